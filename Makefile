@@ -1,0 +1,53 @@
+# Switchboard — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PROTO_SRC := $(wildcard protos/switchboard/v1/*.proto)
+PROTO_STAMP := protos/gen/.stamp
+PACKAGES := protos libs/common libs/translate services/auth services/router services/billing services/facade
+
+.PHONY: run test protos install install-test lint bench clean
+
+## Start the whole gateway (auth, router, billing, facade) on the embedded default.
+run: install protos
+	$(PY) -m switchboard_common.supervisor
+
+## Install test dependencies and run the whole suite.
+test: install-test protos
+	$(PY) -m pytest
+
+## Generate the gRPC stubs into protos/gen (an importable package).
+protos: $(PROTO_STAMP)
+
+$(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
+	rm -rf protos/gen && mkdir -p protos/gen
+	$(PY) -m grpc_tools.protoc -I protos --python_out=protos/gen --pyi_out=protos/gen --grpc_python_out=protos/gen $(PROTO_SRC)
+	touch protos/gen/switchboard/__init__.py protos/gen/switchboard/v1/__init__.py protos/gen/switchboard/py.typed
+	touch $@
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP): $(VENV)/bin/python $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(PIP) install -q grpcio-tools==1.85.1
+	mkdir -p protos/gen/switchboard/v1
+	$(PIP) install -q $(foreach p,$(PACKAGES),-e ./$(p))
+	touch $@
+
+install: $(STAMP)
+
+install-test: install requirements-test.txt
+	$(PIP) install -q -r requirements-test.txt
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+
+bench: install-test protos
+	$(PY) -m benchmarks
+
+clean:
+	rm -rf $(VENV) protos/gen

@@ -1,0 +1,117 @@
+"""Typed errors across gRPC.
+
+A service raises :class:`ServiceError`; the server interceptor-free helper
+:func:`abort` turns it into a gRPC status whose code matches the kind, with the
+serialized ``switchboard.v1.Error`` in the ``switchboard-error-bin`` trailing
+metadata. A client turns the resulting ``grpc.aio.AioRpcError`` back into a
+``ServiceError`` with :func:`from_rpc_error`, so the facade can answer in the
+client's dialect without guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+
+from switchboard.v1 import common_pb2
+
+ERROR_METADATA_KEY = "switchboard-error-bin"
+Kind = common_pb2.ErrorKind
+
+_GRPC_CODE: dict[int, grpc.StatusCode] = {
+    Kind.ERROR_KIND_INVALID_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Kind.ERROR_KIND_AUTHENTICATION: grpc.StatusCode.UNAUTHENTICATED,
+    Kind.ERROR_KIND_PERMISSION: grpc.StatusCode.PERMISSION_DENIED,
+    Kind.ERROR_KIND_MODEL_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.ERROR_KIND_RATE_LIMITED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Kind.ERROR_KIND_BUDGET_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Kind.ERROR_KIND_UPSTREAM: grpc.StatusCode.UNKNOWN,
+    Kind.ERROR_KIND_UPSTREAM_UNREACHABLE: grpc.StatusCode.UNAVAILABLE,
+    Kind.ERROR_KIND_UPSTREAM_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT: grpc.StatusCode.UNAVAILABLE,
+    Kind.ERROR_KIND_INTERNAL: grpc.StatusCode.INTERNAL,
+    Kind.ERROR_KIND_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Kind.ERROR_KIND_CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
+    Kind.ERROR_KIND_POLICY: grpc.StatusCode.FAILED_PRECONDITION,
+}
+
+
+class ServiceError(Exception):
+    """An error with a kind the HTTP edge knows how to present."""
+
+    def __init__(
+        self,
+        kind: int,
+        message: str,
+        *,
+        code: str = "",
+        param: str = "",
+        http_status: int = 0,
+        retry_after_seconds: float = 0.0,
+        provider: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = common_pb2.Error(
+            kind=kind,  # type: ignore[arg-type]
+            message=message,
+            code=code,
+            param=param,
+            http_status=http_status,
+            retry_after_seconds=retry_after_seconds,
+            provider=provider,
+            headers=dict(headers or {}),
+        )
+
+    @classmethod
+    def from_proto(cls, error: common_pb2.Error) -> ServiceError:
+        self = cls.__new__(cls)
+        Exception.__init__(self, error.message)
+        self.error = error
+        return self
+
+    @property
+    def kind(self) -> int:
+        return self.error.kind
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+    def __repr__(self) -> str:
+        return f"ServiceError({Kind.Name(self.error.kind)}, {self.error.message!r})"
+
+
+def grpc_code_for(kind: int) -> grpc.StatusCode:
+    return _GRPC_CODE.get(kind, grpc.StatusCode.UNKNOWN)
+
+
+async def abort(context: grpc.aio.ServicerContext, err: ServiceError) -> None:
+    """Ends the RPC with the error's status code and the typed detail attached."""
+    context.set_trailing_metadata(((ERROR_METADATA_KEY, err.error.SerializeToString()),))
+    await context.abort(grpc_code_for(err.kind), err.message)
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError, service: str) -> ServiceError:
+    """Recovers the typed error of a failed call; an untyped failure means the
+    service itself is down or broken, which becomes an INTERNAL error naming it."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == ERROR_METADATA_KEY and isinstance(value, bytes):
+            return ServiceError.from_proto(common_pb2.Error.FromString(value))
+    code = exc.code()
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        what = "is unavailable" if code == grpc.StatusCode.UNAVAILABLE else "did not answer in time"
+        return ServiceError(
+            Kind.ERROR_KIND_INTERNAL,
+            f"The {service} service {what}; the gateway cannot serve requests that need it. "
+            "Retry shortly; if it persists, check that the service is running.",
+            code=f"{service}_unavailable",
+            http_status=503,
+        )
+    return ServiceError(
+        Kind.ERROR_KIND_INTERNAL,
+        f"The {service} service failed ({code.name}: {exc.details()}).",
+        code=f"{service}_error",
+        http_status=503,
+    )

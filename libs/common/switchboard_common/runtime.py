@@ -1,0 +1,19 @@
+"""Process entry helper: uvloop when available, logging configured, one coroutine run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+from switchboard_common.logs import configure_logging
+
+
+def run(service: str, main: Coroutine[Any, Any, None], log_level: str = "INFO") -> None:
+    configure_logging(service, log_level)
+    try:
+        import uvloop
+
+        uvloop.run(main)
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency
+        asyncio.run(main)

@@ -1,0 +1,1 @@
+"""Switchboard router: model catalog, deployment choice, provider adapters, retries."""

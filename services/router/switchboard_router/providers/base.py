@@ -1,0 +1,117 @@
+"""The adapter interface every provider module implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from switchboard_router.deployment import Deployment
+
+
+@dataclass(slots=True)
+class UpstreamRequest:
+    """An HTTP request ready to send to a provider."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    content: bytes
+
+
+@dataclass(slots=True)
+class TokenUsage:
+    """Usage in OpenAI terms (prompt includes cached and cache-write tokens)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    reported_by_provider: bool = True
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(slots=True)
+class UpstreamError:
+    """A provider's error, normalised: its status, message and whether a retry may help."""
+
+    status: int
+    message: str
+    type: str = "upstream_error"
+    code: str = ""
+    #: Seconds from a Retry-After header or equivalent, if the provider gave one.
+    retry_after: float | None = None
+    #: The provider refused on content policy (may trigger a content-policy fallback).
+    content_policy: bool = False
+    #: The prompt is longer than the context window (may trigger a context-window fallback).
+    context_window_exceeded: bool = False
+
+    @property
+    def retryable(self) -> bool:
+        return self.status == 429 or self.status >= 500
+
+
+@dataclass(slots=True)
+class CompletionResult:
+    """A whole completion translated to OpenAI chat.completion JSON."""
+
+    body: dict[str, Any]
+    usage: TokenUsage
+
+
+class StreamTranslator(Protocol):
+    """Turns a provider's streamed bytes into OpenAI chat.completion.chunk JSON.
+
+    ``feed`` accepts arbitrary byte splits. Chunks are returned serialized
+    (bytes of one JSON object each) so that pass-through providers need not
+    re-encode them. ``usage`` is set once the provider has reported it;
+    ``error`` once the provider sent an error event inside the stream.
+    """
+
+    usage: TokenUsage | None
+    error: UpstreamError | None
+
+    def feed(self, data: bytes) -> list[bytes]: ...
+
+    def close(self) -> list[bytes]: ...
+
+
+@dataclass(slots=True)
+class StreamOptions:
+    """What the client asked of the stream."""
+
+    #: The client asked for the final usage chunk (stream_options.include_usage).
+    include_usage: bool = False
+    #: Public model name to put in chunks' "model" when the adapter synthesises them.
+    model: str = ""
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ProviderAdapter(Protocol):
+    """One provider wire format."""
+
+    #: Adapter name as written in the config's ``provider:``.
+    name: str
+
+    def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        """Translates a canonical OpenAI chat body into the provider's HTTP request.
+
+        For streams the adapter asks the provider for usage (OpenAI:
+        ``stream_options.include_usage``) whatever the client asked: billing needs it.
+        """
+        ...
+
+    def parse_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
+        """Translates a successful (2xx) whole answer."""
+        ...
+
+    def stream_translator(self, deployment: Deployment, options: StreamOptions) -> StreamTranslator:
+        """A fresh translator for one streamed answer."""
+        ...
+
+    def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+        """Normalises a non-2xx answer."""
+        ...
