@@ -36,3 +36,24 @@ class GrpcServiceSettings(ServiceSettings):
 
     #: Address the gRPC server binds, host:port.
     grpc_listen: str = "127.0.0.1:0"
+
+
+def load_or_create_secret(path: Path, prefix: str = "", nbytes: int = 32) -> str:
+    """Reads a secret kept in the data directory, creating it (mode 0600) on first use.
+
+    Used on the embedded default for the master key and the hashing pepper when
+    the environment does not provide them.
+    """
+    import os
+    import secrets
+
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    value = prefix + secrets.token_urlsafe(nbytes)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+    return value

@@ -1,0 +1,1 @@
+"""Switchboard auth: virtual keys, teams and rate limits."""

@@ -1,0 +1,32 @@
+"""Virtual keys: generation, keyed hashing and constant-time comparison.
+
+A key is ``sk-`` followed by 32 random bytes (base64url, 43 characters). It is
+stored only as HMAC-SHA256(pepper, key): a leaked database reveals neither the
+keys nor, without the pepper, a way to test guesses offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+KEY_PREFIX = "sk-"
+KEY_RANDOM_BYTES = 32
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(KEY_RANDOM_BYTES)
+
+
+def hash_key(key: str, pepper: str) -> str:
+    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def same_hash(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def new_key_id() -> str:
+    """A public, non-secret identifier of a key (safe in logs, ledgers and URLs)."""
+    return "key_" + secrets.token_hex(8)

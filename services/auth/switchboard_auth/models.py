@@ -1,0 +1,31 @@
+"""Tables of the auth service (SQLModel)."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+
+class VirtualKey(SQLModel, table=True):
+    __tablename__ = "virtual_keys"
+
+    key_id: str = Field(primary_key=True, max_length=40)
+    #: HMAC-SHA256 of the plain key; the plain key is never stored.
+    key_hash: str = Field(index=True, unique=True, max_length=64)
+    key_alias: str = Field(default="", max_length=200, index=True)
+    last_four: str = Field(max_length=4)
+    team_id: str = Field(default="", max_length=80, index=True)
+    models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget_micros: int | None = None
+    budget_duration: str = Field(default="", max_length=20)
+    max_daily_spend_micros: int | None = None
+    privacy_tier: str = Field(default="", max_length=60)
+    pii_policy: str = Field(default="", max_length=20)
+    key_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
+    created_at: int = 0
+    expires_at: int = 0
+    #: "active", "blocked" or "revoked".
+    status: str = Field(default="active", max_length=20)

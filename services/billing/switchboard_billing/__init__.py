@@ -1,0 +1,1 @@
+"""Switchboard billing: prices, usage ledger, spend, budgets."""

@@ -1,0 +1,39 @@
+"""Tables of the billing service (SQLModel)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column
+from sqlmodel import Field, SQLModel
+
+
+class UsageRow(SQLModel, table=True):
+    """One request in the ledger; request_id makes settlement idempotent."""
+
+    __tablename__ = "usage_ledger"
+
+    request_id: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(default="", max_length=40, index=True)
+    key_alias: str = Field(default="", max_length=200)
+    team_id: str = Field(default="", max_length=80, index=True)
+    model: str = Field(default="", max_length=200, index=True)
+    deployment_id: str = Field(default="", max_length=200)
+    provider: str = Field(default="", max_length=60)
+    upstream_model: str = Field(default="", max_length=200)
+    jurisdiction: str = Field(default="", max_length=20)
+    privacy_tier: str = Field(default="", max_length=60)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_prompt_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_reported: bool = True
+    #: Micro-dollars; NULL when the price of the model is unknown.
+    cost_micros: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    status: str = Field(default="success", max_length=20)
+    http_status: int = 200
+    error_code: str = Field(default="", max_length=80)
+    stream: bool = False
+    latency_ms: float = 0.0
+    ttft_ms: float = 0.0
+    started_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
+    recorded_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,29 @@
+"""Entry point: ``python -m switchboard_facade`` (or ``switchboard-facade``)."""
+
+from __future__ import annotations
+
+import uvicorn
+
+from switchboard_common.logs import configure_logging
+from switchboard_facade.app import create_app
+from switchboard_facade.settings import FacadeSettings
+
+
+def main() -> None:
+    settings = FacadeSettings()
+    configure_logging("facade", settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""Errors at the HTTP edge, in the client's dialect.
+
+Every failure becomes OpenAI's ``{"error": {"message", "type", "param", "code"}}``
+(or Anthropic's ``{"type": "error", "error": {"type", "message"}}`` on the
+Anthropic endpoints) with the status a client SDK expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from starlette.responses import Response
+
+from switchboard_common.errors import Kind, ServiceError
+
+#: kind → (HTTP status, OpenAI error type, Anthropic error type)
+_KINDS: dict[int, tuple[int, str, str]] = {
+    Kind.ERROR_KIND_INVALID_REQUEST: (400, "invalid_request_error", "invalid_request_error"),
+    Kind.ERROR_KIND_AUTHENTICATION: (401, "authentication_error", "authentication_error"),
+    Kind.ERROR_KIND_PERMISSION: (403, "permission_error", "permission_error"),
+    Kind.ERROR_KIND_MODEL_NOT_FOUND: (400, "invalid_request_error", "not_found_error"),
+    Kind.ERROR_KIND_RATE_LIMITED: (429, "rate_limit_error", "rate_limit_error"),
+    Kind.ERROR_KIND_BUDGET_EXCEEDED: (429, "budget_exceeded", "rate_limit_error"),
+    Kind.ERROR_KIND_UPSTREAM: (502, "upstream_error", "api_error"),
+    Kind.ERROR_KIND_UPSTREAM_UNREACHABLE: (502, "upstream_unreachable", "api_error"),
+    Kind.ERROR_KIND_UPSTREAM_TIMEOUT: (504, "upstream_timeout", "timeout_error"),
+    Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT: (503, "service_unavailable", "overloaded_error"),
+    Kind.ERROR_KIND_INTERNAL: (503, "service_unavailable", "api_error"),
+    Kind.ERROR_KIND_NOT_FOUND: (404, "not_found_error", "not_found_error"),
+    Kind.ERROR_KIND_CONFLICT: (409, "conflict_error", "invalid_request_error"),
+    Kind.ERROR_KIND_POLICY: (400, "policy_error", "invalid_request_error"),
+}
+
+
+def status_for(err: ServiceError) -> int:
+    return err.error.http_status or _KINDS.get(err.kind, (500, "", ""))[0]
+
+
+def openai_error_body(err: ServiceError) -> dict[str, object]:
+    etype = _KINDS.get(err.kind, (500, "api_error", ""))[1]
+    e = err.error
+    body: dict[str, object] = {"message": e.message, "type": etype, "param": e.param or None, "code": e.code or None}
+    if e.provider:
+        body["provider"] = e.provider
+        body["upstream"] = True
+    return {"error": body}
+
+
+def anthropic_error_body(err: ServiceError) -> dict[str, object]:
+    etype = _KINDS.get(err.kind, (500, "", "api_error"))[2]
+    return {"type": "error", "error": {"type": etype, "message": err.error.message}}
+
+
+def error_headers(err: ServiceError, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    headers = dict(err.error.headers)
+    if err.error.retry_after_seconds > 0:
+        headers["retry-after"] = str(max(1, int(err.error.retry_after_seconds + 0.999)))
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+def error_response(err: ServiceError, headers: Mapping[str, str] | None = None, dialect: str = "openai") -> Response:
+    body = anthropic_error_body(err) if dialect == "anthropic" else openai_error_body(err)
+    return Response(orjson.dumps(body), status_code=status_for(err), media_type="application/json",
+                    headers=error_headers(err, headers))
+
+
+def invalid(message: str, param: str | None = None, code: str = "invalid_request") -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, param=param or "", code=code)

@@ -1,0 +1,182 @@
+"""Orchestration of one request across the services: authorize, route, settle.
+
+Routes of every dialect call this; it knows nothing about HTTP shapes. Its
+calls translate gRPC failures into :class:`ServiceError` naming the service,
+so a dead auth, router or billing becomes a 503 that says which one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import orjson
+
+from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
+from switchboard_common.errors import Kind, ServiceError, from_rpc_error
+from switchboard_facade.clients import Peers
+from switchboard_facade.outbox import Outbox
+from switchboard_facade.settings import FacadeSettings
+
+
+def new_request_id() -> str:
+    return "req_" + secrets.token_hex(12)
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through the gateway."""
+
+    request_id: str
+    model: str
+    body: dict[str, Any]
+    stream: bool
+    key: auth_pb2.KeyContext = field(default_factory=auth_pb2.KeyContext)
+    started: float = field(default_factory=time.perf_counter)
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    estimated_prompt_tokens: int = 0
+    privacy_tier: str = ""
+
+
+def estimate_prompt_tokens(raw_size: int) -> int:
+    """A cheap upper-leaning estimate (about four bytes a token) used for admission."""
+    return max(1, raw_size // 4)
+
+
+class Gateway:
+    def __init__(self, settings: FacadeSettings, peers: Peers, outbox: Outbox) -> None:
+        self.settings = settings
+        self.peers = peers
+        self.outbox = outbox
+
+    # -- auth ------------------------------------------------------------------------------
+
+    async def authorize(self, api_key: str, call: Call | None = None, verify_only: bool = False) -> auth_pb2.KeyContext:
+        request = auth_pb2.AuthorizeRequest(api_key=api_key, verify_only=verify_only)
+        if call is not None:
+            request.model = call.model
+            request.request_id = call.request_id
+            request.estimated_prompt_tokens = call.estimated_prompt_tokens
+        try:
+            response = await self.peers.auth.Authorize(request, timeout=self.settings.service_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "auth") from None
+        if call is not None:
+            call.key = response.key
+            call.privacy_tier = response.key.privacy_tier
+        return response.key
+
+    async def admin(self, method: str, request: Any) -> Any:
+        try:
+            return await getattr(self.peers.auth, method)(request, timeout=self.settings.service_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "auth") from None
+
+    # -- router ----------------------------------------------------------------------------
+
+    def _router_request(self, call: Call) -> router_pb2.CompleteRequest:
+        key = call.key
+        return router_pb2.CompleteRequest(
+            request_id=call.request_id,
+            model=call.model,
+            body=orjson.dumps(call.body),
+            constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier),
+            key_id=key.key_id,
+            key_alias=key.key_alias,
+        )
+
+    async def complete(self, call: Call) -> router_pb2.CompleteResponse:
+        try:
+            return await self.peers.router.Complete(self._router_request(call),
+                                                    timeout=self.settings.completion_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "router") from None
+
+    async def stream(self, call: Call) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent],
+                                                grpc.aio.UnaryStreamCall]:
+        """Starts a stream and waits for its route (the provider's first byte), so that
+        failures before the first byte are still plain HTTP errors."""
+        rpc = self.peers.router.StreamComplete(self._router_request(call),
+                                               timeout=self.settings.completion_timeout_seconds)
+        events = rpc.__aiter__()
+        try:
+            first = await events.__anext__()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "router") from None
+        except StopAsyncIteration:
+            raise ServiceError(Kind.ERROR_KIND_INTERNAL, "The router ended the stream before it started.",
+                               code="router_error", http_status=503) from None
+        return first.route, events, rpc
+
+    async def list_models(self, key: auth_pb2.KeyContext) -> router_pb2.ListModelsResponse:
+        try:
+            return await self.peers.router.ListModels(
+                router_pb2.ListModelsRequest(constraints=router_pb2.RoutingConstraints(allowed_models=key.models)),
+                timeout=self.settings.service_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "router") from None
+
+    # -- billing ---------------------------------------------------------------------------
+
+    def settle(self, call: Call, *, usage: common_pb2.Usage | None, route: router_pb2.RouteInfo | None,
+               status: str, http_status: int, error_code: str = "", ttft_ms: float = 0.0) -> None:
+        """Hands the finished request's usage to the outbox (durable, never blocks on billing)."""
+        event = billing_pb2.UsageEvent(
+            request_id=call.request_id,
+            key_id=call.key.key_id,
+            key_alias=call.key.key_alias,
+            team_id=call.key.team_id,
+            model=call.model,
+            status=status,
+            http_status=http_status,
+            latency_ms=(time.perf_counter() - call.started) * 1000,
+            ttft_ms=ttft_ms,
+            started_at_ms=call.started_ms,
+            stream=call.stream,
+            error_code=error_code,
+            privacy_tier=(route.privacy_tier if route is not None and route.privacy_tier else call.privacy_tier),
+        )
+        if usage is not None:
+            event.usage.CopyFrom(usage)
+        if route is not None:
+            event.deployment_id = route.deployment_id
+            event.provider = route.provider
+            event.upstream_model = route.upstream_model
+            event.jurisdiction = route.jurisdiction
+        self.outbox.put(event)
+
+    async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:
+        """The outbox's delivery function."""
+        await self.peers.billing.SettleBatch(billing_pb2.SettleBatchRequest(events=events),
+                                             timeout=self.settings.service_timeout_seconds)
+
+    async def list_usage(self, request: billing_pb2.ListUsageRequest) -> billing_pb2.ListUsageResponse:
+        try:
+            return await self.peers.billing.ListUsage(request, timeout=self.settings.service_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "billing") from None
+
+
+def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
+    """Custody and routing facts of the answer."""
+    return {
+        "x-request-id": call.request_id,
+        "x-switchboard-request-id": call.request_id,
+        "x-switchboard-model": route.served_model or call.model,
+        "x-switchboard-deployment": route.deployment_id,
+        "x-switchboard-provider": route.provider,
+        "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
+        "x-switchboard-privacy-tier": route.privacy_tier,
+        "x-switchboard-custody-path": f"facade>router>{route.provider}:{route.deployment_id}",
+        "x-switchboard-attempts": str(route.attempts),
+    }
+
+
+def error_event_payload(error: common_pb2.Error) -> bytes:
+    """The in-stream error event OpenAI clients understand (the SDK raises on it)."""
+    return orjson.dumps({"error": {"message": error.message, "type": "upstream_error",
+                                   "param": None, "code": error.code or "upstream_error"}})

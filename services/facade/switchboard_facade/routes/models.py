@@ -1,0 +1,47 @@
+"""``GET /v1/models`` (and ``/models``, ``/cursor/models``): the models this key may use, OpenAI's list shape."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from switchboard_common.errors import ServiceError
+from switchboard_facade.errors import error_response
+from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.http_input import credential
+
+router = APIRouter()
+
+
+@router.get("/v1/models")
+@router.get("/models")
+@router.get("/cursor/models")
+@router.get("/cursor/v1/models")
+async def list_models(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    request_id = new_request_id()
+    try:
+        key = await gw.authorize(credential(request), verify_only=True)
+        models = await gw.list_models(key)
+    except ServiceError as err:
+        return error_response(err, {"x-request-id": request_id})
+    data = [
+        {
+            "id": m.name,
+            "object": "model",
+            "created": m.created,
+            "owned_by": m.owned_by,
+            "switchboard": {
+                "deployments": [
+                    {"provider": d.provider, "jurisdiction": d.jurisdiction, "privacy_tier": d.privacy_tier,
+                     "health": d.health, "context_window": d.context_window}
+                    for d in m.deployments
+                ]
+            },
+        }
+        for m in models.models
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json",
+                    headers={"x-request-id": request_id})

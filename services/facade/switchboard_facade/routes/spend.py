@@ -1,0 +1,101 @@
+"""``GET /spend/logs``: the usage ledger, LiteLLM-shaped. The admin sees every row; a key sees its own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from switchboard.v1 import billing_pb2
+from switchboard_common.errors import ServiceError
+from switchboard_facade.admin_input import micros_to_usd
+from switchboard_facade.errors import error_response, invalid
+from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.http_input import credential
+
+router = APIRouter()
+
+
+def _iso_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _time_filter(value: str | None, name: str) -> int:
+    if not value:
+        return 0
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"'{name}' must be an ISO date or datetime, e.g. 2026-11-01.", name, "invalid_value") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
+    e = record.event
+    u = e.usage
+    return {
+        "request_id": e.request_id,
+        "api_key": e.key_id,
+        "key_alias": e.key_alias or None,
+        "team_id": e.team_id or None,
+        "model": e.model,
+        "model_id": e.deployment_id,
+        "custom_llm_provider": e.provider,
+        "upstream_model": e.upstream_model,
+        "jurisdiction": e.jurisdiction or None,
+        "privacy_tier": e.privacy_tier or None,
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+        "cached_prompt_tokens": u.cached_prompt_tokens,
+        "usage_reported_by_provider": u.reported_by_provider,
+        "spend": micros_to_usd(record.cost_micros) if record.HasField("cost_micros") else None,
+        "cost_micros": record.cost_micros if record.HasField("cost_micros") else None,
+        "status": e.status,
+        "http_status": e.http_status,
+        "error_code": e.error_code or None,
+        "stream": e.stream,
+        "latency_ms": round(e.latency_ms, 3),
+        "ttft_ms": round(e.ttft_ms, 3) if e.stream else None,
+        "startTime": _iso_ms(e.started_at_ms),
+        "recorded_at": _iso_ms(record.recorded_at_ms),
+    }
+
+
+@router.get("/spend/logs")
+async def spend_logs(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    request_id = new_request_id()
+    q = request.query_params
+    try:
+        key = await gw.authorize(credential(request), verify_only=True)
+        limit_raw = q.get("limit", "100")
+        if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
+            raise invalid("'limit' must be a whole number between 1 and 1000.", "limit", "invalid_value")
+        query = billing_pb2.ListUsageRequest(
+            key_id=q.get("api_key", "") or q.get("key_id", ""),
+            team_id=q.get("team_id", ""),
+            model=q.get("model", ""),
+            from_ms=_time_filter(q.get("start_date"), "start_date"),
+            to_ms=_time_filter(q.get("end_date"), "end_date"),
+            limit=int(limit_raw),
+            cursor=q.get("cursor", ""),
+        )
+        if not key.is_admin:
+            if query.key_id and query.key_id != key.key_id:
+                raise invalid("A virtual key may only read its own usage.", "api_key", "not_your_key")
+            query.key_id = key.key_id
+        page = await gw.list_usage(query)
+    except ServiceError as err:
+        return error_response(err, {"x-request-id": request_id})
+    rows = [usage_row_json(r) for r in page.records]
+    headers = {"x-request-id": request_id}
+    if page.next_cursor:
+        headers["x-next-cursor"] = page.next_cursor
+    return Response(orjson.dumps(rows), media_type="application/json", headers=headers)

@@ -1,0 +1,26 @@
+"""Facade settings (environment variables SWITCHBOARD_*)."""
+
+from __future__ import annotations
+
+from switchboard_common.settings import ServiceSettings
+
+
+class FacadeSettings(ServiceSettings):
+    #: HTTP bind address.
+    host: str = "127.0.0.1"
+    #: HTTP port of the gateway.
+    port: int = 4000
+    #: Address of the auth service (host:port, a comma-separated list, or dns:///name:port).
+    auth_address: str = "127.0.0.1:50051"
+    #: Address of the router service.
+    router_address: str = "127.0.0.1:50053"
+    #: Address of the billing service.
+    billing_address: str = "127.0.0.1:50052"
+    #: Largest accepted request body, bytes (Cursor sends large code contexts).
+    max_body_bytes: int = 20 * 1024 * 1024
+    #: Seconds a call to auth or billing may take before the facade answers 503.
+    service_timeout_seconds: float = 5.0
+    #: Seconds a whole completion may take (the router applies per-deployment timeouts inside).
+    completion_timeout_seconds: float = 900.0
+    #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
+    cors_origins: str = "*"

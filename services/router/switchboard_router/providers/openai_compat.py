@@ -1,0 +1,220 @@
+"""OpenAI Chat Completions and every server that speaks it.
+
+One adapter serves OpenAI, Azure OpenAI, Mistral, Groq, DeepSeek, Together,
+OpenRouter, vLLM, Ollama and any ``/v1/chat/completions`` server; what differs
+between them (default base URL, auth header, URL shape, fields they reject) is
+data in :data:`FLAVOURS`, not code.
+
+Streams pass through: each provider ``data:`` payload is forwarded as the same
+bytes, parsed only when it may carry usage, so a long stream costs one cheap
+substring check per chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+
+from switchboard_router.deployment import Deployment
+from switchboard_router.providers.base import (
+    CompletionResult,
+    StreamOptions,
+    TokenUsage,
+    UpstreamError,
+    UpstreamRequest,
+)
+from switchboard_translate.sse import SSEDecoder
+
+
+@dataclass(frozen=True, slots=True)
+class Flavour:
+    """What one OpenAI-compatible provider does differently."""
+
+    default_api_base: str
+    #: "bearer" (Authorization: Bearer) or "api-key" (Azure's api-key header).
+    auth: str = "bearer"
+    #: Azure addresses deployments by name and needs ?api-version=.
+    azure_urls: bool = False
+    #: Whether the server understands stream_options.include_usage.
+    stream_usage: bool = True
+    #: Body fields the provider rejects; removed before sending.
+    drop_fields: frozenset[str] = field(default_factory=frozenset)
+
+
+FLAVOURS: dict[str, Flavour] = {
+    "openai": Flavour("https://api.openai.com/v1"),
+    "openai_compatible": Flavour("http://127.0.0.1:8000/v1"),
+    "azure": Flavour("", auth="api-key", azure_urls=True),
+    "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
+    "groq": Flavour("https://api.groq.com/openai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
+    "deepseek": Flavour("https://api.deepseek.com/v1"),
+    "together": Flavour("https://api.together.xyz/v1"),
+    "openrouter": Flavour("https://openrouter.ai/api/v1"),
+    "vllm": Flavour("http://127.0.0.1:8000/v1"),
+    "ollama": Flavour("http://127.0.0.1:11434/v1", stream_usage=True),
+}
+
+#: Fields that only the gateway understands; never sent to a provider.
+GATEWAY_FIELDS = frozenset({"privacy_tier", "switchboard", "user_api_key"})
+
+
+def usage_from_openai(raw: dict[str, Any] | None) -> TokenUsage | None:
+    if not raw:
+        return None
+    prompt_details = raw.get("prompt_tokens_details") or {}
+    completion_details = raw.get("completion_tokens_details") or {}
+    return TokenUsage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_prompt_tokens=int(prompt_details.get("cached_tokens") or 0),
+        cache_write_tokens=int(prompt_details.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
+    )
+
+
+class OpenAIStreamTranslator:
+    """Passes OpenAI chunks through, capturing usage and in-stream errors."""
+
+    __slots__ = ("_decoder", "_include_usage", "usage", "error", "done")
+
+    def __init__(self, include_usage: bool) -> None:
+        self._decoder = SSEDecoder()
+        self._include_usage = include_usage
+        self.usage: TokenUsage | None = None
+        self.error: UpstreamError | None = None
+        self.done = False
+
+    def feed(self, data: bytes) -> list[bytes]:
+        return self._handle(self._decoder.feed(data))
+
+    def close(self) -> list[bytes]:
+        return self._handle(self._decoder.close())
+
+    def _handle(self, events: list[Any]) -> list[bytes]:
+        out: list[bytes] = []
+        for event in events:
+            data = event.data
+            if not data:
+                continue
+            if data == "[DONE]":
+                self.done = True
+                continue
+            raw = data.encode()
+            if '"usage"' in data or '"error"' in data:
+                chunk = orjson.loads(raw)
+                if isinstance(chunk.get("error"), dict):
+                    err = chunk["error"]
+                    self.error = UpstreamError(
+                        status=int(err.get("code") or 500) if str(err.get("code", "")).isdigit() else 500,
+                        message=str(err.get("message") or "provider stream error"),
+                        type=str(err.get("type") or "upstream_error"),
+                    )
+                    continue
+                usage = usage_from_openai(chunk.get("usage"))
+                if usage is not None:
+                    self.usage = usage
+                    if not chunk.get("choices"):
+                        if self._include_usage:
+                            out.append(raw)
+                        continue
+                    if not self._include_usage:
+                        chunk.pop("usage", None)
+                        raw = orjson.dumps(chunk)
+            out.append(raw)
+        return out
+
+
+class OpenAICompatAdapter:
+    """The adapter for every provider in :data:`FLAVOURS`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.flavour = FLAVOURS[name]
+
+    def url(self, deployment: Deployment) -> str:
+        base = (deployment.api_base or self.flavour.default_api_base).rstrip("/")
+        if self.flavour.azure_urls:
+            version = deployment.extra.get("api_version", "2024-10-21")
+            name = quote(deployment.model, safe="")
+            return f"{base}/openai/deployments/{name}/chat/completions?api-version={version}"
+        return f"{base}/chat/completions"
+
+    def headers(self, deployment: Deployment) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        if deployment.api_key:
+            if self.flavour.auth == "api-key":
+                headers["api-key"] = deployment.api_key
+            else:
+                headers["authorization"] = f"Bearer {deployment.api_key}"
+        for key, value in (deployment.extra.get("headers") or {}).items():
+            headers[str(key).lower()] = str(value)
+        return headers
+
+    def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+        out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS and k not in self.flavour.drop_fields}
+        if self.flavour.azure_urls:
+            out.pop("model", None)
+        else:
+            out["model"] = deployment.model
+        if stream:
+            out["stream"] = True
+            if self.flavour.stream_usage:
+                options = dict(out.get("stream_options") or {})
+                options["include_usage"] = True
+                out["stream_options"] = options
+        else:
+            out.pop("stream", None)
+            out.pop("stream_options", None)
+        return UpstreamRequest("POST", self.url(deployment), self.headers(deployment), orjson.dumps(out))
+
+    def parse_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
+        data = orjson.loads(body)
+        if not isinstance(data, dict) or "choices" not in data:
+            raise ValueError("provider answer is not a chat.completion object")
+        usage = usage_from_openai(data.get("usage")) or TokenUsage(reported_by_provider=False)
+        return CompletionResult(data, usage)
+
+    def stream_translator(self, deployment: Deployment, options: StreamOptions) -> OpenAIStreamTranslator:
+        return OpenAIStreamTranslator(options.include_usage)
+
+    def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+        message, etype, code = f"provider returned HTTP {status}", "upstream_error", ""
+        try:
+            data = orjson.loads(body)
+            err = data.get("error", data) if isinstance(data, dict) else {}
+            if isinstance(err, dict):
+                message = str(err.get("message") or message)
+                etype = str(err.get("type") or etype)
+                code = str(err.get("code") or "")
+            elif isinstance(err, str):
+                message = err
+        except orjson.JSONDecodeError:
+            text = body.decode("utf-8", "replace").strip()
+            if text:
+                message = text[:500]
+        retry_after = _retry_after(headers)
+        lowered = f"{code} {message}".lower()
+        return UpstreamError(
+            status=status,
+            message=message,
+            type=etype,
+            code=code,
+            retry_after=retry_after,
+            content_policy="content_filter" in lowered or "content_policy" in lowered,
+            context_window_exceeded="context_length_exceeded" in lowered or "maximum context length" in lowered,
+        )
+
+
+def _retry_after(headers: dict[str, str]) -> float | None:
+    for name in ("retry-after-ms", "retry-after"):
+        value = headers.get(name)
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None
+            return seconds / 1000 if name == "retry-after-ms" else seconds
+    return None

@@ -1,0 +1,1 @@
+"""Choosing a deployment: access rules, privacy constraints, health and strategies."""

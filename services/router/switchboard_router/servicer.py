@@ -1,0 +1,127 @@
+"""The Router gRPC servicer: protobuf in, engine call, protobuf out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import orjson
+
+from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
+from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_router.engine import (
+    Attempted,
+    Constraints,
+    Engine,
+    StreamChunks,
+    StreamFinished,
+    StreamStarted,
+)
+from switchboard_router.providers.base import TokenUsage
+from switchboard_router.routing.access import allowed_models
+
+log = logging.getLogger(__name__)
+
+
+def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
+    return common_pb2.Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        reported_by_provider=usage.reported_by_provider,
+    )
+
+
+def route_to_proto(route: Attempted) -> router_pb2.RouteInfo:
+    d = route.deployment
+    return router_pb2.RouteInfo(
+        deployment_id=d.id,
+        provider=d.provider,
+        upstream_model=d.model,
+        jurisdiction=d.jurisdiction,
+        privacy_tier=d.privacy_tier,
+        attempts=route.attempts,
+        served_model=route.served_model,
+    )
+
+
+def _constraints(msg: router_pb2.RoutingConstraints) -> Constraints:
+    return Constraints(list(msg.allowed_models), msg.privacy_tier, list(msg.jurisdictions))
+
+
+def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "body must be a JSON object")
+    if not request.model:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "model is required", param="model")
+    return body
+
+
+class RouterServicer(router_pb2_grpc.RouterServicer):
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def Complete(self, request: router_pb2.CompleteRequest,
+                       context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        try:
+            body = _parse_body(request)
+            result = await self.engine.complete(request.model, body, _constraints(request.constraints))
+        except ServiceError as err:
+            await abort(context, err)
+            raise AssertionError("unreachable") from None
+        return router_pb2.CompleteResponse(
+            body=orjson.dumps(result.body),
+            usage=usage_to_proto(result.usage),
+            route=route_to_proto(result.route),
+            provider_ms=result.provider_ms,
+        )
+
+    async def StreamComplete(self, request: router_pb2.CompleteRequest,
+                             context: grpc.aio.ServicerContext) -> AsyncIterator[router_pb2.StreamEvent]:
+        try:
+            body = _parse_body(request)
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            async for item in self.engine.stream(request.model, body, _constraints(request.constraints),
+                                                 include_usage):
+                if isinstance(item, StreamChunks):
+                    yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
+                elif isinstance(item, StreamStarted):
+                    yield router_pb2.StreamEvent(route=route_to_proto(item.route))
+                elif isinstance(item, StreamFinished):
+                    end = router_pb2.StreamEnd(
+                        usage=usage_to_proto(item.usage),
+                        provider_ms=item.provider_ms,
+                        time_to_first_byte_ms=item.ttfb_ms,
+                        route=route_to_proto(item.route),
+                    )
+                    if item.error is not None:
+                        end.error.CopyFrom(item.error.error)
+                    yield router_pb2.StreamEvent(end=end)
+        except ServiceError as err:
+            await abort(context, err)
+
+    async def ListModels(self, request: router_pb2.ListModelsRequest,
+                         context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:
+        catalog = self.engine.catalog
+        names = allowed_models(catalog.live_models(), list(request.constraints.allowed_models),
+                               catalog.access_groups)
+        out = router_pb2.ListModelsResponse()
+        for name in names:
+            entry = catalog.models[name]
+            info = out.models.add(name=name, owned_by=entry.owned_by)
+            for d in entry.deployments:
+                info.deployments.add(
+                    deployment_id=d.id, provider=d.provider, upstream_model=d.model, jurisdiction=d.jurisdiction,
+                    privacy_tier=d.privacy_tier, health=self.engine.health.state(d.id),
+                    context_window=d.context_window, max_output_tokens=d.max_output_tokens,
+                )
+        return out

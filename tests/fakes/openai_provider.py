@@ -1,0 +1,187 @@
+"""A fake OpenAI Chat Completions provider: a real HTTP server speaking OpenAI's wire format.
+
+The upstream model id picks the behaviour (as in TensorZero's test provider):
+
+- ``good``: answers "Hello from the fake provider." (streamed in 4 chunks).
+- ``echo``: answers with the last user message's text.
+- ``tool``: answers with a tool call to the first tool given (arguments ``{"city": "Paris"}``).
+- ``slow``: waits ``slow_seconds`` before answering (first byte).
+- ``error``: 400 with OpenAI error JSON (``invalid_request_error``).
+- ``ratelimit``: 429 with ``Retry-After: 1``.
+- ``flaky``: 500 on the first call of each distinct prompt, then good.
+- ``down``: 503 every time.
+- ``hang``: never answers (until the client goes away).
+- ``cut``: streams two chunks, then breaks the connection.
+- ``drip``: streams 50 chunks 50 ms apart (for cancellation tests).
+
+Every request is recorded (path, headers, parsed body) and so is every stream
+that the client abandoned, so tests can assert what reached the provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+
+@dataclass
+class Recorded:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeOpenAI:
+    slow_seconds: float = 2.0
+    requests: list[Recorded] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    _flaky_seen: set[str] = field(default_factory=set)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if scope["method"] == "GET" and path.endswith("/models"):
+            await _json(send, 200, {"object": "list", "data": [{"id": "good", "object": "model", "created": 0,
+                                                                 "owned_by": "fake"}]})
+            return
+        raw = b""
+        while True:
+            message = await receive()
+            raw += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        body = orjson.loads(raw) if raw else {}
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.requests.append(Recorded(path, headers, body))
+        if not path.endswith("/chat/completions"):
+            await _json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
+            return
+        model = str(body.get("model") or (path.split("/deployments/")[1].split("/")[0] if "/deployments/" in path
+                                          else ""))
+        await self._chat(model, body, send, receive)
+
+    async def _chat(self, model: str, body: dict[str, Any], send: Any, receive: Any) -> None:
+        stream = bool(body.get("stream"))
+        if model == "error":
+            await _json(send, 400, {"error": {"message": "The fake provider rejects this request.",
+                                              "type": "invalid_request_error", "param": None, "code": "fake_error"}})
+            return
+        if model == "ratelimit":
+            await _json(send, 429, {"error": {"message": "Rate limit reached for fake.", "type": "requests",
+                                              "code": "rate_limit_exceeded"}}, {"retry-after": "1"})
+            return
+        if model == "down":
+            await _json(send, 503, {"error": {"message": "The fake provider is overloaded.", "type": "server_error"}})
+            return
+        if model == "flaky":
+            marker = orjson.dumps(body.get("messages")).decode()
+            if marker not in self._flaky_seen:
+                self._flaky_seen.add(marker)
+                await _json(send, 500, {"error": {"message": "transient failure", "type": "server_error"}})
+                return
+        if model == "hang":
+            await _wait_disconnect(receive)
+            self.cancelled.append(model)
+            return
+        if model == "slow":
+            await asyncio.sleep(self.slow_seconds)
+        message, finish = _answer(model, body)
+        prompt_tokens = max(1, len(orjson.dumps(body.get("messages"))) // 4)
+        completion_tokens = max(1, len(str(message.get("content") or "")) // 4 + 1)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                 "total_tokens": prompt_tokens + completion_tokens,
+                 "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+        created = int(time.time())
+        if not stream:
+            await _json(send, 200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": usage, "system_fingerprint": "fp_fake",
+            })
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+                "system_fingerprint": "fp_fake"}
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
+        if message.get("tool_calls"):
+            call = message["tool_calls"][0]
+            args = call["function"]["arguments"]
+            deltas.append({"tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                           "function": {"name": call["function"]["name"], "arguments": ""}}]})
+            half = len(args) // 2
+            deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": args[:half]}}]})
+            deltas.append({"tool_calls": [{"index": 0, "function": {"arguments": args[half:]}}]})
+        else:
+            text = str(message.get("content") or "")
+            pieces = 50 if model == "drip" else 4
+            step = max(1, len(text) // pieces + (1 if len(text) % pieces else 0))
+            deltas.extend({"content": text[i:i + step]} for i in range(0, len(text), step))
+        for i, delta in enumerate(deltas):
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None, "logprobs": None}]}
+            try:
+                await send({"type": "http.response.body", "body": b"data: " + orjson.dumps(chunk) + b"\n\n",
+                            "more_body": True})
+            except OSError:
+                self.cancelled.append(model)
+                return
+            if model == "cut" and i == 1:
+                raise ConnectionResetError("fake provider cut the stream")
+            if model == "drip":
+                await asyncio.sleep(0.05)
+                if await _disconnected(receive):
+                    self.cancelled.append(model)
+                    return
+        final = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish, "logprobs": None}]}
+        tail = b"data: " + orjson.dumps(final) + b"\n\n"
+        if (body.get("stream_options") or {}).get("include_usage"):
+            tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
+        tail += b"data: [DONE]\n\n"
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    if model == "tool" and body.get("tools"):
+        tool = body["tools"][0]
+        name = tool.get("function", {}).get("name") or tool.get("name")
+        return ({"role": "assistant", "content": None, "refusal": None,
+                 "tool_calls": [{"id": "call_fake_1", "type": "function",
+                                 "function": {"name": name, "arguments": '{"city": "Paris"}'}}]}, "tool_calls")
+    if model == "echo":
+        last = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
+        content = last.get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return {"role": "assistant", "content": str(content or ""), "refusal": None}, "stop"
+    if model == "drip":
+        return {"role": "assistant", "content": "x" * 200, "refusal": None}, "stop"
+    return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"
+
+
+async def _json(send: Any, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    raw = orjson.dumps(payload)
+    hdrs = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
+    hdrs += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": hdrs})
+    await send({"type": "http.response.body", "body": raw})
+
+
+async def _wait_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _disconnected(receive: Any) -> bool:
+    try:
+        message = await asyncio.wait_for(receive(), 0.001)
+    except TimeoutError:
+        return False
+    return bool(message["type"] == "http.disconnect")
