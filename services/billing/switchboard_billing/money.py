@@ -60,7 +60,7 @@ def to_decimal(value: MoneyInput, *, what: str = "amount") -> Decimal:
         try:
             number = Decimal(text)
         except InvalidOperation:
-            raise MoneyError(f"{what}: {value!r} is not a decimal number (write e.g. \"12.50\")") from None
+            raise MoneyError(f'{what}: {value!r} is not a decimal number (write e.g. "12.50")') from None
     else:
         raise MoneyError(f"{what}: expected a number or a decimal string, got {type(value).__name__}")
     if not number.is_finite():

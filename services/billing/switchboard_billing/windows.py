@@ -37,8 +37,14 @@ _DURATION_RE = re.compile(r"^([1-9][0-9]{0,9})(mo|s|m|h|d|w)$")
 _SECONDS_PER: dict[str, int] = {"s": 1, "m": 60, "h": 3600}
 _DAY = timedelta(days=1)
 # Longest schedule accepted, per unit: about a century, so every window stays within datetime's range.
-_MAX_AMOUNT: dict[str, int] = {"s": 100 * 366 * 86_400, "m": 100 * 366 * 1440, "h": 100 * 366 * 24,
-                               "d": 100 * 366, "w": 100 * 53, "mo": 1200}
+_MAX_AMOUNT: dict[str, int] = {
+    "s": 100 * 366 * 86_400,
+    "m": 100 * 366 * 1440,
+    "h": 100 * 366 * 24,
+    "d": 100 * 366,
+    "w": 100 * 53,
+    "mo": 1200,
+}
 
 
 class DurationError(ValueError):
@@ -67,17 +73,19 @@ def parse_duration(text: str) -> Duration:
     ``m`` is minutes and ``mo`` is calendar months.
     """
     if not isinstance(text, str):
-        raise DurationError(f"budget duration must be text like \"30d\", got {type(text).__name__}")
+        raise DurationError(f'budget duration must be text like "30d", got {type(text).__name__}')
     match = _DURATION_RE.match(text.strip())
     if match is None:
         raise DurationError(
             f"invalid budget duration {text!r}: write a positive whole number and a unit, "
             "one of s (seconds), m (minutes), h (hours), d (days), w (weeks), mo (calendar months); "
-            "e.g. \"1d\", \"7d\", \"12h\", \"1mo\""
+            'e.g. "1d", "7d", "12h", "1mo"'
         )
     amount, unit = int(match.group(1)), match.group(2)
     if amount > _MAX_AMOUNT[unit]:
-        raise DurationError(f"budget duration {text!r} is too long (at most {_MAX_AMOUNT[unit]}{unit}, about a century)")
+        raise DurationError(
+            f"budget duration {text!r} is too long (at most {_MAX_AMOUNT[unit]}{unit}, about a century)"
+        )
     return Duration(amount, unit)  # type: ignore[arg-type]
 
 
@@ -133,7 +141,7 @@ def parse_timezone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}: use an IANA name such as \"UTC\" or \"America/Toronto\"") from None
+        raise ValueError(f'unknown timezone {name!r}: use an IANA name such as "UTC" or "America/Toronto"') from None
 
 
 def _tile(seconds: int, origin: datetime, now: datetime, *, limit: datetime | None) -> Window:

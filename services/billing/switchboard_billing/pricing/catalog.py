@@ -219,4 +219,3 @@ def _pricing(deployment: DeploymentPricing | Mapping[str, Any]) -> DeploymentPri
 
 def _text(value: Decimal | None) -> str:
     return "" if value is None else format_decimal(value)
-

@@ -75,7 +75,9 @@ class DeploymentPricing:
         extra = config.get("extra")
         merged: dict[str, Any] = dict(extra) if isinstance(extra, Mapping) else {}
         merged.update({k: v for k, v in config.items() if k != "extra"})
-        ident = deployment_id or str(merged.get("id") or "") or f"{merged.get('provider', '?')}/{merged.get('model', '?')}"
+        ident = (
+            deployment_id or str(merged.get("id") or "") or f"{merged.get('provider', '?')}/{merged.get('model', '?')}"
+        )
         provider = merged.get("provider")
         model = merged.get("model")
         if not isinstance(provider, str) or not provider:
@@ -97,7 +99,9 @@ class DeploymentPricing:
         )
         allow_unpriced = merged.get("allow_unpriced", False)
         if not isinstance(allow_unpriced, bool):
-            raise PricingConfigError(f"deployment {ident!r}: allow_unpriced must be true or false, got {allow_unpriced!r}")
+            raise PricingConfigError(
+                f"deployment {ident!r}: allow_unpriced must be true or false, got {allow_unpriced!r}"
+            )
         return cls(
             deployment_id=ident,
             provider=provider,
@@ -114,7 +118,7 @@ def _per_million(value: Any, ident: str, key: str) -> Decimal:
     try:
         number = to_decimal(value, what=key)
     except MoneyError as exc:
-        raise PricingConfigError(f"deployment {ident!r}: {exc}; write USD per million tokens, e.g. \"0.15\"") from None
+        raise PricingConfigError(f'deployment {ident!r}: {exc}; write USD per million tokens, e.g. "0.15"') from None
     if number < 0:
         raise PricingConfigError(f"deployment {ident!r}: {key} is negative ({value!r}); prices must be 0 or more")
     if number > _MAX_PER_MILLION:

@@ -24,8 +24,13 @@ class TokenUsage:
     reasoning_tokens: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("prompt_tokens", "completion_tokens", "cached_prompt_tokens", "cache_write_tokens",
-                     "reasoning_tokens"):
+        for name in (
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_prompt_tokens",
+            "cache_write_tokens",
+            "reasoning_tokens",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"usage {name} must be a whole number of tokens, 0 or more (got {value!r})")
