@@ -518,3 +518,49 @@ def test_usage_of_reads_a_proto_like_object() -> None:
 def test_contradictory_usage_is_rejected(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TokenUsage(**fields)
+
+
+# --- provider and model names ----------------------------------------------------------------
+
+
+def test_provider_names_match_exactly_not_fuzzily() -> None:
+    # genai-prices would match any provider id containing "openai"; an unknown name must not get OpenAI's price.
+    assert CATALOG.price_for(deployment("my-openai-proxy", "gpt-4o")) is None
+    reason = CATALOG.unpriced_reason(deployment("my-openai-proxy", "gpt-4o"))
+    assert reason is not None and "'my-openai-proxy' has no public price list" in reason
+
+
+def test_price_provider_accepts_our_names_and_price_list_ids() -> None:
+    ours = CATALOG.price_for(
+        deployment("vllm", "gemma", price_provider="gemini", price_model="gemini-2.0-flash"), at=AT
+    )
+    theirs = CATALOG.price_for(
+        deployment("vllm", "gemma", price_provider="google", price_model="gemini-2.0-flash"), at=AT
+    )
+    assert ours is not None and theirs is not None
+    assert (ours.input, ours.output) == (theirs.input, theirs.output)
+
+
+def test_bedrock_inference_profile_arn_is_priced_by_its_profile_id() -> None:
+    arn = "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-sonnet-20241022-v2:0"
+    by_arn = CATALOG.price_for(deployment("bedrock", arn), at=AT)
+    by_id = CATALOG.price_for(deployment("bedrock", "us.anthropic.claude-3-5-sonnet-20241022-v2:0"), at=AT)
+    assert by_arn is not None and by_id is not None
+    assert by_arn.catalog_model == by_id.catalog_model
+
+
+def test_pricing_is_read_from_the_routers_deployment_object() -> None:
+    from switchboard_router.deployment import Deployment
+
+    routed = Deployment(
+        id="chat/0",
+        public_model="chat",
+        provider="vllm",
+        model="qwen",
+        api_base="http://127.0.0.1:8000/v1",
+        extra={"input_cost_per_million": "0.1", "output_cost_per_million": "0.3", "allow_unpriced": False},
+    )
+    config = DeploymentPricing.from_deployment(routed)
+    assert (config.deployment_id, config.provider, config.model) == ("chat/0", "vllm", "qwen")
+    price = CATALOG.price_for(config)
+    assert price is not None and (price.input, price.output) == (Decimal("0.1"), Decimal("0.3"))

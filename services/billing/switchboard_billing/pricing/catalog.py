@@ -133,10 +133,16 @@ class PriceCatalog:
         config = _pricing(deployment)
         if self.price_for(config) is not None:
             return None
-        entry = self.catalog_model(config.price_provider or config.provider, config.price_model or config.model)
+        lookup_provider = config.price_provider or config.provider
+        lookup_model = config.price_model or config.model
+        entry = self.catalog_model(lookup_provider, lookup_model)
         if entry is None:
             missing = [OVERRIDE_KEYS[name] for name in ("input", "output") if name not in config.overrides]
-            where = f"the price list has no model {config.model!r} for provider {config.provider!r}"
+            snapshot = self._snapshot or data_snapshot.get_snapshot()
+            if _price_list_id(lookup_provider, snapshot) is None:
+                where = f"provider {lookup_provider!r} has no public price list"
+            else:
+                where = f"the price list has no model {lookup_model!r} for provider {lookup_provider!r}"
         else:
             current = entry.get_prices(datetime.now(UTC))
             missing = [
@@ -189,13 +195,12 @@ class PriceCatalog:
         )
 
     def _find(self, provider: str, model: str) -> ModelInfo | None:
-        provider_id = PROVIDER_IDS.get(provider.lower(), provider.lower())
+        snapshot = self._snapshot or data_snapshot.get_snapshot()
+        provider_id = _price_list_id(provider, snapshot)
         if provider_id is None:
             return None
-        ref = model.removeprefix("models/")  # Gemini's REST form "models/gemini-2.0-flash"
-        snapshot = self._snapshot or data_snapshot.get_snapshot()
         try:
-            return snapshot.find_provider_model(ref, None, provider_id, None)[1]
+            return snapshot.find_provider_model(_model_ref(model), None, provider_id, None)[1]
         except LookupError:
             return None
 
@@ -211,6 +216,30 @@ class PriceCatalog:
             cache_write=overrides.get("cache_write"),
             source="config",
         )
+
+
+def _price_list_id(provider: str, snapshot: data_snapshot.DataSnapshot) -> str | None:
+    """genai-prices' id for one of our provider names, or a genai-prices id given as is (``price_provider``).
+
+    Exact names only: genai-prices' own fuzzy provider matching would price a
+    provider called "my-openai-proxy" as OpenAI.
+    """
+    name = provider.strip().lower()
+    if name in PROVIDER_IDS:
+        return PROVIDER_IDS[name]
+    return name if any(known.id == name for known in snapshot.providers) else None
+
+
+def _model_ref(model: str) -> str:
+    """The part of an upstream model id the price list matches on.
+
+    Gemini's REST form ``models/gemini-2.0-flash`` drops its prefix; a Bedrock
+    inference-profile ARN (``arn:aws:bedrock:...:inference-profile/us.anthropic...``)
+    keeps the profile id after the last slash.
+    """
+    if model.startswith("arn:"):
+        return model.rsplit("/", 1)[-1]
+    return model.removeprefix("models/")
 
 
 def _pricing(deployment: DeploymentPricing | Mapping[str, Any]) -> DeploymentPricing:

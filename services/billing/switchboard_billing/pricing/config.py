@@ -70,6 +70,18 @@ class DeploymentPricing:
     price_model: str = ""
 
     @classmethod
+    def from_deployment(cls, deployment: Any) -> DeploymentPricing:
+        """Read an object with ``id``, ``provider``, ``model`` and ``extra`` attributes (the router's Deployment)."""
+        return cls.from_config(
+            {
+                "id": getattr(deployment, "id", ""),
+                "provider": deployment.provider,
+                "model": deployment.model,
+                "extra": getattr(deployment, "extra", None) or {},
+            }
+        )
+
+    @classmethod
     def from_config(cls, config: Mapping[str, Any], *, deployment_id: str = "") -> DeploymentPricing:
         """Read a deployment's config mapping (its ``extra`` mapping is read too; top-level keys win)."""
         extra = config.get("extra")
