@@ -183,7 +183,7 @@ def append_message(message: object, where: str, out: list[dict[str, Any]]) -> bo
 
 
 def _assistant(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -> None:
-    result = {k: v for k, v in message.items() if k not in ("content", "tool_calls", "function_call")}
+    result = {k: v for k, v in message.items() if k not in ("content", "tool_calls")}
     calls = [normalize_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(message.get("tool_calls") or [])]
     content = message.get("content")
     text: str | None
@@ -207,7 +207,7 @@ def _assistant(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -
             result["reasoning_content"] = "\n\n".join(thinking)
     else:
         raise InvalidRequest(f"'{where}.content' must be a string, an array of parts, or null.", where + ".content")
-    if not text and not calls:
+    if not text and not calls and not message.get("function_call"):
         return  # an empty assistant turn carries nothing and strict providers reject it
     result["content"] = text if text else None
     if calls:

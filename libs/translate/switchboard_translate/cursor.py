@@ -26,7 +26,13 @@ from typing import Any
 from .chat_messages import normalize_messages
 from .cursor_output import CursorResponseFixer
 from .errors import InvalidRequest
-from .responses_request import PASS_THROUGH, STATEFUL_OR_UNSUPPORTED, input_to_messages, responses_fields
+from .responses_request import (
+    PASS_THROUGH,
+    STATEFUL_OR_UNSUPPORTED,
+    input_to_messages,
+    responses_fields,
+    stream_options,
+)
 from .tool_defs import normalize_tool_choice, normalize_tools
 
 __all__ = [
@@ -127,6 +133,7 @@ def _from_responses(body: dict[str, Any]) -> NormalizedRequest:
     chat["messages"] = messages
     dropped: list[str] = []
     responses_fields(body, chat, dropped)
+    stream_options(body, chat)
     tool_set = normalize_tools(body.get("tools"))
     _set_tools(chat, body, tool_set.tools)
     return NormalizedRequest(chat, tool_set.custom_tools, SourceShape.RESPONSES, dropped)

@@ -112,6 +112,13 @@ def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, 
         out.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
+def stream_options(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """Keeps the one stream option Chat Completions shares with the Responses API."""
+    options = body.get("stream_options")
+    if isinstance(options, dict):
+        chat["stream_options"] = {"include_usage": bool(options.get("include_usage", False))}
+
+
 def responses_fields(body: dict[str, Any], chat: dict[str, Any], dropped: list[str]) -> None:
     """Moves Responses-only knobs of ``body`` onto the chat request ``chat``."""
     reasoning = body.get("reasoning")
@@ -144,9 +151,6 @@ def responses_fields(body: dict[str, Any], chat: dict[str, Any], dropped: list[s
     if isinstance(top_logprobs, int) and not isinstance(top_logprobs, bool) and "top_logprobs" not in chat:
         chat["logprobs"] = True
         chat["top_logprobs"] = top_logprobs
-    options = body.get("stream_options")
-    if isinstance(options, dict):
-        chat["stream_options"] = {"include_usage": bool(options.get("include_usage", False))}
     for key in STATEFUL_OR_UNSUPPORTED:
         if key in body:
             dropped.append(key)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from switchboard_translate.cursor import SourceShape, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.reasoning_history import backfill_reasoning_content
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cursor"
 
@@ -164,3 +165,53 @@ def test_invalid_bodies_say_what_to_fix(body: Any, param: str | None, hint: str)
     error = caught.value.to_openai_error()["error"]
     assert error["type"] == "invalid_request_error"
     assert error["param"] == param
+
+
+def test_chat_stream_options_pass_through_untouched() -> None:
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "x"}],
+        "stream": True,
+        "stream_options": {"include_usage": True, "include_obfuscation": False},
+    }
+    assert normalize_chat_request(body).body["stream_options"] == {"include_usage": True, "include_obfuscation": False}
+
+
+def test_legacy_function_call_turn_is_kept() -> None:
+    body = {
+        "model": "m",
+        "messages": [
+            {"role": "user", "content": "x"},
+            {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+            {"role": "function", "name": "f", "content": "1"},
+        ],
+    }
+    assert normalize_chat_request(body).body["messages"][1:] == [
+        {"role": "assistant", "content": None, "function_call": {"name": "f", "arguments": "{}"}},
+        {"role": "function", "name": "f", "content": "1"},
+    ]
+
+
+def test_history_without_reasoning_is_backfilled_for_providers_that_need_it() -> None:
+    case = json.loads((FIXTURES / "history_without_reasoning_null_content.json").read_text())
+    body = normalize_chat_request(case["request"]).body
+    assistant_turns = [m for m in backfill_reasoning_content(body)["messages"] if m["role"] == "assistant"]
+    assert assistant_turns == [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path":"a.txt"}'}}
+            ],
+            "reasoning_content": "",
+        }
+    ]
+    plain = {"model": "m", "messages": [{"role": "assistant", "content": "hi"}, {"role": "user", "content": "x"}]}
+    assert backfill_reasoning_content(plain, tool_call_turns_only=True) is plain
+    assert backfill_reasoning_content(plain)["messages"][0] == {
+        "role": "assistant",
+        "content": "hi",
+        "reasoning_content": "",
+    }
+    kept = {"model": "m", "messages": [{"role": "assistant", "content": "hi", "reasoning_content": "because"}]}
+    assert backfill_reasoning_content(kept) is kept
