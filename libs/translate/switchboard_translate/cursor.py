@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat_messages import normalize_messages
+from .chat_messages import convert_parts, normalize_messages, parts_text
 from .cursor_output import CursorResponseFixer
 from .errors import InvalidRequest
 from .responses_request import (
@@ -47,8 +47,8 @@ __all__ = [
 
 THINKING_SUFFIX = "-thinking"
 DEFAULT_THINKING_EFFORT = "medium"
-# Keys of a chat body that are Responses-only and translated or dropped instead of forwarded.
-_RESPONSES_ONLY_IN_CHAT = ("reasoning", "max_output_tokens", "text", "instructions", *STATEFUL_OR_UNSUPPORTED)
+# Keys of a chat body that other dialects use; translated or dropped instead of forwarded.
+_TRANSLATED_IN_CHAT = ("system", "reasoning", "max_output_tokens", "text", "instructions", *STATEFUL_OR_UNSUPPORTED)
 _CHAT_TOOL_KEYS = ("tools", "tool_choice")
 
 
@@ -99,12 +99,14 @@ def normalize_chat_request(body: object) -> NormalizedRequest:
 def _from_chat(body: dict[str, Any]) -> NormalizedRequest:
     messages, saw_blocks = normalize_messages(body["messages"])
     chat: dict[str, Any] = {
-        k: v for k, v in body.items() if k not in ("messages", *_CHAT_TOOL_KEYS, *_RESPONSES_ONLY_IN_CHAT)
+        k: v for k, v in body.items() if k not in ("messages", *_CHAT_TOOL_KEYS, *_TRANSLATED_IN_CHAT)
     }
     dropped: list[str] = []
-    instructions = body.get("instructions")
-    if isinstance(instructions, str) and instructions:
-        messages.insert(0, {"role": "system", "content": instructions})
+    for key in ("instructions", "system"):
+        # Anthropic-style top-level ``system`` and Responses-style ``instructions`` lead the conversation.
+        preamble = _preamble_text(body.get(key), key)
+        if preamble:
+            messages.insert(0, {"role": "system", "content": preamble})
     chat["messages"] = messages
     responses_fields(body, chat, dropped)
     tool_set = normalize_tools(body.get("tools"))
@@ -117,6 +119,14 @@ def _from_chat(body: dict[str, Any]) -> NormalizedRequest:
     elif tool_set.non_chat_shapes:
         shape = SourceShape.CHAT_MIXED_TOOLS
     return NormalizedRequest(chat, tool_set.custom_tools, shape, dropped)
+
+
+def _preamble_text(value: object, key: str) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, list):
+        return parts_text(convert_parts(value, key))
+    raise InvalidRequest(f"'{key}' must be a string or an array of text blocks.", key)
 
 
 def _from_responses(body: dict[str, Any]) -> NormalizedRequest:

@@ -178,6 +178,17 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
+def refusal_item(item_id: str, refusal: str) -> dict[str, Any]:
+    """A completed assistant message that declines, as the Responses API reports refusals."""
+    return {
+        "id": item_id,
+        "type": "message",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "refusal", "refusal": refusal}],
+    }
+
+
 def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
@@ -227,15 +238,7 @@ def chat_completion_to_response(
         output.append(message_item(new_item_id("msg"), content))
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
-        output.append(
-            {
-                "id": new_item_id("msg"),
-                "type": "message",
-                "status": "completed",
-                "role": "assistant",
-                "content": [{"type": "refusal", "refusal": refusal}],
-            }
-        )
+        output.append(refusal_item(new_item_id("msg"), refusal))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
         name = str(function.get("name") or "")

@@ -27,6 +27,7 @@ from .responses_api import (
     new_item_id,
     output_text_part,
     reasoning_item,
+    refusal_item,
     response_envelope,
     responses_usage,
     status_for_finish,
@@ -34,15 +35,30 @@ from .responses_api import (
 )
 
 Event = tuple[str, dict[str, Any]]
+_REASONING, _TEXT, _REFUSAL = "reasoning", "text", "refusal"
+_DELTA_EVENT = {
+    _REASONING: "response.reasoning_text.delta",
+    _TEXT: "response.output_text.delta",
+    _REFUSAL: "response.refusal.delta",
+}
+
+
+def _part(kind: str, text: str) -> dict[str, Any]:
+    """The content part of an item of this kind holding ``text``."""
+    if kind == _REASONING:
+        return {"type": "reasoning_text", "text": text}
+    if kind == _REFUSAL:
+        return {"type": "refusal", "refusal": text}
+    return output_text_part(text)
 
 
 @dataclass(slots=True)
 class _TextItem:
-    """An open message or reasoning item and the text streamed into it so far."""
+    """An open reasoning, text or refusal item and the text streamed into it so far."""
 
     output_index: int
     item_id: str
-    reasoning: bool
+    kind: str
     parts: list[str] = field(default_factory=list)
 
 
@@ -100,10 +116,13 @@ class ChatChunksToResponseEvents:
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
-                self._text_delta(reasoning, reasoning=True, events=events)
+                self._text_delta(reasoning, kind=_REASONING, events=events)
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._text_delta(content, reasoning=False, events=events)
+                self._text_delta(content, kind=_TEXT, events=events)
+            refusal = delta.get("refusal")
+            if isinstance(refusal, str) and refusal:
+                self._text_delta(refusal, kind=_REFUSAL, events=events)
             for position, call in enumerate(delta.get("tool_calls") or []):
                 if isinstance(call, dict):
                     self._call_delta(call, position, events)
@@ -147,43 +166,42 @@ class ChatChunksToResponseEvents:
         self._emit(events, "response.created", response=self._envelope("in_progress"))
         self._emit(events, "response.in_progress", response=self._envelope("in_progress"))
 
-    def _text_delta(self, text: str, *, reasoning: bool, events: list[Event]) -> None:
-        if self._text is not None and self._text.reasoning != reasoning:
+    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+        if self._text is not None and self._text.kind != kind:
             self._close_text(events)
         if self._text is None:
             self._close_open_call(events)
-            self._open_text(reasoning, events)
+            self._open_text(kind, events)
         item = self._text
         assert item is not None
         item.parts.append(text)
+        extra: dict[str, Any] = {"logprobs": []} if kind == _TEXT else {}
         self._emit(
             events,
-            "response.reasoning_text.delta" if reasoning else "response.output_text.delta",
+            _DELTA_EVENT[kind],
             item_id=item.item_id,
             output_index=item.output_index,
             content_index=0,
             delta=text,
-            **({} if reasoning else {"logprobs": []}),
+            **extra,
         )
 
-    def _open_text(self, reasoning: bool, events: list[Event]) -> None:
-        item = _TextItem(len(self._output), new_item_id("rs" if reasoning else "msg"), reasoning)
+    def _open_text(self, kind: str, events: list[Event]) -> None:
+        item = _TextItem(len(self._output), new_item_id("rs" if kind == _REASONING else "msg"), kind)
         self._text = item
         self._output.append(None)
-        added = (
-            reasoning_item(item.item_id, None, "in_progress")
-            if reasoning
-            else message_item(item.item_id, "", "in_progress")
-        )
+        if kind == _REASONING:
+            added = reasoning_item(item.item_id, None, "in_progress")
+        else:
+            added = message_item(item.item_id, "", "in_progress")
         self._emit(events, "response.output_item.added", output_index=item.output_index, item=added)
-        part = {"type": "reasoning_text", "text": ""} if reasoning else output_text_part("")
         self._emit(
             events,
             "response.content_part.added",
             item_id=item.item_id,
             output_index=item.output_index,
             content_index=0,
-            part=part,
+            part=_part(kind, ""),
         )
 
     def _close_text(self, events: list[Event]) -> None:
@@ -193,15 +211,16 @@ class ChatChunksToResponseEvents:
         self._text = None
         text = "".join(item.parts)
         common = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
-        if item.reasoning:
+        if item.kind == _REASONING:
             self._emit(events, "response.reasoning_text.done", **common, text=text)
-            part: dict[str, Any] = {"type": "reasoning_text", "text": text}
             done = reasoning_item(item.item_id, text)
+        elif item.kind == _REFUSAL:
+            self._emit(events, "response.refusal.done", **common, refusal=text)
+            done = refusal_item(item.item_id, text)
         else:
             self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-            part = output_text_part(text)
             done = message_item(item.item_id, text)
-        self._emit(events, "response.content_part.done", **common, part=part)
+        self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
 

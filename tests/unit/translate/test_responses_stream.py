@@ -276,3 +276,17 @@ async def test_official_sdk_streams_our_events_over_http(sse_server: int) -> Non
     assert text == "Reading and patching."
     assert final.id == "resp_test"
     assert [item.type for item in final.output] == ["reasoning", "message", "function_call", "custom_tool_call"]
+
+
+def test_refusal_streams_as_a_refusal_part() -> None:
+    events = _translate(
+        [_chunk({"role": "assistant", "refusal": "I can't "}), _chunk({"refusal": "help."}), _chunk({}, "stop")]
+    )
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    names = [name for name, _ in events]
+    assert "response.refusal.delta" in names
+    done = next(p for n, p in events if n == "response.refusal.done")
+    assert done["refusal"] == "I can't help."
+    final = events[-1][1]["response"]
+    assert final["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't help."}]
