@@ -33,11 +33,19 @@ class _CallState:
 class CursorResponseFixer:
     """Repairs tool calls in completions and stream chunks for one request."""
 
-    __slots__ = ("_calls", "_custom_tools")
+    __slots__ = ("_calls", "_custom_tools", "_repeat_identity")
 
-    def __init__(self, custom_tools: set[str] | frozenset[str] = frozenset()) -> None:
+    def __init__(self, custom_tools: set[str] | frozenset[str] = frozenset(), *, repeat_identity: bool = True) -> None:
+        """``repeat_identity`` repeats id and name on every delta of a call, as Cursor needs.
+
+        Generic OpenAI clients (the official SDKs among them) *append* every
+        ``name`` and ``id`` fragment they receive, so for them pass ``False``:
+        id and name then appear once, on the call's first delta, and later
+        deltas still carry a ``function`` object.
+        """
         self._custom_tools = frozenset(custom_tools)
         self._calls: dict[tuple[int, int], _CallState] = {}
+        self._repeat_identity = repeat_identity
 
     def fix_completion(self, completion: dict[str, Any]) -> dict[str, Any]:
         """A non-streamed completion whose tool calls all carry id, type and function name."""
@@ -111,6 +119,7 @@ class CursorResponseFixer:
         tc_index = call.get("index", position)
         key = (choice_index, tc_index)
         state = self._calls.get(key)
+        first = state is None
         name, arguments = _name_and_arguments(call)
         if state is None:
             is_custom_call = call.get("type") == "custom"
@@ -123,12 +132,9 @@ class CursorResponseFixer:
                 state.unwrapper = CustomInputUnwrapper()
         if state.unwrapper is not None:
             arguments = state.unwrapper.feed(arguments)
-        return {
-            "index": tc_index,
-            "id": state.id,
-            "type": "function",
-            "function": {"name": state.name, "arguments": arguments},
-        }
+        if first or self._repeat_identity:
+            return _delta(tc_index, state, arguments)
+        return {"index": tc_index, "type": "function", "function": {"arguments": arguments}}
 
     def _finish_choice(self, choice_index: int) -> list[dict[str, Any]]:
         owed = []
@@ -139,14 +145,20 @@ class CursorResponseFixer:
             state.unwrapper = None
             if rest:
                 owed.append(
-                    {
-                        "index": tc_index,
-                        "id": state.id,
-                        "type": "function",
-                        "function": {"name": state.name, "arguments": rest},
-                    }
+                    _delta(tc_index, state, rest)
+                    if self._repeat_identity
+                    else {"index": tc_index, "type": "function", "function": {"arguments": rest}}
                 )
         return owed
+
+
+def _delta(tc_index: int, state: _CallState, arguments: str) -> dict[str, Any]:
+    return {
+        "index": tc_index,
+        "id": state.id,
+        "type": "function",
+        "function": {"name": state.name, "arguments": arguments},
+    }
 
 
 def _name_and_arguments(call: dict[str, Any]) -> tuple[str, str]:

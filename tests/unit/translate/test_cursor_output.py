@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openai.lib.streaming.chat import ChatCompletionStreamState
+from openai.types.chat import ChatCompletionChunk
 from switchboard_translate.cursor import CursorResponseFixer, apply_thinking_suffix, split_thinking_suffix
 from switchboard_translate.custom_input import CustomInputUnwrapper, unwrap_custom_arguments
 
@@ -213,3 +215,63 @@ def test_apply_thinking_suffix_turns_reasoning_on() -> None:
     assert apply_thinking_suffix(given_effort, SERVED.__contains__)["reasoning_effort"] == "high"
     plain = {"model": "deepseek"}
     assert apply_thinking_suffix(plain, SERVED.__contains__) is plain
+
+
+def _raw_tool_stream() -> list[dict[str, Any]]:
+    arguments = json.dumps({"input": PATCH})
+    raw_chunks = [
+        _chunk({"role": "assistant", "content": None}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "call_r", "type": "function", "function": {"name": "read_file", "arguments": ""}}
+                ]
+            }
+        ),
+        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"path":"a.py"}'}}]}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_p",
+                        "type": "function",
+                        "function": {"name": "ApplyPatch", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+        *[
+            _chunk({"tool_calls": [{"index": 1, "function": {"arguments": arguments[i : i + 9]}}]})
+            for i in range(0, len(arguments), 9)
+        ],
+        _chunk({}, "tool_calls"),
+    ]
+    return raw_chunks
+
+
+EXPECTED_CALLS = [("call_r", "read_file", '{"path":"a.py"}'), ("call_p", "ApplyPatch", PATCH)]
+
+
+def test_cursor_style_accumulation_rebuilds_named_calls() -> None:
+    """Cursor takes id and name from each delta and appends arguments; every delta names its call."""
+    fixer = CursorResponseFixer({"ApplyPatch"})
+    calls: dict[int, list[str]] = {}
+    for raw in _raw_tool_stream():
+        for delta in _calls(fixer.fix_chunk(raw)):
+            assert delta["function"]["name"] and delta["id"]
+            entry = calls.setdefault(delta["index"], [delta["id"], delta["function"]["name"], ""])
+            entry[2] += delta["function"]["arguments"]
+    assert [tuple(calls[i]) for i in sorted(calls)] == EXPECTED_CALLS
+
+
+def test_fixed_stream_accumulates_in_the_official_sdk() -> None:
+    """Without repeated identity, a generic OpenAI client (which appends names) rebuilds the same calls."""
+    fixer = CursorResponseFixer({"ApplyPatch"}, repeat_identity=False)
+    raw_chunks = _raw_tool_stream()
+    state: ChatCompletionStreamState[Any] = ChatCompletionStreamState()
+    for raw in raw_chunks:
+        state.handle_chunk(ChatCompletionChunk.model_validate(fixer.fix_chunk(raw)))
+    calls = state.get_final_completion().choices[0].message.tool_calls
+    assert calls is not None
+    assert [(c.id, c.function.name, c.function.arguments) for c in calls] == EXPECTED_CALLS
