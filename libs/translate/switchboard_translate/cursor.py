@@ -156,7 +156,7 @@ def _set_tools(chat: dict[str, Any], body: dict[str, Any], tools: list[dict[str,
         if choice is not None:
             chat["tool_choice"] = choice
     else:
-        # A tool_choice without tools is rejected by providers; a parallel flag alone is harmless.
+        # Providers reject tool_choice and parallel_tool_calls in a request without tools.
         chat.pop("parallel_tool_calls", None)
 
 
