@@ -236,14 +236,15 @@ class FakeBedrock:
             for name, payload in events
         ]
         if "exception" in model:
-            frames = frames[:2] + [
+            frames = [
+                *frames[:2],
                 encode_exception(
                     "throttlingException", b'{"message":"Too many tokens, please wait before trying again."}'
-                )
+                ),
             ]
         if "cut" in model:
             cut_frame = frames[3]
-            frames = frames[:3] + [cut_frame[: len(cut_frame) // 2]]
+            frames = [*frames[:3], cut_frame[: len(cut_frame) // 2]]
         for frame in frames:
             if "slow" in model:
                 await asyncio.sleep(self.slow_delay)
