@@ -194,8 +194,9 @@ class FakeBedrock:
         except orjson.JSONDecodeError:
             await _send_error(send, 400, "SerializationException", "Request body is not JSON")
             return
-        if not request.get("messages"):
-            await _send_error(send, 400, "ValidationException", "Malformed input request: messages is empty")
+        problem = _validation_problem(request)
+        if problem is not None:
+            await _send_error(send, 400, "ValidationException", problem)
             return
         model = unquote(match["model"])
         failure = _failure_for(model)
@@ -250,6 +251,54 @@ class FakeBedrock:
                 await asyncio.sleep(self.slow_delay)
             await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+_REQUEST_KEYS = frozenset(
+    {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
+     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig"}
+)  # fmt: skip
+_INFERENCE_KEYS = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
+_BLOCK_KEYS = frozenset({"text", "image", "document", "video", "toolUse", "toolResult", "guardContent", "cachePoint",
+                         "reasoningContent"})  # fmt: skip
+
+
+def _validation_problem(request: dict[str, Any]) -> str | None:
+    """What Bedrock would say about a malformed Converse request, or None."""
+    unknown = set(request) - _REQUEST_KEYS
+    if unknown:
+        return f"Malformed input request: extraneous key [{min(unknown)}] is not permitted"
+    unknown = set(request.get("inferenceConfig") or {}) - _INFERENCE_KEYS
+    if unknown:
+        return f"Malformed input request: extraneous key [{min(unknown)}] is not permitted"
+    messages = request.get("messages") or []
+    if not messages:
+        return "Malformed input request: messages is empty"
+    uses_tools = False
+    for i, message in enumerate(messages):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message.get("role") != expected:
+            return (
+                "A conversation must start with a user message and alternate between user and assistant roles. "
+                "Try again with a conversation that alternates."
+            )
+        content = message.get("content") or []
+        if not content:
+            return f"The content field in the Message object at messages.{i} is empty."
+        for j, block in enumerate(content):
+            if len(block) != 1 or next(iter(block)) not in _BLOCK_KEYS:
+                return f"Malformed input request: messages.{i}.content.{j} is not a valid ContentBlock"
+            if "text" in block and not block["text"].strip():
+                return f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank."
+        uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in content)
+        results = [b["toolResult"]["toolUseId"] for b in content if "toolResult" in b]
+        if results:
+            previous = messages[i - 1]["content"] if i else []
+            uses = [b["toolUse"]["toolUseId"] for b in previous if "toolUse" in b]
+            if sorted(results) != sorted(uses):
+                return f"Expected toolResult blocks at messages.{i}.content for the following Ids: {', '.join(uses)}"
+    if uses_tools and not request.get("toolConfig"):
+        return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+    return None
 
 
 def _failure_for(model: str) -> tuple[int, str, str] | None:

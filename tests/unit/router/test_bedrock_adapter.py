@@ -174,6 +174,32 @@ def test_translates_messages_tools_and_images(fake_bedrock: FakeBedrock) -> None
         )
 
 
+def test_cache_control_becomes_cache_points() -> None:
+    from switchboard_router.providers.bedrock_messages import converse_body
+
+    sent = converse_body(
+        chat(
+            {
+                "role": "system",
+                "content": [{"type": "text", "text": "Long rules", "cache_control": {"type": "ephemeral"}}],
+            },
+            {"role": "user", "content": "Long document", "cache_control": {"type": "ephemeral"}},
+        )
+    )
+    assert sent["system"] == [{"text": "Long rules"}, {"cachePoint": {"type": "default"}}]
+    assert sent["messages"][0]["content"] == [{"text": "Long document"}, {"cachePoint": {"type": "default"}}]
+
+
+async def test_fake_refuses_what_bedrock_refuses(fake_bedrock: FakeBedrock) -> None:
+    deployment = fake_bedrock.deployment("m-good")
+    starts_with_assistant = chat({"role": "assistant", "content": "Hi"}, {"role": "user", "content": "x"})
+    response = await call(ADAPTER.build_request(deployment, starts_with_assistant, stream=False))
+    assert response.status_code == 400
+    assert (
+        "must start with a user message" in ADAPTER.parse_error(400, response.content, dict(response.headers)).message
+    )
+
+
 def test_tool_choice_none_drops_tools_and_missing_credentials_fail() -> None:
     from switchboard_router.deployment import Deployment
 

@@ -232,6 +232,9 @@ class BedrockStreamTranslator:
     def close(self) -> list[bytes]:
         if self.error is None and (self._decoder.pending or not self._finished):
             self.error = UpstreamError(502, "Bedrock stream ended before the message was complete", code="stream_cut")
+        elif self.error is None and self.usage is None:
+            # A complete answer whose metadata event never came: billing must estimate.
+            self.usage = TokenUsage(reported_by_provider=False)
         return []
 
     def _on_message(self, message: EventStreamMessage, chunks: list[bytes]) -> None:
@@ -246,7 +249,11 @@ class BedrockStreamTranslator:
             code = message.header(":error-code")
             self.error = _upstream_error(500, code, message.header(":error-message"))
             return
-        event = orjson.loads(message.payload) if message.payload else {}
+        try:
+            event = orjson.loads(message.payload) if message.payload else {}
+        except orjson.JSONDecodeError:
+            self.error = UpstreamError(502, "Bedrock sent a stream event that is not JSON", code="bad_event_stream")
+            return
         event_type = message.header(":event-type")
         if event_type == "messageStart":
             self._ensure_role(chunks)

@@ -14,6 +14,13 @@ from typing import Any
 
 import orjson
 
+
+def cache_point() -> dict[str, Any]:
+    """Where a client marked a prompt prefix as cacheable (``cache_control`` on a part or message,
+    the Anthropic convention carried in OpenAI bodies), Converse wants a cache point block."""
+    return {"cachePoint": {"type": "default"}}
+
+
 _IMAGE_FORMATS = {
     "image/png": "png",
     "image/jpeg": "jpeg",
@@ -31,15 +38,14 @@ def converse_body(body: dict[str, Any]) -> dict[str, Any]:
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            text = _plain_text(content)
-            if text:
-                system.append({"text": text})
+            system += _system_blocks(content)
+            system = _with_cache_point(message, system)
         elif role == "user":
-            _append_turn(messages, "user", _user_blocks(content))
+            _append_turn(messages, "user", _with_cache_point(message, _user_blocks(content)))
         elif role == "assistant":
-            _append_turn(messages, "assistant", _assistant_blocks(message))
+            _append_turn(messages, "assistant", _with_cache_point(message, _assistant_blocks(message)))
         elif role == "tool":
-            _append_turn(messages, "user", [_tool_result_block(message)])
+            _append_turn(messages, "user", _with_cache_point(message, [_tool_result_block(message)]))
         else:
             raise ValueError(f"unsupported message role {role!r}")
 
@@ -70,6 +76,24 @@ def _append_turn(messages: list[dict[str, Any]], role: str, blocks: list[dict[st
         messages.append({"role": role, "content": blocks})
 
 
+def _with_cache_point(message: dict[str, Any], blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if blocks and message.get("cache_control") and "cachePoint" not in blocks[-1]:
+        return [*blocks, cache_point()]
+    return blocks
+
+
+def _system_blocks(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    blocks: list[dict[str, Any]] = []
+    for part in content or []:
+        if part.get("type") in ("text", "input_text") and part.get("text"):
+            blocks.append({"text": part["text"]})
+            if part.get("cache_control"):
+                blocks.append(cache_point())
+    return blocks
+
+
 def _plain_text(content: Any) -> str:
     if content is None:
         return ""
@@ -85,14 +109,17 @@ def _user_blocks(content: Any) -> list[dict[str, Any]]:
     for part in content or []:
         kind = part.get("type")
         if kind in ("text", "input_text"):
-            if part.get("text"):
-                blocks.append({"text": part["text"]})
+            if not part.get("text"):
+                continue
+            blocks.append({"text": part["text"]})
         elif kind == "image_url":
             image = part.get("image_url")
             url = image.get("url", "") if isinstance(image, dict) else str(image or "")
             blocks.append(_image_block(url))
         else:
             raise ValueError(f"Bedrock does not accept content parts of type {kind!r}")
+        if part.get("cache_control"):
+            blocks.append(cache_point())
     return blocks
 
 
