@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
@@ -94,6 +95,26 @@ def test_decoder_accepts_any_byte_split(payloads: list[bytes], cuts: list[int]) 
         {":event-type": f"e{i}", "n": i, "flag": i % 2 == 0} for i in range(len(payloads))
     ]
     assert decoder.pending == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    headers=st.dictionaries(
+        st.text(min_size=1, max_size=12),
+        st.one_of(st.booleans(), st.integers(-(2**63), 2**63 - 1), st.text(max_size=40), st.binary(max_size=40)),
+        max_size=5,
+    ),
+    payload=st.binary(max_size=500),
+)
+def test_encoder_agrees_with_botocore(headers: dict[str, Any], payload: bytes) -> None:
+    """botocore's own event-stream parser reads what the encoder writes."""
+    buffer = EventStreamBuffer()
+    buffer.add_data(encode_message(headers, payload))
+    [message] = list(buffer)
+    assert message.payload == payload
+    assert message.headers == headers
+    [ours] = EventStreamDecoder().feed(encode_message(headers, payload))
+    assert ours.headers == headers and ours.payload == payload
 
 
 def test_decoder_rejects_corrupt_crcs() -> None:
@@ -239,6 +260,14 @@ async def test_converse_answer_and_usage(fake_bedrock: FakeBedrock, auth: str) -
     if auth.startswith("sigv4"):
         assert recorded.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKEBEDROCKTEST1/")
         assert ("x-amz-security-token" in recorded.headers) == ("token" in auth)
+
+
+async def test_inference_profile_arn_is_quoted_and_signed(fake_bedrock: FakeBedrock) -> None:
+    arn = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.anthropic.claude-good-v1:0"
+    deployment = fake_bedrock.deployment(arn)
+    response = await call(ADAPTER.build_request(deployment, chat({"role": "user", "content": "Hi"}), stream=False))
+    assert response.status_code == 200, response.text
+    assert fake_bedrock.requests[-1].raw_path == "/model/" + arn.replace(":", "%3A").replace("/", "%2F") + "/converse"
 
 
 async def test_bad_signature_is_refused(fake_bedrock: FakeBedrock) -> None:
