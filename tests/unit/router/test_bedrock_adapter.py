@@ -13,13 +13,14 @@ from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
-from switchboard_router.providers.bedrock import BedrockAdapter, BedrockStreamTranslator
+from switchboard_router.providers.bedrock import BedrockAdapter
 from switchboard_router.providers.bedrock_eventstream import (
     EventStreamDecoder,
     EventStreamError,
     encode_event,
     encode_message,
 )
+from switchboard_router.providers.bedrock_response import BedrockStreamTranslator
 
 from tests.fakes.bedrock_provider import FakeBedrock, fake_bedrock_fixture  # noqa: F401
 
