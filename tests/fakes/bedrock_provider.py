@@ -14,7 +14,7 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream stops in the middle of a frame
 
-In a test module: ``from tests.fakes.bedrock_provider import fake_bedrock_fixture  # noqa: F401``
+In a test module: ``from tests.fakes.bedrock_provider import fake_bedrock_fixture, fake_bedrock_server_fixture  # noqa: F401``
 then take a ``fake_bedrock`` argument.
 """
 
@@ -115,7 +115,7 @@ class FakeBedrock:
 
     def __init__(self, *, region: str = TEST_REGION, slow_delay: float = 0.2) -> None:
         self.region = region
-        self.slow_delay = slow_delay
+        self.slow_delay = self.default_slow_delay = slow_delay
         self.secrets = {TEST_ACCESS_KEY_ID: TEST_SECRET_ACCESS_KEY}
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
@@ -140,6 +140,11 @@ class FakeBedrock:
                 raise RuntimeError("fake Bedrock server did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    def reset(self) -> None:
+        """Forgets recorded requests and restores the default behaviour settings."""
+        self.requests.clear()
+        self.slow_delay = self.default_slow_delay
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -402,12 +407,19 @@ async def _send_error(send: Any, status: int, error_type: str, message: str) -> 
     await _send_json(send, status, {"message": message}, [(b"x-amzn-errortype", errortype)])
 
 
-@pytest.fixture(name="fake_bedrock")
-def fake_bedrock_fixture() -> Iterator[FakeBedrock]:
-    """A running fake Bedrock for one test."""
+@pytest.fixture(name="fake_bedrock_server", scope="module")
+def fake_bedrock_server_fixture() -> Iterator[FakeBedrock]:
+    """One running fake Bedrock shared by a test module (starting a server costs ~0.2 s)."""
     server = FakeBedrock()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(name="fake_bedrock")
+def fake_bedrock_fixture(fake_bedrock_server: FakeBedrock) -> FakeBedrock:
+    """The module's fake Bedrock, with no recorded requests and default behaviour settings."""
+    fake_bedrock_server.reset()
+    return fake_bedrock_server

@@ -17,7 +17,7 @@ request. The model name picks the behaviour:
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream ends before any finishReason
 
-In a test module: ``from tests.fakes.gemini_provider import fake_gemini_fixture  # noqa: F401``
+In a test module: ``from tests.fakes.gemini_provider import fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401``
 then take a ``fake_gemini`` argument.
 """
 
@@ -233,7 +233,7 @@ class FakeGemini:
     """The server; start() before use, stop() after (the fixture does both)."""
 
     def __init__(self, *, slow_delay: float = 0.2) -> None:
-        self.slow_delay = slow_delay
+        self.slow_delay = self.default_slow_delay = slow_delay
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
         self._server: uvicorn.Server | None = None
@@ -255,6 +255,11 @@ class FakeGemini:
                 raise RuntimeError("fake Gemini server did not start")
             time.sleep(0.01)
         self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    def reset(self) -> None:
+        """Forgets recorded requests and restores the default behaviour settings."""
+        self.requests.clear()
+        self.slow_delay = self.default_slow_delay
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
@@ -344,12 +349,19 @@ async def _send_json(send: Any, status: int, payload: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-@pytest.fixture(name="fake_gemini")
-def fake_gemini_fixture() -> Iterator[FakeGemini]:
-    """A running fake Gemini for one test."""
+@pytest.fixture(name="fake_gemini_server", scope="module")
+def fake_gemini_server_fixture() -> Iterator[FakeGemini]:
+    """One running fake Gemini shared by a test module (starting a server costs ~0.2 s)."""
     server = FakeGemini()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(name="fake_gemini")
+def fake_gemini_fixture(fake_gemini_server: FakeGemini) -> FakeGemini:
+    """The module's fake Gemini, with no recorded requests and default behaviour settings."""
+    fake_gemini_server.reset()
+    return fake_gemini_server

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import zlib
 from typing import Any
 
@@ -22,7 +23,7 @@ from switchboard_router.providers.bedrock_eventstream import (
 )
 from switchboard_router.providers.bedrock_response import BedrockStreamTranslator
 
-from tests.fakes.bedrock_provider import FakeBedrock, fake_bedrock_fixture  # noqa: F401
+from tests.fakes.bedrock_provider import FakeBedrock, fake_bedrock_fixture, fake_bedrock_server_fixture  # noqa: F401
 
 ADAPTER = BedrockAdapter()
 WEATHER_TOOL = {
@@ -273,12 +274,7 @@ async def test_inference_profile_arn_is_quoted_and_signed(fake_bedrock: FakeBedr
 
 async def test_bad_signature_is_refused(fake_bedrock: FakeBedrock) -> None:
     deployment = fake_bedrock.deployment("anthropic.claude-good-v1:0")
-    wrong = type(deployment)(
-        **{
-            **{f: getattr(deployment, f) for f in deployment.__slots__},
-            "extra": {**deployment.extra, "aws_secret_access_key": "not-the-secret"},
-        }
-    )
+    wrong = dataclasses.replace(deployment, extra={**deployment.extra, "aws_secret_access_key": "not-the-secret"})
     response = await call(ADAPTER.build_request(wrong, chat({"role": "user", "content": "Hi"}), stream=False))
     assert response.status_code == 403
     error = ADAPTER.parse_error(response.status_code, response.content, dict(response.headers))

@@ -16,7 +16,7 @@ from switchboard_router.providers.gemini_request import SKIP_SIGNATURE
 from switchboard_router.providers.gemini_response import GeminiStreamTranslator
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 
-from tests.fakes.gemini_provider import FakeGemini, fake_gemini_fixture  # noqa: F401
+from tests.fakes.gemini_provider import FakeGemini, fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401
 
 ADAPTER = GeminiAdapter()
 WEATHER_TOOL = {
