@@ -14,8 +14,8 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream stops in the middle of a frame
 
-In a test module: ``from tests.fakes.bedrock_provider import fake_bedrock_fixture, fake_bedrock_server_fixture  # noqa: F401``
-then take a ``fake_bedrock`` argument.
+In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixture`` from
+``tests.fakes.bedrock_provider`` (with ``# noqa: F401``), then take a ``fake_bedrock`` argument.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
 

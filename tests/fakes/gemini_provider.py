@@ -17,8 +17,8 @@ request. The model name picks the behaviour:
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream ends before any finishReason
 
-In a test module: ``from tests.fakes.gemini_provider import fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401``
-then take a ``fake_gemini`` argument.
+In a test module, import ``fake_gemini_fixture`` and ``fake_gemini_server_fixture`` from
+``tests.fakes.gemini_provider`` (with ``# noqa: F401``), then take a ``fake_gemini`` argument.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, unquote
 import orjson
 import pytest
 import uvicorn
+
 from switchboard_router.deployment import Deployment
 
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"

@@ -267,7 +267,7 @@ class Engine:
     async def _complete_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any],
                              attempt: int) -> UnaryResult:
         adapter = adapter_for(deployment.provider)
-        request = adapter.build_request(deployment, body, stream=False)
+        request = _build(adapter, deployment, body, stream=False)
         client = self.client_for(deployment)
         health = self.health.get(deployment.id)
         health.inflight += 1
@@ -325,7 +325,7 @@ class Engine:
     async def _stream_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any], attempt: int,
                            include_usage: bool) -> AsyncIterator[StreamItem]:
         adapter = adapter_for(deployment.provider)
-        request = adapter.build_request(deployment, body, stream=True)
+        request = _build(adapter, deployment, body, stream=True)
         translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=entry.name))
         client = self.client_for(deployment)
         health = self.health.get(deployment.id)
@@ -415,6 +415,18 @@ class Engine:
                                reported_by_provider=False)
         provider_ms = (time.perf_counter() - started) * 1000
         yield StreamFinished(usage, route, provider_ms, ttfb_ms, error)
+
+
+def _build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> Any:
+    """The provider request; a body the provider's format cannot express is the client's error (400)."""
+    try:
+        return adapter.build_request(deployment, body, stream=stream)
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
+            code="untranslatable_request",
+        ) from None
 
 
 def _timeout_error(deployment: Deployment, exc: BaseException) -> UpstreamError:

@@ -13,6 +13,7 @@ import pytest
 from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
 from switchboard_router.providers.bedrock import BedrockAdapter
 from switchboard_router.providers.bedrock_eventstream import (
@@ -22,7 +23,6 @@ from switchboard_router.providers.bedrock_eventstream import (
     encode_message,
 )
 from switchboard_router.providers.bedrock_response import BedrockStreamTranslator
-
 from tests.fakes.bedrock_provider import FakeBedrock, fake_bedrock_fixture, fake_bedrock_server_fixture  # noqa: F401
 
 ADAPTER = BedrockAdapter()

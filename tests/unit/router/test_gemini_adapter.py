@@ -10,12 +10,12 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
 from switchboard_router.providers.gemini import GeminiAdapter
 from switchboard_router.providers.gemini_request import SKIP_SIGNATURE
 from switchboard_router.providers.gemini_response import GeminiStreamTranslator
 from switchboard_router.providers.gemini_schema import to_gemini_schema
-
 from tests.fakes.gemini_provider import FakeGemini, fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401
 
 ADAPTER = GeminiAdapter()

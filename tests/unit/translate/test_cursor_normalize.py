@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from switchboard_translate.cursor import SourceShape, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.reasoning_history import backfill_reasoning_content

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletionChunk
+
 from switchboard_translate.cursor import CursorResponseFixer, apply_thinking_suffix, split_thinking_suffix
 from switchboard_translate.custom_input import CustomInputUnwrapper, unwrap_custom_arguments
 

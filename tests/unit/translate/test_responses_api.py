@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from openai.types.responses import Response
+
 from switchboard_translate.cursor import SourceShape
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request

@@ -13,6 +13,7 @@ import pytest
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import ResponseStreamEvent
 from pydantic import TypeAdapter
+
 from switchboard_translate.responses_api import chat_completion_to_response
 from switchboard_translate.responses_stream import ChatChunksToResponseEvents
 from switchboard_translate.sse import encode_event

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from switchboard_translate.sse import SSEDecoder
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
+from switchboard_translate.sse import SSEDecoder
 
 _FINISH_REASONS = {
     "STOP": "stop",
