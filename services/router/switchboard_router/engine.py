@@ -29,6 +29,7 @@ from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.routing.selector import choose, permitted
+from switchboard_translate.cursor import apply_thinking_suffix
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,15 @@ class Engine:
 
     # -- unary ----------------------------------------------------------------------------
 
+    def _thinking(self, model: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``<model>-thinking`` (Cursor's reasoning variants) is the base model with reasoning on."""
+        if model in self.catalog.models or not model.endswith("-thinking"):
+            return model, body
+        resolved = apply_thinking_suffix({**body, "model": model}, self.catalog.models.__contains__)
+        return str(resolved["model"]), resolved
+
     async def complete(self, model: str, body: dict[str, Any], constraints: Constraints) -> UnaryResult:
+        model, body = self._thinking(model, body)
         entry = self._resolve(model, constraints)
         plan = self._plan(entry, constraints)
         max_attempts = max(1, self.catalog.policy.max_attempts)
@@ -298,6 +307,7 @@ class Engine:
 
     async def stream(self, model: str, body: dict[str, Any], constraints: Constraints,
                      include_usage: bool) -> AsyncIterator[StreamItem]:
+        model, body = self._thinking(model, body)
         entry = self._resolve(model, constraints)
         plan = self._plan(entry, constraints)
         max_attempts = max(1, self.catalog.policy.max_attempts)
