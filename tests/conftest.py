@@ -29,6 +29,7 @@ def fake_models(api_base: str) -> list[dict[str, object]]:
     return [
         {"name": "fake-good", "deployments": [dep("good")]},
         {"name": "fake-echo", "deployments": [dep("echo")]},
+        {"name": "fake-embed", "deployments": [dep("embed")]},
         {"name": "fake-tool", "deployments": [dep("tool")]},
         {"name": "fake-error", "deployments": [dep("error")]},
         {"name": "fake-ratelimit", "deployments": [dep("ratelimit")]},

@@ -96,6 +96,13 @@ class Gateway:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 
+    async def embed(self, call: Call) -> router_pb2.CompleteResponse:
+        try:
+            return await self.peers.router.Embed(self._router_request(call),
+                                                 timeout=self.settings.completion_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "router") from None
+
     async def stream(self, call: Call) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent],
                                                 grpc.aio.UnaryStreamCall]:
         """Starts a stream and waits for its route (the provider's first byte), so that
