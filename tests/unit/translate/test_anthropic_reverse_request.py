@@ -163,13 +163,23 @@ def test_tool_choice(choice: dict[str, Any], expected: Any, parallel: bool | Non
 
 def test_thinking_budget_becomes_reasoning_effort() -> None:
     def effort(budget: int) -> str:
-        body = {"model": "m", "max_tokens": 20000, "messages": [], "thinking": {"type": "enabled", "budget_tokens": budget}}
+        body = {
+            "model": "m",
+            "max_tokens": 20000,
+            "messages": [],
+            "thinking": {"type": "enabled", "budget_tokens": budget},
+        }
         return anthropic_request_to_chat(body)["reasoning_effort"]
 
     assert (effort(1024), effort(2048), effort(16000)) == ("low", "medium", "high")
 
 
 def test_server_tools_are_refused() -> None:
-    body = {"model": "m", "max_tokens": 1, "messages": [], "tools": [{"type": "web_search_20250305", "name": "web_search"}]}
+    body = {
+        "model": "m",
+        "max_tokens": 1,
+        "messages": [],
+        "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+    }
     with pytest.raises(TranslationError, match="server tools"):
         anthropic_request_to_chat(body)

@@ -16,6 +16,7 @@ from switchboard_translate.anthropic import (
     chat_completion_to_anthropic,
     chat_request_to_anthropic,
 )
+
 from tests.fakes.anthropic_provider import FakeAnthropic, validate
 
 MESSAGE = TypeAdapter(anthropic.types.Message)
@@ -47,7 +48,10 @@ def tool_turn(draw: st.DrawFn) -> list[dict[str, Any]]:
         {
             "id": call_id,
             "type": "function",
-            "function": {"name": draw(st.sampled_from(TOOL_NAMES)), "arguments": orjson.dumps(draw(arguments)).decode()},
+            "function": {
+                "name": draw(st.sampled_from(TOOL_NAMES)),
+                "arguments": orjson.dumps(draw(arguments)).decode(),
+            },
         }
         for call_id in ids
     ]
@@ -105,7 +109,9 @@ def anthropic_answers(draw: st.DrawFn) -> dict[str, Any]:
         content.append({"type": "text", "text": draw(texts)})
     ids = draw(st.lists(anthropic_ids, max_size=3, unique=True))
     for tool_id in ids:
-        content.append({"type": "tool_use", "id": tool_id, "name": draw(st.sampled_from(TOOL_NAMES)), "input": draw(arguments)})
+        content.append(
+            {"type": "tool_use", "id": tool_id, "name": draw(st.sampled_from(TOOL_NAMES)), "input": draw(arguments)}
+        )
     if not content:
         content.append({"type": "text", "text": draw(texts)})
     counts = st.integers(0, 10**6)

@@ -91,7 +91,9 @@ class AnthropicStreamTranslator:
                 payload = orjson.loads(event.data)
             except orjson.JSONDecodeError:
                 if not final:
-                    self.error = UpstreamError(502, f"Anthropic sent a stream event that is not JSON: {event.data[:200]}")
+                    self.error = UpstreamError(
+                        502, f"Anthropic sent a stream event that is not JSON: {event.data[:200]}"
+                    )
                 continue
             chunks.extend(orjson.dumps(chunk) for chunk in self._events.event(event.event, payload))
         self._sync()
