@@ -67,6 +67,17 @@ def test_build_request_url_headers_and_body() -> None:
     }
 
 
+def test_build_request_default_max_tokens_follows_the_model() -> None:
+    request = ADAPTER.build_request(
+        deployment("claude-sonnet-4-5"), chat({"role": "user", "content": "Hi"}), stream=False
+    )
+    assert orjson.loads(request.content)["max_tokens"] == 16384
+    request = ADAPTER.build_request(
+        deployment("claude-sonnet-4-5", max_output_tokens=1000), chat({"role": "user", "content": "Hi"}), stream=False
+    )
+    assert orjson.loads(request.content)["max_tokens"] == 1000
+
+
 def test_build_request_stream_base_url_and_deployment_settings() -> None:
     target = deployment(
         "claude-haiku",

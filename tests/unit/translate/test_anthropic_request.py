@@ -200,6 +200,9 @@ def test_tool_ids_anthropic_cannot_take_are_mapped_one_to_one() -> None:
 def test_max_tokens_default_and_explicit_values() -> None:
     messages = [{"role": "user", "content": "Hi"}]
     assert translate({"messages": messages})["max_tokens"] == 4096
+    assert chat_request_to_anthropic({"messages": messages}, model="claude-3-5-haiku-20241022")["max_tokens"] == 8192
+    assert chat_request_to_anthropic({"messages": messages}, model="claude-sonnet-4-5")["max_tokens"] == 16384
+    assert chat_request_to_anthropic({"messages": messages}, model="claude-3-opus-20240229")["max_tokens"] == 4096
     assert translate({"messages": messages}, default_max_tokens=8192)["max_tokens"] == 8192
     assert translate({"messages": messages, "max_tokens": 100})["max_tokens"] == 100
     assert translate({"messages": messages, "max_tokens": 100, "max_completion_tokens": 300})["max_tokens"] == 300

@@ -340,6 +340,15 @@ async def test_reverse_stream_of_nothing_and_of_a_whole_completion() -> None:
     assert message.stop_reason == "tool_use" and message.usage.output_tokens == 2
 
 
+async def test_reverse_stream_refusal_becomes_text_with_refusal_stop() -> None:
+    events = run_reverse(
+        [chunk({"role": "assistant", "refusal": "I can't help with that."}), chunk({}, "content_filter")]
+    )
+    message = await sdk_final_message(events)
+    assert message.content[0].type == "text" and message.content[0].text == "I can't help with that."
+    assert message.stop_reason == "refusal"
+
+
 def test_error_event_shape() -> None:
     event = ChatStreamToAnthropic.error("upstream failed", "overloaded_error")
     ErrorResponse.model_validate(event)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.request_from_anthropic import anthropic_request_to_chat
-from switchboard_translate.anthropic.request_to_anthropic import DEFAULT_MAX_TOKENS, chat_request_to_anthropic
+from switchboard_translate.anthropic.request_to_anthropic import (
+    DEFAULT_MAX_TOKENS,
+    chat_request_to_anthropic,
+    default_max_tokens_for,
+)
 from switchboard_translate.anthropic.response_from_anthropic import anthropic_message_to_chat_completion
 from switchboard_translate.anthropic.response_to_anthropic import chat_completion_to_anthropic
 from switchboard_translate.anthropic.stop_reasons import finish_reason_from_anthropic, stop_reason_from_openai
@@ -35,6 +39,7 @@ __all__ = [
     "chat_completion_to_anthropic",
     "chat_completion_to_anthropic_events",
     "chat_request_to_anthropic",
+    "default_max_tokens_for",
     "encode_anthropic_events",
     "finish_reason_from_anthropic",
     "openai_usage_from_anthropic",

@@ -21,21 +21,38 @@ from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
 
-#: Output budget when neither the request nor the deployment names one.
+#: Output budget when neither the request nor the deployment names one and the model is not known below.
 DEFAULT_MAX_TOKENS = 4096
+#: Output budgets by model-id prefix, first match wins. Every value is within that family's output limit;
+#: they stay well under the limits because Anthropic counts ``max_tokens`` against output rate limits.
+_MAX_TOKENS_BY_PREFIX: tuple[tuple[str, int], ...] = (
+    ("claude-3-5-", 8192),
+    ("claude-3-7-", 16384),
+    ("claude-3-", 4096),
+    ("claude-sonnet-4", 16384),
+    ("claude-opus-4", 16384),
+    ("claude-haiku-4", 16384),
+)
 #: Extended-thinking budgets for OpenAI's ``reasoning_effort`` levels.
 REASONING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
 #: Anthropic's smallest accepted thinking budget.
 MIN_THINKING_BUDGET = 1024
 
 
+def default_max_tokens_for(model: str) -> int:
+    """The output budget used for ``model`` when a request names none (Anthropic requires one)."""
+    bare = model.rsplit("/", 1)[-1].removeprefix("anthropic.")
+    return next((tokens for prefix, tokens in _MAX_TOKENS_BY_PREFIX if bare.startswith(prefix)), DEFAULT_MAX_TOKENS)
+
+
 def chat_request_to_anthropic(
-    body: dict[str, Any], *, model: str, default_max_tokens: int = DEFAULT_MAX_TOKENS
+    body: dict[str, Any], *, model: str, default_max_tokens: int | None = None
 ) -> dict[str, Any]:
     """The Anthropic Messages body for an OpenAI chat body, addressed to the provider's ``model``.
 
-    ``default_max_tokens`` applies when the request names neither
-    ``max_completion_tokens`` nor ``max_tokens``. ``stream`` is left to the caller.
+    ``default_max_tokens`` (else :func:`default_max_tokens_for` the model)
+    applies when the request names neither ``max_completion_tokens`` nor
+    ``max_tokens``. ``stream`` is left to the caller.
     """
     if (body.get("n") or 1) > 1:
         raise TranslationError("Anthropic models return one choice per request: set n to 1", param="n")
@@ -43,7 +60,12 @@ def chat_request_to_anthropic(
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
         out["system"] = system
-    out["max_tokens"] = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
+    out["max_tokens"] = (
+        body.get("max_completion_tokens")
+        or body.get("max_tokens")
+        or default_max_tokens
+        or default_max_tokens_for(model)
+    )
     _copy_sampling(body, out)
     _copy_tools(body, out)
     _copy_reasoning(body, out)

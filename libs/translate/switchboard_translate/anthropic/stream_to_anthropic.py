@@ -65,8 +65,9 @@ class ChatStreamToAnthropic:
             delta = choice.get("delta") or {}
             if delta.get("reasoning_content"):
                 self._text_like("thinking", "thinking_delta", "thinking", delta["reasoning_content"], events)
-            if delta.get("content"):
-                self._text_like("text", "text_delta", "text", delta["content"], events)
+            text = delta.get("content") or delta.get("refusal")
+            if text:
+                self._text_like("text", "text_delta", "text", text, events)
             for call in delta.get("tool_calls") or []:
                 self._tool_delta(call, events)
             if choice.get("finish_reason"):

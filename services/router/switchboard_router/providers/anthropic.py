@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 from switchboard_translate.anthropic import (
-    DEFAULT_MAX_TOKENS,
     AnthropicStreamToChat,
     anthropic_message_to_chat_completion,
     chat_request_to_anthropic,
@@ -162,7 +161,7 @@ class AnthropicAdapter:
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         payload = chat_request_to_anthropic(
-            body, model=deployment.model, default_max_tokens=deployment.max_output_tokens or DEFAULT_MAX_TOKENS
+            body, model=deployment.model, default_max_tokens=deployment.max_output_tokens or None
         )
         if stream:
             payload["stream"] = True
