@@ -119,6 +119,22 @@ def test_parse_error_prompt_too_long_is_a_context_window_error() -> None:
     assert error.context_window_exceeded and error.code == "context_length_exceeded" and not error.retryable
 
 
+def test_parse_error_keeps_the_detailed_error_code() -> None:
+    body = orjson.dumps(
+        {
+            "type": "error",
+            "error": {
+                "type": "rate_limit_error",
+                "message": "You have reached your monthly spend limit",
+                "details": {"error_code": "enforced_spend_limit_reached"},
+            },
+            "request_id": "req_1",
+        }
+    )
+    error = ADAPTER.parse_error(429, body, {})
+    assert (error.type, error.code, error.retry_after) == ("rate_limit_error", "enforced_spend_limit_reached", None)
+
+
 def test_parse_error_without_json() -> None:
     error = ADAPTER.parse_error(502, b"<html>Bad gateway</html>", {})
     assert error.status == 502 and "Bad gateway" in error.message and error.retryable

@@ -127,6 +127,10 @@ _STATUS_BY_TYPE: dict[str, int] = {
 
 
 def _classify(error: UpstreamError) -> UpstreamError:
+    """Marks context-window and content-policy refusals, which the router may answer with a fallback.
+
+    Anthropic gives these no code of their own, so the message is read (as its SDKs' users do).
+    """
     lowered = error.message.lower()
     if error.status in (400, 413) and any(phrase in lowered for phrase in _CONTEXT_WINDOW_PHRASES):
         error.context_window_exceeded = True
@@ -195,9 +199,15 @@ class AnthropicAdapter:
         except orjson.JSONDecodeError:
             payload = {}
         error = payload.get("error") if isinstance(payload, dict) else None
+        error_code = ""
         if isinstance(error, dict):
             error_type = str(error.get("type") or error_type)
             message = str(error.get("message") or "")
+            # ``details.error_code`` names the cause more precisely than the type
+            # (e.g. ``enforced_spend_limit_reached`` behind a 429 that no retry will cure).
+            details = error.get("details")
+            if isinstance(details, dict) and isinstance(details.get("error_code"), str):
+                error_code = details["error_code"]
         if not message:
             text = body.decode("utf-8", "replace").strip()[:500]
             message = f"Anthropic answered HTTP {status}" + (f": {text}" if text else "")
@@ -205,7 +215,7 @@ class AnthropicAdapter:
             status=status,
             message=message,
             type=error_type,
-            code=error_type,
+            code=error_code or error_type,
             retry_after=retry_after_seconds(headers),
         )
         return _classify(upstream)
