@@ -70,6 +70,7 @@ class AnthropicStreamTranslator:
         self._events = AnthropicStreamToChat(model=options.model, include_usage=options.include_usage)
         self.usage: TokenUsage | None = None
         self.error: UpstreamError | None = None
+        self._usage_seen: dict[str, Any] | None = None
 
     def feed(self, data: bytes) -> list[bytes]:
         return self._translate(self._decoder.feed(data))
@@ -99,8 +100,10 @@ class AnthropicStreamTranslator:
         return chunks
 
     def _sync(self) -> None:
-        if self._events.usage is not None:
-            self.usage = token_usage(self._events.usage)
+        # The translation replaces its usage object when the counts change: convert only then.
+        if self._events.usage is not self._usage_seen:
+            self._usage_seen = self._events.usage
+            self.usage = token_usage(self._usage_seen)
         failure = self._events.failure
         if failure is not None and self.error is None:
             self.error = stream_error(failure.type, failure.message)
@@ -189,7 +192,9 @@ class AnthropicAdapter:
 
     def stream_translator(self, deployment: Deployment, options: StreamOptions) -> AnthropicStreamTranslator:
         if not options.model:
-            options = StreamOptions(include_usage=options.include_usage, model=deployment.public_model)
+            options = StreamOptions(
+                include_usage=options.include_usage, model=deployment.public_model, extras=options.extras
+            )
         return AnthropicStreamTranslator(options)
 
     def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
