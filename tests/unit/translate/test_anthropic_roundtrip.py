@@ -166,3 +166,47 @@ def test_answer_keeps_every_block_id_argument_and_usage_figure(answer: dict[str,
         (c["id"], orjson.loads(c["function"]["arguments"])) for c in whole.get("tool_calls") or []
     ]
     assert translator.usage == completion["usage"]
+
+
+@st.composite
+def anthropic_requests(draw: st.DrawFn) -> dict[str, Any]:
+    """Anthropic Messages bodies of the shape clients send: text, tool_use turns and their tool_result turns."""
+    messages: list[dict[str, Any]] = [{"role": "user", "content": draw(texts)}]
+    for _ in range(draw(st.integers(0, 3))):
+        content: list[dict[str, Any]] = []
+        if draw(st.booleans()):
+            content.append({"type": "text", "text": draw(texts)})
+        ids = draw(st.lists(anthropic_ids, max_size=3, unique=True))
+        content += [
+            {"type": "tool_use", "id": i, "name": draw(st.sampled_from(TOOL_NAMES)), "input": draw(arguments)}
+            for i in ids
+        ]
+        if not content:
+            content.append({"type": "text", "text": draw(texts)})
+        messages.append({"role": "assistant", "content": content})
+        answer: list[dict[str, Any]] = [{"type": "tool_result", "tool_use_id": i, "content": draw(texts)} for i in ids]
+        if not ids or draw(st.booleans()):
+            answer.append({"type": "text", "text": draw(texts)})
+        messages.append({"role": "user", "content": answer})
+    tools = [{"name": name, "input_schema": {"type": "object", "properties": {}}} for name in TOOL_NAMES]
+    return {"model": "claude-x", "max_tokens": 1000, "system": draw(texts), "messages": messages, "tools": tools}
+
+
+def as_blocks(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "role": m["role"],
+            "content": [{"type": "text", "text": m["content"]}] if isinstance(m["content"], str) else m["content"],
+        }
+        for m in messages
+    ]
+
+
+@SETTINGS
+@given(anthropic_requests())
+def test_anthropic_request_survives_the_trip_through_openai(body: dict[str, Any]) -> None:
+    validate({"x-api-key": "k", "anthropic-version": "2023-06-01"}, body)
+    again = chat_request_to_anthropic(anthropic_request_to_chat(body), model="claude-x", default_max_tokens=1)
+    assert again["system"] == [{"type": "text", "text": body["system"]}]
+    assert as_blocks(again["messages"]) == as_blocks(body["messages"])
+    assert again["max_tokens"] == body["max_tokens"]
