@@ -229,6 +229,26 @@ def test_reasoning_effort_enables_thinking_within_max_tokens() -> None:
     assert "thinking" not in translate({"messages": messages, "reasoning_effort": "low", "max_tokens": 500})
 
 
+def test_thinking_is_left_off_where_anthropic_would_refuse_it() -> None:
+    ask = {"role": "user", "content": "Time?"}
+    forced = {"messages": [ask], "tools": [TIME_TOOL], "tool_choice": "required", "reasoning_effort": "medium"}
+    assert "thinking" not in translate(forced)
+    call = {"id": "c1", "function": {"name": "get_time", "arguments": "{}"}}
+    unsigned_tool_turn = {
+        "tools": [TIME_TOOL],
+        "reasoning_effort": "medium",
+        "messages": [
+            ask,
+            {"role": "assistant", "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "12:00"},
+        ],
+    }
+    assert "thinking" not in translate(unsigned_tool_turn)
+    signed = {"type": "thinking", "thinking": "call it", "signature": "sig"}
+    unsigned_tool_turn["messages"][1] = {"role": "assistant", "thinking_blocks": [signed], "tool_calls": [call]}
+    assert translate(unsigned_tool_turn)["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+
+
 def test_json_schema_response_format_becomes_output_format() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     body = {

@@ -227,17 +227,30 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
 
 
 def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
-    """Maps ``reasoning_effort`` to an extended-thinking budget that fits inside ``max_tokens``."""
+    """Maps ``reasoning_effort`` to an extended-thinking budget that fits inside ``max_tokens``.
+
+    Thinking is left off where Anthropic would refuse it: with a forced tool
+    choice, or when the conversation's last assistant turn calls tools without
+    the signed thinking block it began with (OpenAI clients do not send those back).
+    """
     effort = body.get("reasoning_effort")
     if not effort or effort == "none":
         return
     budget = min(REASONING_BUDGETS.get(effort, REASONING_BUDGETS["medium"]), out["max_tokens"] - 1)
     if budget < MIN_THINKING_BUDGET:
         return
+    if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        return
+    last_assistant = next((m["content"] for m in reversed(out["messages"]) if m["role"] == "assistant"), [])
+    uses_tools = any(block["type"] == "tool_use" for block in last_assistant)
+    if uses_tools and last_assistant[0]["type"] not in ("thinking", "redacted_thinking"):
+        return
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    # Extended thinking accepts neither a temperature nor top_k.
+    # Extended thinking accepts neither a temperature nor top_k, and top_p only from 0.95.
     out.pop("temperature", None)
     out.pop("top_k", None)
+    if out.get("top_p") is not None and out["top_p"] < 0.95:
+        out.pop("top_p")
 
 
 def _copy_response_format(body: dict[str, Any], out: dict[str, Any]) -> None:
