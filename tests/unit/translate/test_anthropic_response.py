@@ -8,8 +8,11 @@ import anthropic.types
 import openai.types.chat
 import orjson
 import pytest
+from anthropic.types.shared.error_response import ErrorResponse
 from pydantic import TypeAdapter
 from switchboard_translate.anthropic import (
+    anthropic_error,
+    anthropic_error_from_openai,
     anthropic_message_to_chat_completion,
     anthropic_usage_from_openai,
     chat_completion_to_anthropic,
@@ -192,3 +195,22 @@ def test_reverse_response_with_reasoning_and_broken_arguments() -> None:
     assert message["content"][1]["input"] == {"_raw": '{"a": 1'}
     assert message["stop_reason"] == "max_tokens"
     assert orjson.loads(orjson.dumps(message)) == message
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type"),
+    [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (422, "invalid_request_error"),
+        (429, "rate_limit_error"),
+        (502, "api_error"),
+        (529, "overloaded_error"),
+    ],
+)
+def test_error_bodies_parse_as_anthropic_errors(status: int, error_type: str) -> None:
+    openai_error = {"error": {"message": "Key budget exceeded", "type": "budget_exceeded", "param": None, "code": None}}
+    body = anthropic_error_from_openai(status, openai_error, request_id="req_7")
+    parsed = ErrorResponse.model_validate(body)
+    assert (parsed.error.type, parsed.error.message, parsed.request_id) == (error_type, "Key budget exceeded", "req_7")
+    assert anthropic_error(status, "x")["error"]["type"] == error_type

@@ -8,6 +8,11 @@ From Anthropic clients (the facade's ``/v1/messages``): :func:`anthropic_request
 
 from __future__ import annotations
 
+from switchboard_translate.anthropic.error_body import (
+    anthropic_error,
+    anthropic_error_from_openai,
+    error_type_for_status,
+)
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.request_from_anthropic import anthropic_request_to_chat
 from switchboard_translate.anthropic.request_to_anthropic import (
@@ -33,6 +38,8 @@ __all__ = [
     "ChatStreamToAnthropic",
     "StreamFailure",
     "TranslationError",
+    "anthropic_error",
+    "anthropic_error_from_openai",
     "anthropic_message_to_chat_completion",
     "anthropic_request_to_chat",
     "anthropic_usage_from_openai",
@@ -41,6 +48,7 @@ __all__ = [
     "chat_request_to_anthropic",
     "default_max_tokens_for",
     "encode_anthropic_events",
+    "error_type_for_status",
     "finish_reason_from_anthropic",
     "openai_usage_from_anthropic",
     "stop_reason_from_openai",
