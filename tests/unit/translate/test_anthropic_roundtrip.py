@@ -25,7 +25,7 @@ TOOLS = [
     {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
     for name in TOOL_NAMES
 ]
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 texts = st.text(min_size=1, max_size=30).filter(lambda s: s.strip())
 json_scalars = st.none() | st.booleans() | st.integers(-(10**9), 10**9) | st.text(max_size=12)
