@@ -11,10 +11,10 @@ import openai.types.chat
 import orjson
 import pytest
 from pydantic import TypeAdapter
+
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.anthropic import AnthropicAdapter, AnthropicStreamTranslator
 from switchboard_router.providers.base import CompletionResult, StreamOptions, UpstreamError
-
 from tests.fakes.anthropic_provider import FakeAnthropic, fake_anthropic  # noqa: F401  (fixture)
 
 CHUNK = TypeAdapter(openai.types.chat.ChatCompletionChunk)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from switchboard_translate.anthropic import TranslationError, chat_request_to_anthropic, tool_id_from_anthropic
 
+from switchboard_translate.anthropic import TranslationError, chat_request_to_anthropic, tool_id_from_anthropic
 from tests.fakes.anthropic_provider import validate
 
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}

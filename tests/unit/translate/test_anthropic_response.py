@@ -10,6 +10,7 @@ import orjson
 import pytest
 from anthropic.types.shared.error_response import ErrorResponse
 from pydantic import TypeAdapter
+
 from switchboard_translate.anthropic import (
     anthropic_error,
     anthropic_error_from_openai,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from switchboard_translate.anthropic import (
     TranslationError,
     anthropic_request_to_chat,

@@ -9,6 +9,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
+
 from switchboard_translate.anthropic import (
     AnthropicStreamToChat,
     anthropic_message_to_chat_completion,
@@ -16,7 +17,6 @@ from switchboard_translate.anthropic import (
     chat_completion_to_anthropic,
     chat_request_to_anthropic,
 )
-
 from tests.fakes.anthropic_provider import FakeAnthropic, validate
 
 MESSAGE = TypeAdapter(anthropic.types.Message)

@@ -11,6 +11,7 @@ import anthropic.types
 import openai.types.chat
 from anthropic.types.shared.error_response import ErrorResponse
 from pydantic import TypeAdapter
+
 from switchboard_translate.anthropic import (
     AnthropicStreamToChat,
     ChatStreamToAnthropic,
@@ -18,7 +19,6 @@ from switchboard_translate.anthropic import (
     chat_completion_to_anthropic_events,
     encode_anthropic_events,
 )
-
 from tests.fakes.anthropic_provider import FakeAnthropic
 
 RAW_EVENT = TypeAdapter(anthropic.types.RawMessageStreamEvent)

@@ -17,12 +17,6 @@ import time
 from typing import Any
 
 import orjson
-from switchboard_translate.anthropic import (
-    AnthropicStreamToChat,
-    anthropic_message_to_chat_completion,
-    chat_request_to_anthropic,
-)
-from switchboard_translate.sse import SSEDecoder, SSEEvent
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.base import (
@@ -32,6 +26,12 @@ from switchboard_router.providers.base import (
     UpstreamError,
     UpstreamRequest,
 )
+from switchboard_translate.anthropic import (
+    AnthropicStreamToChat,
+    anthropic_message_to_chat_completion,
+    chat_request_to_anthropic,
+)
+from switchboard_translate.sse import SSEDecoder, SSEEvent
 
 DEFAULT_API_BASE = "https://api.anthropic.com"
 ANTHROPIC_VERSION = "2023-06-01"

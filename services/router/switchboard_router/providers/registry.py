@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import cache
 
+from switchboard_router.providers.anthropic import AnthropicAdapter
 from switchboard_router.providers.base import ProviderAdapter
 from switchboard_router.providers.bedrock import BedrockAdapter
 from switchboard_router.providers.gemini import GeminiAdapter
@@ -12,6 +13,7 @@ from switchboard_router.providers.openai_compat import FLAVOURS, OpenAICompatAda
 
 #: Adapters with a wire format of their own (every other name is an OpenAI-compatible flavour).
 NATIVE: dict[str, Callable[[], ProviderAdapter]] = {
+    "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
     "bedrock": BedrockAdapter,
 }
