@@ -16,6 +16,7 @@ from starlette.responses import Response
 from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
+from switchboard_facade.request_id import RequestIdMiddleware
 from switchboard_facade.routes import admin_keys, chat, embeddings, health, models, spend
 from switchboard_facade.settings import FacadeSettings
 
@@ -54,6 +55,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier"])
+    app.add_middleware(RequestIdMiddleware)
     for module in (chat, embeddings, models, admin_keys, spend, health):
         app.include_router(module.router)
 
