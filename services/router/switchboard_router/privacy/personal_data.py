@@ -1,0 +1,172 @@
+"""Detectors for personal data: e-mail, phone, payment card, IBAN, SIN, SSN, IP addresses.
+
+Every numeric pattern is bounded so that it cannot start or end inside a longer run of digits,
+letters, dots or dashes: that single rule keeps version strings (1.2.3.4-beta), dates, UUIDs,
+git SHAs and hex constants out before any checksum runs.
+"""
+
+from __future__ import annotations
+
+import re
+
+from switchboard_router.privacy import validators as v
+from switchboard_router.privacy.detectors import Detector, Span, checked
+
+# Not preceded by a character that would make the candidate part of a longer token.
+_NUM_START = r"(?<![\w.\-+/])"
+# Not followed by one either; a trailing sentence dot is fine, a dot followed by a digit is not.
+_NUM_END = r"(?![\w\-/]|\.\d)"
+
+
+# --- e-mail -----------------------------------------------------------------------------------
+
+_EMAIL = re.compile(
+    r"(?<![\w.%+\-])"
+    r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+    r"@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}"
+    r"(?![\w\-])"
+)
+# "icon@2x.png" is an image name, "git@github.com:org/repo" an SSH remote: not people.
+_RESOLUTION_SUFFIX = re.compile(r"@\d(?:\.\d)?x\.", re.ASCII)
+
+
+def _accept_email(_text: str, match: re.Match[str]) -> Span | None:
+    value = match.group()
+    if _RESOLUTION_SUFFIX.search(value) or value.startswith("git@"):
+        return None
+    if ".." in value.split("@", 1)[0]:
+        return None
+    return match.span()
+
+
+# --- phone ------------------------------------------------------------------------------------
+
+# +CC then digit groups separated by at most one space, dot, dash, or a parenthesised group.
+_PHONE_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,6})){1,6}" + _NUM_END)
+# North American: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567 (separators required:
+# ten bare digits are as likely a Unix timestamp).
+_PHONE_NANP = re.compile(_NUM_START + r"(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _NUM_END)
+
+
+def _accept_intl_phone(_text: str, match: re.Match[str]) -> Span | None:
+    value = match.group()
+    digits = v.digits_of(value)
+    if not v.phone_digit_count_valid(digits):
+        return None
+    if "." in value and value.count(".") != len(re.findall(r"[ .\-(]", value)):
+        return None  # mixing dots with other separators looks like a version or a decimal
+    if len(digits) < 10 and not re.search(r"[ .\-(]", value):
+        return None  # "+12345678" in a diff or an expression: too short to be a bare E.164 number
+    return match.span()
+
+
+def _accept_nanp_phone(_text: str, match: re.Match[str]) -> Span | None:
+    return match.span() if v.nanp_valid(v.digits_of(match.group())) else None
+
+
+# --- payment card -----------------------------------------------------------------------------
+
+_CARD = re.compile(_NUM_START + r"\d(?:[ \-]?\d){12,18}" + _NUM_END)
+
+
+def _accept_card(_text: str, match: re.Match[str]) -> Span | None:
+    """Try the whole run, then shorter prefixes ending at a separator (a card followed by a number)."""
+    value = match.group()
+    ends = [len(value)] + [i for i in range(len(value) - 1, 0, -1) if value[i] in " -"]
+    for end in ends:
+        digits = v.digits_of(value[:end])
+        if len(digits) < 13:
+            break
+        if v.card_valid(digits):
+            return match.start(), match.start() + end
+    return None
+
+
+# --- IBAN -------------------------------------------------------------------------------------
+
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9])")
+
+
+def _accept_iban(_text: str, match: re.Match[str]) -> Span | None:
+    """Take exactly the registered length for the country (the match may run into the next word)."""
+    value = match.group()
+    expected = v.IBAN_LENGTHS.get(value[:2])
+    if expected is None:
+        return None
+    taken = 0
+    for index, ch in enumerate(value):
+        if ch != " ":
+            taken += 1
+            if taken == expected:
+                end = index + 1
+                if end < len(value) and value[end] != " ":
+                    return None  # longer alphanumeric run: not an IBAN
+                compact = value[:end].replace(" ", "")
+                return (match.start(), match.start() + end) if v.iban_valid(compact) else None
+    return None
+
+
+# --- SIN / SSN --------------------------------------------------------------------------------
+
+_SSN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{2}\1\d{4}" + _NUM_END)
+_SIN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{3}\1\d{3}" + _NUM_END)
+_NINE_DIGITS = re.compile(_NUM_START + r"\d{9}" + _NUM_END)
+_SSN_CONTEXT = re.compile(r"(?i:\bssn\b|social[ _\-]?security)")
+_SIN_CONTEXT = re.compile(r"(?i:\bsin\b|social[ _\-]?insurance|\bnas\b|assurance[ _\-]sociale)")
+_CONTEXT_WINDOW = 48
+
+
+def _context_before(text: str, start: int, keywords: re.Pattern[str]) -> bool:
+    return keywords.search(text, max(0, start - _CONTEXT_WINDOW), start) is not None
+
+
+def _accept_bare_ssn(text: str, match: re.Match[str]) -> Span | None:
+    """Nine bare digits count as an SSN only right after an SSN keyword."""
+    ok = v.ssn_valid(match.group()) and _context_before(text, match.start(), _SSN_CONTEXT)
+    return match.span() if ok else None
+
+
+def _accept_bare_sin(text: str, match: re.Match[str]) -> Span | None:
+    """Nine bare digits count as a SIN only right after a SIN keyword."""
+    ok = v.sin_valid(match.group()) and _context_before(text, match.start(), _SIN_CONTEXT)
+    return match.span() if ok else None
+
+
+# --- IP addresses -----------------------------------------------------------------------------
+
+_IPV4 = re.compile(r"(?<![\w.\-])(?:\d{1,3}\.){3}\d{1,3}(?![\w\-]|\.\d)")
+_VERSION_CONTEXT = re.compile(r"(?i:version|\bver\b|\bv$|release|==|>=|<=|~=|\^|@$)")
+
+
+def _accept_ipv4(text: str, match: re.Match[str]) -> Span | None:
+    if not v.ipv4_reportable(match.group()):
+        return None
+    before = text[max(0, match.start() - 24) : match.start()]
+    return None if _VERSION_CONTEXT.search(before) else match.span()
+
+
+_IPV6 = re.compile(
+    r"(?<![\w:.])"
+    r"(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){2,7}"
+    r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
+    r"(?![\w:])"
+)
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector("email", "EMAIL", _EMAIL, _accept_email, ("@",), priority=3),
+    Detector("phone_international", "PHONE", _PHONE_INTL, _accept_intl_phone, ("+",), priority=4),
+    Detector("phone_nanp", "PHONE", _PHONE_NANP, _accept_nanp_phone, priority=4),
+    Detector("card", "CARD", _CARD, _accept_card, priority=1),
+    Detector("iban", "IBAN", _IBAN, _accept_iban, priority=1),
+    Detector("ssn", "SSN", _SSN_FORMATTED, checked(v.ssn_valid_formatted), priority=2),
+    Detector("sin", "SIN", _SIN_FORMATTED, checked(v.sin_valid_formatted), priority=2),
+    Detector("ssn_bare", "SSN", _NINE_DIGITS, _accept_bare_ssn, ("SSN", "ssn", "ecurity", "ECURITY"), priority=2),
+    Detector(
+        "sin_bare", "SIN", _NINE_DIGITS, _accept_bare_sin, ("SIN", "sin", "nsurance", "NAS", "ociale"), priority=2
+    ),
+    Detector("ipv4", "IP", _IPV4, _accept_ipv4, (".",), priority=3),
+    Detector("ipv6", "IP", _IPV6, checked(v.ipv6_reportable), (":",), priority=3),
+)

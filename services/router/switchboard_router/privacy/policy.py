@@ -1,0 +1,118 @@
+"""The ``pii_policy`` of a key and the one call the router makes before sending a request.
+
+- ``off``: nothing is scanned.
+- ``substitute``: each distinct value becomes a stable placeholder (``[[EMAIL_1]]``) for the
+  request; the answer is restored with the returned vault (whole or streamed).
+- ``mask``: values become ``[[EMAIL]]``-style tokens; nothing can be restored.
+- ``block``: the request is refused when anything is found; the refusal names kinds and counts,
+  never values.
+
+Counts are distinct values per kind (the same address written three times counts once).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from switchboard_router.privacy.placeholders import Vault, mask_token, placeholder_tokens_in
+from switchboard_router.privacy.scan import KINDS, find_pii
+from switchboard_router.privacy.substitution import iter_strings, transform_request
+
+
+class PiiPolicy(enum.StrEnum):
+    OFF = "off"
+    SUBSTITUTE = "substitute"
+    MASK = "mask"
+    BLOCK = "block"
+
+    @classmethod
+    def parse(cls, value: str | None) -> PiiPolicy:
+        """The policy named by a key's ``pii_policy`` field; empty means ``off``."""
+        if not value:
+            return cls.OFF
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            names = ", ".join(policy.value for policy in cls)
+            raise ValueError(f"unknown pii_policy {value!r}; use one of: {names}") from None
+
+
+@dataclass(slots=True)
+class PiiResult:
+    """What ``scan_request`` found and what to send.
+
+    ``body``: the request to send (a new dict; the same object when nothing had to change).
+    ``vault``: placeholder -> original, for ``restore_completion`` / ``StreamRestorer``.
+    ``counts``: lower-case kind -> distinct values found. ``blocked``: the policy refuses it.
+    """
+
+    body: dict[str, Any]
+    vault: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    blocked: bool = False
+
+    def header_value(self) -> str:
+        """``x-switchboard-pii`` header value, e.g. ``email=2,card=1`` (empty when nothing was found)."""
+        return ",".join(f"{kind}={count}" for kind, count in self.counts.items())
+
+    def block_message(self) -> str:
+        """A refusal text that says what was found and what to do, without any value."""
+        found = ", ".join(f"{count} {kind}" for kind, count in self.counts.items())
+        return (
+            f"Request refused by the privacy policy of this key: it contains {found}. "
+            "Remove these values from the prompt, or use a key whose pii_policy is 'substitute' or 'mask'."
+        )
+
+
+class _Rewriter:
+    """Scans each text once, records distinct values per kind, and rewrites per the policy."""
+
+    def __init__(self, policy: PiiPolicy, vault: Vault | None) -> None:
+        self._policy = policy
+        self._vault = vault
+        self.seen: dict[str, set[str]] = {}
+
+    def _replacement(self, kind: str, value: str) -> str:
+        if self._vault is not None:
+            return self._vault.placeholder_for(kind, value)
+        return mask_token(kind)
+
+    def __call__(self, text: str) -> str:
+        findings = find_pii(text)
+        if not findings:
+            return text
+        for finding in findings:
+            self.seen.setdefault(finding.kind, set()).add(finding.value)
+        if self._policy is PiiPolicy.BLOCK:
+            return text
+        pieces: list[str] = []
+        cursor = 0
+        for finding in findings:
+            pieces.append(text[cursor : finding.start])
+            pieces.append(self._replacement(finding.kind, finding.value))
+            cursor = finding.end
+        pieces.append(text[cursor:])
+        return "".join(pieces)
+
+    def counts(self) -> dict[str, int]:
+        return {kind.lower(): len(self.seen[kind]) for kind in KINDS if kind in self.seen}
+
+
+def scan_request(body: dict[str, Any], policy: PiiPolicy | str) -> PiiResult:
+    """Apply ``policy`` to a canonical OpenAI chat request; ``body`` itself is never modified."""
+    policy = PiiPolicy.parse(policy) if isinstance(policy, str) and not isinstance(policy, PiiPolicy) else policy
+    if policy is PiiPolicy.OFF:
+        return PiiResult(body=body)
+    vault = Vault(placeholder_tokens_in(iter_strings(body.get("messages")))) if policy is PiiPolicy.SUBSTITUTE else None
+    rewriter = _Rewriter(policy, vault)
+    transform: Callable[[str], str] = rewriter
+    new_body = transform_request(body, transform)
+    counts = rewriter.counts()
+    if policy is PiiPolicy.BLOCK:
+        return PiiResult(body=body, counts=counts, blocked=bool(counts))
+    if not counts:
+        return PiiResult(body=body)
+    return PiiResult(body=new_body, vault=dict(vault.mapping) if vault else {}, counts=counts)

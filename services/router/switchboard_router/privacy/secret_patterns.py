@@ -1,0 +1,75 @@
+"""Detectors for credentials that show up in code and logs pasted into prompts.
+
+Vendor tokens are recognised by their published prefixes and lengths; a bare high-entropy
+string is not a finding on its own (it would flag every hash and UUID). AWS secret keys carry no
+prefix, so they are recognised only next to the name they are assigned to.
+"""
+
+from __future__ import annotations
+
+import re
+
+from switchboard_router.privacy import validators as v
+from switchboard_router.privacy.detectors import Detector, Span, checked, whole_match
+
+SECRET = "SECRET"
+
+_AWS_ACCESS_KEY_ID = re.compile(r"(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}(?![A-Za-z0-9])")
+_AWS_SECRET_KEY = re.compile(
+    r"(?i:secret_?access_?key|aws_?secret(?:_?access)?(?:_?key)?)"
+    r"[\"']?\s*(?:=>|:=|[:=])\s*[\"']?"
+    r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+_GITHUB_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_[A-Za-z0-9_]{22,244})(?![A-Za-z0-9_])"
+)
+# OpenAI (sk-..., sk-proj-..., sk-svcacct-...) and Anthropic (sk-ant-api03-..., sk-ant-admin01-...).
+_SK_KEY = re.compile(r"(?<![\w\-])sk-[A-Za-z0-9_\-]{20,}(?![\w\-])")
+_SLACK_TOKEN = re.compile(r"(?<![\w\-])(?:xox[abposre]|xapp)-[A-Za-z0-9\-]{10,}(?![\w\-])")
+_SLACK_WEBHOOK = re.compile(r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_\-]{20,}")
+_GOOGLE_API_KEY = re.compile(r"(?<![\w\-])AIza[0-9A-Za-z_\-]{35}(?![\w\-])")
+_STRIPE_KEY = re.compile(r"(?<![\w\-])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,}|whsec_[A-Za-z0-9+/=]{20,})(?![\w\-])")
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:.{0,65536}?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+    r"|[A-Za-z0-9+/=\s\\:,.\-]*[A-Za-z0-9+/=])",  # truncated paste: keep going while it looks like the body
+    re.DOTALL,
+)
+# scheme://[user]:password@host — the password alone is replaced; user and host stay readable.
+_URL_PASSWORD = re.compile(
+    r"(?<![\w+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,20}://"
+    r"[^\s:/?#@'\"`<>\[\]]*:([^\s/?#'\"`<>\[\]]+)@"
+    r"(?=[\w.\[\-])"
+)
+_JWT = re.compile(r"(?<![\w\-])eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*(?![\w\-])")
+
+# Passwords that are obviously templates, not secrets: ${DB_PASSWORD}, $PASS, {{ pw }}, %s, ***, xxx.
+_TEMPLATE_PASSWORD = re.compile(r"^(?:[$%{<].*|[*xX.]+)$")
+
+
+def _accept_url_password(_text: str, match: re.Match[str]) -> Span | None:
+    return None if _TEMPLATE_PASSWORD.match(match.group(1)) else match.span(1)
+
+
+def _accept_private_key(_text: str, match: re.Match[str]) -> Span | None:
+    # A bare header with no body (e.g. documentation quoting the marker) is not a key.
+    return match.span() if len(match.group()) > 64 else None
+
+
+DETECTORS: tuple[Detector, ...] = (
+    Detector("aws_access_key_id", SECRET, _AWS_ACCESS_KEY_ID, whole_match, ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), 0),
+    Detector(
+        "aws_secret_access_key", SECRET, _AWS_SECRET_KEY, checked(v.has_letter_and_digit, 1), ("ecret", "ECRET"), 0
+    ),
+    Detector(
+        "github_token", SECRET, _GITHUB_TOKEN, whole_match, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), 0
+    ),
+    Detector("api_key_sk", SECRET, _SK_KEY, checked(v.has_letter_and_digit), ("sk-",), 0),
+    Detector("slack_token", SECRET, _SLACK_TOKEN, checked(v.has_letter_and_digit), ("xox", "xapp-"), 0),
+    Detector("slack_webhook", SECRET, _SLACK_WEBHOOK, whole_match, ("hooks.slack.com",), 0),
+    Detector("google_api_key", SECRET, _GOOGLE_API_KEY, whole_match, ("AIza",), 0),
+    Detector("stripe_key", SECRET, _STRIPE_KEY, whole_match, ("_live_", "_test_", "whsec_"), 0),
+    Detector("private_key", SECRET, _PRIVATE_KEY, _accept_private_key, ("PRIVATE KEY-----",), 0),
+    Detector("url_password", SECRET, _URL_PASSWORD, _accept_url_password, ("://",), 0),
+    Detector("jwt", SECRET, _JWT, checked(v.jwt_header_valid), ("eyJ",), 0),
+)
