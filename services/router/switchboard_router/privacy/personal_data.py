@@ -137,7 +137,7 @@ def _accept_bare_sin(text: str, match: re.Match[str]) -> Span | None:
 # --- IP addresses -----------------------------------------------------------------------------
 
 _IPV4 = re.compile(r"(?<![\w.\-])(?:\d{1,3}\.){3}\d{1,3}(?![\w\-]|\.\d)")
-_VERSION_CONTEXT = re.compile(r"(?i:version|\bver\b|\bv$|release|==|>=|<=|~=|\^|@$)")
+_VERSION_CONTEXT = re.compile(r"(?i:version|\bver\b|\bv$|release|==|>=|<=|~=|\^)")
 
 
 def _accept_ipv4(text: str, match: re.Match[str]) -> Span | None:
@@ -151,7 +151,7 @@ _IPV6 = re.compile(
     r"(?<![\w:.])"
     r"(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){2,7}"
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
-    r"(?![\w:])"
+    r"(?![\w:]|\.\d)"
 )
 
 

@@ -32,7 +32,8 @@ _STRIPE_KEY = re.compile(r"(?<![\w\-])(?:(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{10,
 _PRIVATE_KEY = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
     r"(?:.{0,65536}?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
-    r"|[A-Za-z0-9+/=\s\\:,.\-]*[A-Za-z0-9+/=])",  # truncated paste: keep going while it looks like the body
+    # A truncated paste (no END line): the body lines that follow, while they look like base64.
+    r"|(?:(?:\\[rn]|\s)+[A-Za-z0-9+/=]{4,}(?=\\[rn]|[\r\n\"'`]|$))+)",
     re.DOTALL,
 )
 # scheme://[user]:password@host — the password alone is replaced; user and host stay readable.
@@ -51,9 +52,12 @@ def _accept_url_password(_text: str, match: re.Match[str]) -> Span | None:
     return None if _TEMPLATE_PASSWORD.match(match.group(1)) else match.span(1)
 
 
+_KEY_BODY = re.compile(r"[A-Za-z0-9+/]{32,}")
+
+
 def _accept_private_key(_text: str, match: re.Match[str]) -> Span | None:
-    # A bare header with no body (e.g. documentation quoting the marker) is not a key.
-    return match.span() if len(match.group()) > 64 else None
+    # Documentation that only names the BEGIN/END markers has no base64 body: not a key.
+    return match.span() if _KEY_BODY.search(match.group()) else None
 
 
 DETECTORS: tuple[Detector, ...] = (

@@ -144,7 +144,8 @@ def ipv6_reportable(candidate: str) -> bool:
     if candidate.count(":") < 2:
         return False
     groups = [group for group in candidate.split(":") if group]
-    if len(groups) < 3 or not any(ch.isdigit() for ch in candidate):
+    group_count = len(groups) + (1 if "." in candidate else 0)  # an embedded IPv4 fills two groups
+    if group_count < 3 or not any(ch.isdigit() for ch in candidate):
         return False
     try:
         address = ipaddress.IPv6Address(candidate)
