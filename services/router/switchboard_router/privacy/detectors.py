@@ -1,8 +1,12 @@
 """The scanning engine: run every detector over a text and keep non-overlapping findings.
 
-Each detector is a compiled pattern plus an acceptance rule (checksum, structure, context) and a
-cheap substring prefilter that lets the scan skip a pattern outright when the text cannot hold a
-match (no ``@`` means no e-mail, no ``eyJ`` means no JWT). Validators run only on candidates.
+Speed comes from never running a detailed pattern over the whole text. Each detector names a
+*locator* that returns the few small regions where a match can be, found by cheap means: a
+substring search for a literal anchor (``@``, ``ghp_``, ``eyJ``, ``://``), or one pass of a
+trivial pattern over a byte skeleton of the text (digits folded to ``0``) that finds runs of
+digits and separators. The detailed pattern, and then its validator (checksum, structure,
+context), runs only inside those regions. A region always extends past the anchor by at least
+the longest possible match, so the result is the same as scanning the whole text.
 
 Overlaps are resolved by priority (secrets first, then checksummed numbers, then the rest), so a
 password inside a connection string is never swallowed by a looser e-mail match.
@@ -12,11 +16,122 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 Span = tuple[int, int]
 AcceptRule = Callable[[str, "re.Match[str]"], "Span | None"]
+
+
+class ScanText:
+    """The text under scan plus views built once and shared by every detector (lower-cased, skeleton)."""
+
+    __slots__ = ("_memo", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._memo: dict[Hashable, Any] = {}
+
+    def memo(self, key: Hashable, build: Callable[[ScanText], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = build(self)
+        return self._memo[key]
+
+    @property
+    def ascii(self) -> bytes:
+        """One byte per character (non-ASCII becomes ``?``), so offsets are the text's offsets."""
+        return self.memo("ascii", lambda scan: scan.text.encode("ascii", "replace"))
+
+    @property
+    def folded(self) -> str:
+        """ASCII-lower-cased text with the text's offsets (``str.lower`` may change lengths)."""
+        return self.memo("folded", lambda scan: scan.ascii.lower().decode("ascii"))
+
+
+Locator = Callable[[ScanText], Sequence[Span]]
+
+
+def merge_windows(windows: list[Span], size: int) -> list[Span]:
+    """Sorted, clipped, merged windows."""
+    if not windows:
+        return []
+    windows.sort()
+    merged: list[list[int]] = []
+    for start, end in windows:
+        start, end = max(0, start), min(size, end)
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def anchored(needles: tuple[str, ...], before: int, after: int, *, fold: bool = False) -> Locator:
+    """Regions around each occurrence of a literal: ``before`` chars ahead of it, ``after`` past its start.
+
+    ``fold``: search the lower-cased text (needles must be lower case).
+    """
+
+    def build(scan: ScanText) -> list[Span]:
+        haystack = scan.folded if fold else scan.text
+        windows: list[Span] = []
+        for needle in needles:
+            position = haystack.find(needle)
+            while position != -1:
+                windows.append((position - before, position + after))
+                position = haystack.find(needle, position + 1)
+        return merge_windows(windows, len(haystack))
+
+    key = ("anchored", needles, before, after, fold)
+    return lambda scan: scan.memo(key, build)
+
+
+def starts_at(needles: tuple[str, ...]) -> Locator:
+    """Each occurrence of a literal that begins every match (for ``Detector.match_at``).
+
+    The region runs to the end of the text, so a match is never cut short.
+    """
+
+    def build(scan: ScanText) -> list[Span]:
+        text, size = scan.text, len(scan.text)
+        positions: set[int] = set()
+        for needle in needles:
+            position = text.find(needle)
+            while position != -1:
+                positions.add(position)
+                position = text.find(needle, position + 1)
+        return [(position, size) for position in sorted(positions)]
+
+    key = ("starts_at", needles)
+    return lambda scan: scan.memo(key, build)
+
+
+def triggered(trigger: re.Pattern[str], before: int, after: int) -> Locator:
+    """Regions around each match of a cheap trigger pattern that starts with a literal."""
+
+    def build(scan: ScanText) -> list[Span]:
+        windows = [(match.start() - before, match.start() + after) for match in trigger.finditer(scan.text)]
+        return merge_windows(windows, len(scan.text))
+
+    key = ("triggered", trigger.pattern, before, after)
+    return lambda scan: scan.memo(key, build)
+
+
+def skeleton_triggered(table: bytes, trigger: re.Pattern[bytes], before: int, after: int) -> Locator:
+    """Regions around matches of ``trigger`` in the text's bytes mapped through ``table``.
+
+    Folding character classes to one byte (every digit to ``0``) lets a trigger start with a
+    literal, which the regex engine searches far faster than a character class.
+    """
+
+    def build(scan: ScanText) -> list[Span]:
+        skeleton = scan.memo(("skeleton", table), lambda scan: scan.ascii.translate(table))
+        windows = [(match.start() - before, match.end() + after) for match in trigger.finditer(skeleton)]
+        return merge_windows(windows, len(skeleton))
+
+    key = ("skeleton", table, trigger.pattern, before, after)
+    return lambda scan: scan.memo(key, build)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,42 +147,46 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Detector:
-    """A pattern with its acceptance rule.
+    """A pattern with its acceptance rule and where to look for it.
 
-    ``prefilter``: the text must contain at least one of these substrings for the pattern to run
-    (empty tuple: always run). ``accept`` returns the span to report (it may trim the match) or
-    None to reject the candidate. ``priority``: lower wins an overlap.
+    ``locate``: the regions that can hold a match (None: the whole text). ``match_at``: a match
+    must begin exactly at each region's start (the locator found its literal prefix) instead of
+    anywhere inside it. ``accept`` returns the span to report (it may trim the match) or None to
+    reject the candidate. ``priority``: lower wins an overlap.
     """
 
     name: str
     kind: str
     pattern: re.Pattern[str]
     accept: AcceptRule
-    prefilter: tuple[str, ...] = ()
+    locate: Locator | None = None
     priority: int = 5
+    match_at: bool = False
 
-    def candidates(self, text: str) -> Iterator[Span]:
-        if self.prefilter and not any(needle in text for needle in self.prefilter):
-            return
+    def candidates(self, scan: ScanText) -> Iterator[Span]:
+        text = scan.text
+        regions = self.locate(scan) if self.locate is not None else ((0, len(text)),)
         accept = self.accept
-        for match in self.pattern.finditer(text):
-            span = accept(text, match)
-            if span is not None:
-                yield span
+        if self.match_at:
+            match_one = self.pattern.match
+            for start, end in regions:
+                match = match_one(text, start, end)
+                if match is not None:
+                    span = accept(text, match)
+                    if span is not None:
+                        yield span
+            return
+        finditer = self.pattern.finditer
+        for start, end in regions:
+            for match in finditer(text, start, end):
+                span = accept(text, match)
+                if span is not None:
+                    yield span
 
 
 def whole_match(_text: str, match: re.Match[str]) -> Span | None:
     """Accept the match as it is (the pattern is specific enough on its own)."""
     return match.span()
-
-
-def group_span(group: int) -> AcceptRule:
-    """Accept only one capture group of the match (e.g. the password inside a URL)."""
-
-    def accept(_text: str, match: re.Match[str]) -> Span | None:
-        return match.span(group)
-
-    return accept
 
 
 def checked(rule: Callable[[str], bool], group: int = 0) -> AcceptRule:
@@ -81,9 +200,10 @@ def checked(rule: Callable[[str], bool], group: int = 0) -> AcceptRule:
 
 def find_all(text: str, detectors: Sequence[Detector]) -> list[Finding]:
     """Every accepted, non-overlapping finding in ``text``, ordered by position."""
+    scan = ScanText(text)
     raw: list[tuple[int, int, int, Detector]] = []
     for detector in detectors:
-        for start, end in detector.candidates(text):
+        for start, end in detector.candidates(scan):
             if end > start:
                 raw.append((detector.priority, start, end, detector))
     if not raw:

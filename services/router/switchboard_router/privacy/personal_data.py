@@ -10,7 +10,17 @@ from __future__ import annotations
 import re
 
 from switchboard_router.privacy import validators as v
-from switchboard_router.privacy.detectors import Detector, Span, checked
+from switchboard_router.privacy.detectors import (
+    Detector,
+    Locator,
+    ScanText,
+    Span,
+    anchored,
+    checked,
+    merge_windows,
+    skeleton_triggered,
+    triggered,
+)
 
 # Not preceded by a character that would make the candidate part of a longer token.
 _NUM_START = r"(?<![\w.\-+/])"
@@ -68,7 +78,14 @@ def _accept_nanp_phone(_text: str, match: re.Match[str]) -> Span | None:
 
 # --- payment card -----------------------------------------------------------------------------
 
-_CARD = re.compile(_NUM_START + r"\d(?:[ \-]?\d){12,18}" + _NUM_END)
+# As cards are written: 13-19 digits in one block, four groups of four (a fifth of three for
+# 19-digit cards), or 4-6-5 / 4-6-4 (American Express, Diners Club); one separator throughout.
+_CARD = re.compile(
+    _NUM_START
+    + r"(?:\d{13,19}|\d{4}(?P<sep>[ \-])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{3})?"
+    + r"|\d{4}(?P<amex>[ \-])\d{6}(?P=amex)\d{4,5})"
+    + _NUM_END
+)
 
 
 def _accept_card(_text: str, match: re.Match[str]) -> Span | None:
@@ -155,18 +172,73 @@ _IPV6 = re.compile(
 )
 
 
+# --- where to look ---------------------------------------------------------------------------
+
+# Digits -> "0"; the separators numbers are written with stay. A run of at least seven digits
+# and separators starting with a digit is the only place a card, phone, SSN, SIN or IPv4 can be.
+_DIGIT_TABLE = bytes.maketrans(b"0123456789", b"0" * 10)
+_NUMBER_RUN = re.compile(rb"0[0 .()\-]{6,}")
+# The shapes of every numeric pattern on that skeleton (a superset: boundaries are left to the
+# real patterns). A run where none fits is skipped without running any detector.
+_NUMBER_SHAPES = re.compile(
+    rb"0000([ \-])0000(?:\1)0000(?:\1)0000|0000([ \-])000000(?:\2)0000"  # grouped card
+    rb"|(?:\(000\)[ .\-]?|000[ .\-])000[ .\-]0000"  # North American phone
+    rb"|000-00-0000|000 00 0000|000-000-000|000 000 000"  # SSN, SIN
+    rb"|0{1,3}\.0{1,3}\.0{1,3}\.0{1,3}"  # IPv4
+)
+
+
+def _build_numeric_regions(scan: ScanText) -> list[Span]:
+    """Runs of digits and separators that one of the numeric patterns can match.
+
+    A run of bare digits can only be a card (13-19 digits, checked right here: most such runs in
+    code are IDs and timestamps) or an international number (after "+"); any other run needs
+    nine digits (SSN/SIN; phones and cards have more) or three dots (IPv4), and a numeric shape.
+    """
+    text = scan.text
+    skeleton = scan.memo(("skeleton", _DIGIT_TABLE), lambda scan: scan.ascii.translate(_DIGIT_TABLE))
+    shape = _NUMBER_SHAPES.search
+    windows: list[Span] = []
+    for run in _NUMBER_RUN.finditer(skeleton):
+        start, end = run.span()
+        if start and text[start - 1] == "+":
+            windows.append((start - 1, end + 2))
+            continue
+        core = run.group().rstrip(b" .()-")
+        digits = core.count(b"0")
+        if digits == len(core):  # digits only
+            if 13 <= digits <= 19 and v.card_valid(text[start : start + digits]):
+                windows.append((start, end + 2))
+        elif (digits >= 9 or core.count(b".") >= 3) and shape(skeleton, max(0, start - 1), end):
+            windows.append((start - 1, end + 2))  # one char ahead for "(", two after for lookaheads
+    return merge_windows(windows, len(text))
+
+
+def _numeric_regions(scan: ScanText) -> list[Span]:
+    return scan.memo("numeric_regions", _build_numeric_regions)
+
+
+_IBAN_TABLE = bytes.maketrans(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", b"0" * 10 + b"A" * 26)
+_iban_regions = skeleton_triggered(_IBAN_TABLE, re.compile(rb"AA00"), before=1, after=46)
+_email_regions = anchored(("@",), before=66, after=260)
+# Reported addresses contain a group of three or four hex digits between two colons
+# ("2001:db8::1", "::ffff:10.0.0.1"); times (12:34:56) and MAC addresses never do.
+_ipv6_regions = triggered(re.compile(r":[0-9A-Fa-f]{3,4}:"), before=46, after=50)
+_ssn_context_regions: Locator = anchored(("ssn", "social"), before=0, after=_CONTEXT_WINDOW + 20, fold=True)
+_sin_context_regions: Locator = anchored(
+    ("sin", "insurance", "nas", "sociale"), before=0, after=_CONTEXT_WINDOW + 20, fold=True
+)
+
 DETECTORS: tuple[Detector, ...] = (
-    Detector("email", "EMAIL", _EMAIL, _accept_email, ("@",), priority=3),
-    Detector("phone_international", "PHONE", _PHONE_INTL, _accept_intl_phone, ("+",), priority=4),
-    Detector("phone_nanp", "PHONE", _PHONE_NANP, _accept_nanp_phone, priority=4),
-    Detector("card", "CARD", _CARD, _accept_card, priority=1),
-    Detector("iban", "IBAN", _IBAN, _accept_iban, priority=1),
-    Detector("ssn", "SSN", _SSN_FORMATTED, checked(v.ssn_valid_formatted), priority=2),
-    Detector("sin", "SIN", _SIN_FORMATTED, checked(v.sin_valid_formatted), priority=2),
-    Detector("ssn_bare", "SSN", _NINE_DIGITS, _accept_bare_ssn, ("SSN", "ssn", "ecurity", "ECURITY"), priority=2),
-    Detector(
-        "sin_bare", "SIN", _NINE_DIGITS, _accept_bare_sin, ("SIN", "sin", "nsurance", "NAS", "ociale"), priority=2
-    ),
-    Detector("ipv4", "IP", _IPV4, _accept_ipv4, (".",), priority=3),
-    Detector("ipv6", "IP", _IPV6, checked(v.ipv6_reportable), (":",), priority=3),
+    Detector("email", "EMAIL", _EMAIL, _accept_email, _email_regions, priority=3),
+    Detector("phone_international", "PHONE", _PHONE_INTL, _accept_intl_phone, _numeric_regions, priority=4),
+    Detector("phone_nanp", "PHONE", _PHONE_NANP, _accept_nanp_phone, _numeric_regions, priority=4),
+    Detector("card", "CARD", _CARD, _accept_card, _numeric_regions, priority=1),
+    Detector("iban", "IBAN", _IBAN, _accept_iban, _iban_regions, priority=1),
+    Detector("ssn", "SSN", _SSN_FORMATTED, checked(v.ssn_valid_formatted), _numeric_regions, priority=2),
+    Detector("sin", "SIN", _SIN_FORMATTED, checked(v.sin_valid_formatted), _numeric_regions, priority=2),
+    Detector("ssn_bare", "SSN", _NINE_DIGITS, _accept_bare_ssn, _ssn_context_regions, priority=2),
+    Detector("sin_bare", "SIN", _NINE_DIGITS, _accept_bare_sin, _sin_context_regions, priority=2),
+    Detector("ipv4", "IP", _IPV4, _accept_ipv4, _numeric_regions, priority=3),
+    Detector("ipv6", "IP", _IPV6, checked(v.ipv6_reportable), _ipv6_regions, priority=3),
 )

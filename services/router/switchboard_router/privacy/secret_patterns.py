@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from switchboard_router.privacy import validators as v
-from switchboard_router.privacy.detectors import Detector, Span, checked, whole_match
+from switchboard_router.privacy.detectors import Detector, Span, anchored, checked, starts_at, whole_match
 
 SECRET = "SECRET"
 
@@ -37,18 +37,19 @@ _PRIVATE_KEY = re.compile(
     re.DOTALL,
 )
 # scheme://[user]:password@host — the password alone is replaced; user and host stay readable.
-_URL_PASSWORD = re.compile(
-    r"(?<![\w+.\-])[A-Za-z][A-Za-z0-9+.\-]{1,20}://"
-    r"[^\s:/?#@'\"`<>\[\]]*:([^\s/?#'\"`<>\[\]]+)@"
-    r"(?=[\w.\[\-])"
-)
+# The pattern starts at "://" (where the locator finds it); the scheme is checked behind it.
+_URL_PASSWORD = re.compile(r"://[^\s:/?#@'\"`<>\[\]]*:([^\s/?#'\"`<>\[\]]+)@(?=[\w.\[\-])")
+_URL_SCHEME_BEHIND = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 _JWT = re.compile(r"(?<![\w\-])eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*(?![\w\-])")
 
 # Passwords that are obviously templates, not secrets: ${DB_PASSWORD}, $PASS, {{ pw }}, %s, ***, xxx.
 _TEMPLATE_PASSWORD = re.compile(r"^(?:[$%{<].*|[*xX.]+)$")
 
 
-def _accept_url_password(_text: str, match: re.Match[str]) -> Span | None:
+def _accept_url_password(text: str, match: re.Match[str]) -> Span | None:
+    start = match.start()
+    if _URL_SCHEME_BEHIND.search(text, max(0, start - 32), start) is None:
+        return None  # "://" not preceded by a scheme name
     return None if _TEMPLATE_PASSWORD.match(match.group(1)) else match.span(1)
 
 
@@ -60,20 +61,31 @@ def _accept_private_key(_text: str, match: re.Match[str]) -> Span | None:
     return match.span() if _KEY_BODY.search(match.group()) else None
 
 
+_AWS_KEY_PREFIXES = ("AKIA", "ASIA", "ABIA", "ACCA", "A3T")
+_GITHUB_PREFIXES = ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")
+_STRIPE_PREFIXES = ("sk_live_", "rk_live_", "sk_test_", "rk_test_", "whsec_")
+
+# Tokens with a published prefix are matched exactly where the prefix occurs; the rest are
+# searched in a small window around a keyword.
 DETECTORS: tuple[Detector, ...] = (
-    Detector("aws_access_key_id", SECRET, _AWS_ACCESS_KEY_ID, whole_match, ("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), 0),
+    Detector("aws_access_key_id", SECRET, _AWS_ACCESS_KEY_ID, whole_match, starts_at(_AWS_KEY_PREFIXES), 0, True),
     Detector(
-        "aws_secret_access_key", SECRET, _AWS_SECRET_KEY, checked(v.has_letter_and_digit, 1), ("ecret", "ECRET"), 0
+        "aws_secret_access_key",
+        SECRET,
+        _AWS_SECRET_KEY,
+        checked(v.has_letter_and_digit, 1),
+        anchored(("secret",), 8, 120, fold=True),
+        0,
     ),
+    Detector("github_token", SECRET, _GITHUB_TOKEN, whole_match, starts_at(_GITHUB_PREFIXES), 0, True),
+    Detector("api_key_sk", SECRET, _SK_KEY, checked(v.has_letter_and_digit), starts_at(("sk-",)), 0, True),
     Detector(
-        "github_token", SECRET, _GITHUB_TOKEN, whole_match, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"), 0
+        "slack_token", SECRET, _SLACK_TOKEN, checked(v.has_letter_and_digit), starts_at(("xox", "xapp-")), 0, True
     ),
-    Detector("api_key_sk", SECRET, _SK_KEY, checked(v.has_letter_and_digit), ("sk-",), 0),
-    Detector("slack_token", SECRET, _SLACK_TOKEN, checked(v.has_letter_and_digit), ("xox", "xapp-"), 0),
-    Detector("slack_webhook", SECRET, _SLACK_WEBHOOK, whole_match, ("hooks.slack.com",), 0),
-    Detector("google_api_key", SECRET, _GOOGLE_API_KEY, whole_match, ("AIza",), 0),
-    Detector("stripe_key", SECRET, _STRIPE_KEY, whole_match, ("_live_", "_test_", "whsec_"), 0),
-    Detector("private_key", SECRET, _PRIVATE_KEY, _accept_private_key, ("PRIVATE KEY-----",), 0),
-    Detector("url_password", SECRET, _URL_PASSWORD, _accept_url_password, ("://",), 0),
-    Detector("jwt", SECRET, _JWT, checked(v.jwt_header_valid), ("eyJ",), 0),
+    Detector("slack_webhook", SECRET, _SLACK_WEBHOOK, whole_match, starts_at(("https://hooks.slack.com/",)), 0, True),
+    Detector("google_api_key", SECRET, _GOOGLE_API_KEY, whole_match, starts_at(("AIza",)), 0, True),
+    Detector("stripe_key", SECRET, _STRIPE_KEY, whole_match, starts_at(_STRIPE_PREFIXES), 0, True),
+    Detector("private_key", SECRET, _PRIVATE_KEY, _accept_private_key, starts_at(("-----BEGIN ",)), 0, True),
+    Detector("url_password", SECRET, _URL_PASSWORD, _accept_url_password, starts_at(("://",)), 0, True),
+    Detector("jwt", SECRET, _JWT, checked(v.jwt_header_valid), starts_at(("eyJ",)), 0, True),
 )
