@@ -176,12 +176,20 @@ class Detector:
                     if span is not None:
                         yield span
             return
-        finditer = self.pattern.finditer
+        search = self.pattern.search
         for start, end in regions:
-            for match in finditer(text, start, end):
+            position = start
+            while position < end:
+                match = search(text, position, end)
+                if match is None:
+                    break
                 span = accept(text, match)
                 if span is not None:
                     yield span
+                    position = max(match.end(), match.start() + 1)
+                else:
+                    # A rejected candidate may hide a valid one that starts inside it.
+                    position = match.start() + 1
 
 
 def whole_match(_text: str, match: re.Match[str]) -> Span | None:

@@ -181,7 +181,7 @@ _NUMBER_RUN = re.compile(rb"0[0 .()\-]{6,}")
 # The shapes of every numeric pattern on that skeleton (a superset: boundaries are left to the
 # real patterns). A run where none fits is skipped without running any detector.
 _NUMBER_SHAPES = re.compile(
-    rb"0000([ \-])0000(?:\1)0000(?:\1)0000|0000([ \-])000000(?:\2)0000"  # grouped card
+    rb"0{13}|0000([ \-])0000(?:\1)0000(?:\1)0000|0000([ \-])000000(?:\2)0000"  # card
     rb"|(?:\(000\)[ .\-]?|000[ .\-])000[ .\-]0000"  # North American phone
     rb"|000-00-0000|000 00 0000|000-000-000|000 000 000"  # SSN, SIN
     rb"|0{1,3}\.0{1,3}\.0{1,3}\.0{1,3}"  # IPv4

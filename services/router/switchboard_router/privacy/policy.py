@@ -31,6 +31,8 @@ class PiiPolicy(enum.StrEnum):
     @classmethod
     def parse(cls, value: str | None) -> PiiPolicy:
         """The policy named by a key's ``pii_policy`` field; empty means ``off``."""
+        if isinstance(value, PiiPolicy):
+            return value
         if not value:
             return cls.OFF
         try:
@@ -103,7 +105,7 @@ class _Rewriter:
 
 def scan_request(body: dict[str, Any], policy: PiiPolicy | str) -> PiiResult:
     """Apply ``policy`` to a canonical OpenAI chat request; ``body`` itself is never modified."""
-    policy = PiiPolicy.parse(policy) if isinstance(policy, str) and not isinstance(policy, PiiPolicy) else policy
+    policy = PiiPolicy.parse(policy)
     if policy is PiiPolicy.OFF:
         return PiiResult(body=body)
     vault = Vault(placeholder_tokens_in(iter_strings(body.get("messages")))) if policy is PiiPolicy.SUBSTITUTE else None

@@ -136,10 +136,11 @@ def ipv4_reportable(candidate: str) -> bool:
 
 
 def ipv6_reportable(candidate: str) -> bool:
-    """A valid IPv6 address with at least three non-empty groups, not loopback/unspecified/link-local.
+    """A valid IPv6 address with at least three non-empty groups, one of them three or four hex
+    digits long, and not loopback/unspecified/link-local/multicast.
 
-    The three-group rule keeps C++/Rust paths (``ab::cd``), Python slices (``1::2``) and short
-    hex words out; a real host address almost always has more groups.
+    The group rules keep C++/Rust paths (``ab::cd``), Python slices (``1::2``), times and MAC
+    addresses out; real host addresses (``2001:db8::...``, ``::ffff:10.0.0.1``) satisfy them.
     """
     if candidate.count(":") < 2:
         return False
@@ -147,6 +148,8 @@ def ipv6_reportable(candidate: str) -> bool:
     group_count = len(groups) + (1 if "." in candidate else 0)  # an embedded IPv4 fills two groups
     if group_count < 3 or not any(ch.isdigit() for ch in candidate):
         return False
+    if not any(len(group) >= 3 for group in groups):
+        return False  # "12:34:56::" is a time followed by colons, not a host
     try:
         address = ipaddress.IPv6Address(candidate)
     except ValueError:
