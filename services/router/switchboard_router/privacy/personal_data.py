@@ -2,7 +2,8 @@
 
 Every numeric pattern is bounded so that it cannot start or end inside a longer run of digits,
 letters, dots or dashes: that single rule keeps version strings (1.2.3.4-beta), dates, UUIDs,
-git SHAs and hex constants out before any checksum runs.
+git SHAs and hex constants out before any checksum runs. Numeric patterns are ASCII-only
+(a digit means 0-9): personal numbers are written with ASCII digits, and validators rely on it.
 """
 
 from __future__ import annotations
@@ -54,10 +55,12 @@ def _accept_email(_text: str, match: re.Match[str]) -> Span | None:
 # --- phone ------------------------------------------------------------------------------------
 
 # +CC then digit groups separated by at most one space, dot, dash, or a parenthesised group.
-_PHONE_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,6})){1,6}" + _NUM_END)
+_PHONE_INTL = re.compile(r"(?<![\w+])\+[1-9]\d{0,3}(?:[ .\-]?(?:\(\d{1,4}\)|\d{1,6})){1,6}" + _NUM_END, re.ASCII)
 # North American: (555) 123-4567, 555-123-4567, 555.123.4567, 1-555-123-4567 (separators required:
 # ten bare digits are as likely a Unix timestamp).
-_PHONE_NANP = re.compile(_NUM_START + r"(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _NUM_END)
+_PHONE_NANP = re.compile(
+    _NUM_START + r"(?:1[ .\-])?(?:\(\d{3}\)[ .\-]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}" + _NUM_END, re.ASCII
+)
 
 
 def _accept_intl_phone(_text: str, match: re.Match[str]) -> Span | None:
@@ -84,7 +87,8 @@ _CARD = re.compile(
     _NUM_START
     + r"(?:\d{13,19}|\d{4}(?P<sep>[ \-])\d{4}(?P=sep)\d{4}(?P=sep)\d{4}(?:(?P=sep)\d{3})?"
     + r"|\d{4}(?P<amex>[ \-])\d{6}(?P=amex)\d{4,5})"
-    + _NUM_END
+    + _NUM_END,
+    re.ASCII,
 )
 
 
@@ -103,7 +107,7 @@ def _accept_card(_text: str, match: re.Match[str]) -> Span | None:
 
 # --- IBAN -------------------------------------------------------------------------------------
 
-_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9])")
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}(?![a-z0-9])", re.ASCII)
 
 
 def _accept_iban(_text: str, match: re.Match[str]) -> Span | None:
@@ -127,9 +131,9 @@ def _accept_iban(_text: str, match: re.Match[str]) -> Span | None:
 
 # --- SIN / SSN --------------------------------------------------------------------------------
 
-_SSN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{2}\1\d{4}" + _NUM_END)
-_SIN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{3}\1\d{3}" + _NUM_END)
-_NINE_DIGITS = re.compile(_NUM_START + r"\d{9}" + _NUM_END)
+_SSN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{2}\1\d{4}" + _NUM_END, re.ASCII)
+_SIN_FORMATTED = re.compile(_NUM_START + r"\d{3}([\- ])\d{3}\1\d{3}" + _NUM_END, re.ASCII)
+_NINE_DIGITS = re.compile(_NUM_START + r"\d{9}" + _NUM_END, re.ASCII)
 _SSN_CONTEXT = re.compile(r"(?i:\bssn\b|social[ _\-]?security)")
 _SIN_CONTEXT = re.compile(r"(?i:\bsin\b|social[ _\-]?insurance|\bnas\b|assurance[ _\-]sociale)")
 _CONTEXT_WINDOW = 48
@@ -153,7 +157,7 @@ def _accept_bare_sin(text: str, match: re.Match[str]) -> Span | None:
 
 # --- IP addresses -----------------------------------------------------------------------------
 
-_IPV4 = re.compile(r"(?<![\w.\-])(?:\d{1,3}\.){3}\d{1,3}(?![\w\-]|\.\d)")
+_IPV4 = re.compile(r"(?<![\w.\-])(?:\d{1,3}\.){3}\d{1,3}(?![\w\-]|\.\d)", re.ASCII)
 _VERSION_CONTEXT = re.compile(r"(?i:version|\bver\b|\bv$|release|==|>=|<=|~=|\^)")
 
 
@@ -168,7 +172,8 @@ _IPV6 = re.compile(
     r"(?<![\w:.])"
     r"(?:[0-9A-Fa-f]{1,4}|(?=::))(?::[0-9A-Fa-f]{0,4}){2,7}"
     r"(?:(?<=:)(?:\d{1,3}\.){3}\d{1,3})?"
-    r"(?![\w:]|\.\d)"
+    r"(?![\w:]|\.\d)",
+    re.ASCII,
 )
 
 
