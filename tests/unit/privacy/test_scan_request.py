@@ -216,3 +216,23 @@ def test_json_escaped_values_in_tool_results_are_found() -> None:
     result = scan_request({"messages": [{"role": "tool", "tool_call_id": "c", "content": content}]}, "substitute")
     assert json.loads(result.body["messages"][0]["content"]) == {"owner": "[[EMAIL_1]]"}
     assert result.vault == {"[[EMAIL_1]]": EMAIL}
+
+
+def test_value_found_once_is_replaced_everywhere() -> None:
+    body = {
+        "messages": [
+            {"role": "user", "content": "DATABASE_URL=postgres://app:Xy7-s3cret@db.internal/app"},
+            {"role": "user", "content": "and in .env: PGPASSWORD=Xy7-s3cret; owner jane.doe@acme-corp.com42"},
+            {"role": "user", "content": "contact jane.doe@acme-corp.com"},
+        ]
+    }
+    result = scan_request(body, PiiPolicy.SUBSTITUTE)
+    texts = [message["content"] for message in result.body["messages"]]
+    assert texts[1] == "and in .env: PGPASSWORD=[[SECRET_1]]; owner [[EMAIL_1]]42"
+    assert result.counts == {"email": 1, "secret": 1}
+
+
+def test_dictionary_word_password_is_not_propagated() -> None:
+    body = {"messages": [{"role": "user", "content": "postgres://postgres:postgres@localhost/db uses postgres 16"}]}
+    result = scan_request(body, PiiPolicy.SUBSTITUTE)
+    assert result.body["messages"][0]["content"] == "postgres://postgres:[[SECRET_1]]@localhost/db uses postgres 16"

@@ -7,18 +7,19 @@
 - ``block``: the request is refused when anything is found; the refusal names kinds and counts,
   never values.
 
-Counts are distinct values per kind (the same address written three times counts once).
+Counts are distinct values per kind (the same address written three times counts once). Every
+occurrence of a value found anywhere in the request is replaced, not only the ones the detectors
+found in context (see ``rewriter``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_router.privacy.placeholders import Vault, mask_token, placeholder_tokens_in
-from switchboard_router.privacy.scan import KINDS, find_pii
+from switchboard_router.privacy.rewriter import Replacement, RequestRewriter
 from switchboard_router.privacy.substitution import iter_strings, transform_request
 
 
@@ -69,52 +70,19 @@ class PiiResult:
         )
 
 
-class _Rewriter:
-    """Scans each text once, records distinct values per kind, and rewrites per the policy."""
-
-    def __init__(self, policy: PiiPolicy, vault: Vault | None) -> None:
-        self._policy = policy
-        self._vault = vault
-        self.seen: dict[str, set[str]] = {}
-
-    def _replacement(self, kind: str, value: str) -> str:
-        if self._vault is not None:
-            return self._vault.placeholder_for(kind, value)
-        return mask_token(kind)
-
-    def __call__(self, text: str) -> str:
-        findings = find_pii(text)
-        if not findings:
-            return text
-        for finding in findings:
-            self.seen.setdefault(finding.kind, set()).add(finding.value)
-        if self._policy is PiiPolicy.BLOCK:
-            return text
-        pieces: list[str] = []
-        cursor = 0
-        for finding in findings:
-            pieces.append(text[cursor : finding.start])
-            pieces.append(self._replacement(finding.kind, finding.value))
-            cursor = finding.end
-        pieces.append(text[cursor:])
-        return "".join(pieces)
-
-    def counts(self) -> dict[str, int]:
-        return {kind.lower(): len(self.seen[kind]) for kind in KINDS if kind in self.seen}
-
-
 def scan_request(body: dict[str, Any], policy: PiiPolicy | str) -> PiiResult:
     """Apply ``policy`` to a canonical OpenAI chat request; ``body`` itself is never modified."""
     policy = PiiPolicy.parse(policy)
     if policy is PiiPolicy.OFF:
         return PiiResult(body=body)
     vault = Vault(placeholder_tokens_in(iter_strings(body.get("messages")))) if policy is PiiPolicy.SUBSTITUTE else None
-    rewriter = _Rewriter(policy, vault)
-    transform: Callable[[str], str] = rewriter
-    new_body = transform_request(body, transform)
+    replacement: Replacement = vault.placeholder_for if vault is not None else lambda kind, _value: mask_token(kind)
+    rewriter = RequestRewriter(replacement)
+    transform_request(body, rewriter.collect)
     counts = rewriter.counts()
     if policy is PiiPolicy.BLOCK:
         return PiiResult(body=body, counts=counts, blocked=bool(counts))
     if not counts:
         return PiiResult(body=body)
+    new_body = transform_request(body, rewriter.rewrite)
     return PiiResult(body=new_body, vault=dict(vault.mapping) if vault else {}, counts=counts)
