@@ -10,6 +10,7 @@ password such as ``postgres`` would otherwise erase every mention of the word.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 
 from switchboard_router.privacy.detectors import Finding
@@ -55,7 +56,8 @@ class RequestRewriter:
         if findings is None:
             findings = find_pii(text)
         spans = [(f.start, f.end, f.kind, f.value) for f in findings]
-        taken = [(start, end) for start, end, _kind, _value in spans]
+        starts = [f.start for f in findings]  # sorted, non-overlapping, like ``ends``
+        ends = [f.end for f in findings]
         # Longest values first, so a value that contains another one is replaced whole.
         for value in sorted(self._kind_of, key=len, reverse=True):
             if not _propagates(value):
@@ -63,9 +65,13 @@ class RequestRewriter:
             position = text.find(value)
             while position != -1:
                 end = position + len(value)
-                if all(end <= start or position >= stop for start, stop in taken):
+                index = bisect.bisect_right(starts, position)
+                free_before = index == 0 or ends[index - 1] <= position
+                free_after = index == len(starts) or starts[index] >= end
+                if free_before and free_after:
                     spans.append((position, end, self._kind_of[value], value))
-                    taken.append((position, end))
+                    starts.insert(index, position)
+                    ends.insert(index, end)
                 position = text.find(value, position + 1)
         spans.sort()
         return spans
