@@ -151,3 +151,43 @@ def test_chat_chunks_input_not_mutated_and_empty_vault_passthrough() -> None:
     out = ChatStreamRestorer(VAULT).restore_chunk(chunk)
     assert chunk["choices"][0]["delta"]["content"] == "hi [[EMAIL_1]]"
     assert out["choices"][0]["delta"]["content"] == "hi jane@acme.com"
+
+
+def test_chat_chunks_keep_choices_and_tool_calls_apart() -> None:
+    restorer = ChatStreamRestorer(VAULT)
+
+    def chunk(choices: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": choices}
+
+    def call(index: int, arguments: str) -> dict[str, Any]:
+        return {"index": index, "function": {"arguments": arguments}}
+
+    out = [
+        restorer.restore_chunk(
+            chunk([
+                {"index": 0, "delta": {"content": "to [[EMA"}, "finish_reason": None},
+                {"index": 1, "delta": {"content": "to [[CAR"}, "finish_reason": None},
+            ])
+        ),
+        restorer.restore_chunk(
+            chunk([{"index": 0, "delta": {"tool_calls": [call(0, '{"a": "[[EMAIL_'), call(1, '{"b": "[[PHONE_')]}}])
+        ),
+        restorer.restore_chunk(chunk([{"index": 1, "delta": {"content": "D_1]]"}, "finish_reason": "stop"}])),
+        restorer.restore_chunk(
+            chunk([{"index": 0, "delta": {"tool_calls": [call(1, '3]]"}'), call(0, '2]]"}')]}, "finish_reason": None}])
+        ),
+        restorer.restore_chunk(chunk([{"index": 0, "delta": {"content": "IL_1]]"}, "finish_reason": "tool_calls"}])),
+    ]  # fmt: skip
+    content: dict[int, str] = {}
+    arguments: dict[int, str] = {}
+    for piece in out:
+        for choice in piece["choices"]:
+            content[choice["index"]] = content.get(choice["index"], "") + (choice["delta"].get("content") or "")
+            for tool_call in choice["delta"].get("tool_calls") or []:
+                arguments[tool_call["index"]] = (
+                    arguments.get(tool_call["index"], "") + tool_call["function"]["arguments"]
+                )
+    assert content == {0: "to jane@acme.com", 1: "to 4111 1111 1111 1111"}
+    assert json.loads(arguments[0]) == {"a": "bob@corp.io"}
+    assert json.loads(arguments[1]) == {"b": "+44 20 7946 0958"}
+    assert restorer.flush_chunk(out[-1]) is None
