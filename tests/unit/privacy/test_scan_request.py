@@ -236,3 +236,13 @@ def test_dictionary_word_password_is_not_propagated() -> None:
     body = {"messages": [{"role": "user", "content": "postgres://postgres:postgres@localhost/db uses postgres 16"}]}
     result = scan_request(body, PiiPolicy.SUBSTITUTE)
     assert result.body["messages"][0]["content"] == "postgres://postgres:[[SECRET_1]]@localhost/db uses postgres 16"
+
+
+def test_placeholder_text_in_tool_definitions_is_reserved_too() -> None:
+    body = {
+        "tools": [{"type": "function", "function": {"name": "f", "description": "Reply with [[EMAIL_1]] verbatim."}}],
+        "messages": [{"role": "user", "content": f"I am {EMAIL}"}],
+    }
+    result = scan_request(body, PiiPolicy.SUBSTITUTE)
+    assert result.vault == {"[[EMAIL_2]]": EMAIL}
+    assert result.body["tools"] == body["tools"]

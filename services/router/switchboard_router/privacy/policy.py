@@ -75,7 +75,7 @@ def scan_request(body: dict[str, Any], policy: PiiPolicy | str) -> PiiResult:
     policy = PiiPolicy.parse(policy)
     if policy is PiiPolicy.OFF:
         return PiiResult(body=body)
-    vault = Vault(placeholder_tokens_in(iter_strings(body.get("messages")))) if policy is PiiPolicy.SUBSTITUTE else None
+    vault = Vault(placeholder_tokens_in(iter_strings(body))) if policy is PiiPolicy.SUBSTITUTE else None
     replacement: Replacement = vault.placeholder_for if vault is not None else lambda kind, _value: mask_token(kind)
     rewriter = RequestRewriter(replacement)
     transform_request(body, rewriter.collect)
