@@ -228,3 +228,12 @@ def test_code_block_without_personal_data_has_no_findings() -> None:
     ratio = 3.14159265358979
     """
     assert find_pii(code) == []
+
+
+@pytest.mark.parametrize("text", ["see RFC 1035 section 4.2.3.2", "example 1.2.3.4", "mapped ::ffff:127.0.0.1"])
+def test_ip_documentation_forms_not_reported(text: str) -> None:
+    assert _found(text, "IP") == []
+
+
+def test_phone_signed_decimal_is_not_a_phone() -> None:
+    assert _found("offset = +35236450.6", "PHONE") == []

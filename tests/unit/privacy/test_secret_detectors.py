@@ -81,6 +81,9 @@ def test_private_key_in_json_escaped_string_and_truncated() -> None:
         "postgres://user:${DB_PASSWORD}@db/app",  # template
         "redis://:$REDIS_PASSWORD@cache:6379",
         "mysql://root:****@localhost",
+        "http://user:password@proxy.example.com:3128",
+        "amqp://guest:pass@rabbit",
+        "postgres://app:your_password@db/app",
         "import sklearn  # sk-learn is not a key",
         "task-runner-abcdefghijklmnopqrstuvwxyz",
         "sk-this-is-a-long-kebab-case-identifier",  # no digit: not random

@@ -71,13 +71,14 @@ def test_ssn_accepts_structurally_valid() -> None:
     assert v.ssn_valid_formatted("536-22-1234")
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "10.1.2.3", "192.168.1.20", "203.0.113.7"])
+@pytest.mark.parametrize("address", ["93.184.216.34", "10.1.2.3", "192.168.1.20", "203.0.113.7"])
 def test_ipv4_reportable(address: str) -> None:
     assert v.ipv4_reportable(address)
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "0.0.0.0", "255.255.255.0", "255.255.255.255", "224.0.0.1", "169.254.1.1", "256.1.1.1"]
+    "address",
+    ["1.2.3.4", "127.0.0.1", "0.0.0.0", "255.255.255.0", "255.255.255.255", "224.0.0.1", "169.254.1.1", "256.1.1.1"],
 )
 def test_ipv4_not_reportable(address: str) -> None:
     assert not v.ipv4_reportable(address)

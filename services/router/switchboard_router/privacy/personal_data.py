@@ -72,6 +72,8 @@ def _accept_intl_phone(_text: str, match: re.Match[str]) -> Span | None:
         return None  # mixing dots with other separators looks like a version or a decimal
     if len(digits) < 10 and not re.search(r"[ .\-(]", value):
         return None  # "+12345678" in a diff or an expression: too short to be a bare E.164 number
+    if len(re.split(r"[ .\-()]+", value.rstrip(")"))[-1]) < 2:
+        return None  # "+35236450.6" is a signed decimal; numbers never end in a one-digit group
     return match.span()
 
 

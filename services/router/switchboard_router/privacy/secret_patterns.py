@@ -42,8 +42,11 @@ _URL_PASSWORD = re.compile(r"://[^\s:/?#@'\"`<>\[\]]*:([^\s/?#'\"`<>\[\]]+)@(?=[
 _URL_SCHEME_BEHIND = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 _JWT = re.compile(r"(?<![\w\-])eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*(?![\w\-])")
 
-# Passwords that are obviously templates, not secrets: ${DB_PASSWORD}, $PASS, {{ pw }}, %s, ***, xxx.
-_TEMPLATE_PASSWORD = re.compile(r"^(?:[$%{<].*|[*xX.]+)$")
+# Passwords that are obviously templates, not secrets: ${DB_PASSWORD}, $PASS, {{ pw }}, %s, ***, xxx,
+# and the words documentation writes in their place (user:password@host).
+_TEMPLATE_PASSWORD = re.compile(
+    r"^(?:[$%{<].*|[*xX.]+|(?i:(?:my|your|db|user)?[_\-]?(?:password|passwd|pass|pwd|pw)|redacted|hidden))$"
+)
 
 
 def _accept_url_password(text: str, match: re.Match[str]) -> Span | None:

@@ -124,12 +124,16 @@ def ipv4_reportable(candidate: str) -> bool:
 
     Unspecified (0.0.0.0), loopback (127/8), broadcast, multicast and reserved addresses, and
     netmasks (255.x) name no machine and are everywhere in configuration files, so they are not
-    reported. Private ranges are reported: they reveal internal network layout.
+    reported, nor are quads of single digits (section numbers such as "RFC 1035 section 4.2.3.2",
+    versions, the "1.2.3.4" of examples). Private ranges are reported: they reveal internal
+    network layout.
     """
     try:
         address = ipaddress.IPv4Address(candidate)
     except ValueError:
         return False
+    if all(len(part) == 1 for part in candidate.split(".")):
+        return False  # 1.2.3.4, 4.2.3.2: versions and section numbers, or documentation
     if address.is_unspecified or address.is_loopback or address.is_multicast or address.is_reserved:
         return False
     return not candidate.startswith("255.") and not address.is_link_local
@@ -154,6 +158,8 @@ def ipv6_reportable(candidate: str) -> bool:
         address = ipaddress.IPv6Address(candidate)
     except ValueError:
         return False
+    if address.ipv4_mapped is not None:
+        return ipv4_reportable(str(address.ipv4_mapped))
     return not (address.is_unspecified or address.is_loopback or address.is_link_local or address.is_multicast)
 
 
