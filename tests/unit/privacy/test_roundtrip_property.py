@@ -6,6 +6,7 @@ import json
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_router.privacy import PiiPolicy, restore_json_text, restore_text, scan_request
 
 from . import secret_samples as s

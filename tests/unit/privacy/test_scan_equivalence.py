@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_router.privacy.detectors import Detector, Finding, ScanText, find_all
 from switchboard_router.privacy.scan import ALL_DETECTORS, find_pii
 

@@ -5,6 +5,7 @@ import json
 from typing import Any
 
 import pytest
+
 from switchboard_router.privacy import PiiPolicy, restore_completion, scan_request
 
 from . import secret_samples as s

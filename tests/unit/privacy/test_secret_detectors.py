@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from switchboard_router.privacy import find_pii
 
 from . import secret_samples as s

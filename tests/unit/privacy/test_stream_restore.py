@@ -5,6 +5,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_router.privacy import ChatStreamRestorer, StreamRestorer, restore_json_text, restore_text
 
 VAULT = {

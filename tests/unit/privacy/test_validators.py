@@ -4,6 +4,7 @@ import base64
 import json
 
 import pytest
+
 from switchboard_router.privacy import validators as v
 
 
