@@ -41,7 +41,8 @@ def test_substitute_then_restore_is_identity(user_text: str, tool_text: str) -> 
     body = {
         "messages": [
             {"role": "user", "content": user_text},
-            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
+            {"role": "assistant",
+             "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": arguments}}]},
         ]
     }  # fmt: skip
     result = scan_request(body, PiiPolicy.SUBSTITUTE)

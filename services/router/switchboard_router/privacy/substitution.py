@@ -82,7 +82,9 @@ def _transform_message(message: Any, transform: TextTransform) -> Any:
     changed: dict[str, Any] = {}
     content = message.get("content")
     if message.get("role") in _TOOL_ROLES:
-        json_transform: TextTransform = lambda text: transform_json_text(text, transform)
+        def json_transform(text: str) -> str:
+            return transform_json_text(text, transform)
+
         new_content = _transform_content(content, json_transform)
     else:
         new_content = _transform_content(content, transform)
