@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,14 +20,16 @@ from switchboard_common.database import migrate
 
 _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
 _DAY_MS = 86_400_000
+_IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
 GROUPS = ("day", "model", "key", "team")
 
 
 def use_immediate_transactions(engine: AsyncEngine) -> None:
     """SQLite: begin every transaction with BEGIN IMMEDIATE, so that read-check-write
     transactions (reservations) are serialized by the database's write lock."""
-    if engine.dialect.name != "sqlite":
+    if engine.dialect.name != "sqlite" or engine.sync_engine in _IMMEDIATE:
         return
+    _IMMEDIATE.add(engine.sync_engine)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _autocommit_driver(dbapi_conn, _record):  # type: ignore[no-untyped-def]
