@@ -35,7 +35,8 @@ async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
 
 async def serve(settings: BillingSettings) -> None:
     data_dir = settings.ensure_data_dir()
-    engine = make_engine(settings.database_url or default_sqlite_dsn(data_dir, "billing.db"))
+    dsn = settings.billing_database_url or settings.database_url or default_sqlite_dsn(data_dir, "billing.db")
+    engine = make_engine(dsn)
     ledger = Ledger(engine)
     await ledger.migrate()
     budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),

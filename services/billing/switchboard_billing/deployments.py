@@ -63,13 +63,15 @@ class ModelCatalog:
     """The public models and their deployments, by name and by deployment id."""
 
     models: dict[str, PublicModel] = field(default_factory=dict)
+    #: Deployment id → deployment (settlement looks every event up here).
+    by_id: dict[str, PricedDeployment] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.by_id:
+            self.by_id.update({dep.id: dep for model in self.models.values() for dep in model.deployments})
 
     def deployment(self, deployment_id: str) -> PricedDeployment | None:
-        for model in self.models.values():
-            for dep in model.deployments:
-                if dep.id == deployment_id:
-                    return dep
-        return None
+        return self.by_id.get(deployment_id)
 
     def candidates(self, public_model: str) -> list[PricedDeployment]:
         """Every deployment a request for ``public_model`` may end up on: its own, then its fallbacks', transitively."""

@@ -12,6 +12,9 @@ class BillingSettings(GrpcServiceSettings):
     grpc_listen: str = "127.0.0.1:50052"
     #: Ledger database; empty: SQLite file billing.db in the data directory.
     database_url: str = ""
+    #: Billing's own database when the services' environments are shared (it wins over database_url):
+    #: each service keeps its own data, and their migration histories must not share one database.
+    billing_database_url: str = ""
     #: The gateway's model catalog YAML (the same file the router serves); billing prices its deployments.
     config: Path = Path("config/switchboard.yaml")
     #: IANA timezone budget windows and daily spend caps follow ("UTC" by default).
