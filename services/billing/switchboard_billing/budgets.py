@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from switchboard_billing.ledger import use_immediate_transactions
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
 from switchboard_billing.windows import Clock, SystemClock, Window, day_window, window_for
@@ -116,6 +117,7 @@ class Budgets:
         self.tz = tz
         self.default_ttl_seconds = default_ttl_seconds
         self._postgres = engine.dialect.name == "postgresql"
+        use_immediate_transactions(engine)
 
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0) -> Reservation:
@@ -140,17 +142,12 @@ class Budgets:
                 if limits.max_daily_spend_micros is not None:
                     checks.append(_Check(scope, "daily", subject_id, limits.max_daily_spend_micros,
                                          day_window(now, self.tz)))
-            existing = (await conn.execute(
-                sa.select(_RESERVATIONS.c.amount_micros, _RESERVATIONS.c.expires_at_ms)
-                .where(_RESERVATIONS.c.reservation_id == request_id))).first()
-            settled = (await conn.execute(
-                sa.select(_LEDGER.c.request_id).where(_LEDGER.c.request_id == request_id))).first()
-            spent, held = await self._sums(conn, checks, now_ms)
-            if existing is not None or settled is not None:
+            spent, held, existing, settled = await self._sums(conn, checks, now_ms, request_id)
+            if existing is not None or settled:
                 states = self._states(checks, spent, held)
-                amount = int(existing[0]) if existing is not None else 0
+                amount = existing[0] if existing is not None else 0
                 return Reservation(request_id, amount, existing is not None, states,
-                                   int(existing[1]) if existing is not None else 0)
+                                   existing[1] if existing is not None else 0)
             denied = None
             for i, check in enumerate(checks):
                 used = spent[i] + held[check.scope]
@@ -170,17 +167,22 @@ class Budgets:
                                expires_ms if amount_micros > 0 else 0)
 
     async def _lock_subject(self, conn: AsyncConnection, subject: str, anchor_ms: int) -> int:
-        insert = pg_insert if self._postgres else sqlite_insert
-        await conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
-                           .on_conflict_do_nothing(index_elements=["subject"]))
+        """Locks the subject's row (creating it, anchored at ``anchor_ms``, on first use); returns its anchor."""
         query = sa.select(_SUBJECTS.c.anchor_ms).where(_SUBJECTS.c.subject == subject)
         if self._postgres:
             query = query.with_for_update()
+        found = (await conn.execute(query)).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        insert = pg_insert if self._postgres else sqlite_insert
+        await conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
+                           .on_conflict_do_nothing(index_elements=["subject"]))
         return int((await conn.execute(query)).scalar_one())
 
-    async def _sums(self, conn: AsyncConnection, checks: list[_Check],
-                    now_ms: int) -> tuple[list[int], dict[str, int]]:
-        """Spent per check and held per scope, in one statement (one snapshot)."""
+    async def _sums(self, conn: AsyncConnection, checks: list[_Check], now_ms: int,
+                    request_id: str) -> tuple[list[int], dict[str, int], tuple[int, int] | None, bool]:
+        """Spent per check, held per scope, this request's own reservation (amount, expiry) if any, and
+        whether it is already settled — in one statement, so all from one snapshot."""
         columns = []
         for check in checks:
             column = _LEDGER.c.key_id if check.scope == "key" else _LEDGER.c.team_id
@@ -195,11 +197,17 @@ class Budgets:
             column = _RESERVATIONS.c.key_id if scope == "key" else _RESERVATIONS.c.team_id
             columns.append(sa.select(sa.func.coalesce(sa.func.sum(_RESERVATIONS.c.amount_micros), 0))
                            .where(column == subject_id, _RESERVATIONS.c.expires_at_ms > now_ms).scalar_subquery())
+        mine = _RESERVATIONS.c.reservation_id == request_id
+        columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())
+        columns.append(sa.select(_RESERVATIONS.c.expires_at_ms).where(mine).scalar_subquery())
+        columns.append(sa.select(sa.func.count()).select_from(_LEDGER)
+                       .where(_LEDGER.c.request_id == request_id).scalar_subquery())
         row = (await conn.execute(sa.select(*columns))).one()
-        values = [int(v) for v in row]
-        spent = values[: len(checks)]
-        held = dict(zip(scopes, values[len(checks):], strict=True))
-        return spent, held
+        sums = [int(v) for v in row[: len(checks) + len(scopes)]]
+        amount, expires, settled = row[len(checks) + len(scopes):]
+        held = dict(zip(scopes, sums[len(checks):], strict=True))
+        existing = (int(amount), int(expires)) if amount is not None else None
+        return sums[: len(checks)], held, existing, bool(settled)
 
     @staticmethod
     def _states(checks: list[_Check], spent: list[int], held: dict[str, int]) -> tuple[BudgetState, ...]:

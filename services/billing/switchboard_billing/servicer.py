@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 
@@ -20,18 +21,24 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 
 
-def row_from_event(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> UsageRow:
+def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
+    """The ledger columns of a usage event (plain values: the settle path builds no ORM objects)."""
     u = event.usage
-    return UsageRow(
-        request_id=event.request_id, key_id=event.key_id, key_alias=event.key_alias, team_id=event.team_id,
-        model=event.model, deployment_id=event.deployment_id, provider=event.provider,
-        upstream_model=event.upstream_model, jurisdiction=event.jurisdiction, privacy_tier=event.privacy_tier,
-        prompt_tokens=u.prompt_tokens, completion_tokens=u.completion_tokens,
-        cached_prompt_tokens=u.cached_prompt_tokens, cache_write_tokens=u.cache_write_tokens,
-        reasoning_tokens=u.reasoning_tokens, usage_reported=u.reported_by_provider, cost_micros=cost_micros,
-        status=event.status or "success", http_status=event.http_status, error_code=event.error_code,
-        stream=event.stream, latency_ms=event.latency_ms, ttft_ms=event.ttft_ms, started_at_ms=event.started_at_ms,
-    )
+    return {
+        "request_id": event.request_id, "key_id": event.key_id, "key_alias": event.key_alias,
+        "team_id": event.team_id, "model": event.model, "deployment_id": event.deployment_id,
+        "provider": event.provider, "upstream_model": event.upstream_model, "jurisdiction": event.jurisdiction,
+        "privacy_tier": event.privacy_tier, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+        "cached_prompt_tokens": u.cached_prompt_tokens, "cache_write_tokens": u.cache_write_tokens,
+        "reasoning_tokens": u.reasoning_tokens, "usage_reported": u.reported_by_provider, "cost_micros": cost_micros,
+        "status": event.status or "success", "http_status": event.http_status, "error_code": event.error_code,
+        "stream": event.stream, "latency_ms": event.latency_ms, "ttft_ms": event.ttft_ms,
+        "started_at_ms": event.started_at_ms, "recorded_at_ms": 0,
+    }
+
+
+def row_from_event(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> UsageRow:
+    return UsageRow(**ledger_values(event, cost_micros))
 
 
 def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
@@ -123,8 +130,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         self.budgets = budgets
         self.pricer = pricer
 
-    def _row(self, event: billing_pb2.UsageEvent) -> UsageRow:
-        return row_from_event(event, self.pricer.event_cost(event))
+    def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
+        return ledger_values(event, self.pricer.event_cost(event))
 
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
