@@ -138,6 +138,10 @@ def test_unpriced_models_are_served_only_when_allowed_and_recorded_as_unknown(bg
     assert refused.status_code == 503
     assert refused.json()["error"]["code"] == "model_unpriced"
     assert "allow_unpriced" in refused.json()["error"]["message"]
+    # Keys without a budget skip the reservation, but not the check.
+    unbudgeted = bgw.create_key()
+    for _ in range(2):
+        assert chat(bgw, unbudgeted, model="free-refused").status_code == 503
     allowed = chat(bgw, key, model="free-allowed")
     assert allowed.status_code == 200, allowed.text
     row = ledger_rows(bgw, {allowed.headers["x-request-id"]})[allowed.headers["x-request-id"]]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from switchboard.v1 import billing_pb2
-from switchboard_billing.costing import Pricer
+from switchboard_billing.costing import Pricer, UnservableModelError
 from switchboard_billing.money import format_decimal
 
 
@@ -33,7 +33,13 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
                 servable=price is not None or dep.pricing.allow_unpriced,
                 unpriced_reason=reason,
             ))
-        models.append(billing_pb2.CatalogModel(name=model.name, deployments=deployments, fallbacks=model.fallbacks))
+        try:
+            pricer.worst_case(model.name, 0, 0, at=moment)
+            servable = True
+        except UnservableModelError:
+            servable = False
+        models.append(billing_pb2.CatalogModel(name=model.name, deployments=deployments, fallbacks=model.fallbacks,
+                                               servable=servable))
     return billing_pb2.GetCatalogResponse(models=models)
 
 

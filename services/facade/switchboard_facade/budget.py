@@ -6,13 +6,17 @@ exceeded, or 503 for a model whose price is unknown and not allowed unpriced).
 The request's settlement, sent later through the outbox with the same request
 id, replaces the hold with the real cost.
 
-If billing is unreachable, a request that no budget applies to still goes
-ahead (its usage waits in the outbox); a request with a budget does not,
+A request that no budget applies to skips the call when billing's catalog
+(cached for a few seconds) says its model is servable: then there is nothing
+to hold and nothing to refuse. If billing is unreachable, such a request still
+goes ahead (its usage waits in the outbox); a request with a budget does not,
 because nothing could then stop it from overspending.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import grpc
@@ -22,6 +26,34 @@ from switchboard_common.errors import ServiceError, from_rpc_error
 
 #: How much longer than the completion timeout a hold lives, for the settlement's trip through the outbox.
 _TTL_MARGIN_SECONDS = 300.0
+
+
+class ServableModels:
+    """Public model → whether billing will serve it (priced, or allowed unpriced), from its catalog.
+
+    Refreshed in the background at most every ``ttl_seconds``, so a request never waits for it; while
+    billing cannot be reached the last known answer is kept (and nothing is known before the first answer).
+    """
+
+    def __init__(self, ttl_seconds: float = 10.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._models: dict[str, bool] | None = None
+        self._fetched_at = -float("inf")
+        self._refresh: asyncio.Task[None] | None = None
+
+    def lookup(self, stub: Any, model: str, timeout: float) -> bool | None:
+        """True/False for a model billing knows; None when billing has not answered yet or does not know it."""
+        if time.monotonic() - self._fetched_at >= self.ttl_seconds and (self._refresh is None or self._refresh.done()):
+            self._fetched_at = time.monotonic()
+            self._refresh = asyncio.get_running_loop().create_task(self._fetch(stub, timeout))
+        return None if self._models is None else self._models.get(model)
+
+    async def _fetch(self, stub: Any, timeout: float) -> None:
+        try:
+            catalog = await stub.GetCatalog(billing_pb2.GetCatalogRequest(), timeout=timeout)
+        except grpc.aio.AioRpcError:
+            return
+        self._models = {m.name: m.servable for m in catalog.models}
 
 
 def budget_limits(limits: auth_pb2.Limits) -> billing_pb2.BudgetLimits:

@@ -55,6 +55,7 @@ class Gateway:
         self.settings = settings
         self.peers = peers
         self.outbox = outbox
+        self.servable_models = budget.ServableModels()
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -127,6 +128,9 @@ class Gateway:
 
     async def reserve(self, call: Call, body_bytes: int) -> None:
         """Holds the request's worst-case cost against its budgets (see budget.py); raises ServiceError."""
+        if not budget.has_budget(call.key) and self.servable_models.lookup(
+                self.peers.billing, call.model, self.settings.service_timeout_seconds):
+            return  # nothing to hold, nothing to refuse
         request = budget.reserve_request(request_id=call.request_id, key=call.key, model=call.model, body=call.body,
                                          body_bytes=body_bytes,
                                          completion_timeout=self.settings.completion_timeout_seconds)
