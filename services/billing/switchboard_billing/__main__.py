@@ -8,7 +8,7 @@ from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
-from switchboard_common import runtime
+from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 
@@ -26,11 +26,13 @@ async def serve(settings: BillingSettings) -> None:
         [name],
     )
     log.info("billing listening", extra={"port": service.port})
+    metrics.serve(settings.metrics_port)
     await run_until_signalled(service, settings.shutdown_grace_seconds, ledger.close)
 
 
 def main() -> None:
     settings = BillingSettings()
+    tracing.setup("switchboard-billing")
     runtime.run("billing", serve(settings), settings.log_level)
 
 
