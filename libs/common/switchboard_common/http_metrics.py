@@ -94,26 +94,27 @@ class ObservabilityMiddleware:
         exchange = _Exchange()
         notes: dict[str, Any] = {}
         token = _NOTES.set(notes)
-
-        async def observed_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                exchange.read_start(message)
-            elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
-                    and message.get("body"):
-                exchange.first_chunk = time.perf_counter()
-            await send(message)
-
         route = "unmatched"
         metrics.INFLIGHT.inc()
         try:
             with tracing.http_server_span(scope["method"], scope["path"], scope.get("headers", [])) as span:
+
+                async def observed_send(message: Message) -> None:
+                    kind = message["type"]
+                    if kind == "http.response.start":
+                        exchange.read_start(message)
+                        if span is not None:
+                            # Now, not after the app returns: a framework's span may end with the last byte.
+                            _annotate(span, scope["method"], _route_template(scope), exchange)
+                    elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
+                            and message.get("body"):
+                        exchange.first_chunk = time.perf_counter()
+                    await send(message)
+
                 try:
                     await self.app(scope, receive, observed_send)
                 finally:
                     route = _route_template(scope)
-                    if span is not None:
-                        _annotate(span, scope["method"], route, exchange)
         finally:
             metrics.INFLIGHT.dec()
             _NOTES.reset(token)

@@ -86,14 +86,21 @@ def shutdown() -> None:
 def http_server_span(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> Iterator[Any]:
     """The server span of one HTTP request, current while the request runs; None when tracing is off.
 
-    Its name starts as the method alone and is renamed to ``METHOD /route/template``
-    once routing is known, keeping span names low in cardinality.
+    When the web framework already opened a server span for the request (FastAPI
+    does once a tracer provider is set), that span is returned to be annotated
+    rather than a second one opened. Otherwise a new span continues the caller's
+    ``traceparent``; its name starts as the method alone and is renamed to
+    ``METHOD /route/template`` once routing is known, keeping names low in cardinality.
     """
     if not _enabled:
         yield None
         return
     from opentelemetry import propagate, trace
 
+    current = trace.get_current_span()
+    if current.is_recording() and getattr(current, "kind", None) == trace.SpanKind.SERVER:
+        yield current
+        return
     carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
     parent = propagate.extract(carrier)
     tracer = trace.get_tracer(TRACER_NAME)
