@@ -117,13 +117,15 @@ class _DeploymentStates(Collector):
     Read at scrape time from a callback, so the router pays nothing between scrapes.
     """
 
+    NAME = "switchboard_deployment_cooling_down"
+    LABELS = ("deployment",)
+
     def __init__(self) -> None:
         self.source: Callable[[], Iterable[tuple[str, bool]]] | None = None
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
-        family = GaugeMetricFamily("switchboard_deployment_cooling_down",
-                                   "1 while a deployment is in cool-down after repeated failures.",
-                                   labels=["deployment"])
+        family = GaugeMetricFamily(self.NAME, "1 while a deployment is in cool-down after repeated failures.",
+                                   labels=list(self.LABELS))
         if self.source is not None:
             for deployment, cooling in self.source():
                 family.add_metric([deployment], 1.0 if cooling else 0.0)
@@ -142,6 +144,29 @@ def observe_deployments(source: Callable[[], Iterable[tuple[str, bool]]]) -> Non
 def observe_outbox(depth: Callable[[], float]) -> None:
     """Registers the facade's outbox; its depth is read at scrape time."""
     OUTBOX_DEPTH.set_function(depth)
+
+
+def series() -> dict[str, tuple[str, ...]]:
+    """Every Switchboard series this registry can export, with its label names.
+
+    Histograms appear as their ``_bucket`` (with ``le``), ``_count`` and ``_sum``
+    series and counters as ``_total``, as Prometheus stores them: the names that
+    dashboards and alert rules may use.
+    """
+    out: dict[str, tuple[str, ...]] = {_DEPLOYMENT_STATES.NAME: _DEPLOYMENT_STATES.LABELS}
+    for value in globals().values():
+        if not isinstance(value, Counter | Gauge | Histogram):
+            continue
+        name, labels = value._name, tuple(value._labelnames)
+        if isinstance(value, Counter):
+            out[f"{name}_total"] = labels
+        elif isinstance(value, Histogram):
+            out[f"{name}_bucket"] = (*labels, "le")
+            out[f"{name}_count"] = labels
+            out[f"{name}_sum"] = labels
+        else:
+            out[name] = labels
+    return out
 
 
 def exposition() -> bytes:
