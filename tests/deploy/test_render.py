@@ -68,6 +68,7 @@ def test_prod_runs_several_replicas_with_budgets_and_autoscalers(rendered: dict[
     prod = rendered["prod"]
     for service in ("auth", "billing"):
         assert prod.deployment(service)["spec"]["replicas"] >= 2
+        assert prod.get("PodDisruptionBudget", f"switchboard-{service}")["spec"]["maxUnavailable"] == 1
     for service in ("facade", "router"):
         assert "replicas" not in prod.deployment(service)["spec"], "the autoscaler owns the replica count"
         hpa = prod.get("HorizontalPodAutoscaler", f"switchboard-{service}")
