@@ -62,11 +62,11 @@ def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usag
     deployment, provider = route.deployment_id, route.provider
     if deployment:
         served = route.served_model or model
-        metrics.TOKENS.labels(served, deployment, "in").inc(usage.prompt_tokens)
-        metrics.TOKENS.labels(served, deployment, "out").inc(usage.completion_tokens)
-        metrics.PROVIDER_LATENCY.labels(provider, deployment).observe(provider_ms / 1000)
+        metrics.TOKENS.inc((served, deployment, "in"), usage.prompt_tokens)
+        metrics.TOKENS.inc((served, deployment, "out"), usage.completion_tokens)
+        metrics.PROVIDER_LATENCY.observe((provider, deployment), provider_ms / 1000)
         if ttfb_ms > 0:
-            metrics.PROVIDER_TTFB.labels(provider, deployment).observe(ttfb_ms / 1000)
+            metrics.PROVIDER_TTFB.observe((provider, deployment), ttfb_ms / 1000)
     if route.attempts > 1:
         metrics.RETRIES.labels(model).inc(route.attempts - 1)
     if route.served_model and route.served_model != model:
@@ -116,9 +116,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         """``failed``: the code to count when the handler did not set one (None: it succeeded)."""
         code = context.code() or failed or grpc.StatusCode.OK
         name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-        metrics.RPCS.labels(self.service, method, name).inc()
-        metrics.RPC_LATENCY.labels(self.service, method).observe(time.perf_counter() - started)
-        metrics.RPC_INFLIGHT.labels(self.service, method).dec()
+        metrics.RPCS.inc((self.service, method, name))
+        metrics.RPC_LATENCY.observe((self.service, method), time.perf_counter() - started)
+        metrics.RPC_INFLIGHT.add((self.service, method), -1)
         if name != "OK":
             error = _typed_error(context)
             if error is not None and error.kind in DENIAL_REASONS:
@@ -128,7 +128,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            metrics.RPC_INFLIGHT.labels(self.service, method).inc()
+            metrics.RPC_INFLIGHT.add((self.service, method), 1)
             started = time.perf_counter()
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
             try:
@@ -146,7 +146,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def _stream(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            metrics.RPC_INFLIGHT.labels(self.service, method).inc()
+            metrics.RPC_INFLIGHT.add((self.service, method), 1)
             started = time.perf_counter()
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
             try:

@@ -7,9 +7,9 @@ For streams (``text/event-stream``) it measures the time to the first body
 chunk. Facts only a route knows (the caller's key alias) are added with
 :func:`note`; they go to the access log, never to metric labels.
 
-The access log is one JSON line per request with the request id, key alias,
-model, deployment, status and latency. Bodies — prompts and completions — are
-never logged here.
+The access log (:mod:`switchboard_common.access_log`) is one JSON line per
+request with the request id, key alias, model, deployment, status and latency.
+Bodies — prompts and completions — are never logged here.
 
 ``GET /metrics`` is answered here, on the facade's own port. Requests that came
 through a proxy (they carry ``X-Forwarded-For`` or ``Forwarded``, which the
@@ -19,21 +19,19 @@ cluster, not for the internet.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
 from switchboard_common import metrics, tracing
+from switchboard_common.access_log import AccessLog
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-access_log = logging.getLogger("switchboard.access")
 
 #: Paths left out of the access log (probes and scrapes would drown it).
 QUIET_PREFIXES = ("/health", metrics.PATH)
@@ -51,7 +49,7 @@ def note(**fields: Any) -> None:
 class _Exchange:
     """What the middleware learns about one request while it is answered."""
 
-    __slots__ = ("deployment", "first_chunk", "model", "provider", "request_id", "status", "streaming")
+    __slots__ = ("deployment", "first_chunk", "model", "provider", "request_id", "span", "status", "streaming")
 
     def __init__(self) -> None:
         self.status = 0
@@ -61,6 +59,7 @@ class _Exchange:
         self.request_id = ""
         self.streaming = False
         self.first_chunk = 0.0
+        self.span: Any = None
 
     def read_start(self, message: Message) -> None:
         self.status = int(message["status"])
@@ -80,8 +79,9 @@ class _Exchange:
 class ObservabilityMiddleware:
     """Wrap the facade's ASGI app with it: ``app.add_middleware(ObservabilityMiddleware)``."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str = "facade") -> None:
         self.app = app
+        self.access_log = AccessLog(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,31 +94,54 @@ class ObservabilityMiddleware:
         exchange = _Exchange()
         notes: dict[str, Any] = {}
         token = _NOTES.set(notes)
-        route = "unmatched"
-        metrics.INFLIGHT.inc()
+
+        async def observed_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                exchange.read_start(message)
+                if exchange.span is not None:
+                    # Now, not after the app returns: a framework's span may end with the last byte.
+                    _annotate(exchange.span, scope["method"], _route_template(scope), exchange)
+            elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
+                    and message.get("body"):
+                exchange.first_chunk = time.perf_counter()
+            await send(message)
+
+        metrics.INFLIGHT.add((), 1)
         try:
-            with tracing.http_server_span(scope["method"], scope["path"], scope.get("headers", [])) as span:
-
-                async def observed_send(message: Message) -> None:
-                    kind = message["type"]
-                    if kind == "http.response.start":
-                        exchange.read_start(message)
-                        if span is not None:
-                            # Now, not after the app returns: a framework's span may end with the last byte.
-                            _annotate(span, scope["method"], _route_template(scope), exchange)
-                    elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
-                            and message.get("body"):
-                        exchange.first_chunk = time.perf_counter()
-                    await send(message)
-
-                try:
+            if tracing.enabled():
+                with tracing.http_server_span(scope["method"], scope["path"], scope.get("headers", [])) as span:
+                    exchange.span = span
                     await self.app(scope, receive, observed_send)
-                finally:
-                    route = _route_template(scope)
+            else:
+                await self.app(scope, receive, observed_send)
         finally:
-            metrics.INFLIGHT.dec()
+            route = _route_template(scope)
+            metrics.INFLIGHT.add((), -1)
             _NOTES.reset(token)
-            _record(scope["method"], route, exchange, started, notes)
+            self._record(scope["method"], route, exchange, started, notes)
+
+    def _record(self, method: str, route: str, exchange: _Exchange, started: float, notes: dict[str, Any]) -> None:
+        elapsed = time.perf_counter() - started
+        status = exchange.status or 500
+        metrics.REQUESTS.inc((route, method, exchange.model, exchange.deployment, str(status)))
+        metrics.REQUEST_LATENCY.observe((route, exchange.model), elapsed)
+        ttft = exchange.first_chunk - started if exchange.first_chunk else 0.0
+        if ttft:
+            metrics.TIME_TO_FIRST_TOKEN.observe((exchange.model,), ttft)
+        if route.startswith(QUIET_PREFIXES) or not self.access_log.enabled():
+            return
+        fields: dict[str, Any] = {
+            "request_id": exchange.request_id, "method": method, "route": route, "status": status,
+            "latency_ms": round(elapsed * 1000, 3), "model": exchange.model, "deployment": exchange.deployment,
+            "provider": exchange.provider, "stream": exchange.streaming,
+        }
+        if ttft:
+            fields["ttft_ms"] = round(ttft * 1000, 3)
+        if exchange.span is not None:
+            fields["trace_id"] = format(exchange.span.get_span_context().trace_id, "032x")
+        fields.update(notes)
+        self.access_log.write(fields)
 
 
 def _route_template(scope: Scope) -> str:
@@ -126,30 +149,6 @@ def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
-
-
-def _record(method: str, route: str, exchange: _Exchange, started: float, notes: dict[str, Any]) -> None:
-    elapsed = time.perf_counter() - started
-    status = str(exchange.status or 500)
-    metrics.REQUESTS.labels(route, method, exchange.model, exchange.deployment, status).inc()
-    metrics.REQUEST_LATENCY.labels(route, exchange.model).observe(elapsed)
-    ttft = exchange.first_chunk - started if exchange.first_chunk else 0.0
-    if ttft:
-        metrics.TIME_TO_FIRST_TOKEN.labels(exchange.model).observe(ttft)
-    if route.startswith(QUIET_PREFIXES) or not access_log.isEnabledFor(logging.INFO):
-        return
-    fields: dict[str, Any] = {
-        "request_id": exchange.request_id, "method": method, "route": route, "status": exchange.status or 500,
-        "latency_ms": round(elapsed * 1000, 3), "model": exchange.model, "deployment": exchange.deployment,
-        "provider": exchange.provider, "stream": exchange.streaming,
-    }
-    if ttft:
-        fields["ttft_ms"] = round(ttft * 1000, 3)
-    trace_id = tracing.current_trace_id()
-    if trace_id:
-        fields["trace_id"] = trace_id
-    fields.update(notes)
-    access_log.info("request", extra=fields)
 
 
 def _annotate(span: Any, method: str, route: str, exchange: _Exchange) -> None:

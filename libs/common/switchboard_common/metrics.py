@@ -6,8 +6,10 @@ Labels are bounded by construction: routes are templates, models and deployments
 come from the catalog, statuses and error kinds are small enums. Key ids and
 aliases are never labels (they go to logs, and to the billing ledger).
 
-Recording is an in-memory increment (prometheus_client is lock-cheap and never
-does I/O on the request path). gRPC services serve the registry over plain HTTP
+Recording never does I/O. What is recorded on every request uses the
+lock-free collectors of :mod:`switchboard_common.loop_metrics` (an update is a
+dict lookup and an addition); rarer events use prometheus_client's own metrics,
+whose ``.labels(...).inc()`` other modules call directly. gRPC services serve the registry over plain HTTP
 on ``SWITCHBOARD_METRICS_PORT`` (:func:`serve`); the facade serves it on its own
 HTTP port at :data:`PATH` (see :mod:`switchboard_common.http_metrics`).
 """
@@ -32,6 +34,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from switchboard_common.loop_metrics import LoopCounter, LoopGauge, LoopHistogram
+
 log = logging.getLogger(__name__)
 
 #: The settings field (``ServiceSettings.metrics_port``) that holds the gRPC services' metrics port.
@@ -54,40 +58,40 @@ RPC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 
 # -- the HTTP edge (facade) ---------------------------------------------------------------
 
-REQUESTS = Counter(
+REQUESTS = LoopCounter(
     "switchboard_requests", "HTTP requests answered by the facade.",
-    ["route", "method", "model", "deployment", "status"], registry=REGISTRY)
-REQUEST_LATENCY = Histogram(
+    ["route", "method", "model", "deployment", "status"], REGISTRY)
+REQUEST_LATENCY = LoopHistogram(
     "switchboard_request_duration_seconds", "Time from request to the last byte of the answer.",
-    ["route", "model"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
-TIME_TO_FIRST_TOKEN = Histogram(
+    ["route", "model"], LATENCY_BUCKETS, REGISTRY)
+TIME_TO_FIRST_TOKEN = LoopHistogram(
     "switchboard_time_to_first_token_seconds", "Time from request to the first streamed chunk.",
-    ["model"], buckets=TTFT_BUCKETS, registry=REGISTRY)
-INFLIGHT = Gauge(
-    "switchboard_inflight_requests", "HTTP requests (and open streams) in progress.", registry=REGISTRY)
+    ["model"], TTFT_BUCKETS, REGISTRY)
+INFLIGHT = LoopGauge(
+    "switchboard_inflight_requests", "HTTP requests (and open streams) in progress.", [], REGISTRY)
 OUTBOX_DEPTH = Gauge(
     "switchboard_outbox_depth", "Usage events written to the facade's outbox and not yet settled by billing.",
     registry=REGISTRY)
 
 # -- gRPC servers (every service) -----------------------------------------------------------
 
-RPCS = Counter(
+RPCS = LoopCounter(
     "switchboard_grpc_server_handled", "RPCs completed by a service, by method and status code.",
-    ["service", "method", "code"], registry=REGISTRY)
-RPC_LATENCY = Histogram(
+    ["service", "method", "code"], REGISTRY)
+RPC_LATENCY = LoopHistogram(
     "switchboard_grpc_server_handling_seconds", "Time inside an RPC handler.",
-    ["service", "method"], buckets=RPC_BUCKETS, registry=REGISTRY)
-RPC_INFLIGHT = Gauge(
-    "switchboard_grpc_server_inflight", "RPCs in progress.", ["service", "method"], registry=REGISTRY)
+    ["service", "method"], RPC_BUCKETS, REGISTRY)
+RPC_INFLIGHT = LoopGauge(
+    "switchboard_grpc_server_inflight", "RPCs in progress.", ["service", "method"], REGISTRY)
 DENIALS = Counter(
     "switchboard_denials", "Requests refused by a policy: rate limits, budgets, authentication, permissions.",
     ["service", "reason"], registry=REGISTRY)
 
 # -- providers (router) ----------------------------------------------------------------------
 
-TOKENS = Counter(
+TOKENS = LoopCounter(
     "switchboard_tokens", "Tokens processed, by direction (in = prompt, out = completion).",
-    ["model", "deployment", "direction"], registry=REGISTRY)
+    ["model", "deployment", "direction"], REGISTRY)
 UPSTREAM_ERRORS = Counter(
     "switchboard_upstream_errors", "Failed completions whose cause was a provider, by provider and error kind.",
     ["provider", "kind"], registry=REGISTRY)
@@ -98,12 +102,12 @@ FALLBACKS = Counter(
 COOLDOWNS = Counter(
     "switchboard_cooldowns", "Times a deployment was put into cool-down after repeated failures.",
     ["deployment"], registry=REGISTRY)
-PROVIDER_LATENCY = Histogram(
+PROVIDER_LATENCY = LoopHistogram(
     "switchboard_provider_duration_seconds", "Time spent waiting on the provider for one completion.",
-    ["provider", "deployment"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
-PROVIDER_TTFB = Histogram(
+    ["provider", "deployment"], LATENCY_BUCKETS, REGISTRY)
+PROVIDER_TTFB = LoopHistogram(
     "switchboard_provider_time_to_first_byte_seconds", "Time from the provider call to its first byte (streams).",
-    ["provider", "deployment"], buckets=TTFT_BUCKETS, registry=REGISTRY)
+    ["provider", "deployment"], TTFT_BUCKETS, REGISTRY)
 
 # -- money (billing) ---------------------------------------------------------------------------
 
@@ -155,12 +159,15 @@ def series() -> dict[str, tuple[str, ...]]:
     """
     out: dict[str, tuple[str, ...]] = {_DEPLOYMENT_STATES.NAME: _DEPLOYMENT_STATES.LABELS}
     for value in globals().values():
-        if not isinstance(value, Counter | Gauge | Histogram):
+        if isinstance(value, LoopCounter | LoopGauge | LoopHistogram):
+            name, labels = value.name, value.labelnames
+        elif isinstance(value, Counter | Gauge | Histogram):
+            name, labels = value._name, tuple(value._labelnames)
+        else:
             continue
-        name, labels = value._name, tuple(value._labelnames)
-        if isinstance(value, Counter):
+        if isinstance(value, Counter | LoopCounter):
             out[f"{name}_total"] = labels
-        elif isinstance(value, Histogram):
+        elif isinstance(value, Histogram | LoopHistogram):
             out[f"{name}_bucket"] = (*labels, "le")
             out[f"{name}_count"] = labels
             out[f"{name}_sum"] = labels
