@@ -43,8 +43,8 @@ def report(rendered: dict[str, Rendered], tmp_path_factory: pytest.TempPathFacto
     """One checkov run (its start-up dominates) over the rendered overlays and the Dockerfiles."""
     binary = checkov_binary()
     if binary is None:
-        pytest.skip("checkov is not installed: `python -m venv .venv-tools && .venv-tools/bin/pip install "
-                    "checkov` (or set $CHECKOV)")
+        pytest.skip("checkov is not installed: `python3 -m venv .venv-tools && .venv-tools/bin/pip install "
+                    "-r deploy/requirements-tools.txt` (or set $CHECKOV)")
     scan = tmp_path_factory.mktemp("checkov")
     for overlay in OVERLAYS:
         (scan / f"{overlay}.yaml").write_text(yaml.safe_dump_all(rendered[overlay].docs, sort_keys=False))
