@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.catalog.config import Catalog, ModelEntry
 from switchboard_router.deployment import Deployment
@@ -243,6 +244,7 @@ class Engine:
         if exc.retryable:
             if self.health.record_failure(deployment.id):
                 log.warning("deployment cooling down", extra={"deployment": deployment.id})
+                metrics.COOLDOWNS.labels(deployment.id).inc()
 
     # -- unary ----------------------------------------------------------------------------
 
