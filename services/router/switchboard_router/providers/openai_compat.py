@@ -46,14 +46,15 @@ class Flavour:
     #: What to do with ``reasoning_content`` on earlier assistant turns: "keep" as sent, "drop" it
     #: (OpenAI and Azure refuse the field), "backfill" an empty one on every assistant turn that lacks
     #: it (DeepSeek's thinking mode refuses history without it), or "backfill_tool_calls" (only on
-    #: assistant turns with tool calls, as Kimi needs).
+    #: assistant turns with tool calls, as Kimi needs). A deployment may override it with its own
+    #: ``reasoning_history:`` setting (e.g. an ``openai_compatible`` Kimi or GLM server).
     reasoning_history: str = "keep"
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop"),
+    "openai": Flavour("https://api.openai.com/v1"),
     "openai_compatible": Flavour("http://127.0.0.1:8000/v1"),
-    "azure": Flavour("", auth="api-key", azure_urls=True, reasoning_history="drop"),
+    "azure": Flavour("", auth="api-key", azure_urls=True),
     "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "groq": Flavour("https://api.groq.com/openai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "deepseek": Flavour("https://api.deepseek.com/v1", reasoning_history="backfill"),
@@ -189,7 +190,7 @@ class OpenAICompatAdapter:
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS and k not in self.flavour.drop_fields}
-        out = reasoning_history(out, self.flavour.reasoning_history)
+        out = reasoning_history(out, str(deployment.extra.get("reasoning_history") or self.flavour.reasoning_history))
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:
