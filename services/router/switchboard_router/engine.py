@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -168,10 +169,17 @@ class Engine:
                 + ". Use a model that has such a deployment, or a key with a looser tier.",
                 code="privacy_tier_unavailable",
             )
+        now = time.monotonic()
+        waits = [self.health.get(d.id).cooldown_until - now for entry in plan.models
+                 for d in permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
+                                    self.catalog.privacy_tiers)]
+        wait = max(1, math.ceil(min(waits, default=1.0)))
         raise ServiceError(
             Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT,
-            f"Every deployment of {plan.models[0].name!r} is cooling down after repeated failures; retry shortly.",
+            f"Every deployment of {plan.models[0].name!r} is cooling down after repeated failures; "
+            f"the first returns in about {wait} s. Retry then, or use another model.",
             code="no_healthy_deployment",
+            headers={"retry-after": str(wait)},
         )
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
@@ -222,6 +230,9 @@ class Engine:
             raise as_service_error(exc, deployment) from None
         if special or self._has_fresh(plan, constraints):
             return 0.0
+        if not any(self._candidates(entry, constraints, set()) for entry in plan.models):
+            # This failure put the last deployment into cool-down: the provider's error says more than a 503.
+            raise as_service_error(exc, deployment) from None
         if exc.retry_after is not None and exc.retry_after > policy.backoff_max_seconds:
             raise as_service_error(exc, deployment) from None
         delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
