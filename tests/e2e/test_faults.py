@@ -9,6 +9,7 @@ an exhausted account rather than a passing rate limit.
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,8 +41,29 @@ def fake_claude() -> Iterator[FakeAnthropic]:
 
 
 @pytest.fixture(scope="module")
+def unanswered_port() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops new SYNs, so connecting hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    yield port
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+@pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, str],
-            fake_claude: FakeAnthropic) -> Iterator[Gateway]:
+            fake_claude: FakeAnthropic, unanswered_port: int) -> Iterator[Gateway]:
     base = fake[1]
 
     def dep(model: str, dep_id: str | None = None, **extra: object) -> dict[str, object]:
@@ -70,6 +92,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
         {"name": "drip-total", "deployments": [dep("drip", timeouts={"total": 0.8})]},
         {"name": "claude-spend-limit", "deployments": [claude("spendlimit")]},
         {"name": "openai-no-quota", "deployments": [dep("insufficient-quota")]},
+        {"name": "no-connect", "deployments": [
+            {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1",
+             "api_key": "sk-fake", "timeouts": {"connect": 0.3}}]},
     ]
     tmp: Path = tmp_path_factory.mktemp("faults")
     gw = start_gateway(tmp, models, router_settings={"max_attempts": 3, "backoff_initial_seconds": 0.05,
@@ -268,3 +293,13 @@ def test_a_429_for_an_exhausted_account_is_not_retried(
     after = (len(fake[0].requests), len(fake_claude.requests))
     sent = after[1] - counts[1] if upstream == "anthropic" else after[0] - counts[0]
     assert sent == 1, "a spend limit or exhausted quota is not a transient rate limit"
+
+
+def test_connect_timeout_is_retried_then_504_naming_the_connect_timeout(gateway: Gateway, key: str) -> None:
+    started = time.monotonic()
+    response = chat(gateway, key, "no-connect")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    error = response.json()["error"]
+    assert error["code"] == "upstream_timeout" and "connect timeout" in error["message"]
+    assert 0.9 <= elapsed < 4, "three attempts, each cut at connect: 0.3 s"
