@@ -29,7 +29,7 @@ import httpx
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
-from switchboard_router.deployment import Deployment
+from switchboard_router.deployment import Deployment, Timeouts
 from switchboard_router.outcomes import (
     Attempted,
     AttemptFailed,
@@ -76,6 +76,7 @@ class Engine:
         self.max_connections = max_connections
         self.health = HealthBoard(catalog.policy.cooldown_failures, catalog.policy.cooldown_seconds)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._client_timeouts: dict[str, Timeouts] = {}
         self._rng = random.Random()
 
     # -- catalog --------------------------------------------------------------------------
@@ -87,11 +88,19 @@ class Engine:
         self.health.cooldown_seconds = catalog.policy.cooldown_seconds
         live = {d.id for e in catalog.models.values() for d in e.deployments}
         for dep_id in [k for k in self._clients if k not in live]:
-            client = self._clients.pop(dep_id)
-            asyncio.get_running_loop().create_task(client.aclose())
+            self._retire(self._clients.pop(dep_id), self._client_timeouts.pop(dep_id))
+
+    def _retire(self, client: httpx.AsyncClient, timeouts: Timeouts) -> None:
+        """Closes a client no longer handed out once the calls it may still carry are past their timeout."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(timeouts.total + timeouts.connect, lambda: loop.create_task(client.aclose()))
 
     def client_for(self, deployment: Deployment) -> httpx.AsyncClient:
+        """The deployment's pooled client; rebuilt when a reload changed the deployment's timeouts."""
         client = self._clients.get(deployment.id)
+        if client is not None and self._client_timeouts[deployment.id] != deployment.timeouts:
+            self._retire(client, self._client_timeouts[deployment.id])
+            client = None
         if client is None:
             t = deployment.timeouts
             client = httpx.AsyncClient(
@@ -101,6 +110,7 @@ class Engine:
                 follow_redirects=False,
             )
             self._clients[deployment.id] = client
+            self._client_timeouts[deployment.id] = t
         return client
 
     async def aclose(self) -> None:
