@@ -32,12 +32,14 @@ PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
 
 #: The upstream model id (Azure: deployment name) that makes each fake behave as named.
 BEHAVIOURS: dict[str, dict[str, str]] = {
-    "openai": {"good": "good", "tool": "tool", "error": "error", "filter": "filter"},
-    "azure": {"good": "good", "tool": "tool", "error": "error", "filter": "filter"},
-    "mistral": {"good": "good", "tool": "tool", "error": "error", "filter": "filter"},
-    "anthropic": {"good": "good", "tool": "tool", "error": "error", "filter": "refusal"},
-    "gemini": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety"},
-    "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model"},
+    "openai": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
+    "azure": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
+    "mistral": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
+    "anthropic": {"good": "good", "tool": "tool", "error": "error", "filter": "refusal", "ratelimit": "ratelimit"},
+    "gemini": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
+               "ratelimit": "gemini-ratelimit"},
+    "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
+                "ratelimit": "throttle-model"},
 }
 
 #: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
@@ -49,6 +51,9 @@ ERROR_MESSAGES = {
     "gemini": "Request contains an invalid argument.",
     "bedrock": "The provided model identifier is invalid.",
 }
+
+#: The Retry-After each fake gives with its 429 (Bedrock gives none); the client must see it.
+RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None}
 
 WEATHER_TOOL = {
     "type": "function",
@@ -272,6 +277,14 @@ def test_provider_error_is_passed_on_with_status_and_message(
     assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
     row = ledger_row(gateway, info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_provider_rate_limit_is_passed_on_as_429_with_retry_after(provider: str, sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as info:
+        sdk.chat.completions.create(model=f"{provider}-ratelimit", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 429 and info.value.message
+    assert info.value.response.headers.get("retry-after") == RETRY_AFTER[provider]
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
