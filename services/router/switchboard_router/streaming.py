@@ -132,14 +132,17 @@ async def _pump(response: httpx.Response, translator: Any, route: Attempted, sta
     deployment = route.deployment
     t = deployment.timeouts
     deadline = started + t.total
+    #: The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or not.
+    first_byte_due = started + t.connect + t.first_byte
     raw = response.aiter_raw()
     produced = ProducedSoFar()
     ttfb_ms = 0.0
     announced = False
     error: ServiceError | None = None
     while True:
-        left = deadline - time.perf_counter()
-        limit, which = (t.stream_idle, "stream_idle") if announced else (t.first_byte, "first_byte")
+        now = time.perf_counter()
+        left = deadline - now
+        limit, which = (t.stream_idle, "stream_idle") if announced else (max(0.001, first_byte_due - now), "first_byte")
         if left < limit:
             limit, which = max(0.001, left), "total"
         try:
