@@ -92,6 +92,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
         {"name": "drip-total", "deployments": [dep("drip", timeouts={"total": 0.8})]},
         {"name": "claude-spend-limit", "deployments": [claude("spendlimit")]},
         {"name": "openai-no-quota", "deployments": [dep("insufficient-quota")]},
+        {"name": "claude-ratelimit-long", "deployments": [claude("ratelimit")]},
+        {"name": "ratelimit-then-other", "deployments": [
+            dep("ratelimit", "rl/limited", weight=1000), dep("good", "rl/free", weight=0.001)]},
         {"name": "no-connect", "deployments": [
             {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1",
              "api_key": "sk-fake", "timeouts": {"connect": 0.3}}]},
@@ -180,6 +183,27 @@ def test_429_retry_after_is_honoured(gateway: Gateway, key: str, fake: tuple[Fak
     waited = calls[1].at - calls[0].at
     assert waited >= 0.95, f"the retry came {waited:.3f}s after a 429 with Retry-After: 1"
     assert response.headers["x-switchboard-attempts"] == "2"
+
+
+def test_a_retry_after_longer_than_backoff_max_goes_to_the_client_at_once(
+        gateway: Gateway, key: str, fake_claude: FakeAnthropic) -> None:
+    before = len(fake_claude.requests)
+    started = time.monotonic()
+    response = chat(gateway, key, "claude-ratelimit-long")
+    assert response.status_code == 429 and response.headers["retry-after"] == "7"
+    assert time.monotonic() - started < 3, "no 7 s wait inside the gateway (backoff_max_seconds is 5)"
+    assert len(fake_claude.requests) - before == 1
+    row = ledger_row(gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 429 and row["completion_tokens"] == 0
+
+
+def test_a_429_moves_to_another_deployment_without_waiting(gateway: Gateway, key: str) -> None:
+    started = time.monotonic()
+    response = chat(gateway, key, "ratelimit-then-other")
+    assert response.status_code == 200
+    assert response.headers["x-switchboard-deployment"] == "rl/free"
+    assert response.headers["x-switchboard-attempts"] == "2"
+    assert time.monotonic() - started < 0.9, "Retry-After (1 s) binds the deployment that sent it, not the others"
 
 
 def test_slow_first_byte_moves_to_another_deployment(gateway: Gateway, key: str) -> None:
