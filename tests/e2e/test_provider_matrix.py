@@ -31,15 +31,17 @@ from tests.harness import Gateway, start_gateway
 PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
 
 #: The upstream model id (Azure: deployment name) that makes each fake behave as named.
+_OPENAI_SHAPED = {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit",
+                  "cache": "cache"}
 BEHAVIOURS: dict[str, dict[str, str]] = {
-    "openai": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
-    "azure": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
-    "mistral": {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit"},
-    "anthropic": {"good": "good", "tool": "tool", "error": "error", "filter": "refusal", "ratelimit": "ratelimit"},
+    "openai": _OPENAI_SHAPED,
+    "azure": _OPENAI_SHAPED,
+    "mistral": _OPENAI_SHAPED,
+    "anthropic": {**_OPENAI_SHAPED, "filter": "refusal"},
     "gemini": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
-               "ratelimit": "gemini-ratelimit"},
+               "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
     "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
-                "ratelimit": "throttle-model"},
+                "ratelimit": "throttle-model", "cache": "good-model"},
 }
 
 #: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
@@ -277,6 +279,23 @@ def test_provider_error_is_passed_on_with_status_and_message(
     assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
     row = ledger_row(gateway, info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cached_prompt_tokens_reach_the_client_and_the_ledger(provider: str, sdk: openai.OpenAI,
+                                                              gateway: Gateway) -> None:
+    messages = [{"role": "user", "content": "A long shared prefix, then a question."}]
+    raw = sdk.chat.completions.with_raw_response.create(model=f"{provider}-cache", messages=messages)  # type: ignore
+    usage = raw.parse().usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    cached = usage.prompt_tokens_details.cached_tokens
+    assert cached and 0 < cached <= usage.prompt_tokens
+    assert ledger_row(gateway, raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
+    chunks, request_id = stream_chunks(sdk, model=f"{provider}-cache", messages=messages)
+    final = chunks[-1].usage
+    assert final is not None and final.prompt_tokens_details is not None
+    assert final.prompt_tokens_details.cached_tokens == cached
+    assert ledger_row(gateway, request_id)["cached_prompt_tokens"] == cached
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

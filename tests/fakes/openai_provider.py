@@ -21,6 +21,7 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``ratelimit-once``: 429 with ``Retry-After: 1`` on the first call of each distinct prompt, then good.
 - ``insufficient-quota``: 429 with code ``insufficient_quota`` (no retry will cure it).
 - ``toggle``: 503 while :attr:`FakeOpenAI.toggle_down` is set, else good.
+- ``cache``: good, with half of the prompt tokens reported as cached.
 
 ``tool`` answers in text once the conversation ends with a tool result.
 
@@ -162,7 +163,8 @@ class FakeOpenAI:
         completion_tokens = max(1, len(str(message.get("content") or "")) // 4 + 1)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens,
-                 "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+                 "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2 if model == "cache" else 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0}}
         created = int(time.time())
         if not stream:
             await _json(send, 200, {
