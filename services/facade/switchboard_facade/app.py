@@ -16,7 +16,7 @@ from starlette.responses import Response
 from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
-from switchboard_facade.routes import admin_keys, chat, embeddings, health, models, spend
+from switchboard_facade.routes import admin_keys, anthropic_messages, chat, embeddings, health, models, responses, spend
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -54,7 +54,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier"])
-    for module in (chat, embeddings, models, admin_keys, spend, health):
+    for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, spend, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)
