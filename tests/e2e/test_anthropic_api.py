@@ -234,6 +234,10 @@ def test_errors_are_anthropic_error_json(gw: Gateway, key: str, sdk: anthropic.A
         "model": "fake-good", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
         "tools": [{"type": "web_search_20250305", "name": "web_search"}]})
     assert server_tool.status_code == 400 and "server tools" in server_tool.json()["error"]["message"]
+    mcp = httpx.post(f"{gw.base_url}/v1/messages", headers={"x-api-key": key}, timeout=10, json={
+        "model": "fake-good", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
+        "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "example"}]})
+    assert mcp.status_code == 400 and "mcp_servers" in mcp.json()["error"]["message"]
 
 
 # -- Anthropic in, Anthropic out -----------------------------------------------------------------------

@@ -41,6 +41,11 @@ from switchboard_translate.errors import InvalidRequest
 router = APIRouter()
 
 _PING = {"type": "ping"}
+#: Anthropic features that run on Anthropic's servers, which a gateway in front of any model cannot offer.
+_UNSUPPORTED = {
+    "mcp_servers": "connect MCP servers in the client and pass their tools as client tools",
+    "container": "code execution containers exist only on Anthropic's API",
+}
 
 
 def _check_blocks(value: Any, where: str, *, allow_string: bool = True) -> None:
@@ -70,6 +75,9 @@ def validate_messages_body(body: dict[str, Any], *, count_only: bool = False) ->
     _check_blocks(body.get("tools"), "tools", allow_string=False)
     if body.get("tool_choice") is not None and not isinstance(body["tool_choice"], dict):
         raise invalid("'tool_choice' must be an object such as {\"type\": \"auto\"}.", "tool_choice", "invalid_type")
+    for name, what in _UNSUPPORTED.items():
+        if body.get(name):
+            raise invalid(f"'{name}' is not supported through this gateway: {what}.", name, "unsupported_field")
     if count_only:
         return
     max_tokens = body.get("max_tokens")
