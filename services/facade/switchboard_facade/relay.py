@@ -47,7 +47,7 @@ class Dialect:
     #: Error body shape: "openai" or "anthropic" (see :func:`errors.error_response`).
     errors: str
     #: A whole answer: (the router's chat.completion JSON, the usage it billed) → the client's body.
-    render: Callable[[bytes, dict[str, Any] | None], bytes]
+    render: Callable[[bytes, common_pb2.Usage | None], bytes]
     #: A fresh encoder for each stream.
     stream_encoder: Callable[[], StreamEncoder]
     #: Headers this dialect adds to every answer (given the request id).
@@ -96,7 +96,7 @@ async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Response:
     gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
     headers = route_headers(call, result.route)
     headers.update(dialect.extra_headers(call.request_id))
-    body = dialect.render(result.body, openai_usage(result.usage) if result.HasField("usage") else None)
+    body = dialect.render(result.body, result.usage if result.HasField("usage") else None)
     headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
     return Response(body, media_type="application/json", headers=headers)
 

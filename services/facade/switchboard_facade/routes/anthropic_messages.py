@@ -132,10 +132,10 @@ class _AnthropicStream:
 def anthropic_dialect(model: str, request_id: str) -> Dialect:
     msg_id = message_id(request_id)
 
-    def render(body: bytes, usage: dict[str, Any] | None) -> bytes:
+    def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         completion = orjson.loads(body)
         if usage is not None:
-            completion["usage"] = usage  # what was billed, cache reads and writes included
+            completion["usage"] = relay.openai_usage(usage)  # what was billed, cache reads and writes included
         message = chat_completion_to_anthropic(completion, model=model)
         message["id"] = msg_id
         return orjson.dumps(message)

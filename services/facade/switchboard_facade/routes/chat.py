@@ -111,7 +111,7 @@ class _ChatStream:
 
 def chat_dialect(fixer: CursorResponseFixer | None) -> Dialect:
     """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
-    def render(body: bytes, usage: dict[str, Any] | None) -> bytes:
+    def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         return body if fixer is None else orjson.dumps(fixer.fix_completion(orjson.loads(body)))
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer))
 

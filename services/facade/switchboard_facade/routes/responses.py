@@ -91,10 +91,10 @@ class _ResponsesStream:
 def responses_dialect(request: dict[str, Any], request_id: str) -> Dialect:
     resp_id = response_id(request_id)
 
-    def render(body: bytes, usage: dict[str, Any] | None) -> bytes:
+    def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         completion = orjson.loads(body)
         if usage is not None:
-            completion["usage"] = usage
+            completion["usage"] = relay.openai_usage(usage)
         return orjson.dumps(chat_completion_to_response(completion, request, response_id=resp_id))
 
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ResponsesStream(request, resp_id))
