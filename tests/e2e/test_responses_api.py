@@ -121,3 +121,14 @@ def test_errors_are_openai_error_json(gateway: Gateway) -> None:
     response = httpx.post(f"{gateway.base_url}/v1/responses", json={"model": "fake-good"}, timeout=10,
                           headers={"Authorization": "Bearer sk-anything"})
     assert response.status_code == 400 and response.json()["error"]["param"] == "input"
+
+
+def test_a_stream_cut_by_the_provider_ends_with_response_failed(gateway: Gateway, sdk: openai.OpenAI) -> None:
+    raw = sdk.responses.with_raw_response.create(model="fake-cut", input="hi", stream=True)
+    events = list(raw.parse())
+    assert events[0].type == "response.created"
+    failed = events[-1]
+    assert failed.type == "response.failed" and failed.response.status == "failed"
+    assert failed.response.error is not None and failed.response.error.message
+    row = usage_row(gateway, raw.headers["x-request-id"])
+    assert row["status"] == "error" and row["stream"] is True
