@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common.errors import ServiceError, from_rpc_error
-from switchboard_facade.errors import error_response, status_for
+from switchboard_facade.errors import anthropic_status_for, error_response, status_for
 from switchboard_facade.gateway import Call, Gateway, route_headers
 from switchboard_facade.http_input import credential
 
@@ -83,7 +83,8 @@ async def run(gw: Gateway, call: Call, dialect: Dialect) -> Response:
 
 def failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Response:
     """Settles a call that failed before any answer and renders the error."""
-    gw.settle(call, usage=None, route=None, status="error", http_status=status_for(err), error_code=err.error.code)
+    http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
+    gw.settle(call, usage=None, route=None, status="error", http_status=http_status, error_code=err.error.code)
     headers = {"x-request-id": call.request_id, **dialect.extra_headers(call.request_id)}
     return error_response(err, headers, dialect=dialect.errors)
 
