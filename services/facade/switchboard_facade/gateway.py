@@ -41,6 +41,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     estimated_prompt_tokens: int = 0
+    #: Size of the client's body in bytes (bounds the prompt's tokens for budget reservations).
+    body_bytes: int = 0
     privacy_tier: str = ""
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
     budget: billing_pb2.ReserveResponse | None = None
