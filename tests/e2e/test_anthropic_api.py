@@ -20,7 +20,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import fake_models
+from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
@@ -41,7 +41,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, 
        fake_anthropic_api: FakeAnthropic) -> Iterator[Gateway]:
     def claude(name: str, model: str) -> dict[str, object]:
         return {"name": name, "deployments": [{"provider": "anthropic", "model": model, "api_base":
-                                               fake_anthropic_api.url, "api_key": "sk-ant-fake-upstream"}]}
+                                               fake_anthropic_api.url, "api_key": "sk-ant-fake-upstream",
+                                               **FAKE_PRICES}]}
     models = fake_models(fake_openai[1]) + [claude("claude-good", "good"), claude("claude-tool", "tool"),
                                             claude("claude-cache", "cache"), claude("claude-max", "max"),
                                             claude("claude-stream-error", "stream-error")]
