@@ -16,7 +16,7 @@ from starlette.responses import Response
 from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
-from switchboard_facade.routes import admin_keys, chat, health, models, spend
+from switchboard_facade.routes import admin_keys, admin_teams, chat, health, models, spend
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -47,14 +47,18 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         finally:
             app.state.draining = True
             await outbox.stop(settings.shutdown_grace_seconds)
+            await gateway.releaser.drain(settings.shutdown_grace_seconds)
             await peers.close()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
-                                       "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier"])
-    for module in (chat, models, admin_keys, spend, health):
+                                       "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
+                                       "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                                       "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+                                       "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after"])
+    for module in (chat, models, admin_keys, admin_teams, spend, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -20,6 +20,7 @@ from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade.clients import Peers
 from switchboard_facade.outbox import Outbox
+from switchboard_facade.ratelimit import Releaser, rate_limit_headers
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -40,6 +41,8 @@ class Call:
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     estimated_prompt_tokens: int = 0
     privacy_tier: str = ""
+    #: Auth's answer (rate-limit admission and states); released when the request ends.
+    authorization: auth_pb2.AuthorizeResponse | None = None
 
 
 def estimate_prompt_tokens(raw_size: int) -> int:
@@ -52,6 +55,7 @@ class Gateway:
         self.settings = settings
         self.peers = peers
         self.outbox = outbox
+        self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -68,6 +72,7 @@ class Gateway:
         if call is not None:
             call.key = response.key
             call.privacy_tier = response.key.privacy_tier
+            call.authorization = response
         return response.key
 
     async def admin(self, method: str, request: Any) -> Any:
@@ -148,6 +153,7 @@ class Gateway:
             event.upstream_model = route.upstream_model
             event.jurisdiction = route.jurisdiction
         self.outbox.put(event)
+        self.releaser.release(call.authorization, usage)
 
     async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:
         """The outbox's delivery function."""
@@ -173,7 +179,13 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-privacy-tier": route.privacy_tier,
         "x-switchboard-custody-path": f"facade>router>{route.provider}:{route.deployment_id}",
         "x-switchboard-attempts": str(route.attempts),
+        **rate_limit_headers(call.authorization),
     }
+
+
+def call_headers(call: Call) -> dict[str, str]:
+    """Headers of an answer that did not reach a provider (errors after authorization)."""
+    return {"x-request-id": call.request_id, **rate_limit_headers(call.authorization)}
 
 
 def error_event_payload(error: common_pb2.Error) -> bytes:

@@ -23,6 +23,7 @@ from switchboard_facade.errors import error_response, invalid, status_for
 from switchboard_facade.gateway import (
     Call,
     Gateway,
+    call_headers,
     error_event_payload,
     estimate_prompt_tokens,
     new_request_id,
@@ -80,7 +81,7 @@ async def _unary(gw: Gateway, call: Call) -> Response:
     except ServiceError as err:
         gw.settle(call, usage=None, route=None, status="error", http_status=status_for(err),
                   error_code=err.error.code)
-        return error_response(err, {"x-request-id": call.request_id})
+        return error_response(err, call_headers(call))
     gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
     headers = route_headers(call, result.route)
     headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
@@ -98,7 +99,7 @@ async def _stream(gw: Gateway, call: Call) -> Response:
     except ServiceError as err:
         gw.settle(call, usage=None, route=None, status="error", http_status=status_for(err),
                   error_code=err.error.code)
-        return error_response(err, {"x-request-id": call.request_id})
+        return error_response(err, call_headers(call))
     headers = route_headers(call, route)
     headers["x-switchboard-ttfb-overhead-ms"] = f"{(time.perf_counter() - call.started) * 1000:.3f}"
     headers["cache-control"] = "no-cache"
