@@ -1,0 +1,1 @@
+"""``switchboard``: the command line for the gateway's admin API (keys and teams)."""
