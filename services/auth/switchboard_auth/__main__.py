@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 
 import redis.asyncio as aioredis
 
@@ -16,7 +18,7 @@ from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
 from switchboard_common import runtime
 from switchboard_common.database import default_sqlite_dsn, make_engine
-from switchboard_common.grpc_server import run_until_signalled, start_server
+from switchboard_common.grpc_server import start_server
 from switchboard_common.settings import load_or_create_secret
 
 log = logging.getLogger("switchboard_auth")
@@ -45,12 +47,20 @@ async def serve(settings: AuthSettings) -> None:
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name])
     log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory"})
 
-    async def stop() -> None:
-        await bus.close()
-        await limiter.close()
-        await store.close()
-
-    await run_until_signalled(service, settings.shutdown_grace_seconds, stop)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    # Watch streams never end by themselves: end them first, so that the grace period is spent
+    # on real requests and watchers reconnect to another replica at once.
+    bus.end_streams()
+    await service.stop(settings.shutdown_grace_seconds)
+    await bus.close()
+    await limiter.close()
+    await store.close()
+    log.info("stopped")
 
 
 def main() -> None:

@@ -22,6 +22,9 @@ from switchboard.v1 import auth_pb2
 
 log = logging.getLogger(__name__)
 
+#: Put in a subscriber's queue to end its stream (shutdown); compared by identity.
+END_OF_STREAM = auth_pb2.Invalidation()
+
 
 class InvalidationBus:
     """In-process fan-out (one auth replica)."""
@@ -47,6 +50,12 @@ class InvalidationBus:
 
     def unsubscribe(self, queue: asyncio.Queue[auth_pb2.Invalidation]) -> None:
         self._queues.discard(queue)
+
+    def end_streams(self) -> None:
+        """Ends every subscriber's stream (on shutdown, so watchers move to another replica at once)."""
+        for queue in list(self._queues):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(END_OF_STREAM)
 
     def deliver(self, change: auth_pb2.Invalidation) -> None:
         self.generation += 1

@@ -13,7 +13,7 @@ import grpc
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.hashing import generate_key, hash_key, new_key_id, same_hash
-from switchboard_auth.invalidation import InvalidationBus
+from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
 from switchboard_auth.limits import Admitted, Denial, LimitCheck, Limiter
 from switchboard_auth.models import Team, VirtualKey
 from switchboard_auth.specs import (
@@ -186,8 +186,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         queue = self.bus.subscribe()
         try:
             yield auth_pb2.Invalidation(everything=True)
-            while True:
-                yield await queue.get()
+            while (change := await queue.get()) is not END_OF_STREAM:
+                yield change
         finally:
             self.bus.unsubscribe(queue)
 

@@ -42,10 +42,12 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         app.state.gateway = gateway
         app.state.draining = False
         await outbox.start()
+        await gateway.keycache.start()
         try:
             yield
         finally:
             app.state.draining = True
+            await gateway.keycache.stop()
             await outbox.stop(settings.shutdown_grace_seconds)
             await gateway.releaser.drain(settings.shutdown_grace_seconds)
             await peers.close()

@@ -19,6 +19,7 @@ import orjson
 from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade.clients import Peers
+from switchboard_facade.keycache import KeyCache
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
 from switchboard_facade.settings import FacadeSettings
@@ -56,10 +57,18 @@ class Gateway:
         self.peers = peers
         self.outbox = outbox
         self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
+        self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds)
 
     # -- auth ------------------------------------------------------------------------------
 
     async def authorize(self, api_key: str, call: Call | None = None, verify_only: bool = False) -> auth_pb2.KeyContext:
+        cached = self.keycache.lookup(api_key, admission_needed=call is not None and not verify_only)
+        if cached is not None:
+            if call is not None:
+                call.key = cached
+                call.privacy_tier = cached.privacy_tier
+            return cached
+        generation = self.keycache.generation
         request = auth_pb2.AuthorizeRequest(api_key=api_key, verify_only=verify_only)
         if call is not None:
             request.model = call.model
@@ -73,6 +82,7 @@ class Gateway:
             call.key = response.key
             call.privacy_tier = response.key.privacy_tier
             call.authorization = response
+        self.keycache.store(api_key, response.key, generation)
         return response.key
 
     async def admin(self, method: str, request: Any) -> Any:
