@@ -9,6 +9,7 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import grpc
+from redis.exceptions import RedisError
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
@@ -43,6 +44,13 @@ def _unauthenticated(message: str, code: str) -> ServiceError:
 
 def _not_found(what: str, param: str) -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_NOT_FOUND, what, param=param, code=f"{param}_not_found")
+
+
+def _limits_unavailable(exc: Exception) -> ServiceError:
+    log.error("rate-limit store unavailable", extra={"error": repr(exc)})
+    return ServiceError(Kind.ERROR_KIND_INTERNAL, "The rate-limit store (Redis) is unavailable, so requests of keys "
+                        "with rate limits cannot be admitted. Retry shortly; operators: check SWITCHBOARD_REDIS_URL.",
+                        code="rate_limits_unavailable", http_status=503)
 
 
 def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
@@ -138,7 +146,10 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             return response
         request_id = request.request_id or "auth_" + secrets.token_hex(12)
         tokens = max(0, request.estimated_prompt_tokens)
-        result = await self.limiter.admit(checks, request_id, tokens)
+        try:
+            result = await self.limiter.admit(checks, request_id, tokens)
+        except RedisError as exc:
+            raise _limits_unavailable(exc) from None
         if isinstance(result, Denial):
             raise self._denied(result, key, team, tokens)
         assert isinstance(result, Admitted)
@@ -178,7 +189,10 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             return auth_pb2.ReleaseResponse()
         scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
-        await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
+        try:
+            await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
+        except RedisError as exc:
+            raise _limits_unavailable(exc) from None
         return auth_pb2.ReleaseResponse()
 
     async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
@@ -240,6 +254,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                                    "call GET /key/info without a 'key' parameter.", code="not_your_key")
             return key_info(caller, now_s())
         if not request.key:
+            if caller is not None:
+                return key_info(caller, now_s())
             raise bad("Name the key: GET /key/info?key=<key_id or sk-...>.", "key", "missing_key")
         return key_info(await self._find_key(request.key), now_s())
 
