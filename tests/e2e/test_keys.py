@@ -118,6 +118,15 @@ def test_privacy_tier_and_budgets_reach_the_key_context(gateway: Gateway) -> Non
     created = new_key(gateway, key_alias="ctx", privacy_tier="confidential", max_budget=3, budget_duration="7d")
     info = ok(admin_get(gateway, "/key/info", as_key=str(created["key"])))["info"]
     assert info["privacy_tier"] == "confidential" and info["max_budget"] == 3 and info["budget_duration"] == "7d"
+    with pytest.raises(openai.BadRequestError, match="privacy tier 'confidential'"):
+        chat(sdk(gateway, str(created["key"])))
+
+
+def test_model_wildcards_are_honoured(gateway: Gateway) -> None:
+    client = sdk(gateway, str(new_key(gateway, models=["fake-g*"])["key"]))
+    assert chat(client, "fake-good").parse().choices[0].message.content
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(client, "fake-echo")
 
 
 def test_the_plain_key_is_nowhere_on_disk_or_in_the_logs(gateway: Gateway) -> None:
