@@ -1,4 +1,8 @@
-"""Bad input on every admin endpoint: a 4xx that names what is wrong, and nothing changes."""
+"""Bad input on every admin endpoint: a 4xx that names what is wrong, and nothing changes.
+
+The keys and teams are snapshotted when the module starts and compared when it ends
+(``test_nothing_changed``, last): none of the refused requests above may have changed anything.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,12 @@ def existing(gateway: Gateway) -> dict[str, str]:
     empty_team = ok(admin_post(gateway, "/team/new", {"team_id": "bad-input-empty"}))
     key = generate(gateway, key_alias="bad-input", team_id=team["team_id"], rpm_limit=7)
     user = generate(gateway, key_alias="bad-input-user")
+    BEFORE.append(snapshot(gateway))
     return {"key_id": key["key_id"], "team_id": team["team_id"], "empty_team": empty_team["team_id"],
             "user_key": user["key"]}
+
+
+BEFORE: list[tuple[Any, Any]] = []
 
 
 def snapshot(gateway: Gateway) -> tuple[Any, Any]:
@@ -108,7 +116,6 @@ def _send(gateway: Gateway, method: str, path: str, body: Any, credential: str |
 def test_bad_input_is_refused_and_changes_nothing(gateway: Gateway, existing: dict[str, str], method: str,
                                                  path: str, body: Any, status: int, param: str | None,
                                                  code: str | None) -> None:
-    before = snapshot(gateway)
     response = _send(gateway, method, path, _fill(body, existing), gateway.master_key)
     assert response.status_code == status, response.text
     error = response.json()["error"]
@@ -117,7 +124,6 @@ def test_bad_input_is_refused_and_changes_nothing(gateway: Gateway, existing: di
         assert error["param"] == param, error
     if code is not None:
         assert error["code"] == code, error
-    assert snapshot(gateway) == before
 
 
 ADMIN_ONLY = [("POST", "/key/generate", {}), ("POST", "/key/update", {"key": "{key_id}", "rpm_limit": 1}),
@@ -132,10 +138,12 @@ ADMIN_ONLY = [("POST", "/key/generate", {}), ("POST", "/key/update", {"key": "{k
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY, ids=[c[1] for c in ADMIN_ONLY])
 def test_a_non_admin_key_or_no_key_is_refused_everywhere(gateway: Gateway, existing: dict[str, str], method: str,
                                                           path: str, body: Any) -> None:
-    before = snapshot(gateway)
     refused = _send(gateway, method, path, _fill(body, existing), existing["user_key"])
     assert refused.status_code == 403, refused.text
     assert refused.json()["error"]["code"] in ("admin_required", "not_your_key")
     anonymous = _send(gateway, method, path, _fill(body, existing), None)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "missing_api_key"
-    assert snapshot(gateway) == before
+
+
+def test_nothing_changed(gateway: Gateway, existing: dict[str, str]) -> None:
+    assert BEFORE and snapshot(gateway) == BEFORE[0]
