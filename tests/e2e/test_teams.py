@@ -42,8 +42,14 @@ def test_a_key_inherits_the_team_models_and_privacy_tier(gateway: Gateway) -> No
     assert chat(client, "fake-echo", "x").parse().choices[0].message.content == "x"
     with pytest.raises(openai.PermissionDeniedError):
         chat(client, "fake-good")
-    own = generate(gateway, team_id=team["team_id"], models=["fake-good"])
+    wider = admin_post(gateway, "/key/generate", {"team_id": team["team_id"], "models": ["fake-good"]})
+    assert wider.status_code == 400 and wider.json()["error"]["code"] == "model_not_in_team"
+    assert "fake-good" in wider.json()["error"]["message"]
+    broad = new_team(gateway, models=["fake-*"])
+    own = generate(gateway, team_id=broad["team_id"], models=["fake-good"])
     assert chat(sdk(gateway, str(own["key"])), "fake-good").parse().choices[0].message.content
+    with pytest.raises(openai.PermissionDeniedError):
+        chat(sdk(gateway, str(own["key"])), "fake-echo")
     private = new_team(gateway, privacy_tier="internal")
     member = sdk(gateway, str(generate(gateway, team_id=private["team_id"])["key"]))
     with pytest.raises(openai.BadRequestError, match="privacy tier 'internal'"):  # the router enforces the tier

@@ -22,6 +22,7 @@ from switchboard_auth.specs import (
     apply_key_spec,
     apply_team_spec,
     bad,
+    check_key_models_within_team,
     key_info,
     key_status,
     limits_of,
@@ -215,10 +216,14 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                              "itself.", "key")
         return key
 
-    async def _check_team(self, team_id: str) -> None:
-        if team_id and await self.store.team(team_id) is None:
-            raise bad(f"team_id '{team_id}' does not exist; create it first with POST /team/new.", "team_id",
+    async def _check_team(self, key: VirtualKey) -> None:
+        if not key.team_id:
+            return
+        team = await self.store.team(key.team_id)
+        if team is None:
+            raise bad(f"team_id '{key.team_id}' does not exist; create it first with POST /team/new.", "team_id",
                       "team_not_found")
+        check_key_models_within_team(key, team)
 
     async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None:
         await self.bus.publish(auth_pb2.Invalidation(key_ids=key_ids, team_ids=team_ids))
@@ -232,7 +237,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
                          created_at=now, status="active")
         apply_key_spec(key, request.spec, spec_fields_set(request.spec), now)
-        await self._check_team(key.team_id)
+        await self._check_team(key)
         await self.store.insert(key)
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
         return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
@@ -270,8 +275,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         fields = set(request.update_fields)
         now = now_s()
         apply_key_spec(key, request.spec, fields, now)
-        if "team_id" in fields:
-            await self._check_team(key.team_id)
+        if fields & {"team_id", "models"}:
+            await self._check_team(key)
         await self.store.save(key)
         await self._changed(key_ids=[key.key_id])
         log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from fnmatch import fnmatchcase
 
 from switchboard.v1 import auth_pb2
 from switchboard_auth.durations import parse_duration
@@ -144,3 +145,19 @@ def spec_fields_set(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec) -> set[str]:
 
 def now_s() -> int:
     return int(time.time())
+
+
+def check_key_models_within_team(key: VirtualKey, team: Team | None) -> None:
+    """A team's key may narrow the team's models, never widen them (as LiteLLM requires).
+
+    Auth does not know the config's access groups, so a key model counts as within the
+    team's list when it is listed there itself or matches one of its wildcards.
+    """
+    if team is None or not team.models or not key.models or "*" in team.models:
+        return
+    outside = [m for m in key.models
+               if m not in team.models and not any("*" in p and fnmatchcase(m, p) for p in team.models)]
+    if outside:
+        raise bad(f"models {outside} are not among team '{team.team_id}''s models {team.models}; a team's key may "
+                  "only use a subset of them (or leave 'models' empty to use the team's).", "models",
+                  "model_not_in_team")
