@@ -163,7 +163,14 @@ class Gateway:
             event.upstream_model = route.upstream_model
             event.jurisdiction = route.jurisdiction
         self.outbox.put(event)
+        self.release_limits(call, usage)
+
+    def release_limits(self, call: Call, usage: common_pb2.Usage | None = None) -> None:
+        """Frees the request's parallel slot and corrects its TPM count (in the background).
+
+        ``settle`` does it; a path that ends an authorized request without settling must call it."""
         self.releaser.release(call.authorization, usage)
+        call.authorization = None if call.authorization is None else _released(call.authorization)
 
     async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:
         """The outbox's delivery function."""
@@ -191,6 +198,14 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-attempts": str(route.attempts),
         **rate_limit_headers(call.authorization),
     }
+
+
+def _released(authorization: auth_pb2.AuthorizeResponse) -> auth_pb2.AuthorizeResponse:
+    """The same answer without its admission, so that a second release is a no-op."""
+    kept = auth_pb2.AuthorizeResponse()
+    kept.CopyFrom(authorization)
+    kept.ClearField("admission")
+    return kept
 
 
 def call_headers(call: Call) -> dict[str, str]:
