@@ -126,6 +126,8 @@ class RedisInvalidationBus(InvalidationBus):
                                 extra={"error": repr(exc)})
                 self._subscribed.clear()
                 self.deliver(auth_pb2.Invalidation(everything=True))
+                # Watchers (facade caches) must not trust a replica that no longer hears the others.
+                self.end_streams()
                 await asyncio.sleep(0.2)
 
     async def close(self) -> None:

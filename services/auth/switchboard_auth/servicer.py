@@ -198,6 +198,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
 
     async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
                                  context: grpc.aio.ServicerContext) -> AsyncIterator[auth_pb2.Invalidation]:
+        if not self.bus.healthy:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this auth replica does not hear changes right now")
         queue = self.bus.subscribe()
         try:
             yield auth_pb2.Invalidation(everything=True)
