@@ -115,7 +115,10 @@ class Gateway:
 
     def stop(self) -> None:
         order = ("facade", "router", "billing", "auth")
-        for label in sorted(self.processes, key=lambda n: next(i for i, o in enumerate(order) if n.startswith(o))):
+        def rank(label: str) -> int:
+            return next((i for i, o in enumerate(order) if label.startswith(o)), len(order))
+
+        for label in sorted(self.processes, key=rank):
             self.processes[label].terminate()
 
 
