@@ -125,8 +125,11 @@ def test_stream_cut_by_the_provider_ends_with_an_error_event_and_is_billed(gatew
 def test_wrong_method_and_unknown_route_are_openai_errors(gateway: Gateway) -> None:
     r = httpx.get(f"{gateway.base_url}/v1/chat/completions")
     assert r.status_code == 405 and "error" in r.json()
+    assert r.headers["x-request-id"].startswith("req_")
     r = httpx.get(f"{gateway.base_url}/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "route_not_found"
+    assert r.headers["x-request-id"].startswith("req_")
+    assert httpx.get(f"{gateway.base_url}/health/liveness").headers["x-request-id"].startswith("req_")
 
 
 def test_failed_requests_leave_complete_error_rows_only(gateway: Gateway, key: str) -> None:

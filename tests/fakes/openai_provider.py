@@ -59,12 +59,26 @@ class FakeOpenAI:
         body = orjson.loads(raw) if raw else {}
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.requests.append(Recorded(path, headers, body))
+        if path.endswith("/embeddings"):
+            await self._embeddings(body, send)
+            return
         if not path.endswith("/chat/completions"):
             await _json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
             return
         model = str(body.get("model") or (path.split("/deployments/")[1].split("/")[0] if "/deployments/" in path
                                           else ""))
         await self._chat(model, body, send, receive)
+
+    async def _embeddings(self, body: dict[str, Any], send: Any) -> None:
+        inputs = body.get("input")
+        items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        dims = int(body.get("dimensions") or 4)
+        data = [{"object": "embedding", "index": i,
+                 "embedding": [float(len(str(text)) % 7 + j) / 10 for j in range(dims)]}
+                for i, text in enumerate(items)]
+        tokens = sum(max(1, len(str(t)) // 4) for t in items)
+        await _json(send, 200, {"object": "list", "data": data, "model": body.get("model"),
+                                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     async def _chat(self, model: str, body: dict[str, Any], send: Any, receive: Any) -> None:
         stream = bool(body.get("stream"))

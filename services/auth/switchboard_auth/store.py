@@ -25,7 +25,7 @@ class KeyStore:
         return AsyncSession(self.engine, expire_on_commit=False)
 
     async def migrate(self) -> list[int]:
-        return await migrate(self.engine, MIGRATIONS, LOCK_ID)
+        return await migrate(self.engine, MIGRATIONS, LOCK_ID, "auth")
 
     # -- keys ------------------------------------------------------------------------------
 

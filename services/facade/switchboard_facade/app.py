@@ -16,7 +16,8 @@ from starlette.responses import Response
 from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
-from switchboard_facade.routes import admin_keys, admin_teams, chat, health, models, spend
+from switchboard_facade.request_id import RequestIdMiddleware
+from switchboard_facade.routes import admin_keys, admin_teams, catalog, chat, embeddings, health, models, spend, usage
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -60,7 +61,8 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
                                        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                                        "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
                                        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after"])
-    for module in (chat, models, admin_keys, admin_teams, spend, health):
+    app.add_middleware(RequestIdMiddleware)
+    for module in (chat, embeddings, models, admin_keys, admin_teams, spend, usage, catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

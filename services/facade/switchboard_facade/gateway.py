@@ -18,6 +18,7 @@ import orjson
 
 from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
+from switchboard_facade import budget
 from switchboard_facade.clients import Peers
 from switchboard_facade.keycache import KeyCache
 from switchboard_facade.outbox import Outbox
@@ -44,6 +45,8 @@ class Call:
     privacy_tier: str = ""
     #: Auth's answer (rate-limit admission and states); released when the request ends.
     authorization: auth_pb2.AuthorizeResponse | None = None
+    #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
+    budget: billing_pb2.ReserveResponse | None = None
 
 
 def estimate_prompt_tokens(raw_size: int) -> int:
@@ -58,6 +61,7 @@ class Gateway:
         self.outbox = outbox
         self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
         self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds)
+        self.servable_models = budget.ServableModels()
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -111,6 +115,13 @@ class Gateway:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 
+    async def embed(self, call: Call) -> router_pb2.CompleteResponse:
+        try:
+            return await self.peers.router.Embed(self._router_request(call),
+                                                 timeout=self.settings.completion_timeout_seconds)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "router") from None
+
     async def stream(self, call: Call) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent],
                                                 grpc.aio.UnaryStreamCall]:
         """Starts a stream and waits for its route (the provider's first byte), so that
@@ -136,6 +147,19 @@ class Gateway:
             raise from_rpc_error(exc, "router") from None
 
     # -- billing ---------------------------------------------------------------------------
+
+    async def reserve(self, call: Call, body_bytes: int, output_tokens: int | None = None) -> None:
+        """Holds the request's worst-case cost against its budgets (see budget.py); raises ServiceError."""
+        if not budget.has_budget(call.key) and self.servable_models.lookup(
+                self.peers.billing, call.model, self.settings.service_timeout_seconds):
+            return  # nothing to hold, nothing to refuse
+        request = budget.reserve_request(request_id=call.request_id, key=call.key, model=call.model, body=call.body,
+                                         body_bytes=body_bytes,
+                                         completion_timeout=self.settings.completion_timeout_seconds)
+        if output_tokens is not None:
+            request.max_output_tokens = output_tokens
+        call.budget = await budget.reserve(self.peers.billing, request, call.key,
+                                           self.settings.service_timeout_seconds)
 
     def settle(self, call: Call, *, usage: common_pb2.Usage | None, route: router_pb2.RouteInfo | None,
                status: str, http_status: int, error_code: str = "", ttft_ms: float = 0.0) -> None:

@@ -29,6 +29,7 @@ from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.routing.selector import choose, permitted
+from switchboard_translate.cursor import apply_thinking_suffix
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +246,18 @@ class Engine:
 
     # -- unary ----------------------------------------------------------------------------
 
-    async def complete(self, model: str, body: dict[str, Any], constraints: Constraints) -> UnaryResult:
+    def _thinking(self, model: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """``<model>-thinking`` (Cursor's reasoning variants) is the base model with reasoning on."""
+        if model in self.catalog.models or not model.endswith("-thinking"):
+            return model, body
+        resolved = apply_thinking_suffix({**body, "model": model}, self.catalog.models.__contains__)
+        return str(resolved["model"]), resolved
+
+    async def complete(self, model: str, body: dict[str, Any], constraints: Constraints,
+                       operation: str = "chat") -> UnaryResult:
+        """One whole answer; ``operation`` is "chat" (Chat Completions) or "embeddings"."""
+        if operation == "chat":
+            model, body = self._thinking(model, body)
         entry = self._resolve(model, constraints)
         plan = self._plan(entry, constraints)
         max_attempts = max(1, self.catalog.policy.max_attempts)
@@ -254,7 +266,7 @@ class Engine:
             attempt += 1
             current, deployment = self._next(plan, constraints)
             try:
-                return await self._complete_once(deployment, current, body, attempt)
+                return await self._complete_once(deployment, current, body, attempt, operation)
             except _AttemptFailed as exc:
                 self._fail(deployment, exc)
                 plan.failed.add(deployment.id)
@@ -265,9 +277,14 @@ class Engine:
                 await self._backoff(attempt, exc.retry_after)
 
     async def _complete_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any],
-                             attempt: int) -> UnaryResult:
+                             attempt: int, operation: str) -> UnaryResult:
         adapter = adapter_for(deployment.provider)
-        request = adapter.build_request(deployment, body, stream=False)
+        if operation == "embeddings":
+            request = _build_embeddings(adapter, deployment, body)
+            parse = adapter.parse_embeddings_response  # type: ignore[attr-defined]
+        else:
+            request = _build(adapter, deployment, body, stream=False)
+            parse = adapter.parse_response
         client = self.client_for(deployment)
         health = self.health.get(deployment.id)
         health.inflight += 1
@@ -287,7 +304,7 @@ class Engine:
             error = adapter.parse_error(response.status_code, response.content, dict(response.headers))
             raise _AttemptFailed(error, retryable=error.retryable, retry_after=error.retry_after)
         try:
-            result = adapter.parse_response(deployment, response.content)
+            result = parse(deployment, response.content)
         except (ValueError, KeyError, TypeError) as exc:
             raise _AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
                                  retryable=True) from None
@@ -298,6 +315,7 @@ class Engine:
 
     async def stream(self, model: str, body: dict[str, Any], constraints: Constraints,
                      include_usage: bool) -> AsyncIterator[StreamItem]:
+        model, body = self._thinking(model, body)
         entry = self._resolve(model, constraints)
         plan = self._plan(entry, constraints)
         max_attempts = max(1, self.catalog.policy.max_attempts)
@@ -325,7 +343,7 @@ class Engine:
     async def _stream_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any], attempt: int,
                            include_usage: bool) -> AsyncIterator[StreamItem]:
         adapter = adapter_for(deployment.provider)
-        request = adapter.build_request(deployment, body, stream=True)
+        request = _build(adapter, deployment, body, stream=True)
         translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=entry.name))
         client = self.client_for(deployment)
         health = self.health.get(deployment.id)
@@ -415,6 +433,34 @@ class Engine:
                                reported_by_provider=False)
         provider_ms = (time.perf_counter() - started) * 1000
         yield StreamFinished(usage, route, provider_ms, ttfb_ms, error)
+
+
+def _build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> Any:
+    """The provider request; a body the provider's format cannot express is the client's error (400)."""
+    try:
+        return adapter.build_request(deployment, body, stream=stream)
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
+            code="untranslatable_request",
+        ) from None
+
+
+def _build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> Any:
+    builder = getattr(adapter, "build_embeddings_request", None)
+    if builder is None:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"The model {deployment.public_model!r} is served by {deployment.provider}, which has no embeddings "
+            "endpoint in this gateway; use an embedding model.",
+            code="embeddings_not_supported", param="model",
+        )
+    try:
+        return builder(deployment, body)
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"Invalid embeddings request: {exc}",
+                           code="invalid_request") from None
 
 
 def _timeout_error(deployment: Deployment, exc: BaseException) -> UpstreamError:

@@ -72,9 +72,17 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def Complete(self, request: router_pb2.CompleteRequest,
                        context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, "chat")
+
+    async def Embed(self, request: router_pb2.CompleteRequest,
+                    context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, "embeddings")
+
+    async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
+                     operation: str) -> router_pb2.CompleteResponse:
         try:
             body = _parse_body(request)
-            result = await self.engine.complete(request.model, body, _constraints(request.constraints))
+            result = await self.engine.complete(request.model, body, _constraints(request.constraints), operation)
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None

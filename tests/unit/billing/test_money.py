@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from switchboard_billing.money import (
     MAX_MICROS,
     MoneyError,

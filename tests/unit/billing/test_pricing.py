@@ -12,6 +12,7 @@ from genai_prices.data import providers as genai_providers
 from genai_prices.types import TieredPrices
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from switchboard_billing.money import ceil_micros, usd_to_micros_half_up
 from switchboard_billing.pricing import (
     PROVIDER_IDS,

@@ -20,6 +20,7 @@ from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo
+
 from switchboard_billing.money import format_decimal
 from switchboard_billing.pricing.config import OVERRIDE_KEYS, DeploymentPricing
 from switchboard_billing.pricing.rates import (

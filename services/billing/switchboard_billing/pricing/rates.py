@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from genai_prices.types import ModelPrice as RateTable
 from genai_prices.types import TieredPrices, calc_unit_price
+
 from switchboard_billing.money import ceil_micros, usd_to_micros_half_up
 from switchboard_billing.pricing.usage import TokenUsage
 

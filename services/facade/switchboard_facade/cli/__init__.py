@@ -1,1 +1,1 @@
-"""``switchboard``: the command line for the gateway's admin API (keys and teams)."""
+"""Command-line tools of the gateway: ``switchboard keys|teams|usage``."""

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import error_response, invalid, status_for
 from switchboard_facade.gateway import (
     Call,
@@ -30,12 +32,28 @@ from switchboard_facade.gateway import (
     route_headers,
 )
 from switchboard_facade.http_input import credential, read_json_object
+from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
+from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.sse import DONE
 
 router = APIRouter()
 
 
-def canonical_chat_body(body: dict[str, Any]) -> dict[str, Any]:
+def canonical_chat_body(body: dict[str, Any], cursor: bool) -> tuple[dict[str, Any], CursorResponseFixer | None]:
+    """One canonical OpenAI chat body from any shape Cursor or an SDK sends, and the
+    fixer its answer needs (Cursor: every tool call named; custom tools unwrapped)."""
+    try:
+        normalized = normalize_chat_request(body)
+    except InvalidRequest as exc:
+        raise invalid(exc.message, exc.param, "invalid_request") from None
+    body = validate_chat_body(normalized.body)
+    fixer = None
+    if cursor or normalized.custom_tools:
+        fixer = CursorResponseFixer(normalized.custom_tools, repeat_identity=cursor)
+    return body, fixer
+
+
+def validate_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     """Validates an OpenAI chat body (the fields the gateway itself relies on)."""
     model = body.get("model")
     if not isinstance(model, str) or not model.strip():
@@ -56,7 +74,7 @@ def gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
-async def handle_chat(request: Request, path_model: str | None = None) -> Response:
+async def handle_chat(request: Request, path_model: str | None = None, cursor: bool = False) -> Response:
     gw = gateway(request)
     request_id = new_request_id()
     call: Call | None = None
@@ -64,18 +82,22 @@ async def handle_chat(request: Request, path_model: str | None = None) -> Respon
         body, size = await read_json_object(request, gw.settings.max_body_bytes)
         if path_model is not None:
             body["model"] = path_model
-        body = canonical_chat_body(body)
+        body, fixer = canonical_chat_body(body, cursor)
         call = Call(request_id=request_id, model=body["model"], body=body, stream=bool(body.get("stream")))
         call.estimated_prompt_tokens = estimate_prompt_tokens(size)
         await gw.authorize(credential(request), call)
+        await gw.reserve(call, size)
     except ServiceError as err:
+        if call is not None:  # refused after admission (e.g. by the budget): give the rate-limit slot back
+            gw.release_limits(call)
+            return error_response(err, call_headers(call))
         return error_response(err, {"x-request-id": request_id})
     if call.stream:
-        return await _stream(gw, call)
-    return await _unary(gw, call)
+        return await _stream(gw, call, fixer)
+    return await _unary(gw, call, fixer)
 
 
-async def _unary(gw: Gateway, call: Call) -> Response:
+async def _unary(gw: Gateway, call: Call, fixer: CursorResponseFixer | None) -> Response:
     try:
         result = await gw.complete(call)
     except ServiceError as err:
@@ -84,8 +106,10 @@ async def _unary(gw: Gateway, call: Call) -> Response:
         return error_response(err, call_headers(call))
     gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
     headers = route_headers(call, result.route)
+    headers.update(budget_headers(call.budget))
     headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
-    return Response(result.body, media_type="application/json", headers=headers)
+    body = result.body if fixer is None else orjson.dumps(fixer.fix_completion(orjson.loads(result.body)))
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _overhead(call: Call, provider_ms: float) -> str:
@@ -93,7 +117,7 @@ def _overhead(call: Call, provider_ms: float) -> str:
     return f"{max(0.0, total_ms - provider_ms):.3f}"
 
 
-async def _stream(gw: Gateway, call: Call) -> Response:
+async def _stream(gw: Gateway, call: Call, fixer: CursorResponseFixer | None) -> Response:
     try:
         route, events, rpc = await gw.stream(call)
     except ServiceError as err:
@@ -101,14 +125,21 @@ async def _stream(gw: Gateway, call: Call) -> Response:
                   error_code=err.error.code)
         return error_response(err, call_headers(call))
     headers = route_headers(call, route)
+    headers.update(budget_headers(call.budget))
     headers["x-switchboard-ttfb-overhead-ms"] = f"{(time.perf_counter() - call.started) * 1000:.3f}"
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
-    return StreamingResponse(_relay(gw, call, route, events, rpc), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_relay(gw, call, route, events, rpc, fixer), media_type="text/event-stream",
+                             headers=headers)
+
+
+def _fixed(chunks: Any, fixer: CursorResponseFixer) -> list[bytes]:
+    return [orjson.dumps(fixer.fix_chunk(orjson.loads(c))) for c in chunks]
 
 
 async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
-                 events: AsyncIterator[router_pb2.StreamEvent], rpc: grpc.aio.UnaryStreamCall) -> AsyncIterator[bytes]:
+                 events: AsyncIterator[router_pb2.StreamEvent], rpc: grpc.aio.UnaryStreamCall,
+                 fixer: CursorResponseFixer | None) -> AsyncIterator[bytes]:
     """Frames chunk batches as SSE; settles exactly once however the stream ends."""
     usage: common_pb2.Usage | None = None
     status, http_status, error_code = "cancelled", 499, "client_disconnected"
@@ -121,8 +152,9 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
             if kind == "chunks":
                 if not forwarded:
                     ttft_ms = (time.perf_counter() - call.started) * 1000
-                forwarded += len(event.chunks.chunks)
-                frame = b"".join(b"data: " + c + b"\n\n" for c in event.chunks.chunks)
+                chunks = event.chunks.chunks if fixer is None else _fixed(event.chunks.chunks, fixer)
+                forwarded += len(chunks)
+                frame = b"".join(b"data: " + c + b"\n\n" for c in chunks)
                 forwarded_bytes += len(frame)
                 yield frame
             elif kind == "end":
@@ -135,6 +167,9 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
                     yield b"data: " + error_event_payload(end.error) + b"\n\n"
                 else:
                     status, http_status, error_code = "success", 200, ""
+                held = fixer.flush() if fixer is not None else None
+                if held is not None:
+                    yield b"data: " + orjson.dumps(held) + b"\n\n"
                 yield DONE
     except grpc.aio.AioRpcError as exc:
         err = from_rpc_error(exc, "router")
@@ -154,15 +189,20 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
 
 @router.post("/v1/chat/completions")
 @router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    return await handle_chat(request)
+
+
 @router.post("/cursor/chat/completions")
 @router.post("/cursor/v1/chat/completions")
 @router.post("/v1/cursor/chat/completions")
-async def chat_completions(request: Request) -> Response:
-    return await handle_chat(request)
+async def cursor_chat_completions(request: Request) -> Response:
+    """Cursor's "Override OpenAI Base URL" = ``<gateway>/cursor``: every Cursor body shape, answers Cursor can read."""
+    return await handle_chat(request, cursor=True)
 
 
 @router.post("/openai/deployments/{deployment}/chat/completions")
 @router.post("/cursor/openai/deployments/{deployment}/chat/completions")
 async def azure_chat_completions(request: Request, deployment: str) -> Response:
     """Cursor's Azure settings: the deployment name is the public model name; ``api-version`` is accepted as is."""
-    return await handle_chat(request, path_model=deployment)
+    return await handle_chat(request, path_model=deployment, cursor=True)

@@ -142,6 +142,34 @@ class OpenAICompatAdapter:
             return f"{base}/openai/deployments/{name}/chat/completions?api-version={version}"
         return f"{base}/chat/completions"
 
+    def embeddings_url(self, deployment: Deployment) -> str:
+        base = (deployment.api_base or self.flavour.default_api_base).rstrip("/")
+        if self.flavour.azure_urls:
+            version = deployment.extra.get("api_version", "2024-10-21")
+            name = quote(deployment.model, safe="")
+            return f"{base}/openai/deployments/{name}/embeddings?api-version={version}"
+        return f"{base}/embeddings"
+
+    def build_embeddings_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+        """OpenAI ``/embeddings``: the body passes through with the upstream model id."""
+        if "input" not in body:
+            raise ValueError("'input' is required: a string or a list of strings or token arrays")
+        out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
+        if self.flavour.azure_urls:
+            out.pop("model", None)
+        else:
+            out["model"] = deployment.model
+        return UpstreamRequest("POST", self.embeddings_url(deployment), self.headers(deployment), orjson.dumps(out))
+
+    def parse_embeddings_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
+        data = orjson.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise ValueError("provider answer is not an embeddings list")
+        raw = data.get("usage") or {}
+        usage = TokenUsage(prompt_tokens=int(raw.get("prompt_tokens") or 0), completion_tokens=0,
+                           reported_by_provider=bool(raw))
+        return CompletionResult(data, usage)
+
     def headers(self, deployment: Deployment) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "application/json"}
         if deployment.api_key:

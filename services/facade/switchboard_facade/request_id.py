@@ -1,0 +1,32 @@
+"""Every answer carries ``x-request-id``.
+
+Routes that do gateway work set their own id (it is also the ledger's key);
+this pure-ASGI middleware adds one to every other answer (health checks,
+CORS preflights, 404s) without touching the body or buffering anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+_HEADER = b"x-request-id"
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if not any(name == _HEADER for name, _ in headers):
+                    message["headers"] = [*headers, (_HEADER, b"req_" + secrets.token_hex(12).encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)

@@ -1,0 +1,215 @@
+"""OpenAI Chat Completions request → Gemini ``generateContent`` request body.
+
+The differences that matter: Gemini names the roles ``user`` and ``model``,
+keeps system text apart (``systemInstruction``), identifies a function result
+by the function's NAME rather than a call id (so ids are mapped back to names
+from the assistant turn that made the call), wants tool schemas in its own
+OpenAPI subset, and puts sampling settings in ``generationConfig``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Any
+
+import orjson
+
+from switchboard_router.providers.gemini_schema import to_gemini_schema
+
+#: Gemini 3 rejects a replayed function call without its thought signature; this documented
+#: placeholder lets histories that did not come from Gemini (or lost the signature) through.
+SKIP_SIGNATURE = "skip_thought_signature_validator"
+
+_TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+_THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
+
+
+def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]:
+    """The JSON body of a generateContent / streamGenerateContent call."""
+    system_parts: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    #: OpenAI tool call id → function name, filled from assistant turns as they are read.
+    call_names: dict[str, str] = {}
+    needs_signature = model.split("/")[-1].startswith("gemini-3")
+    for message in body.get("messages") or []:
+        role = message.get("role")
+        content = message.get("content")
+        if role in ("system", "developer"):
+            text = _plain_text(content)
+            if text:
+                system_parts.append({"text": text})
+        elif role == "user":
+            _append(contents, "user", _user_parts(content))
+        elif role == "assistant":
+            _append(contents, "model", _model_parts(message, call_names, needs_signature))
+        elif role == "tool":
+            _append(contents, "user", [_function_response(message, call_names)])
+        else:
+            raise ValueError(f"unsupported message role {role!r}")
+
+    request: dict[str, Any] = {"contents": contents}
+    if system_parts:
+        request["systemInstruction"] = {"parts": system_parts}
+    tools = _function_declarations(body)
+    if tools:
+        request["tools"] = [{"functionDeclarations": tools}]
+        tool_config = _tool_config(body.get("tool_choice"))
+        if tool_config:
+            request["toolConfig"] = tool_config
+    generation = _generation_config(body, model)
+    if generation:
+        request["generationConfig"] = generation
+    return request
+
+
+def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
+    if not parts:
+        return
+    if contents and contents[-1]["role"] == role:
+        contents[-1]["parts"].extend(parts)
+    else:
+        contents.append({"role": role, "parts": parts})
+
+
+def _plain_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") in ("text", "input_text"))
+
+
+def _user_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    for part in content or []:
+        kind = part.get("type")
+        if kind in ("text", "input_text"):
+            if part.get("text"):
+                parts.append({"text": part["text"]})
+        elif kind == "image_url":
+            image = part.get("image_url")
+            parts.append(_media_part(image.get("url", "") if isinstance(image, dict) else str(image or "")))
+        elif kind == "input_audio":
+            audio = part.get("input_audio") or {}
+            parts.append(
+                {"inlineData": {"mimeType": f"audio/{audio.get('format', 'wav')}", "data": audio.get("data", "")}}
+            )
+        elif kind == "file":
+            file = part.get("file") or {}
+            parts.append(_media_part(file.get("file_data") or file.get("file_id") or ""))
+        else:
+            raise ValueError(f"Gemini does not accept content parts of type {kind!r}")
+    return parts
+
+
+def _media_part(url: str) -> dict[str, Any]:
+    """A data: URL becomes inline bytes; anything else is passed by reference (gs://, https://, Files API)."""
+    if url.startswith("data:"):
+        header, _, data = url[5:].partition(",")
+        if not header.endswith(";base64"):
+            raise ValueError("data: URLs sent to Gemini must be base64 encoded")
+        return {"inlineData": {"mimeType": header.split(";")[0] or "application/octet-stream", "data": data}}
+    if not url:
+        raise ValueError("media part without a URL")
+    mime, _ = mimetypes.guess_type(url.split("?")[0])
+    return {"fileData": {"mimeType": mime or "image/jpeg", "fileUri": url}}
+
+
+def _model_parts(message: dict[str, Any], call_names: dict[str, str], needs_signature: bool) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    text = _plain_text(message.get("content"))
+    if text:
+        parts.append({"text": text})
+    for position, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        name = function.get("name", "")
+        call_names[call.get("id", "")] = name
+        try:
+            args = orjson.loads(function.get("arguments") or "{}")
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"tool call {call.get('id')!r} has arguments that are not JSON") from exc
+        part: dict[str, Any] = {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
+        signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+        if signature:
+            part["thoughtSignature"] = signature
+        elif needs_signature and position == 0:
+            part["thoughtSignature"] = SKIP_SIGNATURE
+        parts.append(part)
+    return parts
+
+
+def _function_response(message: dict[str, Any], call_names: dict[str, str]) -> dict[str, Any]:
+    call_id = message.get("tool_call_id", "")
+    name = call_names.get(call_id) or message.get("name")
+    if not name:
+        raise ValueError(f"tool message answers call {call_id!r}, which no earlier assistant message made")
+    text = _plain_text(message.get("content"))
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        parsed = text
+    # Gemini wants an object; a bare value is wrapped.
+    response = parsed if isinstance(parsed, dict) else {"result": parsed}
+    return {"functionResponse": {"name": name, "response": response}}
+
+
+def _function_declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
+    declarations = []
+    for tool in body.get("tools") or []:
+        if tool.get("type", "function") != "function":
+            continue
+        function = tool.get("function") or {}
+        declaration: dict[str, Any] = {"name": function["name"]}
+        if function.get("description"):
+            declaration["description"] = function["description"]
+        parameters = function.get("parameters")
+        # Gemini rejects an OBJECT schema without properties: a function without parameters omits them.
+        if parameters and parameters.get("properties"):
+            declaration["parameters"] = to_gemini_schema(parameters)
+        declarations.append(declaration)
+    return declarations
+
+
+def _tool_config(choice: Any) -> dict[str, Any] | None:
+    if isinstance(choice, str) and choice in _TOOL_MODES:
+        return {"functionCallingConfig": {"mode": _TOOL_MODES[choice]}}
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
+    return None
+
+
+def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for source, target in (
+        ("temperature", "temperature"),
+        ("top_p", "topP"),
+        ("presence_penalty", "presencePenalty"),
+        ("frequency_penalty", "frequencyPenalty"),
+        ("seed", "seed"),
+    ):
+        if body.get(source) is not None:
+            config[target] = body[source]
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    if max_tokens:
+        config["maxOutputTokens"] = int(max_tokens)
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_object":
+        config["responseMimeType"] = "application/json"
+    elif response_format.get("type") == "json_schema":
+        config["responseMimeType"] = "application/json"
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema:
+            config["responseSchema"] = to_gemini_schema(schema)
+    effort = body.get("reasoning_effort")
+    if effort:
+        if model.split("/")[-1].startswith("gemini-3"):
+            config["thinkingConfig"] = {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"}
+        elif effort in _THINKING_BUDGETS:
+            config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[effort]}
+    return config

@@ -1,0 +1,96 @@
+"""Operating the router: config reload without dropping requests, a broken config rejected, client
+disconnects cancelling the provider call."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import FAKE_PRICES, fake_models
+from tests.fakes.openai_provider import FakeOpenAI
+from tests.harness import Gateway, start_gateway
+
+
+@pytest.fixture(scope="module")
+def own_gateway(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
+    tmp: Path = tmp_path_factory.mktemp("ops-gateway")
+    gw = start_gateway(tmp, fake_models(fake_openai[1]))
+    yield gw
+    gw.stop()
+
+
+def model_ids(gw: Gateway, key: str) -> set[str]:
+    r = httpx.get(f"{gw.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"})
+    return {m["id"] for m in r.json()["data"]}
+
+
+def wait_until(predicate, timeout: float = 10) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_reloads_the_catalog_without_dropping_requests_in_flight(
+        own_gateway: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    key = own_gateway.create_key()
+    results: list[int] = []
+
+    def slow_request() -> None:
+        r = httpx.post(f"{own_gateway.base_url}/v1/chat/completions", timeout=30,
+                       headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "fake-drip", "messages": [{"role": "user", "content": "x"}], "stream": True})
+        results.append(r.status_code if r.text.rstrip().endswith("data: [DONE]") else -1)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    time.sleep(0.5)
+    config = yaml.safe_load(own_gateway.config_path.read_text())
+    config["models"].append({"name": "fake-new", "deployments": [
+        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x", **FAKE_PRICES}]})
+    own_gateway.config_path.write_text(yaml.safe_dump(config))
+    own_gateway.processes["router"].proc.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "fake-new" in model_ids(own_gateway, key))
+    thread.join(30)
+    assert results == [200], "the stream in flight during the reload completes"
+
+
+def test_a_broken_config_is_rejected_and_the_old_catalog_stays(own_gateway: Gateway) -> None:
+    key = own_gateway.create_key()
+    before = model_ids(own_gateway, key)
+    good = own_gateway.config_path.read_text()
+    own_gateway.config_path.write_text("models:\n  - name: broken\n    deployments: [{provider: nope, model: x}]\n")
+    try:
+        own_gateway.processes["router"].proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "config reload rejected" in own_gateway.processes["router"].log())
+        assert "models[0].deployments[0].provider" in own_gateway.processes["router"].log()
+        assert model_ids(own_gateway, key) == before
+        r = httpx.post(f"{own_gateway.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                       json={"model": "fake-good", "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 200
+    finally:
+        own_gateway.config_path.write_text(good)
+
+
+def test_a_client_that_disconnects_cancels_the_provider_request(
+        own_gateway: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    key = own_gateway.create_key()
+    before = fake_openai[0].cancelled.count("drip")
+    with httpx.stream("POST", f"{own_gateway.base_url}/v1/chat/completions", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "fake-drip", "messages": [{"role": "user", "content": "x"}],
+                            "stream": True}) as response:
+        lines = response.iter_lines()
+        for _ in range(3):
+            next(lines)
+    # The stream is closed after three lines; 50 chunks at 50 ms would take 2.5 s more.
+    assert wait_until(lambda: fake_openai[0].cancelled.count("drip") > before, timeout=3)

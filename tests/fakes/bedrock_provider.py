@@ -1,0 +1,426 @@
+"""A fake AWS Bedrock Runtime: a real HTTP server on loopback speaking Converse / ConverseStream.
+
+It checks SigV4 the way AWS does (recomputes the signature with botocore from
+the known test secret) or accepts the test Bedrock API key as a bearer token,
+answers Converse with JSON and ConverseStream with real event-stream frames
+(both CRCs), and records every request. The model id picks the behaviour:
+
+- ``...good...`` (default): a text answer with usage including cache tokens
+- ``...tool...``: calls the first declared tool; once a tool result is sent back it answers in text
+- ``...error...``: 400 ValidationException; ``...toolong...``: 400 "Input is too long"
+- ``...throttle...``: 429 ThrottlingException
+- ``...exception...``: a stream that starts then carries a throttlingException event
+- ``...safety...``: the guardrail intervenes (stopReason guardrail_intervened)
+- ``...slow...``: waits ``slow_delay`` seconds between stream events
+- ``...cut...``: the stream stops in the middle of a frame
+
+In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixture`` from
+``tests.fakes.bedrock_provider`` (with ``# noqa: F401``), then take a ``fake_bedrock`` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+import pytest
+import uvicorn
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from switchboard_router.deployment import Deployment
+from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
+
+TEST_REGION = "eu-west-1"
+TEST_ACCESS_KEY_ID = "AKIAFAKEBEDROCKTEST1"
+TEST_SECRET_ACCESS_KEY = "fake/secret/for+bedrock/tests/0123456789"
+TEST_SESSION_TOKEN = "fake-session-token"
+TEST_API_KEY = "bedrock-api-key-fake-1234"
+
+_AUTH_RE = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]+)/(?P<date>\d{8})/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)"
+    r"/aws4_request, SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+_PATH_RE = re.compile(r"^/model/(?P<model>[^/]+)/(?P<op>converse|converse-stream)$")
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    raw_path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+def verify_sigv4(
+    method: str, url: str, headers: dict[str, str], body: bytes, *, secrets: dict[str, str], region: str
+) -> str | None:
+    """Why the request's SigV4 signature is wrong, or None when it is right."""
+    match = _AUTH_RE.fullmatch(headers.get("authorization", ""))
+    if match is None:
+        return "Authorization header is not a well-formed AWS4-HMAC-SHA256 signature"
+    if match["service"] != "bedrock" or match["region"] != region:
+        return f"credential scope {match['region']}/{match['service']} is not {region}/bedrock"
+    amz_date = headers.get("x-amz-date", "")
+    if not amz_date.startswith(match["date"]):
+        return "X-Amz-Date does not match the credential scope date"
+    secret = secrets.get(match["key"])
+    if secret is None:
+        return "The security token included in the request is invalid."
+    signed = match["signed"].split(";")
+    if "host" not in signed or "x-amz-date" not in signed:
+        return "host and x-amz-date must be signed"
+    missing = [name for name in signed if name not in headers]
+    if missing:
+        return f"signed headers missing from the request: {missing}"
+    request = AWSRequest(method=method, url=url, data=body, headers={name: headers[name] for name in signed})
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(match["key"], secret, headers.get("x-amz-security-token")), "bedrock", region)
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if expected != match["signature"]:
+        return "The request signature we calculated does not match the signature you provided."
+    return None
+
+
+def _sample_value(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if schema.get("enum"):
+        return schema["enum"][0]
+    if kind == "string":
+        return "Paris"
+    if kind in ("integer", "number"):
+        return 3
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return [_sample_value(schema.get("items") or {"type": "string"})]
+    if kind == "object":
+        return {k: _sample_value(v) for k, v in (schema.get("properties") or {}).items()}
+    return None
+
+
+class FakeBedrock:
+    """The server; start() before use, stop() after (the fixture does both)."""
+
+    def __init__(self, *, region: str = TEST_REGION, slow_delay: float = 0.2) -> None:
+        self.region = region
+        self.slow_delay = self.default_slow_delay = slow_delay
+        self.secrets = {TEST_ACCESS_KEY_ID: TEST_SECRET_ACCESS_KEY}
+        self.api_keys = {TEST_API_KEY}
+        self.requests: list[RecordedRequest] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = uvicorn.Config(self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fake-bedrock", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("fake Bedrock server did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    def reset(self) -> None:
+        """Forgets recorded requests and restores the default behaviour settings."""
+        self.requests.clear()
+        self.slow_delay = self.default_slow_delay
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    def deployment(self, model: str, *, auth: str = "sigv4", session_token: bool = False) -> Deployment:
+        """A deployment pointing at this server, signed (``sigv4``) or with the API key (``api_key``)."""
+        extra: dict[str, Any] = {"aws_region": self.region}
+        api_key = None
+        if auth == "sigv4":
+            extra["aws_access_key_id"] = TEST_ACCESS_KEY_ID
+            extra["aws_secret_access_key"] = TEST_SECRET_ACCESS_KEY
+            if session_token:
+                extra["aws_session_token"] = TEST_SESSION_TOKEN
+        else:
+            api_key = TEST_API_KEY
+        return Deployment(
+            id=f"bedrock/{model}",
+            public_model="claude-test",
+            provider="bedrock",
+            model=model,
+            api_base=self.base_url,
+            api_key=api_key,
+            extra=extra,
+        )
+
+    # -- ASGI ------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        raw_path = scope["raw_path"].decode("ascii")
+        self.requests.append(RecordedRequest(scope["method"], scope["path"], raw_path, headers, body))
+
+        match = _PATH_RE.match(raw_path)
+        if scope["method"] != "POST" or match is None:
+            await _send_error(send, 404, "UnknownOperationException", "Unknown operation")
+            return
+        denial = self._check_auth(scope, headers, raw_path, body)
+        if denial is not None:
+            await _send_error(send, 403, *denial)
+            return
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await _send_error(send, 400, "SerializationException", "Request body is not JSON")
+            return
+        problem = _validation_problem(request)
+        if problem is not None:
+            await _send_error(send, 400, "ValidationException", problem)
+            return
+        model = unquote(match["model"])
+        failure = _failure_for(model)
+        if failure is not None:
+            await _send_error(send, *failure)
+            return
+        events = _answer_events(model, request)
+        if match["op"] == "converse":
+            await _send_json(send, 200, _converse_body(events))
+        else:
+            await self._send_stream(send, model, events)
+
+    def _check_auth(
+        self, scope: dict[str, Any], headers: dict[str, str], raw_path: str, body: bytes
+    ) -> tuple[str, str] | None:
+        authorization = headers.get("authorization", "")
+        if authorization.startswith("Bearer "):
+            if authorization[7:] in self.api_keys:
+                return None
+            return ("UnrecognizedClientException", "Invalid API key")
+        query = scope.get("query_string", b"").decode("ascii")
+        url = f"http://{headers.get('host', '')}{raw_path}" + (f"?{query}" if query else "")
+        problem = verify_sigv4(scope["method"], url, headers, body, secrets=self.secrets, region=self.region)
+        if problem is None:
+            return None
+        return ("InvalidSignatureException" if "signature" in problem else "UnrecognizedClientException", problem)
+
+    async def _send_stream(self, send: Any, model: str, events: list[tuple[str, dict[str, Any]]]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/vnd.amazon.eventstream"), (b"x-amzn-requestid", b"fake")],
+            }
+        )
+        frames = [
+            encode_event(name, orjson.dumps({**payload, "p": "abcdefghij"[: len(name) % 10]}))
+            for name, payload in events
+        ]
+        if "exception" in model:
+            frames = [
+                *frames[:2],
+                encode_exception(
+                    "throttlingException", b'{"message":"Too many tokens, please wait before trying again."}'
+                ),
+            ]
+        if "cut" in model:
+            cut_frame = frames[3]
+            frames = [*frames[:3], cut_frame[: len(cut_frame) // 2]]
+        for frame in frames:
+            if "slow" in model:
+                await asyncio.sleep(self.slow_delay)
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+_REQUEST_KEYS = frozenset(
+    {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
+     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig"}
+)  # fmt: skip
+_INFERENCE_KEYS = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
+_BLOCK_KEYS = frozenset({"text", "image", "document", "video", "toolUse", "toolResult", "guardContent", "cachePoint",
+                         "reasoningContent"})  # fmt: skip
+
+
+def _validation_problem(request: dict[str, Any]) -> str | None:
+    """What Bedrock would say about a malformed Converse request, or None."""
+    unknown = set(request) - _REQUEST_KEYS
+    if unknown:
+        return f"Malformed input request: extraneous key [{min(unknown)}] is not permitted"
+    unknown = set(request.get("inferenceConfig") or {}) - _INFERENCE_KEYS
+    if unknown:
+        return f"Malformed input request: extraneous key [{min(unknown)}] is not permitted"
+    messages = request.get("messages") or []
+    if not messages:
+        return "Malformed input request: messages is empty"
+    uses_tools = False
+    for i, message in enumerate(messages):
+        expected = "user" if i % 2 == 0 else "assistant"
+        if message.get("role") != expected:
+            return (
+                "A conversation must start with a user message and alternate between user and assistant roles. "
+                "Try again with a conversation that alternates."
+            )
+        content = message.get("content") or []
+        if not content:
+            return f"The content field in the Message object at messages.{i} is empty."
+        for j, block in enumerate(content):
+            if len(block) != 1 or next(iter(block)) not in _BLOCK_KEYS:
+                return f"Malformed input request: messages.{i}.content.{j} is not a valid ContentBlock"
+            if "text" in block and not block["text"].strip():
+                return f"The text field in the ContentBlock object at messages.{i}.content.{j} is blank."
+        uses_tools = uses_tools or any("toolUse" in b or "toolResult" in b for b in content)
+        results = [b["toolResult"]["toolUseId"] for b in content if "toolResult" in b]
+        if results:
+            previous = messages[i - 1]["content"] if i else []
+            uses = [b["toolUse"]["toolUseId"] for b in previous if "toolUse" in b]
+            if sorted(results) != sorted(uses):
+                return f"Expected toolResult blocks at messages.{i}.content for the following Ids: {', '.join(uses)}"
+    if uses_tools and not request.get("toolConfig"):
+        return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+    return None
+
+
+def _failure_for(model: str) -> tuple[int, str, str] | None:
+    if "throttle" in model:
+        return (429, "ThrottlingException", "Too many requests, please wait before trying again.")
+    if "toolong" in model:
+        return (400, "ValidationException", "Input is too long for requested model.")
+    if "error" in model:
+        return (400, "ValidationException", "The provided model identifier is invalid.")
+    return None
+
+
+def _last_tool_result(request: dict[str, Any]) -> str | None:
+    last = request["messages"][-1]
+    for block in last.get("content") or []:
+        if "toolResult" in block:
+            return "".join(c.get("text", "") for c in block["toolResult"].get("content") or [])
+    return None
+
+
+def _answer_events(model: str, request: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The answer as ConverseStream events; Converse is the same answer folded into one body."""
+    usage = {"inputTokens": 21, "outputTokens": 9, "totalTokens": 30}
+    events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    tools = ((request.get("toolConfig") or {}).get("tools")) or []
+    tool_result = _last_tool_result(request)
+    if "tool" in model and tools and tool_result is None:
+        spec = tools[0]["toolSpec"]
+        arguments = orjson.dumps(_sample_value(spec["inputSchema"]["json"])).decode()
+        half = len(arguments) // 2
+        events += [
+            ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Let me check."}}),
+            ("contentBlockStop", {"contentBlockIndex": 0}),
+            (
+                "contentBlockStart",
+                {
+                    "contentBlockIndex": 1,
+                    "start": {"toolUse": {"toolUseId": "tooluse_fakeAbc123", "name": spec["name"]}},
+                },
+            ),
+            ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": arguments[:half]}}}),
+            ("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"toolUse": {"input": arguments[half:]}}}),
+            ("contentBlockStop", {"contentBlockIndex": 1}),
+            ("messageStop", {"stopReason": "tool_use"}),
+        ]
+    else:
+        if "safety" in model:
+            pieces, stop = ["Sorry, the model cannot answer", " this question."], "guardrail_intervened"
+        elif tool_result is not None:
+            pieces, stop = ["The tool said: ", tool_result], "end_turn"
+        else:
+            pieces, stop = ["Hello", " from", " fake", " Bedrock."], "end_turn"
+            usage.update(cacheReadInputTokens=4, cacheWriteInputTokens=2)
+        events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
+        events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": stop})]
+    events.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 12}}))
+    return events
+
+
+def _converse_body(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    blocks: dict[int, dict[str, Any]] = {}
+    partial_inputs: dict[int, str] = {}
+    answer: dict[str, Any] = {}
+    for name, payload in events:
+        index = payload.get("contentBlockIndex", 0)
+        if name == "contentBlockStart":
+            blocks[index] = {"toolUse": {**payload["start"]["toolUse"]}}
+            partial_inputs[index] = ""
+        elif name == "contentBlockDelta":
+            delta = payload["delta"]
+            if "text" in delta:
+                block = blocks.setdefault(index, {"text": ""})
+                block["text"] += delta["text"]
+            else:
+                partial_inputs[index] += delta["toolUse"]["input"]
+        elif name == "messageStop":
+            answer["stopReason"] = payload["stopReason"]
+        elif name == "metadata":
+            answer.update(payload)
+    for index, raw in partial_inputs.items():
+        blocks[index]["toolUse"]["input"] = orjson.loads(raw)
+    content = [blocks[i] for i in sorted(blocks)]
+    return {"output": {"message": {"role": "assistant", "content": content}}, **answer}
+
+
+async def _send_json(send: Any, status: int, payload: Any, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            + (headers or []),
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Any, status: int, error_type: str, message: str) -> None:
+    errortype = f"{error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/".encode()
+    await _send_json(send, status, {"message": message}, [(b"x-amzn-errortype", errortype)])
+
+
+@pytest.fixture(name="fake_bedrock_server", scope="module")
+def fake_bedrock_server_fixture() -> Iterator[FakeBedrock]:
+    """One running fake Bedrock shared by a test module (starting a server costs ~0.2 s)."""
+    server = FakeBedrock()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="fake_bedrock")
+def fake_bedrock_fixture(fake_bedrock_server: FakeBedrock) -> FakeBedrock:
+    """The module's fake Bedrock, with no recorded requests and default behaviour settings."""
+    fake_bedrock_server.reset()
+    return fake_bedrock_server

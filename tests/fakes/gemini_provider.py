@@ -1,0 +1,368 @@
+"""A fake Google Gemini API: a real HTTP server on loopback speaking generateContent.
+
+It answers ``POST /v1beta/models/{model}:generateContent`` with JSON and
+``:streamGenerateContent?alt=sse`` with SSE (``data: {...}\\r\\n\\r\\n``, one
+GenerateContentResponse per event, usage in each), checks the API key like
+Gemini does, rejects what Gemini rejects (unknown schema keys, roles other than
+user/model, function responses that answer no function call) and records every
+request. The model name picks the behaviour:
+
+- ``...good...`` (default): a text answer; usage with cached and thought tokens
+- ``...tool...``: calls every declared function (parallel calls, the first with a thought
+  signature); once function responses come back it answers in text
+- ``gemini-3...``: additionally requires the first replayed function call to carry a thought signature
+- ``...error...``: 400 INVALID_ARGUMENT; ``...toolong...``: 400 token limit; ``...ratelimit...``: 429
+- ``...safety...``: the candidate is blocked (finishReason SAFETY); ``...blocked...``: the prompt is
+- ``...streamerror...``: a stream that starts then carries an error object
+- ``...slow...``: waits ``slow_delay`` seconds between stream events
+- ``...cut...``: the stream ends before any finishReason
+
+In a test module, import ``fake_gemini_fixture`` and ``fake_gemini_server_fixture`` from
+``tests.fakes.gemini_provider`` (with ``# noqa: F401``), then take a ``fake_gemini`` argument.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+import pytest
+import uvicorn
+
+from switchboard_router.deployment import Deployment
+
+TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
+
+_PATH_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<op>generateContent|streamGenerateContent)$")
+#: The fields of Gemini's Schema object; anything else is "Unknown name" (400).
+_SCHEMA_FIELDS = frozenset(
+    {
+        "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties",
+        "required", "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf",
+        "propertyOrdering", "default", "items", "minimum", "maximum",
+    }
+)  # fmt: skip
+_SAFETY_RATINGS = [
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+]
+_SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
+
+
+class GeminiRejection(Exception):
+    """A request Gemini would refuse with 400 INVALID_ARGUMENT."""
+
+
+@dataclass(slots=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+def _check_schema(schema: Any, where: str) -> None:
+    if not isinstance(schema, dict):
+        raise GeminiRejection(f"Invalid value at '{where}': expected an object")
+    for key in schema:
+        if key not in _SCHEMA_FIELDS:
+            raise GeminiRejection(
+                f"Invalid JSON payload received. Unknown name \"{key}\" at '{where}': Cannot find field."
+            )
+    if schema.get("type", "").upper() == "OBJECT" and "properties" in schema and not schema["properties"]:
+        raise GeminiRejection(f"* {where}.properties: should be non-empty for OBJECT type")
+    for name, sub in (schema.get("properties") or {}).items():
+        _check_schema(sub, f"{where}.properties[{name}]")
+    if "items" in schema:
+        _check_schema(schema["items"], f"{where}.items")
+    for i, sub in enumerate(schema.get("anyOf") or []):
+        _check_schema(sub, f"{where}.any_of[{i}]")
+
+
+def _validate(model: str, request: dict[str, Any]) -> None:
+    contents = request.get("contents")
+    if not contents:
+        raise GeminiRejection("* GenerateContentRequest.contents: contents is not specified")
+    for i, content in enumerate(contents):
+        if content.get("role") not in ("user", "model"):
+            raise GeminiRejection(f"Please use a valid role: user, model. (contents[{i}])")
+        if not content.get("parts"):
+            raise GeminiRejection(f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
+        previous = contents[i - 1] if i else {}
+        called = [p["functionCall"]["name"] for p in previous.get("parts", []) if "functionCall" in p]
+        answered = [p["functionResponse"]["name"] for p in content["parts"] if "functionResponse" in p]
+        if answered and sorted(answered) != sorted(called):
+            raise GeminiRejection(
+                "Please ensure that the number of function response parts is equal to the number of function call "
+                "parts of the function call turn."
+            )
+        if model.startswith("gemini-3") and content["role"] == "model":
+            calls = [p for p in content["parts"] if "functionCall" in p]
+            if calls and not calls[0].get("thoughtSignature"):
+                raise GeminiRejection(
+                    f"Function call is missing a thought_signature in functionCall parts (contents[{i}])"
+                )
+    for t, tool in enumerate(request.get("tools") or []):
+        for d, declaration in enumerate(tool.get("functionDeclarations") or []):
+            if "parameters" in declaration:
+                _check_schema(declaration["parameters"], f"tools[{t}].function_declarations[{d}].parameters")
+    schema = (request.get("generationConfig") or {}).get("responseSchema")
+    if schema is not None:
+        _check_schema(schema, "generation_config.response_schema")
+
+
+def _sample_args(declaration: dict[str, Any]) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    for name, schema in ((declaration.get("parameters") or {}).get("properties") or {}).items():
+        kind = str(schema.get("type", "string")).lower()
+        args[name] = (
+            schema["enum"][0]
+            if schema.get("enum")
+            else {"string": "Paris", "integer": 3, "number": 2.5}.get(kind, True)
+        )
+    return args
+
+
+def _usage(prompt: int, candidates: int, **extra: int) -> dict[str, Any]:
+    return {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": prompt + candidates + extra.get("thoughtsTokenCount", 0),
+        **extra,
+    }
+
+
+def _responses(model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The answer as the series of GenerateContentResponse a stream sends (a whole answer merges them)."""
+    meta = {"modelVersion": model, "responseId": "fakeResp01"}
+    last = request["contents"][-1]
+    function_responses = [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
+    declarations = [d for tool in request.get("tools") or [] for d in tool.get("functionDeclarations") or []]
+
+    def text_chunk(text: str, usage: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        if finish:
+            candidate["finishReason"] = finish
+        return {"candidates": [candidate], "usageMetadata": usage, **meta}
+
+    if "blocked" in model:
+        return [
+            {
+                "promptFeedback": {"blockReason": "SAFETY", "safetyRatings": _SAFETY_RATINGS},
+                "usageMetadata": {"promptTokenCount": 9, "totalTokenCount": 9},
+                **meta,
+            }
+        ]
+    if "safety" in model:
+        blocked = {"candidates": [{"finishReason": "SAFETY", "index": 0, "safetyRatings": _SAFETY_RATINGS}]}
+        return [text_chunk("I can", _usage(10, 2)), {**blocked, "usageMetadata": _usage(10, 2), **meta}]
+    if "tool" in model and declarations and not function_responses:
+        parts: list[dict[str, Any]] = []
+        for i, declaration in enumerate(declarations):
+            part: dict[str, Any] = {"functionCall": {"name": declaration["name"], "args": _sample_args(declaration)}}
+            if i == 0:
+                part["thoughtSignature"] = _SIGNATURE
+            parts.append(part)
+        candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
+        return [
+            text_chunk("Checking.", _usage(30, 2)),
+            {"candidates": [candidate], "usageMetadata": _usage(30, 14, thoughtsTokenCount=7), **meta},
+        ]
+    if function_responses:
+        said = "; ".join(f"{r['name']}={orjson.dumps(r['response']).decode()}" for r in function_responses)
+        return [text_chunk(f"The tools said: {said}", _usage(44, 12), "STOP")]
+    usage = _usage(12, 6, cachedContentTokenCount=4, thoughtsTokenCount=5)
+    return [
+        text_chunk("Hello", _usage(12, 1)),
+        text_chunk(" from fake", _usage(12, 3)),
+        text_chunk(" Gemini.", usage, "STOP"),
+    ]
+
+
+def _merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
+    """What generateContent returns for the same answer: parts concatenated, last metadata wins."""
+    merged: dict[str, Any] = dict(responses[-1])
+    if "candidates" not in merged:
+        return merged
+    parts: list[dict[str, Any]] = []
+    for response in responses:
+        for part in ((response.get("candidates") or [{}])[0].get("content") or {}).get("parts") or []:
+            if "text" in part and parts and "text" in parts[-1]:
+                parts[-1] = {"text": parts[-1]["text"] + part["text"]}
+            else:
+                parts.append(part)
+    candidate = dict(merged["candidates"][0])
+    if candidate.get("finishReason") in ("SAFETY",):
+        candidate.pop("content", None)
+    else:
+        candidate["content"] = {"role": "model", "parts": parts}
+    merged["candidates"] = [candidate]
+    return merged
+
+
+def _error_body(code: int, status: str, message: str, details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def _failure_for(model: str) -> tuple[int, dict[str, Any]] | None:
+    if "ratelimit" in model:
+        retry = [{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "7s"}]
+        return 429, _error_body(429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota).", retry)
+    if "toolong" in model:
+        message = "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+        return 400, _error_body(400, "INVALID_ARGUMENT", message)
+    if "error" in model and "streamerror" not in model:
+        return 400, _error_body(400, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+    return None
+
+
+class FakeGemini:
+    """The server; start() before use, stop() after (the fixture does both)."""
+
+    def __init__(self, *, slow_delay: float = 0.2) -> None:
+        self.slow_delay = self.default_slow_delay = slow_delay
+        self.api_keys = {TEST_API_KEY}
+        self.requests: list[RecordedRequest] = []
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        config = uvicorn.Config(self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="fake-gemini", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("fake Gemini server did not start")
+            time.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    def reset(self) -> None:
+        """Forgets recorded requests and restores the default behaviour settings."""
+        self.requests.clear()
+        self.slow_delay = self.default_slow_delay
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+
+    def deployment(self, model: str, *, api_key: str = TEST_API_KEY, **extra: Any) -> Deployment:
+        return Deployment(
+            id=f"gemini/{model}", public_model="gemini-test", provider="gemini", model=model,
+            api_base=self.base_url, api_key=api_key, extra=extra,
+        )  # fmt: skip
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        assert scope["type"] == "http"
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = parse_qs(scope.get("query_string", b"").decode("ascii"))
+        self.requests.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
+
+        match = _PATH_RE.match(scope["path"])
+        if scope["method"] != "POST" or match is None:
+            await _send_json(send, 404, _error_body(404, "NOT_FOUND", f"{scope['path']} is not found."))
+            return
+        key = headers.get("x-goog-api-key") or (query.get("key") or [""])[0]
+        if key not in self.api_keys:
+            await _send_json(
+                send, 400, _error_body(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+            )
+            return
+        model = unquote(match["model"])
+        try:
+            request = orjson.loads(body)
+            _validate(model, request)
+        except (orjson.JSONDecodeError, GeminiRejection, KeyError, TypeError, AttributeError) as exc:
+            await _send_json(send, 400, _error_body(400, "INVALID_ARGUMENT", str(exc) or "Invalid JSON payload"))
+            return
+        failure = _failure_for(model)
+        if failure is not None:
+            await _send_json(send, *failure)
+            return
+        responses = _responses(model, request)
+        if match["op"] == "generateContent":
+            await _send_json(send, 200, _merge(responses))
+        elif (query.get("alt") or [""])[0] == "sse":
+            await self._send_sse(send, model, responses)
+        else:
+            await _send_json(send, 200, responses)
+
+    async def _send_sse(self, send: Any, model: str, responses: list[dict[str, Any]]) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream"), (b"x-content-type-options", b"nosniff")],
+            }
+        )
+        payloads = [orjson.dumps(r) for r in responses]
+        if "streamerror" in model:
+            error = _error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+            payloads = [*payloads[:1], orjson.dumps(error)]
+        if "cut" in model:
+            payloads = payloads[:2]
+        for payload in payloads:
+            if "slow" in model:
+                await asyncio.sleep(self.slow_delay)
+            await send({"type": "http.response.body", "body": b"data: " + payload + b"\r\n\r\n", "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _send_json(send: Any, status: int, payload: Any) -> None:
+    body = orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=UTF-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture(name="fake_gemini_server", scope="module")
+def fake_gemini_server_fixture() -> Iterator[FakeGemini]:
+    """One running fake Gemini shared by a test module (starting a server costs ~0.2 s)."""
+    server = FakeGemini()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(name="fake_gemini")
+def fake_gemini_fixture(fake_gemini_server: FakeGemini) -> FakeGemini:
+    """The module's fake Gemini, with no recorded requests and default behaviour settings."""
+    fake_gemini_server.reset()
+    return fake_gemini_server

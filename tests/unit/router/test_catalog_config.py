@@ -1,0 +1,48 @@
+"""Catalog YAML: env expansion, deployments without credentials, and errors that say where."""
+
+from __future__ import annotations
+
+import pytest
+
+from switchboard_router.catalog.config import ConfigError, parse_catalog
+from switchboard_router.catalog.envsubst import expand
+
+
+def test_env_expansion_with_defaults_and_missing_vars() -> None:
+    missing: set[str] = set()
+    out = expand({"a": "${X}", "b": ["${Y:-dflt}", "k=${Z}"]}, missing, {"X": "1"})
+    assert out == {"a": "1", "b": ["dflt", "k="]} and missing == {"Z"}
+
+
+def test_deployments_whose_keys_are_absent_are_listed_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    monkeypatch.setenv("YES_KEY", "sk-1")
+    catalog = parse_catalog({"models": [
+        {"name": "a", "deployments": [{"provider": "openai", "model": "m", "api_key": "${NOPE_KEY}"}]},
+        {"name": "b", "deployments": [{"provider": "openai", "model": "m", "api_key": "${YES_KEY}"}]},
+    ]})
+    assert catalog.live_models() == ["b"]
+    assert catalog.models["a"].unavailable[0][1] == "environment variable(s) NOPE_KEY not set"
+    assert catalog.models["b"].deployments[0].api_key == "sk-1"
+
+
+@pytest.mark.parametrize(("raw", "where"), [
+    ({"models": [{"name": "a"}]}, "models[0].deployments"),
+    ({"models": [{"name": "a", "deployments": [{"provider": "nope", "model": "m"}]}]},
+     "models[0].deployments[0].provider"),
+    ({"models": [{"name": "a", "deployments": [{"provider": "openai"}]}]}, "models[0].deployments[0].model"),
+    ({"models": [{"name": "a", "strategy": "fastest", "deployments": [{"provider": "openai", "model": "m"}]}]},
+     "models[0].strategy"),
+    ({"models": [{"name": "a", "fallbacks": ["zz"], "deployments": [{"provider": "openai", "model": "m"}]}]},
+     "fallback 'zz'"),
+    ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m", "privacy_tier": "x"}]}]},
+     "privacy_tier"),
+    ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m", "timeouts": {"total": -1}}]}]},
+     "timeouts.total"),
+    ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m"}]},
+                 {"name": "a", "deployments": [{"provider": "openai", "model": "m"}]}]}, "defined twice"),
+])
+def test_invalid_configs_name_the_place(raw: object, where: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_catalog(raw)
+    assert where in str(info.value)

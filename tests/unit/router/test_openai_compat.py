@@ -1,0 +1,77 @@
+"""The OpenAI-compatible adapter: request shaping per flavour, stream pass-through, error normalisation."""
+
+from __future__ import annotations
+
+import orjson
+
+from switchboard_router.deployment import Deployment
+from switchboard_router.providers.openai_compat import OpenAICompatAdapter, OpenAIStreamTranslator
+
+
+def dep(provider: str = "openai", **kw: object) -> Deployment:
+    return Deployment(id="m/0", public_model="m", provider=provider, model="upstream-id",
+                      api_base=str(kw.pop("api_base", "")), api_key="sk-up", **kw)  # type: ignore[arg-type]
+
+
+def test_stream_request_always_asks_for_usage_and_uses_the_upstream_model() -> None:
+    req = OpenAICompatAdapter("openai").build_request(
+        dep(), {"model": "public", "messages": [], "privacy_tier": "standard"}, stream=True)
+    body = orjson.loads(req.content)
+    assert req.url == "https://api.openai.com/v1/chat/completions"
+    assert req.headers["authorization"] == "Bearer sk-up"
+    assert body["model"] == "upstream-id" and body["stream"] is True
+    assert body["stream_options"] == {"include_usage": True}
+    assert "privacy_tier" not in body
+
+
+def test_azure_uses_deployment_urls_and_api_key_header() -> None:
+    d = dep("azure", api_base="https://res.openai.azure.com", extra={"api_version": "2024-06-01"})
+    req = OpenAICompatAdapter("azure").build_request(d, {"model": "x", "messages": []}, stream=False)
+    assert req.url == "https://res.openai.azure.com/openai/deployments/upstream-id/chat/completions?api-version=2024-06-01"
+    assert req.headers["api-key"] == "sk-up" and "authorization" not in req.headers
+    assert "model" not in orjson.loads(req.content)
+
+
+def sse(*payloads: object) -> bytes:
+    return b"".join(b"data: " + (p if isinstance(p, bytes) else orjson.dumps(p)) + b"\n\n" for p in payloads)
+
+
+CHUNK = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "hi"}}]}
+USAGE = {"id": "c", "object": "chat.completion.chunk", "choices": [],
+         "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7,
+                   "prompt_tokens_details": {"cached_tokens": 3}}}
+
+
+def test_usage_chunk_is_captured_and_forwarded_only_when_asked() -> None:
+    for include in (True, False):
+        t = OpenAIStreamTranslator(include_usage=include)
+        out = t.feed(sse(CHUNK, USAGE, b"[DONE]"))
+        assert t.usage is not None and t.usage.prompt_tokens == 5 and t.usage.cached_prompt_tokens == 3
+        assert len(out) == (2 if include else 1)
+        assert orjson.loads(out[0]) == CHUNK
+        assert t.done
+
+
+def test_content_chunks_pass_through_byte_for_byte() -> None:
+    raw = orjson.dumps(CHUNK)
+    t = OpenAIStreamTranslator(include_usage=False)
+    out = t.feed(b"data: " + raw[:10]) + t.feed(raw[10:] + b"\n\n")
+    assert out == [raw]
+
+
+def test_in_stream_error_is_reported() -> None:
+    t = OpenAIStreamTranslator(include_usage=False)
+    assert t.feed(sse({"error": {"message": "boom", "type": "server_error"}})) == []
+    assert t.error is not None and t.error.message == "boom"
+
+
+def test_parse_error_reads_openai_errors_and_retry_after() -> None:
+    a = OpenAICompatAdapter("openai")
+    e = a.parse_error(429, b'{"error": {"message": "slow down", "type": "requests", "code": "rate_limit"}}',
+                      {"retry-after": "2"})
+    assert e.retryable and e.retry_after == 2 and e.message == "slow down"
+    e = a.parse_error(400, b'{"error": {"message": "This model\'s maximum context length is 8192 tokens",'
+                           b' "code": "context_length_exceeded"}}', {})
+    assert not e.retryable and e.context_window_exceeded
+    e = a.parse_error(502, b"<html>bad gateway</html>", {})
+    assert e.retryable and "bad gateway" in e.message

@@ -1,0 +1,145 @@
+"""Responses API requests normalise to canonical chat; chat completions come back as SDK-valid responses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openai.types.responses import Response
+
+from switchboard_translate.cursor import SourceShape
+from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "responses"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / name).read_text())
+
+
+def mask_ids(response: dict[str, Any]) -> dict[str, Any]:
+    """Output item ids reduced to their prefix and completed_at to a marker, for exact comparison."""
+    masked = dict(response)
+    masked["output"] = [{**item, "id": item["id"].split("_")[0]} for item in response["output"]]
+    if masked.get("completed_at") is not None:
+        masked["completed_at"] = "<timestamp>"
+    return masked
+
+
+@pytest.mark.parametrize("name", ["agents_sdk_request.json", "codex_request.json"])
+def test_request_fixture_normalises_exactly(name: str) -> None:
+    case = _load(name)
+    result = normalize_responses_request(case["request"])
+    assert result.body == case["expected"]["body"]
+    assert sorted(result.custom_tools) == case["expected"]["custom_tools"]
+    assert result.source_shape == SourceShape(case["expected"]["source_shape"])
+    assert result.dropped_fields == case["expected"]["dropped_fields"]
+
+
+def test_responses_endpoint_requires_input() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        normalize_responses_request({"model": "m", "messages": [{"role": "user", "content": "x"}]})
+    assert caught.value.param == "input"
+
+
+def test_completion_fixture_becomes_the_exact_response() -> None:
+    case = _load("completion_to_response.json")
+    response = chat_completion_to_response(case["completion"], case["request"], response_id="resp_fixture")
+    assert mask_ids(response) == case["expected"]
+    Response.model_validate(response)
+
+
+def test_every_output_item_gets_a_distinct_id() -> None:
+    case = _load("completion_to_response.json")
+    response = chat_completion_to_response(case["completion"], case["request"])
+    ids = [item["id"] for item in response["output"]]
+    assert len(set(ids)) == len(ids)
+    assert response["id"].startswith("resp_")
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "status", "reason"),
+    [
+        ("stop", "completed", None),
+        ("length", "incomplete", "max_output_tokens"),
+        ("content_filter", "incomplete", "content_filter"),
+    ],
+)
+def test_finish_reason_sets_status(finish_reason: str, status: str, reason: str | None) -> None:
+    completion = {
+        "id": "c",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "partial"}, "finish_reason": finish_reason}
+        ],
+    }
+    response = chat_completion_to_response(completion, {"model": "m", "input": "x"})
+    parsed = Response.model_validate(response)
+    assert parsed.status == status
+    assert (parsed.incomplete_details.reason if parsed.incomplete_details else None) == reason
+    assert parsed.output_text == "partial"
+    assert parsed.usage is None
+
+
+def test_refusal_is_a_refusal_part() -> None:
+    completion = {
+        "id": "c",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": "I can't help with that."},
+                "finish_reason": "stop",
+            }
+        ],
+    }
+    parsed = Response.model_validate(chat_completion_to_response(completion, {"model": "m", "input": "x"}))
+    assert parsed.output[0].type == "message"
+    assert parsed.output[0].content[0].type == "refusal"
+
+
+def test_round_trip_output_items_are_valid_next_turn_input() -> None:
+    """A client resends the response's output items plus its tool output; the conversation survives intact."""
+    request = {
+        "model": "m",
+        "input": [{"role": "user", "content": "Fix a.py"}],
+        "tools": [
+            {"type": "function", "name": "read_file", "parameters": {"type": "object", "properties": {}}},
+            {"type": "custom", "name": "apply_patch"},
+        ],
+    }
+    first = normalize_responses_request(request).body
+    assert [m["role"] for m in first["messages"]] == ["user"]
+    completion = _load("completion_to_response.json")["completion"]
+    response = chat_completion_to_response(completion, request)
+    Response.model_validate(response)
+    next_input = [
+        *request["input"],
+        *response["output"],
+        {"type": "function_call_output", "call_id": "call_1", "output": "x = 1"},
+        {"type": "custom_tool_call_output", "call_id": "call_2", "output": "Success."},
+    ]
+    second = normalize_responses_request({**request, "input": next_input})
+    assert second.custom_tools == {"apply_patch"}
+    assert second.body["messages"] == [
+        {"role": "user", "content": "Fix a.py"},
+        {
+            "role": "assistant",
+            "content": "Reading and patching.",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path":"a.py"}'}},
+                {
+                    "id": "call_2",
+                    "type": "function",
+                    "function": {"name": "apply_patch", "arguments": '{"input":"*** Begin Patch\\n*** End Patch"}'},
+                },
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "x = 1"},
+        {"role": "tool", "tool_call_id": "call_2", "content": "Success."},
+    ]

@@ -1,0 +1,293 @@
+"""Chat chunks become Responses stream events that the official SDK parses and accumulates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+import orjson
+import pytest
+from openai.lib.streaming.responses._responses import ResponseStreamState
+from openai.types.responses import ResponseStreamEvent
+from pydantic import TypeAdapter
+
+from switchboard_translate.responses_api import chat_completion_to_response
+from switchboard_translate.responses_stream import ChatChunksToResponseEvents
+from switchboard_translate.sse import encode_event
+
+EVENT = TypeAdapter(ResponseStreamEvent)
+REQUEST: dict[str, Any] = {
+    "model": "team-gpt",
+    "input": "Fix a.py",
+    "tools": [
+        {
+            "type": "function",
+            "name": "read_file",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+        },
+        {
+            "type": "custom",
+            "name": "apply_patch",
+            "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"},
+        },
+    ],
+}
+PATCH = '*** Begin Patch\n*** Update File: a.py\n+x = "é"\n*** End Patch'
+
+
+def mask_ids(response: dict[str, Any]) -> dict[str, Any]:
+    masked = {**response, "output": [{**item, "id": item["id"].split("_")[0]} for item in response["output"]]}
+    masked["completed_at"] = "<timestamp>" if response.get("completed_at") is not None else None
+    return masked
+
+
+def _chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1760000000,
+        "model": "gpt-5",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+    }
+
+
+def _script() -> list[dict[str, Any]]:
+    """A provider stream: reasoning, text, a function call and a custom-tool call in small fragments."""
+    patch_args = json.dumps({"input": PATCH})
+    chunks = [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"reasoning_content": "Read "}),
+        _chunk({"reasoning_content": "then patch."}),
+        _chunk({"content": "Reading "}),
+        _chunk({"content": "and patching."}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {"index": 0, "id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": ""}}
+                ]
+            }
+        ),
+        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"path":'}}]}),
+        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"a.py"}'}}]}),
+        _chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_2",
+                        "type": "function",
+                        "function": {"name": "apply_patch", "arguments": ""},
+                    }
+                ]
+            }
+        ),
+    ]
+    chunks += [
+        _chunk({"tool_calls": [{"index": 1, "function": {"arguments": patch_args[i : i + 5]}}]})
+        for i in range(0, len(patch_args), 5)
+    ]
+    chunks.append(_chunk({}, "tool_calls"))
+    chunks.append(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 1760000000,
+            "model": "gpt-5",
+            "choices": [],
+            "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
+        }
+    )
+    return chunks
+
+
+def _translate(chunks: list[dict[str, Any]], request: dict[str, Any] = REQUEST) -> list[tuple[str, dict[str, Any]]]:
+    translator = ChatChunksToResponseEvents(request, response_id="resp_test", created_at=1760000000)
+    events = []
+    for chunk in chunks:
+        events.extend(translator.feed(chunk))
+    events.extend(translator.finish())
+    assert translator.finish() == []  # finishing twice emits nothing more
+    return events
+
+
+def test_every_event_parses_with_the_sdk_and_is_numbered() -> None:
+    events = _translate(_script())
+    for number, (name, payload) in enumerate(events):
+        assert payload["type"] == name
+        assert payload["sequence_number"] == number
+        EVENT.validate_python(payload)
+
+
+def test_event_order_matches_openai() -> None:
+    names = [name for name, _ in _translate(_script())]
+    assert names[:2] == ["response.created", "response.in_progress"]
+    assert names[2:8] == [
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+    ]
+    text_start = names.index("response.output_text.delta")
+    assert names[text_start - 2 : text_start] == ["response.output_item.added", "response.content_part.added"]
+    assert names[names.index("response.output_text.done") + 1 : names.index("response.output_text.done") + 3] == [
+        "response.content_part.done",
+        "response.output_item.done",
+    ]
+    done = names.index("response.function_call_arguments.done")
+    assert names[done + 1] == "response.output_item.done"
+    assert names[done + 2] == "response.output_item.added"  # the custom call opens only after the function call closed
+    assert names[-3:] == [
+        "response.custom_tool_call_input.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+
+
+def test_sdk_accumulator_rebuilds_the_same_response() -> None:
+    state: ResponseStreamState[Any] = ResponseStreamState(input_tools=openai.omit, text_format=openai.omit)
+    final = None
+    for _, payload in _translate(_script()):
+        for event in state.handle_event(EVENT.validate_python(payload)):
+            if event.type == "response.completed":
+                final = event.response
+    assert final is not None
+    assert final.output_text == "Reading and patching."
+    kinds = [item.type for item in final.output]
+    assert kinds == ["reasoning", "message", "function_call", "custom_tool_call"]
+    assert final.output[2].arguments == '{"path":"a.py"}'
+    assert final.output[3].input == PATCH
+    assert final.usage is not None and final.usage.total_tokens == 80
+
+
+def test_custom_input_deltas_carry_raw_text() -> None:
+    events = _translate(_script())
+    deltas = "".join(p["delta"] for n, p in events if n == "response.custom_tool_call_input.delta")
+    assert deltas == PATCH
+
+
+def test_stream_and_non_stream_agree() -> None:
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1760000000,
+        "model": "gpt-5",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "reasoning_content": "Read then patch.",
+                    "content": "Reading and patching.",
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "read_file", "arguments": '{"path":"a.py"}'},
+                        },
+                        {
+                            "id": "call_2",
+                            "type": "function",
+                            "function": {"name": "apply_patch", "arguments": json.dumps({"input": PATCH})},
+                        },
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 30, "total_tokens": 80},
+    }
+    streamed = _translate(_script())[-1][1]["response"]
+    whole = chat_completion_to_response(completion, REQUEST, response_id="resp_test")
+    assert mask_ids(streamed) == mask_ids(whole)
+
+
+def test_length_finish_ends_incomplete() -> None:
+    events = _translate([_chunk({"content": "trunc"}), _chunk({}, "length")])
+    name, payload = events[-1]
+    assert name == "response.incomplete"
+    assert payload["response"]["status"] == "incomplete"
+    assert payload["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    EVENT.validate_python(payload)
+
+
+def test_empty_stream_still_completes() -> None:
+    names = [name for name, _ in _translate([])]
+    assert names == ["response.created", "response.in_progress", "response.completed"]
+
+
+def test_fail_ends_with_response_failed() -> None:
+    translator = ChatChunksToResponseEvents(REQUEST)
+    translator.feed(_chunk({"content": "par"}))
+    name, payload = translator.fail("upstream reset the connection")[-1]
+    assert name == "response.failed"
+    assert payload["response"]["error"] == {"code": "server_error", "message": "upstream reset the connection"}
+    EVENT.validate_python(payload)
+    assert translator.finish() == []
+
+
+def test_tool_name_arriving_late_is_kept() -> None:
+    events = _translate(
+        [
+            _chunk({"tool_calls": [{"index": 0, "id": "c", "function": {"arguments": ""}}]}),
+            _chunk({"tool_calls": [{"index": 0, "function": {"name": "read_file", "arguments": "{}"}}]}),
+            _chunk({}, "tool_calls"),
+        ]
+    )
+    final = events[-1][1]["response"]
+    assert final["output"][0]["name"] == "read_file"
+
+
+async def _serve_sse(body: bytes) -> tuple[asyncio.Server, int]:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            (int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")), 0
+        )
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.fixture
+async def sse_server() -> AsyncIterator[int]:
+    body = b"".join(encode_event(name, orjson.dumps(payload)) for name, payload in _translate(_script()))
+    server, port = await _serve_sse(body)
+    async with server:
+        yield port
+
+
+async def test_official_sdk_streams_our_events_over_http(sse_server: int) -> None:
+    client = openai.AsyncOpenAI(api_key="sk-test", base_url=f"http://127.0.0.1:{sse_server}/v1", max_retries=0)
+    async with client.responses.stream(model="team-gpt", input="Fix a.py") as stream:
+        text = ""
+        async for event in stream:
+            if event.type == "response.output_text.delta":
+                text += event.delta
+        final = await stream.get_final_response()
+    await client.close()
+    assert text == "Reading and patching."
+    assert final.id == "resp_test"
+    assert [item.type for item in final.output] == ["reasoning", "message", "function_call", "custom_tool_call"]
+
+
+def test_refusal_streams_as_a_refusal_part() -> None:
+    events = _translate(
+        [_chunk({"role": "assistant", "refusal": "I can't "}), _chunk({"refusal": "help."}), _chunk({}, "stop")]
+    )
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    names = [name for name, _ in events]
+    assert "response.refusal.delta" in names
+    done = next(p for n, p in events if n == "response.refusal.done")
+    assert done["refusal"] == "I can't help."
+    final = events[-1][1]["response"]
+    assert final["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't help."}]
