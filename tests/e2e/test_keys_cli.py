@@ -63,3 +63,9 @@ def test_cli_reports_refusals_and_exits_non_zero(gateway: Gateway) -> None:
     assert main(["--url", gateway.base_url, "--api-key", "sk-wrong", "keys", "list"], out, err) == 1
     assert "401" in err.getvalue()
     assert main(["keys", "frobnicate"], out, err) == 2
+
+
+def test_usage_is_a_subcommand_of_the_same_cli(gateway: Gateway) -> None:
+    out = io.StringIO()
+    assert main(["usage", "--url", gateway.base_url, "--api-key", gateway.master_key, "--format", "json"], out) == 0
+    assert "total" in json.loads(out.getvalue())

@@ -82,7 +82,7 @@ def attempt(client: openai.OpenAI) -> int:
 def test_both_auth_replicas_migrated_one_postgres_schema(cluster: tuple[Gateway, str, str]) -> None:
     _, dsn, _ = cluster
     with psycopg.connect(dsn) as conn:
-        versions = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+        versions = [v for (v,) in conn.execute("SELECT version FROM auth_schema_migrations ORDER BY version")]
     assert versions == [1, 2]
 
 

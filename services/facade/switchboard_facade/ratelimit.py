@@ -60,7 +60,7 @@ class Releaser:
         task.add_done_callback(self._tasks.discard)
 
     async def _send(self, admission: auth_pb2.Admission, actual_tokens: int) -> None:
-        request = auth_pb2.ReleaseRequest(admission=admission, actual_tokens=actual_tokens)
+        request = auth_pb2.ReleaseAdmissionRequest(admission=admission, actual_tokens=actual_tokens)
         for attempt in range(3):
             try:
                 await self.stub.Release(request, timeout=self.timeout_seconds)

@@ -35,7 +35,7 @@ async def dsn(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[s
 
 async def test_a_first_release_database_upgrades_with_its_keys(dsn: str) -> None:
     engine = make_engine(dsn)
-    assert await migrate(engine, MIGRATIONS[:1], LOCK_ID) == [1]
+    assert await migrate(engine, MIGRATIONS[:1], LOCK_ID, "auth") == [1]
     async with engine.begin() as conn:
         await conn.execute(sa.text(
             "INSERT INTO virtual_keys (key_id, key_hash, key_alias, last_four, team_id, models, rpm_limit, "

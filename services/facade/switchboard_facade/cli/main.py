@@ -1,4 +1,5 @@
-"""``switchboard keys|teams ...``: manage virtual keys and teams through the gateway's admin API.
+"""``switchboard keys|teams|usage ...``: manage virtual keys and teams through the gateway's admin API
+(``usage``: spend and tokens, see :mod:`switchboard_facade.cli.usage`).
 
 Talks HTTP to a running gateway (``--url`` or ``SWITCHBOARD_URL``, default
 ``http://127.0.0.1:4000``) with the master key or an admin key (``--api-key``
@@ -17,6 +18,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from switchboard_facade.cli import usage
 from switchboard_facade.cli.output import KEY_COLUMNS, TEAM_COLUMNS, as_json, detail, table
 
 #: option dest → admin API field, for options that set a field of a key or a team.
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_team_options(tupdate)
     _add_clear(tupdate, TEAM_OPTIONS)
     teams.add_parser("delete", help="delete teams that have no keys").add_argument("team_ids", nargs="+")
+    usage.add_parser(groups)
     return parser
 
 
@@ -211,6 +214,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.group == "usage":
+        return int(args.func(args, out))
     client = Client(args.url, args.api_key)
     try:
         run(args, client, out, err)
