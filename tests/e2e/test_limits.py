@@ -99,3 +99,15 @@ def test_a_key_without_limits_is_never_rate_limited(gateway: Gateway) -> None:
     client = sdk(gateway, str(generate(gateway)["key"]))
     for _ in range(5):
         assert "x-ratelimit-limit-requests" not in chat(client).headers
+
+
+def test_a_request_refused_after_admission_gives_its_slot_back(gateway: Gateway) -> None:
+    """Refused by the budget after auth admitted it: the parallel slot must not stay taken."""
+    client = sdk(gateway, str(generate(gateway, max_parallel_requests=1, rpm_limit=100, max_budget=0)["key"]))
+    for _ in range(3):
+        with pytest.raises(openai.APIStatusError) as info:
+            chat(client)
+        error = info.value.response.json()["error"]
+        assert error["code"] != "max_parallel_requests_exceeded", error
+        assert info.value.response.headers["x-ratelimit-limit-requests"] == "100"
+        time.sleep(0.2)  # the release is sent just after the answer
