@@ -18,7 +18,6 @@ from typing import Any, TextIO
 
 import httpx
 
-from switchboard_facade.cli import usage
 from switchboard_facade.cli.output import KEY_COLUMNS, TEAM_COLUMNS, as_json, detail, table
 
 #: option dest → admin API field, for options that set a field of a key or a team.
@@ -115,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_team_options(tupdate)
     _add_clear(tupdate, TEAM_OPTIONS)
     teams.add_parser("delete", help="delete teams that have no keys").add_argument("team_ids", nargs="+")
+    from switchboard_facade.cli import usage  # imported when used: it binds sys.stdout at import time
+
     usage.add_parser(groups)
     return parser
 
