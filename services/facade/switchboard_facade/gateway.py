@@ -94,6 +94,10 @@ class Gateway:
             return await getattr(self.peers.auth, method)(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "auth") from None
+        finally:
+            if not method.startswith(("Get", "List")):
+                # Read-your-writes on this facade: don't wait for auth's push to drop what a change made stale.
+                self.keycache.apply(auth_pb2.Invalidation(everything=True))
 
     # -- router ----------------------------------------------------------------------------
 
