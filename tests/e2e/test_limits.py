@@ -57,7 +57,7 @@ def test_tpm_counts_the_estimate_and_is_corrected_by_real_usage(gateway: Gateway
     first = ask()
     estimate = 1500 - int(ask.headers["x-ratelimit-remaining-tokens"])  # type: ignore[attr-defined]
     assert estimate > 1000 > first.usage.total_tokens  # type: ignore[union-attr]
-    time.sleep(0.3)  # the release (with the real count) is sent just after the answer
+    time.sleep(1.0)  # the release (with the real count) is sent just after the answer
     ask()
     assert int(ask.headers["x-ratelimit-remaining-tokens"]) == (  # type: ignore[attr-defined]
         1500 - first.usage.total_tokens - estimate)  # type: ignore[union-attr]
@@ -104,10 +104,15 @@ def test_a_key_without_limits_is_never_rate_limited(gateway: Gateway) -> None:
 def test_a_request_refused_after_admission_gives_its_slot_back(gateway: Gateway) -> None:
     """Refused by the budget after auth admitted it: the parallel slot must not stay taken."""
     client = sdk(gateway, str(generate(gateway, max_parallel_requests=1, rpm_limit=100, max_budget=0)["key"]))
-    for _ in range(3):
+    refusals = []
+    deadline = time.monotonic() + 10
+    while len(refusals) < 3:
         with pytest.raises(openai.APIStatusError) as info:
             chat(client)
         error = info.value.response.json()["error"]
-        assert error["code"] != "max_parallel_requests_exceeded", error
         assert info.value.response.headers["x-ratelimit-limit-requests"] == "100"
-        time.sleep(0.2)  # the release is sent just after the answer
+        if error["code"] == "max_parallel_requests_exceeded":  # the release is sent just after the answer
+            assert time.monotonic() < deadline, "the slot of a refused request was never given back"
+            time.sleep(0.1)
+            continue
+        refusals.append(error["code"])
