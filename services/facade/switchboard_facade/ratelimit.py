@@ -52,8 +52,9 @@ class Releaser:
         if authorization is None or not authorization.HasField("admission"):
             return
         admission = authorization.admission
-        if not admission.holds_parallel_slot and not admission.counted_tokens and usage is None:
-            return
+        counts_tokens = any(state.name == "tokens" for state in authorization.rate_limits)
+        if not admission.holds_parallel_slot and not counts_tokens:
+            return  # RPM only: nothing to give back
         actual = usage.total_tokens if usage is not None else 0
         task = asyncio.get_running_loop().create_task(self._send(admission, actual))
         self._tasks.add(task)
