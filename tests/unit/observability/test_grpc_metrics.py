@@ -14,6 +14,9 @@ import orjson
 import pytest
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc, router_pb2, router_pb2_grpc
+from switchboard_auth.cache import VerificationCache
+from switchboard_auth.invalidation import InvalidationBus
+from switchboard_auth.limits import MemoryLimiter
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.store import KeyStore
 from switchboard_common import metrics
@@ -151,9 +154,10 @@ async def test_refused_keys_are_counted_as_denials(tmp_path: Path) -> None:
     store = KeyStore(make_engine(default_sqlite_dsn(tmp_path, "auth.db")))
     await store.migrate()
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
+    bus = InvalidationBus()
+    servicer = AuthServicer(store, "sk-master-x", "pepper", MemoryLimiter(60), bus, VerificationCache(bus, 5))
     service = await start_server(
-        "127.0.0.1:0",
-        lambda s: auth_pb2_grpc.add_AuthServicer_to_server(AuthServicer(store, "sk-master-x", "pepper"), s), [name])
+        "127.0.0.1:0", lambda s: auth_pb2_grpc.add_AuthServicer_to_server(servicer, s), [name])
     denials = sample("switchboard_denials_total", service="auth", reason="authentication")
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{service.port}") as channel:
