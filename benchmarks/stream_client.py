@@ -126,7 +126,7 @@ class _FirstTokenTracker:
     prefixes are counted, so the client spends little CPU on long streams.
     """
 
-    __slots__ = ("_started", "_pending", "ttft_s", "events")
+    __slots__ = ("_pending", "_started", "events", "ttft_s")
 
     def __init__(self, started: float) -> None:
         self._started = started
@@ -203,23 +203,25 @@ async def _worker(
             result.samples.append(sample)
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             result.add_error(type(exc).__name__)
-            writer, response = await _close(writer), None
+            await _close(writer)
+            writer, response = None, None
             await asyncio.sleep(0.01)
         except TimeoutError:
             result.add_error("timeout")
-            writer, response = await _close(writer), None
+            await _close(writer)
+            writer, response = None, None
     await _close(writer)
 
 
 async def _close(writer: asyncio.StreamWriter | None) -> None:
     if writer is None:
-        return None
+        return
     writer.close()
     try:
         await writer.wait_closed()
     except (ConnectionError, OSError):
         pass
-    return None
+    return
 
 
 async def run_load(
@@ -248,7 +250,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", default="x")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds")
-    parser.add_argument("--overhead-header", default=None, help="response header to collect, e.g. x-switchboard-overhead-ms")
+    parser.add_argument(
+        "--overhead-header", default=None, help="response header to collect, e.g. x-switchboard-overhead-ms"
+    )
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,23 @@
+"""What the runner knows about a gateway under test, whichever product it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from benchmarks.processes import ManagedProcess
+
+
+class GatewayUnavailable(RuntimeError):
+    """A gateway could not be installed or started; the runner skips its scenarios and says why."""
+
+
+@dataclass
+class RunningGateway:
+    """A started gateway: where to send chat requests, with which key, and its process group."""
+
+    name: str
+    chat_url: str
+    api_key: str
+    process: ManagedProcess
+    #: Response header in which the gateway reports its own overhead, if it has one.
+    overhead_header: str | None = None
