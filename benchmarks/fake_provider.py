@@ -31,7 +31,14 @@ from typing import cast
 import orjson
 
 _MAX_HEAD_BYTES = 64 * 1024
-_TOKEN = "tok "
+#: Content of successive chunks. Consecutive chunks differ, as a real model's do (some gateways
+#: abort a stream that repeats the same chunk too often).
+_WORDS = ("alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ", "golf ", "hotel ")
+
+
+def completion_text(chunks: int) -> str:
+    """The answer's text: what the streamed chunks concatenate to, and the non-streamed content."""
+    return "".join(_WORDS[index % len(_WORDS)] for index in range(chunks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +127,7 @@ class _CompletionPlan:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": _TOKEN * self.chunks, "refusal": None},
+                    "message": {"role": "assistant", "content": completion_text(self.chunks), "refusal": None},
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -321,8 +328,8 @@ class FakeProviderProtocol(asyncio.Protocol):
     @staticmethod
     def _stream_events(plan: _CompletionPlan) -> list[bytes]:
         events = [_sse(plan.chunk({"role": "assistant", "content": ""}, None))]
-        content = _sse(plan.chunk({"content": _TOKEN}, None))
-        events.extend([content] * plan.chunks)
+        contents = [_sse(plan.chunk({"content": word}, None)) for word in _WORDS[: plan.chunks]]
+        events.extend(contents[index % len(contents)] for index in range(plan.chunks))
         events.append(_sse(plan.chunk({}, "stop")))
         if plan.include_usage:
             events.append(_sse(plan.usage_chunk()))

@@ -2,7 +2,7 @@
 
 LiteLLM is installed in ``benchmarks/.venvs/litellm`` (never in the project's environment) at a
 pinned release, and started with the settings its production guide recommends for one machine:
-one worker, a master key, no request/debug logging, the bundled model-cost map (no network at
+one worker, a master key, no access/debug logging, the bundled model-cost map (no network at
 start-up). The "virtual keys on PostgreSQL" variant additionally needs Prisma's generated client
 and its query-engine binary, which are downloaded from binaries.prisma.sh on first use; where
 that download is impossible the variant reports itself unavailable instead of failing the run.
@@ -108,6 +108,21 @@ def litellm_config(provider_base_url: str, model: str, database_url: str | None)
     }
 
 
+#: uvicorn logging at WARNING: no access-log line per request (a production proxy ships access
+#: logs from its load balancer, not from a Python logger on the hot path).
+UVICORN_LOG_CONFIG: dict[str, object] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "uvicorn": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+        "uvicorn.error": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}
+
+
 def start_litellm(
     provider_base_url: str,
     model: str,
@@ -127,6 +142,8 @@ def start_litellm(
     config_path = work_dir / "litellm_config.yaml"
     # JSON is valid YAML, and needs no YAML library here.
     config_path.write_text(json.dumps(litellm_config(provider_base_url, model, database_url), indent=2))
+    log_config_path = work_dir / "uvicorn_log_config.json"
+    log_config_path.write_text(json.dumps(UVICORN_LOG_CONFIG))
     port = free_port()
     env = {
         **os.environ,
@@ -149,6 +166,8 @@ def start_litellm(
         str(port),
         "--num_workers",
         "1",
+        "--log_config",
+        str(log_config_path),
     ]
     name = "litellm+postgres" if database_url else "litellm"
     process = ManagedProcess(name, argv, work_dir / f"{name}.log", env=env)

@@ -34,6 +34,9 @@ class RequestSample:
     ttft_s: float | None
     events: int
     overhead_ms: float | None
+    #: Why a 2xx answer still failed: an error event inside the stream, a stream that ended
+    #: without ``data: [DONE]``, or a stream that never carried content.
+    failure: str | None = None
 
 
 @dataclass(slots=True)
@@ -49,10 +52,13 @@ class LoadResult:
 
     def summary(self) -> dict[str, object]:
         """JSON-ready numbers: request rate, latency and TTFT percentiles in milliseconds."""
-        ok = [sample for sample in self.samples if 200 <= sample.status < 300]
+        ok = [sample for sample in self.samples if 200 <= sample.status < 300 and sample.failure is None]
         statuses: dict[str, int] = {}
+        errors = dict(self.errors)
         for sample in self.samples:
             statuses[str(sample.status)] = statuses.get(str(sample.status), 0) + 1
+            if sample.failure is not None:
+                errors[sample.failure] = errors.get(sample.failure, 0) + 1
         ttfts = [sample.ttft_s * 1000 for sample in ok if sample.ttft_s is not None]
         overheads = [sample.overhead_ms for sample in ok if sample.overhead_ms is not None]
         return {
@@ -65,7 +71,7 @@ class LoadResult:
             "overhead_header_ms": summarize_ms(overheads),
             "events_mean": round(sum(sample.events for sample in ok) / len(ok), 2) if ok else 0.0,
             "statuses": statuses,
-            "errors": dict(self.errors),
+            "errors": errors,
         }
 
 
@@ -82,6 +88,7 @@ class _ResponseReader:
         status = int(lines[0].split(b" ", 2)[1])
         content_length = -1
         chunked = False
+        event_stream = False
         overhead_ms: float | None = None
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -90,6 +97,8 @@ class _ResponseReader:
                 content_length = int(value)
             elif name == b"transfer-encoding" and b"chunked" in value.lower():
                 chunked = True
+            elif name == b"content-type" and b"text/event-stream" in value.lower():
+                event_stream = True
             elif self._overhead_header is not None and name == self._overhead_header:
                 try:
                     overhead_ms = float(value)
@@ -103,7 +112,15 @@ class _ResponseReader:
         else:
             raise ConnectionError("response without length on a keep-alive connection")
         total = time.perf_counter() - started
-        return RequestSample(status, total, tracker.ttft_s, tracker.events, overhead_ms)
+        failure = None
+        if event_stream and 200 <= status < 300:
+            if tracker.error_seen:
+                failure = "stream_error_event"
+            elif not tracker.done_seen:
+                failure = "stream_without_done"
+            elif tracker.ttft_s is None:
+                failure = "stream_without_content"
+        return RequestSample(status, total, tracker.ttft_s, tracker.events, overhead_ms, failure)
 
     async def _read_chunked(self, tracker: _FirstTokenTracker) -> None:
         reader = self._reader
@@ -123,18 +140,28 @@ class _FirstTokenTracker:
     """Finds the first SSE event whose delta carries content; counts events after that cheaply.
 
     Events are parsed with orjson only until the first token is seen; afterwards only ``data:``
-    prefixes are counted, so the client spends little CPU on long streams.
+    prefixes are counted and the bytes are scanned for ``[DONE]`` and error events, so the
+    client spends little CPU on long streams.
     """
 
-    __slots__ = ("_pending", "_started", "events", "ttft_s")
+    __slots__ = ("_pending", "_started", "_tail", "done_seen", "error_seen", "events", "ttft_s")
 
     def __init__(self, started: float) -> None:
         self._started = started
         self._pending = b""
+        self._tail = b""
         self.ttft_s: float | None = None
         self.events = 0
+        self.done_seen = False
+        self.error_seen = False
 
     def feed(self, data: bytes) -> None:
+        window = self._tail + data
+        if b"[DONE]" in window:
+            self.done_seen = True
+        if b'{"error"' in window or b"event: error" in window:
+            self.error_seen = True
+        self._tail = window[-24:]
         if self.ttft_s is not None:
             self.events += data.count(b"data:")
             return

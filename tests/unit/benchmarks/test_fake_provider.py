@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import httpx
 import openai
 import pytest
 
-from benchmarks.fake_provider import FakeProviderConfig, start_fake_provider
+from benchmarks.fake_provider import FakeProviderConfig, completion_text, start_fake_provider
 from benchmarks.stream_client import run_load
 
 
@@ -33,7 +35,7 @@ async def test_sdk_parses_a_completion(client: openai.AsyncOpenAI) -> None:
     )
     assert completion.object == "chat.completion"
     assert completion.model == "bench-model"
-    assert completion.choices[0].message.content == "tok tok tok "
+    assert completion.choices[0].message.content == "alpha bravo charlie "
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
@@ -47,7 +49,7 @@ async def test_sdk_parses_a_stream_with_usage(client: openai.AsyncOpenAI) -> Non
     )
     chunks = [chunk async for chunk in stream]
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    assert text == "tok " * 5
+    assert text == completion_text(5) == "alpha bravo charlie delta echo "
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage is not None
@@ -60,7 +62,7 @@ async def test_stream_without_usage_has_no_usage_chunk(client: openai.AsyncOpenA
     )
     chunks = [chunk async for chunk in stream]
     assert all(chunk.choices for chunk in chunks)
-    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "tok tok "
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "alpha bravo "
 
 
 async def test_sdk_lists_models(client: openai.AsyncOpenAI) -> None:
@@ -99,3 +101,48 @@ async def test_stream_client_sees_every_event_and_the_first_token(base_url: str)
     # role chunk + 5 content chunks + finish chunk + usage chunk + [DONE]
     assert summary["events_mean"] == 9
     assert all(s.ttft_s is not None and s.ttft_s <= s.total_s for s in result.samples)
+
+
+async def test_consecutive_stream_chunks_differ(client: openai.AsyncOpenAI) -> None:
+    stream = await client.chat.completions.create(
+        model="bench-model", messages=[{"role": "user", "content": "hi"}], stream=True, max_tokens=20
+    )
+    contents = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
+    assert len(contents) == 20
+    assert all(first != second for first, second in itertools.pairwise(contents))
+    assert "".join(contents) == completion_text(20)
+
+
+async def test_stream_client_counts_error_events_and_cut_streams_as_failures() -> None:
+    """A gateway that answers 200 but breaks the stream must not be counted as a success."""
+    answers = {
+        "/error": b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\ndata: {"error": {"message": "x"}}\n\n',
+        "/cut": b'data: {"choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n',
+    }
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                break
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            body = answers[head.split(b" ")[1].decode()]
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: %d\r\n\r\n%b"
+                % (len(body), body)
+            )
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        errored = await run_load(f"http://127.0.0.1:{port}/error", b"{}", "x", concurrency=1, duration_s=0.1)
+        cut = await run_load(f"http://127.0.0.1:{port}/cut", b"{}", "x", concurrency=1, duration_s=0.1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert errored.summary()["ok"] == 0 and "stream_error_event" in errored.summary()["errors"]
+    assert cut.summary()["ok"] == 0 and "stream_without_done" in cut.summary()["errors"]
