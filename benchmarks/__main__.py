@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--chunks", type=int, default=20, help="fake provider's content chunks per stream")
     parser.add_argument("--chunk-delay-ms", type=float, default=0.0, help="fake provider's delay between chunks")
     parser.add_argument("--switchboard-python", default=sys.executable, help="Python that runs the supervisor")
+    parser.add_argument(
+        "--switchboard-root", type=Path, default=REPO_ROOT, help="checkout whose sources the supervisor runs"
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio client for non-streaming loads too")
     parser.add_argument(
         "--output", type=Path, default=None, help="result JSON path (default benchmarks/results/bench-<time>.json)"
@@ -89,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
         provider_chunks=args.chunks,
         provider_chunk_delay_ms=args.chunk_delay_ms,
         switchboard_python=args.switchboard_python,
+        switchboard_root=args.switchboard_root.resolve(),
         use_wrk=not args.no_wrk,
     )
     document = run_benchmarks(options)
     output = args.output or default_results_path(document)
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(document, indent=2) + "\n")
+    output.write_text(json.dumps(document, indent=2, default=str) + "\n")
     print()
     print(format_table(document))
     print()

@@ -21,3 +21,10 @@ class RunningGateway:
     process: ManagedProcess
     #: Response header in which the gateway reports its own overhead, if it has one.
     overhead_header: str | None = None
+    #: The same for streams (sent with the response head, so it can only cover the time to it).
+    stream_overhead_header: str | None = None
+    #: Whether the root process counts as the gateway (not when it is only a supervisor).
+    meter_root: bool = True
+
+    def overhead_header_for(self, streaming: bool) -> str | None:
+        return self.stream_overhead_header if streaming else self.overhead_header

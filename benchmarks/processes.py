@@ -72,16 +72,26 @@ class ManagedProcess:
             return ""
         return data[-max_bytes:].decode("utf-8", "replace")
 
-    def stop(self, grace_s: float = 10.0) -> None:
-        """SIGTERM the process group, then SIGKILL what is left after ``grace_s``."""
+    def stop(self, grace_s: float = 30.0) -> None:
+        """SIGTERM the process group and let it shut down; SIGKILL whatever of its tree is left.
+
+        The tree is collected first because a supervisor may start its children in sessions of
+        their own, where a signal to its group does not reach them.
+        """
+        try:
+            descendants = psutil.Process(self.popen.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            descendants = []
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
+        _, alive = psutil.wait_procs(descendants, timeout=1)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, signal.SIGKILL)
+        for process in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5)
         self._log.close()
@@ -113,11 +123,13 @@ class ProcessTreeMeter:
 
     CPU is the sum of user+system time of every process in the tree, read before and after a
     run; memory is sampled every ``interval_s`` on a background thread while a run is going,
-    summing RSS over the tree (so a supervisor with four services counts as one gateway).
+    summing RSS over the tree (so four services count as one gateway). ``include_root=False``
+    leaves out the root when it is only a supervisor of the real processes.
     """
 
-    def __init__(self, root_pid: int, interval_s: float = 0.1) -> None:
+    def __init__(self, root_pid: int, interval_s: float = 0.1, include_root: bool = True) -> None:
         self._root = psutil.Process(root_pid)
+        self._include_root = include_root
         self._interval_s = interval_s
         self._known: dict[int, psutil.Process] = {}
         self._cpu_start: dict[int, float] = {}
@@ -127,7 +139,9 @@ class ProcessTreeMeter:
 
     def _tree(self) -> list[psutil.Process]:
         try:
-            current = [self._root, *self._root.children(recursive=True)]
+            current = self._root.children(recursive=True)
+            if self._include_root:
+                current.insert(0, self._root)
         except psutil.NoSuchProcess:
             return []
         tree = []

@@ -30,6 +30,8 @@ from benchmarks.switchboard_env import POSTGRES_SERVER_URL, REDIS_URL, ensure_po
 
 TARGETS = ("direct", "switchboard", "litellm")
 DIRECT_API_KEY = "sk-direct"
+#: Seconds of load per request kind right after a gateway starts, before any measurement.
+SETTLE_SECONDS_PER_KIND = 1.5
 
 
 @dataclass
@@ -47,6 +49,7 @@ class BenchOptions:
     provider_chunks: int = 20
     provider_chunk_delay_ms: float = 0.0
     switchboard_python: str = sys.executable
+    switchboard_root: Path = REPO_ROOT
     model: str = "bench-model"
     use_wrk: bool = True
 
@@ -124,6 +127,7 @@ def _start_target(name: str, options: BenchOptions, provider: _FakeProvider, wor
             options.model,
             work_dir / "switchboard",
             python=options.switchboard_python,
+            source_root=options.switchboard_root,
             database_url=database_url,
             redis_url=redis_url,
         )
@@ -154,6 +158,7 @@ def _measure(
         "streaming": scenario.streaming,
         **summary,
         "provider_cpu_s": round(provider_cpu_s, 3),
+        "overhead_header": spec.overhead_header,
     }
     ok = int(summary["ok"])  # type: ignore[call-overload]
     if gateway_meter is not None:
@@ -245,7 +250,11 @@ def _run_target(
         return
     targets[target] = {"label": label, "available": True, "startup_s": round(time.monotonic() - launch, 2)}
     try:
-        gateway_meter = ProcessTreeMeter(gateway.process.pid) if gateway is not None else None
+        if gateway is not None:
+            _settle(gateway, bodies, options)
+        gateway_meter = (
+            ProcessTreeMeter(gateway.process.pid, include_root=gateway.meter_root) if gateway is not None else None
+        )
         if gateway_meter is not None:
             targets[target]["idle_rss_mb"] = round(gateway_meter.rss_bytes() / 1024 / 1024, 1)
         for scenario in scenarios:
@@ -259,7 +268,7 @@ def _run_target(
                 concurrency=scenario.concurrency,
                 duration_s=options.duration_s,
                 streaming=scenario.streaming,
-                overhead_header=gateway.overhead_header if gateway else None,
+                overhead_header=gateway.overhead_header_for(scenario.streaming) if gateway else None,
             )
             if log:
                 print(f"[bench] {label:<22} {scenario.key:<18}", end="", flush=True)
@@ -273,6 +282,27 @@ def _run_target(
     finally:
         if gateway is not None:
             gateway.process.stop()
+
+
+def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOptions) -> None:
+    """Send each body a few times before measuring anything.
+
+    Gateways initialise lazily (LiteLLM's first request takes about two seconds), and a
+    scenario's own warm-up is too short to absorb that without skewing the first scenario.
+    """
+    for kind, body_file in sorted(bodies.items()):
+        spec = LoadSpec(
+            url=gateway.chat_url,
+            api_key=gateway.api_key,
+            body_file=body_file,
+            concurrency=1,
+            duration_s=SETTLE_SECONDS_PER_KIND,
+            streaming=kind != "chat",
+        )
+        try:
+            run_load(spec, use_wrk=options.use_wrk)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass  # the measured run reports the failure with its details
 
 
 def _progress(row: dict[str, object]) -> str:

@@ -20,6 +20,7 @@ from benchmarks.processes import REPO_ROOT, ManagedProcess, free_port, wait_http
 
 MASTER_KEY = "sk-master-bench"
 OVERHEAD_HEADER = "x-switchboard-overhead-ms"
+STREAM_OVERHEAD_HEADER = "x-switchboard-ttfb-overhead-ms"
 POSTGRES_SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -68,6 +69,7 @@ def start_switchboard(
     model: str,
     work_dir: Path,
     python: str = sys.executable,
+    source_root: Path = REPO_ROOT,
     database_url: str | None = None,
     redis_url: str | None = None,
     ready_timeout_s: float = 90.0,
@@ -78,7 +80,7 @@ def start_switchboard(
     # JSON is valid YAML.
     config_path.write_text(json.dumps(switchboard_config(provider_base_url, model), indent=2))
     port = free_port()
-    source_paths = os.pathsep.join(str(REPO_ROOT / path) for path in _SOURCE_PATHS)
+    source_paths = os.pathsep.join(str(source_root / path) for path in _SOURCE_PATHS)
     existing = os.environ.get("PYTHONPATH")
     env = {
         **os.environ,
@@ -88,13 +90,18 @@ def start_switchboard(
         "SWITCHBOARD_MASTER_KEY": MASTER_KEY,
         "SWITCHBOARD_DATA_DIR": str(work_dir / "data"),
         "SWITCHBOARD_LOG_LEVEL": os.environ.get("SWITCHBOARD_LOG_LEVEL", "WARNING"),
+        # Free ports for the internal gRPC services, so a gateway already running here is not hit.
+        "SWITCHBOARD_AUTH_PORT": str(free_port()),
+        "SWITCHBOARD_BILLING_PORT": str(free_port()),
+        "SWITCHBOARD_ROUTER_PORT": str(free_port()),
     }
     if database_url is not None:
         env["SWITCHBOARD_DATABASE_URL"] = database_url
     if redis_url is not None:
         env["SWITCHBOARD_REDIS_URL"] = redis_url
     name = "switchboard+postgres" if database_url else "switchboard"
-    process = ManagedProcess(name, [python, "-m", "switchboard_common.supervisor"], work_dir / f"{name}.log", env=env)
+    argv = [python, "-m", "switchboard_common.supervisor"]
+    process = ManagedProcess(name, argv, work_dir / f"{name}.log", env=env, cwd=source_root)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(f"{base}/health/readiness", ready_timeout_s, process)
@@ -102,7 +109,16 @@ def start_switchboard(
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
-    return RunningGateway(name, f"{base}/v1/chat/completions", api_key, process, overhead_header=OVERHEAD_HEADER)
+    return RunningGateway(
+        name,
+        f"{base}/v1/chat/completions",
+        api_key,
+        process,
+        overhead_header=OVERHEAD_HEADER,
+        stream_overhead_header=STREAM_OVERHEAD_HEADER,
+        # The four services are the gateway; the supervisor is how `make run` starts them.
+        meter_root=False,
+    )
 
 
 def _generate_key(base_url: str, model: str) -> str:
