@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 from benchmarks.processes import ManagedProcess
@@ -28,3 +31,19 @@ class RunningGateway:
 
     def overhead_header_for(self, streaming: bool) -> str | None:
         return self.stream_overhead_header if streaming else self.overhead_header
+
+
+def generate_key(base_url: str, master_key: str, body: dict[str, object]) -> str:
+    """Create a virtual key through the LiteLLM-shaped admin API (``POST /key/generate``)."""
+    request = urllib.request.Request(
+        f"{base_url}/key/generate",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {master_key}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return str(json.loads(response.read())["key"])
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")[:500]
+        raise GatewayUnavailable(f"POST /key/generate answered {exc.code}: {detail}") from exc

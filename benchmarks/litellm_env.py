@@ -14,10 +14,9 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from benchmarks.gateway import GatewayUnavailable, RunningGateway
+from benchmarks.gateway import GatewayUnavailable, RunningGateway, generate_key
 from benchmarks.processes import REPO_ROOT, ManagedProcess, free_port, wait_http_ok
 
 LITELLM_VERSION = "1.100.5"
@@ -174,20 +173,11 @@ def start_litellm(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(f"{base}/health/readiness", ready_timeout_s, process)
-        api_key = _generate_key(base, model) if database_url is not None else MASTER_KEY
+        api_key = MASTER_KEY
+        if database_url is not None:
+            limits = {"rpm_limit": 10_000_000, "tpm_limit": 10_000_000_000}
+            api_key = generate_key(base, MASTER_KEY, {"models": [model], "key_alias": "bench", **limits})
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
     return RunningGateway(name, f"{base}/v1/chat/completions", api_key, process)
-
-
-def _generate_key(base_url: str, model: str) -> str:
-    body = json.dumps({"models": [model], "key_alias": "bench", "rpm_limit": 10_000_000, "tpm_limit": 10_000_000_000})
-    request = urllib.request.Request(
-        f"{base_url}/key/generate",
-        data=body.encode(),
-        headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(json.loads(response.read())["key"])

@@ -12,10 +12,9 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from benchmarks.gateway import GatewayUnavailable, RunningGateway
+from benchmarks.gateway import GatewayUnavailable, RunningGateway, generate_key
 from benchmarks.processes import REPO_ROOT, ManagedProcess, free_port, wait_http_ok
 
 MASTER_KEY = "sk-master-bench"
@@ -105,7 +104,7 @@ def start_switchboard(
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http_ok(f"{base}/health/readiness", ready_timeout_s, process)
-        api_key = _generate_key(base, model)
+        api_key = generate_key(base, MASTER_KEY, _key_request(model))
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
@@ -121,19 +120,12 @@ def start_switchboard(
     )
 
 
-def _generate_key(base_url: str, model: str) -> str:
-    body = {
+def _key_request(model: str) -> dict[str, object]:
+    """A key for the benchmark model whose limits and budget the run cannot reach."""
+    return {
         "models": [model],
         "key_alias": "bench",
         "rpm_limit": 10_000_000,
         "tpm_limit": 10_000_000_000,
         "max_budget": 1_000_000,
     }
-    request = urllib.request.Request(
-        f"{base_url}/key/generate",
-        data=json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(json.loads(response.read())["key"])
