@@ -34,6 +34,18 @@ def _number(value: object, digits: int = 2) -> str:
     return str(value)
 
 
+def _load_average(value: object) -> str:
+    if not isinstance(value, list) or len(value) != 3:
+        return "unknown"
+    return " / ".join(f"{float(part):.2f}" for part in value) + " (1 / 5 / 15 min)"
+
+
+def _rate(value: object) -> str:
+    if not isinstance(value, int | float):
+        return "-"
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
 def _cells(row: dict[str, object], label: str) -> dict[str, str]:
     if "error" in row:
         blank = dict.fromkeys((key for _, key in _COLUMNS), "-")
@@ -47,7 +59,7 @@ def _cells(row: dict[str, object], label: str) -> dict[str, str]:
     return {
         "scenario": str(row["scenario"]),
         "target": label,
-        "rps": _number(row.get("requests_per_s"), 0),
+        "rps": _rate(row.get("requests_per_s")),
         "p50": _number(latency.get("p50")),
         "p90": _number(latency.get("p90")),
         "p99": _number(latency.get("p99")),
@@ -197,7 +209,8 @@ def markdown_section(document: dict[str, object]) -> str:
         (
             f"Run of {document['started_at']} on {machine['nproc']} CPU(s) ({machine['cpu_model']}), "
             f"{machine.get('memory_gb')} GB RAM, Python {machine['python']}, Linux {machine['kernel']}; "
-            f"load generator {machine.get('wrk') or 'stream client'}; LiteLLM {machine['litellm']}."
+            f"load generator {machine.get('wrk') or 'stream client'}; LiteLLM {machine['litellm']}; "
+            f"load average at start {_load_average(machine.get('load_average_at_start'))}."
         ),
         "",
         (

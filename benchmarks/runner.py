@@ -84,6 +84,8 @@ def machine_description() -> dict[str, object]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         "wrk": wrk_version,
+        # Other work on the machine shows up in the tails; this says how busy it was.
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
         "litellm": LITELLM_VERSION,
     }
 
