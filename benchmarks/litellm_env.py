@@ -2,8 +2,8 @@
 
 LiteLLM is installed in ``benchmarks/.venvs/litellm`` (never in the project's environment) at a
 pinned release, and started with the settings its production guide recommends for one machine:
-one worker, a master key, no access/debug logging, the bundled model-cost map (no network at
-start-up). The "virtual keys on PostgreSQL" variant additionally needs Prisma's generated client
+one worker (uvicorn with uvloop and httptools), a master key, no access/debug logging, the
+bundled model-cost map (no network at start-up). The "virtual keys on PostgreSQL" variant additionally needs Prisma's generated client
 and its query-engine binary, which are downloaded from binaries.prisma.sh on first use; where
 that download is impossible the variant reports itself unavailable instead of failing the run.
 """
@@ -34,7 +34,7 @@ def ensure_litellm_installed(venv: Path = LITELLM_VENV) -> Path:
     check = [
         str(python),
         "-c",
-        f"import litellm, importlib.metadata as m; assert m.version('litellm') == '{LITELLM_VERSION}'",
+        f"import httptools, importlib.metadata as m; assert m.version('litellm') == '{LITELLM_VERSION}'",
     ]
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
@@ -42,7 +42,8 @@ def ensure_litellm_installed(venv: Path = LITELLM_VENV) -> Path:
     base_python = getattr(sys, "_base_executable", sys.executable)
     steps = [
         [base_python, "-m", "venv", str(venv)],
-        [str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}"],
+        # httptools: uvicorn's C HTTP parser, what a production uvicorn (uvicorn[standard]) runs on.
+        [str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}", "httptools"],
     ]
     for step in steps:
         print(f"[bench] {' '.join(step)}", flush=True)

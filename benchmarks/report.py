@@ -152,8 +152,9 @@ def check_goals(document: dict[str, object]) -> list[dict[str, str]]:
     for scenario in ("chat@c64", "stream@c64"):
         row = _row(document, "switchboard", scenario)
         spread = None
-        if row and isinstance(row.get("latency_ms"), dict) and float(row["latency_ms"]["p50"]) > 0:  # type: ignore[index]
-            spread = float(row["latency_ms"]["p99"]) / float(row["latency_ms"]["p50"])  # type: ignore[index]
+        latency = row.get("latency_ms") if row else None
+        if isinstance(latency, dict) and float(latency["p50"]) > 0:
+            spread = float(latency["p99"]) / float(latency["p50"])
         add(
             f"p99 < 4x p50 at concurrency 64 ({scenario.split('@')[0]})",
             spread,
