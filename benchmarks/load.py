@@ -132,5 +132,6 @@ def _normalize_wrk(raw: dict[str, object], spec: LoadSpec) -> dict[str, object]:
         "events_mean": 0.0,
         "statuses": statuses,
         "errors": {name: count for name, count in errors.items() if count and name != "status"},
+        "failures": sum(int(count) for count in errors.values()),
         "load_generator": f"wrk -t{1 if spec.concurrency < 32 else 2}",
     }

@@ -72,6 +72,8 @@ class LoadResult:
             "events_mean": round(sum(sample.events for sample in ok) / len(ok), 2) if ok else 0.0,
             "statuses": statuses,
             "errors": errors,
+            # Every request that did not succeed: bad status, broken stream, or no answer at all.
+            "failures": len(self.samples) - len(ok) + sum(self.errors.values()),
         }
 
 
@@ -228,7 +230,7 @@ async def _worker(
             writer.write(request)
             sample = await asyncio.wait_for(response.read(started), timeout=max(deadline - started, 0) + 30)
             result.samples.append(sample)
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             result.add_error(type(exc).__name__)
             await _close(writer)
             writer, response = None, None

@@ -145,4 +145,5 @@ async def test_stream_client_counts_error_events_and_cut_streams_as_failures() -
         server.close()
         await server.wait_closed()
     assert errored.summary()["ok"] == 0 and "stream_error_event" in errored.summary()["errors"]
+    assert errored.summary()["failures"] == errored.summary()["requests"] > 0
     assert cut.summary()["ok"] == 0 and "stream_without_done" in cut.summary()["errors"]

@@ -88,6 +88,6 @@ def test_direct_run_end_to_end() -> None:
     assert set(rows) == {"chat@c1", "stream@c1"}
     for row in rows.values():
         assert row["ok"] == row["requests"] and int(row["requests"]) > 0
-        assert row["errors"] == {}
+        assert row["errors"] == {} and row["failures"] == 0
     assert rows["stream@c1"]["ttft_ms"] is not None and rows["stream@c1"]["events_mean"] == 24
     assert "chat@c1" in format_table(document)
