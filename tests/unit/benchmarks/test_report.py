@@ -1,0 +1,93 @@
+"""The benchmark report: percentiles, the goals check and the docs section it rewrites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchmarks.report import DOCS_END, DOCS_START, check_goals, format_table, write_docs
+from benchmarks.runner import BenchOptions, run_benchmarks
+from benchmarks.stats import percentile, summarize_ms
+
+
+def _row(target: str, scenario: str, p50: float, p99: float, rps: float, **extra: object) -> dict[str, object]:
+    return {
+        "target": target,
+        "scenario": scenario,
+        "requests": 100,
+        "ok": 100,
+        "requests_per_s": rps,
+        "latency_ms": {"p50": p50, "p90": p50, "p99": p99},
+        "ttft_ms": None,
+        "errors": {},
+        **extra,
+    }
+
+
+def _document(rows: list[dict[str, object]]) -> dict[str, object]:
+    return {
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "machine": {"nproc": 2, "cpu_model": "cpu", "python": "3.11", "kernel": "6", "litellm": "1.100.5"},
+        "options": {"duration_s": 3.0, "warmup_s": 1.0},
+        "provider": {"delay_ms": 0.0, "chunks": 20, "chunk_delay_ms": 0.0},
+        "targets": {
+            "direct": {"label": "direct", "available": True},
+            "switchboard": {"label": "switchboard", "available": True},
+            "litellm": {"label": "litellm", "available": False, "reason": "could not install\nlast line"},
+        },
+        "results": rows,
+    }
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 0.5) == 50.0
+    assert percentile(values, 0.99) == 99.0
+    assert percentile([7.0], 0.9) == 7.0
+    assert summarize_ms([]) is None
+    summary = summarize_ms([3.0, 1.0, 2.0])
+    assert summary is not None and summary["p50"] == 2.0 and summary["max"] == 3.0
+
+
+def test_goals_read_the_right_rows() -> None:
+    rows = [
+        _row("switchboard", "chat@c1", 1.2, 2.0, 500, added_p50_ms=1.1),
+        _row("switchboard", "stream@c1", 1.5, 3.0, 400, ttft_overhead_p50_ms=2.5),
+        _row("switchboard", "chat@c64", 10.0, 50.0, 900, peak_rss_mb=250.0),
+    ]
+    goals = {goal["goal"]: goal["status"] for goal in check_goals(_document(rows))}
+    assert goals["adds <= 2 ms at p50, concurrency 1"] == "met"
+    assert goals["TTFT overhead <= 2 ms at p50, concurrency 1"] == "missed"
+    assert goals[">= 10x LiteLLM's requests/s at concurrency 16"] == "not measured"
+    assert goals["p99 < 4x p50 at concurrency 64 (chat)"] == "missed"
+    assert goals["< 300 MB RSS for all four services (target: after 100k requests)"] == "met"
+
+
+def test_write_docs_replaces_only_the_generated_section(tmp_path: Path) -> None:
+    page = tmp_path / "performance.md"
+    page.write_text(f"# Performance\n\nIntro stays.\n\n{DOCS_START}\nold table\n{DOCS_END}\n\nOutro stays.\n")
+    write_docs(_document([_row("direct", "chat@c1", 0.1, 0.3, 9000)]), page)
+    text = page.read_text()
+    assert "Intro stays." in text and "Outro stays." in text and "old table" not in text
+    assert text.count(DOCS_START) == 1 and "| chat@c1 | direct | 9000 |" in text
+    assert "| chat@c1 | litellm | n/a |" in text
+    assert "litellm: not measured in this run (could not install ... last line)" in text
+
+
+def test_direct_run_end_to_end() -> None:
+    """The runner starts the fake provider, drives both load generators and reports every scenario."""
+    options = BenchOptions(
+        targets=["direct"],
+        duration_s=0.5,
+        warmup_s=0.0,
+        concurrencies=[1],
+        long_concurrencies=[],
+        kinds=["chat", "stream"],
+    )
+    document = run_benchmarks(options, log=False)
+    rows = {row["scenario"]: row for row in document["results"]}  # type: ignore[attr-defined]
+    assert set(rows) == {"chat@c1", "stream@c1"}
+    for row in rows.values():
+        assert row["ok"] == row["requests"] and int(row["requests"]) > 0
+        assert row["errors"] == {} and row["failures"] == 0
+    assert rows["stream@c1"]["ttft_ms"] is not None and rows["stream@c1"]["events_mean"] == 24
+    assert "chat@c1" in format_table(document)
