@@ -56,8 +56,11 @@ $(VENV)/.test-installed: $(STAMP) requirements-test.txt
 lint: install-test
 	$(VENV)/bin/ruff check .
 
+## Measure the gateway's own cost against no gateway and LiteLLM (prints a table, writes benchmarks/results/).
 bench: install-test protos
-	$(PY) -m benchmarks
+	$(PIP) install -q -r benchmarks/requirements.txt
+	command -v wrk >/dev/null 2>&1 || (apt-get install -y -q wrk >/dev/null 2>&1 || echo "wrk not installed: the asyncio load generator is used")
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-tools protos/gen
