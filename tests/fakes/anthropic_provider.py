@@ -29,15 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
-import uvicorn
+
+from tests.fakes.server import BackgroundServer
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -199,8 +198,7 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[RecordedRequest] = []
         self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: BackgroundServer | None = None
         self._ids = itertools.count(1)
 
     # -- answers ---------------------------------------------------------------------------------
@@ -411,28 +409,13 @@ class FakeAnthropic:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> FakeAnthropic:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        config = uvicorn.Config(self, lifespan="on", log_level="critical", access_log=False)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self._thread.start()
-        for _ in range(500):
-            if self._server.started:
-                break
-            threading.Event().wait(0.01)
-        else:
-            raise RuntimeError("the fake Anthropic server did not start")
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner = BackgroundServer(self, lifespan="on", name="fake-anthropic").start()
+        self.url = self._runner.url
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._runner is not None:
+            self._runner.stop()
 
 
 def _pieces(text: str, count: int) -> list[str]:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -31,13 +29,13 @@ from urllib.parse import unquote
 
 import orjson
 import pytest
-import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
+from tests.fakes.server import BackgroundServer
 
 TEST_REGION = "eu-west-1"
 TEST_ACCESS_KEY_ID = "AKIAFAKEBEDROCKTEST1"
@@ -120,8 +118,7 @@ class FakeBedrock:
         self.secrets = {TEST_ACCESS_KEY_ID: TEST_SECRET_ACCESS_KEY}
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: BackgroundServer | None = None
         self.port = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -131,16 +128,8 @@ class FakeBedrock:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        config = uvicorn.Config(self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-bedrock", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake Bedrock server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._runner = BackgroundServer(self, name="fake-bedrock").start()
+        self.port = self._runner.port
 
     def reset(self) -> None:
         """Forgets recorded requests and restores the default behaviour settings."""
@@ -148,9 +137,8 @@ class FakeBedrock:
         self.slow_delay = self.default_slow_delay
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._runner is not None:
+            self._runner.stop()
 
     def deployment(self, model: str, *, auth: str = "sigv4", session_token: bool = False) -> Deployment:
         """A deployment pointing at this server, signed (``sigv4``) or with the API key (``api_key``)."""

@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +32,9 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 import pytest
-import uvicorn
 
 from switchboard_router.deployment import Deployment
+from tests.fakes.server import BackgroundServer
 
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
 
@@ -237,8 +235,7 @@ class FakeGemini:
         self.slow_delay = self.default_slow_delay = slow_delay
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._runner: BackgroundServer | None = None
         self.port = 0
 
     @property
@@ -246,16 +243,8 @@ class FakeGemini:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        config = uvicorn.Config(self, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="fake-gemini", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("fake Gemini server did not start")
-            time.sleep(0.01)
-        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+        self._runner = BackgroundServer(self, name="fake-gemini").start()
+        self.port = self._runner.port
 
     def reset(self) -> None:
         """Forgets recorded requests and restores the default behaviour settings."""
@@ -263,9 +252,8 @@ class FakeGemini:
         self.slow_delay = self.default_slow_delay
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
+        if self._runner is not None:
+            self._runner.stop()
 
     def deployment(self, model: str, *, api_key: str = TEST_API_KEY, **extra: Any) -> Deployment:
         return Deployment(

@@ -1,4 +1,4 @@
-"""Run an ASGI app on a real loopback port in a background thread (for fake providers)."""
+"""Run an ASGI app on a real loopback port in a background thread (every fake provider uses this)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,25 @@ def free_port() -> int:
 
 
 class BackgroundServer:
-    """A uvicorn server on its own thread and event loop, so it never shares the test's loop."""
+    """A uvicorn server on its own thread and event loop, so it never shares the test's loop.
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.port = port or free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                loop="asyncio", http="h11", timeout_graceful_shutdown=1)
+    The listening socket is bound before the thread starts, so the port is known
+    and taken at once (no window in which another process could grab it).
+    """
+
+    def __init__(self, app: Any, *, lifespan: str = "off", name: str = "fake-provider") -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port = int(self._sock.getsockname()[1])
+        self.name = name
+        config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, loop="asyncio", http="h11", ws="none",
+                                access_log=False, timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve())
+        asyncio.run(self.server.serve(sockets=[self._sock]))
 
     @property
     def url(self) -> str:
@@ -38,11 +46,12 @@ class BackgroundServer:
         self.thread.start()
         deadline = time.monotonic() + 10
         while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("fake server did not start")
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"{self.name} did not start")
             time.sleep(0.01)
         return self
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=5)
+        self.thread.join(timeout=10)
+        self._sock.close()
