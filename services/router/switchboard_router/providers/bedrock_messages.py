@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from switchboard_router.providers.openai_shapes import plain_text
+
 
 def cache_point() -> dict[str, Any]:
     """Where a client marked a prompt prefix as cacheable (``cache_control`` on a part or message,
@@ -94,14 +96,6 @@ def _system_blocks(content: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _plain_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if part.get("type") in ("text", "input_text"))
-
-
 def _user_blocks(content: Any) -> list[dict[str, Any]]:
     if isinstance(content, str):
         return [{"text": content}] if content else []
@@ -140,7 +134,7 @@ def _image_block(url: str) -> dict[str, Any]:
 
 def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
-    text = _plain_text(message.get("content"))
+    text = plain_text(message.get("content"))
     if text:
         blocks.append({"text": text})
     for call in message.get("tool_calls") or []:
@@ -157,7 +151,7 @@ def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _tool_result_block(message: dict[str, Any]) -> dict[str, Any]:
-    text = _plain_text(message.get("content"))
+    text = plain_text(message.get("content"))
     return {
         "toolResult": {
             "toolUseId": message.get("tool_call_id", ""),

@@ -15,6 +15,7 @@ import orjson
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
 from switchboard_router.providers.bedrock_eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
+from switchboard_router.providers.openai_shapes import ChunkEmitter
 
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -146,7 +147,7 @@ def _upstream_error(status: int, error_type: str, message: str, retry_after: str
     )
 
 
-class BedrockStreamTranslator:
+class BedrockStreamTranslator(ChunkEmitter):
     """ConverseStream event-stream bytes → OpenAI chat.completion.chunk JSON."""
 
     def __init__(self, model: str, options: StreamOptions) -> None:
@@ -245,22 +246,6 @@ class BedrockStreamTranslator:
                 chunk["usage"] = openai_usage(self.usage)
                 chunks.append(orjson.dumps(chunk))
 
-    def _ensure_role(self, chunks: list[bytes]) -> None:
-        if not self._sent_role:
-            self._sent_role = True
-            chunks.append(self._chunk({"role": "assistant", "content": ""}, None))
-
-    def _emit(self, chunks: list[bytes], delta: dict[str, Any]) -> None:
-        self._ensure_role(chunks)
-        chunks.append(self._chunk(delta, None))
-
-    def _base(self) -> dict[str, Any]:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        chunk = self._base()
-        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
-        return orjson.dumps(chunk)
 
 
 def _payload_message(payload: bytes) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
+from switchboard_router.providers.openai_shapes import plain_text
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
 #: placeholder lets histories that did not come from Gemini (or lost the signature) through.
@@ -35,7 +36,7 @@ def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            text = _plain_text(content)
+            text = plain_text(content)
             if text:
                 system_parts.append({"text": text})
         elif role == "user":
@@ -69,14 +70,6 @@ def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any
         contents[-1]["parts"].extend(parts)
     else:
         contents.append({"role": role, "parts": parts})
-
-
-def _plain_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text", "") for part in content if part.get("type") in ("text", "input_text"))
 
 
 def _user_parts(content: Any) -> list[dict[str, Any]]:
@@ -119,7 +112,7 @@ def _media_part(url: str) -> dict[str, Any]:
 
 def _model_parts(message: dict[str, Any], call_names: dict[str, str], needs_signature: bool) -> list[dict[str, Any]]:
     parts: list[dict[str, Any]] = []
-    text = _plain_text(message.get("content"))
+    text = plain_text(message.get("content"))
     if text:
         parts.append({"text": text})
     for position, call in enumerate(message.get("tool_calls") or []):
@@ -145,7 +138,7 @@ def _function_response(message: dict[str, Any], call_names: dict[str, str]) -> d
     name = call_names.get(call_id) or message.get("name")
     if not name:
         raise ValueError(f"tool message answers call {call_id!r}, which no earlier assistant message made")
-    text = _plain_text(message.get("content"))
+    text = plain_text(message.get("content"))
     try:
         parsed = orjson.loads(text)
     except orjson.JSONDecodeError:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
+from switchboard_router.providers.openai_shapes import ChunkEmitter
 from switchboard_translate.sse import SSEDecoder
 
 _FINISH_REASONS = {
@@ -163,7 +164,7 @@ def gemini_error(status: int, payload: Any, retry_after_header: str | None = Non
     )
 
 
-class GeminiStreamTranslator:
+class GeminiStreamTranslator(ChunkEmitter):
     """``streamGenerateContent?alt=sse`` bytes → OpenAI chat.completion.chunk JSON."""
 
     def __init__(self, model: str, options: StreamOptions) -> None:
@@ -233,20 +234,3 @@ class GeminiStreamTranslator:
             self._ensure_role(chunks)
             chunks.append(self._chunk({}, finish))
             self._finished = True
-
-    def _ensure_role(self, chunks: list[bytes]) -> None:
-        if not self._sent_role:
-            self._sent_role = True
-            chunks.append(self._chunk({"role": "assistant", "content": ""}, None))
-
-    def _emit(self, chunks: list[bytes], delta: dict[str, Any]) -> None:
-        self._ensure_role(chunks)
-        chunks.append(self._chunk(delta, None))
-
-    def _base(self) -> dict[str, Any]:
-        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
-
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
-        chunk = self._base()
-        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
-        return orjson.dumps(chunk)

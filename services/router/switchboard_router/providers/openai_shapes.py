@@ -1,0 +1,48 @@
+"""Building blocks of OpenAI-shaped answers shared by the adapters that synthesise them
+(Gemini, Bedrock): ``chat.completion.chunk`` framing and plain text of content parts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+
+def plain_text(content: Any) -> str:
+    """The text of an OpenAI message content (a string, or text parts joined)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in content if part.get("type") in ("text", "input_text"))
+
+
+class ChunkEmitter:
+    """Serialises ``chat.completion.chunk`` objects for one streamed answer.
+
+    A translator that synthesises OpenAI chunks inherits this and sets ``_id``,
+    ``_created``, ``_model`` and ``_sent_role`` in its constructor; the first
+    delta of a stream always carries the assistant role, as OpenAI's do.
+    """
+
+    _id: str
+    _created: int
+    _model: str
+    _sent_role: bool
+
+    def _ensure_role(self, chunks: list[bytes]) -> None:
+        if not self._sent_role:
+            self._sent_role = True
+            chunks.append(self._chunk({"role": "assistant", "content": ""}, None))
+
+    def _emit(self, chunks: list[bytes], delta: dict[str, Any]) -> None:
+        self._ensure_role(chunks)
+        chunks.append(self._chunk(delta, None))
+
+    def _base(self) -> dict[str, Any]:
+        return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
+        chunk = self._base()
+        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+        return orjson.dumps(chunk)
