@@ -20,6 +20,7 @@ from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade.clients import Peers
 from switchboard_facade.outbox import Outbox
+from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -40,6 +41,8 @@ class Call:
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     estimated_prompt_tokens: int = 0
     privacy_tier: str = ""
+    # The tier the client asked for (header or body); the router combines it with the key's pin.
+    requested_privacy_tier: str = ""
 
 
 def estimate_prompt_tokens(raw_size: int) -> int:
@@ -84,7 +87,9 @@ class Gateway:
             request_id=call.request_id,
             model=call.model,
             body=orjson.dumps(call.body),
-            constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier),
+            constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier,
+                                                      pii_policy=key.pii_policy,
+                                                      requested_privacy_tier=call.requested_privacy_tier),
             key_id=key.key_id,
             key_alias=key.key_alias,
         )
@@ -178,7 +183,8 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-provider": route.provider,
         "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
         "x-switchboard-privacy-tier": route.privacy_tier,
-        "x-switchboard-custody-path": f"facade>router>{route.provider}:{route.deployment_id}",
+        "x-switchboard-custody-path": custody_path(route),
+        "x-switchboard-pii": pii_header(route) or ("none" if call.key.pii_policy not in ("", "off") else "off"),
         "x-switchboard-attempts": str(route.attempts),
     }
 
