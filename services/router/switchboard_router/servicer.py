@@ -13,7 +13,6 @@ from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from switchboard_common.errors import Kind, ServiceError, abort
 from switchboard_router.engine import (
     Attempted,
-    Constraints,
     Engine,
     StreamChunks,
     StreamFinished,
@@ -49,10 +48,6 @@ def route_to_proto(route: Attempted) -> router_pb2.RouteInfo:
         attempts=route.attempts,
         served_model=route.served_model,
     )
-
-
-def _constraints(msg: router_pb2.RoutingConstraints) -> Constraints:
-    return Constraints(list(msg.allowed_models), msg.privacy_tier, list(msg.jurisdictions))
 
 
 def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
