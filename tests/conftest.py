@@ -21,11 +21,15 @@ def fake_openai() -> Iterator[tuple[FakeOpenAI, str]]:
     server.stop()
 
 
+#: The fake provider's models are unknown to genai-prices: price them in the config (USD per million tokens).
+FAKE_PRICES = {"input_cost_per_million": "2.5", "output_cost_per_million": "10"}
+
+
 def fake_models(api_base: str) -> list[dict[str, object]]:
     """Public model names backed by the fake provider's behaviours."""
     def dep(model: str, **extra: object) -> dict[str, object]:
         return {"provider": "openai", "model": model, "api_base": api_base, "api_key": "sk-fake-upstream",
-                "jurisdiction": "us", **extra}
+                "jurisdiction": "us", **FAKE_PRICES, **extra}
     return [
         {"name": "fake-good", "deployments": [dep("good")]},
         {"name": "fake-echo", "deployments": [dep("echo")]},
@@ -39,7 +43,7 @@ def fake_models(api_base: str) -> list[dict[str, object]]:
         {"name": "fake-hang", "deployments": [dep("hang", timeouts={"first_byte": 1.5, "total": 3})]},
         {"name": "fake-unreachable", "deployments": [
             {"provider": "openai", "model": "good", "api_base": "http://127.0.0.1:9/v1", "api_key": "x",
-             "timeouts": {"connect": 1}}]},
+             "timeouts": {"connect": 1}, **FAKE_PRICES}]},
         {"name": "fake-with-fallback", "fallbacks": ["fake-good"], "deployments": [dep("down")]},
     ]
 

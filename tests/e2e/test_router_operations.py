@@ -13,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import fake_models
+from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
 
@@ -56,7 +56,7 @@ def test_sighup_reloads_the_catalog_without_dropping_requests_in_flight(
     time.sleep(0.5)
     config = yaml.safe_load(own_gateway.config_path.read_text())
     config["models"].append({"name": "fake-new", "deployments": [
-        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x"}]})
+        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x", **FAKE_PRICES}]})
     own_gateway.config_path.write_text(yaml.safe_dump(config))
     own_gateway.processes["router"].proc.send_signal(signal.SIGHUP)
     assert wait_until(lambda: "fake-new" in model_ids(own_gateway, key))

@@ -13,6 +13,7 @@ import httpx
 import openai
 import yaml
 
+from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import free_port
 from tests.harness import ROOT, python_path
@@ -22,7 +23,7 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
                                                                 fake_openai: tuple[FakeOpenAI, str]) -> None:
     config = tmp_path / "switchboard.yaml"
     config.write_text(yaml.safe_dump({"models": [{"name": "fake-good", "deployments": [
-        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x"}]}]}))
+        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x", **FAKE_PRICES}]}]}))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update({"PYTHONPATH": python_path(), "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),

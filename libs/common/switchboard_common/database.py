@@ -2,9 +2,10 @@
 
 A DSN decides the backend: ``postgresql://...`` (asyncpg) in production,
 ``sqlite:///path`` (aiosqlite) on the embedded default. Migrations are
-ordered, numbered steps recorded in ``schema_migrations``; each runs once, in a
-transaction, under a lock so that several replicas starting together apply it
-exactly once.
+ordered, numbered steps recorded in ``<service>_schema_migrations`` (one table
+per service, so services may share a database without sharing a history);
+each runs once, in a transaction, under a lock so that several replicas
+starting together apply it exactly once.
 """
 
 from __future__ import annotations
@@ -60,28 +61,29 @@ class Migration:
     apply: Callable[[AsyncConnection], Awaitable[None]]
 
 
-_MIGRATIONS_TABLE = sa.Table(
-    "schema_migrations",
-    sa.MetaData(),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("description", sa.String(200), nullable=False),
-    sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
-)
+def migrations_table(service: str) -> sa.Table:
+    return sa.Table(
+        f"{service}_schema_migrations",
+        sa.MetaData(),
+        sa.Column("version", sa.Integer, primary_key=True),
+        sa.Column("description", sa.String(200), nullable=False),
+        sa.Column("applied_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+    )
 
 
-async def migrate(engine: AsyncEngine, migrations: Sequence[Migration], lock_id: int) -> list[int]:
+async def migrate(engine: AsyncEngine, migrations: Sequence[Migration], lock_id: int, service: str) -> list[int]:
     """Applies pending migrations in order; returns the versions applied now."""
     applied_now: list[int] = []
+    table = migrations_table(service)
     async with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-        await conn.run_sync(lambda c: _MIGRATIONS_TABLE.create(c, checkfirst=True))
-        done = set((await conn.execute(sa.select(_MIGRATIONS_TABLE.c.version))).scalars())
+        await conn.run_sync(lambda c: table.create(c, checkfirst=True))
+        done = set((await conn.execute(sa.select(table.c.version))).scalars())
         for migration in sorted(migrations, key=lambda m: m.version):
             if migration.version in done:
                 continue
             await migration.apply(conn)
-            await conn.execute(_MIGRATIONS_TABLE.insert().values(version=migration.version,
-                                                                  description=migration.description))
+            await conn.execute(table.insert().values(version=migration.version, description=migration.description))
             applied_now.append(migration.version)
     return applied_now

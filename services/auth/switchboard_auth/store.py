@@ -19,7 +19,7 @@ class KeyStore:
         return AsyncSession(self.engine, expire_on_commit=False)
 
     async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, LOCK_ID)
+        await migrate(self.engine, MIGRATIONS, LOCK_ID, "auth")
 
     async def insert(self, key: VirtualKey) -> None:
         async with self.session() as session:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
+from switchboard_billing.budgets import Budgets
+from switchboard_billing.costing import Pricer
+from switchboard_billing.deployments import CatalogSource
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
+from switchboard_billing.windows import parse_timezone
 from switchboard_common import runtime
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
@@ -15,18 +21,44 @@ from switchboard_common.grpc_server import run_until_signalled, start_server
 log = logging.getLogger("switchboard_billing")
 
 
+async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
+    """Deletes reservations whose requests never settled (they stopped counting at expiry)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            purged = await budgets.purge_expired()
+            if purged:
+                log.info("expired reservations purged", extra={"count": purged})
+        except Exception as exc:  # the database may be briefly unreachable; try again next round
+            log.warning("purging expired reservations failed", extra={"error": str(exc)})
+
+
 async def serve(settings: BillingSettings) -> None:
     data_dir = settings.ensure_data_dir()
-    ledger = Ledger(make_engine(settings.database_url or default_sqlite_dsn(data_dir, "billing.db")))
+    dsn = settings.billing_database_url or settings.database_url or default_sqlite_dsn(data_dir, "billing.db")
+    engine = make_engine(dsn)
+    ledger = Ledger(engine)
     await ledger.migrate()
+    budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
+                      default_ttl_seconds=settings.reservation_ttl_seconds)
+    pricer = Pricer(CatalogSource(settings.config), default_output_tokens=settings.default_output_tokens_bound)
+    servicer = BillingServicer(ledger, budgets, pricer)
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
     service = await start_server(
         settings.grpc_listen,
-        lambda server: billing_pb2_grpc.add_BillingServicer_to_server(BillingServicer(ledger), server),
+        lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
         [name],
     )
+    purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
     log.info("billing listening", extra={"port": service.port})
-    await run_until_signalled(service, settings.shutdown_grace_seconds, ledger.close)
+
+    async def close() -> None:
+        purger.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await purger
+        await ledger.close()
+
+    await run_until_signalled(service, settings.shutdown_grace_seconds, close)
 
 
 def main() -> None:

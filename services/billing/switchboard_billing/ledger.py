@@ -1,9 +1,15 @@
-"""The usage ledger: idempotent inserts and filtered, paginated reads."""
+"""The usage ledger: idempotent inserts that settle reservations, filtered reads and sums."""
 
 from __future__ import annotations
 
 import time
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -11,33 +17,84 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_billing.migrations import LOCK_ID, MIGRATIONS
-from switchboard_billing.models import UsageRow
+from switchboard_billing.models import ReservationRow, UsageRow
 from switchboard_common.database import migrate
+
+_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
+_DAY_MS = 86_400_000
+#: Rows per INSERT statement (26 columns each stays far below both drivers' parameter limits).
+_CHUNK = 500
+_IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
+GROUPS = ("day", "model", "key", "team")
+
+
+def use_immediate_transactions(engine: AsyncEngine) -> None:
+    """SQLite: begin every transaction with BEGIN IMMEDIATE, so that read-check-write
+    transactions (reservations) are serialized by the database's write lock."""
+    if engine.dialect.name != "sqlite" or engine.sync_engine in _IMMEDIATE:
+        return
+    _IMMEDIATE.add(engine.sync_engine)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _autocommit_driver(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSum:
+    group: str
+    requests: int
+    successful_requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    cached_prompt_tokens: int
+    cost_micros: int
+    unpriced_requests: int
 
 
 class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        use_immediate_transactions(engine)
 
     async def migrate(self) -> None:
-        await migrate(self.engine, MIGRATIONS, LOCK_ID)
+        await migrate(self.engine, MIGRATIONS, LOCK_ID, "billing")
 
-    async def record(self, row: UsageRow) -> bool:
+    async def record(self, row: UsageRow | Mapping[str, Any]) -> bool:
         """Inserts the row unless its request id is already recorded; True when inserted."""
         return await self.record_many([row]) == 1
 
-    async def record_many(self, rows: list[UsageRow]) -> int:
-        """Inserts rows in one transaction, skipping request ids already recorded; returns how many were new."""
+    async def record_many(self, rows: Sequence[UsageRow | Mapping[str, Any]]) -> int:
+        """Inserts rows in one transaction, skipping request ids already recorded; returns how many were new.
+
+        The same transaction deletes the rows' reservations, so a request's hold is
+        replaced by its real cost atomically (and a replayed settlement changes nothing).
+        """
         now = int(time.time() * 1000)
         table = UsageRow.__table__  # type: ignore[attr-defined]
         insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        unique: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            values = dict(row) if isinstance(row, Mapping) else row.model_dump()
+            values["recorded_at_ms"] = now
+            unique.setdefault(values["request_id"], values)
+        values = list(unique.values())
+        ids = list(unique)
         recorded = 0
         async with self.engine.begin() as conn:
-            for row in rows:
-                row.recorded_at_ms = now
-                stmt = insert(table).values(**row.model_dump()).on_conflict_do_nothing(index_elements=["request_id"])
-                result = await conn.execute(stmt)
-                recorded += result.rowcount or 0
+            if values:
+                # Executemany with RETURNING: SQLAlchemy batches it into multi-row statements
+                # ("insertmanyvalues"), and the returned ids are the rows that were new.
+                stmt = (insert(table).on_conflict_do_nothing(index_elements=["request_id"])
+                        .returning(table.c.request_id))
+                recorded = len((await conn.execute(stmt, values)).all())
+            for start in range(0, len(ids), _CHUNK):
+                await conn.execute(_RESERVATIONS.delete().where(
+                    _RESERVATIONS.c.reservation_id.in_(ids[start:start + _CHUNK])))
         return recorded
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
@@ -63,5 +120,41 @@ class Ledger:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             return list((await session.exec(query)).all())
 
+    async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
+                        to_ms: int = 0, group_by: str = "") -> list[UsageSum]:
+        """Sums of requests, tokens and known costs, per UTC day, model, key or team (or one total)."""
+        t = UsageRow.__table__  # type: ignore[attr-defined]
+        if group_by == "day":
+            # Integer division on both backends: the UTC day number.
+            group = (t.c.started_at_ms // _DAY_MS).label("g")
+        elif group_by in ("model", "key", "team"):
+            group = {"model": t.c.model, "key": t.c.key_id, "team": t.c.team_id}[group_by].label("g")
+        else:
+            group = sa.literal("").label("g")
+        query = sa.select(
+            group, sa.func.count(), sa.func.sum(sa.case((t.c.status == "success", 1), else_=0)),
+            sa.func.sum(t.c.prompt_tokens), sa.func.sum(t.c.completion_tokens), sa.func.sum(t.c.cached_prompt_tokens),
+            sa.func.sum(t.c.cost_micros), sa.func.sum(sa.case((t.c.cost_micros.is_(None), 1), else_=0)),
+        )
+        for column, value in ((t.c.key_id, key_id), (t.c.team_id, team_id), (t.c.model, model)):
+            if value:
+                query = query.where(column == value)
+        if from_ms:
+            query = query.where(t.c.started_at_ms >= from_ms)
+        if to_ms:
+            query = query.where(t.c.started_at_ms < to_ms)
+        query = query.group_by(group).order_by(group)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        out = []
+        for g, *numbers in rows:
+            label = _day(int(g)) if group_by == "day" else str(g or "")
+            out.append(UsageSum(label, *(int(n or 0) for n in numbers)))
+        return out
+
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _day(index: int) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(index * 86_400))

@@ -37,3 +37,29 @@ class UsageRow(SQLModel, table=True):
     ttft_ms: float = 0.0
     started_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
     recorded_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class BudgetSubjectRow(SQLModel, table=True):
+    """A key or team with a budget: the row a reservation locks, and the anchor of its budget windows."""
+
+    __tablename__ = "budget_subjects"
+
+    #: "key:<key id>" or "team:<team id>".
+    subject: str = Field(primary_key=True, max_length=120)
+    #: Unix milliseconds the subject's budget windows are counted from.
+    anchor_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class ReservationRow(SQLModel, table=True):
+    """A worst-case cost held against budgets until its request settles (the row is then deleted) or it expires."""
+
+    __tablename__ = "reservations"
+
+    #: The request id.
+    reservation_id: str = Field(primary_key=True, max_length=64)
+    key_id: str = Field(default="", max_length=40, index=True)
+    team_id: str = Field(default="", max_length=80, index=True)
+    amount_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: After this instant the hold no longer counts against budgets.
+    expires_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from switchboard_common.settings import GrpcServiceSettings
 
 
@@ -10,3 +12,14 @@ class BillingSettings(GrpcServiceSettings):
     grpc_listen: str = "127.0.0.1:50052"
     #: Ledger database; empty: SQLite file billing.db in the data directory.
     database_url: str = ""
+    #: Billing's own database when the services' environments are shared (it wins over database_url):
+    #: each service keeps its own data, and their migration histories must not share one database.
+    billing_database_url: str = ""
+    #: The gateway's model catalog YAML (the same file the router serves); billing prices its deployments.
+    config: Path = Path("config/switchboard.yaml")
+    #: IANA timezone budget windows and daily spend caps follow ("UTC" by default).
+    budget_timezone: str = "UTC"
+    #: Seconds an unsettled reservation keeps holding budget (longer than the longest request).
+    reservation_ttl_seconds: float = 1800.0
+    #: Output tokens held for a request without max_tokens on a deployment with no known output limit or context.
+    default_output_tokens_bound: int = 32_768

@@ -156,8 +156,7 @@ def _tile(seconds: int, origin: datetime, now: datetime, *, limit: datetime | No
 
 
 def _month_window(months: int, today: date, anchor_day: date) -> tuple[date, date]:
-    """First and next-first day of the ``months``-long calendar period anchored on ``anchor_day`` that holds
-    ``today``."""
+    """First and next-first day of the ``months``-long period anchored on ``anchor_day`` that holds ``today``."""
     elapsed = (today.year - anchor_day.year) * 12 + (today.month - anchor_day.month)
     index = elapsed // months
     start = _add_months(anchor_day, index * months)

@@ -17,7 +17,7 @@ from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware
-from switchboard_facade.routes import admin_keys, chat, embeddings, health, models, spend
+from switchboard_facade.routes import admin_keys, catalog, chat, embeddings, health, models, spend, usage
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -56,7 +56,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier"])
     app.add_middleware(RequestIdMiddleware)
-    for module in (chat, embeddings, models, admin_keys, spend, health):
+    for module in (chat, embeddings, models, admin_keys, spend, usage, catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

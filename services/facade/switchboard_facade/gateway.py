@@ -18,6 +18,7 @@ import orjson
 
 from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
+from switchboard_facade import budget
 from switchboard_facade.clients import Peers
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
@@ -43,6 +44,8 @@ class Call:
     privacy_tier: str = ""
     # The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
+    #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
+    budget: billing_pb2.ReserveResponse | None = None
 
 
 def estimate_prompt_tokens(raw_size: int) -> int:
@@ -55,6 +58,7 @@ class Gateway:
         self.settings = settings
         self.peers = peers
         self.outbox = outbox
+        self.servable_models = budget.ServableModels()
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -133,6 +137,19 @@ class Gateway:
             raise from_rpc_error(exc, "router") from None
 
     # -- billing ---------------------------------------------------------------------------
+
+    async def reserve(self, call: Call, body_bytes: int, output_tokens: int | None = None) -> None:
+        """Holds the request's worst-case cost against its budgets (see budget.py); raises ServiceError."""
+        if not budget.has_budget(call.key) and self.servable_models.lookup(
+                self.peers.billing, call.model, self.settings.service_timeout_seconds):
+            return  # nothing to hold, nothing to refuse
+        request = budget.reserve_request(request_id=call.request_id, key=call.key, model=call.model, body=call.body,
+                                         body_bytes=body_bytes,
+                                         completion_timeout=self.settings.completion_timeout_seconds)
+        if output_tokens is not None:
+            request.max_output_tokens = output_tokens
+        call.budget = await budget.reserve(self.peers.billing, request, call.key,
+                                           self.settings.service_timeout_seconds)
 
     def settle(self, call: Call, *, usage: common_pb2.Usage | None, route: router_pb2.RouteInfo | None,
                status: str, http_status: int, error_code: str = "", ttft_ms: float = 0.0) -> None:

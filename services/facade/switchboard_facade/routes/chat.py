@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import error_response, invalid, status_for
 from switchboard_facade.gateway import (
     Call,
@@ -87,6 +88,7 @@ async def handle_chat(request: Request, path_model: str | None = None, cursor: b
                     requested_privacy_tier=requested_tier)
         call.estimated_prompt_tokens = estimate_prompt_tokens(size)
         await gw.authorize(credential(request), call)
+        await gw.reserve(call, size)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     if call.stream:
@@ -103,6 +105,7 @@ async def _unary(gw: Gateway, call: Call, fixer: CursorResponseFixer | None) -> 
         return error_response(err, {"x-request-id": call.request_id})
     gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
     headers = route_headers(call, result.route)
+    headers.update(budget_headers(call.budget))
     headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
     body = result.body if fixer is None else orjson.dumps(fixer.fix_completion(orjson.loads(result.body)))
     return Response(body, media_type="application/json", headers=headers)
@@ -121,6 +124,7 @@ async def _stream(gw: Gateway, call: Call, fixer: CursorResponseFixer | None) ->
                   error_code=err.error.code)
         return error_response(err, {"x-request-id": call.request_id})
     headers = route_headers(call, route)
+    headers.update(budget_headers(call.budget))
     headers["x-switchboard-ttfb-overhead-ms"] = f"{(time.perf_counter() - call.started) * 1000:.3f}"
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"

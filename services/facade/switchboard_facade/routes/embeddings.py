@@ -32,6 +32,7 @@ async def embeddings(request: Request) -> Response:
         call = Call(request_id=request_id, model=model, body=body, stream=False,
                     estimated_prompt_tokens=estimate_prompt_tokens(size))
         await gw.authorize(credential(request), call)
+        await gw.reserve(call, size, output_tokens=1)  # embeddings produce no output tokens
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     try:

@@ -11,6 +11,7 @@ from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import error_response
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential
+from switchboard_facade.routes.catalog import attach_pricing, pricing_by_model
 
 router = APIRouter()
 
@@ -35,13 +36,19 @@ async def list_models(request: Request) -> Response:
             "owned_by": m.owned_by,
             "switchboard": {
                 "deployments": [
-                    {"provider": d.provider, "jurisdiction": d.jurisdiction, "privacy_tier": d.privacy_tier,
-                     "health": d.health, "context_window": d.context_window}
+                    {"deployment_id": d.deployment_id, "provider": d.provider, "jurisdiction": d.jurisdiction,
+                     "privacy_tier": d.privacy_tier, "health": d.health, "context_window": d.context_window}
                     for d in m.deployments
                 ]
             },
         }
         for m in models.models
     ]
+    # Billing's catalog facts (prices per million tokens, limits, privacy, jurisdiction) under "switchboard".
+    catalog = await pricing_by_model(request)
+    for item in data:
+        entry = catalog.get(str(item["id"]))
+        if entry is not None:
+            attach_pricing(item["switchboard"], entry)  # type: ignore[arg-type]
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json",
                     headers={"x-request-id": request_id})

@@ -1,4 +1,9 @@
-"""``GET /spend/logs``: the usage ledger, LiteLLM-shaped. The admin sees every row; a key sees its own."""
+"""``GET /spend/logs``: the usage ledger, LiteLLM-shaped. The admin sees every row; a key sees its own.
+
+Filters are those of ``/usage`` (key, team, model, from/to); ``limit`` and
+``cursor`` page through the rows (``x-next-cursor``), newest first.
+``format=csv`` exports every matching row (up to 100,000) as CSV.
+"""
 
 from __future__ import annotations
 
@@ -16,24 +21,13 @@ from switchboard_facade.admin_input import micros_to_usd
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential
+from switchboard_facade.routes.usage import csv_response, output_format, usage_filters
 
 router = APIRouter()
 
 
 def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _time_filter(value: str | None, name: str) -> int:
-    if not value:
-        return 0
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise invalid(f"'{name}' must be an ISO date or datetime, e.g. 2026-11-01.", name, "invalid_value") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return int(parsed.timestamp() * 1000)
 
 
 def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
@@ -56,6 +50,7 @@ def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
         "cached_prompt_tokens": u.cached_prompt_tokens,
         "usage_reported_by_provider": u.reported_by_provider,
         "spend": micros_to_usd(record.cost_micros) if record.HasField("cost_micros") else None,
+        "cost_unknown": not record.HasField("cost_micros"),
         "cost_micros": record.cost_micros if record.HasField("cost_micros") else None,
         "status": e.status,
         "http_status": e.http_status,
@@ -68,6 +63,9 @@ def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
     }
 
 
+CSV_LIMIT = 100_000
+
+
 @router.get("/spend/logs")
 async def spend_logs(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
@@ -75,26 +73,23 @@ async def spend_logs(request: Request) -> Response:
     q = request.query_params
     try:
         key = await gw.authorize(credential(request), verify_only=True)
-        limit_raw = q.get("limit", "100")
+        fmt = output_format(q)
+        limit_raw = q.get("limit", "1000" if fmt == "csv" else "100")
         if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
             raise invalid("'limit' must be a whole number between 1 and 1000.", "limit", "invalid_value")
-        query = billing_pb2.ListUsageRequest(
-            key_id=q.get("api_key", "") or q.get("key_id", ""),
-            team_id=q.get("team_id", ""),
-            model=q.get("model", ""),
-            from_ms=_time_filter(q.get("start_date"), "start_date"),
-            to_ms=_time_filter(q.get("end_date"), "end_date"),
-            limit=int(limit_raw),
-            cursor=q.get("cursor", ""),
-        )
-        if not key.is_admin:
-            if query.key_id and query.key_id != key.key_id:
-                raise invalid("A virtual key may only read its own usage.", "api_key", "not_your_key")
-            query.key_id = key.key_id
+        query = billing_pb2.ListUsageRequest(limit=int(limit_raw), cursor=q.get("cursor", ""),
+                                             **usage_filters(q, key))
         page = await gw.list_usage(query)
+        records = list(page.records)
+        while fmt == "csv" and page.next_cursor and len(records) < CSV_LIMIT:
+            query.cursor = page.next_cursor
+            page = await gw.list_usage(query)
+            records.extend(page.records)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
-    rows = [usage_row_json(r) for r in page.records]
+    rows = [usage_row_json(r) for r in records]
+    if fmt == "csv":
+        return csv_response(rows, list(usage_row_json(billing_pb2.UsageRecord())), "spend-logs.csv", request_id)
     headers = {"x-request-id": request_id}
     if page.next_cursor:
         headers["x-next-cursor"] = page.next_cursor

@@ -1,0 +1,141 @@
+"""``GET /usage``: spend and tokens summed by day, model, key or team, as JSON or CSV.
+
+Filters (query parameters): ``key_id`` (or ``api_key``/``key``), ``team_id`` (or
+``team``), ``model``, ``from``/``to`` (or ``start_date``/``end_date``: ISO dates or
+datetimes, UTC unless they say otherwise; ``to`` is exclusive), ``group_by``
+(``day``, ``model``, ``key``, ``team``; absent: one total) and ``format``
+(``json`` or ``csv``). A virtual key reads its own usage; the admin reads all.
+Amounts are exact: ``cost_micros`` (integer micro-dollars) and ``spend`` (a
+decimal string in USD).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import orjson
+from fastapi import APIRouter
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+
+from switchboard.v1 import auth_pb2, billing_pb2
+from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_facade.errors import error_response, invalid
+from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.http_input import credential
+
+router = APIRouter()
+
+GROUPS = ("day", "model", "key", "team")
+
+
+def time_filter(value: str | None, name: str) -> int:
+    """An ISO date or datetime (UTC unless it has an offset) → Unix ms; 0 when absent."""
+    if not value:
+        return 0
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"'{name}' must be an ISO date or datetime, e.g. 2026-11-01 or 2026-11-01T09:00:00Z.", name,
+                      "invalid_value") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def usage_filters(q: QueryParams, key: auth_pb2.KeyContext) -> dict[str, Any]:
+    """The filters of a usage query, with a non-admin key confined to its own rows."""
+    filters = {
+        "key_id": q.get("key_id") or q.get("api_key") or q.get("key") or "",
+        "team_id": q.get("team_id") or q.get("team") or "",
+        "model": q.get("model", ""),
+        "from_ms": time_filter(q.get("from") or q.get("start_date"), "from"),
+        "to_ms": time_filter(q.get("to") or q.get("end_date"), "to"),
+    }
+    if not key.is_admin:
+        if filters["key_id"] and filters["key_id"] != key.key_id:
+            raise invalid("A virtual key may only read its own usage; leave key_id out or pass your own key's id.",
+                          "key_id", "not_your_key")
+        filters["key_id"] = key.key_id
+    return filters
+
+
+def output_format(q: QueryParams) -> str:
+    fmt = q.get("format", "json").lower()
+    if fmt not in ("json", "csv"):
+        raise invalid("'format' must be json or csv.", "format", "invalid_value")
+    return fmt
+
+
+def usd(micros: int) -> str:
+    """Exact USD text with six decimals (no float)."""
+    sign = "-" if micros < 0 else ""
+    whole, fraction = divmod(abs(micros), 1_000_000)
+    return f"{sign}{whole}.{fraction:06d}"
+
+
+def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str, request_id: str) -> Response:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+    return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"x-request-id": request_id, "content-disposition": f'attachment; filename="{filename}"'})
+
+
+def group_json(g: billing_pb2.UsageGroup) -> dict[str, Any]:
+    return {
+        "group": g.group or None,
+        "requests": g.requests,
+        "successful_requests": g.successful_requests,
+        "prompt_tokens": g.prompt_tokens,
+        "completion_tokens": g.completion_tokens,
+        "total_tokens": g.prompt_tokens + g.completion_tokens,
+        "cached_prompt_tokens": g.cached_prompt_tokens,
+        "cost_micros": g.cost_micros,
+        "spend": usd(g.cost_micros),
+        "unpriced_requests": g.unpriced_requests,
+    }
+
+
+async def summarize(gw: Gateway, request: billing_pb2.SummarizeUsageRequest) -> billing_pb2.SummarizeUsageResponse:
+    try:
+        return await gw.peers.billing.SummarizeUsage(request, timeout=gw.settings.service_timeout_seconds)
+    except grpc.aio.AioRpcError as exc:
+        raise from_rpc_error(exc, "billing") from None
+
+
+@router.get("/usage")
+@router.get("/v1/usage")
+async def usage(request: Request) -> Response:
+    gw: Gateway = request.app.state.gateway
+    request_id = new_request_id()
+    q = request.query_params
+    try:
+        key = await gw.authorize(credential(request), verify_only=True)
+        group_by = q.get("group_by", "")
+        if group_by and group_by not in GROUPS:
+            raise invalid(f"'group_by' must be one of {', '.join(GROUPS)} (or absent for one total).", "group_by",
+                          "invalid_value")
+        fmt = output_format(q)
+        filters = usage_filters(q, key)
+        page = await summarize(gw, billing_pb2.SummarizeUsageRequest(group_by=group_by, **filters))
+    except ServiceError as err:
+        return error_response(err, {"x-request-id": request_id})
+    groups = [group_json(g) for g in page.groups]
+    if fmt == "csv":
+        return csv_response(groups, list(group_json(billing_pb2.UsageGroup())), "usage.csv", request_id)
+    total = billing_pb2.UsageGroup()
+    for g in page.groups:
+        for name in ("requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
+                     "cost_micros", "unpriced_requests"):
+            setattr(total, name, getattr(total, name) + getattr(g, name))
+    body = {"object": "usage", "group_by": group_by or None,
+            "filters": {k: v for k, v in filters.items() if v}, "data": groups, "total": group_json(total)}
+    return Response(orjson.dumps(body), media_type="application/json", headers={"x-request-id": request_id})
