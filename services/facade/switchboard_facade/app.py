@@ -17,7 +17,7 @@ from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware
-from switchboard_facade.routes import admin_keys, catalog, chat, embeddings, health, models, spend, usage
+from switchboard_facade.routes import admin_keys, catalog, chat, custody, embeddings, health, models, spend, usage
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -54,9 +54,10 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
-                                       "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier"])
+                                       "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
+                                       "x-switchboard-pii"])
     app.add_middleware(RequestIdMiddleware)
-    for module in (chat, embeddings, models, admin_keys, spend, usage, catalog, health):
+    for module in (chat, embeddings, models, admin_keys, spend, usage, custody, catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -168,6 +168,11 @@ class Gateway:
             stream=call.stream,
             error_code=error_code,
             privacy_tier=(route.privacy_tier if route is not None and route.privacy_tier else call.privacy_tier),
+            custody_path=custody_path(route),
+            pii=pii_header(call.key.pii_policy, route),
+            pii_policy=call.key.pii_policy or "off",
+            required_privacy_tier=(route.required_privacy_tier if route is not None
+                                   else call.requested_privacy_tier or call.privacy_tier),
         )
         if usage is not None:
             event.usage.CopyFrom(usage)
@@ -201,7 +206,7 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
         "x-switchboard-privacy-tier": route.privacy_tier,
         "x-switchboard-custody-path": custody_path(route),
-        "x-switchboard-pii": pii_header(route) or ("none" if call.key.pii_policy not in ("", "off") else "off"),
+        "x-switchboard-pii": pii_header(call.key.pii_policy, route),
         "x-switchboard-attempts": str(route.attempts),
     }
 

@@ -49,12 +49,20 @@ def take_requested_tier(headers: Mapping[str, str], body: dict[str, Any]) -> str
     return header or field
 
 
-def custody_path(route: router_pb2.RouteInfo) -> str:
-    """Each hop that handled the request, ending in the deployment that served it."""
+def custody_path(route: router_pb2.RouteInfo | None) -> str:
+    """Each hop that handled the request, ending in the deployment that served it (only the facade
+    when no deployment was reached)."""
+    if route is None or not route.deployment_id:
+        return f"facade@{INSTANCE}"
     router = f"router@{route.router_instance}" if route.router_instance else "router"
     return f"facade@{INSTANCE}>{router}>{route.provider}:{route.deployment_id}"
 
 
-def pii_header(route: router_pb2.RouteInfo) -> str:
-    """``email=2,card=1``: kinds and distinct-value counts, in a stable order; never values."""
-    return ",".join(f"{kind}={count}" for kind, count in sorted(route.pii_counts.items()))
+def pii_header(policy: str, route: router_pb2.RouteInfo | None) -> str:
+    """``card=1,email=2`` (kinds in alphabetical order, distinct-value counts; never values), ``none`` when
+    the key's policy found nothing, ``off`` when the policy is off; empty when no deployment was reached."""
+    if route is None or not route.deployment_id:
+        return ""
+    if policy in ("", "off"):
+        return "off"
+    return ",".join(f"{kind}={count}" for kind, count in sorted(route.pii_counts.items())) or "none"
