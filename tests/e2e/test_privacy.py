@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from switchboard_router.privacy import scan_request
+from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
@@ -47,7 +48,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, provider: tuple[FakeOpenAI, str
 
     def dep(model: str, dep_id: str, tier: str, jurisdiction: str) -> dict[str, object]:
         return {"id": dep_id, "provider": "openai", "model": model, "api_base": base, "api_key": "sk-upstream",
-                "privacy_tier": tier, "jurisdiction": jurisdiction}
+                "privacy_tier": tier, "jurisdiction": jurisdiction, **FAKE_PRICES}
 
     models = [
         {"name": "fake-echo", "deployments": [dep("echo", "echo/std", "standard", "us")]},
