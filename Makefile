@@ -40,8 +40,18 @@ $(STAMP): $(VENV)/bin/python $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 
 install: $(STAMP)
 
-install-test: install requirements-test.txt
+install-test: install $(VENV)/.test-installed .venv-tools/.installed
+
+$(VENV)/.test-installed: $(STAMP) requirements-test.txt
 	$(PIP) install -q -r requirements-test.txt
+	touch $@
+
+# Manifest checkers that cannot share the services' environment (checkov pins an older botocore).
+.venv-tools/.installed: deploy/requirements-tools.txt
+	$(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/pip install -q --upgrade pip
+	.venv-tools/bin/pip install -q -r deploy/requirements-tools.txt
+	touch $@
 
 lint: install-test
 	$(VENV)/bin/ruff check .
@@ -50,4 +60,4 @@ bench: install-test protos
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) protos/gen
+	rm -rf $(VENV) .venv-tools protos/gen

@@ -6,6 +6,7 @@ The request's ``model`` picks the behaviour:
 - ``good``: a text answer echoing the last user text;
 - ``tool``: a ``tool_use`` block for every tool offered (parallel), or for one
   only when ``disable_parallel_tool_use`` is set or a tool is named;
+  when the last user turn holds only ``tool_result`` blocks it answers in text;
 - ``thinking``: a signed thinking block, then text;
 - ``cache``: text, with usage reporting cache reads and writes;
 - ``refusal`` / ``max`` / ``stop``: stop reasons ``refusal``, ``max_tokens``,
@@ -13,6 +14,7 @@ The request's ``model`` picks the behaviour:
 - ``error`` (400 ``invalid_request_error``), ``error-<status>`` (that status),
   ``overloaded`` (529), ``ratelimit`` (429 with ``retry-after``), ``toolong``
   (400 "prompt is too long");
+- ``spendlimit``: 429 whose ``details.error_code`` is ``enforced_spend_limit_reached``;
 - ``stream-error``: a stream that sends an ``overloaded_error`` event mid-way;
 - ``cut``: a stream whose connection is dropped mid-way (whole: a truncated body).
 
@@ -166,6 +168,21 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _trailing_tool_results(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tool_result blocks of the last message when it is a user turn made of nothing else."""
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    if last.get("role") != "user" or not isinstance(content, list) or not content:
+        return []
+    return content if all(block.get("type") == "tool_result" for block in content) else []
+
+
+def _block_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return " ".join(b.get("text", "") for b in content or [] if isinstance(b, dict))
+
+
 def _sample_input(schema: dict[str, Any]) -> dict[str, Any]:
     samples = {"string": None, "integer": 42, "number": 1.5, "boolean": True, "array": [], "object": {}}
     out: dict[str, Any] = {}
@@ -201,7 +218,11 @@ class FakeAnthropic:
         }
         content: list[dict[str, Any]] = []
         stop_reason, stop_sequence = "end_turn", None
-        if model == "tool" and body.get("tools"):
+        results = _trailing_tool_results(body["messages"])
+        if model == "tool" and results:
+            said = "; ".join(_block_text(r.get("content")) for r in results)
+            content.append({"type": "text", "text": f"The tool said: {said}"})
+        elif model == "tool" and body.get("tools"):
             tools = body["tools"]
             choice = body.get("tool_choice") or {}
             if choice.get("type") == "tool":
@@ -349,6 +370,11 @@ class FakeAnthropic:
         if model == "ratelimit":
             message = "Number of request tokens has exceeded your per-minute rate limit"
             await _respond(send, 429, error_body(429, message), [(b"retry-after", b"7")])
+            return
+        if model == "spendlimit":
+            payload = orjson.loads(error_body(429, "You have reached your specified API usage limits."))
+            payload["error"]["details"] = {"error_code": "enforced_spend_limit_reached"}
+            await _respond(send, 429, orjson.dumps(payload))
             return
         if model == "toolong":
             await _respond(send, 400, error_body(400, "prompt is too long: 212345 tokens > 200000 maximum"))

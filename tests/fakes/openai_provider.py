@@ -13,6 +13,21 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``hang``: never answers (until the client goes away).
 - ``cut``: streams two chunks, then breaks the connection.
 - ``drip``: streams 50 chunks 50 ms apart (for cancellation tests).
+- ``slow-<seconds>``: waits that many seconds before answering (e.g. ``slow-0.3``).
+- ``stall``: streams two chunks, then goes silent until the client goes away.
+- ``filter``: answers, then stops with finish_reason ``content_filter`` (output filtered).
+- ``filtered``: 400 with code ``content_filter`` (the prompt was refused on content policy).
+- ``toolong``: 400 with code ``context_length_exceeded``.
+- ``ratelimit-once``: 429 with ``Retry-After: 1`` on the first call of each distinct prompt, then good.
+- ``insufficient-quota``: 429 with code ``insufficient_quota`` (no retry will cure it).
+- ``toggle``: 503 while :attr:`FakeOpenAI.toggle_down` is set, else good.
+- ``cache``: good, with half of the prompt tokens reported as cached.
+
+``tool`` answers in text once the conversation ends with a tool result.
+
+Azure's URL shape is served too: ``/openai/deployments/<name>/chat/completions
+?api-version=...`` with the ``api-key`` header (:attr:`FakeOpenAI.azure_api_key`);
+the deployment name picks the behaviour.
 
 Every request is recorded (path, headers, parsed body) and so is every stream
 that the client abandoned, so tests can assert what reached the provider.
@@ -33,14 +48,23 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    query: str = ""
+    #: time.monotonic() when the request arrived (to measure retry delays).
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
 class FakeOpenAI:
     slow_seconds: float = 2.0
+    azure_api_key: str = "azure-fake-key"
+    toggle_down: bool = False
     requests: list[Recorded] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     _flaky_seen: set[str] = field(default_factory=set)
+
+    def calls(self, model: str) -> list[Recorded]:
+        """The chat requests that asked for ``model`` (Azure: the deployment name)."""
+        return [r for r in self.requests if _model_of(r.path, r.body) == model]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -58,16 +82,20 @@ class FakeOpenAI:
                 break
         body = orjson.loads(raw) if raw else {}
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-        self.requests.append(Recorded(path, headers, body))
+        query = scope.get("query_string", b"").decode()
+        self.requests.append(Recorded(path, headers, body, query))
+        if "/openai/deployments/" in path:
+            refusal = _azure_refusal(headers, query, self.azure_api_key)
+            if refusal is not None:
+                await _json(send, refusal[0], {"error": {"code": str(refusal[0]), "message": refusal[1]}})
+                return
         if path.endswith("/embeddings"):
             await self._embeddings(body, send)
             return
         if not path.endswith("/chat/completions"):
             await _json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
             return
-        model = str(body.get("model") or (path.split("/deployments/")[1].split("/")[0] if "/deployments/" in path
-                                          else ""))
-        await self._chat(model, body, send, receive)
+        await self._chat(_model_of(path, body), body, send, receive)
 
     async def _embeddings(self, body: dict[str, Any], send: Any) -> None:
         inputs = body.get("input")
@@ -90,9 +118,32 @@ class FakeOpenAI:
             await _json(send, 429, {"error": {"message": "Rate limit reached for fake.", "type": "requests",
                                               "code": "rate_limit_exceeded"}}, {"retry-after": "1"})
             return
-        if model == "down":
+        if model == "down" or (model == "toggle" and self.toggle_down):
             await _json(send, 503, {"error": {"message": "The fake provider is overloaded.", "type": "server_error"}})
             return
+        if model == "filtered":
+            await _json(send, 400, {"error": {
+                "message": "The response was filtered due to the prompt triggering the content management policy.",
+                "type": None, "param": "prompt", "code": "content_filter"}})
+            return
+        if model == "toolong":
+            await _json(send, 400, {"error": {
+                "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in "
+                           "9000 tokens. Please reduce the length of the messages.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}})
+            return
+        if model == "insufficient-quota":
+            await _json(send, 429, {"error": {
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})
+            return
+        if model == "ratelimit-once":
+            marker = orjson.dumps(body.get("messages")).decode()
+            if marker not in self._flaky_seen:
+                self._flaky_seen.add(marker)
+                await _json(send, 429, {"error": {"message": "Rate limit reached for fake.", "type": "requests",
+                                                  "code": "rate_limit_exceeded"}}, {"retry-after": "1"})
+                return
         if model == "flaky":
             marker = orjson.dumps(body.get("messages")).decode()
             if marker not in self._flaky_seen:
@@ -105,12 +156,15 @@ class FakeOpenAI:
             return
         if model == "slow":
             await asyncio.sleep(self.slow_seconds)
+        elif model.startswith("slow-"):
+            await asyncio.sleep(float(model.removeprefix("slow-")))
         message, finish = _answer(model, body)
         prompt_tokens = max(1, len(orjson.dumps(body.get("messages"))) // 4)
         completion_tokens = max(1, len(str(message.get("content") or "")) // 4 + 1)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens,
-                 "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
+                 "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2 if model == "cache" else 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0}}
         created = int(time.time())
         if not stream:
             await _json(send, 200, {
@@ -147,6 +201,10 @@ class FakeOpenAI:
                 return
             if model == "cut" and i == 1:
                 raise ConnectionResetError("fake provider cut the stream")
+            if model == "stall" and i == 1:
+                await _wait_disconnect(receive)
+                self.cancelled.append(model)
+                return
             if model == "drip":
                 await asyncio.sleep(0.05)
                 if await _disconnected(receive):
@@ -160,7 +218,32 @@ class FakeOpenAI:
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 
+def _model_of(path: str, body: dict[str, Any]) -> str:
+    """The behaviour name: the body's model, or Azure's deployment name from the URL."""
+    if "/deployments/" in path:
+        return path.split("/deployments/")[1].split("/")[0]
+    return str(body.get("model") or "")
+
+
+def _azure_refusal(headers: dict[str, str], query: str, api_key: str) -> tuple[int, str] | None:
+    """What Azure OpenAI answers a request without its api-version or a valid api-key."""
+    if "api-version=" not in query:
+        return 404, "Resource not found"
+    if headers.get("api-key") != api_key:
+        return 401, ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
+                     "valid key for an active subscription and use a correct regional API endpoint for your resource.")
+    return None
+
+
 def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    messages = body.get("messages") or []
+    if model == "tool" and messages and messages[-1].get("role") == "tool":
+        result = messages[-1].get("content")
+        if isinstance(result, list):
+            result = "".join(p.get("text", "") for p in result if isinstance(p, dict))
+        return {"role": "assistant", "content": f"The tool said: {result}", "refusal": None}, "stop"
+    if model == "filter":
+        return {"role": "assistant", "content": "I can", "refusal": None}, "content_filter"
     if model == "tool" and body.get("tools"):
         tool = body["tools"][0]
         name = tool.get("function", {}).get("name") or tool.get("name")

@@ -18,6 +18,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from switchboard_common.grpc_metrics import MetricsInterceptor
+
 log = logging.getLogger(__name__)
 
 #: Options for every server: generous message sizes (100 KB prompts are common),
@@ -54,7 +56,8 @@ async def start_server(
     service_names: Sequence[str],
 ) -> GrpcService:
     """Creates, registers and starts a server on ``listen`` (port 0 = any free port)."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    label = service_names[0].rsplit(".", 1)[-1].lower() if service_names else "grpc"
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[MetricsInterceptor(label)])
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -8,7 +8,7 @@ from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
-from switchboard_common import runtime
+from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.settings import load_or_create_secret
@@ -29,11 +29,13 @@ async def serve(settings: AuthSettings) -> None:
         [name],
     )
     log.info("auth listening", extra={"port": service.port})
+    metrics.serve(settings.metrics_port)
     await run_until_signalled(service, settings.shutdown_grace_seconds, store.close)
 
 
 def main() -> None:
     settings = AuthSettings()
+    tracing.setup("switchboard-auth")
     runtime.run("auth", serve(settings), settings.log_level)
 
 

@@ -14,7 +14,7 @@ from switchboard_billing.ledger import Ledger
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
 from switchboard_billing.windows import parse_timezone
-from switchboard_common import runtime
+from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 
@@ -51,6 +51,7 @@ async def serve(settings: BillingSettings) -> None:
     )
     purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
     log.info("billing listening", extra={"port": service.port})
+    metrics.serve(settings.metrics_port)
 
     async def close() -> None:
         purger.cancel()
@@ -63,6 +64,7 @@ async def serve(settings: BillingSettings) -> None:
 
 def main() -> None:
     settings = BillingSettings()
+    tracing.setup("switchboard-billing")
     runtime.run("billing", serve(settings), settings.log_level)
 
 

@@ -69,7 +69,11 @@ class Ledger:
         return await self.record_many([row]) == 1
 
     async def record_many(self, rows: Sequence[UsageRow | Mapping[str, Any]]) -> int:
-        """Inserts rows in one transaction, skipping request ids already recorded; returns how many were new.
+        """Inserts rows in one transaction, skipping request ids already recorded; returns how many were new."""
+        return len(await self.record_new(rows))
+
+    async def record_new(self, rows: Sequence[UsageRow | Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Inserts rows in one transaction, skipping request ids already recorded; returns the rows that were new.
 
         The same transaction deletes the rows' reservations, so a request's hold is
         replaced by its real cost atomically (and a replayed settlement changes nothing).
@@ -84,18 +88,18 @@ class Ledger:
             unique.setdefault(values["request_id"], values)
         values = list(unique.values())
         ids = list(unique)
-        recorded = 0
+        new_ids: set[str] = set()
         async with self.engine.begin() as conn:
             if values:
                 # Executemany with RETURNING: SQLAlchemy batches it into multi-row statements
                 # ("insertmanyvalues"), and the returned ids are the rows that were new.
                 stmt = (insert(table).on_conflict_do_nothing(index_elements=["request_id"])
                         .returning(table.c.request_id))
-                recorded = len((await conn.execute(stmt, values)).all())
+                new_ids = {r[0] for r in (await conn.execute(stmt, values)).all()}
             for start in range(0, len(ids), _CHUNK):
                 await conn.execute(_RESERVATIONS.delete().where(
                     _RESERVATIONS.c.reservation_id.in_(ids[start:start + _CHUNK])))
-        return recorded
+        return [v for v in values if v["request_id"] in new_ids]
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
                    to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None,

@@ -14,11 +14,19 @@ from switchboard_billing.costing import Pricer, UnservableModelError
 from switchboard_billing.ledger import GROUPS, Ledger
 from switchboard_billing.models import UsageRow
 from switchboard_billing.money import format_usd
+from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError, abort
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
+
+
+def _count_spend(rows: list[dict[str, Any]]) -> None:
+    """Spend metric per public model, counted once per newly recorded row (replays add nothing)."""
+    for row in rows:
+        if row.get("cost_micros"):
+            metrics.SPEND_MICROS.labels(row["model"]).inc(row["cost_micros"])
 
 
 def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
@@ -201,8 +209,9 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if not request.event.request_id:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
                                    param="request_id")
-            recorded = await self.ledger.record(self._row(request.event))
-            return billing_pb2.SettleResponse(recorded=recorded)
+            new = await self.ledger.record_new([self._row(request.event)])
+            _count_spend(new)
+            return billing_pb2.SettleResponse(recorded=bool(new))
         except ServiceError as err:
             await abort(context, err)
             raise
@@ -213,8 +222,9 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if any(not e.request_id for e in request.events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
                                    param="request_id")
-            recorded = await self.ledger.record_many([self._row(e) for e in request.events])
-            return billing_pb2.SettleBatchResponse(recorded=recorded)
+            new = await self.ledger.record_new([self._row(e) for e in request.events])
+            _count_spend(new)
+            return billing_pb2.SettleBatchResponse(recorded=len(new))
         except ServiceError as err:
             await abort(context, err)
             raise

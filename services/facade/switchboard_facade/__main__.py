@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from switchboard_common import tracing
 from switchboard_common.logs import configure_logging
 from switchboard_facade.app import create_app
 from switchboard_facade.settings import FacadeSettings
@@ -12,6 +13,7 @@ from switchboard_facade.settings import FacadeSettings
 def main() -> None:
     settings = FacadeSettings()
     configure_logging("facade", settings.log_level)
+    tracing.setup("switchboard-facade")
     uvicorn.run(
         create_app(settings),
         host=settings.host,

@@ -13,6 +13,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from switchboard_common import metrics
+from switchboard_common.http_metrics import ObservabilityMiddleware
 from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
@@ -40,6 +42,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         outbox = Outbox(settings.ensure_data_dir() / "outbox", deliver)
         gateway = Gateway(settings, peers, outbox)
         gateway_holder.append(gateway)
+        metrics.observe_outbox(lambda: outbox.depth)
         app.state.gateway = gateway
         app.state.draining = False
         await outbox.start()
@@ -57,6 +60,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
                                        "x-switchboard-pii"])
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ObservabilityMiddleware)
     for module in (chat, embeddings, models, admin_keys, spend, usage, custody, catalog, health):
         app.include_router(module.router)
 

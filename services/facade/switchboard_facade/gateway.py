@@ -17,6 +17,7 @@ import grpc
 import orjson
 
 from switchboard.v1 import auth_pb2, billing_pb2, common_pb2, router_pb2
+from switchboard_common import http_metrics
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade import budget
 from switchboard_facade.clients import Peers
@@ -72,6 +73,7 @@ class Gateway:
             response = await self.peers.auth.Authorize(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "auth") from None
+        http_metrics.note(key_alias=response.key.key_alias, team_id=response.key.team_id)
         if call is not None:
             call.key = response.key
             call.privacy_tier = response.key.privacy_tier

@@ -7,7 +7,7 @@ import logging
 import signal
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
-from switchboard_common import runtime
+from switchboard_common import metrics, runtime, tracing
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_router.catalog.config import ConfigError, load_catalog
 from switchboard_router.catalog.probe import drop_unreachable
@@ -37,6 +37,8 @@ def describe_catalog(engine: Engine) -> None:
 async def serve(settings: RouterSettings) -> None:
     engine = Engine(await drop_unreachable(load_catalog(settings.config)), settings.max_connections_per_deployment)
     describe_catalog(engine)
+    metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
+                                         for e in engine.catalog.models.values() for d in e.deployments])
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
     service = await start_server(
         settings.grpc_listen,
@@ -44,6 +46,7 @@ async def serve(settings: RouterSettings) -> None:
         [name],
     )
     log.info("router listening", extra={"port": service.port})
+    metrics.serve(settings.metrics_port)
 
     async def reload() -> None:
         try:
@@ -62,6 +65,7 @@ async def serve(settings: RouterSettings) -> None:
 
 def main() -> None:
     settings = RouterSettings()
+    tracing.setup("switchboard-router")
     runtime.run("router", serve(settings), settings.log_level)
 
 

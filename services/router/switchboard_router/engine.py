@@ -7,12 +7,17 @@ translated answer or decides whether the failure deserves another attempt
 with jitter. When a model's deployments are exhausted it moves to the model's
 fallbacks. A stream is retried only before its first byte; after that a
 failure ends it with an error event, usage so far included.
+
+This module is the orchestration; one attempt is :mod:`switchboard_router.calls`
+(unary) or :mod:`switchboard_router.streaming` (stream), and the result types
+live in :mod:`switchboard_router.outcomes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -21,15 +26,30 @@ from typing import Any
 
 import httpx
 
+from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
-from switchboard_router.deployment import Deployment
-from switchboard_router.providers.base import StreamOptions, TokenUsage, UpstreamError
-from switchboard_router.providers.registry import adapter_for
+from switchboard_router.deployment import Deployment, Timeouts
+from switchboard_router.outcomes import (
+    Attempted,
+    AttemptFailed,
+    StreamChunks,
+    StreamFinished,
+    StreamItem,
+    StreamStarted,
+    UnaryResult,
+    as_service_error,
+)
+from switchboard_router.providers.base import UpstreamError
 from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.routing.selector import choose, permitted
+from switchboard_router.streaming import stream_once
 from switchboard_translate.cursor import apply_thinking_suffix
+
+__all__ = ["Attempted", "Constraints", "Engine", "StreamChunks", "StreamFinished", "StreamItem", "StreamStarted",
+           "UnaryResult"]
 
 log = logging.getLogger(__name__)
 
@@ -42,58 +62,11 @@ class Constraints:
 
 
 @dataclass(slots=True)
-class Attempted:
-    """Where a request went: the deployment that answered, and how many tries it took."""
-
-    deployment: Deployment
-    attempts: int
-    served_model: str
-
-
-@dataclass(slots=True)
-class UnaryResult:
-    body: dict[str, Any]
-    usage: TokenUsage
-    route: Attempted
-    provider_ms: float
-
-
-@dataclass(slots=True)
-class StreamStarted:
-    route: Attempted
-
-
-@dataclass(slots=True)
-class StreamChunks:
-    chunks: list[bytes]
-
-
-@dataclass(slots=True)
-class StreamFinished:
-    usage: TokenUsage
-    route: Attempted
-    provider_ms: float
-    ttfb_ms: float
-    error: ServiceError | None = None
-
-
-StreamItem = StreamStarted | StreamChunks | StreamFinished
-
-
-@dataclass(slots=True)
 class _Plan:
     """The ordered list of models to try and which deployments were already tried."""
 
     models: list[ModelEntry]
     failed: set[str] = field(default_factory=set)
-
-
-class _AttemptFailed(Exception):
-    def __init__(self, error: UpstreamError | ServiceError, retryable: bool, retry_after: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retryable = retryable
-        self.retry_after = retry_after
 
 
 class Engine:
@@ -104,6 +77,7 @@ class Engine:
         self.max_connections = max_connections
         self.health = HealthBoard(catalog.policy.cooldown_failures, catalog.policy.cooldown_seconds)
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self._client_timeouts: dict[str, Timeouts] = {}
         self._rng = random.Random()
 
     # -- catalog --------------------------------------------------------------------------
@@ -115,11 +89,19 @@ class Engine:
         self.health.cooldown_seconds = catalog.policy.cooldown_seconds
         live = {d.id for e in catalog.models.values() for d in e.deployments}
         for dep_id in [k for k in self._clients if k not in live]:
-            client = self._clients.pop(dep_id)
-            asyncio.get_running_loop().create_task(client.aclose())
+            self._retire(self._clients.pop(dep_id), self._client_timeouts.pop(dep_id))
+
+    def _retire(self, client: httpx.AsyncClient, timeouts: Timeouts) -> None:
+        """Closes a client no longer handed out once the calls it may still carry are past their timeout."""
+        loop = asyncio.get_running_loop()
+        loop.call_later(timeouts.total + timeouts.connect, lambda: loop.create_task(client.aclose()))
 
     def client_for(self, deployment: Deployment) -> httpx.AsyncClient:
+        """The deployment's pooled client; rebuilt when a reload changed the deployment's timeouts."""
         client = self._clients.get(deployment.id)
+        if client is not None and self._client_timeouts[deployment.id] != deployment.timeouts:
+            self._retire(client, self._client_timeouts[deployment.id])
+            client = None
         if client is None:
             t = deployment.timeouts
             client = httpx.AsyncClient(
@@ -129,6 +111,7 @@ class Engine:
                 follow_redirects=False,
             )
             self._clients[deployment.id] = client
+            self._client_timeouts[deployment.id] = t
         return client
 
     async def aclose(self) -> None:
@@ -197,10 +180,17 @@ class Engine:
                 + ". Use a model that has such a deployment, or a key with a looser tier.",
                 code="privacy_tier_unavailable",
             )
+        now = time.monotonic()
+        waits = [self.health.get(d.id).cooldown_until - now for entry in plan.models
+                 for d in permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
+                                    self.catalog.privacy_tiers)]
+        wait = max(1, math.ceil(min(waits, default=1.0)))
         raise ServiceError(
             Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT,
-            f"Every deployment of {plan.models[0].name!r} is cooling down after repeated failures; retry shortly.",
+            f"Every deployment of {plan.models[0].name!r} is cooling down after repeated failures; "
+            f"the first returns in about {wait} s. Retry then, or use another model.",
             code="no_healthy_deployment",
+            headers={"retry-after": str(wait)},
         )
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
@@ -230,19 +220,40 @@ class Engine:
             plan.models.remove(current)
         return added
 
-    async def _backoff(self, attempt: int, retry_after: float | None) -> None:
-        policy = self.catalog.policy
-        delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
-        delay = delay * (0.5 + self._rng.random() / 2)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, policy.backoff_max_seconds))
-        if delay > 0:
-            await asyncio.sleep(delay)
+    def _retry(self, plan: _Plan, current: ModelEntry, deployment: Deployment, exc: AttemptFailed,
+               constraints: Constraints, attempt: int) -> float:
+        """After a failed attempt: the seconds to wait before the next one, or the error to give up with.
 
-    def _fail(self, deployment: Deployment, exc: _AttemptFailed) -> None:
-        if exc.retryable:
-            if self.health.record_failure(deployment.id):
-                log.warning("deployment cooling down", extra={"deployment": deployment.id})
+        A retryable failure counts toward the deployment's circuit breaker. The
+        next attempt goes to a deployment not yet tried when there is one, with
+        no wait; when only the failing deployment is left, it is retried after
+        an exponential backoff with jitter, or after the provider's Retry-After
+        — unless that is longer than ``backoff_max_seconds``, in which case the
+        provider's answer (with its Retry-After) goes to the client at once.
+        """
+        if exc.retryable and self.health.record_failure(deployment.id):
+            log.warning("deployment cooling down", extra={"deployment": deployment.id})
+            metrics.COOLDOWNS.labels(deployment.id).inc()
+        plan.failed.add(deployment.id)
+        special = isinstance(exc.error, UpstreamError) and self._special_fallback(plan, current, exc.error,
+                                                                                   constraints)
+        policy = self.catalog.policy
+        if (not exc.retryable and not special) or attempt >= max(1, policy.max_attempts) + len(plan.models) - 1:
+            raise as_service_error(exc, deployment) from None
+        if special or self._has_fresh(plan, constraints):
+            return 0.0
+        if not any(self._candidates(entry, constraints, set()) for entry in plan.models):
+            # This failure put the last deployment into cool-down: the provider's error says more than a 503.
+            raise as_service_error(exc, deployment) from None
+        if exc.retry_after is not None and exc.retry_after > policy.backoff_max_seconds:
+            raise as_service_error(exc, deployment) from None
+        delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
+        delay *= 0.5 + self._rng.random() / 2
+        return max(delay, exc.retry_after or 0.0)
+
+    def _has_fresh(self, plan: _Plan, constraints: Constraints) -> bool:
+        return any(d.id not in plan.failed for entry in plan.models
+                   for d in self._candidates(entry, constraints, plan.failed))
 
     # -- unary ----------------------------------------------------------------------------
 
@@ -258,236 +269,37 @@ class Engine:
         """One whole answer; ``operation`` is "chat" (Chat Completions) or "embeddings"."""
         if operation == "chat":
             model, body = self._thinking(model, body)
-        entry = self._resolve(model, constraints)
-        plan = self._plan(entry, constraints)
-        max_attempts = max(1, self.catalog.policy.max_attempts)
+        plan = self._plan(self._resolve(model, constraints), constraints)
         attempt = 0
         while True:
             attempt += 1
             current, deployment = self._next(plan, constraints)
             try:
-                return await self._complete_once(deployment, current, body, attempt, operation)
-            except _AttemptFailed as exc:
-                self._fail(deployment, exc)
-                plan.failed.add(deployment.id)
-                special = isinstance(exc.error, UpstreamError) and self._special_fallback(
-                    plan, current, exc.error, constraints)
-                if (not exc.retryable and not special) or attempt >= max_attempts + len(plan.models) - 1:
-                    raise _as_service_error(exc, deployment) from None
-                await self._backoff(attempt, exc.retry_after)
-
-    async def _complete_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any],
-                             attempt: int, operation: str) -> UnaryResult:
-        adapter = adapter_for(deployment.provider)
-        if operation == "embeddings":
-            request = _build_embeddings(adapter, deployment, body)
-            parse = adapter.parse_embeddings_response  # type: ignore[attr-defined]
-        else:
-            request = _build(adapter, deployment, body, stream=False)
-            parse = adapter.parse_response
-        client = self.client_for(deployment)
-        health = self.health.get(deployment.id)
-        health.inflight += 1
-        started = time.perf_counter()
-        try:
-            async with asyncio.timeout(deployment.timeouts.total):
-                response = await client.request(request.method, request.url, headers=request.headers,
-                                                content=request.content)
-        except (TimeoutError, httpx.TimeoutException) as exc:
-            raise _AttemptFailed(_timeout_error(deployment, exc), retryable=True) from None
-        except httpx.TransportError as exc:
-            raise _AttemptFailed(_unreachable_error(deployment, exc), retryable=True) from None
-        finally:
-            health.inflight -= 1
-        elapsed = time.perf_counter() - started
-        if response.status_code >= 400:
-            error = adapter.parse_error(response.status_code, response.content, dict(response.headers))
-            raise _AttemptFailed(error, retryable=error.retryable, retry_after=error.retry_after)
-        try:
-            result = parse(deployment, response.content)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise _AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
-                                 retryable=True) from None
-        self.health.record_success(deployment.id, elapsed)
-        return UnaryResult(result.body, result.usage, Attempted(deployment, attempt, entry.name), elapsed * 1000)
+                return await complete_once(self.client_for(deployment), self.health, deployment, current.name, body,
+                                           attempt, operation)
+            except AttemptFailed as exc:
+                delay = self._retry(plan, current, deployment, exc, constraints, attempt)
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     # -- stream ---------------------------------------------------------------------------
 
     async def stream(self, model: str, body: dict[str, Any], constraints: Constraints,
                      include_usage: bool) -> AsyncIterator[StreamItem]:
+        """The stream's items; attempts that fail before their first byte are retried invisibly."""
         model, body = self._thinking(model, body)
-        entry = self._resolve(model, constraints)
-        plan = self._plan(entry, constraints)
-        max_attempts = max(1, self.catalog.policy.max_attempts)
+        plan = self._plan(self._resolve(model, constraints), constraints)
         attempt = 0
         while True:
             attempt += 1
             current, deployment = self._next(plan, constraints)
-            started_stream = False
             try:
-                async for item in self._stream_once(deployment, current, body, attempt, include_usage):
-                    started_stream = True
+                async for item in stream_once(self.client_for(deployment), self.health, deployment, current.name,
+                                              body, attempt, include_usage):
                     yield item
                 return
-            except _AttemptFailed as exc:
-                if started_stream:
-                    raise  # _stream_once reports failures after the first byte itself
-                self._fail(deployment, exc)
-                plan.failed.add(deployment.id)
-                special = isinstance(exc.error, UpstreamError) and self._special_fallback(
-                    plan, current, exc.error, constraints)
-                if (not exc.retryable and not special) or attempt >= max_attempts + len(plan.models) - 1:
-                    raise _as_service_error(exc, deployment) from None
-                await self._backoff(attempt, exc.retry_after)
-
-    async def _stream_once(self, deployment: Deployment, entry: ModelEntry, body: dict[str, Any], attempt: int,
-                           include_usage: bool) -> AsyncIterator[StreamItem]:
-        adapter = adapter_for(deployment.provider)
-        request = _build(adapter, deployment, body, stream=True)
-        translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=entry.name))
-        client = self.client_for(deployment)
-        health = self.health.get(deployment.id)
-        route = Attempted(deployment, attempt, entry.name)
-        t = deployment.timeouts
-        started = time.perf_counter()
-        health.inflight += 1
-        try:
-            http_request = client.build_request(request.method, request.url, headers=request.headers,
-                                                content=request.content)
-            try:
-                async with asyncio.timeout(t.first_byte + t.connect):
-                    response = await client.send(http_request, stream=True)
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                raise _AttemptFailed(_timeout_error(deployment, exc), retryable=True) from None
-            except httpx.TransportError as exc:
-                raise _AttemptFailed(_unreachable_error(deployment, exc), retryable=True) from None
-            try:
-                if response.status_code >= 400:
-                    content = await response.aread()
-                    error = adapter.parse_error(response.status_code, content, dict(response.headers))
-                    raise _AttemptFailed(error, retryable=error.retryable, retry_after=error.retry_after)
-                async for item in self._pump(response, translator, route, started, deployment):
-                    yield item
-            finally:
-                await response.aclose()
-        finally:
-            health.inflight -= 1
-
-    async def _pump(self, response: httpx.Response, translator: Any, route: Attempted, started: float,
-                    deployment: Deployment) -> AsyncIterator[StreamItem]:
-        t = deployment.timeouts
-        deadline = started + t.total
-        raw = response.aiter_raw()
-        ttfb_ms = 0.0
-        produced_bytes = 0
-        chunk_count = 0
-        announced = False
-        error: ServiceError | None = None
-        while True:
-            timeout = min(t.stream_idle if announced else t.first_byte, max(0.001, deadline - time.perf_counter()))
-            try:
-                async with asyncio.timeout(timeout):
-                    data = await anext(raw)
-            except StopAsyncIteration:
-                chunks = translator.close()
-                if chunks:
-                    chunk_count += len(chunks)
-                    produced_bytes += sum(len(c) for c in chunks)
-                    yield StreamChunks(chunks)
-                break
-            except (TimeoutError, httpx.TimeoutException) as exc:
-                if not announced:
-                    raise _AttemptFailed(_timeout_error(deployment, exc), retryable=True) from None
-                error = _service_error_from_upstream(_timeout_error(deployment, exc), deployment)
-                break
-            except httpx.TransportError as exc:
-                if not announced:
-                    raise _AttemptFailed(_unreachable_error(deployment, exc), retryable=True) from None
-                error = ServiceError(Kind.ERROR_KIND_UPSTREAM_UNREACHABLE,
-                                     f"The provider of {deployment.id} broke the stream off: {exc}",
-                                     code="upstream_stream_interrupted", provider=deployment.provider)
-                break
-            chunks = translator.feed(data)
-            if translator.error is not None and not announced and not chunks:
-                err = translator.error
-                raise _AttemptFailed(err, retryable=err.retryable, retry_after=err.retry_after)
-            if not announced and (chunks or data):
-                announced = True
-                ttfb_ms = (time.perf_counter() - started) * 1000
-                self.health.record_success(deployment.id, ttfb_ms / 1000)
-                yield StreamStarted(route)
-            if chunks:
-                chunk_count += len(chunks)
-                produced_bytes += sum(len(c) for c in chunks)
-                yield StreamChunks(chunks)
-            if translator.error is not None:
-                error = _service_error_from_upstream(translator.error, deployment)
-                break
-        if not announced:
-            ttfb_ms = (time.perf_counter() - started) * 1000
-            yield StreamStarted(route)
-        usage = translator.usage
-        if usage is None:
-            # The stream ended without the provider's usage: bill an estimate of what was produced.
-            usage = TokenUsage(completion_tokens=max(0, (produced_bytes - 140 * chunk_count) // 4),
-                               reported_by_provider=False)
-        provider_ms = (time.perf_counter() - started) * 1000
-        yield StreamFinished(usage, route, provider_ms, ttfb_ms, error)
-
-
-def _build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> Any:
-    """The provider request; a body the provider's format cannot express is the client's error (400)."""
-    try:
-        return adapter.build_request(deployment, body, stream=stream)
-    except (ValueError, TypeError) as exc:
-        raise ServiceError(
-            Kind.ERROR_KIND_INVALID_REQUEST,
-            f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
-            code="untranslatable_request",
-        ) from None
-
-
-def _build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> Any:
-    builder = getattr(adapter, "build_embeddings_request", None)
-    if builder is None:
-        raise ServiceError(
-            Kind.ERROR_KIND_INVALID_REQUEST,
-            f"The model {deployment.public_model!r} is served by {deployment.provider}, which has no embeddings "
-            "endpoint in this gateway; use an embedding model.",
-            code="embeddings_not_supported", param="model",
-        )
-    try:
-        return builder(deployment, body)
-    except (ValueError, TypeError) as exc:
-        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"Invalid embeddings request: {exc}",
-                           code="invalid_request") from None
-
-
-def _timeout_error(deployment: Deployment, exc: BaseException) -> UpstreamError:
-    return UpstreamError(504, f"The provider of {deployment.id} did not answer in time ({type(exc).__name__}).",
-                         type="timeout", code="upstream_timeout")
-
-
-def _unreachable_error(deployment: Deployment, exc: BaseException) -> UpstreamError:
-    return UpstreamError(502, f"The provider of {deployment.id} could not be reached: {exc or type(exc).__name__}.",
-                         type="connection_error", code="upstream_unreachable")
-
-
-def _service_error_from_upstream(error: UpstreamError, deployment: Deployment) -> ServiceError:
-    if error.code == "upstream_timeout":
-        kind = Kind.ERROR_KIND_UPSTREAM_TIMEOUT
-    elif error.code == "upstream_unreachable":
-        kind = Kind.ERROR_KIND_UPSTREAM_UNREACHABLE
-    else:
-        kind = Kind.ERROR_KIND_UPSTREAM
-    headers = {}
-    if error.retry_after is not None:
-        headers["retry-after"] = str(int(error.retry_after + 0.999))
-    return ServiceError(kind, error.message, code=error.code or error.type, http_status=error.status,
-                        provider=deployment.provider, headers=headers)
-
-
-def _as_service_error(exc: _AttemptFailed, deployment: Deployment) -> ServiceError:
-    if isinstance(exc.error, ServiceError):
-        return exc.error
-    return _service_error_from_upstream(exc.error, deployment)
+            except AttemptFailed as exc:
+                # stream_once raises only before its first item; later failures end the stream in-band.
+                delay = self._retry(plan, current, deployment, exc, constraints, attempt)
+            if delay > 0:
+                await asyncio.sleep(delay)

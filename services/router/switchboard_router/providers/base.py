@@ -34,6 +34,15 @@ class TokenUsage:
         return self.prompt_tokens + self.completion_tokens
 
 
+#: Error codes that come with a 429 but name an exhausted account, not a passing rate limit:
+#: retrying (or cooling the deployment down) cannot help, so they go straight to the client.
+NON_TRANSIENT_CODES = frozenset({
+    "enforced_spend_limit_reached",  # Anthropic: the organisation's spend limit
+    "insufficient_quota",  # OpenAI: no credit left
+    "billing_hard_limit_reached",  # OpenAI: the account's hard limit
+})
+
+
 @dataclass(slots=True)
 class UpstreamError:
     """A provider's error, normalised: its status, message and whether a retry may help."""
@@ -49,8 +58,13 @@ class UpstreamError:
     #: The prompt is longer than the context window (may trigger a context-window fallback).
     context_window_exceeded: bool = False
 
+    #: Set when the provider says no retry can succeed, whatever the status.
+    permanent: bool = False
+
     @property
     def retryable(self) -> bool:
+        if self.permanent or self.code in NON_TRANSIENT_CODES or self.type in NON_TRANSIENT_CODES:
+            return False
         return self.status == 429 or self.status >= 500
 
 

@@ -26,6 +26,7 @@ from switchboard_router.providers.base import (
     UpstreamError,
     UpstreamRequest,
 )
+from switchboard_translate.reasoning_history import backfill_reasoning_content
 from switchboard_translate.sse import SSEDecoder
 
 
@@ -42,6 +43,12 @@ class Flavour:
     stream_usage: bool = True
     #: Body fields the provider rejects; removed before sending.
     drop_fields: frozenset[str] = field(default_factory=frozenset)
+    #: What to do with ``reasoning_content`` on earlier assistant turns: "keep" as sent, "drop" it
+    #: (OpenAI and Azure refuse the field), "backfill" an empty one on every assistant turn that lacks
+    #: it (DeepSeek's thinking mode refuses history without it), or "backfill_tool_calls" (only on
+    #: assistant turns with tool calls, as Kimi needs). A deployment may override it with its own
+    #: ``reasoning_history:`` setting (e.g. an ``openai_compatible`` Kimi or GLM server).
+    reasoning_history: str = "keep"
 
 
 FLAVOURS: dict[str, Flavour] = {
@@ -50,7 +57,7 @@ FLAVOURS: dict[str, Flavour] = {
     "azure": Flavour("", auth="api-key", azure_urls=True),
     "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "groq": Flavour("https://api.groq.com/openai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
-    "deepseek": Flavour("https://api.deepseek.com/v1"),
+    "deepseek": Flavour("https://api.deepseek.com/v1", reasoning_history="backfill"),
     "together": Flavour("https://api.together.xyz/v1"),
     "openrouter": Flavour("https://openrouter.ai/api/v1"),
     "vllm": Flavour("http://127.0.0.1:8000/v1"),
@@ -183,6 +190,7 @@ class OpenAICompatAdapter:
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS and k not in self.flavour.drop_fields}
+        out = reasoning_history(out, str(deployment.extra.get("reasoning_history") or self.flavour.reasoning_history))
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:
@@ -234,6 +242,21 @@ class OpenAICompatAdapter:
             content_policy="content_filter" in lowered or "content_policy" in lowered,
             context_window_exceeded="context_length_exceeded" in lowered or "maximum context length" in lowered,
         )
+
+
+def reasoning_history(body: dict[str, Any], policy: str) -> dict[str, Any]:
+    """``body`` with earlier assistant turns' ``reasoning_content`` handled as the flavour needs."""
+    if policy == "backfill":
+        return backfill_reasoning_content(body)
+    if policy == "backfill_tool_calls":
+        return backfill_reasoning_content(body, tool_call_turns_only=True)
+    if policy == "drop":
+        messages = body.get("messages")
+        if isinstance(messages, list) and any(isinstance(m, dict) and "reasoning_content" in m for m in messages):
+            stripped = [{k: v for k, v in m.items() if k != "reasoning_content"} if isinstance(m, dict) else m
+                        for m in messages]
+            return {**body, "messages": stripped}
+    return body
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:

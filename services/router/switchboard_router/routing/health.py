@@ -50,7 +50,9 @@ class HealthBoard:
         """Counts a failure; returns True when it put the deployment into cool-down."""
         health = self.get(deployment_id)
         health.consecutive_failures += 1
-        if self.cooldown_failures and health.consecutive_failures >= self.cooldown_failures:
+        # Half-open: a deployment back from a cool-down, with no success since, is cooled again at once.
+        half_open = health.cooldown_until > 0
+        if self.cooldown_failures and (half_open or health.consecutive_failures >= self.cooldown_failures):
             health.cooldown_until = (time.monotonic() if now is None else now) + self.cooldown_seconds
             health.consecutive_failures = 0
             return True

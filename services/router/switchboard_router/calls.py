@@ -1,0 +1,94 @@
+"""One unary attempt against one deployment: build, send, translate or classify the failure."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.deployment import Deployment
+from switchboard_router.outcomes import (
+    Attempted,
+    AttemptFailed,
+    UnaryResult,
+    timeout_error,
+    unreachable_error,
+)
+from switchboard_router.providers.base import UpstreamError, UpstreamRequest
+from switchboard_router.providers.registry import adapter_for
+from switchboard_router.routing.health import HealthBoard
+
+
+async def complete_once(client: httpx.AsyncClient, health: HealthBoard, deployment: Deployment, served_model: str,
+                        body: dict[str, Any], attempt: int, operation: str) -> UnaryResult:
+    """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
+
+    The deployment's ``total`` timeout bounds the whole call; ``connect`` and
+    ``first_byte`` are the HTTP client's own timeouts (see ``Engine.client_for``).
+    """
+    adapter = adapter_for(deployment.provider)
+    if operation == "embeddings":
+        request = build_embeddings(adapter, deployment, body)
+        parse = adapter.parse_embeddings_response  # type: ignore[attr-defined]
+    else:
+        request = build(adapter, deployment, body, stream=False)
+        parse = adapter.parse_response
+    state = health.get(deployment.id)
+    state.inflight += 1
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(deployment.timeouts.total):
+            response = await client.request(request.method, request.url, headers=request.headers,
+                                            content=request.content)
+    except TimeoutError as exc:
+        raise AttemptFailed(timeout_error(deployment, exc, "total"), retryable=True) from None
+    except httpx.ConnectTimeout as exc:
+        raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
+    except httpx.TimeoutException as exc:
+        raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
+    except httpx.TransportError as exc:
+        raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
+    finally:
+        state.inflight -= 1
+    elapsed = time.perf_counter() - started
+    if response.status_code >= 400:
+        raise AttemptFailed.upstream(adapter.parse_error(response.status_code, response.content,
+                                                         dict(response.headers)))
+    try:
+        result = parse(deployment, response.content)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
+                            retryable=True) from None
+    health.record_success(deployment.id, elapsed)
+    return UnaryResult(result.body, result.usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
+
+
+def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
+    """The provider request; a body the provider's format cannot express is the client's error (400)."""
+    try:
+        return adapter.build_request(deployment, body, stream=stream)  # type: ignore[no-any-return]
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
+            code="untranslatable_request",
+        ) from None
+
+
+def build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+    builder = getattr(adapter, "build_embeddings_request", None)
+    if builder is None:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"The model {deployment.public_model!r} is served by {deployment.provider}, which has no embeddings "
+            "endpoint in this gateway; use an embedding model.",
+            code="embeddings_not_supported", param="model",
+        )
+    try:
+        return builder(deployment, body)  # type: ignore[no-any-return]
+    except (ValueError, TypeError) as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"Invalid embeddings request: {exc}",
+                           code="invalid_request") from None

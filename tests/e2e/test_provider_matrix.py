@@ -1,0 +1,337 @@
+"""The capability matrix: every provider, every capability, through the real gateway with the ``openai`` SDK.
+
+One fake server per wire format (OpenAI — also serving Azure's URL shape and a
+Mistral flavour —, Anthropic, Gemini, Bedrock) and one gateway whose catalog has
+a public model ``<provider>-<behaviour>`` for each provider × behaviour. Each test
+is parametrised over the providers, so a capability one provider lacks shows up
+as one failing cell.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.anthropic_provider import FakeAnthropic
+from tests.fakes.bedrock_provider import FakeBedrock
+from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
+from tests.fakes.gemini_provider import FakeGemini
+from tests.fakes.openai_provider import FakeOpenAI
+from tests.fakes.server import BackgroundServer
+from tests.harness import Gateway, start_gateway
+
+PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
+
+#: The upstream model id (Azure: deployment name) that makes each fake behave as named.
+_OPENAI_SHAPED = {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit",
+                  "cache": "cache"}
+BEHAVIOURS: dict[str, dict[str, str]] = {
+    "openai": _OPENAI_SHAPED,
+    "azure": _OPENAI_SHAPED,
+    "mistral": _OPENAI_SHAPED,
+    "anthropic": {**_OPENAI_SHAPED, "filter": "refusal"},
+    "gemini": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
+               "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
+    "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
+                "ratelimit": "throttle-model", "cache": "good-model"},
+}
+
+#: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
+ERROR_MESSAGES = {
+    "openai": "The fake provider rejects this request.",
+    "azure": "The fake provider rejects this request.",
+    "mistral": "The fake provider rejects this request.",
+    "anthropic": "messages.0.content: the fake was asked to fail",
+    "gemini": "Request contains an invalid argument.",
+    "bedrock": "The provided model identifier is invalid.",
+}
+
+#: The Retry-After each fake gives with its 429 (Bedrock gives none); the client must see it.
+RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None}
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+
+
+@dataclass
+class Fakes:
+    openai: FakeOpenAI
+    openai_url: str
+    anthropic: FakeAnthropic
+    gemini: FakeGemini
+    bedrock: FakeBedrock
+
+    def last_body(self, provider: str) -> dict[str, Any]:
+        """The body of the last request the provider's fake received, as the provider saw it."""
+        if provider in ("openai", "azure", "mistral"):
+            return self.openai.requests[-1].body
+        if provider == "anthropic":
+            body = self.anthropic.requests[-1].body
+            assert isinstance(body, dict)
+            return body
+        fake = self.gemini if provider == "gemini" else self.bedrock
+        data = fake.requests[-1].json()
+        assert isinstance(data, dict)
+        return data
+
+
+def deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
+    """The catalog entry for one deployment of ``provider`` pointed at its fake."""
+    if provider == "openai":
+        return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "sk-fake"}
+    if provider == "azure":
+        return {"provider": "azure", "model": upstream, "api_base": fakes.openai_url,
+                "api_key": fakes.openai.azure_api_key, "api_version": "2024-10-21"}
+    if provider == "mistral":
+        return {"provider": "mistral", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "mk-fake"}
+    if provider == "anthropic":
+        return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": "sk-ant-fake"}
+    if provider == "gemini":
+        return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": GEMINI_KEY}
+    dep = fakes.bedrock.deployment(upstream)
+    return {"provider": "bedrock", "model": upstream, "api_base": dep.api_base, **dep.extra}
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    fake_openai = FakeOpenAI()
+    server = BackgroundServer(fake_openai).start()
+    anthropic = FakeAnthropic().start()
+    gemini = FakeGemini()
+    gemini.start()
+    bedrock = FakeBedrock()
+    bedrock.start()
+    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock)
+    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop):
+        stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[Gateway]:
+    models: list[dict[str, object]] = [
+        {"name": f"{provider}-{behaviour}", "deployments": [deployment(fakes, provider, upstream)]}
+        for provider, behaviours in BEHAVIOURS.items()
+        for behaviour, upstream in behaviours.items()
+    ]
+    wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
+    models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
+    tmp: Path = tmp_path_factory.mktemp("matrix")
+    gw = start_gateway(tmp, models, router_settings={"max_attempts": 1, "cooldown_failures": 0})
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="module")
+def sdk(gateway: Gateway) -> openai.OpenAI:
+    return openai.OpenAI(api_key=gateway.create_key(key_alias="matrix"), base_url=gateway.base_url + "/v1",
+                         max_retries=0, timeout=20)
+
+
+def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
+    """The usage ledger's row for ``request_id`` (settlement is asynchronous, so poll briefly)."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
+        row = next((r for r in rows if r["request_id"] == request_id), None)
+        if row is not None:
+            return dict(row)
+        time.sleep(0.05)
+    raise AssertionError(f"no ledger row for {request_id}")
+
+
+def stream_chunks(sdk: openai.OpenAI, **kwargs: Any) -> tuple[list[Any], str]:
+    raw = sdk.chat.completions.with_raw_response.create(stream=True, stream_options={"include_usage": True},
+                                                        **kwargs)
+    return list(raw.parse()), raw.headers["x-request-id"]
+
+
+def streamed_tool_calls(chunks: list[Any]) -> dict[int, dict[str, str]]:
+    calls: dict[int, dict[str, str]] = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or []:
+                slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                if call.id:
+                    assert slot["id"] in ("", call.id), "a tool call's id must not change mid-stream"
+                    slot["id"] = call.id
+                if call.function is not None:
+                    if call.function.name and not slot["name"]:
+                        slot["name"] = call.function.name
+                    slot["arguments"] += call.function.arguments or ""
+    return calls
+
+
+def finish_reasons(chunks: list[Any]) -> list[str]:
+    return [c.finish_reason for chunk in chunks for c in chunk.choices if c.finish_reason]
+
+
+def text_of(chunks: list[Any]) -> str:
+    return "".join(c.delta.content or "" for chunk in chunks for c in chunk.choices)
+
+
+def system_prompt_seen(provider: str, body: dict[str, Any]) -> str:
+    """The system prompt as the provider received it, in its own field."""
+    if provider in ("openai", "azure", "mistral"):
+        return str(next(m["content"] for m in body["messages"] if m["role"] == "system"))
+    if provider == "anthropic":
+        system = body["system"]
+        return system if isinstance(system, str) else " ".join(block["text"] for block in system)
+    if provider == "gemini":
+        return " ".join(part["text"] for part in body["systemInstruction"]["parts"])
+    return " ".join(block["text"] for block in body["system"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_unary_text_with_system_prompt_and_usage_in_the_ledger(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=f"{provider}-good",
+        messages=[{"role": "system", "content": "Answer like a pirate."}, {"role": "user", "content": "Hi there"}])
+    completion = raw.parse()
+    assert completion.choices[0].message.content
+    assert completion.choices[0].finish_reason == "stop"
+    assert raw.headers["x-switchboard-deployment"] == f"{provider}-good/0"
+    assert system_prompt_seen(provider, fakes.last_body(provider)) == "Answer like a pirate."
+    usage = completion.usage
+    assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
+    row = ledger_row(gateway, raw.headers["x-request-id"])
+    assert row["status"] == "success" and row["custom_llm_provider"] == provider
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
+    assert row["usage_reported_by_provider"] is True
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_streamed_text_matches_the_unary_answer_and_reports_usage(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway) -> None:
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello stream"}]
+    whole = sdk.chat.completions.create(model=f"{provider}-good", messages=messages)  # type: ignore[arg-type]
+    chunks, request_id = stream_chunks(sdk, model=f"{provider}-good", messages=messages)
+    assert text_of(chunks) == whole.choices[0].message.content
+    assert finish_reasons(chunks) == ["stop"]
+    final = chunks[-1]
+    assert final.choices == [] and final.usage is not None, "include_usage asks for a last chunk with usage only"
+    assert all(chunk.usage is None for chunk in chunks[:-1])
+    row = ledger_row(gateway, request_id)
+    assert row["status"] == "success" and row["stream"] is True
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (final.usage.prompt_tokens,
+                                                                final.usage.completion_tokens)
+    assert row["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_tool_call_then_tool_result_round_trip(provider: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    first = sdk.chat.completions.create(model=f"{provider}-tool", messages=[question],  # type: ignore[list-item]
+                                        tools=[WEATHER_TOOL])  # type: ignore[list-item]
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    calls = choice.message.tool_calls or []
+    assert len(calls) == 1 and calls[0].id and calls[0].function.name == "get_weather"
+    assert isinstance(json.loads(calls[0].function.arguments), dict)
+    assert set(json.loads(calls[0].function.arguments)) == {"city"}
+
+    second = sdk.chat.completions.create(
+        model=f"{provider}-tool", tools=[WEATHER_TOOL],  # type: ignore[list-item]
+        messages=[question, choice.message.model_dump(exclude_none=True),  # type: ignore[list-item]
+                  {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny, 24 C"}])
+    assert second.choices[0].finish_reason == "stop"
+    assert "sunny, 24 C" in (second.choices[0].message.content or "")
+    sent = json.dumps(fakes.last_body(provider))
+    assert "sunny, 24 C" in sent
+    if provider != "gemini":  # Gemini pairs calls and results by name; the others by the call's id.
+        assert calls[0].id in sent
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_streamed_tool_call_keeps_id_name_and_arguments(provider: str, sdk: openai.OpenAI) -> None:
+    chunks, _ = stream_chunks(sdk, model=f"{provider}-tool", tools=[WEATHER_TOOL],
+                              messages=[{"role": "user", "content": "Weather in Paris?"}])
+    calls = streamed_tool_calls(chunks)
+    assert list(calls) == [0]
+    assert calls[0]["id"] and calls[0]["name"] == "get_weather"
+    assert set(json.loads(calls[0]["arguments"])) == {"city"}
+    assert finish_reasons(chunks) == ["tool_calls"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_provider_error_is_passed_on_with_status_and_message(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.chat.completions.create(model=f"{provider}-error", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 400
+    assert ERROR_MESSAGES[provider] in info.value.message
+    body = info.value.body
+    assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
+    row = ledger_row(gateway, info.value.response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cached_prompt_tokens_reach_the_client_and_the_ledger(provider: str, sdk: openai.OpenAI,
+                                                              gateway: Gateway) -> None:
+    messages = [{"role": "user", "content": "A long shared prefix, then a question."}]
+    raw = sdk.chat.completions.with_raw_response.create(model=f"{provider}-cache", messages=messages)  # type: ignore
+    usage = raw.parse().usage
+    assert usage is not None and usage.prompt_tokens_details is not None
+    cached = usage.prompt_tokens_details.cached_tokens
+    assert cached and 0 < cached <= usage.prompt_tokens
+    assert ledger_row(gateway, raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
+    chunks, request_id = stream_chunks(sdk, model=f"{provider}-cache", messages=messages)
+    final = chunks[-1].usage
+    assert final is not None and final.prompt_tokens_details is not None
+    assert final.prompt_tokens_details.cached_tokens == cached
+    assert ledger_row(gateway, request_id)["cached_prompt_tokens"] == cached
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_provider_rate_limit_is_passed_on_as_429_with_retry_after(provider: str, sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError) as info:
+        sdk.chat.completions.create(model=f"{provider}-ratelimit", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 429 and info.value.message
+    assert info.value.response.headers.get("retry-after") == RETRY_AFTER[provider]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_content_filter_is_finish_reason_content_filter(provider: str, sdk: openai.OpenAI) -> None:
+    messages = [{"role": "user", "content": "something the provider will not answer"}]
+    whole = sdk.chat.completions.create(model=f"{provider}-filter", messages=messages)  # type: ignore[arg-type]
+    assert whole.choices[0].finish_reason == "content_filter"
+    chunks, _ = stream_chunks(sdk, model=f"{provider}-filter", messages=messages)
+    assert finish_reasons(chunks) == ["content_filter"]
+
+
+def test_azure_requests_use_deployment_urls_api_version_and_api_key(sdk: openai.OpenAI, fakes: Fakes) -> None:
+    sdk.chat.completions.create(model="azure-good", messages=[{"role": "user", "content": "x"}])
+    sent = fakes.openai.requests[-1]
+    assert sent.path == "/openai/deployments/good/chat/completions"
+    assert sent.query == "api-version=2024-10-21"
+    assert sent.headers["api-key"] == fakes.openai.azure_api_key and "authorization" not in sent.headers
+
+
+def test_azure_refusing_the_key_is_passed_on_as_401(sdk: openai.OpenAI) -> None:
+    with pytest.raises(openai.APIStatusError) as info:
+        sdk.chat.completions.create(model="azure-wrong-key", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 401 and "Access denied" in info.value.message
+
+
+def test_mistral_does_not_receive_fields_it_rejects(sdk: openai.OpenAI, fakes: Fakes) -> None:
+    sdk.chat.completions.create(model="mistral-good", messages=[{"role": "user", "content": "x"}],
+                                store=True, metadata={"team": "a"})
+    sent = fakes.openai.requests[-1]
+    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer mk-fake"
+    assert "store" not in sent.body and "metadata" not in sent.body and sent.body["model"] == "good"
