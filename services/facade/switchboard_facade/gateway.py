@@ -183,6 +183,7 @@ class Gateway:
             event.provider = route.provider
             event.upstream_model = route.upstream_model
             event.jurisdiction = route.jurisdiction
+            event.byok = route.byok
         self.outbox.put(event)
 
     async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:

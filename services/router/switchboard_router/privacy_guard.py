@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import orjson
 
 from switchboard.v1 import router_pb2
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router import byok
 from switchboard_router.engine import Constraints, Engine, StreamChunks, StreamFinished, StreamItem, UnaryResult
 from switchboard_router.privacy import ChatStreamRestorer, PiiPolicy, PiiResult, restore_completion, scan_request
 
@@ -103,6 +104,7 @@ class Prepared:
             route.pii_counts[kind] = count
         route.router_instance = INSTANCE
         route.required_privacy_tier = self.required_tier
+        route.byok = byok.applies(route.provider, self.constraints.credentials)
         return route
 
 
@@ -113,11 +115,15 @@ class PrivacyGuard:
         self.engine = engine
 
     def prepare(self, body: dict[str, Any], constraints: router_pb2.RoutingConstraints,
-                operation: str = "chat") -> Prepared:
-        """Resolves the tier and applies the PII policy; raises ServiceError (400) on refusal."""
+                operation: str = "chat", credentials: Mapping[str, str] | None = None) -> Prepared:
+        """Resolves the tier and applies the PII policy; raises ServiceError (400) on refusal.
+
+        ``credentials`` (provider -> the caller's own API key) ride along in the engine constraints.
+        """
         tier = resolve_tier(constraints.privacy_tier, constraints.requested_privacy_tier,
                             self.engine.catalog.privacy_tiers)
-        resolved = Constraints(list(constraints.allowed_models), tier, list(constraints.jurisdictions))
+        resolved = Constraints(list(constraints.allowed_models), tier, list(constraints.jurisdictions),
+                               dict(credentials or {}))
         policy = _parse_policy(constraints.pii_policy)
         if operation == "embeddings":
             new_body, result = _scan_embeddings(body, policy)

@@ -78,7 +78,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
                      operation: str) -> router_pb2.CompleteResponse:
         try:
-            prepared = self.guard.prepare(_parse_body(request), request.constraints, operation)
+            prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
+                                          request.provider_credentials)
             result = await self.guard.complete(request.model, prepared, operation)
         except ServiceError as err:
             await abort(context, err)
@@ -95,7 +96,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             body = _parse_body(request)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            prepared = self.guard.prepare(body, request.constraints)
+            prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
             async for item in self.guard.stream(request.model, prepared, include_usage):
                 if isinstance(item, StreamChunks):
                     yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))

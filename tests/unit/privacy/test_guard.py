@@ -16,6 +16,7 @@ import pytest
 
 from switchboard.v1 import router_pb2
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.byok import applies
 from switchboard_router.catalog.config import parse_catalog
 from switchboard_router.engine import Engine, StreamChunks, StreamFinished
 from switchboard_router.privacy import restore_text
@@ -35,6 +36,7 @@ class EchoProvider:
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
+        self.credentials: list[str] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -46,6 +48,7 @@ class EchoProvider:
             if not message.get("more_body"):
                 break
         self.bodies.append(raw)
+        self.credentials.append(dict(scope["headers"]).get(b"authorization", b"").decode())
         body = json.loads(raw)
         if scope["path"].endswith("/embeddings"):
             data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2]} for i in range(len(body["input"]))]
@@ -107,6 +110,7 @@ def provider() -> Iterator[tuple[EchoProvider, str]]:
 async def guard(provider: tuple[EchoProvider, str]) -> AsyncIterator[PrivacyGuard]:
     app, base = provider
     app.bodies.clear()
+    app.credentials.clear()
     models = [{"name": name, "deployments": [{"provider": "openai", "model": name, "api_base": base,
                                               "api_key": "sk-upstream", "privacy_tier": "zero_retention"}]}
               for name in ("echo-1", "echo-3", "echo-7", "echo-tool-1", "echo-tool-5", "echo-64")]
@@ -289,3 +293,27 @@ def test_resolve_tier_tightens_never_loosens() -> None:
         resolve_tier("", "secret_cloud", TIERS)
     assert unknown.value.error.code == "unknown_privacy_tier"
     assert "zero_retention, managed_regional_cloud, standard" in unknown.value.message
+
+
+async def test_own_credential_replaces_the_operators_and_marks_the_route_byok(
+        guard: PrivacyGuard, provider: tuple[EchoProvider, str]) -> None:
+    own = "sk-own-" + "x" * 20
+    prepared = guard.prepare(chat("hi"), constraints(""), credentials={"openai": own, "anthropic": "sk-ant-other"})
+    result = await guard.complete("echo-64", prepared)
+    route = prepared.annotate(router_pb2.RouteInfo(provider=result.route.deployment.provider))
+    assert route.byok
+    streamed = guard.prepare(chat("hi", stream=True), constraints(""), credentials={"openai": own})
+    async for _ in guard.stream("echo-3", streamed, include_usage=False):
+        pass
+    operator = guard.prepare(chat("hi"), constraints(""))
+    await guard.complete("echo-64", operator)
+    assert provider[0].credentials == [f"Bearer {own}", f"Bearer {own}", "Bearer sk-upstream"]
+    assert not operator.annotate(router_pb2.RouteInfo(provider="openai")).byok
+    assert own not in repr(prepared.annotate(router_pb2.RouteInfo(provider="openai")))
+
+
+def test_byok_does_not_apply_to_bedrock_or_other_providers() -> None:
+    assert applies("openai", {"openai": "k"})
+    assert not applies("anthropic", {"openai": "k"})
+    assert not applies("openai", {"openai": ""})
+    assert not applies("bedrock", {"bedrock": "k"})
