@@ -44,6 +44,8 @@ def test_every_published_cursor_shape_is_served(gateway: Gateway, key: str, fixt
     for name in ("model", "stream", "stream_options"):
         expected.pop(name, None)
         sent.pop(name, None)
+    for message in expected["messages"]:
+        message.pop("reasoning_content", None)  # OpenAI refuses it on history; the openai flavour drops it
     assert sent == expected, "the provider must receive exactly the canonical chat body"
 
 

@@ -19,6 +19,7 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
@@ -67,13 +68,15 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
     base = fake[1]
 
     def dep(model: str, dep_id: str | None = None, **extra: object) -> dict[str, object]:
-        out: dict[str, object] = {"provider": "openai", "model": model, "api_base": base, "api_key": "sk-fake", **extra}
+        out: dict[str, object] = {"provider": "openai", "model": model, "api_base": base, "api_key": "sk-fake",
+                                  **FAKE_PRICES, **extra}
         if dep_id:
             out["id"] = dep_id
         return out
 
     def claude(model: str) -> dict[str, object]:
-        return {"provider": "anthropic", "model": model, "api_base": fake_claude.url, "api_key": "sk-ant-fake"}
+        return {"provider": "anthropic", "model": model, "api_base": fake_claude.url, "api_key": "sk-ant-fake",
+                **FAKE_PRICES}
 
     models: list[dict[str, object]] = [
         {"name": "good", "deployments": [dep("good", "good/main")]},
@@ -96,7 +99,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
         {"name": "ratelimit-then-other", "deployments": [
             dep("ratelimit", "rl/limited", weight=1000), dep("good", "rl/free", weight=0.001)]},
         {"name": "no-connect", "deployments": [
-            {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1",
+            {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1", **FAKE_PRICES,
              "api_key": "sk-fake", "timeouts": {"connect": 0.3}}]},
     ]
     tmp: Path = tmp_path_factory.mktemp("faults")

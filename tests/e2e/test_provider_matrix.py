@@ -20,6 +20,7 @@ import httpx
 import openai
 import pytest
 
+from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.bedrock_provider import FakeBedrock
 from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
@@ -90,6 +91,11 @@ class Fakes:
 
 
 def deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
+    """The public deployment entry for ``provider`` (priced: the fakes' model names are in no price list)."""
+    return {**_deployment(fakes, provider, upstream), **FAKE_PRICES}
+
+
+def _deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
     """The catalog entry for one deployment of ``provider`` pointed at its fake."""
     if provider == "openai":
         return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "sk-fake"}

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
@@ -39,7 +40,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: FakeOpenAI) -> Itera
     base = fake.api_base  # type: ignore[attr-defined]
 
     def dep(model: str, dep_id: str, **extra: object) -> dict[str, object]:
-        return {"id": dep_id, "provider": "openai", "model": model, "api_base": base, "api_key": "sk-fake", **extra}
+        return {"id": dep_id, "provider": "openai", "model": model, "api_base": base, "api_key": "sk-fake",
+                **FAKE_PRICES, **extra}
 
     models: list[dict[str, object]] = [
         {"name": "weighted", "strategy": "weighted_random",

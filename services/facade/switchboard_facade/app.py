@@ -19,7 +19,19 @@ from switchboard_facade.clients import Peers
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware
-from switchboard_facade.routes import admin_keys, catalog, chat, custody, embeddings, health, models, spend, usage
+from switchboard_facade.routes import (
+    admin_keys,
+    anthropic_messages,
+    catalog,
+    chat,
+    custody,
+    embeddings,
+    health,
+    models,
+    responses,
+    spend,
+    usage,
+)
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -61,7 +73,8 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
                                        "x-switchboard-pii"])
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    for module in (chat, embeddings, models, admin_keys, spend, usage, custody, catalog, health):
+    for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, spend, usage, custody,
+                   catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -13,6 +13,7 @@ import orjson
 from starlette.responses import Response
 
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_translate.anthropic import error_type_for_status
 
 #: kind → (HTTP status, OpenAI error type, Anthropic error type)
 _KINDS: dict[int, tuple[int, str, str]] = {
@@ -47,8 +48,20 @@ def openai_error_body(err: ServiceError) -> dict[str, object]:
     return {"error": body}
 
 
+#: Where Anthropic's API answers with another status than OpenAI's for the same failure.
+_ANTHROPIC_STATUS: dict[int, int] = {Kind.ERROR_KIND_MODEL_NOT_FOUND: 404}
+
+
+def anthropic_status_for(err: ServiceError) -> int:
+    return err.error.http_status or _ANTHROPIC_STATUS.get(err.kind) or status_for(err)
+
+
 def anthropic_error_body(err: ServiceError) -> dict[str, object]:
-    etype = _KINDS.get(err.kind, (500, "", "api_error"))[2]
+    if err.error.http_status:
+        # An explicit status (413, 402...) decides the type, as Anthropic's clients expect.
+        etype = error_type_for_status(err.error.http_status)
+    else:
+        etype = _KINDS.get(err.kind, (500, "", "api_error"))[2]
     return {"type": "error", "error": {"type": etype, "message": err.error.message}}
 
 
@@ -62,8 +75,11 @@ def error_headers(err: ServiceError, extra: Mapping[str, str] | None = None) -> 
 
 
 def error_response(err: ServiceError, headers: Mapping[str, str] | None = None, dialect: str = "openai") -> Response:
-    body = anthropic_error_body(err) if dialect == "anthropic" else openai_error_body(err)
-    return Response(orjson.dumps(body), status_code=status_for(err), media_type="application/json",
+    if dialect == "anthropic":
+        body, status = anthropic_error_body(err), anthropic_status_for(err)
+    else:
+        body, status = openai_error_body(err), status_for(err)
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
                     headers=error_headers(err, headers))
 
 

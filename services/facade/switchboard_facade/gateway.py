@@ -42,6 +42,8 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     estimated_prompt_tokens: int = 0
+    #: Size of the client's body in bytes (bounds the prompt's tokens for budget reservations).
+    body_bytes: int = 0
     privacy_tier: str = ""
     # The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""

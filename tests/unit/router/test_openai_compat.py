@@ -75,3 +75,25 @@ def test_parse_error_reads_openai_errors_and_retry_after() -> None:
     assert not e.retryable and e.context_window_exceeded
     e = a.parse_error(502, b"<html>bad gateway</html>", {})
     assert e.retryable and "bad gateway" in e.message
+
+
+def test_anthropic_dialect_fields_are_stripped_for_strict_servers_and_kept_for_lenient_ones() -> None:
+    body = {"model": "x", "top_k": 5, "tools": [{"type": "function", "function": {"name": "f"},
+                                                 "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi",
+                                                         "cache_control": {"type": "ephemeral"}}]},
+                         {"role": "assistant", "content": "ok", "thinking_blocks": [{"type": "thinking"}]}]}
+    sent = orjson.loads(OpenAICompatAdapter("openai").build_request(dep(), body, stream=False).content)
+    assert "top_k" not in sent
+    assert "cache_control" not in sent["tools"][0]
+    assert sent["messages"][0]["content"] == [{"type": "text", "text": "hi"}]
+    assert "thinking_blocks" not in sent["messages"][1]
+    lenient = orjson.loads(OpenAICompatAdapter("vllm").build_request(dep("vllm"), body, stream=False).content)
+    assert lenient["top_k"] == 5
+
+
+def test_max_tokens_is_capped_at_the_deployment_limit() -> None:
+    d = Deployment(id="m/0", public_model="m", provider="openai", model="u", api_base="", max_output_tokens=4096)
+    sent = orjson.loads(OpenAICompatAdapter("openai").build_request(
+        d, {"messages": [], "max_tokens": 32000}, stream=False).content)
+    assert sent["max_tokens"] == 4096

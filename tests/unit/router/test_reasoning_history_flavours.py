@@ -38,8 +38,13 @@ def test_deepseek_gets_it_on_every_assistant_turn_and_keeps_existing_reasoning()
     assert reasoning(sent("deepseek")) == ["", "", "mine"]
 
 
-def test_openai_is_sent_the_history_as_given() -> None:
-    assert reasoning(sent("openai")) == ["<absent>", "<absent>", "mine"]
+def test_openai_and_azure_never_receive_reasoning_content() -> None:
+    assert reasoning(sent("openai")) == ["<absent>", "<absent>", "<absent>"]
+    assert reasoning(sent("azure")) == ["<absent>", "<absent>", "<absent>"]
+
+
+def test_lenient_servers_are_sent_the_history_as_given() -> None:
+    assert reasoning(sent("openai_compatible")) == ["<absent>", "<absent>", "mine"]
 
 
 def test_a_deployment_can_ask_for_tool_call_turns_only() -> None:
@@ -47,7 +52,7 @@ def test_a_deployment_can_ask_for_tool_call_turns_only() -> None:
 
 
 def test_a_deployment_can_drop_the_field() -> None:
-    assert reasoning(sent("openai", reasoning_history="drop")) == ["<absent>", "<absent>", "<absent>"]
+    assert reasoning(sent("openai_compatible", reasoning_history="drop")) == ["<absent>", "<absent>", "<absent>"]
 
 
 def test_the_callers_body_is_not_changed() -> None:

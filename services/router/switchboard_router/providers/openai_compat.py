@@ -49,20 +49,65 @@ class Flavour:
     #: assistant turns with tool calls, as Kimi needs). A deployment may override it with its own
     #: ``reasoning_history:`` setting (e.g. an ``openai_compatible`` Kimi or GLM server).
     reasoning_history: str = "keep"
+    #: The server rejects fields other dialects carry through the canonical body (Anthropic's
+    #: ``top_k``, ``cache_control`` on parts and tools, ``thinking_blocks``): strip them.
+    strict_fields: bool = True
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "openai": Flavour("https://api.openai.com/v1"),
+    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop"),
     "openai_compatible": Flavour("http://127.0.0.1:8000/v1"),
-    "azure": Flavour("", auth="api-key", azure_urls=True),
+    "azure": Flavour("", auth="api-key", azure_urls=True, reasoning_history="drop"),
     "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "groq": Flavour("https://api.groq.com/openai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "deepseek": Flavour("https://api.deepseek.com/v1", reasoning_history="backfill"),
-    "together": Flavour("https://api.together.xyz/v1"),
-    "openrouter": Flavour("https://openrouter.ai/api/v1"),
-    "vllm": Flavour("http://127.0.0.1:8000/v1"),
-    "ollama": Flavour("http://127.0.0.1:11434/v1", stream_usage=True),
+    "together": Flavour("https://api.together.xyz/v1", strict_fields=False),
+    "openrouter": Flavour("https://openrouter.ai/api/v1", strict_fields=False),
+    "vllm": Flavour("http://127.0.0.1:8000/v1", strict_fields=False),
+    "ollama": Flavour("http://127.0.0.1:11434/v1", stream_usage=True, strict_fields=False),
 }
+
+#: Top-level fields of other dialects that strict OpenAI-compatible servers reject.
+FOREIGN_FIELDS = ("top_k", "thinking")
+
+
+def strip_foreign(body: dict[str, Any]) -> dict[str, Any]:
+    """Removes what Anthropic-dialect clients (Claude Code) carry that OpenAI's schema refuses:
+    ``top_k``, ``cache_control`` markers on content parts and tools, ``thinking_blocks`` on messages."""
+    out = {k: v for k, v in body.items() if k not in FOREIGN_FIELDS}
+    messages = out.get("messages")
+    if isinstance(messages, list):
+        cleaned = []
+        for message in messages:
+            if isinstance(message, dict):
+                message = {k: v for k, v in message.items() if k not in ("thinking_blocks", "cache_control")}
+                content = message.get("content")
+                if isinstance(content, list):
+                    message["content"] = [_without_cache_control(p) for p in content]
+            cleaned.append(message)
+        out["messages"] = cleaned
+    tools = out.get("tools")
+    if isinstance(tools, list):
+        out["tools"] = [_without_cache_control(t) for t in tools]
+    return out
+
+
+def _without_cache_control(item: Any) -> Any:
+    if isinstance(item, dict) and "cache_control" in item:
+        return {k: v for k, v in item.items() if k != "cache_control"}
+    return item
+
+
+def cap_output_tokens(body: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Clamps max_tokens / max_completion_tokens to the deployment's output limit (when it declares one)."""
+    if limit <= 0:
+        return body
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > limit:
+            body = {**body, name: limit}
+    return body
+
 
 #: Fields that only the gateway understands; never sent to a provider.
 GATEWAY_FIELDS = frozenset({"privacy_tier", "switchboard", "user_api_key"})
@@ -191,6 +236,9 @@ class OpenAICompatAdapter:
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS and k not in self.flavour.drop_fields}
         out = reasoning_history(out, str(deployment.extra.get("reasoning_history") or self.flavour.reasoning_history))
+        if self.flavour.strict_fields:
+            out = strip_foreign(out)
+        out = cap_output_tokens(out, deployment.max_output_tokens)
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:
