@@ -56,6 +56,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, provider: tuple[FakeOpenAI, str
                                                 dep("echo", "tiered/mrc", "managed_regional_cloud", "ca"),
                                                 dep("echo", "tiered/zr", "zero_retention", "eu")]},
         {"name": "standard-only", "deployments": [dep("echo", "only/std", "standard", "us")]},
+        {"name": "privacy-embed", "deployments": [dep("embed", "embed/zr", "zero_retention", "eu")]},
         {"name": "zr-down", "fallbacks": ["standard-only"],
          "deployments": [dep("down", "down/zr", "zero_retention", "eu")]},
     ]
@@ -272,6 +273,25 @@ def test_streamed_answer_carries_custody_headers(gw: Gateway) -> None:
     assert headers["x-switchboard-pii"] == "email=1"
     assert headers["x-switchboard-request-id"].startswith("req_")
     assert EMAIL in body  # restored for the client
+
+
+def test_anthropic_messages_and_embeddings_get_the_same_privacy(
+        gw: Gateway, provider: tuple[FakeOpenAI, str]) -> None:
+    key = gw.create_key(pii_policy="substitute")
+    marker = uuid.uuid4().hex
+    auth = {"Authorization": f"Bearer {key}", "x-switchboard-privacy-tier": "zero_retention"}
+    message = httpx.post(f"{gw.base_url}/v1/messages", headers=auth, timeout=20, json={
+        "model": "tiered-echo", "max_tokens": 100,
+        "messages": [{"role": "user", "content": f"{marker} write to {EMAIL}"}]})
+    assert message.status_code == 200, message.text
+    assert message.json()["content"][0]["text"] == f"{marker} write to {EMAIL}"
+    assert message.headers["x-switchboard-deployment"] == "tiered/zr"
+    assert message.headers["x-switchboard-pii"] == "email=1"
+    vectors = httpx.post(f"{gw.base_url}/v1/embeddings", headers=auth, timeout=20,
+                         json={"model": "privacy-embed", "input": [f"{marker} card {CARD}"]})
+    assert vectors.status_code == 200, vectors.text
+    assert vectors.headers["x-switchboard-pii"] == "card=1"
+    assert_clean(received(provider[0], marker))
 
 
 def test_zz_nothing_the_gateway_wrote_contains_an_original_value(gw: Gateway) -> None:
