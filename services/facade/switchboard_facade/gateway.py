@@ -175,8 +175,8 @@ class Gateway:
             custody_path=custody_path(route),
             pii=pii_header(call.key.pii_policy, route),
             pii_policy=call.key.pii_policy or "off",
-            required_privacy_tier=(route.required_privacy_tier if route is not None
-                                   else call.requested_privacy_tier or call.privacy_tier),
+            # Without a route the router never resolved the tier: record the key's pin.
+            required_privacy_tier=route.required_privacy_tier if route is not None else call.privacy_tier,
         )
         if usage is not None:
             event.usage.CopyFrom(usage)
