@@ -59,6 +59,8 @@ class Gateway:
     config_path: Path
     env: dict[str, str]
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    #: Every facade's URL (several when replicated; the first is base_url).
+    base_urls: list[str] = field(default_factory=list)
 
     def create_key(self, **spec: object) -> str:
         response = httpx.post(f"{self.base_url}/key/generate", json=spec,
@@ -72,7 +74,8 @@ class Gateway:
     def logs(self) -> str:
         return "\n".join(f"==== {n} ====\n{p.log()}" for n, p in self.processes.items())
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 30, url: str | None = None) -> None:
+        base_url = url or self.base_url
         deadline = time.monotonic() + timeout
         last = ""
         while time.monotonic() < deadline:
@@ -80,7 +83,7 @@ class Gateway:
                 if p.proc.poll() is not None:
                     raise RuntimeError(f"{p.name} exited early:\n{self.logs()}")
             try:
-                r = httpx.get(f"{self.base_url}/health/readiness", timeout=2)
+                r = httpx.get(f"{base_url}/health/readiness", timeout=2)
                 if r.status_code == 200:
                     return
                 last = r.text
@@ -90,28 +93,37 @@ class Gateway:
         raise RuntimeError(f"gateway not ready: {last}\n{self.logs()}")
 
     def start_service(self, name: str, extra_env: Mapping[str, str] | None = None) -> ServiceProcess:
-        env = dict(self.env)
+        env: dict[str, str] = {}
         if name != "facade":
-            env["SWITCHBOARD_GRPC_LISTEN"] = env[f"SWITCHBOARD_{name.upper()}_ADDRESS"]
+            env["SWITCHBOARD_GRPC_LISTEN"] = self.env[f"SWITCHBOARD_{name.upper()}_ADDRESS"]
+        env.update(extra_env or {})
+        return self.start_named(name, name, env)
+
+    def start_named(self, label: str, service: str, extra_env: Mapping[str, str] | None = None) -> ServiceProcess:
+        """Starts one more process of ``service`` under its own label (a replica), with its own log."""
+        env = dict(self.env)
         env.update(extra_env or {})
         logs_dir = self.data_dir.parent / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = logs_dir / f"{name}.log"
+        log_path = logs_dir / f"{label}.log"
         with open(log_path, "ab") as log_file:
-            proc = subprocess.Popen([sys.executable, "-m", f"switchboard_{name}"], env=env, stdout=log_file,
+            proc = subprocess.Popen([sys.executable, "-m", f"switchboard_{service}"], env=env, stdout=log_file,
                                     stderr=subprocess.STDOUT, cwd=ROOT)
-        sp = ServiceProcess(name, proc, log_path)
-        self.processes[name] = sp
+        sp = ServiceProcess(label, proc, log_path)
+        self.processes[label] = sp
         return sp
 
     def stop(self) -> None:
-        for name in ("facade", "router", "billing", "auth"):
-            if name in self.processes:
-                self.processes[name].terminate()
+        order = ("facade", "router", "billing", "auth")
+        def rank(label: str) -> int:
+            return next((i for i, o in enumerate(order) if label.startswith(o)), len(order))
+
+        for label in sorted(self.processes, key=rank):
+            self.processes[label].terminate()
 
 
-def start_gateway(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None = None,
-                  router_settings: Mapping[str, object] | None = None) -> Gateway:
+def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None,
+             router_settings: Mapping[str, object] | None) -> Gateway:
     tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "switchboard.yaml"
     config: dict[str, object] = {"models": models}
@@ -136,11 +148,47 @@ def start_gateway(tmp: Path, models: list[dict[str, object]], extra_env: Mapping
         "SWITCHBOARD_LOG_LEVEL": "INFO",
     })
     env.update(extra_env or {})
-    gw = Gateway(f"http://127.0.0.1:{port}", master, tmp / "data", config_path, env)
+    return Gateway(f"http://127.0.0.1:{port}", master, tmp / "data", config_path, env, base_urls=[
+        f"http://127.0.0.1:{port}"])
+
+
+def start_gateway(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None = None,
+                  router_settings: Mapping[str, object] | None = None) -> Gateway:
+    gw = _prepare(tmp, models, extra_env, router_settings)
     for name in ("auth", "billing", "router", "facade"):
         gw.start_service(name)
     try:
         gw.wait_ready()
+    except Exception:
+        gw.stop()
+        raise
+    return gw
+
+
+def start_replicated_gateway(tmp: Path, models: list[dict[str, object]], *, auth_env: Mapping[str, str],
+                             facade_env: Mapping[str, str] | None = None, auth_replicas: int = 2,
+                             facades: int = 2) -> Gateway:
+    """Several auth and facade processes (one router, one billing), as behind a load balancer.
+
+    ``auth_env`` goes to the auth processes only (e.g. their PostgreSQL and Redis URLs, which
+    other services must not share); every facade balances over every auth replica."""
+    gw = _prepare(tmp, models, None, None)
+    auth_addresses = [f"127.0.0.1:{free_port()}" for _ in range(auth_replicas)]
+    gw.env["SWITCHBOARD_AUTH_ADDRESS"] = ",".join(auth_addresses)
+    for i, address in enumerate(auth_addresses):
+        gw.start_named(f"auth{i + 1}", "auth", {**auth_env, "SWITCHBOARD_GRPC_LISTEN": address})
+    gw.start_service("billing")
+    gw.start_service("router")
+    ports = [int(gw.base_url.rsplit(":", 1)[1])] + [free_port() for _ in range(facades - 1)]
+    gw.base_urls = [f"http://127.0.0.1:{p}" for p in ports]
+    for i, port in enumerate(ports):
+        env = {**(facade_env or {}), "SWITCHBOARD_PORT": str(port)}
+        if i:
+            env["SWITCHBOARD_DATA_DIR"] = str(tmp / f"facade{i + 1}-data")
+        gw.start_named(f"facade{i + 1}", "facade", env)
+    try:
+        for url in gw.base_urls:
+            gw.wait_ready(url=url)
     except Exception:
         gw.stop()
         raise

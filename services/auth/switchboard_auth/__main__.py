@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+
+import redis.asyncio as aioredis
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_auth.cache import VerificationCache
+from switchboard_auth.invalidation import InvalidationBus, RedisInvalidationBus
+from switchboard_auth.limits import Limiter, MemoryLimiter
+from switchboard_auth.redis_limits import RedisLimiter
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
-from switchboard_common.grpc_server import run_until_signalled, start_server
+from switchboard_common.grpc_server import start_server
 from switchboard_common.settings import load_or_create_secret
 
 log = logging.getLogger("switchboard_auth")
@@ -22,15 +30,38 @@ async def serve(settings: AuthSettings) -> None:
     pepper = settings.key_pepper or load_or_create_secret(data_dir / "key_pepper")
     store = KeyStore(make_engine(settings.database_url or default_sqlite_dsn(data_dir, "auth.db")))
     await store.migrate()
+    limiter: Limiter
+    bus: InvalidationBus
+    if settings.redis_url:
+        client = aioredis.from_url(settings.redis_url)
+        limiter = RedisLimiter(client, settings.redis_prefix, settings.parallel_slot_ttl_seconds)
+        bus = RedisInvalidationBus(aioredis.from_url(settings.redis_url), settings.redis_prefix + "auth:changes")
+    else:
+        limiter = MemoryLimiter(settings.parallel_slot_ttl_seconds)
+        bus = InvalidationBus()
+    await bus.start()
+    cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
+    servicer = AuthServicer(store, master, pepper, limiter, bus, cache)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
-        settings.grpc_listen,
-        lambda server: auth_pb2_grpc.add_AuthServicer_to_server(AuthServicer(store, master, pepper), server),
-        [name],
-    )
-    log.info("auth listening", extra={"port": service.port})
+        settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name])
+    log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory"})
     metrics.serve(settings.metrics_port)
-    await run_until_signalled(service, settings.shutdown_grace_seconds, store.close)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
+    # Watch streams never end by themselves: end them first, so that the grace period is spent
+    # on real requests and watchers reconnect to another replica at once.
+    bus.end_streams()
+    await service.stop(settings.shutdown_grace_seconds)
+    await bus.close()
+    await limiter.close()
+    await store.close()
+    log.info("stopped")
 
 
 def main() -> None:

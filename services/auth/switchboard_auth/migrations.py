@@ -1,18 +1,75 @@
-"""Versioned schema migrations of the auth database."""
+"""Versioned schema migrations of the auth database.
+
+Each step is frozen DDL (not derived from the current models), so that a
+database created by any earlier release upgrades step by step to the same shape
+as a new one.
+"""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard_auth.models import VirtualKey
 from switchboard_common.database import Migration
 
 #: Advisory lock id used while migrating (PostgreSQL).
 LOCK_ID = 0x5B_A0_01
 
 
+def _limit_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("rpm_limit", sa.BigInteger, nullable=True),
+        sa.Column("tpm_limit", sa.BigInteger, nullable=True),
+        sa.Column("max_parallel_requests", sa.BigInteger, nullable=True),
+        sa.Column("max_budget_micros", sa.BigInteger, nullable=True),
+        sa.Column("budget_duration", sa.String(20), nullable=False, server_default=""),
+        sa.Column("max_daily_spend_micros", sa.BigInteger, nullable=True),
+    ]
+
+
+_V1_KEYS = sa.Table(
+    "virtual_keys", sa.MetaData(),
+    sa.Column("key_id", sa.String(40), primary_key=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True, index=True),
+    sa.Column("key_alias", sa.String(200), nullable=False, server_default="", index=True),
+    sa.Column("last_four", sa.String(4), nullable=False),
+    sa.Column("team_id", sa.String(80), nullable=False, server_default="", index=True),
+    sa.Column("models", sa.JSON, nullable=False),
+    *_limit_columns(),
+    sa.Column("privacy_tier", sa.String(60), nullable=False, server_default=""),
+    sa.Column("pii_policy", sa.String(20), nullable=False, server_default=""),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
+)
+
+_V2_TEAMS = sa.Table(
+    "teams", sa.MetaData(),
+    sa.Column("team_id", sa.String(80), primary_key=True),
+    sa.Column("team_alias", sa.String(200), nullable=False, server_default="", index=True),
+    sa.Column("models", sa.JSON, nullable=False),
+    *_limit_columns(),
+    sa.Column("privacy_tier", sa.String(60), nullable=False, server_default=""),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+
 async def _v1_keys(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda c: VirtualKey.__table__.create(c, checkfirst=True))  # type: ignore[attr-defined]
+    await conn.run_sync(lambda c: _V1_KEYS.create(c, checkfirst=True))
 
 
-MIGRATIONS = [Migration(1, "virtual keys", _v1_keys)]
+async def _v2_teams_and_admin_keys(conn: AsyncConnection) -> None:
+    await conn.run_sync(lambda c: _V2_TEAMS.create(c, checkfirst=True))
+    false = "FALSE" if conn.dialect.name == "postgresql" else "0"
+    await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT {false}"))
+    await conn.execute(sa.text("ALTER TABLE virtual_keys ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS = [
+    Migration(1, "virtual keys", _v1_keys),
+    Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
+]

@@ -1,9 +1,16 @@
-"""Tables of the auth service (SQLModel)."""
+"""Tables of the auth service (SQLModel): virtual keys and teams.
+
+The table shapes here are the current schema; ``migrations.py`` holds the
+frozen steps that build it, so a model change always comes with a migration.
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
+
+#: Columns shared by keys and teams: rate limits (enforced by auth) and budgets (enforced by billing).
+LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget_micros", "max_daily_spend_micros")
 
 
 class VirtualKey(SQLModel, table=True):
@@ -29,3 +36,25 @@ class VirtualKey(SQLModel, table=True):
     expires_at: int = 0
     #: "active", "blocked" or "revoked".
     status: str = Field(default="active", max_length=20)
+    #: May manage other keys and teams.
+    is_admin: bool = False
+    updated_at: int = 0
+
+
+class Team(SQLModel, table=True):
+    __tablename__ = "teams"
+
+    team_id: str = Field(primary_key=True, max_length=80)
+    team_alias: str = Field(default="", max_length=200, index=True)
+    models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+    max_budget_micros: int | None = None
+    budget_duration: str = Field(default="", max_length=20)
+    max_daily_spend_micros: int | None = None
+    privacy_tier: str = Field(default="", max_length=60)
+    team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
+    blocked: bool = False
+    created_at: int = 0
+    updated_at: int = 0

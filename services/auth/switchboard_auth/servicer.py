@@ -1,139 +1,399 @@
-"""The Auth gRPC servicer: key verification and the admin key API."""
+"""The Auth gRPC servicer: key verification, rate-limit admission, and the admin API for keys and teams."""
 
 from __future__ import annotations
 
 import logging
-import time
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from functools import wraps
+from typing import Any, TypeVar
 
 import grpc
+from redis.exceptions import RedisError
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
-from switchboard_auth.durations import parse_duration
+from switchboard_auth.cache import VerificationCache
 from switchboard_auth.hashing import generate_key, hash_key, new_key_id, same_hash
-from switchboard_auth.models import VirtualKey
-from switchboard_auth.store import KeyStore
+from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
+from switchboard_auth.limits import Admitted, Denial, LimitCheck, Limiter
+from switchboard_auth.models import Team, VirtualKey
+from switchboard_auth.specs import (
+    TEAM_ID,
+    apply_key_spec,
+    apply_team_spec,
+    bad,
+    check_key_models_within_team,
+    key_info,
+    key_status,
+    limits_of,
+    now_s,
+    spec_fields_set,
+    team_info,
+)
+from switchboard_auth.store import Conflict, KeyStore
+from switchboard_auth.wire import duration_header
 from switchboard_common.errors import Kind, ServiceError, abort
 
 log = logging.getLogger(__name__)
 
-PII_POLICIES = ("", "off", "substitute", "mask", "block")
+R = TypeVar("R")
 
 
 def _unauthenticated(message: str, code: str) -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_AUTHENTICATION, message, code=code)
 
 
-def key_status(key: VirtualKey, now: float) -> str:
-    if key.status != "active":
-        return key.status
-    if key.expires_at and key.expires_at <= now:
-        return "expired"
-    return "active"
+def _not_found(what: str, param: str) -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_NOT_FOUND, what, param=param, code=f"{param}_not_found")
 
 
-def key_info(key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
-    return auth_pb2.KeyInfo(
-        key_id=key.key_id, key_alias=key.key_alias, last_four=key.last_four, team_id=key.team_id,
-        models=key.models, limits=_limits(key), privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
-        metadata=key.key_metadata, created_at=key.created_at, expires_at=key.expires_at,
-        status=key_status(key, now),
-    )
+def _limits_unavailable(exc: Exception) -> ServiceError:
+    log.error("rate-limit store unavailable", extra={"error": repr(exc)})
+    return ServiceError(Kind.ERROR_KIND_INTERNAL, "The rate-limit store (Redis) is unavailable, so requests of keys "
+                        "with rate limits cannot be admitted. Retry shortly; operators: check SWITCHBOARD_REDIS_URL.",
+                        code="rate_limits_unavailable", http_status=503)
 
 
-def _limits(key: VirtualKey) -> auth_pb2.Limits:
-    limits = auth_pb2.Limits(budget_duration=key.budget_duration)
-    for name in ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget_micros", "max_daily_spend_micros"):
-        value = getattr(key, name)
-        if value is not None:
-            setattr(limits, name, value)
-    return limits
+def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Turns a ServiceError raised by an RPC body into a typed gRPC abort."""
+
+    @wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await method(self, request, context)
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    return wrapper
 
 
 class AuthServicer(auth_pb2_grpc.AuthServicer):
-    def __init__(self, store: KeyStore, master_key: str, pepper: str) -> None:
+    def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
+                 cache: VerificationCache) -> None:
         self.store = store
         self.pepper = pepper
+        self.limiter = limiter
+        self.bus = bus
+        self.cache = cache
         self._master_hash = hash_key(master_key, pepper)
 
-    async def _context(self, api_key: str) -> auth_pb2.KeyContext:
+    # -- verification ----------------------------------------------------------------------
+
+    async def _verify(self, api_key: str) -> tuple[VirtualKey | None, Team | None]:
+        """The key row (None for the master key) and its team; raises when the key may not be used."""
         if not api_key:
             raise _unauthenticated(
                 "No API key was sent. Send your Switchboard virtual key as 'Authorization: Bearer sk-...'.",
                 "missing_api_key")
         digest = hash_key(api_key, self.pepper)
         if same_hash(digest, self._master_hash):
-            return auth_pb2.KeyContext(key_id="master", key_alias="master", is_admin=True)
-        key = await self.store.by_hash(digest)
+            return None, None
+        cached = self.cache.get(digest)
+        if cached is not None:
+            key, team = cached.key, cached.team
+        else:
+            generation = self.bus.generation
+            key = await self.store.by_hash(digest)
+            team = await self.store.team(key.team_id) if key is not None else None
+            if key is not None:
+                self.cache.put(digest, key, team, generation)
         if key is None or not same_hash(key.key_hash, digest):
             raise _unauthenticated(
                 "The API key is not valid for this gateway. Check that you copied the whole key, "
                 "including its 'sk-' prefix, or ask an admin for a new one.", "invalid_api_key")
-        status = key_status(key, time.time())
+        status = key_status(key, now_s())
         if status != "active":
             raise _unauthenticated(f"This API key is {status}. Ask an admin for a new key.", f"key_{status}")
-        return auth_pb2.KeyContext(
-            key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, models=key.models,
-            limits=_limits(key), privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
-            metadata=key.key_metadata, expires_at=key.expires_at,
-        )
+        if team is not None and team.blocked:
+            raise _unauthenticated(f"This API key's team '{team.team_alias or team.team_id}' is blocked. "
+                                   "Ask an admin to unblock it.", "team_blocked")
+        return key, team
 
-    async def _admin(self, caller: auth_pb2.AdminCaller) -> auth_pb2.KeyContext:
-        ctx = await self._context(caller.api_key)
-        if not ctx.is_admin:
-            raise ServiceError(Kind.ERROR_KIND_PERMISSION,
-                               "Only the master key or an admin key may manage keys.", code="admin_required")
+    @staticmethod
+    def _context(key: VirtualKey | None, team: Team | None) -> auth_pb2.KeyContext:
+        if key is None:
+            return auth_pb2.KeyContext(key_id="master", key_alias="master", is_admin=True)
+        ctx = auth_pb2.KeyContext(
+            key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
+            models=key.models or (team.models if team is not None else []),
+            limits=limits_of(key), privacy_tier=key.privacy_tier or (team.privacy_tier if team is not None else ""),
+            pii_policy=key.pii_policy, metadata=key.key_metadata, is_admin=key.is_admin, expires_at=key.expires_at,
+        )
+        if team is not None:
+            ctx.team_limits.CopyFrom(limits_of(team))
         return ctx
 
+    async def _admin(self, caller: auth_pb2.AdminCaller) -> None:
+        key, _ = await self._verify(caller.api_key)
+        if key is not None and not key.is_admin:
+            raise ServiceError(Kind.ERROR_KIND_PERMISSION,
+                               "Only the master key or an admin key may manage keys and teams.",
+                               code="admin_required")
+
+    @rpc
     async def Authorize(self, request: auth_pb2.AuthorizeRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
+        key, team = await self._verify(request.api_key)
+        response = auth_pb2.AuthorizeResponse(key=self._context(key, team))
+        if request.verify_only or key is None:
+            return response
+        checks = [c for c in (
+            LimitCheck("key", key.key_id, key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
+            LimitCheck("team", team.team_id, team.rpm_limit, team.tpm_limit, team.max_parallel_requests)
+            if team is not None else None,
+        ) if c is not None and not c.empty]
+        if not checks:
+            return response
+        request_id = request.request_id or "auth_" + secrets.token_hex(12)
+        tokens = max(0, request.estimated_prompt_tokens)
         try:
-            return auth_pb2.AuthorizeResponse(key=await self._context(request.api_key))
-        except ServiceError as err:
-            await abort(context, err)
-            raise
+            result = await self.limiter.admit(checks, request_id, tokens)
+        except RedisError as exc:
+            raise _limits_unavailable(exc) from None
+        if isinstance(result, Denial):
+            raise self._denied(result, key, team, tokens)
+        assert isinstance(result, Admitted)
+        response.admission.CopyFrom(auth_pb2.Admission(
+            request_id=request_id, key_id=key.key_id, team_id=key.team_id, counted_tokens=tokens,
+            tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot))
+        response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
+                                                            reset_seconds=s.reset_seconds) for s in result.states)
+        return response
 
+    @staticmethod
+    def _denied(denial: Denial, key: VirtualKey, team: Team | None, tokens: int) -> ServiceError:
+        owner = (f"key '{key.key_alias or key.key_id}'" if denial.scope == "key"
+                 else f"team '{(team.team_alias if team else '') or denial.owner_id}'")
+        what = {"rpm_limit": f"{denial.limit} requests per minute",
+                "tpm_limit": f"{denial.limit} tokens per minute",
+                "max_parallel_requests": f"{denial.limit} requests in flight at once"}[denial.limit_name]
+        message = f"Rate limit reached: {denial.limit_name} of {owner} ({what})."
+        if denial.limit_name == "tpm_limit" and tokens > denial.limit:
+            message += f" This request alone is estimated at {tokens} tokens; send a shorter prompt."
+        else:
+            message += f" Retry after {max(1, int(denial.retry_after_seconds + 0.999))} s."
+        headers: dict[str, str] = {}
+        dimension = {"rpm_limit": "requests", "tpm_limit": "tokens"}.get(denial.limit_name)
+        if dimension:
+            headers = {f"x-ratelimit-limit-{dimension}": str(denial.limit),
+                       f"x-ratelimit-remaining-{dimension}": "0",
+                       f"x-ratelimit-reset-{dimension}": duration_header(denial.retry_after_seconds)}
+        return ServiceError(Kind.ERROR_KIND_RATE_LIMITED, message, code=f"{denial.limit_name}_exceeded",
+                            retry_after_seconds=denial.retry_after_seconds, headers=headers)
+
+    @rpc
+    async def Release(self, request: auth_pb2.ReleaseAdmissionRequest,
+                      context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
+        a = request.admission
+        if not a.key_id:
+            return auth_pb2.ReleaseAdmissionResponse()
+        scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else [])
+        delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
+        try:
+            await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
+        except RedisError as exc:
+            raise _limits_unavailable(exc) from None
+        return auth_pb2.ReleaseAdmissionResponse()
+
+    async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
+                                 context: grpc.aio.ServicerContext) -> AsyncIterator[auth_pb2.Invalidation]:
+        if not self.bus.healthy:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this auth replica does not hear changes right now")
+        queue = self.bus.subscribe()
+        try:
+            yield auth_pb2.Invalidation(everything=True)
+            while (change := await queue.get()) is not END_OF_STREAM:
+                yield change
+        finally:
+            self.bus.unsubscribe(queue)
+
+    # -- keys ------------------------------------------------------------------------------
+
+    async def _find_key(self, ref: str) -> VirtualKey:
+        key = (await self.store.by_id(ref) if ref.startswith("key_")
+               else await self.store.by_hash(hash_key(ref, self.pepper)) if ref else None)
+        if key is None:
+            raise _not_found("No such key. Name it by its key_id ('key_...', see GET /key/list) or by the key "
+                             "itself.", "key")
+        return key
+
+    async def _check_team(self, key: VirtualKey) -> None:
+        if not key.team_id:
+            return
+        team = await self.store.team(key.team_id)
+        if team is None:
+            raise bad(f"team_id '{key.team_id}' does not exist; create it first with POST /team/new.", "team_id",
+                      "team_not_found")
+        check_key_models_within_team(key, team)
+
+    async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None:
+        await self.bus.publish(auth_pb2.Invalidation(key_ids=key_ids, team_ids=team_ids))
+
+    @rpc
     async def CreateKey(self, request: auth_pb2.CreateKeyRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
-        try:
-            await self._admin(request.caller)
-            spec = request.spec
-            now = time.time()
-            expires_at = spec.expires_at
-            if spec.duration:
-                try:
-                    expires_at = int(now) + parse_duration(spec.duration)
-                except ValueError as exc:
-                    raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, str(exc), param="duration") from None
-            if spec.pii_policy not in PII_POLICIES:
-                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
-                                   f"pii_policy must be one of off, substitute, mask, block (got {spec.pii_policy!r})",
-                                   param="pii_policy")
-            plain = generate_key()
-            limits = spec.limits
-            key = VirtualKey(
-                key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), key_alias=spec.key_alias,
-                last_four=plain[-4:], team_id=spec.team_id, models=list(spec.models),
-                **{name: getattr(limits, name) if limits.HasField(name) else None for name in (
-                    "rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget_micros",
-                    "max_daily_spend_micros")},
-                budget_duration=limits.budget_duration,
-                privacy_tier=spec.privacy_tier, pii_policy=spec.pii_policy, key_metadata=dict(spec.metadata),
-                created_at=int(now), expires_at=expires_at, status="active",
-            )
-            await self.store.insert(key)
-            log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
-            return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
-        except ServiceError as err:
-            await abort(context, err)
-            raise
+        await self._admin(request.caller)
+        now = now_s()
+        plain = generate_key()
+        key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
+                         created_at=now, status="active")
+        apply_key_spec(key, request.spec, spec_fields_set(request.spec), now)
+        await self._check_team(key)
+        await self.store.insert(key)
+        log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
+        return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
 
+    @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
                        context: grpc.aio.ServicerContext) -> auth_pb2.ListKeysResponse:
+        await self._admin(request.caller)
+        now = now_s()
+        return auth_pb2.ListKeysResponse(keys=[key_info(k, now) for k in await self.store.list(request.team_id)])
+
+    @rpc
+    async def GetKey(self, request: auth_pb2.GetKeyRequest, context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+        caller, _ = await self._verify(request.caller.api_key)
+        if caller is not None and not caller.is_admin:
+            if request.key and request.key != caller.key_id and not same_hash(
+                    hash_key(request.key, self.pepper), caller.key_hash):
+                raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A virtual key may only read its own info; "
+                                   "call GET /key/info without a 'key' parameter.", code="not_your_key")
+            return key_info(caller, now_s())
+        if not request.key:
+            if caller is not None:
+                return key_info(caller, now_s())
+            raise bad("Name the key: GET /key/info?key=<key_id or sk-...>.", "key", "missing_key")
+        return key_info(await self._find_key(request.key), now_s())
+
+    @rpc
+    async def UpdateKey(self, request: auth_pb2.UpdateKeyRequest,
+                        context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+        await self._admin(request.caller)
+        key = await self._find_key(request.key)
+        if key.status == "revoked":
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be changed.",
+                               param="key", code="key_revoked")
+        fields = set(request.update_fields)
+        now = now_s()
+        apply_key_spec(key, request.spec, fields, now)
+        if fields & {"team_id", "models"}:
+            await self._check_team(key)
+        await self.store.save(key)
+        await self._changed(key_ids=[key.key_id])
+        log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})
+        return key_info(key, now)
+
+    @rpc
+    async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
+                         context: grpc.aio.ServicerContext) -> auth_pb2.DeleteKeysResponse:
+        await self._admin(request.caller)
+        if not request.keys:
+            raise bad("Name the keys to delete: {\"keys\": [\"key_...\"]}.", "keys", "missing_keys")
+        found = [await self._find_key(ref) for ref in request.keys]
+        now = now_s()
+        for key in found:
+            key.status, key.updated_at = "revoked", now
+            await self.store.save(key)
+        await self._changed(key_ids=[k.key_id for k in found])
+        log.info("keys revoked", extra={"key_ids": [k.key_id for k in found]})
+        return auth_pb2.DeleteKeysResponse(deleted_keys=[k.key_id for k in found])
+
+    @rpc
+    async def RegenerateKey(self, request: auth_pb2.GetKeyRequest,
+                            context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
+        await self._admin(request.caller)
+        key = await self._find_key(request.key)
+        if key.status == "revoked":
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked; create a new one instead.",
+                               param="key", code="key_revoked")
+        plain = generate_key()
+        now = now_s()
+        key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
+        await self.store.save(key)
+        await self._changed(key_ids=[key.key_id])
+        log.info("key regenerated", extra={"key_id": key.key_id})
+        return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
+
+    @rpc
+    async def SetKeyBlocked(self, request: auth_pb2.SetBlockedRequest,
+                            context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+        await self._admin(request.caller)
+        key = await self._find_key(request.key)
+        if key.status == "revoked":
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be blocked or unblocked.",
+                               param="key", code="key_revoked")
+        key.status, key.updated_at = ("blocked" if request.blocked else "active"), now_s()
+        await self.store.save(key)
+        await self._changed(key_ids=[key.key_id])
+        log.info("key blocked" if request.blocked else "key unblocked", extra={"key_id": key.key_id})
+        return key_info(key, key.updated_at)
+
+    # -- teams -----------------------------------------------------------------------------
+
+    async def _find_team(self, team_id: str) -> Team:
+        if not team_id:
+            raise bad("Name the team: team_id is required.", "team_id", "missing_team_id")
+        team = await self.store.team(team_id)
+        if team is None:
+            raise _not_found(f"No team '{team_id}' (see GET /team/list).", "team_id")
+        return team
+
+    async def _team_info(self, team: Team) -> auth_pb2.TeamInfo:
+        return team_info(team, (await self.store.live_key_counts()).get(team.team_id, 0))
+
+    @rpc
+    async def CreateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+        await self._admin(request.caller)
+        team_id = request.spec.team_id or "team_" + secrets.token_hex(8)
+        if not TEAM_ID.match(team_id):
+            raise bad("team_id may hold letters, digits, '.', '_', ':' and '-' (at most 80).", "team_id")
+        now = now_s()
+        team = Team(team_id=team_id, created_at=now)
+        apply_team_spec(team, request.spec, spec_fields_set(request.spec), now)
         try:
-            await self._admin(request.caller)
-            now = time.time()
-            keys = await self.store.list(request.team_id)
-            return auth_pb2.ListKeysResponse(keys=[key_info(k, now) for k in keys])
-        except ServiceError as err:
-            await abort(context, err)
-            raise
+            await self.store.insert(team)
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
+                               code="team_exists") from None
+        log.info("team created", extra={"team_id": team_id})
+        return team_info(team)
+
+    @rpc
+    async def UpdateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+        await self._admin(request.caller)
+        team = await self._find_team(request.spec.team_id)
+        fields = set(request.update_fields)
+        apply_team_spec(team, request.spec, fields, now_s())
+        await self.store.save(team)
+        await self._changed(team_ids=[team.team_id])
+        log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})
+        return await self._team_info(team)
+
+    @rpc
+    async def DeleteTeam(self, request: auth_pb2.GetTeamRequest,
+                         context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+        await self._admin(request.caller)
+        team = await self._find_team(request.team_id)
+        live = (await self.store.live_key_counts()).get(team.team_id, 0)
+        if live:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT,
+                               f"Team '{team.team_id}' still has {live} key(s); delete them or move them to "
+                               "another team first.", param="team_id", code="team_has_keys")
+        await self.store.delete_team(team)
+        await self._changed(team_ids=[team.team_id])
+        log.info("team deleted", extra={"team_id": team.team_id})
+        return team_info(team)
+
+    @rpc
+    async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+        await self._admin(request.caller)
+        return await self._team_info(await self._find_team(request.team_id))
+
+    @rpc
+    async def ListTeams(self, request: auth_pb2.ListTeamsRequest,
+                        context: grpc.aio.ServicerContext) -> auth_pb2.ListTeamsResponse:
+        await self._admin(request.caller)
+        counts = await self.store.live_key_counts()
+        return auth_pb2.ListTeamsResponse(teams=[team_info(t, counts.get(t.team_id, 0))
+                                                 for t in await self.store.teams()])

@@ -14,3 +14,11 @@ class AuthSettings(GrpcServiceSettings):
     master_key: str = ""
     #: Secret mixed into every key hash (HMAC-SHA256). Empty on the embedded default: generated once.
     key_pepper: str = ""
+    #: Redis for rate-limit counters and change fan-out across replicas; empty: in-process (one replica).
+    redis_url: str = ""
+    #: Prefix of every Redis key and channel this service uses (several gateways may share one Redis).
+    redis_prefix: str = "switchboard:"
+    #: Seconds after which a parallel-request slot whose release never came is freed.
+    parallel_slot_ttl_seconds: float = 960.0
+    #: Upper bound on how long a cached key verification is trusted (changes are pushed sooner).
+    verification_cache_ttl_seconds: float = 30.0

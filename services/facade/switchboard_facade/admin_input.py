@@ -1,22 +1,31 @@
 """Validation of admin API bodies (LiteLLM-shaped JSON) into the auth contract.
 
 Every wrong type or value raises a 400 naming the field and what is expected;
-nothing is sent to auth until the whole body is valid.
+nothing is sent to auth until the whole body is valid. For updates, only the
+fields present in the body change; ``null`` clears a limit.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+import orjson
 
 from switchboard.v1 import auth_pb2
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import invalid
 
-KEY_FIELDS = {
-    "key_alias", "models", "duration", "expires", "max_budget", "budget_duration", "max_daily_spend", "rpm_limit",
-    "tpm_limit", "max_parallel_requests", "privacy_tier", "pii_policy", "metadata", "team_id",
-}
+LIMIT_FIELDS = {"rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "budget_duration",
+                "max_daily_spend"}
+KEY_FIELDS = {"key_alias", "models", "duration", "expires", "privacy_tier", "pii_policy", "metadata", "team_id",
+              "is_admin", *LIMIT_FIELDS}
+TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "metadata", "blocked", *LIMIT_FIELDS}
+#: LiteLLM fields accepted and ignored, so that existing scripts keep working.
+_IGNORED = {"user_id", "tags", "send_invite_email", "members_with_roles", "organization_id"}
+#: JSON name → contract name, where they differ.
+_CONTRACT = {"max_budget": "max_budget_micros", "max_daily_spend": "max_daily_spend_micros", "expires": "expires_at"}
 
 
 def _str(body: dict[str, Any], name: str) -> str:
@@ -25,6 +34,15 @@ def _str(body: dict[str, Any], name: str) -> str:
         return ""
     if not isinstance(value, str):
         raise invalid(f"'{name}' must be a string.", name, "invalid_type")
+    return value
+
+
+def _bool(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise invalid(f"'{name}' must be true or false.", name, "invalid_type")
     return value
 
 
@@ -54,41 +72,120 @@ def usd_to_micros(value: Any, name: str) -> int | None:
     return int((amount * 1_000_000).to_integral_value())
 
 
-def key_spec(body: dict[str, Any]) -> auth_pb2.KeySpec:
-    unknown = sorted(set(body) - KEY_FIELDS - {"key", "user_id", "tags", "send_invite_email"})
-    if unknown:
-        raise invalid(f"Unknown field(s): {', '.join(unknown)}. Known fields: {', '.join(sorted(KEY_FIELDS))}.",
-                      unknown[0], "unknown_field")
+def _models(body: dict[str, Any]) -> list[str]:
     models = body.get("models")
     if models is None:
-        models = []
-    if not isinstance(models, list) or not all(isinstance(m, str) and m for m in models):
-        raise invalid("'models' must be a list of model names (wildcards such as 'anthropic/*' allowed).", "models",
-                      "invalid_type")
-    metadata = body.get("metadata") or {}
+        return []
+    if not isinstance(models, list) or not all(isinstance(m, str) and m.strip() for m in models):
+        raise invalid("'models' must be a list of model names (wildcards such as 'anthropic/*' and access groups "
+                      "allowed).", "models", "invalid_type")
+    return models
+
+
+def _metadata(body: dict[str, Any]) -> dict[str, str]:
+    metadata = body.get("metadata")
+    if metadata is None:
+        return {}
     if not isinstance(metadata, dict):
         raise invalid("'metadata' must be an object.", "metadata", "invalid_type")
-    limits = auth_pb2.Limits(budget_duration=_str(body, "budget_duration"))
+    return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in metadata.items()}
+
+
+def _expires(body: dict[str, Any]) -> int:
+    value = body.get("expires")
+    if value is None:
+        return 0
+    if not isinstance(value, str):
+        raise invalid("'expires' must be an ISO 8601 date-time, e.g. \"2027-01-31T00:00:00Z\".", "expires",
+                      "invalid_type")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid(f"'expires' is not an ISO 8601 date-time: {value!r}.", "expires", "invalid_value") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if parsed.timestamp() <= datetime.now(UTC).timestamp():
+        raise invalid("'expires' must be in the future.", "expires", "invalid_value")
+    return int(parsed.timestamp())
+
+
+def _check_known(body: dict[str, Any], known: set[str], extra: set[str]) -> None:
+    unknown = sorted(set(body) - known - extra - _IGNORED)
+    if unknown:
+        raise invalid(f"Unknown field(s): {', '.join(unknown)}. Known fields: {', '.join(sorted(known))}.",
+                      unknown[0], "unknown_field")
+
+
+def limits(body: dict[str, Any]) -> auth_pb2.Limits:
+    out = auth_pb2.Limits(budget_duration=_str(body, "budget_duration"))
     for name in ("rpm_limit", "tpm_limit", "max_parallel_requests"):
         value = _count(body, name)
         if value is not None:
-            setattr(limits, name, value)
-    for name, field in (("max_budget", "max_budget_micros"), ("max_daily_spend", "max_daily_spend_micros")):
+            setattr(out, name, value)
+    for name in ("max_budget", "max_daily_spend"):
         micros = usd_to_micros(body.get(name), name)
         if micros is not None:
-            setattr(limits, field, micros)
-    spec = auth_pb2.KeySpec(
-        key_alias=_str(body, "key_alias"), models=models, limits=limits, duration=_str(body, "duration"),
-        team_id=_str(body, "team_id"), privacy_tier=_str(body, "privacy_tier"), pii_policy=_str(body, "pii_policy"),
-        metadata={str(k): v if isinstance(v, str) else _json(v) for k, v in metadata.items()},
+            setattr(out, _CONTRACT[name], micros)
+    return out
+
+
+def update_fields(body: dict[str, Any], known: set[str]) -> list[str]:
+    """The contract names of the fields present in an update body."""
+    fields = [_CONTRACT.get(name, name) for name in body if name in known and name not in ("team_id",)]
+    return fields
+
+
+def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -> auth_pb2.KeySpec:
+    _check_known(body, KEY_FIELDS, set(extra))
+    if body.get("duration") is not None and body.get("expires") is not None:
+        raise invalid("Give either 'duration' (relative, e.g. \"30d\") or 'expires' (a date-time), not both.",
+                      "duration", "conflicting_fields")
+    return auth_pb2.KeySpec(
+        key_alias=_str(body, "key_alias"), models=_models(body), limits=limits(body), duration=_str(body, "duration"),
+        expires_at=_expires(body), team_id=_str(body, "team_id"), privacy_tier=_str(body, "privacy_tier"),
+        pii_policy=_str(body, "pii_policy"), metadata=_metadata(body), is_admin=_bool(body, "is_admin"),
     )
-    return spec
 
 
-def _json(value: Any) -> str:
-    import orjson
+def key_update(body: dict[str, Any]) -> tuple[str, auth_pb2.KeySpec, list[str]]:
+    """``/key/update``: the key named, the new values, and which fields change."""
+    ref = key_ref(body)
+    spec = key_spec(body)
+    fields = update_fields(body, KEY_FIELDS - {"team_id"})
+    if "team_id" in body:
+        fields.append("team_id")
+    if not fields:
+        raise invalid(f"Nothing to update: give at least one of {', '.join(sorted(KEY_FIELDS))}.", None,
+                      "nothing_to_update")
+    return ref, spec, fields
 
-    return orjson.dumps(value).decode()
+
+def key_ref(body: dict[str, Any], name: str = "key") -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"'{name}' is required: the key_id (\"key_...\") or the key itself (\"sk-...\").", name,
+                      "missing_key")
+    return value.strip()
+
+
+def team_spec(body: dict[str, Any]) -> auth_pb2.TeamSpec:
+    _check_known(body, TEAM_FIELDS, set())
+    return auth_pb2.TeamSpec(
+        team_id=_str(body, "team_id"), team_alias=_str(body, "team_alias"), models=_models(body),
+        limits=limits(body), privacy_tier=_str(body, "privacy_tier"), metadata=_metadata(body),
+        blocked=_bool(body, "blocked"),
+    )
+
+
+def team_update(body: dict[str, Any]) -> tuple[auth_pb2.TeamSpec, list[str]]:
+    spec = team_spec(body)
+    if not spec.team_id:
+        raise invalid("'team_id' is required: the team to update.", "team_id", "missing_team_id")
+    fields = update_fields(body, TEAM_FIELDS)
+    if not fields:
+        raise invalid(f"Nothing to update: give at least one of {', '.join(sorted(TEAM_FIELDS - {'team_id'}))}.",
+                      None, "nothing_to_update")
+    return spec, fields
 
 
 def micros_to_usd(micros: int | None) -> float | None:

@@ -21,6 +21,7 @@ from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware
 from switchboard_facade.routes import (
     admin_keys,
+    admin_teams,
     anthropic_messages,
     catalog,
     chat,
@@ -58,11 +59,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         app.state.gateway = gateway
         app.state.draining = False
         await outbox.start()
+        await gateway.keycache.start()
         try:
             yield
         finally:
             app.state.draining = True
+            await gateway.keycache.stop()
             await outbox.stop(settings.shutdown_grace_seconds)
+            await gateway.releaser.drain(settings.shutdown_grace_seconds)
             await peers.close()
 
     app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
@@ -70,11 +74,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
-                                       "x-switchboard-pii"])
+                                       "x-switchboard-pii",
+                                       "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
+                                       "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+                                       "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after"])
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, spend, usage, custody,
-                   catalog, health):
+    for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend,
+                   usage, custody, catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

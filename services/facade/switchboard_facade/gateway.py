@@ -21,8 +21,10 @@ from switchboard_common import http_metrics
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade import budget
 from switchboard_facade.clients import Peers
+from switchboard_facade.keycache import KeyCache
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
+from switchboard_facade.ratelimit import Releaser, rate_limit_headers
 from switchboard_facade.settings import FacadeSettings
 
 
@@ -47,6 +49,8 @@ class Call:
     privacy_tier: str = ""
     # The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
+    #: Auth's answer (rate-limit admission and states); released when the request ends.
+    authorization: auth_pb2.AuthorizeResponse | None = None
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
     budget: billing_pb2.ReserveResponse | None = None
 
@@ -61,11 +65,20 @@ class Gateway:
         self.settings = settings
         self.peers = peers
         self.outbox = outbox
+        self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
+        self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds)
         self.servable_models = budget.ServableModels()
 
     # -- auth ------------------------------------------------------------------------------
 
     async def authorize(self, api_key: str, call: Call | None = None, verify_only: bool = False) -> auth_pb2.KeyContext:
+        cached = self.keycache.lookup(api_key, admission_needed=call is not None and not verify_only)
+        if cached is not None:
+            if call is not None:
+                call.key = cached
+                call.privacy_tier = cached.privacy_tier
+            return cached
+        generation = self.keycache.generation
         request = auth_pb2.AuthorizeRequest(api_key=api_key, verify_only=verify_only)
         if call is not None:
             request.model = call.model
@@ -79,6 +92,8 @@ class Gateway:
         if call is not None:
             call.key = response.key
             call.privacy_tier = response.key.privacy_tier
+            call.authorization = response
+        self.keycache.store(api_key, response.key, generation)
         return response.key
 
     async def admin(self, method: str, request: Any) -> Any:
@@ -86,6 +101,10 @@ class Gateway:
             return await getattr(self.peers.auth, method)(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "auth") from None
+        finally:
+            if not method.startswith(("Get", "List")):
+                # Read-your-writes on this facade: don't wait for auth's push to drop what a change made stale.
+                self.keycache.apply(auth_pb2.Invalidation(everything=True))
 
     # -- router ----------------------------------------------------------------------------
 
@@ -187,6 +206,14 @@ class Gateway:
             event.jurisdiction = route.jurisdiction
             event.byok = route.byok
         self.outbox.put(event)
+        self.release_limits(call, usage)
+
+    def release_limits(self, call: Call, usage: common_pb2.Usage | None = None) -> None:
+        """Frees the request's parallel slot and corrects its TPM count (in the background).
+
+        ``settle`` does it; a path that ends an authorized request without settling must call it."""
+        self.releaser.release(call.authorization, usage)
+        call.authorization = None if call.authorization is None else _released(call.authorization)
 
     async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:
         """The outbox's delivery function."""
@@ -213,7 +240,21 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-custody-path": custody_path(route),
         "x-switchboard-pii": pii_header(call.key.pii_policy, route),
         "x-switchboard-attempts": str(route.attempts),
+        **rate_limit_headers(call.authorization),
     }
+
+
+def _released(authorization: auth_pb2.AuthorizeResponse) -> auth_pb2.AuthorizeResponse:
+    """The same answer without its admission, so that a second release is a no-op."""
+    kept = auth_pb2.AuthorizeResponse()
+    kept.CopyFrom(authorization)
+    kept.ClearField("admission")
+    return kept
+
+
+def call_headers(call: Call) -> dict[str, str]:
+    """Headers of an answer that did not reach a provider (errors after authorization)."""
+    return {"x-request-id": call.request_id, **rate_limit_headers(call.authorization)}
 
 
 def error_event_payload(error: common_pb2.Error) -> bytes:

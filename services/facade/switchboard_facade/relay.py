@@ -24,7 +24,7 @@ from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common.errors import ServiceError, from_rpc_error
 from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
-from switchboard_facade.gateway import Call, Gateway, route_headers
+from switchboard_facade.gateway import Call, Gateway, call_headers, route_headers
 from switchboard_facade.http_input import credential
 
 #: Bytes SSE framing adds to a chunk (``data: `` and a blank line); kept in the cut-stream estimate.
@@ -73,7 +73,11 @@ def openai_usage(usage: common_pb2.Usage) -> dict[str, Any]:
 async def admit(gw: Gateway, request: Request, call: Call) -> None:
     """Everything that must pass before the router is called (raises :class:`ServiceError`)."""
     await gw.authorize(credential(request), call)
-    await gw.reserve(call, call.body_bytes or call.estimated_prompt_tokens * 4)
+    try:
+        await gw.reserve(call, call.body_bytes or call.estimated_prompt_tokens * 4)
+    except ServiceError:
+        gw.release_limits(call)  # refused after admission (e.g. by the budget): give the rate-limit slot back
+        raise
 
 
 async def run(gw: Gateway, call: Call, dialect: Dialect) -> Response:
@@ -87,7 +91,7 @@ def failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Resp
     """Settles a call that failed before any answer and renders the error."""
     http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
     gw.settle(call, usage=None, route=None, status="error", http_status=http_status, error_code=err.error.code)
-    headers = {"x-request-id": call.request_id, **dialect.extra_headers(call.request_id)}
+    headers = {**call_headers(call), **dialect.extra_headers(call.request_id)}
     return error_response(err, headers, dialect=dialect.errors)
 
 

@@ -22,5 +22,7 @@ class FacadeSettings(ServiceSettings):
     service_timeout_seconds: float = 5.0
     #: Seconds a whole completion may take (the router applies per-deployment timeouts inside).
     completion_timeout_seconds: float = 900.0
+    #: Longest life, seconds, of a cached key verification (changes are pushed by auth sooner); 0 turns the cache off.
+    key_cache_ttl_seconds: float = 30.0
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"

@@ -1,1 +1,1 @@
-"""Command-line tools of the gateway."""
+"""Command-line tools of the gateway: ``switchboard keys|teams|usage``."""

@@ -76,7 +76,8 @@ def _table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() + "\n")
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     if not args.api_key:
         sys.stderr.write("switchboard usage: no credential; pass --api-key or set SWITCHBOARD_API_KEY\n")
         return 2

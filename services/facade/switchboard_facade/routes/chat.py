@@ -23,6 +23,7 @@ from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import (
     Call,
     Gateway,
+    call_headers,
     error_event_payload,
     estimate_prompt_tokens,
     new_request_id,
@@ -88,7 +89,7 @@ async def handle_chat(request: Request, path_model: str | None = None, cursor: b
         call.body_bytes = size
         await relay.admit(gw, request, call)
     except ServiceError as err:
-        return error_response(err, {"x-request-id": request_id})
+        return error_response(err, call_headers(call) if call is not None else {"x-request-id": request_id})
     return await relay.run(gw, call, chat_dialect(fixer))
 
 

@@ -8,7 +8,14 @@ from starlette.responses import Response
 
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import error_response, invalid, status_for
-from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id, route_headers
+from switchboard_facade.gateway import (
+    Call,
+    Gateway,
+    call_headers,
+    estimate_prompt_tokens,
+    new_request_id,
+    route_headers,
+)
 from switchboard_facade.http_input import credential, read_json_object
 from switchboard_facade.privacy_tier import take_requested_tier
 
@@ -21,6 +28,7 @@ router = APIRouter()
 async def embeddings(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
+    call: Call | None = None
     try:
         body, size = await read_json_object(request, gw.settings.max_body_bytes)
         model = body.get("model")
@@ -36,6 +44,9 @@ async def embeddings(request: Request) -> Response:
         await gw.authorize(credential(request), call)
         await gw.reserve(call, size, output_tokens=1)  # embeddings produce no output tokens
     except ServiceError as err:
+        if call is not None:  # refused after admission (e.g. by the budget): give the rate-limit slot back
+            gw.release_limits(call)
+            return error_response(err, call_headers(call))
         return error_response(err, {"x-request-id": request_id})
     try:
         result = await gw.embed(call)

@@ -1,0 +1,163 @@
+"""Admin input (KeySpec, TeamSpec) checked and applied to rows; rows shown as KeyInfo/TeamInfo.
+
+Validation happens before any write, so a refused change changes nothing.
+The facade validates shapes too; these checks hold for every gRPC caller.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from fnmatch import fnmatchcase
+
+from switchboard.v1 import auth_pb2
+from switchboard_auth.durations import parse_duration
+from switchboard_auth.models import LIMIT_FIELDS, Team, VirtualKey
+from switchboard_common.errors import Kind, ServiceError
+
+PII_POLICIES = ("", "off", "substitute", "mask", "block")
+TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
+KEY_FIELDS = frozenset({"key_alias", "models", "duration", "expires_at", "team_id", "privacy_tier", "pii_policy",
+                        "metadata", "is_admin", "budget_duration", *LIMIT_FIELDS})
+TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "metadata", "blocked", "budget_duration",
+                         *LIMIT_FIELDS})
+
+
+def bad(message: str, param: str, code: str = "invalid_value") -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, param=param, code=code)
+
+
+def key_status(key: VirtualKey, now: float) -> str:
+    if key.status != "active":
+        return key.status
+    if key.expires_at and key.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def limits_of(row: VirtualKey | Team) -> auth_pb2.Limits:
+    limits = auth_pb2.Limits(budget_duration=row.budget_duration)
+    for name in LIMIT_FIELDS:
+        value = getattr(row, name)
+        if value is not None:
+            setattr(limits, name, value)
+    return limits
+
+
+def key_info(key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
+    return auth_pb2.KeyInfo(
+        key_id=key.key_id, key_alias=key.key_alias, last_four=key.last_four, team_id=key.team_id,
+        models=key.models, limits=limits_of(key), privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
+        metadata=key.key_metadata, created_at=key.created_at, expires_at=key.expires_at,
+        status=key_status(key, now), is_admin=key.is_admin, updated_at=key.updated_at,
+    )
+
+
+def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
+    return auth_pb2.TeamInfo(
+        team_id=team.team_id, team_alias=team.team_alias, models=team.models, limits=limits_of(team),
+        privacy_tier=team.privacy_tier, metadata=team.team_metadata, blocked=team.blocked,
+        created_at=team.created_at, updated_at=team.updated_at, key_count=key_count,
+    )
+
+
+def check_limits(limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> None:
+    for name in LIMIT_FIELDS:
+        if name in fields and limits.HasField(name) and getattr(limits, name) < 0:
+            raise bad(f"'{name}' must not be negative (got {getattr(limits, name)}).", name)
+    if "budget_duration" in fields and limits.budget_duration:
+        try:
+            parse_duration(limits.budget_duration)
+        except ValueError as exc:
+            raise bad(f"budget_duration: {exc}", "budget_duration") from None
+
+
+def _apply_limits(row: VirtualKey | Team, limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> None:
+    for name in LIMIT_FIELDS:
+        if name in fields:
+            setattr(row, name, getattr(limits, name) if limits.HasField(name) else None)
+    if "budget_duration" in fields:
+        row.budget_duration = limits.budget_duration
+
+
+def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[str] | set[str], now: int) -> None:
+    """Checks then applies the named fields of ``spec`` to ``key``; raises before changing anything."""
+    unknown = sorted(set(fields) - KEY_FIELDS)
+    if unknown:
+        raise bad(f"Unknown key field(s): {', '.join(unknown)}.", unknown[0], "unknown_field")
+    check_limits(spec.limits, fields)
+    if "pii_policy" in fields and spec.pii_policy not in PII_POLICIES:
+        raise bad(f"pii_policy must be one of off, substitute, mask, block (got {spec.pii_policy!r}).", "pii_policy")
+    if "models" in fields and any(not m.strip() for m in spec.models):
+        raise bad("models must not contain empty names.", "models")
+    expires_at = key.expires_at
+    if "duration" in fields:
+        if spec.duration:
+            try:
+                expires_at = now + parse_duration(spec.duration)
+            except ValueError as exc:
+                raise bad(f"duration: {exc}", "duration") from None
+        else:
+            expires_at = 0
+    if "expires_at" in fields:
+        if spec.expires_at < 0:
+            raise bad("expires must be a time in the future.", "expires")
+        expires_at = spec.expires_at
+    _apply_limits(key, spec.limits, fields)
+    key.expires_at = expires_at
+    for name in ("key_alias", "team_id", "privacy_tier", "pii_policy", "is_admin"):
+        if name in fields:
+            setattr(key, name, getattr(spec, name))
+    if "models" in fields:
+        key.models = list(spec.models)
+    if "metadata" in fields:
+        key.key_metadata = dict(spec.metadata)
+    key.updated_at = now
+
+
+def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] | set[str], now: int) -> None:
+    unknown = sorted(set(fields) - TEAM_FIELDS)
+    if unknown:
+        raise bad(f"Unknown team field(s): {', '.join(unknown)}.", unknown[0], "unknown_field")
+    check_limits(spec.limits, fields)
+    if "models" in fields and any(not m.strip() for m in spec.models):
+        raise bad("models must not contain empty names.", "models")
+    _apply_limits(team, spec.limits, fields)
+    for name in ("team_alias", "privacy_tier", "blocked"):
+        if name in fields:
+            setattr(team, name, getattr(spec, name))
+    if "models" in fields:
+        team.models = list(spec.models)
+    if "metadata" in fields:
+        team.team_metadata = dict(spec.metadata)
+    team.updated_at = now
+
+
+def spec_fields_set(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec) -> set[str]:
+    """At creation: every field counts as given (defaults are the zero values)."""
+    names = {f.name for f in spec.DESCRIPTOR.fields if f.name not in ("limits", "team_id")} | set(LIMIT_FIELDS)
+    names.add("budget_duration")
+    if isinstance(spec, auth_pb2.KeySpec):
+        names.add("team_id")
+        names.discard("expires_at" if spec.duration else "duration")
+    return names
+
+
+def now_s() -> int:
+    return int(time.time())
+
+
+def check_key_models_within_team(key: VirtualKey, team: Team | None) -> None:
+    """A team's key may narrow the team's models, never widen them (as LiteLLM requires).
+
+    Auth does not know the config's access groups, so a key model counts as within the
+    team's list when it is listed there itself or matches one of its wildcards.
+    """
+    if team is None or not team.models or not key.models or "*" in team.models:
+        return
+    outside = [m for m in key.models
+               if m not in team.models and not any("*" in p and fnmatchcase(m, p) for p in team.models)]
+    if outside:
+        raise bad(f"models {outside} are not among team '{team.team_id}''s models {team.models}; a team's key may "
+                  "only use a subset of them (or leave 'models' empty to use the team's).", "models",
+                  "model_not_in_team")

@@ -1,0 +1,159 @@
+"""Two auth and two facade processes on PostgreSQL and Redis: one limit, one truth, within a second.
+
+Needs SWITCHBOARD_TEST_POSTGRES_URL and SWITCHBOARD_TEST_REDIS_URL (a fresh database and
+Redis key prefix are made for the run and removed after).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import openai
+import psycopg
+import pytest
+import redis
+
+from tests.conftest import fake_models
+from tests.e2e.keys_helpers import admin_post, ok, sdk
+from tests.fakes.openai_provider import FakeOpenAI
+from tests.harness import Gateway, start_replicated_gateway
+
+POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
+REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
+
+pytestmark = [
+    pytest.mark.postgres, pytest.mark.redis,
+    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL), reason=(
+        "needs SWITCHBOARD_TEST_POSTGRES_URL and SWITCHBOARD_TEST_REDIS_URL (e.g. "
+        "postgresql://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0)")),
+]
+
+SEEN_KEYS: list[str] = []
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory,
+            fake_openai: tuple[FakeOpenAI, str]) -> Iterator[tuple[Gateway, str, str]]:
+    database = "sb_auth_" + secrets.token_hex(6)
+    prefix = f"sbtest:{secrets.token_hex(6)}:"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    dsn = _with_database(POSTGRES_URL, database)
+    tmp: Path = tmp_path_factory.mktemp("replicas")
+    gw = start_replicated_gateway(tmp, fake_models(fake_openai[1]), auth_env={
+        "SWITCHBOARD_DATABASE_URL": dsn, "SWITCHBOARD_REDIS_URL": REDIS_URL, "SWITCHBOARD_REDIS_PREFIX": prefix})
+    try:
+        yield gw, dsn, prefix
+    finally:
+        gw.stop()
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match=prefix + "*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def generate(gw: Gateway, base_url: str, **spec: object) -> dict[str, object]:
+    created = ok(admin_post(gw, "/key/generate", spec, base_url=base_url))
+    SEEN_KEYS.append(created["key"])
+    return created  # type: ignore[no-any-return]
+
+
+def attempt(client: openai.OpenAI) -> int:
+    try:
+        client.chat.completions.create(model="fake-good", messages=[{"role": "user", "content": "hi"}])
+        return 200
+    except openai.APIStatusError as exc:
+        return exc.status_code
+
+
+def test_both_auth_replicas_migrated_one_postgres_schema(cluster: tuple[Gateway, str, str]) -> None:
+    _, dsn, _ = cluster
+    with psycopg.connect(dsn) as conn:
+        versions = [v for (v,) in conn.execute("SELECT version FROM auth_schema_migrations ORDER BY version")]
+    assert versions == [1, 2]
+
+
+def test_rpm_limit_is_exact_across_two_facades_and_two_auth_replicas(cluster: tuple[Gateway, str, str]) -> None:
+    gw, _, _ = cluster
+    limit = 10
+    key = str(generate(gw, gw.base_urls[0], key_alias="shared-rpm", rpm_limit=limit)["key"])
+    clients = [sdk(gw, key, url) for url in gw.base_urls]
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda i: attempt(clients[i % 2]), range(3 * limit)))
+    assert statuses.count(200) == limit, statuses
+    assert statuses.count(429) == 2 * limit, statuses
+
+
+def test_parallel_and_team_limits_are_shared_across_replicas(cluster: tuple[Gateway, str, str]) -> None:
+    gw, _, _ = cluster
+    team = ok(admin_post(gw, "/team/new", {"team_alias": "replicated", "rpm_limit": 4}, base_url=gw.base_urls[1]))
+    keys = [str(generate(gw, gw.base_urls[i % 2], team_id=team["team_id"])["key"]) for i in range(2)]
+    clients = [sdk(gw, keys[i % 2], gw.base_urls[i // 2 % 2]) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda i: attempt(clients[i % 4]), range(12)))
+    assert statuses.count(200) == 4 and statuses.count(429) == 8, statuses
+
+
+@pytest.mark.parametrize("limited", [True, False], ids=["key-with-limits", "key-served-from-facade-cache"])
+@pytest.mark.parametrize("change", ["delete", "block", "limit"])
+def test_a_change_through_one_facade_is_seen_by_the_other_within_a_second(
+        cluster: tuple[Gateway, str, str], change: str, limited: bool) -> None:
+    """A key with rate limits is admitted by auth (whose replicas cache verifications); a key without
+    is verified from each facade's own cache. Both caches must drop the key on a change made elsewhere."""
+    gw, _, _ = cluster
+    one, other = gw.base_urls
+    created = generate(gw, one, key_alias=f"propagate-{change}", **({"rpm_limit": 1000} if limited else {}))
+    key = str(created["key"])
+    for _ in range(4):  # both auth replicas and both facades have now verified (and cached) the key
+        assert attempt(sdk(gw, key, one)) == 200
+        assert attempt(sdk(gw, key, other)) == 200
+    path, body, refused = {
+        "delete": ("/key/delete", {"keys": [created["key_id"]]}, 401),
+        "block": ("/key/block", {"key": created["key_id"]}, 401),
+        "limit": ("/key/update", {"key": created["key_id"], "rpm_limit": 8}, 429),
+    }[change]
+    ok(admin_post(gw, path, body, base_url=one))
+    changed_at = time.monotonic()
+    client = sdk(gw, key, other)
+    while (status := attempt(client)) != refused:
+        assert status == 200
+        assert time.monotonic() - changed_at < 1.0, f"the other facade still accepts the key after a {change}"
+    assert time.monotonic() - changed_at < 1.0
+
+
+def test_the_plain_key_is_nowhere_in_postgres_redis_files_or_logs(cluster: tuple[Gateway, str, str]) -> None:
+    """Runs last in this module: every key created above is searched for everywhere it could leak."""
+    gw, dsn, prefix = cluster
+    assert SEEN_KEYS
+    dumps: list[tuple[str, bytes]] = []
+    with psycopg.connect(dsn) as conn:
+        tables = [t for (t,) in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        assert "virtual_keys" in tables and "teams" in tables
+        for table in tables:
+            rows = conn.execute(f'SELECT t::text FROM "{table}" t').fetchall()
+            dumps.append((f"postgres:{table}", "\n".join(r[0] for r in rows).encode()))
+    client = redis.Redis.from_url(REDIS_URL)
+    for name in client.scan_iter(match=prefix + "*"):
+        kind = client.type(name)
+        value = client.get(name) if kind == b"string" else str(client.zrange(name, 0, -1)).encode()
+        dumps.append((f"redis:{name!r}", name + b" " + (value or b"")))
+    client.close()
+    root = gw.data_dir.parent
+    dumps += [(str(p), p.read_bytes()) for p in root.rglob("*") if p.is_file()]
+    for where, content in dumps:
+        for key in SEEN_KEYS:
+            assert key[3:].encode() not in content, f"plain key found in {where}"
