@@ -117,6 +117,7 @@ class Gateway:
             constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier,
                                                       pii_policy=key.pii_policy,
                                                       requested_privacy_tier=call.requested_privacy_tier),
+            provider_credentials=key.provider_credentials,
             key_id=key.key_id,
             key_alias=key.key_alias,
         )
