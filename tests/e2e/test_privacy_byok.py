@@ -17,6 +17,7 @@ from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
 
 OWN = "sk-own-" + "Zq7" * 12
+TEAM_OWN = "sk-team-" + "Kp4" * 12
 OPERATOR = "sk-operator-upstream"
 FERNET_KEY = "l4Jb3Xz8f9hH6qk0n1mPq2rS3tU4vW5xY6zA7bC8dE0="
 
@@ -96,11 +97,25 @@ def test_own_credential_is_used_instead_of_the_operators_and_billed_as_byok(
     assert used[-1] == f"Bearer {OPERATOR}"
 
 
+def test_team_credentials_serve_the_teams_keys_and_a_keys_own_wins(gw: Gateway, provider: FakeOpenAI) -> None:
+    team = httpx.post(f"{gw.base_url}/team/new", headers=gw.admin(), timeout=10,
+                      json={"team_id": "byok-team", "provider_credentials": {"openai": TEAM_OWN}})
+    assert team.status_code == 200, team.text
+    assert TEAM_OWN not in team.text and team.json()["provider_credentials"] == {"openai": "..." + TEAM_OWN[-4:]}
+    member = gw.create_key(team_id="byok-team")
+    own = gw.create_key(team_id="byok-team", provider_credentials={"openai": OWN})
+    assert chat(gw, member, "team-1").status_code == 200
+    assert chat(gw, own, "team-2").status_code == 200
+    used = {r.body["messages"][-1]["content"]: r.headers["authorization"] for r in provider.requests}
+    assert used["team-1"] == f"Bearer {TEAM_OWN}" and used["team-2"] == f"Bearer {OWN}"
+
+
 def test_zz_the_credential_is_nowhere_on_disk_or_in_logs(gw: Gateway) -> None:
     files = [p for root in (gw.data_dir, gw.data_dir.parent / "logs") for p in Path(root).rglob("*") if p.is_file()]
     assert any(p.name.startswith("auth") for p in files)
     for path in files:
-        assert OWN.encode() not in path.read_bytes(), path
+        data = path.read_bytes()
+        assert OWN.encode() not in data and TEAM_OWN.encode() not in data, path
 
 
 def test_without_an_encryption_key_credentials_are_refused(gateway: Gateway) -> None:

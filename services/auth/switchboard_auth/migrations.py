@@ -70,11 +70,12 @@ async def _v2_teams_and_admin_keys(conn: AsyncConnection) -> None:
 
 
 async def _v3_provider_credentials(conn: AsyncConnection) -> None:
-    """Bring your own key: the key's sealed provider credentials and what the admin API may show of them."""
-    await conn.execute(sa.text(
-        "ALTER TABLE virtual_keys ADD COLUMN provider_credentials_sealed TEXT NOT NULL DEFAULT ''"))
-    await conn.execute(sa.text(
-        "ALTER TABLE virtual_keys ADD COLUMN provider_credential_hints JSON NOT NULL DEFAULT '{}'"))
+    """Bring your own key: the sealed provider credentials of keys and teams and what the admin API may show of them."""
+    for table in ("virtual_keys", "teams"):
+        await conn.execute(sa.text(
+            f"ALTER TABLE {table} ADD COLUMN provider_credentials_sealed TEXT NOT NULL DEFAULT ''"))
+        await conn.execute(sa.text(
+            f"ALTER TABLE {table} ADD COLUMN provider_credential_hints JSON NOT NULL DEFAULT '{{}}'"))
 
 
 MIGRATIONS = [

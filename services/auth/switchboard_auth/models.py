@@ -60,5 +60,8 @@ class Team(SQLModel, table=True):
     privacy_tier: str = Field(default="", max_length=60)
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
+    #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).
+    provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: int = 0
     updated_at: int = 0

@@ -21,7 +21,7 @@ TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 KEY_FIELDS = frozenset({"key_alias", "models", "duration", "expires_at", "team_id", "privacy_tier", "pii_policy",
                         "metadata", "is_admin", "budget_duration", "provider_credentials", *LIMIT_FIELDS})
 TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "metadata", "blocked", "budget_duration",
-                         *LIMIT_FIELDS})
+                         "provider_credentials", *LIMIT_FIELDS})
 
 
 def bad(message: str, param: str, code: str = "invalid_value") -> ServiceError:
@@ -60,6 +60,7 @@ def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
         team_id=team.team_id, team_alias=team.team_alias, models=team.models, limits=limits_of(team),
         privacy_tier=team.privacy_tier, metadata=team.team_metadata, blocked=team.blocked,
         created_at=team.created_at, updated_at=team.updated_at, key_count=key_count,
+        provider_credential_hints=team.provider_credential_hints,
     )
 
 
@@ -117,8 +118,8 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
     key.updated_at = now
 
 
-def seal_key_credentials(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[str] | set[str],
-                         cipher: CredentialCipher | None) -> None:
+def seal_credentials(row: VirtualKey | Team, spec: auth_pb2.KeySpec | auth_pb2.TeamSpec,
+                     fields: frozenset[str] | set[str], cipher: CredentialCipher | None) -> None:
     """Stores the spec's provider credentials sealed (and their hints) when the field is given."""
     if "provider_credentials" not in fields:
         return
@@ -127,10 +128,10 @@ def seal_key_credentials(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozen
         raise bad("This gateway does not accept provider credentials: set SWITCHBOARD_ENCRYPTION_KEY on the auth "
                   "service to enable bring-your-own-key.", "provider_credentials", "byok_disabled")
     try:
-        key.provider_credentials_sealed = cipher.seal(credentials) if credentials and cipher else ""
+        row.provider_credentials_sealed = cipher.seal(credentials) if credentials and cipher else ""
     except ValueError as exc:
         raise bad(str(exc), "provider_credentials") from None
-    key.provider_credential_hints = describe(credentials)
+    row.provider_credential_hints = describe(credentials)
 
 
 def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] | set[str], now: int) -> None:
