@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
+from switchboard_auth.credential_cipher import CredentialCipher
 from switchboard_auth.invalidation import InvalidationBus, RedisInvalidationBus
 from switchboard_auth.limits import Limiter, MemoryLimiter
 from switchboard_auth.redis_limits import RedisLimiter
@@ -41,7 +42,8 @@ async def serve(settings: AuthSettings) -> None:
         bus = InvalidationBus()
     await bus.start()
     cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
-    servicer = AuthServicer(store, master, pepper, limiter, bus, cache)
+    servicer = AuthServicer(store, master, pepper, limiter, bus, cache,
+                            CredentialCipher.from_setting(settings.encryption_key))
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name])

@@ -69,7 +69,17 @@ async def _v2_teams_and_admin_keys(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE virtual_keys ADD COLUMN updated_at BIGINT NOT NULL DEFAULT 0"))
 
 
+async def _v3_provider_credentials(conn: AsyncConnection) -> None:
+    """Bring your own key: the sealed provider credentials of keys and teams and what the admin API may show of them."""
+    for table in ("virtual_keys", "teams"):
+        await conn.execute(sa.text(
+            f"ALTER TABLE {table} ADD COLUMN provider_credentials_sealed TEXT NOT NULL DEFAULT ''"))
+        await conn.execute(sa.text(
+            f"ALTER TABLE {table} ADD COLUMN provider_credential_hints JSON NOT NULL DEFAULT '{{}}'"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
+    Migration(3, "bring your own key: sealed provider credentials", _v3_provider_credentials),
 ]

@@ -6,7 +6,7 @@ frozen steps that build it, so a model change always comes with a migration.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
 #: Columns shared by keys and teams: rate limits (enforced by auth) and budgets (enforced by billing).
@@ -31,6 +31,10 @@ class VirtualKey(SQLModel, table=True):
     max_daily_spend_micros: int | None = None
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
+    #: Bring your own key: the key's provider credentials as one Fernet token (credential_cipher.py).
+    provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    #: Provider -> "..." + last four characters of its credential (what the admin API shows).
+    provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     key_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     created_at: int = 0
     expires_at: int = 0
@@ -56,5 +60,8 @@ class Team(SQLModel, table=True):
     privacy_tier: str = Field(default="", max_length=60)
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
+    #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).
+    provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: int = 0
     updated_at: int = 0

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
+from switchboard_auth.credential_cipher import CredentialCipher, CredentialError
 from switchboard_auth.hashing import generate_key, hash_key, new_key_id, same_hash
 from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
 from switchboard_auth.limits import Admitted, Denial, LimitCheck, Limiter
@@ -27,6 +28,7 @@ from switchboard_auth.specs import (
     key_status,
     limits_of,
     now_s,
+    seal_credentials,
     spec_fields_set,
     team_info,
 )
@@ -70,8 +72,10 @@ def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
 
 class AuthServicer(auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
-                 cache: VerificationCache) -> None:
+                 cache: VerificationCache, cipher: CredentialCipher | None = None) -> None:
         self.store = store
+        #: Opens the keys' sealed provider credentials (bring your own key); None: BYOK disabled.
+        self.cipher = cipher
         self.pepper = pepper
         self.limiter = limiter
         self.bus = bus
@@ -124,6 +128,21 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             ctx.team_limits.CopyFrom(limits_of(team))
         return ctx
 
+    def _open_credentials(self, key: VirtualKey, team: Team | None, context: auth_pb2.KeyContext) -> None:
+        """Puts the team's and the key's own provider credentials (the key's win) in its context; a key whose
+        credentials cannot be opened is refused rather than silently served (and billed) with the operator's."""
+        try:
+            if self.cipher is None:
+                raise CredentialError("SWITCHBOARD_ENCRYPTION_KEY is not set")
+            credentials = self.cipher.open(team.provider_credentials_sealed) if team is not None else {}
+            credentials.update(self.cipher.open(key.provider_credentials_sealed))
+        except CredentialError as exc:
+            log.error("provider credentials of a key cannot be opened", extra={"key_id": key.key_id})
+            raise ServiceError(Kind.ERROR_KIND_INTERNAL, f"This key's own provider credentials cannot be used: {exc}. "
+                               "Ask the operator to check SWITCHBOARD_ENCRYPTION_KEY.",
+                               code="byok_credentials_unreadable") from None
+        context.provider_credentials.update(credentials)
+
     async def _admin(self, caller: auth_pb2.AdminCaller) -> None:
         key, _ = await self._verify(caller.api_key)
         if key is not None and not key.is_admin:
@@ -136,6 +155,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                         context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
         key, team = await self._verify(request.api_key)
         response = auth_pb2.AuthorizeResponse(key=self._context(key, team))
+        if key is not None and (key.provider_credentials_sealed or (team and team.provider_credentials_sealed)):
+            self._open_credentials(key, team, response.key)
         if request.verify_only or key is None:
             return response
         checks = [c for c in (
@@ -239,6 +260,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
                          created_at=now, status="active")
         apply_key_spec(key, request.spec, spec_fields_set(request.spec), now)
+        seal_credentials(key, request.spec, spec_fields_set(request.spec), self.cipher)
         await self._check_team(key)
         await self.store.insert(key)
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
@@ -277,6 +299,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         fields = set(request.update_fields)
         now = now_s()
         apply_key_spec(key, request.spec, fields, now)
+        seal_credentials(key, request.spec, fields, self.cipher)
         if fields & {"team_id", "models"}:
             await self._check_team(key)
         await self.store.save(key)
@@ -351,6 +374,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         now = now_s()
         team = Team(team_id=team_id, created_at=now)
         apply_team_spec(team, request.spec, spec_fields_set(request.spec), now)
+        seal_credentials(team, request.spec, spec_fields_set(request.spec), self.cipher)
         try:
             await self.store.insert(team)
         except Conflict:
@@ -365,6 +389,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         team = await self._find_team(request.spec.team_id)
         fields = set(request.update_fields)
         apply_team_spec(team, request.spec, fields, now_s())
+        seal_credentials(team, request.spec, fields, self.cipher)
         await self.store.save(team)
         await self._changed(team_ids=[team.team_id])
         log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})

@@ -22,3 +22,6 @@ class AuthSettings(GrpcServiceSettings):
     parallel_slot_ttl_seconds: float = 960.0
     #: Upper bound on how long a cached key verification is trusted (changes are pushed sooner).
     verification_cache_ttl_seconds: float = 30.0
+    #: Fernet key(s) sealing keys' own provider credentials (bring your own key), comma-separated, newest
+    #: first (rotation: docs/privacy.md). Empty: provider credentials are refused.
+    encryption_key: str = ""

@@ -11,6 +11,7 @@ import time
 from fnmatch import fnmatchcase
 
 from switchboard.v1 import auth_pb2
+from switchboard_auth.credential_cipher import CredentialCipher, describe
 from switchboard_auth.durations import parse_duration
 from switchboard_auth.models import LIMIT_FIELDS, Team, VirtualKey
 from switchboard_common.errors import Kind, ServiceError
@@ -18,9 +19,9 @@ from switchboard_common.errors import Kind, ServiceError
 PII_POLICIES = ("", "off", "substitute", "mask", "block")
 TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 KEY_FIELDS = frozenset({"key_alias", "models", "duration", "expires_at", "team_id", "privacy_tier", "pii_policy",
-                        "metadata", "is_admin", "budget_duration", *LIMIT_FIELDS})
+                        "metadata", "is_admin", "budget_duration", "provider_credentials", *LIMIT_FIELDS})
 TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "metadata", "blocked", "budget_duration",
-                         *LIMIT_FIELDS})
+                         "provider_credentials", *LIMIT_FIELDS})
 
 
 def bad(message: str, param: str, code: str = "invalid_value") -> ServiceError:
@@ -50,6 +51,7 @@ def key_info(key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
         models=key.models, limits=limits_of(key), privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
         metadata=key.key_metadata, created_at=key.created_at, expires_at=key.expires_at,
         status=key_status(key, now), is_admin=key.is_admin, updated_at=key.updated_at,
+        provider_credential_hints=key.provider_credential_hints,
     )
 
 
@@ -58,6 +60,7 @@ def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
         team_id=team.team_id, team_alias=team.team_alias, models=team.models, limits=limits_of(team),
         privacy_tier=team.privacy_tier, metadata=team.team_metadata, blocked=team.blocked,
         created_at=team.created_at, updated_at=team.updated_at, key_count=key_count,
+        provider_credential_hints=team.provider_credential_hints,
     )
 
 
@@ -113,6 +116,22 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
     if "metadata" in fields:
         key.key_metadata = dict(spec.metadata)
     key.updated_at = now
+
+
+def seal_credentials(row: VirtualKey | Team, spec: auth_pb2.KeySpec | auth_pb2.TeamSpec,
+                     fields: frozenset[str] | set[str], cipher: CredentialCipher | None) -> None:
+    """Stores the spec's provider credentials sealed (and their hints) when the field is given."""
+    if "provider_credentials" not in fields:
+        return
+    credentials = dict(spec.provider_credentials)
+    if credentials and cipher is None:
+        raise bad("This gateway does not accept provider credentials: set SWITCHBOARD_ENCRYPTION_KEY on the auth "
+                  "service to enable bring-your-own-key.", "provider_credentials", "byok_disabled")
+    try:
+        row.provider_credentials_sealed = cipher.seal(credentials) if credentials and cipher else ""
+    except ValueError as exc:
+        raise bad(str(exc), "provider_credentials") from None
+    row.provider_credential_hints = describe(credentials)
 
 
 def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] | set[str], now: int) -> None:

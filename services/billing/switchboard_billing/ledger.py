@@ -102,8 +102,11 @@ class Ledger:
         return [v for v in values if v["request_id"] in new_ids]
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
-                   to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None) -> list[UsageRow]:
+                   to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None,
+                   request_id: str = "") -> list[UsageRow]:
         query = select(UsageRow)
+        if request_id:
+            query = query.where(UsageRow.request_id == request_id)
         if key_id:
             query = query.where(UsageRow.key_id == key_id)
         if team_id:

@@ -25,4 +25,17 @@ async def _v2_budgets(conn: AsyncConnection) -> None:
         "CREATE INDEX IF NOT EXISTS ix_usage_ledger_team_started ON usage_ledger (team_id, started_at_ms)"))
 
 
-MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets)]
+_CUSTODY_COLUMNS = {"custody_path": 400, "pii": 200, "pii_policy": 20, "required_privacy_tier": 60}
+
+
+async def _v3_custody(conn: AsyncConnection) -> None:
+    """Custody facts per request. A ledger created by v1 from the current model already has them."""
+    existing = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns("usage_ledger")})
+    for name, length in _CUSTODY_COLUMNS.items():
+        if name not in existing:
+            await conn.execute(sa.text(
+                f"ALTER TABLE usage_ledger ADD COLUMN {name} VARCHAR({length}) NOT NULL DEFAULT ''"))
+
+
+MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
+              Migration(3, "custody facts in the ledger", _v3_custody)]

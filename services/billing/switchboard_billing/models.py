@@ -37,6 +37,12 @@ class UsageRow(SQLModel, table=True):
     ttft_ms: float = 0.0
     started_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
     recorded_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: Custody (docs/privacy.md): the hops that handled the request, kinds/counts of PII, the key's policy
+    #: and the tier the request required. Never a personal value.
+    custody_path: str = Field(default="", max_length=400)
+    pii: str = Field(default="", max_length=200)
+    pii_policy: str = Field(default="", max_length=20)
+    required_privacy_tier: str = Field(default="", max_length=60)
 
 
 class BudgetSubjectRow(SQLModel, table=True):

@@ -42,6 +42,8 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None)
         "status": event.status or "success", "http_status": event.http_status, "error_code": event.error_code,
         "stream": event.stream, "latency_ms": event.latency_ms, "ttft_ms": event.ttft_ms,
         "started_at_ms": event.started_at_ms, "recorded_at_ms": 0,
+        "custody_path": event.custody_path, "pii": event.pii, "pii_policy": event.pii_policy,
+        "required_privacy_tier": event.required_privacy_tier,
     }
 
 
@@ -62,6 +64,8 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         ),
         status=row.status, http_status=row.http_status, latency_ms=row.latency_ms, ttft_ms=row.ttft_ms,
         started_at_ms=row.started_at_ms, stream=row.stream, error_code=row.error_code,
+        custody_path=row.custody_path, pii=row.pii, pii_policy=row.pii_policy,
+        required_privacy_tier=row.required_privacy_tier,
     )
     record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms)
     if row.cost_micros is not None:
@@ -234,7 +238,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    param="limit")
             rows = await self.ledger.list(key_id=request.key_id, team_id=request.team_id, model=request.model,
                                           from_ms=request.from_ms, to_ms=request.to_ms, limit=limit + 1,
-                                          before=_parse_cursor(request.cursor))
+                                          before=_parse_cursor(request.cursor), request_id=request.request_id)
             page, more = rows[:limit], len(rows) > limit
             return billing_pb2.ListUsageResponse(records=[record_from_row(r) for r in page],
                                                  next_cursor=_cursor(page[-1]) if more else "")

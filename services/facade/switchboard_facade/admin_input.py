@@ -20,8 +20,9 @@ from switchboard_facade.errors import invalid
 LIMIT_FIELDS = {"rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "budget_duration",
                 "max_daily_spend"}
 KEY_FIELDS = {"key_alias", "models", "duration", "expires", "privacy_tier", "pii_policy", "metadata", "team_id",
-              "is_admin", *LIMIT_FIELDS}
-TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "metadata", "blocked", *LIMIT_FIELDS}
+              "is_admin", "provider_credentials", *LIMIT_FIELDS}
+TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "metadata", "blocked", "provider_credentials",
+               *LIMIT_FIELDS}
 #: LiteLLM fields accepted and ignored, so that existing scripts keep working.
 _IGNORED = {"user_id", "tags", "send_invite_email", "members_with_roles", "organization_id"}
 #: JSON name → contract name, where they differ.
@@ -91,6 +92,18 @@ def _metadata(body: dict[str, Any]) -> dict[str, str]:
     return {str(k): v if isinstance(v, str) else orjson.dumps(v).decode() for k, v in metadata.items()}
 
 
+def _provider_credentials(body: dict[str, Any]) -> dict[str, str]:
+    """Bring your own key: ``{"openai": "sk-..."}``; write-only, sealed by auth, never shown again."""
+    value = body.get("provider_credentials")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k and isinstance(v, str) and v
+                                              for k, v in value.items()):
+        raise invalid("'provider_credentials' must map provider names to API keys, e.g. "
+                      "{\"openai\": \"sk-...\"}.", "provider_credentials", "invalid_type")
+    return dict(value)
+
+
 def _expires(body: dict[str, Any]) -> int:
     value = body.get("expires")
     if value is None:
@@ -144,6 +157,7 @@ def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -
         key_alias=_str(body, "key_alias"), models=_models(body), limits=limits(body), duration=_str(body, "duration"),
         expires_at=_expires(body), team_id=_str(body, "team_id"), privacy_tier=_str(body, "privacy_tier"),
         pii_policy=_str(body, "pii_policy"), metadata=_metadata(body), is_admin=_bool(body, "is_admin"),
+        provider_credentials=_provider_credentials(body),
     )
 
 
@@ -173,7 +187,7 @@ def team_spec(body: dict[str, Any]) -> auth_pb2.TeamSpec:
     return auth_pb2.TeamSpec(
         team_id=_str(body, "team_id"), team_alias=_str(body, "team_alias"), models=_models(body),
         limits=limits(body), privacy_tier=_str(body, "privacy_tier"), metadata=_metadata(body),
-        blocked=_bool(body, "blocked"),
+        blocked=_bool(body, "blocked"), provider_credentials=_provider_credentials(body),
     )
 
 

@@ -25,6 +25,7 @@ from switchboard_facade.routes import (
     anthropic_messages,
     catalog,
     chat,
+    custody,
     embeddings,
     health,
     models,
@@ -73,13 +74,14 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
                                        "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
+                                       "x-switchboard-pii",
                                        "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
                                        "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
                                        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after"])
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend,
-                   usage, catalog, health):
+                   usage, custody, catalog, health):
         app.include_router(module.router)
 
     @app.exception_handler(StarletteHTTPException)

@@ -23,6 +23,7 @@ from switchboard_facade import budget
 from switchboard_facade.clients import Peers
 from switchboard_facade.keycache import KeyCache
 from switchboard_facade.outbox import Outbox
+from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
 from switchboard_facade.settings import FacadeSettings
 
@@ -46,6 +47,8 @@ class Call:
     #: Size of the client's body in bytes (bounds the prompt's tokens for budget reservations).
     body_bytes: int = 0
     privacy_tier: str = ""
+    # The tier the client asked for (header or body); the router combines it with the key's pin.
+    requested_privacy_tier: str = ""
     #: Auth's answer (rate-limit admission and states); released when the request ends.
     authorization: auth_pb2.AuthorizeResponse | None = None
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
@@ -111,7 +114,10 @@ class Gateway:
             request_id=call.request_id,
             model=call.model,
             body=orjson.dumps(call.body),
-            constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier),
+            constraints=router_pb2.RoutingConstraints(allowed_models=key.models, privacy_tier=call.privacy_tier,
+                                                      pii_policy=key.pii_policy,
+                                                      requested_privacy_tier=call.requested_privacy_tier),
+            provider_credentials=key.provider_credentials,
             key_id=key.key_id,
             key_alias=key.key_alias,
         )
@@ -186,6 +192,11 @@ class Gateway:
             stream=call.stream,
             error_code=error_code,
             privacy_tier=(route.privacy_tier if route is not None and route.privacy_tier else call.privacy_tier),
+            custody_path=custody_path(route),
+            pii=pii_header(call.key.pii_policy, route),
+            pii_policy=call.key.pii_policy or "off",
+            # Without a route the router never resolved the tier: record the key's pin.
+            required_privacy_tier=route.required_privacy_tier if route is not None else call.privacy_tier,
         )
         if usage is not None:
             event.usage.CopyFrom(usage)
@@ -194,6 +205,7 @@ class Gateway:
             event.provider = route.provider
             event.upstream_model = route.upstream_model
             event.jurisdiction = route.jurisdiction
+            event.byok = route.byok
         self.outbox.put(event)
         self.release_limits(call, usage)
 
@@ -226,7 +238,8 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-provider": route.provider,
         "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
         "x-switchboard-privacy-tier": route.privacy_tier,
-        "x-switchboard-custody-path": f"facade>router>{route.provider}:{route.deployment_id}",
+        "x-switchboard-custody-path": custody_path(route),
+        "x-switchboard-pii": pii_header(call.key.pii_policy, route),
         "x-switchboard-attempts": str(route.attempts),
         **rate_limit_headers(call.authorization),
     }

@@ -20,7 +20,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ import httpx
 
 from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.byok import with_own_credential
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
 from switchboard_router.deployment import Deployment, Timeouts
@@ -59,6 +60,8 @@ class Constraints:
     allowed_models: Sequence[str] = ()
     privacy_tier: str = ""
     jurisdictions: Sequence[str] = ()
+    #: Provider -> the caller's own API key (bring your own key; see byok.py). Never logged.
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -274,6 +277,7 @@ class Engine:
         while True:
             attempt += 1
             current, deployment = self._next(plan, constraints)
+            deployment = with_own_credential(deployment, constraints.credentials)
             try:
                 return await complete_once(self.client_for(deployment), self.health, deployment, current.name, body,
                                            attempt, operation)
@@ -293,6 +297,7 @@ class Engine:
         while True:
             attempt += 1
             current, deployment = self._next(plan, constraints)
+            deployment = with_own_credential(deployment, constraints.credentials)
             try:
                 async for item in stream_once(self.client_for(deployment), self.health, deployment, current.name,
                                               body, attempt, include_usage):

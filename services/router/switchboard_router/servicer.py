@@ -13,12 +13,12 @@ from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from switchboard_common.errors import Kind, ServiceError, abort
 from switchboard_router.engine import (
     Attempted,
-    Constraints,
     Engine,
     StreamChunks,
     StreamFinished,
     StreamStarted,
 )
+from switchboard_router.privacy_guard import PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.routing.access import allowed_models
 
@@ -50,10 +50,6 @@ def route_to_proto(route: Attempted) -> router_pb2.RouteInfo:
     )
 
 
-def _constraints(msg: router_pb2.RoutingConstraints) -> Constraints:
-    return Constraints(list(msg.allowed_models), msg.privacy_tier, list(msg.jurisdictions))
-
-
 def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
     try:
         body = orjson.loads(request.body)
@@ -69,6 +65,7 @@ def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.guard = PrivacyGuard(engine)
 
     async def Complete(self, request: router_pb2.CompleteRequest,
                        context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
@@ -81,15 +78,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
                      operation: str) -> router_pb2.CompleteResponse:
         try:
-            body = _parse_body(request)
-            result = await self.engine.complete(request.model, body, _constraints(request.constraints), operation)
+            prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
+                                          request.provider_credentials)
+            result = await self.guard.complete(request.model, prepared, operation)
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None
         return router_pb2.CompleteResponse(
             body=orjson.dumps(result.body),
             usage=usage_to_proto(result.usage),
-            route=route_to_proto(result.route),
+            route=prepared.annotate(route_to_proto(result.route)),
             provider_ms=result.provider_ms,
         )
 
@@ -98,18 +96,18 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         try:
             body = _parse_body(request)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            async for item in self.engine.stream(request.model, body, _constraints(request.constraints),
-                                                 include_usage):
+            prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
+            async for item in self.guard.stream(request.model, prepared, include_usage):
                 if isinstance(item, StreamChunks):
                     yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
                 elif isinstance(item, StreamStarted):
-                    yield router_pb2.StreamEvent(route=route_to_proto(item.route))
+                    yield router_pb2.StreamEvent(route=prepared.annotate(route_to_proto(item.route)))
                 elif isinstance(item, StreamFinished):
                     end = router_pb2.StreamEnd(
                         usage=usage_to_proto(item.usage),
                         provider_ms=item.provider_ms,
                         time_to_first_byte_ms=item.ttfb_ms,
-                        route=route_to_proto(item.route),
+                        route=prepared.annotate(route_to_proto(item.route)),
                     )
                     if item.error is not None:
                         end.error.CopyFrom(item.error.error)

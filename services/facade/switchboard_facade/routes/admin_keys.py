@@ -59,6 +59,7 @@ def key_json(info: auth_pb2.KeyInfo) -> dict[str, Any]:
         **limits_json(info.limits),
         "privacy_tier": info.privacy_tier or None,
         "pii_policy": info.pii_policy or None,
+        "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),
         "is_admin": info.is_admin,
         "created_at": iso(info.created_at),

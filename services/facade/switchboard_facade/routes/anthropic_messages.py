@@ -27,6 +27,7 @@ from switchboard_facade import relay
 from switchboard_facade.errors import anthropic_error_body, error_response, invalid
 from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id
 from switchboard_facade.http_input import credential, read_json_object
+from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
 from switchboard_facade.token_estimate import chat_prompt_tokens
 from switchboard_translate.anthropic import (
@@ -156,9 +157,11 @@ async def create_message(request: Request) -> Response:
     headers = {"x-request-id": request_id, "request-id": request_id}
     try:
         body, size = await read_json_object(request, gw.settings.max_body_bytes)
+        requested_tier = take_requested_tier(request.headers, body)
         chat = canonical_body(body)
         call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
-                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size)
+                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
+                    requested_privacy_tier=requested_tier)
         await relay.admit(gw, request, call)
     except ServiceError as err:
         return error_response(err, headers, dialect="anthropic")

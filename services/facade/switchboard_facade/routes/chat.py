@@ -29,6 +29,7 @@ from switchboard_facade.gateway import (
     new_request_id,
 )
 from switchboard_facade.http_input import read_json_object
+from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
@@ -80,8 +81,10 @@ async def handle_chat(request: Request, path_model: str | None = None, cursor: b
         body, size = await read_json_object(request, gw.settings.max_body_bytes)
         if path_model is not None:
             body["model"] = path_model
+        requested_tier = take_requested_tier(request.headers, body)
         body, fixer = canonical_chat_body(body, cursor)
-        call = Call(request_id=request_id, model=body["model"], body=body, stream=bool(body.get("stream")))
+        call = Call(request_id=request_id, model=body["model"], body=body, stream=bool(body.get("stream")),
+                    requested_privacy_tier=requested_tier)
         call.estimated_prompt_tokens = estimate_prompt_tokens(size)
         call.body_bytes = size
         await relay.admit(gw, request, call)

@@ -17,6 +17,7 @@ from switchboard_facade.gateway import (
     route_headers,
 )
 from switchboard_facade.http_input import credential, read_json_object
+from switchboard_facade.privacy_tier import take_requested_tier
 
 router = APIRouter()
 
@@ -38,7 +39,8 @@ async def embeddings(request: Request) -> Response:
             raise invalid("'input' is required: a string or a non-empty list of strings or token arrays.", "input",
                           "missing_input")
         call = Call(request_id=request_id, model=model, body=body, stream=False,
-                    estimated_prompt_tokens=estimate_prompt_tokens(size))
+                    estimated_prompt_tokens=estimate_prompt_tokens(size),
+                    requested_privacy_tier=take_requested_tier(request.headers, body))
         await gw.authorize(credential(request), call)
         await gw.reserve(call, size, output_tokens=1)  # embeddings produce no output tokens
     except ServiceError as err:

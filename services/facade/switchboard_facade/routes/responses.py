@@ -25,6 +25,7 @@ from switchboard_facade import relay
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id
 from switchboard_facade.http_input import read_json_object
+from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
 from switchboard_facade.routes.chat import validate_chat_body
 from switchboard_translate.errors import InvalidRequest
@@ -107,9 +108,11 @@ async def create_response(request: Request) -> Response:
     request_id = new_request_id()
     try:
         body, size = await read_json_object(request, gw.settings.max_body_bytes)
+        requested_tier = take_requested_tier(request.headers, body)
         chat = canonical_body(body)
         call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
-                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size)
+                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
+                    requested_privacy_tier=requested_tier)
         await relay.admit(gw, request, call)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})

@@ -60,6 +60,10 @@ def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
         "ttft_ms": round(e.ttft_ms, 3) if e.stream else None,
         "startTime": _iso_ms(e.started_at_ms),
         "recorded_at": _iso_ms(record.recorded_at_ms),
+        "custody_path": e.custody_path or None,
+        "pii": e.pii or None,
+        "pii_policy": e.pii_policy or None,
+        "required_privacy_tier": e.required_privacy_tier or None,
     }
 
 

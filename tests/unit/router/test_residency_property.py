@@ -1,0 +1,219 @@
+"""Property: over random catalogs, keys, requested tiers and failure patterns, the router never calls a
+deployment outside the request's allowed set (privacy tier and jurisdictions), retries and fallbacks
+included; when nothing qualifies it answers with a policy error naming the tier and calls nobody.
+
+The router runs for real (PrivacyGuard over Engine, the real OpenAI adapter, retries, fallbacks,
+cool-downs); only the network is replaced by an httpx transport that records which deployment each
+request reached and answers with the failure pattern drawn for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from switchboard.v1 import router_pb2
+from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.catalog.config import parse_catalog
+from switchboard_router.deployment import Deployment
+from switchboard_router.engine import Engine, StreamChunks
+from switchboard_router.privacy_guard import PrivacyGuard
+
+JURISDICTIONS = ("ca", "us", "eu")
+OUTCOMES = ("ok", "500", "429", "connect", "context", "400")
+
+
+@dataclass
+class Scenario:
+    tiers: list[str]
+    models: list[dict[str, Any]]
+    behaviours: dict[str, list[str]]
+    pinned: str
+    requested: str
+    jurisdictions: list[str]
+    model: str
+    stream: bool
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> Scenario:
+    tiers = [f"tier{i}" for i in range(draw(st.integers(1, 4)))]
+    model_count = draw(st.integers(1, 4))
+    names = [f"m{i}" for i in range(model_count)]
+    models = []
+    behaviours: dict[str, list[str]] = {}
+    for name in names:
+        others = [n for n in names if n != name]
+        deployments = []
+        for j in range(draw(st.integers(1, 4))):
+            host = f"{name}-d{j}"
+            behaviours[host] = draw(st.lists(st.sampled_from(OUTCOMES), min_size=1, max_size=3))
+            deployments.append({
+                "id": host, "provider": "openai", "model": "upstream", "api_key": "sk-test",
+                "api_base": f"http://{host}.invalid/v1",
+                "privacy_tier": draw(st.sampled_from(tiers)),
+                "jurisdiction": draw(st.sampled_from(JURISDICTIONS)),
+                "weight": draw(st.sampled_from([1, 2, 5])),
+            })
+        models.append({
+            "name": name, "deployments": deployments,
+            "strategy": draw(st.sampled_from(["weighted_random", "least_inflight", "lowest_latency"])),
+            "fallbacks": draw(st.lists(st.sampled_from(others), unique=True, max_size=2)) if others else [],
+            "context_window_fallbacks": draw(st.lists(st.sampled_from(others), unique=True, max_size=1))
+            if others else [],
+        })
+    tier_choice = st.sampled_from(["", *tiers])
+    return Scenario(
+        tiers=tiers, models=models, behaviours=behaviours,
+        pinned=draw(st.one_of(tier_choice, st.just("no-such-tier"))),
+        requested=draw(tier_choice),
+        jurisdictions=draw(st.lists(st.sampled_from(JURISDICTIONS), unique=True, max_size=2)),
+        model=draw(st.sampled_from(names)),
+        stream=draw(st.booleans()),
+    )
+
+
+class OneShotStream(httpx.AsyncByteStream):
+    """A streamed (not pre-read) response body, as a socket would deliver it."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self.data
+
+
+@dataclass
+class RecordingNetwork:
+    """Answers each deployment's calls with its drawn outcomes (cycled) and records every call."""
+
+    behaviours: dict[str, list[str]]
+    calls: list[str] = field(default_factory=list)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host.removesuffix(".invalid")
+        outcomes = self.behaviours[host]
+        outcome = outcomes[sum(1 for c in self.calls if c == host) % len(outcomes)]
+        self.calls.append(host)
+        if outcome == "connect":
+            raise httpx.ConnectError("refused", request=request)
+        if outcome == "500":
+            return httpx.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
+        if outcome == "429":
+            return httpx.Response(429, json={"error": {"message": "slow down", "type": "requests"}},
+                                  headers={"retry-after": "0"})
+        if outcome == "context":
+            return httpx.Response(400, json={"error": {"message": "maximum context length is 10 tokens",
+                                                       "type": "invalid_request_error",
+                                                       "code": "context_length_exceeded"}})
+        if outcome == "400":
+            return httpx.Response(400, json={"error": {"message": "bad", "type": "invalid_request_error"}})
+        if orjson.loads(request.content).get("stream"):
+            chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "upstream",
+                     "choices": [{"index": 0, "delta": {"content": host}, "finish_reason": "stop"}]}
+            return httpx.Response(200, headers={"content-type": "text/event-stream"},
+                                  stream=OneShotStream(b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"))
+        return httpx.Response(200, json={
+            "id": "c", "object": "chat.completion", "created": 0, "model": "upstream",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": host}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        })
+
+
+class NetworkEngine(Engine):
+    """The real engine with its HTTP pools on the recording network instead of sockets."""
+
+    def __init__(self, catalog: Any, network: RecordingNetwork) -> None:
+        super().__init__(catalog)
+        self.network = network
+        self.pools: dict[str, httpx.AsyncClient] = {}
+
+    def client_for(self, deployment: Deployment) -> httpx.AsyncClient:
+        if deployment.id not in self.pools:
+            self.pools[deployment.id] = httpx.AsyncClient(transport=httpx.MockTransport(self.network.handle))
+        return self.pools[deployment.id]
+
+    async def aclose(self) -> None:
+        for pool in self.pools.values():
+            await pool.aclose()
+
+
+def expected_tier(scenario: Scenario) -> str | None:
+    """The tier the request must be served at, or None when the guard must refuse it."""
+    tiers, pinned, requested = scenario.tiers, scenario.pinned, scenario.requested
+    if pinned and pinned not in tiers:
+        return None
+    if pinned and requested and tiers.index(requested) > tiers.index(pinned):
+        return None
+    return requested or pinned
+
+
+def allowed_hosts(scenario: Scenario, tier: str) -> set[str]:
+    allowed = set()
+    for model in scenario.models:
+        for d in model["deployments"]:
+            tier_ok = not tier or scenario.tiers.index(d["privacy_tier"]) <= scenario.tiers.index(tier)
+            place_ok = not scenario.jurisdictions or d["jurisdiction"] in scenario.jurisdictions
+            if tier_ok and place_ok:
+                allowed.add(d["id"])
+    return allowed
+
+
+async def run(scenario: Scenario, network: RecordingNetwork) -> str | ServiceError:
+    catalog = parse_catalog({
+        "privacy_tiers": scenario.tiers, "models": scenario.models,
+        "router_settings": {"max_attempts": 3, "backoff_initial_seconds": 0, "backoff_max_seconds": 0,
+                            "cooldown_failures": 2, "cooldown_seconds": 60},
+    })
+    engine = NetworkEngine(catalog, network)
+    guard = PrivacyGuard(engine)
+    constraints = router_pb2.RoutingConstraints(privacy_tier=scenario.pinned, jurisdictions=scenario.jurisdictions,
+                                                requested_privacy_tier=scenario.requested)
+    body = {"model": scenario.model, "messages": [{"role": "user", "content": "hi"}]}
+    try:
+        prepared = guard.prepare(body, constraints)
+        if not scenario.stream:
+            result = await guard.complete(scenario.model, prepared)
+            return str(result.route.deployment.id)
+        served = ""
+        async for item in guard.stream(scenario.model, prepared, False):
+            if isinstance(item, StreamChunks):
+                served = orjson.loads(item.chunks[0])["choices"][0]["delta"]["content"]
+        return served
+    except ServiceError as err:
+        return err
+    finally:
+        await engine.aclose()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_no_call_ever_reaches_a_deployment_outside_the_allowed_set(scenario: Scenario) -> None:
+    network = RecordingNetwork(scenario.behaviours)
+    outcome = asyncio.run(run(scenario, network))
+    tier = expected_tier(scenario)
+    if tier is None:
+        assert isinstance(outcome, ServiceError) and outcome.kind == Kind.ERROR_KIND_INVALID_REQUEST
+        assert network.calls == []
+        return
+    allowed = allowed_hosts(scenario, tier)
+    assert set(network.calls) <= allowed, (network.calls, allowed)
+    if isinstance(outcome, str):
+        assert outcome in allowed
+        return
+    chain = {scenario.model, *next(m for m in scenario.models if m["name"] == scenario.model)["fallbacks"]}
+    chain_allowed = {d["id"] for m in scenario.models if m["name"] in chain for d in m["deployments"]} & allowed
+    if not chain_allowed:
+        assert outcome.kind == Kind.ERROR_KIND_POLICY
+        assert network.calls == []
+        if tier:
+            assert repr(tier) in outcome.message
+    else:
+        assert network.calls, "a permitted deployment existed but the router gave up without calling it"
