@@ -100,7 +100,7 @@ class _CompletionPlan:
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"body is not JSON: {exc}") from exc
         if not isinstance(parsed, dict) or not isinstance(parsed.get("messages"), list):
-            raise ValueError("body must be a JSON object with a 'messages' list")  # noqa: TRY004 - a 400, not a bug
+            raise ValueError("body must be a JSON object with a 'messages' list")
         self.model = str(parsed.get("model") or config.models[0])
         self.stream = bool(parsed.get("stream"))
         options = parsed.get("stream_options") or {}
