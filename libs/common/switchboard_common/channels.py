@@ -43,7 +43,10 @@ CHANNEL_OPTIONS: Sequence[tuple[str, object]] = (
     ("grpc.max_reconnect_backoff_ms", 2_000),
     # Re-resolution (after a connection ends) may happen every few seconds, so new pods are found soon.
     ("grpc.dns_min_time_between_resolutions_ms", 5_000),
-    ("grpc.enable_retries", 0),
+    # No retry policy: a call the server may have seen is never repeated. Only transparent retries run:
+    # a call that never reached a server application (its connection was just closing, e.g. after the
+    # server's GOAWAY at max connection age, or to a replica that just died) is sent again elsewhere.
+    ("grpc.enable_retries", 1),
 )
 
 

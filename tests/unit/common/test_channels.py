@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
 
-from switchboard_common.channels import target_for
+import grpc
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from switchboard_common.channels import open_channel, target_for
 
 
 def test_single_addresses_and_schemes_pass_through() -> None:
@@ -32,3 +36,32 @@ def test_names_in_a_list_are_resolved_to_their_addresses() -> None:
 def test_mixed_or_malformed_lists_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         target_for(bad)
+
+
+async def test_calls_survive_servers_that_close_connections_at_max_age() -> None:
+    """Servers send GOAWAY at their max connection age; a call racing it is retried transparently, not failed."""
+    server = grpc.aio.server(options=[("grpc.max_connection_age_ms", 20), ("grpc.max_connection_age_grace_ms", 60_000)])
+    health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    channel = open_channel(f"127.0.0.1:{port},127.0.0.1:{port}")
+    stub = health_pb2_grpc.HealthStub(channel)
+    failures: list[str] = []
+
+    async def caller() -> int:
+        calls = 0
+        deadline = asyncio.get_running_loop().time() + 1.5
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                await stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+            except grpc.aio.AioRpcError as exc:
+                failures.append(exc.code().name)
+            calls += 1
+        return calls
+
+    try:
+        calls = sum(await asyncio.gather(*(caller() for _ in range(16))))
+    finally:
+        await channel.close()
+        await server.stop(None)
+    assert calls > 500 and failures == [], f"{len(failures)} of {calls} calls failed: {set(failures)}"
