@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
+import threading
 
 import grpc
 import pytest
@@ -65,3 +68,70 @@ async def test_calls_survive_servers_that_close_connections_at_max_age() -> None
         await channel.close()
         await server.stop(None)
     assert calls > 500 and failures == [], f"{len(failures)} of {calls} calls failed: {set(failures)}"
+
+
+class DnsResponder:
+    """A DNS server on loopback that answers every A question with the same addresses (a headless Service)."""
+
+    def __init__(self, addresses: list[str]) -> None:
+        self.addresses = addresses
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            end = 12  # the question's name: length-prefixed labels up to a zero byte
+            while query[end]:
+                end += query[end] + 1
+            (qtype,) = struct.unpack(">H", query[end + 1:end + 3])
+            question = query[12:end + 5]
+            answers = [b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 5, 4) + socket.inet_aton(ip)
+                       for ip in (self.addresses if qtype == 1 else [])]
+            header = struct.pack(">HHHHHH", struct.unpack(">H", query[:2])[0], 0x8180, 1, len(answers), 0, 0)
+            self.sock.sendto(header + question + b"".join(answers), peer)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+        self.sock.close()
+
+
+async def test_a_dns_name_balances_over_every_replica_and_fails_over_when_one_dies() -> None:
+    """``dns://<server>/name:port`` as a headless Service: every A record gets calls; a dead one is skipped."""
+    servers: list[grpc.aio.Server] = []
+    port = 0
+    for ip in ("127.0.0.1", "127.0.0.2"):
+        async def who(request: bytes, context: grpc.aio.ServicerContext, ip: str = ip) -> bytes:
+            return ip.encode()
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "test.Who", {"Who": grpc.unary_unary_rpc_method_handler(who)})])
+        try:
+            port = server.add_insecure_port(f"{ip}:{port}")
+        except RuntimeError:
+            pytest.skip("127.0.0.2 is not a loopback address on this system (it is on Linux)")
+        await server.start()
+        servers.append(server)
+    dns = DnsResponder(["127.0.0.1", "127.0.0.2"])
+    channel = open_channel(f"dns://127.0.0.1:{dns.port}/replicas.switchboard.test:{port}")
+    who = channel.unary_unary("/test.Who/Who")
+    try:
+        before = [await who(b"", timeout=5) for _ in range(20)]
+        await servers[0].stop(None)
+        after = [await who(b"", timeout=5) for _ in range(20)]
+    finally:
+        await channel.close()
+        for server in servers:
+            await server.stop(None)
+        dns.close()
+    assert set(before) == {b"127.0.0.1", b"127.0.0.2"} and before[-10:].count(b"127.0.0.1") == 5
+    assert after == [b"127.0.0.2"] * 20
