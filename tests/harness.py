@@ -193,3 +193,67 @@ def start_replicated_gateway(tmp: Path, models: list[dict[str, object]], *, auth
         gw.stop()
         raise
     return gw
+
+
+@dataclass
+class Cluster:
+    """Several replicas of every service (labels ``auth1``, ``auth2``, ``billing1``, ... ``facade2``)."""
+
+    gateway: Gateway
+    #: How each replica was started (service, environment), to start it again under the same label.
+    launches: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+
+    def start(self, label: str) -> ServiceProcess:
+        service, env = self.launches[label]
+        return self.gateway.start_named(label, service, env)
+
+    def wait_ready(self, label: str, timeout: float = 30) -> None:
+        """Waits for one facade replica's readiness (other replicas may be down)."""
+        url = self.gateway.base_urls[int(label.removeprefix("facade")) - 1]
+        process = self.gateway.processes[label]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.proc.poll() is not None:
+                raise RuntimeError(f"{label} exited early:\n{process.log()}")
+            try:
+                if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{label} not ready:\n{process.log()}")
+
+
+def start_cluster(tmp: Path, models: list[dict[str, object]], *, replicas: int = 2,
+                  service_env: Mapping[str, Mapping[str, str]] | None = None,
+                  router_settings: Mapping[str, object] | None = None) -> Cluster:
+    """``replicas`` processes of each of the four services on loopback, as behind headless Services.
+
+    Every facade is given every replica's address as a comma-separated list (one balanced gRPC
+    channel per service). ``service_env`` maps a service name to the environment only its
+    processes get (e.g. auth's PostgreSQL and Redis URLs); each replica has its own data directory."""
+    gw = _prepare(tmp, models, None, router_settings)
+    cluster = Cluster(gw)
+    env_of = service_env or {}
+    for service in ("auth", "billing", "router"):
+        addresses = [f"127.0.0.1:{free_port()}" for _ in range(replicas)]
+        gw.env[f"SWITCHBOARD_{service.upper()}_ADDRESS"] = ",".join(addresses)
+        for i, address in enumerate(addresses):
+            cluster.launches[f"{service}{i + 1}"] = (service, {
+                **env_of.get(service, {}), "SWITCHBOARD_GRPC_LISTEN": address,
+                "SWITCHBOARD_DATA_DIR": str(tmp / f"{service}{i + 1}-data")})
+    ports = [int(gw.base_url.rsplit(":", 1)[1])] + [free_port() for _ in range(replicas - 1)]
+    gw.base_urls = [f"http://127.0.0.1:{p}" for p in ports]
+    for i, port in enumerate(ports):
+        cluster.launches[f"facade{i + 1}"] = ("facade", {
+            **env_of.get("facade", {}), "SWITCHBOARD_PORT": str(port),
+            "SWITCHBOARD_DATA_DIR": str(tmp / f"facade{i + 1}-data")})
+    for label in cluster.launches:
+        cluster.start(label)
+    try:
+        for url in gw.base_urls:
+            gw.wait_ready(url=url)
+    except Exception:
+        gw.stop()
+        raise
+    return cluster

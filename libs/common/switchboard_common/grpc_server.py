@@ -23,7 +23,10 @@ from switchboard_common.grpc_metrics import MetricsInterceptor
 log = logging.getLogger(__name__)
 
 #: Options for every server: generous message sizes (100 KB prompts are common),
-#: keepalive so that idle peer connections stay warm.
+#: keepalive so that idle peer connections stay warm, and a bounded connection life:
+#: after five minutes a connection is asked to go away (GOAWAY; its calls may still run
+#: for fifteen minutes, longer than the longest completion), so that clients resolve
+#: the headless Service's DNS again and new replicas get their share of the traffic.
 SERVER_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -31,6 +34,8 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 900_000),
 )
 
 
