@@ -97,7 +97,8 @@ def pg_gateway(tmp_path_factory: pytest.TempPathFactory,
     billing and a second facade that talks to it. Yields (gateway, second facade URL, database DSN)."""
     dsn, name = fresh_database()
     tmp: Path = tmp_path_factory.mktemp("pg-gateway")
-    gw = start_gateway(tmp, fake_models(fake_openai[1]))
+    # 200 requests at once on a 2-core machine: give the services time rather than shedding load with 503s.
+    gw = start_gateway(tmp, fake_models(fake_openai[1]), {"SWITCHBOARD_SERVICE_TIMEOUT_SECONDS": "30"})
     try:
         gw.processes["billing"].terminate()
         gw.start_service("billing", {"SWITCHBOARD_DATABASE_URL": dsn})
