@@ -14,7 +14,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import billing_pb2
+from switchboard.v1 import auth_pb2, billing_pb2
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.routes.spend import usage_row_json
@@ -69,6 +69,19 @@ async def _records(gw: Gateway, filters: dict[str, Any], limit: int) -> list[bil
     return records[:limit]
 
 
+async def key_aliases(gw: Gateway, session: Session) -> dict[str, str]:
+    """key_id → alias for the breakdown by key; empty when auth cannot list (the ids still show)."""
+    who = auth_pb2.AdminCaller(api_key=session.credential)
+    try:
+        if session.is_admin:
+            infos = list((await gw.admin("ListKeys", auth_pb2.ListKeysRequest(caller=who))).keys)
+        else:
+            infos = [await gw.admin("GetKey", auth_pb2.GetKeyRequest(caller=who, key=session.credential))]
+    except ServiceError:
+        return {}
+    return {k.key_id: k.key_alias for k in infos if k.key_alias}
+
+
 @router.get("/ui/usage")
 async def usage_page(request: Request) -> Response:
     session = current(request)
@@ -84,6 +97,9 @@ async def usage_page(request: Request) -> Response:
         for group_by in ("day", "model", "key", "team"):
             summary = await summarize(gw, billing_pb2.SummarizeUsageRequest(group_by=group_by, **filters))
             groups[group_by] = [group_json(g) for g in summary.groups]
+        aliases = await key_aliases(gw, session)
+        for g in groups["key"]:
+            g["label"] = aliases.get(g["group"] or "", "")
         for record in await _records(gw, filters, LOG_ROWS):
             row = usage_row_json(record)
             row["custody_path"] = custody_path(row)
