@@ -124,8 +124,10 @@ def test_dashboard_flow(browser: sync_api.Browser, gateway: Gateway) -> None:
     other_request_id, _ = chat(base, other, "fake-echo")
 
     page.goto(f"{base}/ui/models")
-    assert page.locator("section.model h2 code", has_text="fake-good").count() == 1
-    assert page.locator("section.model", has_text="fake-good").locator("td", has_text="$2.5").count() >= 1
+    good = page.locator("#models tbody[data-model='fake-good']")
+    assert good.locator("td.name code").inner_text() == "fake-good"
+    cells = good.locator("td").all_inner_texts()
+    assert "$2.5" in cells and "$10" in cells and "healthy" in cells and "us" in cells
     shot(page, "04-models")
 
     row = wait_for_row(page, f"{base}/ui/usage", request_id)
