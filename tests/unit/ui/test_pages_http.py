@@ -139,3 +139,13 @@ def test_create_edit_and_block_through_forms(gateway: Gateway) -> None:
     assert client.post(f"/ui/keys/{info['key_id']}/block", data={"csrf_token": token}).status_code == 303
     assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {key.group(1)}"},
                      timeout=10).status_code == 401
+
+
+def test_revoking_a_key_ends_its_dashboard_session(gateway: Gateway) -> None:
+    key = gateway.create_key(key_alias="ui-short-lived")
+    client, _ = signed_in(gateway, key)
+    assert client.get("/ui/usage").status_code == 200
+    revoked = httpx.post(f"{gateway.base_url}/key/delete", json={"keys": [key]}, headers=gateway.admin(), timeout=10)
+    assert revoked.status_code == 200
+    response = client.get("/ui/usage")
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"

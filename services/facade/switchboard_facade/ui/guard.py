@@ -5,6 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from switchboard_common.errors import ServiceError
+from switchboard_facade.errors import status_for
+from switchboard_facade.gateway import Gateway
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, form_data, page
 from switchboard_facade.ui.session import COOKIE_NAME, Session, SessionStore, csrf_ok
 
@@ -19,8 +22,21 @@ def store(request: Request) -> SessionStore:
     return existing  # type: ignore[no-any-return]
 
 
-def current(request: Request) -> Session | None:
-    return store(request).lookup(request.cookies.get(COOKIE_NAME))
+async def current(request: Request) -> Session | None:
+    """The signed-in session, re-checked with auth (through the key cache) so that a key revoked, blocked or
+    expired since sign-in ends its session at the next page."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    session = store(request).lookup(cookie)
+    if session is None:
+        return None
+    gw: Gateway = request.app.state.gateway
+    try:
+        await gw.authorize(session.credential, verify_only=True)
+    except ServiceError as err:
+        if status_for(err) == 401:
+            store(request).destroy(cookie)
+            return None
+    return session
 
 
 def to_signin() -> Response:

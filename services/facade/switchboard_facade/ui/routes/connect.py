@@ -15,7 +15,7 @@ router = APIRouter()
 
 @router.get("/ui/connect")
 async def connect_page(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     rows, error = await model_rows(request, session.credential)

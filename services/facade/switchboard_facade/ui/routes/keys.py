@@ -116,7 +116,7 @@ async def keys_page(request: Request, session: Session, *, created: dict[str, An
 
 @router.get("/ui/keys")
 async def list_page(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     return await keys_page(request, session)
@@ -124,7 +124,7 @@ async def list_page(request: Request) -> Response:
 
 @router.post("/ui/keys/create")
 async def create(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     if not session.is_admin:
@@ -146,7 +146,7 @@ async def create(request: Request) -> Response:
 
 @router.post("/ui/keys/{key_id}/{action}")
 async def act(request: Request, key_id: str, action: str) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     if not session.is_admin:

@@ -45,7 +45,7 @@ async def model_rows(request: Request, credential: str) -> tuple[list[dict[str, 
 
 @router.get("/ui/models")
 async def models_page(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     rows, error = await model_rows(request, session.credential)

@@ -32,7 +32,7 @@ def _login_page(request: Request, error: str = "", status: int = 200) -> Respons
 @router.get("/ui")
 @router.get("/ui/")
 async def home(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     target = "/ui/login" if session is None else ("/ui/keys" if session.is_admin else "/ui/usage")
     return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
 
@@ -72,7 +72,7 @@ def csrf_ok_login(request: Request, submitted: str) -> bool:
 
 @router.post("/ui/logout")
 async def logout(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     form = await form_data(request)
     if session is None or not csrf_ok(session, first(form, "csrf_token")):
         return csrf_refused(request, session)

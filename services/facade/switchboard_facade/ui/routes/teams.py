@@ -23,7 +23,7 @@ router = APIRouter()
 
 @router.get("/ui/teams")
 async def teams_page(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     if not session.is_admin:

@@ -84,7 +84,7 @@ async def key_aliases(gw: Gateway, session: Session) -> dict[str, str]:
 
 @router.get("/ui/usage")
 async def usage_page(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     gw: Gateway = request.app.state.gateway
@@ -118,7 +118,7 @@ async def usage_page(request: Request) -> Response:
 
 @router.get("/ui/usage.csv")
 async def usage_csv(request: Request) -> Response:
-    session = current(request)
+    session = await current(request)
     if session is None:
         return to_signin()
     gw: Gateway = request.app.state.gateway
