@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -144,6 +145,18 @@ def test_dashboard_flow(browser: sync_api.Browser, gateway: Gateway) -> None:
     else:
         assert page.locator("#per-day").is_visible(), "without the chart library the per-day table shows"
     shot(page, "05-usage")
+    page.fill("form.filters input[name=model]", "fake-echo")
+    page.click("form.filters button:has-text('Apply')")
+    page.wait_for_url("**model=fake-echo**")
+    assert page.locator(f"#request-log tr[data-request-id='{other_request_id}']").count() == 1
+    assert page.locator(f"#request-log tr[data-request-id='{request_id}']").count() == 0
+    today = datetime.now(UTC).date()
+    page.goto(f"{base}/ui/usage?from={today}&to={today}&key_id={expected['api_key']}")
+    shown = page.locator("#request-log tbody tr[data-request-id]").evaluate_all(
+        "rows => rows.map(r => r.dataset.requestId)")
+    assert shown == [request_id]
+    page.goto(f"{base}/ui/usage?from={today + timedelta(days=1)}")
+    assert page.locator("#request-log tbody tr[data-request-id]").count() == 0
     csv = page.request.get(f"{base}/ui/usage.csv").text()
     assert request_id in csv and other_request_id in csv
 

@@ -20,7 +20,8 @@ def _usage_html(chart: bool) -> str:
         rows=[], total={"requests": 1, "successful_requests": 1, "prompt_tokens": 1, "completion_tokens": 2,
                         "cost_micros": 10},
         chosen={"from": "", "to": "", "key_id": HOSTILE, "model": "", "team_id": ""}, export_query="",
-        chart_data={"days": [HOSTILE], "spend": ["0.000010"], "requests": [1]})
+        chart_data={"days": [HOSTILE], "spend": ["0.000010"], "requests": [1]},
+        key_choices=[("key_x", HOSTILE)], model_choices=[HOSTILE])
 
 
 def test_values_are_escaped_everywhere() -> None:

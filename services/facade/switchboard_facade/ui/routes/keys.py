@@ -85,6 +85,13 @@ async def _model_names(request: Request) -> list[str]:
     return [m.name for m in catalog.models if any(d.servable for d in m.deployments)]
 
 
+async def _team_ids(gw: Gateway, who: auth_pb2.AdminCaller) -> list[str]:
+    try:
+        return [t.team_id for t in (await gw.admin("ListTeams", auth_pb2.ListTeamsRequest(caller=who))).teams]
+    except ServiceError:
+        return []
+
+
 async def keys_page(request: Request, session: Session, *, created: dict[str, Any] | None = None,
                     error: str = "", status: int = 200) -> Response:
     gw: Gateway = request.app.state.gateway
@@ -111,7 +118,8 @@ async def keys_page(request: Request, session: Session, *, created: dict[str, An
     field = SORTS.get(sort, "created_at")
     keys.sort(key=lambda k: (k.get(field) is None, k.get(field) or ""), reverse=q.get("dir") == "desc")
     return page(request, "keys.html", session, status=status, keys=keys, created=created, error=error, search=search,
-                sort=sort, direction=q.get("dir", "asc"), models=await _model_names(request))
+                sort=sort, direction=q.get("dir", "asc"), models=await _model_names(request),
+                teams=await _team_ids(gw, who) if session.is_admin else [])
 
 
 @router.get("/ui/keys")

@@ -112,8 +112,11 @@ async def usage_page(request: Request) -> Response:
                   "spend": [g["spend"] for g in groups.get("day", [])],
                   "requests": [g["requests"] for g in groups.get("day", [])]}
     export = str(api_query(chosen))
+    key_choices = sorted((g["group"], g.get("label", "")) for g in groups.get("key", []) if g["group"])
+    model_choices = [g["group"] for g in groups.get("model", []) if g["group"]]
     return page(request, "usage.html", session, groups=groups, rows=rows, total=total, chosen=chosen, error=error,
-                chart_data=chart_data, export_query=export, log_limit=LOG_ROWS)
+                chart_data=chart_data, export_query=export, log_limit=LOG_ROWS, key_choices=key_choices,
+                model_choices=model_choices)
 
 
 @router.get("/ui/usage.csv")
