@@ -34,6 +34,7 @@ from switchboard_facade.routes import (
     usage,
 )
 from switchboard_facade.settings import FacadeSettings
+from switchboard_facade.ui import install as install_dashboard
 
 
 def _error(status: int, message: str, etype: str, code: str) -> Response:
@@ -83,6 +84,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
     for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend,
                    usage, custody, catalog, health):
         app.include_router(module.router)
+    install_dashboard(app)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

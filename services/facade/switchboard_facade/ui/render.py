@@ -1,0 +1,59 @@
+"""Jinja2 rendering with autoescaping on for every template, and the small helpers the pages share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from switchboard_facade.routes.usage import usd
+from switchboard_facade.ui.session import Session
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                  trim_blocks=True, lstrip_blocks=True)
+env.filters["usd"] = lambda micros: "—" if micros is None else "$" + usd(int(micros))
+
+
+def chart_available() -> bool:
+    """The chart library is built into static/vendor at install time; without it the pages show tables."""
+    return (STATIC_DIR / "vendor" / "chart.umd.js").is_file()
+
+
+#: Headers on every dashboard page: no framing, no third-party anything, no caching of account data.
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
+    html = env.get_template(template).render(session=session, path=request.url.path, chart=chart_available(),
+                                             **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+async def form_data(request: Request, limit: int = 256 * 1024) -> dict[str, list[str]]:
+    """An application/x-www-form-urlencoded body as name → values (a select may repeat a name)."""
+    body = await request.body()
+    if len(body) > limit:
+        return {}
+    out: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+        out.setdefault(name, []).append(value)
+    return out
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[0].strip()

@@ -1,0 +1,151 @@
+"""The dashboard over plain HTTP against a real gateway: cookie flags, CSRF refusal, who may see what."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from switchboard_facade.ui.session import COOKIE_NAME
+from tests.harness import Gateway
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_open: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+def browser_like(gateway: Gateway) -> httpx.Client:
+    """A client that keeps cookies like a browser (closed after the test)."""
+    client = httpx.Client(base_url=gateway.base_url, timeout=15)
+    _open.append(client)
+    return client
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match, "the page carries a CSRF token"
+    return match.group(1)
+
+
+def signed_in(gateway: Gateway, credential: str) -> tuple[httpx.Client, str]:
+    """A client with a dashboard session and the session's CSRF token."""
+    client = browser_like(gateway)
+    token = csrf_of(client.get("/ui/login").text)
+    response = client.post("/ui/login", data={"csrf_token": token, "api_key": credential})
+    assert response.status_code == 303, response.text
+    return client, csrf_of(client.get("/ui/connect").text)
+
+
+def keys_of(gateway: Gateway) -> list[dict[str, object]]:
+    return httpx.get(f"{gateway.base_url}/key/list", headers=gateway.admin(), timeout=10).json()["keys"]
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(gateway: Gateway) -> None:
+    for path in ("/ui", "/ui/keys", "/ui/models", "/ui/usage", "/ui/teams", "/ui/connect", "/ui/usage.csv"):
+        response = httpx.get(gateway.base_url + path, timeout=10)
+        assert response.status_code == 303 and response.headers["location"] == "/ui/login", path
+
+
+def test_session_cookie_is_opaque_httponly_and_strict(gateway: Gateway) -> None:
+    client = browser_like(gateway)
+    login = client.get("/ui/login")
+    assert "default-src 'self'" in login.headers["content-security-policy"]
+    assert login.headers["x-frame-options"] == "DENY"
+    response = client.post("/ui/login", data={"csrf_token": csrf_of(login.text), "api_key": gateway.master_key})
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(COOKIE_NAME + "="))
+    flags = cookie.lower()
+    assert "httponly" in flags and "samesite=strict" in flags and "path=/ui" in flags
+    assert gateway.master_key not in cookie
+    assert client.get("/ui/keys").status_code == 200
+
+
+def test_wrong_credential_gets_no_session(gateway: Gateway) -> None:
+    client = browser_like(gateway)
+    token = csrf_of(client.get("/ui/login").text)
+    response = client.post("/ui/login", data={"csrf_token": token, "api_key": "sk-not-a-key"})
+    assert response.status_code == 401
+    assert COOKIE_NAME not in response.headers.get("set-cookie", "")
+
+
+def test_sign_in_without_the_form_token_is_refused(gateway: Gateway) -> None:
+    client = browser_like(gateway)
+    client.get("/ui/login")
+    response = client.post("/ui/login", data={"csrf_token": "guessed", "api_key": gateway.master_key})
+    assert response.status_code == 403
+    assert COOKIE_NAME not in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("token", ["", "forged-token"])
+def test_forms_without_the_session_token_change_nothing(gateway: Gateway, token: str) -> None:
+    client, _ = signed_in(gateway, gateway.master_key)
+    before = len(keys_of(gateway))
+    data = {"key_alias": "csrf-probe"} | ({"csrf_token": token} if token else {})
+    response = client.post("/ui/keys/create", data=data)
+    assert response.status_code == 403 and "security token" in response.text
+    assert len(keys_of(gateway)) == before
+    victim = gateway.create_key(key_alias="csrf-victim")
+    victim_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == "csrf-victim"
+                     and str(k["last_four"]) == victim[-4:])
+    assert client.post(f"/ui/keys/{victim_id}/revoke", data=data).status_code == 403
+    assert client.post("/ui/logout", data=data).status_code == 403
+    assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {victim}"},
+                     timeout=10).status_code == 200
+
+
+def test_virtual_key_is_denied_admin_pages_and_actions(gateway: Gateway) -> None:
+    own = gateway.create_key(key_alias="ui-holder")
+    other = gateway.create_key(key_alias="ui-neighbour")
+    other_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == "ui-neighbour")
+    client, token = signed_in(gateway, own)
+    assert client.get("/ui/teams").status_code == 403
+    keys_page = client.get("/ui/keys").text
+    assert "ui-holder" in keys_page and "ui-neighbour" not in keys_page and "Create key" not in keys_page
+    assert client.post("/ui/keys/create", data={"csrf_token": token, "key_alias": "sneaky"}).status_code == 403
+    assert client.post(f"/ui/keys/{other_id}/revoke", data={"csrf_token": token}).status_code == 403
+    assert not any(k["key_alias"] == "sneaky" for k in keys_of(gateway))
+    assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {other}"},
+                     timeout=10).status_code == 200
+    refused = client.get("/ui/usage", params={"key_id": other_id})
+    assert "only read its own usage" in refused.text
+
+
+def test_create_edit_and_block_through_forms(gateway: Gateway) -> None:
+    client, token = signed_in(gateway, gateway.master_key)
+    created = client.post("/ui/keys/create", data={
+        "csrf_token": token, "key_alias": "<b>form-made</b>", "models": ["fake-good", "fake-echo"],
+        "max_budget": "2.50", "tpm_limit": "1000", "budget_duration": "30d", "privacy_tier": ""})
+    assert created.status_code == 200
+    assert "&lt;b&gt;form-made&lt;/b&gt;" in created.text and "<b>form-made</b>" not in created.text
+    key = re.search(r'id="new-key-value">(sk-[^<]+)<', created.text)
+    assert key
+    info = next(k for k in keys_of(gateway) if k["key_alias"] == "<b>form-made</b>")
+    assert info["models"] == ["fake-good", "fake-echo"] and info["max_budget"] == 2.5 and info["tpm_limit"] == 1000
+    edited = client.post(f"/ui/keys/{info['key_id']}/edit", data={
+        "csrf_token": token, "rpm_limit": "7", "tpm_limit": "", "max_budget": "3", "budget_duration": "",
+        "max_daily_spend": "", "max_parallel_requests": ""})
+    assert edited.status_code == 303
+    info = next(k for k in keys_of(gateway) if k["key_id"] == info["key_id"])
+    assert info["rpm_limit"] == 7 and info["tpm_limit"] is None and info["max_budget"] == 3.0
+    bad = client.post(f"/ui/keys/{info['key_id']}/edit", data={"csrf_token": token, "rpm_limit": "lots"})
+    assert bad.status_code == 400 and "whole number" in bad.text
+    assert client.post(f"/ui/keys/{info['key_id']}/block", data={"csrf_token": token}).status_code == 303
+    assert httpx.get(f"{gateway.base_url}/v1/models", headers={"Authorization": f"Bearer {key.group(1)}"},
+                     timeout=10).status_code == 401
+
+
+def test_revoking_a_key_ends_its_dashboard_session(gateway: Gateway) -> None:
+    key = gateway.create_key(key_alias="ui-short-lived")
+    client, _ = signed_in(gateway, key)
+    assert client.get("/ui/usage").status_code == 200
+    revoked = httpx.post(f"{gateway.base_url}/key/delete", json={"keys": [key]}, headers=gateway.admin(), timeout=10)
+    assert revoked.status_code == 200
+    response = client.get("/ui/usage")
+    assert response.status_code == 303 and response.headers["location"] == "/ui/login"
