@@ -9,15 +9,25 @@ PROTO_SRC := $(wildcard protos/switchboard/v1/*.proto)
 PROTO_STAMP := protos/gen/.stamp
 PACKAGES := protos libs/common libs/translate services/auth services/router services/billing services/facade
 
-.PHONY: run test protos install install-test lint bench clean
+.PHONY: run test protos install install-test lint bench clean ui-assets browser-deps
 
 ## Start the whole gateway (auth, router, billing, facade) on the embedded default.
-run: install protos
+run: install protos ui-assets
 	$(PY) -m switchboard_common.supervisor
 
 ## Install test dependencies and run the whole suite.
-test: install-test protos
+test: install-test protos ui-assets browser-deps
 	$(PY) -m pytest
+
+## The dashboard's chart library, from the npm registry (the Usage page shows tables without it).
+ui-assets:
+	@command -v npm >/dev/null 2>&1 && $(PY) services/facade/switchboard_facade/ui/build_assets.py \
+		|| echo "npm missing: the Usage page shows tables instead of a chart"
+
+## Debian's Chromium for the browser tests (never a browser download of Playwright's own).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium) \
+		|| echo "chromium could not be installed: the browser tests will say so"
 
 ## Generate the gRPC stubs into protos/gen (an importable package).
 protos: $(PROTO_STAMP)
