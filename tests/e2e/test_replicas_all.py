@@ -273,8 +273,8 @@ def test_sigterm_lets_a_facade_finish_its_stream_and_flush_its_outbox(env: Env) 
     assert data[-1] == "[DONE]", data[-3:]
     text = "".join(chunk.split('"content":"', 1)[1].split('"', 1)[0] for chunk in data if '"content":"' in chunk)
     assert text == "x" * 200, "the whole stream arrived"
-    # uvicorn ends by raising the signal it caught again, so the exit status is "terminated by SIGTERM".
-    assert facade.proc.wait(timeout=15) in (0, -signal.SIGTERM), facade.log()[-2000:]
+    # The drain ends the process normally: exit status 0, logs flushed.
+    assert facade.proc.wait(timeout=15) == 0, facade.log()[-2000:]
     # The facade flushed its outbox before it exited: the row is there already, and no journal is left.
     [row] = ledger_rows(env.billing_dsn, [request_id])
     assert row[3] == "success" and row[2] > 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import sys
+
 import uvicorn
 
 from switchboard_common import tracing
@@ -14,6 +17,10 @@ def main() -> None:
     settings = FacadeSettings()
     configure_logging("facade", settings.log_level)
     tracing.setup("switchboard-facade")
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal once it has finished: let that end the
+    # process normally (exit status 0, atexit hooks run, the log writer flushes its last lines).
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings),
         host=settings.host,
