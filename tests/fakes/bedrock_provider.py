@@ -35,7 +35,7 @@ from botocore.credentials import Credentials
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
-from tests.fakes.server import BackgroundServer
+from tests.fakes.server import FakeProviderServer
 
 TEST_REGION = "eu-west-1"
 TEST_ACCESS_KEY_ID = "AKIAFAKEBEDROCKTEST1"
@@ -109,8 +109,10 @@ def _sample_value(schema: dict[str, Any]) -> Any:
     return None
 
 
-class FakeBedrock:
+class FakeBedrock(FakeProviderServer):
     """The server; start() before use, stop() after (the fixture does both)."""
+
+    server_name = "fake-bedrock"
 
     def __init__(self, *, region: str = TEST_REGION, slow_delay: float = 0.2) -> None:
         self.region = region
@@ -118,27 +120,6 @@ class FakeBedrock:
         self.secrets = {TEST_ACCESS_KEY_ID: TEST_SECRET_ACCESS_KEY}
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
-        self._runner: BackgroundServer | None = None
-        self.port = 0
-
-    # -- lifecycle -------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._runner = BackgroundServer(self, name="fake-bedrock").start()
-        self.port = self._runner.port
-
-    def reset(self) -> None:
-        """Forgets recorded requests and restores the default behaviour settings."""
-        self.requests.clear()
-        self.slow_delay = self.default_slow_delay
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
 
     def deployment(self, model: str, *, auth: str = "sigv4", session_token: bool = False) -> Deployment:
         """A deployment pointing at this server, signed (``sigv4``) or with the API key (``api_key``)."""

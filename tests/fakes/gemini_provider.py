@@ -34,7 +34,7 @@ import orjson
 import pytest
 
 from switchboard_router.deployment import Deployment
-from tests.fakes.server import BackgroundServer
+from tests.fakes.server import FakeProviderServer
 
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
 
@@ -228,32 +228,15 @@ def _failure_for(model: str) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-class FakeGemini:
+class FakeGemini(FakeProviderServer):
     """The server; start() before use, stop() after (the fixture does both)."""
+
+    server_name = "fake-gemini"
 
     def __init__(self, *, slow_delay: float = 0.2) -> None:
         self.slow_delay = self.default_slow_delay = slow_delay
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
-        self._runner: BackgroundServer | None = None
-        self.port = 0
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self._runner = BackgroundServer(self, name="fake-gemini").start()
-        self.port = self._runner.port
-
-    def reset(self) -> None:
-        """Forgets recorded requests and restores the default behaviour settings."""
-        self.requests.clear()
-        self.slow_delay = self.default_slow_delay
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            self._runner.stop()
 
     def deployment(self, model: str, *, api_key: str = TEST_API_KEY, **extra: Any) -> Deployment:
         return Deployment(

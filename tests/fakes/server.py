@@ -55,3 +55,31 @@ class BackgroundServer:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self._sock.close()
+
+
+class FakeProviderServer:
+    """Lifecycle shared by fake providers that are their own ASGI app: start() before use, stop() after,
+    reset() between tests (forget recorded requests, restore the default slowness)."""
+
+    server_name = "fake-provider"
+    requests: list[Any]
+    slow_delay: float
+    default_slow_delay: float
+    _runner: BackgroundServer | None = None
+    port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._runner = BackgroundServer(self, name=self.server_name).start()
+        self.port = self._runner.port
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.slow_delay = self.default_slow_delay
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            self._runner.stop()

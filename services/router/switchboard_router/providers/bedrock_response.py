@@ -15,7 +15,7 @@ import orjson
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
 from switchboard_router.providers.bedrock_eventstream import EventStreamDecoder, EventStreamError, EventStreamMessage
-from switchboard_router.providers.openai_shapes import ChunkEmitter
+from switchboard_router.providers.openai_shapes import ChunkEmitter, openai_usage
 
 _STOP_REASONS = {
     "end_turn": "stop",
@@ -58,16 +58,6 @@ def usage_from_bedrock(usage: dict[str, Any]) -> TokenUsage:
         cached_prompt_tokens=cache_read,
         cache_write_tokens=cache_write,
     )
-
-
-def openai_usage(usage: TokenUsage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 def parse_converse(body: bytes, model: str) -> CompletionResult:

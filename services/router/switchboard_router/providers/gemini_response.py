@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
-from switchboard_router.providers.openai_shapes import ChunkEmitter
+from switchboard_router.providers.openai_shapes import ChunkEmitter, openai_usage
 from switchboard_translate.sse import SSEDecoder
 
 _FINISH_REASONS = {
@@ -50,16 +50,6 @@ def usage_from_gemini(metadata: dict[str, Any]) -> TokenUsage:
         cached_prompt_tokens=int(metadata.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
     )
-
-
-def openai_usage(usage: TokenUsage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
-        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
-        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-    }
 
 
 @dataclass(slots=True)

@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from switchboard_router.providers.base import TokenUsage
+
 
 def plain_text(content: Any) -> str:
     """The text of an OpenAI message content (a string, or text parts joined)."""
@@ -46,3 +48,14 @@ class ChunkEmitter:
         chunk = self._base()
         chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
         return orjson.dumps(chunk)
+
+
+def openai_usage(usage: TokenUsage) -> dict[str, Any]:
+    """A :class:`TokenUsage` as the ``usage`` object of an OpenAI answer."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
