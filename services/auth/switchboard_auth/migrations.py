@@ -78,8 +78,14 @@ async def _v3_provider_credentials(conn: AsyncConnection) -> None:
             f"ALTER TABLE {table} ADD COLUMN provider_credential_hints JSON NOT NULL DEFAULT '{{}}'"))
 
 
+async def _v4_team_pii_policy(conn: AsyncConnection) -> None:
+    """Teams carry a PII policy for their keys, like their privacy tier."""
+    await conn.execute(sa.text("ALTER TABLE teams ADD COLUMN pii_policy VARCHAR(20) NOT NULL DEFAULT ''"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
     Migration(3, "bring your own key: sealed provider credentials", _v3_provider_credentials),
+    Migration(4, "team PII policy", _v4_team_pii_policy),
 ]

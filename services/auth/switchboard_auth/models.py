@@ -58,6 +58,7 @@ class Team(SQLModel, table=True):
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = None
     privacy_tier: str = Field(default="", max_length=60)
+    pii_policy: str = Field(default="", max_length=20)
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
     #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).

@@ -122,7 +122,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
             models=key.models or (team.models if team is not None else []),
             limits=limits_of(key), privacy_tier=key.privacy_tier or (team.privacy_tier if team is not None else ""),
-            pii_policy=key.pii_policy, metadata=key.key_metadata, is_admin=key.is_admin, expires_at=key.expires_at,
+            pii_policy=key.pii_policy or (team.pii_policy if team is not None else ""),
+            metadata=key.key_metadata, is_admin=key.is_admin, expires_at=key.expires_at,
         )
         if team is not None:
             ctx.team_limits.CopyFrom(limits_of(team))

@@ -20,7 +20,7 @@ PII_POLICIES = ("", "off", "substitute", "mask", "block")
 TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
 KEY_FIELDS = frozenset({"key_alias", "models", "duration", "expires_at", "team_id", "privacy_tier", "pii_policy",
                         "metadata", "is_admin", "budget_duration", "provider_credentials", *LIMIT_FIELDS})
-TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "metadata", "blocked", "budget_duration",
+TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "pii_policy", "metadata", "blocked", "budget_duration",
                          "provider_credentials", *LIMIT_FIELDS})
 
 
@@ -58,7 +58,7 @@ def key_info(key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
 def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
     return auth_pb2.TeamInfo(
         team_id=team.team_id, team_alias=team.team_alias, models=team.models, limits=limits_of(team),
-        privacy_tier=team.privacy_tier, metadata=team.team_metadata, blocked=team.blocked,
+        privacy_tier=team.privacy_tier, pii_policy=team.pii_policy, metadata=team.team_metadata, blocked=team.blocked,
         created_at=team.created_at, updated_at=team.updated_at, key_count=key_count,
         provider_credential_hints=team.provider_credential_hints,
     )
@@ -141,8 +141,10 @@ def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] 
     check_limits(spec.limits, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")
+    if "pii_policy" in fields and spec.pii_policy not in PII_POLICIES:
+        raise bad(f"pii_policy must be one of off, substitute, mask, block (got {spec.pii_policy!r}).", "pii_policy")
     _apply_limits(team, spec.limits, fields)
-    for name in ("team_alias", "privacy_tier", "blocked"):
+    for name in ("team_alias", "privacy_tier", "pii_policy", "blocked"):
         if name in fields:
             setattr(team, name, getattr(spec, name))
     if "models" in fields:

@@ -21,7 +21,8 @@ LIMIT_FIELDS = {"rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget",
                 "max_daily_spend"}
 KEY_FIELDS = {"key_alias", "models", "duration", "expires", "privacy_tier", "pii_policy", "metadata", "team_id",
               "is_admin", "provider_credentials", *LIMIT_FIELDS}
-TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "metadata", "blocked", "provider_credentials",
+TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "pii_policy", "metadata", "blocked",
+               "provider_credentials",
                *LIMIT_FIELDS}
 #: LiteLLM fields accepted and ignored, so that existing scripts keep working.
 _IGNORED = {"user_id", "tags", "send_invite_email", "members_with_roles", "organization_id"}
@@ -186,8 +187,8 @@ def team_spec(body: dict[str, Any]) -> auth_pb2.TeamSpec:
     _check_known(body, TEAM_FIELDS, set())
     return auth_pb2.TeamSpec(
         team_id=_str(body, "team_id"), team_alias=_str(body, "team_alias"), models=_models(body),
-        limits=limits(body), privacy_tier=_str(body, "privacy_tier"), metadata=_metadata(body),
-        blocked=_bool(body, "blocked"), provider_credentials=_provider_credentials(body),
+        limits=limits(body), privacy_tier=_str(body, "privacy_tier"), pii_policy=_str(body, "pii_policy"),
+        metadata=_metadata(body), blocked=_bool(body, "blocked"), provider_credentials=_provider_credentials(body),
     )
 
 

@@ -26,6 +26,7 @@ def team_json(info: auth_pb2.TeamInfo) -> dict[str, Any]:
         "models": list(info.models),
         **limits_json(info.limits),
         "privacy_tier": info.privacy_tier or None,
+        "pii_policy": info.pii_policy or None,
         "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),
         "blocked": info.blocked,
