@@ -146,3 +146,18 @@ def test_fallback_model_serves_when_the_primary_is_down(gateway: Gateway, key: s
         model="fake-with-fallback", messages=[{"role": "user", "content": "hi"}])
     assert raw.parse().choices[0].message.content == "Hello from the fake provider."
     assert raw.headers["x-switchboard-model"] == "fake-good"
+
+
+def test_the_gateways_own_overhead_is_reported_without_the_providers_time(gateway: Gateway, key: str) -> None:
+    """fake-slow waits two seconds before its first byte: the overhead headers must not count that wait."""
+    sdk = client(gateway, key)
+    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow",
+                                                        messages=[{"role": "user", "content": "hi"}])
+    assert float(raw.headers["x-switchboard-overhead-ms"]) < 1000
+    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow", stream=True,
+                                                        messages=[{"role": "user", "content": "hi"}])
+    assert float(raw.headers["x-switchboard-ttfb-overhead-ms"]) < 1000
+    list(raw.parse())
+    metrics = httpx.get(f"{gateway.base_url}/metrics").text
+    assert 'switchboard_gateway_overhead_seconds_count{kind="unary"}' in metrics
+    assert 'switchboard_gateway_overhead_seconds_count{kind="stream_first_byte"}' in metrics

@@ -67,6 +67,11 @@ REQUEST_LATENCY = LoopHistogram(
 TIME_TO_FIRST_TOKEN = LoopHistogram(
     "switchboard_time_to_first_token_seconds", "Time from request to the first streamed chunk.",
     ["model"], TTFT_BUCKETS, REGISTRY)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.25, 1)
+GATEWAY_OVERHEAD = LoopHistogram(
+    "switchboard_gateway_overhead_seconds",
+    "Time the gateway itself added: total time minus time spent waiting on the provider (for streams: until the "
+    "first byte was sent).", ["kind"], OVERHEAD_BUCKETS, REGISTRY)
 INFLIGHT = LoopGauge(
     "switchboard_inflight_requests", "HTTP requests (and open streams) in progress.", [], REGISTRY)
 OUTBOX_DEPTH = Gauge(

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from switchboard.v1 import common_pb2, router_pb2
+from switchboard_common import metrics
 from switchboard_common.errors import ServiceError, from_rpc_error
 from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
@@ -110,8 +111,10 @@ async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Response:
 
 
 def _overhead(call: Call, provider_ms: float) -> str:
-    total_ms = (time.perf_counter() - call.started) * 1000
-    return f"{max(0.0, total_ms - provider_ms):.3f}"
+    """Total minus provider time (TensorZero's definition), for the header and the histogram."""
+    overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - provider_ms)
+    metrics.GATEWAY_OVERHEAD.observe(("unary",), overhead_ms / 1000)
+    return f"{overhead_ms:.3f}"
 
 
 async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Response:
@@ -122,7 +125,9 @@ async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Response:
     headers = route_headers(call, route)
     headers.update(budget_headers(call.budget))
     headers.update(dialect.extra_headers(call.request_id))
-    headers["x-switchboard-ttfb-overhead-ms"] = f"{(time.perf_counter() - call.started) * 1000:.3f}"
+    ttfb_overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - route.provider_ttfb_ms)
+    metrics.GATEWAY_OVERHEAD.observe(("stream_first_byte",), ttfb_overhead_ms / 1000)
+    headers["x-switchboard-ttfb-overhead-ms"] = f"{ttfb_overhead_ms:.3f}"
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
     return StreamingResponse(_relay(gw, call, route, events, rpc, dialect.stream_encoder()),

@@ -35,6 +35,8 @@ class UnaryResult:
 @dataclass(slots=True)
 class StreamStarted:
     route: Attempted
+    #: Milliseconds from sending the provider request to its first byte (the provider's share of TTFT).
+    ttfb_ms: float = 0.0
 
 
 @dataclass(slots=True)

@@ -101,7 +101,9 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                 if isinstance(item, StreamChunks):
                     yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
                 elif isinstance(item, StreamStarted):
-                    yield router_pb2.StreamEvent(route=prepared.annotate(route_to_proto(item.route)))
+                    route = prepared.annotate(route_to_proto(item.route))
+                    route.provider_ttfb_ms = item.ttfb_ms
+                    yield router_pb2.StreamEvent(route=route)
                 elif isinstance(item, StreamFinished):
                     end = router_pb2.StreamEnd(
                         usage=usage_to_proto(item.usage),

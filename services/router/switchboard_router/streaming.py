@@ -173,7 +173,7 @@ async def _pump(response: httpx.Response, translator: Any, route: Attempted, sta
             announced = True
             ttfb_ms = (time.perf_counter() - started) * 1000
             health.record_success(deployment.id, ttfb_ms / 1000)
-            yield StreamStarted(route)
+            yield StreamStarted(route, ttfb_ms)
         if chunks:
             produced.add(chunks)
             yield StreamChunks(chunks)
@@ -182,7 +182,7 @@ async def _pump(response: httpx.Response, translator: Any, route: Attempted, sta
             break
     if not announced:
         ttfb_ms = (time.perf_counter() - started) * 1000
-        yield StreamStarted(route)
+        yield StreamStarted(route, ttfb_ms)
     usage = produced.usage(translator.usage, prompt_estimate, failed=error is not None)
     provider_ms = (time.perf_counter() - started) * 1000
     yield StreamFinished(usage, route, provider_ms, ttfb_ms, error)
