@@ -110,9 +110,11 @@ class Ledger:
                 stmt = (insert(table).on_conflict_do_nothing(index_elements=["request_id"])
                         .returning(table.c.request_id))
                 new_ids = {r[0] for r in (await conn.execute(stmt, values)).all()}
-            for start in range(0, len(ids), _CHUNK):
+            # A request admitted under a lease held no reservation of its own: nothing to delete for it.
+            reserved = [i for i in ids if i not in (lease_units or {})]
+            for start in range(0, len(reserved), _CHUNK):
                 await conn.execute(_RESERVATIONS.delete().where(
-                    _RESERVATIONS.c.reservation_id.in_(ids[start:start + _CHUNK])))
+                    _RESERVATIONS.c.reservation_id.in_(reserved[start:start + _CHUNK])))
             debits: dict[str, int] = {}
             for request_id, (lease_id, micros) in (lease_units or {}).items():
                 if request_id in new_ids and lease_id and micros > 0:

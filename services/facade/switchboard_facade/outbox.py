@@ -49,7 +49,7 @@ def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
 
 class Outbox:
     def __init__(self, directory: Path, deliver: Deliver, batch_size: int = 256,
-                 max_backoff_seconds: float = 5.0, linger_seconds: float = 0.02) -> None:
+                 max_backoff_seconds: float = 5.0, linger_seconds: float = 0.05) -> None:
         self.directory = directory
         self.deliver = deliver
         self.batch_size = batch_size
