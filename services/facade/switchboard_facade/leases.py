@@ -38,7 +38,7 @@ from switchboard.v1 import billing_pb2
 log = logging.getLogger(__name__)
 
 #: Prompt bounds are rounded up to a power of two no smaller than this, so similar requests share a lease.
-_MIN_PROMPT_BUCKET = 1024
+_MIN_PROMPT_BUCKET = 256
 #: How long a shape that billing would not lease goes straight to per-request reservations.
 _NO_LEASE_SECONDS = 1.0
 
