@@ -36,8 +36,10 @@ _SOURCE_PATHS = (
 
 
 def switchboard_config(provider_base_url: str, model: str) -> dict[str, object]:
-    """The gateway config: one model with one OpenAI-compatible deployment at the fake provider."""
-    deployment = {"provider": "openai", "model": model, "api_base": provider_base_url, "api_key": "x"}
+    """The gateway config: one priced model with one OpenAI-compatible deployment at the fake provider."""
+    deployment = {"provider": "openai", "model": model, "api_base": provider_base_url, "api_key": "x",
+                  # Priced, so that every request holds and settles a real cost against the key's budget.
+                  "input_cost_per_million": 0.15, "output_cost_per_million": 0.6, "max_output_tokens": 4096}
     return {"models": [{"name": model, "deployments": [deployment]}]}
 
 

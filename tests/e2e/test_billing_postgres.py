@@ -201,6 +201,42 @@ def test_concurrent_requests_through_two_facades_and_two_billings_never_overrun(
     assert asyncio.run(scalar(dsn, "SELECT COUNT(*) FROM reservations WHERE key_id = $1", key_id)) == 0
 
 
+def test_budget_leases_through_two_facades_never_overrun_and_unused_slices_come_back(
+        pg_gateway: tuple[Gateway, str, str]) -> None:
+    """Each facade takes its requests' holds from budget leases billing granted it; racing through both
+    facades and both billings, the ledger never exceeds the budget, and every slice ends settled or returned."""
+    gw, facade2, dsn = pg_gateway
+    # A leased request reports its lease unit (the worst case of its shape) as the amount reserved.
+    probe_key = gw.create_key(max_budget="1000")
+    probe = httpx.post(f"{gw.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {probe_key}"},
+                       json={"model": "fake-good", "messages": MESSAGES, "max_tokens": 20}, timeout=30)
+    unit_micros = round(float(probe.headers["x-switchboard-reserved"]) * 1_000_000)
+    assert unit_micros > 0
+    budget_micros = 12 * unit_micros
+    key = gw.create_key(key_alias="lease-race", max_budget=f"{budget_micros / 1_000_000:.6f}")
+
+    responses = asyncio.run(fire([gw.base_url, facade2], key, 300, 100, max_tokens=20))
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429}, sorted(set(statuses))
+    ok = [r for r in responses if r.status_code == 200]
+    leased = [r for r in ok if round(float(r.headers["x-switchboard-reserved"]) * 1_000_000) == unit_micros]
+    assert leased, "requests must have been admitted under leases"
+    rows = wait_rows(dsn, [r.headers["x-request-id"] for r in ok])
+    assert len(rows) == len(ok), "every 200 has exactly one ledger row"
+    key_id = rows[0]["key_id"]
+    total = asyncio.run(scalar(dsn, "SELECT SUM(cost_micros) FROM usage_ledger WHERE key_id = $1", key_id))
+    assert 0 < total <= budget_micros
+    # Units are freed by settlements and unused ones returned (at the latest when a lease's use window ends).
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        left = asyncio.run(scalar(dsn, "SELECT COALESCE(SUM(amount_micros), 0) FROM reservations "
+                                       "WHERE key_id = $1", key_id))
+        if left == 0:
+            break
+        time.sleep(0.5)
+    assert left == 0, f"{left} micro-dollars still held after every request settled"
+
+
 def test_billing_killed_mid_load_loses_and_duplicates_nothing(pg_gateway: tuple[Gateway, str, str]) -> None:
     gw, facade2, dsn = pg_gateway
     plain = gw.create_key(key_alias="crash-plain")

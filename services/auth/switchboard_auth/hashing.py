@@ -7,7 +7,6 @@ keys nor, without the pepper, a way to test guesses offline.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 
@@ -20,7 +19,8 @@ def generate_key() -> str:
 
 
 def hash_key(key: str, pepper: str) -> str:
-    return hmac.new(pepper.encode(), key.encode(), hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: the same digest as hmac.new(...).hexdigest(), at a fraction of the cost.
+    return hmac.digest(pepper.encode(), key.encode(), "sha256").hex()
 
 
 def same_hash(a: str, b: str) -> bool:

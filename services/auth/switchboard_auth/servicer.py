@@ -207,16 +207,26 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     @rpc
     async def Release(self, request: auth_pb2.ReleaseAdmissionRequest,
                       context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
+        await self._release(request)
+        return auth_pb2.ReleaseAdmissionResponse()
+
+    @rpc
+    async def ReleaseBatch(self, request: auth_pb2.ReleaseBatchRequest,
+                           context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
+        for one in request.releases:
+            await self._release(one)
+        return auth_pb2.ReleaseAdmissionResponse()
+
+    async def _release(self, request: auth_pb2.ReleaseAdmissionRequest) -> None:
         a = request.admission
         if not a.key_id:
-            return auth_pb2.ReleaseAdmissionResponse()
+            return
         scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
         except RedisError as exc:
             raise _limits_unavailable(exc) from None
-        return auth_pb2.ReleaseAdmissionResponse()
 
     async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
                                  context: grpc.aio.ServicerContext) -> AsyncIterator[auth_pb2.Invalidation]:

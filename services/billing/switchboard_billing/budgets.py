@@ -16,6 +16,11 @@ the reservation in one transaction, serialized per subject:
   :func:`~switchboard_billing.ledger.use_immediate_transactions`), so writers
   are serialized by the database lock.
 
+Leases (:meth:`Budgets.lease`) are reservations too: one hold of several
+requests' worst case that a facade spends locally, one unit a request; each
+settled event naming the lease frees its unit in the settlement's transaction
+(:func:`debit_lease`), and the facade returns the units it did not use.
+
 Settlement does not take the subject lock: replacing a hold by a smaller real
 cost can only free budget. Expired reservations stop counting at
 ``expires_at_ms`` and are deleted by :meth:`Budgets.purge_expired`.
@@ -31,7 +36,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from switchboard_billing.ledger import use_immediate_transactions
+from switchboard_billing.ledger import debit_lease, use_immediate_transactions
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
 from switchboard_billing.windows import Clock, SystemClock, Window, day_window, window_for
@@ -97,6 +102,17 @@ class Reservation:
 
 
 @dataclass(frozen=True, slots=True)
+class Lease:
+    """A budget lease: ``units`` holds of ``unit_micros`` each, taken as one reservation (0 units: none)."""
+
+    lease_id: str
+    units: int
+    unit_micros: int
+    budgets: tuple[BudgetState, ...]
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Check:
     scope: str
     kind: str
@@ -131,17 +147,7 @@ class Budgets:
         if not subjects:
             return Reservation(request_id, amount_micros, False, (), 0)
         async with self.engine.begin() as conn:
-            checks: list[_Check] = []
-            for scope, subject_id, limits in subjects:
-                anchor_ms = await self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
-                anchor = datetime.fromtimestamp(anchor_ms / 1000, UTC)
-                if limits.max_budget_micros is not None:
-                    window = window_for(limits.budget_duration, now, anchor, self.tz) if limits.budget_duration \
-                        else None
-                    checks.append(_Check(scope, "budget", subject_id, limits.max_budget_micros, window))
-                if limits.max_daily_spend_micros is not None:
-                    checks.append(_Check(scope, "daily", subject_id, limits.max_daily_spend_micros,
-                                         day_window(now, self.tz)))
+            checks = await self._checks(conn, subjects, now, now_ms)
             spent, held, existing, settled = await self._sums(conn, checks, now_ms, request_id)
             if existing is not None or settled:
                 states = self._states(checks, spent, held)
@@ -165,6 +171,58 @@ class Budgets:
                     held[scope] += amount_micros
             return Reservation(request_id, amount_micros, amount_micros > 0, self._states(checks, spent, held),
                                expires_ms if amount_micros > 0 else 0)
+
+    async def lease(self, *, lease_id: str, key_id: str, team_id: str, key_limits: Limits, team_limits: Limits,
+                    unit_micros: int, units: int, ttl_seconds: float = 0.0) -> Lease:
+        """Holds up to ``units`` × ``unit_micros`` (never more than half of what every budget has free) as one
+        reservation ``lease_id``; idempotent by id. Grants 0 units when not one fits or a unit costs nothing."""
+        now = self.clock.now()
+        now_ms = _ms(now)
+        expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
+        subjects = [("key", key_id, key_limits)] if key_id and key_limits.any else []
+        if team_id and team_limits.any:
+            subjects.append(("team", team_id, team_limits))
+        if not subjects or unit_micros <= 0 or units <= 0:
+            return Lease(lease_id, 0, unit_micros, (), 0)
+        async with self.engine.begin() as conn:
+            checks = await self._checks(conn, subjects, now, now_ms)
+            spent, held, existing, _settled = await self._sums(conn, checks, now_ms, lease_id)
+            if existing is not None:
+                return Lease(lease_id, existing[0] // unit_micros, unit_micros, self._states(checks, spent, held),
+                             existing[1])
+            free = min(check.limit - spent[i] - held[check.scope] for i, check in enumerate(checks))
+            granted = min(units, max(0, free // 2) // unit_micros)
+            if granted <= 0:
+                return Lease(lease_id, 0, unit_micros, self._states(checks, spent, held), 0)
+            await conn.execute(_RESERVATIONS.insert().values(
+                reservation_id=lease_id, key_id=key_id, team_id=team_id, amount_micros=granted * unit_micros,
+                created_at_ms=now_ms, expires_at_ms=expires_ms))
+            for scope, _subject, _limits in subjects:
+                held[scope] += granted * unit_micros
+            return Lease(lease_id, granted, unit_micros, self._states(checks, spent, held), expires_ms)
+
+    async def _checks(self, conn: AsyncConnection, subjects: list[tuple[str, str, Limits]], now: datetime,
+                      now_ms: int) -> list[_Check]:
+        """Locks every subject (key before team) and lists the budgets that apply now."""
+        checks: list[_Check] = []
+        for scope, subject_id, limits in subjects:
+            anchor_ms = await self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
+            anchor = datetime.fromtimestamp(anchor_ms / 1000, UTC)
+            if limits.max_budget_micros is not None:
+                window = window_for(limits.budget_duration, now, anchor, self.tz) if limits.budget_duration \
+                    else None
+                checks.append(_Check(scope, "budget", subject_id, limits.max_budget_micros, window))
+            if limits.max_daily_spend_micros is not None:
+                checks.append(_Check(scope, "daily", subject_id, limits.max_daily_spend_micros,
+                                     day_window(now, self.tz)))
+        return checks
+
+    async def return_lease(self, lease_id: str, micros: int) -> None:
+        """Frees ``micros`` of a lease (never below 0)."""
+        if micros <= 0:
+            return
+        async with self.engine.begin() as conn:
+            await debit_lease(conn, lease_id, micros)
 
     async def _lock_subject(self, conn: AsyncConnection, subject: str, anchor_ms: int) -> int:
         """Locks the subject's row (creating it, anchored at ``anchor_ms``, on first use); returns its anchor."""

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +24,17 @@ _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
 _DAY_MS = 86_400_000
 #: Rows per INSERT statement (26 columns each stays far below both drivers' parameter limits).
 _CHUNK = 500
+
+
+async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int) -> None:
+    """Frees ``micros`` of a lease's hold, never below 0 (a settled request's unit, or a return).
+
+    A lease at 0 is over (every unit it granted was settled or returned) and is deleted."""
+    amount = _RESERVATIONS.c.amount_micros
+    mine = _RESERVATIONS.c.reservation_id == lease_id
+    await conn.execute(_RESERVATIONS.update().where(mine)
+                       .values(amount_micros=sa.case((amount > micros, amount - micros), else_=0)))
+    await conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
 _IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
 GROUPS = ("day", "model", "key", "team")
 
@@ -72,11 +83,14 @@ class Ledger:
         """Inserts rows in one transaction, skipping request ids already recorded; returns how many were new."""
         return len(await self.record_new(rows))
 
-    async def record_new(self, rows: Sequence[UsageRow | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    async def record_new(self, rows: Sequence[UsageRow | Mapping[str, Any]],
+                         lease_units: Mapping[str, tuple[str, int]] | None = None) -> list[dict[str, Any]]:
         """Inserts rows in one transaction, skipping request ids already recorded; returns the rows that were new.
 
         The same transaction deletes the rows' reservations, so a request's hold is
-        replaced by its real cost atomically (and a replayed settlement changes nothing).
+        replaced by its real cost atomically (and a replayed settlement changes nothing);
+        a request admitted under a budget lease (``lease_units``: request id → lease id
+        and micro-dollars) frees its unit of the lease the same way.
         """
         now = int(time.time() * 1000)
         table = UsageRow.__table__  # type: ignore[attr-defined]
@@ -96,9 +110,17 @@ class Ledger:
                 stmt = (insert(table).on_conflict_do_nothing(index_elements=["request_id"])
                         .returning(table.c.request_id))
                 new_ids = {r[0] for r in (await conn.execute(stmt, values)).all()}
-            for start in range(0, len(ids), _CHUNK):
+            # A request admitted under a lease held no reservation of its own: nothing to delete for it.
+            reserved = [i for i in ids if i not in (lease_units or {})]
+            for start in range(0, len(reserved), _CHUNK):
                 await conn.execute(_RESERVATIONS.delete().where(
-                    _RESERVATIONS.c.reservation_id.in_(ids[start:start + _CHUNK])))
+                    _RESERVATIONS.c.reservation_id.in_(reserved[start:start + _CHUNK])))
+            debits: dict[str, int] = {}
+            for request_id, (lease_id, micros) in (lease_units or {}).items():
+                if request_id in new_ids and lease_id and micros > 0:
+                    debits[lease_id] = debits.get(lease_id, 0) + micros
+            for lease_id in sorted(debits):
+                await debit_lease(conn, lease_id, debits[lease_id])
         return [v for v in values if v["request_id"] in new_ids]
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,

@@ -8,7 +8,7 @@ from typing import Any
 import grpc
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc, common_pb2
-from switchboard_billing.budgets import Budgets, Limits, Reservation
+from switchboard_billing.budgets import Budgets, BudgetState, Limits, Reservation
 from switchboard_billing.catalog_view import public_catalog
 from switchboard_billing.costing import Pricer, UnservableModelError
 from switchboard_billing.ledger import GROUPS, Ledger
@@ -100,14 +100,14 @@ def _ms(instant: object) -> int:
     return int(instant.timestamp() * 1000) if instant is not None else 0  # type: ignore[attr-defined]
 
 
-def _budget_messages(reservation: Reservation) -> list[billing_pb2.BudgetState]:
+def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.BudgetState]:
     return [
         billing_pb2.BudgetState(
             scope=b.scope, kind=b.kind, limit_micros=b.limit_micros, spent_micros=b.spent_micros,
             held_micros=b.held_micros, remaining_micros=b.remaining_micros,
             window_start_ms=_ms(b.window.start) if b.window is not None else 0, resets_at_ms=_ms(b.resets_at),
         )
-        for b in reservation.budgets
+        for b in budgets
     ]
 
 
@@ -145,6 +145,10 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
 
+    @staticmethod
+    def _lease_units(events: Any) -> dict[str, tuple[str, int]]:
+        return {e.request_id: (e.lease_id, e.lease_unit_micros) for e in events if e.lease_id}
+
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
         try:
@@ -170,10 +174,42 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             return billing_pb2.ReserveResponse(
                 reservation_id=request.request_id if reservation.held else "",
                 held_micros=reservation.amount_micros if reservation.held else 0,
-                budgets=_budget_messages(reservation), priced=worst.priced, expires_at_ms=reservation.expires_at_ms)
+                budgets=_budget_messages(reservation.budgets), priced=worst.priced,
+                expires_at_ms=reservation.expires_at_ms)
         except ServiceError as err:
             await abort(context, err)
             raise
+
+    async def Lease(self, request: billing_pb2.LeaseRequest,
+                    context: grpc.aio.ServicerContext) -> billing_pb2.LeaseResponse:
+        try:
+            shape = request.shape
+            if not request.lease_id:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "lease_id is required", param="lease_id")
+            if shape.prompt_tokens_bound < 0 or shape.max_output_tokens < 0 or request.units < 0:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "bounds and units must be 0 or more",
+                                   param="units")
+            try:
+                worst = self.pricer.worst_case(shape.model, shape.prompt_tokens_bound, shape.max_output_tokens,
+                                               byok=shape.byok)
+            except UnservableModelError:
+                return billing_pb2.LeaseResponse()  # Reserve says why, exactly
+            lease = await self.budgets.lease(
+                lease_id=request.lease_id, key_id=shape.key_id, team_id=shape.team_id,
+                key_limits=_limits(shape.key_limits),
+                team_limits=_limits(shape.team_limits) if shape.team_id else Limits(),
+                unit_micros=worst.micros if worst.priced else 0, units=request.units, ttl_seconds=shape.ttl_seconds)
+            return billing_pb2.LeaseResponse(units=lease.units, unit_micros=lease.unit_micros,
+                                             budgets=_budget_messages(lease.budgets),
+                                             expires_at_ms=lease.expires_at_ms)
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    async def ReturnLease(self, request: billing_pb2.ReturnLeaseRequest,
+                          context: grpc.aio.ServicerContext) -> billing_pb2.ReturnLeaseResponse:
+        await self.budgets.return_lease(request.lease_id, request.micros)
+        return billing_pb2.ReturnLeaseResponse()
 
     async def Release(self, request: billing_pb2.ReleaseRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReleaseResponse:
@@ -209,7 +245,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if not request.event.request_id:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
                                    param="request_id")
-            new = await self.ledger.record_new([self._row(request.event)])
+            new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]))
             _count_spend(new)
             return billing_pb2.SettleResponse(recorded=bool(new))
         except ServiceError as err:
@@ -222,7 +258,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if any(not e.request_id for e in request.events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
                                    param="request_id")
-            new = await self.ledger.record_new([self._row(e) for e in request.events])
+            new = await self.ledger.record_new([self._row(e) for e in request.events],
+                                               self._lease_units(request.events))
             _count_spend(new)
             return billing_pb2.SettleBatchResponse(recorded=len(new))
         except ServiceError as err:

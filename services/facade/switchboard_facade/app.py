@@ -67,6 +67,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
             app.state.draining = True
             await gateway.keycache.stop()
             await outbox.stop(settings.shutdown_grace_seconds)
+            await gateway.leases.close(settings.shutdown_grace_seconds)
             await gateway.releaser.drain(settings.shutdown_grace_seconds)
             await peers.close()
 

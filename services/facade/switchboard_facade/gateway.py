@@ -22,6 +22,7 @@ from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade import budget
 from switchboard_facade.clients import Peers
 from switchboard_facade.keycache import KeyCache
+from switchboard_facade.leases import BudgetLeases
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
@@ -53,6 +54,9 @@ class Call:
     authorization: auth_pb2.AuthorizeResponse | None = None
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
     budget: billing_pb2.ReserveResponse | None = None
+    #: The budget lease the request took a unit of ("" when it was reserved alone), and that unit's micro-dollars.
+    lease_id: str = ""
+    lease_unit_micros: int = 0
 
 
 def estimate_prompt_tokens(raw_size: int) -> int:
@@ -68,6 +72,8 @@ class Gateway:
         self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
         self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds)
         self.servable_models = budget.ServableModels()
+        self.leases = BudgetLeases(peers.billing, settings.service_timeout_seconds, settings.budget_lease_units,
+                                   use_seconds=settings.budget_lease_seconds)
 
     # -- auth ------------------------------------------------------------------------------
 
@@ -172,8 +178,20 @@ class Gateway:
                                          completion_timeout=self.settings.completion_timeout_seconds)
         if output_tokens is not None:
             request.max_output_tokens = output_tokens
-        call.budget = await budget.reserve(self.peers.billing, request, call.key,
-                                           self.settings.service_timeout_seconds)
+        if self.leases.enabled and budget.has_budget(call.key):
+            taken = await self.leases.take(request)
+            if taken is not None:
+                call.lease_id, call.lease_unit_micros, call.budget = taken
+                return
+        try:
+            call.budget = await budget.reserve(self.peers.billing, request, call.key,
+                                               self.settings.service_timeout_seconds)
+        except ServiceError as err:
+            # Refused while this facade holds unused leased budget of the key: give it back and ask once more.
+            if err.error.code != "budget_exceeded" or not await self.leases.return_key(call.key.key_id):
+                raise
+            call.budget = await budget.reserve(self.peers.billing, request, call.key,
+                                               self.settings.service_timeout_seconds)
 
     def settle(self, call: Call, *, usage: common_pb2.Usage | None, route: router_pb2.RouteInfo | None,
                status: str, http_status: int, error_code: str = "", ttft_ms: float = 0.0) -> None:
@@ -200,6 +218,9 @@ class Gateway:
         )
         if usage is not None:
             event.usage.CopyFrom(usage)
+        if call.lease_id:
+            event.lease_id = call.lease_id
+            event.lease_unit_micros = call.lease_unit_micros
         if route is not None:
             event.deployment_id = route.deployment_id
             event.provider = route.provider

@@ -3,7 +3,9 @@
 Every finished request appends its usage event to this process's journal file
 (one ``write`` of a length-prefixed protobuf — no fsync: a crashed process
 loses nothing the kernel has taken) before anything else happens to it; a
-background task delivers events to billing in batches and truncates the
+background task delivers events to billing in batches (the first event of a
+batch lingers a few milliseconds so that busy traffic settles many requests per
+billing transaction) and truncates the
 journal once everything written has been acknowledged. If billing is down,
 events wait on disk and in memory and are retried with backoff. On start, a
 facade replays the journals of facades that died (their file lock is free);
@@ -47,11 +49,13 @@ def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
 
 class Outbox:
     def __init__(self, directory: Path, deliver: Deliver, batch_size: int = 256,
-                 max_backoff_seconds: float = 5.0) -> None:
+                 max_backoff_seconds: float = 5.0, linger_seconds: float = 0.05) -> None:
         self.directory = directory
         self.deliver = deliver
         self.batch_size = batch_size
         self.max_backoff = max_backoff_seconds
+        #: How long the first event of a batch waits for company: one billing transaction settles many requests.
+        self.linger_seconds = linger_seconds
         self._pending: list[billing_pb2.UsageEvent] = []
         self._wake = asyncio.Event()
         self._fd = -1
@@ -89,6 +93,8 @@ class Outbox:
                     return
                 self._wake.clear()
                 await self._wake.wait()
+                if self.linger_seconds > 0 and not self._closing and len(self._pending) < self.batch_size:
+                    await asyncio.sleep(self.linger_seconds)
                 continue
             batch = self._pending[: self.batch_size]
             try:

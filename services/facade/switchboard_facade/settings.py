@@ -24,5 +24,9 @@ class FacadeSettings(ServiceSettings):
     completion_timeout_seconds: float = 900.0
     #: Longest life, seconds, of a cached key verification (changes are pushed by auth sooner); 0 turns the cache off.
     key_cache_ttl_seconds: float = 30.0
+    #: Most requests one budget lease may cover (see leases.py); 0: a billing reservation per request.
+    budget_lease_units: int = 1024
+    #: Seconds a budget lease takes new requests before its unused part is returned.
+    budget_lease_seconds: float = 10.0
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"

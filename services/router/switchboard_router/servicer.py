@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -62,6 +64,57 @@ def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
     return body
 
 
+_DONE = object()
+#: Stream items read ahead of the facade at most (beyond it, the provider waits: backpressure).
+_AHEAD = 256
+
+
+async def coalesced(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """``items``, with the chunk batches that are ready at the same moment merged into one.
+
+    A task reads the provider's stream while the caller writes the previous
+    message to the facade, so chunks that arrive during a write go out together
+    in the next message (one gRPC message instead of one each); the first chunk
+    is never held back. Errors of ``items`` are raised here, in order.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_AHEAD)
+
+    async def pump() -> None:
+        try:
+            async with contextlib.aclosing(items):  # type: ignore[type-var]
+                async for item in items:
+                    await queue.put(item)
+        except Exception as exc:  # handed to the caller, in order
+            await queue.put(exc)
+        finally:
+            await queue.put(_DONE)
+
+    task = asyncio.get_running_loop().create_task(pump())
+    held: Any = None
+    try:
+        while True:
+            item = held if held is not None else await queue.get()
+            held = None
+            if item is _DONE:
+                return
+            if isinstance(item, Exception):
+                raise item
+            if isinstance(item, StreamChunks) and not queue.empty():
+                merged = list(item.chunks)
+                while not queue.empty():
+                    following = queue.get_nowait()
+                    if not isinstance(following, StreamChunks):
+                        held = following
+                        break
+                    merged.extend(following.chunks)
+                item = StreamChunks(merged)
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -97,7 +150,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             body = _parse_body(request)
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
-            async for item in self.guard.stream(request.model, prepared, include_usage):
+            async for item in coalesced(self.guard.stream(request.model, prepared, include_usage)):
                 if isinstance(item, StreamChunks):
                     yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
                 elif isinstance(item, StreamStarted):
