@@ -80,7 +80,7 @@ CASES: list[tuple[str, str, Any, int, str | None, str | None]] = [
     ("POST", "/team/new", {"budget_duration": "2 weeks"}, 400, "budget_duration", None),
     ("POST", "/team/new", {"blocked": "no"}, 400, "blocked", "invalid_type"),
     ("POST", "/team/new", {"team_id": "{team_id}"}, 409, "team_id", "team_exists"),
-    ("POST", "/team/new", {"pii_policy": "mask"}, 400, "pii_policy", "unknown_field"),
+    ("POST", "/team/new", {"pii_policy": "shred"}, 400, "pii_policy", None),
     ("POST", "/team/update", {"rpm_limit": 1}, 400, "team_id", "missing_team_id"),
     ("POST", "/team/update", {"team_id": "nope", "rpm_limit": 1}, 404, "team_id", "team_id_not_found"),
     ("POST", "/team/update", {"team_id": "{team_id}"}, 400, None, "nothing_to_update"),
