@@ -34,7 +34,7 @@ def fake_models(api_base: str) -> list[dict[str, object]]:
         {"name": "fake-good", "deployments": [dep("good")]},
         {"name": "fake-echo", "deployments": [dep("echo")]},
         {"name": "fake-embed", "deployments": [dep("embed")]},
-        {"name": "fake-slow", "deployments": [dep("slow")]},
+        {"name": "fake-slow-first-byte", "deployments": [dep("slow")]},
         {"name": "fake-tool", "deployments": [dep("tool")]},
         {"name": "fake-error", "deployments": [dep("error")]},
         {"name": "fake-ratelimit", "deployments": [dep("ratelimit")]},

@@ -149,12 +149,12 @@ def test_fallback_model_serves_when_the_primary_is_down(gateway: Gateway, key: s
 
 
 def test_the_gateways_own_overhead_is_reported_without_the_providers_time(gateway: Gateway, key: str) -> None:
-    """fake-slow waits two seconds before its first byte: the overhead headers must not count that wait."""
+    """fake-slow-first-byte waits two seconds before its first byte: the overhead headers must not count that wait."""
     sdk = client(gateway, key)
-    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow",
+    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow-first-byte",
                                                         messages=[{"role": "user", "content": "hi"}])
     assert float(raw.headers["x-switchboard-overhead-ms"]) < 1000
-    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow", stream=True,
+    raw = sdk.chat.completions.with_raw_response.create(model="fake-slow-first-byte", stream=True,
                                                         messages=[{"role": "user", "content": "hi"}])
     assert float(raw.headers["x-switchboard-ttfb-overhead-ms"]) < 1000
     list(raw.parse())

@@ -94,3 +94,21 @@ def test_a_client_that_disconnects_cancels_the_provider_request(
             next(lines)
     # The stream is closed after three lines; 50 chunks at 50 ms would take 2.5 s more.
     assert wait_until(lambda: fake_openai[0].cancelled.count("drip") > before, timeout=3)
+
+
+def test_a_broken_catalog_at_start_is_a_one_line_error_naming_the_place(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.harness import ROOT, python_path
+
+    config = tmp_path / "broken.yaml"
+    config.write_text("models:\n  - name: m\n    deployments: [{provider: openai}]\n")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")},
+           "PYTHONPATH": python_path(), "SWITCHBOARD_CONFIG": str(config), "SWITCHBOARD_GRPC_LISTEN": "127.0.0.1:0",
+           "SWITCHBOARD_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([sys.executable, "-m", "switchboard_router"], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "models[0].deployments[0].model" in done.stderr and "Traceback" not in done.stderr

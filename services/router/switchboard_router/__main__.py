@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sys
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common import metrics, runtime, tracing
@@ -66,7 +67,12 @@ async def serve(settings: RouterSettings) -> None:
 def main() -> None:
     settings = RouterSettings()
     tracing.setup("switchboard-router")
-    runtime.run("router", serve(settings), settings.log_level)
+    try:
+        runtime.run("router", serve(settings), settings.log_level)
+    except ConfigError as exc:
+        # A broken catalog at start: say exactly where, without a traceback, and exit non-zero.
+        sys.stderr.write(f"switchboard router: the model catalog is invalid: {exc}\n")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
