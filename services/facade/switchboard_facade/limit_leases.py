@@ -29,9 +29,10 @@ admission's (a release correcting the estimate, batched by the
 A lease is *retired* — and what it did not use handed back in the
 releaser's next batch — when it runs out or cannot fit a request, when its use
 time ends, when its key or team changes, when the key cache goes dark, and at
-shutdown. A request refused while this facade holds unused units of the key
-(or its team) returns them at once and is asked once more, so idle slices never
-cause a denial here. A lost return just expires.
+shutdown (the key cache's stop, before the releaser drains). A request refused
+while this facade holds unused units of the key (or its team) returns them at
+once and is asked once more, so idle slices never cause a denial here. A lost
+return just expires.
 
 Auth grants conservatively (at most a quarter of what is free and a twentieth
 of the limit, and only 2 requests or more), so a key with a small limit, or one
@@ -44,13 +45,10 @@ never leased: their slots are per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-
-import grpc
 
 from switchboard.v1 import auth_pb2
 from switchboard_facade.ratelimit import Releaser
@@ -61,6 +59,13 @@ log = logging.getLogger(__name__)
 _NO_LEASE_SECONDS = 1.0
 #: Longest pause of the sweeper that retires leases whose use time ended.
 _SWEEP_SECONDS = 1.0
+
+
+def frees_units(returned: auth_pb2.RateLimitLeaseReturn) -> bool:
+    """Whether a lease return gives back requests or tokens (not only restamps used records)."""
+    lease = returned.lease
+    return ((bool(lease.request_scopes) and returned.requests_used < lease.requests)
+            or (bool(lease.token_scopes) and returned.tokens_used < lease.tokens))
 
 
 def has_parallel_limit(ctx: auth_pb2.KeyContext) -> bool:
@@ -219,25 +224,15 @@ class LimitLeases:
             self.retire(key_id)
 
     async def return_for(self, key_id: str, team_id: str) -> bool:
-        """After a refusal: hands back at once every unused unit of the key's (and its team's) leases, and waits
-        for auth to take them; True if there were any (the caller then asks once more)."""
-        leases = [lease for k, lease in self._leases.items()
-                  if k == key_id or (team_id and lease.grant.team_id == team_id)]
-        returns: list[auth_pb2.RateLimitLeaseReturn] = []
-        for lease in leases:
-            del self._leases[lease.grant.key_id]
-            if lease.holds_unused():
-                returns.append(self._return_of(lease))
-            elif lease.grant.request_scopes:
-                self.releaser.return_lease(self._return_of(lease))
-        if not returns:
-            return False
-        try:
-            await self.releaser.send_now(returns)
-        except grpc.aio.AioRpcError as exc:
-            log.warning("rate-limit lease return failed", extra={"leases": len(returns), "error": exc.code().name})
-            return False
-        return True
+        """After a refusal: hands back at once every unused unit of the key's (and its team's) leases — live ones,
+        and retired ones whose return has not reached auth yet — and waits for auth to take them; True if there
+        were any (the caller then asks once more)."""
+        def ours(lease: auth_pb2.RateLimitLease) -> bool:
+            return lease.key_id == key_id or bool(team_id and lease.team_id == team_id)
+
+        for key in [k for k, lease in self._leases.items() if ours(lease.grant)]:
+            self.retire(key)
+        return await self.releaser.return_now(lambda r: ours(r.lease) and frees_units(r))
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -250,11 +245,3 @@ class LimitLeases:
             now = time.monotonic()
             for key_id in [k for k, lease in self._leases.items() if now >= lease.use_until]:
                 self.retire(key_id)
-
-    async def close(self) -> None:
-        """Hands back every lease (at shutdown; the releaser's drain then sends them)."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-        self.changed(auth_pb2.Invalidation(everything=True))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import grpc
 
@@ -65,6 +66,8 @@ class Releaser:
         #: Set when something that frees capacity (a slot, a lease) is queued.
         self._urgent = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        #: The lease returns of the batch being sent, and a future done when it is.
+        self._sending: tuple[list[auth_pb2.RateLimitLeaseReturn], asyncio.Future[None]] | None = None
 
     def release(self, authorization: auth_pb2.AuthorizeResponse | None, usage: common_pb2.Usage | None) -> None:
         if authorization is None or not authorization.HasField("admission"):
@@ -98,7 +101,13 @@ class Releaser:
             self._urgent.clear()
             batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
             returns, self._returns = self._returns, []
-            await self._send(coalesce(batch), returns)
+            done = asyncio.get_running_loop().create_future()
+            self._sending = (returns, done)
+            try:
+                await self._send(coalesce(batch), returns)
+            finally:
+                self._sending = None
+                done.set_result(None)
 
     async def _send(self, batch: list[auth_pb2.ReleaseAdmissionRequest],
                     returns: list[auth_pb2.RateLimitLeaseReturn]) -> None:
@@ -116,10 +125,23 @@ class Releaser:
                     return
                 await asyncio.sleep(0.1 * (attempt + 1))
 
-    async def send_now(self, returns: list[auth_pb2.RateLimitLeaseReturn]) -> None:
-        """Returns leases at once and waits for auth to take them (raises AioRpcError)."""
-        await self.stub.ReleaseBatch(auth_pb2.ReleaseBatchRequest(lease_returns=returns),
-                                     timeout=self.timeout_seconds)
+    async def return_now(self, which: Callable[[auth_pb2.RateLimitLeaseReturn], bool]) -> bool:
+        """Sends the queued lease returns that ``which`` selects at once, waits for auth to take them (and for a
+        batch in flight that holds some), and tells whether there were any."""
+        now = [r for r in self._returns if which(r)]
+        if now:
+            self._returns = [r for r in self._returns if not which(r)]
+        sending = self._sending if self._sending is not None and any(which(r) for r in self._sending[0]) else None
+        if now:
+            try:
+                await self.stub.ReleaseBatch(auth_pb2.ReleaseBatchRequest(lease_returns=now),
+                                             timeout=self.timeout_seconds)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("rate-limit lease return failed", extra={"leases": len(now), "error": exc.code().name})
+                return False
+        if sending is not None:
+            await asyncio.wait([sending[1]], timeout=self.timeout_seconds)
+        return bool(now) or sending is not None
 
     async def drain(self, timeout: float) -> None:
         self._urgent.set()
