@@ -54,7 +54,8 @@ class Call:
     privacy_tier: str = ""
     # The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
-    #: Auth's answer (rate-limit admission and states); released when the request ends.
+    #: Auth's answer (rate-limit admission and states), or the like made under a rate-limit lease; released
+    #: when the request ends.
     authorization: auth_pb2.AuthorizeResponse | None = None
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
     budget: billing_pb2.ReserveResponse | None = None

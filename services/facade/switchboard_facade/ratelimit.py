@@ -101,10 +101,13 @@ class Releaser:
             self._urgent.clear()
             batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
             returns, self._returns = self._returns, []
+            releases = coalesce(batch)
+            if not releases and not returns:
+                continue  # every estimate was right, or return_now took the returns
             done = asyncio.get_running_loop().create_future()
             self._sending = (returns, done)
             try:
-                await self._send(coalesce(batch), returns)
+                await self._send(releases, returns)
             finally:
                 self._sending = None
                 done.set_result(None)
