@@ -148,6 +148,19 @@ async def test_after_its_first_request_a_key_is_admitted_under_a_lease(auth: Aut
     await eventually(lambda: auth.requests_counted("key", key.info.key_id) == (1, 9))
 
 
+async def test_at_shutdown_the_unused_part_of_every_lease_goes_back(auth: Auth, facades: Facades) -> None:
+    gw = await facades()
+    key = await new_key(auth, rpm_limit=1000, tpm_limit=1_000_000)
+    for _ in range(3):
+        await gw.authorize(key.key, new_call(tokens=100))
+    assert auth.authorize_calls == 1 and auth.requests_counted("key", key.info.key_id) == (1, 16)
+    assert auth.tokens_counted(key.info.key_id) == 100 + 1600
+    await gw.keycache.stop()  # what the facade's shutdown does first; the releaser drains last
+    await gw.releaser.drain(2)
+    assert auth.requests_counted("key", key.info.key_id) == (1, 2)
+    assert auth.tokens_counted(key.info.key_id) == 300
+
+
 async def test_a_key_with_a_small_or_parallel_limit_is_admitted_per_request(auth: Auth, facades: Facades) -> None:
     gw = await facades()
     small = await new_key(auth, rpm_limit=30)
