@@ -116,3 +116,34 @@ def test_a_request_refused_after_admission_gives_its_slot_back(gateway: Gateway)
             continue
         assert info.value.response.headers["x-ratelimit-limit-requests"] == "100"
         refusals.append(error["code"])
+
+
+def test_leased_admissions_carry_the_exact_limits_and_count_down(gateway: Gateway) -> None:
+    """RPM 1000 is large enough for rate-limit leases: after the first request this facade admits the key on its
+    own, and the headers stay those of the limits, counting this facade's use."""
+    client = sdk(gateway, str(generate(gateway, rpm_limit=1000, tpm_limit=1_000_000)["key"]))
+    answers = [chat(client) for _ in range(6)]
+    assert {a.headers["x-ratelimit-limit-requests"] for a in answers} == {"1000"}
+    assert {a.headers["x-ratelimit-limit-tokens"] for a in answers} == {"1000000"}
+    assert [int(a.headers["x-ratelimit-remaining-requests"]) for a in answers] == list(range(999, 993, -1))
+    tokens = [int(a.headers["x-ratelimit-remaining-tokens"]) for a in answers]
+    assert tokens == sorted(tokens, reverse=True) and len(set(tokens)) == 6 and tokens[-1] > 990_000
+    for answer in answers:
+        assert answer.headers["x-ratelimit-reset-requests"].endswith("s")
+        assert answer.headers["x-ratelimit-reset-tokens"].endswith("s")
+
+
+def test_a_leasing_key_is_admitted_exactly_up_to_its_limit(gateway: Gateway) -> None:
+    """RPM 60 gets leases of 3 while a quarter of what is free allows it, then one admission per request:
+    exactly 60 pass, however the requests were admitted."""
+    client = sdk(gateway, str(generate(gateway, key_alias="lease60", rpm_limit=60)["key"]))
+    statuses, remaining = [], []
+    for _ in range(66):
+        try:
+            remaining.append(chat(client).headers["x-ratelimit-remaining-requests"])
+            statuses.append(200)
+        except openai.RateLimitError as exc:
+            assert exc.response.json()["error"]["code"] == "rpm_limit_exceeded"
+            statuses.append(429)
+    assert statuses == [200] * 60 + [429] * 6
+    assert remaining[-1] == "0"

@@ -135,6 +135,91 @@ def test_a_change_through_one_facade_is_seen_by_the_other_within_a_second(
     assert time.monotonic() - changed_at < 1.0
 
 
+def rpm_log(prefix: str, key_id: str) -> list[str]:
+    """The members of the key's RPM log in Redis: request ids (admitted by Authorize) and
+    ``<lease_id>#<i>`` (admissions a facade took under a rate-limit lease)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return [m.decode() for m in client.zrange(f"{prefix}rl:key:{key_id}:rpm", 0, -1)]
+    finally:
+        client.close()
+
+
+def tpm_counted(prefix: str, key_id: str) -> int:
+    """Tokens counted for the key, summed over its TPM windows."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return sum(int(client.get(k) or 0) for k in client.scan_iter(match=f"{prefix}rl:key:{key_id}:tpm:*"))
+    finally:
+        client.close()
+
+
+def test_rate_limit_leases_never_admit_more_than_rpm_across_two_facades(cluster: tuple[Gateway, str, str]) -> None:
+    """RPM 200 is large enough to lease: both facades admit most requests on their own, and the total
+    admitted in the minute still never exceeds 200."""
+    gw, _, prefix = cluster
+    limit = 200
+    created = generate(gw, gw.base_urls[0], key_alias="leased-rpm", rpm_limit=limit)
+    key, key_id = str(created["key"]), str(created["key_id"])
+    clients = [sdk(gw, key, url) for url in gw.base_urls]
+    warm = [attempt(clients[0]), attempt(clients[1])]  # each facade has verified the key (and holds a lease)
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = warm + list(pool.map(lambda i: attempt(clients[i % 2]), range(2 * limit)))
+    admitted = statuses.count(200)
+    assert admitted <= limit, statuses
+    assert admitted >= limit - 2 * (limit // 20), statuses  # at most one lease per facade may be left unused
+    assert statuses.count(429) == len(statuses) - admitted, statuses
+    by_authorize = [m for m in rpm_log(prefix, key_id) if "#" not in m]
+    assert len(by_authorize) < admitted, "no request was admitted under a lease"
+    assert len(rpm_log(prefix, key_id)) <= limit
+
+
+def test_tpm_corrections_of_leased_requests_reach_the_counters(cluster: tuple[Gateway, str, str]) -> None:
+    """Each leased request counts its prompt estimate locally; its real token count, and the unused part of
+    the lease, reach Redis in the background: the counters end at the real usage."""
+    gw, _, prefix = cluster
+    created = generate(gw, gw.base_urls[0], key_alias="leased-tpm", tpm_limit=400_000, rpm_limit=100_000)
+    key, key_id = str(created["key"]), str(created["key_id"])
+    clients = [sdk(gw, key, url) for url in gw.base_urls]
+    padding = "x" * 4000  # counted in the estimate (~1000 tokens), not in the provider's prompt tokens
+    real = 0
+    for i in range(12):
+        answer = clients[i % 2].chat.completions.create(
+            model="fake-good", messages=[{"role": "user", "content": "hi"}], user=padding)
+        real += answer.usage.total_tokens  # type: ignore[union-attr]
+    assert any("#" in m for m in rpm_log(prefix, key_id)), "no request was admitted under a lease"
+    assert tpm_counted(prefix, key_id) > 12 * 1000  # estimates and leased tokens, not yet corrected
+    # A change to the key retires both facades' leases: their unused tokens go back.
+    ok(admin_post(gw, "/key/update", {"key": key_id, "key_alias": "leased-tpm-2"}, base_url=gw.base_urls[0]))
+    deadline = time.monotonic() + 5
+    while (counted := tpm_counted(prefix, key_id)) != real:
+        assert time.monotonic() < deadline, f"counted {counted} tokens, really used {real}"
+        time.sleep(0.05)
+
+
+def test_revocation_stops_a_key_admitted_under_leases_within_a_second(cluster: tuple[Gateway, str, str]) -> None:
+    gw, _, prefix = cluster
+    one, other = gw.base_urls
+    created = generate(gw, one, key_alias="leased-revoke", rpm_limit=1000)
+    key, key_id = str(created["key"]), str(created["key_id"])
+    client = sdk(gw, key, other)
+    for _ in range(4):
+        assert attempt(client) == 200
+    log = rpm_log(prefix, key_id)
+    assert len([m for m in log if "#" not in m]) == 1 and any("#" in m for m in log), log  # 3 were leased
+    ok(admin_post(gw, "/key/delete", {"keys": [key_id]}, base_url=one))
+    revoked_at, admitted = time.monotonic(), 4
+    while (status := attempt(client)) != 401:
+        assert status == 200
+        admitted += 1
+        assert time.monotonic() - revoked_at < 1.0, "the other facade still admits the key under its lease"
+    # The lease's unused records were given back: only the real admissions remain.
+    deadline = time.monotonic() + 3
+    while len(rpm_log(prefix, key_id)) > admitted:
+        assert time.monotonic() < deadline, rpm_log(prefix, key_id)
+        time.sleep(0.05)
+
+
 def test_the_plain_key_is_nowhere_in_postgres_redis_files_or_logs(cluster: tuple[Gateway, str, str]) -> None:
     """Runs last in this module: every key created above is searched for everywhere it could leak."""
     gw, dsn, prefix = cluster
@@ -158,3 +243,4 @@ def test_the_plain_key_is_nowhere_in_postgres_redis_files_or_logs(cluster: tuple
     for where, content in dumps:
         for key in SEEN_KEYS:
             assert key[3:].encode() not in content, f"plain key found in {where}"
+

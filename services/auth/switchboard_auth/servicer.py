@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import wraps
@@ -16,7 +17,7 @@ from switchboard_auth.cache import VerificationCache
 from switchboard_auth.credential_cipher import CredentialCipher, CredentialError
 from switchboard_auth.hashing import generate_key, hash_key, new_key_id, same_hash
 from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
-from switchboard_auth.limits import Admitted, Denial, LimitCheck, Limiter
+from switchboard_auth.limits import Admitted, Denial, LeaseAsk, LeaseGrant, LeaseReturn, LimitCheck, Limiter
 from switchboard_auth.models import Team, VirtualKey
 from switchboard_auth.specs import (
     TEAM_ID,
@@ -39,6 +40,9 @@ from switchboard_common.errors import Kind, ServiceError, abort
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+#: A lease id names records in the limit counters: letters, digits, '_' and '-' only.
+_LEASE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 
 
 def _unauthenticated(message: str, code: str) -> ServiceError:
@@ -170,7 +174,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         request_id = request.request_id or "auth_" + secrets.token_hex(12)
         tokens = max(0, request.estimated_prompt_tokens)
         try:
-            result = await self.limiter.admit(checks, request_id, tokens)
+            result = await self.limiter.admit(checks, request_id, tokens, self._lease_ask(request, checks))
         except RedisError as exc:
             raise _limits_unavailable(exc) from None
         if isinstance(result, Denial):
@@ -181,7 +185,28 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot))
         response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
                                                             reset_seconds=s.reset_seconds) for s in result.states)
+        if result.lease is not None:
+            response.lease.CopyFrom(self._lease(result.lease, key, response.rate_limits))
         return response
+
+    @staticmethod
+    def _lease_ask(request: auth_pb2.AuthorizeRequest, checks: list[LimitCheck]) -> LeaseAsk | None:
+        """The caller's lease ask, if it may have one: never for a key with a parallel-request limit."""
+        if not request.HasField("lease_ask") or any(c.parallel is not None for c in checks):
+            return None
+        ask = request.lease_ask
+        if not _LEASE_ID.fullmatch(ask.lease_id) or ask.requests <= 0 or ask.use_seconds <= 0:
+            return None
+        return LeaseAsk(ask.lease_id, ask.requests, max(0, ask.tokens), max(0, ask.min_tokens), ask.use_seconds)
+
+    @staticmethod
+    def _lease(grant: LeaseGrant, key: VirtualKey,
+               states: Sequence[auth_pb2.RateLimitState]) -> auth_pb2.RateLimitLease:
+        return auth_pb2.RateLimitLease(
+            lease_id=grant.lease_id, key_id=key.key_id, team_id=key.team_id, requests=grant.requests,
+            request_scopes=grant.request_scopes, tokens=grant.tokens, token_scopes=grant.token_scopes,
+            tpm_window_start=grant.tpm_window_start, use_seconds=grant.use_seconds, recorded_at=grant.recorded_at,
+            rate_limits=states)
 
     @staticmethod
     def _denied(denial: Denial, key: VirtualKey, team: Team | None, tokens: int) -> ServiceError:
@@ -215,7 +240,25 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                            context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
         for one in request.releases:
             await self._release(one)
+        for returned in request.lease_returns:
+            await self._return_lease(returned)
         return auth_pb2.ReleaseAdmissionResponse()
+
+    async def _return_lease(self, returned: auth_pb2.RateLimitLeaseReturn) -> None:
+        lease = returned.lease
+        if not lease.key_id or not _LEASE_ID.fullmatch(lease.lease_id):
+            return
+        owners = {"key": lease.key_id, "team": lease.team_id}
+
+        def scopes(names: Sequence[str]) -> list[tuple[str, str]]:
+            return [(name, owners[name]) for name in names if owners.get(name)]
+
+        try:
+            await self.limiter.return_lease(LeaseReturn(
+                lease.lease_id, scopes(lease.request_scopes), lease.requests, returned.requests_used,
+                scopes(lease.token_scopes), lease.tokens, returned.tokens_used, lease.tpm_window_start))
+        except RedisError as exc:
+            raise _limits_unavailable(exc) from None
 
     async def _release(self, request: auth_pb2.ReleaseAdmissionRequest) -> None:
         a = request.admission

@@ -21,12 +21,16 @@ from switchboard_common import http_metrics
 from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_facade import budget
 from switchboard_facade.clients import Peers
-from switchboard_facade.keycache import KeyCache
+from switchboard_facade.keycache import KeyCache, has_rate_limits
 from switchboard_facade.leases import BudgetLeases
+from switchboard_facade.limit_leases import LimitLeases
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
 from switchboard_facade.settings import FacadeSettings
+
+#: Refusals that unused leased units of the key may have caused.
+_RATE_LIMIT_REFUSALS = frozenset({"rpm_limit_exceeded", "tpm_limit_exceeded"})
 
 
 def new_request_id() -> str:
@@ -50,7 +54,8 @@ class Call:
     privacy_tier: str = ""
     # The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
-    #: Auth's answer (rate-limit admission and states); released when the request ends.
+    #: Auth's answer (rate-limit admission and states), or the like made under a rate-limit lease; released
+    #: when the request ends.
     authorization: auth_pb2.AuthorizeResponse | None = None
     #: Billing's answer to the reserve step (None: billing unreachable and no budget applies).
     budget: billing_pb2.ReserveResponse | None = None
@@ -70,7 +75,9 @@ class Gateway:
         self.peers = peers
         self.outbox = outbox
         self.releaser = Releaser(peers.auth, settings.service_timeout_seconds)
-        self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds)
+        self.limit_leases = LimitLeases(self.releaser, settings.rate_lease_units,
+                                        use_seconds=settings.rate_lease_seconds)
+        self.keycache = KeyCache(peers.auth, settings.key_cache_ttl_seconds, on_change=self.limit_leases.changed)
         self.servable_models = budget.ServableModels()
         self.leases = BudgetLeases(peers.billing, settings.service_timeout_seconds, settings.budget_lease_units,
                                    use_seconds=settings.budget_lease_seconds)
@@ -78,18 +85,72 @@ class Gateway:
     # -- auth ------------------------------------------------------------------------------
 
     async def authorize(self, api_key: str, call: Call | None = None, verify_only: bool = False) -> auth_pb2.KeyContext:
-        cached = self.keycache.lookup(api_key, admission_needed=call is not None and not verify_only)
-        if cached is not None:
+        """Verifies the key and, for a call, admits it against its rate limits; raises ServiceError.
+
+        A cached key without rate limits needs no admission; one with rate limits is admitted here under a
+        rate-limit lease when this facade holds one that fits (see limit_leases), else by auth, whose
+        Authorize then also asks for a lease."""
+        cached = self.keycache.lookup(api_key)
+        if cached is not None and (call is None or verify_only or not has_rate_limits(cached)):
             if call is not None:
                 call.key = cached
                 call.privacy_tier = cached.privacy_tier
             return cached
+        if call is None or verify_only:
+            return await self._authorize_rpc(api_key, call, verify_only, ask=False)
+        leases = self.limit_leases
+        if cached is not None:
+            if self._take_lease(cached, call):
+                return cached
+            if leases.may_ask(cached):
+                async with leases.lock(cached.key_id):  # one ask per key; the others wait for its lease
+                    if self._take_lease(cached, call):
+                        return cached
+                    if leases.may_ask(cached):
+                        return await self._admit(api_key, call, cached, ask=True)
+        return await self._admit(api_key, call, cached,
+                                 ask=cached is None and self.keycache.live and leases.may_ask(None))
+
+    def _take_lease(self, cached: auth_pb2.KeyContext, call: Call) -> bool:
+        admitted = self.limit_leases.take(cached, call.request_id, call.estimated_prompt_tokens)
+        if admitted is None:
+            return False
+        http_metrics.note(key_alias=cached.key_alias, team_id=cached.team_id)
+        call.key = cached
+        call.privacy_tier = cached.privacy_tier
+        call.authorization = admitted
+        return True
+
+    async def _admit(self, api_key: str, call: Call, cached: auth_pb2.KeyContext | None,
+                     ask: bool) -> auth_pb2.KeyContext:
+        """Admission by auth. A rate-limit refusal while this facade holds unused leased units of the key (or its
+        team) hands them back and asks once more, so that idle slices never cause a denial here."""
+        try:
+            return await self._authorize_rpc(api_key, call, False, ask)
+        except ServiceError as err:
+            if err.error.code not in _RATE_LIMIT_REFUSALS:
+                raise
+            known = cached or self.keycache.peek(api_key)
+            if known is None:
+                raise
+            self.limit_leases.refused(known.key_id)
+            if not await self.limit_leases.return_for(known.key_id, known.team_id):
+                raise
+        return await self._authorize_rpc(api_key, call, False, ask=False)
+
+    async def _authorize_rpc(self, api_key: str, call: Call | None, verify_only: bool,
+                             ask: bool) -> auth_pb2.KeyContext:
         generation = self.keycache.generation
         request = auth_pb2.AuthorizeRequest(api_key=api_key, verify_only=verify_only)
         if call is not None:
             request.model = call.model
             request.request_id = call.request_id
             request.estimated_prompt_tokens = call.estimated_prompt_tokens
+            if ask:
+                cached = self.keycache.peek(api_key)
+                request.lease_ask.CopyFrom(self.limit_leases.ask(cached.key_id if cached is not None else "",
+                                                                 call.estimated_prompt_tokens))
+        asked_at = time.monotonic()
         try:
             response = await self.peers.auth.Authorize(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
@@ -100,6 +161,10 @@ class Gateway:
             call.privacy_tier = response.key.privacy_tier
             call.authorization = response
         self.keycache.store(api_key, response.key, generation)
+        if ask:
+            # A lease is used only while the key's verification is live in the cache: not if a change raced.
+            self.limit_leases.granted(response, asked_at,
+                                      usable=self.keycache.live and generation == self.keycache.generation)
         return response.key
 
     async def admin(self, method: str, request: Any) -> Any:
@@ -234,8 +299,9 @@ class Gateway:
         """Frees the request's parallel slot and corrects its TPM count (in the background).
 
         ``settle`` does it; a path that ends an authorized request without settling must call it."""
-        self.releaser.release(call.authorization, usage)
-        call.authorization = None if call.authorization is None else _released(call.authorization)
+        if call.authorization is not None and call.authorization.HasField("admission"):
+            self.releaser.release(call.authorization, usage)
+            call.authorization.ClearField("admission")  # a second release is a no-op
 
     async def deliver_usage(self, events: list[billing_pb2.UsageEvent]) -> None:
         """The outbox's delivery function."""
@@ -264,14 +330,6 @@ def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:
         "x-switchboard-attempts": str(route.attempts),
         **rate_limit_headers(call.authorization),
     }
-
-
-def _released(authorization: auth_pb2.AuthorizeResponse) -> auth_pb2.AuthorizeResponse:
-    """The same answer without its admission, so that a second release is a no-op."""
-    kept = auth_pb2.AuthorizeResponse()
-    kept.CopyFrom(authorization)
-    kept.ClearField("admission")
-    return kept
 
 
 def call_headers(call: Call) -> dict[str, str]:

@@ -9,8 +9,10 @@ while that stream is up: on any break it empties and stays off until the
 stream is back, so a lost push can never extend a revoked key's life. A TTL
 bounds the life of an entry regardless.
 
-Keys with rate limits always go to auth (admission must be exact across
-replicas), and their fresh context is cached for verify-only uses.
+A key with rate limits needs an admission: a live, fresh hit here lets the
+facade admit it under a rate-limit lease (``limit_leases``), otherwise it goes
+to auth. Every change pushed is also handed to ``on_change`` (the leases' hook),
+and so is going dark, so that a changed key stops using its leases at once.
 Entries are keyed by a keyed BLAKE2b digest of the key (a per-process random
 secret), so the plain key is not kept as a dictionary key.
 """
@@ -24,6 +26,7 @@ import logging
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
@@ -46,8 +49,11 @@ class _Entry:
 
 
 class KeyCache:
-    def __init__(self, stub: auth_pb2_grpc.AuthStub, ttl_seconds: float, max_entries: int = 100_000) -> None:
+    def __init__(self, stub: auth_pb2_grpc.AuthStub, ttl_seconds: float, max_entries: int = 100_000,
+                 on_change: Callable[[auth_pb2.Invalidation], None] | None = None) -> None:
         self.stub = stub
+        #: Called with every change applied (and with ``everything`` when the cache goes dark).
+        self.on_change = on_change
         self.ttl_seconds = ttl_seconds
         self.max_entries = max_entries
         self._secret = secrets.token_bytes(32)
@@ -61,11 +67,17 @@ class KeyCache:
     def enabled(self) -> bool:
         return self.ttl_seconds > 0
 
+    @property
+    def live(self) -> bool:
+        """Whether hits may be trusted now (the invalidation stream is up)."""
+        return self._live
+
     def _digest(self, api_key: str) -> bytes:
         return hashlib.blake2b(api_key.encode(), key=self._secret, digest_size=32).digest()
 
-    def lookup(self, api_key: str, admission_needed: bool) -> auth_pb2.KeyContext | None:
-        """The cached context, if it may be used without asking auth."""
+    def lookup(self, api_key: str, admission_needed: bool = False) -> auth_pb2.KeyContext | None:
+        """The cached context, if it may be used without asking auth (``admission_needed``: for a request to admit,
+        so not for a key with rate limits; without it, a rate-limited key's hit is for a lease or verify-only)."""
         if not self._live or not api_key:
             return None
         entry = self._entries.get(self._digest(api_key))
@@ -86,8 +98,15 @@ class KeyCache:
             self._entries.clear()
         self._entries[self._digest(api_key)] = _Entry(ctx, time.monotonic())
 
+    def peek(self, api_key: str) -> auth_pb2.KeyContext | None:
+        """The context last stored for the key, however old: only to name it (its key and team ids)."""
+        entry = self._entries.get(self._digest(api_key)) if api_key else None
+        return entry.ctx if entry is not None else None
+
     def apply(self, change: auth_pb2.Invalidation) -> None:
         self.generation += 1
+        if self.on_change is not None:
+            self.on_change(change)
         if change.everything:
             self._entries.clear()
             return
@@ -100,6 +119,8 @@ class KeyCache:
         self._live = False
         self.generation += 1
         self._entries.clear()
+        if self.on_change is not None:
+            self.on_change(auth_pb2.Invalidation(everything=True))
 
     async def start(self) -> None:
         if self.enabled:

@@ -28,5 +28,9 @@ class FacadeSettings(ServiceSettings):
     budget_lease_units: int = 1024
     #: Seconds a budget lease takes new requests before its unused part is returned.
     budget_lease_seconds: float = 10.0
+    #: Most requests one rate-limit lease may cover (see limit_leases.py); 0: an auth admission per request.
+    rate_lease_units: int = 256
+    #: Seconds a rate-limit lease admits requests before its unused part is returned.
+    rate_lease_seconds: float = 10.0
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"
