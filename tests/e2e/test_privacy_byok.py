@@ -89,7 +89,8 @@ def test_own_credential_is_used_instead_of_the_operators_and_billed_as_byok(
     assert cleared.status_code == 200, cleared.text
     deadline = time.monotonic() + 5
     while True:
-        chat(gw, key, "byok-3")
+        again = chat(gw, key, "byok-3")
+        assert again.status_code == 200, again.text
         used = [r.headers["authorization"] for r in provider.requests if r.body["messages"][-1]["content"] == "byok-3"]
         if used[-1] == f"Bearer {OPERATOR}" or time.monotonic() > deadline:
             break

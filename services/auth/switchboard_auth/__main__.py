@@ -6,14 +6,11 @@ import asyncio
 import logging
 import signal
 
-import redis.asyncio as aioredis
-
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.credential_cipher import CredentialCipher
-from switchboard_auth.invalidation import InvalidationBus, RedisInvalidationBus
+from switchboard_auth.invalidation import InvalidationBus
 from switchboard_auth.limits import Limiter, MemoryLimiter
-from switchboard_auth.redis_limits import RedisLimiter
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
@@ -34,6 +31,12 @@ async def serve(settings: AuthSettings) -> None:
     limiter: Limiter
     bus: InvalidationBus
     if settings.redis_url:
+        # Imported only here: the embedded default (in-process limits) never loads the Redis client.
+        import redis.asyncio as aioredis
+
+        from switchboard_auth.invalidation import RedisInvalidationBus
+        from switchboard_auth.redis_limits import RedisLimiter
+
         client = aioredis.from_url(settings.redis_url)
         limiter = RedisLimiter(client, settings.redis_prefix, settings.parallel_slot_ttl_seconds)
         bus = RedisInvalidationBus(aioredis.from_url(settings.redis_url), settings.redis_prefix + "auth:changes")

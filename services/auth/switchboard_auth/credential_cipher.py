@@ -18,8 +18,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+def _fernet() -> ModuleType:
+    """cryptography's Fernet, imported when a cipher is first made: an auth without
+    ``SWITCHBOARD_ENCRYPTION_KEY`` (no bring-your-own keys) never loads the library."""
+    from cryptography import fernet
+
+    return fernet
 
 
 class CredentialError(Exception):
@@ -29,13 +36,15 @@ class CredentialError(Exception):
 class CredentialCipher:
     """Seals and opens the provider credentials of one key or team."""
 
-    __slots__ = ("_fernet",)
+    __slots__ = ("_fernet", "_invalid")
 
     def __init__(self, keys: Sequence[str]) -> None:
         if not keys:
             raise ValueError("at least one encryption key is required (SWITCHBOARD_ENCRYPTION_KEY)")
+        fernet = _fernet()
+        self._invalid = fernet.InvalidToken
         try:
-            self._fernet = MultiFernet([Fernet(key.strip().encode()) for key in keys])
+            self._fernet = fernet.MultiFernet([fernet.Fernet(key.strip().encode()) for key in keys])
         except ValueError:
             raise ValueError("SWITCHBOARD_ENCRYPTION_KEY must hold Fernet keys (32 url-safe base64-encoded bytes) "
                              "separated by commas; make one with CredentialCipher.generate_key()") from None
@@ -48,7 +57,7 @@ class CredentialCipher:
 
     @staticmethod
     def generate_key() -> str:
-        return Fernet.generate_key().decode()
+        return str(_fernet().Fernet.generate_key().decode())
 
     def __repr__(self) -> str:
         return "CredentialCipher(<keys hidden>)"
@@ -66,7 +75,7 @@ class CredentialCipher:
             return {}
         try:
             raw = self._fernet.decrypt(token.encode())
-        except InvalidToken:
+        except self._invalid:
             raise CredentialError("stored provider credentials cannot be decrypted with SWITCHBOARD_ENCRYPTION_KEY "
                                   "(was the key that sealed them removed?)") from None
         value = json.loads(raw)
@@ -75,8 +84,8 @@ class CredentialCipher:
     def rotate(self, token: str) -> str:
         """``token`` re-sealed with the first (newest) key."""
         try:
-            return self._fernet.rotate(token.encode()).decode()
-        except InvalidToken:
+            return str(self._fernet.rotate(token.encode()).decode())
+        except self._invalid:
             raise CredentialError("stored provider credentials cannot be decrypted for rotation") from None
 
 

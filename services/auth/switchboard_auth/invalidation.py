@@ -15,10 +15,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING
 
 from switchboard.v1 import auth_pb2
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 

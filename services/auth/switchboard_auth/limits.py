@@ -165,6 +165,9 @@ class Admitted:
 
 
 class Limiter(Protocol):
+    #: Exceptions that mean "the counters cannot be reached" (answered as 503), not a bug.
+    unavailable_errors: tuple[type[Exception], ...]
+
     async def admit(self, checks: list[LimitCheck], request_id: str, tokens: int,
                     lease: LeaseAsk | None = None) -> Admitted | Denial: ...
 
@@ -219,6 +222,9 @@ class _Counters:
 
 class MemoryLimiter:
     """Counters in this process. Atomic because admit() never awaits between check and commit."""
+
+    #: In-process counters are always reachable.
+    unavailable_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, slot_ttl_seconds: float = 960.0, clock: Callable[[], float] = time.time) -> None:
         self.slot_ttl_seconds = slot_ttl_seconds

@@ -16,6 +16,7 @@ it idempotent; its tokens are taken back once, guarded by a marker key.
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from switchboard_auth.limits import (
     LEASE_FREE_DIVISOR,
@@ -222,6 +223,9 @@ def _text(value: object) -> str:
 
 
 class RedisLimiter:
+    #: A Redis that cannot be reached (or refuses a script) makes rate limits unavailable: a 503, never a pass.
+    unavailable_errors: tuple[type[Exception], ...] = (RedisError,)
+
     def __init__(self, client: aioredis.Redis, prefix: str, slot_ttl_seconds: float = 960.0) -> None:
         self.client = client
         self.prefix = prefix

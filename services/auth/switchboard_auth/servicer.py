@@ -10,7 +10,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 import grpc
-from redis.exceptions import RedisError
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
@@ -175,7 +174,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         tokens = max(0, request.estimated_prompt_tokens)
         try:
             result = await self.limiter.admit(checks, request_id, tokens, self._lease_ask(request, checks))
-        except RedisError as exc:
+        except self.limiter.unavailable_errors as exc:
             raise _limits_unavailable(exc) from None
         if isinstance(result, Denial):
             raise self._denied(result, key, team, tokens)
@@ -257,7 +256,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             await self.limiter.return_lease(LeaseReturn(
                 lease.lease_id, scopes(lease.request_scopes), lease.requests, returned.requests_used,
                 scopes(lease.token_scopes), lease.tokens, returned.tokens_used, lease.tpm_window_start))
-        except RedisError as exc:
+        except self.limiter.unavailable_errors as exc:
             raise _limits_unavailable(exc) from None
 
     async def _release(self, request: auth_pb2.ReleaseAdmissionRequest) -> None:
@@ -268,7 +267,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
-        except RedisError as exc:
+        except self.limiter.unavailable_errors as exc:
             raise _limits_unavailable(exc) from None
 
     async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
