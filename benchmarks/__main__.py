@@ -72,6 +72,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--output", type=Path, default=None, help="result JSON path (default benchmarks/results/bench-<time>.json)"
     )
+    parser.add_argument(
+        "--soak-requests", type=int, default=0,
+        help="after the scenarios, carry this many chat requests through each gateway and report its memory "
+             "after warm-up and at the end (the memory goal reads 100000)",
+    )
     parser.add_argument("--write-docs", action="store_true", help="rewrite the results section of docs/performance.md")
     return parser.parse_args(argv)
 
@@ -94,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         switchboard_python=args.switchboard_python,
         switchboard_root=args.switchboard_root.resolve(),
         use_wrk=not args.no_wrk,
+        soak_requests=args.soak_requests,
     )
     document = run_benchmarks(options)
     output = args.output or default_results_path(document)

@@ -26,6 +26,7 @@ from benchmarks.litellm_env import LITELLM_VERSION, start_litellm
 from benchmarks.load import LoadSpec, run_load, wrk_available
 from benchmarks.processes import REPO_ROOT, ManagedProcess, ProcessTreeMeter, free_port, wait_http_ok
 from benchmarks.scenarios import Scenario, build_scenarios, write_bodies
+from benchmarks.soak import run_soak
 from benchmarks.switchboard_env import POSTGRES_SERVER_URL, REDIS_URL, ensure_postgres_database, start_switchboard
 
 TARGETS = ("direct", "switchboard", "litellm")
@@ -52,6 +53,8 @@ class BenchOptions:
     switchboard_root: Path = REPO_ROOT
     model: str = "bench-model"
     use_wrk: bool = True
+    #: After the scenarios, carry this many chat requests through each gateway and read its memory (0: no soak).
+    soak_requests: int = 0
 
 
 def machine_description() -> dict[str, object]:
@@ -195,7 +198,8 @@ def run_benchmarks(options: BenchOptions, log: bool = True) -> dict[str, object]
     started = dt.datetime.now(dt.UTC)
     work_dir = Path(tempfile.mkdtemp(prefix="switchboard-bench-"))
     scenarios = build_scenarios(options.concurrencies, options.long_concurrencies, set(options.kinds))
-    bodies = write_bodies(work_dir / "bodies", options.model, {scenario.kind for scenario in scenarios})
+    kinds = {scenario.kind for scenario in scenarios} | ({"chat"} if options.soak_requests else set())
+    bodies = write_bodies(work_dir / "bodies", options.model, kinds)
     targets: dict[str, dict[str, object]] = {}
     rows: list[dict[str, object]] = []
     provider = _FakeProvider(options, work_dir)
@@ -281,9 +285,29 @@ def _run_target(
             rows.append(row)
             if log:
                 print(_progress(row), flush=True)
+        if gateway is not None and gateway_meter is not None and options.soak_requests > 0:
+            _soak(target, label, gateway, gateway_meter, bodies, options, rows, log)
     finally:
         if gateway is not None:
             gateway.process.stop()
+
+
+def _soak(target: str, label: str, gateway: RunningGateway, meter: ProcessTreeMeter, bodies: dict[str, Path],
+          options: BenchOptions, rows: list[dict[str, object]], log: bool) -> None:
+    """The memory soak (see soak.py) as one more row of the target."""
+    if log:
+        print(f"[bench] {label:<22} soak: {options.soak_requests} requests", end="", flush=True)
+    spec = LoadSpec(url=gateway.chat_url, api_key=gateway.api_key, body_file=bodies["chat"], concurrency=16,
+                    duration_s=options.duration_s, streaming=False, overhead_header=gateway.overhead_header)
+    try:
+        row = {"target": target, **run_soak(spec, meter, options.soak_requests, use_wrk=options.use_wrk)}
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        row = {"target": target, "scenario": "soak@c16", "error": str(exc)[:2000]}
+    rows.append(row)
+    if log:
+        extra = (f"  RSS {row['rss_after_warmup_mb']} MB after warm-up, {row['rss_end_mb']} MB at the end"
+                 if "rss_end_mb" in row else "")
+        print(_progress(row) + extra, flush=True)
 
 
 def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOptions) -> None:

@@ -8,6 +8,7 @@ import sys
 import uvicorn
 
 from switchboard_common import tracing
+from switchboard_common.gc_tuning import tune_for_service
 from switchboard_common.logs import configure_logging
 from switchboard_facade.app import create_app
 from switchboard_facade.settings import FacadeSettings
@@ -21,8 +22,10 @@ def main() -> None:
     # process normally (exit status 0, atexit hooks run, the log writer flushes its last lines).
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
+    app = create_app(settings)
+    tune_for_service()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",

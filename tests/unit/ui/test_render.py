@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from switchboard_facade.ui.render import env
+from switchboard_facade.ui.render import templates
 from switchboard_facade.ui.session import Session
 
 HOSTILE = "<script>alert(1)</script>"
@@ -14,7 +14,7 @@ def _session(is_admin: bool = True) -> Session:
 
 def _usage_html(chart: bool) -> str:
     day = {"group": "2026-11-22", "requests": 1, "total_tokens": 3, "spend": "0.000010"}
-    return env.get_template("usage.html").render(
+    return templates().get_template("usage.html").render(
         session=_session(), path="/ui/usage", chart=chart, error="", log_limit=200,
         groups={"day": [day], "key": [{**day, "group": "key_x", "label": HOSTILE}], "model": [], "team": []},
         rows=[], total={"requests": 1, "successful_requests": 1, "prompt_tokens": 1, "completion_tokens": 2,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -16,9 +16,16 @@ from switchboard_facade.ui.session import Session
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 
-env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
-                  trim_blocks=True, lstrip_blocks=True)
-env.filters["usd"] = lambda micros: "—" if micros is None else "$" + usd(int(micros))
+
+@cache
+def templates() -> Any:
+    """The template environment, built on the first page view: a gateway nobody signs in to never loads Jinja2."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["usd"] = lambda micros: "—" if micros is None else "$" + usd(int(micros))
+    return env
 
 
 def chart_available() -> bool:
@@ -38,7 +45,7 @@ SECURITY_HEADERS = {
 
 
 def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
-    html = env.get_template(template).render(session=session, path=request.url.path, chart=chart_available(),
+    html = templates().get_template(template).render(session=session, path=request.url.path, chart=chart_available(),
                                              **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
