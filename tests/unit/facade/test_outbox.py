@@ -98,12 +98,14 @@ async def test_steady_traffic_is_delivered_in_batches_and_a_lone_event_promptly(
         put_at[f"req_{i}"] = loop.time()
         box.put(event(i))
         await asyncio.sleep(0.001)
+    busy_for = loop.time() - put_at["req_0"]
     for _ in range(100):
         if box.depth == 0:
             break
         await asyncio.sleep(0.01)
     assert [r for b in batches for r in b] == [f"req_{i}" for i in range(200)], "all, in order, once"
-    assert len(batches) <= 8, f"batched while busy, not one delivery per round trip: {[len(b) for b in batches]}"
+    # One batch per linger, not one per billing round trip (that would be ten times as many).
+    assert len(batches) <= busy_for / 0.05 + 2, f"{[len(b) for b in batches]} in {busy_for:.2f} s"
     assert max(delivered_at[r] - put_at[r] for r in put_at) < 0.5
     # Idle again: a lone event waits for company no longer than the linger.
     start = loop.time()
@@ -155,7 +157,12 @@ async def test_journal_segments_stay_bounded_under_traffic_and_survive_a_crash(t
         most_segments = max(most_segments, len(list(tmp_path.glob("facade-*.journal"))))
         await asyncio.sleep(0.0005)
     assert most_segments > 1, "a large segment with events waiting hands over to a fresh one"
-    assert most_segments < 20, "acknowledged segments are deleted"
+    for _ in range(100):
+        if box.depth == 0:
+            break
+        await asyncio.sleep(0.01)
+    journals = list(tmp_path.glob("facade-*.journal"))
+    assert len(journals) == 1 and journals[0].stat().st_size == 0, "acknowledged segments are deleted"
     # Billing stops answering; more events arrive; then the facade dies.
     gate.clear()
     await asyncio.sleep(0.05)
