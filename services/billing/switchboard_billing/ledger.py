@@ -10,20 +10,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_billing.migrations import LOCK_ID, MIGRATIONS
 from switchboard_billing.models import ReservationRow, UsageRow
+from switchboard_billing.settlement import Batch
+from switchboard_billing.settlement import for_engine as settlements_for
 from switchboard_common.database import migrate
 
 _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
 _DAY_MS = 86_400_000
-#: Rows per INSERT statement (26 columns each stays far below both drivers' parameter limits).
-_CHUNK = 500
 
 
 async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int) -> None:
@@ -71,6 +69,7 @@ class Ledger:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         use_immediate_transactions(engine)
+        self._settlements = settlements_for(engine)
 
     async def migrate(self) -> None:
         await migrate(self.engine, MIGRATIONS, LOCK_ID, "billing")
@@ -90,38 +89,25 @@ class Ledger:
         The same transaction deletes the rows' reservations, so a request's hold is
         replaced by its real cost atomically (and a replayed settlement changes nothing);
         a request admitted under a budget lease (``lease_units``: request id → lease id
-        and micro-dollars) frees its unit of the lease the same way.
+        and micro-dollars) frees its unit of the lease the same way. See
+        :mod:`switchboard_billing.settlement` for how a batch stays a few statements.
         """
         now = int(time.time() * 1000)
-        table = UsageRow.__table__  # type: ignore[attr-defined]
-        insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         unique: dict[str, dict[str, Any]] = {}
         for row in rows:
-            values = dict(row) if isinstance(row, Mapping) else row.model_dump()
+            values = {**row} if isinstance(row, Mapping) else row.model_dump()
             values["recorded_at_ms"] = now
             unique.setdefault(values["request_id"], values)
-        values = list(unique.values())
-        ids = list(unique)
-        new_ids: set[str] = set()
-        async with self.engine.begin() as conn:
-            if values:
-                # Executemany with RETURNING: SQLAlchemy batches it into multi-row statements
-                # ("insertmanyvalues"), and the returned ids are the rows that were new.
-                stmt = (insert(table).on_conflict_do_nothing(index_elements=["request_id"])
-                        .returning(table.c.request_id))
-                new_ids = {r[0] for r in (await conn.execute(stmt, values)).all()}
-            # A request admitted under a lease held no reservation of its own: nothing to delete for it.
-            reserved = [i for i in ids if i not in (lease_units or {})]
-            for start in range(0, len(reserved), _CHUNK):
-                await conn.execute(_RESERVATIONS.delete().where(
-                    _RESERVATIONS.c.reservation_id.in_(reserved[start:start + _CHUNK])))
-            debits: dict[str, int] = {}
-            for request_id, (lease_id, micros) in (lease_units or {}).items():
-                if request_id in new_ids and lease_id and micros > 0:
-                    debits[lease_id] = debits.get(lease_id, 0) + micros
-            for lease_id in sorted(debits):
-                await debit_lease(conn, lease_id, debits[lease_id])
-        return [v for v in values if v["request_id"] in new_ids]
+        if not unique:
+            return []
+        leased = lease_units or {}
+        batch = Batch(
+            rows=list(unique.values()),
+            reserved=[request_id for request_id in unique if request_id not in leased],
+            units=[(request_id, lease_id, micros) for request_id, (lease_id, micros) in leased.items()
+                   if request_id in unique and lease_id and micros > 0])
+        new_ids = await self._settlements.write(batch)
+        return [values for request_id, values in unique.items() if request_id in new_ids]
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
                    to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None,
@@ -182,6 +168,7 @@ class Ledger:
         return out
 
     async def close(self) -> None:
+        await self._settlements.close()
         await self.engine.dispose()
 
 

@@ -37,5 +37,13 @@ async def _v3_custody(conn: AsyncConnection) -> None:
                 f"ALTER TABLE usage_ledger ADD COLUMN {name} VARCHAR({length}) NOT NULL DEFAULT ''"))
 
 
+async def _v4_lean_ledger_indexes(conn: AsyncConnection) -> None:
+    """Drops the key and team indexes of the ledger: the (key/team, started_at_ms) indexes of v2 serve every
+    lookup they served, and each index is written by every settled request."""
+    for name in ("ix_usage_ledger_key_id", "ix_usage_ledger_team_id"):
+        await conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
-              Migration(3, "custody facts in the ledger", _v3_custody)]
+              Migration(3, "custody facts in the ledger", _v3_custody),
+              Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes)]

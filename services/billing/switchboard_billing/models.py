@@ -12,9 +12,11 @@ class UsageRow(SQLModel, table=True):
     __tablename__ = "usage_ledger"
 
     request_id: str = Field(primary_key=True, max_length=64)
-    key_id: str = Field(default="", max_length=40, index=True)
+    #: Looked up through the (key_id, started_at_ms) index (migration 2).
+    key_id: str = Field(default="", max_length=40)
     key_alias: str = Field(default="", max_length=200)
-    team_id: str = Field(default="", max_length=80, index=True)
+    #: Looked up through the (team_id, started_at_ms) index (migration 2).
+    team_id: str = Field(default="", max_length=80)
     model: str = Field(default="", max_length=200, index=True)
     deployment_id: str = Field(default="", max_length=200)
     provider: str = Field(default="", max_length=60)

@@ -24,9 +24,12 @@ MAX_PAGE = 1000
 
 def _count_spend(rows: list[dict[str, Any]]) -> None:
     """Spend metric per public model, counted once per newly recorded row (replays add nothing)."""
+    per_model: dict[str, int] = {}
     for row in rows:
         if row.get("cost_micros"):
-            metrics.SPEND_MICROS.labels(row["model"]).inc(row["cost_micros"])
+            per_model[row["model"]] = per_model.get(row["model"], 0) + row["cost_micros"]
+    for model, micros in per_model.items():
+        metrics.SPEND_MICROS.labels(model).inc(micros)
 
 
 def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:

@@ -4,13 +4,14 @@ a lease is a reservation of several units, freed unit by unit by settlements and
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard_billing.budgets import Budgets, Limits
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.windows import ManualClock
-from tests.unit.billing.test_reservations import START, dsn, engines, usage_row  # noqa: F401
+from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
 
 LIMITS = Limits(max_budget_micros=10_000)
 
@@ -41,8 +42,9 @@ async def test_a_lease_takes_at_most_half_of_what_is_free(engines: list[AsyncEng
     assert free.units == 0, "a shape that costs nothing is not leased (Reserve decides)"
 
 
-async def test_settlements_and_returns_free_a_lease_unit_by_unit(engines: list[AsyncEngine]) -> None:  # noqa: F811
-    budgets, ledger = Budgets(engines[0], ManualClock(START)), Ledger(engines[1])
+async def test_settlements_and_returns_free_a_lease_unit_by_unit(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    budgets, ledger = Budgets(engines[0], ManualClock(START)), ledger_on(engines[1])
     lease = await budgets.lease(lease_id="l1", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
                                 unit_micros=1_000, units=4)
     assert lease.units == 4 and await held(budgets) == 4_000

@@ -96,6 +96,27 @@ def test_worst_case_covers_every_deployment_and_fallback() -> None:
     assert p.worst_case("mini", 100, 0).micros == max_cost_micros(mini_price, 100, 16384)
 
 
+def test_remembered_costs_follow_the_price_and_every_token_count() -> None:
+    p = pricer(CATALOG)
+    shapes = [(1000, 200, 0), (1000, 200, 500), (1000, 201, 0), (1000, 200, 0), (999, 200, 0)]
+    for deployment in ("mini/0", "mini-cheap/0", "byok/0", "mini/0"):
+        for prompt, completion, cached in shapes:
+            e = event("r", deployment, prompt, completion, cached)
+            assert p.event_cost(e) == pricer(CATALOG).event_cost(e), (deployment, prompt, completion, cached)
+    reasoning = event("r", "mini/0", 1000, 200)
+    reasoning.usage.reasoning_tokens = 100
+    assert p.event_cost(reasoning) == pricer(CATALOG).event_cost(reasoning)
+
+
+def test_contradictory_counts_are_priced_plain_every_time(caplog: pytest.LogCaptureFixture) -> None:
+    p = pricer(CATALOG)
+    bad = event("r", "mini-cheap/0", 100, 10, cached=500)  # more cached than prompt tokens
+    assert p.event_cost(bad) == p.event_cost(event("r", "mini-cheap/0", 100, 10)) == 13
+    assert [r.message for r in caplog.records].count("inconsistent usage counts; pricing plain tokens") == 1
+    p.event_cost(bad)
+    assert [r.message for r in caplog.records].count("inconsistent usage counts; pricing plain tokens") == 2
+
+
 def test_deployment_missing_from_the_config_is_priced_by_provider_and_model() -> None:
     e = event("r", "gone/0", 1000, 200, provider="openai", upstream_model="gpt-4o-mini")
     assert pricer(CATALOG).event_cost(e) == pricer(CATALOG).event_cost(event("r", "mini/0", 1000, 200))

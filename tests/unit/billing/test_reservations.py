@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,6 +67,20 @@ async def engines(dsn: str) -> AsyncIterator[list[AsyncEngine]]:
         await engine.dispose()
 
 
+@pytest.fixture
+async def ledger_on() -> AsyncIterator[Callable[[AsyncEngine], Ledger]]:
+    """Makes ledgers on the test's engines and closes them at the end (a ledger keeps a settlement connection)."""
+    made: list[Ledger] = []
+
+    def make(engine: AsyncEngine) -> Ledger:
+        made.append(Ledger(engine))
+        return made[-1]
+
+    yield make
+    for ledger in made:
+        await ledger.close()
+
+
 def usage_row(request_id: str, cost: int | None, started: datetime, key_id: str = "k1",
               team_id: str = "") -> UsageRow:
     return UsageRow(request_id=request_id, key_id=key_id, team_id=team_id, model="m", prompt_tokens=10,
@@ -96,9 +110,10 @@ async def test_reserve_is_idempotent_by_request_id(engines: list[AsyncEngine]) -
         assert outcome.held and outcome.budgets[0].held_micros == 700
 
 
-async def test_settlement_replaces_the_hold_with_the_real_cost(engines: list[AsyncEngine]) -> None:
+async def test_settlement_replaces_the_hold_with_the_real_cost(engines: list[AsyncEngine],
+                                                               ledger_on: Callable[[AsyncEngine], Ledger]) -> None:
     clock = ManualClock(START)
-    budgets, ledger = Budgets(engines[0], clock), Ledger(engines[1])
+    budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
     limits = Limits(max_budget_micros=1_000)
     await budgets.reserve(request_id="r1", key_id="k1", team_id="", key_limits=limits, team_limits=Limits(),
                           amount_micros=900)
@@ -131,9 +146,10 @@ async def test_unsettled_reservations_expire(engines: list[AsyncEngine]) -> None
     assert await budgets.release("r3") and not await budgets.release("r3")
 
 
-async def test_budget_window_resets_on_its_schedule(engines: list[AsyncEngine]) -> None:
+async def test_budget_window_resets_on_its_schedule(engines: list[AsyncEngine],
+                                                    ledger_on: Callable[[AsyncEngine], Ledger]) -> None:
     clock = ManualClock(START)
-    budgets, ledger = Budgets(engines[0], clock), Ledger(engines[0])
+    budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[0])
     limits = Limits(max_budget_micros=1_000, budget_duration="1d")
     first = await budgets.reserve(request_id="r1", key_id="k1", team_id="", key_limits=limits,
                                   team_limits=Limits(), amount_micros=1_000)
@@ -151,11 +167,12 @@ async def test_budget_window_resets_on_its_schedule(engines: list[AsyncEngine]) 
     assert reset.held and reset.budgets[0].spent_micros == 0
 
 
-async def test_daily_cap_follows_the_configured_timezone(engines: list[AsyncEngine]) -> None:
+async def test_daily_cap_follows_the_configured_timezone(engines: list[AsyncEngine],
+                                                         ledger_on: Callable[[AsyncEngine], Ledger]) -> None:
     # 03:00 UTC on March 10 is still March 9 in Toronto; the Toronto day ends at 04:00 UTC (EDT from March 8).
     clock = ManualClock(datetime(2026, 3, 10, 3, 0, tzinfo=UTC))
     budgets = Budgets(engines[0], clock, tz=parse_timezone("America/Toronto"))
-    ledger = Ledger(engines[0])
+    ledger = ledger_on(engines[0])
     limits = Limits(max_daily_spend_micros=500)
     await ledger.record_many([usage_row("old", 500, clock.now())])
     denied = await budgets.reserve(request_id="r1", key_id="k1", team_id="", key_limits=limits,

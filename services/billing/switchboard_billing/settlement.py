@@ -1,0 +1,222 @@
+"""Writing a batch of settlements: ledger rows, their reservations and lease units, in one transaction.
+
+A batch costs a fixed handful of statements whatever its size, prepared once
+and reused, instead of a few per event:
+
+* the rows whose request id is not in the ledger yet are inserted (a redelivered
+  event records nothing; neither does a duplicate inside the batch);
+* the reservations the batch's requests held (``Reserve``) are deleted;
+* each lease named by a *new* row is debited once by the sum of its units
+  (a lease at 0 is over and deleted), so a replay frees nothing twice.
+
+SQLite runs the transaction as one function on a dedicated connection
+(:class:`~switchboard_billing.sqlite_thread.SqliteThread`), starting with
+``BEGIN IMMEDIATE`` so that no other writer comes between the check for known
+ids and the insert. PostgreSQL runs it as one statement (one implicit
+transaction, one round trip) of data-modifying CTEs over JSON documents, with
+``ON CONFLICT (request_id) DO NOTHING`` deciding which rows are new even when
+two replicas settle the same event at once; a lease the batch empties is
+deleted by a second statement (until then it holds 0).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import operator
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from switchboard_billing.models import UsageRow
+from switchboard_billing.sqlite_thread import SqliteThread
+
+log = logging.getLogger(__name__)
+
+_LEDGER: sa.Table = UsageRow.__table__  # type: ignore[attr-defined]
+#: The ledger's columns.
+COLUMNS: tuple[str, ...] = tuple(c.name for c in _LEDGER.columns)
+_as_tuple = operator.itemgetter(*COLUMNS)
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one settlement transaction writes."""
+
+    #: Ledger rows, each a mapping of every column in :data:`COLUMNS`; one per request id.
+    rows: list[Mapping[str, Any]]
+    #: Request ids whose own reservation (from ``Reserve``) the settlement deletes.
+    reserved: list[str] = field(default_factory=list)
+    #: (request id, lease id, micro-dollars) of requests admitted under a lease: freed if the row is new.
+    units: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def debits(self, new_ids: set[str]) -> dict[str, int]:
+        """Micro-dollars to free per lease: the units of the rows that were new."""
+        out: dict[str, int] = {}
+        for request_id, lease_id, micros in self.units:
+            if request_id in new_ids:
+                out[lease_id] = out.get(lease_id, 0) + micros
+        return out
+
+
+class Settlements(Protocol):
+    async def write(self, batch: Batch) -> set[str]:
+        """Commits the batch; returns the request ids that were new."""
+
+    async def close(self) -> None: ...
+
+
+def for_engine(engine: AsyncEngine) -> Settlements:
+    """The settlement writer of the engine's database."""
+    if engine.dialect.name == "postgresql":
+        return PostgresSettlements(engine)
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            raise ValueError("the billing ledger on SQLite needs a database file path")
+        return SqliteSettlements(path)
+    raise ValueError(f"unsupported billing database: {engine.dialect.name}")
+
+
+# --- SQLite -------------------------------------------------------------------------------------------------
+
+_IDS = "SELECT value FROM json_each(?)"
+_SQLITE_KNOWN = f"SELECT request_id FROM usage_ledger WHERE request_id IN ({_IDS})"
+_SQLITE_INSERT = f"INSERT INTO usage_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_SQLITE_FREE_HELD = f"DELETE FROM reservations WHERE reservation_id IN ({_IDS})"
+_SQLITE_DEBIT = "UPDATE reservations SET amount_micros = max(amount_micros - ?, 0) WHERE reservation_id = ?"
+_SQLITE_DROP_SPENT = f"DELETE FROM reservations WHERE amount_micros <= 0 AND reservation_id IN ({_IDS})"
+
+
+def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
+    """The batch's transaction on a SQLite connection in autocommit mode; returns the new request ids."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        known = {r[0] for r in conn.execute(_SQLITE_KNOWN, (json.dumps([row["request_id"] for row in batch.rows]),))}
+        new_rows = [row for row in batch.rows if row["request_id"] not in known]
+        conn.executemany(_SQLITE_INSERT, map(_as_tuple, new_rows))
+        if batch.reserved:
+            conn.execute(_SQLITE_FREE_HELD, (json.dumps(batch.reserved),))
+        new_ids = {row["request_id"] for row in new_rows}
+        debits = batch.debits(new_ids)
+        if debits:
+            leases = sorted(debits)
+            conn.executemany(_SQLITE_DEBIT, [(debits[lease_id], lease_id) for lease_id in leases])
+            conn.execute(_SQLITE_DROP_SPENT, (json.dumps(leases),))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return new_ids
+
+
+class SqliteSettlements:
+    def __init__(self, path: str) -> None:
+        self.thread = SqliteThread(path)
+
+    async def write(self, batch: Batch) -> set[str]:
+        return await self.thread.run(lambda conn: write_sqlite(conn, batch))
+
+    async def close(self) -> None:
+        await self.thread.close()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------------------
+
+#: One statement: insert the new rows, free the batch's own reservations, debit each lease by the units of
+#: its new rows. The debit matches the lease by id alone (``GREATEST`` keeps it at 0 or more), so when a
+#: concurrent settlement commits a debit first, PostgreSQL re-applies this one to the committed amount;
+#: a debit that would have to choose between updating and deleting could match neither after such a recheck.
+#: Returns the new request ids, and the leases the batch emptied (``request_id`` NULL).
+_PG_SETTLE = f"""
+WITH new AS (
+    INSERT INTO usage_ledger ({', '.join(COLUMNS)})
+    SELECT {', '.join(COLUMNS)} FROM json_populate_recordset(NULL::usage_ledger, $1::json)
+    ON CONFLICT (request_id) DO NOTHING
+    RETURNING request_id
+), debits AS (
+    SELECT u.lease_id, sum(u.micros)::int8 AS micros
+    FROM json_to_recordset($2::json) AS u(request_id text, lease_id text, micros int8)
+    JOIN new ON new.request_id = u.request_id
+    GROUP BY u.lease_id
+), freed AS (
+    DELETE FROM reservations WHERE reservation_id IN (SELECT json_array_elements_text($3::json))
+), debited AS (
+    UPDATE reservations r SET amount_micros = GREATEST(r.amount_micros - d.micros, 0) FROM debits d
+    WHERE r.reservation_id = d.lease_id
+    RETURNING r.reservation_id, r.amount_micros
+)
+SELECT request_id, NULL AS emptied FROM new
+UNION ALL
+SELECT NULL, reservation_id FROM debited WHERE amount_micros <= 0"""
+#: A lease at 0 is over: deleted (in a statement of its own; until then it holds nothing).
+_PG_DROP_EMPTIED = "DELETE FROM reservations WHERE reservation_id = ANY($1::text[]) AND amount_micros <= 0"
+
+
+def pg_arguments(batch: Batch) -> tuple[str, str, str]:
+    """The statement's three JSON documents: the rows, the lease units, the ids whose reservation is freed.
+
+    JSON, not one array per column: asyncpg encodes arrays element by element in Python, a JSON
+    document is one string that PostgreSQL parses into the columns' own types (too long still fails)."""
+    units = [{"request_id": r, "lease_id": lease, "micros": micros} for r, lease, micros in batch.units]
+    return (orjson.dumps(batch.rows).decode(), orjson.dumps(units).decode(), orjson.dumps(batch.reserved).decode())
+
+
+class PostgresSettlements:
+    """Settles on the engine's PostgreSQL through the asyncpg connection under one pooled SQLAlchemy connection.
+
+    The connection is kept for the next batch: checking one out of the pool and
+    pinging it costs several round trips, more than the settlement itself. Its
+    statements run one at a time, each on its own outside any SQLAlchemy
+    transaction (so each commits itself), and asyncpg keeps the statement
+    prepared. After a failure the connection is dropped and the next batch
+    takes a fresh one.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
+
+    async def write(self, batch: Batch) -> set[str]:
+        if not batch.rows:
+            return set()
+        arguments = pg_arguments(batch)
+        async with self._lock:
+            if self._conn is None:
+                self._conn = await self.engine.connect()
+            try:
+                driver = (await self._conn.get_raw_connection()).driver_connection
+                rows = await driver.fetch(_PG_SETTLE, *arguments)
+            except BaseException:
+                await self._drop(invalidate=True)
+                raise
+            emptied = [r[1] for r in rows if r[0] is None]
+            if emptied:
+                try:
+                    await driver.execute(_PG_DROP_EMPTIED, emptied)
+                except Exception as exc:  # the settlement is committed; an empty lease holds nothing meanwhile
+                    log.warning("deleting emptied leases failed", extra={"error": str(exc)})
+                    await self._drop(invalidate=True)
+        return {r[0] for r in rows if r[0] is not None}
+
+    async def _drop(self, *, invalidate: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):  # already broken: the pool replaces it
+            if invalidate:
+                await conn.invalidate()
+            await conn.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop(invalidate=False)

@@ -1,0 +1,183 @@
+"""Batched settlement on real databases (SQLite, and PostgreSQL when SWITCHBOARD_TEST_POSTGRES_URL is set):
+idempotent by request id inside and across batches, lease units freed once per new row in the same
+transaction, spend per key, team and day exact, and a failing batch writes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from switchboard.v1 import billing_pb2, common_pb2
+from switchboard_billing.budgets import Budgets, Limits
+from switchboard_billing.costing import Pricer
+from switchboard_billing.deployments import CatalogSource, parse_models
+from switchboard_billing.ledger import Ledger
+from switchboard_billing.servicer import BillingServicer
+from switchboard_billing.windows import ManualClock
+from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
+
+START_MS = int(START.timestamp() * 1000)
+DAY_MS = 86_400_000
+BIG = Limits(max_budget_micros=10**12)
+# $1 per million input and output tokens: a request of p + c tokens costs p + c micro-dollars.
+CATALOG = {"models": [{"name": "m", "deployments": [
+    {"provider": "openai", "model": "gpt-4o-mini", "input_cost_per_million": 1, "output_cost_per_million": 1}]}]}
+
+
+async def lease_amount(engine: AsyncEngine, lease_id: str) -> int | None:
+    """What the lease still holds; None once it is over (deleted)."""
+    async with engine.connect() as conn:
+        return (await conn.execute(sa.text("SELECT amount_micros FROM reservations WHERE reservation_id = :i"),
+                                   {"i": lease_id})).scalar_one_or_none()
+
+
+async def ledger_ids(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return sorted((await conn.execute(sa.text("SELECT request_id FROM usage_ledger"))).scalars())
+
+
+async def take_lease(budgets: Budgets, lease_id: str, units: int, key_id: str = "k1", team_id: str = "") -> None:
+    lease = await budgets.lease(lease_id=lease_id, key_id=key_id, team_id=team_id, key_limits=BIG,
+                                team_limits=BIG if team_id else Limits(), unit_micros=1_000, units=units)
+    assert lease.units == units
+
+
+async def test_duplicates_inside_and_across_batches_are_recorded_once(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    ledger = ledger_on(engines[0])
+    first = [usage_row("a", 10, START), usage_row("b", 20, START), usage_row("a", 99, START)]
+    new = await ledger.record_new(first)
+    assert [(r["request_id"], r["cost_micros"]) for r in new] == [("a", 10), ("b", 20)], "first of a duplicate wins"
+    second = [usage_row("b", 20, START), usage_row("c", 30, START), usage_row("c", 30, START),
+              usage_row("a", 10, START)]
+    assert [r["request_id"] for r in await ledger.record_new(second)] == ["c"]
+    assert await ledger.record_new(first + second) == [], "a redelivered batch records nothing"
+    assert await ledger_ids(engines[0]) == ["a", "b", "c"]
+    total, = await ledger.summarize()
+    assert total.requests == 3 and total.cost_micros == 60
+
+
+async def test_lease_debits_are_summed_per_lease_and_freed_once(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    budgets, ledger = Budgets(engines[0], ManualClock(START)), ledger_on(engines[1])
+    await take_lease(budgets, "lease_a", 5)
+    await take_lease(budgets, "lease_b", 3)
+    await budgets.reserve(request_id="held", key_id="k1", team_id="", key_limits=BIG, team_limits=Limits(),
+                          amount_micros=7_000)
+    rows = [usage_row(f"a{i}", 1, START) for i in range(3)] + [usage_row(f"b{i}", 1, START) for i in range(3)]
+    units = {f"a{i}": ("lease_a", 1_000) for i in range(3)} | {f"b{i}": ("lease_b", 1_000) for i in range(3)}
+    rows += [usage_row("a0", 1, START), usage_row("held", 5, START)]  # a duplicate; a request with its own hold
+    assert len(await ledger.record_new(rows, units)) == 7
+    assert await lease_amount(engines[0], "lease_a") == 2_000, "3 of 5 units freed, the duplicate not twice"
+    assert await lease_amount(engines[0], "lease_b") is None, "every unit settled: the lease is over"
+    assert await lease_amount(engines[0], "held") is None, "the request's own hold is replaced by its cost"
+    # Redelivered together with one new request: only the new request's unit is freed.
+    again = await ledger.record_new([*rows, usage_row("a3", 1, START)], {**units, "a3": ("lease_a", 1_000)})
+    assert [r["request_id"] for r in again] == ["a3"]
+    assert await lease_amount(engines[0], "lease_a") == 1_000
+    # A unit larger than what is left empties the lease, never below 0.
+    await ledger.record_new([usage_row("a4", 1, START)], {"a4": ("lease_a", 5_000)})
+    assert await lease_amount(engines[0], "lease_a") is None
+
+
+async def test_spend_per_key_team_and_day_is_exact(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    clock = ManualClock(START)
+    budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
+    day2 = START + timedelta(days=1)
+    rows = [usage_row("k1-d1-a", 100, START, "k1", "t1"), usage_row("k1-d1-b", 200, START, "k1", "t1"),
+            usage_row("k2-d1", 400, START, "k2", "t1"), usage_row("k1-d2", 800, day2, "k1", "t1"),
+            usage_row("k3-d2", 1_600, day2, "k3", "t2"), usage_row("k1-d1-a", 100, START, "k1", "t1")]
+    await ledger.record_new(rows[:3])
+    await ledger.record_new(rows[2:])
+    by_day = await ledger.summarize(group_by="day")
+    assert [(g.group, g.requests, g.cost_micros) for g in by_day] == [("2026-03-10", 3, 700),
+                                                                      ("2026-03-11", 2, 2_400)]
+    assert [(g.group, g.cost_micros) for g in await ledger.summarize(group_by="key")] == [
+        ("k1", 1_100), ("k2", 400), ("k3", 1_600)]
+    assert [(g.group, g.cost_micros) for g in await ledger.summarize(group_by="team")] == [
+        ("t1", 1_500), ("t2", 1_600)]
+    # Budgets read the same sums: k1's daily spend on day 1, then on day 2; team t1's in total.
+    daily = Limits(max_daily_spend_micros=10_000)
+    probe = await budgets.reserve(request_id="p1", key_id="k1", team_id="t1", key_limits=daily,
+                                  team_limits=Limits(max_budget_micros=10_000), amount_micros=0)
+    assert [(b.scope, b.spent_micros) for b in probe.budgets] == [("key", 300), ("team", 1_500)]
+    clock.set(day2)
+    probe = await budgets.reserve(request_id="p2", key_id="k1", team_id="", key_limits=daily,
+                                  team_limits=Limits(), amount_micros=0)
+    assert probe.budgets[0].spent_micros == 800
+
+
+async def test_a_failing_batch_writes_nothing(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    budgets, ledger = Budgets(engines[0], ManualClock(START)), ledger_on(engines[1])
+    await take_lease(budgets, "lease_a", 4)
+    good = usage_row("good", 1, START).model_dump()
+    bad = {**usage_row("bad", 1, START).model_dump(), "key_id": None}  # NOT NULL: the insert fails
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.NotNullViolationError)):
+        await ledger.record_new([good, bad], {"good": ("lease_a", 1_000), "bad": ("lease_a", 1_000)})
+    assert await ledger_ids(engines[0]) == []
+    assert await lease_amount(engines[0], "lease_a") == 4_000, "lease units are freed only with their rows"
+    # The writer recovers: the same batch without the bad row goes through.
+    assert len(await ledger.record_new([good], {"good": ("lease_a", 1_000)})) == 1
+    assert await lease_amount(engines[0], "lease_a") == 3_000
+
+
+async def test_two_replicas_settling_overlapping_batches_record_and_free_each_once(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    """Every request delivered twice, to two replicas at about the same time, against a lease of exactly
+    as many units: each is recorded once and frees its unit once, so the lease ends at 0 (and is deleted)
+    however the debits interleave — the last ones race on a nearly empty lease."""
+    budgets = Budgets(engines[0], ManualClock(START))
+    replicas = [ledger_on(engines[0]), ledger_on(engines[1])]
+    for round_ in range(6):
+        lease_id = f"lease_{round_}"
+        await take_lease(budgets, lease_id, 200)
+
+        async def deliver(i: int, lease_id: str = lease_id, round_: int = round_) -> int:
+            # Batches of 20 consecutive requests, each starting 10 after the previous one.
+            ids = [f"{round_}-r{j:03d}" for j in range(i * 10, i * 10 + 20)]
+            new = await replicas[i % 2].record_new([usage_row(r, 1, START) for r in ids],
+                                                   {r: (lease_id, 1_000) for r in ids})
+            return len(new)
+
+        recorded = await asyncio.gather(*(deliver(i) for i in range(19)))
+        assert sum(recorded) == 200
+        assert await lease_amount(engines[0], lease_id) is None, "exactly 200 units freed, then the lease is over"
+    assert len(await ledger_ids(engines[0])) == 1_200
+
+
+@pytest.fixture
+async def servicer(engines: list[AsyncEngine]) -> AsyncIterator[BillingServicer]:  # noqa: F811
+    ledger = Ledger(engines[1])
+    yield BillingServicer(ledger, Budgets(engines[0], ManualClock(START)),
+                          Pricer(CatalogSource.of(parse_models(CATALOG))))
+    await ledger.close()
+
+
+def event(request_id: str, prompt: int, completion: int, lease_id: str = "") -> billing_pb2.UsageEvent:
+    return billing_pb2.UsageEvent(
+        request_id=request_id, key_id="k1", model="m", deployment_id="m/0", started_at_ms=START_MS,
+        status="success", lease_id=lease_id, lease_unit_micros=1_000 if lease_id else 0,
+        usage=common_pb2.Usage(prompt_tokens=prompt, completion_tokens=completion))
+
+
+async def test_settle_batch_prices_and_records_each_request_once(servicer: BillingServicer,
+                                                                 engines: list[AsyncEngine]) -> None:  # noqa: F811
+    await take_lease(servicer.budgets, "lease_a", 10)
+    batch = [event("x", 10, 5, "lease_a"), event("y", 10, 5, "lease_a"), event("z", 7, 3), event("x", 10, 5)]
+    answer = await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=batch), None)  # type: ignore[arg-type]
+    assert answer.recorded == 3
+    again = await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=[*batch, event("w", 1, 1, "lease_a")]),
+                                       None)  # type: ignore[arg-type]
+    assert again.recorded == 1
+    assert await lease_amount(engines[0], "lease_a") == 7_000
+    rows = {r.request_id: r.cost_micros for r in await servicer.ledger.list()}
+    assert rows == {"x": 15, "y": 15, "z": 10, "w": 2}, "each cost from its own usage, remembered shapes included"
