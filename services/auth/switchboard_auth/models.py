@@ -6,10 +6,11 @@ frozen steps that build it, so a model change always comes with a migration.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
 #: Columns shared by keys and teams: rate limits (enforced by auth) and budgets (enforced by billing).
+#: All are BIGINT, as the migrations create them: token limits reach billions, budgets are micro-dollars.
 LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget_micros", "max_daily_spend_micros")
 
 
@@ -23,12 +24,12 @@ class VirtualKey(SQLModel, table=True):
     last_four: str = Field(max_length=4)
     team_id: str = Field(default="", max_length=80, index=True)
     models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    max_parallel_requests: int | None = None
-    max_budget_micros: int | None = None
+    rpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    tpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    max_parallel_requests: int | None = Field(default=None, sa_type=BigInteger)
+    max_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
     budget_duration: str = Field(default="", max_length=20)
-    max_daily_spend_micros: int | None = None
+    max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Bring your own key: the key's provider credentials as one Fernet token (credential_cipher.py).
@@ -36,13 +37,13 @@ class VirtualKey(SQLModel, table=True):
     #: Provider -> "..." + last four characters of its credential (what the admin API shows).
     provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     key_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
-    created_at: int = 0
-    expires_at: int = 0
+    created_at: int = Field(default=0, sa_type=BigInteger)
+    expires_at: int = Field(default=0, sa_type=BigInteger)
     #: "active", "blocked" or "revoked".
     status: str = Field(default="active", max_length=20)
     #: May manage other keys and teams.
     is_admin: bool = False
-    updated_at: int = 0
+    updated_at: int = Field(default=0, sa_type=BigInteger)
 
 
 class Team(SQLModel, table=True):
@@ -51,12 +52,12 @@ class Team(SQLModel, table=True):
     team_id: str = Field(primary_key=True, max_length=80)
     team_alias: str = Field(default="", max_length=200, index=True)
     models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    rpm_limit: int | None = None
-    tpm_limit: int | None = None
-    max_parallel_requests: int | None = None
-    max_budget_micros: int | None = None
+    rpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    tpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    max_parallel_requests: int | None = Field(default=None, sa_type=BigInteger)
+    max_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
     budget_duration: str = Field(default="", max_length=20)
-    max_daily_spend_micros: int | None = None
+    max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
@@ -64,5 +65,5 @@ class Team(SQLModel, table=True):
     #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).
     provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-    created_at: int = 0
-    updated_at: int = 0
+    created_at: int = Field(default=0, sa_type=BigInteger)
+    updated_at: int = Field(default=0, sa_type=BigInteger)

@@ -48,3 +48,20 @@ async def test_a_first_release_database_upgrades_with_its_keys(dsn: str) -> None
     assert key is not None and key.rpm_limit == 5 and key.is_admin is False and key.updated_at == 0
     assert await store.teams() == []
     await store.close()
+
+
+async def test_limits_and_budgets_beyond_32_bits_are_stored_and_read_back(dsn: str) -> None:
+    """Token limits in the billions and budgets above $2,147 (in micro-dollars) fit the columns on every store."""
+    from switchboard_auth.models import Team, VirtualKey
+
+    store = KeyStore(make_engine(dsn))
+    await store.migrate()
+    big = {"rpm_limit": 10_000_000_000, "tpm_limit": 10_000_000_000, "max_parallel_requests": 3_000_000_000,
+           "max_budget_micros": 1_000_000_000_000, "max_daily_spend_micros": 5_000_000_000_000}
+    await store.insert(VirtualKey(key_id="key_big", key_hash="h" * 64, last_four="abcd", **big))
+    await store.insert(Team(team_id="team_big", **big))
+    key, team = await store.by_id("key_big"), await store.team("team_big")
+    assert key is not None and team is not None
+    assert {name: getattr(key, name) for name in big} == big
+    assert {name: getattr(team, name) for name in big} == big
+    await store.close()
