@@ -115,17 +115,19 @@ class Engine:
     def pool_for(self, deployment: Deployment) -> UpstreamPool:
         """The deployment's HTTP pool; rebuilt when a reload changed the deployment's timeouts."""
         pool = self._pools.get(deployment.id)
-        if pool is not None and self._pool_timeouts[deployment.id] != deployment.timeouts:
-            self._retire(pool, self._pool_timeouts[deployment.id])
-            pool = None
-        if pool is None:
-            pool = self._pool_factory(deployment.timeouts, self.max_connections)
-            if tracing.enabled():
-                from switchboard_router.upstream_spans import TracedPool
+        if pool is not None:
+            held = self._pool_timeouts[deployment.id]
+            # Identity first: the same catalog hands out the same Timeouts object, no field compare needed.
+            if held is deployment.timeouts or held == deployment.timeouts:
+                return pool
+            self._retire(pool, held)
+        pool = self._pool_factory(deployment.timeouts, self.max_connections)
+        if tracing.enabled():
+            from switchboard_router.upstream_spans import TracedPool
 
-                pool = TracedPool(pool)
-            self._pools[deployment.id] = pool
-            self._pool_timeouts[deployment.id] = deployment.timeouts
+            pool = TracedPool(pool)
+        self._pools[deployment.id] = pool
+        self._pool_timeouts[deployment.id] = deployment.timeouts
         return pool
 
     async def aclose(self) -> None:
@@ -140,9 +142,8 @@ class Engine:
     def _resolve(self, model: str, constraints: Constraints) -> ModelEntry:
         catalog = self.catalog
         entry = catalog.models.get(model)
-        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
         if entry is None:
-            listing = ", ".join(visible) if visible else "(none)"
+            listing = self._listing(constraints)
             raise ServiceError(
                 Kind.ERROR_KIND_MODEL_NOT_FOUND,
                 f"The model {model!r} is not served by this gateway. Models this key can use: {listing}.",
@@ -150,7 +151,7 @@ class Engine:
                 param="model",
             )
         if not is_allowed(model, constraints.allowed_models, catalog.access_groups):
-            listing = ", ".join(visible) if visible else "(none)"
+            listing = self._listing(constraints)
             raise ServiceError(
                 Kind.ERROR_KIND_PERMISSION,
                 f"This key may not use the model {model!r}. Models this key can use: {listing}.",
@@ -165,6 +166,12 @@ class Engine:
                 code="no_live_deployment",
             )
         return entry
+
+    def _listing(self, constraints: Constraints) -> str:
+        """The models this caller may use, for error messages."""
+        catalog = self.catalog
+        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
+        return ", ".join(visible) if visible else "(none)"
 
     def _candidates(self, entry: ModelEntry, constraints: Constraints, failed: set[str]) -> list[Deployment]:
         allowed = permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
