@@ -18,6 +18,7 @@ from switchboard_router.catalog.config import parse_catalog
 from switchboard_router.catalog.probe import drop_unreachable
 from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
+from switchboard_router.upstream_env import tls_context
 from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
@@ -114,6 +115,19 @@ async def test_the_body_goes_out_as_is_and_the_answer_comes_back_with_lower_case
     assert not any(line.startswith("content-type:") for line in lines), "no content type the adapter did not set"
     assert not any(line.startswith("cookie:") for line in server.requests[1][0].decode().lower().split("\r\n"))
     assert server.connections == 1, "the second call reused the pooled connection"
+
+
+async def test_the_url_goes_out_byte_for_byte(serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    """A signed request (Bedrock's SigV4) must keep its escapes: ``%3A`` is not turned back into ``:``."""
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    server = await serve(script)
+    await pool.fetch(post(server.url("/model/anthropic.claude-v2%3A1/converse?x=a%2Fb")))
+    await pool.fetch(post(server.url("/v1/with space")))
+    assert server.requests[0][0].startswith(b"POST /model/anthropic.claude-v2%3A1/converse?x=a%2Fb HTTP/1.1")
+    assert server.requests[1][0].startswith(b"POST /v1/with%20space HTTP/1.1")
 
 
 async def test_a_redirect_is_the_answer_not_followed(serve: Callable[[Script], Awaitable[Server]],
@@ -269,3 +283,61 @@ async def test_deployments_only_if_reachable_are_dropped_when_their_server_does_
     assert [d.id for d in entry.deployments] == ["up"]
     assert [dep for dep, _ in entry.unavailable] == ["down"]
     assert server.requests[0][0].startswith(b"GET /v1/models ")
+
+
+async def test_the_proxy_of_the_environment_is_used_with_its_credentials(
+        serve: Callable[[Script], Awaitable[Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    async def tunnel_refused(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("403 Forbidden", b""))
+        await writer.drain()
+
+    server, tunnel = await serve(proxy), await serve(tunnel_refused)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://me:p%40ss@127.0.0.1:{server.port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://me:p%40ss@127.0.0.1:{tunnel.port}")
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    pool = HttpPool(Timeouts(connect=1, first_byte=1), 10)
+    try:
+        assert (await pool.fetch(post("http://provider.invalid/v1/chat/completions"))).status == 200
+        with pytest.raises(TransportError):  # NO_PROXY: straight to a host that does not exist
+            await pool.fetch(post("http://direct.invalid/v1/chat/completions"))
+        with pytest.raises(TransportError):  # the proxy refuses the tunnel
+            await pool.fetch(post("https://provider.invalid/v1/chat/completions"))
+    finally:
+        await pool.aclose()
+    head = server.requests[0][0].decode()
+    assert head.startswith("POST http://provider.invalid/v1/chat/completions HTTP/1.1")
+    assert "\r\nProxy-Authorization: Basic bWU6cEBzcw==\r\n" in head  # me:p@ss
+    assert len(server.requests) == 1
+    connect = tunnel.requests[0][0].decode()
+    assert connect.startswith("CONNECT provider.invalid:443 HTTP/1.1")
+    assert "\r\nProxy-Authorization: Basic bWU6cEBzcw==\r\n" in connect
+
+
+def test_tls_is_verified_against_certifi_or_the_bundle_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import certifi
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tls_context.cache_clear()
+    try:
+        context = tls_context()
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 50, "certifi's bundle is loaded"
+        monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        tls_context.cache_clear()
+        with pytest.raises(FileNotFoundError):
+            tls_context()
+        monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+        tls_context.cache_clear()
+        assert tls_context().cert_store_stats()["x509_ca"] > 50
+    finally:
+        tls_context.cache_clear()
