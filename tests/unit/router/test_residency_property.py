@@ -143,7 +143,7 @@ class RecordingNetwork:
         })
 
 
-@dataclass
+@dataclass(eq=False)
 class NetworkPool:
     """A deployment's HTTP pool on the recording network instead of sockets."""
 
