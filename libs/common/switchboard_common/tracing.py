@@ -5,9 +5,10 @@ exists. With no endpoint it returns at once and imports nothing: the request
 path then pays one boolean test (:func:`enabled`). With an endpoint it installs
 an SDK tracer provider with a batching OTLP/gRPC exporter and instruments
 ``grpc.aio`` servers and channels (the trace context crosses each hop in gRPC
-metadata, as ``traceparent``) and httpx (the router's provider calls). The
-facade opens the server span of each HTTP request in
-:mod:`switchboard_common.http_metrics`, continuing a caller's ``traceparent``.
+metadata, as ``traceparent``) and httpx clients; the router traces its provider
+calls itself (``switchboard_router.upstream_spans``). The facade opens the server
+span of each HTTP request in :mod:`switchboard_common.http_metrics`, continuing a
+caller's ``traceparent``.
 
 Standard OpenTelemetry variables tune it (sampler, headers, resource
 attributes); :data:`ENVIRONMENT` lists the ones the manifests may set.

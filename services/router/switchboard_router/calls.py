@@ -6,8 +6,6 @@ import asyncio
 import time
 from typing import Any
 
-import httpx
-
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
@@ -20,14 +18,15 @@ from switchboard_router.outcomes import (
 from switchboard_router.providers.base import UpstreamError, UpstreamRequest
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
+from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
 
 
-async def complete_once(client: httpx.AsyncClient, health: HealthBoard, deployment: Deployment, served_model: str,
+async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
                         body: dict[str, Any], attempt: int, operation: str) -> UnaryResult:
     """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
 
     The deployment's ``total`` timeout bounds the whole call; ``connect`` and
-    ``first_byte`` are the HTTP client's own timeouts (see ``Engine.client_for``).
+    ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
     """
     adapter = adapter_for(deployment.provider)
     if operation == "embeddings":
@@ -41,24 +40,22 @@ async def complete_once(client: httpx.AsyncClient, health: HealthBoard, deployme
     started = time.perf_counter()
     try:
         async with asyncio.timeout(deployment.timeouts.total):
-            response = await client.request(request.method, request.url, headers=request.headers,
-                                            content=request.content)
+            answer = await pool.fetch(request)
     except TimeoutError as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "total"), retryable=True) from None
-    except httpx.ConnectTimeout as exc:
+    except ConnectTimeout as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
-    except httpx.TimeoutException as exc:
+    except ReadTimeout as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
-    except httpx.TransportError as exc:
+    except TransportError as exc:
         raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
     finally:
         state.inflight -= 1
     elapsed = time.perf_counter() - started
-    if response.status_code >= 400:
-        raise AttemptFailed.upstream(adapter.parse_error(response.status_code, response.content,
-                                                         dict(response.headers)))
+    if answer.status >= 400:
+        raise AttemptFailed.upstream(adapter.parse_error(answer.status, answer.body, answer.headers()))
     try:
-        result = parse(deployment, response.content)
+        result = parse(deployment, answer.body)
     except (ValueError, KeyError, TypeError) as exc:
         raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
                             retryable=True) from None

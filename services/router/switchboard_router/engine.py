@@ -1,7 +1,7 @@
 """The call engine: one completion from choice to answer, with retries and fallbacks.
 
 For each attempt it picks a permitted, healthy deployment, sends the adapter's
-request over that deployment's pooled HTTP client, and either returns the
+request over that deployment's HTTP pool (:mod:`switchboard_router.upstream_http`), and either returns the
 translated answer or decides whether the failure deserves another attempt
 (429, 5xx, connection errors, timeouts), honouring Retry-After and backing off
 with jitter. When a model's deployments are exhausted it moves to the model's
@@ -24,9 +24,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
-from switchboard_common import metrics
+from switchboard_common import metrics, tracing
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.byok import with_own_credential
 from switchboard_router.calls import complete_once
@@ -47,6 +45,7 @@ from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.routing.selector import choose, permitted
 from switchboard_router.streaming import stream_once
+from switchboard_router.upstream_http import HttpPool, PoolFactory, UpstreamPool
 from switchboard_translate.cursor import apply_thinking_suffix
 
 __all__ = ["Attempted", "Constraints", "Engine", "StreamChunks", "StreamFinished", "StreamItem", "StreamStarted",
@@ -73,14 +72,21 @@ class _Plan:
 
 
 class Engine:
-    """Holds the live catalog, one HTTP pool per deployment and the health board."""
+    """Holds the live catalog, one HTTP pool per deployment and the health board.
 
-    def __init__(self, catalog: Catalog, max_connections: int = 200) -> None:
+    ``pool_factory`` builds a deployment's pool from its timeouts and the connection limit;
+    tests hand in one that answers without sockets.
+    """
+
+    def __init__(self, catalog: Catalog, max_connections: int = 200, pool_factory: PoolFactory = HttpPool) -> None:
         self.catalog = catalog
         self.max_connections = max_connections
         self.health = HealthBoard(catalog.policy.cooldown_failures, catalog.policy.cooldown_seconds)
-        self._clients: dict[str, httpx.AsyncClient] = {}
-        self._client_timeouts: dict[str, Timeouts] = {}
+        self._pool_factory = pool_factory
+        self._pools: dict[str, UpstreamPool] = {}
+        self._pool_timeouts: dict[str, Timeouts] = {}
+        #: Pools a reload replaced, closed once their calls are past their timeout (or at shutdown).
+        self._retired: set[UpstreamPool] = set()
         self._rng = random.Random()
 
     # -- catalog --------------------------------------------------------------------------
@@ -91,45 +97,53 @@ class Engine:
         self.health.cooldown_failures = catalog.policy.cooldown_failures
         self.health.cooldown_seconds = catalog.policy.cooldown_seconds
         live = {d.id for e in catalog.models.values() for d in e.deployments}
-        for dep_id in [k for k in self._clients if k not in live]:
-            self._retire(self._clients.pop(dep_id), self._client_timeouts.pop(dep_id))
+        for dep_id in [k for k in self._pools if k not in live]:
+            self._retire(self._pools.pop(dep_id), self._pool_timeouts.pop(dep_id))
 
-    def _retire(self, client: httpx.AsyncClient, timeouts: Timeouts) -> None:
-        """Closes a client no longer handed out once the calls it may still carry are past their timeout."""
+    def _retire(self, pool: UpstreamPool, timeouts: Timeouts) -> None:
+        """Closes a pool no longer handed out once the calls it may still carry are past their timeout."""
+        self._retired.add(pool)
         loop = asyncio.get_running_loop()
-        loop.call_later(timeouts.total + timeouts.connect, lambda: loop.create_task(client.aclose()))
 
-    def client_for(self, deployment: Deployment) -> httpx.AsyncClient:
-        """The deployment's pooled client; rebuilt when a reload changed the deployment's timeouts."""
-        client = self._clients.get(deployment.id)
-        if client is not None and self._client_timeouts[deployment.id] != deployment.timeouts:
-            self._retire(client, self._client_timeouts[deployment.id])
-            client = None
-        if client is None:
-            t = deployment.timeouts
-            client = httpx.AsyncClient(
-                timeout=httpx.Timeout(connect=t.connect, read=t.first_byte, write=t.first_byte, pool=t.connect),
-                limits=httpx.Limits(max_connections=self.max_connections,
-                                    max_keepalive_connections=self.max_connections, keepalive_expiry=60),
-                follow_redirects=False,
-            )
-            self._clients[deployment.id] = client
-            self._client_timeouts[deployment.id] = t
-        return client
+        def close() -> None:
+            if pool in self._retired:
+                self._retired.discard(pool)
+                loop.create_task(pool.aclose())
+
+        loop.call_later(timeouts.total + timeouts.connect, close)
+
+    def pool_for(self, deployment: Deployment) -> UpstreamPool:
+        """The deployment's HTTP pool; rebuilt when a reload changed the deployment's timeouts."""
+        pool = self._pools.get(deployment.id)
+        if pool is not None:
+            held = self._pool_timeouts[deployment.id]
+            # Identity first: the same catalog hands out the same Timeouts object, no field compare needed.
+            if held is deployment.timeouts or held == deployment.timeouts:
+                return pool
+            self._retire(pool, held)
+        pool = self._pool_factory(deployment.timeouts, self.max_connections)
+        if tracing.enabled():
+            from switchboard_router.upstream_spans import TracedPool
+
+            pool = TracedPool(pool)
+        self._pools[deployment.id] = pool
+        self._pool_timeouts[deployment.id] = deployment.timeouts
+        return pool
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        pools = [*self._pools.values(), *self._retired]
+        self._pools.clear()
+        self._retired.clear()
+        for pool in pools:
+            await pool.aclose()
 
     # -- planning -------------------------------------------------------------------------
 
     def _resolve(self, model: str, constraints: Constraints) -> ModelEntry:
         catalog = self.catalog
         entry = catalog.models.get(model)
-        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
         if entry is None:
-            listing = ", ".join(visible) if visible else "(none)"
+            listing = self._listing(constraints)
             raise ServiceError(
                 Kind.ERROR_KIND_MODEL_NOT_FOUND,
                 f"The model {model!r} is not served by this gateway. Models this key can use: {listing}.",
@@ -137,7 +151,7 @@ class Engine:
                 param="model",
             )
         if not is_allowed(model, constraints.allowed_models, catalog.access_groups):
-            listing = ", ".join(visible) if visible else "(none)"
+            listing = self._listing(constraints)
             raise ServiceError(
                 Kind.ERROR_KIND_PERMISSION,
                 f"This key may not use the model {model!r}. Models this key can use: {listing}.",
@@ -152,6 +166,12 @@ class Engine:
                 code="no_live_deployment",
             )
         return entry
+
+    def _listing(self, constraints: Constraints) -> str:
+        """The models this caller may use, for error messages."""
+        catalog = self.catalog
+        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
+        return ", ".join(visible) if visible else "(none)"
 
     def _candidates(self, entry: ModelEntry, constraints: Constraints, failed: set[str]) -> list[Deployment]:
         allowed = permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
@@ -279,7 +299,7 @@ class Engine:
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
             try:
-                return await complete_once(self.client_for(deployment), self.health, deployment, current.name, body,
+                return await complete_once(self.pool_for(deployment), self.health, deployment, current.name, body,
                                            attempt, operation)
             except AttemptFailed as exc:
                 delay = self._retry(plan, current, deployment, exc, constraints, attempt)
@@ -299,7 +319,7 @@ class Engine:
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
             try:
-                async for item in stream_once(self.client_for(deployment), self.health, deployment, current.name,
+                async for item in stream_once(self.pool_for(deployment), self.health, deployment, current.name,
                                               body, attempt, include_usage):
                     yield item
                 return

@@ -141,22 +141,25 @@ class PrivacyGuard:
             result.body = restore_completion(result.body, prepared.vault)
         return result
 
-    async def stream(self, model: str, prepared: Prepared, include_usage: bool) -> AsyncIterator[StreamItem]:
+    def stream(self, model: str, prepared: Prepared, include_usage: bool) -> AsyncIterator[StreamItem]:
+        """The engine's stream; restored chunk by chunk when the request's values were substituted."""
         items = self.engine.stream(model, prepared.body, prepared.constraints, include_usage)
         if not prepared.vault:
-            async for item in items:
-                yield item
-            return
-        restorer = ChatStreamRestorer(prepared.vault)
-        template: dict[str, Any] = {}
-        async for item in items:
-            if isinstance(item, StreamChunks):
-                item = StreamChunks([_restore_chunk(raw, restorer, template) for raw in item.chunks])
-            elif isinstance(item, StreamFinished):
-                tail = restorer.flush_chunk(template)
-                if tail is not None:
-                    yield StreamChunks([orjson.dumps(tail)])
-            yield item
+            return items  # nothing to restore: no relay step per item
+        return _restored(items, prepared.vault)
+
+
+async def _restored(items: AsyncIterator[StreamItem], vault: dict[str, str]) -> AsyncIterator[StreamItem]:
+    restorer = ChatStreamRestorer(vault)
+    template: dict[str, Any] = {}
+    async for item in items:
+        if isinstance(item, StreamChunks):
+            item = StreamChunks([_restore_chunk(raw, restorer, template) for raw in item.chunks])
+        elif isinstance(item, StreamFinished):
+            tail = restorer.flush_chunk(template)
+            if tail is not None:
+                yield StreamChunks([orjson.dumps(tail)])
+        yield item
 
 
 def _restore_chunk(raw: bytes, restorer: ChatStreamRestorer, template: dict[str, Any]) -> bytes:

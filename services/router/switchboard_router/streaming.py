@@ -13,7 +13,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 
 from switchboard_common.errors import Kind, ServiceError
@@ -33,6 +32,7 @@ from switchboard_router.outcomes import (
 from switchboard_router.providers.base import StreamOptions, TokenUsage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
+from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool, UpstreamStream
 
 #: Characters per token for estimates (the usual rule of thumb for English text and code).
 CHARS_PER_TOKEN = 4
@@ -94,7 +94,7 @@ class ProducedSoFar:
         return reported
 
 
-async def stream_once(client: httpx.AsyncClient, health: HealthBoard, deployment: Deployment, served_model: str,
+async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
                       body: dict[str, Any], attempt: int, include_usage: bool) -> AsyncIterator[StreamItem]:
     adapter = adapter_for(deployment.provider)
     request = build(adapter, deployment, body, stream=True)
@@ -105,36 +105,36 @@ async def stream_once(client: httpx.AsyncClient, health: HealthBoard, deployment
     started = time.perf_counter()
     state.inflight += 1
     try:
-        http_request = client.build_request(request.method, request.url, headers=request.headers,
-                                            content=request.content)
         try:
             async with asyncio.timeout(min(t.first_byte + t.connect, t.total)):
-                response = await client.send(http_request, stream=True)
-        except (TimeoutError, httpx.TimeoutException) as exc:
+                response = await pool.open_stream(request)
+        except (TimeoutError, ConnectTimeout, ReadTimeout) as exc:
             raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
         try:
-            if response.status_code >= 400:
-                content = await response.aread()
-                raise AttemptFailed.upstream(adapter.parse_error(response.status_code, content,
-                                                                 dict(response.headers)))
+            if response.status >= 400:
+                content = await response.read()
+                raise AttemptFailed.upstream(adapter.parse_error(response.status, content, response.headers()))
             async for item in _pump(response, translator, route, started, health, estimate_prompt_tokens(body)):
                 yield item
         finally:
-            await response.aclose()
+            # Before the body's end (a failure, or the client cancelled) this closes the provider connection.
+            response.close()
     finally:
         state.inflight -= 1
 
 
-async def _pump(response: httpx.Response, translator: Any, route: Attempted, started: float, health: HealthBoard,
+async def _pump(response: UpstreamStream, translator: Any, route: Attempted, started: float, health: HealthBoard,
                 prompt_estimate: int) -> AsyncIterator[StreamItem]:
     deployment = route.deployment
     t = deployment.timeouts
     deadline = started + t.total
     #: The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or not.
     first_byte_due = started + t.connect + t.first_byte
-    raw = response.aiter_raw()
+    #: No single read may wait longer than ``first_byte`` either, silences between chunks included.
+    read_limit = t.first_byte
+    idle_limit = min(t.stream_idle, read_limit)
     produced = ProducedSoFar()
     ttfb_ms = 0.0
     announced = False
@@ -142,29 +142,32 @@ async def _pump(response: httpx.Response, translator: Any, route: Attempted, sta
     while True:
         now = time.perf_counter()
         left = deadline - now
-        limit, which = (t.stream_idle, "stream_idle") if announced else (max(0.001, first_byte_due - now), "first_byte")
+        if announced:
+            limit, which = idle_limit, "stream_idle"
+        else:
+            limit, which = max(0.001, min(first_byte_due - now, read_limit)), "first_byte"
         if left < limit:
             limit, which = max(0.001, left), "total"
         try:
             async with asyncio.timeout(limit):
-                data = await anext(raw)
-        except StopAsyncIteration:
-            chunks = translator.close()
-            if chunks:
-                produced.add(chunks)
-                yield StreamChunks(chunks)
-            break
-        except (TimeoutError, httpx.TimeoutException) as exc:
+                data = await response.next_chunk()
+        except (TimeoutError, ReadTimeout) as exc:
             if not announced:
                 raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
             error = service_error_from_upstream(timeout_error(deployment, exc, which), deployment)
             break
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             if not announced:
                 raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
             error = ServiceError(Kind.ERROR_KIND_UPSTREAM_UNREACHABLE,
                                  f"The provider of {deployment.id} broke the stream off: {exc or type(exc).__name__}",
                                  code="upstream_stream_interrupted", provider=deployment.provider)
+            break
+        if not data:
+            chunks = translator.close()
+            if chunks:
+                produced.add(chunks)
+                yield StreamChunks(chunks)
             break
         chunks = translator.feed(data)
         if translator.error is not None and not announced and not chunks:

@@ -3,18 +3,17 @@ deployment outside the request's allowed set (privacy tier and jurisdictions), r
 included; when nothing qualifies it answers with a policy error naming the tier and calls nobody.
 
 The router runs for real (PrivacyGuard over Engine, the real OpenAI adapter, retries, fallbacks,
-cool-downs); only the network is replaced by an httpx transport that records which deployment each
+cool-downs); only the network is replaced by an upstream pool that records which deployment each
 request reached and answers with the failure pattern drawn for it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,9 +21,11 @@ from hypothesis import strategies as st
 from switchboard.v1 import router_pb2
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.catalog.config import parse_catalog
-from switchboard_router.deployment import Deployment
+from switchboard_router.deployment import Timeouts
 from switchboard_router.engine import Engine, StreamChunks
 from switchboard_router.privacy_guard import PrivacyGuard
+from switchboard_router.providers.base import UpstreamRequest
+from switchboard_router.upstream_http import Answer, TransportError
 
 JURISDICTIONS = ("ca", "us", "eu")
 OUTCOMES = ("ok", "500", "429", "connect", "context", "400")
@@ -80,14 +81,29 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     )
 
 
-class OneShotStream(httpx.AsyncByteStream):
+class OneShotStream:
     """A streamed (not pre-read) response body, as a socket would deliver it."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
+    def __init__(self, answer: Answer) -> None:
+        self.status = answer.status
+        self.answer = answer
+        self.pending = [answer.body]
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        yield self.data
+    def headers(self) -> dict[str, str]:
+        return self.answer.headers()
+
+    async def read(self) -> bytes:
+        return b"".join(self.pending)
+
+    async def next_chunk(self) -> bytes:
+        return self.pending.pop(0) if self.pending else b""
+
+    def close(self) -> None:
+        self.pending = []
+
+
+def json_answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Answer:
+    return Answer(status, orjson.dumps(body), {"content-type": "application/json", **(headers or {})})
 
 
 @dataclass
@@ -97,52 +113,59 @@ class RecordingNetwork:
     behaviours: dict[str, list[str]]
     calls: list[str] = field(default_factory=list)
 
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        host = request.url.host.removesuffix(".invalid")
+    def handle(self, request: UpstreamRequest) -> Answer:
+        host = (urlsplit(request.url).hostname or "").removesuffix(".invalid")
         outcomes = self.behaviours[host]
         outcome = outcomes[sum(1 for c in self.calls if c == host) % len(outcomes)]
         self.calls.append(host)
         if outcome == "connect":
-            raise httpx.ConnectError("refused", request=request)
+            raise TransportError("refused")
         if outcome == "500":
-            return httpx.Response(500, json={"error": {"message": "boom", "type": "server_error"}})
+            return json_answer(500, {"error": {"message": "boom", "type": "server_error"}})
         if outcome == "429":
-            return httpx.Response(429, json={"error": {"message": "slow down", "type": "requests"}},
-                                  headers={"retry-after": "0"})
+            return json_answer(429, {"error": {"message": "slow down", "type": "requests"}},
+                               headers={"Retry-After": "0"})
         if outcome == "context":
-            return httpx.Response(400, json={"error": {"message": "maximum context length is 10 tokens",
-                                                       "type": "invalid_request_error",
-                                                       "code": "context_length_exceeded"}})
+            return json_answer(400, {"error": {"message": "maximum context length is 10 tokens",
+                                               "type": "invalid_request_error",
+                                               "code": "context_length_exceeded"}})
         if outcome == "400":
-            return httpx.Response(400, json={"error": {"message": "bad", "type": "invalid_request_error"}})
+            return json_answer(400, {"error": {"message": "bad", "type": "invalid_request_error"}})
         if orjson.loads(request.content).get("stream"):
             chunk = {"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "upstream",
                      "choices": [{"index": 0, "delta": {"content": host}, "finish_reason": "stop"}]}
-            return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                  stream=OneShotStream(b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n"))
-        return httpx.Response(200, json={
+            return Answer(200, b"data: " + orjson.dumps(chunk) + b"\n\ndata: [DONE]\n\n",
+                          {"content-type": "text/event-stream"})
+        return json_answer(200, {
             "id": "c", "object": "chat.completion", "created": 0, "model": "upstream",
             "choices": [{"index": 0, "message": {"role": "assistant", "content": host}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
         })
 
 
-class NetworkEngine(Engine):
-    """The real engine with its HTTP pools on the recording network instead of sockets."""
+@dataclass(eq=False)
+class NetworkPool:
+    """A deployment's HTTP pool on the recording network instead of sockets."""
 
-    def __init__(self, catalog: Any, network: RecordingNetwork) -> None:
-        super().__init__(catalog)
-        self.network = network
-        self.pools: dict[str, httpx.AsyncClient] = {}
+    network: RecordingNetwork
 
-    def client_for(self, deployment: Deployment) -> httpx.AsyncClient:
-        if deployment.id not in self.pools:
-            self.pools[deployment.id] = httpx.AsyncClient(transport=httpx.MockTransport(self.network.handle))
-        return self.pools[deployment.id]
+    async def fetch(self, request: UpstreamRequest) -> Answer:
+        return self.network.handle(request)
+
+    async def open_stream(self, request: UpstreamRequest) -> OneShotStream:
+        return OneShotStream(self.network.handle(request))
 
     async def aclose(self) -> None:
-        for pool in self.pools.values():
-            await pool.aclose()
+        pass
+
+
+def network_engine(catalog: Any, network: RecordingNetwork) -> Engine:
+    """The real engine with its HTTP pools on the recording network."""
+
+    def pool(timeouts: Timeouts, max_connections: int) -> NetworkPool:
+        return NetworkPool(network)
+
+    return Engine(catalog, pool_factory=pool)
 
 
 def expected_tier(scenario: Scenario) -> str | None:
@@ -172,7 +195,7 @@ async def run(scenario: Scenario, network: RecordingNetwork) -> str | ServiceErr
         "router_settings": {"max_attempts": 3, "backoff_initial_seconds": 0, "backoff_max_seconds": 0,
                             "cooldown_failures": 2, "cooldown_seconds": 60},
     })
-    engine = NetworkEngine(catalog, network)
+    engine = network_engine(catalog, network)
     guard = PrivacyGuard(engine)
     constraints = router_pb2.RoutingConstraints(privacy_tier=scenario.pinned, jurisdictions=scenario.jurisdictions,
                                                 requested_privacy_tier=scenario.requested)

@@ -5,27 +5,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-import httpx
-
 from switchboard_router.catalog.config import Catalog, ModelEntry
-from switchboard_router.deployment import Deployment
+from switchboard_router.deployment import Deployment, Timeouts
+from switchboard_router.providers.base import UpstreamRequest
+from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError, UpstreamPool
 
 
-async def _reachable(client: httpx.AsyncClient, deployment: Deployment) -> bool:
+async def _reachable(pool: UpstreamPool, deployment: Deployment) -> bool:
     base = deployment.api_base.rstrip("/")
     try:
-        response = await client.get(f"{base}/models")
-    except httpx.HTTPError:
+        answer = await pool.fetch(UpstreamRequest("GET", f"{base}/models", {}, b""))
+    except (ConnectTimeout, ReadTimeout, TransportError):
         return False
-    return response.status_code < 500
+    return answer.status < 500
 
 
 async def drop_unreachable(catalog: Catalog, timeout: float = 1.0) -> Catalog:
     probed = [d for e in catalog.models.values() for d in e.deployments if d.extra.get("only_if_reachable")]
     if not probed:
         return catalog
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        results = await asyncio.gather(*(_reachable(client, d) for d in probed))
+    # ``timeout`` bounds connecting and each silence of the server, as it always has.
+    pool = HttpPool(Timeouts(connect=timeout, first_byte=timeout), len(probed))
+    try:
+        results = await asyncio.gather(*(_reachable(pool, d) for d in probed))
+    finally:
+        await pool.aclose()
     down = {d.id for d, ok in zip(probed, results, strict=True) if not ok}
     if not down:
         return catalog

@@ -26,8 +26,8 @@ from switchboard_router.providers.base import (
     UpstreamError,
     UpstreamRequest,
 )
+from switchboard_router.providers.sse_data import SSEDataDecoder
 from switchboard_translate.reasoning_history import backfill_reasoning_content
-from switchboard_translate.sse import SSEDecoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +133,7 @@ class OpenAIStreamTranslator:
     __slots__ = ("_decoder", "_include_usage", "usage", "error", "done")
 
     def __init__(self, include_usage: bool) -> None:
-        self._decoder = SSEDecoder()
+        self._decoder = SSEDataDecoder()
         self._include_usage = include_usage
         self.usage: TokenUsage | None = None
         self.error: UpstreamError | None = None
@@ -145,17 +145,16 @@ class OpenAIStreamTranslator:
     def close(self) -> list[bytes]:
         return self._handle(self._decoder.close())
 
-    def _handle(self, events: list[Any]) -> list[bytes]:
+    def _handle(self, events: list[bytes]) -> list[bytes]:
         out: list[bytes] = []
-        for event in events:
-            data = event.data
-            if not data:
+        for raw in events:
+            if not raw:
                 continue
-            if data == "[DONE]":
+            if raw == b"[DONE]":
                 self.done = True
                 continue
-            raw = data.encode()
-            if '"usage"' in data or '"error"' in data:
+            raw.decode()  # what goes on is valid UTF-8, or the stream fails here as it always has
+            if b'"usage"' in raw or b'"error"' in raw:
                 chunk = orjson.loads(raw)
                 if isinstance(chunk.get("error"), dict):
                     err = chunk["error"]

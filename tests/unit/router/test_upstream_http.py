@@ -1,0 +1,343 @@
+"""The provider HTTP seam against a scripted HTTP server on loopback.
+
+Each test gives the server a script (what to answer, when to fall silent, when to
+hang up) and checks what the pool reports: the answer as sent, or the failure in
+the seam's own terms, on which the router's retry and error rules depend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from switchboard_router.catalog.config import parse_catalog
+from switchboard_router.catalog.probe import drop_unreachable
+from switchboard_router.deployment import Timeouts
+from switchboard_router.providers.base import UpstreamRequest
+from switchboard_router.upstream_env import tls_context
+from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError
+
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
+
+
+@dataclass
+class Server:
+    """A loopback HTTP/1.1 server running ``script`` for every request; records what it saw."""
+
+    script: Script
+    port: int = 0
+    requests: list[tuple[bytes, bytes]] = field(default_factory=list)
+    connections: int = 0
+    #: Set when a client hung up while the script still had more to say.
+    hung_up: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def read_request(self, reader: asyncio.StreamReader) -> bool:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        self.requests.append((head, await reader.readexactly(length)))
+        return True
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                try:
+                    await self.read_request(reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return
+                await self.script(reader, writer, self)
+        except asyncio.CancelledError:
+            return  # the test is over
+        finally:
+            writer.close()
+
+    def url(self, path: str = "/v1/chat/completions") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Callable[[Script], Awaitable[Server]]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(script: Script) -> Server:
+        server = Server(script)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        server.port = listener.sockets[0].getsockname()[1]
+        servers.append(listener)
+        return server
+
+    yield start
+    for listener in servers:
+        listener.close()
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[HttpPool]:
+    pool = HttpPool(Timeouts(connect=0.3, first_byte=0.3, total=5, stream_idle=5), 10)
+    yield pool
+    await pool.aclose()
+
+
+def post(url: str, body: bytes = b'{"model":"m"}', **headers: str) -> UpstreamRequest:
+    return UpstreamRequest("POST", url, {"authorization": "Bearer sk-x", **headers}, body)
+
+
+def answer(status: str, body: bytes, *headers: str) -> bytes:
+    head = [f"HTTP/1.1 {status}", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def test_the_body_goes_out_as_is_and_the_answer_comes_back_with_lower_case_headers(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("429 Too Many Requests", b'{"error":{}}', "Retry-After: 3", "X-Dup: a", "X-Dup: b",
+                            "Set-Cookie: session=1"))
+        await writer.drain()
+
+    server = await serve(script)
+    url = server.url().replace("127.0.0.1", "localhost")  # a host name: cookie jars ignore cookies of IPs
+    body = b'{"messages":[{"role":"user","content":"h\xc3\xa9"}]}'
+    first = await pool.fetch(post(url, body))
+    assert (first.status, first.body) == (429, b'{"error":{}}')
+    headers = first.headers()
+    assert headers["retry-after"] == "3" and headers["x-dup"] == "a, b"
+    await pool.fetch(post(url, body))
+
+    head, sent = server.requests[0]
+    assert sent == body
+    lines = head.decode().lower().split("\r\n")
+    assert "authorization: bearer sk-x" in lines
+    assert not any(line.startswith("content-type:") for line in lines), "no content type the adapter did not set"
+    assert not any(line.startswith("cookie:") for line in server.requests[1][0].decode().lower().split("\r\n"))
+    assert server.connections == 1, "the second call reused the pooled connection"
+
+
+async def test_the_url_goes_out_byte_for_byte(serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    """A signed request (Bedrock's SigV4) must keep its escapes: ``%3A`` is not turned back into ``:``."""
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    server = await serve(script)
+    await pool.fetch(post(server.url("/model/anthropic.claude-v2%3A1/converse?x=a%2Fb")))
+    await pool.fetch(post(server.url("/v1/with space")))
+    assert server.requests[0][0].startswith(b"POST /model/anthropic.claude-v2%3A1/converse?x=a%2Fb HTTP/1.1")
+    assert server.requests[1][0].startswith(b"POST /v1/with%20space HTTP/1.1")
+
+
+async def test_a_redirect_is_the_answer_not_followed(serve: Callable[[Script], Awaitable[Server]],
+                                                     pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("302 Found", b"", f"Location: {server.url('/elsewhere')}"))
+        await writer.drain()
+
+    server = await serve(script)
+    assert (await pool.fetch(post(server.url()))).status == 302
+    assert len(server.requests) == 1
+
+
+async def test_a_refused_connection_is_a_transport_error(pool: HttpPool) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(TransportError):
+        await pool.fetch(post(f"http://127.0.0.1:{port}/v1/chat/completions"))
+    with pytest.raises(TransportError):
+        await pool.open_stream(post(f"http://127.0.0.1:{port}/v1/chat/completions"))
+
+
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port whose accept queue is full: the kernel drops new SYNs, so connecting hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    yield port
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+async def test_no_connection_within_the_connect_timeout_is_a_connect_timeout(unanswered_port: int,
+                                                                            pool: HttpPool) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ConnectTimeout):
+        await pool.fetch(post(f"http://127.0.0.1:{unanswered_port}/v1/chat/completions"))
+    assert 0.3 <= loop.time() - started < 2
+
+
+async def test_silence_before_the_answer_is_a_read_timeout_for_calls_and_streams(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        await asyncio.sleep(2)
+
+    server = await serve(script)
+    with pytest.raises(ReadTimeout):
+        await pool.fetch(post(server.url()))
+    with pytest.raises(ReadTimeout):
+        await pool.open_stream(post(server.url()))
+
+
+async def chunked(writer: asyncio.StreamWriter, data: bytes) -> None:
+    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+    await writer.drain()
+
+
+STREAM_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+async def test_a_stream_delivers_chunks_as_they_come_and_leaves_silences_to_the_caller(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        if len(server.requests) > 1:
+            writer.write(answer("200 OK", b"{}"))
+            await writer.drain()
+            return
+        writer.write(STREAM_HEAD)
+        await chunked(writer, b"data: one\n\n")
+        await asyncio.sleep(0.6)  # twice first_byte: the stream pump, not the pool, times silences
+        await chunked(writer, b"data: two\n\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = await serve(script)
+    stream = await pool.open_stream(post(server.url()))
+    try:
+        assert stream.status == 200 and stream.headers()["content-type"] == "text/event-stream"
+        assert await stream.next_chunk() == b"data: one\n\n"
+        assert await stream.next_chunk() == b"data: two\n\n"
+        assert await stream.next_chunk() == b""
+    finally:
+        stream.close()
+    await pool.fetch(post(server.url()))
+    assert server.connections == 1, "a stream read to its end gives its connection back to the pool"
+
+
+async def test_closing_a_stream_before_its_end_hangs_up_on_the_provider(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(STREAM_HEAD)
+        await chunked(writer, b"data: one\n\n")
+        if await reader.read(1) == b"":
+            server.hung_up.set()
+
+    server = await serve(script)
+    stream = await pool.open_stream(post(server.url()))
+    assert await stream.next_chunk() == b"data: one\n\n"
+    stream.close()
+    await asyncio.wait_for(server.hung_up.wait(), 2)
+
+
+async def test_a_stream_cut_mid_way_is_a_transport_error(serve: Callable[[Script], Awaitable[Server]],
+                                                         pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(STREAM_HEAD)
+        await chunked(writer, b"data: one\n\n")
+        writer.transport.abort()
+
+    server = await serve(script)
+    stream = await pool.open_stream(post(server.url()))
+    try:
+        chunks = [await stream.next_chunk()]
+        with pytest.raises(TransportError):
+            while chunks[-1]:
+                chunks.append(await stream.next_chunk())
+    finally:
+        stream.close()
+    assert chunks[0] == b"data: one\n\n"
+
+
+async def test_deployments_only_if_reachable_are_dropped_when_their_server_does_not_answer(
+        serve: Callable[[Script], Awaitable[Server]]) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b'{"data":[]}'))
+        await writer.drain()
+
+    server = await serve(script)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    catalog = parse_catalog({"models": [{"name": "local", "deployments": [
+        {"id": "up", "provider": "ollama", "model": "m", "api_base": f"http://127.0.0.1:{server.port}/v1",
+         "only_if_reachable": True},
+        {"id": "down", "provider": "ollama", "model": "m", "api_base": f"http://127.0.0.1:{closed}/v1",
+         "only_if_reachable": True},
+    ]}]})
+    probed = await drop_unreachable(catalog)
+    entry = probed.models["local"]
+    assert [d.id for d in entry.deployments] == ["up"]
+    assert [dep for dep, _ in entry.unavailable] == ["down"]
+    assert server.requests[0][0].startswith(b"GET /v1/models ")
+
+
+async def test_the_proxy_of_the_environment_is_used_with_its_credentials(
+        serve: Callable[[Script], Awaitable[Server]], monkeypatch: pytest.MonkeyPatch) -> None:
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    async def tunnel_refused(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("403 Forbidden", b""))
+        await writer.drain()
+
+    server, tunnel = await serve(proxy), await serve(tunnel_refused)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://me:p%40ss@127.0.0.1:{server.port}")
+    monkeypatch.setenv("HTTPS_PROXY", f"http://me:p%40ss@127.0.0.1:{tunnel.port}")
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    pool = HttpPool(Timeouts(connect=1, first_byte=1), 10)
+    try:
+        assert (await pool.fetch(post("http://provider.invalid/v1/chat/completions"))).status == 200
+        with pytest.raises(TransportError):  # NO_PROXY: straight to a host that does not exist
+            await pool.fetch(post("http://direct.invalid/v1/chat/completions"))
+        with pytest.raises(TransportError):  # the proxy refuses the tunnel
+            await pool.fetch(post("https://provider.invalid/v1/chat/completions"))
+    finally:
+        await pool.aclose()
+    head = server.requests[0][0].decode()
+    assert head.startswith("POST http://provider.invalid/v1/chat/completions HTTP/1.1")
+    assert "\r\nProxy-Authorization: Basic bWU6cEBzcw==\r\n" in head  # me:p@ss
+    assert len(server.requests) == 1
+    connect = tunnel.requests[0][0].decode()
+    assert connect.startswith("CONNECT provider.invalid:443 HTTP/1.1")
+    assert "\r\nProxy-Authorization: Basic bWU6cEBzcw==\r\n" in connect
+
+
+def test_tls_is_verified_against_certifi_or_the_bundle_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import certifi
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tls_context.cache_clear()
+    try:
+        context = tls_context()
+        assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+        assert context.cert_store_stats()["x509_ca"] > 50, "certifi's bundle is loaded"
+        monkeypatch.setenv("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        tls_context.cache_clear()
+        with pytest.raises(FileNotFoundError):
+            tls_context()
+        monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+        tls_context.cache_clear()
+        assert tls_context().cert_store_stats()["x509_ca"] > 50
+    finally:
+        tls_context.cache_clear()
