@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from switchboard_billing.ledger import debit_lease, use_immediate_transactions
@@ -232,7 +230,11 @@ class Budgets:
         found = (await conn.execute(query)).scalar_one_or_none()
         if found is not None:
             return int(found)
-        insert = pg_insert if self._postgres else sqlite_insert
+        # The dialect's own INSERT (for ON CONFLICT), imported for the store in use only.
+        if self._postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
         await conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
                            .on_conflict_do_nothing(index_elements=["subject"]))
         return int((await conn.execute(query)).scalar_one())
