@@ -118,9 +118,15 @@ class _ChatStream:
 
 def chat_dialect(fixer: CursorResponseFixer | None) -> Dialect:
     """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
+    if fixer is None:
+        return _PASS_THROUGH
+
     def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
-        return body if fixer is None else orjson.dumps(fixer.fix_completion(orjson.loads(body)))
+        return orjson.dumps(fixer.fix_completion(orjson.loads(body)))
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer))
+
+
+_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body, stream_encoder=lambda: _ChatStream(None))
 
 
 @router.post("/v1/chat/completions")
