@@ -134,6 +134,18 @@ def test_cors_preflight_from_the_editor(gateway: Gateway) -> None:
     assert response.headers["access-control-allow-origin"] in ("*", "vscode-file://vscode-app")
 
 
+def test_cors_headers_on_the_editors_chat_request(gateway: Gateway, key: str) -> None:
+    response = httpx.post(f"{gateway.base_url}/cursor/chat/completions", timeout=30, headers={
+        "Origin": "vscode-file://vscode-app", "Authorization": f"Bearer {key}"},
+        json={"model": "fake-good", "messages": [{"role": "user", "content": "hi"}]})
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] in ("*", "vscode-file://vscode-app")
+    exposed = {h.strip() for h in response.headers["access-control-expose-headers"].split(",")}
+    assert {"x-request-id", "x-switchboard-custody-path", "x-ratelimit-remaining-requests"} <= exposed
+    assert response.headers["vary"] == "Origin"
+    assert response.headers["x-request-id"].startswith("req_")
+
+
 def test_retry_on_a_transient_provider_error_is_transparent(gateway: Gateway, key: str) -> None:
     raw = client(gateway, key).chat.completions.with_raw_response.create(
         model="fake-flaky", messages=[{"role": "user", "content": f"flaky {time.time()}"}])

@@ -11,6 +11,10 @@ The access log (:mod:`switchboard_common.access_log`) is one JSON line per
 request with the request id, key alias, model, deployment, status and latency.
 Bodies — prompts and completions — are never logged here.
 
+The facade's hot routes do not pass through this middleware: its fast lane
+(``switchboard_facade.fast_lane``) records the same facts through the same
+:class:`Observer`, filling an :class:`Exchange` from the answer it builds.
+
 ``GET /metrics`` is answered here, on the facade's own port. Requests that came
 through a proxy (they carry ``X-Forwarded-For`` or ``Forwarded``, which the
 Ingress always sets) get a 404: the exposition is for Prometheus inside the
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from switchboard_common import metrics, tracing
@@ -46,8 +50,8 @@ def note(**fields: Any) -> None:
         notes.update(fields)
 
 
-class _Exchange:
-    """What the middleware learns about one request while it is answered."""
+class Exchange:
+    """What is learned about one request while it is answered."""
 
     __slots__ = ("deployment", "first_chunk", "model", "provider", "request_id", "span", "status", "streaming")
 
@@ -76,52 +80,34 @@ class _Exchange:
                 self.streaming = value.startswith(b"text/event-stream")
 
 
-class ObservabilityMiddleware:
-    """Wrap the facade's ASGI app with it: ``app.add_middleware(ObservabilityMiddleware)``."""
+_ACCESS_LOGS: dict[str, AccessLog] = {}
 
-    def __init__(self, app: ASGIApp, service: str = "facade") -> None:
-        self.app = app
-        self.access_log = AccessLog(service)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] == metrics.PATH and scope["method"] in ("GET", "HEAD"):
-            await _exposition(scope, send)
-            return
-        started = time.perf_counter()
-        exchange = _Exchange()
-        notes: dict[str, Any] = {}
-        token = _NOTES.set(notes)
+def access_log_for(service: str) -> AccessLog:
+    """The process's one access log of ``service`` (one writer thread, so lines never interleave)."""
+    log = _ACCESS_LOGS.get(service)
+    if log is None:
+        log = _ACCESS_LOGS[service] = AccessLog(service)
+    return log
 
-        async def observed_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                exchange.read_start(message)
-                if exchange.span is not None:
-                    # Now, not after the app returns: a framework's span may end with the last byte.
-                    _annotate(exchange.span, scope["method"], _route_template(scope), exchange)
-            elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
-                    and message.get("body"):
-                exchange.first_chunk = time.perf_counter()
-            await send(message)
 
-        metrics.INFLIGHT.add((), 1)
-        try:
-            if tracing.enabled():
-                with tracing.http_server_span(scope["method"], scope["path"], scope.get("headers", [])) as span:
-                    exchange.span = span
-                    await self.app(scope, receive, observed_send)
-            else:
-                await self.app(scope, receive, observed_send)
-        finally:
-            route = _route_template(scope)
-            metrics.INFLIGHT.add((), -1)
-            _NOTES.reset(token)
-            self._record(scope["method"], route, exchange, started, notes)
+def open_notes() -> tuple[dict[str, Any], Token[dict[str, Any] | None]]:
+    """Starts collecting :func:`note` fields for the request running in this context."""
+    notes: dict[str, Any] = {}
+    return notes, _NOTES.set(notes)
 
-    def _record(self, method: str, route: str, exchange: _Exchange, started: float, notes: dict[str, Any]) -> None:
+
+def close_notes(token: Token[dict[str, Any] | None]) -> None:
+    _NOTES.reset(token)
+
+
+class Observer:
+    """Records one answered request: the request metrics always, the access-log line when INFO is on."""
+
+    def __init__(self, service: str = "facade") -> None:
+        self.access_log = access_log_for(service)
+
+    def record(self, method: str, route: str, exchange: Exchange, started: float, notes: dict[str, Any]) -> None:
         elapsed = time.perf_counter() - started
         status = exchange.status or 500
         metrics.REQUESTS.inc((route, method, exchange.model, exchange.deployment, str(status)))
@@ -144,6 +130,51 @@ class ObservabilityMiddleware:
         self.access_log.write(fields)
 
 
+class ObservabilityMiddleware:
+    """Wrap the facade's ASGI app with it: ``app.add_middleware(ObservabilityMiddleware)``."""
+
+    def __init__(self, app: ASGIApp, service: str = "facade") -> None:
+        self.app = app
+        self.observer = Observer(service)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == metrics.PATH and scope["method"] in ("GET", "HEAD"):
+            await _exposition(scope, send)
+            return
+        started = time.perf_counter()
+        exchange = Exchange()
+        notes, token = open_notes()
+
+        async def observed_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                exchange.read_start(message)
+                if exchange.span is not None:
+                    # Now, not after the app returns: a framework's span may end with the last byte.
+                    annotate(exchange.span, scope["method"], _route_template(scope), exchange)
+            elif kind == "http.response.body" and exchange.streaming and not exchange.first_chunk \
+                    and message.get("body"):
+                exchange.first_chunk = time.perf_counter()
+            await send(message)
+
+        metrics.INFLIGHT.add((), 1)
+        try:
+            if tracing.enabled():
+                with tracing.http_server_span(scope["method"], scope["path"], scope.get("headers", [])) as span:
+                    exchange.span = span
+                    await self.app(scope, receive, observed_send)
+            else:
+                await self.app(scope, receive, observed_send)
+        finally:
+            route = _route_template(scope)
+            metrics.INFLIGHT.add((), -1)
+            close_notes(token)
+            self.observer.record(scope["method"], route, exchange, started, notes)
+
+
 def _route_template(scope: Scope) -> str:
     """The matched route's path template (``/openai/deployments/{deployment}/...``), or ``unmatched``."""
     route = scope.get("route")
@@ -151,7 +182,7 @@ def _route_template(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
-def _annotate(span: Any, method: str, route: str, exchange: _Exchange) -> None:
+def annotate(span: Any, method: str, route: str, exchange: Exchange) -> None:
     span.update_name(f"{method} {route}")
     span.set_attribute("http.route", route)
     span.set_attribute("http.response.status_code", exchange.status or 500)

@@ -6,6 +6,7 @@ import signal
 import sys
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from switchboard_common import tracing
 from switchboard_common.gc_tuning import tune_for_service
@@ -23,18 +24,27 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(0))
     app = create_app(settings)
-    tune_for_service()
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        ws="none",  # no websocket routes: an upgrade request is an ordinary HTTP request
         log_config=None,
-        access_log=False,
+        access_log=False,  # switchboard_common.access_log writes the access line, off the event loop
+        # uvicorn would rewrite every request's client address from trusted proxies' X-Forwarded-* headers;
+        # only the framework path (the dashboard) uses them, so the app applies them there alone.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         server_header=False,
     )
+    app.trust_forwarded_headers(config.forwarded_allow_ips)
+    server = uvicorn.Server(config)
+    tune_for_service()
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,16 @@
-"""The facade's ASGI application: routes, CORS, error handlers, lifecycle."""
+"""The facade's ASGI application: routes, CORS, error handlers, lifecycle.
+
+:class:`FacadeApp` is the FastAPI app with one difference at its door: a
+``POST`` to a hot route (chat, messages, responses, embeddings) goes to the
+fast lane (:mod:`switchboard_facade.fast_lane`), everything else through
+FastAPI and its middlewares.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -12,10 +19,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from switchboard_common import metrics
 from switchboard_common.http_metrics import ObservabilityMiddleware
 from switchboard_facade.clients import Peers
+from switchboard_facade.cors import EXPOSE_HEADERS, parse_origins
+from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware
@@ -42,11 +53,33 @@ def _error(status: int, message: str, etype: str, code: str) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def create_app(settings: FacadeSettings | None = None) -> FastAPI:
+class FacadeApp(FastAPI):
+    """FastAPI, with the hot routes answered by :attr:`fast_lane` before the framework sees them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fast_lane = FastLane((), [])
+        self.framework: ASGIApp = super().__call__
+
+    def trust_forwarded_headers(self, trusted_hosts: list[str] | str) -> None:
+        """Reads ``X-Forwarded-For``/``-Proto`` from these proxies on the framework path (the dashboard
+        uses the client's scheme); the fast lane never looks at the client address or scheme."""
+        self.framework = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            hot = self.fast_lane.match(scope["path"])
+            if hot is not None:
+                await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)  # type: ignore[arg-type]
+                return
+        await self.framework(scope, receive, send)
+
+
+def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
     settings = settings or FacadeSettings()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FacadeApp) -> AsyncIterator[None]:
         peers = Peers.connect(settings)
         gateway_holder: list[Gateway] = []
 
@@ -58,6 +91,7 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
         gateway_holder.append(gateway)
         metrics.observe_outbox(lambda: outbox.depth)
         app.state.gateway = gateway
+        app.fast_lane.gateway = gateway
         app.state.draining = False
         await outbox.start()
         await gateway.keycache.start()
@@ -71,21 +105,18 @@ def create_app(settings: FacadeSettings | None = None) -> FastAPI:
             await gateway.releaser.drain(settings.shutdown_grace_seconds)
             await peers.close()
 
-    app = FastAPI(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
-    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    app = FacadeApp(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    origins = parse_origins(settings.cors_origins)
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
-                       expose_headers=["x-request-id", "x-switchboard-request-id", "x-switchboard-custody-path",
-                                       "x-switchboard-resolved-jurisdiction", "x-switchboard-privacy-tier",
-                                       "x-switchboard-pii",
-                                       "x-ratelimit-limit-requests", "x-ratelimit-remaining-requests",
-                                       "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
-                                       "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens", "retry-after"])
+                       expose_headers=list(EXPOSE_HEADERS))
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    for module in (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend,
-                   usage, custody, catalog, health):
+    modules = (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend, usage,
+               custody, catalog, health)
+    for module in modules:
         app.include_router(module.router)
     install_dashboard(app)
+    app.fast_lane = FastLane([route for module in modules for route in module.router.routes], origins)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

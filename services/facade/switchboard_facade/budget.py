@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import grpc
@@ -110,11 +112,25 @@ def _usd(micros: int) -> str:
     return f"{whole}.{fraction:06d}"
 
 
-def budget_headers(response: billing_pb2.ReserveResponse | None) -> dict[str, str]:
+_NONE: Mapping[str, str] = MappingProxyType({})
+#: The last answer and its headers: every request a budget lease covers carries the lease's one answer.
+_last: tuple[billing_pb2.ReserveResponse | None, Mapping[str, str]] = (None, _NONE)
+
+
+def budget_headers(response: billing_pb2.ReserveResponse | None) -> Mapping[str, str]:
     """x-switchboard-{key,team}-{spend,max-budget,remaining-budget,budget-reset-at} (and -daily-* for daily caps),
-    in USD with six decimals; remaining counts what requests in flight hold."""
+    in USD with six decimals; remaining counts what requests in flight hold. Read-only (it may be shared)."""
+    global _last
     if response is None:
-        return {}
+        return _NONE
+    if _last[0] is response:
+        return _last[1]
+    headers = MappingProxyType(_budget_headers(response))
+    _last = (response, headers)
+    return headers
+
+
+def _budget_headers(response: billing_pb2.ReserveResponse) -> dict[str, str]:
     headers: dict[str, str] = {}
     for b in response.budgets:
         prefix = f"x-switchboard-{b.scope}-" + ("daily-" if b.kind == "daily" else "")

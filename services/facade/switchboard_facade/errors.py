@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import orjson
-from starlette.responses import Response
 
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_facade.replies import Reply
 from switchboard_translate.anthropic import error_type_for_status
 
 #: kind → (HTTP status, OpenAI error type, Anthropic error type)
@@ -74,13 +74,25 @@ def error_headers(err: ServiceError, extra: Mapping[str, str] | None = None) -> 
     return headers
 
 
-def error_response(err: ServiceError, headers: Mapping[str, str] | None = None, dialect: str = "openai") -> Response:
+def error_response(err: ServiceError, headers: Mapping[str, str] | None = None, dialect: str = "openai") -> Reply:
     if dialect == "anthropic":
         body, status = anthropic_error_body(err), anthropic_status_for(err)
     else:
         body, status = openai_error_body(err), status_for(err)
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=error_headers(err, headers))
+    return Reply(orjson.dumps(body), status, error_headers(err, headers))
+
+
+def internal_error_response(request_id: str, dialect: str = "openai") -> Reply:
+    """The 500 of a request that failed in the gateway itself (a bug): in the client's dialect, with its id."""
+    message = (f"The gateway failed while answering this request (an internal error); its log has the details "
+               f"under request id {request_id}.")
+    headers = {"x-request-id": request_id}
+    if dialect == "anthropic":
+        headers["request-id"] = request_id
+        body: dict[str, object] = {"type": "error", "error": {"type": "api_error", "message": message}}
+    else:
+        body = {"error": {"message": message, "type": "api_error", "param": None, "code": "internal_error"}}
+    return Reply(orjson.dumps(body), 500, headers)
 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_request") -> ServiceError:

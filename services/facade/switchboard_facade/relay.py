@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import grpc
-from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common import metrics
@@ -26,7 +24,7 @@ from switchboard_common.errors import ServiceError, from_rpc_error
 from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
 from switchboard_facade.gateway import Call, Gateway, call_headers, route_headers
-from switchboard_facade.http_input import credential
+from switchboard_facade.replies import Reply, StreamReply
 
 #: Bytes SSE framing adds to a chunk (``data: `` and a blank line); kept in the cut-stream estimate.
 _DATA_FRAMING = 8
@@ -71,9 +69,9 @@ def openai_usage(usage: common_pb2.Usage) -> dict[str, Any]:
     }
 
 
-async def admit(gw: Gateway, request: Request, call: Call) -> None:
+async def admit(gw: Gateway, api_key: str, call: Call) -> None:
     """Everything that must pass before the router is called (raises :class:`ServiceError`)."""
-    await gw.authorize(credential(request), call)
+    await gw.authorize(api_key, call)
     try:
         await gw.reserve(call, call.body_bytes or call.estimated_prompt_tokens * 4)
     except ServiceError:
@@ -81,14 +79,14 @@ async def admit(gw: Gateway, request: Request, call: Call) -> None:
         raise
 
 
-async def run(gw: Gateway, call: Call, dialect: Dialect) -> Response:
+async def run(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
     """Answers an admitted call, whole or streamed, in ``dialect``."""
     if call.stream:
         return await _stream(gw, call, dialect)
     return await _unary(gw, call, dialect)
 
 
-def failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Response:
+def failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Reply:
     """Settles a call that failed before any answer and renders the error."""
     http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
     gw.settle(call, usage=None, route=None, status="error", http_status=http_status, error_code=err.error.code)
@@ -96,7 +94,7 @@ def failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Resp
     return error_response(err, headers, dialect=dialect.errors)
 
 
-async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Response:
+async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
     try:
         result = await gw.complete(call)
     except ServiceError as err:
@@ -107,7 +105,7 @@ async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Response:
     headers.update(dialect.extra_headers(call.request_id))
     body = dialect.render(result.body, result.usage if result.HasField("usage") else None)
     headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
-    return Response(body, media_type="application/json", headers=headers)
+    return Reply(body, 200, headers)
 
 
 def _overhead(call: Call, provider_ms: float) -> str:
@@ -117,7 +115,7 @@ def _overhead(call: Call, provider_ms: float) -> str:
     return f"{overhead_ms:.3f}"
 
 
-async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Response:
+async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
     try:
         route, events, rpc = await gw.stream(call)
     except ServiceError as err:
@@ -130,8 +128,7 @@ async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Response:
     headers["x-switchboard-ttfb-overhead-ms"] = f"{ttfb_overhead_ms:.3f}"
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
-    return StreamingResponse(_relay(gw, call, route, events, rpc, dialect.stream_encoder()),
-                             media_type="text/event-stream", headers=headers)
+    return StreamReply(_relay(gw, call, route, events, rpc, dialect.stream_encoder()), headers)
 
 
 async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,

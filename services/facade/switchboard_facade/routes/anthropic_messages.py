@@ -25,10 +25,12 @@ from switchboard.v1 import common_pb2
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade import relay
 from switchboard_facade.errors import anthropic_error_body, error_response, invalid
+from switchboard_facade.fast_lane import hot, through_framework
 from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id
-from switchboard_facade.http_input import credential, read_json_object
+from switchboard_facade.http_input import Incoming, credential, read_json_object
 from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
+from switchboard_facade.replies import Reply
 from switchboard_facade.token_estimate import chat_prompt_tokens
 from switchboard_translate.anthropic import (
     ChatStreamToAnthropic,
@@ -149,23 +151,27 @@ def _gateway(request: Request) -> Gateway:
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 
-@router.post("/v1/messages")
-@router.post("/anthropic/v1/messages")
-async def create_message(request: Request) -> Response:
-    gw = _gateway(request)
-    request_id = new_request_id()
+async def handle_message(gw: Gateway, incoming: Incoming) -> Reply:
+    request_id = incoming.request_id
     headers = {"x-request-id": request_id, "request-id": request_id}
     try:
-        body, size = await read_json_object(request, gw.settings.max_body_bytes)
-        requested_tier = take_requested_tier(request.headers, body)
+        body, size = incoming.json_object()
+        requested_tier = take_requested_tier(incoming.headers, body)
         chat = canonical_body(body)
         call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
                     estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
                     requested_privacy_tier=requested_tier)
-        await relay.admit(gw, request, call)
+        await relay.admit(gw, incoming.credential(), call)
     except ServiceError as err:
         return error_response(err, headers, dialect="anthropic")
     return await relay.run(gw, call, anthropic_dialect(call.model, request_id))
+
+
+@router.post("/v1/messages")
+@router.post("/anthropic/v1/messages")
+@hot(handle_message, errors="anthropic")
+async def create_message(request: Request) -> Response:
+    return await through_framework(request, handle_message, errors="anthropic")
 
 
 @router.post("/v1/messages/count_tokens")

@@ -20,17 +20,12 @@ from switchboard.v1 import common_pb2
 from switchboard_common.errors import ServiceError
 from switchboard_facade import relay
 from switchboard_facade.errors import error_response, invalid
-from switchboard_facade.gateway import (
-    Call,
-    Gateway,
-    call_headers,
-    error_event_payload,
-    estimate_prompt_tokens,
-    new_request_id,
-)
-from switchboard_facade.http_input import read_json_object
+from switchboard_facade.fast_lane import hot, through_framework
+from switchboard_facade.gateway import Call, Gateway, call_headers, error_event_payload, estimate_prompt_tokens
+from switchboard_facade.http_input import Incoming
 from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
+from switchboard_facade.replies import Reply
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.sse import DONE
@@ -69,28 +64,35 @@ def validate_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
-
-
-async def handle_chat(request: Request, path_model: str | None = None, cursor: bool = False) -> Response:
-    gw = gateway(request)
-    request_id = new_request_id()
+async def handle_chat(gw: Gateway, incoming: Incoming, path_model: str | None = None, cursor: bool = False) -> Reply:
+    request_id = incoming.request_id
     call: Call | None = None
     try:
-        body, size = await read_json_object(request, gw.settings.max_body_bytes)
+        body, size = incoming.json_object()
         if path_model is not None:
             body["model"] = path_model
-        requested_tier = take_requested_tier(request.headers, body)
+        requested_tier = take_requested_tier(incoming.headers, body)
         body, fixer = canonical_chat_body(body, cursor)
         call = Call(request_id=request_id, model=body["model"], body=body, stream=bool(body.get("stream")),
                     requested_privacy_tier=requested_tier)
         call.estimated_prompt_tokens = estimate_prompt_tokens(size)
         call.body_bytes = size
-        await relay.admit(gw, request, call)
+        await relay.admit(gw, incoming.credential(), call)
     except ServiceError as err:
         return error_response(err, call_headers(call) if call is not None else {"x-request-id": request_id})
     return await relay.run(gw, call, chat_dialect(fixer))
+
+
+async def openai_chat(gw: Gateway, incoming: Incoming) -> Reply:
+    return await handle_chat(gw, incoming)
+
+
+async def cursor_chat(gw: Gateway, incoming: Incoming) -> Reply:
+    return await handle_chat(gw, incoming, cursor=True)
+
+
+async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
+    return await handle_chat(gw, incoming, path_model=incoming.path_params["deployment"], cursor=True)
 
 
 class _ChatStream:
@@ -116,27 +118,36 @@ class _ChatStream:
 
 def chat_dialect(fixer: CursorResponseFixer | None) -> Dialect:
     """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
+    if fixer is None:
+        return _PASS_THROUGH
+
     def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
-        return body if fixer is None else orjson.dumps(fixer.fix_completion(orjson.loads(body)))
+        return orjson.dumps(fixer.fix_completion(orjson.loads(body)))
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer))
+
+
+_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body, stream_encoder=lambda: _ChatStream(None))
 
 
 @router.post("/v1/chat/completions")
 @router.post("/chat/completions")
+@hot(openai_chat)
 async def chat_completions(request: Request) -> Response:
-    return await handle_chat(request)
+    return await through_framework(request, openai_chat)
 
 
 @router.post("/cursor/chat/completions")
 @router.post("/cursor/v1/chat/completions")
 @router.post("/v1/cursor/chat/completions")
+@hot(cursor_chat)
 async def cursor_chat_completions(request: Request) -> Response:
     """Cursor's "Override OpenAI Base URL" = ``<gateway>/cursor``: every Cursor body shape, answers Cursor can read."""
-    return await handle_chat(request, cursor=True)
+    return await through_framework(request, cursor_chat)
 
 
 @router.post("/openai/deployments/{deployment}/chat/completions")
 @router.post("/cursor/openai/deployments/{deployment}/chat/completions")
+@hot(azure_chat)
 async def azure_chat_completions(request: Request, deployment: str) -> Response:
     """Cursor's Azure settings: the deployment name is the public model name; ``api-version`` is accepted as is."""
-    return await handle_chat(request, path_model=deployment, cursor=True)
+    return await through_framework(request, azure_chat)

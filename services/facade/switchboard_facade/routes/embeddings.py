@@ -8,29 +8,20 @@ from starlette.responses import Response
 
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import error_response, invalid, status_for
-from switchboard_facade.gateway import (
-    Call,
-    Gateway,
-    call_headers,
-    estimate_prompt_tokens,
-    new_request_id,
-    route_headers,
-)
-from switchboard_facade.http_input import credential, read_json_object
+from switchboard_facade.fast_lane import hot, through_framework
+from switchboard_facade.gateway import Call, Gateway, call_headers, estimate_prompt_tokens, route_headers
+from switchboard_facade.http_input import Incoming
 from switchboard_facade.privacy_tier import take_requested_tier
+from switchboard_facade.replies import Reply
 
 router = APIRouter()
 
 
-@router.post("/v1/embeddings")
-@router.post("/embeddings")
-@router.post("/cursor/embeddings")
-async def embeddings(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    request_id = new_request_id()
+async def handle_embeddings(gw: Gateway, incoming: Incoming) -> Reply:
+    request_id = incoming.request_id
     call: Call | None = None
     try:
-        body, size = await read_json_object(request, gw.settings.max_body_bytes)
+        body, size = incoming.json_object()
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise invalid("'model' is required: the public name of an embedding model.", "model", "missing_model")
@@ -40,8 +31,8 @@ async def embeddings(request: Request) -> Response:
                           "missing_input")
         call = Call(request_id=request_id, model=model, body=body, stream=False,
                     estimated_prompt_tokens=estimate_prompt_tokens(size),
-                    requested_privacy_tier=take_requested_tier(request.headers, body))
-        await gw.authorize(credential(request), call)
+                    requested_privacy_tier=take_requested_tier(incoming.headers, body))
+        await gw.authorize(incoming.credential(), call)
         await gw.reserve(call, size, output_tokens=1)  # embeddings produce no output tokens
     except ServiceError as err:
         if call is not None:  # refused after admission (e.g. by the budget): give the rate-limit slot back
@@ -55,4 +46,12 @@ async def embeddings(request: Request) -> Response:
                   error_code=err.error.code)
         return error_response(err, {"x-request-id": request_id})
     gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
-    return Response(result.body, media_type="application/json", headers=route_headers(call, result.route))
+    return Reply(result.body, 200, route_headers(call, result.route))
+
+
+@router.post("/v1/embeddings")
+@router.post("/embeddings")
+@router.post("/cursor/embeddings")
+@hot(handle_embeddings)
+async def embeddings(request: Request) -> Response:
+    return await through_framework(request, handle_embeddings)

@@ -23,10 +23,12 @@ from switchboard.v1 import common_pb2
 from switchboard_common.errors import ServiceError
 from switchboard_facade import relay
 from switchboard_facade.errors import error_response, invalid
-from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id
-from switchboard_facade.http_input import read_json_object
+from switchboard_facade.fast_lane import hot, through_framework
+from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens
+from switchboard_facade.http_input import Incoming
 from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.relay import Dialect
+from switchboard_facade.replies import Reply
 from switchboard_facade.routes.chat import validate_chat_body
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request
@@ -101,20 +103,24 @@ def responses_dialect(request: dict[str, Any], request_id: str) -> Dialect:
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ResponsesStream(request, resp_id))
 
 
-@router.post("/v1/responses")
-@router.post("/responses")
-async def create_response(request: Request) -> Response:
-    gw: Gateway = request.app.state.gateway
-    request_id = new_request_id()
+async def handle_response(gw: Gateway, incoming: Incoming) -> Reply:
+    request_id = incoming.request_id
     try:
-        body, size = await read_json_object(request, gw.settings.max_body_bytes)
-        requested_tier = take_requested_tier(request.headers, body)
+        body, size = incoming.json_object()
+        requested_tier = take_requested_tier(incoming.headers, body)
         chat = canonical_body(body)
         call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
                     estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
                     requested_privacy_tier=requested_tier)
-        await relay.admit(gw, request, call)
+        await relay.admit(gw, incoming.credential(), call)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     return await relay.run(gw, call, responses_dialect(body, request_id))
+
+
+@router.post("/v1/responses")
+@router.post("/responses")
+@hot(handle_response)
+async def create_response(request: Request) -> Response:
+    return await through_framework(request, handle_response)
 

@@ -1,0 +1,195 @@
+"""The fast lane: the gateway's hot routes answered straight from ASGI.
+
+Every chat, messages, responses and embeddings call would otherwise cross
+half a dozen framework layers (error and exception middlewares, CORS, request
+id and observability middlewares each wrapping ``send``, routing, dependency
+solving) that cost more CPU than the route's own work. Here, a ``POST`` to a
+hot path is dispatched by a dict lookup to its handler, and one wrapper does
+what those layers did for it:
+
+* the request id (made here, handed to the handler, on every answer);
+* metrics, the access-log line and the trace span (:class:`http_metrics.Observer`);
+* CORS headers for a request with an ``Origin`` (:class:`cors.SimpleCors`);
+* the body size limit (413) and, for an unexpected exception, a 500 — both as
+  error JSON in the route's dialect, with ``x-request-id``;
+* for streams, client disconnects cancel the upstream call (:mod:`replies`).
+
+The routes stay declared on the FastAPI app, marked with :func:`hot`, so the
+OpenAPI schema lists them and a request the lane does not take (another
+method, a trailing slash, an ASGI ``root_path``) gets the framework's answer.
+Everything else — admin API, dashboard, preflights, 404/405 — is FastAPI's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.routing import BaseRoute, Route
+
+from switchboard_common import metrics, tracing
+from switchboard_common.errors import ServiceError
+from switchboard_common.http_metrics import Exchange, Observer, annotate, close_notes, open_notes
+from switchboard_facade.cors import SimpleCors
+from switchboard_facade.errors import error_response, internal_error_response
+from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.http_input import ClientGone, Incoming, header_map, incoming_from, read_body
+from switchboard_facade.replies import Reply, StreamReply, stream_frames
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Gateway, Incoming], Awaitable[Reply]]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+_NO_PARAMS: dict[str, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class HotRoute:
+    """One hot path: its handler, the template metrics name it by, and the dialect of the lane's own errors."""
+
+    template: str
+    handler: Handler
+    errors: str
+
+
+def hot(handler: Handler, errors: str = "openai") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Marks a FastAPI endpoint as served by the fast lane through ``handler``.
+
+    ``errors`` ("openai" or "anthropic") is the dialect of the errors the lane itself answers
+    (body too large, internal error). The endpoint should hand its request to :func:`through_framework`.
+    """
+    def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        endpoint.hot_route = (handler, errors)  # type: ignore[attr-defined]
+        return endpoint
+    return mark
+
+
+def _id_headers(request_id: str, errors: str) -> dict[str, str]:
+    if errors == "anthropic":
+        return {"x-request-id": request_id, "request-id": request_id}
+    return {"x-request-id": request_id}
+
+
+async def through_framework(request: Request, handler: Handler, errors: str = "openai") -> Reply:
+    """A hot route's answer when FastAPI routed the request (its middlewares observe it)."""
+    gw: Gateway = request.app.state.gateway
+    request_id = new_request_id()
+    try:
+        incoming = await incoming_from(request, request_id, gw.settings.max_body_bytes)
+    except ServiceError as err:
+        return error_response(err, _id_headers(request_id, errors), errors)
+    except ClientGone:
+        raise ClientDisconnect() from None
+    return await handler(gw, incoming)
+
+
+class FastLane:
+    """Dispatches hot ``POST`` paths and answers them (see the module docstring)."""
+
+    def __init__(self, routes: Iterable[BaseRoute], cors_origins: list[str], service: str = "facade") -> None:
+        self.exact: dict[str, HotRoute] = {}
+        self.patterned: list[tuple[str, re.Pattern[str], HotRoute]] = []
+        for route in routes:
+            marked = getattr(getattr(route, "endpoint", None), "hot_route", None)
+            if marked is None or not isinstance(route, Route) or "POST" not in (route.methods or ()):
+                continue
+            entry = HotRoute(route.path, marked[0], marked[1])
+            if "{" not in route.path:
+                self.exact.setdefault(route.path, entry)
+            else:
+                if any(type(c).__name__ != "StringConvertor" for c in route.param_convertors.values()):
+                    raise ValueError(f"hot route {route.path}: only string path parameters are supported")
+                self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
+        self.cors = SimpleCors(cors_origins)
+        self.observer = Observer(service)
+        #: Set when the app starts (its lifespan makes the gateway).
+        self.gateway: Gateway | None = None
+
+    def match(self, path: str) -> tuple[HotRoute, dict[str, str]] | None:
+        """The hot route of ``path`` and its path parameters, or None for the framework."""
+        entry = self.exact.get(path)
+        if entry is not None:
+            return entry, _NO_PARAMS
+        for prefix, regex, pattern_entry in self.patterned:
+            if path.startswith(prefix):
+                found = regex.match(path)
+                if found is not None:
+                    return pattern_entry, found.groupdict()
+        return None
+
+    async def serve(self, route: HotRoute, params: dict[str, str], scope: Scope, receive: Receive,
+                    send: Send) -> None:
+        started = time.perf_counter()
+        exchange = Exchange()
+        notes, token = open_notes()
+        metrics.INFLIGHT.add((), 1)
+        try:
+            if tracing.enabled():
+                with tracing.http_server_span(scope["method"], scope["path"], scope["headers"]) as span:
+                    exchange.span = span
+                    await self._answer(route, params, scope, receive, send, exchange)
+            else:
+                await self._answer(route, params, scope, receive, send, exchange)
+        finally:
+            metrics.INFLIGHT.add((), -1)
+            close_notes(token)
+            self.observer.record(scope["method"], route.template, exchange, started, notes)
+
+    async def _answer(self, route: HotRoute, params: dict[str, str], scope: Scope, receive: Receive, send: Send,
+                      exchange: Exchange) -> None:
+        headers = header_map(scope["headers"])
+        request_id = new_request_id()
+        cors = self.cors.headers(headers.get("origin"))
+        try:
+            gw = self.gateway
+            assert gw is not None, "the fast lane serves only once the app has started"
+            try:
+                body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
+            except ServiceError as err:
+                reply = error_response(err, _id_headers(request_id, route.errors), route.errors)
+            else:
+                reply = await route.handler(gw, Incoming(request_id, headers, body, params))
+            await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
+        except ClientGone:
+            return  # no one to answer; recorded as a 500 with no status, as the framework path does
+        except Exception:
+            if exchange.status:
+                raise  # the answer has begun: the server closes the connection
+            log.exception("request failed in the gateway", extra={"request_id": request_id,
+                                                                  "route": route.template})
+            await self._send(internal_error_response(request_id, route.errors), request_id, cors, scope, receive,
+                             send, exchange, route)
+
+    async def _send(self, reply: Reply, request_id: str, cors: tuple[tuple[bytes, bytes], ...], scope: Scope,
+                    receive: Receive, send: Send, exchange: Exchange, route: HotRoute) -> None:
+        answer = reply.header_map
+        if "x-request-id" not in answer:
+            cors = ((b"x-request-id", request_id.encode()), *cors)
+            exchange.request_id = request_id
+        else:
+            exchange.request_id = answer["x-request-id"]
+        start = reply.start(cors)
+        exchange.model = answer.get("x-switchboard-model", "")
+        exchange.deployment = answer.get("x-switchboard-deployment", "")
+        exchange.provider = answer.get("x-switchboard-provider", "")
+        exchange.streaming = isinstance(reply, StreamReply)
+        exchange.status = reply.status_code
+        if exchange.span is not None:
+            annotate(exchange.span, scope["method"], route.template, exchange)
+        await send(start)
+        if isinstance(reply, StreamReply):
+            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange))
+        else:
+            await send({"type": "http.response.body", "body": reply.body})
+
+
+def _first_frame(exchange: Exchange) -> None:
+    exchange.first_chunk = time.perf_counter()

@@ -1,0 +1,348 @@
+"""The fast lane answers the hot routes as the framework path would, plus its own guarantees.
+
+The app is the real one (``create_app``) with a stub gateway in place of the
+gRPC peers; requests are raw ASGI calls, so headers are checked exactly as
+the server would write them. Where the lane replaces a framework layer (CORS,
+routing), its answer is compared with the framework's for the same request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+
+from switchboard.v1 import auth_pb2, common_pb2, router_pb2
+from switchboard_common import http_metrics, metrics
+from switchboard_common.access_log import AccessLog
+from switchboard_common.errors import Kind, ServiceError
+from switchboard_facade.app import FacadeApp, create_app
+from switchboard_facade.settings import FacadeSettings
+
+GOOD_KEY = "sk-good"
+ROUTE = router_pb2.RouteInfo(deployment_id="dep-1", provider="openai", served_model="m", jurisdiction="us",
+                             privacy_tier="standard", attempts=1, router_instance="host:1")
+USAGE = common_pb2.Usage(prompt_tokens=3, completion_tokens=5, total_tokens=8, reported_by_provider=True)
+COMPLETION = orjson.dumps({"id": "c1", "object": "chat.completion", "model": "m", "created": 1,
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"},
+                                        "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}})
+
+
+def chunk(text: str) -> bytes:
+    return orjson.dumps({"id": "c1", "object": "chat.completion.chunk", "model": "m", "created": 1,
+                         "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+class StubRpc:
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class StubGateway:
+    """The Gateway calls the routes make, answered in memory."""
+
+    def __init__(self, max_body_bytes: int = 1 << 20) -> None:
+        self.settings = SimpleNamespace(max_body_bytes=max_body_bytes, completion_timeout_seconds=60.0)
+        self.settled: list[tuple[str, dict[str, Any]]] = []
+        self.failure: BaseException | None = None
+        #: Stream: chunk texts sent, then (hang=True) wait until cancelled, else end with usage.
+        self.stream_texts = ["a", "b"]
+        self.hang = False
+        self.rpc = StubRpc()
+
+    async def authorize(self, api_key: str, call: Any = None, verify_only: bool = False) -> auth_pb2.KeyContext:
+        if self.failure is not None:
+            raise self.failure
+        if api_key != GOOD_KEY:
+            raise ServiceError(Kind.ERROR_KIND_AUTHENTICATION, "Invalid API key.", code="invalid_api_key")
+        key = auth_pb2.KeyContext(key_id="k1", key_alias="alias-1", models=["m"])
+        http_metrics.note(key_alias=key.key_alias)
+        call.key = key
+        return key
+
+    async def reserve(self, call: Any, body_bytes: int, output_tokens: int | None = None) -> None:
+        return None
+
+    def release_limits(self, call: Any, usage: Any = None) -> None:
+        return None
+
+    async def complete(self, call: Any) -> router_pb2.CompleteResponse:
+        return router_pb2.CompleteResponse(body=COMPLETION, route=ROUTE, usage=USAGE, provider_ms=1.0)
+
+    async def embed(self, call: Any) -> router_pb2.CompleteResponse:
+        return router_pb2.CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
+
+    async def stream(self, call: Any) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent], StubRpc]:
+        async def events() -> AsyncIterator[router_pb2.StreamEvent]:
+            for text in self.stream_texts:
+                event = router_pb2.StreamEvent()
+                event.chunks.chunks.append(chunk(text))
+                yield event
+            if self.hang:
+                await asyncio.Event().wait()
+            event = router_pb2.StreamEvent()
+            event.end.usage.CopyFrom(USAGE)
+            yield event
+        return ROUTE, events(), self.rpc
+
+    def settle(self, call: Any, **outcome: Any) -> None:
+        self.settled.append((call.request_id, outcome))
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    #: Request body messages the app asked for.
+    reads: int = 0
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name.encode():
+                return value.decode("latin-1")
+        return None
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: dict[str, str] | None = None,
+               method: str = "POST", disconnect_after_body_messages: int | None = None) -> Answer:
+    """One raw ASGI request, as uvicorn would hand it over."""
+    chunks = body if isinstance(body, list) else [body]
+    raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if not isinstance(body, list):
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "server": ("127.0.0.1", 4000), "client": ("127.0.0.1", 50000), "scheme": "http", "method": method,
+             "root_path": "", "path": path, "raw_path": path.encode(), "query_string": b"", "headers": raw_headers,
+             "state": {}}
+    gone = asyncio.Event()
+    answer = Answer(0, [], b"")
+
+    async def receive() -> dict[str, Any]:
+        if answer.reads < len(chunks):
+            answer.reads += 1
+            return {"type": "http.request", "body": chunks[answer.reads - 1],
+                    "more_body": answer.reads < len(chunks)}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        answer.messages.append(message)
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.headers = list(message["headers"])
+        else:
+            answer.body += message.get("body", b"")
+            bodies = sum(1 for m in answer.messages if m["type"] == "http.response.body")
+            if not message.get("more_body", False) or bodies == disconnect_after_body_messages:
+                gone.set()
+
+    await app(scope, receive, send)
+    gone.set()
+    return answer
+
+
+def make_app(gateway: StubGateway, **settings: Any) -> FacadeApp:
+    app = create_app(FacadeSettings(**settings))
+    app.state.gateway = gateway
+    app.state.draining = False
+    app.fast_lane.gateway = gateway
+    return app
+
+
+def chat_body(**extra: Any) -> bytes:
+    return orjson.dumps({"model": "m", "messages": [{"role": "user", "content": "hello"}], **extra})
+
+
+AUTH = {"authorization": f"Bearer {GOOD_KEY}", "content-type": "application/json"}
+
+
+def test_every_hot_path_is_the_frameworks_post_route_and_in_the_schema() -> None:
+    app = make_app(StubGateway())
+    lane = app.fast_lane
+    paths = {*lane.exact, "/openai/deployments/m/chat/completions", "/cursor/openai/deployments/m/chat/completions"}
+    assert {"/v1/chat/completions", "/cursor/chat/completions", "/v1/messages", "/v1/responses",
+            "/v1/embeddings"} <= paths
+    schema = app.openapi()["paths"]
+    for path in paths:
+        hot = lane.match(path)
+        assert hot is not None, path
+        assert "post" in schema[hot[0].template], hot[0].template
+        # The same request through FastAPI's own routing reaches the endpoint that names the same handler.
+        scopes: list[dict[str, Any]] = []
+
+        async def spy(scope: dict[str, Any], receive: Any, send: Any, scopes: list[dict[str, Any]] = scopes) -> None:
+            scopes.append(scope)
+            await app.framework(scope, receive, send)
+
+        asyncio.run(call(spy, path, chat_body(), {"authorization": "Bearer sk-wrong"}))
+        assert scopes[0]["route"].endpoint.hot_route[0] is hot[0].handler, path
+    assert lane.match("/v1/chat/completions/") is None  # the framework redirects it
+    assert lane.match("/openai/deployments/a/b/chat/completions") is None
+
+
+@pytest.mark.parametrize("origins", ["*", "https://app.example,https://other.example"])
+@pytest.mark.parametrize("origin", [None, "https://app.example", "https://evil.example"])
+async def test_cors_headers_are_the_middlewares(origins: str, origin: str | None) -> None:
+    app = make_app(StubGateway(), cors_origins=origins)
+    headers = {"authorization": "Bearer sk-wrong"}
+    if origin is not None:
+        headers["origin"] = origin
+    lane = await call(app, "/v1/chat/completions", chat_body(), headers)
+    framework = await call(app.framework, "/v1/chat/completions", chat_body(), headers)
+
+    def comparable(answer: Answer) -> list[tuple[bytes, bytes]]:
+        return sorted((k, b"<id>" if k == b"x-request-id" else v) for k, v in answer.headers)
+
+    assert lane.status == framework.status == 401
+    assert comparable(lane) == comparable(framework)
+    assert lane.body == framework.body
+    assert lane.header("vary") == "Origin"
+    if origin is not None:
+        assert "x-request-id" in (lane.header("access-control-expose-headers") or "")
+
+
+async def test_a_successful_answer_carries_cors_route_and_request_id_headers() -> None:
+    gateway = StubGateway()
+    app = make_app(gateway)
+    answer = await call(app, "/v1/chat/completions", chat_body(), {**AUTH, "origin": "https://app.example"})
+    assert answer.status == 200
+    assert answer.json()["choices"][0]["message"]["content"] == "hi"
+    assert answer.header("access-control-allow-origin") == "*"
+    assert answer.header("content-type") == "application/json"
+    assert answer.header("content-length") == str(len(answer.body))
+    assert answer.header("x-switchboard-deployment") == "dep-1"
+    request_id = answer.header("x-request-id")
+    assert request_id is not None and request_id.startswith("req_")
+    assert gateway.settled == [(request_id, gateway.settled[0][1])]
+    assert gateway.settled[0][1]["status"] == "success"
+
+
+async def test_an_unexpected_exception_is_a_500_in_the_openai_dialect(caplog: pytest.LogCaptureFixture) -> None:
+    gateway = StubGateway()
+    gateway.failure = RuntimeError("a bug")
+    app = make_app(gateway)
+    with caplog.at_level(logging.ERROR, logger="switchboard_facade.fast_lane"):
+        answer = await call(app, "/v1/chat/completions", chat_body(), {**AUTH, "origin": "https://app.example"})
+    request_id = answer.header("x-request-id")
+    assert answer.status == 500 and request_id
+    error = answer.json()["error"]
+    assert error["type"] == "api_error" and error["code"] == "internal_error" and request_id in error["message"]
+    assert answer.header("access-control-allow-origin") == "*"
+    assert any(getattr(r, "request_id", None) == request_id and r.exc_info for r in caplog.records)
+
+
+async def test_an_unexpected_exception_is_a_500_in_the_anthropic_dialect() -> None:
+    gateway = StubGateway()
+    gateway.failure = RuntimeError("a bug")
+    app = make_app(gateway)
+    body = orjson.dumps({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})
+    answer = await call(app, "/v1/messages", body, {"x-api-key": GOOD_KEY})
+    assert answer.status == 500
+    assert answer.json()["type"] == "error" and answer.json()["error"]["type"] == "api_error"
+    assert answer.header("request-id") == answer.header("x-request-id") is not None
+
+
+@pytest.mark.parametrize("declared", [True, False])
+async def test_a_body_over_the_limit_is_a_413_in_the_routes_dialect(declared: bool) -> None:
+    app = make_app(StubGateway(max_body_bytes=100))
+    big = b"x" * 80
+    openai = await call(app, "/v1/chat/completions", big * 2 if declared else [big, big, big], AUTH)
+    assert openai.status == 413
+    assert openai.json()["error"]["code"] == "request_too_large" and openai.header("x-request-id")
+    if declared:
+        assert openai.reads == 0, "a declared length over the limit is refused before reading"
+    anthropic = await call(app, "/v1/messages", big * 2 if declared else [big, big, big], {"x-api-key": GOOD_KEY})
+    assert anthropic.status == 413
+    assert anthropic.json()["type"] == "error" and anthropic.json()["error"]["type"] == "request_too_large"
+    assert anthropic.header("request-id") == anthropic.header("x-request-id") is not None
+
+
+async def test_requests_are_counted_timed_and_logged() -> None:
+    app = make_app(StubGateway())
+    lines = io.StringIO()
+    app.fast_lane.observer.access_log = AccessLog("facade", stream=lines)
+    template = "/openai/deployments/{deployment}/chat/completions"
+    ok = (template, "POST", "m", "dep-1", "200")
+    refused = (template, "POST", "", "", "401")
+    before = dict(metrics.REQUESTS._values)
+    latency_before = metrics.REQUEST_LATENCY._values.get((template, "m"), [0.0])[-1]
+    logger = logging.getLogger("switchboard.access")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        answer = await call(app, "/openai/deployments/m/chat/completions", chat_body(), AUTH)
+        await call(app, "/openai/deployments/m/chat/completions", chat_body(), {"api-key": "sk-wrong"})
+        app.fast_lane.observer.access_log.close()
+    finally:
+        logger.setLevel(level)
+    assert answer.status == 200
+    assert metrics.REQUESTS._values[ok] == before.get(ok, 0) + 1
+    assert metrics.REQUESTS._values[refused] == before.get(refused, 0) + 1
+    assert metrics.REQUEST_LATENCY._values[(template, "m")][-1] > latency_before
+    assert metrics.INFLIGHT._values[()] == 0
+    records = [json.loads(line) for line in lines.getvalue().splitlines()]
+    line = next(r for r in records if r["request_id"] == answer.header("x-request-id"))
+    assert line["route"] == template and line["status"] == 200 and line["key_alias"] == "alias-1"
+    assert line["deployment"] == "dep-1" and line["stream"] is False
+
+
+async def test_a_stream_is_sent_frame_by_frame() -> None:
+    gateway = StubGateway()
+    gateway.stream_texts = ["a", "b", "c"]
+    app = make_app(gateway)
+    ttft_before = sum(metrics.TIME_TO_FIRST_TOKEN._values.get(("m",), [0.0])[:-1])
+    answer = await call(app, "/v1/chat/completions", chat_body(stream=True), AUTH)
+    assert answer.status == 200 and answer.header("content-type") == "text/event-stream; charset=utf-8"
+    assert answer.header("content-length") is None and answer.header("vary") == "Origin"
+    bodies = [m for m in answer.messages if m["type"] == "http.response.body"]
+    assert [m["more_body"] for m in bodies] == [True, True, True, True, False]
+    assert [orjson.loads(m["body"][6:])["choices"][0]["delta"]["content"] for m in bodies[:3]] == ["a", "b", "c"]
+    assert bodies[3]["body"].endswith(b"data: [DONE]\n\n")
+    assert gateway.settled[0][1]["status"] == "success"
+    assert sum(metrics.TIME_TO_FIRST_TOKEN._values[("m",)][:-1]) == ttft_before + 1  # bucket counts, then the sum
+
+
+async def test_a_client_that_leaves_mid_stream_cancels_the_upstream_call() -> None:
+    gateway = StubGateway()
+    gateway.hang = True
+    app = make_app(gateway)
+    answer = await asyncio.wait_for(
+        call(app, "/v1/chat/completions", chat_body(stream=True), AUTH, disconnect_after_body_messages=2), 5)
+    assert answer.status == 200
+    assert sum(1 for m in answer.messages if m["type"] == "http.response.body") == 2
+    assert gateway.rpc.cancelled
+    (_, outcome), = gateway.settled
+    assert outcome["status"] == "cancelled" and outcome["http_status"] == 499
+    assert metrics.INFLIGHT._values[()] == 0
+
+
+async def test_the_framework_path_reads_forwarded_headers_only_from_trusted_proxies() -> None:
+    for trusted, scheme in (("127.0.0.1", "https"), ("10.9.9.9", "http")):
+        app = make_app(StubGateway())
+
+        async def where(request: Request) -> PlainTextResponse:
+            return PlainTextResponse(request.url.scheme)
+
+        app.add_route("/scheme", where, methods=["GET"])
+        app.trust_forwarded_headers(trusted)
+        answer = await call(app, "/scheme", b"", {"x-forwarded-proto": "https"}, method="GET")
+        assert answer.body.decode() == scheme
