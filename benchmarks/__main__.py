@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--soak-requests", type=int, default=0,
-        help="after the scenarios, carry this many chat requests through each gateway and report its memory "
+        help="after the scenarios, carry this many chat requests through Switchboard and report its memory "
              "after warm-up and at the end (the memory goal reads 100000)",
     )
     parser.add_argument("--write-docs", action="store_true", help="rewrite the results section of docs/performance.md")
