@@ -47,6 +47,11 @@ _END = object()
 _CLOSE_WRITES = object()
 
 
+def _consume_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class ExchangeUnavailable(Exception):
     """No Exchange stream could be opened; the call was not sent, the unary RPC should be used."""
 
@@ -286,6 +291,7 @@ class RouterExchange:
         pending = self.opening[index]
         if pending is None:
             pending = self.opening[index] = asyncio.get_running_loop().create_task(self._open(index))
+            pending.add_done_callback(_consume_failure)  # its callers may all have been cancelled meanwhile
         return await asyncio.shield(pending)
 
     async def _open(self, index: int) -> _Lane:

@@ -103,6 +103,14 @@ async def harness() -> AsyncIterator[tuple[Harness, grpc.aio.Channel]]:
         await server.stop(0)
 
 
+async def started(h: Harness, request_id: str) -> None:
+    for _ in range(400):
+        if request_id in h.calls.started:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{request_id} never reached the router")
+
+
 def request(n: int, **extra: Any) -> router_pb2.CompleteRequest:
     return router_pb2.CompleteRequest(request_id=f"r{n}", model="m", body=orjson.dumps({"n": n, **extra}))
 
@@ -131,8 +139,7 @@ async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Ha
     exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
     try:
         task = asyncio.ensure_future(exchange.complete(request(5, sleep=10)))
-        while "r5" not in h.calls.started:
-            await asyncio.sleep(0.005)
+        await started(h, "r5")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -188,8 +195,7 @@ async def test_broken_stream_fails_its_calls_and_the_next_call_opens_a_new_one(
         await exchange.complete(request(1))
         (old_lane,) = exchange.lanes
         task = asyncio.ensure_future(exchange.complete(request(2, sleep=10)))
-        while "r2" not in h.calls.started:
-            await asyncio.sleep(0.005)
+        await started(h, "r2")
         await h.servers[-1].stop(0)  # the router dies with the call in flight
         with pytest.raises(ServiceError) as lost:
             await task
@@ -216,12 +222,14 @@ async def test_draining_router_finishes_calls_in_flight_and_gets_no_new_ones(
         await exchange.complete(request(1))
         (old_lane,) = exchange.lanes
         in_flight = asyncio.ensure_future(exchange.complete(request(2, sleep=0.3)))
-        while "r2" not in h.calls.started:
-            await asyncio.sleep(0.005)
+        await started(h, "r2")
         assert h.router is not None and h.router.hub is not None
         h.router.hub.drain()
-        while exchange.slots[0] is old_lane:
+        for _ in range(400):
+            if exchange.slots[0] is not old_lane:
+                break
             await asyncio.sleep(0.005)
+        assert exchange.slots[0] is not old_lane  # the draining stream takes no new calls
         assert orjson.loads((await exchange.complete(request(3))).body)["echo"] == 3
         assert exchange.slots[0] is not old_lane
         assert orjson.loads((await in_flight).body)["echo"] == 2  # finished on the draining stream
