@@ -212,7 +212,10 @@ class _Lane:
                     if self.retired and not waiters:
                         self._close_writes_if_idle()
         except grpc.aio.AioRpcError as exc:
-            log.warning("router exchange stream broke", extra={"code": exc.code().name, "details": exc.details()})
+            # An idle lane ends quietly when its connection is closed (the router's max connection age).
+            (log.warning if waiters else log.debug)(
+                "router exchange stream broke",
+                extra={"code": exc.code().name, "details": exc.details(), "calls_in_flight": len(waiters)})
         finally:
             self.broken = True
             self.owner.drop(self)
