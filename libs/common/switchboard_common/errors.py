@@ -101,17 +101,27 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, service: str) -> ServiceError:
             return ServiceError.from_proto(common_pb2.Error.FromString(value))
     code = exc.code()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-        what = "is unavailable" if code == grpc.StatusCode.UNAVAILABLE else "did not answer in time"
-        return ServiceError(
-            Kind.ERROR_KIND_INTERNAL,
-            f"The {service} service {what}; the gateway cannot serve requests that need it. "
-            "Retry shortly; if it persists, check that the service is running.",
-            code=f"{service}_unavailable",
-            http_status=503,
-        )
+        return service_unavailable(service, timed_out=code == grpc.StatusCode.DEADLINE_EXCEEDED)
+    return service_failed(service, f"{code.name}: {exc.details()}")
+
+
+def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
+    """The error of a call the service could not take (down, unreachable) or did not answer in time."""
+    what = "did not answer in time" if timed_out else "is unavailable"
     return ServiceError(
         Kind.ERROR_KIND_INTERNAL,
-        f"The {service} service failed ({code.name}: {exc.details()}).",
+        f"The {service} service {what}; the gateway cannot serve requests that need it. "
+        "Retry shortly; if it persists, check that the service is running.",
+        code=f"{service}_unavailable",
+        http_status=503,
+    )
+
+
+def service_failed(service: str, detail: str) -> ServiceError:
+    """The error of a call the service failed without a typed error (a bug or crash inside it)."""
+    return ServiceError(
+        Kind.ERROR_KIND_INTERNAL,
+        f"The {service} service failed ({detail}).",
         code=f"{service}_error",
         http_status=503,
     )

@@ -75,7 +75,26 @@ def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usag
         metrics.UPSTREAM_ERRORS.labels(error.provider or provider or "unknown", kind_label(error.kind)).inc()
 
 
-def _observe_response(request: Any, response: Any) -> None:
+def call_started(service: str, method: str) -> None:
+    """Counts a call in flight (``record_call`` ends it): for calls that are not RPCs of their own (Exchange)."""
+    metrics.RPC_INFLIGHT.add((service, method), 1)
+
+
+def record_call(service: str, method: str, started: float, code: Any, error: common_pb2.Error | None) -> None:
+    """Counts one finished call of ``method`` with its status ``code`` and, when refused, its typed ``error``."""
+    name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+    metrics.RPCS.inc((service, method, name))
+    metrics.RPC_LATENCY.observe((service, method), time.perf_counter() - started)
+    metrics.RPC_INFLIGHT.add((service, method), -1)
+    if name != "OK" and error is not None:
+        if error.kind in DENIAL_REASONS:
+            metrics.DENIALS.labels(service, DENIAL_REASONS[error.kind]).inc()
+        elif error.kind in UPSTREAM_KINDS:
+            metrics.UPSTREAM_ERRORS.labels(error.provider or "unknown", kind_label(error.kind)).inc()
+
+
+def observe_response(request: Any, response: Any) -> None:
+    """Counts what an answer going out tells (tokens, retries, fallbacks, provider time)."""
     if isinstance(response, router_pb2.CompleteResponse):
         record_route(request.model, response.route, response.usage, response.provider_ms)
     elif isinstance(response, router_pb2.StreamEvent) and response.WhichOneof("event") == "end":
@@ -115,16 +134,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 failed: grpc.StatusCode | None) -> None:
         """``failed``: the code to count when the handler did not set one (None: it succeeded)."""
         code = context.code() or failed or grpc.StatusCode.OK
-        name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-        metrics.RPCS.inc((self.service, method, name))
-        metrics.RPC_LATENCY.observe((self.service, method), time.perf_counter() - started)
-        metrics.RPC_INFLIGHT.add((self.service, method), -1)
-        if name != "OK":
-            error = _typed_error(context)
-            if error is not None and error.kind in DENIAL_REASONS:
-                metrics.DENIALS.labels(self.service, DENIAL_REASONS[error.kind]).inc()
-            elif error is not None and error.kind in UPSTREAM_KINDS:
-                metrics.UPSTREAM_ERRORS.labels(error.provider or "unknown", kind_label(error.kind)).inc()
+        record_call(self.service, method, started, code, _typed_error(context) if code != grpc.StatusCode.OK else None)
 
     def _unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -139,7 +149,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 self._finish(method, started, context, failed)
-            _observe_response(request, response)
+            observe_response(request, response)
             return response
 
         return observed
@@ -151,7 +161,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
             try:
                 async for response in behavior(request, context):
-                    _observe_response(request, response)
+                    observe_response(request, response)
                     yield response
                 failed = None
             except (asyncio.CancelledError, GeneratorExit):

@@ -89,14 +89,20 @@ async def run_until_signalled(
     service: GrpcService,
     grace: float,
     on_stop: Callable[[], Awaitable[None]] | None = None,
+    on_drain: Callable[[], None] | None = None,
 ) -> None:
-    """Serves until SIGTERM or SIGINT, then drains and stops gracefully."""
+    """Serves until SIGTERM or SIGINT, then drains and stops gracefully.
+
+    ``on_drain`` runs first: it tells long-lived streams (the router's Exchange) to take no new calls, so that
+    they end as soon as their calls in flight are done rather than at the end of the grace."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("shutting down", extra={"grace_seconds": grace})
+    if on_drain is not None:
+        on_drain()
     await service.stop(grace)
     if on_stop is not None:
         await on_stop()

@@ -11,7 +11,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 import orjson
@@ -27,6 +27,7 @@ from switchboard_facade.limit_leases import LimitLeases
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
+from switchboard_facade.router_exchange import ExchangeUnavailable
 from switchboard_facade.settings import FacadeSettings
 
 #: Refusals that unused leased units of the key may have caused.
@@ -194,33 +195,50 @@ class Gateway:
         )
 
     async def complete(self, call: Call) -> router_pb2.CompleteResponse:
-        try:
-            return await self.peers.router.Complete(self._router_request(call),
-                                                    timeout=self.settings.completion_timeout_seconds)
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, "router") from None
+        return await self._answer(call, "complete")
 
     async def embed(self, call: Call) -> router_pb2.CompleteResponse:
+        return await self._answer(call, "embed")
+
+    async def _answer(self, call: Call, kind: str) -> router_pb2.CompleteResponse:
+        """Complete or Embed: over the router exchange when there is one, else (or when it cannot open) unary."""
+        request = self._router_request(call)
+        exchange = self.peers.router_exchange
+        if exchange is not None and exchange.usable():
+            try:
+                return await exchange.complete(request, kind)
+            except ExchangeUnavailable:
+                pass
+        rpc = self.peers.router.Complete if kind == "complete" else self.peers.router.Embed
         try:
-            return await self.peers.router.Embed(self._router_request(call),
-                                                 timeout=self.settings.completion_timeout_seconds)
+            return await rpc(request, timeout=self.settings.completion_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 
     async def stream(self, call: Call) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent],
-                                                grpc.aio.UnaryStreamCall]:
+                                                StreamHandle]:
         """Starts a stream and waits for its route (the provider's first byte), so that
-        failures before the first byte are still plain HTTP errors."""
-        rpc = self.peers.router.StreamComplete(self._router_request(call),
-                                               timeout=self.settings.completion_timeout_seconds)
+        failures before the first byte are still plain HTTP errors. Returns the route, the
+        following events and the handle whose ``cancel()`` stops the stream (idempotent)."""
+        request = self._router_request(call)
+        exchange = self.peers.router_exchange
+        if exchange is not None and exchange.usable():
+            try:
+                first, exchanged = await exchange.stream(request)
+            except ExchangeUnavailable:
+                pass
+            except StopAsyncIteration:
+                raise _ended_before_start() from None
+            else:
+                return first.route, exchanged, exchanged
+        rpc = self.peers.router.StreamComplete(request, timeout=self.settings.completion_timeout_seconds)
         events = rpc.__aiter__()
         try:
             first = await events.__anext__()
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
         except StopAsyncIteration:
-            raise ServiceError(Kind.ERROR_KIND_INTERNAL, "The router ended the stream before it started.",
-                               code="router_error", http_status=503) from None
+            raise _ended_before_start() from None
         return first.route, events, rpc
 
     async def list_models(self, key: auth_pb2.KeyContext) -> router_pb2.ListModelsResponse:
@@ -313,6 +331,17 @@ class Gateway:
             return await self.peers.billing.ListUsage(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "billing") from None
+
+
+class StreamHandle(Protocol):
+    """What stops a started stream: a gRPC call, or a call on the router exchange."""
+
+    def cancel(self) -> Any: ...
+
+
+def _ended_before_start() -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_INTERNAL, "The router ended the stream before it started.",
+                        code="router_error", http_status=503)
 
 
 def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:

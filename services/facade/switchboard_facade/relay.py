@@ -23,7 +23,7 @@ from switchboard_common import metrics
 from switchboard_common.errors import ServiceError, from_rpc_error
 from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
-from switchboard_facade.gateway import Call, Gateway, call_headers, route_headers
+from switchboard_facade.gateway import Call, Gateway, StreamHandle, call_headers, route_headers
 from switchboard_facade.replies import Reply, StreamReply
 
 #: Bytes SSE framing adds to a chunk (``data: `` and a blank line); kept in the cut-stream estimate.
@@ -132,7 +132,7 @@ async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
 
 
 async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
-                 events: AsyncIterator[router_pb2.StreamEvent], rpc: grpc.aio.UnaryStreamCall,
+                 events: AsyncIterator[router_pb2.StreamEvent], rpc: StreamHandle,
                  encoder: StreamEncoder) -> AsyncIterator[bytes]:
     """Frames chunk batches through ``encoder``; settles exactly once however the stream ends."""
     usage: common_pb2.Usage | None = None
@@ -163,8 +163,9 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
                 else:
                     status, http_status, error_code = "success", 200, ""
                     yield encoder.end(openai_usage(usage), None)
-    except grpc.aio.AioRpcError as exc:
-        err = from_rpc_error(exc, "router")
+    except (grpc.aio.AioRpcError, ServiceError) as exc:
+        # The call failed after it started (the router's typed error, the router lost, the deadline passed).
+        err = exc if isinstance(exc, ServiceError) else from_rpc_error(exc, "router")
         status, http_status, error_code = "error", status_for(err), err.error.code
         yield encoder.end(None, err.error)
     finally:

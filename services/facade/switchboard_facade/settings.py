@@ -20,6 +20,9 @@ class FacadeSettings(ServiceSettings):
     max_body_bytes: int = 20 * 1024 * 1024
     #: Seconds a call to auth or billing may take before the facade answers 503.
     service_timeout_seconds: float = 5.0
+    #: Long-lived Exchange streams to the router that carry the completions, multiplexed (see router_exchange.py);
+    #: calls are spread over them round-robin. 0: one unary gRPC call per completion.
+    router_exchange_streams: int = 2
     #: Seconds a whole completion may take (the router applies per-deployment timeouts inside).
     completion_timeout_seconds: float = 900.0
     #: Longest life, seconds, of a cached key verification (changes are pushed by auth sooner); 0 turns the cache off.

@@ -41,9 +41,10 @@ async def serve(settings: RouterSettings) -> None:
     metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
                                          for e in engine.catalog.models.values() for d in e.deployments])
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+    servicer = RouterServicer(engine)
     service = await start_server(
         settings.grpc_listen,
-        lambda server: router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(engine), server),
+        lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
         [name],
     )
     log.info("router listening", extra={"port": service.port})
@@ -61,7 +62,8 @@ async def serve(settings: RouterSettings) -> None:
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
-    await run_until_signalled(service, settings.shutdown_grace_seconds, engine.aclose)
+    await run_until_signalled(service, settings.shutdown_grace_seconds, engine.aclose,
+                              on_drain=servicer.exchanges.drain)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from switchboard_router.engine import (
     StreamFinished,
     StreamStarted,
 )
+from switchboard_router.exchange import ExchangeHub
 from switchboard_router.privacy_guard import PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.routing.access import allowed_models
@@ -119,6 +120,46 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.guard = PrivacyGuard(engine)
+        self.exchanges = ExchangeHub(self)
+
+    # The calls themselves, shared by the unary RPCs and the Exchange stream: they raise ServiceError.
+
+    async def answer(self, request: router_pb2.CompleteRequest, operation: str) -> router_pb2.CompleteResponse:
+        """One whole completion (``operation`` "chat") or embeddings answer ("embeddings")."""
+        prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
+                                      request.provider_credentials)
+        result = await self.guard.complete(request.model, prepared, operation)
+        return router_pb2.CompleteResponse(
+            body=orjson.dumps(result.body),
+            usage=usage_to_proto(result.usage),
+            route=prepared.annotate(route_to_proto(result.route)),
+            provider_ms=result.provider_ms,
+        )
+
+    async def events(self, request: router_pb2.CompleteRequest) -> AsyncIterator[router_pb2.StreamEvent]:
+        """The events of one streamed completion: RouteInfo, chunk batches, one StreamEnd."""
+        body = _parse_body(request)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
+        async for item in coalesced(self.guard.stream(request.model, prepared, include_usage)):
+            if isinstance(item, StreamChunks):
+                yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
+            elif isinstance(item, StreamStarted):
+                route = prepared.annotate(route_to_proto(item.route))
+                route.provider_ttfb_ms = item.ttfb_ms
+                yield router_pb2.StreamEvent(route=route)
+            elif isinstance(item, StreamFinished):
+                end = router_pb2.StreamEnd(
+                    usage=usage_to_proto(item.usage),
+                    provider_ms=item.provider_ms,
+                    time_to_first_byte_ms=item.ttfb_ms,
+                    route=prepared.annotate(route_to_proto(item.route)),
+                )
+                if item.error is not None:
+                    end.error.CopyFrom(item.error.error)
+                yield router_pb2.StreamEvent(end=end)
+
+    # The RPCs.
 
     async def Complete(self, request: router_pb2.CompleteRequest,
                        context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
@@ -131,44 +172,22 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
                      operation: str) -> router_pb2.CompleteResponse:
         try:
-            prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
-                                          request.provider_credentials)
-            result = await self.guard.complete(request.model, prepared, operation)
+            return await self.answer(request, operation)
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None
-        return router_pb2.CompleteResponse(
-            body=orjson.dumps(result.body),
-            usage=usage_to_proto(result.usage),
-            route=prepared.annotate(route_to_proto(result.route)),
-            provider_ms=result.provider_ms,
-        )
 
     async def StreamComplete(self, request: router_pb2.CompleteRequest,
                              context: grpc.aio.ServicerContext) -> AsyncIterator[router_pb2.StreamEvent]:
         try:
-            body = _parse_body(request)
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
-            async for item in coalesced(self.guard.stream(request.model, prepared, include_usage)):
-                if isinstance(item, StreamChunks):
-                    yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
-                elif isinstance(item, StreamStarted):
-                    route = prepared.annotate(route_to_proto(item.route))
-                    route.provider_ttfb_ms = item.ttfb_ms
-                    yield router_pb2.StreamEvent(route=route)
-                elif isinstance(item, StreamFinished):
-                    end = router_pb2.StreamEnd(
-                        usage=usage_to_proto(item.usage),
-                        provider_ms=item.provider_ms,
-                        time_to_first_byte_ms=item.ttfb_ms,
-                        route=prepared.annotate(route_to_proto(item.route)),
-                    )
-                    if item.error is not None:
-                        end.error.CopyFrom(item.error.error)
-                    yield router_pb2.StreamEvent(end=end)
+            async for event in self.events(request):
+                yield event
         except ServiceError as err:
             await abort(context, err)
+
+    async def Exchange(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
+                       context: grpc.aio.ServicerContext) -> None:
+        await self.exchanges.serve(requests, context)
 
     async def ListModels(self, request: router_pb2.ListModelsRequest,
                          context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:

@@ -1,0 +1,174 @@
+"""The Exchange RPC: many router calls multiplexed on one long-lived stream.
+
+The facade sends each Complete, StreamComplete or Embed call as an
+``ExchangeRequest`` on a stream it keeps open, which saves the setup of a gRPC
+call (HTTP/2 stream, metadata, trailers) per request. Every call runs as its own
+task through the servicer's ``answer``/``events`` (the very code the unary RPCs
+run), and its replies go out through the session's single writer. A ``cancel``
+cancels the call's task, which closes its provider connection as a gRPC cancel
+does; when the stream ends or breaks, every call still running on it is
+cancelled. On shutdown the hub sends ``draining`` on every stream: the facade
+sends no new calls there, the calls in flight finish, and the stream ends once
+the facade has closed its side and the last call is done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import grpc
+
+from switchboard.v1 import common_pb2, router_pb2
+from switchboard_common import grpc_metrics
+from switchboard_common.errors import ServiceError, grpc_code_for, service_failed
+
+log = logging.getLogger(__name__)
+
+#: Initial metadata a router sends when an exchange is open (a router without Exchange answers UNIMPLEMENTED).
+EXCHANGE_READY = ("switchboard-exchange", "1")
+
+#: ExchangeRequest's call kind -> the unary RPC it stands for (metrics label it so) and the answer's operation.
+_METHODS = {"complete": ("Complete", "chat"), "embed": ("Embed", "embeddings"), "stream": ("StreamComplete", "")}
+_CLOSE = object()
+_END = router_pb2.ExchangeEnd()
+_DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
+
+
+class Calls(Protocol):
+    """What a session needs of the servicer: the calls, raising ServiceError."""
+
+    def answer(self, request: router_pb2.CompleteRequest, operation: str) -> Any: ...
+
+    def events(self, request: router_pb2.CompleteRequest) -> AsyncIterator[router_pb2.StreamEvent]: ...
+
+
+class ExchangeHub:
+    """The open Exchange streams of this router, so that a shutdown can drain them all."""
+
+    def __init__(self, calls: Calls) -> None:
+        self.calls = calls
+        self.sessions: set[ExchangeSession] = set()
+        self.draining = False
+
+    async def serve(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
+                    context: grpc.aio.ServicerContext) -> None:
+        session = ExchangeSession(self.calls, context)
+        self.sessions.add(session)
+        if self.draining:
+            session.drain()
+        try:
+            await session.run(requests)
+        finally:
+            self.sessions.discard(session)
+
+    def drain(self) -> None:
+        """Tells every open stream (and those opened from now on) that this router is shutting down."""
+        self.draining = True
+        for session in list(self.sessions):
+            session.drain()
+
+
+class ExchangeSession:
+    """One Exchange stream: a reader that starts and cancels calls, and the one writer of their replies."""
+
+    def __init__(self, calls: Calls, context: grpc.aio.ServicerContext) -> None:
+        self.calls = calls
+        self.context = context
+        self.running: dict[int, asyncio.Task[None]] = {}
+        #: (reply, future set once written or None) in order, or _CLOSE.
+        self.outgoing: asyncio.Queue[Any] = asyncio.Queue()
+        self.reading_done = False
+        self.draining = False
+
+    async def run(self, requests: AsyncIterator[router_pb2.ExchangeRequest]) -> None:
+        await self.context.send_initial_metadata((EXCHANGE_READY,))
+        loop = asyncio.get_running_loop()
+        reader = loop.create_task(self._read(requests, loop))
+        try:
+            while True:
+                item = await self.outgoing.get()
+                if item is _CLOSE:
+                    return
+                reply, written = item
+                await self.context.write(reply)
+                if written is not None and not written.done():
+                    written.set_result(None)
+        finally:
+            reader.cancel()
+            tasks = [reader, *self.running.values()]
+            for task in tasks:
+                task.cancel()
+            # Let the calls close their provider connections before the stream's end is reported.
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def drain(self) -> None:
+        if not self.draining:
+            self.draining = True
+            self.outgoing.put_nowait((_DRAINING, None))
+
+    async def _read(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
+                    loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            async for request in requests:
+                kind = request.WhichOneof("call")
+                call_id = request.call_id
+                if kind == "cancel":
+                    task = self.running.pop(call_id, None)
+                    if task is not None:
+                        task.cancel()
+                elif kind is not None:
+                    self.running[call_id] = loop.create_task(self._call(call_id, kind, getattr(request, kind)))
+        finally:
+            # The facade closed its side: no new calls; the stream ends when the running ones are done.
+            self.reading_done = True
+            self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if self.reading_done and not self.running:
+            self.outgoing.put_nowait(_CLOSE)
+
+    async def _call(self, call_id: int, kind: str, request: router_pb2.CompleteRequest) -> None:
+        method, operation = _METHODS[kind]
+        grpc_metrics.call_started("router", method)
+        started = time.perf_counter()
+        code = grpc.StatusCode.UNKNOWN
+        error: common_pb2.Error | None = None
+        put = self.outgoing.put_nowait
+        try:
+            if kind == "stream":
+                loop = asyncio.get_running_loop()
+                async for event in self.calls.events(request):
+                    # Wait until the event is written: chunks arriving meanwhile are coalesced into the next one,
+                    # and a slow link holds the provider back, as on StreamComplete.
+                    written = loop.create_future()
+                    put((router_pb2.ExchangeReply(call_id=call_id, event=event), written))
+                    await written
+                    grpc_metrics.observe_response(request, event)
+                put((router_pb2.ExchangeReply(call_id=call_id, end=_END), None))
+            else:
+                response = await self.calls.answer(request, operation)
+                put((router_pb2.ExchangeReply(call_id=call_id, completion=response), None))
+                grpc_metrics.observe_response(request, response)
+            code = grpc.StatusCode.OK
+        except ServiceError as err:
+            code, error = grpc_code_for(err.kind), err.error
+            put((router_pb2.ExchangeReply(call_id=call_id, error=err.error), None))
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        except Exception as exc:  # a bug: answered as the unary RPC's unexpected failure would be
+            log.exception("exchange call failed", extra={"request_id": request.request_id})
+            failure = service_failed("router", f"UNKNOWN: Unexpected {type(exc)}: {exc}")
+            put((router_pb2.ExchangeReply(call_id=call_id, error=failure.error), None))
+        finally:
+            if self.running.get(call_id) is asyncio.current_task():
+                del self.running[call_id]
+            grpc_metrics.record_call("router", method, started, code, error)
+            self._close_if_idle()
+
+
+__all__ = ["EXCHANGE_READY", "ExchangeHub", "ExchangeSession"]
