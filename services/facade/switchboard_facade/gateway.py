@@ -192,6 +192,8 @@ class Gateway:
             provider_credentials=key.provider_credentials,
             key_id=key.key_id,
             key_alias=key.key_alias,
+            # Streams: the first chunks may ride in the route's message (see AfterRoute).
+            accepts_first_chunks=call.stream,
         )
 
     async def complete(self, call: Call) -> router_pb2.CompleteResponse:
@@ -230,7 +232,7 @@ class Gateway:
             except StopAsyncIteration:
                 raise _ended_before_start() from None
             else:
-                return first.route, exchanged, exchanged
+                return first.route, after_route(first, exchanged), exchanged
         rpc = self.peers.router.StreamComplete(request, timeout=self.settings.completion_timeout_seconds)
         events = rpc.__aiter__()
         try:
@@ -239,7 +241,7 @@ class Gateway:
             raise from_rpc_error(exc, "router") from None
         except StopAsyncIteration:
             raise _ended_before_start() from None
-        return first.route, events, rpc
+        return first.route, after_route(first, events), rpc
 
     async def list_models(self, key: auth_pb2.KeyContext) -> router_pb2.ListModelsResponse:
         try:
@@ -342,6 +344,35 @@ class StreamHandle(Protocol):
 def _ended_before_start() -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_INTERNAL, "The router ended the stream before it started.",
                         code="router_error", http_status=503)
+
+
+class AfterRoute:
+    """The events that follow a stream's route event, beginning with the chunks it carried.
+
+    The router puts the chunks that came with the provider's first byte into the
+    route's message (``first_chunks``), one message less before the first token;
+    here they become the ``chunks`` event the relay expects next."""
+
+    __slots__ = ("_first", "_events")
+
+    def __init__(self, first: router_pb2.StreamEvent, events: AsyncIterator[router_pb2.StreamEvent]) -> None:
+        self._first: router_pb2.StreamEvent | None = router_pb2.StreamEvent(chunks=first.first_chunks)
+        self._events = events
+
+    def __aiter__(self) -> AfterRoute:
+        return self
+
+    async def __anext__(self) -> router_pb2.StreamEvent:
+        first, self._first = self._first, None
+        if first is not None:
+            return first
+        return await self._events.__anext__()
+
+
+def after_route(first: router_pb2.StreamEvent,
+                events: AsyncIterator[router_pb2.StreamEvent]) -> AsyncIterator[router_pb2.StreamEvent]:
+    """``events``, preceded by the chunks the route event carried, if any."""
+    return AfterRoute(first, events) if first.HasField("first_chunks") else events
 
 
 def route_headers(call: Call, route: router_pb2.RouteInfo) -> dict[str, str]:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -70,13 +71,33 @@ _DONE = object()
 _AHEAD = 256
 
 
-async def coalesced(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
+@dataclass(frozen=True, slots=True)
+class StartedWithChunks:
+    """The route of a stream together with the chunks that came with the provider's first byte."""
+
+    started: StreamStarted
+    chunks: list[bytes]
+
+
+def _ready_chunks(queue: asyncio.Queue[Any], merged: list[bytes]) -> tuple[list[bytes], Any]:
+    """Appends the chunk batches waiting in ``queue`` to ``merged``; returns it and the first other item taken."""
+    while not queue.empty():
+        following = queue.get_nowait()
+        if not isinstance(following, StreamChunks):
+            return merged, following
+        merged.extend(following.chunks)
+    return merged, None
+
+
+async def coalesced(items: AsyncIterator[Any], first_chunks: bool = False) -> AsyncIterator[Any]:
     """``items``, with the chunk batches that are ready at the same moment merged into one.
 
     A task reads the provider's stream while the caller writes the previous
     message to the facade, so chunks that arrive during a write go out together
     in the next message (one gRPC message instead of one each); the first chunk
-    is never held back. Errors of ``items`` are raised here, in order.
+    is never held back. With ``first_chunks``, chunks already waiting behind the
+    route come with it as one :class:`StartedWithChunks`. Errors of ``items`` are
+    raised here, in order.
     """
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_AHEAD)
 
@@ -101,14 +122,12 @@ async def coalesced(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
             if isinstance(item, Exception):
                 raise item
             if isinstance(item, StreamChunks) and not queue.empty():
-                merged = list(item.chunks)
-                while not queue.empty():
-                    following = queue.get_nowait()
-                    if not isinstance(following, StreamChunks):
-                        held = following
-                        break
-                    merged.extend(following.chunks)
+                merged, held = _ready_chunks(queue, list(item.chunks))
                 item = StreamChunks(merged)
+            elif isinstance(item, StreamStarted) and first_chunks and not queue.empty():
+                merged, held = _ready_chunks(queue, [])
+                if merged:
+                    item = StartedWithChunks(item, merged)
             yield item
     finally:
         task.cancel()
@@ -141,8 +160,13 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         body = _parse_body(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
-        async for item in coalesced(self.guard.stream(request.model, prepared, include_usage)):
-            if isinstance(item, StreamChunks):
+        stream = self.guard.stream(request.model, prepared, include_usage)
+        async for item in coalesced(stream, first_chunks=request.accepts_first_chunks):
+            if isinstance(item, StartedWithChunks):
+                route = prepared.annotate(route_to_proto(item.started.route))
+                route.provider_ttfb_ms = item.started.ttfb_ms
+                yield router_pb2.StreamEvent(route=route, first_chunks=router_pb2.ChunkBatch(chunks=item.chunks))
+            elif isinstance(item, StreamChunks):
                 yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
             elif isinstance(item, StreamStarted):
                 route = prepared.annotate(route_to_proto(item.route))
