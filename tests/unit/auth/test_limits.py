@@ -3,46 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 
 from switchboard_auth.limits import Admitted, Denial, LimitCheck, Limiter, MemoryLimiter
-from switchboard_auth.redis_limits import RedisLimiter
-
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0  # on a minute boundary
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture(params=["memory", "redis"])
-async def limiter(request: pytest.FixtureRequest) -> AsyncIterator[Limiter]:
-    if request.param == "memory":
-        yield MemoryLimiter(slot_ttl_seconds=30)
-        return
-    if not REDIS_URL:
-        pytest.skip("SWITCHBOARD_TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
-    client = aioredis.from_url(REDIS_URL)
-    prefix = f"sbtest:{secrets.token_hex(6)}:"
-    limiter = RedisLimiter(client, prefix, slot_ttl_seconds=30)
-    yield limiter
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
-    await limiter.close()
-
-
-def rid() -> str:
-    return "req_" + secrets.token_hex(6)
+from tests.unit.auth.limiters import Clock, rid
 
 
 async def test_rpm_admits_exactly_n_then_denies_with_retry_after(limiter: Limiter) -> None:
