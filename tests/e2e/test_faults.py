@@ -9,7 +9,6 @@ an exhausted account rather than a passing rate limit.
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
+from tests.fakes.unanswered import unanswered_port as silent_port
 from tests.harness import Gateway, start_gateway
 
 
@@ -44,22 +44,8 @@ def fake_claude() -> Iterator[FakeAnthropic]:
 @pytest.fixture(scope="module")
 def unanswered_port() -> Iterator[int]:
     """A port whose accept queue is full: the kernel drops new SYNs, so connecting hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = int(listener.getsockname()[1])
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        try:
-            filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(filler)
-    yield port
-    for sock in (*fillers, listener):
-        sock.close()
+    with silent_port() as port:
+        yield port
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_env import tls_context
 from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError
+from tests.fakes.unanswered import unanswered_port as silent_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
@@ -154,22 +155,8 @@ async def test_a_refused_connection_is_a_transport_error(pool: HttpPool) -> None
 @pytest.fixture
 def unanswered_port() -> Iterator[int]:
     """A port whose accept queue is full: the kernel drops new SYNs, so connecting hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = int(listener.getsockname()[1])
-    fillers = []
-    for _ in range(3):
-        filler = socket.socket()
-        filler.setblocking(False)
-        try:
-            filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
-        fillers.append(filler)
-    yield port
-    for sock in (*fillers, listener):
-        sock.close()
+    with silent_port() as port:
+        yield port
 
 
 async def test_no_connection_within_the_connect_timeout_is_a_connect_timeout(unanswered_port: int,
