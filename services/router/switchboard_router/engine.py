@@ -26,6 +26,7 @@ from typing import Any
 
 from switchboard_common import metrics, tracing
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router import request_id
 from switchboard_router.byok import with_own_credential
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
@@ -254,6 +255,10 @@ class Engine:
         — unless that is longer than ``backoff_max_seconds``, in which case the
         provider's answer (with its Retry-After) goes to the client at once.
         """
+        error = as_service_error(exc, deployment)
+        log.log(logging.WARNING if exc.retryable else logging.INFO, "provider attempt failed", extra={
+            "request_id": request_id.current(), "deployment": deployment.id, "attempt": attempt,
+            "http_status": error.error.http_status, "code": error.error.code, "error": error.message})
         if exc.retryable and self.health.record_failure(deployment.id):
             log.warning("deployment cooling down", extra={"deployment": deployment.id})
             metrics.COOLDOWNS.labels(deployment.id).inc()
@@ -262,14 +267,14 @@ class Engine:
                                                                                    constraints)
         policy = self.catalog.policy
         if (not exc.retryable and not special) or attempt >= max(1, policy.max_attempts) + len(plan.models) - 1:
-            raise as_service_error(exc, deployment) from None
+            raise error from None
         if special or self._has_fresh(plan, constraints):
             return 0.0
         if not any(self._candidates(entry, constraints, set()) for entry in plan.models):
             # This failure put the last deployment into cool-down: the provider's error says more than a 503.
-            raise as_service_error(exc, deployment) from None
+            raise error from None
         if exc.retry_after is not None and exc.retry_after > policy.backoff_max_seconds:
-            raise as_service_error(exc, deployment) from None
+            raise error from None
         delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
         delay *= 0.5 + self._rng.random() / 2
         return max(delay, exc.retry_after or 0.0)

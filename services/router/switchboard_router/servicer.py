@@ -14,6 +14,7 @@ import orjson
 
 from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_router import request_id
 from switchboard_router.engine import (
     Attempted,
     Engine,
@@ -145,6 +146,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def answer(self, request: router_pb2.CompleteRequest, operation: str) -> router_pb2.CompleteResponse:
         """One whole completion (``operation`` "chat") or embeddings answer ("embeddings")."""
+        request_id.bind(request.request_id)
         prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
                                       request.provider_credentials)
         result = await self.guard.complete(request.model, prepared, operation)
@@ -157,6 +159,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def events(self, request: router_pb2.CompleteRequest) -> AsyncIterator[router_pb2.StreamEvent]:
         """The events of one streamed completion: RouteInfo, chunk batches, one StreamEnd."""
+        request_id.bind(request.request_id)
         body = _parse_body(request)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
