@@ -25,9 +25,7 @@ from switchboard_facade.budget import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
 from switchboard_facade.gateway import Call, Gateway, StreamHandle, call_headers, route_headers
 from switchboard_facade.replies import Reply, StreamReply
-
-#: Bytes SSE framing adds to a chunk (``data: `` and a blank line); kept in the cut-stream estimate.
-_DATA_FRAMING = 8
+from switchboard_translate.generated_text import DeliveredText
 
 
 class StreamEncoder(Protocol):
@@ -138,17 +136,15 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
     usage: common_pb2.Usage | None = None
     status, http_status, error_code = "cancelled", 499, "client_disconnected"
     ttft_ms = 0.0
-    forwarded = 0
-    forwarded_bytes = 0
+    forwarded = DeliveredText()
     try:
         async for event in events:
             kind = event.WhichOneof("event")
             if kind == "chunks":
                 chunks = event.chunks.chunks
-                if not forwarded:
+                if not forwarded.chunks:
                     ttft_ms = (time.perf_counter() - call.started) * 1000
-                forwarded += len(chunks)
-                forwarded_bytes += sum(len(c) for c in chunks) + _DATA_FRAMING * len(chunks)
+                forwarded.add(chunks)
                 frame = encoder.chunks(chunks)
                 if frame:
                     yield frame
@@ -171,9 +167,8 @@ async def _relay(gw: Gateway, call: Call, route: router_pb2.RouteInfo,
     finally:
         rpc.cancel()
         if usage is None:
-            # The stream ended before the router could report usage (client gone): bill an estimate.
-            usage = common_pb2.Usage(prompt_tokens=call.estimated_prompt_tokens,
-                                     completion_tokens=max(0, (forwarded_bytes - 150 * forwarded) // 4),
+            # The stream ended before the router could report usage (client gone): bill the text delivered.
+            usage = common_pb2.Usage(prompt_tokens=call.estimated_prompt_tokens, completion_tokens=forwarded.tokens(),
                                      reported_by_provider=False)
             usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
         gw.settle(call, usage=usage, route=route, status=status, http_status=http_status, error_code=error_code,

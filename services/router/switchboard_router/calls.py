@@ -16,9 +16,12 @@ from switchboard_router.outcomes import (
     unreachable_error,
 )
 from switchboard_router.providers.base import UpstreamError, UpstreamRequest
+from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
+from switchboard_router.usage_check import credible
+from switchboard_router.usage_estimate import answer_estimate
 
 
 async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
@@ -27,6 +30,7 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
 
     The deployment's ``total`` timeout bounds the whole call; ``connect`` and
     ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
+    Usage the provider did not report, or reported beyond belief, is replaced by the gateway's estimate.
     """
     adapter = adapter_for(deployment.provider)
     if operation == "embeddings":
@@ -60,7 +64,12 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
                             retryable=True) from None
     health.record_success(deployment.id, elapsed)
-    return UnaryResult(result.body, result.usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
+    usage = result.usage
+    if not usage.reported_by_provider or not credible(usage, body, deployment):
+        usage = answer_estimate(body, result.body)
+        result.body["usage"] = openai_usage(usage) if operation != "embeddings" else {
+            "prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+    return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:

@@ -90,7 +90,7 @@ def service_error_from_upstream(error: UpstreamError, deployment: Deployment) ->
     """
     if error.code == "upstream_timeout":
         kind = Kind.ERROR_KIND_UPSTREAM_TIMEOUT
-    elif error.code == "upstream_unreachable":
+    elif error.code in ("upstream_unreachable", "upstream_stream_interrupted"):
         kind = Kind.ERROR_KIND_UPSTREAM_UNREACHABLE
     else:
         kind = Kind.ERROR_KIND_UPSTREAM
