@@ -393,3 +393,28 @@ def test_usage_no_request_could_have_is_replaced_by_the_gateways_count(
                     if response.headers["x-request-id"] in line and "not credible" in line)
         assert line["deployment"] == f"{model}/0" and line["reason"]
 
+
+@pytest.fixture(scope="module")
+def patient_gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
+    """Six attempts allowed, but a request deadline of 1.5 s across them."""
+    hang = {"provider": "openai", "model": "hang", "api_base": fake[1], "api_key": "sk-fake", **FAKE_PRICES,
+            "timeouts": {"first_byte": 10, "total": 0.5}}
+    gw = start_gateway(tmp_path_factory.mktemp("deadline"), [{"name": "hang", "deployments": [hang]}],
+                       router_settings={"max_attempts": 6, "backoff_initial_seconds": 0.05, "cooldown_failures": 0,
+                                        "request_deadline_seconds": 1.5})
+    yield gw
+    gw.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_request_deadline_ends_retries_against_a_hung_provider(
+        patient_gateway: Gateway, fake: tuple[FakeOpenAI, str], stream: bool) -> None:
+    key = patient_gateway.create_key(key_alias=f"deadline-{stream}")
+    before = len(fake[0].calls("hang"))
+    response = chat(patient_gateway, key, "hang", stream=stream)
+    assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+    tries = len(fake[0].calls("hang")) - before
+    # Each attempt is cut at 0.5 s; the deadline (1.5 s) leaves room for about three of the six allowed.
+    assert 2 <= tries <= 4, tries
+    row = ledger_row(patient_gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 504

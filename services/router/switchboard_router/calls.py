@@ -9,6 +9,7 @@ from typing import Any
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
+    DEADLINE,
     Attempted,
     AttemptFailed,
     UnaryResult,
@@ -25,11 +26,14 @@ from switchboard_router.usage_estimate import answer_estimate
 
 
 async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                        body: dict[str, Any], attempt: int, operation: str) -> UnaryResult:
+                        body: dict[str, Any], attempt: int, operation: str,
+                        deadline: float | None = None) -> UnaryResult:
     """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
 
-    The deployment's ``total`` timeout bounds the whole call; ``connect`` and
-    ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
+    The deployment's ``total`` timeout bounds the whole call, and so does ``deadline``
+    (a ``time.perf_counter()`` instant: the request's deadline, see the engine) when it
+    comes sooner; ``connect`` and ``first_byte`` are the pool's own timeouts (see
+    :class:`switchboard_router.upstream_http.HttpPool`).
     Usage the provider did not report, or reported beyond belief, is replaced by the gateway's estimate.
     """
     adapter = adapter_for(deployment.provider)
@@ -42,11 +46,14 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     state = health.get(deployment.id)
     state.inflight += 1
     started = time.perf_counter()
+    limit, which = deployment.timeouts.total, "total"
+    if deadline is not None and deadline - started < limit:
+        limit, which = max(0.001, deadline - started), DEADLINE
     try:
-        async with asyncio.timeout(deployment.timeouts.total):
+        async with asyncio.timeout(limit):
             answer = await pool.fetch(request)
     except TimeoutError as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, "total"), retryable=True) from None
+        raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
     except ConnectTimeout as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
     except ReadTimeout as exc:

@@ -71,8 +71,15 @@ class AttemptFailed(Exception):
         return cls(error, retryable=error.retryable, retry_after=error.retry_after)
 
 
+#: ``which`` of :func:`timeout_error` when the request's deadline across attempts cut the wait.
+DEADLINE = "deadline"
+
+
 def timeout_error(deployment: Deployment, exc: BaseException, which: str = "") -> UpstreamError:
-    limit = f" within its {which} timeout" if which else " in time"
+    if which == DEADLINE:
+        limit = " before the request's deadline (router_settings.request_deadline_seconds)"
+    else:
+        limit = f" within its {which} timeout" if which else " in time"
     return UpstreamError(504, f"The provider of {deployment.id} did not answer{limit} ({type(exc).__name__}).",
                          type="timeout", code="upstream_timeout")
 

@@ -19,6 +19,7 @@ from switchboard_common.errors import ServiceError
 from switchboard_router.calls import build
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
+    DEADLINE,
     Attempted,
     AttemptFailed,
     StreamChunks,
@@ -39,8 +40,9 @@ from switchboard_router.usage_estimate import ProducedSoFar
 
 
 async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                      body: dict[str, Any], attempt: int, include_usage: bool) -> AsyncIterator[StreamItem]:
-    """The items of one streamed attempt."""
+                      body: dict[str, Any], attempt: int, include_usage: bool,
+                      deadline: float | None = None) -> AsyncIterator[StreamItem]:
+    """The items of one streamed attempt; ``deadline`` (``time.perf_counter()``) bounds the wait for its first byte."""
     adapter = adapter_for(deployment.provider)
     request = build(adapter, deployment, body, stream=True)
     translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=served_model))
@@ -49,6 +51,8 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
     state = health.get(deployment.id)
     started = time.perf_counter()
     first_byte_due, first_byte = started + t.connect + t.first_byte, "first_byte"
+    if deadline is not None and deadline < first_byte_due:
+        first_byte_due, first_byte = deadline, DEADLINE
     state.inflight += 1
     try:
         try:
@@ -103,7 +107,7 @@ class _Pump:
             limit, which = min(t.stream_idle, t.first_byte), "stream_idle"
         else:
             # The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or
-            # not; no single read may wait longer than ``first_byte`` either.
+            # not, or at the request's deadline; no single read may wait longer than ``first_byte`` either.
             due, label = self.first_byte_due
             limit, which = (max(0.001, due - now), label) if due - now < t.first_byte else (t.first_byte, "first_byte")
         left = self.started + t.total - now
