@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.fakes.leak import leak_of, quote_request, send_text
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import BackgroundServer
 
 Scope = dict[str, Any]
@@ -440,15 +440,7 @@ async def _leak(model: str, said: str, stream: bool, send: Send) -> bool:
                           for e in (start, error))
         await send({"type": "http.response.body", "body": frames, "more_body": False})
         return True
-    leak = leak_of(model)
-    if leak is None:
-        return False
-    status, plain = leak
-    if plain:
-        await send_text(send, status, said)
-    else:
-        await _respond(send, status, error_body(status, said))
-    return True
+    return await answer_leak(model, said, send, lambda status, text: _respond(send, status, error_body(status, text)))
 
 
 def _pieces(text: str, count: int) -> list[str]:

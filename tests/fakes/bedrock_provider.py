@@ -37,7 +37,7 @@ from botocore.credentials import Credentials
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
-from tests.fakes.leak import leak_of, quote_request, send_text
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import FakeProviderServer
 
 TEST_REGION = "eu-west-1"
@@ -199,16 +199,8 @@ class FakeBedrock(FakeProviderServer):
                 "internalServerException", orjson.dumps({"message": said}))
             await send({"type": "http.response.body", "body": frames, "more_body": False})
             return True
-        leak = leak_of(model)
-        if leak is None:
-            return False
-        status, plain = leak
-        if plain:
-            await send_text(send, status, said)
-        else:
-            await _send_error(send, status, "AccessDeniedException" if status in (401, 403) else "ValidationException",
-                              said)
-        return True
+        return await answer_leak(model, said, send, lambda status, text: _send_error(
+            send, status, "AccessDeniedException" if status in (401, 403) else "ValidationException", text))
 
     def _check_auth(
         self, scope: dict[str, Any], headers: dict[str, str], raw_path: str, body: bytes

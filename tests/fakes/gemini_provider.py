@@ -36,7 +36,7 @@ import orjson
 import pytest
 
 from switchboard_router.deployment import Deployment
-from tests.fakes.leak import leak_of, quote_request, send_text
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import FakeProviderServer
 
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
@@ -301,15 +301,8 @@ class FakeGemini(FakeProviderServer):
             frames = b"".join(b"data: " + orjson.dumps(p) + b"\r\n\r\n" for p in (first, error))
             await send({"type": "http.response.body", "body": frames, "more_body": False})
             return True
-        leak = leak_of(model)
-        if leak is None:
-            return False
-        status, plain = leak
-        if plain:
-            await send_text(send, status, said)
-        else:
-            await _send_json(send, status, _error_body(status, "INVALID_ARGUMENT", said))
-        return True
+        return await answer_leak(model, said, send, lambda status, text: _send_json(
+            send, status, _error_body(status, "INVALID_ARGUMENT", text)))
 
     async def _send_sse(self, send: Any, model: str, responses: list[dict[str, Any]]) -> None:
         await send(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 #: The error statuses a leaky provider is tested with.
@@ -36,6 +37,21 @@ def leak_of(model: str) -> tuple[int, bool] | None:
 def quote_request(headers: dict[str, str], query: str) -> str:
     """What the leaky provider says: the request's headers and query string, verbatim."""
     return f"Request refused. You sent headers {json.dumps(headers)} and query {query!r}."
+
+
+async def answer_leak(model: str, said: str, send: Any, error: Callable[[int, str], Awaitable[None]]) -> bool:
+    """Answers ``leak-<status>`` (through ``error``, the provider's error JSON) or ``leak-text-<status>``.
+
+    False when ``model`` asks for neither."""
+    leak = leak_of(model)
+    if leak is None:
+        return False
+    status, plain = leak
+    if plain:
+        await send_text(send, status, said)
+    else:
+        await error(status, said)
+    return True
 
 
 async def send_text(send: Any, status: int, text: str) -> None:

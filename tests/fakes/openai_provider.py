@@ -48,7 +48,7 @@ from typing import Any
 
 import orjson
 
-from tests.fakes.leak import leak_of, quote_request, send_text
+from tests.fakes.leak import answer_leak, quote_request
 
 
 @dataclass
@@ -244,15 +244,8 @@ async def _leak(model: str, said: str, stream: bool, send: Any) -> bool:
         await send({"type": "http.response.body", "more_body": False,
                     "body": b"data: " + orjson.dumps(chunk) + b"\n\ndata: " + orjson.dumps(error) + b"\n\n"})
         return True
-    leak = leak_of(model)
-    if leak is None:
-        return False
-    status, plain = leak
-    if plain:
-        await send_text(send, status, said)
-    else:
-        await _json(send, status, {"error": {"message": said, "type": "invalid_request_error", "code": None}})
-    return True
+    return await answer_leak(model, said, send, lambda status, text: _json(
+        send, status, {"error": {"message": text, "type": "invalid_request_error", "code": None}}))
 
 
 #: What the malformed behaviours answer with status 200.
