@@ -85,11 +85,11 @@ class DeliveredText:
         self._count = 0
 
     def add(self, chunks: Sequence[bytes]) -> None:
-        room = SAMPLED_CHUNKS - len(self._sample)
-        if room > 0:
-            self._sample.extend(chunks[:room])
+        count = self._count
+        if count < SAMPLED_CHUNKS:
+            self._sample.extend(chunks[:SAMPLED_CHUNKS - count])
+        self._count = count + len(chunks)
         self._bytes += sum(map(len, chunks))
-        self._count += len(chunks)
 
     @property
     def chunks(self) -> int:

@@ -99,21 +99,18 @@ class _Pump:
         self.usage_seen: TokenUsage | None = None
         self.usage_rejected = False
 
-    def _limit(self, announced: bool) -> tuple[float, str]:
-        """How long the next read may wait, and which timeout that is."""
+    def _first_read_limit(self) -> tuple[float, str]:
+        """How long a read before the first chunk may wait, and which timeout that is.
+
+        The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or
+        not, or at the request's deadline; no single read may wait longer than ``first_byte`` either.
+        """
         t = self.route.deployment.timeouts
         now = time.perf_counter()
-        if announced:
-            limit, which = min(t.stream_idle, t.first_byte), "stream_idle"
-        else:
-            # The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or
-            # not, or at the request's deadline; no single read may wait longer than ``first_byte`` either.
-            due, label = self.first_byte_due
-            limit, which = (max(0.001, due - now), label) if due - now < t.first_byte else (t.first_byte, "first_byte")
+        due, label = self.first_byte_due
+        limit, which = (max(0.001, due - now), label) if due - now < t.first_byte else (t.first_byte, "first_byte")
         left = self.started + t.total - now
-        if left < limit:
-            limit, which = max(0.001, left), "total"
-        return limit, which
+        return (max(0.001, left), "total") if left < limit else (limit, which)
 
     def _judge_usage(self, chunks: list[bytes]) -> list[bytes]:
         """Checks a new usage report once; while the last one is not credible, usage chunks carry the estimate."""
@@ -132,11 +129,20 @@ class _Pump:
     async def run(self, response: UpstreamStream, health: HealthBoard) -> AsyncIterator[StreamItem]:
         deployment = self.route.deployment
         translator = self.translator
+        t = deployment.timeouts
+        idle_limit = min(t.stream_idle, t.first_byte)  # no single read waits longer than first_byte either
+        end_by = self.started + t.total
         ttfb_ms = 0.0
         announced = False
         error: ServiceError | None = None
         while True:
-            limit, which = self._limit(announced)
+            if announced:
+                limit, which = idle_limit, "stream_idle"
+                left = end_by - time.perf_counter()
+                if left < limit:
+                    limit, which = max(0.001, left), "total"
+            else:
+                limit, which = self._first_read_limit()
             try:
                 async with asyncio.timeout(limit):
                     data = await response.next_chunk()
@@ -162,7 +168,8 @@ class _Pump:
             if chunks:
                 self.readable = True
                 self.produced.add(chunks)
-            chunks = self._judge_usage(chunks)
+            if translator.usage is not self.usage_seen or self.usage_rejected:
+                chunks = self._judge_usage(chunks)
             if failure is None and ended and not self.readable:
                 failure = malformed_stream(deployment, "it ended without any event the gateway could read")
             if failure is not None and not announced and not chunks:
