@@ -2,8 +2,10 @@
 
 Each fault is a behaviour of a fake provider (a real HTTP server on loopback):
 5xx answers, a 429 with Retry-After, a first byte that comes too late, a stream
-cut or gone silent mid-way, a provider that never finishes, and 429s that name
-an exhausted account rather than a passing rate limit.
+cut or gone silent mid-way, a provider that never finishes, 429s that name
+an exhausted account rather than a passing rate limit, answers with status 200
+that are not what was asked (an HTML page, events that are not JSON, nothing),
+and usage reports no request could have.
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
         {"name": "claude-ratelimit-long", "deployments": [claude("ratelimit")]},
         {"name": "ratelimit-then-other", "deployments": [
             dep("ratelimit", "rl/limited", weight=1000), dep("good", "rl/free", weight=0.001)]},
+        {"name": "garbage", "deployments": [dep("garbage")]},
+        {"name": "garbage-events", "deployments": [dep("garbage-events")]},
+        {"name": "empty", "deployments": [dep("empty")]},
+        {"name": "claude-truncated", "deployments": [claude("truncated")]},
+        {"name": "usage-negative", "deployments": [dep("usage-negative")]},
+        {"name": "usage-huge", "deployments": [dep("usage-huge")]},
+        {"name": "usage-beyond", "deployments": [dep("usage-beyond")]},
         {"name": "no-connect", "deployments": [
             {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1", **FAKE_PRICES,
              "api_key": "sk-fake", "timeouts": {"connect": 0.3}}]},
@@ -116,8 +125,9 @@ def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
     raise AssertionError(f"no ledger row for {request_id}")
 
 
-def chat(gateway: Gateway, key: str, model: str, *, stream: bool = False, content: str = "x") -> httpx.Response:
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}]}
+def chat(gateway: Gateway, key: str, model: str, *, stream: bool = False, content: str = "x",
+         **extra: Any) -> httpx.Response:
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     return httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=20,
@@ -316,3 +326,95 @@ def test_connect_timeout_is_retried_then_504_naming_the_connect_timeout(gateway:
     error = response.json()["error"]
     assert error["code"] == "upstream_timeout" and "connect timeout" in error["message"]
     assert 0.9 <= elapsed < 4, "three attempts, each cut at connect: 0.3 s"
+
+
+def test_a_200_stream_that_is_not_an_event_stream_is_an_error_event_and_costs_nothing(
+        gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "garbage", stream=True)
+    assert response.status_code == 200, "bytes had come, so the stream had begun when it turned out unreadable"
+    events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "malformed_stream" and "cannot use" in error["message"]
+    assert not [e for e in events[:-2] if json.loads(e).get("choices")], "nothing of the garbage reaches the client"
+    row = ledger_row(gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 502
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost_micros"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("model", ["garbage-events", "empty"])
+def test_a_200_stream_whose_first_event_is_unreadable_or_missing_is_retried_then_502_and_costs_nothing(
+        gateway: Gateway, key: str, fake: tuple[FakeOpenAI, str], model: str) -> None:
+    before = len(fake[0].calls(model))
+    response = chat(gateway, key, model, stream=True)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "malformed_stream"
+    assert len(fake[0].calls(model)) - before == 3, "nothing reached the client yet: worth another attempt"
+    row = ledger_row(gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["completion_tokens"] == 0
+
+
+def test_a_200_whole_answer_that_is_not_json_is_502_and_costs_nothing(gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "garbage")
+    assert response.status_code == 502 and "cannot read" in response.json()["error"]["message"]
+    row = ledger_row(gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["completion_tokens"] == 0
+
+
+def test_a_stream_ending_cleanly_before_its_end_event_is_an_error_billed_for_what_came(
+        gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "claude-truncated", stream=True, content="hello there")
+    events = sse_events(response)
+    assert json.loads(events[-2])["error"]["code"] == "stream_cut"
+    assert any(json.loads(e).get("choices") for e in events[:-2])
+    row = ledger_row(gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["prompt_tokens"] > 0 and row["completion_tokens"] >= 1
+
+
+@pytest.mark.parametrize("model", ["usage-negative", "usage-huge", "usage-beyond"])
+def test_usage_no_request_could_have_is_replaced_by_the_gateways_count(
+        gateway: Gateway, key: str, model: str) -> None:
+    """Both the client and the ledger see the estimate; the router logs the report it refused."""
+    whole = chat(gateway, key, model, max_tokens=10)
+    assert whole.status_code == 200
+    shown = whole.json()["usage"]
+    streamed = chat(gateway, key, model, stream=True, max_tokens=10)
+    [final] = [json.loads(e) for e in sse_events(streamed) if e.startswith("{") and json.loads(e).get("usage")]
+    assert "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in sse_events(streamed)
+                   if e.startswith('{"id"') and json.loads(e)["choices"]) == "Hello from the fake provider."
+    for response, usage in ((whole, shown), (streamed, final["usage"])):
+        row = ledger_row(gateway, response.headers["x-request-id"])
+        assert row["usage_reported_by_provider"] is False and row["status"] == "success"
+        assert 0 < row["prompt_tokens"] < 100 and row["completion_tokens"] == 8  # 29 characters of text
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (row["prompt_tokens"], row["completion_tokens"])
+        assert 0 < row["cost_micros"] < 10_000
+    router_log = gateway.processes["router"].log()
+    for response in (whole, streamed):
+        line = next(json.loads(line) for line in router_log.splitlines()
+                    if response.headers["x-request-id"] in line and "not credible" in line)
+        assert line["deployment"] == f"{model}/0" and line["reason"]
+
+
+@pytest.fixture(scope="module")
+def patient_gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
+    """Six attempts allowed, but a request deadline of 1.5 s across them."""
+    hang = {"provider": "openai", "model": "hang", "api_base": fake[1], "api_key": "sk-fake", **FAKE_PRICES,
+            "timeouts": {"first_byte": 10, "total": 0.5}}
+    gw = start_gateway(tmp_path_factory.mktemp("deadline"), [{"name": "hang", "deployments": [hang]}],
+                       router_settings={"max_attempts": 6, "backoff_initial_seconds": 0.05, "cooldown_failures": 0,
+                                        "request_deadline_seconds": 1.5})
+    yield gw
+    gw.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_request_deadline_ends_retries_against_a_hung_provider(
+        patient_gateway: Gateway, fake: tuple[FakeOpenAI, str], stream: bool) -> None:
+    key = patient_gateway.create_key(key_alias=f"deadline-{stream}")
+    before = len(fake[0].calls("hang"))
+    response = chat(patient_gateway, key, "hang", stream=stream)
+    assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+    tries = len(fake[0].calls("hang")) - before
+    # Each attempt is cut at 0.5 s; the deadline (1.5 s) leaves room for about three of the six allowed.
+    assert 2 <= tries <= 4, tries
+    row = ledger_row(patient_gateway, response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 504

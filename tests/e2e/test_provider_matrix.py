@@ -5,6 +5,10 @@ Mistral flavour —, Anthropic, Gemini, Bedrock) and one gateway whose catalog h
 a public model ``<provider>-<behaviour>`` for each provider × behaviour. Each test
 is parametrised over the providers, so a capability one provider lacks shows up
 as one failing cell.
+
+The leaky behaviours (:mod:`tests.fakes.leak`) quote every header and the query
+string the gateway sent in their error answers: none of the credentials may reach
+the client, the ledger or a log line.
 """
 
 from __future__ import annotations
@@ -22,14 +26,23 @@ import pytest
 
 from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
-from tests.fakes.bedrock_provider import FakeBedrock
+from tests.fakes.bedrock_provider import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN, FakeBedrock
 from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
 from tests.fakes.gemini_provider import FakeGemini
+from tests.fakes.leak import LEAK_STATUSES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
 
 PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
+
+#: The operator's credential of each provider (Bedrock signs with an AWS key pair and session token instead).
+#: Deliberately not shaped like any vendor's key, so only the gateway's knowledge of them can hide them.
+KEYS = {"openai": "operator-openai-credential-7f3a", "azure": "operator-azure-credential-51d2",
+        "mistral": "operator-mistral-credential-90be", "anthropic": "operator-anthropic-credential-0d9e",
+        "gemini": GEMINI_KEY}
+AWS_SECRETS = (TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN)
+LEAKS = [f"leak-{status}" for status in LEAK_STATUSES] + [f"leak-text-{status}" for status in LEAK_STATUSES]
 
 #: The upstream model id (Azure: deployment name) that makes each fake behave as named.
 _OPENAI_SHAPED = {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit",
@@ -98,23 +111,25 @@ def deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
 def _deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
     """The catalog entry for one deployment of ``provider`` pointed at its fake."""
     if provider == "openai":
-        return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "sk-fake"}
+        return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1",
+                "api_key": KEYS[provider]}
     if provider == "azure":
         return {"provider": "azure", "model": upstream, "api_base": fakes.openai_url,
                 "api_key": fakes.openai.azure_api_key, "api_version": "2024-10-21"}
     if provider == "mistral":
-        return {"provider": "mistral", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "mk-fake"}
+        return {"provider": "mistral", "model": upstream, "api_base": fakes.openai_url + "/v1",
+                "api_key": KEYS[provider]}
     if provider == "anthropic":
-        return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": "sk-ant-fake"}
+        return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": KEYS[provider]}
     if provider == "gemini":
-        return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": GEMINI_KEY}
-    dep = fakes.bedrock.deployment(upstream)
+        return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": KEYS[provider]}
+    dep = fakes.bedrock.deployment(upstream, session_token=upstream.startswith("leak"))
     return {"provider": "bedrock", "model": upstream, "api_base": dep.api_base, **dep.extra}
 
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[Fakes]:
-    fake_openai = FakeOpenAI()
+    fake_openai = FakeOpenAI(azure_api_key=KEYS["azure"])
     server = BackgroundServer(fake_openai).start()
     anthropic = FakeAnthropic().start()
     gemini = FakeGemini()
@@ -133,6 +148,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
         for provider, behaviours in BEHAVIOURS.items()
         for behaviour, upstream in behaviours.items()
     ]
+    models += [{"name": f"{provider}-{leak}", "deployments": [deployment(fakes, provider, leak)]}
+               for provider in PROVIDERS for leak in [*LEAKS, "leak-stream"]]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -339,5 +356,59 @@ def test_mistral_does_not_receive_fields_it_rejects(sdk: openai.OpenAI, fakes: F
     sdk.chat.completions.create(model="mistral-good", messages=[{"role": "user", "content": "x"}],
                                 store=True, metadata={"team": "a"})
     sent = fakes.openai.requests[-1]
-    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer mk-fake"
+    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == f"Bearer {KEYS['mistral']}"
     assert "store" not in sent.body and "metadata" not in sent.body and sent.body["model"] == "good"
+
+
+def sent_credentials(fakes: Fakes, provider: str) -> list[str]:
+    """What the gateway authenticated its last call to ``provider`` with: configured and as sent."""
+    secrets = list(AWS_SECRETS) if provider == "bedrock" else [KEYS[provider]]
+    if provider in ("openai", "azure", "mistral", "anthropic"):
+        headers = fakes.openai.requests[-1].headers if provider != "anthropic" else fakes.anthropic.requests[-1].headers
+    else:
+        headers = (fakes.gemini if provider == "gemini" else fakes.bedrock).requests[-1].headers
+    authorization = headers.get("authorization", "")
+    if authorization.startswith("Bearer "):
+        secrets.append(authorization.removeprefix("Bearer "))
+    if "Signature=" in authorization:
+        secrets.append(authorization.rsplit("Signature=", 1)[1])
+    return secrets
+
+
+@pytest.mark.parametrize("leak", LEAKS)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_quoting_the_request_in_its_error_gives_away_no_credential(
+        provider: str, leak: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    messages = [{"role": "user", "content": "x"}]
+    for stream in (False, True):
+        with pytest.raises(openai.APIStatusError) as info:
+            sdk.chat.completions.create(model=f"{provider}-{leak}", messages=messages,  # type: ignore[arg-type]
+                                        stream=stream)
+        answer = info.value.response.text + json.dumps(dict(info.value.response.headers))
+        assert "[redacted]" in answer, f"the quote of the request reaches the client, minus credentials: {answer}"
+        for secret in sent_credentials(fakes, provider):
+            assert secret not in answer
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_quoting_the_request_inside_a_stream_gives_away_no_credential(
+        provider: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(model=f"{provider}-leak-stream", stream=True,
+                                                        messages=[{"role": "user", "content": "x"}])
+    answer = raw.http_response.read().decode()
+    events = [json.loads(line[6:]) for line in answer.splitlines() if line.startswith("data: {")]
+    assert "[redacted]" in events[-1]["error"]["message"], answer
+    for secret in sent_credentials(fakes, provider):
+        assert secret not in answer
+
+
+def test_zz_no_credential_in_the_ledger_or_any_log(gateway: Gateway, fakes: Fakes) -> None:
+    """After every leaky answer above: the ledger and every service's log hold none of what was sent."""
+    signatures = [r.headers["authorization"].rsplit("Signature=", 1)[1] for r in fakes.bedrock.requests
+                  if "Signature=" in r.headers.get("authorization", "")]
+    secrets = [*KEYS.values(), *AWS_SECRETS, *signatures]
+    ledger = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).text
+    logs = gateway.logs()
+    assert "provider attempt failed" in logs and "[redacted]" in logs, "the router logs each failed attempt"
+    for secret in secrets:
+        assert secret not in ledger and secret not in logs

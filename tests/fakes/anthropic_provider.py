@@ -16,7 +16,10 @@ The request's ``model`` picks the behaviour:
   (400 "prompt is too long");
 - ``spendlimit``: 429 whose ``details.error_code`` is ``enforced_spend_limit_reached``;
 - ``stream-error``: a stream that sends an ``overloaded_error`` event mid-way;
-- ``cut``: a stream whose connection is dropped mid-way (whole: a truncated body).
+- ``cut``: a stream whose connection is dropped mid-way (whole: a truncated body);
+- ``truncated``: a stream that ends cleanly, but mid-way, without ``message_stop``;
+- ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's
+  headers (see :mod:`tests.fakes.leak`), before any check of the request.
 
 Like the real API it checks what it is sent: ``x-api-key`` and
 ``anthropic-version`` headers, ``max_tokens``, role alternation rules Anthropic
@@ -36,6 +39,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import BackgroundServer
 
 Scope = dict[str, Any]
@@ -343,6 +347,9 @@ class FakeAnthropic:
         except orjson.JSONDecodeError:
             body = raw.decode("utf-8", "replace")
         self.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
+        said = quote_request(headers, scope.get("query_string", b"").decode())
+        if isinstance(body, dict) and await _leak(str(body.get("model")), said, bool(body.get("stream")), send):
+            return
         if scope["method"] != "POST" or scope["path"] != "/v1/messages":
             await _respond(send, 404, error_body(404, f"{scope['method']} {scope['path']} not found"))
             return
@@ -394,6 +401,8 @@ class FakeAnthropic:
         events = list(self.stream_events(message))
         if model == "stream-error":
             events = events[:4] + [{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}]
+        if model == "truncated":
+            events = events[:5]
         for n, event in enumerate(events):
             frame = b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
             if model == "cut" and n == 4:
@@ -416,6 +425,22 @@ class FakeAnthropic:
     def stop(self) -> None:
         if self._runner is not None:
             self._runner.stop()
+
+
+async def _leak(model: str, said: str, stream: bool, send: Send) -> bool:
+    """Answers the leaky behaviours (see :mod:`tests.fakes.leak`); False for any other model."""
+    if model == "leak-stream" and stream:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        start = {"type": "message_start", "message": {
+            "id": "msg_leak", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}
+        error = {"type": "error", "error": {"type": "api_error", "message": said}}
+        frames = b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
+                          for e in (start, error))
+        await send({"type": "http.response.body", "body": frames, "more_body": False})
+        return True
+    return await answer_leak(model, said, send, lambda status, text: _respond(send, status, error_body(status, text)))
 
 
 def _pieces(text: str, count: int) -> list[str]:

@@ -10,6 +10,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
 from switchboard_router.operations import Operation
 from switchboard_router.outcomes import (
+    DEADLINE,
     Attempted,
     AttemptFailed,
     UnaryResult,
@@ -17,17 +18,24 @@ from switchboard_router.outcomes import (
     unreachable_error,
 )
 from switchboard_router.providers.base import UpstreamError, UpstreamRequest
+from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
+from switchboard_router.usage_check import credible
+from switchboard_router.usage_estimate import answer_estimate
 
 
 async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                        body: dict[str, Any], attempt: int, operation: Operation) -> UnaryResult:
+                        body: dict[str, Any], attempt: int, operation: Operation,
+                        deadline: float | None = None) -> UnaryResult:
     """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
 
-    The deployment's ``total`` timeout bounds the whole call; ``connect`` and
-    ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
+    The deployment's ``total`` timeout bounds the whole call, and so does ``deadline``
+    (a ``time.perf_counter()`` instant: the request's deadline, see the engine) when it
+    comes sooner; ``connect`` and ``first_byte`` are the pool's own timeouts (see
+    :class:`switchboard_router.upstream_http.HttpPool`).
+    Usage the provider did not report, or reported beyond belief, is replaced by the gateway's estimate.
     """
     adapter = adapter_for(deployment.provider)
     if operation is Operation.EMBED:
@@ -39,11 +47,14 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     state = health.get(deployment.id)
     state.inflight += 1
     started = time.perf_counter()
+    limit, which = deployment.timeouts.total, "total"
+    if deadline is not None and deadline - started < limit:
+        limit, which = max(0.001, deadline - started), DEADLINE
     try:
-        async with asyncio.timeout(deployment.timeouts.total):
+        async with asyncio.timeout(limit):
             answer = await pool.fetch(request)
     except TimeoutError as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, "total"), retryable=True) from None
+        raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
     except ConnectTimeout as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
     except ReadTimeout as exc:
@@ -61,7 +72,12 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
                             retryable=True) from None
     health.record_success(deployment.id, elapsed)
-    return UnaryResult(result.body, result.usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
+    usage = result.usage
+    if not usage.reported_by_provider or not credible(usage, body, deployment):
+        usage = answer_estimate(body, result.body)
+        result.body["usage"] = openai_usage(usage) if operation != "embeddings" else {
+            "prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+    return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:

@@ -41,8 +41,17 @@ def test_deployments_whose_keys_are_absent_are_listed_as_unavailable(monkeypatch
      "timeouts.total"),
     ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m"}]},
                  {"name": "a", "deployments": [{"provider": "openai", "model": "m"}]}]}, "defined twice"),
+    ({"models": [], "router_settings": {"request_deadline_seconds": -1}}, "router_settings.request_deadline_seconds"),
 ])
 def test_invalid_configs_name_the_place(raw: object, where: str) -> None:
     with pytest.raises(CatalogError) as info:
         parse_catalog(raw)
     assert where in str(info.value)
+
+
+def test_the_request_deadline_defaults_to_two_minutes_and_zero_turns_it_off() -> None:
+    assert parse_catalog({"models": []}).policy.request_deadline_seconds == 120
+    assert parse_catalog({"models": [], "router_settings": {"request_deadline_seconds": 0}}).policy \
+        .request_deadline_seconds == 0
+    assert parse_catalog({"models": [], "router_settings": {"request_deadline_seconds": "45"}}).policy \
+        .request_deadline_seconds == 45

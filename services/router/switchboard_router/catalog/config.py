@@ -45,6 +45,9 @@ class RouterPolicy:
     backoff_max_seconds: float = 5.0
     cooldown_failures: int = 3
     cooldown_seconds: float = 30.0
+    #: Seconds a request may spend on attempts before its answer starts, retries and fallbacks included
+    #: (0: no deadline). The first attempt always keeps its deployment's own timeouts.
+    request_deadline_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +137,7 @@ def _deployment(spec: DeploymentSpec) -> Deployment:
 def _policy(raw: Mapping[str, Any]) -> RouterPolicy:
     kw: dict[str, Any] = {}
     for key, kind in (("max_attempts", int), ("backoff_initial_seconds", float), ("backoff_max_seconds", float),
-                      ("cooldown_failures", int), ("cooldown_seconds", float)):
+                      ("cooldown_failures", int), ("cooldown_seconds", float), ("request_deadline_seconds", float)):
         if key in raw:
             value = _number(raw[key], f"router_settings.{key}")
             if value < 0:
