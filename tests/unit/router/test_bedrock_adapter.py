@@ -213,6 +213,18 @@ def test_cache_control_becomes_cache_points() -> None:
     assert sent["messages"][0]["content"] == [{"text": "Long document"}, {"cachePoint": {"type": "default"}}]
 
 
+def test_a_marked_tool_is_followed_by_a_cache_point() -> None:
+    from switchboard_router.providers.bedrock_messages import converse_body
+
+    sent = converse_body(chat({"role": "user", "content": "x"},
+                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]))
+    assert sent["toolConfig"]["tools"] == [
+        {"toolSpec": {"name": "get_weather", "description": "Current weather in a city",
+                      "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]}}},
+        {"cachePoint": {"type": "default"}},
+    ]
+
+
 async def test_fake_refuses_what_bedrock_refuses(fake_bedrock: FakeBedrock) -> None:
     deployment = fake_bedrock.deployment("m-good")
     starts_with_assistant = chat({"role": "assistant", "content": "Hi"}, {"role": "user", "content": "x"})

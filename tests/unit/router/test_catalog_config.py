@@ -46,3 +46,14 @@ def test_invalid_configs_name_the_place(raw: object, where: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_catalog(raw)
     assert where in str(info.value)
+
+
+def test_prompt_cache_setting_is_checked_and_a_bare_off_is_read_as_off() -> None:
+    def catalog(value: object) -> object:
+        return parse_catalog({"models": [{"name": "a", "deployments": [
+            {"provider": "anthropic", "model": "claude-sonnet-4-5", "prompt_cache": value}]}]})
+
+    assert catalog(False).models["a"].deployments[0].extra["prompt_cache"] == "off"  # type: ignore[attr-defined]
+    assert catalog("auto").models["a"].deployments[0].extra["prompt_cache"] == "auto"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match=r"models\[0\]\.deployments\[0\]\.prompt_cache: 'always'"):
+        catalog("always")

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from switchboard_router.catalog.envsubst import expand
+from switchboard_router.catalog.provider_options import checked_options
 from switchboard_router.deployment import Deployment, Timeouts
 
 STRATEGIES = ("weighted_random", "least_inflight", "lowest_latency")
@@ -167,7 +168,7 @@ def _deployment(raw: Any, where: str, public: str, index: int, tiers: tuple[str,
             if value <= 0:
                 raise ConfigError(f"{where}.timeouts.{key}: must be positive seconds")
             tkw[key] = value
-    extra = {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}
+    extra = checked_options(provider, {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}, where)
     return Deployment(
         id=str(raw.get("id") or f"{public}/{index}"),
         public_model=public,
