@@ -71,6 +71,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    #: The usage the fake answered with (None when it answered an error).
+    usage: dict[str, Any] | None = None
 
 
 class InvalidRequest(Exception):
@@ -425,9 +427,9 @@ class FakeAnthropic:
         except InvalidRequest as exc:
             await _respond(send, exc.status, error_body(exc.status, str(exc)))
             return
-        await self._answer(body, send)
+        await self._answer(body, send, self.requests[-1])
 
-    async def _answer(self, body: dict[str, Any], send: Send) -> None:
+    async def _answer(self, body: dict[str, Any], send: Send, record: RecordedRequest) -> None:
         model = body["model"]
         if model == "error":
             await _respond(send, 400, error_body(400, "messages.0.content: the fake was asked to fail"))
@@ -452,6 +454,7 @@ class FakeAnthropic:
             await _respond(send, 400, error_body(400, "prompt is too long: 212345 tokens > 200000 maximum"))
             return
         message = self.message_for(body)
+        record.usage = message["usage"]
         if not body.get("stream"):
             payload = orjson.dumps(message)
             if model == "cut":
