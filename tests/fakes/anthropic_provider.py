@@ -427,9 +427,10 @@ class FakeAnthropic:
         except InvalidRequest as exc:
             await _respond(send, exc.status, error_body(exc.status, str(exc)))
             return
-        await self._answer(body, send, self.requests[-1])
+        await self.answer(body, send, self.requests[-1])
 
-    async def _answer(self, body: dict[str, Any], send: Send, record: RecordedRequest) -> None:
+    async def answer(self, body: dict[str, Any], send: Send, record: RecordedRequest) -> None:
+        """Answers a valid Messages body (errors included) on the ASGI ``send``; used by the fake Vertex AI too."""
         model = body["model"]
         if model == "error":
             await _respond(send, 400, error_body(400, "messages.0.content: the fake was asked to fail"))

@@ -163,16 +163,21 @@ def retry_after_seconds(headers: dict[str, str]) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def messages_request(deployment: Deployment, body: dict[str, Any]) -> dict[str, Any]:
+    """The Messages body for a deployment (Anthropic's API and Vertex AI alike), with its cache marks."""
+    return chat_request_to_anthropic(
+        with_cache_marks(deployment, body), model=deployment.model,
+        default_max_tokens=deployment.max_output_tokens or None,
+    )
+
+
 class AnthropicAdapter:
     """``provider: anthropic``: the Anthropic Messages API."""
 
     name = "anthropic"
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        payload = chat_request_to_anthropic(
-            with_cache_marks(deployment, body), model=deployment.model,
-            default_max_tokens=deployment.max_output_tokens or None,
-        )
+        payload = messages_request(deployment, body)
         if stream:
             payload["stream"] = True
         extra = deployment.extra or {}
