@@ -1,7 +1,8 @@
 """The capability matrix: every provider, every capability, through the real gateway with the ``openai`` SDK.
 
 One fake server per wire format (OpenAI — also serving Azure's URL shape and a
-Mistral flavour —, Anthropic, Gemini, Bedrock) and one gateway whose catalog has
+Mistral flavour —, Anthropic, Gemini, Bedrock, and Vertex AI with its OAuth2 token
+endpoint, serving Gemini and Claude) and one gateway whose catalog has
 a public model ``<provider>-<behaviour>`` for each provider × behaviour. Each test
 is parametrised over the providers, so a capability one provider lacks shows up
 as one failing cell.
@@ -27,9 +28,13 @@ from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
 from tests.fakes.gemini_provider import FakeGemini
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
+from tests.fakes.vertex_provider import PROJECT as VERTEX_PROJECT
+from tests.fakes.vertex_provider import FakeVertex
 from tests.harness import Gateway, start_gateway
 
-PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
+PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock", "vertex", "vertex-claude"]
+#: The adapter behind a column, where the column is not named after it.
+ADAPTERS = {"vertex-claude": "vertex"}
 
 #: The upstream model id (Azure: deployment name) that makes each fake behave as named.
 _OPENAI_SHAPED = {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit",
@@ -43,6 +48,10 @@ BEHAVIOURS: dict[str, dict[str, str]] = {
                "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
     "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
                 "ratelimit": "throttle-model", "cache": "good-model"},
+    "vertex": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
+               "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
+    "vertex-claude": {behaviour: f"claude-{upstream}@20250929" for behaviour, upstream in
+                      {**_OPENAI_SHAPED, "filter": "refusal"}.items()},
 }
 
 #: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
@@ -53,10 +62,13 @@ ERROR_MESSAGES = {
     "anthropic": "messages.0.content: the fake was asked to fail",
     "gemini": "Request contains an invalid argument.",
     "bedrock": "The provided model identifier is invalid.",
+    "vertex": "Request contains an invalid argument.",
+    "vertex-claude": "messages.0.content: the fake was asked to fail",
 }
 
 #: The Retry-After each fake gives with its 429 (Bedrock gives none); the client must see it.
-RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None}
+RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None,
+               "vertex": "7", "vertex-claude": "7"}
 
 WEATHER_TOOL = {
     "type": "function",
@@ -75,6 +87,9 @@ class Fakes:
     anthropic: FakeAnthropic
     gemini: FakeGemini
     bedrock: FakeBedrock
+    vertex: FakeVertex
+    #: The Vertex AI service-account key file the gateway signs its token requests with.
+    vertex_key_file: str
 
     def last_body(self, provider: str) -> dict[str, Any]:
         """The body of the last request the provider's fake received, as the provider saw it."""
@@ -84,7 +99,7 @@ class Fakes:
             body = self.anthropic.requests[-1].body
             assert isinstance(body, dict)
             return body
-        fake = self.gemini if provider == "gemini" else self.bedrock
+        fake = {"gemini": self.gemini, "bedrock": self.bedrock}.get(provider, self.vertex)
         data = fake.requests[-1].json()
         assert isinstance(data, dict)
         return data
@@ -108,12 +123,16 @@ def _deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
         return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": "sk-ant-fake"}
     if provider == "gemini":
         return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": GEMINI_KEY}
+    if provider.startswith("vertex"):
+        return {"provider": "vertex", "model": upstream, "api_base": fakes.vertex.base_url,
+                "vertex_project": VERTEX_PROJECT, "vertex_location": "europe-west4",
+                "vertex_credentials": fakes.vertex_key_file, "jurisdiction": "eu"}
     dep = fakes.bedrock.deployment(upstream)
     return {"provider": "bedrock", "model": upstream, "api_base": dep.api_base, **dep.extra}
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[Fakes]:
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
     fake_openai = FakeOpenAI()
     server = BackgroundServer(fake_openai).start()
     anthropic = FakeAnthropic().start()
@@ -121,8 +140,12 @@ def fakes() -> Iterator[Fakes]:
     gemini.start()
     bedrock = FakeBedrock()
     bedrock.start()
-    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock)
-    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop):
+    vertex = FakeVertex()
+    vertex.start()
+    key_file = tmp_path_factory.mktemp("vertex") / "service-account.json"
+    key_file.write_text(json.dumps(vertex.service_account))
+    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock, vertex, str(key_file))
+    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop, vertex.stop):
         stop()
 
 
@@ -193,10 +216,10 @@ def system_prompt_seen(provider: str, body: dict[str, Any]) -> str:
     """The system prompt as the provider received it, in its own field."""
     if provider in ("openai", "azure", "mistral"):
         return str(next(m["content"] for m in body["messages"] if m["role"] == "system"))
-    if provider == "anthropic":
+    if provider in ("anthropic", "vertex-claude"):
         system = body["system"]
         return system if isinstance(system, str) else " ".join(block["text"] for block in system)
-    if provider == "gemini":
+    if provider in ("gemini", "vertex"):
         return " ".join(part["text"] for part in body["systemInstruction"]["parts"])
     return " ".join(block["text"] for block in body["system"])
 
@@ -215,7 +238,7 @@ def test_unary_text_with_system_prompt_and_usage_in_the_ledger(
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
     row = ledger_row(gateway, raw.headers["x-request-id"])
-    assert row["status"] == "success" and row["custom_llm_provider"] == provider
+    assert row["status"] == "success" and row["custom_llm_provider"] == ADAPTERS.get(provider, provider)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     assert row["usage_reported_by_provider"] is True
 
@@ -258,7 +281,7 @@ def test_tool_call_then_tool_result_round_trip(provider: str, sdk: openai.OpenAI
     assert "sunny, 24 C" in (second.choices[0].message.content or "")
     sent = json.dumps(fakes.last_body(provider))
     assert "sunny, 24 C" in sent
-    if provider != "gemini":  # Gemini pairs calls and results by name; the others by the call's id.
+    if provider not in ("gemini", "vertex"):  # Gemini pairs calls and results by name; the others by id.
         assert calls[0].id in sent
 
 
@@ -282,7 +305,8 @@ def test_provider_error_is_passed_on_with_status_and_message(
     assert info.value.status_code == 400
     assert ERROR_MESSAGES[provider] in info.value.message
     body = info.value.body
-    assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
+    assert isinstance(body, dict) and body.get("upstream") is True
+    assert body.get("provider") == ADAPTERS.get(provider, provider)
     row = ledger_row(gateway, info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
 
