@@ -3,8 +3,9 @@
 - ``POST /token``: Google's OAuth2 token endpoint for service accounts. It takes the JWT bearer
   grant (``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer``), checks the assertion's
   RS256 signature against the public half of :attr:`FakeVertex.service_account`'s key, its issuer,
-  audience (Google's token endpoint, as google-auth always writes it), scope and expiry, and issues an access token good for
-  :attr:`FakeVertex.token_lifetime` seconds. A bad assertion gets ``400 invalid_grant`` as Google answers.
+  audience (Google's token endpoint, as google-auth always writes it), scope and expiry, and issues
+  an access token good for :attr:`FakeVertex.token_lifetime` seconds. A bad assertion gets
+  ``400 invalid_grant``, as Google answers.
 - ``POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent``
   and ``:streamGenerateContent?alt=sse``: Gemini's wire format, with the fake Gemini's behaviours
   (the model name picks them: ``...tool...``, ``...error...``, ``...safety...``, ``...ratelimit...``).
