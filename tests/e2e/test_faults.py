@@ -105,16 +105,6 @@ def sdk(gateway: Gateway, key: str) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0, timeout=20)
 
 
-def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
-
 
 def chat(gateway: Gateway, key: str, model: str, *, stream: bool = False, content: str = "x") -> httpx.Response:
     body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}]}
@@ -145,7 +135,7 @@ def test_5xx_is_retried_on_the_other_deployment_then_falls_back(
     assert response.headers["x-switchboard-deployment"] == "good/main"
     assert response.headers["x-switchboard-attempts"] == "3"
     assert len(fake[0].calls("down")) - before == 2, "each failing deployment is tried once before the fallback"
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     usage = response.json()["usage"]
     assert row["status"] == "success" and row["model_id"] == "good/main"
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage["prompt_tokens"], usage["completion_tokens"])
@@ -158,7 +148,7 @@ def test_5xx_everywhere_is_passed_on_after_the_retries_and_billed_nothing(
     assert response.status_code == 503
     assert response.json()["error"]["message"] == "The fake provider is overloaded."
     assert len(fake[0].calls("down")) - before == 3, "max_attempts tries"
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 503
     assert row["prompt_tokens"] == 0 and row["completion_tokens"] == 0 and row["cost_micros"] in (0, None)
 
@@ -182,7 +172,7 @@ def test_a_retry_after_longer_than_backoff_max_goes_to_the_client_at_once(
     assert response.status_code == 429 and response.headers["retry-after"] == "7"
     assert time.monotonic() - started < 3, "no 7 s wait inside the gateway (backoff_max_seconds is 5)"
     assert len(fake_claude.requests) - before == 1
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 429 and row["completion_tokens"] == 0
 
 
@@ -230,7 +220,7 @@ def test_stream_cut_mid_way_ends_with_an_error_event_and_bills_what_was_produced
                                                                {"content": "Hello fr"}]
     error = chunks[-1]["error"]
     assert error["code"] == "upstream_stream_interrupted" and error["message"]
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["error_code"] == "upstream_stream_interrupted"
     assert row["usage_reported_by_provider"] is False
     assert row["prompt_tokens"] >= 60, "the prompt was sent, so it is billed (estimated)"
@@ -246,7 +236,7 @@ def test_anthropic_stream_cut_bills_the_usage_the_provider_reported_so_far(
     sent = fake_claude.requests[-1].body
     assert isinstance(sent, dict)
     expected_prompt = 10 + len(json.dumps(sent["messages"], separators=(",", ":")).split())
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error"
     assert row["prompt_tokens"] == expected_prompt, "message_start's input_tokens are billed"
     assert row["completion_tokens"] >= 1
@@ -263,7 +253,7 @@ def test_stream_gone_silent_ends_after_stream_idle_and_the_provider_sees_the_can
     assert json.loads(events[-2])["error"]["code"] == "upstream_timeout"
     assert 0.5 <= elapsed < 3
     assert wait_for(lambda: fake[0].cancelled.count("stall") > before)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 504 and row["completion_tokens"] >= 1
 
 
@@ -277,7 +267,7 @@ def test_provider_that_hangs_is_504_at_the_total_timeout_and_sees_the_cancel(
     # Each of the three attempts is cut at the total timeout (0.6 s) — not at first_byte (10 s).
     assert 1.75 <= elapsed < 5
     assert wait_for(lambda: fake[0].cancelled.count("hang") >= before + 3)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 504 and row["completion_tokens"] == 0
 
 
@@ -292,7 +282,7 @@ def test_stream_beyond_the_total_timeout_ends_with_an_error_event(
     assert len(events) > 5, "the chunks before the deadline reached the client"
     assert 0.8 <= elapsed < 2
     assert wait_for(lambda: fake[0].cancelled.count("drip") > before)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["completion_tokens"] > 0
 
 

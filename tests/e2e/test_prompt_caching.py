@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -68,16 +67,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fakes: tuple[FakeAnthropic, Fak
 def key(gw: Gateway) -> str:
     return gw.create_key(key_alias="caching")
 
-
-def ledger_row(gw: Gateway, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gw.base_url}/spend/logs", headers=gw.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
 
 
 def marked(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -188,7 +177,7 @@ def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway, k
         assert written > 0, "each turn writes its new prefix"
         cached_before = read + written
         prompt = usage["input_tokens"] + read + written
-        row = ledger_row(gw, request_id)
+        row = gw.ledger_row(request_id)
         assert (row["prompt_tokens"], row["cached_prompt_tokens"], row["cache_write_tokens"],
                 row["completion_tokens"]) == (prompt, read, written, usage["output_tokens"])
         charged = calc_price(Usage(input_tokens=prompt, cache_read_tokens=read, cache_write_tokens=written,

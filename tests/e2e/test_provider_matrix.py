@@ -11,13 +11,11 @@ as one failing cell.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
@@ -170,17 +168,6 @@ def sdk(gateway: Gateway) -> openai.OpenAI:
                          max_retries=0, timeout=20)
 
 
-def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    """The usage ledger's row for ``request_id`` (settlement is asynchronous, so poll briefly)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
-
 
 def stream_chunks(sdk: openai.OpenAI, **kwargs: Any) -> tuple[list[Any], str]:
     raw = sdk.chat.completions.with_raw_response.create(stream=True, stream_options={"include_usage": True},
@@ -237,7 +224,7 @@ def test_unary_text_with_system_prompt_and_usage_in_the_ledger(
     assert system_prompt_seen(provider, fakes.last_body(provider)) == "Answer like a pirate."
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
-    row = ledger_row(gateway, raw.headers["x-request-id"])
+    row = gateway.ledger_row(raw.headers["x-request-id"])
     assert row["status"] == "success" and row["custom_llm_provider"] == ADAPTERS.get(provider, provider)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     assert row["usage_reported_by_provider"] is True
@@ -254,7 +241,7 @@ def test_streamed_text_matches_the_unary_answer_and_reports_usage(
     final = chunks[-1]
     assert final.choices == [] and final.usage is not None, "include_usage asks for a last chunk with usage only"
     assert all(chunk.usage is None for chunk in chunks[:-1])
-    row = ledger_row(gateway, request_id)
+    row = gateway.ledger_row(request_id)
     assert row["status"] == "success" and row["stream"] is True
     assert (row["prompt_tokens"], row["completion_tokens"]) == (final.usage.prompt_tokens,
                                                                 final.usage.completion_tokens)
@@ -307,7 +294,7 @@ def test_provider_error_is_passed_on_with_status_and_message(
     body = info.value.body
     assert isinstance(body, dict) and body.get("upstream") is True
     assert body.get("provider") == ADAPTERS.get(provider, provider)
-    row = ledger_row(gateway, info.value.response.headers["x-request-id"])
+    row = gateway.ledger_row(info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
 
 
@@ -320,12 +307,12 @@ def test_cached_prompt_tokens_reach_the_client_and_the_ledger(provider: str, sdk
     assert usage is not None and usage.prompt_tokens_details is not None
     cached = usage.prompt_tokens_details.cached_tokens
     assert cached and 0 < cached <= usage.prompt_tokens
-    assert ledger_row(gateway, raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
     chunks, request_id = stream_chunks(sdk, model=f"{provider}-cache", messages=messages)
     final = chunks[-1].usage
     assert final is not None and final.prompt_tokens_details is not None
     assert final.prompt_tokens_details.cached_tokens == cached
-    assert ledger_row(gateway, request_id)["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(request_id)["cached_prompt_tokens"] == cached
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

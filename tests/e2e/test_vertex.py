@@ -5,11 +5,9 @@ a Canadian one, tokens from a service-account key given in the environment, exac
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from genai_prices import Usage, calc_price
@@ -54,16 +52,6 @@ def sdk(gw: Gateway) -> openai.OpenAI:
     return openai.OpenAI(api_key=gw.create_key(key_alias="vertex"), base_url=gw.base_url + "/v1", max_retries=0)
 
 
-def ledger_row(gw: Gateway, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gw.base_url}/spend/logs", headers=gw.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
-
 
 def exact_micros(model: str, row: dict[str, Any]) -> int:
     usage = Usage(input_tokens=row["prompt_tokens"], cache_read_tokens=row["cached_prompt_tokens"],
@@ -83,7 +71,7 @@ def test_gemini_in_europe_whole_and_streamed_billed_at_google_prices(gw: Gateway
     assert sent.path == f"/v1/projects/{PROJECT}/locations/europe-west4/publishers/google/models/{GEMINI}" \
                         ":generateContent"
     assert sent.json()["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
-    row = ledger_row(gw, raw.headers["x-request-id"])
+    row = gw.ledger_row(raw.headers["x-request-id"])
     assert (row["prompt_tokens"], row["cached_prompt_tokens"]) == (12, 4)
     assert row["upstream_model"] == GEMINI and row["jurisdiction"] == "eu"
     assert row["cost_micros"] == exact_micros(GEMINI, row) > 0
@@ -94,7 +82,7 @@ def test_gemini_in_europe_whole_and_streamed_billed_at_google_prices(gw: Gateway
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello from fake Gemini."
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == completion.usage.completion_tokens  # type: ignore[union-attr]
     assert vertex.requests[-1].path.endswith(":streamGenerateContent")
-    streamed = ledger_row(gw, stream.headers["x-request-id"])
+    streamed = gw.ledger_row(stream.headers["x-request-id"])
     assert streamed["cost_micros"] == row["cost_micros"]
     assert len(vertex.token_requests) == 1, "one token served both calls"
 
@@ -109,7 +97,7 @@ def test_claude_in_canada_with_tools_billed_at_google_prices(gw: Gateway, sdk: o
     sent = vertex.requests[-1]
     assert sent.path.endswith(f"/locations/northamerica-northeast1/publishers/anthropic/models/{CLAUDE}:rawPredict")
     assert sent.json()["max_tokens"] == 200 and sent.json()["anthropic_version"] == "vertex-2023-10-16"
-    row = ledger_row(gw, raw.headers["x-request-id"])
+    row = gw.ledger_row(raw.headers["x-request-id"])
     assert row["upstream_model"] == CLAUDE and row["jurisdiction"] == "ca"
     assert row["cost_micros"] == exact_micros(CLAUDE, row) > 0
 
