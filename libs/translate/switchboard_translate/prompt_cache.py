@@ -73,22 +73,24 @@ def with_breakpoints(body: dict[str, Any], *, model: str, auto: bool, limit: int
     Returns ``body`` itself when nothing changes, else a copy that shares every
     message, part and tool it did not have to change.
     """
-    marks = list(_client_marks(body))
+    messages = body.get("messages") or []
+    order = _prompt_order(messages)
+    marks = list(_client_marks(body, order))
     if len(marks) > limit:
         return _without(body, marks[: len(marks) - limit])
     if not auto or len(marks) >= limit:
         return body
     # A mark on a message's last part is the mark at the end of that message.
-    taken = {("message", i, -1) if kind == "part" and _is_last_part(body, i, j) else (kind, i, j)
+    taken = {("message", i, -1) if kind == "part" and j == len(messages[i]["content"]) - 1 else (kind, i, j)
              for (kind, i, j), _ in marks}
-    chosen = [spot for spot in _candidates(body, minimum_cacheable_tokens(model)) if spot not in taken]
+    chosen = [spot for spot in _candidates(body, order, minimum_cacheable_tokens(model)) if spot not in taken]
     chosen = chosen[: limit - len(marks)]
     return _with(body, chosen) if chosen else body
 
 
 def count_breakpoints(body: dict[str, Any]) -> int:
     """How many cache marks the body carries, counted as the provider will (one per marked block)."""
-    return sum(1 for _ in _client_marks(body))
+    return sum(1 for _ in _client_marks(body, _prompt_order(body.get("messages") or [])))
 
 
 # A spot is where a mark sits: ("tool", i, -1), ("message", i, -1) for a whole message, ("part", i, j).
@@ -97,41 +99,52 @@ Spot = tuple[str, int, int]
 
 def _prompt_order(messages: list[Any]) -> list[int]:
     """Message indices in the order the provider reads them: system first, then the conversation."""
-    system = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") not in _CONVERSATION]
-    rest = [i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") in _CONVERSATION]
-    return system + rest
+    system: list[int] = []
+    conversation: list[int] = []
+    for i, message in enumerate(messages):
+        if isinstance(message, dict):
+            (conversation if message.get("role") in _CONVERSATION else system).append(i)
+    return system + conversation
 
 
-def _client_marks(body: dict[str, Any]) -> Iterator[tuple[Spot, Any]]:
+def _client_marks(body: dict[str, Any], order: list[int]) -> Iterator[tuple[Spot, Any]]:
     """Every mark in prompt order (tools, system, conversation); a message's own mark after its parts'."""
     for i, tool in enumerate(body.get("tools") or ()):
         if isinstance(tool, dict) and tool.get("cache_control"):
             yield ("tool", i, -1), tool["cache_control"]
-    messages = body.get("messages") or []
-    for i in _prompt_order(messages):
+    messages = body["messages"] if order else []
+    for i in order:
         message = messages[i]
         content = message.get("content")
-        parts = content if isinstance(content, list) else []
-        for j, part in enumerate(parts):
-            if isinstance(part, dict) and part.get("cache_control"):
-                yield ("part", i, j), part["cache_control"]
-        last_marked = bool(parts) and isinstance(parts[-1], dict) and bool(parts[-1].get("cache_control"))
-        if message.get("cache_control") and not last_marked:
+        last_marked = False
+        if isinstance(content, list):
+            for j, part in enumerate(content):
+                if isinstance(part, dict) and part.get("cache_control"):
+                    yield ("part", i, j), part["cache_control"]
+                    last_marked = j == len(content) - 1
+        if not last_marked and message.get("cache_control"):
             yield ("message", i, -1), message["cache_control"]
 
 
-def _is_last_part(body: dict[str, Any], i: int, j: int) -> bool:
-    return j == len(body["messages"][i]["content"]) - 1
-
-
-def _chars(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value)
-    return len(orjson.dumps(value)) if value else 0
+#: Characters counted for a part that is not text (an image: Anthropic counts ~1,500 tokens for a large one).
+_OTHER_PART_CHARS = 1024
 
 
 def _message_chars(message: dict[str, Any]) -> int:
-    return _chars(message.get("content")) + _chars(message.get("tool_calls"))
+    """The message's text length: content, and the names and arguments of its tool calls."""
+    content = message.get("content")
+    if isinstance(content, str):
+        size = len(content)
+    elif isinstance(content, list):
+        size = sum(len(p.get("text") or "") if p.get("type") == "text" else _OTHER_PART_CHARS
+                   for p in content if isinstance(p, dict))
+    else:
+        size = 0
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict):
+            size += len(function.get("name") or "") + len(str(function.get("arguments") or ""))
+    return size
 
 
 def _carries_content(message: dict[str, Any]) -> bool:
@@ -143,32 +156,38 @@ def _carries_content(message: dict[str, Any]) -> bool:
     return bool(message.get("tool_calls"))
 
 
-def _candidates(body: dict[str, Any], minimum_tokens: int) -> list[Spot]:
-    """The gateway's spots for marks, most valuable first, each on a prefix long enough to cache."""
+def _candidates(body: dict[str, Any], order: list[int], minimum_tokens: int) -> list[Spot]:
+    """The gateway's spots for marks, most valuable first, each on a prefix long enough to cache.
+
+    The prefix up to a spot is what comes before it in prompt order (tools, system,
+    conversation) and only grows along that order, so the first position at which
+    it reaches the minimum decides for every spot, and counting stops there.
+    """
     minimum_chars = minimum_tokens * CHARS_PER_TOKEN
-    tools = [t for t in body.get("tools") or () if isinstance(t, dict)]
+    tools = body.get("tools") or []
     messages = body.get("messages") or []
-    tools_chars = sum(_chars(t.get("function") or t.get("name")) for t in tools)
-    prefix_chars: dict[int, int] = {}
-    running = tools_chars
-    for i in _prompt_order(messages):
+    running = sum(len(orjson.dumps(t.get("function") or t.get("name"))) for t in tools if isinstance(t, dict))
+    tools_qualify = running >= minimum_chars
+    #: Position in ``order`` from which a message's prefix is long enough (past the end: none is).
+    enough_from = len(order)
+    for position, i in enumerate(order):
         running += _message_chars(messages[i])
-        prefix_chars[i] = running
-    roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
-    newest_input = max((i for i, role in enumerate(roles) if role in _INPUT), default=-1)
-    stable_ends = [i for i, role in enumerate(roles[:max(newest_input, 0)]) if role == "assistant"]
-    systems = [i for i in prefix_chars if roles[i] not in _CONVERSATION]
-    spots: list[tuple[Spot, int]] = [(("message", i, -1), prefix_chars[i]) for i in reversed(stable_ends[-2:])]
+        if running >= minimum_chars:
+            enough_from = position
+            break
+    long_enough = set(order[enough_from:])
+    newest_input = next((i for i in range(len(messages) - 1, -1, -1)
+                         if isinstance(messages[i], dict) and messages[i].get("role") in _INPUT), -1)
+    stable_ends = [i for i in range(newest_input - 1, -1, -1)
+                   if isinstance(messages[i], dict) and messages[i].get("role") == "assistant"][:2]
+    systems = [i for i in order if messages[i].get("role") not in _CONVERSATION]
+    spots = [("message", i, -1) for i in stable_ends]
     if systems:
-        spots.append((("message", systems[-1], -1), prefix_chars[systems[-1]]))
-    if tools:
-        last = len(body["tools"]) - 1
-        if isinstance(body["tools"][last], dict):
-            spots.append((("tool", last, -1), tools_chars))
-    return [
-        spot for spot, chars in spots
-        if chars >= minimum_chars and (spot[0] == "tool" or _carries_content(messages[spot[1]]))
-    ]
+        spots.append(("message", systems[-1], -1))
+    spots = [spot for spot in spots if spot[1] in long_enough and _carries_content(messages[spot[1]])]
+    if tools and tools_qualify and isinstance(tools[-1], dict):
+        spots.append(("tool", len(tools) - 1, -1))
+    return spots
 
 
 def _with(body: dict[str, Any], spots: list[Spot]) -> dict[str, Any]:
