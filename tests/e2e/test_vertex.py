@@ -38,10 +38,16 @@ def gw(tmp_path_factory: pytest.TempPathFactory, vertex: FakeVertex) -> Iterator
     models: list[dict[str, object]] = [
         {"name": "gemini-eu", "deployments": [dep(GEMINI, "europe-west4", "eu", "${VERTEX_SA_JSON}")]},
         {"name": "claude-ca", "deployments": [dep(CLAUDE, "northamerica-northeast1", "ca", "${VERTEX_SA_JSON}")]},
+        {"name": "gemini-workload-identity", "deployments": [
+            {**dep(GEMINI, "europe-west4", "eu", ""), "vertex_credentials": None}]},
         {"name": "gemini-revoked-key", "deployments": [
             dep(GEMINI, "europe-west4", "eu", json.dumps(service_account_info(vertex.token_uri, stranger)))]},
     ]
-    env = {"VERTEX_SA_JSON": json.dumps(vertex.service_account)}
+    host = vertex.base_url.removeprefix("http://")
+    env = {"VERTEX_SA_JSON": json.dumps(vertex.service_account),
+           # Application Default Credentials find the fake's metadata server, as in a GKE pod, and no gcloud login.
+           "GCE_METADATA_HOST": host, "GCE_METADATA_IP": host,
+           "CLOUDSDK_CONFIG": str(tmp_path_factory.mktemp("gcloud")), "GOOGLE_APPLICATION_CREDENTIALS": ""}
     gateway = start_gateway(tmp_path_factory.mktemp("vertex"), models, extra_env=env)
     yield gateway
     gateway.stop()
@@ -108,3 +114,11 @@ def test_a_key_google_refuses_is_a_401_that_says_so(sdk: openai.OpenAI, vertex: 
         sdk.chat.completions.create(model="gemini-revoked-key", messages=[{"role": "user", "content": "x"}])
     assert "invalid_grant" in info.value.message
     assert len(vertex.requests) == before, "no model call without a token"
+
+
+def test_without_credentials_the_metadata_server_gives_the_token(sdk: openai.OpenAI, vertex: FakeVertex) -> None:
+    completion = sdk.chat.completions.create(model="gemini-workload-identity",
+                                             messages=[{"role": "user", "content": "Hi"}])
+    assert completion.choices[0].message.content == "Hello from fake Gemini."
+    assert vertex.requests[-1].headers["authorization"].startswith("Bearer ya29.fake-metadata-")
+    assert "/computeMetadata/v1/instance/service-accounts/default/token" in vertex.metadata_requests

@@ -14,6 +14,10 @@
   fake Anthropic's behaviours, picked by the model name without its ``claude-`` prefix and ``@version``
   (``claude-tool`` calls tools, ``claude-cache`` reports cache usage, ``claude-error`` fails).
 
+- ``GET /computeMetadata/v1/...`` (and ``GET /``, the ping): the metadata server a GKE pod with
+  workload identity sees, for Application Default Credentials when ``GCE_METADATA_HOST`` and
+  ``GCE_METADATA_IP`` point here: project id, the service account's info and its access token.
+
 Every call needs ``Authorization: Bearer`` with a token this fake issued (or one of
 :attr:`FakeVertex.static_tokens`), else ``401 UNAUTHENTICATED``; a project other than
 :attr:`FakeVertex.project` is ``403 PERMISSION_DENIED``. Requests are recorded in ``requests``, token
@@ -86,6 +90,8 @@ class FakeVertex(FakeGemini):
         self.issued: set[str] = set()
         self.static_tokens: set[str] = set()
         self.token_requests: list[dict[str, Any]] = []
+        #: Paths asked of the metadata server (``GCE_METADATA_HOST`` pointed here).
+        self.metadata_requests: list[str] = []
         self._serial = itertools.count(1)
         self._claude = FakeAnthropic()
 
@@ -101,6 +107,7 @@ class FakeVertex(FakeGemini):
     def reset(self) -> None:
         super().reset()
         self.token_requests.clear()
+        self.metadata_requests.clear()
         self.token_lifetime = 3600
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -115,6 +122,9 @@ class FakeVertex(FakeGemini):
         query = parse_qs(scope.get("query_string", b"").decode("ascii"))
         if scope["method"] == "POST" and scope["path"] == "/token":
             await self._token(send, parse_qs(body.decode()))
+            return
+        if scope["method"] == "GET" and (scope["path"] == "/" or scope["path"].startswith("/computeMetadata/")):
+            await self._metadata(send, scope["path"], headers, query)
             return
         self.requests.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
         match = _PATH_RE.match(scope["path"])
@@ -156,6 +166,32 @@ class FakeVertex(FakeGemini):
         self.issued.add(token)
         await _send_json(send, 200, {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"})
 
+    async def _metadata(self, send: Any, path: str, headers: dict[str, str], query: dict[str, list[str]]) -> None:
+        """The metadata server of a GKE pod with workload identity (or a Compute Engine VM)."""
+        self.metadata_requests.append(path)
+        flavor = [(b"metadata-flavor", b"Google")]
+        if headers.get("metadata-flavor") != "Google":
+            await _send(send, 403, b"Missing Metadata-Flavor:Google header.", "text/html", flavor)
+            return
+        root = "/computeMetadata/v1/"
+        account = f"{root}instance/service-accounts/default/"
+        if path == "/":
+            await _send(send, 200, b"computeMetadata/\n", "application/text", flavor)
+        elif path == f"{root}project/project-id":
+            await _send(send, 200, self.project.encode(), "application/text", flavor)
+        elif path == f"{root}universe/universe-domain":
+            await _send(send, 200, b"googleapis.com", "application/text", flavor)
+        elif path == account:
+            info = {"aliases": ["default"], "email": self.service_account["client_email"], "scopes": [SCOPE]}
+            await _send(send, 200, orjson.dumps(info), "application/json", flavor)
+        elif path == f"{account}token":
+            token = f"ya29.fake-metadata-{next(self._serial)}"
+            self.issued.add(token)
+            grant = {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"}
+            await _send(send, 200, orjson.dumps(grant), "application/json", flavor)
+        else:
+            await _send(send, 404, b"Not Found", "text/html", flavor)
+
     async def _gemini_call(self, send: Any, model: str, method: str, body: bytes,
                            query: dict[str, list[str]]) -> None:
         try:
@@ -195,6 +231,13 @@ class FakeVertex(FakeGemini):
             await send({"type": "http.response.body", "body": error_body(status, str(exc))})
             return
         await self._claude.answer(body, send, AnthropicRecord("POST", method, {}, body))
+
+
+async def _send(send: Any, status: int, body: bytes, content_type: str,
+                extra: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type.encode()), *extra]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def service_account_info(token_uri: str, private_key_pem: str) -> dict[str, str]:
