@@ -1,7 +1,8 @@
 """The capability matrix: every provider, every capability, through the real gateway with the ``openai`` SDK.
 
 One fake server per wire format (OpenAI — also serving Azure's URL shape and a
-Mistral flavour —, Anthropic, Gemini, Bedrock) and one gateway whose catalog has
+Mistral flavour —, Anthropic, Gemini, Bedrock, and Vertex AI with its OAuth2 token
+endpoint, serving Gemini and Claude) and one gateway whose catalog has
 a public model ``<provider>-<behaviour>`` for each provider × behaviour. Each test
 is parametrised over the providers, so a capability one provider lacks shows up
 as one failing cell.
@@ -14,7 +15,6 @@ the client, the ledger or a log line.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +32,13 @@ from tests.fakes.gemini_provider import FakeGemini
 from tests.fakes.leak import LEAK_STATUSES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
+from tests.fakes.vertex_provider import PROJECT as VERTEX_PROJECT
+from tests.fakes.vertex_provider import FakeVertex
 from tests.harness import Gateway, start_gateway
 
-PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
+PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock", "vertex", "vertex-claude"]
+#: The adapter behind a column, where the column is not named after it.
+ADAPTERS = {"vertex-claude": "vertex"}
 
 #: The operator's credential of each provider (Bedrock signs with an AWS key pair and session token instead).
 #: Deliberately not shaped like any vendor's key, so only the gateway's knowledge of them can hide them.
@@ -56,6 +60,10 @@ BEHAVIOURS: dict[str, dict[str, str]] = {
                "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
     "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
                 "ratelimit": "throttle-model", "cache": "good-model"},
+    "vertex": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
+               "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
+    "vertex-claude": {behaviour: f"claude-{upstream}@20250929" for behaviour, upstream in
+                      {**_OPENAI_SHAPED, "filter": "refusal"}.items()},
 }
 
 #: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
@@ -66,10 +74,13 @@ ERROR_MESSAGES = {
     "anthropic": "messages.0.content: the fake was asked to fail",
     "gemini": "Request contains an invalid argument.",
     "bedrock": "The provided model identifier is invalid.",
+    "vertex": "Request contains an invalid argument.",
+    "vertex-claude": "messages.0.content: the fake was asked to fail",
 }
 
 #: The Retry-After each fake gives with its 429 (Bedrock gives none); the client must see it.
-RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None}
+RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None,
+               "vertex": "7", "vertex-claude": "7"}
 
 WEATHER_TOOL = {
     "type": "function",
@@ -88,6 +99,9 @@ class Fakes:
     anthropic: FakeAnthropic
     gemini: FakeGemini
     bedrock: FakeBedrock
+    vertex: FakeVertex
+    #: The Vertex AI service-account key file the gateway signs its token requests with.
+    vertex_key_file: str
 
     def last_body(self, provider: str) -> dict[str, Any]:
         """The body of the last request the provider's fake received, as the provider saw it."""
@@ -97,7 +111,7 @@ class Fakes:
             body = self.anthropic.requests[-1].body
             assert isinstance(body, dict)
             return body
-        fake = self.gemini if provider == "gemini" else self.bedrock
+        fake = {"gemini": self.gemini, "bedrock": self.bedrock}.get(provider, self.vertex)
         data = fake.requests[-1].json()
         assert isinstance(data, dict)
         return data
@@ -123,12 +137,16 @@ def _deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
         return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": KEYS[provider]}
     if provider == "gemini":
         return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": KEYS[provider]}
+    if provider.startswith("vertex"):
+        return {"provider": "vertex", "model": upstream, "api_base": fakes.vertex.base_url,
+                "vertex_project": VERTEX_PROJECT, "vertex_location": "europe-west4",
+                "vertex_credentials": fakes.vertex_key_file, "jurisdiction": "eu"}
     dep = fakes.bedrock.deployment(upstream, session_token=upstream.startswith("leak"))
     return {"provider": "bedrock", "model": upstream, "api_base": dep.api_base, **dep.extra}
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[Fakes]:
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
     fake_openai = FakeOpenAI(azure_api_key=KEYS["azure"])
     server = BackgroundServer(fake_openai).start()
     anthropic = FakeAnthropic().start()
@@ -136,8 +154,12 @@ def fakes() -> Iterator[Fakes]:
     gemini.start()
     bedrock = FakeBedrock()
     bedrock.start()
-    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock)
-    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop):
+    vertex = FakeVertex()
+    vertex.start()
+    key_file = tmp_path_factory.mktemp("vertex") / "service-account.json"
+    key_file.write_text(json.dumps(vertex.service_account))
+    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock, vertex, str(key_file))
+    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop, vertex.stop):
         stop()
 
 
@@ -163,17 +185,6 @@ def sdk(gateway: Gateway) -> openai.OpenAI:
     return openai.OpenAI(api_key=gateway.create_key(key_alias="matrix"), base_url=gateway.base_url + "/v1",
                          max_retries=0, timeout=20)
 
-
-def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    """The usage ledger's row for ``request_id`` (settlement is asynchronous, so poll briefly)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
 
 
 def stream_chunks(sdk: openai.OpenAI, **kwargs: Any) -> tuple[list[Any], str]:
@@ -210,10 +221,10 @@ def system_prompt_seen(provider: str, body: dict[str, Any]) -> str:
     """The system prompt as the provider received it, in its own field."""
     if provider in ("openai", "azure", "mistral"):
         return str(next(m["content"] for m in body["messages"] if m["role"] == "system"))
-    if provider == "anthropic":
+    if provider in ("anthropic", "vertex-claude"):
         system = body["system"]
         return system if isinstance(system, str) else " ".join(block["text"] for block in system)
-    if provider == "gemini":
+    if provider in ("gemini", "vertex"):
         return " ".join(part["text"] for part in body["systemInstruction"]["parts"])
     return " ".join(block["text"] for block in body["system"])
 
@@ -231,8 +242,8 @@ def test_unary_text_with_system_prompt_and_usage_in_the_ledger(
     assert system_prompt_seen(provider, fakes.last_body(provider)) == "Answer like a pirate."
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
-    row = ledger_row(gateway, raw.headers["x-request-id"])
-    assert row["status"] == "success" and row["custom_llm_provider"] == provider
+    row = gateway.ledger_row(raw.headers["x-request-id"])
+    assert row["status"] == "success" and row["custom_llm_provider"] == ADAPTERS.get(provider, provider)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     assert row["usage_reported_by_provider"] is True
 
@@ -248,7 +259,7 @@ def test_streamed_text_matches_the_unary_answer_and_reports_usage(
     final = chunks[-1]
     assert final.choices == [] and final.usage is not None, "include_usage asks for a last chunk with usage only"
     assert all(chunk.usage is None for chunk in chunks[:-1])
-    row = ledger_row(gateway, request_id)
+    row = gateway.ledger_row(request_id)
     assert row["status"] == "success" and row["stream"] is True
     assert (row["prompt_tokens"], row["completion_tokens"]) == (final.usage.prompt_tokens,
                                                                 final.usage.completion_tokens)
@@ -275,7 +286,7 @@ def test_tool_call_then_tool_result_round_trip(provider: str, sdk: openai.OpenAI
     assert "sunny, 24 C" in (second.choices[0].message.content or "")
     sent = json.dumps(fakes.last_body(provider))
     assert "sunny, 24 C" in sent
-    if provider != "gemini":  # Gemini pairs calls and results by name; the others by the call's id.
+    if provider not in ("gemini", "vertex"):  # Gemini pairs calls and results by name; the others by id.
         assert calls[0].id in sent
 
 
@@ -299,8 +310,9 @@ def test_provider_error_is_passed_on_with_status_and_message(
     assert info.value.status_code == 400
     assert ERROR_MESSAGES[provider] in info.value.message
     body = info.value.body
-    assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
-    row = ledger_row(gateway, info.value.response.headers["x-request-id"])
+    assert isinstance(body, dict) and body.get("upstream") is True
+    assert body.get("provider") == ADAPTERS.get(provider, provider)
+    row = gateway.ledger_row(info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
 
 
@@ -313,12 +325,12 @@ def test_cached_prompt_tokens_reach_the_client_and_the_ledger(provider: str, sdk
     assert usage is not None and usage.prompt_tokens_details is not None
     cached = usage.prompt_tokens_details.cached_tokens
     assert cached and 0 < cached <= usage.prompt_tokens
-    assert ledger_row(gateway, raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
     chunks, request_id = stream_chunks(sdk, model=f"{provider}-cache", messages=messages)
     final = chunks[-1].usage
     assert final is not None and final.prompt_tokens_details is not None
     assert final.prompt_tokens_details.cached_tokens == cached
-    assert ledger_row(gateway, request_id)["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(request_id)["cached_prompt_tokens"] == cached
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -362,9 +374,11 @@ def test_mistral_does_not_receive_fields_it_rejects(sdk: openai.OpenAI, fakes: F
 
 def sent_credentials(fakes: Fakes, provider: str) -> list[str]:
     """What the gateway authenticated its last call to ``provider`` with: configured and as sent."""
-    secrets = list(AWS_SECRETS) if provider == "bedrock" else [KEYS[provider]]
+    secrets = list(AWS_SECRETS) if provider == "bedrock" else [] if provider.startswith("vertex") else [KEYS[provider]]
     if provider in ("openai", "azure", "mistral", "anthropic"):
         headers = fakes.openai.requests[-1].headers if provider != "anthropic" else fakes.anthropic.requests[-1].headers
+    elif provider.startswith("vertex"):  # an OAuth access token, from the service account's signed grant
+        headers = fakes.vertex.requests[-1].headers
     else:
         headers = (fakes.gemini if provider == "gemini" else fakes.bedrock).requests[-1].headers
     authorization = headers.get("authorization", "")

@@ -255,6 +255,10 @@ _BLOCK_KEYS = frozenset({"text", "image", "document", "video", "toolUse", "toolR
                          "reasoningContent"})  # fmt: skip
 
 
+#: Cache checkpoints Bedrock takes in one request (for Claude models).
+MAX_CACHE_POINTS = 4
+
+
 def _validation_problem(request: dict[str, Any]) -> str | None:
     """What Bedrock would say about a malformed Converse request, or None."""
     unknown = set(request) - _REQUEST_KEYS
@@ -291,6 +295,11 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
                 return f"Expected toolResult blocks at messages.{i}.content for the following Ids: {', '.join(uses)}"
     if uses_tools and not request.get("toolConfig"):
         return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+    blocks = [*(request.get("system") or []), *((request.get("toolConfig") or {}).get("tools") or []),
+              *(b for m in messages for b in m.get("content") or [])]
+    cache_points = sum(1 for block in blocks if "cachePoint" in block)
+    if cache_points > MAX_CACHE_POINTS:
+        return f"The request has {cache_points} cache points; the maximum is {MAX_CACHE_POINTS}."
     return None
 
 

@@ -264,7 +264,7 @@ class FakeGemini(FakeProviderServer):
             await _send_json(send, 404, _error_body(404, "NOT_FOUND", f"{scope['path']} is not found."))
             return
         said = quote_request(headers, scope.get("query_string", b"").decode())
-        if await self._leak(unquote(match["model"]), said, match["op"] == "streamGenerateContent", send):
+        if await answer_gemini_leak(unquote(match["model"]), said, match["op"] == "streamGenerateContent", send):
             return
         key = headers.get("x-goog-api-key") or (query.get("key") or [""])[0]
         if key not in self.api_keys:
@@ -290,19 +290,6 @@ class FakeGemini(FakeProviderServer):
             await self._send_sse(send, model, responses)
         else:
             await _send_json(send, 200, responses)
-
-    async def _leak(self, model: str, said: str, stream: bool, send: Any) -> bool:
-        """Answers the leaky behaviours (see :mod:`tests.fakes.leak`); False for any other model."""
-        if model == "leak-stream" and stream:
-            first = _responses("gemini-good", {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})[0]
-            error = _error_body(500, "INTERNAL", said)
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"text/event-stream")]})
-            frames = b"".join(b"data: " + orjson.dumps(p) + b"\r\n\r\n" for p in (first, error))
-            await send({"type": "http.response.body", "body": frames, "more_body": False})
-            return True
-        return await answer_leak(model, said, send, lambda status, text: _send_json(
-            send, status, _error_body(status, "INVALID_ARGUMENT", text)))
 
     async def _send_sse(self, send: Any, model: str, responses: list[dict[str, Any]]) -> None:
         await send(
@@ -356,3 +343,17 @@ def fake_gemini_fixture(fake_gemini_server: FakeGemini) -> FakeGemini:
     """The module's fake Gemini, with no recorded requests and default behaviour settings."""
     fake_gemini_server.reset()
     return fake_gemini_server
+
+
+async def answer_gemini_leak(model: str, said: str, stream: bool, send: Any) -> bool:
+    """Answers the leaky behaviours (see :mod:`tests.fakes.leak`) as Gemini would; False for any other model."""
+    if model == "leak-stream" and stream:
+        first = _responses("gemini-good", {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})[0]
+        error = _error_body(500, "INTERNAL", said)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        frames = b"".join(b"data: " + orjson.dumps(p) + b"\r\n\r\n" for p in (first, error))
+        await send({"type": "http.response.body", "body": frames, "more_body": False})
+        return True
+    return await answer_leak(model, said, send, lambda status, text: _send_json(
+        send, status, _error_body(status, "INVALID_ARGUMENT", text)))

@@ -17,7 +17,7 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import UpstreamError, UpstreamRequest
+from switchboard_router.providers.base import CredentialError, UpstreamError, UpstreamRequest
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -44,6 +44,7 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     else:
         request = build(adapter, deployment, body, stream=False)
         parse = adapter.parse_response
+    await authorize(adapter, deployment, request)
     state = health.get(deployment.id)
     state.inflight += 1
     started = time.perf_counter()
@@ -90,6 +91,17 @@ def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream:
             f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
             code="untranslatable_request",
         ) from None
+
+
+async def authorize(adapter: Any, deployment: Deployment, request: UpstreamRequest) -> None:
+    """Adds the credential an adapter fetches per call (see :class:`AuthorizingAdapter`); a failure is one attempt's."""
+    step = getattr(adapter, "authorize", None)
+    if step is None:
+        return
+    try:
+        await step(deployment, request)
+    except CredentialError as exc:
+        raise AttemptFailed.upstream(exc.error) from None
 
 
 def build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from switchboard_common.errors import ServiceError
-from switchboard_router.calls import build
+from switchboard_router.calls import authorize, build
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
     DEADLINE,
@@ -45,6 +45,7 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
     """The items of one streamed attempt; ``deadline`` (``time.perf_counter()``) bounds the wait for its first byte."""
     adapter = adapter_for(deployment.provider)
     request = build(adapter, deployment, body, stream=True)
+    await authorize(adapter, deployment, request)
     translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=served_model))
     route = Attempted(deployment, attempt, served_model)
     t = deployment.timeouts

@@ -55,3 +55,14 @@ def test_the_request_deadline_defaults_to_two_minutes_and_zero_turns_it_off() ->
         .request_deadline_seconds == 0
     assert parse_catalog({"models": [], "router_settings": {"request_deadline_seconds": "45"}}).policy \
         .request_deadline_seconds == 45
+
+
+def test_prompt_cache_setting_is_checked_and_a_bare_off_is_read_as_off() -> None:
+    def catalog(value: object) -> object:
+        return parse_catalog({"models": [{"name": "a", "deployments": [
+            {"provider": "anthropic", "model": "claude-sonnet-4-5", "prompt_cache": value}]}]})
+
+    assert catalog(False).models["a"].deployments[0].extra["prompt_cache"] == "off"  # type: ignore[attr-defined]
+    assert catalog("auto").models["a"].deployments[0].extra["prompt_cache"] == "auto"  # type: ignore[attr-defined]
+    with pytest.raises(CatalogError, match=r"models\[0\]\.deployments\[0\]\.prompt_cache: 'always'"):
+        catalog("always")

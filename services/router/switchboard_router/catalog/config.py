@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from switchboard_router.catalog.provider_options import checked_options
 from switchboard_router.deployment import Deployment, Timeouts
 from switchboard_rules.catalog import CatalogError, CatalogFile, DeploymentSpec, load_catalog_file, parse_catalog_file
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
@@ -116,7 +117,7 @@ def _deployment(spec: DeploymentSpec) -> Deployment:
             if value <= 0:
                 raise CatalogError(f"{where}.timeouts.{key}: must be positive seconds")
             tkw[key] = value
-    extra = {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}
+    extra = checked_options(spec.provider, {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}, where)
     return Deployment(
         id=spec.id,
         public_model=spec.public_model,
