@@ -11,7 +11,7 @@ from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_router.catalog.config import ConfigError, load_catalog
-from switchboard_router.catalog.probe import drop_unreachable
+from switchboard_router.catalog.probe import live_catalog
 from switchboard_router.engine import Engine
 from switchboard_router.servicer import RouterServicer
 from switchboard_router.settings import RouterSettings
@@ -36,7 +36,7 @@ def describe_catalog(engine: Engine) -> None:
 
 
 async def serve(settings: RouterSettings) -> None:
-    engine = Engine(await drop_unreachable(load_catalog(settings.config)), settings.max_connections_per_deployment)
+    engine = Engine(await live_catalog(load_catalog(settings.config)), settings.max_connections_per_deployment)
     describe_catalog(engine)
     metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
                                          for e in engine.catalog.models.values() for d in e.deployments])
@@ -52,7 +52,7 @@ async def serve(settings: RouterSettings) -> None:
 
     async def reload() -> None:
         try:
-            catalog = await drop_unreachable(load_catalog(settings.config))
+            catalog = await live_catalog(load_catalog(settings.config))
         except ConfigError as exc:
             log.error("config reload rejected; keeping the running catalog", extra={"error": str(exc)})
             return
