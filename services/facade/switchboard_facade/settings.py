@@ -37,3 +37,6 @@ class FacadeSettings(ServiceSettings):
     rate_lease_seconds: float = 10.0
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"
+    #: The shared service credential by which the router tells the facade from other gRPC callers
+    #: (a Kubernetes Secret in production; see docs/deploy.md). Empty: none configured.
+    internal_token: str = ""

@@ -14,3 +14,6 @@ class RouterSettings(GrpcServiceSettings):
     config: Path = Path("config/switchboard.yaml")
     #: Largest number of pooled HTTP connections per deployment.
     max_connections_per_deployment: int = 200
+    #: The shared service credential by which the router tells the facade from other gRPC callers
+    #: (a Kubernetes Secret in production; see docs/deploy.md). Empty: none configured.
+    internal_token: str = ""
