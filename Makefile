@@ -1,67 +1,97 @@
 # Switchboard — the two commands: `make run` and `make test`.
+#
+# Installs are reproducible: every third-party package comes from a lock in requirements/ (exact versions,
+# sha256 hashes, `pip install --require-hashes`); our own packages are installed editable on top, without
+# build isolation (the build backend is in the lock too). `make lock` refreshes the locks after a change to a
+# pyproject.toml or requirements-test.txt. Each step prints one line with its duration (scripts/step); a failed
+# step prints its output, what failed and how to fix it.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+STEP := scripts/step
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.test-installed
+TOOLS_STAMP := .venv-tools/.installed
 PROTO_SRC := $(wildcard protos/switchboard/v1/*.proto)
 PROTO_STAMP := protos/gen/.stamp
 PACKAGES := protos libs/common libs/rules libs/translate services/auth services/router services/billing services/facade
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+CHART := services/facade/switchboard_facade/ui/static/vendor/chart.umd.js
+NETWORK_FIX := PyPI must be reachable (or a mirror set with PIP_INDEX_URL); run the command above by hand to see pip's full answer
 
-.PHONY: run test protos install install-test lint bench clean ui-assets browser-deps
+.PHONY: run test protos install install-test lint bench clean ui-assets browser-deps lock
 
 ## Start the whole gateway (auth, router, billing, facade) on the embedded default.
 run: install protos ui-assets
-	$(PY) -m switchboard_common.supervisor
+	@$(PY) -m switchboard_common.supervisor
 
 ## Install test dependencies and run the whole suite.
 test: install-test protos ui-assets browser-deps
 	$(PY) -m pytest
 
 ## The dashboard's chart library, from the npm registry (the Usage page shows tables without it).
-ui-assets:
-	@command -v npm >/dev/null 2>&1 && $(PY) services/facade/switchboard_facade/ui/build_assets.py \
-		|| echo "npm missing: the Usage page shows tables instead of a chart"
+ui-assets: $(CHART)
+
+$(CHART): | $(STAMP)
+	@if command -v npm >/dev/null 2>&1; then \
+		$(STEP) "fetching the dashboard's chart library (npm)" "check that the npm registry is reachable; \
+without it the Usage page shows a table instead of a chart" $(PY) services/facade/switchboard_facade/ui/build_assets.py; \
+	else echo "==> npm missing: the Usage page shows tables instead of a chart (apt-get install npm)"; fi
 
 ## Debian's Chromium for the browser tests (never a browser download of Playwright's own).
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && apt-get install -y -q chromium) \
-		|| echo "chromium could not be installed: the browser tests will say so"
+	@command -v chromium >/dev/null 2>&1 || $(STEP) "installing Debian's chromium for the browser tests" \
+		"apt-get install chromium by hand; without it the browser tests say they are skipped" \
+		bash -c "apt-get update -q && apt-get install -y -q chromium" || true
 
 ## Generate the gRPC stubs into protos/gen (an importable package).
 protos: $(PROTO_STAMP)
 
 $(PROTO_STAMP): $(PROTO_SRC) $(STAMP)
-	rm -rf protos/gen && mkdir -p protos/gen
-	$(PY) -m grpc_tools.protoc -I protos --python_out=protos/gen --pyi_out=protos/gen --grpc_python_out=protos/gen $(PROTO_SRC)
-	touch protos/gen/switchboard/__init__.py protos/gen/switchboard/v1/__init__.py protos/gen/switchboard/py.typed
-	touch $@
+	@rm -rf protos/gen && mkdir -p protos/gen
+	@$(STEP) "generating the gRPC stubs (protos/gen)" "fix the .proto file named above" \
+		$(PY) -m grpc_tools.protoc -I protos --python_out=protos/gen --pyi_out=protos/gen \
+		--grpc_python_out=protos/gen $(PROTO_SRC)
+	@touch protos/gen/switchboard/__init__.py protos/gen/switchboard/v1/__init__.py protos/gen/switchboard/py.typed
+	@touch $@
 
 $(VENV)/bin/python:
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	@$(STEP) "creating the virtualenv $(VENV) with $(PYTHON)" \
+		"Python 3.11 with venv is needed: apt-get install python3-venv, or make PYTHON=/path/to/python3.11" \
+		$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(VENV)/bin/python $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
-	$(PIP) install -q grpcio-tools==1.85.1
-	mkdir -p protos/gen/switchboard/v1
-	$(PIP) install -q $(foreach p,$(PACKAGES),-e ./$(p))
-	touch $@
+$(STAMP): $(VENV)/bin/python requirements/gateway.lock $(PYPROJECTS)
+	@$(STEP) "installing the locked dependencies (requirements/gateway.lock)" "$(NETWORK_FIX)" \
+		$(PIP) install --require-hashes --no-deps -r requirements/gateway.lock
+	@mkdir -p protos/gen/switchboard/v1
+	@$(STEP) "installing Switchboard's packages (editable)" \
+		"a pyproject.toml above is broken, or a dependency is missing from the lock: run make lock" \
+		$(PIP) install --no-deps --no-build-isolation $(foreach p,$(PACKAGES),-e ./$(p))
+	@touch $@
 
 install: $(STAMP)
 
-install-test: install $(VENV)/.test-installed .venv-tools/.installed
+install-test: install $(TEST_STAMP) $(TOOLS_STAMP)
 
-$(VENV)/.test-installed: $(STAMP) requirements-test.txt
-	$(PIP) install -q -r requirements-test.txt
-	touch $@
+$(TEST_STAMP): $(STAMP) requirements/test.lock
+	@$(STEP) "installing the test dependencies (requirements/test.lock)" "$(NETWORK_FIX)" \
+		$(PIP) install --require-hashes --no-deps -r requirements/test.lock
+	@touch $@
 
 # Manifest checkers that cannot share the services' environment (checkov pins an older botocore).
-.venv-tools/.installed: deploy/requirements-tools.txt
-	$(PYTHON) -m venv .venv-tools
-	.venv-tools/bin/pip install -q --upgrade pip
-	.venv-tools/bin/pip install -q -r deploy/requirements-tools.txt
-	touch $@
+$(TOOLS_STAMP): requirements/tools.lock
+	@$(STEP) "creating the virtualenv .venv-tools for the manifest checkers" "see the error above" \
+		$(PYTHON) -m venv .venv-tools
+	@$(STEP) "installing checkov and kubectl (requirements/tools.lock)" "$(NETWORK_FIX)" \
+		.venv-tools/bin/pip install --require-hashes --no-deps -r requirements/tools.lock
+	@touch $@
+
+## Refresh requirements/*.lock from requirements/*.in, the pyproject.toml files and requirements-test.txt
+## (pins kept; `make lock UPGRADE=1` takes the newest releases). Commit the locks with the change.
+lock: install-test
+	UV=$(VENV)/bin/uv scripts/lock
 
 lint: install-test
 	$(VENV)/bin/ruff check .

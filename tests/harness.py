@@ -164,7 +164,8 @@ def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str,
         "SWITCHBOARD_ROUTER_ADDRESS": f"127.0.0.1:{free_port()}",
         "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "3",
         "SWITCHBOARD_LOG_LEVEL": "INFO",
-        "SWITCHBOARD_TRUSTED_SERVICE_TOKENS": ",".join(f"{name}={token}" for name, token in SERVICE_TOKENS.items()),
+        "SWITCHBOARD_FACADE_TOKEN": SERVICE_TOKENS["facade"],
+        "SWITCHBOARD_ROUTER_TOKEN": SERVICE_TOKENS["router"],
     })
     env.update(extra_env or {})
     return Gateway(f"http://127.0.0.1:{port}", master, tmp / "data", config_path, env, base_urls=[

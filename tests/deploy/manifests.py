@@ -84,6 +84,13 @@ class Rendered:
                 yield doc, spec["template"]["spec"]
 
 
+def workload(labels: Doc) -> str | None:
+    """Which workload labels (or a selector's matchLabels) name: a Switchboard component, or another app."""
+    if labels.get("app.kubernetes.io/name") == "switchboard":
+        return labels.get("app.kubernetes.io/component")
+    return labels.get("app.kubernetes.io/name")
+
+
 def env_of(container: Doc) -> dict[str, Doc]:
     return {e["name"]: e for e in container.get("env", [])}
 

@@ -75,3 +75,15 @@ def peer_fields() -> dict[str, str]:
     """Facade settings that address a peer service: field name -> peer service."""
     fields = settings_class("facade").model_fields
     return {name: name.removesuffix("_address") for name in fields if name.endswith("_address")}
+
+
+def framework_env(service: str) -> set[str]:
+    """Variables a service's HTTP server reads itself: uvicorn's (the facade), found in uvicorn's own code."""
+    if service != "facade":
+        return set()
+    import inspect
+    import re
+
+    import uvicorn.config
+
+    return set(re.findall(r'os\.environ\.get\("([A-Z_]+)"', inspect.getsource(uvicorn.config)))

@@ -8,6 +8,7 @@ from pathlib import Path
 import kubernetes_validate
 
 from switchboard_common import tracing
+from tests.deploy import service_code as code
 from tests.deploy.manifests import K8S, SERVICES, Rendered, env_of, render
 from tests.deploy.test_render import KUBERNETES_VERSION
 
@@ -18,7 +19,7 @@ def render_with(component: str, tmp_path: Path) -> Rendered:
     overlay = copy / "overlays" / f"prod-{component}"
     overlay.mkdir()
     (overlay / "kustomization.yaml").write_text(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: switchboard\n"
         f"resources:\n  - ../prod\ncomponents:\n  - ../../components/{component}\n")
     return Rendered(f"prod+{component}", render(overlay))
 
@@ -35,3 +36,32 @@ def test_tracing_component_turns_tracing_on_everywhere(tmp_path: Path, rendered:
     policy = traced.get("NetworkPolicy", "allow-otlp-export")
     endpoint_port = int(env_of(traced.container("router"))[tracing.ENDPOINT_ENV]["value"].rsplit(":", 1)[1])
     assert policy["spec"]["egress"][0]["ports"][0]["port"] == endpoint_port
+
+
+def test_gateway_api_component_routes_the_host_to_the_facade_with_stream_timeouts(
+        tmp_path: Path, rendered: dict[str, Rendered]) -> None:
+    routed = render_with("gateway-api", tmp_path)
+    for doc in routed.docs:
+        if not doc["apiVersion"].startswith("gateway.networking.k8s.io/"):  # CRDs: no schema in the validator
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    route = routed.get("HTTPRoute", "switchboard")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1" and route["metadata"]["namespace"] == "switchboard"
+    [parent] = route["spec"]["parentRefs"]
+    assert parent["kind"] == "Gateway" and parent["name"] and parent["namespace"]
+    ingress = routed.get("Ingress", "switchboard")
+    assert route["spec"]["hostnames"] == [rule["host"] for rule in ingress["spec"]["rules"]], "the same public host"
+    [rule] = route["spec"]["rules"]
+    [backend] = rule["backendRefs"]
+    service = routed.get("Service", backend["name"])
+    assert backend["kind"] == "Service" and backend["port"] in {p["port"] for p in service["spec"]["ports"]}
+    assert int(str(code.default("facade", "port"))) == backend["port"]
+    read_timeout = int(ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-read-timeout"])
+    for name in ("request", "backendRequest"):
+        assert rule["timeouts"][name].endswith("s") and int(rule["timeouts"][name][:-1]) >= read_timeout
+    policy = routed.get("NetworkPolicy", "facade-from-gateway")
+    facade_labels = routed.deployment("facade")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= facade_labels.items()
+    assert policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"][
+        "kubernetes.io/metadata.name"] == parent["namespace"], "the Gateway's proxies may reach the facade"
+    assert policy["spec"]["ingress"][0]["ports"][0]["port"] == backend["port"]
+    assert rendered["prod"].of_kind("HTTPRoute") == [], "off unless the component"

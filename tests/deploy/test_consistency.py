@@ -14,7 +14,7 @@ import pytest
 
 from switchboard_common import metrics, tracing
 from tests.deploy import service_code as code
-from tests.deploy.manifests import OVERLAYS, SERVICES, Rendered, env_of, port_named
+from tests.deploy.manifests import OVERLAYS, SERVICES, Rendered, env_of, port_named, workload
 
 _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -38,6 +38,8 @@ def test_every_variable_is_one_the_service_reads(rendered: dict[str, Rendered], 
             assert name in known, f"{overlay}/{service}: {name} is not a field of {code.settings_class(service)}"
         elif name.startswith("OTEL_"):
             assert name in tracing.ENVIRONMENT, f"{overlay}/{service}: tracing does not read {name}"
+        elif name in code.framework_env(service):
+            continue
         else:
             assert name in referenced, f"{overlay}/{service}: {name} is neither a setting nor used by one"
 
@@ -130,10 +132,10 @@ def test_network_policies_open_ports_the_pods_listen_on(rendered: dict[str, Rend
     r = rendered[overlay]
     listening: dict[str, set[int]] = {}
     for resource, pod in r.pod_specs():
-        name = resource["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+        name = workload(resource["spec"]["template"]["metadata"]["labels"])
         listening[name] = {p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}
     for policy in r.of_kind("NetworkPolicy"):
-        selected = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        selected = workload(policy["spec"]["podSelector"].get("matchLabels", {}))
         if selected is None:
             continue
         for rule in policy["spec"].get("ingress", []):
@@ -141,7 +143,7 @@ def test_network_policies_open_ports_the_pods_listen_on(rendered: dict[str, Rend
                 assert port["port"] in listening[selected], f"{policy['metadata']['name']}: {port}"
         for rule in policy["spec"].get("egress", []):
             for peer in rule.get("to", []):
-                target = peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+                target = workload(peer.get("podSelector", {}).get("matchLabels", {}))
                 if target in listening:
                     assert {p["port"] for p in rule["ports"]} <= listening[target], policy["metadata"]["name"]
 
@@ -153,11 +155,13 @@ def test_only_the_router_reaches_the_internet(rendered: dict[str, Rendered], ove
     for policy in r.of_kind("NetworkPolicy"):
         for rule in policy["spec"].get("egress", []):
             if any("ipBlock" in peer for peer in rule.get("to", [])):
-                open_to_world.add(policy["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"])
+                open_to_world.add(workload(policy["spec"]["podSelector"]["matchLabels"]))
     assert open_to_world == {"router"}
     facade_ingress = r.get("NetworkPolicy", "facade")["spec"]["ingress"]
-    for name in ("auth", "billing", "router"):
+    # In the namespace, auth and billing take calls from the facade and the router (which admits and bills
+    # internal services' calls), the router from the facade.
+    for name, callers in (("auth", {"facade", "router"}), ("billing", {"facade", "router"}), ("router", {"facade"})):
         sources = [p for rule in r.get("NetworkPolicy", name)["spec"]["ingress"] for p in rule["from"]
                    if "podSelector" in p and "namespaceSelector" not in p]
-        assert {s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for s in sources} == {"facade"}
+        assert {workload(s["podSelector"]["matchLabels"]) for s in sources} == callers
     assert any("namespaceSelector" in p for rule in facade_ingress for p in rule["from"])

@@ -130,3 +130,29 @@ def test_entry_point_port_user_and_environment_match_the_service(service: str) -
     else:
         port = int(str(code.default(service, "port")))
         assert int(env["SWITCHBOARD_PORT"]) == port and port in exposed
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_base_image_is_pinned_by_digest(service: str) -> None:
+    froms = [a.split()[0] for w, a in instructions(service) if w == "FROM"]
+    for image in froms:
+        assert re.fullmatch(r"[\w.\-/:]+@sha256:[0-9a-f]{64}", image), f"{service}: FROM {image} has no digest"
+    assert len({f.split("@")[1] for f in froms}) == 1, "the build and run stages share one base"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_python_package_comes_from_a_hashed_lock(service: str) -> None:
+    """Third-party packages only from ``--require-hashes`` locks; our own on top with ``--no-deps``."""
+    installs = [a for w, a in instructions(service) if w == "RUN" and "pip install" in a]
+    for run in installs:
+        for command in run.split("&&"):
+            if "pip install" not in command:
+                continue
+            words = command.split()
+            if "-r" in words:
+                lock = words[words.index("-r") + 1]
+                assert "--require-hashes" in words and "--no-deps" in words, command
+                assert lock in (f"requirements/{service}.lock", "requirements/protoc.lock"), command
+                assert (REPO / lock).is_file()
+            else:
+                assert "--no-deps" in words and "--no-build-isolation" in words, command

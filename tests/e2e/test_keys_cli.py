@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from switchboard_facade.cli.main import main
+from switchboard_facade.cli.main import build_parser, main
 from tests.e2e.keys_helpers import chat, sdk
 from tests.harness import Gateway
 
@@ -69,3 +71,50 @@ def test_usage_is_a_subcommand_of_the_same_cli(gateway: Gateway) -> None:
     out = io.StringIO()
     assert main(["usage", "--url", gateway.base_url, "--api-key", gateway.master_key, "--format", "json"], out) == 0
     assert "total" in json.loads(out.getvalue())
+
+
+def test_without_a_key_exported_the_cli_uses_the_master_key_make_run_keeps(
+        gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SWITCHBOARD_API_KEY", "SWITCHBOARD_MASTER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SWITCHBOARD_DATA_DIR", str(tmp_path))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--url", gateway.base_url, "teams", "list"], out, err) == 2
+    assert "no credential" in err.getvalue() and "source .switchboard/env" in err.getvalue()
+    (tmp_path / "master_key").write_text(gateway.master_key)
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--url", gateway.base_url, "--json", "teams", "list"], out, err) == 0, err.getvalue()
+    assert isinstance(json.loads(out.getvalue()), list)
+
+
+def test_the_commands_the_dashboard_suggests_are_commands_of_the_cli() -> None:
+    templates = Path(main.__code__.co_filename).parents[1] / "ui" / "templates"
+    suggested = [m.group(1) for page in templates.glob("*.html")
+                 for m in re.finditer(r"<code>switchboard ([^<]+)</code>", page.read_text())]
+    assert suggested, "the Teams page suggests a CLI command"
+    for command in suggested:
+        build_parser().parse_args(command.split())
+
+
+def test_usage_help_is_written_for_users(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["usage", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "examples:" in text and "switchboard usage --group-by day" in text
+    assert "``" not in text and ":func:" not in text and "add_parser" not in text
+
+
+def test_doctor_says_what_is_fine_and_what_to_fix(gateway: Gateway, tmp_path: Path) -> None:
+    out = io.StringIO()
+    main(["doctor", "--url", gateway.base_url, "--api-key", gateway.master_key, "--config",
+          str(gateway.config_path)], out)
+    report = out.getvalue()
+    for line in ("ok    the gateway answers", "ok    auth answers", "ok    router answers", "ok    billing answers",
+                 "fake-good is live (openai)"):
+        assert line in report, report
+    out = io.StringIO()
+    assert main(["doctor", "--url", "http://127.0.0.1:9", "--api-key", "sk-x", "--config",
+                 str(tmp_path / "missing.yaml")], out) == 1
+    assert "FIX   nothing answers at http://127.0.0.1:9" in out.getvalue() and "make run" in out.getvalue()
+    out = io.StringIO()
+    assert main(["doctor", "--url", gateway.base_url, "--api-key", "sk-wrong"], out) == 1
+    assert "refuses the credential" in out.getvalue()

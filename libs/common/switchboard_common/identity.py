@@ -14,13 +14,13 @@ tests and on Kubernetes without a certificate authority; a token is a
 Kubernetes Secret key, mounted only into the pods that present it. Put the
 services behind a mesh with mTLS as well if the cluster has one.
 
-Where tokens come from:
+Where tokens come from (the service's settings):
 
 * ``SWITCHBOARD_SERVICE_TOKEN``: this service's own token;
-  ``SWITCHBOARD_TRUSTED_SERVICE_TOKENS``: the callers it accepts, as
-  ``facade=<token>,router=<token>`` (deploy/k8s wires both from the
-  ``switchboard-service-tokens`` Secret).
-* Unset (the embedded default, tests): a token per service is created once in
+  ``SWITCHBOARD_FACADE_TOKEN``, ``SWITCHBOARD_ROUTER_TOKEN``: the tokens of the
+  callers it accepts (deploy/k8s wires each from the ``switchboard-service-tokens``
+  Secret into exactly the pods that need it);
+* unset (the embedded default, tests): a token per caller is created once in
   ``<data dir>/service-tokens/<name>`` (mode 0600) and read from there by the
   services that share the data directory.
 """
@@ -29,15 +29,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
 
-from switchboard_common.settings import load_or_create_secret
+from switchboard_common.settings import ServiceSettings, load_or_create_secret
 
 #: The metadata key that carries a service token.
 TOKEN_METADATA_KEY = "x-switchboard-service-token"
@@ -84,21 +82,16 @@ def _token_in(metadata: Iterable[Any] | None) -> str:
     return ""
 
 
-def load_identity(name: str, data_dir: Path, accepts: Iterable[str] = ()) -> ServiceIdentity:
-    """The identity of service ``name`` from the environment, else from (created) files in ``data_dir``."""
-    token = os.environ.get("SWITCHBOARD_SERVICE_TOKEN", "").strip()
+def load_identity(name: str, settings: ServiceSettings, accepts: Iterable[str] = ()) -> ServiceIdentity:
+    """The identity of service ``name``: its token and the callers it accepts, from its settings, else from
+    (created) files in its data directory."""
+    directory = settings.ensure_data_dir() / "service-tokens"
+    token = settings.service_token.strip()
     if not token and name in CALLERS:
-        token = load_or_create_secret(data_dir / "service-tokens" / name)
-    trusted: dict[str, bytes] = {}
-    configured = os.environ.get("SWITCHBOARD_TRUSTED_SERVICE_TOKENS", "").strip()
-    if configured:
-        for item in configured.split(","):
-            caller, sep, value = item.strip().partition("=")
-            if sep and caller in accepts and value.strip():
-                trusted[caller] = _digest(value.strip())
-    else:
-        for caller in accepts:
-            trusted[caller] = _digest(load_or_create_secret(data_dir / "service-tokens" / caller))
+        token = load_or_create_secret(directory / name)
+    configured = {"facade": settings.facade_token.strip(), "router": settings.router_token.strip()}
+    trusted = {caller: _digest(configured.get(caller) or load_or_create_secret(directory / caller))
+               for caller in accepts}
     return ServiceIdentity(name, token, trusted)
 
 

@@ -25,6 +25,13 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: float = 20.0
     #: Port of the Prometheus /metrics endpoint; 0 disables it.
     metrics_port: int = 0
+    #: This service's own token, presented on every call it makes to the others (the facade's and the router's;
+    #: see switchboard_common.identity). Empty: the embedded default creates one in the data directory.
+    service_token: str = ""
+    #: The facade's and the router's tokens, for the services they call (auth and billing accept both, the router
+    #: the facade's). Empty: read from the data directory, where the embedded default creates them.
+    facade_token: str = ""
+    router_token: str = ""
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

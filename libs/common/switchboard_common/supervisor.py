@@ -2,9 +2,10 @@
 
 Starts auth, billing, router and the facade on the embedded default (SQLite in
 the data directory, in-process limits), prefixes each line of their logs with
-the service name, prints the master key and the URL, and on Ctrl-C or SIGTERM
-stops all four gracefully (SIGKILL after a grace period) so that no process is
-left behind.
+the service name, writes ``<data dir>/env`` (the exports a shell needs), prints
+a banner once the gateway answers (:mod:`switchboard_common.run_banner`), and on
+Ctrl-C or SIGTERM stops all four gracefully (SIGKILL after a grace period) so
+that no process is left behind.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+from switchboard_common import run_banner
 from switchboard_common.settings import ServiceSettings, load_or_create_secret
 
 SERVICES = ("auth", "billing", "router", "facade")
 COLOURS = {"auth": "\033[36m", "billing": "\033[33m", "router": "\033[35m", "facade": "\033[32m"}
 RESET = "\033[0m"
+#: Seconds to wait for the gateway's readiness before saying it is not coming up.
+READY_TIMEOUT = 90.0
 
 
 def build_env() -> dict[str, str]:
@@ -59,7 +64,23 @@ async def _pump(name: str, stream: asyncio.StreamReader, tty: bool) -> None:
         sys.stdout.flush()
 
 
+async def _announce(env: dict[str, str], started: float) -> None:
+    """The banner, once the gateway answers; or why it did not."""
+    url = f"http://127.0.0.1:{env.get('SWITCHBOARD_PORT', '4000')}"
+    master = env["SWITCHBOARD_MASTER_KEY"]
+    env_file = run_banner.write_env_file(Path(env["SWITCHBOARD_DATA_DIR"]), url, master,
+                                         Path(sys.executable).parent)
+    print(f"\nSwitchboard is starting on {url} (auth, billing, router, facade)…\n", flush=True)
+    if not await run_banner.wait_until_ready(url, READY_TIMEOUT):
+        print(f"\nSwitchboard did not become ready within {READY_TIMEOUT:.0f} s: the service logs above say why.\n",
+              flush=True)
+        return
+    models = await asyncio.to_thread(run_banner.live_models, url, master)
+    print(run_banner.banner(url, master, env_file, models, time.monotonic() - started), flush=True)
+
+
 async def supervise() -> int:
+    started = time.monotonic()
     env = build_env()
     tty = sys.stdout.isatty()
     procs: dict[str, asyncio.subprocess.Process] = {}
@@ -76,15 +97,11 @@ async def supervise() -> int:
         procs[name] = proc
         assert proc.stdout is not None
         pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
-    port = env.get("SWITCHBOARD_PORT", "4000")
-    print(f"\nSwitchboard is starting on http://127.0.0.1:{port}\n"
-          f"  master key: {env['SWITCHBOARD_MASTER_KEY']}\n"
-          f"  OpenAI base URL: http://127.0.0.1:{port}/v1   Cursor base URL: http://127.0.0.1:{port}/cursor\n"
-          f"  create a key: curl -s http://127.0.0.1:{port}/key/generate -H 'Authorization: Bearer "
-          f"{env['SWITCHBOARD_MASTER_KEY']}' -d '{{\"key_alias\": \"me\"}}'\n", flush=True)
+    announce = asyncio.create_task(_announce(env, started))
     waiters = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+    announce.cancel()
     code = 0
     for task in done:
         if task in waiters:

@@ -46,7 +46,7 @@ async def serve(settings: AuthSettings) -> None:
         bus = InvalidationBus()
     await bus.start()
     cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
-    identity = load_identity("auth", data_dir, accepts=CALLERS)
+    identity = load_identity("auth", settings, accepts=CALLERS)
     servicer = AuthServicer(store, master, pepper, limiter, bus, cache,
                             CredentialCipher.from_setting(settings.encryption_key), identity)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name

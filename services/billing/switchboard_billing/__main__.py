@@ -49,7 +49,7 @@ async def serve(settings: BillingSettings) -> None:
         settings.grpc_listen,
         lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
         [name],
-        [RequireServiceToken(load_identity("billing", data_dir, accepts=CALLERS))],
+        [RequireServiceToken(load_identity("billing", settings, accepts=CALLERS))],
     )
     purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
     log.info("billing listening", extra={"port": service.port})

@@ -29,7 +29,7 @@ def new_request_id() -> str:
 class Gateway:
     def __init__(self, settings: FacadeSettings) -> None:
         self.settings = settings
-        identity = load_identity("facade", settings.ensure_data_dir())
+        identity = load_identity("facade", settings)
         self.channels: dict[str, grpc.aio.Channel] = {
             "auth": open_channel(settings.auth_address),
             "router": open_channel(settings.router_address),

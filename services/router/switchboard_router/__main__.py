@@ -15,7 +15,7 @@ from switchboard_common.channels import open_channel
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import load_identity
 from switchboard_router.catalog.config import CatalogError, load_catalog
-from switchboard_router.catalog.probe import drop_unreachable
+from switchboard_router.catalog.probe import live_catalog
 from switchboard_router.engine import Engine
 from switchboard_router.gate import Gate
 from switchboard_router.privacy_guard import INSTANCE
@@ -43,12 +43,12 @@ def describe_catalog(engine: Engine) -> None:
 
 
 async def serve(settings: RouterSettings) -> None:
-    engine = Engine(await drop_unreachable(load_catalog(settings.config)), settings.max_connections_per_deployment)
+    engine = Engine(await live_catalog(load_catalog(settings.config)), settings.max_connections_per_deployment)
     describe_catalog(engine)
     metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
                                          for e in engine.catalog.models.values() for d in e.deployments])
     data_dir = settings.ensure_data_dir()
-    identity = load_identity("router", data_dir, accepts=("facade",))
+    identity = load_identity("router", settings, accepts=("facade",))
     peers = [open_channel(settings.auth_address), open_channel(settings.billing_address)]
     auth = AuthClient(peers[0], identity.metadata, AuthClientSettings(
         settings.service_timeout_seconds, settings.key_cache_ttl_seconds, settings.rate_lease_units,
@@ -73,7 +73,7 @@ async def serve(settings: RouterSettings) -> None:
 
     async def reload() -> None:
         try:
-            catalog = await drop_unreachable(load_catalog(settings.config))
+            catalog = await live_catalog(load_catalog(settings.config))
         except CatalogError as exc:
             log.error("config reload rejected; keeping the running catalog", extra={"error": str(exc)})
             return

@@ -49,6 +49,7 @@ from switchboard_router.outcomes import (
     as_service_error,
 )
 from switchboard_router.providers.base import UpstreamError
+from switchboard_router.providers.registry import pool_factory_for
 from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.routing.selector import choose, permitted
@@ -96,7 +97,8 @@ class Engine:
     """Holds the live catalog, one HTTP pool per deployment and the health board.
 
     ``pool_factory`` builds a deployment's pool from its timeouts and the connection limit;
-    tests hand in one that answers without sockets.
+    tests hand in one that answers without sockets. A provider that answers inside the router
+    (``demo``) brings its own (:func:`~switchboard_router.providers.registry.pool_factory_for`).
     """
 
     def __init__(self, catalog: Catalog, max_connections: int = 200, pool_factory: PoolFactory = HttpPool) -> None:
@@ -142,7 +144,7 @@ class Engine:
             if held is deployment.timeouts or held == deployment.timeouts:
                 return pool
             self._retire(pool, held)
-        pool = self._pool_factory(deployment.timeouts, self.max_connections)
+        pool = pool_factory_for(deployment.provider, self._pool_factory)(deployment.timeouts, self.max_connections)
         if tracing.enabled():
             from switchboard_router.upstream_spans import TracedPool
 

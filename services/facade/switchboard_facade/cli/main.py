@@ -1,23 +1,24 @@
-"""``switchboard keys|teams|usage ...``: manage virtual keys and teams through the gateway's admin API
-(``usage``: spend and tokens, see :mod:`switchboard_facade.cli.usage`).
+"""``switchboard keys|teams|usage|doctor ...``: manage virtual keys and teams through the gateway's admin API
+(``usage``: spend and tokens, :mod:`switchboard_facade.cli.usage`; ``doctor``: what to fix,
+:mod:`switchboard_facade.cli.doctor`).
 
-Talks HTTP to a running gateway (``--url`` or ``SWITCHBOARD_URL``, default
-``http://127.0.0.1:4000``) with the master key or an admin key (``--api-key``
-or ``SWITCHBOARD_MASTER_KEY`` / ``SWITCHBOARD_API_KEY``). Prints a table or
-detail view, or the API's JSON with ``--json``. Exit status: 0 on success, 1
-when the gateway refused the request (its message is printed), 2 on bad usage.
+Talks HTTP to a running gateway with the master key or an admin key (see
+:mod:`switchboard_facade.cli.connection` for where the URL and the key come from;
+beside ``make run`` nothing needs exporting). Prints a table or detail view, or
+the API's JSON with ``--json``. Exit status: 0 on success, 1 when the gateway
+refused the request (its message is printed), 2 on bad usage.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 import httpx
 
+from switchboard_facade.cli.connection import NO_CREDENTIAL, add_connection_options
 from switchboard_facade.cli.output import KEY_COLUMNS, TEAM_COLUMNS, as_json, detail, table
 
 #: option dest → admin API field, for options that set a field of a key or a team.
@@ -80,12 +81,13 @@ def _add_clear(parser: argparse.ArgumentParser, fields: dict[str, str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchboard", description="Manage Switchboard virtual keys and teams.")
-    parser.add_argument("--url", default=os.environ.get("SWITCHBOARD_URL", "http://127.0.0.1:4000"),
-                        help="gateway URL (env SWITCHBOARD_URL)")
-    parser.add_argument("--api-key", default=os.environ.get("SWITCHBOARD_API_KEY")
-                        or os.environ.get("SWITCHBOARD_MASTER_KEY", ""),
-                        help="master or admin key (env SWITCHBOARD_API_KEY or SWITCHBOARD_MASTER_KEY)")
+    parser = argparse.ArgumentParser(
+        prog="switchboard", description="Manage a Switchboard gateway: virtual keys, teams and usage.",
+        epilog="Examples:\n  switchboard keys create --alias laptop --models demo --max-budget 5\n"
+               "  switchboard teams create --id platform --rpm 600\n  switchboard usage --group-by day\n"
+               "  switchboard doctor",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_connection_options(parser)
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
     groups = parser.add_subparsers(dest="group", required=True)
 
@@ -114,9 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_team_options(tupdate)
     _add_clear(tupdate, TEAM_OPTIONS)
     teams.add_parser("delete", help="delete teams that have no keys").add_argument("team_ids", nargs="+")
-    from switchboard_facade.cli import usage
+    from switchboard_facade.cli import doctor, usage
 
     usage.add_parser(groups)
+    doctor.add_parser(groups)
     return parser
 
 
@@ -215,8 +218,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         args = build_parser().parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    if args.group == "usage":
+    if args.group in ("usage", "doctor"):
         return int(args.func(args, out))
+    if not args.api_key:
+        err.write(f"error: {NO_CREDENTIAL}\n")
+        return 2
     client = Client(args.url, args.api_key)
     try:
         run(args, client, out, err)

@@ -1,27 +1,28 @@
 """``switchboard usage``: spend and tokens from a running gateway's ``/usage`` (or ``/spend/logs``) API.
 
-    switchboard usage --group-by day --from 2026-11-01
-    switchboard usage --key key_abc --model gpt-4o-mini --format csv > usage.csv
-    switchboard usage --logs --team platform --limit 50
-
-The gateway's URL comes from ``--url`` or ``SWITCHBOARD_URL`` (default
-http://127.0.0.1:4000), the credential from ``--api-key``,
-``SWITCHBOARD_API_KEY`` or ``SWITCHBOARD_MASTER_KEY``. A virtual key sees its
-own usage; the master key or an admin key sees everything.
-
 Standalone: ``python -m switchboard_facade.cli.usage ...``; as a subcommand of
 the ``switchboard`` CLI, its ``main`` calls :func:`add_parser` on its subparsers.
+The user's help is :data:`DESCRIPTION` and :data:`EXAMPLES`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 import httpx
+
+from switchboard_facade.cli.connection import NO_CREDENTIAL, add_connection_options
+
+DESCRIPTION = """Spend and tokens recorded by the gateway: one total, or sums per day, model, key or
+team, or the ledger's rows (--logs). A virtual key sees its own usage; the master
+key or an admin key sees everything."""
+EXAMPLES = """examples:
+  switchboard usage --group-by day --from 2026-11-01
+  switchboard usage --key key_abc --model gpt-4o-mini --format csv > usage.csv
+  switchboard usage --logs --team platform --limit 50"""
 
 COLUMNS = ["group", "requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
            "spend", "unpriced_requests"]
@@ -30,19 +31,17 @@ LOG_COLUMNS = ["startTime", "request_id", "key_alias", "team_id", "model", "cust
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", default=os.environ.get("SWITCHBOARD_URL", "http://127.0.0.1:4000"),
-                        help="gateway base URL (SWITCHBOARD_URL)")
-    parser.add_argument("--api-key", default=os.environ.get("SWITCHBOARD_API_KEY")
-                        or os.environ.get("SWITCHBOARD_MASTER_KEY", ""),
-                        help="master key, admin key or virtual key (SWITCHBOARD_API_KEY / SWITCHBOARD_MASTER_KEY)")
-    parser.add_argument("--key", dest="key_id", default="", help="only this key id")
+    add_connection_options(parser)
+    parser.add_argument("--key", dest="key_id", default="", metavar="KEY_ID", help="only this key id")
     parser.add_argument("--team", dest="team_id", default="", help="only this team id")
     parser.add_argument("--model", default="", help="only this public model")
-    parser.add_argument("--from", dest="from_", default="", help="start, ISO date or datetime (UTC), inclusive")
-    parser.add_argument("--to", default="", help="end, ISO date or datetime (UTC), exclusive")
+    parser.add_argument("--from", dest="from_", default="", metavar="DATE",
+                        help="start, ISO date or datetime (UTC), inclusive")
+    parser.add_argument("--to", default="", metavar="DATE", help="end, ISO date or datetime (UTC), exclusive")
     parser.add_argument("--group-by", choices=["day", "model", "key", "team"], default=None,
                         help="sum per day, model, key or team (default: one total)")
-    parser.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    parser.add_argument("--format", choices=["table", "csv", "json"], default="table",
+                        help="a table (default), CSV or the API's JSON")
     parser.add_argument("--logs", action="store_true", help="list ledger rows (/spend/logs) instead of sums")
     parser.add_argument("--limit", type=int, default=100, help="rows with --logs (1-1000)")
 
@@ -50,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Registers ``usage`` on a parent CLI's subparsers; the parsed namespace's ``func`` runs it."""
     parser: argparse.ArgumentParser = subparsers.add_parser("usage", help="spend and token usage",
-                                                            description=__doc__,
+                                                            description=DESCRIPTION, epilog=EXAMPLES,
                                                             formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     parser.set_defaults(func=run)
@@ -79,7 +78,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], out: TextIO) -> None:
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     if not args.api_key:
-        sys.stderr.write("switchboard usage: no credential; pass --api-key or set SWITCHBOARD_API_KEY\n")
+        sys.stderr.write(f"switchboard usage: {NO_CREDENTIAL}\n")
         return 2
     path = "/spend/logs" if args.logs else "/usage"
     try:
@@ -108,7 +107,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="switchboard usage", description=__doc__,
+    parser = argparse.ArgumentParser(prog="switchboard usage", description=DESCRIPTION, epilog=EXAMPLES,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))

@@ -1,4 +1,9 @@
-"""Deployments marked ``only_if_reachable`` (a local Ollama, say) go live only when their server answers."""
+"""Which configured deployments go live: conditions that depend on more than the environment.
+
+* ``only_if_reachable: true`` (a local Ollama, say): live only when its server answers.
+* ``only_if_alone: true`` (the shipped ``demo`` model): live only while no other model is, so that a
+  gateway with no provider key still answers, and steps aside as soon as a real provider is configured.
+"""
 
 from __future__ import annotations
 
@@ -44,3 +49,27 @@ async def drop_unreachable(catalog: Catalog, timeout: float = 1.0) -> Catalog:
             )
         models[name] = entry
     return dataclasses.replace(catalog, models=models)
+
+
+def drop_if_not_alone(catalog: Catalog) -> Catalog:
+    """Leaves out ``only_if_alone`` deployments when a model without that mark has a live deployment."""
+    others = any(not d.extra.get("only_if_alone") for e in catalog.models.values() for d in e.deployments)
+    if not others:
+        return catalog
+    models: dict[str, ModelEntry] = {}
+    for name, entry in catalog.models.items():
+        alone = [d for d in entry.deployments if d.extra.get("only_if_alone")]
+        if alone:
+            entry = dataclasses.replace(
+                entry,
+                deployments=tuple(d for d in entry.deployments if not d.extra.get("only_if_alone")),
+                unavailable=entry.unavailable + tuple((d.id, "only_if_alone: steps aside while other models are live")
+                                                      for d in alone),
+            )
+        models[name] = entry
+    return dataclasses.replace(catalog, models=models)
+
+
+async def live_catalog(catalog: Catalog) -> Catalog:
+    """The catalog with every conditional deployment decided: reachability first, then ``only_if_alone``."""
+    return drop_if_not_alone(await drop_unreachable(catalog))

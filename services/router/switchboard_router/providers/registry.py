@@ -8,9 +8,11 @@ from functools import cache
 from switchboard_router.providers.anthropic import AnthropicAdapter
 from switchboard_router.providers.base import ProviderAdapter
 from switchboard_router.providers.bedrock import BedrockAdapter
+from switchboard_router.providers.demo import DemoAdapter, DemoPool
 from switchboard_router.providers.gemini import GeminiAdapter
 from switchboard_router.providers.openai_compat import FLAVOURS, OpenAICompatAdapter
 from switchboard_router.providers.vertex import VertexAdapter
+from switchboard_router.upstream_http import PoolFactory
 
 #: Adapters with a wire format of their own (every other name is an OpenAI-compatible flavour).
 NATIVE: dict[str, Callable[[], ProviderAdapter]] = {
@@ -18,7 +20,11 @@ NATIVE: dict[str, Callable[[], ProviderAdapter]] = {
     "gemini": GeminiAdapter,
     "bedrock": BedrockAdapter,
     "vertex": VertexAdapter,
+    "demo": DemoAdapter,
 }
+
+#: Providers answered inside the router: their deployments get this pool instead of an HTTP one.
+IN_PROCESS_POOLS: dict[str, PoolFactory] = {"demo": DemoPool}
 
 
 def known_providers() -> tuple[str, ...]:
@@ -32,3 +38,8 @@ def adapter_for(provider: str) -> ProviderAdapter:
     if provider in FLAVOURS:
         return OpenAICompatAdapter(provider)
     raise KeyError(f"no adapter for provider {provider!r}")
+
+
+def pool_factory_for(provider: str, default: PoolFactory) -> PoolFactory:
+    """The pool factory of a provider's deployments: ``default`` (HTTP) unless the provider answers in-process."""
+    return IN_PROCESS_POOLS.get(provider, default)
