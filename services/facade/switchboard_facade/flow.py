@@ -47,6 +47,7 @@ from switchboard_router.client import (
 )
 from switchboard_translate.generated_text import DeliveredText
 from switchboard_translate.output_bound import requested_output_tokens
+from switchboard_translate.prompt_bound import prompt_tokens_bound
 
 #: Bytes per token of the cheap prompt estimate admission counts against TPM (about four a token).
 BYTES_PER_TOKEN = 4
@@ -69,7 +70,7 @@ class Call:
     body: dict[str, Any]
     stream: bool
     operation: Operation = Operation.COMPLETE
-    #: Size of the client's body in bytes: bounds the prompt's tokens (a token is never shorter than a byte).
+    #: Size of the client's body in bytes (the admission's prompt estimate, and a bound of its tokens).
     body_bytes: int = 0
     #: The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
@@ -164,7 +165,8 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
                                         estimated_tokens=estimate_prompt_tokens(call.body_bytes))
     try:
         call.hold = await gw.billing.hold(
-            request_id=call.request_id, key=call.key, model=call.model, prompt_tokens_bound=call.body_bytes,
+            request_id=call.request_id, key=call.key, model=call.model,
+            prompt_tokens_bound=prompt_tokens_bound(call.body, call.body_bytes),
             max_output_tokens=requested_output_tokens(call.body) if call.operation is Operation.COMPLETE else 1)
     except ServiceError:
         gw.auth.release(call.admitted)  # refused after admission (e.g. by the budget): give the slot back

@@ -22,6 +22,7 @@ from switchboard_billing.client import BillingClient
 from switchboard_common.errors import ServiceError
 from switchboard_router.callers import Source, Ticket
 from switchboard_translate.output_bound import requested_output_tokens
+from switchboard_translate.prompt_bound import prompt_tokens_bound
 
 #: Bytes per token when estimating a prompt for admission (a token is never shorter than a byte).
 _BYTES_PER_TOKEN = 4
@@ -52,7 +53,7 @@ class Gate:
         key = admitted.key
         try:
             hold = await self.billing.hold(request_id=request.request_id, key=key, model=request.model,
-                                           prompt_tokens_bound=size,
+                                           prompt_tokens_bound=prompt_tokens_bound(body, size),
                                            max_output_tokens=requested_output_tokens(body))
         except ServiceError:
             self.auth.release(admitted)  # refused after admission: give the rate-limit slot back
