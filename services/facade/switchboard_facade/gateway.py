@@ -7,7 +7,6 @@ so a dead auth, router or billing becomes a 503 that says which one.
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -27,15 +26,12 @@ from switchboard_facade.limit_leases import LimitLeases
 from switchboard_facade.outbox import Outbox
 from switchboard_facade.privacy_tier import custody_path, pii_header
 from switchboard_facade.ratelimit import Releaser, rate_limit_headers
+from switchboard_facade.request_id import new_request_id as new_request_id  # re-exported for the routes
 from switchboard_facade.router_exchange import ExchangeUnavailable
 from switchboard_facade.settings import FacadeSettings
 
 #: Refusals that unused leased units of the key may have caused.
 _RATE_LIMIT_REFUSALS = frozenset({"rpm_limit_exceeded", "tpm_limit_exceeded"})
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 @dataclass(slots=True)
@@ -170,13 +166,14 @@ class Gateway:
 
     async def admin(self, method: str, request: Any) -> Any:
         try:
-            return await getattr(self.peers.auth, method)(request, timeout=self.settings.service_timeout_seconds)
+            answer = await getattr(self.peers.auth, method)(request, timeout=self.settings.service_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "auth") from None
-        finally:
-            if not method.startswith(("Get", "List")):
-                # Read-your-writes on this facade: don't wait for auth's push to drop what a change made stale.
-                self.keycache.apply(auth_pb2.Invalidation(everything=True))
+        if not method.startswith(("Get", "List")):
+            # Read-your-writes on this facade: don't wait for auth's push to drop what a change made stale.
+            # Only after a change was made: a refused call (no credential, bad input) leaves the cache alone.
+            self.keycache.apply(auth_pb2.Invalidation(everything=True))
+        return answer
 
     # -- router ----------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard.v1 import auth_pb2
-from switchboard_common.errors import ServiceError
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.admin_input import key_ref, key_spec, key_update, micros_to_usd
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
@@ -27,6 +27,14 @@ from switchboard_facade.http_input import credential, read_json_object
 router = APIRouter()
 
 ADMIN_BODY_BYTES = 1024 * 1024
+#: What a client whose admin body is too large can do.
+ADMIN_BODY_ADVICE = "Admin bodies are small JSON objects; send only the fields to set."
+
+
+async def admin_body(request: Request) -> dict[str, Any]:
+    """The admin request's JSON object (413 past ADMIN_BODY_BYTES, 400 when it is not a JSON object)."""
+    body, _ = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_BODY_ADVICE)
+    return body
 
 
 def iso(ts: int) -> str | None:
@@ -79,11 +87,23 @@ def caller(request: Request) -> auth_pb2.AdminCaller:
     return auth_pb2.AdminCaller(api_key=credential(request))
 
 
-async def admin_call(request: Request, work: Callable[[Gateway, auth_pb2.AdminCaller], Awaitable[Any]]) -> Response:
-    """Runs one admin operation; any ServiceError becomes the OpenAI-style error answer."""
+async def admin_call(request: Request, work: Callable[[Gateway, auth_pb2.AdminCaller], Awaitable[Any]], *,
+                     admin_only: bool = True) -> Response:
+    """Runs one admin operation; any ServiceError becomes the OpenAI-style error answer.
+
+    The caller's credential is checked first — valid, and an admin's unless ``admin_only`` is off (a key
+    reading itself) — so that nothing of the request (its body included) is looked at for a caller auth
+    refuses; auth checks again on every call it serves."""
     request_id = new_request_id()
+    gw: Gateway = request.app.state.gateway
     try:
-        return json_response(await work(request.app.state.gateway, caller(request)), request_id)
+        who = caller(request)
+        key = await gw.authorize(who.api_key, verify_only=True)
+        if admin_only and not key.is_admin:
+            raise ServiceError(Kind.ERROR_KIND_PERMISSION,
+                               "Only the master key or an admin key may manage keys and teams.",
+                               code="admin_required")
+        return json_response(await work(gw, who), request_id)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
 
@@ -91,7 +111,7 @@ async def admin_call(request: Request, work: Callable[[Gateway, auth_pb2.AdminCa
 @router.post("/key/generate")
 async def generate_key(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         created = await gw.admin("CreateKey", auth_pb2.CreateKeyRequest(caller=who, spec=key_spec(body)))
         return {"key": created.key, **key_json(created.info)}
     return await admin_call(request, work)
@@ -100,7 +120,7 @@ async def generate_key(request: Request) -> Response:
 @router.post("/key/update")
 async def update_key(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         ref, spec, fields = key_update(body)
         info = await gw.admin("UpdateKey", auth_pb2.UpdateKeyRequest(caller=who, key=ref, spec=spec,
                                                                      update_fields=fields))
@@ -111,7 +131,7 @@ async def update_key(request: Request) -> Response:
 @router.post("/key/delete")
 async def delete_keys(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         keys = body.get("keys")
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k.strip() for k in keys):
             raise invalid("'keys' is required: a non-empty list of key_ids (\"key_...\") or keys (\"sk-...\").",
@@ -130,7 +150,7 @@ async def key_info(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
         info = await gw.admin("GetKey", auth_pb2.GetKeyRequest(caller=who, key=request.query_params.get("key", "")))
         return {"key": info.key_id, "info": key_json(info)}
-    return await admin_call(request, work)
+    return await admin_call(request, work, admin_only=False)
 
 
 @router.get("/key/list")
@@ -148,7 +168,7 @@ async def regenerate_key(request: Request, key_path: str = "") -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
         ref = key_path
         if not ref:
-            body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+            body = await admin_body(request)
             ref = key_ref(body)
         created = await gw.admin("RegenerateKey", auth_pb2.GetKeyRequest(caller=who, key=ref))
         return {"key": created.key, **key_json(created.info)}
@@ -157,7 +177,7 @@ async def regenerate_key(request: Request, key_path: str = "") -> Response:
 
 async def _set_blocked(request: Request, blocked: bool) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         info = await gw.admin("SetKeyBlocked", auth_pb2.SetBlockedRequest(caller=who, key=key_ref(body),
                                                                           blocked=blocked))
         return key_json(info)

@@ -13,8 +13,7 @@ from switchboard.v1 import auth_pb2
 from switchboard_facade.admin_input import team_spec, team_update
 from switchboard_facade.errors import invalid
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.http_input import read_json_object
-from switchboard_facade.routes.admin_keys import ADMIN_BODY_BYTES, admin_call, iso, key_json, limits_json
+from switchboard_facade.routes.admin_keys import admin_body, admin_call, iso, key_json, limits_json
 
 router = APIRouter()
 
@@ -39,7 +38,7 @@ def team_json(info: auth_pb2.TeamInfo) -> dict[str, Any]:
 @router.post("/team/new")
 async def new_team(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         return team_json(await gw.admin("CreateTeam", auth_pb2.TeamRequest(caller=who, spec=team_spec(body))))
     return await admin_call(request, work)
 
@@ -47,7 +46,7 @@ async def new_team(request: Request) -> Response:
 @router.post("/team/update")
 async def update_team(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         spec, fields = team_update(body)
         return team_json(await gw.admin("UpdateTeam", auth_pb2.TeamRequest(caller=who, spec=spec,
                                                                            update_fields=fields)))
@@ -57,7 +56,7 @@ async def update_team(request: Request) -> Response:
 @router.post("/team/delete")
 async def delete_teams(request: Request) -> Response:
     async def work(gw: Gateway, who: auth_pb2.AdminCaller) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         ids = body.get("team_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(t, str) and t for t in ids):
             raise invalid("'team_ids' is required: a non-empty list of team ids.", "team_ids", "missing_team_ids")
