@@ -16,8 +16,19 @@ class FacadeSettings(ServiceSettings):
     router_address: str = "127.0.0.1:50053"
     #: Address of the billing service.
     billing_address: str = "127.0.0.1:50052"
-    #: Largest accepted request body, bytes (Cursor sends large code contexts).
+    #: Largest accepted request body, bytes (Cursor sends large code contexts); every route, checked from
+    #: Content-Length before reading and counted while reading chunked bodies.
     max_body_bytes: int = 20 * 1024 * 1024
+    #: Largest request head (request line and headers), bytes; larger heads get 431 before anything else runs.
+    http_max_header_bytes: int = 64 * 1024
+    #: Seconds a client has to send a whole request head, from the connection's start or its first byte.
+    http_header_timeout_seconds: float = 10.0
+    #: Longest pause, seconds, between two pieces of a request body before the connection is closed.
+    http_body_timeout_seconds: float = 30.0
+    #: Seconds an idle keep-alive connection stays open between requests.
+    http_idle_timeout_seconds: float = 5.0
+    #: Requests one connection may carry; the last answer says ``connection: close``. 0: no limit.
+    http_max_requests_per_connection: int = 1000
     #: Seconds a call to auth or billing may take before the facade answers 503.
     service_timeout_seconds: float = 5.0
     #: Long-lived Exchange streams to the router that carry the completions, multiplexed (see router_exchange.py);

@@ -32,8 +32,10 @@ ADMIN_BODY_ADVICE = "Admin bodies are small JSON objects; send only the fields t
 
 
 async def admin_body(request: Request) -> dict[str, Any]:
-    """The admin request's JSON object (413 past ADMIN_BODY_BYTES, 400 when it is not a JSON object)."""
-    body, _ = await read_json_object(request, ADMIN_BODY_BYTES, ADMIN_BODY_ADVICE)
+    """The admin request's JSON object (413 past ADMIN_BODY_BYTES or the gateway's own limit when lower, 400
+    when it is not a JSON object)."""
+    limit = min(ADMIN_BODY_BYTES, request.app.state.gateway.settings.max_body_bytes)
+    body, _ = await read_json_object(request, limit, ADMIN_BODY_ADVICE)
     return body
 
 

@@ -60,7 +60,9 @@ FORM_BYTES = 256 * 1024
 async def form_data(request: Request, limit: int = FORM_BYTES) -> dict[str, list[str]]:
     """An application/x-www-form-urlencoded body as name → values (a select may repeat a name).
 
-    Raises a 413 ServiceError past ``limit`` (from Content-Length before reading, or while reading)."""
+    Raises a 413 ServiceError past ``limit`` or the gateway's own limit when lower (from Content-Length before
+    reading, or while reading)."""
+    limit = min(limit, request.app.state.gateway.settings.max_body_bytes)
     body = await read_body(request.receive, declared_length(request.scope["headers"]), limit,
                            "Dashboard forms are small; check what was pasted.")
     out: dict[str, list[str]] = {}
