@@ -10,12 +10,14 @@ from typing import Any
 from switchboard_common.gc_tuning import tune_for_service
 from switchboard_common.grpc_server import PortInUse
 from switchboard_common.logs import configure_logging
+from switchboard_common.parent import die_with_supervisor
 
 
 def run(service: str, main: Coroutine[Any, Any, None], log_level: str = "INFO") -> None:
     """Runs the service's main coroutine; a port it cannot listen on ends it with that message (exit status 1)."""
     configure_logging(service, log_level)
     tune_for_service()
+    die_with_supervisor()
     try:
         try:
             import uvloop
