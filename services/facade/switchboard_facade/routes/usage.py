@@ -98,7 +98,8 @@ def csv_cell(value: Any) -> Any:
 def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str, request_id: str) -> Response:
     """Every CSV the gateway writes goes through here (see :func:`csv_cell`)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    # CRLF rows (RFC 4180): a CR or LF inside a value is then always quoted, so no value can break a row.
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: csv_cell(row.get(k)) for k in columns})
