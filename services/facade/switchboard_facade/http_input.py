@@ -145,11 +145,16 @@ MAX_OUTPUT_TOKENS = 2**31 - 1
 
 
 def check_common_fields(body: dict[str, Any]) -> None:
-    """400 naming the field when an output bound is not a whole number from 1 to :data:`MAX_OUTPUT_TOKENS`, or
-    when the model's name holds a NUL character (it is recorded with the request's usage)."""
+    """400 naming the field when an output bound is not a whole number from 1 to :data:`MAX_OUTPUT_TOKENS`, when
+    the model's name holds a NUL character (it is recorded with the request's usage), or when ``stream_options``
+    is not an object."""
     model = body.get("model")
     if isinstance(model, str) and "\x00" in model:
         raise invalid("'model' must not contain NUL (\\u0000) characters.", "model", "invalid_text")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid("'stream_options' must be an object such as {\"include_usage\": true}.", "stream_options",
+                      "invalid_type")
     for name in OUTPUT_BOUNDS:
         value = body.get(name)
         if value is None:

@@ -41,8 +41,11 @@ def anthropic_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             out[name] = body[name]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
+    stop = body.get("stop_sequences")
+    if stop:
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise TranslationError("stop_sequences must be an array of strings", param="stop_sequences")
+        out["stop"] = list(stop)
     if body.get("stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -96,10 +99,14 @@ def _tool_message(block: dict[str, Any], where: str) -> tuple[dict[str, Any], li
     elif isinstance(content, str):
         text = content
     else:
+        if not isinstance(content, list) or not all(isinstance(inner, dict) for inner in content):
+            raise TranslationError(f"{where}: a tool_result's content must be a string or an array of content "
+                                   "blocks", param=where)
         texts: list[str] = []
         for inner in content:
             if inner.get("type") == "text":
-                texts.append(inner.get("text", ""))
+                text_part = block_to_part(inner)
+                texts.append(text_part["text"] if text_part is not None else "")
             else:
                 part = block_to_part(inner)
                 if part is not None:
