@@ -110,6 +110,13 @@ def state(gw: Gateway) -> tuple[Any, Any, list[str]]:
     return keys, teams, sorted(row["request_id"] for row in usage)
 
 
+def assert_nothing_changed(walk: Walk, before: tuple[Any, Any, list[str]], releases: float) -> None:
+    assert state(walk.gateway) == before, "keys, teams and usage are as they were"
+    assert rpc_count(walk, "ReleaseBatch") == releases, "no rate-limit lease was returned"
+    assert served_without_auth(walk, walk.cached["key"]), "the facade's key cache was kept"
+    assert served_without_auth(walk, walk.leased["key"]), "the rate-limited key's lease was kept"
+
+
 def routes(gw: Gateway) -> list[tuple[str, str]]:
     spec = ok(httpx.get(f"{gw.base_url}/openapi.json", timeout=10))
     return [(method.upper(), path) for path, operations in spec["paths"].items() for method in operations]
@@ -184,10 +191,7 @@ def test_every_route_refuses_a_caller_without_a_credential_and_changes_nothing(w
                     assert_api_refusal(response, {401, 404, 405}, where)
                     assert response.status_code == 401 or template == "/api/usage/custody/{request_id}", where
     assert walked > 60
-    assert state(gw) == before, "keys, teams and usage are as they were"
-    assert rpc_count(walk, "ReleaseBatch") == releases, "no rate-limit lease was returned"
-    assert served_without_auth(walk, walk.cached["key"]), "the facade's key cache was kept"
-    assert served_without_auth(walk, walk.leased["key"]), "the rate-limited key's lease was kept"
+    assert_nothing_changed(walk, before, releases)
 
 
 def test_every_admin_route_refuses_a_non_admin_key_and_changes_nothing(walk: Walk) -> None:
@@ -223,10 +227,7 @@ def test_every_admin_route_refuses_a_non_admin_key_and_changes_nothing(walk: Wal
                 else:
                     # What a key may read about itself (its info, its usage, the models it may use).
                     assert response.status_code in (200, 403, 404), (where, response.status_code, response.text)
-    assert state(gw) == before, "keys, teams and usage are as they were"
-    assert rpc_count(walk, "ReleaseBatch") == releases, "no rate-limit lease was returned"
-    assert served_without_auth(walk, walk.cached["key"]), "the facade's key cache was kept"
-    assert served_without_auth(walk, walk.leased["key"]), "the rate-limited key's lease was kept"
+    assert_nothing_changed(walk, before, releases)
 
 
 def test_an_admin_change_refused_by_auth_keeps_the_cache(walk: Walk) -> None:
