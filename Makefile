@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PROTO_SRC := $(wildcard protos/switchboard/v1/*.proto)
 PROTO_STAMP := protos/gen/.stamp
-PACKAGES := protos libs/common libs/translate services/auth services/router services/billing services/facade
+PACKAGES := protos libs/common libs/rules libs/translate services/auth services/router services/billing services/facade
 
 .PHONY: run test protos install install-test lint bench clean ui-assets browser-deps
 

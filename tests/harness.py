@@ -22,12 +22,16 @@ import yaml
 from tests.fakes.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_ROOTS = ["protos/gen", "libs/common", "libs/translate", "services/auth", "services/router",
+PACKAGE_ROOTS = ["protos/gen", "libs/common", "libs/rules", "libs/translate", "services/auth", "services/router",
                  "services/billing", "services/facade"]
 
 
 def python_path() -> str:
     return os.pathsep.join(str(ROOT / p) for p in PACKAGE_ROOTS)
+
+
+#: The tokens the facade and the router present to the services they call (switchboard_common.identity).
+SERVICE_TOKENS = {"facade": "facade-token-" + os.urandom(8).hex(), "router": "router-token-" + os.urandom(8).hex()}
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Gateway:
     def start_named(self, label: str, service: str, extra_env: Mapping[str, str] | None = None) -> ServiceProcess:
         """Starts one more process of ``service`` under its own label (a replica), with its own log."""
         env = dict(self.env)
+        if service in SERVICE_TOKENS:  # its identity, as a Kubernetes Secret would give it (replicas share it)
+            env["SWITCHBOARD_SERVICE_TOKEN"] = SERVICE_TOKENS[service]
         env.update(extra_env or {})
         logs_dir = self.data_dir.parent / "logs"
         logs_dir.mkdir(parents=True, exist_ok=True)
@@ -146,6 +152,7 @@ def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str,
         "SWITCHBOARD_ROUTER_ADDRESS": f"127.0.0.1:{free_port()}",
         "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "3",
         "SWITCHBOARD_LOG_LEVEL": "INFO",
+        "SWITCHBOARD_TRUSTED_SERVICE_TOKENS": ",".join(f"{name}={token}" for name, token in SERVICE_TOKENS.items()),
     })
     env.update(extra_env or {})
     return Gateway(f"http://127.0.0.1:{port}", master, tmp / "data", config_path, env, base_urls=[

@@ -15,8 +15,6 @@ import asyncio
 import os
 import secrets
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ import pytest
 from tests.conftest import fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import free_port
-from tests.harness import ROOT, Gateway, ServiceProcess, start_gateway
+from tests.harness import Gateway, ServiceProcess, start_gateway
 
 PG_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
 pytestmark = [
@@ -68,14 +66,7 @@ def drop_database(name: str) -> None:
 
 def start_process(gw: Gateway, label: str, module: str, env: dict[str, str]) -> ServiceProcess:
     """Another process of one of our services (a second replica), with its own log."""
-    log_path = gw.data_dir.parent / "logs" / f"{label}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", module], env={**gw.env, **env}, stdout=log_file,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    process = ServiceProcess(label, proc, log_path)
-    gw.processes[label] = process
-    return process
+    return gw.start_named(label, module.removeprefix("switchboard_"), env)
 
 
 def wait_http(url: str, timeout: float = 30) -> None:

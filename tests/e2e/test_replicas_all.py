@@ -317,7 +317,9 @@ def test_killing_one_replica_of_each_service_fails_only_its_in_flight_requests(e
     assert all(b'"error"' in o.body for o in failed if o.status == 503), report
     assert all(o.facade == 1 for o in outcomes if o.started > killed_at + CRASH_NOTICE_SECONDS)
 
-    # The crashed facade comes back on its data directory (a restarted container) and replays its outbox.
+    # The crashed facade and router come back on their data directories (restarted containers) and replay what
+    # their outboxes journaled: the router settles what it served, the facade what the router never answered.
+    cluster.start("router1")
     cluster.start("facade1")
     cluster.wait_ready("facade1")
     ok = [o.request_id for o in outcomes if o.status == 200]

@@ -1,44 +1,179 @@
-"""Internal services call the router directly: the documented Python client, and what grpcurl relies on
-(server reflection, the health service)."""
+"""Internal services call the router directly over gRPC, as key holders: authenticated, limited, billed.
+
+The documented Python client (``switchboard_router.client.SwitchboardRouter``) and raw stubs against the four
+real services: a call needs a virtual key; the key's models, rate limits and budget apply exactly as over
+HTTP; revocation stops it within a second; every call is in the ledger with ``source: grpc``. Also what
+grpcurl relies on (server reflection, the health service).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import grpc
+import httpx
+import orjson
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common.errors import Kind, ServiceError
-from switchboard_router.client import RouterClient
-from tests.harness import Gateway
+from switchboard_router.client import SwitchboardRouter
+from tests.conftest import fake_models
+from tests.fakes.openai_provider import FakeOpenAI
+from tests.harness import Gateway, start_gateway
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+@pytest.fixture(scope="module")
+def ggw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
+    tmp: Path = tmp_path_factory.mktemp("grpc-callers")
+    gw = start_gateway(tmp, fake_models(fake_openai[1]))
+    yield gw
+    gw.stop()
 
 
 def router_address(gateway: Gateway) -> str:
     return gateway.env["SWITCHBOARD_ROUTER_ADDRESS"]
 
 
-async def test_python_client_unary_and_stream(gateway: Gateway) -> None:
-    async with RouterClient(router_address(gateway)) as router:
-        reply = await router.complete("fake-good", [{"role": "user", "content": "hi"}])
-        assert reply.body["choices"][0]["message"]["content"] == "Hello from the fake provider."
+def rows_of(gw: Gateway, key_id: str, count: int, timeout: float = 15) -> list[dict[str, Any]]:
+    """The key's ledger rows, once ``count`` of them are there."""
+    deadline = time.monotonic() + timeout
+    rows: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        rows = httpx.get(f"{gw.base_url}/spend/logs", params={"api_key": key_id, "limit": 1000},
+                         headers=gw.admin(), timeout=10).json()
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.1)
+    raise AssertionError(f"{len(rows)} of {count} rows of {key_id} reached the ledger")
+
+
+def new_key(gw: Gateway, **spec: Any) -> tuple[str, str]:
+    """(plain key, key id)."""
+    made = httpx.post(f"{gw.base_url}/key/generate", json=spec, headers=gw.admin(), timeout=10)
+    assert made.status_code == 200, made.text
+    return made.json()["key"], made.json()["key_id"]
+
+
+async def test_a_call_without_a_key_is_unauthenticated_and_says_what_to_send(ggw: Gateway) -> None:
+    async with grpc.aio.insecure_channel(router_address(ggw)) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+        request = router_pb2.CompleteRequest(request_id="req_nokey", model="fake-good",
+                                             body=orjson.dumps({"messages": HI}))
+        for call in (stub.Complete(request), stub.ListModels(router_pb2.ListModelsRequest())):
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await call
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "authorization: Bearer sk-" in (refused.value.details() or "")
+        with pytest.raises(grpc.aio.AioRpcError) as bad:
+            await stub.Complete(request, metadata=(("authorization", "Bearer sk-not-a-key"),))
+        assert bad.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_the_client_completes_streams_and_lists_what_its_key_may_use(ggw: Gateway) -> None:
+    key, key_id = new_key(ggw, key_alias="batch-job", models=["fake-good", "fake-drip"])
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        reply = await router.complete("fake-good", HI)
+        assert reply.text == "Hello from the fake provider."
         assert reply.route.deployment_id == "fake-good/0" and reply.usage.total_tokens > 0
         text = ""
-        async for chunk in router.stream("fake-good", [{"role": "user", "content": "hi"}]):
+        async for chunk in router.stream("fake-good", HI):
             if chunk["choices"]:
                 text += chunk["choices"][0]["delta"].get("content") or ""
         assert text == "Hello from the fake provider."
         assert router.last_stream_usage is not None and router.last_stream_usage.completion_tokens > 0
+        assert sorted(m.name for m in await router.list_models()) == ["fake-drip", "fake-good"]
+        with pytest.raises(ServiceError) as refused:
+            await router.complete("fake-echo", HI)
+        assert refused.value.kind == Kind.ERROR_KIND_PERMISSION and "fake-good" in refused.value.message
+        with pytest.raises(ServiceError) as unknown:
+            await router.complete("no-such-model", HI)
+        assert unknown.value.kind == Kind.ERROR_KIND_MODEL_NOT_FOUND
+    rows = rows_of(ggw, key_id, 2)
+    served = [r for r in rows if r["status"] == "success"]
+    assert len(served) == 2 and all(r["source"] == "grpc" for r in served)
+    assert all(r["key_alias"] == "batch-job" and r["spend"] > 0 for r in served)
+    assert {r["stream"] for r in served} == {True, False}
+    assert all(r["custody_path"].startswith("grpc:batch-job>router@") for r in served)
 
 
-async def test_python_client_gets_typed_errors(gateway: Gateway) -> None:
-    async with RouterClient(router_address(gateway)) as router:
-        with pytest.raises(ServiceError) as info:
-            await router.complete("no-such-model", [{"role": "user", "content": "hi"}])
-        assert info.value.kind == Kind.ERROR_KIND_MODEL_NOT_FOUND and "fake-good" in info.value.message
+async def test_rpm_is_exact_over_grpc(ggw: Gateway) -> None:
+    key, _ = new_key(ggw, rpm_limit=3)
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        outcomes = await asyncio.gather(*(router.complete("fake-good", HI) for _ in range(6)),
+                                        return_exceptions=True)
+    refused = [o for o in outcomes if isinstance(o, ServiceError)]
+    assert len(outcomes) - len(refused) == 3
+    assert all(r.kind == Kind.ERROR_KIND_RATE_LIMITED and r.error.retry_after_seconds > 0 for r in refused)
 
 
-async def test_reflection_and_health_as_grpcurl_uses_them(gateway: Gateway) -> None:
-    async with grpc.aio.insecure_channel(router_address(gateway)) as channel:
+async def test_a_budget_race_over_grpc_never_overruns(ggw: Gateway) -> None:
+    """Twenty concurrent calls at $2.50/$10 per million tokens with max_tokens 100 against a budget for about
+    three of them: a few are served, the rest refused, and spend never passes the budget."""
+    key, key_id = new_key(ggw, max_budget=0.004)
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        outcomes = await asyncio.gather(*(router.complete("fake-good", HI, max_tokens=100) for _ in range(20)),
+                                        return_exceptions=True)
+    served = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, ServiceError)]
+    assert served and refused and len(served) + len(refused) == 20
+    assert all(r.kind == Kind.ERROR_KIND_BUDGET_EXCEEDED for r in refused)
+    rows = rows_of(ggw, key_id, len(served))
+    assert sum(r["cost_micros"] for r in rows) <= 4_000
+    async with httpx.AsyncClient(base_url=ggw.base_url, headers=ggw.admin(), timeout=10) as client:
+        info = (await client.get("/key/info", params={"key": key_id})).json()
+    assert info["info"]["spend_micros"] == sum(r["cost_micros"] for r in rows)
+
+
+async def test_a_revoked_key_is_refused_within_a_second(ggw: Gateway) -> None:
+    key, key_id = new_key(ggw)
+    async with SwitchboardRouter(router_address(ggw), api_key=key, retries=0) as router:
+        await router.complete("fake-good", HI)  # verified: now cached in the router
+        async with httpx.AsyncClient(base_url=ggw.base_url, headers=ggw.admin(), timeout=10) as client:
+            deleted = await client.post("/key/delete", json={"keys": [key_id]})
+        assert deleted.status_code == 200
+        revoked_at = time.monotonic()
+        while True:
+            try:
+                await router.complete("fake-good", HI)
+            except ServiceError as err:
+                assert err.kind == Kind.ERROR_KIND_AUTHENTICATION
+                break
+            assert time.monotonic() - revoked_at < 1.0, "a revoked key still served after a second"
+            await asyncio.sleep(0.02)
+
+
+async def test_every_call_is_billed_once_cancelled_streams_included(ggw: Gateway) -> None:
+    key, key_id = new_key(ggw)
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        for _ in range(3):
+            await router.complete("fake-good", HI)
+        async for _chunk in router.stream("fake-good", HI):
+            pass
+        received = 0
+        async for chunk in router.stream("fake-drip", HI):  # fifty pieces, 50 ms apart: leave after three
+            received += bool(chunk["choices"])
+            if received == 3:
+                break
+    rows = rows_of(ggw, key_id, 5)
+    await asyncio.sleep(0.5)
+    rows = rows_of(ggw, key_id, 5)
+    assert len(rows) == 5 and len({r["request_id"] for r in rows}) == 5
+    cancelled = [r for r in rows if r["status"] == "cancelled"]
+    assert len(cancelled) == 1 and cancelled[0]["http_status"] == 499
+    assert 0 < cancelled[0]["completion_tokens"] < 50, "billed from what was delivered before the caller left"
+
+
+async def test_reflection_and_health_as_grpcurl_uses_them(ggw: Gateway) -> None:
+    async with grpc.aio.insecure_channel(router_address(ggw)) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
 
         async def requests():  # type: ignore[no-untyped-def]

@@ -37,6 +37,25 @@ _GRPC_CODE: dict[int, grpc.StatusCode] = {
 }
 
 
+#: The HTTP status of each kind (common.proto's ErrorKind says which); an error's own http_status wins.
+_HTTP_STATUS: dict[int, int] = {
+    Kind.ERROR_KIND_INVALID_REQUEST: 400,
+    Kind.ERROR_KIND_AUTHENTICATION: 401,
+    Kind.ERROR_KIND_PERMISSION: 403,
+    Kind.ERROR_KIND_MODEL_NOT_FOUND: 400,
+    Kind.ERROR_KIND_RATE_LIMITED: 429,
+    Kind.ERROR_KIND_BUDGET_EXCEEDED: 429,
+    Kind.ERROR_KIND_UPSTREAM: 502,
+    Kind.ERROR_KIND_UPSTREAM_UNREACHABLE: 502,
+    Kind.ERROR_KIND_UPSTREAM_TIMEOUT: 504,
+    Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT: 503,
+    Kind.ERROR_KIND_INTERNAL: 503,
+    Kind.ERROR_KIND_NOT_FOUND: 404,
+    Kind.ERROR_KIND_CONFLICT: 409,
+    Kind.ERROR_KIND_POLICY: 400,
+}
+
+
 class ServiceError(Exception):
     """An error with a kind the HTTP edge knows how to present."""
 
@@ -81,6 +100,11 @@ class ServiceError(Exception):
     @property
     def message(self) -> str:
         return self.error.message
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status an OpenAI-dialect client gets for it."""
+        return self.error.http_status or _HTTP_STATUS.get(self.error.kind, 500)
 
     def __repr__(self) -> str:
         return f"ServiceError({Kind.Name(self.error.kind)}, {self.error.message!r})"

@@ -1,6 +1,7 @@
 """Bootstrap of a Switchboard gRPC service: health, reflection, graceful shutdown.
 
-Every service's ``__main__`` builds its servicers and calls :func:`run_server`.
+Every service's ``__main__`` builds its servicers, calls :func:`start_server` and then
+:func:`run_until_signalled`.
 Health is the standard ``grpc.health.v1`` protocol (the library's servicer,
 usable by Kubernetes' native gRPC probes); reflection lets ``grpcurl`` discover
 the API. On SIGTERM/SIGINT the server reports NOT_SERVING, stops accepting new
@@ -67,10 +68,12 @@ async def start_server(
     listen: str,
     register: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> GrpcService:
-    """Creates, registers and starts a server on ``listen`` (port 0 = any free port)."""
+    """Creates, registers and starts a server on ``listen`` (port 0 = any free port); ``interceptors`` run after
+    the metrics one (e.g. :class:`switchboard_common.identity.RequireServiceToken`)."""
     label = service_names[0].rsplit(".", 1)[-1].lower() if service_names else "grpc"
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[MetricsInterceptor(label)])
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[MetricsInterceptor(label), *interceptors])
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -38,6 +38,30 @@ class GrpcServiceSettings(ServiceSettings):
     grpc_listen: str = "127.0.0.1:0"
 
 
+class PeerSettings(ServiceSettings):
+    """Settings of a service that calls auth and billing for its callers (the facade, and the router for its
+    own gRPC callers): where they are, and how their clients cache and lease."""
+
+    #: Address of the auth service (host:port, a comma-separated list, or dns:///name:port).
+    auth_address: str = "127.0.0.1:50051"
+    #: Address of the billing service.
+    billing_address: str = "127.0.0.1:50052"
+    #: Seconds a call to auth or billing may take before the caller's request fails with 503.
+    service_timeout_seconds: float = 5.0
+    #: Seconds a whole completion may take (the router applies per-deployment timeouts inside).
+    completion_timeout_seconds: float = 900.0
+    #: Longest life, seconds, of a cached key verification (changes are pushed by auth sooner); 0 turns the cache off.
+    key_cache_ttl_seconds: float = 30.0
+    #: Most requests one budget lease is sized for (see switchboard_billing.client.leases); 0: a billing
+    #: reservation per request.
+    budget_lease_units: int = 1024
+    #: Most requests one rate-limit lease may cover (see switchboard_auth.client.rate_leases); 0: an auth
+    #: admission per request.
+    rate_lease_units: int = 256
+    #: Seconds a rate-limit lease admits requests before its unused part is returned.
+    rate_lease_seconds: float = 10.0
+
+
 def load_or_create_secret(path: Path, prefix: str = "", nbytes: int = 32) -> str:
     """Reads a secret kept in the data directory, creating it (mode 0600) on first use.
 

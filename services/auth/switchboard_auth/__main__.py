@@ -17,6 +17,7 @@ from switchboard_auth.store import KeyStore
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import start_server
+from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
 from switchboard_common.settings import load_or_create_secret
 
 log = logging.getLogger("switchboard_auth")
@@ -45,11 +46,13 @@ async def serve(settings: AuthSettings) -> None:
         bus = InvalidationBus()
     await bus.start()
     cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
+    identity = load_identity("auth", data_dir, accepts=CALLERS)
     servicer = AuthServicer(store, master, pepper, limiter, bus, cache,
-                            CredentialCipher.from_setting(settings.encryption_key))
+                            CredentialCipher.from_setting(settings.encryption_key), identity)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
-        settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name])
+        settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name],
+        [RequireServiceToken(identity)])
     log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory"})
     metrics.serve(settings.metrics_port)
 

@@ -83,9 +83,16 @@ async def _v4_team_pii_policy(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE teams ADD COLUMN pii_policy VARCHAR(20) NOT NULL DEFAULT ''"))
 
 
+async def _v5_min_output_tokens(conn: AsyncConnection) -> None:
+    """Keys and teams may set the floor of a capped answer when their budget runs low."""
+    for table in ("virtual_keys", "teams"):
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN min_output_tokens BIGINT"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
     Migration(3, "bring your own key: sealed provider credentials", _v3_provider_credentials),
     Migration(4, "team PII policy", _v4_team_pii_policy),
+    Migration(5, "floor of a capped answer on keys and teams", _v5_min_output_tokens),
 ]

@@ -9,9 +9,11 @@ from __future__ import annotations
 from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
+from switchboard_rules.fields import LIMIT_COLUMNS
+
 #: Columns shared by keys and teams: rate limits (enforced by auth) and budgets (enforced by billing).
 #: All are BIGINT, as the migrations create them: token limits reach billions, budgets are micro-dollars.
-LIMIT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget_micros", "max_daily_spend_micros")
+LIMIT_FIELDS = LIMIT_COLUMNS
 
 
 class VirtualKey(SQLModel, table=True):
@@ -30,6 +32,8 @@ class VirtualKey(SQLModel, table=True):
     max_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Fewest output tokens of an answer capped because the budget runs low (None: the team's or gateway's).
+    min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Bring your own key: the key's provider credentials as one Fernet token (credential_cipher.py).
@@ -58,6 +62,7 @@ class Team(SQLModel, table=True):
     max_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
+    min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))

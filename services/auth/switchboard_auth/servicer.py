@@ -36,6 +36,7 @@ from switchboard_auth.specs import (
 from switchboard_auth.store import Conflict, KeyStore
 from switchboard_auth.wire import duration_header
 from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_common.identity import ServiceIdentity
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,12 @@ def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
 
 class AuthServicer(auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
-                 cache: VerificationCache, cipher: CredentialCipher | None = None) -> None:
+                 cache: VerificationCache, cipher: CredentialCipher | None = None,
+                 identity: ServiceIdentity | None = None) -> None:
         self.store = store
+        #: Who may call: every RPC needs a service token (see switchboard_common.identity); credentials go to the
+        #: router alone.
+        self.identity = identity or ServiceIdentity("auth")
         #: Opens the keys' sealed provider credentials (bring your own key); None: BYOK disabled.
         self.cipher = cipher
         self.pepper = pepper
@@ -131,11 +136,13 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         )
         if team is not None:
             ctx.team_limits.CopyFrom(limits_of(team))
+        providers = set(key.provider_credential_hints) | (set(team.provider_credential_hints) if team else set())
+        ctx.credential_providers.extend(sorted(providers))
         return ctx
 
-    def _open_credentials(self, key: VirtualKey, team: Team | None, context: auth_pb2.KeyContext) -> None:
-        """Puts the team's and the key's own provider credentials (the key's win) in its context; a key whose
-        credentials cannot be opened is refused rather than silently served (and billed) with the operator's."""
+    def _open_credentials(self, key: VirtualKey, team: Team | None) -> dict[str, str]:
+        """The team's and the key's own provider credentials (the key's win); a key whose credentials cannot be
+        opened is refused rather than silently served (and billed) with the operator's."""
         try:
             if self.cipher is None:
                 raise CredentialError("SWITCHBOARD_ENCRYPTION_KEY is not set")
@@ -146,7 +153,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             raise ServiceError(Kind.ERROR_KIND_INTERNAL, f"This key's own provider credentials cannot be used: {exc}. "
                                "Ask the operator to check SWITCHBOARD_ENCRYPTION_KEY.",
                                code="byok_credentials_unreadable") from None
-        context.provider_credentials.update(credentials)
+        return credentials
 
     async def _admin(self, caller: auth_pb2.AdminCaller) -> None:
         key, _ = await self._verify(caller.api_key)
@@ -158,10 +165,10 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     @rpc
     async def Authorize(self, request: auth_pb2.AuthorizeRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
+        for earlier in request.releases:  # the caller's corrections not sent yet count before this admission
+            await self._release(earlier)
         key, team = await self._verify(request.api_key)
         response = auth_pb2.AuthorizeResponse(key=self._context(key, team))
-        if key is not None and (key.provider_credentials_sealed or (team and team.provider_credentials_sealed)):
-            self._open_credentials(key, team, response.key)
         if request.verify_only or key is None:
             return response
         checks = [c for c in (
@@ -228,6 +235,20 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                        f"x-ratelimit-reset-{dimension}": duration_header(denial.retry_after_seconds)}
         return ServiceError(Kind.ERROR_KIND_RATE_LIMITED, message, code=f"{denial.limit_name}_exceeded",
                             retry_after_seconds=denial.retry_after_seconds, headers=headers)
+
+    @rpc
+    async def GetProviderCredentials(self, request: auth_pb2.GetProviderCredentialsRequest,
+                                     context: grpc.aio.ServicerContext) -> auth_pb2.ProviderCredentials:
+        if self.identity.caller(context.invocation_metadata()) != "router":
+            raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Provider credentials are given to the router alone.",
+                               code="router_only")
+        key = await self.store.by_id(request.key_id) if request.key_id.startswith("key_") else None
+        if key is None:
+            raise _not_found("No such key.", "key")
+        team = await self.store.team(key.team_id) if key.team_id else None
+        if not key.provider_credentials_sealed and not (team and team.provider_credentials_sealed):
+            return auth_pb2.ProviderCredentials()
+        return auth_pb2.ProviderCredentials(credentials=self._open_credentials(key, team))
 
     @rpc
     async def Release(self, request: auth_pb2.ReleaseAdmissionRequest,
@@ -379,15 +400,21 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         return auth_pb2.DeleteKeysResponse(deleted_keys=[k.key_id for k in found])
 
     @rpc
-    async def RegenerateKey(self, request: auth_pb2.GetKeyRequest,
+    async def RegenerateKey(self, request: auth_pb2.RegenerateKeyRequest,
                             context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
         await self._admin(request.caller)
         key = await self._find_key(request.key)
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked; create a new one instead.",
                                param="key", code="key_revoked")
-        plain = generate_key()
+        fields = set(request.update_fields)
         now = now_s()
+        if fields:
+            apply_key_spec(key, request.spec, fields, now)
+            seal_credentials(key, request.spec, fields, self.cipher)
+            if fields & {"team_id", "models"}:
+                await self._check_team(key)
+        plain = generate_key()
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
         await self.store.save(key)
         await self._changed(key_ids=[key.key_id])

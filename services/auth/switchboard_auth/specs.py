@@ -9,20 +9,21 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 
 from switchboard.v1 import auth_pb2
 from switchboard_auth.credential_cipher import CredentialCipher, describe
-from switchboard_auth.durations import parse_duration
 from switchboard_auth.models import LIMIT_FIELDS, Team, VirtualKey
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_rules.durations import DurationError, parse_duration
+from switchboard_rules.fields import KEY_CONTRACT_FIELDS, TEAM_CONTRACT_FIELDS
+from switchboard_rules.policies import PII_POLICY_NAMES
 
-PII_POLICIES = ("", "off", "substitute", "mask", "block")
+PII_POLICIES = ("", *PII_POLICY_NAMES)
 TEAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$")
-KEY_FIELDS = frozenset({"key_alias", "models", "duration", "expires_at", "team_id", "privacy_tier", "pii_policy",
-                        "metadata", "is_admin", "budget_duration", "provider_credentials", *LIMIT_FIELDS})
-TEAM_FIELDS = frozenset({"team_alias", "models", "privacy_tier", "pii_policy", "metadata", "blocked", "budget_duration",
-                         "provider_credentials", *LIMIT_FIELDS})
+KEY_FIELDS = KEY_CONTRACT_FIELDS
+TEAM_FIELDS = TEAM_CONTRACT_FIELDS - {"team_id"}
 
 
 def bad(message: str, param: str, code: str = "invalid_value") -> ServiceError:
@@ -96,9 +97,15 @@ def check_limits(limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> 
             raise bad(f"'{name}' must not be negative (got {getattr(limits, name)}).", name)
     if "budget_duration" in fields and limits.budget_duration:
         try:
-            parse_duration(limits.budget_duration)
-        except ValueError as exc:
-            raise bad(f"budget_duration: {exc}", "budget_duration") from None
+            parse_duration(limits.budget_duration, what="budget_duration")
+        except DurationError as exc:
+            raise bad(str(exc), "budget_duration") from None
+
+
+def _check_pii_policy(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec, fields: frozenset[str] | set[str]) -> None:
+    if "pii_policy" in fields and spec.pii_policy not in PII_POLICIES:
+        raise bad(f"pii_policy must be one of {', '.join(PII_POLICY_NAMES)} (got {spec.pii_policy!r}).",
+                  "pii_policy")
 
 
 def _apply_limits(row: VirtualKey | Team, limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> None:
@@ -116,17 +123,17 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
         raise bad(f"Unknown key field(s): {', '.join(unknown)}.", unknown[0], "unknown_field")
     _check_spec_text(spec, fields)
     check_limits(spec.limits, fields)
-    if "pii_policy" in fields and spec.pii_policy not in PII_POLICIES:
-        raise bad(f"pii_policy must be one of off, substitute, mask, block (got {spec.pii_policy!r}).", "pii_policy")
+    _check_pii_policy(spec, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")
     expires_at = key.expires_at
     if "duration" in fields:
         if spec.duration:
             try:
-                expires_at = now + parse_duration(spec.duration)
-            except ValueError as exc:
-                raise bad(f"duration: {exc}", "duration") from None
+                lifetime = parse_duration(spec.duration)
+            except DurationError as exc:
+                raise bad(str(exc), "duration") from None
+            expires_at = int(lifetime.after(datetime.fromtimestamp(now, UTC)).timestamp())
         else:
             expires_at = 0
     if "expires_at" in fields:
@@ -169,8 +176,7 @@ def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] 
     check_limits(spec.limits, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")
-    if "pii_policy" in fields and spec.pii_policy not in PII_POLICIES:
-        raise bad(f"pii_policy must be one of off, substitute, mask, block (got {spec.pii_policy!r}).", "pii_policy")
+    _check_pii_policy(spec, fields)
     _apply_limits(team, spec.limits, fields)
     for name in ("team_alias", "privacy_tier", "pii_policy", "blocked"):
         if name in fields:

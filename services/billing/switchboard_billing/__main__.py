@@ -9,14 +9,15 @@ import logging
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
-from switchboard_billing.deployments import CatalogSource
 from switchboard_billing.ledger import Ledger
+from switchboard_billing.priced_models import CatalogSource
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
-from switchboard_billing.windows import parse_timezone
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
+from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
+from switchboard_rules.windows import parse_timezone
 
 log = logging.getLogger("switchboard_billing")
 
@@ -42,12 +43,13 @@ async def serve(settings: BillingSettings) -> None:
     budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
                       default_ttl_seconds=settings.reservation_ttl_seconds)
     pricer = Pricer(CatalogSource(settings.config), default_output_tokens=settings.default_output_tokens_bound)
-    servicer = BillingServicer(ledger, budgets, pricer)
+    servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens)
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
     service = await start_server(
         settings.grpc_listen,
         lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
         [name],
+        [RequireServiceToken(load_identity("billing", data_dir, accepts=CALLERS))],
     )
     purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
     log.info("billing listening", extra={"port": service.port})

@@ -1,33 +1,45 @@
-"""Budgets that concurrency cannot overrun: atomic reservations against settled spend.
+"""Budgets that concurrency cannot overrun: atomic holds against settled spend.
 
 A key's (or team's) spend in a window is the sum of its ledger rows in the
-window plus the reservations it holds that have not expired. Reserving checks
-``spend + held + worst case ≤ limit`` for every budget that applies and inserts
-the reservation in one transaction, serialized per subject:
+window plus what its holds hold now. Reserving checks
+``spend + held + this request ≤ limit`` for every budget that applies and
+inserts the hold in one transaction, serialized per subject:
 
 * PostgreSQL: the subject's ``budget_subjects`` row is locked with
   ``SELECT ... FOR UPDATE`` (key before team, so two reservations never wait on
   each other in opposite orders), and the spent and held sums are read in a
   single statement — one snapshot — after the lock is held, so they include
-  every reservation committed before it and every settlement (which inserts
-  the ledger row and deletes the reservation in one transaction) either whole
-  or not at all. Any number of billing replicas may share the database.
+  every hold committed before it and every settlement (which inserts the ledger
+  row and frees the hold in one transaction) either whole or not at all. Any
+  number of billing replicas may share the database.
 * SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (see
   :func:`~switchboard_billing.ledger.use_immediate_transactions`), so writers
   are serialized by the database lock.
 
-Leases (:meth:`Budgets.lease`) are reservations too: one hold of several
-requests' worst case that a facade spends locally, one unit a request; each
-settled event naming the lease frees its unit in the settlement's transaction
-(:func:`debit_lease`), and the facade returns the units it did not use.
+**Leases** are holds too: money a holder (a facade, or the router for its own
+gRPC callers) spends locally on its requests, one hold a request, with no round
+trip each. A reservation that asks for one (``lease_ask``) first frees the
+unused money of the holder's current lease (``return_lease``) in the same
+transaction — so a holder's lease never refuses its own request — then holds
+the request, then grants a fresh lease of at most half of what is left free.
+Each settled request names the lease and frees its hold from it in the
+settlement's transaction (:func:`~switchboard_billing.ledger.debit_lease`).
 
-Settlement does not take the subject lock: replacing a hold by a smaller real
-cost can only free budget. Expired reservations stop counting at
-``expires_at_ms`` and are deleted by :meth:`Budgets.purge_expired`.
+A lease is *whole* only while its holder renews it (:meth:`Budgets.renew`,
+every second or so). A lease not renewed counts only its *committed* part: the
+holds of the requests its holder had in flight plus the allowance it may take
+before its next heartbeat, as the holder last stated them. So a holder that dies
+frees the rest within seconds, and the requests it sent stay covered until they
+settle (or the reservation TTL passes). A plain reservation is committed whole.
+
+The remaining rule is the output bound: when a request's full bound does not
+fit, the caller's ``cap`` says what smaller hold would (the servicer caps the
+answer's output so that it does), or the request is denied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -37,11 +49,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from switchboard_billing.ledger import debit_lease, use_immediate_transactions
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
-from switchboard_billing.windows import Clock, SystemClock, Window, day_window, window_for
+from switchboard_rules.windows import Clock, SystemClock, Window, day_window, window_for
 
-_LEDGER = UsageRow.__table__  # type: ignore[attr-defined]
-_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
-_SUBJECTS = BudgetSubjectRow.__table__  # type: ignore[attr-defined]
+_LEDGER = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
+_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]  # idem
+_SUBJECTS = BudgetSubjectRow.__table__  # type: ignore[attr-defined]  # idem
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +99,66 @@ class BudgetState:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaseAsk:
+    """Money a holder wants to spend locally, and how it keeps it (see the module docstring)."""
+
+    lease_id: str
+    micros: int
+    renew_seconds: float
+    #: What the lease keeps covering if its holder never renews it (the holder's first allowance).
+    committed_micros: int
+    holder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    lease_id: str
+    micros: int
+    renewed_until_ms: int
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Reservation:
     """The outcome of a reservation: held or denied, and where each budget stands."""
 
     request_id: str
+    #: Micro-dollars held for the request (the capped amount when ``capped``).
     amount_micros: int
     held: bool
     budgets: tuple[BudgetState, ...]
     expires_at_ms: int
     #: The first budget the request does not fit; None when it was held (or nothing applied).
     denied_by: BudgetState | None = None
+    #: The full hold did not fit and ``cap`` gave the smaller one held.
+    capped: bool = False
+    lease: Lease | None = None
+    #: What the budgets had free for the request (after the holder's lease was returned).
+    free_micros: int = 0
+
+
+#: Free micro-dollars → the capped hold that fits them, or None when none is worth serving.
+Cap = Callable[[int], int | None]
 
 
 @dataclass(frozen=True, slots=True)
-class Lease:
-    """A budget lease: ``units`` holds of ``unit_micros`` each, taken as one reservation (0 units: none)."""
+class Standing:
+    """Where one key or team stands (see :meth:`Budgets.standings`)."""
 
-    lease_id: str
-    units: int
-    unit_micros: int
     budgets: tuple[BudgetState, ...]
-    expires_at_ms: int
+    #: Spend in the window of its max_budget, or all time.
+    spent_micros: int
+    today_micros: int
+    held_micros: int
+    today: Window
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseStatus:
+    lease_id: str
+    known: bool
+    micros: int = 0
+    renewed_until_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +174,17 @@ def _ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
 
 
+def held_now(now_ms: int) -> sa.ColumnElement[int]:
+    """What one reservations row holds at ``now_ms``: all of it while renewed, its committed part after that
+    (until it expires)."""
+    r = _RESERVATIONS.c
+    return sa.case(
+        (r.renewed_until_ms > now_ms, r.amount_micros),
+        (r.committed_micros < r.amount_micros, r.committed_micros),
+        else_=r.amount_micros,
+    )
+
+
 class Budgets:
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None, tz: tzinfo = UTC,
                  default_ttl_seconds: float = 1800.0) -> None:
@@ -134,70 +196,131 @@ class Budgets:
         use_immediate_transactions(engine)
 
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
-                      team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0) -> Reservation:
-        """Holds ``amount_micros`` against every budget of the key and its team, or denies; idempotent by id."""
+                      team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
+                      return_lease: tuple[str, int] | None = None, lease_ask: LeaseAsk | None = None,
+                      holder: str = "") -> Reservation:
+        """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key and its team, or
+        denies; first frees ``return_lease`` (lease id, unused micros), then grants ``lease_ask`` when the full
+        amount was held. Idempotent by request id."""
         now = self.clock.now()
         now_ms = _ms(now)
         expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
-        subjects = [("key", key_id, key_limits)] if key_id and key_limits.any else []
-        if team_id and team_limits.any:
-            subjects.append(("team", team_id, team_limits))
+        subjects = self._subjects(key_id, team_id, key_limits, team_limits)
         if not subjects:
             return Reservation(request_id, amount_micros, False, (), 0)
         async with self.engine.begin() as conn:
             checks = await self._checks(conn, subjects, now, now_ms)
+            if return_lease is not None and return_lease[1] > 0:
+                await debit_lease(conn, return_lease[0], return_lease[1], committed_too=False)
             spent, held, existing, settled = await self._sums(conn, checks, now_ms, request_id)
+            states = self._states(checks, spent, held)
             if existing is not None or settled:
-                states = self._states(checks, spent, held)
                 amount = existing[0] if existing is not None else 0
                 return Reservation(request_id, amount, existing is not None, states,
                                    existing[1] if existing is not None else 0)
-            denied = None
-            for i, check in enumerate(checks):
-                used = spent[i] + held[check.scope]
-                if used + amount_micros > check.limit or used >= check.limit:
-                    denied = i
-                    break
-            if denied is not None:
-                states = self._states(checks, spent, held)
-                return Reservation(request_id, amount_micros, False, states, 0, denied_by=states[denied])
-            if amount_micros > 0:
-                await conn.execute(_RESERVATIONS.insert().values(
-                    reservation_id=request_id, key_id=key_id, team_id=team_id, amount_micros=amount_micros,
-                    created_at_ms=now_ms, expires_at_ms=expires_ms))
+            free = min(c.limit - spent[i] - held[c.scope] for i, c in enumerate(checks))
+            exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[c.scope] >= c.limit), None)
+            amount, capped = amount_micros, False
+            if amount > free and cap is not None and exhausted is None:
+                smaller = cap(max(0, free))
+                if smaller is not None and smaller <= free:
+                    amount, capped = smaller, True
+            if exhausted is not None or amount > free:
+                denied = exhausted or next(states[i] for i, c in enumerate(checks)
+                                           if spent[i] + held[c.scope] + amount > c.limit)
+                return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
+                                   free_micros=max(0, free))
+            if amount > 0:
+                await self._insert(conn, request_id, key_id, team_id, amount, now_ms, expires_ms, expires_ms,
+                                   amount, holder)
                 for scope, _subject, _limits in subjects:
-                    held[scope] += amount_micros
-            return Reservation(request_id, amount_micros, amount_micros > 0, self._states(checks, spent, held),
-                               expires_ms if amount_micros > 0 else 0)
+                    held[scope] += amount
+            lease = None
+            if lease_ask is not None and not capped and amount > 0:
+                lease = await self._grant(conn, lease_ask, key_id, team_id, free - amount, amount, now, expires_ms)
+                if lease is not None:
+                    for scope, _subject, _limits in subjects:
+                        held[scope] += lease.micros
+            return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
+                               expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
 
-    async def lease(self, *, lease_id: str, key_id: str, team_id: str, key_limits: Limits, team_limits: Limits,
-                    unit_micros: int, units: int, ttl_seconds: float = 0.0) -> Lease:
-        """Holds up to ``units`` × ``unit_micros`` (never more than half of what every budget has free) as one
-        reservation ``lease_id``; idempotent by id. Grants 0 units when not one fits or a unit costs nothing."""
-        now = self.clock.now()
-        now_ms = _ms(now)
-        expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
+    async def _grant(self, conn: AsyncConnection, ask: LeaseAsk, key_id: str, team_id: str, free: int,
+                     unit: int, now: datetime, expires_ms: int) -> Lease | None:
+        """A lease of at most half of ``free``; none when that cannot hold one request like the one just held."""
+        micros = min(ask.micros, max(0, free) // 2)
+        if micros < unit or micros <= 0:
+            return None
+        renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
+        committed = min(micros, max(0, ask.committed_micros))
+        await self._insert(conn, ask.lease_id, key_id, team_id, micros, _ms(now), renewed_ms, expires_ms,
+                           committed, ask.holder)
+        return Lease(ask.lease_id, micros, renewed_ms, expires_ms)
+
+    @staticmethod
+    async def _insert(conn: AsyncConnection, reservation_id: str, key_id: str, team_id: str, amount: int,
+                      now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str) -> None:
+        await conn.execute(_RESERVATIONS.insert().values(
+            reservation_id=reservation_id, key_id=key_id, team_id=team_id, amount_micros=amount,
+            created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
+            holder=holder[:120]))
+
+    @staticmethod
+    def _subjects(key_id: str, team_id: str, key_limits: Limits,
+                  team_limits: Limits) -> list[tuple[str, str, Limits]]:
         subjects = [("key", key_id, key_limits)] if key_id and key_limits.any else []
         if team_id and team_limits.any:
             subjects.append(("team", team_id, team_limits))
-        if not subjects or unit_micros <= 0 or units <= 0:
-            return Lease(lease_id, 0, unit_micros, (), 0)
+        return subjects
+
+    async def renew(self, leases: list[tuple[str, int, int]], renew_seconds: float) -> list[LeaseStatus]:
+        """A holder's heartbeat: (lease id, committed micros, micros returned) per lease; each stays whole for
+        ``renew_seconds`` more and keeps covering its committed part after that."""
+        if not leases:
+            return []
+        now = self.clock.now()
+        renewed_ms = _ms(now + timedelta(seconds=renew_seconds))
+        r = _RESERVATIONS.c
+        out: list[LeaseStatus] = []
         async with self.engine.begin() as conn:
-            checks = await self._checks(conn, subjects, now, now_ms)
-            spent, held, existing, _settled = await self._sums(conn, checks, now_ms, lease_id)
-            if existing is not None:
-                return Lease(lease_id, existing[0] // unit_micros, unit_micros, self._states(checks, spent, held),
-                             existing[1])
-            free = min(check.limit - spent[i] - held[check.scope] for i, check in enumerate(checks))
-            granted = min(units, max(0, free // 2) // unit_micros)
-            if granted <= 0:
-                return Lease(lease_id, 0, unit_micros, self._states(checks, spent, held), 0)
-            await conn.execute(_RESERVATIONS.insert().values(
-                reservation_id=lease_id, key_id=key_id, team_id=team_id, amount_micros=granted * unit_micros,
-                created_at_ms=now_ms, expires_at_ms=expires_ms))
-            for scope, _subject, _limits in subjects:
-                held[scope] += granted * unit_micros
-            return Lease(lease_id, granted, unit_micros, self._states(checks, spent, held), expires_ms)
+            for lease_id, committed, returned in leases:
+                if returned > 0:
+                    await debit_lease(conn, lease_id, returned, committed_too=False)
+                row = (await conn.execute(
+                    _RESERVATIONS.update().where(r.reservation_id == lease_id, r.expires_at_ms > _ms(now))
+                    .values(renewed_until_ms=renewed_ms,
+                            committed_micros=sa.case((r.amount_micros < max(0, committed), r.amount_micros),
+                                                     else_=max(0, committed)))
+                    .returning(r.amount_micros))).first()
+                out.append(LeaseStatus(lease_id, True, int(row[0]), renewed_ms) if row is not None
+                           else LeaseStatus(lease_id, False))
+        return out
+
+    def today(self) -> Window:
+        """The calendar day now, in the budget timezone (the window of daily caps)."""
+        return day_window(self.clock.now(), self.tz)
+
+    async def standings(self, subjects: list[tuple[str, str, Limits]]) -> list[Standing]:
+        """Where each (scope, id, limits) stands: its budgets, its spend in the current window (all time when
+        it has no windowed budget), today and what it holds now. Read-only: no lock, no hold."""
+        now = self.clock.now()
+        now_ms = _ms(now)
+        today = day_window(now, self.tz)
+        out = []
+        async with self.engine.connect() as conn:
+            for scope, subject_id, limits in subjects:
+                anchor = await self._anchor(conn, f"{scope}:{subject_id}")
+                checks = self._budget_checks(scope, subject_id, limits, now, anchor or now_ms)
+                window = next((c.window for c in checks if c.kind == "budget"), None)
+                extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today)]
+                spent, held, _existing, _settled = await self._sums(conn, [*checks, *extra], now_ms, "")
+                out.append(Standing(self._states(checks, spent[: len(checks)], held), spent[-2], spent[-1],
+                                    held[scope], today))
+        return out
+
+    async def _anchor(self, conn: AsyncConnection, subject: str) -> int:
+        found = (await conn.execute(sa.select(_SUBJECTS.c.anchor_ms).where(_SUBJECTS.c.subject == subject))
+                 ).scalar_one_or_none()
+        return int(found) if found is not None else 0
 
     async def _checks(self, conn: AsyncConnection, subjects: list[tuple[str, str, Limits]], now: datetime,
                       now_ms: int) -> list[_Check]:
@@ -205,14 +328,18 @@ class Budgets:
         checks: list[_Check] = []
         for scope, subject_id, limits in subjects:
             anchor_ms = await self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
-            anchor = datetime.fromtimestamp(anchor_ms / 1000, UTC)
-            if limits.max_budget_micros is not None:
-                window = window_for(limits.budget_duration, now, anchor, self.tz) if limits.budget_duration \
-                    else None
-                checks.append(_Check(scope, "budget", subject_id, limits.max_budget_micros, window))
-            if limits.max_daily_spend_micros is not None:
-                checks.append(_Check(scope, "daily", subject_id, limits.max_daily_spend_micros,
-                                     day_window(now, self.tz)))
+            checks.extend(self._budget_checks(scope, subject_id, limits, now, anchor_ms))
+        return checks
+
+    def _budget_checks(self, scope: str, subject_id: str, limits: Limits, now: datetime,
+                       anchor_ms: int) -> list[_Check]:
+        checks = []
+        anchor = datetime.fromtimestamp(anchor_ms / 1000, UTC)
+        if limits.max_budget_micros is not None:
+            window = window_for(limits.budget_duration, now, anchor, self.tz) if limits.budget_duration else None
+            checks.append(_Check(scope, "budget", subject_id, limits.max_budget_micros, window))
+        if limits.max_daily_spend_micros is not None:
+            checks.append(_Check(scope, "daily", subject_id, limits.max_daily_spend_micros, day_window(now, self.tz)))
         return checks
 
     async def return_lease(self, lease_id: str, micros: int) -> None:
@@ -220,7 +347,7 @@ class Budgets:
         if micros <= 0:
             return
         async with self.engine.begin() as conn:
-            await debit_lease(conn, lease_id, micros)
+            await debit_lease(conn, lease_id, micros, committed_too=False)
 
     async def _lock_subject(self, conn: AsyncConnection, subject: str, anchor_ms: int) -> int:
         """Locks the subject's row (creating it, anchored at ``anchor_ms``, on first use); returns its anchor."""
@@ -255,7 +382,7 @@ class Budgets:
         scopes = {c.scope: c.subject_id for c in checks}
         for scope, subject_id in scopes.items():
             column = _RESERVATIONS.c.key_id if scope == "key" else _RESERVATIONS.c.team_id
-            columns.append(sa.select(sa.func.coalesce(sa.func.sum(_RESERVATIONS.c.amount_micros), 0))
+            columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
                            .where(column == subject_id, _RESERVATIONS.c.expires_at_ms > now_ms).scalar_subquery())
         mine = _RESERVATIONS.c.reservation_id == request_id
         columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())

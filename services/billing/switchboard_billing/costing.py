@@ -1,19 +1,24 @@
-"""What requests cost: the worst case before the call (for reservations) and the real cost after it.
+"""What a settled request cost, and the prices of the deployments it may reach.
 
 Prices come from :class:`~switchboard_billing.pricing.PriceCatalog` (genai-prices
 plus the deployment's config overrides) for the deployments of the current
-:class:`~switchboard_billing.deployments.ModelCatalog`. A price that cannot be
-established is ``None`` and the cost is recorded as unknown, never as zero.
+:class:`~switchboard_billing.priced_models.ModelCatalog`. A price that cannot be
+established is ``None`` and the cost is recorded as unknown, never as zero. The
+worst case held before a call is computed from the same prices through the
+rate card (``rate_card.py``, ``quote.py``).
+
+A request is charged the deployment's BYOK routing fee only when the caller's
+own provider credential carried it (``UsageEvent.byok``, set by the router);
+otherwise the model's price, whatever the deployment's ``byok`` setting.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from switchboard.v1 import billing_pb2
-from switchboard_billing.deployments import CatalogSource, PricedDeployment
+from switchboard_billing.priced_models import CatalogSource
 from switchboard_billing.pricing import (
     DeploymentPricing,
     ModelPrice,
@@ -21,24 +26,9 @@ from switchboard_billing.pricing import (
     PricingConfigError,
     TokenUsage,
     cost_micros,
-    max_cost_micros,
 )
 
 log = logging.getLogger(__name__)
-
-
-class UnservableModelError(LookupError):
-    """A deployment of the model has no known price and its config does not allow serving it unpriced."""
-
-
-@dataclass(frozen=True, slots=True)
-class WorstCase:
-    """The most a request can cost, over every deployment it may be served by."""
-
-    #: Micro-dollars, rounded up; 0 when unpriced.
-    micros: int
-    #: False when some candidate deployment is unpriced (allowed): the cost cannot be bounded.
-    priced: bool
 
 
 class Pricer:
@@ -46,6 +36,7 @@ class Pricer:
                  default_output_tokens: int = 32_768) -> None:
         self.source = source
         self.prices = prices or PriceCatalog()
+        #: Output tokens held for a request without max_tokens on a deployment whose output limit is unknown.
         self.default_output_tokens = default_output_tokens
         self._cache: dict[tuple[str, str, str, bool, int], ModelPrice | None] = {}
         #: (id of a price, token counts) → (that price, cost): traffic repeats few usage shapes, and computing
@@ -65,15 +56,15 @@ class Pricer:
         """The real cost of a settled request in micro-dollars; None when its price is unknown."""
         at = datetime.fromtimestamp(event.started_at_ms / 1000, UTC) if event.started_at_ms else datetime.now(UTC)
         dep = self.source.current().deployment(event.deployment_id) if event.deployment_id else None
+        byok = event.byok
         if dep is not None:
-            pricing, byok = dep.pricing, dep.byok or event.byok
+            pricing = dep.pricing
         elif event.provider and event.upstream_model:
             try:
                 pricing = DeploymentPricing.from_config({"provider": event.provider, "model": event.upstream_model},
                                                         deployment_id=event.deployment_id)
             except PricingConfigError:
                 return None
-            byok = event.byok
         else:
             # Never reached a deployment (refused or failed before routing): nothing was consumed.
             return 0 if not _consumed(event) else None
@@ -96,35 +87,14 @@ class Pricer:
         self._costs[key] = (price, cost)
         return cost
 
-    def worst_case(self, public_model: str, prompt_tokens_bound: int, max_output_tokens: int, *,
-                   byok: bool = False, at: datetime | None = None) -> WorstCase:
-        """The dearest outcome of a request for ``public_model`` over its deployments and fallbacks.
-
-        Raises :class:`UnservableModelError` when a candidate deployment is
-        unpriced and not allowed to serve unpriced. An unknown public model
-        holds nothing: the router refuses it before any provider is called.
-        """
+    def unservable_reason(self, public_model: str, at: datetime | None = None) -> str | None:
+        """Why a request for the model cannot be served (a candidate has no price and does not allow serving
+        unpriced); None when it can."""
         moment = at or datetime.now(UTC)
-        worst, priced = 0, True
         for dep in self.source.current().candidates(public_model):
-            price = self.price(dep.pricing, byok=byok or dep.byok, at=moment)
-            if price is None:
-                if not dep.pricing.allow_unpriced:
-                    reason = self.prices.unpriced_reason(dep.pricing) or f"deployment {dep.id!r} has no price"
-                    raise UnservableModelError(reason)
-                priced = False
-                continue
-            out = self.output_bound(dep, price, max_output_tokens)
-            worst = max(worst, max_cost_micros(price, prompt_tokens_bound, out))
-        return WorstCase(worst, priced)
-
-    def output_bound(self, dep: PricedDeployment, price: ModelPrice, max_output_tokens: int) -> int:
-        """max_tokens when given (never above the deployment's limit), else the deployment's output limit,
-        else its context window, else the configured default."""
-        limit = dep.max_output_tokens
-        if max_output_tokens > 0:
-            return min(max_output_tokens, limit) if limit else max_output_tokens
-        return limit or dep.context_window or price.context_window or self.default_output_tokens
+            if not dep.pricing.allow_unpriced and self.price(dep.pricing, byok=False, at=moment) is None:
+                return self.prices.unpriced_reason(dep.pricing) or f"deployment {dep.id!r} has no price"
+        return None
 
 
 def _consumed(event: billing_pb2.UsageEvent) -> bool:

@@ -24,14 +24,18 @@ _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
 _DAY_MS = 86_400_000
 
 
-async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int) -> None:
-    """Frees ``micros`` of a lease's hold, never below 0 (a settled request's unit, or a return).
+async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, committed_too: bool) -> None:
+    """Frees ``micros`` of a lease's hold, never below 0: a settled request's hold (``committed_too``: it was
+    part of what the lease committed to cover) or unused money its holder returns.
 
-    A lease at 0 is over (every unit it granted was settled or returned) and is deleted."""
+    A lease at 0 is over (every request it held was settled, the rest returned) and is deleted."""
     amount = _RESERVATIONS.c.amount_micros
+    committed = _RESERVATIONS.c.committed_micros
     mine = _RESERVATIONS.c.reservation_id == lease_id
-    await conn.execute(_RESERVATIONS.update().where(mine)
-                       .values(amount_micros=sa.case((amount > micros, amount - micros), else_=0)))
+    values = {"amount_micros": sa.case((amount > micros, amount - micros), else_=0)}
+    if committed_too:
+        values["committed_micros"] = sa.case((committed > micros, committed - micros), else_=0)
+    await conn.execute(_RESERVATIONS.update().where(mine).values(**values))
     await conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
 _IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
 GROUPS = ("day", "model", "key", "team")
@@ -113,8 +117,8 @@ class Ledger:
                    to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None,
                    request_id: str = "") -> list[UsageRow]:
         query = select(UsageRow)
-        if request_id:
-            query = query.where(UsageRow.request_id == request_id)
+        if request_id:  # the gateway's request id, or the provider's id of the answer
+            query = query.where((col(UsageRow.request_id) == request_id) | (col(UsageRow.response_id) == request_id))
         if key_id:
             query = query.where(UsageRow.key_id == key_id)
         if team_id:

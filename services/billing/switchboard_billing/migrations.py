@@ -44,6 +44,35 @@ async def _v4_lean_ledger_indexes(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"DROP INDEX IF EXISTS {name}"))
 
 
+async def _add_columns(conn: AsyncConnection, table: str, columns: dict[str, str]) -> set[str]:
+    """Adds the columns a table created by an older model lacks; returns those added."""
+    existing = await conn.run_sync(lambda c: {col["name"] for col in sa.inspect(c).get_columns(table)})
+    added = set()
+    for name, ddl in columns.items():
+        if name not in existing:
+            await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+            added.add(name)
+    return added
+
+
+async def _v5_leases_and_sources(conn: AsyncConnection) -> None:
+    """Leases that lapse to what their holder committed (reservations.renewed_until_ms, committed_micros,
+    holder); the ledger's byok, source, provisional rows and provider response id (indexed: /spend/logs finds
+    rows by it)."""
+    added = await _add_columns(conn, "reservations", {
+        "renewed_until_ms": "BIGINT NOT NULL DEFAULT 0", "committed_micros": "BIGINT NOT NULL DEFAULT 0",
+        "holder": "VARCHAR(120) NOT NULL DEFAULT ''"})
+    if "renewed_until_ms" in added:  # holds made before leases lapsed were whole until they expired
+        await conn.execute(sa.text("UPDATE reservations SET renewed_until_ms = expires_at_ms, "
+                                   "committed_micros = amount_micros"))
+    await _add_columns(conn, "usage_ledger", {
+        "byok": "BOOLEAN NOT NULL DEFAULT FALSE", "source": "VARCHAR(10) NOT NULL DEFAULT ''",
+        "response_id": "VARCHAR(120) NOT NULL DEFAULT ''", "provisional": "BOOLEAN NOT NULL DEFAULT FALSE"})
+    await conn.execute(sa.text(
+        "CREATE INDEX IF NOT EXISTS ix_usage_ledger_response_id ON usage_ledger (response_id)"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
-              Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes)]
+              Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
+              Migration(5, "leases that lapse; byok, source and response id in the ledger", _v5_leases_and_sources)]

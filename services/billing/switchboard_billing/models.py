@@ -45,6 +45,14 @@ class UsageRow(SQLModel, table=True):
     pii: str = Field(default="", max_length=200)
     pii_policy: str = Field(default="", max_length=20)
     required_privacy_tier: str = Field(default="", max_length=60)
+    #: The caller's own provider key carried the request (charged the BYOK fee, not the model price).
+    byok: bool = False
+    #: "http" (through the facade) or "grpc" (an internal service calling the router).
+    source: str = Field(default="", max_length=10)
+    #: The provider's id of the answer ("chatcmpl-..."), looked up through its index (migration 5).
+    response_id: str = Field(default="", max_length=120)
+    #: The facade's record of a call the router did not answer: the router's own record replaces it.
+    provisional: bool = False
 
 
 class BudgetSubjectRow(SQLModel, table=True):
@@ -59,7 +67,8 @@ class BudgetSubjectRow(SQLModel, table=True):
 
 
 class ReservationRow(SQLModel, table=True):
-    """A worst-case cost held against budgets until its request settles (the row is then deleted) or it expires."""
+    """Money held against budgets: one request's worst-case cost until it settles (the row is then deleted), or a
+    lease a holder spends locally (see budgets.py); either stops counting when it expires."""
 
     __tablename__ = "reservations"
 
@@ -71,3 +80,10 @@ class ReservationRow(SQLModel, table=True):
     created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: After this instant the hold no longer counts against budgets.
     expires_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
+    #: Until this instant the whole amount counts; after it (a lease its holder stopped renewing) only
+    #: ``committed_micros`` does. A plain reservation is renewed until it expires.
+    renewed_until_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: What a lapsed lease keeps covering: its holder's requests in flight and allowance, as last stated.
+    committed_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: Who holds it ("facade@host:pid"); for people reading the table.
+    holder: str = Field(default="", max_length=120)

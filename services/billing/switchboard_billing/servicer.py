@@ -1,4 +1,4 @@
-"""The Billing gRPC servicer: reservations, settlement, ledger queries and the public catalog."""
+"""The Billing gRPC servicer: protobuf in, holds/ledger/budgets call, protobuf out."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 import grpc
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc, common_pb2
-from switchboard_billing.budgets import Budgets, BudgetState, Limits, Reservation
-from switchboard_billing.catalog_view import public_catalog
-from switchboard_billing.costing import Pricer, UnservableModelError
+from switchboard_billing.budgets import Budgets, BudgetState
+from switchboard_billing.costing import Pricer
+from switchboard_billing.holds import Holder, limits_of
 from switchboard_billing.ledger import GROUPS, Ledger
 from switchboard_billing.models import UsageRow
-from switchboard_billing.money import format_usd
+from switchboard_billing.public_catalog import public_catalog
+from switchboard_billing.rate_card import RateBook, rate_card
 from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError, abort
 
@@ -46,7 +47,8 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None)
         "stream": event.stream, "latency_ms": event.latency_ms, "ttft_ms": event.ttft_ms,
         "started_at_ms": event.started_at_ms, "recorded_at_ms": 0,
         "custody_path": event.custody_path, "pii": event.pii, "pii_policy": event.pii_policy,
-        "required_privacy_tier": event.required_privacy_tier,
+        "required_privacy_tier": event.required_privacy_tier, "byok": event.byok, "source": event.source[:10],
+        "response_id": event.response_id[:120], "provisional": event.provisional,
     }
 
 
@@ -68,7 +70,8 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         status=row.status, http_status=row.http_status, latency_ms=row.latency_ms, ttft_ms=row.ttft_ms,
         started_at_ms=row.started_at_ms, stream=row.stream, error_code=row.error_code,
         custody_path=row.custody_path, pii=row.pii, pii_policy=row.pii_policy,
-        required_privacy_tier=row.required_privacy_tier,
+        required_privacy_tier=row.required_privacy_tier, byok=row.byok, source=row.source,
+        response_id=row.response_id,
     )
     record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms)
     if row.cost_micros is not None:
@@ -90,15 +93,6 @@ def _parse_cursor(cursor: str) -> tuple[int, str] | None:
     return int(started), request_id
 
 
-def _limits(message: billing_pb2.BudgetLimits) -> Limits:
-    return Limits(
-        max_budget_micros=message.max_budget_micros if message.HasField("max_budget_micros") else None,
-        budget_duration=message.budget_duration,
-        max_daily_spend_micros=message.max_daily_spend_micros if message.HasField("max_daily_spend_micros") else None,
-        anchor_ms=message.anchor_ms,
-    )
-
-
 def _ms(instant: object) -> int:
     return int(instant.timestamp() * 1000) if instant is not None else 0  # type: ignore[attr-defined]
 
@@ -114,36 +108,12 @@ def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.Budge
     ]
 
 
-def budget_exceeded(reservation: Reservation, now_ms: int) -> ServiceError:
-    """The 429 a denied reservation becomes: which budget, what is left, when it resets."""
-    b = reservation.denied_by
-    assert b is not None
-    left = b.remaining_micros
-    parts = [f"Budget exceeded: {b.describe()} has ${format_usd(left)} left "
-             f"(spent ${format_usd(b.spent_micros)}, ${format_usd(b.held_micros)} held by requests in flight)"]
-    if reservation.amount_micros > left and left > 0:
-        parts.append(f"; this request may cost up to ${format_usd(reservation.amount_micros)} — "
-                     "send a smaller max_tokens to fit what is left")
-    retry_after = 0.0
-    headers = {"x-switchboard-budget-scope": b.scope, "x-switchboard-budget-kind": b.kind,
-               "x-switchboard-budget-limit": format_usd(b.limit_micros),
-               "x-switchboard-budget-remaining": format_usd(left)}
-    if b.resets_at is not None:
-        reset_ms = _ms(b.resets_at)
-        retry_after = max(1.0, (reset_ms - now_ms) / 1000)
-        parts.append(f". It resets at {b.resets_at.isoformat().replace('+00:00', 'Z')}.")
-        headers["x-switchboard-budget-reset-at"] = b.resets_at.isoformat().replace("+00:00", "Z")
-    else:
-        parts.append(". This budget does not reset: ask an admin to raise max_budget.")
-    return ServiceError(Kind.ERROR_KIND_BUDGET_EXCEEDED, "".join(parts), code="budget_exceeded", http_status=429,
-                        retry_after_seconds=retry_after, headers=headers)
-
-
 class BillingServicer(billing_pb2_grpc.BillingServicer):
-    def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer) -> None:
+    def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024) -> None:
         self.ledger = ledger
         self.budgets = budgets
         self.pricer = pricer
+        self.holder = Holder(budgets, RateBook(pricer), min_output_tokens)
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
@@ -155,64 +125,52 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
         try:
-            if not request.request_id:
-                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "request_id is required", param="request_id")
-            if request.prompt_tokens_bound < 0 or request.max_output_tokens < 0:
-                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "token bounds must be 0 or more",
-                                   param="max_tokens")
-            try:
-                worst = self.pricer.worst_case(request.model, request.prompt_tokens_bound,
-                                               request.max_output_tokens, byok=request.byok)
-            except UnservableModelError as exc:
-                raise ServiceError(Kind.ERROR_KIND_POLICY,
-                                   f"Model {request.model!r} cannot be served: it has no known price. {exc}",
-                                   code="model_unpriced", param="model", http_status=503) from None
-            reservation = await self.budgets.reserve(
-                request_id=request.request_id, key_id=request.key_id, team_id=request.team_id,
-                key_limits=_limits(request.key_limits),
-                team_limits=_limits(request.team_limits) if request.team_id else Limits(),
-                amount_micros=worst.micros, ttl_seconds=request.ttl_seconds)
-            if reservation.denied_by is not None:
-                raise budget_exceeded(reservation, _ms(self.budgets.clock.now()))
-            return billing_pb2.ReserveResponse(
-                reservation_id=request.request_id if reservation.held else "",
-                held_micros=reservation.amount_micros if reservation.held else 0,
-                budgets=_budget_messages(reservation.budgets), priced=worst.priced,
-                expires_at_ms=reservation.expires_at_ms)
+            held = await self.holder.reserve(request)
         except ServiceError as err:
             await abort(context, err)
             raise
-
-    async def Lease(self, request: billing_pb2.LeaseRequest,
-                    context: grpc.aio.ServicerContext) -> billing_pb2.LeaseResponse:
-        try:
-            shape = request.shape
-            if not request.lease_id:
-                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "lease_id is required", param="lease_id")
-            if shape.prompt_tokens_bound < 0 or shape.max_output_tokens < 0 or request.units < 0:
-                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "bounds and units must be 0 or more",
-                                   param="units")
-            try:
-                worst = self.pricer.worst_case(shape.model, shape.prompt_tokens_bound, shape.max_output_tokens,
-                                               byok=shape.byok)
-            except UnservableModelError:
-                return billing_pb2.LeaseResponse()  # Reserve says why, exactly
-            lease = await self.budgets.lease(
-                lease_id=request.lease_id, key_id=shape.key_id, team_id=shape.team_id,
-                key_limits=_limits(shape.key_limits),
-                team_limits=_limits(shape.team_limits) if shape.team_id else Limits(),
-                unit_micros=worst.micros if worst.priced else 0, units=request.units, ttl_seconds=shape.ttl_seconds)
-            return billing_pb2.LeaseResponse(units=lease.units, unit_micros=lease.unit_micros,
-                                             budgets=_budget_messages(lease.budgets),
-                                             expires_at_ms=lease.expires_at_ms)
-        except ServiceError as err:
-            await abort(context, err)
-            raise
+        r = held.reservation
+        response = billing_pb2.ReserveResponse(
+            reservation_id=request.request_id if r.held else "", held_micros=r.amount_micros if r.held else 0,
+            budgets=_budget_messages(r.budgets), priced=held.priced, expires_at_ms=r.expires_at_ms,
+            output_tokens=held.quote.output_tokens, output_capped=r.capped)
+        if r.lease is not None:
+            response.lease.CopyFrom(billing_pb2.LeaseGrant(lease_id=r.lease.lease_id, micros=r.lease.micros,
+                                                           renewed_until_ms=r.lease.renewed_until_ms,
+                                                           expires_at_ms=r.lease.expires_at_ms))
+        return response
 
     async def ReturnLease(self, request: billing_pb2.ReturnLeaseRequest,
                           context: grpc.aio.ServicerContext) -> billing_pb2.ReturnLeaseResponse:
         await self.budgets.return_lease(request.lease_id, request.micros)
         return billing_pb2.ReturnLeaseResponse()
+
+    async def RenewLeases(self, request: billing_pb2.RenewLeasesRequest,
+                          context: grpc.aio.ServicerContext) -> billing_pb2.RenewLeasesResponse:
+        statuses = await self.budgets.renew(
+            [(lease.lease_id, lease.committed_micros, lease.return_micros) for lease in request.leases],
+            max(1.0, request.renew_seconds or 5.0))
+        return billing_pb2.RenewLeasesResponse(leases=[
+            billing_pb2.LeaseState(lease_id=s.lease_id, known=s.known, micros=s.micros,
+                                   renewed_until_ms=s.renewed_until_ms) for s in statuses])
+
+    async def GetRateCard(self, request: billing_pb2.GetRateCardRequest,
+                          context: grpc.aio.ServicerContext) -> billing_pb2.RateCard:
+        return rate_card(self.pricer, self.holder.min_output_tokens)
+
+    async def GetBudgets(self, request: billing_pb2.GetBudgetsRequest,
+                         context: grpc.aio.ServicerContext) -> billing_pb2.GetBudgetsResponse:
+        subjects = [(s.scope, s.subject_id, limits_of(s.limits)) for s in request.subjects
+                    if s.scope in ("key", "team") and s.subject_id]
+        found = await self.budgets.standings(subjects)
+        out = billing_pb2.GetBudgetsResponse()
+        for (scope, subject_id, _limits), standing in zip(subjects, found, strict=True):
+            window = next((b for b in standing.budgets if b.kind == "budget"), None)
+            out.subjects.add(scope=scope, subject_id=subject_id, spent_micros=standing.spent_micros,
+                             resets_at_ms=_ms(window.resets_at) if window is not None else 0,
+                             today_micros=standing.today_micros, today_resets_at_ms=_ms(standing.today.end),
+                             held_micros=standing.held_micros, budgets=_budget_messages(standing.budgets))
+        return out
 
     async def Release(self, request: billing_pb2.ReleaseRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReleaseResponse:

@@ -21,5 +21,9 @@ class BillingSettings(GrpcServiceSettings):
     budget_timezone: str = "UTC"
     #: Seconds an unsettled reservation keeps holding budget (longer than the longest request).
     reservation_ttl_seconds: float = 1800.0
-    #: Output tokens held for a request without max_tokens on a deployment with no known output limit or context.
+    #: Output tokens held (and sent to the provider as max_tokens) for a request without max_tokens on a
+    #: deployment whose output limit neither the catalog nor the model data knows.
     default_output_tokens_bound: int = 32_768
+    #: Fewest output tokens worth serving when a budget cannot pay for a request's full output bound: above it
+    #: the answer is capped to what is affordable, below it the request is refused. Keys and teams may set their own.
+    min_output_tokens: int = 1024

@@ -4,7 +4,10 @@ A batch costs a fixed handful of statements whatever its size, prepared once
 and reused, instead of a few per event:
 
 * the rows whose request id is not in the ledger yet are inserted (a redelivered
-  event records nothing; neither does a duplicate inside the batch);
+  event records nothing; neither does a duplicate inside the batch); a row that
+  replaces a *provisional* one (the facade's record of a call the router did
+  not answer, replaced by the router's own) overwrites it, and frees nothing
+  again;
 * the reservations the batch's requests held (``Reserve``) are deleted;
 * each lease named by a *new* row is debited once by the sum of its units
   (a lease at 0 is over and deleted), so a replay frees nothing twice.
@@ -14,9 +17,9 @@ SQLite runs the transaction as one function on a dedicated connection
 ``BEGIN IMMEDIATE`` so that no other writer comes between the check for known
 ids and the insert. PostgreSQL runs it as one statement (one implicit
 transaction, one round trip) of data-modifying CTEs over JSON documents, with
-``ON CONFLICT (request_id) DO NOTHING`` deciding which rows are new even when
-two replicas settle the same event at once; a lease the batch empties is
-deleted by a second statement (until then it holds 0).
+``ON CONFLICT (request_id)`` deciding which rows are new (or replace a
+provisional one) even when two replicas settle the same event at once; a lease
+the batch empties is deleted by a second statement (until then it holds 0).
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ class Batch:
 
 class Settlements(Protocol):
     async def write(self, batch: Batch) -> set[str]:
-        """Commits the batch; returns the request ids that were new."""
+        """Commits the batch; returns the request ids it recorded (new, or replacing a provisional row)."""
 
     async def close(self) -> None: ...
 
@@ -88,20 +91,27 @@ def for_engine(engine: AsyncEngine) -> Settlements:
 # --- SQLite -------------------------------------------------------------------------------------------------
 
 _IDS = "SELECT value FROM json_each(?)"
-_SQLITE_KNOWN = f"SELECT request_id FROM usage_ledger WHERE request_id IN ({_IDS})"
+_SQLITE_KNOWN = f"SELECT request_id, provisional FROM usage_ledger WHERE request_id IN ({_IDS})"
 _SQLITE_INSERT = f"INSERT INTO usage_ledger ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_REPLACED = tuple(c for c in COLUMNS if c != "request_id")
+_SQLITE_REPLACE = (f"UPDATE usage_ledger SET {', '.join(f'{c} = ?' for c in _REPLACED)} "
+                   "WHERE request_id = ? AND provisional")
+_as_replacement = operator.itemgetter(*_REPLACED, "request_id")
 _SQLITE_FREE_HELD = f"DELETE FROM reservations WHERE reservation_id IN ({_IDS})"
-_SQLITE_DEBIT = "UPDATE reservations SET amount_micros = max(amount_micros - ?, 0) WHERE reservation_id = ?"
+_SQLITE_DEBIT = ("UPDATE reservations SET amount_micros = max(amount_micros - ?1, 0), "
+                 "committed_micros = max(committed_micros - ?1, 0) WHERE reservation_id = ?2")
 _SQLITE_DROP_SPENT = f"DELETE FROM reservations WHERE amount_micros <= 0 AND reservation_id IN ({_IDS})"
 
 
 def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
-    """The batch's transaction on a SQLite connection in autocommit mode; returns the new request ids."""
+    """The batch's transaction on a SQLite connection in autocommit mode; returns the recorded request ids."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        known = {r[0] for r in conn.execute(_SQLITE_KNOWN, (json.dumps([row["request_id"] for row in batch.rows]),))}
+        known = dict(conn.execute(_SQLITE_KNOWN, (json.dumps([row["request_id"] for row in batch.rows]),)))
         new_rows = [row for row in batch.rows if row["request_id"] not in known]
+        replacing = [row for row in batch.rows if known.get(row["request_id"]) and not row["provisional"]]
         conn.executemany(_SQLITE_INSERT, map(_as_tuple, new_rows))
+        conn.executemany(_SQLITE_REPLACE, map(_as_replacement, replacing))
         if batch.reserved:
             conn.execute(_SQLITE_FREE_HELD, (json.dumps(batch.reserved),))
         new_ids = {row["request_id"] for row in new_rows}
@@ -115,7 +125,7 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-    return new_ids
+    return new_ids | {row["request_id"] for row in replacing}
 
 
 class SqliteSettlements:
@@ -140,17 +150,19 @@ _PG_SETTLE = f"""
 WITH new AS (
     INSERT INTO usage_ledger ({', '.join(COLUMNS)})
     SELECT {', '.join(COLUMNS)} FROM json_populate_recordset(NULL::usage_ledger, $1::json)
-    ON CONFLICT (request_id) DO NOTHING
-    RETURNING request_id
+    ON CONFLICT (request_id) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in COLUMNS if c != 'request_id')}
+    WHERE usage_ledger.provisional AND NOT EXCLUDED.provisional
+    RETURNING request_id, (xmax = 0) AS inserted
 ), debits AS (
     SELECT u.lease_id, sum(u.micros)::int8 AS micros
     FROM json_to_recordset($2::json) AS u(request_id text, lease_id text, micros int8)
-    JOIN new ON new.request_id = u.request_id
+    JOIN new ON new.request_id = u.request_id AND new.inserted
     GROUP BY u.lease_id
 ), freed AS (
     DELETE FROM reservations WHERE reservation_id IN (SELECT json_array_elements_text($3::json))
 ), debited AS (
-    UPDATE reservations r SET amount_micros = GREATEST(r.amount_micros - d.micros, 0) FROM debits d
+    UPDATE reservations r SET amount_micros = GREATEST(r.amount_micros - d.micros, 0),
+                              committed_micros = GREATEST(r.committed_micros - d.micros, 0) FROM debits d
     WHERE r.reservation_id = d.lease_id
     RETURNING r.reservation_id, r.amount_micros
 )

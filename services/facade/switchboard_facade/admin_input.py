@@ -13,21 +13,17 @@ from typing import Any
 
 import orjson
 
-from switchboard.v1 import auth_pb2
+from switchboard_auth.client import KeySpec, Limits, TeamSpec
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import invalid
+from switchboard_rules import fields
 
-LIMIT_FIELDS = {"rpm_limit", "tpm_limit", "max_parallel_requests", "max_budget", "budget_duration",
-                "max_daily_spend"}
-KEY_FIELDS = {"key_alias", "models", "duration", "expires", "privacy_tier", "pii_policy", "metadata", "team_id",
-              "is_admin", "provider_credentials", *LIMIT_FIELDS}
-TEAM_FIELDS = {"team_id", "team_alias", "models", "privacy_tier", "pii_policy", "metadata", "blocked",
-               "provider_credentials",
-               *LIMIT_FIELDS}
+KEY_FIELDS = set(fields.KEY_JSON_FIELDS)
+TEAM_FIELDS = set(fields.TEAM_JSON_FIELDS)
 #: LiteLLM fields accepted and ignored, so that existing scripts keep working.
 _IGNORED = {"user_id", "tags", "send_invite_email", "members_with_roles", "organization_id"}
 #: JSON name → contract name, where they differ.
-_CONTRACT = {"max_budget": "max_budget_micros", "max_daily_spend": "max_daily_spend_micros", "expires": "expires_at"}
+_CONTRACT = {**{k: v for k, v in fields.LIMITS.items() if k != v}, **{k: v for k, v in fields.KEY.items() if k != v}}
 
 
 def _str(body: dict[str, Any], name: str) -> str:
@@ -78,6 +74,9 @@ def usd_to_micros(value: Any, name: str) -> int | None:
         raise invalid(f"'{name}' must be an amount in USD, e.g. 25 or \"12.50\".", name, "invalid_type") from None
     if not amount.is_finite() or not 0 <= amount <= MAX_USD:
         raise invalid(f"'{name}' must be an amount in USD from 0 to {MAX_USD:.6f}.", name, "invalid_value")
+    if 0 < amount < Decimal("0.000001"):
+        raise invalid(f"'{name}' is below one micro-dollar ({value}); budgets are counted in micro-dollars: give at "
+                      "least 0.000001 USD, or 0 to allow nothing.", name, "invalid_value")
     return int((amount * 1_000_000).to_integral_value())
 
 
@@ -137,13 +136,13 @@ def _check_known(body: dict[str, Any], known: set[str], extra: set[str]) -> None
                       unknown[0], "unknown_field")
 
 
-def limits(body: dict[str, Any]) -> auth_pb2.Limits:
-    out = auth_pb2.Limits(budget_duration=_str(body, "budget_duration"))
-    for name in ("rpm_limit", "tpm_limit", "max_parallel_requests"):
+def limits(body: dict[str, Any]) -> Limits:
+    out = Limits(budget_duration=_str(body, "budget_duration"))
+    for name in fields.COUNT_LIMITS:
         value = _count(body, name)
         if value is not None:
             setattr(out, name, value)
-    for name in ("max_budget", "max_daily_spend"):
+    for name in fields.MONEY_LIMITS:
         micros = usd_to_micros(body.get(name), name)
         if micros is not None:
             setattr(out, _CONTRACT[name], micros)
@@ -156,12 +155,12 @@ def update_fields(body: dict[str, Any], known: set[str]) -> list[str]:
     return fields
 
 
-def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -> auth_pb2.KeySpec:
+def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -> KeySpec:
     _check_known(body, KEY_FIELDS, set(extra))
     if body.get("duration") is not None and body.get("expires") is not None:
         raise invalid("Give either 'duration' (relative, e.g. \"30d\") or 'expires' (a date-time), not both.",
                       "duration", "conflicting_fields")
-    return auth_pb2.KeySpec(
+    return KeySpec(
         key_alias=_str(body, "key_alias"), models=_models(body), limits=limits(body), duration=_str(body, "duration"),
         expires_at=_expires(body), team_id=_str(body, "team_id"), privacy_tier=_str(body, "privacy_tier"),
         pii_policy=_str(body, "pii_policy"), metadata=_metadata(body), is_admin=_bool(body, "is_admin"),
@@ -169,17 +168,18 @@ def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -
     )
 
 
-def key_update(body: dict[str, Any]) -> tuple[str, auth_pb2.KeySpec, list[str]]:
-    """``/key/update``: the key named, the new values, and which fields change."""
+def key_update(body: dict[str, Any], *, changes_required: bool = True) -> tuple[str, KeySpec, list[str]]:
+    """``/key/update`` (and ``/key/regenerate``, where changes are optional): the key named, the new values, and
+    which fields change."""
     ref = key_ref(body)
     spec = key_spec(body)
-    fields = update_fields(body, KEY_FIELDS - {"team_id"})
+    changed = update_fields(body, KEY_FIELDS - {"team_id"})
     if "team_id" in body:
-        fields.append("team_id")
-    if not fields:
+        changed.append("team_id")
+    if not changed and changes_required:
         raise invalid(f"Nothing to update: give at least one of {', '.join(sorted(KEY_FIELDS))}.", None,
                       "nothing_to_update")
-    return ref, spec, fields
+    return ref, spec, changed
 
 
 def key_ref(body: dict[str, Any], name: str = "key") -> str:
@@ -190,24 +190,24 @@ def key_ref(body: dict[str, Any], name: str = "key") -> str:
     return value.strip()
 
 
-def team_spec(body: dict[str, Any]) -> auth_pb2.TeamSpec:
+def team_spec(body: dict[str, Any]) -> TeamSpec:
     _check_known(body, TEAM_FIELDS, set())
-    return auth_pb2.TeamSpec(
+    return TeamSpec(
         team_id=_str(body, "team_id"), team_alias=_str(body, "team_alias"), models=_models(body),
         limits=limits(body), privacy_tier=_str(body, "privacy_tier"), pii_policy=_str(body, "pii_policy"),
         metadata=_metadata(body), blocked=_bool(body, "blocked"), provider_credentials=_provider_credentials(body),
     )
 
 
-def team_update(body: dict[str, Any]) -> tuple[auth_pb2.TeamSpec, list[str]]:
+def team_update(body: dict[str, Any]) -> tuple[TeamSpec, list[str]]:
     spec = team_spec(body)
     if not spec.team_id:
         raise invalid("'team_id' is required: the team to update.", "team_id", "missing_team_id")
-    fields = update_fields(body, TEAM_FIELDS)
-    if not fields:
+    changed = update_fields(body, TEAM_FIELDS)
+    if not changed:
         raise invalid(f"Nothing to update: give at least one of {', '.join(sorted(TEAM_FIELDS - {'team_id'}))}.",
                       None, "nothing_to_update")
-    return spec, fields
+    return spec, changed
 
 
 def micros_to_usd(micros: int | None) -> float | None:

@@ -26,7 +26,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
 from switchboard_common.http_metrics import ObservabilityMiddleware
-from switchboard_facade.clients import Peers
 from switchboard_facade.cors import EXPOSE_HEADERS, parse_origins
 from switchboard_facade.errors import (
     dialect_for_path,
@@ -38,7 +37,6 @@ from switchboard_facade.errors import (
 from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import ClientGone, declared_length, too_large
-from switchboard_facade.outbox import Outbox
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,
@@ -147,30 +145,17 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
 
     @asynccontextmanager
     async def lifespan(app: FacadeApp) -> AsyncIterator[None]:
-        peers = Peers.connect(settings)
-        gateway_holder: list[Gateway] = []
-
-        async def deliver(events):  # type: ignore[no-untyped-def]
-            await gateway_holder[0].deliver_usage(events)
-
-        outbox = Outbox(settings.ensure_data_dir() / "outbox", deliver)
-        gateway = Gateway(settings, peers, outbox)
-        gateway_holder.append(gateway)
-        metrics.observe_outbox(lambda: outbox.depth)
+        gateway = Gateway(settings)
+        metrics.observe_outbox(lambda: gateway.billing.outbox.depth)
         app.state.gateway = gateway
         app.fast_lane.gateway = gateway
         app.state.draining = False
-        await outbox.start()
-        await gateway.keycache.start()
+        await gateway.start()
         try:
             yield
         finally:
             app.state.draining = True
-            await gateway.keycache.stop()
-            await outbox.stop(settings.shutdown_grace_seconds)
-            await gateway.leases.close(settings.shutdown_grace_seconds)
-            await gateway.releaser.drain(settings.shutdown_grace_seconds)
-            await peers.close()
+            await gateway.close()
 
     app = FacadeApp(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     origins = parse_origins(settings.cors_origins)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import orjson
 
+from switchboard.v1 import common_pb2
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import new_request_id
@@ -19,31 +20,31 @@ from switchboard_translate.anthropic import error_type_for_status
 
 log = logging.getLogger(__name__)
 
-#: kind → (HTTP status, OpenAI error type, Anthropic error type)
-_KINDS: dict[int, tuple[int, str, str]] = {
-    Kind.ERROR_KIND_INVALID_REQUEST: (400, "invalid_request_error", "invalid_request_error"),
-    Kind.ERROR_KIND_AUTHENTICATION: (401, "authentication_error", "authentication_error"),
-    Kind.ERROR_KIND_PERMISSION: (403, "permission_error", "permission_error"),
-    Kind.ERROR_KIND_MODEL_NOT_FOUND: (400, "invalid_request_error", "not_found_error"),
-    Kind.ERROR_KIND_RATE_LIMITED: (429, "rate_limit_error", "rate_limit_error"),
-    Kind.ERROR_KIND_BUDGET_EXCEEDED: (429, "budget_exceeded", "rate_limit_error"),
-    Kind.ERROR_KIND_UPSTREAM: (502, "upstream_error", "api_error"),
-    Kind.ERROR_KIND_UPSTREAM_UNREACHABLE: (502, "upstream_unreachable", "api_error"),
-    Kind.ERROR_KIND_UPSTREAM_TIMEOUT: (504, "upstream_timeout", "timeout_error"),
-    Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT: (503, "service_unavailable", "overloaded_error"),
-    Kind.ERROR_KIND_INTERNAL: (503, "service_unavailable", "api_error"),
-    Kind.ERROR_KIND_NOT_FOUND: (404, "not_found_error", "not_found_error"),
-    Kind.ERROR_KIND_CONFLICT: (409, "conflict_error", "invalid_request_error"),
-    Kind.ERROR_KIND_POLICY: (400, "policy_error", "invalid_request_error"),
+#: kind → (OpenAI error type, Anthropic error type); the HTTP status is the kind's (ServiceError.http_status).
+_KINDS: dict[int, tuple[str, str]] = {
+    Kind.ERROR_KIND_INVALID_REQUEST: ("invalid_request_error", "invalid_request_error"),
+    Kind.ERROR_KIND_AUTHENTICATION: ("authentication_error", "authentication_error"),
+    Kind.ERROR_KIND_PERMISSION: ("permission_error", "permission_error"),
+    Kind.ERROR_KIND_MODEL_NOT_FOUND: ("invalid_request_error", "not_found_error"),
+    Kind.ERROR_KIND_RATE_LIMITED: ("rate_limit_error", "rate_limit_error"),
+    Kind.ERROR_KIND_BUDGET_EXCEEDED: ("budget_exceeded", "rate_limit_error"),
+    Kind.ERROR_KIND_UPSTREAM: ("upstream_error", "api_error"),
+    Kind.ERROR_KIND_UPSTREAM_UNREACHABLE: ("upstream_unreachable", "api_error"),
+    Kind.ERROR_KIND_UPSTREAM_TIMEOUT: ("upstream_timeout", "timeout_error"),
+    Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT: ("service_unavailable", "overloaded_error"),
+    Kind.ERROR_KIND_INTERNAL: ("service_unavailable", "api_error"),
+    Kind.ERROR_KIND_NOT_FOUND: ("not_found_error", "not_found_error"),
+    Kind.ERROR_KIND_CONFLICT: ("conflict_error", "invalid_request_error"),
+    Kind.ERROR_KIND_POLICY: ("policy_error", "invalid_request_error"),
 }
 
 
 def status_for(err: ServiceError) -> int:
-    return err.error.http_status or _KINDS.get(err.kind, (500, "", ""))[0]
+    return err.http_status
 
 
 def openai_error_body(err: ServiceError) -> dict[str, object]:
-    etype = _KINDS.get(err.kind, (500, "api_error", ""))[1]
+    etype = _KINDS.get(err.kind, ("api_error", ""))[0]
     e = err.error
     body: dict[str, object] = {"message": e.message, "type": etype, "param": e.param or None, "code": e.code or None}
     if e.provider:
@@ -65,7 +66,7 @@ def anthropic_error_body(err: ServiceError) -> dict[str, object]:
         # An explicit status (413, 402...) decides the type, as Anthropic's clients expect.
         etype = error_type_for_status(err.error.http_status)
     else:
-        etype = _KINDS.get(err.kind, (500, "", "api_error"))[2]
+        etype = _KINDS.get(err.kind, ("", "api_error"))[1]
     return {"type": "error", "error": {"type": etype, "message": err.error.message}}
 
 
@@ -127,3 +128,9 @@ def edge_error(path: str, status: int, message: str, code: str) -> tuple[bytes, 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_request") -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, param=param or "", code=code)
+
+
+def error_event_payload(error: common_pb2.Error) -> bytes:
+    """The in-stream error event OpenAI clients understand (the SDK raises on it)."""
+    return orjson.dumps({"error": {"message": error.message, "type": "upstream_error",
+                                   "param": None, "code": error.code or "upstream_error"}})

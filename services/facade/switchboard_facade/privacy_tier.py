@@ -6,9 +6,8 @@ only extracts and removes it from the body (it is the gateway's, not the provide
 which owns the configured tier order, combines it with the key's pin and refuses a looser or
 unknown tier, so there is one source of truth for what "stricter" means.
 
-Writing: the custody path names each process that handled the request, ending in the deployment
-(``facade@host:pid>router@host:pid>provider:deployment``), and ``x-switchboard-pii`` carries the
-kinds and counts of values the router substituted, masked or found.
+Writing: ``x-switchboard-custody-path`` and ``x-switchboard-pii``, as :mod:`switchboard_rules.custody`
+formats them (the router writes the same facts in the ledger).
 """
 
 from __future__ import annotations
@@ -18,8 +17,9 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from switchboard.v1 import router_pb2
 from switchboard_facade.errors import invalid
+from switchboard_router.client import RouteInfo
+from switchboard_rules import custody
 
 TIER_HEADER = "x-switchboard-privacy-tier"
 TIER_FIELD = "privacy_tier"
@@ -49,20 +49,15 @@ def take_requested_tier(headers: Mapping[str, str], body: dict[str, Any]) -> str
     return header or field
 
 
-def custody_path(route: router_pb2.RouteInfo | None) -> str:
-    """Each hop that handled the request, ending in the deployment that served it (only the facade
-    when no deployment was reached)."""
-    if route is None or not route.deployment_id:
+def custody_path(route: RouteInfo | None) -> str:
+    """This facade, then the router and the deployment that served (see :mod:`switchboard_rules.custody`)."""
+    if route is None:
         return f"facade@{INSTANCE}"
-    router = f"router@{route.router_instance}" if route.router_instance else "router"
-    return f"facade@{INSTANCE}>{router}>{route.provider}:{route.deployment_id}"
+    return custody.custody_path(f"facade@{INSTANCE}", route.router_instance, route.provider, route.deployment_id)
 
 
-def pii_header(policy: str, route: router_pb2.RouteInfo | None) -> str:
-    """``card=1,email=2`` (kinds in alphabetical order, distinct-value counts; never values), ``none`` when
-    the key's policy found nothing, ``off`` when the policy is off; empty when no deployment was reached."""
-    if route is None or not route.deployment_id:
+def pii_header(policy: str, route: RouteInfo | None) -> str:
+    """The PII summary of the answer (see :mod:`switchboard_rules.custody`)."""
+    if route is None:
         return ""
-    if policy in ("", "off"):
-        return "off"
-    return ",".join(f"{kind}={count}" for kind, count in sorted(route.pii_counts.items())) or "none"
+    return custody.pii_summary(policy, route.pii_counts, bool(route.deployment_id))

@@ -8,13 +8,20 @@ import signal
 import sys
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
+from switchboard_auth.client import AuthClient, AuthClientSettings
+from switchboard_billing.client import BillingClient, BillingClientSettings
 from switchboard_common import metrics, runtime, tracing
+from switchboard_common.channels import open_channel
 from switchboard_common.grpc_server import run_until_signalled, start_server
-from switchboard_router.catalog.config import ConfigError, load_catalog
+from switchboard_common.identity import load_identity
+from switchboard_router.catalog.config import CatalogError, load_catalog
 from switchboard_router.catalog.probe import drop_unreachable
 from switchboard_router.engine import Engine
+from switchboard_router.gate import Gate
+from switchboard_router.privacy_guard import INSTANCE
 from switchboard_router.servicer import RouterServicer
 from switchboard_router.settings import RouterSettings
+from switchboard_router.settlement import Settlement
 
 log = logging.getLogger("switchboard_router")
 
@@ -40,8 +47,22 @@ async def serve(settings: RouterSettings) -> None:
     describe_catalog(engine)
     metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
                                          for e in engine.catalog.models.values() for d in e.deployments])
+    data_dir = settings.ensure_data_dir()
+    identity = load_identity("router", data_dir, accepts=("facade",))
+    peers = [open_channel(settings.auth_address), open_channel(settings.billing_address)]
+    auth = AuthClient(peers[0], identity.metadata, AuthClientSettings(
+        settings.service_timeout_seconds, settings.key_cache_ttl_seconds, settings.rate_lease_units,
+        settings.rate_lease_seconds))
+    billing = BillingClient(peers[1], holder=f"router@{INSTANCE}", outbox_dir=data_dir / "outbox",
+                            metadata=identity.metadata, settings=BillingClientSettings(
+                                settings.service_timeout_seconds, settings.completion_timeout_seconds,
+                                settings.budget_lease_units))
+    await auth.start()
+    await billing.start()
+    metrics.observe_outbox(lambda: billing.outbox.depth)
+    gate = Gate(auth, billing)
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
-    servicer = RouterServicer(engine)
+    servicer = RouterServicer(engine, identity, gate, Settlement(billing, gate))
     service = await start_server(
         settings.grpc_listen,
         lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
@@ -53,7 +74,7 @@ async def serve(settings: RouterSettings) -> None:
     async def reload() -> None:
         try:
             catalog = await drop_unreachable(load_catalog(settings.config))
-        except ConfigError as exc:
+        except CatalogError as exc:
             log.error("config reload rejected; keeping the running catalog", extra={"error": str(exc)})
             return
         engine.replace_catalog(catalog)
@@ -62,8 +83,14 @@ async def serve(settings: RouterSettings) -> None:
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
-    await run_until_signalled(service, settings.shutdown_grace_seconds, engine.aclose,
-                              on_drain=servicer.exchanges.drain)
+    async def close() -> None:
+        await engine.aclose()
+        await billing.close(settings.shutdown_grace_seconds)
+        await auth.close(settings.shutdown_grace_seconds)
+        for channel in peers:
+            await channel.close()
+
+    await run_until_signalled(service, settings.shutdown_grace_seconds, close, on_drain=servicer.exchanges.drain)
 
 
 def main() -> None:
@@ -71,7 +98,7 @@ def main() -> None:
     tracing.setup("switchboard-router")
     try:
         runtime.run("router", serve(settings), settings.log_level)
-    except ConfigError as exc:
+    except CatalogError as exc:
         # A broken catalog at start: say exactly where, without a traceback, and exit non-zero.
         sys.stderr.write(f"switchboard router: the model catalog is invalid: {exc}\n")
         raise SystemExit(2) from None

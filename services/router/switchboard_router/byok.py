@@ -6,8 +6,8 @@ and fallbacks included, a deployment of such a provider is called with the calle
 place of its configured ``api_key``; the request is then billed with the routing-only fee
 (``RouteInfo.byok``). Credentials are never logged, stored or returned by the router.
 
-Bedrock deployments are excluded: they usually sign requests with the operator's AWS key pair,
-which a single API key cannot replace, so the operator's credential is used and no BYOK is billed.
+When a credential applies is a rule billing shares (it holds and charges the BYOK fee then):
+:func:`switchboard_rules.byok.byok_applies`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import dataclasses
 from collections.abc import Mapping
 
 from switchboard_router.deployment import Deployment
-
-UNSUPPORTED_PROVIDERS = frozenset({"bedrock"})
+from switchboard_rules.byok import byok_applies
 
 
 def applies(provider: str, credentials: Mapping[str, str]) -> bool:
     """Whether a deployment of ``provider`` is called with the caller's own credential."""
-    return bool(credentials.get(provider)) and provider not in UNSUPPORTED_PROVIDERS
+    return bool(credentials.get(provider)) and byok_applies(provider, credentials)
 
 
 def with_own_credential(deployment: Deployment, credentials: Mapping[str, str]) -> Deployment:

@@ -8,6 +8,7 @@ from typing import Any
 
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
+from switchboard_router.operations import Operation
 from switchboard_router.outcomes import (
     Attempted,
     AttemptFailed,
@@ -22,14 +23,14 @@ from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, Transp
 
 
 async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                        body: dict[str, Any], attempt: int, operation: str) -> UnaryResult:
+                        body: dict[str, Any], attempt: int, operation: Operation) -> UnaryResult:
     """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
 
     The deployment's ``total`` timeout bounds the whole call; ``connect`` and
     ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
     """
     adapter = adapter_for(deployment.provider)
-    if operation == "embeddings":
+    if operation is Operation.EMBED:
         request = build_embeddings(adapter, deployment, body)
         parse = adapter.parse_embeddings_response  # type: ignore[attr-defined]
     else:

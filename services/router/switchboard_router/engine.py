@@ -30,6 +30,7 @@ from switchboard_router.byok import with_own_credential
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
 from switchboard_router.deployment import Deployment, Timeouts
+from switchboard_router.operations import Operation
 from switchboard_router.outcomes import (
     Attempted,
     AttemptFailed,
@@ -47,6 +48,7 @@ from switchboard_router.routing.selector import choose, permitted
 from switchboard_router.streaming import stream_once
 from switchboard_router.upstream_http import HttpPool, PoolFactory, UpstreamPool
 from switchboard_translate.cursor import apply_thinking_suffix
+from switchboard_translate.output_bound import bounded
 
 __all__ = ["Attempted", "Constraints", "Engine", "StreamChunks", "StreamFinished", "StreamItem", "StreamStarted",
            "UnaryResult"]
@@ -61,6 +63,18 @@ class Constraints:
     jurisdictions: Sequence[str] = ()
     #: Provider -> the caller's own API key (bring your own key; see byok.py). Never logged.
     credentials: Mapping[str, str] = field(default_factory=dict)
+    #: The most output tokens the call may produce (its budget hold's bound); 0: no bound. Each attempt sends
+    #: the provider min(this, the deployment's output limit) when the client asked for more or nothing.
+    output_bound: int = 0
+
+
+def bounded_for(body: dict[str, Any], output_bound: int, deployment: Deployment) -> tuple[dict[str, Any], int]:
+    """The body one attempt sends, its output cap lowered to the call's bound (never above the deployment's own
+    output limit), and the cap the gateway set (0: the client's own applies, or there is no bound)."""
+    if output_bound <= 0:
+        return body, 0
+    limit = deployment.max_output_tokens
+    return bounded(body, min(output_bound, limit) if limit else output_bound)
 
 
 @dataclass(slots=True)
@@ -288,9 +302,9 @@ class Engine:
         return str(resolved["model"]), resolved
 
     async def complete(self, model: str, body: dict[str, Any], constraints: Constraints,
-                       operation: str = "chat") -> UnaryResult:
-        """One whole answer; ``operation`` is "chat" (Chat Completions) or "embeddings"."""
-        if operation == "chat":
+                       operation: Operation = Operation.COMPLETE) -> UnaryResult:
+        """One whole answer: a Chat Completion, or embeddings."""
+        if operation is Operation.COMPLETE:
             model, body = self._thinking(model, body)
         plan = self._plan(self._resolve(model, constraints), constraints)
         attempt = 0
@@ -298,9 +312,13 @@ class Engine:
             attempt += 1
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
+            sent_body, bound = (bounded_for(body, constraints.output_bound, deployment)
+                                if operation is Operation.COMPLETE else (body, 0))
             try:
-                return await complete_once(self.pool_for(deployment), self.health, deployment, current.name, body,
-                                           attempt, operation)
+                result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
+                                             sent_body, attempt, operation)
+                result.route.output_tokens_sent = bound
+                return result
             except AttemptFailed as exc:
                 delay = self._retry(plan, current, deployment, exc, constraints, attempt)
             if delay > 0:
@@ -318,9 +336,12 @@ class Engine:
             attempt += 1
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
+            sent_body, bound = bounded_for(body, constraints.output_bound, deployment)
             try:
                 async for item in stream_once(self.pool_for(deployment), self.health, deployment, current.name,
-                                              body, attempt, include_usage):
+                                              sent_body, attempt, include_usage):
+                    if isinstance(item, StreamStarted | StreamFinished):
+                        item.route.output_tokens_sent = bound
                     yield item
                 return
             except AttemptFailed as exc:

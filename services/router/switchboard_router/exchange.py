@@ -17,22 +17,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any, Protocol
 
 import grpc
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common import grpc_metrics
-from switchboard_common.errors import ServiceError, grpc_code_for, service_failed
+from switchboard_common.errors import ServiceError, abort, grpc_code_for, service_failed
+from switchboard_router.callers import Caller
+from switchboard_router.operations import Operation
 
 log = logging.getLogger(__name__)
 
 #: Initial metadata a router sends when an exchange is open (a router without Exchange answers UNIMPLEMENTED).
 EXCHANGE_READY = ("switchboard-exchange", "1")
 
-#: ExchangeRequest's call kind -> the unary RPC it stands for (metrics label it so) and the answer's operation.
-_METHODS = {"complete": ("Complete", "chat"), "embed": ("Embed", "embeddings"), "stream": ("StreamComplete", "")}
+#: ExchangeRequest's call kind -> the unary RPC it stands for (metrics label it so).
+_METHODS = {"complete": "Complete", "embed": "Embed", "stream": "StreamComplete"}
 _CLOSE = object()
 _END = router_pb2.ExchangeEnd()
 _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
@@ -41,22 +43,30 @@ _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
 class Calls(Protocol):
     """What a session needs of the servicer: the calls, raising ServiceError."""
 
-    def answer(self, request: router_pb2.CompleteRequest, operation: str) -> Any: ...
+    def answer(self, request: router_pb2.CompleteRequest, operation: Operation, caller: Caller) -> Any: ...
 
-    def events(self, request: router_pb2.CompleteRequest) -> AsyncIterator[router_pb2.StreamEvent]: ...
+    def events(self, request: router_pb2.CompleteRequest,
+               caller: Caller) -> AsyncGenerator[router_pb2.StreamEvent, None]: ...
 
 
 class ExchangeHub:
     """The open Exchange streams of this router, so that a shutdown can drain them all."""
 
-    def __init__(self, calls: Calls) -> None:
+    def __init__(self, calls: Calls, caller_of: Callable[[grpc.aio.ServicerContext], Caller]) -> None:
         self.calls = calls
+        #: Names the caller of a stream from its metadata (every call on it is that caller's).
+        self.caller_of = caller_of
         self.sessions: set[ExchangeSession] = set()
         self.draining = False
 
     async def serve(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
                     context: grpc.aio.ServicerContext) -> None:
-        session = ExchangeSession(self.calls, context)
+        try:
+            caller = self.caller_of(context)
+        except ServiceError as err:
+            await abort(context, err)
+            return
+        session = ExchangeSession(self.calls, context, caller)
         self.sessions.add(session)
         if self.draining:
             session.drain()
@@ -75,9 +85,10 @@ class ExchangeHub:
 class ExchangeSession:
     """One Exchange stream: a reader that starts and cancels calls, and the one writer of their replies."""
 
-    def __init__(self, calls: Calls, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, calls: Calls, context: grpc.aio.ServicerContext, caller: Caller) -> None:
         self.calls = calls
         self.context = context
+        self.caller = caller
         self.running: dict[int, asyncio.Task[None]] = {}
         #: (reply, future set once written or None) in order, or _CLOSE.
         self.outgoing: asyncio.Queue[Any] = asyncio.Queue()
@@ -132,7 +143,7 @@ class ExchangeSession:
             self.outgoing.put_nowait(_CLOSE)
 
     async def _call(self, call_id: int, kind: str, request: router_pb2.CompleteRequest) -> None:
-        method, operation = _METHODS[kind]
+        method = _METHODS[kind]
         grpc_metrics.call_started("router", method)
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
@@ -141,16 +152,20 @@ class ExchangeSession:
         try:
             if kind == "stream":
                 loop = asyncio.get_running_loop()
-                async for event in self.calls.events(request):
-                    # Wait until the event is written: chunks arriving meanwhile are coalesced into the next one,
-                    # and a slow link holds the provider back, as on StreamComplete.
-                    written = loop.create_future()
-                    put((router_pb2.ExchangeReply(call_id=call_id, event=event), written))
-                    await written
-                    grpc_metrics.observe_response(request, event)
+                events = self.calls.events(request, self.caller)
+                try:
+                    async for event in events:
+                        # Wait until the event is written: chunks arriving meanwhile are coalesced into the next
+                        # one, and a slow link holds the provider back, as on StreamComplete.
+                        written = loop.create_future()
+                        put((router_pb2.ExchangeReply(call_id=call_id, event=event), written))
+                        await written
+                        grpc_metrics.observe_response(request, event)
+                finally:
+                    await events.aclose()  # a cancelled call stops its provider call now, not when collected
                 put((router_pb2.ExchangeReply(call_id=call_id, end=_END), None))
             else:
-                response = await self.calls.answer(request, operation)
+                response = await self.calls.answer(request, Operation(kind), self.caller)
                 put((router_pb2.ExchangeReply(call_id=call_id, completion=response), None))
                 grpc_metrics.observe_response(request, response)
             code = grpc.StatusCode.OK

@@ -22,6 +22,8 @@ class Attempted:
     deployment: Deployment
     attempts: int
     served_model: str
+    #: The max_tokens the gateway sent because of the call's output bound (0: the client's own, or none).
+    output_tokens_sent: int = 0
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from switchboard.v1 import router_pb2
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router import byok
 from switchboard_router.engine import Constraints, Engine, StreamChunks, StreamFinished, StreamItem, UnaryResult
+from switchboard_router.operations import Operation
 from switchboard_router.privacy import ChatStreamRestorer, PiiPolicy, PiiResult, restore_completion, scan_request
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
@@ -115,7 +116,8 @@ class PrivacyGuard:
         self.engine = engine
 
     def prepare(self, body: dict[str, Any], constraints: router_pb2.RoutingConstraints,
-                operation: str = "chat", credentials: Mapping[str, str] | None = None) -> Prepared:
+                operation: Operation = Operation.COMPLETE, credentials: Mapping[str, str] | None = None,
+                output_bound: int = 0) -> Prepared:
         """Resolves the tier and applies the PII policy; raises ServiceError (400) on refusal.
 
         ``credentials`` (provider -> the caller's own API key) ride along in the engine constraints.
@@ -123,9 +125,9 @@ class PrivacyGuard:
         tier = resolve_tier(constraints.privacy_tier, constraints.requested_privacy_tier,
                             self.engine.catalog.privacy_tiers)
         resolved = Constraints(list(constraints.allowed_models), tier, list(constraints.jurisdictions),
-                               dict(credentials or {}))
+                               dict(credentials or {}), output_bound)
         policy = _parse_policy(constraints.pii_policy)
-        if operation == "embeddings":
+        if operation is Operation.EMBED:
             new_body, result = _scan_embeddings(body, policy)
         else:
             result = scan_request(body, policy)
@@ -133,9 +135,9 @@ class PrivacyGuard:
         if result.blocked:
             raise ServiceError(Kind.ERROR_KIND_POLICY, result.block_message(), code="pii_blocked",
                                http_status=400)
-        return Prepared(new_body, resolved, result, tier, result.vault if operation == "chat" else {})
+        return Prepared(new_body, resolved, result, tier, result.vault if operation is Operation.COMPLETE else {})
 
-    async def complete(self, model: str, prepared: Prepared, operation: str = "chat") -> UnaryResult:
+    async def complete(self, model: str, prepared: Prepared, operation: Operation = Operation.COMPLETE) -> UnaryResult:
         result = await self.engine.complete(model, prepared.body, prepared.constraints, operation)
         if prepared.vault:
             result.body = restore_completion(result.body, prepared.vault)

@@ -1,202 +1,57 @@
-"""The Router gRPC servicer: protobuf in, engine call, protobuf out."""
+"""The Router gRPC servicer: who calls, then the call served (:mod:`switchboard_router.served`).
+
+Every RPC first names its caller from the metadata (:func:`~switchboard_router.callers.caller_of`):
+the facade by its service token, anyone else by a virtual key; a call with
+neither fails with UNAUTHENTICATED and a message saying what to send.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
 import grpc
-import orjson
 
-from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
-from switchboard_common.errors import Kind, ServiceError, abort
-from switchboard_router.engine import (
-    Attempted,
-    Engine,
-    StreamChunks,
-    StreamFinished,
-    StreamStarted,
-)
+from switchboard.v1 import router_pb2, router_pb2_grpc
+from switchboard_common.errors import ServiceError, abort
+from switchboard_common.identity import ServiceIdentity
+from switchboard_router.callers import Caller, caller_of
+from switchboard_router.engine import Engine
 from switchboard_router.exchange import ExchangeHub
+from switchboard_router.gate import Gate, constraints_of
+from switchboard_router.operations import Operation
 from switchboard_router.privacy_guard import PrivacyGuard
-from switchboard_router.providers.base import TokenUsage
 from switchboard_router.routing.access import allowed_models
+from switchboard_router.served import CallServer
+from switchboard_router.settlement import Settlement
 
 log = logging.getLogger(__name__)
 
 
-def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
-    return common_pb2.Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens,
-        cached_prompt_tokens=usage.cached_prompt_tokens,
-        cache_write_tokens=usage.cache_write_tokens,
-        reasoning_tokens=usage.reasoning_tokens,
-        reported_by_provider=usage.reported_by_provider,
-    )
-
-
-def route_to_proto(route: Attempted) -> router_pb2.RouteInfo:
-    d = route.deployment
-    return router_pb2.RouteInfo(
-        deployment_id=d.id,
-        provider=d.provider,
-        upstream_model=d.model,
-        jurisdiction=d.jurisdiction,
-        privacy_tier=d.privacy_tier,
-        attempts=route.attempts,
-        served_model=route.served_model,
-    )
-
-
-def _parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
-    try:
-        body = orjson.loads(request.body)
-    except orjson.JSONDecodeError as exc:
-        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "body must be a JSON object")
-    if not request.model:
-        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "model is required", param="model")
-    return body
-
-
-_DONE = object()
-#: Stream items read ahead of the facade at most (beyond it, the provider waits: backpressure).
-_AHEAD = 256
-
-
-@dataclass(frozen=True, slots=True)
-class StartedWithChunks:
-    """The route of a stream together with the chunks that came with the provider's first byte."""
-
-    started: StreamStarted
-    chunks: list[bytes]
-
-
-def _ready_chunks(queue: asyncio.Queue[Any], merged: list[bytes]) -> tuple[list[bytes], Any]:
-    """Appends the chunk batches waiting in ``queue`` to ``merged``; returns it and the first other item taken."""
-    while not queue.empty():
-        following = queue.get_nowait()
-        if not isinstance(following, StreamChunks):
-            return merged, following
-        merged.extend(following.chunks)
-    return merged, None
-
-
-async def coalesced(items: AsyncIterator[Any], first_chunks: bool = False) -> AsyncIterator[Any]:
-    """``items``, with the chunk batches that are ready at the same moment merged into one.
-
-    A task reads the provider's stream while the caller writes the previous
-    message to the facade, so chunks that arrive during a write go out together
-    in the next message (one gRPC message instead of one each); the first chunk
-    is never held back. With ``first_chunks``, chunks already waiting behind the
-    route come with it as one :class:`StartedWithChunks`. Errors of ``items`` are
-    raised here, in order.
-    """
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=_AHEAD)
-
-    async def pump() -> None:
-        try:
-            async with contextlib.aclosing(items):  # type: ignore[type-var]
-                async for item in items:
-                    await queue.put(item)
-        except Exception as exc:  # handed to the caller, in order
-            await queue.put(exc)
-        finally:
-            await queue.put(_DONE)
-
-    task = asyncio.get_running_loop().create_task(pump())
-    held: Any = None
-    try:
-        while True:
-            item = held if held is not None else await queue.get()
-            held = None
-            if item is _DONE:
-                return
-            if isinstance(item, Exception):
-                raise item
-            if isinstance(item, StreamChunks) and not queue.empty():
-                merged, held = _ready_chunks(queue, list(item.chunks))
-                item = StreamChunks(merged)
-            elif isinstance(item, StreamStarted) and first_chunks and not queue.empty():
-                merged, held = _ready_chunks(queue, [])
-                if merged:
-                    item = StartedWithChunks(item, merged)
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 class RouterServicer(router_pb2_grpc.RouterServicer):
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, identity: ServiceIdentity, gate: Gate, settlement: Settlement) -> None:
         self.engine = engine
-        self.guard = PrivacyGuard(engine)
-        self.exchanges = ExchangeHub(self)
+        self.identity = identity
+        self.gate = gate
+        self.calls = CallServer(PrivacyGuard(engine), gate, settlement)
+        self.exchanges = ExchangeHub(self.calls, self.caller)
 
-    # The calls themselves, shared by the unary RPCs and the Exchange stream: they raise ServiceError.
-
-    async def answer(self, request: router_pb2.CompleteRequest, operation: str) -> router_pb2.CompleteResponse:
-        """One whole completion (``operation`` "chat") or embeddings answer ("embeddings")."""
-        prepared = self.guard.prepare(_parse_body(request), request.constraints, operation,
-                                      request.provider_credentials)
-        result = await self.guard.complete(request.model, prepared, operation)
-        return router_pb2.CompleteResponse(
-            body=orjson.dumps(result.body),
-            usage=usage_to_proto(result.usage),
-            route=prepared.annotate(route_to_proto(result.route)),
-            provider_ms=result.provider_ms,
-        )
-
-    async def events(self, request: router_pb2.CompleteRequest) -> AsyncIterator[router_pb2.StreamEvent]:
-        """The events of one streamed completion: RouteInfo, chunk batches, one StreamEnd."""
-        body = _parse_body(request)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        prepared = self.guard.prepare(body, request.constraints, credentials=request.provider_credentials)
-        stream = self.guard.stream(request.model, prepared, include_usage)
-        async for item in coalesced(stream, first_chunks=request.accepts_first_chunks):
-            if isinstance(item, StartedWithChunks):
-                route = prepared.annotate(route_to_proto(item.started.route))
-                route.provider_ttfb_ms = item.started.ttfb_ms
-                yield router_pb2.StreamEvent(route=route, first_chunks=router_pb2.ChunkBatch(chunks=item.chunks))
-            elif isinstance(item, StreamChunks):
-                yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=item.chunks))
-            elif isinstance(item, StreamStarted):
-                route = prepared.annotate(route_to_proto(item.route))
-                route.provider_ttfb_ms = item.ttfb_ms
-                yield router_pb2.StreamEvent(route=route)
-            elif isinstance(item, StreamFinished):
-                end = router_pb2.StreamEnd(
-                    usage=usage_to_proto(item.usage),
-                    provider_ms=item.provider_ms,
-                    time_to_first_byte_ms=item.ttfb_ms,
-                    route=prepared.annotate(route_to_proto(item.route)),
-                )
-                if item.error is not None:
-                    end.error.CopyFrom(item.error.error)
-                yield router_pb2.StreamEvent(end=end)
-
-    # The RPCs.
+    def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+        """The RPC's caller; raises the UNAUTHENTICATED ServiceError when it names none."""
+        return caller_of(context.invocation_metadata(), self.identity)
 
     async def Complete(self, request: router_pb2.CompleteRequest,
                        context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
-        return await self._unary(request, context, "chat")
+        return await self._unary(request, context, Operation.COMPLETE)
 
     async def Embed(self, request: router_pb2.CompleteRequest,
                     context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
-        return await self._unary(request, context, "embeddings")
+        return await self._unary(request, context, Operation.EMBED)
 
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
-                     operation: str) -> router_pb2.CompleteResponse:
+                     operation: Operation) -> router_pb2.CompleteResponse:
         try:
-            return await self.answer(request, operation)
+            return await self.calls.answer(request, operation, self.caller(context))
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None
@@ -204,7 +59,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
     async def StreamComplete(self, request: router_pb2.CompleteRequest,
                              context: grpc.aio.ServicerContext) -> AsyncIterator[router_pb2.StreamEvent]:
         try:
-            async for event in self.events(request):
+            async for event in self.calls.events(request, self.caller(context)):
                 yield event
         except ServiceError as err:
             await abort(context, err)
@@ -215,9 +70,16 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
 
     async def ListModels(self, request: router_pb2.ListModelsRequest,
                          context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:
+        try:
+            caller = self.caller(context)
+            constraints = request.constraints
+            if not caller.trusted:
+                constraints = constraints_of(await self.gate.verify(caller.api_key), constraints)
+        except ServiceError as err:
+            await abort(context, err)
+            raise AssertionError("unreachable") from None
         catalog = self.engine.catalog
-        names = allowed_models(catalog.live_models(), list(request.constraints.allowed_models),
-                               catalog.access_groups)
+        names = allowed_models(catalog.live_models(), list(constraints.allowed_models), catalog.access_groups)
         out = router_pb2.ListModelsResponse()
         for name in names:
             entry = catalog.models[name]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from switchboard_common.settings import GrpcServiceSettings
+from switchboard_common.settings import PeerSettings
 
 
-class RouterSettings(GrpcServiceSettings):
+class RouterSettings(PeerSettings):
     #: gRPC listen address of the router.
     grpc_listen: str = "127.0.0.1:50053"
     #: Model catalog YAML.

@@ -33,13 +33,7 @@ from switchboard_router.providers.base import StreamOptions, TokenUsage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool, UpstreamStream
-
-#: Characters per token for estimates (the usual rule of thumb for English text and code).
-CHARS_PER_TOKEN = 4
-
-
-def estimate_tokens(chars: int) -> int:
-    return -(-chars // CHARS_PER_TOKEN)
+from switchboard_translate.generated_text import estimate_tokens, generated_chars
 
 
 def estimate_prompt_tokens(body: dict[str, Any]) -> int:
@@ -65,22 +59,7 @@ class ProducedSoFar:
         self.chunks.extend(chunks)
 
     def chars(self) -> int:
-        total = 0
-        for raw in self.chunks:
-            try:
-                chunk = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            for choice in chunk.get("choices") or ():
-                delta = choice.get("delta") or {}
-                for key in ("content", "reasoning_content", "refusal"):
-                    value = delta.get(key)
-                    if isinstance(value, str):
-                        total += len(value)
-                for call in delta.get("tool_calls") or ():
-                    function = call.get("function") or {}
-                    total += len(function.get("name") or "") + len(function.get("arguments") or "")
-        return total
+        return generated_chars(self.chunks)
 
     def usage(self, reported: TokenUsage | None, prompt_tokens: int, failed: bool) -> TokenUsage:
         """The provider's usage; after a failure topped up to what was visibly produced; else an estimate."""

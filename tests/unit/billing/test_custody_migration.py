@@ -22,12 +22,15 @@ from switchboard_common.database import make_engine
 
 PG_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
 CUSTODY = ("custody_path", "pii", "pii_policy", "required_privacy_tier")
+#: Columns migration 5 adds.
+SOURCES = ("byok", "source", "response_id", "provisional")
 
 
 def ledger_before_custody() -> sa.Table:
     """The usage_ledger table as migrations 1-2 created it before the custody columns existed."""
     columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
-               for c in UsageRow.__table__.columns if c.name not in CUSTODY]  # type: ignore[attr-defined]
+               for c in UsageRow.__table__.columns  # type: ignore[attr-defined]  # SQLModel's table
+               if c.name not in CUSTODY + SOURCES]
     return sa.Table("usage_ledger", sa.MetaData(), *columns)
 
 
@@ -64,11 +67,12 @@ async def test_custody_columns_are_added_to_an_existing_ledger_and_round_trip(ds
         event = billing_pb2.UsageEvent(
             request_id="req_new", key_id="k", model="m", started_at_ms=2, status="success", http_status=200,
             custody_path="facade@h:1>router@h:2>openai:m/0", pii="card=1,email=2", pii_policy="substitute",
-            required_privacy_tier="zero_retention")
+            required_privacy_tier="zero_retention", byok=True, source="grpc", response_id="chatcmpl-1")
         assert await ledger.record(ledger_values(event))
         new, = await ledger.list(request_id="req_new")
-        for name in CUSTODY:
+        for name in (*CUSTODY, "byok", "source", "response_id"):
             assert getattr(record_from_row(new).event, name) == getattr(event, name)
+        assert [r.request_id for r in await ledger.list(request_id="chatcmpl-1")] == ["req_new"]
         old, = await ledger.list(request_id="req_old")
         assert all(getattr(old, name) == "" for name in CUSTODY)
         assert len(await ledger.list()) == 2

@@ -1,16 +1,18 @@
-"""Budget leases on real databases (SQLite, and PostgreSQL when SWITCHBOARD_TEST_POSTGRES_URL is set):
-a lease is a reservation of several units, freed unit by unit by settlements and by returns."""
+"""Budget leases on real databases (SQLite, and PostgreSQL when SWITCHBOARD_TEST_POSTGRES_URL is set): money a
+holder spends locally, granted with a reservation, freed by settlements and returns, lapsing to what its holder
+committed when it stops renewing it — and never refusing its own holder's request."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from switchboard_billing.budgets import Budgets, Limits
+from switchboard_billing.budgets import Budgets, LeaseAsk, Limits, Reservation
 from switchboard_billing.ledger import Ledger
-from switchboard_billing.windows import ManualClock
+from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
 
 LIMITS = Limits(max_budget_micros=10_000)
@@ -22,59 +24,102 @@ async def held(budgets: Budgets) -> int:
     return probe.budgets[0].held_micros
 
 
-async def test_a_lease_takes_at_most_half_of_what_is_free(engines: list[AsyncEngine]) -> None:  # noqa: F811
+async def reserve(budgets: Budgets, request_id: str, amount: int, *, ask: int = 0, committed: int | None = None,
+                  give_back: tuple[str, int] | None = None, cap: Callable[[int], int | None] | None = None,
+                  lease_id: str = "") -> Reservation:
+    lease_ask = LeaseAsk(lease_id or f"lease-{request_id}", ask, 5.0, ask if committed is None else committed) \
+        if ask else None
+    return await budgets.reserve(request_id=request_id, key_id="k1", team_id="", key_limits=LIMITS,
+                                 team_limits=Limits(), amount_micros=amount, lease_ask=lease_ask,
+                                 return_lease=give_back, cap=cap)
+
+
+async def test_a_lease_takes_at_most_half_of_what_is_free_after_its_request(engines: list[AsyncEngine]) -> None:  # noqa: F811
     budgets = Budgets(engines[0], ManualClock(START))
-    first = await budgets.lease(lease_id="l1", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
-                                unit_micros=1_000, units=100)
-    assert first.units == 5 and first.budgets[0].held_micros == 5_000
-    second = await budgets.lease(lease_id="l2", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
-                                 unit_micros=1_000, units=100)
-    assert second.units == 2
-    again = await budgets.lease(lease_id="l1", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
-                                unit_micros=1_000, units=100)
-    assert again.units == 5, "idempotent by lease id"
-    # 3 000 free: half of it holds one unit; then 2 000 free holds one more; then nothing.
-    grants = [await budgets.lease(lease_id=f"x{i}", key_id="k1", team_id="", key_limits=LIMITS,
-                                  team_limits=Limits(), unit_micros=1_000, units=100) for i in range(3)]
-    assert [g.units for g in grants] == [1, 1, 0]
-    free = await budgets.lease(lease_id="free", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
-                               unit_micros=0, units=10)
-    assert free.units == 0, "a shape that costs nothing is not leased (Reserve decides)"
+    first = await reserve(budgets, "r1", 1_000, ask=100_000)
+    assert first.held and first.lease is not None and first.lease.micros == (10_000 - 1_000) // 2
+    assert await held(budgets) == 1_000 + 4_500
+    second = await reserve(budgets, "r2", 1_000, ask=100_000)
+    assert second.lease is not None and second.lease.micros == (10_000 - 5_500 - 1_000) // 2
+    # Too little left to lease a request like it: the request is held, no lease.
+    third = await reserve(budgets, "r3", 1_000, ask=100_000)
+    assert third.held and third.lease is None
+    again = await reserve(budgets, "r1", 1_000, ask=100_000)
+    assert again.held and again.lease is None, "idempotent by request id: nothing more is held"
 
 
-async def test_settlements_and_returns_free_a_lease_unit_by_unit(
+async def test_a_holders_own_lease_never_refuses_its_request(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """A lone caller: whatever its lease holds unused goes back in the reservation's transaction."""
+    budgets = Budgets(engines[0], ManualClock(START))
+    first = await reserve(budgets, "r1", 2_000, ask=100_000)
+    assert first.lease is not None and first.lease.micros == 4_000  # 8,000 free: half
+    # 4,000 left free, and this request wants 6,000: only the lease's money makes it fit.
+    refused = await reserve(budgets, "r2", 6_000)
+    assert refused.denied_by is not None
+    served = await reserve(budgets, "r3", 6_000, give_back=(first.lease.lease_id, first.lease.micros))
+    assert served.held and served.denied_by is None
+    assert await held(budgets) == 8_000
+
+
+async def test_settlements_debit_the_lease_and_returns_free_it(
         engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
     budgets, ledger = Budgets(engines[0], ManualClock(START)), ledger_on(engines[1])
-    lease = await budgets.lease(lease_id="l1", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
-                                unit_micros=1_000, units=4)
-    assert lease.units == 4 and await held(budgets) == 4_000
-    units = {"r1": ("l1", 1_000), "r2": ("l1", 1_000)}
+    opened = await reserve(budgets, "r0", 100, ask=4_000)
+    assert opened.lease is not None and opened.lease.micros == 4_000
+    await ledger.record_new([usage_row("r0", 100, START)])
+    assert await held(budgets) == 4_000
+    units = {"r1": ("lease-r0", 1_000), "r2": ("lease-r0", 1_000)}
     new = await ledger.record_new([usage_row("r1", 300, START), usage_row("r2", 200, START)], units)
     assert len(new) == 2 and await held(budgets) == 2_000
-    await ledger.record_new([usage_row("r1", 300, START)], {"r1": ("l1", 1_000)})
+    await ledger.record_new([usage_row("r1", 300, START)], {"r1": ("lease-r0", 1_000)})
     assert await held(budgets) == 2_000, "a replayed settlement frees nothing twice"
-    await budgets.return_lease("l1", 1_000)  # one unit unused; one request still in flight
+    await budgets.return_lease("lease-r0", 1_000)  # unused; one request still in flight
     assert await held(budgets) == 1_000
-    await ledger.record_new([usage_row("r3", 900, START)], {"r3": ("l1", 1_000)})
+    await ledger.record_new([usage_row("r3", 900, START)], {"r3": ("lease-r0", 1_000)})
     assert await held(budgets) == 0
-    probe = await budgets.reserve(request_id="after", key_id="k1", team_id="", key_limits=LIMITS,
-                                  team_limits=Limits(), amount_micros=8_600)
-    assert probe.held and probe.budgets[0].spent_micros == 1_400
+    probe = await reserve(budgets, "after", 8_500)
+    assert probe.held and probe.budgets[0].spent_micros == 1_500
+
+
+async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    """A dead holder's money is free within seconds; the requests it sent stay covered until they settle."""
+    clock = ManualClock(START)
+    budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
+    opened = await reserve(budgets, "r0", 100, ask=4_000, committed=1_000)
+    assert opened.lease is not None and await held(budgets) == 4_100
+    clock.advance(seconds=4)
+    statuses = await budgets.renew([("lease-r0", 1_500, 0)], 5.0)  # 1,500 in flight and allowance
+    assert statuses[0].known and statuses[0].micros == 4_000
+    clock.advance(seconds=4)
+    assert await held(budgets) == 4_100, "renewed: still whole"
+    clock.advance(seconds=2)
+    assert await held(budgets) == 100 + 1_500, "not renewed in time: only what the holder committed"
+    await ledger.record_new([usage_row("r1", 700, START)], {"r1": ("lease-r0", 1_000)})
+    assert await held(budgets) == 100 + 500, "a settlement frees its hold from the committed part too"
+    clock.advance(timedelta(hours=1))
+    assert await held(budgets) == 0, "the reservation TTL ends the rest"
+    gone = await budgets.renew([("lease-r0", 0, 0)], 5.0)
+    assert not gone[0].known
+
+
+async def test_a_request_that_does_not_fit_is_capped_to_what_is_left(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    budgets = Budgets(engines[0], ManualClock(START))
+    assert (await reserve(budgets, "r1", 7_000)).held
+    capped = await reserve(budgets, "r2", 5_000, ask=10_000, cap=lambda free: free - 1 if free > 1_000 else None)
+    assert capped.held and capped.capped and capped.amount_micros == 2_999 and capped.lease is None
+    refused = await reserve(budgets, "r3", 5_000, cap=lambda free: free - 1 if free > 1_000 else None)
+    assert refused.denied_by is not None and refused.free_micros == 1
 
 
 async def test_leases_and_reservations_on_two_replicas_never_overrun(engines: list[AsyncEngine]) -> None:  # noqa: F811
-    """Leases and single reservations racing through two engines against room for exactly 10 units."""
+    """Requests asking for leases and plain reservations racing through two engines, against room for 10 holds."""
     replicas = [Budgets(engine, ManualClock(START)) for engine in engines]
 
     async def one(i: int) -> int:
-        if i % 3:
-            lease = await replicas[i % 2].lease(lease_id=f"l{i}", key_id="k1", team_id="", key_limits=LIMITS,
-                                                team_limits=Limits(), unit_micros=1_000, units=3)
-            return lease.units
-        outcome = await replicas[i % 2].reserve(request_id=f"r{i}", key_id="k1", team_id="", key_limits=LIMITS,
-                                                team_limits=Limits(), amount_micros=1_000)
-        return int(outcome.held)
+        outcome = await reserve(replicas[i % 2], f"r{i}", 1_000, ask=3_000 if i % 3 else 0)
+        return int(outcome.held) * 1_000 + (outcome.lease.micros if outcome.lease is not None else 0)
 
     granted = await asyncio.gather(*(one(i) for i in range(40)))
-    assert 0 < sum(granted) <= 10
-    assert await held(replicas[0]) == sum(granted) * 1_000 <= LIMITS.max_budget_micros
+    assert 0 < sum(granted) <= LIMITS.max_budget_micros
+    assert await held(replicas[0]) == sum(granted)

@@ -11,13 +11,16 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from switchboard.v1 import billing_pb2, common_pb2
-from switchboard_billing.costing import Pricer, UnservableModelError
-from switchboard_billing.deployments import CatalogConfigError, CatalogSource, parse_models
+from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.money import usd_to_micros_half_up
+from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_billing.pricing import max_cost_micros
+from switchboard_billing.quote import worst_case
+from switchboard_billing.rate_card import model_rates
 from switchboard_billing.servicer import row_from_event
 from switchboard_common.database import make_engine
+from switchboard_rules.catalog import CatalogError
 
 AT_MS = int(datetime(2026, 1, 15, 12, 0, tzinfo=UTC).timestamp() * 1000)
 
@@ -62,9 +65,15 @@ def test_config_overrides_win_over_the_price_list() -> None:
     assert pricer(CATALOG).event_cost(event("r", "mini-cheap/0", 1_000_000, 1_000_000)) == 400_000
 
 
-def test_byok_deployments_pay_the_routing_fee_only() -> None:
-    # 2M tokens at $0.50/M + $0.0001 per request.
-    assert pricer(CATALOG).event_cost(event("r", "byok/0", 1_500_000, 500_000)) == 1_000_100
+def test_byok_is_charged_only_when_the_callers_own_credential_carried_the_request() -> None:
+    p = pricer(CATALOG)
+    # The caller's key: 2M tokens at $0.50/M + $0.0001 per request.
+    assert p.event_cost(event("r", "byok/0", 1_500_000, 500_000, byok=True)) == 1_000_100
+    # The operator's key on the same byok deployment: gpt-4o's price, 1.5M in at $2.50/M + 0.5M out at $10/M.
+    assert p.event_cost(event("r", "byok/0", 1_500_000, 500_000, byok=False)) == 8_750_000
+    # A deployment without a BYOK fee, carried by the caller's key: the (empty) fee, not the price.
+    assert p.event_cost(event("r", "mini/0", 1_000, 1_000, byok=True)) == 0
+    assert p.event_cost(event("r", "mini/0", 1_000_000, 0, byok=False)) == 150_000
 
 
 def test_unknown_price_is_recorded_as_unknown_never_zero() -> None:
@@ -76,24 +85,26 @@ def test_unknown_price_is_recorded_as_unknown_never_zero() -> None:
 
 def test_unpriced_models_are_served_only_when_the_config_says_so() -> None:
     p = pricer(CATALOG)
-    allowed = p.worst_case("local", 1000, 100)
-    assert allowed.priced is False and allowed.micros == 0
-    with pytest.raises(UnservableModelError, match="allow_unpriced"):
-        p.worst_case("local-strict", 1000, 100)
+    allowed = model_rates(p, "local")
+    assert allowed.servable and not allowed.priced
+    assert p.unservable_reason("local") is None
+    assert not model_rates(p, "local-strict").servable
+    assert "allow_unpriced" in (p.unservable_reason("local-strict") or "")
 
 
-def test_worst_case_covers_every_deployment_and_fallback() -> None:
+def test_the_rate_card_holds_what_genai_prices_would_charge_at_worst() -> None:
     p = pricer(CATALOG)
-    worst = p.worst_case("sonnet", 10_000, 1_000)
-    sonnet = p.price(p.source.current().models["sonnet"].deployments[0].pricing, byok=False,
-                     at=datetime.now(UTC))
-    assert sonnet is not None
-    assert worst.micros == max_cost_micros(sonnet, 10_000, 1_000) and worst.priced
-    # No max_tokens: the deployment's output limit is held.
+    sonnet = p.price(p.source.current().models["sonnet"].deployments[0].pricing, byok=False, at=datetime.now(UTC))
     mini = p.source.current().models["mini"].deployments[0]
     mini_price = p.price(mini.pricing, byok=False, at=datetime.now(UTC))
-    assert mini_price is not None
-    assert p.worst_case("mini", 100, 0).micros == max_cost_micros(mini_price, 100, 16384)
+    assert sonnet is not None and mini_price is not None
+    # Every deployment a request may reach (the fallback's included): the dearest decides.
+    worst = worst_case(model_rates(p, "sonnet"), 10_000, 1_000, (), 32_768)
+    assert worst.micros == max(max_cost_micros(sonnet, 10_000, 1_000), max_cost_micros(mini_price, 10_000, 1_000))
+    # No max_tokens: the deployment's output limit is held (the catalog's 16,384), never its context window.
+    assert worst_case(model_rates(p, "mini"), 100, 0, (), 32_768).micros == max_cost_micros(mini_price, 100, 16384)
+    # Claude Sonnet 4.5's published output limit (64,000, from the model data) bounds it without a config value.
+    assert worst_case(model_rates(p, "sonnet"), 100, 0, (), 32_768).output_tokens == 64_000
 
 
 def test_remembered_costs_follow_the_price_and_every_token_count() -> None:
@@ -123,7 +134,7 @@ def test_deployment_missing_from_the_config_is_priced_by_provider_and_model() ->
 
 
 def test_bad_pricing_config_names_the_place() -> None:
-    with pytest.raises(CatalogConfigError, match=r"models\[0\].deployments\[0\]"):
+    with pytest.raises(CatalogError, match=r"models\[0\].deployments\[0\]"):
         parse_models({"models": [{"name": "x", "deployments": [{"provider": "openai", "model": "m",
                                                                 "input_cost_per_million": "cheap"}]}]})
 

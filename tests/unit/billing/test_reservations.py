@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard_billing.budgets import Budgets, Limits
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.models import UsageRow
-from switchboard_billing.windows import ManualClock, parse_timezone
 from switchboard_common.database import make_engine
+from switchboard_rules.windows import ManualClock, parse_timezone
 
 PG_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
 START = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)

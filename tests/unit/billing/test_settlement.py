@@ -15,12 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2, common_pb2
-from switchboard_billing.budgets import Budgets, Limits
+from switchboard_billing.budgets import Budgets, LeaseAsk, Limits
 from switchboard_billing.costing import Pricer
-from switchboard_billing.deployments import CatalogSource, parse_models
 from switchboard_billing.ledger import Ledger
+from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_billing.servicer import BillingServicer
-from switchboard_billing.windows import ManualClock
+from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
 
 START_MS = int(START.timestamp() * 1000)
@@ -44,9 +44,11 @@ async def ledger_ids(engine: AsyncEngine) -> list[str]:
 
 
 async def take_lease(budgets: Budgets, lease_id: str, units: int, key_id: str = "k1", team_id: str = "") -> None:
-    lease = await budgets.lease(lease_id=lease_id, key_id=key_id, team_id=team_id, key_limits=BIG,
-                                team_limits=BIG if team_id else Limits(), unit_micros=1_000, units=units)
-    assert lease.units == units
+    """A lease of ``units`` holds of 1,000 micro-dollars, granted with the reservation of a request that asked."""
+    held = await budgets.reserve(request_id=f"asked-{lease_id}", key_id=key_id, team_id=team_id, key_limits=BIG,
+                                 team_limits=BIG if team_id else Limits(), amount_micros=1_000,
+                                 lease_ask=LeaseAsk(lease_id, units * 1_000, 60.0, units * 1_000))
+    assert held.lease is not None and held.lease.micros == units * 1_000
 
 
 async def test_duplicates_inside_and_across_batches_are_recorded_once(

@@ -22,15 +22,18 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 
-from switchboard.v1 import auth_pb2, common_pb2, router_pb2
+from switchboard.v1 import common_pb2
+from switchboard_auth.client import Admitted, KeyContext
+from switchboard_billing.client import Hold
 from switchboard_common import http_metrics, metrics
 from switchboard_common.access_log import AccessLog
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.app import FacadeApp, create_app
 from switchboard_facade.settings import FacadeSettings
+from switchboard_router.client import CompleteResponse, Operation, RouteInfo, StreamEvent
 
 GOOD_KEY = "sk-good"
-ROUTE = router_pb2.RouteInfo(deployment_id="dep-1", provider="openai", served_model="m", jurisdiction="us",
+ROUTE = RouteInfo(deployment_id="dep-1", provider="openai", served_model="m", jurisdiction="us",
                              privacy_tier="standard", attempts=1, router_instance="host:1")
 USAGE = common_pb2.Usage(prompt_tokens=3, completion_tokens=5, total_tokens=8, reported_by_provider=True)
 COMPLETION = orjson.dumps({"id": "c1", "object": "chat.completion", "model": "m", "created": 1,
@@ -52,55 +55,86 @@ class StubRpc:
         self.cancelled = True
 
 
+class StubAuth:
+    def __init__(self, gateway: StubGateway) -> None:
+        self.gateway = gateway
+
+    async def admit(self, api_key: str, **request: Any) -> Admitted:
+        return Admitted(await self.verify(api_key))
+
+    async def verify(self, api_key: str) -> KeyContext:
+        if self.gateway.failure is not None:
+            raise self.gateway.failure
+        if api_key != GOOD_KEY:
+            raise ServiceError(Kind.ERROR_KIND_AUTHENTICATION, "Invalid API key.", code="invalid_api_key")
+        key = KeyContext(key_id="k1", key_alias="alias-1", models=["m"])
+        http_metrics.note(key_alias=key.key_alias)
+        return key
+
+    def release(self, admitted: Any, usage: Any = None) -> None:
+        self.gateway.released.append(usage)
+
+
+class StubBilling:
+    def __init__(self, gateway: StubGateway) -> None:
+        self.gateway = gateway
+
+    async def hold(self, *, request_id: str, **request: Any) -> Hold:
+        return Hold(request_id)
+
+    def end(self, hold: Any) -> None:
+        self.gateway.ended.append(hold.request_id)
+
+    def settle(self, event: Any) -> None:
+        self.gateway.settled.append(event)
+
+
+class StubRouter:
+    def __init__(self, gateway: StubGateway) -> None:
+        self.gateway = gateway
+
+    async def answer(self, request: Any, operation: Operation = Operation.COMPLETE) -> CompleteResponse:
+        if operation is Operation.EMBED:
+            return CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
+        return CompleteResponse(body=COMPLETION, route=ROUTE, usage=USAGE, provider_ms=1.0)
+
+    async def stream(self, request: Any) -> tuple[RouteInfo, AsyncIterator[StreamEvent], StubRpc]:
+        gateway = self.gateway
+
+        async def events() -> AsyncIterator[StreamEvent]:
+            for text in gateway.stream_texts:
+                event = StreamEvent()
+                event.chunks.chunks.append(chunk(text))
+                yield event
+            if gateway.hang:
+                await asyncio.Event().wait()
+            event = StreamEvent()
+            event.end.usage.CopyFrom(USAGE)
+            yield event
+        return ROUTE, events(), gateway.rpc
+
+
 class StubGateway:
-    """The Gateway calls the routes make, answered in memory."""
+    """The clients the routes use, answered in memory."""
 
     def __init__(self, max_body_bytes: int = 1 << 20) -> None:
         self.settings = SimpleNamespace(max_body_bytes=max_body_bytes, completion_timeout_seconds=60.0)
-        self.settled: list[tuple[str, dict[str, Any]]] = []
+        #: What the facade settled itself (calls the router never answered), the admissions it gave back (their
+        #: usage) and the holds it ended (their request ids).
+        self.settled: list[Any] = []
+        self.released: list[Any] = []
+        self.ended: list[str] = []
         self.failure: BaseException | None = None
         #: Stream: chunk texts sent, then (hang=True) wait until cancelled, else end with usage.
         self.stream_texts = ["a", "b"]
         self.hang = False
         self.rpc = StubRpc()
+        self.auth = StubAuth(self)
+        self.billing = StubBilling(self)
+        self.router = StubRouter(self)
 
-    async def authorize(self, api_key: str, call: Any = None, verify_only: bool = False) -> auth_pb2.KeyContext:
-        if self.failure is not None:
-            raise self.failure
-        if api_key != GOOD_KEY:
-            raise ServiceError(Kind.ERROR_KIND_AUTHENTICATION, "Invalid API key.", code="invalid_api_key")
-        key = auth_pb2.KeyContext(key_id="k1", key_alias="alias-1", models=["m"])
-        http_metrics.note(key_alias=key.key_alias)
-        call.key = key
-        return key
-
-    async def reserve(self, call: Any, body_bytes: int, output_tokens: int | None = None) -> None:
-        return None
-
-    def release_limits(self, call: Any, usage: Any = None) -> None:
-        return None
-
-    async def complete(self, call: Any) -> router_pb2.CompleteResponse:
-        return router_pb2.CompleteResponse(body=COMPLETION, route=ROUTE, usage=USAGE, provider_ms=1.0)
-
-    async def embed(self, call: Any) -> router_pb2.CompleteResponse:
-        return router_pb2.CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
-
-    async def stream(self, call: Any) -> tuple[router_pb2.RouteInfo, AsyncIterator[router_pb2.StreamEvent], StubRpc]:
-        async def events() -> AsyncIterator[router_pb2.StreamEvent]:
-            for text in self.stream_texts:
-                event = router_pb2.StreamEvent()
-                event.chunks.chunks.append(chunk(text))
-                yield event
-            if self.hang:
-                await asyncio.Event().wait()
-            event = router_pb2.StreamEvent()
-            event.end.usage.CopyFrom(USAGE)
-            yield event
-        return ROUTE, events(), self.rpc
-
-    def settle(self, call: Any, **outcome: Any) -> None:
-        self.settled.append((call.request_id, outcome))
+    async def verify(self, api_key: str) -> KeyContext:
+        return await self.auth.verify(api_key)
 
 
 @dataclass
@@ -232,8 +266,8 @@ async def test_a_successful_answer_carries_cors_route_and_request_id_headers() -
     assert answer.header("x-switchboard-deployment") == "dep-1"
     request_id = answer.header("x-request-id")
     assert request_id is not None and request_id.startswith("req_")
-    assert gateway.settled == [(request_id, gateway.settled[0][1])]
-    assert gateway.settled[0][1]["status"] == "success"
+    assert gateway.ended == [request_id] and gateway.released == [USAGE], "the admission and hold given back"
+    assert gateway.settled == [], "the router settles what it served"
 
 
 async def test_an_unexpected_exception_is_a_500_in_the_openai_dialect(caplog: pytest.LogCaptureFixture) -> None:
@@ -317,7 +351,7 @@ async def test_a_stream_is_sent_frame_by_frame() -> None:
     assert [m["more_body"] for m in bodies] == [True, True, True, True, False]
     assert [orjson.loads(m["body"][6:])["choices"][0]["delta"]["content"] for m in bodies[:3]] == ["a", "b", "c"]
     assert bodies[3]["body"].endswith(b"data: [DONE]\n\n")
-    assert gateway.settled[0][1]["status"] == "success"
+    assert gateway.released == [USAGE] and len(gateway.ended) == 1
     assert sum(metrics.TIME_TO_FIRST_TOKEN._values[("m",)][:-1]) == ttft_before + 1  # bucket counts, then the sum
 
 
@@ -329,9 +363,8 @@ async def test_a_client_that_leaves_mid_stream_cancels_the_upstream_call() -> No
         call(app, "/v1/chat/completions", chat_body(stream=True), AUTH, disconnect_after_body_messages=2), 5)
     assert answer.status == 200
     assert sum(1 for m in answer.messages if m["type"] == "http.response.body") == 2
-    assert gateway.rpc.cancelled
-    (_, outcome), = gateway.settled
-    assert outcome["status"] == "cancelled" and outcome["http_status"] == 499
+    assert gateway.rpc.cancelled, "the router's call is cancelled (the router settles what it delivered)"
+    assert gateway.released == [None] and len(gateway.ended) == 1
     assert metrics.INFLIGHT._values[()] == 0
 
 

@@ -102,9 +102,9 @@ def test_numbers_and_plain_text_stay_as_they_are(cell: object) -> None:
 
 async def test_a_bug_on_a_framework_route_is_a_500_in_the_dialect_without_its_text(
         caplog: pytest.LogCaptureFixture) -> None:
-    app = make_app(StubGateway())  # the stub has no admin or list_models call: a route using them fails
+    app = make_app(StubGateway())  # the stub has no admin client nor list_models: a route using them fails
     with caplog.at_level(logging.ERROR):
-        openai = await call(app, "/key/list", b"", {"authorization": "Bearer sk-good"}, method="GET")
+        openai = await call(app, "/key/info", b"", {"authorization": "Bearer sk-good"}, method="GET")
         anthropic = await call(app, "/v1/messages/count_tokens", orjson.dumps(
             {"model": "m", "messages": [{"role": "user", "content": "hi"}]}), {"x-api-key": "sk-good"})
     assert openai.status == 500 and openai.json()["error"]["code"] == "internal_error"

@@ -24,8 +24,8 @@ from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import GrpcService, start_server
 from switchboard_router.catalog.config import parse_catalog
 from switchboard_router.engine import Engine
-from switchboard_router.servicer import RouterServicer
 from tests.fakes.openai_provider import FakeOpenAI
+from tests.router_servicer import FACADE, router_servicer
 
 
 def sample(name: str, **labels: str) -> float:
@@ -51,13 +51,15 @@ def _catalog(api_base: str) -> dict[str, object]:
 
 
 @pytest.fixture
-async def router(fake_openai: tuple[FakeOpenAI, str]) -> AsyncIterator[tuple[router_pb2_grpc.RouterStub, Engine]]:
+async def router(fake_openai: tuple[FakeOpenAI, str],
+                 tmp_path: Path) -> AsyncIterator[tuple[router_pb2_grpc.RouterStub, Engine]]:
     engine = Engine(parse_catalog(_catalog(fake_openai[1])))
     metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
                                          for e in engine.catalog.models.values() for d in e.deployments])
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
+    servicer, billing = await router_servicer(engine, tmp_path)
     service: GrpcService = await start_server(
-        "127.0.0.1:0", lambda s: router_pb2_grpc.add_RouterServicer_to_server(RouterServicer(engine), s), [name])
+        "127.0.0.1:0", lambda s: router_pb2_grpc.add_RouterServicer_to_server(servicer, s), [name])
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
     try:
         yield router_pb2_grpc.RouterStub(channel), engine
@@ -65,6 +67,7 @@ async def router(fake_openai: tuple[FakeOpenAI, str]) -> AsyncIterator[tuple[rou
         await channel.close()
         await service.stop(0)
         await engine.aclose()
+        await billing.close(0.1)
 
 
 def _request(model: str, text: str = "hello", stream: bool = False) -> router_pb2.CompleteRequest:
@@ -81,7 +84,7 @@ async def test_a_completion_counts_tokens_provider_time_and_the_rpc(
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="Complete", code="OK")
     timed = sample("switchboard_provider_duration_seconds_count", provider="openai", deployment=deployment)
 
-    reply = await stub.Complete(_request("obs-good"))
+    reply = await stub.Complete(_request("obs-good"), metadata=FACADE)
 
     assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="in") \
         == tokens_in + reply.usage.prompt_tokens
@@ -103,7 +106,7 @@ async def test_a_stream_records_time_to_first_byte_and_tokens(
     out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="out")
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="StreamComplete", code="OK")
 
-    events = [e async for e in stub.StreamComplete(_request("obs-good", stream=True))]
+    events = [e async for e in stub.StreamComplete(_request("obs-good", stream=True), metadata=FACADE)]
 
     end = events[-1].end
     assert sample("switchboard_provider_time_to_first_byte_seconds_count", provider="openai",
@@ -119,8 +122,8 @@ async def test_retries_and_fallbacks_are_counted(router: tuple[router_pb2_grpc.R
     retries = sample("switchboard_retries_total", model="obs-flaky")
     fallbacks = sample("switchboard_fallbacks_total", model="obs-fallback", served_model="obs-good")
 
-    flaky = await stub.Complete(_request("obs-flaky", text="a prompt seen once"))
-    fell_back = await stub.Complete(_request("obs-fallback"))
+    flaky = await stub.Complete(_request("obs-flaky", text="a prompt seen once"), metadata=FACADE)
+    fell_back = await stub.Complete(_request("obs-fallback"), metadata=FACADE)
 
     assert flaky.route.attempts == 2
     assert sample("switchboard_retries_total", model="obs-flaky") == retries + 1
@@ -138,9 +141,9 @@ async def test_upstream_errors_and_cool_downs_are_counted(router: tuple[router_p
     assert sample("switchboard_deployment_cooling_down", deployment=unreachable) == 0
 
     with pytest.raises(grpc.aio.AioRpcError):
-        await stub.Complete(_request("obs-error"))
+        await stub.Complete(_request("obs-error"), metadata=FACADE)
     with pytest.raises(grpc.aio.AioRpcError):
-        await stub.Complete(_request("obs-unreachable"))
+        await stub.Complete(_request("obs-unreachable"), metadata=FACADE)
 
     assert sample("switchboard_upstream_errors_total", provider="openai", kind="upstream") == rejected + 1
     assert sample("switchboard_grpc_server_handled_total", service="router", method="Complete",

@@ -19,6 +19,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.byok import applies
 from switchboard_router.catalog.config import parse_catalog
 from switchboard_router.engine import Engine, StreamChunks, StreamFinished
+from switchboard_router.operations import Operation
 from switchboard_router.privacy import restore_text
 from switchboard_router.privacy_guard import INSTANCE, PrivacyGuard, resolve_tier
 from tests.fakes.server import BackgroundServer
@@ -257,13 +258,13 @@ async def test_off_sends_the_body_unchanged(guard: PrivacyGuard, provider: tuple
 
 async def test_embeddings_inputs_are_substituted(guard: PrivacyGuard, provider: tuple[EchoProvider, str]) -> None:
     body = {"input": [f"contact {EMAIL}", [1, 2, 3], "plain"]}
-    prepared = guard.prepare(body, constraints("substitute"), "embeddings")
+    prepared = guard.prepare(body, constraints("substitute"), Operation.EMBED)
     assert prepared.pii.counts == {"email": 1} and prepared.vault == {}
     assert prepared.body["input"][1] == [1, 2, 3] and prepared.body["input"][2] == "plain"
-    await guard.complete("echo-64", prepared, "embeddings")
+    await guard.complete("echo-64", prepared, Operation.EMBED)
     assert EMAIL not in provider[0].bodies[0].decode()
     with pytest.raises(ServiceError):
-        guard.prepare({"input": f"contact {EMAIL}"}, constraints("block"), "embeddings")
+        guard.prepare({"input": f"contact {EMAIL}"}, constraints("block"), Operation.EMBED)
 
 
 def test_unknown_policy_is_a_clear_client_error(guard: PrivacyGuard) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard_router.catalog.config import ConfigError, parse_catalog
-from switchboard_router.catalog.envsubst import expand
+from switchboard_router.catalog.config import CatalogError, parse_catalog
+from switchboard_rules.catalog import expand
 
 
 def test_env_expansion_with_defaults_and_missing_vars() -> None:
@@ -34,7 +34,7 @@ def test_deployments_whose_keys_are_absent_are_listed_as_unavailable(monkeypatch
     ({"models": [{"name": "a", "strategy": "fastest", "deployments": [{"provider": "openai", "model": "m"}]}]},
      "models[0].strategy"),
     ({"models": [{"name": "a", "fallbacks": ["zz"], "deployments": [{"provider": "openai", "model": "m"}]}]},
-     "fallback 'zz'"),
+     "models[0].fallbacks: 'zz'"),
     ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m", "privacy_tier": "x"}]}]},
      "privacy_tier"),
     ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m", "timeouts": {"total": -1}}]}]},
@@ -43,6 +43,6 @@ def test_deployments_whose_keys_are_absent_are_listed_as_unavailable(monkeypatch
                  {"name": "a", "deployments": [{"provider": "openai", "model": "m"}]}]}, "defined twice"),
 ])
 def test_invalid_configs_name_the_place(raw: object, where: str) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(CatalogError) as info:
         parse_catalog(raw)
     assert where in str(info.value)

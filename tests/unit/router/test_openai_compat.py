@@ -92,8 +92,12 @@ def test_anthropic_dialect_fields_are_stripped_for_strict_servers_and_kept_for_l
     assert lenient["top_k"] == 5
 
 
-def test_max_tokens_is_capped_at_the_deployment_limit() -> None:
+def test_max_tokens_is_capped_at_the_deployment_limit_and_sent_as_openai_names_it() -> None:
     d = Deployment(id="m/0", public_model="m", provider="openai", model="u", api_base="", max_output_tokens=4096)
     sent = orjson.loads(OpenAICompatAdapter("openai").build_request(
         d, {"messages": [], "max_tokens": 32000}, stream=False).content)
-    assert sent["max_tokens"] == 4096
+    assert sent["max_completion_tokens"] == 4096 and "max_tokens" not in sent
+    vllm = Deployment(id="v/0", public_model="v", provider="vllm", model="u", api_base="", max_output_tokens=4096)
+    sent = orjson.loads(OpenAICompatAdapter("vllm").build_request(
+        vllm, {"messages": [], "max_tokens": 32000}, stream=False).content)
+    assert sent["max_tokens"] == 4096 and "max_completion_tokens" not in sent

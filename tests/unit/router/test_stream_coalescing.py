@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from switchboard_router.coalescing import StartedWithChunks, coalesced
 from switchboard_router.outcomes import StreamChunks, StreamStarted
-from switchboard_router.servicer import StartedWithChunks, coalesced
 
 STARTED = StreamStarted(route=None, ttfb_ms=1.0)  # type: ignore[arg-type]
 

@@ -23,13 +23,12 @@ from starlette.responses import Response
 
 from switchboard.v1 import common_pb2
 from switchboard_common.errors import Kind, ServiceError
-from switchboard_facade import relay
+from switchboard_facade import flow
 from switchboard_facade.errors import anthropic_error_body, error_response, invalid
 from switchboard_facade.fast_lane import hot, through_framework
-from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens, new_request_id
+from switchboard_facade.flow import Dialect, Parsed
+from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import Incoming, credential, read_json_object
-from switchboard_facade.privacy_tier import take_requested_tier
-from switchboard_facade.relay import Dialect
 from switchboard_facade.replies import Reply
 from switchboard_facade.token_estimate import chat_prompt_tokens
 from switchboard_translate.anthropic import (
@@ -138,7 +137,7 @@ def anthropic_dialect(model: str, request_id: str) -> Dialect:
     def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         completion = orjson.loads(body)
         if usage is not None:
-            completion["usage"] = relay.openai_usage(usage)  # what was billed, cache reads and writes included
+            completion["usage"] = flow.openai_usage(usage)  # what was billed, cache reads and writes included
         message = chat_completion_to_anthropic(completion, model=model)
         message["id"] = msg_id
         return orjson.dumps(message)
@@ -147,24 +146,21 @@ def anthropic_dialect(model: str, request_id: str) -> Dialect:
                    extra_headers=lambda rid: {"request-id": rid})
 
 
-def _gateway(request: Request) -> Gateway:
-    return request.app.state.gateway  # type: ignore[no-any-return]
+class MessagesEndpoint:
+    """Anthropic Messages: the body becomes a chat body; answers and errors go back in Anthropic's shapes."""
+
+    errors = "anthropic"
+
+    def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
+        chat = canonical_body(body)
+        return Parsed(chat, anthropic_dialect(chat["model"], incoming.request_id))
+
+
+MESSAGES = MessagesEndpoint()
 
 
 async def handle_message(gw: Gateway, incoming: Incoming) -> Reply:
-    request_id = incoming.request_id
-    headers = {"x-request-id": request_id, "request-id": request_id}
-    try:
-        body, size = incoming.json_object()
-        requested_tier = take_requested_tier(incoming.headers, body)
-        chat = canonical_body(body)
-        call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
-                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
-                    requested_privacy_tier=requested_tier)
-        await relay.admit(gw, incoming.credential(), call)
-    except ServiceError as err:
-        return error_response(err, headers, dialect="anthropic")
-    return await relay.run(gw, call, anthropic_dialect(call.model, request_id))
+    return await flow.serve(gw, incoming, MESSAGES)
 
 
 @router.post("/v1/messages")
@@ -182,13 +178,13 @@ async def count_tokens(request: Request) -> Response:
     The key must be valid and the model one it may use; nothing is billed or
     counted against rate limits.
     """
-    gw = _gateway(request)
+    gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
     headers = {"x-request-id": request_id, "request-id": request_id, "x-switchboard-token-count": "estimate"}
     try:
         body, _ = await read_json_object(request, gw.settings.max_body_bytes)
         chat = canonical_body(body, count_only=True)
-        key = await gw.authorize(credential(request), verify_only=True)
+        key = await gw.verify(credential(request))
         served = await gw.list_models(key)
         if chat["model"] not in {model.name for model in served.models}:
             raise ServiceError(Kind.ERROR_KIND_MODEL_NOT_FOUND,

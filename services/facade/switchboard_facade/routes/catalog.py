@@ -11,14 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import grpc
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import billing_pb2
-from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_billing.client import CatalogDeployment, CatalogModel, GetCatalogResponse
+from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import error_response
 from switchboard_facade.gateway import Gateway, new_request_id
 
@@ -28,23 +27,19 @@ router = APIRouter()
 _CACHE_SECONDS = 10.0
 
 
-async def fetch_catalog(request: Request) -> billing_pb2.GetCatalogResponse:
+async def fetch_catalog(request: Request) -> GetCatalogResponse:
     """Billing's catalog, cached briefly on the app. Raises ServiceError when billing is unreachable."""
     state = request.app.state
     cached = getattr(state, "billing_catalog", None)
     if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
         return cached[1]  # type: ignore[no-any-return]
     gw: Gateway = state.gateway
-    try:
-        catalog = await gw.peers.billing.GetCatalog(billing_pb2.GetCatalogRequest(),
-                                                    timeout=gw.settings.service_timeout_seconds)
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, "billing") from None
+    catalog = await gw.billing.catalog()
     state.billing_catalog = (time.monotonic(), catalog)
     return catalog
 
 
-def deployment_json(d: billing_pb2.CatalogDeployment) -> dict[str, Any]:
+def deployment_json(d: CatalogDeployment) -> dict[str, Any]:
     return {
         "deployment_id": d.deployment_id,
         "provider": d.provider,
@@ -59,12 +54,14 @@ def deployment_json(d: billing_pb2.CatalogDeployment) -> dict[str, Any]:
         "price_source": d.price_source or None,
         "priced": bool(d.price_source),
         "byok": d.byok,
+        "byok_fee_per_million": d.byok_fee_per_million or None,
+        "byok_fee_per_request_micros": d.byok_fee_per_request_micros or None,
         "privacy_tier": d.privacy_tier,
         "jurisdiction": d.jurisdiction or None,
     }
 
 
-def model_json(m: billing_pb2.CatalogModel) -> dict[str, Any]:
+def model_json(m: CatalogModel) -> dict[str, Any]:
     """A model's facts are its first (primary) deployment's; every deployment is listed too."""
     deployments = [deployment_json(d) for d in m.deployments if d.servable]
     primary = deployments[0] if deployments else {}

@@ -9,6 +9,7 @@ answered, so failures before the first byte are ordinary HTTP errors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -17,14 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard.v1 import common_pb2
-from switchboard_common.errors import ServiceError
-from switchboard_facade import relay
-from switchboard_facade.errors import error_response, invalid
+from switchboard_facade import flow
+from switchboard_facade.errors import error_event_payload, invalid
 from switchboard_facade.fast_lane import hot, through_framework
-from switchboard_facade.gateway import Call, Gateway, call_headers, error_event_payload, estimate_prompt_tokens
+from switchboard_facade.flow import Dialect, Parsed
+from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
-from switchboard_facade.privacy_tier import take_requested_tier
-from switchboard_facade.relay import Dialect
 from switchboard_facade.replies import Reply
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
@@ -64,35 +63,37 @@ def validate_chat_body(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-async def handle_chat(gw: Gateway, incoming: Incoming, path_model: str | None = None, cursor: bool = False) -> Reply:
-    request_id = incoming.request_id
-    call: Call | None = None
-    try:
-        body, size = incoming.json_object()
-        if path_model is not None:
-            body["model"] = path_model
-        requested_tier = take_requested_tier(incoming.headers, body)
-        body, fixer = canonical_chat_body(body, cursor)
-        call = Call(request_id=request_id, model=body["model"], body=body, stream=bool(body.get("stream")),
-                    requested_privacy_tier=requested_tier)
-        call.estimated_prompt_tokens = estimate_prompt_tokens(size)
-        call.body_bytes = size
-        await relay.admit(gw, incoming.credential(), call)
-    except ServiceError as err:
-        return error_response(err, call_headers(call) if call is not None else {"x-request-id": request_id})
-    return await relay.run(gw, call, chat_dialect(fixer))
+@dataclass(frozen=True, slots=True)
+class ChatEndpoint:
+    """OpenAI chat: the body normalized to one canonical shape; Cursor's answers fixed for Cursor."""
+
+    cursor: bool = False
+    #: Azure's path names the model (the deployment name is the public model name).
+    model_in_path: bool = False
+    errors: str = "openai"
+
+    def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
+        if self.model_in_path:
+            body["model"] = incoming.path_params["deployment"]
+        chat, fixer = canonical_chat_body(body, self.cursor)
+        return Parsed(chat, chat_dialect(fixer))
+
+
+OPENAI_CHAT = ChatEndpoint()
+CURSOR_CHAT = ChatEndpoint(cursor=True)
+AZURE_CHAT = ChatEndpoint(cursor=True, model_in_path=True)
 
 
 async def openai_chat(gw: Gateway, incoming: Incoming) -> Reply:
-    return await handle_chat(gw, incoming)
+    return await flow.serve(gw, incoming, OPENAI_CHAT)
 
 
 async def cursor_chat(gw: Gateway, incoming: Incoming) -> Reply:
-    return await handle_chat(gw, incoming, cursor=True)
+    return await flow.serve(gw, incoming, CURSOR_CHAT)
 
 
 async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
-    return await handle_chat(gw, incoming, path_model=incoming.path_params["deployment"], cursor=True)
+    return await flow.serve(gw, incoming, AZURE_CHAT)
 
 
 class _ChatStream:

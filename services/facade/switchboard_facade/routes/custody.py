@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import billing_pb2
+from switchboard_billing.client import ListUsageRequest, UsageRecord
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.errors import error_response
 from switchboard_facade.gateway import Gateway, new_request_id
@@ -38,7 +38,7 @@ def _pii_counts(value: str) -> dict[str, int] | None:
     return counts
 
 
-def custody_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
+def custody_json(record: UsageRecord) -> dict[str, Any]:
     e = record.event
     return {
         "request_id": e.request_id,
@@ -69,11 +69,11 @@ async def custody_record(request: Request, request_id: str) -> Response:
     gw: Gateway = request.app.state.gateway
     own_request_id = new_request_id()
     try:
-        key = await gw.authorize(credential(request), verify_only=True)
-        query = billing_pb2.ListUsageRequest(request_id=request_id, limit=1)
+        key = await gw.verify(credential(request))
+        query = ListUsageRequest(request_id=request_id, limit=1)
         if not key.is_admin:
             query.key_id = key.key_id
-        page = await gw.list_usage(query)
+        page = await gw.billing.list_usage(query)
         if not page.records:
             raise ServiceError(
                 Kind.ERROR_KIND_NOT_FOUND,

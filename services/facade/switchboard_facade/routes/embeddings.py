@@ -2,51 +2,53 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard_common.errors import ServiceError
-from switchboard_facade.errors import error_response, invalid, status_for
+from switchboard_facade import flow
+from switchboard_facade.errors import invalid
 from switchboard_facade.fast_lane import hot, through_framework
-from switchboard_facade.gateway import Call, Gateway, call_headers, estimate_prompt_tokens, route_headers
+from switchboard_facade.flow import Dialect, Parsed
+from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
-from switchboard_facade.privacy_tier import take_requested_tier
 from switchboard_facade.replies import Reply
+from switchboard_router.client import Operation
 
 router = APIRouter()
 
 
+def _validate(body: dict[str, Any]) -> dict[str, Any]:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("'model' is required: the public name of an embedding model.", "model", "missing_model")
+    data = body.get("input")
+    if not isinstance(data, (str, list)) or not data:
+        raise invalid("'input' is required: a string or a non-empty list of strings or token arrays.", "input",
+                      "missing_input")
+    body.pop("stream", None)
+    return body
+
+
+_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
+
+
+class EmbeddingsEndpoint:
+    """OpenAI embeddings: the body goes to the router as it is; the list comes back as it is."""
+
+    errors = "openai"
+
+    def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
+        return Parsed(_validate(body), _PASS_THROUGH, Operation.EMBED)
+
+
+EMBEDDINGS = EmbeddingsEndpoint()
+
+
 async def handle_embeddings(gw: Gateway, incoming: Incoming) -> Reply:
-    request_id = incoming.request_id
-    call: Call | None = None
-    try:
-        body, size = incoming.json_object()
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise invalid("'model' is required: the public name of an embedding model.", "model", "missing_model")
-        data = body.get("input")
-        if not isinstance(data, (str, list)) or not data:
-            raise invalid("'input' is required: a string or a non-empty list of strings or token arrays.", "input",
-                          "missing_input")
-        call = Call(request_id=request_id, model=model, body=body, stream=False,
-                    estimated_prompt_tokens=estimate_prompt_tokens(size),
-                    requested_privacy_tier=take_requested_tier(incoming.headers, body))
-        await gw.authorize(incoming.credential(), call)
-        await gw.reserve(call, size, output_tokens=1)  # embeddings produce no output tokens
-    except ServiceError as err:
-        if call is not None:  # refused after admission (e.g. by the budget): give the rate-limit slot back
-            gw.release_limits(call)
-            return error_response(err, call_headers(call))
-        return error_response(err, {"x-request-id": request_id})
-    try:
-        result = await gw.embed(call)
-    except ServiceError as err:
-        gw.settle(call, usage=None, route=None, status="error", http_status=status_for(err),
-                  error_code=err.error.code)
-        return error_response(err, {"x-request-id": request_id})
-    gw.settle(call, usage=result.usage, route=result.route, status="success", http_status=200)
-    return Reply(result.body, 200, route_headers(call, result.route))
+    return await flow.serve(gw, incoming, EMBEDDINGS)
 
 
 @router.post("/v1/embeddings")

@@ -33,7 +33,7 @@ async def _check(channel: grpc.aio.Channel) -> str:
 @router.get("/health/ready")
 @router.get("/health")
 async def readiness(request: Request) -> Response:
-    channels = request.app.state.gateway.peers.channels
+    channels = request.app.state.gateway.channels
     names = list(channels)
     results = await asyncio.gather(*(_check(channels[n]) for n in names))
     services = dict(zip(names, results, strict=True))

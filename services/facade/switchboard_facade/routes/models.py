@@ -24,7 +24,7 @@ async def list_models(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
     try:
-        key = await gw.authorize(credential(request), verify_only=True)
+        key = await gw.verify(credential(request))
         models = await gw.list_models(key)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})

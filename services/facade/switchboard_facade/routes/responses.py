@@ -20,14 +20,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard.v1 import common_pb2
-from switchboard_common.errors import ServiceError
-from switchboard_facade import relay
-from switchboard_facade.errors import error_response, invalid
+from switchboard_facade import flow
+from switchboard_facade.errors import invalid
 from switchboard_facade.fast_lane import hot, through_framework
-from switchboard_facade.gateway import Call, Gateway, estimate_prompt_tokens
+from switchboard_facade.flow import Dialect, Parsed
+from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
-from switchboard_facade.privacy_tier import take_requested_tier
-from switchboard_facade.relay import Dialect
 from switchboard_facade.replies import Reply
 from switchboard_facade.routes.chat import validate_chat_body
 from switchboard_translate.errors import InvalidRequest
@@ -97,25 +95,26 @@ def responses_dialect(request: dict[str, Any], request_id: str) -> Dialect:
     def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         completion = orjson.loads(body)
         if usage is not None:
-            completion["usage"] = relay.openai_usage(usage)
+            completion["usage"] = flow.openai_usage(usage)
         return orjson.dumps(chat_completion_to_response(completion, request, response_id=resp_id))
 
     return Dialect(errors="openai", render=render, stream_encoder=lambda: _ResponsesStream(request, resp_id))
 
 
+class ResponsesEndpoint:
+    """The Responses API: its body becomes a chat body; answers go back as a response or its event stream."""
+
+    errors = "openai"
+
+    def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
+        return Parsed(canonical_body(body), responses_dialect(body, incoming.request_id))
+
+
+RESPONSES = ResponsesEndpoint()
+
+
 async def handle_response(gw: Gateway, incoming: Incoming) -> Reply:
-    request_id = incoming.request_id
-    try:
-        body, size = incoming.json_object()
-        requested_tier = take_requested_tier(incoming.headers, body)
-        chat = canonical_body(body)
-        call = Call(request_id=request_id, model=chat["model"], body=chat, stream=bool(chat.get("stream")),
-                    estimated_prompt_tokens=estimate_prompt_tokens(size), body_bytes=size,
-                    requested_privacy_tier=requested_tier)
-        await relay.admit(gw, incoming.credential(), call)
-    except ServiceError as err:
-        return error_response(err, {"x-request-id": request_id})
-    return await relay.run(gw, call, responses_dialect(body, request_id))
+    return await flow.serve(gw, incoming, RESPONSES)
 
 
 @router.post("/v1/responses")

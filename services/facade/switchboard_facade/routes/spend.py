@@ -1,8 +1,11 @@
 """``GET /spend/logs``: the usage ledger, LiteLLM-shaped. The admin sees every row; a key sees its own.
 
-Filters are those of ``/usage`` (key, team, model, from/to); ``limit`` and
-``cursor`` page through the rows (``x-next-cursor``), newest first.
-``format=csv`` exports every matching row (up to 100,000) as CSV.
+Filters are those of ``/usage`` (key, team, model, from/to) and LiteLLM's:
+``api_key`` (a key id or the plain key), ``request_id`` (the gateway's request
+id, or the ``id`` of the completion the client got), ``start_date`` and
+``end_date`` (a bare end date includes that day). ``limit`` and ``cursor`` page
+through the rows (``x-next-cursor``), newest first. ``format=csv`` exports every
+matching row (up to 100,000) as CSV.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import billing_pb2
+from switchboard_billing.client import ListUsageRequest, UsageRecord
 from switchboard_common.errors import ServiceError
 from switchboard_facade.admin_input import micros_to_usd
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential
-from switchboard_facade.routes.usage import csv_response, output_format, usage_filters
+from switchboard_facade.routes.usage import csv_response, key_filter, output_format, usage_filters
 
 router = APIRouter()
 
@@ -30,7 +33,7 @@ def _iso_ms(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
+def usage_row_json(record: UsageRecord) -> dict[str, Any]:
     e = record.event
     u = e.usage
     return {
@@ -64,6 +67,9 @@ def usage_row_json(record: billing_pb2.UsageRecord) -> dict[str, Any]:
         "pii": e.pii or None,
         "pii_policy": e.pii_policy or None,
         "required_privacy_tier": e.required_privacy_tier or None,
+        "byok": e.byok,
+        "source": e.source or None,
+        "response_id": e.response_id or None,
     }
 
 
@@ -76,24 +82,28 @@ async def spend_logs(request: Request) -> Response:
     request_id = new_request_id()
     q = request.query_params
     try:
-        key = await gw.authorize(credential(request), verify_only=True)
+        key = await gw.verify(credential(request))
         fmt = output_format(q)
         limit_raw = q.get("limit", "1000" if fmt == "csv" else "100")
         if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
             raise invalid("'limit' must be a whole number between 1 and 1000.", "limit", "invalid_value")
-        query = billing_pb2.ListUsageRequest(limit=int(limit_raw), cursor=q.get("cursor", ""),
-                                             **usage_filters(q, key))
-        page = await gw.list_usage(query)
+        named = key_filter(q)
+        if named.startswith("sk-"):  # LiteLLM's api_key may be the key itself
+            named = (await gw.auth.admin.get_key(credential(request), named)).key_id
+        filters = usage_filters(q, key, named)
+        query = ListUsageRequest(limit=int(limit_raw), cursor=q.get("cursor", ""),
+                                 request_id=q.get("request_id", "").strip(), **filters)
+        page = await gw.billing.list_usage(query)
         records = list(page.records)
         while fmt == "csv" and page.next_cursor and len(records) < CSV_LIMIT:
             query.cursor = page.next_cursor
-            page = await gw.list_usage(query)
+            page = await gw.billing.list_usage(query)
             records.extend(page.records)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     rows = [usage_row_json(r) for r in records]
     if fmt == "csv":
-        return csv_response(rows, list(usage_row_json(billing_pb2.UsageRecord())), "spend-logs.csv", request_id)
+        return csv_response(rows, list(usage_row_json(UsageRecord())), "spend-logs.csv", request_id)
     headers = {"x-request-id": request_id}
     if page.next_cursor:
         headers["x-next-cursor"] = page.next_cursor

@@ -14,18 +14,18 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import grpc
 import orjson
 from fastapi import APIRouter
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import auth_pb2, billing_pb2
-from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_auth.client import KeyContext
+from switchboard_billing.client import SummarizeUsageRequest, SummarizeUsageResponse, UsageGroup
+from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential
@@ -35,8 +35,9 @@ router = APIRouter()
 GROUPS = ("day", "model", "key", "team")
 
 
-def time_filter(value: str | None, name: str) -> int:
-    """An ISO date or datetime (UTC unless it has an offset) → Unix ms; 0 when absent."""
+def time_filter(value: str | None, name: str, *, end: bool = False) -> int:
+    """An ISO date or datetime (UTC unless it has an offset) → Unix ms; 0 when absent. An end given as a bare date
+    (LiteLLM's ``end_date=2026-11-30``) includes that whole day."""
     if not value:
         return 0
     try:
@@ -46,17 +47,24 @@ def time_filter(value: str | None, name: str) -> int:
                       "invalid_value") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
+    if end and len(value.strip()) == 10:  # a date: up to the end of that day
+        parsed += timedelta(days=1)
     return int(parsed.timestamp() * 1000)
 
 
-def usage_filters(q: QueryParams, key: auth_pb2.KeyContext) -> dict[str, Any]:
-    """The filters of a usage query, with a non-admin key confined to its own rows."""
+def key_filter(q: QueryParams) -> str:
+    """The key a usage query names: ``key_id``, LiteLLM's ``api_key`` or ``key`` (an id, or a plain key)."""
+    return q.get("key_id") or q.get("api_key") or q.get("key") or ""
+
+
+def usage_filters(q: QueryParams, key: KeyContext, key_id: str | None = None) -> dict[str, Any]:
+    """The filters of a usage query (``key_id``: the named key, resolved), a non-admin key confined to its own rows."""
     filters = {
-        "key_id": q.get("key_id") or q.get("api_key") or q.get("key") or "",
+        "key_id": key_filter(q) if key_id is None else key_id,
         "team_id": q.get("team_id") or q.get("team") or "",
         "model": q.get("model", ""),
         "from_ms": time_filter(q.get("from") or q.get("start_date"), "from"),
-        "to_ms": time_filter(q.get("to") or q.get("end_date"), "to"),
+        "to_ms": time_filter(q.get("to") or q.get("end_date"), "to", end=bool(q.get("end_date") and not q.get("to"))),
     }
     if not key.is_admin:
         if filters["key_id"] and filters["key_id"] != key.key_id:
@@ -107,7 +115,7 @@ def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str, 
                     headers={"x-request-id": request_id, "content-disposition": f'attachment; filename="{filename}"'})
 
 
-def group_json(g: billing_pb2.UsageGroup) -> dict[str, Any]:
+def group_json(g: UsageGroup) -> dict[str, Any]:
     return {
         "group": g.group or None,
         "requests": g.requests,
@@ -122,11 +130,8 @@ def group_json(g: billing_pb2.UsageGroup) -> dict[str, Any]:
     }
 
 
-async def summarize(gw: Gateway, request: billing_pb2.SummarizeUsageRequest) -> billing_pb2.SummarizeUsageResponse:
-    try:
-        return await gw.peers.billing.SummarizeUsage(request, timeout=gw.settings.service_timeout_seconds)
-    except grpc.aio.AioRpcError as exc:
-        raise from_rpc_error(exc, "billing") from None
+async def summarize(gw: Gateway, request: SummarizeUsageRequest) -> SummarizeUsageResponse:
+    return await gw.billing.summarize_usage(request)
 
 
 @router.get("/usage")
@@ -136,20 +141,20 @@ async def usage(request: Request) -> Response:
     request_id = new_request_id()
     q = request.query_params
     try:
-        key = await gw.authorize(credential(request), verify_only=True)
+        key = await gw.verify(credential(request))
         group_by = q.get("group_by", "")
         if group_by and group_by not in GROUPS:
             raise invalid(f"'group_by' must be one of {', '.join(GROUPS)} (or absent for one total).", "group_by",
                           "invalid_value")
         fmt = output_format(q)
         filters = usage_filters(q, key)
-        page = await summarize(gw, billing_pb2.SummarizeUsageRequest(group_by=group_by, **filters))
+        page = await summarize(gw, SummarizeUsageRequest(group_by=group_by, **filters))
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     groups = [group_json(g) for g in page.groups]
     if fmt == "csv":
-        return csv_response(groups, list(group_json(billing_pb2.UsageGroup())), "usage.csv", request_id)
-    total = billing_pb2.UsageGroup()
+        return csv_response(groups, list(group_json(UsageGroup())), "usage.csv", request_id)
+    total = UsageGroup()
     for g in page.groups:
         for name in ("requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
                      "cost_micros", "unpriced_requests"):

@@ -31,7 +31,7 @@ async def current(request: Request) -> Session | None:
         return None
     gw: Gateway = request.app.state.gateway
     try:
-        await gw.authorize(session.credential, verify_only=True)
+        await gw.verify(session.credential)
     except ServiceError as err:
         if status_for(err) == 401:
             store(request).destroy(cookie)

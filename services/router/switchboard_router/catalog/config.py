@@ -1,27 +1,24 @@
-"""Parsing and validation of the catalog YAML into immutable :class:`Catalog` objects.
+"""The router's catalog: the checked catalog file (:mod:`switchboard_rules.catalog`) made ready to call.
 
-A broken config raises :class:`ConfigError` with a message naming the exact
-place (``models[2].deployments[0].provider``) so that a reload can reject it
-and keep the running catalog.
+The file's grammar is checked by the shared reader; here the router adds what
+only it knows (its adapters, weights, timeouts) and builds immutable
+:class:`Catalog` objects. A broken file raises
+:class:`~switchboard_rules.catalog.CatalogError` naming the exact place, so that
+a reload can reject it and keep the running catalog.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from switchboard_router.catalog.envsubst import expand
 from switchboard_router.deployment import Deployment, Timeouts
+from switchboard_rules.catalog import CatalogError, CatalogFile, DeploymentSpec, load_catalog_file, parse_catalog_file
+from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
 
-STRATEGIES = ("weighted_random", "least_inflight", "lowest_latency")
-DEFAULT_TIERS = ("zero_retention", "managed_regional_cloud", "standard")
-
-
-class ConfigError(ValueError):
-    """The catalog YAML is invalid; the message says where and why."""
+__all__ = ["Catalog", "CatalogError", "ModelEntry", "RouterPolicy", "catalog_of", "load_catalog", "parse_catalog"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +51,7 @@ class RouterPolicy:
 class Catalog:
     models: dict[str, ModelEntry]
     policy: RouterPolicy = RouterPolicy()
-    privacy_tiers: tuple[str, ...] = DEFAULT_TIERS
+    privacy_tiers: tuple[str, ...] = DEFAULT_PRIVACY_TIERS
     access_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def live_models(self) -> list[str]:
@@ -62,139 +59,86 @@ class Catalog:
 
 
 def load_catalog(path: Path) -> Catalog:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config file {path} does not exist (set SWITCHBOARD_CONFIG)") from exc
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_catalog(raw, source=str(path))
+    return catalog_of(load_catalog_file(path))
 
 
 def parse_catalog(raw: Any, source: str = "config") -> Catalog:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping with a 'models' list")
-    models_raw = raw.get("models") or []
-    if not isinstance(models_raw, list):
-        raise ConfigError(f"{source}: 'models' must be a list")
-    tiers = tuple(_str_list(raw.get("privacy_tiers"), "privacy_tiers") or DEFAULT_TIERS)
-    policy = _policy(raw.get("router_settings") or {})
+    return catalog_of(parse_catalog_file(raw, source=source))
+
+
+def catalog_of(file: CatalogFile) -> Catalog:
+    """The router's catalog from the checked file: live deployments ready to call, the others listed with why."""
     models: dict[str, ModelEntry] = {}
-    for i, model_raw in enumerate(models_raw):
-        where = f"models[{i}]"
-        entry = _model(model_raw, where, tiers)
-        if entry.name in models:
-            raise ConfigError(f"{where}: model name {entry.name!r} is defined twice")
-        models[entry.name] = entry
-    groups_raw = raw.get("access_groups") or {}
-    if not isinstance(groups_raw, dict):
-        raise ConfigError("access_groups must map a group name to a list of model names")
-    groups = {str(k): tuple(_str_list(v, f"access_groups.{k}")) for k, v in groups_raw.items()}
-    for name, entry in models.items():
-        for fb in (*entry.fallbacks, *entry.context_window_fallbacks, *entry.content_policy_fallbacks):
-            if fb not in models:
-                raise ConfigError(f"model {name!r}: fallback {fb!r} is not a model of this config")
-    return Catalog(models=models, policy=policy, privacy_tiers=tiers, access_groups=groups)
+    for name, spec in file.models.items():
+        deployments = tuple(_deployment(dep) for dep in spec.deployments)
+        models[name] = ModelEntry(
+            name=name,
+            deployments=tuple(d for d, spec_dep in zip(deployments, spec.deployments, strict=True) if spec_dep.live),
+            strategy=spec.strategy,
+            fallbacks=spec.fallbacks,
+            context_window_fallbacks=spec.context_window_fallbacks,
+            content_policy_fallbacks=spec.content_policy_fallbacks,
+            unavailable=tuple((dep.id, f"environment variable(s) {', '.join(dep.missing_env)} not set")
+                              for dep in spec.deployments if not dep.live),
+            owned_by=spec.owned_by,
+        )
+    return Catalog(models=models, policy=_policy(file.router_settings), privacy_tiers=file.privacy_tiers,
+                   access_groups=file.access_groups)
 
 
-def _model(raw: Any, where: str, tiers: tuple[str, ...]) -> ModelEntry:
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: each model must be a mapping with 'name' and 'deployments'")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}.name: a non-empty public model name is required")
-    strategy = raw.get("strategy", "weighted_random")
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"{where}.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
-    deps_raw = raw.get("deployments")
-    if not isinstance(deps_raw, list) or not deps_raw:
-        raise ConfigError(f"{where}.deployments: a non-empty list of deployments is required")
-    deployments: list[Deployment] = []
-    unavailable: list[tuple[str, str]] = []
-    for j, dep_raw in enumerate(deps_raw):
-        dwhere = f"{where}.deployments[{j}]"
-        missing: set[str] = set()
-        expanded = expand(dep_raw, missing)
-        dep = _deployment(expanded, dwhere, name, j, tiers)
-        if missing:
-            unavailable.append((dep.id, f"environment variable(s) {', '.join(sorted(missing))} not set"))
-        else:
-            deployments.append(dep)
-    return ModelEntry(
-        name=name,
-        deployments=tuple(deployments),
-        strategy=strategy,
-        fallbacks=_names(raw, "fallbacks", where),
-        context_window_fallbacks=_names(raw, "context_window_fallbacks", where),
-        content_policy_fallbacks=_names(raw, "content_policy_fallbacks", where),
-        unavailable=tuple(unavailable),
-        owned_by=str(raw.get("owned_by") or "switchboard"),
-    )
-
-
+#: Keys of a deployment the router reads itself; the others are the adapter's (``extra``).
 _KNOWN_DEPLOYMENT_KEYS = {
     "id", "provider", "model", "api_base", "api_key", "jurisdiction", "privacy_tier", "weight", "timeouts",
     "context_window", "max_output_tokens",
 }
 
 
-def _deployment(raw: Any, where: str, public: str, index: int, tiers: tuple[str, ...]) -> Deployment:
+def _deployment(spec: DeploymentSpec) -> Deployment:
     from switchboard_router.providers.registry import known_providers
 
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: a deployment must be a mapping with 'provider' and 'model'")
-    provider = raw.get("provider")
-    if provider not in known_providers():
-        raise ConfigError(f"{where}.provider: {provider!r} is not a known provider ({', '.join(known_providers())})")
-    model = raw.get("model")
-    if not isinstance(model, str) or not model:
-        raise ConfigError(f"{where}.model: the provider's model id is required")
-    tier = str(raw.get("privacy_tier") or "standard")
-    if tier not in tiers:
-        raise ConfigError(f"{where}.privacy_tier: {tier!r} is not one of {', '.join(tiers)}")
+    where, raw = spec.where, spec.config
+    if spec.provider not in known_providers():
+        raise CatalogError(f"{where}.provider: {spec.provider!r} is not a known provider "
+                           f"({', '.join(known_providers())})")
     weight = _number(raw.get("weight", 1.0), f"{where}.weight")
     if weight <= 0:
-        raise ConfigError(f"{where}.weight: must be positive")
+        raise CatalogError(f"{where}.weight: must be positive")
     timeouts_raw = raw.get("timeouts") or {}
     if not isinstance(timeouts_raw, dict):
-        raise ConfigError(f"{where}.timeouts: must be a mapping (connect, first_byte, total, stream_idle)")
+        raise CatalogError(f"{where}.timeouts: must be a mapping (connect, first_byte, total, stream_idle)")
     tkw = {}
     for key in ("connect", "first_byte", "total", "stream_idle"):
         if key in timeouts_raw:
             value = _number(timeouts_raw[key], f"{where}.timeouts.{key}")
             if value <= 0:
-                raise ConfigError(f"{where}.timeouts.{key}: must be positive seconds")
+                raise CatalogError(f"{where}.timeouts.{key}: must be positive seconds")
             tkw[key] = value
     extra = {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}
     return Deployment(
-        id=str(raw.get("id") or f"{public}/{index}"),
-        public_model=public,
-        provider=provider,
-        model=model,
+        id=spec.id,
+        public_model=spec.public_model,
+        provider=spec.provider,
+        model=spec.model,
         api_base=str(raw.get("api_base") or ""),
         api_key=str(raw["api_key"]) if raw.get("api_key") else None,
         extra=extra,
-        jurisdiction=str(raw.get("jurisdiction") or ""),
-        privacy_tier=tier,
+        jurisdiction=spec.jurisdiction,
+        privacy_tier=spec.privacy_tier,
         weight=weight,
         timeouts=Timeouts(**tkw),
-        context_window=int(_number(raw.get("context_window", 0), f"{where}.context_window")),
-        max_output_tokens=int(_number(raw.get("max_output_tokens", 0), f"{where}.max_output_tokens")),
+        context_window=spec.context_window,
+        max_output_tokens=spec.max_output_tokens,
     )
 
 
-def _policy(raw: Any) -> RouterPolicy:
-    if not isinstance(raw, dict):
-        raise ConfigError("router_settings must be a mapping")
+def _policy(raw: Mapping[str, Any]) -> RouterPolicy:
     kw: dict[str, Any] = {}
     for key, kind in (("max_attempts", int), ("backoff_initial_seconds", float), ("backoff_max_seconds", float),
                       ("cooldown_failures", int), ("cooldown_seconds", float)):
         if key in raw:
             value = _number(raw[key], f"router_settings.{key}")
             if value < 0:
-                raise ConfigError(f"router_settings.{key}: must not be negative")
+                raise CatalogError(f"router_settings.{key}: must not be negative")
             kw[key] = kind(value)
     return RouterPolicy(**kw)
 
@@ -204,17 +148,5 @@ def _number(value: Any, where: str) -> float:
         try:
             return float(str(value))
         except ValueError:
-            raise ConfigError(f"{where}: {value!r} is not a number") from None
+            raise CatalogError(f"{where}: {value!r} is not a number") from None
     return float(value)
-
-
-def _names(raw: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
-    return tuple(_str_list(raw.get(key), f"{where}.{key}"))
-
-
-def _str_list(value: Any, where: str) -> list[str]:
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{where}: must be a list of strings")
-    return list(value)

@@ -14,33 +14,13 @@ found in context (see ``rewriter``).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_router.privacy.placeholders import Vault, mask_token, placeholder_tokens_in
 from switchboard_router.privacy.rewriter import Replacement, RequestRewriter
 from switchboard_router.privacy.substitution import iter_strings, transform_request
-
-
-class PiiPolicy(enum.StrEnum):
-    OFF = "off"
-    SUBSTITUTE = "substitute"
-    MASK = "mask"
-    BLOCK = "block"
-
-    @classmethod
-    def parse(cls, value: str | None) -> PiiPolicy:
-        """The policy named by a key's ``pii_policy`` field; empty means ``off``."""
-        if isinstance(value, PiiPolicy):
-            return value
-        if not value:
-            return cls.OFF
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            names = ", ".join(policy.value for policy in cls)
-            raise ValueError(f"unknown pii_policy {value!r}; use one of: {names}") from None
+from switchboard_rules.policies import PiiPolicy
 
 
 @dataclass(slots=True)

@@ -52,10 +52,13 @@ class Flavour:
     #: The server rejects fields other dialects carry through the canonical body (Anthropic's
     #: ``top_k``, ``cache_control`` on parts and tools, ``thinking_blocks``): strip them.
     strict_fields: bool = True
+    #: The server's name for the output cap: OpenAI's reasoning models refuse the deprecated ``max_tokens``
+    #: and every OpenAI chat model takes ``max_completion_tokens``; other servers know ``max_tokens``.
+    output_field: str = "max_tokens"
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop"),
+    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop", output_field="max_completion_tokens"),
     "openai_compatible": Flavour("http://127.0.0.1:8000/v1"),
     "azure": Flavour("", auth="api-key", azure_urls=True, reasoning_history="drop"),
     "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
@@ -238,6 +241,9 @@ class OpenAICompatAdapter:
         if self.flavour.strict_fields:
             out = strip_foreign(out)
         out = cap_output_tokens(out, deployment.max_output_tokens)
+        if self.flavour.output_field == "max_completion_tokens" and "max_tokens" in out:
+            out.setdefault("max_completion_tokens", out["max_tokens"])
+            del out["max_tokens"]
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:

@@ -12,11 +12,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from switchboard.v1 import auth_pb2, billing_pb2
+from switchboard_auth.client import Limits
+from switchboard_billing.client import SummarizeUsageRequest
 from switchboard_common.errors import ServiceError
 from switchboard_facade.admin_input import KEY_FIELDS, key_spec, key_update
+from switchboard_facade.admin_views import key_json
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.routes.admin_keys import key_json
 from switchboard_facade.routes.catalog import fetch_catalog
 from switchboard_facade.routes.usage import summarize
 from switchboard_facade.ui.guard import checked_form, csrf_refused, current, forbidden, to_signin
@@ -32,7 +33,7 @@ SORTS = {"alias": "key_alias", "team": "team_id", "spend": "spend_micros", "expi
          "created": "created_at", "status": "status"}
 
 
-def budget_micros(limits: auth_pb2.Limits) -> int | None:
+def budget_micros(limits: Limits) -> int | None:
     return limits.max_budget_micros if limits.HasField("max_budget_micros") else None
 
 
@@ -70,7 +71,7 @@ def body_from_form(form: dict[str, list[str]], *, keep_blank: bool = False) -> d
 
 async def _spend_by_key(gw: Gateway, session: Session) -> dict[str, int]:
     try:
-        page_ = await summarize(gw, billing_pb2.SummarizeUsageRequest(
+        page_ = await summarize(gw, SummarizeUsageRequest(
             group_by="key", key_id="" if session.is_admin else session.key_id))
     except ServiceError:
         return {}
@@ -85,9 +86,9 @@ async def _model_names(request: Request) -> list[str]:
     return [m.name for m in catalog.models if any(d.servable for d in m.deployments)]
 
 
-async def _team_ids(gw: Gateway, who: auth_pb2.AdminCaller) -> list[str]:
+async def _team_ids(gw: Gateway, who: str) -> list[str]:
     try:
-        return [t.team_id for t in (await gw.admin("ListTeams", auth_pb2.ListTeamsRequest(caller=who))).teams]
+        return [t.team_id for t in await gw.auth.admin.list_teams(who)]
     except ServiceError:
         return []
 
@@ -95,14 +96,13 @@ async def _team_ids(gw: Gateway, who: auth_pb2.AdminCaller) -> list[str]:
 async def keys_page(request: Request, session: Session, *, created: dict[str, Any] | None = None,
                     error: str = "", status: int = 200) -> Response:
     gw: Gateway = request.app.state.gateway
-    who = auth_pb2.AdminCaller(api_key=session.credential)
+    who = session.credential
     q = request.query_params
     try:
         if session.is_admin:
-            listed = await gw.admin("ListKeys", auth_pb2.ListKeysRequest(caller=who, team_id=q.get("team_id", "")))
-            infos = list(listed.keys)
+            infos = await gw.auth.admin.list_keys(who, q.get("team_id", ""))
         else:
-            infos = [await gw.admin("GetKey", auth_pb2.GetKeyRequest(caller=who, key=session.credential))]
+            infos = [await gw.auth.admin.get_key(who, session.credential)]
         keys = [{**key_json(k), "budget_micros": budget_micros(k.limits)} for k in infos]
     except ServiceError as err:
         keys, error = [], error or err.error.message
@@ -143,8 +143,7 @@ async def create(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         spec = key_spec(body_from_form(form))
-        made = await gw.admin("CreateKey", auth_pb2.CreateKeyRequest(
-            caller=auth_pb2.AdminCaller(api_key=session.credential), spec=spec))
+        made = await gw.auth.admin.create_key(session.credential, spec)
     except FormError as err:
         return await keys_page(request, session, error=str(err), status=400)
     except ServiceError as err:
@@ -163,21 +162,19 @@ async def act(request: Request, key_id: str, action: str) -> Response:
     if form is None:
         return csrf_refused(request, session)
     gw: Gateway = request.app.state.gateway
-    who = auth_pb2.AdminCaller(api_key=session.credential)
+    who = session.credential
     try:
         if action == "revoke":
-            await gw.admin("DeleteKeys", auth_pb2.DeleteKeysRequest(caller=who, keys=[key_id]))
+            await gw.auth.admin.delete_keys(who, [key_id])
         elif action in ("block", "unblock"):
-            await gw.admin("SetKeyBlocked", auth_pb2.SetBlockedRequest(caller=who, key=key_id,
-                                                                      blocked=action == "block"))
+            await gw.auth.admin.set_key_blocked(who, key_id, action == "block")
         elif action == "regenerate":
-            made = await gw.admin("RegenerateKey", auth_pb2.GetKeyRequest(caller=who, key=key_id))
+            made = await gw.auth.admin.regenerate_key(who, key_id)
             return await keys_page(request, session, created={"key": made.key, **key_json(made.info)})
         elif action == "edit":
             body = body_from_form(form, keep_blank=True)
             ref, spec, fields = key_update({"key": key_id, **body})
-            await gw.admin("UpdateKey", auth_pb2.UpdateKeyRequest(caller=who, key=ref, spec=spec,
-                                                                 update_fields=fields))
+            await gw.auth.admin.update_key(who, ref, spec, fields)
         else:
             return page(request, "error.html", session, status=404, message=f"No key action named {action!r}.")
     except FormError as err:

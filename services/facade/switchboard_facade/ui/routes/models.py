@@ -21,7 +21,7 @@ async def model_rows(request: Request, credential: str) -> tuple[list[dict[str, 
     """The models this credential may use: the router's deployments (health) joined with billing's prices."""
     gw: Gateway = request.app.state.gateway
     try:
-        key = await gw.authorize(credential, verify_only=True)
+        key = await gw.verify(credential)
         listed = await gw.list_models(key)
     except ServiceError as err:
         return [], err.error.message

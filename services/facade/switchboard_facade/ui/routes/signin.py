@@ -52,7 +52,7 @@ async def login(request: Request) -> Response:
         return _login_page(request, "Paste the master key or a virtual key (sk-...).", 400)
     gw: Gateway = request.app.state.gateway
     try:
-        key = await gw.authorize(credential, verify_only=True)
+        key = await gw.verify(credential)
     except ServiceError as err:
         return _login_page(request, f"Not signed in: {err.error.message}", 401)
     label = "admin" if key.is_admin and not key.key_id else (key.key_alias or key.key_id)

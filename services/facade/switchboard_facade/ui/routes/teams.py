@@ -8,11 +8,10 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import auth_pb2, billing_pb2
+from switchboard_billing.client import SummarizeUsageRequest
 from switchboard_common.errors import ServiceError
+from switchboard_facade.admin_views import key_json, team_json
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.routes.admin_keys import key_json
-from switchboard_facade.routes.admin_teams import team_json
 from switchboard_facade.routes.usage import summarize
 from switchboard_facade.ui.guard import current, forbidden, to_signin
 from switchboard_facade.ui.render import page
@@ -29,17 +28,17 @@ async def teams_page(request: Request) -> Response:
     if not session.is_admin:
         return forbidden(request, session)
     gw: Gateway = request.app.state.gateway
-    who = auth_pb2.AdminCaller(api_key=session.credential)
+    who = session.credential
     teams: list[dict[str, Any]] = []
     error = ""
     try:
-        listed = await gw.admin("ListTeams", auth_pb2.ListTeamsRequest(caller=who))
-        keys = await gw.admin("ListKeys", auth_pb2.ListKeysRequest(caller=who))
+        listed = await gw.auth.admin.list_teams(who)
+        keys = await gw.auth.admin.list_keys(who)
         spend = {g.group: g.cost_micros for g in
-                 (await summarize(gw, billing_pb2.SummarizeUsageRequest(group_by="team"))).groups}
-        for info in listed.teams:
+                 (await summarize(gw, SummarizeUsageRequest(group_by="team"))).groups}
+        for info in listed:
             team = team_json(info)
-            team["members"] = [key_json(k) for k in keys.keys if k.team_id == info.team_id]
+            team["members"] = [key_json(k) for k in keys if k.team_id == info.team_id]
             team["spend_micros"] = spend.get(info.team_id, 0)
             team["budget_micros"] = budget_micros(info.limits)
             teams.append(team)

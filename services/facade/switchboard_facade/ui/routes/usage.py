@@ -14,7 +14,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard.v1 import auth_pb2, billing_pb2
+from switchboard_billing.client import ListUsageRequest, SummarizeUsageRequest, UsageRecord
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.routes.spend import usage_row_json
@@ -54,29 +54,29 @@ def custody_path(row: dict[str, Any]) -> str:
 
 
 async def _filters(gw: Gateway, session: Session, chosen: dict[str, str]) -> dict[str, Any]:
-    key = await gw.authorize(session.credential, verify_only=True)
+    key = await gw.verify(session.credential)
     return usage_filters(api_query(chosen), key)
 
 
-async def _records(gw: Gateway, filters: dict[str, Any], limit: int) -> list[billing_pb2.UsageRecord]:
-    query = billing_pb2.ListUsageRequest(limit=min(limit, 1000), **filters)
-    page_ = await gw.list_usage(query)
+async def _records(gw: Gateway, filters: dict[str, Any], limit: int) -> list[UsageRecord]:
+    query = ListUsageRequest(limit=min(limit, 1000), **filters)
+    page_ = await gw.billing.list_usage(query)
     records = list(page_.records)
     while page_.next_cursor and len(records) < limit:
         query.cursor = page_.next_cursor
-        page_ = await gw.list_usage(query)
+        page_ = await gw.billing.list_usage(query)
         records.extend(page_.records)
     return records[:limit]
 
 
 async def key_aliases(gw: Gateway, session: Session) -> dict[str, str]:
     """key_id → alias for the breakdown by key; empty when auth cannot list (the ids still show)."""
-    who = auth_pb2.AdminCaller(api_key=session.credential)
+    who = session.credential
     try:
         if session.is_admin:
-            infos = list((await gw.admin("ListKeys", auth_pb2.ListKeysRequest(caller=who))).keys)
+            infos = await gw.auth.admin.list_keys(who)
         else:
-            infos = [await gw.admin("GetKey", auth_pb2.GetKeyRequest(caller=who, key=session.credential))]
+            infos = [await gw.auth.admin.get_key(who, session.credential)]
     except ServiceError:
         return {}
     return {k.key_id: k.key_alias for k in infos if k.key_alias}
@@ -95,7 +95,7 @@ async def usage_page(request: Request) -> Response:
     try:
         filters = await _filters(gw, session, chosen)
         for group_by in ("day", "model", "key", "team"):
-            summary = await summarize(gw, billing_pb2.SummarizeUsageRequest(group_by=group_by, **filters))
+            summary = await summarize(gw, SummarizeUsageRequest(group_by=group_by, **filters))
             groups[group_by] = [group_json(g) for g in summary.groups]
         aliases = await key_aliases(gw, session)
         for g in groups["key"]:
@@ -127,7 +127,7 @@ async def usage_csv(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
     try:
-        key = await gw.authorize(session.credential, verify_only=True)
+        key = await gw.verify(session.credential)
         filters = usage_filters(request.query_params, key)
         records = await _records(gw, filters, CSV_ROWS)
     except ServiceError as err:
@@ -137,5 +137,5 @@ async def usage_csv(request: Request) -> Response:
         row = usage_row_json(record)
         row["custody_path"] = custody_path(row)
         rows.append(row)
-    columns = [*usage_row_json(billing_pb2.UsageRecord()), "custody_path"]
+    columns = [*usage_row_json(UsageRecord()), "custody_path"]
     return csv_response(rows, columns, "usage.csv", request_id)

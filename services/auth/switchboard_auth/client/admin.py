@@ -1,0 +1,101 @@
+"""The admin API of keys and teams, as typed calls: what the facade's admin routes, the dashboard and the CLI use.
+
+Every call carries the caller's own credential (the master key or a virtual
+key); auth decides what it may do. A change that succeeded also drops this
+client's cached verifications at once (read-your-writes here; auth's push
+reaches every other client within a second). A refused call changes nothing,
+the cache included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import grpc
+
+from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_common.errors import from_rpc_error
+
+T = TypeVar("T")
+
+KeySpec = auth_pb2.KeySpec
+TeamSpec = auth_pb2.TeamSpec
+KeyInfo = auth_pb2.KeyInfo
+TeamInfo = auth_pb2.TeamInfo
+CreatedKey = auth_pb2.CreateKeyResponse
+
+
+class AuthAdmin:
+    def __init__(self, stub: auth_pb2_grpc.AuthStub, metadata: tuple[tuple[str, str], ...], timeout_seconds: float,
+                 changed: Callable[[], None]) -> None:
+        self.stub = stub
+        self.metadata = metadata
+        self.timeout_seconds = timeout_seconds
+        #: Called after every successful change (drops cached verifications).
+        self.changed = changed
+
+    async def _call(self, rpc: Callable[..., Awaitable[T]], request: object, change: bool) -> T:
+        try:
+            answer = await rpc(request, timeout=self.timeout_seconds, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "auth") from None
+        if change:
+            self.changed()
+        return answer
+
+    @staticmethod
+    def _caller(api_key: str) -> auth_pb2.AdminCaller:
+        return auth_pb2.AdminCaller(api_key=api_key)
+
+    async def create_key(self, caller: str, spec: KeySpec) -> CreatedKey:
+        return await self._call(self.stub.CreateKey, auth_pb2.CreateKeyRequest(caller=self._caller(caller), spec=spec),
+                                change=False)
+
+    async def list_keys(self, caller: str, team_id: str = "") -> list[KeyInfo]:
+        answer = await self._call(self.stub.ListKeys, auth_pb2.ListKeysRequest(caller=self._caller(caller),
+                                                                                team_id=team_id), change=False)
+        return list(answer.keys)
+
+    async def get_key(self, caller: str, key: str = "") -> KeyInfo:
+        return await self._call(self.stub.GetKey, auth_pb2.GetKeyRequest(caller=self._caller(caller), key=key),
+                                change=False)
+
+    async def update_key(self, caller: str, key: str, spec: KeySpec, fields: Sequence[str]) -> KeyInfo:
+        return await self._call(self.stub.UpdateKey, auth_pb2.UpdateKeyRequest(
+            caller=self._caller(caller), key=key, spec=spec, update_fields=fields), change=True)
+
+    async def regenerate_key(self, caller: str, key: str, spec: KeySpec | None = None,
+                             fields: Sequence[str] = ()) -> CreatedKey:
+        return await self._call(self.stub.RegenerateKey, auth_pb2.RegenerateKeyRequest(
+            caller=self._caller(caller), key=key, spec=spec, update_fields=fields), change=True)
+
+    async def delete_keys(self, caller: str, keys: Sequence[str]) -> list[str]:
+        answer = await self._call(self.stub.DeleteKeys, auth_pb2.DeleteKeysRequest(caller=self._caller(caller),
+                                                                                    keys=keys), change=True)
+        return list(answer.deleted_keys)
+
+    async def set_key_blocked(self, caller: str, key: str, blocked: bool) -> KeyInfo:
+        return await self._call(self.stub.SetKeyBlocked, auth_pb2.SetBlockedRequest(
+            caller=self._caller(caller), key=key, blocked=blocked), change=True)
+
+    async def create_team(self, caller: str, spec: TeamSpec) -> TeamInfo:
+        return await self._call(self.stub.CreateTeam, auth_pb2.TeamRequest(caller=self._caller(caller), spec=spec),
+                                change=False)
+
+    async def update_team(self, caller: str, spec: TeamSpec, fields: Sequence[str]) -> TeamInfo:
+        return await self._call(self.stub.UpdateTeam, auth_pb2.TeamRequest(
+            caller=self._caller(caller), spec=spec, update_fields=fields), change=True)
+
+    async def delete_team(self, caller: str, team_id: str) -> TeamInfo:
+        return await self._call(self.stub.DeleteTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
+                                                                              team_id=team_id), change=True)
+
+    async def get_team(self, caller: str, team_id: str) -> TeamInfo:
+        return await self._call(self.stub.GetTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
+                                                                           team_id=team_id), change=False)
+
+    async def list_teams(self, caller: str) -> list[TeamInfo]:
+        answer = await self._call(self.stub.ListTeams, auth_pb2.ListTeamsRequest(caller=self._caller(caller)),
+                                  change=False)
+        return list(answer.teams)

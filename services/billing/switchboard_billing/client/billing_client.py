@@ -1,0 +1,177 @@
+"""The client half of billing: hold a request's cost before the provider is called, settle its usage after.
+
+Every caller of billing outside the service uses this class: the facade (holds
+for HTTP callers, settlement of calls the router never answered, the admin
+API's spend and usage queries) and the router (holds for its own gRPC callers,
+settlement of every call it served). It keeps:
+
+- the rate card (:mod:`~switchboard_billing.client.rates`), to price holds locally;
+- budget leases (:mod:`~switchboard_billing.client.leases`), to hold without a
+  round trip each, invisibly to users;
+- the durable outbox (:mod:`~switchboard_billing.client.outbox`): usage is
+  journaled before anything else happens to it and delivered in batches.
+
+A request with no budget skips billing entirely when the rate card says its
+model is servable: there is nothing to hold and nothing to refuse. If billing
+is unreachable such a request still goes ahead (its usage waits in the
+outbox); a request with a budget does not, since nothing could then stop it
+from overspending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+
+from switchboard.v1 import auth_pb2, billing_pb2, billing_pb2_grpc
+from switchboard_billing.client.holds import Hold, budget_limits, has_budget, subject_of
+from switchboard_billing.client.leases import BudgetLeases
+from switchboard_billing.client.outbox import Outbox
+from switchboard_billing.client.rates import RateCards
+from switchboard_billing.quote import worst_case
+from switchboard_common.errors import ServiceError, from_rpc_error
+
+#: How much longer than the completion timeout a hold lives, for the settlement's trip through an outbox.
+_TTL_MARGIN_SECONDS = 300.0
+
+
+@dataclass(slots=True)
+class BillingClientSettings:
+    #: Seconds a call to billing may take before it fails as billing unavailable (503).
+    timeout_seconds: float = 5.0
+    #: Seconds the longest request may take (holds live this long, plus a margin for settlement).
+    completion_timeout_seconds: float = 900.0
+    #: Most requests one budget lease is sized for; 0: billing holds every request itself.
+    budget_lease_units: int = 1024
+    #: Seconds between a holder's heartbeats (leases it stops renewing lapse within a few of them).
+    lease_heartbeat_seconds: float = 0.5
+
+
+class BillingClient:
+    def __init__(self, channel: grpc.aio.Channel, *, holder: str, outbox_dir: Path,
+                 metadata: tuple[tuple[str, str], ...] = (), settings: BillingClientSettings | None = None) -> None:
+        self.settings = settings or BillingClientSettings()
+        self.stub = billing_pb2_grpc.BillingStub(channel)
+        self.metadata = metadata
+        #: Who holds ("facade@host:pid"), for billing's logs and reservations table.
+        self.holder = holder
+        timeout = self.settings.timeout_seconds
+        self.rates = RateCards(self.stub, metadata, timeout)
+        self.leases = BudgetLeases(self.stub, metadata, timeout, holder, self.settings.budget_lease_units,
+                                   heartbeat_seconds=self.settings.lease_heartbeat_seconds)
+        self.outbox = Outbox(outbox_dir, self._deliver, prefix=holder.split("@", 1)[0])
+
+    async def start(self) -> None:
+        await self.outbox.start()
+        await self.rates.fetch()
+
+    async def close(self, timeout: float) -> None:
+        """Delivers what is pending (what is left stays journaled) and returns the leases' balances."""
+        await self.outbox.stop(timeout)
+        await self.leases.close(timeout)
+
+    # -- holds ---------------------------------------------------------------------------------
+
+    async def hold(self, *, request_id: str, key: auth_pb2.KeyContext, model: str, prompt_tokens_bound: int,
+                   max_output_tokens: int) -> Hold:
+        """Holds the most the request can cost against its key's and team's budgets; raises ServiceError (the
+        429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies)."""
+        budgeted = has_budget(key)
+        rates = self.rates.lookup(model)
+        if not budgeted and rates is not None and rates.servable:
+            return Hold(request_id)  # nothing to hold, nothing to refuse
+        byok = list(key.credential_providers)
+        subject = subject_of(key) if budgeted else ()
+        unit = 0
+        if budgeted and rates is not None and rates.servable and rates.priced and self.leases.enabled:
+            quote = worst_case(rates, prompt_tokens_bound, max_output_tokens, byok, self.rates.default_output_tokens)
+            unit = quote.micros
+            lease = self.leases.take(subject, unit)
+            if lease is None and self.leases.short_of_allowance(subject, unit):
+                await self.leases.raise_allowance(unit)
+                lease = self.leases.take(subject, unit)
+            if lease is not None:
+                return Hold(request_id, lease.lease_id, unit, quote.output_tokens, answer=lease.answer)
+        return await self._reserve(request_id, key, model, prompt_tokens_bound, max_output_tokens, byok, subject,
+                                   unit, budgeted)
+
+    async def _reserve(self, request_id: str, key: auth_pb2.KeyContext, model: str, prompt_tokens_bound: int,
+                       max_output_tokens: int, byok: Collection[str], subject: tuple[Any, ...], unit: int,
+                       budgeted: bool) -> Hold:
+        request = billing_pb2.ReserveRequest(
+            request_id=request_id, key_id=key.key_id, team_id=key.team_id, key_limits=budget_limits(key.limits),
+            model=model, prompt_tokens_bound=prompt_tokens_bound, max_output_tokens=max_output_tokens,
+            ttl_seconds=self.settings.completion_timeout_seconds + _TTL_MARGIN_SECONDS, byok_providers=byok,
+            holder=self.holder)
+        if key.team_id:
+            request.team_limits.CopyFrom(budget_limits(key.team_limits))
+        if budgeted:
+            handed_back = self.leases.handing_back(subject)
+            if handed_back is not None:
+                request.return_lease.CopyFrom(handed_back)
+            ask = self.leases.ask(subject, unit)
+            if ask is not None:
+                request.lease_ask.CopyFrom(ask)
+        asked_at = time.monotonic()
+        try:
+            answer: billing_pb2.ReserveResponse = await self.stub.Reserve(
+                request, timeout=self.settings.timeout_seconds, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            err: ServiceError = from_rpc_error(exc, "billing")
+            if err.error.code == "billing_unavailable" and not budgeted:
+                return Hold(request_id)  # no budget to protect: serve, the usage waits in the outbox
+            raise err from None
+        if budgeted:
+            self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
+        return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
+                    answer.output_capped, answer)
+
+    def end(self, hold: Hold | None) -> None:
+        """The request ended (however): a hold taken from a lease no longer counts as in flight here."""
+        if hold is None or hold.ended:
+            return
+        hold.ended = True
+        if hold.lease_id:
+            self.leases.ended(hold.lease_id, hold.micros)
+
+    # -- settlement ----------------------------------------------------------------------------
+
+    def settle(self, event: billing_pb2.UsageEvent) -> None:
+        """Journals the finished request's usage and queues it for billing; never blocks on billing."""
+        self.outbox.put(event)
+
+    async def _deliver(self, events: list[billing_pb2.UsageEvent]) -> None:
+        await self.stub.SettleBatch(billing_pb2.SettleBatchRequest(events=events),
+                                    timeout=self.settings.timeout_seconds, metadata=self.metadata)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    async def _query(self, rpc: Any, request: Any) -> Any:
+        try:
+            return await rpc(request, timeout=self.settings.timeout_seconds, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc, "billing") from None
+
+    async def list_usage(self, request: billing_pb2.ListUsageRequest) -> billing_pb2.ListUsageResponse:
+        return await self._query(self.stub.ListUsage, request)  # type: ignore[no-any-return]  # the stub's answer
+
+    async def summarize_usage(self, request: billing_pb2.SummarizeUsageRequest
+                              ) -> billing_pb2.SummarizeUsageResponse:
+        return await self._query(self.stub.SummarizeUsage, request)  # type: ignore[no-any-return]  # idem
+
+    async def catalog(self) -> billing_pb2.GetCatalogResponse:
+        return await self._query(self.stub.GetCatalog, billing_pb2.GetCatalogRequest())  # type: ignore[no-any-return]
+
+    async def standings(self, subjects: Sequence[tuple[str, str, auth_pb2.Limits]]
+                        ) -> list[billing_pb2.SubjectBudgets]:
+        """Where each (scope "key"/"team", id, limits) stands: spend in its window, today, held, resets."""
+        request = billing_pb2.GetBudgetsRequest(subjects=[
+            billing_pb2.BudgetSubject(scope=scope, subject_id=subject_id, limits=budget_limits(limits))
+            for scope, subject_id, limits in subjects])
+        answer = await self._query(self.stub.GetBudgets, request)
+        return list(answer.subjects)

@@ -1,0 +1,64 @@
+"""A request's hold, as its holder sees it: where it came from, what it covers, what billing said.
+
+A hold is taken from one of this holder's leases (``lease_id``, no round
+trip) or reserved by billing for the request alone (its reservation id is the
+request id), or nothing is held (no budget applies, or the model is
+unpriced). Its ``output_tokens`` is the output bound the router must enforce:
+the client's ``max_tokens``, else the model's real maximum output, else (when
+``capped``) what the budget could still pay for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from switchboard.v1 import auth_pb2, billing_pb2
+
+
+@dataclass(slots=True)
+class Hold:
+    request_id: str
+    #: The lease it was taken from; "" when reserved alone or nothing was held.
+    lease_id: str = ""
+    #: Micro-dollars held (0: nothing).
+    micros: int = 0
+    #: The output bound to enforce (0: none).
+    output_tokens: int = 0
+    #: The budget could not pay for the full bound: the answer is capped at ``output_tokens``.
+    capped: bool = False
+    #: Billing's answer (budgets' state for headers); None when billing was not asked and no lease answered.
+    answer: billing_pb2.ReserveResponse | None = None
+    ended: bool = False
+
+    def stamp(self, event: billing_pb2.UsageEvent) -> billing_pb2.UsageEvent:
+        """Names the hold in the request's usage event, so that its settlement frees it (a reservation is freed
+        by the request id alone)."""
+        if self.lease_id:
+            event.lease_id = self.lease_id
+            event.lease_unit_micros = self.micros
+        return event
+
+
+def budget_limits(limits: auth_pb2.Limits) -> billing_pb2.BudgetLimits:
+    out = billing_pb2.BudgetLimits(budget_duration=limits.budget_duration)
+    if limits.HasField("max_budget_micros"):
+        out.max_budget_micros = limits.max_budget_micros
+    if limits.HasField("max_daily_spend_micros"):
+        out.max_daily_spend_micros = limits.max_daily_spend_micros
+    if limits.HasField("min_output_tokens"):
+        out.min_output_tokens = limits.min_output_tokens
+    return out
+
+
+def has_budget(key: auth_pb2.KeyContext) -> bool:
+    own = key.limits.HasField("max_budget_micros") or key.limits.HasField("max_daily_spend_micros")
+    team = bool(key.team_id) and (key.team_limits.HasField("max_budget_micros")
+                                  or key.team_limits.HasField("max_daily_spend_micros"))
+    return own or team
+
+
+def subject_of(key: auth_pb2.KeyContext) -> tuple[Any, ...]:
+    """The budgets a request of ``key`` is held against (a lease covers exactly these)."""
+    return (key.key_id, key.team_id, budget_limits(key.limits).SerializeToString(deterministic=True),
+            budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"")

@@ -1,0 +1,275 @@
+"""Budget leases: money a holder spends locally on its requests' holds, with no billing round trip each.
+
+A hold per request costs a billing round trip and a serialized database write
+on the request path. Instead, when a holder (the facade, or the router for its
+own gRPC callers) has to reserve anyway, its ``Reserve`` also asks for a
+*lease* on the request's budgets (the key's and its team's): money billing
+holds for this holder by the same atomic check as any hold, so the sum of
+every lease and hold never exceeds a budget, across any number of holders and
+billing replicas. Later requests of the same key take their worst case from
+the lease's balance here (:meth:`BudgetLeases.take`). Each request's usage
+event names the lease and the micro-dollars it took; billing frees them from the
+lease in the settlement's transaction, whoever settles (the router, usually).
+
+Leases are invisible to users:
+
+* a request the lease cannot cover goes to billing with the lease's unused
+  balance handed back in the same transaction (:meth:`BudgetLeases.handing_back`),
+  so the holder's own lease never refuses its own request;
+* a lease unused for ``idle_seconds`` is returned (within a second of idling).
+
+A holder that dies frees its leases within seconds: billing keeps a lease whole
+only while the holder's heartbeat (:meth:`BudgetLeases.heartbeat`, every
+``heartbeat_seconds``) renews it; after that the lease covers only its
+*committed* part, which each heartbeat states: the holds of the holder's
+requests still in flight plus an *allowance* — what the holder may take before
+its next heartbeat. The holder never takes more than that allowance between two
+heartbeats (a request that would is held by billing instead), so whatever it
+took is still covered if it dies, until those requests settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from switchboard.v1 import billing_pb2
+
+log = logging.getLogger(__name__)
+
+#: A lease is used only while billing keeps it whole for at least this long still.
+_RENEW_MARGIN_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class Lease:
+    lease_id: str
+    subject: tuple[Any, ...]
+    #: Micro-dollars not taken yet.
+    balance: int
+    #: What billing keeps whole until (monotonic, measured from before the request that granted or renewed it).
+    renewed_until: float
+    #: What a request taken from it reports for its budget headers.
+    answer: billing_pb2.ReserveResponse
+    #: Micro-dollars held by requests taken from it that have not ended.
+    in_flight: int = 0
+    #: Micro-dollars billing keeps covering if no heartbeat follows (in flight + allowance), as last stated.
+    committed: int = 0
+    #: Taken since that statement (never above ``committed - in_flight`` at that time).
+    taken_since: int = 0
+    #: The allowance of the current interval.
+    allowance: int = 0
+    #: The largest single hold taken from it (sizes the next allowance).
+    largest: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class BudgetLeases:
+    """This holder's leases, one per budget subject (key, team and their limits)."""
+
+    def __init__(self, stub: Any, metadata: tuple[tuple[str, str], ...], timeout_seconds: float,
+                 holder: str, max_units: int = 1024, first_units: int = 16, heartbeat_seconds: float = 0.5,
+                 renew_seconds: float = 5.0, idle_seconds: float = 1.0) -> None:
+        self.stub = stub
+        self.metadata = metadata
+        self.timeout_seconds = timeout_seconds
+        self.holder = holder
+        self.max_units = max_units
+        self.first_units = first_units
+        self.heartbeat_seconds = heartbeat_seconds
+        self.renew_seconds = renew_seconds
+        self.idle_seconds = idle_seconds
+        self._leases: dict[tuple[Any, ...], Lease] = {}
+        self._by_id: dict[str, Lease] = {}
+        self._next_units: dict[tuple[Any, ...], int] = {}
+        self._beat: asyncio.Task[None] | None = None
+        #: The heartbeat being sent now (a request short of allowance waits for it rather than send another).
+        self._sending: asyncio.Task[None] | None = None
+        #: The most a request short of allowance wants to take (the next allowance covers it).
+        self._wanted = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_units > 0
+
+    # -- taking --------------------------------------------------------------------------------
+
+    def take(self, subject: tuple[Any, ...], micros: int) -> Lease | None:
+        """Takes ``micros`` for one request from the subject's lease; None when it cannot (ask billing)."""
+        lease = self._leases.get(subject)
+        if lease is None or micros <= 0:
+            return None
+        now = time.monotonic()
+        if now >= lease.renewed_until - _RENEW_MARGIN_SECONDS or lease.balance < micros \
+                or lease.taken_since + micros > lease.allowance:
+            return None
+        lease.balance -= micros
+        lease.in_flight += micros
+        lease.taken_since += micros
+        lease.largest = max(lease.largest, micros)
+        lease.last_used = now
+        return lease
+
+    def short_of_allowance(self, subject: tuple[Any, ...], micros: int) -> bool:
+        """Whether the subject's lease could cover ``micros`` but for its allowance (a heartbeat raises it)."""
+        lease = self._leases.get(subject)
+        return (lease is not None and lease.balance >= micros > 0
+                and time.monotonic() < lease.renewed_until - _RENEW_MARGIN_SECONDS
+                and lease.taken_since + micros > lease.allowance)
+
+    async def raise_allowance(self, micros: int) -> None:
+        """Sends a heartbeat now (or waits for the one being sent) so that the next allowance covers ``micros``."""
+        self._wanted = max(self._wanted, micros)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._send_heartbeat())
+        await asyncio.shield(self._sending)
+
+    def ended(self, lease_id: str, micros: int) -> None:
+        """A request taken from the lease ended (its settlement frees its hold at billing)."""
+        lease = self._by_id.get(lease_id)
+        if lease is not None:
+            lease.in_flight = max(0, lease.in_flight - micros)
+
+    def handing_back(self, subject: tuple[Any, ...]) -> billing_pb2.LeaseReturn | None:
+        """Retires the subject's lease for a Reserve that frees its balance in the same transaction: the return
+        to send with it (None when there is nothing to hand back). Its requests in flight stay covered."""
+        lease = self._leases.pop(subject, None)
+        if lease is None:
+            return None
+        balance, lease.balance = lease.balance, 0
+        self._keep_until_drained(lease)
+        return billing_pb2.LeaseReturn(lease_id=lease.lease_id, micros=balance) if balance > 0 else None
+
+    def ask(self, subject: tuple[Any, ...], unit_micros: int) -> billing_pb2.LeaseAsk | None:
+        """A lease ask for the subject, sized in requests like the one asking (doubling while they come)."""
+        if not self.enabled or unit_micros <= 0:
+            return None
+        units = self._next_units.get(subject, self.first_units)
+        return billing_pb2.LeaseAsk(lease_id="lease_" + secrets.token_hex(12), micros=units * unit_micros,
+                                    renew_seconds=self.renew_seconds, committed_micros=8 * unit_micros)
+
+    def granted(self, subject: tuple[Any, ...], response: billing_pb2.ReserveResponse, asked_at: float,
+                unit_micros: int) -> None:
+        """Keeps the lease a Reserve granted (``asked_at``: monotonic time the Reserve was sent)."""
+        grant = response.lease
+        if not grant.lease_id or grant.micros <= 0:
+            return
+        answer = billing_pb2.ReserveResponse()
+        answer.CopyFrom(response)
+        answer.ClearField("lease")
+        answer.reservation_id = grant.lease_id
+        allowance = min(grant.micros, 8 * unit_micros)
+        lease = Lease(grant.lease_id, subject, grant.micros, asked_at + self.renew_seconds, answer,
+                      committed=allowance, allowance=allowance, largest=unit_micros)
+        self._leases[subject] = lease
+        self._by_id[lease.lease_id] = lease
+        units = self._next_units.get(subject, self.first_units)
+        self._next_units[subject] = min(self.max_units, units * 2)
+        self._start_heartbeat()
+
+    def _keep_until_drained(self, lease: Lease) -> None:
+        """A lease no longer taken from stays known until its requests in flight end (their end is noted)."""
+        if lease.in_flight <= 0:
+            self._by_id.pop(lease.lease_id, None)
+
+    # -- heartbeats ----------------------------------------------------------------------------
+
+    def _start_heartbeat(self) -> None:
+        if self._beat is None or self._beat.done():
+            self._beat = asyncio.get_running_loop().create_task(self._heartbeats())
+
+    async def _heartbeats(self) -> None:
+        while self._by_id:
+            await asyncio.sleep(self.heartbeat_seconds)
+            await self.heartbeat()
+
+    async def heartbeat(self) -> None:
+        """One heartbeat (or the one being sent already)."""
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._send_heartbeat())
+        await asyncio.shield(self._sending)
+
+    async def _send_heartbeat(self) -> None:
+        """Renews every live lease, stating what each must keep covering, and returns idle ones."""
+        now = time.monotonic()
+        renewals: list[billing_pb2.LeaseRenewal] = []
+        for lease in list(self._by_id.values()):
+            live = self._leases.get(lease.subject) is lease
+            idle = live and now - lease.last_used >= self.idle_seconds
+            if idle:
+                del self._leases[lease.subject]
+                live = False
+            returned = 0
+            if not live:
+                returned, lease.balance = lease.balance, 0
+                lease.allowance = 0
+            else:
+                # The next interval may take what this one took, twice over, at least four requests like the
+                # largest seen and what a waiting request wants; never more than the balance.
+                lease.allowance = min(lease.balance, max(2 * lease.taken_since, 4 * lease.largest, self._wanted))
+            lease.committed = lease.in_flight + lease.allowance
+            lease.taken_since = 0
+            renewals.append(billing_pb2.LeaseRenewal(lease_id=lease.lease_id, committed_micros=lease.committed,
+                                                     return_micros=returned))
+            if not live:
+                self._keep_until_drained(lease)
+        self._wanted = 0
+        if not renewals:
+            return
+        sent_at = time.monotonic()
+        try:
+            answer = await self.stub.RenewLeases(
+                billing_pb2.RenewLeasesRequest(holder=self.holder, leases=renewals, renew_seconds=self.renew_seconds),
+                timeout=self.timeout_seconds, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            # Not renewed: the leases stop being used when their renewal runs out (they lapse at billing too).
+            log.warning("budget lease heartbeat failed", extra={"leases": len(renewals), "error": exc.code().name})
+            return
+        for state in answer.leases:
+            lease = self._by_id.get(state.lease_id)
+            if lease is None:
+                continue
+            if not state.known:
+                self._forget(lease)
+            elif self._leases.get(lease.subject) is lease:
+                lease.renewed_until = sent_at + self.renew_seconds
+                lease.balance = min(lease.balance, max(0, state.micros - lease.in_flight))
+
+    def _forget(self, lease: Lease) -> None:
+        if self._leases.get(lease.subject) is lease:
+            del self._leases[lease.subject]
+        self._by_id.pop(lease.lease_id, None)
+
+    async def return_subject(self, subject: tuple[Any, ...]) -> bool:
+        """Returns the subject's lease balance at once and waits for billing; True if there was any."""
+        back = self.handing_back(subject)
+        if back is None:
+            return False
+        await self._return(back.lease_id, back.micros)
+        return True
+
+    async def _return(self, lease_id: str, micros: int) -> None:
+        try:
+            await self.stub.ReturnLease(billing_pb2.ReturnLeaseRequest(lease_id=lease_id, micros=micros),
+                                        timeout=self.timeout_seconds, metadata=self.metadata)
+        except grpc.aio.AioRpcError as exc:
+            # Never retried (a return is not idempotent): the money lapses with the lease's renewal.
+            log.warning("budget lease return failed", extra={"lease_id": lease_id, "error": exc.code().name})
+
+    async def close(self, timeout: float) -> None:
+        """Returns every balance (at shutdown); requests in flight stay covered until they settle."""
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
+        returns = [self.handing_back(subject) for subject in list(self._leases)]
+        pending = [self._return(r.lease_id, r.micros) for r in returns if r is not None]
+        if pending:
+            await asyncio.wait([asyncio.ensure_future(p) for p in pending], timeout=timeout)

@@ -1,0 +1,253 @@
+"""Durable delivery of usage events to billing (the outbox), for every service that settles usage.
+
+The router settles every call it served; the facade settles the calls the
+router never answered. Each keeps an outbox: every finished request appends its
+usage event to this process's journal file
+(one ``write`` of a length-prefixed protobuf — no fsync: a crashed process
+loses nothing the kernel has taken) before anything else happens to it; a
+background task delivers events to billing in batches. A batch goes when its
+oldest event has waited ``linger_seconds`` (50 ms) or it is full, so that busy
+traffic settles many requests per billing transaction — a few hundred requests
+a second make batches of tens — and a lone request waits no longer than that.
+The journal is a series of segment files: a segment is truncated once every
+event written to it is acknowledged, and when it passes ``segment_bytes`` under
+sustained traffic (which never leaves it empty) new events go to a fresh one and
+the old one is deleted once its events are acknowledged. If billing is down,
+events wait on disk and in memory and are retried with backoff. On start, a
+process replays the journals its kind's processes left when they died (their
+file lock is free); billing's idempotency by request id makes at-least-once
+delivery exactly-once in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+import struct
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from switchboard.v1 import billing_pb2
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">I")
+Deliver = Callable[[list[billing_pb2.UsageEvent]], Awaitable[None]]
+
+
+def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
+    """Reads every complete record of a journal; a torn last record is ignored."""
+    data = path.read_bytes()
+    events: list[billing_pb2.UsageEvent] = []
+    pos = 0
+    while pos + _LEN.size <= len(data):
+        (size,) = _LEN.unpack_from(data, pos)
+        end = pos + _LEN.size + size
+        if end > len(data):
+            break
+        events.append(billing_pb2.UsageEvent.FromString(data[pos + _LEN.size:end]))
+        pos = end
+    return events
+
+
+@dataclass(slots=True)
+class _Segment:
+    """One journal file of this process, locked while it is open."""
+
+    path: Path
+    fd: int
+    #: Bytes written since it was created or last truncated.
+    size: int = 0
+    #: Events written to it and not acknowledged by billing yet.
+    unacked: int = 0
+
+
+class Outbox:
+    def __init__(self, directory: Path, deliver: Deliver, batch_size: int = 256,
+                 max_backoff_seconds: float = 5.0, linger_seconds: float = 0.05,
+                 segment_bytes: int = 1 << 20, *, prefix: str) -> None:
+        self.directory = directory
+        #: Journal files are named ``<prefix>-<pid>-<random>.journal``; a process replays its prefix's only.
+        self.prefix = prefix
+        self.deliver = deliver
+        self.batch_size = batch_size
+        self.max_backoff = max_backoff_seconds
+        #: How long the oldest event of a batch waits for company: one billing transaction settles many requests.
+        self.linger_seconds = linger_seconds
+        #: Size past which new events go to a fresh journal segment (while the current one still has some
+        #: waiting), so the journal stays bounded under sustained traffic.
+        self.segment_bytes = segment_bytes
+        self._pending: list[billing_pb2.UsageEvent] = []
+        #: Loop time at which the oldest event not yet taken into a batch was put; None when there is none.
+        self._gathering_since: float | None = None
+        self._wake = asyncio.Event()
+        #: Journal segments, oldest first; events are written to the last one.
+        self._segments: deque[_Segment] = deque()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._recovery: asyncio.Task[None] | None = None
+        self._closing = False
+        self.delivered = 0
+
+    @property
+    def depth(self) -> int:
+        """Events written but not yet acknowledged by billing."""
+        return len(self._pending)
+
+    @property
+    def _path(self) -> Path | None:
+        """The segment new events are written to."""
+        return self._segments[-1].path if self._segments else None
+
+    @property
+    def _fd(self) -> int:
+        return self._segments[-1].fd if self._segments else -1
+
+    async def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._loop = asyncio.get_running_loop()
+        self._segments.append(self._open_segment())
+        self._task = self._loop.create_task(self._run())
+        self._recovery = self._loop.create_task(self._recover())
+
+    def _open_segment(self) -> _Segment:
+        path = self.directory / f"{self.prefix}-{os.getpid()}-{secrets.token_hex(4)}.journal"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _Segment(path, fd)
+
+    def put(self, event: billing_pb2.UsageEvent) -> None:
+        """Journals the event, then queues it for delivery. Never blocks on billing."""
+        payload = event.SerializeToString()
+        record = _LEN.pack(len(payload)) + payload
+        segment = self._segments[-1]
+        os.write(segment.fd, record)
+        segment.size += len(record)
+        segment.unacked += 1
+        self._pending.append(event)
+        if self._gathering_since is None:
+            assert self._loop is not None
+            self._gathering_since = self._loop.time()
+            self._wake.set()
+        elif len(self._pending) >= self.batch_size:
+            self._wake.set()
+
+    async def _run(self) -> None:
+        assert self._loop is not None
+        backoff = 0.1
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if self._gathering_since is not None and len(self._pending) < self.batch_size and not self._closing:
+                left = self._gathering_since + self.linger_seconds - self._loop.time()
+                if left > 0:
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), left)
+                    continue
+            batch = self._pending[: self.batch_size]
+            if len(batch) == len(self._pending):
+                self._gathering_since = None  # events put from now on gather for the next batch
+            self._rotate_if_large()
+            try:
+                await self.deliver(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # billing down or failing: keep the events and retry
+                log.warning("usage delivery failed; will retry", extra={"error": str(exc), "depth": self.depth})
+                if self._closing:
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(self.max_backoff, backoff * 2)
+                continue
+            backoff = 0.1
+            del self._pending[: len(batch)]
+            self.delivered += len(batch)
+            self._acknowledge(len(batch))
+
+    def _rotate_if_large(self) -> None:
+        """Starts a fresh segment when the current one is large and still holds events waiting for billing."""
+        current = self._segments[-1]
+        if current.size >= self.segment_bytes and current.unacked:
+            self._segments.append(self._open_segment())
+
+    def _acknowledge(self, count: int) -> None:
+        """Marks the oldest ``count`` events delivered: a segment left with none is deleted, or truncated if
+        it is the one being written."""
+        while count and self._segments:
+            segment = self._segments[0]
+            done = min(count, segment.unacked)
+            segment.unacked -= done
+            count -= done
+            if segment.unacked:
+                break
+            if len(self._segments) > 1:
+                self._segments.popleft()
+                segment.path.unlink(missing_ok=True)
+                os.close(segment.fd)
+            else:
+                os.ftruncate(segment.fd, 0)
+                segment.size = 0
+                break
+
+    async def _recover(self) -> None:
+        """Replays journals left by processes of this prefix that are no longer running."""
+        for path in sorted(self.directory.glob(f"{self.prefix}-*.journal")):
+            if any(path == segment.path for segment in self._segments):
+                continue
+            try:
+                fd = os.open(path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # its process is alive and delivers them itself
+                events = read_journal(path)
+                backoff = 0.1
+                for start in range(0, len(events), self.batch_size):
+                    while True:
+                        try:
+                            await self.deliver(events[start:start + self.batch_size])
+                            break
+                        except asyncio.CancelledError:
+                            raise
+                        except Exception as exc:
+                            log.warning("replay of usage journal failed; will retry",
+                                        extra={"journal": path.name, "error": str(exc)})
+                            await asyncio.sleep(backoff)
+                            backoff = min(self.max_backoff, backoff * 2)
+                if events:
+                    log.info("replayed usage journal", extra={"journal": path.name, "events": len(events)})
+                path.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
+    async def stop(self, timeout: float) -> None:
+        """Tries to deliver what is pending within ``timeout``; what is left stays journaled."""
+        self._closing = True
+        self._wake.set()
+        for task in (self._task, self._recovery):
+            if task is None:
+                continue
+            try:
+                await asyncio.wait_for(task, timeout)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        empty = not self._pending
+        while self._segments:
+            segment = self._segments.popleft()
+            if empty or not segment.unacked:
+                segment.path.unlink(missing_ok=True)
+            os.close(segment.fd)

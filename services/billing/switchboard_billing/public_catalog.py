@@ -1,0 +1,48 @@
+"""The public catalog: every public model with its deployments' prices, limits and privacy facts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from switchboard.v1 import billing_pb2
+from switchboard_billing.costing import Pricer
+from switchboard_billing.money import format_decimal
+
+
+def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.GetCatalogResponse:
+    moment = at or datetime.now(UTC)
+    models = []
+    for model in pricer.source.current().models.values():
+        deployments = []
+        for dep in model.deployments:
+            price = pricer.price(dep.pricing, byok=False, at=moment)
+            fee = dep.pricing.byok_fee
+            reason = "" if price is not None else (pricer.prices.unpriced_reason(dep.pricing) or "")
+            deployments.append(billing_pb2.CatalogDeployment(
+                deployment_id=dep.id, provider=dep.pricing.provider, upstream_model=dep.pricing.model,
+                jurisdiction=dep.jurisdiction, privacy_tier=dep.privacy_tier,
+                context_window=dep.context_window or (price.context_window if price else 0)
+                or _known_window(pricer, dep.pricing),
+                max_output_tokens=dep.max_output_tokens,
+                input_per_million=format_decimal(price.input) if price else "",
+                output_per_million=format_decimal(price.output) if price else "",
+                cached_input_per_million=format_decimal(price.cached_input) if price else "",
+                cache_write_per_million=format_decimal(price.cache_write) if price else "",
+                tiered=price.tiered if price else False,
+                price_source=price.source if price else "",
+                byok=dep.byok,
+                servable=price is not None or dep.pricing.allow_unpriced,
+                unpriced_reason=reason,
+                byok_fee_per_million=format_decimal(fee.per_million_tokens) if dep.byok else "",
+                byok_fee_per_request_micros=fee.per_request_micros if dep.byok else 0,
+            ))
+        servable = pricer.unservable_reason(model.name, moment) is None
+        models.append(billing_pb2.CatalogModel(name=model.name, deployments=deployments, fallbacks=model.fallbacks,
+                                               servable=servable))
+    return billing_pb2.GetCatalogResponse(models=models)
+
+
+def _known_window(pricer: Pricer, pricing: object) -> int:
+    entry = pricer.prices.catalog_model(pricing.price_provider or pricing.provider,  # type: ignore[attr-defined]
+                                        pricing.price_model or pricing.model)  # type: ignore[attr-defined]
+    return (entry.context_window or 0) if entry is not None else 0

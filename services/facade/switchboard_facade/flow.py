@@ -1,0 +1,328 @@
+"""The one flow of a request, for every HTTP dialect: parse, admit, route, answer, give back.
+
+Every hot route — OpenAI chat (``/v1``, ``/cursor``, the Azure path), the
+Responses API, Anthropic Messages, embeddings — is an :class:`Endpoint`: how
+its body becomes the router's OpenAI chat (or embeddings) body, and the
+:class:`Dialect` that renders the router's answer for its client. The rest
+lives here once:
+
+1. the key is verified and the request admitted against its rate limits
+   (``switchboard_auth.client``), then its cost held against its budgets
+   (``switchboard_billing.client``) — the hold's output bound travels to the
+   router, which enforces it;
+2. the router serves it and settles its usage (it knows what the provider
+   consumed, whenever the client goes away); this facade settles only the
+   requests the router never answered;
+3. the admission and the hold are given back, whatever happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from switchboard.v1 import common_pb2
+from switchboard_auth.client import Admitted, KeyContext
+from switchboard_billing.client import Hold, UsageEvent
+from switchboard_common import metrics
+from switchboard_common.errors import ServiceError
+from switchboard_facade.budget_headers import budget_headers
+from switchboard_facade.errors import anthropic_status_for, error_response, status_for
+from switchboard_facade.gateway import Gateway
+from switchboard_facade.http_input import Incoming
+from switchboard_facade.privacy_tier import INSTANCE, custody_path, pii_header, take_requested_tier
+from switchboard_facade.replies import Reply, StreamReply
+from switchboard_router.client import (
+    CompleteRequest,
+    Operation,
+    Payer,
+    RouteInfo,
+    RoutingConstraints,
+    StreamEvent,
+    StreamHandle,
+)
+from switchboard_translate.generated_text import estimate_tokens, generated_chars
+from switchboard_translate.output_bound import requested_output_tokens
+
+#: Bytes per token of the cheap prompt estimate admission counts against TPM (about four a token).
+BYTES_PER_TOKEN = 4
+#: Codes of a router call that failed without the router's answer: it may never have taken the call.
+_UNANSWERED = frozenset({"router_unavailable", "router_error"})
+
+
+def estimate_prompt_tokens(raw_size: int) -> int:
+    """A cheap upper-leaning estimate (about four bytes a token) used for admission."""
+    return max(1, raw_size // BYTES_PER_TOKEN)
+
+
+@dataclass(slots=True)
+class Call:
+    """One client request on its way through the gateway."""
+
+    request_id: str
+    model: str
+    #: The router's body: OpenAI chat (or embeddings) JSON, every field the client sent kept.
+    body: dict[str, Any]
+    stream: bool
+    operation: Operation = Operation.COMPLETE
+    #: Size of the client's body in bytes: bounds the prompt's tokens (a token is never shorter than a byte).
+    body_bytes: int = 0
+    #: The tier the client asked for (header or body); the router combines it with the key's pin.
+    requested_privacy_tier: str = ""
+    started: float = field(default_factory=time.perf_counter)
+    started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    admitted: Admitted | None = None
+    hold: Hold | None = None
+
+    @property
+    def key(self) -> KeyContext:
+        return self.admitted.key if self.admitted is not None else KeyContext()
+
+
+class StreamEncoder(Protocol):
+    """Frames one stream for one client: chunk batches as they come, then the end."""
+
+    def chunks(self, chunks: Sequence[bytes]) -> bytes:
+        """SSE bytes for a batch of OpenAI ``chat.completion.chunk`` JSON documents (may be empty)."""
+
+    def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
+        """The closing SSE bytes: ``error`` is set when the stream failed after it began."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How one HTTP dialect renders the router's answers."""
+
+    #: Error body shape: "openai" or "anthropic" (see :func:`errors.error_response`).
+    errors: str
+    #: A whole answer: (the router's JSON, the usage it billed) → the client's body.
+    render: Callable[[bytes, common_pb2.Usage | None], bytes]
+    #: A fresh encoder for each stream (None: the dialect has no streams).
+    stream_encoder: Callable[[], StreamEncoder] | None = None
+    #: Headers this dialect adds to every answer (given the request id).
+    extra_headers: Callable[[str], Mapping[str, str]] = field(default=lambda request_id: {})
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """What an endpoint made of a client's body: the router's body and the dialect of the answer."""
+
+    body: dict[str, Any]
+    dialect: Dialect
+    operation: Operation = Operation.COMPLETE
+
+
+class Endpoint(Protocol):
+    """One HTTP dialect's door: its error shape, and how its body becomes the router's."""
+
+    errors: str
+
+    def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
+        """The router's body and the answer's dialect; raises the 400 ServiceError of a bad body."""
+
+
+def openai_usage(usage: common_pb2.Usage) -> dict[str, Any]:
+    """The router's usage as an OpenAI ``usage`` object (cache writes in the details, as the translators expect)."""
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cached_prompt_tokens,
+            "cache_creation_tokens": usage.cache_write_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+        },
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+async def serve(gw: Gateway, incoming: Incoming, endpoint: Endpoint) -> Reply:
+    """A hot route's whole work: parse in the endpoint's dialect, admit, and answer."""
+    call: Call | None = None
+    try:
+        body, size = incoming.json_object()
+        requested_tier = take_requested_tier(incoming.headers, body)
+        parsed = endpoint.parse(body, incoming)
+        call = Call(incoming.request_id, parsed.body["model"], parsed.body, bool(parsed.body.get("stream")),
+                    parsed.operation, size, requested_tier)
+        await admit(gw, incoming.credential(), call)
+    except ServiceError as err:
+        headers = call_headers(call) if call is not None else {"x-request-id": incoming.request_id}
+        return error_response(err, headers, dialect=endpoint.errors)
+    if call.stream and parsed.dialect.stream_encoder is not None:
+        return await _stream(gw, call, parsed.dialect)
+    return await _unary(gw, call, parsed.dialect)
+
+
+async def admit(gw: Gateway, api_key: str, call: Call) -> None:
+    """Everything that must pass before the router is called (raises :class:`ServiceError`)."""
+    call.admitted = await gw.auth.admit(api_key, model=call.model, request_id=call.request_id,
+                                        estimated_tokens=estimate_prompt_tokens(call.body_bytes))
+    try:
+        call.hold = await gw.billing.hold(
+            request_id=call.request_id, key=call.key, model=call.model, prompt_tokens_bound=call.body_bytes,
+            max_output_tokens=requested_output_tokens(call.body) if call.operation is Operation.COMPLETE else 1)
+    except ServiceError:
+        gw.auth.release(call.admitted)  # refused after admission (e.g. by the budget): give the slot back
+        raise
+
+
+def router_request(call: Call) -> CompleteRequest:
+    key, hold = call.key, call.hold
+    payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, started_at_ms=call.started_ms,
+                  custody_hop=f"facade@{INSTANCE}", pii_policy=key.pii_policy or "off")
+    if hold is not None and hold.lease_id:
+        payer.lease_id, payer.held_micros = hold.lease_id, hold.micros
+    return CompleteRequest(
+        request_id=call.request_id, model=call.model, body=orjson.dumps(call.body), payer=payer,
+        constraints=RoutingConstraints(allowed_models=key.models, privacy_tier=key.privacy_tier,
+                                       pii_policy=key.pii_policy, requested_privacy_tier=call.requested_privacy_tier,
+                                       credential_providers=key.credential_providers),
+        output_tokens_bound=hold.output_tokens if hold is not None and call.operation is Operation.COMPLETE else 0,
+        key_id=key.key_id,
+        key_alias=key.key_alias, accepts_first_chunks=call.stream)
+
+
+def finish(gw: Gateway, call: Call, usage: common_pb2.Usage | None = None) -> None:
+    """The request ended: its rate-limit admission and its hold are given back (once)."""
+    gw.auth.release(call.admitted, usage)
+    gw.billing.end(call.hold)
+
+
+def _failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Reply:
+    """A call that failed before any answer: settled here when the router may never have taken it."""
+    http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
+    if err.error.code in _UNANSWERED:
+        _settle_unanswered(gw, call, err, http_status)
+    finish(gw, call)
+    return error_response(err, {**call_headers(call), **dialect.extra_headers(call.request_id)},
+                          dialect=dialect.errors)
+
+
+def _settle_unanswered(gw: Gateway, call: Call, err: ServiceError, http_status: int, *,
+                       usage: common_pb2.Usage | None = None, route: RouteInfo | None = None) -> None:
+    """This facade's record of a call the router did not answer: provisional, so that the router's own record
+    (if it took the call after all) replaces it in the ledger."""
+    key = call.key
+    event = UsageEvent(
+        request_id=call.request_id, key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
+        model=call.model, status="error", http_status=http_status, error_code=err.error.code,
+        latency_ms=(time.perf_counter() - call.started) * 1000, started_at_ms=call.started_ms, stream=call.stream,
+        privacy_tier=key.privacy_tier, required_privacy_tier=key.privacy_tier, custody_path=custody_path(route),
+        pii=pii_header(key.pii_policy, route), pii_policy=key.pii_policy or "off", source="http", provisional=True)
+    if usage is not None:
+        event.usage.CopyFrom(usage)
+    if route is not None:
+        event.deployment_id, event.provider, event.upstream_model = (route.deployment_id, route.provider,
+                                                                     route.upstream_model)
+        event.jurisdiction, event.byok = route.jurisdiction, route.byok
+    gw.billing.settle(call.hold.stamp(event) if call.hold is not None else event)
+
+
+async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
+    try:
+        result = await gw.router.answer(router_request(call), call.operation)
+    except ServiceError as err:
+        return _failed(gw, call, err, dialect)
+    finish(gw, call, result.usage)
+    headers = route_headers(call, result.route)
+    headers.update(dialect.extra_headers(call.request_id))
+    body = dialect.render(result.body, result.usage if result.HasField("usage") else None)
+    headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
+    return Reply(body, 200, headers)
+
+
+def _overhead(call: Call, provider_ms: float) -> str:
+    """Total minus provider time (TensorZero's definition), for the header and the histogram."""
+    overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - provider_ms)
+    metrics.GATEWAY_OVERHEAD.observe(("unary",), overhead_ms / 1000)
+    return f"{overhead_ms:.3f}"
+
+
+async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
+    try:
+        route, events, handle = await gw.router.stream(router_request(call))
+    except ServiceError as err:
+        return _failed(gw, call, err, dialect)
+    headers = route_headers(call, route)
+    headers.update(dialect.extra_headers(call.request_id))
+    ttfb_overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - route.provider_ttfb_ms)
+    metrics.GATEWAY_OVERHEAD.observe(("stream_first_byte",), ttfb_overhead_ms / 1000)
+    headers["x-switchboard-ttfb-overhead-ms"] = f"{ttfb_overhead_ms:.3f}"
+    headers["cache-control"] = "no-cache"
+    headers["x-accel-buffering"] = "no"
+    assert dialect.stream_encoder is not None
+    return StreamReply(_relay(gw, call, route, events, handle, dialect.stream_encoder()), headers)
+
+
+async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterator[StreamEvent],
+                 handle: StreamHandle, encoder: StreamEncoder) -> AsyncIterator[bytes]:
+    """Frames chunk batches through ``encoder``; gives the admission and hold back however the stream ends.
+
+    The router settles the stream (it knows what the provider delivered, even when this client goes away);
+    only a router lost mid-stream leaves the record to this facade, from what reached it."""
+    usage: common_pb2.Usage | None = None
+    delivered: list[bytes] = []
+    try:
+        async for event in events:
+            kind = event.WhichOneof("event")
+            if kind == "chunks":
+                chunks = event.chunks.chunks
+                delivered.extend(chunks)
+                frame = encoder.chunks(chunks)
+                if frame:
+                    yield frame
+            elif kind == "end":
+                end = event.end
+                usage = end.usage
+                yield encoder.end(openai_usage(usage), end.error if end.HasField("error") else None)
+    except ServiceError as err:  # the router was lost, or the deadline passed, after the stream began
+        if err.error.code in _UNANSWERED:
+            usage = _delivered_usage(call, delivered)
+            _settle_unanswered(gw, call, err, status_for(err), usage=usage, route=route)
+        yield encoder.end(None, err.error)
+    finally:
+        handle.cancel()
+        finish(gw, call, usage)
+
+
+def _delivered_usage(call: Call, delivered: list[bytes]) -> common_pb2.Usage:
+    """What a stream cut off from the router delivered (its generated text), and its prompt's bound."""
+    usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(call.body_bytes),
+                             completion_tokens=estimate_tokens(generated_chars(delivered)), reported_by_provider=False)
+    usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
+    return usage
+
+
+def route_headers(call: Call, route: RouteInfo) -> dict[str, str]:
+    """Custody and routing facts of the answer, its rate limits and budgets."""
+    headers = {
+        "x-request-id": call.request_id,
+        "x-switchboard-request-id": call.request_id,
+        "x-switchboard-model": route.served_model or call.model,
+        "x-switchboard-deployment": route.deployment_id,
+        "x-switchboard-provider": route.provider,
+        "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
+        "x-switchboard-privacy-tier": route.privacy_tier,
+        "x-switchboard-custody-path": custody_path(route),
+        "x-switchboard-pii": pii_header(call.key.pii_policy, route),
+        "x-switchboard-attempts": str(route.attempts),
+    }
+    if call.hold is not None and call.hold.capped:
+        headers["x-switchboard-output-capped"] = str(route.output_tokens_sent or call.hold.output_tokens)
+    headers.update(call_headers(call))
+    return headers
+
+
+def call_headers(call: Call) -> dict[str, str]:
+    """Headers of every answer to an admitted call: its id, rate limits and budgets."""
+    headers = {"x-request-id": call.request_id}
+    if call.admitted is not None:
+        headers.update(call.admitted.rate_limit_headers())
+    if call.hold is not None:
+        headers.update(budget_headers(call.hold.answer))
+    return headers

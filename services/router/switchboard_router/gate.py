@@ -1,0 +1,70 @@
+"""The router's door for key holders: an internal service's call admitted exactly as an HTTP caller's.
+
+The facade authorizes HTTP callers before it calls the router; an internal
+service calls the router directly with its virtual key, so the router does the
+same steps itself, through the same clients: the key verified (cache and
+pushed invalidation: a revoked key stops within a second) and admitted against
+its rate limits (:class:`~switchboard_auth.client.AuthClient`), its budget held
+(:class:`~switchboard_billing.client.BillingClient`, leases included), and its
+models, privacy tier, PII policy and own provider credentials turned into the
+call's constraints. The call is then served and settled like any other, with
+``source: grpc``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from switchboard.v1 import router_pb2
+from switchboard_auth.client import AuthClient, KeyContext
+from switchboard_billing.client import BillingClient
+from switchboard_common.errors import ServiceError
+from switchboard_router.callers import Source, Ticket
+from switchboard_translate.output_bound import requested_output_tokens
+
+#: Bytes per token when estimating a prompt for admission (a token is never shorter than a byte).
+_BYTES_PER_TOKEN = 4
+
+
+def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints) -> router_pb2.RoutingConstraints:
+    """What the key may use; of the caller's own constraints only the privacy tier it asks for counts (the
+    router refuses a tier looser than the key's)."""
+    return router_pb2.RoutingConstraints(
+        allowed_models=key.models, privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
+        requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
+        credential_providers=key.credential_providers)
+
+
+class Gate:
+    def __init__(self, auth: AuthClient, billing: BillingClient) -> None:
+        self.auth = auth
+        self.billing = billing
+
+    async def verify(self, api_key: str) -> KeyContext:
+        return await self.auth.verify(api_key)
+
+    async def admit(self, api_key: str, request: router_pb2.CompleteRequest, body: dict[str, Any]) -> Ticket:
+        """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal."""
+        size = len(request.body)
+        admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
+                                         estimated_tokens=max(1, size // _BYTES_PER_TOKEN))
+        key = admitted.key
+        try:
+            hold = await self.billing.hold(request_id=request.request_id, key=key, model=request.model,
+                                           prompt_tokens_bound=size,
+                                           max_output_tokens=requested_output_tokens(body))
+        except ServiceError:
+            self.auth.release(admitted)  # refused after admission: give the rate-limit slot back
+            raise
+        payer = router_pb2.Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
+                                 lease_id=hold.lease_id, held_micros=hold.micros,
+                                 started_at_ms=int(time.time() * 1000),
+                                 custody_hop=f"grpc:{key.key_alias or key.key_id}", pii_policy=key.pii_policy or "off")
+        return Ticket(payer, constraints_of(key, request.constraints), hold.output_tokens, Source.GRPC,
+                      admitted=admitted, hold=hold)
+
+    def finish(self, ticket: Ticket, usage: Any) -> None:
+        """A key holder's call ended: its rate-limit admission and its hold are given back."""
+        self.auth.release(ticket.admitted, usage)
+        self.billing.end(ticket.hold)

@@ -1,0 +1,192 @@
+"""One call served, for any caller and any transport: admitted, routed, answered and settled exactly once.
+
+The unary RPCs and the Exchange stream both run their calls here. A call is
+first given its ticket — the facade's, as it states it, or a key holder's,
+made by the gate — then the privacy step and the engine serve it, and
+:class:`~switchboard_router.settlement.Settlement` records it however it ends:
+with the provider's usage, with a typed error, or cancelled (the caller went
+away: billed from what the provider delivered, not from the bytes relayed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from switchboard.v1 import common_pb2, router_pb2
+from switchboard_common.errors import Kind, ServiceError
+from switchboard_router.callers import Caller, Ticket, trusted_ticket
+from switchboard_router.coalescing import StartedWithChunks, coalesced
+from switchboard_router.engine import Attempted, StreamChunks, StreamFinished, StreamStarted
+from switchboard_router.gate import Gate
+from switchboard_router.operations import Operation
+from switchboard_router.privacy_guard import Prepared, PrivacyGuard
+from switchboard_router.providers.base import TokenUsage
+from switchboard_router.settlement import Settlement
+from switchboard_router.streaming import ProducedSoFar, estimate_prompt_tokens
+
+
+def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
+    return common_pb2.Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        cached_prompt_tokens=usage.cached_prompt_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        reported_by_provider=usage.reported_by_provider,
+    )
+
+
+def route_to_proto(route: Attempted) -> router_pb2.RouteInfo:
+    d = route.deployment
+    return router_pb2.RouteInfo(
+        deployment_id=d.id,
+        provider=d.provider,
+        upstream_model=d.model,
+        jurisdiction=d.jurisdiction,
+        privacy_tier=d.privacy_tier,
+        attempts=route.attempts,
+        served_model=route.served_model,
+        output_tokens_sent=route.output_tokens_sent,
+    )
+
+
+def parse_body(request: router_pb2.CompleteRequest) -> dict[str, Any]:
+    try:
+        body = orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "body must be a JSON object")
+    if not request.model:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "model is required", param="model")
+    if not request.request_id:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "request_id is required: a unique id of the call",
+                           param="request_id")
+    return body
+
+
+def _response_id(raw: bytes) -> str:
+    try:
+        chunk = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ""
+    return str(chunk.get("id") or "") if isinstance(chunk, dict) else ""
+
+
+class CallServer:
+    """Serves calls: ``answer`` (a whole completion or embeddings) and ``events`` (a stream); both raise
+    ServiceError, and both settle whatever happens once the call is admitted."""
+
+    def __init__(self, guard: PrivacyGuard, gate: Gate, settlement: Settlement) -> None:
+        self.guard = guard
+        self.gate = gate
+        self.settlement = settlement
+
+    async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any]) -> Ticket:
+        if caller.trusted:
+            return trusted_ticket(request)
+        return await self.gate.admit(caller.api_key, request, body)
+
+    async def _prepare(self, request: router_pb2.CompleteRequest, ticket: Ticket, body: dict[str, Any],
+                       operation: Operation) -> Prepared:
+        """The privacy step, with the key's own provider credentials when it has some."""
+        credentials: Mapping[str, str] = {}
+        if ticket.constraints.credential_providers and ticket.payer.key_id:
+            credentials = await self.gate.auth.credentials(ticket.payer.key_id)
+        return self.guard.prepare(body, ticket.constraints, operation, credentials, ticket.output_bound)
+
+    async def answer(self, request: router_pb2.CompleteRequest, operation: Operation,
+                     caller: Caller) -> router_pb2.CompleteResponse:
+        body = parse_body(request)
+        ticket = await self._ticket(caller, request, body)
+        try:
+            prepared = await self._prepare(request, ticket, body, operation)
+            result = await self.guard.complete(request.model, prepared, operation)
+        except ServiceError as err:
+            self.settlement.failed(request, ticket, err)
+            raise
+        except asyncio.CancelledError:
+            # The caller went away while the provider worked: what it consumed is not known; its prompt is.
+            usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(body), reported_by_provider=False)
+            usage.total_tokens = usage.prompt_tokens
+            self.settlement.settle(request, ticket, status="cancelled", http_status=499,
+                                   error_code="client_disconnected", usage=usage)
+            raise
+        route = prepared.annotate(route_to_proto(result.route))
+        usage = usage_to_proto(result.usage)
+        self.settlement.settle(request, ticket, status="success", http_status=200, usage=usage, route=route,
+                               response_id=str(result.body.get("id") or ""))
+        return router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
+                                           provider_ms=result.provider_ms)
+
+    async def events(self, request: router_pb2.CompleteRequest,
+                     caller: Caller) -> AsyncIterator[router_pb2.StreamEvent]:
+        """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
+        body = parse_body(request)
+        ticket = await self._ticket(caller, request, body)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        try:
+            prepared = await self._prepare(request, ticket, body, Operation.COMPLETE)
+        except ServiceError as err:
+            self.settlement.failed(request, ticket, err, stream=True)
+            raise
+        relayed = ProducedSoFar()
+        route: router_pb2.RouteInfo | None = None
+        response_id, ttft_ms, settled = "", 0.0, False
+        try:
+            async for item in coalesced(self.guard.stream(request.model, prepared, include_usage),
+                                        first_chunks=request.accepts_first_chunks):
+                chunks: list[bytes] = []
+                if isinstance(item, StartedWithChunks):
+                    item, chunks = item.started, item.chunks
+                if isinstance(item, StreamStarted):
+                    route = prepared.annotate(route_to_proto(item.route))
+                    route.provider_ttfb_ms = item.ttfb_ms
+                    event = router_pb2.StreamEvent(route=route)
+                    if chunks:
+                        event.first_chunks.chunks.extend(chunks)
+                elif isinstance(item, StreamChunks):
+                    chunks = item.chunks
+                    event = router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=chunks))
+                else:
+                    assert isinstance(item, StreamFinished)
+                    end = router_pb2.StreamEnd(usage=usage_to_proto(item.usage), provider_ms=item.provider_ms,
+                                               time_to_first_byte_ms=item.ttfb_ms,
+                                               route=prepared.annotate(route_to_proto(item.route)))
+                    if item.error is not None:
+                        end.error.CopyFrom(item.error.error)
+                        self.settlement.settle(request, ticket, status="error",
+                                               http_status=item.error.http_status, error_code=item.error.error.code,
+                                               usage=end.usage, route=end.route, ttft_ms=ttft_ms, stream=True,
+                                               response_id=response_id)
+                    else:
+                        self.settlement.settle(request, ticket, status="success", http_status=200, usage=end.usage,
+                                               route=end.route, ttft_ms=ttft_ms, stream=True,
+                                               response_id=response_id)
+                    settled = True
+                    yield router_pb2.StreamEvent(end=end)
+                    continue
+                if chunks:
+                    if not response_id:
+                        response_id = _response_id(chunks[0])
+                        ttft_ms = (time.perf_counter() - ticket.started) * 1000
+                    relayed.add(chunks)
+                yield event
+        except ServiceError as err:  # the engine gave up before the stream began
+            if not settled:
+                settled = True
+                self.settlement.failed(request, ticket, err, stream=True)
+            raise
+        finally:
+            if not settled:
+                # The caller went away mid-stream: bill what the provider delivered so far.
+                usage = relayed.usage(None, estimate_prompt_tokens(body), failed=True)
+                self.settlement.settle(request, ticket, status="cancelled", http_status=499,
+                                       error_code="client_disconnected", usage=usage_to_proto(usage), route=route,
+                                       ttft_ms=ttft_ms, stream=True, response_id=response_id)

@@ -1,0 +1,191 @@
+"""The outbox journals every event before delivery, retries while billing is down, and replays dead facades."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from pathlib import Path
+
+from switchboard.v1 import billing_pb2
+from switchboard_billing.client.outbox import Outbox, read_journal
+
+
+def event(i: int) -> billing_pb2.UsageEvent:
+    return billing_pb2.UsageEvent(request_id=f"req_{i}", model="m")
+
+
+async def test_events_survive_billing_being_down_and_are_delivered_once_back(tmp_path: Path) -> None:
+    delivered: list[str] = []
+    up = asyncio.Event()
+
+    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+        if not up.is_set():
+            raise ConnectionError("billing down")
+        delivered.extend(e.request_id for e in events)
+
+    box = Outbox(tmp_path, deliver, prefix="facade", max_backoff_seconds=0.05)
+    await box.start()
+    for i in range(5):
+        box.put(event(i))
+    await asyncio.sleep(0.1)
+    assert delivered == [] and box.depth == 5
+    journal = next(tmp_path.glob("facade-*.journal"))
+    assert [e.request_id for e in read_journal(journal)] == [f"req_{i}" for i in range(5)]
+    up.set()
+    for _ in range(100):
+        if box.depth == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert delivered == [f"req_{i}" for i in range(5)]
+    assert journal.stat().st_size == 0, "a fully delivered journal is truncated"
+    await box.stop(1)
+    assert not list(tmp_path.glob("facade-*.journal"))
+
+
+async def test_journal_of_a_dead_facade_is_replayed_and_a_live_ones_is_not(tmp_path: Path) -> None:
+    seed = Outbox(tmp_path, _never, prefix="facade")
+    await seed.start()
+    seed.put(event(1))
+    seed.put(event(2))
+    dead = seed._path
+    assert dead is not None
+    os.close(seed._fd)  # the process "dies": its lock is released, the journal stays
+    for task in (seed._task, seed._recovery):
+        assert task is not None
+        task.cancel()
+    # A torn record at the end (crash mid-write) is ignored.
+    with open(dead, "ab") as f:
+        f.write(b"\x00\x00\x00\x50partial")
+    live = tmp_path / "facade-1-alive.journal"
+    fd = os.open(live, os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    delivered: list[str] = []
+
+    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+        delivered.extend(e.request_id for e in events)
+
+    box = Outbox(tmp_path, deliver, prefix="facade")
+    await box.start()
+    for _ in range(100):
+        if not dead.exists():
+            break
+        await asyncio.sleep(0.02)
+    assert delivered == ["req_1", "req_2"]
+    assert not dead.exists() and live.exists()
+    await box.stop(1)
+    os.close(fd)
+
+
+async def _never(events: list[billing_pb2.UsageEvent]) -> None:
+    raise ConnectionError("unreachable")
+
+
+async def test_steady_traffic_is_delivered_in_batches_and_a_lone_event_promptly(tmp_path: Path) -> None:
+    batches: list[list[str]] = []
+    delivered_at: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+
+    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+        await asyncio.sleep(0.005)  # a billing round trip
+        batches.append([e.request_id for e in events])
+        delivered_at.update((e.request_id, loop.time()) for e in events)
+
+    box = Outbox(tmp_path, deliver, prefix="facade", linger_seconds=0.05)
+    await box.start()
+    put_at = {}
+    for i in range(200):  # ~1 000 events a second for 0.2 s
+        put_at[f"req_{i}"] = loop.time()
+        box.put(event(i))
+        await asyncio.sleep(0.001)
+    busy_for = loop.time() - put_at["req_0"]
+    for _ in range(100):
+        if box.depth == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert [r for b in batches for r in b] == [f"req_{i}" for i in range(200)], "all, in order, once"
+    # One batch per linger, not one per billing round trip (that would be ten times as many).
+    assert len(batches) <= busy_for / 0.05 + 2, f"{[len(b) for b in batches]} in {busy_for:.2f} s"
+    assert max(delivered_at[r] - put_at[r] for r in put_at) < 0.5
+    # Idle again: a lone event waits for company no longer than the linger.
+    start = loop.time()
+    box.put(event(999))
+    for _ in range(100):
+        if "req_999" in delivered_at:
+            break
+        await asyncio.sleep(0.005)
+    assert 0.04 <= delivered_at["req_999"] - start < 0.5
+    await box.stop(1)
+
+
+async def test_a_full_batch_goes_without_waiting(tmp_path: Path) -> None:
+    batches: list[int] = []
+
+    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+        batches.append(len(events))
+
+    box = Outbox(tmp_path, deliver, prefix="facade", batch_size=10, linger_seconds=10)
+    await box.start()
+    for i in range(25):
+        box.put(event(i))
+    for _ in range(50):
+        if len(batches) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert batches == [10, 10], "full batches go at once; the 5 left wait for company"
+    await box.stop(1)
+    assert batches == [10, 10, 5], "stopping delivers what is left"
+
+
+async def test_journal_segments_stay_bounded_under_traffic_and_survive_a_crash(tmp_path: Path) -> None:
+    """Traffic that never lets the journal empty: writing moves to fresh segments and acknowledged ones are
+    deleted; the segments of a facade that dies are all replayed by the next one."""
+    delivered: list[str] = []
+    gate = asyncio.Event()
+    gate.set()
+
+    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+        await gate.wait()
+        await asyncio.sleep(0.002)
+        delivered.extend(e.request_id for e in events)
+
+    box = Outbox(tmp_path, deliver, prefix="facade", batch_size=8, linger_seconds=0.001, segment_bytes=200)
+    await box.start()
+    most_segments = 0
+    for i in range(300):
+        box.put(event(i))
+        most_segments = max(most_segments, len(list(tmp_path.glob("facade-*.journal"))))
+        await asyncio.sleep(0.0005)
+    assert most_segments > 1, "a large segment with events waiting hands over to a fresh one"
+    for _ in range(100):
+        if box.depth == 0:
+            break
+        await asyncio.sleep(0.01)
+    journals = list(tmp_path.glob("facade-*.journal"))
+    assert len(journals) == 1 and journals[0].stat().st_size == 0, "acknowledged segments are deleted"
+    # Billing stops answering; more events arrive; then the facade dies.
+    gate.clear()
+    await asyncio.sleep(0.05)
+    for i in range(300, 340):
+        box.put(event(i))
+    await asyncio.sleep(0.02)
+    assert box.depth > 0
+    for task in (box._task, box._recovery):
+        assert task is not None
+        task.cancel()
+    for segment in box._segments:
+        os.close(segment.fd)  # the process is gone: its locks are released, its journal stays
+    recovered: list[str] = []
+
+    async def collect(events: list[billing_pb2.UsageEvent]) -> None:
+        recovered.extend(e.request_id for e in events)
+
+    successor = Outbox(tmp_path, collect, prefix="facade")
+    await successor.start()
+    for _ in range(100):
+        if len(list(tmp_path.glob("facade-*.journal"))) == 1:  # the successor's own
+            break
+        await asyncio.sleep(0.02)
+    assert set(delivered) | set(recovered) == {f"req_{i}" for i in range(340)}, "no event lost"
+    assert len(recovered) == len(set(recovered))
+    await successor.stop(1)

@@ -1,0 +1,282 @@
+"""The router Exchange stream end to end on loopback: the router's sessions and the facade's lanes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+import orjson
+import pytest
+
+from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
+from switchboard_common.channels import open_channel
+from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_router.callers import Caller
+from switchboard_router.client import RouterClient
+from switchboard_router.client.exchange import ExchangeUnavailable, RouterExchange
+from switchboard_router.exchange import ExchangeHub
+from switchboard_router.operations import Operation
+
+
+class FakeCalls:
+    """Stands in for the servicer's answer/events; the body says what to do. Records cancellations."""
+
+    def __init__(self) -> None:
+        self.cancelled: list[str] = []
+        self.started: list[str] = []
+
+    async def answer(self, request: router_pb2.CompleteRequest, operation: Operation,
+                     caller: Caller) -> router_pb2.CompleteResponse:
+        body = orjson.loads(request.body)
+        self.started.append(request.request_id)
+        try:
+            await asyncio.sleep(body.get("sleep", 0))
+        except asyncio.CancelledError:
+            self.cancelled.append(request.request_id)
+            raise
+        if body.get("fail"):
+            raise ServiceError(Kind.ERROR_KIND_RATE_LIMITED, "slow down", code="rpm_limit_exceeded",
+                               http_status=429, retry_after_seconds=3)
+        return router_pb2.CompleteResponse(body=orjson.dumps({"echo": body["n"], "op": operation.value}),
+                                           usage=common_pb2.Usage(total_tokens=body["n"]))
+
+    async def events(self, request: router_pb2.CompleteRequest,
+                     caller: Caller) -> AsyncIterator[router_pb2.StreamEvent]:
+        body = orjson.loads(request.body)
+        if body.get("fail"):
+            raise ServiceError(Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT, "none healthy", code="no_deployment",
+                               http_status=503)
+        yield router_pb2.StreamEvent(route=router_pb2.RouteInfo(deployment_id=f"d{body['n']}"))
+        try:
+            for i in range(body.get("chunks", 3)):
+                await asyncio.sleep(body.get("gap", 0.001))
+                yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=[f"{body['n']}:{i}".encode()]))
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled.append(request.request_id)
+            raise
+        yield router_pb2.StreamEvent(end=router_pb2.StreamEnd(usage=common_pb2.Usage(total_tokens=body["n"])))
+
+
+class Router(router_pb2_grpc.RouterServicer):
+    def __init__(self, calls: FakeCalls, exchange: bool = True) -> None:
+        self.calls = calls
+        self.hub = ExchangeHub(calls, lambda context: Caller(trusted=True)) if exchange else None
+
+    async def Complete(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await self.calls.answer(request, Operation.COMPLETE, Caller(trusted=True))
+        except ServiceError as err:
+            await abort(context, err)
+
+    async def Exchange(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
+        if self.hub is None:
+            return await super().Exchange(requests, context)  # UNIMPLEMENTED, as an older router
+        await self.hub.serve(requests, context)
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.calls = FakeCalls()
+        self.servers: list[grpc.aio.Server] = []
+        self.port = 0
+        self.router: Router | None = None
+
+    async def start(self, exchange: bool = True) -> None:
+        self.router = Router(self.calls, exchange)
+        server = grpc.aio.server()
+        router_pb2_grpc.add_RouterServicer_to_server(self.router, server)
+        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        await server.start()
+        self.servers.append(server)
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[tuple[Harness, grpc.aio.Channel]]:
+    h = Harness()
+    await h.start()
+    channel = open_channel(f"127.0.0.1:{h.port}")
+    yield h, channel
+    await channel.close()
+    for server in h.servers:
+        await server.stop(0)
+
+
+async def started(h: Harness, request_id: str) -> None:
+    for _ in range(400):
+        if request_id in h.calls.started:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{request_id} never reached the router")
+
+
+def request(n: int, **extra: Any) -> router_pb2.CompleteRequest:
+    return router_pb2.CompleteRequest(request_id=f"r{n}", model="m", body=orjson.dumps({"n": n, **extra}))
+
+
+async def test_many_concurrent_calls_each_get_their_own_answer(harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 2, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        answers = await asyncio.gather(*(exchange.complete(request(n, sleep=(n % 7) / 1000),
+                                                           "embed" if n % 3 == 0 else "complete")
+                                         for n in range(300)))
+        for n, answer in enumerate(answers):
+            assert orjson.loads(answer.body) == {"echo": n, "op": "embed" if n % 3 == 0 else "complete"}
+            assert answer.usage.total_tokens == n
+        assert len(exchange.lanes) == 2  # every call rode one of the two streams
+        with pytest.raises(ServiceError) as refused:
+            await exchange.complete(request(1, fail=True))
+        assert (refused.value.error.code, refused.value.error.http_status, refused.value.error.retry_after_seconds,
+                refused.value.kind) == ("rpm_limit_exceeded", 429, 3, Kind.ERROR_KIND_RATE_LIMITED)
+    finally:
+        await exchange.close()
+
+
+async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        task = asyncio.ensure_future(exchange.complete(request(5, sleep=10)))
+        await started(h, "r5")
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(200):
+            if "r5" in h.calls.cancelled:
+                break
+            await asyncio.sleep(0.005)
+        assert h.calls.cancelled == ["r5"]
+        # The lane is still good for the next call.
+        assert orjson.loads((await exchange.complete(request(6))).body)["echo"] == 6
+        # A stream's handle cancels it too.
+        first, events = await exchange.stream(request(7, chunks=1000, gap=0.01))
+        assert first.route.deployment_id == "d7"
+        assert (await events.__anext__()).chunks.chunks == [b"7:0"]
+        events.cancel()
+        for _ in range(200):
+            if "r7" in h.calls.cancelled:
+                break
+            await asyncio.sleep(0.005)
+        assert "r7" in h.calls.cancelled
+    finally:
+        await exchange.close()
+
+
+async def test_deadline_is_enforced_by_the_facade(harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 2, timeout_seconds=0.2, open_timeout_seconds=5)
+    try:
+        with pytest.raises(ServiceError) as late:
+            await exchange.complete(request(8, sleep=10))
+        assert late.value.error.code == "router_unavailable"
+        assert late.value.error.http_status == 503
+        assert "did not answer in time" in late.value.message
+        first, events = await exchange.stream(request(9, chunks=1000, gap=0.01))
+        with pytest.raises(ServiceError) as late_stream:
+            async for _ in events:
+                pass
+        assert "did not answer in time" in late_stream.value.message
+        for _ in range(200):
+            if {"r8", "r9"} <= set(h.calls.cancelled):
+                break
+            await asyncio.sleep(0.005)
+        assert {"r8", "r9"} <= set(h.calls.cancelled)
+    finally:
+        await exchange.close()
+
+
+async def test_broken_stream_fails_its_calls_and_the_next_call_opens_a_new_one(
+        harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        await exchange.complete(request(1))
+        (old_lane,) = exchange.lanes
+        task = asyncio.ensure_future(exchange.complete(request(2, sleep=10)))
+        await started(h, "r2")
+        await h.servers[-1].stop(0)  # the router dies with the call in flight
+        with pytest.raises(ServiceError) as lost:
+            await task
+        assert (lost.value.error.code, lost.value.error.http_status) == ("router_unavailable", 503)
+        assert "is unavailable" in lost.value.message
+        await h.start()  # back on the same port
+        for _ in range(100):
+            try:
+                answer = await exchange.complete(request(3))
+                break
+            except (ExchangeUnavailable, ServiceError):
+                await asyncio.sleep(0.05)
+        assert orjson.loads(answer.body)["echo"] == 3
+        assert old_lane not in exchange.lanes and len(exchange.lanes) == 1
+    finally:
+        await exchange.close()
+
+
+async def test_draining_router_finishes_calls_in_flight_and_gets_no_new_ones(
+        harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        await exchange.complete(request(1))
+        (old_lane,) = exchange.lanes
+        in_flight = asyncio.ensure_future(exchange.complete(request(2, sleep=0.3)))
+        await started(h, "r2")
+        assert h.router is not None and h.router.hub is not None
+        h.router.hub.drain()
+        for _ in range(400):
+            if exchange.slots[0] is not old_lane:
+                break
+            await asyncio.sleep(0.005)
+        assert exchange.slots[0] is not old_lane  # the draining stream takes no new calls
+        assert orjson.loads((await exchange.complete(request(3))).body)["echo"] == 3
+        assert exchange.slots[0] is not old_lane
+        assert orjson.loads((await in_flight).body)["echo"] == 2  # finished on the draining stream
+        await asyncio.wait_for(old_lane.reader, 2)  # which then ended
+        assert "r2" not in h.calls.cancelled
+    finally:
+        await exchange.close()
+
+
+async def test_interleaved_streams_keep_their_order(harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+
+    async def collect(n: int) -> list[bytes]:
+        first, events = await exchange.stream(request(n, chunks=40, gap=0.0005 * (n % 3)))
+        assert first.route.deployment_id == f"d{n}"
+        got: list[bytes] = []
+        async for event in events:
+            if event.WhichOneof("event") == "chunks":
+                got.extend(event.chunks.chunks)
+            else:
+                assert event.end.usage.total_tokens == n
+        return got
+
+    try:
+        results = await asyncio.gather(*(collect(n) for n in range(1, 9)))
+        for n, got in enumerate(results, start=1):
+            assert got == [f"{n}:{i}".encode() for i in range(40)]
+        with pytest.raises(ServiceError) as refused:
+            await exchange.stream(request(1, fail=True))
+        assert refused.value.error.code == "no_deployment"
+    finally:
+        await exchange.close()
+
+
+async def test_router_without_exchange_falls_back_to_unary() -> None:
+    h = Harness()
+    await h.start(exchange=False)
+    client = RouterClient(open_channel(f"127.0.0.1:{h.port}"), exchange_streams=1, timeout_seconds=10)
+    try:
+        first = request(4)
+        assert orjson.loads((await client.answer(first)).body)["echo"] == 4
+        assert client.exchange is not None and not client.exchange.usable()  # UNIMPLEMENTED: unary for a while
+        assert orjson.loads((await client.answer(first)).body)["echo"] == 4
+        with pytest.raises(ServiceError) as refused:
+            await client.answer(request(2, fail=True))
+        assert refused.value.error.code == "rpm_limit_exceeded"
+    finally:
+        await client.close()
+        await h.servers[0].stop(0)
