@@ -15,6 +15,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -74,6 +75,17 @@ class Gateway:
 
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.master_key}"}
+
+    def ledger_row(self, request_id: str, timeout: float = 10) -> dict[str, Any]:
+        """The ``/spend/logs`` row of one request (settlement is asynchronous, so this polls briefly)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = httpx.get(f"{self.base_url}/spend/logs", headers=self.admin(), params={"limit": 1000}).json()
+            row = next((r for r in rows if r["request_id"] == request_id), None)
+            if row is not None:
+                return dict(row)
+            time.sleep(0.05)
+        raise AssertionError(f"no ledger row for {request_id}")
 
     def logs(self) -> str:
         return "\n".join(f"==== {n} ====\n{p.log()}" for n, p in self.processes.items())

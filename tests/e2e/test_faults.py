@@ -2,8 +2,10 @@
 
 Each fault is a behaviour of a fake provider (a real HTTP server on loopback):
 5xx answers, a 429 with Retry-After, a first byte that comes too late, a stream
-cut or gone silent mid-way, a provider that never finishes, and 429s that name
-an exhausted account rather than a passing rate limit.
+cut or gone silent mid-way, a provider that never finishes, 429s that name
+an exhausted account rather than a passing rate limit, answers with status 200
+that are not what was asked (an HTML page, events that are not JSON, nothing),
+and usage reports no request could have.
 """
 
 from __future__ import annotations
@@ -84,6 +86,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, st
         {"name": "claude-ratelimit-long", "deployments": [claude("ratelimit")]},
         {"name": "ratelimit-then-other", "deployments": [
             dep("ratelimit", "rl/limited", weight=1000), dep("good", "rl/free", weight=0.001)]},
+        {"name": "garbage", "deployments": [dep("garbage")]},
+        {"name": "garbage-events", "deployments": [dep("garbage-events")]},
+        {"name": "empty", "deployments": [dep("empty")]},
+        {"name": "claude-truncated", "deployments": [claude("truncated")]},
+        {"name": "usage-negative", "deployments": [dep("usage-negative")]},
+        {"name": "usage-huge", "deployments": [dep("usage-huge")]},
+        {"name": "usage-beyond", "deployments": [dep("usage-beyond")]},
         {"name": "no-connect", "deployments": [
             {"provider": "openai", "model": "good", "api_base": f"http://127.0.0.1:{unanswered_port}/v1", **FAKE_PRICES,
              "api_key": "sk-fake", "timeouts": {"connect": 0.3}}]},
@@ -105,19 +114,10 @@ def sdk(gateway: Gateway, key: str) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0, timeout=20)
 
 
-def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
 
-
-def chat(gateway: Gateway, key: str, model: str, *, stream: bool = False, content: str = "x") -> httpx.Response:
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}]}
+def chat(gateway: Gateway, key: str, model: str, *, stream: bool = False, content: str = "x",
+         **extra: Any) -> httpx.Response:
+    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}], **extra}
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     return httpx.post(f"{gateway.base_url}/v1/chat/completions", json=body, timeout=20,
@@ -145,7 +145,7 @@ def test_5xx_is_retried_on_the_other_deployment_then_falls_back(
     assert response.headers["x-switchboard-deployment"] == "good/main"
     assert response.headers["x-switchboard-attempts"] == "3"
     assert len(fake[0].calls("down")) - before == 2, "each failing deployment is tried once before the fallback"
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     usage = response.json()["usage"]
     assert row["status"] == "success" and row["model_id"] == "good/main"
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage["prompt_tokens"], usage["completion_tokens"])
@@ -158,7 +158,7 @@ def test_5xx_everywhere_is_passed_on_after_the_retries_and_billed_nothing(
     assert response.status_code == 503
     assert response.json()["error"]["message"] == "The fake provider is overloaded."
     assert len(fake[0].calls("down")) - before == 3, "max_attempts tries"
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 503
     assert row["prompt_tokens"] == 0 and row["completion_tokens"] == 0 and row["cost_micros"] in (0, None)
 
@@ -182,7 +182,7 @@ def test_a_retry_after_longer_than_backoff_max_goes_to_the_client_at_once(
     assert response.status_code == 429 and response.headers["retry-after"] == "7"
     assert time.monotonic() - started < 3, "no 7 s wait inside the gateway (backoff_max_seconds is 5)"
     assert len(fake_claude.requests) - before == 1
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 429 and row["completion_tokens"] == 0
 
 
@@ -230,7 +230,7 @@ def test_stream_cut_mid_way_ends_with_an_error_event_and_bills_what_was_produced
                                                                {"content": "Hello fr"}]
     error = chunks[-1]["error"]
     assert error["code"] == "upstream_stream_interrupted" and error["message"]
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["error_code"] == "upstream_stream_interrupted"
     assert row["usage_reported_by_provider"] is False
     assert row["prompt_tokens"] >= 60, "the prompt was sent, so it is billed (estimated)"
@@ -246,7 +246,7 @@ def test_anthropic_stream_cut_bills_the_usage_the_provider_reported_so_far(
     sent = fake_claude.requests[-1].body
     assert isinstance(sent, dict)
     expected_prompt = 10 + len(json.dumps(sent["messages"], separators=(",", ":")).split())
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error"
     assert row["prompt_tokens"] == expected_prompt, "message_start's input_tokens are billed"
     assert row["completion_tokens"] >= 1
@@ -263,7 +263,7 @@ def test_stream_gone_silent_ends_after_stream_idle_and_the_provider_sees_the_can
     assert json.loads(events[-2])["error"]["code"] == "upstream_timeout"
     assert 0.5 <= elapsed < 3
     assert wait_for(lambda: fake[0].cancelled.count("stall") > before)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 504 and row["completion_tokens"] >= 1
 
 
@@ -277,7 +277,7 @@ def test_provider_that_hangs_is_504_at_the_total_timeout_and_sees_the_cancel(
     # Each of the three attempts is cut at the total timeout (0.6 s) — not at first_byte (10 s).
     assert 1.75 <= elapsed < 5
     assert wait_for(lambda: fake[0].cancelled.count("hang") >= before + 3)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 504 and row["completion_tokens"] == 0
 
 
@@ -292,7 +292,7 @@ def test_stream_beyond_the_total_timeout_ends_with_an_error_event(
     assert len(events) > 5, "the chunks before the deadline reached the client"
     assert 0.8 <= elapsed < 2
     assert wait_for(lambda: fake[0].cancelled.count("drip") > before)
-    row = ledger_row(gateway, response.headers["x-request-id"])
+    row = gateway.ledger_row(response.headers["x-request-id"])
     assert row["status"] == "error" and row["completion_tokens"] > 0
 
 
@@ -316,3 +316,95 @@ def test_connect_timeout_is_retried_then_504_naming_the_connect_timeout(gateway:
     error = response.json()["error"]
     assert error["code"] == "upstream_timeout" and "connect timeout" in error["message"]
     assert 0.9 <= elapsed < 4, "three attempts, each cut at connect: 0.3 s"
+
+
+def test_a_200_stream_that_is_not_an_event_stream_is_an_error_event_and_costs_nothing(
+        gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "garbage", stream=True)
+    assert response.status_code == 200, "bytes had come, so the stream had begun when it turned out unreadable"
+    events = sse_events(response)
+    assert events[-1] == "[DONE]"
+    error = json.loads(events[-2])["error"]
+    assert error["code"] == "malformed_stream" and "cannot use" in error["message"]
+    assert not [e for e in events[:-2] if json.loads(e).get("choices")], "nothing of the garbage reaches the client"
+    row = gateway.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 502
+    assert (row["prompt_tokens"], row["completion_tokens"], row["cost_micros"]) == (0, 0, 0)
+
+
+@pytest.mark.parametrize("model", ["garbage-events", "empty"])
+def test_a_200_stream_whose_first_event_is_unreadable_or_missing_is_retried_then_502_and_costs_nothing(
+        gateway: Gateway, key: str, fake: tuple[FakeOpenAI, str], model: str) -> None:
+    before = len(fake[0].calls(model))
+    response = chat(gateway, key, model, stream=True)
+    assert response.status_code == 502 and response.json()["error"]["code"] == "malformed_stream"
+    assert len(fake[0].calls(model)) - before == 3, "nothing reached the client yet: worth another attempt"
+    row = gateway.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == "error" and row["completion_tokens"] == 0
+
+
+def test_a_200_whole_answer_that_is_not_json_is_502_and_costs_nothing(gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "garbage")
+    assert response.status_code == 502 and "cannot read" in response.json()["error"]["message"]
+    row = gateway.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == "error" and row["completion_tokens"] == 0
+
+
+def test_a_stream_ending_cleanly_before_its_end_event_is_an_error_billed_for_what_came(
+        gateway: Gateway, key: str) -> None:
+    response = chat(gateway, key, "claude-truncated", stream=True, content="hello there")
+    events = sse_events(response)
+    assert json.loads(events[-2])["error"]["code"] == "stream_cut"
+    assert any(json.loads(e).get("choices") for e in events[:-2])
+    row = gateway.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == "error" and row["prompt_tokens"] > 0 and row["completion_tokens"] >= 1
+
+
+@pytest.mark.parametrize("model", ["usage-negative", "usage-huge", "usage-beyond"])
+def test_usage_no_request_could_have_is_replaced_by_the_gateways_count(
+        gateway: Gateway, key: str, model: str) -> None:
+    """Both the client and the ledger see the estimate; the router logs the report it refused."""
+    whole = chat(gateway, key, model, max_tokens=10)
+    assert whole.status_code == 200
+    shown = whole.json()["usage"]
+    streamed = chat(gateway, key, model, stream=True, max_tokens=10)
+    [final] = [json.loads(e) for e in sse_events(streamed) if e.startswith("{") and json.loads(e).get("usage")]
+    assert "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in sse_events(streamed)
+                   if e.startswith('{"id"') and json.loads(e)["choices"]) == "Hello from the fake provider."
+    for response, usage in ((whole, shown), (streamed, final["usage"])):
+        row = gateway.ledger_row(response.headers["x-request-id"])
+        assert row["usage_reported_by_provider"] is False and row["status"] == "success"
+        assert 0 < row["prompt_tokens"] < 100 and row["completion_tokens"] == 8  # 29 characters of text
+        assert (usage["prompt_tokens"], usage["completion_tokens"]) == (row["prompt_tokens"], row["completion_tokens"])
+        assert 0 < row["cost_micros"] < 10_000
+    router_log = gateway.processes["router"].log()
+    for response in (whole, streamed):
+        line = next(json.loads(line) for line in router_log.splitlines()
+                    if response.headers["x-request-id"] in line and "not credible" in line)
+        assert line["deployment"] == f"{model}/0" and line["reason"]
+
+
+@pytest.fixture(scope="module")
+def patient_gateway(tmp_path_factory: pytest.TempPathFactory, fake: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
+    """Six attempts allowed, but a request deadline of 1.5 s across them."""
+    hang = {"provider": "openai", "model": "hang", "api_base": fake[1], "api_key": "sk-fake", **FAKE_PRICES,
+            "timeouts": {"first_byte": 10, "total": 0.5}}
+    gw = start_gateway(tmp_path_factory.mktemp("deadline"), [{"name": "hang", "deployments": [hang]}],
+                       router_settings={"max_attempts": 6, "backoff_initial_seconds": 0.05, "cooldown_failures": 0,
+                                        "request_deadline_seconds": 1.5})
+    yield gw
+    gw.stop()
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_request_deadline_ends_retries_against_a_hung_provider(
+        patient_gateway: Gateway, fake: tuple[FakeOpenAI, str], stream: bool) -> None:
+    key = patient_gateway.create_key(key_alias=f"deadline-{stream}")
+    before = len(fake[0].calls("hang"))
+    response = chat(patient_gateway, key, "hang", stream=stream)
+    assert response.status_code == 504 and response.json()["error"]["code"] == "upstream_timeout"
+    tries = len(fake[0].calls("hang")) - before
+    # Each attempt is cut at 0.5 s; the deadline (1.5 s) leaves room for about three of the six allowed.
+    assert 2 <= tries <= 4, tries
+    row = patient_gateway.ledger_row(response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 504

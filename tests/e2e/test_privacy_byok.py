@@ -33,9 +33,10 @@ def provider() -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, provider: FakeOpenAI) -> Iterator[Gateway]:
-    models = [{"name": "byok-echo", "deployments": [{
-        "provider": "openai", "model": "echo", "api_base": provider.url, "api_key": OPERATOR,  # type: ignore[attr-defined]
-        "byok_fee_per_request_micros": 100, **FAKE_PRICES}]}]
+    models = [{"name": name, "deployments": [{
+        "provider": "openai", "model": upstream, "api_base": provider.url, "api_key": OPERATOR,  # type: ignore[attr-defined]
+        "byok_fee_per_request_micros": 100, **FAKE_PRICES}]}
+        for name, upstream in (("byok-echo", "echo"), ("byok-leak", "leak-401"), ("byok-leak-text", "leak-text-403"))]
     gateway = start_gateway(tmp_path_factory.mktemp("byok-gateway"), models,
                             extra_env={"SWITCHBOARD_ENCRYPTION_KEY": FERNET_KEY})
     yield gateway
@@ -109,6 +110,26 @@ def test_team_credentials_serve_the_teams_keys_and_a_keys_own_wins(gw: Gateway, 
     assert chat(gw, own, "team-2").status_code == 200
     used = {r.body["messages"][-1]["content"]: r.headers["authorization"] for r in provider.requests}
     assert used["team-1"] == f"Bearer {TEAM_OWN}" and used["team-2"] == f"Bearer {OWN}"
+
+
+@pytest.mark.parametrize("model", ["byok-leak", "byok-leak-text"])
+def test_a_provider_quoting_the_teams_credential_shows_it_to_no_member(
+        gw: Gateway, provider: FakeOpenAI, model: str) -> None:
+    """The team's write-only key is the one sent, and the provider's error quotes it: the member never sees it."""
+    team = httpx.post(f"{gw.base_url}/team/new", headers=gw.admin(), timeout=10,
+                      json={"team_id": f"team-of-{model}", "provider_credentials": {"openai": TEAM_OWN}})
+    assert team.status_code == 200, team.text
+    member = gw.create_key(team_id=f"team-of-{model}")
+    for stream in (False, True):
+        answer = httpx.post(f"{gw.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {member}"},
+                            timeout=20, json={"model": model, "stream": stream,
+                                              "messages": [{"role": "user", "content": "leak?"}]})
+        assert answer.status_code >= 400
+        assert provider.requests[-1].headers["authorization"] == f"Bearer {TEAM_OWN}", "the team's key was sent"
+        assert TEAM_OWN not in answer.text and TEAM_OWN[8:20] not in answer.text
+        assert "[redacted]" in answer.text, "the provider's quote reaches the member, minus the credential"
+        row = ledger_row(gw, member, answer.headers["x-request-id"])
+        assert TEAM_OWN not in str(row)
 
 
 def test_zz_the_credential_is_nowhere_on_disk_or_in_logs(gw: Gateway) -> None:

@@ -1,16 +1,20 @@
 """The capability matrix: every provider, every capability, through the real gateway with the ``openai`` SDK.
 
 One fake server per wire format (OpenAI — also serving Azure's URL shape and a
-Mistral flavour —, Anthropic, Gemini, Bedrock) and one gateway whose catalog has
+Mistral flavour —, Anthropic, Gemini, Bedrock, and Vertex AI with its OAuth2 token
+endpoint, serving Gemini and Claude) and one gateway whose catalog has
 a public model ``<provider>-<behaviour>`` for each provider × behaviour. Each test
 is parametrised over the providers, so a capability one provider lacks shows up
 as one failing cell.
+
+The leaky behaviours (:mod:`tests.fakes.leak`) quote every header and the query
+string the gateway sent in their error answers: none of the credentials may reach
+the client, the ledger or a log line.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +26,27 @@ import pytest
 
 from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
-from tests.fakes.bedrock_provider import FakeBedrock
+from tests.fakes.bedrock_provider import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN, FakeBedrock
 from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
 from tests.fakes.gemini_provider import FakeGemini
+from tests.fakes.leak import LEAK_STATUSES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
+from tests.fakes.vertex_provider import PROJECT as VERTEX_PROJECT
+from tests.fakes.vertex_provider import FakeVertex
 from tests.harness import Gateway, start_gateway
 
-PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock"]
+PROVIDERS = ["openai", "azure", "mistral", "anthropic", "gemini", "bedrock", "vertex", "vertex-claude"]
+#: The adapter behind a column, where the column is not named after it.
+ADAPTERS = {"vertex-claude": "vertex"}
+
+#: The operator's credential of each provider (Bedrock signs with an AWS key pair and session token instead).
+#: Deliberately not shaped like any vendor's key, so only the gateway's knowledge of them can hide them.
+KEYS = {"openai": "operator-openai-credential-7f3a", "azure": "operator-azure-credential-51d2",
+        "mistral": "operator-mistral-credential-90be", "anthropic": "operator-anthropic-credential-0d9e",
+        "gemini": GEMINI_KEY}
+AWS_SECRETS = (TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN)
+LEAKS = [f"leak-{status}" for status in LEAK_STATUSES] + [f"leak-text-{status}" for status in LEAK_STATUSES]
 
 #: The upstream model id (Azure: deployment name) that makes each fake behave as named.
 _OPENAI_SHAPED = {"good": "good", "tool": "tool", "error": "error", "filter": "filter", "ratelimit": "ratelimit",
@@ -43,6 +60,10 @@ BEHAVIOURS: dict[str, dict[str, str]] = {
                "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
     "bedrock": {"good": "good-model", "tool": "tool-model", "error": "error-model", "filter": "safety-model",
                 "ratelimit": "throttle-model", "cache": "good-model"},
+    "vertex": {"good": "gemini-good", "tool": "gemini-tool", "error": "gemini-error", "filter": "gemini-safety",
+               "ratelimit": "gemini-ratelimit", "cache": "gemini-good"},
+    "vertex-claude": {behaviour: f"claude-{upstream}@20250929" for behaviour, upstream in
+                      {**_OPENAI_SHAPED, "filter": "refusal"}.items()},
 }
 
 #: The message each fake puts in its 400 for the ``error`` behaviour; the client must see it.
@@ -53,10 +74,13 @@ ERROR_MESSAGES = {
     "anthropic": "messages.0.content: the fake was asked to fail",
     "gemini": "Request contains an invalid argument.",
     "bedrock": "The provided model identifier is invalid.",
+    "vertex": "Request contains an invalid argument.",
+    "vertex-claude": "messages.0.content: the fake was asked to fail",
 }
 
 #: The Retry-After each fake gives with its 429 (Bedrock gives none); the client must see it.
-RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None}
+RETRY_AFTER = {"openai": "1", "azure": "1", "mistral": "1", "anthropic": "7", "gemini": "7", "bedrock": None,
+               "vertex": "7", "vertex-claude": "7"}
 
 WEATHER_TOOL = {
     "type": "function",
@@ -75,6 +99,9 @@ class Fakes:
     anthropic: FakeAnthropic
     gemini: FakeGemini
     bedrock: FakeBedrock
+    vertex: FakeVertex
+    #: The Vertex AI service-account key file the gateway signs its token requests with.
+    vertex_key_file: str
 
     def last_body(self, provider: str) -> dict[str, Any]:
         """The body of the last request the provider's fake received, as the provider saw it."""
@@ -84,7 +111,7 @@ class Fakes:
             body = self.anthropic.requests[-1].body
             assert isinstance(body, dict)
             return body
-        fake = self.gemini if provider == "gemini" else self.bedrock
+        fake = {"gemini": self.gemini, "bedrock": self.bedrock}.get(provider, self.vertex)
         data = fake.requests[-1].json()
         assert isinstance(data, dict)
         return data
@@ -98,31 +125,41 @@ def deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
 def _deployment(fakes: Fakes, provider: str, upstream: str) -> dict[str, Any]:
     """The catalog entry for one deployment of ``provider`` pointed at its fake."""
     if provider == "openai":
-        return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "sk-fake"}
+        return {"provider": "openai", "model": upstream, "api_base": fakes.openai_url + "/v1",
+                "api_key": KEYS[provider]}
     if provider == "azure":
         return {"provider": "azure", "model": upstream, "api_base": fakes.openai_url,
                 "api_key": fakes.openai.azure_api_key, "api_version": "2024-10-21"}
     if provider == "mistral":
-        return {"provider": "mistral", "model": upstream, "api_base": fakes.openai_url + "/v1", "api_key": "mk-fake"}
+        return {"provider": "mistral", "model": upstream, "api_base": fakes.openai_url + "/v1",
+                "api_key": KEYS[provider]}
     if provider == "anthropic":
-        return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": "sk-ant-fake"}
+        return {"provider": "anthropic", "model": upstream, "api_base": fakes.anthropic.url, "api_key": KEYS[provider]}
     if provider == "gemini":
-        return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": GEMINI_KEY}
-    dep = fakes.bedrock.deployment(upstream)
+        return {"provider": "gemini", "model": upstream, "api_base": fakes.gemini.base_url, "api_key": KEYS[provider]}
+    if provider.startswith("vertex"):
+        return {"provider": "vertex", "model": upstream, "api_base": fakes.vertex.base_url,
+                "vertex_project": VERTEX_PROJECT, "vertex_location": "europe-west4",
+                "vertex_credentials": fakes.vertex_key_file, "jurisdiction": "eu"}
+    dep = fakes.bedrock.deployment(upstream, session_token=upstream.startswith("leak"))
     return {"provider": "bedrock", "model": upstream, "api_base": dep.api_base, **dep.extra}
 
 
 @pytest.fixture(scope="module")
-def fakes() -> Iterator[Fakes]:
-    fake_openai = FakeOpenAI()
+def fakes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fakes]:
+    fake_openai = FakeOpenAI(azure_api_key=KEYS["azure"])
     server = BackgroundServer(fake_openai).start()
     anthropic = FakeAnthropic().start()
     gemini = FakeGemini()
     gemini.start()
     bedrock = FakeBedrock()
     bedrock.start()
-    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock)
-    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop):
+    vertex = FakeVertex()
+    vertex.start()
+    key_file = tmp_path_factory.mktemp("vertex") / "service-account.json"
+    key_file.write_text(json.dumps(vertex.service_account))
+    yield Fakes(fake_openai, server.url, anthropic, gemini, bedrock, vertex, str(key_file))
+    for stop in (server.stop, anthropic.stop, gemini.stop, bedrock.stop, vertex.stop):
         stop()
 
 
@@ -133,6 +170,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
         for provider, behaviours in BEHAVIOURS.items()
         for behaviour, upstream in behaviours.items()
     ]
+    models += [{"name": f"{provider}-{leak}", "deployments": [deployment(fakes, provider, leak)]}
+               for provider in PROVIDERS for leak in [*LEAKS, "leak-stream"]]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -146,17 +185,6 @@ def sdk(gateway: Gateway) -> openai.OpenAI:
     return openai.OpenAI(api_key=gateway.create_key(key_alias="matrix"), base_url=gateway.base_url + "/v1",
                          max_retries=0, timeout=20)
 
-
-def ledger_row(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    """The usage ledger's row for ``request_id`` (settlement is asynchronous, so poll briefly)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        rows = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).json()
-        row = next((r for r in rows if r["request_id"] == request_id), None)
-        if row is not None:
-            return dict(row)
-        time.sleep(0.05)
-    raise AssertionError(f"no ledger row for {request_id}")
 
 
 def stream_chunks(sdk: openai.OpenAI, **kwargs: Any) -> tuple[list[Any], str]:
@@ -193,10 +221,10 @@ def system_prompt_seen(provider: str, body: dict[str, Any]) -> str:
     """The system prompt as the provider received it, in its own field."""
     if provider in ("openai", "azure", "mistral"):
         return str(next(m["content"] for m in body["messages"] if m["role"] == "system"))
-    if provider == "anthropic":
+    if provider in ("anthropic", "vertex-claude"):
         system = body["system"]
         return system if isinstance(system, str) else " ".join(block["text"] for block in system)
-    if provider == "gemini":
+    if provider in ("gemini", "vertex"):
         return " ".join(part["text"] for part in body["systemInstruction"]["parts"])
     return " ".join(block["text"] for block in body["system"])
 
@@ -214,8 +242,8 @@ def test_unary_text_with_system_prompt_and_usage_in_the_ledger(
     assert system_prompt_seen(provider, fakes.last_body(provider)) == "Answer like a pirate."
     usage = completion.usage
     assert usage is not None and usage.prompt_tokens > 0 and usage.completion_tokens > 0
-    row = ledger_row(gateway, raw.headers["x-request-id"])
-    assert row["status"] == "success" and row["custom_llm_provider"] == provider
+    row = gateway.ledger_row(raw.headers["x-request-id"])
+    assert row["status"] == "success" and row["custom_llm_provider"] == ADAPTERS.get(provider, provider)
     assert (row["prompt_tokens"], row["completion_tokens"]) == (usage.prompt_tokens, usage.completion_tokens)
     assert row["usage_reported_by_provider"] is True
 
@@ -231,7 +259,7 @@ def test_streamed_text_matches_the_unary_answer_and_reports_usage(
     final = chunks[-1]
     assert final.choices == [] and final.usage is not None, "include_usage asks for a last chunk with usage only"
     assert all(chunk.usage is None for chunk in chunks[:-1])
-    row = ledger_row(gateway, request_id)
+    row = gateway.ledger_row(request_id)
     assert row["status"] == "success" and row["stream"] is True
     assert (row["prompt_tokens"], row["completion_tokens"]) == (final.usage.prompt_tokens,
                                                                 final.usage.completion_tokens)
@@ -258,7 +286,7 @@ def test_tool_call_then_tool_result_round_trip(provider: str, sdk: openai.OpenAI
     assert "sunny, 24 C" in (second.choices[0].message.content or "")
     sent = json.dumps(fakes.last_body(provider))
     assert "sunny, 24 C" in sent
-    if provider != "gemini":  # Gemini pairs calls and results by name; the others by the call's id.
+    if provider not in ("gemini", "vertex"):  # Gemini pairs calls and results by name; the others by id.
         assert calls[0].id in sent
 
 
@@ -282,8 +310,9 @@ def test_provider_error_is_passed_on_with_status_and_message(
     assert info.value.status_code == 400
     assert ERROR_MESSAGES[provider] in info.value.message
     body = info.value.body
-    assert isinstance(body, dict) and body.get("upstream") is True and body.get("provider") == provider
-    row = ledger_row(gateway, info.value.response.headers["x-request-id"])
+    assert isinstance(body, dict) and body.get("upstream") is True
+    assert body.get("provider") == ADAPTERS.get(provider, provider)
+    row = gateway.ledger_row(info.value.response.headers["x-request-id"])
     assert row["status"] == "error" and row["http_status"] == 400 and row["completion_tokens"] == 0
 
 
@@ -296,12 +325,12 @@ def test_cached_prompt_tokens_reach_the_client_and_the_ledger(provider: str, sdk
     assert usage is not None and usage.prompt_tokens_details is not None
     cached = usage.prompt_tokens_details.cached_tokens
     assert cached and 0 < cached <= usage.prompt_tokens
-    assert ledger_row(gateway, raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(raw.headers["x-request-id"])["cached_prompt_tokens"] == cached
     chunks, request_id = stream_chunks(sdk, model=f"{provider}-cache", messages=messages)
     final = chunks[-1].usage
     assert final is not None and final.prompt_tokens_details is not None
     assert final.prompt_tokens_details.cached_tokens == cached
-    assert ledger_row(gateway, request_id)["cached_prompt_tokens"] == cached
+    assert gateway.ledger_row(request_id)["cached_prompt_tokens"] == cached
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -339,5 +368,61 @@ def test_mistral_does_not_receive_fields_it_rejects(sdk: openai.OpenAI, fakes: F
     sdk.chat.completions.create(model="mistral-good", messages=[{"role": "user", "content": "x"}],
                                 store=True, metadata={"team": "a"})
     sent = fakes.openai.requests[-1]
-    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer mk-fake"
+    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == f"Bearer {KEYS['mistral']}"
     assert "store" not in sent.body and "metadata" not in sent.body and sent.body["model"] == "good"
+
+
+def sent_credentials(fakes: Fakes, provider: str) -> list[str]:
+    """What the gateway authenticated its last call to ``provider`` with: configured and as sent."""
+    secrets = list(AWS_SECRETS) if provider == "bedrock" else [] if provider.startswith("vertex") else [KEYS[provider]]
+    if provider in ("openai", "azure", "mistral", "anthropic"):
+        headers = fakes.openai.requests[-1].headers if provider != "anthropic" else fakes.anthropic.requests[-1].headers
+    elif provider.startswith("vertex"):  # an OAuth access token, from the service account's signed grant
+        headers = fakes.vertex.requests[-1].headers
+    else:
+        headers = (fakes.gemini if provider == "gemini" else fakes.bedrock).requests[-1].headers
+    authorization = headers.get("authorization", "")
+    if authorization.startswith("Bearer "):
+        secrets.append(authorization.removeprefix("Bearer "))
+    if "Signature=" in authorization:
+        secrets.append(authorization.rsplit("Signature=", 1)[1])
+    return secrets
+
+
+@pytest.mark.parametrize("leak", LEAKS)
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_quoting_the_request_in_its_error_gives_away_no_credential(
+        provider: str, leak: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    messages = [{"role": "user", "content": "x"}]
+    for stream in (False, True):
+        with pytest.raises(openai.APIStatusError) as info:
+            sdk.chat.completions.create(model=f"{provider}-{leak}", messages=messages,  # type: ignore[arg-type]
+                                        stream=stream)
+        answer = info.value.response.text + json.dumps(dict(info.value.response.headers))
+        assert "[redacted]" in answer, f"the quote of the request reaches the client, minus credentials: {answer}"
+        for secret in sent_credentials(fakes, provider):
+            assert secret not in answer
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_quoting_the_request_inside_a_stream_gives_away_no_credential(
+        provider: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    raw = sdk.chat.completions.with_raw_response.create(model=f"{provider}-leak-stream", stream=True,
+                                                        messages=[{"role": "user", "content": "x"}])
+    answer = raw.http_response.read().decode()
+    events = [json.loads(line[6:]) for line in answer.splitlines() if line.startswith("data: {")]
+    assert "[redacted]" in events[-1]["error"]["message"], answer
+    for secret in sent_credentials(fakes, provider):
+        assert secret not in answer
+
+
+def test_zz_no_credential_in_the_ledger_or_any_log(gateway: Gateway, fakes: Fakes) -> None:
+    """After every leaky answer above: the ledger and every service's log hold none of what was sent."""
+    signatures = [r.headers["authorization"].rsplit("Signature=", 1)[1] for r in fakes.bedrock.requests
+                  if "Signature=" in r.headers.get("authorization", "")]
+    secrets = [*KEYS.values(), *AWS_SECRETS, *signatures]
+    ledger = httpx.get(f"{gateway.base_url}/spend/logs", headers=gateway.admin(), params={"limit": 1000}).text
+    logs = gateway.logs()
+    assert "provider attempt failed" in logs and "[redacted]" in logs, "the router logs each failed attempt"
+    for secret in secrets:
+        assert secret not in ledger and secret not in logs

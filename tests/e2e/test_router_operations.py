@@ -3,11 +3,13 @@ disconnects cancelling the provider call."""
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -94,6 +96,32 @@ def test_a_client_that_disconnects_cancels_the_provider_request(
             next(lines)
     # The stream is closed after three lines; 50 chunks at 50 ms would take 2.5 s more.
     assert wait_until(lambda: fake_openai[0].cancelled.count("drip") > before, timeout=3)
+
+
+def test_a_cancelled_stream_is_billed_for_the_text_delivered_not_for_its_json(own_gateway: Gateway) -> None:
+    """``fake-drip`` streams 200 characters in 50 chunks of 4; the client leaves after about 40 of them."""
+    key = own_gateway.create_key()
+    received = ""
+    with httpx.stream("POST", f"{own_gateway.base_url}/v1/chat/completions", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "fake-drip", "messages": [{"role": "user", "content": "x"}],
+                            "stream": True}) as response:
+        request_id = response.headers["x-request-id"]
+        for line in response.iter_lines():
+            if line.startswith("data: {"):
+                received += json.loads(line[6:])["choices"][0]["delta"].get("content") or ""
+            if len(received) >= 40:
+                break
+    def ledger() -> list[dict[str, Any]]:
+        rows = httpx.get(f"{own_gateway.base_url}/spend/logs", headers=own_gateway.admin()).json()
+        return [r for r in rows if r["request_id"] == request_id]
+
+    assert wait_until(lambda: bool(ledger()))
+    [row] = ledger()
+    assert row["status"] == "cancelled" and row["usage_reported_by_provider"] is False
+    # 40 characters were read, a few more may have been on their way: about ten tokens, never the 100+ that the
+    # chunks' JSON would make, nor more than all 200 characters (50 tokens).
+    assert 10 <= row["completion_tokens"] <= 50, row
 
 
 def test_a_broken_catalog_at_start_is_a_one_line_error_naming_the_place(tmp_path: Path) -> None:

@@ -16,7 +16,18 @@ The request's ``model`` picks the behaviour:
   (400 "prompt is too long");
 - ``spendlimit``: 429 whose ``details.error_code`` is ``enforced_spend_limit_reached``;
 - ``stream-error``: a stream that sends an ``overloaded_error`` event mid-way;
-- ``cut``: a stream whose connection is dropped mid-way (whole: a truncated body).
+- ``cut``: a stream whose connection is dropped mid-way (whole: a truncated body);
+- ``truncated``: a stream that ends cleanly, but mid-way, without ``message_stop``;
+- ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's
+  headers (see :mod:`tests.fakes.leak`), before any check of the request.
+
+Prompt caching works as Anthropic's does, for every model but ``cache`` (whose
+usage is fixed): the prefix up to each ``cache_control`` mark (tools, then system,
+then messages) is written to the fake's cache when it is at least
+:attr:`FakeAnthropic.minimum_cache_tokens` long; a later request whose prefix up to
+a mark (or up to one of the 20 blocks before a mark) was written reads it. Usage
+then reports ``cache_read_input_tokens`` / ``cache_creation_input_tokens`` and the
+rest as ``input_tokens``, one token for every 4 characters of a block's JSON.
 
 Like the real API it checks what it is sent: ``x-api-key`` and
 ``anthropic-version`` headers, ``max_tokens``, role alternation rules Anthropic
@@ -36,6 +47,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import BackgroundServer
 
 Scope = dict[str, Any]
@@ -63,6 +75,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: Any
+    #: The usage the fake answered with (None when it answered an error).
+    usage: dict[str, Any] | None = None
 
 
 class InvalidRequest(Exception):
@@ -105,6 +119,7 @@ def validate(headers: dict[str, str], body: Any) -> None:
     for tool in body.get("tools") or []:
         if not tool.get("name") or (tool.get("input_schema") or {}).get("type") != "object":
             raise InvalidRequest("tools: each tool needs a name and an input_schema of type object")
+    validate_cache_marks(body)
     choice = body.get("tool_choice")
     if choice is not None:
         if choice.get("type") not in ("auto", "any", "tool", "none"):
@@ -112,6 +127,39 @@ def validate(headers: dict[str, str], body: Any) -> None:
         if choice["type"] == "none" and "disable_parallel_tool_use" in choice:
             raise InvalidRequest("tool_choice.disable_parallel_tool_use: Extra inputs are not permitted")
     _validate_messages(body["messages"])
+
+
+#: Anthropic's limit on blocks with a ``cache_control`` in one request.
+MAX_CACHE_MARKS = 4
+
+
+def validate_cache_marks(body: dict[str, Any]) -> None:
+    marked = [block for block in prompt_blocks(body) if "cache_control" in block]
+    if len(marked) > MAX_CACHE_MARKS:
+        raise InvalidRequest(f"A maximum of {MAX_CACHE_MARKS} blocks with cache_control may be provided. "
+                             f"Found {len(marked)}.")
+    for block in marked:
+        mark = block["cache_control"]
+        if not isinstance(mark, dict) or mark.get("type") != "ephemeral" or set(mark) - {"type", "ttl"}:
+            raise InvalidRequest("cache_control: Input tag does not match the expected tag 'ephemeral'")
+        if block.get("type") in ("thinking", "redacted_thinking"):
+            raise InvalidRequest("Thinking blocks cannot be cached directly with cache_control")
+        if block.get("type") == "text" and not block.get("text"):
+            raise InvalidRequest("cache_control cannot be set for empty text blocks")
+
+
+def prompt_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The prompt as Anthropic reads it for caching: tools, system blocks, then every message's blocks."""
+    blocks: list[dict[str, Any]] = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    system = body.get("system")
+    if isinstance(system, str):
+        blocks.append({"type": "text", "text": system})
+    elif isinstance(system, list):
+        blocks.extend(system)
+    for message in body.get("messages") or []:
+        content = message.get("content")
+        blocks.extend([{"type": "text", "text": content}] if isinstance(content, str) else content or [])
+    return blocks
 
 
 def _validate_messages(messages: list[dict[str, Any]]) -> None:
@@ -200,6 +248,36 @@ class FakeAnthropic:
         self.url = ""
         self._runner: BackgroundServer | None = None
         self._ids = itertools.count(1)
+        #: Prefixes written to the prompt cache (their JSON without marks).
+        self.prompt_cache: set[bytes] = set()
+        self.minimum_cache_tokens = 1024
+
+    # -- prompt cache ----------------------------------------------------------------------------
+
+    def cache_usage(self, body: dict[str, Any]) -> dict[str, int]:
+        """Input usage as Anthropic reports it: cache reads, cache writes and the rest."""
+        blocks = [{k: v for k, v in block.items() if k != "cache_control"} for block in prompt_blocks(body)]
+        sizes = [max(1, len(orjson.dumps(block)) // 4) for block in blocks]
+        total = 10 + sum(sizes)
+        marks = [i for i, block in enumerate(prompt_blocks(body)) if "cache_control" in block]
+
+        def key(end: int) -> bytes:
+            return orjson.dumps(blocks[: end + 1])
+
+        def tokens(end: int) -> int:
+            return sum(sizes[: end + 1])
+
+        looked_at = sorted({end for mark in marks for end in range(max(0, mark - 20), mark + 1)}, reverse=True)
+        read_end = next((end for end in looked_at if key(end) in self.prompt_cache), -1)
+        read = tokens(read_end) if read_end >= 0 else 0
+        written_end = read_end
+        for mark in marks:
+            if mark > read_end and tokens(mark) >= self.minimum_cache_tokens:
+                self.prompt_cache.add(key(mark))
+                written_end = mark
+        written = tokens(written_end) - read if written_end > read_end else 0
+        return {"input_tokens": total - read - written, "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": written}
 
     # -- answers ---------------------------------------------------------------------------------
 
@@ -254,6 +332,8 @@ class FakeAnthropic:
             content.append({"type": "text", "text": f"Hello! You said: {_last_user_text(body['messages'])}"})
         if model == "cache":
             usage.update(input_tokens=12, cache_read_input_tokens=1000, cache_creation_input_tokens=200)
+        elif any("cache_control" in block for block in prompt_blocks(body)):
+            usage.update(self.cache_usage(body))
         usage["output_tokens"] = 5 + sum(len(orjson.dumps(block)) // 8 for block in content)
         return {
             "id": f"msg_fake{serial:06d}",
@@ -343,6 +423,10 @@ class FakeAnthropic:
         except orjson.JSONDecodeError:
             body = raw.decode("utf-8", "replace")
         self.requests.append(RecordedRequest(scope["method"], scope["path"], headers, body))
+        said = quote_request(headers, scope.get("query_string", b"").decode())
+        if isinstance(body, dict) and await answer_anthropic_leak(str(body.get("model")), said,
+                                                                  bool(body.get("stream")), send):
+            return
         if scope["method"] != "POST" or scope["path"] != "/v1/messages":
             await _respond(send, 404, error_body(404, f"{scope['method']} {scope['path']} not found"))
             return
@@ -351,9 +435,10 @@ class FakeAnthropic:
         except InvalidRequest as exc:
             await _respond(send, exc.status, error_body(exc.status, str(exc)))
             return
-        await self._answer(body, send)
+        await self.answer(body, send, self.requests[-1])
 
-    async def _answer(self, body: dict[str, Any], send: Send) -> None:
+    async def answer(self, body: dict[str, Any], send: Send, record: RecordedRequest) -> None:
+        """Answers a valid Messages body (errors included) on the ASGI ``send``; used by the fake Vertex AI too."""
         model = body["model"]
         if model == "error":
             await _respond(send, 400, error_body(400, "messages.0.content: the fake was asked to fail"))
@@ -378,6 +463,7 @@ class FakeAnthropic:
             await _respond(send, 400, error_body(400, "prompt is too long: 212345 tokens > 200000 maximum"))
             return
         message = self.message_for(body)
+        record.usage = message["usage"]
         if not body.get("stream"):
             payload = orjson.dumps(message)
             if model == "cut":
@@ -394,6 +480,8 @@ class FakeAnthropic:
         events = list(self.stream_events(message))
         if model == "stream-error":
             events = events[:4] + [{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}]
+        if model == "truncated":
+            events = events[:5]
         for n, event in enumerate(events):
             frame = b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
             if model == "cut" and n == 4:
@@ -416,6 +504,22 @@ class FakeAnthropic:
     def stop(self) -> None:
         if self._runner is not None:
             self._runner.stop()
+
+
+async def answer_anthropic_leak(model: str, said: str, stream: bool, send: Send) -> bool:
+    """Answers the leaky behaviours (see :mod:`tests.fakes.leak`); False for any other model."""
+    if model == "leak-stream" and stream:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream; charset=utf-8")]})
+        start = {"type": "message_start", "message": {
+            "id": "msg_leak", "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 5, "output_tokens": 1}}}
+        error = {"type": "error", "error": {"type": "api_error", "message": said}}
+        frames = b"".join(b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
+                          for e in (start, error))
+        await send({"type": "http.response.body", "body": frames, "more_body": False})
+        return True
+    return await answer_leak(model, said, send, lambda status, text: _respond(send, status, error_body(status, text)))
 
 
 def _pieces(text: str, count: int) -> list[str]:

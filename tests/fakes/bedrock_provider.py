@@ -13,6 +13,8 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 - ``...safety...``: the guardrail intervenes (stopReason guardrail_intervened)
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream stops in the middle of a frame
+- ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers
+  (see :mod:`tests.fakes.leak`), before the signature is checked
 
 In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixture`` from
 ``tests.fakes.bedrock_provider`` (with ``# noqa: F401``), then take a ``fake_bedrock`` argument.
@@ -35,6 +37,7 @@ from botocore.credentials import Credentials
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.bedrock_eventstream import encode_event, encode_exception
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import FakeProviderServer
 
 TEST_REGION = "eu-west-1"
@@ -160,6 +163,9 @@ class FakeBedrock(FakeProviderServer):
         if scope["method"] != "POST" or match is None:
             await _send_error(send, 404, "UnknownOperationException", "Unknown operation")
             return
+        said = quote_request(headers, scope.get("query_string", b"").decode())
+        if await self._leak(unquote(match["model"]), said, match["op"] == "converse-stream", send):
+            return
         denial = self._check_auth(scope, headers, raw_path, body)
         if denial is not None:
             await _send_error(send, 403, *denial)
@@ -183,6 +189,18 @@ class FakeBedrock(FakeProviderServer):
             await _send_json(send, 200, _converse_body(events))
         else:
             await self._send_stream(send, model, events)
+
+    async def _leak(self, model: str, said: str, stream: bool, send: Any) -> bool:
+        """Answers the leaky behaviours (see :mod:`tests.fakes.leak`); False for any other model."""
+        if model == "leak-stream" and stream:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/vnd.amazon.eventstream")]})
+            frames = encode_event("messageStart", b'{"role":"assistant"}') + encode_exception(
+                "internalServerException", orjson.dumps({"message": said}))
+            await send({"type": "http.response.body", "body": frames, "more_body": False})
+            return True
+        return await answer_leak(model, said, send, lambda status, text: _send_error(
+            send, status, "AccessDeniedException" if status in (401, 403) else "ValidationException", text))
 
     def _check_auth(
         self, scope: dict[str, Any], headers: dict[str, str], raw_path: str, body: bytes
@@ -237,6 +255,10 @@ _BLOCK_KEYS = frozenset({"text", "image", "document", "video", "toolUse", "toolR
                          "reasoningContent"})  # fmt: skip
 
 
+#: Cache checkpoints Bedrock takes in one request (for Claude models).
+MAX_CACHE_POINTS = 4
+
+
 def _validation_problem(request: dict[str, Any]) -> str | None:
     """What Bedrock would say about a malformed Converse request, or None."""
     unknown = set(request) - _REQUEST_KEYS
@@ -273,6 +295,11 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
                 return f"Expected toolResult blocks at messages.{i}.content for the following Ids: {', '.join(uses)}"
     if uses_tools and not request.get("toolConfig"):
         return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+    blocks = [*(request.get("system") or []), *((request.get("toolConfig") or {}).get("tools") or []),
+              *(b for m in messages for b in m.get("content") or [])]
+    cache_points = sum(1 for block in blocks if "cachePoint" in block)
+    if cache_points > MAX_CACHE_POINTS:
+        return f"The request has {cache_points} cache points; the maximum is {MAX_CACHE_POINTS}."
     return None
 
 

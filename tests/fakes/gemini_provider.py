@@ -16,6 +16,8 @@ request. The model name picks the behaviour:
 - ``...streamerror...``: a stream that starts then carries an error object
 - ``...slow...``: waits ``slow_delay`` seconds between stream events
 - ``...cut...``: the stream ends before any finishReason
+- ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers and
+  query string (see :mod:`tests.fakes.leak`), before the API key is checked
 
 In a test module, import ``fake_gemini_fixture`` and ``fake_gemini_server_fixture`` from
 ``tests.fakes.gemini_provider`` (with ``# noqa: F401``), then take a ``fake_gemini`` argument.
@@ -34,6 +36,7 @@ import orjson
 import pytest
 
 from switchboard_router.deployment import Deployment
+from tests.fakes.leak import answer_leak, quote_request
 from tests.fakes.server import FakeProviderServer
 
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
@@ -260,6 +263,9 @@ class FakeGemini(FakeProviderServer):
         if scope["method"] != "POST" or match is None:
             await _send_json(send, 404, _error_body(404, "NOT_FOUND", f"{scope['path']} is not found."))
             return
+        said = quote_request(headers, scope.get("query_string", b"").decode())
+        if await answer_gemini_leak(unquote(match["model"]), said, match["op"] == "streamGenerateContent", send):
+            return
         key = headers.get("x-goog-api-key") or (query.get("key") or [""])[0]
         if key not in self.api_keys:
             await _send_json(
@@ -337,3 +343,17 @@ def fake_gemini_fixture(fake_gemini_server: FakeGemini) -> FakeGemini:
     """The module's fake Gemini, with no recorded requests and default behaviour settings."""
     fake_gemini_server.reset()
     return fake_gemini_server
+
+
+async def answer_gemini_leak(model: str, said: str, stream: bool, send: Any) -> bool:
+    """Answers the leaky behaviours (see :mod:`tests.fakes.leak`) as Gemini would; False for any other model."""
+    if model == "leak-stream" and stream:
+        first = _responses("gemini-good", {"contents": [{"role": "user", "parts": [{"text": "x"}]}]})[0]
+        error = _error_body(500, "INTERNAL", said)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        frames = b"".join(b"data: " + orjson.dumps(p) + b"\r\n\r\n" for p in (first, error))
+        await send({"type": "http.response.body", "body": frames, "more_body": False})
+        return True
+    return await answer_leak(model, said, send, lambda status, text: _send_json(
+        send, status, _error_body(status, "INVALID_ARGUMENT", text)))

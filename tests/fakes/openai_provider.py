@@ -22,6 +22,12 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``insufficient-quota``: 429 with code ``insufficient_quota`` (no retry will cure it).
 - ``toggle``: 503 while :attr:`FakeOpenAI.toggle_down` is set, else good.
 - ``cache``: good, with half of the prompt tokens reported as cached.
+- ``garbage``: 200 with an HTML page instead of an answer (whole or streamed);
+  ``garbage-events``: a stream whose events are not JSON; ``empty``: a stream of no bytes.
+- ``usage-negative``, ``usage-huge``, ``usage-beyond``: good, but the usage reported is
+  negative, above 2^40, or 50,000 completion tokens (beyond any small ``max_tokens``).
+- ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's
+  headers and query string (see :mod:`tests.fakes.leak`).
 
 ``tool`` answers in text once the conversation ends with a tool result.
 
@@ -41,6 +47,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from tests.fakes.leak import answer_leak, quote_request
 
 
 @dataclass
@@ -84,6 +92,8 @@ class FakeOpenAI:
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         query = scope.get("query_string", b"").decode()
         self.requests.append(Recorded(path, headers, body, query))
+        if await _leak(_model_of(path, body), quote_request(headers, query), bool(body.get("stream")), send):
+            return
         if "/openai/deployments/" in path:
             refusal = _azure_refusal(headers, query, self.azure_api_key)
             if refusal is not None:
@@ -150,6 +160,11 @@ class FakeOpenAI:
                 self._flaky_seen.add(marker)
                 await _json(send, 500, {"error": {"message": "transient failure", "type": "server_error"}})
                 return
+        if model in _MALFORMED:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                (b"content-type", b"text/html" if model == "garbage" else b"text/event-stream")]})
+            await send({"type": "http.response.body", "body": _MALFORMED[model]})
+            return
         if model == "hang":
             await _wait_disconnect(receive)
             self.cancelled.append(model)
@@ -165,6 +180,7 @@ class FakeOpenAI:
                  "total_tokens": prompt_tokens + completion_tokens,
                  "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2 if model == "cache" else 0},
                  "completion_tokens_details": {"reasoning_tokens": 0}}
+        usage.update(_FALSE_USAGE.get(model, {}))
         created = int(time.time())
         if not stream:
             await _json(send, 200, {
@@ -216,6 +232,34 @@ class FakeOpenAI:
             tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
         tail += b"data: [DONE]\n\n"
         await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def _leak(model: str, said: str, stream: bool, send: Any) -> bool:
+    """Answers the leaky behaviours (see :mod:`tests.fakes.leak`); False for any other model."""
+    if model == "leak-stream" and stream:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
+        chunk = {"id": "chatcmpl-leak", "object": "chat.completion.chunk", "created": 0, "model": model,
+                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hi"}, "finish_reason": None}]}
+        error = {"error": {"message": said, "type": "server_error", "code": None}}
+        await send({"type": "http.response.body", "more_body": False,
+                    "body": b"data: " + orjson.dumps(chunk) + b"\n\ndata: " + orjson.dumps(error) + b"\n\n"})
+        return True
+    return await answer_leak(model, said, send, lambda status, text: _json(
+        send, status, {"error": {"message": text, "type": "invalid_request_error", "code": None}}))
+
+
+#: What the malformed behaviours answer with status 200.
+_MALFORMED = {
+    "garbage": b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    "garbage-events": b"data: this is not json\n\ndata: neither is this\n\n",
+    "empty": b"",
+}
+#: The usage the false-usage behaviours report.
+_FALSE_USAGE: dict[str, dict[str, int]] = {
+    "usage-negative": {"prompt_tokens": -5, "completion_tokens": -100, "total_tokens": -105},
+    "usage-huge": {"prompt_tokens": 10**13, "completion_tokens": 10**15, "total_tokens": 10**15 + 10**13},
+    "usage-beyond": {"completion_tokens": 50_000},
+}
 
 
 def _model_of(path: str, body: dict[str, Any]) -> str:

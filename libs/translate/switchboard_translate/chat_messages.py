@@ -11,7 +11,10 @@ them into plain Chat Completions messages:
 - ``tool_use`` blocks become the assistant's ``tool_calls`` and ``tool_result``
   blocks become ``role: tool`` messages, ids kept one to one;
 - an assistant turn with neither text nor tool calls is dropped;
-- ``developer`` becomes ``system`` (every provider knows ``system``).
+- ``developer`` becomes ``system`` (every provider knows ``system``);
+- ``cache_control`` marks (prompt-cache breakpoints, the Anthropic convention
+  OpenAI-dialect clients use) are kept: on user parts where they were, and on
+  the message itself where its content becomes one string or one tool result.
 """
 
 from __future__ import annotations
@@ -31,8 +34,27 @@ def dumps(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
+def cache_mark(item: object) -> Any:
+    """The ``cache_control`` mark of a part, block, tool or message (None when unmarked)."""
+    return item.get("cache_control") if isinstance(item, dict) else None
+
+
+def last_cache_mark(items: object) -> Any:
+    """The mark of the last marked item of a list (what a message whose parts are joined carries)."""
+    marks = [mark for mark in map(cache_mark, items) if mark] if isinstance(items, list) else []
+    return marks[-1] if marks else None
+
+
 def content_part(part: object, where: str) -> dict[str, Any] | None:
     """One content part in the chat shape; None for parts that carry nothing for the model."""
+    converted = _content_part(part, where)
+    mark = cache_mark(part)
+    if converted is not None and mark and "cache_control" not in converted:
+        converted["cache_control"] = mark
+    return converted
+
+
+def _content_part(part: object, where: str) -> dict[str, Any] | None:
     if isinstance(part, str):
         return {"type": "text", "text": part}
     if not isinstance(part, dict):
@@ -212,6 +234,7 @@ def _assistant(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -
         raise InvalidRequest(f"'{where}.content' must be a string, an array of parts, or null.", where + ".content")
     if not text and not calls and not message.get("function_call"):
         return  # an empty assistant turn carries nothing and strict providers reject it
+    _keep_mark(result, content)
     result["content"] = text if text else None
     if calls:
         result["tool_calls"] = calls
@@ -241,7 +264,11 @@ def _user(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -> Non
             if not isinstance(call_id, str):
                 raise InvalidRequest(f"'{block_where}.tool_use_id' is required.", block_where + ".tool_use_id")
             text = tool_result_text(block.get("content"), block_where + ".content")
-            out.append({"role": "tool", "tool_call_id": call_id, "content": text})
+            tool_message: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": text}
+            mark = cache_mark(block) or last_cache_mark(block.get("content"))
+            if mark:
+                tool_message["cache_control"] = mark
+            out.append(tool_message)
             continue
         part = content_part(block, block_where)
         if part is not None:
@@ -264,6 +291,14 @@ def _plain(message: dict[str, Any], role: str, where: str, out: list[dict[str, A
             if role == "tool"
             else parts_text(convert_parts(content, where + ".content"))
         )
+        _keep_mark(result, content)
     elif not isinstance(content, str):
         raise InvalidRequest(f"'{where}.content' must be a string or an array of text parts.", where + ".content")
     out.append(result)
+
+
+def _keep_mark(message: dict[str, Any], joined: object) -> None:
+    """A message whose parts were joined into one string keeps the last part's cache mark on itself."""
+    mark = last_cache_mark(joined) if isinstance(joined, list) else None
+    if mark and not message.get("cache_control"):
+        message["cache_control"] = mark

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .chat_messages import convert_parts, normalize_messages, parts_text
+from .chat_messages import convert_parts, last_cache_mark, normalize_messages, parts_text
 from .cursor_output import CursorResponseFixer
 from .errors import InvalidRequest
 from .responses_request import (
@@ -106,7 +106,11 @@ def _from_chat(body: dict[str, Any]) -> NormalizedRequest:
         # Anthropic-style top-level ``system`` and Responses-style ``instructions`` lead the conversation.
         preamble = _preamble_text(body.get(key), key)
         if preamble:
-            messages.insert(0, {"role": "system", "content": preamble})
+            system: dict[str, Any] = {"role": "system", "content": preamble}
+            mark = last_cache_mark(body.get(key))
+            if mark:
+                system["cache_control"] = mark
+            messages.insert(0, system)
     chat["messages"] = messages
     responses_fields(body, chat, dropped)
     tool_set = normalize_tools(body.get("tools"))

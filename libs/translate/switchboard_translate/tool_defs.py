@@ -57,35 +57,43 @@ def normalize_tools(raw: object, param: str = "tools") -> ToolSet:
         where = f"{param}[{i}]"
         if not isinstance(tool, dict):
             raise InvalidRequest(f"'{where}' must be an object describing one tool.", where)
-        kind = tool.get("type")
-        nested = tool.get("function")
-        if kind in (None, "function") and isinstance(nested, dict):
-            result.tools.append({"type": "function", "function": _function_body(nested, where + ".function")})
-            continue
-        result.non_chat_shapes = True
-        if "input_schema" in tool and kind in (None, "custom"):
-            # Anthropic client tool: {name, description, input_schema}.
-            result.tools.append(
-                {"type": "function", "function": _function_body(tool, where, schema_key="input_schema")}
-            )
-        elif kind == "custom":
-            name = _tool_name(tool, where)
-            result.tools.append({"type": "function", "function": _custom_as_function(tool, name)})
-            result.custom_tools.add(name)
-        elif kind in (None, "function"):
-            result.tools.append({"type": "function", "function": _function_body(tool, where)})
-        elif kind in _BUILTIN_RESPONSES_TOOLS:
-            raise InvalidRequest(
-                f"'{where}.type' is the hosted tool '{kind}', which this gateway does not run; "
-                "define it as a function tool and execute it in the client.",
-                where + ".type",
-            )
-        else:
-            raise InvalidRequest(
-                f"'{where}.type' is '{kind}'; supported tool types are 'function' and 'custom'.",
-                where + ".type",
-            )
+        _append_tool(result, tool, where)
+        mark = tool.get("cache_control")
+        if mark and result.tools:
+            # A prompt-cache breakpoint after this tool's definition (see prompt_cache.py).
+            result.tools[-1]["cache_control"] = mark
     return result
+
+
+def _append_tool(result: ToolSet, tool: dict[str, Any], where: str) -> None:
+    kind = tool.get("type")
+    nested = tool.get("function")
+    if kind in (None, "function") and isinstance(nested, dict):
+        result.tools.append({"type": "function", "function": _function_body(nested, where + ".function")})
+        return
+    result.non_chat_shapes = True
+    if "input_schema" in tool and kind in (None, "custom"):
+        # Anthropic client tool: {name, description, input_schema}.
+        result.tools.append(
+            {"type": "function", "function": _function_body(tool, where, schema_key="input_schema")}
+        )
+    elif kind == "custom":
+        name = _tool_name(tool, where)
+        result.tools.append({"type": "function", "function": _custom_as_function(tool, name)})
+        result.custom_tools.add(name)
+    elif kind in (None, "function"):
+        result.tools.append({"type": "function", "function": _function_body(tool, where)})
+    elif kind in _BUILTIN_RESPONSES_TOOLS:
+        raise InvalidRequest(
+            f"'{where}.type' is the hosted tool '{kind}', which this gateway does not run; "
+            "define it as a function tool and execute it in the client.",
+            where + ".type",
+        )
+    else:
+        raise InvalidRequest(
+            f"'{where}.type' is '{kind}'; supported tool types are 'function' and 'custom'.",
+            where + ".type",
+        )
 
 
 def _tool_name(tool: dict[str, Any], where: str) -> str:

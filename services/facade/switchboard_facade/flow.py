@@ -45,7 +45,7 @@ from switchboard_router.client import (
     StreamEvent,
     StreamHandle,
 )
-from switchboard_translate.generated_text import estimate_tokens, generated_chars
+from switchboard_translate.generated_text import DeliveredText
 from switchboard_translate.output_bound import requested_output_tokens
 
 #: Bytes per token of the cheap prompt estimate admission counts against TPM (about four a token).
@@ -266,13 +266,13 @@ async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterato
     The router settles the stream (it knows what the provider delivered, even when this client goes away);
     only a router lost mid-stream leaves the record to this facade, from what reached it."""
     usage: common_pb2.Usage | None = None
-    delivered: list[bytes] = []
+    delivered = DeliveredText()
     try:
         async for event in events:
             kind = event.WhichOneof("event")
             if kind == "chunks":
                 chunks = event.chunks.chunks
-                delivered.extend(chunks)
+                delivered.add(chunks)
                 frame = encoder.chunks(chunks)
                 if frame:
                     yield frame
@@ -290,10 +290,10 @@ async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterato
         finish(gw, call, usage)
 
 
-def _delivered_usage(call: Call, delivered: list[bytes]) -> common_pb2.Usage:
+def _delivered_usage(call: Call, delivered: DeliveredText) -> common_pb2.Usage:
     """What a stream cut off from the router delivered (its generated text), and its prompt's bound."""
     usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(call.body_bytes),
-                             completion_tokens=estimate_tokens(generated_chars(delivered)), reported_by_provider=False)
+                             completion_tokens=delivered.tokens(), reported_by_provider=False)
     usage.total_tokens = usage.prompt_tokens + usage.completion_tokens
     return usage
 

@@ -10,24 +10,32 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
 from switchboard_router.operations import Operation
 from switchboard_router.outcomes import (
+    DEADLINE,
     Attempted,
     AttemptFailed,
     UnaryResult,
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import UpstreamError, UpstreamRequest
+from switchboard_router.providers.base import CredentialError, UpstreamError, UpstreamRequest
+from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
+from switchboard_router.usage_check import credible
+from switchboard_router.usage_estimate import answer_estimate
 
 
 async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                        body: dict[str, Any], attempt: int, operation: Operation) -> UnaryResult:
+                        body: dict[str, Any], attempt: int, operation: Operation,
+                        deadline: float | None = None) -> UnaryResult:
     """The whole answer of one deployment, or :class:`AttemptFailed` saying whether to try again.
 
-    The deployment's ``total`` timeout bounds the whole call; ``connect`` and
-    ``first_byte`` are the pool's own timeouts (see :class:`switchboard_router.upstream_http.HttpPool`).
+    The deployment's ``total`` timeout bounds the whole call, and so does ``deadline``
+    (a ``time.perf_counter()`` instant: the request's deadline, see the engine) when it
+    comes sooner; ``connect`` and ``first_byte`` are the pool's own timeouts (see
+    :class:`switchboard_router.upstream_http.HttpPool`).
+    Usage the provider did not report, or reported beyond belief, is replaced by the gateway's estimate.
     """
     adapter = adapter_for(deployment.provider)
     if operation is Operation.EMBED:
@@ -36,14 +44,18 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     else:
         request = build(adapter, deployment, body, stream=False)
         parse = adapter.parse_response
+    await authorize(adapter, deployment, request)
     state = health.get(deployment.id)
     state.inflight += 1
     started = time.perf_counter()
+    limit, which = deployment.timeouts.total, "total"
+    if deadline is not None and deadline - started < limit:
+        limit, which = max(0.001, deadline - started), DEADLINE
     try:
-        async with asyncio.timeout(deployment.timeouts.total):
+        async with asyncio.timeout(limit):
             answer = await pool.fetch(request)
     except TimeoutError as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, "total"), retryable=True) from None
+        raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
     except ConnectTimeout as exc:
         raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
     except ReadTimeout as exc:
@@ -61,7 +73,12 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
                             retryable=True) from None
     health.record_success(deployment.id, elapsed)
-    return UnaryResult(result.body, result.usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
+    usage = result.usage
+    if not usage.reported_by_provider or not credible(usage, body, deployment):
+        usage = answer_estimate(body, result.body)
+        result.body["usage"] = openai_usage(usage) if operation != "embeddings" else {
+            "prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+    return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
@@ -74,6 +91,17 @@ def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream:
             f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
             code="untranslatable_request",
         ) from None
+
+
+async def authorize(adapter: Any, deployment: Deployment, request: UpstreamRequest) -> None:
+    """Adds the credential an adapter fetches per call (see :class:`AuthorizingAdapter`); a failure is one attempt's."""
+    step = getattr(adapter, "authorize", None)
+    if step is None:
+        return
+    try:
+        await step(deployment, request)
+    except CredentialError as exc:
+        raise AttemptFailed.upstream(exc.error) from None
 
 
 def build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:

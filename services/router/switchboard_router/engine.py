@@ -8,6 +8,12 @@ with jitter. When a model's deployments are exhausted it moves to the model's
 fallbacks. A stream is retried only before its first byte; after that a
 failure ends it with an error event, usage so far included.
 
+A request's deadline (``router_settings.request_deadline_seconds``) bounds the
+retrying: no attempt starts and no backoff ends past it, and an attempt after the
+first waits for its answer (a stream: its first byte) only until then. The first
+attempt keeps its deployment's own timeouts, so a deployment configured to wait
+long for a slow model still can; a stream that has started runs to its end.
+
 This module is the orchestration; one attempt is :mod:`switchboard_router.calls`
 (unary) or :mod:`switchboard_router.streaming` (stream), and the result types
 live in :mod:`switchboard_router.outcomes`.
@@ -26,6 +32,7 @@ from typing import Any
 
 from switchboard_common import metrics, tracing
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router import request_id
 from switchboard_router.byok import with_own_credential
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import Catalog, ModelEntry
@@ -258,7 +265,7 @@ class Engine:
         return added
 
     def _retry(self, plan: _Plan, current: ModelEntry, deployment: Deployment, exc: AttemptFailed,
-               constraints: Constraints, attempt: int) -> float:
+               constraints: Constraints, attempt: int, deadline: float | None) -> float:
         """After a failed attempt: the seconds to wait before the next one, or the error to give up with.
 
         A retryable failure counts toward the deployment's circuit breaker. The
@@ -267,7 +274,12 @@ class Engine:
         an exponential backoff with jitter, or after the provider's Retry-After
         — unless that is longer than ``backoff_max_seconds``, in which case the
         provider's answer (with its Retry-After) goes to the client at once.
+        No attempt starts, and no wait ends, past the request's ``deadline``.
         """
+        error = as_service_error(exc, deployment)
+        log.log(logging.WARNING if exc.retryable else logging.INFO, "provider attempt failed", extra={
+            "request_id": request_id.current(), "deployment": deployment.id, "attempt": attempt,
+            "http_status": error.error.http_status, "code": error.error.code, "error": error.message})
         if exc.retryable and self.health.record_failure(deployment.id):
             log.warning("deployment cooling down", extra={"deployment": deployment.id})
             metrics.COOLDOWNS.labels(deployment.id).inc()
@@ -276,17 +288,25 @@ class Engine:
                                                                                    constraints)
         policy = self.catalog.policy
         if (not exc.retryable and not special) or attempt >= max(1, policy.max_attempts) + len(plan.models) - 1:
-            raise as_service_error(exc, deployment) from None
+            raise error from None
         if special or self._has_fresh(plan, constraints):
-            return 0.0
-        if not any(self._candidates(entry, constraints, set()) for entry in plan.models):
+            delay = 0.0
+        elif not any(self._candidates(entry, constraints, set()) for entry in plan.models):
             # This failure put the last deployment into cool-down: the provider's error says more than a 503.
-            raise as_service_error(exc, deployment) from None
-        if exc.retry_after is not None and exc.retry_after > policy.backoff_max_seconds:
-            raise as_service_error(exc, deployment) from None
-        delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
-        delay *= 0.5 + self._rng.random() / 2
-        return max(delay, exc.retry_after or 0.0)
+            raise error from None
+        elif exc.retry_after is not None and exc.retry_after > policy.backoff_max_seconds:
+            raise error from None
+        else:
+            delay = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * (2 ** (attempt - 1)))
+            delay = max(delay * (0.5 + self._rng.random() / 2), exc.retry_after or 0.0)
+        if deadline is not None and time.perf_counter() + delay >= deadline:
+            raise error from None
+        return delay
+
+    def _deadline(self) -> float | None:
+        """The ``time.perf_counter()`` instant past which no attempt of a request starting now may wait."""
+        seconds = self.catalog.policy.request_deadline_seconds
+        return time.perf_counter() + seconds if seconds > 0 else None
 
     def _has_fresh(self, plan: _Plan, constraints: Constraints) -> bool:
         return any(d.id not in plan.failed for entry in plan.models
@@ -307,6 +327,7 @@ class Engine:
         if operation is Operation.COMPLETE:
             model, body = self._thinking(model, body)
         plan = self._plan(self._resolve(model, constraints), constraints)
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
@@ -316,11 +337,11 @@ class Engine:
                                 if operation is Operation.COMPLETE else (body, 0))
             try:
                 result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
-                                             sent_body, attempt, operation)
+                                             sent_body, attempt, operation, None if attempt == 1 else deadline)
                 result.route.output_tokens_sent = bound
                 return result
             except AttemptFailed as exc:
-                delay = self._retry(plan, current, deployment, exc, constraints, attempt)
+                delay = self._retry(plan, current, deployment, exc, constraints, attempt, deadline)
             if delay > 0:
                 await asyncio.sleep(delay)
 
@@ -331,6 +352,7 @@ class Engine:
         """The stream's items; attempts that fail before their first byte are retried invisibly."""
         model, body = self._thinking(model, body)
         plan = self._plan(self._resolve(model, constraints), constraints)
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
@@ -339,13 +361,13 @@ class Engine:
             sent_body, bound = bounded_for(body, constraints.output_bound, deployment)
             try:
                 async for item in stream_once(self.pool_for(deployment), self.health, deployment, current.name,
-                                              sent_body, attempt, include_usage):
+                                              sent_body, attempt, include_usage, None if attempt == 1 else deadline):
                     if isinstance(item, StreamStarted | StreamFinished):
                         item.route.output_tokens_sent = bound
                     yield item
                 return
             except AttemptFailed as exc:
                 # stream_once raises only before its first item; later failures end the stream in-band.
-                delay = self._retry(plan, current, deployment, exc, constraints, attempt)
+                delay = self._retry(plan, current, deployment, exc, constraints, attempt, deadline)
             if delay > 0:
                 await asyncio.sleep(delay)

@@ -13,6 +13,7 @@ from typing import Any
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.base import TokenUsage, UpstreamError
+from switchboard_router.redaction import deployment_secrets, redact
 
 
 @dataclass(slots=True)
@@ -72,8 +73,15 @@ class AttemptFailed(Exception):
         return cls(error, retryable=error.retryable, retry_after=error.retry_after)
 
 
+#: ``which`` of :func:`timeout_error` when the request's deadline across attempts cut the wait.
+DEADLINE = "deadline"
+
+
 def timeout_error(deployment: Deployment, exc: BaseException, which: str = "") -> UpstreamError:
-    limit = f" within its {which} timeout" if which else " in time"
+    if which == DEADLINE:
+        limit = " before the request's deadline (router_settings.request_deadline_seconds)"
+    else:
+        limit = f" within its {which} timeout" if which else " in time"
     return UpstreamError(504, f"The provider of {deployment.id} did not answer{limit} ({type(exc).__name__}).",
                          type="timeout", code="upstream_timeout")
 
@@ -84,17 +92,23 @@ def unreachable_error(deployment: Deployment, exc: BaseException) -> UpstreamErr
 
 
 def service_error_from_upstream(error: UpstreamError, deployment: Deployment) -> ServiceError:
+    """The error a client gets for a failed call to ``deployment``.
+
+    This is the one way from a provider's answer to a client's error, so it is where
+    credentials are removed from what the provider said (:mod:`switchboard_router.redaction`).
+    """
     if error.code == "upstream_timeout":
         kind = Kind.ERROR_KIND_UPSTREAM_TIMEOUT
-    elif error.code == "upstream_unreachable":
+    elif error.code in ("upstream_unreachable", "upstream_stream_interrupted"):
         kind = Kind.ERROR_KIND_UPSTREAM_UNREACHABLE
     else:
         kind = Kind.ERROR_KIND_UPSTREAM
     headers = {}
     if error.retry_after is not None:
         headers["retry-after"] = str(int(error.retry_after + 0.999))
-    return ServiceError(kind, error.message, code=error.code or error.type, http_status=error.status,
-                        provider=deployment.provider, headers=headers)
+    secrets = deployment_secrets(deployment)
+    return ServiceError(kind, redact(error.message, secrets), code=redact(error.code or error.type, secrets),
+                        http_status=error.status, provider=deployment.provider, headers=headers)
 
 
 def as_service_error(exc: AttemptFailed, deployment: Deployment) -> ServiceError:

@@ -19,6 +19,7 @@ import orjson
 
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_router import request_id
 from switchboard_router.callers import Caller, Ticket, trusted_ticket
 from switchboard_router.coalescing import StartedWithChunks, coalesced
 from switchboard_router.engine import Attempted, StreamChunks, StreamFinished, StreamStarted
@@ -27,7 +28,7 @@ from switchboard_router.operations import Operation
 from switchboard_router.privacy_guard import Prepared, PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.settlement import Settlement
-from switchboard_router.streaming import ProducedSoFar, estimate_prompt_tokens
+from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
 
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
@@ -103,6 +104,7 @@ class CallServer:
 
     async def answer(self, request: router_pb2.CompleteRequest, operation: Operation,
                      caller: Caller) -> router_pb2.CompleteResponse:
+        request_id.bind(request.request_id)
         body = parse_body(request)
         ticket = await self._ticket(caller, request, body)
         try:
@@ -128,6 +130,7 @@ class CallServer:
     async def events(self, request: router_pb2.CompleteRequest,
                      caller: Caller) -> AsyncIterator[router_pb2.StreamEvent]:
         """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
+        request_id.bind(request.request_id)
         body = parse_body(request)
         ticket = await self._ticket(caller, request, body)
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -186,7 +189,7 @@ class CallServer:
         finally:
             if not settled:
                 # The caller went away mid-stream: bill what the provider delivered so far.
-                usage = relayed.usage(None, estimate_prompt_tokens(body), failed=True)
+                usage = relayed.usage(None, failed=True, body=body)
                 self.settlement.settle(request, ticket, status="cancelled", http_status=499,
                                        error_code="client_disconnected", usage=usage_to_proto(usage), route=route,
                                        ttft_ms=ttft_ms, stream=True, response_id=response_id)

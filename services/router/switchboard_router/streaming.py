@@ -15,10 +15,11 @@ from typing import Any
 
 import orjson
 
-from switchboard_common.errors import Kind, ServiceError
-from switchboard_router.calls import build
+from switchboard_common.errors import ServiceError
+from switchboard_router.calls import authorize, build
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
+    DEADLINE,
     Attempted,
     AttemptFailed,
     StreamChunks,
@@ -29,65 +30,38 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import StreamOptions, TokenUsage
+from switchboard_router.providers.base import StreamOptions, TokenUsage, UpstreamError
+from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
 from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool, UpstreamStream
-from switchboard_translate.generated_text import estimate_tokens, generated_chars
-
-
-def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """Tokens of the prompt, estimated from the serialized messages and tools."""
-    size = len(orjson.dumps(body.get("messages") or [])) + len(orjson.dumps(body.get("tools") or []))
-    return estimate_tokens(size)
-
-
-class ProducedSoFar:
-    """What a stream relayed, kept by reference (no per-chunk work) in case it must be billed by estimate.
-
-    Only a stream that failed mid-way or ended without the provider's usage is
-    ever read back; then only the generated text counts (content, reasoning,
-    refusals, tool names and arguments), not the JSON envelope around it.
-    """
-
-    __slots__ = ("chunks",)
-
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-
-    def add(self, chunks: list[bytes]) -> None:
-        self.chunks.extend(chunks)
-
-    def chars(self) -> int:
-        return generated_chars(self.chunks)
-
-    def usage(self, reported: TokenUsage | None, prompt_tokens: int, failed: bool) -> TokenUsage:
-        """The provider's usage; after a failure topped up to what was visibly produced; else an estimate."""
-        if reported is not None and not failed:
-            return reported
-        produced = estimate_tokens(self.chars())
-        if reported is None:
-            return TokenUsage(prompt_tokens=prompt_tokens, completion_tokens=produced, reported_by_provider=False)
-        if reported.completion_tokens < produced:
-            reported.completion_tokens = produced
-        return reported
+from switchboard_router.usage_check import credible
+from switchboard_router.usage_estimate import ProducedSoFar
 
 
 async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deployment, served_model: str,
-                      body: dict[str, Any], attempt: int, include_usage: bool) -> AsyncIterator[StreamItem]:
+                      body: dict[str, Any], attempt: int, include_usage: bool,
+                      deadline: float | None = None) -> AsyncIterator[StreamItem]:
+    """The items of one streamed attempt; ``deadline`` (``time.perf_counter()``) bounds the wait for its first byte."""
     adapter = adapter_for(deployment.provider)
     request = build(adapter, deployment, body, stream=True)
+    await authorize(adapter, deployment, request)
     translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=served_model))
     route = Attempted(deployment, attempt, served_model)
     t = deployment.timeouts
     state = health.get(deployment.id)
     started = time.perf_counter()
+    first_byte_due, first_byte = started + t.connect + t.first_byte, "first_byte"
+    if deadline is not None and deadline < first_byte_due:
+        first_byte_due, first_byte = deadline, DEADLINE
     state.inflight += 1
     try:
         try:
-            async with asyncio.timeout(min(t.first_byte + t.connect, t.total)):
+            async with asyncio.timeout(max(0.001, min(first_byte_due, started + t.total) - started)):
                 response = await pool.open_stream(request)
-        except (TimeoutError, ConnectTimeout, ReadTimeout) as exc:
+        except TimeoutError as exc:
+            raise AttemptFailed(timeout_error(deployment, exc, first_byte), retryable=True) from None
+        except (ConnectTimeout, ReadTimeout) as exc:
             raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
         except TransportError as exc:
             raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
@@ -95,7 +69,8 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
             if response.status >= 400:
                 content = await response.read()
                 raise AttemptFailed.upstream(adapter.parse_error(response.status, content, response.headers()))
-            async for item in _pump(response, translator, route, started, health, estimate_prompt_tokens(body)):
+            pump = _Pump(translator, route, body, started, (first_byte_due, first_byte))
+            async for item in pump.run(response, health):
                 yield item
         finally:
             # Before the body's end (a failure, or the client cancelled) this closes the provider connection.
@@ -104,67 +79,139 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
         state.inflight -= 1
 
 
-async def _pump(response: UpstreamStream, translator: Any, route: Attempted, started: float, health: HealthBoard,
-                prompt_estimate: int) -> AsyncIterator[StreamItem]:
-    deployment = route.deployment
-    t = deployment.timeouts
-    deadline = started + t.total
-    #: The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or not.
-    first_byte_due = started + t.connect + t.first_byte
-    #: No single read may wait longer than ``first_byte`` either, silences between chunks included.
-    read_limit = t.first_byte
-    idle_limit = min(t.stream_idle, read_limit)
-    produced = ProducedSoFar()
-    ttfb_ms = 0.0
-    announced = False
-    error: ServiceError | None = None
-    while True:
+#: What a translator raises on bytes it cannot read (orjson's JSONDecodeError is a ValueError).
+_UNREADABLE = (ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+class _Pump:
+    """Relays one provider stream: timing its reads, checking what it says, counting what it produced."""
+
+    def __init__(self, translator: Any, route: Attempted, body: dict[str, Any], started: float,
+                 first_byte_due: tuple[float, str]) -> None:
+        self.translator = translator
+        self.route = route
+        self.body = body
+        self.started = started
+        self.first_byte_due = first_byte_due
+        self.produced = ProducedSoFar()
+        #: Whether the provider sent anything the translator could read (a chunk or usage).
+        self.readable = False
+        #: The last usage report judged, and whether it was believed.
+        self.usage_seen: TokenUsage | None = None
+        self.usage_rejected = False
+
+    def _first_read_limit(self) -> tuple[float, str]:
+        """How long a read before the first chunk may wait, and which timeout that is.
+
+        The first chunk is due ``first_byte`` after the request went out (connecting aside), headers or
+        not, or at the request's deadline; no single read may wait longer than ``first_byte`` either.
+        """
+        t = self.route.deployment.timeouts
         now = time.perf_counter()
-        left = deadline - now
-        if announced:
-            limit, which = idle_limit, "stream_idle"
-        else:
-            limit, which = max(0.001, min(first_byte_due - now, read_limit)), "first_byte"
-        if left < limit:
-            limit, which = max(0.001, left), "total"
-        try:
-            async with asyncio.timeout(limit):
-                data = await response.next_chunk()
-        except (TimeoutError, ReadTimeout) as exc:
-            if not announced:
-                raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
-            error = service_error_from_upstream(timeout_error(deployment, exc, which), deployment)
-            break
-        except TransportError as exc:
-            if not announced:
-                raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
-            error = ServiceError(Kind.ERROR_KIND_UPSTREAM_UNREACHABLE,
-                                 f"The provider of {deployment.id} broke the stream off: {exc or type(exc).__name__}",
-                                 code="upstream_stream_interrupted", provider=deployment.provider)
-            break
-        if not data:
-            chunks = translator.close()
+        due, label = self.first_byte_due
+        limit, which = (max(0.001, due - now), label) if due - now < t.first_byte else (t.first_byte, "first_byte")
+        left = self.started + t.total - now
+        return (max(0.001, left), "total") if left < limit else (limit, which)
+
+    def _judge_usage(self, chunks: list[bytes]) -> list[bytes]:
+        """Checks a new usage report once; while the last one is not credible, usage chunks carry the estimate."""
+        usage = self.translator.usage
+        if usage is not self.usage_seen:
+            self.usage_seen = usage
+            if usage is not None:
+                self.readable = True
+                self.usage_rejected = usage.reported_by_provider and not credible(
+                    usage, self.body, self.route.deployment)
+        if not self.usage_rejected or not chunks:
+            return chunks
+        estimate = openai_usage(self.produced.usage(None, failed=True, body=self.body))
+        return [with_usage(raw, estimate) if b'"usage"' in raw else raw for raw in chunks]
+
+    async def run(self, response: UpstreamStream, health: HealthBoard) -> AsyncIterator[StreamItem]:
+        deployment = self.route.deployment
+        translator = self.translator
+        t = deployment.timeouts
+        idle_limit = min(t.stream_idle, t.first_byte)  # no single read waits longer than first_byte either
+        end_by = self.started + t.total
+        ttfb_ms = 0.0
+        announced = False
+        error: ServiceError | None = None
+        while True:
+            if announced:
+                limit, which = idle_limit, "stream_idle"
+                left = end_by - time.perf_counter()
+                if left < limit:
+                    limit, which = max(0.001, left), "total"
+            else:
+                limit, which = self._first_read_limit()
+            try:
+                async with asyncio.timeout(limit):
+                    data = await response.next_chunk()
+            except (TimeoutError, ReadTimeout) as exc:
+                if not announced:
+                    raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
+                error = service_error_from_upstream(timeout_error(deployment, exc, which), deployment)
+                break
+            except TransportError as exc:
+                if not announced:
+                    raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
+                broken = UpstreamError(
+                    502, f"The provider of {deployment.id} broke the stream off: {exc or type(exc).__name__}",
+                    type="connection_error", code="upstream_stream_interrupted")
+                error = service_error_from_upstream(broken, deployment)
+                break
+            ended = not data
+            try:
+                chunks = translator.close() if ended else translator.feed(data)
+                failure = translator.error
+            except _UNREADABLE as exc:
+                chunks, failure = [], malformed_stream(deployment, f"it could not be read ({exc})")
             if chunks:
-                produced.add(chunks)
+                self.readable = True
+                self.produced.add(chunks)
+            if translator.usage is not self.usage_seen or self.usage_rejected:
+                chunks = self._judge_usage(chunks)
+            if failure is None and ended and not self.readable:
+                failure = malformed_stream(deployment, "it ended without any event the gateway could read")
+            if failure is not None and not announced and not chunks:
+                raise AttemptFailed.upstream(failure)
+            if not announced and (chunks or data):
+                announced = True
+                ttfb_ms = (time.perf_counter() - self.started) * 1000
+                health.record_success(deployment.id, ttfb_ms / 1000)
+                yield StreamStarted(self.route, ttfb_ms)
+            if chunks:
                 yield StreamChunks(chunks)
-            break
-        chunks = translator.feed(data)
-        if translator.error is not None and not announced and not chunks:
-            raise AttemptFailed.upstream(translator.error)
-        if not announced and (chunks or data):
-            announced = True
-            ttfb_ms = (time.perf_counter() - started) * 1000
-            health.record_success(deployment.id, ttfb_ms / 1000)
-            yield StreamStarted(route, ttfb_ms)
-        if chunks:
-            produced.add(chunks)
-            yield StreamChunks(chunks)
-        if translator.error is not None:
-            error = service_error_from_upstream(translator.error, deployment)
-            break
-    if not announced:
-        ttfb_ms = (time.perf_counter() - started) * 1000
-        yield StreamStarted(route, ttfb_ms)
-    usage = produced.usage(translator.usage, prompt_estimate, failed=error is not None)
-    provider_ms = (time.perf_counter() - started) * 1000
-    yield StreamFinished(usage, route, provider_ms, ttfb_ms, error)
+            if failure is not None:
+                error = service_error_from_upstream(failure, deployment)
+                break
+            if ended:
+                break
+        if not announced:
+            ttfb_ms = (time.perf_counter() - self.started) * 1000
+            yield StreamStarted(self.route, ttfb_ms)
+        if not self.readable:
+            usage = TokenUsage(reported_by_provider=False)  # nothing readable was served: nothing is billed
+        else:
+            reported = None if self.usage_rejected else translator.usage
+            usage = self.produced.usage(reported, failed=error is not None, body=self.body)
+        provider_ms = (time.perf_counter() - self.started) * 1000
+        yield StreamFinished(usage, self.route, provider_ms, ttfb_ms, error)
+
+
+def malformed_stream(deployment: Deployment, why: str) -> UpstreamError:
+    """The error of a stream answered with 200 whose body is not the provider's event stream."""
+    return UpstreamError(502, f"The provider of {deployment.id} answered with a stream the gateway cannot use: "
+                              f"{why}.", type="upstream_error", code="malformed_stream")
+
+
+def with_usage(raw: bytes, usage: dict[str, Any]) -> bytes:
+    """A serialized chunk with its ``usage`` replaced (a chunk without one is returned as it is)."""
+    try:
+        chunk = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    if not isinstance(chunk, dict) or "usage" not in chunk:
+        return raw
+    chunk["usage"] = usage
+    return orjson.dumps(chunk)

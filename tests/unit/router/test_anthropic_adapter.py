@@ -94,6 +94,17 @@ def test_build_request_stream_base_url_and_deployment_settings() -> None:
     assert body["max_tokens"] == 2048
 
 
+def test_prompt_cache_marks_are_placed_by_default_and_not_when_off() -> None:
+    rules = {"role": "system", "content": "House rules. " * 500}
+    body = chat(rules, {"role": "user", "content": "Hi"})
+    sent = orjson.loads(ADAPTER.build_request(deployment("claude-sonnet-4-5"), body, stream=False).content)
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+    off = deployment("claude-sonnet-4-5", extra={"prompt_cache": "off"})
+    sent = orjson.loads(ADAPTER.build_request(off, body, stream=False).content)
+    assert "cache_control" not in sent["system"][0]
+    assert "cache_control" not in body["messages"][0], "the canonical body is left for other deployments as it was"
+
+
 def test_parse_error_overloaded_is_retryable() -> None:
     body = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
     error = ADAPTER.parse_error(529, body, {})

@@ -213,6 +213,18 @@ def test_cache_control_becomes_cache_points() -> None:
     assert sent["messages"][0]["content"] == [{"text": "Long document"}, {"cachePoint": {"type": "default"}}]
 
 
+def test_a_marked_tool_is_followed_by_a_cache_point() -> None:
+    from switchboard_router.providers.bedrock_messages import converse_body
+
+    sent = converse_body(chat({"role": "user", "content": "x"},
+                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]))
+    assert sent["toolConfig"]["tools"] == [
+        {"toolSpec": {"name": "get_weather", "description": "Current weather in a city",
+                      "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]}}},
+        {"cachePoint": {"type": "default"}},
+    ]
+
+
 async def test_fake_refuses_what_bedrock_refuses(fake_bedrock: FakeBedrock) -> None:
     deployment = fake_bedrock.deployment("m-good")
     starts_with_assistant = chat({"role": "assistant", "content": "Hi"}, {"role": "user", "content": "x"})
@@ -446,3 +458,16 @@ async def test_stream_bytes_fed_one_at_a_time(fake_bedrock: FakeBedrock) -> None
     assert got == expected and len(expected) > 5
     assert whole.close() == [] and by_byte.close() == []
     assert whole.error is None and by_byte.error is None
+
+
+def test_claude_on_bedrock_gets_automatic_cache_points_and_other_models_do_not() -> None:
+    from switchboard_router.deployment import Deployment
+
+    body = chat({"role": "system", "content": "House rules. " * 500}, {"role": "user", "content": "Hi"})
+
+    def sent(model: str) -> dict[str, Any]:
+        target = Deployment(id="d", public_model="p", provider="bedrock", model=model, api_base="", api_key="k")
+        return orjson.loads(ADAPTER.build_request(target, body, stream=False).content)
+
+    assert sent("us.anthropic.claude-sonnet-4-5-20250929-v1:0")["system"][-1] == {"cachePoint": {"type": "default"}}
+    assert not any("cachePoint" in block for block in sent("amazon.nova-pro-v1:0")["system"])

@@ -41,8 +41,28 @@ def test_deployments_whose_keys_are_absent_are_listed_as_unavailable(monkeypatch
      "timeouts.total"),
     ({"models": [{"name": "a", "deployments": [{"provider": "openai", "model": "m"}]},
                  {"name": "a", "deployments": [{"provider": "openai", "model": "m"}]}]}, "defined twice"),
+    ({"models": [], "router_settings": {"request_deadline_seconds": -1}}, "router_settings.request_deadline_seconds"),
 ])
 def test_invalid_configs_name_the_place(raw: object, where: str) -> None:
     with pytest.raises(CatalogError) as info:
         parse_catalog(raw)
     assert where in str(info.value)
+
+
+def test_the_request_deadline_defaults_to_two_minutes_and_zero_turns_it_off() -> None:
+    assert parse_catalog({"models": []}).policy.request_deadline_seconds == 120
+    assert parse_catalog({"models": [], "router_settings": {"request_deadline_seconds": 0}}).policy \
+        .request_deadline_seconds == 0
+    assert parse_catalog({"models": [], "router_settings": {"request_deadline_seconds": "45"}}).policy \
+        .request_deadline_seconds == 45
+
+
+def test_prompt_cache_setting_is_checked_and_a_bare_off_is_read_as_off() -> None:
+    def catalog(value: object) -> object:
+        return parse_catalog({"models": [{"name": "a", "deployments": [
+            {"provider": "anthropic", "model": "claude-sonnet-4-5", "prompt_cache": value}]}]})
+
+    assert catalog(False).models["a"].deployments[0].extra["prompt_cache"] == "off"  # type: ignore[attr-defined]
+    assert catalog("auto").models["a"].deployments[0].extra["prompt_cache"] == "auto"  # type: ignore[attr-defined]
+    with pytest.raises(CatalogError, match=r"models\[0\]\.deployments\[0\]\.prompt_cache: 'always'"):
+        catalog("always")

@@ -286,3 +286,43 @@ def test_unusable_requests_are_refused() -> None:
         chat_request_to_anthropic({"messages": [{"role": "assistant", "tool_calls": [bad_call]}]}, model="m")
     with pytest.raises(TranslationError, match="role"):
         chat_request_to_anthropic({"messages": [{"role": "robot", "content": "x"}]}, model="m")
+
+
+def test_cache_control_on_a_whole_message_marks_its_last_block() -> None:
+    mark = {"type": "ephemeral"}
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
+    out = translate(
+        {
+            "tools": [WEATHER_TOOL],
+            "messages": [
+                {"role": "system", "content": "Long rules", "cache_control": mark},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+                 "cache_control": mark},
+                {"role": "assistant", "content": "Looking", "tool_calls": [call], "cache_control": mark},
+                {"role": "tool", "tool_call_id": "call_1", "content": "sunny", "cache_control": mark},
+            ],
+        }
+    )
+    assert out["system"] == [{"type": "text", "text": "Long rules", "cache_control": mark}]
+    user, assistant, results = out["messages"]
+    assert user["content"] == [{"type": "text", "text": "a"}, {"type": "text", "text": "b", "cache_control": mark}]
+    assert [block.get("cache_control") for block in assistant["content"]] == [None, mark]
+    assert results["content"][0]["type"] == "tool_result" and results["content"][0]["cache_control"] == mark
+
+
+def test_a_message_mark_never_lands_on_a_thinking_block_or_an_empty_one() -> None:
+    mark = {"type": "ephemeral"}
+    thinking = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
+    out = translate(
+        {
+            "messages": [
+                {"role": "system", "content": [{"type": "text", "text": "Rules"}, {"type": "text", "text": ""}],
+                 "cache_control": mark},
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": "", "thinking_blocks": [thinking], "cache_control": mark},
+                {"role": "user", "content": "Again"},
+            ]
+        }
+    )
+    assert out["system"] == [{"type": "text", "text": "Rules", "cache_control": mark}]
+    assert out["messages"][1]["content"] == [thinking], "a turn of thinking alone carries no mark"

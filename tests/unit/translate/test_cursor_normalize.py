@@ -216,3 +216,34 @@ def test_history_without_reasoning_is_backfilled_for_providers_that_need_it() ->
     }
     kept = {"model": "m", "messages": [{"role": "assistant", "content": "hi", "reasoning_content": "because"}]}
     assert backfill_reasoning_content(kept) is kept
+
+
+def test_cache_control_marks_survive_normalisation() -> None:
+    mark = {"type": "ephemeral"}
+    result = normalize_chat_request({
+        "model": "claude",
+        "system": [{"type": "text", "text": "Anthropic-style rules", "cache_control": mark}],
+        "tools": [
+            {"type": "function", "function": {"name": "a", "parameters": {"type": "object"}}, "cache_control": mark},
+            {"name": "b", "input_schema": {"type": "object"}, "cache_control": mark},
+        ],
+        "messages": [
+            {"role": "system", "content": [{"type": "text", "text": "one"}, {"type": "text", "text": "two",
+                                                                              "cache_control": mark}]},
+            {"role": "user", "content": [{"type": "input_text", "text": "doc", "cache_control": mark},
+                                         {"type": "text", "text": "question"}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "a", "input": {}}],
+             "cache_control": mark},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "out",
+                                          "cache_control": mark}]},
+        ],
+    })
+    body = result.body
+    assert [tool.get("cache_control") for tool in body["tools"]] == [mark, mark]
+    preamble, system, user, assistant, tool = body["messages"]
+    assert preamble == {"role": "system", "content": "Anthropic-style rules", "cache_control": mark}
+    assert system == {"role": "system", "content": "one\n\ntwo", "cache_control": mark}
+    assert user["content"] == [{"type": "text", "text": "doc", "cache_control": mark},
+                               {"type": "text", "text": "question"}]
+    assert assistant["cache_control"] == mark and assistant["tool_calls"][0]["id"] == "t1"
+    assert tool == {"role": "tool", "tool_call_id": "t1", "content": "out", "cache_control": mark}

@@ -82,19 +82,39 @@ def _split_messages(raw: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], li
         role = message.get("role")
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            for block in content_to_blocks(message.get("content"), where=where):
+            blocks = _non_empty(content_to_blocks(message.get("content"), where=where))
+            for block in blocks:
                 if block["type"] != "text":
                     raise TranslationError(f"{where}: system messages may hold text only", param=where)
-                system.append(block)
+            system.extend(_marked(message, blocks))
         elif role == "user":
-            _append(turns, "user", _non_empty(content_to_blocks(message.get("content"), where=where)))
+            _append(turns, "user", _marked(message, _non_empty(content_to_blocks(message.get("content"), where=where))))
         elif role == "assistant":
-            _append(turns, "assistant", _assistant_blocks(message, where))
+            _append(turns, "assistant", _marked(message, _assistant_blocks(message, where)))
         elif role in ("tool", "function"):
-            _append_tool_result(turns, _tool_result(message, where))
+            _append_tool_result(turns, _marked(message, [_tool_result(message, where)])[0])
         else:
             raise TranslationError(f"{where}: unknown role {role!r}", param=where)
     return system, [turn for turn in turns if turn["content"]]
+
+
+#: Blocks Anthropic refuses a ``cache_control`` on.
+_UNCACHEABLE = frozenset({"thinking", "redacted_thinking"})
+
+
+def _marked(message: dict[str, Any], blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``cache_control`` on the whole message becomes the mark of its last cacheable block.
+
+    That is the same breakpoint (the prompt prefix up to the end of the message), in
+    the place Anthropic takes it; with no block that can carry it, it is dropped.
+    """
+    mark = message.get("cache_control")
+    if mark:
+        for block in reversed(blocks):
+            if block["type"] not in _UNCACHEABLE:
+                block.setdefault("cache_control", mark)
+                break
+    return blocks
 
 
 def _non_empty(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

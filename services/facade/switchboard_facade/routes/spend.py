@@ -51,6 +51,7 @@ def usage_row_json(record: UsageRecord) -> dict[str, Any]:
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.total_tokens,
         "cached_prompt_tokens": u.cached_prompt_tokens,
+        "cache_write_tokens": u.cache_write_tokens,
         "usage_reported_by_provider": u.reported_by_provider,
         "spend": micros_to_usd(record.cost_micros) if record.HasField("cost_micros") else None,
         "cost_unknown": not record.HasField("cost_micros"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from switchboard_router.catalog.provider_options import checked_options
 from switchboard_router.deployment import Deployment, Timeouts
 from switchboard_rules.catalog import CatalogError, CatalogFile, DeploymentSpec, load_catalog_file, parse_catalog_file
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
@@ -45,6 +46,9 @@ class RouterPolicy:
     backoff_max_seconds: float = 5.0
     cooldown_failures: int = 3
     cooldown_seconds: float = 30.0
+    #: Seconds a request may spend on attempts before its answer starts, retries and fallbacks included
+    #: (0: no deadline). The first attempt always keeps its deployment's own timeouts.
+    request_deadline_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +117,7 @@ def _deployment(spec: DeploymentSpec) -> Deployment:
             if value <= 0:
                 raise CatalogError(f"{where}.timeouts.{key}: must be positive seconds")
             tkw[key] = value
-    extra = {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}
+    extra = checked_options(spec.provider, {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}, where)
     return Deployment(
         id=spec.id,
         public_model=spec.public_model,
@@ -134,7 +138,7 @@ def _deployment(spec: DeploymentSpec) -> Deployment:
 def _policy(raw: Mapping[str, Any]) -> RouterPolicy:
     kw: dict[str, Any] = {}
     for key, kind in (("max_attempts", int), ("backoff_initial_seconds", float), ("backoff_max_seconds", float),
-                      ("cooldown_failures", int), ("cooldown_seconds", float)):
+                      ("cooldown_failures", int), ("cooldown_seconds", float), ("request_deadline_seconds", float)):
         if key in raw:
             value = _number(raw[key], f"router_settings.{key}")
             if value < 0:

@@ -7,7 +7,8 @@ reports usage in its streams, so billing needs nothing extra asked for.
 
 Deployment ``extra`` settings read here: ``anthropic_version`` (default
 ``2023-06-01``), ``anthropic_beta`` (a string or a list, sent as the
-``anthropic-beta`` header) and ``headers`` (added as they are).
+``anthropic-beta`` header), ``headers`` (added as they are) and ``prompt_cache``
+(see :mod:`switchboard_router.providers.cache_marks`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from switchboard_router.providers.base import (
     UpstreamError,
     UpstreamRequest,
 )
+from switchboard_router.providers.cache_marks import with_cache_marks
 from switchboard_translate.anthropic import (
     AnthropicStreamToChat,
     anthropic_message_to_chat_completion,
@@ -161,15 +163,21 @@ def retry_after_seconds(headers: dict[str, str]) -> float | None:
     return max(when.timestamp() - time.time(), 0.0)
 
 
+def messages_request(deployment: Deployment, body: dict[str, Any]) -> dict[str, Any]:
+    """The Messages body for a deployment (Anthropic's API and Vertex AI alike), with its cache marks."""
+    return chat_request_to_anthropic(
+        with_cache_marks(deployment, body), model=deployment.model,
+        default_max_tokens=deployment.max_output_tokens or None,
+    )
+
+
 class AnthropicAdapter:
     """``provider: anthropic``: the Anthropic Messages API."""
 
     name = "anthropic"
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        payload = chat_request_to_anthropic(
-            body, model=deployment.model, default_max_tokens=deployment.max_output_tokens or None
-        )
+        payload = messages_request(deployment, body)
         if stream:
             payload["stream"] = True
         extra = deployment.extra or {}

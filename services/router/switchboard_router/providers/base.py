@@ -68,6 +68,14 @@ class UpstreamError:
         return self.status == 429 or self.status >= 500
 
 
+class CredentialError(Exception):
+    """A provider credential could not be obtained (an access token not issued, a key file unreadable)."""
+
+    def __init__(self, error: UpstreamError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
 @dataclass(slots=True)
 class CompletionResult:
     """A whole completion translated to OpenAI chat.completion JSON."""
@@ -129,3 +137,11 @@ class ProviderAdapter(Protocol):
     def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         """Normalises a non-2xx answer."""
         ...
+
+
+class AuthorizingAdapter(ProviderAdapter, Protocol):
+    """An adapter whose credential must be fetched before a call (an OAuth2 access token): after
+    ``build_request``, the router awaits ``authorize``, which adds it to the request's headers or
+    raises :class:`CredentialError`."""
+
+    async def authorize(self, deployment: Deployment, request: UpstreamRequest) -> None: ...

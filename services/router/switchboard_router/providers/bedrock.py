@@ -18,6 +18,7 @@ from switchboard_router.providers.base import CompletionResult, StreamOptions, U
 from switchboard_router.providers.bedrock_messages import converse_body
 from switchboard_router.providers.bedrock_response import BedrockStreamTranslator, converse_error, parse_converse
 from switchboard_router.providers.bedrock_sigv4 import sign_headers
+from switchboard_router.providers.cache_marks import with_cache_marks
 
 DEFAULT_REGION = "us-east-1"
 
@@ -35,7 +36,7 @@ class BedrockAdapter:
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         url = f"{bedrock_base_url(deployment)}/model/{quote(deployment.model, safe='')}/"
         url += "converse-stream" if stream else "converse"
-        content = orjson.dumps(converse_body(body))
+        content = orjson.dumps(converse_body(with_cache_marks(deployment, body)))
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/vnd.amazon.eventstream" if stream else "application/json",

@@ -193,6 +193,8 @@ def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[s
         if function.get("description"):
             spec["description"] = function["description"]
         specs.append({"toolSpec": spec})
+        if tool.get("cache_control"):
+            specs.append(cache_point())
     config: dict[str, Any] = {"tools": specs}
     if choice == "required":
         config["toolChoice"] = {"any": {}}

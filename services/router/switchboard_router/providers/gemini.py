@@ -30,6 +30,41 @@ def _model_path(model: str) -> str:
     return f"models/{quote(model, safe='')}"
 
 
+def generate_action(stream: bool) -> str:
+    """The method of a Gemini model called (SSE for streams: without ``alt=sse`` Gemini streams one JSON array)."""
+    return "streamGenerateContent?alt=sse" if stream else "generateContent"
+
+
+def request_headers(stream: bool) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    if stream:
+        headers["Accept"] = "text/event-stream"
+    return headers
+
+
+def generate_content_request(deployment: Deployment, body: dict[str, Any]) -> dict[str, Any]:
+    """The generateContent body for a deployment (Gemini API and Vertex AI alike), its safety settings included."""
+    request = generate_content_body(body, model=deployment.model)
+    safety_settings = deployment.extra.get("safety_settings")
+    if safety_settings:
+        request["safetySettings"] = safety_settings
+    return request
+
+
+def parse_google_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+    """A ``google.rpc.Status`` error answer (Gemini API and Vertex AI alike)."""
+    retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        payload = orjson.loads(body) if body else None
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()[:500]
+        return UpstreamError(status=status, message=text or f"Google answered HTTP {status}")
+    error = gemini_error(status, payload, retry_after)
+    # The HTTP status is authoritative; the body's code only fills in when it is missing.
+    error.status = status
+    return error
+
+
 class GeminiAdapter:
     """Gemini ``GenerateContent`` wire format."""
 
@@ -38,18 +73,11 @@ class GeminiAdapter:
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         base = (deployment.api_base or DEFAULT_API_BASE).rstrip("/")
         version = str(deployment.extra.get("api_version") or "v1beta")
-        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        url = f"{base}/{version}/{_model_path(deployment.model)}:{action}"
-        request = generate_content_body(body, model=deployment.model)
-        safety_settings = deployment.extra.get("safety_settings")
-        if safety_settings:
-            request["safetySettings"] = safety_settings
-        headers = {"Content-Type": "application/json"}
-        if stream:
-            headers["Accept"] = "text/event-stream"
+        url = f"{base}/{version}/{_model_path(deployment.model)}:{generate_action(stream)}"
+        headers = request_headers(stream)
         if deployment.api_key:
             headers["x-goog-api-key"] = deployment.api_key
-        return UpstreamRequest("POST", url, headers, orjson.dumps(request))
+        return UpstreamRequest("POST", url, headers, orjson.dumps(generate_content_request(deployment, body)))
 
     def parse_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
         return parse_generate_content(body, deployment.public_model or deployment.model)
@@ -58,13 +86,4 @@ class GeminiAdapter:
         return GeminiStreamTranslator(options.model or deployment.public_model or deployment.model, options)
 
     def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
-        retry_after = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-        try:
-            payload = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            text = body.decode("utf-8", "replace").strip()[:500]
-            return UpstreamError(status=status, message=text or f"Gemini returned HTTP {status}")
-        error = gemini_error(status, payload, retry_after)
-        # The HTTP status is authoritative; the body's code only fills in when it is missing.
-        error.status = status
-        return error
+        return parse_google_error(status, body, headers)

@@ -156,13 +156,21 @@ class OpenAIStreamTranslator:
             if raw == b"[DONE]":
                 self.done = True
                 continue
+            if raw[:1] != b"{" or raw[-1:] != b"}":
+                raw = raw.strip()
+                if raw[:1] != b"{" or raw[-1:] != b"}":  # two byte compares: no parse of what passes through
+                    text = raw[:100].decode("utf-8", "replace")
+                    self.error = UpstreamError(502, f"The provider sent a stream event that is not a JSON object: "
+                                                    f"{text!r}", code="malformed_stream")
+                    return out
             raw.decode()  # what goes on is valid UTF-8, or the stream fails here as it always has
             if b'"usage"' in raw or b'"error"' in raw:
                 chunk = orjson.loads(raw)
                 if isinstance(chunk.get("error"), dict):
                     err = chunk["error"]
+                    code = str(err.get("code", ""))
                     self.error = UpstreamError(
-                        status=int(err.get("code") or 500) if str(err.get("code", "")).isdigit() else 500,
+                        status=int(code) if code.isdigit() and 400 <= int(code) < 600 else 500,
                         message=str(err.get("message") or "provider stream error"),
                         type=str(err.get("type") or "upstream_error"),
                     )

@@ -10,12 +10,14 @@ from switchboard_router.providers.base import ProviderAdapter
 from switchboard_router.providers.bedrock import BedrockAdapter
 from switchboard_router.providers.gemini import GeminiAdapter
 from switchboard_router.providers.openai_compat import FLAVOURS, OpenAICompatAdapter
+from switchboard_router.providers.vertex import VertexAdapter
 
 #: Adapters with a wire format of their own (every other name is an OpenAI-compatible flavour).
 NATIVE: dict[str, Callable[[], ProviderAdapter]] = {
     "anthropic": AnthropicAdapter,
     "gemini": GeminiAdapter,
     "bedrock": BedrockAdapter,
+    "vertex": VertexAdapter,
 }
 
 
