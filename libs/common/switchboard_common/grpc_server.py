@@ -97,8 +97,8 @@ def _in_use_message(listen: str) -> str:
     _, _, port_text = listen.rpartition(":")
     holder = port_holder(int(port_text)) if port_text.isdigit() else None
     who = f"it is held by {holder}" if holder else "another process holds it (or the address is not local)"
-    return (f"cannot listen on {listen}: {who}. Stop that process, or set SWITCHBOARD_GRPC_LISTEN "
-            "to a free address.")
+    return (f"cannot listen on {listen}: {who}. Stop that process, or listen elsewhere (SWITCHBOARD_GRPC_LISTEN; "
+            "under make run, SWITCHBOARD_AUTH_PORT, SWITCHBOARD_BILLING_PORT or SWITCHBOARD_ROUTER_PORT).")
 
 
 async def _set(servicer: health.HealthServicer, name: str, status: int) -> None:
