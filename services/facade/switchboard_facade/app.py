@@ -24,19 +24,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from switchboard_common import metrics
-from switchboard_common.errors import ServiceError
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.http_metrics import ObservabilityMiddleware
 from switchboard_facade.cors import EXPOSE_HEADERS, parse_origins
-from switchboard_facade.errors import (
-    dialect_for_path,
-    edge_error,
-    error_response,
-    id_headers,
-    internal_error_response,
-)
+from switchboard_facade.errors import dialect_for_path, error_response, id_headers, internal_error_response
 from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import ClientGone, declared_length, too_large
+from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,
@@ -82,7 +77,10 @@ class FacadeApp(FastAPI):
             await self.framework(scope, receive, send)
             return
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
-            await _refuse_nul(scope, send)
+            # No name or filter the gateway knows holds a NUL character, and no database stores one.
+            await _refusal(scope, ServiceError(
+                Kind.ERROR_KIND_INVALID_REQUEST, "The request's path or query contains a NUL (%00) character; "
+                "remove it.", code="invalid_text")).send_to(send)
             return
         if scope["method"] == "POST" and not scope.get("root_path"):
             hot = self.fast_lane.match(scope["path"])
@@ -108,14 +106,10 @@ class FacadeApp(FastAPI):
                 raise
 
 
-async def _refuse_nul(scope: Scope, send: Send) -> None:
-    """No name or filter the gateway knows contains a NUL character, and no database stores one."""
-    body, headers = edge_error(scope["path"].replace("\x00", "%00"), 400,
-                               "The request's path or query contains a NUL (%00) character; remove it.", "invalid_text")
-    pairs = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-    pairs.append((b"content-length", b"%d" % len(body)))
-    await send({"type": "http.response.start", "status": 400, "headers": pairs})
-    await send({"type": "http.response.body", "body": body})
+def _refusal(scope: Scope, err: ServiceError) -> Reply:
+    """A request refused before any route ran, in the dialect of its path."""
+    dialect = dialect_for_path(scope["path"])
+    return error_response(err, id_headers(new_request_id(), dialect), dialect)
 
 
 class BodyLimit:
@@ -132,10 +126,7 @@ class BodyLimit:
         if scope["type"] == "http":
             declared = declared_length(scope["headers"])
             if declared is not None and declared > self.max_bytes:
-                path = scope["path"]
-                dialect = dialect_for_path(path)
-                reply = error_response(too_large(self.max_bytes), id_headers(new_request_id(), dialect), dialect)
-                await reply(scope, receive, send)
+                await _refusal(scope, too_large(self.max_bytes)).send_to(send)
                 return
         await self.app(scope, receive, send)
 
