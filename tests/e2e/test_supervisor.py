@@ -1,8 +1,10 @@
-"""``make run``'s supervisor: four processes, a master key kept in the data directory, a clean stop."""
+"""``make run``'s supervisor: four processes, a master key kept in the data directory (or taken from the
+environment, then never printed), log lines of any length, a stop within the grace, no process outliving it."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,37 +13,62 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 import yaml
 
+from switchboard_common.supervisor import CONTINUED
 from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import free_port
 from tests.harness import ROOT, python_path
 
+#: Enough models with long names that the router's "models live" line is longer than 64 KiB.
+LONG_LINE_MODELS = 300
 
-def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
-                                                                fake_openai: tuple[FakeOpenAI, str]) -> None:
+
+def start_supervisor(tmp_path: Path, api_base: str, *, many_models: bool = False,
+                     extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``make run``'s supervisor on free ports, ready; its process and the gateway's URL."""
+    models = [{"name": "fake-good", "deployments": [
+        {"provider": "openai", "model": "good", "api_base": api_base, "api_key": "x", **FAKE_PRICES}]}]
+    if many_models:
+        models += [{"name": f"long-{i:03d}-" + "n" * 240, "deployments": [
+            {"provider": "openai", "model": "good", "api_base": api_base, "api_key": "x", **FAKE_PRICES}]}
+            for i in range(LONG_LINE_MODELS)]
     config = tmp_path / "switchboard.yaml"
-    config.write_text(yaml.safe_dump({"models": [{"name": "fake-good", "deployments": [
-        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x", **FAKE_PRICES}]}]}))
+    config.write_text(yaml.safe_dump({"models": models}))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update({"PYTHONPATH": python_path(), "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
                 "SWITCHBOARD_CONFIG": str(config), "SWITCHBOARD_PORT": str(port),
                 "SWITCHBOARD_AUTH_PORT": str(free_port()), "SWITCHBOARD_BILLING_PORT": str(free_port()),
-                "SWITCHBOARD_ROUTER_PORT": str(free_port())})
-    proc = subprocess.Popen([sys.executable, "-m", "switchboard_common.supervisor"], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                "SWITCHBOARD_ROUTER_PORT": str(free_port()), **(extra_env or {})})
+    # Its output goes to a file, which never fills up as a pipe nobody reads would.
+    with open(tmp_path / "supervisor.out", "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "switchboard_common.supervisor"], env=env, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{base}/health/readiness", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"the supervisor did not start:\n{output(tmp_path)}")
+
+
+def output(tmp_path: Path) -> str:
+    return (tmp_path / "supervisor.out").read_text(errors="replace")
+
+
+def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
+                                                                fake_openai: tuple[FakeOpenAI, str]) -> None:
+    proc, base = start_supervisor(tmp_path, fake_openai[1], many_models=True)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/readiness", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
         running = processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}")
         assert len(running) >= 4, "the four services run as their own processes"
         master_file = tmp_path / "data" / "master_key"
@@ -58,14 +85,55 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
             assert text == "Hello from the fake provider."
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    text = out.decode()
+        proc.wait(timeout=60)
+    text = output(tmp_path)
     assert proc.returncode == 0, text
-    assert master in text, "the master key is printed at start"
-    assert "models live: fake-good" in text
+    assert master in text, "the master key generated at start is printed"
+    assert re.search(r"models live:\s+fake-good", text), text[-3000:]
     for name in ("auth", "billing", "router", "facade"):
         assert f"{name:>7} | " in text, f"{name} logs are prefixed"
+    # The router's "models live" line is longer than 64 KiB: it passes through in pieces, and the router's later
+    # lines (its shutdown) still come through.
+    pieces = [line for line in text.splitlines() if line.startswith(" router | ") and "long-" in line]
+    assert len(pieces) > 1 and all(p.endswith(CONTINUED.decode()) for p in pieces[:-1]), pieces[-1][-200:]
+    assert "long-299-" in "".join(pieces), "nothing of the long line is lost"
+    after = text[text.index(pieces[-1]) + len(pieces[-1]):].splitlines()
+    assert any(line.startswith(" router | ") and '"stopped"' in line for line in after), text[-3000:]
     assert processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}") == [], "no process is left behind"
+
+
+def test_master_key_from_the_environment_is_not_printed_and_a_stuck_service_is_killed_in_the_grace(
+        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    master = "sk-master-from-env-" + os.urandom(8).hex()
+    proc, _ = start_supervisor(tmp_path, fake_openai[1], extra_env={
+        "SWITCHBOARD_MASTER_KEY": master, "SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "4"})
+    deadline = time.monotonic() + 30
+    while "Switchboard is ready" not in output(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the banner comes once the gateway answers its models
+    router = next(pid for pid in processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}")
+                  if b"switchboard_router" in Path(f"/proc/{pid}/cmdline").read_bytes())
+    os.kill(router, signal.SIGSTOP)  # a service that will never answer SIGTERM
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)  # the grace is 4 s: the supervisor must not wait for the stuck router
+    text = output(tmp_path)
+    assert master not in text, "a master key from the environment is the operator's secret"
+    assert re.search(r"master key:\s+from SWITCHBOARD_MASTER_KEY", text), text[-3000:]
+    assert master not in (tmp_path / "data" / "env").read_text(), "nor copied to the shell's env file"
+    assert processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}") == [], "the stuck router was killed"
+
+
+def test_services_die_with_a_killed_supervisor(tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    proc, base = start_supervisor(tmp_path, fake_openai[1])
+    marker = f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}"
+    assert len(processes_with_env(marker)) >= 5
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while processes_with_env(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with_env(marker) == [], "the services stop when the supervisor is SIGKILLed"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base}/health/liveness", timeout=2)
 
 
 def processes_with_env(entry: str) -> list[int]:

@@ -72,6 +72,8 @@ class ServiceError(Exception):
         headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
+        #: What only the logs may say about the failure (never sent to a client).
+        self.detail = ""
         self.error = common_pb2.Error(
             kind=kind,  # type: ignore[arg-type]
             message=message,
@@ -87,6 +89,7 @@ class ServiceError(Exception):
     def from_proto(cls, error: common_pb2.Error) -> ServiceError:
         self = cls.__new__(cls)
         Exception.__init__(self, error.message)
+        self.detail = ""
         self.error = error
         return self
 
@@ -126,7 +129,7 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, service: str) -> ServiceError:
     code = exc.code()
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return service_unavailable(service, timed_out=code == grpc.StatusCode.DEADLINE_EXCEEDED)
-    return service_failed(service, f"{code.name}: {exc.details()}")
+    return service_failed(service, f"{code.name}: {exc.details()}", code.name)
 
 
 def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
@@ -141,11 +144,17 @@ def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
     )
 
 
-def service_failed(service: str, detail: str) -> ServiceError:
-    """The error of a call the service failed without a typed error (a bug or crash inside it)."""
-    return ServiceError(
+def service_failed(service: str, detail: str, status: str = "UNKNOWN") -> ServiceError:
+    """The error of a call the service failed without a typed error (a bug or crash inside it).
+
+    ``detail`` (the exception's text: it may name tables, hosts or libraries) is kept off the message, which
+    reaches clients, and on the error as ``detail`` for the log line of whoever answers the client."""
+    err = ServiceError(
         Kind.ERROR_KIND_INTERNAL,
-        f"The {service} service failed ({detail}).",
+        f"The {service} service failed ({status}); its log has the details. Retry shortly; if it persists, "
+        "tell the operator the request id.",
         code=f"{service}_error",
         http_status=503,
     )
+    err.detail = detail
+    return err

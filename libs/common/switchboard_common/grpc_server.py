@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from switchboard_common.grpc_metrics import MetricsInterceptor
+from switchboard_common.ports import port_holder
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,14 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = (
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_connection_age_ms", 300_000),
     ("grpc.max_connection_age_grace_ms", 900_000),
+    # One server per port: without this, a second server (a leftover of an earlier run) would silently share the
+    # port with this one, and the kernel would split the connections between them.
+    ("grpc.so_reuseport", 0),
 )
+
+
+class PortInUse(RuntimeError):
+    """The address a server must listen on is taken: the message names it and, when it can, who holds it."""
 
 
 class GrpcService:
@@ -73,13 +81,24 @@ async def start_server(
         [*service_names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
         server,
     )
-    port = server.add_insecure_port(listen)
+    try:
+        port = server.add_insecure_port(listen)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise RuntimeError(f"cannot bind gRPC server to {listen}")
+        raise PortInUse(_in_use_message(listen))
     await server.start()
     for name in [*service_names, ""]:
         await _set(health_servicer, name, health_pb2.HealthCheckResponse.SERVING)
     return GrpcService(server, port, health_servicer, service_names)
+
+
+def _in_use_message(listen: str) -> str:
+    _, _, port_text = listen.rpartition(":")
+    holder = port_holder(int(port_text)) if port_text.isdigit() else None
+    who = f"it is held by {holder}" if holder else "another process holds it (or the address is not local)"
+    return (f"cannot listen on {listen}: {who}. Stop that process, or listen elsewhere (SWITCHBOARD_GRPC_LISTEN; "
+            "under make run, SWITCHBOARD_AUTH_PORT, SWITCHBOARD_BILLING_PORT or SWITCHBOARD_ROUTER_PORT).")
 
 
 async def _set(servicer: health.HealthServicer, name: str, status: int) -> None:

@@ -23,14 +23,15 @@ ENV_FILE = "env"
 PROVIDER_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY")
 
 
-def write_env_file(data_dir: Path, url: str, master_key: str, bin_dir: Path) -> Path:
+def write_env_file(data_dir: Path, url: str, master_key: str | None, bin_dir: Path) -> Path:
     """``<data dir>/env``: the exports that make the README's commands work in any shell (mode 0600):
-    the gateway's URL, the master key, and ``bin_dir`` (where the ``switchboard`` CLI is) on ``PATH``."""
+    the gateway's URL, the master key (``None`` when the operator set it: their shell has it already, and a
+    secret of theirs is not copied to a file), and ``bin_dir`` (where the ``switchboard`` CLI is) on ``PATH``."""
     path = data_dir / ENV_FILE
     text = (f"# Written by `make run`: `source {path}` in a shell to use the gateway's commands.\n"
             f"export SWITCHBOARD_URL={shlex.quote(url)}\n"
-            f"export SWITCHBOARD_MASTER_KEY={shlex.quote(master_key)}\n"
-            f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\"\n")
+            + (f"export SWITCHBOARD_MASTER_KEY={shlex.quote(master_key)}\n" if master_key else "")
+            + f"export PATH={shlex.quote(str(bin_dir))}:\"$PATH\"\n")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, text.encode())
@@ -67,7 +68,14 @@ def live_models(url: str, master_key: str) -> list[dict[str, Any]]:
     return list(body.get("data") or []) if status == 200 and isinstance(body, dict) else []
 
 
-def banner(url: str, master_key: str, env_file: Path, models: list[dict[str, Any]], seconds: float) -> str:
+def banner(url: str, generated: tuple[str, str] | None, env_file: Path, models: list[dict[str, Any]],
+           seconds: float) -> str:
+    """The banner; ``generated`` is the master key and its file when ``make run`` generated it, ``None`` when it
+    came from ``SWITCHBOARD_MASTER_KEY`` (the operator's secret: named, never printed)."""
+    if generated is None:
+        shown_key, credential = "from SWITCHBOARD_MASTER_KEY (not shown)", "$SWITCHBOARD_MASTER_KEY"
+    else:
+        shown_key, credential = f"{generated[0]}   (kept in {generated[1]})", generated[0]
     names = [str(m.get("id")) for m in models]
     providers = {d.get("provider") for m in models for d in (m.get("switchboard") or {}).get("deployments", [])}
     try:
@@ -77,7 +85,7 @@ def banner(url: str, master_key: str, env_file: Path, models: list[dict[str, Any
     lines = [
         "",
         f"Switchboard is ready on {url} (started in {seconds:.1f} s)",
-        f"  master key:    {master_key}",
+        f"  master key:    {shown_key}",
         f"  in a shell:    source {shown}    # the master key and the switchboard CLI for your shell",
         f"  models live:   {', '.join(names) if names else '(none)'}",
     ]
@@ -89,7 +97,7 @@ def banner(url: str, master_key: str, env_file: Path, models: list[dict[str, Any
                      "or add a deployment to SWITCHBOARD_CONFIG")
     lines += [
         f"  OpenAI base URL: {url}/v1    Cursor: {url}/cursor    dashboard: {url}/ui",
-        f"  create a key:  curl -s {url}/key/generate -H 'Authorization: Bearer {master_key}' "
+        f"  create a key:  curl -s {url}/key/generate -H \"Authorization: Bearer {credential}\" "
         "-d '{\"key_alias\": \"me\"}'",
         "",
     ]

@@ -3,14 +3,22 @@
 Starts auth, billing, router and the facade on the embedded default (SQLite in
 the data directory, in-process limits), prefixes each line of their logs with
 the service name, writes ``<data dir>/env`` (the exports a shell needs), prints
-a banner once the gateway answers (:mod:`switchboard_common.run_banner`), and on
-Ctrl-C or SIGTERM stops all four gracefully (SIGKILL after a grace period) so
-that no process is left behind.
+a banner once the gateway answers (:mod:`switchboard_common.run_banner`: the URL,
+the master key or where it came from, the live models), and on Ctrl-C or
+SIGTERM stops all four: the facade first (it drains its requests and usage),
+then the others, and whatever still runs when the grace period
+(``SWITCHBOARD_SHUTDOWN_GRACE_SECONDS``) is over gets SIGKILL. A second Ctrl-C stops everything at once.
+
+The services die with the supervisor even when it is killed outright: each asks
+the kernel for SIGTERM when its parent dies (see :mod:`switchboard_common.parent`).
+Log lines of any length pass through: a line longer than :data:`MAX_LINE` is
+written in pieces, each but the last ending with :data:`CONTINUED`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -18,22 +26,34 @@ import time
 from pathlib import Path
 
 from switchboard_common import run_banner
+from switchboard_common.parent import SUPERVISOR_PID_ENV
 from switchboard_common.settings import ServiceSettings, load_or_create_secret
 
 SERVICES = ("auth", "billing", "router", "facade")
 COLOURS = {"auth": "\033[36m", "billing": "\033[33m", "router": "\033[35m", "facade": "\033[32m"}
 RESET = "\033[0m"
+#: Longest piece of a log line written at once; a longer line is split (never dropped, never blocking).
+MAX_LINE = 16 * 1024
+#: The mark that ends every piece of a split line but its last.
+CONTINUED = b" [line continues]"
+#: Most of the grace period the facade may use to drain; the other services stop in what is left.
+FACADE_SHARE = 0.75
 #: Seconds to wait for the gateway's readiness before saying it is not coming up.
 READY_TIMEOUT = 90.0
 
 
-def build_env() -> dict[str, str]:
+def build_env() -> tuple[dict[str, str], str]:
+    """The services' environment, and where the master key came from (``"environment"`` or its file)."""
     env = dict(os.environ)
     settings = ServiceSettings()
     data_dir = settings.ensure_data_dir()
     env["SWITCHBOARD_DATA_DIR"] = str(data_dir.resolve())
-    if not env.get("SWITCHBOARD_MASTER_KEY"):
-        env["SWITCHBOARD_MASTER_KEY"] = load_or_create_secret(data_dir / "master_key", prefix="sk-master-")
+    if env.get("SWITCHBOARD_MASTER_KEY"):
+        master_source = "environment"
+    else:
+        master_file = data_dir / "master_key"
+        env["SWITCHBOARD_MASTER_KEY"] = load_or_create_secret(master_file, prefix="sk-master-")
+        master_source = str(master_file.resolve())
     if not env.get("SWITCHBOARD_KEY_PEPPER"):
         env["SWITCHBOARD_KEY_PEPPER"] = load_or_create_secret(data_dir / "key_pepper")
     env.setdefault("SWITCHBOARD_CONFIG", str(Path("config/switchboard.yaml").resolve()))
@@ -44,7 +64,8 @@ def build_env() -> dict[str, str]:
     env.setdefault("SWITCHBOARD_BILLING_ADDRESS", f"{host}:{ports['billing']}")
     env.setdefault("SWITCHBOARD_ROUTER_ADDRESS", f"{host}:{ports['router']}")
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    env[SUPERVISOR_PID_ENV] = str(os.getpid())
+    return env, master_source
 
 
 def service_env(env: dict[str, str], name: str) -> dict[str, str]:
@@ -54,73 +75,136 @@ def service_env(env: dict[str, str], name: str) -> dict[str, str]:
     return out
 
 
-async def _pump(name: str, stream: asyncio.StreamReader, tty: bool) -> None:
-    prefix = (f"{COLOURS[name]}{name:>7}{RESET} | " if tty else f"{name:>7} | ").encode()
-    while True:
-        line = await stream.readline()
-        if not line:
-            return
-        sys.stdout.buffer.write(prefix + line)
-        sys.stdout.flush()
-
-
-async def _announce(env: dict[str, str], started: float) -> None:
+async def _announce(env: dict[str, str], master_source: str, started: float) -> None:
     """The banner, once the gateway answers; or why it did not."""
     url = f"http://127.0.0.1:{env.get('SWITCHBOARD_PORT', '4000')}"
     master = env["SWITCHBOARD_MASTER_KEY"]
-    env_file = run_banner.write_env_file(Path(env["SWITCHBOARD_DATA_DIR"]), url, master,
-                                         Path(sys.executable).parent)
+    from_environment = master_source == "environment"
+    env_file = run_banner.write_env_file(Path(env["SWITCHBOARD_DATA_DIR"]), url,
+                                         None if from_environment else master, Path(sys.executable).parent)
     print(f"\nSwitchboard is starting on {url} (auth, billing, router, facade)…\n", flush=True)
     if not await run_banner.wait_until_ready(url, READY_TIMEOUT):
         print(f"\nSwitchboard did not become ready within {READY_TIMEOUT:.0f} s: the service logs above say why.\n",
               flush=True)
         return
     models = await asyncio.to_thread(run_banner.live_models, url, master)
-    print(run_banner.banner(url, master, env_file, models, time.monotonic() - started), flush=True)
+    print(run_banner.banner(url, None if from_environment else (master, master_source), env_file, models,
+                            time.monotonic() - started), flush=True)
+
+
+def log_pieces(line: bytes, max_line: int = MAX_LINE) -> list[bytes]:
+    """``line`` (ending in a newline, or not when it is the stream's last) as the pieces to write."""
+    body = line[:-1] if line.endswith(b"\n") else line
+    if len(body) <= max_line:
+        return [body + b"\n"]
+    pieces = [body[i:i + max_line] for i in range(0, len(body), max_line)]
+    return [p + CONTINUED + b"\n" for p in pieces[:-1]] + [pieces[-1] + b"\n"]
+
+
+async def _pump(name: str, stream: asyncio.StreamReader, tty: bool) -> None:
+    """Copies one service's output to ours, prefixed, a line at a time however long the line."""
+    prefix = (f"{COLOURS[name]}{name:>7}{RESET} | " if tty else f"{name:>7} | ").encode()
+    pending = b""
+    while True:
+        chunk = await stream.read(64 * 1024)
+        if not chunk:
+            if pending:
+                _write(prefix, pending)
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            _write(prefix, line + b"\n")
+        while len(pending) > MAX_LINE:  # a line still going: write what came, keep reading
+            sys.stdout.buffer.write(prefix + pending[:MAX_LINE] + CONTINUED + b"\n")
+            pending = pending[MAX_LINE:]
+        sys.stdout.flush()
+
+
+def _write(prefix: bytes, line: bytes) -> None:
+    for piece in log_pieces(line):
+        sys.stdout.buffer.write(prefix + piece)
+
+
+async def _start(name: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    # Each service in its own session: a Ctrl-C in the terminal reaches only the supervisor, which stops them in
+    # order. They still die with the supervisor (the parent-death signal each one sets up at start).
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", f"switchboard_{name}", env=service_env(env, name),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )
+
+
+async def stop_all(procs: dict[str, asyncio.subprocess.Process], grace: float, hurry: asyncio.Event) -> None:
+    """SIGTERM the facade, then the others; SIGKILL whatever still runs at the end of ``grace`` (or at once when
+    ``hurry`` is set, by a second Ctrl-C)."""
+    deadline = time.monotonic() + grace
+    facade_deadline = time.monotonic() + grace * FACADE_SHARE
+    for group, until in ((("facade",), facade_deadline), (("router", "auth", "billing"), deadline)):
+        running = [procs[n] for n in group if n in procs and procs[n].returncode is None]
+        for proc in running:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        waits = [asyncio.ensure_future(p.wait()) for p in running]
+        hurried = asyncio.ensure_future(hurry.wait())
+        if waits:
+            await asyncio.wait([asyncio.gather(*waits), hurried], timeout=max(0.0, until - time.monotonic()),
+                               return_when=asyncio.FIRST_COMPLETED)
+        hurried.cancel()
+        for proc in running:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        for wait in waits:
+            with contextlib.suppress(Exception):
+                await wait
 
 
 async def supervise() -> int:
     started = time.monotonic()
-    env = build_env()
+    env, master_source = build_env()
+    grace = ServiceSettings().shutdown_grace_seconds
     tty = sys.stdout.isatty()
     procs: dict[str, asyncio.subprocess.Process] = {}
     pumps: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
+    hurry = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def signalled() -> None:
+        if stop.is_set():
+            hurry.set()
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    for name in SERVICES:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", f"switchboard_{name}", env=service_env(env, name),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-        )
-        procs[name] = proc
-        assert proc.stdout is not None
-        pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
-    announce = asyncio.create_task(_announce(env, started))
-    waiters = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
-    announce.cancel()
+        loop.add_signal_handler(sig, signalled)
     code = 0
-    for task in done:
-        if task in waiters:
-            name = waiters[task]
-            print(f"{name} exited with code {procs[name].returncode}; stopping the gateway", flush=True)
-            code = 1
-    # Stop the facade first so it stops taking requests and flushes its outbox, then the services.
-    for group in (("facade",), ("router", "auth", "billing")):
-        for name in group:
-            if procs[name].returncode is None:
-                procs[name].send_signal(signal.SIGTERM)
-        for name in group:
-            try:
-                await asyncio.wait_for(procs[name].wait(), 25)
-            except TimeoutError:
-                procs[name].kill()
-                await procs[name].wait()
-    for pump in pumps:
-        await pump
+    announce: asyncio.Task[None] | None = None
+    try:
+        for name in SERVICES:
+            proc = await _start(name, env)
+            procs[name] = proc
+            assert proc.stdout is not None
+            pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
+        announce = asyncio.create_task(_announce(env, master_source, started))
+        waiters = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        for task in done:
+            if task in waiters:
+                name = waiters[task]
+                print(f"{name} exited with code {procs[name].returncode}; stopping the gateway", flush=True)
+                code = 1
+    finally:
+        if announce is not None:
+            announce.cancel()
+        await stop_all(procs, grace, hurry)
+        # The pumps end when the services' output closes; a service's own child could hold it open: don't wait.
+        if pumps:
+            await asyncio.wait(pumps, timeout=1.0)
+        for pump in pumps:
+            pump.cancel()
+        sys.stdout.flush()
     return code
 
 

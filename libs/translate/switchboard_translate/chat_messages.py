@@ -206,7 +206,10 @@ def append_message(message: object, where: str, out: list[dict[str, Any]]) -> bo
 
 def _assistant(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -> None:
     result = {k: v for k, v in message.items() if k not in ("content", "tool_calls")}
-    calls = [normalize_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(message.get("tool_calls") or [])]
+    raw_calls = message.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise InvalidRequest(f"'{where}.tool_calls' must be an array of tool calls.", where + ".tool_calls")
+    calls = [normalize_tool_call(c, f"{where}.tool_calls[{j}]") for j, c in enumerate(raw_calls)]
     content = message.get("content")
     text: str | None
     if content is None or isinstance(content, str):

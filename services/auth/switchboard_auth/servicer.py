@@ -24,6 +24,7 @@ from switchboard_auth.specs import (
     apply_team_spec,
     bad,
     check_key_models_within_team,
+    check_text,
     key_info,
     key_status,
     limits_of,
@@ -306,6 +307,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     # -- keys ------------------------------------------------------------------------------
 
     async def _find_key(self, ref: str) -> VirtualKey:
+        check_text(ref, "key")
         key = (await self.store.by_id(ref) if ref.startswith("key_")
                else await self.store.by_hash(hash_key(ref, self.pepper)) if ref else None)
         if key is None:
@@ -344,6 +346,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
                        context: grpc.aio.ServicerContext) -> auth_pb2.ListKeysResponse:
         await self._admin(request.caller)
+        check_text(request.team_id, "team_id")
         now = now_s()
         return auth_pb2.ListKeysResponse(keys=[key_info(k, now) for k in await self.store.list(request.team_id)])
 
@@ -437,6 +440,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     async def _find_team(self, team_id: str) -> Team:
         if not team_id:
             raise bad("Name the team: team_id is required.", "team_id", "missing_team_id")
+        check_text(team_id, "team_id")
         team = await self.store.team(team_id)
         if team is None:
             raise _not_found(f"No team '{team_id}' (see GET /team/list).", "team_id")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 
@@ -27,6 +28,31 @@ TEAM_FIELDS = TEAM_CONTRACT_FIELDS - {"team_id"}
 
 def bad(message: str, param: str, code: str = "invalid_value") -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, param=param, code=code)
+
+
+def check_text(value: str, param: str) -> None:
+    """Text is stored as given, and no database stores a NUL character: refuse it (400 naming the field)."""
+    if "\x00" in value:
+        raise bad(f"'{param}' must not contain NUL (\\u0000) characters.", param, "invalid_text")
+
+
+def _check_spec_text(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec, fields: frozenset[str] | set[str]) -> None:
+    for field in spec.DESCRIPTOR.fields:
+        name = field.name
+        if name not in fields:
+            continue
+        value = getattr(spec, name)
+        if isinstance(value, str):
+            check_text(value, name)
+        elif hasattr(value, "items"):  # a map (metadata, provider credentials)
+            for k, v in value.items():
+                check_text(k, name)
+                check_text(v, f"{name}.{k}")
+        elif isinstance(value, Iterable):  # a repeated field (models)
+            for item in value:
+                check_text(item, name)
+    if "budget_duration" in fields:
+        check_text(spec.limits.budget_duration, "budget_duration")
 
 
 def key_status(key: VirtualKey, now: float) -> str:
@@ -95,6 +121,7 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
     unknown = sorted(set(fields) - KEY_FIELDS)
     if unknown:
         raise bad(f"Unknown key field(s): {', '.join(unknown)}.", unknown[0], "unknown_field")
+    _check_spec_text(spec, fields)
     check_limits(spec.limits, fields)
     _check_pii_policy(spec, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
@@ -145,6 +172,7 @@ def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] 
     unknown = sorted(set(fields) - TEAM_FIELDS)
     if unknown:
         raise bad(f"Unknown team field(s): {', '.join(unknown)}.", unknown[0], "unknown_field")
+    _check_spec_text(spec, fields)
     check_limits(spec.limits, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")

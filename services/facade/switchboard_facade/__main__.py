@@ -11,13 +11,16 @@ from uvicorn.config import STARTUP_FAILURE
 from switchboard_common import tracing
 from switchboard_common.gc_tuning import tune_for_service
 from switchboard_common.logs import configure_logging
+from switchboard_common.parent import die_with_supervisor
 from switchboard_facade.app import create_app
+from switchboard_facade.http_edge import edge_limits, protocol_class
 from switchboard_facade.settings import FacadeSettings
 
 
 def main() -> None:
     settings = FacadeSettings()
     configure_logging("facade", settings.log_level)
+    die_with_supervisor()
     tracing.setup("switchboard-facade")
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal once it has finished: let that end the
     # process normally (exit status 0, atexit hooks run, the log writer flushes its last lines).
@@ -29,7 +32,8 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(edge_limits(settings)),  # httptools, with the edge limits (see http_edge.py)
+        timeout_keep_alive=settings.http_idle_timeout_seconds,  # type: ignore[arg-type]
         ws="none",  # no websocket routes: an upgrade request is an ordinary HTTP request
         log_config=None,
         access_log=False,  # switchboard_common.access_log writes the access line, off the event loop

@@ -44,14 +44,21 @@ def _bool(body: dict[str, Any], name: str) -> bool:
     return value
 
 
+#: The largest number the contract carries (a signed 64-bit integer): limits and micro-dollar amounts.
+INT64_MAX = 2**63 - 1
+#: The largest USD amount, as micro-dollars fit in the contract.
+MAX_USD = Decimal(INT64_MAX) / 1_000_000
+
+
 def _count(body: dict[str, Any], name: str) -> int | None:
     value = body.get(name)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(f"'{name}' must be a whole number (or null for no limit).", name, "invalid_type")
-    if value < 0:
-        raise invalid(f"'{name}' must not be negative.", name, "invalid_value")
+    if not 0 <= value <= INT64_MAX:
+        raise invalid(f"'{name}' must be a whole number from 0 to {INT64_MAX} (or null for no limit).", name,
+                      "invalid_value")
     return value
 
 
@@ -65,8 +72,8 @@ def usd_to_micros(value: Any, name: str) -> int | None:
         amount = Decimal(str(value))
     except InvalidOperation:
         raise invalid(f"'{name}' must be an amount in USD, e.g. 25 or \"12.50\".", name, "invalid_type") from None
-    if not amount.is_finite() or amount < 0:
-        raise invalid(f"'{name}' must be a non-negative amount in USD.", name, "invalid_value")
+    if not amount.is_finite() or not 0 <= amount <= MAX_USD:
+        raise invalid(f"'{name}' must be an amount in USD from 0 to {MAX_USD:.6f}.", name, "invalid_value")
     if 0 < amount < Decimal("0.000001"):
         raise invalid(f"'{name}' is below one micro-dollar ({value}); budgets are counted in micro-dollars: give at "
                       "least 0.000001 USD, or 0 to allow nothing.", name, "invalid_value")

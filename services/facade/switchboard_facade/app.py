@@ -8,6 +8,7 @@ FastAPI and its middlewares.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,17 +18,21 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from switchboard_common import metrics
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.http_metrics import ObservabilityMiddleware
 from switchboard_facade.cors import EXPOSE_HEADERS, parse_origins
+from switchboard_facade.errors import dialect_for_path, error_response, id_headers, internal_error_response
 from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.request_id import RequestIdMiddleware
+from switchboard_facade.http_input import ClientGone, declared_length, too_large
+from switchboard_facade.replies import Reply
+from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,
     admin_teams,
@@ -44,6 +49,9 @@ from switchboard_facade.routes import (
 )
 from switchboard_facade.settings import FacadeSettings
 from switchboard_facade.ui import install as install_dashboard
+from switchboard_facade.ui.render import error_page
+
+log = logging.getLogger(__name__)
 
 
 def _error(status: int, message: str, etype: str, code: str) -> Response:
@@ -65,12 +73,62 @@ class FacadeApp(FastAPI):
         self.framework = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+        if scope["type"] != "http":
+            await self.framework(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+            # No name or filter the gateway knows holds a NUL character, and no database stores one.
+            await _refusal(scope, ServiceError(
+                Kind.ERROR_KIND_INVALID_REQUEST, "The request's path or query contains a NUL (%00) character; "
+                "remove it.", code="invalid_text")).send_to(send)
+            return
+        if scope["method"] == "POST" and not scope.get("root_path"):
             hot = self.fast_lane.match(scope["path"])
             if hot is not None:
                 await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)  # type: ignore[arg-type]
                 return
-        await self.framework(scope, receive, send)
+        ended = False
+
+        async def tracked(message: dict[str, Any]) -> None:
+            nonlocal ended
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                ended = True
+
+        try:
+            await self.framework(scope, receive, tracked)
+        except (ClientGone, ClientDisconnect):
+            return  # no one to answer
+        except Exception:
+            # Starlette answered it through internal_error (below) and re-raised it: the answer is whole, so the
+            # connection can stay open. An answer cut short is left to the server, which closes the connection.
+            if not ended:
+                raise
+
+
+def _refusal(scope: Scope, err: ServiceError) -> Reply:
+    """A request refused before any route ran, in the dialect of its path."""
+    dialect = dialect_for_path(scope["path"])
+    return error_response(err, id_headers(new_request_id(), dialect), dialect)
+
+
+class BodyLimit:
+    """Refuses a body the request declares larger than ``max_bytes`` (413) before any framework route runs.
+
+    The readers of the routes count the bytes of bodies that declare no length (chunked) and stop at their
+    own limits (which may be lower, e.g. the admin API's); the hot routes do both in the fast lane."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            declared = declared_length(scope["headers"])
+            if declared is not None and declared > self.max_bytes:
+                await _refusal(scope, too_large(self.max_bytes)).send_to(send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
@@ -92,6 +150,7 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
 
     app = FacadeApp(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     origins = parse_origins(settings.cors_origins)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
                        expose_headers=list(EXPOSE_HEADERS))
     app.add_middleware(RequestIdMiddleware)
@@ -113,6 +172,25 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
             return _error(405, f"{request.method} is not allowed on {request.url.path}.", "invalid_request_error",
                           "method_not_allowed")
         return _error(exc.status_code, str(exc.detail), "api_error", "http_error")
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        """A refusal a route raised instead of answering (e.g. a dashboard form over its size)."""
+        path = request.url.path
+        if path.startswith("/ui"):
+            return error_page(request, exc)
+        dialect = dialect_for_path(path)
+        return error_response(exc, id_headers(new_request_id(), dialect), dialect)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        """A bug: logged with a request id, answered in the client's dialect with that id and nothing of the
+        exception (its text may name internals)."""
+        request_id = new_request_id()
+        if not isinstance(exc, (ClientGone, ClientDisconnect)):  # else no one is left to read the answer
+            log.error("request failed in the gateway", exc_info=exc,
+                      extra={"request_id": request_id, "method": request.method, "path": request.url.path})
+        return internal_error_response(request_id, dialect_for_path(request.url.path))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -7,6 +7,7 @@ Anthropic endpoints) with the status a client SDK expects.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import orjson
@@ -14,7 +15,10 @@ import orjson
 from switchboard.v1 import common_pb2
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.replies import Reply
+from switchboard_facade.request_id import new_request_id
 from switchboard_translate.anthropic import error_type_for_status
+
+log = logging.getLogger(__name__)
 
 #: kind → (OpenAI error type, Anthropic error type); the HTTP status is the kind's (ServiceError.http_status).
 _KINDS: dict[int, tuple[str, str]] = {
@@ -76,6 +80,9 @@ def error_headers(err: ServiceError, extra: Mapping[str, str] | None = None) -> 
 
 
 def error_response(err: ServiceError, headers: Mapping[str, str] | None = None, dialect: str = "openai") -> Reply:
+    if err.detail:
+        log.warning("a service failed a request", extra={"request_id": (headers or {}).get("x-request-id", ""),
+                                                         "code": err.error.code, "detail": err.detail})
     if dialect == "anthropic":
         body, status = anthropic_error_body(err), anthropic_status_for(err)
     else:
@@ -87,13 +94,36 @@ def internal_error_response(request_id: str, dialect: str = "openai") -> Reply:
     """The 500 of a request that failed in the gateway itself (a bug): in the client's dialect, with its id."""
     message = (f"The gateway failed while answering this request (an internal error); its log has the details "
                f"under request id {request_id}.")
-    headers = {"x-request-id": request_id}
+    headers = id_headers(request_id, dialect)
     if dialect == "anthropic":
-        headers["request-id"] = request_id
         body: dict[str, object] = {"type": "error", "error": {"type": "api_error", "message": message}}
     else:
         body = {"error": {"message": message, "type": "api_error", "param": None, "code": "internal_error"}}
     return Reply(orjson.dumps(body), 500, headers)
+
+
+#: Paths that speak Anthropic's dialect (Messages and the ``/anthropic`` base path); every other path speaks OpenAI's.
+ANTHROPIC_PREFIXES = ("/v1/messages", "/anthropic/")
+
+
+def dialect_for_path(path: str) -> str:
+    """The error dialect of a path, for answers given before a route is known (edge limits, internal errors)."""
+    return "anthropic" if path.startswith(ANTHROPIC_PREFIXES) else "openai"
+
+
+def id_headers(request_id: str, dialect: str) -> dict[str, str]:
+    """The request-id headers of an answer: Anthropic's clients read ``request-id`` too."""
+    if dialect == "anthropic":
+        return {"x-request-id": request_id, "request-id": request_id}
+    return {"x-request-id": request_id}
+
+
+def edge_error(path: str, status: int, message: str, code: str) -> tuple[bytes, list[tuple[str, str]]]:
+    """Body and headers of an answer the HTTP edge gives itself (a request refused before any route ran)."""
+    dialect = dialect_for_path(path)
+    err = ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, code=code, http_status=status)
+    reply = error_response(err, id_headers(new_request_id(), dialect), dialect)
+    return reply.body, [*reply.header_map.items(), ("content-type", "application/json")]
 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_request") -> ServiceError:

@@ -36,7 +36,7 @@ from switchboard_common import metrics, tracing
 from switchboard_common.errors import ServiceError
 from switchboard_common.http_metrics import Exchange, Observer, annotate, close_notes, open_notes
 from switchboard_facade.cors import SimpleCors
-from switchboard_facade.errors import error_response, internal_error_response
+from switchboard_facade.errors import error_response, id_headers, internal_error_response
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import ClientGone, Incoming, header_map, incoming_from, read_body
 from switchboard_facade.replies import Reply, StreamReply, stream_frames
@@ -72,12 +72,6 @@ def hot(handler: Handler, errors: str = "openai") -> Callable[[Callable[..., Any
     return mark
 
 
-def _id_headers(request_id: str, errors: str) -> dict[str, str]:
-    if errors == "anthropic":
-        return {"x-request-id": request_id, "request-id": request_id}
-    return {"x-request-id": request_id}
-
-
 async def through_framework(request: Request, handler: Handler, errors: str = "openai") -> Reply:
     """A hot route's answer when FastAPI routed the request (its middlewares observe it)."""
     gw: Gateway = request.app.state.gateway
@@ -85,7 +79,7 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
     try:
         incoming = await incoming_from(request, request_id, gw.settings.max_body_bytes)
     except ServiceError as err:
-        return error_response(err, _id_headers(request_id, errors), errors)
+        return error_response(err, id_headers(request_id, errors), errors)
     except ClientGone:
         raise ClientDisconnect() from None
     return await handler(gw, incoming)
@@ -154,9 +148,9 @@ class FastLane:
             try:
                 body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
             except ServiceError as err:
-                reply = error_response(err, _id_headers(request_id, route.errors), route.errors)
+                reply = error_response(err, id_headers(request_id, route.errors), route.errors)
             else:
-                reply = await route.handler(gw, Incoming(request_id, headers, body, params))
+                reply = await route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"]))
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
         except ClientGone:
             return  # no one to answer; recorded as a 500 with no status, as the framework path does

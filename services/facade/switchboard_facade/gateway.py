@@ -9,8 +9,6 @@ presents the facade's service identity on every call.
 
 from __future__ import annotations
 
-import secrets
-
 import grpc
 
 from switchboard_auth.client import AuthClient, AuthClientSettings, KeyContext
@@ -18,12 +16,9 @@ from switchboard_billing.client import BillingClient, BillingClientSettings
 from switchboard_common.channels import open_channel
 from switchboard_common.identity import load_identity
 from switchboard_facade.privacy_tier import INSTANCE
+from switchboard_facade.request_id import new_request_id as new_request_id  # re-exported for the routes
 from switchboard_facade.settings import FacadeSettings
 from switchboard_router.client import ListModelsResponse, RouterClient, RoutingConstraints
-
-
-def new_request_id() -> str:
-    return "req_" + secrets.token_hex(12)
 
 
 class Gateway:

@@ -1,4 +1,4 @@
-"""Reading what a client sent: the body (bounded, parsed once) and its credential."""
+"""Reading what a client sent: the body (bounded, parsed once, shape-checked) and its credential."""
 
 from __future__ import annotations
 
@@ -23,22 +23,28 @@ class Incoming:
     from Starlette's request (see :func:`incoming_from`), so a route's handler is the same code on both.
     """
 
-    __slots__ = ("body", "headers", "path_params", "request_id")
+    __slots__ = ("body", "headers", "path_params", "raw_headers", "request_id")
 
     def __init__(self, request_id: str, headers: Mapping[str, str], body: bytes,
-                 path_params: Mapping[str, str] | None = None) -> None:
+                 path_params: Mapping[str, str] | None = None,
+                 raw_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
         self.request_id = request_id
         #: Lower-case names; the first value of a repeated header, as Starlette's ``headers.get`` gives.
         self.headers = headers
+        #: Every header as received (the ASGI pairs), for what must see repeated headers (the credential).
+        self.raw_headers = raw_headers
         self.body = body
         self.path_params = path_params or {}
 
     def json_object(self) -> tuple[dict[str, Any], int]:
-        """The body as a JSON object and its size (400 when it is empty, not JSON, or not an object)."""
-        return parse_json_object(self.body)
+        """The body as a JSON object and its size (400 when it is empty, not JSON, not an object, nested too
+        deep, or when a field every route reads is out of range: see :func:`check_common_fields`)."""
+        body, size = parse_json_object(self.body)
+        check_common_fields(body)
+        return body, size
 
     def credential(self) -> str:
-        return credential_of(self.headers)
+        return credential_of(self.raw_headers)
 
 
 def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -51,18 +57,31 @@ def header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     return headers
 
 
-async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], declared_length: str | None,
-                    max_bytes: int) -> bytes:
-    """The whole body from ASGI ``receive``; 413 past ``max_bytes`` (before reading when the length says so)."""
-    if declared_length is not None and declared_length.isdigit() and int(declared_length) > max_bytes:
-        raise _too_large(max_bytes)
+#: What a client whose prompt is too large can do.
+PROMPT_ADVICE = "Send a shorter prompt or ask the operator to raise SWITCHBOARD_MAX_BODY_BYTES."
+
+
+def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """The ``Content-Length`` a request declares (None when it sends none, e.g. a chunked body)."""
+    for name, value in raw_headers:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
+async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], declared: str | int | None,
+                    max_bytes: int, advice: str = PROMPT_ADVICE) -> bytes:
+    """The whole body from ASGI ``receive``; 413 past ``max_bytes``: before reading when the declared length
+    says so, else as soon as the bytes read pass it (a chunked body is not read further)."""
+    if declared is not None and (isinstance(declared, int) or declared.isdigit()) and int(declared) > max_bytes:
+        raise too_large(max_bytes, advice)
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientGone
     body: bytes = message.get("body", b"")
     if not message.get("more_body", False):
         if len(body) > max_bytes:
-            raise _too_large(max_bytes)
+            raise too_large(max_bytes, advice)
         return body
     chunks = [body]
     size = len(body)
@@ -73,65 +92,140 @@ async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], declared_l
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(max_bytes)
+            raise too_large(max_bytes, advice)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
+#: Deepest nesting of arrays and objects a body may have. Real requests (tool schemas included) stay far
+#: below; the serializer the gateway uses refuses more than 254 levels, and every level costs work.
+MAX_JSON_DEPTH = 64
+
+
 def parse_json_object(raw: bytes) -> tuple[dict[str, Any], int]:
-    """``raw`` as a JSON object and its size; 400 if it is empty, not JSON, or not an object."""
+    """``raw`` as a JSON object and its size; 400 if it is empty, not JSON, not an object or nested too deep."""
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         if not raw.strip():
             raise invalid("The request body is empty; send a JSON object.", code="empty_body") from None
+        if "depth limit" in str(exc) or "recursion" in str(exc):
+            raise _too_deep() from None
         raise invalid(f"The request body is not valid JSON ({exc}).", code="invalid_json") from None
     if not isinstance(body, dict):
         raise invalid("The request body must be a JSON object.", code="invalid_json")
+    # Cheap first: a body with few brackets cannot be deep (brackets in strings only make this bound looser).
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _deeper_than(body, MAX_JSON_DEPTH):
+        raise _too_deep()
     return body, len(raw)
 
 
-async def read_json_object(request: Request, max_bytes: int) -> tuple[dict[str, Any], int]:
+def _deeper_than(value: dict[str, Any] | list[Any], limit: int) -> bool:
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
+def _too_deep() -> ServiceError:
+    return invalid(f"The request body is nested too deeply: at most {MAX_JSON_DEPTH} levels of arrays and "
+                   "objects are accepted.", code="json_too_deep")
+
+
+#: Output bounds a client may set, and their range: large enough for any model, small enough that the most
+#: a request may cost (what budgets hold) stays a number.
+OUTPUT_BOUNDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+MAX_OUTPUT_TOKENS = 2**31 - 1
+
+
+def check_common_fields(body: dict[str, Any]) -> None:
+    """400 naming the field when an output bound is not a whole number from 1 to :data:`MAX_OUTPUT_TOKENS`, when
+    the model's name holds a NUL character (it is recorded with the request's usage), or when ``stream_options``
+    is not an object."""
+    model = body.get("model")
+    if isinstance(model, str) and "\x00" in model:
+        raise invalid("'model' must not contain NUL (\\u0000) characters.", "model", "invalid_text")
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        raise invalid("'stream_options' must be an object such as {\"include_usage\": true}.", "stream_options",
+                      "invalid_type")
+    for name in OUTPUT_BOUNDS:
+        value = body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_TOKENS:
+            raise invalid(f"'{name}' must be a whole number from 1 to {MAX_OUTPUT_TOKENS} (got {_shown(value)}).",
+                          name, "invalid_value")
+
+
+def _shown(value: Any) -> str:
+    text = orjson.dumps(value).decode() if isinstance(value, (int, float, str, bool)) else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+async def read_json_object(request: Request, max_bytes: int,
+                           advice: str = PROMPT_ADVICE) -> tuple[dict[str, Any], int]:
     """The body as a JSON object and its size; 413 past ``max_bytes``, 400 if not a JSON object."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise _too_large(max_bytes)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(max_bytes)
-        chunks.append(chunk)
-    return parse_json_object(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+    body = await read_body(request.receive, declared_length(request.scope["headers"]), max_bytes, advice)
+    return parse_json_object(body)
 
 
 async def incoming_from(request: Request, request_id: str, max_bytes: int) -> Incoming:
     """An :class:`Incoming` from a Starlette request (the framework path to a hot route's handler)."""
-    headers = header_map(request.scope["headers"])
+    raw = request.scope["headers"]
+    headers = header_map(raw)
     body = await read_body(request.receive, headers.get("content-length"), max_bytes)
-    return Incoming(request_id, headers, body, request.path_params)
+    return Incoming(request_id, headers, body, request.path_params, raw)
 
 
-def _too_large(max_bytes: int) -> ServiceError:
-    return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
-                        f"The request body is larger than this gateway accepts ({max_bytes} bytes). "
-                        "Send a shorter prompt or ask the operator to raise SWITCHBOARD_MAX_BODY_BYTES.",
-                        code="request_too_large", http_status=413)
+def too_large(max_bytes: int, advice: str = PROMPT_ADVICE) -> ServiceError:
+    message = f"The request body is larger than this gateway accepts for this request ({max_bytes} bytes)."
+    return ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"{message} {advice}".strip(), code="request_too_large",
+                        http_status=413)
 
 
-def credential_of(headers: Mapping[str, str]) -> str:
-    """The API key from ``Authorization: Bearer``, Azure's ``api-key`` or Anthropic's ``x-api-key``."""
-    auth = headers.get("authorization")
-    if auth:
-        scheme, _, token = auth.partition(" ")
+#: The headers a client may carry its key in: OpenAI's ``Authorization: Bearer``, Azure's ``api-key``,
+#: Anthropic's ``x-api-key``.
+_CREDENTIAL_HEADERS = (b"authorization", b"api-key", b"x-api-key")
+
+
+def credential_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The API key a request carries; 400 when it carries two that differ (two ``Authorization`` headers, or
+    ``Authorization`` and ``api-key``/``x-api-key`` with another key), rather than picking one."""
+    found: list[tuple[bytes, str]] = []
+    for name, value in raw_headers:
+        if name in _CREDENTIAL_HEADERS:
+            found.append((name, value.decode("latin-1")))
+    if not found:
+        return ""
+    if len(found) == 1:
+        return _token(*found[0])
+    authorizations = [value for name, value in found if name == b"authorization"]
+    if len(authorizations) > 1:
+        raise invalid("The request has more than one Authorization header; send the key once.", "authorization",
+                      "conflicting_credentials")
+    keys = {_token(name, value) for name, value in found}
+    if len(keys) > 1:
+        names = ", ".join(sorted({name.decode() for name, _ in found}))
+        raise invalid(f"The request carries different keys in {names}; send one key (in one of them).",
+                      "authorization", "conflicting_credentials")
+    return keys.pop()
+
+
+def _token(name: bytes, value: str) -> str:
+    if name == b"authorization":
+        scheme, _, token = value.partition(" ")
         if scheme.lower() == "bearer":
             return token.strip()
-        return auth.strip()
-    return (headers.get("api-key") or headers.get("x-api-key") or "").strip()
+    return value.strip()
 
 
 def credential(request: Request) -> str:
     """The API key of a Starlette request (see :func:`credential_of`)."""
-    return credential_of(request.headers)
+    return credential_of(request.scope["headers"])

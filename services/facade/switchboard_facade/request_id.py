@@ -13,6 +13,11 @@ from typing import Any
 _HEADER = b"x-request-id"
 
 
+def new_request_id() -> str:
+    """A request's id: also the ledger's key for the requests that reach a provider."""
+    return "req_" + secrets.token_hex(12)
+
+
 class RequestIdMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -26,7 +31,7 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or []
                 if not any(name == _HEADER for name, _ in headers):
-                    message["headers"] = [*headers, (_HEADER, b"req_" + secrets.token_hex(12).encode())]
+                    message["headers"] = [*headers, (_HEADER, new_request_id().encode())]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

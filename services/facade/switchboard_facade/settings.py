@@ -12,8 +12,19 @@ class FacadeSettings(PeerSettings):
     port: int = 4000
     #: Address of the router service.
     router_address: str = "127.0.0.1:50053"
-    #: Largest accepted request body, bytes (Cursor sends large code contexts).
+    #: Largest accepted request body, bytes (Cursor sends large code contexts); every route, checked from
+    #: Content-Length before reading and counted while reading chunked bodies.
     max_body_bytes: int = 20 * 1024 * 1024
+    #: Largest request head (request line and headers), bytes; larger heads get 431 before anything else runs.
+    http_max_header_bytes: int = 64 * 1024
+    #: Seconds a client has to send a whole request head, from the connection's start or its first byte.
+    http_header_timeout_seconds: float = 10.0
+    #: Longest pause, seconds, between two pieces of a request body before the connection is closed.
+    http_body_timeout_seconds: float = 30.0
+    #: Seconds an idle keep-alive connection stays open between requests.
+    http_idle_timeout_seconds: float = 5.0
+    #: Requests one connection may carry; the last answer says ``connection: close``. 0: no limit.
+    http_max_requests_per_connection: int = 1000
     #: Long-lived Exchange streams to the router that carry the completions, multiplexed (see
     #: switchboard_router.client.exchange); calls are spread over them round-robin. 0: one unary gRPC call per
     #: completion.

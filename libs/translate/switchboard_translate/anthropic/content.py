@@ -89,9 +89,14 @@ def block_to_part(block: dict[str, Any]) -> dict[str, Any] | None:
     """One Anthropic user-content block as an OpenAI part (None for kinds OpenAI has no part for)."""
     kind = block.get("type")
     if kind == "text":
-        return _with_cache_control({"type": "text", "text": block.get("text", "")}, block)
+        text = block.get("text", "")
+        if not isinstance(text, str):
+            raise TranslationError("text blocks need a string 'text'")
+        return _with_cache_control({"type": "text", "text": text}, block)
+    source = block.get("source") or {}
+    if kind in ("image", "document") and not isinstance(source, dict):
+        raise TranslationError(f"a {kind} block's 'source' must be an object")
     if kind == "image":
-        source = block.get("source") or {}
         if source.get("type") == "base64":
             url = f"data:{source.get('media_type', 'image/png')};base64,{source.get('data', '')}"
         elif source.get("type") == "url":
@@ -100,10 +105,9 @@ def block_to_part(block: dict[str, Any]) -> dict[str, Any] | None:
             raise TranslationError(f"image sources of type {source.get('type')!r} are not supported")
         return _with_cache_control({"type": "image_url", "image_url": {"url": url}}, block)
     if kind == "document":
-        source = block.get("source") or {}
         if source.get("type") == "base64":
             file_data = f"data:{source.get('media_type', 'application/pdf')};base64,{source.get('data', '')}"
-        elif source.get("type") == "text":
+        elif source.get("type") == "text" and isinstance(source.get("data", ""), str):
             file_data = "data:text/plain;base64," + base64.b64encode(source.get("data", "").encode()).decode()
         else:
             raise TranslationError(f"document sources of type {source.get('type')!r} are not supported")

@@ -41,13 +41,18 @@ def anthropic_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("temperature", "top_p", "top_k"):
         if body.get(name) is not None:
             out[name] = body[name]
-    if body.get("stop_sequences"):
-        out["stop"] = list(body["stop_sequences"])
+    stop = body.get("stop_sequences")
+    if stop:
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            raise TranslationError("stop_sequences must be an array of strings", param="stop_sequences")
+        out["stop"] = list(stop)
     if body.get("stream"):
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
-    user_id = (body.get("metadata") or {}).get("user_id")
+    user_id = _object(body, "metadata").get("user_id")
     if user_id:
+        if not isinstance(user_id, str):
+            raise TranslationError("metadata.user_id must be a string", param="metadata.user_id")
         out["user"] = user_id
     _copy_tools(body, out)
     _copy_thinking(body, out)
@@ -94,10 +99,14 @@ def _tool_message(block: dict[str, Any], where: str) -> tuple[dict[str, Any], li
     elif isinstance(content, str):
         text = content
     else:
+        if not isinstance(content, list) or not all(isinstance(inner, dict) for inner in content):
+            raise TranslationError(f"{where}: a tool_result's content must be a string or an array of content "
+                                   "blocks", param=where)
         texts: list[str] = []
         for inner in content:
             if inner.get("type") == "text":
-                texts.append(inner.get("text", ""))
+                text_part = block_to_part(inner)
+                texts.append(text_part["text"] if text_part is not None else "")
             else:
                 part = block_to_part(inner)
                 if part is not None:
@@ -180,16 +189,30 @@ def _copy_tools(body: dict[str, Any], out: dict[str, Any]) -> None:
         out["parallel_tool_calls"] = False
 
 
+def _object(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """``body[name]`` when it is an object, ``{}`` when absent; a TranslationError naming it otherwise."""
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TranslationError(f"{name} must be an object", param=name)
+    return value
+
+
 def _copy_thinking(body: dict[str, Any], out: dict[str, Any]) -> None:
-    thinking = body.get("thinking") or {}
+    thinking = _object(body, "thinking")
     if thinking.get("type") != "enabled":
         return
-    budget = int(thinking.get("budget_tokens") or 0)
+    budget = thinking.get("budget_tokens") or 0
+    if isinstance(budget, bool) or not isinstance(budget, int):
+        raise TranslationError("thinking.budget_tokens must be a whole number", param="thinking.budget_tokens")
     out["reasoning_effort"] = next((effort for ceiling, effort in _EFFORT_CEILINGS if budget <= ceiling), "high")
 
 
 def _copy_output_format(body: dict[str, Any], out: dict[str, Any]) -> None:
-    output_format = (body.get("output_config") or {}).get("format") or body.get("output_format")
+    output_format = _object(body, "output_config").get("format") or body.get("output_format")
+    if output_format and not isinstance(output_format, dict):
+        raise TranslationError("output_format must be an object", param="output_format")
     if output_format and output_format.get("type") == "json_schema":
         out["response_format"] = {
             "type": "json_schema",

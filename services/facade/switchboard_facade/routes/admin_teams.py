@@ -13,8 +13,7 @@ from switchboard_facade.admin_input import team_spec, team_update
 from switchboard_facade.admin_views import key_json, key_standings, team_json, team_standings
 from switchboard_facade.errors import invalid
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.http_input import read_json_object
-from switchboard_facade.routes.admin_keys import ADMIN_BODY_BYTES, admin_call
+from switchboard_facade.routes.admin_keys import admin_body, admin_call
 
 router = APIRouter()
 
@@ -22,7 +21,7 @@ router = APIRouter()
 @router.post("/team/new")
 async def new_team(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         return team_json(await gw.auth.admin.create_team(who, team_spec(body)))
     return await admin_call(request, work)
 
@@ -30,7 +29,7 @@ async def new_team(request: Request) -> Response:
 @router.post("/team/update")
 async def update_team(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         spec, fields = team_update(body)
         info = await gw.auth.admin.update_team(who, spec, fields)
         return team_json(info, (await team_standings(gw, [info]))[0])
@@ -40,7 +39,7 @@ async def update_team(request: Request) -> Response:
 @router.post("/team/delete")
 async def delete_teams(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        body, _ = await read_json_object(request, ADMIN_BODY_BYTES)
+        body = await admin_body(request)
         ids = body.get("team_ids")
         if not isinstance(ids, list) or not ids or not all(isinstance(t, str) and t for t in ids):
             raise invalid("'team_ids' is required: a non-empty list of team ids.", "team_ids", "missing_team_ids")

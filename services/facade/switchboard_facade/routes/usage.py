@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,12 +88,29 @@ def usd(micros: int) -> str:
     return f"{sign}{whole}.{fraction:06d}"
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (OWASP's CSV injection rule).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell no spreadsheet runs: text that would start a formula gets a leading ``'``
+    (a key alias such as ``=HYPERLINK(...)``); numbers, and text that is a plain number, stay as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def csv_response(rows: list[dict[str, Any]], columns: list[str], filename: str, request_id: str) -> Response:
+    """Every CSV the gateway writes goes through here (see :func:`csv_cell`)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    # CRLF rows (RFC 4180): a CR or LF inside a value is then always quoted, so no value can break a row.
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})
+        writer.writerow({k: csv_cell(row.get(k)) for k in columns})
     return Response(buffer.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"x-request-id": request_id, "content-disposition": f'attachment; filename="{filename}"'})
 

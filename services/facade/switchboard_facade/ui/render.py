@@ -10,6 +10,9 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from switchboard_common.errors import ServiceError
+from switchboard_facade.errors import status_for
+from switchboard_facade.http_input import declared_length, read_body
 from switchboard_facade.routes.usage import usd
 from switchboard_facade.ui.session import Session
 
@@ -50,15 +53,29 @@ def page(request: Request, template: str, session: Session | None, status: int =
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 
-async def form_data(request: Request, limit: int = 256 * 1024) -> dict[str, list[str]]:
-    """An application/x-www-form-urlencoded body as name → values (a select may repeat a name)."""
-    body = await request.body()
-    if len(body) > limit:
-        return {}
+#: Largest form a dashboard page posts (a key's settings, a sign-in): far below the API's body limit.
+FORM_BYTES = 256 * 1024
+
+
+async def form_data(request: Request, limit: int = FORM_BYTES) -> dict[str, list[str]]:
+    """An application/x-www-form-urlencoded body as name → values (a select may repeat a name).
+
+    Raises a 413 ServiceError past ``limit`` or the gateway's own limit when lower (from Content-Length before
+    reading, or while reading)."""
+    limit = min(limit, request.app.state.gateway.settings.max_body_bytes)
+    body = await read_body(request.receive, declared_length(request.scope["headers"]), limit,
+                           "Dashboard forms are small; check what was pasted.")
     out: dict[str, list[str]] = {}
     for name, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
         out.setdefault(name, []).append(value)
     return out
+
+
+def error_page(request: Request, err: ServiceError) -> HTMLResponse:
+    """A refusal as a dashboard page, with the status it has in the API."""
+    status = status_for(err)
+    title = "Too large" if status == 413 else "Not allowed"
+    return page(request, "error.html", None, status=status, message=err.error.message, title=title)
 
 
 def first(form: dict[str, list[str]], name: str) -> str:

@@ -1,0 +1,264 @@
+"""The connection-level limits of the facade's HTTP door, below the application.
+
+uvicorn's httptools protocol reads a request head of any size (llhttp sets no
+limit, and uvicorn's ``h11_max_incomplete_event_size`` applies only to h11),
+arms no timer until the first answer is sent (a half-sent request holds its
+connection for ever), and after an early answer — a 413, a 401 before the body
+was read — goes on reading the rest of the body, however long, as part of the
+same connection. uvicorn's ``limit_max_requests`` counts requests of the whole
+server (it then exits), not of one connection. :func:`protocol_class` returns
+uvicorn's protocol with those edges closed:
+
+* a request head (request line and headers) larger than ``max_header_bytes``
+  gets 431 as soon as that many bytes arrived without its end, before the
+  application (and so authentication) sees anything;
+* a request head must arrive within ``header_timeout`` of the connection's
+  start (or of its first byte on a kept-alive connection): else 408 and close;
+* a body may pause at most ``body_timeout`` between two pieces (while the
+  application is reading it): else the connection closes, and the application
+  sees the client gone;
+* an idle kept-alive connection closes after ``idle_timeout`` (uvicorn's
+  ``timeout_keep_alive``);
+* a connection carries at most ``max_requests`` requests: the last answer says
+  ``connection: close``;
+* an answer sent before the whole body arrived ends the connection: the rest of
+  a small declared body is read and dropped, a large or chunked one is not read
+  beyond a short linger (so the client still gets the answer, not a reset).
+
+Answers written here are JSON in the dialect of the path (see
+:func:`switchboard_facade.errors.edge_error`), with an ``x-request-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from switchboard_facade.errors import edge_error
+from switchboard_facade.settings import FacadeSettings
+
+log = logging.getLogger(__name__)
+
+#: The rest of a declared body left unread by an early answer is read and dropped, keeping the connection,
+#: when it is at most this long; a longer or chunked rest ends the connection after a linger.
+DRAIN_BYTES = 64 * 1024
+#: How long, and how many bytes, a connection reads and drops after an early answer before it closes.
+LINGER_SECONDS = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeLimits:
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    idle_timeout: float = 5.0
+    #: 0: no limit.
+    max_requests: int = 1000
+    #: Most bytes dropped while lingering after an early answer.
+    linger_bytes: int = 20 * 1024 * 1024
+
+
+def edge_limits(settings: FacadeSettings) -> EdgeLimits:
+    return EdgeLimits(max_header_bytes=settings.http_max_header_bytes,
+                      header_timeout=settings.http_header_timeout_seconds,
+                      body_timeout=settings.http_body_timeout_seconds,
+                      idle_timeout=settings.http_idle_timeout_seconds,
+                      max_requests=settings.http_max_requests_per_connection,
+                      linger_bytes=settings.max_body_bytes)
+
+
+def protocol_class(limits: EdgeLimits) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with ``limits`` applied (pass it as ``uvicorn.Config(http=...)``)."""
+
+    class GuardedProtocol(_GuardedProtocol):
+        edge = limits
+
+    return GuardedProtocol
+
+
+class _GuardedProtocol(HttpToolsProtocol):
+    edge: EdgeLimits
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Bytes the current request head may still take; None while its body is read or it is being answered.
+        self._head_left: int | None = self.edge.max_header_bytes
+        #: Whether any byte of the current request head has arrived.
+        self._head_started = False
+        self._requests = 0
+        self._declared_length: int | None = None
+        self._body_seen = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        #: Bytes dropped so far while lingering after an answer that ends the connection; -1: not lingering.
+        self._lingering = -1
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def _arm(self, kind: str, seconds: float) -> None:
+        self._disarm()
+        self._timer_kind = kind
+        self._timer = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_kind = ""
+
+    def _expired(self) -> None:
+        kind, self._timer, self._timer_kind = self._timer_kind, None, ""
+        if self.transport.is_closing():
+            return
+        if kind == "body" and self.flow.read_paused:
+            # The application is not reading (yet): not the client's delay.
+            self._arm("body", self.edge.body_timeout)
+            return
+        if kind == "head" and self._answering():
+            # A pipelined request's head is late while an earlier answer is still being sent: let that finish.
+            self._arm("head", self.edge.header_timeout)
+            return
+        if kind == "head" and self._head_started:
+            log.info("request head not received in time: closing the connection",
+                     extra={"client": _client(self.client), "timeout_seconds": self.edge.header_timeout})
+            self._answer_and_close(408, "The request's headers did not arrive in time "
+                                        f"({self.edge.header_timeout:g} s); send the whole request at once.",
+                                   "request_timeout")
+            return
+        if kind == "body":
+            log.info("request body stalled: closing the connection",
+                     extra={"client": _client(self.client), "timeout_seconds": self.edge.body_timeout})
+        self.transport.close()
+
+    def _answering(self) -> bool:
+        """Whether an answer has started and not ended (nothing else may be written now)."""
+        cycle = self.cycle
+        return cycle is not None and cycle.response_started and not cycle.response_complete
+
+    # -- uvicorn's protocol -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm("head", self.edge.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering >= 0:
+            self._lingering += len(data)
+            if self._lingering > self.edge.linger_bytes:
+                self.transport.close()
+            return
+        left = self._head_left
+        if left is None:
+            super().data_received(data)
+            return
+        if not self._head_started:
+            self._head_started = True
+            if self._timer_kind != "head":
+                self._arm("head", self.edge.header_timeout)
+        if len(data) <= left:
+            self._head_left = left - len(data)
+            super().data_received(data)
+            return
+        # The head may end within the first ``left`` bytes: parse those, then decide.
+        self._head_left = 0
+        super().data_received(data[:left])
+        if self._head_left is not None:
+            if not self.transport.is_closing():
+                self._reject_head()
+            return
+        self.data_received(data[left:])
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._declared_length = None
+        self._body_seen = 0
+
+    def on_headers_complete(self) -> None:
+        self._head_left = None
+        self._disarm()
+        for name, value in self.headers:
+            if name == b"content-length" and value.isdigit():
+                self._declared_length = int(value)
+        super().on_headers_complete()
+        self._requests += 1
+        if self.edge.max_requests and self._requests >= self.edge.max_requests and self.cycle is not None:
+            self.cycle.keep_alive = False
+        self._arm("body", self.edge.body_timeout)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_seen += len(body)
+        if self._timer_kind == "body":
+            self._arm("body", self.edge.body_timeout)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._timer_kind == "body":
+            self._disarm()
+        self._head_left = self.edge.max_header_bytes
+        self._head_started = False
+        answered = self.cycle is not None and self.cycle.response_complete
+        super().on_message_complete()
+        if answered and not self.pipeline:
+            # The rest of an early-answered body was dropped: the connection is idle again.
+            self._arm("idle", self.edge.idle_timeout)
+
+    def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if (cycle is not None and cycle.more_body and cycle.response_complete and not self.pipeline
+                and not self.transport.is_closing()):
+            rest = None if self._declared_length is None else self._declared_length - self._body_seen
+            if rest is None or rest > DRAIN_BYTES:
+                self.server_state.total_requests += 1
+                self._linger()
+                return
+        super().on_response_complete()
+
+    # -- answers of the edge itself -------------------------------------------------------------
+
+    def _linger(self) -> None:
+        """Answered before the body ended: stop parsing, read and drop what still comes for a moment, close."""
+        self._disarm()
+        self._lingering = 0
+        self.flow.resume_reading()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _reject_head(self) -> None:
+        log.info("request head too large", extra={"client": _client(self.client),
+                                                   "limit_bytes": self.edge.max_header_bytes})
+        self._answer_and_close(431, f"The request's headers are larger than this gateway accepts "
+                                    f"({self.edge.max_header_bytes} bytes). Send fewer or shorter headers, or "
+                                    "ask the operator to raise SWITCHBOARD_HTTP_MAX_HEADER_BYTES.",
+                               "request_headers_too_large")
+
+    def _answer_and_close(self, status: int, message: str, code: str) -> None:
+        if self._answering():
+            self.transport.close()  # an earlier request's answer is on the wire: no room for this one
+            return
+        path = getattr(self, "url", b"").split(b"?", 1)[0].decode("latin-1")
+        body, headers = edge_error(path, status, message, code)
+        self._disarm()
+        head = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status])]
+        head += [b"%s: %s\r\n" % (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        head.append(b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body))
+        self.transport.write(b"".join(head) + body)
+        self._lingering = 0
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def _client(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else ""
