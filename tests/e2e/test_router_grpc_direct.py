@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.client import SwitchboardRouter
-from tests.conftest import fake_models
+from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
 
@@ -34,7 +34,10 @@ HI = [{"role": "user", "content": "hi"}]
 @pytest.fixture(scope="module")
 def ggw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, str]) -> Iterator[Gateway]:
     tmp: Path = tmp_path_factory.mktemp("grpc-callers")
-    gw = start_gateway(tmp, fake_models(fake_openai[1]))
+    # "fake-long" writes every token it is allowed: each call costs about what it holds.
+    long = {"name": "fake-long", "deployments": [{"provider": "openai", "model": "long", "api_base": fake_openai[1],
+                                                  "api_key": "sk-fake-upstream", **FAKE_PRICES}]}
+    gw = start_gateway(tmp, [*fake_models(fake_openai[1]), long])
     yield gw
     gw.stop()
 
@@ -116,11 +119,11 @@ async def test_rpm_is_exact_over_grpc(ggw: Gateway) -> None:
 
 
 async def test_a_budget_race_over_grpc_never_overruns(ggw: Gateway) -> None:
-    """Twenty concurrent calls at $2.50/$10 per million tokens with max_tokens 100 against a budget for about
-    three of them: a few are served, the rest refused, and spend never passes the budget."""
+    """Twenty concurrent calls at $2.50/$10 per million tokens, each writing all of its max_tokens 100, against a
+    budget for about three of them: a few are served, the rest refused, and spend never passes the budget."""
     key, key_id = new_key(ggw, max_budget=0.004)
     async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
-        outcomes = await asyncio.gather(*(router.complete("fake-good", HI, max_tokens=100) for _ in range(20)),
+        outcomes = await asyncio.gather(*(router.complete("fake-long", HI, max_tokens=100) for _ in range(20)),
                                         return_exceptions=True)
     served = [o for o in outcomes if not isinstance(o, BaseException)]
     refused = [o for o in outcomes if isinstance(o, ServiceError)]

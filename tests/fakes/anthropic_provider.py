@@ -40,8 +40,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 import orjson
@@ -77,6 +79,8 @@ class RecordedRequest:
     body: Any
     #: The usage the fake answered with (None when it answered an error).
     usage: dict[str, Any] | None = None
+    #: time.monotonic() when the request arrived.
+    at: float = dataclass_field(default_factory=time.monotonic)
 
 
 class InvalidRequest(Exception):
@@ -251,6 +255,8 @@ class FakeAnthropic:
         #: Prefixes written to the prompt cache (their JSON without marks).
         self.prompt_cache: set[bytes] = set()
         self.minimum_cache_tokens = 1024
+        #: Seconds every answer waits before its first byte (to hold requests in flight together).
+        self.delay_seconds = 0.0
 
     # -- prompt cache ----------------------------------------------------------------------------
 
@@ -462,6 +468,8 @@ class FakeAnthropic:
         if model == "toolong":
             await _respond(send, 400, error_body(400, "prompt is too long: 212345 tokens > 200000 maximum"))
             return
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
         message = self.message_for(body)
         record.usage = message["usage"]
         if not body.get("stream"):

@@ -15,6 +15,9 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``drip``: streams 50 chunks 50 ms apart (for cancellation tests).
 - ``slow-<seconds>``: waits that many seconds before answering (e.g. ``slow-0.3``).
 - ``stall``: streams two chunks, then goes silent until the client goes away.
+- ``long``: writes as many tokens as the request's output cap allows (``max_completion_tokens`` or
+  ``max_tokens``; 4,096 without one) and stops with finish_reason ``length``, reporting exactly that many
+  completion tokens: a model that always uses all it is given.
 - ``filter``: answers, then stops with finish_reason ``content_filter`` (output filtered).
 - ``filtered``: 400 with code ``content_filter`` (the prompt was refused on content policy).
 - ``toolong``: 400 with code ``context_length_exceeded``.
@@ -42,13 +45,18 @@ that the client abandoned, so tests can assert what reached the provider.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from tests.fakes.leak import answer_leak, quote_request
+
+#: What ``long`` writes when the request sets no output cap.
+LONG_DEFAULT_TOKENS = 4096
 
 
 @dataclass
@@ -69,6 +77,7 @@ class FakeOpenAI:
     requests: list[Recorded] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     _flaky_seen: set[str] = field(default_factory=set)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def calls(self, model: str) -> list[Recorded]:
         """The chat requests that asked for ``model`` (Azure: the deployment name)."""
@@ -176,22 +185,25 @@ class FakeOpenAI:
         message, finish = _answer(model, body)
         prompt_tokens = max(1, len(orjson.dumps(body.get("messages"))) // 4)
         completion_tokens = max(1, len(str(message.get("content") or "")) // 4 + 1)
+        if model == "long":
+            completion_tokens = output_cap(body)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens,
                  "prompt_tokens_details": {"cached_tokens": prompt_tokens // 2 if model == "cache" else 0},
                  "completion_tokens_details": {"reasoning_tokens": 0}}
         usage.update(_FALSE_USAGE.get(model, {}))
         created = int(time.time())
+        answer_id = f"chatcmpl-fake{next(self._ids):06d}"  # unique, as a provider's are
         if not stream:
             await _json(send, 200, {
-                "id": "chatcmpl-fake", "object": "chat.completion", "created": created, "model": model,
+                "id": answer_id, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": usage, "system_fingerprint": "fp_fake",
             })
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
-        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": created, "model": model,
+        base = {"id": answer_id, "object": "chat.completion.chunk", "created": created, "model": model,
                 "system_fingerprint": "fp_fake"}
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
         if message.get("tool_calls"):
@@ -302,7 +314,14 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return {"role": "assistant", "content": str(content or ""), "refusal": None}, "stop"
     if model == "drip":
         return {"role": "assistant", "content": "x" * 200, "refusal": None}, "stop"
+    if model == "long":
+        return {"role": "assistant", "content": "tok " * output_cap(body), "refusal": None}, "length"
     return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"
+
+
+def output_cap(body: dict[str, Any]) -> int:
+    """The output tokens the request allows (what ``long`` writes)."""
+    return int(body.get("max_completion_tokens") or body.get("max_tokens") or LONG_DEFAULT_TOKENS)
 
 
 async def _json(send: Any, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:

@@ -43,7 +43,7 @@ async def serve(settings: BillingSettings) -> None:
     budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
                       default_ttl_seconds=settings.reservation_ttl_seconds)
     pricer = Pricer(CatalogSource(settings.config), default_output_tokens=settings.default_output_tokens_bound)
-    servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens)
+    servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens, settings.budget_wait_seconds)
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
     service = await start_server(
         settings.grpc_listen,

@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from switchboard_billing.ledger import debit_lease, use_immediate_transactions
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
+from switchboard_billing.money_freed import MoneyFreed
 from switchboard_rules.windows import Clock, SystemClock, Window, day_window, window_for
 
 _LEDGER = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
@@ -185,6 +186,10 @@ def held_now(now_ms: int) -> sa.ColumnElement[int]:
     )
 
 
+#: Requests like the one being held that the money left must pay for before any of it is leased.
+LEASE_ROOM_UNITS = 16
+
+
 class Budgets:
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None, tz: tzinfo = UTC,
                  default_ttl_seconds: float = 1800.0) -> None:
@@ -193,6 +198,8 @@ class Budgets:
         self.tz = tz
         self.default_ttl_seconds = default_ttl_seconds
         self._postgres = engine.dialect.name == "postgresql"
+        #: Signalled whenever this process frees held money (settlements are signalled by the servicer).
+        self.freed = MoneyFreed()
         use_immediate_transactions(engine)
 
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
@@ -246,8 +253,12 @@ class Budgets:
 
     async def _grant(self, conn: AsyncConnection, ask: LeaseAsk, key_id: str, team_id: str, free: int,
                      unit: int, now: datetime, expires_ms: int) -> Lease | None:
-        """A lease of at most half of ``free``; none when that cannot hold one request like the one just held."""
-        micros = min(ask.micros, max(0, free) // 2)
+        """A lease of at most a quarter of ``free``, and only when ``free`` holds at least :data:`LEASE_ROOM_UNITS`
+        requests like the one just held: a tight budget is held request by request, exactly, so money a lease
+        keeps never caps or refuses a request that arrives alongside."""
+        if free < LEASE_ROOM_UNITS * unit:
+            return None
+        micros = min(ask.micros, free // 4)
         if micros < unit or micros <= 0:
             return None
         renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
@@ -293,6 +304,7 @@ class Budgets:
                     .returning(r.amount_micros))).first()
                 out.append(LeaseStatus(lease_id, True, int(row[0]), renewed_ms) if row is not None
                            else LeaseStatus(lease_id, False))
+        self.freed.notify()  # money returned, or a commitment lowered
         return out
 
     def today(self) -> Window:
@@ -348,6 +360,7 @@ class Budgets:
             return
         async with self.engine.begin() as conn:
             await debit_lease(conn, lease_id, micros, committed_too=False)
+        self.freed.notify()
 
     async def _lock_subject(self, conn: AsyncConnection, subject: str, anchor_ms: int) -> int:
         """Locks the subject's row (creating it, anchored at ``anchor_ms``, on first use); returns its anchor."""
@@ -405,7 +418,9 @@ class Budgets:
         """Drops a held reservation; True when there was one."""
         async with self.engine.begin() as conn:
             result = await conn.execute(_RESERVATIONS.delete().where(_RESERVATIONS.c.reservation_id == request_id))
-            return bool(result.rowcount)
+        if result.rowcount:
+            self.freed.notify()
+        return bool(result.rowcount)
 
     async def purge_expired(self) -> int:
         """Deletes reservations past their expiry (they already count for nothing); returns how many."""

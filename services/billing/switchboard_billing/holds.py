@@ -6,10 +6,18 @@ to what the budget affords — never below the floor (the key's or team's
 ``min_output_tokens``, else the gateway's) — and the answer says so; below the
 floor the request is denied with a message that names the budget, what is
 left, when it resets and the ``max_tokens`` that would fit.
+
+A denial that money in flight alone causes — holds of requests already answered
+whose usage is on its way, other holders' leases about to be returned — is not
+final: the reservation waits for that money (:mod:`switchboard_billing.money_freed`)
+up to ``wait_seconds`` and is tried again, so a caller is never refused for
+money its own previous request no longer needs.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from switchboard.v1 import billing_pb2
@@ -47,13 +55,23 @@ def floor_of(request: billing_pb2.ReserveRequest, default: int) -> int:
     return default
 
 
+#: Most reservations waiting for money in flight at once; beyond them a denial is final at once (a flood of
+#: over-budget requests must not become a flood of re-checks).
+MAX_WAITING = 64
+#: A waiting reservation re-checks at least this often (settlements in another billing replica do not wake it).
+RECHECK_SECONDS = 0.1
+
+
 class Holder:
     """Reserve's logic, between the servicer's protobuf and the budgets' transaction."""
 
-    def __init__(self, budgets: Budgets, book: RateBook, min_output_tokens: int) -> None:
+    def __init__(self, budgets: Budgets, book: RateBook, min_output_tokens: int, wait_seconds: float = 1.0) -> None:
         self.budgets = budgets
         self.book = book
         self.min_output_tokens = min_output_tokens
+        #: Longest a denial caused by money in flight waits for it (see the module's docstring).
+        self.wait_seconds = wait_seconds
+        self._waiting = 0
 
     def rates(self, model: str) -> ModelRates:
         """The model's rates; raises the 503 ``model_unpriced`` when billing may not serve it."""
@@ -90,19 +108,51 @@ class Holder:
             a = request.lease_ask
             ask = LeaseAsk(a.lease_id, a.micros, max(1.0, a.renew_seconds), a.committed_micros, request.holder)
         returned = request.return_lease
-        reservation = await self.budgets.reserve(
-            request_id=request.request_id, key_id=request.key_id, team_id=request.team_id,
-            key_limits=limits_of(request.key_limits),
-            team_limits=limits_of(request.team_limits) if request.team_id else Limits(),
-            amount_micros=full.micros, ttl_seconds=request.ttl_seconds, cap=cap if rates.priced else None,
-            return_lease=(returned.lease_id, returned.micros) if returned.lease_id else None, lease_ask=ask,
-            holder=request.holder)
+
+        async def attempt(return_lease: tuple[str, int] | None) -> Reservation:
+            return await self.budgets.reserve(
+                request_id=request.request_id, key_id=request.key_id, team_id=request.team_id,
+                key_limits=limits_of(request.key_limits),
+                team_limits=limits_of(request.team_limits) if request.team_id else Limits(),
+                amount_micros=full.micros, ttl_seconds=request.ttl_seconds, cap=cap if rates.priced else None,
+                return_lease=return_lease, lease_ask=ask, holder=request.holder)
+
+        reservation = await attempt((returned.lease_id, returned.micros) if returned.lease_id else None)
+
+        def fits_without_money_in_flight(r: Reservation) -> bool:
+            denied = r.denied_by
+            if denied is None or denied.held_micros <= 0:
+                return False
+            free = denied.remaining_micros + denied.held_micros
+            return full.micros <= free or (rates.priced and cap_for(
+                rates, request.prompt_tokens_bound, free, byok, full, floor, default_output) is not None)
+
+        if fits_without_money_in_flight(reservation):
+            reservation = await self._wait_for_money(attempt, reservation, fits_without_money_in_flight)
         if reservation.denied_by is not None:
             raise budget_exceeded(reservation, full, affordable_output(
                 rates, request.prompt_tokens_bound, reservation.free_micros, byok, full.output_tokens),
                 self.budgets.clock.now().timestamp() * 1000)
         quote = capped[-1] if reservation.capped and capped else full
         return Held(reservation, quote if reservation.held else Quote(0, full.output_tokens), rates.priced)
+
+    async def _wait_for_money(self, attempt: Callable[[tuple[str, int] | None], Awaitable[Reservation]],
+                              denied: Reservation, worth_it: Callable[[Reservation], bool]) -> Reservation:
+        """Tries again each time money is freed, until it is held, its denial no longer depends on money in flight,
+        or ``wait_seconds`` pass. The lease returned with the first attempt is not returned again."""
+        if self.wait_seconds <= 0 or self._waiting >= MAX_WAITING:
+            return denied
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_seconds
+        self._waiting += 1
+        try:
+            reservation = denied
+            while worth_it(reservation) and (left := deadline - loop.time()) > 0:
+                await self.budgets.freed.wait(min(left, RECHECK_SECONDS))
+                reservation = await attempt(None)
+            return reservation
+        finally:
+            self._waiting -= 1
 
 
 def _iso(state: BudgetState) -> str:
@@ -115,8 +165,9 @@ def budget_exceeded(reservation: Reservation, full: Quote, fits: int, now_ms: fl
     b = reservation.denied_by
     assert b is not None
     left = b.remaining_micros
+    held = f", ${format_usd(b.held_micros)} held by requests in flight" if b.held_micros else ""
     parts = [f"Budget exceeded: {b.describe()} has ${format_usd(left)} left "
-             f"(spent ${format_usd(b.spent_micros)}, ${format_usd(b.held_micros)} held by requests in flight)"]
+             f"(spent ${format_usd(b.spent_micros)}{held})"]
     if left > 0 and full.micros > left:
         parts.append(f"; this request may cost up to ${format_usd(full.micros)}")
         if fits >= 1:

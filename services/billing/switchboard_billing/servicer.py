@@ -109,11 +109,12 @@ def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.Budge
 
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
-    def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024) -> None:
+    def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024,
+                 wait_for_money_seconds: float = 1.0) -> None:
         self.ledger = ledger
         self.budgets = budgets
         self.pricer = pricer
-        self.holder = Holder(budgets, RateBook(pricer), min_output_tokens)
+        self.holder = Holder(budgets, RateBook(pricer), min_output_tokens, wait_for_money_seconds)
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
@@ -207,6 +208,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
                                    param="request_id")
             new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]))
+            self.budgets.freed.notify()  # the request's hold is settled
             _count_spend(new)
             return billing_pb2.SettleResponse(recorded=bool(new))
         except ServiceError as err:
@@ -221,6 +223,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    param="request_id")
             new = await self.ledger.record_new([self._row(e) for e in request.events],
                                                self._lease_units(request.events))
+            self.budgets.freed.notify()  # their holds are settled
             _count_spend(new)
             return billing_pb2.SettleBatchResponse(recorded=len(new))
         except ServiceError as err:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from switchboard_common.settings import GrpcServiceSettings
 
 
@@ -27,3 +29,6 @@ class BillingSettings(GrpcServiceSettings):
     #: Fewest output tokens worth serving when a budget cannot pay for a request's full output bound: above it
     #: the answer is capped to what is affordable, below it the request is refused. Keys and teams may set their own.
     min_output_tokens: int = 1024
+    #: Longest a reservation that only money in flight denies (requests answered but not yet settled, other
+    #: holders' leases) waits for it to come back before refusing; 0 refuses at once.
+    budget_wait_seconds: float = Field(default=1.0, ge=0, le=30)

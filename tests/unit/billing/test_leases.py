@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from switchboard_billing.budgets import Budgets, LeaseAsk, Limits, Reservation
+from switchboard_billing.budgets import LEASE_ROOM_UNITS, Budgets, LeaseAsk, Limits, Reservation
 from switchboard_billing.ledger import Ledger
 from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
@@ -34,51 +34,60 @@ async def reserve(budgets: Budgets, request_id: str, amount: int, *, ask: int = 
                                  return_lease=give_back, cap=cap)
 
 
-async def test_a_lease_takes_at_most_half_of_what_is_free_after_its_request(engines: list[AsyncEngine]) -> None:  # noqa: F811
+async def test_a_lease_takes_at_most_a_quarter_of_a_roomy_budget(engines: list[AsyncEngine]) -> None:  # noqa: F811
     budgets = Budgets(engines[0], ManualClock(START))
-    first = await reserve(budgets, "r1", 1_000, ask=100_000)
-    assert first.held and first.lease is not None and first.lease.micros == (10_000 - 1_000) // 2
-    assert await held(budgets) == 1_000 + 4_500
-    second = await reserve(budgets, "r2", 1_000, ask=100_000)
-    assert second.lease is not None and second.lease.micros == (10_000 - 5_500 - 1_000) // 2
-    # Too little left to lease a request like it: the request is held, no lease.
+    first = await reserve(budgets, "r1", 100, ask=100_000)
+    assert first.held and first.lease is not None and first.lease.micros == (10_000 - 100) // 4
+    assert await held(budgets) == 100 + 2_475
+    second = await reserve(budgets, "r2", 100, ask=100_000)
+    assert second.lease is not None and second.lease.micros == (10_000 - 2_575 - 100) // 4
+    # What is left pays for fewer than LEASE_ROOM_UNITS requests like it: held request by request, no lease.
     third = await reserve(budgets, "r3", 1_000, ask=100_000)
     assert third.held and third.lease is None
-    again = await reserve(budgets, "r1", 1_000, ask=100_000)
+    again = await reserve(budgets, "r1", 100, ask=100_000)
     assert again.held and again.lease is None, "idempotent by request id: nothing more is held"
+
+
+async def test_a_tight_budget_is_never_leased(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """Four requests of about a quarter of the budget each, as Cursor's on a daily cap: no lease takes the money
+    the others arriving alongside need."""
+    budgets = Budgets(engines[0], ManualClock(START))
+    served = [await reserve(budgets, f"r{i}", 2_400, ask=100_000) for i in range(4)]
+    assert all(r.held and r.lease is None and not r.capped for r in served)
+    assert LEASE_ROOM_UNITS * 2_400 > 10_000
 
 
 async def test_a_holders_own_lease_never_refuses_its_request(engines: list[AsyncEngine]) -> None:  # noqa: F811
     """A lone caller: whatever its lease holds unused goes back in the reservation's transaction."""
     budgets = Budgets(engines[0], ManualClock(START))
-    first = await reserve(budgets, "r1", 2_000, ask=100_000)
-    assert first.lease is not None and first.lease.micros == 4_000  # 8,000 free: half
-    # 4,000 left free, and this request wants 6,000: only the lease's money makes it fit.
-    refused = await reserve(budgets, "r2", 6_000)
+    first = await reserve(budgets, "r1", 200, ask=100_000)
+    assert first.lease is not None and first.lease.micros == 2_450  # 9,800 free: a quarter
+    # 7,350 left free, and this request wants 8,000: only the lease's money makes it fit.
+    refused = await reserve(budgets, "r2", 8_000)
     assert refused.denied_by is not None
-    served = await reserve(budgets, "r3", 6_000, give_back=(first.lease.lease_id, first.lease.micros))
+    served = await reserve(budgets, "r3", 8_000, give_back=(first.lease.lease_id, first.lease.micros))
     assert served.held and served.denied_by is None
-    assert await held(budgets) == 8_000
+    assert await held(budgets) == 8_200
 
 
 async def test_settlements_debit_the_lease_and_returns_free_it(
         engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
     budgets, ledger = Budgets(engines[0], ManualClock(START)), ledger_on(engines[1])
-    opened = await reserve(budgets, "r0", 100, ask=4_000)
-    assert opened.lease is not None and opened.lease.micros == 4_000
+    opened = await reserve(budgets, "r0", 100, ask=2_000)
+    assert opened.lease is not None and opened.lease.micros == 2_000
     await ledger.record_new([usage_row("r0", 100, START)])
-    assert await held(budgets) == 4_000
-    units = {"r1": ("lease-r0", 1_000), "r2": ("lease-r0", 1_000)}
+    assert await held(budgets) == 2_000
+    units = {"r1": ("lease-r0", 500), "r2": ("lease-r0", 500)}
     new = await ledger.record_new([usage_row("r1", 300, START), usage_row("r2", 200, START)], units)
-    assert len(new) == 2 and await held(budgets) == 2_000
-    await ledger.record_new([usage_row("r1", 300, START)], {"r1": ("lease-r0", 1_000)})
-    assert await held(budgets) == 2_000, "a replayed settlement frees nothing twice"
-    await budgets.return_lease("lease-r0", 1_000)  # unused; one request still in flight
-    assert await held(budgets) == 1_000
-    await ledger.record_new([usage_row("r3", 900, START)], {"r3": ("lease-r0", 1_000)})
+    assert len(new) == 2 and await held(budgets) == 1_000
+    await ledger.record_new([usage_row("r1", 300, START)], {"r1": ("lease-r0", 500)})
+    assert await held(budgets) == 1_000, "a replayed settlement frees nothing twice"
+    await budgets.return_lease("lease-r0", 500)  # unused; one request still in flight
+    assert await held(budgets) == 500
+    await ledger.record_new([usage_row("r3", 400, START)], {"r3": ("lease-r0", 500)})
     assert await held(budgets) == 0
-    probe = await reserve(budgets, "after", 8_500)
-    assert probe.held and probe.budgets[0].spent_micros == 1_500
+    probe = await reserve(budgets, "after", 9_000)
+    assert probe.held and probe.budgets[0].spent_micros == 1_000
 
 
 async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
@@ -86,13 +95,13 @@ async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
     """A dead holder's money is free within seconds; the requests it sent stay covered until they settle."""
     clock = ManualClock(START)
     budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
-    opened = await reserve(budgets, "r0", 100, ask=4_000, committed=1_000)
-    assert opened.lease is not None and await held(budgets) == 4_100
+    opened = await reserve(budgets, "r0", 100, ask=2_000, committed=1_000)
+    assert opened.lease is not None and await held(budgets) == 2_100
     clock.advance(seconds=4)
     statuses = await budgets.renew([("lease-r0", 1_500, 0)], 5.0)  # 1,500 in flight and allowance
-    assert statuses[0].known and statuses[0].micros == 4_000
+    assert statuses[0].known and statuses[0].micros == 2_000
     clock.advance(seconds=4)
-    assert await held(budgets) == 4_100, "renewed: still whole"
+    assert await held(budgets) == 2_100, "renewed: still whole"
     clock.advance(seconds=2)
     assert await held(budgets) == 100 + 1_500, "not renewed in time: only what the holder committed"
     await ledger.record_new([usage_row("r1", 700, START)], {"r1": ("lease-r0", 1_000)})

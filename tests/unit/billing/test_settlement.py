@@ -20,6 +20,7 @@ from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_billing.servicer import BillingServicer
+from switchboard_common.errors import ServiceError
 from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
 
@@ -183,3 +184,41 @@ async def test_settle_batch_prices_and_records_each_request_once(servicer: Billi
     assert await lease_amount(engines[0], "lease_a") == 7_000
     rows = {r.request_id: r.cost_micros for r in await servicer.ledger.list()}
     assert rows == {"x": 15, "y": 15, "z": 10, "w": 2}, "each cost from its own usage, remembered shapes included"
+
+
+def reserve_request(request_id: str, budget_micros: int) -> billing_pb2.ReserveRequest:
+    """60 µ$ worst case on model ``m`` (1 µ$ a token): a 10-token prompt and 50 output tokens."""
+    return billing_pb2.ReserveRequest(request_id=request_id, key_id="k1", model="m", prompt_tokens_bound=10,
+                                      max_output_tokens=50,
+                                      key_limits=billing_pb2.BudgetLimits(max_budget_micros=budget_micros,
+                                                                          min_output_tokens=50))
+
+
+async def test_a_denial_caused_by_a_hold_whose_usage_is_on_its_way_waits_for_it(servicer: BillingServicer) -> None:
+    """A lone caller's next request can reach billing before the previous one's usage (outboxes linger): the
+    reservation waits for that settlement instead of refusing."""
+    assert (await servicer.holder.reserve(reserve_request("r1", 100))).reservation.held
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    second = loop.create_task(servicer.holder.reserve(reserve_request("r2", 100)))
+    await asyncio.sleep(0.05)
+    assert not second.done(), "40 µ$ free and 60 held by r1: it waits"
+    await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=[event("r1", 10, 5)]), None)  # type: ignore
+    held = await asyncio.wait_for(second, 1)
+    assert held.reservation.held and loop.time() - started < 0.5
+
+
+async def test_a_denial_money_in_flight_would_not_cure_is_immediate_and_a_wait_ends(
+        servicer: BillingServicer) -> None:
+    servicer.holder.wait_seconds = 0.3
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ServiceError) as too_big:  # 60 µ$ can never fit in 50: nothing to wait for
+        await servicer.holder.reserve(reserve_request("big", 50))
+    assert too_big.value.error.code == "budget_exceeded" and loop.time() - started < 0.1
+    assert (await servicer.holder.reserve(reserve_request("r1", 100))).reservation.held
+    started = loop.time()
+    with pytest.raises(ServiceError) as refused:  # r1 never settles: refused once the wait is over
+        await servicer.holder.reserve(reserve_request("r2", 100))
+    assert 0.3 <= loop.time() - started < 1.0
+    assert "held by requests in flight" in refused.value.error.message
