@@ -58,6 +58,6 @@ class Gateway:
         return await self.auth.verify(api_key)
 
     async def list_models(self, key: KeyContext) -> ListModelsResponse:
-        """The live models this key may use."""
+        """The live models this key can be served by (its models, privacy tier and jurisdictions)."""
         return await self.router.list_models(RoutingConstraints(
-            allowed_models=key.models, privacy_tier=key.privacy_tier))
+            allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions))

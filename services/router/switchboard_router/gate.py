@@ -6,8 +6,8 @@ same steps itself, through the same clients: the key verified (cache and
 pushed invalidation: a revoked key stops within a second) and admitted against
 its rate limits (:class:`~switchboard_auth.client.AuthClient`), its budget held
 (:class:`~switchboard_billing.client.BillingClient`, leases included), and its
-models, privacy tier, PII policy and own provider credentials turned into the
-call's constraints. The call is then served and settled like any other, with
+models, privacy tier, jurisdictions, PII policy and own provider credentials
+turned into the call's constraints. The call is then served and settled like any other, with
 ``source: grpc``.
 """
 
@@ -29,12 +29,12 @@ _BYTES_PER_TOKEN = 4
 
 
 def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints) -> router_pb2.RoutingConstraints:
-    """What the key may use; of the caller's own constraints only the privacy tier it asks for counts (the
-    router refuses a tier looser than the key's)."""
+    """What the key may use; of the caller's own constraints only the privacy tier and the jurisdictions it asks
+    for count (the router refuses a tier looser than the key's and jurisdictions outside the key's)."""
     return router_pb2.RoutingConstraints(
-        allowed_models=key.models, privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
-        requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
-        credential_providers=key.credential_providers)
+        allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
+        pii_policy=key.pii_policy, requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
+        requested_jurisdictions=asked.requested_jurisdictions, credential_providers=key.credential_providers)
 
 
 class Gate:

@@ -4,6 +4,11 @@ Every public model with its provider, context window, prices per million
 tokens (exact decimal strings, USD), privacy tier and jurisdiction, as billing
 prices them from the gateway's config and the genai-prices data. The same
 facts extend ``GET /v1/models`` (see :func:`pricing_by_model`).
+
+The answer carries the list twice: ``data[]`` (OpenAI's list shape, ``id`` per
+model) and ``models[]`` (the hosted-gateway shape, ``model_id`` with its prices,
+privacy tiers and jurisdictions), so that ``jq '.models[].model_id'`` and
+OpenAI-style clients both read it.
 """
 
 from __future__ import annotations
@@ -76,6 +81,19 @@ def model_json(m: CatalogModel) -> dict[str, Any]:
     }
 
 
+def listing_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """A model of ``models[]``: its routing key and what it costs and where it may run, deployment by deployment."""
+    deployments = entry["deployments"]
+    return {
+        "model_id": entry["id"],
+        "provider": entry["provider"],
+        **{k: entry[k] for k in ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+                                 "context_window", "privacy_tier", "jurisdiction")},
+        "privacy_tiers": sorted({d["privacy_tier"] for d in deployments if d["privacy_tier"]}),
+        "jurisdictions": sorted({d["jurisdiction"] for d in deployments if d["jurisdiction"]}),
+    }
+
+
 async def pricing_by_model(request: Request) -> dict[str, dict[str, Any]]:
     """Public model name → its catalog entry; empty when billing cannot be reached (the list still works)."""
     try:
@@ -103,5 +121,6 @@ async def public_models(request: Request) -> Response:
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     data = [model_json(m) for m in catalog.models if any(d.servable for d in m.deployments)]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json",
+    listing = {"object": "list", "data": data, "models": [listing_json(entry) for entry in data]}
+    return Response(orjson.dumps(listing), media_type="application/json",
                     headers={"x-request-id": request_id, "cache-control": "public, max-age=60"})
