@@ -312,3 +312,12 @@ async def test_internal_callers_over_grpc_get_the_same_jurisdictions(gw: Gateway
         with pytest.raises(ServiceError) as protected:
             await router.complete("us-only", hi)
         assert protected.value.error.code == "privacy_tier_unavailable"
+
+
+def test_a_listed_model_shows_the_deployments_that_may_serve_the_key(gw: Gateway) -> None:
+    key = gw.create_key(privacy_tier="standard", jurisdictions=["ca"])
+    listing = httpx.get(f"{gw.base_url}/v1/models", headers={"Authorization": f"Bearer {key}"}).json()["data"]
+    chat = next(m for m in listing if m["id"] == "chat")["switchboard"]
+    assert [d["deployment_id"] for d in chat["deployments"]] == ["chat-ca-flaky", "chat-ca-down"]
+    assert chat["jurisdiction"] == "ca" and chat["privacy_tier"] == "managed_regional_cloud"
+    assert all(d["jurisdiction"] == "ca" and d["input_cost_per_million"] == "2.5" for d in chat["deployments"])

@@ -66,6 +66,12 @@ def deployment_json(d: CatalogDeployment) -> dict[str, Any]:
     }
 
 
+#: A model's own facts: those of its first deployment.
+MODEL_FACTS = ("provider", "context_window", "max_output_tokens", "input_cost_per_million", "output_cost_per_million",
+               "cached_input_cost_per_million", "cache_write_cost_per_million", "privacy_tier", "jurisdiction",
+               "priced")
+
+
 def model_json(m: CatalogModel) -> dict[str, Any]:
     """A model's facts are its first (primary) deployment's; every deployment is listed too."""
     deployments = [deployment_json(d) for d in m.deployments if d.servable]
@@ -73,9 +79,7 @@ def model_json(m: CatalogModel) -> dict[str, Any]:
     return {
         "id": m.name,
         "object": "model",
-        **{k: primary.get(k) for k in ("provider", "context_window", "max_output_tokens", "input_cost_per_million",
-                                       "output_cost_per_million", "cached_input_cost_per_million",
-                                       "cache_write_cost_per_million", "privacy_tier", "jurisdiction", "priced")},
+        **{k: primary.get(k) for k in MODEL_FACTS},
         "fallbacks": list(m.fallbacks),
         "deployments": deployments,
     }
@@ -104,13 +108,18 @@ async def pricing_by_model(request: Request) -> dict[str, dict[str, Any]]:
 
 
 def attach_pricing(extension: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Adds a catalog entry's facts to a /v1/models item's extension, deployment by deployment."""
+    """Adds a catalog entry's facts to a /v1/models item's extension, deployment by deployment; the model's own
+    facts are those of the first deployment listed (the first that may serve the key)."""
     extension.update({k: v for k, v in entry.items() if k not in ("id", "object", "deployments")})
     priced = {d["deployment_id"]: d for d in entry["deployments"]}
-    for deployment in extension.get("deployments", []):
+    listed = extension.get("deployments", [])
+    for deployment in listed:
         facts = priced.get(deployment.get("deployment_id"))
         if facts is not None:
             deployment.update({k: v for k, v in facts.items() if k not in deployment or not deployment[k]})
+    first = priced.get(listed[0].get("deployment_id")) if listed else None
+    if first is not None:
+        extension.update({k: first.get(k) for k in MODEL_FACTS})
 
 
 @router.get("/api/billing/models")
