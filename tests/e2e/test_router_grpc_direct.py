@@ -189,3 +189,22 @@ async def test_reflection_and_health_as_grpcurl_uses_them(ggw: Gateway) -> None:
         assert replies[1].file_descriptor_response.file_descriptor_proto
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_odd_shapes_from_a_direct_caller_are_served_or_refused_never_crash(ggw: Gateway) -> None:
+    """The facade checks HTTP bodies; a gRPC caller's body reaches the router as it was written."""
+    key, key_id = new_key(ggw, rpm_limit=100)
+    async with SwitchboardRouter(router_address(ggw), api_key=key, retries=0) as router:
+        calls = [(lambda: router.stream("fake-good", HI, stream_options="yes").__anext__(), "stream_options"),
+                 (lambda: router.complete("fake-good", []), "messages"),
+                 (lambda: router.complete("fake-good", [None]), "messages[0]"),  # type: ignore[list-item]
+                 (lambda: router.complete("fake-good", HI, max_tokens=0), "max_tokens")]
+        for call, param in calls:
+            with pytest.raises(ServiceError) as refused:
+                await call()
+            assert refused.value.kind == Kind.ERROR_KIND_INVALID_REQUEST and refused.value.error.param == param
+            assert "'" + param.split("[")[0] in refused.value.message
+        served = await router.complete("fake-good", HI)
+        assert served.text
+    rows = rows_of(ggw, key_id, 1)
+    assert len(rows) == 1, "refused bodies are neither billed nor counted"
