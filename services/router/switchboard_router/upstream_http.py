@@ -89,7 +89,7 @@ def seam_error(exc: BaseException) -> Exception:
     if isinstance(exc, TimeoutError):
         return ReadTimeout(str(exc))
     reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the connection failed")
-    log.warning("provider connection failed", extra={"reason": reason, "error": repr(exc)})
+    log.info("provider connection failed", extra={"reason": reason, "error": repr(exc)})
     return TransportError(reason)
 
 
