@@ -9,7 +9,7 @@ test before it ever runs.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -43,10 +43,10 @@ def imported_modules(path: Path) -> Iterator[tuple[int, str]]:
                 yield node.lineno, f"{node.module}.{alias.name}"
 
 
-def violations() -> list[str]:
+def violations(files: Iterable[tuple[str, Path]] | None = None, root: Path = ROOT) -> list[str]:
     found = []
-    for owner, path in packages():
-        where = path.relative_to(ROOT)
+    for owner, path in packages() if files is None else files:
+        where = path.relative_to(root)
         for line, name in imported_modules(path):
             parts = name.split(".")
             if parts[:2] == ["switchboard", "v1"] and len(parts) > 2:
@@ -74,6 +74,12 @@ def test_the_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     assert {name for _, name in imported_modules(sample)} == {
         "typing", "typing.TYPE_CHECKING", "switchboard.v1", "switchboard.v1.auth_pb2", "switchboard_billing.budgets",
         "switchboard_billing.budgets.Budgets"}
+    found = " ".join(violations([("router", sample)], tmp_path))
+    assert "sample.py:3 imports switchboard.v1.auth_pb2" in found and "sample.py:4 imports switchboard_billing" in found
+    allowed = tmp_path / "allowed.py"
+    allowed.write_text("from switchboard.v1 import common_pb2, router_pb2\n"
+                       "from switchboard_billing.client import Hold\n")
+    assert violations([("router", allowed)], tmp_path) == []
 
 
 @pytest.mark.parametrize("service", SERVICES)
