@@ -262,12 +262,14 @@ class Engine:
                 f"No deployment of {which} is in jurisdictions {', '.join(constraints.jurisdictions)}"
                 + (f" at privacy tier {tier!r}" if tier else "") + f". {where}",
                 code="jurisdiction_unavailable", param="jurisdiction")
+        offered = sorted({f"{d.privacy_tier} in {d.jurisdiction or 'no declared jurisdiction'}"
+                          for entry in plan.models for d in entry.deployments})
         return ServiceError(
             Kind.ERROR_KIND_POLICY,
             f"No deployment of {which} satisfies privacy tier {tier or 'any'!r}"
             + (f" in jurisdictions {', '.join(constraints.jurisdictions)}" if constraints.jurisdictions else "")
-            + ". Use a model that has such a deployment, or a key with a looser tier.",
-            code="privacy_tier_unavailable")
+            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or a key with a "
+            "looser tier.", code="privacy_tier_unavailable")
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
         models = [entry]
