@@ -6,7 +6,17 @@ holds the typed admin calls. The message types callers handle are re-exported
 here, so no caller imports auth's generated stubs.
 """
 
-from switchboard.v1.auth_pb2 import KeyContext, KeyInfo, KeySpec, Limits, TeamInfo, TeamMember, TeamSpec, UserInfo, UserSpec
+from switchboard.v1.auth_pb2 import (
+           KeyContext,
+           KeyInfo,
+           KeySpec,
+           Limits,
+           TeamInfo,
+           TeamMember,
+           TeamSpec,
+           UserInfo,
+           UserSpec,
+)
 from switchboard_auth.client.admin import AuthAdmin, CreatedKey
 from switchboard_auth.client.auth_client import Admitted, AuthClient, AuthClientSettings
 from switchboard_auth.client.keycache import has_rate_limits

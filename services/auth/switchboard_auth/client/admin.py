@@ -1,4 +1,4 @@
-"""The admin API of keys, teams and users, as typed calls: what the facade's admin routes, the dashboard and the CLI use.
+"""The admin API of keys, teams and users, as typed calls: what the admin routes, the dashboard and the CLI use.
 
 Every call carries the caller's own credential (the master key or a virtual
 key); auth decides what it may do. A change that succeeded also drops this
