@@ -139,6 +139,10 @@ def _check_known(body: dict[str, Any], known: set[str], extra: set[str] | frozen
                       unknown[0], "unknown_field")
 
 
+#: LiteLLM's default values of fields that are not empty by default (sending them asks for nothing).
+_LITELLM_DEFAULTS = {"key_type": "default", "user_role": "internal_user"}
+
+
 def _given(value: Any) -> bool:
     """A value that asks for something (LiteLLM's scripts send nulls, zeros and empty objects for defaults)."""
     return value is not None and value is not False and value != 0 and value not in ("", [], {})
@@ -147,7 +151,8 @@ def _given(value: Any) -> bool:
 def ignored_fields(body: dict[str, Any], ignored: frozenset[str]) -> list[str]:
     """The LiteLLM fields of ``body`` that ask for something the gateway does not do (the answer's
     ``ignored_fields``); guardrails that map to no PII policy included."""
-    names = {name for name in body if name in ignored and _given(body[name])}
+    names = {name for name in body if name in ignored and _given(body[name])
+             and body[name] != _LITELLM_DEFAULTS.get(name)}
     if "guardrails" in body and guardrails_policy(body)[1]:
         names.add("guardrails")
     return sorted(names)
