@@ -5,7 +5,8 @@ and a budget's window (``budget_duration``). Auth reads the first, billing the
 second; both parse here, so a value one accepts the other never refuses.
 
 ``m`` is minutes and ``mo`` calendar months; ``y`` is twelve calendar months.
-Spelled-out units (``30min``, ``1hr``, ``2weeks``) are read as the same units.
+Spelled-out units written against the number (``30min``, ``1hr``, ``2weeks``), as LiteLLM's documentation
+writes them, are read as the same units.
 Days and weeks count calendar days (in the budget's timezone for windows);
 seconds, minutes and hours count elapsed time. A duration is at most about a
 century, so every instant it produces fits a datetime and a 64-bit column.
@@ -22,7 +23,7 @@ from typing import Literal
 Unit = Literal["s", "m", "h", "d", "w", "mo", "y"]
 
 UNITS: tuple[Unit, ...] = ("s", "m", "h", "d", "w", "mo", "y")
-_PATTERN = re.compile(r"^\s*([0-9]{1,12})\s*([a-z]+)\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]{1,12})(\s*)([a-z]+)\s*$")
 #: Units spelled out, as LiteLLM's documentation writes them too ("30min", "1hr"), → the unit.
 SPELLED: dict[str, Unit] = {
     **{u: u for u in UNITS}, "sec": "s", "secs": "s", "second": "s", "seconds": "s", "min": "m", "mins": "m",
@@ -90,7 +91,9 @@ def parse_duration(text: object, *, what: str = "duration") -> Duration:
     if not isinstance(text, str):
         raise DurationError(f'{what} must be text like "30d", got {type(text).__name__}')
     match = _PATTERN.match(text)
-    unit = SPELLED.get(match.group(2)) if match is not None else None
+    unit = None
+    if match is not None and (match.group(3) in UNITS or not match.group(2)):  # a spelled-out unit is attached
+        unit = SPELLED.get(match.group(3))
     if match is None or unit is None or int(match.group(1)) <= 0:
         raise DurationError(f"{what} {text!r} is not a duration: write {FORMS}")
     amount = int(match.group(1))

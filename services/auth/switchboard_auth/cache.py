@@ -48,7 +48,7 @@ class VerificationCache:
             return None
         return entry
 
-    def put(self, digest: str, key: VirtualKey, team: Team | None, user: User | None, generation: int) -> None:
+    def put(self, digest: str, key: VirtualKey, team: Team | None, generation: int, user: User | None = None) -> None:
         """Stores a verification read at bus generation ``generation``, unless a change came in since."""
         if generation != self.bus.generation or not self.bus.healthy:
             return

@@ -97,7 +97,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             team = await self.store.team(key.team_id) if key is not None else None
             user = await self.store.user(key.user_id) if key is not None else None
             if key is not None:
-                self.cache.put(digest, key, team, user, generation)
+                self.cache.put(digest, key, team, generation, user)
         if key is None or not same_hash(key.key_hash, digest):
             raise _unauthenticated(
                 "The API key is not valid for this gateway. Check that you copied the whole key, "

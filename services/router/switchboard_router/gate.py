@@ -19,8 +19,10 @@ from typing import Any
 from switchboard.v1 import router_pb2
 from switchboard_auth.client import AuthClient, KeyContext, resolve_model
 from switchboard_billing.client import BillingClient
-from switchboard_common.errors import ServiceError
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.callers import Source, Ticket
+from switchboard_router.operations import Operation
+from switchboard_rules import request_fields
 from switchboard_translate.output_bound import requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
 
@@ -38,6 +40,17 @@ def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints,
         credential_providers=key.credential_providers)
 
 
+def check_fields(body: dict[str, Any], operation: Operation) -> None:
+    """The 400 (INVALID_ARGUMENT) of a body whose common fields, or chat messages, are malformed."""
+    try:
+        request_fields.check_common_fields(body)
+        if operation is Operation.COMPLETE:
+            request_fields.check_chat_messages(body)
+    except request_fields.FieldError as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, exc.message, param=exc.param, code=exc.code,
+                           http_status=400) from None
+
+
 class Gate:
     def __init__(self, auth: AuthClient, billing: BillingClient) -> None:
         self.auth = auth
@@ -46,8 +59,11 @@ class Gate:
     async def verify(self, api_key: str) -> KeyContext:
         return await self.auth.verify(api_key)
 
-    async def admit(self, api_key: str, request: router_pb2.CompleteRequest, body: dict[str, Any]) -> Ticket:
-        """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal."""
+    async def admit(self, api_key: str, request: router_pb2.CompleteRequest, body: dict[str, Any],
+                    operation: Operation) -> Ticket:
+        """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal. Its body is
+        checked as the facade checks an HTTP caller's, before anything is counted against the key."""
+        check_fields(body, operation)
         size = len(request.body)
         admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
                                          estimated_tokens=max(1, size // _BYTES_PER_TOKEN))
