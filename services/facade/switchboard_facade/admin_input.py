@@ -336,6 +336,19 @@ def user_ignored(body: dict[str, Any], also: frozenset[str] = frozenset()) -> li
     return sorted(names)
 
 
+def only_ids(body: dict[str, Any], name: str, path: str) -> list[str]:
+    """The ids of a delete body that takes nothing else (``{"team_ids": [...]}``, ``{"user_ids": [...]}``)."""
+    ids = body.get(name)
+    what = name.removesuffix("_ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
+        raise invalid(f"'{name}' is required: a non-empty list of {what} ids.", name, f"missing_{name}")
+    unknown = sorted(set(body) - {name})
+    if unknown:
+        raise invalid(f"Unknown field(s): {', '.join(unknown)}. {path} takes only '{name}'.", unknown[0],
+                      "unknown_field")
+    return ids
+
+
 def micros_to_usd(micros: int | None) -> float | None:
     """For JSON answers only (LiteLLM reports budgets as numbers); never used in arithmetic."""
     return None if micros is None else float(Decimal(micros) / 1_000_000)

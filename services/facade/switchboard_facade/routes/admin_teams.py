@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from switchboard_auth.client import TeamInfo, TeamMember, TeamSpec
 from switchboard_common.errors import Kind, ServiceError
-from switchboard_facade.admin_input import ignored_fields, members, team_spec, team_update
+from switchboard_facade.admin_input import ignored_fields, members, only_ids, team_spec, team_update
 from switchboard_facade.admin_views import key_json, key_standings, member_json, team_json, team_standings, user_json
 from switchboard_facade.errors import invalid
 from switchboard_facade.gateway import Gateway
@@ -78,14 +78,7 @@ async def unblock_team(request: Request) -> Response:
 @router.post("/team/delete")
 async def delete_teams(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        body = await admin_body(request)
-        ids = body.get("team_ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(t, str) and t for t in ids):
-            raise invalid("'team_ids' is required: a non-empty list of team ids.", "team_ids", "missing_team_ids")
-        unknown = sorted(set(body) - {"team_ids"})
-        if unknown:
-            raise invalid(f"Unknown field(s): {', '.join(unknown)}. /team/delete takes only 'team_ids'.",
-                          unknown[0], "unknown_field")
+        ids = only_ids(await admin_body(request), "team_ids", "/team/delete")
         for team_id in ids:  # checked first, so that a bad id deletes nothing
             await gw.auth.admin.get_team(who, team_id)
         deleted = [await gw.auth.admin.delete_team(who, t) for t in ids]

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard_auth.client import KeySpec, TeamMember, UserInfo
-from switchboard_facade.admin_input import user_ignored, user_spec, user_update
+from switchboard_facade.admin_input import only_ids, user_ignored, user_spec, user_update
 from switchboard_facade.admin_views import key_json, key_standings, team_json, team_standings, user_json, user_standings
 from switchboard_facade.errors import invalid
 from switchboard_facade.gateway import Gateway
@@ -111,14 +111,7 @@ async def update_user(request: Request) -> Response:
 async def delete_users(request: Request) -> Response:
     """Deletes users and revokes every key they own (LiteLLM deletes them)."""
     async def work(gw: Gateway, who: str) -> Any:
-        body = await admin_body(request)
-        ids = body.get("user_ids")
-        if not isinstance(ids, list) or not ids or not all(isinstance(u, str) and u for u in ids):
-            raise invalid("'user_ids' is required: a non-empty list of user ids.", "user_ids", "missing_user_ids")
-        unknown = sorted(set(body) - {"user_ids"})
-        if unknown:
-            raise invalid(f"Unknown field(s): {', '.join(unknown)}. /user/delete takes only 'user_ids'.",
-                          unknown[0], "unknown_field")
+        ids = only_ids(await admin_body(request), "user_ids", "/user/delete")
         answer = await gw.auth.admin.delete_users(who, ids)
         return {"deleted_users": list(answer.deleted_users), "revoked_keys": list(answer.revoked_keys)}
     return await admin_call(request, work)
