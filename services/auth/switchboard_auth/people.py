@@ -123,6 +123,9 @@ class PeopleAdmin:
     async def GetUser(self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
         who = await self._caller(request.caller)
         user_id = request.user_id or who.user_id
+        if not user_id and who.key is not None:
+            raise ServiceError(Kind.ERROR_KIND_NOT_FOUND, "This key belongs to no user.", param="user_id",
+                               code="user_id_not_found")
         if not user_id:
             raise bad("Name the user: GET /user/info?user_id=...", "user_id", "missing_user_id")
         if not who.reads_all and user_id != who.user_id:
