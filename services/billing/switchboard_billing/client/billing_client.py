@@ -82,7 +82,7 @@ class BillingClient:
 
     async def hold(self, *, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                    max_output_tokens: int) -> Hold:
-        """Holds the most the request can cost against its key's and team's budgets; raises ServiceError (the
+        """Holds the most the request can cost against its key's, team's and user's budgets; raises ServiceError (the
         429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies)."""
         budgeted = has_budget(key)
         rates = self.rates.lookup(model)
@@ -113,6 +113,9 @@ class BillingClient:
             holder=self.holder)
         if key.team_id:
             request.team_limits.CopyFrom(budget_limits(key.team_limits))
+        if key.user_id:
+            request.user_id = key.user_id
+            request.user_limits.CopyFrom(budget_limits(key.user_limits))
         if budgeted:
             handed_back = self.leases.handing_back(subject)
             if handed_back is not None:
@@ -172,7 +175,7 @@ class BillingClient:
 
     async def standings(self, subjects: Sequence[tuple[str, str, Limits]]
                         ) -> list[billing_pb2.SubjectBudgets]:
-        """Where each (scope "key"/"team", id, limits) stands: spend in its window, today, held, resets."""
+        """Where each (scope "key"/"team"/"user", id, limits) stands: spend in its window, today, held, resets."""
         request = billing_pb2.GetBudgetsRequest(subjects=[
             billing_pb2.BudgetSubject(scope=scope, subject_id=subject_id, limits=budget_limits(limits))
             for scope, subject_id, limits in subjects])

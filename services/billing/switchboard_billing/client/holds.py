@@ -54,14 +54,18 @@ def budget_limits(limits: Limits) -> billing_pb2.BudgetLimits:
     return out
 
 
+def _budgeted(limits: Limits) -> bool:
+    return limits.HasField("max_budget_micros") or limits.HasField("max_daily_spend_micros")
+
+
 def has_budget(key: KeyContext) -> bool:
-    own = key.limits.HasField("max_budget_micros") or key.limits.HasField("max_daily_spend_micros")
-    team = bool(key.team_id) and (key.team_limits.HasField("max_budget_micros")
-                                  or key.team_limits.HasField("max_daily_spend_micros"))
-    return own or team
+    """Whether a budget of the key, its team or its user applies to its requests."""
+    return (_budgeted(key.limits) or (bool(key.team_id) and _budgeted(key.team_limits))
+            or (bool(key.user_id) and _budgeted(key.user_limits)))
 
 
 def subject_of(key: KeyContext) -> tuple[Any, ...]:
     """The budgets a request of ``key`` is held against (a lease covers exactly these)."""
     return (key.key_id, key.team_id, budget_limits(key.limits).SerializeToString(deterministic=True),
-            budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"")
+            budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"",
+            key.user_id, budget_limits(key.user_limits).SerializeToString(deterministic=True) if key.user_id else b"")
