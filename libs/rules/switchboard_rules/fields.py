@@ -38,6 +38,8 @@ KEY: dict[str, str] = {
     "team_id": "team_id", "privacy_tier": "privacy_tier", "pii_policy": "pii_policy", "metadata": "metadata",
     "is_admin": "is_admin", "provider_credentials": "provider_credentials", "jurisdictions": "jurisdictions",
     "user_id": "user_id", "aliases": "model_aliases", "tags": "tags",
+    "model_rpm_limit": "model_rpm_limits", "model_tpm_limit": "model_tpm_limits",
+    "model_max_budget": "model_max_budgets",
 }
 #: A team's own fields (besides its limits), JSON name → contract name (``TeamSpec``).
 TEAM: dict[str, str] = {
@@ -80,7 +82,6 @@ KEY_IGNORED = frozenset({
     "allowed_vector_store_indexes", "rpm_limit_type", "tpm_limit_type", "router_settings", "access_group_ids",
     "soft_budget", "send_invite_email", "key_type", "auto_rotate", "rotation_interval", "organization_id",
     "project_id", "temp_budget_increase", "temp_budget_expiry", "new_master_key", "grace_period",
-    "model_max_budget", "model_rpm_limit", "model_tpm_limit",
 })
 #: LiteLLM fields of teams (``/team/new``, ``/team/update``) accepted and not applied.
 TEAM_IGNORED = frozenset({
@@ -89,7 +90,7 @@ TEAM_IGNORED = frozenset({
     "secret_manager_settings", "rpm_limit_type", "tpm_limit_type", "team_member_budget", "team_member_rpm_limit",
     "team_member_tpm_limit", "team_member_key_duration", "team_member_budget_duration",
     "allowed_vector_store_indexes", "enforced_batch_output_expires_after", "enforced_file_expires_after",
-    "model_rpm_limit", "model_tpm_limit",
+    "model_rpm_limit", "model_tpm_limit", "model_max_budget",
 })
 #: LiteLLM fields of users (``/user/new``, ``/user/update``) accepted and not applied.
 USER_IGNORED = frozenset({

@@ -125,6 +125,13 @@ async def _v7_users_aliases_members(conn: AsyncConnection) -> None:
             await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} JSON NOT NULL DEFAULT '{empty}'"))
 
 
+async def _v8_model_limits(conn: AsyncConnection) -> None:
+    """Keys carry per-model rate limits and budgets (LiteLLM's model_rpm_limit, model_tpm_limit,
+    model_max_budget)."""
+    for name in ("model_rpm_limits", "model_tpm_limits", "model_max_budgets"):
+        await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN {name} JSON NOT NULL DEFAULT '{{}}'"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
@@ -133,4 +140,5 @@ MIGRATIONS = [
     Migration(5, "floor of a capped answer on keys and teams", _v5_min_output_tokens),
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
     Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
+    Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
 ]

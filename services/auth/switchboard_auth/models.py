@@ -6,6 +6,8 @@ frozen steps that build it, so a model change always comes with a migration.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
 
@@ -58,6 +60,11 @@ class VirtualKey(SQLModel, table=True):
     model_aliases: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     #: Labels recorded on the ledger rows of the key's requests.
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Per-model limits, by public model: requests per minute, tokens per minute, and budgets
+    #: ({"max_budget_micros": n, "budget_duration": "1d"}).
+    model_rpm_limits: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model_tpm_limits: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model_max_budgets: dict[str, dict[str, Any]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Team(SQLModel, table=True):

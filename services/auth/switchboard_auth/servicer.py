@@ -32,6 +32,7 @@ from switchboard_auth.specs import (
     key_info,
     key_status,
     limits_of,
+    model_budgets,
     now_s,
     seal_credentials,
     spec_fields_set,
@@ -44,6 +45,9 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.identity import ServiceIdentity
 
 log = logging.getLogger(__name__)
+
+#: The scope of a key's counters on one model (LiteLLM's model_rpm_limit / model_tpm_limit).
+KEY_MODEL = "key_model"
 
 #: The key fields a team bounds (a change of any is checked against the key's team).
 _TEAM_BOUND = frozenset({"team_id", "models", "jurisdictions"})
@@ -141,6 +145,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             metadata=key.key_metadata, is_admin=Caller(key, team, user).is_admin, expires_at=key.expires_at,
             model_aliases={**(team.model_aliases if team is not None else {}), **key.model_aliases},
             tags=list(dict.fromkeys([*key.tags, *(team.tags if team is not None else [])])),
+            model_rpm_limits=key.model_rpm_limits, model_tpm_limits=key.model_tpm_limits,
+            model_max_budgets=model_budgets(key),
         )
         if team is not None:
             ctx.team_limits.CopyFrom(limits_of(team))
@@ -180,10 +186,13 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         response = auth_pb2.AuthorizeResponse(key=self._context(key, team, user))
         if request.verify_only or key is None:
             return response
+        model = response.key.model_aliases.get(request.model, request.model)
         checks = [c for c in (
             LimitCheck("key", key.key_id, key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
             LimitCheck("team", team.team_id, team.rpm_limit, team.tpm_limit, team.max_parallel_requests)
             if team is not None else None,
+            LimitCheck(KEY_MODEL, f"{key.key_id}:{model}", key.model_rpm_limits.get(model),
+                       key.model_tpm_limits.get(model)),
         ) if c is not None and not c.empty]
         if not checks:
             return response
@@ -198,7 +207,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         assert isinstance(result, Admitted)
         response.admission.CopyFrom(auth_pb2.Admission(
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, counted_tokens=tokens,
-            tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot))
+            tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot,
+            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), "")))
         response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
                                                             reset_seconds=s.reset_seconds) for s in result.states)
         if result.lease is not None:
@@ -207,8 +217,9 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @staticmethod
     def _lease_ask(request: auth_pb2.AuthorizeRequest, checks: list[LimitCheck]) -> LeaseAsk | None:
-        """The caller's lease ask, if it may have one: never for a key with a parallel-request limit."""
-        if not request.HasField("lease_ask") or any(c.parallel is not None for c in checks):
+        """The caller's lease ask, if it may have one: never for a key with a parallel-request limit, nor for a
+        request under a per-model limit (a lease admits any model of the key)."""
+        if not request.HasField("lease_ask") or any(c.parallel is not None or c.scope == KEY_MODEL for c in checks):
             return None
         ask = request.lease_ask
         if not _LEASE_ID.fullmatch(ask.lease_id) or ask.requests <= 0 or ask.use_seconds <= 0:
@@ -226,8 +237,12 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @staticmethod
     def _denied(denial: Denial, key: VirtualKey, team: Team | None, tokens: int) -> ServiceError:
-        owner = (f"key '{key.key_alias or key.key_id}'" if denial.scope == "key"
-                 else f"team '{(team.team_alias if team else '') or denial.owner_id}'")
+        if denial.scope == KEY_MODEL:
+            owner = f"key '{key.key_alias or key.key_id}' on model '{denial.owner_id.split(':', 1)[1]}'"
+        elif denial.scope == "key":
+            owner = f"key '{key.key_alias or key.key_id}'"
+        else:
+            owner = f"team '{(team.team_alias if team else '') or denial.owner_id}'"
         what = {"rpm_limit": f"{denial.limit} requests per minute",
                 "tpm_limit": f"{denial.limit} tokens per minute",
                 "max_parallel_requests": f"{denial.limit} requests in flight at once"}[denial.limit_name]
@@ -294,7 +309,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         a = request.admission
         if not a.key_id:
             return
-        scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else [])
+        scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else []) + (
+            [(KEY_MODEL, a.key_model)] if a.key_model else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)

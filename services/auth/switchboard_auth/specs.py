@@ -57,10 +57,13 @@ def _check_spec_text(spec: Spec, fields: frozenset[str] | set[str]) -> None:
         value = getattr(spec, name)
         if isinstance(value, str):
             check_text(value, name)
-        elif hasattr(value, "items"):  # a map (metadata, provider credentials)
+        elif hasattr(value, "items"):  # a map (metadata, provider credentials, per-model limits)
             for k, v in value.items():
                 check_text(k, name)
-                check_text(v, f"{name}.{k}")
+                if isinstance(v, str):
+                    check_text(v, f"{name}.{k}")
+                elif hasattr(v, "budget_duration"):
+                    check_text(v.budget_duration, f"{name}.{k}")
         elif isinstance(value, Iterable):  # a repeated field (models)
             for item in value:
                 check_text(item, name)
@@ -96,6 +99,8 @@ def key_info(key: VirtualKey, now: float, context: auth_pb2.KeyContext | None = 
         status=key_status(key, now), is_admin=key.is_admin, updated_at=key.updated_at,
         provider_credential_hints=key.provider_credential_hints, jurisdictions=key.jurisdictions,
         key_prefix=key.key_prefix, user_id=key.user_id, model_aliases=key.model_aliases, tags=key.tags,
+        model_rpm_limits=key.model_rpm_limits, model_tpm_limits=key.model_tpm_limits,
+        model_max_budgets=model_budgets(key),
     )
     if context is not None:
         info.effective.CopyFrom(context)
@@ -168,6 +173,7 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
         raise bad("models must not contain empty names.", "models")
     jurisdictions = _jurisdictions(spec) if "jurisdictions" in fields else key.jurisdictions
     _check_aliases_and_tags(spec, fields)
+    _check_model_limits(spec, fields)
     if "user_id" in fields and spec.user_id and not USER_ID.match(spec.user_id):
         raise bad("user_id may hold letters, digits, '.', '_', ':', '@', '+' and '-' (at most 200).", "user_id")
     expires_at = key.expires_at
@@ -195,7 +201,50 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
         key.key_metadata = dict(spec.metadata)
     key.jurisdictions = jurisdictions
     _apply_aliases_and_tags(key, spec, fields)
+    _apply_model_limits(key, spec, fields)
     key.updated_at = now
+
+
+def model_budgets(key: VirtualKey) -> dict[str, auth_pb2.ModelBudget]:
+    """The key's per-model budgets as the contract carries them."""
+    return {model: auth_pb2.ModelBudget(max_budget_micros=int(b["max_budget_micros"]),
+                                        budget_duration=str(b.get("budget_duration") or ""))
+            for model, b in key.model_max_budgets.items()}
+
+
+def _check_model_limits(spec: auth_pb2.KeySpec, fields: frozenset[str] | set[str]) -> None:
+    """Per-model limits name models and are not negative; budget windows are durations billing can compute."""
+    for name, mapping in (("model_rpm_limits", spec.model_rpm_limits), ("model_tpm_limits", spec.model_tpm_limits),
+                          ("model_max_budgets", spec.model_max_budgets)):
+        if name not in fields:
+            continue
+        for model in mapping:
+            check_text(model, name)
+            if not model.strip():
+                raise bad(f"{name} must name models (non-empty public model names).", name)
+    for name, counts in (("model_rpm_limits", spec.model_rpm_limits), ("model_tpm_limits", spec.model_tpm_limits)):
+        if name in fields and any(v < 0 for v in counts.values()):
+            raise bad(f"{name} must be whole numbers of 0 or more.", name, "invalid_value")
+    if "model_max_budgets" in fields:
+        for model, budget in spec.model_max_budgets.items():
+            if budget.max_budget_micros < 0:
+                raise bad(f"model_max_budget of '{model}' must not be negative.", "model_max_budgets",
+                          "invalid_value")
+            if budget.budget_duration:
+                try:
+                    parse_duration(budget.budget_duration, what=f"the time_period of model_max_budget '{model}'")
+                except DurationError as exc:
+                    raise bad(str(exc), "model_max_budgets", "invalid_duration") from None
+
+
+def _apply_model_limits(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[str] | set[str]) -> None:
+    if "model_rpm_limits" in fields:
+        key.model_rpm_limits = dict(spec.model_rpm_limits)
+    if "model_tpm_limits" in fields:
+        key.model_tpm_limits = dict(spec.model_tpm_limits)
+    if "model_max_budgets" in fields:
+        key.model_max_budgets = {m: {"max_budget_micros": b.max_budget_micros, "budget_duration": b.budget_duration}
+                                 for m, b in spec.model_max_budgets.items()}
 
 
 def _check_aliases_and_tags(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec, fields: frozenset[str] | set[str]) -> None:

@@ -96,6 +96,9 @@ class BudgetState:
         period = ""
         if self.kind == "budget" and self.window is not None:
             period = " for the current window"
+        if self.scope == KEY_MODEL:
+            key_id, _, model = self.subject_id.partition("/")
+            return f"key {key_id!r} {what} on model {model!r} of ${format_usd(self.limit_micros)}{period}"
         return f"{self.scope} {self.subject_id!r} {what} of ${format_usd(self.limit_micros)}{period}"
 
 
@@ -169,10 +172,22 @@ class _Owners:
     key_id: str
     team_id: str = ""
     user_id: str = ""
+    #: The public model, when the key has a budget on it ("" otherwise).
+    model: str = ""
 
 
 #: The ledger's and reservations' column naming each budget scope's subject.
 _OWNER_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user_id"}
+#: The scope of a key's budget on one model; its subject id is "<key_id>/<model>".
+KEY_MODEL = "key_model"
+
+
+def _owned_by(table: sa.Table, scope: str, subject_id: str) -> sa.ColumnElement[bool]:
+    """The rows of ``table`` (ledger or reservations) that count against the budget of ``scope``/``subject_id``."""
+    if scope == KEY_MODEL:
+        key_id, _, model = subject_id.partition("/")
+        return sa.and_(table.c.key_id == key_id, table.c.model == model)
+    return table.c[_OWNER_COLUMNS[scope]] == subject_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,15 +233,17 @@ class Budgets:
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
                       return_lease: tuple[str, int] | None = None, lease_ask: LeaseAsk | None = None,
-                      holder: str = "", user_id: str = "", user_limits: Limits | None = None) -> Reservation:
+                      holder: str = "", user_id: str = "", user_limits: Limits | None = None, model: str = "",
+                      model_limits: Limits | None = None) -> Reservation:
         """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key, its team and its
-        user, or denies; first frees ``return_lease`` (lease id, unused micros), then grants ``lease_ask`` when the
-        full amount was held. Idempotent by request id."""
+        user, and the key's budget on ``model`` (``model_limits``), or denies; first frees ``return_lease`` (lease
+        id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id."""
         now = self.clock.now()
         now_ms = _ms(now)
         expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
-        owners = _Owners(key_id, team_id, user_id)
-        subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits())
+        on_model = model_limits if model_limits is not None and model_limits.any else None
+        owners = _Owners(key_id, team_id, user_id, model if on_model is not None else "")
+        subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits(), on_model or Limits())
         if not subjects:
             return Reservation(request_id, amount_micros, False, (), 0)
         async with self.engine.begin() as conn:
@@ -285,15 +302,16 @@ class Budgets:
                       now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str) -> None:
         await conn.execute(_RESERVATIONS.insert().values(
             reservation_id=reservation_id, key_id=owners.key_id, team_id=owners.team_id, user_id=owners.user_id,
-            amount_micros=amount,
+            model=owners.model, amount_micros=amount,
             created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
             holder=holder[:120]))
 
     @staticmethod
-    def _subjects(owners: _Owners, key_limits: Limits, team_limits: Limits,
-                  user_limits: Limits) -> list[tuple[str, str, Limits]]:
-        """The budgets that apply, in lock order: key, team, user."""
-        candidates = (("key", owners.key_id, key_limits), ("team", owners.team_id, team_limits),
+    def _subjects(owners: _Owners, key_limits: Limits, team_limits: Limits, user_limits: Limits,
+                  model_limits: Limits) -> list[tuple[str, str, Limits]]:
+        """The budgets that apply, in lock order: the key's on the model, key, team, user."""
+        candidates = ((KEY_MODEL, f"{owners.key_id}/{owners.model}" if owners.model else "", model_limits),
+                      ("key", owners.key_id, key_limits), ("team", owners.team_id, team_limits),
                       ("user", owners.user_id, user_limits))
         return [(scope, subject_id, limits) for scope, subject_id, limits in candidates if subject_id and limits.any]
 
@@ -399,18 +417,17 @@ class Budgets:
         whether it is already settled — in one statement, so all from one snapshot."""
         columns = []
         for check in checks:
-            column = _LEDGER.c[_OWNER_COLUMNS[check.scope]]
             query = sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.cost_micros), 0)).where(
-                column == check.subject_id)
+                _owned_by(_LEDGER, check.scope, check.subject_id))
             if check.window is not None:
                 query = query.where(_LEDGER.c.started_at_ms >= _ms(check.window.start),
                                     _LEDGER.c.started_at_ms < _ms(check.window.end))
             columns.append(query.scalar_subquery())
         scopes = {c.scope: c.subject_id for c in checks}
         for scope, subject_id in scopes.items():
-            column = _RESERVATIONS.c[_OWNER_COLUMNS[scope]]
             columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
-                           .where(column == subject_id, _RESERVATIONS.c.expires_at_ms > now_ms).scalar_subquery())
+                           .where(_owned_by(_RESERVATIONS, scope, subject_id), _RESERVATIONS.c.expires_at_ms > now_ms)
+                           .scalar_subquery())
         mine = _RESERVATIONS.c.reservation_id == request_id
         columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())
         columns.append(sa.select(_RESERVATIONS.c.expires_at_ms).where(mine).scalar_subquery())

@@ -83,8 +83,14 @@ async def _v6_users_and_tags(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_reservations_user_id ON reservations (user_id)"))
 
 
+async def _v7_model_budgets(conn: AsyncConnection) -> None:
+    """A key's budget on one model: reservations record the model they hold for when such a budget applies."""
+    await _add_columns(conn, "reservations", {"model": "VARCHAR(200) NOT NULL DEFAULT ''"})
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
               Migration(5, "leases that lapse; byok, source and response id in the ledger", _v5_leases_and_sources),
-              Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags)]
+              Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
+              Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets)]

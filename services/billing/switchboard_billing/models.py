@@ -82,6 +82,8 @@ class ReservationRow(SQLModel, table=True):
     team_id: str = Field(default="", max_length=80, index=True)
     #: The user owning the key ("" for none), indexed by migration 6.
     user_id: str = Field(default="", max_length=200)
+    #: The public model held for, when the key has a budget on that model (its model_max_budget); else "".
+    model: str = Field(default="", max_length=200)
     amount_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: After this instant the hold no longer counts against budgets.

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from switchboard_auth.client import KeySpec, Limits, TeamMember, TeamSpec, UserSpec
+from switchboard_auth.client import KeySpec, Limits, ModelBudget, TeamMember, TeamSpec, UserSpec
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import invalid
 from switchboard_rules import fields
@@ -211,6 +211,48 @@ def _aliases(body: dict[str, Any], name: str) -> dict[str, str]:
     return dict(value)
 
 
+def _model_counts(body: dict[str, Any], name: str) -> dict[str, int]:
+    """LiteLLM's ``model_rpm_limit`` / ``model_tpm_limit``: ``{"gpt-4o": 10}``, per public model name."""
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() for k in value):
+        raise invalid(f"'{name}' must map model names to whole numbers, e.g. {{\"gpt-4o\": 10}}.", name,
+                      "invalid_type")
+    return {model: count for model in value if (count := _count(value, model)) is not None}
+
+
+def _model_budgets(body: dict[str, Any]) -> dict[str, ModelBudget]:
+    """LiteLLM's ``model_max_budget``: ``{"gpt-4o": {"budget_limit": 10, "time_period": "30d"}}``, or a plain
+    amount per model (``{"gpt-4o": 10}``: the key's ``budget_duration`` is its window)."""
+    name = "model_max_budget"
+    value = body.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(k, str) and k.strip() for k in value):
+        raise invalid(f"'{name}' must map model names to budgets, e.g. "
+                      "{\"gpt-4o\": {\"budget_limit\": 10, \"time_period\": \"30d\"}}.", name, "invalid_type")
+    out: dict[str, ModelBudget] = {}
+    for model, entry in value.items():
+        where = f"{name}.{model}"
+        if isinstance(entry, dict):
+            unknown = sorted(set(entry) - {"budget_limit", "time_period"})
+            if unknown:
+                raise invalid(f"'{where}' takes 'budget_limit' (USD) and 'time_period' (e.g. \"30d\"); "
+                              f"'{unknown[0]}' is not one of them.", where, "unknown_field")
+            amount, period = entry.get("budget_limit"), entry.get("time_period")
+            if period is not None and not isinstance(period, str):
+                raise invalid(f"'{where}.time_period' must be a duration such as \"1d\" or \"30d\".",
+                              where + ".time_period", "invalid_type")
+        else:
+            amount, period = entry, body.get("budget_duration")
+        micros = usd_to_micros(amount, where)
+        if micros is None:
+            raise invalid(f"'{where}' needs a budget_limit in USD.", where, "invalid_value")
+        out[model] = ModelBudget(max_budget_micros=micros, budget_duration=period if isinstance(period, str) else "")
+    return out
+
+
 def members(value: Any, name: str = "members_with_roles") -> list[TeamMember]:
     """LiteLLM's ``[{"role": "admin" | "user", "user_id": "...", "user_email": "..."}]`` (one object alone too)."""
     if value is None:
@@ -268,6 +310,8 @@ def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -
         pii_policy=_pii_policy(body), metadata=_metadata(body), is_admin=_bool(body, "is_admin"),
         provider_credentials=_provider_credentials(body), jurisdictions=_jurisdictions(body),
         user_id=_str(body, "user_id"), model_aliases=_aliases(body, "aliases"), tags=_names(body, "tags"),
+        model_rpm_limits=_model_counts(body, "model_rpm_limit"),
+        model_tpm_limits=_model_counts(body, "model_tpm_limit"), model_max_budgets=_model_budgets(body),
     )
 
 

@@ -11,6 +11,7 @@ from switchboard.v1.auth_pb2 import (
            KeyInfo,
            KeySpec,
            Limits,
+           ModelBudget,
            TeamInfo,
            TeamMember,
            TeamSpec,
@@ -24,5 +25,5 @@ from switchboard_auth.client.model_aliases import resolve_model
 from switchboard_auth.wire import duration_header
 
 __all__ = ["Admitted", "AuthAdmin", "AuthClient", "AuthClientSettings", "CreatedKey", "KeyContext", "KeyInfo",
-           "KeySpec", "Limits", "TeamInfo", "TeamMember", "TeamSpec", "UserInfo", "UserSpec", "duration_header",
-           "has_rate_limits", "resolve_model"]
+           "KeySpec", "Limits", "ModelBudget", "TeamInfo", "TeamMember", "TeamSpec", "UserInfo", "UserSpec",
+           "duration_header", "has_rate_limits", "resolve_model"]
