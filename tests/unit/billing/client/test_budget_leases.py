@@ -1,0 +1,137 @@
+"""Budget leases as a holder (a facade, or the router for its gRPC callers) keeps them, against a real billing
+gRPC server on loopback: later requests of a key are held with no round trip, money a holder no longer needs
+goes back within about a second of idling, and a holder's own lease never refuses its own request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from switchboard.v1 import auth_pb2, billing_pb2, billing_pb2_grpc, common_pb2
+from switchboard_billing.budgets import Budgets
+from switchboard_billing.client import BillingClient, Hold
+from switchboard_billing.costing import Pricer
+from switchboard_billing.ledger import Ledger
+from switchboard_billing.priced_models import CatalogSource, parse_models
+from switchboard_billing.servicer import BillingServicer
+from switchboard_common.database import default_sqlite_dsn, make_engine
+from switchboard_common.errors import ServiceError
+
+#: One model at 1 µ$ a token in and out, with a known output limit: a request's hold is its bounds' sum.
+CATALOG = {"models": [{"name": "m", "deployments": [{
+    "provider": "openai", "model": "gpt-4o-mini", "input_cost_per_million": 1, "output_cost_per_million": 1,
+    "max_output_tokens": 10000}]}]}
+
+
+class CountingBilling(BillingServicer):
+    reserves = 0
+
+    async def Reserve(self, request, context):  # type: ignore[no-untyped-def]
+        CountingBilling.reserves += 1
+        return await super().Reserve(request, context)
+
+
+@dataclass
+class Billing:
+    address: str
+    engine: sa.ext.asyncio.AsyncEngine
+
+    async def held(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.text(
+                "SELECT COALESCE(SUM(amount_micros), 0) FROM reservations"))).scalar_one())
+
+
+@pytest.fixture
+async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
+    engine = make_engine(default_sqlite_dsn(tmp_path, "billing.db"))
+    ledger = Ledger(engine)
+    await ledger.migrate()
+    servicer = CountingBilling(ledger, Budgets(engine), Pricer(CatalogSource.of(parse_models(CATALOG))))
+    CountingBilling.reserves = 0
+    server = grpc.aio.server()
+    billing_pb2_grpc.add_BillingServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield Billing(f"127.0.0.1:{port}", engine)
+    await server.stop(0)
+    await ledger.close()
+
+
+@pytest.fixture
+async def holder(billing: Billing, tmp_path: Path) -> AsyncIterator[BillingClient]:
+    channel = grpc.aio.insecure_channel(billing.address)
+    client = BillingClient(channel, holder="facade@test", outbox_dir=tmp_path / "outbox")
+    await client.start()
+    yield client
+    await client.close(1)
+    await channel.close()
+
+
+def key(budget_micros: int) -> auth_pb2.KeyContext:
+    return auth_pb2.KeyContext(key_id="key_lease", key_alias="lease",
+                               limits=auth_pb2.Limits(max_budget_micros=budget_micros))
+
+
+async def hold(client: BillingClient, n: int, budget: int, output: int = 90) -> Hold:
+    """One request's hold: a 10-token prompt bound and ``output`` tokens."""
+    return await client.hold(request_id=f"req_{n}", key=key(budget), model="m", prompt_tokens_bound=10,
+                             max_output_tokens=output)
+
+
+def finish(client: BillingClient, n: int, held: Hold, cost_tokens: int = 10) -> None:
+    """The request ends (its holder ends the hold) and its usage goes to billing, as a served call's does."""
+    client.end(held)
+    client.settle(held.stamp(billing_pb2.UsageEvent(
+        request_id=f"req_{n}", key_id="key_lease", model="m", deployment_id="m/0", status="success",
+        started_at_ms=1, usage=common_pb2.Usage(prompt_tokens=cost_tokens // 2, completion_tokens=cost_tokens // 2))))
+
+
+async def test_a_roomy_budget_is_leased_and_later_requests_need_no_round_trip(
+        billing: Billing, holder: BillingClient) -> None:
+    first = await hold(holder, 0, 1_000_000)
+    assert (first.lease_id, first.micros) == ("", 100) and CountingBilling.reserves == 1
+    assert await billing.held() > 100, "the first Reserve also took a lease"
+    taken = [await hold(holder, n, 1_000_000) for n in range(1, 6)]
+    assert all(t.lease_id for t in taken) and CountingBilling.reserves == 1
+
+
+async def test_an_idle_lease_goes_back_within_about_a_second(billing: Billing, holder: BillingClient) -> None:
+    first = await hold(holder, 0, 1_000_000)
+    second = await hold(holder, 1, 1_000_000)
+    assert second.lease_id
+    finish(holder, 0, first)
+    finish(holder, 1, second)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while await billing.held() > 0:
+        assert loop.time() - started < 3, "unused lease money must go back once its holder is idle"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_holders_own_lease_never_refuses_its_request(billing: Billing, holder: BillingClient) -> None:
+    """Budget for 20 requests of 100 µ$: the lease taken with the first keeps money the holder's own larger
+    request needs; it is handed back in that request's Reserve, which is served."""
+    budget = 2_000
+    await hold(holder, 0, budget, output=90)
+    held_with_lease = await billing.held()
+    assert held_with_lease > 100
+    big = budget - held_with_lease + 50  # fits only if the lease's unused money comes back
+    served = await hold(holder, 1, budget, output=big - 10)
+    assert served.micros == big and not served.lease_id
+
+
+async def test_spend_never_passes_the_budget_under_concurrency(billing: Billing, holder: BillingClient) -> None:
+    budget = 5_000
+    outcomes = await asyncio.gather(*(hold(holder, n, budget) for n in range(80)), return_exceptions=True)
+    held = [o for o in outcomes if isinstance(o, Hold)]
+    refused = [o for o in outcomes if isinstance(o, ServiceError)]
+    assert len(held) + len(refused) == 80 and refused
+    assert sum(h.micros for h in held) <= budget
+    assert await billing.held() <= budget
