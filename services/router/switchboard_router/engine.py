@@ -164,7 +164,7 @@ class Engine:
 
     def _resolve(self, model: str, constraints: Constraints) -> ModelEntry:
         catalog = self.catalog
-        entry = catalog.models.get(model)
+        entry = catalog.resolve(model)
         if entry is None:
             listing = self._listing(constraints)
             raise ServiceError(
@@ -325,7 +325,7 @@ class Engine:
 
     async def complete(self, model: str, body: dict[str, Any], constraints: Constraints,
                        operation: Operation = Operation.COMPLETE) -> UnaryResult:
-        """One whole answer: a Chat Completion, or embeddings."""
+        """One whole answer: a Chat Completion, embeddings, a legacy text completion or a moderation."""
         if operation is Operation.COMPLETE:
             model, body = self._thinking(model, body)
         plan = self._plan(self._resolve(model, constraints), constraints)
@@ -336,7 +336,7 @@ class Engine:
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
             sent_body, bound = (bounded_for(body, constraints.output_bound, deployment)
-                                if operation is Operation.COMPLETE else (body, 0))
+                                if operation.bounded else (body, 0))
             try:
                 result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
                                              sent_body, attempt, operation, None if attempt == 1 else deadline)

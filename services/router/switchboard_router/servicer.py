@@ -48,6 +48,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.EMBED)
 
+    async def TextComplete(self, request: router_pb2.CompleteRequest,
+                           context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, Operation.TEXT_COMPLETE)
+
+    async def Moderate(self, request: router_pb2.CompleteRequest,
+                       context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, Operation.MODERATE)
+
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
                      operation: Operation) -> router_pb2.CompleteResponse:
         try:
@@ -79,11 +87,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await abort(context, err)
             raise AssertionError("unreachable") from None
         catalog = self.engine.catalog
-        names = allowed_models(catalog.live_models(), list(constraints.allowed_models), catalog.access_groups)
+        listed = dict(catalog.listed(request.include_wildcards))
+        names = allowed_models(listed, list(constraints.allowed_models), catalog.access_groups)
         out = router_pb2.ListModelsResponse()
         for name in names:
-            entry = catalog.models[name]
-            info = out.models.add(name=name, owned_by=entry.owned_by)
+            entry = catalog.models.get(name) or catalog.resolve(name)
+            if entry is None:
+                continue
+            info = out.models.add(name=name, owned_by=entry.owned_by, wildcard=listed[name])
             for d in entry.deployments:
                 info.deployments.add(
                     deployment_id=d.id, provider=d.provider, upstream_model=d.model, jurisdiction=d.jurisdiction,

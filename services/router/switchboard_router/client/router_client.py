@@ -44,14 +44,14 @@ class RouterClient:
 
     async def answer(self, request: router_pb2.CompleteRequest,
                      operation: Operation = Operation.COMPLETE) -> router_pb2.CompleteResponse:
-        """A whole completion or embeddings answer; raises ServiceError."""
+        """A whole answer (a completion, embeddings, a text completion, a moderation); raises ServiceError."""
         exchange = self.exchange
         if exchange is not None and exchange.usable():
             try:
                 return await exchange.complete(request, operation.value)
             except ExchangeUnavailable:
                 pass
-        rpc = self.stub.Complete if operation is Operation.COMPLETE else self.stub.Embed
+        rpc = getattr(self.stub, operation.rpc)
         try:
             return await rpc(request, timeout=self.timeout_seconds, metadata=self.metadata)  # type: ignore[no-any-return]
         except grpc.aio.AioRpcError as exc:
