@@ -159,7 +159,8 @@ class ModelStore:
             raise ServiceError(Kind.ERROR_KIND_NOT_FOUND,
                                f"No model with id {model.model_id!r} was added at run time; /model/info lists "
                                "the ids.", code="model_not_found", param="id")
-        secrets = {**(self._open(existing) if existing is not None else {}), **model.secrets}
+        secrets = {key: value for key, value in {**(self._open(existing) if existing is not None else {}),
+                                                 **model.secrets}.items() if value}  # "" drops a stored value
         sealed = ""
         if secrets:
             if self.cipher is None:

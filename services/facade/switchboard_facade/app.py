@@ -35,14 +35,17 @@ from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,
+    admin_models,
     admin_teams,
     anthropic_messages,
     catalog,
     chat,
+    completions,
     custody,
     embeddings,
     health,
     models,
+    moderations,
     responses,
     spend,
     usage,
@@ -155,8 +158,8 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
                        expose_headers=list(EXPOSE_HEADERS))
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    modules = (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, spend, usage,
-               custody, catalog, health)
+    modules = (chat, anthropic_messages, responses, embeddings, completions, moderations, models, admin_keys,
+               admin_teams, admin_models, spend, usage, custody, catalog, health)
     for module in modules:
         app.include_router(module.router)
     install_dashboard(app)

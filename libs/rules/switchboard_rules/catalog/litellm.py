@@ -198,9 +198,8 @@ def per_million(value: Any, where: str) -> str:
 
 def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping[str, Any] | None = None,
                        where: str = "model") -> tuple[dict[str, Any], list[str]]:
-    """One LiteLLM deployment (``model_name``, ``litellm_params``, ``model_info``) as a catalog deployment, and
-    sentences for what was left out. Raises LiteLLMError when it cannot be served at all."""
-    notes = _Notes()
+    """One LiteLLM deployment (``model_name``, ``litellm_params``, ``model_info``) as a catalog deployment, and the
+    ``litellm_params`` keys left out (not supported). Raises LiteLLMError when it cannot be served at all."""
     info = dict(info or {})
     raw_model = params.get("model")
     if not isinstance(raw_model, str) or not raw_model.strip():
@@ -268,11 +267,7 @@ def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping
     kept = {k: v for k, v in info.items() if k not in _PRICES and k != "id"}
     if kept:
         out["model_info"] = kept
-    left = sorted(k for k in params if k not in _READ)
-    if left:
-        notes.add(f"{where} ({model_name}): litellm_params {', '.join(left)} "
-                  f"{'is' if len(left) == 1 else 'are'} not supported and left out")
-    return out, notes.items
+    return out, sorted(k for k in params if k not in _READ)
 
 
 def convert_config(raw: Mapping[str, Any], source: str = "config") -> Converted:
@@ -298,8 +293,9 @@ def convert_config(raw: Mapping[str, Any], source: str = "config") -> Converted:
         except LiteLLMError as exc:
             notes.add(f"{exc}; this deployment was left out")
             continue
-        for note in left:
-            notes.add(note)
+        if left:
+            notes.add(f"{where} ({name}): litellm_params {', '.join(left)} "
+                      f"{'is' if len(left) == 1 else 'are'} not supported and left out")
         for group in info.get("access_groups") or []:
             groups.setdefault(str(group), [])
             if name not in groups[str(group)]:

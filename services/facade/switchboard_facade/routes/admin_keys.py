@@ -57,7 +57,7 @@ async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[
         key = await gw.verify(who)
         if admin_only and not key.is_admin:
             raise ServiceError(Kind.ERROR_KIND_PERMISSION,
-                               "Only the master key or an admin key may manage keys and teams.",
+                               "Only the master key or an admin key may manage keys, teams and models.",
                                code="admin_required")
         return json_response(await work(gw, who), request_id)
     except ServiceError as err:

@@ -32,7 +32,8 @@ def _validate(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
+#: OpenAI's answer goes back as the provider gave it (embeddings, legacy completions, moderations).
+PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
 
 
 class EmbeddingsEndpoint:
@@ -41,7 +42,7 @@ class EmbeddingsEndpoint:
     errors = "openai"
 
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
-        return Parsed(_validate(body), _PASS_THROUGH, Operation.EMBED)
+        return Parsed(_validate(body), PASS_THROUGH, Operation.EMBED)
 
 
 EMBEDDINGS = EmbeddingsEndpoint()

@@ -82,12 +82,12 @@ class RouterClient:
             raise ended_before_start() from None
         return first.route, after_route(first, events), rpc
 
-    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None
-                          ) -> router_pb2.ListModelsResponse:
+    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None,
+                          include_wildcards: bool = False) -> router_pb2.ListModelsResponse:
         try:
             return await self.stub.ListModels(  # type: ignore[no-any-return]  # the stub's answer
-                router_pb2.ListModelsRequest(constraints=constraints), timeout=self.open_timeout_seconds,
-                metadata=self.metadata)
+                router_pb2.ListModelsRequest(constraints=constraints, include_wildcards=include_wildcards),
+                timeout=self.open_timeout_seconds, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 
