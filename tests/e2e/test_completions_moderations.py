@@ -4,7 +4,6 @@ OpenAI-compatible deployments, with usage, limits, budgets and ledger rows as fo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import openai

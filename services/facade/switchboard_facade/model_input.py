@@ -74,7 +74,7 @@ def stored_model(body: Mapping[str, Any], existing: StoredModel | None = None,
     try:
         config, left = convert_deployment(name.strip(), params, info, "model")
     except LiteLLMError as exc:
-        raise invalid(f"{exc}.", "litellm_params.model", "invalid_model") from None
+        raise invalid(f"{exc}.", "litellm_params", "invalid_model") from None
     kept = set(existing.secret_hints) if existing is not None else set()
     for key in kept & set(params):
         secrets[key] = ""  # a reference now replaces the stored value: it is dropped

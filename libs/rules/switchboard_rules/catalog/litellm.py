@@ -106,12 +106,16 @@ _ENV_PREFIX = "os.environ/"
 _PRICES = {"input_cost_per_token": "input_cost_per_million", "output_cost_per_token": "output_cost_per_million",
            "cache_read_input_token_cost": "cached_input_cost_per_million",
            "cache_creation_input_token_cost": "cache_write_cost_per_million"}
-#: litellm_params keys carried over as they are.
+#: litellm_params keys carried over as they are: LiteLLM's, and the gateway's own deployment settings (a body
+#: sent to /model/new may set them next to LiteLLM's; the catalog checks them).
 _SAME = ("api_base", "api_version", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-         "vertex_project", "vertex_location", "vertex_credentials", "weight")
+         "vertex_project", "vertex_location", "vertex_credentials", "privacy_tier", "jurisdiction", "byok",
+         "allow_unpriced", "price_provider", "price_model", "prompt_cache", "context_window", "max_output_tokens",
+         "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+         "cache_write_cost_per_million", "byok_fee_per_million", "byok_fee_per_request_micros")
 #: litellm_params keys read by this module (everything else is reported as not supported).
 _READ = {"model", "custom_llm_provider", "api_key", "base_url", "organization", "extra_headers", "headers", "timeout",
-         "stream_timeout", "rpm", "tpm", "region_name", "aws_region_name", "use_in_pass_through",
+         "stream_timeout", "rpm", "tpm", "weight", "region_name", "aws_region_name", "use_in_pass_through",
          *_SAME, *_PRICES}
 _STRATEGIES = {"simple-shuffle": "weighted_random", "least-busy": "least_inflight",
                "latency-based-routing": "lowest_latency"}
@@ -196,6 +200,18 @@ def per_million(value: Any, where: str) -> str:
     return text if "." not in text else text.rstrip("0").rstrip(".")
 
 
+def _positive(value: Any, where: str) -> float:
+    if isinstance(value, bool):
+        raise LiteLLMError(f"{where}: {value!r} is not a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise LiteLLMError(f"{where}: {value!r} is not a number") from None
+    if number <= 0:
+        raise LiteLLMError(f"{where}: must be more than 0")
+    return int(number) if number.is_integer() else number
+
+
 def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping[str, Any] | None = None,
                        where: str = "model") -> tuple[dict[str, Any], list[str]]:
     """One LiteLLM deployment (``model_name``, ``litellm_params``, ``model_info``) as a catalog deployment, and the
@@ -240,16 +256,15 @@ def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping
         out["headers"] = {str(k): env_reference(v) for k, v in headers.items()}
     timeouts = {}
     if params.get("timeout") is not None:
-        timeouts["total"] = params["timeout"]
+        timeouts["total"] = _positive(params["timeout"], f"{where}.litellm_params.timeout")
     if params.get("stream_timeout") is not None:
-        timeouts["stream_idle"] = params["stream_timeout"]
+        timeouts["stream_idle"] = _positive(params["stream_timeout"], f"{where}.litellm_params.stream_timeout")
     if timeouts:
         out["timeouts"] = timeouts
-    if "weight" not in out:
-        for key in ("rpm", "tpm"):
-            if params.get(key):
-                out["weight"] = params[key]
-                break
+    for key in ("weight", "rpm", "tpm"):  # LiteLLM's simple-shuffle weighs deployments by rpm/tpm
+        if params.get(key):
+            out["weight"] = _positive(params[key], f"{where}.litellm_params.{key}")
+            break
     for source, place in ((info, f"{where}.model_info"), (params, f"{where}.litellm_params")):
         for key, target in _PRICES.items():
             if source.get(key) is not None:
