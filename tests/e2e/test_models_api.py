@@ -136,7 +136,8 @@ def test_model_info_lists_the_files_models_and_the_stored_ones_in_litellms_shape
     assert file_model["litellm_params"] == {"model": "openai/good", "api_base": fake_openai[1]}
     info = file_model["model_info"]
     assert info["db_model"] is False and info["litellm_provider"] == "openai" and info["mode"] == "chat"
-    assert info["input_cost_per_token"] == pytest.approx(2.5e-6) and info["output_cost_per_token"] == pytest.approx(1e-5)
+    assert info["input_cost_per_token"] == pytest.approx(2.5e-6)
+    assert info["output_cost_per_token"] == pytest.approx(1e-5)
     stored = by_id["0d6f7c3e-tf"]
     assert stored["model_info"]["db_model"] is True and stored["model_info"]["base_model"] == "gpt-4o"
     # Its key variable is unset: stored and listed, not served (LiteLLM's os.environ/ reference).
