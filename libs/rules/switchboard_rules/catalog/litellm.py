@@ -250,8 +250,12 @@ def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping
     if params.get("region_name") is not None:
         out["jurisdiction"] = str(params["region_name"])
     headers = dict(params.get("extra_headers") or params.get("headers") or {})
-    if params.get("organization"):
-        headers["openai-organization"] = str(env_reference(params["organization"]))
+    organization = params.get("organization")
+    if isinstance(organization, list):  # LiteLLM makes one deployment per organization; one is kept here
+        raise LiteLLMError(f"{where}.litellm_params.organization: a list of organizations is not served; write one "
+                           "deployment per organization")
+    if organization:
+        headers["openai-organization"] = str(env_reference(organization))
     if headers:
         out["headers"] = {str(k): env_reference(v) for k, v in headers.items()}
     timeouts = {}
@@ -321,7 +325,7 @@ def convert_config(raw: Mapping[str, Any], source: str = "config") -> Converted:
     router_settings = _mapping(raw, "router_settings")
     _settings(litellm_settings, "litellm_settings", settings, models, notes,
               {"num_retries", "request_timeout", "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-               "default_fallbacks"})
+               "default_fallbacks", "allowed_fails"})
     _settings(router_settings, "router_settings", settings, models, notes,
               {"num_retries", "timeout", "cooldown_time", "allowed_fails", "retry_after", "routing_strategy",
                "fallbacks", "context_window_fallbacks", "content_policy_fallbacks", "model_group_alias",
