@@ -141,13 +141,13 @@ class Gateway:
 
 
 def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None,
-             router_settings: Mapping[str, object] | None) -> Gateway:
+             router_settings: Mapping[str, object] | None, document: Mapping[str, object] | None = None) -> Gateway:
     tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "switchboard.yaml"
     config: dict[str, object] = {"models": models}
     config["router_settings"] = dict(router_settings or {"max_attempts": 2, "backoff_initial_seconds": 0.05,
                                                           "cooldown_failures": 0})
-    config_path.write_text(yaml.safe_dump(config))
+    config_path.write_text(yaml.safe_dump(dict(document) if document is not None else config))
     port = free_port()
     master = "sk-master-test-" + os.urandom(8).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
@@ -173,8 +173,11 @@ def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str,
 
 
 def start_gateway(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None = None,
-                  router_settings: Mapping[str, object] | None = None) -> Gateway:
-    gw = _prepare(tmp, models, extra_env, router_settings)
+                  router_settings: Mapping[str, object] | None = None,
+                  document: Mapping[str, object] | None = None) -> Gateway:
+    """``document``, when given, is the config file written as it is (a LiteLLM config, say) instead of
+    ``models`` and ``router_settings``."""
+    gw = _prepare(tmp, models, extra_env, router_settings, document)
     for name in ("auth", "billing", "router", "facade"):
         gw.start_service(name)
     try:

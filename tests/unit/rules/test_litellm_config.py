@@ -153,7 +153,8 @@ def test_the_load_balancing_config() -> None:
     assert router.policy.max_attempts == 3 and router.policy.cooldown_failures == 4
     assert all(m.strategy == "weighted_random" for m in router.models.values())
     assert catalog.unsupported == (
-        "provider 'huggingface' (model 'huggingface/HuggingFaceH4/zephyr-7b-beta') is not served by this gateway "
+        "model_list[0] (zephyr-beta): provider 'huggingface' (model 'huggingface/HuggingFaceH4/zephyr-7b-beta') "
+        "is not served by this gateway "
         f"(served: {', '.join(sorted(PROVIDERS))}); this deployment was left out",
         "litellm_settings.fallbacks: 'zephyr-beta' is not a model of this config; its fallbacks were left out",
         "litellm_settings.context_window_fallbacks: 'zephyr-beta' is not a model of this config; its fallbacks "

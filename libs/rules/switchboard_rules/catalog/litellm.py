@@ -310,7 +310,8 @@ def convert_config(raw: Mapping[str, Any], source: str = "config") -> Converted:
         try:
             deployment, left = convert_deployment(name, params, info, where)
         except LiteLLMError as exc:
-            notes.add(f"{exc}; this deployment was left out")
+            text = str(exc) if str(exc).startswith(where) else f"{where} ({name}): {exc}"
+            notes.add(f"{text}; this deployment was left out")
             continue
         if left:
             notes.add(f"{where} ({name}): litellm_params {', '.join(left)} "
