@@ -8,7 +8,7 @@ The config file's deployments are not changed here.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 import grpc
 
@@ -72,6 +72,16 @@ class ModelAdmin:
     async def delete(self, request: billing_pb2.DeleteModelRequest) -> billing_pb2.StoredModel:
         self._not_the_files(request.model_id, "delete")
         return self.store.view(await self.store.delete(request.model_id))
+
+    async def learn(self, models: Iterable[str] = (), deployment_ids: Iterable[str] = ()) -> None:
+        """Reads the store again at once when a request names a model or deployment this replica does not know:
+        another replica may have stored it less than a poll ago (and a router already serve it), and a hold or a
+        price must not miss it."""
+        catalog = self.source.current()
+        if any(catalog.resolve(m) is None for m in models if m) or \
+                any(catalog.deployment(d) is None for d in deployment_ids if d):
+            if await self.store.refresh():
+                self.source.current()
 
     def listing(self) -> billing_pb2.StoredModels:
         return self.store.views()

@@ -169,6 +169,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
         try:
+            if self.models is not None:
+                await self.models.learn(models=(request.model,))
             held = await self.holder.reserve(request)
         except ServiceError as err:
             await abort(context, err)
@@ -250,6 +252,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if not request.event.request_id:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
                                    param="request_id")
+            if self.models is not None:
+                await self.models.learn(deployment_ids=(request.event.deployment_id,))
             new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]))
             self.budgets.freed.notify()  # the request's hold is settled
             _count_spend(new)
@@ -264,6 +268,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if any(not e.request_id for e in request.events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
                                    param="request_id")
+            if self.models is not None:
+                await self.models.learn(deployment_ids=[e.deployment_id for e in request.events])
             new = await self.ledger.record_new([self._row(e) for e in request.events],
                                                self._lease_units(request.events))
             self.budgets.freed.notify()  # their holds are settled
