@@ -32,6 +32,7 @@ out and, where the gateway has its own way, which.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -117,6 +118,8 @@ _SAME = ("api_base", "api_version", "aws_access_key_id", "aws_secret_access_key"
 _READ = {"model", "custom_llm_provider", "api_key", "base_url", "organization", "extra_headers", "headers", "timeout",
          "stream_timeout", "rpm", "tpm", "weight", "region_name", "aws_region_name", "use_in_pass_through",
          *_SAME, *_PRICES}
+#: model_info keys carried into the deployment's own settings (the rest is kept as its model_info).
+_INFO_READ = ("id", "max_input_tokens", "max_output_tokens", "max_tokens", "base_model", "access_groups")
 _STRATEGIES = {"simple-shuffle": "weighted_random", "least-busy": "least_inflight",
                "latency-based-routing": "lowest_latency"}
 _GENERAL_ADVICE = {
@@ -283,7 +286,7 @@ def convert_deployment(model_name: str, params: Mapping[str, Any], info: Mapping
     if info.get("base_model"):
         base = str(info["base_model"])
         out["price_model"] = base.split("/", 1)[1] if base.split("/", 1)[0] in PROVIDERS else base
-    kept = {k: v for k, v in info.items() if k not in _PRICES and k != "id"}
+    kept = {k: v for k, v in info.items() if k not in _PRICES and k not in _INFO_READ}
     if kept:
         out["model_info"] = kept
     return out, sorted(k for k in params if k not in _READ)
@@ -423,5 +426,5 @@ def _aliases(value: Any, place: str, models: dict[str, dict[str, Any]], notes: _
             continue
         copies = []
         for index, deployment in enumerate(models[str(name)]["deployments"]):
-            copies.append({**deployment, "id": f"{alias}/{index}"})
-        models[str(alias)] = {**models[str(name)], "name": alias, "deployments": copies}
+            copies.append({**copy.deepcopy(deployment), "id": f"{alias}/{index}"})
+        models[str(alias)] = {**copy.deepcopy(models[str(name)]), "name": alias, "deployments": copies}
