@@ -11,13 +11,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard_facade import flow
-from switchboard_facade.errors import invalid
 from switchboard_facade.fast_lane import hot, through_framework
 from switchboard_facade.flow import Parsed
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
-from switchboard_facade.routes.embeddings import PASS_THROUGH
+from switchboard_facade.routes.embeddings import PASS_THROUGH, checked_input
 from switchboard_router.client import Operation
 
 router = APIRouter()
@@ -30,15 +29,9 @@ class ModerationsEndpoint:
     errors = "openai"
 
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
-        model = body.setdefault("model", DEFAULT_MODEL)
-        if not isinstance(model, str) or not model:
-            raise invalid("'model' must be the public name of a moderation model.", "model", "invalid_model")
-        data = body.get("input")
-        if not isinstance(data, (str, list)) or not data:
-            raise invalid("'input' is required: a string, a list of strings, or text and image parts.", "input",
-                          "missing_input")
-        body.pop("stream", None)
-        return Parsed(body, PASS_THROUGH, Operation.MODERATE)
+        body.setdefault("model", DEFAULT_MODEL)
+        checked = checked_input(body, "a moderation model", "a string, a list of strings, or text and image parts")
+        return Parsed(checked, PASS_THROUGH, Operation.MODERATE)
 
 
 MODERATIONS = ModerationsEndpoint()
