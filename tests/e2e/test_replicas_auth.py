@@ -6,7 +6,6 @@ Redis key prefix are made for the run and removed after).
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -21,25 +20,13 @@ import redis
 from switchboard_auth.migrations import MIGRATIONS
 from tests.conftest import fake_models
 from tests.e2e.keys_helpers import admin_post, ok, sdk
+from tests.e2e.replicated import NEEDS_DATASTORES, POSTGRES_URL, REDIS_URL, with_database
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_replicated_gateway
 
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
-
-pytestmark = [
-    pytest.mark.postgres, pytest.mark.redis,
-    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL), reason=(
-        "needs SWITCHBOARD_TEST_POSTGRES_URL and SWITCHBOARD_TEST_REDIS_URL (e.g. "
-        "postgresql://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0)")),
-]
+pytestmark = NEEDS_DATASTORES
 
 SEEN_KEYS: list[str] = []
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +36,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory,
     prefix = f"sbtest:{secrets.token_hex(6)}:"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
-    dsn = _with_database(POSTGRES_URL, database)
+    dsn = with_database(POSTGRES_URL, database)
     tmp: Path = tmp_path_factory.mktemp("replicas")
     gw = start_replicated_gateway(tmp, fake_models(fake_openai[1]), auth_env={
         "SWITCHBOARD_DATABASE_URL": dsn, "SWITCHBOARD_REDIS_URL": REDIS_URL, "SWITCHBOARD_REDIS_PREFIX": prefix})
