@@ -7,6 +7,10 @@ it) and the router (which sends it to the provider as ``max_tokens``) must read
 the same number: both ask here. A deployment's own ``max_output_tokens`` /
 ``context_window`` in the catalog win over these figures.
 
+The same data says which models a provider publishes (a wildcard catalog entry such as
+``openai/*`` is listed as those, :func:`known_models`) and what a model can do (tools, images,
+reasoning: the admin API's ``/model/info`` and ``/model_group/info``, :func:`capabilities_for`).
+
 The data is the JSON document the package ships (the models.dev API format:
 provider → models → ``limit: {context, output}``), read once per process
 into a small index; the package's typed API builds objects for every model of
