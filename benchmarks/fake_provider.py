@@ -10,9 +10,11 @@ core serves tens of thousands of small requests a second. It answers:
 - ``GET /health``: 200.
 
 Behaviour is set on the command line: ``--delay-ms`` before the first byte, ``--chunks`` content
-chunks per stream, ``--chunk-delay-ms`` between chunks. A request's ``max_tokens`` (or
-``max_completion_tokens``) overrides the chunk count, so a "long stream" scenario can go through
-a gateway unchanged. Every response carries ``x-fake-provider-ms``: the time the provider itself
+chunks per stream, ``--chunk-delay-ms`` between chunks. Like a model, it writes what the prompt asks
+for, up to the request's output cap: a last message that says ``Answer in N words`` gets N chunks
+(else ``--chunks``), never more than ``max_completion_tokens`` / ``max_tokens`` — so a "long
+stream" scenario goes through any gateway unchanged, and a gateway that sends the provider an
+output bound (as Switchboard does for budgeted keys) does not change the answer's length. Every response carries ``x-fake-provider-ms``: the time the provider itself
 spent waiting on purpose (the configured delays), so that ``overhead = total - provider time``.
 
 Run it as a process: ``python -m benchmarks.fake_provider --port 9000 --delay-ms 0 --chunks 20``.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import time
 from collections import deque
@@ -89,6 +92,16 @@ def _sse(payload: object) -> bytes:
     return _chunked(b"data: " + orjson.dumps(payload) + b"\n\n")
 
 
+#: How a prompt asks for an answer's length (the long-stream scenario's last message says it).
+_ASKED_WORDS = re.compile(r"Answer in (\d{1,6}) words")
+
+
+def _last_text(messages: list[object]) -> str:
+    last = messages[-1] if messages else None
+    content = last.get("content") if isinstance(last, dict) else None
+    return content if isinstance(content, str) else ""
+
+
 class _CompletionPlan:
     """What one chat request asks for, decided once from its body."""
 
@@ -105,8 +118,10 @@ class _CompletionPlan:
         self.stream = bool(parsed.get("stream"))
         options = parsed.get("stream_options") or {}
         self.include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-        wanted = parsed.get("max_completion_tokens") or parsed.get("max_tokens")
-        self.chunks = max(1, int(wanted)) if isinstance(wanted, int) else max(1, config.chunks)
+        asked = _ASKED_WORDS.search(_last_text(parsed["messages"]))
+        chunks = int(asked.group(1)) if asked else config.chunks
+        cap = parsed.get("max_completion_tokens") or parsed.get("max_tokens")
+        self.chunks = max(1, min(chunks, cap) if isinstance(cap, int) else chunks)
         self.prompt_tokens = max(1, len(body) // 4)
         self.created = int(time.time())
         self.ident = f"chatcmpl-fake{time.monotonic_ns():x}"

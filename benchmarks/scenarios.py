@@ -4,8 +4,8 @@
 - ``stream``: the same request streamed with usage (TTFT and total, stream client);
 - ``long-prompt``: a streamed request carrying a ~100 KB Cursor-sized context (system prompt,
   open files, earlier turns), which shows the cost of parsing and forwarding a large body;
-- ``long-stream``: a streamed request whose answer is 1,000 chunks (``max_tokens`` tells the
-  fake provider how many), which shows the per-chunk cost.
+- ``long-stream``: a streamed request whose answer is 1,000 chunks (its prompt asks the fake
+  provider for that many words), which shows the per-chunk cost.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ def request_body(kind: str, model: str) -> bytes:
     elif kind == "long-prompt":
         body["messages"] = _cursor_sized_messages(LONG_PROMPT_BYTES)
     elif kind == "long-stream":
-        body["messages"] = _short_messages()
-        body["max_tokens"] = LONG_STREAM_CHUNKS
+        body["messages"] = [*_short_messages()[:1],
+                            {"role": "user", "content": f"Tell the benchmark a story. Answer in {LONG_STREAM_CHUNKS} words."}]
     else:
         raise ValueError(f"unknown scenario kind {kind!r}")
     return orjson.dumps(body)

@@ -86,9 +86,13 @@ def test_provider_rate_limit_is_passed_on_with_retry_after(gateway: Gateway, key
     assert response.headers["retry-after"] == "1"
 
 
-def test_unreachable_provider_is_502(gateway: Gateway, key: str) -> None:
+def test_unreachable_provider_is_502_without_the_operators_network_details(gateway: Gateway, key: str) -> None:
     body = {"model": "fake-unreachable", "messages": [{"role": "user", "content": "x"}]}
-    assert_openai_error(post(gateway, body, key), 502, "upstream_unreachable")
+    response = post(gateway, body, key)
+    assert_openai_error(response, 502, "upstream_unreachable")
+    message = response.json()["error"]["message"]
+    assert "refused" in message, message
+    assert "127.0.0.1" not in message and ":9" not in message and "Connect call failed" not in message, message
 
 
 def test_provider_timeout_is_504_and_the_provider_sees_the_cancel(

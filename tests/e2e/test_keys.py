@@ -24,7 +24,7 @@ def new_key(gateway: Gateway, **spec: object) -> dict[str, object]:
 def test_generate_returns_the_key_once_with_every_field(gateway: Gateway) -> None:
     created = new_key(gateway, key_alias="all-fields", models=["fake-good", "openai/*"], duration="30d",
                       max_budget="12.50", budget_duration="1mo", max_daily_spend=2, rpm_limit=100, tpm_limit=50000,
-                      max_parallel_requests=5, privacy_tier="internal", pii_policy="mask",
+                      max_parallel_requests=5, privacy_tier="standard", pii_policy="mask",
                       metadata={"owner": "platform", "cost_center": 42})
     key = str(created["key"])
     assert key.startswith("sk-") and len(key) >= 3 + 43
@@ -32,7 +32,7 @@ def test_generate_returns_the_key_once_with_every_field(gateway: Gateway) -> Non
     assert created["models"] == ["fake-good", "openai/*"]
     assert created["max_budget"] == 12.5 and created["budget_duration"] == "1mo" and created["max_daily_spend"] == 2
     assert (created["rpm_limit"], created["tpm_limit"], created["max_parallel_requests"]) == (100, 50000, 5)
-    assert created["privacy_tier"] == "internal" and created["pii_policy"] == "mask"
+    assert created["privacy_tier"] == "standard" and created["pii_policy"] == "mask"
     assert created["metadata"] == {"owner": "platform", "cost_center": "42"}
     expires = time.mktime(time.strptime(str(created["expires"]), "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
     assert abs(expires - (time.time() + 30 * 86400)) < 120
@@ -115,11 +115,14 @@ def test_a_key_expires(gateway: Gateway) -> None:
 
 def test_privacy_tier_and_budgets_reach_the_key_context(gateway: Gateway) -> None:
     """Auth stores them and hands them on; the router and billing enforce them."""
-    created = new_key(gateway, key_alias="ctx", privacy_tier="confidential", max_budget=3, budget_duration="7d")
+    created = new_key(gateway, key_alias="ctx", privacy_tier="zero_retention", max_budget=3, budget_duration="7d")
     info = ok(admin_get(gateway, "/key/info", as_key=str(created["key"])))["info"]
-    assert info["privacy_tier"] == "confidential" and info["max_budget"] == 3 and info["budget_duration"] == "7d"
-    with pytest.raises(openai.BadRequestError, match="privacy tier 'confidential'"):
+    assert info["privacy_tier"] == "zero_retention" and info["max_budget"] == 3 and info["budget_duration"] == "7d"
+    assert info["effective"]["privacy_tier"] == "zero_retention" and info["effective"]["privacy_tier_source"] == "key"
+    with pytest.raises(openai.BadRequestError, match="privacy tier 'zero_retention'"):  # the fakes are all standard
         chat(sdk(gateway, str(created["key"])))
+    unknown = admin_post(gateway, "/key/generate", {"privacy_tier": "confidential"})
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "unknown_privacy_tier"
 
 
 def test_model_wildcards_are_honoured(gateway: Gateway) -> None:

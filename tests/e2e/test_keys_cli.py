@@ -33,14 +33,16 @@ def test_keys_lifecycle_with_the_cli(gateway: Gateway) -> None:
     assert team["team_id"] == "cli-team" and team["max_budget"] == 20
     out, err = cli(gateway, "keys", "create", "--alias", "cli-key", "--team", "cli-team", "--models",
                    "fake-good,fake-echo", "--rpm", "10", "--tpm", "5000", "--max-parallel", "2",
-                   "--duration", "7d", "--privacy-tier", "internal", "--metadata", "owner=me")
+                   "--duration", "7d", "--privacy-tier", "standard", "--jurisdictions", "US",
+                   "--metadata", "owner=me")
     key = out.strip()
     assert key.startswith("sk-") and "not shown again" in err
     table, _ = cli(gateway, "keys", "list", "--team", "cli-team")
     assert "KEY_ID" in table and "cli-key" in table and f"sk-...{key[-4:]}" in table and key not in table
     info = cli_json(gateway, "keys", "info", key)["info"]
     assert info["rpm_limit"] == 10 and info["models"] == ["fake-good", "fake-echo"]
-    assert info["metadata"] == {"owner": "me"} and info["privacy_tier"] == "internal"
+    assert info["metadata"] == {"owner": "me"} and info["privacy_tier"] == "standard"
+    assert info["jurisdictions"] == ["us"] and info["effective"]["jurisdictions"] == ["us"]
     updated = cli_json(gateway, "keys", "update", info["key_id"], "--rpm", "20", "--clear", "tpm_limit")
     assert updated["rpm_limit"] == 20 and updated["tpm_limit"] is None and updated["max_parallel_requests"] == 2
     assert "is blocked" in cli(gateway, "keys", "block", info["key_id"])[0]

@@ -9,6 +9,9 @@ grpcurl relies on (server reflection, the health service).
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.client import SwitchboardRouter
 from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.openai_provider import FakeOpenAI
-from tests.harness import Gateway, start_gateway
+from tests.harness import ROOT, Gateway, python_path, start_gateway
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -189,3 +192,35 @@ async def test_reflection_and_health_as_grpcurl_uses_them(ggw: Gateway) -> None:
         assert replies[1].file_descriptor_response.file_descriptor_proto
         health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
         assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_odd_shapes_from_a_direct_caller_are_served_or_refused_never_crash(ggw: Gateway) -> None:
+    """The facade checks HTTP bodies; a gRPC caller's body reaches the router as it was written."""
+    key, key_id = new_key(ggw, rpm_limit=100)
+    async with SwitchboardRouter(router_address(ggw), api_key=key, retries=0) as router:
+        calls = [(lambda: router.stream("fake-good", HI, stream_options="yes").__anext__(), "stream_options"),
+                 (lambda: router.complete("fake-good", []), "messages"),
+                 (lambda: router.complete("fake-good", [None]), "messages[0]"),  # type: ignore[list-item]
+                 (lambda: router.complete("fake-good", HI, max_tokens=0), "max_tokens")]
+        for call, param in calls:
+            with pytest.raises(ServiceError) as refused:
+                await call()
+            assert refused.value.kind == Kind.ERROR_KIND_INVALID_REQUEST and refused.value.error.param == param
+            assert "'" + param.split("[")[0] in refused.value.message
+        served = await router.complete("fake-good", HI)
+        assert served.text
+    rows = rows_of(ggw, key_id, 1)
+    assert len(rows) == 1, "refused bodies are neither billed nor counted"
+
+
+def test_the_kubernetes_example_client_is_served_and_billed(ggw: Gateway) -> None:
+    """deploy/k8s/examples/router-client/client.py, run as its Deployment runs it (two calls, then it stops)."""
+    key, key_id = new_key(ggw, key_alias="report-writer")
+    env = {**os.environ, "PYTHONPATH": python_path(), "SWITCHBOARD_ROUTER_ADDRESS": router_address(ggw),
+           "SWITCHBOARD_API_KEY": key, "SWITCHBOARD_MODEL": "fake-good", "PERIOD_SECONDS": "0", "CALLS": "2"}
+    done = subprocess.run([sys.executable, str(ROOT / "deploy/k8s/examples/router-client/client.py")], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("Hello from the fake provider.") == 2, done.stdout
+    rows = rows_of(ggw, key_id, 2)
+    assert {r["source"] for r in rows} == {"grpc"} and all(r["key_alias"] == "report-writer" for r in rows)

@@ -18,10 +18,10 @@ def new_team(gateway: Gateway, **spec: object) -> dict[str, object]:
 def test_team_lifecycle_through_the_admin_api(gateway: Gateway) -> None:
     team = new_team(gateway, team_id="platform-" + secrets.token_hex(3), models=["fake-good"], rpm_limit=100,
                     tpm_limit=10000, max_parallel_requests=4, max_budget=500, budget_duration="30d",
-                    max_daily_spend="25.5", privacy_tier="internal", metadata={"slack": "#platform"})
+                    max_daily_spend="25.5", privacy_tier="standard", metadata={"slack": "#platform"})
     team_id = str(team["team_id"])
     assert team["max_budget"] == 500 and team["max_daily_spend"] == 25.5 and team["budget_duration"] == "30d"
-    assert team["rpm_limit"] == 100 and team["privacy_tier"] == "internal" and team["blocked"] is False
+    assert team["rpm_limit"] == 100 and team["privacy_tier"] == "standard" and team["blocked"] is False
     key = generate(gateway, key_alias="member", team_id=team_id)
     info = ok(admin_get(gateway, "/team/info", team_id=team_id))
     assert info["team_info"]["key_count"] == 1 and [k["key_id"] for k in info["keys"]] == [key["key_id"]]
@@ -50,9 +50,9 @@ def test_a_key_inherits_the_team_models_and_privacy_tier(gateway: Gateway) -> No
     assert chat(sdk(gateway, str(own["key"])), "fake-good").parse().choices[0].message.content
     with pytest.raises(openai.PermissionDeniedError):
         chat(sdk(gateway, str(own["key"])), "fake-echo")
-    private = new_team(gateway, privacy_tier="internal")
+    private = new_team(gateway, privacy_tier="zero_retention")
     member = sdk(gateway, str(generate(gateway, team_id=private["team_id"])["key"]))
-    with pytest.raises(openai.BadRequestError, match="privacy tier 'internal'"):  # the router enforces the tier
+    with pytest.raises(openai.BadRequestError, match="privacy tier 'zero_retention'"):  # the router enforces the tier
         chat(member, "fake-good")
 
 

@@ -37,7 +37,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, vertex: FakeVertex) -> Iterator
     _, stranger = service_account_key()
     models: list[dict[str, object]] = [
         {"name": "gemini-eu", "deployments": [dep(GEMINI, "europe-west4", "eu", "${VERTEX_SA_JSON}")]},
-        {"name": "claude-ca", "deployments": [dep(CLAUDE, "northamerica-northeast1", "ca", "${VERTEX_SA_JSON}")]},
+        # No jurisdiction declared: the region (Montréal) puts it in Canada.
+        {"name": "claude-ca", "deployments": [dep(CLAUDE, "northamerica-northeast1", "", "${VERTEX_SA_JSON}")]},
         {"name": "gemini-workload-identity", "deployments": [
             {**dep(GEMINI, "europe-west4", "eu", ""), "vertex_credentials": None}]},
         {"name": "gemini-revoked-key", "deployments": [
@@ -106,6 +107,21 @@ def test_claude_in_canada_with_tools_billed_at_google_prices(gw: Gateway, sdk: o
     row = gw.ledger_row(raw.headers["x-request-id"])
     assert row["upstream_model"] == CLAUDE and row["jurisdiction"] == "ca"
     assert row["cost_micros"] == exact_micros(CLAUDE, row) > 0
+
+
+def test_a_key_pinned_to_canada_reaches_only_the_canadian_region(gw: Gateway, vertex: FakeVertex) -> None:
+    client = openai.OpenAI(api_key=gw.create_key(jurisdictions=["ca"]), base_url=gw.base_url + "/v1", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["claude-ca"]
+    before = len(vertex.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="gemini-eu", messages=[{"role": "user", "content": "x"}])
+    assert refused.value.code == "jurisdiction_unavailable" and "It can be served in: eu." in refused.value.message
+    assert len(vertex.requests) == before
+    raw = client.chat.completions.with_raw_response.create(model="claude-ca",
+                                                           messages=[{"role": "user", "content": "x"}])
+    assert raw.headers["x-switchboard-resolved-jurisdiction"] == "ca"
+    assert "/locations/northamerica-northeast1/" in vertex.requests[-1].path
+    client.close()
 
 
 def test_a_key_google_refuses_is_a_401_that_says_so(sdk: openai.OpenAI, vertex: FakeVertex) -> None:

@@ -3,7 +3,9 @@
 The access line is the only log written for every request, so it gets a path
 cheaper than :mod:`logging`: the request hands a dict to a queue (well under a
 microsecond) and a daemon thread adds the timestamp, serialises with orjson and
-writes to stderr. The line has the same shape as every other log line
+writes to stderr. The thread waits :data:`LINGER_SECONDS` after the first line of
+a batch, so that it wakes (and takes the interpreter lock from the event loop)
+once for many requests rather than once for each. The line has the same shape as every other log line
 (:mod:`switchboard_common.logs`), with logger ``switchboard.access``; it is
 written only while that logger is enabled for INFO, so ``SWITCHBOARD_LOG_LEVEL``
 still governs it.
@@ -22,6 +24,8 @@ from typing import Any, TextIO
 import orjson
 
 LOGGER_NAME = "switchboard.access"
+#: How long the writer gathers lines after the first of a batch (a log line is never later than this).
+LINGER_SECONDS = 0.05
 
 
 def _timestamp(created: float) -> str:
@@ -72,6 +76,8 @@ class AccessLog:
         while not stop:
             lines: list[str] = []
             item = self._queue.get()
+            if item is not None:
+                time.sleep(LINGER_SECONDS)  # gather the lines of the requests that end meanwhile
             while True:
                 if item is None:
                     stop = True

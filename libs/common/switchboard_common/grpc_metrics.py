@@ -2,10 +2,9 @@
 
 For each RPC: count by status code, time in the handler, in-flight gauge, and —
 from the typed ``switchboard.v1.Error`` a servicer attaches when it refuses —
-policy denials (rate limits, budgets, bad keys). For the router it also reads the
-answers going out (``CompleteResponse`` and the stream's ``StreamEnd``) to count
-tokens, retries, fallbacks, provider latency and upstream errors: the facts are
-already in the messages, so the engine needs no metrics code of its own.
+policy denials (rate limits, budgets, bad keys). A service may also hand it an
+``observe`` function that reads each answer going out (the router counts tokens,
+retries and provider latency from its answers: see ``switchboard_router.route_metrics``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from switchboard.v1 import common_pb2, router_pb2
+from switchboard.v1 import common_pb2
 from switchboard_common import metrics
 from switchboard_common.errors import ERROR_METADATA_KEY
 
@@ -56,25 +55,6 @@ def _typed_error(context: grpc.aio.ServicerContext) -> common_pb2.Error | None:
     return None
 
 
-def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, provider_ms: float,
-                 ttfb_ms: float = 0.0, error: common_pb2.Error | None = None) -> None:
-    """Counts what one finished completion tells: tokens, retries, fallbacks, provider time, upstream errors."""
-    deployment, provider = route.deployment_id, route.provider
-    if deployment:
-        served = route.served_model or model
-        metrics.TOKENS.inc((served, deployment, "in"), usage.prompt_tokens)
-        metrics.TOKENS.inc((served, deployment, "out"), usage.completion_tokens)
-        metrics.PROVIDER_LATENCY.observe((provider, deployment), provider_ms / 1000)
-        if ttfb_ms > 0:
-            metrics.PROVIDER_TTFB.observe((provider, deployment), ttfb_ms / 1000)
-    if route.attempts > 1:
-        metrics.RETRIES.labels(model).inc(route.attempts - 1)
-    if route.served_model and route.served_model != model:
-        metrics.FALLBACKS.labels(model, route.served_model).inc()
-    if error is not None and error.kind in UPSTREAM_KINDS:
-        metrics.UPSTREAM_ERRORS.labels(error.provider or provider or "unknown", kind_label(error.kind)).inc()
-
-
 def call_started(service: str, method: str) -> None:
     """Counts a call in flight (``record_call`` ends it): for calls that are not RPCs of their own (Exchange)."""
     metrics.RPC_INFLIGHT.add((service, method), 1)
@@ -93,21 +73,21 @@ def record_call(service: str, method: str, started: float, code: Any, error: com
             metrics.UPSTREAM_ERRORS.labels(error.provider or "unknown", kind_label(error.kind)).inc()
 
 
-def observe_response(request: Any, response: Any) -> None:
-    """Counts what an answer going out tells (tokens, retries, fallbacks, provider time)."""
-    if isinstance(response, router_pb2.CompleteResponse):
-        record_route(request.model, response.route, response.usage, response.provider_ms)
-    elif isinstance(response, router_pb2.StreamEvent) and response.WhichOneof("event") == "end":
-        end = response.end
-        record_route(request.model, end.route, end.usage, end.provider_ms, end.time_to_first_byte_ms,
-                     end.error if end.HasField("error") else None)
+#: Reads one answer going out: (the RPC's request, the answer or one streamed message).
+Observe = Callable[[Any, Any], None]
+
+
+def _ignore(request: Any, response: Any) -> None:
+    return None
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Records every unary and server-streaming RPC of ``service`` (e.g. ``"auth"``)."""
+    """Records every unary and server-streaming RPC of ``service`` (e.g. ``"auth"``), and hands every answer going
+    out to ``observe``."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, observe: Observe | None = None) -> None:
         self.service = service
+        self.observe = observe or _ignore
 
     async def intercept_service(
         self,
@@ -149,7 +129,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 self._finish(method, started, context, failed)
-            observe_response(request, response)
+            self.observe(request, response)
             return response
 
         return observed
@@ -161,7 +141,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
             try:
                 async for response in behavior(request, context):
-                    observe_response(request, response)
+                    self.observe(request, response)
                     yield response
                 failed = None
             except (asyncio.CancelledError, GeneratorExit):

@@ -19,7 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from switchboard_common.grpc_metrics import MetricsInterceptor
+from switchboard_common.grpc_metrics import MetricsInterceptor, Observe
 from switchboard_common.ports import port_holder
 
 log = logging.getLogger(__name__)
@@ -69,11 +69,14 @@ async def start_server(
     register: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    observe: Observe | None = None,
 ) -> GrpcService:
     """Creates, registers and starts a server on ``listen`` (port 0 = any free port); ``interceptors`` run after
-    the metrics one (e.g. :class:`switchboard_common.identity.RequireServiceToken`)."""
+    the metrics one (e.g. :class:`switchboard_common.identity.RequireServiceToken`), which hands every answer
+    going out to ``observe``."""
     label = service_names[0].rsplit(".", 1)[-1].lower() if service_names else "grpc"
-    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[MetricsInterceptor(label), *interceptors])
+    server = grpc.aio.server(options=SERVER_OPTIONS,
+                             interceptors=[MetricsInterceptor(label, observe), *interceptors])
     register(server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -25,13 +25,13 @@ MONEY_LIMITS = ("max_budget", "max_daily_spend")
 KEY: dict[str, str] = {
     "key_alias": "key_alias", "models": "models", "duration": "duration", "expires": "expires_at",
     "team_id": "team_id", "privacy_tier": "privacy_tier", "pii_policy": "pii_policy", "metadata": "metadata",
-    "is_admin": "is_admin", "provider_credentials": "provider_credentials",
+    "is_admin": "is_admin", "provider_credentials": "provider_credentials", "jurisdictions": "jurisdictions",
 }
 #: A team's own fields (besides its limits), JSON name → contract name (``TeamSpec``).
 TEAM: dict[str, str] = {
     "team_id": "team_id", "team_alias": "team_alias", "models": "models", "privacy_tier": "privacy_tier",
     "pii_policy": "pii_policy", "metadata": "metadata", "blocked": "blocked",
-    "provider_credentials": "provider_credentials",
+    "provider_credentials": "provider_credentials", "jurisdictions": "jurisdictions",
 }
 
 KEY_JSON_FIELDS = frozenset(KEY) | frozenset(LIMITS)

@@ -81,10 +81,10 @@ def _content_part(part: object, where: str) -> dict[str, Any] | None:
                 f"'{where}.image_url' is required: send the image as a URL or data URL (file_id is not supported).",
                 where + ".image_url",
             )
-        image: dict[str, Any] = {"url": url}
+        given: dict[str, Any] = {"url": url}
         if part.get("detail") in ("low", "high", "auto"):
-            image["detail"] = part["detail"]
-        return {"type": "image_url", "image_url": image}
+            given["detail"] = part["detail"]
+        return {"type": "image_url", "image_url": given}
     if kind == "image":
         return {"type": "image_url", "image_url": {"url": _anthropic_image_url(part, where)}}
     if kind == "input_file":

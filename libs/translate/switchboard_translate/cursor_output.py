@@ -56,7 +56,7 @@ class CursorResponseFixer:
         for choice in choices:
             message = choice.get("message") if isinstance(choice, dict) else None
             calls = message.get("tool_calls") if isinstance(message, dict) else None
-            if not calls:
+            if not calls or not isinstance(message, dict):
                 fixed_choices.append(choice)
                 continue
             fixed_message = dict(message)

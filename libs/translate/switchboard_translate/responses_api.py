@@ -126,8 +126,8 @@ def response_envelope(
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A Responses ``response`` object that repeats the request's settings."""
-    reasoning = request.get("reasoning") if isinstance(request.get("reasoning"), dict) else {}
-    text = request.get("text") if isinstance(request.get("text"), dict) else {}
+    reasoning = _object(request.get("reasoning"))
+    text = _object(request.get("text"))
     instructions = request.get("instructions")
     envelope: dict[str, Any] = {
         "id": response_id,
@@ -261,3 +261,8 @@ def chat_completion_to_response(
         usage=responses_usage(completion.get("usage")),
         incomplete_reason=incomplete_reason,
     )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}

@@ -159,8 +159,10 @@ def normalize_tool_choice(raw: object, param: str = "tool_choice") -> object:
     if kind == "any":
         return "required"
     if kind == "allowed_tools":
-        spec = raw.get("allowed_tools") if isinstance(raw.get("allowed_tools"), dict) else raw
-        tools = spec.get("tools") if isinstance(spec.get("tools"), list) else []
+        nested = raw.get("allowed_tools")
+        spec: dict[str, Any] = nested if isinstance(nested, dict) else raw
+        listed = spec.get("tools")
+        tools: list[Any] = listed if isinstance(listed, list) else []
         allowed = []
         for tool in tools:
             if isinstance(tool, dict):

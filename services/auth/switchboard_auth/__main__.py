@@ -10,6 +10,7 @@ from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.invalidation import InvalidationBus
 from switchboard_auth.limits import Limiter, MemoryLimiter
+from switchboard_auth.policy import GatewayDefaults, checked_key_prefix
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
@@ -24,6 +25,12 @@ log = logging.getLogger("switchboard_auth")
 
 
 async def serve(settings: AuthSettings) -> None:
+    try:
+        defaults = GatewayDefaults.from_settings(settings.default_privacy_tier, settings.default_jurisdictions)
+        key_prefix = checked_key_prefix(settings.key_prefix)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     data_dir = settings.ensure_data_dir()
     master = settings.master_key or load_or_create_secret(data_dir / "master_key", prefix="sk-master-")
     pepper = settings.key_pepper or load_or_create_secret(data_dir / "key_pepper")
@@ -48,12 +55,14 @@ async def serve(settings: AuthSettings) -> None:
     cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
     identity = load_identity("auth", settings, accepts=CALLERS)
     servicer = AuthServicer(store, master, pepper, limiter, bus, cache,
-                            CredentialCipher.from_setting(settings.encryption_key), identity)
+                            CredentialCipher.from_setting(settings.encryption_key), identity, defaults, key_prefix)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name],
         [RequireServiceToken(identity)])
-    log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory"})
+    log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory",
+                                      "default_privacy_tier": defaults.privacy_tier,
+                                      "default_jurisdictions": list(defaults.jurisdictions), "key_prefix": key_prefix})
     metrics.serve(settings.metrics_port)
 
     stop = asyncio.Event()

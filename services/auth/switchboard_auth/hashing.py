@@ -1,8 +1,10 @@
 """Virtual keys: generation, keyed hashing and constant-time comparison.
 
-A key is ``sk-`` followed by 32 random bytes (base64url, 43 characters). It is
-stored only as HMAC-SHA256(pepper, key): a leaked database reveals neither the
-keys nor, without the pepper, a way to test guesses offline.
+A key is a prefix (``sk-`` unless ``SWITCHBOARD_KEY_PREFIX`` names another) followed
+by 32 random bytes (base64url, 43 characters). It is stored only as
+HMAC-SHA256(pepper, key), the prefix included, so a key is found by its hash
+whatever prefix it was issued with: a leaked database reveals neither the keys
+nor, without the pepper, a way to test guesses offline.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ KEY_PREFIX = "sk-"
 KEY_RANDOM_BYTES = 32
 
 
-def generate_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(KEY_RANDOM_BYTES)
+def generate_key(prefix: str = KEY_PREFIX) -> str:
+    return prefix + secrets.token_urlsafe(KEY_RANDOM_BYTES)
 
 
 def hash_key(key: str, pepper: str) -> str:

@@ -89,10 +89,19 @@ async def _v5_min_output_tokens(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN min_output_tokens BIGINT"))
 
 
+async def _v6_residency(conn: AsyncConnection) -> None:
+    """Keys and teams carry the jurisdictions they may be served in; keys remember the prefix they were issued
+    with (SWITCHBOARD_KEY_PREFIX), every earlier key having been issued as "sk-"."""
+    for table in ("virtual_keys", "teams"):
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN jurisdictions JSON NOT NULL DEFAULT '[]'"))
+    await conn.execute(sa.text("ALTER TABLE virtual_keys ADD COLUMN key_prefix VARCHAR(20) NOT NULL DEFAULT 'sk-'"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
     Migration(3, "bring your own key: sealed provider credentials", _v3_provider_credentials),
     Migration(4, "team PII policy", _v4_team_pii_policy),
     Migration(5, "floor of a capped answer on keys and teams", _v5_min_output_tokens),
+    Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
 ]

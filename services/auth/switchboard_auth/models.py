@@ -36,6 +36,10 @@ class VirtualKey(SQLModel, table=True):
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
+    #: Jurisdictions the key may be served in (lower-case; ["*"]: any); empty: the team's, else the gateway's.
+    jurisdictions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: The prefix the plain key was issued with (SWITCHBOARD_KEY_PREFIX at the time).
+    key_prefix: str = Field(default="sk-", max_length=20)
     #: Bring your own key: the key's provider credentials as one Fernet token (credential_cipher.py).
     provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     #: Provider -> "..." + last four characters of its credential (what the admin API shows).
@@ -65,6 +69,8 @@ class Team(SQLModel, table=True):
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
+    #: Jurisdictions the team's keys may be served in (["*"]: any); a key's own list is a subset.
+    jurisdictions: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     team_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
     #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).

@@ -13,16 +13,19 @@ import grpc
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
-from switchboard_auth.hashing import generate_key, hash_key, new_key_id, same_hash
+from switchboard_auth.hashing import KEY_PREFIX, generate_key, hash_key, new_key_id, same_hash
 from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
 from switchboard_auth.limits import Admitted, Denial, LeaseAsk, LeaseGrant, LeaseReturn, LimitCheck, Limiter
 from switchboard_auth.models import Team, VirtualKey
+from switchboard_auth.policy import GatewayDefaults, effective
 from switchboard_auth.specs import (
     TEAM_ID,
     apply_key_spec,
     apply_team_spec,
     bad,
+    check_key_jurisdictions_within_team,
     check_key_models_within_team,
+    check_team_jurisdictions_cover_keys,
     check_text,
     key_info,
     key_status,
@@ -41,6 +44,9 @@ from switchboard_common.identity import ServiceIdentity
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+#: The key fields a team bounds (a change of any is checked against the key's team).
+_TEAM_BOUND = frozenset({"team_id", "models", "jurisdictions"})
 
 #: A lease id names records in the limit counters: letters, digits, '_' and '-' only.
 _LEASE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -78,8 +84,13 @@ def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
 class AuthServicer(auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
                  cache: VerificationCache, cipher: CredentialCipher | None = None,
-                 identity: ServiceIdentity | None = None) -> None:
+                 identity: ServiceIdentity | None = None, defaults: GatewayDefaults | None = None,
+                 key_prefix: str = KEY_PREFIX) -> None:
         self.store = store
+        #: The privacy tier and jurisdictions of keys that set none (see switchboard_auth.policy).
+        self.defaults = defaults or GatewayDefaults()
+        #: Prefix of the keys this replica issues; keys of any prefix are found by their hash.
+        self.key_prefix = key_prefix
         #: Who may call: every RPC needs a service token (see switchboard_common.identity); credentials go to the
         #: router alone.
         self.identity = identity or ServiceIdentity("auth")
@@ -114,7 +125,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         if key is None or not same_hash(key.key_hash, digest):
             raise _unauthenticated(
                 "The API key is not valid for this gateway. Check that you copied the whole key, "
-                "including its 'sk-' prefix, or ask an admin for a new one.", "invalid_api_key")
+                f"including its prefix ('{self.key_prefix}...'), or ask an admin for a new one.", "invalid_api_key")
         status = key_status(key, now_s())
         if status != "active":
             raise _unauthenticated(f"This API key is {status}. Ask an admin for a new key.", f"key_{status}")
@@ -123,14 +134,14 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                                    "Ask an admin to unblock it.", "team_blocked")
         return key, team
 
-    @staticmethod
-    def _context(key: VirtualKey | None, team: Team | None) -> auth_pb2.KeyContext:
+    def _context(self, key: VirtualKey | None, team: Team | None) -> auth_pb2.KeyContext:
         if key is None:
             return auth_pb2.KeyContext(key_id="master", key_alias="master", is_admin=True)
+        resolved = effective(key, team, self.defaults)
         ctx = auth_pb2.KeyContext(
             key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
             models=key.models or (team.models if team is not None else []),
-            limits=limits_of(key), privacy_tier=key.privacy_tier or (team.privacy_tier if team is not None else ""),
+            limits=limits_of(key), privacy_tier=resolved.privacy_tier, jurisdictions=resolved.jurisdictions,
             pii_policy=key.pii_policy or (team.pii_policy if team is not None else ""),
             metadata=key.key_metadata, is_admin=key.is_admin, expires_at=key.expires_at,
         )
@@ -315,14 +326,27 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                              "itself.", "key")
         return key
 
-    async def _check_team(self, key: VirtualKey) -> None:
+    async def _check_team(self, key: VirtualKey, fields: set[str] | frozenset[str] = _TEAM_BOUND) -> Team | None:
+        """The key's team (None when it has none), once the key's models and jurisdictions are within it (when
+        ``fields`` changed any of them)."""
         if not key.team_id:
-            return
+            return None
         team = await self.store.team(key.team_id)
         if team is None:
             raise bad(f"team_id '{key.team_id}' does not exist; create it first with POST /team/new.", "team_id",
                       "team_not_found")
-        check_key_models_within_team(key, team)
+        if fields & {"team_id", "models"}:
+            check_key_models_within_team(key, team)
+        if fields & {"team_id", "jurisdictions"}:
+            check_key_jurisdictions_within_team(key, team)
+        return team
+
+    def _info(self, key: VirtualKey, now: float, team: Team | None) -> auth_pb2.KeyInfo:
+        """The key as shown, with the context (and its sources) its requests get."""
+        return key_info(key, now, self._context(key, team), effective(key, team, self.defaults))
+
+    async def _info_of(self, key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
+        return self._info(key, now, await self.store.team(key.team_id) if key.team_id else None)
 
     async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None:
         await self.bus.publish(auth_pb2.Invalidation(key_ids=key_ids, team_ids=team_ids))
@@ -332,15 +356,17 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                         context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
         await self._admin(request.caller)
         now = now_s()
-        plain = generate_key()
+        plain = generate_key(self.key_prefix)
         key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
-                         created_at=now, status="active")
+                         created_at=now, status="active", key_prefix=self.key_prefix)
         apply_key_spec(key, request.spec, spec_fields_set(request.spec), now)
         seal_credentials(key, request.spec, spec_fields_set(request.spec), self.cipher)
-        await self._check_team(key)
+        team = await self._check_team(key)
+        if request.dry_run:
+            return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
         await self.store.insert(key)
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
-        return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
+        return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
@@ -348,22 +374,24 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         await self._admin(request.caller)
         check_text(request.team_id, "team_id")
         now = now_s()
-        return auth_pb2.ListKeysResponse(keys=[key_info(k, now) for k in await self.store.list(request.team_id)])
+        teams = {t.team_id: t for t in await self.store.teams()}
+        return auth_pb2.ListKeysResponse(keys=[self._info(k, now, teams.get(k.team_id))
+                                               for k in await self.store.list(request.team_id)])
 
     @rpc
     async def GetKey(self, request: auth_pb2.GetKeyRequest, context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
-        caller, _ = await self._verify(request.caller.api_key)
+        caller, team = await self._verify(request.caller.api_key)
         if caller is not None and not caller.is_admin:
             if request.key and request.key != caller.key_id and not same_hash(
                     hash_key(request.key, self.pepper), caller.key_hash):
                 raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A virtual key may only read its own info; "
                                    "call GET /key/info without a 'key' parameter.", code="not_your_key")
-            return key_info(caller, now_s())
+            return self._info(caller, now_s(), team)
         if not request.key:
             if caller is not None:
-                return key_info(caller, now_s())
-            raise bad("Name the key: GET /key/info?key=<key_id or sk-...>.", "key", "missing_key")
-        return key_info(await self._find_key(request.key), now_s())
+                return self._info(caller, now_s(), team)
+            raise bad(f"Name the key: GET /key/info?key=<key_id or {self.key_prefix}...>.", "key", "missing_key")
+        return await self._info_of(await self._find_key(request.key), now_s())
 
     @rpc
     async def UpdateKey(self, request: auth_pb2.UpdateKeyRequest,
@@ -377,12 +405,13 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         now = now_s()
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
-        if fields & {"team_id", "models"}:
-            await self._check_team(key)
+        team = await self._check_team(key, fields)
+        if request.dry_run:
+            return self._info(key, now, team)
         await self.store.save(key)
         await self._changed(key_ids=[key.key_id])
         log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})
-        return key_info(key, now)
+        return self._info(key, now, team)
 
     @rpc
     async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
@@ -412,14 +441,14 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         if fields:
             apply_key_spec(key, request.spec, fields, now)
             seal_credentials(key, request.spec, fields, self.cipher)
-            if fields & {"team_id", "models"}:
-                await self._check_team(key)
-        plain = generate_key()
+        team = await self._check_team(key, fields)
+        plain = generate_key(self.key_prefix)
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
+        key.key_prefix = self.key_prefix
         await self.store.save(key)
         await self._changed(key_ids=[key.key_id])
         log.info("key regenerated", extra={"key_id": key.key_id})
-        return auth_pb2.CreateKeyResponse(key=plain, info=key_info(key, now))
+        return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
 
     @rpc
     async def SetKeyBlocked(self, request: auth_pb2.SetBlockedRequest,
@@ -433,7 +462,7 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         await self.store.save(key)
         await self._changed(key_ids=[key.key_id])
         log.info("key blocked" if request.blocked else "key unblocked", extra={"key_id": key.key_id})
-        return key_info(key, key.updated_at)
+        return await self._info_of(key, key.updated_at)
 
     # -- teams -----------------------------------------------------------------------------
 
@@ -474,6 +503,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         fields = set(request.update_fields)
         apply_team_spec(team, request.spec, fields, now_s())
         seal_credentials(team, request.spec, fields, self.cipher)
+        if "jurisdictions" in fields:
+            check_team_jurisdictions_cover_keys(team, await self.store.list(team.team_id))
         await self.store.save(team)
         await self._changed(team_ids=[team.team_id])
         log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})

@@ -25,3 +25,10 @@ class AuthSettings(GrpcServiceSettings):
     #: Fernet key(s) sealing keys' own provider credentials (bring your own key), comma-separated, newest
     #: first (rotation: docs/privacy.md). Empty: provider credentials are refused.
     encryption_key: str = ""
+    #: Privacy tier of every key whose key and team set none (a name from the catalog's privacy_tiers); empty: none.
+    default_privacy_tier: str = ""
+    #: Jurisdictions (comma-separated, e.g. "ca" or "ca,eu") every key whose key and team set none may be served
+    #: in; empty: any.
+    default_jurisdictions: str = ""
+    #: Prefix of the keys this gateway issues (e.g. "ni_live_"); keys issued with another prefix keep working.
+    key_prefix: str = "sk-"

@@ -14,10 +14,12 @@ from fnmatch import fnmatchcase
 
 from switchboard.v1 import auth_pb2
 from switchboard_auth.models import LIMIT_FIELDS, Team, VirtualKey
+from switchboard_auth.policy import Effective
 from switchboard_common.credential_cipher import CredentialCipher, describe
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_rules.durations import DurationError, parse_duration
 from switchboard_rules.fields import KEY_CONTRACT_FIELDS, TEAM_CONTRACT_FIELDS
+from switchboard_rules.jurisdictions import JurisdictionError, allows_any, parse_jurisdictions
 from switchboard_rules.policies import PII_POLICY_NAMES
 
 PII_POLICIES = ("", *PII_POLICY_NAMES)
@@ -72,14 +74,24 @@ def limits_of(row: VirtualKey | Team) -> auth_pb2.Limits:
     return limits
 
 
-def key_info(key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
-    return auth_pb2.KeyInfo(
+def key_info(key: VirtualKey, now: float, context: auth_pb2.KeyContext | None = None,
+             resolved: Effective | None = None) -> auth_pb2.KeyInfo:
+    """The key as the admin API shows it; with the context its requests get (see :mod:`switchboard_auth.policy`)
+    when given."""
+    info = auth_pb2.KeyInfo(
         key_id=key.key_id, key_alias=key.key_alias, last_four=key.last_four, team_id=key.team_id,
         models=key.models, limits=limits_of(key), privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
         metadata=key.key_metadata, created_at=key.created_at, expires_at=key.expires_at,
         status=key_status(key, now), is_admin=key.is_admin, updated_at=key.updated_at,
-        provider_credential_hints=key.provider_credential_hints,
+        provider_credential_hints=key.provider_credential_hints, jurisdictions=key.jurisdictions,
+        key_prefix=key.key_prefix,
     )
+    if context is not None:
+        info.effective.CopyFrom(context)
+    if resolved is not None:
+        info.privacy_tier_source = resolved.privacy_tier_source
+        info.jurisdictions_source = resolved.jurisdictions_source
+    return info
 
 
 def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
@@ -87,7 +99,7 @@ def team_info(team: Team, key_count: int = 0) -> auth_pb2.TeamInfo:
         team_id=team.team_id, team_alias=team.team_alias, models=team.models, limits=limits_of(team),
         privacy_tier=team.privacy_tier, pii_policy=team.pii_policy, metadata=team.team_metadata, blocked=team.blocked,
         created_at=team.created_at, updated_at=team.updated_at, key_count=key_count,
-        provider_credential_hints=team.provider_credential_hints,
+        provider_credential_hints=team.provider_credential_hints, jurisdictions=team.jurisdictions,
     )
 
 
@@ -108,6 +120,14 @@ def _check_pii_policy(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec, fields: frozen
                   "pii_policy")
 
 
+def _jurisdictions(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec) -> list[str]:
+    """The spec's jurisdictions, written in one form (lower-case, each once); 400 naming a bad one."""
+    try:
+        return list(parse_jurisdictions(list(spec.jurisdictions)))
+    except JurisdictionError as exc:
+        raise bad(str(exc), "jurisdictions", "invalid_jurisdiction") from None
+
+
 def _apply_limits(row: VirtualKey | Team, limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> None:
     for name in LIMIT_FIELDS:
         if name in fields:
@@ -126,6 +146,7 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
     _check_pii_policy(spec, fields)
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")
+    jurisdictions = _jurisdictions(spec) if "jurisdictions" in fields else key.jurisdictions
     expires_at = key.expires_at
     if "duration" in fields:
         if spec.duration:
@@ -149,6 +170,7 @@ def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[st
         key.models = list(spec.models)
     if "metadata" in fields:
         key.key_metadata = dict(spec.metadata)
+    key.jurisdictions = jurisdictions
     key.updated_at = now
 
 
@@ -177,6 +199,8 @@ def apply_team_spec(team: Team, spec: auth_pb2.TeamSpec, fields: frozenset[str] 
     if "models" in fields and any(not m.strip() for m in spec.models):
         raise bad("models must not contain empty names.", "models")
     _check_pii_policy(spec, fields)
+    if "jurisdictions" in fields:
+        team.jurisdictions = _jurisdictions(spec)
     _apply_limits(team, spec.limits, fields)
     for name in ("team_alias", "privacy_tier", "pii_policy", "blocked"):
         if name in fields:
@@ -216,3 +240,30 @@ def check_key_models_within_team(key: VirtualKey, team: Team | None) -> None:
         raise bad(f"models {outside} are not among team '{team.team_id}''s models {team.models}; a team's key may "
                   "only use a subset of them (or leave 'models' empty to use the team's).", "models",
                   "model_not_in_team")
+
+
+def jurisdictions_outside(key: VirtualKey, team: Team) -> list[str]:
+    """The key's own jurisdictions its team does not allow (``*`` when the key allows any and the team does not)."""
+    if allows_any(team.jurisdictions) or not key.jurisdictions:
+        return []
+    if allows_any(key.jurisdictions):
+        return list(key.jurisdictions)
+    return [j for j in key.jurisdictions if j not in team.jurisdictions]
+
+
+def check_key_jurisdictions_within_team(key: VirtualKey, team: Team | None) -> None:
+    """A team's key may narrow the team's jurisdictions, never widen them."""
+    outside = jurisdictions_outside(key, team) if team is not None else []
+    if outside and team is not None:
+        raise bad(f"jurisdictions {outside} are not among team '{team.team_id}''s jurisdictions {team.jurisdictions}; "
+                  "a team's key may only narrow them (or leave 'jurisdictions' empty to use the team's).",
+                  "jurisdictions", "jurisdiction_not_in_team")
+
+
+def check_team_jurisdictions_cover_keys(team: Team, keys: list[VirtualKey]) -> None:
+    """A team's new jurisdictions must still hold every live key's own (else the change would widen nothing but
+    leave keys pinned outside their team)."""
+    outside = [k.key_alias or k.key_id for k in keys if k.status != "revoked" and jurisdictions_outside(k, team)]
+    if outside:
+        raise bad(f"keys {outside} of team '{team.team_id}' are pinned to jurisdictions outside {team.jurisdictions}; "
+                  "change their jurisdictions first.", "jurisdictions", "jurisdiction_not_in_team")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from difflib import get_close_matches
 from typing import Any
 
 import orjson
@@ -90,6 +91,19 @@ def _models(body: dict[str, Any]) -> list[str]:
     return models
 
 
+def _jurisdictions(body: dict[str, Any]) -> list[str]:
+    """``["ca", "eu"]`` or ``"ca,eu"`` (``"*"``: any); auth checks the names and writes them in one form."""
+    value = body.get("jurisdictions")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or not all(isinstance(j, str) and j.strip() for j in value):
+        raise invalid("'jurisdictions' must be a list of jurisdiction names such as [\"ca\", \"eu\"] (or [\"*\"] for "
+                      "any).", "jurisdictions", "invalid_type")
+    return value
+
+
 def _metadata(body: dict[str, Any]) -> dict[str, str]:
     metadata = body.get("metadata")
     if metadata is None:
@@ -132,7 +146,9 @@ def _expires(body: dict[str, Any]) -> int:
 def _check_known(body: dict[str, Any], known: set[str], extra: set[str]) -> None:
     unknown = sorted(set(body) - known - extra - _IGNORED)
     if unknown:
-        raise invalid(f"Unknown field(s): {', '.join(unknown)}. Known fields: {', '.join(sorted(known))}.",
+        close = get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise invalid(f"Unknown field(s): {', '.join(unknown)}.{hint} Known fields: {', '.join(sorted(known))}.",
                       unknown[0], "unknown_field")
 
 
@@ -164,7 +180,7 @@ def key_spec(body: dict[str, Any], extra: frozenset[str] = frozenset({"key"})) -
         key_alias=_str(body, "key_alias"), models=_models(body), limits=limits(body), duration=_str(body, "duration"),
         expires_at=_expires(body), team_id=_str(body, "team_id"), privacy_tier=_str(body, "privacy_tier"),
         pii_policy=_str(body, "pii_policy"), metadata=_metadata(body), is_admin=_bool(body, "is_admin"),
-        provider_credentials=_provider_credentials(body),
+        provider_credentials=_provider_credentials(body), jurisdictions=_jurisdictions(body),
     )
 
 
@@ -185,7 +201,7 @@ def key_update(body: dict[str, Any], *, changes_required: bool = True) -> tuple[
 def key_ref(body: dict[str, Any], name: str = "key") -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value.strip():
-        raise invalid(f"'{name}' is required: the key_id (\"key_...\") or the key itself (\"sk-...\").", name,
+        raise invalid(f"'{name}' is required: the key_id (\"key_...\") or the key itself.", name,
                       "missing_key")
     return value.strip()
 
@@ -196,6 +212,7 @@ def team_spec(body: dict[str, Any]) -> TeamSpec:
         team_id=_str(body, "team_id"), team_alias=_str(body, "team_alias"), models=_models(body),
         limits=limits(body), privacy_tier=_str(body, "privacy_tier"), pii_policy=_str(body, "pii_policy"),
         metadata=_metadata(body), blocked=_bool(body, "blocked"), provider_credentials=_provider_credentials(body),
+        jurisdictions=_jurisdictions(body),
     )
 
 

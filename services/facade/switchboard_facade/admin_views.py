@@ -55,19 +55,36 @@ def spend_json(standing: SubjectBudgets | None) -> dict[str, Any]:
     }
 
 
+def effective_json(info: KeyInfo) -> dict[str, Any] | None:
+    """What the key's requests get, and where each value comes from ("key", "team", "gateway")."""
+    if not info.HasField("effective"):
+        return None
+    ctx = info.effective
+    return {
+        "models": list(ctx.models),
+        "privacy_tier": ctx.privacy_tier or None,
+        "privacy_tier_source": info.privacy_tier_source or None,
+        "jurisdictions": list(ctx.jurisdictions),
+        "jurisdictions_source": info.jurisdictions_source or None,
+        "pii_policy": ctx.pii_policy or None,
+    }
+
+
 def key_json(info: KeyInfo, standing: SubjectBudgets | None = None) -> dict[str, Any]:
     return {
         "key_id": info.key_id,
         "token": info.key_id,
         "key_alias": info.key_alias or None,
-        "key_name": f"sk-...{info.last_four}",
+        "key_name": f"{info.key_prefix or 'sk-'}...{info.last_four}",
         "last_four": info.last_four,
         "team_id": info.team_id or None,
         "models": list(info.models),
         **limits_json(info.limits),
         **spend_json(standing),
         "privacy_tier": info.privacy_tier or None,
+        "jurisdictions": list(info.jurisdictions),
         "pii_policy": info.pii_policy or None,
+        "effective": effective_json(info),
         "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),
         "is_admin": info.is_admin,
@@ -87,6 +104,7 @@ def team_json(info: TeamInfo, standing: SubjectBudgets | None = None) -> dict[st
         **limits_json(info.limits),
         **spend_json(standing),
         "privacy_tier": info.privacy_tier or None,
+        "jurisdictions": list(info.jurisdictions),
         "pii_policy": info.pii_policy or None,
         "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),

@@ -30,6 +30,7 @@ from switchboard_facade.cors import EXPOSE_HEADERS, parse_origins
 from switchboard_facade.errors import dialect_for_path, error_response, id_headers, internal_error_response
 from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
+from switchboard_facade.header_aliases import HeaderAliases
 from switchboard_facade.http_input import ClientGone, declared_length, too_large
 from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
@@ -69,6 +70,8 @@ class FacadeApp(FastAPI):
         super().__init__(**kwargs)
         self.fast_lane = FastLane((), [])
         self.framework: ASGIApp = super().__call__
+        #: Custody and request-id headers also sent under another prefix (None: not).
+        self.header_aliases: HeaderAliases | None = None
 
     def trust_forwarded_headers(self, trusted_hosts: list[str] | str) -> None:
         """Reads ``X-Forwarded-For``/``-Proto`` from these proxies on the framework path (the dashboard
@@ -79,6 +82,8 @@ class FacadeApp(FastAPI):
         if scope["type"] != "http":
             await self.framework(scope, receive, send)
             return
+        if self.header_aliases is not None:
+            send = self.header_aliases.wrap(send)
         if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
             # No name or filter the gateway knows holds a NUL character, and no database stores one.
             await _refusal(scope, ServiceError(
@@ -153,9 +158,12 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
 
     app = FacadeApp(title="Switchboard", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     origins = parse_origins(settings.cors_origins)
+    if settings.header_alias_prefix:
+        app.header_aliases = HeaderAliases(settings.header_alias_prefix)
+    exposed = (*EXPOSE_HEADERS, *(app.header_aliases.names if app.header_aliases else ()))
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"],
-                       expose_headers=list(EXPOSE_HEADERS))
+                       expose_headers=list(exposed))
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     modules = (chat, anthropic_messages, responses, embeddings, completions, moderations, models, admin_keys,
@@ -163,7 +171,8 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
     for module in modules:
         app.include_router(module.router)
     install_dashboard(app)
-    app.fast_lane = FastLane([route for module in modules for route in module.router.routes], origins)
+    app.fast_lane = FastLane([route for module in modules for route in module.router.routes], origins,
+                             expose_headers=exposed)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

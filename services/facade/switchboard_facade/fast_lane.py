@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute, Route
 from switchboard_common import metrics, tracing
 from switchboard_common.errors import ServiceError
 from switchboard_common.http_metrics import Exchange, Observer, annotate, close_notes, open_notes
-from switchboard_facade.cors import SimpleCors
+from switchboard_facade.cors import EXPOSE_HEADERS, SimpleCors
 from switchboard_facade.errors import error_response, id_headers, internal_error_response
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import ClientGone, Incoming, header_map, incoming_from, read_body
@@ -88,7 +88,8 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
 class FastLane:
     """Dispatches hot ``POST`` paths and answers them (see the module docstring)."""
 
-    def __init__(self, routes: Iterable[BaseRoute], cors_origins: list[str], service: str = "facade") -> None:
+    def __init__(self, routes: Iterable[BaseRoute], cors_origins: list[str], service: str = "facade",
+                 expose_headers: tuple[str, ...] = EXPOSE_HEADERS) -> None:
         self.exact: dict[str, HotRoute] = {}
         self.patterned: list[tuple[str, re.Pattern[str], HotRoute]] = []
         for route in routes:
@@ -102,7 +103,7 @@ class FastLane:
                 if any(type(c).__name__ != "StringConvertor" for c in route.param_convertors.values()):
                     raise ValueError(f"hot route {route.path}: only string path parameters are supported")
                 self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
-        self.cors = SimpleCors(cors_origins)
+        self.cors = SimpleCors(cors_origins, expose_headers)
         self.observer = Observer(service)
         #: Set when the app starts (its lifespan makes the gateway).
         self.gateway: Gateway | None = None

@@ -34,7 +34,13 @@ from switchboard_facade.budget_headers import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, status_for
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
-from switchboard_facade.privacy_tier import INSTANCE, custody_path, pii_header, take_requested_tier
+from switchboard_facade.privacy_tier import (
+    INSTANCE,
+    custody_path,
+    pii_header,
+    take_requested_jurisdictions,
+    take_requested_tier,
+)
 from switchboard_facade.replies import Reply, StreamReply
 from switchboard_router.client import (
     CompleteRequest,
@@ -74,6 +80,8 @@ class Call:
     body_bytes: int = 0
     #: The tier the client asked for (header or body); the router combines it with the key's pin.
     requested_privacy_tier: str = ""
+    #: The jurisdictions the client asked for (header or body); the router narrows the key's set with them.
+    requested_jurisdictions: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     admitted: Admitted | None = None
@@ -147,9 +155,10 @@ async def serve(gw: Gateway, incoming: Incoming, endpoint: Endpoint) -> Reply:
     try:
         body, size = incoming.json_object()
         requested_tier = take_requested_tier(incoming.headers, body)
+        requested_places = take_requested_jurisdictions(incoming.headers, body)
         parsed = endpoint.parse(body, incoming)
         call = Call(incoming.request_id, parsed.body["model"], parsed.body, bool(parsed.body.get("stream")),
-                    parsed.operation, size, requested_tier)
+                    parsed.operation, size, requested_tier, requested_places)
         await admit(gw, incoming.credential(), call)
     except ServiceError as err:
         headers = call_headers(call) if call is not None else {"x-request-id": incoming.request_id}
@@ -182,7 +191,9 @@ def router_request(call: Call) -> CompleteRequest:
     return CompleteRequest(
         request_id=call.request_id, model=call.model, body=orjson.dumps(call.body), payer=payer,
         constraints=RoutingConstraints(allowed_models=key.models, privacy_tier=key.privacy_tier,
-                                       pii_policy=key.pii_policy, requested_privacy_tier=call.requested_privacy_tier,
+                                       jurisdictions=key.jurisdictions, pii_policy=key.pii_policy,
+                                       requested_privacy_tier=call.requested_privacy_tier,
+                                       requested_jurisdictions=call.requested_jurisdictions,
                                        credential_providers=key.credential_providers),
         output_tokens_bound=hold.output_tokens if hold is not None and call.operation.bounded else 0,
         key_id=key.key_id,

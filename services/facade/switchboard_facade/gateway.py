@@ -58,7 +58,8 @@ class Gateway:
         return await self.auth.verify(api_key)
 
     async def list_models(self, key: KeyContext, include_wildcards: bool = False) -> ListModelsResponse:
-        """The live models this key may use (wildcard entries as the models they serve, and themselves too with
-        ``include_wildcards``)."""
+        """The live models this key can be served by (its models, privacy tier and jurisdictions); wildcard entries
+        as the models they serve, and themselves too with ``include_wildcards``."""
         return await self.router.list_models(RoutingConstraints(
-            allowed_models=key.models, privacy_tier=key.privacy_tier), include_wildcards)
+            allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions),
+            include_wildcards)

@@ -25,6 +25,10 @@ uvicorn's protocol with those edges closed:
   a small declared body is read and dropped, a large or chunked one is not read
   beyond a short linger (so the client still gets the answer, not a reset).
 
+This subclasses uvicorn's internal ``HttpToolsProtocol``: the facade's
+package pins uvicorn to the minor versions it was checked against (tests in
+``tests/e2e/test_edge_limits.py`` fail on a change of those internals).
+
 Answers written here are JSON in the dialect of the path (see
 :func:`switchboard_facade.errors.edge_error`), with an ``x-request-id``.
 """

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.errors import invalid
+from switchboard_rules import request_fields
 
 
 class ClientGone(Exception):
@@ -138,35 +139,12 @@ def _too_deep() -> ServiceError:
                    "objects are accepted.", code="json_too_deep")
 
 
-#: Output bounds a client may set, and their range: large enough for any model, small enough that the most
-#: a request may cost (what budgets hold) stays a number.
-OUTPUT_BOUNDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-MAX_OUTPUT_TOKENS = 2**31 - 1
-
-
 def check_common_fields(body: dict[str, Any]) -> None:
-    """400 naming the field when an output bound is not a whole number from 1 to :data:`MAX_OUTPUT_TOKENS`, when
-    the model's name holds a NUL character (it is recorded with the request's usage), or when ``stream_options``
-    is not an object."""
-    model = body.get("model")
-    if isinstance(model, str) and "\x00" in model:
-        raise invalid("'model' must not contain NUL (\\u0000) characters.", "model", "invalid_text")
-    options = body.get("stream_options")
-    if options is not None and not isinstance(options, dict):
-        raise invalid("'stream_options' must be an object such as {\"include_usage\": true}.", "stream_options",
-                      "invalid_type")
-    for name in OUTPUT_BOUNDS:
-        value = body.get(name)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_OUTPUT_TOKENS:
-            raise invalid(f"'{name}' must be a whole number from 1 to {MAX_OUTPUT_TOKENS} (got {_shown(value)}).",
-                          name, "invalid_value")
-
-
-def _shown(value: Any) -> str:
-    text = orjson.dumps(value).decode() if isinstance(value, (int, float, str, bool)) else type(value).__name__
-    return text if len(text) <= 40 else text[:37] + "..."
+    """400 naming the field when a field every route reads is out of range (:mod:`switchboard_rules.request_fields`)."""
+    try:
+        request_fields.check_common_fields(body)
+    except request_fields.FieldError as exc:
+        raise invalid(exc.message, exc.param, exc.code) from None
 
 
 async def read_json_object(request: Request, max_bytes: int,

@@ -1,10 +1,12 @@
 """The privacy facts the facade reads from a request and writes on the answer.
 
 Reading: a client may name the privacy tier it wants in the ``x-switchboard-privacy-tier`` header
-or in the body's ``privacy_tier`` field (the OpenAI SDKs send it with ``extra_body``). The facade
-only extracts and removes it from the body (it is the gateway's, not the provider's); the router,
-which owns the configured tier order, combines it with the key's pin and refuses a looser or
-unknown tier, so there is one source of truth for what "stricter" means.
+or in the body's ``privacy_tier`` field (the OpenAI SDKs send it with ``extra_body``), and the
+jurisdictions it may be served in in the ``x-switchboard-jurisdiction`` header or the body's
+``jurisdiction`` field (``"ca"``, ``"ca,eu"`` or ``["ca", "eu"]``). The facade only extracts and
+removes them from the body (they are the gateway's, not the provider's); the router, which owns the
+configured tier order and the catalog's jurisdictions, combines them with the key's and refuses a looser
+tier or a jurisdiction the key does not allow, so there is one source of truth for each rule.
 
 Writing: ``x-switchboard-custody-path`` and ``x-switchboard-pii``, as :mod:`switchboard_rules.custody`
 formats them (the router writes the same facts in the ledger).
@@ -20,9 +22,12 @@ from typing import Any
 from switchboard_facade.errors import invalid
 from switchboard_router.client import RouteInfo
 from switchboard_rules import custody
+from switchboard_rules.jurisdictions import JurisdictionError, parse_jurisdictions
 
 TIER_HEADER = "x-switchboard-privacy-tier"
 TIER_FIELD = "privacy_tier"
+JURISDICTION_HEADER = "x-switchboard-jurisdiction"
+JURISDICTION_FIELD = "jurisdiction"
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 """This facade process in custody paths."""
 
@@ -47,6 +52,25 @@ def take_requested_tier(headers: Mapping[str, str], body: dict[str, Any]) -> str
         raise invalid(f"The {TIER_HEADER} header ({header!r}) and the body's '{TIER_FIELD}' ({field!r}) disagree; "
                       "send one of them.", TIER_FIELD, "conflicting_privacy_tier")
     return header or field
+
+
+def _places(value: Any, source: str) -> tuple[str, ...]:
+    try:
+        return parse_jurisdictions(value, source)
+    except JurisdictionError as exc:
+        raise invalid(str(exc), JURISDICTION_FIELD, "invalid_jurisdiction") from None
+
+
+def take_requested_jurisdictions(headers: Mapping[str, str], body: dict[str, Any]) -> list[str]:
+    """The jurisdictions the client asks to be served in ([] when none), removing ``jurisdiction`` from ``body``
+    in place. Header and body may both be present only when they name the same jurisdictions."""
+    header = _places(headers.get(JURISDICTION_HEADER), f"The {JURISDICTION_HEADER} header")
+    field = _places(body.pop(JURISDICTION_FIELD, None), f"The body's '{JURISDICTION_FIELD}' field")
+    if header and field and set(header) != set(field):
+        raise invalid(f"The {JURISDICTION_HEADER} header ({', '.join(header)}) and the body's "
+                      f"'{JURISDICTION_FIELD}' ({', '.join(field)}) disagree; send one of them.", JURISDICTION_FIELD,
+                      "conflicting_jurisdiction")
+    return list(header or field)
 
 
 def custody_path(route: RouteInfo | None) -> str:

@@ -31,3 +31,6 @@ class FacadeSettings(PeerSettings):
     router_exchange_streams: int = 2
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"
+    #: Also send the custody and request-id headers under this prefix (e.g. "x-ni-": x-ni-custody-path,
+    #: x-ni-resolved-jurisdiction, x-ni-request-id, ...); empty: only the x-switchboard-* names.
+    header_alias_prefix: str = ""

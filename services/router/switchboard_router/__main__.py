@@ -19,6 +19,7 @@ from switchboard_router.catalog.runtime import CatalogLoader
 from switchboard_router.engine import Engine
 from switchboard_router.gate import Gate
 from switchboard_router.privacy_guard import INSTANCE
+from switchboard_router.route_metrics import observe_response
 from switchboard_router.servicer import RouterServicer
 from switchboard_router.settings import RouterSettings
 from switchboard_router.settlement import Settlement
@@ -89,6 +90,7 @@ async def serve(settings: RouterSettings) -> None:
         settings.grpc_listen,
         lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
         [name],
+        observe=observe_response,
     )
     log.info("router listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)

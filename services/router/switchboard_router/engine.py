@@ -26,7 +26,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,7 +52,7 @@ from switchboard_router.providers.base import UpstreamError
 from switchboard_router.providers.registry import pool_factory_for
 from switchboard_router.routing.access import allowed_models, is_allowed
 from switchboard_router.routing.health import HealthBoard
-from switchboard_router.routing.selector import choose, permitted
+from switchboard_router.routing.selector import choose, permitted, tier_allows
 from switchboard_router.streaming import stream_once
 from switchboard_router.upstream_http import HttpPool, PoolFactory, UpstreamPool
 from switchboard_translate.cursor import apply_thinking_suffix
@@ -192,13 +192,37 @@ class Engine:
 
     def _listing(self, constraints: Constraints) -> str:
         """The models this caller may use, for error messages."""
-        catalog = self.catalog
-        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
+        visible = self.reachable_models(constraints)
         return ", ".join(visible) if visible else "(none)"
 
+    def _permitted(self, entry: ModelEntry, constraints: Constraints) -> list[Deployment]:
+        return permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
+                         self.catalog.privacy_tiers)
+
+    def permitted_deployments(self, model: str, constraints: Constraints) -> list[Deployment]:
+        """The deployments of ``model`` (a live public name, or one a wildcard entry serves) that may serve a
+        request under ``constraints``."""
+        entry = self.catalog.models.get(model) or self.catalog.resolve(model)
+        return self._permitted(entry, constraints) if entry is not None else []
+
+    def reachable_models(self, constraints: Constraints, names: Iterable[str] | None = None) -> list[str]:
+        """The live models a request under ``constraints`` can be served by: allowed to the caller, with a
+        deployment within its privacy tier and jurisdictions, its own or one of its fallbacks' (the same plan a
+        request follows). What model lists show, so that they list what succeeds. ``names``: the names to
+        consider (the catalog's listing with its wildcard entries' models); default the live entries."""
+        catalog = self.catalog
+        visible = allowed_models(catalog.live_models() if names is None else names, constraints.allowed_models,
+                                 catalog.access_groups)
+        reachable = []
+        for name in visible:
+            entry = catalog.models.get(name) or catalog.resolve(name)
+            if entry is not None and any(self._permitted(e, constraints) for e in self._plan(entry,
+                                                                                           constraints).models):
+                reachable.append(name)
+        return reachable
+
     def _candidates(self, entry: ModelEntry, constraints: Constraints, failed: set[str]) -> list[Deployment]:
-        allowed = permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
-                            self.catalog.privacy_tiers)
+        allowed = self._permitted(entry, constraints)
         now = time.monotonic()
         healthy = [d for d in allowed if self.health.is_available(d.id, now)]
         fresh = [d for d in healthy if d.id not in failed]
@@ -207,8 +231,7 @@ class Engine:
     def _next(self, plan: _Plan, constraints: Constraints) -> tuple[ModelEntry, Deployment]:
         any_permitted = False
         for entry in plan.models:
-            if permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
-                         self.catalog.privacy_tiers):
+            if self._permitted(entry, constraints):
                 any_permitted = True
             fresh = [d for d in self._candidates(entry, constraints, plan.failed) if d.id not in plan.failed]
             if fresh:
@@ -218,18 +241,10 @@ class Engine:
             if again:
                 return entry, choose(again, entry.strategy, self.health, self._rng)
         if not any_permitted and (constraints.privacy_tier or constraints.jurisdictions):
-            raise ServiceError(
-                Kind.ERROR_KIND_POLICY,
-                f"No deployment of {plan.models[0].name!r} satisfies privacy tier "
-                f"{constraints.privacy_tier or 'any'!r}"
-                + (f" in jurisdictions {', '.join(constraints.jurisdictions)}" if constraints.jurisdictions else "")
-                + ". Use a model that has such a deployment, or a key with a looser tier.",
-                code="privacy_tier_unavailable",
-            )
+            raise self._unservable(plan, constraints)
         now = time.monotonic()
         waits = [self.health.get(d.id).cooldown_until - now for entry in plan.models
-                 for d in permitted(entry.deployments, constraints.privacy_tier, constraints.jurisdictions,
-                                    self.catalog.privacy_tiers)]
+                 for d in self._permitted(entry, constraints)]
         wait = max(1, math.ceil(min(waits, default=1.0)))
         raise ServiceError(
             Kind.ERROR_KIND_NO_HEALTHY_DEPLOYMENT,
@@ -238,6 +253,31 @@ class Engine:
             code="no_healthy_deployment",
             headers={"retry-after": str(wait)},
         )
+
+    def _unservable(self, plan: _Plan, constraints: Constraints) -> ServiceError:
+        """The refusal of a request no deployment of its model (or fallbacks) may serve: by jurisdiction when
+        the tier alone would be met (naming the jurisdictions that could serve it), else by tier."""
+        tiers, tier = self.catalog.privacy_tiers, constraints.privacy_tier
+        name = plan.models[0].name
+        which = f"{name!r}" + (" or its fallbacks" if len(plan.models) > 1 else "")
+        at_tier = [d for entry in plan.models for d in entry.deployments if tier_allows(d.privacy_tier, tier, tiers)]
+        if constraints.jurisdictions and at_tier:
+            could = sorted({d.jurisdiction for d in at_tier if d.jurisdiction})
+            where = (f"It can be served in: {', '.join(could)}. Ask for one of those, use another model, or a key "
+                     "allowed there." if could else "None of its deployments declares a jurisdiction.")
+            return ServiceError(
+                Kind.ERROR_KIND_POLICY,
+                f"No deployment of {which} is in jurisdictions {', '.join(constraints.jurisdictions)}"
+                + (f" at privacy tier {tier!r}" if tier else "") + f". {where}",
+                code="jurisdiction_unavailable", param="jurisdiction")
+        offered = sorted({f"{d.privacy_tier} in {d.jurisdiction or 'no declared jurisdiction'}"
+                          for entry in plan.models for d in entry.deployments})
+        return ServiceError(
+            Kind.ERROR_KIND_POLICY,
+            f"No deployment of {which} satisfies privacy tier {tier or 'any'!r}"
+            + (f" in jurisdictions {', '.join(constraints.jurisdictions)}" if constraints.jurisdictions else "")
+            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or a key with a "
+            "looser tier.", code="privacy_tier_unavailable")
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
         models = [entry]

@@ -25,6 +25,7 @@ import grpc
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common import grpc_metrics
 from switchboard_common.errors import ServiceError, abort, grpc_code_for, service_failed
+from switchboard_router import route_metrics
 from switchboard_router.callers import Caller
 from switchboard_router.operations import Operation
 
@@ -160,14 +161,14 @@ class ExchangeSession:
                         written = loop.create_future()
                         put((router_pb2.ExchangeReply(call_id=call_id, event=event), written))
                         await written
-                        grpc_metrics.observe_response(request, event)
+                        route_metrics.observe_response(request, event)
                 finally:
                     await events.aclose()  # a cancelled call stops its provider call now, not when collected
                 put((router_pb2.ExchangeReply(call_id=call_id, end=_END), None))
             else:
                 response = await self.calls.answer(request, Operation(kind), self.caller)
                 put((router_pb2.ExchangeReply(call_id=call_id, completion=response), None))
-                grpc_metrics.observe_response(request, response)
+                route_metrics.observe_response(request, response)
             code = grpc.StatusCode.OK
         except ServiceError as err:
             code, error = grpc_code_for(err.kind), err.error

@@ -6,8 +6,8 @@ same steps itself, through the same clients: the key verified (cache and
 pushed invalidation: a revoked key stops within a second) and admitted against
 its rate limits (:class:`~switchboard_auth.client.AuthClient`), its budget held
 (:class:`~switchboard_billing.client.BillingClient`, leases included), and its
-models, privacy tier, PII policy and own provider credentials turned into the
-call's constraints. The call is then served and settled like any other, with
+models, privacy tier, jurisdictions, PII policy and own provider credentials
+turned into the call's constraints. The call is then served and settled like any other, with
 ``source: grpc``.
 """
 
@@ -19,8 +19,10 @@ from typing import Any
 from switchboard.v1 import router_pb2
 from switchboard_auth.client import AuthClient, KeyContext
 from switchboard_billing.client import BillingClient
-from switchboard_common.errors import ServiceError
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.callers import Source, Ticket
+from switchboard_router.operations import Operation
+from switchboard_rules import request_fields
 from switchboard_translate.output_bound import requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
 
@@ -29,12 +31,23 @@ _BYTES_PER_TOKEN = 4
 
 
 def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints) -> router_pb2.RoutingConstraints:
-    """What the key may use; of the caller's own constraints only the privacy tier it asks for counts (the
-    router refuses a tier looser than the key's)."""
+    """What the key may use; of the caller's own constraints only the privacy tier and the jurisdictions it asks
+    for count (the router refuses a tier looser than the key's and jurisdictions outside the key's)."""
     return router_pb2.RoutingConstraints(
-        allowed_models=key.models, privacy_tier=key.privacy_tier, pii_policy=key.pii_policy,
-        requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
-        credential_providers=key.credential_providers)
+        allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
+        pii_policy=key.pii_policy, requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
+        requested_jurisdictions=asked.requested_jurisdictions, credential_providers=key.credential_providers)
+
+
+def check_fields(body: dict[str, Any], operation: Operation) -> None:
+    """The 400 (INVALID_ARGUMENT) of a body whose common fields, or chat messages, are malformed."""
+    try:
+        request_fields.check_common_fields(body)
+        if operation is Operation.COMPLETE:
+            request_fields.check_chat_messages(body)
+    except request_fields.FieldError as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, exc.message, param=exc.param, code=exc.code,
+                           http_status=400) from None
 
 
 class Gate:
@@ -45,8 +58,11 @@ class Gate:
     async def verify(self, api_key: str) -> KeyContext:
         return await self.auth.verify(api_key)
 
-    async def admit(self, api_key: str, request: router_pb2.CompleteRequest, body: dict[str, Any]) -> Ticket:
-        """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal."""
+    async def admit(self, api_key: str, request: router_pb2.CompleteRequest, body: dict[str, Any],
+                    operation: Operation) -> Ticket:
+        """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal. Its body is
+        checked as the facade checks an HTTP caller's, before anything is counted against the key."""
+        check_fields(body, operation)
         size = len(request.body)
         admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
                                          estimated_tokens=max(1, size // _BYTES_PER_TOKEN))

@@ -1,7 +1,8 @@
-"""The router's privacy step around every engine call: tier resolution and the PII policy.
+"""The router's privacy step around every engine call: tier and jurisdiction resolution, and the PII policy.
 
 Before the engine picks a deployment, ``PrivacyGuard.prepare`` resolves the privacy tier the
-request must be served at (the key's pin, tightened but never loosened by the client's ask) and
+request must be served at (the key's pin, tightened but never loosened by the client's ask), the
+jurisdictions it may be served in (the key's set, narrowed but never widened by the client's ask) and
 applies the key's ``pii_policy`` to the body: ``block`` refuses the request with the kinds and
 counts found, ``substitute``/``mask`` replace the values before anything leaves the router. The
 engine then only ever sees the transformed body and the resolved constraints, so retries and
@@ -29,6 +30,7 @@ from switchboard_router import byok
 from switchboard_router.engine import Constraints, Engine, StreamChunks, StreamFinished, StreamItem, UnaryResult
 from switchboard_router.operations import Operation
 from switchboard_router.privacy import ChatStreamRestorer, PiiPolicy, PiiResult, restore_completion, scan_request
+from switchboard_rules.jurisdictions import JurisdictionError, allows_any, parse_jurisdictions
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
 """This router process in custody paths (``RouteInfo.router_instance``)."""
@@ -59,6 +61,31 @@ def resolve_tier(pinned: str, requested: str, tiers: Sequence[str]) -> str:
             f"This key is pinned to privacy tier {pinned!r}; the request asked for the looser tier {requested!r}. "
             f"Ask for one of: {allowed}, or use a key with a looser tier.",
             code="privacy_tier_looser_than_key", param="privacy_tier",
+        )
+    return requested
+
+
+def resolve_jurisdictions(allowed: Sequence[str], requested: Sequence[str]) -> tuple[str, ...]:
+    """The jurisdictions a request may be served in: the client's ask within the key's set (empty: any).
+
+    An ask outside the key's set is the client's error (400) naming the set; it is never silently widened.
+    """
+    try:
+        allowed = parse_jurisdictions(list(allowed), "the key's jurisdictions")
+        requested = parse_jurisdictions(list(requested), "the requested jurisdiction")
+    except JurisdictionError as exc:
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, str(exc), code="invalid_jurisdiction",
+                           param="jurisdiction") from None
+    allowed = () if allows_any(allowed) else allowed
+    if allows_any(requested):
+        return allowed
+    outside = [j for j in requested if allowed and j not in allowed]
+    if outside:
+        raise ServiceError(
+            Kind.ERROR_KIND_INVALID_REQUEST,
+            f"This key may be served only in {', '.join(allowed)}; the request asked for {', '.join(outside)}. "
+            f"Ask for one of: {', '.join(allowed)}, or use a key allowed there.",
+            code="jurisdiction_not_allowed", param="jurisdiction",
         )
     return requested
 
@@ -120,17 +147,24 @@ class PrivacyGuard:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
+    def resolve(self, constraints: router_pb2.RoutingConstraints, credentials: Mapping[str, str] | None = None,
+                output_bound: int = 0) -> Constraints:
+        """What the engine may use for a caller: its models, the tier and the jurisdictions after the client's
+        asks; raises ServiceError (400) for an unknown tier or an ask the key does not allow."""
+        tier = resolve_tier(constraints.privacy_tier, constraints.requested_privacy_tier,
+                            self.engine.catalog.privacy_tiers)
+        places = resolve_jurisdictions(constraints.jurisdictions, constraints.requested_jurisdictions)
+        return Constraints(list(constraints.allowed_models), tier, places, dict(credentials or {}), output_bound)
+
     def prepare(self, body: dict[str, Any], constraints: router_pb2.RoutingConstraints,
                 operation: Operation = Operation.COMPLETE, credentials: Mapping[str, str] | None = None,
                 output_bound: int = 0) -> Prepared:
-        """Resolves the tier and applies the PII policy; raises ServiceError (400) on refusal.
+        """Resolves the tier and jurisdictions and applies the PII policy; raises ServiceError (400) on refusal.
 
         ``credentials`` (provider -> the caller's own API key) ride along in the engine constraints.
         """
-        tier = resolve_tier(constraints.privacy_tier, constraints.requested_privacy_tier,
-                            self.engine.catalog.privacy_tiers)
-        resolved = Constraints(list(constraints.allowed_models), tier, list(constraints.jurisdictions),
-                               dict(credentials or {}), output_bound)
+        resolved = self.resolve(constraints, credentials, output_bound)
+        tier = resolved.privacy_tier
         policy = _parse_policy(constraints.pii_policy)
         if operation in _TEXT_FIELD:
             new_body, result = _scan_texts(body, policy, _TEXT_FIELD[operation])

@@ -89,10 +89,11 @@ class CallServer:
         self.gate = gate
         self.settlement = settlement
 
-    async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any]) -> Ticket:
+    async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any],
+                      operation: Operation) -> Ticket:
         if caller.trusted:
             return trusted_ticket(request)
-        return await self.gate.admit(caller.api_key, request, body)
+        return await self.gate.admit(caller.api_key, request, body, operation)
 
     async def _prepare(self, request: router_pb2.CompleteRequest, ticket: Ticket, body: dict[str, Any],
                        operation: Operation) -> Prepared:
@@ -106,7 +107,7 @@ class CallServer:
                      caller: Caller) -> router_pb2.CompleteResponse:
         request_id.bind(request.request_id)
         body = parse_body(request)
-        ticket = await self._ticket(caller, request, body)
+        ticket = await self._ticket(caller, request, body, operation)
         try:
             prepared = await self._prepare(request, ticket, body, operation)
             result = await self.guard.complete(request.model, prepared, operation)
@@ -132,8 +133,9 @@ class CallServer:
         """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
         request_id.bind(request.request_id)
         body = parse_body(request)
-        ticket = await self._ticket(caller, request, body)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        ticket = await self._ticket(caller, request, body, Operation.COMPLETE)
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         try:
             prepared = await self._prepare(request, ticket, body, Operation.COMPLETE)
         except ServiceError as err:

@@ -21,7 +21,6 @@ from switchboard_router.exchange import ExchangeHub
 from switchboard_router.gate import Gate, constraints_of
 from switchboard_router.operations import Operation
 from switchboard_router.privacy_guard import PrivacyGuard
-from switchboard_router.routing.access import allowed_models
 from switchboard_router.served import CallServer
 from switchboard_router.settlement import Settlement
 
@@ -33,7 +32,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self.engine = engine
         self.identity = identity
         self.gate = gate
-        self.calls = CallServer(PrivacyGuard(engine), gate, settlement)
+        self.guard = PrivacyGuard(engine)
+        self.calls = CallServer(self.guard, gate, settlement)
         self.exchanges = ExchangeHub(self.calls, self.caller)
 
     def caller(self, context: grpc.aio.ServicerContext) -> Caller:
@@ -83,19 +83,18 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             constraints = request.constraints
             if not caller.trusted:
                 constraints = constraints_of(await self.gate.verify(caller.api_key), constraints)
+            resolved = self.guard.resolve(constraints)
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None
         catalog = self.engine.catalog
         listed = dict(catalog.listed(request.include_wildcards))
-        names = allowed_models(listed, list(constraints.allowed_models), catalog.access_groups)
         out = router_pb2.ListModelsResponse()
-        for name in names:
+        for name in self.engine.reachable_models(resolved, listed):
             entry = catalog.models.get(name) or catalog.resolve(name)
-            if entry is None:
-                continue
+            assert entry is not None  # reachable: it resolves
             info = out.models.add(name=name, owned_by=entry.owned_by, wildcard=listed[name])
-            for d in entry.deployments:
+            for d in self.engine.permitted_deployments(name, resolved):
                 info.deployments.add(
                     deployment_id=d.id, provider=d.provider, upstream_model=d.model, jurisdiction=d.jurisdiction,
                     privacy_tier=d.privacy_tier, health=self.engine.health.state(d.id),

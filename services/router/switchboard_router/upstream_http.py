@@ -26,6 +26,7 @@ The pool honours the usual environment for proxies and CA certificates (see
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ from yarl import URL
 from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_env import EnvironmentProxies, tls_context
+
+log = logging.getLogger(__name__)
 
 #: Seconds an idle pooled connection is kept open for the next call.
 KEEPALIVE_SECONDS = 60.0
@@ -65,7 +68,10 @@ def upstream_url(url: str) -> URL:
 
 
 class TransportError(Exception):
-    """The provider could not be reached, or the connection broke off mid-answer."""
+    """The provider could not be reached, or the connection broke off mid-answer.
+
+    Its text is a short reason a client may read ("the connection was refused"); the HTTP client's own message —
+    host names, addresses, proxy and TLS details of the operator's network — is only logged."""
 
 
 class ConnectTimeout(Exception):
@@ -82,7 +88,22 @@ def seam_error(exc: BaseException) -> Exception:
         return ConnectTimeout(str(exc))
     if isinstance(exc, TimeoutError):
         return ReadTimeout(str(exc))
-    return TransportError(str(exc) or type(exc).__name__)
+    reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the connection failed")
+    log.info("provider connection failed", extra={"reason": reason, "error": repr(exc)})
+    return TransportError(reason)
+
+
+#: What a client is told about a transport failure, most specific class first.
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (aiohttp.ClientConnectorDNSError, "its host name could not be resolved"),
+    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was not accepted"),
+    (aiohttp.ClientSSLError, "the TLS handshake failed"),
+    (aiohttp.ClientProxyConnectionError, "the proxy could not be reached"),
+    (aiohttp.ClientConnectorError, "the connection was refused or could not be opened"),
+    (aiohttp.ServerDisconnectedError, "it closed the connection without an answer"),
+    (aiohttp.ClientPayloadError, "its answer was cut off"),
+    (ConnectionResetError, "the connection was reset"),
+)
 
 
 #: What the HTTP client raises when a call fails (timeouts included: they are OSErrors).

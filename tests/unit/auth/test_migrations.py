@@ -46,6 +46,7 @@ async def test_a_first_release_database_upgrades_with_its_keys(dsn: str) -> None
     assert await store.migrate() == []
     key = await store.by_id("key_old")
     assert key is not None and key.rpm_limit == 5 and key.is_admin is False and key.updated_at == 0
+    assert key.jurisdictions == [] and key.key_prefix == "sk-"  # issued before prefixes were configurable
     assert await store.teams() == []
     await store.close()
 

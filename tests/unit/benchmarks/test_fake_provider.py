@@ -65,6 +65,20 @@ async def test_stream_without_usage_has_no_usage_chunk(client: openai.AsyncOpenA
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "alpha bravo "
 
 
+async def test_the_answer_is_as_long_as_the_prompt_asks_up_to_the_cap(client: openai.AsyncOpenAI) -> None:
+    """An output bound a gateway adds (a budget's) does not lengthen the answer; a smaller one cuts it."""
+    asked = [{"role": "user", "content": "Tell a story. Answer in 7 words."}]
+    long_cap = await client.chat.completions.create(model="bench-model", messages=asked,  # type: ignore[arg-type]
+                                                    max_completion_tokens=32768)
+    assert long_cap.usage is not None and long_cap.usage.completion_tokens == 7
+    short_cap = await client.chat.completions.create(model="bench-model", messages=asked,  # type: ignore[arg-type]
+                                                     max_tokens=3)
+    assert short_cap.usage is not None and short_cap.usage.completion_tokens == 3
+    default = await client.chat.completions.create(model="bench-model", messages=[{"role": "user", "content": "hi"}],
+                                                   max_completion_tokens=32768)
+    assert default.usage is not None and default.usage.completion_tokens == 5
+
+
 async def test_sdk_lists_models(client: openai.AsyncOpenAI) -> None:
     models = [model.id async for model in client.models.list()]
     assert models == ["bench-model"]
@@ -105,8 +119,8 @@ async def test_stream_client_sees_every_event_and_the_first_token(base_url: str)
 
 async def test_consecutive_stream_chunks_differ(client: openai.AsyncOpenAI) -> None:
     stream = await client.chat.completions.create(
-        model="bench-model", messages=[{"role": "user", "content": "hi"}], stream=True, max_tokens=20
-    )
+        model="bench-model", messages=[{"role": "user", "content": "Answer in 20 words."}], stream=True,
+        max_tokens=4096)
     contents = [c.choices[0].delta.content async for c in stream if c.choices and c.choices[0].delta.content]
     assert len(contents) == 20
     assert all(first != second for first, second in itertools.pairwise(contents))

@@ -13,12 +13,12 @@ import pytest
 from switchboard_common.errors import ServiceError
 from switchboard_facade.http_input import (
     MAX_JSON_DEPTH,
-    MAX_OUTPUT_TOKENS,
     check_common_fields,
     credential_of,
     parse_json_object,
 )
 from switchboard_facade.routes.usage import csv_cell, csv_response
+from switchboard_rules.request_fields import MAX_OUTPUT_TOKENS
 from tests.unit.facade.test_fast_lane import StubGateway, call, make_app
 
 

@@ -24,6 +24,7 @@ from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import GrpcService, start_server
 from switchboard_router.catalog.config import parse_catalog
 from switchboard_router.engine import Engine
+from switchboard_router.route_metrics import observe_response
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.router_servicer import FACADE, router_servicer
 
@@ -59,7 +60,8 @@ async def router(fake_openai: tuple[FakeOpenAI, str],
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
     servicer, billing = await router_servicer(engine, tmp_path)
     service: GrpcService = await start_server(
-        "127.0.0.1:0", lambda s: router_pb2_grpc.add_RouterServicer_to_server(servicer, s), [name])
+        "127.0.0.1:0", lambda s: router_pb2_grpc.add_RouterServicer_to_server(servicer, s), [name],
+        observe=observe_response)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
     try:
         yield router_pb2_grpc.RouterStub(channel), engine

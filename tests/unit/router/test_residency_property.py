@@ -1,6 +1,8 @@
-"""Property: over random catalogs, keys, requested tiers and failure patterns, the router never calls a
-deployment outside the request's allowed set (privacy tier and jurisdictions), retries and fallbacks
-included; when nothing qualifies it answers with a policy error naming the tier and calls nobody.
+"""Property: over random catalogs, keys, requested tiers and jurisdictions and failure patterns, the router never
+calls a deployment outside the request's allowed set (privacy tier and jurisdictions), retries and fallbacks
+included; an ask the key does not allow is refused, and when nothing qualifies it answers with a policy error
+naming the tier, or the jurisdictions that could serve the model, and calls nobody. The models it lists for a
+key are exactly those a request of that key succeeds with.
 
 The router runs for real (PrivacyGuard over Engine, the real OpenAI adapter, retries, fallbacks,
 cool-downs); only the network is replaced by an upstream pool that records which deployment each
@@ -10,7 +12,7 @@ request reached and answers with the failure pattern drawn for it.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,7 +40,9 @@ class Scenario:
     behaviours: dict[str, list[str]]
     pinned: str
     requested: str
+    #: The key's allowed jurisdictions, and those the request asks for.
     jurisdictions: list[str]
+    asked: list[str]
     model: str
     stream: bool
 
@@ -76,6 +80,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
         pinned=draw(st.one_of(tier_choice, st.just("no-such-tier"))),
         requested=draw(tier_choice),
         jurisdictions=draw(st.lists(st.sampled_from(JURISDICTIONS), unique=True, max_size=2)),
+        asked=draw(st.lists(st.sampled_from(JURISDICTIONS), unique=True, max_size=2)),
         model=draw(st.sampled_from(names)),
         stream=draw(st.booleans()),
     )
@@ -178,15 +183,20 @@ def expected_tier(scenario: Scenario) -> str | None:
     return requested or pinned
 
 
-def allowed_hosts(scenario: Scenario, tier: str) -> set[str]:
-    allowed = set()
-    for model in scenario.models:
-        for d in model["deployments"]:
-            tier_ok = not tier or scenario.tiers.index(d["privacy_tier"]) <= scenario.tiers.index(tier)
-            place_ok = not scenario.jurisdictions or d["jurisdiction"] in scenario.jurisdictions
-            if tier_ok and place_ok:
-                allowed.add(d["id"])
-    return allowed
+def expected_places(scenario: Scenario) -> list[str] | None:
+    """The jurisdictions the request may be served in (empty: any), or None when the ask must be refused."""
+    if scenario.asked and scenario.jurisdictions and not set(scenario.asked) <= set(scenario.jurisdictions):
+        return None
+    return scenario.asked or scenario.jurisdictions
+
+
+def tier_ok(scenario: Scenario, d: dict[str, Any], tier: str) -> bool:
+    return not tier or scenario.tiers.index(d["privacy_tier"]) <= scenario.tiers.index(tier)
+
+
+def allowed_hosts(scenario: Scenario, tier: str, places: list[str]) -> set[str]:
+    return {d["id"] for model in scenario.models for d in model["deployments"]
+            if tier_ok(scenario, d, tier) and (not places or d["jurisdiction"] in places)}
 
 
 async def run(scenario: Scenario, network: RecordingNetwork) -> str | ServiceError:
@@ -198,7 +208,8 @@ async def run(scenario: Scenario, network: RecordingNetwork) -> str | ServiceErr
     engine = network_engine(catalog, network)
     guard = PrivacyGuard(engine)
     constraints = router_pb2.RoutingConstraints(privacy_tier=scenario.pinned, jurisdictions=scenario.jurisdictions,
-                                                requested_privacy_tier=scenario.requested)
+                                                requested_privacy_tier=scenario.requested,
+                                                requested_jurisdictions=scenario.asked)
     body = {"model": scenario.model, "messages": [{"role": "user", "content": "hi"}]}
     try:
         prepared = guard.prepare(body, constraints)
@@ -221,22 +232,56 @@ async def run(scenario: Scenario, network: RecordingNetwork) -> str | ServiceErr
 def test_no_call_ever_reaches_a_deployment_outside_the_allowed_set(scenario: Scenario) -> None:
     network = RecordingNetwork(scenario.behaviours)
     outcome = asyncio.run(run(scenario, network))
-    tier = expected_tier(scenario)
-    if tier is None:
+    tier, places = expected_tier(scenario), expected_places(scenario)
+    if tier is None or places is None:
         assert isinstance(outcome, ServiceError) and outcome.kind == Kind.ERROR_KIND_INVALID_REQUEST
+        if tier is not None:
+            assert outcome.error.code == "jurisdiction_not_allowed"
+            assert all(j in outcome.message for j in scenario.jurisdictions)
         assert network.calls == []
         return
-    allowed = allowed_hosts(scenario, tier)
+    allowed = allowed_hosts(scenario, tier, places)
     assert set(network.calls) <= allowed, (network.calls, allowed)
     if isinstance(outcome, str):
         assert outcome in allowed
         return
     chain = {scenario.model, *next(m for m in scenario.models if m["name"] == scenario.model)["fallbacks"]}
-    chain_allowed = {d["id"] for m in scenario.models if m["name"] in chain for d in m["deployments"]} & allowed
-    if not chain_allowed:
+    in_chain = [d for m in scenario.models if m["name"] in chain for d in m["deployments"]]
+    if not {d["id"] for d in in_chain} & allowed:
         assert outcome.kind == Kind.ERROR_KIND_POLICY
         assert network.calls == []
-        if tier:
-            assert repr(tier) in outcome.message
+        could = {d["jurisdiction"] for d in in_chain if tier_ok(scenario, d, tier)}
+        if places and could:
+            assert outcome.error.code == "jurisdiction_unavailable"
+            assert f"It can be served in: {', '.join(sorted(could))}." in outcome.message
+        else:
+            assert outcome.error.code == "privacy_tier_unavailable"
+            if tier:
+                assert repr(tier) in outcome.message
     else:
         assert network.calls, "a permitted deployment existed but the router gave up without calling it"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_the_models_listed_for_a_key_are_those_its_requests_succeed_with(scenario: Scenario) -> None:
+    """With every provider answering, a model is listed (ListModels' reachable set) exactly when a request of the
+    key for it is served; the deployments listed with it are the ones allowed to serve it."""
+    scenario.behaviours = {host: ["ok"] for host in scenario.behaviours}
+    catalog = parse_catalog({"privacy_tiers": scenario.tiers, "models": scenario.models})
+    engine = network_engine(catalog, RecordingNetwork(scenario.behaviours))
+    constraints = router_pb2.RoutingConstraints(privacy_tier=scenario.pinned, jurisdictions=scenario.jurisdictions,
+                                                requested_privacy_tier=scenario.requested,
+                                                requested_jurisdictions=scenario.asked)
+    try:
+        resolved = PrivacyGuard(engine).resolve(constraints)
+    except ServiceError:
+        assert expected_tier(scenario) is None or expected_places(scenario) is None
+        return
+    listed = engine.reachable_models(resolved)
+    for model in scenario.models:
+        outcome = asyncio.run(run(replace(scenario, model=model["name"], stream=False),
+                                  RecordingNetwork(scenario.behaviours)))
+        assert (model["name"] in listed) == isinstance(outcome, str), (model["name"], outcome)
+        permitted_ids = {d.id for d in engine.permitted_deployments(model["name"], resolved)}
+        assert permitted_ids <= allowed_hosts(scenario, resolved.privacy_tier, list(resolved.jurisdictions))

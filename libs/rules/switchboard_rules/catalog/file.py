@@ -34,6 +34,7 @@ import yaml
 from switchboard_rules.catalog.envsubst import expand
 from switchboard_rules.catalog.litellm import LiteLLMError, convert_config, is_litellm_config
 from switchboard_rules.catalog.wildcards import STAR, is_pattern
+from switchboard_rules.jurisdictions import JurisdictionError, of_google_region, parse_jurisdictions
 from switchboard_rules.model_limits import limits_for
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
 
@@ -62,6 +63,8 @@ class DeploymentSpec:
     model: str
     #: Every key of the deployment as written, ``${VAR}`` expanded (adapter and price settings included).
     config: Mapping[str, Any]
+    #: Where it processes requests (lower-case): the file's ``jurisdiction``, else the one its Google Cloud region
+    #: (``vertex_location``) implies; empty when neither says.
     jurisdiction: str = ""
     privacy_tier: str = "standard"
     #: Tokens the deployment accepts, and the most it emits in one answer: the file's value, else the
@@ -261,9 +264,27 @@ def _deployment(raw: Any, where: str, public: str, index: int, tiers: tuple[str,
         max_output = max_output or known.max_output_tokens
     return DeploymentSpec(
         id=dep_id, public_model=public, where=where, provider=provider, model=model, config=config,
-        jurisdiction=str(config.get("jurisdiction") or ""), privacy_tier=tier, context_window=context_window,
+        jurisdiction=_jurisdiction(config, where), privacy_tier=tier, context_window=context_window,
         max_output_tokens=max_output, byok=byok, missing_env=tuple(sorted(missing)),
     )
+
+
+def _jurisdiction(config: Mapping[str, Any], where: str) -> str:
+    """The declared jurisdiction, or the one the deployment's Google Cloud region implies; a declaration that
+    contradicts the region is refused (a key pinned to one place must never reach another)."""
+    declared = config.get("jurisdiction")
+    try:
+        names = parse_jurisdictions(str(declared) if declared else None, f"{where}.jurisdiction")
+    except JurisdictionError as exc:
+        raise CatalogError(str(exc)) from None
+    if len(names) > 1 or names == ("*",):
+        raise CatalogError(f"{where}.jurisdiction: a deployment is in one jurisdiction (got {declared!r})")
+    location = config.get("vertex_location")
+    implied = of_google_region(location) if isinstance(location, str) else ""
+    if names and implied and names[0] != implied:
+        raise CatalogError(f"{where}.jurisdiction: {names[0]!r} contradicts vertex_location {location!r}, which is "
+                           f"in {implied!r}; declare {implied!r} or leave jurisdiction out")
+    return names[0] if names else implied
 
 
 def _tokens(value: Any, where: str) -> int:

@@ -42,5 +42,6 @@ def anthropic_error_from_openai(
     status: int, openai_error: dict[str, Any], *, request_id: str | None = None
 ) -> dict[str, Any]:
     """An OpenAI error body (``{"error": {"message", "type", ...}}``) re-shaped as Anthropic's."""
-    error = openai_error.get("error") if isinstance(openai_error.get("error"), dict) else openai_error
+    nested = openai_error.get("error")
+    error: dict[str, Any] = nested if isinstance(nested, dict) else openai_error
     return anthropic_error(status, str(error.get("message") or f"HTTP {status}"), request_id=request_id)

@@ -261,7 +261,8 @@ def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
         return
     if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):
         return
-    last_assistant = next((m["content"] for m in reversed(out["messages"]) if m["role"] == "assistant"), [])
+    last_assistant: list[dict[str, Any]] = next(
+        (m["content"] for m in reversed(out["messages"]) if m["role"] == "assistant"), [])
     uses_tools = any(block["type"] == "tool_use" for block in last_assistant)
     if uses_tools and last_assistant[0]["type"] not in ("thinking", "redacted_thinking"):
         return

@@ -48,9 +48,10 @@ class AuthAdmin:
     def _caller(api_key: str) -> auth_pb2.AdminCaller:
         return auth_pb2.AdminCaller(api_key=api_key)
 
-    async def create_key(self, caller: str, spec: KeySpec) -> CreatedKey:
-        return await self._call(self.stub.CreateKey, auth_pb2.CreateKeyRequest(caller=self._caller(caller), spec=spec),
-                                change=False)
+    async def create_key(self, caller: str, spec: KeySpec, *, dry_run: bool = False) -> CreatedKey:
+        """A new key; with ``dry_run``, the key as it would be (no plain key), nothing written."""
+        return await self._call(self.stub.CreateKey, auth_pb2.CreateKeyRequest(
+            caller=self._caller(caller), spec=spec, dry_run=dry_run), change=False)
 
     async def list_keys(self, caller: str, team_id: str = "") -> list[KeyInfo]:
         answer = await self._call(self.stub.ListKeys, auth_pb2.ListKeysRequest(caller=self._caller(caller),
@@ -61,9 +62,12 @@ class AuthAdmin:
         return await self._call(self.stub.GetKey, auth_pb2.GetKeyRequest(caller=self._caller(caller), key=key),
                                 change=False)
 
-    async def update_key(self, caller: str, key: str, spec: KeySpec, fields: Sequence[str]) -> KeyInfo:
+    async def update_key(self, caller: str, key: str, spec: KeySpec, fields: Sequence[str], *,
+                         dry_run: bool = False) -> KeyInfo:
+        """The key changed; with ``dry_run``, the key as it would be, nothing written."""
         return await self._call(self.stub.UpdateKey, auth_pb2.UpdateKeyRequest(
-            caller=self._caller(caller), key=key, spec=spec, update_fields=fields), change=True)
+            caller=self._caller(caller), key=key, spec=spec, update_fields=fields, dry_run=dry_run),
+            change=not dry_run)
 
     async def regenerate_key(self, caller: str, key: str, spec: KeySpec | None = None,
                              fields: Sequence[str] = ()) -> CreatedKey:

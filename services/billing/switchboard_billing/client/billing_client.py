@@ -24,11 +24,11 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from switchboard.v1 import auth_pb2, billing_pb2, billing_pb2_grpc
+from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.client.holds import Hold, budget_limits, has_budget, subject_of
 from switchboard_billing.client.leases import BudgetLeases
 from switchboard_billing.client.outbox import Outbox
@@ -36,6 +36,9 @@ from switchboard_billing.client.rates import RateCards
 from switchboard_billing.client.stored_models import ModelWatch, StoredModelsClient
 from switchboard_billing.quote import worst_case
 from switchboard_common.errors import ServiceError, from_rpc_error
+
+if TYPE_CHECKING:  # the key's facts, as auth's client types them (no run-time dependency on auth)
+    from switchboard_auth.client import KeyContext, Limits
 
 #: How much longer than the completion timeout a hold lives, for the settlement's trip through an outbox.
 _TTL_MARGIN_SECONDS = 300.0
@@ -80,7 +83,7 @@ class BillingClient:
 
     # -- holds ---------------------------------------------------------------------------------
 
-    async def hold(self, *, request_id: str, key: auth_pb2.KeyContext, model: str, prompt_tokens_bound: int,
+    async def hold(self, *, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                    max_output_tokens: int) -> Hold:
         """Holds the most the request can cost against its key's and team's budgets; raises ServiceError (the
         429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies)."""
@@ -103,7 +106,7 @@ class BillingClient:
         return await self._reserve(request_id, key, model, prompt_tokens_bound, max_output_tokens, byok, subject,
                                    unit, budgeted)
 
-    async def _reserve(self, request_id: str, key: auth_pb2.KeyContext, model: str, prompt_tokens_bound: int,
+    async def _reserve(self, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                        max_output_tokens: int, byok: Collection[str], subject: tuple[Any, ...], unit: int,
                        budgeted: bool) -> Hold:
         request = billing_pb2.ReserveRequest(
@@ -174,7 +177,7 @@ class BillingClient:
         """A follower of the stored models (a router's); ``start`` it, ``close`` it at shutdown."""
         return ModelWatch(self.stub, self.metadata, listener)
 
-    async def standings(self, subjects: Sequence[tuple[str, str, auth_pb2.Limits]]
+    async def standings(self, subjects: Sequence[tuple[str, str, Limits]]
                         ) -> list[billing_pb2.SubjectBudgets]:
         """Where each (scope "key"/"team", id, limits) stands: spend in its window, today, held, resets."""
         request = billing_pb2.GetBudgetsRequest(subjects=[

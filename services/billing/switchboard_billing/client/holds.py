@@ -11,9 +11,12 @@ the client's ``max_tokens``, else the model's real maximum output, else (when
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from switchboard.v1 import auth_pb2, billing_pb2
+from switchboard.v1 import billing_pb2
+
+if TYPE_CHECKING:  # the key's facts, as auth's client types them (no run-time dependency on auth)
+    from switchboard_auth.client import KeyContext, Limits
 
 
 @dataclass(slots=True)
@@ -40,7 +43,7 @@ class Hold:
         return event
 
 
-def budget_limits(limits: auth_pb2.Limits) -> billing_pb2.BudgetLimits:
+def budget_limits(limits: Limits) -> billing_pb2.BudgetLimits:
     out = billing_pb2.BudgetLimits(budget_duration=limits.budget_duration)
     if limits.HasField("max_budget_micros"):
         out.max_budget_micros = limits.max_budget_micros
@@ -51,14 +54,14 @@ def budget_limits(limits: auth_pb2.Limits) -> billing_pb2.BudgetLimits:
     return out
 
 
-def has_budget(key: auth_pb2.KeyContext) -> bool:
+def has_budget(key: KeyContext) -> bool:
     own = key.limits.HasField("max_budget_micros") or key.limits.HasField("max_daily_spend_micros")
     team = bool(key.team_id) and (key.team_limits.HasField("max_budget_micros")
                                   or key.team_limits.HasField("max_daily_spend_micros"))
     return own or team
 
 
-def subject_of(key: auth_pb2.KeyContext) -> tuple[Any, ...]:
+def subject_of(key: KeyContext) -> tuple[Any, ...]:
     """The budgets a request of ``key`` is held against (a lease covers exactly these)."""
     return (key.key_id, key.team_id, budget_limits(key.limits).SerializeToString(deterministic=True),
             budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"")

@@ -28,9 +28,9 @@ LIMIT_OPTIONS = {"rpm": "rpm_limit", "tpm": "tpm_limit", "max_parallel": "max_pa
                  "max_daily_spend": "max_daily_spend"}
 KEY_OPTIONS = {"alias": "key_alias", "models": "models", "team": "team_id", "duration": "duration",
                "expires": "expires", "privacy_tier": "privacy_tier", "pii_policy": "pii_policy",
-               "metadata": "metadata", "admin": "is_admin", **LIMIT_OPTIONS}
+               "metadata": "metadata", "admin": "is_admin", "jurisdictions": "jurisdictions", **LIMIT_OPTIONS}
 TEAM_OPTIONS = {"team_id": "team_id", "alias": "team_alias", "models": "models", "privacy_tier": "privacy_tier",
-                "metadata": "metadata", "blocked": "blocked", **LIMIT_OPTIONS}
+                "metadata": "metadata", "blocked": "blocked", "jurisdictions": "jurisdictions", **LIMIT_OPTIONS}
 
 
 class CliError(Exception):
@@ -57,6 +57,8 @@ def _add_limit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", type=lambda s: [m.strip() for m in s.split(",") if m.strip()],
                         help="comma-separated models, wildcards (anthropic/*) or access groups")
     parser.add_argument("--privacy-tier", help="privacy tier pinned to the key (or the team's default)")
+    parser.add_argument("--jurisdictions", type=lambda s: [j.strip() for j in s.split(",") if j.strip()],
+                        help="comma-separated jurisdictions requests may be served in (ca,eu; '*': any)")
     parser.add_argument("--metadata", action="append", default=None, metavar="KEY=VALUE", help="repeatable")
 
 

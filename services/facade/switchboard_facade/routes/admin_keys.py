@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_facade import key_writes
 from switchboard_facade.admin_input import key_ref, key_spec, key_update
 from switchboard_facade.admin_views import key_json, key_standings
 from switchboard_facade.errors import error_response, invalid
@@ -72,7 +73,7 @@ async def _with_spend(gw: Gateway, info: Any) -> dict[str, Any]:
 async def generate_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        created = await gw.auth.admin.create_key(who, key_spec(body))
+        created = await key_writes.create_key(gw, who, key_spec(body))
         return {"key": created.key, **key_json(created.info)}
     return await admin_call(request, work)
 
@@ -82,7 +83,7 @@ async def update_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
         ref, spec, fields = key_update(body)
-        return await _with_spend(gw, await gw.auth.admin.update_key(who, ref, spec, fields))
+        return await _with_spend(gw, await key_writes.update_key(gw, who, ref, spec, fields))
     return await admin_call(request, work)
 
 
@@ -92,7 +93,7 @@ async def delete_keys(request: Request) -> Response:
         body = await admin_body(request)
         keys = body.get("keys")
         if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k.strip() for k in keys):
-            raise invalid("'keys' is required: a non-empty list of key_ids (\"key_...\") or keys (\"sk-...\").",
+            raise invalid("'keys' is required: a non-empty list of key_ids (\"key_...\") or the keys themselves.",
                           "keys", "missing_keys")
         unknown = sorted(set(body) - {"keys"})
         if unknown:
@@ -130,7 +131,7 @@ async def regenerate_key(request: Request, key_path: str = "") -> Response:
         if key_path:
             body.setdefault("key", key_path)
         ref, spec, fields = key_update(body, changes_required=False)
-        created = await gw.auth.admin.regenerate_key(who, ref, spec, fields)
+        created = await key_writes.regenerate_key(gw, who, ref, spec, fields)
         return {"key": created.key, **(await _with_spend(gw, created.info))}
     return await admin_call(request, work)
 

@@ -4,6 +4,11 @@ Every public model with its provider, context window, prices per million
 tokens (exact decimal strings, USD), privacy tier and jurisdiction, as billing
 prices them from the gateway's config and the genai-prices data. The same
 facts extend ``GET /v1/models`` (see :func:`pricing_by_model`).
+
+The answer carries the list twice: ``data[]`` (OpenAI's list shape, ``id`` per
+model) and ``models[]`` (the hosted-gateway shape, ``model_id`` with its prices,
+privacy tiers and jurisdictions), so that ``jq '.models[].model_id'`` and
+OpenAI-style clients both read it.
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ def deployment_json(d: CatalogDeployment) -> dict[str, Any]:
     }
 
 
+#: A model's own facts: those of its first deployment.
+MODEL_FACTS = ("provider", "context_window", "max_output_tokens", "input_cost_per_million", "output_cost_per_million",
+               "cached_input_cost_per_million", "cache_write_cost_per_million", "privacy_tier", "jurisdiction",
+               "priced")
+
+
 def model_json(m: CatalogModel) -> dict[str, Any]:
     """A model's facts are its first (primary) deployment's; every deployment is listed too."""
     deployments = [deployment_json(d) for d in m.deployments if d.servable]
@@ -68,11 +79,22 @@ def model_json(m: CatalogModel) -> dict[str, Any]:
     return {
         "id": m.name,
         "object": "model",
-        **{k: primary.get(k) for k in ("provider", "context_window", "max_output_tokens", "input_cost_per_million",
-                                       "output_cost_per_million", "cached_input_cost_per_million",
-                                       "cache_write_cost_per_million", "privacy_tier", "jurisdiction", "priced")},
+        **{k: primary.get(k) for k in MODEL_FACTS},
         "fallbacks": list(m.fallbacks),
         "deployments": deployments,
+    }
+
+
+def listing_json(entry: dict[str, Any]) -> dict[str, Any]:
+    """A model of ``models[]``: its routing key and what it costs and where it may run, deployment by deployment."""
+    deployments = entry["deployments"]
+    return {
+        "model_id": entry["id"],
+        "provider": entry["provider"],
+        **{k: entry[k] for k in ("input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+                                 "context_window", "privacy_tier", "jurisdiction")},
+        "privacy_tiers": sorted({d["privacy_tier"] for d in deployments if d["privacy_tier"]}),
+        "jurisdictions": sorted({d["jurisdiction"] for d in deployments if d["jurisdiction"]}),
     }
 
 
@@ -86,13 +108,18 @@ async def pricing_by_model(request: Request) -> dict[str, dict[str, Any]]:
 
 
 def attach_pricing(extension: dict[str, Any], entry: dict[str, Any]) -> None:
-    """Adds a catalog entry's facts to a /v1/models item's extension, deployment by deployment."""
+    """Adds a catalog entry's facts to a /v1/models item's extension, deployment by deployment; the model's own
+    facts are those of the first deployment listed (the first that may serve the key)."""
     extension.update({k: v for k, v in entry.items() if k not in ("id", "object", "deployments")})
     priced = {d["deployment_id"]: d for d in entry["deployments"]}
-    for deployment in extension.get("deployments", []):
+    listed = extension.get("deployments", [])
+    for deployment in listed:
         facts = priced.get(deployment.get("deployment_id"))
         if facts is not None:
             deployment.update({k: v for k, v in facts.items() if k not in deployment or not deployment[k]})
+    first = priced.get(listed[0].get("deployment_id")) if listed else None
+    if first is not None:
+        extension.update({k: first.get(k) for k in MODEL_FACTS})
 
 
 @router.get("/api/billing/models")
@@ -103,5 +130,6 @@ async def public_models(request: Request) -> Response:
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     data = [model_json(m) for m in catalog.models if any(d.servable for d in m.deployments)]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json",
+    listing = {"object": "list", "data": data, "models": [listing_json(entry) for entry in data]}
+    return Response(orjson.dumps(listing), media_type="application/json",
                     headers={"x-request-id": request_id, "cache-control": "public, max-age=60"})

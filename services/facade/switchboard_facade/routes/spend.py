@@ -89,7 +89,7 @@ async def spend_logs(request: Request) -> Response:
         if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 1000:
             raise invalid("'limit' must be a whole number between 1 and 1000.", "limit", "invalid_value")
         named = key_filter(q)
-        if named.startswith("sk-"):  # LiteLLM's api_key may be the key itself
+        if named and not named.startswith("key_") and named != "master":  # LiteLLM's api_key: the key itself
             named = (await gw.auth.admin.get_key(credential(request), named)).key_id
         filters = usage_filters(q, key, named)
         query = ListUsageRequest(limit=int(limit_raw), cursor=q.get("cursor", ""),

@@ -61,14 +61,15 @@ class SwitchboardRouter:
     """A connection to the router for one virtual key."""
 
     def __init__(self, address: str, *, api_key: str, timeout: float = 600.0, retries: int = 3,
-                 privacy_tier: str = "", exchange_streams: int = 1) -> None:
+                 privacy_tier: str = "", jurisdictions: Sequence[str] = (), exchange_streams: int = 1) -> None:
         if not api_key:
-            raise ValueError("api_key is required: the virtual key (sk-...) this service calls the router with")
+            raise ValueError("api_key is required: the virtual key this service calls the router with")
         self._channel = open_channel(address)
         self._client = RouterClient(self._channel, metadata=(("authorization", f"Bearer {api_key}"),),
                                     exchange_streams=exchange_streams, timeout_seconds=timeout)
-        #: Tier to ask for (it may only tighten the key's own).
+        #: Tier to ask for (it may only tighten the key's own), and jurisdictions (they may only narrow the key's).
         self.privacy_tier = privacy_tier
+        self.jurisdictions = list(jurisdictions)
         self.timeout = timeout
         self.retries = retries
         #: Usage of the last finished stream (streams report it at their end).
@@ -87,8 +88,11 @@ class SwitchboardRouter:
     def _request(self, model: str, body: dict[str, Any]) -> router_pb2.CompleteRequest:
         return router_pb2.CompleteRequest(
             request_id="req_" + secrets.token_hex(12), model=model, body=orjson.dumps({"model": model, **body}),
-            constraints=router_pb2.RoutingConstraints(requested_privacy_tier=self.privacy_tier),
-            accepts_first_chunks=True)
+            constraints=self._asked(), accepts_first_chunks=True)
+
+    def _asked(self) -> router_pb2.RoutingConstraints:
+        return router_pb2.RoutingConstraints(requested_privacy_tier=self.privacy_tier,
+                                             requested_jurisdictions=self.jurisdictions)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call``, again after a backoff while the router cannot be reached (nothing was sent then)."""
@@ -132,6 +136,6 @@ class SwitchboardRouter:
             handle.cancel()
 
     async def list_models(self) -> list[router_pb2.ModelInfo]:
-        """The models this key may use, with their deployments."""
-        answer = await self._retrying(self._client.list_models)
+        """The models this key can be served by (under the tier and jurisdictions asked), with their deployments."""
+        answer = await self._retrying(lambda: self._client.list_models(self._asked()))
         return list(answer.models)

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from switchboard_auth.client import Limits
 from switchboard_billing.client import SummarizeUsageRequest
 from switchboard_common.errors import ServiceError
+from switchboard_facade import key_writes
 from switchboard_facade.admin_input import KEY_FIELDS, key_spec, key_update
 from switchboard_facade.admin_views import key_json
 from switchboard_facade.gateway import Gateway
@@ -28,7 +29,7 @@ router = APIRouter()
 
 _COUNT_FIELDS = ("rpm_limit", "tpm_limit", "max_parallel_requests")
 _TEXT_FIELDS = ("key_alias", "team_id", "duration", "budget_duration", "privacy_tier", "pii_policy",
-                "max_budget", "max_daily_spend")
+                "max_budget", "max_daily_spend", "jurisdictions")
 SORTS = {"alias": "key_alias", "team": "team_id", "spend": "spend_micros", "expires": "expires",
          "created": "created_at", "status": "status"}
 
@@ -143,7 +144,7 @@ async def create(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     try:
         spec = key_spec(body_from_form(form))
-        made = await gw.auth.admin.create_key(session.credential, spec)
+        made = await key_writes.create_key(gw, session.credential, spec)
     except FormError as err:
         return await keys_page(request, session, error=str(err), status=400)
     except ServiceError as err:
@@ -174,7 +175,7 @@ async def act(request: Request, key_id: str, action: str) -> Response:
         elif action == "edit":
             body = body_from_form(form, keep_blank=True)
             ref, spec, fields = key_update({"key": key_id, **body})
-            await gw.auth.admin.update_key(who, ref, spec, fields)
+            await key_writes.update_key(gw, who, ref, spec, fields)
         else:
             return page(request, "error.html", session, status=404, message=f"No key action named {action!r}.")
     except FormError as err:
