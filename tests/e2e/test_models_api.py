@@ -102,19 +102,25 @@ def test_no_answer_shows_a_provider_key(models_gateway: Gateway, fake_openai: tu
     gw = models_gateway
     secret = "sk-never-shown-9876"
     created = admin(gw, "POST", "/model/new", {"model_name": "hidden-key", "litellm_params": {
-        "model": "openai/good", "api_key": secret, "api_base": fake_openai[1], **_prices()}})
+        "model": "openai/good", "api_key": secret, "api_base": fake_openai[1], "azure_ad_token": "ad-token-abcd-1111",
+        "extra_headers": {"X-Upstream-Auth": "header-secret-2222"}, **_prices()}})
     assert created.status_code == 200, created.text
+    assert created.json()["litellm_params"]["extra_headers"] == {"X-Upstream-Auth": "...2222"}
     key = gw.create_key()
     served(gw, key, "hidden-key")
     for path in ("/model/info", "/v1/model/info", "/v2/model/info", "/model_group/info", "/v1/models",
                  "/api/billing/models", "/ui/models"):
         text = admin(gw, "GET", path).text
-        assert secret not in text and "sk-file-key" not in text, path
+        for hidden in (secret, "sk-file-key", "ad-token-abcd-1111", "header-secret-2222"):
+            assert hidden not in text, (path, hidden)
     updated = admin(gw, "POST", "/model/update", {"model_info": {"id": created.json()["model_id"]},
                                                    "litellm_params": {"rpm": 60}})
-    assert secret not in updated.text and updated.json()["switchboard"]["credentials"] == {"api_key": "...9876"}
+    assert secret not in updated.text
+    assert updated.json()["switchboard"]["credentials"] == {"api_key": "...9876", "azure_ad_token": "...1111"}
     served(gw, key, "hidden-key")
-    assert fake_openai[0].requests[-1].headers["authorization"] == f"Bearer {secret}"  # kept by the update
+    upstream = fake_openai[0].requests[-1].headers
+    assert upstream["authorization"] == f"Bearer {secret}"  # kept by the update
+    assert upstream["x-upstream-auth"] == "header-secret-2222"
 
 
 def _prices() -> dict[str, float]:

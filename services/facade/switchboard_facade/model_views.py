@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from switchboard_billing.client import CatalogDeployment, CatalogModel, GetCatalogResponse, StoredModel, StoredModels
-from switchboard_rules.catalog.litellm import LITELLM_NAMES
+from switchboard_rules.catalog.litellm import HEADER_PARAMS, LITELLM_NAMES, is_env_reference
 from switchboard_rules.catalog.wildcards import is_pattern
 from switchboard_rules.model_limits import capabilities_for
 
@@ -84,6 +84,15 @@ def _file_params(d: CatalogDeployment) -> dict[str, Any]:
     return params
 
 
+def _without_header_values(params: dict[str, Any]) -> dict[str, Any]:
+    """Headers may carry credentials (``Authorization``, ``api-key``): their values are shown as their last four
+    characters, as every credential is."""
+    for name in HEADER_PARAMS:
+        if isinstance(params.get(name), dict):
+            params[name] = {k: v if is_env_reference(v) else "..." + str(v)[-4:] for k, v in params[name].items()}
+    return params
+
+
 def deployment_entry(name: str, d: CatalogDeployment | None, stored: StoredModel | None) -> dict[str, Any]:
     """One deployment as a ``/model/info`` item (from the catalog, the store, or both)."""
     given = _loads(stored.model_info_json) if stored is not None else _loads(d.model_info_json if d else "")
@@ -99,7 +108,7 @@ def deployment_entry(name: str, d: CatalogDeployment | None, stored: StoredModel
         own = {"deployment_id": stored.model_id if stored else "", "live": False}
     info.update({k: v for k, v in given.items() if k != "id"})
     if stored is not None:
-        params = _loads(stored.litellm_params_json)
+        params = _without_header_values(_loads(stored.litellm_params_json))
         own.update({"credentials": dict(stored.secret_hints), "created_at": stored.created_at_ms // 1000,
                     "created_by": stored.created_by, "updated_at": stored.updated_at_ms // 1000,
                     "updated_by": stored.updated_by})

@@ -101,7 +101,10 @@ _VENDOR_PREFIXES = (("gpt-", "openai"), ("chatgpt", "openai"), ("o1", "openai"),
                     ("claude", "anthropic"), ("gemini", "gemini"), ("mistral", "mistral"),
                     ("codestral", "mistral"), ("deepseek", "deepseek"))
 #: litellm_params keys that hold credentials: write-only (sealed at rest, never shown whole).
-SECRET_PARAMS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "vertex_credentials")
+SECRET_PARAMS = ("api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "vertex_credentials",
+                 "azure_ad_token", "client_secret", "azure_client_secret", "aws_web_identity_token")
+#: litellm_params keys whose values (request headers) may hold credentials: shown by name only.
+HEADER_PARAMS = ("extra_headers", "headers")
 _ENV_PREFIX = "os.environ/"
 #: litellm_params (and model_info) prices per token → the catalog's per-million overrides.
 _PRICES = {"input_cost_per_token": "input_cost_per_million", "output_cost_per_token": "output_cost_per_million",
