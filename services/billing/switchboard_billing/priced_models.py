@@ -35,6 +35,7 @@ from switchboard_rules.catalog import (
     load_catalog_file,
     parse_catalog_file,
     read_document,
+    with_what_fits,
 )
 from switchboard_rules.catalog.wildcards import fill, is_pattern, resolve
 from switchboard_rules.model_limits import limits_for
@@ -207,10 +208,16 @@ class CatalogSource:
         return source
 
     def _build(self, raw: Any) -> ModelCatalog:
+        """The catalog of ``raw`` with the stored deployments it takes (one it does not is left out and logged,
+        as the router leaves it out; the file's own errors raise)."""
         stored = self.store.stored() if self.store is not None else []
         if self.store is not None:
             self._revision = self.store.revision
-        return parse_models(raw, str(self.path), stored)
+        ids = {dep.get("id") for _, dep in stored}
+        catalog, rejected = with_what_fits(raw, str(self.path), stored, lambda file: priced(file, ids))
+        for deployment_id, why in rejected:
+            log.error("a stored model is not priced; left out", extra={"deployment": deployment_id, "error": why})
+        return catalog
 
     def check(self, stored: Sequence[Stored]) -> None:
         """Raises :class:`CatalogError` unless the file (as last read well) takes these stored deployments."""
@@ -230,9 +237,5 @@ class CatalogSource:
             except (OSError, CatalogError) as exc:
                 log.error("model catalog not reloaded; keeping the last good one", extra={"error": str(exc)})
         if self.store is not None and self.store.revision != self._revision:
-            try:
-                self._catalog = self._build(self._raw)
-            except CatalogError as exc:  # the store checks every write; a replica's older file may still refuse
-                self._revision = self.store.revision
-                log.error("stored models not priced; keeping the last good catalog", extra={"error": str(exc)})
+            self._catalog = self._build(self._raw)  # the file was read well before: only stored ones may not fit
         return self._catalog

@@ -128,3 +128,14 @@ def test_the_catalog_prices_stored_models_and_wildcard_names(tmp_path: Path) -> 
     store.revision = 2
     assert source.current().deployment("r1") is None  # a store change reprices at once
     assert parse_models({"models": []}).resolve("anything") is None
+
+
+def test_the_file_wins_over_a_stored_deployment_that_no_longer_fits(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.yaml"
+    config.write_text("models:\n  - name: file-model\n    deployments:\n      - id: taken\n        provider: openai\n"
+                      "        model: gpt-4o\n")
+    store = _Stored([("runtime", {"id": "taken", "provider": "openai", "model": "gpt-4o-mini"}),
+                     ("runtime", {"id": "fine", "provider": "openai", "model": "gpt-4o-mini"})])
+    catalog = CatalogSource(config, store=store).current()
+    assert catalog.deployment("taken").public_model == "file-model"  # type: ignore[union-attr]
+    assert [d.id for d in catalog.candidates("runtime")] == ["fine"]

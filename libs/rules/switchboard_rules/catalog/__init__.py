@@ -11,7 +11,8 @@ from switchboard_rules.catalog.file import (
     load_catalog_file,
     parse_catalog_file,
     read_document,
+    with_what_fits,
 )
 
 __all__ = ["STRATEGIES", "CatalogError", "CatalogFile", "DeploymentSpec", "ModelSpec", "Stored", "expand",
-           "load_catalog_file", "parse_catalog_file", "read_document"]
+           "load_catalog_file", "parse_catalog_file", "read_document", "with_what_fits"]

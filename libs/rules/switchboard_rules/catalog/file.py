@@ -24,10 +24,10 @@ A model name with ``*`` is a wildcard entry (:mod:`switchboard_rules.catalog.wil
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -189,6 +189,31 @@ def read_document(path: Path) -> Any:
 
 #: A deployment added at run time: (public model name, deployment mapping in the file's grammar).
 Stored = tuple[str, Mapping[str, Any]]
+T = TypeVar("T")
+
+
+def with_what_fits(raw: Any, source: str, stored: Sequence[Stored],
+                   build: Callable[[CatalogFile], T]) -> tuple[T, list[tuple[str, str]]]:
+    """``build`` of the file with every stored deployment it takes (a service's own checks included), and the
+    (id, reason) of those it does not: they are left out, never the file, which stays the source of what it
+    declares (a file edit that reuses a stored deployment's id wins over it). Raises :class:`CatalogError` only
+    for the file's own errors."""
+    try:
+        return build(parse_catalog_file(raw, source=source, stored=stored)), []
+    except CatalogError:
+        if not stored:
+            raise
+        build(parse_catalog_file(raw, source=source))  # the file alone: its own errors are fatal
+    kept: list[Stored] = []
+    rejected: list[tuple[str, str]] = []
+    for item in stored:
+        try:
+            build(parse_catalog_file(raw, source=source, stored=[*kept, item]))
+        except CatalogError as exc:
+            rejected.append((str(item[1].get("id") or item[0]), str(exc)))
+            continue
+        kept.append(item)
+    return build(parse_catalog_file(raw, source=source, stored=kept)), rejected
 
 
 def _with_stored(raw: Mapping[str, Any], stored: Sequence[Stored]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from switchboard_rules.catalog import (
     load_catalog_file,
     parse_catalog_file,
     read_document,
+    with_what_fits,
 )
 from switchboard_rules.catalog.wildcards import fill, is_pattern, match, resolve
 from switchboard_rules.model_limits import known_models, limits_for
@@ -161,23 +162,10 @@ def load_catalog(path: Path, stored: Sequence[Stored] = ()) -> Catalog:
     alone decides whether the catalog loads."""
     if not stored:
         return catalog_of(load_catalog_file(path))
-    raw = read_document(path)
-    try:
-        return catalog_of(parse_catalog_file(raw, source=str(path), stored=stored))
-    except CatalogError:
-        catalog_of(parse_catalog_file(raw, source=str(path)))  # the file alone: its own errors are fatal
-    kept: list[Stored] = []
-    rejected: list[tuple[str, str]] = []
-    for item in stored:
-        try:
-            catalog_of(parse_catalog_file(raw, source=str(path), stored=[*kept, item]))
-        except CatalogError as exc:
-            rejected.append((str(item[1].get("id") or item[0]), str(exc)))
-            log.error("a model added at run time cannot be served; left out",
-                      extra={"model": item[0], "deployment": item[1].get("id"), "error": str(exc)})
-            continue
-        kept.append(item)
-    catalog = catalog_of(parse_catalog_file(raw, source=str(path), stored=kept))
+    catalog, rejected = with_what_fits(read_document(path), str(path), stored, catalog_of)
+    for deployment_id, why in rejected:
+        log.error("a model added at run time cannot be served; left out",
+                  extra={"deployment": deployment_id, "error": why})
     return dataclasses.replace(catalog, rejected=tuple(rejected))
 
 
