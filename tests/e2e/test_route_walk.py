@@ -33,12 +33,16 @@ PUBLIC = {("GET", p) for p in ("/health", "/health/live", "/health/liveness", "/
 #: Routes only the master key or an admin key may call.
 ADMIN_ONLY = {("POST", p) for p in ("/key/generate", "/key/update", "/key/delete", "/key/regenerate",
                                     "/key/{key_path}/regenerate", "/key/block", "/key/unblock", "/team/new",
-                                    "/team/update", "/team/delete")} | {("GET", p) for p in (
-    "/key/list", "/team/info", "/team/list")}
+                                    "/team/update", "/team/delete", "/model/new", "/model/update",
+                                    "/model/delete")} | {("GET", p) for p in (
+    "/key/list", "/team/info", "/team/list")} | {("PATCH", "/model/{model_id}/update")}
 #: The hot routes serve any valid key (and bill it): walked without a credential only.
 HOT_PREFIXES = ("/v1/chat", "/chat", "/cursor/", "/v1/cursor", "/openai/", "/v1/messages", "/anthropic/",
-                "/v1/responses", "/responses", "/v1/embeddings", "/embeddings")
-DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/teams")}
+                "/v1/responses", "/responses", "/v1/embeddings", "/embeddings", "/v1/completions", "/completions",
+                "/v1/moderations", "/moderations")
+DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/teams"),
+                        ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
+                        ("POST", "/ui/models/runtime/{model_id}/{action}")}
 KEY_ACTIONS = ("revoke", "block", "unblock", "regenerate", "edit")
 
 
@@ -126,13 +130,21 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
     """The requests that would change something if the caller were allowed: (path, httpx keyword arguments)."""
     key_id, team = walk.cached["key_id"], walk.team_id
     path = template.replace("{key_path}", key_id).replace("{key_id}", key_id).replace(
-        "{deployment}", "fake-good").replace("{request_id}", "req_0")
+        "{deployment}", "fake-good").replace("{request_id}", "req_0").replace("{model_id}", "walker-model")
     messages = [{"role": "user", "content": "hi"}]
     bodies: dict[str, Any] = {
         "/key/generate": {"key_alias": "walker"}, "/key/update": {"key": key_id, "rpm_limit": 1},
         "/key/delete": {"keys": [key_id]}, "/key/regenerate": {"key": key_id}, "/key/block": {"key": key_id},
         "/key/unblock": {"key": key_id}, "/team/new": {"team_id": "walker-team"},
         "/team/update": {"team_id": team, "rpm_limit": 1}, "/team/delete": {"team_ids": [team]},
+        "/model/new": {"model_name": "walker", "litellm_params": {"model": "openai/good"}},
+        "/model/update": {"model_info": {"id": "walker-model"}, "litellm_params": {"rpm": 1}},
+        "/model/delete": {"id": "walker-model"},
+        "/model/walker-model/update": {"litellm_params": {"rpm": 1}},
+        "/v1/completions": {"model": "fake-good", "prompt": "hi"},
+        "/completions": {"model": "fake-good", "prompt": "hi"},
+        "/v1/moderations": {"model": "fake-good", "input": "hi"},
+        "/moderations": {"model": "fake-good", "input": "hi"},
     }
     params = {"/key/info": {"key": key_id}, "/team/info": {"team_id": team}}
     if "{action}" in path:
