@@ -11,6 +11,7 @@ import pytest
 
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
 
 PRICES = {"input_cost_per_million": "1.5", "output_cost_per_million": "2"}
 
@@ -37,7 +38,7 @@ def text_gateway(tmp_path_factory: pytest.TempPathFactory,
 
 
 def sdk(gw: Gateway, key: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    return openai_client(key, gw.base_url + "/v1")
 
 
 def test_a_legacy_completion_with_the_sdk_is_answered_billed_and_recorded(

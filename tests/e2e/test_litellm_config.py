@@ -19,6 +19,7 @@ from switchboard_facade.cli.main import main as cli
 from switchboard_rules.catalog import load_catalog_file
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
 
 UPSTREAM_KEY = "sk-from-the-environment-0042"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -61,7 +62,7 @@ def from_litellm(tmp_path_factory: pytest.TempPathFactory,
 
 
 def client(gw: Gateway) -> openai.OpenAI:
-    return openai.OpenAI(api_key=gw.create_key(), base_url=gw.base_url + "/v1", max_retries=0)
+    return openai_client(gw.create_key(), gw.base_url + "/v1")
 
 
 def test_the_litellm_config_is_served_with_its_keys_prices_fallbacks_and_aliases(

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
 
 SECRET = "sk-upstream-secret-4321"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -42,7 +43,7 @@ def admin(gw: Gateway, method: str, path: str, body: dict[str, Any] | None = Non
 
 def served(gw: Gateway, key: str, model: str, timeout: float = 10) -> openai.types.chat.ChatCompletion:
     """The first answer for ``model``, asked for at once and again until the routers serve it."""
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(key, gw.base_url + "/v1")
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -80,7 +81,7 @@ def test_a_model_added_with_the_documented_request_is_served_priced_and_survives
     assert row["created_by"] == "master" and row["ignored_fields"] == []
 
     key = gw.create_key(key_alias="runtime-models")
-    raw_client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    raw_client = openai_client(key, gw.base_url + "/v1")
     answer = served(gw, key, "azure-gpt-turbo-like")
     assert answer.choices[0].message.content == "Hello from the fake provider."
     assert fake_openai[0].requests[-1].headers["authorization"] == f"Bearer {SECRET}"
@@ -181,7 +182,7 @@ def test_update_and_delete_with_the_documented_requests(models_gateway: Gateway,
     assert patched.status_code == 200, patched.text
     assert patched.json()["litellm_params"]["model"] == "openai/echo"
     assert patched.json()["model_info"]["team_id"] == "team-123"
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(key, gw.base_url + "/v1")
     deadline = time.monotonic() + 10
     while client.chat.completions.create(model="to-change", messages=MESSAGES).choices[0].message.content != "hi":
         assert time.monotonic() < deadline, "the update did not reach the router"
@@ -208,7 +209,7 @@ def test_a_stored_deployment_may_join_a_model_of_the_file(models_gateway: Gatewa
         "model": "openai/echo", "api_key": "sk-b", "api_base": fake_openai[1], **_prices()}})
     assert created.status_code == 200, created.text
     key = gw.create_key()
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(key, gw.base_url + "/v1")
     answers: set[str] = set()
     deadline = time.monotonic() + 15
     while answers != {"Hello from the fake provider.", "hi"}:

@@ -13,10 +13,13 @@ import pytest
 from switchboard_rules.model_limits import known_models, limits_for
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 #: genai-prices' price of gpt-4o-mini, USD per million tokens (input, output).
 GPT_4O_MINI = (0.15, 0.6)
+#: The models OpenAI publishes (the model data), read once when the module loads.
+OPENAI_MODELS = known_models("openai")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def wild(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI
 
 
 def client(gw: Gateway, key: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    return openai_client(key, gw.base_url + "/v1")
 
 
 def test_a_provider_wildcard_routes_any_model_id_priced_as_that_model(
@@ -85,7 +88,7 @@ def test_models_lists_a_wildcard_as_the_models_it_serves(wild: Gateway) -> None:
     key = wild.create_key(models=["openai/*"])
     headers = {"Authorization": f"Bearer {key}"}
     ids = [m["id"] for m in httpx.get(wild.base_url + "/v1/models", headers=headers).json()["data"]]
-    assert set(ids) == {f"openai/{model}" for model in known_models("openai")}
+    assert set(ids) == {f"openai/{model}" for model in OPENAI_MODELS}
     with_routes = httpx.get(wild.base_url + "/v1/models", headers=headers,
                             params={"return_wildcard_routes": "true"}).json()["data"]
     assert "openai/*" in [m["id"] for m in with_routes]

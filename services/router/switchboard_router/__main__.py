@@ -67,13 +67,13 @@ async def serve(settings: RouterSettings) -> None:
         if catalog is None or engine is None:
             return
         engine.replace_catalog(catalog)
-        log.info(f"{why}: catalog reloaded")
+        log.info(f"catalog reloaded ({why})")
         describe_catalog(engine)
 
     async def stored_changed(models: StoredModels) -> None:
         loader.take(models)
         if engine is not None:  # else the first set, taken before the engine is built
-            await reload("stored models changed")
+            await reload("stored models change")
 
     # Models added at run time: the first set is awaited briefly, so a restarted router serves them at once.
     watch = billing.watch_models(stored_changed)
@@ -95,7 +95,7 @@ async def serve(settings: RouterSettings) -> None:
     log.info("router listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload("config file")))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload("config reload")))
     async def close() -> None:
         await watch.close()
         await running.aclose()

@@ -10,13 +10,14 @@ import openai
 
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway
+from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
 from tests.unit.ui.test_pages_http import signed_in
 
 SECRET = "sk-dashboard-typed-7777"
 
 
 def _served(gateway: Gateway, key: str, model: str) -> str:
-    client = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    client = openai_client(key, gateway.base_url + "/v1")
     deadline = time.monotonic() + 10
     while True:
         try:

@@ -56,7 +56,7 @@ class CatalogLoader:
         try:
             return await self.build()
         except CatalogError as exc:
-            log.error(f"{why}: catalog rejected; keeping the running one", extra={"error": str(exc)})
+            log.error(f"{why} rejected; keeping the running catalog", extra={"error": str(exc)})
             return None
 
     def take(self, models: StoredModels) -> None:
