@@ -132,7 +132,9 @@ ADMIN_ONLY = [("POST", "/key/generate", {}), ("POST", "/key/update", {"key": "{k
               ("POST", "/key/block", {"key": "{key_id}"}), ("POST", "/key/unblock", {"key": "{key_id}"}),
               ("POST", "/team/new", {}), ("POST", "/team/update", {"team_id": "{team_id}", "rpm_limit": 1}),
               ("POST", "/team/delete", {"team_ids": ["{empty_team}"]}), ("GET", "/team/info", {"team_id": "{team_id}"}),
-              ("GET", "/team/list", {})]
+              ("POST", "/user/new", {}), ("GET", "/user/list", {}), ("GET", "/user/info", {"user_id": "someone"}),
+              ("POST", "/team/member_add", {"team_id": "{team_id}", "member": {"role": "user", "user_id": "u"}}),
+              ("GET", "/health", {})]
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ADMIN_ONLY, ids=[c[1] for c in ADMIN_ONLY])
@@ -140,9 +142,13 @@ def test_a_non_admin_key_or_no_key_is_refused_everywhere(gateway: Gateway, exist
                                                           path: str, body: Any) -> None:
     refused = _send(gateway, method, path, _fill(body, existing), existing["user_key"])
     assert refused.status_code == 403, refused.text
-    assert refused.json()["error"]["code"] in ("admin_required", "not_your_key")
+    assert refused.json()["error"]["code"] in ("admin_required", "not_your_key", "not_your_team", "not_your_user")
     anonymous = _send(gateway, method, path, _fill(body, existing), None)
     assert anonymous.status_code == 401 and anonymous.json()["error"]["code"] == "missing_api_key"
+
+
+def test_a_key_lists_only_the_teams_it_may_read(gateway: Gateway, existing: dict[str, str]) -> None:
+    assert ok(admin_get(gateway, "/team/list", as_key=existing["user_key"])) == []
 
 
 def test_nothing_changed(gateway: Gateway, existing: dict[str, str]) -> None:

@@ -28,20 +28,21 @@ from tests.harness import Gateway, start_gateway
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: Routes anyone may call: probes, the public price catalog, the sign-in page.
-PUBLIC = {("GET", p) for p in ("/health", "/health/live", "/health/liveness", "/health/ready", "/health/readiness",
-                               "/api/billing/models", "/ui/login")}
-#: Routes only the master key or an admin key may call.
+PUBLIC = {("GET", p) for p in ("/health/live", "/health/liveness", "/health/liveliness", "/health/ready",
+                               "/health/readiness", "/api/billing/models", "/ui/login")}
+#: Routes only the master key or an admin key (or a user's key, by its role) may call.
 ADMIN_ONLY = {("POST", p) for p in ("/key/generate", "/key/update", "/key/delete", "/key/regenerate",
                                     "/key/{key_path}/regenerate", "/key/block", "/key/unblock", "/team/new",
-                                    "/team/update", "/team/delete", "/model/new", "/model/update",
+                                    "/team/update", "/team/delete", "/team/block", "/team/unblock", "/user/new",
+                                    "/user/update", "/user/delete", "/model/new", "/model/update",
                                     "/model/delete")} | {("GET", p) for p in (
-    "/key/list", "/team/info", "/team/list")} | {("PATCH", "/model/{model_id}/update")}
+    "/key/list", "/team/info", "/user/list", "/health")} | {("PATCH", "/model/{model_id}/update")}
 #: The hot routes serve any valid key (and bill it): walked without a credential only.
 HOT_PREFIXES = ("/v1/chat", "/chat", "/cursor/", "/v1/cursor", "/openai/", "/v1/messages", "/anthropic/",
                 "/v1/responses", "/responses", "/v1/embeddings", "/embeddings", "/v1/completions", "/completions",
                 "/v1/moderations", "/moderations")
 DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/teams"),
-                        ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
+                        ("GET", "/ui/users"), ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
                         ("POST", "/ui/models/runtime/{model_id}/{action}")}
 KEY_ACTIONS = ("revoke", "block", "unblock", "regenerate", "edit")
 
@@ -137,6 +138,11 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
         "/key/delete": {"keys": [key_id]}, "/key/regenerate": {"key": key_id}, "/key/block": {"key": key_id},
         "/key/unblock": {"key": key_id}, "/team/new": {"team_id": "walker-team"},
         "/team/update": {"team_id": team, "rpm_limit": 1}, "/team/delete": {"team_ids": [team]},
+        "/team/block": {"team_id": team}, "/team/unblock": {"team_id": team}, "/user/new": {"user_id": "walker"},
+        "/user/update": {"user_id": "walker", "max_budget": 1}, "/user/delete": {"user_ids": ["walker"]},
+        "/team/member_add": {"team_id": team, "member": {"role": "user", "user_id": "walker"}},
+        "/team/member_update": {"team_id": team, "user_id": "walker", "role": "admin"},
+        "/team/member_delete": {"team_id": team, "user_id": "walker"},
         "/model/new": {"model_name": "walker", "litellm_params": {"model": "openai/good"}},
         "/model/update": {"model_info": {"id": "walker-model"}, "litellm_params": {"rpm": 1}},
         "/model/delete": {"id": "walker-model"},

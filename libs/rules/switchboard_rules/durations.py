@@ -5,6 +5,8 @@ and a budget's window (``budget_duration``). Auth reads the first, billing the
 second; both parse here, so a value one accepts the other never refuses.
 
 ``m`` is minutes and ``mo`` calendar months; ``y`` is twelve calendar months.
+Spelled-out units written against the number (``30min``, ``1hr``, ``2weeks``), as LiteLLM's documentation
+writes them, are read as the same units.
 Days and weeks count calendar days (in the budget's timezone for windows);
 seconds, minutes and hours count elapsed time. A duration is at most about a
 century, so every instant it produces fits a datetime and a 64-bit column.
@@ -21,7 +23,13 @@ from typing import Literal
 Unit = Literal["s", "m", "h", "d", "w", "mo", "y"]
 
 UNITS: tuple[Unit, ...] = ("s", "m", "h", "d", "w", "mo", "y")
-_PATTERN = re.compile(r"^\s*([0-9]{1,12})\s*(mo|s|m|h|d|w|y)\s*$")
+_PATTERN = re.compile(r"^\s*([0-9]{1,12})(\s*)([a-z]+)\s*$")
+#: Units spelled out, as LiteLLM's documentation writes them too ("30min", "1hr"), → the unit.
+SPELLED: dict[str, Unit] = {
+    **{u: u for u in UNITS}, "sec": "s", "secs": "s", "second": "s", "seconds": "s", "min": "m", "mins": "m",
+    "minute": "m", "minutes": "m", "hr": "h", "hrs": "h", "hour": "h", "hours": "h", "day": "d", "days": "d",
+    "week": "w", "weeks": "w", "month": "mo", "months": "mo", "year": "y", "years": "y",
+}
 #: Elapsed seconds of the units that are not calendar units.
 SECONDS_PER: dict[str, int] = {"s": 1, "m": 60, "h": 3600}
 #: Longest duration accepted, per unit: about a century.
@@ -83,12 +91,15 @@ def parse_duration(text: object, *, what: str = "duration") -> Duration:
     if not isinstance(text, str):
         raise DurationError(f'{what} must be text like "30d", got {type(text).__name__}')
     match = _PATTERN.match(text)
-    if match is None or int(match.group(1)) <= 0:
+    unit = None
+    if match is not None and (match.group(3) in UNITS or not match.group(2)):  # a spelled-out unit is attached
+        unit = SPELLED.get(match.group(3))
+    if match is None or unit is None or int(match.group(1)) <= 0:
         raise DurationError(f"{what} {text!r} is not a duration: write {FORMS}")
-    amount, unit = int(match.group(1)), match.group(2)
+    amount = int(match.group(1))
     if amount > MAX_AMOUNT[unit]:
         raise DurationError(f"{what} {text!r} is too long: at most {MAX_AMOUNT[unit]}{unit} (about a century)")
-    return Duration(amount, unit)  # type: ignore[arg-type]  # the pattern admits only the Unit literals
+    return Duration(amount, unit)
 
 
 def add_months(day: date, months: int, day_of_month: int | None = None) -> date:

@@ -1,4 +1,4 @@
-"""The auth replica's verification cache: key hash → (key row, team row).
+"""The auth replica's verification cache: key hash → (key row, team row, user row).
 
 Kept fresh by the invalidation bus (pushed, within milliseconds on every
 replica); a short TTL bounds staleness should a push ever be missed, and the
@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 from switchboard.v1 import auth_pb2
 from switchboard_auth.invalidation import InvalidationBus
-from switchboard_auth.models import Team, VirtualKey
+from switchboard_auth.models import Team, User, VirtualKey
 
 
 @dataclass(slots=True)
 class Verified:
     key: VirtualKey
     team: Team | None
+    user: User | None
     cached_at: float
 
 
@@ -47,10 +48,10 @@ class VerificationCache:
             return None
         return entry
 
-    def put(self, digest: str, key: VirtualKey, team: Team | None, generation: int) -> None:
+    def put(self, digest: str, key: VirtualKey, team: Team | None, generation: int, user: User | None = None) -> None:
         """Stores a verification read at bus generation ``generation``, unless a change came in since."""
         if generation != self.bus.generation or not self.bus.healthy:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.clear()
-        self._entries[digest] = Verified(key, team, time.monotonic())
+        self._entries[digest] = Verified(key, team, user, time.monotonic())

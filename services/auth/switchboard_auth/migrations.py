@@ -97,6 +97,41 @@ async def _v6_residency(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("ALTER TABLE virtual_keys ADD COLUMN key_prefix VARCHAR(20) NOT NULL DEFAULT 'sk-'"))
 
 
+_V7_USERS = sa.Table(
+    "users", sa.MetaData(),
+    sa.Column("user_id", sa.String(200), primary_key=True),
+    sa.Column("user_alias", sa.String(200), nullable=False, server_default=""),
+    sa.Column("user_email", sa.String(200), nullable=False, server_default="", index=True),
+    sa.Column("user_role", sa.String(30), nullable=False, server_default="internal_user"),
+    sa.Column("models", sa.JSON, nullable=False),
+    *_limit_columns(),
+    sa.Column("min_output_tokens", sa.BigInteger, nullable=True),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("blocked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("updated_at", sa.BigInteger, nullable=False, server_default="0"),
+)
+
+
+async def _v7_users_aliases_members(conn: AsyncConnection) -> None:
+    """Users (owners of keys, with budgets over all their keys and a role); keys name their user and carry model
+    aliases and tags; teams carry model aliases, members with roles and tags."""
+    await conn.run_sync(lambda c: _V7_USERS.create(c, checkfirst=True))
+    await conn.execute(sa.text("ALTER TABLE virtual_keys ADD COLUMN user_id VARCHAR(200) NOT NULL DEFAULT ''"))
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_virtual_keys_user_id ON virtual_keys (user_id)"))
+    for table, columns in (("virtual_keys", {"model_aliases": "{}", "tags": "[]"}),
+                           ("teams", {"model_aliases": "{}", "members": "[]", "tags": "[]"})):
+        for name, empty in columns.items():
+            await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} JSON NOT NULL DEFAULT '{empty}'"))
+
+
+async def _v8_model_limits(conn: AsyncConnection) -> None:
+    """Keys carry per-model rate limits and budgets (LiteLLM's model_rpm_limit, model_tpm_limit,
+    model_max_budget)."""
+    for name in ("model_rpm_limits", "model_tpm_limits", "model_max_budgets"):
+        await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN {name} JSON NOT NULL DEFAULT '{{}}'"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
@@ -104,4 +139,6 @@ MIGRATIONS = [
     Migration(4, "team PII policy", _v4_team_pii_policy),
     Migration(5, "floor of a capped answer on keys and teams", _v5_min_output_tokens),
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
+    Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
+    Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
 ]

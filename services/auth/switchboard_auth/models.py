@@ -1,10 +1,12 @@
-"""Tables of the auth service (SQLModel): virtual keys and teams.
+"""Tables of the auth service (SQLModel): virtual keys, teams and users.
 
 The table shapes here are the current schema; ``migrations.py`` holds the
 frozen steps that build it, so a model change always comes with a migration.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Text
 from sqlmodel import Field, SQLModel
@@ -52,6 +54,17 @@ class VirtualKey(SQLModel, table=True):
     #: May manage other keys and teams.
     is_admin: bool = False
     updated_at: int = Field(default=0, sa_type=BigInteger)
+    #: The user that owns the key ("" for none); its budgets count the key's spend.
+    user_id: str = Field(default="", max_length=200, index=True)
+    #: Key-local model name -> public model (LiteLLM's ``aliases``).
+    model_aliases: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: Labels recorded on the ledger rows of the key's requests.
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    #: Per-model limits, by public model: requests per minute, tokens per minute, and budgets
+    #: ({"max_budget_micros": n, "budget_duration": "1d"}).
+    model_rpm_limits: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model_tpm_limits: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    model_max_budgets: dict[str, dict[str, Any]] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
 
 
 class Team(SQLModel, table=True):
@@ -76,5 +89,35 @@ class Team(SQLModel, table=True):
     #: Bring your own key for the team's keys, sealed like a key's (credential_cipher.py).
     provider_credentials_sealed: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
     provider_credential_hints: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: int = Field(default=0, sa_type=BigInteger)
+    updated_at: int = Field(default=0, sa_type=BigInteger)
+    #: Team-wide model name -> public model (a key's own aliases win).
+    model_aliases: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    #: Members: ``{"user_id": ..., "role": "admin" | "user", "user_email": ...}``, in the order added.
+    members: list[dict[str, str]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class User(SQLModel, table=True):
+    """A person (or service) owning keys: its budgets apply to the sum of its keys' spend, its role to what its
+    keys may do in the admin API."""
+
+    __tablename__ = "users"
+
+    user_id: str = Field(primary_key=True, max_length=200)
+    user_alias: str = Field(default="", max_length=200)
+    user_email: str = Field(default="", max_length=200, index=True)
+    #: "proxy_admin", "proxy_admin_viewer", "internal_user" or "internal_user_viewer".
+    user_role: str = Field(default="internal_user", max_length=30)
+    models: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    rpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    tpm_limit: int | None = Field(default=None, sa_type=BigInteger)
+    max_parallel_requests: int | None = Field(default=None, sa_type=BigInteger)
+    max_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    budget_duration: str = Field(default="", max_length=20)
+    max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
+    min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    user_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
+    blocked: bool = False
     created_at: int = Field(default=0, sa_type=BigInteger)
     updated_at: int = Field(default=0, sa_type=BigInteger)

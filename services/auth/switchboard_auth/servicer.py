@@ -1,22 +1,23 @@
-"""The Auth gRPC servicer: key verification, rate-limit admission, and the admin API for keys and teams."""
+"""The Auth gRPC servicer: key verification, rate-limit admission, and the admin API for keys and teams (users and
+team members: :mod:`switchboard_auth.people`)."""
 
 from __future__ import annotations
 
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from functools import wraps
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
 
 import grpc
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_auth.access import ADMIN_ONLY, Caller, denied
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.hashing import KEY_PREFIX, generate_key, hash_key, new_key_id, same_hash
 from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
 from switchboard_auth.limits import Admitted, Denial, LeaseAsk, LeaseGrant, LeaseReturn, LimitCheck, Limiter
-from switchboard_auth.models import Team, VirtualKey
+from switchboard_auth.models import Team, User, VirtualKey
+from switchboard_auth.people import PeopleAdmin
 from switchboard_auth.policy import GatewayDefaults, effective
 from switchboard_auth.specs import (
     TEAM_ID,
@@ -30,23 +31,28 @@ from switchboard_auth.specs import (
     key_info,
     key_status,
     limits_of,
+    model_budgets,
     now_s,
     seal_credentials,
     spec_fields_set,
     team_info,
 )
 from switchboard_auth.store import Conflict, KeyStore
+from switchboard_auth.typed_rpc import rpc
 from switchboard_auth.wire import duration_header
 from switchboard_common.credential_cipher import CredentialCipher, CredentialError
-from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.identity import ServiceIdentity
 
 log = logging.getLogger(__name__)
 
-R = TypeVar("R")
+#: The scope of a key's counters on one model (LiteLLM's model_rpm_limit / model_tpm_limit).
+KEY_MODEL = "key_model"
 
 #: The key fields a team bounds (a change of any is checked against the key's team).
 _TEAM_BOUND = frozenset({"team_id", "models", "jurisdictions"})
+#: The key fields whose owners (team, user) are checked when one changes.
+_OWNED = _TEAM_BOUND | {"user_id"}
 
 #: A lease id names records in the limit counters: letters, digits, '_' and '-' only.
 _LEASE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
@@ -67,21 +73,7 @@ def _limits_unavailable(exc: Exception) -> ServiceError:
                         code="rate_limits_unavailable", http_status=503)
 
 
-def rpc(method: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Turns a ServiceError raised by an RPC body into a typed gRPC abort."""
-
-    @wraps(method)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> R:
-        try:
-            return await method(self, request, context)
-        except ServiceError as err:
-            await abort(context, err)
-            raise
-
-    return wrapper
-
-
-class AuthServicer(auth_pb2_grpc.AuthServicer):
+class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
                  cache: VerificationCache, cipher: CredentialCipher | None = None,
                  identity: ServiceIdentity | None = None, defaults: GatewayDefaults | None = None,
@@ -104,24 +96,25 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
 
     # -- verification ----------------------------------------------------------------------
 
-    async def _verify(self, api_key: str) -> tuple[VirtualKey | None, Team | None]:
-        """The key row (None for the master key) and its team; raises when the key may not be used."""
+    async def _verify(self, api_key: str) -> tuple[VirtualKey | None, Team | None, User | None]:
+        """The key row (None for the master key), its team and its user; raises when the key may not be used."""
         if not api_key:
             raise _unauthenticated(
                 "No API key was sent. Send your Switchboard virtual key as 'Authorization: Bearer sk-...'.",
                 "missing_api_key")
         digest = hash_key(api_key, self.pepper)
         if same_hash(digest, self._master_hash):
-            return None, None
+            return None, None, None
         cached = self.cache.get(digest)
         if cached is not None:
-            key, team = cached.key, cached.team
+            key, team, user = cached.key, cached.team, cached.user
         else:
             generation = self.bus.generation
             key = await self.store.by_hash(digest)
             team = await self.store.team(key.team_id) if key is not None else None
+            user = await self.store.user(key.user_id) if key is not None else None
             if key is not None:
-                self.cache.put(digest, key, team, generation)
+                self.cache.put(digest, key, team, generation, user)
         if key is None or not same_hash(key.key_hash, digest):
             raise _unauthenticated(
                 "The API key is not valid for this gateway. Check that you copied the whole key, "
@@ -132,21 +125,34 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         if team is not None and team.blocked:
             raise _unauthenticated(f"This API key's team '{team.team_alias or team.team_id}' is blocked. "
                                    "Ask an admin to unblock it.", "team_blocked")
-        return key, team
+        if user is not None and user.blocked:
+            raise _unauthenticated(f"This API key's user '{user.user_id}' is blocked. Ask an admin to unblock it.",
+                                   "user_blocked")
+        return key, team, user
 
-    def _context(self, key: VirtualKey | None, team: Team | None) -> auth_pb2.KeyContext:
+    async def _caller(self, caller: auth_pb2.AdminCaller) -> Caller:
+        return Caller(*await self._verify(caller.api_key))
+
+    def _context(self, key: VirtualKey | None, team: Team | None, user: User | None = None) -> auth_pb2.KeyContext:
         if key is None:
             return auth_pb2.KeyContext(key_id="master", key_alias="master", is_admin=True)
         resolved = effective(key, team, self.defaults)
         ctx = auth_pb2.KeyContext(
             key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
-            models=key.models or (team.models if team is not None else []),
+            models=key.models or (team.models if team is not None else []) or (user.models if user else []),
             limits=limits_of(key), privacy_tier=resolved.privacy_tier, jurisdictions=resolved.jurisdictions,
             pii_policy=key.pii_policy or (team.pii_policy if team is not None else ""),
-            metadata=key.key_metadata, is_admin=key.is_admin, expires_at=key.expires_at,
+            metadata=key.key_metadata, is_admin=Caller(key, team, user).is_admin, expires_at=key.expires_at,
+            model_aliases={**(team.model_aliases if team is not None else {}), **key.model_aliases},
+            tags=list(dict.fromkeys([*key.tags, *(team.tags if team is not None else [])])),
+            model_rpm_limits=key.model_rpm_limits, model_tpm_limits=key.model_tpm_limits,
+            model_max_budgets=model_budgets(key),
         )
         if team is not None:
             ctx.team_limits.CopyFrom(limits_of(team))
+        if user is not None:
+            ctx.user_id, ctx.user_role = user.user_id, user.user_role
+            ctx.user_limits.CopyFrom(limits_of(user))
         providers = set(key.provider_credential_hints) | (set(team.provider_credential_hints) if team else set())
         ctx.credential_providers.extend(sorted(providers))
         return ctx
@@ -166,26 +172,27 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                                code="byok_credentials_unreadable") from None
         return credentials
 
-    async def _admin(self, caller: auth_pb2.AdminCaller) -> None:
-        key, _ = await self._verify(caller.api_key)
-        if key is not None and not key.is_admin:
-            raise ServiceError(Kind.ERROR_KIND_PERMISSION,
-                               "Only the master key or an admin key may manage keys and teams.",
-                               code="admin_required")
+    async def _admin(self, caller: auth_pb2.AdminCaller) -> Caller:
+        who = await self._caller(caller)
+        who.require_admin()
+        return who
 
     @rpc
     async def Authorize(self, request: auth_pb2.AuthorizeRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
         for earlier in request.releases:  # the caller's corrections not sent yet count before this admission
             await self._release(earlier)
-        key, team = await self._verify(request.api_key)
-        response = auth_pb2.AuthorizeResponse(key=self._context(key, team))
+        key, team, user = await self._verify(request.api_key)
+        response = auth_pb2.AuthorizeResponse(key=self._context(key, team, user))
         if request.verify_only or key is None:
             return response
+        model = response.key.model_aliases.get(request.model, request.model)
         checks = [c for c in (
             LimitCheck("key", key.key_id, key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
             LimitCheck("team", team.team_id, team.rpm_limit, team.tpm_limit, team.max_parallel_requests)
             if team is not None else None,
+            LimitCheck(KEY_MODEL, f"{key.key_id}:{model}", key.model_rpm_limits.get(model),
+                       key.model_tpm_limits.get(model)),
         ) if c is not None and not c.empty]
         if not checks:
             return response
@@ -200,7 +207,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         assert isinstance(result, Admitted)
         response.admission.CopyFrom(auth_pb2.Admission(
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, counted_tokens=tokens,
-            tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot))
+            tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot,
+            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), "")))
         response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
                                                             reset_seconds=s.reset_seconds) for s in result.states)
         if result.lease is not None:
@@ -209,8 +217,9 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
 
     @staticmethod
     def _lease_ask(request: auth_pb2.AuthorizeRequest, checks: list[LimitCheck]) -> LeaseAsk | None:
-        """The caller's lease ask, if it may have one: never for a key with a parallel-request limit."""
-        if not request.HasField("lease_ask") or any(c.parallel is not None for c in checks):
+        """The caller's lease ask, if it may have one: never for a key with a parallel-request limit, nor for a
+        request under a per-model limit (a lease admits any model of the key)."""
+        if not request.HasField("lease_ask") or any(c.parallel is not None or c.scope == KEY_MODEL for c in checks):
             return None
         ask = request.lease_ask
         if not _LEASE_ID.fullmatch(ask.lease_id) or ask.requests <= 0 or ask.use_seconds <= 0:
@@ -228,8 +237,12 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
 
     @staticmethod
     def _denied(denial: Denial, key: VirtualKey, team: Team | None, tokens: int) -> ServiceError:
-        owner = (f"key '{key.key_alias or key.key_id}'" if denial.scope == "key"
-                 else f"team '{(team.team_alias if team else '') or denial.owner_id}'")
+        if denial.scope == KEY_MODEL:
+            owner = f"key '{key.key_alias or key.key_id}' on model '{denial.owner_id.split(':', 1)[1]}'"
+        elif denial.scope == "key":
+            owner = f"key '{key.key_alias or key.key_id}'"
+        else:
+            owner = f"team '{(team.team_alias if team else '') or denial.owner_id}'"
         what = {"rpm_limit": f"{denial.limit} requests per minute",
                 "tpm_limit": f"{denial.limit} tokens per minute",
                 "max_parallel_requests": f"{denial.limit} requests in flight at once"}[denial.limit_name]
@@ -296,7 +309,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         a = request.admission
         if not a.key_id:
             return
-        scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else [])
+        scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else []) + (
+            [(KEY_MODEL, a.key_model)] if a.key_model else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
@@ -326,86 +340,156 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                              "itself.", "key")
         return key
 
-    async def _check_team(self, key: VirtualKey, fields: set[str] | frozenset[str] = _TEAM_BOUND) -> Team | None:
-        """The key's team (None when it has none), once the key's models and jurisdictions are within it (when
-        ``fields`` changed any of them)."""
+    async def _managed_key(self, who: Caller, ref: str) -> VirtualKey:
+        """The key named, if the caller may change it (admins any key, an internal_user its user's)."""
+        if not who.is_admin and not who.may_manage_key(None):
+            raise denied(ADMIN_ONLY)
+        key = await self._find_key(ref)
+        if not who.may_manage_key(key):
+            raise denied("An internal_user's key may only manage its own user's keys.", "not_your_key")
+        return key
+
+    @staticmethod
+    def _check_own_spec(who: Caller, spec: auth_pb2.KeySpec, fields: set[str]) -> None:
+        """What an internal_user may set on its own keys: not admin rights, not another owner."""
+        if who.is_admin:
+            return
+        if "is_admin" in fields and spec.is_admin:
+            raise denied("Only admins may create admin keys.")
+        if "user_id" in fields and spec.user_id != who.user_id:
+            raise denied("An internal_user's key may only create keys for its own user.", "not_your_key")
+
+    async def _check_owners(self, key: VirtualKey, who: Caller | None = None,
+                            fields: set[str] | frozenset[str] = _OWNED) -> Team | None:
+        """The key's team (None when it has none), once the key's user and team exist, a non-admin caller's user
+        is a member of the team, and the key's models and jurisdictions are within the team's (each checked when
+        ``fields`` changed what it depends on)."""
+        if "user_id" in fields and key.user_id and await self.store.user(key.user_id) is None:
+            raise bad(f"user_id '{key.user_id}' does not exist; create it first with POST /user/new.", "user_id",
+                      "user_not_found")
         if not key.team_id:
             return None
         team = await self.store.team(key.team_id)
         if team is None:
             raise bad(f"team_id '{key.team_id}' does not exist; create it first with POST /team/new.", "team_id",
                       "team_not_found")
+        if "team_id" in fields and who is not None and not who.is_admin and not who.member_of(team):
+            raise denied(f"Your user is not a member of team '{key.team_id}'.", "not_your_team")
         if fields & {"team_id", "models"}:
             check_key_models_within_team(key, team)
         if fields & {"team_id", "jurisdictions"}:
             check_key_jurisdictions_within_team(key, team)
         return team
 
-    def _info(self, key: VirtualKey, now: float, team: Team | None) -> auth_pb2.KeyInfo:
+    def _info(self, key: VirtualKey, now: float, team: Team | None, user: User | None = None) -> auth_pb2.KeyInfo:
         """The key as shown, with the context (and its sources) its requests get."""
-        return key_info(key, now, self._context(key, team), effective(key, team, self.defaults))
+        return key_info(key, now, self._context(key, team, user), effective(key, team, self.defaults))
 
     async def _info_of(self, key: VirtualKey, now: float) -> auth_pb2.KeyInfo:
-        return self._info(key, now, await self.store.team(key.team_id) if key.team_id else None)
+        team = await self.store.team(key.team_id) if key.team_id else None
+        user = await self.store.user(key.user_id) if key.user_id else None
+        return self._info(key, now, team, user)
 
     async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None:
         await self.bus.publish(auth_pb2.Invalidation(key_ids=key_ids, team_ids=team_ids))
 
+    def _plain_key(self, given: str, param: str) -> str:
+        """The plain key to issue: the one given (migrating keys from another gateway), else a fresh one with this
+        gateway's prefix."""
+        if not given:
+            return generate_key(self.key_prefix)
+        check_text(given, param)
+        prefixes = sorted({KEY_PREFIX, self.key_prefix})
+        if not given.startswith(tuple(prefixes)) or len(given) < len(self._prefix_of(given)) + 20 \
+                or any(c.isspace() for c in given):
+            raise bad(f"'{param}' must start with {' or '.join(repr(p) for p in prefixes)} and hold at least 20 "
+                      "more characters, without spaces.", param)
+        return given
+
+    def _prefix_of(self, plain: str) -> str:
+        """The prefix a plain key was issued with: this gateway's, else the default ``sk-``."""
+        return self.key_prefix if plain.startswith(self.key_prefix) else KEY_PREFIX
+
     @rpc
     async def CreateKey(self, request: auth_pb2.CreateKeyRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
-        await self._admin(request.caller)
+        who = await self._caller(request.caller)
+        if not who.may_manage_key(None):
+            raise denied(ADMIN_ONLY)
+        fields = spec_fields_set(request.spec)
+        spec = request.spec
+        if not who.is_admin and not spec.user_id:
+            spec = auth_pb2.KeySpec()
+            spec.CopyFrom(request.spec)
+            spec.user_id = who.user_id  # an internal user's new key is its own
+        self._check_own_spec(who, spec, fields)
         now = now_s()
-        plain = generate_key(self.key_prefix)
+        plain = self._plain_key(request.key, "key")
         key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
-                         created_at=now, status="active", key_prefix=self.key_prefix)
-        apply_key_spec(key, request.spec, spec_fields_set(request.spec), now)
-        seal_credentials(key, request.spec, spec_fields_set(request.spec), self.cipher)
-        team = await self._check_team(key)
+                         created_at=now, status="active", key_prefix=self._prefix_of(plain))
+        apply_key_spec(key, spec, fields, now)
+        seal_credentials(key, spec, fields, self.cipher)
+        team = await self._check_owners(key, who)
         if request.dry_run:
             return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
-        await self.store.insert(key)
+        try:
+            await self.store.insert(key)
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.", param="key",
+                               code="key_exists") from None
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
         return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
                        context: grpc.aio.ServicerContext) -> auth_pb2.ListKeysResponse:
-        await self._admin(request.caller)
+        who = await self._caller(request.caller)
         check_text(request.team_id, "team_id")
+        check_text(request.user_id, "user_id")
+        user_id = request.user_id
+        if not who.reads_all:
+            if not who.user_id:
+                raise denied(ADMIN_ONLY)
+            if user_id and user_id != who.user_id:
+                raise denied("A user's key may only list its own user's keys.", "not_your_key")
+            user_id = who.user_id
         now = now_s()
         teams = {t.team_id: t for t in await self.store.teams()}
         return auth_pb2.ListKeysResponse(keys=[self._info(k, now, teams.get(k.team_id))
-                                               for k in await self.store.list(request.team_id)])
+                                               for k in await self.store.list(request.team_id, user_id)])
 
     @rpc
     async def GetKey(self, request: auth_pb2.GetKeyRequest, context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
-        caller, team = await self._verify(request.caller.api_key)
-        if caller is not None and not caller.is_admin:
-            if request.key and request.key != caller.key_id and not same_hash(
-                    hash_key(request.key, self.pepper), caller.key_hash):
-                raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A virtual key may only read its own info; "
-                                   "call GET /key/info without a 'key' parameter.", code="not_your_key")
-            return self._info(caller, now_s(), team)
+        who = await self._caller(request.caller)
         if not request.key:
-            if caller is not None:
-                return self._info(caller, now_s(), team)
+            if who.key is not None:
+                return self._info(who.key, now_s(), who.team, who.user)
             raise bad(f"Name the key: GET /key/info?key=<key_id or {self.key_prefix}...>.", "key", "missing_key")
-        return await self._info_of(await self._find_key(request.key), now_s())
+        if who.key is not None and (request.key == who.key.key_id
+                                    or same_hash(hash_key(request.key, self.pepper), who.key.key_hash)):
+            return self._info(who.key, now_s(), who.team, who.user)
+        if not who.reads_all and not who.user_id:
+            raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A virtual key may only read its own info; "
+                               "call GET /key/info without a 'key' parameter.", code="not_your_key")
+        key = await self._find_key(request.key)
+        if not who.may_read_key(key):
+            raise denied("A user's key may only read its own user's keys.", "not_your_key")
+        return await self._info_of(key, now_s())
 
     @rpc
     async def UpdateKey(self, request: auth_pb2.UpdateKeyRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
-        await self._admin(request.caller)
-        key = await self._find_key(request.key)
+        who = await self._caller(request.caller)
+        key = await self._managed_key(who, request.key)
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be changed.",
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
+        self._check_own_spec(who, request.spec, fields)
         now = now_s()
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
-        team = await self._check_team(key, fields)
+        team = await self._check_owners(key, who, fields)
         if request.dry_run:
             return self._info(key, now, team)
         await self.store.save(key)
@@ -413,39 +497,52 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})
         return self._info(key, now, team)
 
+    async def _revoke(self, keys: Sequence[VirtualKey]) -> list[str]:
+        now = now_s()
+        for key in keys:
+            if key.status != "revoked":
+                key.status, key.updated_at = "revoked", now
+                await self.store.save(key)
+        ids = [k.key_id for k in keys]
+        if ids:
+            await self._changed(key_ids=ids)
+            log.info("keys revoked", extra={"key_ids": ids})
+        return ids
+
     @rpc
     async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
                          context: grpc.aio.ServicerContext) -> auth_pb2.DeleteKeysResponse:
-        await self._admin(request.caller)
+        who = await self._caller(request.caller)
+        if not who.may_manage_key(None):
+            raise denied(ADMIN_ONLY)
         if not request.keys:
             raise bad("Name the keys to delete: {\"keys\": [\"key_...\"]}.", "keys", "missing_keys")
-        found = [await self._find_key(ref) for ref in request.keys]
-        now = now_s()
-        for key in found:
-            key.status, key.updated_at = "revoked", now
-            await self.store.save(key)
-        await self._changed(key_ids=[k.key_id for k in found])
-        log.info("keys revoked", extra={"key_ids": [k.key_id for k in found]})
-        return auth_pb2.DeleteKeysResponse(deleted_keys=[k.key_id for k in found])
+        found = [await self._managed_key(who, ref) for ref in request.keys]
+        return auth_pb2.DeleteKeysResponse(deleted_keys=await self._revoke(found))
 
     @rpc
     async def RegenerateKey(self, request: auth_pb2.RegenerateKeyRequest,
                             context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
-        await self._admin(request.caller)
-        key = await self._find_key(request.key)
+        who = await self._caller(request.caller)
+        key = await self._managed_key(who, request.key)
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked; create a new one instead.",
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
+        self._check_own_spec(who, request.spec, fields)
         now = now_s()
         if fields:
             apply_key_spec(key, request.spec, fields, now)
             seal_credentials(key, request.spec, fields, self.cipher)
-        team = await self._check_team(key, fields)
-        plain = generate_key(self.key_prefix)
+        team = await self._check_owners(key, who, fields)
+        plain = self._plain_key(request.new_key, "new_key")
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
-        key.key_prefix = self.key_prefix
-        await self.store.save(key)
+        key.key_prefix = self._prefix_of(plain)
+        try:
+            await self.store.save(key)
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.",
+                               param="new_key", code="key_exists") from None
         await self._changed(key_ids=[key.key_id])
         log.info("key regenerated", extra={"key_id": key.key_id})
         return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
@@ -453,8 +550,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
     @rpc
     async def SetKeyBlocked(self, request: auth_pb2.SetBlockedRequest,
                             context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
-        await self._admin(request.caller)
-        key = await self._find_key(request.key)
+        who = await self._caller(request.caller)
+        key = await self._managed_key(who, request.key)
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be blocked or unblocked.",
                                param="key", code="key_revoked")
@@ -486,8 +583,13 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
             raise bad("team_id may hold letters, digits, '.', '_', ':' and '-' (at most 80).", "team_id")
         now = now_s()
         team = Team(team_id=team_id, created_at=now)
-        apply_team_spec(team, request.spec, spec_fields_set(request.spec), now)
-        seal_credentials(team, request.spec, spec_fields_set(request.spec), self.cipher)
+        fields = spec_fields_set(request.spec)
+        apply_team_spec(team, request.spec, fields, now)
+        seal_credentials(team, request.spec, fields, self.cipher)
+        if await self.store.team(team_id) is not None:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
+                               code="team_exists")
+        await self._ensure_users(team.members)
         try:
             await self.store.insert(team)
         except Conflict:
@@ -505,6 +607,8 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
         seal_credentials(team, request.spec, fields, self.cipher)
         if "jurisdictions" in fields:
             check_team_jurisdictions_cover_keys(team, await self.store.list(team.team_id))
+        if "members" in fields:
+            await self._ensure_users(team.members)
         await self.store.save(team)
         await self._changed(team_ids=[team.team_id])
         log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})
@@ -515,25 +619,37 @@ class AuthServicer(auth_pb2_grpc.AuthServicer):
                          context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
         await self._admin(request.caller)
         team = await self._find_team(request.team_id)
-        live = (await self.store.live_key_counts()).get(team.team_id, 0)
-        if live:
-            raise ServiceError(Kind.ERROR_KIND_CONFLICT,
-                               f"Team '{team.team_id}' still has {live} key(s); delete them or move them to "
-                               "another team first.", param="team_id", code="team_has_keys")
+        keys = [k for k in await self.store.list(team.team_id) if k.status != "revoked"]
+        await self._revoke(keys)  # as LiteLLM deletes a team's keys with it (here they stay listed, revoked)
         await self.store.delete_team(team)
         await self._changed(team_ids=[team.team_id])
-        log.info("team deleted", extra={"team_id": team.team_id})
+        log.info("team deleted", extra={"team_id": team.team_id, "revoked_keys": len(keys)})
         return team_info(team)
 
     @rpc
     async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
-        return await self._team_info(await self._find_team(request.team_id))
+        who = await self._caller(request.caller)
+        if not who.reads_all and (who.key is None or not request.team_id):
+            raise denied(ADMIN_ONLY)
+        team = await self._find_team(request.team_id)
+        if not who.may_read_team(team):
+            raise denied("A key may only read its own team, or the teams its user is a member of.",
+                         "not_your_team")
+        return await self._team_info(team)
 
     @rpc
     async def ListTeams(self, request: auth_pb2.ListTeamsRequest,
                         context: grpc.aio.ServicerContext) -> auth_pb2.ListTeamsResponse:
-        await self._admin(request.caller)
+        who = await self._caller(request.caller)
+        check_text(request.user_id, "user_id")
         counts = await self.store.live_key_counts()
-        return auth_pb2.ListTeamsResponse(teams=[team_info(t, counts.get(t.team_id, 0))
-                                                 for t in await self.store.teams()])
+        teams = await self.store.teams()
+        if request.user_id:
+            if not who.reads_all and request.user_id != who.user_id:
+                raise denied("A user's key may only list its own user's teams.", "not_your_key")
+            teams = [t for t in teams if any(m.get("user_id") == request.user_id for m in t.members)]
+        elif not who.reads_all:
+            if who.key is None:
+                raise denied(ADMIN_ONLY)
+            teams = [t for t in teams if who.may_read_team(t)]
+        return auth_pb2.ListTeamsResponse(teams=[team_info(t, counts.get(t.team_id, 0)) for t in teams])

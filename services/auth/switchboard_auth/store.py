@@ -1,4 +1,4 @@
-"""Persistence of virtual keys and teams (SQLite on the embedded default, PostgreSQL in production)."""
+"""Persistence of virtual keys, teams and users (SQLite on the embedded default, PostgreSQL in production)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_auth.migrations import LOCK_ID, MIGRATIONS
-from switchboard_auth.models import Team, VirtualKey
+from switchboard_auth.models import Team, User, VirtualKey
 from switchboard_common.database import migrate
 
 
@@ -29,7 +29,7 @@ class KeyStore:
 
     # -- keys ------------------------------------------------------------------------------
 
-    async def insert(self, row: VirtualKey | Team) -> None:
+    async def insert(self, row: VirtualKey | Team | User) -> None:
         async with self.session() as session:
             session.add(row)
             try:
@@ -37,7 +37,7 @@ class KeyStore:
             except IntegrityError as exc:
                 raise Conflict(str(exc.orig)) from None
 
-    async def save(self, row: VirtualKey | Team) -> None:
+    async def save(self, row: VirtualKey | Team | User) -> None:
         """Writes a changed row back (the row was read by this store)."""
         async with self.session() as session:
             await session.merge(row)
@@ -54,10 +54,12 @@ class KeyStore:
         async with self.session() as session:
             return await session.get(VirtualKey, key_id)
 
-    async def list(self, team_id: str = "") -> list[VirtualKey]:
+    async def list(self, team_id: str = "", user_id: str = "") -> list[VirtualKey]:
         query = select(VirtualKey).order_by(VirtualKey.created_at, VirtualKey.key_id)  # type: ignore[arg-type]
         if team_id:
             query = query.where(VirtualKey.team_id == team_id)
+        if user_id:
+            query = query.where(VirtualKey.user_id == user_id)
         async with self.session() as session:
             return list((await session.exec(query)).all())
 
@@ -74,12 +76,34 @@ class KeyStore:
             query = select(Team).order_by(Team.created_at, Team.team_id)  # type: ignore[arg-type]
             return list((await session.exec(query)).all())
 
-    async def live_key_counts(self) -> dict[str, int]:
-        """Keys per team that are not revoked."""
-        query = (select(VirtualKey.team_id, func.count()).where(VirtualKey.status != "revoked")
-                 .group_by(VirtualKey.team_id))
+    async def live_key_counts(self, by: str = "team_id") -> dict[str, int]:
+        """Keys per team (or per user, ``by="user_id"``) that are not revoked."""
+        column = getattr(VirtualKey, by)
+        query = select(column, func.count()).where(VirtualKey.status != "revoked").group_by(column)
         async with self.session() as session:
-            return {team_id: count for team_id, count in (await session.exec(query)).all()}
+            return {owner: count for owner, count in (await session.exec(query)).all()}
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def user(self, user_id: str) -> User | None:
+        if not user_id:
+            return None
+        async with self.session() as session:
+            return await session.get(User, user_id)
+
+    async def users(self, user_role: str = "") -> list[User]:
+        query = select(User).order_by(User.created_at, User.user_id)  # type: ignore[arg-type]
+        if user_role:
+            query = query.where(User.user_role == user_role)
+        async with self.session() as session:
+            return list((await session.exec(query)).all())
+
+    async def delete_user(self, user: User) -> None:
+        async with self.session() as session:
+            row = await session.get(User, user.user_id)
+            if row is not None:
+                await session.delete(row)
+                await session.commit()
 
     async def delete_team(self, team: Team) -> None:
         async with self.session() as session:

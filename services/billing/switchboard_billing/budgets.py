@@ -1,13 +1,13 @@
 """Budgets that concurrency cannot overrun: atomic holds against settled spend.
 
-A key's (or team's) spend in a window is the sum of its ledger rows in the
-window plus what its holds hold now. Reserving checks
+A key's (or team's, or user's) spend in a window is the sum of its ledger rows
+in the window plus what its holds hold now. Reserving checks
 ``spend + held + this request ≤ limit`` for every budget that applies and
 inserts the hold in one transaction, serialized per subject:
 
 * PostgreSQL: the subject's ``budget_subjects`` row is locked with
-  ``SELECT ... FOR UPDATE`` (key before team, so two reservations never wait on
-  each other in opposite orders), and the spent and held sums are read in a
+  ``SELECT ... FOR UPDATE`` (key, then team, then user, so two reservations
+  never wait on each other in opposite orders), and the spent and held sums are read in a
   single statement — one snapshot — after the lock is held, so they include
   every hold committed before it and every settlement (which inserts the ledger
   row and frees the hold in one transaction) either whole or not at all. Any
@@ -59,7 +59,7 @@ _SUBJECTS = BudgetSubjectRow.__table__  # type: ignore[attr-defined]  # idem
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """The budgets of one key or team, in micro-dollars (None: no such budget)."""
+    """The budgets of one key, team or user, in micro-dollars (None: no such budget)."""
 
     max_budget_micros: int | None = None
     budget_duration: str = ""
@@ -96,6 +96,9 @@ class BudgetState:
         period = ""
         if self.kind == "budget" and self.window is not None:
             period = " for the current window"
+        if self.scope == KEY_MODEL:
+            key_id, _, model = self.subject_id.partition("/")
+            return f"key {key_id!r} {what} on model {model!r} of ${format_usd(self.limit_micros)}{period}"
         return f"{self.scope} {self.subject_id!r} {what} of ${format_usd(self.limit_micros)}{period}"
 
 
@@ -144,7 +147,7 @@ Cap = Callable[[int], int | None]
 
 @dataclass(frozen=True, slots=True)
 class Standing:
-    """Where one key or team stands (see :meth:`Budgets.standings`)."""
+    """Where one key, team or user stands (see :meth:`Budgets.standings`)."""
 
     budgets: tuple[BudgetState, ...]
     #: Spend in the window of its max_budget, or all time.
@@ -160,6 +163,31 @@ class LeaseStatus:
     known: bool
     micros: int = 0
     renewed_until_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Owners:
+    """Who a hold is for: the key, its team and its user ("" when none), as the reservations row records them."""
+
+    key_id: str
+    team_id: str = ""
+    user_id: str = ""
+    #: The public model, when the key has a budget on it ("" otherwise).
+    model: str = ""
+
+
+#: The ledger's and reservations' column naming each budget scope's subject.
+_OWNER_COLUMNS = {"key": "key_id", "team": "team_id", "user": "user_id"}
+#: The scope of a key's budget on one model; its subject id is "<key_id>/<model>".
+KEY_MODEL = "key_model"
+
+
+def _owned_by(table: sa.Table, scope: str, subject_id: str) -> sa.ColumnElement[bool]:
+    """The rows of ``table`` (ledger or reservations) that count against the budget of ``scope``/``subject_id``."""
+    if scope == KEY_MODEL:
+        key_id, _, model = subject_id.partition("/")
+        return sa.and_(table.c.key_id == key_id, table.c.model == model)
+    return table.c[_OWNER_COLUMNS[scope]] == subject_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +233,17 @@ class Budgets:
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
                       return_lease: tuple[str, int] | None = None, lease_ask: LeaseAsk | None = None,
-                      holder: str = "") -> Reservation:
-        """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key and its team, or
-        denies; first frees ``return_lease`` (lease id, unused micros), then grants ``lease_ask`` when the full
-        amount was held. Idempotent by request id."""
+                      holder: str = "", user_id: str = "", user_limits: Limits | None = None, model: str = "",
+                      model_limits: Limits | None = None) -> Reservation:
+        """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key, its team and its
+        user, and the key's budget on ``model`` (``model_limits``), or denies; first frees ``return_lease`` (lease
+        id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id."""
         now = self.clock.now()
         now_ms = _ms(now)
         expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
-        subjects = self._subjects(key_id, team_id, key_limits, team_limits)
+        on_model = model_limits if model_limits is not None and model_limits.any else None
+        owners = _Owners(key_id, team_id, user_id, model if on_model is not None else "")
+        subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits(), on_model or Limits())
         if not subjects:
             return Reservation(request_id, amount_micros, False, (), 0)
         async with self.engine.begin() as conn:
@@ -238,20 +269,19 @@ class Budgets:
                 return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
                                    free_micros=max(0, free))
             if amount > 0:
-                await self._insert(conn, request_id, key_id, team_id, amount, now_ms, expires_ms, expires_ms,
-                                   amount, holder)
+                await self._insert(conn, request_id, owners, amount, now_ms, expires_ms, expires_ms, amount, holder)
                 for scope, _subject, _limits in subjects:
                     held[scope] += amount
             lease = None
             if lease_ask is not None and not capped and amount > 0:
-                lease = await self._grant(conn, lease_ask, key_id, team_id, free - amount, amount, now, expires_ms)
+                lease = await self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms)
                 if lease is not None:
                     for scope, _subject, _limits in subjects:
                         held[scope] += lease.micros
             return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
                                expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
 
-    async def _grant(self, conn: AsyncConnection, ask: LeaseAsk, key_id: str, team_id: str, free: int,
+    async def _grant(self, conn: AsyncConnection, ask: LeaseAsk, owners: _Owners, free: int,
                      unit: int, now: datetime, expires_ms: int) -> Lease | None:
         """A lease of at most a quarter of ``free``, and only when ``free`` holds at least :data:`LEASE_ROOM_UNITS`
         requests like the one just held: a tight budget is held request by request, exactly, so money a lease
@@ -263,25 +293,27 @@ class Budgets:
             return None
         renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
         committed = min(micros, max(0, ask.committed_micros))
-        await self._insert(conn, ask.lease_id, key_id, team_id, micros, _ms(now), renewed_ms, expires_ms,
-                           committed, ask.holder)
+        await self._insert(conn, ask.lease_id, owners, micros, _ms(now), renewed_ms, expires_ms, committed,
+                           ask.holder)
         return Lease(ask.lease_id, micros, renewed_ms, expires_ms)
 
     @staticmethod
-    async def _insert(conn: AsyncConnection, reservation_id: str, key_id: str, team_id: str, amount: int,
+    async def _insert(conn: AsyncConnection, reservation_id: str, owners: _Owners, amount: int,
                       now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str) -> None:
         await conn.execute(_RESERVATIONS.insert().values(
-            reservation_id=reservation_id, key_id=key_id, team_id=team_id, amount_micros=amount,
+            reservation_id=reservation_id, key_id=owners.key_id, team_id=owners.team_id, user_id=owners.user_id,
+            model=owners.model, amount_micros=amount,
             created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
             holder=holder[:120]))
 
     @staticmethod
-    def _subjects(key_id: str, team_id: str, key_limits: Limits,
-                  team_limits: Limits) -> list[tuple[str, str, Limits]]:
-        subjects = [("key", key_id, key_limits)] if key_id and key_limits.any else []
-        if team_id and team_limits.any:
-            subjects.append(("team", team_id, team_limits))
-        return subjects
+    def _subjects(owners: _Owners, key_limits: Limits, team_limits: Limits, user_limits: Limits,
+                  model_limits: Limits) -> list[tuple[str, str, Limits]]:
+        """The budgets that apply, in lock order: the key's on the model, key, team, user."""
+        candidates = ((KEY_MODEL, f"{owners.key_id}/{owners.model}" if owners.model else "", model_limits),
+                      ("key", owners.key_id, key_limits), ("team", owners.team_id, team_limits),
+                      ("user", owners.user_id, user_limits))
+        return [(scope, subject_id, limits) for scope, subject_id, limits in candidates if subject_id and limits.any]
 
     async def renew(self, leases: list[tuple[str, int, int]], renew_seconds: float) -> list[LeaseStatus]:
         """A holder's heartbeat: (lease id, committed micros, micros returned) per lease; each stays whole for
@@ -312,8 +344,8 @@ class Budgets:
         return day_window(self.clock.now(), self.tz)
 
     async def standings(self, subjects: list[tuple[str, str, Limits]]) -> list[Standing]:
-        """Where each (scope, id, limits) stands: its budgets, its spend in the current window (all time when
-        it has no windowed budget), today and what it holds now. Read-only: no lock, no hold."""
+        """Where each (scope "key"/"team"/"user", id, limits) stands: its budgets, its spend in the current window
+        (all time when it has no windowed budget), today and what it holds now. Read-only: no lock, no hold."""
         now = self.clock.now()
         now_ms = _ms(now)
         today = day_window(now, self.tz)
@@ -336,7 +368,7 @@ class Budgets:
 
     async def _checks(self, conn: AsyncConnection, subjects: list[tuple[str, str, Limits]], now: datetime,
                       now_ms: int) -> list[_Check]:
-        """Locks every subject (key before team) and lists the budgets that apply now."""
+        """Locks every subject (key, team, user, in that order) and lists the budgets that apply now."""
         checks: list[_Check] = []
         for scope, subject_id, limits in subjects:
             anchor_ms = await self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
@@ -385,18 +417,17 @@ class Budgets:
         whether it is already settled — in one statement, so all from one snapshot."""
         columns = []
         for check in checks:
-            column = _LEDGER.c.key_id if check.scope == "key" else _LEDGER.c.team_id
             query = sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.cost_micros), 0)).where(
-                column == check.subject_id)
+                _owned_by(_LEDGER, check.scope, check.subject_id))
             if check.window is not None:
                 query = query.where(_LEDGER.c.started_at_ms >= _ms(check.window.start),
                                     _LEDGER.c.started_at_ms < _ms(check.window.end))
             columns.append(query.scalar_subquery())
         scopes = {c.scope: c.subject_id for c in checks}
         for scope, subject_id in scopes.items():
-            column = _RESERVATIONS.c.key_id if scope == "key" else _RESERVATIONS.c.team_id
             columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
-                           .where(column == subject_id, _RESERVATIONS.c.expires_at_ms > now_ms).scalar_subquery())
+                           .where(_owned_by(_RESERVATIONS, scope, subject_id), _RESERVATIONS.c.expires_at_ms > now_ms)
+                           .scalar_subquery())
         mine = _RESERVATIONS.c.reservation_id == request_id
         columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())
         columns.append(sa.select(_RESERVATIONS.c.expires_at_ms).where(mine).scalar_subquery())

@@ -48,8 +48,9 @@ def limits_of(message: billing_pb2.BudgetLimits) -> Limits:
 
 
 def floor_of(request: billing_pb2.ReserveRequest, default: int) -> int:
-    """The smallest capped answer worth serving: the key's floor, else its team's, else the gateway's."""
-    for limits in (request.key_limits, request.team_limits):
+    """The smallest capped answer worth serving: the key's floor, else its team's, else its user's, else the
+    gateway's."""
+    for limits in (request.key_limits, request.team_limits, request.user_limits):
         if limits.HasField("min_output_tokens"):
             return max(1, limits.min_output_tokens)
     return default
@@ -115,7 +116,9 @@ class Holder:
                 key_limits=limits_of(request.key_limits),
                 team_limits=limits_of(request.team_limits) if request.team_id else Limits(),
                 amount_micros=full.micros, ttl_seconds=request.ttl_seconds, cap=cap if rates.priced else None,
-                return_lease=return_lease, lease_ask=ask, holder=request.holder)
+                return_lease=return_lease, lease_ask=ask, holder=request.holder, user_id=request.user_id,
+                user_limits=limits_of(request.user_limits) if request.user_id else Limits(), model=request.model,
+                model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None)
 
         reservation = await attempt((returned.lease_id, returned.micros) if returned.lease_id else None)
 

@@ -38,7 +38,9 @@ async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, comm
     await conn.execute(_RESERVATIONS.update().where(mine).values(**values))
     await conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
 _IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
-GROUPS = ("day", "model", "key", "team")
+GROUPS = ("day", "model", "key", "team", "user")
+#: The ledger column of each group (``day`` is computed).
+_GROUP_COLUMNS = {"model": "model", "key": "key_id", "team": "team_id", "user": "user_id"}
 
 
 def use_immediate_transactions(engine: AsyncEngine) -> None:
@@ -115,7 +117,7 @@ class Ledger:
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
                    to_ms: int = 0, limit: int = 100, before: tuple[int, str] | None = None,
-                   request_id: str = "") -> list[UsageRow]:
+                   request_id: str = "", user_id: str = "") -> list[UsageRow]:
         query = select(UsageRow)
         if request_id:  # the gateway's request id, or the provider's id of the answer
             query = query.where((col(UsageRow.request_id) == request_id) | (col(UsageRow.response_id) == request_id))
@@ -123,6 +125,8 @@ class Ledger:
             query = query.where(UsageRow.key_id == key_id)
         if team_id:
             query = query.where(UsageRow.team_id == team_id)
+        if user_id:
+            query = query.where(UsageRow.user_id == user_id)
         if model:
             query = query.where(UsageRow.model == model)
         if from_ms:
@@ -140,14 +144,14 @@ class Ledger:
             return list((await session.exec(query)).all())
 
     async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
-                        to_ms: int = 0, group_by: str = "") -> list[UsageSum]:
-        """Sums of requests, tokens and known costs, per UTC day, model, key or team (or one total)."""
+                        to_ms: int = 0, group_by: str = "", user_id: str = "") -> list[UsageSum]:
+        """Sums of requests, tokens and known costs, per UTC day, model, key, team or user (or one total)."""
         t = UsageRow.__table__  # type: ignore[attr-defined]
         if group_by == "day":
             # Integer division on both backends: the UTC day number.
             group = (t.c.started_at_ms // _DAY_MS).label("g")
-        elif group_by in ("model", "key", "team"):
-            group = {"model": t.c.model, "key": t.c.key_id, "team": t.c.team_id}[group_by].label("g")
+        elif group_by in _GROUP_COLUMNS:
+            group = t.c[_GROUP_COLUMNS[group_by]].label("g")
         else:
             group = sa.literal("").label("g")
         query = sa.select(
@@ -155,7 +159,7 @@ class Ledger:
             sa.func.sum(t.c.prompt_tokens), sa.func.sum(t.c.completion_tokens), sa.func.sum(t.c.cached_prompt_tokens),
             sa.func.sum(t.c.cost_micros), sa.func.sum(sa.case((t.c.cost_micros.is_(None), 1), else_=0)),
         )
-        for column, value in ((t.c.key_id, key_id), (t.c.team_id, team_id), (t.c.model, model)):
+        for column, value in ((t.c.key_id, key_id), (t.c.team_id, team_id), (t.c.model, model), (t.c.user_id, user_id)):
             if value:
                 query = query.where(column == value)
         if from_ms:

@@ -78,7 +78,23 @@ async def _v5_leases_and_sources(conn: AsyncConnection) -> None:
         "CREATE INDEX IF NOT EXISTS ix_usage_ledger_response_id ON usage_ledger (response_id)"))
 
 
-async def _v6_stored_models(conn: AsyncConnection) -> None:
+async def _v6_users_and_tags(conn: AsyncConnection) -> None:
+    """Users' budgets: the user owning the key on ledger rows and reservations (indexed like keys and teams), and
+    the key's tags on ledger rows."""
+    await _add_columns(conn, "usage_ledger", {"user_id": "VARCHAR(200) NOT NULL DEFAULT ''",
+                                              "tags": "VARCHAR(2000) NOT NULL DEFAULT '[]'"})
+    await _add_columns(conn, "reservations", {"user_id": "VARCHAR(200) NOT NULL DEFAULT ''"})
+    await conn.execute(sa.text(
+        "CREATE INDEX IF NOT EXISTS ix_usage_ledger_user_started ON usage_ledger (user_id, started_at_ms)"))
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_reservations_user_id ON reservations (user_id)"))
+
+
+async def _v7_model_budgets(conn: AsyncConnection) -> None:
+    """A key's budget on one model: reservations record the model they hold for when such a budget applies."""
+    await _add_columns(conn, "reservations", {"model": "VARCHAR(200) NOT NULL DEFAULT ''"})
+
+
+async def _v8_stored_models(conn: AsyncConnection) -> None:
     """Models added at run time (/model/new) and the revision counter replicas poll."""
     for table in (StoredModelRow.__table__, StoredModelsRevisionRow.__table__):  # type: ignore[attr-defined]
         await conn.run_sync(lambda c, t=table: t.create(c, checkfirst=True))
@@ -89,4 +105,6 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
               Migration(5, "leases that lapse; byok, source and response id in the ledger", _v5_leases_and_sources),
-              Migration(6, "models added at run time", _v6_stored_models)]
+              Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
+              Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
+              Migration(8, "models added at run time", _v8_stored_models)]

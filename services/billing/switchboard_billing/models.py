@@ -53,6 +53,10 @@ class UsageRow(SQLModel, table=True):
     response_id: str = Field(default="", max_length=120)
     #: The facade's record of a call the router did not answer: the router's own record replaces it.
     provisional: bool = False
+    #: The user owning the key ("" for none); looked up through the (user_id, started_at_ms) index (migration 6).
+    user_id: str = Field(default="", max_length=200)
+    #: The key's and its team's tags, as a JSON array ("[]" for none).
+    tags: str = Field(default="[]", max_length=2000)
 
 
 class BudgetSubjectRow(SQLModel, table=True):
@@ -60,7 +64,7 @@ class BudgetSubjectRow(SQLModel, table=True):
 
     __tablename__ = "budget_subjects"
 
-    #: "key:<key id>" or "team:<team id>".
+    #: "key:<key id>", "team:<team id>" or "user:<user id>".
     subject: str = Field(primary_key=True, max_length=120)
     #: Unix milliseconds the subject's budget windows are counted from.
     anchor_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
@@ -76,6 +80,10 @@ class ReservationRow(SQLModel, table=True):
     reservation_id: str = Field(primary_key=True, max_length=64)
     key_id: str = Field(default="", max_length=40, index=True)
     team_id: str = Field(default="", max_length=80, index=True)
+    #: The user owning the key ("" for none), indexed by migration 6.
+    user_id: str = Field(default="", max_length=200)
+    #: The public model held for, when the key has a budget on that model (its model_max_budget); else "".
+    model: str = Field(default="", max_length=200)
     amount_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: After this instant the hold no longer counts against budgets.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+import orjson
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc, common_pb2
 from switchboard_billing.budgets import Budgets, BudgetState
@@ -23,6 +24,8 @@ from switchboard_common.errors import Kind, ServiceError, abort
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
+#: Size of the ledger's tags column.
+TAGS_MAX_CHARS = 2000
 
 
 def _count_spend(rows: list[dict[str, Any]]) -> None:
@@ -50,8 +53,25 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None)
         "started_at_ms": event.started_at_ms, "recorded_at_ms": 0,
         "custody_path": event.custody_path, "pii": event.pii, "pii_policy": event.pii_policy,
         "required_privacy_tier": event.required_privacy_tier, "byok": event.byok, "source": event.source[:10],
-        "response_id": event.response_id[:120], "provisional": event.provisional,
+        "response_id": event.response_id[:120], "provisional": event.provisional, "user_id": event.user_id[:200],
+        "tags": tags_text(event.tags),
     }
+
+
+def tags_text(tags: Any) -> str:
+    """The ledger's tags column: a JSON array, within the column's size (the last tags dropped if need be)."""
+    kept = list(tags)
+    while kept and len(orjson.dumps(kept)) > TAGS_MAX_CHARS:
+        kept.pop()
+    return orjson.dumps(kept).decode() if kept else "[]"
+
+
+def tags_of(text: str) -> list[str]:
+    try:
+        tags = orjson.loads(text or "[]")
+    except orjson.JSONDecodeError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 def row_from_event(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> UsageRow:
@@ -73,7 +93,7 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         started_at_ms=row.started_at_ms, stream=row.stream, error_code=row.error_code,
         custody_path=row.custody_path, pii=row.pii, pii_policy=row.pii_policy,
         required_privacy_tier=row.required_privacy_tier, byok=row.byok, source=row.source,
-        response_id=row.response_id,
+        response_id=row.response_id, user_id=row.user_id, tags=tags_of(row.tags),
     )
     record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms)
     if row.cost_micros is not None:
@@ -207,7 +227,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def GetBudgets(self, request: billing_pb2.GetBudgetsRequest,
                          context: grpc.aio.ServicerContext) -> billing_pb2.GetBudgetsResponse:
         subjects = [(s.scope, s.subject_id, limits_of(s.limits)) for s in request.subjects
-                    if s.scope in ("key", "team") and s.subject_id]
+                    if s.scope in ("key", "team", "user") and s.subject_id]
         found = await self.budgets.standings(subjects)
         out = billing_pb2.GetBudgetsResponse()
         for (scope, subject_id, _limits), standing in zip(subjects, found, strict=True):
@@ -231,7 +251,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    param="group_by")
             sums = await self.ledger.summarize(key_id=request.key_id, team_id=request.team_id, model=request.model,
                                                from_ms=request.from_ms, to_ms=request.to_ms,
-                                               group_by=request.group_by)
+                                               group_by=request.group_by, user_id=request.user_id)
             return billing_pb2.SummarizeUsageResponse(groups=[
                 billing_pb2.UsageGroup(group=s.group, requests=s.requests, successful_requests=s.successful_requests,
                                        prompt_tokens=s.prompt_tokens, completion_tokens=s.completion_tokens,
@@ -288,7 +308,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    param="limit")
             rows = await self.ledger.list(key_id=request.key_id, team_id=request.team_id, model=request.model,
                                           from_ms=request.from_ms, to_ms=request.to_ms, limit=limit + 1,
-                                          before=_parse_cursor(request.cursor), request_id=request.request_id)
+                                          before=_parse_cursor(request.cursor), request_id=request.request_id,
+                                          user_id=request.user_id)
             page, more = rows[:limit], len(rows) > limit
             return billing_pb2.ListUsageResponse(records=[record_from_row(r) for r in page],
                                                  next_cursor=_cursor(page[-1]) if more else "")

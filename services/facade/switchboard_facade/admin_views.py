@@ -1,4 +1,4 @@
-"""How keys and teams look in the admin API's JSON (LiteLLM's field names), their spend included.
+"""How keys, teams and users look in the admin API's JSON (LiteLLM's field names), their spend included.
 
 LiteLLM's scripts and dashboards read ``info.spend``, ``info.max_budget`` and
 ``info.budget_reset_at``; so do these answers. Spend is billing's (the current
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from switchboard_auth.client import KeyInfo, Limits, TeamInfo
+from switchboard_auth.client import KeyInfo, Limits, TeamInfo, TeamMember, UserInfo
 from switchboard_billing.client import SubjectBudgets
 from switchboard_common.errors import ServiceError
 from switchboard_facade.admin_input import micros_to_usd
@@ -87,6 +87,14 @@ def key_json(info: KeyInfo, standing: SubjectBudgets | None = None) -> dict[str,
         "effective": effective_json(info),
         "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),
+        "user_id": info.user_id or None,
+        "aliases": dict(info.model_aliases),
+        "tags": list(info.tags),
+        "model_rpm_limit": dict(info.model_rpm_limits),
+        "model_tpm_limit": dict(info.model_tpm_limits),
+        "model_max_budget": {model: {"budget_limit": micros_to_usd(b.max_budget_micros),
+                                     "time_period": b.budget_duration or None}
+                             for model, b in info.model_max_budgets.items()},
         "is_admin": info.is_admin,
         "created_at": iso(info.created_at),
         "updated_at": iso(info.updated_at),
@@ -108,7 +116,33 @@ def team_json(info: TeamInfo, standing: SubjectBudgets | None = None) -> dict[st
         "pii_policy": info.pii_policy or None,
         "provider_credentials": dict(info.provider_credential_hints),
         "metadata": dict(info.metadata),
+        "model_aliases": dict(info.model_aliases),
+        "members_with_roles": [member_json(m) for m in info.members],
+        "tags": list(info.tags),
         "blocked": info.blocked,
+        "key_count": info.key_count,
+        "created_at": iso(info.created_at),
+        "updated_at": iso(info.updated_at),
+    }
+
+
+def member_json(member: TeamMember) -> dict[str, Any]:
+    return {"user_id": member.user_id, "user_email": member.user_email or None, "role": member.role}
+
+
+def user_json(info: UserInfo, standing: SubjectBudgets | None = None) -> dict[str, Any]:
+    budgets = limits_json(info.limits)
+    return {
+        "user_id": info.user_id,
+        "user_alias": info.user_alias or None,
+        "user_email": info.user_email or None,
+        "user_role": info.user_role,
+        "models": list(info.models),
+        **{name: budgets[name] for name in ("max_budget", "budget_duration", "max_daily_spend", "min_output_tokens")},
+        **spend_json(standing),
+        "metadata": dict(info.metadata),
+        "blocked": info.blocked,
+        "teams": list(info.teams),
         "key_count": info.key_count,
         "created_at": iso(info.created_at),
         "updated_at": iso(info.updated_at),
@@ -122,6 +156,10 @@ async def key_standings(gw: Gateway, keys: Sequence[KeyInfo]) -> list[SubjectBud
 
 async def team_standings(gw: Gateway, teams: Sequence[TeamInfo]) -> list[SubjectBudgets | None]:
     return await _standings(gw, [("team", t.team_id, t.limits) for t in teams])
+
+
+async def user_standings(gw: Gateway, users: Sequence[UserInfo]) -> list[SubjectBudgets | None]:
+    return await _standings(gw, [("user", u.user_id, u.limits) for u in users])
 
 
 async def _standings(gw: Gateway, subjects: list[tuple[str, str, Limits]]) -> list[SubjectBudgets | None]:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import orjson
 
 from switchboard.v1 import common_pb2
-from switchboard_auth.client import Admitted, KeyContext
+from switchboard_auth.client import Admitted, KeyContext, resolve_model
 from switchboard_billing.client import Hold, UsageEvent
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
@@ -86,6 +86,8 @@ class Call:
     started_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     admitted: Admitted | None = None
     hold: Hold | None = None
+    #: The models the key may use for this call (its list, plus the model an alias it lists stands for).
+    allowed_models: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> KeyContext:
@@ -172,6 +174,7 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
     """Everything that must pass before the router is called (raises :class:`ServiceError`)."""
     call.admitted = await gw.auth.admit(api_key, model=call.model, request_id=call.request_id,
                                         estimated_tokens=estimate_prompt_tokens(call.body_bytes))
+    call.model, call.allowed_models = resolve_model(call.key, call.model)  # the key's own model names
     try:
         call.hold = await gw.billing.hold(
             request_id=call.request_id, key=call.key, model=call.model,
@@ -185,12 +188,13 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
 def router_request(call: Call) -> CompleteRequest:
     key, hold = call.key, call.hold
     payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, started_at_ms=call.started_ms,
-                  custody_hop=f"facade@{INSTANCE}", pii_policy=key.pii_policy or "off")
+                  custody_hop=f"facade@{INSTANCE}", pii_policy=key.pii_policy or "off", user_id=key.user_id,
+                  tags=key.tags)
     if hold is not None and hold.lease_id:
         payer.lease_id, payer.held_micros = hold.lease_id, hold.micros
     return CompleteRequest(
         request_id=call.request_id, model=call.model, body=orjson.dumps(call.body), payer=payer,
-        constraints=RoutingConstraints(allowed_models=key.models, privacy_tier=key.privacy_tier,
+        constraints=RoutingConstraints(allowed_models=call.allowed_models, privacy_tier=key.privacy_tier,
                                        jurisdictions=key.jurisdictions, pii_policy=key.pii_policy,
                                        requested_privacy_tier=call.requested_privacy_tier,
                                        requested_jurisdictions=call.requested_jurisdictions,
@@ -226,7 +230,8 @@ def _settle_unanswered(gw: Gateway, call: Call, err: ServiceError, http_status: 
         model=call.model, status="error", http_status=http_status, error_code=err.error.code,
         latency_ms=(time.perf_counter() - call.started) * 1000, started_at_ms=call.started_ms, stream=call.stream,
         privacy_tier=key.privacy_tier, required_privacy_tier=key.privacy_tier, custody_path=custody_path(route),
-        pii=pii_header(key.pii_policy, route), pii_policy=key.pii_policy or "off", source="http", provisional=True)
+        pii=pii_header(key.pii_policy, route), pii_policy=key.pii_policy or "off", source="http", provisional=True,
+        user_id=key.user_id, tags=key.tags)
     if usage is not None:
         event.usage.CopyFrom(usage)
     if route is not None:

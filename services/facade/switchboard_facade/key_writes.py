@@ -55,10 +55,10 @@ async def check_reachable(gw: Gateway, info: KeyInfo) -> None:
         "'jurisdictions'.", param="models", code="model_unreachable")
 
 
-async def create_key(gw: Gateway, who: str, spec: KeySpec) -> CreatedKey:
-    """A new key, once its models are reachable."""
+async def create_key(gw: Gateway, who: str, spec: KeySpec, key: str = "") -> CreatedKey:
+    """A new key (``key``: its plain value when given, e.g. migrating keys), once its models are reachable."""
     await check_reachable(gw, (await gw.auth.admin.create_key(who, spec, dry_run=True)).info)
-    return await gw.auth.admin.create_key(who, spec)
+    return await gw.auth.admin.create_key(who, spec, key=key)
 
 
 async def _check_update(gw: Gateway, who: str, ref: str, spec: KeySpec, fields: Sequence[str]) -> None:
@@ -73,8 +73,9 @@ async def update_key(gw: Gateway, who: str, ref: str, spec: KeySpec, fields: Seq
 
 
 async def regenerate_key(gw: Gateway, who: str, ref: str, spec: KeySpec | None = None,
-                         fields: Sequence[str] = ()) -> CreatedKey:
-    """A new secret for the key (and the fields given with it, checked as :func:`update_key` checks them)."""
+                         fields: Sequence[str] = (), new_key: str = "") -> CreatedKey:
+    """A new secret for the key (``new_key`` when given), and the fields given with it, checked as
+    :func:`update_key` checks them."""
     if spec is not None:
         await _check_update(gw, who, ref, spec, fields)
-    return await gw.auth.admin.regenerate_key(who, ref, spec, fields)
+    return await gw.auth.admin.regenerate_key(who, ref, spec, fields, new_key=new_key)

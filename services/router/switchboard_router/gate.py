@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from switchboard.v1 import router_pb2
-from switchboard_auth.client import AuthClient, KeyContext
+from switchboard_auth.client import AuthClient, KeyContext, resolve_model
 from switchboard_billing.client import BillingClient
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.callers import Source, Ticket
@@ -30,11 +30,13 @@ from switchboard_translate.prompt_bound import prompt_tokens_bound
 _BYTES_PER_TOKEN = 4
 
 
-def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints) -> router_pb2.RoutingConstraints:
-    """What the key may use; of the caller's own constraints only the privacy tier and the jurisdictions it asks
-    for count (the router refuses a tier looser than the key's and jurisdictions outside the key's)."""
+def constraints_of(key: KeyContext, asked: router_pb2.RoutingConstraints,
+                   allowed_models: list[str]) -> router_pb2.RoutingConstraints:
+    """What the key may use (``allowed_models``: the key's, as its aliases leave them); of the caller's own
+    constraints only the privacy tier and the jurisdictions it asks for count (the router refuses a tier looser
+    than the key's and jurisdictions outside the key's)."""
     return router_pb2.RoutingConstraints(
-        allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
+        allowed_models=allowed_models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
         pii_policy=key.pii_policy, requested_privacy_tier=asked.requested_privacy_tier.strip().lower(),
         requested_jurisdictions=asked.requested_jurisdictions, credential_providers=key.credential_providers)
 
@@ -67,6 +69,7 @@ class Gate:
         admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
                                          estimated_tokens=max(1, size // _BYTES_PER_TOKEN))
         key = admitted.key
+        request.model, allowed_models = resolve_model(key, request.model)  # the key's own model names
         try:
             hold = await self.billing.hold(request_id=request.request_id, key=key, model=request.model,
                                            prompt_tokens_bound=prompt_tokens_bound(body, size),
@@ -77,9 +80,10 @@ class Gate:
         payer = router_pb2.Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
                                  lease_id=hold.lease_id, held_micros=hold.micros,
                                  started_at_ms=int(time.time() * 1000),
-                                 custody_hop=f"grpc:{key.key_alias or key.key_id}", pii_policy=key.pii_policy or "off")
-        return Ticket(payer, constraints_of(key, request.constraints), hold.output_tokens, Source.GRPC,
-                      admitted=admitted, hold=hold)
+                                 custody_hop=f"grpc:{key.key_alias or key.key_id}", pii_policy=key.pii_policy or "off",
+                                 user_id=key.user_id, tags=key.tags)
+        return Ticket(payer, constraints_of(key, request.constraints, allowed_models), hold.output_tokens,
+                      Source.GRPC, admitted=admitted, hold=hold)
 
     def finish(self, ticket: Ticket, usage: Any) -> None:
         """A key holder's call ended: its rate-limit admission and its hold are given back."""

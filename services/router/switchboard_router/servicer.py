@@ -82,7 +82,8 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             caller = self.caller(context)
             constraints = request.constraints
             if not caller.trusted:
-                constraints = constraints_of(await self.gate.verify(caller.api_key), constraints)
+                key = await self.gate.verify(caller.api_key)
+                constraints = constraints_of(key, constraints, list(key.models))
             resolved = self.guard.resolve(constraints)
         except ServiceError as err:
             await abort(context, err)

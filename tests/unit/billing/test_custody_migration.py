@@ -24,13 +24,15 @@ PG_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
 CUSTODY = ("custody_path", "pii", "pii_policy", "required_privacy_tier")
 #: Columns migration 5 adds.
 SOURCES = ("byok", "source", "response_id", "provisional")
+#: The columns migration 6 adds (users' budgets, tags).
+USERS = ("user_id", "tags")
 
 
 def ledger_before_custody() -> sa.Table:
     """The usage_ledger table as migrations 1-2 created it before the custody columns existed."""
     columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
                for c in UsageRow.__table__.columns  # type: ignore[attr-defined]  # SQLModel's table
-               if c.name not in CUSTODY + SOURCES]
+               if c.name not in CUSTODY + SOURCES + USERS]
     return sa.Table("usage_ledger", sa.MetaData(), *columns)
 
 

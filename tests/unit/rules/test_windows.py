@@ -53,10 +53,18 @@ def test_parse_duration(text: str, expected: Duration) -> None:
     assert str(expected) == text.strip()
 
 
-@pytest.mark.parametrize("bad", ["", "d", "0d", "0y", "-1d", "1.5d", "1yr", "1M", "1D", "mo", "1dd", "1month"])
+@pytest.mark.parametrize("bad", ["", "d", "0d", "0y", "-1d", "1.5d", "1yr", "1M", "1D", "mo", "1dd", "1mon", "5mi",
+                                 "7 days"])
 def test_parse_duration_rejects_everything_else(bad: str) -> None:
     with pytest.raises(DurationError, match="s \\(seconds\\), m \\(minutes\\), h \\(hours\\)"):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize(("spelled", "expected"), [("30min", Duration(30, "m")), ("1hr", Duration(1, "h")),
+                                                    ("2weeks", Duration(2, "w")), ("1month", Duration(1, "mo")),
+                                                    ("10secs", Duration(10, "s"))])
+def test_parse_duration_reads_units_spelled_out_as_litellm_docs_write_them(spelled: str, expected: Duration) -> None:
+    assert parse_duration(spelled) == expected
 
 
 def test_parse_duration_rejects_schedules_beyond_a_century() -> None:

@@ -1,4 +1,4 @@
-"""The admin API of keys and teams, as typed calls: what the facade's admin routes, the dashboard and the CLI use.
+"""The admin API of keys, teams and users, as typed calls: what the admin routes, the dashboard and the CLI use.
 
 Every call carries the caller's own credential (the master key or a virtual
 key); auth decides what it may do. A change that succeeded also drops this
@@ -23,6 +23,9 @@ KeySpec = auth_pb2.KeySpec
 TeamSpec = auth_pb2.TeamSpec
 KeyInfo = auth_pb2.KeyInfo
 TeamInfo = auth_pb2.TeamInfo
+TeamMember = auth_pb2.TeamMember
+UserSpec = auth_pb2.UserSpec
+UserInfo = auth_pb2.UserInfo
 CreatedKey = auth_pb2.CreateKeyResponse
 
 
@@ -48,14 +51,15 @@ class AuthAdmin:
     def _caller(api_key: str) -> auth_pb2.AdminCaller:
         return auth_pb2.AdminCaller(api_key=api_key)
 
-    async def create_key(self, caller: str, spec: KeySpec, *, dry_run: bool = False) -> CreatedKey:
-        """A new key; with ``dry_run``, the key as it would be (no plain key), nothing written."""
+    async def create_key(self, caller: str, spec: KeySpec, key: str = "", *, dry_run: bool = False) -> CreatedKey:
+        """A new key; ``key``: the plain key to use (migrating keys), else a generated one; with ``dry_run``, the
+        key as it would be (no plain key), nothing written."""
         return await self._call(self.stub.CreateKey, auth_pb2.CreateKeyRequest(
-            caller=self._caller(caller), spec=spec, dry_run=dry_run), change=False)
+            caller=self._caller(caller), spec=spec, key=key, dry_run=dry_run), change=False)
 
-    async def list_keys(self, caller: str, team_id: str = "") -> list[KeyInfo]:
-        answer = await self._call(self.stub.ListKeys, auth_pb2.ListKeysRequest(caller=self._caller(caller),
-                                                                                team_id=team_id), change=False)
+    async def list_keys(self, caller: str, team_id: str = "", user_id: str = "") -> list[KeyInfo]:
+        answer = await self._call(self.stub.ListKeys, auth_pb2.ListKeysRequest(
+            caller=self._caller(caller), team_id=team_id, user_id=user_id), change=False)
         return list(answer.keys)
 
     async def get_key(self, caller: str, key: str = "") -> KeyInfo:
@@ -70,9 +74,9 @@ class AuthAdmin:
             change=not dry_run)
 
     async def regenerate_key(self, caller: str, key: str, spec: KeySpec | None = None,
-                             fields: Sequence[str] = ()) -> CreatedKey:
+                             fields: Sequence[str] = (), new_key: str = "") -> CreatedKey:
         return await self._call(self.stub.RegenerateKey, auth_pb2.RegenerateKeyRequest(
-            caller=self._caller(caller), key=key, spec=spec, update_fields=fields), change=True)
+            caller=self._caller(caller), key=key, spec=spec, update_fields=fields, new_key=new_key), change=True)
 
     async def delete_keys(self, caller: str, keys: Sequence[str]) -> list[str]:
         answer = await self._call(self.stub.DeleteKeys, auth_pb2.DeleteKeysRequest(caller=self._caller(caller),
@@ -99,7 +103,34 @@ class AuthAdmin:
         return await self._call(self.stub.GetTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
                                                                            team_id=team_id), change=False)
 
-    async def list_teams(self, caller: str) -> list[TeamInfo]:
-        answer = await self._call(self.stub.ListTeams, auth_pb2.ListTeamsRequest(caller=self._caller(caller)),
-                                  change=False)
+    async def list_teams(self, caller: str, user_id: str = "") -> list[TeamInfo]:
+        answer = await self._call(self.stub.ListTeams, auth_pb2.ListTeamsRequest(
+            caller=self._caller(caller), user_id=user_id), change=False)
         return list(answer.teams)
+
+    async def update_team_members(self, caller: str, team_id: str, upsert: Sequence[TeamMember] = (),
+                                  remove: Sequence[str] = (), strict: bool = False) -> TeamInfo:
+        return await self._call(self.stub.UpdateTeamMembers, auth_pb2.UpdateTeamMembersRequest(
+            caller=self._caller(caller), team_id=team_id, upsert=upsert, remove_user_ids=remove, strict=strict),
+            change=False)
+
+    async def create_user(self, caller: str, spec: UserSpec) -> UserInfo:
+        return await self._call(self.stub.CreateUser, auth_pb2.UserRequest(caller=self._caller(caller), spec=spec),
+                                change=False)
+
+    async def update_user(self, caller: str, spec: UserSpec, fields: Sequence[str]) -> UserInfo:
+        return await self._call(self.stub.UpdateUser, auth_pb2.UserRequest(
+            caller=self._caller(caller), spec=spec, update_fields=fields), change=True)
+
+    async def get_user(self, caller: str, user_id: str = "") -> UserInfo:
+        return await self._call(self.stub.GetUser, auth_pb2.GetUserRequest(caller=self._caller(caller),
+                                                                           user_id=user_id), change=False)
+
+    async def list_users(self, caller: str, user_role: str = "") -> list[UserInfo]:
+        answer = await self._call(self.stub.ListUsers, auth_pb2.ListUsersRequest(
+            caller=self._caller(caller), user_role=user_role), change=False)
+        return list(answer.users)
+
+    async def delete_users(self, caller: str, user_ids: Sequence[str]) -> auth_pb2.DeleteUsersResponse:
+        return await self._call(self.stub.DeleteUsers, auth_pb2.DeleteUsersRequest(
+            caller=self._caller(caller), user_ids=user_ids), change=True)

@@ -26,7 +26,7 @@ import grpc
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from switchboard_auth.client.admin import AuthAdmin
-from switchboard_auth.client.keycache import KeyCache, has_rate_limits
+from switchboard_auth.client.keycache import KeyCache, has_rate_limits, limits_model
 from switchboard_auth.client.rate_leases import LimitLeases
 from switchboard_auth.client.releases import Releaser, rate_limit_headers
 from switchboard_common import http_metrics
@@ -123,6 +123,8 @@ class AuthClient:
         request = auth_pb2.AuthorizeRequest(api_key=api_key, model=model, request_id=request_id,
                                             estimated_prompt_tokens=estimated_tokens)
         leases = self.leases
+        if cached is not None and limits_model(cached, model):
+            return await self._admit(api_key, request, cached, ask=False)
         if cached is not None:
             taken = self._take_lease(cached, request_id, estimated_tokens)
             if taken is not None:

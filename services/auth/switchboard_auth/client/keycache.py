@@ -40,7 +40,17 @@ _RATE_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests")
 
 
 def has_rate_limits(ctx: auth_pb2.KeyContext) -> bool:
-    return any(ctx.limits.HasField(n) or ctx.team_limits.HasField(n) for n in _RATE_LIMITS)
+    return any(ctx.limits.HasField(n) or ctx.team_limits.HasField(n) for n in _RATE_LIMITS) or bool(
+        ctx.model_rpm_limits or ctx.model_tpm_limits)
+
+
+def limits_model(ctx: auth_pb2.KeyContext, model: str) -> bool:
+    """Whether the key has its own rate limit on ``model`` (or the model its alias names): such a request is
+    admitted by auth itself, never under a lease (a lease admits any model of the key)."""
+    if not ctx.model_rpm_limits and not ctx.model_tpm_limits:
+        return False
+    model = ctx.model_aliases.get(model, model)
+    return model in ctx.model_rpm_limits or model in ctx.model_tpm_limits
 
 
 @dataclass(slots=True)

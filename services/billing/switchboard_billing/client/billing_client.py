@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
-from switchboard_billing.client.holds import Hold, budget_limits, has_budget, subject_of
+from switchboard_billing.client.holds import Hold, budget_limits, has_budget, model_budget, subject_of
 from switchboard_billing.client.leases import BudgetLeases
 from switchboard_billing.client.outbox import Outbox
 from switchboard_billing.client.rates import RateCards
@@ -85,14 +85,14 @@ class BillingClient:
 
     async def hold(self, *, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                    max_output_tokens: int) -> Hold:
-        """Holds the most the request can cost against its key's and team's budgets; raises ServiceError (the
+        """Holds the most the request can cost against its key's, team's and user's budgets; raises ServiceError (the
         429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies)."""
-        budgeted = has_budget(key)
+        budgeted = has_budget(key, model)
         rates = self.rates.lookup(model)
         if not budgeted and rates is not None and rates.servable:
             return Hold(request_id)  # nothing to hold, nothing to refuse
         byok = list(key.credential_providers)
-        subject = subject_of(key) if budgeted else ()
+        subject = subject_of(key, model) if budgeted else ()
         unit = 0
         if budgeted and rates is not None and rates.servable and rates.priced and self.leases.enabled:
             quote = worst_case(rates, prompt_tokens_bound, max_output_tokens, byok, self.rates.default_output_tokens)
@@ -116,6 +116,12 @@ class BillingClient:
             holder=self.holder)
         if key.team_id:
             request.team_limits.CopyFrom(budget_limits(key.team_limits))
+        if key.user_id:
+            request.user_id = key.user_id
+            request.user_limits.CopyFrom(budget_limits(key.user_limits))
+        on_model = model_budget(key, model)
+        if on_model is not None:
+            request.model_limits.CopyFrom(on_model)
         if budgeted:
             handed_back = self.leases.handing_back(subject)
             if handed_back is not None:
@@ -179,7 +185,7 @@ class BillingClient:
 
     async def standings(self, subjects: Sequence[tuple[str, str, Limits]]
                         ) -> list[billing_pb2.SubjectBudgets]:
-        """Where each (scope "key"/"team", id, limits) stands: spend in its window, today, held, resets."""
+        """Where each (scope "key"/"team"/"user", id, limits) stands: spend in its window, today, held, resets."""
         request = billing_pb2.GetBudgetsRequest(subjects=[
             billing_pb2.BudgetSubject(scope=scope, subject_id=subject_id, limits=budget_limits(limits))
             for scope, subject_id, limits in subjects])

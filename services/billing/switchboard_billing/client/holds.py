@@ -54,14 +54,30 @@ def budget_limits(limits: Limits) -> billing_pb2.BudgetLimits:
     return out
 
 
-def has_budget(key: KeyContext) -> bool:
-    own = key.limits.HasField("max_budget_micros") or key.limits.HasField("max_daily_spend_micros")
-    team = bool(key.team_id) and (key.team_limits.HasField("max_budget_micros")
-                                  or key.team_limits.HasField("max_daily_spend_micros"))
-    return own or team
+def _budgeted(limits: Limits) -> bool:
+    return limits.HasField("max_budget_micros") or limits.HasField("max_daily_spend_micros")
 
 
-def subject_of(key: KeyContext) -> tuple[Any, ...]:
-    """The budgets a request of ``key`` is held against (a lease covers exactly these)."""
+def model_budget(key: KeyContext, model: str) -> billing_pb2.BudgetLimits | None:
+    """The key's own budget on ``model`` (its model_max_budget entry); None when it has none."""
+    budget = key.model_max_budgets.get(model) if key.model_max_budgets else None
+    if budget is None:
+        return None
+    return billing_pb2.BudgetLimits(max_budget_micros=budget.max_budget_micros,
+                                    budget_duration=budget.budget_duration)
+
+
+def has_budget(key: KeyContext, model: str = "") -> bool:
+    """Whether a budget of the key, its team or its user — or the key's budget on ``model`` — applies."""
+    return (_budgeted(key.limits) or (bool(key.team_id) and _budgeted(key.team_limits))
+            or (bool(key.user_id) and _budgeted(key.user_limits)) or model_budget(key, model) is not None)
+
+
+def subject_of(key: KeyContext, model: str = "") -> tuple[Any, ...]:
+    """The budgets a request of ``key`` for ``model`` is held against (a lease covers exactly these: a key with
+    a budget on the model has a lease of its own for it)."""
+    on_model = model_budget(key, model)
     return (key.key_id, key.team_id, budget_limits(key.limits).SerializeToString(deterministic=True),
-            budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"")
+            budget_limits(key.team_limits).SerializeToString(deterministic=True) if key.team_id else b"",
+            key.user_id, budget_limits(key.user_limits).SerializeToString(deterministic=True) if key.user_id else b"",
+            (model, on_model.SerializeToString(deterministic=True)) if on_model is not None else None)

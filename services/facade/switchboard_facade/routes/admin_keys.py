@@ -1,9 +1,12 @@
 """Admin API for virtual keys, shaped like LiteLLM's: ``/key/generate``, ``/key/update``, ``/key/delete``,
 ``/key/info``, ``/key/list``, ``/key/regenerate``, ``/key/block`` and ``/key/unblock``.
 
-Only the master key or an admin key may manage keys; a key holder may read
-its own ``/key/info``. The plain key appears in an answer exactly once, at
-creation (or regeneration). Keys are shown with their spend (billing's).
+The master key, an admin key or a ``proxy_admin`` user's key may manage every
+key; an ``internal_user``'s key manages its own user's keys; a viewer reads
+(auth decides, see ``switchboard_auth.access``); a key holder may read its own
+``/key/info``. The plain key appears in an answer exactly once, at creation (or
+regeneration). Keys are shown with their spend (billing's). Every LiteLLM field
+a body carries is honoured or named in the answer's ``ignored_fields``.
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from switchboard_auth.client import KeyContext
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade import key_writes
-from switchboard_facade.admin_input import key_ref, key_spec, key_update
+from switchboard_facade.admin_input import blocked, ignored_fields, key_ref, key_spec, key_update, plain_key
 from switchboard_facade.admin_views import key_json, key_standings
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential, read_json_object
+from switchboard_rules.fields import KEY_IGNORED
 
 router = APIRouter()
 
@@ -44,22 +49,40 @@ def json_response(data: Any, request_id: str, status: int = 200) -> Response:
                     headers={"x-request-id": request_id})
 
 
+def is_admin(key: KeyContext) -> bool:
+    return key.is_admin
+
+
+def has_user(key: KeyContext) -> bool:
+    """Admins, and keys of users (whose role auth then applies)."""
+    return key.is_admin or bool(key.user_role)
+
+
+def reads_all(key: KeyContext) -> bool:
+    """Admins and proxy_admin viewers."""
+    return key.is_admin or key.user_role == "proxy_admin_viewer"
+
+
+def any_key(key: KeyContext) -> bool:
+    """Every valid key (auth decides what it may see)."""
+    return True
+
+
 async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[Any]], *,
-                     admin_only: bool = True) -> Response:
+                     allow: Callable[[KeyContext], bool] = is_admin) -> Response:
     """Runs one admin operation with the caller's credential; a ServiceError becomes the OpenAI-style error.
 
-    The credential is checked first — valid, and an admin's unless ``admin_only`` is off (a key reading
-    itself) — so that nothing of the request (its body included) is looked at for a caller auth refuses;
-    auth checks again on every call it serves."""
+    The credential is checked first — valid, and allowed by ``allow`` (an admin's by default) — so that nothing
+    of the request (its body included) is looked at for a caller auth refuses; auth checks again, with the
+    caller's role, on every call it serves."""
     request_id = new_request_id()
     gw: Gateway = request.app.state.gateway
     try:
         who = credential(request)
         key = await gw.verify(who)
-        if admin_only and not key.is_admin:
-            raise ServiceError(Kind.ERROR_KIND_PERMISSION,
-                               "Only the master key or an admin key may manage keys, teams and models.",
-                               code="admin_required")
+        if not allow(key):
+            raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Only the master key, an admin key or a proxy_admin "
+                               "user's key may manage keys, teams, users and models.", code="admin_required")
         return json_response(await work(gw, who), request_id)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
@@ -73,9 +96,12 @@ async def _with_spend(gw: Gateway, info: Any) -> dict[str, Any]:
 async def generate_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        created = await key_writes.create_key(gw, who, key_spec(body))
-        return {"key": created.key, **key_json(created.info)}
-    return await admin_call(request, work)
+        created = await key_writes.create_key(gw, who, key_spec(body), key=plain_key(body))
+        info = created.info
+        if blocked(body):
+            info = await gw.auth.admin.set_key_blocked(who, info.key_id, True)
+        return {"key": created.key, **key_json(info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+    return await admin_call(request, work, allow=has_user)
 
 
 @router.post("/key/update")
@@ -83,24 +109,40 @@ async def update_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
         ref, spec, fields = key_update(body)
-        return await _with_spend(gw, await key_writes.update_key(gw, who, ref, spec, fields))
-    return await admin_call(request, work)
+        info = await key_writes.update_key(gw, who, ref, spec, fields) if fields else None
+        if blocked(body) is not None:
+            info = await gw.auth.admin.set_key_blocked(who, ref, bool(blocked(body)))
+        assert info is not None  # key_update refuses a body that changes nothing
+        return {**(await _with_spend(gw, info)), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+    return await admin_call(request, work, allow=has_user)
+
+
+async def _keys_by_alias(gw: Gateway, who: str, aliases: list[str]) -> list[str]:
+    """The key ids of LiteLLM's ``key_aliases`` (each must name a key that is not revoked)."""
+    live = {k.key_alias: k.key_id for k in await gw.auth.admin.list_keys(who) if k.status != "revoked"}
+    missing = [a for a in aliases if a not in live]
+    if missing:
+        raise ServiceError(Kind.ERROR_KIND_NOT_FOUND, f"No key with alias {missing[0]!r} (see GET /key/list).",
+                           param="key_aliases", code="key_not_found")
+    return [live[a] for a in aliases]
 
 
 @router.post("/key/delete")
 async def delete_keys(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        keys = body.get("keys")
-        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k.strip() for k in keys):
-            raise invalid("'keys' is required: a non-empty list of key_ids (\"key_...\") or the keys themselves.",
-                          "keys", "missing_keys")
-        unknown = sorted(set(body) - {"keys"})
+        keys, aliases = body.get("keys") or [], body.get("key_aliases") or []
+        if not all(isinstance(k, list) and all(isinstance(x, str) and x.strip() for x in k) for k in (keys, aliases)) \
+                or not (keys or aliases):
+            raise invalid("'keys' is required: a non-empty list of key_ids (\"key_...\") or keys (\"sk-...\"); or "
+                          "'key_aliases', a list of key aliases.", "keys", "missing_keys")
+        unknown = sorted(set(body) - {"keys", "key_aliases"})
         if unknown:
-            raise invalid(f"Unknown field(s): {', '.join(unknown)}. /key/delete takes only 'keys'.", unknown[0],
-                          "unknown_field")
-        return {"deleted_keys": await gw.auth.admin.delete_keys(who, keys)}
-    return await admin_call(request, work)
+            raise invalid(f"Unknown field(s): {', '.join(unknown)}. /key/delete takes only 'keys' and 'key_aliases'.",
+                          unknown[0], "unknown_field")
+        named = keys + (await _keys_by_alias(gw, who, aliases) if aliases else [])
+        return {"deleted_keys": await gw.auth.admin.delete_keys(who, named)}
+    return await admin_call(request, work, allow=has_user)
 
 
 @router.get("/key/info")
@@ -108,16 +150,17 @@ async def key_info(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         info = await gw.auth.admin.get_key(who, request.query_params.get("key", ""))
         return {"key": info.key_id, "info": await _with_spend(gw, info)}
-    return await admin_call(request, work, admin_only=False)
+    return await admin_call(request, work, allow=any_key)
 
 
 @router.get("/key/list")
 async def list_keys(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        keys = await gw.auth.admin.list_keys(who, request.query_params.get("team_id", ""))
+        q = request.query_params
+        keys = await gw.auth.admin.list_keys(who, q.get("team_id", ""), q.get("user_id", ""))
         standings = await key_standings(gw, keys)
         return {"keys": [key_json(k, s) for k, s in zip(keys, standings, strict=True)], "total_count": len(keys)}
-    return await admin_call(request, work)
+    return await admin_call(request, work, allow=has_user)
 
 
 @router.post("/key/regenerate")
@@ -131,16 +174,17 @@ async def regenerate_key(request: Request, key_path: str = "") -> Response:
         if key_path:
             body.setdefault("key", key_path)
         ref, spec, fields = key_update(body, changes_required=False)
-        created = await key_writes.regenerate_key(gw, who, ref, spec, fields)
-        return {"key": created.key, **(await _with_spend(gw, created.info))}
-    return await admin_call(request, work)
+        created = await key_writes.regenerate_key(gw, who, ref, spec, fields, new_key=plain_key(body, "new_key"))
+        return {"key": created.key, **(await _with_spend(gw, created.info)),
+                "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+    return await admin_call(request, work, allow=has_user)
 
 
-async def _set_blocked(request: Request, blocked: bool) -> Response:
+async def _set_blocked(request: Request, block: bool) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        return key_json(await gw.auth.admin.set_key_blocked(who, key_ref(body), blocked))
-    return await admin_call(request, work)
+        return key_json(await gw.auth.admin.set_key_blocked(who, key_ref(body), block))
+    return await admin_call(request, work, allow=has_user)
 
 
 @router.post("/key/block")

@@ -4,7 +4,8 @@
 
 Models added here are stored by billing (with their credentials sealed) and served by every router within
 a second; the config file stays the source of what it declares (its deployments are listed, not changed
-here). Only the master key or an admin key may change models; any key may read the models it may use.
+here). Only the master key, an admin key or a proxy_admin user's key may change models; they and proxy_admin
+viewers read every model, any other key the models it may use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.model_input import model_id_of, stored_model
 from switchboard_facade.model_views import deployment_entry, group_entry, model_entries
-from switchboard_facade.routes.admin_keys import admin_body, admin_call
+from switchboard_facade.routes.admin_keys import admin_body, admin_call, any_key, reads_all
 
 router = APIRouter()
 
@@ -97,7 +98,7 @@ async def _entries(gw: Gateway, who: str) -> list[dict[str, Any]]:
     """Every deployment the caller may see: all of them for an admin, else those of the models its key may use."""
     entries = model_entries(await gw.billing.catalog(), await gw.billing.models.list())
     key = await gw.verify(who)
-    if key.is_admin:
+    if reads_all(key):
         return entries
     names = {m.name for m in (await gw.list_models(key, include_wildcards=True)).models}
     return [e for e in entries if e["model_name"] in names]
@@ -112,7 +113,7 @@ async def model_info(request: Request) -> Response:
         if wanted:
             entries = [e for e in entries if e["model_info"]["id"] == wanted]
         return {"data": entries}
-    return await admin_call(request, work, admin_only=False)
+    return await admin_call(request, work, allow=any_key)
 
 
 @router.get("/v2/model/info")
@@ -131,7 +132,7 @@ async def model_info_v2(request: Request) -> Response:
         total = len(entries)
         return {"data": entries[(page - 1) * size:page * size], "total_count": total, "current_page": page,
                 "total_pages": max(1, math.ceil(total / size)), "size": size}
-    return await admin_call(request, work, admin_only=False)
+    return await admin_call(request, work, allow=any_key)
 
 
 def _positive(value: str | None, default: int, name: str) -> int:
@@ -149,11 +150,11 @@ async def model_group_info(request: Request) -> Response:
         catalog = await gw.billing.catalog()
         key = await gw.verify(who)
         models = [m for m in catalog.models if m.deployments]
-        if not key.is_admin:
+        if not reads_all(key):
             names = {m.name for m in (await gw.list_models(key, include_wildcards=True)).models}
             models = [m for m in models if m.name in names]
         wanted = request.query_params.get("model_group")
         if wanted:
             models = [m for m in models if m.name == wanted]
         return {"data": [group_entry(m) for m in models]}
-    return await admin_call(request, work, admin_only=False)
+    return await admin_call(request, work, allow=any_key)

@@ -1,6 +1,6 @@
 """``GET /spend/logs``: the usage ledger, LiteLLM-shaped. The admin sees every row; a key sees its own.
 
-Filters are those of ``/usage`` (key, team, model, from/to) and LiteLLM's:
+Filters are those of ``/usage`` (key, team, user, model, from/to) and LiteLLM's:
 ``api_key`` (a key id or the plain key), ``request_id`` (the gateway's request
 id, or the ``id`` of the completion the client got), ``start_date`` and
 ``end_date`` (a bare end date includes that day). ``limit`` and ``cursor`` page
@@ -41,6 +41,8 @@ def usage_row_json(record: UsageRecord) -> dict[str, Any]:
         "api_key": e.key_id,
         "key_alias": e.key_alias or None,
         "team_id": e.team_id or None,
+        "user_id": e.user_id or None,
+        "request_tags": list(e.tags),
         "model": e.model,
         "model_id": e.deployment_id,
         "custom_llm_provider": e.provider,

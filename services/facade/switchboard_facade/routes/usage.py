@@ -1,9 +1,9 @@
 """``GET /usage``: spend and tokens summed by day, model, key or team, as JSON or CSV.
 
 Filters (query parameters): ``key_id`` (or ``api_key``/``key``), ``team_id`` (or
-``team``), ``model``, ``from``/``to`` (or ``start_date``/``end_date``: ISO dates or
+``team``), ``user_id``, ``model``, ``from``/``to`` (or ``start_date``/``end_date``: ISO dates or
 datetimes, UTC unless they say otherwise; ``to`` is exclusive), ``group_by``
-(``day``, ``model``, ``key``, ``team``; absent: one total) and ``format``
+(``day``, ``model``, ``key``, ``team``, ``user``; absent: one total) and ``format``
 (``json`` or ``csv``). A virtual key reads its own usage; the admin reads all.
 Amounts are exact: ``cost_micros`` (integer micro-dollars) and ``spend`` (a
 decimal string in USD).
@@ -32,7 +32,7 @@ from switchboard_facade.http_input import credential
 
 router = APIRouter()
 
-GROUPS = ("day", "model", "key", "team")
+GROUPS = ("day", "model", "key", "team", "user")
 
 
 def time_filter(value: str | None, name: str, *, end: bool = False) -> int:
@@ -58,19 +58,27 @@ def key_filter(q: QueryParams) -> str:
 
 
 def usage_filters(q: QueryParams, key: KeyContext, key_id: str | None = None) -> dict[str, Any]:
-    """The filters of a usage query (``key_id``: the named key, resolved), a non-admin key confined to its own rows."""
+    """The filters of a usage query (``key_id``: the named key, resolved). Admins and proxy_admin viewers read every
+    row; a user's key the rows of its user's keys when it asks for its own ``user_id``; any other key its own."""
     filters = {
         "key_id": key_filter(q) if key_id is None else key_id,
         "team_id": q.get("team_id") or q.get("team") or "",
+        "user_id": q.get("user_id", ""),
         "model": q.get("model", ""),
         "from_ms": time_filter(q.get("from") or q.get("start_date"), "from"),
         "to_ms": time_filter(q.get("to") or q.get("end_date"), "to", end=bool(q.get("end_date") and not q.get("to"))),
     }
-    if not key.is_admin:
-        if filters["key_id"] and filters["key_id"] != key.key_id:
-            raise invalid("A virtual key may only read its own usage; leave key_id out or pass your own key's id.",
-                          "key_id", "not_your_key")
-        filters["key_id"] = key.key_id
+    if key.is_admin or key.user_role == "proxy_admin_viewer":
+        return filters
+    if key.user_id and filters["user_id"] == key.user_id:
+        return filters  # every key of its own user
+    if filters["user_id"]:
+        raise invalid("A user's key may only read its own user's usage (user_id) or its own key's.", "user_id",
+                      "not_your_user")
+    if filters["key_id"] and filters["key_id"] != key.key_id:
+        raise invalid("A virtual key may only read its own usage; leave key_id out or pass your own key's id.",
+                      "key_id", "not_your_key")
+    filters["key_id"] = key.key_id
     return filters
 
 

@@ -1,0 +1,204 @@
+"""The admin RPCs of users and of team members (part of :class:`~switchboard_auth.servicer.AuthServicer`).
+
+A user owns keys (``VirtualKey.user_id``): its budgets count the spend of all
+its keys (billing), its role decides what its keys may do in the admin API
+(:mod:`switchboard_auth.access`), its ``blocked`` flag refuses all its keys.
+A team's members are users with a team role (``admin`` or ``user``); naming an
+unknown user as a member creates that user, as LiteLLM does.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import grpc
+
+from switchboard.v1 import auth_pb2
+from switchboard_auth.access import ADMIN_ONLY, Caller, denied
+from switchboard_auth.models import Team, User, VirtualKey
+from switchboard_auth.specs import (
+    USER_ID,
+    apply_user_spec,
+    bad,
+    check_members,
+    check_text,
+    member_rows,
+    now_s,
+    spec_fields_set,
+    user_info,
+)
+from switchboard_auth.store import Conflict, KeyStore
+from switchboard_auth.typed_rpc import rpc
+from switchboard_common.errors import Kind, ServiceError
+from switchboard_rules.fields import DEFAULT_USER_ROLE
+
+log = logging.getLogger(__name__)
+
+
+class PeopleAdmin:
+    """Users and team members. The servicer provides the store and the shared helpers named below."""
+
+    store: KeyStore
+
+    if TYPE_CHECKING:  # provided by the servicer
+        async def _caller(self, caller: auth_pb2.AdminCaller) -> Caller: ...
+        async def _admin(self, caller: auth_pb2.AdminCaller) -> Caller: ...
+        async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None: ...
+        async def _find_team(self, team_id: str) -> Team: ...
+        async def _team_info(self, team: Team) -> auth_pb2.TeamInfo: ...
+        async def _revoke(self, keys: Sequence[VirtualKey]) -> list[str]: ...
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _find_user(self, user_id: str) -> User:
+        if not user_id:
+            raise bad("Name the user: user_id is required.", "user_id", "missing_user_id")
+        check_text(user_id, "user_id")
+        user = await self.store.user(user_id)
+        if user is None:
+            raise ServiceError(Kind.ERROR_KIND_NOT_FOUND, f"No user '{user_id}' (see GET /user/list).",
+                               param="user_id", code="user_id_not_found")
+        return user
+
+    async def _ensure_users(self, members: Iterable[dict[str, str]]) -> None:
+        """Creates the members that are not users yet (role internal_user), as LiteLLM's member_add does."""
+        now = now_s()
+        for member in members:
+            if await self.store.user(member["user_id"]) is None:
+                try:
+                    await self.store.insert(User(user_id=member["user_id"], user_email=member.get("user_email", ""),
+                                                 user_role=DEFAULT_USER_ROLE, created_at=now, updated_at=now))
+                except Conflict:
+                    pass  # created meanwhile
+                log.info("user created as a team member", extra={"user_id": member["user_id"]})
+
+    async def _user_info(self, user: User) -> auth_pb2.UserInfo:
+        teams = [t.team_id for t in await self.store.teams()
+                 if any(m.get("user_id") == user.user_id for m in t.members)]
+        count = (await self.store.live_key_counts("user_id")).get(user.user_id, 0)
+        return user_info(user, count, teams)
+
+    async def _user_keys_changed(self, user: User) -> None:
+        """Every key of the user carries the user's limits, role and models in its context: drop them."""
+        key_ids = [k.key_id for k in await self.store.list(user_id=user.user_id)]
+        if key_ids:
+            await self._changed(key_ids=key_ids)
+
+    # -- users -----------------------------------------------------------------------------
+
+    @rpc
+    async def CreateUser(self, request: auth_pb2.UserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+        await self._admin(request.caller)
+        user_id = request.spec.user_id or "user_" + secrets.token_hex(8)
+        check_text(user_id, "user_id")
+        if not USER_ID.match(user_id):
+            raise bad("user_id may hold letters, digits, '.', '_', ':', '@', '+' and '-' (at most 200).",
+                      "user_id")
+        now = now_s()
+        user = User(user_id=user_id, created_at=now)
+        apply_user_spec(user, request.spec, spec_fields_set(request.spec), now)
+        try:
+            await self.store.insert(user)
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists.",
+                               param="user_id", code="user_exists") from None
+        log.info("user created", extra={"user_id": user_id, "user_role": user.user_role})
+        return user_info(user)
+
+    @rpc
+    async def UpdateUser(self, request: auth_pb2.UserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+        await self._admin(request.caller)
+        user = await self._find_user(request.spec.user_id)
+        fields = set(request.update_fields)
+        apply_user_spec(user, request.spec, fields, now_s())
+        await self.store.save(user)
+        await self._user_keys_changed(user)
+        log.info("user updated", extra={"user_id": user.user_id, "fields": sorted(fields)})
+        return await self._user_info(user)
+
+    @rpc
+    async def GetUser(self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+        who = await self._caller(request.caller)
+        user_id = request.user_id or who.user_id
+        if not user_id and who.key is not None:
+            raise ServiceError(Kind.ERROR_KIND_NOT_FOUND, "This key belongs to no user.", param="user_id",
+                               code="user_id_not_found")
+        if not user_id:
+            raise bad("Name the user: GET /user/info?user_id=...", "user_id", "missing_user_id")
+        if not who.reads_all and user_id != who.user_id:
+            raise denied("A user's key may only read its own user.", "not_your_user")
+        return await self._user_info(await self._find_user(user_id))
+
+    @rpc
+    async def ListUsers(self, request: auth_pb2.ListUsersRequest,
+                        context: grpc.aio.ServicerContext) -> auth_pb2.ListUsersResponse:
+        (await self._caller(request.caller)).require_reader()
+        check_text(request.user_role, "user_role")
+        counts = await self.store.live_key_counts("user_id")
+        memberships: dict[str, list[str]] = {}
+        for team in await self.store.teams():
+            for member in team.members:
+                memberships.setdefault(member.get("user_id", ""), []).append(team.team_id)
+        return auth_pb2.ListUsersResponse(users=[
+            user_info(u, counts.get(u.user_id, 0), memberships.get(u.user_id, []))
+            for u in await self.store.users(request.user_role)])
+
+    @rpc
+    async def DeleteUsers(self, request: auth_pb2.DeleteUsersRequest,
+                          context: grpc.aio.ServicerContext) -> auth_pb2.DeleteUsersResponse:
+        await self._admin(request.caller)
+        if not request.user_ids:
+            raise bad("Name the users to delete: {\"user_ids\": [\"...\"]}.", "user_ids", "missing_user_ids")
+        users = [await self._find_user(user_id) for user_id in request.user_ids]  # all found before any change
+        revoked: list[str] = []
+        for user in users:
+            revoked += await self._revoke([k for k in await self.store.list(user_id=user.user_id)
+                                           if k.status != "revoked"])
+        gone = {u.user_id for u in users}
+        for team in await self.store.teams():
+            kept = [m for m in team.members if m.get("user_id") not in gone]
+            if len(kept) != len(team.members):
+                team.members, team.updated_at = kept, now_s()
+                await self.store.save(team)
+        for user in users:
+            await self.store.delete_user(user)
+        log.info("users deleted", extra={"user_ids": sorted(gone), "revoked_keys": len(revoked)})
+        return auth_pb2.DeleteUsersResponse(deleted_users=[u.user_id for u in users], revoked_keys=revoked)
+
+    # -- team members ----------------------------------------------------------------------
+
+    @rpc
+    async def UpdateTeamMembers(self, request: auth_pb2.UpdateTeamMembersRequest,
+                                context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+        who = await self._caller(request.caller)
+        team = await self._find_team(request.team_id)
+        if not who.is_admin and not who.team_admin_of(team):
+            raise denied(f"{ADMIN_ONLY} A team's admins may manage its members too.")
+        check_members(request.upsert)
+        for user_id in request.remove_user_ids:
+            check_text(user_id, "user_id")
+        members = {m["user_id"]: m for m in team.members}
+        if request.strict:
+            present = [m.user_id for m in request.upsert if m.user_id in members]
+            if present:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"User(s) {present} already in team "
+                                   f"'{team.team_id}'; use /team/member_update to change a role.",
+                                   param="member", code="team_member_already_in_team")
+            absent = [u for u in request.remove_user_ids if u not in members]
+            if absent:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"User(s) {absent} not found in team "
+                                   f"'{team.team_id}'.", param="user_id", code="team_member_not_found")
+        for row in member_rows(request.upsert):
+            if not row["user_email"] and row["user_id"] in members:
+                row["user_email"] = members[row["user_id"]].get("user_email", "")
+            members[row["user_id"]] = row
+        for user_id in request.remove_user_ids:
+            members.pop(user_id, None)
+        team.members, team.updated_at = list(members.values()), now_s()
+        await self._ensure_users(team.members)
+        await self.store.save(team)
+        log.info("team members changed", extra={"team_id": team.team_id, "members": len(team.members)})
+        return await self._team_info(team)
