@@ -141,14 +141,14 @@ class Gateway:
 
 
 def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None,
-             router_settings: Mapping[str, object] | None,
-             extra_config: Mapping[str, object] | None = None) -> Gateway:
+             router_settings: Mapping[str, object] | None, extra_config: Mapping[str, object] | None = None,
+             document: Mapping[str, object] | None = None) -> Gateway:
     tmp.mkdir(parents=True, exist_ok=True)
     config_path = tmp / "switchboard.yaml"
     config: dict[str, object] = {**(extra_config or {}), "models": models}
     config["router_settings"] = dict(router_settings or {"max_attempts": 2, "backoff_initial_seconds": 0.05,
                                                           "cooldown_failures": 0})
-    config_path.write_text(yaml.safe_dump(config))
+    config_path.write_text(yaml.safe_dump(dict(document) if document is not None else config))
     port = free_port()
     master = "sk-master-test-" + os.urandom(8).hex()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
@@ -175,10 +175,12 @@ def _prepare(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str,
 
 def start_gateway(tmp: Path, models: list[dict[str, object]], extra_env: Mapping[str, str] | None = None,
                   router_settings: Mapping[str, object] | None = None,
-                  extra_config: Mapping[str, object] | None = None) -> Gateway:
+                  extra_config: Mapping[str, object] | None = None,
+                  document: Mapping[str, object] | None = None) -> Gateway:
     """The four services on free loopback ports; ``extra_config`` adds top-level keys to the catalog file
-    (``privacy_tiers``, ``access_groups``, ...)."""
-    gw = _prepare(tmp, models, extra_env, router_settings, extra_config)
+    (``privacy_tiers``, ``access_groups``, ...); ``document``, when given, is the whole file written as it is (a
+    LiteLLM config, say) instead of ``models``, ``router_settings`` and ``extra_config``."""
+    gw = _prepare(tmp, models, extra_env, router_settings, extra_config, document)
     for name in ("auth", "billing", "router", "facade"):
         gw.start_service(name)
     try:

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -33,21 +31,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-import redis
 
 from tests.conftest import FAKE_PRICES, fake_models
+from tests.e2e.replicated import NEEDS_DATASTORES, datastores
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Cluster, start_cluster
 
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
-
-pytestmark = [
-    pytest.mark.postgres, pytest.mark.redis,
-    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL), reason=(
-        "needs SWITCHBOARD_TEST_POSTGRES_URL and SWITCHBOARD_TEST_REDIS_URL (e.g. "
-        "postgresql://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0)")),
-]
+pytestmark = NEEDS_DATASTORES
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 #: How long after a crash a new request may still be sent to the dead process (the kernel closes its
@@ -62,42 +52,19 @@ class Env:
     auth_dsn: str
 
 
-def _with_database(url: str, name: str) -> str:
-    return f"{url.rpartition('/')[0]}/{name}"
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, str]) -> Iterator[Env]:
-    auth_db = "sb_" + secrets.token_hex(6)
-    billing_db = auth_db + "_billing"
-    prefix = f"sbtest:{secrets.token_hex(6)}:"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        for name in (auth_db, billing_db):
-            conn.execute(f'CREATE DATABASE "{name}"')
     models = [*fake_models(fake_openai[1]), {"name": "fake-slow", "deployments": [{
         "provider": "openai", "model": "slow-0.1", "api_base": fake_openai[1], "api_key": "sk-fake-upstream",
         "jurisdiction": "us", **FAKE_PRICES}]}]
     tmp: Path = tmp_path_factory.mktemp("replicas-all")
-    cluster: Cluster | None = None
-    try:
+    with datastores() as stores:
         cluster = start_cluster(tmp, models, service_env={
-            "auth": {"SWITCHBOARD_DATABASE_URL": _with_database(POSTGRES_URL, auth_db),
-                     "SWITCHBOARD_REDIS_URL": REDIS_URL, "SWITCHBOARD_REDIS_PREFIX": prefix},
-            "billing": {"SWITCHBOARD_BILLING_DATABASE_URL": _with_database(POSTGRES_URL, billing_db)},
-            "facade": {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "10"},
-        })
-        yield Env(cluster, _with_database(POSTGRES_URL, billing_db), _with_database(POSTGRES_URL, auth_db))
-    finally:
-        if cluster is not None:
+            **stores.service_env(), "facade": {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": "10"}})
+        try:
+            yield Env(cluster, stores.billing_dsn, stores.auth_dsn)
+        finally:
             cluster.gateway.stop()
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=prefix + "*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            for name in (auth_db, billing_db):
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- the client side: a round-robin balancer and concurrent load ----------------------------------------

@@ -6,8 +6,6 @@ Redis key prefix are made for the run and removed after).
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,49 +19,27 @@ import redis
 from switchboard_auth.migrations import MIGRATIONS
 from tests.conftest import fake_models
 from tests.e2e.keys_helpers import admin_post, ok, sdk
+from tests.e2e.replicated import NEEDS_DATASTORES, REDIS_URL, datastores
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_replicated_gateway
 
-POSTGRES_URL = os.environ.get("SWITCHBOARD_TEST_POSTGRES_URL", "")
-REDIS_URL = os.environ.get("SWITCHBOARD_TEST_REDIS_URL", "")
-
-pytestmark = [
-    pytest.mark.postgres, pytest.mark.redis,
-    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL), reason=(
-        "needs SWITCHBOARD_TEST_POSTGRES_URL and SWITCHBOARD_TEST_REDIS_URL (e.g. "
-        "postgresql://postgres@127.0.0.1:5432/test and redis://127.0.0.1:6379/0)")),
-]
+pytestmark = NEEDS_DATASTORES
 
 SEEN_KEYS: list[str] = []
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, _ = url.rpartition("/")
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory,
             fake_openai: tuple[FakeOpenAI, str]) -> Iterator[tuple[Gateway, str, str]]:
-    database = "sb_auth_" + secrets.token_hex(6)
-    prefix = f"sbtest:{secrets.token_hex(6)}:"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    dsn = _with_database(POSTGRES_URL, database)
     tmp: Path = tmp_path_factory.mktemp("replicas")
-    gw = start_replicated_gateway(tmp, fake_models(fake_openai[1]), auth_env={
-        "SWITCHBOARD_DATABASE_URL": dsn, "SWITCHBOARD_REDIS_URL": REDIS_URL, "SWITCHBOARD_REDIS_PREFIX": prefix})
-    try:
-        yield gw, dsn, prefix
-    finally:
-        gw.stop()
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(match=prefix + "*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    with datastores() as stores:
+        dsn, prefix = stores.auth_dsn, stores.redis_prefix
+        gw = start_replicated_gateway(tmp, fake_models(fake_openai[1]), auth_env={
+            "SWITCHBOARD_DATABASE_URL": dsn, "SWITCHBOARD_REDIS_URL": REDIS_URL, "SWITCHBOARD_REDIS_PREFIX": prefix})
+        try:
+            yield gw, dsn, prefix
+        finally:
+            gw.stop()
 
 
 def generate(gw: Gateway, base_url: str, **spec: object) -> dict[str, object]:

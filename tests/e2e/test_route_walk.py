@@ -34,13 +34,16 @@ PUBLIC = {("GET", p) for p in ("/health/live", "/health/liveness", "/health/live
 ADMIN_ONLY = {("POST", p) for p in ("/key/generate", "/key/update", "/key/delete", "/key/regenerate",
                                     "/key/{key_path}/regenerate", "/key/block", "/key/unblock", "/team/new",
                                     "/team/update", "/team/delete", "/team/block", "/team/unblock", "/user/new",
-                                    "/user/update", "/user/delete")} | {("GET", p) for p in (
-    "/key/list", "/team/info", "/user/list", "/health")}
+                                    "/user/update", "/user/delete", "/model/new", "/model/update",
+                                    "/model/delete")} | {("GET", p) for p in (
+    "/key/list", "/team/info", "/user/list", "/health")} | {("PATCH", "/model/{model_id}/update")}
 #: The hot routes serve any valid key (and bill it): walked without a credential only.
 HOT_PREFIXES = ("/v1/chat", "/chat", "/cursor/", "/v1/cursor", "/openai/", "/v1/messages", "/anthropic/",
-                "/v1/responses", "/responses", "/v1/embeddings", "/embeddings")
+                "/v1/responses", "/responses", "/v1/embeddings", "/embeddings", "/v1/completions", "/completions",
+                "/v1/moderations", "/moderations")
 DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/teams"),
-                        ("GET", "/ui/users")}
+                        ("GET", "/ui/users"), ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
+                        ("POST", "/ui/models/runtime/{model_id}/{action}")}
 KEY_ACTIONS = ("revoke", "block", "unblock", "regenerate", "edit")
 
 
@@ -128,7 +131,7 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
     """The requests that would change something if the caller were allowed: (path, httpx keyword arguments)."""
     key_id, team = walk.cached["key_id"], walk.team_id
     path = template.replace("{key_path}", key_id).replace("{key_id}", key_id).replace(
-        "{deployment}", "fake-good").replace("{request_id}", "req_0")
+        "{deployment}", "fake-good").replace("{request_id}", "req_0").replace("{model_id}", "walker-model")
     messages = [{"role": "user", "content": "hi"}]
     bodies: dict[str, Any] = {
         "/key/generate": {"key_alias": "walker"}, "/key/update": {"key": key_id, "rpm_limit": 1},
@@ -140,6 +143,14 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
         "/team/member_add": {"team_id": team, "member": {"role": "user", "user_id": "walker"}},
         "/team/member_update": {"team_id": team, "user_id": "walker", "role": "admin"},
         "/team/member_delete": {"team_id": team, "user_id": "walker"},
+        "/model/new": {"model_name": "walker", "litellm_params": {"model": "openai/good"}},
+        "/model/update": {"model_info": {"id": "walker-model"}, "litellm_params": {"rpm": 1}},
+        "/model/delete": {"id": "walker-model"},
+        "/model/walker-model/update": {"litellm_params": {"rpm": 1}},
+        "/v1/completions": {"model": "fake-good", "prompt": "hi"},
+        "/completions": {"model": "fake-good", "prompt": "hi"},
+        "/v1/moderations": {"model": "fake-good", "input": "hi"},
+        "/moderations": {"model": "fake-good", "input": "hi"},
     }
     params = {"/key/info": {"key": key_id}, "/team/info": {"team_id": team}}
     if "{action}" in path:

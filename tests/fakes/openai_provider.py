@@ -34,6 +34,11 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 
 ``tool`` answers in text once the conversation ends with a tool result.
 
+OpenAI's legacy ``/completions`` is served too (``text_completion`` objects; ``good`` writes the same
+sentence, ``echo`` the prompt, ``long`` as many tokens as ``max_tokens`` allows (16 without it, OpenAI's
+default) with finish_reason ``length``, ``error`` refuses), and ``/moderations`` (one result per input,
+flagged for violence when the text says "attack"; no usage, as OpenAI sends none).
+
 Azure's URL shape is served too: ``/openai/deployments/<name>/chat/completions
 ?api-version=...`` with the ``api-key`` header (:attr:`FakeOpenAI.azure_api_key`);
 the deployment name picks the behaviour.
@@ -111,6 +116,12 @@ class FakeOpenAI:
         if path.endswith("/embeddings"):
             await self._embeddings(body, send)
             return
+        if path.endswith("/moderations"):
+            await _json(send, 200, _moderation(body, next(self._ids)))
+            return
+        if path.endswith("/completions") and not path.endswith("/chat/completions"):
+            await self._text(_model_of(path, body), body, send)
+            return
         if not path.endswith("/chat/completions"):
             await _json(send, 404, {"error": {"message": f"no route {path}", "type": "invalid_request_error"}})
             return
@@ -126,6 +137,29 @@ class FakeOpenAI:
         tokens = sum(max(1, len(str(t)) // 4) for t in items)
         await _json(send, 200, {"object": "list", "data": data, "model": body.get("model"),
                                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+    async def _text(self, model: str, body: dict[str, Any], send: Any) -> None:
+        """OpenAI's legacy completions (``text_completion``)."""
+        if model == "error":
+            await _json(send, 400, {"error": {"message": "The fake provider rejects this request.",
+                                              "type": "invalid_request_error", "param": None, "code": "fake_error"}})
+            return
+        prompt = body.get("prompt")
+        text_in = prompt if isinstance(prompt, str) else orjson.dumps(prompt).decode()
+        cap = int(body.get("max_tokens") or 16)
+        if model == "echo":
+            text, finish, produced = text_in, "stop", max(1, len(text_in) // 4)
+        elif model == "long":
+            text, finish, produced = "tok " * cap, "length", cap
+        else:
+            text, finish, produced = " Hello from the fake provider.", "stop", 7
+        prompt_tokens = max(1, len(text_in) // 4)
+        await _json(send, 200, {
+            "id": f"cmpl-fake{next(self._ids):06d}", "object": "text_completion", "created": int(time.time()),
+            "model": model, "system_fingerprint": "fp_fake",
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": produced,
+                      "total_tokens": prompt_tokens + produced}})
 
     async def _chat(self, model: str, body: dict[str, Any], send: Any, receive: Any) -> None:
         stream = bool(body.get("stream"))
@@ -272,6 +306,32 @@ _FALSE_USAGE: dict[str, dict[str, int]] = {
     "usage-huge": {"prompt_tokens": 10**13, "completion_tokens": 10**15, "total_tokens": 10**15 + 10**13},
     "usage-beyond": {"completion_tokens": 50_000},
 }
+
+
+#: The categories of OpenAI's omni-moderation models, in its order.
+MODERATION_CATEGORIES = ("harassment", "harassment/threatening", "hate", "hate/threatening", "illicit",
+                         "illicit/violent", "self-harm", "self-harm/instructions", "self-harm/intent", "sexual",
+                         "sexual/minors", "violence", "violence/graphic")
+
+
+def _moderation(body: dict[str, Any], number: int) -> dict[str, Any]:
+    """OpenAI's moderation object: one result per input (a string, strings, or text and image parts)."""
+    inputs = body.get("input")
+    items = [inputs] if isinstance(inputs, str) else list(inputs or [])
+    if items and all(isinstance(item, dict) for item in items):  # parts of one multi-modal input
+        items = [" ".join(str(part.get("text") or "") for part in items)]
+    results = []
+    for item in items:
+        violent = "attack" in str(item).lower()
+        results.append({
+            "flagged": violent,
+            "categories": {name: violent and name == "violence" for name in MODERATION_CATEGORIES},
+            "category_scores": {name: 0.91 if violent and name == "violence" else 0.0001
+                                for name in MODERATION_CATEGORIES},
+            "category_applied_input_types": {name: ["text"] for name in MODERATION_CATEGORIES},
+        })
+    return {"id": f"modr-fake{number:06d}", "model": body.get("model") or "omni-moderation-latest",
+            "results": results}
 
 
 def _model_of(path: str, body: dict[str, Any]) -> str:

@@ -7,6 +7,10 @@ it) and the router (which sends it to the provider as ``max_tokens``) must read
 the same number: both ask here. A deployment's own ``max_output_tokens`` /
 ``context_window`` in the catalog win over these figures.
 
+The same data says which models a provider publishes (a wildcard catalog entry such as
+``openai/*`` is listed as those, :func:`known_models`) and what a model can do (tools, images,
+reasoning: the admin API's ``/model/info`` and ``/model_group/info``, :func:`capabilities_for`).
+
 The data is the JSON document the package ships (the models.dev API format:
 provider → models → ``limit: {context, output}``), read once per process
 into a small index; the package's typed API builds objects for every model of
@@ -59,6 +63,15 @@ class ModelLimits:
     max_output_tokens: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What models.dev says a model can do (False where unknown)."""
+
+    tool_call: bool = False
+    vision: bool = False
+    reasoning: bool = False
+
+
 @cache
 def _index() -> dict[tuple[str, str], ModelLimits]:
     """(models.dev provider id, model id) → limits, for every model the data knows."""
@@ -70,6 +83,27 @@ def _index() -> dict[tuple[str, str], ModelLimits]:
             index[(provider_id, model_id.lower())] = ModelLimits(int(limit.get("context") or 0),
                                                                  int(limit.get("output") or 0))
     return index
+
+
+@cache
+def _capabilities() -> dict[tuple[str, str], Capabilities]:
+    index: dict[tuple[str, str], Capabilities] = {}
+    for provider_id, provider in _raw_data().items():
+        for model_id, model in (provider.get("models") or {}).items():
+            inputs = (model.get("modalities") or {}).get("input") or []
+            index[(provider_id, model_id.lower())] = Capabilities(bool(model.get("tool_call")), "image" in inputs,
+                                                                  bool(model.get("reasoning")))
+    return index
+
+
+@cache
+def known_models(provider: str) -> tuple[str, ...]:
+    """Every model id the data lists for our provider name (its first models.dev provider), sorted; a wildcard
+    catalog entry (``openai/*``) is listed as these."""
+    ids = PROVIDER_IDS.get(provider.strip().lower(), ())
+    if not ids:
+        return ()
+    return tuple(sorted((_raw_data().get(ids[0]) or {}).get("models") or {}))
 
 
 def _raw_data() -> dict[str, Any]:
@@ -111,6 +145,18 @@ def _candidates(model: str) -> list[str]:
 
 def limits_for(provider: str, model: str) -> ModelLimits:
     """What models.dev says of ``model`` as served by ``provider``; zeros when it does not know the model."""
+    key = _key_of(provider, model)
+    return _index()[key] if key is not None else ModelLimits()
+
+
+def capabilities_for(provider: str, model: str) -> Capabilities:
+    """Whether ``model`` as served by ``provider`` calls tools, reads images and reasons (False when unknown)."""
+    key = _key_of(provider, model)
+    return _capabilities().get(key, Capabilities()) if key is not None else Capabilities()
+
+
+def _key_of(provider: str, model: str) -> tuple[str, str] | None:
+    """The data's (provider id, model id) for ``model`` as served by ``provider``; None when it is unknown."""
     index = _index()
     names = _candidates(model)
     providers = list(PROVIDER_IDS.get(provider.strip().lower(), ()))
@@ -121,10 +167,10 @@ def limits_for(provider: str, model: str) -> ModelLimits:
         for name in names:
             found = index.get((provider_id, name))
             if found is not None and (found.context_window or found.max_output_tokens):
-                return found
+                return provider_id, name
     for provider_id in providers:  # an alias such as "-latest": the newest dated id of that family
         family = sorted(model_id for (pid, model_id) in index if pid == provider_id
                         and model_id.startswith(names[-1] + "-") and _DATE.search(model_id))
         if family:
-            return index[(provider_id, family[-1])]
-    return ModelLimits()
+            return provider_id, family[-1]
+    return None

@@ -62,11 +62,11 @@ def chunk_chars(raw: bytes) -> int:
 
 
 def answer_chars(completion: Any) -> int:
-    """Generated characters of a whole ``chat.completion`` (every choice)."""
+    """Generated characters of a whole ``chat.completion`` or legacy ``text_completion`` (every choice)."""
     if not isinstance(completion, dict):
         return 0
-    return sum(text_chars(choice.get("message")) for choice in completion.get("choices") or ()
-               if isinstance(choice, dict))
+    return sum(text_chars(choice.get("message")) + len(choice["text"] if isinstance(choice.get("text"), str) else "")
+               for choice in completion.get("choices") or () if isinstance(choice, dict))
 
 
 class DeliveredText:

@@ -8,7 +8,6 @@ import signal
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
-from switchboard_auth.credential_cipher import CredentialCipher
 from switchboard_auth.invalidation import InvalidationBus
 from switchboard_auth.limits import Limiter, MemoryLimiter
 from switchboard_auth.policy import GatewayDefaults, checked_key_prefix
@@ -16,6 +15,7 @@ from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import KeyStore
 from switchboard_common import metrics, runtime, tracing
+from switchboard_common.credential_cipher import CredentialCipher
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity

@@ -13,7 +13,6 @@ import grpc
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.access import ADMIN_ONLY, Caller, denied
 from switchboard_auth.cache import VerificationCache
-from switchboard_auth.credential_cipher import CredentialCipher, CredentialError
 from switchboard_auth.hashing import KEY_PREFIX, generate_key, hash_key, new_key_id, same_hash
 from switchboard_auth.invalidation import END_OF_STREAM, InvalidationBus
 from switchboard_auth.limits import Admitted, Denial, LeaseAsk, LeaseGrant, LeaseReturn, LimitCheck, Limiter
@@ -41,6 +40,7 @@ from switchboard_auth.specs import (
 from switchboard_auth.store import Conflict, KeyStore
 from switchboard_auth.typed_rpc import rpc
 from switchboard_auth.wire import duration_header
+from switchboard_common.credential_cipher import CredentialCipher, CredentialError
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.identity import ServiceIdentity
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 
 from switchboard.v1 import auth_pb2
-from switchboard_auth.credential_cipher import CredentialCipher, describe
 from switchboard_auth.models import LIMIT_FIELDS, Team, User, VirtualKey
 from switchboard_auth.policy import Effective
+from switchboard_common.credential_cipher import CredentialCipher, describe
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_rules.durations import DurationError, parse_duration
 from switchboard_rules.fields import (

@@ -10,6 +10,8 @@ from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
+from switchboard_billing.model_admin import ModelAdmin
+from switchboard_billing.model_store import ModelStore, cipher_for
 from switchboard_billing.priced_models import CatalogSource
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
@@ -42,26 +44,33 @@ async def serve(settings: BillingSettings) -> None:
     await ledger.migrate()
     budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
                       default_ttl_seconds=settings.reservation_ttl_seconds)
-    pricer = Pricer(CatalogSource(settings.config), default_output_tokens=settings.default_output_tokens_bound)
-    servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens, settings.budget_wait_seconds)
+    store = ModelStore(engine, cipher_for(settings.encryption_key, data_dir, embedded=engine.dialect.name == "sqlite"),
+                       settings.stored_models_poll_seconds)
+    await store.start()
+    source = CatalogSource(settings.config, store=store)
+    pricer = Pricer(source, default_output_tokens=settings.default_output_tokens_bound)
+    identity = load_identity("billing", settings, accepts=CALLERS)
+    servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens, settings.budget_wait_seconds,
+                               ModelAdmin(store, source, identity))
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
     service = await start_server(
         settings.grpc_listen,
         lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
         [name],
-        [RequireServiceToken(load_identity("billing", settings, accepts=CALLERS))],
+        [RequireServiceToken(identity)],
     )
     purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
     log.info("billing listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)
 
     async def close() -> None:
+        await store.close()
         purger.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await purger
         await ledger.close()
 
-    await run_until_signalled(service, settings.shutdown_grace_seconds, close)
+    await run_until_signalled(service, settings.shutdown_grace_seconds, close, on_drain=store.end_watchers)
 
 
 def main() -> None:

@@ -55,7 +55,8 @@ class Pricer:
     def event_cost(self, event: billing_pb2.UsageEvent) -> int | None:
         """The real cost of a settled request in micro-dollars; None when its price is unknown."""
         at = datetime.fromtimestamp(event.started_at_ms / 1000, UTC) if event.started_at_ms else datetime.now(UTC)
-        dep = self.source.current().deployment(event.deployment_id) if event.deployment_id else None
+        dep = self.source.current().deployment(event.deployment_id, event.upstream_model) if event.deployment_id \
+            else None
         byok = event.byok
         if dep is not None:
             pricing = dep.pricing

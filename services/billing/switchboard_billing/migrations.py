@@ -5,7 +5,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
+from switchboard_billing.models import (
+    BudgetSubjectRow,
+    ReservationRow,
+    StoredModelRow,
+    StoredModelsRevisionRow,
+    UsageRow,
+)
 from switchboard_common.database import Migration
 
 LOCK_ID = 0x5B_A0_02
@@ -88,9 +94,17 @@ async def _v7_model_budgets(conn: AsyncConnection) -> None:
     await _add_columns(conn, "reservations", {"model": "VARCHAR(200) NOT NULL DEFAULT ''"})
 
 
+async def _v8_stored_models(conn: AsyncConnection) -> None:
+    """Models added at run time (/model/new) and the revision counter replicas poll."""
+    for table in (StoredModelRow.__table__, StoredModelsRevisionRow.__table__):  # type: ignore[attr-defined]
+        await conn.run_sync(lambda c, t=table: t.create(c, checkfirst=True))
+    await conn.execute(sa.text("INSERT INTO stored_models_revision (id, revision) VALUES (1, 0)"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
               Migration(5, "leases that lapse; byok, source and response id in the ledger", _v5_leases_and_sources),
               Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
-              Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets)]
+              Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
+              Migration(8, "models added at run time", _v8_stored_models)]

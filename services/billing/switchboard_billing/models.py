@@ -95,3 +95,35 @@ class ReservationRow(SQLModel, table=True):
     committed_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: Who holds it ("facade@host:pid"); for people reading the table.
     holder: str = Field(default="", max_length=120)
+
+
+class StoredModelRow(SQLModel, table=True):
+    """A deployment added at run time (the admin API's /model/new): the catalog's grammar and LiteLLM's view of
+    it, its credentials sealed (model_store.py)."""
+
+    __tablename__ = "stored_models"
+
+    model_id: str = Field(primary_key=True, max_length=200)
+    model_name: str = Field(default="", max_length=200)
+    #: JSON: the deployment in the catalog file's grammar, without credential values.
+    config_json: str = Field(default="{}")
+    #: JSON: the LiteLLM litellm_params and model_info as last sent, without credential values.
+    litellm_params_json: str = Field(default="{}")
+    model_info_json: str = Field(default="{}")
+    #: One Fernet token holding the credential settings (api_key, ...); "" when there are none.
+    sealed_secrets: str = Field(default="")
+    #: JSON: setting → "...abcd", what answers show of each credential.
+    secret_hints_json: str = Field(default="{}")
+    created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    updated_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_by: str = Field(default="", max_length=120)
+    updated_by: str = Field(default="", max_length=120)
+
+
+class StoredModelsRevisionRow(SQLModel, table=True):
+    """One row counting the changes of stored_models: every billing replica polls it to see another's change."""
+
+    __tablename__ = "stored_models_revision"
+
+    id: int = Field(default=1, primary_key=True)
+    revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+
 from switchboard.v1 import billing_pb2
 from switchboard_billing.costing import Pricer
 from switchboard_billing.money import format_decimal
@@ -35,6 +37,8 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
                 unpriced_reason=reason,
                 byok_fee_per_million=format_decimal(fee.per_million_tokens) if dep.byok else "",
                 byok_fee_per_request_micros=fee.per_request_micros if dep.byok else 0,
+                api_base=dep.api_base, stored=dep.stored, weight=dep.weight,
+                model_info_json=orjson.dumps(dict(dep.model_info)).decode() if dep.model_info else "",
             ))
         servable = pricer.unservable_reason(model.name, moment) is None
         models.append(billing_pb2.CatalogModel(name=model.name, deployments=deployments, fallbacks=model.fallbacks,

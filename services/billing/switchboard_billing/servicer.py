@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
@@ -13,6 +14,7 @@ from switchboard_billing.budgets import Budgets, BudgetState
 from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import Holder, limits_of
 from switchboard_billing.ledger import GROUPS, Ledger
+from switchboard_billing.model_admin import ModelAdmin
 from switchboard_billing.models import UsageRow
 from switchboard_billing.public_catalog import public_catalog
 from switchboard_billing.rate_card import RateBook, rate_card
@@ -130,11 +132,52 @@ def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.Budge
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
     def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024,
-                 wait_for_money_seconds: float = 1.0) -> None:
+                 wait_for_money_seconds: float = 1.0, models: ModelAdmin | None = None) -> None:
         self.ledger = ledger
         self.budgets = budgets
         self.pricer = pricer
         self.holder = Holder(budgets, RateBook(pricer), min_output_tokens, wait_for_money_seconds)
+        #: Models added at run time (None: this billing keeps none, e.g. in unit tests).
+        self.models = models
+
+    def _model_admin(self) -> ModelAdmin:
+        if self.models is None:
+            raise ServiceError(Kind.ERROR_KIND_INTERNAL, "this billing service keeps no stored models")
+        return self.models
+
+    async def PutModel(self, request: billing_pb2.PutModelRequest,
+                       context: grpc.aio.ServicerContext) -> billing_pb2.StoredModel:
+        try:
+            return await self._model_admin().put(request)
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    async def DeleteModel(self, request: billing_pb2.DeleteModelRequest,
+                          context: grpc.aio.ServicerContext) -> billing_pb2.StoredModel:
+        try:
+            return await self._model_admin().delete(request)
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    async def ListStoredModels(self, request: billing_pb2.ListStoredModelsRequest,
+                               context: grpc.aio.ServicerContext) -> billing_pb2.StoredModels:
+        try:
+            return self._model_admin().listing()
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    async def WatchModels(self, request: billing_pb2.WatchModelsRequest,
+                          context: grpc.aio.ServicerContext) -> AsyncIterator[billing_pb2.StoredModels]:
+        try:
+            admin = self._model_admin()
+        except ServiceError as err:
+            await abort(context, err)
+            return
+        async for models in admin.watch(context):
+            yield models
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
@@ -146,6 +189,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
         try:
+            if self.models is not None:
+                await self.models.learn(models=(request.model,))
             held = await self.holder.reserve(request)
         except ServiceError as err:
             await abort(context, err)
@@ -227,6 +272,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if not request.event.request_id:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
                                    param="request_id")
+            if self.models is not None:
+                await self.models.learn(deployment_ids=(request.event.deployment_id,))
             new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]))
             self.budgets.freed.notify()  # the request's hold is settled
             _count_spend(new)
@@ -241,6 +288,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if any(not e.request_id for e in request.events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
                                    param="request_id")
+            if self.models is not None:
+                await self.models.learn(deployment_ids=[e.deployment_id for e in request.events])
             new = await self.ledger.record_new([self._row(e) for e in request.events],
                                                self._lease_units(request.events))
             self.budgets.freed.notify()  # their holds are settled

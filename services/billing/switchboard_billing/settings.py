@@ -29,6 +29,12 @@ class BillingSettings(GrpcServiceSettings):
     #: Fewest output tokens worth serving when a budget cannot pay for a request's full output bound: above it
     #: the answer is capped to what is affordable, below it the request is refused. Keys and teams may set their own.
     min_output_tokens: int = 1024
+    #: Fernet key(s) sealing the provider credentials of models added at run time (comma-separated, the first
+    #: seals; see docs/privacy.md). Empty: on the embedded SQLite default a key made once in the data directory;
+    #: with another database, credentials given as values are refused (os.environ/VAR references still work).
+    encryption_key: str = ""
+    #: Seconds between two looks at the stored models' revision (another billing replica's changes).
+    stored_models_poll_seconds: float = Field(default=0.5, gt=0, le=10)
     #: Longest a reservation that only money in flight denies (requests answered but not yet settled, other
     #: holders' leases) waits for it to come back before refusing; 0 refuses at once.
     budget_wait_seconds: float = Field(default=1.0, ge=0, le=30)

@@ -36,15 +36,18 @@ from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,
+    admin_models,
     admin_teams,
     admin_users,
     anthropic_messages,
     catalog,
     chat,
+    completions,
     custody,
     embeddings,
     health,
     models,
+    moderations,
     responses,
     spend,
     usage,
@@ -164,8 +167,8 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
                        expose_headers=list(exposed))
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
-    modules = (chat, anthropic_messages, responses, embeddings, models, admin_keys, admin_teams, admin_users, spend,
-               usage, custody, catalog, health)
+    modules = (chat, anthropic_messages, responses, embeddings, completions, moderations, models, admin_keys,
+               admin_teams, admin_users, admin_models, spend, usage, custody, catalog, health)
     for module in modules:
         app.include_router(module.router)
     install_dashboard(app)

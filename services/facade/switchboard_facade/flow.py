@@ -1,8 +1,8 @@
 """The one flow of a request, for every HTTP dialect: parse, admit, route, answer, give back.
 
 Every hot route — OpenAI chat (``/v1``, ``/cursor``, the Azure path), the
-Responses API, Anthropic Messages, embeddings — is an :class:`Endpoint`: how
-its body becomes the router's OpenAI chat (or embeddings) body, and the
+Responses API, Anthropic Messages, embeddings, legacy completions, moderations —
+is an :class:`Endpoint`: how its body becomes the router's body, and the
 :class:`Dialect` that renders the router's answer for its client. The rest
 lives here once:
 
@@ -179,7 +179,7 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
         call.hold = await gw.billing.hold(
             request_id=call.request_id, key=call.key, model=call.model,
             prompt_tokens_bound=prompt_tokens_bound(call.body, call.body_bytes),
-            max_output_tokens=requested_output_tokens(call.body) if call.operation is Operation.COMPLETE else 1)
+            max_output_tokens=requested_output_tokens(call.body) if call.operation.bounded else 1)
     except ServiceError:
         gw.auth.release(call.admitted)  # refused after admission (e.g. by the budget): give the slot back
         raise
@@ -199,7 +199,7 @@ def router_request(call: Call) -> CompleteRequest:
                                        requested_privacy_tier=call.requested_privacy_tier,
                                        requested_jurisdictions=call.requested_jurisdictions,
                                        credential_providers=key.credential_providers),
-        output_tokens_bound=hold.output_tokens if hold is not None and call.operation is Operation.COMPLETE else 0,
+        output_tokens_bound=hold.output_tokens if hold is not None and call.operation.bounded else 0,
         key_id=key.key_id,
         key_alias=key.key_alias, accepts_first_chunks=call.stream)
 

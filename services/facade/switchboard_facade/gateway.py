@@ -57,7 +57,9 @@ class Gateway:
         """The key's context, without counting a request; raises ServiceError."""
         return await self.auth.verify(api_key)
 
-    async def list_models(self, key: KeyContext) -> ListModelsResponse:
-        """The live models this key can be served by (its models, privacy tier and jurisdictions)."""
+    async def list_models(self, key: KeyContext, include_wildcards: bool = False) -> ListModelsResponse:
+        """The live models this key can be served by (its models, privacy tier and jurisdictions); wildcard entries
+        as the models they serve, and themselves too with ``include_wildcards``."""
         return await self.router.list_models(RoutingConstraints(
-            allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions))
+            allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions),
+            include_wildcards)

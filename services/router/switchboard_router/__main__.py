@@ -9,13 +9,13 @@ import sys
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_auth.client import AuthClient, AuthClientSettings
-from switchboard_billing.client import BillingClient, BillingClientSettings
+from switchboard_billing.client import BillingClient, BillingClientSettings, StoredModels
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.channels import open_channel
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import load_identity
 from switchboard_router.catalog.config import CatalogError, load_catalog
-from switchboard_router.catalog.probe import live_catalog
+from switchboard_router.catalog.runtime import CatalogLoader
 from switchboard_router.engine import Engine
 from switchboard_router.gate import Gate
 from switchboard_router.privacy_guard import INSTANCE
@@ -30,6 +30,8 @@ log = logging.getLogger("switchboard_router")
 def describe_catalog(engine: Engine) -> None:
     catalog = engine.catalog
     live = catalog.live_models()
+    for note in catalog.unsupported:
+        log.warning("LiteLLM config setting not supported: " + note, extra={"setting": note})
     for entry in catalog.models.values():
         for dep_id, why in entry.unavailable:
             log.info("deployment not live", extra={"deployment": dep_id, "reason": why})
@@ -44,10 +46,8 @@ def describe_catalog(engine: Engine) -> None:
 
 
 async def serve(settings: RouterSettings) -> None:
-    engine = Engine(await live_catalog(load_catalog(settings.config)), settings.max_connections_per_deployment)
-    describe_catalog(engine)
-    metrics.observe_deployments(lambda: [(d.id, not engine.health.is_available(d.id))
-                                         for e in engine.catalog.models.values() for d in e.deployments])
+    loader = CatalogLoader(settings.config)
+    load_catalog(settings.config)  # a broken file stops the start here, before anything listens
     data_dir = settings.ensure_data_dir()
     identity = load_identity("router", settings, accepts=("facade",))
     peers = [open_channel(settings.auth_address), open_channel(settings.billing_address)]
@@ -60,10 +60,32 @@ async def serve(settings: RouterSettings) -> None:
                                 settings.budget_lease_units))
     await auth.start()
     await billing.start()
+    engine: Engine | None = None
+
+    async def reload(why: str) -> None:
+        catalog = await loader.rebuilt(why)
+        if catalog is None or engine is None:
+            return
+        engine.replace_catalog(catalog)
+        log.info(f"catalog reloaded ({why})")
+        describe_catalog(engine)
+
+    async def stored_changed(models: StoredModels) -> None:
+        loader.take(models)
+        if engine is not None:  # else the first set, taken before the engine is built
+            await reload("stored models change")
+
+    # Models added at run time: the first set is awaited briefly, so a restarted router serves them at once.
+    watch = billing.watch_models(stored_changed)
+    await watch.start(settings.service_timeout_seconds)
+    engine = running = Engine(await loader.build(), settings.max_connections_per_deployment)
+    describe_catalog(running)
+    metrics.observe_deployments(lambda: [(d.id, not running.health.is_available(d.id))
+                                         for e in running.catalog.models.values() for d in e.deployments])
     metrics.observe_outbox(lambda: billing.outbox.depth)
     gate = Gate(auth, billing)
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
-    servicer = RouterServicer(engine, identity, gate, Settlement(billing, gate))
+    servicer = RouterServicer(running, identity, gate, Settlement(billing, gate))
     service = await start_server(
         settings.grpc_listen,
         lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
@@ -72,21 +94,11 @@ async def serve(settings: RouterSettings) -> None:
     )
     log.info("router listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)
-
-    async def reload() -> None:
-        try:
-            catalog = await live_catalog(load_catalog(settings.config))
-        except CatalogError as exc:
-            log.error("config reload rejected; keeping the running catalog", extra={"error": str(exc)})
-            return
-        engine.replace_catalog(catalog)
-        log.info("config reloaded")
-        describe_catalog(engine)
-
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload()))
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload("config reload")))
     async def close() -> None:
-        await engine.aclose()
+        await watch.close()
+        await running.aclose()
         await billing.close(settings.shutdown_grace_seconds)
         await auth.close(settings.shutdown_grace_seconds)
         for channel in peers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from switchboard_common.errors import Kind, ServiceError
@@ -17,7 +18,7 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import CredentialError, UpstreamError, UpstreamRequest
+from switchboard_router.providers.base import CredentialError, EndpointMissing, UpstreamError, UpstreamRequest
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -38,9 +39,8 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     Usage the provider did not report, or reported beyond belief, is replaced by the gateway's estimate.
     """
     adapter = adapter_for(deployment.provider)
-    if operation is Operation.EMBED:
-        request = build_embeddings(adapter, deployment, body)
-        parse = adapter.parse_embeddings_response  # type: ignore[attr-defined]
+    if operation in _ENDPOINTS:
+        request, parse = build_endpoint(adapter, deployment, body, operation)
     else:
         request = build(adapter, deployment, body, stream=False)
         parse = adapter.parse_response
@@ -76,8 +76,10 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     usage = result.usage
     if not usage.reported_by_provider or not credible(usage, body, deployment):
         usage = answer_estimate(body, result.body)
-        result.body["usage"] = openai_usage(usage) if operation != "embeddings" else {
-            "prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+        if operation is Operation.EMBED:
+            result.body["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+        elif operation is not Operation.MODERATE:  # a moderation answer has no usage on the wire
+            result.body["usage"] = openai_usage(usage)
     return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
@@ -104,17 +106,46 @@ async def authorize(adapter: Any, deployment: Deployment, request: UpstreamReque
         raise AttemptFailed.upstream(exc.error) from None
 
 
-def build_embeddings(adapter: Any, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
-    builder = getattr(adapter, "build_embeddings_request", None)
-    if builder is None:
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    """An adapter's endpoint other than chat: its methods, and what a client is told when a provider lacks it."""
+
+    builder: str
+    parser: str
+    what: str
+    code: str
+    instead: str
+
+
+_ENDPOINTS = {
+    Operation.EMBED: _Endpoint("build_embeddings_request", "parse_embeddings_response", "embeddings",
+                               "embeddings_not_supported", "use an embedding model"),
+    Operation.TEXT_COMPLETE: _Endpoint("build_text_request", "parse_text_response",
+                                       "text completions (/v1/completions)", "completions_not_supported",
+                                       "use a model of OpenAI or of an OpenAI-compatible server that has them, or "
+                                       "/v1/chat/completions"),
+    Operation.MODERATE: _Endpoint("build_moderations_request", "parse_moderations_response", "moderations",
+                                  "moderations_not_supported", "use an OpenAI moderation model"),
+}
+
+
+def build_endpoint(adapter: Any, deployment: Deployment, body: dict[str, Any],
+                   operation: Operation) -> tuple[UpstreamRequest, Any]:
+    """The provider request of an embeddings, text completion or moderation call, and the parser of its answer;
+    a provider without the endpoint, or a body it cannot take, is the client's error (400)."""
+    endpoint = _ENDPOINTS[operation]
+    builder = getattr(adapter, endpoint.builder, None)
+    try:
+        if builder is None:
+            raise EndpointMissing(deployment.provider)
+        return builder(deployment, body), getattr(adapter, endpoint.parser)
+    except EndpointMissing:
         raise ServiceError(
             Kind.ERROR_KIND_INVALID_REQUEST,
-            f"The model {deployment.public_model!r} is served by {deployment.provider}, which has no embeddings "
-            "endpoint in this gateway; use an embedding model.",
-            code="embeddings_not_supported", param="model",
-        )
-    try:
-        return builder(deployment, body)  # type: ignore[no-any-return]
+            f"The model {deployment.public_model!r} is served by {deployment.provider}, which has no "
+            f"{endpoint.what} endpoint in this gateway; {endpoint.instead}.",
+            code=endpoint.code, param="model",
+        ) from None
     except (ValueError, TypeError) as exc:
-        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"Invalid embeddings request: {exc}",
+        raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"Invalid {endpoint.what} request: {exc}",
                            code="invalid_request") from None

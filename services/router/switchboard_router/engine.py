@@ -26,7 +26,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +164,7 @@ class Engine:
 
     def _resolve(self, model: str, constraints: Constraints) -> ModelEntry:
         catalog = self.catalog
-        entry = catalog.models.get(model)
+        entry = catalog.resolve(model)
         if entry is None:
             listing = self._listing(constraints)
             raise ServiceError(
@@ -200,18 +200,26 @@ class Engine:
                          self.catalog.privacy_tiers)
 
     def permitted_deployments(self, model: str, constraints: Constraints) -> list[Deployment]:
-        """The deployments of ``model`` (a live public name) that may serve a request under ``constraints``."""
-        return self._permitted(self.catalog.models[model], constraints)
+        """The deployments of ``model`` (a live public name, or one a wildcard entry serves) that may serve a
+        request under ``constraints``."""
+        entry = self.catalog.models.get(model) or self.catalog.resolve(model)
+        return self._permitted(entry, constraints) if entry is not None else []
 
-    def reachable_models(self, constraints: Constraints) -> list[str]:
+    def reachable_models(self, constraints: Constraints, names: Iterable[str] | None = None) -> list[str]:
         """The live models a request under ``constraints`` can be served by: allowed to the caller, with a
         deployment within its privacy tier and jurisdictions, its own or one of its fallbacks' (the same plan a
-        request follows). What model lists show, so that they list what succeeds."""
+        request follows). What model lists show, so that they list what succeeds. ``names``: the names to
+        consider (the catalog's listing with its wildcard entries' models); default the live entries."""
         catalog = self.catalog
-        visible = allowed_models(catalog.live_models(), constraints.allowed_models, catalog.access_groups)
-        return [name for name in visible
-                if any(self._permitted(entry, constraints) for entry in self._plan(catalog.models[name],
-                                                                                     constraints).models)]
+        visible = allowed_models(catalog.live_models() if names is None else names, constraints.allowed_models,
+                                 catalog.access_groups)
+        reachable = []
+        for name in visible:
+            entry = catalog.models.get(name) or catalog.resolve(name)
+            if entry is not None and any(self._permitted(e, constraints) for e in self._plan(entry,
+                                                                                           constraints).models):
+                reachable.append(name)
+        return reachable
 
     def _candidates(self, entry: ModelEntry, constraints: Constraints, failed: set[str]) -> list[Deployment]:
         allowed = self._permitted(entry, constraints)
@@ -357,7 +365,7 @@ class Engine:
 
     async def complete(self, model: str, body: dict[str, Any], constraints: Constraints,
                        operation: Operation = Operation.COMPLETE) -> UnaryResult:
-        """One whole answer: a Chat Completion, or embeddings."""
+        """One whole answer: a Chat Completion, embeddings, a legacy text completion or a moderation."""
         if operation is Operation.COMPLETE:
             model, body = self._thinking(model, body)
         plan = self._plan(self._resolve(model, constraints), constraints)
@@ -368,7 +376,7 @@ class Engine:
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
             sent_body, bound = (bounded_for(body, constraints.output_bound, deployment)
-                                if operation is Operation.COMPLETE else (body, 0))
+                                if operation.bounded else (body, 0))
             try:
                 result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
                                              sent_body, attempt, operation, None if attempt == 1 else deadline)

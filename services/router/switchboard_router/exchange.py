@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 EXCHANGE_READY = ("switchboard-exchange", "1")
 
 #: ExchangeRequest's call kind -> the unary RPC it stands for (metrics label it so).
-_METHODS = {"complete": "Complete", "embed": "Embed", "stream": "StreamComplete"}
+_METHODS = {**{operation.value: operation.rpc for operation in Operation}, "stream": "StreamComplete"}
 _CLOSE = object()
 _END = router_pb2.ExchangeEnd()
 _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())

@@ -98,9 +98,14 @@ def _parse_policy(value: str) -> PiiPolicy:
                            param="pii_policy") from None
 
 
-def _scan_embeddings(body: dict[str, Any], policy: PiiPolicy) -> tuple[dict[str, Any], PiiResult]:
-    """Embeddings inputs scanned as user messages; the vectors have nothing to restore."""
-    inputs = body.get("input")
+#: The body field that holds the text of a request other than chat (scanned as user messages).
+_TEXT_FIELD = {Operation.EMBED: "input", Operation.MODERATE: "input", Operation.TEXT_COMPLETE: "prompt"}
+
+
+def _scan_texts(body: dict[str, Any], policy: PiiPolicy, name: str) -> tuple[dict[str, Any], PiiResult]:
+    """The texts of ``body[name]`` (a string or a list: embeddings and moderation inputs, a legacy completion's
+    prompt) scanned as user messages; token arrays pass as they are."""
+    inputs = body.get(name)
     texts = [inputs] if isinstance(inputs, str) else inputs if isinstance(inputs, list) else []
     positions = [i for i, item in enumerate(texts) if isinstance(item, str)]
     if not positions:
@@ -112,8 +117,8 @@ def _scan_embeddings(body: dict[str, Any], policy: PiiPolicy) -> tuple[dict[str,
     new_texts = list(texts)
     for message, i in zip(result.body["messages"], positions, strict=True):
         new_texts[i] = message["content"]
-    new_body = {**body, "input": new_texts[0] if isinstance(inputs, str) else new_texts}
-    return new_body, PiiResult(body=new_body, counts=result.counts)
+    new_body = {**body, name: new_texts[0] if isinstance(inputs, str) else new_texts}
+    return new_body, PiiResult(body=new_body, vault=result.vault, counts=result.counts)
 
 
 @dataclass(slots=True)
@@ -161,15 +166,15 @@ class PrivacyGuard:
         resolved = self.resolve(constraints, credentials, output_bound)
         tier = resolved.privacy_tier
         policy = _parse_policy(constraints.pii_policy)
-        if operation is Operation.EMBED:
-            new_body, result = _scan_embeddings(body, policy)
+        if operation in _TEXT_FIELD:
+            new_body, result = _scan_texts(body, policy, _TEXT_FIELD[operation])
         else:
             result = scan_request(body, policy)
             new_body = result.body
         if result.blocked:
             raise ServiceError(Kind.ERROR_KIND_POLICY, result.block_message(), code="pii_blocked",
                                http_status=400)
-        return Prepared(new_body, resolved, result, tier, result.vault if operation is Operation.COMPLETE else {})
+        return Prepared(new_body, resolved, result, tier, result.vault if operation.bounded else {})
 
     async def complete(self, model: str, prepared: Prepared, operation: Operation = Operation.COMPLETE) -> UnaryResult:
         result = await self.engine.complete(model, prepared.body, prepared.constraints, operation)

@@ -48,6 +48,14 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                     context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.EMBED)
 
+    async def TextComplete(self, request: router_pb2.CompleteRequest,
+                           context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, Operation.TEXT_COMPLETE)
+
+    async def Moderate(self, request: router_pb2.CompleteRequest,
+                       context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+        return await self._unary(request, context, Operation.MODERATE)
+
     async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
                      operation: Operation) -> router_pb2.CompleteResponse:
         try:
@@ -81,10 +89,12 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await abort(context, err)
             raise AssertionError("unreachable") from None
         catalog = self.engine.catalog
+        listed = dict(catalog.listed(request.include_wildcards))
         out = router_pb2.ListModelsResponse()
-        for name in self.engine.reachable_models(resolved):
-            entry = catalog.models[name]
-            info = out.models.add(name=name, owned_by=entry.owned_by)
+        for name in self.engine.reachable_models(resolved, listed):
+            entry = catalog.models.get(name) or catalog.resolve(name)
+            assert entry is not None  # reachable: it resolves
+            info = out.models.add(name=name, owned_by=entry.owned_by, wildcard=listed[name])
             for d in self.engine.permitted_deployments(name, resolved):
                 info.deployments.add(
                     deployment_id=d.id, provider=d.provider, upstream_model=d.model, jurisdiction=d.jurisdiction,

@@ -25,10 +25,12 @@ __all__ = ["ProducedSoFar", "answer_estimate", "estimate_prompt_tokens"]
 
 
 def estimate_prompt_tokens(body: dict[str, Any]) -> int:
-    """Tokens of the prompt, estimated from the serialized messages, tools and (embeddings) inputs."""
+    """Tokens of the prompt, estimated from the serialized messages, tools, (embeddings, moderation) inputs and
+    (legacy completion) prompt."""
     size = len(orjson.dumps(body.get("messages") or [])) + len(orjson.dumps(body.get("tools") or []))
-    if "input" in body:
-        size += len(orjson.dumps(body["input"]))
+    for name in ("input", "prompt"):
+        if name in body:
+            size += len(orjson.dumps(body[name]))
     return tokens_for_chars(size)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard_auth.credential_cipher import CredentialCipher, CredentialError, describe
+from switchboard_common.credential_cipher import CredentialCipher, CredentialError, describe
 
 OWN = {"openai": "sk-own-" + "a1" * 20, "anthropic": "sk-ant-own-" + "b2" * 20}
 

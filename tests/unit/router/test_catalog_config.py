@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from switchboard_router.catalog.config import CatalogError, parse_catalog
+from switchboard_router.catalog.config import CatalogError, load_catalog, parse_catalog
 from switchboard_rules.catalog import expand
 
 
@@ -66,3 +68,15 @@ def test_prompt_cache_setting_is_checked_and_a_bare_off_is_read_as_off() -> None
     assert catalog("auto").models["a"].deployments[0].extra["prompt_cache"] == "auto"  # type: ignore[attr-defined]
     with pytest.raises(CatalogError, match=r"models\[0\]\.deployments\[0\]\.prompt_cache: 'always'"):
         catalog("always")
+
+
+def test_a_stored_deployment_the_router_cannot_serve_is_left_out_alone(tmp_path: Path) -> None:
+    config = tmp_path / "switchboard.yaml"
+    config.write_text("models:\n  - name: a\n    deployments:\n      - {provider: openai, model: m, api_key: k}\n")
+    catalog = load_catalog(config, [("b", {"id": "bad", "provider": "openai", "model": "m", "weight": -1}),
+                                    ("b", {"id": "good", "provider": "openai", "model": "m", "api_key": "k"})])
+    assert [d.id for d in catalog.models["b"].deployments] == ["good"]
+    assert catalog.rejected[0][0] == "bad" and "weight" in catalog.rejected[0][1]
+    config.write_text("models: [")
+    with pytest.raises(CatalogError):  # the file's own errors still stop the load
+        load_catalog(config, [("b", {"id": "good", "provider": "openai", "model": "m"})])

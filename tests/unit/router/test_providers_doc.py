@@ -1,9 +1,11 @@
-"""docs/providers.md's feature table names every registered provider, and its embeddings column is true."""
+"""docs/providers.md's feature table names every registered provider, and its embeddings and completions /
+moderations columns are true."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from switchboard_router.providers.openai_compat import FLAVOURS
 from switchboard_router.providers.registry import adapter_for, known_providers
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "providers.md"
@@ -36,3 +38,11 @@ def test_the_embeddings_column_matches_the_adapters() -> None:
 def test_every_row_fills_every_feature() -> None:
     for name, row in feature_rows().items():
         assert all(row.values()), f"{name}: empty cell"
+
+
+def test_the_completions_and_moderations_column_matches_the_adapters() -> None:
+    for name, row in feature_rows().items():
+        flavour = FLAVOURS.get(name)
+        expected = ("yes" if flavour and flavour.text_completions else "no",
+                    "yes" if flavour and flavour.moderations else "no")
+        assert tuple(row["completions / moderations"].split(" / ")) == expected, name

@@ -7,9 +7,12 @@ from switchboard_rules.catalog.file import (
     CatalogFile,
     DeploymentSpec,
     ModelSpec,
+    Stored,
     load_catalog_file,
     parse_catalog_file,
+    read_document,
+    with_what_fits,
 )
 
-__all__ = ["STRATEGIES", "CatalogError", "CatalogFile", "DeploymentSpec", "ModelSpec", "expand",
-           "load_catalog_file", "parse_catalog_file"]
+__all__ = ["STRATEGIES", "CatalogError", "CatalogFile", "DeploymentSpec", "ModelSpec", "Stored", "expand",
+           "load_catalog_file", "parse_catalog_file", "read_document", "with_what_fits"]

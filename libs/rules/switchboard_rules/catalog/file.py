@@ -14,18 +14,26 @@ on top, naming places with :attr:`DeploymentSpec.where`.
 A deployment whose ``${VAR}`` names an unset environment variable is not an
 error: the shipped config lists every provider, and only those whose keys are
 exported go live (:attr:`DeploymentSpec.live`).
+
+A LiteLLM ``config.yaml`` (it has a ``model_list``) is read too: it is converted
+first (:mod:`switchboard_rules.catalog.litellm`), and what it sets that the gateway
+does not support is listed in :attr:`CatalogFile.unsupported`. Models added at run
+time (the admin API's ``/model/new``) join the file's with :func:`with_stored`.
+A model name with ``*`` is a wildcard entry (:mod:`switchboard_rules.catalog.wildcards`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from switchboard_rules.catalog.envsubst import expand
+from switchboard_rules.catalog.litellm import LiteLLMError, convert_config, is_litellm_config
+from switchboard_rules.catalog.wildcards import STAR, is_pattern
 from switchboard_rules.jurisdictions import JurisdictionError, of_google_region, parse_jurisdictions
 from switchboard_rules.model_limits import limits_for
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
@@ -90,6 +98,10 @@ class ModelSpec:
     def live_deployments(self) -> tuple[DeploymentSpec, ...]:
         return tuple(d for d in self.deployments if d.live)
 
+    @property
+    def is_wildcard(self) -> bool:
+        return is_pattern(self.name)
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogFile:
@@ -103,30 +115,33 @@ class CatalogFile:
     #: Access group name → model names.
     access_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     source: str = "config"
+    #: Settings of a LiteLLM config that were not carried over, one sentence each (empty for the gateway's own).
+    unsupported: tuple[str, ...] = ()
 
     def deployments(self) -> list[DeploymentSpec]:
         return [d for m in self.models.values() for d in m.deployments]
 
 
-def load_catalog_file(path: Path) -> CatalogFile:
-    """Reads and checks the file at ``path``; raises :class:`CatalogError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CatalogError(f"config file {path} does not exist (set SWITCHBOARD_CONFIG)") from None
-    except OSError as exc:
-        raise CatalogError(f"config file {path} cannot be read: {exc.strerror}") from None
-    try:
-        raw = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
-    return parse_catalog_file(raw, source=str(path))
+def load_catalog_file(path: Path, stored: Sequence[Stored] = ()) -> CatalogFile:
+    """Reads and checks the file at ``path`` (with the deployments added at run time); raises
+    :class:`CatalogError`."""
+    return parse_catalog_file(read_document(path), source=str(path), stored=stored)
 
 
-def parse_catalog_file(raw: Any, source: str = "config", env: Mapping[str, str] | None = None) -> CatalogFile:
+def parse_catalog_file(raw: Any, source: str = "config", env: Mapping[str, str] | None = None,
+                       stored: Sequence[Stored] = ()) -> CatalogFile:
     """Checks a parsed YAML document; ``env`` replaces the process environment for ``${VAR}`` (tests)."""
+    unsupported: tuple[str, ...] = ()
+    if is_litellm_config(raw):
+        try:
+            converted = convert_config(raw, source)
+        except LiteLLMError as exc:
+            raise CatalogError(str(exc)) from None
+        raw, unsupported = converted.document, converted.unsupported
     if not isinstance(raw, Mapping):
         raise CatalogError(f"{source}: the top level must be a mapping with a 'models' list")
+    if stored:
+        raw = _with_stored(raw, stored)
     models_raw = raw.get("models") or []
     if not isinstance(models_raw, list):
         raise CatalogError(f"{source}: 'models' must be a list")
@@ -155,7 +170,66 @@ def parse_catalog_file(raw: Any, source: str = "config", env: Mapping[str, str] 
         raise CatalogError("access_groups must map a group name to a list of model names")
     groups = {str(k): tuple(_str_list(v, f"access_groups.{k}")) for k, v in groups_raw.items()}
     return CatalogFile(models=models, router_settings=dict(settings), privacy_tiers=tiers, access_groups=groups,
-                       source=source)
+                       source=source, unsupported=unsupported)
+
+
+def read_document(path: Path) -> Any:
+    """The parsed YAML of the file at ``path`` (not yet checked); raises :class:`CatalogError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CatalogError(f"config file {path} does not exist (set SWITCHBOARD_CONFIG)") from None
+    except OSError as exc:
+        raise CatalogError(f"config file {path} cannot be read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path}: not valid YAML: {exc}") from None
+
+
+#: A deployment added at run time: (public model name, deployment mapping in the file's grammar).
+Stored = tuple[str, Mapping[str, Any]]
+T = TypeVar("T")
+
+
+def with_what_fits(raw: Any, source: str, stored: Sequence[Stored],
+                   build: Callable[[CatalogFile], T]) -> tuple[T, list[tuple[str, str]]]:
+    """``build`` of the file with every stored deployment it takes (a service's own checks included), and the
+    (id, reason) of those it does not: they are left out, never the file, which stays the source of what it
+    declares (a file edit that reuses a stored deployment's id wins over it). Raises :class:`CatalogError` only
+    for the file's own errors."""
+    try:
+        return build(parse_catalog_file(raw, source=source, stored=stored)), []
+    except CatalogError:
+        if not stored:
+            raise
+        build(parse_catalog_file(raw, source=source))  # the file alone: its own errors are fatal
+    kept: list[Stored] = []
+    rejected: list[tuple[str, str]] = []
+    for item in stored:
+        try:
+            build(parse_catalog_file(raw, source=source, stored=[*kept, item]))
+        except CatalogError as exc:
+            rejected.append((str(item[1].get("id") or item[0]), str(exc)))
+            continue
+        kept.append(item)
+    return build(parse_catalog_file(raw, source=source, stored=kept)), rejected
+
+
+def _with_stored(raw: Mapping[str, Any], stored: Sequence[Stored]) -> dict[str, Any]:
+    """The document with deployments added at run time: each joins the model of its name when the file
+    declares one (that model's routing settings stay the file's), else a model of its own."""
+    base = dict(raw)
+    models = [dict(m) if isinstance(m, Mapping) else m for m in (base.get("models") or [])]
+    by_name = {m.get("name"): m for m in models if isinstance(m, dict)}
+    for name, deployment in stored:
+        model = by_name.get(name)
+        if model is None:
+            model = by_name[name] = {"name": name, "deployments": []}
+            models.append(model)
+        model["deployments"] = [*(model.get("deployments") or []), dict(deployment)]
+    base["models"] = models
+    return base
 
 
 def _model(raw: Any, where: str, tiers: tuple[str, ...], env: Mapping[str, str] | None) -> ModelSpec:
@@ -195,6 +269,9 @@ def _deployment(raw: Any, where: str, public: str, index: int, tiers: tuple[str,
     model = config.get("model")
     if not isinstance(model, str) or not model:
         raise CatalogError(f"{where}.model: the provider's model id is required")
+    if model.count(STAR) > public.count(STAR):
+        raise CatalogError(f"{where}.model: {model!r} has more '*' than the model name {public!r}: each '*' of "
+                           "the model is filled with what a '*' of the name matched")
     tier = str(config.get("privacy_tier") or "standard")
     if tier not in tiers:
         raise CatalogError(f"{where}.privacy_tier: {tier!r} is not one of {', '.join(tiers)}")

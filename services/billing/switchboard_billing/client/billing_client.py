@@ -21,7 +21,7 @@ from overspending.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from switchboard_billing.client.holds import Hold, budget_limits, has_budget, mo
 from switchboard_billing.client.leases import BudgetLeases
 from switchboard_billing.client.outbox import Outbox
 from switchboard_billing.client.rates import RateCards
+from switchboard_billing.client.stored_models import ModelWatch, StoredModelsClient
 from switchboard_billing.quote import worst_case
 from switchboard_common.errors import ServiceError, from_rpc_error
 
@@ -68,6 +69,8 @@ class BillingClient:
         self.leases = BudgetLeases(self.stub, metadata, timeout, holder, self.settings.budget_lease_units,
                                    heartbeat_seconds=self.settings.lease_heartbeat_seconds)
         self.outbox = Outbox(outbox_dir, self._deliver, prefix=holder.split("@", 1)[0])
+        #: Models added at run time (the admin API's /model/* writes and reads them).
+        self.models = StoredModelsClient(self.stub, self._query)
 
     async def start(self) -> None:
         await self.outbox.start()
@@ -175,6 +178,10 @@ class BillingClient:
 
     async def catalog(self) -> billing_pb2.GetCatalogResponse:
         return await self._query(self.stub.GetCatalog, billing_pb2.GetCatalogRequest())  # type: ignore[no-any-return]
+
+    def watch_models(self, listener: Callable[[billing_pb2.StoredModels], Awaitable[None]]) -> ModelWatch:
+        """A follower of the stored models (a router's); ``start`` it, ``close`` it at shutdown."""
+        return ModelWatch(self.stub, self.metadata, listener)
 
     async def standings(self, subjects: Sequence[tuple[str, str, Limits]]
                         ) -> list[billing_pb2.SubjectBudgets]:

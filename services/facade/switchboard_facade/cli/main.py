@@ -1,6 +1,7 @@
-"""``switchboard keys|teams|usage|doctor ...``: manage virtual keys and teams through the gateway's admin API
-(``usage``: spend and tokens, :mod:`switchboard_facade.cli.usage`; ``doctor``: what to fix,
-:mod:`switchboard_facade.cli.doctor`).
+"""``switchboard keys|teams|usage|doctor|import-litellm ...``: manage virtual keys and teams through the gateway's
+admin API (``usage``: spend and tokens, :mod:`switchboard_facade.cli.usage`; ``doctor``: what to fix,
+:mod:`switchboard_facade.cli.doctor`; ``import-litellm``: a LiteLLM config as the model catalog,
+:mod:`switchboard_facade.cli.import_litellm`).
 
 Talks HTTP to a running gateway with the master key or an admin key (see
 :mod:`switchboard_facade.cli.connection` for where the URL and the key come from;
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="switchboard", description="Manage a Switchboard gateway: virtual keys, teams and usage.",
         epilog="Examples:\n  switchboard keys create --alias laptop --models demo --max-budget 5\n"
                "  switchboard teams create --id platform --rpm 600\n  switchboard usage --group-by day\n"
-               "  switchboard doctor",
+               "  switchboard doctor\n  switchboard import-litellm litellm-config.yaml -o config/switchboard.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_connection_options(parser)
     parser.add_argument("--json", action="store_true", help="print the API's JSON instead of a table")
@@ -118,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_team_options(tupdate)
     _add_clear(tupdate, TEAM_OPTIONS)
     teams.add_parser("delete", help="delete teams that have no keys").add_argument("team_ids", nargs="+")
-    from switchboard_facade.cli import doctor, usage
+    from switchboard_facade.cli import doctor, import_litellm, usage
 
     usage.add_parser(groups)
     doctor.add_parser(groups)
+    import_litellm.add_parser(groups)
     return parser
 
 
@@ -222,6 +224,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0)
     if args.group in ("usage", "doctor"):
         return int(args.func(args, out))
+    if args.group == "import-litellm":
+        return int(args.func(args, out, err))
     if not args.api_key:
         err.write(f"error: {NO_CREDENTIAL}\n")
         return 2

@@ -82,7 +82,7 @@ async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[
         key = await gw.verify(who)
         if not allow(key):
             raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Only the master key, an admin key or a proxy_admin "
-                               "user's key may manage keys, teams and users.", code="admin_required")
+                               "user's key may manage keys, teams, users and models.", code="admin_required")
         return json_response(await work(gw, who), request_id)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})

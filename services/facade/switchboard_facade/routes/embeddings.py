@@ -20,19 +20,25 @@ from switchboard_router.client import Operation
 router = APIRouter()
 
 
-def _validate(body: dict[str, Any]) -> dict[str, Any]:
+def checked_input(body: dict[str, Any], what: str, inputs: str) -> dict[str, Any]:
+    """``body`` with its ``model`` (``what`` names the kind of model) and ``input`` (``inputs`` says what it may
+    be) checked, and any ``stream`` removed: these answers come whole. Raises the 400 of a bad body."""
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise invalid("'model' is required: the public name of an embedding model.", "model", "missing_model")
+        raise invalid(f"'model' is required: the public name of {what}.", "model", "missing_model")
     data = body.get("input")
     if not isinstance(data, (str, list)) or not data:
-        raise invalid("'input' is required: a string or a non-empty list of strings or token arrays.", "input",
-                      "missing_input")
+        raise invalid(f"'input' is required: {inputs}.", "input", "missing_input")
     body.pop("stream", None)
     return body
 
 
-_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
+def _validate(body: dict[str, Any]) -> dict[str, Any]:
+    return checked_input(body, "an embedding model", "a string or a non-empty list of strings or token arrays")
+
+
+#: OpenAI's answer goes back as the provider gave it (embeddings, legacy completions, moderations).
+PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
 
 
 class EmbeddingsEndpoint:
@@ -41,7 +47,7 @@ class EmbeddingsEndpoint:
     errors = "openai"
 
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
-        return Parsed(_validate(body), _PASS_THROUGH, Operation.EMBED)
+        return Parsed(_validate(body), PASS_THROUGH, Operation.EMBED)
 
 
 EMBEDDINGS = EmbeddingsEndpoint()

@@ -1,4 +1,8 @@
-"""``GET /v1/models`` (and ``/models``, ``/cursor/models``): the models this key may use, OpenAI's list shape."""
+"""``GET /v1/models`` (and ``/models``, ``/cursor/models``): the models this key may use, OpenAI's list shape.
+
+A wildcard entry of the catalog (``openai/*``) is listed as the models of its provider's published list it
+serves (``openai/gpt-4o``, ...), as LiteLLM lists its wildcard routes; ``?return_wildcard_routes=true`` lists
+the entry itself too."""
 
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ async def list_models(request: Request) -> Response:
     request_id = new_request_id()
     try:
         key = await gw.verify(credential(request))
-        models = await gw.list_models(key)
+        # LiteLLM's flag: list the wildcard entries ("openai/*") too, not only the models they serve.
+        wildcards = request.query_params.get("return_wildcard_routes", "").lower() in ("true", "1")
+        models = await gw.list_models(key, include_wildcards=wildcards)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
     data = [

@@ -6,10 +6,10 @@ from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
 from switchboard_facade.ui.render import STATIC_DIR
-from switchboard_facade.ui.routes import connect, keys, models, signin, teams, usage, users
+from switchboard_facade.ui.routes import connect, keys, models, runtime_models, signin, teams, usage, users
 
 router = APIRouter()
-for _module in (signin, keys, models, usage, teams, users, connect):
+for _module in (signin, keys, runtime_models, models, usage, teams, users, connect):
     router.include_router(_module.router)
 
 

@@ -9,15 +9,32 @@ a reload can reject it and keep the running catalog.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from switchboard_router.catalog.provider_options import checked_options
 from switchboard_router.deployment import Deployment, Timeouts
-from switchboard_rules.catalog import CatalogError, CatalogFile, DeploymentSpec, load_catalog_file, parse_catalog_file
+from switchboard_rules.catalog import (
+    CatalogError,
+    CatalogFile,
+    DeploymentSpec,
+    Stored,
+    load_catalog_file,
+    parse_catalog_file,
+    read_document,
+    with_what_fits,
+)
+from switchboard_rules.catalog.wildcards import fill, is_pattern, match, resolve
+from switchboard_rules.model_limits import known_models, limits_for
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
+
+log = logging.getLogger(__name__)
+#: Concrete entries of wildcard names kept per catalog (each costs a limits look-up to make).
+_RESOLVED_KEPT = 4096
 
 __all__ = ["Catalog", "CatalogError", "ModelEntry", "RouterPolicy", "catalog_of", "load_catalog", "parse_catalog"]
 
@@ -57,13 +74,99 @@ class Catalog:
     policy: RouterPolicy = RouterPolicy()
     privacy_tiers: tuple[str, ...] = DEFAULT_PRIVACY_TIERS
     access_groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Settings of a LiteLLM config the gateway does not support (logged at load).
+    unsupported: tuple[str, ...] = ()
+    #: Deployments added at run time that could not be served (id → why).
+    rejected: tuple[tuple[str, str], ...] = ()
+    #: Wildcard names resolved so far (name → concrete entry).
+    _resolved: dict[str, ModelEntry] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def live_models(self) -> list[str]:
         return [name for name, entry in self.models.items() if entry.deployments]
 
+    def resolve(self, name: str) -> ModelEntry | None:
+        """The entry that serves ``name``: its own, else the most specific wildcard entry that matches, made
+        concrete (each deployment's ``*`` filled in, its limits those of the resolved model)."""
+        entry = self.models.get(name)
+        if entry is not None:
+            return entry
+        if is_pattern(name):
+            return None
+        known = self._resolved.get(name)
+        if known is not None:
+            return known
+        found = resolve((n for n in self.models if is_pattern(n)), name)
+        if found is None:
+            return None
+        pattern, captures = found
+        concrete = concrete_entry(self.models[pattern], name, captures)
+        if len(self._resolved) >= _RESOLVED_KEPT:
+            self._resolved.clear()
+        self._resolved[name] = concrete
+        return concrete
 
-def load_catalog(path: Path) -> Catalog:
-    return catalog_of(load_catalog_file(path))
+
+    def listed(self, include_wildcards: bool = False) -> list[tuple[str, str]]:
+        """(name, wildcard it comes from or "") of every live model, as ``/v1/models`` lists them: a wildcard
+        entry as the models of its provider's published list that it matches (LiteLLM lists its wildcard routes
+        so), and also as itself with ``include_wildcards``."""
+        out: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for name, entry in self.models.items():
+            if not entry.deployments:
+                continue
+            if not is_pattern(name):
+                out.append((name, ""))
+                seen.add(name)
+        for name, entry in self.models.items():
+            if not entry.deployments or not is_pattern(name):
+                continue
+            if include_wildcards:
+                out.append((name, name))
+            for expanded in expanded_names(entry):
+                if expanded not in seen:
+                    seen.add(expanded)
+                    out.append((expanded, name))
+        return out
+
+
+def expanded_names(entry: ModelEntry) -> list[str]:
+    """The names a wildcard entry serves among the models its deployments' providers publish."""
+    names: list[str] = []
+    for d in entry.deployments:
+        for known in known_models(d.provider):
+            captures = match(d.model, known) if is_pattern(d.model) else None
+            if captures is not None and len(captures) == entry.name.count("*"):
+                name = fill(entry.name, captures)
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def concrete_entry(entry: ModelEntry, name: str, captures: tuple[str, ...]) -> ModelEntry:
+    """A wildcard entry as it serves ``name``: the deployments keep their ids (and so their HTTP pools and
+    health), with the model id and its limits of the resolved model."""
+    deployments = []
+    for d in entry.deployments:
+        model = fill(d.model, captures)
+        known = limits_for(d.provider, model)
+        deployments.append(dataclasses.replace(d, public_model=name, model=model,
+                                               context_window=d.context_window or known.context_window,
+                                               max_output_tokens=d.max_output_tokens or known.max_output_tokens))
+    return dataclasses.replace(entry, name=name, deployments=tuple(deployments))
+
+
+def load_catalog(path: Path, stored: Sequence[Stored] = ()) -> Catalog:
+    """The file's catalog with the deployments added at run time. A stored deployment the router cannot serve
+    (its check fails) is left out and named in :attr:`Catalog.rejected`, never the whole catalog: the file
+    alone decides whether the catalog loads."""
+    if not stored:
+        return catalog_of(load_catalog_file(path))
+    catalog, rejected = with_what_fits(read_document(path), str(path), stored, catalog_of)
+    for deployment_id, why in rejected:
+        log.error("a model added at run time cannot be served; left out",
+                  extra={"deployment": deployment_id, "error": why})
+    return dataclasses.replace(catalog, rejected=tuple(rejected))
 
 
 def parse_catalog(raw: Any, source: str = "config") -> Catalog:
@@ -87,13 +190,13 @@ def catalog_of(file: CatalogFile) -> Catalog:
             owned_by=spec.owned_by,
         )
     return Catalog(models=models, policy=_policy(file.router_settings), privacy_tiers=file.privacy_tiers,
-                   access_groups=file.access_groups)
+                   access_groups=file.access_groups, unsupported=file.unsupported)
 
 
 #: Keys of a deployment the router reads itself; the others are the adapter's (``extra``).
 _KNOWN_DEPLOYMENT_KEYS = {
     "id", "provider", "model", "api_base", "api_key", "jurisdiction", "privacy_tier", "weight", "timeouts",
-    "context_window", "max_output_tokens",
+    "context_window", "max_output_tokens", "model_info",
 }
 
 

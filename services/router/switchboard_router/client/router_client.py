@@ -44,14 +44,14 @@ class RouterClient:
 
     async def answer(self, request: router_pb2.CompleteRequest,
                      operation: Operation = Operation.COMPLETE) -> router_pb2.CompleteResponse:
-        """A whole completion or embeddings answer; raises ServiceError."""
+        """A whole answer (a completion, embeddings, a text completion, a moderation); raises ServiceError."""
         exchange = self.exchange
         if exchange is not None and exchange.usable():
             try:
                 return await exchange.complete(request, operation.value)
             except ExchangeUnavailable:
                 pass
-        rpc = self.stub.Complete if operation is Operation.COMPLETE else self.stub.Embed
+        rpc = getattr(self.stub, operation.rpc)
         try:
             return await rpc(request, timeout=self.timeout_seconds, metadata=self.metadata)  # type: ignore[no-any-return]
         except grpc.aio.AioRpcError as exc:
@@ -82,12 +82,12 @@ class RouterClient:
             raise ended_before_start() from None
         return first.route, after_route(first, events), rpc
 
-    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None
-                          ) -> router_pb2.ListModelsResponse:
+    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None,
+                          include_wildcards: bool = False) -> router_pb2.ListModelsResponse:
         try:
             return await self.stub.ListModels(  # type: ignore[no-any-return]  # the stub's answer
-                router_pb2.ListModelsRequest(constraints=constraints), timeout=self.open_timeout_seconds,
-                metadata=self.metadata)
+                router_pb2.ListModelsRequest(constraints=constraints, include_wildcards=include_wildcards),
+                timeout=self.open_timeout_seconds, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 

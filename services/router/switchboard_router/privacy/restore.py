@@ -82,7 +82,8 @@ def restore_message(message: Any, vault: Vault) -> Any:
 
 
 def restore_completion(completion: dict[str, Any], vault: Vault) -> dict[str, Any]:
-    """A copy of an OpenAI chat completion with every vault placeholder restored; input untouched."""
+    """A copy of an OpenAI chat completion (or legacy text completion) with every vault placeholder restored;
+    input untouched."""
     choices = completion.get("choices")
     if not vault or not isinstance(choices, list):
         return completion
@@ -90,5 +91,7 @@ def restore_completion(completion: dict[str, Any], vault: Vault) -> dict[str, An
     for choice in choices:
         if isinstance(choice, dict) and isinstance(choice.get("message"), dict):
             choice = {**choice, "message": restore_message(choice["message"], vault)}
+        elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+            choice = {**choice, "text": restore_text(choice["text"], vault)}
         new_choices.append(choice)
     return {**completion, "choices": new_choices}

@@ -68,6 +68,10 @@ class UpstreamError:
         return self.status == 429 or self.status >= 500
 
 
+class EndpointMissing(Exception):
+    """The provider has no such endpoint (legacy completions, moderations) for this deployment."""
+
+
 class CredentialError(Exception):
     """A provider credential could not be obtained (an access token not issued, a key file unreadable)."""
 

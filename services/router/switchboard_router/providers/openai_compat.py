@@ -21,6 +21,7 @@ import orjson
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.base import (
     CompletionResult,
+    EndpointMissing,
     StreamOptions,
     TokenUsage,
     UpstreamError,
@@ -55,19 +56,23 @@ class Flavour:
     #: The server's name for the output cap: OpenAI's reasoning models refuse the deprecated ``max_tokens``
     #: and every OpenAI chat model takes ``max_completion_tokens``; other servers know ``max_tokens``.
     output_field: str = "max_tokens"
+    #: The server has OpenAI's legacy ``/completions`` (text completions) and ``/moderations``.
+    text_completions: bool = False
+    moderations: bool = False
 
 
 FLAVOURS: dict[str, Flavour] = {
-    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop", output_field="max_completion_tokens"),
-    "openai_compatible": Flavour("http://127.0.0.1:8000/v1"),
-    "azure": Flavour("", auth="api-key", azure_urls=True, reasoning_history="drop"),
+    "openai": Flavour("https://api.openai.com/v1", reasoning_history="drop", output_field="max_completion_tokens",
+                      text_completions=True, moderations=True),
+    "openai_compatible": Flavour("http://127.0.0.1:8000/v1", text_completions=True, moderations=True),
+    "azure": Flavour("", auth="api-key", azure_urls=True, reasoning_history="drop", text_completions=True),
     "mistral": Flavour("https://api.mistral.ai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "groq": Flavour("https://api.groq.com/openai/v1", drop_fields=frozenset({"store", "metadata", "service_tier"})),
     "deepseek": Flavour("https://api.deepseek.com/v1", reasoning_history="backfill"),
-    "together": Flavour("https://api.together.xyz/v1", strict_fields=False),
-    "openrouter": Flavour("https://openrouter.ai/api/v1", strict_fields=False),
-    "vllm": Flavour("http://127.0.0.1:8000/v1", strict_fields=False),
-    "ollama": Flavour("http://127.0.0.1:11434/v1", stream_usage=True, strict_fields=False),
+    "together": Flavour("https://api.together.xyz/v1", strict_fields=False, text_completions=True),
+    "openrouter": Flavour("https://openrouter.ai/api/v1", strict_fields=False, text_completions=True),
+    "vllm": Flavour("http://127.0.0.1:8000/v1", strict_fields=False, text_completions=True),
+    "ollama": Flavour("http://127.0.0.1:11434/v1", stream_usage=True, strict_fields=False, text_completions=True),
 }
 
 #: Top-level fields of other dialects that strict OpenAI-compatible servers reject.
@@ -197,31 +202,65 @@ class OpenAICompatAdapter:
         self.flavour = FLAVOURS[name]
 
     def url(self, deployment: Deployment) -> str:
+        return self.endpoint_url(deployment, "chat/completions")
+
+    def endpoint_url(self, deployment: Deployment, path: str) -> str:
+        """The URL of one of the provider's endpoints (``embeddings``, ``completions``, ``moderations``)."""
         base = (deployment.api_base or self.flavour.default_api_base).rstrip("/")
         if self.flavour.azure_urls:
             version = deployment.extra.get("api_version", "2024-10-21")
             name = quote(deployment.model, safe="")
-            return f"{base}/openai/deployments/{name}/chat/completions?api-version={version}"
-        return f"{base}/chat/completions"
+            return f"{base}/openai/deployments/{name}/{path}?api-version={version}"
+        return f"{base}/{path}"
 
-    def embeddings_url(self, deployment: Deployment) -> str:
-        base = (deployment.api_base or self.flavour.default_api_base).rstrip("/")
-        if self.flavour.azure_urls:
-            version = deployment.extra.get("api_version", "2024-10-21")
-            name = quote(deployment.model, safe="")
-            return f"{base}/openai/deployments/{name}/embeddings?api-version={version}"
-        return f"{base}/embeddings"
-
-    def build_embeddings_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
-        """OpenAI ``/embeddings``: the body passes through with the upstream model id."""
-        if "input" not in body:
-            raise ValueError("'input' is required: a string or a list of strings or token arrays")
+    def _pass_through(self, deployment: Deployment, body: dict[str, Any], path: str) -> UpstreamRequest:
+        """The body as the client sent it (gateway fields removed), with the upstream model id."""
         out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS}
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:
             out["model"] = deployment.model
-        return UpstreamRequest("POST", self.embeddings_url(deployment), self.headers(deployment), orjson.dumps(out))
+        return UpstreamRequest("POST", self.endpoint_url(deployment, path), self.headers(deployment),
+                               orjson.dumps(out))
+
+    def build_embeddings_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+        """OpenAI ``/embeddings``: the body passes through with the upstream model id."""
+        if "input" not in body:
+            raise ValueError("'input' is required: a string or a list of strings or token arrays")
+        return self._pass_through(deployment, body, "embeddings")
+
+    def build_text_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+        """OpenAI's legacy ``/completions``: the body passes through, its output cap within the deployment's."""
+        if not self.flavour.text_completions:
+            raise EndpointMissing(self.name)
+        if "prompt" not in body:
+            raise ValueError("'prompt' is required: a string, a list of strings or token arrays")
+        body = cap_output_tokens(body, deployment.max_output_tokens)
+        body.pop("stream", None)
+        body.pop("stream_options", None)
+        return self._pass_through(deployment, body, "completions")
+
+    def parse_text_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
+        data = orjson.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+            raise ValueError("provider answer is not a text_completion object")
+        usage = usage_from_openai(data.get("usage")) or TokenUsage(reported_by_provider=False)
+        return CompletionResult(data, usage)
+
+    def build_moderations_request(self, deployment: Deployment, body: dict[str, Any]) -> UpstreamRequest:
+        """OpenAI ``/moderations``: the body passes through with the upstream model id."""
+        if not self.flavour.moderations:
+            raise EndpointMissing(self.name)
+        if "input" not in body:
+            raise ValueError("'input' is required: a string, a list of strings, or text and image parts")
+        return self._pass_through(deployment, body, "moderations")
+
+    def parse_moderations_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
+        """A moderation answer; providers report no usage (the gateway counts the input)."""
+        data = orjson.loads(body)
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ValueError("provider answer is not a moderation object")
+        return CompletionResult(data, TokenUsage(reported_by_provider=False))
 
     def parse_embeddings_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
         data = orjson.loads(body)

@@ -1,16 +1,18 @@
-"""Provider credentials of keys and teams (bring your own key), encrypted at rest.
+"""Provider credentials a service stores, encrypted at rest: keys' and teams' own (bring your own key, in
+auth) and those of models added at run time (in billing).
 
-A key's or team's credentials (provider name -> API key) are stored as one Fernet token
+A key's or team's credentials (provider name -> API key), or a model's (setting -> value), are stored as one
+Fernet token
 (AES-128-CBC with HMAC-SHA256, from the ``cryptography`` package) made with the key in
 ``SWITCHBOARD_ENCRYPTION_KEY``. The setting holds one or more Fernet keys separated by commas:
 the first encrypts, every one decrypts, so a key is rotated by
 
-1. putting a new key first (``SWITCHBOARD_ENCRYPTION_KEY=new,old``) and restarting auth: new and
+1. putting a new key first (``SWITCHBOARD_ENCRYPTION_KEY=new,old``) and restarting the service: new and
    updated credentials are sealed with ``new``, old ones still open with ``old``;
 2. re-sealing the stored tokens (``CredentialCipher.rotate``), after which ``old`` can be removed.
 
 Plain credentials are never logged, never returned by the admin API and never stored; they exist
-decrypted only in memory, on their way to the router for one request. ``repr`` of the cipher and
+decrypted only in memory, on their way to the router. ``repr`` of the cipher and
 of its errors shows no key material.
 """
 
@@ -22,8 +24,8 @@ from types import ModuleType
 
 
 def _fernet() -> ModuleType:
-    """cryptography's Fernet, imported when a cipher is first made: an auth without
-    ``SWITCHBOARD_ENCRYPTION_KEY`` (no bring-your-own keys) never loads the library."""
+    """cryptography's Fernet, imported when a cipher is first made: a service that seals nothing never loads
+    the library."""
     from cryptography import fernet
 
     return fernet
@@ -63,7 +65,7 @@ class CredentialCipher:
         return "CredentialCipher(<keys hidden>)"
 
     def seal(self, credentials: Mapping[str, str]) -> str:
-        """One token holding every provider credential of a key or team."""
+        """One token holding every credential of a key, team or model."""
         for provider, secret in credentials.items():
             if not provider or not isinstance(secret, str) or not secret:
                 raise ValueError(f"the credential for provider {provider!r} must be a non-empty string")
