@@ -18,27 +18,17 @@ PROTO_SRC := $(wildcard protos/switchboard/v1/*.proto)
 PROTO_STAMP := protos/gen/.stamp
 PACKAGES := protos libs/common libs/rules libs/translate services/auth services/router services/billing services/facade
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
-CHART := services/facade/switchboard_facade/ui/static/vendor/chart.umd.js
 NETWORK_FIX := PyPI must be reachable (or a mirror set with PIP_INDEX_URL); run the command above by hand to see pip's full answer
 
-.PHONY: run test protos install install-test lint bench clean ui-assets browser-deps lock
+.PHONY: run test protos install install-test lint bench clean browser-deps lock
 
 ## Start the whole gateway (auth, router, billing, facade) on the embedded default.
-run: install protos ui-assets
+run: install protos
 	@$(PY) -m switchboard_common.supervisor
 
 ## Install test dependencies and run the whole suite.
-test: install-test protos ui-assets browser-deps
+test: install-test protos browser-deps
 	$(PY) -m pytest
-
-## The dashboard's chart library, from the npm registry (the Usage page shows tables without it).
-ui-assets: $(CHART)
-
-$(CHART): | $(STAMP)
-	@if command -v npm >/dev/null 2>&1; then \
-		$(STEP) "fetching the dashboard's chart library (npm)" "check that the npm registry is reachable; \
-without it the Usage page shows a table instead of a chart" $(PY) services/facade/switchboard_facade/ui/build_assets.py; \
-	else echo "==> npm missing: the Usage page shows tables instead of a chart (apt-get install npm)"; fi
 
 ## Debian's Chromium for the browser tests (never a browser download of Playwright's own).
 browser-deps:

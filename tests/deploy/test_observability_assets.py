@@ -70,6 +70,7 @@ def test_alert_rules_are_valid_and_query_exported_series() -> None:
     ("latency", "switchboard_time_to_first_token_seconds_bucket"),
     ("budget burn", "switchboard_spend_micros_total"),
     ("deployment in cool-down", "switchboard_deployment_cooling_down"),
+    ("budget nearly exhausted", "switchboard_budget_remaining_micros"),
 ])
 def test_alerts_cover_the_required_topics(topic: str, series: str) -> None:
     assert any(name == series for rule in alert_rules() for name, _ in selectors(rule["expr"])), topic
@@ -77,12 +78,12 @@ def test_alerts_cover_the_required_topics(topic: str, series: str) -> None:
 
 def _grafana_to_promql(expr: str) -> str:
     """Grafana's variables replaced by what they expand to."""
-    return expr.replace("$__rate_interval", "5m").replace('"$model"', '".*"')
+    return expr.replace("$__rate_interval", "5m").replace('"$model"', '".*"').replace('"$team"', '".*"')
 
 
 def test_dashboard_panels_query_exported_series() -> None:
     dashboard = json.loads((OBSERVABILITY / "grafana-dashboard.json").read_text())
-    assert dashboard["uid"] and {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "model"}
+    assert dashboard["uid"] and {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "model", "team"}
     queried: set[str] = set()
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     ids = [p["id"] for p in dashboard["panels"]]

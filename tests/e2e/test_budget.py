@@ -183,6 +183,15 @@ def test_usage_api_sums_by_group_with_csv_and_keys_see_only_their_own(bgw: Gatew
     assert {r["request_id"] for r in csv.DictReader(io.StringIO(logs.text))} == ids
     later = httpx.get(f"{bgw.base_url}/usage", params={"from": "2999-01-01"}, headers=bgw.admin()).json()
     assert later["total"]["requests"] == 0
+    # Per hour, split by model: what the dashboard's charts draw, with errors and latency percentiles.
+    hourly = httpx.get(f"{bgw.base_url}/usage", params={"group_by": "hour", "split_by": "model"},
+                       headers={"Authorization": f"Bearer {key}"}).json()
+    [hour] = hourly["data"]
+    assert hour["group"].endswith(":00:00Z") and hour["split"] == "fake-good" and hour["requests"] == 3
+    assert hour["errors"] == 0 and 0 < hour["latency_p50_ms"] <= hour["latency_p95_ms"]
+    assert all(r["attempts"] == 1 and r["provider_ms"] > 0 for r in rows.values()), "the provider's share is kept"
+    same = httpx.get(f"{bgw.base_url}/usage", params={"group_by": "model", "split_by": "model"}, headers=bgw.admin())
+    assert same.status_code == 400 and same.json()["error"]["param"] == "split_by"
 
 
 def test_usage_cli_prints_the_same_sums(bgw: Gateway, capsys: pytest.CaptureFixture[str]) -> None:

@@ -217,7 +217,8 @@ def connect_page_models(gw: Gateway, key: str) -> set[str]:
         assert browser.post("/ui/login", data={"csrf_token": token.group(1), "api_key": key}).status_code == 303
         page = browser.get("/ui/connect").text
         models_page = browser.get("/ui/models").text
-    names = set(re.findall(r'<li><code>([^<]+)</code> <button type="button" data-copy=', page))
+    [listing] = re.findall(r'<ul class="names" id="model-names">(.*?)</ul>', page, re.S)
+    names = set(re.findall(r"<code>([^<]+)</code>", listing))
     assert all(f">{name}<" in models_page for name in names)
     return names
 

@@ -41,10 +41,15 @@ ADMIN_ONLY = {("POST", p) for p in ("/key/generate", "/key/update", "/key/delete
 HOT_PREFIXES = ("/v1/chat", "/chat", "/cursor/", "/v1/cursor", "/openai/", "/v1/messages", "/anthropic/",
                 "/v1/responses", "/responses", "/v1/embeddings", "/embeddings", "/v1/completions", "/completions",
                 "/v1/moderations", "/moderations")
-DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/teams"),
-                        ("GET", "/ui/users"), ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
+DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}/{action}"), ("GET", "/ui/keys/new"),
+                        ("GET", "/ui/teams"), ("GET", "/ui/teams/new"), ("POST", "/ui/teams/create"),
+                        ("GET", "/ui/teams/{team_id}"), ("POST", "/ui/teams/{team_id}/{action}"), ("GET", "/ui/users"),
+                        ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
                         ("POST", "/ui/models/runtime/{model_id}/{action}")}
+#: Dashboard pages of one thing: another key's page does not exist for a virtual key.
+DASHBOARD_NOT_THEIRS = {("GET", "/ui/keys/{key_id}")}
 KEY_ACTIONS = ("revoke", "block", "unblock", "regenerate", "edit")
+TEAM_ACTIONS = ("delete", "block", "unblock", "edit")
 
 
 @dataclass
@@ -131,7 +136,8 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
     """The requests that would change something if the caller were allowed: (path, httpx keyword arguments)."""
     key_id, team = walk.cached["key_id"], walk.team_id
     path = template.replace("{key_path}", key_id).replace("{key_id}", key_id).replace(
-        "{deployment}", "fake-good").replace("{request_id}", "req_0").replace("{model_id}", "walker-model")
+        "{deployment}", "fake-good").replace("{request_id}", "req_0").replace("{model_id}", "walker-model").replace(
+        "{team_id}", team).replace("{name}", "fake-good")
     messages = [{"role": "user", "content": "hi"}]
     bodies: dict[str, Any] = {
         "/key/generate": {"key_alias": "walker"}, "/key/update": {"key": key_id, "rpm_limit": 1},
@@ -154,7 +160,8 @@ def plausible_requests(walk: Walk, method: str, template: str) -> list[tuple[str
     }
     params = {"/key/info": {"key": key_id}, "/team/info": {"team_id": team}}
     if "{action}" in path:
-        return [(path.replace("{action}", action), {"data": {"rpm_limit": "1"}}) for action in KEY_ACTIONS]
+        actions = TEAM_ACTIONS if path.startswith("/ui/teams/") else KEY_ACTIONS
+        return [(path.replace("{action}", action), {"data": {"rpm_limit": "1"}}) for action in actions]
     if path.startswith("/ui"):
         return [(path, {"data": {"key_alias": "walker", "api_key": walk.user["key"]}} if method == "POST" else {})]
     if method == "GET":
@@ -235,6 +242,8 @@ def test_every_admin_route_refuses_a_non_admin_key_and_changes_nothing(walk: Wal
                     if (method, template) in DASHBOARD_ADMIN_ONLY:
                         assert response.status_code == 403, (where, response.status_code)
                         assert "administrators" in response.text, where
+                    elif (method, template) in DASHBOARD_NOT_THEIRS:
+                        assert response.status_code == 404, (where, response.status_code)
                     else:
                         assert response.status_code in (200, 303), (where, response.status_code)
                     continue

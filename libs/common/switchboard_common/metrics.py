@@ -3,8 +3,11 @@
 One registry per process holds every series the services export. The names are
 the contract with the dashboards and alert rules under ``deploy/observability``.
 Labels are bounded by construction: routes are templates, models and deployments
-come from the catalog, statuses and error kinds are small enums. Key ids and
-aliases are never labels (they go to logs, and to the billing ledger).
+come from the catalog, statuses and error kinds are small enums, teams are the
+few an administrator creates. Key ids and aliases are never labels (they go to
+logs, and to the billing ledger), with one exception: the budget gauges name the
+key or team whose budget they show, for at most ``SWITCHBOARD_BUDGET_METRICS_SUBJECTS``
+subjects per billing process (see :class:`_BudgetStates`).
 
 Recording never does I/O. What is recorded on every request uses the
 lock-free collectors of :mod:`switchboard_common.loop_metrics` (an update is a
@@ -95,8 +98,8 @@ DENIALS = Counter(
 # -- providers (router) ----------------------------------------------------------------------
 
 TOKENS = LoopCounter(
-    "switchboard_tokens", "Tokens processed, by direction (in = prompt, out = completion).",
-    ["model", "deployment", "direction"], REGISTRY)
+    "switchboard_tokens", "Tokens processed, by direction (in = prompt, out = completion); team is the caller's "
+    "team id (empty: none).", ["model", "deployment", "team", "direction"], REGISTRY)
 UPSTREAM_ERRORS = Counter(
     "switchboard_upstream_errors", "Failed completions whose cause was a provider, by provider and error kind.",
     ["provider", "kind"], registry=REGISTRY)
@@ -117,7 +120,8 @@ PROVIDER_TTFB = LoopHistogram(
 # -- money (billing) ---------------------------------------------------------------------------
 
 SPEND_MICROS = Counter(
-    "switchboard_spend_micros", "Spend recorded in the ledger, in micro-dollars.", ["model"], registry=REGISTRY)
+    "switchboard_spend_micros", "Spend recorded in the ledger, in micro-dollars; team is the caller's team id "
+    "(empty: none).", ["model", "team"], registry=REGISTRY)
 
 
 class _DeploymentStates(Collector):
@@ -145,9 +149,47 @@ _DEPLOYMENT_STATES = _DeploymentStates()
 REGISTRY.register(_DEPLOYMENT_STATES)
 
 
+class _BudgetStates(Collector):
+    """``switchboard_budget_remaining_micros`` and ``switchboard_budget_limit_micros`` per key and team budget.
+
+    Labels: ``scope`` (key, team or user), ``subject`` (its id) and ``kind`` (``budget``: max_budget
+    over its window; ``daily``: max_daily_spend). Billing refreshes the values in the background for the
+    subjects with a budget it saw most recently, at most ``SWITCHBOARD_BUDGET_METRICS_SUBJECTS`` of them, so
+    the series stay bounded however many keys exist; the scrape reads the last values.
+    """
+
+    REMAINING = "switchboard_budget_remaining_micros"
+    LIMIT = "switchboard_budget_limit_micros"
+    LABELS = ("scope", "subject", "kind")
+
+    def __init__(self) -> None:
+        self.source: Callable[[], Iterable[tuple[str, str, str, int, int]]] | None = None
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        remaining = GaugeMetricFamily(self.REMAINING, "Micro-dollars a key's or team's budget has left in its "
+                                      "current window (limit - spent - held in flight).", labels=list(self.LABELS))
+        limit = GaugeMetricFamily(self.LIMIT, "A key's or team's budget per window, in micro-dollars.",
+                                  labels=list(self.LABELS))
+        if self.source is not None:
+            for scope, subject, kind, left, cap in self.source():
+                remaining.add_metric([scope, subject, kind], float(left))
+                limit.add_metric([scope, subject, kind], float(cap))
+        yield remaining
+        yield limit
+
+
+_BUDGET_STATES = _BudgetStates()
+REGISTRY.register(_BUDGET_STATES)
+
+
 def observe_deployments(source: Callable[[], Iterable[tuple[str, bool]]]) -> None:
     """Registers the router's view of its deployments: ``(deployment id, cooling down?)`` pairs."""
     _DEPLOYMENT_STATES.source = source
+
+
+def observe_budgets(source: Callable[[], Iterable[tuple[str, str, str, int, int]]]) -> None:
+    """Registers billing's budget standings: ``(scope, subject, kind, remaining micros, limit micros)`` tuples."""
+    _BUDGET_STATES.source = source
 
 
 def observe_outbox(depth: Callable[[], float]) -> None:
@@ -162,7 +204,9 @@ def series() -> dict[str, tuple[str, ...]]:
     series and counters as ``_total``, as Prometheus stores them: the names that
     dashboards and alert rules may use.
     """
-    out: dict[str, tuple[str, ...]] = {_DEPLOYMENT_STATES.NAME: _DEPLOYMENT_STATES.LABELS}
+    out: dict[str, tuple[str, ...]] = {_DEPLOYMENT_STATES.NAME: _DEPLOYMENT_STATES.LABELS,
+                                       _BUDGET_STATES.REMAINING: _BUDGET_STATES.LABELS,
+                                       _BUDGET_STATES.LIMIT: _BUDGET_STATES.LABELS}
     for value in globals().values():
         if isinstance(value, LoopCounter | LoopGauge | LoopHistogram):
             name, labels = value.name, value.labelnames

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
+from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
@@ -50,8 +51,10 @@ async def serve(settings: BillingSettings) -> None:
     source = CatalogSource(settings.config, store=store)
     pricer = Pricer(source, default_output_tokens=settings.default_output_tokens_bound)
     identity = load_identity("billing", settings, accepts=CALLERS)
+    gauges = BudgetGauges(budgets, settings.budget_metrics_subjects, settings.budget_metrics_seconds)
+    metrics.observe_budgets(gauges.values)
     servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens, settings.budget_wait_seconds,
-                               ModelAdmin(store, source, identity))
+                               ModelAdmin(store, source, identity), gauges)
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
     service = await start_server(
         settings.grpc_listen,
@@ -59,15 +62,19 @@ async def serve(settings: BillingSettings) -> None:
         [name],
         [RequireServiceToken(identity)],
     )
-    purger = asyncio.get_running_loop().create_task(_purge_expired(budgets))
+    loop = asyncio.get_running_loop()
+    background = [loop.create_task(_purge_expired(budgets))]
+    if settings.budget_metrics_subjects > 0:
+        background.append(loop.create_task(gauges.run()))
     log.info("billing listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)
 
     async def close() -> None:
         await store.close()
-        purger.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await purger
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await ledger.close()
 
     await run_until_signalled(service, settings.shutdown_grace_seconds, close, on_drain=store.end_watchers)

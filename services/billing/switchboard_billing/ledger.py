@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,10 +17,10 @@ from switchboard_billing.migrations import LOCK_ID, MIGRATIONS
 from switchboard_billing.models import ReservationRow, UsageRow
 from switchboard_billing.settlement import Batch
 from switchboard_billing.settlement import for_engine as settlements_for
+from switchboard_billing.usage_sums import UsageSum, summarize
 from switchboard_common.database import migrate
 
 _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
-_DAY_MS = 86_400_000
 
 
 async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, committed_too: bool) -> None:
@@ -38,9 +37,6 @@ async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, comm
     await conn.execute(_RESERVATIONS.update().where(mine).values(**values))
     await conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
 _IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
-GROUPS = ("day", "model", "key", "team", "user")
-#: The ledger column of each group (``day`` is computed).
-_GROUP_COLUMNS = {"model": "model", "key": "key_id", "team": "team_id", "user": "user_id"}
 
 
 def use_immediate_transactions(engine: AsyncEngine) -> None:
@@ -57,18 +53,6 @@ def use_immediate_transactions(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(conn):  # type: ignore[no-untyped-def]
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-@dataclass(frozen=True, slots=True)
-class UsageSum:
-    group: str
-    requests: int
-    successful_requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    cached_prompt_tokens: int
-    cost_micros: int
-    unpriced_requests: int
 
 
 class Ledger:
@@ -144,41 +128,12 @@ class Ledger:
             return list((await session.exec(query)).all())
 
     async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
-                        to_ms: int = 0, group_by: str = "", user_id: str = "") -> list[UsageSum]:
-        """Sums of requests, tokens and known costs, per UTC day, model, key, team or user (or one total)."""
-        t = UsageRow.__table__  # type: ignore[attr-defined]
-        if group_by == "day":
-            # Integer division on both backends: the UTC day number.
-            group = (t.c.started_at_ms // _DAY_MS).label("g")
-        elif group_by in _GROUP_COLUMNS:
-            group = t.c[_GROUP_COLUMNS[group_by]].label("g")
-        else:
-            group = sa.literal("").label("g")
-        query = sa.select(
-            group, sa.func.count(), sa.func.sum(sa.case((t.c.status == "success", 1), else_=0)),
-            sa.func.sum(t.c.prompt_tokens), sa.func.sum(t.c.completion_tokens), sa.func.sum(t.c.cached_prompt_tokens),
-            sa.func.sum(t.c.cost_micros), sa.func.sum(sa.case((t.c.cost_micros.is_(None), 1), else_=0)),
-        )
-        for column, value in ((t.c.key_id, key_id), (t.c.team_id, team_id), (t.c.model, model), (t.c.user_id, user_id)):
-            if value:
-                query = query.where(column == value)
-        if from_ms:
-            query = query.where(t.c.started_at_ms >= from_ms)
-        if to_ms:
-            query = query.where(t.c.started_at_ms < to_ms)
-        query = query.group_by(group).order_by(group)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        out = []
-        for g, *numbers in rows:
-            label = _day(int(g)) if group_by == "day" else str(g or "")
-            out.append(UsageSum(label, *(int(n or 0) for n in numbers)))
-        return out
+                        to_ms: int = 0, group_by: str = "", split_by: str = "", user_id: str = "") -> list[UsageSum]:
+        """Sums per hour, day, model, key, team or user (or one total); see :mod:`switchboard_billing.usage_sums`."""
+        return await summarize(self.engine, key_id=key_id, team_id=team_id, model=model, from_ms=from_ms,
+                               to_ms=to_ms, group_by=group_by, split_by=split_by, user_id=user_id)
 
     async def close(self) -> None:
         await self._settlements.close()
         await self.engine.dispose()
 
-
-def _day(index: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(index * 86_400))

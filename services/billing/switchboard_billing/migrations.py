@@ -101,10 +101,17 @@ async def _v8_stored_models(conn: AsyncConnection) -> None:
     await conn.execute(sa.text("INSERT INTO stored_models_revision (id, revision) VALUES (1, 0)"))
 
 
+async def _v9_provider_time(conn: AsyncConnection) -> None:
+    """The provider's share of each request's latency and the provider calls it took (retries included)."""
+    await _add_columns(conn, "usage_ledger", {"provider_ms": "FLOAT NOT NULL DEFAULT 0",
+                                              "attempts": "INTEGER NOT NULL DEFAULT 0"})
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
               Migration(5, "leases that lapse; byok, source and response id in the ledger", _v5_leases_and_sources),
               Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
               Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
-              Migration(8, "models added at run time", _v8_stored_models)]
+              Migration(8, "models added at run time", _v8_stored_models),
+              Migration(9, "provider time and attempts in the ledger", _v9_provider_time)]

@@ -57,6 +57,9 @@ class UsageRow(SQLModel, table=True):
     user_id: str = Field(default="", max_length=200)
     #: The key's and its team's tags, as a JSON array ("[]" for none).
     tags: str = Field(default="[]", max_length=2000)
+    #: Milliseconds spent waiting on the provider, and provider calls made (retries included; migration 8).
+    provider_ms: float = 0.0
+    attempts: int = 0
 
 
 class BudgetSubjectRow(SQLModel, table=True):

@@ -12,11 +12,16 @@ from switchboard_billing.money import format_decimal
 
 
 def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.GetCatalogResponse:
+    """Every public model with its live deployments, then the configured ones that are not live (``not_live``)."""
     moment = at or datetime.now(UTC)
     models = []
-    for model in pricer.source.current().models.values():
+    catalog = pricer.source.current()
+    for model in catalog.models.values():
         deployments = []
-        for dep in model.deployments:
+        live = {dep.id for dep in model.deployments}
+        configured = [*model.deployments, *(dep for dep in catalog.by_id.values()
+                                            if dep.public_model == model.name and dep.id not in live)]
+        for dep in configured:
             price = pricer.price(dep.pricing, byok=False, at=moment)
             fee = dep.pricing.byok_fee
             reason = "" if price is not None else (pricer.prices.unpriced_reason(dep.pricing) or "")
@@ -39,6 +44,7 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
                 byok_fee_per_request_micros=fee.per_request_micros if dep.byok else 0,
                 api_base=dep.api_base, stored=dep.stored, weight=dep.weight,
                 model_info_json=orjson.dumps(dict(dep.model_info)).decode() if dep.model_info else "",
+                not_live=dep.id not in live,
             ))
         servable = pricer.unservable_reason(model.name, moment) is None
         models.append(billing_pb2.CatalogModel(name=model.name, deployments=deployments, fallbacks=model.fallbacks,

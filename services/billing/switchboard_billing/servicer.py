@@ -10,14 +10,16 @@ import grpc
 import orjson
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc, common_pb2
+from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets, BudgetState
 from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import Holder, limits_of
-from switchboard_billing.ledger import GROUPS, Ledger
+from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
 from switchboard_billing.models import UsageRow
 from switchboard_billing.public_catalog import public_catalog
 from switchboard_billing.rate_card import RateBook, rate_card
+from switchboard_billing.usage_sums import GROUPS, SPLITS
 from switchboard_common import metrics
 from switchboard_common.errors import Kind, ServiceError, abort
 
@@ -29,13 +31,14 @@ TAGS_MAX_CHARS = 2000
 
 
 def _count_spend(rows: list[dict[str, Any]]) -> None:
-    """Spend metric per public model, counted once per newly recorded row (replays add nothing)."""
-    per_model: dict[str, int] = {}
+    """Spend metric per public model and team, counted once per newly recorded row (replays add nothing)."""
+    per_model: dict[tuple[str, str], int] = {}
     for row in rows:
         if row.get("cost_micros"):
-            per_model[row["model"]] = per_model.get(row["model"], 0) + row["cost_micros"]
-    for model, micros in per_model.items():
-        metrics.SPEND_MICROS.labels(model).inc(micros)
+            labels = (row["model"], row.get("team_id") or "")
+            per_model[labels] = per_model.get(labels, 0) + row["cost_micros"]
+    for (model, team), micros in per_model.items():
+        metrics.SPEND_MICROS.labels(model, team).inc(micros)
 
 
 def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
@@ -54,7 +57,7 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None)
         "custody_path": event.custody_path, "pii": event.pii, "pii_policy": event.pii_policy,
         "required_privacy_tier": event.required_privacy_tier, "byok": event.byok, "source": event.source[:10],
         "response_id": event.response_id[:120], "provisional": event.provisional, "user_id": event.user_id[:200],
-        "tags": tags_text(event.tags),
+        "tags": tags_text(event.tags), "provider_ms": event.provider_ms, "attempts": event.attempts,
     }
 
 
@@ -93,7 +96,8 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         started_at_ms=row.started_at_ms, stream=row.stream, error_code=row.error_code,
         custody_path=row.custody_path, pii=row.pii, pii_policy=row.pii_policy,
         required_privacy_tier=row.required_privacy_tier, byok=row.byok, source=row.source,
-        response_id=row.response_id, user_id=row.user_id, tags=tags_of(row.tags),
+        response_id=row.response_id, user_id=row.user_id, tags=tags_of(row.tags), provider_ms=row.provider_ms,
+        attempts=row.attempts,
     )
     record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms)
     if row.cost_micros is not None:
@@ -132,10 +136,12 @@ def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.Budge
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
     def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024,
-                 wait_for_money_seconds: float = 1.0, models: ModelAdmin | None = None) -> None:
+                 wait_for_money_seconds: float = 1.0, models: ModelAdmin | None = None,
+                 gauges: BudgetGauges | None = None) -> None:
         self.ledger = ledger
         self.budgets = budgets
         self.pricer = pricer
+        self.gauges = gauges or BudgetGauges(budgets, limit=0)
         self.holder = Holder(budgets, RateBook(pricer), min_output_tokens, wait_for_money_seconds)
         #: Models added at run time (None: this billing keeps none, e.g. in unit tests).
         self.models = models
@@ -188,6 +194,11 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
 
     async def Reserve(self, request: billing_pb2.ReserveRequest,
                       context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
+        self.gauges.seen("key", request.key_id, limits_of(request.key_limits))
+        if request.team_id:
+            self.gauges.seen("team", request.team_id, limits_of(request.team_limits))
+        if request.user_id:
+            self.gauges.seen("user", request.user_id, limits_of(request.user_limits))
         try:
             if self.models is not None:
                 await self.models.learn(models=(request.model,))
@@ -228,6 +239,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                          context: grpc.aio.ServicerContext) -> billing_pb2.GetBudgetsResponse:
         subjects = [(s.scope, s.subject_id, limits_of(s.limits)) for s in request.subjects
                     if s.scope in ("key", "team", "user") and s.subject_id]
+        for scope, subject_id, limits in subjects:
+            self.gauges.seen(scope, subject_id, limits)
         found = await self.budgets.standings(subjects)
         out = billing_pb2.GetBudgetsResponse()
         for (scope, subject_id, _limits), standing in zip(subjects, found, strict=True):
@@ -249,14 +262,21 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
                                    f"group_by must be one of {', '.join(GROUPS)} (or empty for one total)",
                                    param="group_by")
+            if request.split_by and (request.split_by not in SPLITS or request.split_by == request.group_by):
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
+                                   f"split_by must be one of {', '.join(SPLITS)}, other than group_by (or empty)",
+                                   param="split_by")
             sums = await self.ledger.summarize(key_id=request.key_id, team_id=request.team_id, model=request.model,
                                                from_ms=request.from_ms, to_ms=request.to_ms,
-                                               group_by=request.group_by, user_id=request.user_id)
+                                               group_by=request.group_by, split_by=request.split_by,
+                                               user_id=request.user_id)
             return billing_pb2.SummarizeUsageResponse(groups=[
                 billing_pb2.UsageGroup(group=s.group, requests=s.requests, successful_requests=s.successful_requests,
                                        prompt_tokens=s.prompt_tokens, completion_tokens=s.completion_tokens,
                                        cached_prompt_tokens=s.cached_prompt_tokens, cost_micros=s.cost_micros,
-                                       unpriced_requests=s.unpriced_requests)
+                                       unpriced_requests=s.unpriced_requests, split=s.split, errors=s.errors,
+                                       latency_p50_ms=s.latency_p50_ms, latency_p95_ms=s.latency_p95_ms,
+                                       ttft_p50_ms=s.ttft_p50_ms, ttft_p95_ms=s.ttft_p95_ms)
                 for s in sums])
         except ServiceError as err:
             await abort(context, err)

@@ -38,3 +38,8 @@ class BillingSettings(GrpcServiceSettings):
     #: Longest a reservation that only money in flight denies (requests answered but not yet settled, other
     #: holders' leases) waits for it to come back before refusing; 0 refuses at once.
     budget_wait_seconds: float = Field(default=1.0, ge=0, le=30)
+    #: Keys and teams whose budget left is exported as a Prometheus gauge (switchboard_budget_remaining_micros):
+    #: the ones with a budget seen most recently, at most this many (0: no budget gauges).
+    budget_metrics_subjects: int = Field(default=100, ge=0, le=10_000)
+    #: Seconds between two refreshes of those gauges.
+    budget_metrics_seconds: float = Field(default=15.0, ge=1, le=3600)

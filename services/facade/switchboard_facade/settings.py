@@ -29,6 +29,10 @@ class FacadeSettings(PeerSettings):
     #: switchboard_router.client.exchange); calls are spread over them round-robin. 0: one unary gRPC call per
     #: completion.
     router_exchange_streams: int = 2
+    #: The gateway's address as clients elsewhere reach it (e.g. https://llm.example.com or a tunnel's
+    #: https://....trycloudflare.com); the dashboard's Connect Cursor page shows it. Empty: the address the page
+    #: was opened at.
+    public_url: str = ""
     #: Origins allowed by CORS ("*" lets the Cursor editor and browser tools call the gateway).
     cors_origins: str = "*"
     #: Also send the custody and request-id headers under this prefix (e.g. "x-ni-": x-ni-custody-path,

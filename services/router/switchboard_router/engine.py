@@ -27,6 +27,7 @@ import math
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +63,8 @@ __all__ = ["Attempted", "Constraints", "Engine", "StreamChunks", "StreamFinished
            "UnaryResult"]
 
 log = logging.getLogger(__name__)
+#: The attempt "span" when tracing is off: nothing to record.
+_UNTRACED: AbstractContextManager[None] = nullcontext()
 
 
 @dataclass(slots=True)
@@ -356,6 +359,16 @@ class Engine:
 
     # -- unary ----------------------------------------------------------------------------
 
+    @staticmethod
+    def _traced(deployment: Deployment, served_model: str, operation: Operation,
+                body: dict[str, Any]) -> AbstractContextManager[Any]:
+        """The attempt's GenAI span when tracing is on (:mod:`switchboard_router.genai_spans`); else nothing."""
+        if not tracing.enabled():
+            return _UNTRACED
+        from switchboard_router.genai_spans import unary_attempt
+
+        return unary_attempt(deployment, served_model, operation, body)
+
     def _thinking(self, model: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """``<model>-thinking`` (Cursor's reasoning variants) is the base model with reasoning on."""
         if model in self.catalog.models or not model.endswith("-thinking"):
@@ -378,8 +391,11 @@ class Engine:
             sent_body, bound = (bounded_for(body, constraints.output_bound, deployment)
                                 if operation.bounded else (body, 0))
             try:
-                result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
-                                             sent_body, attempt, operation, None if attempt == 1 else deadline)
+                with self._traced(deployment, current.name, operation, sent_body) as record:
+                    result = await complete_once(self.pool_for(deployment), self.health, deployment, current.name,
+                                                 sent_body, attempt, operation, None if attempt == 1 else deadline)
+                    if record is not None:
+                        record(result)
                 result.route.output_tokens_sent = bound
                 return result
             except AttemptFailed as exc:
@@ -401,9 +417,14 @@ class Engine:
             current, deployment = self._next(plan, constraints)
             deployment = with_own_credential(deployment, constraints.credentials)
             sent_body, bound = bounded_for(body, constraints.output_bound, deployment)
+            items = stream_once(self.pool_for(deployment), self.health, deployment, current.name, sent_body, attempt,
+                                include_usage, None if attempt == 1 else deadline)
+            if tracing.enabled():
+                from switchboard_router.genai_spans import stream_attempt
+
+                items = stream_attempt(items, deployment, current.name, sent_body)
             try:
-                async for item in stream_once(self.pool_for(deployment), self.health, deployment, current.name,
-                                              sent_body, attempt, include_usage, None if attempt == 1 else deadline):
+                async for item in items:
                     if isinstance(item, StreamStarted | StreamFinished):
                         item.route.output_tokens_sent = bound
                     yield item

@@ -1,4 +1,6 @@
-"""What the router's answers tell the metrics: tokens, retries, fallbacks, provider time, upstream errors.
+"""What the router's answers tell the metrics: retries, fallbacks, provider time, upstream errors; and the tokens
+of each settled call, with the team that pays (:func:`record_tokens`, called by the router's settlement, the one
+place that knows who paid).
 
 The facts are already in the messages going out (``CompleteResponse`` and a
 stream's ``StreamEnd``), so the engine needs no metrics code of its own: the
@@ -15,14 +17,21 @@ from switchboard_common import metrics
 from switchboard_common.grpc_metrics import UPSTREAM_KINDS, kind_label
 
 
-def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, provider_ms: float,
-                 ttfb_ms: float = 0.0, error: common_pb2.Error | None = None) -> None:
-    """Counts what one finished completion tells: tokens, retries, fallbacks, provider time, upstream errors."""
-    deployment, provider = route.deployment_id, route.provider
+def record_tokens(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, team: str) -> None:
+    """Counts the tokens of one settled call by served model, deployment and paying team."""
+    deployment = route.deployment_id
     if deployment:
         served = route.served_model or model
-        metrics.TOKENS.inc((served, deployment, "in"), usage.prompt_tokens)
-        metrics.TOKENS.inc((served, deployment, "out"), usage.completion_tokens)
+        metrics.TOKENS.inc((served, deployment, team, "in"), usage.prompt_tokens)
+        metrics.TOKENS.inc((served, deployment, team, "out"), usage.completion_tokens)
+
+
+def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, provider_ms: float,
+                 ttfb_ms: float = 0.0, error: common_pb2.Error | None = None) -> None:
+    """Counts what one finished completion tells: retries, fallbacks, provider time, upstream errors (its tokens
+    are counted where it is settled: :func:`record_tokens`)."""
+    deployment, provider = route.deployment_id, route.provider
+    if deployment:
         metrics.PROVIDER_LATENCY.observe((provider, deployment), provider_ms / 1000)
         if ttfb_ms > 0:
             metrics.PROVIDER_TTFB.observe((provider, deployment), ttfb_ms / 1000)
@@ -35,7 +44,7 @@ def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usag
 
 
 def observe_response(request: Any, response: Any) -> None:
-    """Counts what an answer going out tells (tokens, retries, fallbacks, provider time)."""
+    """Counts what an answer going out tells (retries, fallbacks, provider time)."""
     if isinstance(response, router_pb2.CompleteResponse):
         record_route(request.model, response.route, response.usage, response.provider_ms)
     elif isinstance(response, router_pb2.StreamEvent) and response.WhichOneof("event") == "end":

@@ -124,7 +124,7 @@ class CallServer:
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
         self.settlement.settle(request, ticket, status="success", http_status=200, usage=usage, route=route,
-                               response_id=str(result.body.get("id") or ""))
+                               response_id=str(result.body.get("id") or ""), provider_ms=result.provider_ms)
         return router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
                                            provider_ms=result.provider_ms)
 
@@ -169,11 +169,11 @@ class CallServer:
                         self.settlement.settle(request, ticket, status="error",
                                                http_status=item.error.http_status, error_code=item.error.error.code,
                                                usage=end.usage, route=end.route, ttft_ms=ttft_ms, stream=True,
-                                               response_id=response_id)
+                                               response_id=response_id, provider_ms=item.provider_ms)
                     else:
                         self.settlement.settle(request, ticket, status="success", http_status=200, usage=end.usage,
                                                route=end.route, ttft_ms=ttft_ms, stream=True,
-                                               response_id=response_id)
+                                               response_id=response_id, provider_ms=item.provider_ms)
                     settled = True
                     yield router_pb2.StreamEvent(end=end)
                     continue

@@ -16,11 +16,13 @@ from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common.errors import ServiceError, abort
 from switchboard_common.identity import ServiceIdentity
 from switchboard_router.callers import Caller, caller_of
-from switchboard_router.engine import Engine
+from switchboard_router.described import describe
+from switchboard_router.engine import Constraints, Engine
 from switchboard_router.exchange import ExchangeHub
 from switchboard_router.gate import Gate, constraints_of
 from switchboard_router.operations import Operation
 from switchboard_router.privacy_guard import PrivacyGuard
+from switchboard_router.routing.access import allowed_models
 from switchboard_router.served import CallServer
 from switchboard_router.settlement import Settlement
 
@@ -76,18 +78,34 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
                        context: grpc.aio.ServicerContext) -> None:
         await self.exchanges.serve(requests, context)
 
-    async def ListModels(self, request: router_pb2.ListModelsRequest,
-                         context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:
+    async def _resolved(self, asked: router_pb2.RoutingConstraints, context: grpc.aio.ServicerContext
+                        ) -> tuple[router_pb2.RoutingConstraints, Constraints]:
+        """The caller's constraints (a trusted caller's as sent, a key holder's from its key) and what they resolve
+        to (the tier and jurisdictions after the client's asks); aborts the RPC with the refusal."""
         try:
             caller = self.caller(context)
-            constraints = request.constraints
             if not caller.trusted:
                 key = await self.gate.verify(caller.api_key)
-                constraints = constraints_of(key, constraints, list(key.models))
-            resolved = self.guard.resolve(constraints)
+                asked = constraints_of(key, asked, list(key.models))
+            return asked, self.guard.resolve(asked)
         except ServiceError as err:
             await abort(context, err)
             raise AssertionError("unreachable") from None
+
+    async def DescribeModels(self, request: router_pb2.DescribeModelsRequest,
+                             context: grpc.aio.ServicerContext) -> router_pb2.DescribeModelsResponse:
+        constraints, resolved = await self._resolved(request.constraints, context)
+        catalog = self.engine.catalog
+        names = allowed_models(catalog.models, list(constraints.allowed_models), catalog.access_groups)
+        permitted = None
+        if resolved.privacy_tier or resolved.jurisdictions:
+            permitted = {d.id for name in names if catalog.models[name].deployments
+                         for d in self.engine.permitted_deployments(name, resolved)}
+        return describe(catalog, self.engine.health, names, permitted)
+
+    async def ListModels(self, request: router_pb2.ListModelsRequest,
+                         context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:
+        _, resolved = await self._resolved(request.constraints, context)
         catalog = self.engine.catalog
         listed = dict(catalog.listed(request.include_wildcards))
         out = router_pb2.ListModelsResponse()

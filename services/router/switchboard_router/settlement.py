@@ -21,6 +21,7 @@ from switchboard_billing.client import BillingClient, UsageEvent
 from switchboard_common.errors import ServiceError
 from switchboard_router.callers import Ticket
 from switchboard_router.gate import Gate
+from switchboard_router.route_metrics import record_tokens
 from switchboard_rules.custody import custody_path, pii_summary
 
 
@@ -31,7 +32,8 @@ class Settlement:
 
     def settle(self, request: router_pb2.CompleteRequest, ticket: Ticket, *, status: str, http_status: int,
                usage: common_pb2.Usage | None = None, route: router_pb2.RouteInfo | None = None,
-               error_code: str = "", ttft_ms: float = 0.0, stream: bool = False, response_id: str = "") -> None:
+               error_code: str = "", ttft_ms: float = 0.0, stream: bool = False, response_id: str = "",
+               provider_ms: float = 0.0) -> None:
         """Journals the call's usage for billing (never blocks on it), then gives back a key holder's admission
         and hold."""
         payer = ticket.payer
@@ -50,7 +52,7 @@ class Settlement:
             pii=pii_summary(payer.pii_policy, route.pii_counts if route else {}, reached),
             pii_policy=payer.pii_policy or "off", source=ticket.source.value, response_id=response_id[:120],
             lease_id=payer.lease_id, lease_unit_micros=payer.held_micros if payer.lease_id else 0,
-            user_id=payer.user_id, tags=payer.tags)
+            user_id=payer.user_id, tags=payer.tags, provider_ms=provider_ms)
         if usage is not None:
             event.usage.CopyFrom(usage)
         if route is not None:
@@ -59,6 +61,8 @@ class Settlement:
             event.upstream_model = route.upstream_model
             event.jurisdiction = route.jurisdiction
             event.byok = route.byok
+            event.attempts = route.attempts
+            record_tokens(request.model, route, event.usage, payer.team_id)
         self.billing.settle(event)
         if ticket.admitted is not None or ticket.hold is not None:
             self.gate.finish(ticket, usage)

@@ -72,25 +72,30 @@ async def router(fake_openai: tuple[FakeOpenAI, str],
         await billing.close(0.1)
 
 
+#: The team the facade says pays for the calls below: token counters carry it as their ``team`` label.
+TEAM = "obs-team"
+
+
 def _request(model: str, text: str = "hello", stream: bool = False) -> router_pb2.CompleteRequest:
     body = {"model": model, "messages": [{"role": "user", "content": text}], "stream": stream}
-    return router_pb2.CompleteRequest(request_id="req_obs", model=model, body=orjson.dumps(body))
+    return router_pb2.CompleteRequest(request_id="req_obs", model=model, body=orjson.dumps(body),
+                                      payer=router_pb2.Payer(key_id="key_obs", team_id=TEAM))
 
 
-async def test_a_completion_counts_tokens_provider_time_and_the_rpc(
+async def test_a_completion_counts_tokens_by_team_provider_time_and_the_rpc(
         router: tuple[router_pb2_grpc.RouterStub, Engine]) -> None:
     stub, engine = router
     deployment = engine.catalog.models["obs-good"].deployments[0].id
-    tokens_in = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="in")
-    tokens_out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="out")
+    tokens_in = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="in")
+    tokens_out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out")
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="Complete", code="OK")
     timed = sample("switchboard_provider_duration_seconds_count", provider="openai", deployment=deployment)
 
     reply = await stub.Complete(_request("obs-good"), metadata=FACADE)
 
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="in") \
+    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="in") \
         == tokens_in + reply.usage.prompt_tokens
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="out") \
+    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out") \
         == tokens_out + reply.usage.completion_tokens
     assert reply.usage.completion_tokens > 0
     assert sample("switchboard_grpc_server_handled_total", service="router", method="Complete", code="OK") \
@@ -105,7 +110,7 @@ async def test_a_stream_records_time_to_first_byte_and_tokens(
     stub, engine = router
     deployment = engine.catalog.models["obs-good"].deployments[0].id
     ttfb = sample("switchboard_provider_time_to_first_byte_seconds_count", provider="openai", deployment=deployment)
-    out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="out")
+    out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out")
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="StreamComplete", code="OK")
 
     events = [e async for e in stub.StreamComplete(_request("obs-good", stream=True), metadata=FACADE)]
@@ -113,7 +118,7 @@ async def test_a_stream_records_time_to_first_byte_and_tokens(
     end = events[-1].end
     assert sample("switchboard_provider_time_to_first_byte_seconds_count", provider="openai",
                   deployment=deployment) == ttfb + 1
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, direction="out") \
+    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out") \
         == out + end.usage.completion_tokens
     assert sample("switchboard_grpc_server_handled_total", service="router", method="StreamComplete",
                   code="OK") == handled + 1

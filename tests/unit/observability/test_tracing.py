@@ -18,6 +18,7 @@ import grpc
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 
 from switchboard_common import tracing
 from tests.conftest import fake_models
@@ -92,7 +93,8 @@ def test_one_trace_follows_a_request_to_the_provider(traced_gateway: Gateway,
     wanted = {"switchboard-facade", "switchboard-auth", "switchboard-router"}
     deadline = time.monotonic() + 15
     spans = collector[0].of_trace(trace_id)
-    while time.monotonic() < deadline and not (wanted <= {s for s, _ in spans} and _provider_call(spans)):
+    while time.monotonic() < deadline and not (wanted <= {s for s, _ in spans} and _provider_call(spans)
+                                               and _facade_server(spans)):
         time.sleep(0.1)
         spans = collector[0].of_trace(trace_id)
 
@@ -118,11 +120,25 @@ def test_one_trace_follows_a_request_to_the_provider(traced_gateway: Gateway,
     names = [span.name for span in chain]  # type: ignore[attr-defined]
     assert chain[-1] is root, names
     assert any("switchboard.v1.Router/Complete" in n for n in names), names
+    # The provider attempt is a GenAI span (semantic conventions), parent of the HTTP call to the provider.
+    genai = [span for span in chain if any(a.key == gen_ai.GEN_AI_OPERATION_NAME for a in span.attributes)]
+    assert len(genai) == 1, names
+    values = {a.key: a.value for a in genai[0].attributes}  # type: ignore[attr-defined]
+    assert genai[0].name == "chat good" and values[gen_ai.GEN_AI_PROVIDER_NAME].string_value == "openai"
+    assert values[gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS].int_value > 0
+    assert chain[0] is not genai[0] and chain[1] is genai[0], "the HTTP call is the GenAI span's child"
+
+
+def _facade_server(spans: list[tuple[str, object]]) -> bool:
+    """Whether the facade's server span has arrived (it is exported last: it ends with the response)."""
+    return any(service == "switchboard-facade" and span.kind == span.SPAN_KIND_SERVER  # type: ignore[attr-defined]
+               for service, span in spans)
 
 
 def _provider_call(spans: list[tuple[str, object]]) -> object | None:
     """The router's client span for the HTTP call to the provider."""
     for service, span in spans:
-        if service == "switchboard-router" and span.kind == span.SPAN_KIND_CLIENT:  # type: ignore[attr-defined]
+        if (service == "switchboard-router" and span.kind == span.SPAN_KIND_CLIENT  # type: ignore[attr-defined]
+                and any(a.key == "http.request.method" for a in span.attributes)):  # type: ignore[attr-defined]
             return span
     return None

@@ -49,7 +49,8 @@ def keys_of(gateway: Gateway) -> list[dict[str, object]]:
 
 
 def test_anonymous_visitors_are_sent_to_sign_in(gateway: Gateway) -> None:
-    for path in ("/ui", "/ui/keys", "/ui/models", "/ui/usage", "/ui/teams", "/ui/connect", "/ui/usage.csv"):
+    for path in ("/ui", "/ui/keys", "/ui/keys/new", "/ui/models", "/ui/models/fake-good", "/ui/usage", "/ui/teams",
+                 "/ui/teams/new", "/ui/connect", "/ui/usage.csv"):
         response = httpx.get(gateway.base_url + path, timeout=10)
         assert response.status_code == 303 and response.headers["location"] == "/ui/login", path
 
@@ -105,7 +106,10 @@ def test_virtual_key_is_denied_admin_pages_and_actions(gateway: Gateway) -> None
     other = gateway.create_key(key_alias="ui-neighbour")
     other_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == "ui-neighbour")
     client, token = signed_in(gateway, own)
-    assert client.get("/ui/teams").status_code == 403
+    for path in ("/ui/teams", "/ui/teams/new", "/ui/keys/new"):
+        assert client.get(path).status_code == 403, path
+    assert client.post("/ui/teams/create", data={"csrf_token": token, "team_id": "sneaky"}).status_code == 403
+    assert client.get(f"/ui/keys/{other_id}").status_code == 404, "another key's page does not exist for it"
     keys_page = client.get("/ui/keys").text
     assert "ui-holder" in keys_page and "ui-neighbour" not in keys_page and "Create key" not in keys_page
     assert client.post("/ui/keys/create", data={"csrf_token": token, "key_alias": "sneaky"}).status_code == 403
@@ -149,3 +153,50 @@ def test_revoking_a_key_ends_its_dashboard_session(gateway: Gateway) -> None:
     assert revoked.status_code == 200
     response = client.get("/ui/usage")
     assert response.status_code == 303 and response.headers["location"] == "/ui/login"
+
+
+def test_teams_are_created_edited_blocked_and_deleted_through_forms(gateway: Gateway) -> None:
+    client, token = signed_in(gateway, gateway.master_key)
+    created = client.post("/ui/teams/create", data={
+        "csrf_token": token, "team_id": "ui-team", "team_alias": "UI <team>", "max_budget": "12.5",
+        "budget_duration": "7d", "models_field": "1", "models": ["fake-good"], "rpm_limit": "100"})
+    assert created.status_code == 303 and created.headers["location"] == "/ui/teams/ui-team?created=1"
+    team = httpx.get(f"{gateway.base_url}/team/info", params={"team_id": "ui-team"}, headers=gateway.admin(),
+                     timeout=10).json()["team_info"]
+    assert (team["team_alias"], team["max_budget"], team["models"], team["rpm_limit"]) == (
+        "UI <team>", 12.5, ["fake-good"], 100)
+    page = client.get(created.headers["location"]).text
+    assert "UI &lt;team&gt;" in page and "Team created." in page and 'value="12.5"' in page
+
+    edited = client.post("/ui/teams/ui-team/edit", data={
+        "csrf_token": token, "team_alias": "UI team", "max_budget": "", "budget_duration": "", "models_field": "1",
+        "rpm_limit": "", "tpm_limit": "5000", "max_daily_spend": "3", "max_parallel_requests": "",
+        "privacy_tier": "", "pii_policy": "mask"})
+    assert edited.status_code == 303
+    team = httpx.get(f"{gateway.base_url}/team/info", params={"team_id": "ui-team"}, headers=gateway.admin(),
+                     timeout=10).json()["team_info"]
+    assert (team["max_budget"], team["models"], team["rpm_limit"], team["tpm_limit"], team["max_daily_spend"],
+            team["pii_policy"]) == (None, [], None, 5000, 3.0, "mask")
+
+    # The key form's team picker puts a key in the team; deleting the team revokes the keys still in it.
+    made = client.post("/ui/keys/create", data={"csrf_token": token, "key_alias": "ui-team-key",
+                                                "team_id": "ui-team", "models_field": "1"})
+    assert made.status_code == 200 and 'id="new-key-value"' in made.text
+    key_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == "ui-team-key")
+    assert next(k for k in keys_of(gateway) if k["key_id"] == key_id)["team_id"] == "ui-team"
+    blocked = client.post("/ui/teams/ui-team/block", data={"csrf_token": token, "back": "list"})
+    assert blocked.status_code == 303 and blocked.headers["location"] == "/ui/teams"
+    assert 'data-team-id="ui-team"' in client.get("/ui/teams").text
+    assert "revokes its 1 key with it" in client.get("/ui/teams/ui-team").text
+    deleted = client.post("/ui/teams/ui-team/delete", data={"csrf_token": token})
+    assert deleted.status_code == 303 and deleted.headers["location"] == "/ui/teams?deleted=1"
+    assert client.get("/ui/teams/ui-team").status_code == 404
+    assert next(k for k in keys_of(gateway) if k["key_id"] == key_id)["status"] == "revoked"
+
+
+def test_a_provider_key_is_refused_with_a_reason_when_the_gateway_cannot_seal_it(gateway: Gateway) -> None:
+    client, token = signed_in(gateway, gateway.master_key)
+    refused = client.post("/ui/keys/create", data={"csrf_token": token, "key_alias": "ui-byok", "models_field": "1",
+                                                   "credential_provider": "openai", "credential_secret": "sk-up-1"})
+    assert refused.status_code == 400 and "SWITCHBOARD_ENCRYPTION_KEY" in refused.text
+    assert 'value="ui-byok"' in refused.text and "sk-up-1" not in refused.text, "the form comes back, the secret not"

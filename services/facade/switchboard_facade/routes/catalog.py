@@ -74,7 +74,7 @@ MODEL_FACTS = ("provider", "context_window", "max_output_tokens", "input_cost_pe
 
 def model_json(m: CatalogModel) -> dict[str, Any]:
     """A model's facts are its first (primary) deployment's; every deployment is listed too."""
-    deployments = [deployment_json(d) for d in m.deployments if d.servable]
+    deployments = [deployment_json(d) for d in m.deployments if d.servable and not d.not_live]
     primary = deployments[0] if deployments else {}
     return {
         "id": m.name,
@@ -129,7 +129,7 @@ async def public_models(request: Request) -> Response:
         catalog = await fetch_catalog(request)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
-    data = [model_json(m) for m in catalog.models if any(d.servable for d in m.deployments)]
+    data = [model_json(m) for m in catalog.models if any(d.servable and not d.not_live for d in m.deployments)]
     listing = {"object": "list", "data": data, "models": [listing_json(entry) for entry in data]}
     return Response(orjson.dumps(listing), media_type="application/json",
                     headers={"x-request-id": request_id, "cache-control": "public, max-age=60"})

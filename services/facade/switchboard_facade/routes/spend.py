@@ -64,6 +64,8 @@ def usage_row_json(record: UsageRecord) -> dict[str, Any]:
         "stream": e.stream,
         "latency_ms": round(e.latency_ms, 3),
         "ttft_ms": round(e.ttft_ms, 3) if e.stream else None,
+        "provider_ms": round(e.provider_ms, 3) if e.attempts else None,
+        "attempts": e.attempts,
         "startTime": _iso_ms(e.started_at_ms),
         "recorded_at": _iso_ms(record.recorded_at_ms),
         "custody_path": e.custody_path or None,

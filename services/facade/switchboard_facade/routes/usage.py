@@ -3,10 +3,12 @@
 Filters (query parameters): ``key_id`` (or ``api_key``/``key``), ``team_id`` (or
 ``team``), ``user_id``, ``model``, ``from``/``to`` (or ``start_date``/``end_date``: ISO dates or
 datetimes, UTC unless they say otherwise; ``to`` is exclusive), ``group_by``
-(``day``, ``model``, ``key``, ``team``, ``user``; absent: one total) and ``format``
-(``json`` or ``csv``). A virtual key reads its own usage; the admin reads all.
-Amounts are exact: ``cost_micros`` (integer micro-dollars) and ``spend`` (a
-decimal string in USD).
+(``hour``, ``day``, ``model``, ``key``, ``team``, ``user``; absent: one total),
+``split_by`` (``model``, ``key``, ``team`` or ``user``: each group split again)
+and ``format`` (``json`` or ``csv``). A virtual key reads its own usage; the
+admin reads all. Amounts are exact: ``cost_micros`` (integer micro-dollars) and
+``spend`` (a decimal string in USD); each group also has its errors and the
+p50/p95 latency and time to first token of its successful requests.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from switchboard_facade.http_input import credential
 
 router = APIRouter()
 
-GROUPS = ("day", "model", "key", "team", "user")
+GROUPS = ("hour", "day", "model", "key", "team", "user")
+SPLITS = ("model", "key", "team", "user")
 
 
 def time_filter(value: str | None, name: str, *, end: bool = False) -> int:
@@ -135,6 +138,11 @@ def group_json(g: UsageGroup) -> dict[str, Any]:
         "cost_micros": g.cost_micros,
         "spend": usd(g.cost_micros),
         "unpriced_requests": g.unpriced_requests,
+        "errors": g.errors,
+        "latency_p50_ms": round(g.latency_p50_ms, 1),
+        "latency_p95_ms": round(g.latency_p95_ms, 1),
+        "ttft_p50_ms": round(g.ttft_p50_ms, 1),
+        "ttft_p95_ms": round(g.ttft_p95_ms, 1),
     }
 
 
@@ -154,19 +162,28 @@ async def usage(request: Request) -> Response:
         if group_by and group_by not in GROUPS:
             raise invalid(f"'group_by' must be one of {', '.join(GROUPS)} (or absent for one total).", "group_by",
                           "invalid_value")
+        split_by = q.get("split_by", "")
+        if split_by and (split_by not in SPLITS or split_by == group_by):
+            raise invalid(f"'split_by' must be one of {', '.join(SPLITS)}, other than group_by (or absent).",
+                          "split_by", "invalid_value")
         fmt = output_format(q)
         filters = usage_filters(q, key)
-        page = await summarize(gw, SummarizeUsageRequest(group_by=group_by, **filters))
+        page = await summarize(gw, SummarizeUsageRequest(group_by=group_by, split_by=split_by, **filters))
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
-    groups = [group_json(g) for g in page.groups]
+    groups = [{**group_json(g), "split": g.split or None} if split_by else group_json(g) for g in page.groups]
     if fmt == "csv":
-        return csv_response(groups, list(group_json(UsageGroup())), "usage.csv", request_id)
+        columns = list(group_json(UsageGroup()))
+        if split_by:
+            columns.insert(1, "split")
+        return csv_response(groups, columns, "usage.csv", request_id)
     total = UsageGroup()
     for g in page.groups:
         for name in ("requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
-                     "cost_micros", "unpriced_requests"):
+                     "cost_micros", "unpriced_requests", "errors"):
             setattr(total, name, getattr(total, name) + getattr(g, name))
-    body = {"object": "usage", "group_by": group_by or None,
-            "filters": {k: v for k, v in filters.items() if v}, "data": groups, "total": group_json(total)}
+    body = {"object": "usage", "group_by": group_by or None, "split_by": split_by or None,
+            "filters": {k: v for k, v in filters.items() if v}, "data": groups,
+            # Percentiles do not add up across groups: the total has none (ask without group_by for them).
+            "total": {k: v for k, v in group_json(total).items() if not k.endswith(("_p50_ms", "_p95_ms"))}}
     return Response(orjson.dumps(body), media_type="application/json", headers={"x-request-id": request_id})

@@ -57,3 +57,20 @@ async def checked_form(request: Request, session: Session) -> dict[str, list[str
 def csrf_refused(request: Request, session: Session | None) -> Response:
     return page(request, "error.html", session, status=403,
                 message="The form's security token is missing or stale. Reload the page and try again.")
+
+
+async def admin_session(request: Request) -> Session | Response:
+    """The signed-in administrator, or the page that sends anyone else away (sign in, or 403)."""
+    session = await current(request)
+    if session is None:
+        return to_signin()
+    return session if session.is_admin else forbidden(request, session)
+
+
+async def admin_post(request: Request) -> tuple[Session, dict[str, list[str]]] | Response:
+    """An administrator's posted form with its CSRF token checked, or the page that refuses it."""
+    session = await admin_session(request)
+    if isinstance(session, Response):
+        return session
+    form = await checked_form(request, session)
+    return (session, form) if form is not None else csrf_refused(request, session)

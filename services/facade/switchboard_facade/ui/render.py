@@ -13,7 +13,7 @@ from starlette.responses import HTMLResponse
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import status_for
 from switchboard_facade.http_input import declared_length, read_body
-from switchboard_facade.routes.usage import usd
+from switchboard_facade.ui import charts, display
 from switchboard_facade.ui.session import Session
 
 HERE = Path(__file__).parent
@@ -27,13 +27,13 @@ def templates() -> Any:
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["usd"] = lambda micros: "—" if micros is None else "$" + usd(int(micros))
+    env.filters.update({
+        "money": display.money, "exact_money": display.exact_money, "duration": display.duration,
+        "count": display.count, "compact": display.compact, "utc": display.utc, "until": display.until,
+        "chart": charts.render,
+    })
+    env.globals["percent"] = display.percent
     return env
-
-
-def chart_available() -> bool:
-    """The chart library is built into static/vendor at install time; without it the pages show tables."""
-    return (STATIC_DIR / "vendor" / "chart.umd.js").is_file()
 
 
 #: Headers on every dashboard page: no framing, no third-party anything, no caching of account data.
@@ -48,8 +48,7 @@ SECURITY_HEADERS = {
 
 
 def page(request: Request, template: str, session: Session | None, status: int = 200, **context: Any) -> HTMLResponse:
-    html = templates().get_template(template).render(session=session, path=request.url.path, chart=chart_available(),
-                                             **context)
+    html = templates().get_template(template).render(session=session, path=request.url.path, **context)
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
 

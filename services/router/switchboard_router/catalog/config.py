@@ -52,6 +52,9 @@ class ModelEntry:
     #: Deployments left out because their credentials are not in the environment: id → reason.
     unavailable: tuple[tuple[str, str], ...] = ()
     owned_by: str = "switchboard"
+    #: Every deployment of the config, live or not, in its order (for describing the model; routing uses
+    #: ``deployments``).
+    configured: tuple[Deployment, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +191,7 @@ def catalog_of(file: CatalogFile) -> Catalog:
             unavailable=tuple((dep.id, f"environment variable(s) {', '.join(dep.missing_env)} not set")
                               for dep in spec.deployments if not dep.live),
             owned_by=spec.owned_by,
+            configured=deployments,
         )
     return Catalog(models=models, policy=_policy(file.router_settings), privacy_tiers=file.privacy_tiers,
                    access_groups=file.access_groups, unsupported=file.unsupported)

@@ -10,7 +10,10 @@ handle are re-exported here.
 from switchboard.v1.router_pb2 import (
     CompleteRequest,
     CompleteResponse,
+    DeploymentState,
+    DescribeModelsResponse,
     ListModelsResponse,
+    ModelDescription,
     ModelInfo,
     Payer,
     RouteInfo,
@@ -21,6 +24,7 @@ from switchboard_router.client.internal import Completion, SwitchboardRouter
 from switchboard_router.client.router_client import RouterClient, StreamHandle
 from switchboard_router.operations import Operation
 
-__all__ = ["CompleteRequest", "CompleteResponse", "Completion", "ListModelsResponse", "ModelInfo", "Operation",
+__all__ = ["CompleteRequest", "CompleteResponse", "Completion", "DeploymentState", "DescribeModelsResponse",
+           "ListModelsResponse", "ModelDescription", "ModelInfo", "Operation",
            "Payer", "RouteInfo", "RouterClient", "RoutingConstraints", "StreamEvent", "StreamHandle",
            "SwitchboardRouter"]

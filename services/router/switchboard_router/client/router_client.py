@@ -82,14 +82,24 @@ class RouterClient:
             raise ended_before_start() from None
         return first.route, after_route(first, events), rpc
 
-    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None,
-                          include_wildcards: bool = False) -> router_pb2.ListModelsResponse:
+    async def _catalog_call(self, rpc: Any, request: Any) -> Any:
+        """A short call about the catalog; raises ServiceError."""
         try:
-            return await self.stub.ListModels(  # type: ignore[no-any-return]  # the stub's answer
-                router_pb2.ListModelsRequest(constraints=constraints, include_wildcards=include_wildcards),
-                timeout=self.open_timeout_seconds, metadata=self.metadata)
+            return await rpc(request, timeout=self.open_timeout_seconds, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
+
+    async def list_models(self, constraints: router_pb2.RoutingConstraints | None = None,
+                          include_wildcards: bool = False) -> router_pb2.ListModelsResponse:
+        return await self._catalog_call(  # type: ignore[no-any-return]  # the stub's answer
+            self.stub.ListModels,
+            router_pb2.ListModelsRequest(constraints=constraints, include_wildcards=include_wildcards))
+
+    async def describe_models(self, constraints: router_pb2.RoutingConstraints | None = None
+                              ) -> router_pb2.DescribeModelsResponse:
+        """Every configured model the caller may use, live or not, with each deployment's state and reason."""
+        return await self._catalog_call(  # type: ignore[no-any-return]  # the stub's answer
+            self.stub.DescribeModels, router_pb2.DescribeModelsRequest(constraints=constraints))
 
 
 def ended_before_start() -> ServiceError:

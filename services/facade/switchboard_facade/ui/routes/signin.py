@@ -33,7 +33,7 @@ def _login_page(request: Request, error: str = "", status: int = 200) -> Respons
 @router.get("/ui/")
 async def home(request: Request) -> Response:
     session = await current(request)
-    target = "/ui/login" if session is None else ("/ui/keys" if session.is_admin else "/ui/usage")
+    target = "/ui/login" if session is None else "/ui/usage"
     return RedirectResponse(target, status_code=303, headers=SECURITY_HEADERS)
 
 
@@ -57,8 +57,7 @@ async def login(request: Request) -> Response:
         return _login_page(request, f"Not signed in: {err.error.message}", 401)
     label = "admin" if key.is_admin and not key.key_id else (key.key_alias or key.key_id)
     cookie, _ = store(request).create(credential, is_admin=key.is_admin, key_id=key.key_id, label=label)
-    response = RedirectResponse("/ui/keys" if key.is_admin else "/ui/usage", status_code=303,
-                                headers=SECURITY_HEADERS)
+    response = RedirectResponse("/ui/usage", status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(COOKIE_NAME, cookie, max_age=SESSION_SECONDS, path="/ui", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui")

@@ -1,12 +1,14 @@
-"""Usage: spend and requests per day (chart), breakdowns by key, model and team, the request log, CSV export.
+"""Usage at a glance: totals, charts per hour or day (spend, requests, errors, tokens, latency, time to first
+token), budgets closest to their limit, breakdowns by model, key, team and user, the request log and a CSV export.
 
-Filters are those of ``GET /usage`` (date range, key, model, team); a virtual key's session is confined to its
-own rows by the same ``usage_filters`` the API uses. The "to" date of the form is inclusive.
+Filters are those of ``GET /usage`` (key, team, model) plus a range: the last 24 hours, 7, 30 or 90 days, or
+two dates (both included, UTC). A virtual key's session is confined to its own rows by the same
+``usage_filters`` the API uses.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,72 +16,93 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard_billing.client import ListUsageRequest, SummarizeUsageRequest, UsageRecord
+from switchboard_billing.client import ListUsageRequest, SummarizeUsageRequest, UsageGroup, UsageRecord
 from switchboard_common.errors import ServiceError
+from switchboard_facade.admin_views import iso_ms
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.routes.spend import usage_row_json
-from switchboard_facade.routes.usage import csv_response, group_json, summarize, usage_filters
+from switchboard_facade.routes.usage import csv_response, summarize, usage_filters
+from switchboard_facade.ui import ranges
+from switchboard_facade.ui.budget_bars import Standing, has_budget, standings
 from switchboard_facade.ui.guard import current, to_signin
+from switchboard_facade.ui.names import Directory, directory
 from switchboard_facade.ui.render import page
 from switchboard_facade.ui.session import Session
+from switchboard_facade.ui.usage_charts import usage_charts
 
 router = APIRouter()
 
-LOG_ROWS = 200
+LOG_ROWS = 50
 CSV_ROWS = 100_000
-FILTER_NAMES = ("from", "to", "key_id", "model", "team_id")
+FILTER_NAMES = ("range", "from", "to", "key_id", "model", "team_id", "split")
+SPLITS = ("model", "key", "team", "user")
+#: Budgets shown on the page (the closest to their limit first).
+BUDGETS_SHOWN = 6
 
 
 def form_filters(q: QueryParams) -> dict[str, str]:
     return {name: q.get(name, "").strip() for name in FILTER_NAMES}
 
 
-def api_query(chosen: dict[str, str]) -> QueryParams:
-    """The form's filters as ``/usage`` query parameters: an inclusive "to" day becomes the next day's start."""
-    params = {k: v for k, v in chosen.items() if v}
-    to = params.get("to", "")
-    if len(to) == 10:
-        try:
-            params["to"] = (date.fromisoformat(to) + timedelta(days=1)).isoformat()
-        except ValueError:
-            pass
-    return QueryParams(params)
-
-
 def custody_path(row: dict[str, Any]) -> str:
-    """The same path the ``x-switchboard-custody-path`` response header reported for the request."""
+    """The request's custody path as the ledger recorded it (the facade hop alone when no deployment served)."""
+    if row.get("custody_path"):
+        return str(row["custody_path"])
     if not row.get("model_id"):
         return "facade"
     return f"facade>router>{row['custom_llm_provider']}:{row['model_id']}"
 
 
-async def _filters(gw: Gateway, session: Session, chosen: dict[str, str]) -> dict[str, Any]:
-    key = await gw.verify(session.credential)
-    return usage_filters(api_query(chosen), key)
-
-
-async def _records(gw: Gateway, filters: dict[str, Any], limit: int) -> list[UsageRecord]:
+async def records(gw: Gateway, filters: dict[str, Any], limit: int) -> list[UsageRecord]:
     query = ListUsageRequest(limit=min(limit, 1000), **filters)
     page_ = await gw.billing.list_usage(query)
-    records = list(page_.records)
-    while page_.next_cursor and len(records) < limit:
+    found = list(page_.records)
+    while page_.next_cursor and len(found) < limit:
         query.cursor = page_.next_cursor
         page_ = await gw.billing.list_usage(query)
-        records.extend(page_.records)
-    return records[:limit]
+        found.extend(page_.records)
+    return found[:limit]
 
 
-async def key_aliases(gw: Gateway, session: Session) -> dict[str, str]:
-    """key_id → alias for the breakdown by key; empty when auth cannot list (the ids still show)."""
-    who = session.credential
-    try:
-        if session.is_admin:
-            infos = await gw.auth.admin.list_keys(who)
-        else:
-            infos = [await gw.auth.admin.get_key(who, session.credential)]
-    except ServiceError:
-        return {}
-    return {k.key_id: k.key_alias for k in infos if k.key_alias}
+def breakdown(groups: list[UsageGroup], dimension: str, names: Directory) -> list[dict[str, Any]]:
+    """Rows of a breakdown table, largest spend first, each with its name."""
+    rows = [{"id": g.group, "name": names.name(dimension, g.group), "requests": g.requests, "errors": g.errors,
+             "tokens": g.prompt_tokens + g.completion_tokens, "cost_micros": g.cost_micros,
+             "unpriced": g.unpriced_requests, "p50": g.latency_p50_ms, "p95": g.latency_p95_ms,
+             "ttft_p50": g.ttft_p50_ms} for g in groups]
+    return sorted(rows, key=lambda r: (-r["cost_micros"], -r["requests"], r["name"]))
+
+
+async def budgets(gw: Gateway, session: Session, names: Directory) -> list[dict[str, Any]]:
+    """The budgets the session may see, the most used first: every key and team with one (an admin), or the
+    key's own and its team's."""
+    subjects: list[tuple[str, str, Any]] = []
+    labels: dict[tuple[str, str], tuple[str, str]] = {}
+    if session.is_admin:
+        for k in names.keys.values():
+            if has_budget(k.limits) and k.status in ("active", "blocked"):
+                subjects.append(("key", k.key_id, k.limits))
+                labels[("key", k.key_id)] = (names.key(k.key_id), f"/ui/keys/{k.key_id}")
+        for t in names.teams.values():
+            if has_budget(t.limits):
+                subjects.append(("team", t.team_id, t.limits))
+                labels[("team", t.team_id)] = (names.team(t.team_id), f"/ui/teams/{t.team_id}")
+        for u in names.users.values():
+            if has_budget(u.limits):
+                subjects.append(("user", u.user_id, u.limits))
+                labels[("user", u.user_id)] = (names.user(u.user_id), "/ui/users")
+    else:
+        key = await gw.verify(session.credential)
+        if has_budget(key.limits):
+            subjects.append(("key", key.key_id, key.limits))
+            labels[("key", key.key_id)] = (names.key(key.key_id), f"/ui/keys/{key.key_id}")
+        if key.team_id and has_budget(key.team_limits):
+            subjects.append(("team", key.team_id, key.team_limits))
+            labels[("team", key.team_id)] = (names.team(key.team_id), "")
+    found = await standings(gw, subjects)
+    shown: list[tuple[tuple[str, str], Standing]] = sorted(found.items(), key=lambda item: -item[1].used)
+    return [{"scope": scope, "name": labels[(scope, subject)][0], "href": labels[(scope, subject)][1],
+             "standing": standing} for (scope, subject), standing in shown[:BUDGETS_SHOWN]]
 
 
 @router.get("/ui/usage")
@@ -89,34 +112,47 @@ async def usage_page(request: Request) -> Response:
         return to_signin()
     gw: Gateway = request.app.state.gateway
     chosen = form_filters(request.query_params)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    rows: list[dict[str, Any]] = []
     error = ""
     try:
-        filters = await _filters(gw, session, chosen)
-        for group_by in ("day", "model", "key", "team"):
-            summary = await summarize(gw, SummarizeUsageRequest(group_by=group_by, **filters))
-            groups[group_by] = [group_json(g) for g in summary.groups]
-        aliases = await key_aliases(gw, session)
-        for g in groups["key"]:
-            g["label"] = aliases.get(g["group"] or "", "")
-        for record in await _records(gw, filters, LOG_ROWS):
+        rng = ranges.parse(chosen["range"], chosen["from"], chosen["to"])
+    except ValueError:
+        rng, error = ranges.parse("", "", ""), "Dates must be written YYYY-MM-DD; showing the last 24 hours."
+    split = chosen["split"] if chosen["split"] in SPLITS else "model"
+    if not session.is_admin and split != "model":
+        split = "model"
+    context: dict[str, Any] = {"charts": {}, "tables": {}, "rows": [], "budgets": [], "overall": None}
+    names = Directory()
+    try:
+        key = await gw.verify(session.credential)
+        filters = usage_filters(QueryParams({k: chosen[k] for k in ("key_id", "team_id", "model") if chosen[k]}),
+                                key)
+        filters.update(from_ms=rng.from_ms, to_ms=rng.to_ms)
+
+        def sums(group_by: str = "", split_by: str = "") -> Any:
+            return summarize(gw, SummarizeUsageRequest(group_by=group_by, split_by=split_by, **filters))
+
+        dimensions = list(SPLITS) if session.is_admin else ["model"]
+        names, totals, by_split, overall, *groups = await asyncio.gather(
+            directory(gw, session), sums(rng.bucket), sums(rng.bucket, split), sums(),
+            *(sums(d) for d in dimensions))
+        context["overall"] = overall.groups[0] if overall.groups else UsageGroup()
+        context["charts"] = usage_charts(rng, totals.groups, by_split.groups, split,
+                                         lambda value: names.name(split, value))
+        context["tables"] = {d: breakdown(list(g.groups), d, names) for d, g in zip(dimensions, groups, strict=True)}
+        for record in await records(gw, filters, LOG_ROWS):
             row = usage_row_json(record)
             row["custody_path"] = custody_path(row)
+            row["key_name"] = names.key(row["api_key"]) if names.keys else (row["key_alias"] or row["api_key"])
+            rows: list[dict[str, Any]] = context["rows"]
             rows.append(row)
+        context["budgets"] = await budgets(gw, session, names)
     except ServiceError as err:
         error = err.error.message
-    total = {name: sum(g[name] for g in groups.get("day", [])) for name in
-             ("requests", "successful_requests", "prompt_tokens", "completion_tokens", "cost_micros")}
-    chart_data = {"days": [g["group"] for g in groups.get("day", [])],
-                  "spend": [g["spend"] for g in groups.get("day", [])],
-                  "requests": [g["requests"] for g in groups.get("day", [])]}
-    export = str(api_query(chosen))
-    key_choices = sorted((g["group"], g.get("label", "")) for g in groups.get("key", []) if g["group"])
-    model_choices = [g["group"] for g in groups.get("model", []) if g["group"]]
-    return page(request, "usage.html", session, groups=groups, rows=rows, total=total, chosen=chosen, error=error,
-                chart_data=chart_data, export_query=export, log_limit=LOG_ROWS, key_choices=key_choices,
-                model_choices=model_choices)
+    export = {k: v for k, v in (("key_id", chosen["key_id"]), ("team_id", chosen["team_id"]),
+                                ("model", chosen["model"])) if v}
+    export["from"], export["to"] = iso_ms(rng.from_ms) or "", iso_ms(rng.to_ms) or ""
+    return page(request, "usage.html", session, error=error, chosen=chosen, range=rng, presets=ranges.PRESETS,
+                split=split, names=names, export_query=str(QueryParams(export)), log_limit=LOG_ROWS, **context)
 
 
 @router.get("/ui/usage.csv")
@@ -129,11 +165,11 @@ async def usage_csv(request: Request) -> Response:
     try:
         key = await gw.verify(session.credential)
         filters = usage_filters(request.query_params, key)
-        records = await _records(gw, filters, CSV_ROWS)
+        found = await records(gw, filters, CSV_ROWS)
     except ServiceError as err:
         return page(request, "error.html", session, status=400, message=err.error.message)
     rows = []
-    for record in records:
+    for record in found:
         row = usage_row_json(record)
         row["custody_path"] = custody_path(row)
         rows.append(row)

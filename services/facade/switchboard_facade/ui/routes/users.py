@@ -1,44 +1,31 @@
-"""Users: each user's role, keys, teams, budget and spend. Admin only, like ``/user/list``."""
+"""Users (admins only, like ``/user/list``): each user's role, keys, teams, and budget bars over all their keys."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard_billing.client import SummarizeUsageRequest
-from switchboard_common.errors import ServiceError
 from switchboard_facade.admin_views import user_json
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.routes.usage import summarize
-from switchboard_facade.ui.guard import current, forbidden, to_signin
+from switchboard_facade.ui.budget_bars import standings
+from switchboard_facade.ui.guard import admin_session
+from switchboard_facade.ui.names import directory
 from switchboard_facade.ui.render import page
-from switchboard_facade.ui.routes.keys import budget_micros
 
 router = APIRouter()
 
 
 @router.get("/ui/users")
 async def users_page(request: Request) -> Response:
-    session = await current(request)
-    if session is None:
-        return to_signin()
-    if not session.is_admin:
-        return forbidden(request, session)
+    session = await admin_session(request)
+    if isinstance(session, Response):
+        return session
     gw: Gateway = request.app.state.gateway
-    users: list[dict[str, Any]] = []
-    error = ""
-    try:
-        listed = await gw.auth.admin.list_users(session.credential)
-        spend = {g.group: g.cost_micros for g in
-                 (await summarize(gw, SummarizeUsageRequest(group_by="user"))).groups}
-        for info in listed:
-            user = user_json(info)
-            user["spend_micros"] = spend.get(info.user_id, 0)
-            user["budget_micros"] = budget_micros(info.limits)
-            users.append(user)
-    except ServiceError as err:
-        error = err.error.message
+    names = await directory(gw, session)
+    infos = sorted(names.users.values(), key=lambda u: names.user(u.user_id).lower())
+    found = await standings(gw, [("user", u.user_id, u.limits) for u in infos])
+    users = [{**user_json(u), "name": names.user(u.user_id), "team_names": [names.team(t) for t in u.teams],
+              "standing": found.get(("user", u.user_id))} for u in infos]
+    error = "" if names.ok else "Users could not be listed (auth did not answer); try again in a moment."
     return page(request, "users.html", session, users=users, error=error)

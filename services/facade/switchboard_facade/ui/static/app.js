@@ -1,58 +1,132 @@
-// Switchboard dashboard: copy buttons, confirmations, the new-key dialog and the per-day chart.
-// No inline scripts (the pages' Content-Security-Policy forbids them); everything is wired here.
+// Switchboard dashboard: copy buttons, confirmations, the new-key dialog and the Connect Cursor page.
+// No inline scripts (the pages' Content-Security-Policy forbids them); everything is wired here. Pages work
+// without it, except copying and the key test.
 "use strict";
 
-document.addEventListener("click", async (event) => {
-  const button = event.target.closest("[data-copy]");
-  if (!button) return;
-  const text = button.getAttribute("data-copy");
+async function copyText(text) {
   try {
     await navigator.clipboard.writeText(text);
   } catch (err) {
     const area = document.createElement("textarea");
     area.value = text;
+    area.setAttribute("readonly", "");
     document.body.appendChild(area);
     area.select();
     document.execCommand("copy");
     area.remove();
   }
+}
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  await copyText(button.getAttribute("data-copy"));
   const label = button.textContent;
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
 
+// Destructive actions ask first.
 document.addEventListener("submit", (event) => {
   const message = event.target.getAttribute("data-confirm");
   if (message && !window.confirm(message)) event.preventDefault();
 });
 
+// Connect Cursor: the base URL follows the public address typed in.
+function followPublicOrigin() {
+  const input = document.getElementById("public-origin");
+  const shown = document.getElementById("base-url");
+  const button = document.getElementById("copy-base");
+  if (!input || !shown || !button) return;
+  const update = () => {
+    const typed = input.value.trim().replace(/\/+$/, "");
+    const url = /^https?:\/\/[^\s/]+/.test(typed) ? typed + "/cursor" : shown.dataset.local;
+    shown.textContent = url;
+    button.setAttribute("data-copy", url);
+    const note = document.getElementById("base-url-note");
+    if (note) note.hidden = url !== shown.dataset.local;
+  };
+  input.addEventListener("input", update);
+  update();
+}
+
+// Connect Cursor: one real streamed request through /cursor with the key typed in; the answer as it arrives.
+function keyTest() {
+  const form = document.getElementById("test-key");
+  if (!form) return;
+  const status = document.getElementById("test-status");
+  const answer = document.getElementById("test-answer");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button[type=submit]");
+    const key = form.elements.key.value.trim();
+    const model = form.elements.model.value;
+    answer.textContent = "";
+    status.className = "";
+    status.textContent = "Sending…";
+    button.disabled = true;
+    const started = performance.now();
+    let firstToken = 0;
+    try {
+      const response = await fetch(form.dataset.endpoint, {
+        method: "POST",
+        credentials: "omit",
+        cache: "no-store",
+        headers: { "Authorization": "Bearer " + key, "Content-Type": "application/json" },
+        body: JSON.stringify({
+          model: model, stream: true,
+          messages: [{ role: "user", content: "Reply with one short sentence confirming that you can hear me." }],
+        }),
+      });
+      const requestId = response.headers.get("x-request-id") || "";
+      if (!response.ok) {
+        let message = response.statusText;
+        try { message = (await response.json()).error.message; } catch (err) { /* not JSON */ }
+        status.className = "bad";
+        status.textContent = "Refused (" + response.status + "): " + message;
+        return;
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += decoder.decode(value, { stream: true });
+        const events = buffer.split("\n\n");
+        buffer = events.pop();
+        for (const block of events) {
+          for (const line of block.split("\n")) {
+            if (!line.startsWith("data:")) continue;
+            const data = line.slice(5).trim();
+            if (data === "[DONE]") continue;
+            let chunk;
+            try { chunk = JSON.parse(data); } catch (err) { continue; }
+            if (chunk.error) throw new Error(chunk.error.message || "the stream failed");
+            const text = chunk.choices && chunk.choices[0] && chunk.choices[0].delta && chunk.choices[0].delta.content;
+            if (text) {
+              if (!firstToken) firstToken = performance.now() - started;
+              answer.textContent += text;
+            }
+          }
+        }
+      }
+      const served = response.headers.get("x-switchboard-deployment") || "the gateway";
+      status.className = "good";
+      status.textContent = "It works: " + served + " answered, first token after " + Math.round(firstToken) +
+        " ms, done after " + Math.round(performance.now() - started) + " ms (request " + requestId + ").";
+    } catch (err) {
+      status.className = "bad";
+      status.textContent = "The request failed: " + err.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const dialog = document.querySelector("dialog[data-open]");
   if (dialog && typeof dialog.showModal === "function") dialog.showModal();
-
-  const canvas = document.getElementById("usage-chart");
-  const data = document.getElementById("usage-data");
-  if (!canvas || !data || typeof window.Chart !== "function") {
-    document.querySelectorAll(".chart-fallback").forEach((t) => t.classList.remove("chart-fallback"));
-    if (canvas) canvas.remove();
-    return;
-  }
-  const series = JSON.parse(data.textContent);
-  new window.Chart(canvas, {
-    type: "bar",
-    data: {
-      labels: series.days,
-      datasets: [
-        { label: "Spend (USD)", data: series.spend.map(Number), yAxisID: "spend", backgroundColor: "#3b6ea5" },
-        { label: "Requests", data: series.requests, yAxisID: "requests", type: "line", borderColor: "#c07a1a" },
-      ],
-    },
-    options: {
-      animation: false,
-      scales: {
-        spend: { position: "left", beginAtZero: true },
-        requests: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } },
-      },
-    },
-  });
+  followPublicOrigin();
+  keyTest();
 });
