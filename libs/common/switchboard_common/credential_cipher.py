@@ -21,6 +21,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 
 def _fernet() -> ModuleType:
@@ -46,7 +50,7 @@ class CredentialCipher:
         fernet = _fernet()
         self._invalid = fernet.InvalidToken
         try:
-            self._fernet = fernet.MultiFernet([fernet.Fernet(key.strip().encode()) for key in keys])
+            self._fernet: MultiFernet = fernet.MultiFernet([fernet.Fernet(key.strip().encode()) for key in keys])
         except ValueError:
             raise ValueError("SWITCHBOARD_ENCRYPTION_KEY must hold Fernet keys (32 url-safe base64-encoded bytes) "
                              "separated by commas; make one with CredentialCipher.generate_key()") from None

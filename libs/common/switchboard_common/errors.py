@@ -11,6 +11,7 @@ client's dialect without guessing.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import grpc
 
@@ -114,7 +115,7 @@ def grpc_code_for(kind: int) -> grpc.StatusCode:
     return _GRPC_CODE.get(kind, grpc.StatusCode.UNKNOWN)
 
 
-async def abort(context: grpc.aio.ServicerContext, err: ServiceError) -> None:
+async def abort(context: grpc.aio.ServicerContext[Any, Any], err: ServiceError) -> None:
     """Ends the RPC with the error's status code and the typed detail attached."""
     context.set_trailing_metadata(((ERROR_METADATA_KEY, err.error.SerializeToString()),))
     await context.abort(grpc_code_for(err.kind), err.message)

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -23,6 +23,8 @@ from switchboard_common import metrics
 from switchboard_common.errors import ERROR_METADATA_KEY
 
 Kind = common_pb2.ErrorKind
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
 
 #: Error kinds that are a policy's refusal rather than a failure, and the ``reason`` label they get.
 DENIAL_REASONS: dict[int, str] = {
@@ -40,12 +42,12 @@ UPSTREAM_KINDS = frozenset({Kind.ERROR_KIND_UPSTREAM, Kind.ERROR_KIND_UPSTREAM_U
 def kind_label(kind: int) -> str:
     """``ERROR_KIND_UPSTREAM_TIMEOUT`` -> ``upstream_timeout`` (a small, closed set)."""
     try:
-        return Kind.Name(kind).removeprefix("ERROR_KIND_").lower()  # type: ignore[arg-type]
+        return Kind.Name(kind).removeprefix("ERROR_KIND_").lower()
     except ValueError:
         return "unknown"
 
 
-def _typed_error(context: grpc.aio.ServicerContext) -> common_pb2.Error | None:
+def _typed_error(context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.Error | None:
     for key, value in context.trailing_metadata() or ():
         if key == ERROR_METADATA_KEY and isinstance(value, bytes):
             try:
@@ -91,9 +93,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Req, _Resp] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.request_streaming:
             return handler
@@ -110,14 +112,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 response_serializer=handler.response_serializer)
         return handler
 
-    def _finish(self, method: str, started: float, context: grpc.aio.ServicerContext,
+    def _finish(self, method: str, started: float, context: grpc.aio.ServicerContext[Any, Any],
                 failed: grpc.StatusCode | None) -> None:
         """``failed``: the code to count when the handler did not set one (None: it succeeded)."""
         code = context.code() or failed or grpc.StatusCode.OK
         record_call(self.service, method, started, code, _typed_error(context) if code != grpc.StatusCode.OK else None)
 
     def _unary(self, method: str, behavior: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metrics.RPC_INFLIGHT.add((self.service, method), 1)
             started = time.perf_counter()
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN
@@ -135,7 +137,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         return observed
 
     def _stream(self, method: str, behavior: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
-        async def observed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
             metrics.RPC_INFLIGHT.add((self.service, method), 1)
             started = time.perf_counter()
             failed: grpc.StatusCode | None = grpc.StatusCode.UNKNOWN

@@ -113,15 +113,15 @@ class RequireServiceToken(grpc.aio.ServerInterceptor):
         return _refusal(await continuation(handler_call_details), unauthenticated_service(method))
 
 
-def _refusal(handler: grpc.RpcMethodHandler | None, message: str) -> grpc.RpcMethodHandler | None:
+def _refusal(handler: grpc.RpcMethodHandler[Any, Any] | None, message: str) -> grpc.RpcMethodHandler[Any, Any] | None:
     """A handler of the same shape as ``handler`` that aborts with UNAUTHENTICATED."""
     if handler is None:
         return None
 
-    async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    async def streaming(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def streaming(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
         yield  # pragma: no cover  # an async generator, as streaming handlers are
 

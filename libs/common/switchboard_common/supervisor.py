@@ -147,7 +147,7 @@ async def stop_all(procs: dict[str, asyncio.subprocess.Process], grace: float, h
         waits = [asyncio.ensure_future(p.wait()) for p in running]
         hurried = asyncio.ensure_future(hurry.wait())
         if waits:
-            await asyncio.wait([asyncio.gather(*waits), hurried], timeout=max(0.0, until - time.monotonic()),
+            await asyncio.wait((asyncio.gather(*waits), hurried), timeout=max(0.0, until - time.monotonic()),
                                return_when=asyncio.FIRST_COMPLETED)
         hurried.cancel()
         for proc in running:

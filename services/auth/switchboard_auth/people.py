@@ -38,6 +38,14 @@ from switchboard_rules.fields import DEFAULT_USER_ROLE
 log = logging.getLogger(__name__)
 
 
+#: The servicer context of each RPC shape: grpc.aio.ServicerContext[its request, its answer].
+_UserContext = grpc.aio.ServicerContext[auth_pb2.UserRequest, auth_pb2.UserInfo]
+_GetUserContext = grpc.aio.ServicerContext[auth_pb2.GetUserRequest, auth_pb2.UserInfo]
+_ListUsersContext = grpc.aio.ServicerContext[auth_pb2.ListUsersRequest, auth_pb2.ListUsersResponse]
+_DeleteUsersContext = grpc.aio.ServicerContext[auth_pb2.DeleteUsersRequest, auth_pb2.DeleteUsersResponse]
+_UpdateTeamMembersContext = grpc.aio.ServicerContext[auth_pb2.UpdateTeamMembersRequest, auth_pb2.TeamInfo]
+
+
 class PeopleAdmin:
     """Users and team members. The servicer provides the store and the shared helpers named below."""
 
@@ -90,7 +98,7 @@ class PeopleAdmin:
     # -- users -----------------------------------------------------------------------------
 
     @rpc
-    async def CreateUser(self, request: auth_pb2.UserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+    async def CreateUser(self, request: auth_pb2.UserRequest, context: _UserContext) -> auth_pb2.UserInfo:
         await self._admin(request.caller)
         user_id = request.spec.user_id or "user_" + secrets.token_hex(8)
         check_text(user_id, "user_id")
@@ -109,7 +117,7 @@ class PeopleAdmin:
         return user_info(user)
 
     @rpc
-    async def UpdateUser(self, request: auth_pb2.UserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+    async def UpdateUser(self, request: auth_pb2.UserRequest, context: _UserContext) -> auth_pb2.UserInfo:
         await self._admin(request.caller)
         user = await self._find_user(request.spec.user_id)
         fields = set(request.update_fields)
@@ -120,7 +128,7 @@ class PeopleAdmin:
         return await self._user_info(user)
 
     @rpc
-    async def GetUser(self, request: auth_pb2.GetUserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:
+    async def GetUser(self, request: auth_pb2.GetUserRequest, context: _GetUserContext) -> auth_pb2.UserInfo:
         who = await self._caller(request.caller)
         user_id = request.user_id or who.user_id
         if not user_id and who.key is not None:
@@ -134,7 +142,7 @@ class PeopleAdmin:
 
     @rpc
     async def ListUsers(self, request: auth_pb2.ListUsersRequest,
-                        context: grpc.aio.ServicerContext) -> auth_pb2.ListUsersResponse:
+                        context: _ListUsersContext) -> auth_pb2.ListUsersResponse:
         (await self._caller(request.caller)).require_reader()
         check_text(request.user_role, "user_role")
         counts = await self.store.live_key_counts("user_id")
@@ -148,7 +156,7 @@ class PeopleAdmin:
 
     @rpc
     async def DeleteUsers(self, request: auth_pb2.DeleteUsersRequest,
-                          context: grpc.aio.ServicerContext) -> auth_pb2.DeleteUsersResponse:
+                          context: _DeleteUsersContext) -> auth_pb2.DeleteUsersResponse:
         await self._admin(request.caller)
         if not request.user_ids:
             raise bad("Name the users to delete: {\"user_ids\": [\"...\"]}.", "user_ids", "missing_user_ids")
@@ -172,7 +180,7 @@ class PeopleAdmin:
 
     @rpc
     async def UpdateTeamMembers(self, request: auth_pb2.UpdateTeamMembersRequest,
-                                context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+                                context: _UpdateTeamMembersContext) -> auth_pb2.TeamInfo:
         who = await self._caller(request.caller)
         team = await self._find_team(request.team_id)
         if not who.is_admin and not who.team_admin_of(team):

@@ -73,6 +73,24 @@ def _limits_unavailable(exc: Exception) -> ServiceError:
                         code="rate_limits_unavailable", http_status=503)
 
 
+#: The servicer context of each RPC shape: grpc.aio.ServicerContext[its request, its answer].
+_AuthorizeContext = grpc.aio.ServicerContext[auth_pb2.AuthorizeRequest, auth_pb2.AuthorizeResponse]
+_CredentialsContext = grpc.aio.ServicerContext[auth_pb2.GetProviderCredentialsRequest, auth_pb2.ProviderCredentials]
+_ReleaseContext = grpc.aio.ServicerContext[auth_pb2.ReleaseAdmissionRequest, auth_pb2.ReleaseAdmissionResponse]
+_ReleaseBatchContext = grpc.aio.ServicerContext[auth_pb2.ReleaseBatchRequest, auth_pb2.ReleaseAdmissionResponse]
+_WatchInvalidationsContext = grpc.aio.ServicerContext[auth_pb2.WatchInvalidationsRequest, auth_pb2.Invalidation]
+_CreateKeyContext = grpc.aio.ServicerContext[auth_pb2.CreateKeyRequest, auth_pb2.CreateKeyResponse]
+_ListKeysContext = grpc.aio.ServicerContext[auth_pb2.ListKeysRequest, auth_pb2.ListKeysResponse]
+_GetKeyContext = grpc.aio.ServicerContext[auth_pb2.GetKeyRequest, auth_pb2.KeyInfo]
+_UpdateKeyContext = grpc.aio.ServicerContext[auth_pb2.UpdateKeyRequest, auth_pb2.KeyInfo]
+_DeleteKeysContext = grpc.aio.ServicerContext[auth_pb2.DeleteKeysRequest, auth_pb2.DeleteKeysResponse]
+_RegenerateKeyContext = grpc.aio.ServicerContext[auth_pb2.RegenerateKeyRequest, auth_pb2.CreateKeyResponse]
+_SetBlockedContext = grpc.aio.ServicerContext[auth_pb2.SetBlockedRequest, auth_pb2.KeyInfo]
+_TeamContext = grpc.aio.ServicerContext[auth_pb2.TeamRequest, auth_pb2.TeamInfo]
+_GetTeamContext = grpc.aio.ServicerContext[auth_pb2.GetTeamRequest, auth_pb2.TeamInfo]
+_ListTeamsContext = grpc.aio.ServicerContext[auth_pb2.ListTeamsRequest, auth_pb2.ListTeamsResponse]
+
+
 class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
                  cache: VerificationCache, cipher: CredentialCipher | None = None,
@@ -179,7 +197,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def Authorize(self, request: auth_pb2.AuthorizeRequest,
-                        context: grpc.aio.ServicerContext) -> auth_pb2.AuthorizeResponse:
+                        context: _AuthorizeContext) -> auth_pb2.AuthorizeResponse:
         for earlier in request.releases:  # the caller's corrections not sent yet count before this admission
             await self._release(earlier)
         key, team, user = await self._verify(request.api_key)
@@ -262,7 +280,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def GetProviderCredentials(self, request: auth_pb2.GetProviderCredentialsRequest,
-                                     context: grpc.aio.ServicerContext) -> auth_pb2.ProviderCredentials:
+                                     context: _CredentialsContext) -> auth_pb2.ProviderCredentials:
         if self.identity.caller(context.invocation_metadata()) != "router":
             raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Provider credentials are given to the router alone.",
                                code="router_only")
@@ -276,13 +294,13 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def Release(self, request: auth_pb2.ReleaseAdmissionRequest,
-                      context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
+                      context: _ReleaseContext) -> auth_pb2.ReleaseAdmissionResponse:
         await self._release(request)
         return auth_pb2.ReleaseAdmissionResponse()
 
     @rpc
     async def ReleaseBatch(self, request: auth_pb2.ReleaseBatchRequest,
-                           context: grpc.aio.ServicerContext) -> auth_pb2.ReleaseAdmissionResponse:
+                           context: _ReleaseBatchContext) -> auth_pb2.ReleaseAdmissionResponse:
         for one in request.releases:
             await self._release(one)
         for returned in request.lease_returns:
@@ -318,7 +336,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             raise _limits_unavailable(exc) from None
 
     async def WatchInvalidations(self, request: auth_pb2.WatchInvalidationsRequest,
-                                 context: grpc.aio.ServicerContext) -> AsyncIterator[auth_pb2.Invalidation]:
+                                 context: _WatchInvalidationsContext) -> AsyncIterator[auth_pb2.Invalidation]:
         if not self.bus.healthy:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "this auth replica does not hear changes right now")
         queue = self.bus.subscribe()
@@ -412,7 +430,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def CreateKey(self, request: auth_pb2.CreateKeyRequest,
-                        context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
+                        context: _CreateKeyContext) -> auth_pb2.CreateKeyResponse:
         who = await self._caller(request.caller)
         if not who.may_manage_key(None):
             raise denied(ADMIN_ONLY)
@@ -442,7 +460,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
-                       context: grpc.aio.ServicerContext) -> auth_pb2.ListKeysResponse:
+                       context: _ListKeysContext) -> auth_pb2.ListKeysResponse:
         who = await self._caller(request.caller)
         check_text(request.team_id, "team_id")
         check_text(request.user_id, "user_id")
@@ -459,7 +477,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                                for k in await self.store.list(request.team_id, user_id)])
 
     @rpc
-    async def GetKey(self, request: auth_pb2.GetKeyRequest, context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+    async def GetKey(self, request: auth_pb2.GetKeyRequest, context: _GetKeyContext) -> auth_pb2.KeyInfo:
         who = await self._caller(request.caller)
         if not request.key:
             if who.key is not None:
@@ -478,7 +496,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def UpdateKey(self, request: auth_pb2.UpdateKeyRequest,
-                        context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+                        context: _UpdateKeyContext) -> auth_pb2.KeyInfo:
         who = await self._caller(request.caller)
         key = await self._managed_key(who, request.key)
         if key.status == "revoked":
@@ -511,7 +529,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
-                         context: grpc.aio.ServicerContext) -> auth_pb2.DeleteKeysResponse:
+                         context: _DeleteKeysContext) -> auth_pb2.DeleteKeysResponse:
         who = await self._caller(request.caller)
         if not who.may_manage_key(None):
             raise denied(ADMIN_ONLY)
@@ -522,7 +540,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def RegenerateKey(self, request: auth_pb2.RegenerateKeyRequest,
-                            context: grpc.aio.ServicerContext) -> auth_pb2.CreateKeyResponse:
+                            context: _RegenerateKeyContext) -> auth_pb2.CreateKeyResponse:
         who = await self._caller(request.caller)
         key = await self._managed_key(who, request.key)
         if key.status == "revoked":
@@ -549,7 +567,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def SetKeyBlocked(self, request: auth_pb2.SetBlockedRequest,
-                            context: grpc.aio.ServicerContext) -> auth_pb2.KeyInfo:
+                            context: _SetBlockedContext) -> auth_pb2.KeyInfo:
         who = await self._caller(request.caller)
         key = await self._managed_key(who, request.key)
         if key.status == "revoked":
@@ -576,7 +594,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         return team_info(team, (await self.store.live_key_counts()).get(team.team_id, 0))
 
     @rpc
-    async def CreateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+    async def CreateTeam(self, request: auth_pb2.TeamRequest, context: _TeamContext) -> auth_pb2.TeamInfo:
         await self._admin(request.caller)
         team_id = request.spec.team_id or "team_" + secrets.token_hex(8)
         if not TEAM_ID.match(team_id):
@@ -599,7 +617,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         return team_info(team)
 
     @rpc
-    async def UpdateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+    async def UpdateTeam(self, request: auth_pb2.TeamRequest, context: _TeamContext) -> auth_pb2.TeamInfo:
         await self._admin(request.caller)
         team = await self._find_team(request.spec.team_id)
         fields = set(request.update_fields)
@@ -616,7 +634,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def DeleteTeam(self, request: auth_pb2.GetTeamRequest,
-                         context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+                         context: _GetTeamContext) -> auth_pb2.TeamInfo:
         await self._admin(request.caller)
         team = await self._find_team(request.team_id)
         keys = [k for k in await self.store.list(team.team_id) if k.status != "revoked"]
@@ -627,7 +645,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         return team_info(team)
 
     @rpc
-    async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
+    async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: _GetTeamContext) -> auth_pb2.TeamInfo:
         who = await self._caller(request.caller)
         if not who.reads_all and (who.key is None or not request.team_id):
             raise denied(ADMIN_ONLY)
@@ -639,7 +657,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def ListTeams(self, request: auth_pb2.ListTeamsRequest,
-                        context: grpc.aio.ServicerContext) -> auth_pb2.ListTeamsResponse:
+                        context: _ListTeamsContext) -> auth_pb2.ListTeamsResponse:
         who = await self._caller(request.caller)
         check_text(request.user_id, "user_id")
         counts = await self.store.live_key_counts()

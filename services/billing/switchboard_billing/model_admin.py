@@ -9,6 +9,7 @@ The config file's deployments are not changed here.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import grpc
 
@@ -86,7 +87,7 @@ class ModelAdmin:
     def listing(self) -> billing_pb2.StoredModels:
         return self.store.views()
 
-    async def watch(self, context: grpc.aio.ServicerContext) -> AsyncIterator[billing_pb2.StoredModels]:
+    async def watch(self, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[billing_pb2.StoredModels]:
         """Every stored deployment now and after each change; credentials opened for the router alone."""
         router = self.identity.caller(context.invocation_metadata()) == "router"
         async for _revision in self.store.changes():

@@ -134,6 +134,24 @@ def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.Budge
     ]
 
 
+#: The servicer context of each RPC shape: grpc.aio.ServicerContext[its request, its answer].
+_PutModelContext = grpc.aio.ServicerContext[billing_pb2.PutModelRequest, billing_pb2.StoredModel]
+_DeleteModelContext = grpc.aio.ServicerContext[billing_pb2.DeleteModelRequest, billing_pb2.StoredModel]
+_ListStoredModelsContext = grpc.aio.ServicerContext[billing_pb2.ListStoredModelsRequest, billing_pb2.StoredModels]
+_WatchModelsContext = grpc.aio.ServicerContext[billing_pb2.WatchModelsRequest, billing_pb2.StoredModels]
+_ReserveContext = grpc.aio.ServicerContext[billing_pb2.ReserveRequest, billing_pb2.ReserveResponse]
+_ReturnLeaseContext = grpc.aio.ServicerContext[billing_pb2.ReturnLeaseRequest, billing_pb2.ReturnLeaseResponse]
+_RenewLeasesContext = grpc.aio.ServicerContext[billing_pb2.RenewLeasesRequest, billing_pb2.RenewLeasesResponse]
+_GetRateCardContext = grpc.aio.ServicerContext[billing_pb2.GetRateCardRequest, billing_pb2.RateCard]
+_GetBudgetsContext = grpc.aio.ServicerContext[billing_pb2.GetBudgetsRequest, billing_pb2.GetBudgetsResponse]
+_ReleaseContext = grpc.aio.ServicerContext[billing_pb2.ReleaseRequest, billing_pb2.ReleaseResponse]
+_SummarizeUsageContext = grpc.aio.ServicerContext[billing_pb2.SummarizeUsageRequest, billing_pb2.SummarizeUsageResponse]
+_GetCatalogContext = grpc.aio.ServicerContext[billing_pb2.GetCatalogRequest, billing_pb2.GetCatalogResponse]
+_SettleContext = grpc.aio.ServicerContext[billing_pb2.SettleRequest, billing_pb2.SettleResponse]
+_SettleBatchContext = grpc.aio.ServicerContext[billing_pb2.SettleBatchRequest, billing_pb2.SettleBatchResponse]
+_ListUsageContext = grpc.aio.ServicerContext[billing_pb2.ListUsageRequest, billing_pb2.ListUsageResponse]
+
+
 class BillingServicer(billing_pb2_grpc.BillingServicer):
     def __init__(self, ledger: Ledger, budgets: Budgets, pricer: Pricer, min_output_tokens: int = 1024,
                  wait_for_money_seconds: float = 1.0, models: ModelAdmin | None = None,
@@ -152,7 +170,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return self.models
 
     async def PutModel(self, request: billing_pb2.PutModelRequest,
-                       context: grpc.aio.ServicerContext) -> billing_pb2.StoredModel:
+                       context: _PutModelContext) -> billing_pb2.StoredModel:
         try:
             return await self._model_admin().put(request)
         except ServiceError as err:
@@ -160,7 +178,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def DeleteModel(self, request: billing_pb2.DeleteModelRequest,
-                          context: grpc.aio.ServicerContext) -> billing_pb2.StoredModel:
+                          context: _DeleteModelContext) -> billing_pb2.StoredModel:
         try:
             return await self._model_admin().delete(request)
         except ServiceError as err:
@@ -168,7 +186,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def ListStoredModels(self, request: billing_pb2.ListStoredModelsRequest,
-                               context: grpc.aio.ServicerContext) -> billing_pb2.StoredModels:
+                               context: _ListStoredModelsContext) -> billing_pb2.StoredModels:
         try:
             return self._model_admin().listing()
         except ServiceError as err:
@@ -176,7 +194,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def WatchModels(self, request: billing_pb2.WatchModelsRequest,
-                          context: grpc.aio.ServicerContext) -> AsyncIterator[billing_pb2.StoredModels]:
+                          context: _WatchModelsContext) -> AsyncIterator[billing_pb2.StoredModels]:
         try:
             admin = self._model_admin()
         except ServiceError as err:
@@ -193,7 +211,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return {e.request_id: (e.lease_id, e.lease_unit_micros) for e in events if e.lease_id}
 
     async def Reserve(self, request: billing_pb2.ReserveRequest,
-                      context: grpc.aio.ServicerContext) -> billing_pb2.ReserveResponse:
+                      context: _ReserveContext) -> billing_pb2.ReserveResponse:
         self.gauges.seen("key", request.key_id, limits_of(request.key_limits))
         if request.team_id:
             self.gauges.seen("team", request.team_id, limits_of(request.team_limits))
@@ -218,12 +236,12 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return response
 
     async def ReturnLease(self, request: billing_pb2.ReturnLeaseRequest,
-                          context: grpc.aio.ServicerContext) -> billing_pb2.ReturnLeaseResponse:
+                          context: _ReturnLeaseContext) -> billing_pb2.ReturnLeaseResponse:
         await self.budgets.return_lease(request.lease_id, request.micros)
         return billing_pb2.ReturnLeaseResponse()
 
     async def RenewLeases(self, request: billing_pb2.RenewLeasesRequest,
-                          context: grpc.aio.ServicerContext) -> billing_pb2.RenewLeasesResponse:
+                          context: _RenewLeasesContext) -> billing_pb2.RenewLeasesResponse:
         statuses = await self.budgets.renew(
             [(lease.lease_id, lease.committed_micros, lease.return_micros) for lease in request.leases],
             max(1.0, request.renew_seconds or 5.0))
@@ -232,11 +250,11 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    renewed_until_ms=s.renewed_until_ms) for s in statuses])
 
     async def GetRateCard(self, request: billing_pb2.GetRateCardRequest,
-                          context: grpc.aio.ServicerContext) -> billing_pb2.RateCard:
+                          context: _GetRateCardContext) -> billing_pb2.RateCard:
         return rate_card(self.pricer, self.holder.min_output_tokens)
 
     async def GetBudgets(self, request: billing_pb2.GetBudgetsRequest,
-                         context: grpc.aio.ServicerContext) -> billing_pb2.GetBudgetsResponse:
+                         context: _GetBudgetsContext) -> billing_pb2.GetBudgetsResponse:
         subjects = [(s.scope, s.subject_id, limits_of(s.limits)) for s in request.subjects
                     if s.scope in ("key", "team", "user") and s.subject_id]
         for scope, subject_id, limits in subjects:
@@ -252,11 +270,11 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return out
 
     async def Release(self, request: billing_pb2.ReleaseRequest,
-                      context: grpc.aio.ServicerContext) -> billing_pb2.ReleaseResponse:
+                      context: _ReleaseContext) -> billing_pb2.ReleaseResponse:
         return billing_pb2.ReleaseResponse(released=await self.budgets.release(request.request_id))
 
     async def SummarizeUsage(self, request: billing_pb2.SummarizeUsageRequest,
-                             context: grpc.aio.ServicerContext) -> billing_pb2.SummarizeUsageResponse:
+                             context: _SummarizeUsageContext) -> billing_pb2.SummarizeUsageResponse:
         try:
             if request.group_by and request.group_by not in GROUPS:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
@@ -283,11 +301,11 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def GetCatalog(self, request: billing_pb2.GetCatalogRequest,
-                         context: grpc.aio.ServicerContext) -> billing_pb2.GetCatalogResponse:
+                         context: _GetCatalogContext) -> billing_pb2.GetCatalogResponse:
         return public_catalog(self.pricer)
 
     async def Settle(self, request: billing_pb2.SettleRequest,
-                     context: grpc.aio.ServicerContext) -> billing_pb2.SettleResponse:
+                     context: _SettleContext) -> billing_pb2.SettleResponse:
         try:
             if not request.event.request_id:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "event.request_id is required",
@@ -303,7 +321,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def SettleBatch(self, request: billing_pb2.SettleBatchRequest,
-                          context: grpc.aio.ServicerContext) -> billing_pb2.SettleBatchResponse:
+                          context: _SettleBatchContext) -> billing_pb2.SettleBatchResponse:
         try:
             if any(not e.request_id for e in request.events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
@@ -320,7 +338,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def ListUsage(self, request: billing_pb2.ListUsageRequest,
-                        context: grpc.aio.ServicerContext) -> billing_pb2.ListUsageResponse:
+                        context: _ListUsageContext) -> billing_pb2.ListUsageResponse:
         try:
             limit = request.limit or 100
             if limit < 0 or limit > MAX_PAGE:

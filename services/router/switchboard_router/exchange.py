@@ -38,6 +38,8 @@ EXCHANGE_READY = ("switchboard-exchange", "1")
 _METHODS = {**{operation.value: operation.rpc for operation in Operation}, "stream": "StreamComplete"}
 _CLOSE = object()
 _END = router_pb2.ExchangeEnd()
+#: The servicer context of an Exchange stream.
+ExchangeContext = grpc.aio.ServicerContext[router_pb2.ExchangeRequest, router_pb2.ExchangeReply]
 _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
 
 
@@ -53,7 +55,7 @@ class Calls(Protocol):
 class ExchangeHub:
     """The open Exchange streams of this router, so that a shutdown can drain them all."""
 
-    def __init__(self, calls: Calls, caller_of: Callable[[grpc.aio.ServicerContext], Caller]) -> None:
+    def __init__(self, calls: Calls, caller_of: Callable[[ExchangeContext], Caller]) -> None:
         self.calls = calls
         #: Names the caller of a stream from its metadata (every call on it is that caller's).
         self.caller_of = caller_of
@@ -61,7 +63,7 @@ class ExchangeHub:
         self.draining = False
 
     async def serve(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
-                    context: grpc.aio.ServicerContext) -> None:
+                    context: ExchangeContext) -> None:
         try:
             caller = self.caller_of(context)
         except ServiceError as err:
@@ -86,7 +88,7 @@ class ExchangeHub:
 class ExchangeSession:
     """One Exchange stream: a reader that starts and cancels calls, and the one writer of their replies."""
 
-    def __init__(self, calls: Calls, context: grpc.aio.ServicerContext, caller: Caller) -> None:
+    def __init__(self, calls: Calls, context: ExchangeContext, caller: Caller) -> None:
         self.calls = calls
         self.context = context
         self.caller = caller

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 
@@ -18,7 +19,7 @@ from switchboard_common.identity import ServiceIdentity
 from switchboard_router.callers import Caller, caller_of
 from switchboard_router.described import describe
 from switchboard_router.engine import Constraints, Engine
-from switchboard_router.exchange import ExchangeHub
+from switchboard_router.exchange import ExchangeContext, ExchangeHub
 from switchboard_router.gate import Gate, constraints_of
 from switchboard_router.operations import Operation
 from switchboard_router.privacy_guard import PrivacyGuard
@@ -27,6 +28,13 @@ from switchboard_router.served import CallServer
 from switchboard_router.settlement import Settlement
 
 log = logging.getLogger(__name__)
+
+
+#: The servicer context of each RPC shape: grpc.aio.ServicerContext[its request, its answer].
+_CompleteContext = grpc.aio.ServicerContext[router_pb2.CompleteRequest, router_pb2.CompleteResponse]
+_StreamContext = grpc.aio.ServicerContext[router_pb2.CompleteRequest, router_pb2.StreamEvent]
+_DescribeModelsContext = grpc.aio.ServicerContext[router_pb2.DescribeModelsRequest, router_pb2.DescribeModelsResponse]
+_ListModelsContext = grpc.aio.ServicerContext[router_pb2.ListModelsRequest, router_pb2.ListModelsResponse]
 
 
 class RouterServicer(router_pb2_grpc.RouterServicer):
@@ -38,27 +46,27 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         self.calls = CallServer(self.guard, gate, settlement)
         self.exchanges = ExchangeHub(self.calls, self.caller)
 
-    def caller(self, context: grpc.aio.ServicerContext) -> Caller:
+    def caller(self, context: grpc.aio.ServicerContext[Any, Any]) -> Caller:
         """The RPC's caller; raises the UNAUTHENTICATED ServiceError when it names none."""
         return caller_of(context.invocation_metadata(), self.identity)
 
     async def Complete(self, request: router_pb2.CompleteRequest,
-                       context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+                       context: _CompleteContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.COMPLETE)
 
     async def Embed(self, request: router_pb2.CompleteRequest,
-                    context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+                    context: _CompleteContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.EMBED)
 
     async def TextComplete(self, request: router_pb2.CompleteRequest,
-                           context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+                           context: _CompleteContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.TEXT_COMPLETE)
 
     async def Moderate(self, request: router_pb2.CompleteRequest,
-                       context: grpc.aio.ServicerContext) -> router_pb2.CompleteResponse:
+                       context: _CompleteContext) -> router_pb2.CompleteResponse:
         return await self._unary(request, context, Operation.MODERATE)
 
-    async def _unary(self, request: router_pb2.CompleteRequest, context: grpc.aio.ServicerContext,
+    async def _unary(self, request: router_pb2.CompleteRequest, context: _CompleteContext,
                      operation: Operation) -> router_pb2.CompleteResponse:
         try:
             return await self.calls.answer(request, operation, self.caller(context))
@@ -67,7 +75,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise AssertionError("unreachable") from None
 
     async def StreamComplete(self, request: router_pb2.CompleteRequest,
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[router_pb2.StreamEvent]:
+                             context: _StreamContext) -> AsyncIterator[router_pb2.StreamEvent]:
         try:
             async for event in self.calls.events(request, self.caller(context)):
                 yield event
@@ -75,10 +83,10 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             await abort(context, err)
 
     async def Exchange(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
-                       context: grpc.aio.ServicerContext) -> None:
+                       context: ExchangeContext) -> None:
         await self.exchanges.serve(requests, context)
 
-    async def _resolved(self, asked: router_pb2.RoutingConstraints, context: grpc.aio.ServicerContext
+    async def _resolved(self, asked: router_pb2.RoutingConstraints, context: grpc.aio.ServicerContext[Any, Any]
                         ) -> tuple[router_pb2.RoutingConstraints, Constraints]:
         """The caller's constraints (a trusted caller's as sent, a key holder's from its key) and what they resolve
         to (the tier and jurisdictions after the client's asks); aborts the RPC with the refusal."""
@@ -93,7 +101,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
             raise AssertionError("unreachable") from None
 
     async def DescribeModels(self, request: router_pb2.DescribeModelsRequest,
-                             context: grpc.aio.ServicerContext) -> router_pb2.DescribeModelsResponse:
+                             context: _DescribeModelsContext) -> router_pb2.DescribeModelsResponse:
         constraints, resolved = await self._resolved(request.constraints, context)
         catalog = self.engine.catalog
         names = allowed_models(catalog.models, list(constraints.allowed_models), catalog.access_groups)
@@ -104,7 +112,7 @@ class RouterServicer(router_pb2_grpc.RouterServicer):
         return describe(catalog, self.engine.health, names, permitted)
 
     async def ListModels(self, request: router_pb2.ListModelsRequest,
-                         context: grpc.aio.ServicerContext) -> router_pb2.ListModelsResponse:
+                         context: _ListModelsContext) -> router_pb2.ListModelsResponse:
         _, resolved = await self._resolved(request.constraints, context)
         catalog = self.engine.catalog
         listed = dict(catalog.listed(request.include_wildcards))
