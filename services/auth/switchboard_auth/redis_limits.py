@@ -241,7 +241,7 @@ class RedisLimiter:
     async def admit(self, checks: list[LimitCheck], request_id: str, tokens: int,
                     lease: LeaseAsk | None = None) -> Admitted | Denial:
         keys: list[str] = []
-        args: list[object] = [request_id, tokens, self.slot_ttl_seconds]
+        args: list[str | int | float] = [request_id, tokens, self.slot_ttl_seconds]
         if lease is None:
             args += ["", 0, 0, 0, 0]
         else:

@@ -124,6 +124,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if same_hash(digest, self._master_hash):
             return None, None, None
         cached = self.cache.get(digest)
+        key: VirtualKey | None
         if cached is not None:
             key, team, user = cached.key, cached.team, cached.user
         else:

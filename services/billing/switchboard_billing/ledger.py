@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import time
 import weakref
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from switchboard_billing.settlement import for_engine as settlements_for
 from switchboard_billing.usage_sums import UsageSum, summarize
 from switchboard_common.database import migrate
 
-_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]
+_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
 
 
 async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, committed_too: bool) -> None:
@@ -47,11 +48,11 @@ def use_immediate_transactions(engine: AsyncEngine) -> None:
     _IMMEDIATE.add(engine.sync_engine)
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _autocommit_driver(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:  # a DB-API connection (untyped)
         dbapi_conn.isolation_level = None
 
     @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(conn):  # type: ignore[no-untyped-def]
+    def _begin_immediate(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -128,7 +129,7 @@ class Ledger:
             return list((await session.exec(query)).all())
 
     async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
-                        to_ms: int = 0, group_by: str = "", split_by: str = "", user_id: str = "") -> list[UsageSum]:
+                        to_ms: int = 0, group_by: str = "", split_by: str = "", user_id: str = "") -> builtins.list[UsageSum]:
         """Sums per hour, day, model, key, team or user (or one total); see :mod:`switchboard_billing.usage_sums`."""
         return await summarize(self.engine, key_id=key_id, team_id=team_id, model=model, from_ms=from_ms,
                                to_ms=to_ms, group_by=group_by, split_by=split_by, user_id=user_id)

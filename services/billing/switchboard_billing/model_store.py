@@ -170,7 +170,7 @@ class ModelStore:
                                    code="credentials_not_storable", param="litellm_params.api_key")
             sealed = self.cipher.seal(secrets)
         now = int(time.time() * 1000)
-        row = {
+        row: dict[str, Any] = {
             "model_id": model.model_id, "model_name": model.model_name, "config_json": model.config_json or "{}",
             "litellm_params_json": model.litellm_params_json or "{}",
             "model_info_json": model.model_info_json or "{}", "sealed_secrets": sealed,

@@ -206,7 +206,7 @@ class PostgresSettlements:
             if self._conn is None:
                 self._conn = await self.engine.connect()
             try:
-                driver = (await self._conn.get_raw_connection()).driver_connection
+                driver: Any = (await self._conn.get_raw_connection()).driver_connection  # asyncpg's (untyped)
                 rows = await driver.fetch(_PG_SETTLE, *arguments)
             except BaseException:
                 await self._drop(invalidate=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ class UsageSum:
     cached_prompt_tokens: int
     cost_micros: int
     unpriced_requests: int
+    _: KW_ONLY  # the counts above come in order (summarize's columns), the rest by name
     split: str = ""
     errors: int = 0
     latency_p50_ms: float = 0.0

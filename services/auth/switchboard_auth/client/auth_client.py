@@ -176,8 +176,8 @@ class AuthClient:
                                                            request.estimated_prompt_tokens))
         asked_at = time.monotonic()
         try:
-            response = await self.stub.Authorize(request, timeout=self.settings.timeout_seconds,
-                                                 metadata=self.metadata)
+            response: auth_pb2.AuthorizeResponse = await self.stub.Authorize(
+                request, timeout=self.settings.timeout_seconds, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "auth") from None
         http_metrics.note(key_alias=response.key.key_alias, team_id=response.key.team_id)

@@ -200,6 +200,7 @@ class BudgetLeases:
         """Renews every live lease, stating what each must keep covering, and returns idle ones."""
         now = time.monotonic()
         renewals: list[billing_pb2.LeaseRenewal] = []
+        lease: Lease | None
         for lease in list(self._by_id.values()):
             live = self._leases.get(lease.subject) is lease
             idle = live and now - lease.last_used >= self.idle_seconds
