@@ -128,8 +128,8 @@ class Ledger:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             return list((await session.exec(query)).all())
 
-    async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,
-                        to_ms: int = 0, group_by: str = "", split_by: str = "", user_id: str = "") -> builtins.list[UsageSum]:
+    async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0, to_ms: int = 0,
+                        group_by: str = "", split_by: str = "", user_id: str = "") -> builtins.list[UsageSum]:
         """Sums per hour, day, model, key, team or user (or one total); see :mod:`switchboard_billing.usage_sums`."""
         return await summarize(self.engine, key_id=key_id, team_id=team_id, model=model, from_ms=from_ms,
                                to_ms=to_ms, group_by=group_by, split_by=split_by, user_id=user_id)

@@ -293,7 +293,7 @@ class Engine:
 
     def _special_fallback(self, plan: _Plan, current: ModelEntry, error: UpstreamError,
                           constraints: Constraints) -> bool:
-        names = ()
+        names: tuple[str, ...] = ()
         if error.context_window_exceeded:
             names = current.context_window_fallbacks
         elif error.content_policy:

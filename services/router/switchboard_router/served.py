@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -129,7 +129,7 @@ class CallServer:
                                            provider_ms=result.provider_ms)
 
     async def events(self, request: router_pb2.CompleteRequest,
-                     caller: Caller) -> AsyncIterator[router_pb2.StreamEvent]:
+                     caller: Caller) -> AsyncGenerator[router_pb2.StreamEvent, None]:
         """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
         request_id.bind(request.request_id)
         body = parse_body(request)
@@ -149,7 +149,7 @@ class CallServer:
                                         first_chunks=request.accepts_first_chunks):
                 chunks: list[bytes] = []
                 if isinstance(item, StartedWithChunks):
-                    item, chunks = item.started, item.chunks
+                    chunks, item = item.chunks, item.started
                 if isinstance(item, StreamStarted):
                     route = prepared.annotate(route_to_proto(item.route))
                     route.provider_ttfb_ms = item.ttfb_ms

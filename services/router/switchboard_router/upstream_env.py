@@ -68,7 +68,7 @@ class EnvironmentProxies:
     def _decide(self, url: str) -> ProxyRoute:
         parts = urlsplit(url)
         proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
-        if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", self._proxies):
+        if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", self._proxies):  # type: ignore[attr-defined]  # undocumented, so not in typeshed
             return _DIRECT_ROUTE
         if "://" not in proxy:
             proxy = f"http://{proxy}"

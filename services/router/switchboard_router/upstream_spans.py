@@ -31,7 +31,7 @@ class TracedPool:
     @contextmanager
     def _span(self, request: UpstreamRequest) -> Iterator[tuple[trace.Span, UpstreamRequest]]:
         url = urlsplit(request.url)
-        attributes = {
+        attributes: dict[str, str | int] = {
             "http.request.method": request.method,
             # Without the query: some providers take credentials there.
             "url.full": f"{url.scheme}://{url.netloc.rpartition('@')[2]}{url.path}",

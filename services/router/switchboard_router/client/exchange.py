@@ -45,6 +45,8 @@ UNSUPPORTED_BACKOFF_SECONDS = 60.0
 _READY_KEY, _READY_VALUE = "switchboard-exchange", "1"
 _END = object()
 _CLOSE_WRITES = object()
+#: One open Exchange stream, as the client sees it.
+_ExchangeCall = grpc.aio.StreamStreamCall[router_pb2.ExchangeRequest, router_pb2.ExchangeReply]
 
 
 def _consume_failure(task: asyncio.Task[Any]) -> None:
@@ -139,7 +141,7 @@ class _Answer:
 class _Lane:
     """One open Exchange stream: its calls in flight, a writer task and a reader task."""
 
-    def __init__(self, owner: RouterExchange, call: grpc.aio.StreamStreamCall,
+    def __init__(self, owner: RouterExchange, call: _ExchangeCall,
                  loop: asyncio.AbstractEventLoop) -> None:
         self.owner = owner
         self.call = call
@@ -200,7 +202,7 @@ class _Lane:
         try:
             while True:
                 reply = await self.call.read()
-                if reply is grpc.aio.EOF:
+                if not isinstance(reply, router_pb2.ExchangeReply):  # grpc.aio.EOF: the stream ended
                     return
                 kind = reply.WhichOneof("reply")
                 if kind == "draining":

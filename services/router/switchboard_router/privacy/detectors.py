@@ -18,8 +18,9 @@ import bisect
 import re
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
+T = TypeVar("T")
 Span = tuple[int, int]
 AcceptRule = Callable[[str, "re.Match[str]"], "Span | None"]
 
@@ -33,10 +34,10 @@ class ScanText:
         self.text = text
         self._memo: dict[Hashable, Any] = {}
 
-    def memo(self, key: Hashable, build: Callable[[ScanText], Any]) -> Any:
+    def memo(self, key: Hashable, build: Callable[[ScanText], T]) -> T:
         if key not in self._memo:
             self._memo[key] = build(self)
-        return self._memo[key]
+        return cast(T, self._memo[key])  # what ``build`` made for this key
 
     @property
     def ascii(self) -> bytes:

@@ -158,5 +158,5 @@ class ChatStreamRestorer:
             delta: dict[str, Any] = {}
             self._release(index, delta)
             choices.append({"index": index, "delta": delta, "finish_reason": None})
-        head = {key: template[key] for key in ("id", "object", "created", "model") if key in template}
+        head: dict[str, Any] = {key: template[key] for key in ("id", "object", "created", "model") if key in template}
         return {**head, "choices": choices}

@@ -199,6 +199,7 @@ class BedrockStreamTranslator(ChunkEmitter):
         elif event_type == "contentBlockStart":
             start = (event.get("start") or {}).get("toolUse")
             if start:
+                index: int | None  # the tool call's index in the answer; None for a block that is not one
                 index = len(self._tool_index)
                 self._tool_index[int(event.get("contentBlockIndex", 0))] = index
                 call = {
@@ -218,7 +219,7 @@ class BedrockStreamTranslator(ChunkEmitter):
                     arguments = (delta["toolUse"] or {}).get("input", "")
                     self._emit(chunks, {"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
             elif "reasoningContent" in delta:
-                text = (delta["reasoningContent"] or {}).get("text")
+                text = (delta["reasoningContent"] or {}).get("text", "")
                 if text:
                     self._emit(chunks, {"reasoning_content": text})
         elif event_type == "messageStop":

@@ -19,7 +19,7 @@ MODES = (AUTO, OFF)
 
 def automatic(deployment: Deployment) -> bool:
     """Whether the gateway places cache marks for this deployment's requests."""
-    mode = deployment.extra.get("prompt_cache")
+    mode: object = deployment.extra.get("prompt_cache")
     if mode is None:
         return deployment.provider == "anthropic" or "claude" in deployment.model
     return mode == AUTO

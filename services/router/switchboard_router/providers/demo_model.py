@@ -121,14 +121,15 @@ def _fill(schema: Any, text: str, depth: int = 0) -> Any:
 
 def _chosen_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     """The function the answer calls: the one ``tool_choice`` names, else the first offered."""
-    tools = [t.get("function") for t in body.get("tools") or () if isinstance(t, dict) and t.get("function")]
+    tools: list[dict[str, Any]] = [t["function"] for t in body.get("tools") or ()
+                                   if isinstance(t, dict) and t.get("function")]
     choice = body.get("tool_choice", "auto")
     if not tools or choice == "none":
         return None
     if isinstance(choice, dict):
         wanted = (choice.get("function") or {}).get("name")
         return next((t for t in tools if t.get("name") == wanted), tools[0])
-    return tools[0]  # type: ignore[no-any-return]
+    return tools[0]
 
 
 def _output_limit(body: dict[str, Any]) -> int | None:

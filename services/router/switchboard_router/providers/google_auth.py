@@ -129,9 +129,9 @@ def _from_info(info: dict[str, Any] | str) -> Credentials:
     parsed = info if isinstance(info, dict) else orjson.loads(info)
     kind = parsed.get("type") if isinstance(parsed, dict) else None
     if kind == "service_account":
-        return service_account.Credentials.from_service_account_info(parsed, scopes=SCOPES)
+        return service_account.Credentials.from_service_account_info(parsed, scopes=SCOPES)  # type: ignore[no-any-return, no-untyped-call]  # google-auth leaves it unannotated
     if kind == "authorized_user":
-        return oauth2_credentials.Credentials.from_authorized_user_info(parsed, scopes=SCOPES)
+        return oauth2_credentials.Credentials.from_authorized_user_info(parsed, scopes=SCOPES)  # type: ignore[no-any-return, no-untyped-call]  # idem
     raise ValueError(f"credentials of type {kind!r} are not read from vertex_credentials (service_account and "
                      "authorized_user are); point GOOGLE_APPLICATION_CREDENTIALS at them and leave "
                      "vertex_credentials unset")

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 from switchboard_router.deployment import Deployment
 from switchboard_router.routing.health import HealthBoard
+
+
+class Draws(Protocol):
+    """Where ``choose`` draws from: a ``random.Random``, or the ``random`` module itself (the default)."""
+
+    def choice(self, seq: Sequence[Deployment]) -> Deployment: ...
+
+    def random(self) -> float: ...
 
 
 def tier_allows(deployment_tier: str, required: str, tiers: Sequence[str]) -> bool:
@@ -36,7 +45,7 @@ def permitted(
 
 
 def choose(
-    candidates: Sequence[Deployment], strategy: str, health: HealthBoard, rng: random.Random | None = None
+    candidates: Sequence[Deployment], strategy: str, health: HealthBoard, rng: Draws | None = None
 ) -> Deployment:
     """Picks one of ``candidates`` (non-empty) by ``strategy``."""
     rng = rng or random
