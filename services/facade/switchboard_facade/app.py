@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from switchboard_common import metrics
@@ -77,7 +77,7 @@ class FacadeApp(FastAPI):
     def trust_forwarded_headers(self, trusted_hosts: list[str] | str) -> None:
         """Reads ``X-Forwarded-For``/``-Proto`` from these proxies on the framework path (the dashboard
         uses the client's scheme); the fast lane never looks at the client address or scheme."""
-        self.framework = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted_hosts)  # type: ignore[arg-type]
+        self.framework = ProxyHeadersMiddleware(super().__call__, trusted_hosts=trusted_hosts)  # type: ignore[arg-type, assignment]  # uvicorn types ASGI with its own TypedDicts, starlette with MutableMapping
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,11 +94,11 @@ class FacadeApp(FastAPI):
         if scope["method"] == "POST" and not scope.get("root_path"):
             hot = self.fast_lane.match(scope["path"])
             if hot is not None:
-                await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)  # type: ignore[arg-type]
+                await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)
                 return
         ended = False
 
-        async def tracked(message: dict[str, Any]) -> None:
+        async def tracked(message: Message) -> None:
             nonlocal ended
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):

@@ -123,7 +123,7 @@ def edge_error(path: str, status: int, message: str, code: str) -> tuple[bytes, 
     dialect = dialect_for_path(path)
     err = ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, message, code=code, http_status=status)
     reply = error_response(err, id_headers(new_request_id(), dialect), dialect)
-    return reply.body, [*reply.header_map.items(), ("content-type", "application/json")]
+    return bytes(reply.body), [*reply.header_map.items(), ("content-type", "application/json")]
 
 
 def invalid(message: str, param: str | None = None, code: str = "invalid_request") -> ServiceError:

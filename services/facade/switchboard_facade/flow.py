@@ -130,7 +130,8 @@ class Parsed:
 class Endpoint(Protocol):
     """One HTTP dialect's door: its error shape, and how its body becomes the router's."""
 
-    errors: str
+    @property
+    def errors(self) -> str: ...
 
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
         """The router's body and the answer's dialect; raises the 400 ServiceError of a bad body."""

@@ -11,10 +11,10 @@ route (the fast lane's too), so no route needs to know.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 #: The Switchboard headers that get an alias, by the suffix the alias keeps.
 ALIASED = {
@@ -47,7 +47,7 @@ class HeaderAliases:
     def wrap(self, send: Send) -> Send:
         """``send`` with the aliases added to the answer's start."""
 
-        async def aliased(message: dict[str, Any]) -> None:
+        async def aliased(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 message = {**message, "headers": self.added(list(message.get("headers", ())))}
             await send(message)

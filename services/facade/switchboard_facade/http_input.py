@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -70,7 +70,7 @@ def declared_length(raw_headers: Iterable[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-async def read_body(receive: Callable[[], Awaitable[dict[str, Any]]], declared: str | int | None,
+async def read_body(receive: Callable[[], Awaitable[MutableMapping[str, Any]]], declared: str | int | None,
                     max_bytes: int, advice: str = PROMPT_ADVICE) -> bytes:
     """The whole body from ASGI ``receive``; 413 past ``max_bytes``: before reading when the declared length
     says so, else as soon as the bytes read pass it (a chunked body is not read further)."""

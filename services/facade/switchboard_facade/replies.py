@@ -11,14 +11,14 @@ headers to the same list.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.responses import Response
 
 Pairs = list[tuple[bytes, bytes]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 
 JSON = b"application/json"
 #: Starlette's media type for SSE (it adds the charset to every text/* type).
@@ -61,7 +61,7 @@ class Reply(Response):
         await send(self.start(extra))
         await send({"type": "http.response.body", "body": self.body})
 
-    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         await self.send_to(send)
         if self.background is not None:
             await self.background()
@@ -91,7 +91,7 @@ class StreamReply(Reply):
         await send(self.start(extra))
         await stream_frames(self.frames, send, receive, on_first_frame)
 
-    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:  # type: ignore[override]
+    async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
         await self.send_to(send, receive=receive)
         if self.background is not None:
             await self.background()

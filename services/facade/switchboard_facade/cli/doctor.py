@@ -81,7 +81,7 @@ def _models(http: httpx.Client, report: Report) -> None:
         report.fix("no model is live", "export a provider key (OPENAI_API_KEY=…, ANTHROPIC_API_KEY=…, …) for the "
                    "router and restart it, or add a deployment to the catalog")
         return
-    providers = set()
+    providers: set[str] = set()
     for model in models:
         deployments = (model.get("switchboard") or {}).get("deployments") or []
         providers.update(d.get("provider") for d in deployments)

@@ -190,7 +190,7 @@ def _hits(chart: Chart) -> str:
     slot = 100 / n
     parts = []
     for i, bucket in enumerate(chart.buckets):
-        lines = [bucket] + [f"{s.label}: {chart.value(s.values[i]) if s.values[i] is not None else '—'}"
+        lines = [bucket] + [f"{s.label}: {chart.value(v) if (v := s.values[i]) is not None else '—'}"
                             for s in chart.series]
         parts.append(f'<rect class="hit" x="{_pct(i * slot)}" width="{_pct(slot)}" y="0" height="{HEIGHT}">'
                      f'<title>{escape(chr(10).join(lines))}</title></rect>')
@@ -201,7 +201,7 @@ def _table(chart: Chart) -> str:
     head = "".join(f"<th scope=\"col\">{escape(s.label)}</th>" for s in chart.series)
     rows = []
     for i, bucket in enumerate(chart.buckets):
-        cells = "".join(f"<td>{escape(chart.value(s.values[i])) if s.values[i] is not None else '—'}</td>"
+        cells = "".join(f"<td>{escape(chart.value(v)) if (v := s.values[i]) is not None else '—'}</td>"
                         for s in chart.series)
         rows.append(f"<tr><th scope=\"row\">{escape(bucket)}</th>{cells}</tr>")
     return (f'<details class="chart-data"><summary>{escape(chart.title)} as a table</summary>'

@@ -19,7 +19,7 @@ def store(request: Request) -> SessionStore:
     if existing is None:
         existing = SessionStore()
         state.ui_sessions = existing
-    return existing  # type: ignore[no-any-return]
+    return existing
 
 
 async def current(request: Request) -> Session | None:

@@ -84,7 +84,7 @@ def _stacked(split: Sequence[UsageGroup], buckets: Buckets, value: Callable[[Usa
     ranked = ranked_splits(split)
     top = ranked if len(ranked) <= TOP + 1 else ranked[:TOP]  # "Other" only when it sums two or more
     rest = set(ranked) - set(top)
-    series = [Series(name(s), buckets.column(split, value, lambda g, s=s: g.split == s), tone=i)
+    series = [Series(name(s), buckets.column(split, value, lambda g, s=s: g.split == s), tone=i)  # type: ignore[misc]  # mypy cannot type a lambda with a default (s bound per series)
               for i, s in enumerate(top)]
     if rest:
         series.append(Series(f"Other ({len(rest)})", buckets.column(split, value, lambda g: g.split in rest),
