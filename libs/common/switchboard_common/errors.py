@@ -62,7 +62,7 @@ class ServiceError(Exception):
 
     def __init__(
         self,
-        kind: int,
+        kind: common_pb2.ErrorKind,
         message: str,
         *,
         code: str = "",
@@ -76,7 +76,7 @@ class ServiceError(Exception):
         #: What only the logs may say about the failure (never sent to a client).
         self.detail = ""
         self.error = common_pb2.Error(
-            kind=kind,  # type: ignore[arg-type]
+            kind=kind,
             message=message,
             code=code,
             param=param,

@@ -37,7 +37,7 @@ def die_with_supervisor() -> None:
 def _set_parent_death_signal() -> bool:
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0  # type: ignore[no-any-return]
+        return libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) == 0  # type: ignore[no-any-return]  # ctypes' foreign functions are untyped
     except (OSError, AttributeError):
         return False
 

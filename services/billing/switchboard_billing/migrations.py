@@ -18,12 +18,12 @@ LOCK_ID = 0x5B_A0_02
 
 
 async def _v1_ledger(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda c: UsageRow.__table__.create(c, checkfirst=True))  # type: ignore[attr-defined]
+    await conn.run_sync(lambda c: UsageRow.__table__.create(c, checkfirst=True))  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
 
 
 async def _v2_budgets(conn: AsyncConnection) -> None:
     """Reservations, budget subjects, and the indexes that sum a key's or team's spend in a window."""
-    for table in (BudgetSubjectRow.__table__, ReservationRow.__table__):  # type: ignore[attr-defined]
+    for table in (BudgetSubjectRow.__table__, ReservationRow.__table__):  # type: ignore[attr-defined]  # idem
         await conn.run_sync(table.create, checkfirst=True)
     await conn.execute(sa.text(
         "CREATE INDEX IF NOT EXISTS ix_usage_ledger_key_started ON usage_ledger (key_id, started_at_ms)"))
@@ -96,7 +96,7 @@ async def _v7_model_budgets(conn: AsyncConnection) -> None:
 
 async def _v8_stored_models(conn: AsyncConnection) -> None:
     """Models added at run time (/model/new) and the revision counter replicas poll."""
-    for table in (StoredModelRow.__table__, StoredModelsRevisionRow.__table__):  # type: ignore[attr-defined]
+    for table in (StoredModelRow.__table__, StoredModelsRevisionRow.__table__):  # type: ignore[attr-defined]  # idem
         await conn.run_sync(table.create, checkfirst=True)
     await conn.execute(sa.text("INSERT INTO stored_models_revision (id, revision) VALUES (1, 0)"))
 

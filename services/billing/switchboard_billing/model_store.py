@@ -35,8 +35,8 @@ from switchboard_rules.catalog import Stored
 
 log = logging.getLogger(__name__)
 
-_MODELS = StoredModelRow.__table__  # type: ignore[attr-defined]
-_REVISION = StoredModelsRevisionRow.__table__  # type: ignore[attr-defined]
+_MODELS = StoredModelRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
+_REVISION = StoredModelsRevisionRow.__table__  # type: ignore[attr-defined]  # idem
 _COLUMNS = ("model_id", "model_name", "config_json", "litellm_params_json", "model_info_json", "sealed_secrets",
             "secret_hints_json", "created_at_ms", "updated_at_ms", "created_by", "updated_by")
 

@@ -9,6 +9,7 @@ import orjson
 from switchboard.v1 import billing_pb2
 from switchboard_billing.costing import Pricer
 from switchboard_billing.money import format_decimal
+from switchboard_billing.pricing import DeploymentPricing
 
 
 def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.GetCatalogResponse:
@@ -52,7 +53,7 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
     return billing_pb2.GetCatalogResponse(models=models)
 
 
-def _known_window(pricer: Pricer, pricing: object) -> int:
-    entry = pricer.prices.catalog_model(pricing.price_provider or pricing.provider,  # type: ignore[attr-defined]
-                                        pricing.price_model or pricing.model)  # type: ignore[attr-defined]
+def _known_window(pricer: Pricer, pricing: DeploymentPricing) -> int:
+    entry = pricer.prices.catalog_model(pricing.price_provider or pricing.provider,
+                                        pricing.price_model or pricing.model)
     return (entry.context_window or 0) if entry is not None else 0

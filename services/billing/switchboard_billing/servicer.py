@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import grpc
@@ -119,8 +120,8 @@ def _parse_cursor(cursor: str) -> tuple[int, str] | None:
     return int(started), request_id
 
 
-def _ms(instant: object) -> int:
-    return int(instant.timestamp() * 1000) if instant is not None else 0  # type: ignore[attr-defined]
+def _ms(instant: datetime | None) -> int:
+    return int(instant.timestamp() * 1000) if instant is not None else 0
 
 
 def _budget_messages(budgets: tuple[BudgetState, ...]) -> list[billing_pb2.BudgetState]:

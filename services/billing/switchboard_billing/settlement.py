@@ -43,7 +43,7 @@ from switchboard_billing.sqlite_thread import SqliteThread
 
 log = logging.getLogger(__name__)
 
-_LEDGER: sa.Table = UsageRow.__table__  # type: ignore[attr-defined]
+_LEDGER: sa.Table = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
 #: The ledger's columns.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in _LEDGER.columns)
 _as_tuple = operator.itemgetter(*COLUMNS)

@@ -33,7 +33,7 @@ def main() -> None:
         port=settings.port,
         loop="uvloop",
         http=protocol_class(edge_limits(settings)),  # httptools, with the edge limits (see http_edge.py)
-        timeout_keep_alive=settings.http_idle_timeout_seconds,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.http_idle_timeout_seconds,  # type: ignore[arg-type]  # uvicorn says int; it waits any float of seconds
         ws="none",  # no websocket routes: an upgrade request is an ordinary HTTP request
         log_config=None,
         access_log=False,  # switchboard_common.access_log writes the access line, off the event loop

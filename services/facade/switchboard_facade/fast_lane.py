@@ -67,7 +67,7 @@ def hot(handler: Handler, errors: str = "openai") -> Callable[[Callable[..., Any
     (body too large, internal error). The endpoint should hand its request to :func:`through_framework`.
     """
     def mark(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        endpoint.hot_route = (handler, errors)  # type: ignore[attr-defined]
+        endpoint.hot_route = (handler, errors)  # type: ignore[attr-defined]  # a mark on the function, read by the lane
         return endpoint
     return mark
 

@@ -145,7 +145,7 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     # -- uvicorn's protocol -------------------------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's protocols get a Transport
         super().connection_made(transport)
         self._arm("head", self.edge.header_timeout)
 

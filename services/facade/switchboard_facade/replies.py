@@ -50,7 +50,7 @@ class Reply(Response):
         return {"type": "http.response.start", "status": self.status_code, "headers": pairs}
 
     @property
-    def raw_headers(self) -> Pairs:  # type: ignore[override]
+    def raw_headers(self) -> Pairs:  # type: ignore[override]  # Starlette's attribute, computed here on first use
         """The headers as Starlette's ``Response.raw_headers`` has them (for ``.headers``)."""
         cached: Pairs | None = self.__dict__.get("_raw")
         if cached is None:

@@ -86,7 +86,7 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
     """The provider request; a body the provider's format cannot express is the client's error (400)."""
     try:
-        return adapter.build_request(deployment, body, stream=stream)  # type: ignore[no-any-return]
+        return adapter.build_request(deployment, body, stream=stream)  # type: ignore[no-any-return]  # adapters are duck-typed
     except (ValueError, TypeError) as exc:
         raise ServiceError(
             Kind.ERROR_KIND_INVALID_REQUEST,

@@ -47,7 +47,7 @@ async def coalesced(items: AsyncIterator[Any], first_chunks: bool = False) -> As
 
     async def pump() -> None:
         try:
-            async with contextlib.aclosing(items):  # type: ignore[type-var]
+            async with contextlib.aclosing(items):  # type: ignore[type-var]  # items is an async generator (has aclose)
                 async for item in items:
                     await queue.put(item)
         except Exception as exc:  # handed to the caller, in order

@@ -177,7 +177,7 @@ class BillingClient:
         return await self._query(self.stub.SummarizeUsage, request)  # type: ignore[no-any-return]  # idem
 
     async def catalog(self) -> billing_pb2.GetCatalogResponse:
-        return await self._query(self.stub.GetCatalog, billing_pb2.GetCatalogRequest())  # type: ignore[no-any-return]
+        return await self._query(self.stub.GetCatalog, billing_pb2.GetCatalogRequest())  # type: ignore[no-any-return]  # idem
 
     def watch_models(self, listener: Callable[[billing_pb2.StoredModels], Awaitable[None]]) -> ModelWatch:
         """A follower of the stored models (a router's); ``start`` it, ``close`` it at shutdown."""

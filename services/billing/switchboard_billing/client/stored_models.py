@@ -33,15 +33,15 @@ class StoredModelsClient:
     async def put(self, model: billing_pb2.StoredModel, *, actor: str, create_only: bool = False,
                   update_only: bool = False) -> billing_pb2.StoredModel:
         """Stores one deployment; raises ServiceError (invalid settings, id taken or unknown, the file's)."""
-        return await self._call("PutModel", billing_pb2.PutModelRequest(  # type: ignore[no-any-return]
+        return await self._call("PutModel", billing_pb2.PutModelRequest(  # type: ignore[no-any-return]  # the stub's answer
             model=model, actor=actor, create_only=create_only, update_only=update_only))
 
     async def delete(self, model_id: str) -> billing_pb2.StoredModel:
-        return await self._call("DeleteModel",  # type: ignore[no-any-return]
+        return await self._call("DeleteModel",  # type: ignore[no-any-return]  # idem
                                 billing_pb2.DeleteModelRequest(model_id=model_id))
 
     async def list(self) -> billing_pb2.StoredModels:
-        return await self._call("ListStoredModels",  # type: ignore[no-any-return]
+        return await self._call("ListStoredModels",  # type: ignore[no-any-return]  # idem
                                 billing_pb2.ListStoredModelsRequest())
 
 

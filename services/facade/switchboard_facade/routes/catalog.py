@@ -37,7 +37,7 @@ async def fetch_catalog(request: Request) -> GetCatalogResponse:
     state = request.app.state
     cached = getattr(state, "billing_catalog", None)
     if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]  # type: ignore[no-any-return]  # app.state is untyped: (fetched at, GetCatalogResponse)
     gw: Gateway = state.gateway
     catalog = await gw.billing.catalog()
     state.billing_catalog = (time.monotonic(), catalog)

@@ -6,6 +6,8 @@ the entry itself too."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -34,7 +36,7 @@ async def list_models(request: Request) -> Response:
         models = await gw.list_models(key, include_wildcards=wildcards)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "id": m.name,
             "object": "model",
@@ -55,6 +57,6 @@ async def list_models(request: Request) -> Response:
     for item in data:
         entry = catalog.get(str(item["id"]))
         if entry is not None:
-            attach_pricing(item["switchboard"], entry)  # type: ignore[arg-type]
+            attach_pricing(item["switchboard"], entry)
     return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json",
                     headers={"x-request-id": request_id})

@@ -115,7 +115,7 @@ class SwitchboardRouter:
         """OpenAI embeddings list for ``input``."""
         reply = await self._retrying(lambda: self._client.answer(
             self._request(model, {"input": input, **extra}), Operation.EMBED))
-        return orjson.loads(reply.body)  # type: ignore[no-any-return]
+        return orjson.loads(reply.body)  # type: ignore[no-any-return]  # the router's embeddings list, a JSON object
 
     async def stream(self, model: str, messages: Sequence[dict[str, Any]],
                      **extra: Any) -> AsyncIterator[dict[str, Any]]:

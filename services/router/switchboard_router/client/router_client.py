@@ -53,7 +53,7 @@ class RouterClient:
                 pass
         rpc = getattr(self.stub, operation.rpc)
         try:
-            return await rpc(request, timeout=self.timeout_seconds, metadata=self.metadata)  # type: ignore[no-any-return]
+            return await rpc(request, timeout=self.timeout_seconds, metadata=self.metadata)  # type: ignore[no-any-return]  # the stub's answer (untyped generated code)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, "router") from None
 

@@ -65,7 +65,7 @@ class TokenSource:
             if self._credentials is None:
                 self._credentials = await self._off_loop(self._load, "cannot be loaded")
             if not self._credentials.valid:
-                await self._off_loop(lambda: self._credentials.refresh(_transport()), "were refused")  # type: ignore[union-attr]
+                await self._off_loop(lambda: self._credentials.refresh(_transport()), "were refused")  # type: ignore[union-attr]  # loaded just above; a lambda keeps no narrowing
             return str(self._credentials.token)
 
     async def _off_loop(self, step: Callable[[], Any], failing: str) -> Any:
