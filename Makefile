@@ -26,8 +26,8 @@ NETWORK_FIX := PyPI must be reachable (or a mirror set with PIP_INDEX_URL); run 
 run: install protos
 	@$(PY) -m switchboard_common.supervisor
 
-## Install test dependencies and run the whole suite.
-test: install-test protos browser-deps
+## Install test dependencies, lint, and run the whole suite.
+test: install-test protos browser-deps lint
 	$(PY) -m pytest
 
 ## Debian's Chromium for the browser tests (never a browser download of Playwright's own).
@@ -83,8 +83,10 @@ $(TOOLS_STAMP): requirements/tools.lock
 lock: install-test
 	UV=$(VENV)/bin/uv scripts/lock
 
-lint: install-test
+## ruff, then mypy (strict; the packages are listed in mypy.ini; its cache in .mypy_cache keeps re-runs short).
+lint: install-test protos
 	$(VENV)/bin/ruff check .
+	$(PY) -m mypy
 
 ## Measure the gateway's own cost against no gateway and LiteLLM (prints a table, writes benchmarks/results/).
 bench: install-test protos
