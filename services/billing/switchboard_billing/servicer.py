@@ -31,14 +31,15 @@ TAGS_MAX_CHARS = 2000
 
 
 def _count_spend(rows: list[dict[str, Any]]) -> None:
-    """Spend metric per public model and team, counted once per newly recorded row (replays add nothing)."""
-    per_model: dict[tuple[str, str], int] = {}
+    """Spend metric per public model, team and source, counted once per newly recorded row (replays add
+    nothing)."""
+    per_model: dict[tuple[str, str, str], int] = {}
     for row in rows:
         if row.get("cost_micros"):
-            labels = (row["model"], row.get("team_id") or "")
+            labels = (row["model"], row.get("team_id") or "", row.get("source") or "http")
             per_model[labels] = per_model.get(labels, 0) + row["cost_micros"]
-    for (model, team), micros in per_model.items():
-        metrics.SPEND_MICROS.labels(model, team).inc(micros)
+    for (model, team, source), micros in per_model.items():
+        metrics.SPEND_MICROS.labels(model, team, source).inc(micros)
 
 
 def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
