@@ -191,6 +191,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             LimitCheck("key", key.key_id, key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
             LimitCheck("team", team.team_id, team.rpm_limit, team.tpm_limit, team.max_parallel_requests)
             if team is not None else None,
+            LimitCheck("user", user.user_id, user.rpm_limit, user.tpm_limit, user.max_parallel_requests)
+            if user is not None else None,
             LimitCheck(KEY_MODEL, f"{key.key_id}:{model}", key.model_rpm_limits.get(model),
                        key.model_tpm_limits.get(model)),
         ) if c is not None and not c.empty]
@@ -208,11 +210,13 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         response.admission.CopyFrom(auth_pb2.Admission(
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, counted_tokens=tokens,
             tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot,
-            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), "")))
+            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), ""),
+            user_id=next((c.owner_id for c in checks if c.scope == "user"), "")))
         response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
                                                             reset_seconds=s.reset_seconds) for s in result.states)
         if result.lease is not None:
             response.lease.CopyFrom(self._lease(result.lease, key, response.rate_limits))
+            response.lease.user_id = next((c.owner_id for c in checks if c.scope == "user"), "")
         return response
 
     @staticmethod
@@ -241,6 +245,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             owner = f"key '{key.key_alias or key.key_id}' on model '{denial.owner_id.split(':', 1)[1]}'"
         elif denial.scope == "key":
             owner = f"key '{key.key_alias or key.key_id}'"
+        elif denial.scope == "user":
+            owner = f"user '{denial.owner_id}' (all of the user's keys together)"
         else:
             owner = f"team '{(team.team_alias if team else '') or denial.owner_id}'"
         what = {"rpm_limit": f"{denial.limit} requests per minute",
@@ -293,7 +299,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         lease = returned.lease
         if not lease.key_id or not _LEASE_ID.fullmatch(lease.lease_id):
             return
-        owners = {"key": lease.key_id, "team": lease.team_id}
+        owners = {"key": lease.key_id, "team": lease.team_id, "user": lease.user_id}
 
         def scopes(names: Sequence[str]) -> list[tuple[str, str]]:
             return [(name, owners[name]) for name in names if owners.get(name)]
@@ -310,7 +316,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if not a.key_id:
             return
         scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else []) + (
-            [(KEY_MODEL, a.key_model)] if a.key_model else [])
+            [(KEY_MODEL, a.key_model)] if a.key_model else []) + ([("user", a.user_id)] if a.user_id else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
