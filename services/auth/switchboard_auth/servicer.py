@@ -7,10 +7,12 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 
-from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
+from switchboard_auth import audit
 from switchboard_auth.access import ADMIN_ONLY, Caller, denied
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.hashing import KEY_PREFIX, generate_key, hash_key, new_key_id, same_hash
@@ -40,6 +42,8 @@ from switchboard_auth.specs import (
 from switchboard_auth.store import Conflict, KeyStore
 from switchboard_auth.typed_rpc import rpc
 from switchboard_auth.wire import duration_header
+from switchboard_common import audit_chain
+from switchboard_common.audit_messages import entry, query_of, verification
 from switchboard_common.credential_cipher import CredentialCipher, CredentialError
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.identity import ServiceIdentity
@@ -64,6 +68,11 @@ def _unauthenticated(message: str, code: str) -> ServiceError:
 
 def _not_found(what: str, param: str) -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_NOT_FOUND, what, param=param, code=f"{param}_not_found")
+
+
+def _retry_conflict() -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_CONFLICT, "Another change of the same team or user was made at the same "
+                        "time; retry.", code="concurrent_change")
 
 
 def _limits_unavailable(exc: Exception) -> ServiceError:
@@ -433,7 +442,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if request.dry_run:
             return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
         try:
-            await self.store.insert(key)
+            await self.store.commit(audit.change(who, request.caller, "key.create", "key", key.key_id,
+                                                 after=audit.snapshot(key)), insert=[key])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.", param="key",
                                code="key_exists") from None
@@ -486,28 +496,39 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
         self._check_own_spec(who, request.spec, fields)
+        before = audit.snapshot(key)
         now = now_s()
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
         if request.dry_run:
             return self._info(key, now, team)
-        await self.store.save(key)
+        await self.store.commit(audit.change(who, request.caller, "key.update", "key", key.key_id, before,
+                                             audit.snapshot(key)), save=[key])
         await self._changed(key_ids=[key.key_id])
         log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})
         return self._info(key, now, team)
 
-    async def _revoke(self, keys: Sequence[VirtualKey]) -> list[str]:
+    @staticmethod
+    def _revoked(keys: Sequence[VirtualKey]) -> tuple[list[VirtualKey], dict[str, tuple[dict[str, Any],
+                                                                                  dict[str, Any]]]]:
+        """The keys marked revoked (not written yet: the caller commits them with its change), and each key's
+        snapshots before and after, for the audit log."""
         now = now_s()
+        changed: list[VirtualKey] = []
+        pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for key in keys:
+            before = audit.snapshot(key)
             if key.status != "revoked":
                 key.status, key.updated_at = "revoked", now
-                await self.store.save(key)
-        ids = [k.key_id for k in keys]
-        if ids:
-            await self._changed(key_ids=ids)
-            log.info("keys revoked", extra={"key_ids": ids})
-        return ids
+                changed.append(key)
+            pairs[key.key_id] = (before, audit.snapshot(key))
+        return changed, pairs
+
+    async def _revoke_announced(self, key_ids: Sequence[str]) -> None:
+        if key_ids:
+            await self._changed(key_ids=key_ids)
+            log.info("keys revoked", extra={"key_ids": list(key_ids)})
 
     @rpc
     async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
@@ -517,8 +538,12 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             raise denied(ADMIN_ONLY)
         if not request.keys:
             raise bad("Name the keys to delete: {\"keys\": [\"key_...\"]}.", "keys", "missing_keys")
-        found = [await self._managed_key(who, ref) for ref in request.keys]
-        return auth_pb2.DeleteKeysResponse(deleted_keys=await self._revoke(found))
+        found = list({k.key_id: k for k in [await self._managed_key(who, ref) for ref in request.keys]}.values())
+        changed, pairs = self._revoked(found)
+        await self.store.commit(audit.many(who, request.caller, "key.delete", "key", pairs), save=changed)
+        ids = [k.key_id for k in found]
+        await self._revoke_announced(ids)
+        return auth_pb2.DeleteKeysResponse(deleted_keys=ids)
 
     @rpc
     async def RegenerateKey(self, request: auth_pb2.RegenerateKeyRequest,
@@ -530,6 +555,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
         self._check_own_spec(who, request.spec, fields)
+        before = audit.snapshot(key)
         now = now_s()
         if fields:
             apply_key_spec(key, request.spec, fields, now)
@@ -539,7 +565,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
         key.key_prefix = self._prefix_of(plain)
         try:
-            await self.store.save(key)
+            await self.store.commit(audit.change(who, request.caller, "key.regenerate", "key", key.key_id, before,
+                                                 audit.snapshot(key)), save=[key])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.",
                                param="new_key", code="key_exists") from None
@@ -555,8 +582,10 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be blocked or unblocked.",
                                param="key", code="key_revoked")
+        before = audit.snapshot(key)
         key.status, key.updated_at = ("blocked" if request.blocked else "active"), now_s()
-        await self.store.save(key)
+        await self.store.commit(audit.change(who, request.caller, "key.block" if request.blocked else "key.unblock",
+                                             "key", key.key_id, before, audit.snapshot(key)), save=[key])
         await self._changed(key_ids=[key.key_id])
         log.info("key blocked" if request.blocked else "key unblocked", extra={"key_id": key.key_id})
         return await self._info_of(key, key.updated_at)
@@ -577,7 +606,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def CreateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team_id = request.spec.team_id or "team_" + secrets.token_hex(8)
         if not TEAM_ID.match(team_id):
             raise bad("team_id may hold letters, digits, '.', '_', ':' and '-' (at most 80).", "team_id")
@@ -589,9 +618,11 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if await self.store.team(team_id) is not None:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
                                code="team_exists")
-        await self._ensure_users(team.members)
+        users = await self._new_users(team.members)
         try:
-            await self.store.insert(team)
+            await self.store.commit(audit.change(who, request.caller, "team.create", "team", team_id,
+                                                 after=audit.snapshot(team), extra=audit.created_users(users)),
+                                    insert=[*users, team])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
                                code="team_exists") from None
@@ -600,16 +631,22 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def UpdateTeam(self, request: auth_pb2.TeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team = await self._find_team(request.spec.team_id)
+        before = audit.snapshot(team)
         fields = set(request.update_fields)
         apply_team_spec(team, request.spec, fields, now_s())
         seal_credentials(team, request.spec, fields, self.cipher)
         if "jurisdictions" in fields:
             check_team_jurisdictions_cover_keys(team, await self.store.list(team.team_id))
-        if "members" in fields:
-            await self._ensure_users(team.members)
-        await self.store.save(team)
+        users = await self._new_users(team.members) if "members" in fields else []
+        action = ("team.block" if team.blocked else "team.unblock") if fields == {"blocked"} else "team.update"
+        try:
+            await self.store.commit(audit.change(who, request.caller, action, "team", team.team_id, before,
+                                                 audit.snapshot(team), audit.created_users(users)),
+                                    insert=users, save=[team])
+        except Conflict:
+            raise _retry_conflict() from None
         await self._changed(team_ids=[team.team_id])
         log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})
         return await self._team_info(team)
@@ -617,14 +654,33 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     @rpc
     async def DeleteTeam(self, request: auth_pb2.GetTeamRequest,
                          context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team = await self._find_team(request.team_id)
         keys = [k for k in await self.store.list(team.team_id) if k.status != "revoked"]
-        await self._revoke(keys)  # as LiteLLM deletes a team's keys with it (here they stay listed, revoked)
-        await self.store.delete_team(team)
+        revoked, _ = self._revoked(keys)  # as LiteLLM deletes a team's keys with it (here they stay listed, revoked)
+        await self.store.commit(audit.change(who, request.caller, "team.delete", "team", team.team_id,
+                                             before=audit.snapshot(team),
+                                             extra={"revoked_keys": [k.key_id for k in revoked]}),
+                                save=revoked, delete=[team])
+        await self._revoke_announced([k.key_id for k in revoked])
         await self._changed(team_ids=[team.team_id])
         log.info("team deleted", extra={"team_id": team.team_id, "revoked_keys": len(keys)})
         return team_info(team)
+
+    # -- audit log -------------------------------------------------------------------------
+
+    @rpc
+    async def ListAudit(self, request: auth_pb2.ListAuditRequest,
+                        context: grpc.aio.ServicerContext) -> common_pb2.AuditPage:
+        await self._admin(request.caller)
+        rows = await audit_chain.query(self.store.engine, query_of(request.query))
+        return common_pb2.AuditPage(entries=[entry(r, "auth") for r in rows])
+
+    @rpc
+    async def VerifyAudit(self, request: auth_pb2.VerifyAuditRequest,
+                          context: grpc.aio.ServicerContext) -> common_pb2.AuditVerification:
+        await self._admin(request.caller)
+        return verification(await audit_chain.verify(self.store.engine), "auth")
 
     @rpc
     async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:

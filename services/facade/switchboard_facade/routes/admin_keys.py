@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard_auth.client import KeyContext
+from switchboard_common import audit_origin
 from switchboard_common.errors import Kind, ServiceError
-from switchboard_facade import key_writes
+from switchboard_facade import audit_context, key_writes
 from switchboard_facade.admin_input import blocked, ignored_fields, key_ref, key_spec, key_update, plain_key
 from switchboard_facade.admin_views import key_json, key_standings
 from switchboard_facade.errors import error_response, invalid
@@ -68,14 +69,22 @@ def any_key(key: KeyContext) -> bool:
     return True
 
 
+def current_request_id() -> str:
+    """The id of the admin request running (what :func:`admin_call` answers with in ``x-request-id``)."""
+    origin = audit_origin.current()
+    return origin.request_id if origin is not None else new_request_id()
+
+
 async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[Any]], *,
                      allow: Callable[[KeyContext], bool] = is_admin) -> Response:
     """Runs one admin operation with the caller's credential; a ServiceError becomes the OpenAI-style error.
 
     The credential is checked first — valid, and allowed by ``allow`` (an admin's by default) — so that nothing
     of the request (its body included) is looked at for a caller auth refuses; auth checks again, with the
-    caller's role, on every call it serves."""
+    caller's role, on every call it serves. ``work`` answers with the JSON to send, or with its own Response (a
+    CSV export, say; :func:`current_request_id` is the id to put on it)."""
     request_id = new_request_id()
+    audit_context.begin(request, request_id, audit_context.API)
     gw: Gateway = request.app.state.gateway
     try:
         who = credential(request)
@@ -83,7 +92,8 @@ async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[
         if not allow(key):
             raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Only the master key, an admin key or a proxy_admin "
                                "user's key may manage keys, teams, users and models.", code="admin_required")
-        return json_response(await work(gw, who), request_id)
+        answer = await work(gw, who)
+        return answer if isinstance(answer, Response) else json_response(answer, request_id)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
 

@@ -1,0 +1,272 @@
+"""An append-only, tamper-evident audit log in a service's own database: the table, the hash chain, appends that
+never fork it, queries, verification and pruning that keeps it verifiable.
+
+Each service that makes administrative changes (auth: keys, teams, users; billing: models added at run time)
+keeps one log in its own database and appends the change's row in the change's own transaction, so a change
+and its row commit or fail together. The rules of the chain live here once:
+
+* a row's ``hash`` is SHA-256 over the previous row's hash and the row's canonical content (:func:`row_hash`),
+  so editing, inserting, reordering or deleting a row breaks every link after it;
+* appends are serialized by a single-row head (``audit_head``): every append first updates that row, which takes
+  its row lock on PostgreSQL (a second auth replica waits until the first commits) and the write lock on SQLite,
+  then reads the head's seq and hash; the head also detects rows cut off the end;
+* pruning (retention) deletes the oldest rows and appends a checkpoint row naming the last pruned seq and its
+  hash (the anchor the first kept row links to); the checkpoint is itself chained, so a forged anchor breaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from switchboard_common.audit_origin import MAX_USER_AGENT, Origin
+
+#: Shown instead of a secret's value in a row's before/after.
+REDACTED = "[redacted]"
+#: The action of a checkpoint row written by pruning.
+PRUNED = "audit.prune"
+#: Rows read per page while verifying.
+_PAGE = 1000
+
+_META = sa.MetaData()
+
+#: The log's rows (frozen shape: the migrations of auth and billing create it as it is here).
+AUDIT_LOG = sa.Table(
+    "audit_log", _META,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at_ms", sa.BigInteger, nullable=False, index=True),
+    sa.Column("actor_kind", sa.String(20), nullable=False),
+    sa.Column("actor_key_id", sa.String(80), nullable=False, index=True),
+    sa.Column("actor_user_id", sa.String(200), nullable=False, index=True),
+    sa.Column("action", sa.String(60), nullable=False, index=True),
+    sa.Column("target_type", sa.String(20), nullable=False),
+    sa.Column("target_id", sa.Text, nullable=False),
+    sa.Column("before_json", sa.Text, nullable=False),
+    sa.Column("after_json", sa.Text, nullable=False),
+    sa.Column("request_id", sa.String(80), nullable=False),
+    sa.Column("client_ip", sa.String(64), nullable=False),
+    sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+#: The chain's head: one row (id 1) with the newest row's seq and hash.
+AUDIT_HEAD = sa.Table(
+    "audit_head", _META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+#: The columns hashed, in this order (the canonical content of a row).
+CONTENT = ("seq", "at_ms", "actor_kind", "actor_key_id", "actor_user_id", "action", "target_type", "target_id",
+           "before_json", "after_json", "request_id", "client_ip", "user_agent", "channel")
+
+
+async def create_tables(conn: AsyncConnection) -> None:
+    """The migration step of a service adopting the log: both tables and the empty head."""
+    await conn.run_sync(lambda c: _META.create_all(c, tables=[AUDIT_LOG, AUDIT_HEAD], checkfirst=True))
+    await conn.execute(AUDIT_HEAD.insert().values(id=1, seq=0, hash=""))
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no spaces: the same text for the same value, whatever the dict order."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def row_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
+    content = canonical_json({name: row[name] for name in CONTENT})
+    return hashlib.sha256((prev_hash + "\n" + content).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One administrative change, as it goes into the log."""
+
+    actor_kind: str
+    actor_key_id: str
+    actor_user_id: str
+    action: str
+    target_type: str
+    target_id: str
+    before: Mapping[str, Any] = field(default_factory=dict)
+    after: Mapping[str, Any] = field(default_factory=dict)
+    origin: Origin = Origin()
+
+
+async def append(conn: AsyncConnection, change: Change, now_ms: int | None = None) -> dict[str, Any]:
+    """Appends the change's row inside the caller's open transaction, after taking the head (call it before the
+    change's own writes, so every writer takes the head first and none waits on another's rows); returns the row.
+    The row commits or rolls back with the caller's transaction."""
+    bumped = await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(seq=AUDIT_HEAD.c.seq + 1))
+    if bumped.rowcount != 1:
+        raise RuntimeError("the audit log's head row is missing; run the service's migrations")
+    seq, prev = (await conn.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
+                                    .where(AUDIT_HEAD.c.id == 1))).one()
+    origin = change.origin
+    row: dict[str, Any] = {
+        "seq": int(seq), "at_ms": int(time.time() * 1000) if now_ms is None else now_ms,
+        "actor_kind": change.actor_kind, "actor_key_id": change.actor_key_id[:80],
+        "actor_user_id": change.actor_user_id[:200], "action": change.action, "target_type": change.target_type,
+        "target_id": change.target_id, "before_json": canonical_json(dict(change.before)),
+        "after_json": canonical_json(dict(change.after)), "request_id": origin.request_id[:80],
+        "client_ip": origin.client_ip[:64], "user_agent": origin.user_agent[:MAX_USER_AGENT],
+        "channel": origin.channel[:20], "prev_hash": prev,
+    }
+    row["hash"] = row_hash(prev, row)
+    await conn.execute(AUDIT_LOG.insert().values(**row))
+    await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(hash=row["hash"]))
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """Filters of :func:`query` (empty: any)."""
+
+    actor: str = ""
+    action: str = ""
+    target_type: str = ""
+    target_id: str = ""
+    since_ms: int = 0
+    until_ms: int = 0
+    limit: int = 100
+    before_seq: int = 0
+
+
+#: Most rows one query returns.
+MAX_QUERY_ROWS = 10_000
+
+
+async def query(engine: AsyncEngine, q: Query) -> list[dict[str, Any]]:
+    """Rows matching every filter, newest first."""
+    t = AUDIT_LOG.c
+    stmt = sa.select(AUDIT_LOG).order_by(t.seq.desc()).limit(max(1, min(q.limit or 100, MAX_QUERY_ROWS)))
+    if q.actor:
+        stmt = stmt.where(sa.or_(t.actor_key_id == q.actor, t.actor_user_id == q.actor))
+    if q.action:
+        stmt = stmt.where(t.action.startswith(q.action, autoescape=True) if q.action.endswith(".")
+                          else t.action == q.action)
+    if q.target_type:
+        stmt = stmt.where(t.target_type == q.target_type)
+    if q.target_id:
+        stmt = stmt.where(sa.or_(t.target_id == q.target_id,
+                                 t.target_id.startswith(q.target_id + ",", autoescape=True),
+                                 t.target_id.endswith("," + q.target_id, autoescape=True),
+                                 t.target_id.contains("," + q.target_id + ",", autoescape=True)))
+    if q.since_ms:
+        stmt = stmt.where(t.at_ms >= q.since_ms)
+    if q.until_ms:
+        stmt = stmt.where(t.at_ms < q.until_ms)
+    if q.before_seq:
+        stmt = stmt.where(t.seq < q.before_seq)
+    async with engine.connect() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    rows_checked: int
+    first_broken_seq: int = 0
+    reason: str = ""
+    head_seq: int = 0
+    head_hash: str = ""
+
+
+def _anchor(row: Mapping[str, Any]) -> tuple[int, str] | None:
+    """(last pruned seq, its hash) named by a checkpoint row; None for any other row."""
+    if row["action"] != PRUNED:
+        return None
+    try:
+        after = json.loads(row["after_json"])
+        return int(after["pruned_through_seq"]), str(after["anchor_hash"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+async def verify(engine: AsyncEngine) -> Verification:
+    """Walks the chain oldest first: every row's hash must match its content and its predecessor's hash, seqs
+    must follow each other, the first row must be the genesis (seq 1, no predecessor) or the row after a prune
+    that a checkpoint in the chain records, and the head must name the newest row."""
+    async with engine.connect() as conn:
+        head_seq, head_hash = (await conn.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
+                                                  .where(AUDIT_HEAD.c.id == 1))).one()
+        first = (await conn.execute(sa.select(AUDIT_LOG).order_by(AUDIT_LOG.c.seq).limit(1))).first()
+        if first is None:
+            ok = head_seq == 0
+            return Verification(ok, 0, 0, "" if ok else f"the head names row {head_seq} but the log has no rows",
+                                head_seq, head_hash)
+        checked, prev, last_seq = 0, None, 0
+        start = dict(first._mapping)
+        anchors: dict[int, str] = {}
+        after_seq = start["seq"] - 1
+        while True:
+            page = (await conn.execute(sa.select(AUDIT_LOG).where(AUDIT_LOG.c.seq > after_seq)
+                                       .order_by(AUDIT_LOG.c.seq).limit(_PAGE))).all()
+            if not page:
+                break
+            for r in page:
+                row = dict(r._mapping)
+                seq = row["seq"]
+                if prev is None:
+                    expected_prev = ""
+                else:
+                    if seq != prev["seq"] + 1:
+                        return Verification(False, checked, seq, f"row {seq} follows row {prev['seq']}: rows "
+                                            f"{prev['seq'] + 1} to {seq - 1} are missing", head_seq, head_hash)
+                    expected_prev = prev["hash"]
+                if prev is not None and row["prev_hash"] != expected_prev:
+                    return Verification(False, checked, seq, f"row {seq} does not link to row {prev['seq']} "
+                                        f"(row {prev['seq']} or the link of row {seq} was changed)", head_seq,
+                                        head_hash)
+                if row_hash(row["prev_hash"], row) != row["hash"]:
+                    return Verification(False, checked, seq, f"row {seq}'s content does not match its hash "
+                                        "(the row was changed)", head_seq, head_hash)
+                anchor = _anchor(row)
+                if anchor is not None:
+                    anchors[anchor[0]] = anchor[1]
+                prev, last_seq = row, seq
+                checked += 1
+            after_seq = last_seq
+        first_seq = start["seq"]
+        if first_seq == 1:
+            if start["prev_hash"] != "":
+                return Verification(False, checked, 1, "row 1 names a predecessor, but it is the first row",
+                                    head_seq, head_hash)
+        elif anchors.get(first_seq - 1) != start["prev_hash"]:
+            return Verification(False, checked, first_seq, f"the log starts at row {first_seq} but no checkpoint "
+                                f"in it records pruning rows up to {first_seq - 1} with the hash row {first_seq} "
+                                "links to (rows were deleted)", head_seq, head_hash)
+        assert prev is not None
+        if (head_seq, head_hash) != (prev["seq"], prev["hash"]):
+            return Verification(False, checked, 0, f"the head names row {head_seq}, but the newest row is "
+                                f"{prev['seq']} (rows were cut off the end, or the head was changed)",
+                                head_seq, head_hash)
+        return Verification(True, checked, 0, "", head_seq, head_hash)
+
+
+async def prune(engine: AsyncEngine, older_than_ms: int, actor_kind: str = "system",
+                now_ms: int | None = None) -> int:
+    """Deletes the rows committed before ``older_than_ms`` and appends a checkpoint naming the last one deleted
+    and its hash; returns how many rows were deleted (0: nothing old enough, no checkpoint)."""
+    async with engine.begin() as conn:
+        await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(seq=AUDIT_HEAD.c.seq))  # lock
+        last = (await conn.execute(sa.select(AUDIT_LOG.c.seq, AUDIT_LOG.c.hash)
+                                   .where(AUDIT_LOG.c.at_ms < older_than_ms)
+                                   .order_by(AUDIT_LOG.c.seq.desc()).limit(1))).first()
+        if last is None:
+            return 0
+        deleted = (await conn.execute(AUDIT_LOG.delete().where(AUDIT_LOG.c.seq <= last.seq))).rowcount
+        await append(conn, Change(actor_kind, "", "", PRUNED, "audit", "",
+                                  after={"pruned_through_seq": int(last.seq), "anchor_hash": last.hash,
+                                         "rows_deleted": int(deleted), "older_than_ms": older_than_ms}),
+                     now_ms)
+        return int(deleted)
