@@ -47,8 +47,12 @@ def audit_query(q: QueryParams) -> tuple[AuditQuery, tuple[str, ...]]:
     since, until = time_filter(q.get("since"), "since"), time_filter(q.get("until"), "until")
     if since and until and until <= since:
         raise invalid("'since' must come before 'until'.", "since", "invalid_value")
+    before_seq = q.get("before_seq", "0")
+    if not before_seq.isdigit():
+        raise invalid("'before_seq' must be a whole number (rows with a lower seq).", "before_seq", "invalid_value")
     query = AuditQuery(actor=q.get("actor", ""), action=q.get("action", ""), target_type=q.get("target_type", ""),
-                       target_id=q.get("target_id", ""), since_ms=since, until_ms=until, limit=int(limit_text))
+                       target_id=q.get("target_id", ""), since_ms=since, until_ms=until, limit=int(limit_text),
+                       before_seq=int(before_seq))
     return query, ((log,) if log else LOGS)
 
 
