@@ -16,8 +16,10 @@ and its row commit or fail together. The rules of the chain live here once:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,46 +37,61 @@ PRUNED = "audit.prune"
 #: Rows read per page while verifying.
 _PAGE = 1000
 
-_META = sa.MetaData()
 
-#: The log's rows (frozen shape: the migrations of auth and billing create it as it is here).
-AUDIT_LOG = sa.Table(
-    "audit_log", _META,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("at_ms", sa.BigInteger, nullable=False, index=True),
-    sa.Column("actor_kind", sa.String(20), nullable=False),
-    sa.Column("actor_key_id", sa.String(80), nullable=False, index=True),
-    sa.Column("actor_user_id", sa.String(200), nullable=False, index=True),
-    sa.Column("action", sa.String(60), nullable=False, index=True),
-    sa.Column("target_type", sa.String(20), nullable=False),
-    sa.Column("target_id", sa.Text, nullable=False),
-    sa.Column("before_json", sa.Text, nullable=False),
-    sa.Column("after_json", sa.Text, nullable=False),
-    sa.Column("request_id", sa.String(80), nullable=False),
-    sa.Column("client_ip", sa.String(64), nullable=False),
-    sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False),
-    sa.Column("channel", sa.String(20), nullable=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
+@dataclass(frozen=True)
+class Tables:
+    """One service's log: ``<service>_audit_log`` (the rows) and ``<service>_audit_head`` (one row, id 1, with the
+    newest row's seq and hash). Named per service, so that services sharing one database keep separate logs."""
 
-#: The chain's head: one row (id 1) with the newest row's seq and hash.
-AUDIT_HEAD = sa.Table(
-    "audit_head", _META,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
+    log: sa.Table
+    head: sa.Table
+
+
+_TABLES: dict[str, Tables] = {}
+
+
+def tables(service: str) -> Tables:
+    """The tables of ``service``'s log (frozen shape: the services' migrations create them as they are here)."""
+    if service not in _TABLES:
+        meta = sa.MetaData()
+        log = sa.Table(
+            f"{service}_audit_log", meta,
+            sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+            sa.Column("at_ms", sa.BigInteger, nullable=False, index=True),
+            sa.Column("actor_kind", sa.String(20), nullable=False),
+            sa.Column("actor_key_id", sa.String(80), nullable=False, index=True),
+            sa.Column("actor_user_id", sa.String(200), nullable=False, index=True),
+            sa.Column("action", sa.String(60), nullable=False, index=True),
+            sa.Column("target_type", sa.String(20), nullable=False),
+            sa.Column("target_id", sa.Text, nullable=False),
+            sa.Column("before_json", sa.Text, nullable=False),
+            sa.Column("after_json", sa.Text, nullable=False),
+            sa.Column("request_id", sa.String(80), nullable=False),
+            sa.Column("client_ip", sa.String(64), nullable=False),
+            sa.Column("user_agent", sa.String(MAX_USER_AGENT), nullable=False),
+            sa.Column("channel", sa.String(20), nullable=False),
+            sa.Column("prev_hash", sa.String(64), nullable=False),
+            sa.Column("hash", sa.String(64), nullable=False),
+        )
+        head = sa.Table(
+            f"{service}_audit_head", meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("seq", sa.BigInteger, nullable=False),
+            sa.Column("hash", sa.String(64), nullable=False),
+        )
+        _TABLES[service] = Tables(log, head)
+    return _TABLES[service]
+
 
 #: The columns hashed, in this order (the canonical content of a row).
 CONTENT = ("seq", "at_ms", "actor_kind", "actor_key_id", "actor_user_id", "action", "target_type", "target_id",
            "before_json", "after_json", "request_id", "client_ip", "user_agent", "channel")
 
 
-async def create_tables(conn: AsyncConnection) -> None:
+async def create_tables(conn: AsyncConnection, t: Tables) -> None:
     """The migration step of a service adopting the log: both tables and the empty head."""
-    await conn.run_sync(lambda c: _META.create_all(c, tables=[AUDIT_LOG, AUDIT_HEAD], checkfirst=True))
-    await conn.execute(AUDIT_HEAD.insert().values(id=1, seq=0, hash=""))
+    await conn.run_sync(lambda c: t.log.metadata.create_all(c, tables=[t.log, t.head], checkfirst=True))
+    await conn.execute(t.head.insert().values(id=1, seq=0, hash=""))
 
 
 def canonical_json(value: Any) -> str:
@@ -102,15 +119,14 @@ class Change:
     origin: Origin = Origin()
 
 
-async def append(conn: AsyncConnection, change: Change, now_ms: int | None = None) -> dict[str, Any]:
+async def append(conn: AsyncConnection, t: Tables, change: Change, now_ms: int | None = None) -> dict[str, Any]:
     """Appends the change's row inside the caller's open transaction, after taking the head (call it before the
     change's own writes, so every writer takes the head first and none waits on another's rows); returns the row.
     The row commits or rolls back with the caller's transaction."""
-    bumped = await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(seq=AUDIT_HEAD.c.seq + 1))
+    bumped = await conn.execute(t.head.update().where(t.head.c.id == 1).values(seq=t.head.c.seq + 1))
     if bumped.rowcount != 1:
         raise RuntimeError("the audit log's head row is missing; run the service's migrations")
-    seq, prev = (await conn.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
-                                    .where(AUDIT_HEAD.c.id == 1))).one()
+    seq, prev = (await conn.execute(sa.select(t.head.c.seq, t.head.c.hash).where(t.head.c.id == 1))).one()
     origin = change.origin
     row: dict[str, Any] = {
         "seq": int(seq), "at_ms": int(time.time() * 1000) if now_ms is None else now_ms,
@@ -122,8 +138,8 @@ async def append(conn: AsyncConnection, change: Change, now_ms: int | None = Non
         "channel": origin.channel[:20], "prev_hash": prev,
     }
     row["hash"] = row_hash(prev, row)
-    await conn.execute(AUDIT_LOG.insert().values(**row))
-    await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(hash=row["hash"]))
+    await conn.execute(t.log.insert().values(**row))
+    await conn.execute(t.head.update().where(t.head.c.id == 1).values(hash=row["hash"]))
     return row
 
 
@@ -145,10 +161,10 @@ class Query:
 MAX_QUERY_ROWS = 10_000
 
 
-async def query(engine: AsyncEngine, q: Query) -> list[dict[str, Any]]:
+async def query(engine: AsyncEngine, tables_: Tables, q: Query) -> list[dict[str, Any]]:
     """Rows matching every filter, newest first."""
-    t = AUDIT_LOG.c
-    stmt = sa.select(AUDIT_LOG).order_by(t.seq.desc()).limit(max(1, min(q.limit or 100, MAX_QUERY_ROWS)))
+    t = tables_.log.c
+    stmt = sa.select(tables_.log).order_by(t.seq.desc()).limit(max(1, min(q.limit or 100, MAX_QUERY_ROWS)))
     if q.actor:
         stmt = stmt.where(sa.or_(t.actor_key_id == q.actor, t.actor_user_id == q.actor))
     if q.action:
@@ -192,14 +208,14 @@ def _anchor(row: Mapping[str, Any]) -> tuple[int, str] | None:
         return None
 
 
-async def verify(engine: AsyncEngine) -> Verification:
+async def verify(engine: AsyncEngine, t: Tables) -> Verification:
     """Walks the chain oldest first: every row's hash must match its content and its predecessor's hash, seqs
     must follow each other, the first row must be the genesis (seq 1, no predecessor) or the row after a prune
     that a checkpoint in the chain records, and the head must name the newest row."""
     async with engine.connect() as conn:
-        head_seq, head_hash = (await conn.execute(sa.select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
-                                                  .where(AUDIT_HEAD.c.id == 1))).one()
-        first = (await conn.execute(sa.select(AUDIT_LOG).order_by(AUDIT_LOG.c.seq).limit(1))).first()
+        head_seq, head_hash = (await conn.execute(sa.select(t.head.c.seq, t.head.c.hash)
+                                                  .where(t.head.c.id == 1))).one()
+        first = (await conn.execute(sa.select(t.log).order_by(t.log.c.seq).limit(1))).first()
         if first is None:
             ok = head_seq == 0
             return Verification(ok, 0, 0, "" if ok else f"the head names row {head_seq} but the log has no rows",
@@ -209,8 +225,8 @@ async def verify(engine: AsyncEngine) -> Verification:
         anchors: dict[int, str] = {}
         after_seq = start["seq"] - 1
         while True:
-            page = (await conn.execute(sa.select(AUDIT_LOG).where(AUDIT_LOG.c.seq > after_seq)
-                                       .order_by(AUDIT_LOG.c.seq).limit(_PAGE))).all()
+            page = (await conn.execute(sa.select(t.log).where(t.log.c.seq > after_seq)
+                                       .order_by(t.log.c.seq).limit(_PAGE))).all()
             if not page:
                 break
             for r in page:
@@ -253,20 +269,35 @@ async def verify(engine: AsyncEngine) -> Verification:
         return Verification(True, checked, 0, "", head_seq, head_hash)
 
 
-async def prune(engine: AsyncEngine, older_than_ms: int, actor_kind: str = "system",
-                now_ms: int | None = None) -> int:
+async def prune(engine: AsyncEngine, t: Tables, older_than_ms: int, now_ms: int | None = None) -> int:
     """Deletes the rows committed before ``older_than_ms`` and appends a checkpoint naming the last one deleted
     and its hash; returns how many rows were deleted (0: nothing old enough, no checkpoint)."""
     async with engine.begin() as conn:
-        await conn.execute(AUDIT_HEAD.update().where(AUDIT_HEAD.c.id == 1).values(seq=AUDIT_HEAD.c.seq))  # lock
-        last = (await conn.execute(sa.select(AUDIT_LOG.c.seq, AUDIT_LOG.c.hash)
-                                   .where(AUDIT_LOG.c.at_ms < older_than_ms)
-                                   .order_by(AUDIT_LOG.c.seq.desc()).limit(1))).first()
+        await conn.execute(t.head.update().where(t.head.c.id == 1).values(seq=t.head.c.seq))  # the head's lock
+        last = (await conn.execute(sa.select(t.log.c.seq, t.log.c.hash).where(t.log.c.at_ms < older_than_ms)
+                                   .order_by(t.log.c.seq.desc()).limit(1))).first()
         if last is None:
             return 0
-        deleted = (await conn.execute(AUDIT_LOG.delete().where(AUDIT_LOG.c.seq <= last.seq))).rowcount
-        await append(conn, Change(actor_kind, "", "", PRUNED, "audit", "",
+        deleted = (await conn.execute(t.log.delete().where(t.log.c.seq <= last.seq))).rowcount
+        await append(conn, t, Change("system", "", "", PRUNED, "audit", "",
                                   after={"pruned_through_seq": int(last.seq), "anchor_hash": last.hash,
                                          "rows_deleted": int(deleted), "older_than_ms": older_than_ms}),
                      now_ms)
         return int(deleted)
+
+
+async def keep_for(engine: AsyncEngine, t: Tables, retention_days: float, interval_seconds: float = 3600.0) -> None:
+    """Runs until cancelled: every ``interval_seconds`` (and once at start), prunes the rows older than
+    ``retention_days`` (see :func:`prune`). Several replicas may run it: the head's lock serializes them, and a
+    prune that finds nothing old writes nothing."""
+    log = logging.getLogger(__name__)
+    while True:
+        try:
+            cutoff = int((time.time() - retention_days * 86_400) * 1000)
+            deleted = await prune(engine, t, cutoff)
+            if deleted:
+                log.info("audit log pruned", extra={"log": t.log.name, "rows_deleted": deleted,
+                                                    "retention_days": retention_days})
+        except Exception:  # a database outage must not end retention for good
+            log.exception("audit log pruning failed; retrying later")
+        await asyncio.sleep(interval_seconds)

@@ -135,7 +135,7 @@ async def _v8_model_limits(conn: AsyncConnection) -> None:
 
 async def _v10_audit_log(conn: AsyncConnection) -> None:
     """The audit log of administrative changes and its chain's head (switchboard_common.audit_chain)."""
-    await audit_chain.create_tables(conn)
+    await audit_chain.create_tables(conn, audit_chain.tables("auth"))
 
 
 MIGRATIONS = [

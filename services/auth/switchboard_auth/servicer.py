@@ -39,7 +39,7 @@ from switchboard_auth.specs import (
     spec_fields_set,
     team_info,
 )
-from switchboard_auth.store import Conflict, KeyStore
+from switchboard_auth.store import AUDIT, Conflict, KeyStore
 from switchboard_auth.typed_rpc import rpc
 from switchboard_auth.wire import duration_header
 from switchboard_common import audit_chain
@@ -673,14 +673,14 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     async def ListAudit(self, request: auth_pb2.ListAuditRequest,
                         context: grpc.aio.ServicerContext) -> common_pb2.AuditPage:
         await self._admin(request.caller)
-        rows = await audit_chain.query(self.store.engine, query_of(request.query))
+        rows = await audit_chain.query(self.store.engine, AUDIT, query_of(request.query))
         return common_pb2.AuditPage(entries=[entry(r, "auth") for r in rows])
 
     @rpc
     async def VerifyAudit(self, request: auth_pb2.VerifyAuditRequest,
                           context: grpc.aio.ServicerContext) -> common_pb2.AuditVerification:
         await self._admin(request.caller)
-        return verification(await audit_chain.verify(self.store.engine), "auth")
+        return verification(await audit_chain.verify(self.store.engine, AUDIT), "auth")
 
     @rpc
     async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: grpc.aio.ServicerContext) -> auth_pb2.TeamInfo:

@@ -17,6 +17,8 @@ from switchboard_common import audit_chain
 from switchboard_common.database import migrate
 
 Row = VirtualKey | Team | User
+#: Auth's audit log (keys, teams, members, users).
+AUDIT = audit_chain.tables("auth")
 
 
 class Conflict(Exception):
@@ -45,7 +47,7 @@ class KeyStore:
         Raises :class:`Conflict` when a unique constraint refuses a write (nothing is written then)."""
         async with self._append, self.session() as session:
             try:
-                await audit_chain.append(await session.connection(), change)
+                await audit_chain.append(await session.connection(), AUDIT, change)
                 for row in insert:
                     session.add(row)
                 for row in save:

@@ -110,7 +110,7 @@ async def _v9_provider_time(conn: AsyncConnection) -> None:
 
 async def _v11_audit_log(conn: AsyncConnection) -> None:
     """The audit log of models added at run time and its chain's head (switchboard_common.audit_chain)."""
-    await audit_chain.create_tables(conn)
+    await audit_chain.create_tables(conn, audit_chain.tables("billing"))
 
 
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),

@@ -42,6 +42,8 @@ _COLUMNS = ("model_id", "model_name", "config_json", "litellm_params_json", "mod
             "secret_hints_json", "created_at_ms", "updated_at_ms", "created_by", "updated_by")
 
 
+#: Billing's audit log (models added at run time).
+AUDIT = audit_chain.tables("billing")
 #: Makes the audit row of a change: (action, model id, the row before, the row after) -> the change.
 Recorder = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], audit_chain.Change]
 
@@ -192,8 +194,8 @@ class ModelStore:
         check([*others, (row["model_name"], {**_loads(row["config_json"]), "id": row["model_id"]})])
         async with self._append, self.engine.begin() as conn:
             if audit is not None:
-                await audit_chain.append(conn, audit("model.create" if existing is None else "model.update",
-                                                     model.model_id, existing or {}, row))
+                action = "model.create" if existing is None else "model.update"
+                await audit_chain.append(conn, AUDIT, audit(action, model.model_id, existing or {}, row))
             if existing is None:
                 await conn.execute(_MODELS.insert().values(**row))
             else:
@@ -212,7 +214,7 @@ class ModelStore:
                                code="model_not_found", param="id")
         async with self._append, self.engine.begin() as conn:
             if audit is not None:
-                await audit_chain.append(conn, audit("model.delete", model_id, existing, {}))
+                await audit_chain.append(conn, AUDIT, audit("model.delete", model_id, existing, {}))
             await conn.execute(_MODELS.delete().where(_MODELS.c.model_id == model_id))
             await conn.execute(_REVISION.update().where(_REVISION.c.id == 1)
                                .values(revision=_REVISION.c.revision + 1))

@@ -16,6 +16,7 @@ from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import Holder, limits_of
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
+from switchboard_billing.model_store import AUDIT
 from switchboard_billing.models import UsageRow
 from switchboard_billing.public_catalog import public_catalog
 from switchboard_billing.rate_card import RateBook, rate_card
@@ -190,7 +191,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                         context: grpc.aio.ServicerContext) -> common_pb2.AuditPage:
         """Billing's audit log (its models' changes); the facade asks for admins only."""
         try:
-            rows = await audit_chain.query(self._model_admin().store.engine, query_of(request))
+            rows = await audit_chain.query(self._model_admin().store.engine, AUDIT, query_of(request))
         except ServiceError as err:
             await abort(context, err)
             raise
@@ -203,7 +204,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         except ServiceError as err:
             await abort(context, err)
             raise
-        return verification(await audit_chain.verify(engine), "billing")
+        return verification(await audit_chain.verify(engine, AUDIT), "billing")
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
