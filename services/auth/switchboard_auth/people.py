@@ -54,6 +54,10 @@ class PeopleAdmin:
         def _revoked(keys: Sequence[VirtualKey]) -> tuple[list[VirtualKey], dict[str, tuple[dict[str, Any],
                                                                                       dict[str, Any]]]]: ...
         async def _revoke_announced(self, key_ids: Sequence[str]) -> None: ...
+        async def _key_to_create(self, who: Caller, spec: auth_pb2.KeySpec, given: str,
+                                 *, new_user: bool = False) -> tuple[VirtualKey, str, Team | None]: ...
+        def _info(self, key: VirtualKey, now: float, team: Team | None,
+                  user: User | None = None) -> auth_pb2.KeyInfo: ...
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -105,14 +109,48 @@ class PeopleAdmin:
         now = now_s()
         user = User(user_id=user_id, created_at=now)
         apply_user_spec(user, request.spec, spec_fields_set(request.spec), now)
+        if await self.store.user(user_id) is not None:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists.",
+                               param="user_id", code="user_exists")
+        teams = await self._joined(user, request.join_teams, now)
+        created: auth_pb2.CreateKeyResponse | None = None
+        keys: list[VirtualKey] = []
+        extra: dict[str, Any] = {"joined_teams": [t.team_id for t in teams]} if teams else {}
+        if request.HasField("create_key"):
+            spec = auth_pb2.KeySpec()
+            spec.CopyFrom(request.create_key)
+            spec.user_id = user_id
+            key, plain, key_team = await self._key_to_create(who, spec, "", new_user=True)
+            keys.append(key)
+            extra["created_key"] = key.key_id
+            created = auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, key_team, user))
         try:
             await self.store.commit(audit.change(who, request.caller, "user.create", "user", user_id,
-                                                 after=audit.snapshot(user)), insert=[user])
+                                                 after=audit.snapshot(user), extra=extra),
+                                    insert=[user, *keys], save=teams)
         except Conflict:
-            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists.",
-                               param="user_id", code="user_exists") from None
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists (or a team it joins "
+                               "changed at the same time); retry.", param="user_id", code="user_exists") from None
+        if teams:
+            await self._changed(team_ids=[t.team_id for t in teams])
         log.info("user created", extra={"user_id": user_id, "user_role": user.user_role})
-        return user_info(user)
+        info = user_info(user, len(keys), [t.team_id for t in teams])
+        if created is not None:
+            info.created_key.CopyFrom(created)
+        return info
+
+    async def _joined(self, user: User, join: Sequence[auth_pb2.TeamMembership], now: int) -> list[Team]:
+        """The teams ``join`` names, each with the new user as a member (not written yet)."""
+        teams: list[Team] = []
+        for team_id, joining in {m.team_id: m for m in join}.items():
+            team = await self._find_team(team_id)
+            member = auth_pb2.TeamMember(user_id=user.user_id, role=joining.role or "user",
+                                         user_email=user.user_email)
+            check_members([member])
+            team.members = [*(m for m in team.members if m.get("user_id") != user.user_id), *member_rows([member])]
+            team.updated_at = now
+            teams.append(team)
+        return teams
 
     @rpc
     async def UpdateUser(self, request: auth_pb2.UserRequest, context: grpc.aio.ServicerContext) -> auth_pb2.UserInfo:

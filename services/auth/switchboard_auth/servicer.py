@@ -70,6 +70,14 @@ def _not_found(what: str, param: str) -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_NOT_FOUND, what, param=param, code=f"{param}_not_found")
 
 
+def _apply_blocked(key: VirtualKey, spec: auth_pb2.KeySpec, fields: set[str]) -> None:
+    """Takes ``blocked`` out of ``fields`` and applies it to the key's status (a revoked key stays revoked)."""
+    if "blocked" in fields:
+        fields.discard("blocked")
+        if key.status != "revoked":
+            key.status = "blocked" if spec.blocked else "active"
+
+
 def _retry_conflict() -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_CONFLICT, "Another change of the same team or user was made at the same "
                         "time; retry.", code="concurrent_change")
@@ -425,20 +433,13 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         who = await self._caller(request.caller)
         if not who.may_manage_key(None):
             raise denied(ADMIN_ONLY)
-        fields = spec_fields_set(request.spec)
         spec = request.spec
         if not who.is_admin and not spec.user_id:
             spec = auth_pb2.KeySpec()
             spec.CopyFrom(request.spec)
             spec.user_id = who.user_id  # an internal user's new key is its own
-        self._check_own_spec(who, spec, fields)
-        now = now_s()
-        plain = self._plain_key(request.key, "key")
-        key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
-                         created_at=now, status="active", key_prefix=self._prefix_of(plain))
-        apply_key_spec(key, spec, fields, now)
-        seal_credentials(key, spec, fields, self.cipher)
-        team = await self._check_owners(key, who)
+        key, plain, team = await self._key_to_create(who, spec, request.key)
+        now = key.created_at
         if request.dry_run:
             return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
         try:
@@ -449,6 +450,22 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                code="key_exists") from None
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
         return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
+
+    async def _key_to_create(self, who: Caller, spec: auth_pb2.KeySpec, given: str,
+                             *, new_user: bool = False) -> tuple[VirtualKey, str, Team | None]:
+        """A new key as ``spec`` says (not written yet), its plain key (``given``, else generated) and its team;
+        ``new_user``: the key's user is created in the same change (so it is not looked up)."""
+        fields = spec_fields_set(spec)
+        self._check_own_spec(who, spec, fields)
+        now = now_s()
+        plain = self._plain_key(given, "key")
+        key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
+                         created_at=now, status="active", key_prefix=self._prefix_of(plain))
+        _apply_blocked(key, spec, fields)
+        apply_key_spec(key, spec, fields, now)
+        seal_credentials(key, spec, fields, self.cipher)
+        team = await self._check_owners(key, who, _OWNED - {"user_id"} if new_user else _OWNED)
+        return key, plain, team
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
@@ -498,6 +515,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         self._check_own_spec(who, request.spec, fields)
         before = audit.snapshot(key)
         now = now_s()
+        _apply_blocked(key, request.spec, fields)
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
@@ -666,6 +684,25 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         await self._changed(team_ids=[team.team_id])
         log.info("team deleted", extra={"team_id": team.team_id, "revoked_keys": len(keys)})
         return team_info(team)
+
+    @rpc
+    async def DeleteTeams(self, request: auth_pb2.DeleteTeamsRequest,
+                          context: grpc.aio.ServicerContext) -> auth_pb2.DeleteTeamsResponse:
+        who = await self._admin(request.caller)
+        if not request.team_ids:
+            raise bad("Name the teams to delete: {\"team_ids\": [\"...\"]}.", "team_ids", "missing_team_ids")
+        teams = list({t.team_id: t for t in [await self._find_team(t) for t in request.team_ids]}.values())
+        keys = [k for t in teams for k in await self.store.list(t.team_id) if k.status != "revoked"]
+        revoked, _ = self._revoked(keys)
+        revoked_ids = [k.key_id for k in revoked]
+        await self.store.commit(audit.many(who, request.caller, "team.delete", "team",
+                                           {t.team_id: (audit.snapshot(t), {}) for t in teams},
+                                           {"revoked_keys": revoked_ids}),
+                                save=revoked, delete=teams)
+        await self._revoke_announced(revoked_ids)
+        await self._changed(team_ids=[t.team_id for t in teams])
+        log.info("teams deleted", extra={"team_ids": [t.team_id for t in teams], "revoked_keys": len(revoked)})
+        return auth_pb2.DeleteTeamsResponse(teams=[team_info(t) for t in teams], revoked_keys=revoked_ids)
 
     # -- audit log -------------------------------------------------------------------------
 

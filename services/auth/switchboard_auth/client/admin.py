@@ -105,6 +105,11 @@ class AuthAdmin:
         return await self._call(self.stub.DeleteTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
                                                                               team_id=team_id), change=True)
 
+    async def delete_teams(self, caller: str, team_ids: Sequence[str]) -> auth_pb2.DeleteTeamsResponse:
+        """Deletes the teams (all or none) and revokes their keys, in one change."""
+        return await self._call(self.stub.DeleteTeams, auth_pb2.DeleteTeamsRequest(
+            caller=self._caller(caller), team_ids=team_ids), change=True)
+
     async def get_team(self, caller: str, team_id: str) -> TeamInfo:
         return await self._call(self.stub.GetTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
                                                                            team_id=team_id), change=False)
@@ -120,9 +125,13 @@ class AuthAdmin:
             caller=self._caller(caller), team_id=team_id, upsert=upsert, remove_user_ids=remove, strict=strict),
             change=False)
 
-    async def create_user(self, caller: str, spec: UserSpec) -> UserInfo:
-        return await self._call(self.stub.CreateUser, auth_pb2.UserRequest(caller=self._caller(caller), spec=spec),
-                                change=False)
+    async def create_user(self, caller: str, spec: UserSpec, join_teams: Sequence[tuple[str, str]] = (),
+                          create_key: KeySpec | None = None) -> UserInfo:
+        """A new user; in the same change, it joins ``join_teams`` ((team_id, role) pairs) and gets a key made
+        from ``create_key`` when given (its plain key in the answer's ``created_key``)."""
+        return await self._call(self.stub.CreateUser, auth_pb2.UserRequest(
+            caller=self._caller(caller), spec=spec, create_key=create_key,
+            join_teams=[auth_pb2.TeamMembership(team_id=t, role=r) for t, r in join_teams]), change=False)
 
     async def update_user(self, caller: str, spec: UserSpec, fields: Sequence[str]) -> UserInfo:
         return await self._call(self.stub.UpdateUser, auth_pb2.UserRequest(

@@ -106,11 +106,10 @@ async def _with_spend(gw: Gateway, info: Any) -> dict[str, Any]:
 async def generate_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        created = await key_writes.create_key(gw, who, key_spec(body), key=plain_key(body))
-        info = created.info
-        if blocked(body):
-            info = await gw.auth.admin.set_key_blocked(who, info.key_id, True)
-        return {"key": created.key, **key_json(info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+        spec = key_spec(body)
+        spec.blocked = bool(blocked(body))  # in the same change (one audit row)
+        created = await key_writes.create_key(gw, who, spec, key=plain_key(body))
+        return {"key": created.key, **key_json(created.info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
     return await admin_call(request, work, allow=has_user)
 
 
@@ -119,10 +118,10 @@ async def update_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
         ref, spec, fields = key_update(body)
-        info = await key_writes.update_key(gw, who, ref, spec, fields) if fields else None
-        if blocked(body) is not None:
-            info = await gw.auth.admin.set_key_blocked(who, ref, bool(blocked(body)))
-        assert info is not None  # key_update refuses a body that changes nothing
+        if blocked(body) is not None:  # in the same change as the other fields (one audit row)
+            spec.blocked = bool(blocked(body))
+            fields = [*fields, "blocked"]
+        info = await key_writes.update_key(gw, who, ref, spec, fields)
         return {**(await _with_spend(gw, info)), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
     return await admin_call(request, work, allow=has_user)
 
