@@ -10,7 +10,8 @@ from switchboard_facade.ui.render import STATIC_DIR
 from switchboard_facade.ui.routes import audit, connect, keys, models, runtime_models, signin, teams, usage, users
 
 router = APIRouter()
-for _module in (signin, usage, keys, teams, users, audit, models, runtime_models, connect):
+# runtime_models before models: /ui/models/{name:path} would take /ui/models/runtime.
+for _module in (signin, usage, keys, teams, users, audit, runtime_models, models, connect):
     router.include_router(_module.router)
 
 
