@@ -687,7 +687,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def DeleteTeams(self, request: auth_pb2.DeleteTeamsRequest,
-                          context: grpc.aio.ServicerContext) -> auth_pb2.DeleteTeamsResponse:
+                          context: grpc.aio.ServicerContext[Any, Any]) -> auth_pb2.DeleteTeamsResponse:
         who = await self._admin(request.caller)
         if not request.team_ids:
             raise bad("Name the teams to delete: {\"team_ids\": [\"...\"]}.", "team_ids", "missing_team_ids")
@@ -708,14 +708,14 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def ListAudit(self, request: auth_pb2.ListAuditRequest,
-                        context: grpc.aio.ServicerContext) -> common_pb2.AuditPage:
+                        context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditPage:
         await self._admin(request.caller)
         rows = await audit_chain.query(self.store.engine, AUDIT, query_of(request.query))
         return common_pb2.AuditPage(entries=[entry(r, "auth") for r in rows])
 
     @rpc
     async def VerifyAudit(self, request: auth_pb2.VerifyAuditRequest,
-                          context: grpc.aio.ServicerContext) -> common_pb2.AuditVerification:
+                          context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditVerification:
         await self._admin(request.caller)
         return verification(await audit_chain.verify(self.store.engine, AUDIT), "auth")
 

@@ -188,7 +188,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             yield models
 
     async def ListAudit(self, request: common_pb2.AuditQuery,
-                        context: grpc.aio.ServicerContext) -> common_pb2.AuditPage:
+                        context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditPage:
         """Billing's audit log (its models' changes); the facade asks for admins only."""
         try:
             rows = await audit_chain.query(self._model_admin().store.engine, AUDIT, query_of(request))
@@ -198,7 +198,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return common_pb2.AuditPage(entries=[entry(r, "billing") for r in rows])
 
     async def VerifyAudit(self, request: billing_pb2.VerifyBillingAuditRequest,
-                          context: grpc.aio.ServicerContext) -> common_pb2.AuditVerification:
+                          context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditVerification:
         try:
             engine = self._model_admin().store.engine
         except ServiceError as err:
