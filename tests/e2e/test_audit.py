@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -237,6 +238,7 @@ def test_dashboard_forms_leave_one_row_each_marked_as_the_dashboard(gw: Gateway,
             assert (new[0]["action"], new[0]["target_type"], new[0]["channel"]) == (action, target_type,
                                                                                     "dashboard"), new[0]
             assert new[0]["client_ip"] == "203.0.113.9" and new[0]["actor"]["key_id"] == "master"
+            assert new[0]["request_id"] == answer.headers["x-request-id"], (path, new[0])
             return new[0]
 
         post("/ui/teams/create", {"team_id": "ui-team", "team_alias": "UI team"}, "team.create", "team")
@@ -302,6 +304,29 @@ def test_non_admins_get_403(gw: Gateway) -> None:
             assert refused.status_code == 403, (path, refused.text)
             assert refused.json()["error"]["type"] == "permission_error"
     assert httpx.get(gw.base_url + "/audit", timeout=20).status_code == 401
+
+
+def test_retention_prunes_old_rows_and_the_chain_still_verifies(tmp_path_factory: pytest.TempPathFactory,
+                                                               fake_openai: tuple[FakeOpenAI, str]) -> None:
+    gateway = start_gateway(tmp_path_factory.mktemp("audit-retention"), fake_models(fake_openai[1]), extra_env={
+        "SWITCHBOARD_AUDIT_RETENTION_DAYS": str(1 / 86_400), "SWITCHBOARD_AUDIT_PRUNE_INTERVAL_SECONDS": "0.2"})
+    try:
+        for n in range(3):
+            ok(call(gateway, "POST", "/team/new", {"team_id": f"old-{n}"}))
+        deadline = time.monotonic() + 60
+        while ok(audit(gateway, action="team.create"))["data"]:
+            assert time.monotonic() < deadline, "the old rows were never pruned"
+            time.sleep(0.2)
+        checkpoint = ok(audit(gateway, action="audit.prune"))["data"][0]  # the newest
+        assert checkpoint["log"] == "auth" and checkpoint["actor"]["kind"] == "system"
+        assert checkpoint["after"]["pruned_through_seq"] >= 3 and checkpoint["after"]["rows_deleted"] >= 1
+        oldest = min(r["seq"] for r in ok(audit(gateway, log="auth"))["data"])
+        assert oldest == checkpoint["after"]["pruned_through_seq"] + 1  # the rows kept start after the anchor
+        ok(call(gateway, "POST", "/team/new", {"team_id": "new-team"}))
+        checked = verify_cli(gateway)
+        assert checked.returncode == 0 and "auth: ok" in checked.stdout, checked.stdout + checked.stderr
+    finally:
+        gateway.stop()
 
 
 def verify_cli(gw: Gateway, *extra: str) -> subprocess.CompletedProcess[str]:

@@ -17,11 +17,12 @@ and its row commit or fail together. The rules of the chain live here once:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -211,8 +212,11 @@ def _anchor(row: Mapping[str, Any]) -> tuple[int, str] | None:
 async def verify(engine: AsyncEngine, t: Tables) -> Verification:
     """Walks the chain oldest first: every row's hash must match its content and its predecessor's hash, seqs
     must follow each other, the first row must be the genesis (seq 1, no predecessor) or the row after a prune
-    that a checkpoint in the chain records, and the head must name the newest row."""
-    async with engine.connect() as conn:
+    that a checkpoint in the chain records, and the head must name the newest row.
+
+    It reads one consistent state while changes go on: a snapshot on PostgreSQL (REPEATABLE READ), the head's lock
+    on SQLite (appends and prunings wait until it is done)."""
+    async with _consistent(engine, t) as conn:
         head_seq, head_hash = (await conn.execute(sa.select(t.head.c.seq, t.head.c.hash)
                                                   .where(t.head.c.id == 1))).one()
         first = (await conn.execute(sa.select(t.log).order_by(t.log.c.seq).limit(1))).first()
@@ -269,12 +273,30 @@ async def verify(engine: AsyncEngine, t: Tables) -> Verification:
         return Verification(True, checked, 0, "", head_seq, head_hash)
 
 
+@contextlib.asynccontextmanager
+async def _consistent(engine: AsyncEngine, t: Tables) -> AsyncIterator[AsyncConnection]:
+    """A connection that reads one state of the log, whatever is appended or pruned meanwhile (nothing is
+    written: the transaction is rolled back)."""
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin() as tx:
+            if engine.dialect.name != "postgresql":
+                await conn.execute(t.head.update().where(t.head.c.id == 1).values(seq=t.head.c.seq))
+            yield conn
+            await tx.rollback()
+
+
 async def prune(engine: AsyncEngine, t: Tables, older_than_ms: int, now_ms: int | None = None) -> int:
-    """Deletes the rows committed before ``older_than_ms`` and appends a checkpoint naming the last one deleted
-    and its hash; returns how many rows were deleted (0: nothing old enough, no checkpoint)."""
+    """Deletes the rows committed before ``older_than_ms`` (up to the newest such change) and appends a checkpoint
+    naming the last one deleted and its hash; returns how many rows were deleted (0: no change old enough, no
+    checkpoint)."""
     async with engine.begin() as conn:
         await conn.execute(t.head.update().where(t.head.c.id == 1).values(seq=t.head.c.seq))  # the head's lock
-        last = (await conn.execute(sa.select(t.log.c.seq, t.log.c.hash).where(t.log.c.at_ms < older_than_ms)
+        # The newest old row that is a change (old checkpoints go with the changes before it; a checkpoint alone
+        # is never replaced by another, so an idle log does not churn).
+        last = (await conn.execute(sa.select(t.log.c.seq, t.log.c.hash)
+                                   .where(t.log.c.at_ms < older_than_ms, t.log.c.action != PRUNED)
                                    .order_by(t.log.c.seq.desc()).limit(1))).first()
         if last is None:
             return 0

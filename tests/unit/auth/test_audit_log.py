@@ -162,7 +162,18 @@ async def test_two_replicas_appending_at_once_on_postgres_never_fork_the_chain()
         async def writes(store: KeyStore, base: int) -> None:
             await asyncio.gather(*(store.commit(change(base + n)) for n in range(40)))
 
+        checks: list[audit_chain.Verification] = []
+
+        async def verifying(done: asyncio.Event) -> None:
+            while not done.is_set():  # a check while others append reads one consistent state
+                checks.append(await audit_chain.verify(second.engine, AUDIT))
+
+        done = asyncio.Event()
+        checker = asyncio.ensure_future(verifying(done))
         await asyncio.gather(writes(first, 1000), writes(second, 2000))
+        done.set()
+        await checker
+        assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
         check = await audit_chain.verify(first.engine, AUDIT)
         assert check.ok and check.rows_checked == 80 and check.head_seq == 80, check
         rows = await audit_chain.query(first.engine, AUDIT, Query(limit=100))
