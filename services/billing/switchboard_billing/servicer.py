@@ -16,11 +16,13 @@ from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import Holder, limits_of
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
+from switchboard_billing.model_store import AUDIT
 from switchboard_billing.models import UsageRow
 from switchboard_billing.public_catalog import public_catalog
 from switchboard_billing.rate_card import RateBook, rate_card
 from switchboard_billing.usage_sums import GROUPS, SPLITS
-from switchboard_common import metrics
+from switchboard_common import audit_chain, metrics
+from switchboard_common.audit_messages import entry, query_of, verification
 from switchboard_common.errors import Kind, ServiceError, abort
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,25 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             return
         async for models in admin.watch(context):
             yield models
+
+    async def ListAudit(self, request: common_pb2.AuditQuery,
+                        context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditPage:
+        """Billing's audit log (its models' changes); the facade asks for admins only."""
+        try:
+            rows = await audit_chain.query(self._model_admin().store.engine, AUDIT, query_of(request))
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+        return common_pb2.AuditPage(entries=[entry(r, "billing") for r in rows])
+
+    async def VerifyAudit(self, request: billing_pb2.VerifyBillingAuditRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> common_pb2.AuditVerification:
+        try:
+            engine = self._model_admin().store.engine
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+        return verification(await audit_chain.verify(engine, AUDIT), "billing")
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))
