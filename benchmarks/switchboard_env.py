@@ -28,6 +28,7 @@ _SOURCE_PATHS = (
     "protos/gen",
     "libs/common",
     "libs/translate",
+    "libs/rules",
     "services/auth",
     "services/router",
     "services/billing",

@@ -63,7 +63,7 @@ def test_user_new_creates_the_user_and_its_key_as_litellm_does(ugw: Gateway) -> 
     assert made["key"].startswith("sk-") and made["user_id"] == user_id and made["key_alias"] == "krrish-laptop"
     assert made["max_budget"] == 10 and made["budget_duration"] == "30d" and made["teams"] == [team["team_id"]]
     assert made["user_role"] == "internal_user" and made["models"] == ["fake-good"]
-    assert made["ignored_fields"] == ["sso_user_id", "tpm_limit"]
+    assert made["ignored_fields"] == ["sso_user_id"] and made["tpm_limit"] == 100
     assert chat(ugw, made["key"]).status_code == 200
     assert chat(ugw, made["key"], "fake-echo").status_code == 403  # the user's models bound its keys
     info = ok(admin_get(ugw, "/user/info", user_id=user_id))
@@ -112,6 +112,26 @@ async def test_a_user_budget_is_never_overrun_by_concurrent_requests_across_two_
     assert raised["user_id"] == user_id and raised["data"]["max_budget"] == 1
     assert raised["data"]["user_alias"] == "raised" and raised["ignored_fields"] == []
     assert chat(ugw, keys[1], "fake-long", max_tokens=10).status_code == 200
+
+
+def test_a_users_rate_limits_hold_across_all_of_the_users_keys(ugw: Gateway) -> None:
+    """LiteLLM's user rpm_limit / max_parallel_requests: one budget of requests for the person, whichever of
+    their keys (laptop, CI) sends them; the 429 names the user, and raising the limit serves them again."""
+    user_id = "rpm-" + secrets.token_hex(3)
+    made = ok(admin_post(ugw, "/user/new", {"user_id": user_id, "rpm_limit": 3, "key_alias": "laptop"}))
+    assert made["ignored_fields"] == [] and made["rpm_limit"] == 3
+    second = ok(admin_post(ugw, "/key/generate", {"user_id": user_id, "key_alias": "ci"}))
+    keys = [made["key"], second["key"], made["key"]]
+    assert [chat(ugw, key).status_code for key in keys] == [200, 200, 200]
+    refused = chat(ugw, second["key"])
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "rpm_limit_exceeded" and f"user '{user_id}'" in error["message"]
+    assert int(refused.headers["retry-after"]) >= 1
+    other = ok(admin_post(ugw, "/key/generate", {"key_alias": "someone-else"}))
+    assert chat(ugw, other["key"]).status_code == 200, "another person's key is not limited by this user"
+    ok(admin_post(ugw, "/user/update", {"user_id": user_id, "rpm_limit": 100}))
+    assert chat(ugw, second["key"]).status_code == 200, "a raised limit applies at once"
 
 
 def test_roles_decide_what_a_users_keys_may_do(ugw: Gateway) -> None:

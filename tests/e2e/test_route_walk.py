@@ -36,7 +36,8 @@ ADMIN_ONLY = {("POST", p) for p in ("/key/generate", "/key/update", "/key/delete
                                     "/team/update", "/team/delete", "/team/block", "/team/unblock", "/user/new",
                                     "/user/update", "/user/delete", "/model/new", "/model/update",
                                     "/model/delete")} | {("GET", p) for p in (
-    "/key/list", "/team/info", "/user/list", "/health")} | {("PATCH", "/model/{model_id}/update")}
+    "/key/list", "/team/info", "/user/list", "/health", "/audit", "/audit/verify")} | {
+    ("PATCH", "/model/{model_id}/update")}
 #: The hot routes serve any valid key (and bill it): walked without a credential only.
 HOT_PREFIXES = ("/v1/chat", "/chat", "/cursor/", "/v1/cursor", "/openai/", "/v1/messages", "/anthropic/",
                 "/v1/responses", "/responses", "/v1/embeddings", "/embeddings", "/v1/completions", "/completions",
@@ -45,7 +46,8 @@ DASHBOARD_ADMIN_ONLY = {("POST", "/ui/keys/create"), ("POST", "/ui/keys/{key_id}
                         ("GET", "/ui/teams"), ("GET", "/ui/teams/new"), ("POST", "/ui/teams/create"),
                         ("GET", "/ui/teams/{team_id}"), ("POST", "/ui/teams/{team_id}/{action}"), ("GET", "/ui/users"),
                         ("GET", "/ui/models/runtime"), ("POST", "/ui/models/runtime/create"),
-                        ("POST", "/ui/models/runtime/{model_id}/{action}")}
+                        ("POST", "/ui/models/runtime/{model_id}/{action}"), ("GET", "/ui/audit"),
+                        ("GET", "/ui/audit.csv")}
 #: Dashboard pages of one thing: another key's page does not exist for a virtual key.
 DASHBOARD_NOT_THEIRS = {("GET", "/ui/keys/{key_id}")}
 KEY_ACTIONS = ("revoke", "block", "unblock", "regenerate", "edit")

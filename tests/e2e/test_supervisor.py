@@ -83,6 +83,10 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
             text = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(
                 model="fake-good", messages=[{"role": "user", "content": "hi"}], stream=True) if c.choices)
             assert text == "Hello from the fake provider."
+        # The banner follows readiness (it lists the live models, asked of the gateway itself).
+        deadline = time.monotonic() + 30
+        while master not in output(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

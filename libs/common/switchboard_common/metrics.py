@@ -99,7 +99,8 @@ DENIALS = Counter(
 
 TOKENS = LoopCounter(
     "switchboard_tokens", "Tokens processed, by direction (in = prompt, out = completion); team is the caller's "
-    "team id (empty: none).", ["model", "deployment", "team", "direction"], REGISTRY)
+    "team id (empty: none); source is how the call came in (http, or grpc for an internal service calling the "
+    "router directly).", ["model", "deployment", "team", "direction", "source"], REGISTRY)
 UPSTREAM_ERRORS = Counter(
     "switchboard_upstream_errors", "Failed completions whose cause was a provider, by provider and error kind.",
     ["provider", "kind"], registry=REGISTRY)
@@ -121,7 +122,8 @@ PROVIDER_TTFB = LoopHistogram(
 
 SPEND_MICROS = Counter(
     "switchboard_spend_micros", "Spend recorded in the ledger, in micro-dollars; team is the caller's team id "
-    "(empty: none).", ["model", "team"], registry=REGISTRY)
+    "(empty: none); source is how the call came in (http, or grpc for an internal service calling the router "
+    "directly).", ["model", "team", "source"], registry=REGISTRY)
 
 
 class _DeploymentStates(Collector):

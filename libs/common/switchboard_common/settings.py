@@ -45,6 +45,16 @@ class GrpcServiceSettings(ServiceSettings):
     grpc_listen: str = "127.0.0.1:0"
 
 
+class AuditLogSettings(GrpcServiceSettings):
+    """Settings of a service that keeps an audit log of its administrative changes (auth, billing)."""
+
+    #: Days the audit log keeps its rows; older rows are pruned (a checkpoint row keeps the chain verifiable).
+    #: 0: kept for ever.
+    audit_retention_days: float = 0.0
+    #: Seconds between two prunings of the audit log.
+    audit_prune_interval_seconds: float = 3600.0
+
+
 class PeerSettings(ServiceSettings):
     """Settings of a service that calls auth and billing for its callers (the facade, and the router for its
     own gRPC callers): where they are, and how their clients cache and lease."""

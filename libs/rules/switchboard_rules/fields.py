@@ -27,10 +27,9 @@ LIMITS: dict[str, str] = {
 #: The limits that are counts (whole numbers), and those that are USD amounts.
 COUNT_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "min_output_tokens")
 MONEY_LIMITS = ("max_budget", "max_daily_spend")
-#: The limits of a user: its budgets (billing counts them over all the user's keys). Rate limits of a user are
-#: not enforced (see USER_IGNORED); set them on the user's keys or team.
-USER_LIMITS: dict[str, str] = {name: LIMITS[name] for name in (
-    "max_budget", "budget_duration", "max_daily_spend", "min_output_tokens")}
+#: The limits of a user, over all the user's keys together: its budgets (billing counts them) and its rate
+#: limits (auth counts them beside each key's and team's).
+USER_LIMITS: dict[str, str] = dict(LIMITS)
 
 #: A key's own fields (besides its limits), JSON name → contract name (``KeySpec``).
 KEY: dict[str, str] = {
@@ -96,8 +95,7 @@ TEAM_IGNORED = frozenset({
 USER_IGNORED = frozenset({
     "spend", "agent_id", "allowed_cache_controls", "config", "permissions", "policies", "prompts",
     "object_permission", "aliases", "send_invite_email", "sso_user_id", "organizations", "password",
-    "soft_budget", "model_max_budget", "model_rpm_limit", "model_tpm_limit", "rpm_limit", "tpm_limit",
-    "max_parallel_requests", "budget_id", "tags",
+    "soft_budget", "model_max_budget", "model_rpm_limit", "model_tpm_limit", "budget_id", "tags",
 })
 #: Fields of ``/user/new`` that shape what comes with the user rather than the user itself: the key it creates
 #: (``auto_create_key``, ``key_alias``, ``duration``) and the teams it joins (``teams``, ``team_id``).

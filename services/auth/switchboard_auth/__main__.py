@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -13,8 +14,8 @@ from switchboard_auth.limits import Limiter, MemoryLimiter
 from switchboard_auth.policy import GatewayDefaults, checked_key_prefix
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
-from switchboard_auth.store import KeyStore
-from switchboard_common import metrics, runtime, tracing
+from switchboard_auth.store import AUDIT, KeyStore
+from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.credential_cipher import CredentialCipher
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import start_server
@@ -64,6 +65,9 @@ async def serve(settings: AuthSettings) -> None:
                                       "default_privacy_tier": defaults.privacy_tier,
                                       "default_jurisdictions": list(defaults.jurisdictions), "key_prefix": key_prefix})
     metrics.serve(settings.metrics_port)
+    retention = (asyncio.get_running_loop().create_task(audit_chain.keep_for(
+        store.engine, AUDIT, settings.audit_retention_days, settings.audit_prune_interval_seconds))
+        if settings.audit_retention_days > 0 else None)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -74,6 +78,10 @@ async def serve(settings: AuthSettings) -> None:
     # Watch streams never end by themselves: end them first, so that the grace period is spent
     # on real requests and watchers reconnect to another replica at once.
     bus.end_streams()
+    if retention is not None:
+        retention.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retention
     await service.stop(settings.shutdown_grace_seconds)
     await bus.close()
     await limiter.close()

@@ -73,7 +73,8 @@ LEASE_RETURN_MEMORY_SECONDS = 180.0
 
 @dataclass(frozen=True, slots=True)
 class LimitCheck:
-    """The limits of one scope ("key" or "team") that a request must fit in; None means no limit."""
+    """The limits of one scope ("key", "team", "user" or "key_model") that a request must fit in; None: no
+    limit."""
 
     scope: str
     owner_id: str
@@ -126,7 +127,7 @@ class LeaseGrant:
     lease_id: str
     #: Requests granted (a cap only, when no RPM limit applies: request_scopes is empty).
     requests: int
-    #: Scopes ("key", "team") whose RPM log recorded the requests.
+    #: Scopes ("key", "team", "user") whose RPM log recorded the requests.
     request_scopes: tuple[str, ...]
     #: Tokens granted (0 when no TPM limit applies: token_scopes is empty).
     tokens: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard_common import audit_chain
 from switchboard_common.database import Migration
 
 #: Advisory lock id used while migrating (PostgreSQL).
@@ -132,6 +133,11 @@ async def _v8_model_limits(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN {name} JSON NOT NULL DEFAULT '{{}}'"))
 
 
+async def _v10_audit_log(conn: AsyncConnection) -> None:
+    """The audit log of administrative changes and its chain's head (switchboard_common.audit_chain)."""
+    await audit_chain.create_tables(conn, audit_chain.tables("auth"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
@@ -141,4 +147,5 @@ MIGRATIONS = [
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
     Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
     Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
+    Migration(10, "audit log of administrative changes", _v10_audit_log),
 ]

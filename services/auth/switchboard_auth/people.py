@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from switchboard.v1 import auth_pb2
+from switchboard_auth import audit
 from switchboard_auth.access import ADMIN_ONLY, Caller, denied
 from switchboard_auth.models import Team, User, VirtualKey
 from switchboard_auth.specs import (
@@ -57,7 +58,14 @@ class PeopleAdmin:
         async def _changed(self, key_ids: Sequence[str] = (), team_ids: Sequence[str] = ()) -> None: ...
         async def _find_team(self, team_id: str) -> Team: ...
         async def _team_info(self, team: Team) -> auth_pb2.TeamInfo: ...
-        async def _revoke(self, keys: Sequence[VirtualKey]) -> list[str]: ...
+        @staticmethod
+        def _revoked(keys: Sequence[VirtualKey]) -> tuple[list[VirtualKey], dict[str, tuple[dict[str, Any],
+                                                                                      dict[str, Any]]]]: ...
+        async def _revoke_announced(self, key_ids: Sequence[str]) -> None: ...
+        async def _key_to_create(self, who: Caller, spec: auth_pb2.KeySpec, given: str,
+                                 *, new_user: bool = False) -> tuple[VirtualKey, str, Team | None]: ...
+        def _info(self, key: VirtualKey, now: float, team: Team | None,
+                  user: User | None = None) -> auth_pb2.KeyInfo: ...
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -71,17 +79,18 @@ class PeopleAdmin:
                                param="user_id", code="user_id_not_found")
         return user
 
-    async def _ensure_users(self, members: Iterable[dict[str, str]]) -> None:
-        """Creates the members that are not users yet (role internal_user), as LiteLLM's member_add does."""
+    async def _new_users(self, members: Iterable[dict[str, str]]) -> list[User]:
+        """The members that are not users yet, as users to create (role internal_user) with the change that names
+        them, as LiteLLM's member_add does."""
         now = now_s()
+        new: dict[str, User] = {}
         for member in members:
-            if await self.store.user(member["user_id"]) is None:
-                try:
-                    await self.store.insert(User(user_id=member["user_id"], user_email=member.get("user_email", ""),
-                                                 user_role=DEFAULT_USER_ROLE, created_at=now, updated_at=now))
-                except Conflict:
-                    pass  # created meanwhile
-                log.info("user created as a team member", extra={"user_id": member["user_id"]})
+            if member["user_id"] not in new and await self.store.user(member["user_id"]) is None:
+                new[member["user_id"]] = User(user_id=member["user_id"], user_email=member.get("user_email", ""),
+                                              user_role=DEFAULT_USER_ROLE, created_at=now, updated_at=now)
+        if new:
+            log.info("users created as team members", extra={"user_ids": list(new)})
+        return list(new.values())
 
     async def _user_info(self, user: User) -> auth_pb2.UserInfo:
         teams = [t.team_id for t in await self.store.teams()
@@ -99,7 +108,7 @@ class PeopleAdmin:
 
     @rpc
     async def CreateUser(self, request: auth_pb2.UserRequest, context: _UserContext) -> auth_pb2.UserInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         user_id = request.spec.user_id or "user_" + secrets.token_hex(8)
         check_text(user_id, "user_id")
         if not USER_ID.match(user_id):
@@ -108,21 +117,58 @@ class PeopleAdmin:
         now = now_s()
         user = User(user_id=user_id, created_at=now)
         apply_user_spec(user, request.spec, spec_fields_set(request.spec), now)
-        try:
-            await self.store.insert(user)
-        except Conflict:
+        if await self.store.user(user_id) is not None:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists.",
-                               param="user_id", code="user_exists") from None
+                               param="user_id", code="user_exists")
+        teams = await self._joined(user, request.join_teams, now)
+        created: auth_pb2.CreateKeyResponse | None = None
+        keys: list[VirtualKey] = []
+        extra: dict[str, Any] = {"joined_teams": [t.team_id for t in teams]} if teams else {}
+        if request.HasField("create_key"):
+            spec = auth_pb2.KeySpec()
+            spec.CopyFrom(request.create_key)
+            spec.user_id = user_id
+            key, plain, key_team = await self._key_to_create(who, spec, "", new_user=True)
+            keys.append(key)
+            extra["created_key"] = key.key_id
+            created = auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, key_team, user))
+        try:
+            await self.store.commit(audit.change(who, request.caller, "user.create", "user", user_id,
+                                                 after=audit.snapshot(user), extra=extra),
+                                    insert=[user, *keys], save=teams)
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A user '{user_id}' already exists (or a team it joins "
+                               "changed at the same time); retry.", param="user_id", code="user_exists") from None
+        if teams:
+            await self._changed(team_ids=[t.team_id for t in teams])
         log.info("user created", extra={"user_id": user_id, "user_role": user.user_role})
-        return user_info(user)
+        info = user_info(user, len(keys), [t.team_id for t in teams])
+        if created is not None:
+            info.created_key.CopyFrom(created)
+        return info
+
+    async def _joined(self, user: User, join: Sequence[auth_pb2.TeamMembership], now: int) -> list[Team]:
+        """The teams ``join`` names, each with the new user as a member (not written yet)."""
+        teams: list[Team] = []
+        for team_id, joining in {m.team_id: m for m in join}.items():
+            team = await self._find_team(team_id)
+            member = auth_pb2.TeamMember(user_id=user.user_id, role=joining.role or "user",
+                                         user_email=user.user_email)
+            check_members([member])
+            team.members = [*(m for m in team.members if m.get("user_id") != user.user_id), *member_rows([member])]
+            team.updated_at = now
+            teams.append(team)
+        return teams
 
     @rpc
     async def UpdateUser(self, request: auth_pb2.UserRequest, context: _UserContext) -> auth_pb2.UserInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         user = await self._find_user(request.spec.user_id)
+        before = audit.snapshot(user)
         fields = set(request.update_fields)
         apply_user_spec(user, request.spec, fields, now_s())
-        await self.store.save(user)
+        await self.store.commit(audit.change(who, request.caller, "user.update", "user", user.user_id, before,
+                                             audit.snapshot(user)), save=[user])
         await self._user_keys_changed(user)
         log.info("user updated", extra={"user_id": user.user_id, "fields": sorted(fields)})
         return await self._user_info(user)
@@ -157,22 +203,28 @@ class PeopleAdmin:
     @rpc
     async def DeleteUsers(self, request: auth_pb2.DeleteUsersRequest,
                           context: _DeleteUsersContext) -> auth_pb2.DeleteUsersResponse:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         if not request.user_ids:
             raise bad("Name the users to delete: {\"user_ids\": [\"...\"]}.", "user_ids", "missing_user_ids")
-        users = [await self._find_user(user_id) for user_id in request.user_ids]  # all found before any change
-        revoked: list[str] = []
+        found = [await self._find_user(user_id) for user_id in request.user_ids]  # all found before any change
+        users = list({u.user_id: u for u in found}.values())
+        keys: list[VirtualKey] = []
         for user in users:
-            revoked += await self._revoke([k for k in await self.store.list(user_id=user.user_id)
-                                           if k.status != "revoked"])
+            keys += [k for k in await self.store.list(user_id=user.user_id) if k.status != "revoked"]
+        revoked_rows, _ = self._revoked(keys)
+        revoked = [k.key_id for k in revoked_rows]
         gone = {u.user_id for u in users}
+        teams: list[Team] = []
         for team in await self.store.teams():
             kept = [m for m in team.members if m.get("user_id") not in gone]
             if len(kept) != len(team.members):
                 team.members, team.updated_at = kept, now_s()
-                await self.store.save(team)
-        for user in users:
-            await self.store.delete_user(user)
+                teams.append(team)
+        await self.store.commit(audit.many(who, request.caller, "user.delete", "user",
+                                           {u.user_id: (audit.snapshot(u), {}) for u in users},
+                                           {"revoked_keys": revoked, "left_teams": [t.team_id for t in teams]}),
+                                save=[*revoked_rows, *teams], delete=users)
+        await self._revoke_announced(revoked)
         log.info("users deleted", extra={"user_ids": sorted(gone), "revoked_keys": len(revoked)})
         return auth_pb2.DeleteUsersResponse(deleted_users=[u.user_id for u in users], revoked_keys=revoked)
 
@@ -205,8 +257,15 @@ class PeopleAdmin:
             members[row["user_id"]] = row
         for user_id in request.remove_user_ids:
             members.pop(user_id, None)
+        before = audit.snapshot(team)
         team.members, team.updated_at = list(members.values()), now_s()
-        await self._ensure_users(team.members)
-        await self.store.save(team)
+        users = await self._new_users(team.members)
+        try:
+            await self.store.commit(audit.change(who, request.caller, "team.members", "team", team.team_id, before,
+                                                 audit.snapshot(team), audit.created_users(users)),
+                                    insert=users, save=[team])
+        except Conflict:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT, "Another change of the same team or user was made at the "
+                               "same time; retry.", code="concurrent_change") from None
         log.info("team members changed", extra={"team_id": team.team_id, "members": len(team.members)})
         return await self._team_info(team)

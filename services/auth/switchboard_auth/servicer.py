@@ -7,10 +7,12 @@ import logging
 import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
 
-from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
+from switchboard_auth import audit
 from switchboard_auth.access import ADMIN_ONLY, Caller, denied
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.hashing import KEY_PREFIX, generate_key, hash_key, new_key_id, same_hash
@@ -37,9 +39,11 @@ from switchboard_auth.specs import (
     spec_fields_set,
     team_info,
 )
-from switchboard_auth.store import Conflict, KeyStore
+from switchboard_auth.store import AUDIT, Conflict, KeyStore
 from switchboard_auth.typed_rpc import rpc
 from switchboard_auth.wire import duration_header
+from switchboard_common import audit_chain
+from switchboard_common.audit_messages import entry, query_of, verification
 from switchboard_common.credential_cipher import CredentialCipher, CredentialError
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_common.identity import ServiceIdentity
@@ -66,6 +70,19 @@ def _not_found(what: str, param: str) -> ServiceError:
     return ServiceError(Kind.ERROR_KIND_NOT_FOUND, what, param=param, code=f"{param}_not_found")
 
 
+def _apply_blocked(key: VirtualKey, spec: auth_pb2.KeySpec, fields: set[str]) -> None:
+    """Takes ``blocked`` out of ``fields`` and applies it to the key's status (a revoked key stays revoked)."""
+    if "blocked" in fields:
+        fields.discard("blocked")
+        if key.status != "revoked":
+            key.status = "blocked" if spec.blocked else "active"
+
+
+def _retry_conflict() -> ServiceError:
+    return ServiceError(Kind.ERROR_KIND_CONFLICT, "Another change of the same team or user was made at the same "
+                        "time; retry.", code="concurrent_change")
+
+
 def _limits_unavailable(exc: Exception) -> ServiceError:
     log.error("rate-limit store unavailable", extra={"error": repr(exc)})
     return ServiceError(Kind.ERROR_KIND_INTERNAL, "The rate-limit store (Redis) is unavailable, so requests of keys "
@@ -89,6 +106,9 @@ _SetBlockedContext = grpc.aio.ServicerContext[auth_pb2.SetBlockedRequest, auth_p
 _TeamContext = grpc.aio.ServicerContext[auth_pb2.TeamRequest, auth_pb2.TeamInfo]
 _GetTeamContext = grpc.aio.ServicerContext[auth_pb2.GetTeamRequest, auth_pb2.TeamInfo]
 _ListTeamsContext = grpc.aio.ServicerContext[auth_pb2.ListTeamsRequest, auth_pb2.ListTeamsResponse]
+_DeleteTeamsContext = grpc.aio.ServicerContext[auth_pb2.DeleteTeamsRequest, auth_pb2.DeleteTeamsResponse]
+_ListAuditContext = grpc.aio.ServicerContext[auth_pb2.ListAuditRequest, common_pb2.AuditPage]
+_VerifyAuditContext = grpc.aio.ServicerContext[auth_pb2.VerifyAuditRequest, common_pb2.AuditVerification]
 
 
 class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
@@ -210,6 +230,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             LimitCheck("key", key.key_id, key.rpm_limit, key.tpm_limit, key.max_parallel_requests),
             LimitCheck("team", team.team_id, team.rpm_limit, team.tpm_limit, team.max_parallel_requests)
             if team is not None else None,
+            LimitCheck("user", user.user_id, user.rpm_limit, user.tpm_limit, user.max_parallel_requests)
+            if user is not None else None,
             LimitCheck(KEY_MODEL, f"{key.key_id}:{model}", key.model_rpm_limits.get(model),
                        key.model_tpm_limits.get(model)),
         ) if c is not None and not c.empty]
@@ -227,11 +249,13 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         response.admission.CopyFrom(auth_pb2.Admission(
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, counted_tokens=tokens,
             tpm_window_start=result.tpm_window_start, holds_parallel_slot=result.holds_parallel_slot,
-            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), "")))
+            key_model=next((c.owner_id for c in checks if c.scope == KEY_MODEL), ""),
+            user_id=next((c.owner_id for c in checks if c.scope == "user"), "")))
         response.rate_limits.extend(auth_pb2.RateLimitState(name=s.name, limit=s.limit, remaining=s.remaining,
                                                             reset_seconds=s.reset_seconds) for s in result.states)
         if result.lease is not None:
             response.lease.CopyFrom(self._lease(result.lease, key, response.rate_limits))
+            response.lease.user_id = next((c.owner_id for c in checks if c.scope == "user"), "")
         return response
 
     @staticmethod
@@ -260,6 +284,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             owner = f"key '{key.key_alias or key.key_id}' on model '{denial.owner_id.split(':', 1)[1]}'"
         elif denial.scope == "key":
             owner = f"key '{key.key_alias or key.key_id}'"
+        elif denial.scope == "user":
+            owner = f"user '{denial.owner_id}' (all of the user's keys together)"
         else:
             owner = f"team '{(team.team_alias if team else '') or denial.owner_id}'"
         what = {"rpm_limit": f"{denial.limit} requests per minute",
@@ -312,7 +338,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         lease = returned.lease
         if not lease.key_id or not _LEASE_ID.fullmatch(lease.lease_id):
             return
-        owners = {"key": lease.key_id, "team": lease.team_id}
+        owners = {"key": lease.key_id, "team": lease.team_id, "user": lease.user_id}
 
         def scopes(names: Sequence[str]) -> list[tuple[str, str]]:
             return [(name, owners[name]) for name in names if owners.get(name)]
@@ -329,7 +355,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if not a.key_id:
             return
         scopes = [("key", a.key_id)] + ([("team", a.team_id)] if a.team_id else []) + (
-            [(KEY_MODEL, a.key_model)] if a.key_model else [])
+            [(KEY_MODEL, a.key_model)] if a.key_model else []) + ([("user", a.user_id)] if a.user_id else [])
         delta = request.actual_tokens - a.counted_tokens if request.actual_tokens >= 0 else 0
         try:
             await self.limiter.release(scopes, a.request_id, a.tpm_window_start, delta)
@@ -435,29 +461,39 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         who = await self._caller(request.caller)
         if not who.may_manage_key(None):
             raise denied(ADMIN_ONLY)
-        fields = spec_fields_set(request.spec)
         spec = request.spec
         if not who.is_admin and not spec.user_id:
             spec = auth_pb2.KeySpec()
             spec.CopyFrom(request.spec)
             spec.user_id = who.user_id  # an internal user's new key is its own
-        self._check_own_spec(who, spec, fields)
-        now = now_s()
-        plain = self._plain_key(request.key, "key")
-        key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
-                         created_at=now, status="active", key_prefix=self._prefix_of(plain))
-        apply_key_spec(key, spec, fields, now)
-        seal_credentials(key, spec, fields, self.cipher)
-        team = await self._check_owners(key, who)
+        key, plain, team = await self._key_to_create(who, spec, request.key)
+        now = key.created_at
         if request.dry_run:
             return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
         try:
-            await self.store.insert(key)
+            await self.store.commit(audit.change(who, request.caller, "key.create", "key", key.key_id,
+                                                 after=audit.snapshot(key)), insert=[key])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.", param="key",
                                code="key_exists") from None
         log.info("key created", extra={"key_id": key.key_id, "key_alias": key.key_alias})
         return auth_pb2.CreateKeyResponse(key=plain, info=self._info(key, now, team))
+
+    async def _key_to_create(self, who: Caller, spec: auth_pb2.KeySpec, given: str,
+                             *, new_user: bool = False) -> tuple[VirtualKey, str, Team | None]:
+        """A new key as ``spec`` says (not written yet), its plain key (``given``, else generated) and its team;
+        ``new_user``: the key's user is created in the same change (so it is not looked up)."""
+        fields = spec_fields_set(spec)
+        self._check_own_spec(who, spec, fields)
+        now = now_s()
+        plain = self._plain_key(given, "key")
+        key = VirtualKey(key_id=new_key_id(), key_hash=hash_key(plain, self.pepper), last_four=plain[-4:],
+                         created_at=now, status="active", key_prefix=self._prefix_of(plain))
+        _apply_blocked(key, spec, fields)
+        apply_key_spec(key, spec, fields, now)
+        seal_credentials(key, spec, fields, self.cipher)
+        team = await self._check_owners(key, who, _OWNED - {"user_id"} if new_user else _OWNED)
+        return key, plain, team
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
@@ -505,28 +541,40 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
         self._check_own_spec(who, request.spec, fields)
+        before = audit.snapshot(key)
         now = now_s()
+        _apply_blocked(key, request.spec, fields)
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
         if request.dry_run:
             return self._info(key, now, team)
-        await self.store.save(key)
+        await self.store.commit(audit.change(who, request.caller, "key.update", "key", key.key_id, before,
+                                             audit.snapshot(key)), save=[key])
         await self._changed(key_ids=[key.key_id])
         log.info("key updated", extra={"key_id": key.key_id, "fields": sorted(fields)})
         return self._info(key, now, team)
 
-    async def _revoke(self, keys: Sequence[VirtualKey]) -> list[str]:
+    @staticmethod
+    def _revoked(keys: Sequence[VirtualKey]) -> tuple[list[VirtualKey], dict[str, tuple[dict[str, Any],
+                                                                                  dict[str, Any]]]]:
+        """The keys marked revoked (not written yet: the caller commits them with its change), and each key's
+        snapshots before and after, for the audit log."""
         now = now_s()
+        changed: list[VirtualKey] = []
+        pairs: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         for key in keys:
+            before = audit.snapshot(key)
             if key.status != "revoked":
                 key.status, key.updated_at = "revoked", now
-                await self.store.save(key)
-        ids = [k.key_id for k in keys]
-        if ids:
-            await self._changed(key_ids=ids)
-            log.info("keys revoked", extra={"key_ids": ids})
-        return ids
+                changed.append(key)
+            pairs[key.key_id] = (before, audit.snapshot(key))
+        return changed, pairs
+
+    async def _revoke_announced(self, key_ids: Sequence[str]) -> None:
+        if key_ids:
+            await self._changed(key_ids=key_ids)
+            log.info("keys revoked", extra={"key_ids": list(key_ids)})
 
     @rpc
     async def DeleteKeys(self, request: auth_pb2.DeleteKeysRequest,
@@ -536,8 +584,12 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             raise denied(ADMIN_ONLY)
         if not request.keys:
             raise bad("Name the keys to delete: {\"keys\": [\"key_...\"]}.", "keys", "missing_keys")
-        found = [await self._managed_key(who, ref) for ref in request.keys]
-        return auth_pb2.DeleteKeysResponse(deleted_keys=await self._revoke(found))
+        found = list({k.key_id: k for k in [await self._managed_key(who, ref) for ref in request.keys]}.values())
+        changed, pairs = self._revoked(found)
+        await self.store.commit(audit.many(who, request.caller, "key.delete", "key", pairs), save=changed)
+        ids = [k.key_id for k in found]
+        await self._revoke_announced(ids)
+        return auth_pb2.DeleteKeysResponse(deleted_keys=ids)
 
     @rpc
     async def RegenerateKey(self, request: auth_pb2.RegenerateKeyRequest,
@@ -549,6 +601,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                                param="key", code="key_revoked")
         fields = set(request.update_fields)
         self._check_own_spec(who, request.spec, fields)
+        before = audit.snapshot(key)
         now = now_s()
         if fields:
             apply_key_spec(key, request.spec, fields, now)
@@ -558,7 +611,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
         key.key_prefix = self._prefix_of(plain)
         try:
-            await self.store.save(key)
+            await self.store.commit(audit.change(who, request.caller, "key.regenerate", "key", key.key_id, before,
+                                                 audit.snapshot(key)), save=[key])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "That key is already in use; choose another.",
                                param="new_key", code="key_exists") from None
@@ -574,8 +628,10 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if key.status == "revoked":
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, "This key is revoked and cannot be blocked or unblocked.",
                                param="key", code="key_revoked")
+        before = audit.snapshot(key)
         key.status, key.updated_at = ("blocked" if request.blocked else "active"), now_s()
-        await self.store.save(key)
+        await self.store.commit(audit.change(who, request.caller, "key.block" if request.blocked else "key.unblock",
+                                             "key", key.key_id, before, audit.snapshot(key)), save=[key])
         await self._changed(key_ids=[key.key_id])
         log.info("key blocked" if request.blocked else "key unblocked", extra={"key_id": key.key_id})
         return await self._info_of(key, key.updated_at)
@@ -596,7 +652,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def CreateTeam(self, request: auth_pb2.TeamRequest, context: _TeamContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team_id = request.spec.team_id or "team_" + secrets.token_hex(8)
         if not TEAM_ID.match(team_id):
             raise bad("team_id may hold letters, digits, '.', '_', ':' and '-' (at most 80).", "team_id")
@@ -608,9 +664,11 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if await self.store.team(team_id) is not None:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
                                code="team_exists")
-        await self._ensure_users(team.members)
+        users = await self._new_users(team.members)
         try:
-            await self.store.insert(team)
+            await self.store.commit(audit.change(who, request.caller, "team.create", "team", team_id,
+                                                 after=audit.snapshot(team), extra=audit.created_users(users)),
+                                    insert=[*users, team])
         except Conflict:
             raise ServiceError(Kind.ERROR_KIND_CONFLICT, f"A team '{team_id}' already exists.", param="team_id",
                                code="team_exists") from None
@@ -619,16 +677,22 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
 
     @rpc
     async def UpdateTeam(self, request: auth_pb2.TeamRequest, context: _TeamContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team = await self._find_team(request.spec.team_id)
+        before = audit.snapshot(team)
         fields = set(request.update_fields)
         apply_team_spec(team, request.spec, fields, now_s())
         seal_credentials(team, request.spec, fields, self.cipher)
         if "jurisdictions" in fields:
             check_team_jurisdictions_cover_keys(team, await self.store.list(team.team_id))
-        if "members" in fields:
-            await self._ensure_users(team.members)
-        await self.store.save(team)
+        users = await self._new_users(team.members) if "members" in fields else []
+        action = ("team.block" if team.blocked else "team.unblock") if fields == {"blocked"} else "team.update"
+        try:
+            await self.store.commit(audit.change(who, request.caller, action, "team", team.team_id, before,
+                                                 audit.snapshot(team), audit.created_users(users)),
+                                    insert=users, save=[team])
+        except Conflict:
+            raise _retry_conflict() from None
         await self._changed(team_ids=[team.team_id])
         log.info("team updated", extra={"team_id": team.team_id, "fields": sorted(fields)})
         return await self._team_info(team)
@@ -636,14 +700,52 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     @rpc
     async def DeleteTeam(self, request: auth_pb2.GetTeamRequest,
                          context: _GetTeamContext) -> auth_pb2.TeamInfo:
-        await self._admin(request.caller)
+        who = await self._admin(request.caller)
         team = await self._find_team(request.team_id)
         keys = [k for k in await self.store.list(team.team_id) if k.status != "revoked"]
-        await self._revoke(keys)  # as LiteLLM deletes a team's keys with it (here they stay listed, revoked)
-        await self.store.delete_team(team)
+        revoked, _ = self._revoked(keys)  # as LiteLLM deletes a team's keys with it (here they stay listed, revoked)
+        await self.store.commit(audit.change(who, request.caller, "team.delete", "team", team.team_id,
+                                             before=audit.snapshot(team),
+                                             extra={"revoked_keys": [k.key_id for k in revoked]}),
+                                save=revoked, delete=[team])
+        await self._revoke_announced([k.key_id for k in revoked])
         await self._changed(team_ids=[team.team_id])
         log.info("team deleted", extra={"team_id": team.team_id, "revoked_keys": len(keys)})
         return team_info(team)
+
+    @rpc
+    async def DeleteTeams(self, request: auth_pb2.DeleteTeamsRequest,
+                          context: _DeleteTeamsContext) -> auth_pb2.DeleteTeamsResponse:
+        who = await self._admin(request.caller)
+        if not request.team_ids:
+            raise bad("Name the teams to delete: {\"team_ids\": [\"...\"]}.", "team_ids", "missing_team_ids")
+        teams = list({t.team_id: t for t in [await self._find_team(t) for t in request.team_ids]}.values())
+        keys = [k for t in teams for k in await self.store.list(t.team_id) if k.status != "revoked"]
+        revoked, _ = self._revoked(keys)
+        revoked_ids = [k.key_id for k in revoked]
+        await self.store.commit(audit.many(who, request.caller, "team.delete", "team",
+                                           {t.team_id: (audit.snapshot(t), {}) for t in teams},
+                                           {"revoked_keys": revoked_ids}),
+                                save=revoked, delete=teams)
+        await self._revoke_announced(revoked_ids)
+        await self._changed(team_ids=[t.team_id for t in teams])
+        log.info("teams deleted", extra={"team_ids": [t.team_id for t in teams], "revoked_keys": len(revoked)})
+        return auth_pb2.DeleteTeamsResponse(teams=[team_info(t) for t in teams], revoked_keys=revoked_ids)
+
+    # -- audit log -------------------------------------------------------------------------
+
+    @rpc
+    async def ListAudit(self, request: auth_pb2.ListAuditRequest,
+                        context: _ListAuditContext) -> common_pb2.AuditPage:
+        await self._admin(request.caller)
+        rows = await audit_chain.query(self.store.engine, AUDIT, query_of(request.query))
+        return common_pb2.AuditPage(entries=[entry(r, "auth") for r in rows])
+
+    @rpc
+    async def VerifyAudit(self, request: auth_pb2.VerifyAuditRequest,
+                          context: _VerifyAuditContext) -> common_pb2.AuditVerification:
+        await self._admin(request.caller)
+        return verification(await audit_chain.verify(self.store.engine, AUDIT), "auth")
 
     @rpc
     async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: _GetTeamContext) -> auth_pb2.TeamInfo:

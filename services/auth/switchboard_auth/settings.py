@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from switchboard_common.settings import GrpcServiceSettings
+from switchboard_common.settings import AuditLogSettings
 
 
-class AuthSettings(GrpcServiceSettings):
+class AuthSettings(AuditLogSettings):
     #: gRPC listen address of the auth service.
     grpc_listen: str = "127.0.0.1:50051"
     #: Keys database; empty: SQLite file auth.db in the data directory.

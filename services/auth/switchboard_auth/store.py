@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+from collections.abc import Sequence
 
 from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
@@ -12,7 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_auth.migrations import LOCK_ID, MIGRATIONS
 from switchboard_auth.models import Team, User, VirtualKey
+from switchboard_common import audit_chain
 from switchboard_common.database import migrate
+
+Row = VirtualKey | Team | User
+#: Auth's audit log (keys, teams, members, users).
+AUDIT = audit_chain.tables("auth")
 
 
 class Conflict(Exception):
@@ -22,12 +29,38 @@ class Conflict(Exception):
 class KeyStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        #: Appends of this process wait here rather than on the database's lock (the head row serializes
+        #: replicas; see switchboard_common.audit_chain).
+        self._append = asyncio.Lock()
 
     def session(self) -> AsyncSession:
         return AsyncSession(self.engine, expire_on_commit=False)
 
     async def migrate(self) -> list[int]:
         return await migrate(self.engine, MIGRATIONS, LOCK_ID, "auth")
+
+    # -- changes ---------------------------------------------------------------------------
+
+    async def commit(self, change: audit_chain.Change, insert: Sequence[Row] = (), save: Sequence[Row] = (),
+                     delete: Sequence[Row] = ()) -> None:
+        """Writes one administrative change and its audit row in one transaction: both commit, or neither.
+
+        Raises :class:`Conflict` when a unique constraint refuses a write (nothing is written then)."""
+        async with self._append, self.session() as session:
+            try:
+                await audit_chain.append(await session.connection(), AUDIT, change)
+                for row in insert:
+                    session.add(row)
+                for row in save:
+                    await session.merge(row)
+                for row in delete:
+                    stored = await session.get(type(row), _primary_key(row))
+                    if stored is not None:
+                        await session.delete(stored)
+                await session.commit()
+            except IntegrityError as exc:
+                await session.rollback()
+                raise Conflict(str(exc.orig)) from None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -116,3 +149,7 @@ class KeyStore:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _primary_key(row: Row) -> str:
+    return row.key_id if isinstance(row, VirtualKey) else row.team_id if isinstance(row, Team) else row.user_id

@@ -12,11 +12,11 @@ from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
-from switchboard_billing.model_store import ModelStore, cipher_for
+from switchboard_billing.model_store import AUDIT, ModelStore, cipher_for
 from switchboard_billing.priced_models import CatalogSource
 from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
-from switchboard_common import metrics, runtime, tracing
+from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
@@ -66,6 +66,9 @@ async def serve(settings: BillingSettings) -> None:
     background = [loop.create_task(_purge_expired(budgets))]
     if settings.budget_metrics_subjects > 0:
         background.append(loop.create_task(gauges.run()))
+    if settings.audit_retention_days > 0:
+        background.append(loop.create_task(audit_chain.keep_for(
+            engine, AUDIT, settings.audit_retention_days, settings.audit_prune_interval_seconds)))
     log.info("billing listening", extra={"port": service.port})
     metrics.serve(settings.metrics_port)
 

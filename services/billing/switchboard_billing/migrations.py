@@ -12,6 +12,7 @@ from switchboard_billing.models import (
     StoredModelsRevisionRow,
     UsageRow,
 )
+from switchboard_common import audit_chain
 from switchboard_common.database import Migration
 
 LOCK_ID = 0x5B_A0_02
@@ -107,6 +108,11 @@ async def _v9_provider_time(conn: AsyncConnection) -> None:
                                               "attempts": "INTEGER NOT NULL DEFAULT 0"})
 
 
+async def _v11_audit_log(conn: AsyncConnection) -> None:
+    """The audit log of models added at run time and its chain's head (switchboard_common.audit_chain)."""
+    await audit_chain.create_tables(conn, audit_chain.tables("billing"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -114,4 +120,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
               Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
               Migration(8, "models added at run time", _v8_stored_models),
-              Migration(9, "provider time and attempts in the ledger", _v9_provider_time)]
+              Migration(9, "provider time and attempts in the ledger", _v9_provider_time),
+              Migration(11, "audit log of models added at run time", _v11_audit_log)]

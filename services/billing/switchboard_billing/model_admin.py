@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 
 from switchboard.v1 import billing_pb2
+from switchboard_billing.model_audit import recorder
 from switchboard_billing.model_store import ModelStore
 from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_common.errors import Kind, ServiceError
@@ -67,12 +68,12 @@ class ModelAdmin:
                                    "another model_info.id.", code="model_exists", param="model_info.id")
             self._not_the_files(model.model_id, "change")
         row = await self.store.put(model, create_only=request.create_only, update_only=request.update_only,
-                                   actor=request.actor, check=self._check)
+                                   actor=request.actor, check=self._check, audit=recorder(request))
         return self.store.view(row)
 
     async def delete(self, request: billing_pb2.DeleteModelRequest) -> billing_pb2.StoredModel:
         self._not_the_files(request.model_id, "delete")
-        return self.store.view(await self.store.delete(request.model_id))
+        return self.store.view(await self.store.delete(request.model_id, recorder(request)))
 
     async def learn(self, models: Iterable[str] = (), deployment_ids: Iterable[str] = ()) -> None:
         """Reads the store again at once when a request names a model or deployment this replica does not know:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2
 from switchboard_billing.models import StoredModelRow, StoredModelsRevisionRow
+from switchboard_common import audit_chain
 from switchboard_common.credential_cipher import CredentialCipher, CredentialError, describe
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_rules.catalog import Stored
@@ -39,6 +40,12 @@ _MODELS = StoredModelRow.__table__  # type: ignore[attr-defined]  # SQLModel set
 _REVISION = StoredModelsRevisionRow.__table__  # type: ignore[attr-defined]  # idem
 _COLUMNS = ("model_id", "model_name", "config_json", "litellm_params_json", "model_info_json", "sealed_secrets",
             "secret_hints_json", "created_at_ms", "updated_at_ms", "created_by", "updated_by")
+
+
+#: Billing's audit log (models added at run time).
+AUDIT = audit_chain.tables("billing")
+#: Makes the audit row of a change: (action, model id, the row before, the row after) -> the change.
+Recorder = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], audit_chain.Change]
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -57,6 +64,8 @@ class ModelStore:
         self.rows: dict[str, dict[str, Any]] = {}
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()
+        #: This process's audit appends wait here rather than on the database's lock (see audit_chain).
+        self._append = asyncio.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._ending = False
 
@@ -146,9 +155,10 @@ class ModelStore:
     # -- writes ---------------------------------------------------------------------------------
 
     async def put(self, model: billing_pb2.StoredModel, *, create_only: bool, update_only: bool, actor: str,
-                  check: Callable[[list[Stored]], None]) -> dict[str, Any]:
+                  check: Callable[[list[Stored]], None], audit: Recorder | None = None) -> dict[str, Any]:
         """Creates or replaces one deployment after ``check`` accepted the stored set it makes; credentials not
-        given keep their stored values. Raises ServiceError (ALREADY_EXISTS, NOT_FOUND, INVALID_REQUEST)."""
+        given keep their stored values. Raises ServiceError (ALREADY_EXISTS, NOT_FOUND, INVALID_REQUEST).
+        ``audit`` makes the change's audit row, appended in the change's transaction."""
         await self.refresh()
         existing = self.rows.get(model.model_id)
         if existing is not None and create_only:
@@ -182,7 +192,10 @@ class ModelStore:
                   for r in sorted(self.rows.values(), key=lambda r: (r["created_at_ms"], r["model_id"]))
                   if r["model_id"] != model.model_id]
         check([*others, (row["model_name"], {**_loads(row["config_json"]), "id": row["model_id"]})])
-        async with self.engine.begin() as conn:
+        async with self._append, self.engine.begin() as conn:
+            if audit is not None:
+                action = "model.create" if existing is None else "model.update"
+                await audit_chain.append(conn, AUDIT, audit(action, model.model_id, existing or {}, row))
             if existing is None:
                 await conn.execute(_MODELS.insert().values(**row))
             else:
@@ -192,14 +205,16 @@ class ModelStore:
         await self.refresh()
         return row
 
-    async def delete(self, model_id: str) -> dict[str, Any]:
+    async def delete(self, model_id: str, audit: Recorder | None = None) -> dict[str, Any]:
         await self.refresh()
         existing = self.rows.get(model_id)
         if existing is None:
             raise ServiceError(Kind.ERROR_KIND_NOT_FOUND,
                                f"No model with id {model_id!r} was added at run time; /model/info lists the ids.",
                                code="model_not_found", param="id")
-        async with self.engine.begin() as conn:
+        async with self._append, self.engine.begin() as conn:
+            if audit is not None:
+                await audit_chain.append(conn, AUDIT, audit("model.delete", model_id, existing, {}))
             await conn.execute(_MODELS.delete().where(_MODELS.c.model_id == model_id))
             await conn.execute(_REVISION.update().where(_REVISION.c.id == 1)
                                .values(revision=_REVISION.c.revision + 1))

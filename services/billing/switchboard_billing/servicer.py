@@ -17,11 +17,13 @@ from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import Holder, limits_of
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
+from switchboard_billing.model_store import AUDIT
 from switchboard_billing.models import UsageRow
 from switchboard_billing.public_catalog import public_catalog
 from switchboard_billing.rate_card import RateBook, rate_card
 from switchboard_billing.usage_sums import GROUPS, SPLITS
-from switchboard_common import metrics
+from switchboard_common import audit_chain, metrics
+from switchboard_common.audit_messages import entry, query_of, verification
 from switchboard_common.errors import Kind, ServiceError, abort
 
 log = logging.getLogger(__name__)
@@ -32,14 +34,15 @@ TAGS_MAX_CHARS = 2000
 
 
 def _count_spend(rows: list[dict[str, Any]]) -> None:
-    """Spend metric per public model and team, counted once per newly recorded row (replays add nothing)."""
-    per_model: dict[tuple[str, str], int] = {}
+    """Spend metric per public model, team and source, counted once per newly recorded row (replays add
+    nothing)."""
+    per_model: dict[tuple[str, str, str], int] = {}
     for row in rows:
         if row.get("cost_micros"):
-            labels = (row["model"], row.get("team_id") or "")
+            labels = (row["model"], row.get("team_id") or "", row.get("source") or "http")
             per_model[labels] = per_model.get(labels, 0) + row["cost_micros"]
-    for (model, team), micros in per_model.items():
-        metrics.SPEND_MICROS.labels(model, team).inc(micros)
+    for (model, team, source), micros in per_model.items():
+        metrics.SPEND_MICROS.labels(model, team, source).inc(micros)
 
 
 def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
@@ -151,6 +154,8 @@ _GetCatalogContext = grpc.aio.ServicerContext[billing_pb2.GetCatalogRequest, bil
 _SettleContext = grpc.aio.ServicerContext[billing_pb2.SettleRequest, billing_pb2.SettleResponse]
 _SettleBatchContext = grpc.aio.ServicerContext[billing_pb2.SettleBatchRequest, billing_pb2.SettleBatchResponse]
 _ListUsageContext = grpc.aio.ServicerContext[billing_pb2.ListUsageRequest, billing_pb2.ListUsageResponse]
+_ListAuditContext = grpc.aio.ServicerContext[common_pb2.AuditQuery, common_pb2.AuditPage]
+_VerifyAuditContext = grpc.aio.ServicerContext[billing_pb2.VerifyBillingAuditRequest, common_pb2.AuditVerification]
 
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
@@ -203,6 +208,25 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             return
         async for models in admin.watch(context):
             yield models
+
+    async def ListAudit(self, request: common_pb2.AuditQuery,
+                        context: _ListAuditContext) -> common_pb2.AuditPage:
+        """Billing's audit log (its models' changes); the facade asks for admins only."""
+        try:
+            rows = await audit_chain.query(self._model_admin().store.engine, AUDIT, query_of(request))
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+        return common_pb2.AuditPage(entries=[entry(r, "billing") for r in rows])
+
+    async def VerifyAudit(self, request: billing_pb2.VerifyBillingAuditRequest,
+                          context: _VerifyAuditContext) -> common_pb2.AuditVerification:
+        try:
+            engine = self._model_admin().store.engine
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+        return verification(await audit_chain.verify(engine, AUDIT), "billing")
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
         return ledger_values(event, self.pricer.event_cost(event))

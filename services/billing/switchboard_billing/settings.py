@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from switchboard_common.settings import GrpcServiceSettings
+from switchboard_common.settings import AuditLogSettings
 
 
-class BillingSettings(GrpcServiceSettings):
+class BillingSettings(AuditLogSettings):
     #: gRPC listen address of the billing service.
     grpc_listen: str = "127.0.0.1:50052"
     #: Ledger database; empty: SQLite file billing.db in the data directory.

@@ -131,14 +131,13 @@ def member_json(member: TeamMember) -> dict[str, Any]:
 
 
 def user_json(info: UserInfo, standing: SubjectBudgets | None = None) -> dict[str, Any]:
-    budgets = limits_json(info.limits)
     return {
         "user_id": info.user_id,
         "user_alias": info.user_alias or None,
         "user_email": info.user_email or None,
         "user_role": info.user_role,
         "models": list(info.models),
-        **{name: budgets[name] for name in ("max_budget", "budget_duration", "max_daily_spend", "min_output_tokens")},
+        **limits_json(info.limits),
         **spend_json(standing),
         "metadata": dict(info.metadata),
         "blocked": info.blocked,

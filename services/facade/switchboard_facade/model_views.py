@@ -103,7 +103,7 @@ def deployment_entry(name: str, d: CatalogDeployment | None, stored: StoredModel
         info.update(facts(d, given))
         own = {"deployment_id": d.deployment_id, "provider": d.provider, "upstream_model": d.upstream_model,
                "jurisdiction": d.jurisdiction or None, "privacy_tier": d.privacy_tier,
-               "priced": bool(d.price_source), "price_source": d.price_source or None, "live": True}
+               "priced": bool(d.price_source), "price_source": d.price_source or None, "live": not d.not_live}
     else:
         own = {"deployment_id": stored.model_id if stored else "", "live": False}
     info.update({k: v for k, v in given.items() if k != "id"})

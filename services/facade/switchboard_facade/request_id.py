@@ -2,13 +2,16 @@
 
 Routes that do gateway work set their own id (it is also the ledger's key);
 this pure-ASGI middleware adds one to every other answer (health checks,
-CORS preflights, 404s) without touching the body or buffering anything.
+CORS preflights, 404s, the dashboard's forms: the id their audit rows carry)
+without touching the body or buffering anything.
 """
 
 from __future__ import annotations
 
 import secrets
 from typing import Any
+
+from switchboard_common import audit_origin
 
 _HEADER = b"x-request-id"
 
@@ -31,7 +34,9 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or []
                 if not any(name == _HEADER for name, _ in headers):
-                    message["headers"] = [*headers, (_HEADER, new_request_id().encode())]
+                    origin = audit_origin.current()  # an admin request's own id (its audit row has it too)
+                    request_id = origin.request_id if origin is not None and origin.request_id else new_request_id()
+                    message["headers"] = [*headers, (_HEADER, request_id.encode())]
             await send(message)
 
         await self.app(scope, receive, send_with_id)

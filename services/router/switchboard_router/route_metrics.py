@@ -17,13 +17,13 @@ from switchboard_common import metrics
 from switchboard_common.grpc_metrics import UPSTREAM_KINDS, kind_label
 
 
-def record_tokens(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, team: str) -> None:
-    """Counts the tokens of one settled call by served model, deployment and paying team."""
+def record_tokens(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, team: str, source: str) -> None:
+    """Counts the tokens of one settled call by served model, deployment, paying team and source (http, grpc)."""
     deployment = route.deployment_id
     if deployment:
         served = route.served_model or model
-        metrics.TOKENS.inc((served, deployment, team, "in"), usage.prompt_tokens)
-        metrics.TOKENS.inc((served, deployment, team, "out"), usage.completion_tokens)
+        metrics.TOKENS.inc((served, deployment, team, "in", source), usage.prompt_tokens)
+        metrics.TOKENS.inc((served, deployment, team, "out", source), usage.completion_tokens)
 
 
 def record_route(model: str, route: router_pb2.RouteInfo, usage: common_pb2.Usage, provider_ms: float,

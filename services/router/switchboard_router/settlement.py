@@ -62,7 +62,7 @@ class Settlement:
             event.jurisdiction = route.jurisdiction
             event.byok = route.byok
             event.attempts = route.attempts
-            record_tokens(request.model, route, event.usage, payer.team_id)
+            record_tokens(request.model, route, event.usage, payer.team_id, event.source)
         self.billing.settle(event)
         if ticket.admitted is not None or ticket.hold is not None:
             self.gate.finish(ticket, usage)

@@ -46,10 +46,10 @@ async def billing(tmp_path: Path) -> AsyncIterator[tuple[BillingServicer, Budget
     await ledger.close()
 
 
-def usage(request_id: str, team_id: str, prompt: int, completion: int) -> billing_pb2.UsageEvent:
+def usage(request_id: str, team_id: str, prompt: int, completion: int, source: str = "http") -> billing_pb2.UsageEvent:
     return billing_pb2.UsageEvent(
         request_id=request_id, key_id="key_a", team_id=team_id, model="priced", deployment_id="priced/0",
-        status="success", http_status=200, started_at_ms=int(time.time() * 1000),
+        source=source, status="success", http_status=200, started_at_ms=int(time.time() * 1000),
         usage=common_pb2.Usage(prompt_tokens=prompt, completion_tokens=completion))
 
 
@@ -60,16 +60,21 @@ def subject(scope: str, subject_id: str, budget_usd: int | None) -> billing_pb2.
     return billing_pb2.BudgetSubject(scope=scope, subject_id=subject_id, limits=limits)
 
 
-async def test_spend_is_counted_by_model_and_team_once_per_request(billing: Any) -> None:
+async def test_spend_is_counted_by_model_team_and_source_once_per_request(billing: Any) -> None:
     servicer, _ = billing
-    before = sample("switchboard_spend_micros_total", model="priced", team="team-metrics") or 0.0
-    none_before = sample("switchboard_spend_micros_total", model="priced", team="") or 0.0
+
+    def spent(team: str, source: str = "http") -> float:
+        return sample("switchboard_spend_micros_total", model="priced", team=team, source=source) or 0.0
+
+    before, none_before, grpc_before = spent("team-metrics"), spent(""), spent("team-metrics", "grpc")
     settled = usage("req_m1", "team-metrics", 1_000_000, 500_000)  # $1 + $1
     await servicer.Settle(billing_pb2.SettleRequest(event=settled), None)
     await servicer.Settle(billing_pb2.SettleRequest(event=settled), None)  # a replay counts nothing
     await servicer.Settle(billing_pb2.SettleRequest(event=usage("req_m2", "", 1_000_000, 0)), None)
-    assert sample("switchboard_spend_micros_total", model="priced", team="team-metrics") == before + 2_000_000
-    assert sample("switchboard_spend_micros_total", model="priced", team="") == none_before + 1_000_000
+    await servicer.Settle(billing_pb2.SettleRequest(event=usage("req_m3", "team-metrics", 0, 500_000, "grpc")), None)
+    assert spent("team-metrics") == before + 2_000_000
+    assert spent("") == none_before + 1_000_000
+    assert spent("team-metrics", "grpc") == grpc_before + 1_000_000, "an internal service's call is told apart"
 
 
 async def test_budget_gauges_follow_the_most_recently_seen_subjects(billing: Any, exported: None) -> None:
@@ -99,5 +104,5 @@ def test_every_budget_gauge_and_team_label_is_in_the_exported_series() -> None:
     series = metrics.series()
     assert series["switchboard_budget_remaining_micros"] == ("scope", "subject", "kind")
     assert series["switchboard_budget_limit_micros"] == ("scope", "subject", "kind")
-    assert "team" in series["switchboard_spend_micros_total"]
-    assert "team" in series["switchboard_tokens_total"]
+    assert {"team", "source"} <= set(series["switchboard_spend_micros_total"])
+    assert {"team", "source"} <= set(series["switchboard_tokens_total"])

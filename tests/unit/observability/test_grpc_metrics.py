@@ -33,6 +33,12 @@ def sample(name: str, **labels: str) -> float:
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
 
 
+def tokens(deployment: str, direction: str) -> float:
+    """The tokens counted for TEAM's calls through the facade (source http) on ``deployment``."""
+    return sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM,
+                  direction=direction, source="http")
+
+
 def _catalog(api_base: str) -> dict[str, object]:
     def dep(model: str, **extra: object) -> dict[str, object]:
         return {"provider": "openai", "model": model, "api_base": api_base, "api_key": "sk-fake", **extra}
@@ -86,16 +92,16 @@ async def test_a_completion_counts_tokens_by_team_provider_time_and_the_rpc(
         router: tuple[router_pb2_grpc.RouterStub, Engine]) -> None:
     stub, engine = router
     deployment = engine.catalog.models["obs-good"].deployments[0].id
-    tokens_in = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="in")
-    tokens_out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out")
+    tokens_in = tokens(deployment, "in")
+    tokens_out = tokens(deployment, "out")
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="Complete", code="OK")
     timed = sample("switchboard_provider_duration_seconds_count", provider="openai", deployment=deployment)
 
     reply = await stub.Complete(_request("obs-good"), metadata=FACADE)
 
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="in") \
+    assert tokens(deployment, "in") \
         == tokens_in + reply.usage.prompt_tokens
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out") \
+    assert tokens(deployment, "out") \
         == tokens_out + reply.usage.completion_tokens
     assert reply.usage.completion_tokens > 0
     assert sample("switchboard_grpc_server_handled_total", service="router", method="Complete", code="OK") \
@@ -110,7 +116,7 @@ async def test_a_stream_records_time_to_first_byte_and_tokens(
     stub, engine = router
     deployment = engine.catalog.models["obs-good"].deployments[0].id
     ttfb = sample("switchboard_provider_time_to_first_byte_seconds_count", provider="openai", deployment=deployment)
-    out = sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out")
+    out = tokens(deployment, "out")
     handled = sample("switchboard_grpc_server_handled_total", service="router", method="StreamComplete", code="OK")
 
     events = [e async for e in stub.StreamComplete(_request("obs-good", stream=True), metadata=FACADE)]
@@ -118,7 +124,7 @@ async def test_a_stream_records_time_to_first_byte_and_tokens(
     end = events[-1].end
     assert sample("switchboard_provider_time_to_first_byte_seconds_count", provider="openai",
                   deployment=deployment) == ttfb + 1
-    assert sample("switchboard_tokens_total", model="obs-good", deployment=deployment, team=TEAM, direction="out") \
+    assert tokens(deployment, "out") \
         == out + end.usage.completion_tokens
     assert sample("switchboard_grpc_server_handled_total", service="router", method="StreamComplete",
                   code="OK") == handled + 1

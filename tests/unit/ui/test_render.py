@@ -51,12 +51,17 @@ def test_usage_page_escapes_names_in_tables_charts_and_filters() -> None:
                   rows=[{"request_id": "r1", "startTime": "2026-11-22T08:00:00.000Z", "key_name": HOSTILE,
                          "model": HOSTILE, "status": "success", "http_status": 200, "latency_ms": 12.0,
                          "ttft_ms": None, "total_tokens": 9, "cost_micros": 2076, "model_id": "m/0",
-                         "jurisdiction": "us", "custody_path": HOSTILE, "error_code": None}],
+                         "jurisdiction": "us", "custody_path": HOSTILE, "error_code": None, "source": "http"},
+                        {"request_id": "r2", "startTime": "2026-11-22T08:01:00.000Z", "key_name": "batch-job",
+                         "model": "m", "status": "success", "http_status": 200, "latency_ms": 9.0, "ttft_ms": None,
+                         "total_tokens": 9, "cost_micros": 2076, "model_id": "m/0", "jurisdiction": "us",
+                         "custody_path": "grpc:batch-job>router", "error_code": None, "source": "grpc"}],
                   budgets=[{"scope": "key", "name": HOSTILE, "href": "/ui/keys/key_x",
                             "standing": Standing(2_076, 2_076, 0, [bar])}], overall=totals[0])
     assert_safe(html)
     assert "$0.0021" in html and 'title="$0.002076"' in html, "money to two digits below a cent, exact in the title"
     assert html.count('<figure class="chart"') == 6
+    assert html.count(">gRPC</span>") == 1, "an internal service's gRPC call is marked in the request log"
 
 
 def test_key_and_team_forms_escape_what_they_show() -> None:

@@ -18,12 +18,14 @@ from switchboard.v1.auth_pb2 import (
            UserInfo,
            UserSpec,
 )
+from switchboard.v1.common_pb2 import AuditEntry, AuditQuery, AuditVerification
 from switchboard_auth.client.admin import AuthAdmin, CreatedKey
 from switchboard_auth.client.auth_client import Admitted, AuthClient, AuthClientSettings
 from switchboard_auth.client.keycache import has_rate_limits
 from switchboard_auth.client.model_aliases import resolve_model
 from switchboard_auth.wire import duration_header
 
-__all__ = ["Admitted", "AuthAdmin", "AuthClient", "AuthClientSettings", "CreatedKey", "KeyContext", "KeyInfo",
+__all__ = ["Admitted", "AuditEntry", "AuditQuery", "AuditVerification",
+            "AuthAdmin", "AuthClient", "AuthClientSettings", "CreatedKey", "KeyContext", "KeyInfo",
            "KeySpec", "Limits", "ModelBudget", "TeamInfo", "TeamMember", "TeamSpec", "UserInfo", "UserSpec",
            "duration_header", "has_rate_limits", "resolve_model"]

@@ -14,7 +14,8 @@ from typing import TypeVar
 
 import grpc
 
-from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
+from switchboard_common import audit_origin
 from switchboard_common.errors import from_rpc_error
 
 T = TypeVar("T")
@@ -27,6 +28,9 @@ TeamMember = auth_pb2.TeamMember
 UserSpec = auth_pb2.UserSpec
 UserInfo = auth_pb2.UserInfo
 CreatedKey = auth_pb2.CreateKeyResponse
+AuditQuery = common_pb2.AuditQuery
+AuditEntry = common_pb2.AuditEntry
+AuditVerification = common_pb2.AuditVerification
 
 
 class AuthAdmin:
@@ -49,7 +53,9 @@ class AuthAdmin:
 
     @staticmethod
     def _caller(api_key: str) -> auth_pb2.AdminCaller:
-        return auth_pb2.AdminCaller(api_key=api_key)
+        """The caller's credential, with the origin of the admin request running (see
+        :mod:`switchboard_common.audit_origin`), which auth records with any change the call makes."""
+        return auth_pb2.AdminCaller(api_key=api_key, origin=audit_origin.message())
 
     async def create_key(self, caller: str, spec: KeySpec, key: str = "", *, dry_run: bool = False) -> CreatedKey:
         """A new key; ``key``: the plain key to use (migrating keys), else a generated one; with ``dry_run``, the
@@ -99,6 +105,11 @@ class AuthAdmin:
         return await self._call(self.stub.DeleteTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
                                                                               team_id=team_id), change=True)
 
+    async def delete_teams(self, caller: str, team_ids: Sequence[str]) -> auth_pb2.DeleteTeamsResponse:
+        """Deletes the teams (all or none) and revokes their keys, in one change."""
+        return await self._call(self.stub.DeleteTeams, auth_pb2.DeleteTeamsRequest(
+            caller=self._caller(caller), team_ids=team_ids), change=True)
+
     async def get_team(self, caller: str, team_id: str) -> TeamInfo:
         return await self._call(self.stub.GetTeam, auth_pb2.GetTeamRequest(caller=self._caller(caller),
                                                                            team_id=team_id), change=False)
@@ -114,9 +125,13 @@ class AuthAdmin:
             caller=self._caller(caller), team_id=team_id, upsert=upsert, remove_user_ids=remove, strict=strict),
             change=False)
 
-    async def create_user(self, caller: str, spec: UserSpec) -> UserInfo:
-        return await self._call(self.stub.CreateUser, auth_pb2.UserRequest(caller=self._caller(caller), spec=spec),
-                                change=False)
+    async def create_user(self, caller: str, spec: UserSpec, join_teams: Sequence[tuple[str, str]] = (),
+                          create_key: KeySpec | None = None) -> UserInfo:
+        """A new user; in the same change, it joins ``join_teams`` ((team_id, role) pairs) and gets a key made
+        from ``create_key`` when given (its plain key in the answer's ``created_key``)."""
+        return await self._call(self.stub.CreateUser, auth_pb2.UserRequest(
+            caller=self._caller(caller), spec=spec, create_key=create_key,
+            join_teams=[auth_pb2.TeamMembership(team_id=t, role=r) for t, r in join_teams]), change=False)
 
     async def update_user(self, caller: str, spec: UserSpec, fields: Sequence[str]) -> UserInfo:
         return await self._call(self.stub.UpdateUser, auth_pb2.UserRequest(
@@ -130,6 +145,17 @@ class AuthAdmin:
         answer = await self._call(self.stub.ListUsers, auth_pb2.ListUsersRequest(
             caller=self._caller(caller), user_role=user_role), change=False)
         return list(answer.users)
+
+    async def audit(self, caller: str, query: AuditQuery) -> list[AuditEntry]:
+        """Rows of auth's audit log matching the query, newest first (admins only)."""
+        answer = await self._call(self.stub.ListAudit, auth_pb2.ListAuditRequest(
+            caller=self._caller(caller), query=query), change=False)
+        return list(answer.entries)
+
+    async def verify_audit(self, caller: str) -> AuditVerification:
+        """Checks auth's audit chain (admins only)."""
+        return await self._call(self.stub.VerifyAudit, auth_pb2.VerifyAuditRequest(caller=self._caller(caller)),
+                                change=False)
 
     async def delete_users(self, caller: str, user_ids: Sequence[str]) -> auth_pb2.DeleteUsersResponse:
         return await self._call(self.stub.DeleteUsers, auth_pb2.DeleteUsersRequest(

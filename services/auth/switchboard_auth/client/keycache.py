@@ -39,8 +39,13 @@ log = logging.getLogger(__name__)
 _RATE_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests")
 
 
+def limit_sets(ctx: auth_pb2.KeyContext) -> tuple[auth_pb2.Limits, auth_pb2.Limits, auth_pb2.Limits]:
+    """The limits every request of the key is counted against: the key's own, its team's and its user's."""
+    return ctx.limits, ctx.team_limits, ctx.user_limits
+
+
 def has_rate_limits(ctx: auth_pb2.KeyContext) -> bool:
-    return any(ctx.limits.HasField(n) or ctx.team_limits.HasField(n) for n in _RATE_LIMITS) or bool(
+    return any(limits.HasField(n) for limits in limit_sets(ctx) for n in _RATE_LIMITS) or bool(
         ctx.model_rpm_limits or ctx.model_tpm_limits)
 
 

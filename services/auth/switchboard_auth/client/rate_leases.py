@@ -55,6 +55,7 @@ import time
 from dataclasses import dataclass, field
 
 from switchboard.v1 import auth_pb2
+from switchboard_auth.client.keycache import limit_sets
 from switchboard_auth.client.releases import Releaser
 
 log = logging.getLogger(__name__)
@@ -73,7 +74,7 @@ def frees_units(returned: auth_pb2.RateLimitLeaseReturn) -> bool:
 
 
 def has_parallel_limit(ctx: auth_pb2.KeyContext) -> bool:
-    return ctx.limits.HasField("max_parallel_requests") or ctx.team_limits.HasField("max_parallel_requests")
+    return any(limits.HasField("max_parallel_requests") for limits in limit_sets(ctx))
 
 
 @dataclass(slots=True)

@@ -26,9 +26,9 @@ from switchboard.v1.billing_pb2 import (
 from switchboard_billing.client.billing_client import BillingClient, BillingClientSettings
 from switchboard_billing.client.holds import Hold, has_budget
 from switchboard_billing.client.outbox import Outbox, read_journal
-from switchboard_billing.client.stored_models import ModelWatch
+from switchboard_billing.client.stored_models import AuditActor, ModelWatch
 
-__all__ = ["BillingClient", "BillingClientSettings", "BudgetState", "CatalogDeployment", "CatalogModel",
+__all__ = ["AuditActor", "BillingClient", "BillingClientSettings", "BudgetState", "CatalogDeployment", "CatalogModel",
            "GetCatalogResponse", "Hold", "ListUsageRequest", "ListUsageResponse", "ModelWatch", "Outbox",
            "ReserveResponse", "StoredModel", "StoredModels", "SubjectBudgets", "SummarizeUsageRequest",
            "SummarizeUsageResponse", "UsageEvent", "UsageGroup", "UsageRecord", "has_budget", "read_journal"]

@@ -16,9 +16,12 @@ from typing import Any
 
 import grpc
 
-from switchboard.v1 import billing_pb2
+from switchboard.v1 import billing_pb2, common_pb2
+from switchboard_common import audit_origin
 
 log = logging.getLogger(__name__)
+
+AuditActor = common_pb2.AuditActor
 
 
 class StoredModelsClient:
@@ -31,14 +34,26 @@ class StoredModelsClient:
         return await self.query(getattr(self.stub, method), request)
 
     async def put(self, model: billing_pb2.StoredModel, *, actor: str, create_only: bool = False,
-                  update_only: bool = False) -> billing_pb2.StoredModel:
-        """Stores one deployment; raises ServiceError (invalid settings, id taken or unknown, the file's)."""
+                  update_only: bool = False, who: AuditActor | None = None) -> billing_pb2.StoredModel:
+        """Stores one deployment; raises ServiceError (invalid settings, id taken or unknown, the file's).
+        ``who`` (the caller as auth verified it) and the origin of the admin request running
+        (:mod:`switchboard_common.audit_origin`) go into billing's audit log with the change."""
         return await self._call("PutModel", billing_pb2.PutModelRequest(  # type: ignore[no-any-return]  # the stub's answer
-            model=model, actor=actor, create_only=create_only, update_only=update_only))
+            model=model, actor=actor, create_only=create_only, update_only=update_only, audit_actor=who,
+            origin=audit_origin.message()))
 
-    async def delete(self, model_id: str) -> billing_pb2.StoredModel:
-        return await self._call("DeleteModel",  # type: ignore[no-any-return]  # idem
-                                billing_pb2.DeleteModelRequest(model_id=model_id))
+    async def delete(self, model_id: str, who: AuditActor | None = None) -> billing_pb2.StoredModel:
+        return await self._call("DeleteModel", billing_pb2.DeleteModelRequest(  # type: ignore[no-any-return]  # idem
+            model_id=model_id, audit_actor=who, origin=audit_origin.message()))
+
+    async def audit(self, query: common_pb2.AuditQuery) -> list[common_pb2.AuditEntry]:
+        """Rows of billing's audit log, newest first. Billing checks no credential: ask for admins only."""
+        return list((await self._call("ListAudit", query)).entries)
+
+    async def verify_audit(self) -> common_pb2.AuditVerification:
+        """Checks billing's audit chain. Billing checks no credential: ask for admins only."""
+        return await self._call("VerifyAudit",  # type: ignore[no-any-return]  # idem
+                                billing_pb2.VerifyBillingAuditRequest())
 
     async def list(self) -> billing_pb2.StoredModels:
         return await self._call("ListStoredModels",  # type: ignore[no-any-return]  # idem

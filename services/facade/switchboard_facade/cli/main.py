@@ -119,9 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_team_options(tupdate)
     _add_clear(tupdate, TEAM_OPTIONS)
     teams.add_parser("delete", help="delete teams that have no keys").add_argument("team_ids", nargs="+")
-    from switchboard_facade.cli import doctor, import_litellm, usage
+    from switchboard_facade.cli import audit, doctor, import_litellm, usage
 
     usage.add_parser(groups)
+    audit.add_parser(groups)
     doctor.add_parser(groups)
     import_litellm.add_parser(groups)
     return parser
@@ -224,7 +225,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return int(exc.code or 0)
     if args.group in ("usage", "doctor"):
         return int(args.func(args, out))
-    if args.group == "import-litellm":
+    if args.group in ("import-litellm", "audit"):
         return int(args.func(args, out, err))
     if not args.api_key:
         err.write(f"error: {NO_CREDENTIAL}\n")

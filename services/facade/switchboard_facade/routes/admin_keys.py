@@ -20,8 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from switchboard_auth.client import KeyContext
+from switchboard_common import audit_origin
 from switchboard_common.errors import Kind, ServiceError
-from switchboard_facade import key_writes
+from switchboard_facade import audit_context, key_writes
 from switchboard_facade.admin_input import blocked, ignored_fields, key_ref, key_spec, key_update, plain_key
 from switchboard_facade.admin_views import key_json, key_standings
 from switchboard_facade.errors import error_response, invalid
@@ -68,14 +69,22 @@ def any_key(key: KeyContext) -> bool:
     return True
 
 
+def current_request_id() -> str:
+    """The id of the admin request running (what :func:`admin_call` answers with in ``x-request-id``)."""
+    origin = audit_origin.current()
+    return origin.request_id if origin is not None else new_request_id()
+
+
 async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[Any]], *,
                      allow: Callable[[KeyContext], bool] = is_admin) -> Response:
     """Runs one admin operation with the caller's credential; a ServiceError becomes the OpenAI-style error.
 
     The credential is checked first — valid, and allowed by ``allow`` (an admin's by default) — so that nothing
     of the request (its body included) is looked at for a caller auth refuses; auth checks again, with the
-    caller's role, on every call it serves."""
+    caller's role, on every call it serves. ``work`` answers with the JSON to send, or with its own Response (a
+    CSV export, say; :func:`current_request_id` is the id to put on it)."""
     request_id = new_request_id()
+    audit_context.begin(request, request_id, audit_context.API)
     gw: Gateway = request.app.state.gateway
     try:
         who = credential(request)
@@ -83,7 +92,8 @@ async def admin_call(request: Request, work: Callable[[Gateway, str], Awaitable[
         if not allow(key):
             raise ServiceError(Kind.ERROR_KIND_PERMISSION, "Only the master key, an admin key or a proxy_admin "
                                "user's key may manage keys, teams, users and models.", code="admin_required")
-        return json_response(await work(gw, who), request_id)
+        answer = await work(gw, who)
+        return answer if isinstance(answer, Response) else json_response(answer, request_id)
     except ServiceError as err:
         return error_response(err, {"x-request-id": request_id})
 
@@ -96,11 +106,10 @@ async def _with_spend(gw: Gateway, info: Any) -> dict[str, Any]:
 async def generate_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
-        created = await key_writes.create_key(gw, who, key_spec(body), key=plain_key(body))
-        info = created.info
-        if blocked(body):
-            info = await gw.auth.admin.set_key_blocked(who, info.key_id, True)
-        return {"key": created.key, **key_json(info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+        spec = key_spec(body)
+        spec.blocked = bool(blocked(body))  # in the same change (one audit row)
+        created = await key_writes.create_key(gw, who, spec, key=plain_key(body))
+        return {"key": created.key, **key_json(created.info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
     return await admin_call(request, work, allow=has_user)
 
 
@@ -109,10 +118,10 @@ async def update_key(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         body = await admin_body(request)
         ref, spec, fields = key_update(body)
-        info = await key_writes.update_key(gw, who, ref, spec, fields) if fields else None
-        if blocked(body) is not None:
-            info = await gw.auth.admin.set_key_blocked(who, ref, bool(blocked(body)))
-        assert info is not None  # key_update refuses a body that changes nothing
+        if blocked(body) is not None:  # in the same change as the other fields (one audit row)
+            spec.blocked = bool(blocked(body))
+            fields = [*fields, "blocked"]
+        info = await key_writes.update_key(gw, who, ref, spec, fields)
         return {**(await _with_spend(gw, info)), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
     return await admin_call(request, work, allow=has_user)
 

@@ -17,6 +17,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from switchboard_billing.client import AuditActor
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.model_input import model_id_of, stored_model
@@ -29,9 +30,11 @@ router = APIRouter()
 PAGE_SIZE = 50
 
 
-async def _actor(gw: Gateway, who: str) -> str:
+async def actor(gw: Gateway, who: str) -> tuple[str, AuditActor]:
+    """Who asks: the key id (or "master") stored as created_by / updated_by, and the audit log's actor."""
     key = await gw.verify(who)
-    return key.key_id or "master"
+    key_id = key.key_id or "master"
+    return key_id, AuditActor(kind="master" if key_id == "master" else "key", key_id=key_id, user_id=key.user_id)
 
 
 async def _stored(gw: Gateway, model_id: str) -> Any:
@@ -61,7 +64,8 @@ def _catalog_deployment(catalog: Any, deployment_id: str) -> Any:
 async def model_new(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         model, ignored = stored_model(await admin_body(request))
-        stored = await gw.billing.models.put(model, actor=await _actor(gw, who), create_only=True)
+        key_id, audit_actor = await actor(gw, who)
+        stored = await gw.billing.models.put(model, actor=key_id, create_only=True, who=audit_actor)
         return await _answer(gw, stored, ignored)
     return await admin_call(request, work)
 
@@ -71,7 +75,8 @@ async def _update(request: Request, model_id: str = "") -> Response:
         body = await admin_body(request)
         existing = await _stored(gw, model_id or model_id_of(body))
         model, ignored = stored_model(body, existing)
-        stored = await gw.billing.models.put(model, actor=await _actor(gw, who), update_only=True)
+        key_id, audit_actor = await actor(gw, who)
+        stored = await gw.billing.models.put(model, actor=key_id, update_only=True, who=audit_actor)
         return await _answer(gw, stored, ignored)
     return await admin_call(request, work)
 
@@ -89,7 +94,7 @@ async def model_patch(request: Request, model_id: str) -> Response:
 @router.post("/model/delete")
 async def model_delete(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
-        deleted = await gw.billing.models.delete(model_id_of(await admin_body(request)))
+        deleted = await gw.billing.models.delete(model_id_of(await admin_body(request)), (await actor(gw, who))[1])
         return {"message": f"Model: {deleted.model_id} deleted successfully"}
     return await admin_call(request, work)
 

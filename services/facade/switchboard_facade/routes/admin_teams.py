@@ -79,10 +79,8 @@ async def unblock_team(request: Request) -> Response:
 async def delete_teams(request: Request) -> Response:
     async def work(gw: Gateway, who: str) -> Any:
         ids = only_ids(await admin_body(request), "team_ids", "/team/delete")
-        for team_id in ids:  # checked first, so that a bad id deletes nothing
-            await gw.auth.admin.get_team(who, team_id)
-        deleted = [await gw.auth.admin.delete_team(who, t) for t in ids]
-        return {"deleted_teams": [t.team_id for t in deleted]}
+        deleted = await gw.auth.admin.delete_teams(who, ids)  # all found first, or none deleted; one change
+        return {"deleted_teams": [t.team_id for t in deleted.teams]}
     return await admin_call(request, work)
 
 

@@ -16,7 +16,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from switchboard_auth.client import KeySpec, TeamMember, UserInfo
+from switchboard_auth.client import KeySpec, UserInfo
 from switchboard_facade.admin_input import only_ids, user_ignored, user_spec, user_update
 from switchboard_facade.admin_views import key_json, key_standings, team_json, team_standings, user_json, user_standings
 from switchboard_facade.errors import invalid
@@ -63,19 +63,13 @@ async def new_user(request: Request) -> Response:
         auto_key = body.get("auto_create_key", True)
         if not isinstance(auto_key, bool):
             raise invalid("'auto_create_key' must be true or false.", "auto_create_key", "invalid_type")
-        for team_id, _role in teams:  # checked first, so that a bad team creates nothing
-            await gw.auth.admin.get_team(who, team_id)
-        user = await gw.auth.admin.create_user(who, spec)
-        for team_id, role in teams:
-            member = TeamMember(user_id=user.user_id, role=role, user_email=user.user_email)
-            await gw.auth.admin.update_team_members(who, team_id, upsert=[member])
+        key_spec = KeySpec(key_alias=str(body.get("key_alias") or ""), duration=str(body.get("duration") or ""),
+                           team_id=body["team_id"] if isinstance(body.get("team_id"), str) else "")
+        # The user, its teams and its key in one change (all or nothing; one audit row).
+        user = await gw.auth.admin.create_user(who, spec, teams, key_spec if auto_key else None)
         key: dict[str, Any] = {"key": None}
-        if auto_key:
-            key_spec = KeySpec(user_id=user.user_id, key_alias=str(body.get("key_alias") or ""),
-                               duration=str(body.get("duration") or ""),
-                               team_id=body["team_id"] if isinstance(body.get("team_id"), str) else "")
-            created = await gw.auth.admin.create_key(who, key_spec)
-            key = {**key_json(created.info), "key": created.key}
+        if user.HasField("created_key"):
+            key = {**key_json(user.created_key.info), "key": user.created_key.key}
         user = await gw.auth.admin.get_user(who, user.user_id)
         return {**key, **user_json(user), "ignored_fields": user_ignored(body)}
     return await admin_call(request, work)

@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from switchboard_common.errors import ServiceError
+from switchboard_facade import audit_context
 from switchboard_facade.errors import status_for
-from switchboard_facade.gateway import Gateway
+from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, form_data, page
 from switchboard_facade.ui.session import COOKIE_NAME, Session, SessionStore, csrf_ok
 
@@ -49,7 +50,9 @@ def forbidden(request: Request, session: Session) -> Response:
 
 
 async def checked_form(request: Request, session: Session) -> dict[str, list[str]] | None:
-    """The posted form when its CSRF token matches the session's; None otherwise."""
+    """The posted form when its CSRF token matches the session's; None otherwise. The changes the form makes are
+    recorded as coming from the dashboard (see :mod:`switchboard_facade.audit_context`)."""
+    audit_context.begin(request, new_request_id(), audit_context.DASHBOARD)
     form = await form_data(request)
     return form if csrf_ok(session, first(form, "csrf_token")) else None
 

@@ -30,6 +30,7 @@ class RequestRewriter:
         self._replacement = replacement
         self._findings: dict[str, list[Finding]] = {}
         self._kind_of: dict[str, str] = {}  # value -> kind, in order of first detection
+        self._propagated: list[str] | None = None  # values searched for everywhere, longest first
 
     def collect(self, text: str) -> str:
         """Pass one: detect and remember; returns ``text`` unchanged."""
@@ -38,7 +39,16 @@ class RequestRewriter:
             self._findings[text] = findings
             for finding in findings:
                 self._kind_of.setdefault(finding.value, finding.kind)
+            self._propagated = None
         return text
+
+    def _values_to_propagate(self) -> list[str]:
+        """Longest values first, so a value that contains another one is replaced whole (computed once per
+        request, after pass one)."""
+        if self._propagated is None:
+            self._propagated = [value for value in sorted(self._kind_of, key=len, reverse=True)
+                                if _propagates(value)]
+        return self._propagated
 
     @property
     def found_anything(self) -> bool:
@@ -58,10 +68,7 @@ class RequestRewriter:
         spans = [(f.start, f.end, f.kind, f.value) for f in findings]
         starts = [f.start for f in findings]  # sorted, non-overlapping, like ``ends``
         ends = [f.end for f in findings]
-        # Longest values first, so a value that contains another one is replaced whole.
-        for value in sorted(self._kind_of, key=len, reverse=True):
-            if not _propagates(value):
-                continue
+        for value in self._values_to_propagate():
             position = text.find(value)
             while position != -1:
                 end = position + len(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from switchboard_router.privacy import personal_data, secret_patterns
 from switchboard_router.privacy.detectors import Detector, Finding, find_all
+from switchboard_router.privacy.scan_memo import ScanMemo
 
 ALL_DETECTORS: tuple[Detector, ...] = secret_patterns.DETECTORS + personal_data.DETECTORS
 
@@ -11,6 +12,16 @@ ALL_DETECTORS: tuple[Detector, ...] = secret_patterns.DETECTORS + personal_data.
 KINDS: tuple[str, ...] = ("EMAIL", "PHONE", "CARD", "IBAN", "SSN", "SIN", "IP", "SECRET")
 
 
-def find_pii(text: str) -> list[Finding]:
+def scan_fully(text: str) -> list[Finding]:
     """Every personal-data value and secret in ``text``, non-overlapping, ordered by position."""
     return find_all(text, ALL_DETECTORS)
+
+
+#: Long texts seen before (a conversation's earlier turns) are recognised instead of scanned again.
+MEMO = ScanMemo(scan_fully)
+
+
+def find_pii(text: str) -> list[Finding]:
+    """Every personal-data value and secret in ``text``, non-overlapping, ordered by position (the same
+    result as :func:`scan_fully`, remembered for long texts)."""
+    return MEMO.find(text)

@@ -25,7 +25,7 @@ private endpoint or a proxy).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import orjson
@@ -40,7 +40,9 @@ from switchboard_router.providers.gemini import (
     parse_google_error,
     request_headers,
 )
-from switchboard_router.providers.google_auth import GoogleTokens
+
+if TYPE_CHECKING:
+    from switchboard_router.providers.google_auth import GoogleTokens
 
 #: What Vertex AI wants in the body of a Claude call in place of Anthropic's ``anthropic-version`` header.
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -75,7 +77,16 @@ class VertexAdapter:
     def __init__(self) -> None:
         self._gemini = GeminiAdapter()
         self._claude = AnthropicAdapter()
-        self._tokens = GoogleTokens()
+        self._google_tokens: GoogleTokens | None = None
+
+    @property
+    def _tokens(self) -> GoogleTokens:
+        """The token sources, made at the first Vertex call: google-auth (with requests and cryptography, about
+        10 MB) is loaded only by a router that has a Vertex deployment to call."""
+        if self._google_tokens is None:
+            from switchboard_router.providers.google_auth import GoogleTokens
+            self._google_tokens = GoogleTokens()
+        return self._google_tokens
 
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         headers = request_headers(stream)

@@ -18,6 +18,7 @@ from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.model_input import stored_model
 from switchboard_facade.model_views import model_entries
+from switchboard_facade.routes.admin_models import actor as audit_actor
 from switchboard_facade.ui.guard import checked_form, csrf_refused, current, forbidden, to_signin
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, page
 from switchboard_facade.ui.session import Session
@@ -89,20 +90,20 @@ async def _act(request: Request, action: str, model_id: str) -> Response:
     if form is None:
         return csrf_refused(request, session)
     gw: Gateway = request.app.state.gateway
-    actor = session.key_id or "master"
     try:
+        actor, who = await audit_actor(gw, session.credential)
         if action == "create":
             model, _ = stored_model({"model_name": first(form, "model_name"),
                                      "litellm_params": params_from_form(form)})
-            await gw.billing.models.put(model, actor=actor, create_only=True)
+            await gw.billing.models.put(model, actor=actor, create_only=True, who=who)
         elif action == "edit":
             existing = next((m for m in (await gw.billing.models.list()).models if m.model_id == model_id), None)
             if existing is None:
                 return await runtime_page(request, session, f"No model with id {model_id!r}.", 404)
             model, _ = stored_model({"litellm_params": params_from_form(form)}, existing)
-            await gw.billing.models.put(model, actor=actor, update_only=True)
+            await gw.billing.models.put(model, actor=actor, update_only=True, who=who)
         elif action == "delete":
-            await gw.billing.models.delete(model_id)
+            await gw.billing.models.delete(model_id, who)
         else:
             return page(request, "error.html", session, status=404, message=f"No model action named {action!r}.")
     except ServiceError as err:
