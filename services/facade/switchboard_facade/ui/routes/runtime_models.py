@@ -89,7 +89,7 @@ async def _act(request: Request, action: str, model_id: str) -> Response:
     if form is None:
         return csrf_refused(request, session)
     gw: Gateway = request.app.state.gateway
-    actor = session.key_id or "master"
+    actor = session.key_id or session.user_id or "master"
     try:
         if action == "create":
             model, _ = stored_model({"model_name": first(form, "model_name"),
