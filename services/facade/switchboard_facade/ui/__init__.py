@@ -10,7 +10,7 @@ from switchboard_facade.ui.render import STATIC_DIR
 from switchboard_facade.ui.routes import connect, keys, models, runtime_models, signin, sso, teams, usage, users
 
 router = APIRouter()
-for _module in (signin, sso, usage, keys, teams, users, models, runtime_models, connect):
+for _module in (signin, sso, usage, keys, teams, users, runtime_models, models, connect):
     router.include_router(_module.router)
 
 
