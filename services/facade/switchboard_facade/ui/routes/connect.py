@@ -39,11 +39,12 @@ def unreachable_reason(url: str) -> str:
     return ""
 
 
-async def live_models(request: Request, session: Session) -> tuple[list[str], str]:
-    """The live models the session's key (or person) may call (the names to add in Cursor)."""
+async def live_models(request: Request, session: Session, new_key: str = "") -> tuple[list[str], str]:
+    """The live models a new key (else the session's key, or person) may call (the names to add in Cursor)."""
     gw: Gateway = request.app.state.gateway
     try:
-        listed = await gw.list_models(await acting_key(gw, session))
+        key = await gw.verify(new_key) if new_key else await acting_key(gw, session)
+        listed = await gw.list_models(key)
     except ServiceError as err:
         return [], err.error.message
     return [m.name for m in listed.models], ""
@@ -60,7 +61,7 @@ async def connect_page(request: Request) -> Response:
 async def render_connect(request: Request, session: Session, new_key: str = "", new_key_name: str = "") -> Response:
     """The page, filled with ``new_key`` when it follows the creation of one (the only time it is shown)."""
     gw: Gateway = request.app.state.gateway
-    models, error = await live_models(request, session)
+    models, error = await live_models(request, session, new_key)
     configured = gw.settings.public_url.strip().rstrip("/")
     origin = configured or str(request.base_url).rstrip("/")
     return page(request, "connect.html", session, base_url=origin + "/cursor", origin=origin,
