@@ -35,8 +35,12 @@ def login_page(request: Request, error: str = "", status: int = 200) -> Response
     return response
 
 
+#: The longest session auth opens (a week).
+MAX_SESSION_SECONDS = 7 * 24 * 3600
+
+
 def session_ttl(gw: Gateway) -> int:
-    return max(60, int(gw.settings.ui_session_hours * 3600))
+    return min(MAX_SESSION_SECONDS, max(60, int(gw.settings.ui_session_hours * 3600)))
 
 
 def signed_in(request: Request, response: Response, info: SessionInfo) -> Response:

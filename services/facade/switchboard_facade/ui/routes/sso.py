@@ -113,10 +113,10 @@ async def start(request: Request) -> Response:
         return sso_error(request, 404, "Single sign-on is not set up",
                          "This gateway has no identity provider configured (SWITCHBOARD_OIDC_ISSUER, "
                          "SWITCHBOARD_OIDC_CLIENT_ID, SWITCHBOARD_OIDC_CLIENT_SECRET). Sign in with a key.")
-    flow = {"state": secrets.token_urlsafe(24), "nonce": secrets.token_urlsafe(24),
-            "verifier": secrets.token_urlsafe(48), "exp": int(time.time()) + FLOW_SECONDS}
+    state, nonce, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(24), secrets.token_urlsafe(48)
+    flow = {"state": state, "nonce": nonce, "verifier": verifier, "exp": int(time.time()) + FLOW_SECONDS}
     try:
-        url = await idp.authorization_url(redirect_uri(request), flow["state"], flow["nonce"], flow["verifier"])
+        url = await idp.authorization_url(redirect_uri(request), state, nonce, verifier)
     except (ProviderUnavailable, ProviderMisconfigured) as exc:
         return _provider_error(request, exc)
     response = RedirectResponse(url, status_code=303, headers=SECURITY_HEADERS)
