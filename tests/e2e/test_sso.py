@@ -165,6 +165,15 @@ def test_roles_decide_what_each_person_may_do(gateway: Gateway, idp: FakeOidcPro
     boss = sso_sign_in(gateway.base_url, idp).browser
     assert user_info(gateway, "boss@example.com")["user_role"] == "proxy_admin"
     assert boss.get("/ui/teams").status_code == 200 and boss.get("/ui/users").status_code == 200
+    # An admin sees and manages everyone's keys.
+    someones = gateway.create_key(key_alias="someones-key")
+    someones_id = httpx.get(gateway.base_url + "/key/info", params={"key": someones},
+                            headers=gateway.admin()).json()["key"]
+    keys_page = boss.get("/ui/keys")
+    assert "someones-key" in keys_page.text
+    assert boss.post(f"/ui/keys/{someones_id}/block", data={"csrf_token": csrf(keys_page)}).status_code == 303
+    assert httpx.get(gateway.base_url + "/key/info", params={"key": someones},
+                     headers=gateway.admin()).json()["info"]["blocked"] is True
 
     # Demoted at the provider: the next sign-in takes the rights away.
     idp.login_as("boss@example.com", ["eng-platform"])
