@@ -37,7 +37,13 @@ def test_the_user_claim_falls_back_to_sub_and_unsafe_characters_are_replaced() -
 
 
 @pytest.mark.parametrize("fields", [{"oidc_group_teams": "eng"}, {"oidc_group_roles": "admins=root"},
-                                    {"oidc_default_role": "superuser"}])
+                                    {"oidc_default_role": "superuser"},
+                                    {"oidc_issuer": "https://idp.example.com", "oidc_client_id": "sb"}])
 def test_unusable_mappings_are_named(fields: dict[str, str]) -> None:
     with pytest.raises(MappingError):
         check_mapping(settings(**fields))
+
+
+def test_a_complete_or_absent_provider_is_accepted() -> None:
+    check_mapping(settings())
+    check_mapping(settings(oidc_issuer="https://idp.example.com", oidc_client_id="sb", oidc_client_secret="s"))

@@ -39,7 +39,14 @@ def pairs(text: str, setting: str) -> dict[str, str]:
 
 
 def check_mapping(settings: FacadeSettings) -> None:
-    """Raises MappingError when a mapping setting is unusable (checked at start, so a typo fails loudly)."""
+    """Raises MappingError when a mapping setting is unusable, or single sign-on is half configured (checked at
+    start, so a typo fails loudly instead of quietly leaving SSO off)."""
+    given = {name: bool(str(getattr(settings, name)).strip())
+             for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret")}
+    if any(given.values()) and not all(given.values()):
+        missing = ", ".join("SWITCHBOARD_" + n.upper() for n, ok in given.items() if not ok)
+        raise MappingError(f"Single sign-on needs SWITCHBOARD_OIDC_ISSUER, _CLIENT_ID and _CLIENT_SECRET: {missing} "
+                           "missing.")
     pairs(settings.oidc_group_teams, "SWITCHBOARD_OIDC_GROUP_TEAMS")
     for group, role in pairs(settings.oidc_group_roles, "SWITCHBOARD_OIDC_GROUP_ROLES").items():
         if role not in USER_ROLES:
