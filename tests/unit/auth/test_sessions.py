@@ -162,3 +162,18 @@ async def test_an_expired_session_has_ended(auth: Auth) -> None:
                   grpc.StatusCode.UNAUTHENTICATED)
     await refused(auth.stub.OpenSession(auth_pb2.OpenSessionRequest(
         caller=auth_pb2.AdminCaller(api_key=ann)), metadata=FACADE), grpc.StatusCode.INVALID_ARGUMENT)
+
+
+async def test_a_teams_metadata_overrides_the_operators_self_serve_limits(auth: Auth) -> None:
+    master = auth_pb2.AdminCaller(api_key=MASTER)
+    await auth.stub.CreateTeam(auth_pb2.TeamRequest(caller=master, spec=auth_pb2.TeamSpec(
+        team_id="ml", metadata={"self_serve_max_keys_per_user": "3", "self_serve_max_budget": "5"})),
+        metadata=FACADE)
+    ann = (await auth.sso("ann@example.com", teams=("ml",))).token
+    for n in range(3):
+        made = await auth.create_key(ann, key_alias=f"ml-{n}", team_id="ml")
+        assert made.info.limits.max_budget_micros == 5_000_000  # the team's bound, given to a key without one
+    await refused(auth.create_key(ann, key_alias="ml-3", team_id="ml"), grpc.StatusCode.PERMISSION_DENIED)
+    await refused(auth.create_key(ann, key_alias="rich", team_id="ml",
+                                  limits=auth_pb2.Limits(max_budget_micros=6_000_000)),
+                  grpc.StatusCode.PERMISSION_DENIED)
