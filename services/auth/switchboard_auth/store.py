@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+
 from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -71,7 +73,7 @@ class KeyStore:
         async with self.session() as session:
             return await session.get(Team, team_id)
 
-    async def teams(self) -> list[Team]:
+    async def teams(self) -> builtins.list[Team]:
         async with self.session() as session:
             query = select(Team).order_by(Team.created_at, Team.team_id)  # type: ignore[arg-type]
             return list((await session.exec(query)).all())
@@ -91,7 +93,7 @@ class KeyStore:
         async with self.session() as session:
             return await session.get(User, user_id)
 
-    async def users(self, user_role: str = "") -> list[User]:
+    async def users(self, user_role: str = "") -> builtins.list[User]:
         query = select(User).order_by(User.created_at, User.user_id)  # type: ignore[arg-type]
         if user_role:
             query = query.where(User.user_role == user_role)
