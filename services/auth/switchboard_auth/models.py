@@ -1,4 +1,4 @@
-"""Tables of the auth service (SQLModel): virtual keys, teams and users.
+"""Tables of the auth service (SQLModel): virtual keys, teams, users and dashboard sessions.
 
 The table shapes here are the current schema; ``migrations.py`` holds the
 frozen steps that build it, so a model change always comes with a migration.
@@ -121,3 +121,21 @@ class User(SQLModel, table=True):
     blocked: bool = False
     created_at: int = Field(default=0, sa_type=BigInteger)
     updated_at: int = Field(default=0, sa_type=BigInteger)
+
+
+class UiSession(SQLModel, table=True):
+    """A dashboard session: who signed in (the master key, a key, or a user by single sign-on) and until when.
+
+    Only a keyed hash of the session token is stored, so a leaked table opens no session."""
+
+    __tablename__ = "ui_sessions"
+
+    session_hash: str = Field(primary_key=True, max_length=64)
+    #: "master", "key" or "user" (see switchboard_auth.sessions).
+    kind: str = Field(max_length=10)
+    #: The key_id (kind "key"), user_id (kind "user"), or a digest of the master key at sign-in (kind "master",
+    #: so that rotating the master key ends its sessions).
+    subject: str = Field(max_length=200)
+    label: str = Field(default="", max_length=200)
+    created_at: int = Field(default=0, sa_type=BigInteger)
+    expires_at: int = Field(default=0, sa_type=BigInteger, index=True)
