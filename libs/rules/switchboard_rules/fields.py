@@ -23,14 +23,15 @@ LIMITS: dict[str, str] = {
     "budget_duration": "budget_duration",
     "max_daily_spend": "max_daily_spend_micros",
     "min_output_tokens": "min_output_tokens",
+    "soft_budget": "soft_budget_micros",
 }
 #: The limits that are counts (whole numbers), and those that are USD amounts.
 COUNT_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "min_output_tokens")
-MONEY_LIMITS = ("max_budget", "max_daily_spend")
+MONEY_LIMITS = ("max_budget", "max_daily_spend", "soft_budget")
 #: The limits of a user: its budgets (billing counts them over all the user's keys). Rate limits of a user are
 #: not enforced (see USER_IGNORED); set them on the user's keys or team.
 USER_LIMITS: dict[str, str] = {name: LIMITS[name] for name in (
-    "max_budget", "budget_duration", "max_daily_spend", "min_output_tokens")}
+    "max_budget", "budget_duration", "max_daily_spend", "min_output_tokens", "soft_budget")}
 
 #: A key's own fields (besides its limits), JSON name → contract name (``KeySpec``).
 KEY: dict[str, str] = {
@@ -80,12 +81,12 @@ KEY_IGNORED = frozenset({
     "spend", "agent_id", "allowed_cache_controls", "config", "permissions", "policies", "prompts",
     "object_permission", "budget_id", "enforced_params", "allowed_routes", "allowed_passthrough_routes",
     "allowed_vector_store_indexes", "rpm_limit_type", "tpm_limit_type", "router_settings", "access_group_ids",
-    "soft_budget", "send_invite_email", "key_type", "auto_rotate", "rotation_interval", "organization_id",
+    "send_invite_email", "key_type", "auto_rotate", "rotation_interval", "organization_id",
     "project_id", "temp_budget_increase", "temp_budget_expiry", "new_master_key", "grace_period",
 })
 #: LiteLLM fields of teams (``/team/new``, ``/team/update``) accepted and not applied.
 TEAM_IGNORED = frozenset({
-    "organization_id", "admins", "members", "team_member_permissions", "soft_budget", "router_settings",
+    "organization_id", "admins", "members", "team_member_permissions", "router_settings",
     "access_group_ids", "policies", "prompts", "object_permission", "allowed_passthrough_routes",
     "secret_manager_settings", "rpm_limit_type", "tpm_limit_type", "team_member_budget", "team_member_rpm_limit",
     "team_member_tpm_limit", "team_member_key_duration", "team_member_budget_duration",
@@ -96,7 +97,7 @@ TEAM_IGNORED = frozenset({
 USER_IGNORED = frozenset({
     "spend", "agent_id", "allowed_cache_controls", "config", "permissions", "policies", "prompts",
     "object_permission", "aliases", "send_invite_email", "sso_user_id", "organizations", "password",
-    "soft_budget", "model_max_budget", "model_rpm_limit", "model_tpm_limit", "rpm_limit", "tpm_limit",
+    "model_max_budget", "model_rpm_limit", "model_tpm_limit", "rpm_limit", "tpm_limit",
     "max_parallel_requests", "budget_id", "tags",
 })
 #: Fields of ``/user/new`` that shape what comes with the user rather than the user itself: the key it creates

@@ -132,6 +132,14 @@ async def _v8_model_limits(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN {name} JSON NOT NULL DEFAULT '{{}}'"))
 
 
+async def _v11_soft_budgets(conn: AsyncConnection) -> None:
+    """Keys, teams and users carry a soft budget: crossing it sends alerts and never refuses a request.
+
+    Numbered 11 (9 and 10 are taken by other work merged alongside); migrations apply in order, by set."""
+    for table in ("virtual_keys", "teams", "users"):
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN soft_budget_micros BIGINT"))
+
+
 MIGRATIONS = [
     Migration(1, "virtual keys", _v1_keys),
     Migration(2, "teams; admin keys; key updated_at", _v2_teams_and_admin_keys),
@@ -141,4 +149,5 @@ MIGRATIONS = [
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
     Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
     Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
+    Migration(11, "soft budgets of keys, teams and users", _v11_soft_budgets),
 ]

@@ -39,6 +39,7 @@ def limits_json(limits: Limits) -> dict[str, Any]:
         "budget_duration": limits.budget_duration or None,
         "max_daily_spend": micros_to_usd(opt("max_daily_spend_micros")),
         "min_output_tokens": opt("min_output_tokens"),
+        "soft_budget": micros_to_usd(opt("soft_budget_micros")),
     }
 
 
@@ -138,7 +139,8 @@ def user_json(info: UserInfo, standing: SubjectBudgets | None = None) -> dict[st
         "user_email": info.user_email or None,
         "user_role": info.user_role,
         "models": list(info.models),
-        **{name: budgets[name] for name in ("max_budget", "budget_duration", "max_daily_spend", "min_output_tokens")},
+        **{name: budgets[name] for name in ("max_budget", "budget_duration", "max_daily_spend", "min_output_tokens",
+                                         "soft_budget")},
         **spend_json(standing),
         "metadata": dict(info.metadata),
         "blocked": info.blocked,
