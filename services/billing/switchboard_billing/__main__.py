@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, tzinfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
+from switchboard_billing.alert_detect import AlertPolicy
+from switchboard_billing.alert_queue import AlertQueue
+from switchboard_billing.alert_rules import parse_thresholds
+from switchboard_billing.alert_store import raise_reports
+from switchboard_billing.alert_webhooks import parse_webhooks
+from switchboard_billing.alert_worker import AlertWorker
 from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
@@ -37,14 +46,35 @@ async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
             log.warning("purging expired reservations failed", extra={"error": str(exc)})
 
 
+async def _spend_reports(engine: AsyncEngine, period: str, tz: tzinfo, webhooks: tuple[str, ...],
+                         worker: AlertWorker, every_seconds: float = 60.0) -> None:
+    """Raises each team's report of the last finished period (once over every replica), then looks again later."""
+    while True:
+        try:
+            raised = await raise_reports(engine, period, datetime.now(UTC), tz, webhooks)
+            if raised:
+                log.info("spend reports raised", extra={"count": len(raised)})
+                worker.notify()
+        except Exception as exc:  # the database may be briefly unreachable; try again next round
+            log.warning("raising spend reports failed", extra={"error": str(exc)})
+        await asyncio.sleep(every_seconds)
+
+
 async def serve(settings: BillingSettings) -> None:
     data_dir = settings.ensure_data_dir()
     dsn = settings.billing_database_url or settings.database_url or default_sqlite_dsn(data_dir, "billing.db")
     engine = make_engine(dsn)
-    ledger = Ledger(engine)
+    tz = parse_timezone(settings.budget_timezone)
+    webhooks = parse_webhooks(settings.alert_webhooks, settings.alert_webhook_secret)
+    webhook_names = tuple(w.name for w in webhooks)
+    ledger = Ledger(engine, AlertPolicy(parse_thresholds(settings.alert_thresholds), webhook_names, tz))
     await ledger.migrate()
-    budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
-                      default_ttl_seconds=settings.reservation_ttl_seconds)
+    worker = AlertWorker(AlertQueue(engine), webhooks, poll_seconds=settings.alert_poll_seconds,
+                         timeout_seconds=settings.alert_webhook_timeout_seconds,
+                         retry_base_seconds=settings.alert_retry_base_seconds,
+                         retry_max_seconds=settings.alert_retry_max_seconds)
+    ledger.on_alerts = worker.notify
+    budgets = Budgets(engine, tz=tz, default_ttl_seconds=settings.reservation_ttl_seconds)
     store = ModelStore(engine, cipher_for(settings.encryption_key, data_dir, embedded=engine.dialect.name == "sqlite"),
                        settings.stored_models_poll_seconds)
     await store.start()
@@ -63,7 +93,9 @@ async def serve(settings: BillingSettings) -> None:
         [RequireServiceToken(identity)],
     )
     loop = asyncio.get_running_loop()
-    background = [loop.create_task(_purge_expired(budgets))]
+    background = [loop.create_task(_purge_expired(budgets)), loop.create_task(worker.run())]
+    if settings.alert_report:
+        background.append(loop.create_task(_spend_reports(engine, settings.alert_report, tz, webhook_names, worker)))
     if settings.budget_metrics_subjects > 0:
         background.append(loop.create_task(gauges.run()))
     log.info("billing listening", extra={"port": service.port})

@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard_billing.models import (
+    AlertDeliveryRow,
+    AlertRow,
     BudgetSubjectRow,
     ReservationRow,
     StoredModelRow,
@@ -107,6 +109,16 @@ async def _v9_provider_time(conn: AsyncConnection) -> None:
                                               "attempts": "INTEGER NOT NULL DEFAULT 0"})
 
 
+async def _v10_alerts(conn: AsyncConnection) -> None:
+    """Budget alerts and reports, and their durable delivery queue (docs/alerts.md)."""
+    for table in (AlertRow.__table__, AlertDeliveryRow.__table__):  # type: ignore[attr-defined]
+        await conn.run_sync(lambda c, t=table: t.create(c, checkfirst=True))
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_alert_deliveries_due "
+                               "ON alert_deliveries (status, next_attempt_ms)"))
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_budget_alerts_subject "
+                               "ON budget_alerts (scope, subject_id, created_at_ms)"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -114,4 +126,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(6, "users' budgets and tags in the ledger", _v6_users_and_tags),
               Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
               Migration(8, "models added at run time", _v8_stored_models),
-              Migration(9, "provider time and attempts in the ledger", _v9_provider_time)]
+              Migration(9, "provider time and attempts in the ledger", _v9_provider_time),
+              Migration(10, "budget alerts and their delivery queue", _v10_alerts)]
