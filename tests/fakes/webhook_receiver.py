@@ -44,6 +44,8 @@ class WebhookReceiver:
         self.deliveries: list[Delivery] = []
         self.status = 200
         self.hold_seconds = 0.0
+        #: Requests that arrived (answered or not yet).
+        self.arrived = 0
         self._lock = threading.Lock()
         self._server: BackgroundServer | None = None
         self.port = 0
@@ -51,6 +53,7 @@ class WebhookReceiver:
     def _app(self) -> Starlette:
         async def receive(request: Request) -> Response:
             body = await request.body()
+            self.arrived += 1
             if self.hold_seconds:
                 await asyncio.sleep(self.hold_seconds)
             status = self.status

@@ -5,6 +5,7 @@ concurrent settlements on two replicas), queued for every webhook in the same tr
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
@@ -90,6 +91,30 @@ async def test_concurrent_settlements_on_two_replicas_raise_each_alert_once(
     for scope, percent, spent in rows:  # none was missed and raised late: each when its crossing settled
         assert limits[scope] * percent // 100 <= spent < limits[scope] * percent // 100 + 50 * 2 + 1
     assert len(await deliveries_of(engines[0])) == 12
+
+
+async def test_a_crossing_two_replicas_make_together_is_raised_once(
+        engines: list[AsyncEngine], alert_ledgers: Callable[[AsyncEngine, ManualClock], Ledger]) -> None:  # noqa: F811
+    """Each of two settlements alone stays under the threshold; together they reach it. Settled at the same moment
+    on two replicas, neither would see the other's row in its own snapshot: the subject's lock makes the second
+    sum after the first commits, so the crossing is raised once, never missed."""
+    clock = ManualClock(START)
+    replicas = [alert_ledgers(engines[0], clock), alert_ledgers(engines[1], clock)]
+    subjects = [f"pair{i}" for i in range(12)]
+
+    async def settle(replica: int, key_id: str) -> None:
+        watch = Watch("key", key_id, max_budget_micros=100)
+        await replicas[replica].record_new([usage_row(f"{key_id}-{replica}", 50, START, key_id=key_id)],
+                                           watches=[watch])
+
+    for i, key_id in enumerate(subjects):  # known subjects (creating one would serialize), warm connections
+        await replicas[i % 2].record_new([usage_row(f"{key_id}-free", 0, START, key_id=key_id)],
+                                         watches=[Watch("key", key_id, max_budget_micros=100)])
+    for key_id in subjects:
+        await asyncio.gather(settle(0, key_id), settle(1, key_id))
+    async with engines[0].connect() as conn:
+        rows = (await conn.execute(sa.text("SELECT subject_id, threshold_percent FROM budget_alerts"))).all()
+    assert Counter((r[0], r[1]) for r in rows) == Counter({(k, p): 1 for k in subjects for p in (50, 80, 100)})
 
 
 async def test_soft_budget_daily_cap_and_a_new_window(
