@@ -7,10 +7,10 @@ from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from switchboard_facade.ui.render import STATIC_DIR
-from switchboard_facade.ui.routes import connect, keys, models, runtime_models, signin, teams, usage, users
+from switchboard_facade.ui.routes import alerts, connect, keys, models, runtime_models, signin, teams, usage, users
 
 router = APIRouter()
-for _module in (signin, usage, keys, teams, users, models, runtime_models, connect):
+for _module in (signin, usage, keys, teams, users, models, runtime_models, connect, alerts):
     router.include_router(_module.router)
 
 
