@@ -111,8 +111,11 @@ async def _v9_provider_time(conn: AsyncConnection) -> None:
 
 async def _v10_alerts(conn: AsyncConnection) -> None:
     """Budget alerts and reports, and their durable delivery queue (docs/alerts.md)."""
-    for table in (AlertRow.__table__, AlertDeliveryRow.__table__):  # type: ignore[attr-defined]
-        await conn.run_sync(lambda c, t=table: t.create(c, checkfirst=True))
+    def create(sync_conn: sa.Connection) -> None:
+        for table in (AlertRow.__table__, AlertDeliveryRow.__table__):  # type: ignore[attr-defined]
+            table.create(sync_conn, checkfirst=True)
+
+    await conn.run_sync(create)
     await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_alert_deliveries_due "
                                "ON alert_deliveries (status, next_attempt_ms)"))
     await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_budget_alerts_subject "

@@ -342,7 +342,7 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             raise
 
     async def ListAlerts(self, request: billing_pb2.ListAlertsRequest,
-                         context: grpc.aio.ServicerContext) -> billing_pb2.ListAlertsResponse:
+                         context: grpc.aio.ServicerContext[Any, Any]) -> billing_pb2.ListAlertsResponse:
         try:
             limit = request.limit or 100
             if limit < 0 or limit > MAX_PAGE:
