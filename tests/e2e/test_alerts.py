@@ -8,8 +8,10 @@ nothing; the /alerts API shows the alerts and their deliveries, every alert to a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import secrets
 import signal
 import time
 from collections import Counter
@@ -23,6 +25,7 @@ import httpx
 import orjson
 import pytest
 
+from switchboard_router.client import SwitchboardRouter
 from tests.conftest import fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.webhook_receiver import Delivery, WebhookReceiver
@@ -220,3 +223,37 @@ def test_billing_killed_mid_delivery_loses_nothing(agw: Gateway, receiver: Webho
         time.sleep(0.3)
         listed = alerts_api(agw, agw.master_key, subject_id=key_id).json()["data"]
     assert len(listed) == 3 and all(d["status"] == "delivered" for a in listed for d in a["deliveries"])
+
+
+def test_team_and_user_budgets_alert_under_their_own_scope(agw: Gateway, receiver: WebhookReceiver,
+                                                           unit_cost: Decimal) -> None:
+    suffix = secrets.token_hex(3)
+    team = httpx.post(f"{agw.base_url}/team/new", headers=agw.admin(), timeout=10, json={
+        "team_alias": f"alerts-{suffix}", "max_budget": float(unit_cost * 100)}).json()
+    user = httpx.post(f"{agw.base_url}/user/new", headers=agw.admin(), timeout=10, json={
+        "user_id": f"alerts-user-{suffix}", "soft_budget": float(unit_cost * 2)}).json()
+    assert Decimal(str(user["soft_budget"])) == unit_cost * 2
+    key, _ = new_key(agw, team_id=team["team_id"], user_id=user["user_id"])
+    assert {chat(agw, key).status_code for _ in range(12)} == {200}
+    deadline = time.monotonic() + 30
+    scopes: set[tuple[str, str, int | None]] = set()
+    while time.monotonic() < deadline:
+        got = [d.json() for d in receiver.accepted("/json")]
+        scopes = {(b["scope"], b["kind"], b["threshold_percent"]) for b in got
+                  if b["subject_id"] in (team["team_id"], user["user_id"])}
+        if scopes >= {("team", "threshold", 10), ("user", "soft_budget", None)}:
+            break
+        time.sleep(0.1)
+    assert scopes == {("team", "threshold", 10), ("user", "soft_budget", None)}, scopes
+    own = alerts_api(agw, key).json()["data"]  # a key reads its team's and its user's alerts
+    assert {a["scope"] for a in own} == {"team", "user"}
+
+
+async def test_an_internal_service_calling_the_router_over_grpc_is_watched_too(
+        agw: Gateway, receiver: WebhookReceiver, unit_cost: Decimal) -> None:
+    key, key_id = new_key(agw, key_alias="grpc-caller", soft_budget=float(unit_cost))
+    async with SwitchboardRouter(agw.env["SWITCHBOARD_ROUTER_ADDRESS"], api_key=key) as router:
+        for _ in range(3):
+            await router.complete("fake-good", BODY["messages"], max_tokens=8)
+    found = await asyncio.to_thread(wait_keys, receiver, "/json", key_id, 1)
+    assert [d.json()["kind"] for d in found] == ["soft_budget"]
