@@ -25,6 +25,7 @@ from datetime import UTC, datetime, tzinfo
 
 from switchboard.v1.common_pb2 import WatchedBudget
 from switchboard_billing.money import format_usd
+from switchboard_rules.durations import DurationError
 from switchboard_rules.windows import Window, day_window, window_for
 
 #: The percentages alerted when the gateway sets none.
@@ -113,7 +114,10 @@ def checks_for(watch: Watch, now: datetime, anchor_ms: int, tz: tzinfo = UTC) ->
     checks = []
     window: Window | None = None
     if watch.budget_duration and (watch.max_budget_micros is not None or watch.soft_budget_micros is not None):
-        window = window_for(watch.budget_duration, now, datetime.fromtimestamp(anchor_ms / 1000, UTC), tz)
+        try:
+            window = window_for(watch.budget_duration, now, datetime.fromtimestamp(anchor_ms / 1000, UTC), tz)
+        except DurationError:  # auth never stores one; an alert must never fail the settlement it rides on
+            return []
     span = (_ms(window.start), _ms(window.end)) if window is not None else _ALL_TIME
     if watch.max_budget_micros is not None and watch.max_budget_micros > 0:
         checks.append(Check(BUDGET, watch.max_budget_micros, *span, window is not None))

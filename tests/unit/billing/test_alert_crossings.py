@@ -142,10 +142,13 @@ async def test_soft_budget_daily_cap_and_a_new_window(
     assert all("requests are still served" in m for m in messages)
 
 
-async def test_rows_of_unwatched_subjects_raise_nothing(
+async def test_rows_of_unwatched_subjects_raise_nothing_and_a_bad_window_never_fails_a_settlement(
         engines: list[AsyncEngine], alert_ledgers: Callable[[AsyncEngine, ManualClock], Ledger]) -> None:  # noqa: F811
     ledger = alert_ledgers(engines[0], ManualClock(START))
     await ledger.record_new([usage_row("u1", 5_000, START)])
+    assert await alerts_of(engines[0]) == []
+    odd = Watch("key", "k1", max_budget_micros=10, budget_duration="fortnightly")
+    assert len(await ledger.record_new([usage_row("u2", 5_000, START)], watches=[odd])) == 1
     assert await alerts_of(engines[0]) == []
 
 
