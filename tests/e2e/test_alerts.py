@@ -257,3 +257,23 @@ async def test_an_internal_service_calling_the_router_over_grpc_is_watched_too(
             await router.complete("fake-good", BODY["messages"], max_tokens=8)
     found = await asyncio.to_thread(wait_keys, receiver, "/json", key_id, 1)
     assert [d.json()["kind"] for d in found] == ["soft_budget"]
+
+
+def test_a_keys_own_thresholds_win_and_bad_ones_are_refused(agw: Gateway, receiver: WebhookReceiver,
+                                                            unit_cost: Decimal) -> None:
+    bad = httpx.post(f"{agw.base_url}/key/generate", json={"alert_thresholds": [0, 50]}, headers=agw.admin(),
+                     timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "alert_thresholds"
+    assert "1 to 1000" in bad.json()["error"]["message"]
+    key, key_id = new_key(agw, key_alias="own-thresholds", max_budget=float(unit_cost * 40),
+                          alert_thresholds="5, 95")
+    info = httpx.get(f"{agw.base_url}/key/info", params={"key": key_id}, headers=agw.admin(), timeout=10).json()
+    assert info["info"]["alert_thresholds"] == [5, 95]
+    assert {chat(agw, key).status_code for _ in range(6)} == {200}  # 15%: past 5 (and the gateway's 10 and 25%)
+    found = wait_keys(receiver, "/json", key_id, 1)
+    time.sleep(0.5)
+    found = of_key(receiver.accepted("/json"), key_id)
+    assert [d.json()["threshold_percent"] for d in found] == [5]
+    cleared = httpx.post(f"{agw.base_url}/key/update", json={"key": key_id, "alert_thresholds": None},
+                         headers=agw.admin(), timeout=10).json()
+    assert cleared["alert_thresholds"] is None

@@ -24,6 +24,7 @@ LIMITS: dict[str, str] = {
     "max_daily_spend": "max_daily_spend_micros",
     "min_output_tokens": "min_output_tokens",
     "soft_budget": "soft_budget_micros",
+    "alert_thresholds": "alert_thresholds",
 }
 #: The limits that are counts (whole numbers), and those that are USD amounts.
 COUNT_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "min_output_tokens")
@@ -31,7 +32,7 @@ MONEY_LIMITS = ("max_budget", "max_daily_spend", "soft_budget")
 #: The limits of a user: its budgets (billing counts them over all the user's keys). Rate limits of a user are
 #: not enforced (see USER_IGNORED); set them on the user's keys or team.
 USER_LIMITS: dict[str, str] = {name: LIMITS[name] for name in (
-    "max_budget", "budget_duration", "max_daily_spend", "min_output_tokens", "soft_budget")}
+    "max_budget", "budget_duration", "max_daily_spend", "min_output_tokens", "soft_budget", "alert_thresholds")}
 
 #: A key's own fields (besides its limits), JSON name → contract name (``KeySpec``).
 KEY: dict[str, str] = {
@@ -61,8 +62,10 @@ USER_JSON_FIELDS = frozenset(USER) | frozenset(USER_LIMITS)
 KEY_CONTRACT_FIELDS = frozenset(KEY.values()) | frozenset(LIMITS.values())
 TEAM_CONTRACT_FIELDS = frozenset(TEAM.values()) | frozenset(LIMITS.values())
 USER_CONTRACT_FIELDS = frozenset(USER.values()) | frozenset(USER_LIMITS.values())
-#: Limits stored as BIGINT columns on keys, teams and users (every limit but the window's text).
-LIMIT_COLUMNS = tuple(name for name in LIMITS.values() if name != "budget_duration")
+#: Limits that are lists: the percentages of a budget that alert (docs/alerts.md), stored as a JSON column.
+LIST_LIMITS = ("alert_thresholds",)
+#: Limits stored as BIGINT columns on keys, teams and users (every limit but the window's text and the lists).
+LIMIT_COLUMNS = tuple(name for name in LIMITS.values() if name != "budget_duration" and name not in LIST_LIMITS)
 
 #: The roles of a user (LiteLLM's), and what its keys may do in the admin API.
 USER_ROLES: dict[str, str] = {

@@ -133,11 +133,13 @@ async def _v8_model_limits(conn: AsyncConnection) -> None:
 
 
 async def _v11_soft_budgets(conn: AsyncConnection) -> None:
-    """Keys, teams and users carry a soft budget: crossing it sends alerts and never refuses a request.
+    """Keys, teams and users carry a soft budget (crossing it sends alerts and never refuses a request) and their
+    own alert thresholds.
 
     Numbered 11 (9 and 10 are taken by other work merged alongside); migrations apply in order, by set."""
     for table in ("virtual_keys", "teams", "users"):
         await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN soft_budget_micros BIGINT"))
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN alert_thresholds JSON NOT NULL DEFAULT '[]'"))
 
 
 MIGRATIONS = [
@@ -149,5 +151,5 @@ MIGRATIONS = [
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
     Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
     Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
-    Migration(11, "soft budgets of keys, teams and users", _v11_soft_budgets),
+    Migration(11, "soft budgets and alert thresholds of keys, teams and users", _v11_soft_budgets),
 ]

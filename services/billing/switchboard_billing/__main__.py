@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.alert_detect import AlertPolicy
 from switchboard_billing.alert_queue import AlertQueue
-from switchboard_billing.alert_rules import parse_thresholds
 from switchboard_billing.alert_store import raise_reports
 from switchboard_billing.alert_webhooks import parse_webhooks
 from switchboard_billing.alert_worker import AlertWorker
@@ -29,6 +28,7 @@ from switchboard_common import metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
+from switchboard_rules.alert_thresholds import parse_thresholds
 from switchboard_rules.windows import parse_timezone
 
 log = logging.getLogger("switchboard_billing")

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from switchboard_billing.alert_rules import DEFAULT_THRESHOLDS, NewAlert, Watch, checks_for, crossings
+from switchboard_billing.alert_rules import NewAlert, Watch, checks_for, crossings
+from switchboard_rules.alert_thresholds import DEFAULT_THRESHOLDS
 
 _OWNER = {"key": "key_id", "team": "team_id", "user": "user_id"}
 _ALERT_COLUMNS = tuple(NewAlert.__dataclass_fields__)

@@ -28,8 +28,6 @@ from switchboard_billing.money import format_usd
 from switchboard_rules.durations import DurationError
 from switchboard_rules.windows import Window, day_window, window_for
 
-#: The percentages alerted when the gateway sets none.
-DEFAULT_THRESHOLDS = (50, 80, 100)
 #: Lock order of budget subjects (budgets.py locks a request's in this order too): no two transactions wait on
 #: each other in opposite orders.
 SCOPE_ORDER = {"key_model": 0, "key": 1, "team": 2, "user": 3}
@@ -39,22 +37,6 @@ BUDGET, DAILY, SOFT = "budget", "daily", "soft"
 THRESHOLD, SOFT_BUDGET, REPORT = "threshold", "soft_budget", "report"
 #: An all-time budget's window: every instant a ledger row can have.
 _ALL_TIME = (0, 2**62)
-
-
-def parse_thresholds(text: str) -> tuple[int, ...]:
-    """``"50,80,100"`` → (50, 80, 100): whole percentages from 1 to 1000, each once, ascending."""
-    out: set[int] = set()
-    for part in text.replace(" ", "").split(","):
-        if not part:
-            continue
-        value = part.removesuffix("%")
-        if not value.isdigit() or not 1 <= int(value) <= 1000:
-            raise ValueError(f"alert thresholds are whole percentages from 1 to 1000 separated by commas, "
-                             f"like 50,80,100 (got {part!r})")
-        out.add(int(value))
-    if not out:
-        raise ValueError("alert thresholds need at least one percentage, like 50,80,100")
-    return tuple(sorted(out))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +50,8 @@ class Watch:
     budget_duration: str = ""
     max_daily_spend_micros: int | None = None
     soft_budget_micros: int | None = None
+    #: The subject's own thresholds; empty: the gateway's.
+    thresholds: tuple[int, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -80,7 +64,8 @@ class Watch:
             return int(getattr(message, name)) if message.HasField(name) else None
 
         return cls(message.scope, message.subject_id, message.alias, opt("max_budget_micros"),
-                   message.budget_duration, opt("max_daily_spend_micros"), opt("soft_budget_micros"))
+                   message.budget_duration, opt("max_daily_spend_micros"), opt("soft_budget_micros"),
+                   tuple(sorted({int(t) for t in message.alert_thresholds if 1 <= t <= 1000})))
 
 
 def watches_of(messages: Iterable[WatchedBudget]) -> list[Watch]:
@@ -181,9 +166,10 @@ def _describe(watch: Watch, check: Check, percent: int, spent: int, end_ms: int)
 
 def crossings(watch: Watch, check: Check, spent_micros: int, thresholds: tuple[int, ...],
               now_ms: int) -> list[NewAlert]:
-    """Every alert the spend now stands at or beyond (recorded or not: the store skips known keys)."""
+    """Every alert the spend now stands at or beyond (recorded or not: the store skips known keys); the subject's
+    own thresholds win over the gateway's ``thresholds``."""
     start, end = (check.start_ms, check.end_ms) if check.windowed else (0, 0)
-    percents = (100,) if check.budget == SOFT else thresholds
+    percents = (100,) if check.budget == SOFT else (watch.thresholds or thresholds)
     out = []
     for percent in percents:
         # spent/limit >= percent/100, in integers

@@ -40,6 +40,7 @@ def limits_json(limits: Limits) -> dict[str, Any]:
         "max_daily_spend": micros_to_usd(opt("max_daily_spend_micros")),
         "min_output_tokens": opt("min_output_tokens"),
         "soft_budget": micros_to_usd(opt("soft_budget_micros")),
+        "alert_thresholds": list(limits.alert_thresholds) or None,
     }
 
 
@@ -140,7 +141,7 @@ def user_json(info: UserInfo, standing: SubjectBudgets | None = None) -> dict[st
         "user_role": info.user_role,
         "models": list(info.models),
         **{name: budgets[name] for name in ("max_budget", "budget_duration", "max_daily_spend", "min_output_tokens",
-                                         "soft_budget")},
+                                         "soft_budget", "alert_thresholds")},
         **spend_json(standing),
         "metadata": dict(info.metadata),
         "blocked": info.blocked,

@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1.common_pb2 import WatchedBudget
 from switchboard_billing.alert_detect import AlertPolicy
-from switchboard_billing.alert_rules import Watch, parse_thresholds, watches_of
+from switchboard_billing.alert_rules import Watch, watches_of
 from switchboard_billing.ledger import Ledger
+from switchboard_rules.alert_thresholds import ThresholdError, normalize, parse_thresholds
 from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, usage_row  # noqa: F401
 
@@ -152,11 +153,24 @@ async def test_rows_of_unwatched_subjects_raise_nothing_and_a_bad_window_never_f
     assert await alerts_of(engines[0]) == []
 
 
+async def test_a_subjects_own_thresholds_win_over_the_gateways(
+        engines: list[AsyncEngine], alert_ledgers: Callable[[AsyncEngine, ManualClock], Ledger]) -> None:  # noqa: F811
+    ledger = alert_ledgers(engines[0], ManualClock(START))
+    own = Watch("key", "k1", max_budget_micros=1_000, thresholds=(30, 90))
+    await ledger.record_new([usage_row("t1", 850, START)], watches=[own])
+    assert await alerts_of(engines[0]) == [("threshold", "budget", 30)], "not the gateway's 50 and 80"
+
+
 def test_thresholds_and_watches_are_read_strictly() -> None:
     assert parse_thresholds("80, 50,100%,50") == (50, 80, 100)
     for bad in ("", "0", "abc", "50,1001", "12.5"):
-        with pytest.raises(ValueError, match="percentage"):
+        with pytest.raises(ThresholdError, match="percentage"):
             parse_thresholds(bad)
+    assert normalize([90, 30, 30]) == (30, 90)
+    for wrong in ([0], [True], list(range(1, 30))):
+        with pytest.raises(ThresholdError):
+            normalize(wrong)  # type: ignore[arg-type]
+    assert Watch.of(WatchedBudget(scope="key", subject_id="k", alert_thresholds=[90, 20])).thresholds == (20, 90)
     messages = [WatchedBudget(scope="team", subject_id="t", max_budget_micros=5),
                 WatchedBudget(scope="key", subject_id="k", soft_budget_micros=1),
                 WatchedBudget(scope="bogus", subject_id="x"), WatchedBudget(scope="team", subject_id="t",

@@ -22,7 +22,8 @@ _WATCHED = ("max_budget_micros", "max_daily_spend_micros", "soft_budget_micros")
 def _watched(scope: str, subject_id: str, limits: Limits, alias: str = "") -> WatchedBudget | None:
     if not subject_id or not any(limits.HasField(name) for name in _WATCHED):
         return None
-    out = WatchedBudget(scope=scope, subject_id=subject_id, budget_duration=limits.budget_duration, alias=alias)
+    out = WatchedBudget(scope=scope, subject_id=subject_id, budget_duration=limits.budget_duration, alias=alias,
+                        alert_thresholds=limits.alert_thresholds)
     for name in _WATCHED:
         if limits.HasField(name):
             setattr(out, name, getattr(limits, name))
