@@ -26,6 +26,7 @@ from typing import Any
 
 from switchboard_billing.alert_rules import NewAlert, Watch, checks_for, crossings
 from switchboard_rules.alert_thresholds import DEFAULT_THRESHOLDS
+from switchboard_rules.windows import Clock
 
 _OWNER = {"key": "key_id", "team": "team_id", "user": "user_id"}
 _ALERT_COLUMNS = tuple(NewAlert.__dataclass_fields__)
@@ -39,8 +40,8 @@ class AlertPolicy:
     #: Names of the configured webhooks: each alert gets one delivery row per name.
     webhooks: tuple[str, ...] = ()
     tz: tzinfo = UTC
-    #: Unix ms now (tests pass a clock); None: the system clock.
-    clock: Any = field(default=None)
+    #: What time it is (tests pass a ManualClock); None: the system clock.
+    clock: Clock | None = field(default=None)
 
     def now(self) -> datetime:
         return self.clock.now() if self.clock is not None else datetime.now(UTC)
