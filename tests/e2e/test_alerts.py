@@ -29,7 +29,7 @@ from switchboard_router.client import SwitchboardRouter
 from tests.conftest import fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.webhook_receiver import Delivery, WebhookReceiver
-from tests.harness import Gateway, start_gateway
+from tests.harness import Gateway, free_port, start_gateway
 
 SECRET = "whsec-test-0123456789"
 #: Every request of these tests is the same body, so each costs the same (measured once: ``unit_cost``).
@@ -212,7 +212,8 @@ def test_billing_killed_mid_delivery_loses_nothing(agw: Gateway, receiver: Webho
         agw.processes["billing"].terminate(signal.SIGKILL)
     finally:
         receiver.hold(0)
-    agw.start_service("billing")
+    metrics_port = free_port()
+    agw.start_service("billing", {"SWITCHBOARD_METRICS_PORT": str(metrics_port)})
     agw.wait_ready()
     for path in ("/json", "/slack", "/teams"):
         found = wait_keys(receiver, path, key_id, 3, timeout=60)
@@ -223,6 +224,11 @@ def test_billing_killed_mid_delivery_loses_nothing(agw: Gateway, receiver: Webho
         time.sleep(0.3)
         listed = alerts_api(agw, agw.master_key, subject_id=key_id).json()["data"]
     assert len(listed) == 3 and all(d["status"] == "delivered" for a in listed for d in a["deliveries"])
+    exposition = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    delivered = [line for line in exposition.splitlines()
+                 if line.startswith('switchboard_alert_deliveries_total{') and 'outcome="delivered"' in line]
+    assert delivered and sum(float(line.rsplit(" ", 1)[1]) for line in delivered) >= 1, \
+        "the restarted billing delivered what the killed one had in flight"
 
 
 def test_team_and_user_budgets_alert_under_their_own_scope(agw: Gateway, receiver: WebhookReceiver,

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.alert_detect import AlertPolicy
 from switchboard_billing.alert_queue import AlertQueue
+from switchboard_billing.alert_rules import NewAlert
 from switchboard_billing.alert_store import raise_reports
 from switchboard_billing.alert_webhooks import parse_webhooks
 from switchboard_billing.alert_worker import AlertWorker
@@ -46,6 +47,13 @@ async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
             log.warning("purging expired reservations failed", extra={"error": str(exc)})
 
 
+def _alerts_raised(raised: list[NewAlert], worker: AlertWorker) -> None:
+    """A settlement raised alerts: counted, and delivered now rather than at the worker's next look."""
+    for alert in raised:
+        metrics.ALERTS_RAISED.labels(alert.kind).inc()
+    worker.notify()
+
+
 async def _spend_reports(engine: AsyncEngine, period: str, tz: tzinfo, webhooks: tuple[str, ...],
                          worker: AlertWorker, every_seconds: float = 60.0) -> None:
     """Raises each team's report of the last finished period (once over every replica), then looks again later."""
@@ -54,7 +62,7 @@ async def _spend_reports(engine: AsyncEngine, period: str, tz: tzinfo, webhooks:
             raised = await raise_reports(engine, period, datetime.now(UTC), tz, webhooks)
             if raised:
                 log.info("spend reports raised", extra={"count": len(raised)})
-                worker.notify()
+                _alerts_raised(raised, worker)
         except Exception as exc:  # the database may be briefly unreachable; try again next round
             log.warning("raising spend reports failed", extra={"error": str(exc)})
         await asyncio.sleep(every_seconds)
@@ -73,7 +81,7 @@ async def serve(settings: BillingSettings) -> None:
                          timeout_seconds=settings.alert_webhook_timeout_seconds,
                          retry_base_seconds=settings.alert_retry_base_seconds,
                          retry_max_seconds=settings.alert_retry_max_seconds)
-    ledger.on_alerts = worker.notify
+    ledger.on_alerts = lambda raised: _alerts_raised(raised, worker)
     budgets = Budgets(engine, tz=tz, default_ttl_seconds=settings.reservation_ttl_seconds)
     store = ModelStore(engine, cipher_for(settings.encryption_key, data_dir, embedded=engine.dialect.name == "sqlite"),
                        settings.stored_models_poll_seconds)

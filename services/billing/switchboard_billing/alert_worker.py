@@ -17,6 +17,7 @@ import httpx
 
 from switchboard_billing.alert_queue import AlertQueue, Claimed, backoff_ms
 from switchboard_billing.alert_webhooks import Webhook, request_for
+from switchboard_common import metrics
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class AlertWorker:
                 error = f"HTTP {answer.status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        metrics.ALERT_DELIVERIES.labels(webhook.name, "failed" if error else "delivered").inc()
         if not error:
             await self.queue.delivered(key, webhook.name, _now_ms())
             log.info("alert delivered", extra={"idempotency_key": key, "webhook": webhook.name,
