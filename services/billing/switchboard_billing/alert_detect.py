@@ -99,10 +99,13 @@ def detect_sqlite(conn: sqlite3.Connection, watches: list[Watch], policy: AlertP
 
 # --- PostgreSQL (asyncpg, inside the settlement's explicit transaction) -------------------------------------
 
-_PG_SUM = {scope: f"SELECT coalesce(sum(cost_micros), 0)::int8 FROM usage_ledger WHERE {column} = $1 "
-                  "AND started_at_ms >= $2 AND started_at_ms < $3" for scope, column in _OWNER.items()}
-_PG_NEW_SUBJECT = "INSERT INTO budget_subjects (subject, anchor_ms) VALUES ($1, $2) ON CONFLICT (subject) DO NOTHING"
-_PG_LOCK = "SELECT anchor_ms FROM budget_subjects WHERE subject = $1 FOR UPDATE"
+_PG_SUM = {scope: f"(SELECT coalesce(sum(cost_micros), 0)::int8 FROM usage_ledger WHERE {column} = ${{}} "
+                  "AND started_at_ms >= ${} AND started_at_ms < ${})" for scope, column in _OWNER.items()}
+_PG_NEW_SUBJECTS = ("INSERT INTO budget_subjects (subject, anchor_ms) SELECT s, $2 FROM unnest($1::text[]) AS s "
+                    "ON CONFLICT (subject) DO NOTHING")
+#: Rows are locked in the sort's order: key < team < user, as budgets.py locks a reservation's.
+_PG_LOCK = ('SELECT subject, anchor_ms FROM budget_subjects WHERE subject = ANY($1::text[]) '
+            'ORDER BY subject COLLATE "C" FOR UPDATE')
 _PG_ALERT = (f"INSERT INTO budget_alerts ({', '.join(_ALERT_COLUMNS)}) "
              f"VALUES ({', '.join(f'${i + 1}' for i in range(len(_ALERT_COLUMNS)))}) "
              "ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key")
@@ -114,13 +117,12 @@ _PG_DELIVERY = ("INSERT INTO alert_deliveries (idempotency_key, webhook, status,
 
 async def lock_subjects_pg(driver: Any, watches: list[Watch], now_ms: int) -> dict[str, int]:
     """Locks the watched subjects' rows in lock order (creating missing ones); their anchors by subject."""
-    anchors = {}
-    for watch in watches:
-        row = await driver.fetchrow(_PG_LOCK, watch.subject)
-        if row is None:
-            await driver.execute(_PG_NEW_SUBJECT, watch.subject, now_ms)
-            row = await driver.fetchrow(_PG_LOCK, watch.subject)
-        anchors[watch.subject] = int(row[0])
+    subjects = [w.subject for w in watches]
+    anchors = {r[0]: int(r[1]) for r in await driver.fetch(_PG_LOCK, subjects)}
+    missing = sorted(set(subjects) - set(anchors))
+    if missing:
+        await driver.execute(_PG_NEW_SUBJECTS, missing, now_ms)
+        anchors = {r[0]: int(r[1]) for r in await driver.fetch(_PG_LOCK, subjects)}
     return anchors
 
 
@@ -135,14 +137,22 @@ async def insert_alert_pg(driver: Any, alert: NewAlert, webhooks: tuple[str, ...
 
 async def detect_pg(driver: Any, watches: list[Watch], anchors: dict[str, int],
                     policy: AlertPolicy) -> list[NewAlert]:
-    """:func:`detect_sqlite` on PostgreSQL, after :func:`lock_subjects_pg` in the same transaction."""
+    """:func:`detect_sqlite` on PostgreSQL, after :func:`lock_subjects_pg` in the same transaction: every watched
+    window's spend in one statement (one round trip), then the alerts it raises."""
     now = policy.now()
     now_ms = _ms(now)
+    checks = [(watch, check) for watch in watches
+              for check in checks_for(watch, now, anchors[watch.subject], policy.tz)]
+    if not checks:
+        return []
+    parts, args = [], []
+    for i, (watch, check) in enumerate(checks):
+        parts.append(_PG_SUM[watch.scope].format(3 * i + 1, 3 * i + 2, 3 * i + 3))
+        args.extend((watch.subject_id, check.start_ms, check.end_ms))
+    sums = await driver.fetchrow(f"SELECT {', '.join(parts)}", *args)
     raised = []
-    for watch in watches:
-        for check in checks_for(watch, now, anchors[watch.subject], policy.tz):
-            spent = int(await driver.fetchval(_PG_SUM[watch.scope], watch.subject_id, check.start_ms, check.end_ms))
-            for alert in crossings(watch, check, spent, policy.thresholds, now_ms):
-                if await insert_alert_pg(driver, alert, policy.webhooks):
-                    raised.append(alert)
+    for (watch, check), spent in zip(checks, sums, strict=True):
+        for alert in crossings(watch, check, int(spent), policy.thresholds, now_ms):
+            if await insert_alert_pg(driver, alert, policy.webhooks):
+                raised.append(alert)
     return raised
