@@ -145,7 +145,8 @@ async def detect_pg(driver: Any, watches: list[Watch], anchors: dict[str, int],
               for check in checks_for(watch, now, anchors[watch.subject], policy.tz)]
     if not checks:
         return []
-    parts, args = [], []
+    parts: list[str] = []
+    args: list[object] = []
     for i, (watch, check) in enumerate(checks):
         parts.append(_PG_SUM[watch.scope].format(3 * i + 1, 3 * i + 2, 3 * i + 3))
         args.extend((watch.subject_id, check.start_ms, check.end_ms))
