@@ -195,6 +195,8 @@ def assert_api_refusal(response: httpx.Response, statuses: set[int], where: str)
 def assert_dashboard_refusal(response: httpx.Response, where: str) -> None:
     if response.status_code == 303:
         assert response.headers["location"] == "/ui/login", where
+    elif response.headers.get("content-type", "").startswith("application/json"):
+        assert response.status_code == 401, (where, response.status_code)  # what the page script reads
     else:
         assert response.status_code in (403, 404, 405), (where, response.status_code)
         assert response.headers["content-type"].startswith("text/html"), where

@@ -36,6 +36,10 @@ class VirtualKey(SQLModel, table=True):
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     #: Fewest output tokens of an answer capped because the budget runs low (None: the team's or gateway's).
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Jurisdictions the key may be served in (lower-case; ["*"]: any); empty: the team's, else the gateway's.
@@ -80,6 +84,10 @@ class Team(SQLModel, table=True):
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Jurisdictions the team's keys may be served in (["*"]: any); a key's own list is a subset.
@@ -117,6 +125,10 @@ class User(SQLModel, table=True):
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     user_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
     created_at: int = Field(default=0, sa_type=BigInteger)

@@ -8,6 +8,7 @@ from starlette.staticfiles import StaticFiles
 
 from switchboard_facade.ui.render import STATIC_DIR
 from switchboard_facade.ui.routes import (
+    alerts,
     audit,
     connect,
     keys,
@@ -22,7 +23,7 @@ from switchboard_facade.ui.routes import (
 
 router = APIRouter()
 # runtime_models before models: "/ui/models/runtime" must not be read as the page of a model named "runtime".
-for _module in (signin, sso, usage, keys, teams, users, audit, runtime_models, models, connect):
+for _module in (signin, sso, usage, keys, teams, users, audit, alerts, runtime_models, models, connect):
     router.include_router(_module.router)
 
 

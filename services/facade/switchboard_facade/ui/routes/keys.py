@@ -42,6 +42,8 @@ def form_fields(limits: Limits, jurisdictions: Sequence[str]) -> dict[str, str]:
     return {"max_budget": usd_field(limits.max_budget_micros if limits.HasField("max_budget_micros") else None),
             "max_daily_spend": usd_field(limits.max_daily_spend_micros
                                          if limits.HasField("max_daily_spend_micros") else None),
+            "soft_budget": usd_field(limits.soft_budget_micros if limits.HasField("soft_budget_micros") else None),
+            "alert_thresholds": ", ".join(str(t) for t in limits.alert_thresholds),
             "jurisdictions": ", ".join(jurisdictions)}
 
 
