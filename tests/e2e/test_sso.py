@@ -154,6 +154,8 @@ def test_roles_decide_what_each_person_may_do(gateway: Gateway, idp: FakeOidcPro
     dev = sso_sign_in(gateway.base_url, idp).browser
     assert dev.get("/ui/teams").status_code == 403
     assert dev.get("/ui/users").status_code == 403
+    assert dev.get("/ui/alerts").status_code == 200, "a person reads the alerts of their own user"
+    assert dev.get("/ui/alerts/recent").json() == {"alerts": [], "new": 0}
 
     idp.login_as("auditor@example.com", ["sb-auditors"])
     auditor = sso_sign_in(gateway.base_url, idp).browser
