@@ -342,15 +342,41 @@ def test_every_page_as_admin_and_as_a_virtual_key_at_both_widths(browser: sync_a
                                                 "budget_duration": "30d"}, headers=gateway.admin(), timeout=10)
     assert user.status_code == 200, user.text
     key = gateway.create_key(key_alias="walker", team_id="walkers", user_id="ada", max_budget=2,
-                             budget_duration="30d")
+                             budget_duration="30d", soft_budget=0.000001)  # its first request passes it: an alert
     for model in ("fake-good", "fake-echo", "fake-tool"):
         chat(base, key, model)
     chat(base, key, "fake-good", stream=True)
     key_id = key_id_of(gateway, "walker")
     shared = {"usage": "/ui/usage", "usage-7d": "/ui/usage?range=7d", "keys": "/ui/keys", "key": f"/ui/keys/{key_id}",
-              "models": "/ui/models", "model": "/ui/models/fake-good", "connect": "/ui/connect"}
+              "models": "/ui/models", "model": "/ui/models/fake-good", "connect": "/ui/connect", "alerts": "/ui/alerts"}
     walk(browser, base, gateway.master_key, "admin", {
         **shared, "usage-30d-by-team": "/ui/usage?range=30d&split=team", "key-new": "/ui/keys/new",
         "teams": "/ui/teams", "team-new": "/ui/teams/new", "team": "/ui/teams/walkers", "users": "/ui/users",
         "usage-by-user": "/ui/usage?range=7d&split=user"})
     walk(browser, base, key, "virtual-key", shared)
+
+
+def test_the_bell_shows_a_soft_budget_alert_when_opened(browser: sync_api.Browser, gateway: Gateway) -> None:
+    key = gateway.create_key(key_alias="ringer", soft_budget=0.000001)
+    chat(gateway.base_url, key)
+    for width in WIDTHS:
+        w = watched(browser, gateway.base_url, width)
+        sign_in(w, key)
+        count = w.page.locator("[data-bell-count]")
+        deadline = time.monotonic() + 15
+        while not count.is_visible():  # settlement is asynchronous: reload until the alert is in
+            assert time.monotonic() < deadline, "the bell never showed a count"
+            time.sleep(0.3)
+            w.goto("/ui/usage")
+        assert count.inner_text() == "1"
+        w.page.click("details[data-bell] summary")
+        panel = w.page.locator(".bell-panel")
+        panel.wait_for(state="visible")
+        assert "'ringer'" in panel.inner_text() and "soft budget" in panel.inner_text()
+        assert w.page.evaluate(CHECKS) == [], width
+        shot(w.page, f"bell-{width}")
+        w.page.click(".bell-panel a:has-text('All alerts')")
+        w.page.wait_for_url("**/ui/alerts")
+        assert w.page.locator("#alerts tbody tr").count() == 1
+        assert w.problems == [], w.problems
+        w.page.context.close()

@@ -65,3 +65,23 @@ def test_gateway_api_component_routes_the_host_to_the_facade_with_stream_timeout
         "kubernetes.io/metadata.name"] == parent["namespace"], "the Gateway's proxies may reach the facade"
     assert policy["spec"]["ingress"][0]["ports"][0]["port"] == backend["port"]
     assert rendered["prod"].of_kind("HTTPRoute") == [], "off unless the component"
+
+
+def test_sso_component_gives_the_facade_its_provider_from_a_secret_and_a_way_out(
+        tmp_path: Path, rendered: dict[str, Rendered]) -> None:
+    signed = render_with("sso", tmp_path)
+    for doc in signed.docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    env = env_of(signed.container("facade"))
+    for name, key in (("SWITCHBOARD_OIDC_ISSUER", "issuer"), ("SWITCHBOARD_OIDC_CLIENT_ID", "client-id"),
+                      ("SWITCHBOARD_OIDC_CLIENT_SECRET", "client-secret")):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "switchboard-oidc", "key": key}
+    assert {n for n in env if n.startswith("SWITCHBOARD_OIDC_")} <= set(code.env_names("facade"))
+    for service in SERVICES:
+        if service != "facade":
+            assert not any(n.startswith("SWITCHBOARD_OIDC_") for n in env_of(signed.container(service)))
+        assert "SWITCHBOARD_OIDC_ISSUER" not in env_of(rendered["prod"].container(service)), "off unless the component"
+    policy = signed.get("NetworkPolicy", "facade-to-identity-provider")
+    facade_labels = signed.deployment("facade")["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= facade_labels.items()
+    assert policy["spec"]["egress"][0]["ports"] == [{"protocol": "TCP", "port": 443}]

@@ -38,8 +38,8 @@ def test_generate_takes_every_documented_field_and_names_what_it_ignores(gateway
     assert created["aliases"] == {"my-free-tier": "fake-echo"} and created["tags"] == ["prod", "batch"]
     assert created["metadata"] == {"user": "ishaan@berri.ai"} and created["max_budget"] == 10
     assert created["pii_policy"] == "mask"  # Presidio's PII guardrail masks, as LiteLLM's does
-    assert created["ignored_fields"] == ["allowed_cache_controls", "guardrails", "permissions", "send_invite_email",
-                                         "soft_budget"]
+    assert created["ignored_fields"] == ["allowed_cache_controls", "guardrails", "permissions", "send_invite_email"]
+    assert created["soft_budget"] == 5  # LiteLLM's soft_budget: alerts, never refuses (docs/alerts.md)
     updated = ok(admin_post(gateway, "/key/update", {"key": created["key_id"], "tags": ["prod"], "spend": 12,
                                                      "temp_budget_increase": 2,
                                                      "temp_budget_expiry": "2030-01-01T00:00:00Z"}))
@@ -115,7 +115,7 @@ def test_team_new_with_members_and_the_member_endpoints(gateway: Gateway) -> Non
     team_id = team["team_id"]
     assert team["members_with_roles"] == [{"user_id": lead, "user_email": None, "role": "admin"},
                                           {"user_id": dev, "user_email": None, "role": "user"}]
-    assert team["ignored_fields"] == ["soft_budget", "team_member_budget"]
+    assert team["ignored_fields"] == ["team_member_budget"] and team["soft_budget"] == 1
     assert ok(admin_get(gateway, "/user/info", user_id=lead))["user_info"]["user_role"] == "internal_user"
     added = ok(admin_post(gateway, "/team/member_add", {"team_id": team_id,
                                                         "member": {"role": "user", "user_id": new}}))

@@ -24,13 +24,13 @@ class BackgroundServer:
     and taken at once (no window in which another process could grab it).
     """
 
-    def __init__(self, app: Any, *, lifespan: str = "off", name: str = "fake-provider") -> None:
+    def __init__(self, app: Any, *, lifespan: str = "off", name: str = "fake-provider", port: int = 0) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted connections inherit it: an answer's head and body go out at once, as a real provider's do,
         # instead of the body waiting for the client's delayed ACK of the head (40 ms on Linux).
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", port))  # 0: any free port; a given one: a server coming back on it
         self.port = int(self._sock.getsockname()[1])
         self.name = name
         config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, loop="asyncio", http="h11", ws="none",

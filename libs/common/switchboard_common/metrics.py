@@ -124,6 +124,12 @@ SPEND_MICROS = Counter(
     "switchboard_spend_micros", "Spend recorded in the ledger, in micro-dollars; team is the caller's team id "
     "(empty: none); source is how the call came in (http, or grpc for an internal service calling the router "
     "directly).", ["model", "team", "source"], registry=REGISTRY)
+ALERTS_RAISED = Counter(
+    "switchboard_alerts_raised", "Budget alerts and spend reports raised by this billing replica (each once over all "
+    "replicas); kind is threshold, soft_budget or report.", ["kind"], registry=REGISTRY)
+ALERT_DELIVERIES = Counter(
+    "switchboard_alert_deliveries", "Attempts to deliver an alert to a webhook; outcome is delivered or failed "
+    "(failed attempts are retried).", ["webhook", "outcome"], registry=REGISTRY)
 
 
 class _DeploymentStates(Collector):

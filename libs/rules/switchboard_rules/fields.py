@@ -23,12 +23,14 @@ LIMITS: dict[str, str] = {
     "budget_duration": "budget_duration",
     "max_daily_spend": "max_daily_spend_micros",
     "min_output_tokens": "min_output_tokens",
+    "soft_budget": "soft_budget_micros",
+    "alert_thresholds": "alert_thresholds",
 }
 #: The limits that are counts (whole numbers), and those that are USD amounts.
 COUNT_LIMITS = ("rpm_limit", "tpm_limit", "max_parallel_requests", "min_output_tokens")
-MONEY_LIMITS = ("max_budget", "max_daily_spend")
-#: The limits of a user, over all the user's keys together: its budgets (billing counts them) and its rate
-#: limits (auth counts them beside each key's and team's).
+MONEY_LIMITS = ("max_budget", "max_daily_spend", "soft_budget")
+#: The limits of a user, over all the user's keys together: its budgets (billing counts them), its soft budget
+#: and alert thresholds, and its rate limits (auth counts them beside each key's and team's).
 USER_LIMITS: dict[str, str] = dict(LIMITS)
 
 #: A key's own fields (besides its limits), JSON name → contract name (``KeySpec``).
@@ -59,8 +61,10 @@ USER_JSON_FIELDS = frozenset(USER) | frozenset(USER_LIMITS)
 KEY_CONTRACT_FIELDS = frozenset(KEY.values()) | frozenset(LIMITS.values())
 TEAM_CONTRACT_FIELDS = frozenset(TEAM.values()) | frozenset(LIMITS.values())
 USER_CONTRACT_FIELDS = frozenset(USER.values()) | frozenset(USER_LIMITS.values())
-#: Limits stored as BIGINT columns on keys, teams and users (every limit but the window's text).
-LIMIT_COLUMNS = tuple(name for name in LIMITS.values() if name != "budget_duration")
+#: Limits that are lists: the percentages of a budget that alert (docs/alerts.md), stored as a JSON column.
+LIST_LIMITS = ("alert_thresholds",)
+#: Limits stored as BIGINT columns on keys, teams and users (every limit but the window's text and the lists).
+LIMIT_COLUMNS = tuple(name for name in LIMITS.values() if name != "budget_duration" and name not in LIST_LIMITS)
 
 #: The roles of a user (LiteLLM's), and what its keys may do in the admin API.
 USER_ROLES: dict[str, str] = {
@@ -79,12 +83,12 @@ KEY_IGNORED = frozenset({
     "spend", "agent_id", "allowed_cache_controls", "config", "permissions", "policies", "prompts",
     "object_permission", "budget_id", "enforced_params", "allowed_routes", "allowed_passthrough_routes",
     "allowed_vector_store_indexes", "rpm_limit_type", "tpm_limit_type", "router_settings", "access_group_ids",
-    "soft_budget", "send_invite_email", "key_type", "auto_rotate", "rotation_interval", "organization_id",
+    "send_invite_email", "key_type", "auto_rotate", "rotation_interval", "organization_id",
     "project_id", "temp_budget_increase", "temp_budget_expiry", "new_master_key", "grace_period",
 })
 #: LiteLLM fields of teams (``/team/new``, ``/team/update``) accepted and not applied.
 TEAM_IGNORED = frozenset({
-    "organization_id", "admins", "members", "team_member_permissions", "soft_budget", "router_settings",
+    "organization_id", "admins", "members", "team_member_permissions", "router_settings",
     "access_group_ids", "policies", "prompts", "object_permission", "allowed_passthrough_routes",
     "secret_manager_settings", "rpm_limit_type", "tpm_limit_type", "team_member_budget", "team_member_rpm_limit",
     "team_member_tpm_limit", "team_member_key_duration", "team_member_budget_duration",
@@ -95,7 +99,7 @@ TEAM_IGNORED = frozenset({
 USER_IGNORED = frozenset({
     "spend", "agent_id", "allowed_cache_controls", "config", "permissions", "policies", "prompts",
     "object_permission", "aliases", "send_invite_email", "sso_user_id", "organizations", "password",
-    "soft_budget", "model_max_budget", "model_rpm_limit", "model_tpm_limit", "budget_id", "tags",
+    "model_max_budget", "model_rpm_limit", "model_tpm_limit", "budget_id", "tags",
 })
 #: Fields of ``/user/new`` that shape what comes with the user rather than the user itself: the key it creates
 #: (``auto_create_key``, ``key_alias``, ``duration``) and the teams it joins (``teams``, ``team_id``).

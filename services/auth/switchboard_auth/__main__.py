@@ -12,6 +12,7 @@ from switchboard_auth.cache import VerificationCache
 from switchboard_auth.invalidation import InvalidationBus
 from switchboard_auth.limits import Limiter, MemoryLimiter
 from switchboard_auth.policy import GatewayDefaults, checked_key_prefix
+from switchboard_auth.selfserve import SelfServe
 from switchboard_auth.servicer import AuthServicer
 from switchboard_auth.settings import AuthSettings
 from switchboard_auth.store import AUDIT, KeyStore
@@ -29,6 +30,8 @@ async def serve(settings: AuthSettings) -> None:
     try:
         defaults = GatewayDefaults.from_settings(settings.default_privacy_tier, settings.default_jurisdictions)
         key_prefix = checked_key_prefix(settings.key_prefix)
+        self_serve = SelfServe.from_settings(settings.self_serve_max_keys_per_user, settings.self_serve_max_budget,
+                                             settings.self_serve_max_duration, settings.self_serve_models)
     except ValueError as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(1) from None
@@ -56,7 +59,8 @@ async def serve(settings: AuthSettings) -> None:
     cache = VerificationCache(bus, settings.verification_cache_ttl_seconds)
     identity = load_identity("auth", settings, accepts=CALLERS)
     servicer = AuthServicer(store, master, pepper, limiter, bus, cache,
-                            CredentialCipher.from_setting(settings.encryption_key), identity, defaults, key_prefix)
+                            CredentialCipher.from_setting(settings.encryption_key), identity, defaults, key_prefix,
+                            self_serve)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name],

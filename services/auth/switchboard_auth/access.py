@@ -32,7 +32,8 @@ ADMIN_ONLY = "Only the master key, an admin key or a proxy_admin user's key may 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """The verified caller of an admin RPC: its key (None for the master key), team and user."""
+    """The verified caller of an admin RPC: its key, team and user. No key and no user: the master key; a user
+    without a key: a person signed in to the dashboard by single sign-on (their role decides)."""
 
     key: VirtualKey | None
     team: Team | None
@@ -41,7 +42,11 @@ class Caller:
     @property
     def role(self) -> str:
         """The caller's effective role ("" for a key without a user and without admin rights)."""
-        if self.key is None or self.key.is_admin or (self.user is not None and self.user.user_role == PROXY_ADMIN):
+        if self.key is None and self.user is None:  # the master key
+            return PROXY_ADMIN
+        if self.key is not None and self.key.is_admin:
+            return PROXY_ADMIN
+        if self.user is not None and self.user.user_role == PROXY_ADMIN:
             return PROXY_ADMIN
         return self.user.user_role if self.user is not None else ""
 

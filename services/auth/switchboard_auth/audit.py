@@ -47,9 +47,19 @@ def change(who: Caller, caller: auth_pb2.AdminCaller, action: str, target_type: 
     """One change by ``who``: ``before``/``after`` are snapshots, reduced to the fields that differ; ``extra``
     adds fields to ``after`` (e.g. the users created with a team's members)."""
     b, a = diff(before or {}, after or {})
-    key = who.key
-    return Change("master" if key is None else "key", "master" if key is None else key.key_id, who.user_id,
-                  action, target_type, target_id, b, {**a, **(extra or {})}, of_message(caller.origin))
+    kind, key_id = actor_of(who)
+    return Change(kind, key_id, who.user_id, action, target_type, target_id, b, {**a, **(extra or {})},
+                  of_message(caller.origin))
+
+
+def actor_of(who: Caller) -> tuple[str, str]:
+    """(kind, key id) of who acts: "key" and its id, "user" and "" for a person signed in to the dashboard by
+    single sign-on (the row's user_id names them), "master" and "master" for the master key."""
+    if who.key is not None:
+        return "key", who.key.key_id
+    if who.user is not None:
+        return "user", ""
+    return "master", "master"
 
 
 
@@ -67,9 +77,9 @@ def many(who: Caller, caller: auth_pb2.AdminCaller, action: str, target_type: st
     """One change of several targets (e.g. revoking keys): before/after keyed by target id; ``extra`` adds
     fields to ``after`` (e.g. the keys revoked with a user)."""
     before, after = diff_many(pairs)
-    key = who.key
-    return Change("master" if key is None else "key", "master" if key is None else key.key_id, who.user_id,
-                  action, target_type, ",".join(pairs), before, {**after, **(extra or {})}, of_message(caller.origin))
+    kind, key_id = actor_of(who)
+    return Change(kind, key_id, who.user_id, action, target_type, ",".join(pairs), before,
+                  {**after, **(extra or {})}, of_message(caller.origin))
 
 
 def created_users(users: list[User]) -> dict[str, Any]:

@@ -133,9 +133,36 @@ async def _v8_model_limits(conn: AsyncConnection) -> None:
         await conn.execute(sa.text(f"ALTER TABLE virtual_keys ADD COLUMN {name} JSON NOT NULL DEFAULT '{{}}'"))
 
 
+_V9_UI_SESSIONS = sa.Table(
+    "ui_sessions", sa.MetaData(),
+    sa.Column("session_hash", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("expires_at", sa.BigInteger, nullable=False, server_default="0", index=True),
+)
+
+
+async def _v9_ui_sessions(conn: AsyncConnection) -> None:
+    """Dashboard sessions live in auth (hash of the token only), so they survive facade restarts and work on
+    every facade replica."""
+    await conn.run_sync(lambda c: _V9_UI_SESSIONS.create(c, checkfirst=True))
+
+
 async def _v10_audit_log(conn: AsyncConnection) -> None:
     """The audit log of administrative changes and its chain's head (switchboard_common.audit_chain)."""
     await audit_chain.create_tables(conn, audit_chain.tables("auth"))
+
+
+async def _v11_soft_budgets(conn: AsyncConnection) -> None:
+    """Keys, teams and users carry a soft budget (crossing it sends alerts and never refuses a request) and their
+    own alert thresholds.
+
+    Numbered 11 (9 and 10 are taken by other work merged alongside); migrations apply in order, by set."""
+    for table in ("virtual_keys", "teams", "users"):
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN soft_budget_micros BIGINT"))
+        await conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN alert_thresholds JSON NOT NULL DEFAULT '[]'"))
 
 
 MIGRATIONS = [
@@ -147,5 +174,7 @@ MIGRATIONS = [
     Migration(6, "jurisdictions of keys and teams; key prefix", _v6_residency),
     Migration(7, "users; key user, aliases and tags; team aliases, members and tags", _v7_users_aliases_members),
     Migration(8, "per-model rate limits and budgets of keys", _v8_model_limits),
+    Migration(9, "dashboard sessions", _v9_ui_sessions),
     Migration(10, "audit log of administrative changes", _v10_audit_log),
+    Migration(11, "soft budgets and alert thresholds of keys, teams and users", _v11_soft_budgets),
 ]

@@ -1,4 +1,4 @@
-"""Tables of the auth service (SQLModel): virtual keys, teams and users.
+"""Tables of the auth service (SQLModel): virtual keys, teams, users and dashboard sessions.
 
 The table shapes here are the current schema; ``migrations.py`` holds the
 frozen steps that build it, so a model change always comes with a migration.
@@ -36,6 +36,10 @@ class VirtualKey(SQLModel, table=True):
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     #: Fewest output tokens of an answer capped because the budget runs low (None: the team's or gateway's).
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Jurisdictions the key may be served in (lower-case; ["*"]: any); empty: the team's, else the gateway's.
@@ -80,6 +84,10 @@ class Team(SQLModel, table=True):
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     privacy_tier: str = Field(default="", max_length=60)
     pii_policy: str = Field(default="", max_length=20)
     #: Jurisdictions the team's keys may be served in (["*"]: any); a key's own list is a subset.
@@ -117,7 +125,29 @@ class User(SQLModel, table=True):
     budget_duration: str = Field(default="", max_length=20)
     max_daily_spend_micros: int | None = Field(default=None, sa_type=BigInteger)
     min_output_tokens: int | None = Field(default=None, sa_type=BigInteger)
+    #: Soft budget (alerts only; migration 11), micro-dollars over the max_budget window.
+    soft_budget_micros: int | None = Field(default=None, sa_type=BigInteger)
+    #: Percentages of its budgets that alert (migration 11); empty: the gateway's.
+    alert_thresholds: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     user_metadata: dict[str, str] = Field(default_factory=dict, sa_column=Column("metadata", JSON, nullable=False))
     blocked: bool = False
     created_at: int = Field(default=0, sa_type=BigInteger)
     updated_at: int = Field(default=0, sa_type=BigInteger)
+
+
+class UiSession(SQLModel, table=True):
+    """A dashboard session: who signed in (the master key, a key, or a user by single sign-on) and until when.
+
+    Only a keyed hash of the session token is stored, so a leaked table opens no session."""
+
+    __tablename__ = "ui_sessions"
+
+    session_hash: str = Field(primary_key=True, max_length=64)
+    #: "master", "key" or "user" (see switchboard_auth.sessions).
+    kind: str = Field(max_length=10)
+    #: The key_id (kind "key"), user_id (kind "user"), or a digest of the master key at sign-in (kind "master",
+    #: so that rotating the master key ends its sessions).
+    subject: str = Field(max_length=200)
+    label: str = Field(default="", max_length=200)
+    created_at: int = Field(default=0, sa_type=BigInteger)
+    expires_at: int = Field(default=0, sa_type=BigInteger, index=True)

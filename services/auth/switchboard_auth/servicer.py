@@ -21,6 +21,8 @@ from switchboard_auth.limits import Admitted, Denial, LeaseAsk, LeaseGrant, Leas
 from switchboard_auth.models import Team, User, VirtualKey
 from switchboard_auth.people import PeopleAdmin
 from switchboard_auth.policy import GatewayDefaults, effective
+from switchboard_auth.selfserve import SelfServe
+from switchboard_auth.sessions import SESSION_PREFIX, SessionAdmin
 from switchboard_auth.specs import (
     TEAM_ID,
     apply_key_spec,
@@ -111,12 +113,14 @@ _ListAuditContext = grpc.aio.ServicerContext[auth_pb2.ListAuditRequest, common_p
 _VerifyAuditContext = grpc.aio.ServicerContext[auth_pb2.VerifyAuditRequest, common_pb2.AuditVerification]
 
 
-class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
+class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
     def __init__(self, store: KeyStore, master_key: str, pepper: str, limiter: Limiter, bus: InvalidationBus,
                  cache: VerificationCache, cipher: CredentialCipher | None = None,
                  identity: ServiceIdentity | None = None, defaults: GatewayDefaults | None = None,
-                 key_prefix: str = KEY_PREFIX) -> None:
+                 key_prefix: str = KEY_PREFIX, self_serve: SelfServe | None = None) -> None:
         self.store = store
+        #: Bounds on the keys users make for themselves (switchboard_auth.selfserve).
+        self.self_serve = self_serve or SelfServe()
         #: The privacy tier and jurisdictions of keys that set none (see switchboard_auth.policy).
         self.defaults = defaults or GatewayDefaults()
         #: Prefix of the keys this replica issues; keys of any prefix are found by their hash.
@@ -158,6 +162,12 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             raise _unauthenticated(
                 "The API key is not valid for this gateway. Check that you copied the whole key, "
                 f"including its prefix ('{self.key_prefix}...'), or ask an admin for a new one.", "invalid_api_key")
+        self._check_usable(key, team, user)
+        return key, team, user
+
+    @staticmethod
+    def _check_usable(key: VirtualKey, team: Team | None, user: User | None) -> None:
+        """Raises when the key, its team or its user stops the key from being used."""
         status = key_status(key, now_s())
         if status != "active":
             raise _unauthenticated(f"This API key is {status}. Ask an admin for a new key.", f"key_{status}")
@@ -167,9 +177,10 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         if user is not None and user.blocked:
             raise _unauthenticated(f"This API key's user '{user.user_id}' is blocked. Ask an admin to unblock it.",
                                    "user_blocked")
-        return key, team, user
 
     async def _caller(self, caller: auth_pb2.AdminCaller) -> Caller:
+        if caller.api_key.startswith(SESSION_PREFIX):
+            return (await self._session(caller.api_key))[0]
         return Caller(*await self._verify(caller.api_key))
 
     def _context(self, key: VirtualKey | None, team: Team | None, user: User | None = None) -> auth_pb2.KeyContext:
@@ -468,6 +479,9 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             spec.user_id = who.user_id  # an internal user's new key is its own
         key, plain, team = await self._key_to_create(who, spec, request.key)
         now = key.created_at
+        if not who.is_admin:
+            live = (await self.store.live_key_counts("user_id")).get(key.user_id, 0)
+            self.self_serve.for_team(team).bound(key, now, live)
         if request.dry_run:
             return auth_pb2.CreateKeyResponse(info=self._info(key, now, team))
         try:
@@ -547,6 +561,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
+        if not who.is_admin:
+            self.self_serve.for_team(team).bound(key, now)
         if request.dry_run:
             return self._info(key, now, team)
         await self.store.commit(audit.change(who, request.caller, "key.update", "key", key.key_id, before,
@@ -607,6 +623,8 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
             apply_key_spec(key, request.spec, fields, now)
             seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
+        if not who.is_admin:
+            self.self_serve.for_team(team).bound(key, now)
         plain = self._plain_key(request.new_key, "new_key")
         key.key_hash, key.last_four, key.updated_at = hash_key(plain, self.pepper), plain[-4:], now
         key.key_prefix = self._prefix_of(plain)
@@ -750,7 +768,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
     @rpc
     async def GetTeam(self, request: auth_pb2.GetTeamRequest, context: _GetTeamContext) -> auth_pb2.TeamInfo:
         who = await self._caller(request.caller)
-        if not who.reads_all and (who.key is None or not request.team_id):
+        if not who.reads_all and not request.team_id:
             raise denied(ADMIN_ONLY)
         team = await self._find_team(request.team_id)
         if not who.may_read_team(team):
@@ -770,7 +788,7 @@ class AuthServicer(PeopleAdmin, auth_pb2_grpc.AuthServicer):
                 raise denied("A user's key may only list its own user's teams.", "not_your_key")
             teams = [t for t in teams if any(m.get("user_id") == request.user_id for m in t.members)]
         elif not who.reads_all:
-            if who.key is None:
+            if who.key is None and not who.user_id:
                 raise denied(ADMIN_ONLY)
             teams = [t for t in teams if who.may_read_team(t)]
         return auth_pb2.ListTeamsResponse(teams=[team_info(t, counts.get(t.team_id, 0)) for t in teams])

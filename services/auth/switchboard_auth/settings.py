@@ -32,3 +32,10 @@ class AuthSettings(AuditLogSettings):
     default_jurisdictions: str = ""
     #: Prefix of the keys this gateway issues (e.g. "ni_live_"); keys issued with another prefix keep working.
     key_prefix: str = "sk-"
+    #: Self-serve keys (what users, not admins, may make for themselves; a team's metadata may override each, see
+    #: docs/sso.md): live keys per user (0: no limit), the largest budget of a key in dollars (empty: no limit),
+    #: the longest lifetime ("30d"; empty: no limit), and the models a key may list (comma-separated; empty: any).
+    self_serve_max_keys_per_user: int = 0
+    self_serve_max_budget: str = ""
+    self_serve_max_duration: str = ""
+    self_serve_models: str = ""

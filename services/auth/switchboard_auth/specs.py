@@ -17,6 +17,7 @@ from switchboard_auth.models import LIMIT_FIELDS, Team, User, VirtualKey
 from switchboard_auth.policy import Effective
 from switchboard_common.credential_cipher import CredentialCipher, describe
 from switchboard_common.errors import Kind, ServiceError
+from switchboard_rules.alert_thresholds import ThresholdError, normalize
 from switchboard_rules.durations import DurationError, parse_duration
 from switchboard_rules.fields import (
     DEFAULT_USER_ROLE,
@@ -80,7 +81,7 @@ def key_status(key: VirtualKey, now: float) -> str:
 
 
 def limits_of(row: VirtualKey | Team | User) -> auth_pb2.Limits:
-    limits = auth_pb2.Limits(budget_duration=row.budget_duration)
+    limits = auth_pb2.Limits(budget_duration=row.budget_duration, alert_thresholds=row.alert_thresholds)
     for name in LIMIT_FIELDS:
         value = getattr(row, name)
         if value is not None:
@@ -137,6 +138,11 @@ def check_limits(limits: auth_pb2.Limits, fields: frozenset[str] | set[str]) -> 
             parse_duration(limits.budget_duration, what="budget_duration")
         except DurationError as exc:
             raise bad(str(exc), "budget_duration") from None
+    if "alert_thresholds" in fields:
+        try:
+            normalize(limits.alert_thresholds)
+        except ThresholdError as exc:
+            raise bad(str(exc), "alert_thresholds") from None
 
 
 def _check_pii_policy(spec: auth_pb2.KeySpec | auth_pb2.TeamSpec, fields: frozenset[str] | set[str]) -> None:
@@ -159,6 +165,8 @@ def _apply_limits(row: VirtualKey | Team | User, limits: auth_pb2.Limits, fields
             setattr(row, name, getattr(limits, name) if limits.HasField(name) else None)
     if "budget_duration" in fields:
         row.budget_duration = limits.budget_duration
+    if "alert_thresholds" in fields:
+        row.alert_thresholds = list(normalize(limits.alert_thresholds))
 
 
 def apply_key_spec(key: VirtualKey, spec: auth_pb2.KeySpec, fields: frozenset[str] | set[str], now: int) -> None:
@@ -357,7 +365,7 @@ def spec_fields_set(spec: Spec) -> set[str]:
         return set(USER_FIELDS)
     names = {f.name for f in spec.DESCRIPTOR.fields if f.name not in ("limits", "team_id", "user_id")}
     names |= set(LIMIT_FIELDS)
-    names.add("budget_duration")
+    names.update(("budget_duration", "alert_thresholds"))
     if isinstance(spec, auth_pb2.KeySpec):
         names.update(("team_id", "user_id"))
         names.discard("expires_at" if spec.duration else "duration")

@@ -6,14 +6,14 @@ import asyncio
 import builtins
 from collections.abc import Sequence
 
-from sqlalchemy import func
+from sqlalchemy import delete, func
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_auth.migrations import LOCK_ID, MIGRATIONS
-from switchboard_auth.models import Team, User, VirtualKey
+from switchboard_auth.models import Team, UiSession, User, VirtualKey
 from switchboard_common import audit_chain
 from switchboard_common.database import migrate
 
@@ -64,7 +64,7 @@ class KeyStore:
 
     # -- keys ------------------------------------------------------------------------------
 
-    async def insert(self, row: VirtualKey | Team | User) -> None:
+    async def insert(self, row: VirtualKey | Team | User | UiSession) -> None:
         async with self.session() as session:
             session.add(row)
             try:
@@ -146,6 +146,21 @@ class KeyStore:
             if row is not None:
                 await session.delete(row)
                 await session.commit()
+
+    # -- dashboard sessions ----------------------------------------------------------------
+
+    async def ui_session(self, session_hash: str) -> UiSession | None:
+        async with self.session() as session:
+            return await session.get(UiSession, session_hash)
+
+    async def end_ui_sessions(self, session_hash: str = "", expired_before: int = 0) -> None:
+        """Deletes one session (by hash) and every session that expired before ``expired_before``."""
+        async with self.session() as session:
+            if session_hash:
+                await session.exec(delete(UiSession).where(col(UiSession.session_hash) == session_hash))
+            if expired_before:
+                await session.exec(delete(UiSession).where(col(UiSession.expires_at) < expired_before))
+            await session.commit()
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -5,8 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import UTC, datetime, tzinfo
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
+from switchboard_billing.alert_detect import AlertPolicy
+from switchboard_billing.alert_queue import AlertQueue
+from switchboard_billing.alert_rules import NewAlert
+from switchboard_billing.alert_store import raise_reports
+from switchboard_billing.alert_webhooks import parse_webhooks
+from switchboard_billing.alert_worker import AlertWorker
 from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
@@ -20,6 +29,7 @@ from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
+from switchboard_rules.alert_thresholds import parse_thresholds
 from switchboard_rules.windows import parse_timezone
 
 log = logging.getLogger("switchboard_billing")
@@ -37,14 +47,42 @@ async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
             log.warning("purging expired reservations failed", extra={"error": str(exc)})
 
 
+def _alerts_raised(raised: list[NewAlert], worker: AlertWorker) -> None:
+    """A settlement raised alerts: counted, and delivered now rather than at the worker's next look."""
+    for alert in raised:
+        metrics.ALERTS_RAISED.labels(alert.kind).inc()
+    worker.notify()
+
+
+async def _spend_reports(engine: AsyncEngine, period: str, tz: tzinfo, webhooks: tuple[str, ...],
+                         worker: AlertWorker, every_seconds: float = 60.0) -> None:
+    """Raises each team's report of the last finished period (once over every replica), then looks again later."""
+    while True:
+        try:
+            raised = await raise_reports(engine, period, datetime.now(UTC), tz, webhooks)
+            if raised:
+                log.info("spend reports raised", extra={"count": len(raised)})
+                _alerts_raised(raised, worker)
+        except Exception as exc:  # the database may be briefly unreachable; try again next round
+            log.warning("raising spend reports failed", extra={"error": str(exc)})
+        await asyncio.sleep(every_seconds)
+
+
 async def serve(settings: BillingSettings) -> None:
     data_dir = settings.ensure_data_dir()
     dsn = settings.billing_database_url or settings.database_url or default_sqlite_dsn(data_dir, "billing.db")
     engine = make_engine(dsn)
-    ledger = Ledger(engine)
+    tz = parse_timezone(settings.budget_timezone)
+    webhooks = parse_webhooks(settings.alert_webhooks, settings.alert_webhook_secret)
+    webhook_names = tuple(w.name for w in webhooks)
+    ledger = Ledger(engine, AlertPolicy(parse_thresholds(settings.alert_thresholds), webhook_names, tz))
     await ledger.migrate()
-    budgets = Budgets(engine, tz=parse_timezone(settings.budget_timezone),
-                      default_ttl_seconds=settings.reservation_ttl_seconds)
+    worker = AlertWorker(AlertQueue(engine), webhooks, poll_seconds=settings.alert_poll_seconds,
+                         timeout_seconds=settings.alert_webhook_timeout_seconds,
+                         retry_base_seconds=settings.alert_retry_base_seconds,
+                         retry_max_seconds=settings.alert_retry_max_seconds)
+    ledger.on_alerts = lambda raised: _alerts_raised(raised, worker)
+    budgets = Budgets(engine, tz=tz, default_ttl_seconds=settings.reservation_ttl_seconds)
     store = ModelStore(engine, cipher_for(settings.encryption_key, data_dir, embedded=engine.dialect.name == "sqlite"),
                        settings.stored_models_poll_seconds)
     await store.start()
@@ -63,7 +101,9 @@ async def serve(settings: BillingSettings) -> None:
         [RequireServiceToken(identity)],
     )
     loop = asyncio.get_running_loop()
-    background = [loop.create_task(_purge_expired(budgets))]
+    background = [loop.create_task(_purge_expired(budgets)), loop.create_task(worker.run())]
+    if settings.alert_report:
+        background.append(loop.create_task(_spend_reports(engine, settings.alert_report, tz, webhook_names, worker)))
     if settings.budget_metrics_subjects > 0:
         background.append(loop.create_task(gauges.run()))
     if settings.audit_retention_days > 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from switchboard_billing.alert_detect import AlertPolicy
+from switchboard_billing.alert_rules import NewAlert, Watch
 from switchboard_billing.migrations import LOCK_ID, MIGRATIONS
 from switchboard_billing.models import ReservationRow, UsageRow
 from switchboard_billing.settlement import Batch
@@ -57,10 +59,12 @@ def use_immediate_transactions(engine: AsyncEngine) -> None:
 
 
 class Ledger:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, alerts: AlertPolicy | None = None) -> None:
         self.engine = engine
         use_immediate_transactions(engine)
-        self._settlements = settlements_for(engine)
+        self._settlements = settlements_for(engine, alerts)
+        #: Called with the alerts each settlement raised (the delivery worker's wake-up).
+        self.on_alerts: Callable[[list[NewAlert]], None] | None = None
 
     async def migrate(self) -> None:
         await migrate(self.engine, MIGRATIONS, LOCK_ID, "billing")
@@ -74,13 +78,15 @@ class Ledger:
         return len(await self.record_new(rows))
 
     async def record_new(self, rows: Sequence[UsageRow | Mapping[str, Any]],
-                         lease_units: Mapping[str, tuple[str, int]] | None = None) -> list[dict[str, Any]]:
+                         lease_units: Mapping[str, tuple[str, int]] | None = None,
+                         watches: Sequence[Watch] = ()) -> list[dict[str, Any]]:
         """Inserts rows in one transaction, skipping request ids already recorded; returns the rows that were new.
 
         The same transaction deletes the rows' reservations, so a request's hold is
         replaced by its real cost atomically (and a replayed settlement changes nothing);
         a request admitted under a budget lease (``lease_units``: request id → lease id
-        and micro-dollars) frees its unit of the lease the same way. See
+        and micro-dollars) frees its unit of the lease the same way, and the budgets in
+        ``watches`` are checked for alerts (alert_detect.py) when the ledger has an alert policy. See
         :mod:`switchboard_billing.settlement` for how a batch stays a few statements.
         """
         now = int(time.time() * 1000)
@@ -96,8 +102,11 @@ class Ledger:
             rows=list(unique.values()),
             reserved=[request_id for request_id in unique if request_id not in leased],
             units=[(request_id, lease_id, micros) for request_id, (lease_id, micros) in leased.items()
-                   if request_id in unique and lease_id and micros > 0])
+                   if request_id in unique and lease_id and micros > 0],
+            watches=list(watches))
         new_ids = await self._settlements.write(batch)
+        if batch.raised and self.on_alerts is not None:
+            self.on_alerts(batch.raised)
         return [values for request_id, values in unique.items() if request_id in new_ids]
 
     async def list(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0,

@@ -6,6 +6,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from switchboard_billing.models import (
+    AlertDeliveryRow,
+    AlertRow,
     BudgetSubjectRow,
     ReservationRow,
     StoredModelRow,
@@ -108,6 +110,19 @@ async def _v9_provider_time(conn: AsyncConnection) -> None:
                                               "attempts": "INTEGER NOT NULL DEFAULT 0"})
 
 
+async def _v10_alerts(conn: AsyncConnection) -> None:
+    """Budget alerts and reports, and their durable delivery queue (docs/alerts.md)."""
+    def create(sync_conn: sa.Connection) -> None:
+        for table in (AlertRow.__table__, AlertDeliveryRow.__table__):  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
+            table.create(sync_conn, checkfirst=True)
+
+    await conn.run_sync(create)
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_alert_deliveries_due "
+                               "ON alert_deliveries (status, next_attempt_ms)"))
+    await conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_budget_alerts_subject "
+                               "ON budget_alerts (scope, subject_id, created_at_ms)"))
+
+
 async def _v11_audit_log(conn: AsyncConnection) -> None:
     """The audit log of models added at run time and its chain's head (switchboard_common.audit_chain)."""
     await audit_chain.create_tables(conn, audit_chain.tables("billing"))
@@ -121,4 +136,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(7, "the model of a hold under a key's budget on that model", _v7_model_budgets),
               Migration(8, "models added at run time", _v8_stored_models),
               Migration(9, "provider time and attempts in the ledger", _v9_provider_time),
+              Migration(10, "budget alerts and their delivery queue", _v10_alerts),
               Migration(11, "audit log of models added at run time", _v11_audit_log)]

@@ -130,3 +130,53 @@ class StoredModelsRevisionRow(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     revision: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+
+
+class AlertRow(SQLModel, table=True):
+    """A budget threshold crossed, a soft budget passed, or a team's spend report (billing migration 10).
+
+    The idempotency key (subject, budget, threshold and window) is the primary key: the settlement that inserts it
+    first raises the alert, every other settlement of the same crossing (another replica's, a replay) finds it."""
+
+    __tablename__ = "budget_alerts"
+
+    idempotency_key: str = Field(primary_key=True, max_length=400)
+    #: "threshold", "soft_budget" or "report".
+    kind: str = Field(default="", max_length=20)
+    #: "key", "team" or "user".
+    scope: str = Field(default="", max_length=10)
+    subject_id: str = Field(default="", max_length=200)
+    #: "budget" (max_budget), "daily" (max_daily_spend), "soft" (soft_budget) or "report".
+    budget: str = Field(default="", max_length=10)
+    threshold_percent: int = 0
+    limit_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    spent_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    window_start_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    window_end_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    #: Looked up through the (created_at_ms) index: lists are newest first.
+    created_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, index=True))
+    message: str = Field(default="", max_length=1000)
+    alias: str = Field(default="", max_length=200)
+    #: A report's figures as JSON ("" for an alert).
+    details_json: str = Field(default="")
+
+
+class AlertDeliveryRow(SQLModel, table=True):
+    """One alert to one webhook: the durable queue the delivery worker drains (billing migration 10).
+
+    Inserted in the transaction that raises the alert, so an alert recorded is an alert queued; a worker claims a
+    due row for ``claimed_until_ms`` (a worker that dies mid-delivery leaves it to be retried after that)."""
+
+    __tablename__ = "alert_deliveries"
+
+    idempotency_key: str = Field(primary_key=True, max_length=400)
+    #: The webhook's name (SWITCHBOARD_ALERT_WEBHOOKS).
+    webhook: str = Field(primary_key=True, max_length=100)
+    #: "pending", "delivered", or "abandoned" (its webhook is no longer configured).
+    status: str = Field(default="pending", max_length=12)
+    attempts: int = 0
+    #: Due at this instant (Unix ms); looked up with status through the (status, next_attempt_ms) index.
+    next_attempt_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    claimed_until_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    delivered_at_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_error: str = Field(default="", max_length=300)

@@ -11,6 +11,8 @@ import grpc
 import orjson
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc, common_pb2
+from switchboard_billing.alert_rules import watches_of
+from switchboard_billing.alert_store import KINDS, SCOPES, list_alerts
 from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets, BudgetState
 from switchboard_billing.costing import Pricer
@@ -156,6 +158,7 @@ _SettleBatchContext = grpc.aio.ServicerContext[billing_pb2.SettleBatchRequest, b
 _ListUsageContext = grpc.aio.ServicerContext[billing_pb2.ListUsageRequest, billing_pb2.ListUsageResponse]
 _ListAuditContext = grpc.aio.ServicerContext[common_pb2.AuditQuery, common_pb2.AuditPage]
 _VerifyAuditContext = grpc.aio.ServicerContext[billing_pb2.VerifyBillingAuditRequest, common_pb2.AuditVerification]
+_ListAlertsContext = grpc.aio.ServicerContext[billing_pb2.ListAlertsRequest, billing_pb2.ListAlertsResponse]
 
 
 class BillingServicer(billing_pb2_grpc.BillingServicer):
@@ -337,7 +340,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                    param="request_id")
             if self.models is not None:
                 await self.models.learn(deployment_ids=(request.event.deployment_id,))
-            new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]))
+            new = await self.ledger.record_new([self._row(request.event)], self._lease_units([request.event]),
+                                               watches_of(request.event.watched_budgets))
             self.budgets.freed.notify()  # the request's hold is settled
             _count_spend(new)
             return billing_pb2.SettleResponse(recorded=bool(new))
@@ -354,7 +358,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             if self.models is not None:
                 await self.models.learn(deployment_ids=[e.deployment_id for e in request.events])
             new = await self.ledger.record_new([self._row(e) for e in request.events],
-                                               self._lease_units(request.events))
+                                               self._lease_units(request.events),
+                                               watches_of(w for e in request.events for w in e.watched_budgets))
             self.budgets.freed.notify()  # their holds are settled
             _count_spend(new)
             return billing_pb2.SettleBatchResponse(recorded=len(new))
@@ -376,6 +381,41 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
             page, more = rows[:limit], len(rows) > limit
             return billing_pb2.ListUsageResponse(records=[record_from_row(r) for r in page],
                                                  next_cursor=_cursor(page[-1]) if more else "")
+        except ServiceError as err:
+            await abort(context, err)
+            raise
+
+    async def ListAlerts(self, request: billing_pb2.ListAlertsRequest,
+                         context: _ListAlertsContext) -> billing_pb2.ListAlertsResponse:
+        try:
+            limit = request.limit or 100
+            if limit < 0 or limit > MAX_PAGE:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"limit must be between 1 and {MAX_PAGE}",
+                                   param="limit")
+            if request.scope and request.scope not in SCOPES:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"scope must be one of {', '.join(SCOPES)}",
+                                   param="scope")
+            if request.kind and request.kind not in KINDS:
+                raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, f"kind must be one of {', '.join(KINDS)}",
+                                   param="kind")
+            alerts, deliveries = await list_alerts(
+                self.ledger.engine, scope=request.scope, subject_id=request.subject_id, kind=request.kind,
+                from_ms=request.from_ms, to_ms=request.to_ms, limit=limit + 1, before=_parse_cursor(request.cursor),
+                subjects=list(request.subjects))
+            page, more = alerts[:limit], len(alerts) > limit
+            out = billing_pb2.ListAlertsResponse(
+                next_cursor=f"{page[-1].created_at_ms}:{page[-1].idempotency_key}" if more else "")
+            for a in page:
+                out.alerts.add(
+                    idempotency_key=a.idempotency_key, kind=a.kind, scope=a.scope, subject_id=a.subject_id,
+                    budget=a.budget, threshold_percent=a.threshold_percent, limit_micros=a.limit_micros,
+                    spent_micros=a.spent_micros, window_start_ms=a.window_start_ms, window_end_ms=a.window_end_ms,
+                    created_at_ms=a.created_at_ms, message=a.message, alias=a.alias, details_json=a.details_json,
+                    deliveries=[billing_pb2.AlertDelivery(
+                        webhook=d.webhook, status=d.status, attempts=d.attempts, delivered_at_ms=d.delivered_at_ms,
+                        next_attempt_ms=d.next_attempt_ms if d.status == "pending" else 0, last_error=d.last_error)
+                        for d in deliveries.get(a.idempotency_key, [])])
+            return out
         except ServiceError as err:
             await abort(context, err)
             raise

@@ -43,3 +43,19 @@ class BillingSettings(AuditLogSettings):
     budget_metrics_subjects: int = Field(default=100, ge=0, le=10_000)
     #: Seconds between two refreshes of those gauges.
     budget_metrics_seconds: float = Field(default=15.0, ge=1, le=3600)
+    #: Percentages of max_budget and max_daily_spend that raise a budget alert, comma-separated (docs/alerts.md).
+    alert_thresholds: str = "50,80,100"
+    #: Webhooks alerts are delivered to: a JSON array of {"name", "url", "format": "json"|"slack"|"teams",
+    #: "secret"}; empty: alerts are only recorded (the /alerts API and the dashboard show them).
+    alert_webhooks: str = ""
+    #: HMAC secret of the webhooks that set none of their own.
+    alert_webhook_secret: str = ""
+    #: Seconds one delivery attempt may take.
+    alert_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    #: Seconds between two looks at the delivery queue (another replica's alerts, retries falling due).
+    alert_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Wait before the first retry of a failed delivery (doubling each time), and the longest wait.
+    alert_retry_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    alert_retry_max_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    #: A spend report per team sent to the webhooks: "daily", "weekly" (Mondays) or "" for none.
+    alert_report: str = Field(default="", pattern="^(|daily|weekly)$")

@@ -38,6 +38,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from switchboard_billing.alert_detect import AlertPolicy, detect_pg, detect_sqlite, lock_subjects_pg
+from switchboard_billing.alert_rules import NewAlert, Watch
 from switchboard_billing.models import UsageRow
 from switchboard_billing.sqlite_thread import SqliteThread
 
@@ -59,6 +61,10 @@ class Batch:
     reserved: list[str] = field(default_factory=list)
     #: (request id, lease id, micro-dollars) of requests admitted under a lease: freed if the row is new.
     units: list[tuple[str, str, int]] = field(default_factory=list)
+    #: Budgets to check for alerts once the rows are in (alert_detect.py), in lock order.
+    watches: list[Watch] = field(default_factory=list)
+    #: Filled by the write: the alerts this batch raised.
+    raised: list[NewAlert] = field(default_factory=list)
 
     def debits(self, new_ids: set[str]) -> dict[str, int]:
         """Micro-dollars to free per lease: the units of the rows that were new."""
@@ -76,15 +82,15 @@ class Settlements(Protocol):
     async def close(self) -> None: ...
 
 
-def for_engine(engine: AsyncEngine) -> Settlements:
-    """The settlement writer of the engine's database."""
+def for_engine(engine: AsyncEngine, alerts: AlertPolicy | None = None) -> Settlements:
+    """The settlement writer of the engine's database; with ``alerts``, it raises budget alerts too."""
     if engine.dialect.name == "postgresql":
-        return PostgresSettlements(engine)
+        return PostgresSettlements(engine, alerts)
     if engine.dialect.name == "sqlite":
         path = engine.url.database
         if not path or path == ":memory:" or path.startswith("file:"):
             raise ValueError("the billing ledger on SQLite needs a database file path")
-        return SqliteSettlements(path)
+        return SqliteSettlements(path, alerts)
     raise ValueError(f"unsupported billing database: {engine.dialect.name}")
 
 
@@ -103,8 +109,9 @@ _SQLITE_DEBIT = ("UPDATE reservations SET amount_micros = max(amount_micros - ?1
 _SQLITE_DROP_SPENT = f"DELETE FROM reservations WHERE amount_micros <= 0 AND reservation_id IN ({_IDS})"
 
 
-def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
-    """The batch's transaction on a SQLite connection in autocommit mode; returns the recorded request ids."""
+def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | None = None) -> set[str]:
+    """The batch's transaction on a SQLite connection in autocommit mode; returns the recorded request ids.
+    With ``alerts``, the same transaction raises the alerts the new spend crosses (``batch.raised``)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         known = dict(conn.execute(_SQLITE_KNOWN, (json.dumps([row["request_id"] for row in batch.rows]),)))
@@ -120,6 +127,8 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
             leases = sorted(debits)
             conn.executemany(_SQLITE_DEBIT, [(debits[lease_id], lease_id) for lease_id in leases])
             conn.execute(_SQLITE_DROP_SPENT, (json.dumps(leases),))
+        if alerts is not None and batch.watches and (new_ids or replacing):
+            batch.raised = detect_sqlite(conn, batch.watches, alerts)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -129,11 +138,12 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch) -> set[str]:
 
 
 class SqliteSettlements:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, alerts: AlertPolicy | None = None) -> None:
         self.thread = SqliteThread(path)
+        self.alerts = alerts
 
     async def write(self, batch: Batch) -> set[str]:
-        return await self.thread.run(lambda conn: write_sqlite(conn, batch))
+        return await self.thread.run(lambda conn: write_sqlite(conn, batch, self.alerts))
 
     async def close(self) -> None:
         await self.thread.close()
@@ -193,8 +203,9 @@ class PostgresSettlements:
     takes a fresh one.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, alerts: AlertPolicy | None = None) -> None:
         self.engine = engine
+        self.alerts = alerts
         self._conn: AsyncConnection | None = None
         self._lock = asyncio.Lock()
 
@@ -207,7 +218,10 @@ class PostgresSettlements:
                 self._conn = await self.engine.connect()
             try:
                 driver: Any = (await self._conn.get_raw_connection()).driver_connection  # asyncpg's (untyped)
-                rows = await driver.fetch(_PG_SETTLE, *arguments)
+                if self.alerts is not None and batch.watches:
+                    rows = await self._settle_watched(driver, batch, arguments, self.alerts)
+                else:
+                    rows = await driver.fetch(_PG_SETTLE, *arguments)
             except BaseException:
                 await self._drop(invalidate=True)
                 raise
@@ -219,6 +233,18 @@ class PostgresSettlements:
                     log.warning("deleting emptied leases failed", extra={"error": str(exc)})
                     await self._drop(invalidate=True)
         return {r[0] for r in rows if r[0] is not None}
+
+    @staticmethod
+    async def _settle_watched(driver: Any, batch: Batch, arguments: tuple[str, str, str],
+                              alerts: AlertPolicy) -> list[Any]:
+        """The settlement of a batch with watched budgets, in one explicit transaction: lock the subjects (before
+        any reservation, as Reserve does), settle, then raise the alerts the new spend crosses."""
+        async with driver.transaction():
+            anchors = await lock_subjects_pg(driver, batch.watches, int(alerts.now().timestamp() * 1000))
+            rows: list[Any] = await driver.fetch(_PG_SETTLE, *arguments)
+            if any(r[0] is not None for r in rows):
+                batch.raised = await detect_pg(driver, batch.watches, anchors, alerts)
+        return rows
 
     async def _drop(self, *, invalidate: bool) -> None:
         conn, self._conn = self._conn, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 
@@ -15,6 +16,7 @@ from switchboard_common.parent import die_with_supervisor
 from switchboard_facade.app import create_app
 from switchboard_facade.http_edge import edge_limits, protocol_class
 from switchboard_facade.settings import FacadeSettings
+from switchboard_facade.ui.claims import MappingError, check_mapping
 
 
 def main() -> None:
@@ -22,6 +24,11 @@ def main() -> None:
     configure_logging("facade", settings.log_level)
     die_with_supervisor()
     tracing.setup("switchboard-facade")
+    try:
+        check_mapping(settings)
+    except MappingError as exc:
+        logging.getLogger("switchboard_facade").error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal once it has finished: let that end the
     # process normally (exit status 0, atexit hooks run, the log writer flushes its last lines).
     for sig in (signal.SIGTERM, signal.SIGINT):

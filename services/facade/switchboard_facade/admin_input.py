@@ -18,6 +18,7 @@ from switchboard_auth.client import KeySpec, Limits, ModelBudget, TeamMember, Te
 from switchboard_common.errors import ServiceError
 from switchboard_facade.errors import invalid
 from switchboard_rules import fields
+from switchboard_rules.alert_thresholds import ThresholdError, normalize, parse_thresholds
 from switchboard_rules.policies import policy_for_guardrails
 
 KEY_FIELDS = set(fields.KEY_JSON_FIELDS)
@@ -273,8 +274,24 @@ def members(value: Any, name: str = "members_with_roles") -> list[TeamMember]:
     return out
 
 
+def alert_thresholds(body: dict[str, Any]) -> list[int]:
+    """``alert_thresholds``: a list of whole percentages (``[50, 90]``) or the same as text (``"50,90"``); null or
+    absent: none of its own (the gateway's)."""
+    value = body.get("alert_thresholds")
+    try:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return list(parse_thresholds(value)) if value.strip() else []
+        if isinstance(value, list):
+            return list(normalize(value))
+        raise ThresholdError("alert thresholds must be a list of percentages like [50, 80, 100]")
+    except ThresholdError as exc:
+        raise invalid(f"'alert_thresholds': {exc}.", "alert_thresholds", "invalid_value") from None
+
+
 def limits(body: dict[str, Any]) -> Limits:
-    out = Limits(budget_duration=_str(body, "budget_duration"))
+    out = Limits(budget_duration=_str(body, "budget_duration"), alert_thresholds=alert_thresholds(body))
     for name in fields.COUNT_LIMITS:
         value = _count(body, name)
         if value is not None:

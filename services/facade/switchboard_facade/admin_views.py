@@ -39,6 +39,8 @@ def limits_json(limits: Limits) -> dict[str, Any]:
         "budget_duration": limits.budget_duration or None,
         "max_daily_spend": micros_to_usd(opt("max_daily_spend_micros")),
         "min_output_tokens": opt("min_output_tokens"),
+        "soft_budget": micros_to_usd(opt("soft_budget_micros")),
+        "alert_thresholds": list(limits.alert_thresholds) or None,
     }
 
 

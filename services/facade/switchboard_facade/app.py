@@ -39,6 +39,7 @@ from switchboard_facade.routes import (
     admin_models,
     admin_teams,
     admin_users,
+    alerts,
     anthropic_messages,
     audit,
     catalog,
@@ -169,7 +170,7 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ObservabilityMiddleware)
     modules = (chat, anthropic_messages, responses, embeddings, completions, moderations, models, admin_keys,
-               admin_teams, admin_users, admin_models, audit, spend, usage, custody, catalog, health)
+               admin_teams, admin_users, admin_models, audit, spend, usage, alerts, custody, catalog, health)
     for module in modules:
         app.include_router(module.router)
     install_dashboard(app)

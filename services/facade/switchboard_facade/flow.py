@@ -27,7 +27,7 @@ import orjson
 
 from switchboard.v1 import common_pb2
 from switchboard_auth.client import Admitted, KeyContext, resolve_model
-from switchboard_billing.client import Hold, UsageEvent
+from switchboard_billing.client import Hold, UsageEvent, watched_budgets
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
 from switchboard_facade.budget_headers import budget_headers
@@ -190,7 +190,7 @@ def router_request(call: Call) -> CompleteRequest:
     key, hold = call.key, call.hold
     payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, started_at_ms=call.started_ms,
                   custody_hop=f"facade@{INSTANCE}", pii_policy=key.pii_policy or "off", user_id=key.user_id,
-                  tags=key.tags)
+                  tags=key.tags, watched_budgets=watched_budgets(key))
     if hold is not None and hold.lease_id:
         payer.lease_id, payer.held_micros = hold.lease_id, hold.micros
     return CompleteRequest(

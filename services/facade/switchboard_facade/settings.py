@@ -38,3 +38,35 @@ class FacadeSettings(PeerSettings):
     #: Also send the custody and request-id headers under this prefix (e.g. "x-ni-": x-ni-custody-path,
     #: x-ni-resolved-jurisdiction, x-ni-request-id, ...); empty: only the x-switchboard-* names.
     header_alias_prefix: str = ""
+    # -- dashboard sign-in (docs/sso.md) ----------------------------------------------------------------------
+    #: The OpenID Connect provider's issuer URL (its discovery document is <issuer>/.well-known/openid-configuration);
+    #: empty: no single sign-on. With the client id and secret, the sign-in page offers "Sign in with SSO".
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    #: Scopes asked for (space- or comma-separated; "openid" is always asked).
+    oidc_scopes: str = "openid email profile"
+    #: Where the provider sends the browser back; empty: <public_url or the page's address>/ui/sso/callback.
+    oidc_redirect_url: str = ""
+    #: The claim that names the user (its value becomes the user_id); "sub" is used when it is missing.
+    oidc_user_claim: str = "email"
+    #: The claim that lists the person's groups (a list or a comma-separated string).
+    oidc_groups_claim: str = "groups"
+    #: Group → team: "group=team_id,group2=team_id2". A person is made a member of the mapped teams of their groups
+    #: and removed from the other mapped teams at each sign-in; a missing team is created.
+    oidc_group_teams: str = ""
+    #: Group → role: "sb-admins=proxy_admin,auditors=proxy_admin_viewer"; the strongest role of a person's groups wins.
+    oidc_group_roles: str = ""
+    #: A claim whose value is the role itself (e.g. "switchboard_role"); wins over oidc_group_roles when present.
+    oidc_role_claim: str = ""
+    #: Role of a person no mapping gives one to ("internal_user", "internal_user_viewer", ...).
+    oidc_default_role: str = "internal_user"
+    #: Seconds the provider's discovery document and keys are kept before being fetched again (an unknown key id
+    #: fetches the keys again at once).
+    oidc_cache_seconds: float = 3600.0
+    #: Seconds allowed for any call to the provider.
+    oidc_timeout_seconds: float = 10.0
+    #: The master key may sign in to the dashboard (break-glass); false: only SSO and virtual keys.
+    ui_master_key_login: bool = True
+    #: Hours a dashboard session lasts.
+    ui_session_hours: float = 8.0

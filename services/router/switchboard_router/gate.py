@@ -18,7 +18,7 @@ from typing import Any
 
 from switchboard.v1 import router_pb2
 from switchboard_auth.client import AuthClient, KeyContext, resolve_model
-from switchboard_billing.client import BillingClient
+from switchboard_billing.client import BillingClient, watched_budgets
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.callers import Source, Ticket
 from switchboard_router.operations import Operation
@@ -81,7 +81,7 @@ class Gate:
                                  lease_id=hold.lease_id, held_micros=hold.micros,
                                  started_at_ms=int(time.time() * 1000),
                                  custody_hop=f"grpc:{key.key_alias or key.key_id}", pii_policy=key.pii_policy or "off",
-                                 user_id=key.user_id, tags=key.tags)
+                                 user_id=key.user_id, tags=key.tags, watched_budgets=watched_budgets(key))
         return Ticket(payer, constraints_of(key, request.constraints, allowed_models), hold.output_tokens,
                       Source.GRPC, admitted=admitted, hold=hold)
 

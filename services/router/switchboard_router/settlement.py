@@ -52,7 +52,7 @@ class Settlement:
             pii=pii_summary(payer.pii_policy, route.pii_counts if route else {}, reached),
             pii_policy=payer.pii_policy or "off", source=ticket.source.value, response_id=response_id[:120],
             lease_id=payer.lease_id, lease_unit_micros=payer.held_micros if payer.lease_id else 0,
-            user_id=payer.user_id, tags=payer.tags, provider_ms=provider_ms)
+            user_id=payer.user_id, tags=payer.tags, provider_ms=provider_ms, watched_budgets=payer.watched_budgets)
         if usage is not None:
             event.usage.CopyFrom(usage)
         if route is not None:

@@ -66,3 +66,20 @@ async def test_limits_and_budgets_beyond_32_bits_are_stored_and_read_back(dsn: s
     assert {name: getattr(key, name) for name in big} == big
     assert {name: getattr(team, name) for name in big} == big
     await store.close()
+
+
+async def test_dashboard_sessions_are_stored_by_hash_and_expired_ones_swept(dsn: str) -> None:
+    """Migration 9: the sessions table on every store; one session ends alone, expired ones go together."""
+    from switchboard_auth.models import UiSession
+
+    store = KeyStore(make_engine(dsn))
+    await store.migrate()
+    for name, expires in (("a" * 64, 100), ("b" * 64, 5_000_000_000), ("c" * 64, 5_000_000_000)):
+        await store.insert(UiSession(session_hash=name, kind="user", subject="ann@example.com", label="Ann",
+                                     created_at=1, expires_at=expires))
+    found = await store.ui_session("b" * 64)
+    assert found is not None and found.subject == "ann@example.com" and found.expires_at == 5_000_000_000
+    await store.end_ui_sessions("b" * 64, expired_before=1_000)
+    assert await store.ui_session("a" * 64) is None and await store.ui_session("b" * 64) is None
+    assert await store.ui_session("c" * 64) is not None
+    await store.close()

@@ -171,12 +171,15 @@ def test_teams_are_created_edited_blocked_and_deleted_through_forms(gateway: Gat
     edited = client.post("/ui/teams/ui-team/edit", data={
         "csrf_token": token, "team_alias": "UI team", "max_budget": "", "budget_duration": "", "models_field": "1",
         "rpm_limit": "", "tpm_limit": "5000", "max_daily_spend": "3", "max_parallel_requests": "",
-        "privacy_tier": "", "pii_policy": "mask"})
+        "privacy_tier": "", "pii_policy": "mask", "soft_budget": "2.5", "alert_thresholds": "90, 40"})
     assert edited.status_code == 303
     team = httpx.get(f"{gateway.base_url}/team/info", params={"team_id": "ui-team"}, headers=gateway.admin(),
                      timeout=10).json()["team_info"]
     assert (team["max_budget"], team["models"], team["rpm_limit"], team["tpm_limit"], team["max_daily_spend"],
-            team["pii_policy"]) == (None, [], None, 5000, 3.0, "mask")
+            team["pii_policy"], team["soft_budget"], team["alert_thresholds"]) == (None, [], None, 5000, 3.0, "mask",
+                                                                                    2.5, [40, 90])
+    form = client.get("/ui/teams/ui-team").text
+    assert 'value="2.5"' in form and 'value="40, 90"' in form, "the soft budget and thresholds show on the form"
 
     # The key form's team picker puts a key in the team; deleting the team revokes the keys still in it.
     made = client.post("/ui/keys/create", data={"csrf_token": token, "key_alias": "ui-team-key",

@@ -20,7 +20,8 @@ ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
 def _session(is_admin: bool = True) -> Session:
-    return Session("sk-x", is_admin, "key_x", HOSTILE, 0.0, csrf_token="tok")
+    return Session("sbs_x", "master" if is_admin else "key", is_admin, is_admin, "", "key_x", HOSTILE,
+                   "proxy_admin" if is_admin else "", 0)
 
 
 def render(template: str, **context: object) -> str:

@@ -12,6 +12,9 @@ from switchboard.v1.auth_pb2 import (
            KeySpec,
            Limits,
            ModelBudget,
+           SelfServeLimits,
+           SessionInfo,
+           SsoSignIn,
            TeamInfo,
            TeamMember,
            TeamSpec,
@@ -26,6 +29,7 @@ from switchboard_auth.client.model_aliases import resolve_model
 from switchboard_auth.wire import duration_header
 
 __all__ = ["Admitted", "AuditEntry", "AuditQuery", "AuditVerification",
-            "AuthAdmin", "AuthClient", "AuthClientSettings", "CreatedKey", "KeyContext", "KeyInfo",
-           "KeySpec", "Limits", "ModelBudget", "TeamInfo", "TeamMember", "TeamSpec", "UserInfo", "UserSpec",
+           "AuthAdmin", "AuthClient", "AuthClientSettings", "CreatedKey", "KeyContext", "KeyInfo",
+           "KeySpec", "Limits", "ModelBudget", "SelfServeLimits", "SessionInfo",
+           "SsoSignIn", "TeamInfo", "TeamMember", "TeamSpec", "UserInfo", "UserSpec",
            "duration_header", "has_rate_limits", "resolve_model"]

@@ -31,6 +31,9 @@ CreatedKey = auth_pb2.CreateKeyResponse
 AuditQuery = common_pb2.AuditQuery
 AuditEntry = common_pb2.AuditEntry
 AuditVerification = common_pb2.AuditVerification
+SessionInfo = auth_pb2.SessionInfo
+SsoSignIn = auth_pb2.SsoSignIn
+SelfServeLimits = auth_pb2.SelfServeLimits
 
 
 class AuthAdmin:
@@ -160,3 +163,22 @@ class AuthAdmin:
     async def delete_users(self, caller: str, user_ids: Sequence[str]) -> auth_pb2.DeleteUsersResponse:
         return await self._call(self.stub.DeleteUsers, auth_pb2.DeleteUsersRequest(
             caller=self._caller(caller), user_ids=user_ids), change=True)
+
+    # -- dashboard sessions (see switchboard_auth.sessions) ------------------------------------
+
+    async def open_session(self, credential: str, ttl_seconds: int = 0) -> SessionInfo:
+        """A session for the master key or a virtual key; its ``token`` names it from now on."""
+        return await self._call(self.stub.OpenSession, auth_pb2.OpenSessionRequest(
+            caller=self._caller(credential), ttl_seconds=ttl_seconds), change=False)
+
+    async def open_sso_session(self, sso: SsoSignIn, ttl_seconds: int = 0) -> SessionInfo:
+        """A session for a user signed in by single sign-on (created or brought up to date from ``sso``)."""
+        return await self._call(self.stub.OpenSession, auth_pb2.OpenSessionRequest(
+            sso=sso, ttl_seconds=ttl_seconds), change=True)
+
+    async def get_session(self, token: str) -> SessionInfo:
+        """The live session ``token`` names; raises an authentication ServiceError once it ended."""
+        return await self._call(self.stub.GetSession, auth_pb2.SessionRequest(token=token), change=False)
+
+    async def close_session(self, token: str) -> None:
+        await self._call(self.stub.CloseSession, auth_pb2.SessionRequest(token=token), change=False)

@@ -7,10 +7,14 @@ caller imports billing's generated stubs.
 """
 
 from switchboard.v1.billing_pb2 import (
+    Alert,
+    AlertDelivery,
     BudgetState,
     CatalogDeployment,
     CatalogModel,
     GetCatalogResponse,
+    ListAlertsRequest,
+    ListAlertsResponse,
     ListUsageRequest,
     ListUsageResponse,
     ReserveResponse,
@@ -27,8 +31,10 @@ from switchboard_billing.client.billing_client import BillingClient, BillingClie
 from switchboard_billing.client.holds import Hold, has_budget
 from switchboard_billing.client.outbox import Outbox, read_journal
 from switchboard_billing.client.stored_models import AuditActor, ModelWatch
+from switchboard_billing.client.watched import watched_budgets
 
-__all__ = ["AuditActor", "BillingClient", "BillingClientSettings", "BudgetState", "CatalogDeployment", "CatalogModel",
-           "GetCatalogResponse", "Hold", "ListUsageRequest", "ListUsageResponse", "ModelWatch", "Outbox",
-           "ReserveResponse", "StoredModel", "StoredModels", "SubjectBudgets", "SummarizeUsageRequest",
-           "SummarizeUsageResponse", "UsageEvent", "UsageGroup", "UsageRecord", "has_budget", "read_journal"]
+__all__ = ["Alert", "AlertDelivery", "AuditActor", "BillingClient", "BillingClientSettings", "BudgetState",
+           "CatalogDeployment", "CatalogModel", "GetCatalogResponse", "Hold", "ListAlertsRequest", "ListAlertsResponse",
+           "ListUsageRequest", "ListUsageResponse", "ModelWatch", "Outbox", "ReserveResponse", "StoredModel",
+           "StoredModels", "SubjectBudgets", "SummarizeUsageRequest", "SummarizeUsageResponse", "UsageEvent",
+           "UsageGroup", "UsageRecord", "has_budget", "read_journal", "watched_budgets"]

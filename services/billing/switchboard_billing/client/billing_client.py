@@ -176,6 +176,10 @@ class BillingClient:
                               ) -> billing_pb2.SummarizeUsageResponse:
         return await self._query(self.stub.SummarizeUsage, request)  # type: ignore[no-any-return]  # idem
 
+    async def list_alerts(self, request: billing_pb2.ListAlertsRequest) -> billing_pb2.ListAlertsResponse:
+        """Budget alerts and spend reports, newest first, with their webhook deliveries."""
+        return await self._query(self.stub.ListAlerts, request)  # type: ignore[no-any-return]  # the stub's answer
+
     async def catalog(self) -> billing_pb2.GetCatalogResponse:
         return await self._query(self.stub.GetCatalog, billing_pb2.GetCatalogRequest())  # type: ignore[no-any-return]  # idem
 

@@ -7,11 +7,23 @@ from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from switchboard_facade.ui.render import STATIC_DIR
-from switchboard_facade.ui.routes import audit, connect, keys, models, runtime_models, signin, teams, usage, users
+from switchboard_facade.ui.routes import (
+    alerts,
+    audit,
+    connect,
+    keys,
+    models,
+    runtime_models,
+    signin,
+    sso,
+    teams,
+    usage,
+    users,
+)
 
 router = APIRouter()
 # runtime_models before models: "/ui/models/runtime" must not be read as the page of a model named "runtime".
-for _module in (signin, usage, keys, teams, users, audit, runtime_models, models, connect):
+for _module in (signin, sso, usage, keys, teams, users, audit, alerts, runtime_models, models, connect):
     router.include_router(_module.router)
 
 

@@ -15,7 +15,8 @@ from switchboard_facade.ui.render import first
 from switchboard_rules import fields
 
 #: Form fields that are text (or USD amounts, validated by admin_input) on key and team forms.
-_TEXT = ("budget_duration", "privacy_tier", "pii_policy", "max_budget", "max_daily_spend", "jurisdictions")
+_TEXT = ("budget_duration", "privacy_tier", "pii_policy", "max_budget", "max_daily_spend", "soft_budget",
+         "alert_thresholds", "jurisdictions")
 #: Fields never cleared by a blank (a key without an alias keeps the alias it has).
 _KEEP_WHEN_BLANK = ("key_alias", "team_alias", "duration")
 

@@ -2,42 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from switchboard_auth.client import KeyContext
 from switchboard_common.errors import ServiceError
 from switchboard_facade import audit_context
-from switchboard_facade.errors import status_for
 from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.routes.usage import usage_filters
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, form_data, page
-from switchboard_facade.ui.session import COOKIE_NAME, Session, SessionStore, csrf_ok
-
-
-def store(request: Request) -> SessionStore:
-    """The app's session store, made on first use so the UI needs no lifespan hook of its own."""
-    state = request.app.state
-    existing = getattr(state, "ui_sessions", None)
-    if existing is None:
-        existing = SessionStore()
-        state.ui_sessions = existing
-    return existing
+from switchboard_facade.ui.session import COOKIE_NAME, Session, csrf_ok
 
 
 async def current(request: Request) -> Session | None:
-    """The signed-in session, re-checked with auth (through the key cache) so that a key revoked, blocked or
-    expired since sign-in ends its session at the next page."""
-    cookie = request.cookies.get(COOKIE_NAME)
-    session = store(request).lookup(cookie)
-    if session is None:
+    """The signed-in session, re-checked with auth on every page: a session whose key was revoked, blocked or
+    expired, or whose user was blocked or deleted, has ended. A master-key session ends too once master-key
+    sign-in is turned off (SWITCHBOARD_UI_MASTER_KEY_LOGIN=false)."""
+    token = request.cookies.get(COOKIE_NAME)
+    if not token:
         return None
     gw: Gateway = request.app.state.gateway
     try:
-        await gw.verify(session.credential)
-    except ServiceError as err:
-        if status_for(err) == 401:
-            store(request).destroy(cookie)
-            return None
-    return session
+        info = await gw.auth.admin.get_session(token)
+    except ServiceError:  # ended (401), or auth unreachable: the sign-in page says which when used
+        return None
+    if info.kind == "master" and not gw.settings.ui_master_key_login:
+        return None
+    return Session.of(token, info)
 
 
 def to_signin() -> Response:
@@ -77,3 +71,37 @@ async def admin_post(request: Request) -> tuple[Session, dict[str, list[str]]] |
         return session
     form = await checked_form(request, session)
     return (session, form) if form is not None else csrf_refused(request, session)
+
+
+async def keys_session(request: Request) -> Session | Response:
+    """Someone who may manage keys here (an admin any key, a self-serve user their own), or the page that sends
+    anyone else away."""
+    session = await current(request)
+    if session is None:
+        return to_signin()
+    return session if session.manages_own_keys else forbidden(request, session)
+
+
+async def keys_post(request: Request) -> tuple[Session, dict[str, list[str]]] | Response:
+    """A posted key form of someone who may manage keys, with its CSRF token checked."""
+    session = await keys_session(request)
+    if isinstance(session, Response):
+        return session
+    form = await checked_form(request, session)
+    return (session, form) if form is not None else csrf_refused(request, session)
+
+
+async def acting_key(gw: Gateway, session: Session) -> KeyContext:
+    """The key context the session's reads run as: the signed-in key's own (from auth, as its requests get it),
+    or one standing for the master key or a person signed in by single sign-on."""
+    if session.kind == "key":
+        return (await gw.auth.admin.get_key(session.credential)).effective
+    return session.acting_key()
+
+
+async def usage_scope(gw: Gateway, session: Session, params: dict[str, str]) -> dict[str, Any]:
+    """The usage filters of ``params`` as the session may read them (the same rule as ``GET /usage``): a person
+    signed in by single sign-on reads the rows of their own keys."""
+    if session.is_person and not session.reads_all:
+        params = {**params, "user_id": session.user_id}
+    return usage_filters(QueryParams(params), await acting_key(gw, session))

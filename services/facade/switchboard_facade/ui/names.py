@@ -56,13 +56,16 @@ def directory_of(keys: Sequence[KeyInfo], teams: Sequence[TeamInfo] = (), users:
 
 
 async def directory(gw: Gateway, session: Session) -> Directory:
-    """Every key, team and user the session may see (an admin: all; a virtual key: itself); empty when auth cannot
-    answer (the ids then show)."""
+    """Every key, team and user the session may see (an admin or viewer: all; a person: their own keys, teams and
+    user; a virtual key: itself); empty when auth cannot answer (the ids then show)."""
     who = session.credential
     try:
-        if session.is_admin:
+        if session.reads_all:
             return directory_of(await gw.auth.admin.list_keys(who), await gw.auth.admin.list_teams(who),
                                 await gw.auth.admin.list_users(who))
-        return directory_of([await gw.auth.admin.get_key(who, session.credential)])
+        if session.is_person:  # their own keys, teams and user
+            return directory_of(await gw.auth.admin.list_keys(who), await gw.auth.admin.list_teams(who),
+                                [await gw.auth.admin.get_user(who)])
+        return directory_of([await gw.auth.admin.get_key(who)])
     except ServiceError:
         return Directory(ok=False)

@@ -1,74 +1,68 @@
-"""Dashboard sessions: an opaque, signed id in an HttpOnly SameSite=Strict cookie, mapped in memory to the credential.
+"""Dashboard sessions: the cookie holds a session token that auth issued; auth keeps only its hash.
 
-The credential (master key or virtual key) never leaves the server: the cookie holds only a random session
-id and its HMAC, so a stolen cookie expires with the session and a forged one is refused. Every session
-carries its own CSRF token, which every form posts back.
+Who is signed in (the master key, a virtual key, or a user by single sign-on) lives in auth's database, so a
+session survives a facade restart and works on every facade replica, with no sticky sessions. The token is
+also the caller of every admin call the pages make, so auth re-checks the person behind it each time: a key
+revoked or a user blocked or deleted ends the session at the next page. The cookie is HttpOnly and
+SameSite=Strict; every form posts back a CSRF token derived from the session token (a page of another site
+can read neither).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
-import time
 from dataclasses import dataclass, field
 
+from switchboard_auth.client import KeyContext, SelfServeLimits, SessionInfo
+
 COOKIE_NAME = "sb_session"
-#: Sessions last eight hours of wall-clock time, then the holder signs in again.
+#: Sessions last eight hours of wall-clock time (SWITCHBOARD_UI_SESSION_HOURS), then the holder signs in again.
 SESSION_SECONDS = 8 * 3600
+#: Roles whose holders may create, rotate and revoke their own keys.
+SELF_SERVE_ROLES = ("internal_user",)
 
 
 @dataclass
 class Session:
+    #: The session token: the caller of every admin call made for this session.
     credential: str
+    kind: str
     is_admin: bool
+    reads_all: bool
+    user_id: str
     key_id: str
     label: str
-    expires_at: float
-    csrf_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    role: str
+    expires_at: int
+    team_ids: list[str] = field(default_factory=list)
+    self_serve: SelfServeLimits = field(default_factory=SelfServeLimits)
 
+    @classmethod
+    def of(cls, token: str, info: SessionInfo) -> Session:
+        return cls(token, info.kind, info.is_admin, info.reads_all, info.user_id, info.key_id, info.label,
+                   info.role, info.expires_at, list(info.team_ids), info.self_serve)
 
-class SessionStore:
-    """Sessions of this facade process; a restart signs everyone out (the credential is not persisted)."""
+    @property
+    def csrf_token(self) -> str:
+        return hmac.new(self.credential.encode(), b"switchboard-ui-csrf", hashlib.sha256).hexdigest()
 
-    def __init__(self, ttl_seconds: float = SESSION_SECONDS) -> None:
-        self._secret = secrets.token_bytes(32)
-        self._ttl = ttl_seconds
-        self._sessions: dict[str, Session] = {}
+    @property
+    def manages_own_keys(self) -> bool:
+        """Admins manage every key; a user with a self-serve role their own."""
+        return self.is_admin or (bool(self.user_id) and self.role in SELF_SERVE_ROLES)
 
-    def _sign(self, sid: str) -> str:
-        return hmac.new(self._secret, sid.encode(), hashlib.sha256).hexdigest()
+    @property
+    def is_person(self) -> bool:
+        """Signed in as a user by single sign-on (not with a key)."""
+        return self.kind == "user"
 
-    def create(self, credential: str, *, is_admin: bool, key_id: str, label: str) -> tuple[str, Session]:
-        """A new session and the cookie value that names it."""
-        self._evict()
-        sid = secrets.token_urlsafe(32)
-        session = Session(credential, is_admin, key_id, label, time.time() + self._ttl)
-        self._sessions[sid] = session
-        return f"{sid}.{self._sign(sid)}", session
-
-    def lookup(self, cookie: str | None) -> Session | None:
-        if not cookie or "." not in cookie:
-            return None
-        sid, _, signature = cookie.rpartition(".")
-        if not hmac.compare_digest(signature, self._sign(sid)):
-            return None
-        session = self._sessions.get(sid)
-        if session is None or session.expires_at < time.time():
-            self._sessions.pop(sid, None)
-            return None
-        return session
-
-    def destroy(self, cookie: str | None) -> None:
-        if cookie and "." in cookie:
-            sid, _, signature = cookie.rpartition(".")
-            if hmac.compare_digest(signature, self._sign(sid)):
-                self._sessions.pop(sid, None)
-
-    def _evict(self) -> None:
-        now = time.time()
-        for sid in [s for s, v in self._sessions.items() if v.expires_at < now]:
-            del self._sessions[sid]
+    def acting_key(self) -> KeyContext:
+        """A key context that stands for a person signed in without a key (usage filters, model lists)."""
+        if self.kind == "master":
+            return KeyContext(key_id="master", key_alias="master", is_admin=True)
+        return KeyContext(user_id=self.user_id, user_role=self.role, is_admin=self.is_admin,
+                          models=list(self.self_serve.models))
 
 
 def csrf_ok(session: Session, submitted: str | None) -> bool:

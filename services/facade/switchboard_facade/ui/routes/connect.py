@@ -12,8 +12,9 @@ from starlette.responses import Response
 
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.ui.guard import current, to_signin
-from switchboard_facade.ui.render import page
+from switchboard_facade.ui.guard import acting_key, checked_form, csrf_refused, current, to_signin
+from switchboard_facade.ui.render import first, page
+from switchboard_facade.ui.session import Session
 
 router = APIRouter()
 
@@ -38,11 +39,12 @@ def unreachable_reason(url: str) -> str:
     return ""
 
 
-async def live_models(request: Request, credential: str) -> tuple[list[str], str]:
-    """The live models this credential may call (the names to add in Cursor)."""
+async def live_models(request: Request, session: Session, new_key: str = "") -> tuple[list[str], str]:
+    """The live models a new key (else the session's key, or person) may call (the names to add in Cursor)."""
     gw: Gateway = request.app.state.gateway
     try:
-        listed = await gw.list_models(await gw.verify(credential))
+        key = await gw.verify(new_key) if new_key else await acting_key(gw, session)
+        listed = await gw.list_models(key)
     except ServiceError as err:
         return [], err.error.message
     return [m.name for m in listed.models], ""
@@ -53,10 +55,27 @@ async def connect_page(request: Request) -> Response:
     session = await current(request)
     if session is None:
         return to_signin()
+    return await render_connect(request, session)
+
+
+async def render_connect(request: Request, session: Session, new_key: str = "", new_key_name: str = "") -> Response:
+    """The page, filled with ``new_key`` when it follows the creation of one (the only time it is shown)."""
     gw: Gateway = request.app.state.gateway
-    models, error = await live_models(request, session.credential)
+    models, error = await live_models(request, session, new_key)
     configured = gw.settings.public_url.strip().rstrip("/")
     origin = configured or str(request.base_url).rstrip("/")
     return page(request, "connect.html", session, base_url=origin + "/cursor", origin=origin,
                 configured=bool(configured), problem=unreachable_reason(origin), models=models, error=error,
-                port=request.url.port or gw.settings.port)
+                port=request.url.port or gw.settings.port, new_key=new_key, new_key_name=new_key_name)
+
+
+@router.post("/ui/connect")
+async def connect_with_key(request: Request) -> Response:
+    """The page filled with a key just created (posted from the key's one-time banner)."""
+    session = await current(request)
+    if session is None:
+        return to_signin()
+    form = await checked_form(request, session)
+    if form is None:
+        return csrf_refused(request, session)
+    return await render_connect(request, session, first(form, "key"), first(form, "key_name"))

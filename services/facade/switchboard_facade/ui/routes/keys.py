@@ -24,9 +24,10 @@ from switchboard_facade.ui.budget_bars import standings
 from switchboard_facade.ui.choices import choices
 from switchboard_facade.ui.display import usd_field
 from switchboard_facade.ui.forms import FormError, key_body, message_of
-from switchboard_facade.ui.guard import admin_post, admin_session, current, to_signin
+from switchboard_facade.ui.guard import current, keys_post, keys_session, to_signin
 from switchboard_facade.ui.names import Directory, directory
 from switchboard_facade.ui.render import SECURITY_HEADERS, page
+from switchboard_facade.ui.routes.connect import render_connect
 from switchboard_facade.ui.session import Session
 
 router = APIRouter()
@@ -41,6 +42,8 @@ def form_fields(limits: Limits, jurisdictions: Sequence[str]) -> dict[str, str]:
     return {"max_budget": usd_field(limits.max_budget_micros if limits.HasField("max_budget_micros") else None),
             "max_daily_spend": usd_field(limits.max_daily_spend_micros
                                          if limits.HasField("max_daily_spend_micros") else None),
+            "soft_budget": usd_field(limits.soft_budget_micros if limits.HasField("soft_budget_micros") else None),
+            "alert_thresholds": ", ".join(str(t) for t in limits.alert_thresholds),
             "jurisdictions": ", ".join(jurisdictions)}
 
 
@@ -99,7 +102,7 @@ async def form_page(request: Request, session: Session, key: dict[str, Any] | No
 
 @router.get("/ui/keys/new")
 async def new_key_form(request: Request) -> Response:
-    session = await admin_session(request)
+    session = await keys_session(request)
     if isinstance(session, Response):
         return session
     return await form_page(request, session, None)
@@ -107,16 +110,22 @@ async def new_key_form(request: Request) -> Response:
 
 @router.post("/ui/keys/create")
 async def create(request: Request) -> Response:
-    posted = await admin_post(request)
+    posted = await keys_post(request)
     if isinstance(posted, Response):
         return posted
     session, form = posted
     gw: Gateway = request.app.state.gateway
     try:
-        spec = key_spec(key_body(form))
+        body = key_body(form)
+        if not session.is_admin:  # a self-serve key is the person's own, never an admin key
+            body.pop("is_admin", None)
+            body["user_id"] = session.user_id
+        spec = key_spec(body)
         made = await key_writes.create_key(gw, session.credential, spec)
     except (FormError, ServiceError) as err:
         return await form_page(request, session, None, values=form, error=message_of(err), status=400)
+    if not session.is_admin:  # straight to Connect Cursor, filled with the new key (shown this once)
+        return await render_connect(request, session, made.key, made.info.key_alias or made.info.key_id)
     return await keys_page(request, session, created={"key": made.key, **key_json(made.info)})
 
 
@@ -143,7 +152,7 @@ async def key_page(request: Request, key_id: str) -> Response:
 
 @router.post("/ui/keys/{key_id}/{action}")
 async def act(request: Request, key_id: str, action: str) -> Response:
-    posted = await admin_post(request)
+    posted = await keys_post(request)
     if isinstance(posted, Response):
         return posted
     session, form = posted

@@ -12,7 +12,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -20,10 +19,10 @@ from switchboard_billing.client import CatalogDeployment, SummarizeUsageRequest,
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.routes.catalog import fetch_catalog
-from switchboard_facade.routes.usage import summarize, usage_filters
+from switchboard_facade.routes.usage import summarize
 from switchboard_facade.ui import ranges
 from switchboard_facade.ui.display import utc
-from switchboard_facade.ui.guard import current, to_signin
+from switchboard_facade.ui.guard import acting_key, current, to_signin, usage_scope
 from switchboard_facade.ui.names import directory
 from switchboard_facade.ui.render import page
 from switchboard_facade.ui.session import Session
@@ -86,7 +85,7 @@ async def describe(request: Request, session: Session) -> tuple[list[dict[str, A
     """The models the session may use, live or not (an admin: every configured model)."""
     gw: Gateway = request.app.state.gateway
     try:
-        key = await gw.verify(session.credential)
+        key = await acting_key(gw, session)
         # An admin sees every model as it stands; a key also sees which deployments its tier and jurisdictions rule out.
         constraints = RoutingConstraints(allowed_models=key.models) if key.is_admin else RoutingConstraints(
             allowed_models=key.models, privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions)
@@ -129,8 +128,7 @@ async def model_page(request: Request, name: str) -> Response:
     charts: dict[str, Any] = {}
     overall = UsageGroup()
     try:
-        key = await gw.verify(session.credential)
-        filters = usage_filters(QueryParams({"model": name}), key)
+        filters = await usage_scope(gw, session, {"model": name})
         filters.update(from_ms=rng.from_ms, to_ms=rng.to_ms)
         names, totals, by_key, whole = await asyncio.gather(
             directory(gw, session),

@@ -14,11 +14,11 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from switchboard_billing.client import AuditActor
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.model_input import stored_model
 from switchboard_facade.model_views import model_entries
-from switchboard_facade.routes.admin_models import actor as audit_actor
 from switchboard_facade.ui.guard import checked_form, csrf_refused, current, forbidden, to_signin
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, page
 from switchboard_facade.ui.session import Session
@@ -82,6 +82,16 @@ async def act(request: Request, model_id: str, action: str) -> Response:
     return await _act(request, action, model_id)
 
 
+def session_actor(session: Session) -> tuple[str, AuditActor]:
+    """Who changes a model from the dashboard: created_by / updated_by, and the audit log's actor (the signed-in
+    key, the person signed in by single sign-on, or the master key)."""
+    if session.kind == "key":
+        return session.key_id, AuditActor(kind="key", key_id=session.key_id, user_id=session.user_id)
+    if session.kind == "user":
+        return session.user_id, AuditActor(kind="user", user_id=session.user_id)
+    return "master", AuditActor(kind="master", key_id="master")
+
+
 async def _act(request: Request, action: str, model_id: str) -> Response:
     session = await _admin_session(request)
     if not isinstance(session, Session):
@@ -91,7 +101,7 @@ async def _act(request: Request, action: str, model_id: str) -> Response:
         return csrf_refused(request, session)
     gw: Gateway = request.app.state.gateway
     try:
-        actor, who = await audit_actor(gw, session.credential)
+        actor, who = session_actor(session)
         if action == "create":
             model, _ = stored_model({"model_name": first(form, "model_name"),
                                      "litellm_params": params_from_form(form)})

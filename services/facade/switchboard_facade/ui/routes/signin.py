@@ -1,4 +1,5 @@
-"""Sign in with the master key (or an admin key) or a virtual key; sign out."""
+"""Sign in with a key (the master key for break-glass, an admin key, a virtual key) or by single sign-on
+(:mod:`switchboard_facade.ui.routes.sso`); sign out."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from switchboard_auth.client import SessionInfo
 from switchboard_common.errors import ServiceError
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.ui.guard import csrf_refused, current, store
+from switchboard_facade.ui.guard import csrf_refused, current
+from switchboard_facade.ui.oidc import OidcConfig
 from switchboard_facade.ui.render import SECURITY_HEADERS, first, form_data, page
-from switchboard_facade.ui.session import COOKIE_NAME, SESSION_SECONDS, csrf_ok
+from switchboard_facade.ui.session import COOKIE_NAME, csrf_ok
 
 router = APIRouter()
 
@@ -21,11 +24,29 @@ router = APIRouter()
 LOGIN_CSRF_COOKIE = "sb_login_csrf"
 
 
-def _login_page(request: Request, error: str = "", status: int = 200) -> Response:
+def login_page(request: Request, error: str = "", status: int = 200) -> Response:
+    gw: Gateway = request.app.state.gateway
     token = secrets.token_urlsafe(32)
-    response = page(request, "login.html", None, status=status, csrf_token=token, error=error)
+    response = page(request, "login.html", None, status=status, csrf_token=token, error=error,
+                    sso=OidcConfig.from_settings(gw.settings) is not None,
+                    master_login=gw.settings.ui_master_key_login)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=600, path="/ui", httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
+    return response
+
+
+#: The longest session auth opens (a week).
+MAX_SESSION_SECONDS = 7 * 24 * 3600
+
+
+def session_ttl(gw: Gateway) -> int:
+    return min(MAX_SESSION_SECONDS, max(60, int(gw.settings.ui_session_hours * 3600)))
+
+
+def signed_in(request: Request, response: Response, info: SessionInfo) -> Response:
+    """``response`` with the session cookie of ``info`` set."""
+    response.set_cookie(COOKIE_NAME, info.token, max_age=session_ttl(request.app.state.gateway), path="/ui",
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response
 
 
@@ -39,7 +60,7 @@ async def home(request: Request) -> Response:
 
 @router.get("/ui/login")
 async def login_form(request: Request) -> Response:
-    return _login_page(request)
+    return login_page(request)
 
 
 @router.post("/ui/login")
@@ -48,18 +69,18 @@ async def login(request: Request) -> Response:
     if not csrf_ok_login(request, first(form, "csrf_token")):
         return csrf_refused(request, None)
     credential = first(form, "api_key")
-    if not credential:
-        return _login_page(request, "Paste the master key or a virtual key (sk-...).", 400)
     gw: Gateway = request.app.state.gateway
+    if not credential:
+        what = "the master key or a virtual key" if gw.settings.ui_master_key_login else "a virtual key"
+        return login_page(request, f"Paste {what} (sk-...).", 400)
     try:
-        key = await gw.verify(credential)
+        if not gw.settings.ui_master_key_login and (await gw.verify(credential)).key_id == "master":
+            return login_page(request, "Signing in with the master key is turned off on this gateway "
+                              "(SWITCHBOARD_UI_MASTER_KEY_LOGIN=false). Sign in with SSO or a virtual key.", 403)
+        info = await gw.auth.admin.open_session(credential, session_ttl(gw))
     except ServiceError as err:
-        return _login_page(request, f"Not signed in: {err.error.message}", 401)
-    label = "admin" if key.is_admin and not key.key_id else (key.key_alias or key.key_id)
-    cookie, _ = store(request).create(credential, is_admin=key.is_admin, key_id=key.key_id, label=label)
-    response = RedirectResponse("/ui/usage", status_code=303, headers=SECURITY_HEADERS)
-    response.set_cookie(COOKIE_NAME, cookie, max_age=SESSION_SECONDS, path="/ui", httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https")
+        return login_page(request, f"Not signed in: {err.error.message}", 401)
+    response = signed_in(request, RedirectResponse("/ui/usage", status_code=303, headers=SECURITY_HEADERS), info)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/ui")
     return response
 
@@ -75,7 +96,12 @@ async def logout(request: Request) -> Response:
     form = await form_data(request)
     if session is None or not csrf_ok(session, first(form, "csrf_token")):
         return csrf_refused(request, session)
-    store(request).destroy(request.cookies.get(COOKIE_NAME))
+    gw: Gateway = request.app.state.gateway
+    try:
+        await gw.auth.admin.close_session(session.credential)
+    except ServiceError as err:
+        return page(request, "error.html", session, status=503, title="Not signed out",
+                    message=f"The session could not be ended: {err.error.message} Try again.")
     response = RedirectResponse("/ui/login", status_code=303, headers=SECURITY_HEADERS)
     response.delete_cookie(COOKIE_NAME, path="/ui")
     return response

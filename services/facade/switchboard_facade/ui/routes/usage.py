@@ -21,10 +21,10 @@ from switchboard_common.errors import ServiceError
 from switchboard_facade.admin_views import iso_ms
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.routes.spend import usage_row_json
-from switchboard_facade.routes.usage import csv_response, summarize, usage_filters
+from switchboard_facade.routes.usage import csv_response, summarize
 from switchboard_facade.ui import ranges
 from switchboard_facade.ui.budget_bars import Standing, has_budget, standings
-from switchboard_facade.ui.guard import current, to_signin
+from switchboard_facade.ui.guard import acting_key, current, to_signin, usage_scope
 from switchboard_facade.ui.names import Directory, directory
 from switchboard_facade.ui.render import page
 from switchboard_facade.ui.session import Session
@@ -91,8 +91,17 @@ async def budgets(gw: Gateway, session: Session, names: Directory) -> list[dict[
             if has_budget(u.limits):
                 subjects.append(("user", u.user_id, u.limits))
                 labels[("user", u.user_id)] = (names.user(u.user_id), "/ui/users")
+    elif session.is_person:
+        for k in names.keys.values():
+            if has_budget(k.limits) and k.status in ("active", "blocked"):
+                subjects.append(("key", k.key_id, k.limits))
+                labels[("key", k.key_id)] = (names.key(k.key_id), f"/ui/keys/{k.key_id}")
+        for u in names.users.values():
+            if u.user_id == session.user_id and has_budget(u.limits):
+                subjects.append(("user", u.user_id, u.limits))
+                labels[("user", u.user_id)] = ("Your budget", "")
     else:
-        key = await gw.verify(session.credential)
+        key = await acting_key(gw, session)
         if has_budget(key.limits):
             subjects.append(("key", key.key_id, key.limits))
             labels[("key", key.key_id)] = (names.key(key.key_id), f"/ui/keys/{key.key_id}")
@@ -123,9 +132,7 @@ async def usage_page(request: Request) -> Response:
     context: dict[str, Any] = {"charts": {}, "tables": {}, "rows": [], "budgets": [], "overall": None}
     names = Directory()
     try:
-        key = await gw.verify(session.credential)
-        filters = usage_filters(QueryParams({k: chosen[k] for k in ("key_id", "team_id", "model") if chosen[k]}),
-                                key)
+        filters = await usage_scope(gw, session, {k: chosen[k] for k in ("key_id", "team_id", "model") if chosen[k]})
         filters.update(from_ms=rng.from_ms, to_ms=rng.to_ms)
 
         def sums(group_by: str = "", split_by: str = "") -> Any:
@@ -163,8 +170,7 @@ async def usage_csv(request: Request) -> Response:
     gw: Gateway = request.app.state.gateway
     request_id = new_request_id()
     try:
-        key = await gw.verify(session.credential)
-        filters = usage_filters(request.query_params, key)
+        filters = await usage_scope(gw, session, dict(request.query_params))
         found = await records(gw, filters, CSV_ROWS)
     except ServiceError as err:
         return page(request, "error.html", session, status=400, message=err.error.message)

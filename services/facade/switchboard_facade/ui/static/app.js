@@ -130,3 +130,42 @@ document.addEventListener("DOMContentLoaded", () => {
   followPublicOrigin();
   keyTest();
 });
+
+// The bell: how many alerts arrived in the last day, and the latest ones when opened.
+async function loadBell() {
+  const bell = document.querySelector("[data-bell]");
+  if (!bell) return;
+  let data;
+  try {
+    const answer = await fetch("/ui/alerts/recent", {credentials: "same-origin", headers: {accept: "application/json"}});
+    if (!answer.ok) return;
+    data = await answer.json();
+  } catch (err) {
+    return;
+  }
+  const count = bell.querySelector("[data-bell-count]");
+  if (data.new > 0) {
+    count.textContent = data.new > 99 ? "99+" : String(data.new);
+    count.hidden = false;
+    bell.querySelector("summary").setAttribute("aria-label", `Recent alerts: ${data.new} in the last day`);
+  }
+  const list = bell.querySelector("[data-bell-list]");
+  list.replaceChildren();
+  if (!data.alerts.length) {
+    const empty = document.createElement("li");
+    empty.className = "muted";
+    empty.textContent = data.unavailable ? "Alerts are unavailable right now." : "No alerts.";
+    list.appendChild(empty);
+    return;
+  }
+  for (const alert of data.alerts) {
+    const item = document.createElement("li");
+    const when = document.createElement("time");
+    when.dateTime = alert.created_at;
+    when.textContent = new Date(alert.created_at).toLocaleString();
+    item.appendChild(when);
+    item.appendChild(document.createTextNode(alert.message));
+    list.appendChild(item);
+  }
+}
+document.addEventListener("DOMContentLoaded", loadBell);
