@@ -181,4 +181,8 @@ def start_litellm(
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
-    return RunningGateway(name, f"{base}/v1/chat/completions", api_key, process)
+    return RunningGateway(
+        name, f"{base}/v1/chat/completions", api_key, process,
+        pii_unsupported="LiteLLM's PII masking is a Presidio guardrail that needs Presidio's analyzer and "
+                        "anonymizer services, which this benchmark does not run",
+    )

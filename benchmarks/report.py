@@ -47,6 +47,9 @@ def _rate(value: object) -> str:
 
 
 def _cells(row: dict[str, object], label: str) -> dict[str, str]:
+    if "skipped" in row:
+        blank = dict.fromkeys((key for _, key in _COLUMNS), "n/a")
+        return {**blank, "scenario": str(row["scenario"]), "target": label, "errors": "not measured"}
     if "error" in row:
         blank = dict.fromkeys((key for _, key in _COLUMNS), "-")
         return {**blank, "scenario": str(row["scenario"]), "target": label, "errors": "run failed"}
@@ -111,12 +114,26 @@ def format_table(document: dict[str, object]) -> str:
     for name, info in dict(document["targets"]).items():  # type: ignore[call-overload]
         if info.get("available") is False:
             lines.append(f"{name}: unavailable - {summarize_reason(str(info.get('reason', '')))}")
+    for label, scenarios, reason in skipped_notes(document):
+        lines.append(f"{label}: {scenarios} not measured - {reason}")
     return "\n".join(lines)
+
+
+def skipped_notes(document: dict[str, object]) -> list[tuple[str, str, str]]:
+    """(target label, scenarios, reason) for every target that skipped scenarios it cannot run as asked."""
+    targets = dict(document["targets"])  # type: ignore[call-overload]
+    skipped: dict[tuple[str, str], list[str]] = {}
+    for row in document["results"]:  # type: ignore[attr-defined]
+        if isinstance(row, dict) and "skipped" in row:
+            label = str(dict(targets.get(row["target"], {})).get("label", row["target"]))
+            skipped.setdefault((label, str(row["skipped"])), []).append(str(row["scenario"]))
+    return [(label, ", ".join(scenarios), reason) for (label, reason), scenarios in skipped.items()]
 
 
 def _row(document: dict[str, object], target: str, scenario: str) -> dict[str, object] | None:
     for row in document["results"]:  # type: ignore[attr-defined]
-        if row.get("target") == target and row.get("scenario") == scenario and "error" not in row:
+        if (row.get("target") == target and row.get("scenario") == scenario and "error" not in row
+                and "skipped" not in row):
             return dict(row)
     return None
 
@@ -247,10 +264,11 @@ def markdown_section(document: dict[str, object]) -> str:
         for name, info in dict(document["targets"]).items()  # type: ignore[call-overload]
         if info.get("available") is False
     ]
-    if unavailable:
+    notes = [f"- {label}: not measured in this run ({summarize_reason(reason, 240)})." for label, reason in unavailable]
+    notes += [f"- {label}: {scenarios} not measured ({reason})." for label, scenarios, reason in skipped_notes(document)]
+    if notes:
         lines.append("")
-        for label, reason in unavailable:
-            lines.append(f"- {label}: not measured in this run ({summarize_reason(reason, 240)}).")
+        lines.extend(notes)
     lines += ["", "Goals:", "", "| goal | measured | status |", "|---|---|---|"]
     for goal in check_goals(document):
         lines.append(f"| {goal['goal']} | {goal['measured']} | {goal['status']} |")

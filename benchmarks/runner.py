@@ -25,7 +25,14 @@ from benchmarks.gateway import GatewayUnavailable, RunningGateway
 from benchmarks.litellm_env import LITELLM_VERSION, start_litellm
 from benchmarks.load import LoadSpec, run_load, wrk_available
 from benchmarks.processes import REPO_ROOT, ManagedProcess, ProcessTreeMeter, free_port, wait_http_ok
-from benchmarks.scenarios import Scenario, build_scenarios, write_bodies
+from benchmarks.scenarios import (
+    ALL_KINDS,
+    CONVERSATION_KINDS,
+    PII_SUFFIX,
+    Scenario,
+    build_scenarios,
+    write_bodies,
+)
 from benchmarks.soak import run_soak
 from benchmarks.switchboard_env import POSTGRES_SERVER_URL, REDIS_URL, ensure_postgres_database, start_switchboard
 
@@ -44,7 +51,7 @@ class BenchOptions:
     warmup_s: float = 2.0
     concurrencies: list[int] = field(default_factory=lambda: [1, 16, 64])
     long_concurrencies: list[int] = field(default_factory=lambda: [1])
-    kinds: list[str] = field(default_factory=lambda: ["chat", "stream", "long-prompt", "long-stream"])
+    kinds: list[str] = field(default_factory=lambda: list(ALL_KINDS))
     postgres: bool = False
     provider_delay_ms: float = 0.0
     provider_chunks: int = 20
@@ -267,14 +274,23 @@ def _run_target(
             if gateway is not None and not gateway.process.alive():
                 rows.append({"target": target, "scenario": scenario.key, "error": "gateway exited"})
                 continue
+            api_key = _api_key(gateway, scenario.pii)
+            if api_key is None:
+                assert gateway is not None
+                rows.append({"target": target, "scenario": scenario.key, "skipped": gateway.pii_unsupported})
+                if log:
+                    print(f"[bench] {label:<22} {scenario.key:<18} skipped: {gateway.pii_unsupported}", flush=True)
+                continue
             spec = LoadSpec(
                 url=gateway.chat_url if gateway else f"{provider.base_url}/chat/completions",
-                api_key=gateway.api_key if gateway else DIRECT_API_KEY,
+                api_key=api_key,
                 body_file=bodies[scenario.kind],
                 concurrency=scenario.concurrency,
                 duration_s=options.duration_s,
                 streaming=scenario.streaming,
                 overhead_header=gateway.overhead_header_for(scenario.streaming) if gateway else None,
+                conversation=scenario.conversation,
+                model=options.model,
             )
             if log:
                 print(f"[bench] {label:<22} {scenario.key:<18}", end="", flush=True)
@@ -291,6 +307,13 @@ def _run_target(
     finally:
         if gateway is not None:
             gateway.process.stop()
+
+
+def _api_key(gateway: RunningGateway | None, pii: bool) -> str | None:
+    """The key a scenario is sent with; ``None`` when the gateway cannot run it as asked."""
+    if gateway is None:
+        return DIRECT_API_KEY
+    return gateway.pii_api_key if pii else gateway.api_key
 
 
 def _soak(target: str, label: str, gateway: RunningGateway, meter: ProcessTreeMeter, bodies: dict[str, Path],
@@ -318,13 +341,18 @@ def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOpti
     scenario's own warm-up is too short to absorb that without skewing the first scenario.
     """
     for kind, body_file in sorted(bodies.items()):
+        api_key = _api_key(gateway, kind.endswith(PII_SUFFIX))
+        if api_key is None:
+            continue
         spec = LoadSpec(
             url=gateway.chat_url,
-            api_key=gateway.api_key,
+            api_key=api_key,
             body_file=body_file,
             concurrency=1,
             duration_s=SETTLE_SECONDS_PER_KIND,
             streaming=kind != "chat",
+            conversation=kind if kind in CONVERSATION_KINDS else None,
+            model=options.model,
         )
         try:
             run_load(spec, use_wrk=options.use_wrk)
@@ -333,6 +361,8 @@ def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOpti
 
 
 def _progress(row: dict[str, object]) -> str:
+    if "skipped" in row:
+        return f" skipped: {row['skipped']}"
     if "error" in row:
         return f" error: {str(row['error']).splitlines()[0][:200]}"
     latency = row.get("latency_ms")
