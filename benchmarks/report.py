@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TARGET_ORDER = ("direct", "switchboard", "litellm")
+TARGET_ORDER = ("direct", "switchboard", "litellm", "direct-uvicorn", "litellm-uvicorn")
 DOCS_START = "<!-- bench:results:start -->"
 DOCS_END = "<!-- bench:results:end -->"
 
@@ -154,7 +154,7 @@ def check_goals(document: dict[str, object]) -> list[dict[str, str]]:
         value = _float(row.get(metric)) if row else None
         add(goal, value, None if value is None else value <= 2.0, f"{value:.2f} ms" if value is not None else "")
 
-    ours, theirs = _row(document, "switchboard", "chat@c16"), _row(document, "litellm", "chat@c16")
+    ours, theirs = _row(document, "switchboard", "chat@c16"), fastest_litellm(document, "chat@c16")
     ratio = None
     if ours and theirs and float(theirs["requests_per_s"]) > 0:  # type: ignore[arg-type]
         ratio = float(ours["requests_per_s"]) / float(theirs["requests_per_s"])  # type: ignore[arg-type]
@@ -162,7 +162,8 @@ def check_goals(document: dict[str, object]) -> list[dict[str, str]]:
         ">= 10x LiteLLM's requests/s at concurrency 16",
         ratio,
         None if ratio is None else ratio >= 10,
-        f"{ratio:.1f}x" if ratio else "",
+        f"{ratio:.1f}x (LiteLLM's best: {_rate(theirs['requests_per_s'])} req/s, {theirs['target']})"
+        if ratio and theirs else "",
     )
 
     for scenario in ("chat@c64", "stream@c64"):
@@ -213,6 +214,16 @@ def check_goals(document: dict[str, object]) -> list[dict[str, str]]:
         f"{peak:.0f} MB peak after {served} measured requests (no soak run)" if peak is not None else "",
     )
     return goals
+
+
+def fastest_litellm(document: dict[str, object], scenario: str) -> dict[str, object] | None:
+    """LiteLLM's row with the most requests/s among its targets (raw or uvicorn fake provider).
+
+    The ratio is published against LiteLLM's best showing, so a quirk of one fake provider's
+    HTTP server can never flatter Switchboard.
+    """
+    rows = [row for row in (_row(document, target, scenario) for target in ("litellm", "litellm-uvicorn")) if row]
+    return max(rows, key=lambda row: float(row["requests_per_s"]), default=None)  # type: ignore[arg-type]
 
 
 def _float(value: object) -> float | None:
