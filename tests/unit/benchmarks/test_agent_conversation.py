@@ -118,3 +118,17 @@ async def test_the_stream_client_replays_conversations_against_a_real_server(pro
 async def test_an_unknown_conversation_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown conversation kind"):
         await asyncio.wait_for(run_load("http://127.0.0.1:9/x", b"{}", "x", 1, 0.1, conversation="chat"), 5)
+
+
+def test_the_runner_replays_conversations_against_both_fake_providers() -> None:
+    """The cursor-agent rows through the runner, on the raw and the Starlette/uvicorn fake provider."""
+    from benchmarks.runner import BenchOptions, run_benchmarks
+
+    options = BenchOptions(targets=["direct", "direct-uvicorn"], duration_s=0.5, warmup_s=0.0, concurrencies=[],
+                           long_concurrencies=[1], kinds=["cursor-agent"])
+    document = run_benchmarks(options, log=False)
+    rows = {(row["target"], row["scenario"]): row for row in document["results"]}  # type: ignore[attr-defined]
+    assert set(rows) == {("direct", "cursor-agent@c1"), ("direct-uvicorn", "cursor-agent@c1")}
+    for row in rows.values():
+        assert int(row["ok"]) > 0 and row["failures"] == 0 and row["ttft_ms"] is not None
+        assert row["load_generator"] == "stream_client" and row["added_p50_ms"] is None
