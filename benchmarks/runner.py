@@ -69,6 +69,8 @@ class BenchOptions:
     use_wrk: bool = True
     #: After the scenarios, carry this many chat requests through Switchboard and read its memory (0: no soak).
     soak_requests: int = 0
+    #: Interpreter LiteLLM's venv is made from (``None``: the one running the benchmark).
+    litellm_python: str | None = None
 
 
 def machine_description() -> dict[str, object]:
@@ -154,7 +156,8 @@ def _start_target(name: str, options: BenchOptions, provider: _FakeProvider, wor
         )
     if name in ("litellm", "litellm-uvicorn"):
         database_url = ensure_postgres_database(POSTGRES_SERVER_URL, "litellm_bench") if options.postgres else None
-        return start_litellm(provider.base_url, options.model, work_dir / name, database_url=database_url)
+        return start_litellm(provider.base_url, options.model, work_dir / name, database_url=database_url,
+                             base_python=options.litellm_python)
     raise ValueError(f"unknown target {name!r}")
 
 
