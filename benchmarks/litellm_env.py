@@ -58,7 +58,7 @@ def ensure_litellm_installed(venv: Path = LITELLM_VENV, base_python: str | None 
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
     venv.parent.mkdir(parents=True, exist_ok=True)
-    interpreter: str = base_python or getattr(sys, "_base_executable", sys.executable)
+    interpreter = base_python or str(getattr(sys, "_base_executable", None) or sys.executable)
     steps: list[list[str]] = [
         [interpreter, "-m", "venv", str(venv)],
         # httptools: uvicorn's C HTTP parser, what a production uvicorn (uvicorn[standard]) runs on.
