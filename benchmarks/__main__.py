@@ -68,6 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--switchboard-root", type=Path, default=REPO_ROOT, help="checkout whose sources the supervisor runs"
     )
+    parser.add_argument(
+        "--litellm-python", default=None,
+        help="interpreter LiteLLM's venv is made from (default: this one; another gets its own venv)",
+    )
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio client for non-streaming loads too")
     parser.add_argument(
         "--output", type=Path, default=None, help="result JSON path (default benchmarks/results/bench-<time>.json)"
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         switchboard_root=args.switchboard_root.resolve(),
         use_wrk=not args.no_wrk,
         soak_requests=args.soak_requests,
+        litellm_python=args.litellm_python,
     )
     document = run_benchmarks(options)
     output = args.output or default_results_path(document)

@@ -28,6 +28,11 @@ class RunningGateway:
     stream_overhead_header: str | None = None
     #: Whether the root process counts as the gateway (not when it is only a supervisor).
     meter_root: bool = True
+    #: A key whose ``pii_policy`` is ``substitute``, for the ``+pii`` scenarios; ``None`` when the
+    #: gateway has no such key setting (those scenarios are then skipped, not run without it).
+    pii_api_key: str | None = None
+    #: Why the ``+pii`` scenarios are skipped on this gateway.
+    pii_unsupported: str = "this gateway has no per-key PII substitution"
 
     def overhead_header_for(self, streaming: bool) -> str | None:
         return self.stream_overhead_header if streaming else self.overhead_header

@@ -28,8 +28,27 @@ def _venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def ensure_litellm_installed(venv: Path = LITELLM_VENV) -> Path:
-    """Create the venv and install ``litellm[proxy]`` at the pinned version if needed; returns its python."""
+def litellm_venv(base_python: str | None) -> Path:
+    """LiteLLM's venv: ``benchmarks/.venvs/litellm``, or one per interpreter when another is asked for."""
+    if base_python is None:
+        return LITELLM_VENV
+    try:
+        version = subprocess.run(
+            [base_python, "-c", "import sys; print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
+            capture_output=True, text=True, check=False,
+        )
+    except OSError as exc:
+        raise GatewayUnavailable(f"cannot run {base_python}: {exc}") from exc
+    if version.returncode != 0:
+        raise GatewayUnavailable(f"cannot run {base_python}: {version.stderr.strip()[-300:]}")
+    return LITELLM_VENV.with_name(f"litellm-py{version.stdout.strip()}")
+
+
+def ensure_litellm_installed(venv: Path = LITELLM_VENV, base_python: str | None = None) -> Path:
+    """Create the venv and install ``litellm[proxy]`` at the pinned version if needed; returns its python.
+
+    ``base_python``: the interpreter the venv is made from (default: the one running the benchmark).
+    """
     python = _venv_python(venv)
     check = [
         str(python),
@@ -39,9 +58,9 @@ def ensure_litellm_installed(venv: Path = LITELLM_VENV) -> Path:
     if python.exists() and subprocess.run(check, capture_output=True, check=False).returncode == 0:
         return python
     venv.parent.mkdir(parents=True, exist_ok=True)
-    base_python = getattr(sys, "_base_executable", sys.executable)
-    steps = [
-        [base_python, "-m", "venv", str(venv)],
+    interpreter = base_python or str(getattr(sys, "_base_executable", None) or sys.executable)
+    steps: list[list[str]] = [
+        [interpreter, "-m", "venv", str(venv)],
         # httptools: uvicorn's C HTTP parser, what a production uvicorn (uvicorn[standard]) runs on.
         [str(python), "-m", "pip", "install", "-q", f"litellm[proxy]=={LITELLM_VERSION}", "httptools"],
     ]
@@ -129,13 +148,14 @@ def start_litellm(
     work_dir: Path,
     database_url: str | None = None,
     ready_timeout_s: float = 180.0,
+    base_python: str | None = None,
 ) -> RunningGateway:
     """Install if needed, start the proxy on a free port, wait for readiness, return how to call it.
 
     With ``database_url`` the proxy keeps virtual keys in PostgreSQL and a key is generated for
     the benchmark; without it requests use the master key (LiteLLM's fastest auth path).
     """
-    python = ensure_litellm_installed()
+    python = ensure_litellm_installed(litellm_venv(base_python), base_python)
     if database_url is not None:
         ensure_prisma_client(python)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -181,4 +201,8 @@ def start_litellm(
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
-    return RunningGateway(name, f"{base}/v1/chat/completions", api_key, process)
+    return RunningGateway(
+        name, f"{base}/v1/chat/completions", api_key, process,
+        pii_unsupported="LiteLLM's PII masking is a Presidio guardrail that needs Presidio's analyzer and "
+                        "anonymizer services, which this benchmark does not run",
+    )

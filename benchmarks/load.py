@@ -34,6 +34,10 @@ class LoadSpec:
     duration_s: float
     streaming: bool
     overhead_header: str | None = None
+    #: Replay agent conversations of this kind turn by turn instead of sending ``body_file`` (stream client).
+    conversation: str | None = None
+    #: The model named in the conversations' requests.
+    model: str = ""
 
 
 def wrk_available() -> bool:
@@ -42,7 +46,7 @@ def wrk_available() -> bool:
 
 def run_load(spec: LoadSpec, use_wrk: bool = True) -> dict[str, object]:
     """Run the load and return the stream client's summary shape (milliseconds throughout)."""
-    if spec.streaming or not use_wrk or not wrk_available():
+    if spec.streaming or spec.conversation or not use_wrk or not wrk_available():
         return _run_stream_client(spec)
     summary = _run_wrk(spec)
     if int(summary["ok"]) < 2 * spec.concurrency:  # type: ignore[call-overload]
@@ -71,6 +75,8 @@ def _run_stream_client(spec: LoadSpec) -> dict[str, object]:
     ]
     if spec.overhead_header:
         argv += ["--overhead-header", spec.overhead_header]
+    if spec.conversation:
+        argv += ["--conversation", spec.conversation, "--model", spec.model]
     done = subprocess.run(
         argv, capture_output=True, text=True, cwd=REPO_ROOT, timeout=spec.duration_s + 120, check=False
     )

@@ -1,8 +1,11 @@
 """Runs every scenario against every target and collects one result document.
 
 Targets: ``direct`` (the fake provider itself: the baseline every overhead is measured from),
-``switchboard`` (all four services under the supervisor) and ``litellm`` (LiteLLM's proxy).
-A target that cannot be started is recorded as unavailable with the reason and the others run.
+``switchboard`` (all four services under the supervisor) and ``litellm`` (LiteLLM's proxy), all
+on the raw-protocol fake provider; ``direct-uvicorn`` and ``litellm-uvicorn`` are the same against
+the same fake provider served by Starlette on uvicorn (``fake_provider_asgi``), the way an
+independent harness would write it, so the LiteLLM numbers do not depend on one server's HTTP
+quirks. A target that cannot be started is recorded as unavailable with the reason and the others run.
 
 For each scenario and target: a short warm-up load (discarded), then the measured load while the
 gateway's process tree is metered (CPU seconds before/after, RSS sampled for the peak).
@@ -25,11 +28,22 @@ from benchmarks.gateway import GatewayUnavailable, RunningGateway
 from benchmarks.litellm_env import LITELLM_VERSION, start_litellm
 from benchmarks.load import LoadSpec, run_load, wrk_available
 from benchmarks.processes import REPO_ROOT, ManagedProcess, ProcessTreeMeter, free_port, wait_http_ok
-from benchmarks.scenarios import Scenario, build_scenarios, write_bodies
+from benchmarks.scenarios import (
+    ALL_KINDS,
+    CONVERSATION_KINDS,
+    PII_SUFFIX,
+    Scenario,
+    build_scenarios,
+    write_bodies,
+)
 from benchmarks.soak import run_soak
 from benchmarks.switchboard_env import POSTGRES_SERVER_URL, REDIS_URL, ensure_postgres_database, start_switchboard
 
-TARGETS = ("direct", "switchboard", "litellm")
+TARGETS = ("direct", "switchboard", "litellm", "direct-uvicorn", "litellm-uvicorn")
+#: Targets whose provider is the Starlette/uvicorn fake provider; each other target uses the raw one.
+UVICORN_PROVIDER_TARGETS = ("direct-uvicorn", "litellm-uvicorn")
+#: The target whose p50 a target's overhead is measured from.
+BASELINE_TARGET = {"litellm-uvicorn": "direct-uvicorn"}
 DIRECT_API_KEY = "sk-direct"
 #: Seconds of load per request kind right after a gateway starts, before any measurement.
 SETTLE_SECONDS_PER_KIND = 1.5
@@ -44,7 +58,7 @@ class BenchOptions:
     warmup_s: float = 2.0
     concurrencies: list[int] = field(default_factory=lambda: [1, 16, 64])
     long_concurrencies: list[int] = field(default_factory=lambda: [1])
-    kinds: list[str] = field(default_factory=lambda: ["chat", "stream", "long-prompt", "long-stream"])
+    kinds: list[str] = field(default_factory=lambda: list(ALL_KINDS))
     postgres: bool = False
     provider_delay_ms: float = 0.0
     provider_chunks: int = 20
@@ -55,6 +69,8 @@ class BenchOptions:
     use_wrk: bool = True
     #: After the scenarios, carry this many chat requests through Switchboard and read its memory (0: no soak).
     soak_requests: int = 0
+    #: Interpreter LiteLLM's venv is made from (``None``: the one running the benchmark).
+    litellm_python: str | None = None
 
 
 def machine_description() -> dict[str, object]:
@@ -94,14 +110,14 @@ def machine_description() -> dict[str, object]:
 
 
 class _FakeProvider:
-    """The fake provider process (started once, shared by every target)."""
+    """A fake provider process (started once, shared by the targets that use it)."""
 
-    def __init__(self, options: BenchOptions, work_dir: Path) -> None:
+    def __init__(self, options: BenchOptions, work_dir: Path, module: str = "benchmarks.fake_provider") -> None:
         self.port = free_port()
         argv = [
             sys.executable,
             "-m",
-            "benchmarks.fake_provider",
+            module,
             "--port",
             str(self.port),
             "--delay-ms",
@@ -113,14 +129,16 @@ class _FakeProvider:
             "--models",
             options.model,
         ]
-        self.process = ManagedProcess("fake-provider", argv, work_dir / "fake_provider.log")
+        name = module.rsplit(".", 1)[-1].replace("_", "-")
+        self.process = ManagedProcess(name, argv, work_dir / f"{name}.log")
         wait_http_ok(f"http://127.0.0.1:{self.port}/health", 20, self.process)
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.meter = ProcessTreeMeter(self.process.pid)
 
 
 def _start_target(name: str, options: BenchOptions, provider: _FakeProvider, work_dir: Path) -> RunningGateway | None:
     """Start a gateway target; ``None`` for ``direct``. Raises ``GatewayUnavailable``."""
-    if name == "direct":
+    if name in ("direct", "direct-uvicorn"):
         return None
     if name == "switchboard":
         database_url = redis_url = None
@@ -136,9 +154,10 @@ def _start_target(name: str, options: BenchOptions, provider: _FakeProvider, wor
             database_url=database_url,
             redis_url=redis_url,
         )
-    if name == "litellm":
+    if name in ("litellm", "litellm-uvicorn"):
         database_url = ensure_postgres_database(POSTGRES_SERVER_URL, "litellm_bench") if options.postgres else None
-        return start_litellm(provider.base_url, options.model, work_dir / "litellm", database_url=database_url)
+        return start_litellm(provider.base_url, options.model, work_dir / name, database_url=database_url,
+                             base_python=options.litellm_python)
     raise ValueError(f"unknown target {name!r}")
 
 
@@ -176,16 +195,21 @@ def _measure(
 
 
 def _add_overheads(rows: list[dict[str, object]]) -> None:
-    """Added latency and TTFT at p50 versus the direct run of the same scenario."""
-    direct = {row["scenario"]: row for row in rows if row["target"] == "direct"}
+    """Added latency and TTFT at p50 versus the direct run of the same scenario on the same provider."""
+    by_key = {(row["target"], row["scenario"]): row for row in rows}
     for row in rows:
-        baseline = direct.get(row["scenario"])
+        baseline_target = BASELINE_TARGET.get(str(row["target"]), "direct")
+        baseline = by_key.get((baseline_target, row["scenario"])) if not _is_direct(row) else None
         row["added_p50_ms"] = _difference(row, baseline, "latency_ms")
         row["ttft_overhead_p50_ms"] = _difference(row, baseline, "ttft_ms")
 
 
+def _is_direct(row: dict[str, object]) -> bool:
+    return str(row["target"]).startswith("direct")
+
+
 def _difference(row: dict[str, object], baseline: dict[str, object] | None, metric: str) -> float | None:
-    if baseline is None or row["target"] == "direct":
+    if baseline is None:
         return None
     mine, theirs = row.get(metric), baseline.get(metric)
     if not isinstance(mine, dict) or not isinstance(theirs, dict):
@@ -202,13 +226,17 @@ def run_benchmarks(options: BenchOptions, log: bool = True) -> dict[str, object]
     bodies = write_bodies(work_dir / "bodies", options.model, kinds)
     targets: dict[str, dict[str, object]] = {}
     rows: list[dict[str, object]] = []
-    provider = _FakeProvider(options, work_dir)
-    provider_meter = ProcessTreeMeter(provider.process.pid)
+    providers: dict[str, _FakeProvider] = {}
     try:
         for target in options.targets:
-            _run_target(target, options, provider, provider_meter, scenarios, bodies, work_dir, targets, rows, log)
+            module = ("benchmarks.fake_provider_asgi" if target in UVICORN_PROVIDER_TARGETS
+                      else "benchmarks.fake_provider")
+            if module not in providers:
+                providers[module] = _FakeProvider(options, work_dir, module)
+            _run_target(target, options, providers[module], scenarios, bodies, work_dir, targets, rows, log)
     finally:
-        provider.process.stop()
+        for provider in providers.values():
+            provider.process.stop()
     _add_overheads(rows)
     finished = dt.datetime.now(dt.UTC)
     document: dict[str, object] = {
@@ -235,7 +263,6 @@ def _run_target(
     target: str,
     options: BenchOptions,
     provider: _FakeProvider,
-    provider_meter: ProcessTreeMeter,
     scenarios: list[Scenario],
     bodies: dict[str, Path],
     work_dir: Path,
@@ -243,7 +270,7 @@ def _run_target(
     rows: list[dict[str, object]],
     log: bool,
 ) -> None:
-    label = f"{target}+postgres" if options.postgres and target != "direct" else target
+    label = f"{target}+postgres" if options.postgres and not target.startswith("direct") else target
     if log:
         print(f"[bench] starting {label}", flush=True)
     launch = time.monotonic()
@@ -267,19 +294,28 @@ def _run_target(
             if gateway is not None and not gateway.process.alive():
                 rows.append({"target": target, "scenario": scenario.key, "error": "gateway exited"})
                 continue
+            api_key = _api_key(gateway, scenario.pii)
+            if api_key is None:
+                assert gateway is not None
+                rows.append({"target": target, "scenario": scenario.key, "skipped": gateway.pii_unsupported})
+                if log:
+                    print(f"[bench] {label:<22} {scenario.key:<18} skipped: {gateway.pii_unsupported}", flush=True)
+                continue
             spec = LoadSpec(
                 url=gateway.chat_url if gateway else f"{provider.base_url}/chat/completions",
-                api_key=gateway.api_key if gateway else DIRECT_API_KEY,
+                api_key=api_key,
                 body_file=bodies[scenario.kind],
                 concurrency=scenario.concurrency,
                 duration_s=options.duration_s,
                 streaming=scenario.streaming,
                 overhead_header=gateway.overhead_header_for(scenario.streaming) if gateway else None,
+                conversation=scenario.conversation,
+                model=options.model,
             )
             if log:
                 print(f"[bench] {label:<22} {scenario.key:<18}", end="", flush=True)
             try:
-                row = {"target": target, **_measure(scenario, spec, options, gateway_meter, provider_meter)}
+                row = {"target": target, **_measure(scenario, spec, options, gateway_meter, provider.meter)}
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 row = {"target": target, "scenario": scenario.key, "error": str(exc)[:2000]}
             rows.append(row)
@@ -291,6 +327,13 @@ def _run_target(
     finally:
         if gateway is not None:
             gateway.process.stop()
+
+
+def _api_key(gateway: RunningGateway | None, pii: bool) -> str | None:
+    """The key a scenario is sent with; ``None`` when the gateway cannot run it as asked."""
+    if gateway is None:
+        return DIRECT_API_KEY
+    return gateway.pii_api_key if pii else gateway.api_key
 
 
 def _soak(target: str, label: str, gateway: RunningGateway, meter: ProcessTreeMeter, bodies: dict[str, Path],
@@ -318,13 +361,18 @@ def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOpti
     scenario's own warm-up is too short to absorb that without skewing the first scenario.
     """
     for kind, body_file in sorted(bodies.items()):
+        api_key = _api_key(gateway, kind.endswith(PII_SUFFIX))
+        if api_key is None:
+            continue
         spec = LoadSpec(
             url=gateway.chat_url,
-            api_key=gateway.api_key,
+            api_key=api_key,
             body_file=body_file,
             concurrency=1,
             duration_s=SETTLE_SECONDS_PER_KIND,
             streaming=kind != "chat",
+            conversation=kind if kind in CONVERSATION_KINDS else None,
+            model=options.model,
         )
         try:
             run_load(spec, use_wrk=options.use_wrk)
@@ -333,6 +381,8 @@ def _settle(gateway: RunningGateway, bodies: dict[str, Path], options: BenchOpti
 
 
 def _progress(row: dict[str, object]) -> str:
+    if "skipped" in row:
+        return f" skipped: {row['skipped']}"
     if "error" in row:
         return f" error: {str(row['error']).splitlines()[0][:200]}"
     latency = row.get("latency_ms")

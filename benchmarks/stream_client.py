@@ -6,6 +6,10 @@ loop for a fixed duration and record, per request, the time to the first SSE eve
 content (TTFT) and the time to the end of the response (total). Non-streaming responses work
 too, which makes it the fallback load generator when wrk is missing.
 
+With ``--conversation cursor-agent`` the body file is not sent: each worker replays agent
+conversations turn by turn (``benchmarks.agent_conversation``), a new conversation after the
+last turn, each with an id no other worker or run uses.
+
 It runs as its own process so its CPU is never counted as the gateway's:
 ``python -m benchmarks.stream_client --url http://127.0.0.1:4000/v1/chat/completions
 --body-file body.json --api-key sk-... --concurrency 16 --duration 3`` prints one JSON object.
@@ -15,13 +19,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import secrets
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import orjson
 
+from benchmarks.agent_conversation import agent_turn_bodies
+from benchmarks.scenarios import AGENT_LAST_TURN_BYTES, AGENT_TURNS, CONVERSATION_KINDS
 from benchmarks.stats import summarize_ms
 
 
@@ -198,30 +207,49 @@ def _carries_content(payload: bytes) -> bool:
     return False
 
 
-def _build_request(url: str, body: bytes, api_key: str) -> tuple[str, int, bytes]:
+def _target(url: str) -> tuple[str, int, str]:
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
         raise ValueError(f"only plain http:// URLs are supported, got {url!r}")
-    port = parts.port or 80
-    path = parts.path or "/"
+    return parts.hostname, parts.port or 80, parts.path or "/"
+
+
+def _request_bytes(host: str, port: int, path: str, body: bytes, api_key: str) -> bytes:
     head = (
         f"POST {path} HTTP/1.1\r\n"
-        f"Host: {parts.hostname}:{port}\r\n"
+        f"Host: {host}:{port}\r\n"
         "Content-Type: application/json\r\n"
         "Accept: application/json, text/event-stream\r\n"
         f"Authorization: Bearer {api_key}\r\n"
         f"Content-Length: {len(body)}\r\n"
         "\r\n"
     ).encode()
-    return parts.hostname, port, head + body
+    return head + body
+
+
+def _build_request(url: str, body: bytes, api_key: str) -> tuple[str, int, bytes]:
+    host, port, path = _target(url)
+    return host, port, _request_bytes(host, port, path, body, api_key)
+
+
+def conversation_requests(url: str, api_key: str, kind: str, model: str, worker: str) -> Iterator[bytes]:
+    """Endless requests of agent conversations, turn by turn; conversation ids start with ``worker``."""
+    if kind not in CONVERSATION_KINDS:
+        raise ValueError(f"unknown conversation kind {kind!r}; choose from {', '.join(CONVERSATION_KINDS)}")
+    host, port, path = _target(url)
+    for number in itertools.count():
+        for body in agent_turn_bodies(model, f"{worker}-{number}", AGENT_TURNS, AGENT_LAST_TURN_BYTES):
+            yield _request_bytes(host, port, path, body, api_key)
 
 
 async def _worker(
-    host: str, port: int, request: bytes, deadline: float, result: LoadResult, overhead_header: bytes | None
+    host: str, port: int, requests: Iterator[bytes], deadline: float, result: LoadResult,
+    overhead_header: bytes | None,
 ) -> None:
     writer: asyncio.StreamWriter | None = None
     response: _ResponseReader | None = None
     while time.perf_counter() < deadline:
+        request = next(requests)
         try:
             if writer is None or response is None:
                 reader, writer = await asyncio.open_connection(host, port, limit=1 << 22)
@@ -260,14 +288,26 @@ async def run_load(
     concurrency: int,
     duration_s: float,
     overhead_header: str | None = None,
+    conversation: str | None = None,
+    model: str = "",
 ) -> LoadResult:
-    """Send ``body`` to ``url`` from ``concurrency`` keep-alive connections for ``duration_s``."""
+    """Send ``body`` to ``url`` from ``concurrency`` keep-alive connections for ``duration_s``.
+
+    With ``conversation`` (a kind of ``CONVERSATION_KINDS``) each connection sends the turns of
+    fresh agent conversations for ``model`` instead of ``body``.
+    """
     host, port, request = _build_request(url, body, api_key)
+    run = secrets.token_hex(4)  # conversations of this run are new to the gateway
+    streams = [
+        conversation_requests(url, api_key, conversation, model, f"{run}-{worker}") if conversation
+        else itertools.repeat(request)
+        for worker in range(concurrency)
+    ]
     header = overhead_header.lower().encode() if overhead_header else None
     started = time.perf_counter()
     deadline = started + duration_s
     result = LoadResult(duration_s=duration_s)
-    await asyncio.gather(*(_worker(host, port, request, deadline, result, header) for _ in range(concurrency)))
+    await asyncio.gather(*(_worker(host, port, stream, deadline, result, header) for stream in streams))
     result.duration_s = time.perf_counter() - started
     return result
 
@@ -282,6 +322,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--overhead-header", default=None, help="response header to collect, e.g. x-switchboard-overhead-ms"
     )
+    parser.add_argument("--conversation", default=None, choices=CONVERSATION_KINDS,
+                        help="replay agent conversations turn by turn instead of sending the body file")
+    parser.add_argument("--model", default="bench-model", help="model of the conversations' requests")
     return parser.parse_args(argv)
 
 
@@ -295,7 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency, asyncio still works without it
         runner = asyncio.run
-    result = runner(run_load(args.url, body, args.api_key, args.concurrency, args.duration, args.overhead_header))
+    result = runner(run_load(args.url, body, args.api_key, args.concurrency, args.duration, args.overhead_header,
+                             conversation=args.conversation, model=args.model))
     sys.stdout.write(orjson.dumps(result.summary()).decode() + "\n")
 
 

@@ -108,6 +108,8 @@ def start_switchboard(
     try:
         wait_http_ok(f"{base}/health/readiness", ready_timeout_s, process)
         api_key = generate_key(base, MASTER_KEY, _key_request(model))
+        pii_api_key = generate_key(base, MASTER_KEY, {**_key_request(model), "key_alias": "bench-pii",
+                                                      "pii_policy": "substitute"})
     except Exception as exc:
         process.stop()
         raise GatewayUnavailable(f"{name} did not start: {exc}") from exc
@@ -120,6 +122,7 @@ def start_switchboard(
         stream_overhead_header=STREAM_OVERHEAD_HEADER,
         # The four services are the gateway; the supervisor is how `make run` starts them.
         meter_root=False,
+        pii_api_key=pii_api_key,
     )
 
 

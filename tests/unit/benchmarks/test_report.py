@@ -111,3 +111,35 @@ def test_memory_goal_reads_the_soak() -> None:
     assert status(_soak(280.0, 270.0, 275.0, 60_000)) == "missed"  # the soak did not reach 100k
     # Without a soak, a peak already over the line is a miss; under it, not measured.
     assert status(_row("switchboard", "chat@c16", 10.0, 20.0, 800, peak_rss_mb=320.0)) == "missed"
+
+
+def test_a_scenario_a_gateway_cannot_run_is_shown_as_not_measured_with_the_reason(tmp_path: Path) -> None:
+    rows = [
+        _row("direct", "cursor-agent+pii@c1", 1.0, 2.0, 500),
+        _row("switchboard", "cursor-agent+pii@c1", 6.0, 9.0, 100, added_p50_ms=5.0),
+        {"target": "litellm", "scenario": "cursor-agent+pii@c1", "skipped": "no per-key PII substitution"},
+    ]
+    document = _document(rows)
+    document["targets"]["litellm"] = {"label": "litellm", "available": True}  # type: ignore[index]
+    table = format_table(document)
+    assert "litellm: cursor-agent+pii@c1 not measured - no per-key PII substitution" in table
+    page = tmp_path / "performance.md"
+    write_docs(document, page)
+    text = page.read_text()
+    assert "| cursor-agent+pii@c1 | litellm | n/a |" in text
+    assert "- litellm: cursor-agent+pii@c1 not measured (no per-key PII substitution)." in text
+    assert "| cursor-agent+pii@c1 | switchboard | 100 |" in text
+
+
+def test_the_throughput_ratio_is_taken_against_litellms_best_row() -> None:
+    rows = [
+        _row("switchboard", "chat@c16", 12.0, 30.0, 1300, cpu_s_per_1k_requests=1.2),
+        _row("litellm", "chat@c16", 150.0, 500.0, 96, cpu_s_per_1k_requests=10.3),
+        _row("litellm-uvicorn", "chat@c16", 95.0, 300.0, 160, cpu_s_per_1k_requests=6.0),
+    ]
+    goals = {goal["goal"]: goal for goal in check_goals(_document(rows))}
+    ratio = goals[">= 10x LiteLLM's requests/s at concurrency 16"]
+    assert ratio["status"] == "missed"
+    assert ratio["measured"] == "8.1x (LiteLLM's best: 160 req/s, litellm-uvicorn; 5.0x less CPU per request)"
+    goals = {goal["goal"]: goal for goal in check_goals(_document(rows[:2]))}
+    assert goals[">= 10x LiteLLM's requests/s at concurrency 16"]["status"] == "met"

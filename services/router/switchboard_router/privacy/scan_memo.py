@@ -9,8 +9,9 @@ offsets): the substitution sent upstream and the restored answer are byte-identi
 scan's. A 128-bit digest makes a collision, which could hide a finding, practically impossible,
 and keeps no copy of the text itself in memory.
 
-Short texts are scanned directly: below ``min_chars`` the scan is about as cheap as the digest.
-The memo is bounded (least recently used out first) and per process.
+Only very short texts are scanned directly: a digest costs about what scanning 10 characters does,
+and a conversation's short messages (user turns, tool-call arguments) come back every turn too.
+The memo is bounded (least recently used out first, about 5 MB when full) and per process.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from collections.abc import Callable
 from switchboard_router.privacy.detectors import Finding
 
 #: Texts shorter than this are scanned every time.
-MIN_CHARS = 1024
+MIN_CHARS = 128
 #: Distinct texts remembered (each holds a 16-byte digest and its few findings).
-MAX_ENTRIES = 8192
+MAX_ENTRIES = 16384
 
 
 class ScanMemo:
