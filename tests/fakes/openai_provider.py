@@ -88,6 +88,8 @@ class FakeOpenAI:
     #: Ids of the chat answers that started (status 200 sent), and of those sent whole (→ time.monotonic()).
     begun: set[str] = field(default_factory=set)
     served: dict[str, float] = field(default_factory=dict)
+    #: The last user message of each answer begun (answer id → text), to tell which request it answered.
+    prompts: dict[str, str] = field(default_factory=dict)
     _flaky_seen: set[str] = field(default_factory=set)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -239,6 +241,7 @@ class FakeOpenAI:
             self.cancelled.append(model)
             return
         self.begun.add(answer_id)
+        self.prompts[answer_id] = _last_user_text(body)
         if not stream:
             await _json(send, 200, {
                 "id": answer_id, "object": "chat.completion", "created": created, "model": model,
@@ -395,6 +398,14 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if model == "long":
         return {"role": "assistant", "content": "tok " * output_cap(body), "refusal": None}, "length"
     return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    last = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
+    content = last.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
 
 
 def output_cap(body: dict[str, Any]) -> int:

@@ -185,6 +185,15 @@ class Load:
     rng: random.Random
     outcomes: list[Outcome] = field(default_factory=list)
     in_flight: int = 0
+    #: Each request's prompt is "fault load <tag> <n>": the fake provider's record of it names the request.
+    tag: str = field(default_factory=lambda: os.urandom(4).hex())
+
+    def outcome_of(self, prompt: str) -> Outcome | None:
+        """The request whose prompt this is (None: another load's)."""
+        head, _, n = prompt.rpartition(" ")
+        if head != f"fault load {self.tag}" or not n.isdigit() or not 0 < int(n) <= len(self.outcomes):
+            return None
+        return self.outcomes[int(n) - 1]
 
     async def run(self, seconds: float) -> None:
         gate = asyncio.Semaphore(CONCURRENCY)
@@ -209,8 +218,8 @@ class Load:
         outcome = Outcome(key, stream, dialect, time.monotonic())
         self.outcomes.append(outcome)
         self.in_flight += 1
-        body: dict[str, Any] = {"model": model, "max_tokens": 100,
-                                "messages": [{"role": "user", "content": f"fault load {len(self.outcomes)}"}]}
+        prompt = f"fault load {self.tag} {len(self.outcomes)}"
+        body: dict[str, Any] = {"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": prompt}]}
         if stream:
             body["stream"] = True
             if dialect == "openai":
@@ -290,11 +299,38 @@ class Row:
     status: str
     cost_micros: int
     provisional: bool
+    error_code: str
+
+    @property
+    def abandoned(self) -> bool:
+        """A call the router gave up because its caller went away (billed for its prompt: its answer is unknown)."""
+        return self.status == "cancelled" and self.error_code == "client_disconnected" and not self.response_id
 
 
 def ledger(rig: Rig, keys: list[Key]) -> list[Row]:
     """The ledger rows of the given keys."""
     marks = ",".join("?" * len(keys))
-    return [Row(str(a), str(b), str(c or ""), str(d), int(e or 0), bool(f)) for a, b, c, d, e, f in rig.read(
-        "SELECT request_id, key_id, response_id, status, cost_micros, provisional FROM usage_ledger "
-        f"WHERE key_id IN ({marks})", tuple(k.key_id for k in keys))]
+    return [Row(str(a), str(b), str(c or ""), str(d), int(e or 0), bool(f), str(g or ""))
+            for a, b, c, d, e, f, g in rig.read(
+                "SELECT request_id, key_id, response_id, status, cost_micros, provisional, error_code "
+                f"FROM usage_ledger WHERE key_id IN ({marks})", tuple(k.key_id for k in keys))]
+
+
+def by_request_id(load: Load, fake: FakeOpenAI, rows: list[Row], served: set[str]) -> list[str]:
+    """What does not match by request id, both ways: a served answer whose request the client can name (it got an
+    ``x-request-id``) must be billed under that id with that answer; a row naming a provider answer must be the row
+    of the request that answer was for."""
+    wrong = []
+    by_request = {r.request_id: r for r in rows}
+    for answer in sorted(served):
+        outcome = load.outcome_of(fake.prompts.get(answer, ""))
+        if outcome is None or not outcome.request_id:
+            continue
+        row = by_request.get(outcome.request_id)
+        if row is None or row.response_id != answer:
+            wrong.append(f"answer {answer} served request {outcome.request_id}, whose row is {row}")
+    for row in rows:
+        outcome = load.outcome_of(fake.prompts.get(row.response_id, "")) if row.response_id else None
+        if outcome is not None and outcome.request_id and outcome.request_id != row.request_id:
+            wrong.append(f"row {row.request_id} names answer {row.response_id}, served for {outcome.request_id}")
+    return wrong
