@@ -131,15 +131,16 @@ def cut_round(rig: Rig, rng: random.Random, where: str) -> None:
     during = [o for o in load.outcomes if o.key == tight and began + 0.2 < o.started < last]
     assert during and all(o.status == 503 and "billing" in o.body for o in during), \
         f"{context}: requests held by billing while its database was down: {[o.status for o in during]}"
-    first_use.outcomes.clear()
-    asyncio.run(first_use.run(0.01))
-    assert [o.status for o in first_use.outcomes] == [200], f"{context}: a key first used after the cut"
+    second_use = Load(gw.base_url, [fresh], rng)
+    asyncio.run(second_use.run(0.01))
+    assert [o.status for o in second_use.outcomes] == [200], f"{context}: the key used again after the cut"
     print("503 answers:", sorted({o.body[:300] for o in load.outcomes + first_use.outcomes if o.status == 503}))
     after = [o for o in load.outcomes if o.started > ended + 1.5]
     assert after and all(o.status == 200 for o in after), \
         f"{context}: after the cut: {[(o.status, o.body[:200]) for o in after if o.status != 200]}"
 
-    whole = {o.request_id for o in load.outcomes + first_use.outcomes if o.complete}
+    loads = (load, first_use, second_use)
+    whole = {o.request_id for each in loads for o in each.outcomes if o.complete}
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         rows = ledger(rig, [*keys, fresh])
@@ -153,7 +154,7 @@ def cut_round(rig: Rig, rng: random.Random, where: str) -> None:
     context += f", provider served {len(set(fake.served) & begun)}, ledger rows {len(rows)}"
     assert not missing, f"{context}: served and never billed: {missing}"
     served = set(fake.served) & begun
-    mismatched = by_request_id(load, fake, rows, served) + by_request_id(first_use, fake, rows, served)
+    mismatched = [wrong for each in loads for wrong in by_request_id(each, fake, rows, served)]
     assert not mismatched, f"{context}: {mismatched[:5]}"
     answer_rows = Counter(r.response_id for r in rows if r.response_id)
     assert not [a for a, n in answer_rows.items() if n > 1], f"{context}: provider answers billed twice"
