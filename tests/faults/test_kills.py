@@ -143,7 +143,8 @@ def kill_round(rig: Rig, victim: str, rng: random.Random, where: str) -> None:
         assert len(in_the_race) <= abandoned, \
             f"{context}: {len(in_the_race)} answers unread as the facade died, {abandoned} calls abandoned"
         if in_the_race:
-            print(f"answers unread as the facade died: {in_the_race}; calls abandoned: {abandoned}")
+            print(f"answers unread as the facade died (s after the kill): "
+                  f"{ {a: round(t - killed_at, 3) for a, t in in_the_race.items()} }; calls abandoned: {abandoned}")
     else:
         assert not missing, f"{context}: served and never billed (s after the kill): " \
                             f"{ {a: round(t - killed_at, 3) for a, t in missing.items()} }"
