@@ -44,7 +44,11 @@ Azure's URL shape is served too: ``/openai/deployments/<name>/chat/completions
 the deployment name picks the behaviour.
 
 Every request is recorded (path, headers, parsed body) and so is every stream
-that the client abandoned, so tests can assert what reached the provider.
+that the client abandoned, so tests can assert what reached the provider. The chat
+answers are counted by their id (``chatcmpl-fake…``, which the ledger keeps as a row's
+``response_id``): :attr:`FakeOpenAI.begun` those whose answer started, :attr:`FakeOpenAI.served`
+those whose last byte went out (when), so a fault test can match provider calls served with
+ledger rows.
 """
 
 from __future__ import annotations
@@ -81,6 +85,11 @@ class FakeOpenAI:
     toggle_down: bool = False
     requests: list[Recorded] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    #: Ids of the chat answers that started (status 200 sent), and of those sent whole (→ time.monotonic()).
+    begun: set[str] = field(default_factory=set)
+    served: dict[str, float] = field(default_factory=dict)
+    #: The last user message of each answer begun (answer id → text), to tell which request it answered.
+    prompts: dict[str, str] = field(default_factory=dict)
     _flaky_seen: set[str] = field(default_factory=set)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -228,12 +237,18 @@ class FakeOpenAI:
         usage.update(_FALSE_USAGE.get(model, {}))
         created = int(time.time())
         answer_id = f"chatcmpl-fake{next(self._ids):06d}"  # unique, as a provider's are
+        if await _disconnected(receive):  # the caller gave up while the answer was being made
+            self.cancelled.append(model)
+            return
+        self.begun.add(answer_id)
+        self.prompts[answer_id] = _last_user_text(body)
         if not stream:
             await _json(send, 200, {
                 "id": answer_id, "object": "chat.completion", "created": created, "model": model,
                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": usage, "system_fingerprint": "fp_fake",
             })
+            self.served[answer_id] = time.monotonic()
             return
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
@@ -277,7 +292,13 @@ class FakeOpenAI:
         if (body.get("stream_options") or {}).get("include_usage"):
             tail += b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n"
         tail += b"data: [DONE]\n\n"
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        try:
+            await send({"type": "http.response.body", "body": tail, "more_body": False})
+        except OSError:
+            self.cancelled.append(model)
+            return
+        self.served[answer_id] = time.monotonic()
+
 
 
 async def _leak(model: str, said: str, stream: bool, send: Any) -> bool:
@@ -377,6 +398,14 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if model == "long":
         return {"role": "assistant", "content": "tok " * output_cap(body), "refusal": None}, "length"
     return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"
+
+
+def _last_user_text(body: dict[str, Any]) -> str:
+    last = next((m for m in reversed(body.get("messages") or []) if m.get("role") == "user"), {})
+    content = last.get("content")
+    if isinstance(content, list):
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return str(content or "")
 
 
 def output_cap(body: dict[str, Any]) -> int:

@@ -33,8 +33,10 @@ class BackgroundServer:
         self._sock.bind(("127.0.0.1", port))  # 0: any free port; a given one: a server coming back on it
         self.port = int(self._sock.getsockname()[1])
         self.name = name
+        # Idle connections are kept longer than an HTTP client's pool keeps them (httpx: 5 s), as a provider's
+        # load balancer does: otherwise the client may reuse a connection the fake is closing at that instant.
         config = uvicorn.Config(app, log_level="warning", lifespan=lifespan, loop="asyncio", http="h11", ws="none",
-                                access_log=False, timeout_graceful_shutdown=1)
+                                access_log=False, timeout_graceful_shutdown=1, timeout_keep_alive=60)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 

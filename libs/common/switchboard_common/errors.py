@@ -145,6 +145,17 @@ def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
     )
 
 
+def database_unavailable(service: str) -> ServiceError:
+    """The error of a call the service took but could not serve because its database is out of reach."""
+    return ServiceError(
+        Kind.ERROR_KIND_INTERNAL,
+        f"The {service} service cannot reach its database; the gateway cannot serve requests that need it. "
+        "Retry shortly; if it persists, check the database.",
+        code=f"{service}_database_unavailable",
+        http_status=503,
+    )
+
+
 def service_failed(service: str, detail: str, status: str = "UNKNOWN") -> ServiceError:
     """The error of a call the service failed without a typed error (a bug or crash inside it).
 

@@ -19,6 +19,7 @@ from switchboard_auth.store import AUDIT, KeyStore
 from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.credential_cipher import CredentialCipher
 from switchboard_common.database import default_sqlite_dsn, make_engine
+from switchboard_common.database_errors import DatabaseUnreachable
 from switchboard_common.grpc_server import start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
 from switchboard_common.settings import load_or_create_secret
@@ -64,7 +65,7 @@ async def serve(settings: AuthSettings) -> None:
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
     service = await start_server(
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name],
-        [RequireServiceToken(identity)])
+        [RequireServiceToken(identity), DatabaseUnreachable("auth")])
     log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory",
                                       "default_privacy_tier": defaults.privacy_tier,
                                       "default_jurisdictions": list(defaults.jurisdictions), "key_prefix": key_prefix})

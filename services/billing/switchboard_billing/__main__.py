@@ -27,6 +27,7 @@ from switchboard_billing.servicer import BillingServicer
 from switchboard_billing.settings import BillingSettings
 from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
+from switchboard_common.database_errors import DatabaseUnreachable
 from switchboard_common.grpc_server import run_until_signalled, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
 from switchboard_rules.alert_thresholds import parse_thresholds
@@ -98,7 +99,7 @@ async def serve(settings: BillingSettings) -> None:
         settings.grpc_listen,
         lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
         [name],
-        [RequireServiceToken(identity)],
+        [RequireServiceToken(identity), DatabaseUnreachable("billing")],
     )
     loop = asyncio.get_running_loop()
     background = [loop.create_task(_purge_expired(budgets)), loop.create_task(worker.run())]

@@ -28,9 +28,16 @@ settlement's transaction (:func:`~switchboard_billing.ledger.debit_lease`).
 A lease is *whole* only while its holder renews it (:meth:`Budgets.renew`,
 every second or so). A lease not renewed counts only its *committed* part: the
 holds of the requests its holder had in flight plus the allowance it may take
-before its next heartbeat, as the holder last stated them. So a holder that dies
-frees the rest within seconds, and the requests it sent stay covered until they
-settle (or the reservation TTL passes). A plain reservation is committed whole.
+before its next heartbeat, as the holder last stated them — and that only for
+:data:`LAPSED_LEASE_GRACE_SECONDS` more, then nothing. So a holder that dies
+frees the rest of its lease within seconds and all of it soon after: the
+requests it sent are with the router, which ends a call whose caller went away
+and settles it at once (each settlement frees its hold from the committed part
+meanwhile); the allowance it never took is freed by the grace's end instead of
+staying held for the reservation TTL. A lapsed lease is never renewed whole
+again (its holder is told it is unknown and asks billing for a new one), since
+the money it stopped counting may have been held by others since. A plain
+reservation is committed whole until it expires.
 
 The remaining rule is the output bound: when a request's full bound does not
 fit, the caller's ``cap`` says what smaller hold would (the servicer caps the
@@ -203,12 +210,19 @@ def _ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
 
 
+#: How long a lease its holder stopped renewing keeps covering what the holder last committed (its requests in
+#: flight and allowance): time for the router to end and settle the calls of a holder that died.
+LAPSED_LEASE_GRACE_SECONDS = 5.0
+
+
 def held_now(now_ms: int) -> sa.ColumnElement[int]:
-    """What one reservations row holds at ``now_ms``: all of it while renewed, its committed part after that
-    (until it expires)."""
+    """What one reservations row holds at ``now_ms``: a plain hold all of it (until it expires); a lease all of it
+    while renewed, its committed part for :data:`LAPSED_LEASE_GRACE_SECONDS` after that, then nothing."""
     r = _RESERVATIONS.c
     return sa.case(
         (r.renewed_until_ms > now_ms, r.amount_micros),
+        (r.renewed_until_ms >= r.expires_at_ms, r.amount_micros),  # a plain hold is renewed until it expires
+        (r.renewed_until_ms <= now_ms - int(LAPSED_LEASE_GRACE_SECONDS * 1000), 0),
         (r.committed_micros < r.amount_micros, r.committed_micros),
         else_=r.amount_micros,
     )
@@ -317,7 +331,9 @@ class Budgets:
 
     async def renew(self, leases: list[tuple[str, int, int]], renew_seconds: float) -> list[LeaseStatus]:
         """A holder's heartbeat: (lease id, committed micros, micros returned) per lease; each stays whole for
-        ``renew_seconds`` more and keeps covering its committed part after that."""
+        ``renew_seconds`` more and keeps covering its committed part for a grace after that. A lease that lapsed
+        already is not renewed (it is unknown to its holder from then on): what it stopped counting may be held by
+        others now."""
         if not leases:
             return []
         now = self.clock.now()
@@ -329,7 +345,8 @@ class Budgets:
                 if returned > 0:
                     await debit_lease(conn, lease_id, returned, committed_too=False)
                 row = (await conn.execute(
-                    _RESERVATIONS.update().where(r.reservation_id == lease_id, r.expires_at_ms > _ms(now))
+                    _RESERVATIONS.update().where(r.reservation_id == lease_id, r.expires_at_ms > _ms(now),
+                                                 r.renewed_until_ms > _ms(now))
                     .values(renewed_until_ms=renewed_ms,
                             committed_micros=sa.case((r.amount_micros < max(0, committed), r.amount_micros),
                                                      else_=max(0, committed)))

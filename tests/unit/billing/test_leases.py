@@ -10,7 +10,14 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from switchboard_billing.budgets import LEASE_ROOM_UNITS, Budgets, LeaseAsk, Limits, Reservation
+from switchboard_billing.budgets import (
+    LAPSED_LEASE_GRACE_SECONDS,
+    LEASE_ROOM_UNITS,
+    Budgets,
+    LeaseAsk,
+    Limits,
+    Reservation,
+)
 from switchboard_billing.ledger import Ledger
 from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
@@ -106,10 +113,31 @@ async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
     assert await held(budgets) == 100 + 1_500, "not renewed in time: only what the holder committed"
     await ledger.record_new([usage_row("r1", 700, START)], {"r1": ("lease-r0", 1_000)})
     assert await held(budgets) == 100 + 500, "a settlement frees its hold from the committed part too"
+    clock.advance(seconds=LAPSED_LEASE_GRACE_SECONDS - 3.5)  # lapsed 2.5 s ago
+    assert await held(budgets) == 100 + 500, "the committed part counts for a grace after the lapse"
+    clock.advance(seconds=2.5)
+    assert await held(budgets) == 100, "then the lease counts for nothing: the allowance never taken is free"
     clock.advance(timedelta(hours=1))
-    assert await held(budgets) == 0, "the reservation TTL ends the rest"
+    assert await held(budgets) == 0, "the reservation TTL ends the plain hold"
     gone = await budgets.renew([("lease-r0", 0, 0)], 5.0)
     assert not gone[0].known
+
+
+async def test_a_lapsed_lease_is_not_renewed_whole_again(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """A holder back after its lease lapsed (billing unreachable, or the holder stalled): what the lease stopped
+    counting was free for others to hold, so the heartbeat does not make it whole again; the holder is told the
+    lease is unknown (it forgets it and asks for a new one)."""
+    clock = ManualClock(START)
+    budgets = Budgets(engines[0], clock)
+    opened = await reserve(budgets, "r0", 100, ask=2_000, committed=500)
+    assert opened.lease is not None and await held(budgets) == 2_100
+    clock.advance(seconds=6)
+    assert await held(budgets) == 100 + 500
+    others = await reserve(budgets, "other", 10_000 - 600)
+    assert others.held, "the money the lapsed lease stopped counting is free for another request"
+    statuses = await budgets.renew([("lease-r0", 500, 0)], 5.0)
+    assert not statuses[0].known
+    assert await held(budgets) == 100 + 500 + 9_400, "the budget is not overrun by a renewal"
 
 
 async def test_a_request_that_does_not_fit_is_capped_to_what_is_left(engines: list[AsyncEngine]) -> None:  # noqa: F811
