@@ -10,6 +10,7 @@ import pytest
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import close_sdk_clients  # noqa: F401  (autouse: every test's SDK clients are closed after it)
 
 
 @pytest.fixture(scope="session")

@@ -143,17 +143,17 @@ def wait_for_row(w: Watched, path: str, request_id: str, timeout: float = 15) ->
 
 
 def chat(base_url: str, key: str, model: str = "fake-good", stream: bool = False) -> str:
-    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
     messages = [{"role": "user", "content": "hello from the dashboard test"}]
-    if stream:
-        with client.chat.completions.with_streaming_response.create(model=model, messages=messages,
-                                                                     stream=True) as raw:
-            for _ in raw.iter_lines():
-                pass
-            return raw.headers["x-request-id"]
-    raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
-    assert raw.parse().usage.total_tokens > 0
-    return raw.headers["x-request-id"]
+    with openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0) as client:
+        if stream:
+            with client.chat.completions.with_streaming_response.create(model=model, messages=messages,
+                                                                         stream=True) as raw:
+                for _ in raw.iter_lines():
+                    pass
+                return raw.headers["x-request-id"]
+        raw = client.chat.completions.with_raw_response.create(model=model, messages=messages)
+        assert raw.parse().usage.total_tokens > 0
+        return raw.headers["x-request-id"]
 
 
 def key_id_of(gateway: Gateway, alias: str) -> str:

@@ -105,12 +105,12 @@ def test_a_developer_signs_in_with_sso_makes_a_key_connects_and_sees_usage(
     page.click("#test-key button:has-text('Test this key')")
     page.locator("#test-status.good").wait_for(timeout=15_000)
     assert page.inner_text("#test-answer").strip()
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
-    raw = client.chat.completions.with_raw_response.create(
-        model="fake-good", messages=[{"role": "user", "content": "hello from dana"}])
-    request_id = raw.headers["x-request-id"]
-    with pytest.raises(openai.PermissionDeniedError):  # outside the self-serve models
-        client.chat.completions.create(model="fake-tool", messages=[{"role": "user", "content": "hi"}])
+    with openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0) as client:
+        raw = client.chat.completions.with_raw_response.create(
+            model="fake-good", messages=[{"role": "user", "content": "hello from dana"}])
+        request_id = raw.headers["x-request-id"]
+        with pytest.raises(openai.PermissionDeniedError):  # outside the self-serve models
+            client.chat.completions.create(model="fake-tool", messages=[{"role": "user", "content": "hi"}])
 
     # Usage: the request on the developer's own page, with their key's budget.
     row = page.locator(f"#request-log tr[data-request-id='{request_id}']")

@@ -8,6 +8,7 @@ import httpx
 import openai
 
 from tests.harness import Gateway
+from tests.sdk_clients import openai_client
 
 
 def admin_post(gateway: Gateway, path: str, body: object, as_key: str | None = None,
@@ -31,7 +32,7 @@ def generate(gateway: Gateway, **spec: object) -> dict[str, Any]:
 
 
 def sdk(gateway: Gateway, key: str, base_url: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=(base_url or gateway.base_url) + "/v1", max_retries=0, timeout=20)
+    return openai_client(key, (base_url or gateway.base_url) + "/v1", timeout=20)
 
 
 def chat(client: openai.OpenAI, model: str = "fake-good", content: str = "hi") -> Any:

@@ -19,6 +19,7 @@ from switchboard_billing.money import usd_to_micros_half_up
 from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -97,7 +98,7 @@ def test_a_windowed_budget_denial_says_when_it_resets(bgw: Gateway) -> None:
     tomorrow = datetime.now(UTC).date().isoformat()
     assert response.headers["x-switchboard-budget-reset-at"] > tomorrow
     assert 1 <= int(response.headers["retry-after"]) <= 86_400
-    sdk = openai.OpenAI(api_key=key, base_url=bgw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=bgw.base_url + "/v1", max_retries=0)
     with pytest.raises(openai.RateLimitError):
         sdk.chat.completions.create(model="fake-good", messages=MESSAGES, max_tokens=10)  # type: ignore[arg-type]
 
@@ -150,7 +151,7 @@ def test_unpriced_models_are_served_only_when_allowed_and_recorded_as_unknown(bg
 
 def test_streams_cut_short_are_billed_for_what_was_produced(bgw: Gateway) -> None:
     key = bgw.create_key(max_budget="1")
-    sdk = openai.OpenAI(api_key=key, base_url=bgw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=bgw.base_url + "/v1", max_retries=0)
     raw = sdk.chat.completions.with_raw_response.create(model="fake-cut", messages=MESSAGES,  # type: ignore[arg-type]
                                                         stream=True)
     with pytest.raises(openai.APIError):

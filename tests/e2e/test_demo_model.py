@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anthropic
 import httpx
 import openai
 import pytest
 import yaml
 
 from tests.harness import ROOT, Gateway, start_gateway
+from tests.sdk_clients import anthropic_client, openai_client
 
 PROMPT = "Summarise the quarterly report, please."
 
@@ -55,7 +55,7 @@ def ledger(gw: Gateway, key: str, count: int) -> list[dict[str, Any]]:
 
 def test_openai_and_anthropic_sdks_get_answers_billed_at_the_demo_price(gw: Gateway) -> None:
     key = gw.create_key(key_alias="newcomer", models=["demo"])
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     raw = client.chat.completions.with_raw_response.create(model="demo", messages=[{"role": "user", "content": PROMPT}])
     reply = raw.parse()
     assert reply.choices[0].message.content.startswith(f'You said: "{PROMPT}"')
@@ -78,7 +78,7 @@ def test_openai_and_anthropic_sdks_get_answers_billed_at_the_demo_price(gw: Gate
     response = client.responses.create(model="demo", input=PROMPT)
     assert response.output_text.startswith(f'You said: "{PROMPT}"')
 
-    claude = anthropic.Anthropic(api_key=key, base_url=gw.base_url, max_retries=0)
+    claude = anthropic_client(api_key=key, base_url=gw.base_url, max_retries=0)
     message = claude.messages.create(model="demo", max_tokens=200, messages=[{"role": "user", "content": PROMPT}])
     assert message.content[0].text.startswith(f'You said: "{PROMPT}"')
     assert message.usage.output_tokens > 0
@@ -99,7 +99,7 @@ def test_openai_and_anthropic_sdks_get_answers_billed_at_the_demo_price(gw: Gate
 def test_a_budget_holds_on_the_demo_model(gw: Gateway) -> None:
     budget_micros = 1500
     key = gw.create_key(key_alias="budgeted", models=["demo"], max_budget=budget_micros / 1_000_000)
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     answered = 0
     refused = None
     for _ in range(30):

@@ -6,11 +6,12 @@ import openai
 import pytest
 
 from tests.harness import Gateway
+from tests.sdk_clients import openai_client
 
 
 def test_embeddings_with_the_sdk(gateway: Gateway) -> None:
     key = gateway.create_key(key_alias="embeddings")
-    sdk = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
     result = sdk.embeddings.create(model="fake-embed", input=["alpha", "beta gamma"], dimensions=3)
     assert [d.index for d in result.data] == [0, 1]
     assert all(len(d.embedding) == 3 for d in result.data)
@@ -19,7 +20,7 @@ def test_embeddings_with_the_sdk(gateway: Gateway) -> None:
 
 def test_embeddings_need_input(gateway: Gateway) -> None:
     key = gateway.create_key()
-    sdk = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
     with pytest.raises(openai.BadRequestError) as info:
         sdk.embeddings.create(model="fake-embed", input=[])
     assert info.value.body["param"] == "input"  # type: ignore[index]

@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import fake_models
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_no_key_is_401(gateway: Gateway) -> None:
 
 
 def test_unknown_key_is_401_with_the_sdk(gateway: Gateway) -> None:
-    sdk = openai.OpenAI(api_key="sk-not-a-real-key", base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key="sk-not-a-real-key", base_url=gateway.base_url + "/v1", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:
         sdk.chat.completions.create(model="fake-good", messages=[{"role": "user", "content": "x"}])
     assert "not valid" in str(info.value)
@@ -107,7 +108,7 @@ def test_provider_timeout_is_504_and_the_provider_sees_the_cancel(
 
 
 def test_stream_cut_by_the_provider_ends_with_an_error_event_and_is_billed(gateway: Gateway, key: str) -> None:
-    sdk = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
     raw = sdk.chat.completions.with_raw_response.create(
         model="fake-cut", messages=[{"role": "user", "content": "x"}], stream=True)
     received = []

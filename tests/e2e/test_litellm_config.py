@@ -19,7 +19,7 @@ from switchboard_facade.cli.main import main as cli
 from switchboard_rules.catalog import load_catalog_file
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
-from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
+from tests.sdk_clients import openai_client
 
 UPSTREAM_KEY = "sk-from-the-environment-0042"
 MESSAGES = [{"role": "user", "content": "hi"}]

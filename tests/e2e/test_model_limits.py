@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from tests.harness import Gateway
+from tests.sdk_clients import openai_client
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -22,7 +23,7 @@ def generate(gateway: Gateway, **body: Any) -> dict[str, Any]:
 
 
 def sdk(gateway: Gateway, key: str) -> openai.OpenAI:
-    return openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0, timeout=20)
+    return openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0, timeout=20)
 
 
 def test_a_budget_on_one_model_rations_it_and_leaves_the_others(gateway: Gateway) -> None:

@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway, start_gateway
-from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
+from tests.sdk_clients import openai_client
 
 SECRET = "sk-upstream-secret-4321"
 MESSAGES = [{"role": "user", "content": "hi"}]

@@ -28,6 +28,7 @@ from tests.fakes.anthropic_provider import FakeAnthropic
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 CURSOR = Path(__file__).parents[1] / "fixtures" / "cursor"
 FERNET_KEY = "l4Jb3Xz8f9hH6qk0n1mPq2rS3tU4vW5xY6zA7bC8dE0="
@@ -261,7 +262,7 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
     budget = f"{budget_micros / 1_000_000:.6f}"
     messages = [{"role": "user", "content": "hi"}]
     key, _ = new_key(gw, key_alias="below-floor", max_daily_spend=budget)
-    sdk = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     with pytest.raises(openai.RateLimitError) as refused:
         sdk.chat.completions.create(model="greedy", messages=messages)  # type: ignore[arg-type]
     message = refused.value.response.json()["error"]["message"]
@@ -274,7 +275,7 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
 
     low_floor, _ = new_key(gw, key_alias="low-floor", max_daily_spend=budget, min_output_tokens=256)
     before = len(openai_upstream.requests)
-    capped = openai.OpenAI(api_key=low_floor, base_url=gw.base_url + "/v1", max_retries=0
+    capped = openai_client(api_key=low_floor, base_url=gw.base_url + "/v1", max_retries=0
                            ).chat.completions.with_raw_response.create(model="greedy", messages=messages)
     assert capped.headers["x-switchboard-output-capped"] == "500"
     assert sent_to(openai_upstream, before)[0]["max_completion_tokens"] == 500
@@ -285,7 +286,7 @@ def test_a_lone_caller_gets_every_request_the_budget_can_pay_for(gw: Gateway) ->
     """$0.02 at $100/M in and out, max_tokens 16, one request at a time: the money the gateway keeps at hand
     for the key (its lease) never counts against the key's own next request."""
     key, key_id = new_key(gw, key_alias="lone-caller", max_budget=0.02)
-    sdk = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     served = 0
     refusal = None
     for _ in range(30):
@@ -317,7 +318,7 @@ def test_byok_charges_the_fee_only_when_the_callers_own_credential_was_used(
 
     def ask(key: str, model: str) -> tuple[dict[str, Any], str]:
         before = len(openai_upstream.requests)
-        reply = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0
+        reply = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0
                               ).chat.completions.create(model=model, messages=messages)  # type: ignore[arg-type]
         return reply.usage.model_dump() if reply.usage else {}, openai_upstream.requests[before].headers[
             "authorization"]
@@ -363,7 +364,7 @@ def test_byok_charges_the_fee_only_when_the_callers_own_credential_was_used(
 def test_key_info_spend_is_the_sum_of_the_keys_ledger_rows_after_streams_errors_and_cancellations(
         gw: Gateway) -> None:
     key, key_id = new_key(gw, key_alias="mixed-run", max_budget=10, budget_duration="30d")
-    sdk = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     messages = [{"role": "user", "content": "hi"}]
     sdk.chat.completions.create(model="gpt-4o", messages=messages)  # type: ignore[arg-type]
     for chunk in sdk.chat.completions.create(model="gpt-4o", messages=messages, stream=True,  # type: ignore
@@ -391,7 +392,7 @@ def test_key_info_spend_is_the_sum_of_the_keys_ledger_rows_after_streams_errors_
 
 def test_spend_logs_take_litellms_filters_and_the_completion_id_finds_its_row(gw: Gateway) -> None:
     key, key_id = new_key(gw, key_alias="filters")
-    reply = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
+    reply = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}])  # type: ignore[arg-type]
     [row] = rows_of_key(gw, key_id, 1)
     assert [r["request_id"] for r in spend_logs(gw, request_id=reply.id)] == [row["request_id"]]
@@ -408,7 +409,7 @@ def test_spend_logs_take_litellms_filters_and_the_completion_id_finds_its_row(gw
 
 def test_a_yearly_budget_duration_works_end_to_end(gw: Gateway) -> None:
     key, _ = new_key(gw, key_alias="yearly", max_budget=100, budget_duration="1y")
-    reply = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
+    reply = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}])  # type: ignore[arg-type]
     assert reply.choices[0].message.content
     reset = datetime.fromisoformat(key_info(gw, key)["budget_reset_at"].replace("Z", "+00:00"))
@@ -418,7 +419,7 @@ def test_a_yearly_budget_duration_works_end_to_end(gw: Gateway) -> None:
 def test_regenerating_an_expired_key_with_a_duration_brings_it_back(gw: Gateway) -> None:
     key, key_id = new_key(gw, key_alias="expiring", duration="1s")
     time.sleep(1.5)
-    sdk = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         sdk.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])  # type: ignore
     regenerated = httpx.post(f"{gw.base_url}/key/regenerate", headers=gw.admin(), timeout=10,
@@ -426,7 +427,7 @@ def test_regenerating_an_expired_key_with_a_duration_brings_it_back(gw: Gateway)
     assert regenerated.status_code == 200, regenerated.text
     fresh = regenerated.json()["key"]
     assert fresh != key
-    reply = openai.OpenAI(api_key=fresh, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
+    reply = openai_client(api_key=fresh, base_url=gw.base_url + "/v1", max_retries=0).chat.completions.create(
         model="gpt-4o", messages=[{"role": "user", "content": "hi"}])  # type: ignore[arg-type]
     assert reply.choices[0].message.content
     info = key_info(gw, fresh)

@@ -24,6 +24,7 @@ from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 EMAIL = "jane.doe@example.com"
 CARD = "4111 1111 1111 1111"
@@ -69,7 +70,7 @@ _OPEN_CLIENTS: list[openai.OpenAI] = []
 
 
 def client(gw: Gateway, key: str) -> openai.OpenAI:
-    sdk = openai.OpenAI(api_key=key, base_url=f"{gw.base_url}/v1", max_retries=0, timeout=20)
+    sdk = openai_client(api_key=key, base_url=f"{gw.base_url}/v1", max_retries=0, timeout=20)
     _OPEN_CLIENTS.append(sdk)
     return sdk
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import openai
 import pytest
 from genai_prices import Usage, calc_price
 
@@ -23,6 +22,7 @@ from switchboard_billing.money import usd_to_micros_half_up
 from tests.fakes.anthropic_provider import FakeAnthropic, prompt_blocks
 from tests.fakes.bedrock_provider import FakeBedrock
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 CLAUDE = "claude-sonnet-4-5-20250929"
 BEDROCK_CLAUDE = "anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -75,7 +75,7 @@ def marked(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_client_marks_reach_anthropic_through_the_openai_sdk(gw: Gateway, key: str,
                                                             fakes: tuple[FakeAnthropic, FakeBedrock]) -> None:
-    sdk = openai.OpenAI(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
     sdk.chat.completions.create(
         model="claude-client-marks",
         tools=[{**WEATHER_TOOL, "cache_control": EPHEMERAL}],  # type: ignore[list-item]

@@ -25,6 +25,7 @@ from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import anthropic_client, openai_client
 
 #: Deployment id → (upstream behaviour, privacy tier, jurisdiction).
 DEPLOYMENTS = {
@@ -80,13 +81,13 @@ def close_clients() -> Iterator[None]:
 
 
 def sdk(gw: Gateway, key: str, path: str = "/v1") -> openai.OpenAI:
-    client = openai.OpenAI(api_key=key, base_url=gw.base_url + path, max_retries=0, timeout=20)
+    client = openai_client(api_key=key, base_url=gw.base_url + path, max_retries=0, timeout=20)
     _CLIENTS.append(client)
     return client
 
 
 def claude(gw: Gateway, key: str) -> anthropic.Anthropic:
-    client = anthropic.Anthropic(api_key=key, base_url=gw.base_url, max_retries=0, timeout=20)
+    client = anthropic_client(api_key=key, base_url=gw.base_url, max_retries=0, timeout=20)
     _CLIENTS.append(client)
     return client
 

@@ -32,6 +32,7 @@ from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import BackgroundServer
 from tests.fakes.vertex_provider import PROJECT, FakeVertex
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 pytestmark = pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl and jq")
 
@@ -153,7 +154,7 @@ def test_the_walkthrough_s_curl_gets_the_custody_headers_and_canadian_residency(
 
 def test_requests_land_at_the_default_canadian_tier_unless_the_key_says_otherwise(gw: Gateway,
                                                                                   keys: dict[str, str]) -> None:
-    client = openai.OpenAI(api_key=keys["new"], base_url=f"{gw.base_url}/cursor", max_retries=0)
+    client = openai_client(api_key=keys["new"], base_url=f"{gw.base_url}/cursor", max_retries=0)
     assert sorted(m.id for m in client.models.list()) == sorted(
         ["anthropic/claude-sonnet-4.5", "openai/gpt-4o", "vertex_ai/gemini-2-5-flash"])
     for _ in range(4):
@@ -170,7 +171,7 @@ def test_requests_land_at_the_default_canadian_tier_unless_the_key_says_otherwis
     anywhere = httpx.post(f"{gw.base_url}/key/generate", headers=gw.admin(), timeout=10, json={
         "privacy_tier": "standard", "jurisdictions": ["*"]}).json()["key"]
     assert anywhere.startswith("ni_live_")
-    listed = openai.OpenAI(api_key=anywhere, base_url=f"{gw.base_url}/v1", max_retries=0).models.list()
+    listed = openai_client(api_key=anywhere, base_url=f"{gw.base_url}/v1", max_retries=0).models.list()
     assert sorted(m.id for m in listed) == sorted(MODEL_IDS)
 
 

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 import yaml
 
@@ -21,6 +20,7 @@ from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import free_port
 from tests.harness import ROOT, python_path
+from tests.sdk_clients import openai_client
 
 #: Enough models with long names that the router's "models live" line is longer than 64 KiB.
 LONG_LINE_MODELS = 300
@@ -77,7 +77,7 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
         key = httpx.post(f"{base}/key/generate", json={"key_alias": "me"},
                          headers={"Authorization": f"Bearer {master}"}).json()["key"]
         for path in ("/v1", "/cursor"):
-            sdk = openai.OpenAI(api_key=key, base_url=base + path, max_retries=0)
+            sdk = openai_client(api_key=key, base_url=base + path, max_retries=0)
             reply = sdk.chat.completions.create(model="fake-good", messages=[{"role": "user", "content": "hi"}])
             assert reply.choices[0].message.content == "Hello from the fake provider."
             text = "".join(c.choices[0].delta.content or "" for c in sdk.chat.completions.create(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 import httpx
-import openai
 
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway
+from tests.sdk_clients import openai_client
 
 
 def team(gateway: Gateway, **fields: object) -> str:
@@ -24,7 +24,7 @@ def test_a_teams_pii_policy_applies_to_keys_without_their_own(gateway: Gateway,
     assert info["team_info"]["pii_policy"] == "substitute"
     key = gateway.create_key(key_alias="in-privacy-team", team_id=team_id)
     before = len(fake_openai[0].requests)
-    sdk = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
     reply = sdk.chat.completions.with_raw_response.create(
         model="fake-echo", messages=[{"role": "user", "content": "mail jane.doe@example.com please"}])
     assert reply.parse().choices[0].message.content == "mail jane.doe@example.com please"
@@ -36,7 +36,7 @@ def test_a_teams_pii_policy_applies_to_keys_without_their_own(gateway: Gateway,
 def test_a_key_policy_overrides_its_teams(gateway: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
     team_id = team(gateway, team_alias="blocking-team", pii_policy="block")
     key = gateway.create_key(key_alias="own-policy", team_id=team_id, pii_policy="off")
-    sdk = openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
     reply = sdk.chat.completions.create(model="fake-echo",
                                         messages=[{"role": "user", "content": "a@example.com"}])
     assert reply.choices[0].message.content == "a@example.com"

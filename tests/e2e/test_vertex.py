@@ -15,6 +15,7 @@ from genai_prices import Usage, calc_price
 from switchboard_billing.money import usd_to_micros_half_up
 from tests.fakes.vertex_provider import PROJECT, FakeVertex, service_account_info, service_account_key
 from tests.harness import Gateway, start_gateway
+from tests.sdk_clients import openai_client
 
 GEMINI = "gemini-2.5-flash"
 CLAUDE = "claude-sonnet-4-5@20250929"
@@ -110,7 +111,7 @@ def test_claude_in_canada_with_tools_billed_at_google_prices(gw: Gateway, sdk: o
 
 
 def test_a_key_pinned_to_canada_reaches_only_the_canadian_region(gw: Gateway, vertex: FakeVertex) -> None:
-    client = openai.OpenAI(api_key=gw.create_key(jurisdictions=["ca"]), base_url=gw.base_url + "/v1", max_retries=0)
+    client = openai_client(api_key=gw.create_key(jurisdictions=["ca"]), base_url=gw.base_url + "/v1", max_retries=0)
     assert [m.id for m in client.models.list()] == ["claude-ca"]
     before = len(vertex.requests)
     with pytest.raises(openai.BadRequestError) as refused:

@@ -10,7 +10,7 @@ import openai
 
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.harness import Gateway
-from tests.sdk_clients import close_sdk_clients, openai_client  # noqa: F401  (an autouse fixture)
+from tests.sdk_clients import openai_client
 from tests.unit.ui.test_pages_http import signed_in
 
 SECRET = "sk-dashboard-typed-7777"
