@@ -46,6 +46,8 @@ class RequestSample:
     #: Why a 2xx answer still failed: an error event inside the stream, a stream that ended
     #: without ``data: [DONE]``, or a stream that never carried content.
     failure: str | None = None
+    #: The answer carried ``Connection: close``: the next request needs a new connection.
+    closing: bool = False
 
 
 @dataclass(slots=True)
@@ -100,6 +102,7 @@ class _ResponseReader:
         content_length = -1
         chunked = False
         event_stream = False
+        closing = False
         overhead_ms: float | None = None
         for line in lines[1:]:
             name, _, value = line.partition(b":")
@@ -110,6 +113,8 @@ class _ResponseReader:
                 chunked = True
             elif name == b"content-type" and b"text/event-stream" in value.lower():
                 event_stream = True
+            elif name == b"connection" and b"close" in value.lower():
+                closing = True
             elif self._overhead_header is not None and name == self._overhead_header:
                 try:
                     overhead_ms = float(value)
@@ -131,7 +136,7 @@ class _ResponseReader:
                 failure = "stream_without_done"
             elif tracker.ttft_s is None:
                 failure = "stream_without_content"
-        return RequestSample(status, total, tracker.ttft_s, tracker.events, overhead_ms, failure)
+        return RequestSample(status, total, tracker.ttft_s, tracker.events, overhead_ms, failure, closing)
 
     async def _read_chunked(self, tracker: _FirstTokenTracker) -> None:
         reader = self._reader
@@ -258,6 +263,9 @@ async def _worker(
             writer.write(request)
             sample = await asyncio.wait_for(response.read(started), timeout=max(deadline - started, 0) + 30)
             result.samples.append(sample)
+            if sample.closing:  # the server said this answer ends the connection (e.g. its per-connection limit)
+                await _close(writer)
+                writer, response = None, None
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             result.add_error(type(exc).__name__)
             await _close(writer)
