@@ -48,7 +48,8 @@ def chat(url: str, key: str, model: str) -> httpx.Response:
 
 async def on_every_router(cluster: Cluster, key: str, model: str, served: bool, timeout: float = 10) -> None:
     """Asks each router replica itself (over gRPC, as a key holder) until each serves ``model`` (or, with
-    ``served`` false, refuses it as unknown)."""
+    ``served`` false, refuses it as unknown). A replica not listening yet (the cluster is ready when its facades
+    are, on a busy machine a router may still be starting) is asked again until the deadline."""
     for address in cluster.gateway.env["SWITCHBOARD_ROUTER_ADDRESS"].split(","):
         deadline = time.monotonic() + timeout
         async with SwitchboardRouter(address, api_key=key, retries=0) as router:
@@ -60,7 +61,7 @@ async def on_every_router(cluster: Cluster, key: str, model: str, served: bool, 
                 except ServiceError as err:
                     if not served and err.error.code == "model_not_found":
                         break
-                    if err.error.code != "model_not_found":
+                    if err.error.code not in ("model_not_found", "router_unavailable"):
                         raise
                 assert time.monotonic() < deadline, f"{address} did not follow the change"
                 await asyncio.sleep(0.05)

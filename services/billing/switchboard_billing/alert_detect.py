@@ -2,7 +2,8 @@
 
 The settlement transaction (:mod:`switchboard_billing.settlement`) that records
 new spend for watched subjects also sums each subject's spend in each watched
-window and inserts every alert the spend now stands at (:mod:`alert_rules`),
+window (from its hourly buckets, :mod:`switchboard_billing.spend_buckets`) and
+inserts every alert the spend now stands at (:mod:`alert_rules`),
 with one delivery row per configured webhook — the durable queue the delivery
 worker drains. The alert's idempotency key is the table's primary key and the
 insert is ``ON CONFLICT DO NOTHING``: the transaction that inserts it raised
@@ -25,10 +26,12 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from switchboard_billing.alert_rules import NewAlert, Watch, checks_for, crossings
+from switchboard_billing.spend_buckets import numbered, spent_params, spent_sql
 from switchboard_rules.alert_thresholds import DEFAULT_THRESHOLDS
 from switchboard_rules.windows import Clock
 
-_OWNER = {"key": "key_id", "team": "team_id", "user": "user_id"}
+#: The scopes a usage event watches.
+_SCOPES = ("key", "team", "user")
 _ALERT_COLUMNS = tuple(NewAlert.__dataclass_fields__)
 
 
@@ -53,8 +56,7 @@ def _ms(instant: datetime) -> int:
 
 # --- SQLite (on the settlement's connection, inside its BEGIN IMMEDIATE) -------------------------------------
 
-_SQLITE_SUM = {scope: f"SELECT coalesce(sum(cost_micros), 0) FROM usage_ledger WHERE {column} = ? "
-                      "AND started_at_ms >= ? AND started_at_ms < ?" for scope, column in _OWNER.items()}
+_SQLITE_SUM = {scope: f"SELECT {spent_sql(scope)}" for scope in _SCOPES}
 _SQLITE_ANCHOR = "SELECT anchor_ms FROM budget_subjects WHERE subject = ?"
 _SQLITE_NEW_SUBJECT = "INSERT INTO budget_subjects (subject, anchor_ms) VALUES (?, ?) ON CONFLICT DO NOTHING"
 _SQLITE_ALERT = (f"INSERT INTO budget_alerts ({', '.join(_ALERT_COLUMNS)}) "
@@ -89,8 +91,8 @@ def detect_sqlite(conn: sqlite3.Connection, watches: list[Watch], policy: AlertP
     for watch in watches:
         anchor_ms = _sqlite_anchor(conn, watch.subject, now_ms)
         for check in checks_for(watch, now, anchor_ms, policy.tz):
-            spent = int(conn.execute(_SQLITE_SUM[watch.scope],
-                                     (watch.subject_id, check.start_ms, check.end_ms)).fetchone()[0])
+            spent = int(conn.execute(_SQLITE_SUM[watch.scope], spent_params(
+                watch.scope, watch.subject_id, check.start_ms, check.end_ms)).fetchone()[0])
             for alert in crossings(watch, check, spent, policy.thresholds, now_ms):
                 if insert_alert_sqlite(conn, alert, policy.webhooks):
                     raised.append(alert)
@@ -99,8 +101,6 @@ def detect_sqlite(conn: sqlite3.Connection, watches: list[Watch], policy: AlertP
 
 # --- PostgreSQL (asyncpg, inside the settlement's explicit transaction) -------------------------------------
 
-_PG_SUM = {scope: f"(SELECT coalesce(sum(cost_micros), 0)::int8 FROM usage_ledger WHERE {column} = ${{}} "
-                  "AND started_at_ms >= ${} AND started_at_ms < ${})" for scope, column in _OWNER.items()}
 _PG_NEW_SUBJECTS = ("INSERT INTO budget_subjects (subject, anchor_ms) SELECT s, $2 FROM unnest($1::text[]) AS s "
                     "ON CONFLICT (subject) DO NOTHING")
 #: Rows are locked in the sort's order: key < team < user, as budgets.py locks a reservation's.
@@ -146,11 +146,12 @@ async def detect_pg(driver: Any, watches: list[Watch], anchors: dict[str, int],
     if not checks:
         return []
     parts: list[str] = []
-    args: list[object] = []
+    params: dict[str, object] = {}
     for i, (watch, check) in enumerate(checks):
-        parts.append(_PG_SUM[watch.scope].format(3 * i + 1, 3 * i + 2, 3 * i + 3))
-        args.extend((watch.subject_id, check.start_ms, check.end_ms))
-    sums = await driver.fetchrow(f"SELECT {', '.join(parts)}", *args)
+        parts.append(spent_sql(watch.scope, f"_{i}"))
+        params.update(spent_params(watch.scope, watch.subject_id, check.start_ms, check.end_ms, f"_{i}"))
+    sql, args = numbered(f"SELECT {', '.join(parts)}", params)
+    sums = await driver.fetchrow(sql, *args)
     raised = []
     for (watch, check), spent in zip(checks, sums, strict=True):
         for alert in crossings(watch, check, int(spent), policy.thresholds, now_ms):

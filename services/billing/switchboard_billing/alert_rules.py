@@ -25,6 +25,7 @@ from datetime import UTC, datetime, tzinfo
 
 from switchboard.v1.common_pb2 import WatchedBudget
 from switchboard_billing.money import format_usd
+from switchboard_billing.spend_buckets import ALL_TIME
 from switchboard_rules.durations import DurationError
 from switchboard_rules.windows import Window, day_window, window_for
 
@@ -35,8 +36,6 @@ SCOPE_ORDER = {"key_model": 0, "key": 1, "team": 2, "user": 3}
 BUDGET, DAILY, SOFT = "budget", "daily", "soft"
 #: Alert kinds.
 THRESHOLD, SOFT_BUDGET, REPORT = "threshold", "soft_budget", "report"
-#: An all-time budget's window: every instant a ledger row can have.
-_ALL_TIME = (0, 2**62)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +102,7 @@ def checks_for(watch: Watch, now: datetime, anchor_ms: int, tz: tzinfo = UTC) ->
             window = window_for(watch.budget_duration, now, datetime.fromtimestamp(anchor_ms / 1000, UTC), tz)
         except DurationError:  # auth never stores one; an alert must never fail the settlement it rides on
             return []
-    span = (_ms(window.start), _ms(window.end)) if window is not None else _ALL_TIME
+    span = (_ms(window.start), _ms(window.end)) if window is not None else ALL_TIME
     if watch.max_budget_micros is not None and watch.max_budget_micros > 0:
         checks.append(Check(BUDGET, watch.max_budget_micros, *span, window is not None))
     if watch.soft_budget_micros is not None and watch.soft_budget_micros > 0:

@@ -12,9 +12,12 @@ inserts the hold in one transaction, serialized per subject:
   every hold committed before it and every settlement (which inserts the ledger
   row and frees the hold in one transaction) either whole or not at all. Any
   number of billing replicas may share the database.
-* SQLite: every transaction begins with ``BEGIN IMMEDIATE`` (see
-  :func:`~switchboard_billing.ledger.use_immediate_transactions`), so writers
-  are serialized by the database lock.
+* SQLite: one writer runs every money transaction of billing, one at a time,
+  each beginning with ``BEGIN IMMEDIATE`` (:mod:`~switchboard_billing.money_writer`).
+
+Every transaction is a plain function of one connection, run whole by the
+database's :class:`~switchboard_billing.money_writer.MoneyWriter` (or, for a
+read, by ``run_sync`` on a connection of its own).
 
 **Leases** are holds too: money a holder (a facade, or the router for its own
 gRPC callers) spends locally on its requests, one hold a request, with no round
@@ -23,7 +26,7 @@ unused money of the holder's current lease (``return_lease``) in the same
 transaction — so a holder's lease never refuses its own request — then holds
 the request, then grants a fresh lease of at most half of what is left free.
 Each settled request names the lease and frees its hold from it in the
-settlement's transaction (:func:`~switchboard_billing.ledger.debit_lease`).
+settlement's transaction (:mod:`~switchboard_billing.settlement`).
 
 A lease is *whole* only while its holder renews it (:meth:`Budgets.renew`,
 every second or so). A lease not renewed counts only its *committed* part: the
@@ -49,14 +52,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import partial
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from switchboard_billing.ledger import debit_lease, use_immediate_transactions
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
 from switchboard_billing.money_freed import MoneyFreed
+from switchboard_billing.money_writer import writer_for
+from switchboard_billing.spend_buckets import ALL_TIME, spent_params, spent_sql
 from switchboard_rules.windows import Clock, SystemClock, Window, day_window, window_for
 
 _LEDGER = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
@@ -232,6 +238,17 @@ def held_now(now_ms: int) -> sa.ColumnElement[int]:
 LEASE_ROOM_UNITS = 16
 
 
+def _debit_lease(conn: sa.Connection, lease_id: str, micros: int) -> None:
+    """Frees ``micros`` of a lease's hold (unused money its holder returns), never below 0.
+
+    A lease at 0 is over (every request it held was settled, the rest returned) and is deleted."""
+    amount = _RESERVATIONS.c.amount_micros
+    mine = _RESERVATIONS.c.reservation_id == lease_id
+    conn.execute(_RESERVATIONS.update().where(mine).values(
+        amount_micros=sa.case((amount > micros, amount - micros), else_=0)))
+    conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
+
+
 class Budgets:
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None, tz: tzinfo = UTC,
                  default_ttl_seconds: float = 1800.0) -> None:
@@ -240,9 +257,9 @@ class Budgets:
         self.tz = tz
         self.default_ttl_seconds = default_ttl_seconds
         self._postgres = engine.dialect.name == "postgresql"
+        self._writer = writer_for(engine)
         #: Signalled whenever this process frees held money (settlements are signalled by the servicer).
         self.freed = MoneyFreed()
-        use_immediate_transactions(engine)
 
     async def reserve(self, *, request_id: str, key_id: str, team_id: str, key_limits: Limits,
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
@@ -253,49 +270,56 @@ class Budgets:
         user, and the key's budget on ``model`` (``model_limits``), or denies; first frees ``return_lease`` (lease
         id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id."""
         now = self.clock.now()
-        now_ms = _ms(now)
         expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
         on_model = model_limits if model_limits is not None and model_limits.any else None
         owners = _Owners(key_id, team_id, user_id, model if on_model is not None else "")
         subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits(), on_model or Limits())
         if not subjects:
             return Reservation(request_id, amount_micros, False, (), 0)
-        async with self.engine.begin() as conn:
-            checks = await self._checks(conn, subjects, now, now_ms)
-            if return_lease is not None and return_lease[1] > 0:
-                await debit_lease(conn, return_lease[0], return_lease[1], committed_too=False)
-            spent, held, existing, settled = await self._sums(conn, checks, now_ms, request_id)
-            states = self._states(checks, spent, held)
-            if existing is not None or settled:
-                amount = existing[0] if existing is not None else 0
-                return Reservation(request_id, amount, existing is not None, states,
-                                   existing[1] if existing is not None else 0)
-            free = min(c.limit - spent[i] - held[c.scope] for i, c in enumerate(checks))
-            exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[c.scope] >= c.limit), None)
-            amount, capped = amount_micros, False
-            if amount > free and cap is not None and exhausted is None:
-                smaller = cap(max(0, free))
-                if smaller is not None and smaller <= free:
-                    amount, capped = smaller, True
-            if exhausted is not None or amount > free:
-                denied = exhausted or next(states[i] for i, c in enumerate(checks)
-                                           if spent[i] + held[c.scope] + amount > c.limit)
-                return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
-                                   free_micros=max(0, free))
-            if amount > 0:
-                await self._insert(conn, request_id, owners, amount, now_ms, expires_ms, expires_ms, amount, holder)
-                for scope, _subject, _limits in subjects:
-                    held[scope] += amount
-            lease = None
-            if lease_ask is not None and not capped and amount > 0:
-                lease = await self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms)
-                if lease is not None:
-                    for scope, _subject, _limits in subjects:
-                        held[scope] += lease.micros
-            return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
-                               expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
+        return await self._writer.run(partial(
+            self._hold, request_id=request_id, owners=owners, subjects=subjects, amount_micros=amount_micros,
+            cap=cap, return_lease=return_lease, lease_ask=lease_ask, holder=holder, now=now, expires_ms=expires_ms))
 
-    async def _grant(self, conn: AsyncConnection, ask: LeaseAsk, owners: _Owners, free: int,
+    def _hold(self, conn: sa.Connection, *, request_id: str, owners: _Owners, subjects: list[tuple[str, str, Limits]],
+              amount_micros: int, cap: Cap | None, return_lease: tuple[str, int] | None, lease_ask: LeaseAsk | None,
+              holder: str, now: datetime, expires_ms: int) -> Reservation:
+        """:meth:`reserve`'s transaction."""
+        now_ms = _ms(now)
+        checks = self._checks(conn, subjects, now, now_ms)
+        if return_lease is not None and return_lease[1] > 0:
+            _debit_lease(conn, return_lease[0], return_lease[1])
+        spent, held, existing, settled = self._sums(conn, checks, now_ms, request_id)
+        states = self._states(checks, spent, held)
+        if existing is not None or settled:
+            amount = existing[0] if existing is not None else 0
+            return Reservation(request_id, amount, existing is not None, states,
+                               existing[1] if existing is not None else 0)
+        free = min(c.limit - spent[i] - held[c.scope] for i, c in enumerate(checks))
+        exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[c.scope] >= c.limit), None)
+        amount, capped = amount_micros, False
+        if amount > free and cap is not None and exhausted is None:
+            smaller = cap(max(0, free))
+            if smaller is not None and smaller <= free:
+                amount, capped = smaller, True
+        if exhausted is not None or amount > free:
+            denied = exhausted or next(states[i] for i, c in enumerate(checks)
+                                       if spent[i] + held[c.scope] + amount > c.limit)
+            return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
+                               free_micros=max(0, free))
+        if amount > 0:
+            self._insert(conn, request_id, owners, amount, now_ms, expires_ms, expires_ms, amount, holder)
+            for scope, _subject, _limits in subjects:
+                held[scope] += amount
+        lease = None
+        if lease_ask is not None and not capped and amount > 0:
+            lease = self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms)
+            if lease is not None:
+                for scope, _subject, _limits in subjects:
+                    held[scope] += lease.micros
+        return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
+                           expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
+
+    def _grant(self, conn: sa.Connection, ask: LeaseAsk, owners: _Owners, free: int,
                      unit: int, now: datetime, expires_ms: int) -> Lease | None:
         """A lease of at most a quarter of ``free``, and only when ``free`` holds at least :data:`LEASE_ROOM_UNITS`
         requests like the one just held: a tight budget is held request by request, exactly, so money a lease
@@ -307,14 +331,14 @@ class Budgets:
             return None
         renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
         committed = min(micros, max(0, ask.committed_micros))
-        await self._insert(conn, ask.lease_id, owners, micros, _ms(now), renewed_ms, expires_ms, committed,
+        self._insert(conn, ask.lease_id, owners, micros, _ms(now), renewed_ms, expires_ms, committed,
                            ask.holder)
         return Lease(ask.lease_id, micros, renewed_ms, expires_ms)
 
     @staticmethod
-    async def _insert(conn: AsyncConnection, reservation_id: str, owners: _Owners, amount: int,
+    def _insert(conn: sa.Connection, reservation_id: str, owners: _Owners, amount: int,
                       now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str) -> None:
-        await conn.execute(_RESERVATIONS.insert().values(
+        conn.execute(_RESERVATIONS.insert().values(
             reservation_id=reservation_id, key_id=owners.key_id, team_id=owners.team_id, user_id=owners.user_id,
             model=owners.model, amount_micros=amount,
             created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
@@ -337,23 +361,29 @@ class Budgets:
         if not leases:
             return []
         now = self.clock.now()
-        renewed_ms = _ms(now + timedelta(seconds=renew_seconds))
+        now_ms, renewed_ms = _ms(now), _ms(now + timedelta(seconds=renew_seconds))
+        out = await self._writer.run(partial(self._renew, leases=leases, now_ms=now_ms, renewed_ms=renewed_ms))
+        self.freed.notify()  # money returned, or a commitment lowered
+        return out
+
+    @staticmethod
+    def _renew(conn: sa.Connection, *, leases: list[tuple[str, int, int]], now_ms: int,
+               renewed_ms: int) -> list[LeaseStatus]:
+        """:meth:`renew`'s transaction."""
         r = _RESERVATIONS.c
         out: list[LeaseStatus] = []
-        async with self.engine.begin() as conn:
-            for lease_id, committed, returned in leases:
-                if returned > 0:
-                    await debit_lease(conn, lease_id, returned, committed_too=False)
-                row = (await conn.execute(
-                    _RESERVATIONS.update().where(r.reservation_id == lease_id, r.expires_at_ms > _ms(now),
-                                                 r.renewed_until_ms > _ms(now))
-                    .values(renewed_until_ms=renewed_ms,
-                            committed_micros=sa.case((r.amount_micros < max(0, committed), r.amount_micros),
-                                                     else_=max(0, committed)))
-                    .returning(r.amount_micros))).first()
-                out.append(LeaseStatus(lease_id, True, int(row[0]), renewed_ms) if row is not None
-                           else LeaseStatus(lease_id, False))
-        self.freed.notify()  # money returned, or a commitment lowered
+        for lease_id, committed, returned in leases:
+            if returned > 0:
+                _debit_lease(conn, lease_id, returned)
+            row = conn.execute(
+                _RESERVATIONS.update().where(r.reservation_id == lease_id, r.expires_at_ms > now_ms,
+                                             r.renewed_until_ms > now_ms)
+                .values(renewed_until_ms=renewed_ms,
+                        committed_micros=sa.case((r.amount_micros < max(0, committed), r.amount_micros),
+                                                 else_=max(0, committed)))
+                .returning(r.amount_micros)).first()
+            out.append(LeaseStatus(lease_id, True, int(row[0]), renewed_ms) if row is not None
+                       else LeaseStatus(lease_id, False))
         return out
 
     def today(self) -> Window:
@@ -363,32 +393,36 @@ class Budgets:
     async def standings(self, subjects: list[tuple[str, str, Limits]]) -> list[Standing]:
         """Where each (scope "key"/"team"/"user", id, limits) stands: its budgets, its spend in the current window
         (all time when it has no windowed budget), today and what it holds now. Read-only: no lock, no hold."""
-        now = self.clock.now()
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(partial(self._standings, subjects=subjects, now=self.clock.now()))
+
+    def _standings(self, conn: sa.Connection, *, subjects: list[tuple[str, str, Limits]],
+                   now: datetime) -> list[Standing]:
         now_ms = _ms(now)
         today = day_window(now, self.tz)
         out = []
-        async with self.engine.connect() as conn:
-            for scope, subject_id, limits in subjects:
-                anchor = await self._anchor(conn, f"{scope}:{subject_id}")
-                checks = self._budget_checks(scope, subject_id, limits, now, anchor or now_ms)
-                window = next((c.window for c in checks if c.kind == "budget"), None)
-                extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today)]
-                spent, held, _existing, _settled = await self._sums(conn, [*checks, *extra], now_ms, "")
-                out.append(Standing(self._states(checks, spent[: len(checks)], held), spent[-2], spent[-1],
-                                    held[scope], today))
+        for scope, subject_id, limits in subjects:
+            anchor = self._anchor(conn, f"{scope}:{subject_id}")
+            checks = self._budget_checks(scope, subject_id, limits, now, anchor or now_ms)
+            window = next((c.window for c in checks if c.kind == "budget"), None)
+            extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today)]
+            spent, held, _existing, _settled = self._sums(conn, [*checks, *extra], now_ms, "")
+            out.append(Standing(self._states(checks, spent[: len(checks)], held), spent[-2], spent[-1],
+                                held[scope], today))
         return out
 
-    async def _anchor(self, conn: AsyncConnection, subject: str) -> int:
-        found = (await conn.execute(sa.select(_SUBJECTS.c.anchor_ms).where(_SUBJECTS.c.subject == subject))
-                 ).scalar_one_or_none()
+    @staticmethod
+    def _anchor(conn: sa.Connection, subject: str) -> int:
+        found = conn.execute(sa.select(_SUBJECTS.c.anchor_ms).where(_SUBJECTS.c.subject == subject)
+                             ).scalar_one_or_none()
         return int(found) if found is not None else 0
 
-    async def _checks(self, conn: AsyncConnection, subjects: list[tuple[str, str, Limits]], now: datetime,
-                      now_ms: int) -> list[_Check]:
+    def _checks(self, conn: sa.Connection, subjects: list[tuple[str, str, Limits]], now: datetime,
+                now_ms: int) -> list[_Check]:
         """Locks every subject (key, team, user, in that order) and lists the budgets that apply now."""
         checks: list[_Check] = []
         for scope, subject_id, limits in subjects:
-            anchor_ms = await self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
+            anchor_ms = self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
             checks.extend(self._budget_checks(scope, subject_id, limits, now, anchor_ms))
         return checks
 
@@ -407,16 +441,15 @@ class Budgets:
         """Frees ``micros`` of a lease (never below 0)."""
         if micros <= 0:
             return
-        async with self.engine.begin() as conn:
-            await debit_lease(conn, lease_id, micros, committed_too=False)
+        await self._writer.run(partial(_debit_lease, lease_id=lease_id, micros=micros))
         self.freed.notify()
 
-    async def _lock_subject(self, conn: AsyncConnection, subject: str, anchor_ms: int) -> int:
+    def _lock_subject(self, conn: sa.Connection, subject: str, anchor_ms: int) -> int:
         """Locks the subject's row (creating it, anchored at ``anchor_ms``, on first use); returns its anchor."""
         query = sa.select(_SUBJECTS.c.anchor_ms).where(_SUBJECTS.c.subject == subject)
         if self._postgres:
             query = query.with_for_update()
-        found = (await conn.execute(query)).scalar_one_or_none()
+        found = conn.execute(query).scalar_one_or_none()
         if found is not None:
             return int(found)
         # The dialect's own INSERT (for ON CONFLICT), imported for the store in use only.
@@ -424,22 +457,20 @@ class Budgets:
             from sqlalchemy.dialects.postgresql import insert
         else:
             from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # SQLite's Insert has the same on_conflict_do_nothing
-        await conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
-                           .on_conflict_do_nothing(index_elements=["subject"]))
-        return int((await conn.execute(query)).scalar_one())
+        conn.execute(insert(_SUBJECTS).values(subject=subject, anchor_ms=anchor_ms)
+                     .on_conflict_do_nothing(index_elements=["subject"]))
+        return int(conn.execute(query).scalar_one())
 
-    async def _sums(self, conn: AsyncConnection, checks: list[_Check], now_ms: int,
+    @staticmethod
+    def _sums(conn: sa.Connection, checks: list[_Check], now_ms: int,
                     request_id: str) -> tuple[list[int], dict[str, int], tuple[int, int] | None, bool]:
         """Spent per check, held per scope, this request's own reservation (amount, expiry) if any, and
         whether it is already settled — in one statement, so all from one snapshot."""
-        columns = []
-        for check in checks:
-            query = sa.select(sa.func.coalesce(sa.func.sum(_LEDGER.c.cost_micros), 0)).where(
-                _owned_by(_LEDGER, check.scope, check.subject_id))
-            if check.window is not None:
-                query = query.where(_LEDGER.c.started_at_ms >= _ms(check.window.start),
-                                    _LEDGER.c.started_at_ms < _ms(check.window.end))
-            columns.append(query.scalar_subquery())
+        columns: list[sa.ColumnElement[Any] | sa.TextClause] = []
+        for i, check in enumerate(checks):
+            start, end = (_ms(check.window.start), _ms(check.window.end)) if check.window is not None else ALL_TIME
+            columns.append(sa.text(spent_sql(check.scope, f"_{i}")).bindparams(
+                **spent_params(check.scope, check.subject_id, start, end, f"_{i}")))
         scopes = {c.scope: c.subject_id for c in checks}
         for scope, subject_id in scopes.items():
             columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
@@ -450,7 +481,7 @@ class Budgets:
         columns.append(sa.select(_RESERVATIONS.c.expires_at_ms).where(mine).scalar_subquery())
         columns.append(sa.select(sa.func.count()).select_from(_LEDGER)
                        .where(_LEDGER.c.request_id == request_id).scalar_subquery())
-        row = (await conn.execute(sa.select(*columns))).one()
+        row = conn.execute(sa.select(*columns)).one()
         sums = [int(v) for v in row[: len(checks) + len(scopes)]]
         amount, expires, settled = row[len(checks) + len(scopes):]
         held = dict(zip(scopes, sums[len(checks):], strict=True))
@@ -464,15 +495,14 @@ class Budgets:
 
     async def release(self, request_id: str) -> bool:
         """Drops a held reservation; True when there was one."""
-        async with self.engine.begin() as conn:
-            result = await conn.execute(_RESERVATIONS.delete().where(_RESERVATIONS.c.reservation_id == request_id))
-        if result.rowcount:
+        mine = _RESERVATIONS.c.reservation_id == request_id
+        released = await self._writer.run(lambda conn: conn.execute(_RESERVATIONS.delete().where(mine)).rowcount)
+        if released:
             self.freed.notify()
-        return bool(result.rowcount)
+        return bool(released)
 
     async def purge_expired(self) -> int:
         """Deletes reservations past their expiry (they already count for nothing); returns how many."""
-        now_ms = _ms(self.clock.now())
-        async with self.engine.begin() as conn:
-            result = await conn.execute(_RESERVATIONS.delete().where(_RESERVATIONS.c.expires_at_ms <= now_ms))
-            return int(result.rowcount or 0)
+        expired = _RESERVATIONS.c.expires_at_ms <= _ms(self.clock.now())
+        return await self._writer.run(lambda conn: int(conn.execute(_RESERVATIONS.delete().where(expired)).rowcount
+                                                       or 0))

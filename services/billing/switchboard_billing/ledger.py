@@ -10,41 +10,26 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Engine, event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from switchboard_billing.alert_detect import AlertPolicy
 from switchboard_billing.alert_rules import NewAlert, Watch
 from switchboard_billing.migrations import LOCK_ID, MIGRATIONS
-from switchboard_billing.models import ReservationRow, UsageRow
+from switchboard_billing.models import UsageRow
+from switchboard_billing.money_writer import close_writer
 from switchboard_billing.settlement import Batch
 from switchboard_billing.settlement import for_engine as settlements_for
 from switchboard_billing.usage_sums import UsageSum, summarize
 from switchboard_common.database import migrate
 
-_RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
-
-
-async def debit_lease(conn: AsyncConnection, lease_id: str, micros: int, *, committed_too: bool) -> None:
-    """Frees ``micros`` of a lease's hold, never below 0: a settled request's hold (``committed_too``: it was
-    part of what the lease committed to cover) or unused money its holder returns.
-
-    A lease at 0 is over (every request it held was settled, the rest returned) and is deleted."""
-    amount = _RESERVATIONS.c.amount_micros
-    committed = _RESERVATIONS.c.committed_micros
-    mine = _RESERVATIONS.c.reservation_id == lease_id
-    values = {"amount_micros": sa.case((amount > micros, amount - micros), else_=0)}
-    if committed_too:
-        values["committed_micros"] = sa.case((committed > micros, committed - micros), else_=0)
-    await conn.execute(_RESERVATIONS.update().where(mine).values(**values))
-    await conn.execute(_RESERVATIONS.delete().where(mine, amount <= 0))
 _IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def use_immediate_transactions(engine: AsyncEngine) -> None:
-    """SQLite: begin every transaction with BEGIN IMMEDIATE, so that read-check-write
-    transactions (reservations) are serialized by the database's write lock."""
+    """SQLite: begin every transaction with BEGIN IMMEDIATE, so that read-check-write transactions outside the
+    money writer (alert deliveries' claims, stored models) are serialized by the database's write lock."""
     if engine.dialect.name != "sqlite" or engine.sync_engine in _IMMEDIATE:
         return
     _IMMEDIATE.add(engine.sync_engine)
@@ -145,5 +130,6 @@ class Ledger:
 
     async def close(self) -> None:
         await self._settlements.close()
+        await close_writer(self.engine)
         await self.engine.dispose()
 

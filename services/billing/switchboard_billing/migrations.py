@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from switchboard_billing import spend_buckets
 from switchboard_billing.models import (
     AlertDeliveryRow,
     AlertRow,
@@ -128,6 +129,16 @@ async def _v11_audit_log(conn: AsyncConnection) -> None:
     await audit_chain.create_tables(conn, audit_chain.tables("billing"))
 
 
+async def _v12_spend_buckets(conn: AsyncConnection) -> None:
+    """Hourly spend per budget subject, kept by triggers on the ledger and filled from it (spend_buckets.py)."""
+    await conn.execute(sa.text(spend_buckets.CREATE_TABLE))
+    triggers = spend_buckets.POSTGRES_TRIGGERS if conn.dialect.name == "postgresql" else spend_buckets.SQLITE_TRIGGERS
+    for statement in triggers:
+        await conn.execute(sa.text(statement))
+    await conn.execute(sa.text("DELETE FROM spend_buckets"))
+    await conn.execute(sa.text(spend_buckets.BACKFILL))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -137,4 +148,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(8, "models added at run time", _v8_stored_models),
               Migration(9, "provider time and attempts in the ledger", _v9_provider_time),
               Migration(10, "budget alerts and their delivery queue", _v10_alerts),
-              Migration(11, "audit log of models added at run time", _v11_audit_log)]
+              Migration(11, "audit log of models added at run time", _v11_audit_log),
+              Migration(12, "hourly spend per budget subject, kept by triggers", _v12_spend_buckets)]

@@ -12,8 +12,8 @@ and reused, instead of a few per event:
 * each lease named by a *new* row is debited once by the sum of its units
   (a lease at 0 is over and deleted), so a replay frees nothing twice.
 
-SQLite runs the transaction as one function on a dedicated connection
-(:class:`~switchboard_billing.sqlite_thread.SqliteThread`), starting with
+SQLite runs the transaction as one function on the connection of billing's one
+writer (:mod:`~switchboard_billing.money_writer`), starting with
 ``BEGIN IMMEDIATE`` so that no other writer comes between the check for known
 ids and the insert. PostgreSQL runs it as one statement (one implicit
 transaction, one round trip) of data-modifying CTEs over JSON documents, with
@@ -30,7 +30,7 @@ import json
 import logging
 import operator
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from switchboard_billing.alert_detect import AlertPolicy, detect_pg, detect_sqlite, lock_subjects_pg
 from switchboard_billing.alert_rules import NewAlert, Watch
 from switchboard_billing.models import UsageRow
-from switchboard_billing.sqlite_thread import SqliteThread
+from switchboard_billing.money_writer import CallerGone, SqliteMoneyWriter, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +86,9 @@ def for_engine(engine: AsyncEngine, alerts: AlertPolicy | None = None) -> Settle
     """The settlement writer of the engine's database; with ``alerts``, it raises budget alerts too."""
     if engine.dialect.name == "postgresql":
         return PostgresSettlements(engine, alerts)
-    if engine.dialect.name == "sqlite":
-        path = engine.url.database
-        if not path or path == ":memory:" or path.startswith("file:"):
-            raise ValueError("the billing ledger on SQLite needs a database file path")
-        return SqliteSettlements(path, alerts)
-    raise ValueError(f"unsupported billing database: {engine.dialect.name}")
+    writer = writer_for(engine)  # refuses a database billing cannot run on
+    assert isinstance(writer, SqliteMoneyWriter)
+    return SqliteSettlements(writer, alerts)
 
 
 # --- SQLite -------------------------------------------------------------------------------------------------
@@ -109,9 +106,11 @@ _SQLITE_DEBIT = ("UPDATE reservations SET amount_micros = max(amount_micros - ?1
 _SQLITE_DROP_SPENT = f"DELETE FROM reservations WHERE amount_micros <= 0 AND reservation_id IN ({_IDS})"
 
 
-def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | None = None) -> set[str]:
+def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | None = None,
+                 caller_gone: Callable[[], bool] = lambda: False) -> set[str]:
     """The batch's transaction on a SQLite connection in autocommit mode; returns the recorded request ids.
-    With ``alerts``, the same transaction raises the alerts the new spend crosses (``batch.raised``)."""
+    With ``alerts``, the same transaction raises the alerts the new spend crosses (``batch.raised``). Rolled back
+    when ``caller_gone()`` says at its end that nobody waits for it any more (the sender redelivers the batch)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         known = dict(conn.execute(_SQLITE_KNOWN, (json.dumps([row["request_id"] for row in batch.rows]),)))
@@ -129,6 +128,8 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | N
             conn.execute(_SQLITE_DROP_SPENT, (json.dumps(leases),))
         if alerts is not None and batch.watches and (new_ids or replacing):
             batch.raised = detect_sqlite(conn, batch.watches, alerts)
+        if caller_gone():
+            raise CallerGone()
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
@@ -138,15 +139,18 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | N
 
 
 class SqliteSettlements:
-    def __init__(self, path: str, alerts: AlertPolicy | None = None) -> None:
-        self.thread = SqliteThread(path)
+    """Settles through the database's money writer, between its reservations and lease renewals, never beside them."""
+
+    def __init__(self, writer: SqliteMoneyWriter, alerts: AlertPolicy | None = None) -> None:
+        self.writer = writer
         self.alerts = alerts
 
     async def write(self, batch: Batch) -> set[str]:
-        return await self.thread.run(lambda conn: write_sqlite(conn, batch, self.alerts))
+        return await self.writer.run_sqlite(
+            lambda conn: write_sqlite(conn, batch, self.alerts, self.writer.thread.caller_gone))
 
     async def close(self) -> None:
-        await self.thread.close()
+        await self.writer.close()
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------------------------

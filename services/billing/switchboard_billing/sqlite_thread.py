@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[sqlite3.Connection], Any]]
+Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[sqlite3.Connection], Any], threading.Event]
 
 
 class SqliteThread:
@@ -33,14 +33,31 @@ class SqliteThread:
         self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: The running function's "caller gone" flag (read and written on the thread only).
+        self._current_gone: threading.Event | None = None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn``'s result (or exception). ``fn`` runs to its end even if the caller stops waiting."""
+        """``fn``'s result (or exception). A function whose caller stopped waiting (cancelled: a gRPC deadline
+        passed) before it began is skipped; one already running can ask :meth:`caller_gone` before it commits."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
+        gone = threading.Event()
         self._start()
-        self._jobs.put((loop, future, fn))
-        return await future
+        self._jobs.put((loop, future, fn, gone))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            gone.set()
+            raise
+
+    def caller_gone(self) -> bool:
+        """On the thread, inside a function: whether its caller stopped waiting for it (then it should not commit)."""
+        return self._current_gone is not None and self._current_gone.is_set()
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is started (and not closed)."""
+        return self._thread is not None
 
     def _start(self) -> None:
         with self._lock:
@@ -58,7 +75,10 @@ class SqliteThread:
     def _work(self) -> None:
         conn: sqlite3.Connection | None = None
         while (job := self._jobs.get()) is not None:
-            loop, future, fn = job
+            loop, future, fn, gone = job
+            if gone.is_set():
+                continue
+            self._current_gone = gone
             try:
                 if conn is None:
                     conn = self._connect()
@@ -67,6 +87,8 @@ class SqliteThread:
                 _resolve(loop, future, exc=exc)
             else:
                 _resolve(loop, future, result=result)
+            finally:
+                self._current_gone = None
         if conn is not None:
             conn.close()
 

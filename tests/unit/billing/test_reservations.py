@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from switchboard_billing.budgets import Budgets, Limits
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.models import UsageRow
+from switchboard_billing.money_writer import close_writer
 from switchboard_common.database import make_engine
 from switchboard_rules.windows import ManualClock, parse_timezone
 
@@ -64,6 +65,7 @@ async def engines(dsn: str) -> AsyncIterator[list[AsyncEngine]]:
     await Ledger(made[0]).migrate()
     yield made
     for engine in made:
+        await close_writer(engine)
         await engine.dispose()
 
 
