@@ -20,6 +20,7 @@ from overspending.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import grpc
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.client.holds import Hold, budget_limits, has_budget, model_budget, subject_of
-from switchboard_billing.client.leases import BudgetLeases
+from switchboard_billing.client.leases import BudgetLeases, Lease
 from switchboard_billing.client.outbox import Outbox
 from switchboard_billing.client.rates import RateCards
 from switchboard_billing.client.stored_models import ModelWatch, StoredModelsClient
@@ -42,6 +43,9 @@ if TYPE_CHECKING:  # the key's facts, as auth's client types them (no run-time d
 
 #: How much longer than the completion timeout a hold lives, for the settlement's trip through an outbox.
 _TTL_MARGIN_SECONDS = 300.0
+#: How many times a request waits for its subject's lease (a lease being granted, a heartbeat raising its
+#: allowance) before billing holds it by itself.
+_LEASE_WAITS = 8
 
 
 @dataclass(slots=True)
@@ -97,14 +101,27 @@ class BillingClient:
         if budgeted and rates is not None and rates.servable and rates.priced and self.leases.enabled:
             quote = worst_case(rates, prompt_tokens_bound, max_output_tokens, byok, self.rates.default_output_tokens)
             unit = quote.micros
-            lease = self.leases.take(subject, unit)
-            if lease is None and self.leases.short_of_allowance(subject, unit):
-                await self.leases.raise_allowance(unit)
-                lease = self.leases.take(subject, unit)
+            lease = await self._take_from_lease(subject, unit)
             if lease is not None:
                 return Hold(request_id, lease.lease_id, unit, quote.output_tokens, answer=lease.answer)
         return await self._reserve(request_id, key, model, prompt_tokens_bound, max_output_tokens, byok, subject,
                                    unit, budgeted)
+
+    async def _take_from_lease(self, subject: tuple[Any, ...], unit: int) -> Lease | None:
+        """The subject's lease for this request, waiting for the lease another request is asking for, or for a
+        heartbeat that raises its allowance; None when the request must be held by billing itself."""
+        for _ in range(_LEASE_WAITS):
+            lease = self.leases.take(subject, unit)
+            if lease is not None:
+                return lease
+            coming = self.leases.lease_coming(subject)
+            if coming is not None:
+                await asyncio.shield(coming)
+            elif self.leases.short_of_allowance(subject, unit):
+                await self.leases.raise_allowance(unit)
+            else:
+                return None
+        return self.leases.take(subject, unit)
 
     async def _reserve(self, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                        max_output_tokens: int, byok: Collection[str], subject: tuple[Any, ...], unit: int,
@@ -133,13 +150,16 @@ class BillingClient:
         try:
             answer: billing_pb2.ReserveResponse = await self.stub.Reserve(
                 request, timeout=self.settings.timeout_seconds, metadata=self.metadata)
+            if request.HasField("lease_ask"):
+                self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
         except grpc.aio.AioRpcError as exc:
             err: ServiceError = from_rpc_error(exc, "billing")
             if err.error.code == "billing_unavailable" and not budgeted:
                 return Hold(request_id)  # no budget to protect: serve, the usage waits in the outbox
             raise err from None
-        if budgeted:
-            self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
+        finally:
+            if request.HasField("lease_ask"):
+                self.leases.answered(subject)
         return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
                     answer.output_capped, answer)
 

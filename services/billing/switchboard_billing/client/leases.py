@@ -92,8 +92,11 @@ class BudgetLeases:
         self._beat: asyncio.Task[None] | None = None
         #: The heartbeat being sent now (a request short of allowance waits for it rather than send another).
         self._sending: asyncio.Task[None] | None = None
-        #: The most a request short of allowance wants to take (the next allowance covers it).
+        #: What the requests short of allowance want to take together (the next allowance covers all of them).
         self._wanted = 0
+        #: Per subject, the Reserve asking its lease now: requests the lease cannot cover yet wait for its answer
+        #: rather than each send a Reserve (each would retire the lease the one before was granted).
+        self._asking: dict[tuple[Any, ...], asyncio.Future[None]] = {}
 
     @property
     def enabled(self) -> bool:
@@ -125,11 +128,19 @@ class BudgetLeases:
                 and lease.taken_since + micros > lease.allowance)
 
     async def raise_allowance(self, micros: int) -> None:
-        """Sends a heartbeat now (or waits for the one being sent) so that the next allowance covers ``micros``."""
-        self._wanted = max(self._wanted, micros)
+        """Sends a heartbeat (after the one being sent, if any) whose allowance covers ``micros`` on top of what
+        the other requests waiting for it want."""
+        if self._sending is not None and not self._sending.done():
+            await asyncio.shield(self._sending)  # stated before this request wanted anything
+        self._wanted += micros
         if self._sending is None or self._sending.done():
             self._sending = asyncio.get_running_loop().create_task(self._send_heartbeat())
         await asyncio.shield(self._sending)
+
+    def lease_coming(self, subject: tuple[Any, ...]) -> asyncio.Future[None] | None:
+        """The answer to the Reserve asking the subject's lease, while one is in flight."""
+        asking = self._asking.get(subject)
+        return asking if asking is not None and not asking.done() else None
 
     def ended(self, lease_id: str, micros: int) -> None:
         """A request taken from the lease ended (its settlement frees its hold at billing)."""
@@ -148,12 +159,21 @@ class BudgetLeases:
         return billing_pb2.LeaseReturn(lease_id=lease.lease_id, micros=balance) if balance > 0 else None
 
     def ask(self, subject: tuple[Any, ...], unit_micros: int) -> billing_pb2.LeaseAsk | None:
-        """A lease ask for the subject, sized in requests like the one asking (doubling while they come)."""
+        """A lease ask for the subject, sized in requests like the one asking (doubling while they come). Until
+        :meth:`answered`, :meth:`lease_coming` tells other requests of the subject to wait for its answer."""
         if not self.enabled or unit_micros <= 0:
             return None
+        if self.lease_coming(subject) is None:
+            self._asking[subject] = asyncio.get_running_loop().create_future()
         units = self._next_units.get(subject, self.first_units)
         return billing_pb2.LeaseAsk(lease_id="lease_" + secrets.token_hex(12), micros=units * unit_micros,
                                     renew_seconds=self.renew_seconds, committed_micros=8 * unit_micros)
+
+    def answered(self, subject: tuple[Any, ...]) -> None:
+        """The Reserve that asked the subject's lease has its answer (or failed): its waiters look again."""
+        asking = self._asking.pop(subject, None)
+        if asking is not None and not asking.done():
+            asking.set_result(None)
 
     def granted(self, subject: tuple[Any, ...], response: billing_pb2.ReserveResponse, asked_at: float,
                 unit_micros: int) -> None:

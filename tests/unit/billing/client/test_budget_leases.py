@@ -135,3 +135,17 @@ async def test_spend_never_passes_the_budget_under_concurrency(billing: Billing,
     assert len(held) + len(refused) == 80 and refused
     assert sum(h.micros for h in held) <= budget
     assert await billing.held() <= budget
+
+
+async def test_a_burst_of_requests_for_a_new_key_sends_one_reserve_not_one_each(
+        billing: Billing, holder: BillingClient) -> None:
+    """Sixty-four requests of a key arrive together (Cursor's agent fanning out, a load test): the first asks billing
+    for the hold and a lease, the others wait for that answer and take from the lease — or from a heartbeat that
+    raises its allowance for all of them at once — instead of each sending a Reserve that retires the lease the one
+    before it was granted. A lease that runs dry is replaced by one twice its size: a handful of Reserves."""
+    held = await asyncio.gather(*(hold(holder, n, 10_000_000) for n in range(64)))
+    assert all(h.micros == 100 for h in held)
+    assert CountingBilling.reserves <= 4, CountingBilling.reserves
+    assert sum(1 for h in held if h.lease_id) >= 60
+    for n, h in enumerate(held):
+        finish(holder, n, h)
