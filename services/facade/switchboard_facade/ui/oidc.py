@@ -6,6 +6,9 @@ Authlib builds the authorization URL and speaks the token endpoint (client secre
 ``aud``, ``exp``, ``iat`` and the ``nonce`` of this sign-in. The discovery document and the keys are cached;
 an ID token signed with a key id the cache does not know fetches the keys once more (the provider rotated),
 and is refused if the key is still unknown.
+
+Authlib and joserfc are imported at the first sign-in, not with the facade: a gateway without single sign-on
+does not carry them (about 12 MB per facade).
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]  # Authlib ships no type hints
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 
 from switchboard_facade.settings import FacadeSettings
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]  # Authlib ships no type hints
+    from joserfc.jwk import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +142,8 @@ class OidcProvider:
                 return self._keys
             doc = await self.discovery()
             body = await self._get_json(str(doc["jwks_uri"]), "key set (jwks_uri)")
+            from joserfc.errors import JoseError
+            from joserfc.jwk import KeySet
             try:
                 keys = KeySet.import_key_set(body)  # type: ignore[arg-type]  # any JSON; joserfc checks its shape (caught below)
             except (JoseError, ValueError, TypeError, KeyError):
@@ -150,6 +155,7 @@ class OidcProvider:
             return keys
 
     def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
         return AsyncOAuth2Client(client_id=self.config.client_id, client_secret=self.config.client_secret,
                                  scope=self.config.scopes, redirect_uri=redirect_uri,
                                  code_challenge_method="S256", timeout=self.config.timeout_seconds)
@@ -186,6 +192,8 @@ class OidcProvider:
         kid = _kid_of(id_token)
         issuer = str((await self.discovery())["issuer"])
         keys = await self._key_set(kid)
+        from joserfc import jwt
+        from joserfc.errors import JoseError
         try:
             decoded = jwt.decode(id_token, keys, algorithms=list(ALGORITHMS))
         except JoseError as exc:
