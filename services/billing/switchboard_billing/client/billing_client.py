@@ -117,10 +117,8 @@ class BillingClient:
             coming = self.leases.lease_coming(subject)
             if coming is not None:
                 await asyncio.shield(coming)
-            elif self.leases.short_of_allowance(subject, unit):
-                await self.leases.raise_allowance(unit)
-            else:
-                return None
+            elif not (self.leases.short_of_allowance(subject, unit) and await self.leases.raise_allowance(unit)):
+                return None  # no lease can cover it, or billing did not answer the heartbeat: ask billing itself
         return self.leases.take(subject, unit)
 
     async def _reserve(self, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
@@ -147,19 +145,24 @@ class BillingClient:
             if ask is not None:
                 request.lease_ask.CopyFrom(ask)
         asked_at = time.monotonic()
+        asking = request.HasField("lease_ask")
         try:
             answer: billing_pb2.ReserveResponse = await self.stub.Reserve(
                 request, timeout=self.settings.timeout_seconds, metadata=self.metadata)
-            if request.HasField("lease_ask"):
-                self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
         except grpc.aio.AioRpcError as exc:
             err: ServiceError = from_rpc_error(exc, "billing")
+            if asking:  # the requests waiting for this lease learn billing is out of reach at once, not in turn
+                self.leases.answered(subject, err if err.error.code == "billing_unavailable" else None)
             if err.error.code == "billing_unavailable" and not budgeted:
                 return Hold(request_id)  # no budget to protect: serve, the usage waits in the outbox
             raise err from None
-        finally:
-            if request.HasField("lease_ask"):
+        except BaseException:
+            if asking:
                 self.leases.answered(subject)
+            raise
+        if asking:
+            self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
+            self.leases.answered(subject)
         return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
                     answer.output_capped, answer)
 

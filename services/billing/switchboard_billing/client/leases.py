@@ -91,7 +91,7 @@ class BudgetLeases:
         self._next_units: dict[tuple[Any, ...], int] = {}
         self._beat: asyncio.Task[None] | None = None
         #: The heartbeat being sent now (a request short of allowance waits for it rather than send another).
-        self._sending: asyncio.Task[None] | None = None
+        self._sending: asyncio.Task[bool] | None = None
         #: What the requests short of allowance want to take together (the next allowance covers all of them).
         self._wanted = 0
         #: Per subject, the Reserve asking its lease now: requests the lease cannot cover yet wait for its answer
@@ -127,15 +127,16 @@ class BudgetLeases:
                 and time.monotonic() < lease.renewed_until - _RENEW_MARGIN_SECONDS
                 and lease.taken_since + micros > lease.allowance)
 
-    async def raise_allowance(self, micros: int) -> None:
+    async def raise_allowance(self, micros: int) -> bool:
         """Sends a heartbeat (after the one being sent, if any) whose allowance covers ``micros`` on top of what
-        the other requests waiting for it want."""
+        the other requests waiting for it want; False when billing did not answer it (ask billing no more)."""
         if self._sending is not None and not self._sending.done():
-            await asyncio.shield(self._sending)  # stated before this request wanted anything
+            if not await asyncio.shield(self._sending):  # stated before this request wanted anything
+                return False
         self._wanted += micros
         if self._sending is None or self._sending.done():
             self._sending = asyncio.get_running_loop().create_task(self._send_heartbeat())
-        await asyncio.shield(self._sending)
+        return await asyncio.shield(self._sending)
 
     def lease_coming(self, subject: tuple[Any, ...]) -> asyncio.Future[None] | None:
         """The answer to the Reserve asking the subject's lease, while one is in flight."""
@@ -169,11 +170,16 @@ class BudgetLeases:
         return billing_pb2.LeaseAsk(lease_id="lease_" + secrets.token_hex(12), micros=units * unit_micros,
                                     renew_seconds=self.renew_seconds, committed_micros=8 * unit_micros)
 
-    def answered(self, subject: tuple[Any, ...]) -> None:
-        """The Reserve that asked the subject's lease has its answer (or failed): its waiters look again."""
+    def answered(self, subject: tuple[Any, ...], unreachable: Exception | None = None) -> None:
+        """The Reserve that asked the subject's lease has its answer: its waiters look again, or, when billing
+        was out of reach (``unreachable``), fail with that error too."""
         asking = self._asking.pop(subject, None)
         if asking is not None and not asking.done():
-            asking.set_result(None)
+            if unreachable is not None:
+                asking.set_exception(unreachable)
+                asking.exception()  # retrieved here: a future nobody waited for is not reported as unhandled
+            else:
+                asking.set_result(None)
 
     def granted(self, subject: tuple[Any, ...], response: billing_pb2.ReserveResponse, asked_at: float,
                 unit_micros: int) -> None:
@@ -216,8 +222,9 @@ class BudgetLeases:
             self._sending = asyncio.get_running_loop().create_task(self._send_heartbeat())
         await asyncio.shield(self._sending)
 
-    async def _send_heartbeat(self) -> None:
-        """Renews every live lease, stating what each must keep covering, and returns idle ones."""
+    async def _send_heartbeat(self) -> bool:
+        """Renews every live lease, stating what each must keep covering, and returns idle ones; False when
+        billing did not answer."""
         now = time.monotonic()
         renewals: list[billing_pb2.LeaseRenewal] = []
         lease: Lease | None
@@ -243,7 +250,7 @@ class BudgetLeases:
                 self._keep_until_drained(lease)
         self._wanted = 0
         if not renewals:
-            return
+            return True
         sent_at = time.monotonic()
         try:
             answer = await self.stub.RenewLeases(
@@ -252,7 +259,7 @@ class BudgetLeases:
         except grpc.aio.AioRpcError as exc:
             # Not renewed: the leases stop being used when their renewal runs out (they lapse at billing too).
             log.warning("budget lease heartbeat failed", extra={"leases": len(renewals), "error": exc.code().name})
-            return
+            return False
         for state in answer.leases:
             lease = self._by_id.get(state.lease_id)
             if lease is None:
@@ -262,6 +269,7 @@ class BudgetLeases:
             elif self._leases.get(lease.subject) is lease:
                 lease.renewed_until = sent_at + self.renew_seconds
                 lease.balance = min(lease.balance, max(0, state.micros - lease.in_flight))
+        return True
 
     def _forget(self, lease: Lease) -> None:
         if self._leases.get(lease.subject) is lease:

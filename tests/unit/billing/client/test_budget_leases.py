@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from switchboard.v1 import auth_pb2, billing_pb2, billing_pb2_grpc, common_pb2
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.client import BillingClient, Hold
+from switchboard_billing.client.billing_client import BillingClientSettings
 from switchboard_billing.costing import Pricer
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.priced_models import CatalogSource, parse_models
@@ -31,9 +32,12 @@ CATALOG = {"models": [{"name": "m", "deployments": [{
 
 class CountingBilling(BillingServicer):
     reserves = 0
+    #: Seconds each Reserve waits before it is served (a billing whose database is locked).
+    stall = 0.0
 
     async def Reserve(self, request, context):  # type: ignore[no-untyped-def]
         CountingBilling.reserves += 1
+        await asyncio.sleep(CountingBilling.stall)
         return await super().Reserve(request, context)
 
 
@@ -54,7 +58,7 @@ async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
     ledger = Ledger(engine)
     await ledger.migrate()
     servicer = CountingBilling(ledger, Budgets(engine), Pricer(CatalogSource.of(parse_models(CATALOG))))
-    CountingBilling.reserves = 0
+    CountingBilling.reserves, CountingBilling.stall = 0, 0.0
     server = grpc.aio.server()
     billing_pb2_grpc.add_BillingServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -149,3 +153,25 @@ async def test_a_burst_of_requests_for_a_new_key_sends_one_reserve_not_one_each(
     assert sum(1 for h in held if h.lease_id) >= 60
     for n, h in enumerate(held):
         finish(holder, n, h)
+
+
+async def test_requests_waiting_for_a_lease_billing_cannot_grant_fail_together_with_a_clear_error(
+        billing: Billing, tmp_path: Path) -> None:
+    """Billing's database is locked: the Reserve asking the key's lease times out, and the requests waiting for it
+    are told billing is unavailable at the same moment (a 503 their clients retry), not each after a Reserve of
+    their own."""
+    CountingBilling.stall = 2.0
+    channel = grpc.aio.insecure_channel(billing.address)
+    client = BillingClient(channel, holder="facade@stalled", outbox_dir=tmp_path / "stalled-outbox",
+                           settings=BillingClientSettings(timeout_seconds=0.5))
+    await client.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        outcomes = await asyncio.gather(*(hold(client, n, 10_000_000) for n in range(16)), return_exceptions=True)
+        elapsed = loop.time() - started
+    finally:
+        await client.close(0.1)
+        await channel.close()
+    assert all(isinstance(o, ServiceError) and o.error.code == "billing_unavailable" for o in outcomes), outcomes
+    assert CountingBilling.reserves == 1 and elapsed < 1.0, (CountingBilling.reserves, elapsed)
