@@ -49,8 +49,9 @@ LOAD_SECONDS = 4.0
 KILL_AFTER = (0.8, 2.8)
 #: How long after the load the ledger may take to show every served call (outboxes replay, batches linger).
 SETTLE_SECONDS = 20.0
-#: How long after the kill billing may still hold money for a key with nothing in flight: a dead facade's lease
-#: lapses 5 s after its last heartbeat and counts for nothing 5 s later (idle leases of the living return in 1 s).
+#: How long after the kill billing may still hold money for a key with nothing in flight: a dead facade's leases,
+#: and the holds billing reserved for its requests one by one, lapse 5 s after its last heartbeat and count for
+#: nothing 5 s later (idle leases of the living return in 1 s).
 RELEASE_SECONDS = 15.0
 #: How soon after a facade dies the router has ended its calls (an answer sent before that may go unread).
 ABANDON_WINDOW = 1.0

@@ -39,8 +39,14 @@ and settles it at once (each settlement frees its hold from the committed part
 meanwhile); the allowance it never took is freed by the grace's end instead of
 staying held for the reservation TTL. A lapsed lease is never renewed whole
 again (its holder is told it is unknown and asks billing for a new one), since
-the money it stopped counting may have been held by others since. A plain
-reservation is committed whole until it expires.
+the money it stopped counting may have been held by others since.
+
+A request's own hold (not taken from a lease) lapses with its holder the same
+way when the holder asks so (``renew_seconds``): the holder renews it with its
+leases until billing reports it settled, so a holder that dies between the
+reservation and the router taking the call — nobody will ever settle that
+request — frees its money within seconds, not at the reservation TTL. A hold
+reserved without ``renew_seconds`` is whole until it expires.
 
 The remaining rule is the output bound: when a request's full bound does not
 fit, the caller's ``cap`` says what smaller hold would (the servicer caps the
@@ -49,7 +55,7 @@ answer's output so that it does), or the request is denied.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import partial
@@ -179,6 +185,18 @@ class LeaseStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class Renewed:
+    """A heartbeat's answer: each lease's state, and the holds billing holds no more (settled, released, lapsed)."""
+
+    leases: list[LeaseStatus]
+    unknown_holds: list[str]
+
+
+#: Holds renewed per statement (well below any database's limit on bound parameters).
+_RENEW_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
 class _Owners:
     """Who a hold is for: the key, its team and its user ("" when none), as the reservations row records them."""
 
@@ -265,12 +283,14 @@ class Budgets:
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
                       return_lease: tuple[str, int] | None = None, lease_ask: LeaseAsk | None = None,
                       holder: str = "", user_id: str = "", user_limits: Limits | None = None, model: str = "",
-                      model_limits: Limits | None = None) -> Reservation:
+                      model_limits: Limits | None = None, renew_seconds: float = 0.0) -> Reservation:
         """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key, its team and its
         user, and the key's budget on ``model`` (``model_limits``), or denies; first frees ``return_lease`` (lease
-        id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id."""
+        id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id.
+        With ``renew_seconds``, the hold lapses unless its holder renews it (see the module docstring)."""
         now = self.clock.now()
         expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
+        renewed_ms = min(expires_ms, _ms(now + timedelta(seconds=renew_seconds))) if renew_seconds > 0 else expires_ms
         on_model = model_limits if model_limits is not None and model_limits.any else None
         owners = _Owners(key_id, team_id, user_id, model if on_model is not None else "")
         subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits(), on_model or Limits())
@@ -278,11 +298,12 @@ class Budgets:
             return Reservation(request_id, amount_micros, False, (), 0)
         return await self._writer.run(partial(
             self._hold, request_id=request_id, owners=owners, subjects=subjects, amount_micros=amount_micros,
-            cap=cap, return_lease=return_lease, lease_ask=lease_ask, holder=holder, now=now, expires_ms=expires_ms))
+            cap=cap, return_lease=return_lease, lease_ask=lease_ask, holder=holder, now=now, expires_ms=expires_ms,
+            renewed_ms=renewed_ms))
 
     def _hold(self, conn: sa.Connection, *, request_id: str, owners: _Owners, subjects: list[tuple[str, str, Limits]],
               amount_micros: int, cap: Cap | None, return_lease: tuple[str, int] | None, lease_ask: LeaseAsk | None,
-              holder: str, now: datetime, expires_ms: int) -> Reservation:
+              holder: str, now: datetime, expires_ms: int, renewed_ms: int) -> Reservation:
         """:meth:`reserve`'s transaction."""
         now_ms = _ms(now)
         checks = self._checks(conn, subjects, now, now_ms)
@@ -307,7 +328,7 @@ class Budgets:
             return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
                                free_micros=max(0, free))
         if amount > 0:
-            self._insert(conn, request_id, owners, amount, now_ms, expires_ms, expires_ms, amount, holder)
+            self._insert(conn, request_id, owners, amount, now_ms, renewed_ms, expires_ms, amount, holder)
             for scope, _subject, _limits in subjects:
                 held[scope] += amount
         lease = None
@@ -353,24 +374,35 @@ class Budgets:
                       ("user", owners.user_id, user_limits))
         return [(scope, subject_id, limits) for scope, subject_id, limits in candidates if subject_id and limits.any]
 
-    async def renew(self, leases: list[tuple[str, int, int]], renew_seconds: float) -> list[LeaseStatus]:
-        """A holder's heartbeat: (lease id, committed micros, micros returned) per lease; each stays whole for
-        ``renew_seconds`` more and keeps covering its committed part for a grace after that. A lease that lapsed
-        already is not renewed (it is unknown to its holder from then on): what it stopped counting may be held by
-        others now."""
-        if not leases:
-            return []
+    async def renew(self, leases: list[tuple[str, int, int]], renew_seconds: float,
+                    holds: Sequence[str] = ()) -> Renewed:
+        """A holder's heartbeat: (lease id, committed micros, micros returned) per lease, and the request ids of
+        its own holds; each stays whole for ``renew_seconds`` more, a lease keeping its committed part for a grace
+        after that. A lease or hold that lapsed already is not renewed (it is unknown to its holder from then on):
+        what it stopped counting may be held by others now."""
+        if not leases and not holds:
+            return Renewed([], [])
         now = self.clock.now()
         now_ms, renewed_ms = _ms(now), _ms(now + timedelta(seconds=renew_seconds))
-        out = await self._writer.run(partial(self._renew, leases=leases, now_ms=now_ms, renewed_ms=renewed_ms))
-        self.freed.notify()  # money returned, or a commitment lowered
+        out = await self._writer.run(partial(self._renew, leases=leases, holds=holds, now_ms=now_ms,
+                                             renewed_ms=renewed_ms))
+        if leases:
+            self.freed.notify()  # money returned, or a commitment lowered
         return out
 
     @staticmethod
-    def _renew(conn: sa.Connection, *, leases: list[tuple[str, int, int]], now_ms: int,
-               renewed_ms: int) -> list[LeaseStatus]:
+    def _renew(conn: sa.Connection, *, leases: list[tuple[str, int, int]], holds: Sequence[str], now_ms: int,
+               renewed_ms: int) -> Renewed:
         """:meth:`renew`'s transaction."""
         r = _RESERVATIONS.c
+        live = r.expires_at_ms > now_ms, r.renewed_until_ms > now_ms
+        renewed: set[str] = set()
+        for start in range(0, len(holds), _RENEW_BATCH):
+            batch = list(holds[start:start + _RENEW_BATCH])
+            renewed.update(conn.execute(
+                _RESERVATIONS.update().where(r.reservation_id.in_(batch), *live)
+                .values(renewed_until_ms=sa.case((r.expires_at_ms < renewed_ms, r.expires_at_ms), else_=renewed_ms))
+                .returning(r.reservation_id)).scalars())
         out: list[LeaseStatus] = []
         for lease_id, committed, returned in leases:
             if returned > 0:
@@ -384,7 +416,7 @@ class Budgets:
                 .returning(r.amount_micros)).first()
             out.append(LeaseStatus(lease_id, True, int(row[0]), renewed_ms) if row is not None
                        else LeaseStatus(lease_id, False))
-        return out
+        return Renewed(out, [h for h in holds if h not in renewed])
 
     def today(self) -> Window:
         """The calendar day now, in the budget timezone (the window of daily caps)."""

@@ -118,7 +118,8 @@ class Holder:
                 amount_micros=full.micros, ttl_seconds=request.ttl_seconds, cap=cap if rates.priced else None,
                 return_lease=return_lease, lease_ask=ask, holder=request.holder, user_id=request.user_id,
                 user_limits=limits_of(request.user_limits) if request.user_id else Limits(), model=request.model,
-                model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None)
+                model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None,
+                renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0)
 
         reservation = await attempt((returned.lease_id, returned.micros) if returned.lease_id else None)
 

@@ -270,12 +270,13 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
 
     async def RenewLeases(self, request: billing_pb2.RenewLeasesRequest,
                           context: _RenewLeasesContext) -> billing_pb2.RenewLeasesResponse:
-        statuses = await self.budgets.renew(
+        renewed = await self.budgets.renew(
             [(lease.lease_id, lease.committed_micros, lease.return_micros) for lease in request.leases],
-            max(1.0, request.renew_seconds or 5.0))
+            max(1.0, request.renew_seconds or 5.0), request.holds)
         return billing_pb2.RenewLeasesResponse(leases=[
             billing_pb2.LeaseState(lease_id=s.lease_id, known=s.known, micros=s.micros,
-                                   renewed_until_ms=s.renewed_until_ms) for s in statuses])
+                                   renewed_until_ms=s.renewed_until_ms) for s in renewed.leases],
+            unknown_holds=renewed.unknown_holds)
 
     async def GetRateCard(self, request: billing_pb2.GetRateCardRequest,
                           context: _GetRateCardContext) -> billing_pb2.RateCard:

@@ -105,7 +105,7 @@ async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
     opened = await reserve(budgets, "r0", 100, ask=2_000, committed=1_000)
     assert opened.lease is not None and await held(budgets) == 2_100
     clock.advance(seconds=4)
-    statuses = await budgets.renew([("lease-r0", 1_500, 0)], 5.0)  # 1,500 in flight and allowance
+    statuses = (await budgets.renew([("lease-r0", 1_500, 0)], 5.0)).leases  # 1,500 in flight and allowance
     assert statuses[0].known and statuses[0].micros == 2_000
     clock.advance(seconds=4)
     assert await held(budgets) == 2_100, "renewed: still whole"
@@ -119,7 +119,7 @@ async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
     assert await held(budgets) == 100, "then the lease counts for nothing: the allowance never taken is free"
     clock.advance(timedelta(hours=1))
     assert await held(budgets) == 0, "the reservation TTL ends the plain hold"
-    gone = await budgets.renew([("lease-r0", 0, 0)], 5.0)
+    gone = (await budgets.renew([("lease-r0", 0, 0)], 5.0)).leases
     assert not gone[0].known
 
 
@@ -135,9 +135,48 @@ async def test_a_lapsed_lease_is_not_renewed_whole_again(engines: list[AsyncEngi
     assert await held(budgets) == 100 + 500
     others = await reserve(budgets, "other", 10_000 - 600)
     assert others.held, "the money the lapsed lease stopped counting is free for another request"
-    statuses = await budgets.renew([("lease-r0", 500, 0)], 5.0)
+    statuses = (await budgets.renew([("lease-r0", 500, 0)], 5.0)).leases
     assert not statuses[0].known
     assert await held(budgets) == 100 + 500 + 9_400, "the budget is not overrun by a renewal"
+
+
+async def test_a_hold_its_holder_stops_renewing_lapses_like_a_lease(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    """A holder that dies after billing held its request but before the router took the call: nobody will settle
+    that request, so its hold must not stay held until the reservation TTL (half an hour and more)."""
+    clock = ManualClock(START)
+    budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
+    kept = await budgets.reserve(request_id="kept", key_id="k1", team_id="", key_limits=LIMITS,
+                                 team_limits=Limits(), amount_micros=3_000, renew_seconds=5.0)
+    dead = await budgets.reserve(request_id="dead", key_id="k1", team_id="", key_limits=LIMITS,
+                                 team_limits=Limits(), amount_micros=2_000, renew_seconds=5.0)
+    assert kept.held and dead.held and await held(budgets) == 5_000
+    for _ in range(4):  # the live holder renews its hold; the dead one does not
+        clock.advance(seconds=4)
+        renewed = await budgets.renew([], 5.0, ["kept"])
+        assert renewed.unknown_holds == []
+    assert await held(budgets) == 3_000, "16 s on: the unrenewed hold counted through its grace, then nothing"
+    late = await budgets.renew([], 5.0, ["dead"])
+    assert late.unknown_holds == ["dead"], "a lapsed hold is not made whole again"
+    await ledger.record_new([usage_row("kept", 1_200, START)], {})
+    assert await held(budgets) == 0
+    settled = await budgets.renew([], 5.0, ["kept"])
+    assert settled.unknown_holds == ["kept"], "once settled, its holder is told to stop renewing it"
+
+
+async def test_a_hold_its_holder_stops_renewing_counts_through_a_grace(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    clock = ManualClock(START)
+    budgets = Budgets(engines[0], clock)
+    await budgets.reserve(request_id="h", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
+                          amount_micros=2_000, renew_seconds=5.0)
+    clock.advance(seconds=5 + LAPSED_LEASE_GRACE_SECONDS - 0.5)
+    assert await held(budgets) == 2_000, "lapsed, but the router may still be settling the call: still held"
+    clock.advance(seconds=1)
+    assert await held(budgets) == 0
+    plain = await budgets.reserve(request_id="plain", key_id="k1", team_id="", key_limits=LIMITS,
+                                  team_limits=Limits(), amount_micros=2_000)
+    clock.advance(seconds=600)
+    assert plain.held and await held(budgets) == 2_000, "a hold reserved without renew_seconds lives to its TTL"
 
 
 async def test_a_request_that_does_not_fit_is_capped_to_what_is_left(engines: list[AsyncEngine]) -> None:  # noqa: F811

@@ -128,7 +128,7 @@ class BillingClient:
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, key_limits=budget_limits(key.limits),
             model=model, prompt_tokens_bound=prompt_tokens_bound, max_output_tokens=max_output_tokens,
             ttl_seconds=self.settings.completion_timeout_seconds + _TTL_MARGIN_SECONDS, byok_providers=byok,
-            holder=self.holder)
+            holder=self.holder, renew_seconds=self.leases.renew_seconds)
         if key.team_id:
             request.team_limits.CopyFrom(budget_limits(key.team_limits))
         if key.user_id:
@@ -163,6 +163,8 @@ class BillingClient:
         if asking:
             self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
             self.leases.answered(subject)
+        if answer.held_micros > 0:
+            self.leases.holding(request_id)
         return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
                     answer.output_capped, answer)
 

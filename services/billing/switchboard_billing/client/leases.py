@@ -26,6 +26,13 @@ requests still in flight plus an *allowance* — what the holder may take before
 its next heartbeat. The holder never takes more than that allowance between two
 heartbeats (a request that would is held by billing instead), so whatever it
 took is still covered if it dies, until those requests settle.
+
+The same heartbeat renews the holds billing reserved for this holder's requests
+one by one (a tight budget's, or a lease's first): each is reserved to lapse
+with its holder (:meth:`BudgetLeases.holding`) and renewed until billing says it
+is settled. A holder that dies after billing held a request but before the
+router took the call — so that nobody will ever settle it — frees that hold
+within seconds too.
 """
 
 from __future__ import annotations
@@ -97,6 +104,9 @@ class BudgetLeases:
         #: Per subject, the Reserve asking its lease now: requests the lease cannot cover yet wait for its answer
         #: rather than each send a Reserve (each would retire the lease the one before was granted).
         self._asking: dict[tuple[Any, ...], asyncio.Future[None]] = {}
+        #: Request ids of the holds billing reserved for this holder's requests, renewed until billing reports them
+        #: settled (a request's end is not its settlement: its usage may still be on its way to billing).
+        self._holds: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -205,6 +215,14 @@ class BudgetLeases:
         if lease.in_flight <= 0:
             self._by_id.pop(lease.lease_id, None)
 
+    # -- holds reserved one by one -------------------------------------------------------------
+
+    def holding(self, request_id: str) -> None:
+        """Billing reserved a hold for this request, to lapse unless renewed (``renew_seconds`` of its Reserve):
+        the heartbeat renews it until billing reports it settled."""
+        self._holds.add(request_id)
+        self._start_heartbeat()
+
     # -- heartbeats ----------------------------------------------------------------------------
 
     def _start_heartbeat(self) -> None:
@@ -212,7 +230,7 @@ class BudgetLeases:
             self._beat = asyncio.get_running_loop().create_task(self._heartbeats())
 
     async def _heartbeats(self) -> None:
-        while self._by_id:
+        while self._by_id or self._holds:
             await asyncio.sleep(self.heartbeat_seconds)
             await self.heartbeat()
 
@@ -223,8 +241,8 @@ class BudgetLeases:
         await asyncio.shield(self._sending)
 
     async def _send_heartbeat(self) -> bool:
-        """Renews every live lease, stating what each must keep covering, and returns idle ones; False when
-        billing did not answer."""
+        """Renews every live lease, stating what each must keep covering, and every hold not yet settled, and
+        returns idle leases; False when billing did not answer."""
         now = time.monotonic()
         renewals: list[billing_pb2.LeaseRenewal] = []
         lease: Lease | None
@@ -249,17 +267,21 @@ class BudgetLeases:
             if not live:
                 self._keep_until_drained(lease)
         self._wanted = 0
-        if not renewals:
+        holds = list(self._holds)
+        if not renewals and not holds:
             return True
         sent_at = time.monotonic()
         try:
             answer = await self.stub.RenewLeases(
-                billing_pb2.RenewLeasesRequest(holder=self.holder, leases=renewals, renew_seconds=self.renew_seconds),
+                billing_pb2.RenewLeasesRequest(holder=self.holder, leases=renewals, renew_seconds=self.renew_seconds,
+                                               holds=holds),
                 timeout=self.timeout_seconds, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
             # Not renewed: the leases stop being used when their renewal runs out (they lapse at billing too).
-            log.warning("budget lease heartbeat failed", extra={"leases": len(renewals), "error": exc.code().name})
+            log.warning("budget lease heartbeat failed", extra={"leases": len(renewals), "holds": len(holds),
+                                                                "error": exc.code().name})
             return False
+        self._holds.difference_update(answer.unknown_holds)
         for state in answer.leases:
             lease = self._by_id.get(state.lease_id)
             if lease is None:

@@ -34,6 +34,12 @@ class CountingBilling(BillingServicer):
     reserves = 0
     #: Seconds each Reserve waits before it is served (a billing whose database is locked).
     stall = 0.0
+    #: The holds each heartbeat renewed.
+    renewed_holds: list[list[str]] = []
+
+    async def RenewLeases(self, request, context):  # type: ignore[no-untyped-def]
+        CountingBilling.renewed_holds.append(list(request.holds))
+        return await super().RenewLeases(request, context)
 
     async def Reserve(self, request, context):  # type: ignore[no-untyped-def]
         CountingBilling.reserves += 1
@@ -58,7 +64,7 @@ async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
     ledger = Ledger(engine)
     await ledger.migrate()
     servicer = CountingBilling(ledger, Budgets(engine), Pricer(CatalogSource.of(parse_models(CATALOG))))
-    CountingBilling.reserves, CountingBilling.stall = 0, 0.0
+    CountingBilling.reserves, CountingBilling.stall, CountingBilling.renewed_holds = 0, 0.0, []
     server = grpc.aio.server()
     billing_pb2_grpc.add_BillingServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -175,3 +181,38 @@ async def test_requests_waiting_for_a_lease_billing_cannot_grant_fail_together_w
         await channel.close()
     assert all(isinstance(o, ServiceError) and o.error.code == "billing_unavailable" for o in outcomes), outcomes
     assert CountingBilling.reserves == 1 and elapsed < 1.0, (CountingBilling.reserves, elapsed)
+
+
+async def test_a_hold_billing_reserved_alone_is_renewed_until_it_is_settled(
+        billing: Billing, holder: BillingClient) -> None:
+    """A tight budget is held request by request. Each hold lapses unless its holder renews it, so a holder that
+    dies before the router takes its call does not leave the money held until the reservation TTL; a live holder
+    renews it until billing has its settlement, and then stops."""
+    held = await hold(holder, 0, 1_000)
+    assert held.lease_id == "" and held.micros == 100
+
+    async def renewed_until() -> tuple[int, int]:
+        async with billing.engine.connect() as conn:
+            row = (await conn.execute(sa.text("SELECT renewed_until_ms, expires_at_ms FROM reservations "
+                                              "WHERE reservation_id = 'req_0'"))).one()
+            return int(row[0]), int(row[1])
+
+    first, expires = await renewed_until()
+    assert first < expires - 60_000, "reserved to lapse with its holder, not to live until the TTL"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (await renewed_until())[0] <= first:
+        assert loop.time() - started < 3, "the holder's heartbeat must renew the hold"
+        await asyncio.sleep(0.05)
+    holder.end(held)
+    await asyncio.sleep(3 * holder.settings.lease_heartbeat_seconds)
+    assert "req_0" in CountingBilling.renewed_holds[-1], \
+        "a request's end is not its settlement: the hold is renewed until billing has the usage"
+    finish(holder, 0, held)
+    while await billing.held() > 0:
+        assert loop.time() - started < 5, "the settlement frees the hold"
+        await asyncio.sleep(0.05)
+    beats = len(CountingBilling.renewed_holds)
+    await asyncio.sleep(3 * holder.settings.lease_heartbeat_seconds)
+    assert all("req_0" not in beat for beat in CountingBilling.renewed_holds[beats + 1:]), \
+        "once billing reports it settled, the holder stops renewing it"
