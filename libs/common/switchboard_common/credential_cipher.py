@@ -18,6 +18,8 @@ of its errors shows no key material.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping, Sequence
 from types import ModuleType
@@ -28,8 +30,8 @@ if TYPE_CHECKING:
 
 
 def _fernet() -> ModuleType:
-    """cryptography's Fernet, imported when a cipher is first made: a service that seals nothing never loads
-    the library."""
+    """cryptography's Fernet, imported when a cipher first seals or opens a token: a service that never does
+    (billing with no model added at run time holding a credential) does not carry the library (about 6 MB)."""
     from cryptography import fernet
 
     return fernet
@@ -42,18 +44,26 @@ class CredentialError(Exception):
 class CredentialCipher:
     """Seals and opens the provider credentials of one key or team."""
 
-    __slots__ = ("_fernet", "_invalid")
+    __slots__ = ("_keys", "_made", "_invalid")
 
     def __init__(self, keys: Sequence[str]) -> None:
+        """Checks the keys at once (a misconfigured service fails at start, not at its first credential)."""
         if not keys:
             raise ValueError("at least one encryption key is required (SWITCHBOARD_ENCRYPTION_KEY)")
-        fernet = _fernet()
-        self._invalid = fernet.InvalidToken
-        try:
-            self._fernet: MultiFernet = fernet.MultiFernet([fernet.Fernet(key.strip().encode()) for key in keys])
-        except ValueError:
+        self._keys = tuple(key.strip().encode() for key in keys)
+        if not all(_is_fernet_key(key) for key in self._keys):
             raise ValueError("SWITCHBOARD_ENCRYPTION_KEY must hold Fernet keys (32 url-safe base64-encoded bytes) "
-                             "separated by commas; make one with CredentialCipher.generate_key()") from None
+                             "separated by commas; make one with CredentialCipher.generate_key()")
+        self._made: MultiFernet | None = None
+        self._invalid: type[Exception] = Exception
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        if self._made is None:
+            fernet = _fernet()
+            self._invalid = fernet.InvalidToken
+            self._made = fernet.MultiFernet([fernet.Fernet(key) for key in self._keys])
+        return self._made
 
     @classmethod
     def from_setting(cls, value: str) -> CredentialCipher | None:
@@ -79,8 +89,9 @@ class CredentialCipher:
         """The credentials sealed in ``token``; {} for an empty token."""
         if not token:
             return {}
+        cipher = self._fernet
         try:
-            raw = self._fernet.decrypt(token.encode())
+            raw = cipher.decrypt(token.encode())
         except self._invalid:
             raise CredentialError("stored provider credentials cannot be decrypted with SWITCHBOARD_ENCRYPTION_KEY "
                                   "(was the key that sealed them removed?)") from None
@@ -89,10 +100,19 @@ class CredentialCipher:
 
     def rotate(self, token: str) -> str:
         """``token`` re-sealed with the first (newest) key."""
+        cipher = self._fernet
         try:
-            return str(self._fernet.rotate(token.encode()).decode())
+            return str(cipher.rotate(token.encode()).decode())
         except self._invalid:
             raise CredentialError("stored provider credentials cannot be decrypted for rotation") from None
+
+
+def _is_fernet_key(key: bytes) -> bool:
+    """Fernet's own rule for a key: 32 bytes in url-safe base64."""
+    try:
+        return len(base64.urlsafe_b64decode(key)) == 32
+    except (binascii.Error, ValueError):
+        return False
 
 
 def describe(credentials: Mapping[str, str]) -> dict[str, str]:

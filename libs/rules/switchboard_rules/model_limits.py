@@ -72,28 +72,54 @@ class Capabilities:
     reasoning: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """What this module keeps of the models.dev document: a few bytes per model instead of its parsed JSON."""
+
+    #: (models.dev provider id, lower-case model id) → limits.
+    limits: dict[tuple[str, str], ModelLimits]
+    capabilities: dict[tuple[str, str], Capabilities]
+    #: models.dev provider id → its model ids as published, sorted.
+    models: dict[str, tuple[str, ...]]
+
+
 @cache
-def _index() -> dict[tuple[str, str], ModelLimits]:
-    """(models.dev provider id, model id) → limits, for every model the data knows."""
-    data = _raw_data()
-    index: dict[tuple[str, str], ModelLimits] = {}
+def _data() -> _Data:
+    """The document, read once per process in two steps: its fields are first copied into one flat text and the
+    parsed JSON is dropped, then the index is built from that text. Built while the parsed document (about 15 MB
+    of Python objects for 2 MB of JSON) is alive, the index's small objects would pin the allocator's pages the
+    document used, and the process would keep those megabytes for life."""
+    table = _flat_table(_raw_data())
+    limits: dict[tuple[str, str], ModelLimits] = {}
+    capabilities: dict[tuple[str, str], Capabilities] = {}
+    models: dict[str, list[str]] = {}
+    for line in table.splitlines():
+        provider_id, model_id, context, output, flags = line.split("\t")
+        key = (provider_id, model_id.lower())
+        limits[key] = ModelLimits(int(context), int(output))
+        capabilities[key] = Capabilities(flags[0] == "1", flags[1] == "1", flags[2] == "1")
+        models.setdefault(provider_id, []).append(model_id)
+    return _Data(limits, capabilities, {p: tuple(sorted(ids)) for p, ids in models.items()})
+
+
+def _flat_table(data: dict[str, Any]) -> str:
+    """One line per model: provider id, model id, context, output, and three flags (tools, images, reasoning)."""
+    lines = []
     for provider_id, provider in data.items():
         for model_id, model in (provider.get("models") or {}).items():
+            if "\t" in provider_id + model_id or "\n" in provider_id + model_id:
+                continue
             limit = model.get("limit") or {}
-            index[(provider_id, model_id.lower())] = ModelLimits(int(limit.get("context") or 0),
-                                                                 int(limit.get("output") or 0))
-    return index
-
-
-@cache
-def _capabilities() -> dict[tuple[str, str], Capabilities]:
-    index: dict[tuple[str, str], Capabilities] = {}
-    for provider_id, provider in _raw_data().items():
-        for model_id, model in (provider.get("models") or {}).items():
             inputs = (model.get("modalities") or {}).get("input") or []
-            index[(provider_id, model_id.lower())] = Capabilities(bool(model.get("tool_call")), "image" in inputs,
-                                                                  bool(model.get("reasoning")))
-    return index
+            flags = f"{int(bool(model.get('tool_call')))}{int('image' in inputs)}{int(bool(model.get('reasoning')))}"
+            lines.append(f"{provider_id}\t{model_id}\t{int(limit.get('context') or 0)}\t"
+                         f"{int(limit.get('output') or 0)}\t{flags}")
+    return "\n".join(lines)
+
+
+def _index() -> dict[tuple[str, str], ModelLimits]:
+    """(models.dev provider id, model id) → limits, for every model the data knows."""
+    return _data().limits
 
 
 @cache
@@ -103,7 +129,7 @@ def known_models(provider: str) -> tuple[str, ...]:
     ids = PROVIDER_IDS.get(provider.strip().lower(), ())
     if not ids:
         return ()
-    return tuple(sorted((_raw_data().get(ids[0]) or {}).get("models") or {}))
+    return _data().models.get(ids[0], ())
 
 
 def _raw_data() -> dict[str, Any]:
@@ -152,7 +178,7 @@ def limits_for(provider: str, model: str) -> ModelLimits:
 def capabilities_for(provider: str, model: str) -> Capabilities:
     """Whether ``model`` as served by ``provider`` calls tools, reads images and reasons (False when unknown)."""
     key = _key_of(provider, model)
-    return _capabilities().get(key, Capabilities()) if key is not None else Capabilities()
+    return _data().capabilities.get(key, Capabilities()) if key is not None else Capabilities()
 
 
 def _key_of(provider: str, model: str) -> tuple[str, str] | None:

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from switchboard_billing.alert_queue import AlertQueue, Claimed, backoff_ms
 from switchboard_billing.alert_webhooks import Webhook, request_for
 from switchboard_common import metrics
+
+if TYPE_CHECKING:  # loaded by the first delivery: a billing with no webhook never carries an HTTP client
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +38,18 @@ class AlertWorker:
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
         self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
 
     def notify(self, _raised: Any = None) -> None:
         """New alerts were queued: deliver them now rather than at the next poll."""
         self._wake.set()
 
     async def run(self) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False) as client:
+        try:
             while True:
                 sent = 0
                 try:
-                    sent = await self.drain(client)
+                    sent = await self.drain()
                 except Exception as exc:  # the database may be briefly unreachable: the queue keeps everything
                     log.warning("alert delivery round failed", extra={"error": str(exc)})
                 if sent:
@@ -55,15 +57,31 @@ class AlertWorker:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        finally:
+            await self.close()
 
-    async def drain(self, client: httpx.AsyncClient) -> int:
+    async def close(self) -> None:
+        """Closes the deliveries' HTTP client, if one was made."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The client deliveries go out on, made by the first one."""
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False)
+        return self._client
+
+    async def drain(self) -> int:
         """One round: claims due deliveries and attempts each; returns how many were attempted."""
         claim_ms = int((self.timeout_seconds + 5) * 1000)
         claimed = await self.queue.claim(_now_ms(), claim_ms)
-        await asyncio.gather(*(self._attempt(client, c) for c in claimed))
+        await asyncio.gather(*(self._attempt(c) for c in claimed))
         return len(claimed)
 
-    async def _attempt(self, client: httpx.AsyncClient, claimed: Claimed) -> None:
+    async def _attempt(self, claimed: Claimed) -> None:
         key = str(claimed.alert.idempotency_key)
         webhook = self.webhooks.get(claimed.webhook)
         if webhook is None:
@@ -71,6 +89,9 @@ class AlertWorker:
             return
         body, headers = request_for(webhook, claimed.alert, int(time.time()))
         error = ""
+        client = self._http()
+        import httpx  # loaded by _http
+
         try:
             answer = await client.post(webhook.url, content=body, headers=headers)
             if not 200 <= answer.status_code < 300:

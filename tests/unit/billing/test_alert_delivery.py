@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -77,16 +76,18 @@ async def test_failed_delivery_is_retried_with_backoff_until_accepted(
     worker = AlertWorker(AlertQueue(engines[0]), hooks, timeout_seconds=2, retry_base_seconds=0.2,
                          retry_max_seconds=0.4)
     receiver.fail_with(503)
-    async with httpx.AsyncClient() as client:
-        assert await worker.drain(client) == 2
-        assert await worker.drain(client) == 0, "not due again before its backoff"
+    try:
+        assert await worker.drain() == 2
+        assert await worker.drain() == 0, "not due again before its backoff"
         assert {(s, n) for s, n, _ in await pending(engines[0])} == {("pending", 1)}
         assert {e for _, _, e in await pending(engines[0])} == {"HTTP 503"}
         receiver.fail_with(200)
         deadline = time.monotonic() + 10
         while any(s != "delivered" for s, _, _ in await pending(engines[0])) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-            await worker.drain(client)
+            await worker.drain()
+    finally:
+        await worker.close()
     assert {(s, n) for s, n, _ in await pending(engines[0])} == {("delivered", 2)}
     accepted = receiver.accepted("/ops")
     assert len(accepted) == 2 and {d.json()["type"] for d in accepted} == {"switchboard.spend_report"}
@@ -102,8 +103,10 @@ async def test_a_claim_left_by_a_dead_worker_lapses_and_is_sent_again(
     assert len(claimed) == 4 and await AlertQueue(engines[1]).claim(now_ms, 300) == [], "claimed once"
     await asyncio.sleep(0.4)
     worker = AlertWorker(AlertQueue(engines[1]), (Webhook("ops", receiver.url("/ops")),), timeout_seconds=2)
-    async with httpx.AsyncClient() as client:
-        assert await worker.drain(client) == 4
+    try:
+        assert await worker.drain() == 4
+    finally:
+        await worker.close()
     statuses = sorted((s, e) for s, _, e in await pending(engines[0]))
     assert statuses == [("abandoned", "webhook no longer configured")] * 2 + [("delivered", "")] * 2
     assert len(receiver.accepted("/ops")) == 2
