@@ -164,7 +164,7 @@ class BillingClient:
             self.leases.granted(subject, answer, asked_at, answer.held_micros or unit)
             self.leases.answered(subject)
         if answer.held_micros > 0:
-            self.leases.holding(request_id)
+            self.leases.holding(request_id, request.ttl_seconds)
         return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
                     answer.output_capped, answer)
 

@@ -105,8 +105,10 @@ class BudgetLeases:
         #: rather than each send a Reserve (each would retire the lease the one before was granted).
         self._asking: dict[tuple[Any, ...], asyncio.Future[None]] = {}
         #: Request ids of the holds billing reserved for this holder's requests, renewed until billing reports them
-        #: settled (a request's end is not its settlement: its usage may still be on its way to billing).
-        self._holds: set[str] = set()
+        #: settled (a request's end is not its settlement: its usage may still be on its way to billing), each
+        #: with the monotonic time its reservation expires anyway (a billing that never reports it is not waited
+        #: for longer).
+        self._holds: dict[str, float] = {}
 
     @property
     def enabled(self) -> bool:
@@ -217,10 +219,10 @@ class BudgetLeases:
 
     # -- holds reserved one by one -------------------------------------------------------------
 
-    def holding(self, request_id: str) -> None:
+    def holding(self, request_id: str, ttl_seconds: float) -> None:
         """Billing reserved a hold for this request, to lapse unless renewed (``renew_seconds`` of its Reserve):
-        the heartbeat renews it until billing reports it settled."""
-        self._holds.add(request_id)
+        the heartbeat renews it until billing reports it settled, or its reservation's TTL ends."""
+        self._holds[request_id] = time.monotonic() + ttl_seconds
         self._start_heartbeat()
 
     # -- heartbeats ----------------------------------------------------------------------------
@@ -267,6 +269,8 @@ class BudgetLeases:
             if not live:
                 self._keep_until_drained(lease)
         self._wanted = 0
+        for request_id in [r for r, expires in self._holds.items() if expires <= now]:
+            del self._holds[request_id]
         holds = list(self._holds)
         if not renewals and not holds:
             return True
@@ -281,7 +285,8 @@ class BudgetLeases:
             log.warning("budget lease heartbeat failed", extra={"leases": len(renewals), "holds": len(holds),
                                                                 "error": exc.code().name})
             return False
-        self._holds.difference_update(answer.unknown_holds)
+        for request_id in answer.unknown_holds:
+            self._holds.pop(request_id, None)
         for state in answer.leases:
             lease = self._by_id.get(state.lease_id)
             if lease is None:

@@ -36,10 +36,15 @@ class CountingBilling(BillingServicer):
     stall = 0.0
     #: The holds each heartbeat renewed.
     renewed_holds: list[list[str]] = []
+    #: Answer heartbeats as a billing that predates hold renewal would: no hold is ever reported unknown.
+    forget_holds = False
 
     async def RenewLeases(self, request, context):  # type: ignore[no-untyped-def]
         CountingBilling.renewed_holds.append(list(request.holds))
-        return await super().RenewLeases(request, context)
+        answer = await super().RenewLeases(request, context)
+        if CountingBilling.forget_holds:
+            answer.ClearField("unknown_holds")
+        return answer
 
     async def Reserve(self, request, context):  # type: ignore[no-untyped-def]
         CountingBilling.reserves += 1
@@ -216,3 +221,22 @@ async def test_a_hold_billing_reserved_alone_is_renewed_until_it_is_settled(
     await asyncio.sleep(3 * holder.settings.lease_heartbeat_seconds)
     assert all("req_0" not in beat for beat in CountingBilling.renewed_holds[beats + 1:]), \
         "once billing reports it settled, the holder stops renewing it"
+
+
+async def test_a_hold_billing_never_reports_is_renewed_no_longer_than_its_reservation_lives(
+        billing: Billing, holder: BillingClient) -> None:
+    """A billing that does not know hold renewal (an older replica during an upgrade) never reports a hold
+    settled: the holder stops renewing it when its reservation would have expired anyway, so the set it renews
+    does not grow for the life of the process."""
+    CountingBilling.forget_holds = True
+    try:
+        holder.leases.holding("req_old_billing", ttl_seconds=4 * holder.settings.lease_heartbeat_seconds)
+        await asyncio.sleep(2 * holder.settings.lease_heartbeat_seconds)
+        assert "req_old_billing" in CountingBilling.renewed_holds[-1]
+        await asyncio.sleep(4 * holder.settings.lease_heartbeat_seconds)
+        beats = len(CountingBilling.renewed_holds)
+        assert sum("req_old_billing" in beat for beat in CountingBilling.renewed_holds) <= 4
+        await asyncio.sleep(3 * holder.settings.lease_heartbeat_seconds)
+        assert len(CountingBilling.renewed_holds) == beats, "nothing left to renew: the heartbeat stopped"
+    finally:
+        CountingBilling.forget_holds = False
