@@ -68,13 +68,13 @@ class Watch:
 
 
 def watches_of(messages: Iterable[WatchedBudget]) -> list[Watch]:
-    """The distinct subjects watched (the last event's budgets win), in lock order."""
-    found: dict[str, Watch] = {}
+    """The distinct subjects watched (the last event's budgets win), in lock order. A batch's events mostly carry
+    the same few subjects, so each subject's :class:`Watch` is built once, from its last message."""
+    last: dict[tuple[str, str], WatchedBudget] = {}
     for message in messages:
         if message.scope in ("key", "team", "user") and message.subject_id:
-            watch = Watch.of(message)
-            found[watch.subject] = watch
-    return sorted(found.values(), key=lambda w: (SCOPE_ORDER[w.scope], w.subject_id))
+            last[(message.scope, message.subject_id)] = message
+    return sorted((Watch.of(m) for m in last.values()), key=lambda w: (SCOPE_ORDER[w.scope], w.subject_id))
 
 
 @dataclass(frozen=True, slots=True)
