@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 #: A lease is used only while billing keeps it whole for at least this long still.
 _RENEW_MARGIN_SECONDS = 1.0
+#: An interval shorter than ``1/_MAX_PACE`` of a heartbeat is sized as that long (a burst in its first
+#: milliseconds is not a pace).
+_MAX_PACE = 8
 
 
 @dataclass(slots=True)
@@ -76,6 +79,9 @@ class Lease:
     #: The largest single hold taken from it (sizes the next allowance).
     largest: int = 0
     last_used: float = field(default_factory=time.monotonic)
+    #: When the current interval began (the grant, or the last heartbeat's statement): ``taken_since`` over the
+    #: time since then is the pace the next allowance is sized by.
+    since: float = field(default_factory=time.monotonic)
 
 
 class BudgetLeases:
@@ -96,6 +102,8 @@ class BudgetLeases:
         self._leases: dict[tuple[Any, ...], Lease] = {}
         self._by_id: dict[str, Lease] = {}
         self._next_units: dict[tuple[Any, ...], int] = {}
+        #: Per subject, the allowance its lease had at the last heartbeat (a new lease of the subject starts there).
+        self._allowances: dict[tuple[Any, ...], int] = {}
         self._beat: asyncio.Task[None] | None = None
         #: The heartbeat being sent now (a request short of allowance waits for it rather than send another).
         self._sending: asyncio.Task[bool] | None = None
@@ -180,7 +188,8 @@ class BudgetLeases:
             self._asking[subject] = asyncio.get_running_loop().create_future()
         units = self._next_units.get(subject, self.first_units)
         return billing_pb2.LeaseAsk(lease_id="lease_" + secrets.token_hex(12), micros=units * unit_micros,
-                                    renew_seconds=self.renew_seconds, committed_micros=8 * unit_micros)
+                                    renew_seconds=self.renew_seconds,
+                                    committed_micros=self._first_allowance(subject, unit_micros))
 
     def answered(self, subject: tuple[Any, ...], unreachable: Exception | None = None) -> None:
         """The Reserve that asked the subject's lease has its answer: its waiters look again, or, when billing
@@ -203,7 +212,7 @@ class BudgetLeases:
         answer.CopyFrom(response)
         answer.ClearField("lease")
         answer.reservation_id = grant.lease_id
-        allowance = min(grant.micros, 8 * unit_micros)
+        allowance = min(grant.micros, self._first_allowance(subject, unit_micros))
         lease = Lease(grant.lease_id, subject, grant.micros, asked_at + self.renew_seconds, answer,
                       committed=allowance, allowance=allowance, largest=unit_micros)
         self._leases[subject] = lease
@@ -211,6 +220,11 @@ class BudgetLeases:
         units = self._next_units.get(subject, self.first_units)
         self._next_units[subject] = min(self.max_units, units * 2)
         self._start_heartbeat()
+
+    def _first_allowance(self, subject: tuple[Any, ...], unit_micros: int) -> int:
+        """A new lease's first allowance: eight requests like the one asking, or the pace the subject's previous
+        lease had reached (a busy key's next lease would otherwise need heartbeats sent early to regain it)."""
+        return max(8 * unit_micros, self._allowances.get(subject, 0))
 
     def _keep_until_drained(self, lease: Lease) -> None:
         """A lease no longer taken from stays known until its requests in flight end (their end is noted)."""
@@ -259,11 +273,17 @@ class BudgetLeases:
                 returned, lease.balance = lease.balance, 0
                 lease.allowance = 0
             else:
-                # The next interval may take what this one took, twice over, at least four requests like the
+                # The next interval may take twice what this one took at its pace (an interval cut short by a
+                # request that wanted more counts at the pace of a whole one, else each early heartbeat would
+                # shrink the next allowance and bring the next one sooner), at least four requests like the
                 # largest seen and what a waiting request wants; never more than the balance.
-                lease.allowance = min(lease.balance, max(2 * lease.taken_since, 4 * lease.largest, self._wanted))
+                pace = self.heartbeat_seconds / max(now - lease.since, self.heartbeat_seconds / _MAX_PACE)
+                paced = max(int(2 * lease.taken_since * max(1.0, pace)), 4 * lease.largest)
+                self._allowances[lease.subject] = paced
+                lease.allowance = min(lease.balance, max(paced, self._wanted))
             lease.committed = lease.in_flight + lease.allowance
             lease.taken_since = 0
+            lease.since = now
             renewals.append(billing_pb2.LeaseRenewal(lease_id=lease.lease_id, committed_micros=lease.committed,
                                                      return_micros=returned))
             if not live:

@@ -166,6 +166,25 @@ async def test_a_burst_of_requests_for_a_new_key_sends_one_reserve_not_one_each(
         finish(holder, n, h)
 
 
+async def test_steady_traffic_renews_its_leases_at_the_heartbeat_pace_only(
+        billing: Billing, holder: BillingClient) -> None:
+    """A key busy at a steady pace (here about 400 requests a second for 2.5 s, through leases that run dry and are
+    replaced by bigger ones) is renewed by the regular heartbeat, every half second: the allowance between two
+    heartbeats follows the pace, so no request has to wait for a heartbeat sent early to raise it, and billing
+    is not asked to renew many times a second."""
+    loop = asyncio.get_running_loop()
+    started, n = loop.time(), 0
+    while loop.time() - started < 2.5:
+        held = await hold(holder, n, 1_000_000_000)
+        finish(holder, n, held)
+        n += 1
+        await asyncio.sleep(0.0025)
+    heartbeats = len(CountingBilling.renewed_holds)
+    assert n > 300 and CountingBilling.reserves >= 4, (n, CountingBilling.reserves)
+    leases = CountingBilling.reserves
+    assert heartbeats <= 2.5 / 0.5 + 3, f"{heartbeats} heartbeats for {n} requests and {leases} leases"
+
+
 async def test_requests_waiting_for_a_lease_billing_cannot_grant_fail_together_with_a_clear_error(
         billing: Billing, tmp_path: Path) -> None:
     """Billing's database is locked: the Reserve asking the key's lease times out, and the requests waiting for it
