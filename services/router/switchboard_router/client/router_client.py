@@ -29,7 +29,7 @@ class StreamHandle(Protocol):
 
 class RouterClient:
     def __init__(self, channel: grpc.aio.Channel, *, metadata: tuple[tuple[str, str], ...] = (),
-                 exchange_streams: int = 2, timeout_seconds: float = 900.0, open_timeout_seconds: float = 5.0) -> None:
+                 exchange_streams: int = 8, timeout_seconds: float = 900.0, open_timeout_seconds: float = 5.0) -> None:
         self.stub = router_pb2_grpc.RouterStub(channel)
         self.metadata = metadata
         self.timeout_seconds = timeout_seconds
