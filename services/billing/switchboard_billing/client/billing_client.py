@@ -32,7 +32,7 @@ import grpc
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
 from switchboard_billing.client.holds import Hold, budget_limits, has_budget, model_budget, subject_of
 from switchboard_billing.client.leases import BudgetLeases, Lease
-from switchboard_billing.client.outbox import Outbox
+from switchboard_billing.client.outbox import SETTLE_BATCH_METHOD, Outbox, settle_batch_request
 from switchboard_billing.client.rates import RateCards
 from switchboard_billing.client.stored_models import ModelWatch, StoredModelsClient
 from switchboard_billing.quote import worst_case
@@ -65,6 +65,10 @@ class BillingClient:
                  metadata: tuple[tuple[str, str], ...] = (), settings: BillingClientSettings | None = None) -> None:
         self.settings = settings or BillingClientSettings()
         self.stub = billing_pb2_grpc.BillingStub(channel)
+        #: SettleBatch taking its request already encoded (see :func:`settle_batch_request`).
+        self._settle_batch: grpc.aio.UnaryUnaryMultiCallable[bytes, billing_pb2.SettleBatchResponse] = \
+            channel.unary_unary(SETTLE_BATCH_METHOD, request_serializer=None,
+                                response_deserializer=billing_pb2.SettleBatchResponse.FromString)
         self.metadata = metadata
         #: Who holds ("facade@host:pid"), for billing's logs and reservations table.
         self.holder = holder
@@ -182,9 +186,10 @@ class BillingClient:
         """Journals the finished request's usage and queues it for billing; never blocks on billing."""
         self.outbox.put(event)
 
-    async def _deliver(self, events: list[billing_pb2.UsageEvent]) -> None:
-        await self.stub.SettleBatch(billing_pb2.SettleBatchRequest(events=events),
-                                    timeout=self.settings.timeout_seconds, metadata=self.metadata)
+    async def _deliver(self, events: list[bytes]) -> None:
+        """Sends the outbox's encoded events as one SettleBatch, without decoding and encoding them again."""
+        await self._settle_batch(settle_batch_request(events), timeout=self.settings.timeout_seconds,
+                                 metadata=self.metadata)
 
     # -- queries -------------------------------------------------------------------------------
 

@@ -5,7 +5,8 @@ router never answered. Each keeps an outbox: every finished request appends its
 usage event to this process's journal file
 (one ``write`` of a length-prefixed protobuf — no fsync: a crashed process
 loses nothing the kernel has taken) before anything else happens to it; a
-background task delivers events to billing in batches. A batch goes when its
+background task delivers events to billing in batches, as the bytes the journal
+holds (an event is encoded once, when it is journaled). A batch goes when its
 oldest event has waited ``linger_seconds`` (50 ms) or it is full, so that busy
 traffic settles many requests per billing transaction — a few hundred requests
 a second make batches of tens — and a lone request waits no longer than that.
@@ -38,22 +39,55 @@ from switchboard.v1 import billing_pb2
 log = logging.getLogger(__name__)
 
 _LEN = struct.Struct(">I")
-Deliver = Callable[[list[billing_pb2.UsageEvent]], Awaitable[None]]
+#: Sends a batch of events, each as its encoded ``UsageEvent`` (the journal's record), to billing.
+Deliver = Callable[[list[bytes]], Awaitable[None]]
 
 
-def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
-    """Reads every complete record of a journal; a torn last record is ignored."""
+_SETTLE_BATCH = billing_pb2.DESCRIPTOR.services_by_name["Billing"].methods_by_name["SettleBatch"]
+#: The gRPC path of SettleBatch, for a call that sends its request already encoded.
+SETTLE_BATCH_METHOD = f"/{_SETTLE_BATCH.containing_service.full_name}/{_SETTLE_BATCH.name}"
+#: The key of one element of ``SettleBatchRequest.events`` on the wire (its field number, length-delimited).
+_EVENT_KEY = bytes([billing_pb2.SettleBatchRequest.DESCRIPTOR.fields_by_name["events"].number << 3 | 2])
+
+
+def settle_batch_request(events: list[bytes]) -> bytes:
+    """The encoded ``SettleBatchRequest`` of encoded events: a repeated message field is each element's key,
+    length and bytes, one after another, so the events the journal holds are sent as they are."""
+    parts = []
+    for event in events:
+        parts.append(_EVENT_KEY)
+        parts.append(_varint(len(event)))
+        parts.append(event)
+    return b"".join(parts)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def journal_records(path: Path) -> list[bytes]:
+    """Every complete record of a journal (an encoded ``UsageEvent`` each); a torn last record is ignored."""
     data = path.read_bytes()
-    events: list[billing_pb2.UsageEvent] = []
+    records: list[bytes] = []
     pos = 0
     while pos + _LEN.size <= len(data):
         (size,) = _LEN.unpack_from(data, pos)
         end = pos + _LEN.size + size
         if end > len(data):
             break
-        events.append(billing_pb2.UsageEvent.FromString(data[pos + _LEN.size:end]))
+        records.append(data[pos + _LEN.size:end])
         pos = end
-    return events
+    return records
+
+
+def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
+    """The events of a journal, decoded (to look at one; delivery sends the records as they are)."""
+    return [billing_pb2.UsageEvent.FromString(record) for record in journal_records(path)]
 
 
 @dataclass(slots=True)
@@ -83,7 +117,8 @@ class Outbox:
         #: Size past which new events go to a fresh journal segment (while the current one still has some
         #: waiting), so the journal stays bounded under sustained traffic.
         self.segment_bytes = segment_bytes
-        self._pending: list[billing_pb2.UsageEvent] = []
+        #: Encoded events journaled and not yet acknowledged, oldest first.
+        self._pending: list[bytes] = []
         #: Loop time at which the oldest event not yet taken into a batch was put; None when there is none.
         self._gathering_since: float | None = None
         self._wake = asyncio.Event()
@@ -130,7 +165,7 @@ class Outbox:
         os.write(segment.fd, record)
         segment.size += len(record)
         segment.unacked += 1
-        self._pending.append(event)
+        self._pending.append(payload)
         if self._gathering_since is None:
             assert self._loop is not None
             self._gathering_since = self._loop.time()
@@ -214,7 +249,7 @@ class Outbox:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its process is alive and delivers them itself
-                events = read_journal(path)
+                events = journal_records(path)
                 backoff = 0.1
                 for start in range(0, len(events), self.batch_size):
                     while True:

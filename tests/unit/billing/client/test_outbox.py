@@ -8,18 +8,35 @@ import os
 from pathlib import Path
 
 from switchboard.v1 import billing_pb2
-from switchboard_billing.client.outbox import Outbox, read_journal
+from switchboard_billing.client.outbox import Outbox, read_journal, settle_batch_request
 
 
 def event(i: int) -> billing_pb2.UsageEvent:
     return billing_pb2.UsageEvent(request_id=f"req_{i}", model="m")
 
 
+def decoded(records: list[bytes]) -> list[billing_pb2.UsageEvent]:
+    """What billing reads of a delivered batch: the outbox hands over the events as the journal encoded them."""
+    return [billing_pb2.UsageEvent.FromString(record) for record in records]
+
+
+def test_a_batch_of_journaled_events_is_the_settle_batch_request_protobuf_would_encode() -> None:
+    """Events of every size (lengths of one, two and three varint bytes) and none at all: the bytes the outbox sends
+    billing decode as the request, byte for byte what encoding the message itself gives."""
+    events = [billing_pb2.UsageEvent(request_id=f"req_{i}", model="m" * size, tags=["t"] * (size // 50))
+              for i, size in enumerate((0, 1, 100, 127, 128, 5_000, 20_000))]
+    encoded = settle_batch_request([e.SerializeToString() for e in events])
+    assert encoded == billing_pb2.SettleBatchRequest(events=events).SerializeToString()
+    assert list(billing_pb2.SettleBatchRequest.FromString(encoded).events) == events
+    assert settle_batch_request([]) == billing_pb2.SettleBatchRequest().SerializeToString()
+
+
 async def test_events_survive_billing_being_down_and_are_delivered_once_back(tmp_path: Path) -> None:
     delivered: list[str] = []
     up = asyncio.Event()
 
-    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+    async def deliver(records: list[bytes]) -> None:
+        events = decoded(records)
         if not up.is_set():
             raise ConnectionError("billing down")
         delivered.extend(e.request_id for e in events)
@@ -62,7 +79,8 @@ async def test_journal_of_a_dead_facade_is_replayed_and_a_live_ones_is_not(tmp_p
     fcntl.flock(fd, fcntl.LOCK_EX)
     delivered: list[str] = []
 
-    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+    async def deliver(records: list[bytes]) -> None:
+        events = decoded(records)
         delivered.extend(e.request_id for e in events)
 
     box = Outbox(tmp_path, deliver, prefix="facade")
@@ -77,7 +95,7 @@ async def test_journal_of_a_dead_facade_is_replayed_and_a_live_ones_is_not(tmp_p
     os.close(fd)
 
 
-async def _never(events: list[billing_pb2.UsageEvent]) -> None:
+async def _never(records: list[bytes]) -> None:
     raise ConnectionError("unreachable")
 
 
@@ -86,7 +104,8 @@ async def test_steady_traffic_is_delivered_in_batches_and_a_lone_event_promptly(
     delivered_at: dict[str, float] = {}
     loop = asyncio.get_running_loop()
 
-    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+    async def deliver(records: list[bytes]) -> None:
+        events = decoded(records)
         await asyncio.sleep(0.005)  # a billing round trip
         batches.append([e.request_id for e in events])
         delivered_at.update((e.request_id, loop.time()) for e in events)
@@ -121,7 +140,8 @@ async def test_steady_traffic_is_delivered_in_batches_and_a_lone_event_promptly(
 async def test_a_full_batch_goes_without_waiting(tmp_path: Path) -> None:
     batches: list[int] = []
 
-    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+    async def deliver(records: list[bytes]) -> None:
+        events = decoded(records)
         batches.append(len(events))
 
     box = Outbox(tmp_path, deliver, prefix="facade", batch_size=10, linger_seconds=10)
@@ -144,7 +164,8 @@ async def test_journal_segments_stay_bounded_under_traffic_and_survive_a_crash(t
     gate = asyncio.Event()
     gate.set()
 
-    async def deliver(events: list[billing_pb2.UsageEvent]) -> None:
+    async def deliver(records: list[bytes]) -> None:
+        events = decoded(records)
         await gate.wait()
         await asyncio.sleep(0.002)
         delivered.extend(e.request_id for e in events)
@@ -177,8 +198,8 @@ async def test_journal_segments_stay_bounded_under_traffic_and_survive_a_crash(t
         os.close(segment.fd)  # the process is gone: its locks are released, its journal stays
     recovered: list[str] = []
 
-    async def collect(events: list[billing_pb2.UsageEvent]) -> None:
-        recovered.extend(e.request_id for e in events)
+    async def collect(records: list[bytes]) -> None:
+        recovered.extend(e.request_id for e in decoded(records))
 
     successor = Outbox(tmp_path, collect, prefix="facade")
     await successor.start()
