@@ -3,8 +3,9 @@
 The facade sends each Complete, StreamComplete or Embed call as an
 ``ExchangeRequest`` on a stream it keeps open, which saves the setup of a gRPC
 call (HTTP/2 stream, metadata, trailers) per request. Every call runs as its own
-task through the servicer's ``answer``/``events`` (the very code the unary RPCs
-run), and its replies go out through the session's single writer. A ``cancel``
+task through the servicer's ``answered``/``events`` (the very code the unary RPCs
+run), and its replies go out through the session's single writer; a whole
+answer's usage is journaled once the answer is written. A ``cancel``
 cancels the call's task, which closes its provider connection as a gRPC cancel
 does; when the stream ends or breaks, every call still running on it is
 cancelled. On shutdown the hub sends ``draining`` on every stream: the facade
@@ -46,7 +47,7 @@ _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
 class Calls(Protocol):
     """What a session needs of the servicer: the calls, raising ServiceError."""
 
-    def answer(self, request: router_pb2.CompleteRequest, operation: Operation, caller: Caller) -> Any: ...
+    def answered(self, request: router_pb2.CompleteRequest, operation: Operation, caller: Caller) -> Any: ...
 
     def events(self, request: router_pb2.CompleteRequest,
                caller: Caller) -> AsyncGenerator[router_pb2.StreamEvent, None]: ...
@@ -152,9 +153,9 @@ class ExchangeSession:
         code = grpc.StatusCode.UNKNOWN
         error: common_pb2.Error | None = None
         put = self.outgoing.put_nowait
+        loop = asyncio.get_running_loop()
         try:
             if kind == "stream":
-                loop = asyncio.get_running_loop()
                 events = self.calls.events(request, self.caller)
                 try:
                     async for event in events:
@@ -168,9 +169,16 @@ class ExchangeSession:
                     await events.aclose()  # a cancelled call stops its provider call now, not when collected
                 put((router_pb2.ExchangeReply(call_id=call_id, end=_END), None))
             else:
-                response = await self.calls.answer(request, Operation(kind), self.caller)
-                put((router_pb2.ExchangeReply(call_id=call_id, completion=response), None))
-                route_metrics.observe_response(request, response)
+                answered = await self.calls.answered(request, Operation(kind), self.caller)
+                try:
+                    # Its usage is journaled once the answer is written (or the stream broke), not before: the
+                    # caller does not wait for that record.
+                    written = loop.create_future()
+                    put((router_pb2.ExchangeReply(call_id=call_id, completion=answered.response), written))
+                    route_metrics.observe_response(request, answered.response)
+                    await written
+                finally:
+                    answered.settle()
             code = grpc.StatusCode.OK
         except ServiceError as err:
             code, error = grpc_code_for(err.kind), err.error

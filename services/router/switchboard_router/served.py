@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -80,6 +82,15 @@ def _response_id(raw: bytes) -> str:
     return str(chunk.get("id") or "") if isinstance(chunk, dict) else ""
 
 
+@dataclass(frozen=True, slots=True)
+class Answered:
+    """A whole answer, and the settlement of its usage for its transport to run once: when the answer is handed
+    over (or could not be), so that journaling its usage is not on the answer's way to the caller."""
+
+    response: router_pb2.CompleteResponse
+    settle: Callable[[], None]
+
+
 class CallServer:
     """Serves calls: ``answer`` (a whole completion or embeddings) and ``events`` (a stream); both raise
     ServiceError, and both settle whatever happens once the call is admitted."""
@@ -105,6 +116,14 @@ class CallServer:
 
     async def answer(self, request: router_pb2.CompleteRequest, operation: Operation,
                      caller: Caller) -> router_pb2.CompleteResponse:
+        """The whole answer, settled before it is returned (a unary RPC's answer leaves after its handler)."""
+        answered = await self.answered(request, operation, caller)
+        answered.settle()
+        return answered.response
+
+    async def answered(self, request: router_pb2.CompleteRequest, operation: Operation, caller: Caller) -> Answered:
+        """The whole answer and its settlement, which the caller of this method must run exactly once, whatever
+        happens to the answer; a call that fails or is cancelled before it is answered is settled here."""
         request_id.bind(request.request_id)
         body = parse_body(request)
         ticket = await self._ticket(caller, request, body, operation)
@@ -123,10 +142,11 @@ class CallServer:
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
-        self.settlement.settle(request, ticket, status="success", http_status=200, usage=usage, route=route,
-                               response_id=str(result.body.get("id") or ""), provider_ms=result.provider_ms)
-        return router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
-                                           provider_ms=result.provider_ms)
+        response = router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
+                                               provider_ms=result.provider_ms)
+        return Answered(response, partial(
+            self.settlement.settle, request, ticket, status="success", http_status=200, usage=usage, route=route,
+            response_id=str(result.body.get("id") or ""), provider_ms=result.provider_ms))
 
     async def events(self, request: router_pb2.CompleteRequest,
                      caller: Caller) -> AsyncGenerator[router_pb2.StreamEvent, None]:

@@ -4,9 +4,12 @@ The router is the one place that knows what every call consumed — the
 provider's usage, or what a cut stream delivered — whoever the caller is and
 whenever it goes away. So it settles every call it took (the facade's and
 internal services' alike, succeeded, failed or cancelled) through its billing
-client's durable outbox, before its answer (or the stream's end) leaves: a
-caller that dies at any instant after the provider answered leaves no call
-unbilled. The usage event names the hold the call was admitted under, so the
+client's durable outbox, however the call ends: a caller that dies at any
+instant after the provider answered leaves no call unbilled. A stream is
+settled before its end is sent; a whole answer on the Exchange stream as soon as
+it is written (or the stream broke), so that its journal record is not on the
+answer's way to the caller, and on a unary RPC before it is returned. The usage
+event names the hold the call was admitted under, so the
 settlement frees it in billing's ledger transaction; billing's idempotency by
 request id makes a replayed journal harmless. The facade settles only what
 never reached the router.

@@ -18,6 +18,7 @@ from switchboard_router.client import RouterClient
 from switchboard_router.client.exchange import ExchangeUnavailable, RouterExchange
 from switchboard_router.exchange import ExchangeHub
 from switchboard_router.operations import Operation
+from switchboard_router.served import Answered
 
 
 class FakeCalls:
@@ -26,6 +27,14 @@ class FakeCalls:
     def __init__(self) -> None:
         self.cancelled: list[str] = []
         self.started: list[str] = []
+        #: Request ids of the whole answers ready to go back, and of those settled.
+        self.answered_ids: list[str] = []
+        self.settled: list[str] = []
+
+    async def answered(self, request: router_pb2.CompleteRequest, operation: Operation, caller: Caller) -> Answered:
+        response = await self.answer(request, operation, caller)
+        self.answered_ids.append(request.request_id)
+        return Answered(response, lambda: self.settled.append(request.request_id))
 
     async def answer(self, request: router_pb2.CompleteRequest, operation: Operation,
                      caller: Caller) -> router_pb2.CompleteResponse:
@@ -132,6 +141,35 @@ async def test_many_concurrent_calls_each_get_their_own_answer(harness: tuple[Ha
                 refused.value.kind) == ("rpm_limit_exceeded", 429, 3, Kind.ERROR_KIND_RATE_LIMITED)
     finally:
         await exchange.close()
+
+
+async def test_every_whole_answer_is_settled_once_whether_or_not_its_stream_survives(
+        harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    """The router journals a whole answer's usage once it has written the answer, so that the caller does not wait
+    for that record; a stream that breaks with answers still on their way settles them all the same."""
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        await asyncio.gather(*(exchange.complete(request(n)) for n in range(50)))
+        for _ in range(100):
+            if len(h.calls.settled) == 50:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(h.calls.settled) == sorted(f"r{n}" for n in range(50))
+        # Many answers at once, and the stream dies while they are being written.
+        pending = [asyncio.ensure_future(exchange.complete(request(n))) for n in range(100, 400)]
+        while len(h.calls.answered_ids) < 100 + 50:
+            await asyncio.sleep(0.001)
+        await exchange.close()
+        await asyncio.gather(*pending, return_exceptions=True)
+    finally:
+        await exchange.close()
+    for _ in range(200):
+        if sorted(h.calls.settled) == sorted(h.calls.answered_ids):
+            break
+        await asyncio.sleep(0.01)
+    assert sorted(h.calls.settled) == sorted(h.calls.answered_ids), "an answer ready to go back is always settled"
+    assert len(set(h.calls.settled)) == len(h.calls.settled), "and settled once"
 
 
 async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Harness, grpc.aio.Channel]) -> None:
