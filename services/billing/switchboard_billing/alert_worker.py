@@ -45,6 +45,13 @@ class AlertWorker:
         self._wake.set()
 
     async def run(self) -> None:
+        if not self.webhooks:
+            # Nothing is queued for delivery without a webhook, so no round runs, idle or busy: one at start
+            # abandons what is still queued for webhooks removed from the configuration since.
+            with contextlib.suppress(Exception):
+                await self.drain()
+            await self.close()
+            return
         try:
             while True:
                 sent = 0

@@ -130,3 +130,20 @@ def test_webhook_configuration_errors_say_what_to_do() -> None:
                       ('[{"name": "a", "url": "http://x"}, {"name": "a", "url": "http://y"}]', "names must differ")):
         with pytest.raises(ValueError, match=says):
             parse_webhooks(bad)
+
+
+async def test_a_billing_without_webhooks_never_polls_the_delivery_queue() -> None:
+    """Alerts are queued only for configured webhooks, so a billing with none has nothing to deliver: its worker
+    looks once (to abandon what was queued for webhooks removed since) and then ends, instead of waking every
+    second to look again (idle CPU)."""
+
+    class CountingQueue:
+        claims = 0
+
+        async def claim(self, *_: object) -> list[object]:
+            CountingQueue.claims += 1
+            return []
+
+    worker = AlertWorker(CountingQueue(), (), poll_seconds=0.01)  # type: ignore[arg-type]  # only claim() is used
+    await asyncio.wait_for(worker.run(), 1)
+    assert CountingQueue.claims == 1
