@@ -82,8 +82,12 @@ class PeerSettings(ServiceSettings):
 def load_or_create_secret(path: Path, prefix: str = "", nbytes: int = 32) -> str:
     """Reads a secret kept in the data directory, creating it (mode 0600) on first use.
 
-    Used on the embedded default for the master key and the hashing pepper when
-    the environment does not provide them.
+    Used on the embedded default for the master key, the hashing pepper and the
+    services' tokens when the environment does not provide them. Processes that
+    start together may create the same secret at the same moment (the router its
+    token, billing the token it accepts from the router): the secret is written
+    whole to a file of its own and then linked into place, which succeeds for one
+    of them; the others read what it wrote, never an empty or partial file.
     """
     import os
     import secrets
@@ -92,9 +96,17 @@ def load_or_create_secret(path: Path, prefix: str = "", nbytes: int = 32) -> str
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     value = prefix + secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, value.encode())
+        os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(draft, path)
+    except FileExistsError:  # another process created it first: its value is the secret
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        draft.unlink(missing_ok=True)
     return value
