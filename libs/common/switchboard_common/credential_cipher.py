@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -73,7 +74,10 @@ class CredentialCipher:
 
     @staticmethod
     def generate_key() -> str:
-        return str(_fernet().Fernet.generate_key().decode())
+        """A new Fernet key: 32 random bytes, url-safe base64 (the format ``Fernet.generate_key`` makes and
+        :func:`_is_fernet_key` checks), made without loading cryptography, so that a service creating its key
+        at first start does not carry the library for it."""
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
     def __repr__(self) -> str:
         return "CredentialCipher(<keys hidden>)"

@@ -2,7 +2,8 @@
 models.dev document is kept as a small index, not as its parsed JSON.
 
 - cryptography (about 6 MB) loads when a credential of a model added at run time is first sealed or opened, though
-  billing makes its cipher at start (so a bad ``SWITCHBOARD_ENCRYPTION_KEY`` still fails at once);
+  billing makes its cipher at start (so a bad ``SWITCHBOARD_ENCRYPTION_KEY`` still fails at once), and creates its
+  key in the data directory at first start on the embedded default;
 - httpx (about 2 MB) loads with the first alert delivery to a webhook;
 - the models.dev data (2 MB of JSON, about 15 MB once parsed) leaves an index of about 5 MB.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,11 +28,13 @@ def _run(probe: str) -> str:
     return done.stdout.strip()
 
 
-def test_billing_starts_without_cryptography_or_an_http_client() -> None:
+def test_billing_starts_without_cryptography_or_an_http_client(tmp_path: Path) -> None:
     key = CredentialCipher.generate_key()
     probe = ("import asyncio, sys, switchboard_billing.__main__\n"
              "from switchboard_common.credential_cipher import CredentialCipher\n"
              "from switchboard_billing.alert_worker import AlertWorker\n"
+             "from switchboard_billing.model_store import cipher_for\n"
+             f"assert cipher_for('', {str(tmp_path)!r}, embedded=True) is not None  # creates its key file\n"
              f"cipher = CredentialCipher([{key!r}])\n"
              "worker = AlertWorker(None, ())\n"
              "print('loaded:' + ','.join(m for m in ('cryptography', 'httpx') if m in sys.modules))\n"
@@ -38,6 +42,14 @@ def test_billing_starts_without_cryptography_or_an_http_client() -> None:
     loaded, used = _run(probe).splitlines()
     assert loaded == "loaded:", f"at start, {loaded}"
     assert used == "sk-1 True"
+
+
+def test_a_generated_key_is_a_fernet_key() -> None:
+    from cryptography.fernet import Fernet
+
+    key = CredentialCipher.generate_key()
+    assert Fernet(key).decrypt(Fernet(key).encrypt(b"sk-1")) == b"sk-1"
+    assert key != CredentialCipher.generate_key()
 
 
 def test_a_bad_encryption_key_still_fails_at_start() -> None:

@@ -1,5 +1,6 @@
 """A facade without single sign-on does not load the OpenID Connect libraries (Authlib and joserfc, about 12 MB per
-facade): they are imported at the first sign-in (the SSO tests sign in through them)."""
+facade) nor the HTTP client they fetch the provider's documents with (httpx, about 6 MB with what it imports):
+they are imported at the first sign-in (the SSO tests sign in through them)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 
 from tests.harness import python_path
 
-OPTIONAL = ("authlib", "joserfc")
+OPTIONAL = ("authlib", "joserfc", "httpx")
 
 
 def test_starting_a_facade_loads_no_single_sign_on_library() -> None:

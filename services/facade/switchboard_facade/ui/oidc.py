@@ -21,11 +21,10 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from switchboard_facade.settings import FacadeSettings
 
 if TYPE_CHECKING:
+    import httpx
     from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]  # Authlib ships no type hints
     from joserfc.jwk import KeySet
 
@@ -94,9 +93,11 @@ class OidcProvider:
         self._lock = asyncio.Lock()
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
         return httpx.AsyncClient(timeout=self.config.timeout_seconds, follow_redirects=False)
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
+        import httpx  # at the first sign-in: a facade without single sign-on does not carry it (about 6 MB)
         try:
             async with self._http() as http:
                 response = await http.get(url, headers={"accept": "application/json"})
@@ -169,6 +170,7 @@ class OidcProvider:
 
     async def exchange(self, code: str, redirect_uri: str, code_verifier: str) -> str:
         """The ID token the token endpoint gives for ``code`` (client secret and PKCE verifier sent)."""
+        import httpx
         doc = await self.discovery()
         try:
             async with self._client(redirect_uri) as client:
