@@ -36,6 +36,8 @@ from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.privacy_tier import (
     INSTANCE,
+    JURISDICTION_FIELD,
+    TIER_FIELD,
     custody_path,
     pii_header,
     take_requested_jurisdictions,
@@ -88,6 +90,8 @@ class Call:
     hold: Hold | None = None
     #: The models the key may use for this call (its list, plus the model an alias it lists stands for).
     allowed_models: list[str] = field(default_factory=list)
+    #: The client's own bytes when they are the router's body (see :attr:`Parsed.as_sent`): sent as they came.
+    raw_body: bytes | None = None
 
     @property
     def key(self) -> KeyContext:
@@ -125,6 +129,10 @@ class Parsed:
     body: dict[str, Any]
     dialect: Dialect
     operation: Operation = Operation.COMPLETE
+    #: The router's body is the JSON the client sent, unchanged (an OpenAI chat body already in the canonical
+    #: shape, as SDKs and Cursor send it): the bytes it came in cross to the router as they are, so a
+    #: 100 KB conversation is not serialised again only to be parsed there.
+    as_sent: bool = False
 
 
 class Endpoint(Protocol):
@@ -157,11 +165,14 @@ async def serve(gw: Gateway, incoming: Incoming, endpoint: Endpoint) -> Reply:
     call: Call | None = None
     try:
         body, size = incoming.json_object()
+        takes_fields = TIER_FIELD in body or JURISDICTION_FIELD in body
         requested_tier = take_requested_tier(incoming.headers, body)
         requested_places = take_requested_jurisdictions(incoming.headers, body)
         parsed = endpoint.parse(body, incoming)
         call = Call(incoming.request_id, parsed.body["model"], parsed.body, bool(parsed.body.get("stream")),
                     parsed.operation, size, requested_tier, requested_places)
+        if parsed.as_sent and not takes_fields:  # the gateway's own fields are not the router's
+            call.raw_body = incoming.body
         await admit(gw, incoming.credential(), call)
     except ServiceError as err:
         headers = call_headers(call) if call is not None else {"x-request-id": incoming.request_id}
@@ -194,7 +205,8 @@ def router_request(call: Call) -> CompleteRequest:
     if hold is not None and hold.lease_id:
         payer.lease_id, payer.held_micros = hold.lease_id, hold.micros
     return CompleteRequest(
-        request_id=call.request_id, model=call.model, body=orjson.dumps(call.body), payer=payer,
+        request_id=call.request_id, model=call.model,
+        body=call.raw_body if call.raw_body is not None else orjson.dumps(call.body), payer=payer,
         constraints=RoutingConstraints(allowed_models=call.allowed_models, privacy_tier=key.privacy_tier,
                                        jurisdictions=key.jurisdictions, pii_policy=key.pii_policy,
                                        requested_privacy_tier=call.requested_privacy_tier,
