@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.sdk_clients import openai_client
 CLAUDE = "claude-sonnet-4-5-20250929"
 BEDROCK_CLAUDE = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 EPHEMERAL = {"type": "ephemeral"}
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: Cursor's agent instructions are long (rules, environment, open files): ~2,700 tokens here.
 INSTRUCTIONS = "You are an agentic coding assistant operating in Cursor. " + "Follow the house rules. " * 450
 AGENT_BODY = json.loads((Path(__file__).parent.parent / "fixtures" / "cursor" / "agent_mode_responses_body.json")
@@ -161,10 +163,12 @@ def test_cursor_agent_body_gets_breakpoints_on_its_stable_prefix(gw: Gateway, ke
     assert len(marked(sent)) == 3
 
 
-def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway, key: str,
+def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway,
                                                                   fakes: tuple[FakeAnthropic, FakeBedrock]) -> None:
     anthropic = fakes[0]
     anthropic.prompt_cache.clear()
+    key = gw.create_key(key_alias="caching-ten-turns")  # its own key: /usage below sums these ten turns alone
+    writes = 0
     saved_micros = cached_before = 0
     for turn in range(1, 11):
         request_id = cursor_stream(gw, key, agent_turn(turn, all_tools=True))
@@ -186,6 +190,24 @@ def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway, k
         assert Decimal(str(row["spend"])) == Decimal(row["cost_micros"]) / 1_000_000
         uncached = calc_price(Usage(input_tokens=prompt, output_tokens=usage["output_tokens"]), CLAUDE,
                               provider_id="anthropic")
-        saved_micros += usd_to_micros_half_up(uncached.total_price) - row["cost_micros"]
+        # What caching saved on this turn: the exact difference, rounded once.
+        assert row["cache_savings_micros"] == usd_to_micros_half_up(uncached.total_price - charged.total_price)
+        assert Decimal(str(row["cache_savings"])) == Decimal(row["cache_savings_micros"]) / 1_000_000
+        saved_micros += row["cache_savings_micros"]
+        writes += written
     # $3/M input, $0.30/M cache reads, $3.75/M cache writes: ten turns of a growing agent loop save money.
     assert saved_micros > 0
+    total = httpx.get(f"{gw.base_url}/usage", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()["total"]
+    assert (total["requests"], total["cached_prompt_tokens"] > 0, total["cache_write_tokens"]) == (10, True, writes)
+    assert total["cache_savings_micros"] == saved_micros
+    assert Decimal(total["savings"]) == Decimal(saved_micros) / 1_000_000
+    # The dashboard says it too: "Caching saved $X" over the last 7 days, to the micro-dollar in its title.
+    with httpx.Client(base_url=gw.base_url, timeout=10) as browser:
+        token = CSRF.search(browser.get("/ui/login").text)
+        assert token is not None
+        assert browser.post("/ui/login", data={"csrf_token": token.group(1), "api_key": key}).status_code == 303
+        page = browser.get("/ui/usage", params={"range": "7d"}).text
+    tile = page[page.index('id="caching"'):]
+    tile = tile[:tile.index("</div></div>")]
+    whole, fraction = divmod(saved_micros, 1_000_000)
+    assert "Caching saved" in tile and f'title="${whole:,}.{fraction:06d}"' in tile and "last 7 days" in tile

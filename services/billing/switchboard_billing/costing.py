@@ -15,6 +15,7 @@ otherwise the model's price, whatever the deployment's ``byok`` setting.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from switchboard.v1 import billing_pb2
@@ -25,10 +26,26 @@ from switchboard_billing.pricing import (
     PriceCatalog,
     PricingConfigError,
     TokenUsage,
+    cache_savings_micros,
     cost_micros,
 )
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """What a settled request cost, and what prompt caching saved on it (both micro-dollars)."""
+
+    #: None when the price is unknown (recorded as unknown, never as free).
+    cost_micros: int | None
+    #: Its cost had its cached and cache-write tokens been plain input, minus its cost (negative when a cache
+    #: write was never read back); 0 without cached tokens or a price.
+    cache_savings_micros: int = 0
+
+
+_UNKNOWN = Charge(None)
+_FREE = Charge(0)
 
 
 class Pricer:
@@ -39,9 +56,9 @@ class Pricer:
         #: Output tokens held for a request without max_tokens on a deployment whose output limit is unknown.
         self.default_output_tokens = default_output_tokens
         self._cache: dict[tuple[str, str, str, bool, int], ModelPrice | None] = {}
-        #: (id of a price, token counts) → (that price, cost): traffic repeats few usage shapes, and computing
+        #: (id of a price, token counts) → (that price, charge): traffic repeats few usage shapes, and computing
         #: a cost takes ~15 µs of Decimal arithmetic. The entry holds the price, so that id stays unique.
-        self._costs: dict[tuple[int, int, int, int, int, int], tuple[ModelPrice, int | None]] = {}
+        self._costs: dict[tuple[int, int, int, int, int, int], tuple[ModelPrice, Charge]] = {}
 
     def price(self, pricing: DeploymentPricing, *, byok: bool, at: datetime) -> ModelPrice | None:
         """The deployment's price at ``at``; cached per minute (some providers price by time of day)."""
@@ -54,6 +71,10 @@ class Pricer:
 
     def event_cost(self, event: billing_pb2.UsageEvent) -> int | None:
         """The real cost of a settled request in micro-dollars; None when its price is unknown."""
+        return self.event_charge(event).cost_micros
+
+    def event_charge(self, event: billing_pb2.UsageEvent) -> Charge:
+        """The real cost of a settled request and what prompt caching saved on it, at the same price."""
         at = datetime.fromtimestamp(event.started_at_ms / 1000, UTC) if event.started_at_ms else datetime.now(UTC)
         dep = self.source.current().deployment(event.deployment_id, event.upstream_model) if event.deployment_id \
             else None
@@ -65,13 +86,13 @@ class Pricer:
                 pricing = DeploymentPricing.from_config({"provider": event.provider, "model": event.upstream_model},
                                                         deployment_id=event.deployment_id)
             except PricingConfigError:
-                return None
+                return _UNKNOWN
         else:
             # Never reached a deployment (refused or failed before routing): nothing was consumed.
-            return 0 if not _consumed(event) else None
+            return _FREE if not _consumed(event) else _UNKNOWN
         price = self.price(pricing, byok=byok, at=at)
         if price is None:
-            return None
+            return _UNKNOWN
         u = event.usage
         key = (id(price), u.prompt_tokens, u.completion_tokens, u.cached_prompt_tokens, u.cache_write_tokens,
                u.reasoning_tokens)
@@ -81,12 +102,12 @@ class Pricer:
         try:
             usage = TokenUsage.of(u)
         except ValueError as exc:
-            return cost_micros(price, _plain_usage(event, exc))
-        cost = cost_micros(price, usage)
+            return Charge(cost_micros(price, _plain_usage(event, exc)))
+        charge = Charge(cost_micros(price, usage), cache_savings_micros(price, usage))
         if len(self._costs) > 10_000:
             self._costs.clear()
-        self._costs[key] = (price, cost)
-        return cost
+        self._costs[key] = (price, charge)
+        return charge
 
     def unservable_reason(self, public_model: str, at: datetime | None = None) -> str | None:
         """Why a request for the model cannot be served (a candidate has no price and does not allow serving

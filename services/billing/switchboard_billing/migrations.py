@@ -139,6 +139,11 @@ async def _v12_spend_buckets(conn: AsyncConnection) -> None:
     await conn.execute(sa.text(spend_buckets.BACKFILL))
 
 
+async def _v13_cache_savings(conn: AsyncConnection) -> None:
+    """What prompt caching saved on each request (rows settled before this migration hold 0: not recorded then)."""
+    await _add_columns(conn, "usage_ledger", {"cache_savings_micros": "BIGINT NOT NULL DEFAULT 0"})
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -149,4 +154,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(9, "provider time and attempts in the ledger", _v9_provider_time),
               Migration(10, "budget alerts and their delivery queue", _v10_alerts),
               Migration(11, "audit log of models added at run time", _v11_audit_log),
-              Migration(12, "hourly spend per budget subject, kept by triggers", _v12_spend_buckets)]
+              Migration(12, "hourly spend per budget subject, kept by triggers", _v12_spend_buckets),
+              Migration(13, "what prompt caching saved, per request in the ledger", _v13_cache_savings)]

@@ -60,6 +60,9 @@ class UsageRow(SQLModel, table=True):
     #: Milliseconds spent waiting on the provider, and provider calls made (retries included; migration 8).
     provider_ms: float = 0.0
     attempts: int = 0
+    #: Micro-dollars prompt caching saved on this request: its cost with its cached and cache-write tokens as
+    #: plain input, minus ``cost_micros`` (negative when a cache write was not read back; migration 13).
+    cache_savings_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class BudgetSubjectRow(SQLModel, table=True):

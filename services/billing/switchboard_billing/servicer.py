@@ -47,7 +47,8 @@ def _count_spend(rows: list[dict[str, Any]]) -> None:
         metrics.SPEND_MICROS.labels(model, team, source).inc(micros)
 
 
-def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> dict[str, Any]:
+def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None,
+                  cache_savings_micros: int = 0) -> dict[str, Any]:
     """The ledger columns of a usage event (plain values: the settle path builds no ORM objects)."""
     u = event.usage
     return {
@@ -64,6 +65,7 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None)
         "required_privacy_tier": event.required_privacy_tier, "byok": event.byok, "source": event.source[:10],
         "response_id": event.response_id[:120], "provisional": event.provisional, "user_id": event.user_id[:200],
         "tags": tags_text(event.tags), "provider_ms": event.provider_ms, "attempts": event.attempts,
+        "cache_savings_micros": cache_savings_micros,
     }
 
 
@@ -83,8 +85,9 @@ def tags_of(text: str) -> list[str]:
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
-def row_from_event(event: billing_pb2.UsageEvent, cost_micros: int | None = None) -> UsageRow:
-    return UsageRow(**ledger_values(event, cost_micros))
+def row_from_event(event: billing_pb2.UsageEvent, cost_micros: int | None = None,
+                   cache_savings_micros: int = 0) -> UsageRow:
+    return UsageRow(**ledger_values(event, cost_micros, cache_savings_micros))
 
 
 def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
@@ -105,7 +108,8 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         response_id=row.response_id, user_id=row.user_id, tags=tags_of(row.tags), provider_ms=row.provider_ms,
         attempts=row.attempts,
     )
-    record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms)
+    record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms,
+                                     cache_savings_micros=row.cache_savings_micros)
     if row.cost_micros is not None:
         record.cost_micros = row.cost_micros
     return record
@@ -232,7 +236,8 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         return verification(await audit_chain.verify(engine, AUDIT), "billing")
 
     def _row(self, event: billing_pb2.UsageEvent) -> dict[str, Any]:
-        return ledger_values(event, self.pricer.event_cost(event))
+        charge = self.pricer.event_charge(event)
+        return ledger_values(event, charge.cost_micros, charge.cache_savings_micros)
 
     @staticmethod
     def _lease_units(events: Any) -> dict[str, tuple[str, int]]:
@@ -323,7 +328,9 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
                                        cached_prompt_tokens=s.cached_prompt_tokens, cost_micros=s.cost_micros,
                                        unpriced_requests=s.unpriced_requests, split=s.split, errors=s.errors,
                                        latency_p50_ms=s.latency_p50_ms, latency_p95_ms=s.latency_p95_ms,
-                                       ttft_p50_ms=s.ttft_p50_ms, ttft_p95_ms=s.ttft_p95_ms)
+                                       ttft_p50_ms=s.ttft_p50_ms, ttft_p95_ms=s.ttft_p95_ms,
+                                       cache_write_tokens=s.cache_write_tokens,
+                                       cache_savings_micros=s.cache_savings_micros)
                 for s in sums])
         except ServiceError as err:
             await abort(context, err)

@@ -46,6 +46,9 @@ class UsageSum:
     latency_p95_ms: float = 0.0
     ttft_p50_ms: float = 0.0
     ttft_p95_ms: float = 0.0
+    cache_write_tokens: int = 0
+    #: What prompt caching saved, micro-dollars (negative when cache writes cost more than reads saved).
+    cache_savings_micros: int = 0
 
 
 def quantile(counts: Mapping[int, int], q: float) -> float:
@@ -85,7 +88,8 @@ def group_label(group_by: str, value: Any) -> str:
 async def summarize(engine: AsyncEngine, *, key_id: str = "", team_id: str = "", model: str = "",
                     from_ms: int = 0, to_ms: int = 0, group_by: str = "", split_by: str = "",
                     user_id: str = "") -> list[UsageSum]:
-    """Sums of requests, errors, tokens and known costs with latency percentiles, per group (and split), in
+    """Sums of requests, errors, tokens, known costs and caching's savings with latency percentiles, per group
+    (and split), in
     ascending order; one total when ``group_by`` is empty."""
     t = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
     if group_by in TIME_GROUPS:
@@ -109,6 +113,7 @@ async def summarize(engine: AsyncEngine, *, key_id: str = "", team_id: str = "",
         sa.func.sum(t.c.prompt_tokens), sa.func.sum(t.c.completion_tokens), sa.func.sum(t.c.cached_prompt_tokens),
         sa.func.sum(t.c.cost_micros), sa.func.sum(sa.case((t.c.cost_micros.is_(None), 1), else_=0)),
         sa.func.sum(sa.case((t.c.status == "error", 1), else_=0)),
+        sa.func.sum(t.c.cache_write_tokens), sa.func.sum(t.c.cache_savings_micros),
     ).where(*where).group_by(group, split).order_by(group, split)
     succeeded = [*where, t.c.status == "success"]
     latency_bucket = _bucket(t.c.latency_ms).label("b")
@@ -126,6 +131,7 @@ async def summarize(engine: AsyncEngine, *, key_id: str = "", team_id: str = "",
         counts = [int(n or 0) for n in numbers]
         lat, first = latencies.get((g, s), {}), ttfts.get((g, s), {})
         out.append(UsageSum(group_label(group_by, g), *counts[:7], split=str(s or ""), errors=counts[7],
+                            cache_write_tokens=counts[8], cache_savings_micros=counts[9],
                             latency_p50_ms=quantile(lat, 0.5), latency_p95_ms=quantile(lat, 0.95),
                             ttft_p50_ms=quantile(first, 0.5), ttft_p95_ms=quantile(first, 0.95)))
     return out

@@ -1,5 +1,5 @@
-"""The ledger's later columns — custody (migration 3), sources (5), provider time (6) — added to a ledger created
-before them, stored and read back.
+"""The ledger's later columns — custody (migration 3), sources (5), provider time (6), caching's savings (13) —
+added to a ledger created before them, stored and read back.
 
 SQLite always; PostgreSQL too when SWITCHBOARD_TEST_POSTGRES_URL is set (a fresh database per run).
 """
@@ -29,13 +29,15 @@ SOURCES = ("byok", "source", "response_id", "provisional")
 USERS = ("user_id", "tags")
 #: Columns migration 9 adds (provider time and attempts).
 PROVIDER_TIME = ("provider_ms", "attempts")
+#: The column migration 13 adds (what prompt caching saved).
+CACHE_SAVINGS = ("cache_savings_micros",)
 
 
 def ledger_before_custody() -> sa.Table:
     """The usage_ledger table as migrations 1-2 created it before the custody columns existed."""
     columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
                for c in UsageRow.__table__.columns  # type: ignore[attr-defined]  # SQLModel's table
-               if c.name not in CUSTODY + SOURCES + USERS + PROVIDER_TIME]
+               if c.name not in CUSTODY + SOURCES + USERS + PROVIDER_TIME + CACHE_SAVINGS]
     return sa.Table("usage_ledger", sa.MetaData(), *columns)
 
 
@@ -74,14 +76,17 @@ async def test_custody_columns_are_added_to_an_existing_ledger_and_round_trip(ds
             custody_path="facade@h:1>router@h:2>openai:m/0", pii="card=1,email=2", pii_policy="substitute",
             required_privacy_tier="zero_retention", byok=True, source="grpc", response_id="chatcmpl-1",
             provider_ms=812.5, attempts=2)
-        assert await ledger.record(ledger_values(event))
+        assert await ledger.record(ledger_values(event, 5_000, cache_savings_micros=-1_234))
         new, = await ledger.list(request_id="req_new")
+        assert record_from_row(new).cache_savings_micros == -1_234
         for name in (*CUSTODY, "byok", "source", "response_id", *PROVIDER_TIME):
             assert getattr(record_from_row(new).event, name) == getattr(event, name)
         assert [r.request_id for r in await ledger.list(request_id="chatcmpl-1")] == ["req_new"]
         old, = await ledger.list(request_id="req_old")
         assert all(getattr(old, name) == "" for name in CUSTODY)
-        assert (old.provider_ms, old.attempts) == (0, 0)
+        assert (old.provider_ms, old.attempts, old.cache_savings_micros) == (0, 0, 0)
+        total, = await ledger.summarize()
+        assert (total.requests, total.cache_savings_micros) == (2, -1_234)
         assert len(await ledger.list()) == 2
     finally:
         await ledger.close()

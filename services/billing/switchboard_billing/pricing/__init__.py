@@ -8,13 +8,14 @@ Typical use by the billing service::
     price = catalog.price_for(config, byok=False, at=request_started_at)
     hold = max_cost_micros(price, prompt_tokens_estimate, max_output_tokens) if price else None
     cost = cost_micros(price, TokenUsage.of(usage_message))   # None: unknown price, never 0
+    saved = cache_savings_micros(price, TokenUsage.of(usage_message))  # what prompt caching saved
 """
 
 from __future__ import annotations
 
 from switchboard_billing.pricing.catalog import PROVIDER_IDS, CatalogRow, PriceCatalog, UnpricedModelError
 from switchboard_billing.pricing.config import ByokFee, DeploymentPricing, PricingConfigError
-from switchboard_billing.pricing.rates import ModelPrice, cost_micros, cost_usd, max_cost_micros
+from switchboard_billing.pricing.rates import ModelPrice, cache_savings_micros, cost_micros, cost_usd, max_cost_micros
 from switchboard_billing.pricing.usage import TokenUsage
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "PricingConfigError",
     "TokenUsage",
     "UnpricedModelError",
+    "cache_savings_micros",
     "cost_micros",
     "cost_usd",
     "max_cost_micros",

@@ -164,6 +164,22 @@ def cost_micros(price: ModelPrice | None, usage: TokenUsage) -> int | None:
     return usd_to_micros_half_up(cost_usd(price, usage))
 
 
+def cache_savings_micros(price: ModelPrice | None, usage: TokenUsage) -> int:
+    """What prompt caching saved on a finished request, micro-dollars (to the nearest, halves away from zero):
+    its cost had every cached and cache-write token been plain input, minus its cost. Negative when writing the
+    cache cost more than reading it saved (a prefix written and never read again); 0 without cached tokens or
+    without a price.
+
+    Both costs are exact (tiers included, on the same prompt size) and only their difference is rounded, so
+    savings summed over many requests are not off by a micro-dollar per request.
+    """
+    if price is None or not (usage.cached_prompt_tokens or usage.cache_write_tokens):
+        return 0
+    uncached = TokenUsage(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+                          reasoning_tokens=usage.reasoning_tokens)
+    return usd_to_micros_half_up(cost_usd(price, uncached) - cost_usd(price, usage))
+
+
 def max_cost_micros(price: ModelPrice, prompt_tokens_estimate: int, max_output_tokens: int) -> int:
     """The most a request can cost, rounded up to the micro: what a budget reservation holds.
 

@@ -25,7 +25,7 @@ EXAMPLES = """examples:
   switchboard usage --logs --team platform --limit 50"""
 
 COLUMNS = ["group", "requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
-           "spend", "unpriced_requests"]
+           "spend", "savings", "unpriced_requests"]
 LOG_COLUMNS = ["startTime", "request_id", "key_alias", "team_id", "model", "custom_llm_provider", "status",
                "prompt_tokens", "completion_tokens", "cost_micros", "latency_ms"]
 

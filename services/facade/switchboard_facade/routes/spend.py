@@ -58,6 +58,8 @@ def usage_row_json(record: UsageRecord) -> dict[str, Any]:
         "spend": micros_to_usd(record.cost_micros) if record.HasField("cost_micros") else None,
         "cost_unknown": not record.HasField("cost_micros"),
         "cost_micros": record.cost_micros if record.HasField("cost_micros") else None,
+        "cache_savings": micros_to_usd(record.cache_savings_micros),
+        "cache_savings_micros": record.cache_savings_micros,
         "status": e.status,
         "http_status": e.http_status,
         "error_code": e.error_code or None,

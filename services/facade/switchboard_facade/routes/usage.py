@@ -135,8 +135,12 @@ def group_json(g: UsageGroup) -> dict[str, Any]:
         "completion_tokens": g.completion_tokens,
         "total_tokens": g.prompt_tokens + g.completion_tokens,
         "cached_prompt_tokens": g.cached_prompt_tokens,
+        "cache_write_tokens": g.cache_write_tokens,
         "cost_micros": g.cost_micros,
         "spend": usd(g.cost_micros),
+        # What prompt caching saved: the cost with cached and cache-write tokens as plain input, minus the cost.
+        "savings": usd(g.cache_savings_micros),
+        "cache_savings_micros": g.cache_savings_micros,
         "unpriced_requests": g.unpriced_requests,
         "errors": g.errors,
         "latency_p50_ms": round(g.latency_p50_ms, 1),
@@ -180,7 +184,7 @@ async def usage(request: Request) -> Response:
     total = UsageGroup()
     for g in page.groups:
         for name in ("requests", "successful_requests", "prompt_tokens", "completion_tokens", "cached_prompt_tokens",
-                     "cost_micros", "unpriced_requests", "errors"):
+                     "cache_write_tokens", "cost_micros", "cache_savings_micros", "unpriced_requests", "errors"):
             setattr(total, name, getattr(total, name) + getattr(g, name))
     body = {"object": "usage", "group_by": group_by or None, "split_by": split_by or None,
             "filters": {k: v for k, v in filters.items() if v}, "data": groups,
