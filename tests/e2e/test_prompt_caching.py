@@ -201,7 +201,8 @@ def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway,
     assert (total["requests"], total["cached_prompt_tokens"] > 0, total["cache_write_tokens"]) == (10, True, writes)
     assert total["cache_savings_micros"] == saved_micros
     assert Decimal(total["savings"]) == Decimal(saved_micros) / 1_000_000
-    # The dashboard says it too: "Caching saved $X" over the last 7 days, to the micro-dollar in its title.
+    # The dashboard says it too: "Savings $X from prompt caching" over the last 7 days, to the micro-dollar in its
+    # title.
     with httpx.Client(base_url=gw.base_url, timeout=10) as browser:
         token = CSRF.search(browser.get("/ui/login").text)
         assert token is not None
@@ -210,4 +211,4 @@ def test_a_ten_turn_cursor_conversation_is_billed_at_cache_prices(gw: Gateway,
     tile = page[page.index('id="caching"'):]
     tile = tile[:tile.index("</div></div>")]
     whole, fraction = divmod(saved_micros, 1_000_000)
-    assert "Caching saved" in tile and f'title="${whole:,}.{fraction:06d}"' in tile and "last 7 days" in tile
+    assert "Savings" in tile and f'title="${whole:,}.{fraction:06d}"' in tile and "from prompt caching" in tile
