@@ -19,6 +19,13 @@ request. The model name picks the behaviour:
 - ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers and
   query string (see :mod:`tests.fakes.leak`), before the API key is checked
 
+Explicit context caching as Gemini does it: ``POST /v1beta/cachedContents`` makes an entry (model, ttl,
+systemInstruction, tools, toolConfig, contents; refused below :attr:`FakeContextCaches.min_tokens`, counted
+at a token per four bytes of JSON), and a generateContent naming it in ``cachedContent`` is answered as if
+the entry's parts came first, with the entry's tokens reported as ``cachedContentTokenCount`` (and counted in
+``promptTokenCount``). Such a request may not set systemInstruction, tools or toolConfig itself; an entry
+that expired, or that another model's request names, is refused as Gemini refuses it.
+
 In a test module, import ``fake_gemini_fixture`` and ``fake_gemini_server_fixture`` from
 ``tests.fakes.gemini_provider`` (with ``# noqa: F401``), then take a ``fake_gemini`` argument.
 """
@@ -26,9 +33,11 @@ In a test module, import ``fake_gemini_fixture`` and ``fake_gemini_server_fixtur
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -42,6 +51,7 @@ from tests.fakes.server import FakeProviderServer
 TEST_API_KEY = "AIzaFakeGeminiKeyForTests0123456789"
 
 _PATH_RE = re.compile(r"^/v1beta/models/(?P<model>[^/:]+):(?P<op>generateContent|streamGenerateContent)$")
+_CACHES_PATH = "/v1beta/cachedContents"
 #: The fields of Gemini's Schema object; anything else is "Unknown name" (400).
 _SCHEMA_FIELDS = frozenset(
     {
@@ -231,6 +241,92 @@ def _failure_for(model: str) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+def count_tokens(value: Any) -> int:
+    """The fake's token count: one per four bytes of JSON."""
+    return len(orjson.dumps(value)) // 4
+
+
+#: The generateContent fields that an entry holds and a request naming it may not set.
+_IN_ENTRY = ("systemInstruction", "tools", "toolConfig")
+
+
+@dataclass(slots=True)
+class CachedEntry:
+    name: str
+    model: str
+    head: dict[str, Any]
+    contents: list[dict[str, Any]]
+    tokens: int
+    expires: float
+    #: generateContent calls that read it.
+    reads: int = 0
+
+
+@dataclass(slots=True)
+class FakeContextCaches:
+    """The ``cachedContents`` entries of one fake server."""
+
+    #: Gemini's minimum entry size (2.5 Flash's).
+    min_tokens: int = 1024
+    entries: dict[str, CachedEntry] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def create(self, request: dict[str, Any], model_prefix: str) -> tuple[int, dict[str, Any]]:
+        """Makes an entry; the status and JSON Gemini answers."""
+        model = request.get("model")
+        if not isinstance(model, str) or not model.startswith(model_prefix):
+            return 400, _error_body(400, "INVALID_ARGUMENT", f"* CachedContent.model: {model!r} is not a model name "
+                                                             f"({model_prefix}...)")
+        ttl = re.fullmatch(r"(\d+(?:\.\d+)?)s", str(request.get("ttl", "3600s")))
+        if ttl is None:
+            return 400, _error_body(400, "INVALID_ARGUMENT", "Invalid value at 'cached_content.ttl'")
+        head = {key: request[key] for key in _IN_ENTRY if key in request}
+        contents = request.get("contents") or []
+        tokens = count_tokens(head) + sum(count_tokens(c) for c in contents)
+        if tokens < self.min_tokens:
+            return 400, _error_body(400, "INVALID_ARGUMENT", f"Cached content is too small. total_token_count="
+                                                             f"{tokens}, min_total_token_count={self.min_tokens}")
+        name = f"cachedContents/fake{next(self._ids):06d}"
+        expires = time.time() + float(ttl[1])
+        self.entries[name] = CachedEntry(name, model, head, contents, tokens, expires)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires))
+        return 200, {"name": name, "model": model, "displayName": request.get("displayName", ""),
+                     "createTime": stamp, "updateTime": stamp, "expireTime": stamp,
+                     "usageMetadata": {"totalTokenCount": tokens}}
+
+    def expand(self, model_name: str, request: dict[str, Any]) -> tuple[dict[str, Any], CachedEntry | None]:
+        """The request as the model sees it (the entry's parts first), and the entry read; GeminiRejection or
+        LookupError (403) for what Gemini refuses."""
+        name = request.get("cachedContent")
+        if not name:
+            return request, None
+        if any(key in request for key in _IN_ENTRY):
+            raise GeminiRejection("CachedContent can not be used with GenerateContent request setting "
+                                  "system_instruction, tools or tool_config.\n\nProposed fix: move those values "
+                                  "to CachedContent from GenerateContent request.")
+        entry = self.entries.get(name)
+        if entry is None or entry.expires <= time.time():
+            raise LookupError(f"CachedContent not found (or permission denied): {name}")
+        if entry.model != model_name:
+            raise GeminiRejection(f"Model used by GenerateContent request ({model_name}) and CachedContent "
+                                  f"({entry.model}) has to be the same.")
+        entry.reads += 1
+        expanded = {**entry.head, **{k: v for k, v in request.items() if k != "cachedContent"}}
+        expanded["contents"] = [*entry.contents, *request.get("contents", [])]
+        return expanded, entry
+
+
+def _with_cache_usage(responses: list[dict[str, Any]], entry: CachedEntry, request: dict[str, Any]) -> None:
+    """Reports the entry's tokens as cached, counted in the prompt with the request's own."""
+    prompt = entry.tokens + sum(count_tokens(c) for c in request.get("contents", []))
+    for response in responses:
+        usage = response.get("usageMetadata")
+        if usage:
+            completion = usage.get("candidatesTokenCount", 0) + usage.get("thoughtsTokenCount", 0)
+            usage.update(promptTokenCount=prompt, cachedContentTokenCount=entry.tokens,
+                         totalTokenCount=prompt + completion)
+
+
 class FakeGemini(FakeProviderServer):
     """The server; start() before use, stop() after (the fixture does both)."""
 
@@ -240,6 +336,14 @@ class FakeGemini(FakeProviderServer):
         self.slow_delay = self.default_slow_delay = slow_delay
         self.api_keys = {TEST_API_KEY}
         self.requests: list[RecordedRequest] = []
+        self.caches = FakeContextCaches()
+        #: How many of the next generateContent calls to answer 503 UNAVAILABLE (the model overloaded).
+        self.overloaded_calls = 0
+
+    def reset(self) -> None:
+        super().reset()
+        self.caches = FakeContextCaches()
+        self.overloaded_calls = 0
 
     def deployment(self, model: str, *, api_key: str = TEST_API_KEY, **extra: Any) -> Deployment:
         return Deployment(
@@ -259,6 +363,9 @@ class FakeGemini(FakeProviderServer):
         query = parse_qs(scope.get("query_string", b"").decode("ascii"))
         self.requests.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
 
+        if scope["path"] == _CACHES_PATH and scope["method"] == "POST":
+            await self._create_cache(send, headers, query, body)
+            return
         match = _PATH_RE.match(scope["path"])
         if scope["method"] != "POST" or match is None:
             await _send_json(send, 404, _error_body(404, "NOT_FOUND", f"{scope['path']} is not found."))
@@ -274,22 +381,46 @@ class FakeGemini(FakeProviderServer):
             return
         model = unquote(match["model"])
         try:
-            request = orjson.loads(body)
+            sent = orjson.loads(body)
+            request, entry = self.caches.expand(f"models/{model}", sent)
             _validate(model, request)
         except (orjson.JSONDecodeError, GeminiRejection, KeyError, TypeError, AttributeError) as exc:
             await _send_json(send, 400, _error_body(400, "INVALID_ARGUMENT", str(exc) or "Invalid JSON payload"))
             return
+        except LookupError as exc:
+            await _send_json(send, 403, _error_body(403, "PERMISSION_DENIED", str(exc)))
+            return
         failure = _failure_for(model)
+        if failure is None and self.overloaded_calls:
+            self.overloaded_calls -= 1
+            failure = 503, _error_body(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
         if failure is not None:
             await _send_json(send, *failure)
             return
         responses = _responses(model, request)
+        if entry is not None:
+            _with_cache_usage(responses, entry, sent)
         if match["op"] == "generateContent":
             await _send_json(send, 200, _merge(responses))
         elif (query.get("alt") or [""])[0] == "sse":
             await self._send_sse(send, model, responses)
         else:
             await _send_json(send, 200, responses)
+
+    async def _create_cache(self, send: Any, headers: dict[str, str], query: dict[str, list[str]],
+                            body: bytes) -> None:
+        key = headers.get("x-goog-api-key") or (query.get("key") or [""])[0]
+        if key not in self.api_keys:
+            await _send_json(
+                send, 400, _error_body(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.")
+            )
+            return
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await _send_json(send, 400, _error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload"))
+            return
+        await _send_json(send, *self.caches.create(request, "models/"))
 
     async def _send_sse(self, send: Any, model: str, responses: list[dict[str, Any]]) -> None:
         await send(

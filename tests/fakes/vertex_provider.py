@@ -9,6 +9,9 @@
 - ``POST /v1/projects/{project}/locations/{location}/publishers/google/models/{model}:generateContent``
   and ``:streamGenerateContent?alt=sse``: Gemini's wire format, with the fake Gemini's behaviours
   (the model name picks them: ``...tool...``, ``...error...``, ``...safety...``, ``...ratelimit...``).
+- ``POST /v1/projects/{project}/locations/{location}/cachedContents``: Gemini's explicit context caches, as
+  the fake Gemini keeps them (entries named ``projects/…/cachedContents/…``, for models named
+  ``projects/…/publishers/google/models/…``).
 - ``POST .../publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``: Anthropic's
   Messages format with ``anthropic_version: vertex-2023-10-16`` in the body and no ``model``; the
   fake Anthropic's behaviours, picked by the model name without its ``claude-`` prefix and ``@version``
@@ -53,6 +56,7 @@ from tests.fakes.gemini_provider import (
     _responses,
     _send_json,
     _validate,
+    _with_cache_usage,
     answer_gemini_leak,
 )
 from tests.fakes.leak import quote_request
@@ -65,6 +69,7 @@ _PATH_RE = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/(?P<publisher>google|anthropic)"
     r"/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent|rawPredict|streamRawPredict)$"
 )
+_CACHES_RE = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/cachedContents$")
 
 
 def service_account_key() -> tuple[rsa.RSAPrivateKey, str]:
@@ -129,11 +134,14 @@ class FakeVertex(FakeGemini):
             await self._metadata(send, scope["path"], headers, query)
             return
         self.requests.append(RecordedRequest(scope["method"], scope["path"], query, headers, body))
-        match = _PATH_RE.match(scope["path"])
+        match = _PATH_RE.match(scope["path"]) or _CACHES_RE.match(scope["path"])
         if scope["method"] != "POST" or match is None:
             await _send_json(send, 404, _error_body(404, "NOT_FOUND", f"{scope['path']} is not found."))
             return
         said = quote_request(headers, scope.get("query_string", b"").decode())
+        if "publisher" not in match.groupdict():
+            await self._create_vertex_cache(send, headers, match["project"], match["location"], body)
+            return
         leaky = answer_anthropic_leak if match["publisher"] == "anthropic" else answer_gemini_leak
         if await leaky(unquote(match["model"]), said, match["method"].startswith("stream"), send):
             return
@@ -152,7 +160,28 @@ class FakeVertex(FakeGemini):
         if match["publisher"] == "anthropic":
             await self._claude_call(send, model, match["method"], body)
         else:
-            await self._gemini_call(send, model, match["method"], body, query)
+            name = f"projects/{match['project']}/locations/{match['location']}/publishers/google/models/{model}"
+            await self._gemini_call(send, model, name, match["method"], body, query)
+
+    async def _create_vertex_cache(self, send: Any, headers: dict[str, str], project: str, location: str,
+                                   body: bytes) -> None:
+        token = headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in self.issued | self.static_tokens:
+            await _send_json(send, 401, _error_body(401, "UNAUTHENTICATED", "Request had invalid authentication "
+                                                    "credentials."))
+            return
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            await _send_json(send, 400, _error_body(400, "INVALID_ARGUMENT", "Invalid JSON payload"))
+            return
+        where = f"projects/{unquote(project)}/locations/{unquote(location)}"
+        status, made = self.caches.create(request, f"{where}/publishers/google/models/")
+        if status == 200:
+            entry = self.caches.entries.pop(made["name"])
+            entry.name = made["name"] = f"{where}/{made['name']}"
+            self.caches.entries[entry.name] = entry
+        await _send_json(send, status, made)
 
     async def _token(self, send: Any, form: dict[str, list[str]]) -> None:
         grant = (form.get("grant_type") or [""])[0]
@@ -198,19 +227,25 @@ class FakeVertex(FakeGemini):
         else:
             await _send(send, 404, b"Not Found", "text/html", flavor)
 
-    async def _gemini_call(self, send: Any, model: str, method: str, body: bytes,
+    async def _gemini_call(self, send: Any, model: str, name: str, method: str, body: bytes,
                            query: dict[str, list[str]]) -> None:
         try:
-            request = orjson.loads(body)
+            sent = orjson.loads(body)
+            request, entry = self.caches.expand(name, sent)
             _validate(model, request)
         except (orjson.JSONDecodeError, GeminiRejection, KeyError, TypeError, AttributeError) as exc:
             await _send_json(send, 400, _error_body(400, "INVALID_ARGUMENT", str(exc) or "Invalid JSON payload"))
+            return
+        except LookupError as exc:
+            await _send_json(send, 404, _error_body(404, "NOT_FOUND", str(exc)))
             return
         failure = _failure_for(model)
         if failure is not None:
             await _send_json(send, *failure)
             return
         responses = _responses(model, request)
+        if entry is not None:
+            _with_cache_usage(responses, entry, sent)
         if method == "generateContent":
             await _send_json(send, 200, _merge(responses))
         elif (query.get("alt") or [""])[0] == "sse":

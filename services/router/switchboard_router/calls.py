@@ -45,6 +45,19 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         request = build(adapter, deployment, body, stream=False)
         parse = adapter.parse_response
     await authorize(adapter, deployment, request)
+    await use_prompt_cache(adapter, deployment, request, pool)
+    try:
+        return await _send(pool, health, adapter, deployment, served_model, body, attempt, operation, deadline,
+                           request, parse)
+    except BaseException:
+        if request.cache_write is not None:
+            request.cache_write.give_back()
+        raise
+
+
+async def _send(pool: UpstreamPool, health: HealthBoard, adapter: Any, deployment: Deployment, served_model: str,
+                body: dict[str, Any], attempt: int, operation: Operation, deadline: float | None,
+                request: UpstreamRequest, parse: Any) -> UnaryResult:
     state = health.get(deployment.id)
     state.inflight += 1
     started = time.perf_counter()
@@ -80,6 +93,7 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
             result.body["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
         elif operation is not Operation.MODERATE:  # a moderation answer has no usage on the wire
             result.body["usage"] = openai_usage(usage)
+    usage = usage.with_cache_write(request.cache_write)
     return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
@@ -104,6 +118,14 @@ async def authorize(adapter: Any, deployment: Deployment, request: UpstreamReque
         await step(deployment, request)
     except CredentialError as exc:
         raise AttemptFailed.upstream(exc.error) from None
+
+
+async def use_prompt_cache(adapter: Any, deployment: Deployment, request: UpstreamRequest,
+                           pool: UpstreamPool) -> None:
+    """Lets an adapter put the request's repeated prefix in an explicit cache (see :class:`PromptCachingAdapter`)."""
+    step = getattr(adapter, "use_prompt_cache", None)
+    if step is not None and request.cacheable is not None:
+        await step(deployment, request, pool)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from switchboard_common.errors import ServiceError
-from switchboard_router.calls import authorize, build
+from switchboard_router.calls import authorize, build, use_prompt_cache
 from switchboard_router.deployment import Deployment
 from switchboard_router.outcomes import (
     DEADLINE,
@@ -30,7 +30,7 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import StreamOptions, TokenUsage, UpstreamError
+from switchboard_router.providers.base import StreamOptions, TokenUsage, UpstreamError, UpstreamRequest
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -46,6 +46,23 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
     adapter = adapter_for(deployment.provider)
     request = build(adapter, deployment, body, stream=True)
     await authorize(adapter, deployment, request)
+    await use_prompt_cache(adapter, deployment, request, pool)
+    written = request.cache_write
+    billed = False
+    try:
+        async for item in _attempt(pool, health, adapter, deployment, served_model, body, attempt, include_usage,
+                                   deadline, request):
+            if written is not None and isinstance(item, StreamFinished) and item.usage.prompt_tokens:
+                item.usage, billed = item.usage.with_cache_write(written), True
+            yield item
+    finally:
+        if written is not None and not billed:
+            written.give_back()
+
+
+async def _attempt(pool: UpstreamPool, health: HealthBoard, adapter: Any, deployment: Deployment, served_model: str,
+                   body: dict[str, Any], attempt: int, include_usage: bool, deadline: float | None,
+                   request: UpstreamRequest) -> AsyncIterator[StreamItem]:
     translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=served_model))
     route = Attempted(deployment, attempt, served_model)
     t = deployment.timeouts

@@ -114,9 +114,10 @@ _PRICES = {"input_cost_per_token": "input_cost_per_million", "output_cost_per_to
 #: sent to /model/new may set them next to LiteLLM's; the catalog checks them).
 _SAME = ("api_base", "api_version", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
          "vertex_project", "vertex_location", "vertex_credentials", "privacy_tier", "jurisdiction", "byok",
-         "allow_unpriced", "price_provider", "price_model", "prompt_cache", "context_window", "max_output_tokens",
-         "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
-         "cache_write_cost_per_million", "byok_fee_per_million", "byok_fee_per_request_micros")
+         "allow_unpriced", "price_provider", "price_model", "prompt_cache", "prompt_cache_ttl", "context_window",
+         "max_output_tokens", "input_cost_per_million", "output_cost_per_million", "cached_input_cost_per_million",
+         "cache_write_cost_per_million", "cache_storage_cost_per_million_hours", "byok_fee_per_million",
+         "byok_fee_per_request_micros")
 #: litellm_params keys read by this module (everything else is reported as not supported).
 _READ = {"model", "custom_llm_provider", "api_key", "base_url", "organization", "extra_headers", "headers", "timeout",
          "stream_timeout", "rpm", "tpm", "weight", "region_name", "aws_region_name", "use_in_pass_through",

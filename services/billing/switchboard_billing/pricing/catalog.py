@@ -13,16 +13,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from copy import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from genai_prices import data_snapshot
 from genai_prices.types import ModelInfo
+from genai_prices.types import ModelPrice as RateTable
 
 from switchboard_billing.money import format_decimal
-from switchboard_billing.pricing.config import OVERRIDE_KEYS, DeploymentPricing
+from switchboard_billing.pricing.config import OVERRIDE_KEYS, STORAGE_KEY, DeploymentPricing
+from switchboard_billing.pricing.context_cache import published_storage_price, write_rate
 from switchboard_billing.pricing.rates import (
     CACHE_READ_KEY,
     CACHE_WRITE_KEY,
@@ -122,6 +124,8 @@ class PriceCatalog:
             setattr(table, _RATE_KEYS[name], value)
         if getattr(table, INPUT_KEY, None) is None or getattr(table, OUTPUT_KEY, None) is None:
             return None
+        if not _price_explicit_cache(table, config):
+            return None
         return ModelPrice.from_rates(
             table,
             source="catalog+config" if config.overrides else "catalog",
@@ -137,6 +141,12 @@ class PriceCatalog:
         lookup_provider = config.price_provider or config.provider
         lookup_model = config.price_model or config.model
         entry = self.catalog_model(lookup_provider, lookup_model)
+        if _storage_price(config) is None and self.price_for(replace(config, explicit_cache_ttl=None)) is not None:
+            return (
+                f"deployment {config.deployment_id!r} (model {config.model!r}): prompt_cache: explicit makes "
+                f"context caches whose storage Google bills by the hour, and the gateway knows no storage price for "
+                f"{lookup_model!r}; set {STORAGE_KEY} (USD per million tokens per hour) on the deployment"
+            )
         if entry is None:
             missing = [OVERRIDE_KEYS[name] for name in ("input", "output") if name not in config.overrides]
             snapshot = self._snapshot or data_snapshot.get_snapshot()
@@ -210,13 +220,40 @@ class PriceCatalog:
         overrides = config.overrides
         if "input" not in overrides or "output" not in overrides:
             return None
-        return ModelPrice.flat(
+        price = ModelPrice.flat(
             input=overrides["input"],
             output=overrides["output"],
             cached_input=overrides.get("cached_input"),
             cache_write=overrides.get("cache_write"),
             source="config",
         )
+        if config.explicit_cache_ttl is None or "cache_write" in overrides:
+            return price
+        table = copy(price.table)
+        if not _price_explicit_cache(table, config):
+            return None
+        return ModelPrice.from_rates(table, source="config")
+
+
+def _storage_price(config: DeploymentPricing) -> Decimal | None:
+    """What the deployment's explicit caches cost to store, USD per million tokens per hour (0 without any)."""
+    if config.explicit_cache_ttl is None:
+        return Decimal(0)
+    if config.cache_storage_per_million_hours is not None:
+        return config.cache_storage_per_million_hours
+    return published_storage_price(config.price_model or config.model)
+
+
+def _price_explicit_cache(table: RateTable, config: DeploymentPricing) -> bool:
+    """Sets the cache-write price of a deployment that makes explicit caches (unless configured); False when the
+    storage price that it needs is unknown."""
+    if config.explicit_cache_ttl is None or "cache_write" in config.overrides:
+        return True
+    storage = _storage_price(config)
+    if storage is None:
+        return False
+    setattr(table, CACHE_WRITE_KEY, write_rate(table, storage, config.explicit_cache_ttl))
+    return True
 
 
 def _price_list_id(provider: str, snapshot: data_snapshot.DataSnapshot) -> str | None:

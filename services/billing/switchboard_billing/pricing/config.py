@@ -18,6 +18,11 @@ and ``model`` (or inside its ``extra`` mapping):
 ``price_provider`` / ``price_model``
     Look the price up as this provider/model instead (an Azure deployment
     name, a self-hosted copy of a public model).
+``prompt_cache: explicit`` / ``prompt_cache_ttl`` / ``cache_storage_cost_per_million_hours``
+    The gateway makes Gemini context caches for this deployment, living
+    ``prompt_cache_ttl`` seconds; their storage costs Google's published price
+    (:mod:`switchboard_billing.pricing.context_cache`) unless this USD per million
+    tokens per hour replaces it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from decimal import Decimal
 from typing import Any
 
 from switchboard_billing.money import MoneyError, to_decimal
+from switchboard_rules.prompt_cache import explicit_cache_ttl
 
 #: Config keys of the per-million token price overrides, by the price they replace.
 OVERRIDE_KEYS: dict[str, str] = {
@@ -36,6 +42,8 @@ OVERRIDE_KEYS: dict[str, str] = {
     "cached_input": "cached_input_cost_per_million",
     "cache_write": "cache_write_cost_per_million",
 }
+#: Config key of the explicit cache storage price.
+STORAGE_KEY = "cache_storage_cost_per_million_hours"
 _MAX_PER_MILLION = Decimal(1_000_000)  # USD per million tokens; far above any real price, catches unit mistakes
 
 
@@ -68,6 +76,10 @@ class DeploymentPricing:
     #: Look the price up under this provider/model instead of ``provider``/``model``.
     price_provider: str = ""
     price_model: str = ""
+    #: The lifetime, seconds, of the explicit caches the gateway makes for this deployment; None: it makes none.
+    explicit_cache_ttl: int | None = None
+    #: USD per million tokens per hour of explicit cache storage, replacing the published price.
+    cache_storage_per_million_hours: Decimal | None = None
 
     @classmethod
     def from_deployment(cls, deployment: Any) -> DeploymentPricing:
@@ -123,6 +135,11 @@ class DeploymentPricing:
             allow_unpriced=allow_unpriced,
             price_provider=_text(merged.get("price_provider"), ident, "price_provider"),
             price_model=_text(merged.get("price_model"), ident, "price_model"),
+            explicit_cache_ttl=explicit_cache_ttl(merged),
+            cache_storage_per_million_hours=(
+                _per_million(merged[STORAGE_KEY], ident, STORAGE_KEY) if merged.get(STORAGE_KEY) is not None
+                else None
+            ),
         )
 
 

@@ -224,7 +224,8 @@ def _deployment(spec: DeploymentSpec) -> Deployment:
             if value <= 0:
                 raise CatalogError(f"{where}.timeouts.{key}: must be positive seconds")
             tkw[key] = value
-    extra = checked_options(spec.provider, {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}, where)
+    options = {k: v for k, v in raw.items() if k not in _KNOWN_DEPLOYMENT_KEYS}
+    extra = checked_options(spec.provider, spec.model, options, where)
     return Deployment(
         id=spec.id,
         public_model=spec.public_model,

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switchboard_router.deployment import Deployment
+
+if TYPE_CHECKING:
+    from switchboard_router.upstream_http import UpstreamPool
+
+
+@dataclass(slots=True)
+class CacheWrite:
+    """Prompt tokens the gateway wrote to a provider's explicit cache on behalf of one request (a Gemini
+    ``cachedContents`` entry), billed as the request's cache-write tokens if it succeeds."""
+
+    tokens: int
+    #: Hands the tokens back when the request fails, for the next request that succeeds with the cache.
+    give_back: Callable[[], None]
 
 
 @dataclass(slots=True)
@@ -16,6 +30,11 @@ class UpstreamRequest:
     url: str
     headers: dict[str, str]
     content: bytes
+    #: The provider body before serialisation, kept when an adapter may still rewrite it to use an explicit
+    #: prompt cache (see :class:`PromptCachingAdapter`); None otherwise.
+    cacheable: dict[str, Any] | None = None
+    #: Set when making an explicit cache was billed to this request (see :class:`CacheWrite`).
+    cache_write: CacheWrite | None = None
 
 
 @dataclass(slots=True)
@@ -32,6 +51,17 @@ class TokenUsage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def with_cache_write(self, written: CacheWrite | None) -> TokenUsage:
+        """This usage with an explicit cache's making billed: the tokens written were read from that cache by
+        the same request, so they move from the cached count to the cache-write count."""
+        if written is None:
+            return self
+        cached = max(0, self.cached_prompt_tokens - written.tokens)
+        written_tokens = min(self.cache_write_tokens + written.tokens, self.prompt_tokens - cached)
+        return TokenUsage(self.prompt_tokens, self.completion_tokens, cached_prompt_tokens=cached,
+                          cache_write_tokens=written_tokens, reasoning_tokens=self.reasoning_tokens,
+                          reported_by_provider=self.reported_by_provider)
 
 
 #: Error codes that come with a 429 but name an exhausted account, not a passing rate limit:
@@ -141,6 +171,15 @@ class ProviderAdapter(Protocol):
     def parse_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         """Normalises a non-2xx answer."""
         ...
+
+
+class PromptCachingAdapter(ProviderAdapter, Protocol):
+    """An adapter that may keep a request's repeated prefix in an explicit provider cache: after ``authorize``,
+    the router awaits ``use_prompt_cache``, which may make an entry (with ``pool``, the request's credential
+    and its own time) and rewrites the request to read it. It never fails the request: a cache it cannot make
+    leaves the request as it was."""
+
+    async def use_prompt_cache(self, deployment: Deployment, request: UpstreamRequest, pool: UpstreamPool) -> None: ...
 
 
 class AuthorizingAdapter(ProviderAdapter, Protocol):

@@ -5,7 +5,9 @@ streams (without ``alt=sse`` Gemini streams one JSON array, which cannot be
 translated incrementally as simply). The API key travels in the
 ``x-goog-api-key`` header rather than the ``key=`` query parameter so that it
 never lands in access logs. Streams report usage in every event, so nothing
-extra needs asking for.
+extra needs asking for. With ``prompt_cache: explicit`` the repeated prefix of a
+conversation is kept in a ``cachedContents`` entry
+(:mod:`switchboard_router.providers.gemini_cache`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from urllib.parse import quote
 import orjson
 
 from switchboard_router.deployment import Deployment
+from switchboard_router.providers import gemini_cache
 from switchboard_router.providers.base import CompletionResult, StreamOptions, UpstreamError, UpstreamRequest
 from switchboard_router.providers.gemini_request import generate_content_body
 from switchboard_router.providers.gemini_response import GeminiStreamTranslator, gemini_error, parse_generate_content
+from switchboard_router.upstream_http import UpstreamPool
 
 DEFAULT_API_BASE = "https://generativelanguage.googleapis.com"
 
@@ -28,6 +32,11 @@ def _model_path(model: str) -> str:
     if "/" in model:
         return quote(model, safe="/")
     return f"models/{quote(model, safe='')}"
+
+
+def _versioned_base(deployment: Deployment) -> str:
+    base = (deployment.api_base or DEFAULT_API_BASE).rstrip("/")
+    return f"{base}/{deployment.extra.get('api_version') or 'v1beta'}"
 
 
 def generate_action(stream: bool) -> str:
@@ -65,19 +74,33 @@ def parse_google_error(status: int, body: bytes, headers: dict[str, str]) -> Ups
     return error
 
 
+def generate_request(deployment: Deployment, url: str, headers: dict[str, str],
+                     body: dict[str, Any]) -> UpstreamRequest:
+    """The generateContent request, its body kept for rewriting when the deployment caches explicitly."""
+    payload = generate_content_request(deployment, body)
+    cacheable = payload if gemini_cache.explicit(deployment) else None
+    return UpstreamRequest("POST", url, headers, orjson.dumps(payload), cacheable=cacheable)
+
+
 class GeminiAdapter:
     """Gemini ``GenerateContent`` wire format."""
 
     name = "gemini"
 
+    def __init__(self) -> None:
+        self.context_caches = gemini_cache.ContextCaches()
+
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-        base = (deployment.api_base or DEFAULT_API_BASE).rstrip("/")
-        version = str(deployment.extra.get("api_version") or "v1beta")
-        url = f"{base}/{version}/{_model_path(deployment.model)}:{generate_action(stream)}"
+        url = f"{_versioned_base(deployment)}/{_model_path(deployment.model)}:{generate_action(stream)}"
         headers = request_headers(stream)
         if deployment.api_key:
             headers["x-goog-api-key"] = deployment.api_key
-        return UpstreamRequest("POST", url, headers, orjson.dumps(generate_content_request(deployment, body)))
+        return generate_request(deployment, url, headers, body)
+
+    async def use_prompt_cache(self, deployment: Deployment, request: UpstreamRequest, pool: UpstreamPool) -> None:
+        await self.context_caches.apply(deployment, request, pool,
+                                        create_url=f"{_versioned_base(deployment)}/cachedContents",
+                                        model_name=_model_path(deployment.model))
 
     def parse_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
         return parse_generate_content(body, deployment.public_model or deployment.model)

@@ -18,9 +18,9 @@ and from the ``global`` endpoint::
 Calls carry an OAuth2 access token (``Authorization: Bearer``), from
 :mod:`switchboard_router.providers.google_auth`. Deployment settings read here:
 ``vertex_project``, ``vertex_location`` (both required; checked when the catalog
-loads), ``vertex_credentials``, ``safety_settings`` (Gemini), ``prompt_cache``
-(Claude) and ``api_base`` (replaces the endpoint's scheme and host, e.g. for a
-private endpoint or a proxy).
+loads), ``vertex_credentials``, ``safety_settings`` (Gemini), ``prompt_cache`` (Claude:
+``auto`` or ``off``; Gemini: ``explicit``, with ``prompt_cache_ttl``) and ``api_base``
+(replaces the endpoint's scheme and host, e.g. for a private endpoint or a proxy).
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from switchboard_router.providers.base import CompletionResult, StreamOptions, U
 from switchboard_router.providers.gemini import (
     GeminiAdapter,
     generate_action,
-    generate_content_request,
+    generate_request,
     parse_google_error,
     request_headers,
 )
 
 if TYPE_CHECKING:
     from switchboard_router.providers.google_auth import GoogleTokens
+    from switchboard_router.upstream_http import UpstreamPool
 
 #: What Vertex AI wants in the body of a Claude call in place of Anthropic's ``anthropic-version`` header.
 ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -61,12 +62,21 @@ def endpoint(deployment: Deployment) -> str:
     return f"https://{host}"
 
 
-def model_url(deployment: Deployment) -> str:
+def _location_path(deployment: Deployment) -> str:
     project = quote(str(deployment.extra["vertex_project"]), safe="")
     location = quote(str(deployment.extra["vertex_location"]), safe="")
+    return f"projects/{project}/locations/{location}"
+
+
+def cached_contents_url(deployment: Deployment) -> str:
+    """Where a Gemini model's context caches are made (``prompt_cache: explicit``)."""
+    return f"{endpoint(deployment)}/v1/{_location_path(deployment)}/cachedContents"
+
+
+def model_url(deployment: Deployment) -> str:
     publisher = "anthropic" if is_claude(deployment) else "google"
     model = quote(deployment.model, safe="@")
-    return f"{endpoint(deployment)}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}"
+    return f"{endpoint(deployment)}/v1/{_location_path(deployment)}/publishers/{publisher}/models/{model}"
 
 
 class VertexAdapter:
@@ -98,12 +108,16 @@ class VertexAdapter:
                 payload["stream"] = True
             url = f"{model_url(deployment)}:{'streamRawPredict' if stream else 'rawPredict'}"
         else:
-            payload = generate_content_request(deployment, body)
-            url = f"{model_url(deployment)}:{generate_action(stream)}"
+            return generate_request(deployment, f"{model_url(deployment)}:{generate_action(stream)}", headers, body)
         return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
 
     async def authorize(self, deployment: Deployment, request: UpstreamRequest) -> None:
         request.headers["Authorization"] = f"Bearer {await self._tokens.token(deployment)}"
+
+    async def use_prompt_cache(self, deployment: Deployment, request: UpstreamRequest, pool: UpstreamPool) -> None:
+        """Gemini models' explicit caching, in the deployment's project and location."""
+        await self._gemini.context_caches.apply(deployment, request, pool, create_url=cached_contents_url(deployment),
+                                                model_name=model_url(deployment).split("/v1/", 1)[1])
 
     def parse_response(self, deployment: Deployment, body: bytes) -> CompletionResult:
         publisher = self._claude if is_claude(deployment) else self._gemini
