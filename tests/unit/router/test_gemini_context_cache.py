@@ -273,6 +273,8 @@ async def test_vertex_gemini_makes_its_entries_in_the_deployment_location(fake_v
     ({"provider": "gemini", "model": "gemini-2.5-flash", "prompt_cache": "explicit", "prompt_cache_ttl": 5},
      "from 60 to 86400"),
     ({"provider": "gemini", "model": "gemini-2.5-flash", "prompt_cache_ttl": 300}, "set prompt_cache: explicit"),
+    ({"provider": "gemini", "model": "gemini-2.5-flash", "prompt_cache": "explicit", "privacy_tier": "zero_retention"},
+     "the strictest privacy tier"),
 ])
 def test_the_catalog_checks_the_settings(deployment: dict[str, Any], error: str) -> None:
     with pytest.raises(CatalogError, match=error):

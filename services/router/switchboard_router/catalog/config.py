@@ -31,6 +31,7 @@ from switchboard_rules.catalog import (
 from switchboard_rules.catalog.wildcards import fill, is_pattern, match, resolve
 from switchboard_rules.model_limits import known_models, limits_for
 from switchboard_rules.policies import DEFAULT_PRIVACY_TIERS
+from switchboard_rules.prompt_cache import EXPLICIT
 
 log = logging.getLogger(__name__)
 #: Concrete entries of wildcard names kept per catalog (each costs a limits look-up to make).
@@ -181,6 +182,8 @@ def catalog_of(file: CatalogFile) -> Catalog:
     models: dict[str, ModelEntry] = {}
     for name, spec in file.models.items():
         deployments = tuple(_deployment(dep) for dep in spec.deployments)
+        for deployment, dep in zip(deployments, spec.deployments, strict=True):
+            _check_retention(deployment, file.privacy_tiers, dep.where)
         models[name] = ModelEntry(
             name=name,
             deployments=tuple(d for d, spec_dep in zip(deployments, spec.deployments, strict=True) if spec_dep.live),
@@ -202,6 +205,15 @@ _KNOWN_DEPLOYMENT_KEYS = {
     "id", "provider", "model", "api_base", "api_key", "jurisdiction", "privacy_tier", "weight", "timeouts",
     "context_window", "max_output_tokens", "model_info",
 }
+
+
+def _check_retention(deployment: Deployment, tiers: tuple[str, ...], where: str) -> None:
+    """A deployment of the strictest privacy tier keeps nothing at its provider, so it makes no explicit prompt
+    cache (which stores the prompt there for its lifetime)."""
+    if tiers and deployment.privacy_tier == tiers[0] and deployment.extra.get("prompt_cache") == EXPLICIT:
+        raise CatalogError(f"{where}.prompt_cache: explicit caching stores prompts at the provider for "
+                           f"prompt_cache_ttl, which the strictest privacy tier ({tiers[0]!r}) rules out; remove "
+                           "prompt_cache: explicit or give the deployment a looser tier")
 
 
 def _deployment(spec: DeploymentSpec) -> Deployment:
