@@ -30,7 +30,7 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import StreamOptions, TokenUsage, UpstreamError, UpstreamRequest
+from switchboard_router.providers.base import CacheWrite, StreamOptions, TokenUsage, UpstreamError
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -47,22 +47,6 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
     request = build(adapter, deployment, body, stream=True)
     await authorize(adapter, deployment, request)
     await use_prompt_cache(adapter, deployment, request, pool)
-    written = request.cache_write
-    billed = False
-    try:
-        async for item in _attempt(pool, health, adapter, deployment, served_model, body, attempt, include_usage,
-                                   deadline, request):
-            if written is not None and isinstance(item, StreamFinished) and item.usage.prompt_tokens:
-                item.usage, billed = item.usage.with_cache_write(written), True
-            yield item
-    finally:
-        if written is not None and not billed:
-            written.give_back()
-
-
-async def _attempt(pool: UpstreamPool, health: HealthBoard, adapter: Any, deployment: Deployment, served_model: str,
-                   body: dict[str, Any], attempt: int, include_usage: bool, deadline: float | None,
-                   request: UpstreamRequest) -> AsyncIterator[StreamItem]:
     translator = adapter.stream_translator(deployment, StreamOptions(include_usage=include_usage, model=served_model))
     route = Attempted(deployment, attempt, served_model)
     t = deployment.timeouts
@@ -72,6 +56,7 @@ async def _attempt(pool: UpstreamPool, health: HealthBoard, adapter: Any, deploy
     if deadline is not None and deadline < first_byte_due:
         first_byte_due, first_byte = deadline, DEADLINE
     state.inflight += 1
+    pump: _Pump | None = None
     try:
         try:
             async with asyncio.timeout(max(0.001, min(first_byte_due, started + t.total) - started)):
@@ -86,7 +71,7 @@ async def _attempt(pool: UpstreamPool, health: HealthBoard, adapter: Any, deploy
             if response.status >= 400:
                 content = await response.read()
                 raise AttemptFailed.upstream(adapter.parse_error(response.status, content, response.headers()))
-            pump = _Pump(translator, route, body, started, (first_byte_due, first_byte))
+            pump = _Pump(translator, route, body, started, (first_byte_due, first_byte), request.cache_write)
             async for item in pump.run(response, health):
                 yield item
         finally:
@@ -94,6 +79,8 @@ async def _attempt(pool: UpstreamPool, health: HealthBoard, adapter: Any, deploy
             response.close()
     finally:
         state.inflight -= 1
+        if request.cache_write is not None and (pump is None or not pump.billed_cache_write):
+            request.cache_write.give_back()
 
 
 #: What a translator raises on bytes it cannot read (orjson's JSONDecodeError is a ValueError).
@@ -104,8 +91,11 @@ class _Pump:
     """Relays one provider stream: timing its reads, checking what it says, counting what it produced."""
 
     def __init__(self, translator: Any, route: Attempted, body: dict[str, Any], started: float,
-                 first_byte_due: tuple[float, str]) -> None:
+                 first_byte_due: tuple[float, str], cache_write: CacheWrite | None = None) -> None:
         self.translator = translator
+        #: An explicit cache made for this request, billed with its usage once the provider answered.
+        self.cache_write = cache_write
+        self.billed_cache_write = False
         self.route = route
         self.body = body
         self.started = started
@@ -212,6 +202,8 @@ class _Pump:
         else:
             reported = None if self.usage_rejected else translator.usage
             usage = self.produced.usage(reported, failed=error is not None, body=self.body)
+            if self.cache_write is not None:
+                usage, self.billed_cache_write = usage.with_cache_write(self.cache_write), True
         provider_ms = (time.perf_counter() - self.started) * 1000
         yield StreamFinished(usage, self.route, provider_ms, ttfb_ms, error)
 

@@ -197,6 +197,22 @@ async def test_streams_read_the_entry_and_bill_its_making(fake_gemini: FakeGemin
     assert (finished[0].usage.cache_write_tokens, finished[0].usage.cached_prompt_tokens) == (entry.tokens, 0)
 
 
+async def test_a_refused_stream_hands_the_making_to_the_next_success(fake_gemini: FakeGemini,
+                                                                    pool: HttpPool) -> None:
+    target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
+    rules = unique_rules()
+    await complete(pool, target, conversation(1, rules=rules))
+    fake_gemini.overloaded_calls = 1
+    with pytest.raises(AttemptFailed):
+        async for _ in stream_once(pool, HealthBoard(), target, "gemini-test", conversation(2, rules=rules), 1, True):
+            pass
+    entry = next(iter(fake_gemini.caches.entries.values()))
+    finished = [item async for item in stream_once(pool, HealthBoard(), target, "gemini-test",
+                                                   conversation(2, rules=rules), 1, True)
+                if isinstance(item, StreamFinished)]
+    assert finished[0].usage.cache_write_tokens == entry.tokens
+
+
 async def test_an_entry_near_its_expiry_is_not_used() -> None:
     now = [1000.0]
     caches = ContextCaches(clock=lambda: now[0])
