@@ -111,6 +111,10 @@ FALLBACKS = Counter(
 COOLDOWNS = Counter(
     "switchboard_cooldowns", "Times a deployment was put into cool-down after repeated failures.",
     ["deployment"], registry=REGISTRY)
+CONTEXT_CACHES = Counter(
+    "switchboard_context_caches", "Explicit provider prompt caches (Gemini cachedContents) the router asked to make, "
+    "by deployment and outcome: made, or refused (the request went out uncached).", ["deployment", "outcome"],
+    registry=REGISTRY)
 PROVIDER_LATENCY = LoopHistogram(
     "switchboard_provider_duration_seconds", "Time spent waiting on the provider for one completion.",
     ["provider", "deployment"], LATENCY_BUCKETS, REGISTRY)

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from switchboard_common import metrics
 from switchboard_router.calls import complete_once
 from switchboard_router.catalog.config import CatalogError, parse_catalog
 from switchboard_router.deployment import Deployment
@@ -167,6 +168,7 @@ async def test_a_refused_entry_leaves_the_request_uncached_and_is_not_asked_agai
         result = await complete(pool, target, conversation(turn, rules=rules))
         assert result.usage.cache_write_tokens == 0
     assert len(creations(fake_gemini)) == 1, "refused once, not asked again within the lifetime"
+    assert metrics.CONTEXT_CACHES.labels(target.id, "refused")._value.get() >= 1
     assert all("cachedContent" not in g and "systemInstruction" in g for g in generations(fake_gemini))
 
 

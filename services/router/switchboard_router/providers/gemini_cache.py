@@ -41,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from switchboard_common import metrics
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers.base import CacheWrite, UpstreamRequest
 from switchboard_router.upstream_http import TransportError, UpstreamPool
@@ -240,10 +241,12 @@ class ContextCaches:
         entry = CacheEntry(name, started + ttl - EXPIRY_MARGIN_SECONDS, tokens, tokens)
         self._drop_expired(started)
         self._entries[key] = entry
+        metrics.CONTEXT_CACHES.labels(deployment.id, "made").inc()
         return entry
 
     def _refuse(self, deployment: Deployment, key: bytes, until: float, why: str) -> None:
         logger.warning("context cache not made for %s: %s; the request goes out uncached", deployment.id, why)
+        metrics.CONTEXT_CACHES.labels(deployment.id, "refused").inc()
         _bounded_put(self._refused, key, until)
 
     def _remember(self, keys: list[bytes], until: float) -> None:
