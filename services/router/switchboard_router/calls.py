@@ -47,54 +47,47 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
     await authorize(adapter, deployment, request)
     await use_prompt_cache(adapter, deployment, request, pool)
     try:
-        return await _send(pool, health, adapter, deployment, served_model, body, attempt, operation, deadline,
-                           request, parse)
+        state = health.get(deployment.id)
+        state.inflight += 1
+        started = time.perf_counter()
+        limit, which = deployment.timeouts.total, "total"
+        if deadline is not None and deadline - started < limit:
+            limit, which = max(0.001, deadline - started), DEADLINE
+        try:
+            async with asyncio.timeout(limit):
+                answer = await pool.fetch(request)
+        except TimeoutError as exc:
+            raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
+        except ConnectTimeout as exc:
+            raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
+        except ReadTimeout as exc:
+            raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
+        except TransportError as exc:
+            raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
+        finally:
+            state.inflight -= 1
+        elapsed = time.perf_counter() - started
+        if answer.status >= 400:
+            raise AttemptFailed.upstream(adapter.parse_error(answer.status, answer.body, answer.headers()))
+        try:
+            result = parse(deployment, answer.body)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
+                                retryable=True) from None
+        health.record_success(deployment.id, elapsed)
+        usage = result.usage
+        if not usage.reported_by_provider or not credible(usage, body, deployment):
+            usage = answer_estimate(body, result.body)
+            if operation is Operation.EMBED:
+                result.body["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
+            elif operation is not Operation.MODERATE:  # a moderation answer has no usage on the wire
+                result.body["usage"] = openai_usage(usage)
+        usage = usage.with_cache_write(request.cache_write)
+        return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
     except BaseException:
-        if request.cache_write is not None:
+        if request.cache_write is not None:  # this request will not pay for the cache: the next success will
             request.cache_write.give_back()
         raise
-
-
-async def _send(pool: UpstreamPool, health: HealthBoard, adapter: Any, deployment: Deployment, served_model: str,
-                body: dict[str, Any], attempt: int, operation: Operation, deadline: float | None,
-                request: UpstreamRequest, parse: Any) -> UnaryResult:
-    state = health.get(deployment.id)
-    state.inflight += 1
-    started = time.perf_counter()
-    limit, which = deployment.timeouts.total, "total"
-    if deadline is not None and deadline - started < limit:
-        limit, which = max(0.001, deadline - started), DEADLINE
-    try:
-        async with asyncio.timeout(limit):
-            answer = await pool.fetch(request)
-    except TimeoutError as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
-    except ConnectTimeout as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None
-    except ReadTimeout as exc:
-        raise AttemptFailed(timeout_error(deployment, exc, "first_byte"), retryable=True) from None
-    except TransportError as exc:
-        raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
-    finally:
-        state.inflight -= 1
-    elapsed = time.perf_counter() - started
-    if answer.status >= 400:
-        raise AttemptFailed.upstream(adapter.parse_error(answer.status, answer.body, answer.headers()))
-    try:
-        result = parse(deployment, answer.body)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise AttemptFailed(UpstreamError(502, f"provider sent an answer the gateway cannot read: {exc}"),
-                            retryable=True) from None
-    health.record_success(deployment.id, elapsed)
-    usage = result.usage
-    if not usage.reported_by_provider or not credible(usage, body, deployment):
-        usage = answer_estimate(body, result.body)
-        if operation is Operation.EMBED:
-            result.body["usage"] = {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}
-        elif operation is not Operation.MODERATE:  # a moderation answer has no usage on the wire
-            result.body["usage"] = openai_usage(usage)
-    usage = usage.with_cache_write(request.cache_write)
-    return UnaryResult(result.body, usage, Attempted(deployment, attempt, served_model), elapsed * 1000)
 
 
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
