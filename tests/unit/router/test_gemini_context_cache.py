@@ -135,6 +135,50 @@ async def test_the_same_rules_and_tools_are_shared_by_a_new_conversation(fake_ge
         "cachedContent"]].tokens
 
 
+async def test_the_clients_marks_decide_what_is_cached_on_first_sight(fake_gemini: FakeGemini,
+                                                                      pool: HttpPool) -> None:
+    """LiteLLM's users mark what Gemini should cache, the Anthropic way: the prefix ends with the last mark."""
+    target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
+    document = "A long design document. " * 300
+    body = {"model": "gemini-test", "messages": [
+        {"role": "system", "content": "Answer from the document."},
+        {"role": "user", "content": [{"type": "text", "text": document, "cache_control": {"type": "ephemeral"}}]},
+        {"role": "assistant", "content": "I have read it."},
+        {"role": "user", "content": "What does section 2 say?"},
+    ]}
+    result = await complete(pool, target, body)
+    made = creations(fake_gemini)
+    assert len(made) == 1, "made on first sight: the client asked"
+    assert made[0]["contents"] == [{"role": "user", "parts": [{"text": document}]}], "up to the marked message"
+    sent = generations(fake_gemini)[-1]
+    assert [c["role"] for c in sent["contents"]] == ["model", "user"]
+    assert "cache_control" not in orjson.dumps(sent).decode() and "cache_control" not in orjson.dumps(made).decode()
+    assert result.usage.cache_write_tokens == fake_gemini.caches.entries[sent["cachedContent"]].tokens
+    await complete(pool, target, body)
+    assert len(creations(fake_gemini)) == 1, "the same marked prefix is read, not made again"
+
+
+def test_marks_map_to_the_contents_gemini_receives() -> None:
+    from switchboard_router.providers.gemini_request import generate_content_marked
+    mark = {"type": "ephemeral"}
+    call = {"id": "c1", "type": "function", "function": {"name": "read_file", "arguments": "{}"}}
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": "Rules.", "cache_control": mark},
+        {"role": "user", "content": "Read it."},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "text", "cache_control": mark},
+        {"role": "user", "content": "And now?"},
+    ]
+    body, marked = generate_content_marked({"messages": messages}, model="gemini-2.5-flash")
+    # The marked tool result and the user's text are one user content to Gemini: the mark ends before it.
+    assert [c["role"] for c in body["contents"]] == ["user", "model", "user"] and marked == 2
+    assert generate_content_marked({"messages": messages[:4]}, model="gemini-2.5-flash")[1] == 3
+    assert generate_content_marked({"messages": messages[:1] + messages[1:2]}, model="gemini-2.5-flash")[1] == 0
+    tools = [{**READ_FILE, "cache_control": mark}]
+    assert generate_content_marked({"messages": messages[1:2], "tools": tools}, model="gemini-2.5-flash")[1] == 0
+    assert generate_content_marked({"messages": messages[1:3]}, model="gemini-2.5-flash")[1] is None
+
+
 async def test_concurrent_turns_make_one_entry(fake_gemini: FakeGemini, pool: HttpPool) -> None:
     target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
     rules = unique_rules()

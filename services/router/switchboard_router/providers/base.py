@@ -33,6 +33,9 @@ class UpstreamRequest:
     #: The provider body before serialisation, kept when an adapter may still rewrite it to use an explicit
     #: prompt cache (see :class:`PromptCachingAdapter`); None otherwise.
     cacheable: dict[str, Any] | None = None
+    #: With ``cacheable``: how much of it the client marked for caching (``cache_control``), in the provider's
+    #: own units (Gemini: contents); None when the client placed no mark.
+    cache_marked: int | None = None
     #: Set when making an explicit cache was billed to this request (see :class:`CacheWrite`).
     cache_write: CacheWrite | None = None
 

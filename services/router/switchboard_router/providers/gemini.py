@@ -20,7 +20,7 @@ import orjson
 from switchboard_router.deployment import Deployment
 from switchboard_router.providers import gemini_cache
 from switchboard_router.providers.base import CompletionResult, StreamOptions, UpstreamError, UpstreamRequest
-from switchboard_router.providers.gemini_request import generate_content_body
+from switchboard_router.providers.gemini_request import generate_content_marked
 from switchboard_router.providers.gemini_response import GeminiStreamTranslator, gemini_error, parse_generate_content
 from switchboard_router.upstream_http import UpstreamPool
 
@@ -51,13 +51,14 @@ def request_headers(stream: bool) -> dict[str, str]:
     return headers
 
 
-def generate_content_request(deployment: Deployment, body: dict[str, Any]) -> dict[str, Any]:
-    """The generateContent body for a deployment (Gemini API and Vertex AI alike), its safety settings included."""
-    request = generate_content_body(body, model=deployment.model)
+def generate_content_request(deployment: Deployment, body: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The generateContent body for a deployment (Gemini API and Vertex AI alike), its safety settings included,
+    and how many of its contents the client marked for caching (see :func:`generate_content_marked`)."""
+    request, marked = generate_content_marked(body, model=deployment.model)
     safety_settings = deployment.extra.get("safety_settings")
     if safety_settings:
         request["safetySettings"] = safety_settings
-    return request
+    return request, marked
 
 
 def parse_google_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
@@ -77,9 +78,10 @@ def parse_google_error(status: int, body: bytes, headers: dict[str, str]) -> Ups
 def generate_request(deployment: Deployment, url: str, headers: dict[str, str],
                      body: dict[str, Any]) -> UpstreamRequest:
     """The generateContent request, its body kept for rewriting when the deployment caches explicitly."""
-    payload = generate_content_request(deployment, body)
-    cacheable = payload if gemini_cache.explicit(deployment) else None
-    return UpstreamRequest("POST", url, headers, orjson.dumps(payload), cacheable=cacheable)
+    payload, marked = generate_content_request(deployment, body)
+    if not gemini_cache.explicit(deployment):
+        return UpstreamRequest("POST", url, headers, orjson.dumps(payload))
+    return UpstreamRequest("POST", url, headers, orjson.dumps(payload), cacheable=payload, cache_marked=marked)
 
 
 class GeminiAdapter:

@@ -15,6 +15,10 @@ makes one only where it pays:
   outside the cache has grown as long as the part inside, so that the entries made over a conversation cost
   at most about twice its final prompt at the input price, however many turns it has.
 
+A client that marks what to cache, with ``cache_control`` the Anthropic way (as LiteLLM's users do for
+Gemini), decides instead: the prefix ends with its last mark (a mark on the system prompt or a tool: the
+system instruction and tools alone) and is made on first sight, if long enough and not already live.
+
 A request uses the longest live entry that is a prefix of it: its body names the entry (``cachedContent``) and
 carries only the rest of the conversation, and the system instruction, tools and tool config stay in the entry,
 as Gemini requires. Entries are this router process's own, keyed by a hash of the deployment, its credential
@@ -159,23 +163,26 @@ class ContextCaches:
         now = self._clock()
         ttl = ttl_seconds(deployment)
         k, entry = self._longest_live(found, now)
-        stable, key = found.stable, found.keys[found.stable]
+        asked = request.cache_marked
+        target = found.stable if asked is None else min(asked, found.stable)
+        key = found.keys[target]
         making = self._making.get(key)
         if making is not None:  # another request is making this very entry: wait for it rather than make two
             made = await asyncio.shield(making)
-        elif self._worth_making(deployment, found, k if entry is not None else None, now):
+        elif self._worth_making(deployment, found, target, k if entry is not None else None, now,
+                                asked=asked is not None):
             making = self._making[key] = asyncio.get_running_loop().create_future()
             made = None
             try:
-                made = await self._make(deployment, request, pool, payload, stable, key,
+                made = await self._make(deployment, request, pool, payload, target, key,
                                         create_url=create_url, model_name=model_name, ttl=ttl)
             finally:
                 del self._making[key]
                 making.set_result(made)
         else:
             made = None
-        if made is not None:
-            k, entry = stable, made
+        if made is not None and (entry is None or target >= k):
+            k, entry = target, made
         self._remember(found.keys, now + ttl)
         if entry is None:
             return
@@ -199,18 +206,21 @@ class ContextCaches:
                 del self._entries[found.keys[k]]
         return 0, None
 
-    def _worth_making(self, deployment: Deployment, found: Prefixes, live: int | None, now: float) -> bool:
-        """Whether to make an entry for the stable prefix, ``live`` being the k of the longest live entry."""
-        stable = found.stable
-        tokens = found.tokens[stable]
+    def _worth_making(self, deployment: Deployment, found: Prefixes, target: int, live: int | None, now: float,
+                      *, asked: bool) -> bool:
+        """Whether to make an entry for ``contents[:target]``, ``live`` being the k of the longest live entry;
+        ``asked``: the client marked that prefix for caching, so it is made on first sight, as it asked."""
+        tokens = found.tokens[target]
         if tokens < minimum_cacheable_tokens(deployment.model):
             return False
-        if self._entries.get(found.keys[stable]) is not None:
+        if self._entries.get(found.keys[target]) is not None:
             return False  # the live entry is this very prefix
+        if self._refused.get(found.keys[target], 0.0) > now:
+            return False
+        if asked:
+            return live is None or live < target
         if live is not None and found.tokens[live] * 2 > tokens:
             return False  # a live entry already covers more than half of it
-        if self._refused.get(found.keys[stable], 0.0) > now:
-            return False
         return any(self._seen.get(key, 0.0) > now for key in found.keys)
 
     async def _make(self, deployment: Deployment, request: UpstreamRequest, pool: UpstreamPool,

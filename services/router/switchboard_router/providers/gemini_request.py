@@ -27,11 +27,21 @@ _THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "hi
 
 def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]:
     """The JSON body of a generateContent / streamGenerateContent call."""
+    return generate_content_marked(body, model=model)[0]
+
+
+def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[str, Any], int | None]:
+    """The generateContent body, and how many of its ``contents`` the client marked for caching: the
+    contents up to its last ``cache_control`` mark (0: only the system instruction or tools are marked;
+    None: no mark). A marked message merged with the unmarked one after it (a tool result and the user's
+    text, both ``user`` to Gemini) ends the marked contents before it."""
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
     call_names: dict[str, str] = {}
     needs_signature = model.split("/")[-1].startswith("gemini-3")
+    #: (contents, parts of the last content) right after the last marked message; None: none marked.
+    marked: tuple[int, int] | None = (0, 0) if any(_is_marked(t) for t in body.get("tools") or ()) else None
     for message in body.get("messages") or []:
         role = message.get("role")
         content = message.get("content")
@@ -47,6 +57,12 @@ def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]
             _append(contents, "user", [_function_response(message, call_names)])
         else:
             raise ValueError(f"unsupported message role {role!r}")
+        if _is_marked(message):
+            marked = (len(contents), len(contents[-1]["parts"]) if contents else 0)
+    marked_contents = None
+    if marked is not None:
+        count, parts = marked
+        marked_contents = count - 1 if count and len(contents[count - 1]["parts"]) > parts else count
 
     request: dict[str, Any] = {"contents": contents}
     if system_parts:
@@ -60,7 +76,17 @@ def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]
     generation = _generation_config(body, model)
     if generation:
         request["generationConfig"] = generation
-    return request
+    return request, marked_contents
+
+
+def _is_marked(item: Any) -> bool:
+    """Whether a message (or one of its parts) or a tool carries a ``cache_control`` mark."""
+    if not isinstance(item, dict):
+        return False
+    if item.get("cache_control"):
+        return True
+    content = item.get("content")
+    return isinstance(content, list) and any(isinstance(p, dict) and p.get("cache_control") for p in content)
 
 
 def _append(contents: list[dict[str, Any]], role: str, parts: list[dict[str, Any]]) -> None:
