@@ -77,3 +77,24 @@ def test_a_ten_turn_cursor_conversation_reads_gemini_caches_and_pays_for_making_
     total = httpx.get(f"{gw.base_url}/usage", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()["total"]
     assert (total["requests"], total["cached_prompt_tokens"], total["cache_write_tokens"]) == (10, reads, writes)
     assert total["cache_savings_micros"] == saved
+
+
+def test_a_litellm_style_cache_control_mark_makes_the_entry_on_first_sight(gw: Gateway, gemini: FakeGemini) -> None:
+    """LiteLLM's documented way to use Gemini context caching: mark the long content with ``cache_control``."""
+    key = gw.create_key(key_alias="gemini-marks")
+    document = "Here is the full text of a complex legal agreement. " * 200
+    response = httpx.post(f"{gw.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"}, json={
+        "model": "gemini-flash",
+        "messages": [
+            {"role": "system",
+             "content": [{"type": "text", "text": document, "cache_control": {"type": "ephemeral"}}]},
+            {"role": "user", "content": "What are the key terms and conditions in this agreement?"},
+        ],
+    }, timeout=20)
+    assert response.status_code == 200, response.text
+    made = [r.json() for r in gemini.requests if r.path == "/v1beta/cachedContents"]
+    assert made[-1]["systemInstruction"] == {"parts": [{"text": document}]} and "contents" not in made[-1]
+    sent = [r.json() for r in gemini.requests if ":generateContent" in r.path][-1]
+    assert "systemInstruction" not in sent and sent["contents"][-1]["parts"][0]["text"].startswith("What are")
+    row = gw.ledger_row(response.headers["x-request-id"])
+    assert row["cache_write_tokens"] == gemini.caches.entries[sent["cachedContent"]].tokens
