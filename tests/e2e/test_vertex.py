@@ -42,6 +42,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, vertex: FakeVertex) -> Iterator
         {"name": "claude-ca", "deployments": [dep(CLAUDE, "northamerica-northeast1", "", "${VERTEX_SA_JSON}")]},
         {"name": "gemini-workload-identity", "deployments": [
             {**dep(GEMINI, "europe-west4", "eu", ""), "vertex_credentials": None}]},
+        {"name": "gemini-eu-cached", "deployments": [
+            {**dep(GEMINI, "europe-west4", "eu", "${VERTEX_SA_JSON}"), "prompt_cache": "explicit"}]},
         {"name": "gemini-revoked-key", "deployments": [
             dep(GEMINI, "europe-west4", "eu", json.dumps(service_account_info(vertex.token_uri, stranger)))]},
     ]
@@ -139,3 +141,21 @@ def test_without_credentials_the_metadata_server_gives_the_token(sdk: openai.Ope
     assert completion.choices[0].message.content == "Hello from fake Gemini."
     assert vertex.requests[-1].headers["authorization"].startswith("Bearer ya29.fake-metadata-")
     assert "/computeMetadata/v1/instance/service-accounts/default/token" in vertex.metadata_requests
+
+
+def test_gemini_explicit_caching_in_the_deployments_region(gw: Gateway, sdk: openai.OpenAI,
+                                                           vertex: FakeVertex) -> None:
+    """LiteLLM's way (a ``cache_control`` mark) on Vertex AI: the entry is made in the deployment's project and
+    location, with the service account's token, and its making is billed to the request."""
+    document = "The full text of a long contract. " * 300
+    raw = sdk.chat.completions.with_raw_response.create(model="gemini-eu-cached", messages=[
+        {"role": "system", "content": [{"type": "text", "text": document,  # type: ignore[list-item,typeddict-unknown-key]
+                                        "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": "Summarise the contract."}])
+    made = [r for r in vertex.requests if r.path.endswith("/cachedContents")]
+    assert [r.path for r in made] == [f"/v1/projects/{PROJECT}/locations/europe-west4/cachedContents"]
+    assert made[0].headers["authorization"].startswith("Bearer ")
+    sent = vertex.requests[-1].json()
+    assert sent["cachedContent"].startswith(f"projects/{PROJECT}/locations/europe-west4/cachedContents/")
+    row = gw.ledger_row(raw.headers["x-request-id"])
+    assert row["cache_write_tokens"] == vertex.caches.entries[sent["cachedContent"]].tokens > 0
