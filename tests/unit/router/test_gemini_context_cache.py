@@ -179,6 +179,17 @@ def test_marks_map_to_the_contents_gemini_receives() -> None:
     assert generate_content_marked({"messages": messages[1:3]}, model="gemini-2.5-flash")[1] is None
 
 
+async def test_a_one_off_conversation_without_rules_is_not_cached(fake_gemini: FakeGemini, pool: HttpPool) -> None:
+    """Conversations without a system prompt or tools share an empty prefix: that is no evidence of reuse."""
+    target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
+    for n in range(3):
+        document = f"[{uuid.uuid4()}] " + "A long pasted log line. " * 400
+        await complete(pool, target, {"model": "gemini-test", "messages": [
+            {"role": "user", "content": document}, {"role": "assistant", "content": "Read."},
+            {"role": "user", "content": f"Question {n}?"}]})
+    assert creations(fake_gemini) == []
+
+
 async def test_concurrent_turns_make_one_entry(fake_gemini: FakeGemini, pool: HttpPool) -> None:
     target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
     rules = unique_rules()

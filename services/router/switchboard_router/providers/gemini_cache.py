@@ -8,9 +8,9 @@ makes one only where it pays:
 - the prefix is the stable part of the request: the system instruction, the tools and every turn but the
   newest input, which is what the next turn of the conversation sends again unchanged;
 - it is long enough for the model to cache (:func:`minimum_cacheable_tokens`, at four characters a token);
-- it was seen before, within one cache lifetime: this prefix, or a shorter prefix of it (the conversation's
-  previous turn, or the same system instruction and tools in another conversation), so that a one-off prompt
-  never pays for storage;
+- it was seen before, within one cache lifetime: this prefix, or a shorter prefix of it itself long enough to
+  cache (the conversation's previous turn, or the same system instruction and tools in another conversation),
+  so that a one-off prompt never pays for storage;
 - no live entry covers half of it or more: in a growing conversation a new entry is made only once the part
   outside the cache has grown as long as the part inside, so that the entries made over a conversation cost
   at most about twice its final prompt at the input price, however many turns it has.
@@ -183,19 +183,16 @@ class ContextCaches:
             made = None
         if made is not None and (entry is None or target >= k):
             k, entry = target, made
-        self._remember(found.keys, now + ttl)
+        self._remember(found, minimum_cacheable_tokens(deployment.model), now + ttl)
         if entry is None:
             return
-        body = {key: value for key, value in payload.items() if key not in _IN_ENTRY}
+        body = {field: value for field, value in payload.items() if field not in _IN_ENTRY}
         body["contents"] = payload["contents"][k:]
         body["cachedContent"] = entry.name
         request.content = orjson.dumps(body)
         if entry.unbilled:
             request.cache_write = CacheWrite(entry.unbilled, _giver(entry, entry.unbilled))
             entry.unbilled = 0
-
-    def entry_count(self) -> int:
-        return len(self._entries)
 
     def _longest_live(self, found: Prefixes, now: float) -> tuple[int, CacheEntry | None]:
         for k in range(found.stable, -1, -1):
@@ -211,7 +208,8 @@ class ContextCaches:
         """Whether to make an entry for ``contents[:target]``, ``live`` being the k of the longest live entry;
         ``asked``: the client marked that prefix for caching, so it is made on first sight, as it asked."""
         tokens = found.tokens[target]
-        if tokens < minimum_cacheable_tokens(deployment.model):
+        minimum = minimum_cacheable_tokens(deployment.model)
+        if tokens < minimum:
             return False
         if self._entries.get(found.keys[target]) is not None:
             return False  # the live entry is this very prefix
@@ -221,7 +219,9 @@ class ContextCaches:
             return live is None or live < target
         if live is not None and found.tokens[live] * 2 > tokens:
             return False  # a live entry already covers more than half of it
-        return any(self._seen.get(key, 0.0) > now for key in found.keys)
+        # Only a prefix long enough to cache counts as seen: every conversation shares an empty system prompt.
+        return any(self._seen.get(key, 0.0) > now for key, size in zip(found.keys, found.tokens, strict=True)
+                   if size >= minimum)
 
     async def _make(self, deployment: Deployment, request: UpstreamRequest, pool: UpstreamPool,
                     payload: dict[str, Any], k: int, key: bytes, *, create_url: str, model_name: str,
@@ -259,9 +259,10 @@ class ContextCaches:
         metrics.CONTEXT_CACHES.labels(deployment.id, "refused").inc()
         _bounded_put(self._refused, key, until)
 
-    def _remember(self, keys: list[bytes], until: float) -> None:
-        for key in keys:
-            _bounded_put(self._seen, key, until)
+    def _remember(self, found: Prefixes, minimum: int, until: float) -> None:
+        for key, size in zip(found.keys, found.tokens, strict=True):
+            if size >= minimum:
+                _bounded_put(self._seen, key, until)
 
     def _drop_expired(self, now: float) -> None:
         for key in [key for key, entry in self._entries.items() if entry.usable_until <= now]:
