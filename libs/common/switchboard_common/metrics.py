@@ -113,7 +113,8 @@ COOLDOWNS = Counter(
     ["deployment"], registry=REGISTRY)
 CONTEXT_CACHES = Counter(
     "switchboard_context_caches", "Explicit provider prompt caches (Gemini cachedContents) the router asked to make, "
-    "by deployment and outcome: made, or refused (the request went out uncached).", ["deployment", "outcome"],
+    "by deployment and outcome: made; refused (the request went out uncached); lost (the provider no longer had "
+    "it: the request was sent again without it).", ["deployment", "outcome"],
     registry=REGISTRY)
 PROVIDER_LATENCY = LoopHistogram(
     "switchboard_provider_duration_seconds", "Time spent waiting on the provider for one completion.",

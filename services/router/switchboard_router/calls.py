@@ -18,7 +18,13 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import CredentialError, EndpointMissing, UpstreamError, UpstreamRequest
+from switchboard_router.providers.base import (
+    CACHE_GONE,
+    CredentialError,
+    EndpointMissing,
+    UpstreamError,
+    UpstreamRequest,
+)
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -56,6 +62,8 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         try:
             async with asyncio.timeout(limit):
                 answer = await pool.fetch(request)
+                if answer.status in CACHE_GONE and request.without_cache():
+                    answer = await pool.fetch(request)
         except TimeoutError as exc:
             raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
         except ConnectTimeout as exc:

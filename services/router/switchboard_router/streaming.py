@@ -30,7 +30,7 @@ from switchboard_router.outcomes import (
     timeout_error,
     unreachable_error,
 )
-from switchboard_router.providers.base import CacheWrite, StreamOptions, TokenUsage, UpstreamError
+from switchboard_router.providers.base import CACHE_GONE, CacheWrite, StreamOptions, TokenUsage, UpstreamError
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
@@ -61,6 +61,9 @@ async def stream_once(pool: UpstreamPool, health: HealthBoard, deployment: Deplo
         try:
             async with asyncio.timeout(max(0.001, min(first_byte_due, started + t.total) - started)):
                 response = await pool.open_stream(request)
+                if response.status in CACHE_GONE and request.without_cache():
+                    response.close()
+                    response = await pool.open_stream(request)
         except TimeoutError as exc:
             raise AttemptFailed(timeout_error(deployment, exc, first_byte), retryable=True) from None
         except (ConnectTimeout, ReadTimeout) as exc:

@@ -242,6 +242,33 @@ async def test_a_failed_call_hands_the_making_to_the_next_success(fake_gemini: F
     assert (again.usage.cache_write_tokens, again.usage.cached_prompt_tokens) == (0, entry.tokens)
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_entry_google_no_longer_has_is_forgotten_and_the_request_sent_without_it(
+        fake_gemini: FakeGemini, pool: HttpPool, streamed: bool) -> None:
+    target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
+    rules = unique_rules()
+    await complete(pool, target, conversation(1, rules=rules))
+    await complete(pool, target, conversation(2, rules=rules))
+    gone, entry = next(iter(fake_gemini.caches.entries.items()))
+    fake_gemini.caches.entries.clear()  # deleted at Google (cachedContents.delete), or expired early
+    lost = metrics.CONTEXT_CACHES.labels(target.id, "lost")._value.get()
+    if streamed:
+        finished = [item async for item in stream_once(pool, HealthBoard(), target, "gemini-test",
+                                                       conversation(3, rules=rules), 1, True)
+                    if isinstance(item, StreamFinished)]
+        usage = finished[0].usage
+    else:
+        usage = (await complete(pool, target, conversation(3, rules=rules))).usage
+    refused, resent = generations(fake_gemini)[-2:]
+    assert refused["cachedContent"] == gone
+    assert "cachedContent" not in resent and resent["systemInstruction"] == {"parts": [{"text": rules}]}
+    assert usage.cache_write_tokens == 0 and usage.cached_prompt_tokens < entry.tokens, "answered uncached"
+    assert metrics.CONTEXT_CACHES.labels(target.id, "lost")._value.get() == lost + 1
+    await complete(pool, target, conversation(4, rules=rules))
+    assert len(creations(fake_gemini)) == 2, "the conversation gets a new entry"
+    assert generations(fake_gemini)[-1]["cachedContent"] != gone
+
+
 async def test_streams_read_the_entry_and_bill_its_making(fake_gemini: FakeGemini, pool: HttpPool) -> None:
     target = fake_gemini.deployment("gemini-2.5-flash", prompt_cache="explicit")
     rules = unique_rules()

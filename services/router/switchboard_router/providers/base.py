@@ -23,6 +23,15 @@ class CacheWrite:
 
 
 @dataclass(slots=True)
+class CacheUse:
+    """The explicit provider cache a request reads, and what to send instead if the provider no longer has it
+    (it expired early, or was deleted): the router forgets the cache and sends ``uncached``, once."""
+
+    uncached: bytes
+    forget: Callable[[], None]
+
+
+@dataclass(slots=True)
 class UpstreamRequest:
     """An HTTP request ready to send to a provider."""
 
@@ -38,6 +47,23 @@ class UpstreamRequest:
     cache_marked: int | None = None
     #: Set when making an explicit cache was billed to this request (see :class:`CacheWrite`).
     cache_write: CacheWrite | None = None
+    #: Set when the request reads an explicit cache (see :class:`CacheUse`).
+    cache_use: CacheUse | None = None
+
+    def without_cache(self) -> bool:
+        """Forgets the explicit cache the request read and sends it without; False when it read none. For an
+        answer saying the cache is gone (a status in :data:`CACHE_GONE`)."""
+        use = self.cache_use
+        if use is None:
+            return False
+        use.forget()
+        self.content, self.cache_use = use.uncached, None
+        return True
+
+
+#: The statuses of a provider refusing a request because the explicit cache it names is gone: Gemini's
+#: PERMISSION_DENIED ("CachedContent not found (or permission denied)") and Vertex AI's NOT_FOUND.
+CACHE_GONE = frozenset({403, 404})
 
 
 @dataclass(slots=True)

@@ -29,7 +29,8 @@ What making an entry cost is billed to the first request that succeeds with it, 
 (billing prices a Gemini cache write as the input price, plus the cached read, plus storage for
 ``prompt_cache_ttl``; see ``switchboard_billing.pricing.context_cache``). A creation Google refuses (a prefix
 too short by its own count, a quota) leaves the request to go out uncached, and that prefix is not tried again
-for one lifetime.
+for one lifetime. An entry Google no longer has (deleted, or expired early) is forgotten when a request that
+names it is refused, and that request is sent again at once without it.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ import orjson
 
 from switchboard_common import metrics
 from switchboard_router.deployment import Deployment
-from switchboard_router.providers.base import CacheWrite, UpstreamRequest
+from switchboard_router.providers.base import CacheUse, CacheWrite, UpstreamRequest
 from switchboard_router.upstream_http import TransportError, UpstreamPool
 from switchboard_rules.prompt_cache import DEFAULT_TTL_SECONDS, EXPLICIT, explicit_cache_ttl
 
@@ -189,10 +190,21 @@ class ContextCaches:
         body = {field: value for field, value in payload.items() if field not in _IN_ENTRY}
         body["contents"] = payload["contents"][k:]
         body["cachedContent"] = entry.name
+        request.cache_use = CacheUse(request.content, self._forgetter(deployment, found.keys[k], entry))
         request.content = orjson.dumps(body)
         if entry.unbilled:
             request.cache_write = CacheWrite(entry.unbilled, _giver(entry, entry.unbilled))
             entry.unbilled = 0
+
+    def _forgetter(self, deployment: Deployment, key: bytes, entry: CacheEntry) -> Callable[[], None]:
+        """Drops an entry the provider says is gone (the next request that wants it makes a new one)."""
+        def forget() -> None:
+            if self._entries.get(key) is entry:
+                del self._entries[key]
+            logger.warning("context cache %s of %s is gone at the provider; the request is sent without it",
+                           entry.name, deployment.id)
+            metrics.CONTEXT_CACHES.labels(deployment.id, "lost").inc()
+        return forget
 
     def _longest_live(self, found: Prefixes, now: float) -> tuple[int, CacheEntry | None]:
         for k in range(found.stable, -1, -1):
