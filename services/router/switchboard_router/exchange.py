@@ -5,7 +5,7 @@ The facade sends each Complete, StreamComplete or Embed call as an
 call (HTTP/2 stream, metadata, trailers) per request. Every call runs as its own
 task through the servicer's ``answered``/``events`` (the very code the unary RPCs
 run), and its replies go out through the session's single writer; a whole
-answer's usage is journaled once the answer is written. A ``cancel``
+answer's usage is journaled before the answer goes out. A ``cancel``
 cancels the call's task, which closes its provider connection as a gRPC cancel
 does; when the stream ends or breaks, every call still running on it is
 cancelled. On shutdown the hub sends ``draining`` on every stream: the facade
@@ -170,15 +170,11 @@ class ExchangeSession:
                 put((router_pb2.ExchangeReply(call_id=call_id, end=_END), None))
             else:
                 answered = await self.calls.answered(request, Operation(kind), self.caller)
-                try:
-                    # Its usage is journaled once the answer is written (or the stream broke), not before: the
-                    # caller does not wait for that record.
-                    written = loop.create_future()
-                    put((router_pb2.ExchangeReply(call_id=call_id, completion=answered.response), written))
-                    route_metrics.observe_response(request, answered.response)
-                    await written
-                finally:
-                    answered.settle()
+                # Its usage is journaled before the answer goes out: a router killed once the answer is written
+                # must not leave a call the caller was answered for unbilled.
+                answered.settle()
+                put((router_pb2.ExchangeReply(call_id=call_id, completion=answered.response), None))
+                route_metrics.observe_response(request, answered.response)
             code = grpc.StatusCode.OK
         except ServiceError as err:
             code, error = grpc_code_for(err.kind), err.error

@@ -84,8 +84,8 @@ def _response_id(raw: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """A whole answer, and the settlement of its usage for its transport to run once: when the answer is handed
-    over (or could not be), so that journaling its usage is not on the answer's way to the caller."""
+    """A whole answer, and the settlement of its usage for its transport to run once, before the answer is handed
+    over: a process killed just after the hand-over must not leave an answered call unbilled."""
 
     response: router_pb2.CompleteResponse
     settle: Callable[[], None]

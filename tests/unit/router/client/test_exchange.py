@@ -16,7 +16,7 @@ from switchboard_common.errors import Kind, ServiceError, abort
 from switchboard_router.callers import Caller
 from switchboard_router.client import RouterClient
 from switchboard_router.client.exchange import ExchangeUnavailable, RouterExchange
-from switchboard_router.exchange import ExchangeHub
+from switchboard_router.exchange import ExchangeHub, ExchangeSession
 from switchboard_router.operations import Operation
 from switchboard_router.served import Answered
 
@@ -141,6 +141,33 @@ async def test_many_concurrent_calls_each_get_their_own_answer(harness: tuple[Ha
                 refused.value.kind) == ("rpm_limit_exceeded", 429, 3, Kind.ERROR_KIND_RATE_LIMITED)
     finally:
         await exchange.close()
+
+
+async def test_a_whole_answer_is_journaled_before_it_goes_out() -> None:
+    """A router killed right after writing an answer must not leave the answered call unbilled: each whole
+    answer's usage is journaled before its reply is written."""
+    calls = FakeCalls()
+    settled_at_write: list[tuple[int, bool]] = []
+    all_written = asyncio.Event()
+
+    class RecordingContext:
+        async def send_initial_metadata(self, metadata: Any) -> None:
+            pass
+
+        async def write(self, reply: router_pb2.ExchangeReply) -> None:
+            if reply.HasField("completion"):
+                settled_at_write.append((reply.call_id, f"r{reply.call_id}" in calls.settled))
+                if len(settled_at_write) == 20:
+                    all_written.set()
+
+    async def requests() -> AsyncIterator[router_pb2.ExchangeRequest]:
+        for n in range(20):
+            yield router_pb2.ExchangeRequest(call_id=n, complete=request(n))
+        await all_written.wait()
+
+    session = ExchangeSession(calls, RecordingContext(), Caller(trusted=True))  # type: ignore[arg-type]
+    await asyncio.wait_for(session.run(requests()), 10)
+    assert settled_at_write and all(settled for _, settled in settled_at_write), settled_at_write
 
 
 async def test_every_whole_answer_is_settled_once_whether_or_not_its_stream_survives(
