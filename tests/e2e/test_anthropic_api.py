@@ -45,7 +45,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, 
                                                **FAKE_PRICES}]}
     models = fake_models(fake_openai[1]) + [claude("claude-good", "good"), claude("claude-tool", "tool"),
                                             claude("claude-cache", "cache"), claude("claude-max", "max"),
-                                            claude("claude-stream-error", "stream-error")]
+                                            claude("claude-stream-error", "stream-error"),
+                                            claude("claude-thinking", "thinking")]
     tmp: Path = tmp_path_factory.mktemp("anthropic-gateway")
     gateway = start_gateway(tmp, models)
     yield gateway
@@ -294,6 +295,20 @@ def test_anthropic_tool_round_trip(sdk: anthropic.Anthropic, fake_anthropic_api:
     assert answer.content[0].text == "Hello! You said: thanks"
     result_block = fake_anthropic_api.requests[-1].body["messages"][2]["content"][0]
     assert result_block["type"] == "tool_result" and result_block["tool_use_id"] == calls[0].id
+
+
+def test_streamed_thinking_keeps_its_signature_and_budget(sdk: anthropic.Anthropic,
+                                                           fake_anthropic_api: FakeAnthropic) -> None:
+    # Claude Code streams with thinking on, and must send the signed block back in its next tool-use turn.
+    with sdk.messages.stream(model="claude-thinking", max_tokens=2000,
+                             thinking={"type": "enabled", "budget_tokens": 1500},
+                             messages=[{"role": "user", "content": "2+2?"}]) as stream:
+        final = stream.get_final_message()
+    assert fake_anthropic_api.requests[-1].body["thinking"] == {"type": "enabled", "budget_tokens": 1500}
+    assert [block.model_dump(exclude_none=True) for block in final.content] == [
+        {"type": "thinking", "thinking": "Let me think step by step.", "signature": "sig-fake=="},
+        {"type": "text", "text": "The answer is 4."},
+    ]
 
 
 def test_anthropic_error_mid_stream_reaches_the_client(sdk: anthropic.Anthropic) -> None:

@@ -384,6 +384,8 @@ class FakeAnthropic:
                         "index": index,
                         "delta": {"type": "input_json_delta", "partial_json": piece},
                     }
+            elif kind == "redacted_thinking":
+                yield {"type": "content_block_start", "index": index, "content_block": dict(block)}
             elif kind == "thinking":
                 start = {"type": "thinking", "thinking": "", "signature": ""}
                 yield {"type": "content_block_start", "index": index, "content_block": start}

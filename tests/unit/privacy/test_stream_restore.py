@@ -192,3 +192,19 @@ def test_chat_chunks_keep_choices_and_tool_calls_apart() -> None:
     assert json.loads(arguments[0]) == {"a": "bob@corp.io"}
     assert json.loads(arguments[1]) == {"b": "+44 20 7946 0958"}
     assert restorer.flush_chunk(out[-1]) is None
+
+
+def test_held_thinking_text_goes_out_ahead_of_the_signature_that_ends_its_block() -> None:
+    # "[[EMAIL_" could be the start of a placeholder, so it is held back; the signature closes the thinking
+    # block, so the held text must go out with it (before it), not after the tool call that follows.
+    restorer = ChatStreamRestorer(VAULT)
+    signed = {"type": "thinking", "thinking": "", "signature": "sig=="}
+    out = [restorer.restore_chunk(_chunk(delta)) for delta in (
+        {"role": "assistant", "reasoning_content": "Mail [[EMAIL_1]] and [[EMAIL_"},
+        {"thinking_blocks": [signed]},
+        {"tool_calls": [{"index": 0, "id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+    )]
+    deltas = [chunk["choices"][0]["delta"] for chunk in out]
+    assert deltas[0]["reasoning_content"] == "Mail jane@acme.com and "
+    assert deltas[1] == {"reasoning_content": "[[EMAIL_", "thinking_blocks": [signed]}
+    assert "reasoning_content" not in deltas[2]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
 from switchboard_router.providers.gemini import GeminiAdapter
-from switchboard_router.providers.gemini_request import SKIP_SIGNATURE
+from switchboard_router.providers.gemini_request import SKIP_SIGNATURE, generate_content_body
 from switchboard_router.providers.gemini_response import GeminiStreamTranslator
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from tests.fakes.gemini_provider import FakeGemini, fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401
@@ -448,3 +448,17 @@ async def test_stream_bytes_fed_one_at_a_time(fake_gemini: FakeGemini) -> None:
     got = [orjson.loads(c)["choices"] for i in range(len(raw)) for c in by_byte.feed(raw[i : i + 1])]
     got += [orjson.loads(c)["choices"] for c in by_byte.close()]
     assert got == expected and len(expected) >= 4
+
+
+def test_an_exact_thinking_budget_is_sent_as_is() -> None:
+    # What /v1/messages makes of Claude Code's thinking.budget_tokens (and LiteLLM's chat parameter).
+    body = {"messages": [{"role": "user", "content": "think"}], "max_tokens": 2000, "reasoning_effort": "medium",
+            "thinking": {"type": "enabled", "budget_tokens": 1500}}
+    config = generate_content_body(body, model="gemini-2.5-flash")["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingBudget": 1500}
+    del body["reasoning_effort"]
+    assert generate_content_body(body, model="gemini-2.5-pro")["generationConfig"]["thinkingConfig"] == {
+        "thinkingBudget": 1500}
+    # Without it the level's budget is used, as before.
+    level = generate_content_body({"messages": body["messages"], "reasoning_effort": "medium"}, model="gemini-2.5-pro")
+    assert level["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 8192}

@@ -184,3 +184,18 @@ def test_server_tools_are_refused() -> None:
     }
     with pytest.raises(TranslationError, match="server tools"):
         anthropic_request_to_chat(body)
+
+
+def test_the_exact_thinking_budget_reaches_claude_and_gemini() -> None:
+    # Claude Code sends max_tokens 32000 with a 31999-token budget: the budget must not become a level's 4096.
+    body = {"model": "m", "max_tokens": 32000, "messages": [{"role": "user", "content": "think"}],
+            "thinking": {"type": "enabled", "budget_tokens": 31999}}
+    chat = anthropic_request_to_chat(body)
+    assert chat["thinking"] == {"type": "enabled", "budget_tokens": 31999} and chat["reasoning_effort"] == "high"
+    assert chat_request_to_anthropic(chat, model="claude-sonnet-4-5")["thinking"] == body["thinking"]
+    # Kept inside max_tokens when the gateway lowered it (a budget's cap), as Anthropic requires.
+    assert chat_request_to_anthropic({**chat, "max_tokens": 8000}, model="m")["thinking"]["budget_tokens"] == 7999
+    small = anthropic_request_to_chat({**body, "max_tokens": 2000,
+                                       "thinking": {"type": "enabled", "budget_tokens": 1500}})
+    assert chat_request_to_anthropic(small, model="m")["thinking"] == {"type": "enabled", "budget_tokens": 1500}
+    assert "thinking" not in anthropic_request_to_chat({**body, "thinking": {"type": "disabled"}})

@@ -353,3 +353,77 @@ def test_error_event_shape() -> None:
     event = ChatStreamToAnthropic.error("upstream failed", "overloaded_error")
     ErrorResponse.model_validate(event)
     assert encode_anthropic_events([event]).startswith(b"event: error\ndata: ")
+
+
+# -- Thinking signatures: what Anthropic needs back in a later tool-use turn survives both translations --------
+
+
+def _signed_thinking_events() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A message with a signed thinking block, a redacted one, a second signed one and a tool call, streamed."""
+    fake = FakeAnthropic()
+    message = fake.message_for({"model": "thinking", "messages": [{"role": "user", "content": "hi"}]})
+    message["content"] = [
+        {"type": "thinking", "thinking": "First, the weather.", "signature": "sig-one=="},
+        {"type": "redacted_thinking", "data": "EncryptedBlob=="},
+        {"type": "thinking", "thinking": "Then the tool.", "signature": "sig-two=="},
+        {"type": "tool_use", "id": "toolu_01", "name": "get_weather", "input": {"city": "Oslo"}},
+    ]
+    message["stop_reason"] = "tool_use"
+    return message, list(fake.stream_events(message))
+
+
+def test_streamed_signatures_and_redacted_blocks_reach_chat_chunks() -> None:
+    _, events = _signed_thinking_events()
+    _, chunks = run_forward(events, include_usage=False)
+    carried = [block for c in chunks for block in c["choices"][0]["delta"].get("thinking_blocks", []) if c["choices"]]
+    assert carried == [
+        {"type": "thinking", "thinking": "", "signature": "sig-one=="},
+        {"type": "redacted_thinking", "data": "EncryptedBlob=="},
+        {"type": "thinking", "thinking": "", "signature": "sig-two=="},
+    ]
+    assert assemble(chunks)["message"]["reasoning_content"] == "First, the weather.Then the tool."
+
+
+async def test_anthropic_stream_through_chat_chunks_keeps_every_thinking_block_for_the_sdk() -> None:
+    message, events = _signed_thinking_events()
+    _, chunks = run_forward(events, include_usage=True)
+    final = await sdk_final_message(run_reverse(chunks))
+    assert [block.model_dump(exclude_none=True) for block in final.content] == [
+        {**block, "input": block["input"]} if block["type"] == "tool_use" else block for block in message["content"]
+    ]
+    assert final.stop_reason == "tool_use"
+
+
+async def test_thinking_text_after_a_signature_opens_the_next_block() -> None:
+    events = run_reverse([
+        chunk({"role": "assistant", "reasoning_content": "One."}),
+        chunk({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "s1"}]}),
+        chunk({"reasoning_content": "Two."}),
+        chunk({"thinking_blocks": [{"type": "thinking", "thinking": "", "signature": "s2"}]}),
+        chunk({"content": "Done."}, "stop"),
+    ])
+    final = await sdk_final_message(events)
+    assert [block.model_dump(exclude_none=True) for block in final.content] == [
+        {"type": "thinking", "thinking": "One.", "signature": "s1"},
+        {"type": "thinking", "thinking": "Two.", "signature": "s2"},
+        {"type": "text", "text": "Done."},
+    ]
+
+
+async def test_a_whole_completion_with_signed_thinking_streams_each_block_signed() -> None:
+    completion = {
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": "claude",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "4.", "reasoning_content": "a. b.",
+            "thinking_blocks": [{"type": "thinking", "thinking": "a. ", "signature": "s1"},
+                                {"type": "thinking", "thinking": "b.", "signature": "s2"}]}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+    }
+    events = chat_completion_to_anthropic_events(completion)
+    check_block_order(events)
+    final = await sdk_final_message(events)
+    assert [block.model_dump(exclude_none=True) for block in final.content] == [
+        {"type": "thinking", "thinking": "a. ", "signature": "s1"},
+        {"type": "thinking", "thinking": "b.", "signature": "s2"},
+        {"type": "text", "text": "4."},
+    ]

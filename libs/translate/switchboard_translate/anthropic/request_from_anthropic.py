@@ -207,6 +207,10 @@ def _copy_thinking(body: dict[str, Any], out: dict[str, Any]) -> None:
     if isinstance(budget, bool) or not isinstance(budget, int):
         raise TranslationError("thinking.budget_tokens must be a whole number", param="thinking.budget_tokens")
     out["reasoning_effort"] = next((effort for ceiling, effort in _EFFORT_CEILINGS if budget <= ceiling), "high")
+    if budget > 0:
+        # The exact budget too (LiteLLM's ``thinking`` chat parameter): Claude and Gemini deployments use it,
+        # OpenAI-compatible ones, which have only the effort level, drop it.
+        out["thinking"] = {"type": "enabled", "budget_tokens": budget}
 
 
 def _copy_output_format(body: dict[str, Any], out: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ import orjson
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
+from switchboard_translate.thinking import requested_thinking_budget
 
 #: Output budget when neither the request nor the deployment names one and the model is not known below.
 DEFAULT_MAX_TOKENS = 4096
@@ -247,16 +248,19 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
 
 
 def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
-    """Maps ``reasoning_effort`` to an extended-thinking budget that fits inside ``max_tokens``.
+    """Maps the requested thinking budget, else ``reasoning_effort``, to an extended-thinking budget that fits
+    inside ``max_tokens``.
 
     Thinking is left off where Anthropic would refuse it: with a forced tool
     choice, or when the conversation's last assistant turn calls tools without
     the signed thinking block it began with (OpenAI clients do not send those back).
     """
+    requested = requested_thinking_budget(body)
     effort = body.get("reasoning_effort")
-    if not effort or effort == "none":
+    if requested is None and (not effort or effort == "none"):
         return
-    budget = min(REASONING_BUDGETS.get(effort, REASONING_BUDGETS["medium"]), out["max_tokens"] - 1)
+    wanted = requested if requested is not None else REASONING_BUDGETS.get(effort, REASONING_BUDGETS["medium"])
+    budget = min(wanted, out["max_tokens"] - 1)
     if budget < MIN_THINKING_BUDGET:
         return
     if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):

@@ -7,6 +7,13 @@ Anthropic streams a message as ``message_start``, then per content block a
 tool calls are keyed by their position among the message's tool calls, so
 each ``tool_use`` block is given the next tool-call index when it starts and
 its ``input_json_delta`` fragments become argument deltas under that index.
+
+Thinking text becomes ``reasoning_content``. What a client must send back for
+Anthropic to accept a later tool-use turn, a thinking block's ``signature``
+and a ``redacted_thinking`` block's ``data``, travels in ``thinking_blocks``
+deltas (as in a whole answer, and as LiteLLM streams them): a signature as
+``{"type": "thinking", "thinking": "", "signature": ...}``, a redacted block
+whole.
 """
 
 from __future__ import annotations
@@ -98,6 +105,8 @@ class AnthropicStreamToChat:
             return [self._chunk({"content": block["text"]})]
         if kind == "thinking" and block.get("thinking"):
             return [self._chunk({"reasoning_content": block["thinking"]})]
+        if kind == "redacted_thinking":
+            return [self._chunk({"thinking_blocks": [{"type": "redacted_thinking", "data": block.get("data", "")}]})]
         return []
 
     def _on_content_block_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -113,6 +122,9 @@ class AnthropicStreamToChat:
             return [self._chunk({"tool_calls": [{"index": tool_index, "function": {"arguments": fragment}}]})]
         if kind == "thinking_delta":
             return [self._chunk({"reasoning_content": delta.get("thinking", "")})]
+        if kind == "signature_delta" and delta.get("signature"):
+            signed = {"type": "thinking", "thinking": "", "signature": delta["signature"]}
+            return [self._chunk({"thinking_blocks": [signed]})]
         return []
 
     def _on_message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:

@@ -10,6 +10,11 @@ it holds, buffers each tool call's argument fragments (by OpenAI index) until
 its id and name are known, closes the open block before opening the next, and
 ends the message only when :meth:`ChatStreamToAnthropic.close` is called.
 
+Thinking arrives as ``reasoning_content`` text; a block's signature and
+``redacted_thinking`` blocks arrive in ``thinking_blocks`` deltas. A signature
+ends its thinking block: it is sent as the block's last ``signature_delta``
+when the block closes, and thinking text after it opens the next block.
+
 OpenAI sources send one tool call's arguments before the next call begins;
 should a source interleave them, fragments for a call whose block was already
 closed are still sent under that block's index, which the SDKs accumulate by.
@@ -52,6 +57,8 @@ class ChatStreamToAnthropic:
         self._tools: dict[int, _ToolCall] = {}
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
+        #: The signature of the open thinking block, sent when the block closes.
+        self._signature = ""
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """Events for one OpenAI chunk."""
@@ -65,6 +72,8 @@ class ChatStreamToAnthropic:
             delta = choice.get("delta") or {}
             if delta.get("reasoning_content"):
                 self._text_like("thinking", "thinking_delta", "thinking", delta["reasoning_content"], events)
+            if isinstance(delta.get("thinking_blocks"), list):
+                self._thinking_blocks(delta["thinking_blocks"], not delta.get("reasoning_content"), events)
             text = delta.get("content") or delta.get("refusal")
             if text:
                 self._text_like("text", "text_delta", "text", text, events)
@@ -137,11 +146,15 @@ class ChatStreamToAnthropic:
     def _close_open(self, events: list[dict[str, Any]]) -> None:
         if self._open is None:
             return
+        if self._open[0] == "thinking" and self._signature:
+            events.append({"type": "content_block_delta", "index": self._open[1],
+                           "delta": {"type": "signature_delta", "signature": self._signature}})
+            self._signature = ""
         events.append({"type": "content_block_stop", "index": self._open[1]})
         self._open = None
 
     def _text_like(self, kind: str, delta_type: str, field_name: str, text: str, events: list[dict[str, Any]]) -> None:
-        if self._open is None or self._open[0] != kind:
+        if self._open is None or self._open[0] != kind or (kind == "thinking" and self._signature):
             start: dict[str, Any] = {"type": kind, field_name: ""}
             if kind == "thinking":
                 start["signature"] = ""
@@ -150,6 +163,26 @@ class ChatStreamToAnthropic:
         events.append(
             {"type": "content_block_delta", "index": self._open[1], "delta": {"type": delta_type, field_name: text}}
         )
+
+    def _thinking_blocks(self, blocks: list[Any], with_text: bool, events: list[dict[str, Any]]) -> None:
+        """Signatures and redacted blocks of a ``thinking_blocks`` delta; with ``with_text``, also the thinking
+        text it carries (a delta with ``reasoning_content`` has its text there already)."""
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "redacted_thinking":
+                self._open_block("redacted_thinking", {"type": "redacted_thinking", "data": block.get("data", "")},
+                                 -1, events)
+                self._close_open(events)
+            elif block.get("type") == "thinking":
+                text = block.get("thinking") if with_text else None
+                signature = block.get("signature")
+                if isinstance(text, str) and text:
+                    self._text_like("thinking", "thinking_delta", "thinking", text, events)
+                if isinstance(signature, str) and signature:
+                    if self._open is None or self._open[0] != "thinking" or self._signature:
+                        self._open_block("thinking", {"type": "thinking", "thinking": "", "signature": ""}, -1, events)
+                    self._signature = signature
 
     def _tool_delta(self, call: dict[str, Any], events: list[dict[str, Any]]) -> None:
         index = call.get("index", 0)
@@ -203,9 +236,13 @@ def chat_completion_to_anthropic_events(
     message = (completion.get("choices") or [{}])[0].get("message") or {}
     translator = ChatStreamToAnthropic(model=model or completion.get("model", ""), message_id=completion.get("id", ""))
     delta: dict[str, Any] = {"role": "assistant"}
-    thinking = "".join(block.get("thinking", "") for block in thinking_blocks_of(message))
-    if thinking:
-        delta["reasoning_content"] = thinking
+    blocks = thinking_blocks_of(message)
+    if any(block.get("signature") or block.get("type") == "redacted_thinking" for block in blocks):
+        delta["thinking_blocks"] = blocks
+    else:
+        thinking = "".join(block.get("thinking", "") for block in blocks)
+        if thinking:
+            delta["reasoning_content"] = thinking
     if message.get("content"):
         delta["content"] = message["content"]
     if message.get("tool_calls"):

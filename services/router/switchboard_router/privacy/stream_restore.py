@@ -119,6 +119,11 @@ class ChatStreamRestorer:
         for field in _TEXT_FIELDS:
             if isinstance(delta.get(field), str):
                 restored[field] = self._feed((choice_index, field, -1), delta[field])
+        if delta.get("thinking_blocks"):
+            # A signature or a redacted block ends the thinking block: its held-back text goes out before it.
+            held = self._fields.get((choice_index, "reasoning_content", -1))
+            if held is not None and held.pending:
+                restored["reasoning_content"] = (restored.get("reasoning_content") or "") + held.flush()
         if isinstance(delta.get("tool_calls"), list):
             calls = []
             for call in delta["tool_calls"]:

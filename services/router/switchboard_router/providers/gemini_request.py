@@ -16,6 +16,7 @@ import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.thinking import requested_thinking_budget
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
 #: placeholder lets histories that did not come from Gemini (or lost the signature) through.
@@ -226,9 +227,14 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         if schema:
             config["responseSchema"] = to_gemini_schema(schema)
     effort = body.get("reasoning_effort")
+    budget = requested_thinking_budget(body)
     if effort:
         if model.split("/")[-1].startswith("gemini-3"):
             config["thinkingConfig"] = {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"}
+        elif budget is not None:
+            config["thinkingConfig"] = {"thinkingBudget": budget}
         elif effort in _THINKING_BUDGETS:
             config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[effort]}
+    elif budget is not None and not model.split("/")[-1].startswith("gemini-3"):
+        config["thinkingConfig"] = {"thinkingBudget": budget}
     return config
