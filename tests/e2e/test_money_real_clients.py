@@ -447,3 +447,24 @@ def test_a_budget_below_one_micro_dollar_is_refused_at_creation(gw: Gateway) -> 
         assert refused.status_code == 400, refused.text
         error = refused.json()["error"]
         assert error["param"] == field and "0.000001" in error["message"], error
+
+
+def test_several_answers_in_one_request_cannot_pass_a_budget(gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """A budget holds one answer: ``n`` above 1 would let one request write n times what was held (a real OpenAI
+    deployment bills every choice). Refused where a budget applies, on /v1 and /cursor, before the provider is
+    called; served where none does."""
+    key, key_id = new_key(gw, models=["gpt-4o"], max_budget=0.2, budget_duration="1d")
+    before = len(openai_upstream.requests)
+    with pytest.raises(openai.BadRequestError) as refused:
+        openai_client(key, f"{gw.base_url}/v1").chat.completions.create(
+            model="gpt-4o", n=8, messages=[{"role": "user", "content": "eight answers"}])
+    error = refused.value.body
+    assert isinstance(error, dict) and error["param"] == "n" and error["code"] == "several_answers"
+    assert "n: 1" in error["message"]
+    streamed = cursor(gw, key, {**cursor_ask_body("gpt-4o"), "n": 16})
+    assert streamed.status_code == 400 and streamed.json()["error"]["param"] == "n"
+    assert len(openai_upstream.requests) == before and key_info(gw, key)["spend"] == 0
+    free, _ = new_key(gw, models=["gpt-4o"])
+    answer = openai_client(free, f"{gw.base_url}/v1").chat.completions.create(
+        model="gpt-4o", n=2, messages=[{"role": "user", "content": "two answers"}])
+    assert answer.choices

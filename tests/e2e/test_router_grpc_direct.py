@@ -139,6 +139,45 @@ async def test_a_budget_race_over_grpc_never_overruns(ggw: Gateway) -> None:
     assert info["info"]["spend_micros"] == sum(r["cost_micros"] for r in rows)
 
 
+async def test_a_reused_request_id_is_billed_as_a_new_call_and_the_budget_still_holds(ggw: Gateway) -> None:
+    """The documented stub example sends a fixed request_id: each call must still get its own ledger row, and
+    reusing one (or another key's) must not make a served call unbilled and the budget passable."""
+    key, key_id = new_key(ggw, max_budget=0.004)
+    other, other_id = new_key(ggw)
+    async with grpc.aio.insecure_channel(router_address(ggw)) as channel:
+        stub = router_pb2_grpc.RouterStub(channel)
+
+        async def call(plain: str) -> bool:
+            request = router_pb2.CompleteRequest(request_id="req_1", model="fake-long",
+                                                 body=orjson.dumps({"messages": HI, "max_tokens": 100}))
+            try:
+                await stub.Complete(request, metadata=(("authorization", f"Bearer {plain}"),))
+                return True
+            except grpc.aio.AioRpcError as refused:
+                assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                return False
+
+        assert await call(other)
+        served = [await call(key) for _ in range(8)]
+    assert served[0] and not served[-1]  # the budget covers about three calls, not eight
+    rows = rows_of(ggw, key_id, sum(served))
+    assert len(rows) == sum(served) and len({r["request_id"] for r in rows}) == len(rows)
+    assert all(r["request_id"].startswith("req_1~") for r in rows)
+    assert 0 < sum(r["cost_micros"] for r in rows) <= 4_000
+    assert len(rows_of(ggw, other_id, 1)) == 1
+
+
+async def test_several_answers_in_one_call_are_refused_under_a_budget(ggw: Gateway) -> None:
+    key, _ = new_key(ggw, max_budget=1)
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        with pytest.raises(ServiceError) as refused:
+            await router.complete("fake-good", HI, n=4)
+    assert refused.value.kind == Kind.ERROR_KIND_INVALID_REQUEST and refused.value.error.param == "n"
+    unbudgeted, _ = new_key(ggw)
+    async with SwitchboardRouter(router_address(ggw), api_key=unbudgeted) as router:
+        assert await router.complete("fake-good", HI, n=2)
+
+
 async def test_a_revoked_key_is_refused_within_a_second(ggw: Gateway) -> None:
     key, key_id = new_key(ggw)
     async with SwitchboardRouter(router_address(ggw), api_key=key, retries=0) as router:

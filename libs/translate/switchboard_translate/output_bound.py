@@ -26,6 +26,12 @@ def requested_output_tokens(body: dict[str, Any]) -> int:
     return 0
 
 
+def requested_choices(body: dict[str, Any]) -> int:
+    """How many answers (``n``) the body asks for: each is bounded by the output cap, so a hold must cover all."""
+    value = body.get("n")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+
 def bounded(body: dict[str, Any], bound: int) -> tuple[dict[str, Any], int]:
     """``body`` with its output cap lowered to ``bound`` (a new dict; the same one when nothing changes), and the
     cap the gateway set (0 when the client's own was already within the bound, or there is no bound)."""

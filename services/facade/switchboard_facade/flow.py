@@ -54,7 +54,7 @@ from switchboard_router.client import (
     StreamHandle,
 )
 from switchboard_translate.generated_text import DeliveredText
-from switchboard_translate.output_bound import requested_output_tokens
+from switchboard_translate.output_bound import requested_choices, requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
 
 #: Bytes per token of the cheap prompt estimate admission counts against TPM (about four a token).
@@ -191,7 +191,8 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
         call.hold = await gw.billing.hold(
             request_id=call.request_id, key=call.key, model=call.model,
             prompt_tokens_bound=prompt_tokens_bound(call.body, call.body_bytes),
-            max_output_tokens=requested_output_tokens(call.body) if call.operation.bounded else 1)
+            max_output_tokens=requested_output_tokens(call.body) if call.operation.bounded else 1,
+            choices=requested_choices(call.body) if call.operation.bounded else 1)
     except ServiceError:
         gw.auth.release(call.admitted)  # refused after admission (e.g. by the budget): give the slot back
         raise

@@ -13,6 +13,7 @@ turned into the call's constraints. The call is then served and settled like any
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -23,7 +24,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_router.callers import Source, Ticket
 from switchboard_router.operations import Operation
 from switchboard_rules import request_fields
-from switchboard_translate.output_bound import requested_output_tokens
+from switchboard_translate.output_bound import requested_choices, requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
 
 #: Bytes per token when estimating a prompt for admission (a token is never shorter than a byte).
@@ -52,6 +53,17 @@ def check_fields(body: dict[str, Any], operation: Operation) -> None:
                            http_status=400) from None
 
 
+
+#: Longest part of a caller's own request id kept in the call's ledger id (the id is at most 64 characters).
+_CALLER_ID_CHARS = 40
+
+
+def call_id_for(caller_request_id: str) -> str:
+    """The ledger id of a key holder's call: the caller's id (cut to 40 characters, for finding the row) and
+    ``~`` and a random suffix, so that every call gets a row of its own whatever id its caller sends."""
+    return f"{caller_request_id[:_CALLER_ID_CHARS]}~{secrets.token_hex(8)}"
+
+
 class Gate:
     def __init__(self, auth: AuthClient, billing: BillingClient) -> None:
         self.auth = auth
@@ -65,6 +77,9 @@ class Gate:
         """Admits and holds one call of a key holder; raises the typed ServiceError of a refusal. Its body is
         checked as the facade checks an HTTP caller's, before anything is counted against the key."""
         check_fields(body, operation)
+        # The ledger's key and the hold's id must be the gateway's: a caller reusing its own id (or another
+        # caller's) would otherwise be served again and settled as a duplicate of the first call, unbilled.
+        request.request_id = call_id_for(request.request_id)
         size = len(request.body)
         admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
                                          estimated_tokens=max(1, size // _BYTES_PER_TOKEN))
@@ -73,7 +88,8 @@ class Gate:
         try:
             hold = await self.billing.hold(request_id=request.request_id, key=key, model=request.model,
                                            prompt_tokens_bound=prompt_tokens_bound(body, size),
-                                           max_output_tokens=requested_output_tokens(body))
+                                           max_output_tokens=requested_output_tokens(body),
+                                           choices=requested_choices(body) if operation.bounded else 1)
         except ServiceError:
             self.auth.release(admitted)  # refused after admission: give the rate-limit slot back
             raise

@@ -259,7 +259,7 @@ def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
     effort = body.get("reasoning_effort")
     if requested is None and (not effort or effort == "none"):
         return
-    wanted = requested if requested is not None else REASONING_BUDGETS.get(effort, REASONING_BUDGETS["medium"])
+    wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
     budget = min(wanted, out["max_tokens"] - 1)
     if budget < MIN_THINKING_BUDGET:
         return

@@ -36,7 +36,7 @@ from switchboard_billing.client.outbox import SETTLE_BATCH_METHOD, Outbox, settl
 from switchboard_billing.client.rates import RateCards
 from switchboard_billing.client.stored_models import ModelWatch, StoredModelsClient
 from switchboard_billing.quote import worst_case
-from switchboard_common.errors import ServiceError, from_rpc_error
+from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 
 if TYPE_CHECKING:  # the key's facts, as auth's client types them (no run-time dependency on auth)
     from switchboard_auth.client import KeyContext, Limits
@@ -92,10 +92,16 @@ class BillingClient:
     # -- holds ---------------------------------------------------------------------------------
 
     async def hold(self, *, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
-                   max_output_tokens: int) -> Hold:
+                   max_output_tokens: int, choices: int = 1) -> Hold:
         """Holds the most the request can cost against its key's, team's and user's budgets; raises ServiceError (the
-        429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies)."""
+        429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies, the 400 of
+        a request for several answers (``choices``, OpenAI's ``n``) under a budget, which holds one answer)."""
         budgeted = has_budget(key, model)
+        if budgeted and choices > 1:
+            raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
+                               f"'n' of {choices} is not served on a key with a budget: a budget holds one answer at "
+                               "a time, so several in one request could pass it. Send n: 1, and one request per "
+                               "answer.", param="n", code="several_answers")
         rates = self.rates.lookup(model)
         if not budgeted and rates is not None and rates.servable:
             return Hold(request_id)  # nothing to hold, nothing to refuse
