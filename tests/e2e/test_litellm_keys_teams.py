@@ -105,6 +105,26 @@ def test_a_key_given_by_the_caller_and_blocked_at_creation(gateway: Gateway) -> 
         created["key_id"]]
 
 
+def test_key_aliases_are_unique_so_deleting_by_alias_leaves_no_live_key(gateway: Gateway) -> None:
+    """LiteLLM refuses a second key with an alias in use; scripts revoke keys by alias and expect them gone."""
+    alias = "alice-" + secrets.token_hex(3)
+    first = ok(admin_post(gateway, "/key/generate", {"key_alias": alias}))
+    again = admin_post(gateway, "/key/generate", {"key_alias": alias})
+    assert again.status_code == 409, again.text
+    error = again.json()["error"]
+    assert (error["code"], error["param"]) == ("key_alias_exists", "key_alias")
+    assert first["key_id"] in error["message"] and "Choose another alias" in error["message"]
+    other = ok(admin_post(gateway, "/key/generate", {"key_alias": alias + "-2"}))
+    renamed = admin_post(gateway, "/key/update", {"key": other["key_id"], "key_alias": alias})
+    assert renamed.status_code == 409 and renamed.json()["error"]["code"] == "key_alias_exists"
+    assert ok(admin_post(gateway, "/key/update", {"key": first["key_id"], "key_alias": alias}))  # its own alias
+    assert ok(admin_post(gateway, "/key/delete", {"key_aliases": [alias]}))["deleted_keys"] == [first["key_id"]]
+    with pytest.raises(openai.AuthenticationError):
+        chat(sdk(gateway, first["key"]))
+    reused = ok(admin_post(gateway, "/key/generate", {"key_alias": alias}))  # a deleted key's alias is free again
+    assert reused["key_id"] != first["key_id"]
+
+
 def test_team_new_with_members_and_the_member_endpoints(gateway: Gateway) -> None:
     suffix = secrets.token_hex(3)
     lead, dev, new = f"user-1234-{suffix}", f"user-2434-{suffix}", f"krrish247652-{suffix}@berri.ai"

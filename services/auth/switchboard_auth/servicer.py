@@ -507,7 +507,20 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
         apply_key_spec(key, spec, fields, now)
         seal_credentials(key, spec, fields, self.cipher)
         team = await self._check_owners(key, who, _OWNED - {"user_id"} if new_user else _OWNED)
+        await self._check_alias_free(key)
         return key, plain, team
+
+    async def _check_alias_free(self, key: VirtualKey) -> None:
+        """Refuses an alias another live key has: scripts find, update and delete keys by alias (LiteLLM's
+        ``key_aliases``), and one that named two keys would leave one of them live."""
+        if not key.key_alias:
+            return
+        holders = [k for k in await self.store.live_with_alias(key.key_alias) if k.key_id != key.key_id]
+        if holders:
+            raise ServiceError(Kind.ERROR_KIND_CONFLICT,
+                               f"Key alias '{key.key_alias}' is already used by key {holders[0].key_id}: aliases "
+                               "are unique among keys that are not deleted. Choose another alias, or update or "
+                               "delete that key.", param="key_alias", code="key_alias_exists")
 
     @rpc
     async def ListKeys(self, request: auth_pb2.ListKeysRequest,
@@ -561,6 +574,8 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
         apply_key_spec(key, request.spec, fields, now)
         seal_credentials(key, request.spec, fields, self.cipher)
         team = await self._check_owners(key, who, fields)
+        if "key_alias" in fields:
+            await self._check_alias_free(key)
         if not who.is_admin:
             self.self_serve.for_team(team).bound(key, now)
         if request.dry_run:

@@ -89,6 +89,12 @@ class KeyStore:
         async with self.session() as session:
             return await session.get(VirtualKey, key_id)
 
+    async def live_with_alias(self, alias: str) -> list[VirtualKey]:
+        """The keys that are not revoked with ``alias`` (aliases are unique among them)."""
+        query = select(VirtualKey).where(VirtualKey.key_alias == alias, VirtualKey.status != "revoked")
+        async with self.session() as session:
+            return list((await session.exec(query)).all())
+
     async def list(self, team_id: str = "", user_id: str = "") -> list[VirtualKey]:
         query = select(VirtualKey).order_by(col(VirtualKey.created_at), col(VirtualKey.key_id))
         if team_id:

@@ -127,13 +127,17 @@ async def update_key(request: Request) -> Response:
 
 
 async def _keys_by_alias(gw: Gateway, who: str, aliases: list[str]) -> list[str]:
-    """The key ids of LiteLLM's ``key_aliases`` (each must name a key that is not revoked)."""
-    live = {k.key_alias: k.key_id for k in await gw.auth.admin.list_keys(who) if k.status != "revoked"}
+    """The key ids of LiteLLM's ``key_aliases`` (each must name a key that is not revoked); every key with the
+    alias, should an older gateway have let two keys share one."""
+    live: dict[str, list[str]] = {}
+    for k in await gw.auth.admin.list_keys(who):
+        if k.status != "revoked":
+            live.setdefault(k.key_alias, []).append(k.key_id)
     missing = [a for a in aliases if a not in live]
     if missing:
         raise ServiceError(Kind.ERROR_KIND_NOT_FOUND, f"No key with alias {missing[0]!r} (see GET /key/list).",
                            param="key_aliases", code="key_not_found")
-    return [live[a] for a in aliases]
+    return [key_id for a in dict.fromkeys(aliases) for key_id in live[a]]
 
 
 @router.post("/key/delete")
