@@ -125,6 +125,22 @@ def test_key_aliases_are_unique_so_deleting_by_alias_leaves_no_live_key(gateway:
     assert reused["key_id"] != first["key_id"]
 
 
+def test_key_list_filters_by_alias_and_pages_as_litellm_scripts_call_it(gateway: Gateway) -> None:
+    """``/key/list?key_alias=...&return_full_object=true`` is how LiteLLM users' scripts find a key by name."""
+    team = new_team(gateway)
+    made = [ok(admin_post(gateway, "/key/generate", {"team_id": team["team_id"],
+                                                     "key_alias": f"{team['team_id']}-{i}"})) for i in range(5)]
+    found = ok(admin_get(gateway, "/key/list", key_alias=made[3]["key_alias"], return_full_object="true"))
+    assert [k["token"] for k in found["keys"]] == [made[3]["key_id"]] and found["total_count"] == 1
+    every = ok(admin_get(gateway, "/key/list", team_id=team["team_id"]))
+    assert (every["total_count"], every["current_page"], every["total_pages"], len(every["keys"])) == (5, 1, 1, 5)
+    pages = [ok(admin_get(gateway, "/key/list", team_id=team["team_id"], page=str(p), size="2")) for p in (1, 2, 3)]
+    assert [len(p["keys"]) for p in pages] == [2, 2, 1] and {p["total_pages"] for p in pages} == {3}
+    assert [k["key_id"] for p in pages for k in p["keys"]] == [k["key_id"] for k in every["keys"]]
+    refused = admin_get(gateway, "/key/list", size="0")
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "size"
+
+
 def test_team_new_with_members_and_the_member_endpoints(gateway: Gateway) -> None:
     suffix = secrets.token_hex(3)
     lead, dev, new = f"user-1234-{suffix}", f"user-2434-{suffix}", f"krrish247652-{suffix}@berri.ai"

@@ -11,7 +11,8 @@ a body carries is honoured or named in the answer's ``ignored_fields``.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -166,13 +167,31 @@ async def key_info(request: Request) -> Response:
     return await admin_call(request, work, allow=any_key)
 
 
+def query_number(query: Mapping[str, str], name: str, default: int, most: int) -> int:
+    """A page number or size from the query string: ``default`` when absent, else a whole number from 1 to
+    ``most`` (a 400 naming it otherwise)."""
+    value = query.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not 1 <= int(value) <= most:
+        raise invalid(f"'{name}' must be a whole number from 1 to {most}.", name, "invalid_value")
+    return int(value)
+
+
 @router.get("/key/list")
 async def list_keys(request: Request) -> Response:
+    """LiteLLM's key list: ``team_id``, ``user_id`` and ``key_alias`` filters, and ``page`` / ``size`` (at most
+    100) when asked for; without ``size`` every key is listed, on one page."""
     async def work(gw: Gateway, who: str) -> Any:
         q = request.query_params
         keys = await gw.auth.admin.list_keys(who, q.get("team_id", ""), q.get("user_id", ""))
-        standings = await key_standings(gw, keys)
-        return {"keys": [key_json(k, s) for k, s in zip(keys, standings, strict=True)], "total_count": len(keys)}
+        if q.get("key_alias"):
+            keys = [k for k in keys if k.key_alias == q["key_alias"]]
+        page, size = query_number(q, "page", 1, 1_000_000), query_number(q, "size", max(1, len(keys)), 100)
+        shown = keys[(page - 1) * size: page * size]
+        standings = await key_standings(gw, shown)
+        return {"keys": [key_json(k, s) for k, s in zip(shown, standings, strict=True)], "total_count": len(keys),
+                "current_page": page, "total_pages": max(1, math.ceil(len(keys) / size))}
     return await admin_call(request, work, allow=has_user)
 
 

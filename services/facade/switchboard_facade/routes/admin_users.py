@@ -21,7 +21,7 @@ from switchboard_facade.admin_input import only_ids, user_ignored, user_spec, us
 from switchboard_facade.admin_views import key_json, key_standings, team_json, team_standings, user_json, user_standings
 from switchboard_facade.errors import invalid
 from switchboard_facade.gateway import Gateway
-from switchboard_facade.routes.admin_keys import admin_body, admin_call, any_key, has_user
+from switchboard_facade.routes.admin_keys import admin_body, admin_call, any_key, has_user, query_number
 
 router = APIRouter()
 
@@ -111,21 +111,13 @@ async def delete_users(request: Request) -> Response:
     return await admin_call(request, work)
 
 
-def _page(value: str | None, name: str, default: int, most: int) -> int:
-    if value is None:
-        return default
-    if not value.isdigit() or not 1 <= int(value) <= most:
-        raise invalid(f"'{name}' must be a whole number from 1 to {most}.", name, "invalid_value")
-    return int(value)
-
-
 @router.get("/user/list")
 async def list_users(request: Request) -> Response:
     """LiteLLM's page of users: ``role``, ``user_ids`` (comma-separated), ``page`` and ``page_size`` (at most
     100)."""
     async def work(gw: Gateway, who: str) -> Any:
         q = request.query_params
-        page, size = _page(q.get("page"), "page", 1, 1_000_000), _page(q.get("page_size"), "page_size", 25, 100)
+        page, size = query_number(q, "page", 1, 1_000_000), query_number(q, "page_size", 25, 100)
         users = await gw.auth.admin.list_users(who, q.get("role", ""))
         wanted = {u for u in q.get("user_ids", "").split(",") if u}
         if wanted:
