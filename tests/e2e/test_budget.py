@@ -173,7 +173,7 @@ def test_usage_api_sums_by_group_with_csv_and_keys_see_only_their_own(bgw: Gatew
     assert mine["total"]["cost_micros"] == sum(r["cost_micros"] for r in rows.values())
     other = httpx.get(f"{bgw.base_url}/usage", params={"key_id": "someone-else"},
                       headers={"Authorization": f"Bearer {key}"})
-    assert other.status_code == 400 and other.json()["error"]["code"] == "not_your_key"
+    assert other.status_code == 403 and other.json()["error"]["code"] == "not_your_key"
     by_day = httpx.get(f"{bgw.base_url}/usage", params={"group_by": "day", "key_id": key_id, "format": "csv"},
                        headers=bgw.admin())
     assert by_day.headers["content-type"].startswith("text/csv")

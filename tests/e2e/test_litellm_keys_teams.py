@@ -76,6 +76,21 @@ def test_a_team_alias_serves_every_key_of_the_team_and_a_key_alias_wins(gateway:
     assert chat(own, "echo", "mine").parse().choices[0].message.content == "mine"
 
 
+def test_a_team_keys_aliases_count_as_the_models_they_name(gateway: Gateway) -> None:
+    """The docs' alias example with a team: an alias listed in the key's models stands for the team model it
+    names; an alias naming a model outside the team is refused when the key is made, not at its first call."""
+    team = new_team(gateway, models=["fake-good"])
+    created = generate(gateway, team_id=team["team_id"], models=["my-free-tier", "fake-good"],
+                       aliases={"my-free-tier": "fake-good"})
+    reply = chat(sdk(gateway, str(created["key"])), "my-free-tier").parse()
+    assert reply.choices[0].message.content == "Hello from the fake provider."
+    outside = admin_post(gateway, "/key/generate", {"team_id": team["team_id"], "aliases": {"cheap": "fake-echo"}})
+    assert outside.status_code == 400 and outside.json()["error"]["code"] == "model_not_in_team"
+    assert "cheap (alias of fake-echo)" in outside.json()["error"]["message"]
+    widened = admin_post(gateway, "/key/update", {"key": created["key_id"], "aliases": {"my-free-tier": "fake-echo"}})
+    assert widened.status_code == 400 and widened.json()["error"]["code"] == "model_not_in_team"
+
+
 async def test_a_grpc_caller_gets_its_key_aliases_too(gateway: Gateway) -> None:
     created = generate(gateway, models=["nightly"], aliases={"nightly": "fake-echo"})
     async with SwitchboardRouter(gateway.env["SWITCHBOARD_ROUTER_ADDRESS"], api_key=str(created["key"])) as router:

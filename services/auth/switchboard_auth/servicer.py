@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 KEY_MODEL = "key_model"
 
 #: The key fields a team bounds (a change of any is checked against the key's team).
-_TEAM_BOUND = frozenset({"team_id", "models", "jurisdictions"})
+_TEAM_BOUND = frozenset({"team_id", "models", "model_aliases", "jurisdictions"})
 #: The key fields whose owners (team, user) are checked when one changes.
 _OWNED = _TEAM_BOUND | {"user_id"}
 
@@ -431,7 +431,7 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
                       "team_not_found")
         if "team_id" in fields and who is not None and not who.is_admin and not who.member_of(team):
             raise denied(f"Your user is not a member of team '{key.team_id}'.", "not_your_team")
-        if fields & {"team_id", "models"}:
+        if fields & {"team_id", "models", "model_aliases"}:
             check_key_models_within_team(key, team)
         if fields & {"team_id", "jurisdictions"}:
             check_key_jurisdictions_within_team(key, team)

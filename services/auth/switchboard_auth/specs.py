@@ -380,12 +380,19 @@ def check_key_models_within_team(key: VirtualKey, team: Team | None) -> None:
     """A team's key may narrow the team's models, never widen them (as LiteLLM requires).
 
     Auth does not know the config's access groups, so a key model counts as within the
-    team's list when it is listed there itself or matches one of its wildcards.
+    team's list when it is listed there itself or matches one of its wildcards. A key's
+    own alias counts as the model it names, and every alias must name a model of the team.
     """
-    if team is None or not team.models or not key.models or "*" in team.models:
+    if team is None or not team.models or "*" in team.models:
         return
-    outside = [m for m in key.models
-               if m not in team.models and not any("*" in p and fnmatchcase(m, p) for p in team.models)]
+
+    def within(model: str) -> bool:
+        return model in team.models or any("*" in p and fnmatchcase(model, p) for p in team.models)
+
+    aliases = key.model_aliases or {}
+    outside = [m for m in key.models if not within(aliases.get(m, m))]
+    outside += [f"{alias} (alias of {target})" for alias, target in aliases.items()
+                if not within(target) and alias not in outside]
     if outside:
         raise bad(f"models {outside} are not among team '{team.team_id}''s models {team.models}; a team's key may "
                   "only use a subset of them (or leave 'models' empty to use the team's).", "models",

@@ -106,7 +106,7 @@ def record_from_row(row: UsageRow) -> billing_pb2.UsageRecord:
         custody_path=row.custody_path, pii=row.pii, pii_policy=row.pii_policy,
         required_privacy_tier=row.required_privacy_tier, byok=row.byok, source=row.source,
         response_id=row.response_id, user_id=row.user_id, tags=tags_of(row.tags), provider_ms=row.provider_ms,
-        attempts=row.attempts,
+        attempts=row.attempts, provisional=row.provisional,
     )
     record = billing_pb2.UsageRecord(event=event, recorded_at_ms=row.recorded_at_ms,
                                      cache_savings_micros=row.cache_savings_micros)

@@ -462,3 +462,10 @@ def test_an_exact_thinking_budget_is_sent_as_is() -> None:
     # Without it the level's budget is used, as before.
     level = generate_content_body({"messages": body["messages"], "reasoning_effort": "medium"}, model="gemini-2.5-pro")
     assert level["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 8192}
+
+
+def test_several_choices_are_refused_rather_than_dropped() -> None:
+    # Gemini is asked for one candidate: a client asking for n answers must hear so, not get one silently.
+    with pytest.raises(ValueError, match="set n to 1"):
+        generate_content_body({"messages": [{"role": "user", "content": "hi"}], "n": 2}, model="gemini-2.5-flash")
+    assert generate_content_body({"messages": [{"role": "user", "content": "hi"}], "n": 1}, model="gemini-2.5-flash")

@@ -92,8 +92,9 @@ def test_forms_without_the_session_token_change_nothing(gateway: Gateway, token:
     response = client.post("/ui/keys/create", data=data)
     assert response.status_code == 403 and "security token" in response.text
     assert len(keys_of(gateway)) == before
-    victim = gateway.create_key(key_alias="csrf-victim")
-    victim_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == "csrf-victim"
+    alias = f"csrf-victim-{token or 'none'}"
+    victim = gateway.create_key(key_alias=alias)
+    victim_id = next(k["key_id"] for k in keys_of(gateway) if k["key_alias"] == alias
                      and str(k["last_four"]) == victim[-4:])
     assert client.post(f"/ui/keys/{victim_id}/revoke", data=data).status_code == 403
     assert client.post("/ui/logout", data=data).status_code == 403

@@ -77,6 +77,7 @@ def usage_row_json(record: UsageRecord) -> dict[str, Any]:
         "byok": e.byok,
         "source": e.source or None,
         "response_id": e.response_id or None,
+        "provisional": e.provisional,
     }
 
 

@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from switchboard_auth.client import KeyContext
 from switchboard_billing.client import SummarizeUsageRequest, SummarizeUsageResponse, UsageGroup
-from switchboard_common.errors import ServiceError
+from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.errors import error_response, invalid
 from switchboard_facade.gateway import Gateway, new_request_id
 from switchboard_facade.http_input import credential
@@ -68,19 +68,20 @@ def usage_filters(q: QueryParams, key: KeyContext, key_id: str | None = None) ->
         "team_id": q.get("team_id") or q.get("team") or "",
         "user_id": q.get("user_id", ""),
         "model": q.get("model", ""),
-        "from_ms": time_filter(q.get("from") or q.get("start_date"), "from"),
-        "to_ms": time_filter(q.get("to") or q.get("end_date"), "to", end=bool(q.get("end_date") and not q.get("to"))),
+        "from_ms": time_filter(q.get("from") or q.get("start_date"), "from" if q.get("from") else "start_date"),
+        "to_ms": time_filter(q.get("to") or q.get("end_date"), "to" if q.get("to") else "end_date",
+                             end=bool(q.get("end_date") and not q.get("to"))),
     }
     if key.is_admin or key.user_role == "proxy_admin_viewer":
         return filters
     if key.user_id and filters["user_id"] == key.user_id:
         return filters  # every key of its own user
     if filters["user_id"]:
-        raise invalid("A user's key may only read its own user's usage (user_id) or its own key's.", "user_id",
-                      "not_your_user")
+        raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A user's key may only read its own user's usage (user_id) "
+                           "or its own key's.", param="user_id", code="not_your_user")
     if filters["key_id"] and filters["key_id"] != key.key_id:
-        raise invalid("A virtual key may only read its own usage; leave key_id out or pass your own key's id.",
-                      "key_id", "not_your_key")
+        raise ServiceError(Kind.ERROR_KIND_PERMISSION, "A virtual key may only read its own usage; leave key_id out "
+                           "or pass your own key's id.", param="key_id", code="not_your_key")
     filters["key_id"] = key.key_id
     return filters
 

@@ -36,6 +36,10 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     contents up to its last ``cache_control`` mark (0: only the system instruction or tools are marked;
     None: no mark). A marked message merged with the unmarked one after it (a tool result and the user's
     text, both ``user`` to Gemini) ends the marked contents before it."""
+    n = body.get("n")
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        raise ValueError("Gemini deployments answer one choice per request: set n to 1, or send one request per "
+                         "answer")
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
