@@ -52,6 +52,9 @@ def test_keys_lifecycle_with_the_cli(gateway: Gateway) -> None:
     detail, _ = cli(gateway, "teams", "info", "cli-team")
     assert "key_count" in detail and info["key_id"] in detail
     assert "cli-team" in cli(gateway, "teams", "list")[0]
+    updated = cli(gateway, "teams", "update", "cli-team", "--rpm", "60")[0]  # the team's fields, one per line
+    assert any(line.split() == ["rpm_limit", "60"] for line in updated.splitlines())
+    assert not any(line.startswith("data ") for line in updated.splitlines())
     assert f"revoked {info['key_id']}" in cli(gateway, "keys", "revoke", info["key_id"])[0]
     with pytest.raises(openai.AuthenticationError):
         chat(sdk(gateway, fresh))

@@ -86,7 +86,10 @@ def banner(url: str, generated: tuple[str, str] | None, env_file: Path, models: 
         "",
         f"Switchboard is ready on {url} (started in {seconds:.1f} s)",
         f"  master key:    {shown_key}",
-        f"  in a shell:    source {shown}    # the master key and the switchboard CLI for your shell",
+        f"  in a shell:    source {shown}    # " + ("the master key and the switchboard CLI for your shell"
+                                                   if generated is not None else
+                                                   "the switchboard CLI; it reads the master key from "
+                                                   "SWITCHBOARD_MASTER_KEY, so export it in that shell too"),
         f"  models live:   {', '.join(names) if names else '(none)'}",
     ]
     if providers == {"demo"}:

@@ -210,7 +210,7 @@ def run(args: argparse.Namespace, client: Client, out: TextIO, err: TextIO) -> N
             table(info["keys"], KEY_COLUMNS, out)
     elif command == ("teams", "update"):
         team = client.call("POST", "/team/update", {"team_id": args.team_id, **_body(args, TEAM_OPTIONS)})
-        as_json(team, out) if args.json else detail(team, out)
+        as_json(team, out) if args.json else detail(team.get("data") or team, out)  # LiteLLM's {"team_id", "data"}
     elif command == ("teams", "delete"):
         deleted = client.call("POST", "/team/delete", {"team_ids": args.team_ids})
         as_json(deleted, out) if args.json else out.write("".join(f"deleted {t}\n" for t in deleted["deleted_teams"]))
