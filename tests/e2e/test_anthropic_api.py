@@ -46,7 +46,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, 
     models = fake_models(fake_openai[1]) + [claude("claude-good", "good"), claude("claude-tool", "tool"),
                                             claude("claude-cache", "cache"), claude("claude-max", "max"),
                                             claude("claude-stream-error", "stream-error"),
-                                            claude("claude-thinking", "thinking")]
+                                            claude("claude-thinking", "thinking"), claude("claude-stop", "stop")]
     tmp: Path = tmp_path_factory.mktemp("anthropic-gateway")
     gateway = start_gateway(tmp, models)
     yield gateway
@@ -309,6 +309,18 @@ def test_streamed_thinking_keeps_its_signature_and_budget(sdk: anthropic.Anthrop
         {"type": "thinking", "thinking": "Let me think step by step.", "signature": "sig-fake=="},
         {"type": "text", "text": "The answer is 4."},
     ]
+
+
+def test_the_matched_stop_sequence_is_reported_whole_and_streamed(sdk: anthropic.Anthropic) -> None:
+    asked = {"model": "claude-stop", "max_tokens": 64, "stop_sequences": ["###", "END"],
+             "messages": [{"role": "user", "content": "count"}]}
+    message = sdk.messages.create(**asked)  # type: ignore[call-overload]
+    assert (message.stop_reason, message.stop_sequence) == ("stop_sequence", "###")
+    with sdk.messages.stream(**asked) as stream:  # type: ignore[arg-type]
+        final = stream.get_final_message()
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "###")
+    plain = sdk.messages.create(model="claude-good", max_tokens=64, messages=[{"role": "user", "content": "hi"}])
+    assert (plain.stop_reason, plain.stop_sequence) == ("end_turn", None)
 
 
 def test_anthropic_error_mid_stream_reaches_the_client(sdk: anthropic.Anthropic) -> None:

@@ -71,7 +71,14 @@ def anthropic_message_to_chat_completion(
                 "message": reply,
                 "finish_reason": finish_reason_from_anthropic(message.get("stop_reason")) or "stop",
                 "logprobs": None,
+                **_stop_sequence_of(message),
             }
         ],
         "usage": openai_usage_from_anthropic(message.get("usage") or {}),
     }
+
+
+def _stop_sequence_of(message: dict[str, Any]) -> dict[str, Any]:
+    """``{"stop_reason": <sequence>}`` when a stop sequence ended the message (see stop_reasons), else nothing."""
+    sequence = message.get("stop_sequence")
+    return {"stop_reason": sequence} if message.get("stop_reason") == "stop_sequence" and sequence else {}

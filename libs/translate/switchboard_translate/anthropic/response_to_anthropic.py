@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from switchboard_translate.anthropic.stop_reasons import stop_reason_from_openai
+from switchboard_translate.anthropic.stop_reasons import matched_stop_sequence, stop_reason_from_openai
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
 from switchboard_translate.anthropic.usage import anthropic_usage_from_openai
 
@@ -46,6 +46,7 @@ def chat_completion_to_anthropic(completion: dict[str, Any], *, model: str | Non
     """The Anthropic ``message`` for an OpenAI ``chat.completion`` (its first choice)."""
     choices = completion.get("choices") or [{}]
     choice = choices[0]
+    matched = matched_stop_sequence(choice)
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = thinking_blocks_of(message)
     text = message.get("content")
@@ -71,7 +72,7 @@ def chat_completion_to_anthropic(completion: dict[str, Any], *, model: str | Non
         "role": "assistant",
         "model": model or completion.get("model", ""),
         "content": content,
-        "stop_reason": stop_reason_from_openai(choice.get("finish_reason")),
-        "stop_sequence": None,
+        "stop_reason": stop_reason_from_openai(choice.get("finish_reason"), stop_sequence=matched),
+        "stop_sequence": matched if choice.get("finish_reason") == "stop" else None,
         "usage": anthropic_usage_from_openai(completion.get("usage")),
     }

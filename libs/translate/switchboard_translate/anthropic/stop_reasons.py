@@ -4,9 +4,15 @@ Anthropic has more reasons than OpenAI, so the forward map folds several into
 ``stop``; the reverse map picks the most natural Anthropic reason for each
 OpenAI one (a client cannot tell ``end_turn`` from ``stop_sequence`` through
 OpenAI, so ``stop`` becomes ``end_turn`` unless the matched stop sequence is known).
+
+The matched sequence travels on the OpenAI choice as ``stop_reason``, the field
+vLLM's OpenAI server uses for it, so an Anthropic client of an Anthropic model
+still learns which sequence stopped the answer.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 _TO_FINISH_REASON: dict[str, str] = {
     "end_turn": "stop",
@@ -25,6 +31,12 @@ _TO_STOP_REASON: dict[str, str] = {
     "length": "max_tokens",
     "content_filter": "refusal",
 }
+
+
+def matched_stop_sequence(choice: dict[str, Any]) -> str | None:
+    """The stop sequence an OpenAI choice says matched (its ``stop_reason`` when that is text), else None."""
+    matched = choice.get("stop_reason")
+    return matched if isinstance(matched, str) and matched else None
 
 
 def finish_reason_from_anthropic(stop_reason: str | None) -> str | None:

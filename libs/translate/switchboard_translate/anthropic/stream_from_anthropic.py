@@ -130,11 +130,15 @@ class AnthropicStreamToChat:
     def _on_message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         if data.get("usage"):
             self._set_usage(data["usage"])
-        stop_reason = (data.get("delta") or {}).get("stop_reason")
+        delta = data.get("delta") or {}
+        stop_reason = delta.get("stop_reason")
         if stop_reason is None:
             return []
         self._finish_reason = finish_reason_from_anthropic(stop_reason)
-        return [self._chunk({}, self._finish_reason)]
+        chunk = self._chunk({}, self._finish_reason)
+        if stop_reason == "stop_sequence" and delta.get("stop_sequence"):
+            chunk["choices"][0]["stop_reason"] = delta["stop_sequence"]  # the matched sequence (see stop_reasons)
+        return [chunk]
 
     def _on_message_stop(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         self.finished = True

@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from switchboard_translate.anthropic.response_to_anthropic import thinking_blocks_of
-from switchboard_translate.anthropic.stop_reasons import stop_reason_from_openai
+from switchboard_translate.anthropic.stop_reasons import matched_stop_sequence, stop_reason_from_openai
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
 from switchboard_translate.anthropic.usage import anthropic_usage_from_openai
 from switchboard_translate.sse import encode_event
@@ -59,6 +59,8 @@ class ChatStreamToAnthropic:
         self._usage: dict[str, Any] | None = None
         #: The signature of the open thinking block, sent when the block closes.
         self._signature = ""
+        #: The stop sequence that ended the answer, when the source says which.
+        self._stop_sequence: str | None = None
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         """Events for one OpenAI chunk."""
@@ -81,6 +83,7 @@ class ChatStreamToAnthropic:
                 self._tool_delta(call, events)
             if choice.get("finish_reason"):
                 self._finish_reason = choice["finish_reason"]
+                self._stop_sequence = matched_stop_sequence(choice)
         return events
 
     def close(self, usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -97,10 +100,12 @@ class ChatStreamToAnthropic:
         self._close_open(events)
         self._finished = True
         anthropic_usage = anthropic_usage_from_openai(usage or self._usage)
+        matched = self._stop_sequence if self._finish_reason == "stop" else None
         events.append(
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop_reason_from_openai(self._finish_reason), "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason_from_openai(self._finish_reason, stop_sequence=matched),
+                          "stop_sequence": matched},
                 "usage": anthropic_usage,
             }
         )
@@ -247,6 +252,9 @@ def chat_completion_to_anthropic_events(
         delta["content"] = message["content"]
     if message.get("tool_calls"):
         delta["tool_calls"] = [dict(call, index=i) for i, call in enumerate(message["tool_calls"])]
-    finish = (completion.get("choices") or [{}])[0].get("finish_reason")
-    events = translator.feed({"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    first = (completion.get("choices") or [{}])[0]
+    ending = {"finish_reason": first.get("finish_reason")}
+    if matched_stop_sequence(first):
+        ending["stop_reason"] = first["stop_reason"]
+    events = translator.feed({"choices": [{"index": 0, "delta": delta, **ending}]})
     return events + translator.close(completion.get("usage"))
