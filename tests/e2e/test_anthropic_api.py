@@ -240,6 +240,12 @@ def test_errors_are_anthropic_error_json(gw: Gateway, key: str, sdk: anthropic.A
         "model": "fake-good", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}],
         "mcp_servers": [{"type": "url", "url": "https://mcp.example", "name": "example"}]})
     assert mcp.status_code == 400 and "mcp_servers" in mcp.json()["error"]["message"]
+    wrong_method = httpx.get(f"{gw.base_url}/v1/messages", headers={"x-api-key": key}, timeout=10)
+    assert wrong_method.status_code == 405 and wrong_method.json()["type"] == "error"
+    assert wrong_method.json()["error"]["type"] == "invalid_request_error"
+    batches = httpx.post(f"{gw.base_url}/v1/messages/batches", headers={"x-api-key": key}, timeout=10, json={})
+    assert batches.status_code == 404 and batches.json()["error"]["type"] == "not_found_error"
+    assert "POST /v1/messages" in batches.json()["error"]["message"]
 
 
 # -- Anthropic in, Anthropic out -----------------------------------------------------------------------

@@ -134,6 +134,8 @@ def test_wrong_method_and_unknown_route_are_openai_errors(gateway: Gateway) -> N
     r = httpx.get(f"{gateway.base_url}/v1/nothing-here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "route_not_found"
     assert r.headers["x-request-id"].startswith("req_")
+    report = httpx.get(f"{gateway.base_url}/global/spend/report", headers=gateway.admin())  # LiteLLM's
+    assert report.status_code == 404 and "GET /usage" in report.json()["error"]["message"]
     assert httpx.get(f"{gateway.base_url}/health/liveness").headers["x-request-id"].startswith("req_")
 
 

@@ -142,7 +142,8 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
         """The key row (None for the master key), its team and its user; raises when the key may not be used."""
         if not api_key:
             raise _unauthenticated(
-                "No API key was sent. Send your Switchboard virtual key as 'Authorization: Bearer sk-...'.",
+                "No API key was sent. Send your Switchboard virtual key as 'Authorization: Bearer sk-...' (or, from "
+                "an Anthropic client, as 'x-api-key: sk-...').",
                 "missing_api_key")
         digest = hash_key(api_key, self.pepper)
         if same_hash(digest, self._master_hash):
@@ -170,7 +171,10 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
         """Raises when the key, its team or its user stops the key from being used."""
         status = key_status(key, now_s())
         if status != "active":
-            raise _unauthenticated(f"This API key is {status}. Ask an admin for a new key.", f"key_{status}")
+            advice = {"blocked": "Ask an admin to unblock it (POST /key/unblock)",
+                      "expired": "Ask an admin to regenerate it with a new duration, or for a new key"}.get(
+                          status, "Ask an admin for a new key")
+            raise _unauthenticated(f"This API key is {status}. {advice}.", f"key_{status}")
         if team is not None and team.blocked:
             raise _unauthenticated(f"This API key's team '{team.team_alias or team.team_id}' is blocked. "
                                    "Ask an admin to unblock it.", "team_blocked")

@@ -57,8 +57,27 @@ from switchboard_facade.routes import (
 from switchboard_facade.settings import FacadeSettings
 from switchboard_facade.ui import install as install_dashboard
 from switchboard_facade.ui.render import error_page
+from switchboard_translate.anthropic import anthropic_error
 
 log = logging.getLogger(__name__)
+
+
+#: What to use instead of a LiteLLM route the gateway does not serve.
+_LITELLM_INSTEAD = (
+    (("/global/spend", "/user/daily/activity", "/team/daily/activity", "/spend/report"),
+     "Spend reports are GET /usage (group_by=key|team|user|model|day, from, to; docs/billing.md); "
+     "single requests are GET /spend/logs."),
+    (("/v1/messages/batches",), "Anthropic's Message Batches API is not served: send each message to POST "
+                                "/v1/messages."),
+)
+
+
+def _route_hint(path: str) -> str:
+    """What to call instead, for a path that is not served."""
+    for prefixes, hint in _LITELLM_INSTEAD:
+        if path.startswith(prefixes):
+            return hint
+    return "For chat use POST /v1/chat/completions (or <base>/cursor/chat/completions for Cursor)."
 
 
 def _error(status: int, message: str, etype: str, code: str) -> Response:
@@ -179,13 +198,19 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        path = request.url.path
+        dialect = dialect_for_path(path)  # Anthropic's clients read Anthropic's error body on its paths
+        request_id = new_request_id()
         if exc.status_code == 404:
-            return _error(404, f"No route {request.method} {request.url.path}. For chat use POST "
-                               "/v1/chat/completions (or <base>/cursor/chat/completions for Cursor).",
-                          "not_found_error", "route_not_found")
+            missing = ServiceError(Kind.ERROR_KIND_NOT_FOUND, f"No route {request.method} {path}. "
+                                   f"{_route_hint(path)}", code="route_not_found")
+            return error_response(missing, id_headers(request_id, dialect), dialect)
         if exc.status_code == 405:
-            return _error(405, f"{request.method} is not allowed on {request.url.path}.", "invalid_request_error",
-                          "method_not_allowed")
+            message = f"{request.method} is not allowed on {path}."
+            if dialect == "anthropic":
+                return Response(orjson.dumps(anthropic_error(405, message, request_id=request_id)), status_code=405,
+                                media_type="application/json", headers=id_headers(request_id, dialect))
+            return _error(405, message, "invalid_request_error", "method_not_allowed")
         return _error(exc.status_code, str(exc.detail), "api_error", "http_error")
 
     @app.exception_handler(ServiceError)
