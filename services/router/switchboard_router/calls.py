@@ -105,7 +105,7 @@ def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream:
     except (ValueError, TypeError) as exc:
         raise ServiceError(
             Kind.ERROR_KIND_INVALID_REQUEST,
-            f"The request cannot be sent to {deployment.provider} ({deployment.id}): {exc}",
+            f"The request cannot be sent to {deployment.provider} ({deployment.described}): {exc}",
             code="untranslatable_request",
         ) from None
 

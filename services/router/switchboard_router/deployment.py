@@ -43,3 +43,9 @@ class Deployment:
     timeouts: Timeouts = Timeouts()
     context_window: int = 0
     max_output_tokens: int = 0
+
+    @property
+    def described(self) -> str:
+        """How a client's error names it: the id where that names the model ("gpt-4o/0"), else the model too (a
+        deployment added at run time has a generated id)."""
+        return self.id if self.id.startswith(self.public_model + "/") else f"{self.public_model} ({self.id})"

@@ -82,13 +82,13 @@ def timeout_error(deployment: Deployment, exc: BaseException, which: str = "") -
         limit = " before the request's deadline (router_settings.request_deadline_seconds)"
     else:
         limit = f" within its {which} timeout" if which else " in time"
-    return UpstreamError(504, f"The provider of {deployment.id} did not answer{limit} ({type(exc).__name__}).",
+    return UpstreamError(504, f"The provider of {deployment.described} did not answer{limit} ({type(exc).__name__}).",
                          type="timeout", code="upstream_timeout")
 
 
 def unreachable_error(deployment: Deployment, exc: BaseException) -> UpstreamError:
-    return UpstreamError(502, f"The provider of {deployment.id} could not be reached: {exc or type(exc).__name__}.",
-                         type="connection_error", code="upstream_unreachable")
+    return UpstreamError(502, f"The provider of {deployment.described} could not be reached: "
+                              f"{exc or type(exc).__name__}.", type="connection_error", code="upstream_unreachable")
 
 
 def service_error_from_upstream(error: UpstreamError, deployment: Deployment) -> ServiceError:

@@ -166,7 +166,7 @@ class _Pump:
                 if not announced:
                     raise AttemptFailed(unreachable_error(deployment, exc), retryable=True) from None
                 broken = UpstreamError(
-                    502, f"The provider of {deployment.id} broke the stream off: {exc or type(exc).__name__}",
+                    502, f"The provider of {deployment.described} broke the stream off: {exc or type(exc).__name__}",
                     type="connection_error", code="upstream_stream_interrupted")
                 error = service_error_from_upstream(broken, deployment)
                 break
@@ -213,7 +213,7 @@ class _Pump:
 
 def malformed_stream(deployment: Deployment, why: str) -> UpstreamError:
     """The error of a stream answered with 200 whose body is not the provider's event stream."""
-    return UpstreamError(502, f"The provider of {deployment.id} answered with a stream the gateway cannot use: "
+    return UpstreamError(502, f"The provider of {deployment.described} answered with a stream the gateway cannot use: "
                               f"{why}.", type="upstream_error", code="malformed_stream")
 
 
