@@ -92,7 +92,8 @@ def test_a_change_through_one_facade_is_seen_by_the_other_within_a_second(
     is verified from each facade's own cache. Both caches must drop the key on a change made elsewhere."""
     gw, _, _ = cluster
     one, other = gw.base_urls
-    created = generate(gw, one, key_alias=f"propagate-{change}", **({"rpm_limit": 1000} if limited else {}))
+    alias = f"propagate-{change}-{'limited' if limited else 'cached'}"  # key aliases are unique
+    created = generate(gw, one, key_alias=alias, **({"rpm_limit": 1000} if limited else {}))
     key = str(created["key"])
     for _ in range(4):  # both auth replicas and both facades have now verified (and cached) the key
         assert attempt(sdk(gw, key, one)) == 200
