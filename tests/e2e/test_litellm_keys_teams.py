@@ -40,6 +40,9 @@ def test_generate_takes_every_documented_field_and_names_what_it_ignores(gateway
     assert created["pii_policy"] == "mask"  # Presidio's PII guardrail masks, as LiteLLM's does
     assert created["ignored_fields"] == ["allowed_cache_controls", "guardrails", "permissions", "send_invite_email"]
     assert created["soft_budget"] == 5  # LiteLLM's soft_budget: alerts, never refuses (docs/alerts.md)
+    assert created["spend"] == 0  # as /key/info reads it right after, not null
+    daily = ok(admin_post(gateway, "/key/generate", {"max_budget": 1, "budget_duration": "1d"}))
+    assert daily["spend"] == 0 and daily["budget_reset_at"] is not None
     updated = ok(admin_post(gateway, "/key/update", {"key": created["key_id"], "tags": ["prod"], "spend": 12,
                                                      "temp_budget_increase": 2,
                                                      "temp_budget_expiry": "2030-01-01T00:00:00Z"}))

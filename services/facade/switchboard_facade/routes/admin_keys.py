@@ -110,7 +110,8 @@ async def generate_key(request: Request) -> Response:
         spec = key_spec(body)
         spec.blocked = bool(blocked(body))  # in the same change (one audit row)
         created = await key_writes.create_key(gw, who, spec, key=plain_key(body))
-        return {"key": created.key, **key_json(created.info), "ignored_fields": ignored_fields(body, KEY_IGNORED)}
+        return {"key": created.key, **(await _with_spend(gw, created.info)),
+                "ignored_fields": ignored_fields(body, KEY_IGNORED)}
     return await admin_call(request, work, allow=has_user)
 
 
