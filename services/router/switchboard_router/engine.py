@@ -94,6 +94,11 @@ class _Plan:
 
     models: list[ModelEntry]
     failed: set[str] = field(default_factory=set)
+    #: Models put in the plan by a context-window or content-policy fallback: one that fails the same way
+    #: hands over to the next of them.
+    special: list[ModelEntry] = field(default_factory=list)
+    #: Models taken out of the plan after failing (each had its attempt).
+    dropped: int = 0
 
 
 class Engine:
@@ -293,21 +298,44 @@ class Engine:
 
     def _special_fallback(self, plan: _Plan, current: ModelEntry, error: UpstreamError,
                           constraints: Constraints) -> bool:
+        """After a context-window or content-policy error: the model's fallbacks for it go next, in their order,
+        in place of the model (one also listed in ``fallbacks`` further on is moved up; one tried before is not
+        tried again). Only fallbacks the request may be served by count: when there is none, the provider's
+        error is the answer, not a policy error naming a model the client never asked for."""
         names: tuple[str, ...] = ()
         if error.context_window_exceeded:
             names = current.context_window_fallbacks
         elif error.content_policy:
             names = current.content_policy_fallbacks
-        added = False
+        else:
+            return False
+        position = plan.models.index(current)
+        if not names and current in plan.special:
+            # A fallback that fails the same way: the next fallback of the same list, if one is left.
+            following = [m for m in plan.models[position + 1:] if m in plan.special]
+            if following:
+                plan.models.remove(current)
+                plan.dropped += 1
+                return True
+            return False
+        added = 0
         for name in names:
             fb = self.catalog.models.get(name)
-            if fb is not None and fb.deployments and fb not in plan.models and is_allowed(
-                    name, constraints.allowed_models, self.catalog.access_groups):
-                plan.models.insert(plan.models.index(current) + 1, fb)
-                added = True
+            if (fb is None or not fb.deployments or fb is current
+                    or not is_allowed(name, constraints.allowed_models, self.catalog.access_groups)
+                    or not self._permitted(fb, constraints)):
+                continue
+            if fb in plan.models:
+                if plan.models.index(fb) < position:
+                    continue  # tried before the failing model
+                plan.models.remove(fb)
+            plan.models.insert(position + 1 + added, fb)
+            plan.special.append(fb)
+            added += 1
         if added:
             plan.models.remove(current)
-        return added
+            plan.dropped += 1
+        return added > 0
 
     def _retry(self, plan: _Plan, current: ModelEntry, deployment: Deployment, exc: AttemptFailed,
                constraints: Constraints, attempt: int, deadline: float | None) -> float:
@@ -332,7 +360,8 @@ class Engine:
         special = isinstance(exc.error, UpstreamError) and self._special_fallback(plan, current, exc.error,
                                                                                    constraints)
         policy = self.catalog.policy
-        if (not exc.retryable and not special) or attempt >= max(1, policy.max_attempts) + len(plan.models) - 1:
+        servable = sum(1 for entry in plan.models if self._permitted(entry, constraints))  # out-of-tier: no tries
+        if (not exc.retryable and not special) or attempt >= max(1, policy.max_attempts) + servable + plan.dropped - 1:
             raise error from None
         if special or self._has_fresh(plan, constraints):
             delay = 0.0
