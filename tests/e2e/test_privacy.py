@@ -178,6 +178,10 @@ def test_block_refuses_naming_kinds_and_counts_only(gw: Gateway, provider: tuple
         assert "2 email" in message and "1 card" in message and "1 secret" in message and "1 iban" in message
         assert not any(original in message for original in ORIGINALS)
         assert caught.value.code == "pii_blocked"
+        # What was found is stated on the refusal and in its ledger row, as for a served request.
+        assert caught.value.response.headers["x-switchboard-pii"] == "card=1,email=2,iban=1,secret=1"
+        row = gw.ledger_row(caught.value.response.headers["x-switchboard-request-id"])
+        assert (row["status"], row["pii"], row["pii_policy"]) == ("error", "card=1,email=2,iban=1,secret=1", "block")
     assert received(provider[0], marker) == []
     clean = client(gw, key).chat.completions.with_raw_response.create(
         model="fake-echo", messages=[{"role": "user", "content": f"{marker} nothing personal"}])

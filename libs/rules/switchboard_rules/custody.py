@@ -13,6 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: The answer's header with the PII summary; a refusal under the ``block`` policy carries it too, and the
+#: ledger row of the refused request records what it says.
+PII_HEADER = "x-switchboard-pii"
+
 
 def custody_path(first_hop: str, router_instance: str = "", provider: str = "", deployment_id: str = "") -> str:
     """Each hop, ending in the deployment; only the first hop when no deployment was reached."""

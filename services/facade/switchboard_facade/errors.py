@@ -114,8 +114,8 @@ def dialect_for_path(path: str) -> str:
 def id_headers(request_id: str, dialect: str) -> dict[str, str]:
     """The request-id headers of an answer: Anthropic's clients read ``request-id`` too."""
     if dialect == "anthropic":
-        return {"x-request-id": request_id, "request-id": request_id}
-    return {"x-request-id": request_id}
+        return {"x-request-id": request_id, "x-switchboard-request-id": request_id, "request-id": request_id}
+    return {"x-request-id": request_id, "x-switchboard-request-id": request_id}
 
 
 def edge_error(path: str, status: int, message: str, code: str) -> tuple[bytes, list[tuple[str, str]]]:

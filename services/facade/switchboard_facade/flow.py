@@ -53,6 +53,7 @@ from switchboard_router.client import (
     StreamEvent,
     StreamHandle,
 )
+from switchboard_rules.custody import PII_HEADER
 from switchboard_translate.generated_text import DeliveredText
 from switchboard_translate.output_bound import requested_choices, requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
@@ -341,7 +342,7 @@ def route_headers(call: Call, route: RouteInfo) -> dict[str, str]:
         "x-switchboard-resolved-jurisdiction": route.jurisdiction or "unspecified",
         "x-switchboard-privacy-tier": route.privacy_tier,
         "x-switchboard-custody-path": custody_path(route),
-        "x-switchboard-pii": pii_header(call.key.pii_policy, route),
+        PII_HEADER: pii_header(call.key.pii_policy, route),
         "x-switchboard-attempts": str(route.attempts),
     }
     if call.hold is not None and call.hold.capped:
@@ -352,7 +353,7 @@ def route_headers(call: Call, route: RouteInfo) -> dict[str, str]:
 
 def call_headers(call: Call) -> dict[str, str]:
     """Headers of every answer to an admitted call: its id, rate limits and budgets."""
-    headers = {"x-request-id": call.request_id}
+    headers = {"x-request-id": call.request_id, "x-switchboard-request-id": call.request_id}
     if call.admitted is not None:
         headers.update(call.admitted.rate_limit_headers())
     if call.hold is not None:

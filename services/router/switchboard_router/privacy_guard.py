@@ -30,6 +30,7 @@ from switchboard_router import byok
 from switchboard_router.engine import Constraints, Engine, StreamChunks, StreamFinished, StreamItem, UnaryResult
 from switchboard_router.operations import Operation
 from switchboard_router.privacy import ChatStreamRestorer, PiiPolicy, PiiResult, restore_completion, scan_request
+from switchboard_rules.custody import PII_HEADER, pii_summary
 from switchboard_rules.jurisdictions import JurisdictionError, allows_any, parse_jurisdictions
 
 INSTANCE = f"{socket.gethostname()}:{os.getpid()}"
@@ -172,8 +173,8 @@ class PrivacyGuard:
             result = scan_request(body, policy)
             new_body = result.body
         if result.blocked:
-            raise ServiceError(Kind.ERROR_KIND_POLICY, result.block_message(), code="pii_blocked",
-                               http_status=400)
+            raise ServiceError(Kind.ERROR_KIND_POLICY, result.block_message(), code="pii_blocked", http_status=400,
+                               headers={PII_HEADER: pii_summary(constraints.pii_policy, result.counts, True)})
         return Prepared(new_body, resolved, result, tier, result.vault if operation.bounded else {})
 
     async def complete(self, model: str, prepared: Prepared, operation: Operation = Operation.COMPLETE) -> UnaryResult:

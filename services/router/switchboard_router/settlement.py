@@ -25,7 +25,7 @@ from switchboard_common.errors import ServiceError
 from switchboard_router.callers import Ticket
 from switchboard_router.gate import Gate
 from switchboard_router.route_metrics import record_tokens
-from switchboard_rules.custody import custody_path, pii_summary
+from switchboard_rules.custody import PII_HEADER, custody_path, pii_summary
 
 
 class Settlement:
@@ -36,7 +36,7 @@ class Settlement:
     def settle(self, request: router_pb2.CompleteRequest, ticket: Ticket, *, status: str, http_status: int,
                usage: common_pb2.Usage | None = None, route: router_pb2.RouteInfo | None = None,
                error_code: str = "", ttft_ms: float = 0.0, stream: bool = False, response_id: str = "",
-               provider_ms: float = 0.0) -> None:
+               provider_ms: float = 0.0, pii: str = "") -> None:
         """Journals the call's usage for billing (never blocks on it), then gives back a key holder's admission
         and hold."""
         payer = ticket.payer
@@ -52,7 +52,7 @@ class Settlement:
             else ticket.constraints.privacy_tier,
             custody_path=custody_path(payer.custody_hop or "facade", route.router_instance if route else "",
                                       route.provider if route else "", route.deployment_id if route else ""),
-            pii=pii_summary(payer.pii_policy, route.pii_counts if route else {}, reached),
+            pii=pii or pii_summary(payer.pii_policy, route.pii_counts if route else {}, reached),
             pii_policy=payer.pii_policy or "off", source=ticket.source.value, response_id=response_id[:120],
             lease_id=payer.lease_id, lease_unit_micros=payer.held_micros if payer.lease_id else 0,
             user_id=payer.user_id, tags=payer.tags, provider_ms=provider_ms, watched_budgets=payer.watched_budgets)
@@ -74,4 +74,4 @@ class Settlement:
                stream: bool = False) -> None:
         """A call that ended in a typed error before any answer (nothing consumed that the provider reported)."""
         self.settle(request, ticket, status="error", http_status=err.http_status, error_code=err.error.code,
-                    stream=stream)
+                    stream=stream, pii=err.error.headers.get(PII_HEADER, ""))  # what a block refusal found
