@@ -69,6 +69,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_upstream: FakeOpenAI,
         # Priced and bounded from the model data (genai-prices, models.dev), as a real gpt-4o deployment is.
         {"name": "gpt-4o", "deployments": [openai_dep("gpt-4o")]},
         {"name": "gpt-4o-byok", "deployments": [openai_dep("gpt-4o", byok=True, **BYOK_FEE)]},
+        # A fee without byok: true is charged to a key whose own credential carries the request: published too.
+        {"name": "gpt-4o-fee", "deployments": [openai_dep("gpt-4o", **BYOK_FEE)]},
         {"name": "claude-sonnet-4", "deployments": [{
             "provider": "anthropic", "model": "claude-sonnet-4-20250514", "api_base": anthropic_upstream.url,
             "api_key": "sk-ant-operator"}]},
@@ -356,6 +358,9 @@ def test_byok_charges_the_fee_only_when_the_callers_own_credential_was_used(
     [dep] = entry["deployments"]
     assert dep["byok"] is True and dep["byok_fee_per_million"] == "0.2"
     assert dep["input_cost_per_million"] == "2.5" and dep["output_cost_per_million"] == "10"
+    [fee_only] = next(m for m in catalog["data"] if m["id"] == "gpt-4o-fee")["deployments"]
+    assert fee_only["byok"] is False and fee_only["byok_fee_per_million"] == "0.2"
+    assert fee_only["byok_fee_per_request_micros"] == 100
 
 
 # -- spend where users look ------------------------------------------------------------------------------------

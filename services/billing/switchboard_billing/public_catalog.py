@@ -25,6 +25,7 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
         for dep in configured:
             price = pricer.price(dep.pricing, byok=False, at=moment)
             fee = dep.pricing.byok_fee
+            fee_set = bool(fee.per_million_tokens or fee.per_request_micros)
             reason = "" if price is not None else (pricer.prices.unpriced_reason(dep.pricing) or "")
             deployments.append(billing_pb2.CatalogDeployment(
                 deployment_id=dep.id, provider=dep.pricing.provider, upstream_model=dep.pricing.model,
@@ -41,8 +42,9 @@ def public_catalog(pricer: Pricer, at: datetime | None = None) -> billing_pb2.Ge
                 byok=dep.byok,
                 servable=price is not None or dep.pricing.allow_unpriced,
                 unpriced_reason=reason,
-                byok_fee_per_million=format_decimal(fee.per_million_tokens) if dep.byok else "",
-                byok_fee_per_request_micros=fee.per_request_micros if dep.byok else 0,
+                # Published whenever it can be charged: with byok: true, or when the deployment sets a fee.
+                byok_fee_per_million=format_decimal(fee.per_million_tokens) if dep.byok or fee_set else "",
+                byok_fee_per_request_micros=fee.per_request_micros if dep.byok or fee_set else 0,
                 api_base=dep.api_base, stored=dep.stored, weight=dep.weight,
                 model_info_json=orjson.dumps(dict(dep.model_info)).decode() if dep.model_info else "",
                 not_live=dep.id not in live,
