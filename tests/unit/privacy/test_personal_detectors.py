@@ -17,7 +17,12 @@ def _found(text: str, kind: str) -> list[str]:
     [
         ("Contact alice.smith@example.com for access.", "alice.smith@example.com"),
         ('AUTHOR_EMAIL = "bob+dev@mail.corp.co.uk"', "bob+dev@mail.corp.co.uk"),
-        ("<li>carol_o'neil@x.io</li>".replace("'", ""), "carol_oneil@x.io"),
+        ("<li>carol_oneil@x.io</li>", "carol_oneil@x.io"),
+        ("Write to carol.o'neil@example.org today", "carol.o'neil@example.org"),
+        ("Envoyé à josé@exämple.com hier", "josé@exämple.com"),
+        ("連絡先: 日本@example.jp まで", "日本@example.jp"),
+        ("to = 'a' + 'bob@corp.io'", "bob@corp.io"),
+        ("x='a'+'b@c.com'", "b@c.com"),
         ("mailto:dave-99@sub-domain.example.org?subject=hi", "dave-99@sub-domain.example.org"),
         ("Signed-off-by: Eve Doe <eve.doe@kernel.org>", "eve.doe@kernel.org"),
     ],

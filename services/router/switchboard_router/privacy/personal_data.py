@@ -31,12 +31,14 @@ _NUM_END = r"(?![\w\-/]|\.\d)"
 
 # --- e-mail -----------------------------------------------------------------------------------
 
+# Letters and digits of any script ("josé@exämple.com", internationalised addresses); an apostrophe only
+# between two letters ("o'neil"), so that code such as 'a'+'b@c.com' is not taken in.
 _EMAIL = re.compile(
     r"(?<![\w.%+\-])"
-    r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
+    r"[^\W_](?:[\w.%+\-]|(?<=[^\W\d_])'(?=[^\W\d_])){0,63}"
     r"@"
-    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+"
-    r"[A-Za-z]{2,24}"
+    r"(?:[^\W_](?:(?:[^\W_]|-){0,61}[^\W_])?\.)+"
+    r"[^\W\d_]{2,24}"
     r"(?![\w\-])"
 )
 # "icon@2x.png" is an image name, "git@github.com:org/repo" an SSH remote: not people.
