@@ -271,8 +271,9 @@ class Engine:
         at_tier = [d for entry in plan.models for d in entry.deployments if tier_allows(d.privacy_tier, tier, tiers)]
         if constraints.jurisdictions and at_tier:
             could = sorted({d.jurisdiction for d in at_tier if d.jurisdiction})
-            where = (f"It can be served in: {', '.join(could)}. Ask for one of those, use another model, or a key "
-                     "allowed there." if could else "None of its deployments declares a jurisdiction.")
+            where = (f"It can be served in: {', '.join(could)}. Use another model, or a key allowed there (a "
+                     "request may narrow its key's jurisdictions, never widen them)." if could
+                     else "None of its deployments declares a jurisdiction.")
             return ServiceError(
                 Kind.ERROR_KIND_POLICY,
                 f"No deployment of {which} is in jurisdictions {', '.join(constraints.jurisdictions)}"
