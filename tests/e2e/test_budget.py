@@ -81,7 +81,8 @@ def test_a_budget_is_never_overrun_and_the_denial_says_why(bgw: Gateway) -> None
     assert ok and denied is not None, "the budget must admit some requests and then deny"
     error = denied.json()["error"]
     assert error["type"] == "budget_exceeded" and error["code"] == "budget_exceeded"
-    assert "key" in error["message"] and "$0.003" in error["message"] and "left" in error["message"]
+    assert "key 'small-budget' budget" in error["message"]  # by its alias, as rate-limit refusals name it
+    assert "$0.003" in error["message"] and "left" in error["message"]
     assert "does not reset" in error["message"]
     rows = ledger_rows(bgw, {r.headers["x-request-id"] for r in ok})
     total = sum(r["cost_micros"] for r in rows.values())

@@ -110,15 +110,18 @@ class BudgetState:
     def resets_at(self) -> datetime | None:
         return self.window.end if self.window is not None else None
 
-    def describe(self) -> str:
+    def describe(self, key_alias: str = "") -> str:
+        """The budget as a refusal names it; a key by its ``key_alias`` when there is one."""
         what = "daily spend cap" if self.kind == "daily" else "budget"
         period = ""
         if self.kind == "budget" and self.window is not None:
             period = " for the current window"
         if self.scope == KEY_MODEL:
             key_id, _, model = self.subject_id.partition("/")
-            return f"key {key_id!r} {what} on model {model!r} of ${format_usd(self.limit_micros)}{period}"
-        return f"{self.scope} {self.subject_id!r} {what} of ${format_usd(self.limit_micros)}{period}"
+            key = key_alias or key_id
+            return f"key {key!r} {what} on model {model!r} of ${format_usd(self.limit_micros)}{period}"
+        subject = key_alias if self.scope == "key" and key_alias else self.subject_id
+        return f"{self.scope} {subject!r} {what} of ${format_usd(self.limit_micros)}{period}"
 
 
 @dataclass(frozen=True, slots=True)
