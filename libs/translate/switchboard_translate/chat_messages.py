@@ -147,6 +147,45 @@ def tool_result_text(content: object, where: str) -> str:
     return dumps(content)
 
 
+#: Key of a canonical tool message holding its images and files until :func:`place_tool_media` moves them.
+_MEDIA = "_media"
+
+
+def with_tool_media(tool_message: dict[str, Any], content: object, where: str) -> dict[str, Any]:
+    """``tool_message`` with the images and files of the tool's ``content`` kept aside: a chat tool message
+    carries only text, so :func:`place_tool_media` puts them in a user message right after the tool results
+    (as an Anthropic tool_result's images are carried), instead of dropping them."""
+    if isinstance(content, list):
+        media = []
+        for j, raw in enumerate(content):
+            if isinstance(raw, dict) and raw.get("type") not in _TEXT_PARTS and raw.get("type") != "refusal":
+                part = content_part(raw, f"{where}[{j}]")
+                if part is not None and part.get("type") != "text":
+                    media.append(part)
+        if media:
+            tool_message[_MEDIA] = media
+    return tool_message
+
+
+def place_tool_media(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Moves the media kept aside on tool messages into one user message after each run of tool messages (a
+    user message between two results of one assistant turn would break the turn); in place, and returned."""
+    i = 0
+    while i < len(messages):
+        if messages[i].get("role") != "tool":
+            i += 1
+            continue
+        end = i
+        while end < len(messages) and messages[end].get("role") == "tool":
+            end += 1
+        media = [part for message in messages[i:end] for part in message.pop(_MEDIA, ())]
+        if media:
+            messages.insert(end, {"role": "user", "content": media})
+            end += 1
+        i = end
+    return messages
+
+
 def normalize_tool_call(call: object, where: str) -> dict[str, Any]:
     """An assistant tool call with ``type: function``, a name and string arguments."""
     if not isinstance(call, dict):
@@ -176,7 +215,7 @@ def normalize_messages(raw: object, param: str = "messages") -> tuple[list[dict[
     saw_blocks = False
     for i, message in enumerate(raw):
         saw_blocks |= append_message(message, f"{param}[{i}]", out)
-    return out, saw_blocks
+    return place_tool_media(out), saw_blocks
 
 
 def append_message(message: object, where: str, out: list[dict[str, Any]]) -> bool:
@@ -264,7 +303,8 @@ def _user(message: dict[str, Any], where: str, out: list[dict[str, Any]]) -> Non
             if not isinstance(call_id, str):
                 raise InvalidRequest(f"'{block_where}.tool_use_id' is required.", block_where + ".tool_use_id")
             text = tool_result_text(block.get("content"), block_where + ".content")
-            tool_message: dict[str, Any] = {"role": "tool", "tool_call_id": call_id, "content": text}
+            tool_message: dict[str, Any] = with_tool_media({"role": "tool", "tool_call_id": call_id, "content": text},
+                                                           block.get("content"), block_where + ".content")
             mark = cache_mark(block) or last_cache_mark(block.get("content"))
             if mark:
                 tool_message["cache_control"] = mark
@@ -286,11 +326,11 @@ def _plain(message: dict[str, Any], role: str, where: str, out: list[dict[str, A
     if content is None:
         result["content"] = ""
     elif isinstance(content, list):
-        result["content"] = (
-            tool_result_text(content, where + ".content")
-            if role == "tool"
-            else parts_text(convert_parts(content, where + ".content"))
-        )
+        if role == "tool":
+            result["content"] = tool_result_text(content, where + ".content")
+            with_tool_media(result, content, where + ".content")
+        else:
+            result["content"] = parts_text(convert_parts(content, where + ".content"))
         _keep_mark(result, content)
     elif not isinstance(content, str):
         raise InvalidRequest(f"'{where}.content' must be a string or an array of text parts.", where + ".content")

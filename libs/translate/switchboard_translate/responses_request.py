@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .chat_messages import append_message, content_part, dumps, parts_text, tool_result_text
+from .chat_messages import (
+    append_message,
+    content_part,
+    dumps,
+    parts_text,
+    place_tool_media,
+    tool_result_text,
+    with_tool_media,
+)
 from .errors import InvalidRequest
 
 # Responses fields with the same meaning and name in Chat Completions.
@@ -61,7 +69,8 @@ def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = _string(item, "call_id", where)
             text = tool_result_text(item.get("output"), where + ".output")
-            out.append({"role": "tool", "tool_call_id": call_id, "content": text})
+            out.append(with_tool_media({"role": "tool", "tool_call_id": call_id, "content": text},
+                                       item.get("output"), where + ".output"))
         elif kind == "reasoning":
             continue  # provider-specific (often encrypted) reasoning cannot be replayed to another model
         else:
@@ -70,7 +79,7 @@ def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]
                 "function_call_output, custom_tool_call, custom_tool_call_output and reasoning.",
                 where + ".type",
             )
-    return out
+    return place_tool_media(out)
 
 
 def _string(item: dict[str, Any], key: str, where: str) -> str:

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
+from switchboard_translate.chat_messages import normalize_messages
 from switchboard_translate.cursor import SourceShape, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.reasoning_history import backfill_reasoning_content
+from switchboard_translate.responses_request import input_to_messages
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cursor"
 
@@ -247,3 +249,35 @@ def test_cache_control_marks_survive_normalisation() -> None:
                                {"type": "text", "text": "question"}]
     assert assistant["cache_control"] == mark and assistant["tool_calls"][0]["id"] == "t1"
     assert tool == {"role": "tool", "tool_call_id": "t1", "content": "out", "cache_control": mark}
+
+
+# -- Images and files a tool returned: carried after the tool results, never dropped -------------------------
+
+PNG = "data:image/png;base64,iVBORw0KGgo="
+
+
+def test_a_responses_tool_output_image_follows_the_tool_results() -> None:
+    messages = input_to_messages([
+        {"role": "user", "content": "screenshots?"},
+        {"type": "function_call", "call_id": "c1", "name": "shot", "arguments": "{}"},
+        {"type": "function_call", "call_id": "c2", "name": "shot", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "c1",
+         "output": [{"type": "input_text", "text": "first"}, {"type": "input_image", "image_url": PNG}]},
+        {"type": "function_call_output", "call_id": "c2", "output": "second, no image"},
+        {"role": "user", "content": "compare them"},
+    ])
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "user", "user"]
+    assert messages[2]["content"] == "first" and "_media" not in messages[2]
+    assert messages[4] == {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG}}]}
+
+
+def test_a_chat_tool_message_image_follows_the_tool_results() -> None:
+    messages, _ = normalize_messages([
+        {"role": "user", "content": "look"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "shot", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1",
+         "content": [{"type": "text", "text": "here"}, {"type": "image_url", "image_url": {"url": PNG}}]},
+    ])
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
+    assert messages[2]["content"] == "here" and messages[3]["content"][0]["image_url"]["url"] == PNG
