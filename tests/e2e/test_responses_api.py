@@ -112,6 +112,14 @@ def test_previous_response_id_is_refused_clearly(sdk: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         sdk.responses.create(model="fake-good", input="continue", previous_response_id="resp_abc")
     assert info.value.param == "previous_response_id" and "input" in info.value.message
+    # A stored prompt template and a background response need state on the server too: refused, not dropped.
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.responses.create(model="fake-good", input="hi", prompt={"id": "pmpt_1", "variables": {"x": "y"}})
+    assert info.value.param == "prompt" and "instructions" in info.value.message
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.responses.create(model="fake-good", input="hi", background=True)
+    assert info.value.param == "background"
+    assert sdk.responses.create(model="fake-good", input="hi", background=False).status == "completed"
 
 
 def test_errors_are_openai_error_json(gateway: Gateway) -> None:

@@ -37,17 +37,22 @@ router = APIRouter()
 
 #: Request fields that name state kept on the server, which this gateway does not keep.
 _SERVER_STATE = {
-    "previous_response_id": "this gateway stores no responses, so a previous response cannot be continued",
-    "conversation": "this gateway stores no conversations",
+    "previous_response_id": ("this gateway stores no responses, so a previous response cannot be continued",
+                             "Send the whole conversation in 'input' (with store: false) instead."),
+    "conversation": ("this gateway stores no conversations",
+                     "Send the whole conversation in 'input' (with store: false) instead."),
+    "prompt": ("this gateway stores no prompt templates",
+               "Send the prompt's text in 'instructions' and 'input' instead."),
+    "background": ("this gateway runs no background responses that could be polled later",
+                   "Send the request without it (stream it to follow long work)."),
 }
 
 
 def canonical_body(body: dict[str, Any]) -> dict[str, Any]:
     """The OpenAI chat body for a Responses request (400 for what a stateless gateway cannot do)."""
-    for name, why in _SERVER_STATE.items():
-        if body.get(name) is not None:
-            raise invalid(f"'{name}' is not supported: {why}. Send the whole conversation in 'input' "
-                          "(with store: false) instead.", name, "stateless_gateway")
+    for name, (why, instead) in _SERVER_STATE.items():
+        if body.get(name) not in (None, False):  # "background": false asks for nothing
+            raise invalid(f"'{name}' is not supported: {why}. {instead}", name, "stateless_gateway")
     try:
         normalized = normalize_responses_request(body)
     except InvalidRequest as exc:
