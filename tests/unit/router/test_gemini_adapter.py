@@ -469,3 +469,14 @@ def test_several_choices_are_refused_rather_than_dropped() -> None:
     with pytest.raises(ValueError, match="set n to 1"):
         generate_content_body({"messages": [{"role": "user", "content": "hi"}], "n": 2}, model="gemini-2.5-flash")
     assert generate_content_body({"messages": [{"role": "user", "content": "hi"}], "n": 1}, model="gemini-2.5-flash")
+
+
+def test_an_openai_file_id_is_refused_not_sent_as_an_image_uri() -> None:
+    def body(file: dict[str, str]) -> dict[str, object]:
+        return {"messages": [{"role": "user", "content": [{"type": "text", "text": "read"},
+                                                          {"type": "file", "file": file}]}]}
+    with pytest.raises(ValueError, match="OpenAI file id"):
+        generate_content_body(body({"file_id": "file-123"}), model="gemini-2.5-flash")
+    sent = generate_content_body(body({"file_id": "gs://bucket/report.pdf"}), model="gemini-2.5-flash")
+    assert sent["contents"][0]["parts"][1] == {"fileData": {"mimeType": "application/pdf",
+                                                            "fileUri": "gs://bucket/report.pdf"}}

@@ -122,10 +122,20 @@ def _user_parts(content: Any) -> list[dict[str, Any]]:
             )
         elif kind == "file":
             file = part.get("file") or {}
-            parts.append(_media_part(file.get("file_data") or file.get("file_id") or ""))
+            file_id = file.get("file_id") or ""
+            if not file.get("file_data") and file_id and not _is_uri(file_id):
+                raise ValueError(f"the file id {file_id!r} names a file stored elsewhere (an OpenAI file id), "
+                                 "which Gemini cannot read: send the file's bytes as file_data (a base64 data: "
+                                 "URL), or a gs:// or Gemini Files API URI")
+            parts.append(_media_part(file.get("file_data") or file_id))
         else:
             raise ValueError(f"Gemini does not accept content parts of type {kind!r}")
     return parts
+
+
+def _is_uri(reference: str) -> bool:
+    """Whether a file reference is one Gemini can fetch: a URL (gs://, https://) or a Files API name."""
+    return "://" in reference or reference.startswith("files/")
 
 
 def _media_part(url: str) -> dict[str, Any]:
