@@ -160,7 +160,13 @@ def _set_tools(chat: dict[str, Any], body: dict[str, Any], tools: list[dict[str,
         if choice is not None:
             chat["tool_choice"] = choice
     else:
-        # Providers reject tool_choice and parallel_tool_calls in a request without tools.
+        # Providers reject tool_choice and parallel_tool_calls in a request without tools: a plain choice is
+        # dropped, a malformed one or one naming a tool is the client's error.
+        choice = normalize_tool_choice(body.get("tool_choice"))
+        if isinstance(choice, dict) and choice.get("type") == "function":
+            name = choice["function"]["name"]
+            raise InvalidRequest(f"'tool_choice' names the tool {name!r}, but the request defines no tools: "
+                                 "add it to 'tools', or leave tool_choice out.", "tool_choice")
         chat.pop("parallel_tool_calls", None)
 
 

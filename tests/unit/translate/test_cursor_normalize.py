@@ -12,6 +12,7 @@ from switchboard_translate.chat_messages import normalize_messages
 from switchboard_translate.cursor import SourceShape, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.reasoning_history import backfill_reasoning_content
+from switchboard_translate.responses_api import normalize_responses_request
 from switchboard_translate.responses_request import input_to_messages
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "cursor"
@@ -281,3 +282,11 @@ def test_a_chat_tool_message_image_follows_the_tool_results() -> None:
     ])
     assert [m["role"] for m in messages] == ["user", "assistant", "tool", "user"]
     assert messages[2]["content"] == "here" and messages[3]["content"][0]["image_url"]["url"] == PNG
+
+
+def test_a_malformed_or_dangling_tool_choice_is_refused_not_dropped() -> None:
+    for choice in ("sometimes", {"type": "function", "name": "nosuch"}):
+        with pytest.raises(InvalidRequest) as bad:
+            normalize_responses_request({"model": "m", "input": "hi", "tool_choice": choice})
+        assert bad.value.param == "tool_choice"
+    assert "tool_choice" not in normalize_responses_request({"model": "m", "input": "hi", "tool_choice": "auto"}).body
