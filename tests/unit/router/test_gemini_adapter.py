@@ -480,3 +480,14 @@ def test_an_openai_file_id_is_refused_not_sent_as_an_image_uri() -> None:
     sent = generate_content_body(body({"file_id": "gs://bucket/report.pdf"}), model="gemini-2.5-flash")
     assert sent["contents"][0]["parts"][1] == {"fileData": {"mimeType": "application/pdf",
                                                             "fileUri": "gs://bucket/report.pdf"}}
+
+
+def test_allowed_tools_sends_only_the_allowed_functions() -> None:
+    def tool(name: str) -> dict[str, object]:
+        return {"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}
+    body = {"messages": [{"role": "user", "content": "time?"}], "tools": [tool("get_weather"), tool("get_time")],
+            "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+                "mode": "required", "tools": [{"type": "function", "function": {"name": "get_time"}}]}}}
+    sent = generate_content_body(body, model="gemini-2.5-flash")
+    assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_time"]
+    assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}

@@ -73,6 +73,9 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     if system_parts:
         request["systemInstruction"] = {"parts": system_parts}
     tools = _function_declarations(body)
+    allowed = _allowed_tools(body.get("tool_choice"))
+    if allowed is not None:  # Gemini limits calls to named functions only in ANY mode: send only those
+        tools = [tool for tool in tools if tool.get("name") in allowed]
     if tools:
         request["tools"] = [{"functionDeclarations": tools}]
         tool_config = _tool_config(body.get("tool_choice"))
@@ -206,9 +209,21 @@ def _function_declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
     return declarations
 
 
+def _allowed_tools(choice: Any) -> set[str] | None:
+    """The function names an ``allowed_tools`` tool choice permits; None for any other choice."""
+    if not isinstance(choice, dict) or choice.get("type") != "allowed_tools":
+        return None
+    spec = choice.get("allowed_tools") or {}
+    return {str((tool.get("function") or {}).get("name") or tool.get("name"))
+            for tool in spec.get("tools") or () if isinstance(tool, dict)}
+
+
 def _tool_config(choice: Any) -> dict[str, Any] | None:
     if isinstance(choice, str) and choice in _TOOL_MODES:
         return {"functionCallingConfig": {"mode": _TOOL_MODES[choice]}}
+    if _allowed_tools(choice) is not None:
+        mode = (choice.get("allowed_tools") or {}).get("mode")
+        return {"functionCallingConfig": {"mode": "ANY" if mode == "required" else "AUTO"}}
     if isinstance(choice, dict) and choice.get("type") == "function":
         name = (choice.get("function") or {}).get("name")
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
