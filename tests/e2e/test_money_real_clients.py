@@ -269,7 +269,7 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
         sdk.chat.completions.create(model="greedy", messages=messages)  # type: ignore[arg-type]
     message = refused.value.response.json()["error"]["message"]
     assert refused.value.response.headers["x-switchboard-budget-max-tokens"] == "500", message
-    assert "max_tokens of at most 500" in message and "resets at" in message
+    assert "max_tokens (max_output_tokens on the Responses API) of at most 500" in message and "resets at" in message
     fitted = sdk.chat.completions.with_raw_response.create(
         model="greedy", messages=messages, max_tokens=500)  # type: ignore[arg-type]
     assert fitted.parse().choices[0].finish_reason == "length"
