@@ -174,7 +174,7 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [output_text_part(text)] if status == "completed" else [],
+        "content": [] if status == "in_progress" else [output_text_part(text)],
     }
 
 
@@ -233,9 +233,11 @@ def chat_completion_to_response(
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         output.append(reasoning_item(new_item_id("rs"), reasoning))
+    status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
     content = message.get("content")
-    if isinstance(content, str) and content:
-        output.append(message_item(new_item_id("msg"), content))
+    if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it
+        item_status = "incomplete" if status == "incomplete" else "completed"
+        output.append(message_item(new_item_id("msg"), content, item_status))
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         output.append(refusal_item(new_item_id("msg"), refusal))
@@ -250,7 +252,6 @@ def chat_completion_to_response(
         output.append(
             tool_call_item(new_item_id("ctc" if is_custom else "fc"), call_id, name, arguments, custom=is_custom)
         )
-    status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
     return response_envelope(
         request,
         response_id=response_id or new_item_id("resp"),

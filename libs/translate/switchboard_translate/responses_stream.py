@@ -98,6 +98,8 @@ class ChatChunksToResponseEvents:
         self._open_call: _CallItem | None = None
         self._usage: dict[str, Any] | None = None
         self._finish_reason: object = None
+        #: Whether the response ends incomplete, so that the text item open at the end is marked so too.
+        self._cut = False
 
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         """Events for one chat chunk (possibly none)."""
@@ -137,10 +139,11 @@ class ChatChunksToResponseEvents:
             return events
         if not self._started:
             self._start(events)
+        status, reason = status_for_finish(self._finish_reason)
+        self._cut = status == "incomplete"  # the text still open is the text the limit cut
         self._close_text(events)
         self._close_open_call(events)
         self._finished = True
-        status, reason = status_for_finish(self._finish_reason)
         response = self._envelope(status, usage=responses_usage(self._usage), incomplete_reason=reason)
         self._emit(events, "response.completed" if status == "completed" else "response.incomplete", response=response)
         return events
@@ -219,7 +222,7 @@ class ChatChunksToResponseEvents:
             done = refusal_item(item.item_id, text)
         else:
             self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-            done = message_item(item.item_id, text)
+            done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
         self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)

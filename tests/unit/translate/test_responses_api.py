@@ -82,6 +82,7 @@ def test_finish_reason_sets_status(finish_reason: str, status: str, reason: str 
     assert parsed.status == status
     assert (parsed.incomplete_details.reason if parsed.incomplete_details else None) == reason
     assert parsed.output_text == "partial"
+    assert parsed.output[0].status == status  # the cut message item is incomplete too, as OpenAI marks it
     assert parsed.usage is None
 
 

@@ -212,6 +212,9 @@ def test_length_finish_ends_incomplete() -> None:
     assert name == "response.incomplete"
     assert payload["response"]["status"] == "incomplete"
     assert payload["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
+    assert payload["response"]["output"][0]["status"] == "incomplete"
+    done = [p for n, p in events if n == "response.output_item.done"]
+    assert done[-1]["item"]["status"] == "incomplete"
     EVENT.validate_python(payload)
 
 
