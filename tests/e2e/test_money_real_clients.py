@@ -473,3 +473,15 @@ def test_several_answers_in_one_request_cannot_pass_a_budget(gw: Gateway, openai
     answer = openai_client(free, f"{gw.base_url}/v1").chat.completions.create(
         model="gpt-4o", n=2, messages=[{"role": "user", "content": "two answers"}])
     assert answer.choices
+
+
+def test_cursors_thinking_variant_is_held_as_its_model_is(gw: Gateway) -> None:
+    """Cursor lists reasoning variants as '<model>-thinking'; the router serves the base model with reasoning on.
+    The budget must hold such a request as it holds the base model's, never nothing."""
+    key, _ = new_key(gw, key_alias="cursor-thinking", models=["claude-sonnet-4", "claude-sonnet-4-thinking"],
+                     max_daily_spend=5)
+    plain = cursor(gw, key, cursor_ask_body("claude-sonnet-4"))
+    thinking = cursor(gw, key, cursor_ask_body("claude-sonnet-4-thinking"))
+    assert plain.status_code == 200 and thinking.status_code == 200, thinking.text
+    assert Decimal(thinking.headers["x-switchboard-reserved"]) > 0
+    assert thinking.headers["x-switchboard-reserved"] == plain.headers["x-switchboard-reserved"]

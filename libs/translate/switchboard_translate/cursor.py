@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from switchboard_rules.model_names import THINKING_SUFFIX, split_thinking_suffix
+
 from .chat_messages import convert_parts, last_cache_mark, normalize_messages, parts_text
 from .cursor_output import CursorResponseFixer
 from .errors import InvalidRequest
@@ -45,7 +47,6 @@ __all__ = [
     "split_thinking_suffix",
 ]
 
-THINKING_SUFFIX = "-thinking"
 DEFAULT_THINKING_EFFORT = "medium"
 # Keys of a chat body that other dialects use; translated or dropped instead of forwarded.
 _TRANSLATED_IN_CHAT = ("system", "reasoning", "max_output_tokens", "text", "instructions", *STATEFUL_OR_UNSUPPORTED)
@@ -168,21 +169,6 @@ def _set_tools(chat: dict[str, Any], body: dict[str, Any], tools: list[dict[str,
             raise InvalidRequest(f"'tool_choice' names the tool {name!r}, but the request defines no tools: "
                                  "add it to 'tools', or leave tool_choice out.", "tool_choice")
         chat.pop("parallel_tool_calls", None)
-
-
-def split_thinking_suffix(model: str, served: Callable[[str], bool]) -> tuple[str, bool]:
-    """``("<base>", True)`` for ``<base>-thinking`` when only the base is served.
-
-    Cursor lists reasoning variants as separate model names. A name that is
-    itself served always wins, so a catalog entry literally called
-    ``foo-thinking`` is never rewritten.
-    """
-    if served(model) or not model.endswith(THINKING_SUFFIX):
-        return model, False
-    base = model[: -len(THINKING_SUFFIX)]
-    if base and served(base):
-        return base, True
-    return model, False
 
 
 def apply_thinking_suffix(body: dict[str, Any], served: Callable[[str], bool]) -> dict[str, Any]:

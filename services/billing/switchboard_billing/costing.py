@@ -55,7 +55,9 @@ class Pricer:
         self.prices = prices or PriceCatalog()
         #: Output tokens held for a request without max_tokens on a deployment whose output limit is unknown.
         self.default_output_tokens = default_output_tokens
-        self._cache: dict[tuple[str, str, str, bool, int], ModelPrice | None] = {}
+        #: (deployment, byok, minute) → (the deployment's pricing it was computed for, price). A reloaded catalog
+        #: or a changed stored model brings new pricing objects, so a repriced deployment misses at once.
+        self._cache: dict[tuple[str, str, str, bool, int], tuple[DeploymentPricing, ModelPrice | None]] = {}
         #: (id of a price, token counts) → (that price, charge): traffic repeats few usage shapes, and computing
         #: a cost takes ~15 µs of Decimal arithmetic. The entry holds the price, so that id stays unique.
         self._costs: dict[tuple[int, int, int, int, int, int], tuple[ModelPrice, Charge]] = {}
@@ -63,11 +65,14 @@ class Pricer:
     def price(self, pricing: DeploymentPricing, *, byok: bool, at: datetime) -> ModelPrice | None:
         """The deployment's price at ``at``; cached per minute (some providers price by time of day)."""
         key = (pricing.deployment_id, pricing.provider, pricing.model, byok, int(at.timestamp()) // 60)
-        if key not in self._cache:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = self.prices.price_for(pricing, byok=byok, at=at)
-        return self._cache[key]
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is pricing:
+            return hit[1]
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        price = self.prices.price_for(pricing, byok=byok, at=at)
+        self._cache[key] = (pricing, price)
+        return price
 
     def event_cost(self, event: billing_pb2.UsageEvent) -> int | None:
         """The real cost of a settled request in micro-dollars; None when its price is unknown."""

@@ -39,6 +39,7 @@ from switchboard_rules.catalog import (
 )
 from switchboard_rules.catalog.wildcards import fill, is_pattern, resolve
 from switchboard_rules.model_limits import limits_for
+from switchboard_rules.model_names import split_thinking_suffix
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,15 @@ class ModelCatalog:
 
     def resolve(self, public_model: str) -> PublicModel | None:
         """The model that serves ``public_model``: its own entry, else the most specific wildcard entry that
-        matches, its deployments as they serve that name."""
+        matches, its deployments as they serve that name; a reasoning variant (``<model>-thinking``, which the
+        router serves as its base model) resolves as its base model."""
+        model = self._resolve(public_model)
+        if model is not None:
+            return model
+        base, variant = split_thinking_suffix(public_model, lambda name: self._resolve(name) is not None)
+        return self._resolve(base) if variant else None
+
+    def _resolve(self, public_model: str) -> PublicModel | None:
         model = self.models.get(public_model)
         if model is not None or is_pattern(public_model):
             return model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +169,26 @@ async def test_settle_batch_is_idempotent_and_summed_by_group(ledger: Ledger) ->
     assert [(g.group, g.cost_micros) for g in by_key] == [("k1", 100_000), ("k2", 300_000)]
     window = await ledger.summarize(from_ms=AT_MS + day)
     assert window[0].requests == 1
+
+
+def test_a_repriced_deployment_is_charged_its_new_price_at_once() -> None:
+    """A config reload (or a changed stored model) reprices the very next request, not the next minute's."""
+    def catalog(input_price: str) -> Any:
+        return parse_models({"models": [{"name": "m", "deployments": [
+            {"provider": "openai", "model": "gpt-4o-mini", "input_cost_per_million": input_price,
+             "output_cost_per_million": "1"}]}]})
+    source = CatalogSource.of(catalog("5"))
+    priced = Pricer(source)
+    at = datetime.fromtimestamp(AT_MS / 1000, UTC)
+    [dep] = source.current().candidates("m")
+    assert priced.price(dep.pricing, byok=False, at=at).input == Decimal("5")  # type: ignore[union-attr]
+    source._catalog = catalog("10")  # what a reload does
+    [dep] = source.current().candidates("m")
+    assert priced.price(dep.pricing, byok=False, at=at).input == Decimal("10")  # type: ignore[union-attr]
+
+
+def test_a_reasoning_variant_is_held_as_its_base_model() -> None:
+    """Cursor's '<model>-thinking' names, which the router serves as the base model, are not free to hold."""
+    priced = pricer(CATALOG)
+    thinking, base = model_rates(priced, "sonnet-thinking"), model_rates(priced, "sonnet")
+    assert thinking.deployments == base.deployments and thinking.servable
