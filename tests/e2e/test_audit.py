@@ -201,6 +201,9 @@ def test_every_state_changing_admin_route_leaves_exactly_one_row(gw: Gateway,
     assert user["after"]["joined_teams"] == ["t-audit"] and user["after"]["created_key"].startswith("key_")
     model = next(r for r in rows if r["action"] == "model.create")
     assert model["after"]["sealed_secrets"] == "[redacted]" and model["actor"]["key_id"] == "master"
+    # An update that sends no api_key keeps the stored one, and the log does not show it as a key rotation.
+    for changed in (r for r in rows if r["action"] == "model.update"):
+        assert "sealed_secrets" not in changed["after"] and "sealed_secrets" not in changed["before"], changed
     assert ok(httpx.get(gw.base_url + "/audit/verify", headers=gw.admin(), timeout=20))["ok"]
 
 

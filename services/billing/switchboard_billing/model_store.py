@@ -169,10 +169,14 @@ class ModelStore:
             raise ServiceError(Kind.ERROR_KIND_NOT_FOUND,
                                f"No model with id {model.model_id!r} was added at run time; /model/info lists "
                                "the ids.", code="model_not_found", param="id")
-        secrets = {key: value for key, value in {**(self._open(existing) if existing is not None else {}),
-                                                 **model.secrets}.items() if value}  # "" drops a stored value
+        stored = self._open(existing) if existing is not None else {}
+        secrets = {key: value for key, value in {**stored, **model.secrets}.items() if value}  # "" drops one
         sealed = ""
-        if secrets:
+        if existing is not None and secrets == stored:
+            # Unchanged credentials keep their sealed text: sealing again gives other bytes, which the audit
+            # log would show as a credential change.
+            sealed = existing["sealed_secrets"]
+        elif secrets:
             if self.cipher is None:
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
                                    "This gateway cannot store provider credentials: set SWITCHBOARD_ENCRYPTION_KEY "
