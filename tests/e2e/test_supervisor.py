@@ -154,3 +154,22 @@ def processes_with_env(entry: str) -> list[int]:
         if needle in environ.split(b"\0"):
             found.append(int(proc_dir.name))
     return found
+
+
+def test_one_metrics_port_setting_gives_each_grpc_service_its_own_port(
+        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    """SWITCHBOARD_METRICS_PORT under make run: three processes cannot share one port (billing failed to bind it
+    and took the gateway down); auth gets it, billing the next, the router the one after."""
+    first = free_port()
+    proc, base = start_supervisor(tmp_path, fake_openai[1], extra_env={"SWITCHBOARD_METRICS_PORT": str(first)})
+    try:
+        master = (tmp_path / "data" / "master_key").read_text().strip()
+        assert httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {master}"}).status_code == 200
+        for offset, service in enumerate(("auth", "billing", "router")):
+            scraped = httpx.get(f"http://127.0.0.1:{first + offset}/metrics", timeout=5)
+            assert scraped.status_code == 200, (service, scraped.text[:200])
+            assert f'service="{service}"' in scraped.text, (service, scraped.text[:500])  # its own RPCs
+        assert proc.poll() is None, output(tmp_path)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

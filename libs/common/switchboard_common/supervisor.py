@@ -68,10 +68,21 @@ def build_env() -> tuple[dict[str, str], str]:
     return env, master_source
 
 
+#: Offset of each gRPC service's metrics port from SWITCHBOARD_METRICS_PORT (one machine: one port each).
+METRICS_OFFSETS = {"auth": 0, "billing": 1, "router": 2}
+
+
 def service_env(env: dict[str, str], name: str) -> dict[str, str]:
     out = dict(env)
     if name in ("auth", "billing", "router"):
         out["SWITCHBOARD_GRPC_LISTEN"] = out[f"SWITCHBOARD_{name.upper()}_ADDRESS"]
+    metrics_port = out.get("SWITCHBOARD_METRICS_PORT", "")
+    if metrics_port.isdigit() and int(metrics_port) > 0:
+        # Three processes cannot share a port: auth takes it, billing the next, the router the one after.
+        if name in METRICS_OFFSETS:
+            out["SWITCHBOARD_METRICS_PORT"] = str(int(metrics_port) + METRICS_OFFSETS[name])
+        else:
+            out.pop("SWITCHBOARD_METRICS_PORT")  # the facade serves /metrics on its own port
     return out
 
 
