@@ -364,6 +364,8 @@ def test_a_row_edited_in_sqlite_is_caught_by_audit_verify(gw: Gateway) -> None:
     assert verify_cli(gw).returncode == 0
     forged = verify_cli(gw, "--expect-head", f"auth:{head.group(1)}:{'0' * 64}")
     assert forged.returncode == 1 and f"BROKEN at row {head.group(1)}" in forged.stdout
+    shortened = verify_cli(gw, "--expect-head", f"auth:{head.group(1)}:{head.group(2)[:4]}…{head.group(2)[-2:]}")
+    assert shortened.returncode == 2 and "64 hex digits" in shortened.stderr
 
 
 @pytest.mark.postgres

@@ -23,7 +23,7 @@ from switchboard_facade.cli.connection import NO_CREDENTIAL, add_connection_opti
 
 EXAMPLES = """examples:
   switchboard audit verify
-  switchboard audit verify --expect-head auth:1042:9f2c...e1
+  switchboard audit verify --expect-head auth:1042:<the 64-hex-digit head hash printed earlier>
   switchboard audit list --actor key_abc --action key. --since 2026-11-01
   switchboard audit list --format csv > audit.csv"""
 
@@ -69,6 +69,9 @@ def _expected(texts: list[str]) -> list[tuple[str, int, str]]:
         parts = text.split(":")
         if len(parts) != 3 or parts[0] not in ("auth", "billing") or not parts[1].isdigit() or not parts[2]:
             raise ValueError(f"--expect-head takes LOG:SEQ:HASH (LOG auth or billing), got {text!r}")
+        if len(parts[2]) != 64 or any(c not in "0123456789abcdef" for c in parts[2]):
+            raise ValueError(f"--expect-head wants the whole head hash (64 hex digits, as `switchboard audit verify` "
+                             f"prints it), got {parts[2]!r}")
         out.append((parts[0], int(parts[1]), parts[2]))
     return out
 
