@@ -66,6 +66,23 @@ def test_sighup_reloads_the_catalog_without_dropping_requests_in_flight(
     assert results == [200], "the stream in flight during the reload completes"
 
 
+def test_an_edited_config_file_is_served_without_a_signal(
+        own_gateway: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    """Billing re-reads the file when it changes; the router does too, so that the two never disagree on
+    which models exist (a model only the router knew was served without a hold or a price)."""
+    key = own_gateway.create_key()
+    config = yaml.safe_load(own_gateway.config_path.read_text())
+    config["models"].append({"name": "fake-edited", "deployments": [
+        {"provider": "openai", "model": "good", "api_base": fake_openai[1], "api_key": "x", **FAKE_PRICES}]})
+    own_gateway.config_path.write_text(yaml.safe_dump(config))
+    assert wait_until(lambda: "fake-edited" in model_ids(own_gateway, key), timeout=15)
+    answer = httpx.post(f"{own_gateway.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                        json={"model": "fake-edited", "messages": [{"role": "user", "content": "x"}]}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    assert own_gateway.ledger_row(answer.headers["x-request-id"])["cost_micros"] > 0
+    assert "catalog reloaded (config file change)" in own_gateway.processes["router"].log()
+
+
 def test_a_broken_config_is_rejected_and_the_old_catalog_stays(own_gateway: Gateway) -> None:
     key = own_gateway.create_key()
     before = model_ids(own_gateway, key)

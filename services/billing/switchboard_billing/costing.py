@@ -81,8 +81,10 @@ class Pricer:
     def event_charge(self, event: billing_pb2.UsageEvent) -> Charge:
         """The real cost of a settled request and what prompt caching saved on it, at the same price."""
         at = datetime.fromtimestamp(event.started_at_ms / 1000, UTC) if event.started_at_ms else datetime.now(UTC)
-        dep = self.source.current().deployment(event.deployment_id, event.upstream_model) if event.deployment_id \
-            else None
+        dep = None
+        if event.deployment_id:
+            dep = self.source.current().deployment(event.deployment_id, event.upstream_model) \
+                or self.source.current(fresh=True).deployment(event.deployment_id, event.upstream_model)
         byok = event.byok
         if dep is not None:
             pricing = dep.pricing

@@ -232,9 +232,11 @@ class CatalogSource:
         """Raises :class:`CatalogError` unless the file (as last read well) takes these stored deployments."""
         parse_models(self._raw, str(self.path), stored)
 
-    def current(self) -> ModelCatalog:
+    def current(self, fresh: bool = False) -> ModelCatalog:
+        """The catalog, the file re-read when it changed (looked at every ``check_every`` seconds, or now with
+        ``fresh``: a deployment or model billing does not know may be one a router already reloaded)."""
         now = time.monotonic()
-        if self.path is not None and now - self._checked >= self.check_every:
+        if self.path is not None and (fresh or now - self._checked >= self.check_every):
             self._checked = now
             try:
                 mtime = self.path.stat().st_mtime

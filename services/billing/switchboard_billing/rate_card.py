@@ -60,7 +60,9 @@ def model_rates(pricer: Pricer, public_model: str, at: datetime | None = None) -
     """The rates of every live deployment a request for ``public_model`` may reach (its fallbacks' included)."""
     moment = at or datetime.now(UTC)
     deployments, servable, priced = [], True, True
-    for dep in pricer.source.current().candidates(public_model):
+    candidates = pricer.source.current().candidates(public_model) \
+        or pricer.source.current(fresh=True).candidates(public_model)  # a model a router may know already
+    for dep in candidates:
         price = pricer.price(dep.pricing, byok=False, at=moment)
         if price is None:
             priced = False

@@ -25,6 +25,8 @@ from switchboard_router.settings import RouterSettings
 from switchboard_router.settlement import Settlement
 
 log = logging.getLogger("switchboard_router")
+#: How often the catalog file is checked for changes (billing checks it as often).
+CONFIG_CHECK_SECONDS = 2.0
 
 
 def describe_catalog(engine: Engine) -> None:
@@ -96,7 +98,16 @@ async def serve(settings: RouterSettings) -> None:
     metrics.serve(settings.metrics_port)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload("config reload")))
+
+    async def watch_file() -> None:
+        while True:
+            await asyncio.sleep(CONFIG_CHECK_SECONDS)
+            if await asyncio.to_thread(loader.file_changed):
+                await reload("config file change")
+
+    watcher = loop.create_task(watch_file())
     async def close() -> None:
+        watcher.cancel()
         await watch.close()
         await running.aclose()
         await billing.close(settings.shutdown_grace_seconds)

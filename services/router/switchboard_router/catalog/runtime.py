@@ -44,6 +44,24 @@ class CatalogLoader:
         self.path = path
         self.stored: list[Stored] = []
         self._lock = asyncio.Lock()
+        self._seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """What identifies the file's content as the last build read it (a ConfigMap update swaps the file)."""
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+    def file_changed(self) -> bool:
+        """Whether the file changed since it was last looked at: billing re-reads it by itself, and a router
+        left on the old catalog would serve models billing no longer prices (or miss new ones)."""
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return False
+        self._seen = stamp
+        return True
 
     async def build(self) -> Catalog:
         """The catalog now; raises CatalogError when the file is broken."""
