@@ -115,10 +115,11 @@ def test_a_key_limited_to_some_models_sees_only_those(gateway: Gateway) -> None:
     ids = {m.id for m in client(gateway, limited).models.list()}
     assert ids == {"fake-good"}
     for base in ("/v1", "/cursor"):  # the SDK's models.retrieve: one model, or OpenAI's 404
-        model = client(gateway, limited, base).models.retrieve("fake-good")
-        assert (model.id, model.object) == ("fake-good", "model")
-        with pytest.raises(openai.NotFoundError) as missing:
-            client(gateway, limited, base).models.retrieve("fake-echo")
+        with client(gateway, limited, base) as sdk:
+            model = sdk.models.retrieve("fake-good")
+            assert (model.id, model.object) == ("fake-good", "model")
+            with pytest.raises(openai.NotFoundError) as missing:
+                sdk.models.retrieve("fake-echo")
         assert isinstance(missing.value.body, dict) and missing.value.body["code"] == "model_not_found"
     with pytest.raises(openai.PermissionDeniedError) as info:
         client(gateway, limited).chat.completions.create(model="fake-echo", messages=[{"role": "user", "content": "x"}])
