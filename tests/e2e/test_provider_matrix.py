@@ -172,6 +172,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     ]
     models += [{"name": f"{provider}-{leak}", "deployments": [deployment(fakes, provider, leak)]}
                for provider in PROVIDERS for leak in [*LEAKS, "leak-stream"]]
+    # A Gemini deployment whose output limit bounds what the gateway holds and sends when a client names none.
+    models += [{"name": f"{provider}-bounded", "deployments": [{**deployment(fakes, provider, "gemini-2.5-flash-good"),
+                                                                "max_output_tokens": 2000}]}
+               for provider in ("gemini", "vertex")]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -348,6 +352,30 @@ def test_content_filter_is_finish_reason_content_filter(provider: str, sdk: open
     assert whole.choices[0].finish_reason == "content_filter"
     chunks, _ = stream_chunks(sdk, model=f"{provider}-filter", messages=messages)
     assert finish_reasons(chunks) == ["content_filter"]
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_the_gemini_thinking_budget_stays_within_the_output_bound(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Gemini spends thinking out of maxOutputTokens, the bound billing held: the budget must leave the answer room,
+    whether the client set the bound (max_tokens) or the gateway did (a budgeted key's hold of the deployment's
+    output limit, when the client names none: Cursor's case)."""
+    ask = [{"role": "user", "content": "Think hard."}]
+    sdk.chat.completions.create(model=f"{provider}-good", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=1000, reasoning_effort="high")
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (1000, {"thinkingBudget": 999})
+    sdk.chat.completions.create(model=f"{provider}-good", messages=ask,  # type: ignore[arg-type]
+                                max_completion_tokens=3000,
+                                extra_body={"thinking": {"type": "enabled", "budget_tokens": 8000}})
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (3000, {"thinkingBudget": 2999})
+    with openai.OpenAI(api_key=gateway.create_key(max_budget=50), base_url=gateway.base_url + "/v1",
+                       max_retries=0, timeout=20) as budgeted:
+        budgeted.chat.completions.create(model=f"{provider}-bounded", messages=ask,  # type: ignore[arg-type]
+                                         reasoning_effort="high")
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (2000, {"thinkingBudget": 1999})
 
 
 def test_azure_requests_use_deployment_urls_api_version_and_api_key(sdk: openai.OpenAI, fakes: Fakes) -> None:

@@ -491,3 +491,24 @@ def test_allowed_tools_sends_only_the_allowed_functions() -> None:
     sent = generate_content_body(body, model="gemini-2.5-flash")
     assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_time"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+
+
+def test_the_thinking_budget_stays_below_max_output_tokens() -> None:
+    # Gemini spends thinking out of maxOutputTokens, which is the output bound billing held: a budget above it
+    # would leave no room for the answer (Anthropic's rule, budget_tokens < max_tokens, applied the same way).
+    cases: list[tuple[dict[str, Any], int, str, dict[str, Any]]] = [
+        ({"reasoning_effort": "high"}, 1000, "gemini-2.5-flash", {"thinkingBudget": 999}),
+        ({"thinking": {"type": "enabled", "budget_tokens": 5000}}, 4000, "gemini-2.5-pro", {"thinkingBudget": 3999}),
+        ({"reasoning_effort": "low", "thinking": {"type": "enabled", "budget_tokens": 5000}}, 600, "gemini-2.5-flash",
+         {"thinkingBudget": 599}),
+        # Within the bound, or a level (Gemini 3), it is sent as asked.
+        ({"reasoning_effort": "medium"}, 20000, "gemini-2.5-pro", {"thinkingBudget": 8192}),
+        ({"reasoning_effort": "none"}, 100, "gemini-2.5-flash", {"thinkingBudget": 0}),
+        ({"reasoning_effort": "high"}, 1000, "gemini-3-pro-preview", {"thinkingLevel": "high"}),
+    ]  # fmt: skip
+    for asks, max_tokens, model, thinking in cases:
+        body = {"messages": [{"role": "user", "content": "think"}], "max_completion_tokens": max_tokens, **asks}
+        config = generate_content_body(body, model=model)["generationConfig"]
+        assert config["maxOutputTokens"] == max_tokens
+        assert config["thinkingConfig"] == thinking, (asks, max_tokens, model)
+

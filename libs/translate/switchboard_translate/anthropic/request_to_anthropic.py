@@ -20,7 +20,7 @@ import orjson
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
-from switchboard_translate.thinking import requested_thinking_budget
+from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Output budget when neither the request nor the deployment names one and the model is not known below.
 DEFAULT_MAX_TOKENS = 4096
@@ -260,7 +260,7 @@ def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
     if requested is None and (not effort or effort == "none"):
         return
     wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
-    budget = min(wanted, out["max_tokens"] - 1)
+    budget = thinking_budget_within(wanted, out["max_tokens"])
     if budget < MIN_THINKING_BUDGET:
         return
     if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):
