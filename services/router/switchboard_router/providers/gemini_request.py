@@ -17,6 +17,7 @@ import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
@@ -39,8 +40,8 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     text, both ``user`` to Gemini) ends the marked contents before it."""
     n = body.get("n")
     if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        raise ValueError("Gemini deployments answer one choice per request: set n to 1, or send one request per "
-                         "answer")
+        raise InvalidRequest("Gemini deployments answer one choice per request: set n to 1, or send one request "
+                             "per answer", "n")
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
