@@ -408,6 +408,22 @@ def test_log_probabilities_are_refused_where_the_provider_has_none(
 
 
 @pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_gemini_answers_log_probabilities_whole_and_streamed(provider: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    messages = [{"role": "user", "content": "Hi"}]
+    completion = sdk.chat.completions.create(model=f"{provider}-good", messages=messages,  # type: ignore[arg-type]
+                                             logprobs=True, top_logprobs=2)
+    config = fakes.last_body(provider)["generationConfig"]
+    assert config["responseLogprobs"] is True and config["logprobs"] == 2
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None and logprobs.content
+    assert "".join(t.token for t in logprobs.content) == completion.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.top_logprobs[0].token == t.token for t in logprobs.content)
+    chunks, _ = stream_chunks(sdk, model=f"{provider}-good", messages=messages, logprobs=True, top_logprobs=2)
+    streamed = [t for chunk in chunks for c in chunk.choices if c.logprobs for t in c.logprobs.content or []]
+    assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in logprobs.content]
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
 def test_the_gemini_thinking_budget_stays_within_the_output_bound(
         provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
     """Gemini spends thinking out of maxOutputTokens, the bound billing held: the budget must leave the answer room,

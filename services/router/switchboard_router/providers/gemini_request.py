@@ -5,7 +5,8 @@ keeps system text apart (``systemInstruction``), identifies a function result
 by the function's NAME rather than a call id (so ids are mapped back to names
 from the assistant turn that made the call), wants tool schemas in its own
 OpenAPI subset, and puts sampling settings in ``generationConfig``: among
-them the thinking budget, kept below ``maxOutputTokens``, which it is spent from.
+them log probabilities (``responseLogprobs``, ``logprobs``: the top alternatives)
+and the thinking budget, kept below ``maxOutputTokens``, which it is spent from.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import orjson
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.openai_shapes import plain_text
 from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.logprobs import requested_logprobs
 from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
@@ -257,6 +259,11 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         schema = (response_format.get("json_schema") or {}).get("schema")
         if schema:
             config["responseSchema"] = to_gemini_schema(schema)
+    top_logprobs = requested_logprobs(body)
+    if top_logprobs is not None:
+        config["responseLogprobs"] = True
+        if top_logprobs:
+            config["logprobs"] = top_logprobs
     thinking = _thinking_config(body, model, config.get("maxOutputTokens"))
     if thinking is not None:
         config["thinkingConfig"] = thinking
