@@ -183,6 +183,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     models += [{"name": f"{provider}-bounded", "deployments": [{**deployment(fakes, provider, "gemini-2.5-flash-good"),
                                                                 "max_output_tokens": 2000}]}
                for provider in ("gemini", "vertex")]
+    # Claude on Bedrock, which thinks when asked (the other Bedrock models are not Claude).
+    models += [{"name": f"bedrock-claude-{behaviour}",
+                "deployments": [deployment(fakes, "bedrock", f"us.anthropic.claude-sonnet-4-{behaviour}-v1:0")]}
+               for behaviour in ("good", "tool", "redacted")]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -445,6 +449,53 @@ def test_the_gemini_thinking_budget_stays_within_the_output_bound(
                                          reasoning_effort="high")
     config = fakes.last_body(provider)["generationConfig"]
     assert (config["maxOutputTokens"], config["thinkingConfig"]) == (2000, {"thinkingBudget": 1999})
+
+
+def test_reasoning_is_refused_on_a_bedrock_model_that_is_not_claude(sdk: openai.OpenAI, gateway: Gateway,
+                                                                     fakes: Fakes) -> None:
+    """The gateway asks only Claude to think on Bedrock: another model's reasoning request is refused, not dropped."""
+    messages: Any = [{"role": "user", "content": "Think."}]
+    before = fakes.calls("bedrock")
+    for asks, param in (({"reasoning_effort": "low"}, "reasoning_effort"),
+                        ({"extra_body": {"thinking": {"type": "enabled", "budget_tokens": 2000}}}, "thinking")):
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model="bedrock-good", messages=messages, stream=stream, **asks)
+            assert_refused_unsent_and_unbilled(info, param, "use a Claude model", "bedrock", before, fakes, gateway)
+    served = sdk.chat.completions.create(model="bedrock-good", messages=messages,
+                                         reasoning_effort="none")  # type: ignore[arg-type]
+    assert served.choices[0].message.content
+    assert "additionalModelRequestFields" not in fakes.last_body("bedrock")
+
+
+#: A request for each parameter some providers cannot honour.
+PROBES: dict[str, dict[str, Any]] = {"n": {"n": 2}, "logprobs": {"logprobs": True},
+                                     "top_logprobs": {"logprobs": True, "top_logprobs": 2},
+                                     "reasoning_effort": {"reasoning_effort": "low"}}
+
+
+@pytest.mark.parametrize("provider", [*PROVIDERS, "bedrock-claude"])
+def test_model_info_lists_the_parameters_each_deployment_honours(provider: str, sdk: openai.OpenAI,
+                                                                 gateway: Gateway) -> None:
+    """supported_openai_params (LiteLLM's field) of /model/info and /model_group/info is what the gateway does: a
+    parameter listed is served, one left out is refused."""
+    name = f"{provider}-good"
+    data = httpx.get(f"{gateway.base_url}/model/info", headers=gateway.admin(), timeout=20).json()["data"]
+    [entry] = [m for m in data if m["model_name"] == name]
+    supported = entry["model_info"]["supported_openai_params"]
+    assert {"max_tokens", "stream", "temperature", "tools", "tool_choice", "response_format"} <= set(supported)
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    for param, asks in PROBES.items():
+        if param in supported:
+            answer = sdk.chat.completions.create(model=name, messages=messages, max_tokens=2000, **asks)
+            assert answer.choices[0].message.content, (name, param)
+        else:
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model=name, messages=messages, max_tokens=2000, **asks)
+            assert isinstance(info.value.body, dict) and info.value.body["param"] in (param, "logprobs"), (name, param)
+    groups = httpx.get(f"{gateway.base_url}/model_group/info", headers=gateway.admin(), params={"model_group": name},
+                       timeout=20).json()["data"]
+    assert [group["supported_openai_params"] for group in groups] == [supported]
 
 
 def test_azure_requests_use_deployment_urls_api_version_and_api_key(sdk: openai.OpenAI, fakes: Fakes) -> None:

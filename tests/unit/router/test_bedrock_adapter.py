@@ -207,7 +207,8 @@ def test_cache_control_becomes_cache_points() -> None:
                 "content": [{"type": "text", "text": "Long rules", "cache_control": {"type": "ephemeral"}}],
             },
             {"role": "user", "content": "Long document", "cache_control": {"type": "ephemeral"}},
-        )
+        ),
+        model="m",
     )
     assert sent["system"] == [{"text": "Long rules"}, {"cachePoint": {"type": "default"}}]
     assert sent["messages"][0]["content"] == [{"text": "Long document"}, {"cachePoint": {"type": "default"}}]
@@ -217,7 +218,7 @@ def test_a_marked_tool_is_followed_by_a_cache_point() -> None:
     from switchboard_router.providers.bedrock_messages import converse_body
 
     sent = converse_body(chat({"role": "user", "content": "x"},
-                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]))
+                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]), model="m")
     assert sent["toolConfig"]["tools"] == [
         {"toolSpec": {"name": "get_weather", "description": "Current weather in a city",
                       "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]}}},
@@ -505,3 +506,44 @@ def test_claude_on_bedrock_gets_automatic_cache_points_and_other_models_do_not()
 
     assert sent("us.anthropic.claude-sonnet-4-5-20250929-v1:0")["system"][-1] == {"cachePoint": {"type": "default"}}
     assert not any("cachePoint" in block for block in sent("amazon.nova-pro-v1:0")["system"])
+
+
+# -- what Converse refuses ------------------------------------------------------------------------------
+
+
+def _deployment(model: str) -> Any:
+    from switchboard_router.deployment import Deployment
+
+    return Deployment(id="d", public_model="p", provider="bedrock", model=model, api_base="", api_key="k")
+
+
+def _sent(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    return dict(orjson.loads(ADAPTER.build_request(_deployment(model), body, stream=False).content))
+
+
+CLAUDE_ON_BEDROCK = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+@pytest.mark.parametrize(("asks", "param"), [
+    ({"reasoning_effort": "low"}, "reasoning_effort"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2000}}, "thinking"),
+])  # fmt: skip
+def test_a_bedrock_model_other_than_claude_is_refused_reasoning_not_sent_it_silently(asks: dict[str, Any],
+                                                                                       param: str) -> None:
+    from switchboard_translate.errors import InvalidRequest
+
+    for model in ("meta.llama3-3-70b-instruct-v1:0", "amazon.nova-pro-v1:0"):
+        with pytest.raises(InvalidRequest) as refused:
+            _sent(model, chat({"role": "user", "content": "Think."}, **asks))
+        assert refused.value.param == param and "Claude" in refused.value.message
+        served = _sent(model, chat({"role": "user", "content": "Think."}, reasoning_effort="none"))
+        assert "additionalModelRequestFields" not in served
+
+
+def test_several_choices_are_refused_on_bedrock() -> None:
+    from switchboard_translate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="set n to 1") as refused:
+        _sent(CLAUDE_ON_BEDROCK, chat({"role": "user", "content": "hi"}, n=2))
+    assert refused.value.param == "n"
+    assert _sent(CLAUDE_ON_BEDROCK, chat({"role": "user", "content": "hi"}, n=1))

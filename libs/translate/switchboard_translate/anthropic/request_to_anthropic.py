@@ -11,8 +11,9 @@ The two differ in shape more than in meaning:
 - ``max_tokens`` is required by Anthropic, so a default is supplied.
 
 What Claude cannot do is refused here, before anything is sent, rather than
-dropped: log probabilities (Claude has none) and ``response_format``
-``json_object`` (see :mod:`switchboard_translate.response_format`).
+dropped: several choices and log probabilities (see
+:mod:`switchboard_translate.chat_params`) and ``response_format`` ``json_object``
+(see :mod:`switchboard_translate.response_format`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import orjson
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
-from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
+from switchboard_translate.chat_params import CLAUDE
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
@@ -61,10 +62,9 @@ def chat_request_to_anthropic(
     applies when the request names neither ``max_completion_tokens`` nor
     ``max_tokens``. ``stream`` is left to the caller.
     """
-    if (body.get("n") or 1) > 1:
-        raise TranslationError("Anthropic models return one choice per request: set n to 1", param="n")
-    if requested_logprobs(body) is not None:
-        raise TranslationError(f"Claude models return no log probabilities: {NO_LOGPROBS_ADVICE}", param="logprobs")
+    refusal = CLAUDE.refusal(body)
+    if refusal is not None:
+        raise TranslationError(refusal.message, param=refusal.param)
     system, messages = _split_messages(body.get("messages") or [])
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:

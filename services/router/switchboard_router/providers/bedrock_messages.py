@@ -6,8 +6,10 @@ bytes (base64 in JSON) with a format name. The OpenAI shape allows
 consecutive same-role messages and ``tool`` messages, so turns are merged.
 A ``json_schema`` response format becomes ``outputConfig.textFormat`` (the schema
 as a JSON string); what Converse cannot do is refused before anything is sent:
-log probabilities (it returns none) and ``json_object`` (it takes only a schema,
-see :mod:`switchboard_translate.response_format`).
+several choices and log probabilities (see :mod:`switchboard_translate.chat_params`)
+and ``json_object`` (it takes only a schema, see
+:mod:`switchboard_translate.response_format`). A model other than Claude is
+refused a reasoning request: the gateway knows no way to ask it to think.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.chat_params import CONVERSE, CONVERSE_CLAUDE, is_claude
 from switchboard_translate.errors import InvalidRequest
-from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 
 
@@ -39,10 +41,11 @@ _IMAGE_FORMATS = {
 }
 
 
-def converse_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body of a Converse / ConverseStream call (model id goes in the URL)."""
-    if requested_logprobs(body) is not None:
-        raise InvalidRequest(f"Bedrock's Converse API returns no log probabilities: {NO_LOGPROBS_ADVICE}", "logprobs")
+def converse_body(body: dict[str, Any], *, model: str) -> dict[str, Any]:
+    """The JSON body of a Converse / ConverseStream call to ``model`` (its id goes in the URL)."""
+    refusal = (CONVERSE_CLAUDE if is_claude(model) else CONVERSE).refusal(body)
+    if refusal is not None:
+        raise refusal
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:

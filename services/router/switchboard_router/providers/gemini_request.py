@@ -7,6 +7,7 @@ from the assistant turn that made the call), wants tool schemas in its own
 OpenAPI subset, and puts sampling settings in ``generationConfig``: among
 them log probabilities (``responseLogprobs``, ``logprobs``: the top alternatives)
 and the thinking budget, kept below ``maxOutputTokens``, which it is spent from.
+Several choices are refused (see :mod:`switchboard_translate.chat_params`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.openai_shapes import plain_text
-from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.chat_params import GEMINI
 from switchboard_translate.logprobs import requested_logprobs
 from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
@@ -40,10 +41,9 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     contents up to its last ``cache_control`` mark (0: only the system instruction or tools are marked;
     None: no mark). A marked message merged with the unmarked one after it (a tool result and the user's
     text, both ``user`` to Gemini) ends the marked contents before it."""
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        raise InvalidRequest("Gemini deployments answer one choice per request: set n to 1, or send one request "
-                             "per answer", "n")
+    refusal = GEMINI.refusal(body)
+    if refusal is not None:
+        raise refusal
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
