@@ -196,6 +196,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     models += [{"name": f"bedrock-claude-{behaviour}",
                 "deployments": [deployment(fakes, "bedrock", f"us.anthropic.claude-sonnet-4-{behaviour}-v1:0")]}
                for behaviour in ("good", "tool", "redacted")]
+    # Gemini 2.5 models, whose thinking budgets have ranges of their own.
+    models += [{"name": f"{provider}-{name}", "deployments": [deployment(fakes, provider, upstream)]}
+               for provider in ("gemini", "vertex") for name, upstream in (("pro", "gemini-2.5-pro"),
+                                                                           ("lite", "gemini-2.5-flash-lite"))]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -458,6 +462,33 @@ def test_the_gemini_thinking_budget_stays_within_the_output_bound(
                                          reasoning_effort="high")
     config = fakes.last_body(provider)["generationConfig"]
     assert (config["maxOutputTokens"], config["thinkingConfig"]) == (2000, {"thinkingBudget": 1999})
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_a_gemini_thinking_budget_is_kept_in_the_models_range_or_refused_naming_the_output_bound(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Gemini 2.5 Pro thinks 128 to 32,768 tokens and cannot stop, Flash-Lite 512 to 24,576: Google refuses any other
+    budget. The gateway moves the budget into the range, and refuses (unsent, unbilled) an output bound that leaves
+    no room for the least one, saying how large it must be."""
+    ask = [{"role": "user", "content": "Think."}]
+    sdk.chat.completions.create(model=f"{provider}-pro", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=1000, reasoning_effort="none")  # type: ignore[arg-type]
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 128}
+    sdk.chat.completions.create(model=f"{provider}-pro", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=60000, extra_body={"thinking": {"type": "enabled", "budget_tokens": 50000}})
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 32768}
+    before = fakes.calls(provider)
+    for model, asks, field, least in ((f"{provider}-pro", {"max_tokens": 100, "reasoning_effort": "low"},
+                                       "max_tokens", 129),
+                                      (f"{provider}-lite", {"max_completion_tokens": 300, "reasoning_effort": "low"},
+                                       "max_completion_tokens", 513)):
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.chat.completions.create(model=model, messages=ask, **asks)  # type: ignore[arg-type,call-overload]
+        assert_refused_unsent_and_unbilled(info, field, f"Set {field} to at least {least}", provider, before, fakes,
+                                           gateway)
+    sdk.chat.completions.create(model=f"{provider}-lite", messages=ask,  # type: ignore[arg-type]
+                                max_completion_tokens=513, reasoning_effort="low")
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 512}
 
 
 def test_claude_on_bedrock_thinks_as_on_anthropic_and_its_signed_thinking_goes_back(
