@@ -106,7 +106,9 @@ class StreamEncoder(Protocol):
         """SSE bytes for a batch of OpenAI ``chat.completion.chunk`` JSON documents (may be empty)."""
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
-        """The closing SSE bytes: ``error`` is set when the stream failed after it began."""
+        """The closing SSE bytes: ``error`` is set when the stream failed after it began; ``usage`` (an OpenAI
+        usage object) is what the stream was billed, None when that is not known here. A failed stream tells
+        its client the usage too, where its dialect has a place for it, before the error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,10 +316,10 @@ async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterato
                 usage = end.usage
                 yield encoder.end(openai_usage(usage), end.error if end.HasField("error") else None)
     except ServiceError as err:  # the router was lost, or the deadline passed, after the stream began
-        if err.error.code in _UNANSWERED:
+        if err.error.code in _UNANSWERED:  # this facade's record is the bill: the client is told it
             usage = _delivered_usage(call, delivered)
             _settle_unanswered(gw, call, err, status_for(err), usage=usage, route=route)
-        yield encoder.end(None, err.error)
+        yield encoder.end(openai_usage(usage) if usage is not None else None, err.error)
     finally:
         handle.cancel()
         finish(gw, call, usage)

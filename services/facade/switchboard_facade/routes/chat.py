@@ -79,7 +79,7 @@ class ChatEndpoint:
         # Normalizing never changes what it is given (it builds the canonical body anew), so an equal result
         # means the client's JSON is the canonical body; equal values are mostly the same objects, so this
         # costs microseconds even for a 100 KB conversation.
-        return Parsed(chat, chat_dialect(fixer), as_sent=not self.model_in_path and chat == body)
+        return Parsed(chat, chat_dialect(fixer, usage_asked(chat)), as_sent=not self.model_in_path and chat == body)
 
 
 OPENAI_CHAT = ChatEndpoint()
@@ -99,38 +99,90 @@ async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
     return await flow.serve(gw, incoming, AZURE_CHAT)
 
 
+def usage_asked(body: dict[str, Any]) -> bool:
+    """Whether the client asked for the stream's usage chunk (``stream_options.include_usage``)."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
 class _ChatStream:
-    """OpenAI chat SSE: chunks pass through as ``data:`` frames (fixed for Cursor when asked), then ``[DONE]``."""
+    """OpenAI chat SSE: chunks pass through as ``data:`` frames (fixed for Cursor when asked), then ``[DONE]``.
 
-    __slots__ = ("fixer",)
+    A stream the provider broke off ends with the gateway's error event; a client that asked for usage is told
+    first what it was billed, in the usage chunk OpenAI ends a stream with (``choices: []``), unless the last
+    chunk relayed already said the same. The chunks' bytes are only kept for that (the first for the answer's
+    id, the last to compare), and read only when a stream fails.
+    """
 
-    def __init__(self, fixer: CursorResponseFixer | None) -> None:
+    __slots__ = ("fixer", "usage_asked", "first", "last")
+
+    def __init__(self, fixer: CursorResponseFixer | None, usage_asked: bool = False) -> None:
         self.fixer = fixer
+        self.usage_asked = usage_asked
+        self.first: bytes | None = None
+        self.last: bytes | None = None
 
     def chunks(self, chunks: Sequence[bytes]) -> bytes:
+        if self.usage_asked and chunks:
+            if self.first is None:
+                self.first = chunks[0]
+            self.last = chunks[-1]
         if self.fixer is not None:
             chunks = [orjson.dumps(self.fixer.fix_chunk(orjson.loads(c))) for c in chunks]
         return b"".join(b"data: " + c + b"\n\n" for c in chunks)
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
-        frames = b"data: " + error_event_payload(error) + b"\n\n" if error is not None else b""
         held = self.fixer.flush() if self.fixer is not None else None
-        if held is not None:
-            frames += b"data: " + orjson.dumps(held) + b"\n\n"
+        frames = b"data: " + orjson.dumps(held) + b"\n\n" if held is not None else b""
+        if error is not None:
+            if usage is not None and self.usage_asked:
+                frames += self._billed(usage)
+            frames += b"data: " + error_event_payload(error) + b"\n\n"
         return frames + DONE
 
+    def _billed(self, usage: dict[str, Any]) -> bytes:
+        """The usage chunk of a failed stream (empty when the last chunk relayed carried the same counts)."""
+        last = _object(self.last)
+        told = last.get("usage") if not last.get("choices") else None
+        if isinstance(told, dict) and all(told.get(name) == usage[name] for name in _COUNTS):
+            return b""
+        first = _object(self.first)
+        chunk: dict[str, Any] = {"id": first.get("id") or "", "object": "chat.completion.chunk",
+                                 "created": first.get("created") or 0, "model": first.get("model") or "",
+                                 "choices": [], "usage": usage}
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-def chat_dialect(fixer: CursorResponseFixer | None) -> Dialect:
+
+#: The counts a usage chunk already relayed must match for the billed usage to go unsaid.
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _object(raw: bytes | None) -> dict[str, Any]:
+    """A relayed chunk's JSON object (empty when there is none)."""
+    try:
+        parsed = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def chat_dialect(fixer: CursorResponseFixer | None, usage_asked: bool = False) -> Dialect:
     """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
     if fixer is None:
-        return _PASS_THROUGH
+        return _PASS_THROUGH_WITH_USAGE if usage_asked else _PASS_THROUGH
 
     def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
         return orjson.dumps(fixer.fix_completion(orjson.loads(body)))
-    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer))
+    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer, usage_asked))
 
 
-_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body, stream_encoder=lambda: _ChatStream(None))
+def _pass_through(body: bytes, usage: common_pb2.Usage | None) -> bytes:
+    return body
+
+
+_PASS_THROUGH = Dialect(errors="openai", render=_pass_through, stream_encoder=lambda: _ChatStream(None))
+_PASS_THROUGH_WITH_USAGE = Dialect(errors="openai", render=_pass_through,
+                                   stream_encoder=lambda: _ChatStream(None, usage_asked=True))
 
 
 @router.post("/v1/chat/completions")
