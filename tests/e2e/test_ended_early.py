@@ -1,8 +1,10 @@
-"""What a failed request tells its client and the ledger.
+"""What a failed or abandoned request tells its client and the ledger.
 
 A stream the provider breaks off after it began ends with the gateway's error event; a client that asked for
 usage (OpenAI's ``stream_options.include_usage``; always on Anthropic's Messages) is first told what it was
-billed — the very numbers of its ledger row.
+billed — the very numbers of its ledger row. A client that gives up before the first byte is recorded as gone
+(``cancelled``, 499, in the ledger and the access log), not as a success, and its rate-limit slot and budget
+hold are given back at once.
 """
 
 from __future__ import annotations
@@ -120,3 +122,64 @@ def test_a_broken_anthropic_stream_reports_the_billed_usage_before_its_error(
     billed_prompt = (usage.input_tokens or 0) + (usage.cache_read_input_tokens or 0) + (
         usage.cache_creation_input_tokens or 0)
     assert (billed_prompt, usage.output_tokens) == (row["prompt_tokens"], row["completion_tokens"])
+
+
+# -- a client that gives up before the first byte -------------------------------------------------------------
+
+
+def router_row(gw: Gateway, key: str, timeout: float = 10) -> dict[str, Any]:
+    """The key's one ledger row once it is the router's: the facade records a request its client left before the
+    router answered provisionally (it may never have reached the router), and the router's record replaces it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = rows_of(gw, key)
+        assert len(rows) == 1, rows
+        if not rows[0]["provisional"]:
+            return rows[0]
+        time.sleep(0.05)
+    raise AssertionError(f"the router's record did not replace the facade's: {rows}")
+
+
+def give_up(gw: Gateway, key: str, body: dict[str, Any]) -> None:
+    """Sends ``body`` and closes the connection after half a second, long before the answer's first byte."""
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{gw.base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"},
+                   timeout=httpx.Timeout(10, read=0.5))
+
+
+def access_line(gw: Gateway, request_id: str, timeout: float = 5) -> dict[str, Any]:
+    """The facade's access-log line of a request."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in gw.processes["facade"].log().splitlines():
+            if request_id in line and '"switchboard.access"' in line:
+                return dict(json.loads(line))
+        time.sleep(0.05)
+    raise AssertionError(f"no access-log line for {request_id}")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+def test_a_client_that_leaves_before_the_first_byte_is_recorded_as_gone_and_loses_nothing(
+        gw: Gateway, fake_openai: tuple[FakeOpenAI, str], stream: bool) -> None:
+    # One request at a time, and a budget that holds one request's worst case (1,000 output tokens at $10 per
+    # million) but not two: a slot or a hold left behind by the abandoned request would refuse the next one.
+    key = gw.create_key(max_parallel_requests=1, max_budget=0.015)
+    body = {"model": "fake-slow-first-byte", "messages": HI, "max_tokens": 1000, "stream": stream}
+    before = fake_openai[0].cancelled.count("slow")
+    give_up(gw, key, body)
+    row = router_row(gw, key)
+    assert (row["status"], row["http_status"], row["error_code"]) == ("cancelled", 499, "client_disconnected")
+    # The provider never answered (the gateway closed its request too): what it consumed is not known, so the cost
+    # is unknown (never zero, never the hold); the prompt is recorded.
+    assert row["cost_unknown"] is True and row["spend"] is None and row["completion_tokens"] == 0
+    assert row["prompt_tokens"] > 0 and row["stream"] is stream
+    deadline = time.monotonic() + 5
+    while fake_openai[0].cancelled.count("slow") == before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_openai[0].cancelled.count("slow") > before, "the provider's request is closed, not left running"
+    line = access_line(gw, row["request_id"])
+    assert line["status"] == 499, line
+    answer = httpx.post(f"{gw.base_url}/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                        json={"model": "fake-good", "messages": HI, "max_tokens": 1000}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert rows_of(gw, key, 2)[0]["status"] == "success"

@@ -94,12 +94,14 @@ class StubRouter:
         self.gateway = gateway
 
     async def answer(self, request: Any, operation: Operation = Operation.COMPLETE) -> CompleteResponse:
+        await self.gateway.working()
         if operation is Operation.EMBED:
             return CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
         return CompleteResponse(body=COMPLETION, route=ROUTE, usage=USAGE, provider_ms=1.0)
 
     async def stream(self, request: Any) -> tuple[RouteInfo, AsyncIterator[StreamEvent], StubRpc]:
         gateway = self.gateway
+        await gateway.working()
 
         async def events() -> AsyncIterator[StreamEvent]:
             for text in gateway.stream_texts:
@@ -134,8 +136,11 @@ class StubGateway:
         self.hang = False
         #: The error the stream ends with (the provider broke it off), if any.
         self.stream_error: common_pb2.Error | None = None
+        #: The router works on an answer until cancelled (before anything is sent); whether it was.
+        self.slow_router = False
         #: The router is lost mid-stream (its connection broke).
         self.router_lost = False
+        self.router_cancelled = False
         self.rpc = StubRpc()
         self.auth = StubAuth(self)
         self.billing = StubBilling(self)
@@ -143,6 +148,14 @@ class StubGateway:
 
     async def verify(self, api_key: str) -> KeyContext:
         return await self.auth.verify(api_key)
+
+    async def working(self) -> None:
+        if self.slow_router:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.router_cancelled = True
+                raise
 
 
 @dataclass
@@ -165,8 +178,10 @@ class Answer:
 
 
 async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: dict[str, str] | None = None,
-               method: str = "POST", disconnect_after_body_messages: int | None = None) -> Answer:
-    """One raw ASGI request, as uvicorn would hand it over."""
+               method: str = "POST", disconnect_after_body_messages: int | None = None,
+               leave_before_answer: bool = False) -> Answer:
+    """One raw ASGI request, as uvicorn would hand it over (``leave_before_answer``: the client disconnects
+    once its body is sent, before any answer)."""
     chunks = body if isinstance(body, list) else [body]
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if not isinstance(body, list):
@@ -183,6 +198,9 @@ async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: 
             answer.reads += 1
             return {"type": "http.request", "body": chunks[answer.reads - 1],
                     "more_body": answer.reads < len(chunks)}
+        if leave_before_answer:
+            await asyncio.sleep(0.01)
+            gone.set()
         await gone.wait()
         return {"type": "http.disconnect"}
 
@@ -388,6 +406,40 @@ async def test_the_framework_path_reads_forwarded_headers_only_from_trusted_prox
         app.trust_forwarded_headers(trusted)
         answer = await call(app, "/scheme", b"", {"x-forwarded-proto": "https"}, method="GET")
         assert answer.body.decode() == scheme
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_a_client_that_leaves_before_the_answer_cancels_it_and_is_recorded_as_gone(
+        stream: bool, path: str) -> None:
+    gateway = StubGateway()
+    gateway.slow_router = True
+    app = make_app(gateway)
+    lines = io.StringIO()
+    app.fast_lane.observer.access_log = AccessLog("facade", stream=lines)
+    logger = logging.getLogger("switchboard.access")
+    level = logger.level
+    if path == "lane":  # the framework path logs through its middleware, not the lane
+        logger.setLevel(logging.INFO)
+    try:
+        answer = await asyncio.wait_for(call(app if path == "lane" else app.framework, "/v1/chat/completions",
+                                             chat_body(stream=stream), AUTH, leave_before_answer=True), 5)
+        app.fast_lane.observer.access_log.close()
+    finally:
+        logger.setLevel(level)
+    assert gateway.router_cancelled, "the router's call is cancelled, not left running for no one"
+    assert answer.status == 499, "recorded as the client's leaving (the server drops the answer)"
+    request_id = answer.header("x-request-id")
+    # The router settles a call it took; this facade's record, provisional, stands for one it never took.
+    [event] = gateway.settled
+    assert (event.status, event.http_status, event.error_code, event.provisional) == (
+        "cancelled", 499, "client_disconnected", True)
+    assert event.request_id == request_id
+    assert gateway.released == [None] and gateway.ended == [request_id], "the admission and the hold given back"
+    assert metrics.INFLIGHT._values[()] == 0
+    if path == "lane":
+        [line] = [json.loads(line) for line in lines.getvalue().splitlines()]
+        assert line["status"] == 499 and line["request_id"] == request_id
 
 
 async def test_a_broken_stream_tells_the_billed_usage_before_its_error_when_asked() -> None:
