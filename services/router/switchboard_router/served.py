@@ -32,6 +32,7 @@ from switchboard_router.privacy_guard import Prepared, PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.settlement import Settlement
 from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
+from switchboard_rules import request_fields
 
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
@@ -155,8 +156,7 @@ class CallServer:
         request_id.bind(request.request_id)
         body = parse_body(request)
         ticket = await self._ticket(caller, request, body, Operation.COMPLETE)
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        include_usage = request_fields.usage_asked(body)
         try:
             prepared = await self._prepare(request, ticket, body, Operation.COMPLETE)
         except ServiceError as err:

@@ -25,6 +25,7 @@ from switchboard_facade.flow import Dialect, Parsed
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
+from switchboard_rules import request_fields
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.sse import DONE
@@ -79,7 +80,8 @@ class ChatEndpoint:
         # Normalizing never changes what it is given (it builds the canonical body anew), so an equal result
         # means the client's JSON is the canonical body; equal values are mostly the same objects, so this
         # costs microseconds even for a 100 KB conversation.
-        return Parsed(chat, chat_dialect(fixer, usage_asked(chat)), as_sent=not self.model_in_path and chat == body)
+        return Parsed(chat, chat_dialect(fixer, request_fields.usage_asked(chat)),
+                      as_sent=not self.model_in_path and chat == body)
 
 
 OPENAI_CHAT = ChatEndpoint()
@@ -97,12 +99,6 @@ async def cursor_chat(gw: Gateway, incoming: Incoming) -> Reply:
 
 async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
     return await flow.serve(gw, incoming, AZURE_CHAT)
-
-
-def usage_asked(body: dict[str, Any]) -> bool:
-    """Whether the client asked for the stream's usage chunk (``stream_options.include_usage``)."""
-    options = body.get("stream_options")
-    return isinstance(options, dict) and options.get("include_usage") is True
 
 
 class _ChatStream:
