@@ -120,12 +120,15 @@ def response_envelope(
     created_at: int,
     status: str,
     output: list[dict[str, Any]],
-    model: str | None = None,
     usage: dict[str, Any] | None = None,
     incomplete_reason: str | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Responses ``response`` object that repeats the request's settings."""
+    """A Responses ``response`` object that repeats the request's settings.
+
+    Its ``model`` is the model the request named, whichever model served it (see
+    :mod:`.answer_model`), in every event of a stream as in a whole answer.
+    """
     reasoning = _object(request.get("reasoning"))
     text = _object(request.get("text"))
     instructions = request.get("instructions")
@@ -140,7 +143,7 @@ def response_envelope(
         "instructions": instructions if isinstance(instructions, str) else None,
         "max_output_tokens": request.get("max_output_tokens"),
         "metadata": request.get("metadata") if isinstance(request.get("metadata"), dict) else {},
-        "model": model or str(request.get("model", "")),
+        "model": str(request.get("model", "")),
         "output": output,
         "parallel_tool_calls": request.get("parallel_tool_calls", True) is not False,
         "previous_response_id": None,
@@ -258,7 +261,6 @@ def chat_completion_to_response(
         created_at=int(completion.get("created") or time.time()),
         status=status,
         output=output,
-        model=completion.get("model"),
         usage=responses_usage(completion.get("usage")),
         incomplete_reason=incomplete_reason,
     )

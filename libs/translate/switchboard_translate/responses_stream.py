@@ -91,7 +91,6 @@ class ChatChunksToResponseEvents:
         self._seq = 0
         self._started = False
         self._finished = False
-        self._model: str | None = None
         self._output: list[dict[str, Any] | None] = []
         self._text: _TextItem | None = None
         self._calls: dict[int, _CallItem] = {}
@@ -107,8 +106,6 @@ class ChatChunksToResponseEvents:
         if self._finished:
             return events
         if not self._started:
-            if isinstance(chunk.get("model"), str):
-                self._model = chunk["model"]
             self._start(events)
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
@@ -322,7 +319,6 @@ class ChatChunksToResponseEvents:
             created_at=self._created_at,
             status=status,
             output=output,
-            model=self._model,
             usage=usage,
             incomplete_reason=incomplete_reason,
             error=error,

@@ -144,3 +144,9 @@ def test_round_trip_output_items_are_valid_next_turn_input() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": "x = 1"},
         {"role": "tool", "tool_call_id": "call_2", "content": "Success."},
     ]
+
+
+def test_the_response_names_the_model_the_request_asked_for() -> None:
+    completion = {"id": "c", "created": 1, "model": "gpt-4o-2024-08-06", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    assert chat_completion_to_response(completion, {"model": "team-gpt", "input": "x"})["model"] == "team-gpt"

@@ -294,3 +294,14 @@ def test_refusal_streams_as_a_refusal_part() -> None:
     assert done["refusal"] == "I can't help."
     final = events[-1][1]["response"]
     assert final["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't help."}]
+
+
+def test_every_event_names_the_model_the_request_asked_for() -> None:
+    # The provider answers with its own id (here "gpt-5"); the client asked for "team-gpt" and is told so.
+    events = _translate(_script())
+    envelopes = [(name, payload["response"]) for name, payload in events if "response" in payload]
+    assert [name for name, _ in envelopes] == ["response.created", "response.in_progress", "response.completed"]
+    assert {response["model"] for _, response in envelopes} == {"team-gpt"}
+    translator = ChatChunksToResponseEvents(REQUEST)
+    translator.feed(_chunk({"content": "par"}))
+    assert translator.fail("cut")[-1][1]["response"]["model"] == "team-gpt"
