@@ -20,6 +20,7 @@ from typing import Any
 from .cursor import NormalizedRequest, normalize_chat_request
 from .custom_input import unwrap_custom_arguments
 from .errors import InvalidRequest
+from .reasoning_replay import encode_thinking_blocks, replayable_blocks
 from .tool_defs import normalize_tools
 
 __all__ = [
@@ -29,8 +30,11 @@ __all__ = [
     "normalize_responses_request",
     "response_envelope",
     "responses_usage",
+    "wants_summary",
 ]
 
+#: The ``reasoning.summary`` levels that ask for a summary (OpenAI's; ``null`` asks for none).
+SUMMARY_LEVELS = frozenset({"auto", "concise", "detailed"})
 _ECHOED_FIELDS = ("temperature", "top_p", "user", "service_tier", "safety_identifier", "prompt_cache_key")
 
 
@@ -196,9 +200,43 @@ def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def reasoning_item(item_id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "reasoning_text", "text": text}] if text is not None else []
-    return {"id": item_id, "type": "reasoning", "summary": [], "content": content, "status": status}
+def wants_summary(request: dict[str, Any]) -> bool:
+    """Whether the request asked for a reasoning summary (``reasoning.summary``: auto, concise or detailed)."""
+    return _object(request.get("reasoning")).get("summary") in SUMMARY_LEVELS
+
+
+def summary_text_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def reasoning_item(
+    item_id: str,
+    text: str | None,
+    status: str = "completed",
+    *,
+    summary: bool = False,
+    blocks: object = None,
+) -> dict[str, Any]:
+    """A ``reasoning`` item holding the model's thinking ``text``.
+
+    With ``summary`` (the request asked for one) the text is the item's
+    ``summary_text``: the thinking a provider shows (Claude's, Gemini's thought
+    summaries) is what a client displays as a summary, at every level asked
+    for. Without it the text is ``reasoning_text`` content. Signed thinking
+    ``blocks`` travel in ``encrypted_content`` for the next turn (see
+    :mod:`.reasoning_replay`).
+    """
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning"}
+    if summary:
+        item["summary"] = [summary_text_part(text)] if text else []
+    else:
+        item["summary"] = []
+        item["content"] = [{"type": "reasoning_text", "text": text}] if text is not None else []
+    encrypted = encode_thinking_blocks(blocks)
+    if encrypted is not None:
+        item["encrypted_content"] = encrypted
+    item["status"] = status
+    return item
 
 
 def tool_call_item(
@@ -234,8 +272,10 @@ def chat_completion_to_response(
     message = choice.get("message") or {}
     output: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(new_item_id("rs"), reasoning))
+    reasoning = reasoning if isinstance(reasoning, str) and reasoning else None
+    blocks = message.get("thinking_blocks")
+    if reasoning is not None or replayable_blocks(blocks):
+        output.append(reasoning_item(new_item_id("rs"), reasoning, summary=wants_summary(request), blocks=blocks))
     status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
     content = message.get("content")
     if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it

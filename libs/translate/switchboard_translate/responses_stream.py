@@ -12,6 +12,14 @@ tokens) with the full response and its usage. Every event carries a
 Chat streams can interleave nothing within one item but may switch between
 reasoning, text and tool calls; each switch closes the open item and opens the
 next, so items never overlap, as in OpenAI's own streams.
+
+Reasoning streams as ``reasoning_text`` content, or, when the request asked for
+a summary (``reasoning.summary``), as the item's summary: its first text opens
+``response.reasoning_summary_part.added``, then come
+``response.reasoning_summary_text.delta`` events, and at the end
+``response.reasoning_summary_text.done`` and ``response.reasoning_summary_part.done``,
+in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
+into the finished item's ``encrypted_content``.
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from .responses_api import (
     response_envelope,
     responses_usage,
     status_for_finish,
+    summary_text_part,
     tool_call_item,
+    wants_summary,
 )
 
 Event = tuple[str, dict[str, Any]]
@@ -60,6 +70,11 @@ class _TextItem:
     item_id: str
     kind: str
     parts: list[str] = field(default_factory=list)
+    #: Reasoning: the signed thinking blocks so far, and the thinking text no signature covers yet.
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    unsigned: list[str] = field(default_factory=list)
+    #: Reasoning as a summary: its summary part was opened (with its first text).
+    summary_open: bool = False
 
 
 @dataclass(slots=True)
@@ -86,6 +101,8 @@ class ChatChunksToResponseEvents:
     ) -> None:
         self._request = request
         self._custom_tools = custom_tool_names(request)
+        #: The request asked for a reasoning summary: reasoning streams as one.
+        self._summary = wants_summary(request)
         self._response_id = response_id or new_item_id("resp")
         self._created_at = created_at if created_at is not None else int(time.time())
         self._seq = 0
@@ -116,6 +133,8 @@ class ChatChunksToResponseEvents:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self._text_delta(reasoning, kind=_REASONING, events=events)
+            if isinstance(delta.get("thinking_blocks"), list):
+                self._thinking_blocks(delta["thinking_blocks"], not reasoning, events)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self._text_delta(content, kind=_TEXT, events=events)
@@ -166,15 +185,24 @@ class ChatChunksToResponseEvents:
         self._emit(events, "response.created", response=self._envelope("in_progress"))
         self._emit(events, "response.in_progress", response=self._envelope("in_progress"))
 
-    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+    def _text_item(self, kind: str, events: list[Event]) -> _TextItem:
+        """The open item of ``kind``, opened now (closing any other open item) if there is none."""
         if self._text is not None and self._text.kind != kind:
             self._close_text(events)
         if self._text is None:
             self._close_open_call(events)
             self._open_text(kind, events)
-        item = self._text
-        assert item is not None
+        assert self._text is not None
+        return self._text
+
+    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+        item = self._text_item(kind, events)
         item.parts.append(text)
+        if kind == _REASONING:
+            item.unsigned.append(text)
+            if self._summary:
+                self._summary_delta(item, text, events)
+                return
         extra: dict[str, Any] = {"logprobs": []} if kind == _TEXT else {}
         self._emit(
             events,
@@ -186,15 +214,50 @@ class ChatChunksToResponseEvents:
             **extra,
         )
 
+    def _summary_delta(self, item: _TextItem, text: str, events: list[Event]) -> None:
+        """Reasoning text as summary text; the summary's one part opens with its first text."""
+        where = {"item_id": item.item_id, "output_index": item.output_index, "summary_index": 0}
+        if not item.summary_open:
+            item.summary_open = True
+            self._emit(events, "response.reasoning_summary_part.added", **where, part=summary_text_part(""))
+        self._emit(events, "response.reasoning_summary_text.delta", **where, delta=text)
+
+    def _thinking_blocks(self, blocks: list[Any], with_text: bool, events: list[Event]) -> None:
+        """Signatures and redacted blocks of a ``thinking_blocks`` delta, gathered on the reasoning item.
+
+        A signature closes the thinking block whose text came before it; with
+        ``with_text`` (no ``reasoning_content`` in the same delta) a block's own
+        text is streamed as reasoning too.
+        """
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "thinking":
+                text = block.get("thinking")
+                text = text if isinstance(text, str) else ""
+                if with_text and text:
+                    self._text_delta(text, kind=_REASONING, events=events)
+                signature = block.get("signature")
+                if isinstance(signature, str) and signature:
+                    item = self._text_item(_REASONING, events)
+                    signed = text or "".join(item.unsigned)
+                    item.blocks.append({"type": "thinking", "thinking": signed, "signature": signature})
+                    item.unsigned.clear()
+            elif kind == "redacted_thinking" and isinstance(block.get("data"), str) and block["data"]:
+                self._text_item(_REASONING, events).blocks.append({"type": "redacted_thinking", "data": block["data"]})
+
     def _open_text(self, kind: str, events: list[Event]) -> None:
         item = _TextItem(len(self._output), new_item_id("rs" if kind == _REASONING else "msg"), kind)
         self._text = item
         self._output.append(None)
         if kind == _REASONING:
-            added = reasoning_item(item.item_id, None, "in_progress")
+            added = reasoning_item(item.item_id, None, "in_progress", summary=self._summary)
         else:
             added = message_item(item.item_id, "", "in_progress")
         self._emit(events, "response.output_item.added", output_index=item.output_index, item=added)
+        if kind == _REASONING and self._summary:
+            return  # a summary's part opens with its first text
         self._emit(
             events,
             "response.content_part.added",
@@ -210,17 +273,24 @@ class ChatChunksToResponseEvents:
             return
         self._text = None
         text = "".join(item.parts)
-        common = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
-        if item.kind == _REASONING:
-            self._emit(events, "response.reasoning_text.done", **common, text=text)
-            done = reasoning_item(item.item_id, text)
-        elif item.kind == _REFUSAL:
-            self._emit(events, "response.refusal.done", **common, refusal=text)
-            done = refusal_item(item.item_id, text)
+        if item.kind == _REASONING and self._summary:
+            if item.summary_open:
+                where = {"item_id": item.item_id, "output_index": item.output_index, "summary_index": 0}
+                self._emit(events, "response.reasoning_summary_text.done", **where, text=text)
+                self._emit(events, "response.reasoning_summary_part.done", **where, part=summary_text_part(text))
+            done = reasoning_item(item.item_id, text, summary=True, blocks=item.blocks)
         else:
-            self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-            done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
-        self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
+            common = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
+            if item.kind == _REASONING:
+                self._emit(events, "response.reasoning_text.done", **common, text=text)
+                done = reasoning_item(item.item_id, text, blocks=item.blocks)
+            elif item.kind == _REFUSAL:
+                self._emit(events, "response.refusal.done", **common, refusal=text)
+                done = refusal_item(item.item_id, text)
+            else:
+                self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
+                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
+            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
 
