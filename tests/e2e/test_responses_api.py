@@ -138,6 +138,13 @@ def test_a_stream_cut_by_the_provider_ends_with_response_failed(gateway: Gateway
     failed = events[-1]
     assert failed.type == "response.failed" and failed.response.status == "failed"
     assert failed.response.error is not None and failed.response.error.message
+    # What was streamed before the cut is in the failed response: the message so far, incomplete.
+    streamed = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert streamed and "Hello from the fake provider.".startswith(streamed)
+    [message] = failed.response.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert failed.response.output_text == streamed
+    assert message.id == next(e.item.id for e in events if e.type == "response.output_item.added")
     row = usage_row(gateway, raw.headers["x-request-id"])
     assert row["status"] == "error" and row["stream"] is True
 

@@ -1,6 +1,6 @@
 """The Responses API in front of Claude, driven by the official ``openai`` SDK: the model an answer names (as chat
-and Anthropic Messages name it), Claude's thinking as a reasoning summary, and its signed thinking carried to the next
-turn.
+and Anthropic Messages name it), Claude's thinking as a reasoning summary, its signed thinking carried to the next
+turn, and a stream that fails midway.
 
 One gateway for this module serves the fake OpenAI provider's models (``fake-*``) and the fake Anthropic API's
 (``claude-*``).
@@ -42,7 +42,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_openai: tuple[FakeOpenAI, 
         return {"name": name, "deployments": [{"provider": "anthropic", "model": model, "api_base": fake_claude.url,
                                                "api_key": "sk-ant-fake-upstream", **FAKE_PRICES}]}
     models = fake_models(fake_openai[1]) + [claude("claude-good", "good"), claude("claude-thinking", "thinking"),
-                                            claude("claude-thinking-tool", "thinking-tool")]
+                                            claude("claude-thinking-tool", "thinking-tool"),
+                                            claude("claude-stream-error", "stream-error")]
     gateway = start_gateway(tmp_path_factory.mktemp("responses-claude"), models)
     yield gateway
     gateway.stop()
@@ -142,3 +143,12 @@ def test_signed_thinking_comes_back_so_the_tool_turn_keeps_thinking_on(
     assert assistant["content"][0] == {"type": "thinking", "thinking": "I should call get_weather first.",
                                        "signature": fake_claude.sign("I should call get_weather first.")["signature"]}
     assert assistant["content"][1]["type"] == "tool_use" and assistant["content"][1]["id"] == call.call_id
+
+
+def test_a_failed_claude_stream_keeps_the_text_so_far(sdk: openai.OpenAI) -> None:
+    events = list(sdk.responses.create(model="claude-stream-error", input="hi", stream=True))
+    failed = events[-1]
+    assert failed.type == "response.failed" and failed.response.error is not None
+    streamed = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert streamed and failed.response.output_text == streamed
+    assert [(item.type, item.status) for item in failed.response.output] == [("message", "incomplete")]

@@ -185,12 +185,12 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
-def refusal_item(item_id: str, refusal: str) -> dict[str, Any]:
-    """A completed assistant message that declines, as the Responses API reports refusals."""
+def refusal_item(item_id: str, refusal: str, status: str = "completed") -> dict[str, Any]:
+    """An assistant message that declines, as the Responses API reports refusals."""
     return {
         "id": item_id,
         "type": "message",
-        "status": "completed",
+        "status": status,
         "role": "assistant",
         "content": [{"type": "refusal", "refusal": refusal}],
     }

@@ -20,6 +20,11 @@ a summary (``reasoning.summary``), as the item's summary: its first text opens
 ``response.reasoning_summary_text.done`` and ``response.reasoning_summary_part.done``,
 in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
 into the finished item's ``encrypted_content``.
+
+A stream that fails (:meth:`ChatChunksToResponseEvents.fail`) ends with
+``response.failed`` whose response holds the output produced so far: finished
+items as they were sent, the item still open marked ``incomplete`` with its
+text or arguments so far.
 """
 
 from __future__ import annotations
@@ -165,7 +170,12 @@ class ChatChunksToResponseEvents:
         return events
 
     def fail(self, message: str, code: str = "server_error") -> list[Event]:
-        """Ends the stream with ``response.failed`` (the provider failed mid-stream)."""
+        """Ends the stream with ``response.failed`` (the provider failed mid-stream).
+
+        Its response carries the output produced so far: the item still open is
+        there too, ``incomplete``, with what it had received; nothing is closed
+        with ``.done`` events, since it did not finish.
+        """
         events: list[Event] = []
         if self._finished:
             return events
@@ -173,7 +183,7 @@ class ChatChunksToResponseEvents:
             self._start(events)
         self._finished = True
         response = self._envelope(
-            "failed", usage=responses_usage(self._usage), error={"code": code, "message": message}
+            "failed", usage=responses_usage(self._usage), error={"code": code, "message": message}, partial=True
         )
         self._emit(events, "response.failed", response=response)
         return events
@@ -294,6 +304,15 @@ class ChatChunksToResponseEvents:
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
 
+    def _unfinished_text(self, item: _TextItem) -> dict[str, Any]:
+        """The open text item as it stands when the stream fails: ``incomplete``, with its text so far."""
+        text = "".join(item.parts)
+        if item.kind == _REASONING:
+            return reasoning_item(item.item_id, text, "incomplete", summary=self._summary, blocks=item.blocks)
+        if item.kind == _REFUSAL:
+            return refusal_item(item.item_id, text, "incomplete")
+        return message_item(item.item_id, text, "incomplete")
+
     def _call_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         index = call.get("index", position)
         function = call.get("function") or {}
@@ -371,11 +390,22 @@ class ChatChunksToResponseEvents:
         usage: dict[str, Any] | None = None,
         incomplete_reason: str | None = None,
         error: dict[str, Any] | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
+        """The response object; ``partial`` puts the items still open in its output too (a failed stream's)."""
         output: list[dict[str, Any]] = []
         if status != "in_progress":
             late = {state.output_index: state for state in self._calls.values()}
+            unfinished: dict[int, dict[str, Any]] = {}
+            if partial and self._text is not None:
+                unfinished[self._text.output_index] = self._unfinished_text(self._text)
+            if partial and self._open_call is not None:
+                call = self._open_call
+                unfinished[call.output_index] = tool_call_item(
+                    call.item_id, call.call_id, call.name, "".join(call.parts), custom=call.custom, status="incomplete"
+                )
             for index, item in enumerate(self._output):
+                item = item or unfinished.get(index)
                 if item is None:
                     continue
                 state = late.get(index)

@@ -11,7 +11,7 @@ import openai
 import orjson
 import pytest
 from openai.lib.streaming.responses._responses import ResponseStreamState
-from openai.types.responses import ResponseStreamEvent
+from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
 from switchboard_translate.reasoning_replay import decode_thinking_blocks
@@ -308,6 +308,53 @@ def test_every_event_names_the_model_the_request_asked_for() -> None:
     assert translator.fail("cut")[-1][1]["response"]["model"] == "team-gpt"
 
 
+def _failed(chunks: list[dict[str, Any]], request: dict[str, Any] = REQUEST) -> tuple[list[str], dict[str, Any]]:
+    """The names of the events a stream cut after ``chunks`` sends, and its ``response.failed`` response."""
+    translator = ChatChunksToResponseEvents(request, response_id="resp_test", created_at=1760000000)
+    events = [event for chunk in chunks for event in translator.feed(chunk)]
+    events += translator.fail("upstream reset the connection")
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    name, payload = events[-1]
+    assert name == "response.failed" and payload["response"]["status"] == "failed"
+    Response.model_validate(payload["response"])
+    return [n for n, _ in events], payload["response"]
+
+
+def test_a_failed_stream_keeps_the_text_streamed_so_far() -> None:
+    names, response = _failed([_chunk({"role": "assistant", "content": ""}), _chunk({"content": "Hello "}),
+                               _chunk({"content": "wor"})])
+    assert response["error"] == {"code": "server_error", "message": "upstream reset the connection"}
+    [message] = response["output"]
+    assert message["type"] == "message" and message["status"] == "incomplete"
+    assert message["content"] == [{"type": "output_text", "text": "Hello wor", "annotations": [], "logprobs": []}]
+    # The open item is not closed with .done events: it did not finish.
+    assert names[-1] == "response.failed" and "response.output_item.done" not in names
+
+
+def test_a_failed_stream_keeps_finished_items_as_sent_and_the_open_call_so_far() -> None:
+    chunks = _script()[:9]  # reasoning, text and the read_file call done; apply_patch has only begun
+    chunks.append(_chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"input": "*** Be'}}]}))
+    names, response = _failed(chunks)
+    kinds = [(item["type"], item.get("status")) for item in response["output"]]
+    assert kinds == [("reasoning", "completed"), ("message", "completed"), ("function_call", "completed"),
+                     ("custom_tool_call", None)]
+    done = [p["item"] for n, p in _translate(_script()) if n == "response.output_item.done"]
+    assert response["output"][2] == {**done[2], "id": response["output"][2]["id"]}
+    assert response["output"][2]["arguments"] == '{"path":"a.py"}'
+    assert response["output"][3]["input"] == "*** Be"  # the raw input received so far
+    # A function call cut mid-arguments is an incomplete item with its arguments so far.
+    _, cut_call = _failed(_script()[:7])
+    assert cut_call["output"][-1] == {**cut_call["output"][-1], "type": "function_call", "status": "incomplete",
+                                      "arguments": '{"path":'}
+
+
+def test_a_failed_stream_keeps_a_refusal_so_far() -> None:
+    _, response = _failed([_chunk({"refusal": "I can't"})])
+    assert response["output"][0]["status"] == "incomplete"
+    assert response["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't"}]
+
+
 SUMMARY_REQUEST: dict[str, Any] = {"model": "team-claude", "input": "2+2?",
                                    "reasoning": {"effort": "medium", "summary": "auto"}}
 SIGNED = {"type": "thinking", "thinking": "", "signature": "sig-abc=="}
@@ -406,3 +453,11 @@ def test_each_signed_block_keeps_its_own_text_and_redacted_blocks_are_kept() -> 
     assert decode_thinking_blocks(item["encrypted_content"]) == [
         redacted, {"type": "thinking", "thinking": "First.", "signature": "s1"},
         {"type": "thinking", "thinking": "Second.", "signature": "s2"}]
+
+
+def test_a_failed_stream_keeps_the_summary_so_far() -> None:
+    _, response = _failed(_claude_script()[:3], SUMMARY_REQUEST)
+    [reasoning] = response["output"]
+    assert reasoning["status"] == "incomplete"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
+    assert "encrypted_content" not in reasoning  # no signature came: nothing to replay
