@@ -103,6 +103,13 @@ class Fakes:
     #: The Vertex AI service-account key file the gateway signs its token requests with.
     vertex_key_file: str
 
+    def calls(self, provider: str) -> int:
+        """How many requests the provider's fake has received (Vertex AI's token grants not counted)."""
+        if provider in ("openai", "azure", "mistral"):
+            return len(self.openai.requests)
+        fake = {"anthropic": self.anthropic, "gemini": self.gemini, "bedrock": self.bedrock}.get(provider, self.vertex)
+        return len(fake.requests)
+
     def last_body(self, provider: str) -> dict[str, Any]:
         """The body of the last request the provider's fake received, as the provider saw it."""
         if provider in ("openai", "azure", "mistral"):
@@ -172,6 +179,10 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     ]
     models += [{"name": f"{provider}-{leak}", "deployments": [deployment(fakes, provider, leak)]}
                for provider in PROVIDERS for leak in [*LEAKS, "leak-stream"]]
+    # A Gemini deployment whose output limit bounds what the gateway holds and sends when a client names none.
+    models += [{"name": f"{provider}-bounded", "deployments": [{**deployment(fakes, provider, "gemini-2.5-flash-good"),
+                                                                "max_output_tokens": 2000}]}
+               for provider in ("gemini", "vertex")]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -348,6 +359,92 @@ def test_content_filter_is_finish_reason_content_filter(provider: str, sdk: open
     assert whole.choices[0].finish_reason == "content_filter"
     chunks, _ = stream_chunks(sdk, model=f"{provider}-filter", messages=messages)
     assert finish_reasons(chunks) == ["content_filter"]
+
+
+#: The providers that cannot honour a request for any JSON object, or for log probabilities (Claude, and Bedrock's
+#: Converse API): the gateway refuses such a request instead of answering without what was asked.
+NO_JSON_OBJECT = NO_LOGPROBS = ("anthropic", "vertex-claude", "bedrock")
+
+
+def assert_refused_unsent_and_unbilled(info: pytest.ExceptionInfo[openai.BadRequestError], param: str, advice: str,
+                                       provider: str, calls_before: int, fakes: Fakes, gateway: Gateway) -> None:
+    """A 400 in OpenAI's error shape naming ``param`` and saying what to do; the provider was never called and the
+    request cost nothing."""
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "invalid_request_error" and body["param"] == param, body
+    assert advice in body["message"], body["message"]
+    assert fakes.calls(provider) == calls_before, "the provider must not be called"
+    row = gateway.ledger_row(info.value.response.headers["x-request-id"])
+    assert row["status"] == "error" and row["http_status"] == 400
+    assert row["spend"] == 0 and row["completion_tokens"] == 0
+
+
+@pytest.mark.parametrize("provider", NO_JSON_OBJECT)
+def test_a_json_object_response_format_is_refused_where_it_cannot_be_honoured(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Claude and Converse follow only a JSON schema; the others take json_object (Gemini as responseMimeType)."""
+    before = fakes.calls(provider)
+    for stream in (False, True):
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.chat.completions.create(model=f"{provider}-good", messages=[{"role": "user", "content": "JSON?"}],
+                                        response_format={"type": "json_object"}, stream=stream)
+        assert_refused_unsent_and_unbilled(info, "response_format", '"type": "json_schema"', provider, before, fakes,
+                                           gateway)
+
+
+@pytest.mark.parametrize("provider", NO_LOGPROBS)
+def test_log_probabilities_are_refused_where_the_provider_has_none(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    messages = [{"role": "user", "content": "Hi"}]
+    before = fakes.calls(provider)
+    for asks in ({"logprobs": True}, {"logprobs": True, "top_logprobs": 2}):
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.chat.completions.create(model=f"{provider}-good", messages=messages,  # type: ignore[arg-type]
+                                        **asks)  # type: ignore[call-overload]
+        assert_refused_unsent_and_unbilled(info, "logprobs", "leave out logprobs", provider, before, fakes, gateway)
+    served = sdk.chat.completions.create(model=f"{provider}-good", messages=messages,  # type: ignore[arg-type]
+                                         logprobs=False)
+    assert served.choices[0].message.content, "logprobs: false asks for nothing and is served"
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_gemini_answers_log_probabilities_whole_and_streamed(provider: str, sdk: openai.OpenAI, fakes: Fakes) -> None:
+    messages = [{"role": "user", "content": "Hi"}]
+    completion = sdk.chat.completions.create(model=f"{provider}-good", messages=messages,  # type: ignore[arg-type]
+                                             logprobs=True, top_logprobs=2)
+    config = fakes.last_body(provider)["generationConfig"]
+    assert config["responseLogprobs"] is True and config["logprobs"] == 2
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None and logprobs.content
+    assert "".join(t.token for t in logprobs.content) == completion.choices[0].message.content
+    assert all(len(t.top_logprobs) == 2 and t.top_logprobs[0].token == t.token for t in logprobs.content)
+    chunks, _ = stream_chunks(sdk, model=f"{provider}-good", messages=messages, logprobs=True, top_logprobs=2)
+    streamed = [t for chunk in chunks for c in chunk.choices if c.logprobs for t in c.logprobs.content or []]
+    assert [(t.token, t.logprob) for t in streamed] == [(t.token, t.logprob) for t in logprobs.content]
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_the_gemini_thinking_budget_stays_within_the_output_bound(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Gemini spends thinking out of maxOutputTokens, the bound billing held: the budget must leave the answer room,
+    whether the client set the bound (max_tokens) or the gateway did (a budgeted key's hold of the deployment's
+    output limit, when the client names none: Cursor's case)."""
+    ask = [{"role": "user", "content": "Think hard."}]
+    sdk.chat.completions.create(model=f"{provider}-good", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=1000, reasoning_effort="high")
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (1000, {"thinkingBudget": 999})
+    sdk.chat.completions.create(model=f"{provider}-good", messages=ask,  # type: ignore[arg-type]
+                                max_completion_tokens=3000,
+                                extra_body={"thinking": {"type": "enabled", "budget_tokens": 8000}})
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (3000, {"thinkingBudget": 2999})
+    with openai.OpenAI(api_key=gateway.create_key(max_budget=50), base_url=gateway.base_url + "/v1",
+                       max_retries=0, timeout=20) as budgeted:
+        budgeted.chat.completions.create(model=f"{provider}-bounded", messages=ask,  # type: ignore[arg-type]
+                                         reasoning_effort="high")
+    config = fakes.last_body(provider)["generationConfig"]
+    assert (config["maxOutputTokens"], config["thinkingConfig"]) == (2000, {"thinkingBudget": 1999})
 
 
 def test_azure_requests_use_deployment_urls_api_version_and_api_key(sdk: openai.OpenAI, fakes: Fakes) -> None:

@@ -16,6 +16,9 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 - ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers
   (see :mod:`tests.fakes.leak`), before the signature is checked
 
+It refuses what Converse refuses: unknown keys, malformed turns, more than four cache points, and a structured
+output (``outputConfig.textFormat``) that is not a JSON schema sent as a string.
+
 In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixture`` from
 ``tests.fakes.bedrock_provider`` (with ``# noqa: F401``), then take a ``fake_bedrock`` argument.
 """
@@ -248,7 +251,7 @@ class FakeBedrock(FakeProviderServer):
 
 _REQUEST_KEYS = frozenset(
     {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
-     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig"}
+     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig", "outputConfig"}
 )  # fmt: skip
 _INFERENCE_KEYS = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
 _BLOCK_KEYS = frozenset({"text", "image", "document", "video", "toolUse", "toolResult", "guardContent", "cachePoint",
@@ -267,6 +270,10 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
     unknown = set(request.get("inferenceConfig") or {}) - _INFERENCE_KEYS
     if unknown:
         return f"Malformed input request: extraneous key [{min(unknown)}] is not permitted"
+    if "outputConfig" in request:
+        problem = _output_config_problem(request["outputConfig"])
+        if problem:
+            return problem
     messages = request.get("messages") or []
     if not messages:
         return "Malformed input request: messages is empty"
@@ -300,6 +307,24 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
     cache_points = sum(1 for block in blocks if "cachePoint" in block)
     if cache_points > MAX_CACHE_POINTS:
         return f"The request has {cache_points} cache points; the maximum is {MAX_CACHE_POINTS}."
+    return None
+
+
+def _output_config_problem(config: Any) -> str | None:
+    """What Bedrock says of an ``outputConfig`` that is not ``{"textFormat": {"type": "json_schema", "structure":
+    {"jsonSchema": {"schema": "<a JSON object, as a string>", "name"?, "description"?}}}}``, or None."""
+    text_format = config.get("textFormat") if isinstance(config, dict) else None
+    if not isinstance(text_format, dict) or text_format.get("type") != "json_schema":
+        return "Malformed input request: outputConfig.textFormat.type must be json_schema"
+    definition = (text_format.get("structure") or {}).get("jsonSchema")
+    if not isinstance(definition, dict) or set(definition) - {"schema", "name", "description"}:
+        return "Malformed input request: outputConfig.textFormat.structure.jsonSchema is not a JsonSchemaDefinition"
+    try:
+        schema = orjson.loads(definition["schema"]) if isinstance(definition.get("schema"), str) else None
+    except orjson.JSONDecodeError:
+        schema = None
+    if not isinstance(schema, dict):
+        return "The JSON schema in outputConfig.textFormat.structure.jsonSchema.schema is not valid."
     return None
 
 

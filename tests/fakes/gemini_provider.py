@@ -19,6 +19,12 @@ request. The model name picks the behaviour:
 - ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers and
   query string (see :mod:`tests.fakes.leak`), before the API key is checked
 
+Log probabilities as the API reference documents them: with ``generationConfig.responseLogprobs`` every
+candidate that carries text also carries ``logprobsResult`` (``chosenCandidates``: ``{token, tokenId,
+logProbability}`` per decoding step of that text; ``topCandidates``: per step, the ``logprobs`` most likely
+tokens, most likely first; ``logProbabilitySum``) and ``avgLogprobs``; a whole answer's covers all its text.
+``logprobs`` without ``responseLogprobs``, or outside [0, 20], is refused as Gemini refuses it.
+
 Explicit context caching as Gemini does it: ``POST /v1beta/cachedContents`` makes an entry (model, ttl,
 systemInstruction, tools, toolConfig, contents; refused below :attr:`FakeContextCaches.min_tokens`, counted
 at a token per four bytes of JSON), and a generateContent naming it in ``cachedContent`` is answered as if
@@ -36,6 +42,7 @@ import asyncio
 import itertools
 import re
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,9 +135,14 @@ def _validate(model: str, request: dict[str, Any]) -> None:
         for d, declaration in enumerate(tool.get("functionDeclarations") or []):
             if "parameters" in declaration:
                 _check_schema(declaration["parameters"], f"tools[{t}].function_declarations[{d}].parameters")
-    schema = (request.get("generationConfig") or {}).get("responseSchema")
+    config = request.get("generationConfig") or {}
+    schema = config.get("responseSchema")
     if schema is not None:
         _check_schema(schema, "generation_config.response_schema")
+    if "logprobs" in config and not config.get("responseLogprobs"):
+        raise GeminiRejection("logprobs is only valid if response_logprobs is true.")
+    if not 0 <= config.get("logprobs", 0) <= 20:
+        raise GeminiRejection("* GenerationConfig.logprobs: must be in the range of [0, 20].")
 
 
 def _sample_args(declaration: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +167,41 @@ def _usage(prompt: int, candidates: int, **extra: int) -> dict[str, Any]:
 
 
 def _responses(model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
-    """The answer as the series of GenerateContentResponse a stream sends (a whole answer merges them)."""
+    """The answer as the series of GenerateContentResponse a stream sends (a whole answer merges them), with the
+    log probabilities of its text when the request asks for them."""
+    responses = _answer(model, request)
+    config = request.get("generationConfig") or {}
+    if config.get("responseLogprobs"):
+        for response in responses:
+            for candidate in response.get("candidates") or []:
+                text = "".join(p.get("text", "") for p in (candidate.get("content") or {}).get("parts") or [])
+                if text:
+                    _add_logprobs(candidate, text, int(config.get("logprobs", 0)))
+    return responses
+
+
+#: How the fake splits text into tokens: a word with the spaces before it, or a punctuation mark.
+_TOKEN_RE = re.compile(r"\s*\w+|\s*[^\w\s]")
+
+
+def _add_logprobs(candidate: dict[str, Any], text: str, top: int) -> None:
+    chosen: list[dict[str, Any]] = []
+    tops: list[dict[str, Any]] = []
+    for token in _TOKEN_RE.findall(text):
+        logprob = -round(0.01 * (len(token) + 1), 4)
+        chosen.append({"token": token, "tokenId": zlib.crc32(token.encode()) % 256_000, "logProbability": logprob})
+        alternatives = [chosen[-1], *({"token": f"{token}~{k}", "tokenId": 90_000 + k, "logProbability": logprob - k}
+                                      for k in range(1, top))]
+        tops.append({"candidates": alternatives[:top]})
+    result: dict[str, Any] = {"chosenCandidates": chosen,
+                              "logProbabilitySum": sum(c["logProbability"] for c in chosen)}
+    if top:
+        result["topCandidates"] = tops
+    candidate["logprobsResult"] = result
+    candidate["avgLogprobs"] = result["logProbabilitySum"] / len(chosen)
+
+
+def _answer(model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
     meta = {"modelVersion": model, "responseId": "fakeResp01"}
     last = request["contents"][-1]
     function_responses = [p["functionResponse"] for p in last["parts"] if "functionResponse" in p]
@@ -218,6 +264,14 @@ def _merge(responses: list[dict[str, Any]]) -> dict[str, Any]:
         candidate.pop("content", None)
     else:
         candidate["content"] = {"role": "model", "parts": parts}
+    results = [c["logprobsResult"] for r in responses for c in r.get("candidates") or [] if "logprobsResult" in c]
+    if results:
+        whole: dict[str, Any] = {"chosenCandidates": [c for r in results for c in r["chosenCandidates"]],
+                                 "logProbabilitySum": sum(r["logProbabilitySum"] for r in results)}
+        if any("topCandidates" in r for r in results):
+            whole["topCandidates"] = [t for r in results for t in r.get("topCandidates", [])]
+        candidate["logprobsResult"] = whole
+        candidate["avgLogprobs"] = whole["logProbabilitySum"] / len(whole["chosenCandidates"])
     merged["candidates"] = [candidate]
     return merged
 

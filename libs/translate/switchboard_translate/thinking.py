@@ -1,9 +1,15 @@
-"""The exact extended-thinking budget a chat body asks for.
+"""The extended-thinking budget a chat body asks for, and the room it may take in the output bound.
 
 OpenAI's chat API has only ``reasoning_effort`` levels; LiteLLM's adds a
 ``thinking`` parameter, ``{"type": "enabled", "budget_tokens": N}``, and an
 Anthropic Messages body's ``thinking`` becomes it. Providers that take a token
 budget (Claude, Gemini 2.5) use the exact number rather than a level's.
+
+Both count thinking tokens as output: Anthropic refuses a ``budget_tokens`` not
+below ``max_tokens``, and Gemini spends ``thinkingBudget`` out of
+``maxOutputTokens``. The output bound is what billing held for the answer (see
+:mod:`switchboard_translate.output_bound`), so a budget is always lowered to fit
+inside it, leaving room for the answer, by :func:`thinking_budget_within`.
 """
 
 from __future__ import annotations
@@ -18,3 +24,11 @@ def requested_thinking_budget(body: dict[str, Any]) -> int | None:
         return None
     budget = thinking.get("budget_tokens")
     return budget if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0 else None
+
+
+def thinking_budget_within(wanted: int, max_tokens: int | None) -> int:
+    """``wanted`` lowered below the output bound ``max_tokens`` (None or 0: no bound), so that thinking can never
+    take the whole bound and the answer keeps at least a token of it; never below 0."""
+    if not max_tokens or max_tokens <= 0:
+        return max(wanted, 0)
+    return max(min(wanted, max_tokens - 1), 0)

@@ -99,14 +99,16 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
 
 
 def build(adapter: Any, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
-    """The provider request; a body the provider's format cannot express is the client's error (400)."""
+    """The provider request; a body the provider's format cannot express is the client's error (400), naming the
+    field at fault when the translation says which (its ``param``); the provider is never called."""
     try:
         return adapter.build_request(deployment, body, stream=stream)  # type: ignore[no-any-return]  # adapters are duck-typed
     except (ValueError, TypeError) as exc:
+        param = getattr(exc, "param", None)
         raise ServiceError(
             Kind.ERROR_KIND_INVALID_REQUEST,
             f"The request cannot be sent to {deployment.provider} ({deployment.described}): {exc}",
-            code="untranslatable_request",
+            code="untranslatable_request", param=param if isinstance(param, str) else "",
         ) from None
 
 

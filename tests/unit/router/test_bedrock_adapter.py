@@ -251,6 +251,40 @@ def test_tool_choice_none_drops_tools_and_missing_credentials_fail() -> None:
         )
 
 
+async def test_a_json_schema_response_format_becomes_converse_structured_output(fake_bedrock: FakeBedrock) -> None:
+    # Converse takes the schema as a JSON string in outputConfig.textFormat; it used to be dropped without a word.
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+              "additionalProperties": False}
+    body = chat({"role": "user", "content": "Where?"}, response_format={"type": "json_schema", "json_schema": {
+        "name": "place", "description": "Where it is", "schema": schema, "strict": True}})
+    deployment = fake_bedrock.deployment("anthropic.claude-good-v1:0")
+    response = await call(ADAPTER.build_request(deployment, body, stream=False))
+    assert response.status_code == 200, response.text
+    sent = fake_bedrock.requests[-1].json()["outputConfig"]["textFormat"]
+    assert sent["type"] == "json_schema"
+    definition = sent["structure"]["jsonSchema"]
+    assert orjson.loads(definition.pop("schema")) == schema
+    assert definition == {"name": "place", "description": "Where it is"}
+
+
+@pytest.mark.parametrize(("extra", "param"), [
+    ({"response_format": {"type": "json_object"}}, "response_format"),
+    ({"logprobs": True}, "logprobs"),
+    ({"top_logprobs": 2}, "logprobs"),
+])  # fmt: skip
+def test_what_converse_cannot_do_is_refused_not_dropped(extra: dict[str, Any], param: str) -> None:
+    from switchboard_router.deployment import Deployment
+    from switchboard_translate.errors import InvalidRequest
+
+    deployment = Deployment(id="d", public_model="p", provider="bedrock", model="m", api_base="", api_key="k")
+    with pytest.raises(InvalidRequest) as refused:
+        ADAPTER.build_request(deployment, chat({"role": "user", "content": "hi"}, **extra), stream=False)
+    assert refused.value.param == param
+    assert ("json_schema" if param == "response_format" else "leave out logprobs") in refused.value.message
+    plain = chat({"role": "user", "content": "hi"}, logprobs=False, response_format={"type": "text"})
+    assert "outputConfig" not in orjson.loads(ADAPTER.build_request(deployment, plain, stream=False).content)
+
+
 # -- whole answers --------------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from switchboard_router.providers.base import StreamOptions, UpstreamRequest
 from switchboard_router.providers.gemini import GeminiAdapter
 from switchboard_router.providers.gemini_request import SKIP_SIGNATURE, generate_content_body
-from switchboard_router.providers.gemini_response import GeminiStreamTranslator
+from switchboard_router.providers.gemini_response import GeminiStreamTranslator, parse_generate_content
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from tests.fakes.gemini_provider import FakeGemini, fake_gemini_fixture, fake_gemini_server_fixture  # noqa: F401
 
@@ -491,3 +491,78 @@ def test_allowed_tools_sends_only_the_allowed_functions() -> None:
     sent = generate_content_body(body, model="gemini-2.5-flash")
     assert [d["name"] for d in sent["tools"][0]["functionDeclarations"]] == ["get_time"]
     assert sent["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
+
+
+def test_the_thinking_budget_stays_below_max_output_tokens() -> None:
+    # Gemini spends thinking out of maxOutputTokens, which is the output bound billing held: a budget above it
+    # would leave no room for the answer (Anthropic's rule, budget_tokens < max_tokens, applied the same way).
+    cases: list[tuple[dict[str, Any], int, str, dict[str, Any]]] = [
+        ({"reasoning_effort": "high"}, 1000, "gemini-2.5-flash", {"thinkingBudget": 999}),
+        ({"thinking": {"type": "enabled", "budget_tokens": 5000}}, 4000, "gemini-2.5-pro", {"thinkingBudget": 3999}),
+        ({"reasoning_effort": "low", "thinking": {"type": "enabled", "budget_tokens": 5000}}, 600, "gemini-2.5-flash",
+         {"thinkingBudget": 599}),
+        # Within the bound, or a level (Gemini 3), it is sent as asked.
+        ({"reasoning_effort": "medium"}, 20000, "gemini-2.5-pro", {"thinkingBudget": 8192}),
+        ({"reasoning_effort": "none"}, 100, "gemini-2.5-flash", {"thinkingBudget": 0}),
+        ({"reasoning_effort": "high"}, 1000, "gemini-3-pro-preview", {"thinkingLevel": "high"}),
+    ]  # fmt: skip
+    for asks, max_tokens, model, thinking in cases:
+        body = {"messages": [{"role": "user", "content": "think"}], "max_completion_tokens": max_tokens, **asks}
+        config = generate_content_body(body, model=model)["generationConfig"]
+        assert config["maxOutputTokens"] == max_tokens
+        assert config["thinkingConfig"] == thinking, (asks, max_tokens, model)
+
+
+def test_logprobs_are_asked_of_gemini() -> None:
+    def config(**asks: Any) -> dict[str, Any]:
+        body = {"messages": [{"role": "user", "content": "hi"}], **asks}
+        return dict(generate_content_body(body, model="gemini-2.5-flash").get("generationConfig") or {})
+
+    assert config(logprobs=True) == {"responseLogprobs": True}
+    assert config(logprobs=True, top_logprobs=4) == {"responseLogprobs": True, "logprobs": 4}
+    assert config(logprobs=False, top_logprobs=0) == {}
+
+
+async def test_logprobs_come_back_with_the_whole_answer(fake_gemini: FakeGemini) -> None:
+    deployment = fake_gemini.deployment("gemini-good")
+    body = chat({"role": "user", "content": "hi"}, logprobs=True, top_logprobs=2)
+    response = await call(ADAPTER.build_request(deployment, body, stream=False))
+    assert response.status_code == 200, response.text
+    assert response.json()["candidates"][0]["logprobsResult"]["chosenCandidates"]
+    choice = ADAPTER.parse_response(deployment, response.content).body["choices"][0]
+    content = choice["logprobs"]["content"]
+    assert choice["logprobs"]["refusal"] is None
+    assert "".join(token["token"] for token in content) == choice["message"]["content"] == "Hello from fake Gemini."
+    for token in content:
+        assert token["logprob"] < 0 and token["bytes"] == list(token["token"].encode())
+        assert len(token["top_logprobs"]) == 2 and token["top_logprobs"][0]["token"] == token["token"]
+        assert token["top_logprobs"][1]["logprob"] < token["top_logprobs"][0]["logprob"]
+    # Without a request for them, the answer has none (as OpenAI's).
+    plain = await call(ADAPTER.build_request(deployment, chat({"role": "user", "content": "hi"}), stream=False))
+    assert ADAPTER.parse_response(deployment, plain.content).body["choices"][0]["logprobs"] is None
+
+
+async def test_logprobs_come_with_each_streamed_text_chunk(fake_gemini: FakeGemini) -> None:
+    deployment = fake_gemini.deployment("gemini-good")
+    body = chat({"role": "user", "content": "hi"}, logprobs=True)
+    chunks, _ = await stream(ADAPTER.build_request(deployment, body, stream=True),
+                             ADAPTER.stream_translator(deployment, StreamOptions()))
+    texts = [c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]
+    assert len(texts) == 3
+    for chunk in texts:
+        logprobs = chunk["choices"][0]["logprobs"]["content"]
+        assert "".join(t["token"] for t in logprobs) == chunk["choices"][0]["delta"]["content"]
+        assert all(t["top_logprobs"] == [] for t in logprobs)
+    whole = await call(ADAPTER.build_request(deployment, body, stream=False))
+    whole_logprobs = ADAPTER.parse_response(deployment, whole.content).body["choices"][0]["logprobs"]["content"]
+    assert [t for c in texts for t in c["choices"][0]["logprobs"]["content"]] == whole_logprobs
+
+
+def test_a_log_probability_google_leaves_out_is_zero() -> None:
+    # Google's JSON omits fields at their default: a certain token comes without logProbability.
+    answer = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Yes"}]}, "finishReason": "STOP",
+                              "logprobsResult": {"chosenCandidates": [{"token": "Yes", "tokenId": 7}],
+                                                 "topCandidates": [{"candidates": [{"token": "Yes", "tokenId": 7}]}]}}]}
+    choice = parse_generate_content(orjson.dumps(answer), "gemini-test").body["choices"][0]
+    assert choice["logprobs"]["content"] == [{"token": "Yes", "logprob": 0.0, "bytes": [89, 101, 115], "top_logprobs": [
+        {"token": "Yes", "logprob": 0.0, "bytes": [89, 101, 115]}]}]

@@ -258,6 +258,27 @@ def test_json_schema_response_format_becomes_output_format() -> None:
     assert translate(body)["output_config"] == {"format": {"type": "json_schema", "schema": schema}}
 
 
+def test_json_object_response_format_is_refused_not_dropped() -> None:
+    # Claude follows a JSON schema exactly but cannot be held to "any JSON object": the client must hear so.
+    body = {"messages": [{"role": "user", "content": "n?"}], "response_format": {"type": "json_object"}}
+    with pytest.raises(TranslationError) as refused:
+        chat_request_to_anthropic(body, model="claude-sonnet-4-5")
+    assert refused.value.param == "response_format"
+    assert "json_schema" in str(refused.value) and "ask for JSON in the prompt" in str(refused.value)
+    assert "output_config" not in translate({**body, "response_format": {"type": "text"}})
+
+
+@pytest.mark.parametrize("asks", [{"logprobs": True}, {"logprobs": True, "top_logprobs": 3}, {"top_logprobs": 2}])
+def test_logprobs_are_refused_not_dropped(asks: dict[str, Any]) -> None:
+    body = {"messages": [{"role": "user", "content": "hi"}], **asks}
+    with pytest.raises(TranslationError, match="no log probabilities") as refused:
+        chat_request_to_anthropic(body, model="claude-sonnet-4-5")
+    assert refused.value.param == "logprobs"
+    # Asking for none is served.
+    out = translate({"messages": body["messages"], "logprobs": False, "top_logprobs": 0})
+    assert "logprobs" not in out and "top_logprobs" not in out
+
+
 def test_thinking_blocks_of_an_earlier_turn_are_sent_back_first() -> None:
     thinking = {"type": "thinking", "thinking": "hmm", "signature": "sig"}
     out = translate(

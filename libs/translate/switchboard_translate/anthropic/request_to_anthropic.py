@@ -9,6 +9,10 @@ The two differ in shape more than in meaning:
   very next user message, ahead of any text;
 - consecutive messages of one role are merged (Anthropic alternates roles);
 - ``max_tokens`` is required by Anthropic, so a default is supplied.
+
+What Claude cannot do is refused here, before anything is sent, rather than
+dropped: log probabilities (Claude has none) and ``response_format``
+``json_object`` (see :mod:`switchboard_translate.response_format`).
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import orjson
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
-from switchboard_translate.thinking import requested_thinking_budget
+from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
+from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
+from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Output budget when neither the request nor the deployment names one and the model is not known below.
 DEFAULT_MAX_TOKENS = 4096
@@ -57,6 +63,8 @@ def chat_request_to_anthropic(
     """
     if (body.get("n") or 1) > 1:
         raise TranslationError("Anthropic models return one choice per request: set n to 1", param="n")
+    if requested_logprobs(body) is not None:
+        raise TranslationError(f"Claude models return no log probabilities: {NO_LOGPROBS_ADVICE}", param="logprobs")
     system, messages = _split_messages(body.get("messages") or [])
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
@@ -260,7 +268,7 @@ def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
     if requested is None and (not effort or effort == "none"):
         return
     wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
-    budget = min(wanted, out["max_tokens"] - 1)
+    budget = thinking_budget_within(wanted, out["max_tokens"])
     if budget < MIN_THINKING_BUDGET:
         return
     if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):
@@ -280,6 +288,9 @@ def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 def _copy_response_format(body: dict[str, Any], out: dict[str, Any]) -> None:
     response_format = body.get("response_format") or {}
+    if response_format_type(body) == "json_object":
+        raise TranslationError('Claude models cannot be held to response_format {"type": "json_object"} (any JSON '
+                               f"object), only to a JSON schema: {JSON_OBJECT_ADVICE}", param="response_format")
     if response_format.get("type") == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
         out["output_config"] = {"format": {"type": "json_schema", "schema": schema}}

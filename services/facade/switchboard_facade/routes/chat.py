@@ -2,8 +2,9 @@
 ``/cursor`` base path and Azure-style ``/openai/deployments/<model>/chat/completions``.
 
 Streams are true pass-through: the router's chunk batches are framed as SSE
-and written as they arrive; headers go out only once the provider has
-answered, so failures before the first byte are ordinary HTTP errors.
+and written as they arrive, each naming the model the client asked for (see
+:mod:`switchboard_translate.answer_model`); headers go out only once the
+provider has answered, so failures before the first byte are ordinary HTTP errors.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
 from switchboard_rules import request_fields
+from switchboard_translate.answer_model import AnswerModel
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.sse import DONE
@@ -80,7 +82,7 @@ class ChatEndpoint:
         # Normalizing never changes what it is given (it builds the canonical body anew), so an equal result
         # means the client's JSON is the canonical body; equal values are mostly the same objects, so this
         # costs microseconds even for a 100 KB conversation.
-        return Parsed(chat, chat_dialect(fixer, request_fields.usage_asked(chat)),
+        return Parsed(chat, chat_dialect(fixer, AnswerModel(chat["model"]), request_fields.usage_asked(chat)),
                       as_sent=not self.model_in_path and chat == body)
 
 
@@ -102,7 +104,8 @@ async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
 
 
 class _ChatStream:
-    """OpenAI chat SSE: chunks pass through as ``data:`` frames (fixed for Cursor when asked), then ``[DONE]``.
+    """OpenAI chat SSE: chunks pass through as ``data:`` frames naming the model asked for (fixed for Cursor when
+    asked), then ``[DONE]``.
 
     A stream the provider broke off ends with the gateway's error event; a client that asked for usage is told
     first what it was billed, in the usage chunk OpenAI ends a stream with (``choices: []``), unless the last
@@ -110,10 +113,11 @@ class _ChatStream:
     id, the last to compare), and read only when a stream fails.
     """
 
-    __slots__ = ("fixer", "usage_asked", "first", "last")
+    __slots__ = ("fixer", "model", "usage_asked", "first", "last")
 
-    def __init__(self, fixer: CursorResponseFixer | None, usage_asked: bool = False) -> None:
+    def __init__(self, fixer: CursorResponseFixer | None, model: AnswerModel, usage_asked: bool = False) -> None:
         self.fixer = fixer
+        self.model = model
         self.usage_asked = usage_asked
         self.first: bytes | None = None
         self.last: bytes | None = None
@@ -124,12 +128,14 @@ class _ChatStream:
                 self.first = chunks[0]
             self.last = chunks[-1]
         if self.fixer is not None:
-            chunks = [orjson.dumps(self.fixer.fix_chunk(orjson.loads(c))) for c in chunks]
+            chunks = [orjson.dumps(self.model.name(self.fixer.fix_chunk(orjson.loads(c)))) for c in chunks]
+        else:
+            chunks = [self.model.name_bytes(c) for c in chunks]
         return b"".join(b"data: " + c + b"\n\n" for c in chunks)
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
         held = self.fixer.flush() if self.fixer is not None else None
-        frames = b"data: " + orjson.dumps(held) + b"\n\n" if held is not None else b""
+        frames = b"data: " + orjson.dumps(self.model.name(held)) + b"\n\n" if held is not None else b""
         if error is not None:
             if usage is not None and self.usage_asked:
                 frames += self._billed(usage)
@@ -144,7 +150,7 @@ class _ChatStream:
             return b""
         first = _object(self.first)
         chunk: dict[str, Any] = {"id": first.get("id") or "", "object": "chat.completion.chunk",
-                                 "created": first.get("created") or 0, "model": first.get("model") or "",
+                                 "created": first.get("created") or 0, "model": self.model.model,
                                  "choices": [], "usage": usage}
         return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
@@ -162,23 +168,15 @@ def _object(raw: bytes | None) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
-def chat_dialect(fixer: CursorResponseFixer | None, usage_asked: bool = False) -> Dialect:
-    """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
+def chat_dialect(fixer: CursorResponseFixer | None, model: AnswerModel, usage_asked: bool = False) -> Dialect:
+    """OpenAI chat: bodies pass through naming the model asked for (through the Cursor fixer when there is one)."""
     if fixer is None:
-        return _PASS_THROUGH_WITH_USAGE if usage_asked else _PASS_THROUGH
-
-    def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
-        return orjson.dumps(fixer.fix_completion(orjson.loads(body)))
-    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer, usage_asked))
-
-
-def _pass_through(body: bytes, usage: common_pb2.Usage | None) -> bytes:
-    return body
-
-
-_PASS_THROUGH = Dialect(errors="openai", render=_pass_through, stream_encoder=lambda: _ChatStream(None))
-_PASS_THROUGH_WITH_USAGE = Dialect(errors="openai", render=_pass_through,
-                                   stream_encoder=lambda: _ChatStream(None, usage_asked=True))
+        def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
+            return model.name_bytes(body)
+    else:
+        def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
+            return orjson.dumps(model.name(fixer.fix_completion(orjson.loads(body))))
+    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer, model, usage_asked))
 
 
 @router.post("/v1/chat/completions")

@@ -4,6 +4,10 @@ Converse wants strictly alternating user/assistant turns, system text apart,
 tool results as ``toolResult`` blocks inside a user turn, and images as raw
 bytes (base64 in JSON) with a format name. The OpenAI shape allows
 consecutive same-role messages and ``tool`` messages, so turns are merged.
+A ``json_schema`` response format becomes ``outputConfig.textFormat`` (the schema
+as a JSON string); what Converse cannot do is refused before anything is sent:
+log probabilities (it returns none) and ``json_object`` (it takes only a schema,
+see :mod:`switchboard_translate.response_format`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,9 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
+from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 
 
 def cache_point() -> dict[str, Any]:
@@ -34,6 +41,8 @@ _IMAGE_FORMATS = {
 
 def converse_body(body: dict[str, Any]) -> dict[str, Any]:
     """The JSON body of a Converse / ConverseStream call (model id goes in the URL)."""
+    if requested_logprobs(body) is not None:
+        raise InvalidRequest(f"Bedrock's Converse API returns no log probabilities: {NO_LOGPROBS_ADVICE}", "logprobs")
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
@@ -60,7 +69,26 @@ def converse_body(body: dict[str, Any]) -> dict[str, Any]:
     tool_config = _tool_config(body, messages)
     if tool_config:
         request["toolConfig"] = tool_config
+    output_config = _output_config(body)
+    if output_config:
+        request["outputConfig"] = output_config
     return request
+
+
+def _output_config(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Converse's structured output for a ``json_schema`` response format; ``json_object`` is refused."""
+    kind = response_format_type(body)
+    if kind == "json_object":
+        raise InvalidRequest('Bedrock\'s Converse API holds an answer only to a JSON schema, not to response_format '
+                             f'{{"type": "json_object"}} (any JSON object): {JSON_OBJECT_ADVICE}', "response_format")
+    if kind != "json_schema":
+        return None
+    spec = body["response_format"].get("json_schema") or {}
+    definition: dict[str, Any] = {"schema": orjson.dumps(spec.get("schema") or {"type": "object"}).decode()}
+    for key in ("name", "description"):
+        if isinstance(spec.get(key), str) and spec[key]:
+            definition[key] = spec[key]
+    return {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
 
 
 def _append_turn(messages: list[dict[str, Any]], role: str, blocks: list[dict[str, Any]]) -> None:

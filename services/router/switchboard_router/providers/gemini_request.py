@@ -4,7 +4,9 @@ The differences that matter: Gemini names the roles ``user`` and ``model``,
 keeps system text apart (``systemInstruction``), identifies a function result
 by the function's NAME rather than a call id (so ids are mapped back to names
 from the assistant turn that made the call), wants tool schemas in its own
-OpenAPI subset, and puts sampling settings in ``generationConfig``.
+OpenAPI subset, and puts sampling settings in ``generationConfig``: among
+them log probabilities (``responseLogprobs``, ``logprobs``: the top alternatives)
+and the thinking budget, kept below ``maxOutputTokens``, which it is spent from.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.openai_shapes import plain_text
-from switchboard_translate.thinking import requested_thinking_budget
+from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.logprobs import requested_logprobs
+from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
 #: placeholder lets histories that did not come from Gemini (or lost the signature) through.
@@ -38,8 +42,8 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     text, both ``user`` to Gemini) ends the marked contents before it."""
     n = body.get("n")
     if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        raise ValueError("Gemini deployments answer one choice per request: set n to 1, or send one request per "
-                         "answer")
+        raise InvalidRequest("Gemini deployments answer one choice per request: set n to 1, or send one request "
+                             "per answer", "n")
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
@@ -255,15 +259,26 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         schema = (response_format.get("json_schema") or {}).get("schema")
         if schema:
             config["responseSchema"] = to_gemini_schema(schema)
-    effort = body.get("reasoning_effort")
-    budget = requested_thinking_budget(body)
-    if effort:
-        if model.split("/")[-1].startswith("gemini-3"):
-            config["thinkingConfig"] = {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"}
-        elif budget is not None:
-            config["thinkingConfig"] = {"thinkingBudget": budget}
-        elif effort in _THINKING_BUDGETS:
-            config["thinkingConfig"] = {"thinkingBudget": _THINKING_BUDGETS[effort]}
-    elif budget is not None and not model.split("/")[-1].startswith("gemini-3"):
-        config["thinkingConfig"] = {"thinkingBudget": budget}
+    top_logprobs = requested_logprobs(body)
+    if top_logprobs is not None:
+        config["responseLogprobs"] = True
+        if top_logprobs:
+            config["logprobs"] = top_logprobs
+    thinking = _thinking_config(body, model, config.get("maxOutputTokens"))
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     return config
+
+
+def _thinking_config(body: dict[str, Any], model: str, max_output_tokens: int | None) -> dict[str, Any] | None:
+    """The thinking the body asks for: a level on Gemini 3, else a budget (the exact one asked, else the
+    effort's) kept below ``maxOutputTokens``, which thinking is spent from."""
+    effort = body.get("reasoning_effort")
+    if model.split("/")[-1].startswith("gemini-3"):
+        return {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"} if effort else None
+    budget = requested_thinking_budget(body)
+    if budget is None and effort in _THINKING_BUDGETS:
+        budget = _THINKING_BUDGETS[effort]
+    if budget is None:
+        return None
+    return {"thinkingBudget": thinking_budget_within(budget, max_output_tokens)}

@@ -6,7 +6,9 @@ no tool call ids: ids are synthesised as ``call_<n>`` in answer order, the
 same for a whole answer and for a stream, unless Gemini sent its own. A
 function call's thought signature rides along in the OpenAI tool call as
 ``extra_content.google.thought_signature`` (the field Google's own
-OpenAI-compatible endpoint uses) so that it comes back on the next turn.
+OpenAI-compatible endpoint uses) so that it comes back on the next turn. Log
+probabilities, when asked for, come with the text they belong to
+(:mod:`switchboard_router.providers.gemini_logprobs`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
+from switchboard_router.providers.gemini_logprobs import logprobs_content, openai_logprobs
 from switchboard_router.providers.openai_shapes import ChunkEmitter, openai_usage
 from switchboard_translate.sse import SSEDecoder
 
@@ -61,6 +64,8 @@ class _Delta:
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     #: OpenAI finish reason, when this response ends the answer.
     finish: str | None = None
+    #: OpenAI ``logprobs.content`` of the text's tokens; None when the candidate carries none.
+    logprobs: list[dict[str, Any]] | None = None
 
 
 def _read(response: dict[str, Any], first_call_index: int) -> _Delta:
@@ -91,6 +96,7 @@ def _read(response: dict[str, Any], first_call_index: int) -> _Delta:
     reason = candidate.get("finishReason")
     if reason:
         delta.finish = map_finish_reason(reason)
+    delta.logprobs = logprobs_content(candidate)
     return delta
 
 
@@ -116,7 +122,8 @@ def parse_generate_content(body: bytes, model: str) -> CompletionResult:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish,
+                     "logprobs": openai_logprobs(delta.logprobs)}],
         "usage": openai_usage(usage),
     }
     return CompletionResult(body=completion, usage=usage)
@@ -213,8 +220,8 @@ class GeminiStreamTranslator(ChunkEmitter):
             return
         if delta.reasoning:
             self._emit(chunks, {"reasoning_content": delta.reasoning})
-        if delta.text:
-            self._emit(chunks, {"content": delta.text})
+        if delta.text or delta.logprobs:
+            self._emit(chunks, {"content": delta.text}, openai_logprobs(delta.logprobs))
         if delta.tool_calls:
             calls = [{"index": self._tool_calls + i, **call} for i, call in enumerate(delta.tool_calls)]
             self._tool_calls += len(calls)

@@ -37,16 +37,17 @@ class ChunkEmitter:
             self._sent_role = True
             chunks.append(self._chunk({"role": "assistant", "content": ""}, None))
 
-    def _emit(self, chunks: list[bytes], delta: dict[str, Any]) -> None:
+    def _emit(self, chunks: list[bytes], delta: dict[str, Any], logprobs: dict[str, Any] | None = None) -> None:
         self._ensure_role(chunks)
-        chunks.append(self._chunk(delta, None))
+        chunks.append(self._chunk(delta, None, logprobs))
 
     def _base(self) -> dict[str, Any]:
         return {"id": self._id, "object": "chat.completion.chunk", "created": self._created, "model": self._model}
 
-    def _chunk(self, delta: dict[str, Any], finish: str | None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish: str | None, logprobs: dict[str, Any] | None = None) -> bytes:
+        """One chunk; ``logprobs`` are those of the tokens of ``delta``'s content, when the client asked for them."""
         chunk = self._base()
-        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+        chunk["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": logprobs}]
         return orjson.dumps(chunk)
 
 
