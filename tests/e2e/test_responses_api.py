@@ -138,5 +138,41 @@ def test_a_stream_cut_by_the_provider_ends_with_response_failed(gateway: Gateway
     failed = events[-1]
     assert failed.type == "response.failed" and failed.response.status == "failed"
     assert failed.response.error is not None and failed.response.error.message
+    # What was streamed before the cut is in the failed response: the message so far, incomplete.
+    streamed = "".join(event.delta for event in events if event.type == "response.output_text.delta")
+    assert streamed and "Hello from the fake provider.".startswith(streamed)
+    [message] = failed.response.output
+    assert message.type == "message" and message.status == "incomplete"
+    assert failed.response.output_text == streamed
+    assert message.id == next(e.item.id for e in events if e.type == "response.output_item.added")
     row = usage_row(gateway, raw.headers["x-request-id"])
     assert row["status"] == "error" and row["stream"] is True
+
+
+@pytest.mark.parametrize("asked", ["fake-good", "my-good"])
+def test_chat_and_responses_name_the_model_asked_for(gateway: Gateway, asked: str) -> None:
+    """The fake answers as OpenAI does, with its own id ("good"); every answer names the model the client asked
+    for — a catalog name or the key's alias of it — whole and streamed; the header tells what served."""
+    key = gateway.create_key(key_alias=f"model-names-{asked}", models=[], aliases={"my-good": "fake-good"})
+    with openai.OpenAI(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0, timeout=20) as client:
+        chat = client.chat.completions.with_raw_response.create(
+            model=asked, messages=[{"role": "user", "content": "hi"}])
+        assert chat.parse().model == asked and chat.headers["x-switchboard-model"] == "fake-good"
+        chunks = list(client.chat.completions.create(model=asked, messages=[{"role": "user", "content": "hi"}],
+                                                     stream=True, stream_options={"include_usage": True}))
+        assert len(chunks) > 2 and {chunk.model for chunk in chunks} == {asked}
+        response = client.responses.with_raw_response.create(model=asked, input="hi")
+        assert response.parse().model == asked and response.headers["x-switchboard-model"] == "fake-good"
+        with client.responses.stream(model=asked, input="hi") as stream:
+            envelopes = [event.response for event in stream if hasattr(event, "response")]
+        assert len(envelopes) == 3 and {envelope.model for envelope in envelopes} == {asked}
+
+
+def test_an_answer_a_fallback_served_names_the_model_asked_for(sdk: openai.OpenAI) -> None:
+    """fake-with-fallback's deployment is down and fake-good serves: the header says so, the answers do not."""
+    chat = sdk.chat.completions.with_raw_response.create(model="fake-with-fallback",
+                                                         messages=[{"role": "user", "content": "hi"}])
+    assert chat.headers["x-switchboard-model"] == "fake-good" and chat.parse().model == "fake-with-fallback"
+    response = sdk.responses.with_raw_response.create(model="fake-with-fallback", input="hi")
+    assert response.headers["x-switchboard-model"] == "fake-good"
+    assert response.parse().model == "fake-with-fallback"

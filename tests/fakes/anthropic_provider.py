@@ -8,6 +8,8 @@ The request's ``model`` picks the behaviour:
   only when ``disable_parallel_tool_use`` is set or a tool is named;
   when the last user turn holds only ``tool_result`` blocks it answers in text;
 - ``thinking``: a signed thinking block, then text;
+- ``thinking-tool``: a signed thinking block, then a ``tool_use`` block for the first tool offered;
+  when the last user turn holds only ``tool_result`` blocks, a signed thinking block and text;
 - ``cache``: text, with usage reporting cache reads and writes;
 - ``refusal`` / ``max`` / ``stop``: stop reasons ``refusal``, ``max_tokens``,
   ``stop_sequence`` (the first requested stop sequence);
@@ -33,12 +35,16 @@ Like the real API it checks what it is sent: ``x-api-key`` and
 ``anthropic-version`` headers, ``max_tokens``, role alternation rules Anthropic
 enforces on tools (every ``tool_use`` answered by ``tool_result`` blocks at the
 start of the very next user message), non-empty text blocks, sampling ranges.
+With ``thinking`` enabled it checks, as Anthropic does, that a final
+assistant turn with ``tool_use`` blocks starts with a thinking block, and that
+every thinking block carries the signature this fake issued for its very text.
 Every request is recorded in :attr:`FakeAnthropic.requests`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -257,6 +263,37 @@ class FakeAnthropic:
         self.minimum_cache_tokens = 1024
         #: Seconds every answer waits before its first byte (to hold requests in flight together).
         self.delay_seconds = 0.0
+        #: The signatures of the thinking blocks this fake wrote → their text (Anthropic verifies them).
+        self.signatures: dict[str, str] = {"sig-fake==": "Let me think step by step."}
+
+    def sign(self, thinking: str) -> dict[str, Any]:
+        """A thinking block with a signature only this text has."""
+        signature = "sig-" + hashlib.sha256(thinking.encode()).hexdigest()[:24]
+        self.signatures[signature] = thinking
+        return {"type": "thinking", "thinking": thinking, "signature": signature}
+
+    def check_thinking(self, body: dict[str, Any]) -> None:
+        """Anthropic's rules for earlier thinking when ``thinking`` is on (raises :class:`InvalidRequest`)."""
+        if (body.get("thinking") or {}).get("type") != "enabled":
+            return
+        messages = body["messages"]
+        for i, message in enumerate(messages):
+            content = message.get("content")
+            for j, block in enumerate(content if isinstance(content, list) else []):
+                if block.get("type") == "thinking" and self.signatures.get(block.get("signature")) != block.get(
+                        "thinking"):
+                    raise InvalidRequest(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+        last = next(((i, m) for i, m in reversed(list(enumerate(messages))) if m["role"] == "assistant"), None)
+        if last is None or not isinstance(last[1]["content"], list):
+            return
+        i, blocks = last[0], last[1]["content"]
+        if any(b.get("type") == "tool_use" for b in blocks) and blocks[0].get("type") not in (
+                "thinking", "redacted_thinking"):
+            raise InvalidRequest(
+                f"messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found "
+                f"`{blocks[0].get('type')}`. When `thinking` is enabled, a final `assistant` message must start with "
+                "a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend "
+                "you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`.")
 
     # -- prompt cache ----------------------------------------------------------------------------
 
@@ -324,6 +361,18 @@ class FakeAnthropic:
             stop_reason = "tool_use"
         elif model == "thinking":
             content.append({"type": "thinking", "thinking": "Let me think step by step.", "signature": "sig-fake=="})
+            content.append({"type": "text", "text": "The answer is 4."})
+        elif model == "thinking-tool" and results:
+            content.append(self.sign(f"The tool answered {_block_text(results[0].get('content'))!r}; I can reply."))
+            content.append({"type": "text", "text": f"The tool said: {_block_text(results[0].get('content'))}"})
+        elif model == "thinking-tool" and body.get("tools"):
+            tool = body["tools"][0]
+            content.append(self.sign(f"I should call {tool['name']} first."))
+            content.append({"type": "tool_use", "id": f"toolu_fake{serial:04d}0", "name": tool["name"],
+                            "input": _sample_input(tool.get("input_schema") or {})})
+            stop_reason = "tool_use"
+        elif model == "thinking-tool":
+            content.append(self.sign("Nothing to call."))
             content.append({"type": "text", "text": "The answer is 4."})
         elif model == "refusal":
             content.append({"type": "text", "text": "I can't"})
@@ -440,6 +489,7 @@ class FakeAnthropic:
             return
         try:
             validate(headers, body)
+            self.check_thinking(body)
         except InvalidRequest as exc:
             await _respond(send, exc.status, error_body(exc.status, str(exc)))
             return

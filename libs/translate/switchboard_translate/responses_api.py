@@ -20,6 +20,7 @@ from typing import Any
 from .cursor import NormalizedRequest, normalize_chat_request
 from .custom_input import unwrap_custom_arguments
 from .errors import InvalidRequest
+from .reasoning_replay import encode_thinking_blocks, replayable_blocks
 from .tool_defs import normalize_tools
 
 __all__ = [
@@ -29,8 +30,11 @@ __all__ = [
     "normalize_responses_request",
     "response_envelope",
     "responses_usage",
+    "wants_summary",
 ]
 
+#: The ``reasoning.summary`` levels that ask for a summary (OpenAI's; ``null`` asks for none).
+SUMMARY_LEVELS = frozenset({"auto", "concise", "detailed"})
 _ECHOED_FIELDS = ("temperature", "top_p", "user", "service_tier", "safety_identifier", "prompt_cache_key")
 
 
@@ -120,12 +124,15 @@ def response_envelope(
     created_at: int,
     status: str,
     output: list[dict[str, Any]],
-    model: str | None = None,
     usage: dict[str, Any] | None = None,
     incomplete_reason: str | None = None,
     error: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A Responses ``response`` object that repeats the request's settings."""
+    """A Responses ``response`` object that repeats the request's settings.
+
+    Its ``model`` is the model the request named, whichever model served it (see
+    :mod:`.answer_model`), in every event of a stream as in a whole answer.
+    """
     reasoning = _object(request.get("reasoning"))
     text = _object(request.get("text"))
     instructions = request.get("instructions")
@@ -140,7 +147,7 @@ def response_envelope(
         "instructions": instructions if isinstance(instructions, str) else None,
         "max_output_tokens": request.get("max_output_tokens"),
         "metadata": request.get("metadata") if isinstance(request.get("metadata"), dict) else {},
-        "model": model or str(request.get("model", "")),
+        "model": str(request.get("model", "")),
         "output": output,
         "parallel_tool_calls": request.get("parallel_tool_calls", True) is not False,
         "previous_response_id": None,
@@ -178,12 +185,12 @@ def message_item(item_id: str, text: str, status: str = "completed") -> dict[str
     }
 
 
-def refusal_item(item_id: str, refusal: str) -> dict[str, Any]:
-    """A completed assistant message that declines, as the Responses API reports refusals."""
+def refusal_item(item_id: str, refusal: str, status: str = "completed") -> dict[str, Any]:
+    """An assistant message that declines, as the Responses API reports refusals."""
     return {
         "id": item_id,
         "type": "message",
-        "status": "completed",
+        "status": status,
         "role": "assistant",
         "content": [{"type": "refusal", "refusal": refusal}],
     }
@@ -193,9 +200,43 @@ def output_text_part(text: str) -> dict[str, Any]:
     return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
 
 
-def reasoning_item(item_id: str, text: str | None, status: str = "completed") -> dict[str, Any]:
-    content = [{"type": "reasoning_text", "text": text}] if text is not None else []
-    return {"id": item_id, "type": "reasoning", "summary": [], "content": content, "status": status}
+def wants_summary(request: dict[str, Any]) -> bool:
+    """Whether the request asked for a reasoning summary (``reasoning.summary``: auto, concise or detailed)."""
+    return _object(request.get("reasoning")).get("summary") in SUMMARY_LEVELS
+
+
+def summary_text_part(text: str) -> dict[str, Any]:
+    return {"type": "summary_text", "text": text}
+
+
+def reasoning_item(
+    item_id: str,
+    text: str | None,
+    status: str = "completed",
+    *,
+    summary: bool = False,
+    blocks: object = None,
+) -> dict[str, Any]:
+    """A ``reasoning`` item holding the model's thinking ``text``.
+
+    With ``summary`` (the request asked for one) the text is the item's
+    ``summary_text``: the thinking a provider shows (Claude's, Gemini's thought
+    summaries) is what a client displays as a summary, at every level asked
+    for. Without it the text is ``reasoning_text`` content. Signed thinking
+    ``blocks`` travel in ``encrypted_content`` for the next turn (see
+    :mod:`.reasoning_replay`).
+    """
+    item: dict[str, Any] = {"id": item_id, "type": "reasoning"}
+    if summary:
+        item["summary"] = [summary_text_part(text)] if text else []
+    else:
+        item["summary"] = []
+        item["content"] = [{"type": "reasoning_text", "text": text}] if text is not None else []
+    encrypted = encode_thinking_blocks(blocks)
+    if encrypted is not None:
+        item["encrypted_content"] = encrypted
+    item["status"] = status
+    return item
 
 
 def tool_call_item(
@@ -231,8 +272,10 @@ def chat_completion_to_response(
     message = choice.get("message") or {}
     output: list[dict[str, Any]] = []
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        output.append(reasoning_item(new_item_id("rs"), reasoning))
+    reasoning = reasoning if isinstance(reasoning, str) and reasoning else None
+    blocks = message.get("thinking_blocks")
+    if reasoning is not None or replayable_blocks(blocks):
+        output.append(reasoning_item(new_item_id("rs"), reasoning, summary=wants_summary(request), blocks=blocks))
     status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
     content = message.get("content")
     if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it
@@ -258,7 +301,6 @@ def chat_completion_to_response(
         created_at=int(completion.get("created") or time.time()),
         status=status,
         output=output,
-        model=completion.get("model"),
         usage=responses_usage(completion.get("usage")),
         incomplete_reason=incomplete_reason,
     )

@@ -21,6 +21,7 @@ from .chat_messages import (
     with_tool_media,
 )
 from .errors import InvalidRequest
+from .reasoning_replay import decode_thinking_blocks
 
 # Responses fields with the same meaning and name in Chat Completions.
 PASS_THROUGH = (
@@ -51,17 +52,29 @@ STATEFUL_OR_UNSUPPORTED = (
 
 
 def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]:
-    """The ``input`` of a Responses request as chat messages."""
+    """The ``input`` of a Responses request as chat messages.
+
+    A reasoning item this gateway wrote for Claude carries its signed thinking
+    blocks (see :mod:`.reasoning_replay`): they go back as the ``thinking_blocks``
+    of the assistant turn that follows it, so that Claude takes the turn with
+    thinking on. Any other reasoning item is left out: provider-specific (often
+    encrypted) reasoning cannot be replayed to another model.
+    """
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}]
     if not isinstance(raw, list):
         raise InvalidRequest(f"'{param}' must be a string or an array of input items.", param)
     out: list[dict[str, Any]] = []
+    #: Thinking blocks of reasoning items, waiting for the assistant turn they began.
+    thinking: list[dict[str, Any]] = []
     for i, item in enumerate(raw):
         where = f"{param}[{i}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"'{where}' must be an input item object.", where)
         kind = item.get("type", "message" if "role" in item else None)
+        if kind == "reasoning":
+            thinking.extend(decode_thinking_blocks(item.get("encrypted_content")))
+            continue
         if kind == "message":
             _message_item(item, where, out)
         elif kind in ("function_call", "custom_tool_call"):
@@ -71,15 +84,24 @@ def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]
             text = tool_result_text(item.get("output"), where + ".output")
             out.append(with_tool_media({"role": "tool", "tool_call_id": call_id, "content": text},
                                        item.get("output"), where + ".output"))
-        elif kind == "reasoning":
-            continue  # provider-specific (often encrypted) reasoning cannot be replayed to another model
         else:
             raise InvalidRequest(
                 f"'{where}.type' is {kind!r}; supported input items are message, function_call, "
                 "function_call_output, custom_tool_call, custom_tool_call_output and reasoning.",
                 where + ".type",
             )
+        if thinking:
+            _begin_turn(out, thinking)
     return place_tool_media(out)
+
+
+def _begin_turn(out: list[dict[str, Any]], thinking: list[dict[str, Any]]) -> None:
+    """Gives the thinking blocks to the assistant turn just added; blocks that began no assistant turn are
+    dropped (Anthropic takes thinking only at the start of one)."""
+    last = out[-1] if out else None
+    if last is not None and last.get("role") == "assistant":
+        last["thinking_blocks"] = [*(last.get("thinking_blocks") or []), *thinking]
+    thinking.clear()
 
 
 def _string(item: dict[str, Any], key: str, where: str) -> str:

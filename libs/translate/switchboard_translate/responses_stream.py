@@ -12,6 +12,19 @@ tokens) with the full response and its usage. Every event carries a
 Chat streams can interleave nothing within one item but may switch between
 reasoning, text and tool calls; each switch closes the open item and opens the
 next, so items never overlap, as in OpenAI's own streams.
+
+Reasoning streams as ``reasoning_text`` content, or, when the request asked for
+a summary (``reasoning.summary``), as the item's summary: its first text opens
+``response.reasoning_summary_part.added``, then come
+``response.reasoning_summary_text.delta`` events, and at the end
+``response.reasoning_summary_text.done`` and ``response.reasoning_summary_part.done``,
+in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
+into the finished item's ``encrypted_content``.
+
+A stream that fails (:meth:`ChatChunksToResponseEvents.fail`) ends with
+``response.failed`` whose response holds the output produced so far: finished
+items as they were sent, the item still open marked ``incomplete`` with its
+text or arguments so far.
 """
 
 from __future__ import annotations
@@ -31,7 +44,9 @@ from .responses_api import (
     response_envelope,
     responses_usage,
     status_for_finish,
+    summary_text_part,
     tool_call_item,
+    wants_summary,
 )
 
 Event = tuple[str, dict[str, Any]]
@@ -60,6 +75,11 @@ class _TextItem:
     item_id: str
     kind: str
     parts: list[str] = field(default_factory=list)
+    #: Reasoning: the signed thinking blocks so far, and the thinking text no signature covers yet.
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    unsigned: list[str] = field(default_factory=list)
+    #: Reasoning as a summary: its summary part was opened (with its first text).
+    summary_open: bool = False
 
 
 @dataclass(slots=True)
@@ -86,12 +106,13 @@ class ChatChunksToResponseEvents:
     ) -> None:
         self._request = request
         self._custom_tools = custom_tool_names(request)
+        #: The request asked for a reasoning summary: reasoning streams as one.
+        self._summary = wants_summary(request)
         self._response_id = response_id or new_item_id("resp")
         self._created_at = created_at if created_at is not None else int(time.time())
         self._seq = 0
         self._started = False
         self._finished = False
-        self._model: str | None = None
         self._output: list[dict[str, Any] | None] = []
         self._text: _TextItem | None = None
         self._calls: dict[int, _CallItem] = {}
@@ -107,8 +128,6 @@ class ChatChunksToResponseEvents:
         if self._finished:
             return events
         if not self._started:
-            if isinstance(chunk.get("model"), str):
-                self._model = chunk["model"]
             self._start(events)
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
@@ -119,6 +138,8 @@ class ChatChunksToResponseEvents:
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
                 self._text_delta(reasoning, kind=_REASONING, events=events)
+            if isinstance(delta.get("thinking_blocks"), list):
+                self._thinking_blocks(delta["thinking_blocks"], not reasoning, events)
             content = delta.get("content")
             if isinstance(content, str) and content:
                 self._text_delta(content, kind=_TEXT, events=events)
@@ -149,7 +170,12 @@ class ChatChunksToResponseEvents:
         return events
 
     def fail(self, message: str, code: str = "server_error") -> list[Event]:
-        """Ends the stream with ``response.failed`` (the provider failed mid-stream)."""
+        """Ends the stream with ``response.failed`` (the provider failed mid-stream).
+
+        Its response carries the output produced so far: the item still open is
+        there too, ``incomplete``, with what it had received; nothing is closed
+        with ``.done`` events, since it did not finish.
+        """
         events: list[Event] = []
         if self._finished:
             return events
@@ -157,7 +183,7 @@ class ChatChunksToResponseEvents:
             self._start(events)
         self._finished = True
         response = self._envelope(
-            "failed", usage=responses_usage(self._usage), error={"code": code, "message": message}
+            "failed", usage=responses_usage(self._usage), error={"code": code, "message": message}, partial=True
         )
         self._emit(events, "response.failed", response=response)
         return events
@@ -169,15 +195,24 @@ class ChatChunksToResponseEvents:
         self._emit(events, "response.created", response=self._envelope("in_progress"))
         self._emit(events, "response.in_progress", response=self._envelope("in_progress"))
 
-    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+    def _text_item(self, kind: str, events: list[Event]) -> _TextItem:
+        """The open item of ``kind``, opened now (closing any other open item) if there is none."""
         if self._text is not None and self._text.kind != kind:
             self._close_text(events)
         if self._text is None:
             self._close_open_call(events)
             self._open_text(kind, events)
-        item = self._text
-        assert item is not None
+        assert self._text is not None
+        return self._text
+
+    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+        item = self._text_item(kind, events)
         item.parts.append(text)
+        if kind == _REASONING:
+            item.unsigned.append(text)
+            if self._summary:
+                self._summary_delta(item, text, events)
+                return
         extra: dict[str, Any] = {"logprobs": []} if kind == _TEXT else {}
         self._emit(
             events,
@@ -189,15 +224,50 @@ class ChatChunksToResponseEvents:
             **extra,
         )
 
+    def _summary_delta(self, item: _TextItem, text: str, events: list[Event]) -> None:
+        """Reasoning text as summary text; the summary's one part opens with its first text."""
+        where = {"item_id": item.item_id, "output_index": item.output_index, "summary_index": 0}
+        if not item.summary_open:
+            item.summary_open = True
+            self._emit(events, "response.reasoning_summary_part.added", **where, part=summary_text_part(""))
+        self._emit(events, "response.reasoning_summary_text.delta", **where, delta=text)
+
+    def _thinking_blocks(self, blocks: list[Any], with_text: bool, events: list[Event]) -> None:
+        """Signatures and redacted blocks of a ``thinking_blocks`` delta, gathered on the reasoning item.
+
+        A signature closes the thinking block whose text came before it; with
+        ``with_text`` (no ``reasoning_content`` in the same delta) a block's own
+        text is streamed as reasoning too.
+        """
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            kind = block.get("type")
+            if kind == "thinking":
+                text = block.get("thinking")
+                text = text if isinstance(text, str) else ""
+                if with_text and text:
+                    self._text_delta(text, kind=_REASONING, events=events)
+                signature = block.get("signature")
+                if isinstance(signature, str) and signature:
+                    item = self._text_item(_REASONING, events)
+                    signed = text or "".join(item.unsigned)
+                    item.blocks.append({"type": "thinking", "thinking": signed, "signature": signature})
+                    item.unsigned.clear()
+            elif kind == "redacted_thinking" and isinstance(block.get("data"), str) and block["data"]:
+                self._text_item(_REASONING, events).blocks.append({"type": "redacted_thinking", "data": block["data"]})
+
     def _open_text(self, kind: str, events: list[Event]) -> None:
         item = _TextItem(len(self._output), new_item_id("rs" if kind == _REASONING else "msg"), kind)
         self._text = item
         self._output.append(None)
         if kind == _REASONING:
-            added = reasoning_item(item.item_id, None, "in_progress")
+            added = reasoning_item(item.item_id, None, "in_progress", summary=self._summary)
         else:
             added = message_item(item.item_id, "", "in_progress")
         self._emit(events, "response.output_item.added", output_index=item.output_index, item=added)
+        if kind == _REASONING and self._summary:
+            return  # a summary's part opens with its first text
         self._emit(
             events,
             "response.content_part.added",
@@ -213,19 +283,35 @@ class ChatChunksToResponseEvents:
             return
         self._text = None
         text = "".join(item.parts)
-        common = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
-        if item.kind == _REASONING:
-            self._emit(events, "response.reasoning_text.done", **common, text=text)
-            done = reasoning_item(item.item_id, text)
-        elif item.kind == _REFUSAL:
-            self._emit(events, "response.refusal.done", **common, refusal=text)
-            done = refusal_item(item.item_id, text)
+        if item.kind == _REASONING and self._summary:
+            if item.summary_open:
+                where = {"item_id": item.item_id, "output_index": item.output_index, "summary_index": 0}
+                self._emit(events, "response.reasoning_summary_text.done", **where, text=text)
+                self._emit(events, "response.reasoning_summary_part.done", **where, part=summary_text_part(text))
+            done = reasoning_item(item.item_id, text, summary=True, blocks=item.blocks)
         else:
-            self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-            done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
-        self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
+            common = {"item_id": item.item_id, "output_index": item.output_index, "content_index": 0}
+            if item.kind == _REASONING:
+                self._emit(events, "response.reasoning_text.done", **common, text=text)
+                done = reasoning_item(item.item_id, text, blocks=item.blocks)
+            elif item.kind == _REFUSAL:
+                self._emit(events, "response.refusal.done", **common, refusal=text)
+                done = refusal_item(item.item_id, text)
+            else:
+                self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
+                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
+            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
+
+    def _unfinished_text(self, item: _TextItem) -> dict[str, Any]:
+        """The open text item as it stands when the stream fails: ``incomplete``, with its text so far."""
+        text = "".join(item.parts)
+        if item.kind == _REASONING:
+            return reasoning_item(item.item_id, text, "incomplete", summary=self._summary, blocks=item.blocks)
+        if item.kind == _REFUSAL:
+            return refusal_item(item.item_id, text, "incomplete")
+        return message_item(item.item_id, text, "incomplete")
 
     def _call_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         index = call.get("index", position)
@@ -304,11 +390,22 @@ class ChatChunksToResponseEvents:
         usage: dict[str, Any] | None = None,
         incomplete_reason: str | None = None,
         error: dict[str, Any] | None = None,
+        partial: bool = False,
     ) -> dict[str, Any]:
+        """The response object; ``partial`` puts the items still open in its output too (a failed stream's)."""
         output: list[dict[str, Any]] = []
         if status != "in_progress":
             late = {state.output_index: state for state in self._calls.values()}
+            unfinished: dict[int, dict[str, Any]] = {}
+            if partial and self._text is not None:
+                unfinished[self._text.output_index] = self._unfinished_text(self._text)
+            if partial and self._open_call is not None:
+                call = self._open_call
+                unfinished[call.output_index] = tool_call_item(
+                    call.item_id, call.call_id, call.name, "".join(call.parts), custom=call.custom, status="incomplete"
+                )
             for index, item in enumerate(self._output):
+                item = item or unfinished.get(index)
                 if item is None:
                     continue
                 state = late.get(index)
@@ -322,7 +419,6 @@ class ChatChunksToResponseEvents:
             created_at=self._created_at,
             status=status,
             output=output,
-            model=self._model,
             usage=usage,
             incomplete_reason=incomplete_reason,
             error=error,

@@ -12,7 +12,9 @@ what those layers did for it:
 * CORS headers for a request with an ``Origin`` (:class:`cors.SimpleCors`);
 * the body size limit (413) and, for an unexpected exception, a 500 — both as
   error JSON in the route's dialect, with ``x-request-id``;
-* for streams, client disconnects cancel the upstream call (:mod:`replies`).
+* a client that disconnects cancels the upstream call, before the answer as
+  during a stream (:mod:`replies`); one that left before its answer is logged
+  with status 499.
 
 The routes stay declared on the FastAPI app, marked with :func:`hot`, so the
 OpenAPI schema lists them and a request the lane does not take (another
@@ -38,8 +40,15 @@ from switchboard_common.http_metrics import Exchange, Observer, annotate, close_
 from switchboard_facade.cors import EXPOSE_HEADERS, SimpleCors
 from switchboard_facade.errors import error_response, id_headers, internal_error_response
 from switchboard_facade.gateway import Gateway, new_request_id
-from switchboard_facade.http_input import ClientGone, Incoming, header_map, incoming_from, read_body
-from switchboard_facade.replies import Reply, StreamReply, stream_frames
+from switchboard_facade.http_input import Incoming, header_map, incoming_from, read_body
+from switchboard_facade.replies import (
+    ClientGone,
+    Reply,
+    StreamReply,
+    client_closed,
+    stream_frames,
+    unless_client_leaves,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +91,10 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
         return error_response(err, id_headers(request_id, errors), errors)
     except ClientGone:
         raise ClientDisconnect() from None
-    return await handler(gw, incoming)
+    try:
+        return await unless_client_leaves(handler(gw, incoming), request.receive)
+    except ClientGone:
+        return client_closed(request_id)
 
 
 class FastLane:
@@ -151,7 +163,11 @@ class FastLane:
             except ServiceError as err:
                 reply = error_response(err, id_headers(request_id, route.errors), route.errors)
             else:
-                reply = await route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"]))
+                try:
+                    reply = await unless_client_leaves(
+                        route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"])), receive)
+                except ClientGone:
+                    reply = client_closed(request_id)  # the server drops it; the access log keeps its 499
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
         except ClientGone:
             return  # no one to answer; recorded as a 500 with no status, as the framework path does

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from openai.types.responses import Response
 
 from switchboard_translate.cursor import SourceShape
 from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.reasoning_replay import encode_thinking_blocks
 from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "responses"
@@ -144,3 +146,94 @@ def test_round_trip_output_items_are_valid_next_turn_input() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": "x = 1"},
         {"role": "tool", "tool_call_id": "call_2", "content": "Success."},
     ]
+
+
+def test_the_response_names_the_model_the_request_asked_for() -> None:
+    completion = {"id": "c", "created": 1, "model": "gpt-4o-2024-08-06", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}]}
+    assert chat_completion_to_response(completion, {"model": "team-gpt", "input": "x"})["model"] == "team-gpt"
+
+
+SIGNED_BLOCK = {"type": "thinking", "thinking": "The user wants the weather.", "signature": "EqQBCkYIBxgCKkD=="}
+CLAUDE_TOOL_TURN: dict[str, Any] = {
+    "id": "msg_1", "object": "chat.completion", "created": 1760000000, "model": "claude-sonnet-4-5",
+    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": None, "reasoning_content": SIGNED_BLOCK["thinking"],
+        "thinking_blocks": [SIGNED_BLOCK, {"type": "redacted_thinking", "data": "b3BhcXVl"}],
+        "tool_calls": [{"id": "toolu_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}]}}],
+}
+WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
+
+
+@pytest.mark.parametrize("level", ["auto", "concise", "detailed"])
+def test_thinking_is_the_reasoning_summary_when_one_is_asked_for(level: str) -> None:
+    request = {"model": "team-claude", "input": "weather?", "tools": [WEATHER],
+               "reasoning": {"effort": "high", "summary": level}}
+    response = chat_completion_to_response(CLAUDE_TOOL_TURN, request)
+    parsed = Response.model_validate(response)
+    reasoning = parsed.output[0]
+    assert reasoning.type == "reasoning" and reasoning.status == "completed"
+    assert [(part.type, part.text) for part in reasoning.summary] == [("summary_text", SIGNED_BLOCK["thinking"])]
+    assert not reasoning.content
+    assert parsed.reasoning is not None and parsed.reasoning.summary == level
+    assert parsed.output[1].type == "function_call"
+
+
+def test_without_a_summary_asked_for_thinking_stays_reasoning_text() -> None:
+    for reasoning in ({"effort": "high"}, {"effort": "high", "summary": None}):
+        request = {"model": "team-claude", "input": "weather?", "tools": [WEATHER], "reasoning": reasoning}
+        item = chat_completion_to_response(CLAUDE_TOOL_TURN, request)["output"][0]
+        assert item["summary"] == [] and item["content"] == [{"type": "reasoning_text",
+                                                              "text": SIGNED_BLOCK["thinking"]}]
+        assert item["encrypted_content"] == encode_thinking_blocks(
+            CLAUDE_TOOL_TURN["choices"][0]["message"]["thinking_blocks"])
+
+
+@pytest.mark.parametrize("summary", ["auto", None])
+def test_claudes_signed_thinking_comes_back_on_the_next_turn(summary: str | None) -> None:
+    """Codex and the Agents SDK resend reasoning items as they came: the signed blocks reach the assistant turn."""
+    request: dict[str, Any] = {"model": "team-claude", "tools": [WEATHER],
+                               "input": [{"role": "user", "content": "weather in Paris?"}],
+                               "reasoning": {"effort": "high", "summary": summary}}
+    response = chat_completion_to_response(CLAUDE_TOOL_TURN, request)
+    Response.model_validate(response)
+    next_input = [*request["input"], *response["output"],
+                  {"type": "function_call_output", "call_id": "toolu_1", "output": "Sunny"}]
+    messages = normalize_responses_request({**request, "input": next_input}).body["messages"]
+    assert messages[1] == {
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "toolu_1", "type": "function",
+                        "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'}}],
+        "thinking_blocks": [SIGNED_BLOCK, {"type": "redacted_thinking", "data": "b3BhcXVl"}],
+    }
+    assert messages[2] == {"role": "tool", "tool_call_id": "toolu_1", "content": "Sunny"}
+
+
+def test_reasoning_the_gateway_did_not_write_is_left_out() -> None:
+    def assistant_turn(encrypted: object) -> dict[str, Any]:
+        return dict(normalize_responses_request({"model": "m", "input": [
+            {"role": "user", "content": "hi"},
+            {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": encrypted},
+            {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+        ]}).body["messages"][1])
+
+    assert assistant_turn(encode_thinking_blocks([SIGNED_BLOCK]))["thinking_blocks"] == [SIGNED_BLOCK]
+    unsigned = "sbthink1." + base64.urlsafe_b64encode(b'[{"type":"thinking","thinking":"x"}]').decode()
+    for foreign in ("gAAAAABoOpenAIsOwn", "sbthink1.not-base64!", "sbthink1.bm90IGpzb24=", unsigned, None, 42):
+        assert "thinking_blocks" not in assistant_turn(foreign), foreign
+
+
+def test_thinking_goes_to_the_assistant_turn_it_began_only() -> None:
+    carried = encode_thinking_blocks([SIGNED_BLOCK])
+    messages = normalize_responses_request({"model": "m", "input": [
+        {"role": "user", "content": "hi"},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": carried},
+        {"role": "user", "content": "again"},
+        {"role": "assistant", "content": "ok"},
+        {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": carried},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "and more"}]},
+    ]}).body["messages"]
+    assert [m.get("thinking_blocks") for m in messages] == [None, None, None, [SIGNED_BLOCK]]
+    assert encode_thinking_blocks([{"type": "thinking", "thinking": "unsigned", "signature": ""}]) is None

@@ -11,9 +11,10 @@ import openai
 import orjson
 import pytest
 from openai.lib.streaming.responses._responses import ResponseStreamState
-from openai.types.responses import ResponseStreamEvent
+from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from switchboard_translate.reasoning_replay import decode_thinking_blocks
 from switchboard_translate.responses_api import chat_completion_to_response
 from switchboard_translate.responses_stream import ChatChunksToResponseEvents
 from switchboard_translate.sse import encode_event
@@ -294,3 +295,169 @@ def test_refusal_streams_as_a_refusal_part() -> None:
     assert done["refusal"] == "I can't help."
     final = events[-1][1]["response"]
     assert final["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't help."}]
+
+
+def test_every_event_names_the_model_the_request_asked_for() -> None:
+    # The provider answers with its own id (here "gpt-5"); the client asked for "team-gpt" and is told so.
+    events = _translate(_script())
+    envelopes = [(name, payload["response"]) for name, payload in events if "response" in payload]
+    assert [name for name, _ in envelopes] == ["response.created", "response.in_progress", "response.completed"]
+    assert {response["model"] for _, response in envelopes} == {"team-gpt"}
+    translator = ChatChunksToResponseEvents(REQUEST)
+    translator.feed(_chunk({"content": "par"}))
+    assert translator.fail("cut")[-1][1]["response"]["model"] == "team-gpt"
+
+
+def _failed(chunks: list[dict[str, Any]], request: dict[str, Any] = REQUEST) -> tuple[list[str], dict[str, Any]]:
+    """The names of the events a stream cut after ``chunks`` sends, and its ``response.failed`` response."""
+    translator = ChatChunksToResponseEvents(request, response_id="resp_test", created_at=1760000000)
+    events = [event for chunk in chunks for event in translator.feed(chunk)]
+    events += translator.fail("upstream reset the connection")
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    name, payload = events[-1]
+    assert name == "response.failed" and payload["response"]["status"] == "failed"
+    Response.model_validate(payload["response"])
+    return [n for n, _ in events], payload["response"]
+
+
+def test_a_failed_stream_keeps_the_text_streamed_so_far() -> None:
+    names, response = _failed([_chunk({"role": "assistant", "content": ""}), _chunk({"content": "Hello "}),
+                               _chunk({"content": "wor"})])
+    assert response["error"] == {"code": "server_error", "message": "upstream reset the connection"}
+    [message] = response["output"]
+    assert message["type"] == "message" and message["status"] == "incomplete"
+    assert message["content"] == [{"type": "output_text", "text": "Hello wor", "annotations": [], "logprobs": []}]
+    # The open item is not closed with .done events: it did not finish.
+    assert names[-1] == "response.failed" and "response.output_item.done" not in names
+
+
+def test_a_failed_stream_keeps_finished_items_as_sent_and_the_open_call_so_far() -> None:
+    chunks = _script()[:9]  # reasoning, text and the read_file call done; apply_patch has only begun
+    chunks.append(_chunk({"tool_calls": [{"index": 1, "function": {"arguments": '{"input": "*** Be'}}]}))
+    names, response = _failed(chunks)
+    kinds = [(item["type"], item.get("status")) for item in response["output"]]
+    assert kinds == [("reasoning", "completed"), ("message", "completed"), ("function_call", "completed"),
+                     ("custom_tool_call", None)]
+    done = [p["item"] for n, p in _translate(_script()) if n == "response.output_item.done"]
+    assert response["output"][2] == {**done[2], "id": response["output"][2]["id"]}
+    assert response["output"][2]["arguments"] == '{"path":"a.py"}'
+    assert response["output"][3]["input"] == "*** Be"  # the raw input received so far
+    # A function call cut mid-arguments is an incomplete item with its arguments so far.
+    _, cut_call = _failed(_script()[:7])
+    assert cut_call["output"][-1] == {**cut_call["output"][-1], "type": "function_call", "status": "incomplete",
+                                      "arguments": '{"path":'}
+
+
+def test_a_failed_stream_keeps_a_refusal_so_far() -> None:
+    _, response = _failed([_chunk({"refusal": "I can't"})])
+    assert response["output"][0]["status"] == "incomplete"
+    assert response["output"][0]["content"] == [{"type": "refusal", "refusal": "I can't"}]
+
+
+SUMMARY_REQUEST: dict[str, Any] = {"model": "team-claude", "input": "2+2?",
+                                   "reasoning": {"effort": "medium", "summary": "auto"}}
+SIGNED = {"type": "thinking", "thinking": "", "signature": "sig-abc=="}
+
+
+def _claude_script() -> list[dict[str, Any]]:
+    """Claude's stream as the router's chunks: thinking text, its signature, then the answer."""
+    return [
+        _chunk({"role": "assistant", "content": ""}),
+        _chunk({"reasoning_content": "Two and "}),
+        _chunk({"reasoning_content": "two make four."}),
+        _chunk({"thinking_blocks": [SIGNED]}),
+        _chunk({"content": "It is "}),
+        _chunk({"content": "4."}),
+        _chunk({}, "stop"),
+    ]
+
+
+def test_reasoning_streams_as_a_summary_when_one_is_asked_for() -> None:
+    events = _translate(_claude_script(), SUMMARY_REQUEST)
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    names = [name for name, _ in events]
+    assert names[2:9] == [
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+        "response.output_item.done",
+    ]
+    assert "response.reasoning_text.delta" not in names and names[9] == "response.output_item.added"
+    payloads = dict(events[2:9])
+    where = {"item_id": payloads["response.output_item.added"]["item"]["id"], "output_index": 0, "summary_index": 0}
+    assert payloads["response.output_item.added"]["item"]["summary"] == []
+    assert payloads["response.reasoning_summary_part.added"] == {
+        **payloads["response.reasoning_summary_part.added"], **where, "part": {"type": "summary_text", "text": ""}}
+    assert [p["delta"] for n, p in events if n == "response.reasoning_summary_text.delta"] == ["Two and ",
+                                                                                               "two make four."]
+    assert payloads["response.reasoning_summary_text.done"]["text"] == "Two and two make four."
+    assert payloads["response.reasoning_summary_part.done"]["part"] == {"type": "summary_text",
+                                                                        "text": "Two and two make four."}
+    item = payloads["response.output_item.done"]["item"]
+    assert item["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
+    assert "content" not in item and item["status"] == "completed"
+    # Claude's signed block rides along, for the client to send back.
+    assert decode_thinking_blocks(item["encrypted_content"]) == [
+        {"type": "thinking", "thinking": "Two and two make four.", "signature": "sig-abc=="}]
+    final = events[-1][1]["response"]
+    assert final["output"][0] == item and final["reasoning"] == {"effort": "medium", "summary": "auto"}
+
+
+def test_sdk_accumulates_the_summary_and_stream_and_whole_agree() -> None:
+    state: ResponseStreamState[Any] = ResponseStreamState(input_tools=openai.omit, text_format=openai.omit)
+    final = None
+    for _, payload in _translate(_claude_script(), SUMMARY_REQUEST):
+        for event in state.handle_event(EVENT.validate_python(payload)):
+            if event.type == "response.completed":
+                final = event.response
+    assert final is not None and final.output_text == "It is 4."
+    assert final.output[0].type == "reasoning" and final.output[0].summary[0].text == "Two and two make four."
+    completion = {"id": "msg_1", "object": "chat.completion", "created": 1760000000, "model": "claude-sonnet-4-5",
+                  "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                      "role": "assistant", "content": "It is 4.", "reasoning_content": "Two and two make four.",
+                      "thinking_blocks": [{**SIGNED, "thinking": "Two and two make four."}]}}]}
+    streamed = _translate(_claude_script(), SUMMARY_REQUEST)[-1][1]["response"]
+    whole = chat_completion_to_response(completion, SUMMARY_REQUEST, response_id="resp_test")
+    assert mask_ids(streamed) == mask_ids(whole)
+
+
+def test_without_a_summary_asked_for_reasoning_streams_as_reasoning_text() -> None:
+    events = _translate(_claude_script(), {**SUMMARY_REQUEST, "reasoning": {"effort": "medium"}})
+    names = [name for name, _ in events]
+    assert not [name for name in names if "summary" in name]
+    assert names[2:8] == ["response.output_item.added", "response.content_part.added",
+                          "response.reasoning_text.delta", "response.reasoning_text.delta",
+                          "response.reasoning_text.done", "response.content_part.done"]
+    item = next(p["item"] for n, p in events if n == "response.output_item.done")
+    assert item["summary"] == [] and item["content"] == [{"type": "reasoning_text", "text": "Two and two make four."}]
+    assert decode_thinking_blocks(item["encrypted_content"])[0]["signature"] == "sig-abc=="
+
+
+def test_each_signed_block_keeps_its_own_text_and_redacted_blocks_are_kept() -> None:
+    redacted = {"type": "redacted_thinking", "data": "opaque=="}
+    events = _translate([
+        _chunk({"thinking_blocks": [redacted]}),
+        _chunk({"reasoning_content": "First."}),
+        _chunk({"thinking_blocks": [{**SIGNED, "signature": "s1"}]}),
+        _chunk({"reasoning_content": "Second."}),
+        _chunk({"thinking_blocks": [{**SIGNED, "signature": "s2"}]}),
+        _chunk({"content": "Done."}),
+    ], SUMMARY_REQUEST)
+    item = next(p["item"] for n, p in events if n == "response.output_item.done")
+    assert item["summary"] == [{"type": "summary_text", "text": "First.Second."}]
+    assert decode_thinking_blocks(item["encrypted_content"]) == [
+        redacted, {"type": "thinking", "thinking": "First.", "signature": "s1"},
+        {"type": "thinking", "thinking": "Second.", "signature": "s2"}]
+
+
+def test_a_failed_stream_keeps_the_summary_so_far() -> None:
+    _, response = _failed(_claude_script()[:3], SUMMARY_REQUEST)
+    [reasoning] = response["output"]
+    assert reasoning["status"] == "incomplete"
+    assert reasoning["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
+    assert "encrypted_content" not in reasoning  # no signature came: nothing to replay

@@ -2,8 +2,9 @@
 ``/cursor`` base path and Azure-style ``/openai/deployments/<model>/chat/completions``.
 
 Streams are true pass-through: the router's chunk batches are framed as SSE
-and written as they arrive; headers go out only once the provider has
-answered, so failures before the first byte are ordinary HTTP errors.
+and written as they arrive, each naming the model the client asked for (see
+:mod:`switchboard_translate.answer_model`); headers go out only once the
+provider has answered, so failures before the first byte are ordinary HTTP errors.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from switchboard_facade.flow import Dialect, Parsed
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
+from switchboard_rules import request_fields
+from switchboard_translate.answer_model import AnswerModel
 from switchboard_translate.cursor import CursorResponseFixer, normalize_chat_request
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.sse import DONE
@@ -79,7 +82,8 @@ class ChatEndpoint:
         # Normalizing never changes what it is given (it builds the canonical body anew), so an equal result
         # means the client's JSON is the canonical body; equal values are mostly the same objects, so this
         # costs microseconds even for a 100 KB conversation.
-        return Parsed(chat, chat_dialect(fixer), as_sent=not self.model_in_path and chat == body)
+        return Parsed(chat, chat_dialect(fixer, AnswerModel(chat["model"]), request_fields.usage_asked(chat)),
+                      as_sent=not self.model_in_path and chat == body)
 
 
 OPENAI_CHAT = ChatEndpoint()
@@ -100,37 +104,79 @@ async def azure_chat(gw: Gateway, incoming: Incoming) -> Reply:
 
 
 class _ChatStream:
-    """OpenAI chat SSE: chunks pass through as ``data:`` frames (fixed for Cursor when asked), then ``[DONE]``."""
+    """OpenAI chat SSE: chunks pass through as ``data:`` frames naming the model asked for (fixed for Cursor when
+    asked), then ``[DONE]``.
 
-    __slots__ = ("fixer",)
+    A stream the provider broke off ends with the gateway's error event; a client that asked for usage is told
+    first what it was billed, in the usage chunk OpenAI ends a stream with (``choices: []``), unless the last
+    chunk relayed already said the same. The chunks' bytes are only kept for that (the first for the answer's
+    id, the last to compare), and read only when a stream fails.
+    """
 
-    def __init__(self, fixer: CursorResponseFixer | None) -> None:
+    __slots__ = ("fixer", "model", "usage_asked", "first", "last")
+
+    def __init__(self, fixer: CursorResponseFixer | None, model: AnswerModel, usage_asked: bool = False) -> None:
         self.fixer = fixer
+        self.model = model
+        self.usage_asked = usage_asked
+        self.first: bytes | None = None
+        self.last: bytes | None = None
 
     def chunks(self, chunks: Sequence[bytes]) -> bytes:
+        if self.usage_asked and chunks:
+            if self.first is None:
+                self.first = chunks[0]
+            self.last = chunks[-1]
         if self.fixer is not None:
-            chunks = [orjson.dumps(self.fixer.fix_chunk(orjson.loads(c))) for c in chunks]
+            chunks = [orjson.dumps(self.model.name(self.fixer.fix_chunk(orjson.loads(c)))) for c in chunks]
+        else:
+            chunks = [self.model.name_bytes(c) for c in chunks]
         return b"".join(b"data: " + c + b"\n\n" for c in chunks)
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
-        frames = b"data: " + error_event_payload(error) + b"\n\n" if error is not None else b""
         held = self.fixer.flush() if self.fixer is not None else None
-        if held is not None:
-            frames += b"data: " + orjson.dumps(held) + b"\n\n"
+        frames = b"data: " + orjson.dumps(self.model.name(held)) + b"\n\n" if held is not None else b""
+        if error is not None:
+            if usage is not None and self.usage_asked:
+                frames += self._billed(usage)
+            frames += b"data: " + error_event_payload(error) + b"\n\n"
         return frames + DONE
 
+    def _billed(self, usage: dict[str, Any]) -> bytes:
+        """The usage chunk of a failed stream (empty when the last chunk relayed carried the same counts)."""
+        last = _object(self.last)
+        told = last.get("usage") if not last.get("choices") else None
+        if isinstance(told, dict) and all(told.get(name) == usage[name] for name in _COUNTS):
+            return b""
+        first = _object(self.first)
+        chunk: dict[str, Any] = {"id": first.get("id") or "", "object": "chat.completion.chunk",
+                                 "created": first.get("created") or 0, "model": self.model.model,
+                                 "choices": [], "usage": usage}
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
-def chat_dialect(fixer: CursorResponseFixer | None) -> Dialect:
-    """OpenAI chat: bodies pass through (through the Cursor fixer when there is one)."""
+
+#: The counts a usage chunk already relayed must match for the billed usage to go unsaid.
+_COUNTS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+def _object(raw: bytes | None) -> dict[str, Any]:
+    """A relayed chunk's JSON object (empty when there is none)."""
+    try:
+        parsed = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def chat_dialect(fixer: CursorResponseFixer | None, model: AnswerModel, usage_asked: bool = False) -> Dialect:
+    """OpenAI chat: bodies pass through naming the model asked for (through the Cursor fixer when there is one)."""
     if fixer is None:
-        return _PASS_THROUGH
-
-    def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
-        return orjson.dumps(fixer.fix_completion(orjson.loads(body)))
-    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer))
-
-
-_PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body, stream_encoder=lambda: _ChatStream(None))
+        def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
+            return model.name_bytes(body)
+    else:
+        def render(body: bytes, usage: common_pb2.Usage | None) -> bytes:
+            return orjson.dumps(model.name(fixer.fix_completion(orjson.loads(body))))
+    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ChatStream(fixer, model, usage_asked))
 
 
 @router.post("/v1/chat/completions")
