@@ -378,6 +378,47 @@ def test_content_filter_is_finish_reason_content_filter(provider: str, sdk: open
     assert finish_reasons(chunks) == ["content_filter"]
 
 
+#: Cursor's follow-up turn: the history calls a tool and holds its result, the request offers no tools.
+CURSOR_TOOL_HISTORY = Path(__file__).parents[1] / "fixtures" / "cursor" / "history_without_reasoning_null_content.json"
+
+
+@pytest.mark.parametrize("model", ["bedrock-good", "bedrock-claude-good"])
+def test_bedrock_answers_a_tool_history_in_a_request_that_offers_no_tools(
+        model: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Bedrock refuses toolUse and toolResult blocks without a toolConfig (for Claude and every other model), and
+    Cursor and agents send such turns: the tools the history called are declared as placeholders, and it answers."""
+    body = json.loads(CURSOR_TOOL_HISTORY.read_text())["request"]
+    answer = httpx.post(f"{gateway.base_url}/cursor/chat/completions",
+                        json={**body, "model": model}, headers={"Authorization": f"Bearer {sdk.api_key}"}, timeout=20)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["choices"][0]["message"]["content"] == "The tool said: alpha"
+    config = fakes.last_body("bedrock")["toolConfig"]
+    assert [tool["toolSpec"]["name"] for tool in config["tools"]] == ["read_file"] and "toolChoice" not in config
+    call = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    messages: Any = [{"role": "user", "content": "Weather in Oslo?"},
+                     {"role": "assistant", "content": None, "tool_calls": [call]},
+                     {"role": "tool", "tool_call_id": "call_1", "content": "5 C"},
+                     {"role": "user", "content": "Summarise the conversation."}]
+    chunks, _ = stream_chunks(sdk, model=model, messages=messages)
+    assert text_of(chunks) == "The tool said: 5 C" and finish_reasons(chunks) == ["stop"]
+    assert [tool["toolSpec"]["name"] for tool in fakes.last_body("bedrock")["toolConfig"]["tools"]] == ["get_weather"]
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "gemini", "bedrock", "vertex", "vertex-claude"])
+def test_an_allowed_tools_choice_lets_the_model_call_only_the_allowed_tools(provider: str, sdk: openai.OpenAI) -> None:
+    """OpenAI's allowed_tools choice: these providers have none, so they are offered only the allowed tools."""
+    time_tool = {"type": "function", "function": {"name": "get_time", "description": "The time in a city.",
+                                                  "parameters": WEATHER_TOOL["function"]["parameters"]}}  # type: ignore[index]
+    for mode in ("auto", "required"):
+        completion = sdk.chat.completions.create(
+            model=f"{provider}-tool", messages=[{"role": "user", "content": "Time in Paris?"}],
+            tools=[WEATHER_TOOL, time_tool],  # type: ignore[list-item]
+            tool_choice={"type": "allowed_tools", "allowed_tools": {  # type: ignore[arg-type,misc]
+                "mode": mode, "tools": [{"type": "function", "function": {"name": "get_time"}}]}})
+        calls = completion.choices[0].message.tool_calls or []
+        assert [call.function.name for call in calls] == ["get_time"], (provider, mode)  # type: ignore[union-attr]
+
+
 #: The providers that cannot honour a request for any JSON object, or for log probabilities (Claude, and Bedrock's
 #: Converse API): the gateway refuses such a request instead of answering without what was asked.
 NO_JSON_OBJECT = NO_LOGPROBS = ("anthropic", "vertex-claude", "bedrock")

@@ -16,8 +16,10 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 - ``leak-<status>``, ``leak-text-<status>``, ``leak-stream``: errors that quote the request's headers
   (see :mod:`tests.fakes.leak`), before the signature is checked
 
-It refuses what Converse refuses: unknown keys, malformed turns, more than four cache points, and a structured
-output (``outputConfig.textFormat``) that is not a JSON schema sent as a string.
+It refuses what Converse refuses: unknown keys, malformed turns, more than four cache points, a structured
+output (``outputConfig.textFormat``) that is not a JSON schema sent as a string, ``toolUse`` or ``toolResult``
+blocks in a request without ``toolConfig`` (for every model, as Bedrock does), and a ``toolConfig`` without a
+tool spec or with a malformed one.
 
 Claude's extended thinking works as on Bedrock: a model whose id names ``claude`` takes
 ``additionalModelRequestFields: {"thinking": {"type": "enabled", "budget_tokens": N}}`` (any other model refuses the
@@ -312,6 +314,10 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
                 return f"Expected toolResult blocks at messages.{i}.content for the following Ids: {', '.join(uses)}"
     if uses_tools and not request.get("toolConfig"):
         return "The toolConfig field must be defined when using toolUse and toolResult content blocks."
+    if "toolConfig" in request:
+        problem = _tool_config_problem(request["toolConfig"])
+        if problem:
+            return problem
     blocks = [*(request.get("system") or []), *((request.get("toolConfig") or {}).get("tools") or []),
               *(b for m in messages for b in m.get("content") or [])]
     cache_points = sum(1 for block in blocks if "cachePoint" in block)
@@ -364,6 +370,38 @@ def _thinking_problem(model: str, request: dict[str, Any]) -> str | None:
     if any("toolUse" in b for b in last) and "reasoningContent" not in last[0]:
         return ("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final "
                 "`assistant` message must start with a thinking block")
+    return None
+
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+def _tool_config_problem(config: Any) -> str | None:
+    """What Bedrock says of a ``toolConfig`` that is not ``{"tools": [{"toolSpec": {"name", "description"?,
+    "inputSchema": {"json": <an object schema>}}} | {"cachePoint": ...}, ...], "toolChoice"?: {"auto" | "any" |
+    "tool": {"name"}}}`` with at least one tool, or None."""
+    if not isinstance(config, dict) or set(config) - {"tools", "toolChoice"}:
+        return "Malformed input request: toolConfig is not a ToolConfiguration"
+    tools = config.get("tools")
+    specs = [t["toolSpec"] for t in tools or () if isinstance(t, dict) and "toolSpec" in t]
+    if not specs:
+        return "1 validation error detected: Value at 'toolConfig.tools' failed to satisfy constraint: Member must " \
+               "have length greater than or equal to 1"
+    for i, tool in enumerate(tools):
+        if len(tool) != 1 or next(iter(tool)) not in ("toolSpec", "cachePoint"):
+            return f"Malformed input request: toolConfig.tools.{i} is not a valid Tool"
+    for spec in specs:
+        schema = (spec.get("inputSchema") or {}).get("json") if isinstance(spec, dict) else None
+        if set(spec) - {"name", "description", "inputSchema"} or not _TOOL_NAME.match(str(spec.get("name"))):
+            return "Malformed input request: toolSpec needs a name matching [a-zA-Z0-9_-]{1,64}"
+        if not isinstance(schema, dict) or schema.get("type") != "object":
+            return f"The value at toolConfig.tools.{spec.get('name')}.inputSchema.json.type must be object"
+    choice = config.get("toolChoice")
+    if choice is not None:
+        if not isinstance(choice, dict) or len(choice) != 1 or next(iter(choice)) not in ("auto", "any", "tool"):
+            return "Malformed input request: toolConfig.toolChoice is not a ToolChoice"
+        if "tool" in choice and choice["tool"].get("name") not in {spec.get("name") for spec in specs}:
+            return "The tool named in toolConfig.toolChoice.tool is not in toolConfig.tools"
     return None
 
 

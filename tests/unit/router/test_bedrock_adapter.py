@@ -23,7 +23,12 @@ from switchboard_router.providers.bedrock_eventstream import (
     encode_message,
 )
 from switchboard_router.providers.bedrock_response import BedrockStreamTranslator
-from tests.fakes.bedrock_provider import FakeBedrock, fake_bedrock_fixture, fake_bedrock_server_fixture  # noqa: F401
+from tests.fakes.bedrock_provider import (  # noqa: F401
+    TEST_API_KEY,
+    FakeBedrock,
+    fake_bedrock_fixture,
+    fake_bedrock_server_fixture,
+)
 
 ADAPTER = BedrockAdapter()
 WEATHER_TOOL = {
@@ -250,6 +255,74 @@ def test_tool_choice_none_drops_tools_and_missing_credentials_fail() -> None:
         ADAPTER.build_request(
             Deployment(id="d", public_model="p", provider="bedrock", model="m", api_base=""), chat(), stream=False
         )
+
+
+#: A follow-up turn as Cursor and agents send it: the history calls a tool, the request offers none.
+TOOL_HISTORY: list[dict[str, Any]] = [
+    {"role": "user", "content": "Read a.txt"},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "read_file", "arguments": '{"path":"a.txt"}'}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "alpha"},
+    {"role": "assistant", "content": "It says alpha.", "tool_calls": [
+        {"id": "call_2", "type": "function", "function": {"name": "read_file", "arguments": '{"path":"b.txt"}'}},
+        {"id": "call_3", "type": "function", "function": {"name": "list_dir", "arguments": "{}"}}]},
+    {"role": "tool", "tool_call_id": "call_2", "content": "beta"},
+    {"role": "tool", "tool_call_id": "call_3", "content": "a.txt b.txt"},
+    {"role": "user", "content": "Thanks, summarise."},
+]
+
+
+@pytest.mark.parametrize("model", ["anthropic.claude-good-v1:0", "us.anthropic.claude-sonnet-4-good-v1:0",
+                                   "meta.llama3-3-70b-good-v1:0", "amazon.nova-good-v1:0"])
+@pytest.mark.parametrize("offer", [{}, {"tool_choice": "auto"}, {"tools": [WEATHER_TOOL], "tool_choice": "none"},
+                                   {"tools": [WEATHER_TOOL], "tool_choice": {"type": "allowed_tools", "allowed_tools": {
+                                       "mode": "auto", "tools": []}}}])
+async def test_a_tool_history_in_a_request_offering_no_tool_is_sent_placeholder_specs(
+        fake_bedrock: FakeBedrock, model: str, offer: dict[str, Any]) -> None:
+    """Converse refuses toolUse/toolResult blocks without toolConfig, for every model: the tools the history called
+    are declared, taking any input, with no toolChoice, so the model answers (and is told not to call them)."""
+    request = ADAPTER.build_request(fake_bedrock.deployment(model), chat(*TOOL_HISTORY, **offer), stream=False)
+    response = await call(request)
+    assert response.status_code == 200, response.text
+    assert ADAPTER.parse_response(fake_bedrock.deployment(model), response.content).body["choices"][0][
+        "message"]["content"] == "The tool said: beta"
+    config = orjson.loads(request.content)["toolConfig"]
+    assert [tool["toolSpec"]["name"] for tool in config["tools"]] == ["read_file", "list_dir"]
+    assert all(tool["toolSpec"]["inputSchema"] == {"json": {"type": "object", "properties": {}}}
+               and "not offered now" in tool["toolSpec"]["description"] for tool in config["tools"])
+    assert "toolChoice" not in config
+
+
+async def test_fake_refuses_tool_blocks_without_tool_config_as_bedrock_does(fake_bedrock: FakeBedrock) -> None:
+    body = {"messages": [
+        {"role": "user", "content": [{"text": "Read a.txt"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "read_file", "input": {}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "alpha"}]}}]}]}
+    url = f"{fake_bedrock.base_url}/model/m-good/converse"
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    async with httpx.AsyncClient() as client:
+        for config, problem in ((None, "The toolConfig field must be defined when using toolUse and toolResult"),
+                                ({"tools": []}, "Member must have length greater than or equal to 1"),
+                                ({"tools": [{"toolSpec": {"name": "read file", "inputSchema": {"json": {}}}}]},
+                                 "toolSpec needs a name")):
+            sent = body if config is None else {**body, "toolConfig": config}
+            response = await client.post(url, headers=headers, json=sent)
+            assert response.status_code == 400 and problem in response.json()["message"], response.text
+
+
+def test_an_allowed_tools_choice_sends_only_the_allowed_tools() -> None:
+    """OpenAI's allowed_tools choice lets the model call only the listed tools; Converse has no such choice, so only
+    those are declared, with the choice the mode stands for (as the Anthropic and Gemini translations do)."""
+    from switchboard_router.providers.bedrock_messages import converse_body
+
+    time_tool = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+    for mode, choice in (("auto", {"auto": {}}), ("required", {"any": {}})):
+        body = chat({"role": "user", "content": "Time?"}, tools=[WEATHER_TOOL, time_tool],
+                    tool_choice={"type": "allowed_tools", "allowed_tools": {
+                        "mode": mode, "tools": [{"type": "function", "function": {"name": "get_time"}}]}})
+        config = converse_body(body, model="anthropic.claude-sonnet-4-5-20250929-v1:0")["toolConfig"]
+        assert [tool["toolSpec"]["name"] for tool in config["tools"]] == ["get_time"]
+        assert config["toolChoice"] == choice
 
 
 async def test_a_json_schema_response_format_becomes_converse_structured_output(fake_bedrock: FakeBedrock) -> None:

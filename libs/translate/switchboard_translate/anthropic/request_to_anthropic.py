@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from switchboard_translate.allowed_tools import offered_tools
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
@@ -210,13 +211,7 @@ def _copy_sampling(body: dict[str, Any], out: dict[str, Any]) -> None:
 
 
 def _copy_tools(body: dict[str, Any], out: dict[str, Any]) -> None:
-    tools = body.get("tools") or []
-    choice = body.get("tool_choice")
-    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-        allowed = choice.get("allowed_tools") or {}
-        names = {t.get("function", {}).get("name") for t in allowed.get("tools") or []}
-        tools = [t for t in tools if (t.get("function") or {}).get("name") in names]
-        choice = "required" if allowed.get("mode") == "required" else "auto"
+    tools, choice = offered_tools(body)
     if not tools:
         return
     out["tools"] = [_tool(tool, i) for i, tool in enumerate(tools)]

@@ -4,6 +4,9 @@ Converse wants strictly alternating user/assistant turns, system text apart,
 tool results as ``toolResult`` blocks inside a user turn, and images as raw
 bytes (base64 in JSON) with a format name. The OpenAI shape allows
 consecutive same-role messages and ``tool`` messages, so turns are merged.
+Tools become ``toolConfig`` (an ``allowed_tools`` choice sends only the allowed
+ones, see :mod:`switchboard_translate.allowed_tools`); a history that calls tools
+in a request that offers none gets placeholder tool specs, which Converse requires.
 A ``json_schema`` response format becomes ``outputConfig.textFormat`` (the schema
 as a JSON string); what Converse cannot do is refused before anything is sent:
 several choices and log probabilities (see :mod:`switchboard_translate.chat_params`)
@@ -28,6 +31,7 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.allowed_tools import offered_tools
 from switchboard_translate.anthropic import default_max_tokens_for
 from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
 from switchboard_translate.chat_params import CONVERSE, CONVERSE_CLAUDE, is_claude
@@ -263,12 +267,14 @@ def _inference_config(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    tools = [t for t in body.get("tools") or [] if t.get("type", "function") == "function"]
-    choice = body.get("tool_choice")
-    history_uses_tools = any("toolUse" in b or "toolResult" in b for m in messages for b in m["content"])
-    if not tools or (choice == "none" and not history_uses_tools):
-        # Converse has no "none" choice; without tools the model cannot call one.
-        return None
+    """The request's tools and choice (an ``allowed_tools`` choice sends only the allowed ones); with none to offer
+    (Converse has no "none" choice: the model is then sent no tool it may call), a history that holds tool calls is
+    sent the placeholders Converse requires (:func:`_history_tool_specs`)."""
+    offered, choice = offered_tools(body)
+    tools = [t for t in offered if t.get("type", "function") == "function"]
+    if not tools or choice == "none":
+        history = _history_tool_specs(messages)
+        return {"tools": history} if history else None
     specs = []
     for tool in tools:
         function = tool.get("function") or {}
@@ -289,3 +295,24 @@ def _tool_config(body: dict[str, Any], messages: list[dict[str, Any]]) -> dict[s
     elif choice == "auto":
         config["toolChoice"] = {"auto": {}}
     return config
+
+
+#: What a placeholder tool tells the model (:func:`_history_tool_specs`).
+_PLACEHOLDER_DESCRIPTION = "Called earlier in this conversation; not offered now: answer without calling it."
+
+
+def _history_tool_specs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A tool spec, taking any input, for each tool the history's ``toolUse`` blocks call (a ``toolResult`` block
+    answers one of them: Converse pairs them turn by turn).
+
+    Converse refuses ``toolUse`` and ``toolResult`` blocks in a request without
+    ``toolConfig`` ("The toolConfig field must be defined when using toolUse and
+    toolResult content blocks"), for every model, and OpenAI clients (Cursor, agents
+    summarising or ending a task) send such a history with no ``tools``. The
+    placeholders name the tools the history called, and no ``toolChoice`` asks the
+    model to call one.
+    """
+    names = dict.fromkeys(block["toolUse"]["name"] for message in messages for block in message["content"]
+                          if "toolUse" in block)
+    return [{"toolSpec": {"name": name, "description": _PLACEHOLDER_DESCRIPTION,
+                          "inputSchema": {"json": {"type": "object", "properties": {}}}}} for name in names]

@@ -20,6 +20,7 @@ import orjson
 from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.gemini_thinking import thinking_config
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.allowed_tools import offered_tools
 from switchboard_translate.chat_params import GEMINI
 from switchboard_translate.logprobs import requested_logprobs
 
@@ -75,13 +76,12 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     request: dict[str, Any] = {"contents": contents}
     if system_parts:
         request["systemInstruction"] = {"parts": system_parts}
-    tools = _function_declarations(body)
-    allowed = _allowed_tools(body.get("tool_choice"))
-    if allowed is not None:  # Gemini limits calls to named functions only in ANY mode: send only those
-        tools = [tool for tool in tools if tool.get("name") in allowed]
+    # An allowed_tools choice sends only the allowed functions: Gemini names callable ones only in ANY mode.
+    offered, choice = offered_tools(body)
+    tools = _function_declarations(offered)
     if tools:
         request["tools"] = [{"functionDeclarations": tools}]
-        tool_config = _tool_config(body.get("tool_choice"))
+        tool_config = _tool_config(choice)
         if tool_config:
             request["toolConfig"] = tool_config
     generation = _generation_config(body, model)
@@ -195,9 +195,9 @@ def _function_response(message: dict[str, Any], call_names: dict[str, str]) -> d
     return {"functionResponse": {"name": name, "response": response}}
 
 
-def _function_declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
+def _function_declarations(tools: list[Any]) -> list[dict[str, Any]]:
     declarations = []
-    for tool in body.get("tools") or []:
+    for tool in tools:
         if tool.get("type", "function") != "function":
             continue
         function = tool.get("function") or {}
@@ -212,21 +212,9 @@ def _function_declarations(body: dict[str, Any]) -> list[dict[str, Any]]:
     return declarations
 
 
-def _allowed_tools(choice: Any) -> set[str] | None:
-    """The function names an ``allowed_tools`` tool choice permits; None for any other choice."""
-    if not isinstance(choice, dict) or choice.get("type") != "allowed_tools":
-        return None
-    spec = choice.get("allowed_tools") or {}
-    return {str((tool.get("function") or {}).get("name") or tool.get("name"))
-            for tool in spec.get("tools") or () if isinstance(tool, dict)}
-
-
 def _tool_config(choice: Any) -> dict[str, Any] | None:
     if isinstance(choice, str) and choice in _TOOL_MODES:
         return {"functionCallingConfig": {"mode": _TOOL_MODES[choice]}}
-    if _allowed_tools(choice) is not None:
-        mode = (choice.get("allowed_tools") or {}).get("mode")
-        return {"functionCallingConfig": {"mode": "ANY" if mode == "required" else "AUTO"}}
     if isinstance(choice, dict) and choice.get("type") == "function":
         name = (choice.get("function") or {}).get("name")
         return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [name]}}
