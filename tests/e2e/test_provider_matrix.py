@@ -607,6 +607,40 @@ def test_claude_code_on_bedrock_gets_signed_thinking_blocks_and_sends_them_back(
         "signature"] == thought_signature(THOUGHT)
 
 
+def claude_thinking_sent(adapter: str, fakes: Fakes) -> Any:
+    """The thinking parameter Claude was last sent through ``adapter`` (None when thinking was off)."""
+    body = fakes.last_body(adapter)
+    return (body.get("additionalModelRequestFields") or {}).get("thinking") if adapter == "bedrock" else body.get(
+        "thinking")
+
+
+@pytest.mark.parametrize(("provider", "adapter"), [("anthropic", "anthropic"), ("vertex-claude", "vertex"),
+                                                   ("bedrock-claude", "bedrock")])
+def test_claude_asked_to_think_without_room_for_it_is_refused_naming_the_output_bound(
+        provider: str, adapter: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Claude thinks at least 1,024 tokens, below max_tokens. A client that asks for thinking with a smaller bound
+    is told the smallest bound that works (unsent, unbilled), where it used to be answered without thinking."""
+    ask: Any = [{"role": "user", "content": "Think."}]
+    before = fakes.calls(adapter)
+    for asks, field in (({"reasoning_effort": "low", "max_tokens": 500}, "max_tokens"),
+                        ({"max_completion_tokens": 1000, "extra_body": {"thinking": {"type": "enabled",
+                                                                                     "budget_tokens": 1500}}},
+                         "max_completion_tokens")):
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model=f"{provider}-good", messages=ask, stream=stream, **asks)
+            assert_refused_unsent_and_unbilled(info, field, f"Set {field} to at least 1025", adapter, before, fakes,
+                                               gateway)
+    sdk.chat.completions.create(model=f"{provider}-good", messages=ask, reasoning_effort="low", max_tokens=1025)
+    assert claude_thinking_sent(adapter, fakes) == {"type": "enabled", "budget_tokens": 1024}
+    with anthropic.Anthropic(api_key=sdk.api_key, base_url=gateway.base_url, max_retries=0, timeout=20) as client:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            client.messages.create(model=f"{provider}-good", max_tokens=1000, messages=ask,
+                                   thinking={"type": "enabled", "budget_tokens": 1500})
+    assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index,call-overload]
+    assert "Set max_tokens to at least 1025" in refused.value.message
+
+
 def test_reasoning_is_refused_on_a_bedrock_model_that_is_not_claude(sdk: openai.OpenAI, gateway: Gateway,
                                                                      fakes: Fakes) -> None:
     """The gateway asks only Claude to think on Bedrock: another model's reasoning request is refused, not dropped."""

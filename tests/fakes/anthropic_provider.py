@@ -35,9 +35,10 @@ Like the real API it checks what it is sent: ``x-api-key`` and
 ``anthropic-version`` headers, ``max_tokens``, role alternation rules Anthropic
 enforces on tools (every ``tool_use`` answered by ``tool_result`` blocks at the
 start of the very next user message), non-empty text blocks, sampling ranges.
-With ``thinking`` enabled it checks, as Anthropic does, that a final
-assistant turn with ``tool_use`` blocks starts with a thinking block, and that
-every thinking block carries the signature this fake issued for its very text.
+With ``thinking`` enabled it checks, as Anthropic does, a budget of at least
+1,024 tokens below ``max_tokens``, that a final assistant turn with ``tool_use``
+blocks starts with a thinking block, and that every thinking block carries the
+signature this fake issued for its very text.
 Every request is recorded in :attr:`FakeAnthropic.requests`.
 """
 
@@ -62,6 +63,8 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
+#: Claude's smallest thinking budget.
+MIN_THINKING_BUDGET = 1024
 _BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
 _ERROR_STATUS = {
     400: "invalid_request_error",
@@ -273,9 +276,16 @@ class FakeAnthropic:
         return {"type": "thinking", "thinking": thinking, "signature": signature}
 
     def check_thinking(self, body: dict[str, Any]) -> None:
-        """Anthropic's rules for earlier thinking when ``thinking`` is on (raises :class:`InvalidRequest`)."""
+        """Anthropic's rules for the budget and for earlier thinking when ``thinking`` is on (raises
+        :class:`InvalidRequest`)."""
         if (body.get("thinking") or {}).get("type") != "enabled":
             return
+        budget = body["thinking"].get("budget_tokens")
+        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+            raise InvalidRequest("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+        if budget >= body["max_tokens"]:
+            raise InvalidRequest("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                                 "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
         messages = body["messages"]
         for i, message in enumerate(messages):
             content = message.get("content")

@@ -9,12 +9,19 @@ Both count thinking tokens as output: Anthropic refuses a ``budget_tokens`` not
 below ``max_tokens``, and Gemini spends ``thinkingBudget`` out of
 ``maxOutputTokens``. The output bound is what billing held for the answer (see
 :mod:`switchboard_translate.output_bound`), so a budget is always lowered to fit
-inside it, leaving room for the answer, by :func:`thinking_budget_within`.
+inside it, leaving room for the answer, by :func:`thinking_budget_within`. Where
+that leaves less than the least budget a model takes, the request is refused
+before it is sent (:func:`no_room_for_thinking`), naming the output field and the
+smallest value that works: thinking the client asked for is never dropped
+because of it, nor left for the provider to refuse in its own words.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.output_bound import FIELDS as OUTPUT_FIELDS
 
 
 def requested_thinking_budget(body: dict[str, Any]) -> int | None:
@@ -32,3 +39,13 @@ def thinking_budget_within(wanted: int, max_tokens: int | None) -> int:
     if not max_tokens or max_tokens <= 0:
         return max(wanted, 0)
     return max(min(wanted, max_tokens - 1), 0)
+
+
+def no_room_for_thinking(body: dict[str, Any], thinker: str, least: int, bound: int, instead: str) -> InvalidRequest:
+    """The 400 for ``body`` whose output bound ``bound`` leaves no room for the ``least`` budget ``thinker`` (such as
+    "Claude thinks") thinks with; ``instead`` says how to ask for an answer without thinking. It names the output
+    field the body sets (``max_tokens`` when it sets none: the bound was the gateway's)."""
+    field = next((name for name in OUTPUT_FIELDS if body.get(name)), OUTPUT_FIELDS[1])
+    return InvalidRequest(
+        f"{thinker} with a budget of at least {least} tokens, spent out of {field}: {field} {bound} leaves no room "
+        f"for it and the answer. Set {field} to at least {least + 1}, or {instead}", field)

@@ -602,7 +602,6 @@ CLAUDE_ON_BEDROCK = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
     {"reasoning_effort": "medium", "max_completion_tokens": 20000, "top_p": 0.97},
     {"thinking": {"type": "enabled", "budget_tokens": 1500}, "max_tokens": 2000},
     {"reasoning_effort": "low"},  # no bound named: Claude's default output limit is sent, and bounds the budget
-    {"reasoning_effort": "low", "max_tokens": 500},  # no room for Claude's least budget: thinking stays off
     {"reasoning_effort": "none", "max_tokens": 4000},
     {"reasoning_effort": "high", "max_tokens": 8000, "tools": [WEATHER_TOOL], "tool_choice": "required"},
 ])  # fmt: skip
@@ -623,6 +622,19 @@ def test_claude_on_bedrock_thinks_by_the_anthropic_translations_rule(asks: dict[
         assert inference.get("topP") == anthropic.get("top_p")
     else:
         assert "additionalModelRequestFields" not in sent
+
+
+def test_claude_on_bedrock_refuses_thinking_without_room_as_the_anthropic_translation_does() -> None:
+    from switchboard_translate.anthropic import chat_request_to_anthropic
+    from switchboard_translate.errors import InvalidRequest
+
+    body = chat({"role": "user", "content": "Think."}, reasoning_effort="low", max_tokens=500)
+    with pytest.raises(InvalidRequest) as on_anthropic:
+        chat_request_to_anthropic(body, model="claude-sonnet-4-5")
+    with pytest.raises(InvalidRequest) as on_bedrock:
+        _sent(CLAUDE_ON_BEDROCK, body)
+    assert (on_bedrock.value.param, on_bedrock.value.message) == (on_anthropic.value.param, on_anthropic.value.message)
+    assert on_bedrock.value.param == "max_tokens" and "Set max_tokens to at least 1025" in on_bedrock.value.message
 
 
 def test_signed_thinking_of_an_earlier_turn_goes_back_first_and_keeps_thinking_on() -> None:

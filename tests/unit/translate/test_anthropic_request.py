@@ -226,7 +226,32 @@ def test_reasoning_effort_enables_thinking_within_max_tokens() -> None:
     out = translate({"messages": messages, "reasoning_effort": "high", "temperature": 0.2, "max_tokens": 3000})
     assert out["thinking"] == {"type": "enabled", "budget_tokens": 2999}
     assert "temperature" not in out
-    assert "thinking" not in translate({"messages": messages, "reasoning_effort": "low", "max_tokens": 500})
+    # A budget below Claude's least (1,024) is raised to it, as Gemini's are moved into the model's range.
+    out = translate({"messages": messages, "thinking": {"type": "enabled", "budget_tokens": 300}, "max_tokens": 2000})
+    assert out["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+
+
+@pytest.mark.parametrize(("asks", "field"), [
+    ({"reasoning_effort": "low", "max_tokens": 500}, "max_tokens"),
+    ({"reasoning_effort": "high", "max_completion_tokens": 1024}, "max_completion_tokens"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_tokens": 800}, "max_tokens"),
+])  # fmt: skip
+def test_an_output_bound_too_small_for_thinking_is_refused_naming_it_not_thinking_dropped(
+        asks: dict[str, Any], field: str) -> None:
+    """Claude thinks at least 1,024 tokens, below max_tokens: a client that asked for thinking with a smaller bound
+    is told which bound works (it used to be answered without thinking, and without a word)."""
+    from switchboard_translate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as refused:
+        translate({"messages": [{"role": "user", "content": "Prove it"}], **asks})
+    assert refused.value.param == field
+    assert f"Set {field} to at least 1025" in refused.value.message and "leave out thinking" in refused.value.message
+    fits = translate({"messages": [{"role": "user", "content": "Prove it"}], **asks, field: 1025})
+    assert fits["thinking"] == {"type": "enabled", "budget_tokens": 1024} and fits["max_tokens"] == 1025
+    # Thinking Claude would refuse anyway (a forced tool choice) stays off, whatever the bound.
+    forced = translate({"messages": [{"role": "user", "content": "Time?"}], **asks, "tools": [TIME_TOOL],
+                        "tool_choice": "required"})
+    assert "thinking" not in forced
 
 
 def test_thinking_is_left_off_where_anthropic_would_refuse_it() -> None:

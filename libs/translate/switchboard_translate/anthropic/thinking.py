@@ -4,12 +4,16 @@ One rule for every API that serves Claude: Anthropic's Messages API (and Vertex
 AI's, which is the same body) sends the budget as ``thinking.budget_tokens``,
 Bedrock's Converse API as ``additionalModelRequestFields.thinking``; Claude
 validates it the same way behind both. The budget is the exact one the body asks
-for (``thinking.budget_tokens``), else ``reasoning_effort``'s, kept below the
-output bound (:func:`switchboard_translate.thinking.thinking_budget_within`).
+for (``thinking.budget_tokens``), else ``reasoning_effort``'s, raised to Claude's
+least (:data:`MIN_THINKING_BUDGET`) and kept below the output bound
+(:func:`switchboard_translate.thinking.thinking_budget_within`).
 
-Thinking is left off where Claude would refuse the request with it: a budget
-below :data:`MIN_THINKING_BUDGET` (the bound leaves no room for it), a forced tool
-choice, or a conversation whose last assistant turn calls tools without the
+An output bound too small for the least budget is the client's to change: the
+request is refused, naming the output field and the smallest value that works
+(:func:`switchboard_translate.thinking.no_room_for_thinking`), rather than
+answered without the thinking it asked for. Thinking is left off where Claude
+would refuse the request with it and the client cannot do otherwise: a forced
+tool choice, or a conversation whose last assistant turn calls tools without the
 signed thinking block it began with (OpenAI clients do not send those back).
 """
 
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
+from switchboard_translate.thinking import no_room_for_thinking, requested_thinking_budget, thinking_budget_within
 
 #: Extended-thinking budgets for OpenAI's ``reasoning_effort`` levels.
 REASONING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
@@ -33,16 +37,21 @@ def claude_thinking_budget(body: dict[str, Any], max_tokens: int | None, *, tool
 
     ``tool_forced``: the request forces a tool call; ``unsigned_tool_turn``: its last
     assistant turn calls tools and does not begin with a thinking block (the
-    caller reads both from its own wire format).
+    caller reads both from its own wire format). Raises
+    :class:`~switchboard_translate.errors.InvalidRequest` when the bound leaves no
+    room for the least budget.
     """
     requested = requested_thinking_budget(body)
     effort = body.get("reasoning_effort")
     if requested is None and (not effort or effort == "none"):
         return None
-    wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
-    budget = thinking_budget_within(wanted, max_tokens)
-    if budget < MIN_THINKING_BUDGET or tool_forced or unsigned_tool_turn:
+    if tool_forced or unsigned_tool_turn:
         return None
+    wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
+    budget = thinking_budget_within(max(wanted, MIN_THINKING_BUDGET), max_tokens)
+    if budget < MIN_THINKING_BUDGET:
+        raise no_room_for_thinking(body, "Claude thinks", MIN_THINKING_BUDGET, max_tokens or 0,
+                                   'leave out thinking (or send reasoning_effort "none") to answer without it')
     return budget
 
 

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from switchboard_translate.errors import InvalidRequest
-from switchboard_translate.output_bound import FIELDS as OUTPUT_FIELDS
-from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
+from switchboard_translate.thinking import no_room_for_thinking, requested_thinking_budget, thinking_budget_within
 
 #: Budgets for OpenAI's ``reasoning_effort`` levels (before the model's range applies).
 THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -85,12 +84,8 @@ def thinking_config(body: dict[str, Any], model: str, max_output_tokens: int | N
 
 
 def _no_room(body: dict[str, Any], model: str, limits: BudgetRange, bound: int) -> InvalidRequest:
-    field = next((name for name in OUTPUT_FIELDS if body.get(name)), OUTPUT_FIELDS[1])
     if limits.can_stop:
-        thinks, instead = "thinks", 'set reasoning_effort to "none" to answer without thinking'
-    else:
-        thinks = "always thinks"
-        instead = "leave out reasoning_effort and thinking (the model then sets its own budget)"
-    return InvalidRequest(
-        f"{model} {thinks} with a budget of at least {limits.least} tokens, spent out of {field}: {field} {bound} "
-        f"leaves no room for it and the answer. Set {field} to at least {limits.least + 1}, or {instead}", field)
+        return no_room_for_thinking(body, f"{model} thinks", limits.least, bound,
+                                    'set reasoning_effort to "none" to answer without thinking')
+    return no_room_for_thinking(body, f"{model} always thinks", limits.least, bound,
+                                "leave out reasoning_effort and thinking (the model then sets its own budget)")
