@@ -101,6 +101,14 @@ WEATHER_TOOL = {
 }
 
 
+#: Models that cannot think, by the model data the gateway ships: (public name, provider column, upstream model).
+CANNOT_THINK = [("anthropic-claude-3-5", "anthropic", "claude-3-5-sonnet-20241022"),
+                ("vertex-claude-3", "vertex-claude", "claude-3-haiku@20240307"),
+                ("bedrock-claude-3-5", "bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0"),
+                ("gemini-2-0", "gemini", "gemini-2.0-flash"),
+                ("vertex-gemini-2-0", "vertex", "gemini-2.0-flash-001")]
+
+
 @dataclass
 class Fakes:
     openai: FakeOpenAI
@@ -200,6 +208,9 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     models += [{"name": f"{provider}-{name}", "deployments": [deployment(fakes, provider, upstream)]}
                for provider in ("gemini", "vertex") for name, upstream in (("pro", "gemini-2.5-pro"),
                                                                            ("lite", "gemini-2.5-flash-lite"))]
+    # Claude and Gemini models that cannot think (the model data says so), on each API that serves them.
+    models += [{"name": name, "deployments": [deployment(fakes, provider, upstream)]}
+               for name, provider, upstream in CANNOT_THINK]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -656,6 +667,39 @@ def test_reasoning_is_refused_on_a_bedrock_model_that_is_not_claude(sdk: openai.
                                          reasoning_effort="none")  # type: ignore[arg-type]
     assert served.choices[0].message.content
     assert "additionalModelRequestFields" not in fakes.last_body("bedrock")
+
+
+@pytest.mark.parametrize(("model", "provider", "upstream"), CANNOT_THINK)
+def test_reasoning_is_refused_on_a_claude_or_gemini_model_that_cannot_think(
+        model: str, provider: str, upstream: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Claude before 3.7 and Gemini 2.0 do not think, and Anthropic and Google refuse a request that asks them to
+    (Google even a thinking budget of 0): the gateway refuses it first, in the client's dialect, naming the field;
+    reasoning_effort "none" is served without any thinking setting, and /model/info does not list reasoning."""
+    adapter = ADAPTERS.get(provider, provider)
+    messages: Any = [{"role": "user", "content": "Think."}]
+    before = fakes.calls(adapter)
+    for asks, param in (({"reasoning_effort": "low"}, "reasoning_effort"),
+                        ({"extra_body": {"thinking": {"type": "enabled", "budget_tokens": 2000}}}, "thinking")):
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model=model, messages=messages, max_tokens=4000, stream=stream, **asks)
+            assert_refused_unsent_and_unbilled(info, param, f"{upstream} cannot think", adapter, before, fakes,
+                                               gateway)
+    with anthropic.Anthropic(api_key=sdk.api_key, base_url=gateway.base_url, max_retries=0, timeout=20) as client:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            client.messages.create(model=model, max_tokens=4000, messages=messages,
+                                   thinking={"type": "enabled", "budget_tokens": 2000})
+    assert "use a model that thinks" in refused.value.message
+    assert fakes.calls(adapter) == before
+    served = sdk.chat.completions.create(model=model, messages=messages, reasoning_effort="none")  # type: ignore
+    assert served.choices[0].message.content
+    sent = fakes.last_body(adapter)
+    assert not {"thinking", "additionalModelRequestFields"} & set(sent)
+    assert "thinkingConfig" not in (sent.get("generationConfig") or {})
+    data = httpx.get(f"{gateway.base_url}/model/info", headers=gateway.admin(), timeout=20).json()["data"]
+    [entry] = [m for m in data if m["model_name"] == model]
+    assert "reasoning_effort" not in entry["model_info"]["supported_openai_params"]
+    assert entry["model_info"]["supports_reasoning"] is False
 
 
 #: A request for each parameter some providers cannot honour.

@@ -35,8 +35,8 @@ Like the real API it checks what it is sent: ``x-api-key`` and
 ``anthropic-version`` headers, ``max_tokens``, role alternation rules Anthropic
 enforces on tools (every ``tool_use`` answered by ``tool_result`` blocks at the
 start of the very next user message), non-empty text blocks, sampling ranges.
-With ``thinking`` enabled it checks, as Anthropic does, a budget of at least
-1,024 tokens below ``max_tokens``, that a final assistant turn with ``tool_use``
+With ``thinking`` enabled it checks, as Anthropic does, a model that thinks (not
+Claude 3 or 3.5), a budget of at least 1,024 tokens below ``max_tokens``, that a final assistant turn with ``tool_use``
 blocks starts with a thinking block, and that every thinking block carries the
 signature this fake issued for its very text.
 Every request is recorded in :attr:`FakeAnthropic.requests`.
@@ -47,6 +47,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -65,6 +66,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 #: Claude's smallest thinking budget.
 MIN_THINKING_BUDGET = 1024
+#: Claude models that cannot think (before 3.7): they refuse ``thinking``.
+_NO_THINKING = re.compile(r"claude-3-(5-)?(haiku|sonnet|opus)")
 _BLOCK_TYPES = {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
 _ERROR_STATUS = {
     400: "invalid_request_error",
@@ -103,6 +106,21 @@ class InvalidRequest(Exception):
 def error_body(status: int, message: str) -> bytes:
     error_type = _ERROR_STATUS.get(status, "api_error")
     return orjson.dumps({"type": "error", "error": {"type": error_type, "message": message}, "request_id": "req_fake"})
+
+
+def check_thinking_budget(model: str, body: dict[str, Any]) -> None:
+    """Anthropic's rules for ``thinking`` itself, when enabled: a model that thinks, a budget of at least 1,024 tokens
+    below ``max_tokens`` (raises :class:`InvalidRequest`)."""
+    if (body.get("thinking") or {}).get("type") != "enabled":
+        return
+    if _NO_THINKING.search(model):
+        raise InvalidRequest(f"'{model}' does not support thinking.")
+    budget = body["thinking"].get("budget_tokens")
+    if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+        raise InvalidRequest("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
+    if budget >= body["max_tokens"]:
+        raise InvalidRequest("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
+                             "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
 
 
 def validate(headers: dict[str, str], body: Any) -> None:
@@ -280,12 +298,7 @@ class FakeAnthropic:
         :class:`InvalidRequest`)."""
         if (body.get("thinking") or {}).get("type") != "enabled":
             return
-        budget = body["thinking"].get("budget_tokens")
-        if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
-            raise InvalidRequest("thinking.enabled.budget_tokens: Input should be greater than or equal to 1024")
-        if budget >= body["max_tokens"]:
-            raise InvalidRequest("`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our "
-                                 "documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking")
+        check_thinking_budget(str(body.get("model")), body)
         messages = body["messages"]
         for i, message in enumerate(messages):
             content = message.get("content")

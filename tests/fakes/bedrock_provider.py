@@ -21,7 +21,7 @@ output (``outputConfig.textFormat``) that is not a JSON schema sent as a string,
 blocks in a request without ``toolConfig`` (for every model, as Bedrock does), and a ``toolConfig`` without a
 tool spec or with a malformed one.
 
-Claude's extended thinking works as on Bedrock: a model whose id names ``claude`` takes
+Claude's extended thinking works as on Bedrock: a model whose id names ``claude`` (and not Claude 3 or 3.5) takes
 ``additionalModelRequestFields: {"thinking": {"type": "enabled", "budget_tokens": N}}`` (any other model refuses the
 key), checked as Claude checks it (a budget of at least 1,024 below ``maxTokens``, no temperature, a top_p of at least
 0.95, no forced tool choice, and a last assistant turn that calls tools must begin with the reasoning block it was
@@ -350,6 +350,8 @@ def _thinking_problem(model: str, request: dict[str, Any]) -> str | None:
         return None
     if "claude" not in model:
         return f"Malformed input request: #: extraneous key [{min(fields)}] is not permitted"
+    if re.search(r"claude-3-(5-)?(haiku|sonnet|opus)", model):
+        return "The model returned the following errors: thinking: Extra inputs are not permitted"
     thinking = fields.get("thinking")
     if set(fields) != {"thinking"} or not isinstance(thinking, dict) or thinking.get("type") != "enabled":
         return "additionalModelRequestFields: only thinking {type: enabled, budget_tokens} is known to this fake"

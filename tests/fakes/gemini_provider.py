@@ -27,7 +27,8 @@ tokens, most likely first; ``logProbabilitySum``) and ``avgLogprobs``; a whole a
 
 Thinking budgets as Google documents them (ai.google.dev/gemini-api/docs/thinking): a model named
 ``gemini-2.5-pro…`` takes a ``thinkingBudget`` from 128 to 32,768 and refuses 0 (it always thinks),
-``gemini-2.5-flash-lite…`` 0 or 512 to 24,576, ``gemini-2.5-flash…`` 0 to 24,576; -1 (dynamic) everywhere.
+``gemini-2.5-flash-lite…`` 0 or 512 to 24,576, ``gemini-2.5-flash…`` 0 to 24,576; -1 (dynamic) everywhere. A model
+that cannot think (``gemini-1.…``, ``gemini-2.0-…`` other than a ``thinking`` model) refuses any ``thinkingConfig``.
 
 Explicit context caching as Gemini does it: ``POST /v1beta/cachedContents`` makes an entry (model, ttl,
 systemInstruction, tools, toolConfig, contents; refused below :attr:`FakeContextCaches.min_tokens`, counted
@@ -147,7 +148,14 @@ def _validate(model: str, request: dict[str, Any]) -> None:
         raise GeminiRejection("logprobs is only valid if response_logprobs is true.")
     if not 0 <= config.get("logprobs", 0) <= 20:
         raise GeminiRejection("* GenerationConfig.logprobs: must be in the range of [0, 20].")
+    if "thinkingConfig" in config and _NO_THINKING.match(model) and "thinking" not in model:
+        raise GeminiRejection("Unable to submit request because thinking is not supported by this model.")
     _check_thinking_budget(model, (config.get("thinkingConfig") or {}).get("thinkingBudget"))
+
+
+#: Models that cannot think (Gemini 1.x, and 2.0 but its experimental thinking models): any thinkingConfig, even a
+#: budget of 0, is refused.
+_NO_THINKING = re.compile(r"gemini-(1\.|2\.0-)")
 
 
 #: Thinking budgets by model prefix (first match wins): (least when thinking, most, whether 0 turns thinking off).

@@ -15,7 +15,8 @@
 - ``POST .../publishers/anthropic/models/{model}:rawPredict`` and ``:streamRawPredict``: Anthropic's
   Messages format with ``anthropic_version: vertex-2023-10-16`` in the body and no ``model``; the
   fake Anthropic's behaviours, picked by the model name without its ``claude-`` prefix and ``@version``
-  (``claude-tool`` calls tools, ``claude-cache`` reports cache usage, ``claude-error`` fails).
+  (``claude-tool`` calls tools, ``claude-cache`` reports cache usage, ``claude-error`` fails); ``thinking`` is
+  checked as Anthropic checks it (a model that thinks, a budget of at least 1,024 below ``max_tokens``).
 
 - ``GET /computeMetadata/v1/...`` (and ``GET /``, the ping): the metadata server a GKE pod with
   workload identity sees, for Application Default Credentials when ``GCE_METADATA_HOST`` and
@@ -43,7 +44,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.fakes.anthropic_provider import FakeAnthropic, InvalidRequest, answer_anthropic_leak, error_body
+from tests.fakes.anthropic_provider import (
+    FakeAnthropic,
+    InvalidRequest,
+    answer_anthropic_leak,
+    check_thinking_budget,
+    error_body,
+)
 from tests.fakes.anthropic_provider import RecordedRequest as AnthropicRecord
 from tests.fakes.anthropic_provider import validate as validate_messages
 from tests.fakes.gemini_provider import (
@@ -265,6 +272,7 @@ class FakeVertex(FakeGemini):
             body = {k: v for k, v in body.items() if k != "anthropic_version"}
             body["model"] = model.removeprefix("claude-").split("@")[0]
             validate_messages({"x-api-key": "vertex", "anthropic-version": "vertex"}, body)
+            check_thinking_budget(model, body)
         except (orjson.JSONDecodeError, InvalidRequest) as exc:
             status = getattr(exc, "status", 400)
             await send({"type": "http.response.start", "status": status,

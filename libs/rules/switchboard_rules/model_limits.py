@@ -9,7 +9,8 @@ the same number: both ask here. A deployment's own ``max_output_tokens`` /
 
 The same data says which models a provider publishes (a wildcard catalog entry such as
 ``openai/*`` is listed as those, :func:`known_models`) and what a model can do (tools, images,
-reasoning: the admin API's ``/model/info`` and ``/model_group/info``, :func:`capabilities_for`).
+reasoning: the admin API's ``/model/info`` and ``/model_group/info``, :func:`capabilities_for`), and so
+whether a model can be asked to think (:func:`reasons`, which the translations refuse reasoning requests by).
 
 The data is the JSON document the package ships (the models.dev API format:
 provider → models → ``limit: {context, output}``), read once per process
@@ -23,7 +24,7 @@ import gzip
 import json
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -52,6 +53,10 @@ _VENDORS = ((re.compile(r"claude"), "anthropic"), (re.compile(r"^(gpt-|o[1-9]|ch
             (re.compile(r"gemini"), "google"), (re.compile(r"mistral|codestral|ministral|magistral"), "mistral"))
 _DATE = re.compile(r"[-@](20\d{6}|\d{4}-\d{2}-\d{2}|latest|default)$")
 _BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+#: Vertex AI's ``claude-3-5-sonnet-v2@20241022``: the version before the date.
+_VERTEX_VERSION = re.compile(r"-v\d+(?=@)")
+#: Google's stable-version suffix: ``gemini-2.0-flash-001``.
+_GOOGLE_VERSION = re.compile(r"-0\d\d$")
 _REGION = re.compile(r"^(us|eu|apac|au|jp|ca|global|us-gov)\.")
 
 
@@ -153,7 +158,8 @@ def _from_typed_api() -> dict[str, Any]:
 def _candidates(model: str) -> list[str]:
     """The ids a provider's model id may be listed under: as given, then without a region prefix, vendor
     prefix, version or date suffix (``us.anthropic.claude-3-5-sonnet-20241022-v2:0`` →
-    ``claude-3-5-sonnet-20241022`` → ``claude-3-5-sonnet``)."""
+    ``claude-3-5-sonnet-20241022`` → ``claude-3-5-sonnet``; ``claude-3-5-sonnet-v2@20241022`` →
+    ``claude-3-5-sonnet-20241022``; ``gemini-2.0-flash-001`` → ``gemini-2.0-flash``)."""
     model = model.strip().lower()
     if model.startswith("arn:"):
         model = model.rsplit("/", 1)[-1]
@@ -162,7 +168,7 @@ def _candidates(model: str) -> list[str]:
     bare = _REGION.sub("", model)
     if "." in bare and bare.split(".", 1)[0] in ("anthropic", "meta", "mistral", "amazon", "cohere", "ai21"):
         bare = bare.split(".", 1)[1]
-    bare = _BEDROCK_VERSION.sub("", bare)
+    bare = _GOOGLE_VERSION.sub("", _VERTEX_VERSION.sub("", _BEDROCK_VERSION.sub("", bare)))
     for name in (bare, bare.replace("@", "-"), _DATE.sub("", bare)):
         if name not in names:
             names.append(name)
@@ -179,6 +185,15 @@ def capabilities_for(provider: str, model: str) -> Capabilities:
     """Whether ``model`` as served by ``provider`` calls tools, reads images and reasons (False when unknown)."""
     key = _key_of(provider, model)
     return _data().capabilities.get(key, Capabilities()) if key is not None else Capabilities()
+
+
+@lru_cache(maxsize=4096)
+def reasons(provider: str, model: str) -> bool | None:
+    """Whether ``model`` as served by ``provider`` reasons (thinks before it answers, and can be asked to); None when
+    the data does not know the model. Cached: the translations ask on every request, and looking up a model the data
+    does not list scans it."""
+    key = _key_of(provider, model)
+    return _data().capabilities[key].reasoning if key is not None else None
 
 
 def _key_of(provider: str, model: str) -> tuple[str, str] | None:

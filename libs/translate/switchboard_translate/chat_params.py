@@ -8,10 +8,12 @@ translation takes its :class:`ParamSupport` and calls :meth:`ParamSupport.refusa
 on every body; a parameter listed there as refused is never listed as supported.
 
 - *refused*: the provider cannot do what the parameter asks (several choices,
-  log probabilities, thinking), and an answer without it would look like one
-  with it; asking for it (``n`` above 1, ``logprobs: true`` or ``top_logprobs``,
-  a ``reasoning_effort`` other than ``"none"`` or an enabled ``thinking``) is a
-  400 naming the field. Its default (``n: 1``, ``logprobs: false``) is served.
+  log probabilities, thinking: on Bedrock but for Claude, and wherever the model
+  data says a Claude or Gemini model does not reason, :func:`can_think`), and an
+  answer without it would look like one with it; asking for it (``n`` above 1,
+  ``logprobs: true`` or ``top_logprobs``, a ``reasoning_effort`` other than
+  ``"none"`` or an enabled ``thinking``) is a 400 naming the field. Its default
+  (``n: 1``, ``logprobs: false``) is served.
 - *left out*: the provider has no such setting (a frequency penalty for Claude,
   a seed for Converse); the value is accepted and not sent. These are not listed
   as supported either.
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
+from switchboard_rules.model_limits import reasons
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
 from switchboard_translate.thinking import requested_thinking_budget
@@ -110,6 +114,10 @@ CONVERSE = ParamSupport(
                                  "Claude model"},
     left_out=_CONVERSE_LEFT_OUT,
 )
+#: The refusal of a reasoning request to a Claude or Gemini model that cannot think.
+_CANNOT_THINK = ("{model} cannot think (the model data the gateway ships says it does not reason), so it cannot honour "
+                 'reasoning_effort or thinking: leave them out (reasoning_effort "none" is served), or use a model '
+                 "that thinks")
 #: Gemini through ``generateContent`` (``gemini``, and ``vertex`` for any model but Claude).
 GEMINI = ParamSupport(
     refused={"n": f"Gemini deployments answer one choice per request: {ONE_CHOICE_ADVICE}"},
@@ -117,12 +125,27 @@ GEMINI = ParamSupport(
 )
 
 
+def can_think(provider: str, model: str) -> bool:
+    """Whether ``model`` on ``provider`` may be asked to think: False where the model data the gateway ships says
+    it does not reason (Claude before 3.7, Gemini 2.0; see :func:`switchboard_rules.model_limits.reasons`), True
+    where it says it does or does not know the model (the provider then answers for it)."""
+    return reasons(provider, model) is not False
+
+
+@lru_cache(maxsize=1024)
 def param_support(provider: str, model: str) -> ParamSupport:
-    """The table of the translation that serves ``model`` on ``provider`` (a catalog ``provider:`` name)."""
+    """The table of the translation that serves ``model`` on ``provider`` (a catalog ``provider:`` name; a
+    translation shared by several providers passes the one whose model ids it reads, such as ``anthropic`` for
+    Claude on Vertex AI). A Claude or Gemini model that cannot think refuses reasoning."""
     if provider == "anthropic" or (provider == "vertex" and is_claude(model)):
-        return CLAUDE
-    if provider in ("gemini", "vertex"):
-        return GEMINI
-    if provider == "bedrock":
-        return CONVERSE_CLAUDE if is_claude(model) else CONVERSE
-    return OPENAI
+        table = CLAUDE
+    elif provider in ("gemini", "vertex"):
+        table = GEMINI
+    elif provider == "bedrock":
+        table = CONVERSE_CLAUDE if is_claude(model) else CONVERSE
+    else:
+        return OPENAI
+    if "reasoning_effort" in table.refused or can_think(provider, model):
+        return table
+    return ParamSupport(refused={**table.refused, "reasoning_effort": _CANNOT_THINK.format(model=model)},
+                        left_out=table.left_out)

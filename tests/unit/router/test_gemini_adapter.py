@@ -518,6 +518,20 @@ def _thinking(model: str, **asks: Any) -> Any:
     return generate_content_body(body, model=model)["generationConfig"].get("thinkingConfig")
 
 
+def test_a_gemini_model_that_cannot_think_is_sent_no_thinking_config_and_refuses_reasoning() -> None:
+    """Gemini 2.0 does not think (the model data says so), and Google refuses any thinkingConfig there, a budget of 0
+    included: reasoning_effort "none" is sent none, a request for reasoning is refused naming its field."""
+    from switchboard_translate.errors import InvalidRequest
+
+    for model in ("gemini-2.0-flash", "gemini-2.0-flash-lite-001"):
+        assert _thinking(model, reasoning_effort="none", max_tokens=100) is None
+        for asks, field in (({"reasoning_effort": "low"}, "reasoning_effort"),
+                            ({"thinking": {"type": "enabled", "budget_tokens": 1000}}, "thinking")):
+            with pytest.raises(InvalidRequest) as refused:
+                _thinking(model, **asks)
+            assert refused.value.param == field and f"{model} cannot think" in refused.value.message
+
+
 def test_the_thinking_budget_is_moved_into_the_models_own_range() -> None:
     # Google refuses a budget outside a 2.5 model's range: 2.5 Pro takes 128 to 32768 and cannot stop thinking,
     # Flash-Lite 512 to 24576 (or 0), Flash up to 24576 (or 0). Within the output bound, the budget is moved into it.

@@ -76,3 +76,38 @@ def test_an_enabled_thinking_parameter_is_refused_under_its_own_name() -> None:
     refusal = CONVERSE.refusal({"thinking": {"type": "enabled", "budget_tokens": 2048}})
     assert refusal is not None and refusal.param == "thinking" and "Claude" in refusal.message
     assert CONVERSE_CLAUDE.refusal({"thinking": {"type": "enabled", "budget_tokens": 2048}}) is None
+
+
+@pytest.mark.parametrize(("provider", "model", "thinks_on"), [
+    ("anthropic", "claude-3-5-sonnet-20241022", CLAUDE),
+    ("anthropic", "claude-3-haiku-20240307", CLAUDE),
+    ("vertex", "claude-3-5-sonnet-v2@20241022", CLAUDE),
+    ("bedrock", "anthropic.claude-3-5-sonnet-20241022-v2:0", CONVERSE_CLAUDE),
+    ("bedrock", "us.anthropic.claude-3-haiku-20240307-v1:0", CONVERSE_CLAUDE),
+    ("gemini", "gemini-2.0-flash", GEMINI),
+    ("vertex", "gemini-2.0-flash-001", GEMINI),
+    ("vertex", "publishers/google/models/gemini-2.0-flash-lite-001", GEMINI),
+])  # fmt: skip
+def test_a_claude_or_gemini_model_that_cannot_think_refuses_reasoning(provider: str, model: str,
+                                                                       thinks_on: ParamSupport) -> None:
+    """models.dev's reasoning flag says Claude before 3.7 and Gemini 2.0 do not think: Anthropic and Google refuse
+    a thinking request there, so the gateway refuses it first, naming the field (and /model/info does not list
+    reasoning_effort); reasoning_effort "none" is served."""
+    table = param_support(provider, model)
+    assert "reasoning_effort" not in table.supported
+    assert set(thinks_on.supported) - set(table.supported) == {"reasoning_effort"}
+    for body, field in (({"reasoning_effort": "low"}, "reasoning_effort"),
+                        ({"thinking": {"type": "enabled", "budget_tokens": 2048}}, "thinking")):
+        refusal = table.refusal({"messages": [], **body})
+        assert refusal is not None and refusal.param == field
+        assert refusal.message.startswith(f"{model} cannot think") and "use a model that thinks" in refusal.message
+    assert table.refusal({"messages": [], "reasoning_effort": "none"}) is None
+
+
+@pytest.mark.parametrize(("provider", "model"), [
+    ("anthropic", "claude-3-7-sonnet-20250219"), ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-2.5-flash"),
+    ("vertex", "gemini-3-pro-preview"), ("gemini", "gemini-2.0-flash-thinking-exp"),  # unknown to the data
+    ("anthropic", "claude-next-preview"),  # unknown: the provider answers for it
+])  # fmt: skip
+def test_a_model_that_thinks_or_that_the_data_does_not_know_takes_reasoning(provider: str, model: str) -> None:
+    assert param_support(provider, model).refusal({"messages": [], "reasoning_effort": "high"}) is None

@@ -11,8 +11,8 @@ The two differ in shape more than in meaning:
 - ``max_tokens`` is required by Anthropic, so a default is supplied.
 
 What Claude cannot do is refused here, before anything is sent, rather than
-dropped: several choices and log probabilities (see
-:mod:`switchboard_translate.chat_params`) and ``response_format`` ``json_object``
+dropped: several choices and log probabilities, and thinking on a model that
+cannot think (see :mod:`switchboard_translate.chat_params`) and ``response_format`` ``json_object``
 (see :mod:`switchboard_translate.response_format`). Extended thinking follows
 Claude's rule in :mod:`switchboard_translate.anthropic.thinking`.
 """
@@ -28,7 +28,7 @@ from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
-from switchboard_translate.chat_params import CLAUDE
+from switchboard_translate.chat_params import param_support
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 
 #: Output budget when neither the request nor the deployment names one and the model is not known below.
@@ -60,7 +60,7 @@ def chat_request_to_anthropic(
     applies when the request names neither ``max_completion_tokens`` nor
     ``max_tokens``. ``stream`` is left to the caller.
     """
-    refusal = CLAUDE.refusal(body)
+    refusal = param_support("anthropic", model).refusal(body)
     if refusal is not None:
         raise TranslationError(refusal.message, param=refusal.param)
     system, messages = _split_messages(body.get("messages") or [])

@@ -19,7 +19,8 @@ there), by Claude's own rule (:mod:`switchboard_translate.anthropic.thinking`);
 the signed thinking an earlier assistant turn carries in ``thinking_blocks`` (as
 the Anthropic translation answers it) goes back as that turn's leading
 ``reasoningContent`` blocks. Any other model is refused a reasoning request: the
-gateway knows no way to ask it to think.
+gateway knows no way to ask it to think; so is a Claude model that cannot think
+(Claude before 3.7).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from switchboard_router.providers.openai_shapes import plain_text
 from switchboard_translate.allowed_tools import offered_tools
 from switchboard_translate.anthropic import default_max_tokens_for
 from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
-from switchboard_translate.chat_params import CONVERSE, CONVERSE_CLAUDE, is_claude
+from switchboard_translate.chat_params import is_claude, param_support
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 
@@ -62,7 +63,7 @@ def converse_body(body: dict[str, Any], *, model: str, default_max_tokens: int |
     spent from it.
     """
     claude = is_claude(model)
-    refusal = (CONVERSE_CLAUDE if claude else CONVERSE).refusal(body)
+    refusal = param_support("bedrock", model).refusal(body)
     if refusal is not None:
         raise refusal
     system: list[dict[str, Any]] = []

@@ -7,7 +7,8 @@ from the assistant turn that made the call), wants tool schemas in its own
 OpenAPI subset, and puts sampling settings in ``generationConfig``: among
 them log probabilities (``responseLogprobs``, ``logprobs``: the top alternatives)
 and the thinking budget (:mod:`switchboard_router.providers.gemini_thinking`). Several
-choices are refused (see :mod:`switchboard_translate.chat_params`).
+choices, and thinking on a model that cannot think, are refused (see
+:mod:`switchboard_translate.chat_params`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from switchboard_router.providers.gemini_schema import to_gemini_schema
 from switchboard_router.providers.gemini_thinking import thinking_config
 from switchboard_router.providers.openai_shapes import plain_text
 from switchboard_translate.allowed_tools import offered_tools
-from switchboard_translate.chat_params import GEMINI
+from switchboard_translate.chat_params import param_support
 from switchboard_translate.logprobs import requested_logprobs
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
@@ -41,7 +42,7 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     contents up to its last ``cache_control`` mark (0: only the system instruction or tools are marked;
     None: no mark). A marked message merged with the unmarked one after it (a tool result and the user's
     text, both ``user`` to Gemini) ends the marked contents before it."""
-    refusal = GEMINI.refusal(body)
+    refusal = param_support("gemini", model).refusal(body)
     if refusal is not None:
         raise refusal
     system_parts: list[dict[str, Any]] = []

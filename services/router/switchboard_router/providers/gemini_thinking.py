@@ -20,6 +20,9 @@ becomes the lowest level on Gemini 3), lowered to its most. When the output
 bound leaves no room for the least budget, the request is refused before it is
 sent, with a message naming the output field and the smallest value that works,
 rather than sent to be refused by Google in its own words.
+
+A model that cannot think (Gemini 2.0, by the model data:
+:func:`switchboard_translate.chat_params.can_think`) is sent no ``thinkingConfig``.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from switchboard_translate.chat_params import can_think
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.thinking import no_room_for_thinking, requested_thinking_budget, thinking_budget_within
 
@@ -63,7 +67,11 @@ def budget_range(model: str) -> BudgetRange | None:
 
 
 def thinking_config(body: dict[str, Any], model: str, max_output_tokens: int | None) -> dict[str, Any] | None:
-    """The ``thinkingConfig`` the body asks for on ``model``, or None when it asks for nothing."""
+    """The ``thinkingConfig`` the body asks for on ``model``, or None when it asks for nothing or the model cannot
+    think (Google refuses any ``thinkingConfig`` there, even a budget of 0: what reaches here then is
+    ``reasoning_effort: "none"``, the other requests having been refused)."""
+    if not can_think("gemini", model):
+        return None
     effort = body.get("reasoning_effort")
     if _bare(model).startswith("gemini-3"):
         return {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"} if effort else None
