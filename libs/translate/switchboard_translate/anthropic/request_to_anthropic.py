@@ -11,10 +11,10 @@ The two differ in shape more than in meaning:
 - ``max_tokens`` is required by Anthropic, so a default is supplied.
 
 What Claude cannot do is refused here, before anything is sent, rather than
-dropped: several choices and log probabilities, and thinking on a model that
-cannot think (see :mod:`switchboard_translate.chat_params`) and ``response_format`` ``json_object``
-(see :mod:`switchboard_translate.response_format`). Extended thinking follows
-Claude's rule in :mod:`switchboard_translate.anthropic.thinking`.
+dropped: several choices, log probabilities and thinking on a model that cannot
+think (see :mod:`switchboard_translate.chat_params`), and ``response_format``
+``json_object`` (see :mod:`switchboard_translate.response_format`). Extended
+thinking follows Claude's rule in :mod:`switchboard_translate.anthropic.thinking`.
 """
 
 from __future__ import annotations
