@@ -37,12 +37,17 @@ router = APIRouter()
 
 def canonical_chat_body(body: dict[str, Any], cursor: bool) -> tuple[dict[str, Any], CursorResponseFixer | None]:
     """One canonical OpenAI chat body from any shape Cursor or an SDK sends, and the
-    fixer its answer needs (Cursor: every tool call named; custom tools unwrapped)."""
+    fixer its answer needs (Cursor: every tool call named; custom tools unwrapped).
+
+    ``cursor`` is the path's word (``/cursor``, the Azure layout); a body only Cursor sends (Agent mode's
+    Responses shape) is answered for Cursor on any path, while an SDK's chat body on ``/v1`` keeps OpenAI's
+    framing (name and id on a call's first delta only: the SDKs append every fragment)."""
     try:
         normalized = normalize_chat_request(body)
     except InvalidRequest as exc:
         raise invalid(exc.message, exc.param, "invalid_request") from None
     body = validate_chat_body(normalized.body)
+    cursor = cursor or normalized.sent_by_cursor
     fixer = None
     if cursor or normalized.custom_tools:
         fixer = CursorResponseFixer(normalized.custom_tools, repeat_identity=cursor)
