@@ -58,6 +58,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _NO_PARAMS: dict[str, str] = {}
+#: Path parameter kinds whose value is the matched text itself (``{name}``, and ``{name:path}``, which spans
+#: ``/``: a ``provider/model`` name in Azure's deployment path), so the route's regex match is the parameter.
+_TEXT_CONVERTORS = frozenset({"StringConvertor", "PathConvertor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +111,12 @@ class FastLane:
             marked = getattr(getattr(route, "endpoint", None), "hot_route", None)
             if marked is None or not isinstance(route, Route) or "POST" not in (route.methods or ()):
                 continue
-            entry = HotRoute(route.path, marked[0], marked[1])
+            entry = HotRoute(route.path_format, marked[0], marked[1])
             if "{" not in route.path:
                 self.exact.setdefault(route.path, entry)
             else:
-                if any(type(c).__name__ != "StringConvertor" for c in route.param_convertors.values()):
-                    raise ValueError(f"hot route {route.path}: only string path parameters are supported")
+                if any(type(c).__name__ not in _TEXT_CONVERTORS for c in route.param_convertors.values()):
+                    raise ValueError(f"hot route {route.path}: only str and path parameters are supported")
                 self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
         self.cors = SimpleCors(cors_origins, expose_headers)
         self.observer = Observer(service)

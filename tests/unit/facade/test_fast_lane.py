@@ -256,7 +256,10 @@ def test_every_hot_path_is_the_frameworks_post_route_and_in_the_schema() -> None
         asyncio.run(call(spy, path, chat_body(), {"authorization": "Bearer sk-wrong"}))
         assert scopes[0]["route"].endpoint.hot_route[0] is hot[0].handler, path
     assert lane.match("/v1/chat/completions/") is None  # the framework redirects it
-    assert lane.match("/openai/deployments/a/b/chat/completions") is None
+    # A provider/model deployment name spans a slash (sent as is or as %2F, which the server decodes).
+    slashed = lane.match("/openai/deployments/openai/gpt-4o/chat/completions")
+    assert slashed is not None and slashed[1] == {"deployment": "openai/gpt-4o"}
+    assert slashed[0].template == "/openai/deployments/{deployment}/chat/completions"
 
 
 @pytest.mark.parametrize("origins", ["*", "https://app.example,https://other.example"])

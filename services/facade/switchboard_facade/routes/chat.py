@@ -200,9 +200,10 @@ async def cursor_chat_completions(request: Request) -> Response:
     return await through_framework(request, cursor_chat)
 
 
-@router.post("/openai/deployments/{deployment}/chat/completions")
-@router.post("/cursor/openai/deployments/{deployment}/chat/completions")
+@router.post("/openai/deployments/{deployment:path}/chat/completions")
+@router.post("/cursor/openai/deployments/{deployment:path}/chat/completions")
 @hot(azure_chat)
 async def azure_chat_completions(request: Request, deployment: str) -> Response:
-    """Cursor's Azure settings: the deployment name is the public model name; ``api-version`` is accepted as is."""
+    """Cursor's Azure settings: the deployment name is the public model name, ``provider/model`` ones included
+    (its ``/`` as is or ``%2F``); ``api-version`` is accepted as is."""
     return await through_framework(request, azure_chat)
