@@ -77,6 +77,21 @@ class Constraints:
     #: The most output tokens the call may produce (its budget hold's bound); 0: no bound. Each attempt sends
     #: the provider min(this, the deployment's output limit) when the client asked for more or nothing.
     output_bound: int = 0
+    #: The key's own tier ("" none), and whether ``privacy_tier`` is the request's ask rather than that pin (a
+    #: stricter ask, or any ask of an unpinned key): a refusal then advises a looser ask, not a looser key.
+    key_privacy_tier: str = ""
+    tier_asked: bool = False
+
+
+def _looser(constraints: Constraints) -> str:
+    """The other way out of a tier no deployment meets: the request's own ask loosened when the tier is its ask
+    (a looser key could not help), else a key with a looser tier."""
+    if not constraints.tier_asked:
+        return "a key with a looser tier."
+    if constraints.key_privacy_tier:
+        return (f"ask for a looser privacy tier (this key is pinned to {constraints.key_privacy_tier!r}, which "
+                "applies when the request asks for none).")
+    return "ask for a looser privacy tier, or none."
 
 
 def bounded_for(body: dict[str, Any], output_bound: int, deployment: Deployment) -> tuple[dict[str, Any], int]:
@@ -285,8 +300,8 @@ class Engine:
             Kind.ERROR_KIND_POLICY,
             f"No deployment of {which} satisfies privacy tier {tier or 'any'!r}"
             + (f" in jurisdictions {', '.join(constraints.jurisdictions)}" if constraints.jurisdictions else "")
-            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or a key with a "
-            "looser tier.", code="privacy_tier_unavailable")
+            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or "
+            + _looser(constraints), code="privacy_tier_unavailable")
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
         models = [entry]
