@@ -204,6 +204,23 @@ def test_a_one_dollar_daily_cap_serves_cursor_on_gpt_4o(gw: Gateway, openai_upst
     assert Decimal(str(info["daily_spend"])) == Decimal(row["cost_micros"]) / 1_000_000
 
 
+def test_an_agents_next_turn_is_not_cut_short_by_the_hold_of_the_turn_it_follows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """Cursor sends an agent's next turn the moment it has run the last turn's tool, often before that turn's usage
+    has reached billing. On a cap that holds one turn's worst case (about $0.17 on gpt-4o) but not two, every turn
+    of a lone agent is still bounded at gpt-4o's full output, not capped by the hold of the turn before."""
+    key, key_id = new_key(gw, key_alias="cursor-back-to-back", max_daily_spend=0.3)
+    before = len(openai_upstream.requests)
+    with httpx.Client(base_url=gw.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as agent:
+        for turn in range(6):
+            body = cursor_ask_body("gpt-4o") if turn % 2 else cursor_agent_body("gpt-4o")
+            answer = agent.post("/cursor/chat/completions", json=body)
+            assert answer.status_code == 200, answer.text
+            assert "x-switchboard-output-capped" not in answer.headers, f"turn {turn} capped"
+    assert [s["max_completion_tokens"] for s in sent_to(openai_upstream, before)] == [GPT_4O_MAX_OUTPUT] * 6
+    assert sum(r["cost_micros"] for r in rows_of_key(gw, key_id, 6)) < 300_000
+
+
 def test_a_five_dollar_daily_cap_serves_four_concurrent_cursor_agents_on_claude(
         gw: Gateway, anthropic_upstream: FakeAnthropic) -> None:
     """Four Agent requests with 60 KB of context each, in flight together on Claude Sonnet 4: each holds about

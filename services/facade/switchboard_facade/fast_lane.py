@@ -13,8 +13,8 @@ what those layers did for it:
 * the body size limit (413) and, for an unexpected exception, a 500 — both as
   error JSON in the route's dialect, with ``x-request-id``;
 * a client that disconnects cancels the upstream call, before the answer as
-  during a stream (:mod:`replies`); one that left before its answer is logged
-  with status 499.
+  during a stream (:mod:`replies`); one that left before its answer (while
+  sending its body, or while the router worked) is logged with status 499.
 
 The routes stay declared on the FastAPI app, marked with :func:`hot`, so the
 OpenAPI schema lists them and a request the lane does not take (another
@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from switchboard_common import metrics, tracing
@@ -93,7 +93,7 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
     except ServiceError as err:
         return error_response(err, id_headers(request_id, errors), errors)
     except ClientGone:
-        raise ClientDisconnect() from None
+        return client_closed(request_id)  # it left while sending its body
     try:
         return await unless_client_leaves(handler(gw, incoming), request.receive)
     except ClientGone:
@@ -165,6 +165,8 @@ class FastLane:
                 body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
             except ServiceError as err:
                 reply = error_response(err, id_headers(request_id, route.errors), route.errors)
+            except ClientGone:
+                reply = client_closed(request_id)  # it left while sending its body: a 499 too
             else:
                 try:
                     reply = await unless_client_leaves(
@@ -173,7 +175,7 @@ class FastLane:
                     reply = client_closed(request_id)  # the server drops it; the access log keeps its 499
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
         except ClientGone:
-            return  # no one to answer; recorded as a 500 with no status, as the framework path does
+            return  # it left while its answer was being sent: recorded with the answer's status
         except Exception:
             if exchange.status:
                 raise  # the answer has begun: the server closes the connection
