@@ -1,7 +1,11 @@
 """Budgets that concurrency cannot overrun: atomic holds against settled spend.
 
 A key's (or team's, or user's) spend in a window is the sum of its ledger rows
-in the window plus what its holds hold now. Reserving checks
+in the window plus what its holds that will be charged to the window hold now
+(:func:`counts_in`: a request's hold in the windows of the instant it was made,
+a lease in every window). Holds lapse by billing's running time, not the wall
+clock: each transaction first makes up an absence of billing
+(:mod:`~switchboard_billing.lapse_clock`). Reserving checks
 ``spend + held + this request ≤ limit`` for every budget that applies and
 inserts the hold in one transaction, serialized per subject:
 
