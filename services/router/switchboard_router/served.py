@@ -34,6 +34,9 @@ from switchboard_router.settlement import Settlement
 from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
 from switchboard_rules import request_fields
 
+#: The error code of a call the router's shutdown ended (billed, as a cut call, for what it consumed).
+ROUTER_SHUTDOWN = "router_shutdown"
+
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
     return common_pb2.Usage(
@@ -101,6 +104,12 @@ class CallServer:
         self.guard = guard
         self.gate = gate
         self.settlement = settlement
+        #: Set when the router is stopping: a call cancelled from then on was ended by the shutdown.
+        self.stopping = False
+
+    def _cut_code(self) -> str:
+        """The error code of a call that ended before its answer: its caller left, or the router's shutdown ended it."""
+        return ROUTER_SHUTDOWN if self.stopping else CLIENT_DISCONNECTED
 
     async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any],
                       operation: Operation) -> Ticket:
@@ -140,7 +149,7 @@ class CallServer:
             usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(body), reported_by_provider=False)
             usage.total_tokens = usage.prompt_tokens
             self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                   error_code=CLIENT_DISCONNECTED, usage=usage)
+                                   error_code=self._cut_code(), usage=usage)
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
@@ -214,5 +223,5 @@ class CallServer:
                 # The caller went away mid-stream: bill what the provider delivered so far.
                 usage = relayed.usage(None, failed=True, body=body)
                 self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                       error_code=CLIENT_DISCONNECTED, usage=usage_to_proto(usage), route=route,
+                                       error_code=self._cut_code(), usage=usage_to_proto(usage), route=route,
                                        ttft_ms=ttft_ms, stream=True, response_id=response_id)
