@@ -36,6 +36,7 @@ _KINDS: dict[int, tuple[str, str]] = {
     Kind.ERROR_KIND_NOT_FOUND: ("not_found_error", "not_found_error"),
     Kind.ERROR_KIND_CONFLICT: ("conflict_error", "invalid_request_error"),
     Kind.ERROR_KIND_POLICY: ("policy_error", "invalid_request_error"),
+    Kind.ERROR_KIND_SERVICE_UNAVAILABLE: ("service_unavailable", "api_error"),
 }
 
 
