@@ -5,6 +5,16 @@ agent mode posts to ``/chat/completions``. The gateway is stateless, so fields
 that only make sense with server-side state (``store``, ``previous_response_id``,
 ``include``, ``truncation``, ``prompt_cache_retention``...) are dropped and
 reported, never forwarded to a provider that would reject them.
+
+Log probabilities are asked for as OpenAI documents: ``include`` holding
+``message.output_text.logprobs``, with ``top_logprobs`` alternatives at each
+position; ``top_logprobs`` of 1 or more asks for them as well (OpenAI would
+answer an empty list without the ``include`` entry). Both become chat's
+``logprobs: true`` and ``top_logprobs``.
+
+:func:`error_terms` is the inverse of this translation for errors: an error
+about the chat body names the Responses field the client sent (see
+:mod:`.error_terms`).
 """
 
 from __future__ import annotations
@@ -20,8 +30,11 @@ from .chat_messages import (
     tool_result_text,
     with_tool_media,
 )
+from .error_terms import ErrorTerms
 from .errors import InvalidRequest
+from .logprobs import LEAVE_OUT_LOGPROBS
 from .reasoning_replay import decode_thinking_blocks
+from .response_format import JSON_SCHEMA_FORMAT
 
 # Responses fields with the same meaning and name in Chat Completions.
 PASS_THROUGH = (
@@ -49,6 +62,8 @@ STATEFUL_OR_UNSUPPORTED = (
     "prompt",
     "context_management",
 )
+#: The ``include`` entry asking for the log probabilities of the output text.
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
 def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]:
@@ -178,13 +193,59 @@ def responses_fields(body: dict[str, Any], chat: dict[str, Any], dropped: list[s
                 chat["response_format"] = response_format
     elif text is not None:
         raise InvalidRequest('\'text\' must be an object such as {"format": {"type": "text"}}.', "text")
-    top_logprobs = body.get("top_logprobs")
-    if isinstance(top_logprobs, int) and not isinstance(top_logprobs, bool) and "top_logprobs" not in chat:
-        chat["logprobs"] = True
-        chat["top_logprobs"] = top_logprobs
+    _logprobs(body, chat)
     for key in STATEFUL_OR_UNSUPPORTED:
         if key in body:
             dropped.append(key)
+
+
+def _top_logprobs(body: dict[str, Any]) -> int | None:
+    top = body.get("top_logprobs")
+    return top if isinstance(top, int) and not isinstance(top, bool) else None
+
+
+def _included_logprobs(body: dict[str, Any]) -> bool:
+    include = body.get("include")
+    return isinstance(include, list) and LOGPROBS_INCLUDE in include
+
+
+def _logprobs(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """Chat's ``logprobs`` and ``top_logprobs`` when the body asks for log probabilities (a chat-shaped body's
+    own are kept); ``top_logprobs: 0`` alone asks for nothing and is dropped."""
+    if "logprobs" in chat or "top_logprobs" in chat:
+        return
+    top = _top_logprobs(body)
+    if _included_logprobs(body) or (top or 0) > 0:
+        chat["logprobs"] = True
+        if top is not None:
+            chat["top_logprobs"] = top
+
+
+#: Chat fields (of errors about the chat body) → the Responses fields the client sent.
+_FIELDS = {
+    "response_format": "text.format",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "logprobs": "top_logprobs",
+    "messages": "input",
+    "reasoning_effort": "reasoning.effort",
+    "verbosity": "text.verbosity",
+}
+#: Chat advice → the same advice in Responses fields and syntax.
+_PHRASES = {
+    JSON_SCHEMA_FORMAT: 'text.format {"type": "json_schema", "name": "answer", "schema": {...}}',
+    LEAVE_OUT_LOGPROBS: f'leave out top_logprobs and the include entry "{LOGPROBS_INCLUDE}"',
+}
+_TERMS = ErrorTerms(_FIELDS, _PHRASES)
+#: The same, for a client that asked for log probabilities with ``include`` alone.
+_INCLUDE_TERMS = ErrorTerms({**_FIELDS, "logprobs": "include"}, _PHRASES)
+
+
+def error_terms(body: dict[str, Any]) -> ErrorTerms:
+    """How an error about the chat body of the Responses request ``body`` names what the client sent."""
+    if _included_logprobs(body) and not _top_logprobs(body):
+        return _INCLUDE_TERMS
+    return _TERMS
 
 
 def _response_format(fmt: dict[str, Any]) -> dict[str, Any] | None:
