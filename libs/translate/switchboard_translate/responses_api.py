@@ -21,6 +21,7 @@ from .cursor import NormalizedRequest, normalize_chat_request
 from .custom_input import unwrap_custom_arguments
 from .errors import InvalidRequest
 from .reasoning_replay import encode_thinking_blocks, replayable_blocks
+from .responses_logprobs import chat_logprobs, output_text_logprobs
 from .tool_defs import normalize_tools
 
 __all__ = [
@@ -175,13 +176,16 @@ def status_for_finish(finish_reason: object) -> tuple[str, str | None]:
     return "completed", None
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def message_item(
+    item_id: str, text: str, status: str = "completed", logprobs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An assistant message of one ``output_text`` part (``logprobs``: chat's, see :mod:`.responses_logprobs`)."""
     return {
         "id": item_id,
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [] if status == "in_progress" else [output_text_part(text)],
+        "content": [] if status == "in_progress" else [output_text_part(text, logprobs)],
     }
 
 
@@ -196,8 +200,9 @@ def refusal_item(item_id: str, refusal: str, status: str = "completed") -> dict[
     }
 
 
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An ``output_text`` part; ``logprobs`` are chat's ``logprobs.content`` entries of its tokens."""
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": output_text_logprobs(logprobs or [])}
 
 
 def wants_summary(request: dict[str, Any]) -> bool:
@@ -264,7 +269,9 @@ def chat_completion_to_response(
     """A non-streamed chat completion as a Responses ``response`` object.
 
     ``request`` is the original Responses request; its settings are echoed and
-    its custom tools decide which calls come back as ``custom_tool_call``.
+    its custom tools decide which calls come back as ``custom_tool_call``. The
+    choice's log probabilities (when the request asked for them) are the
+    ``output_text`` part's ``logprobs``.
     """
     custom = custom_tool_names(request)
     choices = completion.get("choices") or []
@@ -280,7 +287,7 @@ def chat_completion_to_response(
     content = message.get("content")
     if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it
         item_status = "incomplete" if status == "incomplete" else "completed"
-        output.append(message_item(new_item_id("msg"), content, item_status))
+        output.append(message_item(new_item_id("msg"), content, item_status, chat_logprobs(choice)))
     refusal = message.get("refusal")
     if isinstance(refusal, str) and refusal:
         output.append(refusal_item(new_item_id("msg"), refusal))

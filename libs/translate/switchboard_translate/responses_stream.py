@@ -21,6 +21,11 @@ a summary (``reasoning.summary``), as the item's summary: its first text opens
 in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
 into the finished item's ``encrypted_content``.
 
+Log probabilities (when the request asked for them) come with the text they
+belong to: each ``response.output_text.delta`` carries its tokens', and
+``response.output_text.done``, the finished part and the finished item carry
+the whole text's (:mod:`.responses_logprobs`).
+
 A stream that fails (:meth:`ChatChunksToResponseEvents.fail`) ends with
 ``response.failed`` whose response holds the output produced so far: finished
 items as they were sent, the item still open marked ``incomplete`` with its
@@ -48,6 +53,7 @@ from .responses_api import (
     tool_call_item,
     wants_summary,
 )
+from .responses_logprobs import chat_logprobs, delta_logprobs
 
 Event = tuple[str, dict[str, Any]]
 _REASONING, _TEXT, _REFUSAL = "reasoning", "text", "refusal"
@@ -58,13 +64,13 @@ _DELTA_EVENT = {
 }
 
 
-def _part(kind: str, text: str) -> dict[str, Any]:
-    """The content part of an item of this kind holding ``text``."""
+def _part(kind: str, text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The content part of an item of this kind holding ``text`` (and the chat ``logprobs`` of its tokens)."""
     if kind == _REASONING:
         return {"type": "reasoning_text", "text": text}
     if kind == _REFUSAL:
         return {"type": "refusal", "refusal": text}
-    return output_text_part(text)
+    return output_text_part(text, logprobs)
 
 
 @dataclass(slots=True)
@@ -80,6 +86,8 @@ class _TextItem:
     unsigned: list[str] = field(default_factory=list)
     #: Reasoning as a summary: its summary part was opened (with its first text).
     summary_open: bool = False
+    #: Text: the chat ``logprobs.content`` entries of its tokens so far.
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,7 +150,7 @@ class ChatChunksToResponseEvents:
                 self._thinking_blocks(delta["thinking_blocks"], not reasoning, events)
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._text_delta(content, kind=_TEXT, events=events)
+                self._text_delta(content, kind=_TEXT, events=events, logprobs=chat_logprobs(choice))
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 self._text_delta(refusal, kind=_REFUSAL, events=events)
@@ -205,7 +213,9 @@ class ChatChunksToResponseEvents:
         assert self._text is not None
         return self._text
 
-    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+    def _text_delta(
+        self, text: str, *, kind: str, events: list[Event], logprobs: list[dict[str, Any]] | None = None
+    ) -> None:
         item = self._text_item(kind, events)
         item.parts.append(text)
         if kind == _REASONING:
@@ -213,7 +223,10 @@ class ChatChunksToResponseEvents:
             if self._summary:
                 self._summary_delta(item, text, events)
                 return
-        extra: dict[str, Any] = {"logprobs": []} if kind == _TEXT else {}
+        extra: dict[str, Any] = {}
+        if kind == _TEXT:
+            item.logprobs.extend(logprobs or ())
+            extra["logprobs"] = delta_logprobs(logprobs or [])
         self._emit(
             events,
             _DELTA_EVENT[kind],
@@ -298,9 +311,10 @@ class ChatChunksToResponseEvents:
                 self._emit(events, "response.refusal.done", **common, refusal=text)
                 done = refusal_item(item.item_id, text)
             else:
-                self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
-            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
+                self._emit(events, "response.output_text.done", **common, text=text,
+                           logprobs=delta_logprobs(item.logprobs))
+                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed", item.logprobs)
+            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text, item.logprobs))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
 
@@ -311,7 +325,7 @@ class ChatChunksToResponseEvents:
             return reasoning_item(item.item_id, text, "incomplete", summary=self._summary, blocks=item.blocks)
         if item.kind == _REFUSAL:
             return refusal_item(item.item_id, text, "incomplete")
-        return message_item(item.item_id, text, "incomplete")
+        return message_item(item.item_id, text, "incomplete", item.logprobs)
 
     def _call_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         index = call.get("index", position)

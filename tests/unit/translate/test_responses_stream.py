@@ -461,3 +461,61 @@ def test_a_failed_stream_keeps_the_summary_so_far() -> None:
     assert reasoning["status"] == "incomplete"
     assert reasoning["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
     assert "encrypted_content" not in reasoning  # no signature came: nothing to replay
+
+
+def _token(token: str, logprob: float, top: list[tuple[str, float]] | None = None,
+           raw: list[int] | None = None) -> dict[str, Any]:
+    """A chat ``logprobs.content`` entry (``bytes`` null unless given, as some providers send it)."""
+    return {"token": token, "logprob": logprob, "bytes": raw,
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top or []]}
+
+
+def _text_chunk(text: str, *tokens: dict[str, Any]) -> dict[str, Any]:
+    chunk = _chunk({"content": text})
+    chunk["choices"][0]["logprobs"] = {"content": list(tokens), "refusal": None}
+    return chunk
+
+
+LOGPROB_SCRIPT = [
+    _chunk({"role": "assistant", "content": ""}),
+    _text_chunk("Hi", _token("Hi", -0.1, [("Hi", -0.1), ("Hey", -2.5)], [72, 105])),
+    _text_chunk(" é", _token(" é", -0.5, [(" é", -0.5)])),
+    _chunk({}, "stop"),
+]
+
+
+def test_log_probabilities_stream_with_the_text_they_belong_to() -> None:
+    """Each text delta carries its tokens' log probabilities in the delta event's shape; .done, the finished part and
+    item carry the whole text's, the part's with bytes (UTF-8 of the token when the provider sent none)."""
+    events = _translate(LOGPROB_SCRIPT)
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    deltas = [p["logprobs"] for n, p in events if n == "response.output_text.delta"]
+    assert deltas == [[{"token": "Hi", "logprob": -0.1, "top_logprobs": [{"token": "Hi", "logprob": -0.1},
+                                                                        {"token": "Hey", "logprob": -2.5}]}],
+                      [{"token": " é", "logprob": -0.5, "top_logprobs": [{"token": " é", "logprob": -0.5}]}]]
+    done = next(p for n, p in events if n == "response.output_text.done")
+    assert done["logprobs"] == deltas[0] + deltas[1]
+    whole = [{"token": "Hi", "bytes": [72, 105], "logprob": -0.1,
+              "top_logprobs": [{"token": "Hi", "bytes": [72, 105], "logprob": -0.1},
+                               {"token": "Hey", "bytes": [72, 101, 121], "logprob": -2.5}]},
+             {"token": " é", "bytes": [32, 195, 169], "logprob": -0.5,
+              "top_logprobs": [{"token": " é", "bytes": [32, 195, 169], "logprob": -0.5}]}]
+    part_done = next(p for n, p in events if n == "response.content_part.done")
+    assert part_done["part"]["logprobs"] == whole
+    item = next(p["item"] for n, p in events if n == "response.output_item.done")
+    assert item["content"][0]["logprobs"] == whole
+    final = events[-1][1]["response"]
+    assert final["output"][0]["content"][0]["logprobs"] == whole
+    completion = {"id": "c", "object": "chat.completion", "created": 1760000000, "model": "gemini",
+                  "choices": [{"index": 0, "finish_reason": "stop", "logprobs": {"content": [
+                      _token("Hi", -0.1, [("Hi", -0.1), ("Hey", -2.5)], [72, 105]),
+                      _token(" é", -0.5, [(" é", -0.5)])]},
+                      "message": {"role": "assistant", "content": "Hi é"}}]}
+    assert mask_ids(final) == mask_ids(chat_completion_to_response(completion, REQUEST, response_id="resp_test"))
+
+
+def test_a_failed_stream_keeps_the_log_probabilities_so_far() -> None:
+    _, response = _failed(LOGPROB_SCRIPT[:2])
+    [message] = response["output"]
+    assert message["status"] == "incomplete" and [e["token"] for e in message["content"][0]["logprobs"]] == ["Hi"]
