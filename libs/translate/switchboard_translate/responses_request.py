@@ -33,7 +33,7 @@ from .chat_messages import (
 from .error_terms import ErrorTerms
 from .errors import InvalidRequest
 from .logprobs import LEAVE_OUT_LOGPROBS
-from .reasoning_replay import decode_thinking_blocks
+from .reasoning_replay import decode_replay, with_call_signature
 from .response_format import JSON_SCHEMA_FORMAT
 
 # Responses fields with the same meaning and name in Chat Completions.
@@ -69,11 +69,13 @@ LOGPROBS_INCLUDE = "message.output_text.logprobs"
 def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]:
     """The ``input`` of a Responses request as chat messages.
 
-    A reasoning item this gateway wrote for Claude carries its signed thinking
-    blocks (see :mod:`.reasoning_replay`): they go back as the ``thinking_blocks``
-    of the assistant turn that follows it, so that Claude takes the turn with
-    thinking on. Any other reasoning item is left out: provider-specific (often
-    encrypted) reasoning cannot be replayed to another model.
+    A reasoning item this gateway wrote carries what the model signed (see
+    :mod:`.reasoning_replay`): Claude's thinking blocks go back as the
+    ``thinking_blocks`` of the assistant turn that follows it, so that Claude
+    takes the turn with thinking on; Gemini's thought signatures go back on the
+    function calls of that turn with the call ids they name. Any other
+    reasoning item is left out: provider-specific (often encrypted) reasoning
+    cannot be replayed to another model.
     """
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}]
@@ -82,19 +84,27 @@ def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]
     out: list[dict[str, Any]] = []
     #: Thinking blocks of reasoning items, waiting for the assistant turn they began.
     thinking: list[dict[str, Any]] = []
+    #: Thought signatures of reasoning items, waiting for the calls of their turn (call id → signature); a
+    #: model's turn ends at the next user message or tool result (Gemini's call ids repeat from turn to turn).
+    signatures: dict[str, str] = {}
     for i, item in enumerate(raw):
         where = f"{param}[{i}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"'{where}' must be an input item object.", where)
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "reasoning":
-            thinking.extend(decode_thinking_blocks(item.get("encrypted_content")))
+            replay = decode_replay(item.get("encrypted_content"))
+            thinking.extend(replay.thinking_blocks)
+            signatures.update(replay.thought_signatures)
             continue
         if kind == "message":
+            if item.get("role") != "assistant":
+                signatures.clear()
             _message_item(item, where, out)
         elif kind in ("function_call", "custom_tool_call"):
-            _call_item(item, kind, where, out)
+            _call_item(item, kind, where, out, signatures)
         elif kind in ("function_call_output", "custom_tool_call_output"):
+            signatures.clear()
             call_id = _string(item, "call_id", where)
             text = tool_result_text(item.get("output"), where + ".output")
             out.append(with_tool_media({"role": "tool", "tool_call_id": call_id, "content": text},
@@ -139,7 +149,8 @@ def _message_item(item: dict[str, Any], where: str, out: list[dict[str, Any]]) -
     append_message({"role": role, "content": content}, where, out)
 
 
-def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, Any]]) -> None:
+def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, Any]],
+               signatures: dict[str, str]) -> None:
     call_id = _string(item, "call_id", where)
     name = _string(item, "name", where)
     if kind == "custom_tool_call":
@@ -150,6 +161,9 @@ def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, 
         if not isinstance(arguments, str):
             arguments = dumps(arguments)
     call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    signature = signatures.pop(call_id, None)
+    if signature is not None:
+        with_call_signature(call, signature)
     last = out[-1] if out else None
     if last is not None and last.get("role") == "assistant":
         # Text and calls of one model turn arrive as separate items; chat keeps them in one message.

@@ -19,7 +19,10 @@ a summary (``reasoning.summary``), as the item's summary: its first text opens
 ``response.reasoning_summary_text.delta`` events, and at the end
 ``response.reasoning_summary_text.done`` and ``response.reasoning_summary_part.done``,
 in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
-into the finished item's ``encrypted_content``.
+into the finished item's ``encrypted_content``. A tool call carrying Gemini's
+thought signature is preceded by a reasoning item of its own (added and done at
+once) whose ``encrypted_content`` carries it: the signature comes with the
+call, after any thinking item has closed.
 
 Log probabilities (when the request asked for them) come with the text they
 belong to: each ``response.output_text.delta`` carries its tokens', and
@@ -39,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .custom_input import CustomInputUnwrapper
+from .reasoning_replay import call_signature
 from .responses_api import (
     custom_tool_names,
     message_item,
@@ -335,12 +339,16 @@ class ChatChunksToResponseEvents:
         if state is None:
             self._close_text(events)
             self._close_open_call(events)
+            call_id = call.get("id") or new_item_id("call")
+            signature = call_signature(call)
+            if signature is not None:
+                self._signature_item(call_id, signature, events)
             name = str(function.get("name") or "")
             custom = name in self._custom_tools
             state = _CallItem(
                 output_index=len(self._output),
                 item_id=new_item_id("ctc" if custom else "fc"),
-                call_id=call.get("id") or new_item_id("call"),
+                call_id=call_id,
                 name=name,
                 custom=custom,
                 unwrapper=CustomInputUnwrapper() if custom else None,
@@ -366,6 +374,15 @@ class ChatChunksToResponseEvents:
             output_index=state.output_index,
             delta=fragment,
         )
+
+    def _signature_item(self, call_id: str, signature: str, events: list[Event]) -> None:
+        """A finished reasoning item carrying the thought signature of the call about to open."""
+        item_id, index = new_item_id("rs"), len(self._output)
+        added = reasoning_item(item_id, None, "in_progress", summary=self._summary)
+        done = reasoning_item(item_id, None, summary=self._summary, signatures={call_id: signature})
+        self._output.append(done)
+        self._emit(events, "response.output_item.added", output_index=index, item=added)
+        self._emit(events, "response.output_item.done", output_index=index, item=done)
 
     def _close_open_call(self, events: list[Event]) -> None:
         state = self._open_call
