@@ -6,6 +6,11 @@ made by the gate — then the privacy step and the engine serve it, and
 :class:`~switchboard_router.settlement.Settlement` records it however it ends:
 with the provider's usage, with a typed error, or cancelled (the caller went
 away: billed from what the provider delivered, not from the bytes relayed).
+
+A key holder's answer names the model it asked for (a catalog name or its
+key's alias), whole or streamed, as the facade's answers to HTTP clients do
+(:mod:`switchboard_translate.answer_model`); the facade, which names the model
+its own client asked for, gets the provider's answer as it came.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from switchboard_router.privacy_guard import Prepared, PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.settlement import Settlement
 from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
+from switchboard_translate.answer_model import AnswerModel
 
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
@@ -82,6 +88,11 @@ def _response_id(raw: bytes) -> str:
     return str(chunk.get("id") or "") if isinstance(chunk, dict) else ""
 
 
+def _named(chunks: list[bytes], answer_model: AnswerModel | None) -> list[bytes]:
+    """A key holder's chunks naming the model it asked for (a trusted caller's as they came)."""
+    return chunks if answer_model is None else [answer_model.name_bytes(chunk) for chunk in chunks]
+
+
 @dataclass(frozen=True, slots=True)
 class Answered:
     """A whole answer, and the settlement of its usage for its transport to run once, before the answer is handed
@@ -126,6 +137,7 @@ class CallServer:
         happens to the answer; a call that fails or is cancelled before it is answered is settled here."""
         request_id.bind(request.request_id)
         body = parse_body(request)
+        asked = request.model  # before the gate resolves a key's alias
         ticket = await self._ticket(caller, request, body, operation)
         try:
             prepared = await self._prepare(request, ticket, body, operation)
@@ -142,6 +154,8 @@ class CallServer:
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
+        if not caller.trusted:
+            AnswerModel(asked).name(result.body)
         response = router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
                                                provider_ms=result.provider_ms)
         return Answered(response, partial(
@@ -153,6 +167,7 @@ class CallServer:
         """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
         request_id.bind(request.request_id)
         body = parse_body(request)
+        answer_model = None if caller.trusted else AnswerModel(request.model)  # before the gate resolves an alias
         ticket = await self._ticket(caller, request, body, Operation.COMPLETE)
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
@@ -169,7 +184,7 @@ class CallServer:
                                         first_chunks=request.accepts_first_chunks):
                 chunks: list[bytes] = []
                 if isinstance(item, StartedWithChunks):
-                    chunks, item = item.chunks, item.started
+                    chunks, item = _named(item.chunks, answer_model), item.started
                 if isinstance(item, StreamStarted):
                     route = prepared.annotate(route_to_proto(item.route))
                     route.provider_ttfb_ms = item.ttfb_ms
@@ -177,7 +192,7 @@ class CallServer:
                     if chunks:
                         event.first_chunks.chunks.extend(chunks)
                 elif isinstance(item, StreamChunks):
-                    chunks = item.chunks
+                    chunks = _named(item.chunks, answer_model)
                     event = router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=chunks))
                 else:
                     assert isinstance(item, StreamFinished)
