@@ -3,8 +3,9 @@
 Used for ``POST /v1/responses`` and for the Responses-shaped bodies Cursor's
 agent mode posts to ``/chat/completions``. The gateway is stateless, so fields
 that only make sense with server-side state (``store``, ``previous_response_id``,
-``include``, ``truncation``, ``prompt_cache_retention``...) are dropped and
-reported, never forwarded to a provider that would reject them.
+``include`` but for its log probabilities entry, ``truncation``,
+``prompt_cache_retention``...) are dropped and reported, never forwarded to a
+provider that would reject them.
 
 Log probabilities are asked for as OpenAI documents: ``include`` holding
 ``message.output_text.logprobs``, with ``top_logprobs`` alternatives at each
