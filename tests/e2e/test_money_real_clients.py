@@ -37,6 +37,7 @@ OWN_OPENAI_KEY = "sk-own-" + "Mn3" * 12
 #: gpt-4o's and Claude Sonnet 4's maximum output (models.dev), what a request without max_tokens is bounded by.
 GPT_4O_MAX_OUTPUT = 16_384
 SONNET_4_MAX_OUTPUT = 64_000
+GPT_5_MAX_OUTPUT = 128_000
 #: gpt-4o's price per million tokens, given to the fake deployments explicitly.
 GPT_4O_PRICES = {"input_cost_per_million": "2.5", "output_cost_per_million": "10"}
 BYOK_FEE = {"byok_fee_per_million": "0.20", "byok_fee_per_request_micros": 100}
@@ -66,6 +67,12 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_upstream: FakeOpenAI,
     def openai_dep(model: str, **extra: object) -> dict[str, object]:
         return {"provider": "openai", "model": model, "api_base": base, "api_key": "sk-operator", **extra}
 
+    def azure_dep(deployment: str, api_version: str, max_output: int) -> dict[str, object]:
+        """An Azure deployment on the fake (which refuses the output-cap field its model or version does not take)."""
+        return {"provider": "azure", "model": deployment, "api_base": base.removesuffix("/v1"),
+                "api_key": openai_upstream.azure_api_key, "api_version": api_version,
+                "max_output_tokens": max_output, **GPT_4O_PRICES}
+
     models = [
         # Priced and bounded from the model data (genai-prices, models.dev), as a real gpt-4o deployment is.
         {"name": "gpt-4o", "deployments": [openai_dep("gpt-4o")]},
@@ -81,6 +88,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_upstream: FakeOpenAI,
             "good", input_cost_per_million="100", output_cost_per_million="100")]},
         {"name": "drip", "deployments": [openai_dep("drip", **GPT_4O_PRICES)]},
         {"name": "broken", "deployments": [openai_dep("error", **GPT_4O_PRICES)]},
+        {"name": "azure-gpt-5", "deployments": [azure_dep("gpt-5", "2024-10-21", GPT_5_MAX_OUTPUT)]},
+        # A deployment on an API version from before Azure knew max_completion_tokens.
+        {"name": "azure-gpt-4o-old-api", "deployments": [azure_dep("gpt-4o", "2024-06-01", GPT_4O_MAX_OUTPUT)]},
     ]
     gateway = start_gateway(tmp_path_factory.mktemp("money-gateway"), models,
                             extra_env={"SWITCHBOARD_ENCRYPTION_KEY": FERNET_KEY})
@@ -195,6 +205,23 @@ def test_a_one_dollar_daily_cap_serves_cursor_on_gpt_4o(gw: Gateway, openai_upst
     assert Decimal(str(info["daily_spend"])) == Decimal(row["cost_micros"]) / 1_000_000
 
 
+def test_an_agents_next_turn_is_not_cut_short_by_the_hold_of_the_turn_it_follows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """Cursor sends an agent's next turn the moment it has run the last turn's tool, often before that turn's usage
+    has reached billing. On a cap that holds one turn's worst case (about $0.17 on gpt-4o) but not two, every turn
+    of a lone agent is still bounded at gpt-4o's full output, not capped by the hold of the turn before."""
+    key, key_id = new_key(gw, key_alias="cursor-back-to-back", max_daily_spend=0.3)
+    before = len(openai_upstream.requests)
+    with httpx.Client(base_url=gw.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as agent:
+        for turn in range(6):
+            body = cursor_ask_body("gpt-4o") if turn % 2 else cursor_agent_body("gpt-4o")
+            answer = agent.post("/cursor/chat/completions", json=body)
+            assert answer.status_code == 200, answer.text
+            assert "x-switchboard-output-capped" not in answer.headers, f"turn {turn} capped"
+    assert [s["max_completion_tokens"] for s in sent_to(openai_upstream, before)] == [GPT_4O_MAX_OUTPUT] * 6
+    assert sum(r["cost_micros"] for r in rows_of_key(gw, key_id, 6)) < 300_000
+
+
 def test_a_five_dollar_daily_cap_serves_four_concurrent_cursor_agents_on_claude(
         gw: Gateway, anthropic_upstream: FakeAnthropic) -> None:
     """Four Agent requests with 60 KB of context each, in flight together on Claude Sonnet 4: each holds about
@@ -220,6 +247,41 @@ def test_a_five_dollar_daily_cap_serves_four_concurrent_cursor_agents_on_claude(
     rows = rows_of_key(gw, key_id, 4)
     assert all(r["status"] == "success" and r["cost_micros"] > 0 for r in rows)
     assert sum(r["cost_micros"] for r in rows) <= 5_000_000
+
+
+def test_a_budgeted_cursor_turn_reaches_azure_with_the_output_cap_its_api_version_knows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """Cursor sends no output cap, so a budgeted key's turn is bounded by the gateway. Azure's GPT-5 and o-series
+    refuse ``max_tokens``: the bound goes as ``max_completion_tokens``, which every Azure chat model takes from
+    API version 2024-09-01-preview on; a deployment on an older version, which knows only ``max_tokens``, gets
+    that."""
+    key, key_id = new_key(gw, key_alias="cursor-azure", max_daily_spend=5)
+    before = len(openai_upstream.requests)
+    agent = cursor(gw, key, cursor_agent_body("azure-gpt-5"))
+    assert agent.status_code == 200, agent.text
+    ask = cursor(gw, key, cursor_ask_body("azure-gpt-4o-old-api"))
+    assert ask.status_code == 200, ask.text
+    current, old = openai_upstream.requests[before:]
+    assert current.path == "/openai/deployments/gpt-5/chat/completions" and "api-version=2024-10-21" in current.query
+    assert current.body["max_completion_tokens"] == GPT_5_MAX_OUTPUT and "max_tokens" not in current.body
+    assert old.path == "/openai/deployments/gpt-4o/chat/completions" and "api-version=2024-06-01" in old.query
+    assert old.body["max_tokens"] == GPT_4O_MAX_OUTPUT and "max_completion_tokens" not in old.body
+    assert [row["status"] for row in rows_of_key(gw, key_id, 2)] == ["success", "success"]
+
+
+def test_a_clients_own_output_cap_reaches_azure_under_the_name_its_api_version_knows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """The OpenAI SDK's ``max_tokens`` to Azure GPT-5 arrives as ``max_completion_tokens`` (as it does at
+    OpenAI), and ``max_completion_tokens`` to an API version that predates it as ``max_tokens``."""
+    key, _ = new_key(gw, key_alias="sdk-azure", max_budget=5)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1")
+    before = len(openai_upstream.requests)
+    sdk.chat.completions.create(model="azure-gpt-5", messages=[{"role": "user", "content": "hi"}], max_tokens=300)
+    sdk.chat.completions.create(model="azure-gpt-4o-old-api", messages=[{"role": "user", "content": "hi"}],
+                                max_completion_tokens=200)
+    current, old = (r.body for r in openai_upstream.requests[before:])
+    assert current["max_completion_tokens"] == 300 and "max_tokens" not in current
+    assert old["max_tokens"] == 200 and "max_completion_tokens" not in old
 
 
 # -- the cap and the floor -------------------------------------------------------------------------------------

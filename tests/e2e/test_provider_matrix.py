@@ -14,19 +14,28 @@ the client, the ledger or a log line.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
 
 from tests.conftest import FAKE_PRICES
 from tests.fakes.anthropic_provider import FakeAnthropic
-from tests.fakes.bedrock_provider import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TEST_SESSION_TOKEN, FakeBedrock
+from tests.fakes.bedrock_provider import (
+    TEST_ACCESS_KEY_ID,
+    TEST_SECRET_ACCESS_KEY,
+    TEST_SESSION_TOKEN,
+    THOUGHT,
+    FakeBedrock,
+    thought_signature,
+)
 from tests.fakes.gemini_provider import TEST_API_KEY as GEMINI_KEY
 from tests.fakes.gemini_provider import FakeGemini
 from tests.fakes.leak import LEAK_STATUSES
@@ -183,6 +192,14 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fakes: Fakes) -> Iterator[
     models += [{"name": f"{provider}-bounded", "deployments": [{**deployment(fakes, provider, "gemini-2.5-flash-good"),
                                                                 "max_output_tokens": 2000}]}
                for provider in ("gemini", "vertex")]
+    # Claude on Bedrock, which thinks when asked (the other Bedrock models are not Claude).
+    models += [{"name": f"bedrock-claude-{behaviour}",
+                "deployments": [deployment(fakes, "bedrock", f"us.anthropic.claude-sonnet-4-{behaviour}-v1:0")]}
+               for behaviour in ("good", "tool", "redacted")]
+    # Gemini 2.5 models, whose thinking budgets have ranges of their own.
+    models += [{"name": f"{provider}-{name}", "deployments": [deployment(fakes, provider, upstream)]}
+               for provider in ("gemini", "vertex") for name, upstream in (("pro", "gemini-2.5-pro"),
+                                                                           ("lite", "gemini-2.5-flash-lite"))]
     wrong_key = {**deployment(fakes, "azure", "good"), "api_key": "not-the-azure-key"}
     models.append({"name": "azure-wrong-key", "deployments": [wrong_key]})
     tmp: Path = tmp_path_factory.mktemp("matrix")
@@ -445,6 +462,155 @@ def test_the_gemini_thinking_budget_stays_within_the_output_bound(
                                          reasoning_effort="high")
     config = fakes.last_body(provider)["generationConfig"]
     assert (config["maxOutputTokens"], config["thinkingConfig"]) == (2000, {"thinkingBudget": 1999})
+
+
+@pytest.mark.parametrize("provider", ["gemini", "vertex"])
+def test_a_gemini_thinking_budget_is_kept_in_the_models_range_or_refused_naming_the_output_bound(
+        provider: str, sdk: openai.OpenAI, gateway: Gateway, fakes: Fakes) -> None:
+    """Gemini 2.5 Pro thinks 128 to 32,768 tokens and cannot stop, Flash-Lite 512 to 24,576: Google refuses any other
+    budget. The gateway moves the budget into the range, and refuses (unsent, unbilled) an output bound that leaves
+    no room for the least one, saying how large it must be."""
+    ask = [{"role": "user", "content": "Think."}]
+    sdk.chat.completions.create(model=f"{provider}-pro", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=1000, reasoning_effort="none")  # type: ignore[arg-type]
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 128}
+    sdk.chat.completions.create(model=f"{provider}-pro", messages=ask,  # type: ignore[arg-type]
+                                max_tokens=60000, extra_body={"thinking": {"type": "enabled", "budget_tokens": 50000}})
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 32768}
+    before = fakes.calls(provider)
+    for model, asks, field, least in ((f"{provider}-pro", {"max_tokens": 100, "reasoning_effort": "low"},
+                                       "max_tokens", 129),
+                                      (f"{provider}-lite", {"max_completion_tokens": 300, "reasoning_effort": "low"},
+                                       "max_completion_tokens", 513)):
+        with pytest.raises(openai.BadRequestError) as info:
+            sdk.chat.completions.create(model=model, messages=ask, **asks)  # type: ignore[arg-type,call-overload]
+        assert_refused_unsent_and_unbilled(info, field, f"Set {field} to at least {least}", provider, before, fakes,
+                                           gateway)
+    sdk.chat.completions.create(model=f"{provider}-lite", messages=ask,  # type: ignore[arg-type]
+                                max_completion_tokens=513, reasoning_effort="low")
+    assert fakes.last_body(provider)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 512}
+
+
+def test_claude_on_bedrock_thinks_as_on_anthropic_and_its_signed_thinking_goes_back(
+        sdk: openai.OpenAI, fakes: Fakes) -> None:
+    """Converse takes Claude's extended thinking in additionalModelRequestFields; the budget is the one the
+    Anthropic translation sends, and the answer carries the reasoning and its signature as Anthropic's does, so that
+    the next tool-use turn can send the signed block back (Claude refuses a thinking tool turn without it)."""
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    asks: dict[str, Any] = {"reasoning_effort": "medium", "max_tokens": 4000, "tools": [WEATHER_TOOL]}
+    first = sdk.chat.completions.create(model="bedrock-claude-tool", messages=[question], **asks)  # type: ignore
+    sent = fakes.last_body("bedrock")
+    sdk.chat.completions.create(model="anthropic-tool", messages=[question], **asks)  # type: ignore[arg-type]
+    assert sent["additionalModelRequestFields"] == {"thinking": fakes.last_body("anthropic")["thinking"]}
+    assert sent["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    message = first.choices[0].message
+    signed = {"type": "thinking", "thinking": THOUGHT, "signature": thought_signature(THOUGHT)}
+    assert (message.model_extra or {})["reasoning_content"] == THOUGHT
+    assert (message.model_extra or {})["thinking_blocks"] == [signed]
+    calls = message.tool_calls or []
+    assert first.choices[0].finish_reason == "tool_calls" and len(calls) == 1
+
+    second = sdk.chat.completions.create(
+        model="bedrock-claude-tool", **asks,
+        messages=[question, message.model_dump(exclude_none=True),  # type: ignore[list-item]
+                  {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny, 24 C"}])
+    assert "sunny, 24 C" in (second.choices[0].message.content or "")
+    sent = fakes.last_body("bedrock")
+    assert "thinking" in sent["additionalModelRequestFields"]
+    assert sent["messages"][1]["content"][0] == {"reasoningContent": {"reasoningText": {
+        "text": THOUGHT, "signature": thought_signature(THOUGHT)}}}
+
+
+def test_claude_on_bedrock_streams_its_thinking_with_the_signature_and_redacted_blocks(
+        sdk: openai.OpenAI) -> None:
+    ask: dict[str, Any] = {"model": "bedrock-claude-redacted", "messages": [{"role": "user", "content": "Hi"}],
+                           "reasoning_effort": "low", "max_tokens": 2000}
+    redacted = {"type": "redacted_thinking", "data": base64.b64encode(b"encrypted thoughts").decode()}
+    whole = sdk.chat.completions.create(**ask).choices[0].message
+    extra = whole.model_extra or {}
+    assert extra["reasoning_content"] == THOUGHT
+    assert extra["thinking_blocks"] == [
+        {"type": "thinking", "thinking": THOUGHT, "signature": thought_signature(THOUGHT)}, redacted]
+    chunks, _ = stream_chunks(sdk, **ask)
+    deltas = [choice.delta.model_extra or {} for chunk in chunks for choice in chunk.choices]
+    assert "".join(d.get("reasoning_content") or "" for d in deltas) == THOUGHT
+    assert [b for d in deltas for b in d.get("thinking_blocks") or []] == [
+        {"type": "thinking", "thinking": "", "signature": thought_signature(THOUGHT)}, redacted]
+    assert text_of(chunks) == whole.content
+
+
+def test_claude_code_on_bedrock_gets_signed_thinking_blocks_and_sends_them_back(gateway: Gateway,
+                                                                                fakes: Fakes) -> None:
+    """Through /v1/messages with the official SDK: thinking blocks with their signatures, as from Anthropic."""
+    tools: Any = [{"name": "get_weather", "description": "The weather in a city.",
+                   "input_schema": WEATHER_TOOL["function"]["parameters"]}]  # type: ignore[index]
+    question: Any = {"role": "user", "content": "What is the weather in Paris?"}
+    with anthropic.Anthropic(api_key=gateway.create_key(key_alias="claude-code"), base_url=gateway.base_url,
+                             max_retries=0, timeout=20) as client:
+        first = client.messages.create(model="bedrock-claude-tool", max_tokens=4000, tools=tools, messages=[question],
+                                       thinking={"type": "enabled", "budget_tokens": 1500})
+        assert fakes.last_body("bedrock")["additionalModelRequestFields"] == {
+            "thinking": {"type": "enabled", "budget_tokens": 1500}}
+        thinking = first.content[0]
+        assert thinking.type == "thinking" and thinking.thinking == THOUGHT
+        assert thinking.signature == thought_signature(THOUGHT)
+        use = next(block for block in first.content if block.type == "tool_use")
+        second = client.messages.create(
+            model="bedrock-claude-tool", max_tokens=4000, tools=tools,
+            thinking={"type": "enabled", "budget_tokens": 1500},
+            messages=[question, {"role": "assistant", "content": first.content},
+                      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                                    "content": "sunny, 24 C"}]}])
+    assert "sunny, 24 C" in "".join(block.text for block in second.content if block.type == "text")
+    assert fakes.last_body("bedrock")["messages"][1]["content"][0]["reasoningContent"]["reasoningText"][
+        "signature"] == thought_signature(THOUGHT)
+
+
+def test_reasoning_is_refused_on_a_bedrock_model_that_is_not_claude(sdk: openai.OpenAI, gateway: Gateway,
+                                                                     fakes: Fakes) -> None:
+    """The gateway asks only Claude to think on Bedrock: another model's reasoning request is refused, not dropped."""
+    messages: Any = [{"role": "user", "content": "Think."}]
+    before = fakes.calls("bedrock")
+    for asks, param in (({"reasoning_effort": "low"}, "reasoning_effort"),
+                        ({"extra_body": {"thinking": {"type": "enabled", "budget_tokens": 2000}}}, "thinking")):
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model="bedrock-good", messages=messages, stream=stream, **asks)
+            assert_refused_unsent_and_unbilled(info, param, "use a Claude model", "bedrock", before, fakes, gateway)
+    served = sdk.chat.completions.create(model="bedrock-good", messages=messages,
+                                         reasoning_effort="none")  # type: ignore[arg-type]
+    assert served.choices[0].message.content
+    assert "additionalModelRequestFields" not in fakes.last_body("bedrock")
+
+
+#: A request for each parameter some providers cannot honour.
+PROBES: dict[str, dict[str, Any]] = {"n": {"n": 2}, "logprobs": {"logprobs": True},
+                                     "top_logprobs": {"logprobs": True, "top_logprobs": 2},
+                                     "reasoning_effort": {"reasoning_effort": "low"}}
+
+
+@pytest.mark.parametrize("provider", [*PROVIDERS, "bedrock-claude"])
+def test_model_info_lists_the_parameters_each_deployment_honours(provider: str, sdk: openai.OpenAI,
+                                                                 gateway: Gateway) -> None:
+    """supported_openai_params (LiteLLM's field) of /model/info and /model_group/info is what the gateway does: a
+    parameter listed is served, one left out is refused."""
+    name = f"{provider}-good"
+    data = httpx.get(f"{gateway.base_url}/model/info", headers=gateway.admin(), timeout=20).json()["data"]
+    [entry] = [m for m in data if m["model_name"] == name]
+    supported = entry["model_info"]["supported_openai_params"]
+    assert {"max_tokens", "stream", "temperature", "tools", "tool_choice", "response_format"} <= set(supported)
+    messages: Any = [{"role": "user", "content": "Hi"}]
+    for param, asks in PROBES.items():
+        if param in supported:
+            answer = sdk.chat.completions.create(model=name, messages=messages, max_tokens=2000, **asks)
+            assert answer.choices[0].message.content, (name, param)
+        else:
+            with pytest.raises(openai.BadRequestError) as info:
+                sdk.chat.completions.create(model=name, messages=messages, max_tokens=2000, **asks)
+            assert isinstance(info.value.body, dict) and info.value.body["param"] in (param, "logprobs"), (name, param)
+    groups = httpx.get(f"{gateway.base_url}/model_group/info", headers=gateway.admin(), params={"model_group": name},
+                       timeout=20).json()["data"]
+    assert [group["supported_openai_params"] for group in groups] == [supported]
 
 
 def test_azure_requests_use_deployment_urls_api_version_and_api_key(sdk: openai.OpenAI, fakes: Fakes) -> None:

@@ -19,6 +19,14 @@ answers Converse with JSON and ConverseStream with real event-stream frames
 It refuses what Converse refuses: unknown keys, malformed turns, more than four cache points, and a structured
 output (``outputConfig.textFormat``) that is not a JSON schema sent as a string.
 
+Claude's extended thinking works as on Bedrock: a model whose id names ``claude`` takes
+``additionalModelRequestFields: {"thinking": {"type": "enabled", "budget_tokens": N}}`` (any other model refuses the
+key), checked as Claude checks it (a budget of at least 1,024 below ``maxTokens``, no temperature, a top_p of at least
+0.95, no forced tool choice, and a last assistant turn that calls tools must begin with the reasoning block it was
+answered with, its signature intact). Such an answer begins with a ``reasoningContent`` block (``reasoningText`` with
+its text and a signature; streamed as text deltas, then a signature delta); a model whose id also names ``redacted``
+adds a ``redactedContent`` block.
+
 In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixture`` from
 ``tests.fakes.bedrock_provider`` (with ``# noqa: F401``), then take a ``fake_bedrock`` argument.
 """
@@ -26,6 +34,8 @@ In a test module, import ``fake_bedrock_fixture`` and ``fake_bedrock_server_fixt
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,11 +188,11 @@ class FakeBedrock(FakeProviderServer):
         except orjson.JSONDecodeError:
             await _send_error(send, 400, "SerializationException", "Request body is not JSON")
             return
-        problem = _validation_problem(request)
+        model = unquote(match["model"])
+        problem = _validation_problem(request) or _thinking_problem(model, request)
         if problem is not None:
             await _send_error(send, 400, "ValidationException", problem)
             return
-        model = unquote(match["model"])
         failure = _failure_for(model)
         if failure is not None:
             await _send_error(send, *failure)
@@ -310,6 +320,53 @@ def _validation_problem(request: dict[str, Any]) -> str | None:
     return None
 
 
+#: Claude's smallest thinking budget, and the top_p it takes at least with thinking on.
+MIN_THINKING_BUDGET, MIN_TOP_P_WITH_THINKING = 1024, 0.95
+#: What Claude thinks, when asked to.
+THOUGHT = "The user wants a short answer. Let me think it through."
+
+
+def thought_signature(text: str) -> str:
+    """The signature the fake gives a reasoning text, and checks when the text is sent back."""
+    return base64.b64encode(hashlib.sha256(b"fake-bedrock:" + text.encode()).digest()).decode()
+
+
+def _thinking_problem(model: str, request: dict[str, Any]) -> str | None:
+    """What Claude on Bedrock says of a request whose extended thinking is malformed, or None."""
+    fields = request.get("additionalModelRequestFields")
+    for i, message in enumerate(request.get("messages") or []):
+        for block in message.get("content") or []:
+            reasoning = block.get("reasoningContent")
+            text = (reasoning or {}).get("reasoningText") if isinstance(reasoning, dict) else None
+            if isinstance(text, dict) and text.get("signature") != thought_signature(str(text.get("text"))):
+                return f"messages.{i}.content: Invalid `signature` in `thinking` block"
+    if fields is None:
+        return None
+    if "claude" not in model:
+        return f"Malformed input request: #: extraneous key [{min(fields)}] is not permitted"
+    thinking = fields.get("thinking")
+    if set(fields) != {"thinking"} or not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return "additionalModelRequestFields: only thinking {type: enabled, budget_tokens} is known to this fake"
+    budget = thinking.get("budget_tokens")
+    inference = request.get("inferenceConfig") or {}
+    if not isinstance(budget, int) or budget < MIN_THINKING_BUDGET:
+        return "thinking.budget_tokens: Input should be greater than or equal to 1024"
+    if not isinstance(inference.get("maxTokens"), int) or inference["maxTokens"] <= budget:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    if "temperature" in inference:
+        return "`temperature` may only be set to 1 when thinking is enabled"
+    if inference.get("topP", 1) < MIN_TOP_P_WITH_THINKING:
+        return "`top_p` must be greater than or equal to 0.95 when thinking is enabled"
+    if {"any", "tool"} & set((request.get("toolConfig") or {}).get("toolChoice") or {}):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    turns = [m for m in request.get("messages") or [] if m.get("role") == "assistant"]
+    last = turns[-1]["content"] if turns else []
+    if any("toolUse" in b for b in last) and "reasoningContent" not in last[0]:
+        return ("Expected `thinking` or `redacted_thinking`, but found `tool_use`. When `thinking` is enabled, a final "
+                "`assistant` message must start with a thinking block")
+    return None
+
+
 def _output_config_problem(config: Any) -> str | None:
     """What Bedrock says of an ``outputConfig`` that is not ``{"textFormat": {"type": "json_schema", "structure":
     {"jsonSchema": {"schema": "<a JSON object, as a string>", "name"?, "description"?}}}}``, or None."""
@@ -382,7 +439,28 @@ def _answer_events(model: str, request: dict[str, Any]) -> list[tuple[str, dict[
         events += [("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": p}}) for p in pieces]
         events += [("contentBlockStop", {"contentBlockIndex": 0}), ("messageStop", {"stopReason": stop})]
     events.append(("metadata", {"usage": usage, "metrics": {"latencyMs": 12}}))
+    if "thinking" in (request.get("additionalModelRequestFields") or {}):
+        events = _with_reasoning(events, redacted="redacted" in model)
     return events
+
+
+def _with_reasoning(events: list[tuple[str, dict[str, Any]]], *, redacted: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The answer led by Claude's reasoning: a signed reasoning block (and a redacted one), the rest after them."""
+    reasoning: list[tuple[str, dict[str, Any]]] = [
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": THOUGHT[:20]}}}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": THOUGHT[20:]}}}),
+        ("contentBlockDelta",
+         {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": thought_signature(THOUGHT)}}}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+    ]
+    if redacted:
+        data = base64.b64encode(b"encrypted thoughts").decode()
+        reasoning += [("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"reasoningContent": {
+            "redactedContent": data}}}), ("contentBlockStop", {"contentBlockIndex": 1})]
+    shift = 2 if redacted else 1
+    later = [(name, {**payload, "contentBlockIndex": payload["contentBlockIndex"] + shift}
+              if "contentBlockIndex" in payload else payload) for name, payload in events[1:]]
+    return [events[0], *reasoning, *later]
 
 
 def _converse_body(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -399,6 +477,16 @@ def _converse_body(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             if "text" in delta:
                 block = blocks.setdefault(index, {"text": ""})
                 block["text"] += delta["text"]
+            elif "reasoningContent" in delta:
+                part = delta["reasoningContent"]
+                if "redactedContent" in part:
+                    blocks[index] = {"reasoningContent": {"redactedContent": part["redactedContent"]}}
+                else:
+                    text = blocks.setdefault(index, {"reasoningContent": {"reasoningText": {"text": ""}}})
+                    text = text["reasoningContent"]["reasoningText"]
+                    text["text"] += part.get("text", "")
+                    if "signature" in part:
+                        text["signature"] = part["signature"]
             else:
                 partial_inputs[index] += delta["toolUse"]["input"]
         elif name == "messageStop":

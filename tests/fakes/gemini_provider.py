@@ -26,6 +26,10 @@ logProbability}`` per decoding step of that text; ``topCandidates``: per step, t
 tokens, most likely first; ``logProbabilitySum``) and ``avgLogprobs``; a whole answer's covers all its text.
 ``logprobs`` without ``responseLogprobs``, or outside [0, 20], is refused as Gemini refuses it.
 
+Thinking budgets as Google documents them (ai.google.dev/gemini-api/docs/thinking): a model named
+``gemini-2.5-pro…`` takes a ``thinkingBudget`` from 128 to 32,768 and refuses 0 (it always thinks),
+``gemini-2.5-flash-lite…`` 0 or 512 to 24,576, ``gemini-2.5-flash…`` 0 to 24,576; -1 (dynamic) everywhere.
+
 Explicit context caching as Gemini does it: ``POST /v1beta/cachedContents`` makes an entry (model, ttl,
 systemInstruction, tools, toolConfig, contents; refused below :attr:`FakeContextCaches.min_tokens`, counted
 at a token per four bytes of JSON), and a generateContent naming it in ``cachedContent`` is answered as if
@@ -143,6 +147,25 @@ def _validate(model: str, request: dict[str, Any]) -> None:
         raise GeminiRejection("logprobs is only valid if response_logprobs is true.")
     if not 0 <= config.get("logprobs", 0) <= 20:
         raise GeminiRejection("* GenerationConfig.logprobs: must be in the range of [0, 20].")
+    _check_thinking_budget(model, (config.get("thinkingConfig") or {}).get("thinkingBudget"))
+
+
+#: Thinking budgets by model prefix (first match wins): (least when thinking, most, whether 0 turns thinking off).
+_BUDGETS: tuple[tuple[str, int, int, bool], ...] = (
+    ("gemini-2.5-flash-lite", 512, 24576, True), ("gemini-2.5-flash", 1, 24576, True),
+    ("gemini-2.5-pro", 128, 32768, False))
+
+
+def _check_thinking_budget(model: str, budget: Any) -> None:
+    limits = next((entry[1:] for entry in _BUDGETS if model.split("@")[0].startswith(entry[0])), None)
+    if budget is None or budget == -1 or limits is None:
+        return
+    least, most, can_stop = limits
+    if budget == 0 and not can_stop:
+        raise GeminiRejection("Budget 0 is invalid. This model only works in thinking mode.")
+    if budget != 0 and not least <= budget <= most:
+        raise GeminiRejection(f"The thinking budget {budget} is invalid. Please choose a value between {least} and "
+                              f"{most}.")
 
 
 def _check_signatures(model: str, parts: list[dict[str, Any]], i: int) -> None:

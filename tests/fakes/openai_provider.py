@@ -41,7 +41,9 @@ flagged for violence when the text says "attack"; no usage, as OpenAI sends none
 
 Azure's URL shape is served too: ``/openai/deployments/<name>/chat/completions
 ?api-version=...`` with the ``api-key`` header (:attr:`FakeOpenAI.azure_api_key`);
-the deployment name picks the behaviour.
+the deployment name picks the behaviour. As Azure does, it refuses (400) ``max_completion_tokens``
+before API version 2024-09-01-preview, and ``max_tokens`` to a deployment named like a reasoning or
+GPT-5 model (``o1…``, ``o3…``, ``o4…``, ``gpt-5…``).
 
 Every request is recorded (path, headers, parsed body) and so is every stream
 that the client abandoned, so tests can assert what reached the provider. The chat
@@ -118,7 +120,8 @@ class FakeOpenAI:
         if await _leak(_model_of(path, body), quote_request(headers, query), bool(body.get("stream")), send):
             return
         if "/openai/deployments/" in path:
-            refusal = _azure_refusal(headers, query, self.azure_api_key)
+            refusal = _azure_refusal(headers, query, self.azure_api_key) or _azure_output_field_refusal(
+                _model_of(path, body), query, body)
             if refusal is not None:
                 await _json(send, refusal[0], {"error": {"code": str(refusal[0]), "message": refusal[1]}})
                 return
@@ -369,6 +372,22 @@ def _azure_refusal(headers: dict[str, str], query: str, api_key: str) -> tuple[i
     if headers.get("api-key") != api_key:
         return 401, ("Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
                      "valid key for an active subscription and use a correct regional API endpoint for your resource.")
+    return None
+
+
+#: Azure deployment names (as the fake reads them) of models that refuse ``max_tokens``: o-series, GPT-5.
+_AZURE_REASONING = ("o1", "o3", "o4", "gpt-5")
+
+
+def _azure_output_field_refusal(deployment: str, query: str, body: dict[str, Any]) -> tuple[int, str] | None:
+    """What Azure answers an output cap its API version or model does not take: ``max_completion_tokens``
+    before API version 2024-09-01-preview, ``max_tokens`` to a reasoning or GPT-5 model."""
+    version = next((p[len("api-version="):] for p in query.split("&") if p.startswith("api-version=")), "")
+    if "max_completion_tokens" in body and version[:10] < "2024-09-01":
+        return 400, "Unrecognized request argument supplied: max_completion_tokens"
+    if "max_tokens" in body and deployment.startswith(_AZURE_REASONING):
+        return 400, ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                     "Use 'max_completion_tokens' instead.")
     return None
 
 

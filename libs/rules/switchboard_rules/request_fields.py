@@ -48,6 +48,13 @@ def check_common_fields(body: dict[str, Any]) -> None:
                              f"(got {_shown(value)}).", name, "invalid_value")
 
 
+def usage_asked(body: dict[str, Any]) -> bool:
+    """Whether a chat body asks for a stream's usage chunk (``stream_options.include_usage``): the router relays
+    the provider's usage chunk, and the facade sends the billed one before the error of a broken stream, on it."""
+    options = body.get("stream_options")
+    return isinstance(options, dict) and bool(options.get("include_usage"))
+
+
 def check_chat_messages(body: dict[str, Any]) -> None:
     """Raises :class:`FieldError` unless ``messages`` is a non-empty list of objects (a chat completion's)."""
     messages = body.get("messages")

@@ -11,7 +11,12 @@ A denial that money in flight alone causes — holds of requests already answere
 whose usage is on its way, other holders' leases about to be returned — is not
 final: the reservation waits for that money (:mod:`switchboard_billing.money_freed`)
 up to ``wait_seconds`` and is tried again, so a caller is never refused for
-money its own previous request no longer needs.
+money its own previous request no longer needs. A cap that money in flight
+alone causes waits the same way, but only up to :data:`CAP_WAIT_SECONDS`: an
+agent's next turn (Cursor sends it the moment it has run the last turn's tool)
+must not be cut short by the hold of the turn it follows, and a request beside
+one that is still running is not kept waiting long for money that will not
+come back soon — it is served capped.
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ def floor_of(request: billing_pb2.ReserveRequest, default: int) -> int:
 MAX_WAITING = 64
 #: A waiting reservation re-checks at least this often (settlements in another billing replica do not wake it).
 RECHECK_SECONDS = 0.1
+#: Longest a request that would be capped only because of money in flight waits for it before it is served capped:
+#: a finished request's usage reaches billing within the router's outbox linger (50 ms) and a round trip.
+CAP_WAIT_SECONDS = 0.25
 
 
 class Holder:
@@ -110,18 +118,22 @@ class Holder:
             ask = LeaseAsk(a.lease_id, a.micros, max(1.0, a.renew_seconds), a.committed_micros, request.holder)
         returned = request.return_lease
 
-        async def attempt(return_lease: tuple[str, int] | None) -> Reservation:
+        async def attempt(return_lease: tuple[str, int] | None, capping: bool = True) -> Reservation:
             return await self.budgets.reserve(
                 request_id=request.request_id, key_id=request.key_id, team_id=request.team_id,
                 key_limits=limits_of(request.key_limits),
                 team_limits=limits_of(request.team_limits) if request.team_id else Limits(),
-                amount_micros=full.micros, ttl_seconds=request.ttl_seconds, cap=cap if rates.priced else None,
+                amount_micros=full.micros, ttl_seconds=request.ttl_seconds,
+                cap=cap if rates.priced and capping else None,
                 return_lease=return_lease, lease_ask=ask, holder=request.holder, user_id=request.user_id,
                 user_limits=limits_of(request.user_limits) if request.user_id else Limits(), model=request.model,
                 model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None,
                 renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0)
 
-        reservation = await attempt((returned.lease_id, returned.micros) if returned.lease_id else None)
+        def whole_without_money_in_flight(r: Reservation) -> bool:
+            denied = r.denied_by
+            return denied is not None and denied.held_micros > 0 and \
+                full.micros <= denied.remaining_micros + denied.held_micros
 
         def fits_without_money_in_flight(r: Reservation) -> bool:
             denied = r.denied_by
@@ -131,6 +143,18 @@ class Holder:
             return full.micros <= free or (rates.priced and cap_for(
                 rates, request.prompt_tokens_bound, free, byok, full, floor, default_output) is not None)
 
+        first_return = (returned.lease_id, returned.micros) if returned.lease_id else None
+        # A request that may be capped is first tried whole: when only money in flight stands in the way, it
+        # waits a moment for it (see the module's docstring) before it is held capped.
+        try_whole = rates.priced and self.wait_seconds > 0 and self._waiting < MAX_WAITING
+        reservation = await attempt(first_return, capping=not try_whole)
+        if try_whole and reservation.denied_by is not None:
+            if whole_without_money_in_flight(reservation):
+                reservation = await self._wait_for_money(
+                    lambda lease: attempt(lease, capping=False), reservation, whole_without_money_in_flight,
+                    min(self.wait_seconds, CAP_WAIT_SECONDS))
+            if reservation.denied_by is not None:
+                reservation = await attempt(None)
         if fits_without_money_in_flight(reservation):
             reservation = await self._wait_for_money(attempt, reservation, fits_without_money_in_flight)
         if reservation.denied_by is not None:
@@ -141,13 +165,14 @@ class Holder:
         return Held(reservation, quote if reservation.held else Quote(0, full.output_tokens), rates.priced)
 
     async def _wait_for_money(self, attempt: Callable[[tuple[str, int] | None], Awaitable[Reservation]],
-                              denied: Reservation, worth_it: Callable[[Reservation], bool]) -> Reservation:
+                              denied: Reservation, worth_it: Callable[[Reservation], bool],
+                              seconds: float | None = None) -> Reservation:
         """Tries again each time money is freed, until it is held, its denial no longer depends on money in flight,
-        or ``wait_seconds`` pass. The lease returned with the first attempt is not returned again."""
+        or ``seconds`` (``wait_seconds``) pass. The lease returned with the first attempt is not returned again."""
         if self.wait_seconds <= 0 or self._waiting >= MAX_WAITING:
             return denied
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_seconds
+        deadline = loop.time() + (self.wait_seconds if seconds is None else seconds)
         self._waiting += 1
         try:
             reservation = denied

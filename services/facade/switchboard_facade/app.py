@@ -31,8 +31,8 @@ from switchboard_facade.errors import dialect_for_path, error_response, id_heade
 from switchboard_facade.fast_lane import FastLane
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.header_aliases import HeaderAliases
-from switchboard_facade.http_input import ClientGone, declared_length, too_large
-from switchboard_facade.replies import Reply
+from switchboard_facade.http_input import declared_length, too_large
+from switchboard_facade.replies import ClientGone, Reply
 from switchboard_facade.request_id import RequestIdMiddleware, new_request_id
 from switchboard_facade.routes import (
     admin_keys,

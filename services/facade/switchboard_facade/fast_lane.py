@@ -12,7 +12,9 @@ what those layers did for it:
 * CORS headers for a request with an ``Origin`` (:class:`cors.SimpleCors`);
 * the body size limit (413) and, for an unexpected exception, a 500 — both as
   error JSON in the route's dialect, with ``x-request-id``;
-* for streams, client disconnects cancel the upstream call (:mod:`replies`).
+* a client that disconnects cancels the upstream call, before the answer as
+  during a stream (:mod:`replies`); one that left before its answer (while
+  sending its body, or while the router worked) is logged with status 499.
 
 The routes stay declared on the FastAPI app, marked with :func:`hot`, so the
 OpenAPI schema lists them and a request the lane does not take (another
@@ -29,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from switchboard_common import metrics, tracing
@@ -38,8 +40,15 @@ from switchboard_common.http_metrics import Exchange, Observer, annotate, close_
 from switchboard_facade.cors import EXPOSE_HEADERS, SimpleCors
 from switchboard_facade.errors import error_response, id_headers, internal_error_response
 from switchboard_facade.gateway import Gateway, new_request_id
-from switchboard_facade.http_input import ClientGone, Incoming, header_map, incoming_from, read_body
-from switchboard_facade.replies import Reply, StreamReply, stream_frames
+from switchboard_facade.http_input import Incoming, header_map, incoming_from, read_body
+from switchboard_facade.replies import (
+    ClientGone,
+    Reply,
+    StreamReply,
+    client_closed,
+    stream_frames,
+    unless_client_leaves,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _NO_PARAMS: dict[str, str] = {}
+#: Path parameter kinds whose value is the matched text itself (``{name}``, and ``{name:path}``, which spans
+#: ``/``: a ``provider/model`` name in Azure's deployment path), so the route's regex match is the parameter.
+_TEXT_CONVERTORS = frozenset({"StringConvertor", "PathConvertor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +93,11 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
     except ServiceError as err:
         return error_response(err, id_headers(request_id, errors), errors)
     except ClientGone:
-        raise ClientDisconnect() from None
-    return await handler(gw, incoming)
+        return client_closed(request_id)  # it left while sending its body
+    try:
+        return await unless_client_leaves(handler(gw, incoming), request.receive)
+    except ClientGone:
+        return client_closed(request_id)
 
 
 class FastLane:
@@ -96,12 +111,12 @@ class FastLane:
             marked = getattr(getattr(route, "endpoint", None), "hot_route", None)
             if marked is None or not isinstance(route, Route) or "POST" not in (route.methods or ()):
                 continue
-            entry = HotRoute(route.path, marked[0], marked[1])
+            entry = HotRoute(route.path_format, marked[0], marked[1])
             if "{" not in route.path:
                 self.exact.setdefault(route.path, entry)
             else:
-                if any(type(c).__name__ != "StringConvertor" for c in route.param_convertors.values()):
-                    raise ValueError(f"hot route {route.path}: only string path parameters are supported")
+                if any(type(c).__name__ not in _TEXT_CONVERTORS for c in route.param_convertors.values()):
+                    raise ValueError(f"hot route {route.path}: only str and path parameters are supported")
                 self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
         self.cors = SimpleCors(cors_origins, expose_headers)
         self.observer = Observer(service)
@@ -150,11 +165,17 @@ class FastLane:
                 body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
             except ServiceError as err:
                 reply = error_response(err, id_headers(request_id, route.errors), route.errors)
+            except ClientGone:
+                reply = client_closed(request_id)  # it left while sending its body: a 499 too
             else:
-                reply = await route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"]))
+                try:
+                    reply = await unless_client_leaves(
+                        route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"])), receive)
+                except ClientGone:
+                    reply = client_closed(request_id)  # the server drops it; the access log keeps its 499
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
         except ClientGone:
-            return  # no one to answer; recorded as a 500 with no status, as the framework path does
+            return  # it left while its answer was being sent: recorded with the answer's status
         except Exception:
             if exchange.status:
                 raise  # the answer has begun: the server closes the connection

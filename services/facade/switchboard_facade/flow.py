@@ -14,10 +14,15 @@ lives here once:
    consumed, whenever the client goes away); this facade settles only the
    requests the router never answered;
 3. the admission and the hold are given back, whatever happened.
+
+A client that leaves before its answer cancels this flow where it waits (see
+:func:`switchboard_facade.replies.unless_client_leaves`): the router's call is
+cancelled with it, and the request is recorded ``cancelled`` (HTTP 499).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +32,14 @@ import orjson
 
 from switchboard.v1 import common_pb2
 from switchboard_auth.client import Admitted, KeyContext, resolve_model
-from switchboard_billing.client import Hold, UsageEvent, watched_budgets
+from switchboard_billing.client import (
+    CANCELLED,
+    CLIENT_CLOSED_REQUEST,
+    CLIENT_DISCONNECTED,
+    Hold,
+    UsageEvent,
+    watched_budgets,
+)
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
 from switchboard_facade.budget_headers import budget_headers
@@ -107,7 +119,9 @@ class StreamEncoder(Protocol):
         """SSE bytes for a batch of OpenAI ``chat.completion.chunk`` JSON documents (may be empty)."""
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
-        """The closing SSE bytes: ``error`` is set when the stream failed after it began."""
+        """The closing SSE bytes: ``error`` is set when the stream failed after it began; ``usage`` (an OpenAI
+        usage object) is what the stream was billed, None when that is not known here. A failed stream tells
+        its client the usage too, where its dialect has a place for it, before the error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +196,10 @@ async def serve(gw: Gateway, incoming: Incoming, endpoint: Endpoint) -> Reply:
         await admit(gw, incoming.credential(), call)
     except ServiceError as err:
         return error_response(in_terms(err, parsed.dialect.terms), call_headers(call), dialect=endpoint.errors)
+    except asyncio.CancelledError:
+        if call.admitted is not None:  # the client left while the request was admitted
+            _abandoned(gw, call)
+        raise
     if call.stream and parsed.dialect.stream_encoder is not None:
         return await _stream(gw, call, parsed.dialect)
     return await _unary(gw, call, parsed.dialect)
@@ -234,20 +252,28 @@ def _failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Rep
     err = in_terms(err, dialect.terms)
     http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
     if err.error.code in _UNANSWERED:
-        _settle_unanswered(gw, call, err, http_status)
+        _settle_unanswered(gw, call, status="error", http_status=http_status, error_code=err.error.code)
     finish(gw, call)
     return error_response(err, {**call_headers(call), **dialect.extra_headers(call.request_id)},
                           dialect=dialect.errors)
 
 
-def _settle_unanswered(gw: Gateway, call: Call, err: ServiceError, http_status: int, *,
+def _abandoned(gw: Gateway, call: Call) -> None:
+    """The client left before the router answered. The router settles the call if it took it (it knows what the
+    provider consumed, and its record replaces this one); this facade's provisional record stands for a call it
+    never took (cancelled on its way), so that the hold is freed and the request recorded either way."""
+    _settle_unanswered(gw, call, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST, error_code=CLIENT_DISCONNECTED)
+    finish(gw, call)
+
+
+def _settle_unanswered(gw: Gateway, call: Call, *, status: str, http_status: int, error_code: str,
                        usage: common_pb2.Usage | None = None, route: RouteInfo | None = None) -> None:
     """This facade's record of a call the router did not answer: provisional, so that the router's own record
     (if it took the call after all) replaces it in the ledger."""
     key = call.key
     event = UsageEvent(
         request_id=call.request_id, key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
-        model=call.model, status="error", http_status=http_status, error_code=err.error.code,
+        model=call.model, status=status, http_status=http_status, error_code=error_code,
         latency_ms=(time.perf_counter() - call.started) * 1000, started_at_ms=call.started_ms, stream=call.stream,
         privacy_tier=key.privacy_tier, required_privacy_tier=key.privacy_tier, custody_path=custody_path(route),
         pii=pii_header(key.pii_policy, route), pii_policy=key.pii_policy or "off", source="http", provisional=True,
@@ -266,6 +292,9 @@ async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
         result = await gw.router.answer(router_request(call), call.operation)
     except ServiceError as err:
         return _failed(gw, call, err, dialect)
+    except asyncio.CancelledError:
+        _abandoned(gw, call)
+        raise
     finish(gw, call, result.usage)
     headers = route_headers(call, result.route)
     headers.update(dialect.extra_headers(call.request_id))
@@ -286,6 +315,9 @@ async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
         route, events, handle = await gw.router.stream(router_request(call))
     except ServiceError as err:
         return _failed(gw, call, err, dialect)
+    except asyncio.CancelledError:
+        _abandoned(gw, call)
+        raise
     headers = route_headers(call, route)
     headers.update(dialect.extra_headers(call.request_id))
     ttfb_overhead_ms = max(0.0, (time.perf_counter() - call.started) * 1000 - route.provider_ttfb_ms)
@@ -320,10 +352,11 @@ async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterato
                 failure = in_terms(ServiceError.from_proto(end.error), terms).error if end.HasField("error") else None
                 yield encoder.end(openai_usage(usage), failure)
     except ServiceError as err:  # the router was lost, or the deadline passed, after the stream began
-        if err.error.code in _UNANSWERED:
+        if err.error.code in _UNANSWERED:  # this facade's record is the bill: the client is told it
             usage = _delivered_usage(call, delivered)
-            _settle_unanswered(gw, call, err, status_for(err), usage=usage, route=route)
-        yield encoder.end(None, in_terms(err, terms).error)
+            _settle_unanswered(gw, call, status="error", http_status=status_for(err), error_code=err.error.code,
+                               usage=usage, route=route)
+        yield encoder.end(openai_usage(usage) if usage is not None else None, in_terms(err, terms).error)
     finally:
         handle.cancel()
         finish(gw, call, usage)

@@ -10,11 +10,8 @@ from starlette.requests import Request
 
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.errors import invalid
+from switchboard_facade.replies import ClientGone
 from switchboard_rules import request_fields
-
-
-class ClientGone(Exception):
-    """The client went away before its whole body arrived: there is no one left to answer."""
 
 
 class Incoming:

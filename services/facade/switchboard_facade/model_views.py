@@ -2,10 +2,11 @@
 ``/model_group/info``), from billing's catalog (prices, limits, where each is called) and its stored models.
 
 Each deployment is ``{"model_name", "litellm_params", "model_info"}`` as LiteLLM answers it: ``model_info``
-carries LiteLLM's facts (``id``, ``db_model``, ``mode``, token limits, prices per token, ``supports_*``) next
-to the ``model_info`` it was given; ``litellm_params`` never holds a credential (a stored one is shown as its
-last four characters under ``switchboard.credentials``). The ``switchboard`` object adds this gateway's own
-facts (deployment id, provider, jurisdiction, privacy tier, price source).
+carries LiteLLM's facts (``id``, ``db_model``, ``mode``, token limits, prices per token, ``supports_*``,
+``supported_openai_params``) next to the ``model_info`` it was given; ``litellm_params`` never holds a
+credential (a stored one is shown as its last four characters under ``switchboard.credentials``). The
+``switchboard`` object adds this gateway's own facts (deployment id, provider, jurisdiction, privacy tier,
+price source).
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from switchboard_billing.client import CatalogDeployment, CatalogModel, GetCatal
 from switchboard_rules.catalog.litellm import HEADER_PARAMS, LITELLM_NAMES, is_env_reference
 from switchboard_rules.catalog.wildcards import is_pattern
 from switchboard_rules.model_limits import capabilities_for
-
-#: OpenAI chat parameters every chat deployment takes through the gateway (LiteLLM's supported_openai_params).
-CHAT_PARAMS = ("frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
-               "parallel_tool_calls", "presence_penalty", "reasoning_effort", "response_format", "seed", "stop",
-               "stream", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user")
+from switchboard_translate.chat_params import CHAT_PARAMS, param_support
 
 
 def _loads(text: str) -> dict[str, Any]:
@@ -54,12 +51,19 @@ def litellm_name(provider: str) -> str:
     return LITELLM_NAMES.get(provider, provider)
 
 
+def supported_params(d: CatalogDeployment, mode: str) -> list[str]:
+    """The OpenAI parameters a chat deployment honours: what its provider's translation neither refuses nor
+    leaves out (see :mod:`switchboard_translate.chat_params`); none for other modes."""
+    return list(param_support(d.provider, d.upstream_model).supported) if mode == "chat" else []
+
+
 def facts(d: CatalogDeployment, info: dict[str, Any]) -> dict[str, Any]:
     """LiteLLM's model_info facts of one deployment (its cost map's, from this gateway's prices and limits)."""
     skills = capabilities_for(d.provider, d.upstream_model)
+    mode = mode_of(d.upstream_model, info)
     return {
         "key": d.upstream_model,
-        "mode": mode_of(d.upstream_model, info),
+        "mode": mode,
         "max_tokens": d.max_output_tokens or None,
         "max_input_tokens": d.context_window or None,
         "max_output_tokens": d.max_output_tokens or None,
@@ -72,6 +76,7 @@ def facts(d: CatalogDeployment, info: dict[str, Any]) -> dict[str, Any]:
         "supports_parallel_function_calling": skills.tool_call,
         "supports_vision": skills.vision,
         "supports_reasoning": skills.reasoning,
+        "supported_openai_params": supported_params(d, mode),
     }
 
 
@@ -144,6 +149,9 @@ def group_entry(model: CatalogModel) -> dict[str, Any]:
     skills = [capabilities_for(d.provider, d.upstream_model) for d in deployments]
     first = deployments[0] if deployments else None
     mode = mode_of(first.upstream_model, _loads(first.model_info_json)) if first is not None else "chat"
+    # A request may land on any deployment: the group honours what every one of them does.
+    honoured = [set(supported_params(d, mode)) for d in deployments]
+    group_params = [p for p in CHAT_PARAMS if all(p in h for h in honoured)] if honoured else []
     return {
         "model_group": model.name,
         "providers": sorted({litellm_name(d.provider) for d in deployments}),
@@ -158,7 +166,7 @@ def group_entry(model: CatalogModel) -> dict[str, Any]:
         "supports_vision": bool(skills) and all(s.vision for s in skills),
         "supports_function_calling": bool(skills) and all(s.tool_call for s in skills),
         "supports_reasoning": bool(skills) and all(s.reasoning for s in skills),
-        "supported_openai_params": list(CHAT_PARAMS) if mode == "chat" else [],
+        "supported_openai_params": group_params,
         "is_public_model_group": False,
         "wildcard": is_pattern(model.name),
     }

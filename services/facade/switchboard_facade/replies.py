@@ -6,16 +6,23 @@ them into ASGI byte pairs once, when it is sent — no header objects in between
 Both are Starlette responses too, so a framework route can return them; the fast
 lane (:mod:`switchboard_facade.fast_lane`) sends them itself, adding its CORS
 headers to the same list.
+
+A client that disconnects is noticed here, while its answer is made
+(:func:`unless_client_leaves`) and while it is streamed (:func:`stream_frames`):
+the work in progress is cancelled, which cancels the router's call.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.responses import Response
 
+from switchboard_billing.client import CLIENT_CLOSED_REQUEST
+
+T = TypeVar("T")
 Pairs = list[tuple[bytes, bytes]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -23,6 +30,10 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 JSON = b"application/json"
 #: Starlette's media type for SSE (it adds the charset to every text/* type).
 EVENT_STREAM = b"text/event-stream; charset=utf-8"
+
+
+class ClientGone(Exception):
+    """The client went away (before its whole body arrived, or before its answer): there is no one left to answer."""
 
 
 def _pairs(headers: Mapping[str, str]) -> Pairs:
@@ -97,21 +108,74 @@ class StreamReply(Reply):
             await self.background()
 
 
+class _ClientWatch:
+    """Cancels the current task when the client disconnects, so that the work it waits on stops now.
+
+    A task of its own waits on ``receive`` (once the request's body is read, the next message is
+    ``http.disconnect``); the cancellation it causes is told from any other by :meth:`absorb`.
+    """
+
+    __slots__ = ("task", "gone", "absorbed", "watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.gone = False
+        self.absorbed = False
+        self.watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.gone = True
+        self.task.cancel()
+
+    def absorb(self) -> bool:
+        """In an ``except CancelledError``: whether the client's leaving caused it (then it is taken back, and the
+        task goes on to record what happened), else it is someone else's and must propagate."""
+        if not self.gone or self.absorbed:
+            return False
+        self.absorbed = True
+        self.task.uncancel()
+        return True
+
+    def stop(self) -> None:
+        self.watcher.cancel()
+        if self.gone and not self.absorbed:  # the work ended anyway: its cancellation is not left pending
+            self.absorbed = True
+            self.task.uncancel()
+
+
+async def unless_client_leaves(work: Awaitable[T], receive: Receive) -> T:
+    """``work``'s result, or :class:`ClientGone` when the client disconnects first (``work`` is cancelled where
+    it waits, typically on the router, whose call is cancelled with it: see :mod:`switchboard_facade.flow`).
+
+    Servers tell an application of a disconnect only when it reads (``receive``), and a route waiting on a
+    slow provider reads nothing: without this, a request whose client left would run to its end and be
+    recorded as a success nobody received.
+    """
+    watch = _ClientWatch(receive)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not watch.absorb():
+            raise
+        raise ClientGone from None
+    finally:
+        watch.stop()
+
+
+def client_closed(request_id: str) -> Reply:
+    """The answer recorded for a request whose client left before it (status 499, "client closed request", as
+    nginx logs it). The server drops it, there being no connection left; the access log and metrics keep it."""
+    return Reply(b"", CLIENT_CLOSED_REQUEST, {"x-request-id": request_id})
+
+
 async def stream_frames(frames: AsyncIterator[bytes], send: Send, receive: Receive | None,
                         on_first_frame: Callable[[], None] | None = None) -> None:
     """Sends each frame as a body chunk, then the end; stops quietly when the client disconnects."""
-    task = asyncio.current_task()
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        assert receive is not None and task is not None
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch()) if receive is not None else None
+    watch = _ClientWatch(receive) if receive is not None else None
     try:
         async for frame in frames:
             if frame:
@@ -121,12 +185,12 @@ async def stream_frames(frames: AsyncIterator[bytes], send: Send, receive: Recei
                 await send({"type": "http.response.body", "body": frame, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     except asyncio.CancelledError:
-        if not gone or task is None:
+        if watch is None or not watch.absorb():
             raise
-        task.uncancel()  # the client left: the stream's end is ours to absorb, not the server's
+        # the client left: the stream's end is ours to absorb, not the server's
     finally:
-        if watcher is not None:
-            watcher.cancel()
+        if watch is not None:
+            watch.stop()
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from switchboard.v1 import common_pb2, router_pb2
+from switchboard_billing.client import CANCELLED, CLIENT_CLOSED_REQUEST, CLIENT_DISCONNECTED
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router import request_id
 from switchboard_router.callers import Caller, Ticket, trusted_ticket
@@ -36,6 +37,7 @@ from switchboard_router.privacy_guard import Prepared, PrivacyGuard
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.settlement import Settlement
 from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
+from switchboard_rules import request_fields
 from switchboard_translate.answer_model import AnswerModel
 
 
@@ -149,8 +151,8 @@ class CallServer:
             # The caller went away while the provider worked: what it consumed is not known; its prompt is.
             usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(body), reported_by_provider=False)
             usage.total_tokens = usage.prompt_tokens
-            self.settlement.settle(request, ticket, status="cancelled", http_status=499,
-                                   error_code="client_disconnected", usage=usage)
+            self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
+                                   error_code=CLIENT_DISCONNECTED, usage=usage)
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
@@ -169,8 +171,7 @@ class CallServer:
         body = parse_body(request)
         answer_model = None if caller.trusted else AnswerModel(request.model)  # before the gate resolves an alias
         ticket = await self._ticket(caller, request, body, Operation.COMPLETE)
-        options = body.get("stream_options")
-        include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
+        include_usage = request_fields.usage_asked(body)
         try:
             prepared = await self._prepare(request, ticket, body, Operation.COMPLETE)
         except ServiceError as err:
@@ -227,6 +228,6 @@ class CallServer:
             if not settled:
                 # The caller went away mid-stream: bill what the provider delivered so far.
                 usage = relayed.usage(None, failed=True, body=body)
-                self.settlement.settle(request, ticket, status="cancelled", http_status=499,
-                                       error_code="client_disconnected", usage=usage_to_proto(usage), route=route,
+                self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
+                                       error_code=CLIENT_DISCONNECTED, usage=usage_to_proto(usage), route=route,
                                        ttft_ms=ttft_ms, stream=True, response_id=response_id)

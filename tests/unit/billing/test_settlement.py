@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -15,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2, common_pb2
-from switchboard_billing.budgets import Budgets, LeaseAsk, Limits
+from switchboard_billing.budgets import Budgets, LeaseAsk, Limits, Reservation
 from switchboard_billing.costing import Pricer
+from switchboard_billing.holds import CAP_WAIT_SECONDS
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_billing.servicer import BillingServicer
@@ -203,7 +205,7 @@ async def test_a_denial_caused_by_a_hold_whose_usage_is_on_its_way_waits_for_it(
     second = loop.create_task(servicer.holder.reserve(reserve_request("r2", 100)))
     await asyncio.sleep(0.05)
     assert not second.done(), "40 µ$ free and 60 held by r1: it waits"
-    await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=[event("r1", 10, 5)]), None)  # type: ignore
+    await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=[event("r1", 10, 5)]), None)  # type: ignore[arg-type]
     held = await asyncio.wait_for(second, 1)
     assert held.reservation.held and loop.time() - started < 0.5
 
@@ -222,3 +224,40 @@ async def test_a_denial_money_in_flight_would_not_cure_is_immediate_and_a_wait_e
         await servicer.holder.reserve(reserve_request("r2", 100))
     assert 0.3 <= loop.time() - started < 1.0
     assert "held by requests in flight" in refused.value.error.message
+
+
+def cappable_request(request_id: str, budget_micros: int) -> billing_pb2.ReserveRequest:
+    """:func:`reserve_request` with a floor of 10 output tokens: what cannot be held whole may be held capped."""
+    request = reserve_request(request_id, budget_micros)
+    request.key_limits.min_output_tokens = 10
+    return request
+
+
+async def test_a_cap_caused_by_a_hold_whose_usage_is_on_its_way_waits_for_it(servicer: BillingServicer) -> None:
+    """An agent's next turn comes the moment its tool has run, often before the last turn's usage reached billing:
+    it is held whole once that settles, not cut short by the last turn's hold."""
+    assert (await servicer.holder.reserve(cappable_request("r1", 100))).reservation.held
+    second = asyncio.get_running_loop().create_task(servicer.holder.reserve(cappable_request("r2", 100)))
+    await asyncio.sleep(0.05)
+    assert not second.done(), "40 µ$ free and 60 held by r1: it waits rather than be capped"
+    await servicer.SettleBatch(billing_pb2.SettleBatchRequest(events=[event("r1", 10, 5)]), None)  # type: ignore[arg-type]
+    held = await asyncio.wait_for(second, 1)
+    assert held.reservation.held and not held.reservation.capped and held.quote.output_tokens == 50
+
+
+async def test_a_cap_money_in_flight_would_not_cure_is_immediate_and_a_cap_waits_briefly(
+        servicer: BillingServicer, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float | None] = []
+    wait_for_money = servicer.holder._wait_for_money
+
+    async def counted(*args: Any) -> Reservation:
+        waits.append(args[3] if len(args) > 3 else None)
+        return await wait_for_money(*args)
+    monkeypatch.setattr(servicer.holder, "_wait_for_money", counted)
+    alone = await servicer.holder.reserve(cappable_request("small", 50))  # 60 µ$ can never fit in 50
+    assert alone.reservation.capped and alone.quote.output_tokens == 40 and waits == [], "nothing to wait for"
+    assert (await servicer.holder.reserve(cappable_request("r1", 150))).reservation.held
+    started = asyncio.get_running_loop().time()
+    beside = await servicer.holder.reserve(cappable_request("r2", 150))  # r1 is still running: served capped
+    assert beside.reservation.capped and beside.quote.output_tokens == 30
+    assert waits == [CAP_WAIT_SECONDS] and asyncio.get_running_loop().time() - started >= CAP_WAIT_SECONDS

@@ -27,7 +27,7 @@ from switchboard_auth.client import Admitted, KeyContext
 from switchboard_billing.client import Hold
 from switchboard_common import http_metrics, metrics
 from switchboard_common.access_log import AccessLog
-from switchboard_common.errors import Kind, ServiceError
+from switchboard_common.errors import Kind, ServiceError, service_unavailable
 from switchboard_facade.app import FacadeApp, create_app
 from switchboard_facade.settings import FacadeSettings
 from switchboard_router.client import CompleteResponse, Operation, RouteInfo, StreamEvent
@@ -94,12 +94,14 @@ class StubRouter:
         self.gateway = gateway
 
     async def answer(self, request: Any, operation: Operation = Operation.COMPLETE) -> CompleteResponse:
+        await self.gateway.working()
         if operation is Operation.EMBED:
             return CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
         return CompleteResponse(body=COMPLETION, route=ROUTE, usage=USAGE, provider_ms=1.0)
 
     async def stream(self, request: Any) -> tuple[RouteInfo, AsyncIterator[StreamEvent], StubRpc]:
         gateway = self.gateway
+        await gateway.working()
 
         async def events() -> AsyncIterator[StreamEvent]:
             for text in gateway.stream_texts:
@@ -108,8 +110,12 @@ class StubRouter:
                 yield event
             if gateway.hang:
                 await asyncio.Event().wait()
+            if gateway.router_lost:
+                raise service_unavailable("router")
             event = StreamEvent()
             event.end.usage.CopyFrom(USAGE)
+            if gateway.stream_error is not None:
+                event.end.error.CopyFrom(gateway.stream_error)
             yield event
         return ROUTE, events(), gateway.rpc
 
@@ -128,6 +134,13 @@ class StubGateway:
         #: Stream: chunk texts sent, then (hang=True) wait until cancelled, else end with usage.
         self.stream_texts = ["a", "b"]
         self.hang = False
+        #: The error the stream ends with (the provider broke it off), if any.
+        self.stream_error: common_pb2.Error | None = None
+        #: The router works on an answer until cancelled (before anything is sent); whether it was.
+        self.slow_router = False
+        #: The router is lost mid-stream (its connection broke).
+        self.router_lost = False
+        self.router_cancelled = False
         self.rpc = StubRpc()
         self.auth = StubAuth(self)
         self.billing = StubBilling(self)
@@ -135,6 +148,14 @@ class StubGateway:
 
     async def verify(self, api_key: str) -> KeyContext:
         return await self.auth.verify(api_key)
+
+    async def working(self) -> None:
+        if self.slow_router:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.router_cancelled = True
+                raise
 
 
 @dataclass
@@ -157,8 +178,11 @@ class Answer:
 
 
 async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: dict[str, str] | None = None,
-               method: str = "POST", disconnect_after_body_messages: int | None = None) -> Answer:
-    """One raw ASGI request, as uvicorn would hand it over."""
+               method: str = "POST", disconnect_after_body_messages: int | None = None,
+               leave_before_answer: bool = False, leave_mid_body: bool = False) -> Answer:
+    """One raw ASGI request, as uvicorn would hand it over (``leave_before_answer``: the client disconnects
+    once its body is sent, before any answer; ``leave_mid_body``: once the chunks given are sent, before the rest
+    of its body)."""
     chunks = body if isinstance(body, list) else [body]
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if not isinstance(body, list):
@@ -174,7 +198,12 @@ async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: 
         if answer.reads < len(chunks):
             answer.reads += 1
             return {"type": "http.request", "body": chunks[answer.reads - 1],
-                    "more_body": answer.reads < len(chunks)}
+                    "more_body": leave_mid_body or answer.reads < len(chunks)}
+        if leave_mid_body:
+            gone.set()
+        if leave_before_answer:
+            await asyncio.sleep(0.01)
+            gone.set()
         await gone.wait()
         return {"type": "http.disconnect"}
 
@@ -230,7 +259,10 @@ def test_every_hot_path_is_the_frameworks_post_route_and_in_the_schema() -> None
         asyncio.run(call(spy, path, chat_body(), {"authorization": "Bearer sk-wrong"}))
         assert scopes[0]["route"].endpoint.hot_route[0] is hot[0].handler, path
     assert lane.match("/v1/chat/completions/") is None  # the framework redirects it
-    assert lane.match("/openai/deployments/a/b/chat/completions") is None
+    # A provider/model deployment name spans a slash (sent as is or as %2F, which the server decodes).
+    slashed = lane.match("/openai/deployments/openai/gpt-4o/chat/completions")
+    assert slashed is not None and slashed[1] == {"deployment": "openai/gpt-4o"}
+    assert slashed[0].template == "/openai/deployments/{deployment}/chat/completions"
 
 
 @pytest.mark.parametrize("origins", ["*", "https://app.example,https://other.example"])
@@ -380,3 +412,103 @@ async def test_the_framework_path_reads_forwarded_headers_only_from_trusted_prox
         app.trust_forwarded_headers(trusted)
         answer = await call(app, "/scheme", b"", {"x-forwarded-proto": "https"}, method="GET")
         assert answer.body.decode() == scheme
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_a_client_that_leaves_before_the_answer_cancels_it_and_is_recorded_as_gone(
+        stream: bool, path: str) -> None:
+    gateway = StubGateway()
+    gateway.slow_router = True
+    app = make_app(gateway)
+    lines = io.StringIO()
+    app.fast_lane.observer.access_log = AccessLog("facade", stream=lines)
+    logger = logging.getLogger("switchboard.access")
+    level = logger.level
+    if path == "lane":  # the framework path logs through its middleware, not the lane
+        logger.setLevel(logging.INFO)
+    try:
+        answer = await asyncio.wait_for(call(app if path == "lane" else app.framework, "/v1/chat/completions",
+                                             chat_body(stream=stream), AUTH, leave_before_answer=True), 5)
+        app.fast_lane.observer.access_log.close()
+    finally:
+        logger.setLevel(level)
+    assert gateway.router_cancelled, "the router's call is cancelled, not left running for no one"
+    assert answer.status == 499, "recorded as the client's leaving (the server drops the answer)"
+    request_id = answer.header("x-request-id")
+    # The router settles a call it took; this facade's record, provisional, stands for one it never took.
+    [event] = gateway.settled
+    assert (event.status, event.http_status, event.error_code, event.provisional) == (
+        "cancelled", 499, "client_disconnected", True)
+    assert event.request_id == request_id
+    assert gateway.released == [None] and gateway.ended == [request_id], "the admission and the hold given back"
+    assert metrics.INFLIGHT._values[()] == 0
+    if path == "lane":
+        [line] = [json.loads(line) for line in lines.getvalue().splitlines()]
+        assert line["status"] == 499 and line["request_id"] == request_id
+
+
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_a_client_that_leaves_while_sending_its_body_is_recorded_as_gone(path: str) -> None:
+    gateway = StubGateway()
+    app = make_app(gateway)
+    lines = io.StringIO()
+    app.fast_lane.observer.access_log = AccessLog("facade", stream=lines)
+    logger = logging.getLogger("switchboard.access")
+    level = logger.level
+    if path == "lane":
+        logger.setLevel(logging.INFO)
+    try:
+        answer = await asyncio.wait_for(call(app if path == "lane" else app.framework, "/v1/chat/completions",
+                                             [chat_body()[:20]], AUTH, leave_mid_body=True), 5)
+        app.fast_lane.observer.access_log.close()
+    finally:
+        logger.setLevel(level)
+    assert answer.status == 499, "its leaving, not a gateway fault"
+    assert gateway.settled == [] and gateway.ended == [], "nothing was held or served"
+    if path == "lane":
+        [line] = [json.loads(line) for line in lines.getvalue().splitlines()]
+        assert line["status"] == 499
+
+
+async def test_a_broken_stream_tells_the_billed_usage_before_its_error_when_asked() -> None:
+    gateway = StubGateway()
+    gateway.stream_error = common_pb2.Error(message="The provider broke the stream off.",
+                                            code="upstream_stream_interrupted")
+    app = make_app(gateway)
+    asked = await call(app, "/v1/chat/completions", chat_body(stream=True, stream_options={"include_usage": True}),
+                       AUTH)
+    frames = [frame for frame in asked.body.split(b"\n\n") if frame.startswith(b"data: {")]
+    events = [orjson.loads(frame[6:]) for frame in frames]
+    assert [e["choices"][0]["delta"]["content"] for e in events[:2]] == ["a", "b"]
+    assert events[2] == {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8,
+                                   "prompt_tokens_details": {"cached_tokens": 0, "cache_creation_tokens": 0,
+                                                             "cache_write_tokens": 0},
+                                   "completion_tokens_details": {"reasoning_tokens": 0}}}
+    assert events[3]["error"]["code"] == "upstream_stream_interrupted" and len(events) == 4
+    assert asked.body.endswith(b"data: [DONE]\n\n")
+    unasked = await call(app, "/v1/chat/completions", chat_body(stream=True), AUTH)
+    assert b'"usage"' not in unasked.body and b"upstream_stream_interrupted" in unasked.body
+    anthropic = await call(app, "/v1/messages", orjson.dumps(
+        {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": "hi"}]}),
+        {"x-api-key": GOOD_KEY})
+    kinds = [line[7:] for line in anthropic.body.decode().splitlines() if line.startswith("event: ")]
+    assert kinds[-3:] == ["content_block_stop", "message_delta", "error"]
+    delta = json.loads(anthropic.body.decode().split("event: message_delta\ndata: ")[1].split("\n")[0])
+    assert delta["delta"]["stop_reason"] is None and delta["usage"]["output_tokens"] == 5
+
+
+async def test_a_stream_cut_off_from_the_router_tells_the_usage_this_facade_billed() -> None:
+    gateway = StubGateway()
+    gateway.router_lost = True
+    gateway.stream_texts = ["abcd" * 10]
+    app = make_app(gateway)
+    answer = await call(app, "/v1/chat/completions", chat_body(stream=True, stream_options={"include_usage": True}),
+                        AUTH)
+    events = [orjson.loads(frame[6:]) for frame in answer.body.split(b"\n\n") if frame.startswith(b"data: {")]
+    [settled] = gateway.settled  # the router never settled it: this facade's record is the bill
+    assert settled.provisional and settled.usage.completion_tokens == 10
+    assert events[-2]["choices"] == [] and events[-1]["error"]["code"] == "router_unavailable"
+    assert (events[-2]["usage"]["prompt_tokens"], events[-2]["usage"]["completion_tokens"]) == (
+        settled.usage.prompt_tokens, settled.usage.completion_tokens)

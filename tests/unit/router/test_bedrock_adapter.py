@@ -207,7 +207,8 @@ def test_cache_control_becomes_cache_points() -> None:
                 "content": [{"type": "text", "text": "Long rules", "cache_control": {"type": "ephemeral"}}],
             },
             {"role": "user", "content": "Long document", "cache_control": {"type": "ephemeral"}},
-        )
+        ),
+        model="m",
     )
     assert sent["system"] == [{"text": "Long rules"}, {"cachePoint": {"type": "default"}}]
     assert sent["messages"][0]["content"] == [{"text": "Long document"}, {"cachePoint": {"type": "default"}}]
@@ -217,7 +218,7 @@ def test_a_marked_tool_is_followed_by_a_cache_point() -> None:
     from switchboard_router.providers.bedrock_messages import converse_body
 
     sent = converse_body(chat({"role": "user", "content": "x"},
-                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]))
+                              tools=[{**WEATHER_TOOL, "cache_control": {"type": "ephemeral"}}]), model="m")
     assert sent["toolConfig"]["tools"] == [
         {"toolSpec": {"name": "get_weather", "description": "Current weather in a city",
                       "inputSchema": {"json": WEATHER_TOOL["function"]["parameters"]}}},
@@ -505,3 +506,137 @@ def test_claude_on_bedrock_gets_automatic_cache_points_and_other_models_do_not()
 
     assert sent("us.anthropic.claude-sonnet-4-5-20250929-v1:0")["system"][-1] == {"cachePoint": {"type": "default"}}
     assert not any("cachePoint" in block for block in sent("amazon.nova-pro-v1:0")["system"])
+
+
+# -- extended thinking ----------------------------------------------------------------------------
+
+
+def _deployment(model: str) -> Any:
+    from switchboard_router.deployment import Deployment
+
+    return Deployment(id="d", public_model="p", provider="bedrock", model=model, api_base="", api_key="k")
+
+
+def _sent(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    return dict(orjson.loads(ADAPTER.build_request(_deployment(model), body, stream=False).content))
+
+
+CLAUDE_ON_BEDROCK = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+
+
+@pytest.mark.parametrize("asks", [
+    {"reasoning_effort": "high", "max_tokens": 3000, "temperature": 0.2, "top_p": 0.5},
+    {"reasoning_effort": "medium", "max_completion_tokens": 20000, "top_p": 0.97},
+    {"thinking": {"type": "enabled", "budget_tokens": 1500}, "max_tokens": 2000},
+    {"reasoning_effort": "low"},  # no bound named: Claude's default output limit is sent, and bounds the budget
+    {"reasoning_effort": "low", "max_tokens": 500},  # no room for Claude's least budget: thinking stays off
+    {"reasoning_effort": "none", "max_tokens": 4000},
+    {"reasoning_effort": "high", "max_tokens": 8000, "tools": [WEATHER_TOOL], "tool_choice": "required"},
+])  # fmt: skip
+def test_claude_on_bedrock_thinks_by_the_anthropic_translations_rule(asks: dict[str, Any]) -> None:
+    """Converse carries Claude's extended thinking in additionalModelRequestFields; the budget, and when thinking
+    stays off, are the Anthropic translation's for the same body, and so are the sampling settings it rules out."""
+    from switchboard_translate.anthropic import chat_request_to_anthropic
+
+    body = chat({"role": "user", "content": "Think."}, **asks)
+    anthropic = chat_request_to_anthropic(body, model="claude-sonnet-4-5")
+    sent = _sent(CLAUDE_ON_BEDROCK, body)
+    fields = sent.get("additionalModelRequestFields") or {}
+    assert fields.get("thinking") == anthropic.get("thinking"), asks
+    inference = sent.get("inferenceConfig") or {}
+    if "thinking" in anthropic:
+        assert inference["maxTokens"] == anthropic["max_tokens"]
+        assert "temperature" not in inference
+        assert inference.get("topP") == anthropic.get("top_p")
+    else:
+        assert "additionalModelRequestFields" not in sent
+
+
+def test_signed_thinking_of_an_earlier_turn_goes_back_first_and_keeps_thinking_on() -> None:
+    call = {"id": "tooluse_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Oslo"}'}}
+    signed = {"type": "thinking", "thinking": "Weather needs the tool.", "signature": "c2ln"}
+    redacted = {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"}
+    turns = [{"role": "user", "content": "Weather in Oslo?"},
+             {"role": "assistant", "content": None, "tool_calls": [call], "thinking_blocks": [signed, redacted]},
+             {"role": "tool", "tool_call_id": "tooluse_1", "content": "5C"}]
+    sent = _sent(CLAUDE_ON_BEDROCK, chat(*turns, tools=[WEATHER_TOOL], reasoning_effort="medium", max_tokens=4000))
+    assert sent["messages"][1]["content"] == [
+        {"reasoningContent": {"reasoningText": {"text": "Weather needs the tool.", "signature": "c2ln"}}},
+        {"reasoningContent": {"redactedContent": "ZW5jcnlwdGVk"}},
+        {"toolUse": {"toolUseId": "tooluse_1", "name": "get_weather", "input": {"city": "Oslo"}}},
+    ]
+    assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 2048}}
+    # Without the signed block (an OpenAI client that drops it) Claude would refuse thinking: it stays off.
+    turns[1] = {k: v for k, v in turns[1].items() if k != "thinking_blocks"}
+    unsigned = _sent(CLAUDE_ON_BEDROCK, chat(*turns, tools=[WEATHER_TOOL], reasoning_effort="medium", max_tokens=4000))
+    assert "additionalModelRequestFields" not in unsigned
+
+
+@pytest.mark.parametrize(("asks", "param"), [
+    ({"reasoning_effort": "low"}, "reasoning_effort"),
+    ({"thinking": {"type": "enabled", "budget_tokens": 2000}}, "thinking"),
+])  # fmt: skip
+def test_a_bedrock_model_other_than_claude_is_refused_reasoning_not_sent_it_silently(asks: dict[str, Any],
+                                                                                       param: str) -> None:
+    from switchboard_translate.errors import InvalidRequest
+
+    for model in ("meta.llama3-3-70b-instruct-v1:0", "amazon.nova-pro-v1:0"):
+        with pytest.raises(InvalidRequest) as refused:
+            _sent(model, chat({"role": "user", "content": "Think."}, **asks))
+        assert refused.value.param == param and "Claude" in refused.value.message
+        served = _sent(model, chat({"role": "user", "content": "Think."}, reasoning_effort="none"))
+        assert "additionalModelRequestFields" not in served
+
+
+def test_several_choices_are_refused_on_bedrock() -> None:
+    from switchboard_translate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="set n to 1") as refused:
+        _sent(CLAUDE_ON_BEDROCK, chat({"role": "user", "content": "hi"}, n=2))
+    assert refused.value.param == "n"
+    assert _sent(CLAUDE_ON_BEDROCK, chat({"role": "user", "content": "hi"}, n=1))
+
+
+def test_reasoning_blocks_come_back_as_the_anthropic_translation_answers_them() -> None:
+    from switchboard_router.providers.bedrock_response import parse_converse
+    from switchboard_translate.anthropic import anthropic_message_to_chat_completion
+
+    converse = {"output": {"message": {"role": "assistant", "content": [
+        {"reasoningContent": {"reasoningText": {"text": "Think first.", "signature": "c2ln"}}},
+        {"reasoningContent": {"redactedContent": "ZW5jcnlwdGVk"}},
+        {"text": "4"}]}}, "stopReason": "end_turn", "usage": {"inputTokens": 3, "outputTokens": 5}}
+    message = parse_converse(orjson.dumps(converse), "p").body["choices"][0]["message"]
+    anthropic = anthropic_message_to_chat_completion({"content": [
+        {"type": "thinking", "thinking": "Think first.", "signature": "c2ln"},
+        {"type": "redacted_thinking", "data": "ZW5jcnlwdGVk"},
+        {"type": "text", "text": "4"}]})["choices"][0]["message"]
+    for key in ("content", "reasoning_content", "thinking_blocks"):
+        assert message[key] == anthropic[key], key
+
+
+@pytest.mark.parametrize("stream_it", [False, True])
+async def test_claude_on_the_fake_bedrock_thinks_and_signs_whole_and_streamed(fake_bedrock: FakeBedrock,
+                                                                            stream_it: bool) -> None:
+    from tests.fakes.bedrock_provider import THOUGHT, thought_signature
+
+    deployment = fake_bedrock.deployment("us.anthropic.claude-redacted-v1:0")
+    body = chat({"role": "user", "content": "Hi"}, reasoning_effort="low", max_tokens=2000)
+    request = ADAPTER.build_request(deployment, body, stream=stream_it)
+    if stream_it:
+        chunks, _ = await stream(request, ADAPTER.stream_translator(deployment, StreamOptions()))
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        reasoning = "".join(d.get("reasoning_content", "") for d in deltas)
+        blocks = [b for d in deltas for b in d.get("thinking_blocks", [])]
+        signed = {"type": "thinking", "thinking": "", "signature": thought_signature(THOUGHT)}
+        text = "".join(d.get("content") or "" for d in deltas)
+    else:
+        response = await call(request)
+        assert response.status_code == 200, response.text
+        message = ADAPTER.parse_response(deployment, response.content).body["choices"][0]["message"]
+        reasoning, blocks, text = message["reasoning_content"], message["thinking_blocks"], message["content"]
+        signed = {"type": "thinking", "thinking": THOUGHT, "signature": thought_signature(THOUGHT)}
+    assert reasoning == THOUGHT and text == "Hello from fake Bedrock."
+    redacted = {"type": "redacted_thinking", "data": base64.b64encode(b"encrypted thoughts").decode()}
+    assert blocks == [signed, redacted]
+    assert fake_bedrock.requests[-1].json()["additionalModelRequestFields"] == {
+        "thinking": {"type": "enabled", "budget_tokens": 1024}}

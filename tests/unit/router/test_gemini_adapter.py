@@ -513,6 +513,51 @@ def test_the_thinking_budget_stays_below_max_output_tokens() -> None:
         assert config["thinkingConfig"] == thinking, (asks, max_tokens, model)
 
 
+def _thinking(model: str, **asks: Any) -> Any:
+    body = {"messages": [{"role": "user", "content": "think"}], **asks}
+    return generate_content_body(body, model=model)["generationConfig"].get("thinkingConfig")
+
+
+def test_the_thinking_budget_is_moved_into_the_models_own_range() -> None:
+    # Google refuses a budget outside a 2.5 model's range: 2.5 Pro takes 128 to 32768 and cannot stop thinking,
+    # Flash-Lite 512 to 24576 (or 0), Flash up to 24576 (or 0). Within the output bound, the budget is moved into it.
+    cases: list[tuple[str, dict[str, Any], Any]] = [
+        ("gemini-2.5-pro", {"reasoning_effort": "none", "max_tokens": 1000}, {"thinkingBudget": 128}),
+        ("models/gemini-2.5-pro", {"thinking": {"type": "enabled", "budget_tokens": 50}}, {"thinkingBudget": 128}),
+        ("gemini-2.5-pro@001", {"thinking": {"type": "enabled", "budget_tokens": 50000}, "max_tokens": 60000},
+         {"thinkingBudget": 32768}),
+        ("gemini-2.5-flash", {"thinking": {"type": "enabled", "budget_tokens": 30000}}, {"thinkingBudget": 24576}),
+        ("gemini-2.5-flash", {"reasoning_effort": "none", "max_tokens": 100}, {"thinkingBudget": 0}),
+        ("gemini-2.5-flash-lite", {"thinking": {"type": "enabled", "budget_tokens": 100}, "max_tokens": 4000},
+         {"thinkingBudget": 512}),
+        ("gemini-2.5-flash-lite", {"reasoning_effort": "none", "max_tokens": 100}, {"thinkingBudget": 0}),
+        ("gemini-2.5-flash-lite-preview-06-17", {"reasoning_effort": "minimal", "max_tokens": 600},
+         {"thinkingBudget": 512}),
+        # A model whose range is not known gets the budget as computed.
+        ("gemini-2.0-flash-thinking-exp", {"reasoning_effort": "none", "max_tokens": 100}, {"thinkingBudget": 0}),
+    ]  # fmt: skip
+    for model, asks, expected in cases:
+        assert _thinking(model, **asks) == expected, (model, asks)
+
+
+@pytest.mark.parametrize(("model", "asks", "field", "least"), [
+    ("gemini-2.5-pro", {"reasoning_effort": "low", "max_tokens": 100}, "max_tokens", 129),
+    ("gemini-2.5-pro", {"reasoning_effort": "none", "max_completion_tokens": 128}, "max_completion_tokens", 129),
+    ("gemini-2.5-flash-lite", {"thinking": {"type": "enabled", "budget_tokens": 2000}, "max_tokens": 300},
+     "max_tokens", 513),
+    ("gemini-2.5-flash", {"reasoning_effort": "high", "max_tokens": 1}, "max_tokens", 2),
+])  # fmt: skip
+def test_an_output_bound_with_no_room_for_the_least_budget_is_refused_naming_it(
+        model: str, asks: dict[str, Any], field: str, least: int) -> None:
+    from switchboard_translate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest) as refused:
+        _thinking(model, **asks)
+    assert refused.value.param == field
+    assert f"Set {field} to at least {least}" in refused.value.message and model in refused.value.message
+    assert _thinking(model, **{**asks, field: least}) == {"thinkingBudget": least - 1}
+
+
 def test_logprobs_are_asked_of_gemini() -> None:
     def config(**asks: Any) -> dict[str, Any]:
         body = {"messages": [{"role": "user", "content": "hi"}], **asks}

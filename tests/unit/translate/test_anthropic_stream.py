@@ -349,6 +349,21 @@ async def test_reverse_stream_refusal_becomes_text_with_refusal_stop() -> None:
     assert message.stop_reason == "refusal"
 
 
+def test_an_interrupted_stream_closes_its_block_and_reports_the_usage_without_a_stop_reason() -> None:
+    translator = ChatStreamToAnthropic(model="claude-public")
+    assert translator.interrupted(USAGE_CHUNK["usage"]) == [], "before message_start the error event is the stream"
+    events = translator.feed(chunk({"role": "assistant", "content": "Hel"}))
+    events += translator.interrupted(USAGE_CHUNK["usage"])
+    for event in events:
+        RAW_EVENT.validate_python(event)
+    assert [e["type"] for e in events] == ["message_start", "content_block_start", "content_block_delta",
+                                          "content_block_stop", "message_delta"]
+    assert events[-1]["delta"] == {"stop_reason": None, "stop_sequence": None}
+    assert events[-1]["usage"] == {"input_tokens": 10, "output_tokens": 12, "cache_read_input_tokens": 30,
+                                   "cache_creation_input_tokens": 0}
+    assert translator.close() == [] and translator.interrupted(USAGE_CHUNK["usage"]) == [], "the stream is over"
+
+
 def test_error_event_shape() -> None:
     event = ChatStreamToAnthropic.error("upstream failed", "overloaded_error")
     ErrorResponse.model_validate(event)

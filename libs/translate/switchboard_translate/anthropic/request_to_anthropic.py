@@ -11,8 +11,10 @@ The two differ in shape more than in meaning:
 - ``max_tokens`` is required by Anthropic, so a default is supplied.
 
 What Claude cannot do is refused here, before anything is sent, rather than
-dropped: log probabilities (Claude has none) and ``response_format``
-``json_object`` (see :mod:`switchboard_translate.response_format`).
+dropped: several choices and log probabilities (see
+:mod:`switchboard_translate.chat_params`) and ``response_format`` ``json_object``
+(see :mod:`switchboard_translate.response_format`). Extended thinking follows
+Claude's rule in :mod:`switchboard_translate.anthropic.thinking`.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import orjson
 
 from switchboard_translate.anthropic.content import content_to_blocks
 from switchboard_translate.anthropic.errors import TranslationError
+from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
 from switchboard_translate.anthropic.tool_ids import tool_id_to_anthropic
-from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
+from switchboard_translate.chat_params import CLAUDE
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
-from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Output budget when neither the request nor the deployment names one and the model is not known below.
 DEFAULT_MAX_TOKENS = 4096
@@ -40,15 +42,11 @@ _MAX_TOKENS_BY_PREFIX: tuple[tuple[str, int], ...] = (
     ("claude-opus-4", 16384),
     ("claude-haiku-4", 16384),
 )
-#: Extended-thinking budgets for OpenAI's ``reasoning_effort`` levels.
-REASONING_BUDGETS: dict[str, int] = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096}
-#: Anthropic's smallest accepted thinking budget.
-MIN_THINKING_BUDGET = 1024
-
 
 def default_max_tokens_for(model: str) -> int:
     """The output budget used for ``model`` when a request names none (Anthropic requires one)."""
-    bare = model.rsplit("/", 1)[-1].removeprefix("anthropic.")
+    # Bedrock's ids: ``anthropic.claude-…``, ``us.anthropic.claude-…`` (also at the end of an inference-profile ARN).
+    bare = model.rsplit("/", 1)[-1].split("anthropic.", 1)[-1]
     return next((tokens for prefix, tokens in _MAX_TOKENS_BY_PREFIX if bare.startswith(prefix)), DEFAULT_MAX_TOKENS)
 
 
@@ -61,10 +59,9 @@ def chat_request_to_anthropic(
     applies when the request names neither ``max_completion_tokens`` nor
     ``max_tokens``. ``stream`` is left to the caller.
     """
-    if (body.get("n") or 1) > 1:
-        raise TranslationError("Anthropic models return one choice per request: set n to 1", param="n")
-    if requested_logprobs(body) is not None:
-        raise TranslationError(f"Claude models return no log probabilities: {NO_LOGPROBS_ADVICE}", param="logprobs")
+    refusal = CLAUDE.refusal(body)
+    if refusal is not None:
+        raise TranslationError(refusal.message, param=refusal.param)
     system, messages = _split_messages(body.get("messages") or [])
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
@@ -256,34 +253,19 @@ def _tool_choice(choice: Any) -> dict[str, Any]:
 
 
 def _copy_reasoning(body: dict[str, Any], out: dict[str, Any]) -> None:
-    """Maps the requested thinking budget, else ``reasoning_effort``, to an extended-thinking budget that fits
-    inside ``max_tokens``.
-
-    Thinking is left off where Anthropic would refuse it: with a forced tool
-    choice, or when the conversation's last assistant turn calls tools without
-    the signed thinking block it began with (OpenAI clients do not send those back).
-    """
-    requested = requested_thinking_budget(body)
-    effort = body.get("reasoning_effort")
-    if requested is None and (not effort or effort == "none"):
-        return
-    wanted = requested if requested is not None else REASONING_BUDGETS.get(str(effort), REASONING_BUDGETS["medium"])
-    budget = thinking_budget_within(wanted, out["max_tokens"])
-    if budget < MIN_THINKING_BUDGET:
-        return
-    if (out.get("tool_choice") or {}).get("type") in ("any", "tool"):
-        return
+    """Extended thinking, by Claude's rule (:mod:`switchboard_translate.anthropic.thinking`)."""
     last_assistant: list[dict[str, Any]] = next(
         (m["content"] for m in reversed(out["messages"]) if m["role"] == "assistant"), [])
-    uses_tools = any(block["type"] == "tool_use" for block in last_assistant)
-    if uses_tools and last_assistant[0]["type"] not in ("thinking", "redacted_thinking"):
+    budget = claude_thinking_budget(
+        body, out["max_tokens"],
+        tool_forced=(out.get("tool_choice") or {}).get("type") in ("any", "tool"),
+        unsigned_tool_turn=any(block["type"] == "tool_use" for block in last_assistant)
+        and last_assistant[0]["type"] not in ("thinking", "redacted_thinking"),
+    )
+    if budget is None:
         return
     out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    # Extended thinking accepts neither a temperature nor top_k, and top_p only from 0.95.
-    out.pop("temperature", None)
-    out.pop("top_k", None)
-    if out.get("top_p") is not None and out["top_p"] < 0.95:
-        out.pop("top_p")
+    drop_sampling_refused_with_thinking(out, temperature="temperature", top_p="top_p", top_k="top_k")
 
 
 def _copy_response_format(body: dict[str, Any], out: dict[str, Any]) -> None:

@@ -112,6 +112,24 @@ class ChatStreamToAnthropic:
         events.append({"type": "message_stop"})
         return events
 
+    def interrupted(self, usage: dict[str, Any]) -> list[dict[str, Any]]:
+        """The events that go before the ``error`` event of a stream that failed after it began.
+
+        Anthropic's stream has one carrier of usage after ``message_start``: ``message_delta``, whose counts are
+        cumulative, sent once the content blocks are closed. So the open block is closed and a ``message_delta``
+        says what the answer consumed (``usage``, an OpenAI usage object: what was billed) with no stop reason,
+        for the answer did not stop; no ``message_stop`` follows. Nothing when the message never started: the
+        ``error`` event alone is then the whole stream, as Anthropic sends it.
+        """
+        if self._finished or not self._started:
+            return []
+        events: list[dict[str, Any]] = []
+        self._close_open(events)
+        self._finished = True
+        events.append({"type": "message_delta", "delta": {"stop_reason": None, "stop_sequence": None},
+                       "usage": anthropic_usage_from_openai(usage)})
+        return events
+
     @staticmethod
     def error(message: str, error_type: str = "api_error") -> dict[str, Any]:
         """An ``error`` event, for a failure after the stream has begun."""

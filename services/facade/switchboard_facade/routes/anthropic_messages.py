@@ -128,8 +128,9 @@ class _AnthropicStream:
 
     def end(self, usage: dict[str, Any] | None, error: common_pb2.Error | None) -> bytes:
         if error is not None:
-            body = anthropic_error_body(ServiceError.from_proto(error))
-            return encode_anthropic_events([body])
+            # The usage billed (when known) goes before the error, in the message_delta Anthropic reports it in.
+            billed = self._translator.interrupted(usage) if usage is not None else []
+            return encode_anthropic_events([*billed, anthropic_error_body(ServiceError.from_proto(error))])
         return encode_anthropic_events(self._with_ping(self._translator.close(usage=usage)))
 
 

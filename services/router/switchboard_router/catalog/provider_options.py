@@ -19,6 +19,7 @@ from typing import Any
 
 from switchboard_rules.catalog import CatalogError
 from switchboard_rules.prompt_cache import EXPLICIT, MAX_TTL_SECONDS, MIN_TTL_SECONDS
+from switchboard_translate.chat_params import is_claude
 
 #: A Google Cloud location: ``global`` or a region such as ``europe-west4``.
 _LOCATION = re.compile(r"^(global|[a-z]+-[a-z]+[0-9]+)$")
@@ -50,7 +51,7 @@ def _prompt_cache_mode(provider: str, model: str, mode: Any, where: str) -> str:
 
     if mode is False:  # YAML reads a bare ``off`` as false
         mode = OFF
-    gemini = provider == "gemini" or (provider == "vertex" and not model.startswith("claude"))
+    gemini = provider == "gemini" or (provider == "vertex" and not is_claude(model))
     if mode == EXPLICIT and not gemini:
         raise CatalogError(f"{where}.prompt_cache: explicit caching is Gemini's (provider gemini, or vertex with a "
                            f"Gemini model); for this deployment write one of {', '.join(MODES)}")

@@ -36,7 +36,8 @@ class BedrockAdapter:
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         url = f"{bedrock_base_url(deployment)}/model/{quote(deployment.model, safe='')}/"
         url += "converse-stream" if stream else "converse"
-        content = orjson.dumps(converse_body(with_cache_marks(deployment, body)))
+        content = orjson.dumps(converse_body(with_cache_marks(deployment, body), model=deployment.model,
+                                             default_max_tokens=deployment.max_output_tokens or None))
         headers = {
             "Content-Type": "application/json",
             "Accept": "application/vnd.amazon.eventstream" if stream else "application/json",

@@ -6,8 +6,17 @@ bytes (base64 in JSON) with a format name. The OpenAI shape allows
 consecutive same-role messages and ``tool`` messages, so turns are merged.
 A ``json_schema`` response format becomes ``outputConfig.textFormat`` (the schema
 as a JSON string); what Converse cannot do is refused before anything is sent:
-log probabilities (it returns none) and ``json_object`` (it takes only a schema,
-see :mod:`switchboard_translate.response_format`).
+several choices and log probabilities (see :mod:`switchboard_translate.chat_params`)
+and ``json_object`` (it takes only a schema, see
+:mod:`switchboard_translate.response_format`).
+
+Reasoning reaches Claude models only, as their extended thinking in
+``additionalModelRequestFields`` (Converse passes model-specific fields through
+there), by Claude's own rule (:mod:`switchboard_translate.anthropic.thinking`);
+the signed thinking an earlier assistant turn carries in ``thinking_blocks`` (as
+the Anthropic translation answers it) goes back as that turn's leading
+``reasoningContent`` blocks. Any other model is refused a reasoning request: the
+gateway knows no way to ask it to think.
 """
 
 from __future__ import annotations
@@ -19,8 +28,10 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.openai_shapes import plain_text
+from switchboard_translate.anthropic import default_max_tokens_for
+from switchboard_translate.anthropic.thinking import claude_thinking_budget, drop_sampling_refused_with_thinking
+from switchboard_translate.chat_params import CONVERSE, CONVERSE_CLAUDE, is_claude
 from switchboard_translate.errors import InvalidRequest
-from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
 from switchboard_translate.response_format import JSON_OBJECT_ADVICE, response_format_type
 
 
@@ -39,10 +50,17 @@ _IMAGE_FORMATS = {
 }
 
 
-def converse_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The JSON body of a Converse / ConverseStream call (model id goes in the URL)."""
-    if requested_logprobs(body) is not None:
-        raise InvalidRequest(f"Bedrock's Converse API returns no log probabilities: {NO_LOGPROBS_ADVICE}", "logprobs")
+def converse_body(body: dict[str, Any], *, model: str, default_max_tokens: int | None = None) -> dict[str, Any]:
+    """The JSON body of a Converse / ConverseStream call to ``model`` (its id goes in the URL).
+
+    ``default_max_tokens`` (else Claude's default for the model) bounds a Claude
+    answer that thinks when the request names no output limit: thinking is
+    spent from it.
+    """
+    claude = is_claude(model)
+    refusal = (CONVERSE_CLAUDE if claude else CONVERSE).refusal(body)
+    if refusal is not None:
+        raise refusal
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     for message in body.get("messages") or []:
@@ -72,7 +90,30 @@ def converse_body(body: dict[str, Any]) -> dict[str, Any]:
     output_config = _output_config(body)
     if output_config:
         request["outputConfig"] = output_config
+    if claude:
+        _claude_thinking(body, request, default_max_tokens or default_max_tokens_for(model))
     return request
+
+
+def _claude_thinking(body: dict[str, Any], request: dict[str, Any], default_max_tokens: int) -> None:
+    """Claude's extended thinking, by the rule the Anthropic translation follows, in ``additionalModelRequestFields``;
+    the bound it is spent from is sent as ``maxTokens`` also when the request named none."""
+    inference = request.get("inferenceConfig") or {}
+    max_tokens = inference.get("maxTokens") or default_max_tokens
+    last_assistant: list[dict[str, Any]] = next(
+        (m["content"] for m in reversed(request["messages"]) if m["role"] == "assistant"), [])
+    budget = claude_thinking_budget(
+        body, max_tokens,
+        tool_forced=bool({"any", "tool"} & set((request.get("toolConfig") or {}).get("toolChoice") or {})),
+        unsigned_tool_turn=any("toolUse" in block for block in last_assistant)
+        and "reasoningContent" not in last_assistant[0],
+    )
+    if budget is None:
+        return
+    request["additionalModelRequestFields"] = {"thinking": {"type": "enabled", "budget_tokens": budget}}
+    inference["maxTokens"] = max_tokens
+    drop_sampling_refused_with_thinking(inference, temperature="temperature", top_p="topP")
+    request["inferenceConfig"] = inference
 
 
 def _output_config(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -160,8 +201,25 @@ def _image_block(url: str) -> dict[str, Any]:
     return {"image": {"format": image_format, "source": {"bytes": data}}}
 
 
-def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _reasoning_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The turn's ``thinking_blocks`` (Anthropic's shape, as answers carry them) as Converse ``reasoningContent``:
+    a signed thinking block as ``reasoningText`` with its signature, a redacted one as ``redactedContent``."""
     blocks: list[dict[str, Any]] = []
+    for block in message.get("thinking_blocks") or ():
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "redacted_thinking" and block.get("data"):
+            blocks.append({"reasoningContent": {"redactedContent": block["data"]}})
+        elif block.get("type") == "thinking" and (block.get("thinking") or block.get("signature")):
+            text: dict[str, Any] = {"text": block.get("thinking") or ""}
+            if block.get("signature"):
+                text["signature"] = block["signature"]
+            blocks.append({"reasoningContent": {"reasoningText": text}})
+    return blocks
+
+
+def _assistant_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
+    blocks = _reasoning_blocks(message)
     text = plain_text(message.get("content"))
     if text:
         blocks.append({"text": text})

@@ -3,6 +3,14 @@
 ConverseStream sends typed events (messageStart, contentBlockStart/Delta/Stop,
 messageStop, metadata) in the binary event-stream framing; modelled errors
 arrive as ``exception`` messages inside the stream, after a 200.
+
+Reasoning (``reasoningContent`` blocks, Claude's extended thinking) comes back as
+the Anthropic translation answers it: its text as ``reasoning_content``, and
+what a client must send back for a later tool-use turn — a signed block's
+signature, a redacted block's encrypted data — in ``thinking_blocks``, shaped
+as Anthropic's (``{"type": "thinking", "thinking", "signature"}``,
+``{"type": "redacted_thinking", "data"}``); streamed, a signature or a redacted
+block comes as a ``thinking_blocks`` delta of its own.
 """
 
 from __future__ import annotations
@@ -66,6 +74,7 @@ def parse_converse(body: bytes, model: str) -> CompletionResult:
     message = (answer.get("output") or {}).get("message") or {}
     text_parts: list[str] = []
     reasoning_parts: list[str] = []
+    thinking_blocks: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     for block in message.get("content") or []:
         if "text" in block:
@@ -80,12 +89,19 @@ def parse_converse(body: bytes, model: str) -> CompletionResult:
                 }
             )
         elif "reasoningContent" in block:
-            reasoning_parts.append(((block["reasoningContent"] or {}).get("reasoningText") or {}).get("text", ""))
+            reasoning = block["reasoningContent"] or {}
+            text = reasoning.get("reasoningText") or {}
+            reasoning_parts.append(text.get("text", ""))
+            thinking = thinking_block(reasoning)
+            if thinking is not None:
+                thinking_blocks.append(thinking)
     out_message: dict[str, Any] = {"role": "assistant", "content": "".join(text_parts) or None}
     if tool_calls:
         out_message["tool_calls"] = tool_calls
     if reasoning_parts:
         out_message["reasoning_content"] = "".join(reasoning_parts)
+    if thinking_blocks:
+        out_message["thinking_blocks"] = thinking_blocks
     finish = map_stop_reason(answer.get("stopReason"))
     if tool_calls and finish == "stop":
         finish = "tool_calls"
@@ -99,6 +115,17 @@ def parse_converse(body: bytes, model: str) -> CompletionResult:
         "usage": openai_usage(usage),
     }
     return CompletionResult(body=completion, usage=usage)
+
+
+def thinking_block(reasoning: dict[str, Any]) -> dict[str, Any] | None:
+    """A whole ``reasoningContent`` block in Anthropic's shape, or None when it carries nothing to send back
+    (reasoning text without a signature)."""
+    if reasoning.get("redactedContent"):
+        return {"type": "redacted_thinking", "data": reasoning["redactedContent"]}
+    text = reasoning.get("reasoningText") or {}
+    if text.get("signature"):
+        return {"type": "thinking", "thinking": text.get("text", ""), "signature": text["signature"]}
+    return None
 
 
 def converse_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
@@ -219,9 +246,15 @@ class BedrockStreamTranslator(ChunkEmitter):
                     arguments = (delta["toolUse"] or {}).get("input", "")
                     self._emit(chunks, {"tool_calls": [{"index": index, "function": {"arguments": arguments}}]})
             elif "reasoningContent" in delta:
-                text = (delta["reasoningContent"] or {}).get("text", "")
-                if text:
-                    self._emit(chunks, {"reasoning_content": text})
+                reasoning = delta["reasoningContent"] or {}
+                if reasoning.get("text"):
+                    self._emit(chunks, {"reasoning_content": reasoning["text"]})
+                elif reasoning.get("signature"):
+                    signed = {"type": "thinking", "thinking": "", "signature": reasoning["signature"]}
+                    self._emit(chunks, {"thinking_blocks": [signed]})
+                elif reasoning.get("redactedContent"):
+                    redacted = {"type": "redacted_thinking", "data": reasoning["redactedContent"]}
+                    self._emit(chunks, {"thinking_blocks": [redacted]})
         elif event_type == "messageStop":
             finish = map_stop_reason(event.get("stopReason"))
             if self._tool_index and finish == "stop":

@@ -6,7 +6,8 @@ by the function's NAME rather than a call id (so ids are mapped back to names
 from the assistant turn that made the call), wants tool schemas in its own
 OpenAPI subset, and puts sampling settings in ``generationConfig``: among
 them log probabilities (``responseLogprobs``, ``logprobs``: the top alternatives)
-and the thinking budget, kept below ``maxOutputTokens``, which it is spent from.
+and the thinking budget (:mod:`switchboard_router.providers.gemini_thinking`). Several
+choices are refused (see :mod:`switchboard_translate.chat_params`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ from typing import Any
 import orjson
 
 from switchboard_router.providers.gemini_schema import to_gemini_schema
+from switchboard_router.providers.gemini_thinking import thinking_config
 from switchboard_router.providers.openai_shapes import plain_text
-from switchboard_translate.errors import InvalidRequest
+from switchboard_translate.chat_params import GEMINI
 from switchboard_translate.logprobs import requested_logprobs
-from switchboard_translate.thinking import requested_thinking_budget, thinking_budget_within
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
 #: placeholder lets histories that did not come from Gemini (or lost the signature) through.
 SKIP_SIGNATURE = "skip_thought_signature_validator"
 
 _TOOL_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
-_THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
 
 
 def generate_content_body(body: dict[str, Any], *, model: str) -> dict[str, Any]:
@@ -40,10 +40,9 @@ def generate_content_marked(body: dict[str, Any], *, model: str) -> tuple[dict[s
     contents up to its last ``cache_control`` mark (0: only the system instruction or tools are marked;
     None: no mark). A marked message merged with the unmarked one after it (a tool result and the user's
     text, both ``user`` to Gemini) ends the marked contents before it."""
-    n = body.get("n")
-    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
-        raise InvalidRequest("Gemini deployments answer one choice per request: set n to 1, or send one request "
-                             "per answer", "n")
+    refusal = GEMINI.refusal(body)
+    if refusal is not None:
+        raise refusal
     system_parts: list[dict[str, Any]] = []
     contents: list[dict[str, Any]] = []
     #: OpenAI tool call id → function name, filled from assistant turns as they are read.
@@ -264,21 +263,7 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         config["responseLogprobs"] = True
         if top_logprobs:
             config["logprobs"] = top_logprobs
-    thinking = _thinking_config(body, model, config.get("maxOutputTokens"))
+    thinking = thinking_config(body, model, config.get("maxOutputTokens"))
     if thinking is not None:
         config["thinkingConfig"] = thinking
     return config
-
-
-def _thinking_config(body: dict[str, Any], model: str, max_output_tokens: int | None) -> dict[str, Any] | None:
-    """The thinking the body asks for: a level on Gemini 3, else a budget (the exact one asked, else the
-    effort's) kept below ``maxOutputTokens``, which thinking is spent from."""
-    effort = body.get("reasoning_effort")
-    if model.split("/")[-1].startswith("gemini-3"):
-        return {"thinkingLevel": "low" if effort in ("none", "minimal", "low") else "high"} if effort else None
-    budget = requested_thinking_budget(body)
-    if budget is None and effort in _THINKING_BUDGETS:
-        budget = _THINKING_BUDGETS[effort]
-    if budget is None:
-        return None
-    return {"thinkingBudget": thinking_budget_within(budget, max_output_tokens)}

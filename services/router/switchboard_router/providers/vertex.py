@@ -10,7 +10,7 @@ and from the ``global`` endpoint::
 - Gemini models (``publishers/google/models/{model}``): ``:generateContent`` and
   ``:streamGenerateContent?alt=sse``, the Gemini API's wire format (the same
   translation as :mod:`switchboard_router.providers.gemini`);
-- Claude models, any model id starting ``claude`` (``publishers/anthropic/models/{model}``):
+- Claude models, any model id naming ``claude`` (``publishers/anthropic/models/{model}``):
   ``:rawPredict`` and ``:streamRawPredict``, Anthropic's Messages format with
   ``anthropic_version: vertex-2023-10-16`` in the body instead of a ``model``
   (the same translation as :mod:`switchboard_router.providers.anthropic`, cache marks included).
@@ -40,6 +40,7 @@ from switchboard_router.providers.gemini import (
     parse_google_error,
     request_headers,
 )
+from switchboard_translate.chat_params import is_claude as is_claude_model
 
 if TYPE_CHECKING:
     from switchboard_router.providers.google_auth import GoogleTokens
@@ -50,7 +51,8 @@ ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 
 def is_claude(deployment: Deployment) -> bool:
-    return deployment.model.startswith("claude")
+    """Claude is served in Anthropic's format; the same test tells the parameters it takes (see chat_params)."""
+    return is_claude_model(deployment.model)
 
 
 def endpoint(deployment: Deployment) -> str:
