@@ -111,6 +111,18 @@ async def test_the_client_completes_streams_and_lists_what_its_key_may_use(ggw: 
     assert all(r["custody_path"].startswith("grpc:batch-job>router@") for r in served)
 
 
+async def test_answers_name_the_model_the_caller_asked_for(ggw: Gateway) -> None:
+    """As over HTTP: the catalog name or the key's alias the call named, never the provider's id ("good",
+    "embed"), whole, streamed and for embeddings."""
+    key, _ = new_key(ggw, models=["fake-good", "fake-embed"], aliases={"my-good": "fake-good"})
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        for asked in ("fake-good", "my-good"):
+            assert (await router.complete(asked, HI)).body["model"] == asked
+            chunks = [chunk async for chunk in router.stream(asked, HI)]
+            assert chunks and {chunk["model"] for chunk in chunks} == {asked}
+        assert (await router.embed("fake-embed", ["alpha"]))["model"] == "fake-embed"
+
+
 async def test_rpm_is_exact_over_grpc(ggw: Gateway) -> None:
     key, _ = new_key(ggw, rpm_limit=3)
     async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
