@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -331,7 +332,7 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
         sdk.chat.completions.create(model="greedy", messages=messages)  # type: ignore[arg-type]
     message = refused.value.response.json()["error"]["message"]
     assert refused.value.response.headers["x-switchboard-budget-max-tokens"] == "500", message
-    assert "max_tokens (max_output_tokens on the Responses API) of at most 500" in message and "resets at" in message
+    assert "send max_tokens of at most 500" in message and "resets at" in message
     fitted = sdk.chat.completions.with_raw_response.create(
         model="greedy", messages=messages, max_tokens=500)  # type: ignore[arg-type]
     assert fitted.parse().choices[0].finish_reason == "length"
@@ -344,6 +345,26 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
     assert capped.headers["x-switchboard-output-capped"] == "500"
     assert sent_to(openai_upstream, before)[0]["max_completion_tokens"] == 500
     assert capped.parse().choices[0].finish_reason == "length"
+
+
+def test_the_refusal_names_the_output_bound_of_the_clients_own_api(gw: Gateway) -> None:
+    """The same budget refusal through the Responses API names max_output_tokens, and through Anthropic Messages
+    max_tokens: the field each client sends, and no other API's."""
+    key, _ = new_key(gw, key_alias="bound-names", max_daily_spend=f"{(40 * 2.5 + 500 * 10) / 1_000_000:.6f}")
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as refused:
+        sdk.responses.create(model="greedy", input="hi", max_output_tokens=4000)
+    message = refused.value.response.json()["error"]["message"]
+    fits = refused.value.response.headers["x-switchboard-budget-max-tokens"]
+    assert f"send max_output_tokens of at most {fits} to fit" in message, message
+    assert "max_tokens" not in message and "Responses API" not in message
+    with anthropic.Anthropic(api_key=key, base_url=gw.base_url, max_retries=0) as claude:
+        with pytest.raises(anthropic.RateLimitError) as denied:
+            claude.messages.create(model="greedy", max_tokens=4000, messages=[{"role": "user", "content": "hi"}])
+    message = denied.value.response.json()["error"]["message"]
+    fits = denied.value.response.headers["x-switchboard-budget-max-tokens"]
+    assert f"send max_tokens of at most {fits} to fit" in message, message
+    assert "max_output_tokens" not in message and "Responses API" not in message
 
 
 def test_a_lone_caller_gets_every_request_the_budget_can_pay_for(gw: Gateway) -> None:

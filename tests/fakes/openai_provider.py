@@ -13,6 +13,8 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``hang``: never answers (until the client goes away).
 - ``cut``: streams two chunks, then breaks the connection.
 - ``drip``: streams 50 chunks 50 ms apart (for cancellation tests).
+- ``drip-<seconds>``: streams a chunk (``"tok "``) every 50 ms for that many seconds (a stream longer than a
+  shutdown's grace).
 - ``slow-<seconds>``: waits that many seconds before answering (e.g. ``slow-0.3``).
 - ``stall``: streams two chunks, then goes silent until the client goes away.
 - ``long``: writes as many tokens as the request's output cap allows (``max_completion_tokens`` or
@@ -269,6 +271,8 @@ class FakeOpenAI:
         else:
             text = str(message.get("content") or "")
             pieces = 50 if model == "drip" else 4
+            if model.startswith("drip-"):
+                pieces = len(text) // len("tok ")
             step = max(1, len(text) // pieces + (1 if len(text) % pieces else 0))
             deltas.extend({"content": text[i:i + step]} for i in range(0, len(text), step))
         for i, delta in enumerate(deltas):
@@ -285,7 +289,7 @@ class FakeOpenAI:
                 await _wait_disconnect(receive)
                 self.cancelled.append(model)
                 return
-            if model == "drip":
+            if model == "drip" or model.startswith("drip-"):
                 await asyncio.sleep(0.05)
                 if await _disconnected(receive):
                     self.cancelled.append(model)
@@ -414,6 +418,9 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return {"role": "assistant", "content": str(content or ""), "refusal": None}, "stop"
     if model == "drip":
         return {"role": "assistant", "content": "x" * 200, "refusal": None}, "stop"
+    if model.startswith("drip-"):
+        return {"role": "assistant", "content": "tok " * int(float(model.removeprefix("drip-")) * 20),
+                "refusal": None}, "stop"
     if model == "long":
         return {"role": "assistant", "content": "tok " * output_cap(body), "refusal": None}, "length"
     return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"
