@@ -76,6 +76,18 @@ def test_a_budgeted_key_sends_its_bound_as_max_tokens_and_never_overspends(
     assert text_gateway.ledger_row(raw.headers["x-request-id"])["spend"] <= 0.005
 
 
+def test_completions_and_moderations_name_the_model_asked_for(text_gateway: Gateway) -> None:
+    """The fake provider names its own id ("good"); the answers name the catalog name or the key's alias asked
+    for, as chat answers do (and the default moderation model when the body named none)."""
+    key = text_gateway.create_key(key_alias="answer-names", aliases={"my-instruct": "gpt-3.5-turbo-instruct",
+                                                                     "my-moderation": "omni-moderation-latest"})
+    client = sdk(text_gateway, key)
+    for asked in ("gpt-3.5-turbo-instruct", "my-instruct"):
+        assert client.completions.create(model=asked, prompt="hi", max_tokens=5).model == asked
+    assert client.moderations.create(model="my-moderation", input="hello").model == "my-moderation"
+    assert client.moderations.create(input="hello").model == "omni-moderation-latest"
+
+
 def test_echo_and_provider_errors_pass_through(text_gateway: Gateway) -> None:
     key = text_gateway.create_key()
     client = sdk(text_gateway, key)

@@ -80,6 +80,24 @@ def test_streamed_tool_calls_carry_the_function_name_in_every_delta(gateway: Gat
     assert "".join(tc["function"].get("arguments") or "" for tc in calls) == '{"city": "Paris"}'
 
 
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/chat/completions"])
+def test_cursors_agent_body_gets_cursors_tool_call_framing_on_the_plain_chat_path(
+        gateway: Gateway, key: str, path: str) -> None:
+    """Some guides give Cursor the base URL ``<gateway>/v1``: its Agent-mode body (Responses-shaped, which only
+    Cursor sends to a chat endpoint) is then answered as on ``/cursor``, every tool-call delta carrying the id
+    and name Cursor's agent reads."""
+    body = {"model": "fake-tool", "stream": True, "input": [{"type": "message", "role": "user", "content": "weather?"}],
+            "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}
+    with httpx.stream("POST", gateway.base_url + path, json=body,
+                      headers={"Authorization": f"Bearer {key}"}, timeout=20) as response:
+        assert response.status_code == 200
+        events = [e for e in b"".join(response.iter_raw()).decode().split("\n\n") if e and e != "data: [DONE]"]
+    calls = [tc for e in events for c in json.loads(e[6:])["choices"] for tc in c["delta"].get("tool_calls") or []]
+    assert len(calls) >= 2
+    assert all(tc["function"]["name"] == "get_weather" and tc["id"] == calls[0]["id"] for tc in calls)
+    assert "".join(tc["function"].get("arguments") or "" for tc in calls) == '{"city": "Paris"}'
+
+
 def test_thinking_suffix_resolves_to_the_base_model_with_reasoning_on(
         gateway: Gateway, key: str, fake_openai: tuple[FakeOpenAI, str]) -> None:
     before = len(fake_openai[0].requests)

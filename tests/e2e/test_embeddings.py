@@ -18,6 +18,14 @@ def test_embeddings_with_the_sdk(gateway: Gateway) -> None:
     assert result.usage.prompt_tokens > 0
 
 
+def test_embeddings_name_the_model_asked_for(gateway: Gateway) -> None:
+    """The provider names its own id ("embed"); the answer names the catalog name or the key's alias asked for."""
+    key = gateway.create_key(key_alias="embeddings-names", aliases={"my-embed": "fake-embed"})
+    sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)
+    for asked in ("fake-embed", "my-embed"):
+        assert sdk.embeddings.create(model=asked, input="alpha", dimensions=3).model == asked
+
+
 def test_embeddings_need_input(gateway: Gateway) -> None:
     key = gateway.create_key()
     sdk = openai_client(api_key=key, base_url=gateway.base_url + "/v1", max_retries=0)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -36,6 +37,7 @@ OWN_OPENAI_KEY = "sk-own-" + "Mn3" * 12
 #: gpt-4o's and Claude Sonnet 4's maximum output (models.dev), what a request without max_tokens is bounded by.
 GPT_4O_MAX_OUTPUT = 16_384
 SONNET_4_MAX_OUTPUT = 64_000
+GPT_5_MAX_OUTPUT = 128_000
 #: gpt-4o's price per million tokens, given to the fake deployments explicitly.
 GPT_4O_PRICES = {"input_cost_per_million": "2.5", "output_cost_per_million": "10"}
 BYOK_FEE = {"byok_fee_per_million": "0.20", "byok_fee_per_request_micros": 100}
@@ -65,6 +67,12 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_upstream: FakeOpenAI,
     def openai_dep(model: str, **extra: object) -> dict[str, object]:
         return {"provider": "openai", "model": model, "api_base": base, "api_key": "sk-operator", **extra}
 
+    def azure_dep(deployment: str, api_version: str, max_output: int) -> dict[str, object]:
+        """An Azure deployment on the fake (which refuses the output-cap field its model or version does not take)."""
+        return {"provider": "azure", "model": deployment, "api_base": base.removesuffix("/v1"),
+                "api_key": openai_upstream.azure_api_key, "api_version": api_version,
+                "max_output_tokens": max_output, **GPT_4O_PRICES}
+
     models = [
         # Priced and bounded from the model data (genai-prices, models.dev), as a real gpt-4o deployment is.
         {"name": "gpt-4o", "deployments": [openai_dep("gpt-4o")]},
@@ -80,6 +88,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory, openai_upstream: FakeOpenAI,
             "good", input_cost_per_million="100", output_cost_per_million="100")]},
         {"name": "drip", "deployments": [openai_dep("drip", **GPT_4O_PRICES)]},
         {"name": "broken", "deployments": [openai_dep("error", **GPT_4O_PRICES)]},
+        {"name": "azure-gpt-5", "deployments": [azure_dep("gpt-5", "2024-10-21", GPT_5_MAX_OUTPUT)]},
+        # A deployment on an API version from before Azure knew max_completion_tokens.
+        {"name": "azure-gpt-4o-old-api", "deployments": [azure_dep("gpt-4o", "2024-06-01", GPT_4O_MAX_OUTPUT)]},
     ]
     gateway = start_gateway(tmp_path_factory.mktemp("money-gateway"), models,
                             extra_env={"SWITCHBOARD_ENCRYPTION_KEY": FERNET_KEY})
@@ -238,6 +249,41 @@ def test_a_five_dollar_daily_cap_serves_four_concurrent_cursor_agents_on_claude(
     assert sum(r["cost_micros"] for r in rows) <= 5_000_000
 
 
+def test_a_budgeted_cursor_turn_reaches_azure_with_the_output_cap_its_api_version_knows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """Cursor sends no output cap, so a budgeted key's turn is bounded by the gateway. Azure's GPT-5 and o-series
+    refuse ``max_tokens``: the bound goes as ``max_completion_tokens``, which every Azure chat model takes from
+    API version 2024-09-01-preview on; a deployment on an older version, which knows only ``max_tokens``, gets
+    that."""
+    key, key_id = new_key(gw, key_alias="cursor-azure", max_daily_spend=5)
+    before = len(openai_upstream.requests)
+    agent = cursor(gw, key, cursor_agent_body("azure-gpt-5"))
+    assert agent.status_code == 200, agent.text
+    ask = cursor(gw, key, cursor_ask_body("azure-gpt-4o-old-api"))
+    assert ask.status_code == 200, ask.text
+    current, old = openai_upstream.requests[before:]
+    assert current.path == "/openai/deployments/gpt-5/chat/completions" and "api-version=2024-10-21" in current.query
+    assert current.body["max_completion_tokens"] == GPT_5_MAX_OUTPUT and "max_tokens" not in current.body
+    assert old.path == "/openai/deployments/gpt-4o/chat/completions" and "api-version=2024-06-01" in old.query
+    assert old.body["max_tokens"] == GPT_4O_MAX_OUTPUT and "max_completion_tokens" not in old.body
+    assert [row["status"] for row in rows_of_key(gw, key_id, 2)] == ["success", "success"]
+
+
+def test_a_clients_own_output_cap_reaches_azure_under_the_name_its_api_version_knows(
+        gw: Gateway, openai_upstream: FakeOpenAI) -> None:
+    """The OpenAI SDK's ``max_tokens`` to Azure GPT-5 arrives as ``max_completion_tokens`` (as it does at
+    OpenAI), and ``max_completion_tokens`` to an API version that predates it as ``max_tokens``."""
+    key, _ = new_key(gw, key_alias="sdk-azure", max_budget=5)
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1")
+    before = len(openai_upstream.requests)
+    sdk.chat.completions.create(model="azure-gpt-5", messages=[{"role": "user", "content": "hi"}], max_tokens=300)
+    sdk.chat.completions.create(model="azure-gpt-4o-old-api", messages=[{"role": "user", "content": "hi"}],
+                                max_completion_tokens=200)
+    current, old = (r.body for r in openai_upstream.requests[before:])
+    assert current["max_completion_tokens"] == 300 and "max_tokens" not in current
+    assert old["max_tokens"] == 200 and "max_completion_tokens" not in old
+
+
 # -- the cap and the floor -------------------------------------------------------------------------------------
 
 
@@ -286,7 +332,7 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
         sdk.chat.completions.create(model="greedy", messages=messages)  # type: ignore[arg-type]
     message = refused.value.response.json()["error"]["message"]
     assert refused.value.response.headers["x-switchboard-budget-max-tokens"] == "500", message
-    assert "max_tokens (max_output_tokens on the Responses API) of at most 500" in message and "resets at" in message
+    assert "send max_tokens of at most 500" in message and "resets at" in message
     fitted = sdk.chat.completions.with_raw_response.create(
         model="greedy", messages=messages, max_tokens=500)  # type: ignore[arg-type]
     assert fitted.parse().choices[0].finish_reason == "length"
@@ -299,6 +345,26 @@ def test_below_the_floor_the_refusal_names_the_max_tokens_that_fit_and_a_key_may
     assert capped.headers["x-switchboard-output-capped"] == "500"
     assert sent_to(openai_upstream, before)[0]["max_completion_tokens"] == 500
     assert capped.parse().choices[0].finish_reason == "length"
+
+
+def test_the_refusal_names_the_output_bound_of_the_clients_own_api(gw: Gateway) -> None:
+    """The same budget refusal through the Responses API names max_output_tokens, and through Anthropic Messages
+    max_tokens: the field each client sends, and no other API's."""
+    key, _ = new_key(gw, key_alias="bound-names", max_daily_spend=f"{(40 * 2.5 + 500 * 10) / 1_000_000:.6f}")
+    sdk = openai_client(api_key=key, base_url=gw.base_url + "/v1", max_retries=0)
+    with pytest.raises(openai.RateLimitError) as refused:
+        sdk.responses.create(model="greedy", input="hi", max_output_tokens=4000)
+    message = refused.value.response.json()["error"]["message"]
+    fits = refused.value.response.headers["x-switchboard-budget-max-tokens"]
+    assert f"send max_output_tokens of at most {fits} to fit" in message, message
+    assert "max_tokens" not in message and "Responses API" not in message
+    with anthropic.Anthropic(api_key=key, base_url=gw.base_url, max_retries=0) as claude:
+        with pytest.raises(anthropic.RateLimitError) as denied:
+            claude.messages.create(model="greedy", max_tokens=4000, messages=[{"role": "user", "content": "hi"}])
+    message = denied.value.response.json()["error"]["message"]
+    fits = denied.value.response.headers["x-switchboard-budget-max-tokens"]
+    assert f"send max_tokens of at most {fits} to fit" in message, message
+    assert "max_output_tokens" not in message and "Responses API" not in message
 
 
 def test_a_lone_caller_gets_every_request_the_budget_can_pay_for(gw: Gateway) -> None:

@@ -57,6 +57,7 @@ def gw(tmp_path_factory: pytest.TempPathFactory, provider: tuple[FakeOpenAI, str
                                                 dep("echo", "tiered/mrc", "managed_regional_cloud", "ca"),
                                                 dep("echo", "tiered/zr", "zero_retention", "eu")]},
         {"name": "standard-only", "deployments": [dep("echo", "only/std", "standard", "us")]},
+        {"name": "regional-only", "deployments": [dep("echo", "regional/mrc", "managed_regional_cloud", "ca")]},
         {"name": "privacy-embed", "deployments": [dep("embed", "embed/zr", "zero_retention", "eu")]},
         {"name": "zr-down", "fallbacks": ["standard-only"],
          "deployments": [dep("down", "down/zr", "zero_retention", "eu")]},
@@ -242,6 +243,31 @@ def test_no_qualifying_deployment_is_a_clear_error_never_a_silent_route(
                                                     messages=[{"role": "user", "content": marker}])
     models = {body["model"] for body in received(provider[0], marker)}
     assert models == {"down"}
+
+
+def test_a_tier_no_deployment_meets_is_refused_with_advice_that_fits_where_the_tier_came_from(
+        gw: Gateway) -> None:
+    """A looser key cannot help a request that itself asked for the stricter tier: the advice is then to ask for
+    a looser one; only a tier the key imposes is met by a key with a looser tier."""
+    pinned = client(gw, gw.create_key(privacy_tier="managed_regional_cloud"))
+    hi = [{"role": "user", "content": "hi"}]
+    with pytest.raises(openai.BadRequestError) as asked:
+        pinned.chat.completions.create(model="regional-only", messages=hi,
+                                       extra_body={"privacy_tier": "zero_retention"})
+    assert asked.value.code == "privacy_tier_unavailable" and "'zero_retention'" in asked.value.message
+    assert "ask for a looser privacy tier (this key is pinned to 'managed_regional_cloud'" in asked.value.message
+    assert "a key with a looser tier" not in asked.value.message
+    with pytest.raises(openai.BadRequestError) as unpinned:
+        client(gw, gw.create_key()).chat.completions.create(
+            model="regional-only", messages=hi, extra_headers={"x-switchboard-privacy-tier": "zero_retention"})
+    assert "ask for a looser privacy tier, or none." in unpinned.value.message
+    assert "a key with a looser tier" not in unpinned.value.message
+    # The key's own pin, asked again or not asked at all, is the key's: a key with a looser tier is the way out.
+    for extra in ({}, {"extra_body": {"privacy_tier": "managed_regional_cloud"}}):
+        with pytest.raises(openai.BadRequestError) as imposed:
+            pinned.chat.completions.create(model="standard-only", messages=hi, **extra)
+        assert imposed.value.code == "privacy_tier_unavailable"
+        assert imposed.value.message.endswith("or a key with a looser tier.")
 
 
 def test_unpinned_key_takes_the_tier_from_the_request(gw: Gateway, provider: tuple[FakeOpenAI, str]) -> None:

@@ -166,6 +166,14 @@ def test_an_ask_the_key_does_not_allow_or_no_deployment_can_serve_is_refused_nam
         ask(sdk(gw, anywhere), "us-only", marker, extra_body={"jurisdiction": "eu"})
     assert error_of(nowhere)["code"] == "jurisdiction_unavailable" and error_of(nowhere)["param"] == "jurisdiction"
     assert "It can be served in: us." in error_of(nowhere)["message"]
+    # The request narrowed where it may be served: widening its own ask is the way out, not another key.
+    assert error_of(nowhere)["message"].endswith("ask for jurisdictions it can be served in, or none (this key "
+                                                 "allows: any).")
+    with pytest.raises(openai.BadRequestError) as imposed:  # the key's own set is the key's: another key helps
+        ask(pinned, "us-only", marker)
+    assert error_of(imposed)["code"] == "jurisdiction_unavailable"
+    assert error_of(imposed)["message"].endswith("or a key allowed there (a request may narrow its key's "
+                                                 "jurisdictions, never widen them).")
     with pytest.raises(anthropic.BadRequestError) as in_claude_dialect:
         claude(gw, anywhere).messages.create(model="eu-zr", max_tokens=20,
                                              messages=[{"role": "user", "content": marker}],

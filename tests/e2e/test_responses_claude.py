@@ -152,3 +152,37 @@ def test_a_failed_claude_stream_keeps_the_text_so_far(sdk: openai.OpenAI) -> Non
     streamed = "".join(event.delta for event in events if event.type == "response.output_text.delta")
     assert streamed and failed.response.output_text == streamed
     assert [(item.type, item.status) for item in failed.response.output] == [("message", "incomplete")]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_json_object_refusal_names_text_format(sdk: openai.OpenAI, streamed: bool) -> None:
+    """Claude cannot be held to "any JSON object": the refusal a Responses client gets names the field it sent
+    (text.format) and the syntax it would send instead, never chat's response_format."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model="claude-good", input="a JSON object, please", stream=streamed,
+                             text={"format": {"type": "json_object"}})
+    error = refused.value.body
+    assert isinstance(error, dict) and error["param"] == "text.format", error
+    message = error["message"]
+    assert 'text.format {"type": "json_object"}' in message
+    assert 'text.format {"type": "json_schema", "name": "answer", "schema": {...}}' in message
+    assert "leave text.format out" in message and "response_format" not in message and '"json_schema": {' not in message
+
+
+def test_a_log_probabilities_refusal_names_top_logprobs_or_include(sdk: openai.OpenAI) -> None:
+    """Claude has no log probabilities: the refusal names top_logprobs (or include, when the client asked with it
+    alone) and says how to ask for none in Responses terms."""
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model="claude-good", input="hi", top_logprobs=3)
+    assert refused.value.param == "top_logprobs"
+    message = refused.value.message
+    assert 'leave out top_logprobs and the include entry "message.output_text.logprobs"' in message
+    assert "set logprobs to false" not in message
+    with pytest.raises(openai.BadRequestError) as refused:
+        sdk.responses.create(model="claude-good", input="hi", include=["message.output_text.logprobs"])
+    assert refused.value.param == "include"
+
+
+def test_top_logprobs_zero_asks_for_nothing(sdk: openai.OpenAI) -> None:
+    """``top_logprobs: 0`` without the include entry asks for no log probabilities, so Claude serves it."""
+    assert sdk.responses.create(model="claude-good", input="hi", top_logprobs=0).output_text

@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
-from switchboard_common.errors import Kind, ServiceError
+from switchboard_common.errors import Kind, ServiceError, from_rpc_error
 from switchboard_router.client import SwitchboardRouter
 from tests.conftest import FAKE_PRICES, fake_models
 from tests.fakes.openai_provider import FakeOpenAI
@@ -109,6 +109,18 @@ async def test_the_client_completes_streams_and_lists_what_its_key_may_use(ggw: 
     assert all(r["key_alias"] == "batch-job" and r["spend"] > 0 for r in served)
     assert {r["stream"] for r in served} == {True, False}
     assert all(r["custody_path"].startswith("grpc:batch-job>router@") for r in served)
+
+
+async def test_answers_name_the_model_the_caller_asked_for(ggw: Gateway) -> None:
+    """As over HTTP: the catalog name or the key's alias the call named, never the provider's id ("good",
+    "embed"), whole, streamed and for embeddings."""
+    key, _ = new_key(ggw, models=["fake-good", "fake-embed"], aliases={"my-good": "fake-good"})
+    async with SwitchboardRouter(router_address(ggw), api_key=key) as router:
+        for asked in ("fake-good", "my-good"):
+            assert (await router.complete(asked, HI)).body["model"] == asked
+            chunks = [chunk async for chunk in router.stream(asked, HI)]
+            assert chunks and {chunk["model"] for chunk in chunks} == {asked}
+        assert (await router.embed("fake-embed", ["alpha"]))["model"] == "fake-embed"
 
 
 async def test_rpm_is_exact_over_grpc(ggw: Gateway) -> None:
@@ -263,3 +275,34 @@ def test_the_kubernetes_example_client_is_served_and_billed(ggw: Gateway) -> Non
     assert done.stdout.count("Hello from the fake provider.") == 2, done.stdout
     rows = rows_of(ggw, key_id, 2)
     assert {r["source"] for r in rows} == {"grpc"} and all(r["key_alias"] == "report-writer" for r in rows)
+
+
+async def test_billing_down_is_unavailable_over_grpc_and_the_client_retries_until_it_is_back(
+        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    gw = start_gateway(tmp_path, fake_models(fake_openai[1]))
+    try:
+        key, key_id = new_key(gw, key_alias="billing-down", max_budget=5)  # a budget: every call asks billing
+        gw.processes["billing"].terminate()
+        async with grpc.aio.insecure_channel(router_address(gw)) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await router_pb2_grpc.RouterStub(channel).Complete(router_pb2.CompleteRequest(
+                    request_id="req_billing_down", model="fake-good",
+                    body=orjson.dumps({"messages": [{"role": "user", "content": "hi"}]})),
+                    metadata=(("authorization", f"Bearer {key}"),), timeout=30)
+        # A dependency down is UNAVAILABLE (retryable by gRPC convention), not INTERNAL; the typed detail says which.
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, raised.value
+        typed = from_rpc_error(raised.value, "router")
+        assert typed.kind == Kind.ERROR_KIND_SERVICE_UNAVAILABLE and typed.error.code == "billing_unavailable", typed
+        assert "Retry" in typed.message
+        # The client package retries it (nothing was served or held), each attempt a new request id, until billing
+        # is back; the call is then served and billed once.
+        async with SwitchboardRouter(router_address(gw), api_key=key, retries=40) as router:
+            loop = asyncio.get_running_loop()
+            back = loop.run_in_executor(None, lambda: (time.sleep(1.0), gw.start_service("billing")))
+            reply = await router.complete("fake-good", [{"role": "user", "content": "hi"}])
+            await back
+        assert reply.text == "Hello from the fake provider."
+        rows = rows_of(gw, key_id, 1)
+        assert [r["status"] for r in rows] == ["success"], rows
+    finally:
+        gw.stop()

@@ -27,10 +27,13 @@ LONG_LINE_MODELS = 300
 
 
 def start_supervisor(tmp_path: Path, api_base: str, *, many_models: bool = False,
-                     extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """``make run``'s supervisor on free ports, ready; its process and the gateway's URL."""
-    models = [{"name": "fake-good", "deployments": [
-        {"provider": "openai", "model": "good", "api_base": api_base, "api_key": "x", **FAKE_PRICES}]}]
+                     extra_env: dict[str, str] | None = None,
+                     upstream_models: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``make run``'s supervisor on free ports, ready; its process and the gateway's URL. ``upstream_models``
+    serves more models (public name → the fake provider's model) beside ``fake-good``."""
+    models = [{"name": name, "deployments": [
+        {"provider": "openai", "model": upstream, "api_base": api_base, "api_key": "x", **FAKE_PRICES}]}
+        for name, upstream in {"fake-good": "good", **(upstream_models or {})}.items()]
     if many_models:
         models += [{"name": f"long-{i:03d}-" + "n" * 240, "deployments": [
             {"provider": "openai", "model": "good", "api_base": api_base, "api_key": "x", **FAKE_PRICES}]}

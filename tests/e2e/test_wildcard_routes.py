@@ -58,6 +58,25 @@ def test_a_provider_wildcard_routes_any_model_id_priced_as_that_model(
     assert row["spend"] == pytest.approx(expected, abs=1e-6)
 
 
+def test_a_provider_model_name_is_reachable_through_the_azure_path(
+        wild: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    """Cursor's Azure settings (docs/cursor.md) put the public model name in the deployment path: a
+    ``provider/model`` name is served there, its slash sent as is or as %2F, on both Azure paths."""
+    key = wild.create_key(max_budget=1)
+    for path in ("/openai/deployments/openai/gpt-4o-mini/chat/completions",
+                 "/openai/deployments/openai%2Fgpt-4o-mini/chat/completions",
+                 "/cursor/openai/deployments/openai/gpt-4o-mini/chat/completions"):
+        response = httpx.post(wild.base_url + path, params={"api-version": "2024-10-21"}, headers={"api-key": key},
+                              json={"messages": MESSAGES}, timeout=20)
+        assert response.status_code == 200, (path, response.text)
+        assert response.headers["x-switchboard-model"] == "openai/gpt-4o-mini"
+        assert fake_openai[0].requests[-1].body["model"] == "gpt-4o-mini"
+    with openai.AzureOpenAI(api_key=key, azure_endpoint=wild.base_url, api_version="2024-10-21",
+                            max_retries=0) as azure:
+        completion = azure.chat.completions.create(model="openai/gpt-4o-mini", messages=MESSAGES)
+    assert completion.model == "openai/gpt-4o-mini"
+
+
 def test_the_catch_all_serves_what_nothing_else_declares(wild: Gateway, fake_openai: tuple[FakeOpenAI, str]) -> None:
     key = wild.create_key()
     llm = client(wild, key)

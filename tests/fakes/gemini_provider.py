@@ -10,7 +10,8 @@ request. The model name picks the behaviour:
 - ``...good...`` (default): a text answer; usage with cached and thought tokens
 - ``...tool...``: calls every declared function (parallel calls, the first with a thought
   signature); once function responses come back it answers in text
-- ``gemini-3...``: additionally requires the first replayed function call to carry a thought signature
+- ``gemini-3...``: additionally requires the first replayed function call of each model turn to carry a thought
+  signature, as Gemini 3 does (400 "Function call is missing a thought_signature")
 - ``...error...``: 400 INVALID_ARGUMENT; ``...toolong...``: 400 token limit; ``...ratelimit...``: 429
 - ``...safety...``: the candidate is blocked (finishReason SAFETY); ``...blocked...``: the prompt is
 - ``...streamerror...``: a stream that starts then carries an error object
@@ -76,7 +77,10 @@ _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
     {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
 ]
-_SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
+#: The thought signature the fake puts on the first function call of an answer.
+THOUGHT_SIGNATURE = "ZmFrZS10aG91Z2h0LXNpZ25hdHVyZQ=="
+#: The thought signatures Google documents for a history that has none of Gemini's (it skips the check).
+DUMMY_SIGNATURES = frozenset({"skip_thought_signature_validator", "context_engineering_is_the_way_to_go"})
 
 
 class GeminiRejection(Exception):
@@ -130,12 +134,8 @@ def _validate(model: str, request: dict[str, Any]) -> None:
                 "Please ensure that the number of function response parts is equal to the number of function call "
                 "parts of the function call turn."
             )
-        if model.startswith("gemini-3") and content["role"] == "model":
-            calls = [p for p in content["parts"] if "functionCall" in p]
-            if calls and not calls[0].get("thoughtSignature"):
-                raise GeminiRejection(
-                    f"Function call is missing a thought_signature in functionCall parts (contents[{i}])"
-                )
+        if content["role"] == "model":
+            _check_signatures(model, content["parts"], i)
     for t, tool in enumerate(request.get("tools") or []):
         for d, declaration in enumerate(tool.get("functionDeclarations") or []):
             if "parameters" in declaration:
@@ -174,6 +174,18 @@ def _check_thinking_budget(model: str, budget: Any) -> None:
     if budget != 0 and not least <= budget <= most:
         raise GeminiRejection(f"The thinking budget {budget} is invalid. Please choose a value between {least} and "
                               f"{most}.")
+
+
+def _check_signatures(model: str, parts: list[dict[str, Any]], i: int) -> None:
+    """A signed part comes back with the signature Gemini gave it (or a documented dummy); Gemini 3 wants one on
+    the first function call of each model turn."""
+    for part in parts:
+        signature = part.get("thoughtSignature")
+        if signature is not None and signature != THOUGHT_SIGNATURE and signature not in DUMMY_SIGNATURES:
+            raise GeminiRejection(f"Thought signature is not valid (contents[{i}]).")
+    calls = [p for p in parts if "functionCall" in p]
+    if model.startswith("gemini-3") and calls and not calls[0].get("thoughtSignature"):
+        raise GeminiRejection(f"Function call is missing a thought_signature in functionCall parts (contents[{i}])")
 
 
 def _sample_args(declaration: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +272,7 @@ def _answer(model: str, request: dict[str, Any]) -> list[dict[str, Any]]:
         for i, declaration in enumerate(declarations):
             part: dict[str, Any] = {"functionCall": {"name": declaration["name"], "args": _sample_args(declaration)}}
             if i == 0:
-                part["thoughtSignature"] = _SIGNATURE
+                part["thoughtSignature"] = THOUGHT_SIGNATURE
             parts.append(part)
         candidate = {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
         return [

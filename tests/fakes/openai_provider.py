@@ -13,6 +13,8 @@ The upstream model id picks the behaviour (as in TensorZero's test provider):
 - ``hang``: never answers (until the client goes away).
 - ``cut``: streams two chunks, then breaks the connection.
 - ``drip``: streams 50 chunks 50 ms apart (for cancellation tests).
+- ``drip-<seconds>``: streams a chunk (``"tok "``) every 50 ms for that many seconds (a stream longer than a
+  shutdown's grace).
 - ``slow-<seconds>``: waits that many seconds before answering (e.g. ``slow-0.3``).
 - ``stall``: streams two chunks, then goes silent until the client goes away.
 - ``long``: writes as many tokens as the request's output cap allows (``max_completion_tokens`` or
@@ -41,7 +43,9 @@ flagged for violence when the text says "attack"; no usage, as OpenAI sends none
 
 Azure's URL shape is served too: ``/openai/deployments/<name>/chat/completions
 ?api-version=...`` with the ``api-key`` header (:attr:`FakeOpenAI.azure_api_key`);
-the deployment name picks the behaviour.
+the deployment name picks the behaviour. As Azure does, it refuses (400) ``max_completion_tokens``
+before API version 2024-09-01-preview, and ``max_tokens`` to a deployment named like a reasoning or
+GPT-5 model (``o1…``, ``o3…``, ``o4…``, ``gpt-5…``).
 
 Every request is recorded (path, headers, parsed body) and so is every stream
 that the client abandoned, so tests can assert what reached the provider. The chat
@@ -118,7 +122,8 @@ class FakeOpenAI:
         if await _leak(_model_of(path, body), quote_request(headers, query), bool(body.get("stream")), send):
             return
         if "/openai/deployments/" in path:
-            refusal = _azure_refusal(headers, query, self.azure_api_key)
+            refusal = _azure_refusal(headers, query, self.azure_api_key) or _azure_output_field_refusal(
+                _model_of(path, body), query, body)
             if refusal is not None:
                 await _json(send, refusal[0], {"error": {"code": str(refusal[0]), "message": refusal[1]}})
                 return
@@ -266,6 +271,8 @@ class FakeOpenAI:
         else:
             text = str(message.get("content") or "")
             pieces = 50 if model == "drip" else 4
+            if model.startswith("drip-"):
+                pieces = len(text) // len("tok ")
             step = max(1, len(text) // pieces + (1 if len(text) % pieces else 0))
             deltas.extend({"content": text[i:i + step]} for i in range(0, len(text), step))
         for i, delta in enumerate(deltas):
@@ -282,7 +289,7 @@ class FakeOpenAI:
                 await _wait_disconnect(receive)
                 self.cancelled.append(model)
                 return
-            if model == "drip":
+            if model == "drip" or model.startswith("drip-"):
                 await asyncio.sleep(0.05)
                 if await _disconnected(receive):
                     self.cancelled.append(model)
@@ -372,6 +379,22 @@ def _azure_refusal(headers: dict[str, str], query: str, api_key: str) -> tuple[i
     return None
 
 
+#: Azure deployment names (as the fake reads them) of models that refuse ``max_tokens``: o-series, GPT-5.
+_AZURE_REASONING = ("o1", "o3", "o4", "gpt-5")
+
+
+def _azure_output_field_refusal(deployment: str, query: str, body: dict[str, Any]) -> tuple[int, str] | None:
+    """What Azure answers an output cap its API version or model does not take: ``max_completion_tokens``
+    before API version 2024-09-01-preview, ``max_tokens`` to a reasoning or GPT-5 model."""
+    version = next((p[len("api-version="):] for p in query.split("&") if p.startswith("api-version=")), "")
+    if "max_completion_tokens" in body and version[:10] < "2024-09-01":
+        return 400, "Unrecognized request argument supplied: max_completion_tokens"
+    if "max_tokens" in body and deployment.startswith(_AZURE_REASONING):
+        return 400, ("Unsupported parameter: 'max_tokens' is not supported with this model. "
+                     "Use 'max_completion_tokens' instead.")
+    return None
+
+
 def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     messages = body.get("messages") or []
     if model == "tool" and messages and messages[-1].get("role") == "tool":
@@ -395,6 +418,9 @@ def _answer(model: str, body: dict[str, Any]) -> tuple[dict[str, Any], str]:
         return {"role": "assistant", "content": str(content or ""), "refusal": None}, "stop"
     if model == "drip":
         return {"role": "assistant", "content": "x" * 200, "refusal": None}, "stop"
+    if model.startswith("drip-"):
+        return {"role": "assistant", "content": "tok " * int(float(model.removeprefix("drip-")) * 20),
+                "refusal": None}, "stop"
     if model == "long":
         return {"role": "assistant", "content": "tok " * output_cap(body), "refusal": None}, "length"
     return {"role": "assistant", "content": "Hello from the fake provider.", "refusal": None}, "stop"

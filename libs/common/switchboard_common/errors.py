@@ -35,6 +35,7 @@ _GRPC_CODE: dict[int, grpc.StatusCode] = {
     Kind.ERROR_KIND_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     Kind.ERROR_KIND_CONFLICT: grpc.StatusCode.ALREADY_EXISTS,
     Kind.ERROR_KIND_POLICY: grpc.StatusCode.FAILED_PRECONDITION,
+    Kind.ERROR_KIND_SERVICE_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
 }
 
 
@@ -54,6 +55,7 @@ _HTTP_STATUS: dict[int, int] = {
     Kind.ERROR_KIND_NOT_FOUND: 404,
     Kind.ERROR_KIND_CONFLICT: 409,
     Kind.ERROR_KIND_POLICY: 400,
+    Kind.ERROR_KIND_SERVICE_UNAVAILABLE: 503,
 }
 
 
@@ -123,7 +125,7 @@ async def abort(context: grpc.aio.ServicerContext[Any, Any], err: ServiceError) 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError, service: str) -> ServiceError:
     """Recovers the typed error of a failed call; an untyped failure means the
-    service itself is down or broken, which becomes an INTERNAL error naming it."""
+    service itself is down (SERVICE_UNAVAILABLE) or broken (INTERNAL), an error naming it."""
     for key, value in exc.trailing_metadata() or ():
         if key == ERROR_METADATA_KEY and isinstance(value, bytes):
             return ServiceError.from_proto(common_pb2.Error.FromString(value))
@@ -134,10 +136,11 @@ def from_rpc_error(exc: grpc.aio.AioRpcError, service: str) -> ServiceError:
 
 
 def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
-    """The error of a call the service could not take (down, unreachable) or did not answer in time."""
+    """The error of a call the service could not take (down, unreachable) or did not answer in time: a kind of its
+    own (gRPC UNAVAILABLE, HTTP 503), so that a gRPC caller sees a status it may retry, not INTERNAL."""
     what = "did not answer in time" if timed_out else "is unavailable"
     return ServiceError(
-        Kind.ERROR_KIND_INTERNAL,
+        Kind.ERROR_KIND_SERVICE_UNAVAILABLE,
         f"The {service} service {what}; the gateway cannot serve requests that need it. "
         "Retry shortly; if it persists, check that the service is running.",
         code=f"{service}_unavailable",
@@ -146,9 +149,10 @@ def service_unavailable(service: str, timed_out: bool = False) -> ServiceError:
 
 
 def database_unavailable(service: str) -> ServiceError:
-    """The error of a call the service took but could not serve because its database is out of reach."""
+    """The error of a call the service took but could not serve because its database is out of reach (a service
+    it depends on: SERVICE_UNAVAILABLE)."""
     return ServiceError(
-        Kind.ERROR_KIND_INTERNAL,
+        Kind.ERROR_KIND_SERVICE_UNAVAILABLE,
         f"The {service} service cannot reach its database; the gateway cannot serve requests that need it. "
         "Retry shortly; if it persists, check the database.",
         code=f"{service}_database_unavailable",

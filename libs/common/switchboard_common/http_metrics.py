@@ -176,9 +176,10 @@ class ObservabilityMiddleware:
 
 
 def _route_template(scope: Scope) -> str:
-    """The matched route's path template (``/openai/deployments/{deployment}/...``), or ``unmatched``."""
+    """The matched route's path template (``/openai/deployments/{deployment}/...``, a parameter's convertor left
+    out, as in the OpenAPI schema), or ``unmatched``."""
     route = scope.get("route")
-    path = getattr(route, "path", None)
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
 
 

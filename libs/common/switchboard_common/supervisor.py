@@ -1,13 +1,19 @@
 """``make run``: the whole gateway on one machine, four processes, one command.
 
-Starts auth, billing, router and the facade on the embedded default (SQLite in
-the data directory, in-process limits), prefixes each line of their logs with
-the service name, writes ``<data dir>/env`` (the exports a shell needs), prints
-a banner once the gateway answers (:mod:`switchboard_common.run_banner`: the URL,
-the master key or where it came from, the live models), and on Ctrl-C or
-SIGTERM stops all four: the facade first (it drains its requests and usage),
-then the others, and whatever still runs when the grace period
-(``SWITCHBOARD_SHUTDOWN_GRACE_SECONDS``) is over gets SIGKILL. A second Ctrl-C stops everything at once.
+Starts the services in dependency order, each once the ones it needs are ready:
+auth and billing, then the router (which replays its usage journal to billing
+before it listens), then the facade; each gRPC service is ready when its standard
+health check says SERVING, so the facade never takes a request the router cannot
+serve yet. It prefixes each line of their logs with the service name, writes
+``<data dir>/env`` (the exports a shell needs), prints a banner once the gateway
+answers (:mod:`switchboard_common.run_banner`: the URL, the master key or where it
+came from, the live models), and on Ctrl-C or SIGTERM stops them in the reverse
+order, each stage only once the one before has ended: the facade (it drains its
+HTTP requests), the router (it ends its calls and journals and settles what they
+consumed), then auth and billing, which the two before still needed. Each stage
+gets the services' own grace (``SWITCHBOARD_SHUTDOWN_GRACE_SECONDS``) plus
+:data:`KILL_MARGIN` before whatever still runs gets SIGKILL: a service is never
+killed inside the grace it gives its own work. A second Ctrl-C stops everything at once.
 
 The services die with the supervisor even when it is killed outright: each asks
 the kernel for SIGTERM when its parent dies (see :mod:`switchboard_common.parent`).
@@ -25,6 +31,9 @@ import sys
 import time
 from pathlib import Path
 
+from grpc import aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from switchboard_common import run_banner
 from switchboard_common.parent import SUPERVISOR_PID_ENV
 from switchboard_common.settings import ServiceSettings, load_or_create_secret
@@ -36,8 +45,12 @@ RESET = "\033[0m"
 MAX_LINE = 16 * 1024
 #: The mark that ends every piece of a split line but its last.
 CONTINUED = b" [line continues]"
-#: Most of the grace period the facade may use to drain; the other services stop in what is left.
-FACADE_SHARE = 0.75
+#: Seconds a stopping service may take beyond its own grace (its last writes, its exit) before it is killed.
+KILL_MARGIN = 5.0
+#: The stages of a stop, each signalled once the one before has ended: a service outlives the ones that call it.
+STOP_ORDER: tuple[tuple[str, ...], ...] = (("facade",), ("router",), ("auth", "billing"))
+#: The stages of a start, each started once the one before is ready: the reverse of the stop.
+START_ORDER: tuple[tuple[str, ...], ...] = tuple(reversed(STOP_ORDER))
 #: Seconds to wait for the gateway's readiness before saying it is not coming up.
 READY_TIMEOUT = 90.0
 
@@ -146,11 +159,10 @@ async def _start(name: str, env: dict[str, str]) -> asyncio.subprocess.Process:
 
 
 async def stop_all(procs: dict[str, asyncio.subprocess.Process], grace: float, hurry: asyncio.Event) -> None:
-    """SIGTERM the facade, then the others; SIGKILL whatever still runs at the end of ``grace`` (or at once when
-    ``hurry`` is set, by a second Ctrl-C)."""
-    deadline = time.monotonic() + grace
-    facade_deadline = time.monotonic() + grace * FACADE_SHARE
-    for group, until in ((("facade",), facade_deadline), (("router", "auth", "billing"), deadline)):
+    """Stops the services stage by stage (:data:`STOP_ORDER`): SIGTERM, then SIGKILL for whatever of the stage
+    still runs ``grace`` + :data:`KILL_MARGIN` later (at once when ``hurry`` is set, by a second Ctrl-C)."""
+    for group in STOP_ORDER:
+        until = time.monotonic() + (0.0 if hurry.is_set() else grace + KILL_MARGIN)
         running = [procs[n] for n in group if n in procs and procs[n].returncode is None]
         for proc in running:
             with contextlib.suppress(ProcessLookupError):
@@ -168,6 +180,20 @@ async def stop_all(procs: dict[str, asyncio.subprocess.Process], grace: float, h
         for wait in waits:
             with contextlib.suppress(Exception):
                 await wait
+
+
+async def serving(address: str, proc: asyncio.subprocess.Process, deadline: float) -> bool:
+    """Whether the gRPC service at ``address`` says SERVING (standard health) before ``deadline``; False as soon
+    as its process has exited."""
+    async with aio.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline and proc.returncode is None:
+            with contextlib.suppress(aio.AioRpcError):
+                answer = await stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    return True
+            await asyncio.sleep(0.1)
+    return False
 
 
 async def supervise() -> int:
@@ -191,11 +217,29 @@ async def supervise() -> int:
     code = 0
     announce: asyncio.Task[None] | None = None
     try:
-        for name in SERVICES:
-            proc = await _start(name, env)
-            procs[name] = proc
-            assert proc.stdout is not None
-            pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
+        deadline = time.monotonic() + READY_TIMEOUT
+        for group in START_ORDER:
+            for name in group:
+                proc = await _start(name, env)
+                procs[name] = proc
+                assert proc.stdout is not None
+                pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
+            if group == ("facade",):
+                break
+            # The next stage calls this one: it starts once this one serves (or the stop comes).
+            ready = asyncio.gather(*(serving(env[f"SWITCHBOARD_{n.upper()}_ADDRESS"], procs[n], deadline)
+                                     for n in group))
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait((ready, stopper), return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            if stop.is_set():
+                ready.cancel()
+                return code
+            if not all(ready.result()):
+                late = [n for n, ok in zip(group, ready.result(), strict=True) if not ok]
+                print(f"{', '.join(late)} did not become ready; stopping the gateway (its log above says why)",
+                      flush=True)
+                return 1
         announce = asyncio.create_task(_announce(env, master_source, started))
         waiters = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
         stopper = asyncio.create_task(stop.wait())

@@ -71,6 +71,13 @@ class NormalizedRequest:
     source_shape: SourceShape = SourceShape.CHAT
     dropped_fields: list[str] = field(default_factory=list)
 
+    @property
+    def sent_by_cursor(self) -> bool:
+        """Whether the body's shape alone says Cursor sent it: a Responses-shaped body posted to a chat
+        completions endpoint is Cursor's Agent mode (no other client sends one there), whatever base URL it was
+        given (``/v1`` included), so its answer needs Cursor's tool-call framing."""
+        return self.source_shape is SourceShape.RESPONSES
+
 
 def normalize_chat_request(body: object) -> NormalizedRequest:
     """One canonical Chat Completions body from any shape Cursor or an SDK sends.

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: How a chat body asks for no log probabilities (each dialect says it in its own fields: see :mod:`.error_terms`).
+LEAVE_OUT_LOGPROBS = "leave out logprobs and top_logprobs (or set logprobs to false)"
 #: What a client whose model has no log probabilities should do instead.
-NO_LOGPROBS_ADVICE = ("leave out logprobs and top_logprobs (or set logprobs to false), or use a model whose provider "
-                      "has them (OpenAI, Gemini)")
+NO_LOGPROBS_ADVICE = f"{LEAVE_OUT_LOGPROBS}, or use a model whose provider has them (OpenAI, Gemini)"
 
 
 def _count(value: Any) -> int:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+#: A chat ``response_format`` that holds the answer to a schema (each dialect writes it in its own syntax: see
+#: :mod:`.error_terms`).
+JSON_SCHEMA_FORMAT = '{"type": "json_schema", "json_schema": {"name": "answer", "schema": {...}}}'
 #: What a client refused ``json_object`` should send instead.
-JSON_OBJECT_ADVICE = ('send {"type": "json_schema", "json_schema": {"name": "answer", "schema": {...}}} with the '
-                      "schema of the object you want, or leave response_format out and ask for JSON in the prompt")
+JSON_OBJECT_ADVICE = (f"send {JSON_SCHEMA_FORMAT} with the schema of the object you want, or leave response_format "
+                      "out and ask for JSON in the prompt")
 
 
 def response_format_type(body: dict[str, Any]) -> str | None:

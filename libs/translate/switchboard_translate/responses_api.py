@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from .cursor import NormalizedRequest, normalize_chat_request
 from .custom_input import unwrap_custom_arguments
 from .errors import InvalidRequest
-from .reasoning_replay import encode_thinking_blocks, replayable_blocks
+from .reasoning_replay import call_signature, encode_replay, replayable_blocks
+from .responses_logprobs import chat_logprobs, output_text_logprobs
 from .tool_defs import normalize_tools
 
 __all__ = [
@@ -175,13 +177,16 @@ def status_for_finish(finish_reason: object) -> tuple[str, str | None]:
     return "completed", None
 
 
-def message_item(item_id: str, text: str, status: str = "completed") -> dict[str, Any]:
+def message_item(
+    item_id: str, text: str, status: str = "completed", logprobs: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """An assistant message of one ``output_text`` part (``logprobs``: chat's, see :mod:`.responses_logprobs`)."""
     return {
         "id": item_id,
         "type": "message",
         "status": status,
         "role": "assistant",
-        "content": [] if status == "in_progress" else [output_text_part(text)],
+        "content": [] if status == "in_progress" else [output_text_part(text, logprobs)],
     }
 
 
@@ -196,8 +201,9 @@ def refusal_item(item_id: str, refusal: str, status: str = "completed") -> dict[
     }
 
 
-def output_text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def output_text_part(text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An ``output_text`` part; ``logprobs`` are chat's ``logprobs.content`` entries of its tokens."""
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": output_text_logprobs(logprobs or [])}
 
 
 def wants_summary(request: dict[str, Any]) -> bool:
@@ -216,15 +222,17 @@ def reasoning_item(
     *,
     summary: bool = False,
     blocks: object = None,
+    signatures: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """A ``reasoning`` item holding the model's thinking ``text``.
 
     With ``summary`` (the request asked for one) the text is the item's
     ``summary_text``: the thinking a provider shows (Claude's, Gemini's thought
     summaries) is what a client displays as a summary, at every level asked
-    for. Without it the text is ``reasoning_text`` content. Signed thinking
-    ``blocks`` travel in ``encrypted_content`` for the next turn (see
-    :mod:`.reasoning_replay`).
+    for. Without it the text is ``reasoning_text`` content. Claude's signed
+    thinking ``blocks`` and Gemini's thought ``signatures`` of the calls that
+    follow (call id → signature) travel in ``encrypted_content`` for the next
+    turn (see :mod:`.reasoning_replay`).
     """
     item: dict[str, Any] = {"id": item_id, "type": "reasoning"}
     if summary:
@@ -232,7 +240,7 @@ def reasoning_item(
     else:
         item["summary"] = []
         item["content"] = [{"type": "reasoning_text", "text": text}] if text is not None else []
-    encrypted = encode_thinking_blocks(blocks)
+    encrypted = encode_replay(blocks, signatures)
     if encrypted is not None:
         item["encrypted_content"] = encrypted
     item["status"] = status
@@ -264,26 +272,19 @@ def chat_completion_to_response(
     """A non-streamed chat completion as a Responses ``response`` object.
 
     ``request`` is the original Responses request; its settings are echoed and
-    its custom tools decide which calls come back as ``custom_tool_call``.
+    its custom tools decide which calls come back as ``custom_tool_call``; the
+    thought signatures of its calls ride in the reasoning item that comes first
+    (one of their own when the answer has no thinking). The choice's log
+    probabilities (when the request asked for them) are the
+    ``output_text`` part's ``logprobs``.
     """
     custom = custom_tool_names(request)
     choices = completion.get("choices") or []
     choice = choices[0] if choices and isinstance(choices[0], dict) else {}
     message = choice.get("message") or {}
     output: list[dict[str, Any]] = []
-    reasoning = message.get("reasoning_content") or message.get("reasoning")
-    reasoning = reasoning if isinstance(reasoning, str) and reasoning else None
-    blocks = message.get("thinking_blocks")
-    if reasoning is not None or replayable_blocks(blocks):
-        output.append(reasoning_item(new_item_id("rs"), reasoning, summary=wants_summary(request), blocks=blocks))
-    status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
-    content = message.get("content")
-    if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it
-        item_status = "incomplete" if status == "incomplete" else "completed"
-        output.append(message_item(new_item_id("msg"), content, item_status))
-    refusal = message.get("refusal")
-    if isinstance(refusal, str) and refusal:
-        output.append(refusal_item(new_item_id("msg"), refusal))
+    calls: list[dict[str, Any]] = []
+    signatures: dict[str, str] = {}
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
         name = str(function.get("name") or "")
@@ -292,9 +293,27 @@ def chat_completion_to_response(
         if is_custom:
             arguments = unwrap_custom_arguments(arguments)
         call_id = call.get("id") or new_item_id("call")
-        output.append(
+        signature = call_signature(call)
+        if signature is not None:
+            signatures[call_id] = signature
+        calls.append(
             tool_call_item(new_item_id("ctc" if is_custom else "fc"), call_id, name, arguments, custom=is_custom)
         )
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    reasoning = reasoning if isinstance(reasoning, str) and reasoning else None
+    blocks = message.get("thinking_blocks")
+    if reasoning is not None or replayable_blocks(blocks) or signatures:
+        output.append(reasoning_item(new_item_id("rs"), reasoning, summary=wants_summary(request), blocks=blocks,
+                                     signatures=signatures))
+    status, incomplete_reason = status_for_finish(choice.get("finish_reason"))
+    content = message.get("content")
+    if isinstance(content, str) and content:  # an answer cut by a limit is an incomplete item, as OpenAI marks it
+        item_status = "incomplete" if status == "incomplete" else "completed"
+        output.append(message_item(new_item_id("msg"), content, item_status, chat_logprobs(choice)))
+    refusal = message.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        output.append(refusal_item(new_item_id("msg"), refusal))
+    output.extend(calls)
     return response_envelope(
         request,
         response_id=response_id or new_item_id("resp"),

@@ -3,8 +3,19 @@
 Used for ``POST /v1/responses`` and for the Responses-shaped bodies Cursor's
 agent mode posts to ``/chat/completions``. The gateway is stateless, so fields
 that only make sense with server-side state (``store``, ``previous_response_id``,
-``include``, ``truncation``, ``prompt_cache_retention``...) are dropped and
-reported, never forwarded to a provider that would reject them.
+``include`` but for its log probabilities entry, ``truncation``,
+``prompt_cache_retention``...) are dropped and reported, never forwarded to a
+provider that would reject them.
+
+Log probabilities are asked for as OpenAI documents: ``include`` holding
+``message.output_text.logprobs``, with ``top_logprobs`` alternatives at each
+position; ``top_logprobs`` of 1 or more asks for them as well (OpenAI would
+answer an empty list without the ``include`` entry). Both become chat's
+``logprobs: true`` and ``top_logprobs``.
+
+:func:`error_terms` is the inverse of this translation for errors: an error
+about the chat body names the Responses field the client sent (see
+:mod:`.error_terms`).
 """
 
 from __future__ import annotations
@@ -20,8 +31,11 @@ from .chat_messages import (
     tool_result_text,
     with_tool_media,
 )
+from .error_terms import ErrorTerms
 from .errors import InvalidRequest
-from .reasoning_replay import decode_thinking_blocks
+from .logprobs import LEAVE_OUT_LOGPROBS
+from .reasoning_replay import decode_replay, with_call_signature
+from .response_format import JSON_SCHEMA_FORMAT
 
 # Responses fields with the same meaning and name in Chat Completions.
 PASS_THROUGH = (
@@ -49,16 +63,20 @@ STATEFUL_OR_UNSUPPORTED = (
     "prompt",
     "context_management",
 )
+#: The ``include`` entry asking for the log probabilities of the output text.
+LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
 def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]:
     """The ``input`` of a Responses request as chat messages.
 
-    A reasoning item this gateway wrote for Claude carries its signed thinking
-    blocks (see :mod:`.reasoning_replay`): they go back as the ``thinking_blocks``
-    of the assistant turn that follows it, so that Claude takes the turn with
-    thinking on. Any other reasoning item is left out: provider-specific (often
-    encrypted) reasoning cannot be replayed to another model.
+    A reasoning item this gateway wrote carries what the model signed (see
+    :mod:`.reasoning_replay`): Claude's thinking blocks go back as the
+    ``thinking_blocks`` of the assistant turn that follows it, so that Claude
+    takes the turn with thinking on; Gemini's thought signatures go back on the
+    function calls of that turn with the call ids they name. Any other
+    reasoning item is left out: provider-specific (often encrypted) reasoning
+    cannot be replayed to another model.
     """
     if isinstance(raw, str):
         return [{"role": "user", "content": raw}]
@@ -67,19 +85,27 @@ def input_to_messages(raw: object, param: str = "input") -> list[dict[str, Any]]
     out: list[dict[str, Any]] = []
     #: Thinking blocks of reasoning items, waiting for the assistant turn they began.
     thinking: list[dict[str, Any]] = []
+    #: Thought signatures of reasoning items, waiting for the calls of their turn (call id → signature); a
+    #: model's turn ends at the next user message or tool result (Gemini's call ids repeat from turn to turn).
+    signatures: dict[str, str] = {}
     for i, item in enumerate(raw):
         where = f"{param}[{i}]"
         if not isinstance(item, dict):
             raise InvalidRequest(f"'{where}' must be an input item object.", where)
         kind = item.get("type", "message" if "role" in item else None)
         if kind == "reasoning":
-            thinking.extend(decode_thinking_blocks(item.get("encrypted_content")))
+            replay = decode_replay(item.get("encrypted_content"))
+            thinking.extend(replay.thinking_blocks)
+            signatures.update(replay.thought_signatures)
             continue
         if kind == "message":
+            if item.get("role") != "assistant":
+                signatures.clear()
             _message_item(item, where, out)
         elif kind in ("function_call", "custom_tool_call"):
-            _call_item(item, kind, where, out)
+            _call_item(item, kind, where, out, signatures)
         elif kind in ("function_call_output", "custom_tool_call_output"):
+            signatures.clear()
             call_id = _string(item, "call_id", where)
             text = tool_result_text(item.get("output"), where + ".output")
             out.append(with_tool_media({"role": "tool", "tool_call_id": call_id, "content": text},
@@ -124,7 +150,8 @@ def _message_item(item: dict[str, Any], where: str, out: list[dict[str, Any]]) -
     append_message({"role": role, "content": content}, where, out)
 
 
-def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, Any]]) -> None:
+def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, Any]],
+               signatures: dict[str, str]) -> None:
     call_id = _string(item, "call_id", where)
     name = _string(item, "name", where)
     if kind == "custom_tool_call":
@@ -135,6 +162,9 @@ def _call_item(item: dict[str, Any], kind: str, where: str, out: list[dict[str, 
         if not isinstance(arguments, str):
             arguments = dumps(arguments)
     call = {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+    signature = signatures.pop(call_id, None)
+    if signature is not None:
+        with_call_signature(call, signature)
     last = out[-1] if out else None
     if last is not None and last.get("role") == "assistant":
         # Text and calls of one model turn arrive as separate items; chat keeps them in one message.
@@ -178,13 +208,59 @@ def responses_fields(body: dict[str, Any], chat: dict[str, Any], dropped: list[s
                 chat["response_format"] = response_format
     elif text is not None:
         raise InvalidRequest('\'text\' must be an object such as {"format": {"type": "text"}}.', "text")
-    top_logprobs = body.get("top_logprobs")
-    if isinstance(top_logprobs, int) and not isinstance(top_logprobs, bool) and "top_logprobs" not in chat:
-        chat["logprobs"] = True
-        chat["top_logprobs"] = top_logprobs
+    _logprobs(body, chat)
     for key in STATEFUL_OR_UNSUPPORTED:
         if key in body:
             dropped.append(key)
+
+
+def _top_logprobs(body: dict[str, Any]) -> int | None:
+    top = body.get("top_logprobs")
+    return top if isinstance(top, int) and not isinstance(top, bool) else None
+
+
+def _included_logprobs(body: dict[str, Any]) -> bool:
+    include = body.get("include")
+    return isinstance(include, list) and LOGPROBS_INCLUDE in include
+
+
+def _logprobs(body: dict[str, Any], chat: dict[str, Any]) -> None:
+    """Chat's ``logprobs`` and ``top_logprobs`` when the body asks for log probabilities (a chat-shaped body's
+    own are kept); ``top_logprobs: 0`` alone asks for nothing and is dropped."""
+    if "logprobs" in chat or "top_logprobs" in chat:
+        return
+    top = _top_logprobs(body)
+    if _included_logprobs(body) or (top or 0) > 0:
+        chat["logprobs"] = True
+        if top is not None:
+            chat["top_logprobs"] = top
+
+
+#: Chat fields (of errors about the chat body) → the Responses fields the client sent.
+_FIELDS = {
+    "response_format": "text.format",
+    "max_tokens": "max_output_tokens",
+    "max_completion_tokens": "max_output_tokens",
+    "logprobs": "top_logprobs",
+    "messages": "input",
+    "reasoning_effort": "reasoning.effort",
+    "verbosity": "text.verbosity",
+}
+#: Chat advice → the same advice in Responses fields and syntax.
+_PHRASES = {
+    JSON_SCHEMA_FORMAT: 'text.format {"type": "json_schema", "name": "answer", "schema": {...}}',
+    LEAVE_OUT_LOGPROBS: f'leave out top_logprobs and the include entry "{LOGPROBS_INCLUDE}"',
+}
+_TERMS = ErrorTerms(_FIELDS, _PHRASES)
+#: The same, for a client that asked for log probabilities with ``include`` alone.
+_INCLUDE_TERMS = ErrorTerms({**_FIELDS, "logprobs": "include"}, _PHRASES)
+
+
+def error_terms(body: dict[str, Any]) -> ErrorTerms:
+    """How an error about the chat body of the Responses request ``body`` names what the client sent."""
+    if _included_logprobs(body) and not _top_logprobs(body):
+        return _INCLUDE_TERMS
+    return _TERMS
 
 
 def _response_format(fmt: dict[str, Any]) -> dict[str, Any] | None:

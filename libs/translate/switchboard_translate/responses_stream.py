@@ -19,7 +19,15 @@ a summary (``reasoning.summary``), as the item's summary: its first text opens
 ``response.reasoning_summary_text.delta`` events, and at the end
 ``response.reasoning_summary_text.done`` and ``response.reasoning_summary_part.done``,
 in OpenAI's order. Claude's signatures (``thinking_blocks`` deltas) are gathered
-into the finished item's ``encrypted_content``.
+into the finished item's ``encrypted_content``. A tool call carrying Gemini's
+thought signature is preceded by a reasoning item of its own (added and done at
+once) whose ``encrypted_content`` carries it: the signature comes with the
+call, after any thinking item has closed.
+
+Log probabilities (when the request asked for them) come with the text they
+belong to: each ``response.output_text.delta`` carries its tokens', and
+``response.output_text.done``, the finished part and the finished item carry
+the whole text's (:mod:`.responses_logprobs`).
 
 A stream that fails (:meth:`ChatChunksToResponseEvents.fail`) ends with
 ``response.failed`` whose response holds the output produced so far: finished
@@ -34,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .custom_input import CustomInputUnwrapper
+from .reasoning_replay import call_signature
 from .responses_api import (
     custom_tool_names,
     message_item,
@@ -48,6 +57,7 @@ from .responses_api import (
     tool_call_item,
     wants_summary,
 )
+from .responses_logprobs import chat_logprobs, delta_logprobs
 
 Event = tuple[str, dict[str, Any]]
 _REASONING, _TEXT, _REFUSAL = "reasoning", "text", "refusal"
@@ -58,13 +68,13 @@ _DELTA_EVENT = {
 }
 
 
-def _part(kind: str, text: str) -> dict[str, Any]:
-    """The content part of an item of this kind holding ``text``."""
+def _part(kind: str, text: str, logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The content part of an item of this kind holding ``text`` (and the chat ``logprobs`` of its tokens)."""
     if kind == _REASONING:
         return {"type": "reasoning_text", "text": text}
     if kind == _REFUSAL:
         return {"type": "refusal", "refusal": text}
-    return output_text_part(text)
+    return output_text_part(text, logprobs)
 
 
 @dataclass(slots=True)
@@ -80,6 +90,8 @@ class _TextItem:
     unsigned: list[str] = field(default_factory=list)
     #: Reasoning as a summary: its summary part was opened (with its first text).
     summary_open: bool = False
+    #: Text: the chat ``logprobs.content`` entries of its tokens so far.
+    logprobs: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -142,7 +154,7 @@ class ChatChunksToResponseEvents:
                 self._thinking_blocks(delta["thinking_blocks"], not reasoning, events)
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._text_delta(content, kind=_TEXT, events=events)
+                self._text_delta(content, kind=_TEXT, events=events, logprobs=chat_logprobs(choice))
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 self._text_delta(refusal, kind=_REFUSAL, events=events)
@@ -205,7 +217,9 @@ class ChatChunksToResponseEvents:
         assert self._text is not None
         return self._text
 
-    def _text_delta(self, text: str, *, kind: str, events: list[Event]) -> None:
+    def _text_delta(
+        self, text: str, *, kind: str, events: list[Event], logprobs: list[dict[str, Any]] | None = None
+    ) -> None:
         item = self._text_item(kind, events)
         item.parts.append(text)
         if kind == _REASONING:
@@ -213,7 +227,10 @@ class ChatChunksToResponseEvents:
             if self._summary:
                 self._summary_delta(item, text, events)
                 return
-        extra: dict[str, Any] = {"logprobs": []} if kind == _TEXT else {}
+        extra: dict[str, Any] = {}
+        if kind == _TEXT:
+            item.logprobs.extend(logprobs or ())
+            extra["logprobs"] = delta_logprobs(logprobs or [])
         self._emit(
             events,
             _DELTA_EVENT[kind],
@@ -298,9 +315,10 @@ class ChatChunksToResponseEvents:
                 self._emit(events, "response.refusal.done", **common, refusal=text)
                 done = refusal_item(item.item_id, text)
             else:
-                self._emit(events, "response.output_text.done", **common, text=text, logprobs=[])
-                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed")
-            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text))
+                self._emit(events, "response.output_text.done", **common, text=text,
+                           logprobs=delta_logprobs(item.logprobs))
+                done = message_item(item.item_id, text, "incomplete" if self._cut else "completed", item.logprobs)
+            self._emit(events, "response.content_part.done", **common, part=_part(item.kind, text, item.logprobs))
         self._output[item.output_index] = done
         self._emit(events, "response.output_item.done", output_index=item.output_index, item=done)
 
@@ -311,7 +329,7 @@ class ChatChunksToResponseEvents:
             return reasoning_item(item.item_id, text, "incomplete", summary=self._summary, blocks=item.blocks)
         if item.kind == _REFUSAL:
             return refusal_item(item.item_id, text, "incomplete")
-        return message_item(item.item_id, text, "incomplete")
+        return message_item(item.item_id, text, "incomplete", item.logprobs)
 
     def _call_delta(self, call: dict[str, Any], position: int, events: list[Event]) -> None:
         index = call.get("index", position)
@@ -321,12 +339,16 @@ class ChatChunksToResponseEvents:
         if state is None:
             self._close_text(events)
             self._close_open_call(events)
+            call_id = call.get("id") or new_item_id("call")
+            signature = call_signature(call)
+            if signature is not None:
+                self._signature_item(call_id, signature, events)
             name = str(function.get("name") or "")
             custom = name in self._custom_tools
             state = _CallItem(
                 output_index=len(self._output),
                 item_id=new_item_id("ctc" if custom else "fc"),
-                call_id=call.get("id") or new_item_id("call"),
+                call_id=call_id,
                 name=name,
                 custom=custom,
                 unwrapper=CustomInputUnwrapper() if custom else None,
@@ -352,6 +374,15 @@ class ChatChunksToResponseEvents:
             output_index=state.output_index,
             delta=fragment,
         )
+
+    def _signature_item(self, call_id: str, signature: str, events: list[Event]) -> None:
+        """A finished reasoning item carrying the thought signature of the call about to open."""
+        item_id, index = new_item_id("rs"), len(self._output)
+        added = reasoning_item(item_id, None, "in_progress", summary=self._summary)
+        done = reasoning_item(item_id, None, summary=self._summary, signatures={call_id: signature})
+        self._output.append(done)
+        self._emit(events, "response.output_item.added", output_index=index, item=added)
+        self._emit(events, "response.output_item.done", output_index=index, item=done)
 
     def _close_open_call(self, events: list[Event]) -> None:
         state = self._open_call

@@ -87,8 +87,9 @@ def _retry_conflict() -> ServiceError:
 
 def _limits_unavailable(exc: Exception) -> ServiceError:
     log.error("rate-limit store unavailable", extra={"error": repr(exc)})
-    return ServiceError(Kind.ERROR_KIND_INTERNAL, "The rate-limit store (Redis) is unavailable, so requests of keys "
-                        "with rate limits cannot be admitted. Retry shortly; operators: check SWITCHBOARD_REDIS_URL.",
+    return ServiceError(Kind.ERROR_KIND_SERVICE_UNAVAILABLE, "The rate-limit store (Redis) is unavailable, so "
+                        "requests of keys with rate limits cannot be admitted. Retry shortly; operators: check "
+                        "SWITCHBOARD_REDIS_URL.",
                         code="rate_limits_unavailable", http_status=503)
 
 

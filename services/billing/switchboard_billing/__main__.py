@@ -19,6 +19,7 @@ from switchboard_billing.alert_worker import AlertWorker
 from switchboard_billing.budget_gauges import BudgetGauges
 from switchboard_billing.budgets import Budgets
 from switchboard_billing.costing import Pricer
+from switchboard_billing.lapse_clock import TICK_SECONDS
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.model_admin import ModelAdmin
 from switchboard_billing.model_store import AUDIT, ModelStore, cipher_for
@@ -46,6 +47,23 @@ async def _purge_expired(budgets: Budgets, every_seconds: float = 60.0) -> None:
                 log.info("expired reservations purged", extra={"count": purged})
         except Exception as exc:  # the database may be briefly unreachable; try again next round
             log.warning("purging expired reservations failed", extra={"error": str(exc)})
+
+
+async def _keep_alive(budgets: Budgets) -> None:
+    """Keeps the time billing was last seen running fresh while no money moves (lapse_clock.py), so that only a
+    real absence stops the clock holds lapse by."""
+    failing = False
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        try:
+            gap = await budgets.keep_alive()
+            failing = False
+            if gap:
+                log.warning("billing was away: holds and leases extended by the gap", extra={"gap_ms": gap})
+        except Exception as exc:  # the database may be briefly unreachable: the gap is made up when it is back
+            if not failing:
+                log.warning("refreshing billing's last-seen time failed", extra={"error": str(exc)})
+            failing = True
 
 
 def _alerts_raised(raised: list[NewAlert], worker: AlertWorker) -> None:
@@ -102,7 +120,8 @@ async def serve(settings: BillingSettings) -> None:
         [RequireServiceToken(identity), DatabaseUnreachable("billing")],
     )
     loop = asyncio.get_running_loop()
-    background = [loop.create_task(_purge_expired(budgets)), loop.create_task(worker.run())]
+    background = [loop.create_task(_purge_expired(budgets)), loop.create_task(_keep_alive(budgets)),
+                  loop.create_task(worker.run())]
     if settings.alert_report:
         background.append(loop.create_task(_spend_reports(engine, settings.alert_report, tz, webhook_names, worker)))
     if settings.budget_metrics_subjects > 0:

@@ -1,7 +1,11 @@
 """Budgets that concurrency cannot overrun: atomic holds against settled spend.
 
 A key's (or team's, or user's) spend in a window is the sum of its ledger rows
-in the window plus what its holds hold now. Reserving checks
+in the window plus what its holds that will be charged to the window hold now
+(:func:`counts_in`: a request's hold in the windows of the instant it was made,
+a lease in every window). Holds lapse by billing's running time, not the wall
+clock: each transaction first makes up an absence of billing
+(:mod:`~switchboard_billing.lapse_clock`). Reserving checks
 ``spend + held + this request ≤ limit`` for every budget that applies and
 inserts the hold in one transaction, serialized per subject:
 
@@ -64,6 +68,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from switchboard_billing.lapse_clock import catch_up
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
 from switchboard_billing.money_freed import MoneyFreed
@@ -240,6 +245,9 @@ def _ms(instant: datetime) -> int:
 #: How long a lease its holder stopped renewing keeps covering what the holder last committed (its requests in
 #: flight and allowance): time for the router to end and settle the calls of a holder that died.
 LAPSED_LEASE_GRACE_SECONDS = 5.0
+_GRACE_MS = int(LAPSED_LEASE_GRACE_SECONDS * 1000)
+#: The kind of a standing's check that reads only what its subject holds now, in any window.
+_HELD = "held"
 
 
 def held_now(now_ms: int) -> sa.ColumnElement[int]:
@@ -253,6 +261,23 @@ def held_now(now_ms: int) -> sa.ColumnElement[int]:
         (r.committed_micros < r.amount_micros, r.committed_micros),
         else_=r.amount_micros,
     )
+
+
+#: A request's hold made this long before a window starts still counts in it: its request is charged to the
+#: window of its start time as the facade (or router) read it, which a clock a little ahead of billing's may place
+#: in the next window.
+WINDOW_EDGE_MS = 2000
+
+
+def counts_in(window: Window | None) -> sa.ColumnElement[bool]:
+    """The reservations rows that count against a budget's window: a request is charged to the window it started
+    in, so a request's hold counts only in the windows of the instant it was made (:data:`WINDOW_EDGE_MS` early
+    included) — the holds of the last window's requests, still running, do not shrink the new one; a lease, money
+    for requests not sent yet, counts in every window, since its requests start now or later."""
+    if window is None:
+        return sa.true()
+    r = _RESERVATIONS.c
+    return sa.or_(r.lease, r.created_at_ms >= _ms(window.start) - WINDOW_EDGE_MS)
 
 
 #: Requests like the one being held that the money left must pay for before any of it is leased.
@@ -309,6 +334,7 @@ class Budgets:
               holder: str, now: datetime, expires_ms: int, renewed_ms: int) -> Reservation:
         """:meth:`reserve`'s transaction."""
         now_ms = _ms(now)
+        catch_up(conn, now_ms, _GRACE_MS)
         checks = self._checks(conn, subjects, now, now_ms)
         if return_lease is not None and return_lease[1] > 0:
             _debit_lease(conn, return_lease[0], return_lease[1])
@@ -318,8 +344,8 @@ class Budgets:
             amount = existing[0] if existing is not None else 0
             return Reservation(request_id, amount, existing is not None, states,
                                existing[1] if existing is not None else 0)
-        free = min(c.limit - spent[i] - held[c.scope] for i, c in enumerate(checks))
-        exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[c.scope] >= c.limit), None)
+        free = min(c.limit - spent[i] - held[i] for i, c in enumerate(checks))
+        exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[i] >= c.limit), None)
         amount, capped = amount_micros, False
         if amount > free and cap is not None and exhausted is None:
             smaller = cap(max(0, free))
@@ -327,19 +353,17 @@ class Budgets:
                 amount, capped = smaller, True
         if exhausted is not None or amount > free:
             denied = exhausted or next(states[i] for i, c in enumerate(checks)
-                                       if spent[i] + held[c.scope] + amount > c.limit)
+                                       if spent[i] + held[i] + amount > c.limit)
             return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
                                free_micros=max(0, free))
         if amount > 0:
             self._insert(conn, request_id, owners, amount, now_ms, renewed_ms, expires_ms, amount, holder)
-            for scope, _subject, _limits in subjects:
-                held[scope] += amount
+            held = [h + amount for h in held]
         lease = None
         if lease_ask is not None and not capped and amount > 0:
             lease = self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms)
             if lease is not None:
-                for scope, _subject, _limits in subjects:
-                    held[scope] += lease.micros
+                held = [h + lease.micros for h in held]
         return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
                            expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
 
@@ -356,17 +380,18 @@ class Budgets:
         renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
         committed = min(micros, max(0, ask.committed_micros))
         self._insert(conn, ask.lease_id, owners, micros, _ms(now), renewed_ms, expires_ms, committed,
-                           ask.holder)
+                     ask.holder, lease=True)
         return Lease(ask.lease_id, micros, renewed_ms, expires_ms)
 
     @staticmethod
     def _insert(conn: sa.Connection, reservation_id: str, owners: _Owners, amount: int,
-                      now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str) -> None:
+                      now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str,
+                      lease: bool = False) -> None:
         conn.execute(_RESERVATIONS.insert().values(
             reservation_id=reservation_id, key_id=owners.key_id, team_id=owners.team_id, user_id=owners.user_id,
             model=owners.model, amount_micros=amount,
             created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
-            holder=holder[:120]))
+            holder=holder[:120], lease=lease))
 
     @staticmethod
     def _subjects(owners: _Owners, key_limits: Limits, team_limits: Limits, user_limits: Limits,
@@ -397,6 +422,7 @@ class Budgets:
     def _renew(conn: sa.Connection, *, leases: list[tuple[str, int, int]], holds: Sequence[str], now_ms: int,
                renewed_ms: int) -> Renewed:
         """:meth:`renew`'s transaction."""
+        catch_up(conn, now_ms, _GRACE_MS)
         r = _RESERVATIONS.c
         live = r.expires_at_ms > now_ms, r.renewed_until_ms > now_ms
         renewed: set[str] = set()
@@ -440,10 +466,11 @@ class Budgets:
             anchor = self._anchor(conn, f"{scope}:{subject_id}")
             checks = self._budget_checks(scope, subject_id, limits, now, anchor or now_ms)
             window = next((c.window for c in checks if c.kind == "budget"), None)
-            extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today)]
+            extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today),
+                     _Check(scope, _HELD, subject_id, 0, None)]
             spent, held, _existing, _settled = self._sums(conn, [*checks, *extra], now_ms, "")
-            out.append(Standing(self._states(checks, spent[: len(checks)], held), spent[-2], spent[-1],
-                                held[scope], today))
+            n = len(checks)
+            out.append(Standing(self._states(checks, spent[:n], held[:n]), spent[-3], spent[-2], held[-1], today))
         return out
 
     @staticmethod
@@ -498,18 +525,22 @@ class Budgets:
 
     @staticmethod
     def _sums(conn: sa.Connection, checks: list[_Check], now_ms: int,
-                    request_id: str) -> tuple[list[int], dict[str, int], tuple[int, int] | None, bool]:
-        """Spent per check, held per scope, this request's own reservation (amount, expiry) if any, and
-        whether it is already settled — in one statement, so all from one snapshot."""
+                    request_id: str) -> tuple[list[int], list[int], tuple[int, int] | None, bool]:
+        """Spent per check, held per check (the holds that count in its window, :func:`counts_in`), this request's
+        own reservation (amount, expiry) if any, and whether it is already settled — in one statement, so all from
+        one snapshot. A check of kind :data:`_HELD` reads no spend."""
         columns: list[sa.ColumnElement[Any] | sa.TextClause] = []
         for i, check in enumerate(checks):
+            if check.kind == _HELD:
+                columns.append(sa.literal(0))
+                continue
             start, end = (_ms(check.window.start), _ms(check.window.end)) if check.window is not None else ALL_TIME
             columns.append(sa.text(spent_sql(check.scope, f"_{i}")).bindparams(
                 **spent_params(check.scope, check.subject_id, start, end, f"_{i}")))
-        scopes = {c.scope: c.subject_id for c in checks}
-        for scope, subject_id in scopes.items():
+        for check in checks:
             columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
-                           .where(_owned_by(_RESERVATIONS, scope, subject_id), _RESERVATIONS.c.expires_at_ms > now_ms)
+                           .where(_owned_by(_RESERVATIONS, check.scope, check.subject_id),
+                                  _RESERVATIONS.c.expires_at_ms > now_ms, counts_in(check.window))
                            .scalar_subquery())
         mine = _RESERVATIONS.c.reservation_id == request_id
         columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())
@@ -517,15 +548,16 @@ class Budgets:
         columns.append(sa.select(sa.func.count()).select_from(_LEDGER)
                        .where(_LEDGER.c.request_id == request_id).scalar_subquery())
         row = conn.execute(sa.select(*columns)).one()
-        sums = [int(v) for v in row[: len(checks) + len(scopes)]]
-        amount, expires, settled = row[len(checks) + len(scopes):]
-        held = dict(zip(scopes, sums[len(checks):], strict=True))
+        n = len(checks)
+        sums = [int(v) for v in row[: 2 * n]]
+        amount, expires, settled = row[2 * n:]
+        held = sums[n:]
         existing = (int(amount), int(expires)) if amount is not None else None
         return sums[: len(checks)], held, existing, bool(settled)
 
     @staticmethod
-    def _states(checks: list[_Check], spent: list[int], held: dict[str, int]) -> tuple[BudgetState, ...]:
-        return tuple(BudgetState(c.scope, c.kind, c.subject_id, c.limit, spent[i], held[c.scope], c.window)
+    def _states(checks: list[_Check], spent: list[int], held: list[int]) -> tuple[BudgetState, ...]:
+        return tuple(BudgetState(c.scope, c.kind, c.subject_id, c.limit, spent[i], held[i], c.window)
                      for i, c in enumerate(checks))
 
     async def release(self, request_id: str) -> bool:
@@ -535,6 +567,13 @@ class Budgets:
         if released:
             self.freed.notify()
         return bool(released)
+
+    async def keep_alive(self) -> int:
+        """Refreshes the time billing was last seen running, making up an absence first (see
+        :mod:`~switchboard_billing.lapse_clock`); run every :data:`~switchboard_billing.lapse_clock.TICK_SECONDS` so
+        an idle billing is not taken for an absent one. Returns the gap made up (ms)."""
+        now_ms = _ms(self.clock.now())
+        return await self._writer.run(lambda conn: catch_up(conn, now_ms, _GRACE_MS))
 
     async def purge_expired(self) -> int:
         """Deletes reservations past their expiry (they already count for nothing); returns how many."""

@@ -201,8 +201,8 @@ def budget_exceeded(reservation: Reservation, full: Quote, fits: int, now_ms: fl
     if left > 0 and full.micros > left:
         parts.append(f"; this request may cost up to ${format_usd(full.micros)}")
         if fits >= 1:
-            parts.append(f" — send max_tokens (max_output_tokens on the Responses API) of at most {fits} to fit "
-                         "what is left")
+            # Chat's field: each HTTP dialect names its own (max_output_tokens on the Responses API).
+            parts.append(f" — send max_tokens of at most {fits} to fit what is left")
         else:
             parts.append(" — its prompt alone may cost more than what is left; send a shorter prompt")
     retry_after = 0.0

@@ -144,6 +144,19 @@ async def _v13_cache_savings(conn: AsyncConnection) -> None:
     await _add_columns(conn, "usage_ledger", {"cache_savings_micros": "BIGINT NOT NULL DEFAULT 0"})
 
 
+async def _v14_lapse_clock_and_lease_windows(conn: AsyncConnection) -> None:
+    """The time billing was last seen running (lapse_clock.py), started at the latest hold made (a lower bound:
+    a billing upgraded after an absence makes it up), and which reservations are leases (a lease counts in
+    every budget window, a request's hold only in the windows its request is charged to; budgets.py). Holds
+    made before this migration are taken for leases: counted in every window until they settle."""
+    await conn.execute(sa.text("CREATE TABLE IF NOT EXISTS billing_alive (id INTEGER PRIMARY KEY, "
+                               "seen_ms BIGINT NOT NULL)"))
+    await conn.execute(sa.text("INSERT INTO billing_alive (id, seen_ms) "
+                               "SELECT 1, COALESCE(MAX(created_at_ms), 0) FROM reservations"))
+    if "lease" in await _add_columns(conn, "reservations", {"lease": "BOOLEAN NOT NULL DEFAULT FALSE"}):
+        await conn.execute(sa.text("UPDATE reservations SET lease = TRUE"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -155,4 +168,6 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(10, "budget alerts and their delivery queue", _v10_alerts),
               Migration(11, "audit log of models added at run time", _v11_audit_log),
               Migration(12, "hourly spend per budget subject, kept by triggers", _v12_spend_buckets),
-              Migration(13, "what prompt caching saved, per request in the ledger", _v13_cache_savings)]
+              Migration(13, "what prompt caching saved, per request in the ledger", _v13_cache_savings),
+              Migration(14, "the lapse clock billing's absence stops; leases marked",
+                        _v14_lapse_clock_and_lease_windows)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Boolean, Column, false
 from sqlmodel import Field, SQLModel
 
 
@@ -101,6 +101,9 @@ class ReservationRow(SQLModel, table=True):
     committed_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: Who holds it ("facade@host:pid"); for people reading the table.
     holder: str = Field(default="", max_length=120)
+    #: A lease (money for future requests: counted in every budget window) rather than one request's hold
+    #: (counted only in the windows of the instant it was made, where its request is charged); migration 14.
+    lease: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
 
 
 class StoredModelRow(SQLModel, table=True):

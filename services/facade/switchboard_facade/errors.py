@@ -2,7 +2,9 @@
 
 Every failure becomes OpenAI's ``{"error": {"message", "type", "param", "code"}}``
 (or Anthropic's ``{"type": "error", "error": {"type", "message"}}`` on the
-Anthropic endpoints) with the status a client SDK expects.
+Anthropic endpoints) with the status a client SDK expects. An error about the
+chat body a request became is told in the terms of the dialect the client spoke
+(:func:`in_terms`: its fields, not chat's).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from switchboard_common.errors import Kind, ServiceError
 from switchboard_facade.replies import Reply
 from switchboard_facade.request_id import new_request_id
 from switchboard_translate.anthropic import error_type_for_status
+from switchboard_translate.error_terms import ErrorTerms
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +39,25 @@ _KINDS: dict[int, tuple[str, str]] = {
     Kind.ERROR_KIND_NOT_FOUND: ("not_found_error", "not_found_error"),
     Kind.ERROR_KIND_CONFLICT: ("conflict_error", "invalid_request_error"),
     Kind.ERROR_KIND_POLICY: ("policy_error", "invalid_request_error"),
+    Kind.ERROR_KIND_SERVICE_UNAVAILABLE: ("service_unavailable", "api_error"),
 }
+
+
+def in_terms(err: ServiceError, terms: ErrorTerms | None) -> ServiceError:
+    """``err`` naming the fields of the client's dialect instead of chat's (``err`` itself when ``terms`` is None
+    or changes nothing)."""
+    if terms is None:
+        return err
+    error = err.error
+    param, message = terms.param(error.param), terms.message(error.message)
+    if param == error.param and message == error.message:
+        return err
+    told = common_pb2.Error()
+    told.CopyFrom(error)
+    told.param, told.message = param, message
+    result = ServiceError.from_proto(told)
+    result.detail = err.detail
+    return result
 
 
 def status_for(err: ServiceError) -> int:

@@ -13,8 +13,8 @@ what those layers did for it:
 * the body size limit (413) and, for an unexpected exception, a 500 — both as
   error JSON in the route's dialect, with ``x-request-id``;
 * a client that disconnects cancels the upstream call, before the answer as
-  during a stream (:mod:`replies`); one that left before its answer is logged
-  with status 499.
+  during a stream (:mod:`replies`); one that left before its answer (while
+  sending its body, or while the router worked) is logged with status 499.
 
 The routes stay declared on the FastAPI app, marked with :func:`hot`, so the
 OpenAPI schema lists them and a request the lane does not take (another
@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
 from switchboard_common import metrics, tracing
@@ -58,6 +58,9 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _NO_PARAMS: dict[str, str] = {}
+#: Path parameter kinds whose value is the matched text itself (``{name}``, and ``{name:path}``, which spans
+#: ``/``: a ``provider/model`` name in Azure's deployment path), so the route's regex match is the parameter.
+_TEXT_CONVERTORS = frozenset({"StringConvertor", "PathConvertor"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +93,7 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
     except ServiceError as err:
         return error_response(err, id_headers(request_id, errors), errors)
     except ClientGone:
-        raise ClientDisconnect() from None
+        return client_closed(request_id)  # it left while sending its body
     try:
         return await unless_client_leaves(handler(gw, incoming), request.receive)
     except ClientGone:
@@ -108,12 +111,12 @@ class FastLane:
             marked = getattr(getattr(route, "endpoint", None), "hot_route", None)
             if marked is None or not isinstance(route, Route) or "POST" not in (route.methods or ()):
                 continue
-            entry = HotRoute(route.path, marked[0], marked[1])
+            entry = HotRoute(route.path_format, marked[0], marked[1])
             if "{" not in route.path:
                 self.exact.setdefault(route.path, entry)
             else:
-                if any(type(c).__name__ != "StringConvertor" for c in route.param_convertors.values()):
-                    raise ValueError(f"hot route {route.path}: only string path parameters are supported")
+                if any(type(c).__name__ not in _TEXT_CONVERTORS for c in route.param_convertors.values()):
+                    raise ValueError(f"hot route {route.path}: only str and path parameters are supported")
                 self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
         self.cors = SimpleCors(cors_origins, expose_headers)
         self.observer = Observer(service)
@@ -162,6 +165,8 @@ class FastLane:
                 body = await read_body(receive, headers.get("content-length"), gw.settings.max_body_bytes)
             except ServiceError as err:
                 reply = error_response(err, id_headers(request_id, route.errors), route.errors)
+            except ClientGone:
+                reply = client_closed(request_id)  # it left while sending its body: a 499 too
             else:
                 try:
                     reply = await unless_client_leaves(
@@ -170,7 +175,7 @@ class FastLane:
                     reply = client_closed(request_id)  # the server drops it; the access log keeps its 499
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
         except ClientGone:
-            return  # no one to answer; recorded as a 500 with no status, as the framework path does
+            return  # it left while its answer was being sent: recorded with the answer's status
         except Exception:
             if exchange.status:
                 raise  # the answer has begun: the server closes the connection

@@ -43,7 +43,7 @@ from switchboard_billing.client import (
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
 from switchboard_facade.budget_headers import budget_headers
-from switchboard_facade.errors import anthropic_status_for, error_response, status_for
+from switchboard_facade.errors import anthropic_status_for, error_response, in_terms, status_for
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.privacy_tier import (
@@ -66,6 +66,7 @@ from switchboard_router.client import (
     StreamHandle,
 )
 from switchboard_rules.custody import PII_HEADER
+from switchboard_translate.error_terms import ErrorTerms
 from switchboard_translate.generated_text import DeliveredText
 from switchboard_translate.output_bound import requested_choices, requested_output_tokens
 from switchboard_translate.prompt_bound import prompt_tokens_bound
@@ -135,6 +136,8 @@ class Dialect:
     stream_encoder: Callable[[], StreamEncoder] | None = None
     #: Headers this dialect adds to every answer (given the request id).
     extra_headers: Callable[[str], Mapping[str, str]] = field(default=lambda request_id: {})
+    #: How an error about the router's (chat) body names the client's own fields (None: the client spoke chat).
+    terms: ErrorTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,23 +180,24 @@ def openai_usage(usage: common_pb2.Usage) -> dict[str, Any]:
 
 async def serve(gw: Gateway, incoming: Incoming, endpoint: Endpoint) -> Reply:
     """A hot route's whole work: parse in the endpoint's dialect, admit, and answer."""
-    call: Call | None = None
     try:
         body, size = incoming.json_object()
         takes_fields = TIER_FIELD in body or JURISDICTION_FIELD in body
         requested_tier = take_requested_tier(incoming.headers, body)
         requested_places = take_requested_jurisdictions(incoming.headers, body)
         parsed = endpoint.parse(body, incoming)
-        call = Call(incoming.request_id, parsed.body["model"], parsed.body, bool(parsed.body.get("stream")),
-                    parsed.operation, size, requested_tier, requested_places)
-        if parsed.as_sent and not takes_fields:  # the gateway's own fields are not the router's
-            call.raw_body = incoming.body
+    except ServiceError as err:  # the endpoint's own checks: in its client's terms already
+        return error_response(err, {"x-request-id": incoming.request_id}, dialect=endpoint.errors)
+    call = Call(incoming.request_id, parsed.body["model"], parsed.body, bool(parsed.body.get("stream")),
+                parsed.operation, size, requested_tier, requested_places)
+    if parsed.as_sent and not takes_fields:  # the gateway's own fields are not the router's
+        call.raw_body = incoming.body
+    try:
         await admit(gw, incoming.credential(), call)
     except ServiceError as err:
-        headers = call_headers(call) if call is not None else {"x-request-id": incoming.request_id}
-        return error_response(err, headers, dialect=endpoint.errors)
+        return error_response(in_terms(err, parsed.dialect.terms), call_headers(call), dialect=endpoint.errors)
     except asyncio.CancelledError:
-        if call is not None and call.admitted is not None:  # the client left while the request was admitted
+        if call.admitted is not None:  # the client left while the request was admitted
             _abandoned(gw, call)
         raise
     if call.stream and parsed.dialect.stream_encoder is not None:
@@ -245,6 +249,7 @@ def finish(gw: Gateway, call: Call, usage: common_pb2.Usage | None = None) -> No
 
 def _failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Reply:
     """A call that failed before any answer: settled here when the router may never have taken it."""
+    err = in_terms(err, dialect.terms)
     http_status = anthropic_status_for(err) if dialect.errors == "anthropic" else status_for(err)
     if err.error.code in _UNANSWERED:
         _settle_unanswered(gw, call, status="error", http_status=http_status, error_code=err.error.code)
@@ -321,11 +326,11 @@ async def _stream(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
     headers["cache-control"] = "no-cache"
     headers["x-accel-buffering"] = "no"
     assert dialect.stream_encoder is not None
-    return StreamReply(_relay(gw, call, route, events, handle, dialect.stream_encoder()), headers)
+    return StreamReply(_relay(gw, call, route, events, handle, dialect.stream_encoder(), dialect.terms), headers)
 
 
 async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterator[StreamEvent],
-                 handle: StreamHandle, encoder: StreamEncoder) -> AsyncIterator[bytes]:
+                 handle: StreamHandle, encoder: StreamEncoder, terms: ErrorTerms | None) -> AsyncIterator[bytes]:
     """Frames chunk batches through ``encoder``; gives the admission and hold back however the stream ends.
 
     The router settles the stream (it knows what the provider delivered, even when this client goes away);
@@ -344,13 +349,14 @@ async def _relay(gw: Gateway, call: Call, route: RouteInfo, events: AsyncIterato
             elif kind == "end":
                 end = event.end
                 usage = end.usage
-                yield encoder.end(openai_usage(usage), end.error if end.HasField("error") else None)
+                failure = in_terms(ServiceError.from_proto(end.error), terms).error if end.HasField("error") else None
+                yield encoder.end(openai_usage(usage), failure)
     except ServiceError as err:  # the router was lost, or the deadline passed, after the stream began
         if err.error.code in _UNANSWERED:  # this facade's record is the bill: the client is told it
             usage = _delivered_usage(call, delivered)
             _settle_unanswered(gw, call, status="error", http_status=status_for(err), error_code=err.error.code,
                                usage=usage, route=route)
-        yield encoder.end(openai_usage(usage) if usage is not None else None, err.error)
+        yield encoder.end(openai_usage(usage) if usage is not None else None, in_terms(err, terms).error)
     finally:
         handle.cancel()
         finish(gw, call, usage)

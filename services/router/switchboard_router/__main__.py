@@ -25,6 +25,9 @@ from switchboard_router.settings import RouterSettings
 from switchboard_router.settlement import Settlement
 
 log = logging.getLogger("switchboard_router")
+#: Share of the shutdown grace the calls in flight get to end by themselves; then they are ended (each settled
+#: from what it consumed, into the journal) and the rest of the grace delivers the journal to billing.
+CALLS_SHARE = 0.75
 #: How often the catalog file is checked for changes (billing checks it as often).
 CONFIG_CHECK_SECONDS = 2.0
 
@@ -62,6 +65,11 @@ async def serve(settings: RouterSettings) -> None:
                                 settings.budget_lease_units))
     await auth.start()
     await billing.start()
+    # The usage a dead router journaled is charged before this one admits anything: a hold granted first could
+    # be granted against money the replay then charges. If billing does not answer, the replay goes on later.
+    if not await billing.outbox.recovered(settings.service_timeout_seconds):
+        log.warning("the usage journal of an earlier run is not delivered yet (billing unreachable?); "
+                    "it is delivered in the background")
     engine: Engine | None = None
 
     async def reload(why: str) -> None:
@@ -106,16 +114,27 @@ async def serve(settings: RouterSettings) -> None:
                 await reload("config file change")
 
     watcher = loop.create_task(watch_file())
+    grace = settings.shutdown_grace_seconds
+    ends_by = 0.0
+
+    def drain() -> None:
+        nonlocal ends_by
+        ends_by = loop.time() + grace  # the whole stop, calls and deliveries, fits in the grace
+        servicer.calls.stopping = True
+        servicer.exchanges.drain()
+
     async def close() -> None:
+        # The calls have ended (each settled into the journal); what is left of the grace delivers it to billing,
+        # which is still up (it stops after the router); what billing does not take stays journaled for the next run.
         watcher.cancel()
         await watch.close()
         await running.aclose()
-        await billing.close(settings.shutdown_grace_seconds)
-        await auth.close(settings.shutdown_grace_seconds)
+        await billing.close(max(0.5, ends_by - loop.time()))
+        await auth.close(max(0.5, ends_by - loop.time()))
         for channel in peers:
             await channel.close()
 
-    await run_until_signalled(service, settings.shutdown_grace_seconds, close, on_drain=servicer.exchanges.drain)
+    await run_until_signalled(service, grace * CALLS_SHARE, close, on_drain=drain)
 
 
 def main() -> None:

@@ -77,6 +77,34 @@ class Constraints:
     #: The most output tokens the call may produce (its budget hold's bound); 0: no bound. Each attempt sends
     #: the provider min(this, the deployment's output limit) when the client asked for more or nothing.
     output_bound: int = 0
+    #: The key's own tier ("" none), and whether ``privacy_tier`` is the request's ask rather than that pin (a
+    #: stricter ask, or any ask of an unpinned key): a refusal then advises a looser ask, not a looser key.
+    key_privacy_tier: str = ""
+    tier_asked: bool = False
+    #: The key's own jurisdictions (empty: anywhere), and whether ``jurisdictions`` is the request's narrowing of
+    #: them: a refusal then advises a wider ask, not another key.
+    key_jurisdictions: Sequence[str] = ()
+    jurisdictions_asked: bool = False
+
+
+def _looser(constraints: Constraints) -> str:
+    """The other way out of a tier no deployment meets: the request's own ask loosened when the tier is its ask
+    (a looser key could not help), else a key with a looser tier."""
+    if not constraints.tier_asked:
+        return "a key with a looser tier."
+    if constraints.key_privacy_tier:
+        return (f"ask for a looser privacy tier (this key is pinned to {constraints.key_privacy_tier!r}, which "
+                "applies when the request asks for none).")
+    return "ask for a looser privacy tier, or none."
+
+
+def _wider(constraints: Constraints) -> str:
+    """The other way out of jurisdictions no deployment is in: the request's own narrowing widened when it
+    narrowed them (another key could not help), else a key allowed there."""
+    if constraints.jurisdictions_asked:
+        allowed = ", ".join(constraints.key_jurisdictions) if constraints.key_jurisdictions else "any"
+        return f"ask for jurisdictions it can be served in, or none (this key allows: {allowed})."
+    return "a key allowed there (a request may narrow its key's jurisdictions, never widen them)."
 
 
 def bounded_for(body: dict[str, Any], output_bound: int, deployment: Deployment) -> tuple[dict[str, Any], int]:
@@ -271,9 +299,8 @@ class Engine:
         at_tier = [d for entry in plan.models for d in entry.deployments if tier_allows(d.privacy_tier, tier, tiers)]
         if constraints.jurisdictions and at_tier:
             could = sorted({d.jurisdiction for d in at_tier if d.jurisdiction})
-            where = (f"It can be served in: {', '.join(could)}. Use another model, or a key allowed there (a "
-                     "request may narrow its key's jurisdictions, never widen them)." if could
-                     else "None of its deployments declares a jurisdiction.")
+            where = (f"It can be served in: {', '.join(could)}. Use another model, or "
+                     + _wider(constraints) if could else "None of its deployments declares a jurisdiction.")
             return ServiceError(
                 Kind.ERROR_KIND_POLICY,
                 f"No deployment of {which} is in jurisdictions {', '.join(constraints.jurisdictions)}"
@@ -285,8 +312,8 @@ class Engine:
             Kind.ERROR_KIND_POLICY,
             f"No deployment of {which} satisfies privacy tier {tier or 'any'!r}"
             + (f" in jurisdictions {', '.join(constraints.jurisdictions)}" if constraints.jurisdictions else "")
-            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or a key with a "
-            "looser tier.", code="privacy_tier_unavailable")
+            + f" (it is served at: {'; '.join(offered)}). Use a model that has such a deployment, or "
+            + _looser(constraints), code="privacy_tier_unavailable")
 
     def _plan(self, entry: ModelEntry, constraints: Constraints) -> _Plan:
         models = [entry]

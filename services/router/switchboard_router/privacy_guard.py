@@ -155,7 +155,12 @@ class PrivacyGuard:
         tier = resolve_tier(constraints.privacy_tier, constraints.requested_privacy_tier,
                             self.engine.catalog.privacy_tiers)
         places = resolve_jurisdictions(constraints.jurisdictions, constraints.requested_jurisdictions)
-        return Constraints(list(constraints.allowed_models), tier, places, dict(credentials or {}), output_bound)
+        keys_places = resolve_jurisdictions(constraints.jurisdictions, ()) \
+            if constraints.requested_jurisdictions else places
+        return Constraints(list(constraints.allowed_models), tier, places, dict(credentials or {}), output_bound,
+                           key_privacy_tier=constraints.privacy_tier,
+                           tier_asked=bool(tier) and tier != constraints.privacy_tier,
+                           key_jurisdictions=keys_places, jurisdictions_asked=places != keys_places)
 
     def prepare(self, body: dict[str, Any], constraints: router_pb2.RoutingConstraints,
                 operation: Operation = Operation.COMPLETE, credentials: Mapping[str, str] | None = None,

@@ -6,6 +6,11 @@ made by the gate — then the privacy step and the engine serve it, and
 :class:`~switchboard_router.settlement.Settlement` records it however it ends:
 with the provider's usage, with a typed error, or cancelled (the caller went
 away: billed from what the provider delivered, not from the bytes relayed).
+
+A key holder's answer names the model it asked for (a catalog name or its
+key's alias), whole or streamed, as the facade's answers to HTTP clients do
+(:mod:`switchboard_translate.answer_model`); the facade, which names the model
+its own client asked for, gets the provider's answer as it came.
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from switchboard_router.providers.base import TokenUsage
 from switchboard_router.settlement import Settlement
 from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tokens
 from switchboard_rules import request_fields
+from switchboard_translate.answer_model import AnswerModel
+
+#: The error code of a call the router's shutdown ended (billed, as a cut call, for what it consumed).
+ROUTER_SHUTDOWN = "router_shutdown"
 
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
@@ -84,6 +93,11 @@ def _response_id(raw: bytes) -> str:
     return str(chunk.get("id") or "") if isinstance(chunk, dict) else ""
 
 
+def _named(chunks: list[bytes], answer_model: AnswerModel | None) -> list[bytes]:
+    """A key holder's chunks naming the model it asked for (a trusted caller's as they came)."""
+    return chunks if answer_model is None else [answer_model.name_bytes(chunk) for chunk in chunks]
+
+
 @dataclass(frozen=True, slots=True)
 class Answered:
     """A whole answer, and the settlement of its usage for its transport to run once, before the answer is handed
@@ -101,6 +115,12 @@ class CallServer:
         self.guard = guard
         self.gate = gate
         self.settlement = settlement
+        #: Set when the router is stopping: a call cancelled from then on was ended by the shutdown.
+        self.stopping = False
+
+    def _cut_code(self) -> str:
+        """The error code of a call that ended before its answer: its caller left, or the router's shutdown ended it."""
+        return ROUTER_SHUTDOWN if self.stopping else CLIENT_DISCONNECTED
 
     async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any],
                       operation: Operation) -> Ticket:
@@ -128,6 +148,7 @@ class CallServer:
         happens to the answer; a call that fails or is cancelled before it is answered is settled here."""
         request_id.bind(request.request_id)
         body = parse_body(request)
+        asked = request.model  # before the gate resolves a key's alias
         ticket = await self._ticket(caller, request, body, operation)
         try:
             prepared = await self._prepare(request, ticket, body, operation)
@@ -140,10 +161,12 @@ class CallServer:
             usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(body), reported_by_provider=False)
             usage.total_tokens = usage.prompt_tokens
             self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                   error_code=CLIENT_DISCONNECTED, usage=usage)
+                                   error_code=self._cut_code(), usage=usage)
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
+        if not caller.trusted:
+            AnswerModel(asked).name(result.body)
         response = router_pb2.CompleteResponse(body=orjson.dumps(result.body), usage=usage, route=route,
                                                provider_ms=result.provider_ms)
         return Answered(response, partial(
@@ -155,6 +178,7 @@ class CallServer:
         """RouteInfo, chunk batches, one StreamEnd; settled before the end is sent (or when the caller leaves)."""
         request_id.bind(request.request_id)
         body = parse_body(request)
+        answer_model = None if caller.trusted else AnswerModel(request.model)  # before the gate resolves an alias
         ticket = await self._ticket(caller, request, body, Operation.COMPLETE)
         include_usage = request_fields.usage_asked(body)
         try:
@@ -170,7 +194,7 @@ class CallServer:
                                         first_chunks=request.accepts_first_chunks):
                 chunks: list[bytes] = []
                 if isinstance(item, StartedWithChunks):
-                    chunks, item = item.chunks, item.started
+                    chunks, item = _named(item.chunks, answer_model), item.started
                 if isinstance(item, StreamStarted):
                     route = prepared.annotate(route_to_proto(item.route))
                     route.provider_ttfb_ms = item.ttfb_ms
@@ -178,7 +202,7 @@ class CallServer:
                     if chunks:
                         event.first_chunks.chunks.extend(chunks)
                 elif isinstance(item, StreamChunks):
-                    chunks = item.chunks
+                    chunks = _named(item.chunks, answer_model)
                     event = router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=chunks))
                 else:
                     assert isinstance(item, StreamFinished)
@@ -214,5 +238,5 @@ class CallServer:
                 # The caller went away mid-stream: bill what the provider delivered so far.
                 usage = relayed.usage(None, failed=True, body=body)
                 self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                       error_code=CLIENT_DISCONNECTED, usage=usage_to_proto(usage), route=route,
+                                       error_code=self._cut_code(), usage=usage_to_proto(usage), route=route,
                                        ttft_ms=ttft_ms, stream=True, response_id=response_id)

@@ -20,6 +20,7 @@ from switchboard_billing.budgets import (
 )
 from switchboard_billing.ledger import Ledger
 from switchboard_rules.windows import ManualClock
+from tests.unit.billing.test_lapse_clock import running
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
 
 LIMITS = Limits(max_budget_micros=10_000)
@@ -104,18 +105,18 @@ async def test_a_lease_its_holder_stops_renewing_shrinks_to_what_it_committed(
     budgets, ledger = Budgets(engines[0], clock), ledger_on(engines[1])
     opened = await reserve(budgets, "r0", 100, ask=2_000, committed=1_000)
     assert opened.lease is not None and await held(budgets) == 2_100
-    clock.advance(seconds=4)
+    await running(budgets, clock, 4)
     statuses = (await budgets.renew([("lease-r0", 1_500, 0)], 5.0)).leases  # 1,500 in flight and allowance
     assert statuses[0].known and statuses[0].micros == 2_000
-    clock.advance(seconds=4)
+    await running(budgets, clock, 4)
     assert await held(budgets) == 2_100, "renewed: still whole"
-    clock.advance(seconds=2)
+    await running(budgets, clock, 2)
     assert await held(budgets) == 100 + 1_500, "not renewed in time: only what the holder committed"
     await ledger.record_new([usage_row("r1", 700, START)], {"r1": ("lease-r0", 1_000)})
     assert await held(budgets) == 100 + 500, "a settlement frees its hold from the committed part too"
-    clock.advance(seconds=LAPSED_LEASE_GRACE_SECONDS - 3.5)  # lapsed 2.5 s ago
+    await running(budgets, clock, LAPSED_LEASE_GRACE_SECONDS - 3.5)  # lapsed 2.5 s ago
     assert await held(budgets) == 100 + 500, "the committed part counts for a grace after the lapse"
-    clock.advance(seconds=2.5)
+    await running(budgets, clock, 2.5)
     assert await held(budgets) == 100, "then the lease counts for nothing: the allowance never taken is free"
     clock.advance(timedelta(hours=1))
     assert await held(budgets) == 0, "the reservation TTL ends the plain hold"
@@ -131,7 +132,7 @@ async def test_a_lapsed_lease_is_not_renewed_whole_again(engines: list[AsyncEngi
     budgets = Budgets(engines[0], clock)
     opened = await reserve(budgets, "r0", 100, ask=2_000, committed=500)
     assert opened.lease is not None and await held(budgets) == 2_100
-    clock.advance(seconds=6)
+    await running(budgets, clock, 6)
     assert await held(budgets) == 100 + 500
     others = await reserve(budgets, "other", 10_000 - 600)
     assert others.held, "the money the lapsed lease stopped counting is free for another request"
@@ -152,7 +153,7 @@ async def test_a_hold_its_holder_stops_renewing_lapses_like_a_lease(
                                  team_limits=Limits(), amount_micros=2_000, renew_seconds=5.0)
     assert kept.held and dead.held and await held(budgets) == 5_000
     for _ in range(4):  # the live holder renews its hold; the dead one does not
-        clock.advance(seconds=4)
+        await running(budgets, clock, 4)
         renewed = await budgets.renew([], 5.0, ["kept"])
         assert renewed.unknown_holds == []
     assert await held(budgets) == 3_000, "16 s on: the unrenewed hold counted through its grace, then nothing"
@@ -169,9 +170,9 @@ async def test_a_hold_its_holder_stops_renewing_counts_through_a_grace(engines: 
     budgets = Budgets(engines[0], clock)
     await budgets.reserve(request_id="h", key_id="k1", team_id="", key_limits=LIMITS, team_limits=Limits(),
                           amount_micros=2_000, renew_seconds=5.0)
-    clock.advance(seconds=5 + LAPSED_LEASE_GRACE_SECONDS - 0.5)
+    await running(budgets, clock, 5 + LAPSED_LEASE_GRACE_SECONDS - 0.5)
     assert await held(budgets) == 2_000, "lapsed, but the router may still be settling the call: still held"
-    clock.advance(seconds=1)
+    await running(budgets, clock, 1)
     assert await held(budgets) == 0
     plain = await budgets.reserve(request_id="plain", key_id="k1", team_id="", key_limits=LIMITS,
                                   team_limits=Limits(), amount_micros=2_000)

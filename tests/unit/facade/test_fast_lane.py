@@ -179,9 +179,10 @@ class Answer:
 
 async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: dict[str, str] | None = None,
                method: str = "POST", disconnect_after_body_messages: int | None = None,
-               leave_before_answer: bool = False) -> Answer:
+               leave_before_answer: bool = False, leave_mid_body: bool = False) -> Answer:
     """One raw ASGI request, as uvicorn would hand it over (``leave_before_answer``: the client disconnects
-    once its body is sent, before any answer)."""
+    once its body is sent, before any answer; ``leave_mid_body``: once the chunks given are sent, before the rest
+    of its body)."""
     chunks = body if isinstance(body, list) else [body]
     raw_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     if not isinstance(body, list):
@@ -197,7 +198,9 @@ async def call(app: Any, path: str, body: bytes | list[bytes] = b"{}", headers: 
         if answer.reads < len(chunks):
             answer.reads += 1
             return {"type": "http.request", "body": chunks[answer.reads - 1],
-                    "more_body": answer.reads < len(chunks)}
+                    "more_body": leave_mid_body or answer.reads < len(chunks)}
+        if leave_mid_body:
+            gone.set()
         if leave_before_answer:
             await asyncio.sleep(0.01)
             gone.set()
@@ -256,7 +259,10 @@ def test_every_hot_path_is_the_frameworks_post_route_and_in_the_schema() -> None
         asyncio.run(call(spy, path, chat_body(), {"authorization": "Bearer sk-wrong"}))
         assert scopes[0]["route"].endpoint.hot_route[0] is hot[0].handler, path
     assert lane.match("/v1/chat/completions/") is None  # the framework redirects it
-    assert lane.match("/openai/deployments/a/b/chat/completions") is None
+    # A provider/model deployment name spans a slash (sent as is or as %2F, which the server decodes).
+    slashed = lane.match("/openai/deployments/openai/gpt-4o/chat/completions")
+    assert slashed is not None and slashed[1] == {"deployment": "openai/gpt-4o"}
+    assert slashed[0].template == "/openai/deployments/{deployment}/chat/completions"
 
 
 @pytest.mark.parametrize("origins", ["*", "https://app.example,https://other.example"])
@@ -440,6 +446,29 @@ async def test_a_client_that_leaves_before_the_answer_cancels_it_and_is_recorded
     if path == "lane":
         [line] = [json.loads(line) for line in lines.getvalue().splitlines()]
         assert line["status"] == 499 and line["request_id"] == request_id
+
+
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_a_client_that_leaves_while_sending_its_body_is_recorded_as_gone(path: str) -> None:
+    gateway = StubGateway()
+    app = make_app(gateway)
+    lines = io.StringIO()
+    app.fast_lane.observer.access_log = AccessLog("facade", stream=lines)
+    logger = logging.getLogger("switchboard.access")
+    level = logger.level
+    if path == "lane":
+        logger.setLevel(logging.INFO)
+    try:
+        answer = await asyncio.wait_for(call(app if path == "lane" else app.framework, "/v1/chat/completions",
+                                             [chat_body()[:20]], AUTH, leave_mid_body=True), 5)
+        app.fast_lane.observer.access_log.close()
+    finally:
+        logger.setLevel(level)
+    assert answer.status == 499, "its leaving, not a gateway fault"
+    assert gateway.settled == [] and gateway.ended == [], "nothing was held or served"
+    if path == "lane":
+        [line] = [json.loads(line) for line in lines.getvalue().splitlines()]
+        assert line["status"] == 499
 
 
 async def test_a_broken_stream_tells_the_billed_usage_before_its_error_when_asked() -> None:

@@ -101,3 +101,28 @@ def test_max_tokens_is_capped_at_the_deployment_limit_and_sent_as_openai_names_i
     sent = orjson.loads(OpenAICompatAdapter("vllm").build_request(
         vllm, {"messages": [], "max_tokens": 32000}, stream=False).content)
     assert sent["max_tokens"] == 4096 and "max_completion_tokens" not in sent
+
+
+def test_azure_takes_the_output_cap_as_max_completion_tokens_from_api_version_2024_09_01_preview_on() -> None:
+    """Azure's reasoning and GPT-5 models refuse max_tokens; versions before 2024-09-01-preview know only it."""
+    adapter = OpenAICompatAdapter("azure")
+    for version, field in (("2024-10-21", "max_completion_tokens"), ("2024-09-01-preview", "max_completion_tokens"),
+                           ("2025-04-01-preview", "max_completion_tokens"), ("preview", "max_completion_tokens"),
+                           ("2024-08-01-preview", "max_tokens"), ("2024-06-01", "max_tokens")):
+        d = dep("azure", api_base="https://res.openai.azure.com", extra={"api_version": version})
+        for sent_as in ("max_tokens", "max_completion_tokens"):
+            sent = orjson.loads(adapter.build_request(d, {"messages": [], sent_as: 700}, stream=False).content)
+            assert sent == {"messages": [], field: 700}, (version, sent_as)
+    default = orjson.loads(adapter.build_request(dep("azure", api_base="https://res.openai.azure.com"),
+                                                 {"messages": [], "max_tokens": 5}, stream=False).content)
+    assert default == {"messages": [], "max_completion_tokens": 5}, "the default version is GA 2024-10-21"
+
+
+def test_a_body_with_both_output_caps_keeps_the_one_the_server_names() -> None:
+    d = dep("azure", api_base="https://res.openai.azure.com", extra={"api_version": "2024-06-01"})
+    both = {"messages": [], "max_tokens": 10, "max_completion_tokens": 20}
+    sent = orjson.loads(OpenAICompatAdapter("azure").build_request(d, both, stream=False).content)
+    assert sent == {"messages": [], "max_tokens": 10}
+    sent = orjson.loads(OpenAICompatAdapter("openai").build_request(dep(), both, stream=False).content)
+    assert sent["max_completion_tokens"] == 20 and "max_tokens" not in sent
+

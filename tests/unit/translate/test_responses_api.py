@@ -12,7 +12,7 @@ from openai.types.responses import Response
 
 from switchboard_translate.cursor import SourceShape
 from switchboard_translate.errors import InvalidRequest
-from switchboard_translate.reasoning_replay import encode_thinking_blocks
+from switchboard_translate.reasoning_replay import Replay, decode_replay, encode_replay
 from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "responses"
@@ -186,7 +186,7 @@ def test_without_a_summary_asked_for_thinking_stays_reasoning_text() -> None:
         item = chat_completion_to_response(CLAUDE_TOOL_TURN, request)["output"][0]
         assert item["summary"] == [] and item["content"] == [{"type": "reasoning_text",
                                                               "text": SIGNED_BLOCK["thinking"]}]
-        assert item["encrypted_content"] == encode_thinking_blocks(
+        assert item["encrypted_content"] == encode_replay(
             CLAUDE_TOOL_TURN["choices"][0]["message"]["thinking_blocks"])
 
 
@@ -219,14 +219,14 @@ def test_reasoning_the_gateway_did_not_write_is_left_out() -> None:
             {"type": "function_call_output", "call_id": "c1", "output": "ok"},
         ]}).body["messages"][1])
 
-    assert assistant_turn(encode_thinking_blocks([SIGNED_BLOCK]))["thinking_blocks"] == [SIGNED_BLOCK]
+    assert assistant_turn(encode_replay([SIGNED_BLOCK]))["thinking_blocks"] == [SIGNED_BLOCK]
     unsigned = "sbthink1." + base64.urlsafe_b64encode(b'[{"type":"thinking","thinking":"x"}]').decode()
     for foreign in ("gAAAAABoOpenAIsOwn", "sbthink1.not-base64!", "sbthink1.bm90IGpzb24=", unsigned, None, 42):
         assert "thinking_blocks" not in assistant_turn(foreign), foreign
 
 
 def test_thinking_goes_to_the_assistant_turn_it_began_only() -> None:
-    carried = encode_thinking_blocks([SIGNED_BLOCK])
+    carried = encode_replay([SIGNED_BLOCK])
     messages = normalize_responses_request({"model": "m", "input": [
         {"role": "user", "content": "hi"},
         {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": carried},
@@ -236,4 +236,52 @@ def test_thinking_goes_to_the_assistant_turn_it_began_only() -> None:
         {"role": "assistant", "content": [{"type": "output_text", "text": "and more"}]},
     ]}).body["messages"]
     assert [m.get("thinking_blocks") for m in messages] == [None, None, None, [SIGNED_BLOCK]]
-    assert encode_thinking_blocks([{"type": "thinking", "thinking": "unsigned", "signature": ""}]) is None
+    assert encode_replay([{"type": "thinking", "thinking": "unsigned", "signature": ""}]) is None
+
+
+GEMINI_TOOL_TURN: dict[str, Any] = {
+    "id": "gemini-1", "object": "chat.completion", "created": 1760000000, "model": "gemini-3-pro",
+    "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+        "role": "assistant", "content": "Checking.", "tool_calls": [
+            {"id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+             "extra_content": {"google": {"thought_signature": "c2lnLTA="}}},
+            {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city":"Rome"}'}},
+        ]}}],
+}
+
+
+def test_geminis_thought_signature_comes_back_on_its_call() -> None:
+    """A function_call item has no field for it: a reasoning item ahead of the calls carries the signature, and the
+    next turn puts it back on the call it came with (and only that one), where Gemini's translation reads it."""
+    request: dict[str, Any] = {"model": "team-gemini", "tools": [WEATHER],
+                               "input": [{"role": "user", "content": "weather in Paris and Rome?"}]}
+    response = chat_completion_to_response(GEMINI_TOOL_TURN, request)
+    Response.model_validate(response)
+    assert [item["type"] for item in response["output"]] == ["reasoning", "message", "function_call",
+                                                              "function_call"]
+    reasoning = response["output"][0]
+    assert reasoning["summary"] == [] and reasoning["content"] == []
+    assert reasoning["encrypted_content"] == encode_replay(None, {"call_0": "c2lnLTA="})
+    next_input = [*request["input"], *response["output"],
+                  {"type": "function_call_output", "call_id": "call_0", "output": "Sunny"},
+                  {"type": "function_call_output", "call_id": "call_1", "output": "Rainy"}]
+    messages = normalize_responses_request({**request, "input": next_input}).body["messages"]
+    assert messages[1]["content"] == "Checking." and "thinking_blocks" not in messages[1]
+    assert [call.get("extra_content") for call in messages[1]["tool_calls"]] == [
+        {"google": {"thought_signature": "c2lnLTA="}}, None]
+    # Gemini's call ids repeat from answer to answer: a signature its call did not take is dropped when the turn
+    # ends (at the tool results, or the user's next message), never given to a later call of the same id.
+    for boundary in (next_input[-1], {"role": "user", "content": "and Rome?"}):
+        later = normalize_responses_request({**request, "input": [
+            *request["input"], reasoning, boundary, *response["output"][2:], *next_input[-2:]]}).body["messages"]
+        assert [c.get("extra_content") for m in later if m["role"] == "assistant" for c in m["tool_calls"]] == [
+            None, None]
+
+
+def test_claudes_blocks_and_geminis_signatures_travel_together_and_an_altered_value_carries_nothing() -> None:
+    carried = encode_replay([SIGNED_BLOCK], {"call_0": "c2lnLTA="})
+    assert decode_replay(carried) == Replay([SIGNED_BLOCK], {"call_0": "c2lnLTA="})
+    bad_entry = "sbthink1." + base64.urlsafe_b64encode(
+        b'[{"type":"thought_signature","call_id":"call_0","signature":""}]').decode()
+    assert decode_replay(bad_entry) == Replay()
+    assert encode_replay(None, {"call_0": ""}) is None and encode_replay(None, {}) is None

@@ -14,7 +14,7 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from switchboard_translate.reasoning_replay import decode_thinking_blocks
+from switchboard_translate.reasoning_replay import decode_replay
 from switchboard_translate.responses_api import chat_completion_to_response
 from switchboard_translate.responses_stream import ChatChunksToResponseEvents
 from switchboard_translate.sse import encode_event
@@ -402,7 +402,7 @@ def test_reasoning_streams_as_a_summary_when_one_is_asked_for() -> None:
     assert item["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
     assert "content" not in item and item["status"] == "completed"
     # Claude's signed block rides along, for the client to send back.
-    assert decode_thinking_blocks(item["encrypted_content"]) == [
+    assert decode_replay(item["encrypted_content"]).thinking_blocks == [
         {"type": "thinking", "thinking": "Two and two make four.", "signature": "sig-abc=="}]
     final = events[-1][1]["response"]
     assert final["output"][0] == item and final["reasoning"] == {"effort": "medium", "summary": "auto"}
@@ -435,7 +435,7 @@ def test_without_a_summary_asked_for_reasoning_streams_as_reasoning_text() -> No
                           "response.reasoning_text.done", "response.content_part.done"]
     item = next(p["item"] for n, p in events if n == "response.output_item.done")
     assert item["summary"] == [] and item["content"] == [{"type": "reasoning_text", "text": "Two and two make four."}]
-    assert decode_thinking_blocks(item["encrypted_content"])[0]["signature"] == "sig-abc=="
+    assert decode_replay(item["encrypted_content"]).thinking_blocks[0]["signature"] == "sig-abc=="
 
 
 def test_each_signed_block_keeps_its_own_text_and_redacted_blocks_are_kept() -> None:
@@ -450,7 +450,7 @@ def test_each_signed_block_keeps_its_own_text_and_redacted_blocks_are_kept() -> 
     ], SUMMARY_REQUEST)
     item = next(p["item"] for n, p in events if n == "response.output_item.done")
     assert item["summary"] == [{"type": "summary_text", "text": "First.Second."}]
-    assert decode_thinking_blocks(item["encrypted_content"]) == [
+    assert decode_replay(item["encrypted_content"]).thinking_blocks == [
         redacted, {"type": "thinking", "thinking": "First.", "signature": "s1"},
         {"type": "thinking", "thinking": "Second.", "signature": "s2"}]
 
@@ -461,3 +461,98 @@ def test_a_failed_stream_keeps_the_summary_so_far() -> None:
     assert reasoning["status"] == "incomplete"
     assert reasoning["summary"] == [{"type": "summary_text", "text": "Two and two make four."}]
     assert "encrypted_content" not in reasoning  # no signature came: nothing to replay
+
+
+def _token(token: str, logprob: float, top: list[tuple[str, float]] | None = None,
+           raw: list[int] | None = None) -> dict[str, Any]:
+    """A chat ``logprobs.content`` entry (``bytes`` null unless given, as some providers send it)."""
+    return {"token": token, "logprob": logprob, "bytes": raw,
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": None} for t, lp in top or []]}
+
+
+def _text_chunk(text: str, *tokens: dict[str, Any]) -> dict[str, Any]:
+    chunk = _chunk({"content": text})
+    chunk["choices"][0]["logprobs"] = {"content": list(tokens), "refusal": None}
+    return chunk
+
+
+LOGPROB_SCRIPT = [
+    _chunk({"role": "assistant", "content": ""}),
+    _text_chunk("Hi", _token("Hi", -0.1, [("Hi", -0.1), ("Hey", -2.5)], [72, 105])),
+    _text_chunk(" é", _token(" é", -0.5, [(" é", -0.5)])),
+    _chunk({}, "stop"),
+]
+
+
+def test_log_probabilities_stream_with_the_text_they_belong_to() -> None:
+    """Each text delta carries its tokens' log probabilities in the delta event's shape; .done, the finished part and
+    item carry the whole text's, the part's with bytes (UTF-8 of the token when the provider sent none)."""
+    events = _translate(LOGPROB_SCRIPT)
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    deltas = [p["logprobs"] for n, p in events if n == "response.output_text.delta"]
+    assert deltas == [[{"token": "Hi", "logprob": -0.1, "top_logprobs": [{"token": "Hi", "logprob": -0.1},
+                                                                        {"token": "Hey", "logprob": -2.5}]}],
+                      [{"token": " é", "logprob": -0.5, "top_logprobs": [{"token": " é", "logprob": -0.5}]}]]
+    done = next(p for n, p in events if n == "response.output_text.done")
+    assert done["logprobs"] == deltas[0] + deltas[1]
+    whole = [{"token": "Hi", "bytes": [72, 105], "logprob": -0.1,
+              "top_logprobs": [{"token": "Hi", "bytes": [72, 105], "logprob": -0.1},
+                               {"token": "Hey", "bytes": [72, 101, 121], "logprob": -2.5}]},
+             {"token": " é", "bytes": [32, 195, 169], "logprob": -0.5,
+              "top_logprobs": [{"token": " é", "bytes": [32, 195, 169], "logprob": -0.5}]}]
+    part_done = next(p for n, p in events if n == "response.content_part.done")
+    assert part_done["part"]["logprobs"] == whole
+    item = next(p["item"] for n, p in events if n == "response.output_item.done")
+    assert item["content"][0]["logprobs"] == whole
+    final = events[-1][1]["response"]
+    assert final["output"][0]["content"][0]["logprobs"] == whole
+    completion = {"id": "c", "object": "chat.completion", "created": 1760000000, "model": "gemini",
+                  "choices": [{"index": 0, "finish_reason": "stop", "logprobs": {"content": [
+                      _token("Hi", -0.1, [("Hi", -0.1), ("Hey", -2.5)], [72, 105]),
+                      _token(" é", -0.5, [(" é", -0.5)])]},
+                      "message": {"role": "assistant", "content": "Hi é"}}]}
+    assert mask_ids(final) == mask_ids(chat_completion_to_response(completion, REQUEST, response_id="resp_test"))
+
+
+def test_a_failed_stream_keeps_the_log_probabilities_so_far() -> None:
+    _, response = _failed(LOGPROB_SCRIPT[:2])
+    [message] = response["output"]
+    assert message["status"] == "incomplete" and [e["token"] for e in message["content"][0]["logprobs"]] == ["Hi"]
+
+
+def _gemini_call_chunk(index: int, call_id: str, signature: str | None) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index, "id": call_id, "type": "function",
+                            "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}}
+    if signature is not None:
+        call["extra_content"] = {"google": {"thought_signature": signature}}
+    return _chunk({"tool_calls": [call]})
+
+
+def test_a_signed_call_is_preceded_by_a_reasoning_item_carrying_its_signature() -> None:
+    """Gemini's calls come whole, the first one signed: a finished reasoning item carrying the signature opens right
+    before it; the stream and the whole answer give the same response."""
+    events = _translate([_chunk({"content": "Checking."}), _gemini_call_chunk(0, "call_0", "c2ln"),
+                         _gemini_call_chunk(1, "call_1", None), _chunk({}, "tool_calls")])
+    for _, payload in events:
+        EVENT.validate_python(payload)
+    final = events[-1][1]["response"]
+    assert [item["type"] for item in final["output"]] == ["message", "reasoning", "function_call", "function_call"]
+    reasoning = final["output"][1]
+    assert reasoning["summary"] == [] and reasoning["content"] == [] and reasoning["status"] == "completed"
+    assert decode_replay(reasoning["encrypted_content"]).thought_signatures == {"call_0": "c2ln"}
+    added = [p["item"]["type"] for n, p in events if n == "response.output_item.added"]
+    assert added == ["message", "reasoning", "function_call", "function_call"]
+    done = [p["item"] for n, p in events if n == "response.output_item.done"]
+    assert done[1] == reasoning
+    whole = chat_completion_to_response({"id": "c", "object": "chat.completion", "created": 1760000000,
+                                         "model": "gemini", "choices": [{"index": 0, "finish_reason": "tool_calls",
+                                         "message": {"role": "assistant", "content": "Checking.", "tool_calls": [
+                                             {"id": "call_0", "type": "function",
+                                              "function": {"name": "read_file", "arguments": '{"path": "a.py"}'},
+                                              "extra_content": {"google": {"thought_signature": "c2ln"}}},
+                                             {"id": "call_1", "type": "function",
+                                              "function": {"name": "read_file", "arguments": '{"path": "a.py"}'}},
+                                         ]}}]}, REQUEST, response_id="resp_test")
+    assert [item["type"] for item in whole["output"]] == ["reasoning", "message", "function_call", "function_call"]
+    assert whole["output"][0]["encrypted_content"] == reasoning["encrypted_content"]

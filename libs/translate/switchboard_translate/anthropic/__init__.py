@@ -14,7 +14,7 @@ from switchboard_translate.anthropic.error_body import (
     error_type_for_status,
 )
 from switchboard_translate.anthropic.errors import TranslationError
-from switchboard_translate.anthropic.request_from_anthropic import anthropic_request_to_chat
+from switchboard_translate.anthropic.request_from_anthropic import ERROR_TERMS, anthropic_request_to_chat
 from switchboard_translate.anthropic.request_to_anthropic import (
     DEFAULT_MAX_TOKENS,
     chat_request_to_anthropic,
@@ -34,6 +34,7 @@ from switchboard_translate.anthropic.usage import anthropic_usage_from_openai, o
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
+    "ERROR_TERMS",
     "AnthropicStreamToChat",
     "ChatStreamToAnthropic",
     "StreamFailure",

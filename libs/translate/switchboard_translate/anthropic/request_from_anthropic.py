@@ -5,6 +5,9 @@ message; a user message's ``tool_result`` blocks become one ``role: "tool"``
 message each (in order, ahead of the rest of that user message, since OpenAI
 wants tool answers right after the assistant's calls); ``tool_use`` blocks
 become ``tool_calls`` with their arguments as a JSON string.
+
+:data:`ERROR_TERMS` is its inverse for errors: an error about the chat body
+names the Anthropic field the client sent (see :mod:`switchboard_translate.error_terms`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,23 @@ import orjson
 from switchboard_translate.anthropic.content import block_to_part
 from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_from_anthropic
+from switchboard_translate.error_terms import ErrorTerms
+from switchboard_translate.response_format import JSON_SCHEMA_FORMAT
 
 #: ``reasoning_effort`` for an extended-thinking budget: the first level whose ceiling the budget fits under.
 _EFFORT_CEILINGS: tuple[tuple[int, str], ...] = ((1024, "low"), (2048, "medium"))
+
+#: Chat fields (of errors about the chat body) → the Anthropic fields they come from.
+ERROR_TERMS = ErrorTerms(
+    {
+        "max_completion_tokens": "max_tokens",
+        "stop": "stop_sequences",
+        "reasoning_effort": "thinking.budget_tokens",
+        "response_format": "output_config.format",
+        "user": "metadata.user_id",
+    },
+    {JSON_SCHEMA_FORMAT: 'output_config.format {"type": "json_schema", "schema": {...}}'},
+)
 
 
 def anthropic_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:

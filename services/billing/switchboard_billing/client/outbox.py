@@ -151,6 +151,15 @@ class Outbox:
         self._task = self._loop.create_task(self._run())
         self._recovery = self._loop.create_task(self._recover())
 
+    async def recovered(self, timeout: float) -> bool:
+        """Waits up to ``timeout`` for the journals left by dead processes to be delivered (the router waits
+        before it listens, so that no hold is granted against money a replay is about to charge); whether they
+        were. Delivery goes on in the background either way."""
+        if self._recovery is None:
+            return True
+        done, _ = await asyncio.wait((self._recovery,), timeout=timeout)
+        return bool(done)
+
     def _open_segment(self) -> _Segment:
         path = self.directory / f"{self.prefix}-{os.getpid()}-{secrets.token_hex(4)}.journal"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

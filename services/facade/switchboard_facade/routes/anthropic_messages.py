@@ -6,7 +6,8 @@ configured with ``<gateway>/anthropic`` as their base URL. The body becomes a
 canonical OpenAI chat request, the router answers in OpenAI chat whatever
 provider serves the model, and the answer goes back as an Anthropic message
 or an Anthropic event stream (``message_start`` … ``message_stop``). Errors
-are Anthropic's error JSON. The key comes from ``x-api-key`` or
+are Anthropic's error JSON, naming Anthropic's fields (``max_tokens``,
+``stop_sequences``, ``thinking.budget_tokens``) where the refusal named chat's. The key comes from ``x-api-key`` or
 ``Authorization: Bearer``; ``anthropic-version`` and ``anthropic-beta`` are
 accepted and need not be set.
 """
@@ -32,6 +33,7 @@ from switchboard_facade.http_input import Incoming, credential, read_json_object
 from switchboard_facade.replies import Reply
 from switchboard_facade.token_estimate import chat_prompt_tokens
 from switchboard_translate.anthropic import (
+    ERROR_TERMS,
     ChatStreamToAnthropic,
     TranslationError,
     anthropic_request_to_chat,
@@ -144,7 +146,7 @@ def anthropic_dialect(model: str, request_id: str) -> Dialect:
         return orjson.dumps(message)
 
     return Dialect(errors="anthropic", render=render, stream_encoder=lambda: _AnthropicStream(model, msg_id),
-                   extra_headers=lambda rid: {"request-id": rid})
+                   extra_headers=lambda rid: {"request-id": rid}, terms=ERROR_TERMS)
 
 
 class MessagesEndpoint:

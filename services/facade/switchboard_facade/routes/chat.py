@@ -37,12 +37,17 @@ router = APIRouter()
 
 def canonical_chat_body(body: dict[str, Any], cursor: bool) -> tuple[dict[str, Any], CursorResponseFixer | None]:
     """One canonical OpenAI chat body from any shape Cursor or an SDK sends, and the
-    fixer its answer needs (Cursor: every tool call named; custom tools unwrapped)."""
+    fixer its answer needs (Cursor: every tool call named; custom tools unwrapped).
+
+    ``cursor`` is the path's word (``/cursor``, the Azure layout); a body only Cursor sends (Agent mode's
+    Responses shape) is answered for Cursor on any path, while an SDK's chat body on ``/v1`` keeps OpenAI's
+    framing (name and id on a call's first delta only: the SDKs append every fragment)."""
     try:
         normalized = normalize_chat_request(body)
     except InvalidRequest as exc:
         raise invalid(exc.message, exc.param, "invalid_request") from None
     body = validate_chat_body(normalized.body)
+    cursor = cursor or normalized.sent_by_cursor
     fixer = None
     if cursor or normalized.custom_tools:
         fixer = CursorResponseFixer(normalized.custom_tools, repeat_identity=cursor)
@@ -195,9 +200,10 @@ async def cursor_chat_completions(request: Request) -> Response:
     return await through_framework(request, cursor_chat)
 
 
-@router.post("/openai/deployments/{deployment}/chat/completions")
-@router.post("/cursor/openai/deployments/{deployment}/chat/completions")
+@router.post("/openai/deployments/{deployment:path}/chat/completions")
+@router.post("/cursor/openai/deployments/{deployment:path}/chat/completions")
 @hot(azure_chat)
 async def azure_chat_completions(request: Request, deployment: str) -> Response:
-    """Cursor's Azure settings: the deployment name is the public model name; ``api-version`` is accepted as is."""
+    """Cursor's Azure settings: the deployment name is the public model name, ``provider/model`` ones included
+    (its ``/`` as is or ``%2F``); ``api-version`` is accepted as is."""
     return await through_framework(request, azure_chat)

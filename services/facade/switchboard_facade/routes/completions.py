@@ -1,6 +1,7 @@
 """``POST /v1/completions`` (and ``/completions``): OpenAI's legacy text completions, through any deployment
 whose provider has them (OpenAI, Azure OpenAI, OpenAI-compatible servers), with the key's limits, budgets and
-ledger as for chat. The answer is the provider's ``text_completion`` object, as it sent it."""
+ledger as for chat. The answer is the provider's ``text_completion`` object, as it sent it, naming the model the
+client asked for."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from switchboard_facade.flow import Parsed
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
-from switchboard_facade.routes.embeddings import PASS_THROUGH
+from switchboard_facade.routes.embeddings import as_provider_sent
 from switchboard_router.client import Operation
 
 router = APIRouter()
@@ -67,7 +68,7 @@ class CompletionsEndpoint:
         if body.get("stream"):
             raise invalid("Streamed legacy completions are not served; send stream: false, or use "
                           "/v1/chat/completions to stream.", "stream", "stream_not_supported")
-        return Parsed(body, PASS_THROUGH, Operation.TEXT_COMPLETE)
+        return Parsed(body, as_provider_sent(model), Operation.TEXT_COMPLETE)
 
 
 COMPLETIONS = CompletionsEndpoint()

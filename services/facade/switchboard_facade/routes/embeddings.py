@@ -1,4 +1,9 @@
-"""``POST /v1/embeddings`` (and ``/embeddings``): OpenAI embeddings through any deployment that has them."""
+"""``POST /v1/embeddings`` (and ``/embeddings``): OpenAI embeddings through any deployment that has them.
+
+The answer is the provider's, naming the model the client asked for (as chat
+answers do: :mod:`switchboard_translate.answer_model`); legacy completions and
+moderations answer the same way (:func:`as_provider_sent`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
 from switchboard_router.client import Operation
+from switchboard_translate.answer_model import AnswerModel
 
 router = APIRouter()
 
@@ -37,17 +43,22 @@ def _validate(body: dict[str, Any]) -> dict[str, Any]:
     return checked_input(body, "an embedding model", "a string or a non-empty list of strings or token arrays")
 
 
-#: OpenAI's answer goes back as the provider gave it (embeddings, legacy completions, moderations).
-PASS_THROUGH = Dialect(errors="openai", render=lambda body, usage: body)
+def as_provider_sent(model: str) -> Dialect:
+    """OpenAI's answer as the provider gave it (embeddings, legacy completions, moderations), naming ``model``, the
+    model the client asked for, instead of the provider's id."""
+    answer_model = AnswerModel(model)
+    return Dialect(errors="openai", render=lambda body, usage: answer_model.name_bytes(body))
 
 
 class EmbeddingsEndpoint:
-    """OpenAI embeddings: the body goes to the router as it is; the list comes back as it is."""
+    """OpenAI embeddings: the body goes to the router as it is; the list comes back as it is, naming the model
+    asked for."""
 
     errors = "openai"
 
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
-        return Parsed(_validate(body), PASS_THROUGH, Operation.EMBED)
+        body = _validate(body)
+        return Parsed(body, as_provider_sent(body["model"]), Operation.EMBED)
 
 
 EMBEDDINGS = EmbeddingsEndpoint()

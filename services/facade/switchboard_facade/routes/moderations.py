@@ -1,6 +1,6 @@
 """``POST /v1/moderations`` (and ``/moderations``): OpenAI moderations through a deployment whose provider has
-them, with the key's limits, budgets and ledger as for chat. ``model`` may be left out, as OpenAI allows: the
-public model ``omni-moderation-latest`` is asked for then."""
+them, with the key's limits, budgets and ledger as for chat; the answer names the model asked for. ``model`` may
+be left out, as OpenAI allows: the public model ``omni-moderation-latest`` is asked for then."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from switchboard_facade.flow import Parsed
 from switchboard_facade.gateway import Gateway
 from switchboard_facade.http_input import Incoming
 from switchboard_facade.replies import Reply
-from switchboard_facade.routes.embeddings import PASS_THROUGH, checked_input
+from switchboard_facade.routes.embeddings import as_provider_sent, checked_input
 from switchboard_router.client import Operation
 
 router = APIRouter()
@@ -31,7 +31,7 @@ class ModerationsEndpoint:
     def parse(self, body: dict[str, Any], incoming: Incoming) -> Parsed:
         body.setdefault("model", DEFAULT_MODEL)
         checked = checked_input(body, "a moderation model", "a string, a list of strings, or text and image parts")
-        return Parsed(checked, PASS_THROUGH, Operation.MODERATE)
+        return Parsed(checked, as_provider_sent(checked["model"]), Operation.MODERATE)
 
 
 MODERATIONS = ModerationsEndpoint()

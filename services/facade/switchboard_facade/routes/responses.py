@@ -6,7 +6,9 @@ object, or as the Responses event stream (``response.created`` …
 ``response.completed``, each an ``event:`` with a JSON payload). The gateway
 keeps no responses, so ``previous_response_id`` and ``conversation`` are
 refused with a 400 that says to resend the conversation in ``input`` (what
-Codex and the Agents SDK do with ``store: false``).
+Codex and the Agents SDK do with ``store: false``). An error about the chat
+body names the Responses fields the client sent (``text.format``, not
+``response_format``: :func:`switchboard_translate.responses_request.error_terms`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from switchboard_facade.replies import Reply
 from switchboard_facade.routes.chat import validate_chat_body
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.responses_api import chat_completion_to_response, normalize_responses_request
+from switchboard_translate.responses_request import error_terms
 from switchboard_translate.responses_stream import ChatChunksToResponseEvents
 from switchboard_translate.sse import encode_event
 
@@ -103,7 +106,8 @@ def responses_dialect(request: dict[str, Any], request_id: str) -> Dialect:
             completion["usage"] = flow.openai_usage(usage)
         return orjson.dumps(chat_completion_to_response(completion, request, response_id=resp_id))
 
-    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ResponsesStream(request, resp_id))
+    return Dialect(errors="openai", render=render, stream_encoder=lambda: _ResponsesStream(request, resp_id),
+                   terms=error_terms(request))
 
 
 class ResponsesEndpoint:

@@ -14,9 +14,12 @@ the ledger with ``source: grpc``::
 Errors arrive as :class:`switchboard_common.errors.ServiceError` with the typed
 kind, code and message the gateway decided (``err.kind``, ``err.error.code``,
 ``err.error.retry_after_seconds``). Calls that could not reach a router
-(UNAVAILABLE before anything was sent) are retried with backoff, a few times
-within the deadline; nothing that may have reached the provider is ever sent
-twice.
+(UNAVAILABLE before anything was sent), and calls the router refused because a
+service it needs was unavailable (kind SERVICE_UNAVAILABLE: refused at admission,
+before any provider call and with nothing held), are retried with backoff, a few
+times within the deadline, each attempt under a new request id (a refused
+attempt may have its own ledger row, which a retry under the same id would
+hide); nothing that may have reached the provider is ever sent twice.
 """
 
 from __future__ import annotations
@@ -40,6 +43,12 @@ T = TypeVar("T")
 
 #: The code of the error a call gets when the router could not be reached (nothing was sent).
 _UNREACHABLE = "router_unavailable"
+
+
+def retryable(err: ServiceError) -> bool:
+    """Whether a call that failed so may be sent again: the router was not reached, or it refused the call at
+    admission because a service it needs was unavailable — before anything reached a provider."""
+    return err.error.code == _UNREACHABLE or err.kind == common_pb2.ERROR_KIND_SERVICE_UNAVAILABLE
 
 
 @dataclass(slots=True)
@@ -95,12 +104,13 @@ class SwitchboardRouter:
                                              requested_jurisdictions=self.jurisdictions)
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``call``, again after a backoff while the router cannot be reached (nothing was sent then)."""
+        """``call`` (which builds its request, so each attempt has its own request id), again after a backoff while
+        the router cannot be reached or a service it needs is unavailable (nothing was served or held then)."""
         for attempt in range(self.retries + 1):
             try:
                 return await call()
             except ServiceError as err:
-                if err.error.code != _UNREACHABLE or attempt == self.retries:
+                if not retryable(err) or attempt == self.retries:
                     raise
             await asyncio.sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random() / 2))
         raise AssertionError("unreachable")
@@ -120,8 +130,8 @@ class SwitchboardRouter:
     async def stream(self, model: str, messages: Sequence[dict[str, Any]],
                      **extra: Any) -> AsyncIterator[dict[str, Any]]:
         """OpenAI ``chat.completion.chunk`` objects as the provider sends them; raises ServiceError in-band."""
-        request = self._request(model, {"messages": list(messages), **extra, "stream": True})
-        _route, events, handle = await self._retrying(lambda: self._client.stream(request))
+        body = {"messages": list(messages), **extra, "stream": True}
+        _route, events, handle = await self._retrying(lambda: self._client.stream(self._request(model, body)))
         try:
             async for event in events:
                 kind = event.WhichOneof("event")

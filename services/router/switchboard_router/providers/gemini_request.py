@@ -24,6 +24,7 @@ from switchboard_router.providers.openai_shapes import plain_text
 from switchboard_translate.allowed_tools import offered_tools
 from switchboard_translate.chat_params import param_support
 from switchboard_translate.logprobs import requested_logprobs
+from switchboard_translate.reasoning_replay import call_signature
 
 #: Gemini 3 rejects a replayed function call without its thought signature; this documented
 #: placeholder lets histories that did not come from Gemini (or lost the signature) through.
@@ -172,7 +173,7 @@ def _model_parts(message: dict[str, Any], call_names: dict[str, str], needs_sign
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"tool call {call.get('id')!r} has arguments that are not JSON") from exc
         part: dict[str, Any] = {"functionCall": {"name": name, "args": args if isinstance(args, dict) else {}}}
-        signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
+        signature = call_signature(call)
         if signature:
             part["thoughtSignature"] = signature
         elif needs_signature and position == 0:

@@ -24,6 +24,7 @@ import orjson
 from switchboard_router.providers.base import CompletionResult, StreamOptions, TokenUsage, UpstreamError
 from switchboard_router.providers.gemini_logprobs import logprobs_content, openai_logprobs
 from switchboard_router.providers.openai_shapes import ChunkEmitter, openai_usage
+from switchboard_translate.reasoning_replay import with_call_signature
 from switchboard_translate.sse import SSEDecoder
 
 _FINISH_REASONS = {
@@ -91,7 +92,7 @@ def _read(response: dict[str, Any], first_call_index: int) -> _Delta:
                 "function": {"name": call.get("name", ""), "arguments": orjson.dumps(call.get("args") or {}).decode()},
             }
             if part.get("thoughtSignature"):
-                tool_call["extra_content"] = {"google": {"thought_signature": part["thoughtSignature"]}}
+                with_call_signature(tool_call, part["thoughtSignature"])
             delta.tool_calls.append(tool_call)
     reason = candidate.get("finishReason")
     if reason:

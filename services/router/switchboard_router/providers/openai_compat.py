@@ -19,6 +19,7 @@ from urllib.parse import quote
 import orjson
 
 from switchboard_router.deployment import Deployment
+from switchboard_router.providers import azure_api
 from switchboard_router.providers.base import (
     CompletionResult,
     EndpointMissing,
@@ -53,9 +54,11 @@ class Flavour:
     #: The server rejects fields other dialects carry through the canonical body (Anthropic's
     #: ``top_k``, ``cache_control`` on parts and tools, ``thinking_blocks``): strip them.
     strict_fields: bool = True
-    #: The server's name for the output cap: OpenAI's reasoning models refuse the deprecated ``max_tokens``
-    #: and every OpenAI chat model takes ``max_completion_tokens``; other servers know ``max_tokens``.
-    output_field: str = "max_tokens"
+    #: The server's name for the output cap, the client's other name moved into it: OpenAI's reasoning models
+    #: refuse the deprecated ``max_tokens`` and every OpenAI chat model takes ``max_completion_tokens``; Azure's
+    #: depends on the deployment's API version (:mod:`.azure_api`); "" leaves the body's field as it is (the
+    #: gateway's own bound goes as ``max_tokens``, which the other servers know).
+    output_field: str = ""
     #: The server has OpenAI's legacy ``/completions`` (text completions) and ``/moderations``.
     text_completions: bool = False
     moderations: bool = False
@@ -115,6 +118,17 @@ def cap_output_tokens(body: dict[str, Any], limit: int) -> dict[str, Any]:
         if isinstance(value, int) and not isinstance(value, bool) and value > limit:
             body = {**body, name: limit}
     return body
+
+
+def named_output_cap(body: dict[str, Any], name: str) -> dict[str, Any]:
+    """``body`` with its output cap under ``name`` (the value already under ``name`` wins when both are sent);
+    the body as it is when ``name`` is empty."""
+    other = {"max_tokens": "max_completion_tokens", "max_completion_tokens": "max_tokens"}.get(name)
+    if other is None or other not in body:
+        return body
+    out = {k: v for k, v in body.items() if k != other}
+    out.setdefault(name, body[other])
+    return out
 
 
 #: Fields that only the gateway understands; never sent to a provider.
@@ -208,7 +222,7 @@ class OpenAICompatAdapter:
         """The URL of one of the provider's endpoints (``embeddings``, ``completions``, ``moderations``)."""
         base = (deployment.api_base or self.flavour.default_api_base).rstrip("/")
         if self.flavour.azure_urls:
-            version = deployment.extra.get("api_version", "2024-10-21")
+            version = azure_api.api_version(deployment)
             name = quote(deployment.model, safe="")
             return f"{base}/openai/deployments/{name}/{path}?api-version={version}"
         return f"{base}/{path}"
@@ -282,15 +296,19 @@ class OpenAICompatAdapter:
             headers[str(key).lower()] = str(value)
         return headers
 
+    def output_field(self, deployment: Deployment) -> str:
+        """The deployment's name for the output cap of a chat body ("": the body's own)."""
+        if self.flavour.azure_urls:
+            return azure_api.output_field(azure_api.api_version(deployment))
+        return self.flavour.output_field
+
     def build_request(self, deployment: Deployment, body: dict[str, Any], *, stream: bool) -> UpstreamRequest:
         out = {k: v for k, v in body.items() if k not in GATEWAY_FIELDS and k not in self.flavour.drop_fields}
         out = reasoning_history(out, str(deployment.extra.get("reasoning_history") or self.flavour.reasoning_history))
         if self.flavour.strict_fields:
             out = strip_foreign(out)
         out = cap_output_tokens(out, deployment.max_output_tokens)
-        if self.flavour.output_field == "max_completion_tokens" and "max_tokens" in out:
-            out.setdefault("max_completion_tokens", out["max_tokens"])
-            del out["max_tokens"]
+        out = named_output_cap(out, self.output_field(deployment))
         if self.flavour.azure_urls:
             out.pop("model", None)
         else:
