@@ -55,7 +55,8 @@ def test_a_team_budget_is_shared_by_its_keys(gateway: Gateway) -> None:
         statuses.append(r.status_code)
         if r.status_code == 429:
             error = r.json()["error"]
-            assert error["code"] == "budget_exceeded" and "team" in error["message"].lower()
+            assert error["code"] == "budget_exceeded"
+            assert error["message"].startswith("Budget exceeded: team 'budget-team' budget"), "named as people know it"
             break
         time.sleep(0.05)  # let the outbox settle, so the next reservation sees the spend
     assert statuses[-1] == 429, "the team's budget must stop its keys"

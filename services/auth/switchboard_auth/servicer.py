@@ -205,6 +205,7 @@ class AuthServicer(PeopleAdmin, SessionAdmin, auth_pb2_grpc.AuthServicer):
         )
         if team is not None:
             ctx.team_limits.CopyFrom(limits_of(team))
+            ctx.team_alias = team.team_alias or ""
         if user is not None:
             ctx.user_id, ctx.user_role = user.user_id, user.user_role
             ctx.user_limits.CopyFrom(limits_of(user))

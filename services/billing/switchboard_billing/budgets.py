@@ -115,8 +115,9 @@ class BudgetState:
     def resets_at(self) -> datetime | None:
         return self.window.end if self.window is not None else None
 
-    def describe(self, key_alias: str = "") -> str:
-        """The budget as a refusal names it; a key by its ``key_alias`` when there is one."""
+    def describe(self, key_alias: str = "", team_alias: str = "") -> str:
+        """The budget as a refusal names it; a key by its ``key_alias``, a team by its ``team_alias``, when there
+        is one."""
         what = "daily spend cap" if self.kind == "daily" else "budget"
         period = ""
         if self.kind == "budget" and self.window is not None:
@@ -125,7 +126,8 @@ class BudgetState:
             key_id, _, model = self.subject_id.partition("/")
             key = key_alias or key_id
             return f"key {key!r} {what} on model {model!r} of ${format_usd(self.limit_micros)}{period}"
-        subject = key_alias if self.scope == "key" and key_alias else self.subject_id
+        alias = {"key": key_alias, "team": team_alias}.get(self.scope, "")
+        subject = alias or self.subject_id
         return f"{self.scope} {subject!r} {what} of ${format_usd(self.limit_micros)}{period}"
 
 

@@ -160,7 +160,7 @@ class Holder:
         if reservation.denied_by is not None:
             raise budget_exceeded(reservation, full, affordable_output(
                 rates, request.prompt_tokens_bound, reservation.free_micros, byok, full.output_tokens),
-                self.budgets.clock.now().timestamp() * 1000, request.key_alias)
+                self.budgets.clock.now().timestamp() * 1000, request.key_alias, request.team_alias)
         quote = capped[-1] if reservation.capped and capped else full
         return Held(reservation, quote if reservation.held else Quote(0, full.output_tokens), rates.priced)
 
@@ -190,13 +190,13 @@ def _iso(state: BudgetState) -> str:
 
 
 def budget_exceeded(reservation: Reservation, full: Quote, fits: int, now_ms: float,
-                    key_alias: str = "") -> ServiceError:
+                    key_alias: str = "", team_alias: str = "") -> ServiceError:
     """The 429 a denied reservation becomes: which budget, what is left, when it resets, what would fit."""
     b = reservation.denied_by
     assert b is not None
     left = b.remaining_micros
     held = f", ${format_usd(b.held_micros)} held by requests in flight" if b.held_micros else ""
-    parts = [f"Budget exceeded: {b.describe(key_alias)} has ${format_usd(left)} left "
+    parts = [f"Budget exceeded: {b.describe(key_alias, team_alias)} has ${format_usd(left)} left "
              f"(spent ${format_usd(b.spent_micros)}{held})"]
     if left > 0 and full.micros > left:
         parts.append(f"; this request may cost up to ${format_usd(full.micros)}")

@@ -138,7 +138,8 @@ class BillingClient:
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, key_limits=budget_limits(key.limits),
             model=model, prompt_tokens_bound=prompt_tokens_bound, max_output_tokens=max_output_tokens,
             ttl_seconds=self.settings.completion_timeout_seconds + _TTL_MARGIN_SECONDS, byok_providers=byok,
-            holder=self.holder, renew_seconds=self.leases.renew_seconds, key_alias=key.key_alias)
+            holder=self.holder, renew_seconds=self.leases.renew_seconds, key_alias=key.key_alias,
+            team_alias=key.team_alias)
         if key.team_id:
             request.team_limits.CopyFrom(budget_limits(key.team_limits))
         if key.user_id:

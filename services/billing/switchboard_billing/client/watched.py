@@ -33,6 +33,6 @@ def _watched(scope: str, subject_id: str, limits: Limits, alias: str = "") -> Wa
 def watched_budgets(key: KeyContext) -> list[WatchedBudget]:
     """The key's, its team's and its user's budgets worth an alert (empty when none has one)."""
     found = (_watched("key", key.key_id, key.limits, key.key_alias),
-             _watched("team", key.team_id, key.team_limits),
+             _watched("team", key.team_id, key.team_limits, key.team_alias),
              _watched("user", key.user_id, key.user_limits))
     return [w for w in found if w is not None]
