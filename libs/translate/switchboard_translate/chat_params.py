@@ -31,7 +31,7 @@ from typing import Any
 from switchboard_rules.model_limits import reasons
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.logprobs import NO_LOGPROBS_ADVICE, requested_logprobs
-from switchboard_translate.thinking import requested_thinking_budget
+from switchboard_translate.thinking import LEAVE_OUT_REASONING, requested_thinking_budget
 
 #: The OpenAI chat parameters the gateway takes (LiteLLM's ``supported_openai_params`` of an OpenAI model).
 CHAT_PARAMS = ("frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
@@ -110,14 +110,12 @@ CONVERSE_CLAUDE = ParamSupport(
 CONVERSE = ParamSupport(
     refused={**CONVERSE_CLAUDE.refused,
              "reasoning_effort": "Of the models on Bedrock, the gateway asks only Claude to think (extended thinking), "
-                                 "and this model is not Claude: leave out reasoning_effort and thinking, or use a "
-                                 "Claude model"},
+                                 f"and this model is not Claude: {LEAVE_OUT_REASONING}, or use a Claude model"},
     left_out=_CONVERSE_LEFT_OUT,
 )
 #: The refusal of a reasoning request to a Claude or Gemini model that cannot think.
 _CANNOT_THINK = ("{model} cannot think (the model data the gateway ships says it does not reason), so it cannot honour "
-                 'reasoning_effort or thinking: leave them out (reasoning_effort "none" is served), or use a model '
-                 "that thinks")
+                 f"a request to reason: {LEAVE_OUT_REASONING}, or use a model that thinks")
 #: Gemini through ``generateContent`` (``gemini``, and ``vertex`` for any model but Claude).
 GEMINI = ParamSupport(
     refused={"n": f"Gemini deployments answer one choice per request: {ONE_CHOICE_ADVICE}"},

@@ -36,6 +36,7 @@ from .errors import InvalidRequest
 from .logprobs import LEAVE_OUT_LOGPROBS
 from .reasoning_replay import decode_replay, with_call_signature
 from .response_format import JSON_SCHEMA_FORMAT
+from .thinking import LEAVE_OUT_REASONING
 
 # Responses fields with the same meaning and name in Chat Completions.
 PASS_THROUGH = (
@@ -250,6 +251,7 @@ _FIELDS = {
 _PHRASES = {
     JSON_SCHEMA_FORMAT: 'text.format {"type": "json_schema", "name": "answer", "schema": {...}}',
     LEAVE_OUT_LOGPROBS: f'leave out top_logprobs and the include entry "{LOGPROBS_INCLUDE}"',
+    LEAVE_OUT_REASONING: "leave out reasoning",
 }
 _TERMS = ErrorTerms(_FIELDS, _PHRASES)
 #: The same, for a client that asked for log probabilities with ``include`` alone.

@@ -23,6 +23,10 @@ from typing import Any
 from switchboard_translate.errors import InvalidRequest
 from switchboard_translate.output_bound import FIELDS as OUTPUT_FIELDS
 
+#: The advice of a refused reasoning request, in chat terms; each dialect's error terms (Responses, Anthropic
+#: Messages) carry its own wording of it, since there reasoning is asked for by one field, not two.
+LEAVE_OUT_REASONING = "leave out reasoning_effort and thinking"
+
 
 def requested_thinking_budget(body: dict[str, Any]) -> int | None:
     """``thinking.budget_tokens`` of an enabled ``thinking`` parameter, or None when the body sets none."""

@@ -8,6 +8,7 @@ import pytest
 
 from switchboard_translate.anthropic import ERROR_TERMS as ANTHROPIC
 from switchboard_translate.anthropic import TranslationError, chat_request_to_anthropic
+from switchboard_translate.chat_params import param_support
 from switchboard_translate.error_terms import ErrorTerms
 from switchboard_translate.responses_api import normalize_responses_request
 from switchboard_translate.responses_request import error_terms
@@ -91,3 +92,13 @@ def test_log_probabilities_are_asked_for_as_openai_documents(body: dict[str, Any
                                                              top: int | None) -> None:
     chat = normalize_responses_request({"model": "m", "input": "hi", **body}).body
     assert chat.get("logprobs") is logprobs and chat.get("top_logprobs") == top
+
+
+def test_a_refused_request_to_reason_is_told_to_leave_out_the_dialects_own_field() -> None:
+    """Chat asks for reasoning by two fields (reasoning_effort, thinking); Responses by ``reasoning``, Anthropic
+    Messages by ``thinking``: the advice names what each client sent."""
+    refused = param_support("anthropic", "claude-3-5-sonnet-20241022").refusal(
+        {"messages": [], "reasoning_effort": "high"})
+    assert refused is not None and "leave out reasoning_effort and thinking" in refused.message
+    assert "leave out reasoning, or use a model that thinks" in RESPONSES.message(refused.message)
+    assert "leave out thinking, or use a model that thinks" in ANTHROPIC.message(refused.message)

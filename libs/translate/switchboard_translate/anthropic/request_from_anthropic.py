@@ -21,6 +21,7 @@ from switchboard_translate.anthropic.errors import TranslationError
 from switchboard_translate.anthropic.tool_ids import tool_id_from_anthropic
 from switchboard_translate.error_terms import ErrorTerms
 from switchboard_translate.response_format import JSON_SCHEMA_FORMAT
+from switchboard_translate.thinking import LEAVE_OUT_REASONING
 
 #: ``reasoning_effort`` for an extended-thinking budget: the first level whose ceiling the budget fits under.
 _EFFORT_CEILINGS: tuple[tuple[int, str], ...] = ((1024, "low"), (2048, "medium"))
@@ -34,7 +35,8 @@ ERROR_TERMS = ErrorTerms(
         "response_format": "output_config.format",
         "user": "metadata.user_id",
     },
-    {JSON_SCHEMA_FORMAT: 'output_config.format {"type": "json_schema", "schema": {...}}'},
+    {JSON_SCHEMA_FORMAT: 'output_config.format {"type": "json_schema", "schema": {...}}',
+     LEAVE_OUT_REASONING: "leave out thinking"},
 )
 
 

@@ -32,7 +32,12 @@ from typing import Any
 
 from switchboard_translate.chat_params import can_think
 from switchboard_translate.errors import InvalidRequest
-from switchboard_translate.thinking import no_room_for_thinking, requested_thinking_budget, thinking_budget_within
+from switchboard_translate.thinking import (
+    LEAVE_OUT_REASONING,
+    no_room_for_thinking,
+    requested_thinking_budget,
+    thinking_budget_within,
+)
 
 #: Budgets for OpenAI's ``reasoning_effort`` levels (before the model's range applies).
 THINKING_BUDGETS = {"none": 0, "minimal": 512, "low": 1024, "medium": 8192, "high": 24576}
@@ -96,4 +101,4 @@ def _no_room(body: dict[str, Any], model: str, limits: BudgetRange, bound: int) 
         return no_room_for_thinking(body, f"{model} thinks", limits.least, bound,
                                     'set reasoning_effort to "none" to answer without thinking')
     return no_room_for_thinking(body, f"{model} always thinks", limits.least, bound,
-                                "leave out reasoning_effort and thinking (the model then sets its own budget)")
+                                f"{LEAVE_OUT_REASONING} (the model then sets its own budget)")
