@@ -54,8 +54,10 @@ def rows_of(gw: Gateway, key_id: str, count: int, timeout: float = 15) -> list[d
     deadline = time.monotonic() + timeout
     rows: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        rows = httpx.get(f"{gw.base_url}/spend/logs", params={"api_key": key_id, "limit": 1000},
-                         headers=gw.admin(), timeout=10).json()
+        answer = httpx.get(f"{gw.base_url}/spend/logs", params={"api_key": key_id, "limit": 1000},
+                           headers=gw.admin(), timeout=10)
+        # A 503 while this facade's channel to a billing that just came back is still reconnecting: ask again.
+        rows = answer.json() if answer.status_code == 200 else []
         if len(rows) >= count:
             return rows
         time.sleep(0.1)
