@@ -9,7 +9,9 @@ settlement of every call it served). It keeps:
 - budget leases (:mod:`~switchboard_billing.client.leases`), to hold without a
   round trip each, invisibly to users;
 - the durable outbox (:mod:`~switchboard_billing.client.outbox`): usage is
-  journaled before anything else happens to it and delivered in batches.
+  journaled before anything else happens to it and delivered in batches, and the
+  usage so far of a request still running is kept for the next process in case
+  this one dies.
 
 A request with no budget skips billing entirely when the rate card says its
 model is servable: there is nothing to hold and nothing to refuse. If billing
@@ -192,6 +194,11 @@ class BillingClient:
     def settle(self, event: billing_pb2.UsageEvent) -> None:
         """Journals the finished request's usage and queues it for billing; never blocks on billing."""
         self.outbox.put(event)
+
+    def progress(self, event: billing_pb2.UsageEvent) -> None:
+        """Records what a request still running has consumed so far, to be billed by the next process if this one
+        dies before the request settles (:meth:`Outbox.progress`); never blocks, never sent by this process."""
+        self.outbox.progress(event)
 
     async def _deliver(self, events: list[bytes]) -> None:
         """Sends the outbox's encoded events as one SettleBatch, without decoding and encoding them again."""

@@ -18,6 +18,13 @@ events wait on disk and in memory and are retried with backoff. On start, a
 process replays the journals its kind's processes left when they died (their
 file lock is free); billing's idempotency by request id makes at-least-once
 delivery exactly-once in the ledger.
+
+Calls still running have *progress records* instead (:meth:`Outbox.progress`,
+:mod:`~switchboard_billing.client.progress`): a process that dies mid-stream
+leaves, for each such call with no final event in its journals, the usage it
+last recorded, which the next process delivers once that process's journals are
+delivered — never before or instead of a journaled final event, since billing
+keeps the first event of a request id.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from switchboard.v1 import billing_pb2
+from switchboard_billing.client.progress import INFLIGHT_SUFFIX, NEW_SUFFIX, InflightFile
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +94,18 @@ def journal_records(path: Path) -> list[bytes]:
 
 
 def read_journal(path: Path) -> list[billing_pb2.UsageEvent]:
-    """The events of a journal, decoded (to look at one; delivery sends the records as they are)."""
+    """The events of a journal (or an in-flight file), decoded (to look at one; delivery sends the records as
+    they are)."""
     return [billing_pb2.UsageEvent.FromString(record) for record in journal_records(path)]
+
+
+def _remove(path: Path) -> None:
+    """Deletes a file (a small local file system call, like the journal's writes)."""
+    path.unlink(missing_ok=True)
+
+
+def _request_ids(records: list[bytes]) -> set[str]:
+    return {billing_pb2.UsageEvent.FromString(record).request_id for record in records}
 
 
 @dataclass(slots=True)
@@ -105,10 +123,13 @@ class _Segment:
 class Outbox:
     def __init__(self, directory: Path, deliver: Deliver, batch_size: int = 256,
                  max_backoff_seconds: float = 5.0, linger_seconds: float = 0.05,
-                 segment_bytes: int = 1 << 20, *, prefix: str) -> None:
+                 segment_bytes: int = 1 << 20, progress_bytes: int = 1 << 18, *, prefix: str) -> None:
         self.directory = directory
-        #: Journal files are named ``<prefix>-<pid>-<random>.journal``; a process replays its prefix's only.
+        #: Journal files are named ``<prefix>-<instance>-<random>.journal`` and the in-flight file
+        #: ``<prefix>-<instance>.inflight``; a process replays its prefix's only.
         self.prefix = prefix
+        #: This process's part of its files' names (its pid, and a random part: a pid is reused).
+        self.instance = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.deliver = deliver
         self.batch_size = batch_size
         self.max_backoff = max_backoff_seconds
@@ -117,6 +138,10 @@ class Outbox:
         #: Size past which new events go to a fresh journal segment (while the current one still has some
         #: waiting), so the journal stays bounded under sustained traffic.
         self.segment_bytes = segment_bytes
+        #: Size past which the in-flight file is rewritten with only the latest record of each running call.
+        self.progress_bytes = progress_bytes
+        #: Progress records of the calls running here; made with the first one.
+        self._inflight: InflightFile | None = None
         #: Encoded events journaled and not yet acknowledged, oldest first.
         self._pending: list[bytes] = []
         #: Loop time at which the oldest event not yet taken into a batch was put; None when there is none.
@@ -161,7 +186,7 @@ class Outbox:
         return bool(done)
 
     def _open_segment(self) -> _Segment:
-        path = self.directory / f"{self.prefix}-{os.getpid()}-{secrets.token_hex(4)}.journal"
+        path = self.directory / f"{self.prefix}-{self.instance}-{secrets.token_hex(4)}.journal"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return _Segment(path, fd)
@@ -175,12 +200,25 @@ class Outbox:
         segment.size += len(record)
         segment.unacked += 1
         self._pending.append(payload)
+        if self._inflight is not None and self._inflight.running:
+            self._inflight.ended(event.request_id)  # after its final event is journaled
         if self._gathering_since is None:
             assert self._loop is not None
             self._gathering_since = self._loop.time()
             self._wake.set()
         elif len(self._pending) >= self.batch_size:
             self._wake.set()
+
+    def progress(self, event: billing_pb2.UsageEvent) -> None:
+        """Records the usage so far of a call still running, superseding its earlier progress records; its final
+        event (:meth:`put`) supersedes them all. Never delivered by this process: if it dies before the call's
+        final event is journaled, the next process of its kind delivers the last one."""
+        if self._closing:
+            return
+        if self._inflight is None:
+            self._inflight = InflightFile(self.directory / f"{self.prefix}-{self.instance}{INFLIGHT_SUFFIX}",
+                                          self.progress_bytes)
+        self._inflight.record(event.request_id, event.SerializeToString())
 
     async def _run(self) -> None:
         assert self._loop is not None
@@ -245,38 +283,92 @@ class Outbox:
                 break
 
     async def _recover(self) -> None:
-        """Replays journals left by processes of this prefix that are no longer running."""
+        """Replays the journals, then the progress records, left by processes of this prefix that are no longer
+        running."""
+        settled: set[str] = set()
         for path in sorted(self.directory.glob(f"{self.prefix}-*.journal")):
             if any(path == segment.path for segment in self._segments):
                 continue
-            try:
-                fd = os.open(path, os.O_RDWR)
-            except FileNotFoundError:
-                continue
-            try:
+            settled |= await self._replay_journal(path, wait=False)
+        for path in sorted(self.directory.glob(f"{self.prefix}-*{INFLIGHT_SUFFIX}")):
+            if self._inflight is None or path != self._inflight.path:
+                await self._replay_progress(path, settled)
+
+    async def _replay_journal(self, path: Path, *, wait: bool) -> set[str]:
+        """Delivers a dead process's journal and deletes it; the request ids it held. Skipped when its lock is
+        taken (its process is alive, or another is replaying it), unless ``wait``: then once that other process
+        is done (or has died), the journal is replayed here if it is still there."""
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return set()
+        try:
+            while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
                 except BlockingIOError:
-                    continue  # its process is alive and delivers them itself
-                events = journal_records(path)
-                backoff = 0.1
-                for start in range(0, len(events), self.batch_size):
-                    while True:
-                        try:
-                            await self.deliver(events[start:start + self.batch_size])
-                            break
-                        except asyncio.CancelledError:
-                            raise
-                        except Exception as exc:
-                            log.warning("replay of usage journal failed; will retry",
-                                        extra={"journal": path.name, "error": str(exc)})
-                            await asyncio.sleep(backoff)
-                            backoff = min(self.max_backoff, backoff * 2)
-                if events:
-                    log.info("replayed usage journal", extra={"journal": path.name, "events": len(events)})
-                path.unlink(missing_ok=True)
-            finally:
-                os.close(fd)
+                    if not wait:
+                        return set()  # its process is alive and delivers them itself
+                    await asyncio.sleep(0.05)
+            if os.fstat(fd).st_nlink == 0:
+                return set()  # replayed by another process meanwhile
+            events = journal_records(path)
+            await self._deliver_all(events, path.name)
+            if events:
+                log.info("replayed usage journal", extra={"journal": path.name, "events": len(events)})
+            _remove(path)
+            return _request_ids(events)
+        finally:
+            os.close(fd)
+
+    async def _replay_progress(self, path: Path, settled: set[str]) -> None:
+        """Bills each call a dead process left running as its last progress record, unless the call's final event
+        is in that process's journals: those are delivered first (here, or by whoever is replaying them)."""
+        instance = path.name[len(self.prefix) + 1:-len(INFLIGHT_SUFFIX)]
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return  # its process is alive, or another process is replaying it
+            if os.fstat(fd).st_nlink == 0:
+                return
+            latest: dict[str, bytes] = {}
+            for record in journal_records(path):
+                latest[billing_pb2.UsageEvent.FromString(record).request_id] = record
+            for journal in sorted(self.directory.glob(f"{self.prefix}-{instance}-*.journal")):
+                with contextlib.suppress(FileNotFoundError):
+                    settled |= _request_ids(journal_records(journal))  # read before another replayer deletes it
+                settled |= await self._replay_journal(journal, wait=True)
+            lost = [record for request_id, record in latest.items() if request_id not in settled]
+            await self._deliver_all(lost, path.name)
+            if lost:
+                log.warning("billed calls a dead process left running, from their last progress record",
+                            extra={"inflight": path.name, "events": len(lost)})
+            _remove(path)
+            _remove(path.with_suffix(NEW_SUFFIX))  # a rewrite it did not finish
+        finally:
+            os.close(fd)
+
+    async def _deliver_all(self, events: list[bytes], name: str) -> None:
+        """Delivers a dead process's events in batches, retrying each with backoff until billing takes it."""
+        backoff = 0.1
+        for start in range(0, len(events), self.batch_size):
+            while True:
+                try:
+                    await self.deliver(events[start:start + self.batch_size])
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("replay of usage journal failed; will retry", extra={"journal": name,
+                                                                                     "error": str(exc)})
+                    await asyncio.sleep(backoff)
+                    backoff = min(self.max_backoff, backoff * 2)
 
     async def stop(self, timeout: float) -> None:
         """Tries to deliver what is pending within ``timeout``; what is left stays journaled."""
@@ -295,3 +387,6 @@ class Outbox:
             if empty or not segment.unacked:
                 segment.path.unlink(missing_ok=True)
             os.close(segment.fd)
+        if self._inflight is not None:  # last: a process replaying it waits for the journals first
+            self._inflight.close()
+            self._inflight = None
