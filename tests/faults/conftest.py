@@ -121,12 +121,14 @@ def counting_fake() -> Iterator[tuple[FakeOpenAI, str]]:
 
 
 def fault_models(api_base: str) -> list[dict[str, object]]:
-    """A provider answering in 0.2 s (whole or streamed), and one streaming for 2.5 s (50 chunks)."""
+    """A provider answering in 0.2 s (whole or streamed), one streaming for 2.5 s (50 chunks), and one streaming
+    for 30 s (a chunk every 50 ms)."""
     def dep(model: str) -> dict[str, object]:
         return {"provider": "openai", "model": model, "api_base": api_base, "api_key": "sk-fake-upstream",
                 "jurisdiction": "us", **FAKE_PRICES}
     return [{"name": "quick", "deployments": [dep("slow-0.2")]},
-            {"name": "drip", "deployments": [dep("drip")]}]
+            {"name": "drip", "deployments": [dep("drip")]},
+            {"name": "endless", "deployments": [dep("drip-30")]}]
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])

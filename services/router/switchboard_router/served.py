@@ -42,6 +42,10 @@ from switchboard_translate.answer_model import AnswerModel
 
 #: The error code of a call the router's shutdown ended (billed, as a cut call, for what it consumed).
 ROUTER_SHUTDOWN = "router_shutdown"
+#: Most seconds between two progress records of a stream (what a router that dies bills it for, see
+#: :meth:`Settlement.progress`): a stream cut by the router's death is billed for all but at most this much of what
+#: it relayed.
+PROGRESS_SECONDS = 1.0
 
 
 def usage_to_proto(usage: TokenUsage) -> common_pb2.Usage:
@@ -109,7 +113,9 @@ class Answered:
 
 class CallServer:
     """Serves calls: ``answer`` (a whole completion or embeddings) and ``events`` (a stream); both raise
-    ServiceError, and both settle whatever happens once the call is admitted."""
+    ServiceError, and both settle whatever happens once the call is admitted. A stream is also recorded while it
+    runs (once its route is known, then every :data:`PROGRESS_SECONDS` at most), so that a router that dies
+    mid-stream leaves it billed for what it had relayed."""
 
     def __init__(self, guard: PrivacyGuard, gate: Gate, settlement: Settlement) -> None:
         self.guard = guard
@@ -189,6 +195,7 @@ class CallServer:
         relayed = ProducedSoFar()
         route: router_pb2.RouteInfo | None = None
         response_id, ttft_ms, settled = "", 0.0, False
+        progress_due = 0.0  # the first record goes once the route is known
         try:
             async for item in coalesced(self.guard.stream(request.model, prepared, include_usage),
                                         first_chunks=request.accepts_first_chunks):
@@ -222,10 +229,16 @@ class CallServer:
                     settled = True
                     yield router_pb2.StreamEvent(end=end)
                     continue
+                if chunks and not response_id:
+                    response_id = _response_id(chunks[0])
+                    ttft_ms = (time.perf_counter() - ticket.started) * 1000
+                if route is not None and (now := time.monotonic()) >= progress_due:
+                    # What was relayed before this batch: what the caller has been sent, if the router dies now.
+                    progress_due = now + PROGRESS_SECONDS
+                    self.settlement.progress(request, ticket, usage=usage_to_proto(
+                        relayed.usage(None, failed=True, body=body)), route=route, ttft_ms=ttft_ms,
+                        response_id=response_id)
                 if chunks:
-                    if not response_id:
-                        response_id = _response_id(chunks[0])
-                        ttft_ms = (time.perf_counter() - ticket.started) * 1000
                     relayed.add(chunks)
                 yield event
         except ServiceError as err:  # the engine gave up before the stream began

@@ -13,6 +13,10 @@ event names the hold the call was admitted under, so the
 settlement frees it in billing's ledger transaction; billing's idempotency by
 request id makes a replayed journal harmless. The facade settles only what
 never reached the router.
+
+A stream is also recorded while it runs (:meth:`Settlement.progress`): if the
+router dies before the stream ends, the next router bills it as its last such
+record — what had been relayed by then — with the code :data:`ROUTER_LOST`.
 """
 
 from __future__ import annotations
@@ -20,12 +24,16 @@ from __future__ import annotations
 import time
 
 from switchboard.v1 import common_pb2, router_pb2
-from switchboard_billing.client import BillingClient, UsageEvent
+from switchboard_billing.client import CANCELLED, CLIENT_CLOSED_REQUEST, BillingClient, UsageEvent
 from switchboard_common.errors import ServiceError
 from switchboard_router.callers import Ticket
 from switchboard_router.gate import Gate
 from switchboard_router.route_metrics import record_tokens
 from switchboard_rules.custody import PII_HEADER, custody_path, pii_summary
+
+#: The error code of a stream the router ended without settling (it died): billed for what it had relayed at its
+#: last progress record, recorded as a cut stream (``cancelled``, 499) like one the router's shutdown ended.
+ROUTER_LOST = "router_lost"
 
 
 class Settlement:
@@ -39,6 +47,29 @@ class Settlement:
                provider_ms: float = 0.0, pii: str = "") -> None:
         """Journals the call's usage for billing (never blocks on it), then gives back a key holder's admission
         and hold."""
+        event = self._event(request, ticket, status=status, http_status=http_status, usage=usage, route=route,
+                            error_code=error_code, ttft_ms=ttft_ms, stream=stream, response_id=response_id,
+                            provider_ms=provider_ms, pii=pii)
+        if route is not None:
+            record_tokens(request.model, route, event.usage, ticket.payer.team_id, event.source)
+        self.billing.settle(event)
+        if ticket.admitted is not None or ticket.hold is not None:
+            self.gate.finish(ticket, usage)
+
+    def progress(self, request: router_pb2.CompleteRequest, ticket: Ticket, *, usage: common_pb2.Usage,
+                 route: router_pb2.RouteInfo | None, ttft_ms: float, response_id: str) -> None:
+        """Records a stream still running as it would be billed if the router died now: what it relayed so far, as
+        a cut stream with the code :data:`ROUTER_LOST`. Its settlement supersedes the record; nothing is given
+        back."""
+        self.billing.progress(self._event(
+            request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST, error_code=ROUTER_LOST,
+            usage=usage, route=route, ttft_ms=ttft_ms, stream=True, response_id=response_id))
+
+    def _event(self, request: router_pb2.CompleteRequest, ticket: Ticket, *, status: str, http_status: int,
+               usage: common_pb2.Usage | None, route: router_pb2.RouteInfo | None, error_code: str,
+               ttft_ms: float, stream: bool, response_id: str, provider_ms: float = 0.0,
+               pii: str = "") -> UsageEvent:
+        """The call's usage event, as billing records it."""
         payer = ticket.payer
         reached = route is not None and bool(route.deployment_id)
         event = UsageEvent(
@@ -65,10 +96,7 @@ class Settlement:
             event.jurisdiction = route.jurisdiction
             event.byok = route.byok
             event.attempts = route.attempts
-            record_tokens(request.model, route, event.usage, payer.team_id, event.source)
-        self.billing.settle(event)
-        if ticket.admitted is not None or ticket.hold is not None:
-            self.gate.finish(ticket, usage)
+        return event
 
     def failed(self, request: router_pb2.CompleteRequest, ticket: Ticket, err: ServiceError, *,
                stream: bool = False) -> None:
