@@ -215,10 +215,14 @@ class Outbox:
         final event is journaled, the next process of its kind delivers the last one."""
         if self._closing:
             return
-        if self._inflight is None:
-            self._inflight = InflightFile(self.directory / f"{self.prefix}-{self.instance}{INFLIGHT_SUFFIX}",
-                                          self.progress_bytes)
-        self._inflight.record(event.request_id, event.SerializeToString())
+        try:
+            if self._inflight is None:
+                self._inflight = InflightFile(self.directory / f"{self.prefix}-{self.instance}{INFLIGHT_SUFFIX}",
+                                              self.progress_bytes)
+            self._inflight.record(event.request_id, event.SerializeToString())
+        except OSError as exc:  # a disk that is full: the call goes on, only its crash insurance is stale
+            log.warning("progress record not written; if this process dies, the call is billed as of its last one",
+                        extra={"request_id": event.request_id, "error": str(exc)})
 
     async def _run(self) -> None:
         assert self._loop is not None
