@@ -41,6 +41,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
+
 from switchboard.v1 import billing_pb2
 from switchboard_billing.client.progress import INFLIGHT_SUFFIX, NEW_SUFFIX, InflightFile
 
@@ -104,8 +106,16 @@ def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def _request_id(record: bytes) -> str:
+    """The request id of a journal's or in-flight file's record ("" for bytes that are not an event)."""
+    try:
+        return billing_pb2.UsageEvent.FromString(record).request_id
+    except DecodeError:
+        return ""
+
+
 def _request_ids(records: list[bytes]) -> set[str]:
-    return {billing_pb2.UsageEvent.FromString(record).request_id for record in records}
+    return {_request_id(record) for record in records}
 
 
 @dataclass(slots=True)
@@ -343,7 +353,8 @@ class Outbox:
                 return
             latest: dict[str, bytes] = {}
             for record in journal_records(path):
-                latest[billing_pb2.UsageEvent.FromString(record).request_id] = record
+                if request_id := _request_id(record):
+                    latest[request_id] = record
             for journal in sorted(self.directory.glob(f"{self.prefix}-{instance}-*.journal")):
                 with contextlib.suppress(FileNotFoundError):
                     settled |= _request_ids(journal_records(journal))  # read before another replayer deletes it
