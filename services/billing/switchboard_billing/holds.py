@@ -128,7 +128,8 @@ class Holder:
                 return_lease=return_lease, lease_ask=ask, holder=request.holder, user_id=request.user_id,
                 user_limits=limits_of(request.user_limits) if request.user_id else Limits(), model=request.model,
                 model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None,
-                renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0)
+                renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0,
+                started_at_ms=request.started_at_ms)
 
         def whole_without_money_in_flight(r: Reservation) -> bool:
             denied = r.denied_by
