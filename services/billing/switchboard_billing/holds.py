@@ -113,7 +113,9 @@ class Holder:
             return smaller.micros
 
         ask = None
-        if request.HasField("lease_ask") and request.lease_ask.lease_id and request.lease_ask.micros > 0:
+        # A lease pays for requests by their start, so only a holder that says when its requests start gets one.
+        if request.HasField("lease_ask") and request.lease_ask.lease_id and request.lease_ask.micros > 0 \
+                and request.started_at_ms > 0:
             a = request.lease_ask
             ask = LeaseAsk(a.lease_id, a.micros, max(1.0, a.renew_seconds), a.committed_micros, request.holder)
         returned = request.return_lease
