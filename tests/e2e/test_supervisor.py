@@ -1,5 +1,6 @@
-"""``make run``'s supervisor: four processes, a master key kept in the data directory (or taken from the
-environment, then never printed), log lines of any length, a stop within the grace, no process outliving it."""
+"""``make run``'s supervisor: the services in two processes (or four, ``SWITCHBOARD_LAYOUT=separate``), a master
+key kept in the data directory (or taken from the environment, then never printed), log lines of any length, a
+stop in order within the grace, no process outliving it."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from switchboard_common.supervisor import CONTINUED
+from switchboard_common.supervisor import CONTINUED, LAYOUTS
 from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
 from tests.fakes.server import free_port
@@ -68,12 +69,13 @@ def output(tmp_path: Path) -> str:
     return (tmp_path / "supervisor.out").read_text(errors="replace")
 
 
-def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
-                                                                fake_openai: tuple[FakeOpenAI, str]) -> None:
-    proc, base = start_supervisor(tmp_path, fake_openai[1], many_models=True)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path, fake_openai: tuple[FakeOpenAI, str],
+                                                                layout: str) -> None:
+    proc, base = start_supervisor(tmp_path, fake_openai[1], many_models=True, extra_env={"SWITCHBOARD_LAYOUT": layout})
     try:
         running = processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}")
-        assert len(running) >= 4, "the four services run as their own processes"
+        assert len(running) == 1 + len(LAYOUTS[layout]), "the supervisor and the layout's processes"
         master_file = tmp_path / "data" / "master_key"
         assert master_file.stat().st_mode & 0o777 == 0o600
         master = master_file.read_text()
@@ -99,6 +101,9 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path,
     assert re.search(r"models live:\s+fake-good", text), text[-3000:]
     for name in ("auth", "billing", "router", "facade"):
         assert f"{name:>7} | " in text, f"{name} logs are prefixed"
+    # Stopped in order, whatever process each runs in: the router before the auth and billing it settles with.
+    stopped = [line.split(" | ")[0].strip() for line in text.splitlines() if '"msg":"stopped"' in line]
+    assert stopped.index("router") < min(stopped.index("auth"), stopped.index("billing")), stopped
     # The router's "models live" line is longer than 64 KiB: it passes through in pieces, and the router's later
     # lines (its shutdown) still come through.
     pieces = [line for line in text.splitlines() if line.startswith(" router | ") and "long-" in line]
@@ -118,10 +123,10 @@ def test_master_key_from_the_environment_is_not_printed_and_a_stuck_service_is_k
     while "Switchboard is ready" not in output(tmp_path) and time.monotonic() < deadline:
         time.sleep(0.1)  # the banner comes once the gateway answers its models
     router = next(pid for pid in processes_with_env(f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}")
-                  if b"switchboard_router" in Path(f"/proc/{pid}/cmdline").read_bytes())
+                  if b"router" in Path(f"/proc/{pid}/cmdline").read_bytes())  # its own process, or the shared one
     os.kill(router, signal.SIGSTOP)  # a service that will never answer SIGTERM
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30)  # the grace is 4 s: the supervisor must not wait for the stuck router
+    proc.wait(timeout=30)  # the grace is 4 s (twice for the shared process): the supervisor must not wait longer
     text = output(tmp_path)
     assert master not in text, "a master key from the environment is the operator's secret"
     assert re.search(r"master key:\s+from SWITCHBOARD_MASTER_KEY", text), text[-3000:]
@@ -132,7 +137,7 @@ def test_master_key_from_the_environment_is_not_printed_and_a_stuck_service_is_k
 def test_services_die_with_a_killed_supervisor(tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
     proc, base = start_supervisor(tmp_path, fake_openai[1])
     marker = f"SWITCHBOARD_DATA_DIR={tmp_path / 'data'}"
-    assert len(processes_with_env(marker)) >= 5
+    assert len(processes_with_env(marker)) == 1 + len(LAYOUTS["shared"])
     proc.kill()
     proc.wait()
     deadline = time.monotonic() + 30
@@ -159,17 +164,21 @@ def processes_with_env(entry: str) -> list[int]:
     return found
 
 
-def test_one_metrics_port_setting_gives_each_grpc_service_its_own_port(
-        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
-    """SWITCHBOARD_METRICS_PORT under make run: three processes cannot share one port (billing failed to bind it
-    and took the gateway down); auth gets it, billing the next, the router the one after."""
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_one_metrics_port_setting_serves_every_grpc_services_metrics(
+        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str], layout: str) -> None:
+    """SWITCHBOARD_METRICS_PORT under make run. Separate processes cannot share one port (billing failed to bind it
+    and took the gateway down): auth gets it, billing the next, the router the one after. The shared process
+    serves its one registry, all three services' series, on the port itself."""
     first = free_port()
-    proc, base = start_supervisor(tmp_path, fake_openai[1], extra_env={"SWITCHBOARD_METRICS_PORT": str(first)})
+    proc, base = start_supervisor(tmp_path, fake_openai[1], extra_env={"SWITCHBOARD_METRICS_PORT": str(first),
+                                                                      "SWITCHBOARD_LAYOUT": layout})
     try:
         master = (tmp_path / "data" / "master_key").read_text().strip()
         assert httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {master}"}).status_code == 200
         for offset, service in enumerate(("auth", "billing", "router")):
-            scraped = httpx.get(f"http://127.0.0.1:{first + offset}/metrics", timeout=5)
+            port = first + offset if layout == "separate" else first
+            scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
             assert scraped.status_code == 200, (service, scraped.text[:200])
             assert f'service="{service}"' in scraped.text, (service, scraped.text[:500])  # its own RPCs
         assert proc.poll() is None, output(tmp_path)

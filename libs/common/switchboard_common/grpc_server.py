@@ -1,18 +1,17 @@
 """Bootstrap of a Switchboard gRPC service: health, reflection, graceful shutdown.
 
 Every service's ``__main__`` builds its servicers, calls :func:`start_server` and then
-:func:`run_until_signalled`.
+:func:`run_until_stopped`.
 Health is the standard ``grpc.health.v1`` protocol (the library's servicer,
 usable by Kubernetes' native gRPC probes); reflection lets ``grpcurl`` discover
-the API. On SIGTERM/SIGINT the server reports NOT_SERVING, stops accepting new
-RPCs and gives in-flight ones ``shutdown_grace_seconds`` to finish.
+the API. When asked to stop (SIGTERM/SIGINT, or the host of a shared process: see
+:mod:`switchboard_common.lifecycle`) the server reports NOT_SERVING, stops accepting
+new RPCs and gives in-flight ones ``shutdown_grace_seconds`` to finish.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
@@ -20,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from switchboard_common.grpc_metrics import MetricsInterceptor, Observe
+from switchboard_common.lifecycle import Lifecycle
 from switchboard_common.ports import port_holder
 
 log = logging.getLogger(__name__)
@@ -110,21 +110,21 @@ async def _set(servicer: health.HealthServicer, name: str, status: int) -> None:
         await result
 
 
-async def run_until_signalled(
+async def run_until_stopped(
     service: GrpcService,
     grace: float,
     on_stop: Callable[[], Awaitable[None]] | None = None,
     on_drain: Callable[[], None] | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> None:
-    """Serves until SIGTERM or SIGINT, then drains and stops gracefully.
+    """Says the service serves, waits until it is asked to stop (by ``lifecycle``, else by SIGTERM or SIGINT), then
+    drains and stops gracefully.
 
     ``on_drain`` runs first: it tells long-lived streams (the router's Exchange) to take no new calls, so that
     they end as soon as their calls in flight are done rather than at the end of the grace."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    lifecycle = lifecycle or Lifecycle.on_signals()
+    lifecycle.serving.set()
+    await lifecycle.stop.wait()
     log.info("shutting down", extra={"grace_seconds": grace})
     if on_drain is not None:
         on_drain()

@@ -16,6 +16,8 @@ import time
 
 import orjson
 
+from switchboard_common.lifecycle import CURRENT_SERVICE
+
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 #: Extras that other libraries add for their own console formatters: uvicorn's ``color_message`` repeats
 #: ``msg`` with terminal colour codes.
@@ -32,7 +34,9 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
-            "service": self.service,
+            # In a process several services share, the service whose work wrote the record (stamped by
+            # _StampService where it was written); else the process's own.
+            "service": getattr(record, "_service", "") or self.service,
             "logger": record.name,
             "msg": record.getMessage(),
         }
@@ -42,6 +46,15 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return orjson.dumps(out, default=str).decode()
+
+
+class _StampService(logging.Filter):
+    """Stamps each record, in the task or thread that writes it, with the service running there
+    (:data:`switchboard_common.lifecycle.CURRENT_SERVICE`): the writer thread formats it later, elsewhere."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record._service = CURRENT_SERVICE.get()
+        return True
 
 
 _listener: logging.handlers.QueueListener | None = None
@@ -59,7 +72,9 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     _listener.start()
     atexit.register(_listener.stop)
     root = logging.getLogger()
-    root.handlers[:] = [logging.handlers.QueueHandler(q)]
+    handler = logging.handlers.QueueHandler(q)
+    handler.addFilter(_StampService())
+    root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "uvicorn.access", "aiosqlite", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -26,19 +26,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Literal
 
 from grpc import aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from switchboard_common import run_banner
+from switchboard_common.lifecycle import START_ORDER, STOP_ORDER
 from switchboard_common.parent import SUPERVISOR_PID_ENV
 from switchboard_common.settings import ServiceSettings, load_or_create_secret
+from switchboard_common.shared_process import process_name
 
 SERVICES = ("auth", "billing", "router", "facade")
+#: How the services are laid out in processes (``SWITCHBOARD_LAYOUT``). ``shared``, the default: auth, billing and
+#: the router share one process (:mod:`switchboard_common.shared_process`), the facade has its own, so one machine
+#: pays for two interpreters instead of four; ``separate``: each service in its own process, as in Kubernetes.
+LAYOUTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "shared": (("auth", "billing", "router"), ("facade",)),
+    "separate": (("auth",), ("billing",), ("router",), ("facade",)),
+}
 COLOURS = {"auth": "\033[36m", "billing": "\033[33m", "router": "\033[35m", "facade": "\033[32m"}
 RESET = "\033[0m"
 #: Longest piece of a log line written at once; a longer line is split (never dropped, never blocking).
@@ -47,12 +58,15 @@ MAX_LINE = 16 * 1024
 CONTINUED = b" [line continues]"
 #: Seconds a stopping service may take beyond its own grace (its last writes, its exit) before it is killed.
 KILL_MARGIN = 5.0
-#: The stages of a stop, each signalled once the one before has ended: a service outlives the ones that call it.
-STOP_ORDER: tuple[tuple[str, ...], ...] = (("facade",), ("router",), ("auth", "billing"))
-#: The stages of a start, each started once the one before is ready: the reverse of the stop.
-START_ORDER: tuple[tuple[str, ...], ...] = tuple(reversed(STOP_ORDER))
 #: Seconds to wait for the gateway's readiness before saying it is not coming up.
 READY_TIMEOUT = 90.0
+
+
+class SupervisorSettings(ServiceSettings):
+    """What ``make run`` itself reads."""
+
+    #: How the services are laid out in processes: ``shared`` or ``separate`` (see :data:`LAYOUTS`).
+    layout: Literal["shared", "separate"] = "shared"
 
 
 def build_env() -> tuple[dict[str, str], str]:
@@ -85,18 +99,32 @@ def build_env() -> tuple[dict[str, str], str]:
 METRICS_OFFSETS = {"auth": 0, "billing": 1, "router": 2}
 
 
-def service_env(env: dict[str, str], name: str) -> dict[str, str]:
+def service_env(env: dict[str, str], services: tuple[str, ...]) -> dict[str, str]:
+    """The environment of the process that runs ``services``."""
     out = dict(env)
-    if name in ("auth", "billing", "router"):
-        out["SWITCHBOARD_GRPC_LISTEN"] = out[f"SWITCHBOARD_{name.upper()}_ADDRESS"]
+    if len(services) == 1 and services[0] in METRICS_OFFSETS:
+        out["SWITCHBOARD_GRPC_LISTEN"] = out[f"SWITCHBOARD_{services[0].upper()}_ADDRESS"]
+    # (A shared process gives each service its SWITCHBOARD_<NAME>_ADDRESS.)
     metrics_port = out.get("SWITCHBOARD_METRICS_PORT", "")
     if metrics_port.isdigit() and int(metrics_port) > 0:
-        # Three processes cannot share a port: auth takes it, billing the next, the router the one after.
-        if name in METRICS_OFFSETS:
-            out["SWITCHBOARD_METRICS_PORT"] = str(int(metrics_port) + METRICS_OFFSETS[name])
+        # Processes cannot share a port: auth's process takes it, billing's the next, the router's the one after.
+        # A shared process serves its one registry, every service's series, on the port of its first service.
+        if services[0] in METRICS_OFFSETS:
+            out["SWITCHBOARD_METRICS_PORT"] = str(int(metrics_port) + METRICS_OFFSETS[services[0]])
         else:
             out.pop("SWITCHBOARD_METRICS_PORT")  # the facade serves /metrics on its own port
     return out
+
+
+def stop_stages(processes: tuple[tuple[str, ...], ...]) -> list[list[tuple[tuple[str, ...], int]]]:
+    """For each stage of :data:`STOP_ORDER`, the processes signalled in it, each with the number of stages its own
+    stop takes: a process is signalled with its first service to stop, and a shared process stops its services
+    stage by stage itself, each with its grace."""
+    stages: list[list[tuple[tuple[str, ...], int]]] = [[] for _ in STOP_ORDER]
+    for process in processes:
+        spanned = sorted(i for i, stage in enumerate(STOP_ORDER) if set(stage) & set(process))
+        stages[spanned[0]].append((process, len(spanned)))
+    return stages
 
 
 async def _announce(env: dict[str, str], master_source: str, started: float) -> None:
@@ -125,22 +153,38 @@ def log_pieces(line: bytes, max_line: int = MAX_LINE) -> list[bytes]:
     return [p + CONTINUED + b"\n" for p in pieces[:-1]] + [pieces[-1] + b"\n"]
 
 
-async def _pump(name: str, stream: asyncio.StreamReader, tty: bool) -> None:
-    """Copies one service's output to ours, prefixed, a line at a time however long the line."""
-    prefix = (f"{COLOURS[name]}{name:>7}{RESET} | " if tty else f"{name:>7} | ").encode()
+#: Where a JSON log line names its service (the third field, see switchboard_common.logs).
+_SERVICE_FIELD = re.compile(rb'"service":"([a-z+]+)"')
+
+
+def line_prefix(line: bytes, process: str, tty: bool) -> bytes:
+    """The prefix of one log line: the service the line names (a shared process writes for several), else the
+    process's name (a traceback, a line a library printed)."""
+    found = _SERVICE_FIELD.search(line, 0, 200)
+    name = found.group(1).decode() if found else process
+    return (f"{COLOURS[name]}{name:>7}{RESET} | " if tty and name in COLOURS else f"{name:>7} | ").encode()
+
+
+async def _pump(process: str, stream: asyncio.StreamReader, tty: bool) -> None:
+    """Copies one process's output to ours, prefixed, a line at a time however long the line (the pieces of a
+    long line keep the prefix its start chose)."""
     pending = b""
+    continuing: bytes | None = None  # the prefix of a long line whose first pieces are out
     while True:
         chunk = await stream.read(64 * 1024)
         if not chunk:
             if pending:
-                _write(prefix, pending)
+                _write(continuing or line_prefix(pending, process, tty), pending)
             return
         *lines, pending = (pending + chunk).split(b"\n")
         for line in lines:
-            _write(prefix, line + b"\n")
-        while len(pending) > MAX_LINE:  # a line still going: write what came, keep reading
-            sys.stdout.buffer.write(prefix + pending[:MAX_LINE] + CONTINUED + b"\n")
-            pending = pending[MAX_LINE:]
+            _write(continuing or line_prefix(line, process, tty), line + b"\n")
+            continuing = None
+        if len(pending) > MAX_LINE:  # a line still going: write what came, keep reading
+            continuing = continuing or line_prefix(pending, process, tty)
+            while len(pending) > MAX_LINE:
+                sys.stdout.buffer.write(continuing + pending[:MAX_LINE] + CONTINUED + b"\n")
+                pending = pending[MAX_LINE:]
         sys.stdout.flush()
 
 
@@ -149,21 +193,26 @@ def _write(prefix: bytes, line: bytes) -> None:
         sys.stdout.buffer.write(prefix + piece)
 
 
-async def _start(name: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    # Each service in its own session: a Ctrl-C in the terminal reaches only the supervisor, which stops them in
+async def _start(services: tuple[str, ...], env: dict[str, str]) -> asyncio.subprocess.Process:
+    # Each process in its own session: a Ctrl-C in the terminal reaches only the supervisor, which stops them in
     # order. They still die with the supervisor (the parent-death signal each one sets up at start).
+    module = ["-m", f"switchboard_{services[0]}"] if len(services) == 1 else \
+        ["-m", "switchboard_common.shared_process", *services]
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", f"switchboard_{name}", env=service_env(env, name),
+        sys.executable, *module, env=service_env(env, services),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
     )
 
 
-async def stop_all(procs: dict[str, asyncio.subprocess.Process], grace: float, hurry: asyncio.Event) -> None:
-    """Stops the services stage by stage (:data:`STOP_ORDER`): SIGTERM, then SIGKILL for whatever of the stage
-    still runs ``grace`` + :data:`KILL_MARGIN` later (at once when ``hurry`` is set, by a second Ctrl-C)."""
-    for group in STOP_ORDER:
-        until = time.monotonic() + (0.0 if hurry.is_set() else grace + KILL_MARGIN)
-        running = [procs[n] for n in group if n in procs and procs[n].returncode is None]
+async def stop_all(procs: dict[tuple[str, ...], asyncio.subprocess.Process], grace: float,
+                   hurry: asyncio.Event) -> None:
+    """Stops the processes stage by stage (:func:`stop_stages`): SIGTERM, then SIGKILL for whatever of the stage
+    still runs its grace (``grace`` for each stage of its own stop) + :data:`KILL_MARGIN` later (at once when
+    ``hurry`` is set, by a second Ctrl-C)."""
+    for group in stop_stages(tuple(procs)):
+        longest = max((spanned for _, spanned in group), default=1)
+        until = time.monotonic() + (0.0 if hurry.is_set() else grace * longest + KILL_MARGIN)
+        running = [procs[p] for p, _ in group if procs[p].returncode is None]
         for proc in running:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
@@ -199,9 +248,11 @@ async def serving(address: str, proc: asyncio.subprocess.Process, deadline: floa
 async def supervise() -> int:
     started = time.monotonic()
     env, master_source = build_env()
-    grace = ServiceSettings().shutdown_grace_seconds
+    settings = SupervisorSettings()
+    grace = settings.shutdown_grace_seconds
+    layout = LAYOUTS[settings.layout]
     tty = sys.stdout.isatty()
-    procs: dict[str, asyncio.subprocess.Process] = {}
+    procs: dict[tuple[str, ...], asyncio.subprocess.Process] = {}
     pumps: list[asyncio.Task[None]] = []
     stop = asyncio.Event()
     hurry = asyncio.Event()
@@ -219,15 +270,18 @@ async def supervise() -> int:
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         for group in START_ORDER:
-            for name in group:
-                proc = await _start(name, env)
-                procs[name] = proc
-                assert proc.stdout is not None
-                pumps.append(asyncio.create_task(_pump(name, proc.stdout, tty)))
+            # The processes that run this stage's services start now (a shared one with its first stage).
+            for process in layout:
+                if process not in procs and set(process) & set(group):
+                    proc = await _start(process, env)
+                    procs[process] = proc
+                    assert proc.stdout is not None
+                    pumps.append(asyncio.create_task(_pump(process_name(process), proc.stdout, tty)))
             if group == ("facade",):
                 break
             # The next stage calls this one: it starts once this one serves (or the stop comes).
-            ready = asyncio.gather(*(serving(env[f"SWITCHBOARD_{n.upper()}_ADDRESS"], procs[n], deadline)
+            runs = {n: p for process, p in procs.items() for n in process}
+            ready = asyncio.gather(*(serving(env[f"SWITCHBOARD_{n.upper()}_ADDRESS"], runs[n], deadline)
                                      for n in group))
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait((ready, stopper), return_when=asyncio.FIRST_COMPLETED)
@@ -241,14 +295,14 @@ async def supervise() -> int:
                       flush=True)
                 return 1
         announce = asyncio.create_task(_announce(env, master_source, started))
-        waiters = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
+        waiters = {asyncio.create_task(p.wait()): process_name(n) for n, p in procs.items()}
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait([*waiters, stopper], return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
         for task in done:
             if task in waiters:
                 name = waiters[task]
-                print(f"{name} exited with code {procs[name].returncode}; stopping the gateway", flush=True)
+                print(f"{name} exited with code {task.result()}; stopping the gateway", flush=True)
                 code = 1
     finally:
         if announce is not None:

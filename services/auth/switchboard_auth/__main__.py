@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
+from collections.abc import Coroutine
+from typing import Any
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
 from switchboard_auth.cache import VerificationCache
@@ -20,14 +21,15 @@ from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.credential_cipher import CredentialCipher
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.database_errors import DatabaseUnreachable
-from switchboard_common.grpc_server import start_server
+from switchboard_common.grpc_server import run_until_stopped, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
+from switchboard_common.lifecycle import Lifecycle
 from switchboard_common.settings import load_or_create_secret
 
 log = logging.getLogger("switchboard_auth")
 
 
-async def serve(settings: AuthSettings) -> None:
+async def serve(settings: AuthSettings, lifecycle: Lifecycle | None = None) -> None:
     try:
         defaults = GatewayDefaults.from_settings(settings.default_privacy_tier, settings.default_jurisdictions)
         key_prefix = checked_key_prefix(settings.key_prefix)
@@ -74,24 +76,28 @@ async def serve(settings: AuthSettings) -> None:
         store.engine, AUDIT, settings.audit_retention_days, settings.audit_prune_interval_seconds))
         if settings.audit_retention_days > 0 else None)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("shutting down", extra={"grace_seconds": settings.shutdown_grace_seconds})
-    # Watch streams never end by themselves: end them first, so that the grace period is spent
+    async def close() -> None:
+        if retention is not None:
+            retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retention
+        await bus.close()
+        await limiter.close()
+        await store.close()
+
+    # Watch streams never end by themselves: they are ended first (on_drain), so that the grace period is spent
     # on real requests and watchers reconnect to another replica at once.
-    bus.end_streams()
-    if retention is not None:
-        retention.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await retention
-    await service.stop(settings.shutdown_grace_seconds)
-    await bus.close()
-    await limiter.close()
-    await store.close()
-    log.info("stopped")
+    await run_until_stopped(service, settings.shutdown_grace_seconds, close, on_drain=bus.end_streams,
+                            lifecycle=lifecycle)
+
+
+def hosted(listen: str | None, metrics_port: int, lifecycle: Lifecycle) -> Coroutine[Any, Any, None]:
+    """Auth as one of the services of a shared process (switchboard_common.shared_process): its own gRPC address,
+    the process's metrics port or none, stopped by its host."""
+    overrides: dict[str, Any] = {"metrics_port": metrics_port}
+    if listen:
+        overrides["grpc_listen"] = listen
+    return serve(AuthSettings(**overrides), lifecycle)
 
 
 def main() -> None:

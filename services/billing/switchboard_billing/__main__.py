@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,8 +31,9 @@ from switchboard_billing.settings import BillingSettings
 from switchboard_common import audit_chain, metrics, runtime, tracing
 from switchboard_common.database import default_sqlite_dsn, make_engine
 from switchboard_common.database_errors import DatabaseUnreachable
-from switchboard_common.grpc_server import run_until_signalled, start_server
+from switchboard_common.grpc_server import run_until_stopped, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
+from switchboard_common.lifecycle import Lifecycle
 from switchboard_rules.alert_thresholds import parse_thresholds
 from switchboard_rules.windows import parse_timezone
 
@@ -87,7 +90,7 @@ async def _spend_reports(engine: AsyncEngine, period: str, tz: tzinfo, webhooks:
         await asyncio.sleep(every_seconds)
 
 
-async def serve(settings: BillingSettings) -> None:
+async def serve(settings: BillingSettings, lifecycle: Lifecycle | None = None) -> None:
     data_dir = settings.ensure_data_dir()
     dsn = settings.billing_database_url or settings.database_url or default_sqlite_dsn(data_dir, "billing.db")
     engine = make_engine(dsn)
@@ -140,7 +143,17 @@ async def serve(settings: BillingSettings) -> None:
                 await task
         await ledger.close()
 
-    await run_until_signalled(service, settings.shutdown_grace_seconds, close, on_drain=store.end_watchers)
+    await run_until_stopped(service, settings.shutdown_grace_seconds, close, on_drain=store.end_watchers,
+                            lifecycle=lifecycle)
+
+
+def hosted(listen: str | None, metrics_port: int, lifecycle: Lifecycle) -> Coroutine[Any, Any, None]:
+    """Billing as one of the services of a shared process (switchboard_common.shared_process): its own gRPC
+    address, the process's metrics port or none, stopped by its host."""
+    overrides: dict[str, Any] = {"metrics_port": metrics_port}
+    if listen:
+        overrides["grpc_listen"] = listen
+    return serve(BillingSettings(**overrides), lifecycle)
 
 
 def main() -> None:

@@ -57,7 +57,9 @@ def catch_up(conn: sa.Connection, now_ms: int, grace_ms: int) -> int:
     moved = conn.execute(ALIVE.update().where(ALIVE.c.id == 1, ALIVE.c.seen_ms == seen)
                          .values(seen_ms=now_ms)).rowcount
     gap = now_ms - seen
-    if not moved or gap <= AWAY_MS:
+    # A last-seen of 0 is a database billing has never run on (the migration found no hold to start it from):
+    # nothing was running, so there is no absence to make up.
+    if not moved or gap <= AWAY_MS or seen == 0:
         return 0
     r = _RESERVATIONS.c
     moved_on = r.renewed_until_ms + gap

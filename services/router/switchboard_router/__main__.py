@@ -6,14 +6,17 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
+from typing import Any, NoReturn
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_auth.client import AuthClient, AuthClientSettings
 from switchboard_billing.client import BillingClient, BillingClientSettings, StoredModels
 from switchboard_common import metrics, runtime, tracing
 from switchboard_common.channels import open_channel
-from switchboard_common.grpc_server import run_until_signalled, start_server
+from switchboard_common.grpc_server import run_until_stopped, start_server
 from switchboard_common.identity import load_identity
+from switchboard_common.lifecycle import Lifecycle
 from switchboard_router.catalog.config import CatalogError, load_catalog
 from switchboard_router.catalog.runtime import CatalogLoader
 from switchboard_router.engine import Engine
@@ -50,7 +53,7 @@ def describe_catalog(engine: Engine) -> None:
         )
 
 
-async def serve(settings: RouterSettings) -> None:
+async def serve(settings: RouterSettings, lifecycle: Lifecycle | None = None) -> None:
     loader = CatalogLoader(settings.config)
     load_catalog(settings.config)  # a broken file stops the start here, before anything listens
     data_dir = settings.ensure_data_dir()
@@ -134,7 +137,30 @@ async def serve(settings: RouterSettings) -> None:
         for channel in peers:
             await channel.close()
 
-    await run_until_signalled(service, grace * CALLS_SHARE, close, on_drain=drain)
+    await run_until_stopped(service, grace * CALLS_SHARE, close, on_drain=drain, lifecycle=lifecycle)
+
+
+def hosted(listen: str | None, metrics_port: int, lifecycle: Lifecycle) -> Coroutine[Any, Any, None]:
+    """The router as one of the services of a shared process (switchboard_common.shared_process): its own gRPC
+    address, the process's metrics port or none, stopped by its host. A broken catalog ends the process as it
+    ends a router alone."""
+    overrides: dict[str, Any] = {"metrics_port": metrics_port}
+    if listen:
+        overrides["grpc_listen"] = listen
+    return _catalog_checked(serve(RouterSettings(**overrides), lifecycle))
+
+
+async def _catalog_checked(serving: Coroutine[Any, Any, None]) -> None:
+    try:
+        await serving
+    except CatalogError as exc:
+        _catalog_invalid(exc)
+
+
+def _catalog_invalid(exc: CatalogError) -> NoReturn:
+    """A broken catalog at start: says exactly where, without a traceback, and exits non-zero."""
+    sys.stderr.write(f"switchboard router: the model catalog is invalid: {exc}\n")
+    raise SystemExit(2) from None
 
 
 def main() -> None:
@@ -143,9 +169,7 @@ def main() -> None:
     try:
         runtime.run("router", serve(settings), settings.log_level)
     except CatalogError as exc:
-        # A broken catalog at start: say exactly where, without a traceback, and exit non-zero.
-        sys.stderr.write(f"switchboard router: the model catalog is invalid: {exc}\n")
-        raise SystemExit(2) from None
+        _catalog_invalid(exc)
 
 
 if __name__ == "__main__":

@@ -88,6 +88,13 @@ async def test_a_restarted_billing_extends_live_holds_by_its_downtime(engines: l
     assert await held(after) == 9_000
 
 
+async def test_a_new_databases_first_tick_is_no_absence(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """A billing starting on a new database has never been away: its first tick makes up no gap (it used to
+    report one of 56 years, "billing was away", on every first start)."""
+    budgets = Budgets(engines[0], ManualClock(START))
+    assert await budgets.keep_alive() == 0
+
+
 async def test_a_hold_past_its_expiry_is_not_revived(engines: list[AsyncEngine]) -> None:  # noqa: F811
     clock = ManualClock(START)
     budgets = Budgets(engines[0], clock)
