@@ -35,6 +35,8 @@ charged_until_ms)``, and counts in the windows that overlap them
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -48,6 +50,11 @@ _RESERVATIONS = ReservationRow.__table__  # type: ignore[attr-defined]  # SQLMod
 
 #: Farthest a request's start may be from billing's clock and still be charged as it is (see the module docstring).
 MAX_CLOCK_SKEW_MS = 60_000
+#: Seconds between two warnings about holders' clocks (a broken clock would otherwise warn on every request).
+SKEW_WARNING_SECONDS = 60.0
+
+log = logging.getLogger(__name__)
+_last_skew_warning = -SKEW_WARNING_SECONDS
 
 
 def ms(instant: datetime) -> int:
@@ -64,7 +71,23 @@ def charged_at(started_at_ms: int, now_ms: int) -> int:
     :data:`MAX_CLOCK_SKEW_MS` of billing's clock ``now_ms``; billing's clock when the holder gave none (0)."""
     if started_at_ms <= 0:
         return now_ms
-    return min(max(started_at_ms, now_ms - MAX_CLOCK_SKEW_MS), now_ms + MAX_CLOCK_SKEW_MS)
+    charged = min(max(started_at_ms, now_ms - MAX_CLOCK_SKEW_MS), now_ms + MAX_CLOCK_SKEW_MS)
+    if charged != started_at_ms:
+        _warn_skew(started_at_ms - now_ms)
+    return charged
+
+
+def _warn_skew(skew_ms: int) -> None:
+    """Says, at most every :data:`SKEW_WARNING_SECONDS`, that a holder's clock is off: its requests are charged
+    at billing's bound, and none can be paid from a lease (each costs a round trip), until its clock is fixed."""
+    global _last_skew_warning
+    now = time.monotonic()
+    if now - _last_skew_warning < SKEW_WARNING_SECONDS:
+        return
+    _last_skew_warning = now
+    log.warning("a request's start is further from billing's clock than the bound: charged at the bound; fix the "
+                "clock of the facade or router that sent it (NTP)",
+                extra={"skew_ms": skew_ms, "bound_ms": MAX_CLOCK_SKEW_MS})
 
 
 def lease_span(windows: Iterable[Window | None]) -> tuple[int, int]:

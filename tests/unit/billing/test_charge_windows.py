@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -197,3 +198,19 @@ async def test_holds_made_before_migration_15_count_where_their_rule_let_them(en
     budgets = Budgets(engine, ManualClock(MIDNIGHT + timedelta(seconds=1)))
     today = await reserve(budgets, "probe", 0, MIDNIGHT + timedelta(seconds=1))
     assert today.budgets[0].held_micros == 2_000, "the old hold may be charged on either side of midnight"
+
+
+def test_a_holders_broken_clock_is_named_in_a_warning_once_a_minute(caplog: pytest.LogCaptureFixture,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Charged at the bound, a broken clock's requests also cannot use a lease (each costs a round trip): the
+    operator is told, once a minute rather than on every request."""
+    import switchboard_billing.charge_windows as charge_windows
+
+    monkeypatch.setattr(charge_windows, "_last_skew_warning", -charge_windows.SKEW_WARNING_SECONDS)
+    now = at(MIDNIGHT)
+    with caplog.at_level("WARNING", logger="switchboard_billing.charge_windows"):
+        assert charge_windows.charged_at(now - 1000, now) == now - 1000  # within the bound: no warning
+        for late in (10, 11, 12):
+            charge_windows.charged_at(now - late * 60_000, now)
+    warnings = [r for r in caplog.records if "further from billing's clock" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].skew_ms == -600_000, [r.getMessage() for r in caplog.records]
