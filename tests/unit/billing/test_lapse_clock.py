@@ -95,6 +95,20 @@ async def test_a_new_databases_first_tick_is_no_absence(engines: list[AsyncEngin
     assert await budgets.keep_alive() == 0
 
 
+async def test_an_absence_with_no_hold_running_makes_nothing_up(engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """A clean stop settles or returns every hold: the next start's first tick has nothing to extend and says
+    nothing ("billing was away" used to be logged on every start after a clean stop)."""
+    clock = ManualClock(START)
+    budgets = Budgets(engines[0], clock)
+    await running(budgets, clock, 1.5)
+    clock.advance(seconds=60)
+    assert await Budgets(engines[1], clock).keep_alive() == 0
+    assert await hold(budgets, "after", 2_000)
+    await running(budgets, clock, 1.5)
+    clock.advance(seconds=60)
+    assert await Budgets(engines[1], clock).keep_alive() >= 60_000, "a hold was running: the gap is made up"
+
+
 async def test_a_hold_past_its_expiry_is_not_revived(engines: list[AsyncEngine]) -> None:  # noqa: F811
     clock = ManualClock(START)
     budgets = Budgets(engines[0], clock)
