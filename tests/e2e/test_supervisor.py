@@ -185,3 +185,29 @@ def test_one_metrics_port_setting_serves_every_grpc_services_metrics(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_a_second_gateway_on_the_same_ports_says_which_port_and_starts_nothing(
+        tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
+    """A second make run next to a running one: it used to take the first one's gRPC services' health for its own,
+    print "Switchboard is ready" with its master key, and only then fail on the HTTP port."""
+    (tmp_path / "first").mkdir()
+    proc, base = start_supervisor(tmp_path / "first", fake_openai[1])
+    try:
+        first_env = {k: v for k, v in (line.split("=", 1) for line in
+                     Path(f"/proc/{proc.pid}/environ").read_bytes().decode().split("\0") if "=" in line)}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
+        env.update({k: v for k, v in first_env.items() if k.startswith("SWITCHBOARD_") or k == "PYTHONPATH"})
+        env["SWITCHBOARD_DATA_DIR"] = str(tmp_path / "second")
+        second = subprocess.run([sys.executable, "-m", "switchboard_common.supervisor"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=60)
+        out = second.stdout + second.stderr
+        assert second.returncode == 1, out[-3000:]
+        port = first_env["SWITCHBOARD_PORT"]
+        assert f"cannot listen on 127.0.0.1:{port}: it is held by pid" in out and "SWITCHBOARD_PORT" in out, out
+        assert f"127.0.0.1:{first_env['SWITCHBOARD_ROUTER_PORT']}" in out and "SWITCHBOARD_ROUTER_PORT" in out, out
+        assert "is ready" not in out and "master key" not in out, out
+        assert httpx.get(f"{base}/health/readiness", timeout=5).status_code == 200, "the first one is untouched"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

@@ -20,7 +20,7 @@ from grpc_reflection.v1alpha import reflection
 
 from switchboard_common.grpc_metrics import MetricsInterceptor, Observe
 from switchboard_common.lifecycle import Lifecycle
-from switchboard_common.ports import port_holder
+from switchboard_common.ports import PortInUse, port_in_use_message
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,10 @@ SERVER_OPTIONS: Sequence[tuple[str, int]] = (
 )
 
 
-class PortInUse(RuntimeError):
-    """The address a server must listen on is taken: the message names it and, when it can, who holds it."""
+#: The settings that move a gRPC service's port, for the message of one that cannot listen.
+GRPC_PORT_SETTINGS = ("SWITCHBOARD_GRPC_LISTEN; under make run, SWITCHBOARD_AUTH_PORT, SWITCHBOARD_BILLING_PORT or "
+                      "SWITCHBOARD_ROUTER_PORT")
+__all__ = ["GRPC_PORT_SETTINGS", "GrpcService", "PortInUse", "run_until_stopped", "start_server"]
 
 
 class GrpcService:
@@ -89,19 +91,11 @@ async def start_server(
     except RuntimeError:
         port = 0
     if port == 0:
-        raise PortInUse(_in_use_message(listen))
+        raise PortInUse(port_in_use_message(listen, GRPC_PORT_SETTINGS))
     await server.start()
     for name in [*service_names, ""]:
         await _set(health_servicer, name, health_pb2.HealthCheckResponse.SERVING)
     return GrpcService(server, port, health_servicer, service_names)
-
-
-def _in_use_message(listen: str) -> str:
-    _, _, port_text = listen.rpartition(":")
-    holder = port_holder(int(port_text)) if port_text.isdigit() else None
-    who = f"it is held by {holder}" if holder else "another process holds it (or the address is not local)"
-    return (f"cannot listen on {listen}: {who}. Stop that process, or listen elsewhere (SWITCHBOARD_GRPC_LISTEN; "
-            "under make run, SWITCHBOARD_AUTH_PORT, SWITCHBOARD_BILLING_PORT or SWITCHBOARD_ROUTER_PORT).")
 
 
 async def _set(servicer: health.HealthServicer, name: str, status: int) -> None:

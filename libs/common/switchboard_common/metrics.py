@@ -38,6 +38,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from switchboard_common.loop_metrics import LoopCounter, LoopGauge, LoopHistogram
+from switchboard_common.ports import PortInUse, port_in_use_message
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,10 @@ def serve(port: int, host: str = "0.0.0.0") -> int:
     """
     if port <= 0:
         return 0
-    server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    try:
+        server, _thread = start_http_server(port, addr=host, registry=REGISTRY)
+    except OSError as exc:
+        raise PortInUse(port_in_use_message(f"{host}:{port}", "SWITCHBOARD_METRICS_PORT")) from exc
     bound = int(server.server_address[1])
     log.info("metrics listening", extra={"port": bound, "path": PATH})
     return bound

@@ -15,6 +15,18 @@ from pathlib import Path
 _LISTEN = "0A"
 
 
+class PortInUse(RuntimeError):
+    """The address a server must listen on is taken: the message names it and, when it can, who holds it."""
+
+
+def port_in_use_message(listen: str, setting: str) -> str:
+    """Why a server cannot listen on ``listen`` and what to do, naming the setting that moves it."""
+    _, _, port_text = listen.rpartition(":")
+    holder = port_holder(int(port_text)) if port_text.isdigit() else None
+    who = f"it is held by {holder}" if holder else "another process holds it (or the address is not local)"
+    return f"cannot listen on {listen}: {who}. Stop that process, or listen elsewhere ({setting})."
+
+
 def port_holder(port: int) -> str | None:
     """``"pid 1234 (python -m switchboard_router)"`` for the process listening on ``port``, or None."""
     if Path("/proc/net/tcp").exists():

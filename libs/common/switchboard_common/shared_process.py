@@ -83,7 +83,7 @@ async def host(names: Sequence[str]) -> None:
                 try:
                     serving = hosted[name](os.environ.get(f"SWITCHBOARD_{name.upper()}_ADDRESS"), metrics_port,
                                            lifecycles[name])
-                    tasks[name] = loop.create_task(serving, name=f"serve {name}")
+                    tasks[name] = loop.create_task(_contained(serving), name=f"serve {name}")
                 finally:
                     CURRENT_SERVICE.reset(token)
                 metrics_port = 0  # one registry, served once
@@ -104,10 +104,29 @@ async def host(names: Sequence[str]) -> None:
         await _stop_in_order(tasks, lifecycles)
     for name in ended:
         error = tasks[name].exception() if not tasks[name].cancelled() else None
+        if isinstance(error, ServiceExited):
+            raise SystemExit(error.code)
         if error is not None:
             raise error
     if ended:
         raise SystemExit(1)
+
+
+class ServiceExited(Exception):
+    """A hosted service asked to end the process (SystemExit: a start it refused, its reason already written)."""
+
+    def __init__(self, code: int | str | None) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def _contained(serving: Coroutine[Any, Any, None]) -> None:
+    """Runs a service's serve(); its SystemExit ends its task like any failure (the event loop would otherwise stop
+    at once, the other services with it), so that the host stops the others in order, then exits as it asked."""
+    try:
+        await serving
+    except SystemExit as exc:
+        raise ServiceExited(exc.code) from None
 
 
 async def _all_serving(lifecycles: Sequence[Lifecycle]) -> None:

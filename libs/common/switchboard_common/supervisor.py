@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import signal
+import socket
 import sys
 import time
 from pathlib import Path
@@ -39,6 +41,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from switchboard_common import run_banner
 from switchboard_common.lifecycle import START_ORDER, STOP_ORDER
 from switchboard_common.parent import SUPERVISOR_PID_ENV
+from switchboard_common.ports import port_in_use_message
 from switchboard_common.settings import ServiceSettings, load_or_create_secret
 from switchboard_common.shared_process import process_name
 
@@ -114,6 +117,35 @@ def service_env(env: dict[str, str], services: tuple[str, ...]) -> dict[str, str
         else:
             out.pop("SWITCHBOARD_METRICS_PORT")  # the facade serves /metrics on its own port
     return out
+
+
+def _listens(env: dict[str, str], layout: tuple[tuple[str, ...], ...]) -> list[tuple[str, str]]:
+    """Every address the gateway's processes will listen on, with the setting that moves it."""
+    listens = [(f"{env.get('SWITCHBOARD_HOST', '127.0.0.1')}:{env.get('SWITCHBOARD_PORT', '4000')}",
+                "SWITCHBOARD_PORT")]
+    listens += [(env[f"SWITCHBOARD_{n.upper()}_ADDRESS"], f"SWITCHBOARD_{n.upper()}_PORT") for n in METRICS_OFFSETS]
+    for process in layout:
+        metrics_port = service_env(env, process).get("SWITCHBOARD_METRICS_PORT", "")
+        if metrics_port.isdigit() and int(metrics_port) > 0 and process[0] in METRICS_OFFSETS:
+            listens.append((f"0.0.0.0:{metrics_port}", "SWITCHBOARD_METRICS_PORT"))
+    return listens
+
+
+def taken_ports(env: dict[str, str], layout: tuple[tuple[str, ...], ...]) -> list[str]:
+    """What to say about each address the gateway needs that is already taken (nothing when all are free)."""
+    messages = []
+    for listen, setting in _listens(env, layout):
+        host, _, port = listen.rpartition(":")
+        if not port.isdigit() or host.startswith(("unix", "dns")) or "," in listen:
+            continue  # not a local TCP address this process could try
+        with socket.socket(socket.AF_INET6 if ":" in host.strip("[]") else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is free
+            try:
+                probe.bind((host.strip("[]"), int(port)))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:  # (an address not of this machine is the server's to report)
+                    messages.append(port_in_use_message(listen, setting))
+    return messages
 
 
 def stop_stages(processes: tuple[tuple[str, ...], ...]) -> list[list[tuple[tuple[str, ...], int]]]:
@@ -267,6 +299,13 @@ async def supervise() -> int:
         loop.add_signal_handler(sig, signalled)
     code = 0
     announce: asyncio.Task[None] | None = None
+    taken = taken_ports(env, layout)
+    if taken:
+        # Another gateway (or anything else) holds a port this one needs: say so before starting anything, rather
+        # than take its services' answers for this one's.
+        for message in taken:
+            print(message, flush=True)
+        return 1
     try:
         deadline = time.monotonic() + READY_TIMEOUT
         for group in START_ORDER:
@@ -290,9 +329,16 @@ async def supervise() -> int:
                 ready.cancel()
                 return code
             if not all(ready.result()):
-                late = [n for n, ok in zip(group, ready.result(), strict=True) if not ok]
-                print(f"{', '.join(late)} did not become ready; stopping the gateway (its log above says why)",
-                      flush=True)
+                exited = [(process_name(p), proc.returncode) for p, proc in procs.items()
+                          if proc.returncode is not None]
+                if exited:
+                    for name, returned in exited:
+                        print(f"{name} exited with code {returned} while starting; stopping the gateway "
+                              "(its log above says why)", flush=True)
+                else:
+                    late = [n for n, ok in zip(group, ready.result(), strict=True) if not ok]
+                    print(f"{', '.join(late)} did not become ready within {READY_TIMEOUT:.0f} s; stopping the "
+                          "gateway (its log above says why)", flush=True)
                 return 1
         announce = asyncio.create_task(_announce(env, master_source, started))
         waiters = {asyncio.create_task(p.wait()): process_name(n) for n, p in procs.items()}

@@ -65,13 +65,13 @@ async def serve(settings: AuthSettings, lifecycle: Lifecycle | None = None) -> N
                             CredentialCipher.from_setting(settings.encryption_key), identity, defaults, key_prefix,
                             self_serve)
     name = auth_pb2.DESCRIPTOR.services_by_name["Auth"].full_name
+    metrics.serve(settings.metrics_port)  # first: a port in use stops the start before anything listens
     service = await start_server(
         settings.grpc_listen, lambda server: auth_pb2_grpc.add_AuthServicer_to_server(servicer, server), [name],
         [RequireServiceToken(identity), DatabaseUnreachable("auth")])
     log.info("auth listening", extra={"port": service.port, "limits": "redis" if settings.redis_url else "memory",
                                       "default_privacy_tier": defaults.privacy_tier,
                                       "default_jurisdictions": list(defaults.jurisdictions), "key_prefix": key_prefix})
-    metrics.serve(settings.metrics_port)
     retention = (asyncio.get_running_loop().create_task(audit_chain.keep_for(
         store.engine, AUDIT, settings.audit_retention_days, settings.audit_prune_interval_seconds))
         if settings.audit_retention_days > 0 else None)

@@ -35,6 +35,7 @@ from switchboard_common.grpc_server import run_until_stopped, start_server
 from switchboard_common.identity import CALLERS, RequireServiceToken, load_identity
 from switchboard_common.lifecycle import Lifecycle
 from switchboard_rules.alert_thresholds import parse_thresholds
+from switchboard_rules.catalog import refusing_invalid_catalog
 from switchboard_rules.windows import parse_timezone
 
 log = logging.getLogger("switchboard_billing")
@@ -116,6 +117,7 @@ async def serve(settings: BillingSettings, lifecycle: Lifecycle | None = None) -
     servicer = BillingServicer(ledger, budgets, pricer, settings.min_output_tokens, settings.budget_wait_seconds,
                                ModelAdmin(store, source, identity), gauges)
     name = billing_pb2.DESCRIPTOR.services_by_name["Billing"].full_name
+    metrics.serve(settings.metrics_port)  # first: a port in use stops the start before anything listens
     service = await start_server(
         settings.grpc_listen,
         lambda server: billing_pb2_grpc.add_BillingServicer_to_server(servicer, server),
@@ -133,7 +135,6 @@ async def serve(settings: BillingSettings, lifecycle: Lifecycle | None = None) -
         background.append(loop.create_task(audit_chain.keep_for(
             engine, AUDIT, settings.audit_retention_days, settings.audit_prune_interval_seconds)))
     log.info("billing listening", extra={"port": service.port})
-    metrics.serve(settings.metrics_port)
 
     async def close() -> None:
         await store.close()
@@ -153,13 +154,13 @@ def hosted(listen: str | None, metrics_port: int, lifecycle: Lifecycle) -> Corou
     overrides: dict[str, Any] = {"metrics_port": metrics_port}
     if listen:
         overrides["grpc_listen"] = listen
-    return serve(BillingSettings(**overrides), lifecycle)
+    return refusing_invalid_catalog("billing", serve(BillingSettings(**overrides), lifecycle))
 
 
 def main() -> None:
     settings = BillingSettings()
     tracing.setup("switchboard-billing")
-    runtime.run("billing", serve(settings), settings.log_level)
+    runtime.run("billing", refusing_invalid_catalog("billing", serve(settings)), settings.log_level)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """Budgets that concurrency cannot overrun: atomic holds against settled spend.
 
 A key's (or team's, or user's) spend in a window is the sum of its ledger rows
-in the window plus what its holds that will be charged to the window hold now
-(:func:`counts_in`: a request's hold in the windows of the instant it was made,
-a lease in every window). Holds lapse by billing's running time, not the wall
-clock: each transaction first makes up an absence of billing
-(:mod:`~switchboard_billing.lapse_clock`). Reserving checks
-``spend + held + this request ≤ limit`` for every budget that applies and
-inserts the hold in one transaction, serialized per subject:
+in the window plus what its holds that may be charged to the window hold now
+(:func:`~switchboard_billing.charge_windows.counts_in`). A request is charged to
+the windows of the instant it started, so those are the windows its reservation
+checks, whenever billing hears of it (:mod:`~switchboard_billing.charge_windows`).
+Holds lapse by billing's running time, not the wall clock: each transaction
+first makes up an absence of billing (:mod:`~switchboard_billing.lapse_clock`).
+Reserving checks ``spend + held + this request ≤ limit`` for every budget that
+applies and inserts the hold in one transaction, serialized per subject:
 
 * PostgreSQL: the subject's ``budget_subjects`` row is locked with
   ``SELECT ... FOR UPDATE`` (key, then team, then user, so two reservations
@@ -28,8 +29,10 @@ gRPC callers) spends locally on its requests, one hold a request, with no round
 trip each. A reservation that asks for one (``lease_ask``) first frees the
 unused money of the holder's current lease (``return_lease``) in the same
 transaction — so a holder's lease never refuses its own request — then holds
-the request, then grants a fresh lease of at most half of what is left free.
-Each settled request names the lease and frees its hold from it in the
+the request, then grants a fresh lease of at most a quarter of what is left
+free. The lease pays only for requests that start inside every window the
+request was checked against (its span), so its money counts in those windows
+only. Each settled request names the lease and frees its hold from it in the
 settlement's transaction (:mod:`~switchboard_billing.settlement`).
 
 A lease is *whole* only while its holder renews it (:meth:`Budgets.renew`,
@@ -68,6 +71,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from switchboard_billing.charge_windows import charged_at, counts_in, instant, lease_span, ms
 from switchboard_billing.lapse_clock import catch_up
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
@@ -149,6 +153,9 @@ class Lease:
     micros: int
     renewed_until_ms: int
     expires_at_ms: int
+    #: The requests it pays for: those that start in ``[charged_from_ms, charged_until_ms)`` (Unix ms).
+    charged_from_ms: int = ALL_TIME[0]
+    charged_until_ms: int = ALL_TIME[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +175,8 @@ class Reservation:
     lease: Lease | None = None
     #: What the budgets had free for the request (after the holder's lease was returned).
     free_micros: int = 0
+    #: Unix ms the request is charged at (its start, within billing's bound): the instant of the windows checked.
+    charged_at_ms: int = 0
 
 
 #: Free micro-dollars → the capped hold that fits them, or None when none is worth serving.
@@ -240,10 +249,6 @@ class _Check:
     window: Window | None
 
 
-def _ms(instant: datetime) -> int:
-    return int(instant.timestamp() * 1000)
-
-
 #: How long a lease its holder stopped renewing keeps covering what the holder last committed (its requests in
 #: flight and allowance): time for the router to end and settle the calls of a holder that died.
 LAPSED_LEASE_GRACE_SECONDS = 5.0
@@ -263,23 +268,6 @@ def held_now(now_ms: int) -> sa.ColumnElement[int]:
         (r.committed_micros < r.amount_micros, r.committed_micros),
         else_=r.amount_micros,
     )
-
-
-#: A request's hold made this long before a window starts still counts in it: its request is charged to the
-#: window of its start time as the facade (or router) read it, which a clock a little ahead of billing's may place
-#: in the next window.
-WINDOW_EDGE_MS = 2000
-
-
-def counts_in(window: Window | None) -> sa.ColumnElement[bool]:
-    """The reservations rows that count against a budget's window: a request is charged to the window it started
-    in, so a request's hold counts only in the windows of the instant it was made (:data:`WINDOW_EDGE_MS` early
-    included) — the holds of the last window's requests, still running, do not shrink the new one; a lease, money
-    for requests not sent yet, counts in every window, since its requests start now or later."""
-    if window is None:
-        return sa.true()
-    r = _RESERVATIONS.c
-    return sa.or_(r.lease, r.created_at_ms >= _ms(window.start) - WINDOW_EDGE_MS)
 
 
 #: Requests like the one being held that the money left must pay for before any of it is leased.
@@ -313,39 +301,42 @@ class Budgets:
                       team_limits: Limits, amount_micros: int, ttl_seconds: float = 0.0, cap: Cap | None = None,
                       return_lease: tuple[str, int] | None = None, lease_ask: LeaseAsk | None = None,
                       holder: str = "", user_id: str = "", user_limits: Limits | None = None, model: str = "",
-                      model_limits: Limits | None = None, renew_seconds: float = 0.0) -> Reservation:
+                      model_limits: Limits | None = None, renew_seconds: float = 0.0,
+                      started_at_ms: int = 0) -> Reservation:
         """Holds ``amount_micros`` (or what ``cap`` says fits) against every budget of the key, its team and its
         user, and the key's budget on ``model`` (``model_limits``), or denies; first frees ``return_lease`` (lease
         id, unused micros), then grants ``lease_ask`` when the full amount was held. Idempotent by request id.
-        With ``renew_seconds``, the hold lapses unless its holder renews it (see the module docstring)."""
+        With ``renew_seconds``, the hold lapses unless its holder renews it (see the module docstring). The
+        windows checked are those of the request's start, ``started_at_ms`` (0: now), within billing's bound
+        (:func:`~switchboard_billing.charge_windows.charged_at`)."""
         now = self.clock.now()
-        expires_ms = _ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
-        renewed_ms = min(expires_ms, _ms(now + timedelta(seconds=renew_seconds))) if renew_seconds > 0 else expires_ms
+        charged_ms = charged_at(started_at_ms, ms(now))
+        expires_ms = ms(now + timedelta(seconds=ttl_seconds or self.default_ttl_seconds))
+        renewed_ms = min(expires_ms, ms(now + timedelta(seconds=renew_seconds))) if renew_seconds > 0 else expires_ms
         on_model = model_limits if model_limits is not None and model_limits.any else None
         owners = _Owners(key_id, team_id, user_id, model if on_model is not None else "")
         subjects = self._subjects(owners, key_limits, team_limits, user_limits or Limits(), on_model or Limits())
         if not subjects:
-            return Reservation(request_id, amount_micros, False, (), 0)
+            return Reservation(request_id, amount_micros, False, (), 0, charged_at_ms=charged_ms)
         return await self._writer.run(partial(
             self._hold, request_id=request_id, owners=owners, subjects=subjects, amount_micros=amount_micros,
             cap=cap, return_lease=return_lease, lease_ask=lease_ask, holder=holder, now=now, expires_ms=expires_ms,
-            renewed_ms=renewed_ms))
+            renewed_ms=renewed_ms, charged_ms=charged_ms))
 
     def _hold(self, conn: sa.Connection, *, request_id: str, owners: _Owners, subjects: list[tuple[str, str, Limits]],
               amount_micros: int, cap: Cap | None, return_lease: tuple[str, int] | None, lease_ask: LeaseAsk | None,
-              holder: str, now: datetime, expires_ms: int, renewed_ms: int) -> Reservation:
+              holder: str, now: datetime, expires_ms: int, renewed_ms: int, charged_ms: int) -> Reservation:
         """:meth:`reserve`'s transaction."""
-        now_ms = _ms(now)
+        now_ms = ms(now)
         catch_up(conn, now_ms, _GRACE_MS)
-        checks = self._checks(conn, subjects, now, now_ms)
+        checks = self._checks(conn, subjects, instant(charged_ms), now_ms)
         if return_lease is not None and return_lease[1] > 0:
             _debit_lease(conn, return_lease[0], return_lease[1])
         spent, held, existing, settled = self._sums(conn, checks, now_ms, request_id)
         states = self._states(checks, spent, held)
         if existing is not None or settled:
-            amount = existing[0] if existing is not None else 0
-            return Reservation(request_id, amount, existing is not None, states,
-                               existing[1] if existing is not None else 0)
+            amount, expires, charged_ms = existing if existing is not None else (0, 0, charged_ms)
+            return Reservation(request_id, amount, existing is not None, states, expires, charged_at_ms=charged_ms)
         free = min(c.limit - spent[i] - held[i] for i, c in enumerate(checks))
         exhausted = next((states[i] for i, c in enumerate(checks) if spent[i] + held[i] >= c.limit), None)
         amount, capped = amount_micros, False
@@ -357,43 +348,48 @@ class Budgets:
             denied = exhausted or next(states[i] for i, c in enumerate(checks)
                                        if spent[i] + held[i] + amount > c.limit)
             return Reservation(request_id, amount_micros, False, states, 0, denied_by=denied,
-                               free_micros=max(0, free))
+                               free_micros=max(0, free), charged_at_ms=charged_ms)
         if amount > 0:
-            self._insert(conn, request_id, owners, amount, now_ms, renewed_ms, expires_ms, amount, holder)
+            self._insert(conn, request_id, owners, amount, now_ms, renewed_ms, expires_ms, amount, holder,
+                         charged=(charged_ms, charged_ms + 1))
             held = [h + amount for h in held]
         lease = None
         if lease_ask is not None and not capped and amount > 0:
-            lease = self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms)
+            lease = self._grant(conn, lease_ask, owners, free - amount, amount, now, expires_ms,
+                                lease_span(c.window for c in checks))
             if lease is not None:
                 held = [h + lease.micros for h in held]
         return Reservation(request_id, amount, amount > 0, self._states(checks, spent, held),
-                           expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free)
+                           expires_ms if amount > 0 else 0, capped=capped, lease=lease, free_micros=free,
+                           charged_at_ms=charged_ms)
 
     def _grant(self, conn: sa.Connection, ask: LeaseAsk, owners: _Owners, free: int,
-                     unit: int, now: datetime, expires_ms: int) -> Lease | None:
+                     unit: int, now: datetime, expires_ms: int, span: tuple[int, int]) -> Lease | None:
         """A lease of at most a quarter of ``free``, and only when ``free`` holds at least :data:`LEASE_ROOM_UNITS`
         requests like the one just held: a tight budget is held request by request, exactly, so money a lease
-        keeps never caps or refuses a request that arrives alongside."""
+        keeps never caps or refuses a request that arrives alongside. It pays for requests that start in ``span``
+        (the instants inside every window ``free`` was checked in)."""
         if free < LEASE_ROOM_UNITS * unit:
             return None
         micros = min(ask.micros, free // 4)
         if micros < unit or micros <= 0:
             return None
-        renewed_ms = _ms(now + timedelta(seconds=ask.renew_seconds))
+        renewed_ms = ms(now + timedelta(seconds=ask.renew_seconds))
         committed = min(micros, max(0, ask.committed_micros))
-        self._insert(conn, ask.lease_id, owners, micros, _ms(now), renewed_ms, expires_ms, committed,
-                     ask.holder, lease=True)
-        return Lease(ask.lease_id, micros, renewed_ms, expires_ms)
+        self._insert(conn, ask.lease_id, owners, micros, ms(now), renewed_ms, expires_ms, committed,
+                     ask.holder, charged=span, lease=True)
+        return Lease(ask.lease_id, micros, renewed_ms, expires_ms, *span)
 
     @staticmethod
     def _insert(conn: sa.Connection, reservation_id: str, owners: _Owners, amount: int,
-                      now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str,
-                      lease: bool = False) -> None:
+                      now_ms: int, renewed_ms: int, expires_ms: int, committed: int, holder: str, *,
+                      charged: tuple[int, int], lease: bool = False) -> None:
+        """Records a hold whose money may be charged at the instants ``charged`` (``[from, until)``)."""
         conn.execute(_RESERVATIONS.insert().values(
             reservation_id=reservation_id, key_id=owners.key_id, team_id=owners.team_id, user_id=owners.user_id,
             model=owners.model, amount_micros=amount,
             created_at_ms=now_ms, expires_at_ms=expires_ms, renewed_until_ms=renewed_ms, committed_micros=committed,
-            holder=holder[:120], lease=lease))
+            holder=holder[:120], lease=lease, charged_from_ms=charged[0], charged_until_ms=charged[1]))
 
     @staticmethod
     def _subjects(owners: _Owners, key_limits: Limits, team_limits: Limits, user_limits: Limits,
@@ -413,7 +409,7 @@ class Budgets:
         if not leases and not holds:
             return Renewed([], [])
         now = self.clock.now()
-        now_ms, renewed_ms = _ms(now), _ms(now + timedelta(seconds=renew_seconds))
+        now_ms, renewed_ms = ms(now), ms(now + timedelta(seconds=renew_seconds))
         out = await self._writer.run(partial(self._renew, leases=leases, holds=holds, now_ms=now_ms,
                                              renewed_ms=renewed_ms))
         if leases:
@@ -461,7 +457,7 @@ class Budgets:
 
     def _standings(self, conn: sa.Connection, *, subjects: list[tuple[str, str, Limits]],
                    now: datetime) -> list[Standing]:
-        now_ms = _ms(now)
+        now_ms = ms(now)
         today = day_window(now, self.tz)
         out = []
         for scope, subject_id, limits in subjects:
@@ -481,19 +477,20 @@ class Budgets:
                              ).scalar_one_or_none()
         return int(found) if found is not None else 0
 
-    def _checks(self, conn: sa.Connection, subjects: list[tuple[str, str, Limits]], now: datetime,
+    def _checks(self, conn: sa.Connection, subjects: list[tuple[str, str, Limits]], charged: datetime,
                 now_ms: int) -> list[_Check]:
-        """Locks every subject (key, team, user, in that order) and lists the budgets that apply now."""
+        """Locks every subject (key, team, user, in that order) and lists its budgets in the windows of the
+        instant ``charged`` (a subject billing has not seen is anchored at ``now_ms``)."""
         checks: list[_Check] = []
         for scope, subject_id, limits in subjects:
             anchor_ms = self._lock_subject(conn, f"{scope}:{subject_id}", limits.anchor_ms or now_ms)
-            checks.extend(self._budget_checks(scope, subject_id, limits, now, anchor_ms))
+            checks.extend(self._budget_checks(scope, subject_id, limits, charged, anchor_ms))
         return checks
 
     def _budget_checks(self, scope: str, subject_id: str, limits: Limits, now: datetime,
                        anchor_ms: int) -> list[_Check]:
         checks = []
-        anchor = datetime.fromtimestamp(anchor_ms / 1000, UTC)
+        anchor = instant(anchor_ms)
         if limits.max_budget_micros is not None:
             window = window_for(limits.budget_duration, now, anchor, self.tz) if limits.budget_duration else None
             checks.append(_Check(scope, "budget", subject_id, limits.max_budget_micros, window))
@@ -527,16 +524,16 @@ class Budgets:
 
     @staticmethod
     def _sums(conn: sa.Connection, checks: list[_Check], now_ms: int,
-                    request_id: str) -> tuple[list[int], list[int], tuple[int, int] | None, bool]:
+                    request_id: str) -> tuple[list[int], list[int], tuple[int, int, int] | None, bool]:
         """Spent per check, held per check (the holds that count in its window, :func:`counts_in`), this request's
-        own reservation (amount, expiry) if any, and whether it is already settled — in one statement, so all from
-        one snapshot. A check of kind :data:`_HELD` reads no spend."""
+        own reservation (amount, expiry, the instant it is charged at) if any, and whether it is already settled —
+        in one statement, so all from one snapshot. A check of kind :data:`_HELD` reads no spend."""
         columns: list[sa.ColumnElement[Any] | sa.TextClause] = []
         for i, check in enumerate(checks):
             if check.kind == _HELD:
                 columns.append(sa.literal(0))
                 continue
-            start, end = (_ms(check.window.start), _ms(check.window.end)) if check.window is not None else ALL_TIME
+            start, end = (ms(check.window.start), ms(check.window.end)) if check.window is not None else ALL_TIME
             columns.append(sa.text(spent_sql(check.scope, f"_{i}")).bindparams(
                 **spent_params(check.scope, check.subject_id, start, end, f"_{i}")))
         for check in checks:
@@ -547,14 +544,15 @@ class Budgets:
         mine = _RESERVATIONS.c.reservation_id == request_id
         columns.append(sa.select(_RESERVATIONS.c.amount_micros).where(mine).scalar_subquery())
         columns.append(sa.select(_RESERVATIONS.c.expires_at_ms).where(mine).scalar_subquery())
+        columns.append(sa.select(_RESERVATIONS.c.charged_from_ms).where(mine).scalar_subquery())
         columns.append(sa.select(sa.func.count()).select_from(_LEDGER)
                        .where(_LEDGER.c.request_id == request_id).scalar_subquery())
         row = conn.execute(sa.select(*columns)).one()
         n = len(checks)
         sums = [int(v) for v in row[: 2 * n]]
-        amount, expires, settled = row[2 * n:]
+        amount, expires, charged, settled = row[2 * n:]
         held = sums[n:]
-        existing = (int(amount), int(expires)) if amount is not None else None
+        existing = (int(amount), int(expires), int(charged)) if amount is not None else None
         return sums[: len(checks)], held, existing, bool(settled)
 
     @staticmethod
@@ -574,11 +572,11 @@ class Budgets:
         """Refreshes the time billing was last seen running, making up an absence first (see
         :mod:`~switchboard_billing.lapse_clock`); run every :data:`~switchboard_billing.lapse_clock.TICK_SECONDS` so
         an idle billing is not taken for an absent one. Returns the gap made up (ms)."""
-        now_ms = _ms(self.clock.now())
+        now_ms = ms(self.clock.now())
         return await self._writer.run(lambda conn: catch_up(conn, now_ms, _GRACE_MS))
 
     async def purge_expired(self) -> int:
         """Deletes reservations past their expiry (they already count for nothing); returns how many."""
-        expired = _RESERVATIONS.c.expires_at_ms <= _ms(self.clock.now())
+        expired = _RESERVATIONS.c.expires_at_ms <= ms(self.clock.now())
         return await self._writer.run(lambda conn: int(conn.execute(_RESERVATIONS.delete().where(expired)).rowcount
                                                        or 0))

@@ -113,7 +113,9 @@ class Holder:
             return smaller.micros
 
         ask = None
-        if request.HasField("lease_ask") and request.lease_ask.lease_id and request.lease_ask.micros > 0:
+        # A lease pays for requests by their start, so only a holder that says when its requests start gets one.
+        if request.HasField("lease_ask") and request.lease_ask.lease_id and request.lease_ask.micros > 0 \
+                and request.started_at_ms > 0:
             a = request.lease_ask
             ask = LeaseAsk(a.lease_id, a.micros, max(1.0, a.renew_seconds), a.committed_micros, request.holder)
         returned = request.return_lease
@@ -128,7 +130,8 @@ class Holder:
                 return_lease=return_lease, lease_ask=ask, holder=request.holder, user_id=request.user_id,
                 user_limits=limits_of(request.user_limits) if request.user_id else Limits(), model=request.model,
                 model_limits=limits_of(request.model_limits) if request.HasField("model_limits") else None,
-                renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0)
+                renew_seconds=max(1.0, request.renew_seconds) if request.renew_seconds > 0 else 0.0,
+                started_at_ms=request.started_at_ms)
 
         def whole_without_money_in_flight(r: Reservation) -> bool:
             denied = r.denied_by

@@ -44,7 +44,7 @@ TICK_SECONDS = 0.5
 
 def catch_up(conn: sa.Connection, now_ms: int, grace_ms: int) -> int:
     """Refreshes last-seen and, when billing was away, moves every running lapse clock forward by the gap; returns
-    the gap made up (0 when none). First statement of every transaction that judges holds.
+    the gap made up (0 when none, or when no hold was running). First statement of every transaction that judges holds.
 
     A row's lapse clock was running when billing was last seen if it could still count then: renewed until after
     ``seen - grace_ms`` (a lapsed lease keeps its committed part for ``grace_ms``), renewable (renewed until before
@@ -63,9 +63,10 @@ def catch_up(conn: sa.Connection, now_ms: int, grace_ms: int) -> int:
         return 0
     r = _RESERVATIONS.c
     moved_on = r.renewed_until_ms + gap
-    conn.execute(_RESERVATIONS.update()
-                 .where(r.expires_at_ms > now_ms, r.renewed_until_ms < r.expires_at_ms,
-                        r.renewed_until_ms > seen - grace_ms)
-                 .values(renewed_until_ms=sa.case((moved_on < r.expires_at_ms, moved_on), else_=r.expires_at_ms - 1)))
-    return gap
+    extended = conn.execute(
+        _RESERVATIONS.update()
+        .where(r.expires_at_ms > now_ms, r.renewed_until_ms < r.expires_at_ms, r.renewed_until_ms > seen - grace_ms)
+        .values(renewed_until_ms=sa.case((moved_on < r.expires_at_ms, moved_on), else_=r.expires_at_ms - 1))).rowcount
+    # An absence with no hold running (a clean stop and start: every hold was settled or returned) made up nothing.
+    return gap if extended else 0
 

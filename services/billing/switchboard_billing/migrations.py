@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from switchboard_billing import spend_buckets
+from switchboard_billing import charge_windows, spend_buckets
 from switchboard_billing.models import (
     AlertDeliveryRow,
     AlertRow,
@@ -157,6 +157,21 @@ async def _v14_lapse_clock_and_lease_windows(conn: AsyncConnection) -> None:
         await conn.execute(sa.text("UPDATE reservations SET lease = TRUE"))
 
 
+async def _v15_charged_instants(conn: AsyncConnection) -> None:
+    """The instants a reservation's money may be charged at (charge_windows.py). Rows made before it are given
+    what the rule they were made under allowed for: a lease every instant, a request's hold the instants within
+    the clock skew billing accepts of when it was made."""
+    added = await _add_columns(conn, "reservations", {"charged_from_ms": "BIGINT NOT NULL DEFAULT 0",
+                                                      "charged_until_ms": "BIGINT NOT NULL DEFAULT 0"})
+    if "charged_from_ms" in added:
+        skew = charge_windows.MAX_CLOCK_SKEW_MS
+        everywhere = {"start": spend_buckets.ALL_TIME[0], "end": spend_buckets.ALL_TIME[1]}
+        await conn.execute(sa.text("UPDATE reservations SET charged_from_ms = :start, charged_until_ms = :end "
+                                   "WHERE lease"), everywhere)
+        await conn.execute(sa.text(f"UPDATE reservations SET charged_from_ms = created_at_ms - {skew}, "
+                                   f"charged_until_ms = created_at_ms + {skew + 1} WHERE NOT lease"))
+
+
 MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets and reservations", _v2_budgets),
               Migration(3, "custody facts in the ledger", _v3_custody),
               Migration(4, "no single-column key and team indexes on the ledger", _v4_lean_ledger_indexes),
@@ -170,4 +185,5 @@ MIGRATIONS = [Migration(1, "usage ledger", _v1_ledger), Migration(2, "budgets an
               Migration(12, "hourly spend per budget subject, kept by triggers", _v12_spend_buckets),
               Migration(13, "what prompt caching saved, per request in the ledger", _v13_cache_savings),
               Migration(14, "the lapse clock billing's absence stops; leases marked",
-                        _v14_lapse_clock_and_lease_windows)]
+                        _v14_lapse_clock_and_lease_windows),
+              Migration(15, "the instants a hold's money is charged at", _v15_charged_instants)]

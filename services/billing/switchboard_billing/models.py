@@ -101,9 +101,13 @@ class ReservationRow(SQLModel, table=True):
     committed_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     #: Who holds it ("facade@host:pid"); for people reading the table.
     holder: str = Field(default="", max_length=120)
-    #: A lease (money for future requests: counted in every budget window) rather than one request's hold
-    #: (counted only in the windows of the instant it was made, where its request is charged); migration 14.
+    #: A lease (money a holder spends locally on its requests) rather than one request's hold; migration 14.
     lease: bool = Field(default=False, sa_column=Column(Boolean, nullable=False, server_default=false()))
+    #: The instants its money may be charged at, ``[charged_from_ms, charged_until_ms)``: a request's hold, the
+    #: instant its request started; a lease, the span its requests may start in. It counts only in the budget
+    #: windows that overlap them (charge_windows.py); migration 15.
+    charged_from_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+    charged_until_ms: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
 
 
 class StoredModelRow(SQLModel, table=True):

@@ -261,11 +261,13 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
         response = billing_pb2.ReserveResponse(
             reservation_id=request.request_id if r.held else "", held_micros=r.amount_micros if r.held else 0,
             budgets=_budget_messages(r.budgets), priced=held.priced, expires_at_ms=r.expires_at_ms,
-            output_tokens=held.quote.output_tokens, output_capped=r.capped)
+            output_tokens=held.quote.output_tokens, output_capped=r.capped, charged_at_ms=r.charged_at_ms)
         if r.lease is not None:
             response.lease.CopyFrom(billing_pb2.LeaseGrant(lease_id=r.lease.lease_id, micros=r.lease.micros,
                                                            renewed_until_ms=r.lease.renewed_until_ms,
-                                                           expires_at_ms=r.lease.expires_at_ms))
+                                                           expires_at_ms=r.lease.expires_at_ms,
+                                                           charged_from_ms=r.lease.charged_from_ms,
+                                                           charged_until_ms=r.lease.charged_until_ms))
         return response
 
     async def ReturnLease(self, request: billing_pb2.ReturnLeaseRequest,

@@ -215,10 +215,11 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
             request_id=call.request_id, key=call.key, model=call.model,
             prompt_tokens_bound=prompt_tokens_bound(call.body, call.body_bytes),
             max_output_tokens=requested_output_tokens(call.body) if call.operation.bounded else 1,
-            choices=requested_choices(call.body) if call.operation.bounded else 1)
+            started_at_ms=call.started_ms, choices=requested_choices(call.body) if call.operation.bounded else 1)
     except ServiceError:
         gw.auth.release(call.admitted)  # refused after admission (e.g. by the budget): give the slot back
         raise
+    call.started_ms = call.hold.started_at_ms  # its usage is dated by the instant billing charges it at
 
 
 def router_request(call: Call) -> CompleteRequest:

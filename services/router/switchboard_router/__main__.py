@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Coroutine
-from typing import Any, NoReturn
+from typing import Any
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_auth.client import AuthClient, AuthClientSettings
@@ -17,7 +16,7 @@ from switchboard_common.channels import open_channel
 from switchboard_common.grpc_server import run_until_stopped, start_server
 from switchboard_common.identity import load_identity
 from switchboard_common.lifecycle import Lifecycle
-from switchboard_router.catalog.config import CatalogError, load_catalog
+from switchboard_router.catalog.config import load_catalog
 from switchboard_router.catalog.runtime import CatalogLoader
 from switchboard_router.engine import Engine
 from switchboard_router.gate import Gate
@@ -26,6 +25,7 @@ from switchboard_router.route_metrics import observe_response
 from switchboard_router.servicer import RouterServicer
 from switchboard_router.settings import RouterSettings
 from switchboard_router.settlement import Settlement
+from switchboard_rules.catalog import refusing_invalid_catalog
 
 log = logging.getLogger("switchboard_router")
 #: Share of the shutdown grace the calls in flight get to end by themselves; then they are ended (each settled
@@ -99,6 +99,7 @@ async def serve(settings: RouterSettings, lifecycle: Lifecycle | None = None) ->
     gate = Gate(auth, billing)
     name = router_pb2.DESCRIPTOR.services_by_name["Router"].full_name
     servicer = RouterServicer(running, identity, gate, Settlement(billing, gate))
+    metrics.serve(settings.metrics_port)  # first: a port in use stops the start before anything listens
     service = await start_server(
         settings.grpc_listen,
         lambda server: router_pb2_grpc.add_RouterServicer_to_server(servicer, server),
@@ -106,7 +107,6 @@ async def serve(settings: RouterSettings, lifecycle: Lifecycle | None = None) ->
         observe=observe_response,
     )
     log.info("router listening", extra={"port": service.port})
-    metrics.serve(settings.metrics_port)
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(reload("config reload")))
 
@@ -147,29 +147,13 @@ def hosted(listen: str | None, metrics_port: int, lifecycle: Lifecycle) -> Corou
     overrides: dict[str, Any] = {"metrics_port": metrics_port}
     if listen:
         overrides["grpc_listen"] = listen
-    return _catalog_checked(serve(RouterSettings(**overrides), lifecycle))
-
-
-async def _catalog_checked(serving: Coroutine[Any, Any, None]) -> None:
-    try:
-        await serving
-    except CatalogError as exc:
-        _catalog_invalid(exc)
-
-
-def _catalog_invalid(exc: CatalogError) -> NoReturn:
-    """A broken catalog at start: says exactly where, without a traceback, and exits non-zero."""
-    sys.stderr.write(f"switchboard router: the model catalog is invalid: {exc}\n")
-    raise SystemExit(2) from None
+    return refusing_invalid_catalog("router", serve(RouterSettings(**overrides), lifecycle))
 
 
 def main() -> None:
     settings = RouterSettings()
     tracing.setup("switchboard-router")
-    try:
-        runtime.run("router", serve(settings), settings.log_level)
-    except CatalogError as exc:
-        _catalog_invalid(exc)
+    runtime.run("router", refusing_invalid_catalog("router", serve(settings)), settings.log_level)
 
 
 if __name__ == "__main__":

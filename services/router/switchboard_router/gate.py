@@ -80,6 +80,7 @@ class Gate:
         # The ledger's key and the hold's id must be the gateway's: a caller reusing its own id (or another
         # caller's) would otherwise be served again and settled as a duplicate of the first call, unbilled.
         request.request_id = call_id_for(request.request_id)
+        started_at_ms = int(time.time() * 1000)
         size = len(request.body)
         admitted = await self.auth.admit(api_key, model=request.model, request_id=request.request_id,
                                          estimated_tokens=max(1, size // _BYTES_PER_TOKEN))
@@ -89,13 +90,14 @@ class Gate:
             hold = await self.billing.hold(request_id=request.request_id, key=key, model=request.model,
                                            prompt_tokens_bound=prompt_tokens_bound(body, size),
                                            max_output_tokens=requested_output_tokens(body),
+                                           started_at_ms=started_at_ms,
                                            choices=requested_choices(body) if operation.bounded else 1)
         except ServiceError:
             self.auth.release(admitted)  # refused after admission: give the rate-limit slot back
             raise
         payer = router_pb2.Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id,
                                  lease_id=hold.lease_id, held_micros=hold.micros,
-                                 started_at_ms=int(time.time() * 1000),
+                                 started_at_ms=hold.started_at_ms,
                                  custody_hop=f"grpc:{key.key_alias or key.key_id}", pii_policy=key.pii_policy or "off",
                                  user_id=key.user_id, tags=key.tags, watched_budgets=watched_budgets(key))
         return Ticket(payer, constraints_of(key, request.constraints, allowed_models), hold.output_tokens,

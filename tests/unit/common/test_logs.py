@@ -19,3 +19,33 @@ def test_uvicorns_colour_coded_duplicate_is_left_out() -> None:
     parsed = orjson.loads(line)
     assert parsed["msg"] == "Started server process [42]" and parsed["request_id"] == "req_1"
     assert "color_message" not in parsed and parsed["service"] == "facade" and parsed["logger"] == "uvicorn.error"
+
+
+async def test_a_shared_processs_lines_name_the_service_whose_work_wrote_them() -> None:
+    """Auth, billing and the router in one process (make run): each line still says which service wrote it — the
+    one whose task (and the tasks it started) was running — and the process's name otherwise."""
+    import asyncio
+
+    from switchboard_common.lifecycle import CURRENT_SERVICE
+    from switchboard_common.logs import _StampService
+
+    formatter, stamp = JsonFormatter("auth+billing+router"), _StampService()
+
+    def line() -> str:
+        record = logging.LogRecord("switchboard_common.grpc_server", logging.INFO, __file__, 1, "stopped", (), None)
+        stamp.filter(record)  # where the record is written; the writer thread formats it later
+        return str(orjson.loads(formatter.format(record))["service"])
+
+    async def started_by_billing() -> str:
+        return line()
+
+    async def billing_work() -> str:
+        return await asyncio.get_running_loop().create_task(started_by_billing())
+
+    token = CURRENT_SERVICE.set("billing")
+    try:
+        task = asyncio.get_running_loop().create_task(billing_work())
+    finally:
+        CURRENT_SERVICE.reset(token)
+    assert await task == "billing"
+    assert line() == "auth+billing+router"

@@ -32,8 +32,8 @@ def test_a_process_is_signalled_with_its_first_service_to_stop_and_given_a_grace
 
 
 def test_a_service_that_fails_to_start_stops_the_others_and_the_process(tmp_path: Path) -> None:
-    """Billing cannot read its catalog: auth, started with it, is stopped in order, and the process exits non-zero
-    with billing's reason, instead of hanging with two of three services up."""
+    """Billing cannot read its catalog: auth, started with it, is stopped in order, and the process exits as billing
+    alone would (status 2, its reason in one line, no traceback), instead of hanging with two of three services up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SWITCHBOARD_")}
     env.update({"PYTHONPATH": python_path(), "SWITCHBOARD_DATA_DIR": str(tmp_path / "data"),
                 "SWITCHBOARD_CONFIG": str(tmp_path / "missing.yaml"),
@@ -41,8 +41,9 @@ def test_a_service_that_fails_to_start_stops_the_others_and_the_process(tmp_path
     done = subprocess.run([sys.executable, "-m", "switchboard_common.shared_process", "auth", "billing", "router"],
                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     out = done.stdout + done.stderr
-    assert done.returncode == 1, out[-3000:]
-    assert "missing.yaml does not exist (set SWITCHBOARD_CONFIG)" in out, out[-3000:]
+    assert done.returncode == 2, out[-3000:]
+    assert "switchboard billing: the model catalog is invalid: config file" in out, out[-3000:]
+    assert "missing.yaml does not exist (set SWITCHBOARD_CONFIG)" in out and "Traceback" not in out, out[-3000:]
     assert '"service_ended":"billing"' in out, out[-3000:]
     assert '"service":"auth","logger":"switchboard_common.grpc_server","msg":"stopped"' in out, out[-3000:]
     assert '"msg":"router listening"' not in out, "the router, which needs billing, never started"

@@ -12,6 +12,7 @@ import asyncio
 import io
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -78,9 +79,11 @@ class StubAuth:
 class StubBilling:
     def __init__(self, gateway: StubGateway) -> None:
         self.gateway = gateway
+        #: The instant billing charges requests at, when not their start (a facade's clock far off billing's).
+        self.charged_at_ms = 0
 
-    async def hold(self, *, request_id: str, **request: Any) -> Hold:
-        return Hold(request_id)
+    async def hold(self, *, request_id: str, started_at_ms: int, **request: Any) -> Hold:
+        return Hold(request_id, started_at_ms=self.charged_at_ms or started_at_ms)
 
     def end(self, hold: Any) -> None:
         self.gateway.ended.append(hold.request_id)
@@ -94,6 +97,7 @@ class StubRouter:
         self.gateway = gateway
 
     async def answer(self, request: Any, operation: Operation = Operation.COMPLETE) -> CompleteResponse:
+        self.gateway.routed.append(request)
         await self.gateway.working()
         if operation is Operation.EMBED:
             return CompleteResponse(body=b'{"object":"list","data":[]}', route=ROUTE, usage=USAGE)
@@ -128,6 +132,8 @@ class StubGateway:
         #: What the facade settled itself (calls the router never answered), the admissions it gave back (their
         #: usage) and the holds it ended (their request ids).
         self.settled: list[Any] = []
+        #: The requests the router was asked to answer.
+        self.routed: list[Any] = []
         self.released: list[Any] = []
         self.ended: list[str] = []
         self.failure: BaseException | None = None
@@ -301,6 +307,18 @@ async def test_a_successful_answer_carries_cors_route_and_request_id_headers() -
     assert request_id is not None and request_id.startswith("req_")
     assert gateway.ended == [request_id] and gateway.released == [USAGE], "the admission and hold given back"
     assert gateway.settled == [], "the router settles what it served"
+
+
+async def test_a_request_is_dated_by_the_instant_billing_charges_it_at() -> None:
+    """Its start as this facade read it, unless billing charged another instant (a clock far off billing's)."""
+    gateway = StubGateway()
+    app = make_app(gateway)
+    before = int(time.time() * 1000)
+    assert (await call(app, "/v1/chat/completions", chat_body(), AUTH)).status == 200
+    assert before <= gateway.routed[0].payer.started_at_ms <= int(time.time() * 1000)
+    gateway.billing.charged_at_ms = before - 60_000
+    assert (await call(app, "/v1/chat/completions", chat_body(), AUTH)).status == 200
+    assert gateway.routed[1].payer.started_at_ms == before - 60_000
 
 
 async def test_an_unexpected_exception_is_a_500_in_the_openai_dialect(caplog: pytest.LogCaptureFixture) -> None:

@@ -11,8 +11,11 @@ from switchboard_rules.catalog.file import (
     load_catalog_file,
     parse_catalog_file,
     read_document,
+    refuse_to_start,
+    refusing_invalid_catalog,
     with_what_fits,
 )
 
 __all__ = ["STRATEGIES", "CatalogError", "CatalogFile", "DeploymentSpec", "ModelSpec", "Stored", "expand",
-           "load_catalog_file", "parse_catalog_file", "read_document", "with_what_fits"]
+           "load_catalog_file", "parse_catalog_file", "read_document", "refuse_to_start",
+           "refusing_invalid_catalog", "with_what_fits"]

@@ -24,10 +24,11 @@ A model name with ``*`` is a wildcard entry (:mod:`switchboard_rules.catalog.wil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import yaml
 
@@ -47,6 +48,21 @@ _MODEL_KEYS = {"name", "deployments", "strategy", "fallbacks", "context_window_f
 
 class CatalogError(ValueError):
     """The catalog file is invalid; the message says where and why."""
+
+
+def refuse_to_start(service: str, exc: CatalogError) -> NoReturn:
+    """A service that cannot start on this catalog says exactly where it is wrong, without a traceback, and exits
+    with status 2 (the router and billing both read the file at start)."""
+    sys.stderr.write(f"switchboard {service}: the model catalog is invalid: {exc}\n")
+    raise SystemExit(2) from None
+
+
+async def refusing_invalid_catalog(service: str, serving: Awaitable[None]) -> None:
+    """Runs a service's ``serve()``, ending its start as :func:`refuse_to_start` says if the catalog is invalid."""
+    try:
+        await serving
+    except CatalogError as exc:
+        refuse_to_start(service, exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,10 +94,14 @@ class BillingClient:
     # -- holds ---------------------------------------------------------------------------------
 
     async def hold(self, *, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
-                   max_output_tokens: int, choices: int = 1) -> Hold:
+                   max_output_tokens: int, started_at_ms: int, choices: int = 1) -> Hold:
         """Holds the most the request can cost against its key's, team's and user's budgets; raises ServiceError (the
         429 budget denial, the 503 of an unpriced model or of billing unreachable while a budget applies, the 400 of
-        a request for several answers (``choices``, OpenAI's ``n``) under a budget, which holds one answer)."""
+        a request for several answers (``choices``, OpenAI's ``n``) under a budget, which holds one answer).
+
+        ``started_at_ms`` is when the request started, as its usage event will say: it is charged to the budget
+        windows of that instant. The hold's ``started_at_ms`` is the instant to date that event by (the same, unless
+        this holder's clock is far off billing's)."""
         budgeted = has_budget(key, model)
         if budgeted and choices > 1:
             raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
@@ -106,42 +110,44 @@ class BillingClient:
                                "answer.", param="n", code="several_answers")
         rates = self.rates.lookup(model)
         if not budgeted and rates is not None and rates.servable:
-            return Hold(request_id)  # nothing to hold, nothing to refuse
+            return Hold(request_id, started_at_ms=started_at_ms)  # nothing to hold, nothing to refuse
         byok = list(key.credential_providers)
         subject = subject_of(key, model) if budgeted else ()
         unit = 0
         if budgeted and rates is not None and rates.servable and rates.priced and self.leases.enabled:
             quote = worst_case(rates, prompt_tokens_bound, max_output_tokens, byok, self.rates.default_output_tokens)
             unit = quote.micros
-            lease = await self._take_from_lease(subject, unit)
+            lease = await self._take_from_lease(subject, unit, started_at_ms)
             if lease is not None:
-                return Hold(request_id, lease.lease_id, unit, quote.output_tokens, answer=lease.answer)
+                return Hold(request_id, lease.lease_id, unit, quote.output_tokens, answer=lease.answer,
+                            started_at_ms=started_at_ms)
         return await self._reserve(request_id, key, model, prompt_tokens_bound, max_output_tokens, byok, subject,
-                                   unit, budgeted)
+                                   unit, budgeted, started_at_ms)
 
-    async def _take_from_lease(self, subject: tuple[Any, ...], unit: int) -> Lease | None:
+    async def _take_from_lease(self, subject: tuple[Any, ...], unit: int, started_at_ms: int) -> Lease | None:
         """The subject's lease for this request, waiting for the lease another request is asking for, or for a
         heartbeat that raises its allowance; None when the request must be held by billing itself."""
         for _ in range(_LEASE_WAITS):
-            lease = self.leases.take(subject, unit)
+            lease = self.leases.take(subject, unit, started_at_ms)
             if lease is not None:
                 return lease
             coming = self.leases.lease_coming(subject)
             if coming is not None:
                 await asyncio.shield(coming)
-            elif not (self.leases.short_of_allowance(subject, unit) and await self.leases.raise_allowance(unit)):
+            elif not (self.leases.short_of_allowance(subject, unit, started_at_ms)
+                      and await self.leases.raise_allowance(unit)):
                 return None  # no lease can cover it, or billing did not answer the heartbeat: ask billing itself
-        return self.leases.take(subject, unit)
+        return self.leases.take(subject, unit, started_at_ms)
 
     async def _reserve(self, request_id: str, key: KeyContext, model: str, prompt_tokens_bound: int,
                        max_output_tokens: int, byok: Collection[str], subject: tuple[Any, ...], unit: int,
-                       budgeted: bool) -> Hold:
+                       budgeted: bool, started_at_ms: int) -> Hold:
         request = billing_pb2.ReserveRequest(
             request_id=request_id, key_id=key.key_id, team_id=key.team_id, key_limits=budget_limits(key.limits),
             model=model, prompt_tokens_bound=prompt_tokens_bound, max_output_tokens=max_output_tokens,
             ttl_seconds=self.settings.completion_timeout_seconds + _TTL_MARGIN_SECONDS, byok_providers=byok,
             holder=self.holder, renew_seconds=self.leases.renew_seconds, key_alias=key.key_alias,
-            team_alias=key.team_alias)
+            team_alias=key.team_alias, started_at_ms=started_at_ms)
         if key.team_id:
             request.team_limits.CopyFrom(budget_limits(key.team_limits))
         if key.user_id:
@@ -150,7 +156,7 @@ class BillingClient:
         on_model = model_budget(key, model)
         if on_model is not None:
             request.model_limits.CopyFrom(on_model)
-        if budgeted:
+        if budgeted and not self.leases.pays_for_later(subject, started_at_ms):
             handed_back = self.leases.handing_back(subject)
             if handed_back is not None:
                 request.return_lease.CopyFrom(handed_back)
@@ -167,7 +173,8 @@ class BillingClient:
             if asking:  # the requests waiting for this lease learn billing is out of reach at once, not in turn
                 self.leases.answered(subject, err if err.error.code == "billing_unavailable" else None)
             if err.error.code == "billing_unavailable" and not budgeted:
-                return Hold(request_id)  # no budget to protect: serve, the usage waits in the outbox
+                # no budget to protect: serve, the usage waits in the outbox
+                return Hold(request_id, started_at_ms=started_at_ms)
             raise err from None
         except BaseException:
             if asking:
@@ -179,7 +186,7 @@ class BillingClient:
         if answer.held_micros > 0:
             self.leases.holding(request_id, request.ttl_seconds)
         return Hold(request_id, "", answer.held_micros, answer.output_tokens if answer.held_micros else 0,
-                    answer.output_capped, answer)
+                    answer.output_capped, answer, started_at_ms=answer.charged_at_ms or started_at_ms)
 
     def end(self, hold: Hold | None) -> None:
         """The request ended (however): a hold taken from a lease no longer counts as in flight here."""

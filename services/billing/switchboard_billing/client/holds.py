@@ -33,6 +33,9 @@ class Hold:
     #: Billing's answer (budgets' state for headers); None when billing was not asked and no lease answered.
     answer: billing_pb2.ReserveResponse | None = None
     ended: bool = False
+    #: Unix ms the request is charged at: its start, or — when that is far off billing's clock — the instant billing
+    #: charged instead (``ReserveResponse.charged_at_ms``). Its usage event must be dated by it (``started_at_ms``).
+    started_at_ms: int = 0
 
     def stamp(self, event: billing_pb2.UsageEvent) -> billing_pb2.UsageEvent:
         """Names the hold in the request's usage event, so that its settlement frees it (a reservation is freed

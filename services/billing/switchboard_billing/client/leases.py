@@ -11,6 +11,15 @@ the lease's balance here (:meth:`BudgetLeases.take`). Each request's usage
 event names the lease and the micro-dollars it took; billing frees them from the
 lease in the settlement's transaction, whoever settles (the router, usually).
 
+A lease pays only for requests that started inside every budget window its
+grant was checked against (``charged_from_ms``/``charged_until_ms`` of the
+grant): a request is charged to the windows it started in, so a lease checked
+against today's daily cap must not pay for a request that started yesterday
+(its money would land on yesterday's cap, unchecked) nor for one that starts
+tomorrow. A request outside the span is held by billing; one that started
+before it (late, just after a window ended) leaves the lease to the requests
+to come.
+
 Leases are invisible to users:
 
 * a request the lease cannot cover goes to billing with the lease's unused
@@ -56,6 +65,8 @@ _RENEW_MARGIN_SECONDS = 1.0
 #: An interval shorter than ``1/_MAX_PACE`` of a heartbeat is sized as that long (a burst in its first
 #: milliseconds is not a pace).
 _MAX_PACE = 8
+#: The end of time, for a lease from a billing that does not bound the requests it pays for.
+_ALL_TIME_END = 2**62
 
 
 @dataclass(slots=True)
@@ -82,6 +93,13 @@ class Lease:
     #: When the current interval began (the grant, or the last heartbeat's statement): ``taken_since`` over the
     #: time since then is the pace the next allowance is sized by.
     since: float = field(default_factory=time.monotonic)
+    #: It pays for requests that started in ``[charged_from_ms, charged_until_ms)`` (Unix ms).
+    charged_from_ms: int = 0
+    charged_until_ms: int = _ALL_TIME_END
+
+    def pays_for(self, started_at_ms: int) -> bool:
+        """Whether a request that started at ``started_at_ms`` is charged to the windows this lease was checked in."""
+        return self.charged_from_ms <= started_at_ms < self.charged_until_ms
 
 
 class BudgetLeases:
@@ -124,10 +142,11 @@ class BudgetLeases:
 
     # -- taking --------------------------------------------------------------------------------
 
-    def take(self, subject: tuple[Any, ...], micros: int) -> Lease | None:
-        """Takes ``micros`` for one request from the subject's lease; None when it cannot (ask billing)."""
+    def take(self, subject: tuple[Any, ...], micros: int, started_at_ms: int) -> Lease | None:
+        """Takes ``micros`` for one request that started at ``started_at_ms`` from the subject's lease; None when
+        it cannot (ask billing)."""
         lease = self._leases.get(subject)
-        if lease is None or micros <= 0:
+        if lease is None or micros <= 0 or not lease.pays_for(started_at_ms):
             return None
         now = time.monotonic()
         if now >= lease.renewed_until - _RENEW_MARGIN_SECONDS or lease.balance < micros \
@@ -140,10 +159,11 @@ class BudgetLeases:
         lease.last_used = now
         return lease
 
-    def short_of_allowance(self, subject: tuple[Any, ...], micros: int) -> bool:
-        """Whether the subject's lease could cover ``micros`` but for its allowance (a heartbeat raises it)."""
+    def short_of_allowance(self, subject: tuple[Any, ...], micros: int, started_at_ms: int) -> bool:
+        """Whether the subject's lease could cover ``micros`` for a request that started at ``started_at_ms`` but
+        for its allowance (a heartbeat raises it)."""
         lease = self._leases.get(subject)
-        return (lease is not None and lease.balance >= micros > 0
+        return (lease is not None and lease.balance >= micros > 0 and lease.pays_for(started_at_ms)
                 and time.monotonic() < lease.renewed_until - _RENEW_MARGIN_SECONDS
                 and lease.taken_since + micros > lease.allowance)
 
@@ -168,6 +188,13 @@ class BudgetLeases:
         lease = self._by_id.get(lease_id)
         if lease is not None:
             lease.in_flight = max(0, lease.in_flight - micros)
+
+    def pays_for_later(self, subject: tuple[Any, ...], started_at_ms: int) -> bool:
+        """Whether the subject's lease pays only for requests that start after ``started_at_ms``: a request that
+        started before its span (late, just after a window ended) is held by billing alone, and the lease is kept
+        for the requests to come."""
+        lease = self._leases.get(subject)
+        return lease is not None and started_at_ms < lease.charged_from_ms
 
     def handing_back(self, subject: tuple[Any, ...]) -> billing_pb2.LeaseReturn | None:
         """Retires the subject's lease for a Reserve that frees its balance in the same transaction: the return
@@ -214,7 +241,8 @@ class BudgetLeases:
         answer.reservation_id = grant.lease_id
         allowance = min(grant.micros, self._first_allowance(subject, unit_micros))
         lease = Lease(grant.lease_id, subject, grant.micros, asked_at + self.renew_seconds, answer,
-                      committed=allowance, allowance=allowance, largest=unit_micros)
+                      committed=allowance, allowance=allowance, largest=unit_micros,
+                      charged_from_ms=grant.charged_from_ms, charged_until_ms=grant.charged_until_ms or _ALL_TIME_END)
         self._leases[subject] = lease
         self._by_id[lease.lease_id] = lease
         units = self._next_units.get(subject, self.first_units)

@@ -5,6 +5,7 @@ goes back within about a second of idling, and a holder's own lease never refuse
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def key(budget_micros: int) -> auth_pb2.KeyContext:
 async def hold(client: BillingClient, n: int, budget: int, output: int = 90) -> Hold:
     """One request's hold: a 10-token prompt bound and ``output`` tokens."""
     return await client.hold(request_id=f"req_{n}", key=key(budget), model="m", prompt_tokens_bound=10,
-                             max_output_tokens=output)
+                             max_output_tokens=output, started_at_ms=int(time.time() * 1000))
 
 
 def finish(client: BillingClient, n: int, held: Hold, cost_tokens: int = 10) -> None:
