@@ -80,16 +80,6 @@ async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
     await ledger.close()
 
 
-@pytest.fixture
-async def holder(billing: Billing, tmp_path: Path) -> AsyncIterator[BillingClient]:
-    channel = grpc.aio.insecure_channel(billing.address)
-    client = BillingClient(channel, holder="facade@test", outbox_dir=tmp_path / "outbox")
-    await client.start()
-    yield client
-    await client.close(1)
-    await channel.close()
-
-
 def key(budget_micros: int) -> auth_pb2.KeyContext:
     return auth_pb2.KeyContext(key_id="key_lease", key_alias="lease",
                                limits=auth_pb2.Limits(max_budget_micros=budget_micros))

@@ -61,16 +61,6 @@ async def billing(tmp_path: Path) -> AsyncIterator[Billing]:
     await ledger.close()
 
 
-@pytest.fixture
-async def holder(billing: Billing, tmp_path: Path) -> AsyncIterator[BillingClient]:
-    channel = grpc.aio.insecure_channel(billing.address)
-    client = BillingClient(channel, holder="facade@test", outbox_dir=tmp_path / "outbox")
-    await client.start()
-    yield client
-    await client.close(1)
-    await channel.close()
-
-
 KEY = auth_pb2.KeyContext(key_id="key_day", key_alias="day", limits=DAILY)
 
 
