@@ -101,6 +101,7 @@ def test_supervisor_serves_openai_and_cursor_and_stops_cleanly(tmp_path: Path, f
     assert re.search(r"models live:\s+fake-good", text), text[-3000:]
     for name in ("auth", "billing", "router", "facade"):
         assert f"{name:>7} | " in text, f"{name} logs are prefixed"
+    assert "SIGTERM: stopping the gateway" in text, text[-3000:]  # the operator is told what the stop does
     # Stopped in order, whatever process each runs in: the router before the auth and billing it settles with.
     stopped = [line.split(" | ")[0].strip() for line in text.splitlines() if '"msg":"stopped"' in line]
     assert stopped.index("router") < min(stopped.index("auth"), stopped.index("billing")), stopped

@@ -290,13 +290,18 @@ async def supervise() -> int:
     hurry = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    def signalled() -> None:
+    def signalled(name: str) -> None:
         if stop.is_set():
+            if not hurry.is_set():
+                print(f"\n{name} again: killing the services now, without their grace", flush=True)
             hurry.set()
+        else:
+            print(f"\n{name}: stopping the gateway (the facade, then the router, then auth and billing; each "
+                  f"within {grace:g} s; {name} again kills them now)", flush=True)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, signalled)
+        loop.add_signal_handler(sig, signalled, sig.name)
     code = 0
     announce: asyncio.Task[None] | None = None
     taken = taken_ports(env, layout)
