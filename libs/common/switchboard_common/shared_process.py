@@ -62,12 +62,17 @@ def checked(names: Sequence[str]) -> list[str]:
     return [n for stage in START_ORDER for n in stage if n in names]
 
 
-async def host(names: Sequence[str]) -> None:
+def importing(names: Sequence[str]) -> dict[str, Hosted]:
+    """Each service's ``hosted()``, its modules imported: before the collector is tuned (``runtime.run`` freezes
+    what is alive then, as it does for a service alone), so that what the imports built is never traversed again."""
+    return {n: cast(Hosted, importlib.import_module(f"switchboard_{n}.__main__").hosted) for n in names}
+
+
+async def host(hosted: dict[str, Hosted]) -> None:
     """Runs the services until SIGTERM or SIGINT, or until one of them ends by itself; re-raises a service's
     failure once the others have stopped."""
     settings = ServiceSettings()
-    hosted = {n: cast(Hosted, importlib.import_module(f"switchboard_{n}.__main__").hosted) for n in names}
-    lifecycles = {n: Lifecycle() for n in names}
+    lifecycles = {n: Lifecycle() for n in hosted}
     tasks: dict[str, asyncio.Task[None]] = {}
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -152,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(2) from None
     name = process_name(names)
     tracing.setup(f"switchboard-{name}")
-    runtime.run(name, host(names), ServiceSettings().log_level)
+    runtime.run(name, host(importing(names)), ServiceSettings().log_level)
 
 
 if __name__ == "__main__":
