@@ -46,6 +46,7 @@ from switchboard_facade.replies import (
     Reply,
     StreamReply,
     client_closed,
+    client_connection,
     stream_frames,
     unless_client_leaves,
 )
@@ -95,7 +96,7 @@ async def through_framework(request: Request, handler: Handler, errors: str = "o
     except ClientGone:
         return client_closed(request_id)  # it left while sending its body
     try:
-        return await unless_client_leaves(handler(gw, incoming), request.receive)
+        return await unless_client_leaves(handler(gw, incoming), request.receive, client_connection(request.scope))
     except ClientGone:
         return client_closed(request_id)
 
@@ -170,7 +171,8 @@ class FastLane:
             else:
                 try:
                     reply = await unless_client_leaves(
-                        route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"])), receive)
+                        route.handler(gw, Incoming(request_id, headers, body, params, scope["headers"])), receive,
+                        client_connection(scope))
                 except ClientGone:
                     reply = client_closed(request_id)  # the server drops it; the access log keeps its 499
             await self._send(reply, request_id, cors, scope, receive, send, exchange, route)
@@ -200,10 +202,14 @@ class FastLane:
         exchange.status = reply.status_code
         if exchange.span is not None:
             annotate(exchange.span, scope["method"], route.template, exchange)
-        await send(start)
+        connection = client_connection(scope)
         if isinstance(reply, StreamReply):
-            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange))
+            await send(start)
+            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
         else:
+            if connection is not None:
+                connection.hold_head()  # head and body in one write
+            await send(start)
             await send({"type": "http.response.body", "body": reply.body})
 
 

@@ -25,6 +25,12 @@ uvicorn's protocol with those edges closed:
   a small declared body is read and dropped, a large or chunked one is not read
   beyond a short linger (so the client still gets the answer, not a reset).
 
+It also offers the application the connection itself, beyond ASGI (a
+:class:`switchboard_facade.replies.ClientConnection` in the scope's extensions):
+a lost connection calls back the work of its request instead of a task per
+request waiting on ``receive``, and a whole answer's head waits for its body so
+that both go out in one write.
+
 This subclasses uvicorn's internal ``HttpToolsProtocol``: the facade's
 package pins uvicorn to the minor versions it was checked against (tests in
 ``tests/e2e/test_edge_limits.py`` fail on a change of those internals).
@@ -37,12 +43,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from switchboard_facade.errors import edge_error
+from switchboard_facade.replies import CONNECTION_EXTENSION
 from switchboard_facade.settings import FacadeSettings
 
 log = logging.getLogger(__name__)
@@ -84,6 +92,52 @@ def protocol_class(limits: EdgeLimits) -> type[HttpToolsProtocol]:
     return GuardedProtocol
 
 
+class _Writes:
+    """The connection's transport as uvicorn's request cycles see it: a head held by :meth:`hold` goes out with the
+    next write (the body's), as one ``writev``; the rest is the transport's."""
+
+    __slots__ = ("transport", "holding", "head")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.holding = False
+        self.head: bytes | None = None
+
+    def hold(self) -> None:
+        self.holding = True
+
+    def write(self, data: bytes) -> None:
+        if self.holding:
+            self.holding = False
+            self.head = data
+            return
+        head = self.head
+        if head is None:
+            self.transport.write(data)
+        else:
+            self.head = None
+            self.transport.writelines((head, data))
+
+    def flush(self) -> None:
+        """Writes a held head that no body followed (an answer without one)."""
+        self.holding = False
+        head = self.head
+        if head is not None:
+            self.head = None
+            self.transport.write(head)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def close(self) -> None:
+        self.holding = False
+        self.head = None  # a head without its body would only mislead the client
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
 class _GuardedProtocol(HttpToolsProtocol):
     edge: EdgeLimits
 
@@ -100,6 +154,24 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._timer_kind = ""
         #: Bytes dropped so far while lingering after an answer that ends the connection; -1: not lingering.
         self._lingering = -1
+        #: What the work of this connection's requests asked to be told when the connection is lost.
+        self._on_lost: list[Callable[[], None]] = []
+        self._writes: _Writes | None = None
+
+    # -- the connection, as the application sees it (switchboard_facade.replies.ClientConnection) ----------------
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        self._on_lost.append(callback)
+
+    def forget(self, callback: Callable[[], None]) -> None:
+        try:
+            self._on_lost.remove(callback)
+        except ValueError:
+            pass  # already called
+
+    def hold_head(self) -> None:
+        if self._writes is not None:
+            self._writes.hold()
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -147,11 +219,15 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's protocols get a Transport
         super().connection_made(transport)
+        self._writes = _Writes(transport)
         self._arm("head", self.edge.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        callbacks, self._on_lost = self._on_lost, []
         super().connection_lost(exc)
+        for callback in callbacks:
+            callback()
 
     def data_received(self, data: bytes) -> None:
         if self._lingering >= 0:
@@ -192,6 +268,10 @@ class _GuardedProtocol(HttpToolsProtocol):
             if name == b"content-length" and value.isdigit():
                 self._declared_length = int(value)
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.scope is self.scope and self._writes is not None:  # a new request's cycle
+            cycle.transport = self._writes  # type: ignore[assignment]  # the same writes, a head held when asked
+            self.scope["extensions"] = {CONNECTION_EXTENSION: self}  # type: ignore[dict-item]  # ASGI types extensions as dicts
         self._requests += 1
         if self.edge.max_requests and self._requests >= self.edge.max_requests and self.cycle is not None:
             self.cycle.keep_alive = False
@@ -215,6 +295,8 @@ class _GuardedProtocol(HttpToolsProtocol):
             self._arm("idle", self.edge.idle_timeout)
 
     def on_response_complete(self) -> None:
+        if self._writes is not None:
+            self._writes.flush()
         cycle = self.cycle
         if (cycle is not None and cycle.more_body and cycle.response_complete and not self.pipeline
                 and not self.transport.is_closing()):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.responses import Response
 
@@ -32,8 +32,37 @@ JSON = b"application/json"
 EVENT_STREAM = b"text/event-stream; charset=utf-8"
 
 
+#: The ASGI scope extension under which the gateway's HTTP server (:mod:`switchboard_facade.http_edge`) hands the
+#: application the request's :class:`ClientConnection`.
+CONNECTION_EXTENSION = "switchboard.connection"
+
+
 class ClientGone(Exception):
     """The client went away (before its whole body arrived, or before its answer): there is no one left to answer."""
+
+
+class ClientConnection(Protocol):
+    """The client's connection as the gateway's own server offers it to the application, beyond ASGI.
+
+    ASGI tells an application that its client left only through ``receive``, which takes a task waiting on it
+    for every request; the server knows it when the connection is lost, and calls back instead. It also writes
+    a whole answer's head and body at once when asked, where ASGI's two messages would cost two writes.
+    """
+
+    def on_lost(self, callback: Callable[[], None]) -> None:
+        """Calls ``callback`` (once) if the connection is lost before :meth:`forget` is called with it."""
+
+    def forget(self, callback: Callable[[], None]) -> None:
+        """Drops a callback given to :meth:`on_lost` (the answer is done); one already called is not there."""
+
+    def hold_head(self) -> None:
+        """The next answer's head waits for its body's first write, and goes out with it in one write."""
+
+
+def client_connection(scope: Mapping[str, Any]) -> ClientConnection | None:
+    """The request's :class:`ClientConnection`, when the server offers one."""
+    extensions = scope.get("extensions")
+    return extensions.get(CONNECTION_EXTENSION) if extensions else None
 
 
 def _pairs(headers: Mapping[str, str]) -> Pairs:
@@ -111,23 +140,33 @@ class StreamReply(Reply):
 class _ClientWatch:
     """Cancels the current task when the client disconnects, so that the work it waits on stops now.
 
-    A task of its own waits on ``receive`` (once the request's body is read, the next message is
-    ``http.disconnect``); the cancellation it causes is told from any other by :meth:`absorb`.
+    The server's :class:`ClientConnection` calls back when the connection is lost; another server is watched by a
+    task of its own waiting on ``receive`` (once the request's body is read, the next message is
+    ``http.disconnect``). The cancellation it causes is told from any other by :meth:`absorb`.
     """
 
-    __slots__ = ("task", "gone", "absorbed", "watcher")
+    __slots__ = ("task", "gone", "absorbed", "watcher", "connection", "lost")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, connection: ClientConnection | None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
         self.gone = False
         self.absorbed = False
-        self.watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self.connection = connection
+        self.watcher: asyncio.Task[None] | None = None
+        self.lost = self._lost
+        if connection is not None:
+            connection.on_lost(self.lost)
+        else:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
+        self._lost()
+
+    def _lost(self) -> None:
         self.gone = True
         self.task.cancel()
 
@@ -141,21 +180,24 @@ class _ClientWatch:
         return True
 
     def stop(self) -> None:
-        self.watcher.cancel()
+        if self.watcher is not None:
+            self.watcher.cancel()
+        elif self.connection is not None:
+            self.connection.forget(self.lost)
         if self.gone and not self.absorbed:  # the work ended anyway: its cancellation is not left pending
             self.absorbed = True
             self.task.uncancel()
 
 
-async def unless_client_leaves(work: Awaitable[T], receive: Receive) -> T:
+async def unless_client_leaves(work: Awaitable[T], receive: Receive, connection: ClientConnection | None = None) -> T:
     """``work``'s result, or :class:`ClientGone` when the client disconnects first (``work`` is cancelled where
     it waits, typically on the router, whose call is cancelled with it: see :mod:`switchboard_facade.flow`).
 
     Servers tell an application of a disconnect only when it reads (``receive``), and a route waiting on a
     slow provider reads nothing: without this, a request whose client left would run to its end and be
-    recorded as a success nobody received.
+    recorded as a success nobody received. ``connection`` (see :func:`client_connection`) tells it without a task.
     """
-    watch = _ClientWatch(receive)
+    watch = _ClientWatch(receive, connection)
     try:
         return await work
     except asyncio.CancelledError:
@@ -173,9 +215,10 @@ def client_closed(request_id: str) -> Reply:
 
 
 async def stream_frames(frames: AsyncIterator[bytes], send: Send, receive: Receive | None,
-                        on_first_frame: Callable[[], None] | None = None) -> None:
+                        on_first_frame: Callable[[], None] | None = None,
+                        connection: ClientConnection | None = None) -> None:
     """Sends each frame as a body chunk, then the end; stops quietly when the client disconnects."""
-    watch = _ClientWatch(receive) if receive is not None else None
+    watch = _ClientWatch(receive, connection) if receive is not None else None
     try:
         async for frame in frames:
             if frame:
