@@ -35,6 +35,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "protos/gen"))
+sys.path.insert(0, str(ROOT / "libs/common"))
+
+# The gateway's gRPC I/O engine, chosen before grpc is imported, unless GRPC_EXPERIMENTS says otherwise.
+from switchboard_common.grpc_engine import choose_io_engine  # noqa: E402
+
+choose_io_engine()
 
 from switchboard.v1 import router_pb2, router_pb2_grpc  # noqa: E402
 
@@ -201,6 +207,7 @@ def main() -> None:
         else:
             _serve_http(port)
         return
+    print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} (the gateway's gRPC I/O engine unless set)")
     print(f"{'hop':<12} {'tasks':>5} {'latency µs':>11} {'client CPU µs':>14} {'server CPU µs':>14} {'both µs':>8}")
     for c in (int(part) for part in args.concurrency.split(",")):
         for kind in ("grpc bidi", "grpc unary", "http/1.1"):

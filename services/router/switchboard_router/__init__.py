@@ -1,1 +1,3 @@
 """Switchboard router: model catalog, deployment choice, provider adapters, retries."""
+
+import switchboard_common  # noqa: F401  # before grpc: it chooses the gRPC core's I/O engine (grpc_engine.py)
