@@ -120,22 +120,23 @@ class AuthClient:
         if cached is not None and not has_rate_limits(cached):
             http_metrics.note(key_alias=cached.key_alias, team_id=cached.team_id)
             return Admitted(cached)
-        request = auth_pb2.AuthorizeRequest(api_key=api_key, model=model, request_id=request_id,
-                                            estimated_prompt_tokens=estimated_tokens)
         leases = self.leases
-        if cached is not None and limits_model(cached, model):
-            return await self._admit(api_key, request, cached, ask=False)
-        if cached is not None:
+        if cached is not None and not limits_model(cached, model):
             taken = self._take_lease(cached, request_id, estimated_tokens)
             if taken is not None:
                 return taken
-            if leases.may_ask(cached):
-                async with leases.lock(cached.key_id):  # one ask per key; the others wait for its lease
-                    taken = self._take_lease(cached, request_id, estimated_tokens)
-                    if taken is not None:
-                        return taken
-                    if leases.may_ask(cached):
-                        return await self._admit(api_key, request, cached, ask=True)
+        # Admission by auth: the request it needs is built only now (a leased admission needs none).
+        request = auth_pb2.AuthorizeRequest(api_key=api_key, model=model, request_id=request_id,
+                                            estimated_prompt_tokens=estimated_tokens)
+        if cached is not None and limits_model(cached, model):
+            return await self._admit(api_key, request, cached, ask=False)
+        if cached is not None and leases.may_ask(cached):
+            async with leases.lock(cached.key_id):  # one ask per key; the others wait for its lease
+                taken = self._take_lease(cached, request_id, estimated_tokens)
+                if taken is not None:
+                    return taken
+                if leases.may_ask(cached):
+                    return await self._admit(api_key, request, cached, ask=True)
         return await self._admit(api_key, request, cached,
                                  ask=cached is None and self.keycache.live and leases.may_ask(None))
 
