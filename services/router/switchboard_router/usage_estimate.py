@@ -41,9 +41,23 @@ def answer_estimate(body: dict[str, Any], answer: dict[str, Any]) -> TokenUsage:
 
 
 class ProducedSoFar(DeliveredText):
-    """What a stream relayed, in case it must be billed by estimate (see :class:`DeliveredText`)."""
+    """What a stream relayed, in case it must be billed by estimate (see :class:`DeliveredText`).
 
-    __slots__ = ()
+    The prompt's estimate is made once per stream, when first needed: a stream's progress records ask for it
+    every second, and for a 100 KB conversation it costs a serialization of the whole prompt.
+    """
+
+    __slots__ = ("_prompt_tokens",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._prompt_tokens = -1
+
+    def prompt_tokens(self, body: dict[str, Any]) -> int:
+        """The estimate of ``body``'s prompt (the same request's at every call)."""
+        if self._prompt_tokens < 0:
+            self._prompt_tokens = estimate_prompt_tokens(body)
+        return self._prompt_tokens
 
     def usage(self, reported: TokenUsage | None, failed: bool, body: dict[str, Any]) -> TokenUsage:
         """The provider's usage; after a failure topped up to what was visibly produced; else an estimate.
@@ -57,7 +71,7 @@ class ProducedSoFar(DeliveredText):
             return reported
         produced = self.tokens()
         if reported is None:
-            return TokenUsage(prompt_tokens=estimate_prompt_tokens(body), completion_tokens=produced,
+            return TokenUsage(prompt_tokens=self.prompt_tokens(body), completion_tokens=produced,
                               reported_by_provider=False)
         if reported.completion_tokens < produced:
             reported.completion_tokens = produced

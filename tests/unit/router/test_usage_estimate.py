@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
+from switchboard_router import usage_estimate
 from switchboard_router.providers.base import TokenUsage
 from switchboard_router.usage_estimate import ProducedSoFar, answer_estimate, estimate_prompt_tokens
 
@@ -61,3 +63,19 @@ def test_a_whole_answer_is_estimated_from_its_generated_text() -> None:
     usage = answer_estimate(BODY, answer)
     assert usage == TokenUsage(prompt_tokens=estimate_prompt_tokens(BODY), completion_tokens=13,
                                reported_by_provider=False)  # (30 + 10 + 3 + 7) / 4, rounded up
+
+
+def test_a_streams_prompt_is_estimated_once_however_often_its_usage_so_far_is_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    estimates: list[int] = []
+
+    def counted(body: dict[str, object]) -> int:
+        estimates.append(estimate_prompt_tokens(body))
+        return estimates[-1]
+
+    monkeypatch.setattr(usage_estimate, "estimate_prompt_tokens", counted)
+    produced = ProducedSoFar()
+    for text in ("Hello", " there", ", friend"):  # a progress record each second, then the stream's end
+        produced.add([chunk({"content": text})])
+        assert produced.usage(None, failed=True, body=BODY).prompt_tokens == estimate_prompt_tokens(BODY)
+    assert len(estimates) == 1
