@@ -232,15 +232,16 @@ class CallServer:
                 if chunks and not response_id:
                     response_id = _response_id(chunks[0])
                     ttft_ms = (time.perf_counter() - ticket.started) * 1000
+                if chunks:
+                    relayed.add(chunks)
+                yield event
                 if route is not None and (now := time.monotonic()) >= progress_due:
-                    # What was relayed before this batch: what the caller has been sent, if the router dies now.
+                    # What the caller has been sent, if the router dies now; recorded once the event went out
+                    # (the caller asks for the next one then), so the first token never waits for the record.
                     progress_due = now + PROGRESS_SECONDS
                     self.settlement.progress(request, ticket, usage=usage_to_proto(
                         relayed.usage(None, failed=True, body=body)), route=route, ttft_ms=ttft_ms,
                         response_id=response_id)
-                if chunks:
-                    relayed.add(chunks)
-                yield event
         except ServiceError as err:  # the engine gave up before the stream began
             if not settled:
                 settled = True
