@@ -1,10 +1,12 @@
-"""SIGTERM of ``make run``'s supervisor with gRPC streams in flight, then a start on the same data: each stream is
-billed for what it produced.
+"""SIGTERM of ``make run``'s supervisor with streams in flight, then a start on the same data: each stream is billed
+for what it produced, and recorded as cut by the service whose shutdown cut it.
 
-The streams are longer than the shutdown grace, so the router has to end them itself. The supervisor stops
+The streams are longer than the shutdown grace, so the gateway has to end them itself. The supervisor stops
 the gateway in order (facade, router, then auth and billing) and kills a service only after the grace it gives
-its own work: the router ends its calls within its grace, settles each from what it relayed and delivers that
-to billing, which is still up (or leaves it in its journal, replayed by the next start)."""
+its own work. The facade's grace runs out first: it cuts its HTTP stream and tells the router why
+(``caller_shutdown``). The router ends its gRPC callers' calls within its own grace (``router_shutdown``). Each
+is settled from what was relayed and delivered to billing, which is still up (or left in a journal, replayed by
+the next start)."""
 
 from __future__ import annotations
 
@@ -68,13 +70,28 @@ async def client_stream(address: str, key: str, got: dict[str, int], started: as
             pass
 
 
+async def http_stream(base: str, key: str, got: dict[str, int], started: asyncio.Event) -> None:
+    """An OpenAI-style streamed chat through the facade, counting the tokens it gets until the stream breaks."""
+    body = {"model": "endless", "stream": True, "messages": [{"role": "user", "content": "go on"}]}
+    async with httpx.AsyncClient(timeout=60) as client:
+        try:
+            async with client.stream("POST", f"{base}/v1/chat/completions", json=body,
+                                     headers={"Authorization": f"Bearer {key}"}) as response:
+                async for line in response.aiter_lines():
+                    got["http"] += line.startswith("data: {") and "tok" in line
+                    if min(got.values()) >= 10:
+                        started.set()
+        except httpx.HTTPError:
+            pass  # the facade stopped
+
+
 def ledger_rows(data_dir: Path, key_id: str) -> list[dict[str, Any]]:
     with closing(sqlite3.connect(data_dir / "billing.db", timeout=30)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM usage_ledger WHERE key_id = ?", (key_id,))]
 
 
-def test_sigterm_with_grpc_streams_in_flight_bills_each_for_what_it_produced(
+def test_sigterm_with_streams_in_flight_bills_each_for_what_it_produced_and_says_who_cut_it(
         tmp_path: Path, fake_openai: tuple[FakeOpenAI, str]) -> None:
     router_port = str(free_port())
     env = {"SWITCHBOARD_SHUTDOWN_GRACE_SECONDS": GRACE, "SWITCHBOARD_ROUTER_PORT": router_port}
@@ -84,12 +101,13 @@ def test_sigterm_with_grpc_streams_in_flight_bills_each_for_what_it_produced(
         master = (tmp_path / "data" / "master_key").read_text()
         made = httpx.post(f"{base}/key/generate", json={"key_alias": "streamer"},
                           headers={"Authorization": f"Bearer {master}"}, timeout=10).json()
-        got = {"raw": 0, "client": 0}
+        got = {"raw": 0, "client": 0, "http": 0}
 
         async def stream_then_stop() -> float:
             started = asyncio.Event()
             streams = [asyncio.create_task(raw_stream(address, made["key"], got, started)),
-                       asyncio.create_task(client_stream(address, made["key"], got, started))]
+                       asyncio.create_task(client_stream(address, made["key"], got, started)),
+                       asyncio.create_task(http_stream(base, made["key"], got, started))]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(started.wait(), 20)
             assert min(got.values()) >= 10, f"the streams did not start: {got}\n{output(tmp_path)[-3000:]}"
@@ -112,14 +130,17 @@ def test_sigterm_with_grpc_streams_in_flight_bills_each_for_what_it_produced(
     proc, _ = start_supervisor(tmp_path, fake_openai[1], extra_env=env, upstream_models=ENDLESS)
     try:
         deadline = time.monotonic() + 20
-        while len(rows := ledger_rows(tmp_path / "data", made["key_id"])) < 2 and time.monotonic() < deadline:
+        while len(rows := ledger_rows(tmp_path / "data", made["key_id"])) < 3 and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    assert len(rows) == 2, f"each stream has its row: {rows}\n{first_run[-4000:]}"
+    assert len(rows) == 3, f"each stream has its row: {rows}\n{first_run[-4000:]}"
     for row in rows:
-        assert row["status"] == "cancelled" and row["error_code"] == "router_shutdown", row
+        # The HTTP stream was cut by the facade's shutdown, the gRPC callers' by the router's.
+        cut_by = "caller_shutdown" if row["source"] == "http" else "router_shutdown"
+        assert row["status"] == "cancelled" and row["error_code"] == cut_by, row
+        assert not row["provisional"], row
         assert row["cost_micros"] > 0, row
     # Each billed for what it produced: at least what its client got (one token a chunk), never all 600 tokens.
     billed = sorted(int(r["completion_tokens"]) for r in rows)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
+import socket
 import sys
 
 import uvicorn
@@ -13,10 +15,30 @@ from switchboard_common import tracing
 from switchboard_common.gc_tuning import tune_for_service
 from switchboard_common.logs import configure_logging
 from switchboard_common.parent import die_with_supervisor
-from switchboard_facade.app import create_app
+from switchboard_facade.app import FacadeApp, create_app
 from switchboard_facade.http_edge import edge_limits, protocol_class
 from switchboard_facade.settings import FacadeSettings
 from switchboard_facade.ui.claims import MappingError, check_mapping
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the app when its shutdown's grace runs out: uvicorn then cancels the requests still
+    running, and those are cut by this facade, not by their clients (the ledger says ``caller_shutdown``)."""
+
+    def __init__(self, config: uvicorn.Config, app: FacadeApp) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        grace = self.config.timeout_graceful_shutdown
+        # Started a moment before uvicorn's own wait for the requests, so it fires just before uvicorn cancels them.
+        timer = (asyncio.get_running_loop().call_later(grace, self.app.shutdown_grace_expired)
+                 if grace is not None else None)
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def main() -> None:
@@ -51,7 +73,7 @@ def main() -> None:
         server_header=False,
     )
     app.trust_forwarded_headers(config.forwarded_allow_ips)
-    server = uvicorn.Server(config)
+    server = _Server(config, app)
     tune_for_service()
     server.run()
     if not server.started:

@@ -95,6 +95,13 @@ class FacadeApp(FastAPI):
         #: Custody and request-id headers also sent under another prefix (None: not).
         self.header_aliases: HeaderAliases | None = None
 
+    def shutdown_grace_expired(self) -> None:
+        """The server is about to cancel the requests its shutdown's grace did not see finish: they are recorded as
+        cut by this facade's shutdown, at the router too."""
+        gateway = getattr(self.state, "gateway", None)
+        if gateway is not None:
+            gateway.shutdown_grace_expired()
+
     def trust_forwarded_headers(self, trusted_hosts: list[str] | str) -> None:
         """Reads ``X-Forwarded-For``/``-Proto`` from these proxies on the framework path (the dashboard
         uses the client's scheme); the fast lane never looks at the client address or scheme."""

@@ -33,6 +33,7 @@ import orjson
 from switchboard.v1 import common_pb2
 from switchboard_auth.client import Admitted, KeyContext, resolve_model
 from switchboard_billing.client import (
+    CALLER_SHUTDOWN,
     CANCELLED,
     CLIENT_CLOSED_REQUEST,
     CLIENT_DISCONNECTED,
@@ -260,10 +261,12 @@ def _failed(gw: Gateway, call: Call, err: ServiceError, dialect: Dialect) -> Rep
 
 
 def _abandoned(gw: Gateway, call: Call) -> None:
-    """The client left before the router answered. The router settles the call if it took it (it knows what the
-    provider consumed, and its record replaces this one); this facade's provisional record stands for a call it
-    never took (cancelled on its way), so that the hold is freed and the request recorded either way."""
-    _settle_unanswered(gw, call, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST, error_code=CLIENT_DISCONNECTED)
+    """The client left before the router answered, or this facade's shutdown cut the request when its grace ran out.
+    The router settles the call if it took it (it knows what the provider consumed, and its record replaces this
+    one); this facade's provisional record stands for a call it never took (cancelled on its way), so that the hold
+    is freed and the request recorded either way."""
+    _settle_unanswered(gw, call, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
+                       error_code=CALLER_SHUTDOWN if gw.grace_expired else CLIENT_DISCONNECTED)
     finish(gw, call)
 
 

@@ -40,6 +40,14 @@ class Gateway:
         self.router = RouterClient(self.channels["router"], metadata=identity.metadata,
                                    exchange_streams=settings.router_exchange_streams,
                                    timeout_seconds=settings.completion_timeout_seconds, open_timeout_seconds=timeout)
+        #: Set when the shutdown's grace ran out: the requests cut from then on are cut by this facade, not by
+        #: their clients, and recorded so (``caller_shutdown``).
+        self.grace_expired = False
+
+    def shutdown_grace_expired(self) -> None:
+        """The server's shutdown grace ran out and it cancels the requests still running (see ``__main__``)."""
+        self.grace_expired = True
+        self.router.caller_stopping()
 
     async def start(self) -> None:
         await self.billing.start()

@@ -7,8 +7,9 @@ task through the servicer's ``answered``/``events`` (the very code the unary RPC
 run), and its replies go out through the session's single writer; a whole
 answer's usage is journaled before the answer goes out. A ``cancel``
 cancels the call's task, which closes its provider connection as a gRPC cancel
-does; when the stream ends or breaks, every call still running on it is
-cancelled. On shutdown the hub sends ``draining`` on every stream: the facade
+does, and the reason it gives is how the call's end is recorded
+(:mod:`switchboard_router.call_cut`); when the stream ends or breaks, every call
+still running on it is cancelled. On shutdown the hub sends ``draining`` on every stream: the facade
 sends no new calls there, the calls in flight finish, and the stream ends once
 the facade has closed its side and the last call is done.
 """
@@ -26,7 +27,7 @@ import grpc
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common import grpc_metrics
 from switchboard_common.errors import ServiceError, abort, grpc_code_for, service_failed
-from switchboard_router import route_metrics
+from switchboard_router import call_cut, route_metrics
 from switchboard_router.callers import Caller
 from switchboard_router.operations import Operation
 
@@ -94,6 +95,8 @@ class ExchangeSession:
         self.context = context
         self.caller = caller
         self.running: dict[int, asyncio.Task[None]] = {}
+        #: The reason each running call would be cut for, set by its caller's cancel before its task is cancelled.
+        self.cuts: dict[int, call_cut.CallCut] = {}
         #: (reply, future set once written or None) in order, or _CLOSE.
         self.outgoing: asyncio.Queue[Any] = asyncio.Queue()
         self.reading_done = False
@@ -134,9 +137,13 @@ class ExchangeSession:
                 if kind == "cancel":
                     task = self.running.pop(call_id, None)
                     if task is not None:
+                        cut = self.cuts.pop(call_id, None)  # the task holds it: no entry is left if it never ran
+                        if cut is not None:
+                            cut.reason = request.cancel.reason
                         task.cancel()
                 elif kind is not None:
-                    self.running[call_id] = loop.create_task(self._call(call_id, kind, getattr(request, kind)))
+                    cut = self.cuts[call_id] = call_cut.CallCut()
+                    self.running[call_id] = loop.create_task(self._call(call_id, kind, getattr(request, kind), cut))
         finally:
             # The facade closed its side: no new calls; the stream ends when the running ones are done.
             self.reading_done = True
@@ -146,7 +153,9 @@ class ExchangeSession:
         if self.reading_done and not self.running:
             self.outgoing.put_nowait(_CLOSE)
 
-    async def _call(self, call_id: int, kind: str, request: router_pb2.CompleteRequest) -> None:
+    async def _call(self, call_id: int, kind: str, request: router_pb2.CompleteRequest,
+                    cut: call_cut.CallCut) -> None:
+        call_cut.CURRENT.set(cut)  # this task's own context: where the call's settlement reads why it was cut
         method = _METHODS[kind]
         grpc_metrics.call_started("router", method)
         started = time.perf_counter()
@@ -189,6 +198,8 @@ class ExchangeSession:
         finally:
             if self.running.get(call_id) is asyncio.current_task():
                 del self.running[call_id]
+            if self.cuts.get(call_id) is cut:
+                del self.cuts[call_id]
             grpc_metrics.record_call("router", method, started, code, error)
             self._close_if_idle()
 

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from switchboard.v1 import common_pb2, router_pb2
-from switchboard_billing.client import CANCELLED, CLIENT_CLOSED_REQUEST, CLIENT_DISCONNECTED
 from switchboard_common.errors import Kind, ServiceError
 from switchboard_router import request_id
+from switchboard_router.call_cut import CutOutcome, cut_outcome
 from switchboard_router.callers import Caller, Ticket, trusted_ticket
 from switchboard_router.coalescing import StartedWithChunks, coalesced
 from switchboard_router.engine import Attempted, StreamChunks, StreamFinished, StreamStarted
@@ -40,8 +40,6 @@ from switchboard_router.usage_estimate import ProducedSoFar, estimate_prompt_tok
 from switchboard_rules import request_fields
 from switchboard_translate.answer_model import AnswerModel
 
-#: The error code of a call the router's shutdown ended (billed, as a cut call, for what it consumed).
-ROUTER_SHUTDOWN = "router_shutdown"
 #: Most seconds between two progress records of a stream (what a router that dies bills it for, see
 #: :meth:`Settlement.progress`): a stream cut by the router's death is billed for all but at most this much of what
 #: it relayed.
@@ -124,9 +122,10 @@ class CallServer:
         #: Set when the router is stopping: a call cancelled from then on was ended by the shutdown.
         self.stopping = False
 
-    def _cut_code(self) -> str:
-        """The error code of a call that ended before its answer: its caller left, or the router's shutdown ended it."""
-        return ROUTER_SHUTDOWN if self.stopping else CLIENT_DISCONNECTED
+    def _cut(self) -> CutOutcome:
+        """How a call that ended before its answer is recorded: the router's shutdown ended it, or its caller cut it
+        (for the reason the caller gave: see :mod:`switchboard_router.call_cut`)."""
+        return cut_outcome(self.stopping)
 
     async def _ticket(self, caller: Caller, request: router_pb2.CompleteRequest, body: dict[str, Any],
                       operation: Operation) -> Ticket:
@@ -166,8 +165,9 @@ class CallServer:
             # The caller went away while the provider worked: what it consumed is not known; its prompt is.
             usage = common_pb2.Usage(prompt_tokens=estimate_prompt_tokens(body), reported_by_provider=False)
             usage.total_tokens = usage.prompt_tokens
-            self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                   error_code=self._cut_code(), usage=usage)
+            cut = self._cut()
+            self.settlement.settle(request, ticket, status=cut.status, http_status=cut.http_status,
+                                   error_code=cut.error_code, usage=usage)
             raise
         route = prepared.annotate(route_to_proto(result.route))
         usage = usage_to_proto(result.usage)
@@ -251,6 +251,7 @@ class CallServer:
             if not settled:
                 # The caller went away mid-stream: bill what the provider delivered so far.
                 usage = relayed.usage(None, failed=True, body=body)
-                self.settlement.settle(request, ticket, status=CANCELLED, http_status=CLIENT_CLOSED_REQUEST,
-                                       error_code=self._cut_code(), usage=usage_to_proto(usage), route=route,
+                cut = self._cut()
+                self.settlement.settle(request, ticket, status=cut.status, http_status=cut.http_status,
+                                       error_code=cut.error_code, usage=usage_to_proto(usage), route=route,
                                        ttft_ms=ttft_ms, stream=True, response_id=response_id)

@@ -137,6 +137,8 @@ class StubGateway:
         self.released: list[Any] = []
         self.ended: list[str] = []
         self.failure: BaseException | None = None
+        #: Whether the server's shutdown grace ran out (requests cut from then on are this facade's doing).
+        self.grace_expired = False
         #: Stream: chunk texts sent, then (hang=True) wait until cancelled, else end with usage.
         self.stream_texts = ["a", "b"]
         self.hang = False

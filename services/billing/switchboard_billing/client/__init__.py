@@ -30,11 +30,19 @@ from switchboard.v1.billing_pb2 import (
 from switchboard_billing.client.billing_client import BillingClient, BillingClientSettings
 from switchboard_billing.client.holds import Hold, has_budget
 from switchboard_billing.client.outbox import Outbox, read_journal
-from switchboard_billing.client.outcomes import CANCELLED, CLIENT_CLOSED_REQUEST, CLIENT_DISCONNECTED
+from switchboard_billing.client.outcomes import (
+    CALLER_SHUTDOWN,
+    CANCELLED,
+    CLIENT_CLOSED_REQUEST,
+    CLIENT_DISCONNECTED,
+    DEADLINE_EXCEEDED,
+    ROUTER_SHUTDOWN,
+)
 from switchboard_billing.client.stored_models import AuditActor, ModelWatch
 from switchboard_billing.client.watched import watched_budgets
 
-__all__ = ["CANCELLED", "CLIENT_CLOSED_REQUEST", "CLIENT_DISCONNECTED", "Alert", "AlertDelivery", "AuditActor",
+__all__ = ["CALLER_SHUTDOWN", "CANCELLED", "CLIENT_CLOSED_REQUEST", "CLIENT_DISCONNECTED", "DEADLINE_EXCEEDED",
+           "ROUTER_SHUTDOWN", "Alert", "AlertDelivery", "AuditActor",
            "BillingClient", "BillingClientSettings", "BudgetState", "CatalogDeployment", "CatalogModel",
            "GetCatalogResponse", "Hold", "ListAlertsRequest", "ListAlertsResponse", "ListUsageRequest",
            "ListUsageResponse", "ModelWatch", "Outbox", "ReserveResponse", "StoredModel", "StoredModels",

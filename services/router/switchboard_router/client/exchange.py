@@ -13,7 +13,10 @@ The contract is the unary RPCs': answers, typed errors (the router sends the
 ``switchboard.v1.Error`` the unary RPC puts in its trailer), the deadline
 (``completion_timeout_seconds``, enforced here: the call is cancelled at the
 router and fails as a gRPC DEADLINE_EXCEEDED does), cancellation (a cancelled
-caller cancels its call at the router). A lane that breaks fails its calls in
+caller cancels its call at the router). Unlike a gRPC cancel, an exchange's
+cancel says why (the client left, the deadline passed, or this caller is
+stopping: :meth:`RouterExchange.caller_stopping`), and the router records the
+call's end accordingly. A lane that breaks fails its calls in
 flight with the router-unavailable 503 and is replaced on the next call. A
 router that drains (shutdown) or a lane older than ``LANE_MAX_AGE_SECONDS``
 gets no new calls: the lane is closed once its calls are done, so connections
@@ -88,7 +91,7 @@ class ExchangedStream:
         """Stops the call at the router if it is still running (the client went away); idempotent."""
         if not self.finished:
             self._finish()
-            self.lane.cancel(self.call_id)
+            self.lane.cancel(self.call_id, self.lane.owner.cut_reason)
 
     def _finish(self) -> None:
         self.finished = True
@@ -163,17 +166,18 @@ class _Lane:
         getattr(message, kind).CopyFrom(request)
         self.outgoing.put_nowait(message)
 
-    def cancel(self, call_id: int) -> None:
-        """Forgets the call and, if the router may still be running it, cancels it there."""
+    def cancel(self, call_id: int, reason: router_pb2.CancelReason) -> None:
+        """Forgets the call and, if the router may still be running it, cancels it there for ``reason``."""
         if self.waiters.pop(call_id, None) is not None and not self.broken:
-            self.outgoing.put_nowait(router_pb2.ExchangeRequest(call_id=call_id, cancel=router_pb2.ExchangeCancel()))
+            self.outgoing.put_nowait(router_pb2.ExchangeRequest(
+                call_id=call_id, cancel=router_pb2.ExchangeCancel(reason=reason)))
         self._close_writes_if_idle()
 
     def expire(self, call_id: int) -> None:
         """The call's deadline passed: fail it as a gRPC DEADLINE_EXCEEDED does, and cancel it at the router."""
         waiter = self.waiters.get(call_id)
         if waiter is not None:
-            self.cancel(call_id)
+            self.cancel(call_id, router_pb2.CANCEL_REASON_DEADLINE)
             waiter.fail(service_unavailable("router", timed_out=True))
 
     def retire(self) -> None:
@@ -251,6 +255,12 @@ class RouterExchange:
         self.lanes: set[_Lane] = set()
         self.turn = 0
         self.unsupported_until = 0.0
+        #: Why a call this client stops now is stopped (its caller's client left, unless the caller is stopping).
+        self.cut_reason: router_pb2.CancelReason = router_pb2.CANCEL_REASON_CLIENT_GONE
+
+    def caller_stopping(self) -> None:
+        """The caller is shutting down: the calls it cuts from now on are cut by its shutdown, not by their clients."""
+        self.cut_reason = router_pb2.CANCEL_REASON_CALLER_SHUTDOWN
 
     def usable(self) -> bool:
         return bool(self.slots) and asyncio.get_running_loop().time() >= self.unsupported_until
@@ -269,7 +279,7 @@ class RouterExchange:
         finally:
             timer.cancel()
             if not future.done() or future.cancelled():
-                lane.cancel(call_id)  # the caller was cancelled (client gone): stop the call at the router
+                lane.cancel(call_id, self.cut_reason)  # the caller was cancelled (client gone): stop it at the router
 
     async def stream(self, request: router_pb2.CompleteRequest) -> tuple[router_pb2.StreamEvent, ExchangedStream]:
         """StreamComplete over a lane: its first event (awaited, so that errors before it are plain errors) and the

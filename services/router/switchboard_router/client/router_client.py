@@ -38,6 +38,12 @@ class RouterClient:
         self.exchange = (RouterExchange(self.stub, exchange_streams, timeout_seconds, open_timeout_seconds,
                                         metadata) if exchange_streams > 0 else None)
 
+    def caller_stopping(self) -> None:
+        """The caller has begun to shut down: calls it cuts from now on are recorded by the router as cut by that
+        shutdown (``caller_shutdown``), not by their clients (over unary calls the router cannot be told)."""
+        if self.exchange is not None:
+            self.exchange.caller_stopping()
+
     async def close(self) -> None:
         if self.exchange is not None:
             await self.exchange.close()

@@ -13,6 +13,7 @@ import pytest
 from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from switchboard_common.channels import open_channel
 from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_router.call_cut import cut_outcome
 from switchboard_router.callers import Caller
 from switchboard_router.client import RouterClient
 from switchboard_router.client.exchange import ExchangeUnavailable, RouterExchange
@@ -26,6 +27,8 @@ class FakeCalls:
 
     def __init__(self) -> None:
         self.cancelled: list[str] = []
+        #: The error code each cancelled call would be recorded with (what the servicer's settlement reads).
+        self.cut: dict[str, str] = {}
         self.started: list[str] = []
         #: Request ids of the whole answers ready to go back, and of those settled.
         self.answered_ids: list[str] = []
@@ -44,6 +47,7 @@ class FakeCalls:
             await asyncio.sleep(body.get("sleep", 0))
         except asyncio.CancelledError:
             self.cancelled.append(request.request_id)
+            self.cut[request.request_id] = cut_outcome(router_stopping=False).error_code
             raise
         if body.get("fail"):
             raise ServiceError(Kind.ERROR_KIND_RATE_LIMITED, "slow down", code="rpm_limit_exceeded",
@@ -64,6 +68,7 @@ class FakeCalls:
                 yield router_pb2.StreamEvent(chunks=router_pb2.ChunkBatch(chunks=[f"{body['n']}:{i}".encode()]))
         except (asyncio.CancelledError, GeneratorExit):
             self.cancelled.append(request.request_id)
+            self.cut[request.request_id] = cut_outcome(router_stopping=False).error_code
             raise
         yield router_pb2.StreamEvent(end=router_pb2.StreamEnd(usage=common_pb2.Usage(total_tokens=body["n"])))
 
@@ -227,6 +232,28 @@ async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Ha
                 break
             await asyncio.sleep(0.005)
         assert "r7" in h.calls.cancelled
+        # Both are recorded as their clients having left.
+        assert h.calls.cut == {"r5": "client_disconnected", "r7": "client_disconnected"}
+    finally:
+        await exchange.close()
+
+
+async def test_calls_a_stopping_caller_cuts_are_recorded_as_cut_by_its_shutdown(
+        harness: tuple[Harness, grpc.aio.Channel]) -> None:
+    h, channel = harness
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        task = asyncio.ensure_future(exchange.complete(request(21, sleep=10)))
+        first, events = await exchange.stream(request(22, chunks=1000, gap=0.01))
+        await started(h, "r21")
+        exchange.caller_stopping()  # its shutdown's grace ran out: it cancels what still runs
+        task.cancel()
+        events.cancel()
+        for _ in range(200):
+            if {"r21", "r22"} <= set(h.calls.cut):
+                break
+            await asyncio.sleep(0.005)
+        assert h.calls.cut == {"r21": "caller_shutdown", "r22": "caller_shutdown"}
     finally:
         await exchange.close()
 
@@ -250,6 +277,8 @@ async def test_deadline_is_enforced_by_the_facade(harness: tuple[Harness, grpc.a
                 break
             await asyncio.sleep(0.005)
         assert {"r8", "r9"} <= set(h.calls.cancelled)
+        # Recorded as the deadline's doing (the client was answered with the timeout), not as clients that left.
+        assert h.calls.cut == {"r8": "deadline_exceeded", "r9": "deadline_exceeded"}
     finally:
         await exchange.close()
 
