@@ -20,6 +20,7 @@ import uvicorn
 
 from switchboard_facade.http_edge import EdgeLimits, protocol_class
 from switchboard_facade.replies import client_connection
+from tests.e2e.test_edge_limits import read_answer
 
 REQUEST = (b"POST /work HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
            b"content-length: 2\r\n\r\n{}")
@@ -102,23 +103,13 @@ def server() -> Iterator[tuple[int, Recorder]]:
     sock.close()
 
 
-def read_answer(client: socket.socket) -> bytes:
-    data = b""
-    while b'{"ok":true}' not in data:
-        piece = client.recv(65536)
-        assert piece, f"the connection closed before the answer: {data!r}"
-        data += piece
-    return data
-
-
 def test_a_whole_answer_whose_head_was_held_goes_out_in_one_write(server: tuple[int, Recorder]) -> None:
     port, recorder = server
     with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
         for _ in range(2):  # and again on the kept-alive connection
             client.sendall(REQUEST.replace(b"/work", b"/answer"))
             answer = read_answer(client)
-            assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
-            assert answer.endswith(b'\r\n\r\n{"ok":true}')
+            assert (answer.status, answer.body, answer.closed) == (200, b'{"ok":true}', False)
     assert recorder.writes == ["writelines", "writelines"]
 
 

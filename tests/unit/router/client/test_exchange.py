@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -117,6 +117,14 @@ async def harness() -> AsyncIterator[tuple[Harness, grpc.aio.Channel]]:
         await server.stop(0)
 
 
+async def until(done: Callable[[], bool]) -> None:
+    """Waits (up to a second) for what the router does after the caller's side has returned."""
+    for _ in range(200):
+        if done():
+            return
+        await asyncio.sleep(0.005)
+
+
 async def started(h: Harness, request_id: str) -> None:
     for _ in range(400):
         if request_id in h.calls.started:
@@ -215,10 +223,7 @@ async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Ha
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        for _ in range(200):
-            if "r5" in h.calls.cancelled:
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: "r5" in h.calls.cancelled)
         assert h.calls.cancelled == ["r5"]
         # The lane is still good for the next call.
         assert orjson.loads((await exchange.complete(request(6))).body)["echo"] == 6
@@ -227,10 +232,7 @@ async def test_cancelled_caller_cancels_the_call_at_the_router(harness: tuple[Ha
         assert first.route.deployment_id == "d7"
         assert (await events.__anext__()).chunks.chunks == [b"7:0"]
         events.cancel()
-        for _ in range(200):
-            if "r7" in h.calls.cancelled:
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: "r7" in h.calls.cancelled)
         assert "r7" in h.calls.cancelled
         # Both are recorded as their clients having left.
         assert h.calls.cut == {"r5": "client_disconnected", "r7": "client_disconnected"}
@@ -249,10 +251,7 @@ async def test_calls_a_stopping_caller_cuts_are_recorded_as_cut_by_its_shutdown(
         exchange.caller_stopping()  # its shutdown's grace ran out: it cancels what still runs
         task.cancel()
         events.cancel()
-        for _ in range(200):
-            if {"r21", "r22"} <= set(h.calls.cut):
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: {"r21", "r22"} <= set(h.calls.cut))
         assert h.calls.cut == {"r21": "caller_shutdown", "r22": "caller_shutdown"}
     finally:
         await exchange.close()
@@ -272,10 +271,7 @@ async def test_deadline_is_enforced_by_the_facade(harness: tuple[Harness, grpc.a
             async for _ in events:
                 pass
         assert "did not answer in time" in late_stream.value.message
-        for _ in range(200):
-            if {"r8", "r9"} <= set(h.calls.cancelled):
-                break
-            await asyncio.sleep(0.005)
+        await until(lambda: {"r8", "r9"} <= set(h.calls.cancelled))
         assert {"r8", "r9"} <= set(h.calls.cancelled)
         # Recorded as the deadline's doing (the client was answered with the timeout), not as clients that left.
         assert h.calls.cut == {"r8": "deadline_exceeded", "r9": "deadline_exceeded"}
