@@ -1,19 +1,33 @@
-"""Official-SDK clients a test makes, closed after it: their pooled connections would otherwise linger until a
-later test's garbage collection reports them (ResourceWarning, an error in this suite).
+"""HTTP clients a test makes (official SDKs, a browser-like httpx client), closed after it: their pooled
+connections would otherwise linger until a later test's garbage collection, or the interpreter's exit, reports
+them (ResourceWarning, an error in this suite).
 
-Tests make their clients with :func:`openai_client`; :func:`close_sdk_clients` (autouse for the whole suite
-through tests/conftest.py) closes them when the test ends."""
+Tests make their clients with :func:`openai_client`, :func:`anthropic_client` or hand any client with a
+``close()`` to :func:`closed_after_test`; :func:`close_sdk_clients` (autouse for the whole suite through
+tests/conftest.py) closes them when the test ends."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import anthropic
 import openai
 import pytest
 
-_open: list[openai.OpenAI | anthropic.Anthropic] = []
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Closable)
+_open: list[_Closable] = []
+
+
+def closed_after_test(client: C) -> C:
+    """``client``, closed when the test that made it ends."""
+    _open.append(client)
+    return client
 
 
 def openai_client(api_key: str, base_url: str, **options: Any) -> openai.OpenAI:

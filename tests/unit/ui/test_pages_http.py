@@ -3,30 +3,20 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from switchboard_facade.ui.session import COOKIE_NAME
 from tests.harness import Gateway
+from tests.sdk_clients import closed_after_test
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-_open: list[httpx.Client] = []
-
-
-@pytest.fixture(autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    while _open:
-        _open.pop().close()
 
 
 def browser_like(gateway: Gateway) -> httpx.Client:
-    """A client that keeps cookies like a browser (closed after the test)."""
-    client = httpx.Client(base_url=gateway.base_url, timeout=15)
-    _open.append(client)
-    return client
+    """A client that keeps cookies like a browser (closed after the test, whichever module's it is)."""
+    return closed_after_test(httpx.Client(base_url=gateway.base_url, timeout=15))
 
 
 def csrf_of(html: str) -> str:
