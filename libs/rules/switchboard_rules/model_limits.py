@@ -187,11 +187,21 @@ def capabilities_for(provider: str, model: str) -> Capabilities:
     return _data().capabilities.get(key, Capabilities()) if key is not None else Capabilities()
 
 
+#: Families retired before models could be asked to think, which the data no longer lists (or lists only under a
+#: family name a newer model shares): Gemini 1.0 and 1.5 (``gemini-pro``, ``gemini-1.5-flash-002``) and Claude
+#: before 3 (``claude-2.1``, ``claude-instant-1.2``, Bedrock's ``anthropic.claude-v2:1``). Thinking came with
+#: Gemini 2.5 and Claude 3.7.
+_RETIRED_BEFORE_THINKING = re.compile(
+    r"(^|[./])(gemini-(1\.\d|1-|pro\b|ultra\b)|claude-(instant|v[12]\b|[12](\.|-|$)))")
+
+
 @lru_cache(maxsize=4096)
 def reasons(provider: str, model: str) -> bool | None:
     """Whether ``model`` as served by ``provider`` reasons (thinks before it answers, and can be asked to); None when
-    the data does not know the model. Cached: the translations ask on every request, and looking up a model the data
-    does not list scans it."""
+    the data does not know the model. A model of a family retired before thinking existed does not. Cached: the
+    translations ask on every request, and looking up a model the data does not list scans it."""
+    if _RETIRED_BEFORE_THINKING.search(model.strip().lower()):
+        return False
     key = _key_of(provider, model)
     return _data().capabilities[key].reasoning if key is not None else None
 

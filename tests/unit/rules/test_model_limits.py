@@ -20,6 +20,15 @@ from switchboard_rules.model_limits import limits_for, reasons
     ("gemini", "gemini-2.5-flash", True),
     ("gemini", "gemini-2.0-flash-thinking-exp", None),  # not in the data
     ("anthropic", "good", None),
+    # Retired before thinking existed, and no longer in the data: they cannot be asked to think.
+    ("gemini", "gemini-1.5-pro", False),
+    ("vertex", "gemini-1.5-flash-002", False),
+    ("gemini", "gemini-pro", False),
+    ("vertex", "publishers/google/models/gemini-1.0-pro-vision", False),
+    ("anthropic", "claude-2.1", False),
+    ("bedrock", "anthropic.claude-instant-v1", False),
+    ("bedrock", "anthropic.claude-v2:1", False),  # Bedrock's own name for Claude 2
+    ("gemini", "gemini-professional-edition", None),  # a name that only starts like one
 ])  # fmt: skip
 def test_whether_a_model_reasons_is_known_under_every_providers_id(provider: str, model: str,
                                                                   thinks: bool | None) -> None:

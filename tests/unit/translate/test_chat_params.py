@@ -87,6 +87,8 @@ def test_an_enabled_thinking_parameter_is_refused_under_its_own_name() -> None:
     ("gemini", "gemini-2.0-flash", GEMINI),
     ("vertex", "gemini-2.0-flash-001", GEMINI),
     ("vertex", "publishers/google/models/gemini-2.0-flash-lite-001", GEMINI),
+    ("gemini", "gemini-1.5-pro", GEMINI),  # retired, no longer in the data
+    ("anthropic", "claude-2.1", CLAUDE),
 ])  # fmt: skip
 def test_a_claude_or_gemini_model_that_cannot_think_refuses_reasoning(provider: str, model: str,
                                                                        thinks_on: ParamSupport) -> None:
