@@ -519,8 +519,9 @@ def _thinking(model: str, **asks: Any) -> Any:
 
 
 def test_a_gemini_model_that_cannot_think_is_sent_no_thinking_config_and_refuses_reasoning() -> None:
-    """Gemini 2.0 does not think (the model data says so), nor does the retired 1.5, and Google refuses any thinkingConfig there, a budget of 0
-    included: reasoning_effort "none" is sent none, a request for reasoning is refused naming its field."""
+    """Gemini 2.0 does not think (the model data says so), nor does the retired 1.5, and Google refuses any
+    thinkingConfig there, a budget of 0 included: reasoning_effort "none" is sent none, a request for reasoning is
+    refused naming its field."""
     from switchboard_translate.errors import InvalidRequest
 
     for model in ("gemini-2.0-flash", "gemini-2.0-flash-lite-001", "gemini-1.5-pro", "gemini-1.5-flash-002"):
