@@ -21,11 +21,12 @@ transaction as the spend, a crash loses neither without the other.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from switchboard_billing.alert_rules import NewAlert, Watch, checks_for, crossings
+from switchboard_billing.alert_rules import NewAlert, Watch, checks_covering, crossings
 from switchboard_billing.spend_buckets import numbered, spent_params, spent_sql
 from switchboard_rules.alert_thresholds import DEFAULT_THRESHOLDS
 from switchboard_rules.windows import Clock
@@ -83,14 +84,16 @@ def insert_alert_sqlite(conn: sqlite3.Connection, alert: NewAlert, webhooks: tup
     return True
 
 
-def detect_sqlite(conn: sqlite3.Connection, watches: list[Watch], policy: AlertPolicy) -> list[NewAlert]:
-    """The alerts the watched subjects' spend raises now, recorded and queued; run inside the transaction."""
+def detect_sqlite(conn: sqlite3.Connection, watches: list[Watch], policy: AlertPolicy,
+                  charged: Mapping[str, set[int]] | None = None) -> list[NewAlert]:
+    """The alerts the watched subjects' spend raises now, recorded and queued; run inside the transaction.
+    ``charged``: the instants each subject's settled requests were charged at (their windows are checked too)."""
     now = policy.now()
     now_ms = _ms(now)
     raised = []
     for watch in watches:
         anchor_ms = _sqlite_anchor(conn, watch.subject, now_ms)
-        for check in checks_for(watch, now, anchor_ms, policy.tz):
+        for check in checks_covering(watch, (charged or {}).get(watch.subject, ()), now, anchor_ms, policy.tz):
             spent = int(conn.execute(_SQLITE_SUM[watch.scope], spent_params(
                 watch.scope, watch.subject_id, check.start_ms, check.end_ms)).fetchone()[0])
             for alert in crossings(watch, check, spent, policy.thresholds, now_ms):
@@ -135,14 +138,15 @@ async def insert_alert_pg(driver: Any, alert: NewAlert, webhooks: tuple[str, ...
     return True
 
 
-async def detect_pg(driver: Any, watches: list[Watch], anchors: dict[str, int],
-                    policy: AlertPolicy) -> list[NewAlert]:
+async def detect_pg(driver: Any, watches: list[Watch], anchors: dict[str, int], policy: AlertPolicy,
+                    charged: Mapping[str, set[int]] | None = None) -> list[NewAlert]:
     """:func:`detect_sqlite` on PostgreSQL, after :func:`lock_subjects_pg` in the same transaction: every watched
     window's spend in one statement (one round trip), then the alerts it raises."""
     now = policy.now()
     now_ms = _ms(now)
     checks = [(watch, check) for watch in watches
-              for check in checks_for(watch, now, anchors[watch.subject], policy.tz)]
+              for check in checks_covering(watch, (charged or {}).get(watch.subject, ()), now,
+                                           anchors[watch.subject], policy.tz)]
     if not checks:
         return []
     parts: list[str] = []

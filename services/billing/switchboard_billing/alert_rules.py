@@ -14,12 +14,15 @@ Detection is by state, not by edge: after a settlement, every threshold the
 spend now stands at or beyond is an alert, and the ones already recorded are
 skipped. So a crossing that a crash kept from being recorded is found by the
 next settlement of the subject, and two settlements that cross together (on
-two replicas) find it once between them.
+two replicas) find it once between them. The windows checked are the current
+ones and those the settled requests were charged to (their start, as billing
+dated them): a request started before midnight and settled after it counts
+against, and can alert in, the day it started.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -111,6 +114,38 @@ def checks_for(watch: Watch, now: datetime, anchor_ms: int, tz: tzinfo = UTC) ->
         day = day_window(now, tz)
         checks.append(Check(DAILY, watch.max_daily_spend_micros, _ms(day.start), _ms(day.end), True))
     return checks
+
+
+def checks_covering(watch: Watch, charged_ms: Iterable[int], now: datetime, anchor_ms: int,
+                    tz: tzinfo = UTC) -> list[Check]:
+    """:func:`checks_for` at ``now``, and in each other window a request of ``charged_ms`` (the instants the
+    settled requests were charged at) was charged to: a late settlement's spend is checked where it counts."""
+    checks = checks_for(watch, now, anchor_ms, tz)
+    if not checks:
+        return checks
+    inside_from, inside_to = max(c.start_ms for c in checks), min(c.end_ms for c in checks)
+    seen = {(c.budget, c.start_ms, c.end_ms) for c in checks}
+    for at in sorted({at for at in charged_ms if not inside_from <= at < inside_to}):
+        for check in checks_for(watch, datetime.fromtimestamp(at / 1000, UTC), anchor_ms, tz):
+            if (check.budget, check.start_ms, check.end_ms) not in seen:
+                seen.add((check.budget, check.start_ms, check.end_ms))
+                checks.append(check)
+    return checks
+
+
+def charged_instants(rows: Iterable[Mapping[str, object]]) -> dict[str, set[int]]:
+    """The instants each budget subject (``key:<id>``, ``team:<id>``, ``user:<id>``) was charged at by ``rows``
+    (ledger rows: their ``started_at_ms``)."""
+    out: dict[str, set[int]] = {}
+    for row in rows:
+        at = row["started_at_ms"]
+        if not isinstance(at, int):
+            continue
+        for scope, column in (("key", "key_id"), ("team", "team_id"), ("user", "user_id")):
+            subject_id = row.get(column)
+            if subject_id:
+                out.setdefault(f"{scope}:{subject_id}", set()).add(at)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

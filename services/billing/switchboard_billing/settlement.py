@@ -39,7 +39,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from switchboard_billing.alert_detect import AlertPolicy, detect_pg, detect_sqlite, lock_subjects_pg
-from switchboard_billing.alert_rules import NewAlert, Watch
+from switchboard_billing.alert_rules import NewAlert, Watch, charged_instants
 from switchboard_billing.models import UsageRow
 from switchboard_billing.money_writer import CallerGone, SqliteMoneyWriter, writer_for
 
@@ -127,7 +127,7 @@ def write_sqlite(conn: sqlite3.Connection, batch: Batch, alerts: AlertPolicy | N
             conn.executemany(_SQLITE_DEBIT, [(debits[lease_id], lease_id) for lease_id in leases])
             conn.execute(_SQLITE_DROP_SPENT, (json.dumps(leases),))
         if alerts is not None and batch.watches and (new_ids or replacing):
-            batch.raised = detect_sqlite(conn, batch.watches, alerts)
+            batch.raised = detect_sqlite(conn, batch.watches, alerts, charged_instants([*new_rows, *replacing]))
         if caller_gone():
             raise CallerGone()
         conn.execute("COMMIT")
@@ -246,8 +246,10 @@ class PostgresSettlements:
         async with driver.transaction():
             anchors = await lock_subjects_pg(driver, batch.watches, int(alerts.now().timestamp() * 1000))
             rows: list[Any] = await driver.fetch(_PG_SETTLE, *arguments)
-            if any(r[0] is not None for r in rows):
-                batch.raised = await detect_pg(driver, batch.watches, anchors, alerts)
+            recorded = {r[0] for r in rows if r[0] is not None}
+            if recorded:
+                batch.raised = await detect_pg(driver, batch.watches, anchors, alerts, charged_instants(
+                    row for row in batch.rows if row["request_id"] in recorded))
         return rows
 
     async def _drop(self, *, invalidate: bool) -> None:

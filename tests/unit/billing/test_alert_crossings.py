@@ -118,6 +118,25 @@ async def test_a_crossing_two_replicas_make_together_is_raised_once(
     assert Counter((r[0], r[1]) for r in rows) == Counter({(k, p): 1 for k in subjects for p in (50, 80, 100)})
 
 
+async def test_a_late_settlement_alerts_in_the_window_it_was_charged_to(
+        engines: list[AsyncEngine], alert_ledgers: Callable[[AsyncEngine, ManualClock], Ledger]) -> None:  # noqa: F811
+    """Requests started just before midnight and settled just after are charged to the day they started (billing
+    dates them so): that day's cap is where their spend counts, and where it alerts."""
+    midnight = START.replace(hour=0) + timedelta(days=1)
+    ledger = alert_ledgers(engines[0], ManualClock(midnight + timedelta(milliseconds=20)))
+    watch = Watch("key", "k1", "dev-key", max_daily_spend_micros=1_000)
+    await ledger.record_new([usage_row("r1", 600, midnight - timedelta(seconds=1))], watches=[watch])
+    await ledger.record_new([usage_row("r2", 500, midnight - timedelta(milliseconds=10))], watches=[watch])
+    assert await alerts_of(engines[0]) == [("threshold", "daily", 50), ("threshold", "daily", 80),
+                                           ("threshold", "daily", 100)]
+    async with engines[0].connect() as conn:
+        windows = (await conn.execute(sa.text("SELECT DISTINCT window_start_ms FROM budget_alerts"))).scalars().all()
+    assert windows == [int((midnight - timedelta(days=1)).timestamp() * 1000)], "the day the requests started"
+    # Today's spend starts afresh: 400 of today's 1,000 is under every threshold.
+    await ledger.record_new([usage_row("r3", 400, midnight + timedelta(seconds=1))], watches=[watch])
+    assert len(await alerts_of(engines[0])) == 3
+
+
 async def test_soft_budget_daily_cap_and_a_new_window(
         engines: list[AsyncEngine], alert_ledgers: Callable[[AsyncEngine, ManualClock], Ledger]) -> None:  # noqa: F811
     clock = ManualClock(START)
