@@ -7,9 +7,10 @@ Prints numbers; asserts nothing. Run from the repository root:
 A short chat through the gateway crosses two hops besides the client's: the facade's call to the router (a message
 each way on an open ``Router.Exchange`` stream) and the router's HTTP/1.1 request to the provider, and the facade
 serves the client's HTTP/1.1 request. Each is measured here alone, between two processes on loopback, with the
-libraries the gateway uses (grpcio's ``grpc.aio`` on uvloop; uvicorn with httptools as the server and aiohttp as
-the client, both on uvloop), a payload the size of a short chat's, at concurrency 1 (one round trip at a time) and
-16 (16 tasks, each with its own stream or connection, as the gateway's goals are read at concurrency 16):
+libraries and settings the gateway uses (grpcio's ``grpc.aio`` on uvloop, on the gateway's gRPC engine and with its
+channel and server options; uvicorn with httptools as the server and aiohttp as the client, both on uvloop), a
+payload the size of a short chat's (``--body-bytes 100000``: a long prompt's), at concurrency 1 (one round trip at a
+time) and 16 (16 tasks, each with its own stream or connection, as the gateway's goals are read at concurrency 16):
 
 - ``grpc bidi``: one ``ExchangeRequest`` written and one ``ExchangeReply`` read on an open stream;
 - ``grpc unary``: one unary call (for comparison: what the exchange saves);
@@ -43,6 +44,7 @@ from switchboard_common.grpc_engine import choose_io_engine  # noqa: E402
 choose_io_engine()
 
 from switchboard.v1 import router_pb2, router_pb2_grpc  # noqa: E402
+from switchboard_common.channels import CHANNEL_OPTIONS  # noqa: E402
 
 BODY = (b'{"model":"bench-model","messages":[{"role":"user","content":"Say hello in one short sentence."}],'
         b'"max_tokens":16}')
@@ -80,7 +82,9 @@ class _Router(router_pb2_grpc.RouterServicer):
 async def _serve_grpc(port: int) -> None:
     import grpc
 
-    server = grpc.aio.server()
+    from switchboard_common.grpc_server import SERVER_OPTIONS
+
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     router_pb2_grpc.add_RouterServicer_to_server(_Router(), server)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -114,13 +118,19 @@ async def _concurrently(c: int, n: int, one: Any) -> float:
     return time.perf_counter() - started
 
 
-async def _grpc_bidi(port: int, n: int, c: int) -> float:
+def padded_body(size: int) -> bytes:
+    """A chat body of about ``size`` bytes (its message padded), for the cost of a long prompt's hop."""
+    filler = max(0, size - len(BODY))
+    return BODY.replace(b"Say hello in one short sentence.", b"Say hello in one short sentence. " + b"x" * filler)
+
+
+async def _grpc_bidi(port: int, n: int, c: int, body: bytes) -> float:
     import grpc
 
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel:
         stub = router_pb2_grpc.RouterStub(channel)
         request = router_pb2.ExchangeRequest(call_id=1, complete=router_pb2.CompleteRequest(
-            request_id="r", model="bench-model", body=BODY))
+            request_id="r", model="bench-model", body=body))
         calls = [stub.Exchange() for _ in range(c)]
         free = list(calls)
 
@@ -137,12 +147,12 @@ async def _grpc_bidi(port: int, n: int, c: int) -> float:
         return elapsed
 
 
-async def _grpc_unary(port: int, n: int, c: int) -> float:
+async def _grpc_unary(port: int, n: int, c: int, body: bytes) -> float:
     import grpc
 
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=CHANNEL_OPTIONS) as channel:
         complete = router_pb2_grpc.RouterStub(channel).Complete
-        request = router_pb2.CompleteRequest(request_id="r", model="bench-model", body=BODY)
+        request = router_pb2.CompleteRequest(request_id="r", model="bench-model", body=body)
 
         async def trips(count: int) -> None:
             for _ in range(count):
@@ -151,7 +161,7 @@ async def _grpc_unary(port: int, n: int, c: int) -> float:
         return await _concurrently(c, n, trips)
 
 
-async def _http(port: int, n: int, c: int) -> float:
+async def _http(port: int, n: int, c: int, body: bytes) -> float:
     import aiohttp
 
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
@@ -160,13 +170,13 @@ async def _http(port: int, n: int, c: int) -> float:
 
         async def trips(count: int) -> None:
             for _ in range(count):
-                async with session.post(url, data=BODY, headers=headers) as response:
+                async with session.post(url, data=body, headers=headers) as response:
                     await response.read()
 
         return await _concurrently(c, n, trips)
 
 
-def _measure(kind: str, n: int, c: int) -> tuple[float, float, float]:
+def _measure(kind: str, n: int, c: int, body: bytes = BODY) -> tuple[float, float, float]:
     """(latency µs, client CPU µs, server CPU µs) per round trip; latency is the mean time of one round trip as
     each task sees it."""
     import uvloop
@@ -182,7 +192,7 @@ def _measure(kind: str, n: int, c: int) -> tuple[float, float, float]:
             time.sleep(0.05)
         client = {"grpc bidi": _grpc_bidi, "grpc unary": _grpc_unary, "http/1.1": _http}[kind]
         cpu_client, cpu_server = _cpu_self(), _cpu_of(server.pid)
-        elapsed = uvloop.run(client(port, n, c))
+        elapsed = uvloop.run(client(port, n, c, body))
         cpu_client, cpu_server = _cpu_self() - cpu_client, _cpu_of(server.pid) - cpu_server
         done = n // c * c
         trips = done + max(1, n // 10 // c) * c  # the warm-up is in the CPU figures too
@@ -196,6 +206,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--round-trips", type=int, default=20000)
     parser.add_argument("--concurrency", default="1,16", help="comma-separated task counts")
+    parser.add_argument("--body-bytes", type=int, default=0,
+                        help="request body of about this many bytes (default: a short chat's); 100000 for a long prompt")
     parser.add_argument("--serve", nargs=2, metavar=("KIND", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -207,12 +219,14 @@ def main() -> None:
         else:
             _serve_http(port)
         return
-    print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} (the gateway's gRPC I/O engine unless set)")
+    body = padded_body(args.body_bytes) if args.body_bytes else BODY
+    print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} (the gateway's gRPC I/O engine unless set); "
+          f"request body {len(body)} bytes")
     print(f"{'hop':<12} {'tasks':>5} {'latency µs':>11} {'client CPU µs':>14} {'server CPU µs':>14} {'both µs':>8}")
     for c in (int(part) for part in args.concurrency.split(",")):
         for kind in ("grpc bidi", "grpc unary", "http/1.1"):
             n = args.round_trips if kind != "grpc unary" else args.round_trips // 4
-            latency, client, server = _measure(kind, n, c)
+            latency, client, server = _measure(kind, n, c, body)
             print(f"{kind:<12} {c:5d} {latency:11.0f} {client:14.0f} {server:14.0f} {client + server:8.0f}", flush=True)
 
 

@@ -5,8 +5,8 @@ of them is handed to the completion queue, whose poller thread hands it to the a
 hand-offs per message, each a futex wake. The core's other engine (the iomgr pollers, still shipped and
 selected by turning two experiments off) does that socket work on the thread that polls the completion
 queue, which is already the one handing events to the loop. Measured with ``benchmarks/hop_floor.py`` on the
-2-core machine of docs/performance.md: one message each way on an open stream, 206 → 157 µs at concurrency 1
-and 89 → 65 µs of CPU (both sides) at concurrency 16; end to end, a short chat at concurrency 16 used 0.81 →
+2-core machine of docs/performance.md: one message each way on an open stream, 229 → 149 µs at concurrency 1
+and 82 → 60 µs of CPU (both sides) at concurrency 16; end to end, a short chat at concurrency 16 used 0.81 →
 0.75 CPU-ms across the gateway's processes, and one at concurrency 1 answered about 0.15 ms sooner.
 
 The choice is gRPC's own setting, ``GRPC_EXPERIMENTS``, read once when ``grpc`` is imported: it is set here only
