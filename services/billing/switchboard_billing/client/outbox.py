@@ -44,7 +44,7 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from switchboard.v1 import billing_pb2
-from switchboard_billing.client.progress import INFLIGHT_SUFFIX, NEW_SUFFIX, InflightFile
+from switchboard_billing.client.progress import INFLIGHT_SUFFIX, NEW_SUFFIX, InflightFile, locked_file
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +196,10 @@ class Outbox:
         return bool(done)
 
     def _open_segment(self) -> _Segment:
+        """A new journal segment, locked before it has its journal name: a process replaying this prefix's
+        journals would otherwise find it unlocked, take it for a dead process's, and delete it under the writer."""
         path = self.directory / f"{self.prefix}-{self.instance}-{secrets.token_hex(4)}.journal"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        return _Segment(path, fd)
+        return _Segment(path, locked_file(path, b""))
 
     def put(self, event: billing_pb2.UsageEvent) -> None:
         """Journals the event, then queues it for delivery. Never blocks on billing."""

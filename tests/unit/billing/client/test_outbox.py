@@ -210,3 +210,40 @@ async def test_journal_segments_stay_bounded_under_traffic_and_survive_a_crash(t
     assert set(delivered) | set(recovered) == {f"req_{i}" for i in range(340)}, "no event lost"
     assert len(recovered) == len(set(recovered))
     await successor.stop(1)
+
+
+async def test_a_journal_segment_is_never_seen_unlocked_by_a_process_replaying_its_prefix(tmp_path: Path,
+                                                                                           monkeypatch) -> None:
+    """A process starting up replays every journal of its prefix whose lock is free, and deletes it. A segment
+    another process is opening, if it had its journal name before its lock, would be taken for a dead one's and
+    deleted under its writer (whose events would then survive no crash). Each time the outbox takes a lock, every
+    journal in the directory is already locked by its writer: the first segment's, and the one a full segment
+    hands over to."""
+    real_flock = fcntl.flock
+    unlocked: list[str] = []
+
+    def flock_seen_by_a_replayer(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX:
+            for journal in tmp_path.glob("facade-*.journal"):
+                probe = os.open(journal, os.O_RDWR)
+                try:
+                    real_flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    unlocked.append(journal.name)
+                except BlockingIOError:
+                    pass  # its writer holds it: a replayer leaves it alone
+                finally:
+                    os.close(probe)
+        real_flock(fd, operation)
+
+    async def deliver(records: list[bytes]) -> None:
+        await asyncio.Event().wait()  # billing never answers: the segment stays unacknowledged
+
+    monkeypatch.setattr(fcntl, "flock", flock_seen_by_a_replayer)
+    box = Outbox(tmp_path, deliver, prefix="facade", segment_bytes=50, linger_seconds=0.01)
+    await box.start()
+    for i in range(10):
+        box.put(event(i))
+    await asyncio.sleep(0.1)  # the batch goes: the full segment hands over to a fresh one first
+    assert len(list(tmp_path.glob("facade-*.journal"))) > 1, "the full segments handed over to fresh ones"
+    assert unlocked == []
+    await box.stop(0.05)
