@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from switchboard_billing.alert_rules import REPORT, NewAlert
 from switchboard_billing.models import AlertDeliveryRow, AlertRow, UsageRow
 from switchboard_billing.money import format_usd
+from switchboard_billing.sqlite_transactions import reading
 from switchboard_rules.windows import day_window
 
 _ALERTS: sa.Table = AlertRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
@@ -56,7 +57,7 @@ async def list_alerts(engine: AsyncEngine, *, scope: str = "", subject_id: str =
         query = query.where((a.created_at_ms < before[0])
                             | ((a.created_at_ms == before[0]) & (a.idempotency_key < before[1])))
     query = query.order_by(a.created_at_ms.desc(), a.idempotency_key.desc()).limit(limit)
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         alerts = list((await conn.execute(query)).all())
         deliveries: dict[str, list[Any]] = {}
         keys = [r.idempotency_key for r in alerts]
@@ -102,7 +103,7 @@ async def raise_reports(engine: AsyncEngine, period: str, now: datetime, tz: tzi
              .where(u.team_id != "", u.started_at_ms >= start_ms, u.started_at_ms < end_ms)
              .group_by(u.team_id, u.model).order_by(u.team_id, u.model))
     per_team: dict[str, list[tuple[str, int, int]]] = {}
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         for team_id, model, requests, micros in (await conn.execute(query)).all():
             per_team.setdefault(team_id, []).append((model, int(requests), int(micros)))
     raised = []

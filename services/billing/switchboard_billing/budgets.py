@@ -78,6 +78,7 @@ from switchboard_billing.money import format_usd
 from switchboard_billing.money_freed import MoneyFreed
 from switchboard_billing.money_writer import writer_for
 from switchboard_billing.spend_buckets import ALL_TIME, spent_params, spent_sql
+from switchboard_billing.sqlite_transactions import reading
 from switchboard_rules.windows import Clock, SystemClock, Window, day_window, window_for
 
 _LEDGER = UsageRow.__table__  # type: ignore[attr-defined]  # SQLModel sets __table__ at class creation
@@ -452,7 +453,7 @@ class Budgets:
     async def standings(self, subjects: list[tuple[str, str, Limits]]) -> list[Standing]:
         """Where each (scope "key"/"team"/"user", id, limits) stands: its budgets, its spend in the current window
         (all time when it has no windowed budget), today and what it holds now. Read-only: no lock, no hold."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             return await conn.run_sync(partial(self._standings, subjects=subjects, now=self.clock.now()))
 
     def _standings(self, conn: sa.Connection, *, subjects: list[tuple[str, str, Limits]],

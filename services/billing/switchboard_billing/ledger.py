@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import builtins
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -21,26 +18,9 @@ from switchboard_billing.models import UsageRow
 from switchboard_billing.money_writer import close_writer
 from switchboard_billing.settlement import Batch
 from switchboard_billing.settlement import for_engine as settlements_for
+from switchboard_billing.sqlite_transactions import reading, use_immediate_transactions
 from switchboard_billing.usage_sums import UsageSum, summarize
 from switchboard_common.database import migrate
-
-_IMMEDIATE: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-def use_immediate_transactions(engine: AsyncEngine) -> None:
-    """SQLite: begin every transaction with BEGIN IMMEDIATE, so that read-check-write transactions outside the
-    money writer (alert deliveries' claims, stored models) are serialized by the database's write lock."""
-    if engine.dialect.name != "sqlite" or engine.sync_engine in _IMMEDIATE:
-        return
-    _IMMEDIATE.add(engine.sync_engine)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _autocommit_driver(dbapi_conn: Any, _record: Any) -> None:  # a DB-API connection (untyped)
-        dbapi_conn.isolation_level = None
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin_immediate(conn: sa.Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Ledger:
@@ -119,7 +99,7 @@ class Ledger:
                 | ((col(UsageRow.started_at_ms) == started) & (col(UsageRow.request_id) < request_id))
             )
         query = query.order_by(col(UsageRow.started_at_ms).desc(), col(UsageRow.request_id).desc()).limit(limit)
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with reading(self.engine) as conn, AsyncSession(bind=conn, expire_on_commit=False) as session:
             return list((await session.exec(query)).all())
 
     async def summarize(self, *, key_id: str = "", team_id: str = "", model: str = "", from_ms: int = 0, to_ms: int = 0,

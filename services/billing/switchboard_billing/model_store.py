@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2
 from switchboard_billing.models import StoredModelRow, StoredModelsRevisionRow
+from switchboard_billing.sqlite_transactions import reading
 from switchboard_common import audit_chain
 from switchboard_common.credential_cipher import CredentialCipher, CredentialError, describe
 from switchboard_common.errors import Kind, ServiceError
@@ -90,7 +91,7 @@ class ModelStore:
     async def refresh(self) -> bool:
         """Reads the stored deployments again when their revision moved; True when it did."""
         async with self._lock:
-            async with self.engine.connect() as conn:
+            async with reading(self.engine) as conn:
                 revision = (await conn.execute(sa.select(_REVISION.c.revision).where(_REVISION.c.id == 1))).scalar()
                 if revision is None or revision == self.revision:
                     return False

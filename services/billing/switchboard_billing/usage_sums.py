@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard_billing.models import UsageRow
+from switchboard_billing.sqlite_transactions import reading
 
 #: Time buckets (group_by) and their width in milliseconds.
 TIME_GROUPS = {"hour": 3_600_000, "day": 86_400_000}
@@ -122,7 +123,7 @@ async def summarize(engine: AsyncEngine, *, key_id: str = "", team_id: str = "",
     ttft_bucket = _bucket(t.c.ttft_ms).label("b")
     ttft = sa.select(group, split, ttft_bucket, sa.func.count()).where(
         *succeeded, t.c.stream.is_(True), t.c.ttft_ms > 0).group_by(group, split, ttft_bucket)
-    async with engine.connect() as conn:
+    async with reading(engine) as conn:
         rows = (await conn.execute(sums)).all()
         latencies = _histograms((await conn.execute(latency)).all())
         ttfts = _histograms((await conn.execute(ttft)).all())

@@ -8,9 +8,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from switchboard_billing.budgets import Budgets, Limits
 from switchboard_billing.ledger import Ledger
+from switchboard_billing.model_store import ModelStore
 from switchboard_billing.money_writer import SqliteMoneyWriter, writer_for
 from switchboard_common.database import make_engine
 from tests.unit.billing.test_reservations import START, usage_row
@@ -64,3 +66,30 @@ async def test_a_hold_whose_caller_gave_up_while_the_database_was_locked_is_not_
     assert probe.budgets[0].held_micros == 0
     # A caller that waits gets its hold as usual.
     assert (await _reserve(budgets, "kept", 3_000)).held
+
+
+async def test_reads_take_no_write_lock_and_the_pooled_writers_take_it_first(ledger: Ledger) -> None:
+    """The stored-models poll (twice a second), budget standings, spend logs and usage sums only read: they answer
+    while another writer holds the database's write lock, instead of queueing for it in SQLite's busy handler and
+    making the money writer's holds and settlements queue behind them. A pooled transaction that may write
+    (``engine.begin()``: alert claims, stored models) still holds the write lock from its start."""
+    await ledger.record(usage_row("r1", 1_500, START))
+    store = ModelStore(ledger.engine, None)
+    budgets = Budgets(ledger.engine)
+    other = sqlite3.connect(ledger.engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # a settlement in progress
+    try:
+        async with asyncio.timeout(10):  # the busy timeout is 30 s: a reader that queued for the lock fails here
+            assert await store.refresh()
+            standing, = await budgets.standings([("key", "k1", LIMITS)])
+            assert standing.budgets[0].spent_micros == 1_500
+            assert [row.request_id for row in await ledger.list(key_id="k1")] == ["r1"]
+            assert (await ledger.summarize(key_id="k1"))[0].requests == 1
+    finally:
+        other.execute("ROLLBACK")
+    async with ledger.engine.begin() as conn:
+        await conn.execute(sa.text("SELECT 1"))
+        other.execute("PRAGMA busy_timeout=0")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.close()
