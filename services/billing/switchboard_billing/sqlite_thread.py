@@ -69,6 +69,9 @@ class SqliteThread:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=self.busy_timeout_ms / 1000)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
+        # A settlement's statement journals (each insert fires the spend buckets' trigger) stay in memory: on
+        # disk they were thousands of writes a second to temporary files. A batch bounds their size.
+        conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return conn
 
