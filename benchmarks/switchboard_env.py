@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.gateway import GatewayUnavailable, RunningGateway, generate_key
@@ -75,8 +76,11 @@ def start_switchboard(
     database_url: str | None = None,
     redis_url: str | None = None,
     ready_timeout_s: float = 90.0,
+    wrapper: Sequence[str] = (),
 ) -> RunningGateway:
-    """Start the supervisor on a free port, wait for readiness, create a virtual key, return how to call it."""
+    """Start the supervisor on a free port, wait for readiness, create a virtual key, return how to call it.
+
+    ``wrapper`` is a command the supervisor runs under (and its services with it), e.g. valgrind's."""
     work_dir.mkdir(parents=True, exist_ok=True)
     config_path = work_dir / "switchboard.yaml"
     # JSON is valid YAML.
@@ -102,7 +106,7 @@ def start_switchboard(
     if redis_url is not None:
         env["SWITCHBOARD_REDIS_URL"] = redis_url
     name = "switchboard+postgres" if database_url else "switchboard"
-    argv = [python, "-m", "switchboard_common.supervisor"]
+    argv = [*wrapper, python, "-m", "switchboard_common.supervisor"]
     process = ManagedProcess(name, argv, work_dir / f"{name}.log", env=env, cwd=source_root)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,122 @@
+"""Instructions per request, per Switchboard process: a measure of the gateway's own work that the machine does not move.
+
+Prints numbers; asserts nothing. Run from the repository root (needs valgrind):
+
+    python benchmarks/instructions.py [--kind chat|stream|long-prompt] [--requests 200] [--switchboard-root DIR]
+
+CPU time per request moves by 10-15 % between two runs of the same build on a shared VM, so a change that saves 3 %
+cannot be told apart from the noise with ``make bench``. Instructions can: the gateway is started under valgrind's
+callgrind (the supervisor with ``--trace-children=yes``, so each service process is counted on its own) with
+counting off, warmed up, and counting is switched on for exactly ``--requests`` requests sent one at a time over one
+keep-alive connection, then off again. Two runs of one build agree within about 1 %; comparing two builds
+(``--switchboard-root`` of a worktree, whose ``protos/gen`` is generated) shows what a change saves.
+
+What it does not count: time in the kernel (the syscalls of each hop), waiting, and the fake provider. The
+callgrind files are kept in the printed directory: ``callgrind_annotate --inclusive=yes <file>`` shows where a
+process's instructions went, by C function (the interpreter's own, grpc's, SQLite's, orjson's...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.processes import ManagedProcess, free_port, wait_http_ok  # noqa: E402
+from benchmarks.scenarios import request_body  # noqa: E402
+from benchmarks.switchboard_env import start_switchboard  # noqa: E402
+
+MODEL = "bench-model"
+
+
+def _post(conn: http.client.HTTPConnection, path: str, body: bytes, api_key: str) -> None:
+    """One request on the keep-alive connection, its whole answer read (a stream to its end)."""
+    conn.request("POST", path, body=body, headers={"Authorization": f"Bearer {api_key}",
+                                                   "Content-Type": "application/json"})
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise RuntimeError(f"the gateway answered {response.status}")
+
+
+def _control(prefix: Path, *args: str) -> None:
+    subprocess.run(["callgrind_control", f"--vgdb-prefix={prefix}", *args], check=True, capture_output=True)
+
+
+def _counted(work_dir: Path) -> list[tuple[str, int]]:
+    """(process, instructions) of each dump written when counting stopped (the ``.1`` files; ``.out`` is the exit's)."""
+    out = []
+    for dump in sorted(work_dir.glob("callgrind.*.out.1")):
+        command, total = "", 0
+        for line in dump.read_text(errors="replace").splitlines():
+            if line.startswith("cmd:"):
+                command = line.split("-m", 1)[-1].strip()
+            elif line.startswith("totals:"):
+                total = int(line.split()[1])
+        if "supervisor" not in command:
+            out.append((command, total))
+    return out
+
+
+def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: Path) -> list[tuple[str, int]]:
+    prefix = work_dir / "vgdb"
+    wrapper = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--instr-atstart=no",
+               f"--vgdb-prefix={prefix}", f"--callgrind-out-file={work_dir}/callgrind.%p.out"]
+    port = free_port()
+    provider = ManagedProcess("fake-provider", [sys.executable, "-m", "benchmarks.fake_provider", "--port", str(port),
+                                                "--quiet"], work_dir / "fake-provider.log")
+    gateway = None
+    try:
+        wait_http_ok(f"http://127.0.0.1:{port}/v1/models", 30, provider)
+        gateway = start_switchboard(f"http://127.0.0.1:{port}/v1", MODEL, work_dir, source_root=source_root,
+                                    ready_timeout_s=600, wrapper=wrapper)
+        url = urlsplit(gateway.chat_url)
+        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=120)
+        body = request_body(kind, MODEL)
+        for _ in range(warmup):
+            _post(conn, url.path, body, gateway.api_key)
+        _control(prefix, "--zero")
+        _control(prefix, "--instr=on")
+        for _ in range(requests):
+            _post(conn, url.path, body, gateway.api_key)
+        _control(prefix, "--instr=off")
+        _control(prefix, "--dump")
+        time.sleep(1.0)  # the dumps are written by the processes themselves
+        conn.close()
+        return _counted(work_dir)
+    finally:
+        if gateway is not None:
+            gateway.process.stop()
+        provider.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--kind", default="chat", choices=("chat", "stream", "long-prompt"))
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--switchboard-root", type=Path, default=ROOT, help="the build to measure (a worktree)")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    work_dir = Path(tempfile.mkdtemp(prefix="switchboard-instructions-"))
+    counted = measure(args.kind, args.requests, args.warmup, args.switchboard_root.resolve(), work_dir)
+    print(f"{args.kind}, {args.requests} requests one at a time, {args.switchboard_root.resolve()}:")
+    for command, total in counted:
+        print(f"  {command:45s} {total / args.requests / 1e6:8.3f} M instructions per request")
+    print(f"  {'all':45s} {sum(t for _, t in counted) / args.requests / 1e6:8.3f} M instructions per request")
+    print(f"callgrind files: {work_dir}")
+
+
+if __name__ == "__main__":
+    main()
