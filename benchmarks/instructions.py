@@ -9,8 +9,10 @@ cannot be told apart from the noise with ``make bench``. Instructions can: the g
 callgrind (the supervisor with ``--trace-children=yes``, so each service process is counted on its own) with
 counting off, warmed up, and counting is switched on for exactly ``--requests`` requests sent one at a time over one
 keep-alive connection, then off again; the same span of wall time with no request is counted after, and
-subtracted (the services' timers run by the wall clock, which valgrind stretches). Two runs of one build agree within about 1 %; comparing two builds
-(``--switchboard-root`` of a worktree, whose ``protos/gen`` is generated) shows what a change saves.
+subtracted (the services' timers run by the wall clock, which valgrind stretches). Two runs of one build agree
+within 1 % for the facade and 3-5 % for the shared process (its settlement batches and SQLite checkpoints fall
+differently); comparing two builds (``--switchboard-root`` of a worktree, whose ``protos/gen`` is generated) shows
+what a change saves.
 
 What it does not count: time in the kernel (the syscalls of each hop), waiting, and the fake provider. The
 callgrind files are kept in the printed directory: ``callgrind_annotate --inclusive=yes <file>`` shows where a
