@@ -14,7 +14,9 @@ within 1 % for the facade and 3-5 % for the shared process (its settlement batch
 differently); comparing two builds (``--switchboard-root`` of a worktree, whose ``protos/gen`` is generated) shows
 what a change saves.
 
-What it does not count: time in the kernel (the syscalls of each hop), waiting, and the fake provider. The
+What it does not count: time in the kernel (the syscalls of each hop), waiting, and the fake provider. What it
+counts differently from full speed: the router's settlement batches gather for 50 ms, about one request's time under
+valgrind, so the shared process pays a billing transaction per request or two. Compare builds with it. The
 callgrind files are kept in the printed directory: ``callgrind_annotate --inclusive=yes <file>`` shows where a
 process's instructions went, by C function (the interpreter's own, grpc's, SQLite's, orjson's...).
 """
