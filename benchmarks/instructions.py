@@ -73,6 +73,12 @@ def _counted(work_dir: Path, part: int) -> dict[str, int]:
     return out
 
 
+def net_counts(work_dir: Path) -> list[tuple[str, int]]:
+    """(process, instructions) of the requests, less the same process's in the idle span after them."""
+    busy, idle = _counted(work_dir, 1), _counted(work_dir, 2)
+    return [(command, total - idle.get(command, 0)) for command, total in busy.items()]
+
+
 def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: Path) -> list[tuple[str, int]]:
     prefix = work_dir / "vgdb"
     wrapper = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--instr-atstart=no",
@@ -107,8 +113,7 @@ def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: 
         _control(prefix, "--dump")
         time.sleep(1.0)  # the dumps are written by the processes themselves
         conn.close()
-        busy, idle = _counted(work_dir, 1), _counted(work_dir, 2)
-        return [(command, total - idle.get(command, 0)) for command, total in busy.items()]
+        return net_counts(work_dir)
     finally:
         if gateway is not None:
             gateway.process.stop()
