@@ -73,8 +73,9 @@ async def test_failed_delivery_is_retried_with_backoff_until_accepted(
     await seed(engines[0])
     await raise_reports(engines[0], "daily", NOW, UTC, ("ops",))
     hooks = (Webhook("ops", receiver.url("/ops"), "json", "s3cret"),)
-    worker = AlertWorker(AlertQueue(engines[0]), hooks, timeout_seconds=2, retry_base_seconds=0.2,
-                         retry_max_seconds=0.4)
+    # A backoff of a second: the second round, right after the first, finds nothing due however slow the machine.
+    worker = AlertWorker(AlertQueue(engines[0]), hooks, timeout_seconds=2, retry_base_seconds=1.0,
+                         retry_max_seconds=2.0)
     receiver.fail_with(503)
     try:
         assert await worker.drain() == 2
