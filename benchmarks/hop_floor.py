@@ -8,13 +8,14 @@ A short chat through the gateway crosses two hops besides the client's: the faca
 each way on an open ``Router.Exchange`` stream) and the router's HTTP/1.1 request to the provider, and the facade
 serves the client's HTTP/1.1 request. Each is measured here alone, between two processes on loopback, with the
 libraries and settings the gateway uses (grpcio's ``grpc.aio`` on uvloop, on the gateway's gRPC engine and with its
-channel and server options; uvicorn with httptools as the server and aiohttp as the client, both on uvloop), a
+channel and server options; uvicorn with httptools as the server and the router's provider pool as the client, both on uvloop), a
 payload the size of a short chat's (``--body-bytes 100000``: a long prompt's), at concurrency 1 (one round trip at a
 time) and 16 (16 tasks, each with its own stream or connection, as the gateway's goals are read at concurrency 16):
 
 - ``grpc bidi``: one ``ExchangeRequest`` written and one ``ExchangeReply`` read on an open stream;
 - ``grpc unary``: one unary call (for comparison: what the exchange saves);
-- ``http/1.1``: one keep-alive POST, aiohttp to a bare ASGI app on uvicorn.
+- ``http/1.1``: one keep-alive POST, the router's provider pool (``switchboard_router.upstream_http``) to a bare ASGI
+  app on uvicorn.
 
 CPU is user + system time of each process (the client's own, the server's read from /proc) divided by the round
 trips. The sum of a bidi round trip and an HTTP round trip on both sides is the floor of the CPU a request costs
@@ -37,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "protos/gen"))
 sys.path.insert(0, str(ROOT / "libs/common"))
+sys.path.insert(0, str(ROOT / "services/router"))
 
 # The gateway's gRPC I/O engine, chosen before grpc is imported, unless GRPC_EXPERIMENTS says otherwise.
 from switchboard_common.grpc_engine import choose_io_engine  # noqa: E402
@@ -162,18 +164,22 @@ async def _grpc_unary(port: int, n: int, c: int, body: bytes) -> float:
 
 
 async def _http(port: int, n: int, c: int, body: bytes) -> float:
-    import aiohttp
+    from switchboard_router.deployment import Timeouts
+    from switchboard_router.providers.base import UpstreamRequest
+    from switchboard_router.upstream_http import HttpPool
 
-    url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    headers = {"content-type": "application/json"}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as session:
+    request = UpstreamRequest("POST", f"http://127.0.0.1:{port}/v1/chat/completions",
+                              {"content-type": "application/json"}, body)
+    pool = HttpPool(Timeouts(connect=5, first_byte=30), c)
 
-        async def trips(count: int) -> None:
-            for _ in range(count):
-                async with session.post(url, data=body, headers=headers) as response:
-                    await response.read()
+    async def trips(count: int) -> None:
+        for _ in range(count):
+            await pool.fetch(request)
 
+    try:
         return await _concurrently(c, n, trips)
+    finally:
+        await pool.aclose()
 
 
 def _measure(kind: str, n: int, c: int, body: bytes = BODY) -> tuple[float, float, float]:

@@ -16,10 +16,7 @@ import functools
 import os
 import ssl
 import urllib.request
-from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import certifi
@@ -37,14 +34,15 @@ def tls_context() -> ssl.SSLContext:
 
 @dataclass(frozen=True, slots=True)
 class ProxyRoute:
-    """How one URL reaches its proxy: extra request options and headers."""
+    """The proxy one URL goes through."""
 
-    options: Mapping[str, Any]
-    #: ``Proxy-Authorization`` for a plain-HTTP target (an HTTPS target sends it on the CONNECT instead).
-    headers: Mapping[str, str]
-
-
-_DIRECT_ROUTE = ProxyRoute(MappingProxyType({}), MappingProxyType({}))
+    host: str
+    port: int
+    #: Whether the proxy itself is reached over TLS (an ``https://`` proxy URL).
+    tls: bool
+    #: ``Proxy-Authorization`` value from the credentials in the proxy URL, else None. It goes on the CONNECT of
+    #: an HTTPS target, and on the request itself of a plain-HTTP one.
+    authorization: str | None
 
 
 class EnvironmentProxies:
@@ -54,30 +52,29 @@ class EnvironmentProxies:
 
     def __init__(self) -> None:
         self._proxies = urllib.request.getproxies_environment()
-        self._decided: dict[str, ProxyRoute] = {}
+        self._decided: dict[str, ProxyRoute | None] = {}
 
     def route(self, url: str) -> ProxyRoute | None:
         """How ``url`` goes through its proxy; None when it goes direct."""
         if not self._proxies:
             return None
-        decided = self._decided.get(url)
-        if decided is None:
+        try:
+            return self._decided[url]
+        except KeyError:
             decided = self._decided[url] = self._decide(url)
-        return None if decided is _DIRECT_ROUTE else decided
+            return decided
 
-    def _decide(self, url: str) -> ProxyRoute:
+    def _decide(self, url: str) -> ProxyRoute | None:
         parts = urlsplit(url)
         proxy = self._proxies.get(parts.scheme) or self._proxies.get("all")
         if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", self._proxies):  # type: ignore[attr-defined]  # undocumented, so not in typeshed
-            return _DIRECT_ROUTE
+            return None
         if "://" not in proxy:
             proxy = f"http://{proxy}"
         where = urlsplit(proxy)
-        if where.username is None:
-            return ProxyRoute({"proxy": proxy}, {})
-        credentials = f"{unquote(where.username)}:{unquote(where.password or '')}".encode()
-        authorization = {"Proxy-Authorization": "Basic " + base64.b64encode(credentials).decode()}
-        bare = proxy.replace(f"{where.netloc.rpartition('@')[0]}@", "", 1)
-        if parts.scheme == "https":
-            return ProxyRoute({"proxy": bare, "proxy_headers": authorization}, {})
-        return ProxyRoute({"proxy": bare}, authorization)
+        tls = where.scheme == "https"
+        authorization = None
+        if where.username is not None:
+            credentials = f"{unquote(where.username)}:{unquote(where.password or '')}".encode()
+            authorization = "Basic " + base64.b64encode(credentials).decode()
+        return ProxyRoute(where.hostname or "", where.port or (443 if tls else 80), tls, authorization)

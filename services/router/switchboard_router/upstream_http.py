@@ -1,113 +1,52 @@
 """The router's one HTTP seam to providers: a pooled client per deployment, and the failures it reports.
 
-Every provider call goes through an :class:`UpstreamPool`. The production pool
-(:class:`HttpPool`) is an aiohttp session with its own keep-alive connection
-pool: little work per call. It keeps no cookies, never follows redirects and
-never raises on an HTTP error status: the caller reads the status and lets the
-provider's adapter interpret the body.
+Every provider call goes through an :class:`UpstreamPool`. The production pool (:class:`HttpPool`) keeps its own
+keep-alive HTTP/1.1 connections (:class:`~switchboard_router.upstream_connection.Connection`): little work per call.
+It keeps no cookies, never follows redirects and never raises on an HTTP error status: the caller reads the status
+and lets the provider's adapter interpret the body. URLs go out byte for byte when already encoded, so a signed
+request (SigV4) reaches the provider exactly as signed.
 
-Failures leave this module as three exception types, so that callers classify
-them without knowing the client library:
-
-* :class:`ConnectTimeout` — no connection within the deployment's ``connect``
-  timeout (waiting for a free pooled connection included);
-* :class:`ReadTimeout` — connected, but the provider fell silent for longer than
-  the deployment's ``first_byte`` timeout (whole answers, and streams until their
-  headers are in; after that the stream pump times its reads itself, see
-  :mod:`switchboard_router.streaming`);
-* :class:`TransportError` — the connection could not be made or broke off.
-
-The class names appear in the error messages clients see ("did not answer within
-its connect timeout (ConnectTimeout)").
+Failures leave this module as the three exception types of :mod:`switchboard_router.upstream_errors`, so that
+callers classify them without knowing how the call was made.
 
 The pool honours the usual environment for proxies and CA certificates (see
-:mod:`switchboard_router.upstream_env`).
+:mod:`switchboard_router.upstream_env`): an HTTPS provider behind a proxy is reached through a ``CONNECT`` tunnel,
+a plain-HTTP one by sending the proxy the absolute URL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sys
-from collections.abc import Callable, Mapping
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import aiohttp
-from yarl import URL
+from typing import Protocol
+from urllib.parse import quote, urlsplit
 
 from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
-from switchboard_router.upstream_env import EnvironmentProxies, tls_context
+from switchboard_router.upstream_connection import Connection, TunnelRefused
+from switchboard_router.upstream_env import EnvironmentProxies, ProxyRoute, tls_context
+from switchboard_router.upstream_errors import ConnectTimeout, ReadTimeout, TransportError
+
+__all__ = ["Answer", "ConnectTimeout", "HttpPool", "PoolFactory", "ReadTimeout", "TransportError", "UpstreamPool",
+           "UpstreamStream", "lowercase_headers"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds an idle pooled connection is kept open for the next call.
 KEEPALIVE_SECONDS = 60.0
-#: Seconds a resolved host name is reused before it is looked up again.
-DNS_CACHE_SECONDS = 60
-#: Aborted TLS connections must be closed by hand on these Pythons (CPython issue 118960).
-_NEEDS_CLEANUP_CLOSED = sys.version_info < (3, 12, 8) or (3, 13, 0) <= sys.version_info < (3, 13, 1)
-
-
 #: What a URL may hold as it is (RFC 3986 unreserved and reserved characters, and percent-escapes).
-_ENCODED_URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%")
-#: Longest header line accepted from a provider, bytes.
-_MAX_HEADER_LINE = 16 * 1024
+_ENCODED_URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
+_ENCODED = frozenset(_ENCODED_URL_CHARS)
 #: Distinct URLs a pool remembers the parsed form of (a deployment uses a handful).
 _URL_CACHE_SIZE = 64
-
-
-def upstream_url(url: str) -> URL:
-    """``url`` as it goes out: byte for byte when already encoded, else with what needs it percent-encoded.
-
-    Adapters encode what they put in a URL (a Bedrock model id's ``:`` as ``%3A``), and
-    a signed request (SigV4) must reach the provider exactly as signed: re-normalising
-    the escapes would break the signature.
-    """
-    return URL(url, encoded=True) if _ENCODED_URL_CHARS.issuperset(url) else URL(url)
-
-
-class TransportError(Exception):
-    """The provider could not be reached, or the connection broke off mid-answer.
-
-    Its text is a short reason a client may read ("the connection was refused"); the HTTP client's own message —
-    host names, addresses, proxy and TLS details of the operator's network — is only logged."""
-
-
-class ConnectTimeout(Exception):
-    """No connection to the provider within the deployment's connect timeout."""
-
-
-class ReadTimeout(Exception):
-    """The provider went silent for longer than the deployment's first_byte timeout."""
-
-
-def seam_error(exc: BaseException) -> Exception:
-    """The seam's name for a failure of the HTTP client."""
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return ConnectTimeout(str(exc))
-    if isinstance(exc, TimeoutError):
-        return ReadTimeout(str(exc))
-    reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), "the connection failed")
-    log.info("provider connection failed", extra={"reason": reason, "error": repr(exc)})
-    return TransportError(reason)
-
-
-#: What a client is told about a transport failure, most specific class first.
-_REASONS: tuple[tuple[type[BaseException], str], ...] = (
-    (aiohttp.ClientConnectorDNSError, "its host name could not be resolved"),
-    (aiohttp.ClientConnectorCertificateError, "its TLS certificate was not accepted"),
-    (aiohttp.ClientSSLError, "the TLS handshake failed"),
-    (aiohttp.ClientProxyConnectionError, "the proxy could not be reached"),
-    (aiohttp.ClientConnectorError, "the connection was refused or could not be opened"),
-    (aiohttp.ServerDisconnectedError, "it closed the connection without an answer"),
-    (aiohttp.ClientPayloadError, "its answer was cut off"),
-    (ConnectionResetError, "the connection was reset"),
-)
-
-
-#: What the HTTP client raises when a call fails (timeouts included: they are OSErrors).
-CLIENT_ERRORS = (aiohttp.ClientError, OSError)
+#: Sent with every request unless the adapter set its own.
+_ACCEPT_ENCODING = "gzip, deflate"
+_USER_AGENT = "Switchboard"
 
 
 def lowercase_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -125,7 +64,8 @@ class Answer:
 
     status: int
     body: bytes
-    #: The response headers as received (a multi-dict for aiohttp); read through :meth:`headers`.
+    #: The response headers as received (names lower-case from the pool; any case from a test double); read
+    #: through :meth:`headers`.
     raw_headers: Mapping[str, str]
 
     def headers(self) -> dict[str, str]:
@@ -174,99 +114,296 @@ class UpstreamPool(Protocol):
 PoolFactory = Callable[[Timeouts, int], UpstreamPool]
 
 
-class _AiohttpStream:
-    __slots__ = ("_response", "status")
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where one URL's requests go and what their head starts with; decided once per URL."""
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-        self.status = response.status
+    #: The pool's key for the connections that can carry it.
+    origin: tuple[str, str, int, ProxyRoute | None]
+    host: str
+    port: int
+    tls: bool
+    #: ``{target} HTTP/1.1\r\nHost: ...\r\n`` plus any proxy header: what follows the method.
+    head: str
+    proxy: ProxyRoute | None
+    #: A proxy tunnel's ``CONNECT`` request (HTTPS through a proxy), else None.
+    connect: bytes | None
+
+
+def _target_of(url: str, proxy: ProxyRoute | None) -> _Target:
+    if not _ENCODED.issuperset(url):
+        url = quote(url, safe=_ENCODED_URL_CHARS)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise TransportError(f"its URL is not an http(s) URL: {parts.scheme}://{parts.netloc}")
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    authority = parts.netloc.rpartition("@")[2]
+    origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    extra = ""
+    connect = None
+    if proxy is None:
+        target = origin_form
+    elif tls:
+        target = origin_form
+        host_port = f"{authority}:{port}" if parts.port is None else authority
+        auth = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+        connect = f"CONNECT {host_port} HTTP/1.1\r\nHost: {host_port}\r\n{auth}\r\n".encode()
+    else:
+        target = f"{parts.scheme}://{authority}{origin_form}"
+        if proxy.authorization:
+            extra = f"Proxy-Authorization: {proxy.authorization}\r\n"
+    head = f" {target} HTTP/1.1\r\nHost: {authority}\r\n{extra}"
+    return _Target((parts.scheme, parts.hostname, port, proxy), parts.hostname, port, tls, head, proxy, connect)
+
+
+def _request_head(method: str, target: _Target, headers: Mapping[str, str], length: int) -> bytes:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    if lines.count("\n") != len(headers) or lines.count("\r") != len(headers):
+        raise TransportError("a request header holds a line break")
+    if "accept-encoding" not in headers and "Accept-Encoding" not in headers:
+        lines += f"Accept-Encoding: {_ACCEPT_ENCODING}\r\n"
+    if "user-agent" not in headers and "User-Agent" not in headers:
+        lines += f"User-Agent: {_USER_AGENT}\r\n"
+    if length or method == "POST":
+        lines += f"Content-Length: {length}\r\n"
+    return f"{method}{target.head}{lines}\r\n".encode()
+
+
+#: A connection failure's reason for clients, most specific class first (the error itself is only logged).
+_REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (socket.gaierror, "its host name could not be resolved"),
+    (ssl.SSLCertVerificationError, "its TLS certificate was not accepted"),
+    (ssl.SSLError, "the TLS handshake failed"),
+    (ConnectionRefusedError, "the connection was refused or could not be opened"),
+    (ConnectionResetError, "the connection was reset"),
+)
+
+
+def _connect_error(exc: BaseException, target: _Target, timeout: float) -> Exception:
+    if isinstance(exc, TimeoutError):
+        return ConnectTimeout(f"no connection within {timeout:g} s")
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, TunnelRefused):
+        reason = f"the proxy refused the tunnel ({exc.status_line})"
+    elif target.proxy is not None and isinstance(exc, OSError) and not isinstance(exc, socket.gaierror | ssl.SSLError):
+        reason = "the proxy could not be reached"
+    else:
+        reason = next((text for kind, text in _REASONS if isinstance(exc, kind)),
+                      "the connection was refused or could not be opened")
+    log.info("provider connection failed", extra={"reason": reason, "error": repr(exc)})
+    error = TransportError(reason)
+    error.__cause__ = exc
+    return error
+
+
+class _Stream:
+    """A stream's answer on a lent connection, given back to the pool once read to its end."""
+
+    __slots__ = ("_pool", "_connection", "status", "_done")
+
+    def __init__(self, pool: HttpPool, connection: Connection) -> None:
+        self._pool = pool
+        self._connection = connection
+        self.status = connection.status
+        self._done = False
 
     def headers(self) -> dict[str, str]:
-        return lowercase_headers(self._response.headers)
+        return dict(self._connection.headers)
 
     async def read(self) -> bytes:
-        try:
-            return await self._response.read()
-        except CLIENT_ERRORS as exc:
-            raise seam_error(exc) from exc
+        pieces = []
+        while piece := await self.next_chunk():
+            pieces.append(piece)
+        return b"".join(pieces)
 
     async def next_chunk(self) -> bytes:
-        try:
-            return await self._response.content.readany()
-        except CLIENT_ERRORS as exc:
-            raise seam_error(exc) from exc
+        piece = await self._connection.next_piece()
+        if not piece:
+            self.close()
+        return piece
 
     def close(self) -> None:
-        self._response.close()
+        if not self._done:
+            self._done = True
+            self._pool._give_back(self._connection)
 
 
 class HttpPool:
-    """A deployment's pooled aiohttp session.
+    """A deployment's keep-alive connections, at most ``max_connections`` lent at once.
 
-    Calls get aiohttp's own timeouts: ``connect`` (pool wait plus TCP and TLS
-    set-up) and ``first_byte`` as the longest silence while reading; the
-    deployment's ``total`` bounds the call from outside. A stream keeps the
-    ``first_byte`` silence limit only until its headers are in: from then on the
-    stream pump times every read itself, and a timer per TCP read would be work
-    for nothing.
+    ``connect`` bounds waiting for a free connection plus TCP, TLS and any proxy tunnel; ``first_byte`` is the
+    longest silence while reading a whole answer, or a stream's until its headers are in. The deployment's
+    ``total`` bounds the call from outside. A connection goes back to the pool only when its answer was read to the
+    end and kept alive; the last one given back is lent first, and one idle for :data:`KEEPALIVE_SECONDS` is closed.
     """
 
     def __init__(self, timeouts: Timeouts, max_connections: int) -> None:
-        connector = aiohttp.TCPConnector(
-            ssl=tls_context(),
-            limit=max_connections,
-            keepalive_timeout=KEEPALIVE_SECONDS,
-            ttl_dns_cache=DNS_CACHE_SECONDS,
-            enable_cleanup_closed=_NEEDS_CLEANUP_CLOSED,
-            timeout_ceil_threshold=float("inf"),
-        )
+        self._timeouts = timeouts
+        self._limit = max(1, max_connections)
+        self._lent = 0
+        self._idle: dict[Hashable, list[Connection]] = {}
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self._proxies = EnvironmentProxies()
-        self._urls: dict[str, URL] = {}
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            # With bytes and no Content-Type of the adapter's, aiohttp would add application/octet-stream.
-            skip_auto_headers=("Content-Type",),
-            raise_for_status=False,
-            auto_decompress=True,
-            # A header line may be as long as the whole head the router's former client allowed.
-            max_line_size=_MAX_HEADER_LINE, max_field_size=_MAX_HEADER_LINE,
-            timeout=aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.first_byte,
-                                          ceil_threshold=float("inf")),
-        )
+        self._targets: dict[str, _Target] = {}
+        self._sweep: asyncio.TimerHandle | None = None
+        self._closed = False
 
-    def _send(self, request: UpstreamRequest) -> Any:
-        """The request going out (awaitable), through the environment's proxy if it names one."""
-        url = self._urls.get(request.url)
-        if url is None:
-            if len(self._urls) >= _URL_CACHE_SIZE:
-                self._urls.clear()
-            url = self._urls[request.url] = upstream_url(request.url)
-        route = self._proxies.route(request.url)
-        if route is None:
-            return self._session.request(request.method, url, headers=request.headers,
-                                         data=request.content or None, allow_redirects=False)
-        return self._session.request(request.method, url, headers={**request.headers, **route.headers},
-                                     data=request.content or None, allow_redirects=False, **route.options)
+    def _target(self, url: str) -> _Target:
+        target = self._targets.get(url)
+        if target is None:
+            if len(self._targets) >= _URL_CACHE_SIZE:
+                self._targets.clear()
+            target = self._targets[url] = _target_of(url, self._proxies.route(url))
+        return target
 
     async def fetch(self, request: UpstreamRequest) -> Answer:
+        target = self._target(request.url)
+        head = _request_head(request.method, target, request.headers, len(request.content))
+        connection = await self._lend(target)
         try:
-            response = await self._send(request)
-            body = await response.read()  # closes the connection on any failure, cancellation included
-        except CLIENT_ERRORS as exc:
-            raise seam_error(exc) from exc
-        return Answer(response.status, body, response.headers)
+            connection.send(head, request.content, False, self._timeouts.first_byte)
+            body = await connection.whole()
+        except BaseException:
+            connection.abort()
+            self._give_back(connection)
+            raise
+        self._give_back(connection)
+        return Answer(connection.status, body, connection.headers)
 
     async def open_stream(self, request: UpstreamRequest) -> UpstreamStream:
+        target = self._target(request.url)
+        head = _request_head(request.method, target, request.headers, len(request.content))
+        connection = await self._lend(target)
         try:
-            response = await self._send(request)
-        except CLIENT_ERRORS as exc:
-            raise seam_error(exc) from exc
-        connection = response.connection
-        if connection is not None and connection.protocol is not None:
-            connection.protocol.read_timeout = None
-            connection.protocol.start_timeout()  # with no limit: drops the timer the headers started
-        return _AiohttpStream(response)
+            connection.send(head, request.content, True, self._timeouts.first_byte)
+            await connection.head()
+        except BaseException:
+            connection.abort()
+            self._give_back(connection)
+            raise
+        return _Stream(self, connection)
 
     async def aclose(self) -> None:
-        await self._session.close()
+        self._closed = True
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for connections in self._idle.values():
+            for connection in connections:
+                connection.abort()
+        self._idle.clear()
+
+    # -- lending ---------------------------------------------------------------------------------------------
+
+    async def _lend(self, target: _Target) -> Connection:
+        idle = self._idle.get(target.origin)
+        if idle and self._lent < self._limit:
+            loop = asyncio.get_running_loop()
+            oldest = loop.time() - KEEPALIVE_SECONDS
+            while idle:
+                connection = idle.pop()
+                if not connection.lost and connection.idle_since > oldest:
+                    self._lent += 1
+                    return connection
+                connection.abort()
+        timeout = self._timeouts.connect
+        try:
+            async with asyncio.timeout(timeout):
+                while self._lent >= self._limit:
+                    waiter = asyncio.get_running_loop().create_future()
+                    self._waiters.append(waiter)
+                    try:
+                        await waiter
+                    except BaseException:
+                        if waiter.done() and not waiter.cancelled():
+                            self._wake_one()  # woken but leaving: the turn passes on
+                        else:
+                            self._discard_waiter(waiter)
+                        raise
+                    idle = self._idle.get(target.origin)
+                    if idle and self._lent < self._limit:
+                        connection = idle.pop()
+                        if not connection.lost:
+                            self._lent += 1
+                            return connection
+                self._lent += 1
+                try:
+                    return await self._open(target)
+                except BaseException:
+                    self._lent -= 1
+                    self._wake_one()
+                    raise
+        except (OSError, TimeoutError, TunnelRefused, TransportError) as exc:
+            raise _connect_error(exc, target, timeout) from exc
+
+    async def _open(self, target: _Target) -> Connection:
+        loop = asyncio.get_running_loop()
+        connection = Connection(loop, target.origin, self._forget)
+        proxy = target.proxy
+        try:
+            if proxy is None:
+                await loop.create_connection(lambda: connection, target.host, target.port,
+                                             ssl=tls_context() if target.tls else None)
+                return connection
+            await loop.create_connection(lambda: connection, proxy.host, proxy.port,
+                                         ssl=tls_context() if proxy.tls else None)
+            if target.connect is not None:
+                await connection.tunnel(target.connect)
+                assert connection.transport is not None
+                transport = await loop.start_tls(connection.transport, connection, tls_context(),
+                                                 server_hostname=target.host)
+                if transport is None:
+                    raise TransportError("the TLS handshake failed")
+                connection.transport = transport
+            return connection
+        except BaseException:
+            connection.abort()
+            raise
+
+    def _give_back(self, connection: Connection) -> None:
+        """Ends a lent connection's call: kept for the next one when it can carry it, else closed."""
+        self._lent -= 1
+        if connection.finish() and not self._closed:
+            connection.idle_since = asyncio.get_running_loop().time()
+            origin_idle = self._idle.get(connection.origin)
+            if origin_idle is None:
+                origin_idle = self._idle[connection.origin] = []
+            origin_idle.append(connection)
+            if self._sweep is None:
+                self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep_idle)
+        else:
+            connection.abort()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _discard_waiter(self, waiter: asyncio.Future[None]) -> None:
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            pass
+
+    def _forget(self, connection: Connection) -> None:
+        """A connection closed: an idle one leaves the pool."""
+        idle = self._idle.get(connection.origin)
+        if idle and connection in idle:
+            idle.remove(connection)
+
+    def _sweep_idle(self) -> None:
+        self._sweep = None
+        oldest = asyncio.get_running_loop().time() - KEEPALIVE_SECONDS
+        remaining = False
+        for connections in self._idle.values():
+            for connection in [c for c in connections if c.idle_since <= oldest]:
+                connections.remove(connection)
+                connection.abort()
+            remaining = remaining or bool(connections)
+        if remaining and not self._closed:
+            self._sweep = asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._sweep_idle)

@@ -8,9 +8,13 @@ the seam's own terms, on which the router's retry and error rules depend.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import socket
+import ssl
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +24,7 @@ from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_env import tls_context
 from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError
+from tests.fakes.tls import Authority, make_authority
 from tests.fakes.unanswered import unanswered_port as silent_port
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
@@ -57,17 +62,17 @@ class Server:
         finally:
             writer.close()
 
-    def url(self, path: str = "/v1/chat/completions") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+    def url(self, path: str = "/v1/chat/completions", scheme: str = "http", host: str = "127.0.0.1") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
 
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Script], Awaitable[Server]]]:
     servers: list[asyncio.Server] = []
 
-    async def start(script: Script) -> Server:
+    async def start(script: Script, tls: ssl.SSLContext | None = None) -> Server:
         server = Server(script)
-        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls)
         server.port = listener.sockets[0].getsockname()[1]
         servers.append(listener)
         return server
@@ -328,3 +333,195 @@ def test_tls_is_verified_against_certifi_or_the_bundle_the_environment_names(mon
         assert tls_context().cert_store_stats()["x509_ca"] > 50
     finally:
         tls_context.cache_clear()
+
+
+@pytest.fixture
+def authority(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Authority]:
+    """A private CA the pool trusts through ``SSL_CERT_FILE``, as an operator's would be."""
+    made = make_authority(tmp_path / "tls")
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setenv("SSL_CERT_FILE", str(made.ca_file))
+    tls_context.cache_clear()
+    yield made
+    tls_context.cache_clear()
+
+
+async def ok(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+    writer.write(answer("200 OK", b'{"ok":true}'))
+    await writer.drain()
+
+
+async def test_https_is_verified_against_the_trusted_authority(
+        serve: Callable[..., Awaitable[Server]], authority: Authority) -> None:
+    server = await serve(ok, authority.server_context())
+    pool = HttpPool(Timeouts(connect=2, first_byte=2), 10)
+    try:
+        first = await pool.fetch(post(server.url(scheme="https", host="localhost")))
+        second = await pool.fetch(post(server.url(scheme="https", host="localhost")))
+        assert (first.status, first.body, second.body) == (200, b'{"ok":true}', b'{"ok":true}')
+        assert server.connections == 1, "the TLS connection is kept alive"
+    finally:
+        await pool.aclose()
+    tls_context.cache_clear()
+    untrusting = HttpPool(Timeouts(connect=2, first_byte=2), 10)
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            env.delenv("SSL_CERT_FILE")
+            tls_context.cache_clear()
+            with pytest.raises(TransportError, match="certificate was not accepted"):
+                await untrusting.fetch(post(server.url(scheme="https", host="localhost")))
+    finally:
+        await untrusting.aclose()
+
+
+async def test_https_through_the_proxy_goes_through_a_tunnel(
+        serve: Callable[..., Awaitable[Server]], authority: Authority, monkeypatch: pytest.MonkeyPatch) -> None:
+    provider = await serve(ok, authority.server_context())
+
+    async def tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", provider.port)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer), return_exceptions=True)
+
+    proxy = await serve(tunnel)
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", f"http://me:secret@127.0.0.1:{proxy.port}")
+    pool = HttpPool(Timeouts(connect=2, first_byte=2), 10)
+    try:
+        first = await pool.fetch(post(provider.url(scheme="https", host="localhost")))
+        second = await pool.fetch(post(provider.url(scheme="https", host="localhost")))
+    finally:
+        await pool.aclose()
+    assert (first.status, first.body, second.body) == (200, b'{"ok":true}', b'{"ok":true}')
+    connect = proxy.requests[0][0].decode()
+    assert connect.startswith(f"CONNECT localhost:{provider.port} HTTP/1.1\r\n")
+    assert "\r\nProxy-Authorization: Basic bWU6c2VjcmV0\r\n" in connect  # me:secret
+    assert proxy.connections == 1 and len(provider.requests) == 2, "one tunnel carried both calls"
+    assert b"proxy-authorization" not in provider.requests[0][0].lower(), "credentials stay with the proxy"
+
+
+async def test_a_compressed_answer_arrives_decoded(serve: Callable[[Script], Awaitable[Server]],
+                                                   pool: HttpPool) -> None:
+    events = b"data: one\n\n" * 50 + b"data: [DONE]\n\n"
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        if len(server.requests) == 1:
+            writer.write(answer("200 OK", gzip.compress(b'{"id":"x"}'), "Content-Encoding: gzip"))
+        else:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nTransfer-Encoding: chunked\r\n\r\n")
+            packed = zlib.compress(events)
+            for start in range(0, len(packed), 7):
+                await chunked(writer, packed[start:start + 7])
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = await serve(script)
+    assert (await pool.fetch(post(server.url()))).body == b'{"id":"x"}'
+    stream = await pool.open_stream(post(server.url()))
+    try:
+        assert await stream.read() == events
+    finally:
+        stream.close()
+    assert b"\r\naccept-encoding: gzip, deflate\r\n" in server.requests[0][0].lower()
+
+
+async def test_an_answer_that_ends_with_its_connection_is_read_whole(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        await asyncio.sleep(0)
+        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n{\"whole\":")
+        await writer.drain()
+        writer.write(b"true}")
+        writer.close()
+
+    server = await serve(script)
+    first = await pool.fetch(post(server.url()))
+    assert (first.status, first.body, first.headers()["content-type"]) == (200, b'{"whole":true}', "application/json")
+    await pool.fetch(post(server.url()))
+    assert server.connections == 2, "a connection whose end ended the answer is not reused"
+
+
+async def test_a_connection_the_provider_closed_while_idle_is_not_lent_again(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+        writer.close()  # no "Connection: close": the pool learns it from the socket
+
+    server = await serve(script)
+    for _ in range(3):
+        assert (await pool.fetch(post(server.url()))).status == 200
+        await asyncio.sleep(0.05)
+    assert server.connections == 3
+
+
+async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_the_connect_timeout(
+        serve: Callable[[Script], Awaitable[Server]]) -> None:
+    release = asyncio.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        await release.wait()
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    server = await serve(script)
+    pool = HttpPool(Timeouts(connect=0.3, first_byte=5), 1)
+    try:
+        first = asyncio.ensure_future(pool.fetch(post(server.url())))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ConnectTimeout):  # the only connection stays lent past the connect timeout
+            await pool.fetch(post(server.url()))
+        second = asyncio.ensure_future(pool.fetch(post(server.url())))
+        await asyncio.sleep(0.05)
+        release.set()
+        assert [a.status for a in await asyncio.gather(first, second)] == [200, 200]
+    finally:
+        await pool.aclose()
+    assert server.connections == 1, "the waiting call took the connection the first gave back"
+
+
+async def test_a_call_given_up_mid_answer_hangs_up_and_leaves_the_pool_whole(
+        serve: Callable[[Script], Awaitable[Server]]) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        if len(server.requests) == 1:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+            await writer.drain()
+            if await reader.read(1) == b"":
+                server.hung_up.set()
+            return
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    server = await serve(script)
+    pool = HttpPool(Timeouts(connect=1, first_byte=5), 1)
+    try:
+        call = asyncio.ensure_future(pool.fetch(post(server.url())))
+        await asyncio.sleep(0.1)
+        call.cancel()
+        await asyncio.wait_for(server.hung_up.wait(), 2)
+        assert (await pool.fetch(post(server.url()))).status == 200, "the one connection slot was given back"
+    finally:
+        await pool.aclose()
+
+
+async def test_a_malformed_answer_or_header_is_a_transport_error(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        await writer.drain()
+
+    server = await serve(script)
+    with pytest.raises(TransportError, match="not valid HTTP"):
+        await pool.fetch(post(server.url()))
+    with pytest.raises(TransportError, match="line break"):
+        await pool.fetch(post(server.url(), **{"x-injected": "a\r\nx-evil: 1"}))
