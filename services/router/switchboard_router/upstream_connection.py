@@ -31,6 +31,8 @@ from switchboard_router.upstream_errors import ReadTimeout, TransportError
 
 #: Longest header line accepted from a provider, bytes (name and value).
 MAX_HEADER_LINE = 16 * 1024
+#: Most bytes of header lines accepted in one answer.
+MAX_HEAD = 256 * 1024
 #: Bytes of a stream read but not yet taken by its reader above which the socket stops being read.
 _STREAM_HIGH_WATER = 1 << 20
 #: ``zlib`` window bits that accept a gzip or a zlib header (``Content-Encoding: gzip`` or ``deflate``).
@@ -58,7 +60,8 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "_loop", "origin", "transport", "_on_lost", "_parser", "lost", "idle_since", "_active", "_stream", "_ended",
         "_error", "_informational", "status", "headers", "_parts", "_buffered", "_waiter", "_silence", "_timer",
-        "_last_data", "_keep_alive", "_decoder", "_until_close", "_head_seen", "_tunnel", "_reading_paused",
+        "_last_data", "_keep_alive", "_head_bytes", "_decoder", "_until_close", "_head_seen", "_tunnel",
+        "_reading_paused",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, origin: Hashable,
@@ -89,6 +92,7 @@ class Connection(asyncio.Protocol):
         self._decoder: Any = None
         self._until_close = False
         self._keep_alive = False
+        self._head_bytes = 0
         self._head_seen = False
         #: While a proxy tunnel is being opened: the bytes of the proxy's answer so far.
         self._tunnel: bytearray | None = None
@@ -135,9 +139,16 @@ class Connection(asyncio.Protocol):
 
     # -- llhttp callbacks ---------------------------------------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._ended:  # bytes after the answer: nothing this connection says can be trusted any more
+            self._keep_alive = False
+            raise httptools.HttpParserError("bytes after the answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > MAX_HEADER_LINE:
-            raise httptools.HttpParserError("header line too long")
+        line = len(name) + len(value)
+        self._head_bytes += line
+        if line > MAX_HEADER_LINE or self._head_bytes > MAX_HEAD:
+            raise httptools.HttpParserError("header lines too long")
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         headers = self.headers
@@ -202,7 +213,7 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self._active, self._stream, self._ended, self._error = True, stream, False, None
         self.status, self.headers, self._parts, self._buffered = 0, {}, [], 0
-        self._decoder, self._until_close, self._head_seen = None, False, False
+        self._decoder, self._until_close, self._head_seen, self._head_bytes = None, False, False, 0
         self._waiter = self._loop.create_future()
         if silence is not None:
             self._silence = silence
@@ -251,6 +262,7 @@ class Connection(asyncio.Protocol):
 
     def abort(self) -> None:
         """Drops the socket at once (a call given up mid-answer; the provider sees the hang-up)."""
+        self._keep_alive = False
         self._cancel_timer()
         if self.transport is not None:
             self.transport.abort()

@@ -525,3 +525,16 @@ async def test_a_malformed_answer_or_header_is_a_transport_error(
         await pool.fetch(post(server.url()))
     with pytest.raises(TransportError, match="line break"):
         await pool.fetch(post(server.url(), **{"x-injected": "a\r\nx-evil: 1"}))
+
+
+async def test_bytes_after_an_answer_close_its_connection(serve: Callable[[Script], Awaitable[Server]],
+                                                         pool: HttpPool) -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        extra = answer("200 OK", b"stray") if len(server.requests) == 1 else b""
+        writer.write(answer("200 OK", b"{}") + extra)
+        await writer.drain()
+
+    server = await serve(script)
+    assert (await pool.fetch(post(server.url()))).body == b"{}"
+    assert (await pool.fetch(post(server.url()))).body == b"{}"
+    assert server.connections == 2, "the connection that carried stray bytes was not lent again"
