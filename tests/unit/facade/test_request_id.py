@@ -1,0 +1,30 @@
+"""Request ids: the ledger's key, so never handed out twice — not by one process, nor by a forked child."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from switchboard_facade.request_id import new_request_id
+
+
+def test_ids_are_96_random_bits_in_hex_and_never_repeat_across_blocks() -> None:
+    ids = [new_request_id() for _ in range(2000)]  # several blocks of the OS's random bytes
+    assert all(re.fullmatch(r"req_[0-9a-f]{24}", request_id) for request_id in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_a_forked_child_never_hands_out_its_parents_next_ids() -> None:
+    new_request_id()  # the block is read: a child without the fork hook would continue it
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        os.write(write, " ".join(new_request_id() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_ids = set(pipe.read().split())
+    os.waitpid(child, 0)
+    parent_ids = {new_request_id() for _ in range(10)}
+    assert len(child_ids) == 10 and not child_ids & parent_ids
