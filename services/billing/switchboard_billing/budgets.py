@@ -72,7 +72,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard_billing.charge_windows import charged_at, counts_in, instant, lease_span, ms
-from switchboard_billing.lapse_clock import catch_up
+from switchboard_billing.lapse_clock import catch_up, lapse_instant
 from switchboard_billing.models import BudgetSubjectRow, ReservationRow, UsageRow
 from switchboard_billing.money import format_usd
 from switchboard_billing.money_freed import MoneyFreed
@@ -459,6 +459,7 @@ class Budgets:
     def _standings(self, conn: sa.Connection, *, subjects: list[tuple[str, str, Limits]],
                    now: datetime) -> list[Standing]:
         now_ms = ms(now)
+        lapse_ms = lapse_instant(conn, now_ms)
         today = day_window(now, self.tz)
         out = []
         for scope, subject_id, limits in subjects:
@@ -467,7 +468,7 @@ class Budgets:
             window = next((c.window for c in checks if c.kind == "budget"), None)
             extra = [_Check(scope, "spend", subject_id, 0, window), _Check(scope, "today", subject_id, 0, today),
                      _Check(scope, _HELD, subject_id, 0, None)]
-            spent, held, _existing, _settled = self._sums(conn, [*checks, *extra], now_ms, "")
+            spent, held, _existing, _settled = self._sums(conn, [*checks, *extra], now_ms, "", lapse_ms)
             n = len(checks)
             out.append(Standing(self._states(checks, spent[:n], held[:n]), spent[-3], spent[-2], held[-1], today))
         return out
@@ -524,11 +525,12 @@ class Budgets:
         return int(conn.execute(query).scalar_one())
 
     @staticmethod
-    def _sums(conn: sa.Connection, checks: list[_Check], now_ms: int,
-                    request_id: str) -> tuple[list[int], list[int], tuple[int, int, int] | None, bool]:
+    def _sums(conn: sa.Connection, checks: list[_Check], now_ms: int, request_id: str,
+              lapse_ms: int | None = None) -> tuple[list[int], list[int], tuple[int, int, int] | None, bool]:
         """Spent per check, held per check (the holds that count in its window, :func:`counts_in`), this request's
         own reservation (amount, expiry, the instant it is charged at) if any, and whether it is already settled —
-        in one statement, so all from one snapshot. A check of kind :data:`_HELD` reads no spend."""
+        in one statement, so all from one snapshot. A check of kind :data:`_HELD` reads no spend. Lapses are judged
+        at ``lapse_ms`` (a read-only view's :func:`~switchboard_billing.lapse_clock.lapse_instant`), else now."""
         columns: list[sa.ColumnElement[Any] | sa.TextClause] = []
         for i, check in enumerate(checks):
             if check.kind == _HELD:
@@ -537,8 +539,9 @@ class Budgets:
             start, end = (ms(check.window.start), ms(check.window.end)) if check.window is not None else ALL_TIME
             columns.append(sa.text(spent_sql(check.scope, f"_{i}")).bindparams(
                 **spent_params(check.scope, check.subject_id, start, end, f"_{i}")))
+        holding = held_now(now_ms if lapse_ms is None else lapse_ms)
         for check in checks:
-            columns.append(sa.select(sa.func.coalesce(sa.func.sum(held_now(now_ms)), 0))
+            columns.append(sa.select(sa.func.coalesce(sa.func.sum(holding), 0))
                            .where(_owned_by(_RESERVATIONS, check.scope, check.subject_id),
                                   _RESERVATIONS.c.expires_at_ms > now_ms, counts_in(check.window))
                            .scalar_subquery())

@@ -16,6 +16,10 @@ anything is computed. The holders then have their usual seconds to renew, and
 the routers to settle, after billing returns; a hold nobody renews lapses as it
 would have, counted in billing's running time.
 
+Read-only views (budget standings) take no lock and write nothing, so they cannot catch up themselves; until a
+transaction or the next tick has, they judge lapses at the last-seen instant instead of now
+(:func:`lapse_instant`), which counts exactly the holds the catch-up will extend.
+
 The extension is bounded by each hold's expiry (``expires_at_ms``, never
 moved): a billing down for hours keeps a dead holder's holds only until they
 would have lapsed had billing been up, and never past their expiry.
@@ -70,3 +74,17 @@ def catch_up(conn: sa.Connection, now_ms: int, grace_ms: int) -> int:
     # An absence with no hold running (a clean stop and start: every hold was settled or returned) made up nothing.
     return gap if extended else 0
 
+
+
+def lapse_instant(conn: sa.Connection, now_ms: int) -> int:
+    """The instant a read-only view judges lapses at (expiries are still judged at ``now_ms``): billing's last-seen
+    while an absence is not yet made up, else ``now_ms``.
+
+    A hold running when billing was last seen has its renewal moved forward by the gap (``now - seen``) by
+    :func:`catch_up`, so it counts at ``now`` after the catch-up exactly when it counts at ``seen`` before it; a
+    hold not running then is not moved and counts at neither. Between billing's return and its first transaction
+    or tick, a view judging at ``now`` would show those holds lapsed for up to a tick."""
+    seen = conn.execute(sa.select(ALIVE.c.seen_ms).where(ALIVE.c.id == 1)).scalar_one_or_none()
+    if seen is None or int(seen) == 0 or now_ms - int(seen) <= AWAY_MS:
+        return now_ms
+    return int(seen)

@@ -117,3 +117,22 @@ async def test_a_hold_past_its_expiry_is_not_revived(engines: list[AsyncEngine])
     assert reservation.held
     clock.advance(hours=3)
     assert await held(budgets) == 0, "billing away for hours: the hold's expiry still bounds it"
+
+
+async def test_standings_count_the_holds_an_absence_keeps_before_billing_has_caught_up(
+        engines: list[AsyncEngine]) -> None:  # noqa: F811
+    """Read-only standings (GetBudgets, the dashboard) take no lock and cannot make the absence up themselves: in
+    the moment between billing's return and its first transaction or tick they show what the catch-up will keep,
+    not every hold lapsed."""
+    clock = ManualClock(START)
+    budgets = Budgets(engines[0], clock)
+    assert await hold(budgets, "slow", 9_000)
+    await running(budgets, clock, 2)
+    clock.advance(seconds=14)  # billing away; back now, no transaction or tick yet
+    standing = (await budgets.standings([("key", "k1", LIMITS)]))[0]
+    assert standing.held_micros == 9_000 and standing.budgets[0].held_micros == 9_000
+    assert await budgets.keep_alive() > 0  # the first tick makes the absence up
+    assert (await budgets.standings([("key", "k1", LIMITS)]))[0].held_micros == 9_000
+    # Not renewed after the return, it lapses by billing's running time as before.
+    await running(budgets, clock, 3 + LAPSED_LEASE_GRACE_SECONDS + 0.5)
+    assert (await budgets.standings([("key", "k1", LIMITS)]))[0].held_micros == 0
