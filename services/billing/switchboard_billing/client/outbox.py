@@ -44,7 +44,13 @@ from pathlib import Path
 from google.protobuf.message import DecodeError
 
 from switchboard.v1 import billing_pb2
-from switchboard_billing.client.progress import INFLIGHT_SUFFIX, NEW_SUFFIX, InflightFile, locked_file
+from switchboard_billing.client.progress import (
+    INFLIGHT_SUFFIX,
+    NEW_SUFFIX,
+    InflightFile,
+    locked_file,
+    remove_abandoned,
+)
 
 log = logging.getLogger(__name__)
 
@@ -307,6 +313,8 @@ class Outbox:
         for path in sorted(self.directory.glob(f"{self.prefix}-*{INFLIGHT_SUFFIX}")):
             if self._inflight is None or path != self._inflight.path:
                 await self._replay_progress(path, settled)
+        if removed := remove_abandoned(self.directory, self.prefix):
+            log.info("removed files a dead process left half made", extra={"files": removed})
 
     async def _replay_journal(self, path: Path, *, wait: bool) -> set[str]:
         """Delivers a dead process's journal and deletes it; the request ids it held. Skipped when its lock is

@@ -14,7 +14,9 @@ The file stays small under sustained streaming: it is truncated whenever no
 call is in flight, and rewritten with only the latest record of each running
 call (under a temporary name, renamed over it) once it is past its size bound
 and at least twice what those records take. It is created the same way, so it
-is locked from the moment it has its name.
+is locked from the moment it has its name. A process that dies between creating
+such a file and renaming it leaves a ``.new`` file nobody renames; the next
+process of its kind deletes it (:func:`remove_abandoned`).
 
 A live process never delivers these records. The next process of its kind
 replays them when the file's lock is free (see
@@ -28,12 +30,15 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+import time
 from pathlib import Path
 
 _LEN = struct.Struct(">I")
 #: The in-flight file's suffix; a file being written to replace it has :data:`NEW_SUFFIX`.
 INFLIGHT_SUFFIX = ".inflight"
 NEW_SUFFIX = ".new"
+#: Age past which an unlocked ``.new`` file is a dead process's: a live one renames its own within microseconds.
+ABANDONED_AFTER_SECONDS = 60.0
 
 
 def locked_file(path: Path, contents: bytes) -> int:
@@ -51,6 +56,30 @@ def locked_file(path: Path, contents: bytes) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def remove_abandoned(directory: Path, prefix: str) -> int:
+    """Deletes the ``.new`` files of ``prefix`` a process died writing (unlocked, and older than
+    :data:`ABANDONED_AFTER_SECONDS`); returns how many. The file they would have replaced (a journal segment never
+    named, or the in-flight file before its rewrite) is whole, so nothing in them is lost."""
+    removed = 0
+    for path in directory.glob(f"{prefix}-*{NEW_SUFFIX}"):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < ABANDONED_AFTER_SECONDS:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its writer is alive
+            path.unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 class InflightFile:

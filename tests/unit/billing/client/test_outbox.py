@@ -247,3 +247,27 @@ async def test_a_journal_segment_is_never_seen_unlocked_by_a_process_replaying_i
     assert len(list(tmp_path.glob("facade-*.journal"))) > 1, "the full segments handed over to fresh ones"
     assert unlocked == []
     await box.stop(0.05)
+
+
+async def test_a_file_a_dead_process_left_half_made_is_removed_and_a_live_ones_is_kept(tmp_path: Path) -> None:
+    """A process that dies between creating a journal segment or an in-flight rewrite and giving it its name
+    leaves a ``.new`` file nobody renames. The next process of its prefix deletes it once it is unlocked and old
+    enough that no live writer can be about to rename it; a locked one, or a fresh one, is left alone."""
+    abandoned, held, fresh = (tmp_path / f"facade-{name}.new" for name in ("dead-1a2b3c4d", "alive-5e6f", "new-7a8b"))
+    for path in (abandoned, held, fresh):
+        path.write_bytes(b"")
+    for path in (abandoned, held):
+        os.utime(path, (1, 1))  # long ago
+    fd = os.open(held, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    other_prefix = tmp_path / "router-dead-9c0d.new"
+    other_prefix.write_bytes(b"")
+    os.utime(other_prefix, (1, 1))
+
+    box = Outbox(tmp_path, _never, prefix="facade")
+    await box.start()
+    assert await box.recovered(2)
+    assert not abandoned.exists()
+    assert held.exists() and fresh.exists() and other_prefix.exists()
+    await box.stop(0.05)
+    os.close(fd)
