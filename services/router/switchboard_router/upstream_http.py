@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote, urlsplit
 
+import aiohappyeyeballs
+
 from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_connection import Connection, TunnelRefused
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds an idle pooled connection is kept open for the next call.
 KEEPALIVE_SECONDS = 60.0
+#: Seconds before the next address of a provider's name is tried while the last has not answered (RFC 8305's
+#: recommended 250 ms).
+HAPPY_EYEBALLS_DELAY = 0.25
 #: What a URL may hold as it is (RFC 3986 unreserved and reserved characters, and percent-escapes).
 _ENCODED_URL_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;=%"
 _ENCODED = frozenset(_ENCODED_URL_CHARS)
@@ -139,6 +144,8 @@ def _target_of(url: str, proxy: ProxyRoute | None) -> _Target:
     tls = parts.scheme == "https"
     port = parts.port or (443 if tls else 80)
     authority = parts.netloc.rpartition("@")[2]
+    if parts.port is not None and parts.port == (443 if tls else 80):
+        authority = authority.rsplit(":", 1)[0]  # as SigV4 signs it: no default port in Host
     origin_form = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     extra = ""
     connect = None
@@ -146,7 +153,8 @@ def _target_of(url: str, proxy: ProxyRoute | None) -> _Target:
         target = origin_form
     elif tls:
         target = origin_form
-        host_port = f"{authority}:{port}" if parts.port is None else authority
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        host_port = f"{host}:{port}"
         auth = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
         connect = f"CONNECT {host_port} HTTP/1.1\r\nHost: {host_port}\r\n{auth}\r\n".encode()
     else:
@@ -196,6 +204,20 @@ def _connect_error(exc: BaseException, target: _Target, timeout: float) -> Excep
     error = TransportError(reason)
     error.__cause__ = exc
     return error
+
+
+async def _connect(loop: asyncio.AbstractEventLoop, connection: Connection, host: str, port: int, tls: bool) -> None:
+    """Connects ``connection`` to ``host``: every address the name resolves to, IPv6 and IPv4 interleaved, the next
+    one tried :data:`HAPPY_EYEBALLS_DELAY` after the last if it has not answered yet (RFC 8305), so an address family
+    that is unroutable here costs a quarter second, not the connect timeout; then TLS when asked."""
+    addresses = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    sock = await aiohappyeyeballs.start_connection(addresses, happy_eyeballs_delay=HAPPY_EYEBALLS_DELAY, loop=loop)
+    try:
+        await loop.create_connection(lambda: connection, sock=sock, ssl=tls_context() if tls else None,
+                                     server_hostname=host if tls else None)
+    except BaseException:
+        sock.close()
+        raise
 
 
 class _Stream:
@@ -344,11 +366,9 @@ class HttpPool:
         proxy = target.proxy
         try:
             if proxy is None:
-                await loop.create_connection(lambda: connection, target.host, target.port,
-                                             ssl=tls_context() if target.tls else None)
+                await _connect(loop, connection, target.host, target.port, target.tls)
                 return connection
-            await loop.create_connection(lambda: connection, proxy.host, proxy.port,
-                                         ssl=tls_context() if proxy.tls else None)
+            await _connect(loop, connection, proxy.host, proxy.port, proxy.tls)
             if target.connect is not None:
                 await connection.tunnel(target.connect)
                 assert connection.transport is not None

@@ -538,3 +538,49 @@ async def test_bytes_after_an_answer_close_its_connection(serve: Callable[[Scrip
     assert (await pool.fetch(post(server.url()))).body == b"{}"
     assert (await pool.fetch(post(server.url()))).body == b"{}"
     assert server.connections == 2, "the connection that carried stray bytes was not lent again"
+
+
+async def test_an_address_of_the_provider_that_does_not_answer_costs_a_quarter_second_not_the_connect_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A provider's name often resolves to several addresses (IPv6 and IPv4), and one family may be unroutable from
+    where the router runs. The next address is tried 250 ms after the last, not once it has timed out (RFC 8305)."""
+    with silent_port() as port:  # 127.0.0.1:port never answers
+        server = Server(ok)
+        listener = await asyncio.start_server(server.handle, "127.0.0.2", port)  # 127.0.0.2:port does
+        loop = asyncio.get_running_loop()
+        resolve = loop.getaddrinfo
+
+        async def two_addresses(host: str, port_: int, **options: object) -> list[object]:
+            if host != "provider.test":
+                return await resolve(host, port_, **options)  # type: ignore[arg-type]
+            return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+                    for address in ("127.0.0.1", "127.0.0.2")]
+
+        monkeypatch.setattr(loop, "getaddrinfo", two_addresses)  # the name's DNS answer
+        pool = HttpPool(Timeouts(connect=5, first_byte=5), 4)
+        try:
+            started = loop.time()
+            assert (await pool.fetch(post(f"http://provider.test:{port}/v1/chat/completions"))).status == 200
+            assert loop.time() - started < 2, "the second address was tried without waiting out the first"
+            assert server.requests[0][0].startswith(b"POST /v1/chat/completions HTTP/1.1\r\nHost: provider.test:")
+        finally:
+            await pool.aclose()
+            listener.close()
+
+
+async def test_a_default_port_named_in_the_url_is_not_in_the_host_header(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SigV4 signs the host without a default port (botocore's canonical host): the request must carry the same."""
+    server = await serve(ok)
+    for name in ("http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")  # the proxy sees the request as sent
+    proxied = HttpPool(Timeouts(connect=1, first_byte=1), 2)
+    try:
+        await proxied.fetch(post("http://provider.invalid:80/model/x%3A1/converse"))
+    finally:
+        await proxied.aclose()
+    head = server.requests[0][0].decode()
+    assert head.startswith("POST http://provider.invalid/model/x%3A1/converse HTTP/1.1\r\n")
+    assert "\r\nHost: provider.invalid\r\n" in head
