@@ -8,6 +8,7 @@ the seam's own terms, on which the router's retry and error rules depend.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import ssl
@@ -82,11 +83,20 @@ async def serve() -> AsyncIterator[Callable[[Script], Awaitable[Server]]]:
         listener.close()
 
 
+@contextlib.asynccontextmanager
+async def pool_of(timeouts: Timeouts, connections: int) -> AsyncIterator[HttpPool]:
+    """A pool closed when the block ends, whatever happens in it."""
+    pool = HttpPool(timeouts, connections)
+    try:
+        yield pool
+    finally:
+        await pool.aclose()
+
+
 @pytest.fixture
 async def pool() -> AsyncIterator[HttpPool]:
-    pool = HttpPool(Timeouts(connect=0.3, first_byte=0.3, total=5, stream_idle=5), 10)
-    yield pool
-    await pool.aclose()
+    async with pool_of(Timeouts(connect=0.3, first_byte=0.3, total=5, stream_idle=5), 10) as pool:
+        yield pool
 
 
 def post(url: str, body: bytes = b'{"model":"m"}', **headers: str) -> UpstreamRequest:
@@ -475,8 +485,7 @@ async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_th
         await writer.drain()
 
     server = await serve(script)
-    pool = HttpPool(Timeouts(connect=0.3, first_byte=5), 1)
-    try:
+    async with pool_of(Timeouts(connect=0.3, first_byte=5), 1) as pool:
         first = asyncio.ensure_future(pool.fetch(post(server.url())))
         await asyncio.sleep(0.05)
         with pytest.raises(ConnectTimeout):  # the only connection stays lent past the connect timeout
@@ -485,8 +494,6 @@ async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_th
         await asyncio.sleep(0.05)
         release.set()
         assert [a.status for a in await asyncio.gather(first, second)] == [200, 200]
-    finally:
-        await pool.aclose()
     assert server.connections == 1, "the waiting call took the connection the first gave back"
 
 
@@ -503,15 +510,12 @@ async def test_a_call_given_up_mid_answer_hangs_up_and_leaves_the_pool_whole(
         await writer.drain()
 
     server = await serve(script)
-    pool = HttpPool(Timeouts(connect=1, first_byte=5), 1)
-    try:
+    async with pool_of(Timeouts(connect=1, first_byte=5), 1) as pool:
         call = asyncio.ensure_future(pool.fetch(post(server.url())))
         await asyncio.sleep(0.1)
         call.cancel()
         await asyncio.wait_for(server.hung_up.wait(), 2)
         assert (await pool.fetch(post(server.url()))).status == 200, "the one connection slot was given back"
-    finally:
-        await pool.aclose()
 
 
 async def test_a_malformed_answer_or_header_is_a_transport_error(
