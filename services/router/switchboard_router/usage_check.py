@@ -6,7 +6,8 @@ report is not billed: the caller logs it with the request id and bills the
 gateway's own estimate instead (:mod:`switchboard_router.usage_estimate`).
 
 The checks are a few integer comparisons; only a prompt count above
-:data:`PROMPT_SLACK` makes the request's size be measured. Limits are generous
+:data:`PROMPT_SLACK`, and above what the messages' bare text could hold, makes
+the request's size be measured. Limits are generous
 on purpose (a factor of :data:`MARGIN` plus a slack), so that no honest report is
 ever refused:
 
@@ -75,6 +76,8 @@ def implausible(usage: TokenUsage, body: dict[str, Any], deployment: Deployment)
     window = deployment.context_window
     if window and prompt > MARGIN * window + PROMPT_SLACK:
         return f"prompt_tokens is {prompt}, far above the model's context window of {window}"
+    if prompt <= MARGIN * _text_floor(body) + PROMPT_SLACK:
+        return None  # within what the prompt's bare text alone can hold: no need to serialize it to measure
     size = _text_only_size(body)
     if size is not None and prompt > MARGIN * size + PROMPT_SLACK:
         return f"prompt_tokens is {prompt}, far more than a request of {size} bytes can hold"
@@ -92,6 +95,27 @@ def _output_bound(body: dict[str, Any], deployment: Deployment) -> int:
     limit = limit or deployment.max_output_tokens
     choices = body.get("n")
     return limit * (choices if type(choices) is int and choices > 1 else 1)
+
+
+def _text_floor(body: dict[str, Any]) -> int:
+    """Characters of the messages' text: never more than their serialized size in bytes (JSON adds quotes and
+    escapes, UTF-8 a byte or more per character), so a prompt count within the bound of this floor is within the
+    bound of the size too, and a long conversation (Cursor's: tens of thousands of tokens every turn) is not
+    serialized again just to be believed."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return 0
+    chars = 0
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                text = part.get("text") if isinstance(part, dict) else None
+                if isinstance(text, str):
+                    chars += len(text)
+    return chars
 
 
 def _text_only_size(body: dict[str, Any]) -> int | None:

@@ -88,3 +88,15 @@ def test_a_refused_report_is_logged_with_the_request_id(caplog: pytest.LogCaptur
     [record] = caplog.records
     assert record.request_id == "req_usage_check_1" and record.deployment == "gpt/0"  # type: ignore[attr-defined]
     assert "negative" in record.reason  # type: ignore[attr-defined]
+
+
+def test_a_long_conversation_is_judged_by_its_serialized_size_even_when_its_text_alone_would_refuse() -> None:
+    """A long prompt is first measured by its bare text (no serialization); a count above that bound is judged by
+    the exact serialized size, which escapes make larger: the same verdicts as measuring it every time."""
+    quoted = {"messages": [{"role": "system", "content": "rules"},
+                           {"role": "user", "content": [{"type": "text", "text": '"' * 20_000}]}]}
+    # Bare text: 20,005 characters (bound 56,394); serialized, every quote escaped: about 40,100 bytes.
+    assert implausible(TokenUsage(prompt_tokens=50_000, completion_tokens=5), quoted, UNKNOWN) is None
+    assert implausible(TokenUsage(prompt_tokens=90_000, completion_tokens=5), quoted, UNKNOWN) is None
+    reason = implausible(TokenUsage(prompt_tokens=100_000, completion_tokens=5), quoted, UNKNOWN)
+    assert reason is not None and "bytes" in reason
