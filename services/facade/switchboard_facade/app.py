@@ -111,19 +111,20 @@ class FacadeApp(FastAPI):
         if scope["type"] != "http":
             await self.framework(scope, receive, send)
             return
+        has_nul = "\x00" in scope["path"] or b"%00" in scope["query_string"]
+        if scope["method"] == "POST" and not scope.get("root_path") and not has_nul:
+            hot = self.fast_lane.match(scope["path"])
+            if hot is not None:
+                await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)  # it adds the header aliases itself
+                return
         if self.header_aliases is not None:
             send = self.header_aliases.wrap(send)
-        if "\x00" in scope["path"] or b"%00" in scope["query_string"]:
+        if has_nul:
             # No name or filter the gateway knows holds a NUL character, and no database stores one.
             await _refusal(scope, ServiceError(
                 Kind.ERROR_KIND_INVALID_REQUEST, "The request's path or query contains a NUL (%00) character; "
                 "remove it.", code="invalid_text")).send_to(send)
             return
-        if scope["method"] == "POST" and not scope.get("root_path"):
-            hot = self.fast_lane.match(scope["path"])
-            if hot is not None:
-                await self.fast_lane.serve(hot[0], hot[1], scope, receive, send)
-                return
         ended = False
 
         async def tracked(message: Message) -> None:
@@ -201,7 +202,7 @@ def create_app(settings: FacadeSettings | None = None) -> FacadeApp:
         app.include_router(module.router)
     install_dashboard(app)
     app.fast_lane = FastLane([route for module in modules for route in module.router.routes], origins,
-                             expose_headers=exposed)
+                             expose_headers=exposed, header_aliases=app.header_aliases)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:

@@ -40,6 +40,7 @@ from switchboard_common.http_metrics import Exchange, Observer, annotate, close_
 from switchboard_facade.cors import EXPOSE_HEADERS, SimpleCors
 from switchboard_facade.errors import error_response, id_headers, internal_error_response
 from switchboard_facade.gateway import Gateway, new_request_id
+from switchboard_facade.header_aliases import HeaderAliases
 from switchboard_facade.http_input import Incoming, header_map, incoming_from, read_body
 from switchboard_facade.replies import (
     ClientGone,
@@ -105,7 +106,7 @@ class FastLane:
     """Dispatches hot ``POST`` paths and answers them (see the module docstring)."""
 
     def __init__(self, routes: Iterable[BaseRoute], cors_origins: list[str], service: str = "facade",
-                 expose_headers: tuple[str, ...] = EXPOSE_HEADERS) -> None:
+                 expose_headers: tuple[str, ...] = EXPOSE_HEADERS, header_aliases: HeaderAliases | None = None) -> None:
         self.exact: dict[str, HotRoute] = {}
         self.patterned: list[tuple[str, re.Pattern[str], HotRoute]] = []
         for route in routes:
@@ -121,6 +122,8 @@ class FastLane:
                 self.patterned.append((route.path.split("{", 1)[0], route.path_regex, entry))
         self.cors = SimpleCors(cors_origins, expose_headers)
         self.observer = Observer(service)
+        #: The custody headers' other names (SWITCHBOARD_HEADER_ALIAS_PREFIX), added to every answer of the lane.
+        self.header_aliases = header_aliases
         #: Set when the app starts (its lifespan makes the gateway).
         self.gateway: Gateway | None = None
 
@@ -142,6 +145,8 @@ class FastLane:
         exchange = Exchange()
         notes, token = open_notes()
         metrics.INFLIGHT.add((), 1)
+        if self.header_aliases is not None:
+            send = self.header_aliases.wrap(send)  # an answer sent at once adds them itself (_send)
         try:
             if tracing.enabled():
                 with tracing.http_server_span(scope["method"], scope["path"], scope["headers"]) as span:
@@ -194,7 +199,6 @@ class FastLane:
             exchange.request_id = request_id
         else:
             exchange.request_id = answer["x-request-id"]
-        start = reply.start(cors)
         exchange.model = answer.get("x-switchboard-model", "")
         exchange.deployment = answer.get("x-switchboard-deployment", "")
         exchange.provider = answer.get("x-switchboard-provider", "")
@@ -204,13 +208,16 @@ class FastLane:
             annotate(exchange.span, scope["method"], route.template, exchange)
         connection = client_connection(scope)
         if isinstance(reply, StreamReply):
-            await send(start)
+            await send(reply.start(cors))
             await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
-        else:
-            if connection is not None:
-                connection.hold_head()  # head and body in one write
-            await send(start)
-            await send({"type": "http.response.body", "body": reply.body})
+            return
+        if connection is not None:
+            aliases = self.header_aliases.of(answer, cors) if self.header_aliases is not None else ()
+            lines = reply.header_lines((*cors, *aliases) if aliases else cors)
+            if lines is not None and connection.answer_at_once(scope, reply.status_code, lines, reply.body):
+                return
+        await send(reply.start(cors))
+        await send({"type": "http.response.body", "body": reply.body})
 
 
 def _first_frame(exchange: Exchange) -> None:

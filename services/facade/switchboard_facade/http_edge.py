@@ -28,8 +28,8 @@ uvicorn's protocol with those edges closed:
 It also offers the application the connection itself, beyond ASGI (a
 :class:`switchboard_facade.replies.ClientConnection` in the scope's extensions):
 a lost connection calls back the work of its request instead of a task per
-request waiting on ``receive``, and a whole answer's head waits for its body so
-that both go out in one write.
+request waiting on ``receive``, and a whole answer goes out in one write, its
+headers checked at once rather than one by one.
 
 This subclasses uvicorn's internal ``HttpToolsProtocol``: the facade's
 package pins uvicorn to the minor versions it was checked against (tests in
@@ -43,11 +43,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from switchboard_facade.errors import edge_error
 from switchboard_facade.replies import CONNECTION_EXTENSION
@@ -55,6 +55,9 @@ from switchboard_facade.settings import FacadeSettings
 
 log = logging.getLogger(__name__)
 
+#: The scope extension holding the request's own uvicorn cycle (the protocol's ``cycle`` is the newest request's,
+#: which may be a pipelined one still waiting for this one's answer).
+_CYCLE_EXTENSION = "switchboard.cycle"
 #: The rest of a declared body left unread by an early answer is read and dropped, keeping the connection,
 #: when it is at most this long; a longer or chunked rest ends the connection after a linger.
 DRAIN_BYTES = 64 * 1024
@@ -92,52 +95,6 @@ def protocol_class(limits: EdgeLimits) -> type[HttpToolsProtocol]:
     return GuardedProtocol
 
 
-class _Writes:
-    """The connection's transport as uvicorn's request cycles see it: a head held by :meth:`hold` goes out with the
-    next write (the body's), as one ``writev``; the rest is the transport's."""
-
-    __slots__ = ("transport", "holding", "head")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        self.holding = False
-        self.head: bytes | None = None
-
-    def hold(self) -> None:
-        self.holding = True
-
-    def write(self, data: bytes) -> None:
-        if self.holding:
-            self.holding = False
-            self.head = data
-            return
-        head = self.head
-        if head is None:
-            self.transport.write(data)
-        else:
-            self.head = None
-            self.transport.writelines((head, data))
-
-    def flush(self) -> None:
-        """Writes a held head that no body followed (an answer without one)."""
-        self.holding = False
-        head = self.head
-        if head is not None:
-            self.head = None
-            self.transport.write(head)
-
-    def is_closing(self) -> bool:
-        return self.transport.is_closing()
-
-    def close(self) -> None:
-        self.holding = False
-        self.head = None  # a head without its body would only mislead the client
-        self.transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.transport, name)
-
-
 class _GuardedProtocol(HttpToolsProtocol):
     edge: EdgeLimits
 
@@ -156,7 +113,6 @@ class _GuardedProtocol(HttpToolsProtocol):
         self._lingering = -1
         #: What the work of this connection's requests asked to be told when the connection is lost.
         self._on_lost: list[Callable[[], None]] = []
-        self._writes: _Writes | None = None
 
     # -- the connection, as the application sees it (switchboard_facade.replies.ClientConnection) ----------------
 
@@ -169,9 +125,29 @@ class _GuardedProtocol(HttpToolsProtocol):
         except ValueError:
             pass  # already called
 
-    def hold_head(self) -> None:
-        if self._writes is not None:
-            self._writes.hold()
+    def answer_at_once(self, scope: Mapping[str, Any], status: int, header_lines: bytes,
+                       body: bytes | memoryview) -> bool:
+        # What uvicorn's cycle does for an ``http.response.start`` and a whole ``http.response.body``, but with the
+        # headers checked already (Reply.header_lines) and one write. Anything else goes through its ``send``.
+        cycle = scope["extensions"].get(_CYCLE_EXTENSION)
+
+        if (cycle is None or cycle.response_started or cycle.disconnected or cycle.access_log
+                or cycle.flow.write_paused or scope["method"] == "HEAD"):
+            return False
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        cycle.chunked_encoding = False
+        cycle.expected_content_length = 0
+        server_lines = [b"%s: %s\r\n" % pair for pair in cycle.default_headers]
+        if not cycle.keep_alive:
+            server_lines.append(b"connection: close\r\n")
+        cycle.transport.writelines((STATUS_LINE[status], *server_lines, header_lines, b"\r\n", body))
+        cycle.response_complete = True
+        cycle.message_event.set()
+        if not cycle.keep_alive:
+            cycle.transport.close()
+        cycle.on_response()
+        return True
 
     # -- timers ---------------------------------------------------------------------------------
 
@@ -219,7 +195,6 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's protocols get a Transport
         super().connection_made(transport)
-        self._writes = _Writes(transport)
         self._arm("head", self.edge.header_timeout)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -269,9 +244,8 @@ class _GuardedProtocol(HttpToolsProtocol):
                 self._declared_length = int(value)
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None and cycle.scope is self.scope and self._writes is not None:  # a new request's cycle
-            cycle.transport = self._writes  # type: ignore[assignment]  # the same writes, a head held when asked
-            self.scope["extensions"] = {CONNECTION_EXTENSION: self}  # type: ignore[dict-item]  # ASGI types extensions as dicts
+        if cycle is not None and cycle.scope is self.scope:  # a new request's cycle (a pipelined one's waits its turn)
+            self.scope["extensions"] = {CONNECTION_EXTENSION: self, _CYCLE_EXTENSION: cycle}  # type: ignore[dict-item]  # ASGI types extensions as dicts
         self._requests += 1
         if self.edge.max_requests and self._requests >= self.edge.max_requests and self.cycle is not None:
             self.cycle.keep_alive = False
@@ -295,8 +269,6 @@ class _GuardedProtocol(HttpToolsProtocol):
             self._arm("idle", self.edge.idle_timeout)
 
     def on_response_complete(self) -> None:
-        if self._writes is not None:
-            self._writes.flush()
         cycle = self.cycle
         if (cycle is not None and cycle.more_body and cycle.response_complete and not self.pipeline
                 and not self.transport.is_closing()):

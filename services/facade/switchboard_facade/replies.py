@@ -15,10 +15,12 @@ the work in progress is cancelled, which cancels the router's call.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Protocol, TypeVar
 
 from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE
 
 from switchboard_billing.client import CLIENT_CLOSED_REQUEST
 
@@ -35,6 +37,13 @@ EVENT_STREAM = b"text/event-stream; charset=utf-8"
 #: The ASGI scope extension under which the gateway's HTTP server (:mod:`switchboard_facade.http_edge`) hands the
 #: application the request's :class:`ClientConnection`.
 CONNECTION_EXTENSION = "switchboard.connection"
+
+#: What a header name or value may not hold on the wire: the server's own checks of every header it writes, as
+#: byte patterns (for the pairs the lane adds) and as text patterns (for the routes' headers). A tab is allowed in a
+#: value, so values are checked joined by tabs, names simply joined.
+_BAD_NAME_BYTES, _BAD_VALUE_BYTES = HEADER_RE, HEADER_VALUE_RE
+_BAD_NAME_TEXT = re.compile(HEADER_RE.pattern.decode("latin-1"))
+_BAD_VALUE_TEXT = re.compile(HEADER_VALUE_RE.pattern.decode("latin-1"))
 
 
 class ClientGone(Exception):
@@ -55,8 +64,12 @@ class ClientConnection(Protocol):
     def forget(self, callback: Callable[[], None]) -> None:
         """Drops a callback given to :meth:`on_lost` (the answer is done); one already called is not there."""
 
-    def hold_head(self) -> None:
-        """The next answer's head waits for its body's first write, and goes out with it in one write."""
+    def answer_at_once(self, scope: Mapping[str, Any], status: int, header_lines: bytes,
+                       body: bytes | memoryview) -> bool:
+        """Writes the request's whole answer in one write, as ASGI's two messages would have: its status line, the
+        server's own headers, ``header_lines`` (``name: value\\r\\n`` lines that state the body's length, from
+        :meth:`Reply.header_lines`) and ``body``. False when the server cannot now (the answer has begun, the
+        client left, the connection's writes are paused): the caller then sends the answer through ASGI."""
 
 
 def client_connection(scope: Mapping[str, Any]) -> ClientConnection | None:
@@ -80,6 +93,25 @@ class Reply(Response):
         self.header_map: Mapping[str, str] = headers if headers is not None else {}
         self.content_type = content_type
         self.background = None
+
+    def header_lines(self, extra: Pairs | tuple[tuple[bytes, bytes], ...] = ()) -> bytes | None:
+        """The answer's header lines as :meth:`start` lists them (the route's own, the body's length and type, then
+        ``extra``), checked as the server checks each header it writes, but all at once; None when a name is not
+        lower-case or a header cannot go on the wire as it is (:meth:`start`'s message then meets the server's
+        refusal, which says which)."""
+        headers = self.header_map
+        names, values = "".join(headers), "\t".join(headers.values())
+        extra_names, extra_values = b"".join([name for name, _ in extra]), b"\t".join([value for _, value in extra])
+        if ((names and (not names.islower() or _BAD_NAME_TEXT.search(names) or _BAD_VALUE_TEXT.search(values)))
+                or (extra_names and (not extra_names.islower() or _BAD_NAME_BYTES.search(extra_names)
+                                     or _BAD_VALUE_BYTES.search(extra_values)))):
+            return None
+        try:
+            own = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+        return b"".join((own, b"content-length: %d\r\ncontent-type: %s\r\n" % (len(self.body), self.content_type),
+                         *[b"%s: %s\r\n" % pair for pair in extra]))
 
     def start(self, extra: Pairs | tuple[tuple[bytes, bytes], ...] = ()) -> dict[str, Any]:
         """The ``http.response.start`` message, with ``extra`` headers after the route's own."""

@@ -34,3 +34,13 @@ async def test_the_custody_and_request_id_headers_get_their_alias_once() -> None
 def test_a_prefix_must_name_headers(prefix: str) -> None:
     with pytest.raises(ValueError, match="SWITCHBOARD_HEADER_ALIAS_PREFIX"):
         HeaderAliases(prefix)
+
+
+def test_the_aliases_of_a_whole_answer_written_at_once_are_those_its_start_message_would_get() -> None:
+    aliases = HeaderAliases("x-ni-")
+    route = {"x-switchboard-request-id": "req_1", "x-switchboard-custody-path": "facade@h:1>router@h:2>openai:m/0",
+             "x-switchboard-pii": "substituted:2", "x-switchboard-model": "m"}
+    lane = ((b"x-request-id", b"req_1"), (b"vary", b"origin"))
+    pairs = [(name.encode(), value.encode()) for name, value in route.items()] + list(lane)
+    assert [*pairs, *aliases.of(route, lane)] == aliases.added(pairs)
+    assert aliases.of({"x-switchboard-model": "m"}) == []
