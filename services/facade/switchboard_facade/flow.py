@@ -223,24 +223,52 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
     call.started_ms = call.hold.started_at_ms  # its usage is dated by the instant billing charges it at
 
 
+class _KeyParts:
+    """What a key puts in each of its router requests (the payer, the routing constraints), built once per
+    verified key: the key cache hands out the same ``KeyContext`` object for as long as the key is unchanged,
+    and a changed key is a new object. Each entry holds its key, so an object's id is not reused while it is
+    here; the table is emptied when full."""
+
+    MAX_KEYS = 4096
+
+    def __init__(self) -> None:
+        self._parts: dict[int, tuple[KeyContext, Payer, RoutingConstraints]] = {}
+
+    def of(self, key: KeyContext) -> tuple[Payer, RoutingConstraints]:
+        found = self._parts.get(id(key))
+        if found is not None and found[0] is key:
+            return found[1], found[2]
+        payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, custody_hop=f"facade@{INSTANCE}",
+                      pii_policy=key.pii_policy or "off", user_id=key.user_id, tags=key.tags,
+                      watched_budgets=watched_budgets(key))
+        constraints = RoutingConstraints(privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
+                                         pii_policy=key.pii_policy, credential_providers=key.credential_providers)
+        if len(self._parts) >= self.MAX_KEYS:
+            self._parts.clear()
+        self._parts[id(key)] = (key, payer, constraints)
+        return payer, constraints
+
+
+_KEY_PARTS = _KeyParts()
+
+
 def router_request(call: Call) -> CompleteRequest:
     key, hold = call.key, call.hold
-    payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, started_at_ms=call.started_ms,
-                  custody_hop=f"facade@{INSTANCE}", pii_policy=key.pii_policy or "off", user_id=key.user_id,
-                  tags=key.tags, watched_budgets=watched_budgets(key))
-    if hold is not None and hold.lease_id:
-        payer.lease_id, payer.held_micros = hold.lease_id, hold.micros
-    return CompleteRequest(
+    request = CompleteRequest(
         request_id=call.request_id, model=call.model,
-        body=call.raw_body if call.raw_body is not None else orjson.dumps(call.body), payer=payer,
-        constraints=RoutingConstraints(allowed_models=call.allowed_models, privacy_tier=key.privacy_tier,
-                                       jurisdictions=key.jurisdictions, pii_policy=key.pii_policy,
-                                       requested_privacy_tier=call.requested_privacy_tier,
-                                       requested_jurisdictions=call.requested_jurisdictions,
-                                       credential_providers=key.credential_providers),
+        body=call.raw_body if call.raw_body is not None else orjson.dumps(call.body),
         output_tokens_bound=hold.output_tokens if hold is not None and call.operation.bounded else 0,
-        key_id=key.key_id,
-        key_alias=key.key_alias, accepts_first_chunks=call.stream)
+        key_id=key.key_id, key_alias=key.key_alias, accepts_first_chunks=call.stream)
+    payer, constraints = _KEY_PARTS.of(key)
+    request.payer.CopyFrom(payer)
+    request.payer.started_at_ms = call.started_ms
+    if hold is not None and hold.lease_id:
+        request.payer.lease_id, request.payer.held_micros = hold.lease_id, hold.micros
+    request.constraints.CopyFrom(constraints)
+    request.constraints.allowed_models.extend(call.allowed_models)
+    request.constraints.requested_privacy_tier = call.requested_privacy_tier
+    request.constraints.requested_jurisdictions.extend(call.requested_jurisdictions)
+    return request
 
 
 def finish(gw: Gateway, call: Call, usage: common_pb2.Usage | None = None) -> None:
