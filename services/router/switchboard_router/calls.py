@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +27,7 @@ from switchboard_router.providers.base import (
 from switchboard_router.providers.openai_shapes import openai_usage
 from switchboard_router.providers.registry import adapter_for
 from switchboard_router.routing.health import HealthBoard
-from switchboard_router.upstream_http import ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
+from switchboard_router.upstream_http import CallTimeout, ConnectTimeout, ReadTimeout, TransportError, UpstreamPool
 from switchboard_router.usage_check import credible
 from switchboard_router.usage_estimate import answer_estimate
 
@@ -60,11 +59,10 @@ async def complete_once(pool: UpstreamPool, health: HealthBoard, deployment: Dep
         if deadline is not None and deadline - started < limit:
             limit, which = max(0.001, deadline - started), DEADLINE
         try:
-            async with asyncio.timeout(limit):
-                answer = await pool.fetch(request)
-                if answer.status in CACHE_GONE and request.without_cache():
-                    answer = await pool.fetch(request)
-        except TimeoutError as exc:
+            answer = await pool.fetch(request, limit)
+            if answer.status in CACHE_GONE and request.without_cache():
+                answer = await pool.fetch(request, max(0.001, limit - (time.perf_counter() - started)))
+        except CallTimeout as exc:
             raise AttemptFailed(timeout_error(deployment, exc, which), retryable=True) from None
         except ConnectTimeout as exc:
             raise AttemptFailed(timeout_error(deployment, exc, "connect"), retryable=True) from None

@@ -12,9 +12,11 @@ socket work (a task per request body, request and response objects, a timer rese
 path, four times what the same exchange costs on a bare protocol. Parsing, TLS and decompression stay with the
 libraries made for them (llhttp, ``ssl``, ``zlib``); what is written here is the call's framing and its timing.
 
-Timing: a call has one silence timer (the deployment's ``first_byte``), armed when the request goes out. Each read
-only notes the loop's time; when the timer fires it re-arms itself for the end of the current silence or fails the
-call with :class:`~switchboard_router.upstream_http.ReadTimeout`. A stream drops it once its headers are in: the
+Timing: a call has one timer, armed when the request goes out, for the sooner of the end of its allowed silence (the
+deployment's ``first_byte``) and its own deadline (a whole answer's time limit, when it has one). Each read only
+notes the loop's time; when the timer fires it re-arms itself for the sooner of the two, or fails the call with
+:class:`~switchboard_router.upstream_http.ReadTimeout` (silence) or
+:class:`~switchboard_router.upstream_http.CallTimeout` (deadline). A stream drops it once its headers are in: the
 stream pump times its reads itself.
 """
 
@@ -27,7 +29,7 @@ from typing import Any
 
 import httptools
 
-from switchboard_router.upstream_errors import ReadTimeout, TransportError
+from switchboard_router.upstream_errors import CallTimeout, ReadTimeout, TransportError
 
 #: Longest header line accepted from a provider, bytes (name and value).
 MAX_HEADER_LINE = 16 * 1024
@@ -60,7 +62,7 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "_loop", "origin", "transport", "_on_lost", "_parser", "lost", "idle_since", "_active", "_stream", "_ended",
         "_error", "_informational", "status", "headers", "_parts", "_buffered", "_waiter", "_silence", "_timer",
-        "_last_data", "_keep_alive", "_head_bytes", "_decoder", "_until_close", "_head_seen", "_tunnel",
+        "_deadline", "_last_data", "_keep_alive", "_head_bytes", "_decoder", "_until_close", "_head_seen", "_tunnel",
         "_reading_paused",
     )
 
@@ -87,6 +89,8 @@ class Connection(asyncio.Protocol):
         #: The future the caller is waiting on: the whole answer, a stream's head, or a stream's next piece.
         self._waiter: asyncio.Future[Any] | None = None
         self._silence = 0.0
+        #: The loop time by which the current call must have its answer; None: no limit of its own.
+        self._deadline: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._last_data = 0.0
         self._decoder: Any = None
@@ -208,17 +212,22 @@ class Connection(asyncio.Protocol):
 
     # -- calls ----------------------------------------------------------------------------------------------
 
-    def send(self, head: bytes, body: bytes, stream: bool, silence: float | None) -> None:
-        """Writes a request and readies the connection for its answer; ``silence`` arms the read timeout."""
+    def send(self, head: bytes, body: bytes, stream: bool, silence: float | None,
+             deadline: float | None = None) -> None:
+        """Writes a request and readies the connection for its answer; ``silence`` arms the read timeout,
+        ``deadline`` (loop time) the call's own limit."""
         assert self.transport is not None
         self._active, self._stream, self._ended, self._error = True, stream, False, None
         self.status, self.headers, self._parts, self._buffered = 0, {}, [], 0
         self._decoder, self._until_close, self._head_seen, self._head_bytes = None, False, False, 0
         self._waiter = self._loop.create_future()
-        if silence is not None:
-            self._silence = silence
+        self._deadline = deadline
+        if silence is not None or deadline is not None:
+            self._silence = silence if silence is not None else float("inf")
             self._last_data = now = self._loop.time()
-            self._timer = self._loop.call_at(now + silence, self._check_silence)
+            due = now + self._silence
+            self._timer = self._loop.call_at(due if deadline is None or due < deadline else deadline,
+                                             self._check_silence)
         if body:
             self.transport.writelines((head, body))
         else:
@@ -319,9 +328,15 @@ class Connection(asyncio.Protocol):
         self._timer = None
         if self._ended or not self._active:
             return
+        now, deadline = self._loop.time(), self._deadline
+        if deadline is not None and now >= deadline:
+            self._fail(CallTimeout("the call took longer than its time limit"), None)
+            self.abort()
+            return
         due = self._last_data + self._silence
-        if due > self._loop.time():
-            self._timer = self._loop.call_at(due, self._check_silence)
+        if due > now:
+            self._timer = self._loop.call_at(due if deadline is None or due < deadline else deadline,
+                                             self._check_silence)
             return
         self._fail(ReadTimeout(f"the provider sent nothing for {self._silence:g} s"), None)
         self.abort()

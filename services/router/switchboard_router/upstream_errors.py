@@ -5,7 +5,9 @@
 * :class:`ReadTimeout` — connected, but the provider fell silent for longer than the deployment's ``first_byte``
   timeout (whole answers, and streams until their headers are in; after that the stream pump times its reads
   itself, see :mod:`switchboard_router.streaming`);
-* :class:`TransportError` — the connection could not be made or broke off.
+* :class:`TransportError` — the connection could not be made or broke off;
+* :class:`CallTimeout` — the whole call took longer than the time it was given (``fetch``'s ``within``: the
+  deployment's ``total`` timeout, or what is left of the request's deadline), waiting for a connection included.
 
 The class names appear in the error messages clients see ("did not answer within its connect timeout
 (ConnectTimeout)").
@@ -27,3 +29,7 @@ class ConnectTimeout(Exception):
 
 class ReadTimeout(Exception):
     """The provider went silent for longer than the deployment's first_byte timeout."""
+
+
+class CallTimeout(Exception):
+    """The whole call took longer than the time it was given."""

@@ -32,10 +32,10 @@ from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_connection import Connection, TunnelRefused
 from switchboard_router.upstream_env import EnvironmentProxies, ProxyRoute, tls_context
-from switchboard_router.upstream_errors import ConnectTimeout, ReadTimeout, TransportError
+from switchboard_router.upstream_errors import CallTimeout, ConnectTimeout, ReadTimeout, TransportError
 
-__all__ = ["Answer", "ConnectTimeout", "HttpPool", "PoolFactory", "ReadTimeout", "TransportError", "UpstreamPool",
-           "UpstreamStream", "lowercase_headers"]
+__all__ = ["Answer", "CallTimeout", "ConnectTimeout", "HttpPool", "PoolFactory", "ReadTimeout", "TransportError",
+           "UpstreamPool", "UpstreamStream", "lowercase_headers"]
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,9 @@ class UpstreamStream(Protocol):
 class UpstreamPool(Protocol):
     """One deployment's connection pool."""
 
-    async def fetch(self, request: UpstreamRequest) -> Answer:
-        """Sends ``request`` and reads the whole answer."""
+    async def fetch(self, request: UpstreamRequest, within: float | None = None) -> Answer:
+        """Sends ``request`` and reads the whole answer; raises :class:`CallTimeout` when that takes longer than
+        ``within`` seconds, waiting for a connection included."""
         ...
 
     async def open_stream(self, request: UpstreamRequest) -> UpstreamStream:
@@ -280,12 +281,13 @@ class HttpPool:
             target = self._targets[url] = _target_of(url, self._proxies.route(url))
         return target
 
-    async def fetch(self, request: UpstreamRequest) -> Answer:
+    async def fetch(self, request: UpstreamRequest, within: float | None = None) -> Answer:
         target = self._target(request.url)
         head = _request_head(request.method, target, request.headers, len(request.content))
-        connection = await self._lend(target)
+        deadline = None if within is None else asyncio.get_running_loop().time() + within
+        connection = await self._lend(target, deadline)
         try:
-            connection.send(head, request.content, False, self._timeouts.first_byte)
+            connection.send(head, request.content, False, self._timeouts.first_byte, deadline)
             body = await connection.whole()
         except BaseException:
             connection.abort()
@@ -319,10 +321,12 @@ class HttpPool:
 
     # -- lending ---------------------------------------------------------------------------------------------
 
-    async def _lend(self, target: _Target) -> Connection:
+    async def _lend(self, target: _Target, deadline: float | None = None) -> Connection:
+        """A connection to ``target``: an idle one at once, else one freed or opened within the connect timeout,
+        or before ``deadline`` (loop time) when that comes sooner (then :class:`CallTimeout`)."""
         idle = self._idle.get(target.origin)
+        loop = asyncio.get_running_loop()
         if idle and self._lent < self._limit:
-            loop = asyncio.get_running_loop()
             oldest = loop.time() - KEEPALIVE_SECONDS
             while idle:
                 connection = idle.pop()
@@ -330,9 +334,11 @@ class HttpPool:
                     self._lent += 1
                     return connection
                 connection.abort()
-        timeout = self._timeouts.connect
+        timeout = limit = self._timeouts.connect
+        if deadline is not None and deadline - loop.time() < timeout:
+            limit = max(0.0, deadline - loop.time())
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 while self._lent >= self._limit:
                     waiter = asyncio.get_running_loop().create_future()
                     self._waiters.append(waiter)
@@ -358,6 +364,8 @@ class HttpPool:
                     self._wake_one()
                     raise
         except (OSError, TimeoutError, TunnelRefused, TransportError) as exc:
+            if isinstance(exc, TimeoutError) and limit < timeout:
+                raise CallTimeout("the call took longer than its time limit, waiting for a connection") from exc
             raise _connect_error(exc, target, timeout) from exc
 
     async def _open(self, target: _Target) -> Connection:

@@ -52,9 +52,9 @@ class TracedPool:
             span.set_status(trace.StatusCode.ERROR)
             span.set_attribute("error.type", str(status))
 
-    async def fetch(self, request: UpstreamRequest) -> Answer:
+    async def fetch(self, request: UpstreamRequest, within: float | None = None) -> Answer:
         with self._span(request) as (span, traced):
-            answer = await self.inner.fetch(traced)
+            answer = await self.inner.fetch(traced, within)
             self._status(span, answer.status)
         return answer
 

@@ -17,7 +17,7 @@ class CountingPool:
         self.max_connections = max_connections
         self.closed = 0
 
-    async def fetch(self, request: Any) -> Any:
+    async def fetch(self, request: Any, within: float | None = None) -> Any:
         raise AssertionError("no call in this test")
 
     async def open_stream(self, request: Any) -> Any:

@@ -306,7 +306,7 @@ async def test_an_entry_near_its_expiry_is_not_used() -> None:
     class Pool:
         made = 0
 
-        async def fetch(self, request: Any) -> Any:
+        async def fetch(self, request: Any, within: float | None = None) -> Any:
             Pool.made += 1
             from switchboard_router.upstream_http import Answer
             return Answer(200, orjson.dumps({"name": f"cachedContents/{Pool.made}",

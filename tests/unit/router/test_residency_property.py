@@ -154,7 +154,7 @@ class NetworkPool:
 
     network: RecordingNetwork
 
-    async def fetch(self, request: UpstreamRequest) -> Answer:
+    async def fetch(self, request: UpstreamRequest, within: float | None = None) -> Answer:
         return self.network.handle(request)
 
     async def open_stream(self, request: UpstreamRequest) -> OneShotStream:

@@ -24,7 +24,7 @@ from switchboard_router.catalog.probe import drop_unreachable
 from switchboard_router.deployment import Timeouts
 from switchboard_router.providers.base import UpstreamRequest
 from switchboard_router.upstream_env import tls_context
-from switchboard_router.upstream_http import ConnectTimeout, HttpPool, ReadTimeout, TransportError
+from switchboard_router.upstream_http import CallTimeout, ConnectTimeout, HttpPool, ReadTimeout, TransportError
 from tests.fakes.tls import Authority, make_authority
 from tests.fakes.unanswered import unanswered_port as silent_port
 
@@ -495,6 +495,55 @@ async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_th
         release.set()
         assert [a.status for a in await asyncio.gather(first, second)] == [200, 200]
     assert server.connections == 1, "the waiting call took the connection the first gave back"
+
+
+async def test_an_answer_that_trickles_past_the_calls_time_limit_is_a_call_timeout(
+        serve: Callable[[Script], Awaitable[Server]]) -> None:
+    """Never silent for long (so never a read timeout), never done: the call's own limit ends it, hangs up on the
+    provider and gives the connection's slot back."""
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        if len(server.requests) > 1:
+            writer.write(answer("200 OK", b"{}"))
+            await writer.drain()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        with contextlib.suppress(ConnectionError):
+            for _ in range(100):
+                writer.write(b" ")
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                if reader.at_eof():
+                    server.hung_up.set()
+                    return
+
+    server = await serve(script)
+    async with pool_of(Timeouts(connect=1, first_byte=0.2), 1) as pool:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(CallTimeout):
+            await pool.fetch(post(server.url()), within=0.4)
+        assert asyncio.get_running_loop().time() - started < 2.0  # its own limit, not the trickle's end
+        await asyncio.wait_for(server.hung_up.wait(), 5)
+        assert (await pool.fetch(post(server.url()), within=5)).status == 200, "the one connection slot was given back"
+
+
+async def test_a_call_that_waits_for_a_connection_past_its_time_limit_is_a_call_timeout(
+        serve: Callable[[Script], Awaitable[Server]]) -> None:
+    release = asyncio.Event()
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        await release.wait()
+        writer.write(answer("200 OK", b"{}"))
+        await writer.drain()
+
+    server = await serve(script)
+    async with pool_of(Timeouts(connect=5, first_byte=5), 1) as pool:
+        first = asyncio.ensure_future(pool.fetch(post(server.url())))
+        await asyncio.sleep(0.05)
+        with pytest.raises(CallTimeout):  # the connect timeout is far; the call's own limit comes first
+            await pool.fetch(post(server.url()), within=0.2)
+        release.set()
+        assert (await first).status == 200
+        assert (await pool.fetch(post(server.url()), within=5)).status == 200
 
 
 async def test_a_call_given_up_mid_answer_hangs_up_and_leaves_the_pool_whole(

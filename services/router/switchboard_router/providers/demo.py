@@ -102,7 +102,7 @@ class DemoPool:
             return _error(400, "The request body is not JSON.")
         return body if isinstance(body, dict) else _error(400, "The request body must be a JSON object.")
 
-    async def fetch(self, request: UpstreamRequest) -> Answer:
+    async def fetch(self, request: UpstreamRequest, within: float | None = None) -> Answer:  # answers at once
         body = self._body(request)
         if isinstance(body, Answer):
             return body
