@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -55,8 +56,8 @@ from switchboard_facade.settings import FacadeSettings
 
 log = logging.getLogger(__name__)
 
-#: The scope extension holding the request's own uvicorn cycle (the protocol's ``cycle`` is the newest request's,
-#: which may be a pipelined one still waiting for this one's answer).
+#: The scope extension holding a weak reference to the request's own uvicorn cycle (the protocol's ``cycle`` is the
+#: newest request's, which may be a pipelined one still waiting for this one's answer).
 _CYCLE_EXTENSION = "switchboard.cycle"
 #: The rest of a declared body left unread by an early answer is read and dropped, keeping the connection,
 #: when it is at most this long; a longer or chunked rest ends the connection after a linger.
@@ -129,7 +130,8 @@ class _GuardedProtocol(HttpToolsProtocol):
                        body: bytes | memoryview) -> bool:
         # What uvicorn's cycle does for an ``http.response.start`` and a whole ``http.response.body``, but with the
         # headers checked already (Reply.header_lines) and one write. Anything else goes through its ``send``.
-        cycle = scope["extensions"].get(_CYCLE_EXTENSION)
+        cycle_ref = scope["extensions"].get(_CYCLE_EXTENSION)
+        cycle = cycle_ref() if cycle_ref is not None else None
 
         if (cycle is None or cycle.response_started or cycle.disconnected or cycle.access_log
                 or cycle.flow.write_paused or scope["method"] == "HEAD"):
@@ -245,7 +247,10 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # a new request's cycle (a pipelined one's waits its turn)
-            self.scope["extensions"] = {CONNECTION_EXTENSION: self, _CYCLE_EXTENSION: cycle}  # type: ignore[dict-item]  # ASGI types extensions as dicts
+            # The cycle by a weak reference: the cycle holds the scope, and a strong one would make the two a
+            # reference cycle for the garbage collector to find, with all they hold, after every request.
+            extensions: dict[str, Any] = {CONNECTION_EXTENSION: self, _CYCLE_EXTENSION: weakref.ref(cycle)}
+            self.scope["extensions"] = extensions
         self._requests += 1
         if self.edge.max_requests and self._requests >= self.edge.max_requests and self.cycle is not None:
             self.cycle.keep_alive = False

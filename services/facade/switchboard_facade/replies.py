@@ -177,7 +177,7 @@ class _ClientWatch:
     ``http.disconnect``). The cancellation it causes is told from any other by :meth:`absorb`.
     """
 
-    __slots__ = ("task", "gone", "absorbed", "watcher", "connection", "lost")
+    __slots__ = ("task", "gone", "absorbed", "watcher", "connection")
 
     def __init__(self, receive: Receive, connection: ClientConnection | None) -> None:
         task = asyncio.current_task()
@@ -187,9 +187,10 @@ class _ClientWatch:
         self.absorbed = False
         self.connection = connection
         self.watcher: asyncio.Task[None] | None = None
-        self.lost = self._lost
         if connection is not None:
-            connection.on_lost(self.lost)
+            # A bound method made for each call (equal ones, so forget finds it): one kept on the watch would
+            # make the watch, its task and all they hold a reference cycle, left to the garbage collector.
+            connection.on_lost(self._lost)
         else:
             self.watcher = asyncio.get_running_loop().create_task(self._watch(receive))
 
@@ -215,7 +216,7 @@ class _ClientWatch:
         if self.watcher is not None:
             self.watcher.cancel()
         elif self.connection is not None:
-            self.connection.forget(self.lost)
+            self.connection.forget(self._lost)
         if self.gone and not self.absorbed:  # the work ended anyway: its cancellation is not left pending
             self.absorbed = True
             self.task.uncancel()

@@ -9,6 +9,7 @@ goes out in one write of the transport, with the very bytes uvicorn writes for t
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ import pytest
 import uvicorn
 
 from switchboard_facade.http_edge import EdgeLimits, protocol_class
-from switchboard_facade.replies import Reply, client_connection
+from switchboard_facade.replies import Reply, client_connection, unless_client_leaves
 from tests.e2e.test_edge_limits import read_answer
 
 REQUEST = (b"POST /work HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
@@ -82,6 +83,9 @@ def app_for(recorder: Recorder) -> Any:
             await asyncio.sleep(30)
             return
         headers = dict(ROUTE_HEADERS)
+        if scope["path"] == "/watched":  # as the fast lane answers: the work watched for the client leaving
+            await unless_client_leaves(asyncio.sleep(0), receive, connection)
+            scope["path"] = "/answer"
         if scope["path"] == "/refused":
             headers["x-injected"] = "one\r\nset-cookie: two"
         reply = Reply(b'{"ok":true}', 201, headers)
@@ -192,6 +196,27 @@ def test_the_last_answer_a_connection_may_carry_says_close_and_ends_it() -> None
             assert (answer.status, answer.closed) == (201, True)
             assert client.recv(1) == b""
         assert _at_once(recorder, 1) == [True]
+
+
+def test_an_answered_request_leaves_no_reference_cycle_for_the_garbage_collector(
+        server: tuple[int, Recorder]) -> None:
+    """Cycles left by every request (the request's cycle and its scope, a watch and its task) make the collector run
+    every few thousand requests, for tens of milliseconds each time, with everything they hold."""
+    port, recorder = server
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            for _ in range(20):
+                client.sendall(REQUEST.replace(b"/work", b"/watched"))
+                assert read_answer(client).status == 201
+        assert _at_once(recorder, 20) == [True] * 20
+        gc.collect()
+        left = {type(o).__name__ for o in gc.garbage} & {"RequestResponseCycle", "_ClientWatch", "Task", "Reply"}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not left
 
 
 @pytest.mark.parametrize("headers", [{"X-Upper": "1"}, {"x-line": "a\nb"}, {"x-name with space": "1"},
