@@ -207,17 +207,19 @@ class FastLane:
         if exchange.span is not None:
             annotate(exchange.span, scope["method"], route.template, exchange)
         connection = client_connection(scope)
-        if isinstance(reply, StreamReply):
-            await send(reply.start(cors))
-            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
-            return
+        lines = None
         if connection is not None:
             aliases = self.header_aliases.of(answer, cors) if self.header_aliases is not None else ()
             lines = reply.header_lines((*cors, *aliases) if aliases else cors)
-            if lines is not None and connection.answer_at_once(scope, reply.status_code, lines, reply.body):
-                return
-        await send(reply.start(cors))
-        await send({"type": "http.response.body", "body": reply.body})
+        if isinstance(reply, StreamReply):
+            if connection is None or lines is None or not connection.start_at_once(scope, reply.status_code, lines):
+                await send(reply.start(cors))
+            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
+            return
+        if connection is None or lines is None or not connection.answer_at_once(scope, reply.status_code, lines,
+                                                                                reply.body):
+            await send(reply.start(cors))
+            await send({"type": "http.response.body", "body": reply.body})
 
 
 def _first_frame(exchange: Exchange) -> None:

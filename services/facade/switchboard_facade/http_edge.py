@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
 from switchboard_facade.errors import edge_error
 from switchboard_facade.replies import CONNECTION_EXTENSION
@@ -130,26 +130,49 @@ class _GuardedProtocol(HttpToolsProtocol):
                        body: bytes | memoryview) -> bool:
         # What uvicorn's cycle does for an ``http.response.start`` and a whole ``http.response.body``, but with the
         # headers checked already (Reply.header_lines) and one write. Anything else goes through its ``send``.
-        cycle_ref = scope["extensions"].get(_CYCLE_EXTENSION)
-        cycle = cycle_ref() if cycle_ref is not None else None
-
-        if (cycle is None or cycle.response_started or cycle.disconnected or cycle.access_log
-                or cycle.flow.write_paused or scope["method"] == "HEAD"):
+        cycle = self._unstarted(scope)
+        if cycle is None:
             return False
-        cycle.response_started = True
-        cycle.waiting_for_100_continue = False
         cycle.chunked_encoding = False
         cycle.expected_content_length = 0
-        server_lines = [b"%s: %s\r\n" % pair for pair in cycle.default_headers]
-        if not cycle.keep_alive:
-            server_lines.append(b"connection: close\r\n")
-        cycle.transport.writelines((STATUS_LINE[status], *server_lines, header_lines, b"\r\n", body))
+        cycle.transport.writelines((*self._head(cycle, status), header_lines, b"\r\n", body))
         cycle.response_complete = True
         cycle.message_event.set()
         if not cycle.keep_alive:
             cycle.transport.close()
         cycle.on_response()
         return True
+
+    def start_at_once(self, scope: Mapping[str, Any], status: int, header_lines: bytes) -> bool:
+        # What uvicorn's cycle does for the ``http.response.start`` of an answer without a length (chunked), with the
+        # headers checked already; its body goes through uvicorn's ``send``, which frames the chunks.
+        cycle = self._unstarted(scope)
+        if cycle is None:
+            return False
+        cycle.chunked_encoding = True
+        cycle.expected_content_length = 0
+        cycle.transport.writelines((*self._head(cycle, status), header_lines, b"transfer-encoding: chunked\r\n\r\n"))
+        return True
+
+    @staticmethod
+    def _unstarted(scope: Mapping[str, Any]) -> RequestResponseCycle | None:
+        """The request's own uvicorn cycle, when its answer may be started here; marked started."""
+        cycle_ref = scope["extensions"].get(_CYCLE_EXTENSION)
+        cycle: RequestResponseCycle | None = cycle_ref() if cycle_ref is not None else None
+        if (cycle is None or cycle.response_started or cycle.disconnected or cycle.access_log
+                or cycle.flow.write_paused or scope["method"] == "HEAD"):
+            return None
+        cycle.response_started = True
+        cycle.waiting_for_100_continue = False
+        return cycle
+
+    @staticmethod
+    def _head(cycle: RequestResponseCycle, status: int) -> list[bytes]:
+        """The status line and the server's own header lines (date; close when the connection ends with this)."""
+        lines = [STATUS_LINE[status], *[b"%s: %s\r\n" % pair for pair in cycle.default_headers]]
+        if not cycle.keep_alive:
+            lines.append(b"connection: close\r\n")
+        return lines
 
     # -- timers ---------------------------------------------------------------------------------
 

@@ -71,6 +71,10 @@ class ClientConnection(Protocol):
         :meth:`Reply.header_lines`) and ``body``. False when the server cannot now (the answer has begun, the
         client left, the connection's writes are paused): the caller then sends the answer through ASGI."""
 
+    def start_at_once(self, scope: Mapping[str, Any], status: int, header_lines: bytes) -> bool:
+        """Writes a streamed answer's head (as :meth:`answer_at_once` does, the body's length unsaid: chunked);
+        its body then goes through ASGI's ``http.response.body`` messages. False as for :meth:`answer_at_once`."""
+
 
 def client_connection(scope: Mapping[str, Any]) -> ClientConnection | None:
     """The request's :class:`ClientConnection`, when the server offers one."""
@@ -110,8 +114,11 @@ class Reply(Response):
             own = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")
         except UnicodeEncodeError:
             return None
-        return b"".join((own, b"content-length: %d\r\ncontent-type: %s\r\n" % (len(self.body), self.content_type),
+        return b"".join((own, self._length_line(), b"content-type: %s\r\n" % self.content_type,
                          *[b"%s: %s\r\n" % pair for pair in extra]))
+
+    def _length_line(self) -> bytes:
+        return b"content-length: %d\r\n" % len(self.body)
 
     def start(self, extra: Pairs | tuple[tuple[bytes, bytes], ...] = ()) -> dict[str, Any]:
         """The ``http.response.start`` message, with ``extra`` headers after the route's own."""
@@ -151,6 +158,9 @@ class StreamReply(Reply):
                  content_type: bytes = EVENT_STREAM) -> None:
         super().__init__(b"", 200, headers, content_type)
         self.frames = frames
+
+    def _length_line(self) -> bytes:
+        return b""  # a stream's length is not known: the server frames it in chunks
 
     def start(self, extra: Pairs | tuple[tuple[bytes, bytes], ...] = ()) -> dict[str, Any]:
         pairs = _pairs(self.header_map)

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from switchboard_facade.http_edge import EdgeLimits, protocol_class
-from switchboard_facade.replies import Reply, client_connection, unless_client_leaves
+from switchboard_facade.replies import Reply, StreamReply, client_connection, unless_client_leaves
 from tests.e2e.test_edge_limits import read_answer
 
 REQUEST = (b"POST /work HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
@@ -83,6 +83,9 @@ def app_for(recorder: Recorder) -> Any:
             await asyncio.sleep(30)
             return
         headers = dict(ROUTE_HEADERS)
+        if scope["path"] in ("/stream", "/stream-asgi"):
+            await stream_answer(scope, send, connection, recorder)
+            return
         if scope["path"] == "/watched":  # as the fast lane answers: the work watched for the client leaving
             await unless_client_leaves(asyncio.sleep(0), receive, connection)
             scope["path"] = "/answer"
@@ -131,6 +134,39 @@ def serve(limits: EdgeLimits) -> Iterator[tuple[int, Recorder]]:
     sock.close()
 
 
+FRAMES = (b"data: {\"n\": 1}\n\n", b"data: [DONE]\n\n")
+
+
+async def stream_answer(scope: dict[str, Any], send: Any, connection: Any, recorder: Recorder) -> None:
+    """A streamed answer as the fast lane sends one: its head at once when asked (``/stream``), its frames
+    through ASGI."""
+    async def frames() -> Any:
+        for frame in FRAMES:
+            yield frame
+
+    reply = StreamReply(frames(), dict(ROUTE_HEADERS))
+    started = False
+    if scope["path"] == "/stream":
+        lines = reply.header_lines(LANE_PAIRS)
+        started = lines is not None and connection.start_at_once(scope, reply.status_code, lines)
+        recorder.at_once.append(started)
+    if not started:
+        await send(reply.start(LANE_PAIRS))
+    async for frame in reply.frames:
+        await send({"type": "http.response.body", "body": frame, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def read_chunked(sock: socket.socket) -> bytes:
+    """One chunked answer, head and all, as it came."""
+    data = b""
+    while not data.endswith(b"\r\n0\r\n\r\n"):
+        piece = sock.recv(65536)
+        assert piece, f"the connection closed inside the answer: {data!r}"
+        data += piece
+    return data
+
+
 @pytest.fixture
 def server() -> Iterator[tuple[int, Recorder]]:
     yield from serve(EdgeLimits())
@@ -164,6 +200,20 @@ def test_a_whole_answer_goes_out_in_one_write_with_the_bytes_uvicorn_writes_for_
     assert recorder.writes == ["writelines", "writelines"]
     assert _without_date(recorder.wire) == _without_date(asgi_wire) * 2
     assert b"date: " in recorder.wire  # the server's own header is there too
+
+
+def test_a_streamed_answers_head_goes_out_at_once_with_the_bytes_uvicorn_writes_for_it(
+        server: tuple[int, Recorder]) -> None:
+    port, recorder = server
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+        client.sendall(REQUEST.replace(b"/work", b"/stream-asgi"))
+        through_asgi = read_chunked(client)
+        for _ in range(2):  # and again on the kept-alive connection
+            client.sendall(REQUEST.replace(b"/work", b"/stream"))
+            at_once = read_chunked(client)
+            assert _without_date(at_once) == _without_date(through_asgi)
+    assert _at_once(recorder, 2) == [True, True]
+    assert b"transfer-encoding: chunked\r\n" in through_asgi and b"content-length" not in through_asgi
 
 
 def test_pipelined_requests_are_each_answered_at_once_in_their_order(server: tuple[int, Recorder]) -> None:
