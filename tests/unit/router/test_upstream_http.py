@@ -475,8 +475,11 @@ async def test_a_connection_the_provider_closed_while_idle_is_not_lent_again(
     assert server.connections == 3
 
 
+@pytest.mark.parametrize(("connect", "within", "expected"), [(0.3, None, ConnectTimeout), (5, 0.2, CallTimeout)],
+                         ids=["the connect timeout", "the call's own time limit, sooner"])
 async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_the_connect_timeout(
-        serve: Callable[[Script], Awaitable[Server]]) -> None:
+        serve: Callable[[Script], Awaitable[Server]], connect: float, within: float | None,
+        expected: type[Exception]) -> None:
     release = asyncio.Event()
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
@@ -485,11 +488,11 @@ async def test_calls_beyond_the_connection_limit_wait_for_a_connection_within_th
         await writer.drain()
 
     server = await serve(script)
-    async with pool_of(Timeouts(connect=0.3, first_byte=5), 1) as pool:
+    async with pool_of(Timeouts(connect=connect, first_byte=5), 1) as pool:
         first = asyncio.ensure_future(pool.fetch(post(server.url())))
         await asyncio.sleep(0.05)
-        with pytest.raises(ConnectTimeout):  # the only connection stays lent past the connect timeout
-            await pool.fetch(post(server.url()))
+        with pytest.raises(expected):  # the only connection stays lent past the limit that comes first
+            await pool.fetch(post(server.url()), within=within)
         second = asyncio.ensure_future(pool.fetch(post(server.url())))
         await asyncio.sleep(0.05)
         release.set()
@@ -524,26 +527,6 @@ async def test_an_answer_that_trickles_past_the_calls_time_limit_is_a_call_timeo
         assert asyncio.get_running_loop().time() - started < 2.0  # its own limit, not the trickle's end
         await asyncio.wait_for(server.hung_up.wait(), 5)
         assert (await pool.fetch(post(server.url()), within=5)).status == 200, "the one connection slot was given back"
-
-
-async def test_a_call_that_waits_for_a_connection_past_its_time_limit_is_a_call_timeout(
-        serve: Callable[[Script], Awaitable[Server]]) -> None:
-    release = asyncio.Event()
-
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
-        await release.wait()
-        writer.write(answer("200 OK", b"{}"))
-        await writer.drain()
-
-    server = await serve(script)
-    async with pool_of(Timeouts(connect=5, first_byte=5), 1) as pool:
-        first = asyncio.ensure_future(pool.fetch(post(server.url())))
-        await asyncio.sleep(0.05)
-        with pytest.raises(CallTimeout):  # the connect timeout is far; the call's own limit comes first
-            await pool.fetch(post(server.url()), within=0.2)
-        release.set()
-        assert (await first).status == 200
-        assert (await pool.fetch(post(server.url()), within=5)).status == 200
 
 
 async def test_a_call_given_up_mid_answer_hangs_up_and_leaves_the_pool_whole(
