@@ -8,6 +8,7 @@ import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -16,12 +17,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from switchboard.v1 import billing_pb2, common_pb2
+from switchboard_billing import settlement
 from switchboard_billing.budgets import Budgets, LeaseAsk, Limits, Reservation
 from switchboard_billing.costing import Pricer
 from switchboard_billing.holds import CAP_WAIT_SECONDS
 from switchboard_billing.ledger import Ledger
 from switchboard_billing.priced_models import CatalogSource, parse_models
 from switchboard_billing.servicer import BillingServicer
+from switchboard_billing.settlement import COLUMNS
 from switchboard_common.errors import ServiceError
 from switchboard_rules.windows import ManualClock
 from tests.unit.billing.test_reservations import START, dsn, engines, ledger_on, usage_row  # noqa: F401
@@ -118,6 +121,37 @@ async def test_spend_per_key_team_and_day_is_exact(
     probe = await budgets.reserve(request_id="p2", key_id="k1", team_id="", key_limits=daily,
                                   team_limits=Limits(), amount_micros=0)
     assert probe.budgets[0].spent_micros == 800
+
+
+async def test_a_batch_of_a_hundred_and_one_rows_records_each_row_and_its_spend(
+        engines: list[AsyncEngine], ledger_on: Callable[[AsyncEngine], Ledger]) -> None:  # noqa: F811
+    """A batch of 101 rows, three of them already recorded: the 98 others (statements of 64, 16, 16, 1 and 1 rows on
+    SQLite) are recorded once each, and the spend sums (kept by the ledger's triggers) count each once."""
+    ledger = ledger_on(engines[0])
+    await ledger.record_new([usage_row(f"r{i:03d}", i, START, f"k{i % 3}") for i in (5, 50, 100)])
+    rows = [usage_row(f"r{i:03d}", i, START, f"k{i % 3}", "t1" if i % 2 else "") for i in range(101)]
+    new = await ledger.record_new(rows)
+    assert [r["request_id"] for r in new] == [f"r{i:03d}" for i in range(101) if i not in (5, 50, 100)]
+    assert await ledger_ids(engines[0]) == [f"r{i:03d}" for i in range(101)]
+    by_key = {g.group: (g.requests, g.cost_micros) for g in await ledger.summarize(group_by="key")}
+    assert by_key == {f"k{k}": (len(range(k, 101, 3)), sum(range(k, 101, 3))) for k in range(3)}
+    budgets = Budgets(engines[1], ManualClock(START))
+    probe = await budgets.reserve(request_id="probe", key_id="k1", team_id="t1", key_limits=BIG, team_limits=BIG,
+                                  amount_micros=0)
+    assert [(b.scope, b.spent_micros) for b in probe.budgets] == [
+        ("key", sum(range(1, 101, 3))), ("team", sum(i for i in range(101) if i % 2 and i not in (5,)))]
+
+
+def test_rows_go_in_within_the_connections_limit_on_parameters(tmp_path: Path) -> None:
+    """A SQLite build that allows few parameters per statement gets smaller statements, never a refusal."""
+    conn = sqlite3.connect(tmp_path / "rows.db", isolation_level=None)
+    conn.execute(f"CREATE TABLE usage_ledger ({', '.join(COLUMNS)})")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, len(COLUMNS) * 5)  # five rows a statement at most
+    rows = [{column: f"{column}-{i}" for column in COLUMNS} for i in range(23)]
+    settlement._insert_rows(conn, rows)
+    assert conn.execute("SELECT request_id FROM usage_ledger ORDER BY rowid").fetchall() == [
+        (f"request_id-{i}",) for i in range(23)]
+    conn.close()
 
 
 async def test_a_failing_batch_writes_nothing(
