@@ -3,6 +3,7 @@
 Prints numbers; asserts nothing. Run from the repository root (needs valgrind):
 
     python benchmarks/instructions.py [--kind chat|stream|long-prompt] [--requests 200] [--switchboard-root DIR]
+    python benchmarks/instructions.py --concurrency 16 [--duration 20]
 
 CPU time per request moves by 10-15 % between two runs of the same build on a shared VM, so a change that saves 3 %
 cannot be told apart from the noise with ``make bench``. Instructions can: the gateway is started under valgrind's
@@ -16,7 +17,10 @@ what a change saves.
 
 What it does not count: time in the kernel (the syscalls of each hop), waiting, and the fake provider. What it
 counts differently from full speed: the router's settlement batches gather for 50 ms, about one request's time under
-valgrind, so the shared process pays a billing transaction per request or two. Compare builds with it. The
+valgrind, so the shared process pays a billing transaction per request or two. ``--concurrency 16`` counts the
+busy gateway instead: ``--duration`` seconds of wrk (or the asyncio client) at that concurrency after as long of
+warm-up, divided by the requests answered; the gateway is then the bottleneck, as under load at full speed, and
+what batches (settlement, the exchange's replies) is shared as it is there. Compare builds with it. The
 callgrind files are kept in the printed directory: ``callgrind_annotate --inclusive=yes <file>`` shows where a
 process's instructions went, by C function (the interpreter's own, grpc's, SQLite's, orjson's...).
 """
@@ -37,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.load import LoadSpec, run_load  # noqa: E402
 from benchmarks.processes import ManagedProcess, free_port, wait_http_ok  # noqa: E402
 from benchmarks.scenarios import request_body  # noqa: E402
 from benchmarks.switchboard_env import start_switchboard  # noqa: E402
@@ -79,7 +84,22 @@ def net_counts(work_dir: Path) -> list[tuple[str, int]]:
     return [(command, total - idle.get(command, 0)) for command, total in busy.items()]
 
 
-def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: Path) -> list[tuple[str, int]]:
+def _one_at_a_time(conn: http.client.HTTPConnection, path: str, body: bytes, api_key: str, requests: int) -> int:
+    for _ in range(requests):
+        _post(conn, path, body, api_key)
+    return requests
+
+
+def _under_load(spec: LoadSpec) -> int:
+    """The requests answered by a load of ``spec``'s concurrency and duration."""
+    answered = run_load(spec)["ok"]
+    assert isinstance(answered, int)
+    return answered
+
+
+def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: Path,
+            concurrency: int = 1, duration_s: float = 20.0) -> tuple[list[tuple[str, int]], int]:
+    """(process, instructions) of the counted span, and the requests answered in it."""
     prefix = work_dir / "vgdb"
     wrapper = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--instr-atstart=no",
                f"--vgdb-prefix={prefix}", f"--callgrind-out-file={work_dir}/callgrind.%p.out"]
@@ -94,13 +114,18 @@ def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: 
         url = urlsplit(gateway.chat_url)
         conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=120)
         body = request_body(kind, MODEL)
-        for _ in range(warmup):
-            _post(conn, url.path, body, gateway.api_key)
+        body_file = work_dir / "body.json"
+        body_file.write_bytes(body)
+        load = LoadSpec(gateway.chat_url, gateway.api_key, body_file, concurrency, duration_s, kind != "chat")
+        if concurrency > 1:
+            _under_load(load)  # warm-up at the same concurrency
+        else:
+            _one_at_a_time(conn, url.path, body, gateway.api_key, warmup)
         _control(prefix, "--zero")
         _control(prefix, "--instr=on")
         started = time.monotonic()
-        for _ in range(requests):
-            _post(conn, url.path, body, gateway.api_key)
+        answered = (_under_load(load) if concurrency > 1
+                    else _one_at_a_time(conn, url.path, body, gateway.api_key, requests))
         took = time.monotonic() - started
         _control(prefix, "--instr=off")
         _control(prefix, "--dump")
@@ -113,7 +138,7 @@ def measure(kind: str, requests: int, warmup: int, source_root: Path, work_dir: 
         _control(prefix, "--dump")
         time.sleep(1.0)  # the dumps are written by the processes themselves
         conn.close()
-        return net_counts(work_dir)
+        return net_counts(work_dir), answered
     finally:
         if gateway is not None:
             gateway.process.stop()
@@ -126,15 +151,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--switchboard-root", type=Path, default=ROOT, help="the build to measure (a worktree)")
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="above 1: count a load of this many connections for --duration seconds instead")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of load with --concurrency")
     args = parser.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("valgrind is not installed (apt-get install valgrind)")
     work_dir = Path(tempfile.mkdtemp(prefix="switchboard-instructions-"))
-    counted = measure(args.kind, args.requests, args.warmup, args.switchboard_root.resolve(), work_dir)
-    print(f"{args.kind}, {args.requests} requests one at a time, {args.switchboard_root.resolve()}:")
+    counted, answered = measure(args.kind, args.requests, args.warmup, args.switchboard_root.resolve(), work_dir,
+                                args.concurrency, args.duration)
+    how = (f"{answered} requests at concurrency {args.concurrency}" if args.concurrency > 1
+           else f"{answered} requests one at a time")
+    print(f"{args.kind}, {how}, {args.switchboard_root.resolve()}:")
     for command, total in counted:
-        print(f"  {command:45s} {total / args.requests / 1e6:8.3f} M instructions per request")
-    print(f"  {'all':45s} {sum(t for _, t in counted) / args.requests / 1e6:8.3f} M instructions per request")
+        print(f"  {command:45s} {total / answered / 1e6:8.3f} M instructions per request")
+    print(f"  {'all':45s} {sum(t for _, t in counted) / answered / 1e6:8.3f} M instructions per request")
     print(f"callgrind files: {work_dir}")
 
 
