@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any, Protocol, TypeVar
 
 from starlette.responses import Response
@@ -39,11 +39,39 @@ EVENT_STREAM = b"text/event-stream; charset=utf-8"
 CONNECTION_EXTENSION = "switchboard.connection"
 
 #: What a header name or value may not hold on the wire: the server's own checks of every header it writes, as
-#: byte patterns (for the pairs the lane adds) and as text patterns (for the routes' headers). A tab is allowed in a
-#: value, so values are checked joined by tabs, names simply joined.
+#: byte patterns (for the pairs the lane adds) and as text patterns (for the routes' headers).
 _BAD_NAME_BYTES, _BAD_VALUE_BYTES = HEADER_RE, HEADER_VALUE_RE
 _BAD_NAME_TEXT = re.compile(HEADER_RE.pattern.decode("latin-1"))
 _BAD_VALUE_TEXT = re.compile(HEADER_VALUE_RE.pattern.decode("latin-1"))
+#: Header names (text and bytes) already found lower-case and free of what the server refuses: the routes use a
+#: few dozen names, so each is checked once, not in every answer. Bounded, in case names were made per request.
+_GOOD_NAMES: set[str | bytes] = set()
+_MOST_GOOD_NAMES = 4096
+
+
+def names_writable(names: Iterable[str] | Iterable[bytes]) -> bool:
+    """Whether every name is lower-case and holds nothing the server refuses in a header name."""
+    return _GOOD_NAMES.issuperset(names) or all(_name_writable(name) for name in names)
+
+
+def _name_writable(name: str | bytes) -> bool:
+    if name in _GOOD_NAMES:
+        return True
+    if isinstance(name, str):
+        writable = name.islower() and not _BAD_NAME_TEXT.search(name)
+    else:
+        writable = name.islower() and not _BAD_NAME_BYTES.search(name)
+    if writable and len(_GOOD_NAMES) < _MOST_GOOD_NAMES:
+        _GOOD_NAMES.add(name)
+    return writable
+
+
+def values_writable(values: Iterable[str]) -> bool:
+    """Whether no value holds a character the server refuses in a header value (a control character other than
+    tab). Printable text passes at once; anything else (a tab, a character above ASCII) gets the server's own
+    pattern, so the verdict is the server's."""
+    joined = " ".join(values)
+    return joined.isprintable() or not _BAD_VALUE_TEXT.search(joined)
 
 
 class ClientGone(Exception):
@@ -104,11 +132,10 @@ class Reply(Response):
         lower-case or a header cannot go on the wire as it is (:meth:`start`'s message then meets the server's
         refusal, which says which)."""
         headers = self.header_map
-        names, values = "".join(headers), "\t".join(headers.values())
-        extra_names, extra_values = b"".join([name for name, _ in extra]), b"\t".join([value for _, value in extra])
-        if ((names and (not names.islower() or _BAD_NAME_TEXT.search(names) or _BAD_VALUE_TEXT.search(values)))
-                or (extra_names and (not extra_names.islower() or _BAD_NAME_BYTES.search(extra_names)
-                                     or _BAD_VALUE_BYTES.search(extra_values)))):
+        if not (names_writable(headers) and values_writable(headers.values())):
+            return None
+        if extra and not (names_writable([name for name, _ in extra])
+                          and values_writable((b" ".join([value for _, value in extra]).decode("latin-1"),))):
             return None
         try:
             own = "".join([f"{name}: {value}\r\n" for name, value in headers.items()]).encode("latin-1")

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE
 
 from switchboard_facade.http_edge import EdgeLimits, protocol_class
 from switchboard_facade.replies import Reply, StreamReply, client_connection, unless_client_leaves
@@ -274,6 +275,24 @@ def test_an_answered_request_leaves_no_reference_cycle_for_the_garbage_collector
 def test_header_lines_refuse_what_the_server_would_not_write(headers: dict[str, str]) -> None:
     assert Reply(b"{}", 200, headers).header_lines() is None
     assert Reply(b"{}", 200, {}).header_lines(((b"x-origin", b"a\rb"),)) is None
+
+
+def test_header_lines_give_the_servers_verdict_on_every_character() -> None:
+    """Each Latin-1 character in a value and in a name, as text and as the lane's byte pairs: the lines are made
+    exactly when uvicorn would write the header as it is (a name must also be lower-case), asked twice (a name's
+    verdict is remembered)."""
+    for code in range(256):
+        char = chr(code)
+        value_ok = not HEADER_VALUE_RE.search(char.encode("latin-1"))
+        name, name_bytes = f"x-{char}", f"x-{char}".encode("latin-1")
+        name_ok = name.islower() and not HEADER_RE.search(name_bytes)
+        bytes_name_ok = name_bytes.islower() and not HEADER_RE.search(name_bytes)  # bytes know ASCII case only
+        for _ in range(2):
+            assert (Reply(b"{}", 200, {"x-value": f"a{char}b"}).header_lines() is not None) == value_ok, repr(char)
+            assert (Reply(b"{}", 200, {}).header_lines(((b"x-value", f"a{char}b".encode("latin-1")),))
+                    is not None) == value_ok, repr(char)
+            assert (Reply(b"{}", 200, {name: "1"}).header_lines() is not None) == name_ok, repr(char)
+            assert (Reply(b"{}", 200, {}).header_lines(((name_bytes, b"1"),)) is not None) == bytes_name_ok, repr(char)
 
 
 def test_a_lost_connection_calls_back_the_work_of_its_request(server: tuple[int, Recorder]) -> None:
