@@ -111,7 +111,8 @@ class FacadeApp(FastAPI):
         if scope["type"] != "http":
             await self.framework(scope, receive, send)
             return
-        has_nul = "\x00" in scope["path"] or b"%00" in scope["query_string"]
+        query = scope["query_string"]
+        has_nul = "\x00" in scope["path"] or bool(query) and b"%00" in query
         if scope["method"] == "POST" and not scope.get("root_path") and not has_nul:
             hot = self.fast_lane.match(scope["path"])
             if hot is not None:

@@ -72,8 +72,9 @@ def resolve_jurisdictions(allowed: Sequence[str], requested: Sequence[str]) -> t
     An ask outside the key's set is the client's error (400) naming the set; it is never silently widened.
     """
     try:
-        allowed = parse_jurisdictions(list(allowed), "the key's jurisdictions")
-        requested = parse_jurisdictions(list(requested), "the requested jurisdiction")
+        # Slices: a message's repeated field iterated as itself ends in an IndexError, which costs more than the copy.
+        allowed = parse_jurisdictions(allowed[:], "the key's jurisdictions")
+        requested = parse_jurisdictions(requested[:], "the requested jurisdiction")
     except JurisdictionError as exc:
         raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, str(exc), code="invalid_jurisdiction",
                            param="jurisdiction") from None
@@ -157,7 +158,7 @@ class PrivacyGuard:
         places = resolve_jurisdictions(constraints.jurisdictions, constraints.requested_jurisdictions)
         keys_places = resolve_jurisdictions(constraints.jurisdictions, ()) \
             if constraints.requested_jurisdictions else places
-        return Constraints(list(constraints.allowed_models), tier, places, dict(credentials or {}), output_bound,
+        return Constraints(constraints.allowed_models[:], tier, places, dict(credentials or {}), output_bound,
                            key_privacy_tier=constraints.privacy_tier,
                            tier_asked=bool(tier) and tier != constraints.privacy_tier,
                            key_jurisdictions=keys_places, jurisdictions_asked=places != keys_places)

@@ -86,7 +86,13 @@ class Settlement:
             pii=pii or pii_summary(payer.pii_policy, route.pii_counts if route else {}, reached),
             pii_policy=payer.pii_policy or "off", source=ticket.source.value, response_id=response_id[:120],
             lease_id=payer.lease_id, lease_unit_micros=payer.held_micros if payer.lease_id else 0,
-            user_id=payer.user_id, tags=payer.tags, provider_ms=provider_ms, watched_budgets=payer.watched_budgets)
+            user_id=payer.user_id, provider_ms=provider_ms)
+        # Copied as slices, and only when there are some: a message's repeated field read as an iterable ends in
+        # an IndexError, which costs more than the copy.
+        if payer.tags:
+            event.tags.extend(payer.tags[:])
+        if payer.watched_budgets:
+            event.watched_budgets.extend(payer.watched_budgets[:])
         if usage is not None:
             event.usage.CopyFrom(usage)
         if route is not None:

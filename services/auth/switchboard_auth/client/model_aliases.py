@@ -16,7 +16,7 @@ def resolve_model(key: auth_pb2.KeyContext, model: str) -> tuple[str, list[str]]
     """The public model ``model`` names for ``key``, and the models the key may use for this request: an alias the
     key's model list names explicitly lets the key use the model it stands for."""
     target = key.model_aliases.get(model)
-    allowed = list(key.models)
+    allowed = key.models[:]  # a list; iterating the field itself would end in an IndexError
     if not target:
         return model, allowed
     if allowed and model in allowed and target not in allowed:

@@ -33,7 +33,7 @@ def rate_limit_headers(authorization: auth_pb2.AuthorizeResponse | None) -> dict
     headers: dict[str, str] = {}
     if authorization is None:
         return headers
-    for state in authorization.rate_limits:
+    for state in authorization.rate_limits[:]:  # a slice: iterating the field itself ends in an IndexError
         headers[f"x-ratelimit-limit-{state.name}"] = str(state.limit)
         headers[f"x-ratelimit-remaining-{state.name}"] = str(max(0, state.remaining))
         headers[f"x-ratelimit-reset-{state.name}"] = duration_header(state.reset_seconds)
@@ -72,7 +72,7 @@ class Releaser:
         if authorization is None or not authorization.HasField("admission"):
             return
         admission = authorization.admission
-        counts_tokens = any(state.name == "tokens" for state in authorization.rate_limits)
+        counts_tokens = any(state.name == "tokens" for state in authorization.rate_limits[:])
         if not admission.holds_parallel_slot and not counts_tokens:
             return  # RPM only: nothing to give back
         actual = usage.total_tokens if usage is not None else 0
