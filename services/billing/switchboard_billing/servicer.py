@@ -71,7 +71,9 @@ def ledger_values(event: billing_pb2.UsageEvent, cost_micros: int | None = None,
 
 def tags_text(tags: Any) -> str:
     """The ledger's tags column: a JSON array, within the column's size (the last tags dropped if need be)."""
-    kept = list(tags)
+    if not tags:
+        return "[]"
+    kept = list(tags[:])  # a slice first: a message's repeated field iterated as itself ends in an IndexError
     while kept and len(orjson.dumps(kept)) > TAGS_MAX_CHARS:
         kept.pop()
     return orjson.dumps(kept).decode() if kept else "[]"
@@ -362,14 +364,16 @@ class BillingServicer(billing_pb2_grpc.BillingServicer):
     async def SettleBatch(self, request: billing_pb2.SettleBatchRequest,
                           context: _SettleBatchContext) -> billing_pb2.SettleBatchResponse:
         try:
-            if any(not e.request_id for e in request.events):
+            # Slices: a message's repeated field iterated as itself ends in an IndexError, once per loop.
+            events = request.events[:]
+            if any(not e.request_id for e in events):
                 raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST, "every event needs a request_id",
                                    param="request_id")
             if self.models is not None:
-                await self.models.learn(deployment_ids=[e.deployment_id for e in request.events])
-            new = await self.ledger.record_new([self._row(e) for e in request.events],
-                                               self._lease_units(request.events),
-                                               watches_of(w for e in request.events for w in e.watched_budgets))
+                await self.models.learn(deployment_ids=[e.deployment_id for e in events])
+            new = await self.ledger.record_new([self._row(e) for e in events], self._lease_units(events),
+                                               watches_of(w for e in events if e.watched_budgets
+                                                          for w in e.watched_budgets[:]))
             self.budgets.freed.notify()  # their holds are settled
             _count_spend(new)
             return billing_pb2.SettleBatchResponse(recorded=len(new))

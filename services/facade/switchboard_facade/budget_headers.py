@@ -32,7 +32,7 @@ def budget_headers(response: ReserveResponse | None) -> Mapping[str, str]:
     if _last[0] is response:
         return _last[1]
     headers: dict[str, str] = {}
-    for b in response.budgets:
+    for b in response.budgets[:]:  # a slice: the repeated field iterated as itself ends in an IndexError
         prefix = f"x-switchboard-{b.scope}-" + ("daily-" if b.kind == "daily" else "")
         headers[prefix + "spend"] = _usd(b.spent_micros)
         headers[prefix + ("limit" if b.kind == "daily" else "max-budget")] = _usd(b.limit_micros)
