@@ -43,6 +43,31 @@ _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
 _DECODABLE = frozenset(("gzip", "x-gzip", "deflate"))
 
 
+def _header_dict(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name, value in raw:
+        key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def _framing(raw: list[tuple[bytes, bytes]]) -> tuple[str | None, bool, bool]:
+    """What the head says of the body's framing: its content coding (None: none named), whether it has a
+    ``Content-Length``, and whether it is chunked. Names are compared by length first: most are none of these."""
+    coding: str | None = None
+    has_length = chunked = False
+    for name, value in raw:
+        size = len(name)
+        if size == 16 and name.lower() == b"content-encoding":
+            text = value.decode("latin-1")
+            coding = text if coding is None else f"{coding}, {text}"
+        elif size == 14 and name.lower() == b"content-length":
+            has_length = True
+        elif size == 17 and name.lower() == b"transfer-encoding" and value.find(b"chunked") >= 0:
+            chunked = True
+    return coding, has_length, chunked
+
+
 class TunnelRefused(Exception):
     """The proxy answered a ``CONNECT`` with something other than 2xx."""
 
@@ -61,9 +86,9 @@ class Connection(asyncio.Protocol):
 
     __slots__ = (
         "_loop", "origin", "transport", "_on_lost", "_parser", "lost", "idle_since", "_active", "_stream", "_ended",
-        "_error", "_informational", "status", "headers", "_parts", "_buffered", "_waiter", "_silence", "_timer",
-        "_deadline", "_last_data", "_keep_alive", "_head_bytes", "_decoder", "_until_close", "_head_seen", "_tunnel",
-        "_reading_paused",
+        "_error", "_informational", "status", "_raw_headers", "_headers", "_parts", "_buffered", "_waiter", "_silence",
+        "_timer", "_deadline", "_last_data", "_keep_alive", "_head_bytes", "_decoder", "_until_close", "_head_seen",
+        "_tunnel", "_reading_paused",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, origin: Hashable,
@@ -83,7 +108,9 @@ class Connection(asyncio.Protocol):
         self._error: Exception | None = None
         self._informational = False
         self.status = 0
-        self.headers: dict[str, str] = {}
+        #: The answer's header lines as they came; :attr:`headers` reads them as a dictionary when asked.
+        self._raw_headers: list[tuple[bytes, bytes]] = []
+        self._headers: dict[str, str] | None = None
         self._parts: list[bytes] = []
         self._buffered = 0
         #: The future the caller is waiting on: the whole answer, a stream's head, or a stream's next piece.
@@ -148,15 +175,22 @@ class Connection(asyncio.Protocol):
             self._keep_alive = False
             raise httptools.HttpParserError("bytes after the answer")
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """The answer's headers: lower-case names, the values of a repeated name joined by ", " (RFC 9110)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = _header_dict(self._raw_headers)
+        return headers
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Kept as they came: a provider's answer carries a score of headers (rate limits, ids, CDN's) and the
+        # router reads three of them unless the answer is an error.
         line = len(name) + len(value)
         self._head_bytes += line
         if line > MAX_HEADER_LINE or self._head_bytes > MAX_HEAD:
             raise httptools.HttpParserError("header lines too long")
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        headers = self.headers
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self._raw_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -165,15 +199,13 @@ class Connection(asyncio.Protocol):
             return
         self.status = status
         self._head_seen = True
-        headers = self.headers
-        coding = headers.get("content-encoding")
+        coding, has_length, chunked = _framing(self._raw_headers)
         if coding is not None and coding.strip().lower() not in ("identity", ""):
             if coding.strip().lower() not in _DECODABLE:
                 raise httptools.HttpParserError(f"content coding {coding!r} was not asked for")
             self._decoder = zlib.decompressobj(_GZIP_OR_ZLIB)
         self._keep_alive = self._parser.should_keep_alive()  # llhttp forgets it once the message is complete
-        self._until_close = (status not in (204, 304) and "content-length" not in headers
-                             and "chunked" not in headers.get("transfer-encoding", ""))
+        self._until_close = status not in (204, 304) and not has_length and not chunked
         if self._stream:
             self._cancel_timer()  # from here the stream pump times the reads
             self._wake(None)
@@ -197,7 +229,7 @@ class Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         if self._informational:
             self._informational = False
-            self.headers = {}
+            self._raw_headers, self._headers = [], None
             return
         if self._decoder is not None:
             rest = self._decoder.flush()
@@ -218,7 +250,7 @@ class Connection(asyncio.Protocol):
         ``deadline`` (loop time) the call's own limit."""
         assert self.transport is not None
         self._active, self._stream, self._ended, self._error = True, stream, False, None
-        self.status, self.headers, self._parts, self._buffered = 0, {}, [], 0
+        self.status, self._raw_headers, self._headers, self._parts, self._buffered = 0, [], None, [], 0
         self._decoder, self._until_close, self._head_seen, self._head_bytes = None, False, False, 0
         self._waiter = self._loop.create_future()
         self._deadline = deadline

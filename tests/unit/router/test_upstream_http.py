@@ -444,6 +444,49 @@ async def test_a_compressed_answer_arrives_decoded(serve: Callable[[Script], Awa
     assert b"\r\naccept-encoding: gzip, deflate\r\n" in server.requests[0][0].lower()
 
 
+#: What a provider's answer carries besides its framing (OpenAI's: rate limits, ids, the CDN's).
+PROVIDER_HEADERS = (
+    "Date: Mon, 07 Dec 2026 03:00:00 GMT", "Content-Type: application/json", "openai-version: 2020-10-01",
+    "openai-processing-ms: 412", "x-ratelimit-limit-requests: 10000", "x-ratelimit-remaining-requests: 9999",
+    "x-ratelimit-reset-requests: 6ms", "x-ratelimit-limit-tokens: 2000000", "x-ratelimit-remaining-tokens: 1999950",
+    "x-ratelimit-reset-tokens: 1ms", "X-Request-Id: req_abc", "Strict-Transport-Security: max-age=31536000",
+    "CF-Cache-Status: DYNAMIC", "Server: cloudflare", "Set-Cookie: __cf_bm=x; path=/", "Set-Cookie: _cfuvid=y; path=/",
+    "CF-RAY: 8e1-SJC")
+
+
+async def test_framing_headers_are_found_in_any_case_among_a_providers_others(
+        serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
+    """The coding, the length and the chunked framing are read whatever the case of their names, among the score
+    of headers a real provider sends; every header is still there to read, repeated ones joined."""
+    events = b"data: one\n\n" * 20 + b"data: [DONE]\n\n"
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
+        packed = gzip.compress(b'{"id":"x"}')
+        if len(server.requests) == 1:
+            head = ["HTTP/1.1 200 OK", *PROVIDER_HEADERS, "CONTENT-encoding: gzip", f"content-LENGTH: {len(packed)}"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + packed)
+        else:
+            head = ["HTTP/1.1 200 OK", *PROVIDER_HEADERS, "Transfer-ENCODING: chunked"]
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            for start in range(0, len(events), 40):
+                await chunked(writer, events[start:start + 40])
+            writer.write(b"0\r\n\r\n")
+        await writer.drain()
+
+    server = await serve(script)
+    whole = await pool.fetch(post(server.url()))
+    assert whole.body == b'{"id":"x"}'
+    headers = whole.headers()
+    assert headers["x-ratelimit-remaining-tokens"] == "1999950" and headers["content-encoding"] == "gzip"
+    assert headers["set-cookie"] == "__cf_bm=x; path=/, _cfuvid=y; path=/"
+    stream = await pool.open_stream(post(server.url()))
+    try:
+        assert await stream.read() == events
+    finally:
+        stream.close()
+    assert server.connections == 1, "both answers were framed: the connection was kept"
+
+
 async def test_an_answer_that_ends_with_its_connection_is_read_whole(
         serve: Callable[[Script], Awaitable[Server]], pool: HttpPool) -> None:
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, server: Server) -> None:
