@@ -43,6 +43,7 @@ from switchboard_billing.client import (
 )
 from switchboard_common import metrics
 from switchboard_common.errors import ServiceError
+from switchboard_common.per_object import PerObject
 from switchboard_facade.budget_headers import budget_headers
 from switchboard_facade.errors import anthropic_status_for, error_response, in_terms, status_for
 from switchboard_facade.gateway import Gateway
@@ -223,33 +224,18 @@ async def admit(gw: Gateway, api_key: str, call: Call) -> None:
     call.started_ms = call.hold.started_at_ms  # its usage is dated by the instant billing charges it at
 
 
-class _KeyParts:
-    """What a key puts in each of its router requests (the payer, the routing constraints), built once per
-    verified key: the key cache hands out the same ``KeyContext`` object for as long as the key is unchanged,
-    and a changed key is a new object. Each entry holds its key, so an object's id is not reused while it is
-    here; the table is emptied when full."""
-
-    MAX_KEYS = 4096
-
-    def __init__(self) -> None:
-        self._parts: dict[int, tuple[KeyContext, Payer, RoutingConstraints]] = {}
-
-    def of(self, key: KeyContext) -> tuple[Payer, RoutingConstraints]:
-        found = self._parts.get(id(key))
-        if found is not None and found[0] is key:
-            return found[1], found[2]
-        payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, custody_hop=f"facade@{INSTANCE}",
-                      pii_policy=key.pii_policy or "off", user_id=key.user_id, tags=key.tags,
-                      watched_budgets=watched_budgets(key))
-        constraints = RoutingConstraints(privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions,
-                                         pii_policy=key.pii_policy, credential_providers=key.credential_providers)
-        if len(self._parts) >= self.MAX_KEYS:
-            self._parts.clear()
-        self._parts[id(key)] = (key, payer, constraints)
-        return payer, constraints
+def _key_parts(key: KeyContext) -> tuple[Payer, RoutingConstraints]:
+    """What a key puts in each of its router requests (the payer, the routing constraints)."""
+    payer = Payer(key_id=key.key_id, key_alias=key.key_alias, team_id=key.team_id, custody_hop=f"facade@{INSTANCE}",
+                  pii_policy=key.pii_policy or "off", user_id=key.user_id, tags=key.tags[:],
+                  watched_budgets=watched_budgets(key))
+    constraints = RoutingConstraints(privacy_tier=key.privacy_tier, jurisdictions=key.jurisdictions[:],
+                                     pii_policy=key.pii_policy, credential_providers=key.credential_providers[:])
+    return payer, constraints
 
 
-_KEY_PARTS = _KeyParts()
+#: Built once per verified key (the key cache hands out the same object while the key is unchanged).
+_KEY_PARTS: PerObject[KeyContext, tuple[Payer, RoutingConstraints]] = PerObject(_key_parts)
 
 
 def router_request(call: Call) -> CompleteRequest:

@@ -26,7 +26,7 @@ import grpc
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from switchboard_auth.client.admin import AuthAdmin
-from switchboard_auth.client.keycache import KeyCache, has_rate_limits, limits_model
+from switchboard_auth.client.keycache import KeyCache, limits_model, rate_limited
 from switchboard_auth.client.rate_leases import LimitLeases
 from switchboard_auth.client.releases import Releaser, rate_limit_headers
 from switchboard_common import http_metrics
@@ -117,7 +117,7 @@ class AuthClient:
         rate-limit lease when this client holds one that fits, else by auth, whose Authorize then also asks
         for a lease."""
         cached = self.keycache.lookup(api_key)
-        if cached is not None and not has_rate_limits(cached):
+        if cached is not None and not rate_limited(cached):
             http_metrics.note(key_alias=cached.key_alias, team_id=cached.team_id)
             return Admitted(cached)
         leases = self.leases

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import grpc
 
 from switchboard.v1 import auth_pb2, auth_pb2_grpc
+from switchboard_common.per_object import PerObject
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ def limit_sets(ctx: auth_pb2.KeyContext) -> tuple[auth_pb2.Limits, auth_pb2.Limi
 def has_rate_limits(ctx: auth_pb2.KeyContext) -> bool:
     return any(limits.HasField(n) for limits in limit_sets(ctx) for n in _RATE_LIMITS) or bool(
         ctx.model_rpm_limits or ctx.model_tpm_limits)
+
+
+_RATE_LIMITED: PerObject[auth_pb2.KeyContext, bool] = PerObject(has_rate_limits)
+
+
+def rate_limited(ctx: auth_pb2.KeyContext) -> bool:
+    """:func:`has_rate_limits` of a context the cache handed out (worked out once per context object)."""
+    return _RATE_LIMITED.of(ctx)
 
 
 def limits_model(ctx: auth_pb2.KeyContext, model: str) -> bool:
@@ -104,7 +113,7 @@ class KeyCache:
         now = time.monotonic()
         if now - entry.stored_at > self.ttl_seconds or (entry.ctx.expires_at and entry.ctx.expires_at <= time.time()):
             return None
-        if admission_needed and has_rate_limits(entry.ctx):
+        if admission_needed and rate_limited(entry.ctx):
             return None
         return entry.ctx
 

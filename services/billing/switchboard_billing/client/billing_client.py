@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from switchboard.v1 import billing_pb2, billing_pb2_grpc
-from switchboard_billing.client.holds import Hold, budget_limits, has_budget, model_budget, subject_of
+from switchboard_billing.client.holds import Hold, budget_limits, key_budgets, model_budget
 from switchboard_billing.client.leases import BudgetLeases, Lease
 from switchboard_billing.client.outbox import SETTLE_BATCH_METHOD, Outbox, settle_batch_request
 from switchboard_billing.client.rates import RateCards
@@ -102,7 +102,8 @@ class BillingClient:
         ``started_at_ms`` is when the request started, as its usage event will say: it is charged to the budget
         windows of that instant. The hold's ``started_at_ms`` is the instant to date that event by (the same, unless
         this holder's clock is far off billing's)."""
-        budgeted = has_budget(key, model)
+        budgets = key_budgets(key)
+        budgeted = budgets.applies(key, model)
         if budgeted and choices > 1:
             raise ServiceError(Kind.ERROR_KIND_INVALID_REQUEST,
                                f"'n' of {choices} is not served on a key with a budget: a budget holds one answer at "
@@ -111,8 +112,8 @@ class BillingClient:
         rates = self.rates.lookup(model)
         if not budgeted and rates is not None and rates.servable:
             return Hold(request_id, started_at_ms=started_at_ms)  # nothing to hold, nothing to refuse
-        byok = list(key.credential_providers)
-        subject = subject_of(key, model) if budgeted else ()
+        byok = budgets.byok
+        subject = budgets.subject_for(key, model) if budgeted else ()
         unit = 0
         if budgeted and rates is not None and rates.servable and rates.priced and self.leases.enabled:
             quote = worst_case(rates, prompt_tokens_bound, max_output_tokens, byok, self.rates.default_output_tokens)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switchboard.v1 import billing_pb2
+from switchboard_common.per_object import PerObject
 
 if TYPE_CHECKING:  # the key's facts, as auth's client types them (no run-time dependency on auth)
     from switchboard_auth.client import KeyContext, Limits
@@ -74,6 +75,39 @@ def has_budget(key: KeyContext, model: str = "") -> bool:
     """Whether a budget of the key, its team or its user — or the key's budget on ``model`` — applies."""
     return (_budgeted(key.limits) or (bool(key.team_id) and _budgeted(key.team_limits))
             or (bool(key.user_id) and _budgeted(key.user_limits)) or model_budget(key, model) is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyBudgets:
+    """What a key's requests are held against, as far as it does not depend on the model asked for."""
+
+    #: A budget of the key, its team or its user applies (a budget of the key on a model may apply besides).
+    budgeted: bool
+    #: The key has budgets of its own on some models: the model decides whether one applies, and the subject.
+    per_model: bool
+    #: The subject of a request for a model without a budget of its own (see :func:`subject_of`).
+    subject: tuple[Any, ...]
+    #: The providers the key brings its own credentials for.
+    byok: tuple[str, ...]
+
+    def applies(self, key: KeyContext, model: str) -> bool:
+        """Whether a budget applies to a request of ``key`` (this one's key) for ``model``."""
+        return self.budgeted or (self.per_model and model_budget(key, model) is not None)
+
+    def subject_for(self, key: KeyContext, model: str) -> tuple[Any, ...]:
+        return subject_of(key, model) if self.per_model else self.subject
+
+
+def _key_budgets(key: KeyContext) -> KeyBudgets:
+    return KeyBudgets(has_budget(key), bool(key.model_max_budgets), subject_of(key), tuple(key.credential_providers[:]))
+
+
+#: Worked out once per verified key: the key cache hands out the same object while the key is unchanged.
+_KEY_BUDGETS: PerObject[KeyContext, KeyBudgets] = PerObject(_key_budgets)
+
+
+def key_budgets(key: KeyContext) -> KeyBudgets:
+    return _KEY_BUDGETS.of(key)
 
 
 def subject_of(key: KeyContext, model: str = "") -> tuple[Any, ...]:
