@@ -193,33 +193,36 @@ class FastLane:
 
     async def _send(self, reply: Reply, request_id: str, cors: tuple[tuple[bytes, bytes], ...], scope: Scope,
                     receive: Receive, send: Send, exchange: Exchange, route: HotRoute) -> None:
-        answer = reply.header_map
-        if "x-request-id" not in answer:
-            cors = ((b"x-request-id", request_id.encode()), *cors)
-            exchange.request_id = request_id
-        else:
-            exchange.request_id = answer["x-request-id"]
-        exchange.model = answer.get("x-switchboard-model", "")
-        exchange.deployment = answer.get("x-switchboard-deployment", "")
-        exchange.provider = answer.get("x-switchboard-provider", "")
-        exchange.streaming = isinstance(reply, StreamReply)
-        exchange.status = reply.status_code
-        if exchange.span is not None:
-            annotate(exchange.span, scope["method"], route.template, exchange)
-        connection = client_connection(scope)
-        lines = None
-        if connection is not None:
-            aliases = self.header_aliases.of(answer, cors) if self.header_aliases is not None else ()
-            lines = reply.header_lines((*cors, *aliases) if aliases else cors)
-        if isinstance(reply, StreamReply):
-            if connection is None or lines is None or not connection.start_at_once(scope, reply.status_code, lines):
+        try:
+            answer = reply.header_map
+            if "x-request-id" not in answer:
+                cors = ((b"x-request-id", request_id.encode()), *cors)
+                exchange.request_id = request_id
+            else:
+                exchange.request_id = answer["x-request-id"]
+            exchange.model = answer.get("x-switchboard-model", "")
+            exchange.deployment = answer.get("x-switchboard-deployment", "")
+            exchange.provider = answer.get("x-switchboard-provider", "")
+            exchange.streaming = isinstance(reply, StreamReply)
+            exchange.status = reply.status_code
+            if exchange.span is not None:
+                annotate(exchange.span, scope["method"], route.template, exchange)
+            connection = client_connection(scope)
+            lines = None
+            if connection is not None:
+                aliases = self.header_aliases.of(answer, cors) if self.header_aliases is not None else ()
+                lines = reply.header_lines((*cors, *aliases) if aliases else cors)
+            if isinstance(reply, StreamReply):
+                if connection is None or lines is None or not connection.start_at_once(scope, reply.status_code, lines):
+                    await send(reply.start(cors))
+                await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
+                return
+            if connection is None or lines is None or not connection.answer_at_once(scope, reply.status_code, lines,
+                                                                                    reply.body):
                 await send(reply.start(cors))
-            await stream_frames(reply.frames, send, receive, lambda: _first_frame(exchange), connection)
-            return
-        if connection is None or lines is None or not connection.answer_at_once(scope, reply.status_code, lines,
-                                                                                reply.body):
-            await send(reply.start(cors))
-            await send({"type": "http.response.body", "body": reply.body})
+                await send({"type": "http.response.body", "body": reply.body})
+        finally:
+            reply.run_then()  # what the answer need not wait for, once it is out (or cannot be)
 
 
 def _first_frame(exchange: Exchange) -> None:

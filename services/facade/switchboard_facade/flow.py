@@ -26,6 +26,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -313,12 +314,17 @@ async def _unary(gw: Gateway, call: Call, dialect: Dialect) -> Reply:
     except asyncio.CancelledError:
         _abandoned(gw, call)
         raise
-    finish(gw, call, result.usage)
-    headers = route_headers(call, result.route)
-    headers.update(dialect.extra_headers(call.request_id))
-    body = dialect.render(result.body, result.usage if result.HasField("usage") else None)
-    headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
-    return Reply(body, 200, headers)
+    try:
+        headers = route_headers(call, result.route)
+        headers.update(dialect.extra_headers(call.request_id))
+        body = dialect.render(result.body, result.usage if result.HasField("usage") else None)
+        headers["x-switchboard-overhead-ms"] = _overhead(call, result.provider_ms)
+    except BaseException:
+        finish(gw, call, result.usage)
+        raise
+    reply = Reply(body, 200, headers)
+    reply.then = partial(finish, gw, call, result.usage)  # the admission and hold are given back once it is out
+    return reply
 
 
 def _overhead(call: Call, provider_ms: float) -> str:

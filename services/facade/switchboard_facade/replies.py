@@ -125,6 +125,14 @@ class Reply(Response):
         self.header_map: Mapping[str, str] = headers if headers is not None else {}
         self.content_type = content_type
         self.background = None
+        #: What the answer need not wait for (a request's release of its admission and hold): run once it is
+        #: written, or could not be, by whoever sends it; never in a thread, unlike Starlette's ``background``.
+        self.then: Callable[[], None] | None = None
+
+    def run_then(self) -> None:
+        then, self.then = self.then, None
+        if then is not None:
+            then()
 
     def header_lines(self, extra: Pairs | tuple[tuple[bytes, bytes], ...] = ()) -> bytes | None:
         """The answer's header lines as :meth:`start` lists them (the route's own, the body's length and type, then
@@ -168,7 +176,10 @@ class Reply(Response):
         await send({"type": "http.response.body", "body": self.body})
 
     async def __call__(self, scope: Any, receive: Receive, send: Send) -> None:
-        await self.send_to(send)
+        try:
+            await self.send_to(send)
+        finally:
+            self.run_then()
         if self.background is not None:
             await self.background()
 

@@ -311,6 +311,42 @@ async def test_a_successful_answer_carries_cors_route_and_request_id_headers() -
     assert gateway.settled == [], "the router settles what it served"
 
 
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_a_whole_answer_goes_out_before_its_admission_and_hold_are_given_back(path: str) -> None:
+    """They are given back once, after the answer is written: the answer does not wait for them."""
+    gateway = StubGateway()
+    app = make_app(gateway)
+    given_back_when_sent: list[tuple[int, int]] = []
+    target = app if path == "lane" else app.framework
+
+    async def watching(scope: Any, receive: Any, send: Any) -> None:
+        async def noting(message: dict[str, Any]) -> None:
+            given_back_when_sent.append((len(gateway.released), len(gateway.ended)))
+            await send(message)
+        await target(scope, receive, noting)
+
+    answer = await call(watching, "/v1/chat/completions", chat_body(), AUTH)
+    assert answer.status == 200
+    assert given_back_when_sent == [(0, 0), (0, 0)], "the head and the body went out first"
+    assert gateway.released == [USAGE] and gateway.ended == [answer.header("x-request-id")]
+
+
+@pytest.mark.parametrize("path", ["lane", "framework"])
+async def test_an_answer_that_cannot_be_written_still_gives_back_its_admission_and_hold(path: str) -> None:
+    gateway = StubGateway()
+    app = make_app(gateway)
+    target = app if path == "lane" else app.framework
+
+    async def breaking(scope: Any, receive: Any, send: Any) -> None:
+        async def broken(message: dict[str, Any]) -> None:
+            raise OSError("the connection broke")
+        await target(scope, receive, broken)
+
+    with pytest.raises(OSError):
+        await call(breaking, "/v1/chat/completions", chat_body(), AUTH)
+    assert gateway.released == [USAGE] and len(gateway.ended) == 1, "given back once, all the same"
+
+
 async def test_a_request_is_dated_by_the_instant_billing_charges_it_at() -> None:
     """Its start as this facade read it, unless billing charged another instant (a clock far off billing's)."""
     gateway = StubGateway()
