@@ -183,7 +183,8 @@ class ExchangeSession:
                 # must not leave a call the caller was answered for unbilled.
                 answered.settle()
                 put((router_pb2.ExchangeReply(call_id=call_id, completion=answered.response), None))
-                route_metrics.observe_response(request, answered.response)
+                # The metrics wait for the writer, woken by ``put``, to send the answer first.
+                loop.call_soon(route_metrics.observe_response, request, answered.response)
             code = grpc.StatusCode.OK
         except ServiceError as err:
             code, error = grpc_code_for(err.kind), err.error
@@ -200,7 +201,7 @@ class ExchangeSession:
                 del self.running[call_id]
             if self.cuts.get(call_id) is cut:
                 del self.cuts[call_id]
-            grpc_metrics.record_call("router", method, started, code, error)
+            loop.call_soon(grpc_metrics.record_call, "router", method, started, code, error)
             self._close_if_idle()
 
 

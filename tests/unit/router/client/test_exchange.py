@@ -13,6 +13,7 @@ import pytest
 from switchboard.v1 import common_pb2, router_pb2, router_pb2_grpc
 from switchboard_common.channels import open_channel
 from switchboard_common.errors import Kind, ServiceError, abort
+from switchboard_router import exchange as exchange_module
 from switchboard_router.call_cut import cut_outcome
 from switchboard_router.callers import Caller
 from switchboard_router.client import RouterClient
@@ -181,6 +182,41 @@ async def test_a_whole_answer_is_journaled_before_it_goes_out() -> None:
     session = ExchangeSession(calls, RecordingContext(), Caller(trusted=True))  # type: ignore[arg-type]
     await asyncio.wait_for(session.run(requests()), 10)
     assert settled_at_write and all(settled for _, settled in settled_at_write), settled_at_write
+
+
+async def test_a_whole_answer_is_written_before_its_call_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answer does not wait for the router's metrics of its call: they are recorded once it is on its way."""
+    calls = FakeCalls()
+    order: list[tuple[str, int]] = []
+    all_counted = asyncio.Event()
+
+    def counted(request: router_pb2.CompleteRequest, response: router_pb2.CompleteResponse) -> None:
+        order.append(("counted", int(request.request_id[1:])))
+
+    def recorded(service: str, method: str, started: float, code: Any, error: Any) -> None:
+        order.append(("recorded", 0))
+        if sum(1 for what, _ in order if what == "recorded") == 5:
+            all_counted.set()
+
+    monkeypatch.setattr(exchange_module.route_metrics, "observe_response", counted)
+    monkeypatch.setattr(exchange_module.grpc_metrics, "record_call", recorded)
+
+    class RecordingContext:
+        async def send_initial_metadata(self, metadata: Any) -> None:
+            pass
+
+        async def write(self, reply: router_pb2.ExchangeReply) -> None:
+            order.append(("written", reply.call_id))
+
+    async def requests() -> AsyncIterator[router_pb2.ExchangeRequest]:
+        for n in range(5):
+            yield router_pb2.ExchangeRequest(call_id=n, complete=request(n))
+        await all_counted.wait()
+
+    session = ExchangeSession(calls, RecordingContext(), Caller(trusted=True))  # type: ignore[arg-type]
+    await asyncio.wait_for(session.run(requests()), 10)
+    for n in range(5):
+        assert order.index(("written", n)) < order.index(("counted", n)), order
 
 
 async def test_every_whole_answer_is_settled_once_whether_or_not_its_stream_survives(
