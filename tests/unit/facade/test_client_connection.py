@@ -44,6 +44,27 @@ class Recorder:
         self.writes: list[str] = []
         self.at_once: list[bool] = []
         self.wire = b""
+        #: Timers the connections asked their loop for.
+        self.timers = 0
+
+
+class CountingLoop:
+    """The server's loop, as a connection sees it: every timer it asks for is counted."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, recorder: Recorder) -> None:
+        self._loop = loop
+        self._recorder = recorder
+
+    def call_later(self, delay: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        self._recorder.timers += 1
+        return self._loop.call_later(delay, callback, *args)
+
+    def call_at(self, when: float, callback: Any, *args: Any) -> asyncio.TimerHandle:
+        self._recorder.timers += 1
+        return self._loop.call_at(when, callback, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loop, name)
 
 
 class RecordingTransport:
@@ -114,6 +135,7 @@ def serve(limits: EdgeLimits) -> Iterator[tuple[int, Recorder]]:
             # The facade's server writes no access line of uvicorn's (its own is written off the loop); uvicorn
             # would write one here because pytest's log capture gives its logger handlers.
             self.access_log = False
+            self.loop = CountingLoop(self.loop, recorder)
 
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(RecordingTransport(transport, recorder))
@@ -293,6 +315,25 @@ def test_header_lines_give_the_servers_verdict_on_every_character() -> None:
                     is not None) == value_ok, repr(char)
             assert (Reply(b"{}", 200, {name: "1"}).header_lines() is not None) == name_ok, repr(char)
             assert (Reply(b"{}", 200, {}).header_lines(((name_bytes, b"1"),)) is not None) == bytes_name_ok, repr(char)
+
+
+def test_a_kept_alive_connections_requests_start_no_timer_and_its_idle_timeout_still_ends_it() -> None:
+    """Each request starts and stops the head, body and idle timeouts; the connection's one timer is moved only when
+    it would fire too late, so a run of requests asks the loop for no timer of its own. An idle connection is still
+    closed when its idle timeout has run, counted from its last answer."""
+    for port, recorder in serve(EdgeLimits(idle_timeout=0.5)):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            client.sendall(REQUEST)
+            assert read_answer(client).status == 201
+            first = recorder.timers
+            for _ in range(30):
+                client.sendall(REQUEST)
+                assert read_answer(client).status == 201
+            assert recorder.timers - first <= 2, f"{recorder.timers - first} timers for 30 requests"
+            client.settimeout(10)
+            started = time.monotonic()
+            assert client.recv(1) == b"", "the idle connection was closed"
+            assert time.monotonic() - started >= 0.4, "not before its idle timeout"
 
 
 def test_a_lost_connection_calls_back_the_work_of_its_request(server: tuple[int, Recorder]) -> None:
