@@ -27,14 +27,13 @@ import grpc
 from switchboard.v1 import common_pb2, router_pb2
 from switchboard_common import grpc_metrics
 from switchboard_common.errors import ServiceError, abort, grpc_code_for, service_failed
+from switchboard_common.mailbox import Mailbox
 from switchboard_router import call_cut, route_metrics
 from switchboard_router.callers import Caller
+from switchboard_router.client import exchange_wire
 from switchboard_router.operations import Operation
 
 log = logging.getLogger(__name__)
-
-#: Initial metadata a router sends when an exchange is open (a router without Exchange answers UNIMPLEMENTED).
-EXCHANGE_READY = ("switchboard-exchange", "1")
 
 #: ExchangeRequest's call kind -> the unary RPC it stands for (metrics label it so).
 _METHODS = {**{operation.value: operation.rpc for operation in Operation}, "stream": "StreamComplete"}
@@ -43,6 +42,11 @@ _END = router_pb2.ExchangeEnd()
 #: The servicer context of an Exchange stream.
 ExchangeContext = grpc.aio.ServicerContext[router_pb2.ExchangeRequest, router_pb2.ExchangeReply]
 _DRAINING = router_pb2.ExchangeReply(draining=router_pb2.ExchangeDraining())
+
+
+def _reply_size(item: Any) -> int | None:
+    """A queued reply's size in a batch; None for the stream's close, which never joins one."""
+    return None if item is _CLOSE else int(item[0].ByteSize())
 
 
 class Calls(Protocol):
@@ -71,7 +75,8 @@ class ExchangeHub:
         except ServiceError as err:
             await abort(context, err)
             return
-        session = ExchangeSession(self.calls, context, caller)
+        session = ExchangeSession(self.calls, context, caller,
+                                  batches=exchange_wire.reads_batches(context.invocation_metadata()))
         self.sessions.add(session)
         if self.draining:
             session.drain()
@@ -90,27 +95,39 @@ class ExchangeHub:
 class ExchangeSession:
     """One Exchange stream: a reader that starts and cancels calls, and the one writer of their replies."""
 
-    def __init__(self, calls: Calls, context: ExchangeContext, caller: Caller) -> None:
+    def __init__(self, calls: Calls, context: ExchangeContext, caller: Caller, batches: bool = False) -> None:
         self.calls = calls
         self.context = context
         self.caller = caller
+        #: Whether the caller reads batches (it said so when it opened the stream).
+        self.batches = batches
         self.running: dict[int, asyncio.Task[None]] = {}
         #: The reason each running call would be cut for, set by its caller's cancel before its task is cancelled.
         self.cuts: dict[int, call_cut.CallCut] = {}
         #: (reply, future set once written or None) in order, or _CLOSE.
-        self.outgoing: asyncio.Queue[Any] = asyncio.Queue()
+        self.outgoing: Mailbox[Any] = Mailbox()
         self.reading_done = False
         self.draining = False
 
     async def run(self, requests: AsyncIterator[router_pb2.ExchangeRequest]) -> None:
-        await self.context.send_initial_metadata((EXCHANGE_READY,))
+        await self.context.send_initial_metadata((exchange_wire.READY, exchange_wire.BATCHES))
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._read(requests, loop))
+        outgoing = self.outgoing
         try:
             while True:
-                item = await self.outgoing.get()
+                waiting = await outgoing.wait()
+                item = waiting.popleft()
                 if item is _CLOSE:
                     return
+                if self.batches and waiting:
+                    items = exchange_wire.take_batch(item, waiting, _reply_size)
+                    if len(items) > 1:
+                        await self.context.write(router_pb2.ExchangeReply(batch=[reply for reply, _ in items]))
+                        for _, written in items:
+                            if written is not None and not written.done():
+                                written.set_result(None)
+                        continue
                 reply, written = item
                 await self.context.write(reply)
                 if written is not None and not written.done():
@@ -126,32 +143,40 @@ class ExchangeSession:
     def drain(self) -> None:
         if not self.draining:
             self.draining = True
-            self.outgoing.put_nowait((_DRAINING, None))
+            self.outgoing.put((_DRAINING, None))
 
     async def _read(self, requests: AsyncIterator[router_pb2.ExchangeRequest],
                     loop: asyncio.AbstractEventLoop) -> None:
         try:
-            async for request in requests:
-                kind = request.WhichOneof("call")
-                call_id = request.call_id
-                if kind == "cancel":
-                    task = self.running.pop(call_id, None)
-                    if task is not None:
-                        cut = self.cuts.pop(call_id, None)  # the task holds it: no entry is left if it never ran
-                        if cut is not None:
-                            cut.reason = request.cancel.reason
-                        task.cancel()
-                elif kind is not None:
-                    cut = self.cuts[call_id] = call_cut.CallCut()
-                    self.running[call_id] = loop.create_task(self._call(call_id, kind, getattr(request, kind), cut))
+            async for message in requests:
+                kind = message.WhichOneof("call")
+                if kind is not None:
+                    self._take(message, kind, loop)
+                else:  # a batch, which carries nothing else (sliced: iterating would end in an IndexError)
+                    for request in message.batch[:]:
+                        self._take(request, request.WhichOneof("call"), loop)
         finally:
             # The facade closed its side: no new calls; the stream ends when the running ones are done.
             self.reading_done = True
             self._close_if_idle()
 
+    def _take(self, request: router_pb2.ExchangeRequest, kind: str | None, loop: asyncio.AbstractEventLoop) -> None:
+        """Starts or cancels the call one request names (a kind this router does not know is ignored)."""
+        call_id = request.call_id
+        if kind == "cancel":
+            task = self.running.pop(call_id, None)
+            if task is not None:
+                cut = self.cuts.pop(call_id, None)  # the task holds it: no entry is left if it never ran
+                if cut is not None:
+                    cut.reason = request.cancel.reason
+                task.cancel()
+        elif kind is not None:
+            cut = self.cuts[call_id] = call_cut.CallCut()
+            self.running[call_id] = loop.create_task(self._call(call_id, kind, getattr(request, kind), cut))
+
     def _close_if_idle(self) -> None:
         if self.reading_done and not self.running:
-            self.outgoing.put_nowait(_CLOSE)
+            self.outgoing.put(_CLOSE)
 
     async def _call(self, call_id: int, kind: str, request: router_pb2.CompleteRequest,
                     cut: call_cut.CallCut) -> None:
@@ -161,7 +186,7 @@ class ExchangeSession:
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
         error: common_pb2.Error | None = None
-        put = self.outgoing.put_nowait
+        put = self.outgoing.put
         loop = asyncio.get_running_loop()
         try:
             if kind == "stream":
@@ -205,4 +230,4 @@ class ExchangeSession:
             self._close_if_idle()
 
 
-__all__ = ["EXCHANGE_READY", "ExchangeHub", "ExchangeSession"]
+__all__ = ["ExchangeHub", "ExchangeSession"]

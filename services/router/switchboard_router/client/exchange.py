@@ -36,20 +36,29 @@ import grpc
 
 from switchboard.v1 import router_pb2, router_pb2_grpc
 from switchboard_common.errors import ServiceError, service_unavailable
+from switchboard_common.mailbox import Mailbox
+from switchboard_router.client import exchange_wire
 
 log = logging.getLogger(__name__)
 
 #: A lane takes new calls for this long, then is closed when its calls are done (well under the router's
 #: five-minute max connection age, after which the connection's streams have a limited grace).
 LANE_MAX_AGE_SECONDS = 120.0
+#: Calls sent on one lane before the next lane's turn. Calls that start close together then share a lane, so that its
+#: writer sends them as one message (and the router its answers), while the lanes (over several router replicas, when
+#: the channel balances them) still take their turns many times a second under load.
+CALLS_PER_TURN = 32
 #: After a router answered UNIMPLEMENTED (an older router), the unary RPCs are used for this long.
 UNSUPPORTED_BACKOFF_SECONDS = 60.0
-#: Initial metadata of an open exchange (see switchboard_router.exchange).
-_READY_KEY, _READY_VALUE = "switchboard-exchange", "1"
 _END = object()
 _CLOSE_WRITES = object()
 #: One open Exchange stream, as the client sees it.
 _ExchangeCall = grpc.aio.StreamStreamCall[router_pb2.ExchangeRequest, router_pb2.ExchangeReply]
+
+
+def _message_size(message: Any) -> int | None:
+    """A queued ExchangeRequest's size in a batch; None for the close of writes, which never joins one."""
+    return None if message is _CLOSE_WRITES else int(message.ByteSize())
 
 
 def _consume_failure(task: asyncio.Task[Any]) -> None:
@@ -145,17 +154,20 @@ class _Lane:
     """One open Exchange stream: its calls in flight, a writer task and a reader task."""
 
     def __init__(self, owner: RouterExchange, call: _ExchangeCall,
-                 loop: asyncio.AbstractEventLoop) -> None:
+                 loop: asyncio.AbstractEventLoop, batches: bool = False) -> None:
         self.owner = owner
         self.call = call
         self.loop = loop
+        #: Whether the router reads batches (it said so when the stream opened).
+        self.batches = batches
         self.waiters: dict[int, _Answer | ExchangedStream] = {}
         self.ids = itertools.count(1)
         self.opened_at = loop.time()
         self.retired = False
         self.broken = False
         self.writes_closed = False
-        self.outgoing: asyncio.Queue[Any] = asyncio.Queue()
+        #: ExchangeRequest messages to send, in order, or _CLOSE_WRITES.
+        self.outgoing: Mailbox[Any] = Mailbox()
         self.writer = loop.create_task(self._write())
         self.reader = loop.create_task(self._read())
 
@@ -164,12 +176,12 @@ class _Lane:
         self.waiters[call_id] = waiter
         message = router_pb2.ExchangeRequest(call_id=call_id)
         getattr(message, kind).CopyFrom(request)
-        self.outgoing.put_nowait(message)
+        self.outgoing.put(message)
 
     def cancel(self, call_id: int, reason: router_pb2.CancelReason) -> None:
         """Forgets the call and, if the router may still be running it, cancels it there for ``reason``."""
         if self.waiters.pop(call_id, None) is not None and not self.broken:
-            self.outgoing.put_nowait(router_pb2.ExchangeRequest(
+            self.outgoing.put(router_pb2.ExchangeRequest(
                 call_id=call_id, cancel=router_pb2.ExchangeCancel(reason=reason)))
         self._close_writes_if_idle()
 
@@ -188,15 +200,22 @@ class _Lane:
     def _close_writes_if_idle(self) -> None:
         if self.retired and not self.waiters and not self.writes_closed and not self.broken:
             self.writes_closed = True
-            self.outgoing.put_nowait(_CLOSE_WRITES)
+            self.outgoing.put(_CLOSE_WRITES)
 
     async def _write(self) -> None:
+        """Sends what is queued: one message, or, to a router that reads them, a batch of all that fits in one."""
+        outgoing = self.outgoing
         try:
             while True:
-                message = await self.outgoing.get()
+                waiting = await outgoing.wait()
+                message = waiting.popleft()
                 if message is _CLOSE_WRITES:
                     await self.call.done_writing()
                     return
+                if self.batches and waiting:
+                    batch = exchange_wire.take_batch(message, waiting, _message_size)
+                    if len(batch) > 1:
+                        message = router_pb2.ExchangeRequest(batch=batch)
                 await self.call.write(message)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
             log.debug("exchange write failed", extra={"error": repr(exc)})  # the reader reports the break
@@ -205,18 +224,15 @@ class _Lane:
         waiters = self.waiters
         try:
             while True:
-                reply = await self.call.read()
-                if not isinstance(reply, router_pb2.ExchangeReply):  # grpc.aio.EOF: the stream ended
+                message = await self.call.read()
+                if not isinstance(message, router_pb2.ExchangeReply):  # grpc.aio.EOF: the stream ended
                     return
-                kind = reply.WhichOneof("reply")
-                if kind == "draining":
-                    self.owner.drop(self)
-                    continue
-                waiter = waiters.get(reply.call_id)
-                if waiter is not None and waiter.deliver(reply, kind):
-                    del waiters[reply.call_id]
-                    if self.retired and not waiters:
-                        self._close_writes_if_idle()
+                kind = message.WhichOneof("reply")
+                if kind is not None:
+                    self._deliver(message, kind)
+                else:  # a batch, which carries nothing else (sliced: iterating would end in an IndexError)
+                    for reply in message.batch[:]:
+                        self._deliver(reply, reply.WhichOneof("reply"))
         except grpc.aio.AioRpcError as exc:
             # An idle lane ends quietly when its connection is closed (the router's max connection age).
             (log.warning if waiters else log.debug)(
@@ -231,6 +247,18 @@ class _Lane:
             for waiter in waiters.values():
                 waiter.fail(error)
             waiters.clear()
+
+    def _deliver(self, reply: router_pb2.ExchangeReply, kind: str | None) -> None:
+        """Hands one reply to its call's waiter."""
+        if kind == "draining":
+            self.owner.drop(self)
+            return
+        waiters = self.waiters
+        waiter = waiters.get(reply.call_id)
+        if waiter is not None and waiter.deliver(reply, kind):
+            del waiters[reply.call_id]
+            if self.retired and not waiters:
+                self._close_writes_if_idle()
 
     async def aclose(self) -> None:
         self.broken = True
@@ -254,6 +282,7 @@ class RouterExchange:
         self.opening: list[asyncio.Task[_Lane] | None] = [None] * streams
         self.lanes: set[_Lane] = set()
         self.turn = 0
+        self.calls_this_turn = 0
         self.unsupported_until = 0.0
         #: Why a call this client stops now is stopped (its caller's client left, unless the caller is stopping).
         self.cut_reason: router_pb2.CancelReason = router_pb2.CANCEL_REASON_CLIENT_GONE
@@ -299,7 +328,10 @@ class RouterExchange:
     async def _lane(self) -> _Lane:
         """The next lane round-robin, opened (or replaced, when retired or old) as needed."""
         index = self.turn
-        self.turn = (index + 1) % len(self.slots)
+        self.calls_this_turn += 1
+        if self.calls_this_turn >= CALLS_PER_TURN:
+            self.calls_this_turn = 0
+            self.turn = (index + 1) % len(self.slots)
         lane = self.slots[index]
         if lane is not None:
             if lane.loop.time() - lane.opened_at < LANE_MAX_AGE_SECONDS:
@@ -313,11 +345,12 @@ class RouterExchange:
 
     async def _open(self, index: int) -> _Lane:
         loop = asyncio.get_running_loop()
-        call = self.stub.Exchange(metadata=self.metadata)
+        call = self.stub.Exchange(metadata=(*self.metadata, exchange_wire.BATCHES))
         try:
             async with asyncio.timeout(self.open_timeout_seconds):
                 metadata = await call.initial_metadata()
-                if (metadata.get(_READY_KEY) if metadata is not None else None) != _READY_VALUE:
+                ready_key, ready_value = exchange_wire.READY
+                if (metadata.get(ready_key) if metadata is not None else None) != ready_value:
                     code = await call.code()
                     if code == grpc.StatusCode.UNIMPLEMENTED:
                         log.info("the router has no Exchange RPC; using unary calls")
@@ -331,7 +364,7 @@ class RouterExchange:
             raise
         finally:
             self.opening[index] = None
-        lane = _Lane(self, call, loop)
+        lane = _Lane(self, call, loop, batches=exchange_wire.reads_batches(metadata))
         self.slots[index] = lane
         self.lanes.add(lane)
         return lane

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -16,8 +17,8 @@ from switchboard_common.errors import Kind, ServiceError, abort
 from switchboard_router import exchange as exchange_module
 from switchboard_router.call_cut import cut_outcome
 from switchboard_router.callers import Caller
-from switchboard_router.client import RouterClient
-from switchboard_router.client.exchange import ExchangeUnavailable, RouterExchange
+from switchboard_router.client import RouterClient, exchange_wire
+from switchboard_router.client.exchange import CALLS_PER_TURN, ExchangeUnavailable, RouterExchange
 from switchboard_router.exchange import ExchangeHub, ExchangeSession
 from switchboard_router.operations import Operation
 from switchboard_router.served import Answered
@@ -408,3 +409,182 @@ async def test_router_without_exchange_falls_back_to_unary() -> None:
     finally:
         await client.close()
         await h.servers[0].stop(0)
+
+
+class CountingContext:
+    """The servicer context of an Exchange stream, counting the messages the router writes on it."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self.context = context
+        self.messages: list[router_pb2.ExchangeReply] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.context, name)
+
+    async def write(self, reply: router_pb2.ExchangeReply) -> None:
+        self.messages.append(reply)
+        await self.context.write(reply)
+
+
+class CountingRouter(Router):
+    """A router that records every message of its exchanges as it came, both ways."""
+
+    def __init__(self, calls: FakeCalls) -> None:
+        super().__init__(calls)
+        self.received: list[router_pb2.ExchangeRequest] = []
+        self.contexts: list[CountingContext] = []
+
+    async def Exchange(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
+        async def recorded() -> AsyncIterator[router_pb2.ExchangeRequest]:
+            async for message in requests:
+                self.received.append(message)
+                yield message
+
+        counting = CountingContext(context)
+        self.contexts.append(counting)
+        assert self.hub is not None
+        await self.hub.serve(recorded(), counting)  # type: ignore[arg-type]
+
+
+async def serve(router: router_pb2_grpc.RouterServicer) -> tuple[grpc.aio.Server, grpc.aio.Channel]:
+    server = grpc.aio.server()
+    router_pb2_grpc.add_RouterServicer_to_server(router, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, open_channel(f"127.0.0.1:{port}")
+
+
+def items_of(messages: list[Any]) -> list[Any]:
+    """The messages as the receiver handles them: a batch's items in its place."""
+    return [item for message in messages for item in (message.batch[:] if len(message.batch) else [message])]
+
+
+async def test_calls_that_wait_together_go_out_as_one_message_each_way() -> None:
+    """Calls queued behind a write in flight are sent as one batch, and answers that are ready together come back
+    as one: fewer gRPC messages than calls, each call still answered with its own answer, in order."""
+    router = CountingRouter(FakeCalls())
+    server, channel = await serve(router)
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 4, timeout_seconds=10, open_timeout_seconds=5)
+    calls = CALLS_PER_TURN + 8
+    try:
+        answers = await asyncio.gather(*(exchange.complete(request(n)) for n in range(calls)))
+        assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(calls))
+        # The first CALLS_PER_TURN calls took one lane, the rest the next one.
+        assert len(router.contexts) == len(exchange.lanes) == 2
+        sent = items_of(router.received)
+        assert sorted(m.complete.request_id for m in sent) == sorted(f"r{n}" for n in range(calls))
+        assert len(router.received) < calls and any(len(message.batch) > 1 for message in router.received)
+        assert not any(len(item.batch) for item in sent)  # an item carries no batch of its own
+        for context in router.contexts:  # one reply per call of the lane (call ids are the lane's own)
+            ids = [reply.call_id for reply in items_of(context.messages)]
+            assert len(ids) == len(set(ids))
+        assert sum(len(items_of(context.messages)) for context in router.contexts) == calls
+        assert sum(len(context.messages) for context in router.contexts) < calls
+    finally:
+        await exchange.close()
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_a_streams_events_keep_their_order_through_batches() -> None:
+    router = CountingRouter(FakeCalls())
+    server, channel = await serve(router)
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+
+    async def collect(n: int) -> list[bytes]:
+        first, events = await exchange.stream(request(n, chunks=20, gap=0))
+        assert first.route.deployment_id == f"d{n}"
+        return [chunk for event in [e async for e in events] for chunk in event.chunks.chunks[:]]
+
+    try:
+        streams = await asyncio.gather(*(collect(n) for n in range(12)))
+        for n, chunks in enumerate(streams):
+            assert b"".join(chunks) == b"".join(f"{n}:{i}".encode() for i in range(20))
+        (context,) = router.contexts
+        assert any(len(message.batch) > 1 for message in context.messages)
+    finally:
+        await exchange.close()
+        await channel.close()
+        await server.stop(0)
+
+
+class OlderRouter(router_pb2_grpc.RouterServicer):
+    """A router from before batches: it answers each call of its exchange alone and reads no batch."""
+
+    def __init__(self) -> None:
+        self.received: list[router_pb2.ExchangeRequest] = []
+
+    async def Exchange(self, requests: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.send_initial_metadata((("switchboard-exchange", "1"),))
+        async for message in requests:
+            self.received.append(message)
+            if message.WhichOneof("call") == "complete":
+                body = orjson.loads(message.complete.body)
+                answer = router_pb2.CompleteResponse(body=orjson.dumps({"echo": body["n"], "op": "complete"}))
+                await context.write(router_pb2.ExchangeReply(call_id=message.call_id, completion=answer))
+
+
+async def test_a_router_from_before_batches_gets_every_call_alone() -> None:
+    router = OlderRouter()
+    server, channel = await serve(router)
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        answers = await asyncio.gather(*(exchange.complete(request(n)) for n in range(40)))
+        assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(40))
+        assert len(router.received) == 40 and not any(len(message.batch) for message in router.received)
+    finally:
+        await exchange.close()
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_a_caller_from_before_batches_gets_every_reply_alone() -> None:
+    """A caller that did not say it reads batches (an older facade) gets one reply per message, even for answers
+    ready together."""
+    router = CountingRouter(FakeCalls())
+    server, channel = await serve(router)
+    call = router_pb2_grpc.RouterStub(channel).Exchange()
+    try:
+        metadata = await call.initial_metadata()
+        assert metadata.get("switchboard-exchange") == "1"
+        for n in range(1, 41):
+            await call.write(router_pb2.ExchangeRequest(call_id=n, complete=request(n)))
+        replies = [await call.read() for _ in range(40)]
+        assert sorted(reply.call_id for reply in replies) == list(range(1, 41))
+        assert not any(len(reply.batch) for reply in replies)
+        await call.done_writing()
+    finally:
+        call.cancel()
+        await channel.close()
+        await server.stop(0)
+
+
+async def test_a_batch_past_its_byte_limit_goes_out_in_several_messages() -> None:
+    """Large prompts queued together are split so that no message nears the channel's size limit."""
+    router = CountingRouter(FakeCalls())
+    server, channel = await serve(router)
+    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
+    try:
+        padding = "x" * 300_000
+        answers = await asyncio.gather(*(exchange.complete(request(n, pad=padding)) for n in range(12)))
+        assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(12))
+        assert len(items_of(router.received)) == 12
+        assert all(message.ByteSize() < 2 * exchange_wire.BATCH_MAX_BYTES for message in router.received)
+        assert len(router.received) >= 12 * 300_000 // (2 * exchange_wire.BATCH_MAX_BYTES)
+    finally:
+        await exchange.close()
+        await channel.close()
+        await server.stop(0)
+
+
+def test_a_batch_takes_what_fits_and_leaves_the_rest_waiting() -> None:
+    close = object()
+    sizes: dict[object, int | None] = {"a": 10, "b": exchange_wire.BATCH_MAX_BYTES - 1, "c": 2, close: None}
+    waiting = deque(["b", "c"])
+    assert exchange_wire.take_batch("a", waiting, sizes.get) == ["a", "b"]
+    assert list(waiting) == ["c"]  # it would not fit
+    waiting = deque(["a", close, "c"])
+    assert exchange_wire.take_batch("c", waiting, sizes.get) == ["c", "a"]
+    assert list(waiting) == [close, "c"]  # the close is never batched, nor what follows it
+    waiting = deque(["c"] * 200)
+    assert len(exchange_wire.take_batch("c", waiting, sizes.get)) == exchange_wire.BATCH_MAX_ITEMS
