@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -446,12 +447,31 @@ class CountingRouter(Router):
         await self.hub.serve(recorded(), counting)  # type: ignore[arg-type]
 
 
-async def serve(router: router_pb2_grpc.RouterServicer) -> tuple[grpc.aio.Server, grpc.aio.Channel]:
+@contextlib.asynccontextmanager
+async def serving(router: router_pb2_grpc.RouterServicer) -> AsyncIterator[grpc.aio.Channel]:
+    """A channel to ``router`` served on loopback; both are closed at the end."""
     server = grpc.aio.server()
     router_pb2_grpc.add_RouterServicer_to_server(router, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    return server, open_channel(f"127.0.0.1:{port}")
+    channel = open_channel(f"127.0.0.1:{port}")
+    try:
+        yield channel
+    finally:
+        await channel.close()
+        await server.stop(0)
+
+
+@contextlib.asynccontextmanager
+async def exchange_with(router: router_pb2_grpc.RouterServicer, lanes: int = 1) -> AsyncIterator[RouterExchange]:
+    """An exchange of ``lanes`` lanes to ``router`` served on loopback; all closed at the end."""
+    async with serving(router) as channel:
+        exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), lanes, timeout_seconds=10,
+                                  open_timeout_seconds=5)
+        try:
+            yield exchange
+        finally:
+            await exchange.close()
 
 
 def items_of(messages: list[Any]) -> list[Any]:
@@ -463,10 +483,8 @@ async def test_calls_that_wait_together_go_out_as_one_message_each_way() -> None
     """Calls queued behind a write in flight are sent as one batch, and answers that are ready together come back
     as one: fewer gRPC messages than calls, each call still answered with its own answer, in order."""
     router = CountingRouter(FakeCalls())
-    server, channel = await serve(router)
-    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 4, timeout_seconds=10, open_timeout_seconds=5)
     calls = CALLS_PER_TURN + 8
-    try:
+    async with exchange_with(router, 4) as exchange:
         answers = await asyncio.gather(*(exchange.complete(request(n)) for n in range(calls)))
         assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(calls))
         # The first CALLS_PER_TURN calls took one lane, the rest the next one.
@@ -480,32 +498,22 @@ async def test_calls_that_wait_together_go_out_as_one_message_each_way() -> None
             assert len(ids) == len(set(ids))
         assert sum(len(items_of(context.messages)) for context in router.contexts) == calls
         assert sum(len(context.messages) for context in router.contexts) < calls
-    finally:
-        await exchange.close()
-        await channel.close()
-        await server.stop(0)
 
 
 async def test_a_streams_events_keep_their_order_through_batches() -> None:
     router = CountingRouter(FakeCalls())
-    server, channel = await serve(router)
-    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
 
     async def collect(n: int) -> list[bytes]:
         first, events = await exchange.stream(request(n, chunks=20, gap=0))
         assert first.route.deployment_id == f"d{n}"
         return [chunk for event in [e async for e in events] for chunk in event.chunks.chunks[:]]
 
-    try:
+    async with exchange_with(router) as exchange:
         streams = await asyncio.gather(*(collect(n) for n in range(12)))
         for n, chunks in enumerate(streams):
             assert b"".join(chunks) == b"".join(f"{n}:{i}".encode() for i in range(20))
         (context,) = router.contexts
         assert any(len(message.batch) > 1 for message in context.messages)
-    finally:
-        await exchange.close()
-        await channel.close()
-        await server.stop(0)
 
 
 class OlderRouter(router_pb2_grpc.RouterServicer):
@@ -526,55 +534,41 @@ class OlderRouter(router_pb2_grpc.RouterServicer):
 
 async def test_a_router_from_before_batches_gets_every_call_alone() -> None:
     router = OlderRouter()
-    server, channel = await serve(router)
-    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
-    try:
+    async with exchange_with(router) as exchange:
         answers = await asyncio.gather(*(exchange.complete(request(n)) for n in range(40)))
         assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(40))
         assert len(router.received) == 40 and not any(len(message.batch) for message in router.received)
-    finally:
-        await exchange.close()
-        await channel.close()
-        await server.stop(0)
 
 
 async def test_a_caller_from_before_batches_gets_every_reply_alone() -> None:
     """A caller that did not say it reads batches (an older facade) gets one reply per message, even for answers
     ready together."""
     router = CountingRouter(FakeCalls())
-    server, channel = await serve(router)
-    call = router_pb2_grpc.RouterStub(channel).Exchange()
-    try:
-        metadata = await call.initial_metadata()
-        assert metadata.get("switchboard-exchange") == "1"
-        for n in range(1, 41):
-            await call.write(router_pb2.ExchangeRequest(call_id=n, complete=request(n)))
-        replies = [await call.read() for _ in range(40)]
-        assert sorted(reply.call_id for reply in replies) == list(range(1, 41))
-        assert not any(len(reply.batch) for reply in replies)
-        await call.done_writing()
-    finally:
-        call.cancel()
-        await channel.close()
-        await server.stop(0)
+    async with serving(router) as channel:
+        call = router_pb2_grpc.RouterStub(channel).Exchange()
+        try:
+            metadata = await call.initial_metadata()
+            assert metadata.get("switchboard-exchange") == "1"
+            for n in range(1, 41):
+                await call.write(router_pb2.ExchangeRequest(call_id=n, complete=request(n)))
+            replies = [await call.read() for _ in range(40)]
+            assert sorted(reply.call_id for reply in replies) == list(range(1, 41))
+            assert not any(len(reply.batch) for reply in replies)
+            await call.done_writing()
+        finally:
+            call.cancel()
 
 
 async def test_a_batch_past_its_byte_limit_goes_out_in_several_messages() -> None:
     """Large prompts queued together are split so that no message nears the channel's size limit."""
     router = CountingRouter(FakeCalls())
-    server, channel = await serve(router)
-    exchange = RouterExchange(router_pb2_grpc.RouterStub(channel), 1, timeout_seconds=10, open_timeout_seconds=5)
-    try:
+    async with exchange_with(router) as exchange:
         padding = "x" * 300_000
         answers = await asyncio.gather(*(exchange.complete(request(n, pad=padding)) for n in range(12)))
         assert [orjson.loads(answer.body)["echo"] for answer in answers] == list(range(12))
         assert len(items_of(router.received)) == 12
         assert all(message.ByteSize() < 2 * exchange_wire.BATCH_MAX_BYTES for message in router.received)
         assert len(router.received) >= 12 * 300_000 // (2 * exchange_wire.BATCH_MAX_BYTES)
-    finally:
-        await exchange.close()
-        await channel.close()
-        await server.stop(0)
 
 
 def test_a_batch_takes_what_fits_and_leaves_the_rest_waiting() -> None:
