@@ -9,13 +9,15 @@ without touching the body or buffering anything.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from switchboard_common import audit_origin
 
 _HEADER = b"x-request-id"
-#: Random hex digits of an id (96 bits: unique across every facade and restart without coordination).
-_ID_DIGITS = 24
+#: Random hex digits of an id, after its 12 of the time (48 bits: with the millisecond, unique across every facade
+#: and restart without coordination).
+_ID_DIGITS = 12
 #: Ids' worth of the OS's random bytes read at once: one ``getrandom`` call per this many requests, not one each.
 _IDS_PER_READ = 256
 
@@ -47,8 +49,14 @@ os.register_at_fork(after_in_child=_random_hex.forget)
 
 
 def new_request_id() -> str:
-    """A request's id: also the ledger's key for the requests that reach a provider."""
-    return "req_" + _random_hex.take()
+    """A request's id: also the ledger's key for the requests that reach a provider.
+
+    The milliseconds since the epoch (12 hex digits) come first, then random digits, so ids sort by when they
+    were made: the ledger's index of request ids grows at its end, a settlement batch's rows share its last
+    pages, and inserting a row costs the same in a ledger of a hundred rows as in one of a hundred million. With
+    random ids every row landed on its own page of the index, read and written again, and that cost grew with the
+    ledger: half of a settled row's cost at a few hundred thousand rows."""
+    return f"req_{time.time_ns() // 1_000_000:012x}{_random_hex.take()}"
 
 
 class RequestIdMiddleware:
