@@ -27,7 +27,7 @@ import grpc
 from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from switchboard_auth.client.admin import AuthAdmin
 from switchboard_auth.client.keycache import KeyCache, limits_model, rate_limited
-from switchboard_auth.client.rate_leases import LimitLeases
+from switchboard_auth.client.rate_leases import LeasedAdmission, LimitLeases
 from switchboard_auth.client.releases import Releaser, rate_limit_headers
 from switchboard_common import http_metrics
 from switchboard_common.errors import ServiceError, from_rpc_error
@@ -53,14 +53,16 @@ class Admitted:
     """A verified key and what admitting one request took; hand it to :meth:`AuthClient.release` at the end."""
 
     key: auth_pb2.KeyContext
-    #: Auth's answer, or the like made under a rate-limit lease; None when no admission was needed.
+    #: Auth's answer when auth admitted the request; None when no admission was needed, or under a lease.
     authorization: auth_pb2.AuthorizeResponse | None = None
-    #: Admitted under this client's lease (its real token count also corrects the lease).
-    leased: bool = False
+    #: The admission under this client's lease (its real token count also corrects the lease).
+    leased: LeasedAdmission | None = None
     released: bool = field(default=False)
 
     def rate_limit_headers(self) -> dict[str, str]:
         """x-ratelimit-{limit,remaining,reset}-{requests,tokens} of the limits that apply."""
+        if self.leased is not None:
+            return self.leased.rate_limit_headers()
         return rate_limit_headers(self.authorization)
 
 
@@ -122,7 +124,7 @@ class AuthClient:
             return Admitted(cached)
         leases = self.leases
         if cached is not None and not limits_model(cached, model):
-            taken = self._take_lease(cached, request_id, estimated_tokens)
+            taken = self._take_lease(cached, estimated_tokens)
             if taken is not None:
                 return taken
         # Admission by auth: the request it needs is built only now (a leased admission needs none).
@@ -132,7 +134,7 @@ class AuthClient:
             return await self._admit(api_key, request, cached, ask=False)
         if cached is not None and leases.may_ask(cached):
             async with leases.lock(cached.key_id):  # one ask per key; the others wait for its lease
-                taken = self._take_lease(cached, request_id, estimated_tokens)
+                taken = self._take_lease(cached, estimated_tokens)
                 if taken is not None:
                     return taken
                 if leases.may_ask(cached):
@@ -140,12 +142,12 @@ class AuthClient:
         return await self._admit(api_key, request, cached,
                                  ask=cached is None and self.keycache.live and leases.may_ask(None))
 
-    def _take_lease(self, cached: auth_pb2.KeyContext, request_id: str, tokens: int) -> Admitted | None:
-        admitted = self.leases.take(cached, request_id, tokens)
-        if admitted is None:
+    def _take_lease(self, cached: auth_pb2.KeyContext, tokens: int) -> Admitted | None:
+        leased = self.leases.take(cached, tokens)
+        if leased is None:
             return None
         http_metrics.note(key_alias=cached.key_alias, team_id=cached.team_id)
-        return Admitted(cached, admitted, leased=True)
+        return Admitted(cached, leased=leased)
 
     async def _admit(self, api_key: str, request: auth_pb2.AuthorizeRequest, cached: auth_pb2.KeyContext | None,
                      ask: bool) -> Admitted:
@@ -194,12 +196,10 @@ class AuthClient:
         if admitted is None or admitted.released:
             return
         admitted.released = True
-        authorization = admitted.authorization
-        if authorization is None or not authorization.HasField("admission"):
-            return
-        if admitted.leased and usage is not None:
-            self.leases.corrected(authorization.admission, usage.total_tokens)
-        self.releaser.release(authorization, usage)
+        if admitted.leased is not None:
+            self.leases.finished(admitted.leased, usage.total_tokens if usage is not None else None)
+        else:
+            self.releaser.release(admitted.authorization, usage)
 
     # -- the router's: keys' own provider credentials ---------------------------------------
 

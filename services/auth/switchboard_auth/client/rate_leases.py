@@ -25,10 +25,13 @@ A later request of the key is admitted here, with no round trip, when:
 
 Its x-ratelimit-* headers are the limits' state when the lease was granted
 minus this client's use of it. Its real token count reaches auth like any
-admission's (a release correcting the estimate, batched by the
+admission's (a correction of the estimate, summed and batched by the
 :class:`~switchboard_auth.client.releases.Releaser`), and counts at once
-against the lease itself (:meth:`LimitLeases.corrected`), so the lease admits
-no more than its slice of real tokens.
+against the lease itself (:meth:`LimitLeases.finished`), so the lease admits
+no more than its slice of real tokens. A leased admission is plain Python
+(:class:`LeasedAdmission`), not an ``AuthorizeResponse``: it is the common
+case of a busy key, and it builds no protobuf message from its admission to
+its release.
 
 A lease is *retired* — and what it did not use handed back in the
 releaser's next batch — when it runs out or cannot fit a request, when its use
@@ -56,7 +59,7 @@ from dataclasses import dataclass, field
 
 from switchboard.v1 import auth_pb2
 from switchboard_auth.client.keycache import limit_sets
-from switchboard_auth.client.releases import Releaser
+from switchboard_auth.client.releases import Releaser, add_limit_headers
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,28 @@ class _Lease:
                      or self.tokens_used + max(0, self.tokens_corrected) + tokens <= self.grant.tokens))
 
 
+@dataclass(slots=True)
+class LeasedAdmission:
+    """One request admitted under a lease: what its headers and its release need."""
+
+    lease: _Lease
+    #: The prompt estimate counted against the lease (0 when no TPM limit applies).
+    counted_tokens: int
+    #: The lease's requests and tokens used when this one was admitted (it included).
+    requests_used: int
+    tokens_used: int
+    #: Seconds from the lease's ask to this admission.
+    elapsed: float
+
+    def rate_limit_headers(self) -> dict[str, str]:
+        """x-ratelimit-* of each limit: its state at the grant, less this client's use of the lease."""
+        headers: dict[str, str] = {}
+        for name, limit, remaining, reset in self.lease.states:
+            used = self.requests_used if name == "requests" else self.tokens_used
+            add_limit_headers(headers, name, limit, remaining - used, max(0.0, reset - self.elapsed))
+        return headers
+
+
 class LimitLeases:
     """This facade's rate-limit leases, at most one live lease per key."""
 
@@ -124,11 +149,8 @@ class LimitLeases:
 
     # -- admitting -------------------------------------------------------------------------
 
-    def take(self, ctx: auth_pb2.KeyContext, request_id: str, tokens: int) -> auth_pb2.AuthorizeResponse | None:
-        """Admits one request of a cached, verified key under its lease; None: no lease fits, ask auth.
-
-        The answer looks like auth's: the limits' state for the headers and, when a TPM limit applies, the
-        admission whose release corrects the estimate to the real count."""
+    def take(self, ctx: auth_pb2.KeyContext, tokens: int) -> LeasedAdmission | None:
+        """Admits one request of a cached, verified key under its lease; None: no lease fits, ask auth."""
         lease = self._leases.get(ctx.key_id)
         if lease is None:
             return None
@@ -137,28 +159,25 @@ class LimitLeases:
             self.retire(ctx.key_id)  # spent, ended, or too small for this request: the next ask replaces it
             return None
         lease.requests_used += 1
-        answer = auth_pb2.AuthorizeResponse()
+        counted = 0
         if lease.counts_tokens:
             lease.tokens_used += tokens
-            grant = lease.grant
-            answer.admission.request_id = request_id
-            answer.admission.key_id = grant.key_id
-            answer.admission.team_id = grant.team_id
-            answer.admission.counted_tokens = tokens
-            answer.admission.tpm_window_start = grant.tpm_window_start
-        elapsed = now - lease.asked_at
-        for name, limit, remaining, reset in lease.states:
-            used = lease.requests_used if name == "requests" else lease.tokens_used
-            answer.rate_limits.add(name=name, limit=limit, remaining=max(0, remaining - used),
-                                   reset_seconds=max(0.0, reset - elapsed))
-        return answer
+            counted = tokens
+        return LeasedAdmission(lease, counted, lease.requests_used, lease.tokens_used, now - lease.asked_at)
 
-    def corrected(self, admission: auth_pb2.Admission, actual_tokens: int) -> None:
-        """A request admitted under a lease ended with ``actual_tokens``: its lease (if still live) counts the
-        difference from the estimate at once."""
-        lease = self._leases.get(admission.key_id)
-        if lease is not None and lease.counts_tokens and lease.grant.tpm_window_start == admission.tpm_window_start:
-            lease.tokens_corrected += actual_tokens - admission.counted_tokens
+    def finished(self, admitted: LeasedAdmission, actual_tokens: int | None) -> None:
+        """A request admitted under a lease ended with ``actual_tokens`` (None: no usage known, counted as 0 in
+        auth's TPM window): the key's live lease of the same TPM window counts the difference from the estimate
+        at once, and auth gets the correction with the releaser's next batch."""
+        grant = admitted.lease.grant
+        if not admitted.lease.counts_tokens:
+            return
+        if actual_tokens is not None:
+            live = self._leases.get(grant.key_id)
+            if live is not None and live.counts_tokens and live.grant.tpm_window_start == grant.tpm_window_start:
+                live.tokens_corrected += actual_tokens - admitted.counted_tokens
+        self.releaser.correct(grant.key_id, grant.team_id, grant.tpm_window_start, admitted.counted_tokens,
+                              actual_tokens or 0)
 
     def may_ask(self, ctx: auth_pb2.KeyContext | None) -> bool:
         """Whether an Authorize of this key should carry a lease ask (``ctx`` None: the key is not cached)."""

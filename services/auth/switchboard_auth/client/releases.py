@@ -34,10 +34,15 @@ def rate_limit_headers(authorization: auth_pb2.AuthorizeResponse | None) -> dict
     if authorization is None:
         return headers
     for state in authorization.rate_limits[:]:  # a slice: iterating the field itself ends in an IndexError
-        headers[f"x-ratelimit-limit-{state.name}"] = str(state.limit)
-        headers[f"x-ratelimit-remaining-{state.name}"] = str(max(0, state.remaining))
-        headers[f"x-ratelimit-reset-{state.name}"] = duration_header(state.reset_seconds)
+        add_limit_headers(headers, state.name, state.limit, state.remaining, state.reset_seconds)
     return headers
+
+
+def add_limit_headers(headers: dict[str, str], name: str, limit: int, remaining: int, reset_seconds: float) -> None:
+    """The three x-ratelimit-* headers of one limit ("requests" or "tokens"), added to ``headers``."""
+    headers[f"x-ratelimit-limit-{name}"] = str(limit)
+    headers[f"x-ratelimit-remaining-{name}"] = str(max(0, remaining))
+    headers[f"x-ratelimit-reset-{name}"] = duration_header(reset_seconds)
 
 
 class Releaser:
@@ -47,8 +52,8 @@ class Releaser:
     Everything that ends together goes to auth in one ``ReleaseBatch`` call. A parallel slot or a lease return
     frees capacity, so it waits only ``linger_seconds`` for company; a token correction alone (the real count of
     a request without a slot) may wait ``correction_linger_seconds``, and the corrections of one key, team and
-    TPM window are summed into one, so that busy traffic costs auth one call, and one counter update per key,
-    per batch.
+    TPM window are summed as they come (:meth:`correct`), so that busy traffic costs auth one call, and one
+    counter update per key, per batch, and a request admitted under a lease costs a dictionary update here.
     """
 
     def __init__(self, stub: auth_pb2_grpc.AuthStub, timeout_seconds: float, linger_seconds: float = 0.002,
@@ -60,7 +65,12 @@ class Releaser:
         self.linger_seconds = linger_seconds
         self.correction_linger_seconds = correction_linger_seconds
         self.batch_size = batch_size
-        self._queue: list[auth_pb2.ReleaseAdmissionRequest] = []
+        #: Releases of parallel slots, one per request, in the order they ended.
+        self._slots: list[auth_pb2.ReleaseAdmissionRequest] = []
+        #: (key id, team id, TPM window start) -> [tokens counted, real tokens] of the corrections not sent yet.
+        self._corrections: dict[tuple[str, str, int], list[int]] = {}
+        #: Corrections summed into ``_corrections`` since the last batch.
+        self._corrections_waiting = 0
         self._returns: list[auth_pb2.RateLimitLeaseReturn] = []
         #: Set when something that frees capacity (a slot, a lease) is queued.
         self._urgent = asyncio.Event()
@@ -69,26 +79,39 @@ class Releaser:
         self._sending: tuple[list[auth_pb2.RateLimitLeaseReturn], asyncio.Future[None]] | None = None
 
     def release(self, authorization: auth_pb2.AuthorizeResponse | None, usage: common_pb2.Usage | None) -> None:
+        """Gives back an admission by auth: its parallel slot, or its token count corrected to ``usage``."""
         if authorization is None or not authorization.HasField("admission"):
             return
         admission = authorization.admission
-        counts_tokens = any(state.name == "tokens" for state in authorization.rate_limits[:])
-        if not admission.holds_parallel_slot and not counts_tokens:
-            return  # RPM only: nothing to give back
         actual = usage.total_tokens if usage is not None else 0
-        self._queue.append(auth_pb2.ReleaseAdmissionRequest(admission=admission, actual_tokens=actual))
-        self._wake(urgent=admission.holds_parallel_slot)
+        if admission.holds_parallel_slot:
+            self._slots.append(auth_pb2.ReleaseAdmissionRequest(admission=admission, actual_tokens=actual))
+            self._wake(urgent=True)
+        elif any(state.name == "tokens" for state in authorization.rate_limits[:]):
+            self.correct(admission.key_id, admission.team_id, admission.tpm_window_start, admission.counted_tokens,
+                         actual)
+        # RPM only: nothing to give back
+
+    def correct(self, key_id: str, team_id: str, tpm_window_start: int, counted_tokens: int,
+                actual_tokens: int) -> None:
+        """Queues the correction of a request's TPM count from ``counted_tokens`` (its estimate) to
+        ``actual_tokens`` (negative: unknown, the estimate stands), summed with the others of its key, team and
+        window."""
+        sums = self._corrections.get((key_id, team_id, tpm_window_start))
+        actual = actual_tokens if actual_tokens >= 0 else counted_tokens
+        if sums is None:
+            self._corrections[(key_id, team_id, tpm_window_start)] = [counted_tokens, actual]
+        else:
+            sums[0] += counted_tokens
+            sums[1] += actual
+        self._corrections_waiting += 1
+        self._wake(urgent=False)
 
     def take_corrections(self, key_id: str, team_id: str) -> list[auth_pb2.ReleaseAdmissionRequest]:
         """Takes the queued token corrections of ``key_id`` (or of any key of ``team_id``) out of the queue, summed,
         for an Authorize to carry: the admission it asks for then counts them."""
-        mine = [r for r in self._queue if not r.admission.holds_parallel_slot
-                and (r.admission.key_id == key_id or (team_id and r.admission.team_id == team_id))]
-        if not mine:
-            return []
-        taken = {id(r) for r in mine}
-        self._queue = [r for r in self._queue if id(r) not in taken]
-        return coalesce(mine)
+        mine = [k for k in self._corrections if k[0] == key_id or (team_id and k[1] == team_id)]
+        return _correction_requests({k: self._corrections.pop(k) for k in mine})
 
     def return_lease(self, returned: auth_pb2.RateLimitLeaseReturn) -> None:
         """Queues the return of a retired lease's unused requests and tokens."""
@@ -102,16 +125,18 @@ class Releaser:
             self._sender = asyncio.get_running_loop().create_task(self._send_all())
 
     async def _send_all(self) -> None:
-        while self._queue or self._returns:
-            if not self._urgent.is_set() and self.correction_linger_seconds > 0 and len(self._queue) < self.batch_size:
+        while self._slots or self._corrections or self._returns:
+            if (not self._urgent.is_set() and self.correction_linger_seconds > 0
+                    and self._corrections_waiting + len(self._slots) < self.batch_size):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._urgent.wait(), self.correction_linger_seconds)
-            if self.linger_seconds > 0 and len(self._queue) < self.batch_size:
+            if self.linger_seconds > 0 and len(self._slots) < self.batch_size:
                 await asyncio.sleep(self.linger_seconds)
             self._urgent.clear()
-            batch, self._queue = self._queue[:self.batch_size], self._queue[self.batch_size:]
+            slots, self._slots = self._slots[:self.batch_size], self._slots[self.batch_size:]
+            corrections, self._corrections, self._corrections_waiting = self._corrections, {}, 0
             returns, self._returns = self._returns, []
-            releases = coalesce(batch)
+            releases = slots + _correction_requests(corrections)
             if not releases and not returns:
                 continue  # every estimate was right, or return_now took the returns
             done = asyncio.get_running_loop().create_future()
@@ -162,23 +187,9 @@ class Releaser:
             await asyncio.wait([self._sender], timeout=timeout)
 
 
-def coalesce(batch: list[auth_pb2.ReleaseAdmissionRequest]) -> list[auth_pb2.ReleaseAdmissionRequest]:
-    """The batch with the token corrections of requests without a parallel slot summed per key, team and TPM
-    window (one counter update each); releases of slots stay one per request."""
-    kept: list[auth_pb2.ReleaseAdmissionRequest] = []
-    sums: dict[tuple[str, str, int], list[int]] = {}
-    for one in batch:
-        a = one.admission
-        if a.holds_parallel_slot:
-            kept.append(one)
-            continue
-        actual = one.actual_tokens if one.actual_tokens >= 0 else a.counted_tokens
-        counted_actual = sums.setdefault((a.key_id, a.team_id, a.tpm_window_start), [0, 0])
-        counted_actual[0] += a.counted_tokens
-        counted_actual[1] += actual
-    for (key_id, team_id, window), (counted, actual) in sums.items():
-        if counted != actual:
-            kept.append(auth_pb2.ReleaseAdmissionRequest(
-                admission=auth_pb2.Admission(key_id=key_id, team_id=team_id, counted_tokens=counted,
-                                             tpm_window_start=window), actual_tokens=actual))
-    return kept
+def _correction_requests(sums: dict[tuple[str, str, int], list[int]]) -> list[auth_pb2.ReleaseAdmissionRequest]:
+    """The summed corrections as releases for auth (none where the estimates were right)."""
+    return [auth_pb2.ReleaseAdmissionRequest(
+        admission=auth_pb2.Admission(key_id=key_id, team_id=team_id, counted_tokens=counted,
+                                     tpm_window_start=window), actual_tokens=actual)
+        for (key_id, team_id, window), (counted, actual) in sums.items() if counted != actual]

@@ -14,7 +14,7 @@ import pytest
 from switchboard.v1 import auth_pb2, auth_pb2_grpc, common_pb2
 from switchboard_auth.cache import VerificationCache
 from switchboard_auth.client import Admitted, AuthClient
-from switchboard_auth.client.releases import coalesce, rate_limit_headers
+from switchboard_auth.client.releases import Releaser
 from switchboard_auth.invalidation import InvalidationBus
 from switchboard_auth.limits import MemoryLimiter
 from switchboard_auth.servicer import AuthServicer
@@ -115,6 +115,10 @@ class Call:
     def authorization(self) -> auth_pb2.AuthorizeResponse | None:
         return self.admitted.authorization if self.admitted is not None else None
 
+    def headers(self) -> dict[str, str]:
+        assert self.admitted is not None
+        return self.admitted.rate_limit_headers()
+
 
 def new_call(tokens: int = 10) -> Call:
     return Call(tokens)
@@ -139,7 +143,7 @@ async def test_after_its_first_request_a_key_is_admitted_under_a_lease(auth: Aut
     for _ in range(10):
         call = new_call()
         await authorize(gw, key.key, call)
-        headers = rate_limit_headers(call.authorization)
+        headers = call.headers()
         assert headers["x-ratelimit-limit-requests"] == "1000"
         assert headers["x-ratelimit-reset-requests"].endswith("s")
         remaining.append(int(headers["x-ratelimit-remaining-requests"]))
@@ -196,9 +200,8 @@ async def test_tpm_estimates_are_corrected_to_real_usage_and_unused_tokens_come_
     assert auth.authorize_calls == 1
     # 500 for the asking request, and a lease of 5000 tokens (100000 // 20) of which 2500 are in use.
     assert auth.tokens_counted(key.info.key_id) == 500 + 5000
-    leased = calls[1].authorization
-    assert leased is not None and rate_limit_headers(leased)["x-ratelimit-remaining-tokens"] == str(
-        100_000 - 500 - 500)
+    assert calls[1].admitted is not None and calls[1].admitted.leased is not None
+    assert calls[1].headers()["x-ratelimit-remaining-tokens"] == str(100_000 - 500 - 500)
     for call in calls:
         gw.release(call.admitted, common_pb2.Usage(total_tokens=50))
     # Each request really used 50 tokens: the corrections (-450 each) reach auth, summed, in the background.
@@ -276,23 +279,59 @@ async def test_two_facades_never_admit_more_than_the_limit(auth: Auth, facades: 
     assert per_request < sum(outcomes)  # some were admitted under leases
 
 
-def test_corrections_are_summed_per_key_team_and_window_and_slots_stay_per_request() -> None:
-    def release(rid: str, key: str, counted: int, actual: int, window: int = 60,
-                slot: bool = False) -> auth_pb2.ReleaseAdmissionRequest:
-        return auth_pb2.ReleaseAdmissionRequest(actual_tokens=actual, admission=auth_pb2.Admission(
+class RecordingAuth:
+    """Stands in for auth's stub: keeps each ReleaseBatch it is sent."""
+
+    def __init__(self) -> None:
+        self.batches: list[auth_pb2.ReleaseBatchRequest] = []
+
+    async def ReleaseBatch(self, request: auth_pb2.ReleaseBatchRequest, **_: object) -> auth_pb2.ReleaseBatchResponse:
+        self.batches.append(request)
+        return auth_pb2.ReleaseBatchResponse()
+
+
+async def test_corrections_are_summed_per_key_team_and_window_and_slots_stay_per_request() -> None:
+    recording = RecordingAuth()
+    releaser = Releaser(recording, 1.0)  # type: ignore[arg-type]  # the one call it makes is recorded
+
+    def release(rid: str, key: str, counted: int, actual: int | None, window: int = 60, slot: bool = False) -> None:
+        answer = auth_pb2.AuthorizeResponse(admission=auth_pb2.Admission(
             request_id=rid, key_id=key, team_id="t", counted_tokens=counted, tpm_window_start=window,
             holds_parallel_slot=slot))
+        answer.rate_limits.add(name="tokens", limit=1000)
+        releaser.release(answer, common_pb2.Usage(total_tokens=actual) if actual is not None else None)
 
-    batch = [release("r1", "a", 100, 10), release("r2", "a", 100, 30), release("r3", "a", 100, -1),
-             release("r4", "a", 100, 5, window=120), release("r5", "b", 50, 50), release("r6", "a", 100, 1, slot=True)]
-    out = coalesce(batch)
+    release("r1", "a", 100, 10)
+    release("r2", "a", 100, 30)
+    releaser.correct("a", "t", 60, 100, -1)  # a leased admission whose real count is unknown: the estimate stands
+    release("r4", "a", 100, 5, window=120)
+    release("r5", "b", 50, 50)
+    release("r6", "a", 100, 1, slot=True)
+    release("r7", "c", 80, None)  # ended without usage: counted as none
+    rpm_only = auth_pb2.AuthorizeResponse(admission=auth_pb2.Admission(request_id="r8", key_id="a"))
+    rpm_only.rate_limits.add(name="requests", limit=1000)
+    releaser.release(rpm_only, common_pb2.Usage(total_tokens=5))  # nothing to give back
+    await releaser.drain(2)
+    assert len(recording.batches) == 1
     assert [(r.admission.request_id, r.admission.key_id, r.admission.tpm_window_start, r.admission.counted_tokens,
-             r.actual_tokens) for r in out] == [
+             r.actual_tokens) for r in recording.batches[0].releases] == [
         ("r6", "a", 60, 100, 1),
-        ("", "a", 60, 300, 140),  # unknown real count (-1): the estimate stands
+        ("", "a", 60, 300, 140),
         ("", "a", 120, 100, 5),
         # b's estimate was right: nothing to send
+        ("", "c", 60, 80, 0),
     ]
+
+
+async def test_an_authorize_carries_the_waiting_corrections_of_its_key_and_team() -> None:
+    releaser = Releaser(RecordingAuth(), 1.0)  # type: ignore[arg-type]  # nothing is sent in this test
+    releaser.correct("a", "t", 60, 100, 40)
+    releaser.correct("b", "t", 60, 100, 90)
+    releaser.correct("c", "", 60, 100, 70)
+    assert [(r.admission.key_id, r.actual_tokens) for r in releaser.take_corrections("a", "t")] == [
+        ("a", 40), ("b", 90)]
+    assert releaser.take_corrections("a", "t") == []
+    assert [(r.admission.key_id, r.actual_tokens) for r in releaser.take_corrections("c", "")] == [("c", 70)]
 
 
 async def test_tpm_is_overshot_by_at_most_one_request_when_requests_come_back_to_back(
