@@ -19,7 +19,7 @@ import yaml
 from switchboard_common.supervisor import CONTINUED, LAYOUTS
 from tests.conftest import FAKE_PRICES
 from tests.fakes.openai_provider import FakeOpenAI
-from tests.fakes.server import free_port
+from tests.fakes.server import free_port, free_port_run
 from tests.harness import ROOT, python_path
 from tests.sdk_clients import openai_client
 
@@ -171,7 +171,7 @@ def test_one_metrics_port_setting_serves_every_grpc_services_metrics(
     """SWITCHBOARD_METRICS_PORT under make run. Separate processes cannot share one port (billing failed to bind it
     and took the gateway down): auth gets it, billing the next, the router the one after. The shared process
     serves its one registry, all three services' series, on the port itself."""
-    first = free_port()
+    first = free_port_run(3)
     proc, base = start_supervisor(tmp_path, fake_openai[1], extra_env={"SWITCHBOARD_METRICS_PORT": str(first),
                                                                       "SWITCHBOARD_LAYOUT": layout})
     try:

@@ -52,10 +52,9 @@ def new_request_id() -> str:
     """A request's id: also the ledger's key for the requests that reach a provider.
 
     The milliseconds since the epoch (12 hex digits) come first, then random digits, so ids sort by when they
-    were made: the ledger's index of request ids grows at its end, a settlement batch's rows share its last
-    pages, and inserting a row costs the same in a ledger of a hundred rows as in one of a hundred million. With
-    random ids every row landed on its own page of the index, read and written again, and that cost grew with the
-    ledger: half of a settled row's cost at a few hundred thousand rows."""
+    were made: the ledger's primary key grows at its end and a settlement batch's rows share its last pages. With
+    random ids every row landed on a page of its own, read (once the index outgrew the page cache) and written
+    back whole, a cost that grew with the ledger: a quarter of a settled row's at a few hundred thousand rows."""
     return f"req_{time.time_ns() // 1_000_000:012x}{_random_hex.take()}"
 
 
